@@ -1,0 +1,52 @@
+# TripGuard: `make run` starts the embedded default; `make test` runs the whole suite on SQLite and PostgreSQL.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(PYTHON) -m uv
+PYTEST_ARGS ?=
+export TRIPGUARD_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: install run test test-sqlite test-postgres chromium catalogs bench clean
+
+# The virtualenv is rebuilt from the lock whenever the lock changes.
+$(BIN)/.installed: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q uv || $(PYTHON) -m pip install -q --user uv
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/tripguard db upgrade
+	$(BIN)/tripguard demo bootstrap
+	$(BIN)/tripguard serve
+
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+test: install chromium
+	TRIPGUARD_TEST_BACKEND=sqlite $(BIN)/pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS)
+	TRIPGUARD_TEST_BACKEND=postgres $(BIN)/pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test-sqlite: install chromium
+	TRIPGUARD_TEST_BACKEND=sqlite $(BIN)/pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test-postgres: install chromium
+	TRIPGUARD_TEST_BACKEND=postgres $(BIN)/pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# Extract messages and refresh the zh_CN / en catalogs (fails on an untranslated Chinese string).
+catalogs: install
+	$(BIN)/python scripts/update_catalogs.py
+
+clean:
+	rm -rf $(VENV) var .hypothesis
+
+bench: install
+	$(BIN)/python -m bench.audit
+	$(BIN)/python -m bench.vault
+	$(BIN)/python -m bench.monitor

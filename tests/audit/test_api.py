@@ -1,0 +1,140 @@
+"""Audit log over HTTP: shared transactions, signed heads, proofs a client can check, search."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tripguard.audit import merkle
+from tripguard.audit import service as audit
+from tripguard.audit.models import AuditEntry
+from tripguard.audit.service import Actor
+from tripguard.audit.signing import head_message
+from tripguard.security.permissions import Role
+from datetime import datetime
+
+
+def add_entries(db: Session, count: int, action: str = "test.action") -> None:
+    for i in range(count):
+        audit.record(db, actor=Actor("staff", f"stf_{i % 3}"), action=action, target_type="thing",
+                     target_id=str(i))
+    db.commit()
+
+
+def count_entries(db: Session) -> int:
+    return db.scalar(select(func.count()).select_from(AuditEntry)) or 0
+
+
+def test_audit_entry_rolls_back_with_the_change_it_records(db: Session) -> None:
+    before = count_entries(db)
+    audit.record(db, actor=Actor("staff", "stf_1"), action="test.rolled_back")
+    db.rollback()
+    assert count_entries(db) == before
+
+
+def test_entries_are_sequential_and_carry_the_request_id(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    act_as(Role.SYSTEM_ADMIN)
+    response = client.post("/api/v1/staff", json={"username": "zhang.wei", "display_name": "张伟",
+                                                   "password": "a long enough passphrase"},
+                           headers={"X-Request-ID": "req-0123456789"})
+    assert response.status_code == 201
+    entry = db.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1)).one()
+    assert entry.action == "staff.create" and entry.request_id == "req-0123456789"
+    assert entry.seq is None and entry.leaf_hash is None  # pending until the sequencer runs
+    assert "张伟" not in entry.details and "passphrase" not in entry.details
+    audit.sequence_all(db)
+    seqs = list(db.scalars(select(AuditEntry.seq).order_by(AuditEntry.id)))
+    assert seqs == list(range(len(seqs)))  # contiguous, in insertion order
+    db.refresh(entry)
+    assert entry.leaf_hash == merkle.leaf_hash(audit.leaf_data(entry))
+
+
+def test_signed_head_and_proofs_check_out_for_a_client(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    act_as(Role.AUDIT_ADMIN)
+    add_entries(db, 5)
+    first = client.post("/api/v1/audit/heads").json()
+    add_entries(db, 6)
+    second = client.post("/api/v1/audit/heads").json()
+    assert second["tree_size"] > first["tree_size"]
+    assert client.get("/api/v1/audit/heads/latest").json() == second
+
+    key = load_pem_public_key(client.get("/api/v1/audit/signing-key").json()["public_key_pem"].encode())
+    for head in (first, second):
+        signed_at = datetime.fromisoformat(head["signed_at"].replace("Z", "+00:00"))
+        key.verify(base64.b64decode(head["signature"]),  # type: ignore[union-attr]
+                   head_message(head["tree_size"], bytes.fromhex(head["root_hash"]), signed_at))
+
+    proof = client.get("/api/v1/audit/proofs/inclusion",
+                       params={"index": 2, "tree_size": second["tree_size"]}).json()
+    assert merkle.verify_inclusion(2, second["tree_size"], bytes.fromhex(proof["leaf_hash"]),
+                                   [bytes.fromhex(p) for p in proof["path"]], bytes.fromhex(second["root_hash"]))
+    consistency = client.get("/api/v1/audit/proofs/consistency",
+                             params={"first": first["tree_size"], "second": second["tree_size"]}).json()
+    assert merkle.verify_consistency(first["tree_size"], second["tree_size"], bytes.fromhex(first["root_hash"]),
+                                     bytes.fromhex(second["root_hash"]), [bytes.fromhex(p) for p in consistency["path"]])
+
+
+def test_signing_twice_without_new_entries_returns_the_same_head(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    act_as(Role.AUDIT_ADMIN)
+    add_entries(db, 3)
+    head = audit.sign_new_head(db, client.app.state.audit_key)  # type: ignore[attr-defined]
+    again = audit.sign_new_head(db, client.app.state.audit_key)  # type: ignore[attr-defined]
+    assert head is again
+
+
+def test_search_filters_and_pages(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    act_as(Role.SUPERVISOR)
+    add_entries(db, 7, action="test.search")
+    page = client.get("/api/v1/audit/entries", params={"action": "test.search", "limit": 4}).json()
+    assert len(page["entries"]) == 4 and page["next_before_id"] is not None
+    rest = client.get("/api/v1/audit/entries",
+                      params={"action": "test.search", "limit": 4, "before_id": page["next_before_id"]}).json()
+    assert len(rest["entries"]) == 3 and rest["next_before_id"] is None
+    by_actor = client.get("/api/v1/audit/entries", params={"actor_id": "stf_1", "action": "test.search"}).json()
+    assert {e["actor_id"] for e in by_actor["entries"]} == {"stf_1"}
+
+
+@pytest.mark.parametrize("params", [{"since": "0.5"}, {"since": "yesterday"}, {"until": "2026-01-01T00:00:00"},
+                                    {"limit": 0}, {"before_id": -1}])
+def test_bad_search_parameters_are_named(client: TestClient, act_as, params: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
+    act_as(Role.AUDIT_ADMIN)
+    response = client.get("/api/v1/audit/entries", params=params)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"].endswith(next(iter(params)))
+
+
+def test_proof_beyond_the_tree_is_a_clear_error(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    act_as(Role.AUDIT_ADMIN)
+    add_entries(db, 2)
+    audit.sequence_all(db)
+    size = audit.tree_size(db)
+    assert client.get("/api/v1/audit/proofs/inclusion", params={"index": size}).status_code == 404
+    response = client.get("/api/v1/audit/proofs/consistency", params={"first": 1, "second": size + 5})
+    assert response.status_code == 422 and "current size" in response.json()["detail"]
+
+
+def test_verify_endpoint_reports_an_intact_log(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    act_as(Role.AUDIT_ADMIN)
+    add_entries(db, 3)
+    client.post("/api/v1/audit/heads")
+    report = client.get("/api/v1/audit/verify").json()
+    assert report["ok"] and report["heads_checked"] >= 1 and report["problems"] == []
+
+
+def test_periodic_signer_signs_only_when_the_log_grew(db: Session, session_factory, app) -> None:  # type: ignore[no-untyped-def]
+    from tripguard.audit.tasks import sign_head_if_grown
+
+    add_entries(db, 2)
+    sign_head_if_grown(session_factory, app.state.audit_key)
+    first = audit.latest_head(db)
+    assert first is not None and first.tree_size == count_entries(db)
+    sign_head_if_grown(session_factory, app.state.audit_key)
+    assert audit.latest_head(db).tree_size == first.tree_size  # type: ignore[union-attr]
+    add_entries(db, 1)
+    sign_head_if_grown(session_factory, app.state.audit_key)
+    assert audit.latest_head(db).tree_size == first.tree_size + 1  # type: ignore[union-attr]

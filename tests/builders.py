@@ -1,0 +1,49 @@
+"""Explicit builders for test data (fictional people only)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pyotp
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from tripguard.audit.service import Actor
+from tripguard.security import credentials, service
+from tripguard.security.models import StaffAccount
+from tripguard.security.permissions import Role
+
+PASSWORD = "correct horse battery staple"
+TEST_ACTOR = Actor("cli", "test")
+
+
+def staff(db: Session, username: str = "wang.fang", *roles: Role, password: str = PASSWORD) -> StaffAccount:
+    account = service.create_staff(db, actor=TEST_ACTOR, username=username, display_name="王芳",
+                                   password=password, roles=set(roles))
+    db.commit()
+    return account
+
+
+def sign_in_with_enrolment(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    """Full console-less sign-in for a privileged role: password, enrol TOTP, code. Returns the secret."""
+    first = client.post("/api/v1/auth/sign-in", json={"username": username, "password": password})
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["status"] == "totp_enrolment_required"
+    secret = credentials.totp_secret_from_uri(body["totp_uri"])
+    second = client.post("/api/v1/auth/totp", json={"ticket": body["ticket"], "code": pyotp.TOTP(secret).now()})
+    assert second.status_code == 200, second.text
+    assert second.json()["status"] == "signed_in"
+    return secret
+
+
+def subject_token(subject_id: str, role: str = "passenger", minutes: int = 10) -> str:
+    """A token as the operator mints it for its app (HS256 with the test shared secret)."""
+    import jwt
+
+    from tests.conftest import SUBJECT_SECRET
+    from tripguard.core.clock import utcnow
+
+    now = utcnow()
+    return jwt.encode({"sub": subject_id, "role": role, "aud": "tripguard", "iat": now,
+                       "exp": now + timedelta(minutes=minutes)}, SUBJECT_SECRET, algorithm="HS256")

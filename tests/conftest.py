@@ -1,0 +1,141 @@
+"""Test harness: one database per xdist worker built by the migrations, a rollback per test.
+
+TRIPGUARD_TEST_BACKEND=sqlite (default) or postgres picks the backend; `make test` runs both.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from tripguard.app import create_app
+from tripguard.core.db import make_engine
+from tripguard.core.migrations import upgrade
+from tripguard.core.settings import Settings
+from tripguard.security.auth import resolve_principal
+from tripguard.security.permissions import Role
+from tripguard.security.principal import Principal
+
+BACKEND = os.environ.get("TRIPGUARD_TEST_BACKEND", "sqlite")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TRIPGUARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+SUBJECT_SECRET = "subject-token-test-secret-0123456789abcdef"
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def fresh_database(name: str, tmp_dir: Path) -> str:
+    """An empty database of the chosen backend, migrated to head; returns its URL."""
+    if BACKEND == "sqlite":
+        path = tmp_dir / f"{name}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    elif BACKEND == "postgres":
+        admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    else:
+        raise RuntimeError(f"unknown TRIPGUARD_TEST_BACKEND {BACKEND!r}")
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return fresh_database(f"tg_test_{_worker()}", tmp_path_factory.mktemp("db"))
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[object]:
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        yield connection
+        transaction.rollback()
+
+
+@pytest.fixture
+def session_factory(connection: object) -> sessionmaker[Session]:
+    # Every commit inside the app releases a SAVEPOINT; the outer transaction is rolled back.
+    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint",  # type: ignore[arg-type]
+                        expire_on_commit=False)
+
+
+@pytest.fixture
+def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    with session_factory() as session:
+        yield session
+
+
+def make_settings(database_url: str, key_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "env": "test", "database_url": database_url, "key_dir": key_dir,
+        "secret_key": "test-secret-key-0123456789abcdef0123456789",
+        "subject_token_secret": SUBJECT_SECRET, "audit_head_interval_seconds": 0, "audit_sequence_interval_seconds": 0, "outbox_interval_seconds": 0, "retention_interval_seconds": 0,
+        "sign_in_rate_per_minute": 1000, "log_level": "INFO",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_settings(database_url, tmp_path_factory.getbasetemp() / "keys")
+
+
+@pytest.fixture
+def app(settings: Settings, session_factory: sessionmaker[Session]) -> FastAPI:
+    return create_app(settings, session_factory=session_factory)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def cli_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """A fresh, committed database of this run's backend, with the `tripguard` command pointed at it."""
+    from tripguard.core.settings import get_settings
+
+    url = fresh_database(f"tg_cli_{_worker()}", tmp_path)
+    for name, value in {"TRIPGUARD_DATABASE_URL": url, "TRIPGUARD_KEY_DIR": str(tmp_path / "keys"),
+                        "TRIPGUARD_ENV": "test"}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield make_settings(url, tmp_path / "keys")
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def act_as(app: FastAPI):  # type: ignore[no-untyped-def]
+    """Make every request of `client` come from a principal holding the given roles."""
+
+    def _act_as(*roles: Role, kind: str = "staff", id: str = "stf_TEST") -> Principal:
+        principal = Principal.for_roles(kind, id, frozenset(roles), name="Test")  # type: ignore[arg-type]
+        app.dependency_overrides[resolve_principal] = lambda: principal
+        return principal
+
+    yield _act_as
+    app.dependency_overrides.pop(resolve_principal, None)

@@ -1,0 +1,55 @@
+"""The event contract: validation with line numbers, and GCJ-02 input converted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tripguard.telematics.events import LineError, Ping, TripStarted, format_ts, parse_ndjson, parse_ts
+from tripguard.telematics.geo import gcj02_to_wgs84, haversine_m, wgs84_to_gcj02
+
+
+def test_bad_lines_are_named_and_good_ones_kept() -> None:
+    lines = [
+        json.dumps({"type": "ping", "trip_id": "T1", "ts": "2026-03-01T08:00:15Z", "lon": -8.61, "lat": 41.14}),
+        "{not json",
+        json.dumps({"type": "ping", "trip_id": "T1", "ts": "2026-03-01T08:00:30", "lon": -8.61, "lat": 41.14}),
+        json.dumps({"type": "ping", "trip_id": "T1", "ts": "2026-03-01T08:00:45Z", "lon": 200, "lat": 41.14}),
+        "",
+        json.dumps({"type": "teleport", "ts": "2026-03-01T08:01:00Z"}),
+        json.dumps({"type": "ping", "trip_id": "", "ts": "2026-03-01T08:01:00Z", "lon": 1, "lat": 1}),
+    ]
+    results = list(parse_ndjson(lines))
+    assert isinstance(results[0][1], Ping)
+    errors = {number: item.reason for number, item in results if isinstance(item, LineError)}
+    assert set(errors) == {2, 3, 4, 6, 7}
+    assert "not JSON" in errors[2] and "time zone" in errors[3] and "lon/lat" in errors[4]
+    assert "type must be" in errors[6] and "trip_id" in errors[7]
+
+
+def test_timestamps_round_trip() -> None:
+    assert format_ts(parse_ts("2026-03-01T08:00:15Z")) == "2026-03-01T08:00:15Z"
+    assert format_ts(parse_ts("2026-03-01T16:00:15.250+08:00")) == "2026-03-01T08:00:15.250Z"
+
+
+def test_gcj02_trip_is_converted_on_ingest() -> None:
+    wgs = (116.397428, 39.90923)  # Tiananmen, WGS-84
+    gcj = wgs84_to_gcj02(*wgs)
+    assert 300 < haversine_m(*wgs, *gcj) < 700  # the datum's offset is hundreds of metres
+    back = gcj02_to_wgs84(*gcj)
+    assert haversine_m(*wgs, *back) < 0.05
+    lines = [
+        json.dumps({"type": "trip_started", "trip_id": "T9", "ts": "2026-03-01T08:00:00Z", "crs": "gcj02",
+                    "pickup": list(gcj), "dropoff": list(gcj), "route": [list(gcj)]}),
+        json.dumps({"type": "ping", "trip_id": "T9", "ts": "2026-03-01T08:00:15Z", "lon": gcj[0], "lat": gcj[1]}),
+    ]
+    started, ping = (item for _, item in parse_ndjson(lines))
+    assert isinstance(started, TripStarted) and isinstance(ping, Ping)
+    assert haversine_m(*started.pickup, *wgs) < 0.05  # type: ignore[misc]
+    assert haversine_m(ping.lon, ping.lat, *wgs) < 0.05
+
+
+@pytest.mark.parametrize("outside", [(-8.61, 41.14), (2.35, 48.85)])
+def test_outside_china_no_conversion(outside: tuple[float, float]) -> None:
+    assert gcj02_to_wgs84(*outside) == outside

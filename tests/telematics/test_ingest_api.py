@@ -1,0 +1,87 @@
+"""Event ingest over HTTP: batches, line errors, safe re-sends, alerts stored once and sent on."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tripguard.notify.models import OutboxMessage
+from tripguard.security.permissions import Role
+from tripguard.telematics.models import TripAlert
+
+ROUTE = [[-8.61 + i * 0.001, 41.14] for i in range(30)]
+
+
+def trip_with_deviation(trip_id: str = "T1") -> list[dict[str, object]]:
+    events: list[dict[str, object]] = [{"type": "trip_started", "trip_id": trip_id, "ts": "2026-03-01T08:00:00Z",
+                                        "vehicle_id": "V1", "pickup": ROUTE[0], "dropoff": ROUTE[-1], "route": ROUTE}]
+    for n in range(12):
+        lat = 41.14 + (0.006 if n >= 4 else 0.0)  # ~670 m north of the route from the fifth ping on
+        events.append({"type": "ping", "trip_id": trip_id, "ts": f"2026-03-01T08:0{n * 15 // 60}:{n * 15 % 60:02d}Z",
+                       "lon": ROUTE[n][0], "lat": lat})
+    return events
+
+
+def ndjson(events: list[dict[str, object]]) -> bytes:
+    return "".join(json.dumps(e) + "\n" for e in events).encode()
+
+
+def post(client: TestClient, body: bytes, content_type: str = "application/x-ndjson"):  # type: ignore[no-untyped-def]
+    return client.post("/api/v1/telematics/events", content=body, headers={"content-type": content_type})
+
+
+def test_ndjson_batch_raises_and_stores_an_alert(client: TestClient, db: Session, act_as, app) -> None:  # type: ignore[no-untyped-def]
+    app.state.settings = app.state.settings.model_copy(update={"webhook_url": "http://127.0.0.1:9/hooks"})
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    report = post(client, ndjson(trip_with_deviation())).json()
+    assert report == {"accepted": 13, "rejected": [], "alerts": 1}
+    alert = db.scalars(select(TripAlert)).one()
+    assert (alert.trip_id, alert.kind, alert.severity) == ("T1", "route_deviation", "high")
+    webhook = db.scalars(select(OutboxMessage).where(OutboxMessage.channel == "webhook")).one()
+    assert webhook.content["payload"]["kind"] == "route_deviation"  # type: ignore[index]
+
+
+def test_resending_a_batch_changes_nothing(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    body = ndjson(trip_with_deviation())
+    post(client, body)
+    again = post(client, body).json()
+    assert again["alerts"] == 0
+    assert len(db.scalars(select(TripAlert)).all()) == 1
+
+
+def test_bad_lines_are_named_and_the_good_ones_kept(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    lines = ndjson(trip_with_deviation()[:3]).decode().splitlines()
+    lines.insert(1, '{"type": "ping", "trip_id": "T1", "ts": "yesterday", "lon": 1, "lat": 1}')
+    lines.insert(3, "not json at all")
+    report = post(client, ("\n".join(lines) + "\n").encode()).json()
+    assert report["accepted"] == 3
+    assert [r["line"] for r in report["rejected"]] == [2, 4]
+    assert "RFC 3339" in report["rejected"][0]["reason"]
+
+
+def test_json_array_is_accepted(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    response = post(client, json.dumps(trip_with_deviation("T2")).encode(), "application/json")
+    assert response.status_code == 200 and response.json()["alerts"] == 1
+
+
+def test_nothing_valid_is_a_422_naming_the_lines(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    response = post(client, b'{"type": "ping"}\n[1, 2]\n')
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["line 1", "line 2"]
+    assert post(client, b"\n\n").status_code == 422
+
+
+def test_staff_read_alerts_but_cannot_ingest(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    post(client, ndjson(trip_with_deviation()))
+    act_as(Role.SAFETY_AGENT)
+    assert post(client, ndjson(trip_with_deviation("T3"))).status_code == 403
+    alerts = client.get("/api/v1/telematics/alerts", params={"trip_id": "T1"}).json()
+    assert [a["kind"] for a in alerts] == ["route_deviation"]

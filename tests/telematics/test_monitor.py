@@ -1,0 +1,133 @@
+"""Each monitoring rule on small, exact event sequences; determinism; glitches and duplicates."""
+
+from __future__ import annotations
+
+from tripguard.telematics.events import DeviceHeartbeat, Ping, TripEnded, TripStarted
+from tripguard.telematics.monitor import Alert, Monitor, MonitorConfig
+
+T0 = 1_772_352_000.0  # 2026-03-01T08:00:00Z
+DEG_PER_M = 1 / 111_320
+ROUTE = tuple((-8.61 + i * 0.001, 41.14) for i in range(30))  # ~2.5 km due east
+
+
+def start(trip: str = "T1", vehicle: str = "V1", at: float = T0) -> TripStarted:
+    return TripStarted(trip, at, vehicle, "D1", ROUTE[0], ROUTE[-1], ROUTE)
+
+
+def run(events: list, config: MonitorConfig | None = None) -> list[Alert]:  # type: ignore[type-arg]
+    monitor = Monitor(config or MonitorConfig())
+    alerts: list[Alert] = []
+    for event in events:
+        alerts.extend(monitor.process(event))
+    return alerts
+
+
+def drive(trip: str, seconds: int, *, every: int = 15, north_m: float = 0, t0: float = T0, speed: float | None = None,
+          start_index: int = 0) -> list[Ping]:
+    pings = []
+    for n, t in enumerate(range(0, seconds, every)):
+        lon = ROUTE[min(start_index + n, len(ROUTE) - 1)][0]
+        pings.append(Ping(trip, t0 + t, lon, 41.14 + north_m * DEG_PER_M, speed_mps=speed))
+    return pings
+
+
+def kinds(alerts: list[Alert]) -> list[str]:
+    return [a.kind for a in alerts]
+
+
+def test_a_normal_trip_raises_nothing() -> None:
+    events = [start(), *drive("T1", 29 * 15), TripEnded("T1", T0 + 29 * 15, ROUTE[-1][0], ROUTE[-1][1])]
+    assert run(events) == []
+
+
+def test_route_deviation_after_the_hold_time_once() -> None:
+    events = [start(), *drive("T1", 60), *drive("T1", 120, north_m=600, t0=T0 + 60, start_index=4)]
+    alerts = run(events)
+    assert kinds(alerts) == ["route_deviation"]
+    alert = alerts[0]
+    assert alert.evidence["since"] == "2026-03-01T08:01:00Z" and alert.ts == T0 + 60 + 30
+    assert alert.as_dict()["severity"] == "high" and list(alert.as_dict()) == [
+        "trip_id", "kind", "ts", "lon", "lat", "severity", "evidence"]
+
+
+def test_a_short_excursion_is_not_a_deviation() -> None:
+    events = [start(), *drive("T1", 60), *drive("T1", 15, north_m=600, t0=T0 + 60, start_index=4),
+              *drive("T1", 60, t0=T0 + 75, start_index=5)]
+    assert run(events) == []
+
+
+def test_long_stop_away_from_endpoints_but_not_at_pickup() -> None:
+    midway = [Ping("T1", T0 + t, ROUTE[15][0], ROUTE[15][1]) for t in range(0, 700, 15)]
+    alerts = run([start(), *midway])
+    assert kinds(alerts) == ["long_stop"] and alerts[0].evidence["stopped_s"] >= 600
+    at_pickup = [Ping("T1", T0 + t, ROUTE[0][0], ROUTE[0][1]) for t in range(0, 700, 15)]
+    assert run([start(), *at_pickup]) == []
+
+
+def test_possible_crash_needs_a_sharp_stop_and_stillness() -> None:
+    fast = [Ping("T1", T0 + t, ROUTE[t // 15][0], 41.14, speed_mps=20) for t in range(0, 60, 15)]
+    crash_at = ROUTE[4]
+    still = [Ping("T1", T0 + 62 + t, crash_at[0], crash_at[1], speed_mps=0) for t in range(0, 60, 5)]
+    alerts = run([start(), *fast, Ping("T1", T0 + 60, crash_at[0], crash_at[1], speed_mps=20), *still])
+    assert kinds(alerts) == ["possible_crash"] and alerts[0].evidence["speed_before_kmh"] == 72
+    # The same sharp stop, then it drives on: no alert.
+    drives_on = [Ping("T1", T0 + 62 + t, ROUTE[5 + t // 15][0], 41.14, speed_mps=10) for t in range(0, 60, 15)]
+    assert run([start(), *fast, Ping("T1", T0 + 60, crash_at[0], crash_at[1], speed_mps=20),
+                Ping("T1", T0 + 62, crash_at[0], crash_at[1], speed_mps=0), *drives_on]) == []
+
+
+def test_accelerometer_spike_starts_a_crash_check() -> None:
+    spot = ROUTE[10]
+    pings = [Ping("T1", T0 + t, spot[0], spot[1], accel_g=4.0 if t == 0 else None) for t in range(0, 60, 10)]
+    assert kinds(run([start(), *pings])) == ["possible_crash"]
+
+
+def test_early_end_far_from_dropoff() -> None:
+    alerts = run([start(), *drive("T1", 150), TripEnded("T1", T0 + 150, ROUTE[10][0], ROUTE[10][1])])
+    assert kinds(alerts) == ["early_end"] and alerts[0].evidence["distance_to_dropoff_m"] > 1000
+
+
+def test_gps_lost_is_noticed_from_other_trips_pings() -> None:
+    silent = [start("T1"), Ping("T1", T0, ROUTE[0][0], ROUTE[0][1])]
+    others = [start("T2", "V2"), *drive("T2", 300)]
+    events = sorted([*silent, *others], key=lambda e: e.ts)
+    alerts = run(events)
+    assert kinds(alerts) == ["gps_lost"]
+    alert = alerts[0]
+    assert alert.trip_id == "T1" and alert.evidence["since"] == "2026-03-01T08:00:00Z"
+    assert T0 + 90 <= alert.ts <= T0 + 90 + 15 + 5  # raised as soon as the watermark passes the deadline
+
+
+def test_speeding_sustained() -> None:
+    spots = [(ROUTE[0][0] + i * 0.0075, 41.14) for i in range(8)]  # ~630 m every 15 s: 150 km/h
+    pings = [Ping("T1", T0 + 15 * i, lon, lat) for i, (lon, lat) in enumerate(spots)]
+    no_route = TripStarted("T1", T0, "V1", "D1", None, None, None)  # only route-independent rules
+    assert kinds(run([no_route, *pings])) == ["speeding"]
+
+
+def test_device_offline_during_a_trip() -> None:
+    events = [DeviceHeartbeat("DEV1", "V1", T0, True, True), start(), *drive("T1", 300)]
+    alerts = run(events)
+    assert kinds(alerts) == ["device_offline"] and alerts[0].evidence["device_id"] == "DEV1"
+
+
+def test_glitches_and_duplicates_are_ignored() -> None:
+    pings = drive("T1", 150)
+    glitch = Ping("T1", T0 + 151, ROUTE[0][0] + 1.0, 41.14)  # 80 km away a second later
+    events = [start(), *pings, pings[3], glitch, *drive("T1", 150, t0=T0 + 165, start_index=10)]
+    assert run(events) == []
+
+
+def test_replay_is_deterministic() -> None:
+    events = [start(), *drive("T1", 60), *drive("T1", 700, north_m=600, t0=T0 + 60, start_index=4)]
+    first = [a.as_dict() for a in run(events)]
+    assert first and first == [a.as_dict() for a in run(events)]
+
+
+def test_a_resent_batch_raises_nothing_new() -> None:
+    events = [start(), *drive("T1", 60), *drive("T1", 120, north_m=600, t0=T0 + 60, start_index=4),
+              TripEnded("T1", T0 + 180, ROUTE[12][0], 41.14)]
+    monitor = Monitor()
+    first = [a for e in events for a in monitor.process(e)]
+    again = [a for e in events for a in monitor.process(e)]
+    assert kinds(first) == ["route_deviation", "early_end"] and again == []

@@ -1,0 +1,90 @@
+"""Masking, table by table, with Chinese and English examples."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tripguard.vault import masking
+
+
+@pytest.mark.parametrize(("name", "masked"), [
+    ("张三", "张*"), ("王小明", "王**"), ("欧阳娜娜", "欧阳**"), ("李", "李*"),
+    ("John Smith", "J*** S****"), ("Li Lei", "L* L**"), ("  赵六 ", "赵*"), ("", ""),
+])
+def test_mask_name(name: str, masked: str) -> None:
+    assert masking.mask_name(name) == masked
+
+
+@pytest.mark.parametrize(("name", "title", "expected"), [
+    ("王芳", "女士", "王女士"), ("欧阳修文", "先生", "欧阳先生"), ("Jane Doe", "Ms", "Ms Doe"),
+])
+def test_courtesy_name(name: str, title: str, expected: str) -> None:
+    assert masking.courtesy_name(name, title) == expected
+
+
+@pytest.mark.parametrize(("phone", "masked"), [
+    ("13800001234", "*******1234"), ("138-0000-1234", "*******1234"), ("+86 138 0000 1234", "+*********1234"),
+    ("+44 20 7946 0018", "+********0018"), ("0755-8888", "******88"), ("12345", "*****"),
+])
+def test_mask_phone(phone: str, masked: str) -> None:
+    assert masking.mask_phone(phone) == masked
+
+
+@given(st.from_regex(r"\+?[0-9]{5,15}", fullmatch=True))
+def test_phone_masks_hide_six_or_more_and_show_four_at_most(phone: str) -> None:
+    masked = masking.mask_phone(phone)
+    assert masked.count("*") >= min(6, len(re.sub(r"\D", "", phone)))
+    assert len(re.sub(r"\D", "", masked)) <= 4
+
+
+@pytest.mark.parametrize(("value", "valid"), [
+    ("11010519491231002X", True),  # the GB 11643 example
+    ("11010519491231002x", True),
+    ("110105194912310021", False),  # wrong check character
+    ("1101051949123100", False),
+    ("ABCDEFGHIJKLMNOPQR", False),
+])
+def test_id_number_check_digit(value: str, valid: bool) -> None:
+    assert masking.id_number_valid(value) is valid
+
+
+def test_mask_id_number_and_card() -> None:
+    assert masking.mask_id_number("11010519491231002X") == "1****************X"
+    assert masking.mask_bank_card("6222 0212 3456 7890") == "**** **** **** 7890"
+    assert masking.luhn_valid("4111111111111111") and not masking.luhn_valid("4111111111111112")
+
+
+@pytest.mark.parametrize(("address", "masked"), [
+    ("北京市朝阳区建国路88号SOHO现代城5号楼1201室", "北京市朝阳区****"),
+    ("广东省深圳市南山区科技园南区8栋302", "广东省深圳市南山区****"),
+    ("浙江省杭州市西湖区文三路100号", "浙江省杭州市西湖区****"),
+    ("上海市浦东新区世纪大道1号", "上海市浦东新区****"),
+    ("12 Baker Street, Flat 3, London NW1", "****, London NW1"),
+    ("Rua de Santa Catarina 100", "****"),
+])
+def test_mask_address(address: str, masked: str) -> None:
+    assert masking.mask_address(address) == masked
+
+
+def test_mask_email() -> None:
+    assert masking.mask_email("zhangsan@example.com") == "z***@example.com"
+    assert masking.mask_email("not-an-email") == "****"
+
+
+@pytest.mark.parametrize(("text", "hidden", "kept"), [
+    ("请联系 13800001234 或 zhangsan@example.com", ["13800001234", "zhangsan@"], ["请联系", "1234"]),
+    ("身份证 11010519491231002X 已核验", ["11010519491231002X"], ["已核验"]),
+    ("order 110105194912310021 is fine", [], ["110105194912310021"]),  # not a valid ID number
+    ("card 4111 1111 1111 1111 on file", ["4111 1111 1111 1111"], ["1111 on file"]),
+    ("call +44 20 7946 0018 after 6pm", ["7946"], ["0018", "after 6pm"]),
+])
+def test_mask_free_text(text: str, hidden: list[str], kept: list[str]) -> None:
+    masked = masking.mask_free_text(text)
+    for secret in hidden:
+        assert secret not in masked
+    for visible in kept:
+        assert visible in masked

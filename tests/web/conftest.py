@@ -1,0 +1,117 @@
+"""A live TripGuard server on its own database, and Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from tests.conftest import fresh_database, make_settings
+from tripguard.app import create_app
+from tripguard.core.db import make_engine, make_sessionmaker
+from tripguard.security import service
+from tripguard.security.permissions import Permission, Role
+from tests.builders import PASSWORD, TEST_ACTOR
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+ACCOUNTS = {
+    "auditor": Role.AUDIT_ADMIN,
+    "sysadmin": Role.SYSTEM_ADMIN,
+    "trainer": Role.TRAINER,
+    "dpo": Role.PRIVACY_OFFICER,
+    "agent": Role.SAFETY_AGENT,
+}
+
+
+def seed_privacy(session: object, settings: object) -> None:
+    """A person who asked, and proved it was them, to have their name corrected."""
+    from datetime import timedelta
+
+    from tripguard.core.clock import utcnow
+    from tripguard.privacy import access
+    from tripguard.privacy import service as privacy
+    from tripguard.privacy.models import SubjectRequest
+    from tripguard.vault.keys import build_vault
+
+    vault = build_vault(settings)  # type: ignore[arg-type]
+    privacy.publish_notice(session, actor=TEST_ACTOR, version="n1", purposes=["emergency"],  # type: ignore[arg-type]
+                           categories=["user.name"], retention_zh="两年", retention_en="two years", text_zh="说明",
+                           text_en="notice")
+    privacy.upsert_subject(session, vault, actor=TEST_ACTOR, subject_id="psg_live", kind="passenger",  # type: ignore[arg-type]
+                           notice_version="n1", values={"name": "韩梅梅", "phone": "13800005555"})
+    now = utcnow()
+    request = SubjectRequest(id="req_LIVE", idempotency_key="live", subject_id="psg_live", kind="correction",
+                             status="verified", received_at=now, due_at=now + timedelta(days=15),
+                             hard_due_at=now + timedelta(days=30), verified_at=now, code_attempts=0)
+    session.add(request)  # type: ignore[attr-defined]
+    session.flush()  # type: ignore[attr-defined]
+    access.write_field(vault, session, request, "correction", '{"name": "韩梅"}')  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    database_url: str
+    api_key: str  # the operator backend's key, for posting events
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    tmp = tmp_path_factory.mktemp("live")
+    name = f"tg_live_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    database_url = fresh_database(name, tmp)
+    settings = make_settings(database_url, tmp / "keys")
+    engine = make_engine(database_url)
+    with make_sessionmaker(engine)() as session:
+        for username, role in ACCOUNTS.items():
+            service.create_staff(session, actor=TEST_ACTOR, username=username, display_name=f"{username} 测试",
+                                 password=PASSWORD, roles={role})
+        seed_privacy(session, settings)
+        _, api_key = service.create_api_key(session, settings, actor=TEST_ACTOR, name="dispatch",
+                                            scopes={Permission.TELEMATICS_INGEST, Permission.SELF_READ})
+        session.commit()
+    engine.dispose()
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                           log_level="warning", log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("live server did not start")
+        time.sleep(0.05)
+    yield LiveServer(url=f"http://127.0.0.1:{port}", database_url=database_url, api_key=api_key)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: `make test` installs it with apt-get")
+        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()

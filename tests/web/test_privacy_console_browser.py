@@ -1,0 +1,57 @@
+"""The privacy officer's console in a real browser: catalogue, request queue, retention, a breach."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.web.conftest import LiveServer
+from tests.web.test_console_browser import new_page, sign_in_and_enrol
+
+pytestmark = pytest.mark.browser
+
+
+def test_privacy_officer_works_through_the_pages(browser: Any, live_server: LiveServer) -> None:
+    page = new_page(browser, live_server, "zh-CN")
+    sign_in_and_enrol(page, "dpo")
+    nav = page.locator("nav.main").inner_text()
+    for label in ("数据目录", "个人信息请求", "保存期限", "泄露事件"):
+        assert label in nav
+    assert "审计日志" not in nav
+
+    page.click("nav.main >> text=数据目录")
+    assert page.locator("tr[data-field='privacy_subjects.phone'] [data-testid=mask]").inner_text() == "*******1234"
+
+    page.click("nav.main >> text=个人信息请求")
+    row = page.locator("tr[data-request='req_LIVE']")
+    assert "已核验" in row.inner_text()
+    row.locator("input[name=note]").fill("更正姓名")
+    row.locator("button[value=yes]").click()
+    page.wait_for_url("**/console/privacy/requests")
+    assert "已完成" in page.locator("tr[data-request='req_LIVE']").inner_text()
+
+    page.click("nav.main >> text=保存期限")
+    page.click("button[value=dry]")
+    page.wait_for_url("**/console/privacy/retention")
+    assert page.locator("tr[data-run]").count() == 1 and "是" in page.locator("tr[data-run]").inner_text()
+
+    page.click("nav.main >> text=泄露事件")
+    page.fill("#b-title", "测试泄露事件")
+    page.fill("#b-from", "2026-11-01T08:00")
+    page.fill("#b-to", "2026-11-02T08:00")
+    page.select_option("#b-cat", ["user.name", "user.contact.phone_number"])
+    for field, value in (("#b-cause", "账号被盗用"), ("#b-harm", "骚扰电话"), ("#b-measures", "已冻结账号"),
+                         ("#b-advice", "警惕陌生来电"), ("#b-contact", "privacy@example.com")):
+        page.fill(field, value)
+    page.check("input[name=serious]")
+    page.click("main form[action='/console/privacy/breaches'] button")
+    page.wait_for_url("**/console/privacy/breaches/brh_*")
+    assert page.locator("[data-testid=breach-status]").inner_text() == "处理中"
+    page.click("button[value=investigate]")
+    assert "0 次" in page.locator("[data-testid=findings]").inner_text()
+    page.fill("#ref", "CAC-2026-0002")
+    page.click("button[value=report]")
+    page.click("button[value=close]")
+    assert page.locator("[data-testid=breach-status]").inner_text() == "已结案"
+    assert '"authority_report_on_time": true' in page.locator("[data-testid=report]").inner_text()

@@ -1,0 +1,132 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from fastapi import FastAPI
+import xstatic.pkg.leaflet
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from tripguard.audit import tasks as audit_tasks
+from tripguard.audit.service import Actor
+from tripguard.audit.api import router as audit_router
+from tripguard.audit.signing import load_signing_key
+from tripguard.core.db import make_engine, make_sessionmaker
+from tripguard.core.errors import install_error_handlers
+from tripguard.core.health import router as health_router
+from tripguard.core.logging import configure_logging
+from tripguard.core.middleware import RequestContextMiddleware, origin_of
+from tripguard.core.migrations import head_revision
+from tripguard.core.openapi import install_openapi
+from tripguard.core.settings import Settings, get_settings
+from tripguard.notify.service import dispatch_due
+from tripguard.notify.setup import build_notifier
+from tripguard.privacy.api import router as privacy_router
+from tripguard.privacy.retention import run_retention
+from tripguard.security.api import router as security_router
+from tripguard.telematics.api import router as telematics_router
+from tripguard.telematics.service import LiveMonitor
+from tripguard.security.auth import declared_permission
+from tripguard.security.rate_limit import SlidingWindowLimiter
+from tripguard.vault.keys import build_vault
+from tripguard.web.routes import STATIC_DIR, render_console_error
+from tripguard.web.live_routes import router as live_console_router
+from tripguard.web.privacy_routes import router as privacy_console_router
+from tripguard.web.routes import router as console_router
+
+logger = logging.getLogger("tripguard.app")
+
+DESCRIPTION = """TripGuard: safety and privacy platform for ride-hailing and food-delivery operators.
+
+Authenticate with `Authorization: Bearer tg_...` (an integration API key), a subject token (a JWT
+minted by the operator for its app users), or the console's session cookie. Every operation names
+the permission it needs in `x-permission`. Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+async def _every(seconds: float, job: Callable[[], object], name: str) -> None:
+    """Run a blocking job in the thread pool every `seconds`, logging (not dying on) failures."""
+    while True:
+        try:
+            await run_in_threadpool(job)
+        except Exception:
+            logger.exception("background job failed", extra={"event": name})
+        await asyncio.sleep(seconds)
+
+
+def background_jobs(app: FastAPI) -> list[tuple[float, Callable[[], object], str]]:
+    settings: Settings = app.state.settings
+    factory = app.state.sessionmaker
+    jobs: list[tuple[float, Callable[[], object], str]] = []
+    if settings.audit_sequence_interval_seconds > 0:
+        jobs.append((settings.audit_sequence_interval_seconds,
+                     lambda: audit_tasks.sequence_entries(factory), "audit.sequence"))
+    if settings.audit_head_interval_seconds > 0:
+        jobs.append((settings.audit_head_interval_seconds,
+                     lambda: audit_tasks.sign_head_if_grown(factory, app.state.audit_key), "audit.sign_head"))
+    if settings.retention_interval_seconds > 0:
+        jobs.append((settings.retention_interval_seconds,
+                     lambda: run_retention(factory, app.state.vault, settings, dry_run=False,
+                                           actor=Actor("system", "scheduler")), "privacy.retention"))
+    if settings.outbox_interval_seconds > 0:
+        jobs.append((settings.outbox_interval_seconds,
+                     lambda: dispatch_due(factory, app.state.vault, app.state.notifier), "notify.dispatch"))
+    return jobs
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    tasks = [asyncio.create_task(_every(seconds, job, name)) for seconds, job, name in background_jobs(app)]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def create_app(settings: Settings | None = None, *, session_factory: sessionmaker[Session] | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    settings.check_safe_to_start()
+    configure_logging(settings.log_level, settings.log_json)
+
+    app = FastAPI(
+        title="TripGuard", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json", docs_url="/docs", redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.database_url)
+    app.state.sessionmaker = session_factory or make_sessionmaker(app.state.engine)
+    app.state.audit_key = load_signing_key(settings)
+    app.state.vault = build_vault(settings)
+    app.state.notifier = build_notifier(settings)
+    app.state.live_monitor = LiveMonitor()
+    app.state.schema_head = head_revision()
+    app.state.sign_in_limiter = SlidingWindowLimiter(
+        limit=settings.sign_in_rate_per_minute, window_seconds=60
+    )
+
+    install_error_handlers(app)
+    app.state.html_error_renderer = render_console_error
+    app.add_middleware(RequestContextMiddleware, hsts=settings.uses_tls,
+                       image_origins=(origin_of(settings.map_tiles_url),) if settings.map_tiles_url else ())
+    app.include_router(health_router)
+    app.include_router(security_router)
+    app.include_router(audit_router)
+    app.include_router(privacy_router)
+    app.include_router(telematics_router)
+    app.include_router(console_router)
+    app.include_router(privacy_console_router)
+    app.include_router(live_console_router)
+    app.mount("/static/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR), name="leaflet")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_openapi(app, declared_permission)
+    return app

@@ -1,0 +1,202 @@
+"""Append audit entries in the caller's transaction; sequence them; sign tree heads; build proofs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from tripguard.audit import merkle
+from tripguard.audit.actor import SYSTEM, Actor
+from tripguard.audit.models import AuditEntry, TreeHead
+from tripguard.audit.signing import key_id, sign_head
+from tripguard.core.clock import utcnow
+from tripguard.core.errors import InvalidInput, NotFound
+from tripguard.core.logging import request_id_var
+
+# PostgreSQL advisory lock held by the sequencer and the head signer (never by writers).
+_APPEND_LOCK_KEY = 0x7467_6175  # "tgau"
+OUTCOMES = frozenset({"success", "failure", "denied"})
+Scalar = str | int | float | bool | None
+__all__ = ["SYSTEM", "Actor"]  # re-exported for callers that import them from here
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def format_ts(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def leaf_data(entry: AuditEntry) -> bytes:
+    """The bytes a leaf commits to: every column but the stored hash, the index included."""
+    return canonical_json(
+        {
+            "seq": entry.seq, "ts": format_ts(entry.ts), "actor_type": entry.actor_type,
+            "actor_id": entry.actor_id, "action": entry.action, "target_type": entry.target_type,
+            "target_id": entry.target_id, "purpose": entry.purpose, "outcome": entry.outcome,
+            "request_id": entry.request_id, "details": entry.details,
+        }
+    ).encode()
+
+
+def _lock_log(session: Session) -> None:
+    """Serialise the sequencer and the head signer until this transaction ends.
+
+    SQLite transactions begin IMMEDIATE, so there the writer lock is already held.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK_KEY})
+
+
+def record(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    purpose: str | None = None,
+    outcome: str = "success",
+    details: dict[str, Scalar] | None = None,
+) -> AuditEntry:
+    """Append one entry inside the caller's transaction (it commits or rolls back with it).
+
+    No lock is taken: the entry gets its leaf index from the sequencer once committed.
+    ``details`` holds identifiers and counts only: never personal data or secrets.
+    """
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown audit outcome {outcome!r}")
+    entry = AuditEntry(
+        ts=utcnow(), actor_type=actor.type, actor_id=actor.id[:64], action=action,
+        target_type=target_type, target_id=target_id, purpose=purpose, outcome=outcome,
+        request_id=request_id_var.get(), details=canonical_json(details or {}),
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+SEQUENCE_BATCH = 5000
+
+
+def sequence_pending(session: Session, *, batch: int = SEQUENCE_BATCH) -> int:
+    """Give committed entries without an index the next indices, in insertion order; return how many.
+
+    Entries that commit later than others inserted after them simply get later indices.
+    """
+    _lock_log(session)
+    current = session.scalar(select(func.max(AuditEntry.seq)))
+    next_seq = 0 if current is None else current + 1
+    pending = session.scalars(
+        select(AuditEntry).where(AuditEntry.seq.is_(None)).order_by(AuditEntry.id).limit(batch)
+    ).all()
+    for entry in pending:
+        entry.seq = next_seq
+        entry.leaf_hash = merkle.leaf_hash(leaf_data(entry))
+        next_seq += 1
+    session.flush()
+    return len(pending)
+
+
+def sequence_all(session: Session) -> int:
+    total = 0
+    while (done := sequence_pending(session)) > 0:
+        total += done
+        if done < SEQUENCE_BATCH:
+            break
+    return total
+
+
+def tree_size(session: Session) -> int:
+    current = session.scalar(select(func.max(AuditEntry.seq)))
+    return 0 if current is None else current + 1
+
+
+def pending_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.seq.is_(None))) or 0
+
+
+def leaf_hashes(session: Session, size: int | None = None) -> list[bytes]:
+    query = select(AuditEntry.leaf_hash).where(AuditEntry.seq.is_not(None)).order_by(AuditEntry.seq)
+    if size is not None:
+        query = query.where(AuditEntry.seq < size)
+    return [leaf for leaf in session.scalars(query) if leaf is not None]
+
+
+def latest_head(session: Session) -> TreeHead | None:
+    return session.scalar(select(TreeHead).order_by(TreeHead.tree_size.desc()).limit(1))
+
+
+def sign_new_head(session: Session, key: Ed25519PrivateKey) -> TreeHead:
+    """Sequence what is pending, then sign the tree; with nothing new, return the last head."""
+    sequence_all(session)  # takes the log lock for the rest of the transaction
+    leaves = leaf_hashes(session)
+    latest = latest_head(session)
+    if latest is not None and latest.tree_size == len(leaves):
+        return latest
+    now = utcnow()
+    signed_at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # heads sign ms
+    root_hash = merkle.root(leaves)
+    head = TreeHead(
+        tree_size=len(leaves), root_hash=root_hash, signed_at=signed_at,
+        key_id=key_id(key.public_key()), signature=sign_head(key, len(leaves), root_hash, signed_at),
+    )
+    session.add(head)
+    session.flush()
+    return head
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    index: int
+    tree_size: int
+    leaf_hash: bytes
+    root_hash: bytes
+    path: list[bytes]
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    first: int
+    second: int
+    first_root: bytes
+    second_root: bytes
+    path: list[bytes]
+
+
+def _resolve_size(session: Session, requested: int | None) -> int:
+    size = tree_size(session)
+    if requested is None:
+        return size
+    if not 0 < requested <= size:
+        raise InvalidInput(f"tree_size must be between 1 and the current size {size}")
+    return requested
+
+
+def prove_inclusion(session: Session, *, index: int, size: int | None = None) -> InclusionProof:
+    size = _resolve_size(session, size)
+    if not 0 <= index < size:
+        raise NotFound(f"no entry {index} in a tree of {size}")
+    leaves = leaf_hashes(session, size)
+    return InclusionProof(
+        index=index, tree_size=size, leaf_hash=leaves[index], root_hash=merkle.root(leaves),
+        path=merkle.inclusion_proof(index, leaves),
+    )
+
+
+def prove_consistency(session: Session, *, first: int, second: int | None = None) -> ConsistencyProof:
+    second = _resolve_size(session, second)
+    if not 0 < first <= second:
+        raise InvalidInput(f"first must be between 1 and {second}")
+    leaves = leaf_hashes(session, second)
+    return ConsistencyProof(
+        first=first, second=second, first_root=merkle.root(leaves[:first]),
+        second_root=merkle.root(leaves), path=merkle.consistency_proof(first, leaves),
+    )

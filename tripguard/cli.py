@@ -1,0 +1,122 @@
+"""The `tripguard` command: serve, database, staff, API keys, keys, backups, audit, privacy, monitoring.
+
+Sub-command modules import their heavy libraries inside the commands, so the command starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tripguard.audit.actor import CLI_ACTOR
+from tripguard.audit.cli import audit_app
+from tripguard.core.cli_support import clean_errors, cli_session, err
+from tripguard.notify.cli import worker_app
+from tripguard.privacy.cli import retention_app
+from tripguard.security.cli import apikey_app, staff_app
+from tripguard.telematics.cli import monitor_app, sim_app
+from tripguard.vault.cli import backup_app, keys_app
+
+app = typer.Typer(help="TripGuard: safety and privacy platform.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo set-up of `make run`.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(staff_app, name="staff")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.add_typer(backup_app, name="backup")
+app.add_typer(worker_app, name="worker")
+app.add_typer(retention_app, name="retention")
+app.add_typer(monitor_app, name="monitor")
+app.add_typer(sim_app, name="sim")
+app.add_typer(demo_app, name="demo")
+out = Console(soft_wrap=True)
+
+DEMO_ACCOUNTS = [
+    ("admin", "System Administrator 系统管理员", "system_admin"),
+    ("security", "Security Administrator 安全管理员", "security_admin"),
+    ("auditor", "Audit Administrator 审计管理员", "audit_admin"),
+    ("agent", "Safety Agent 安全专员", "safety_agent"),
+    ("supervisor", "Supervisor 监督员", "supervisor"),
+    ("dpo", "Privacy Officer 个人信息保护负责人", "privacy_officer"),
+]
+DEMO_NOTICE = {
+    "version": "2026-11", "purposes": ["emergency", "delivery", "support", "subject_request"],
+    "categories": ["user.name", "user.contact.phone_number", "user.contact.email"],
+    "retention_zh": "行程数据保存两年；外卖联系方式在订单完成后 72 小时删除。",
+    "retention_en": "Trip data is kept for two years; delivery contact details are deleted 72 hours after the order.",
+    "text_zh": "为保障出行与配送安全，我们收集您的姓名和联系方式，仅用于紧急救助、订单履约和答复您的请求。",
+    "text_en": "To keep trips and deliveries safe we collect your name and contact details, used only for emergency "
+               "help, fulfilling your order and answering your requests.",
+}
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Run the API and console (embedded default: SQLite, in-process bus)."""
+    import uvicorn
+
+    from tripguard.core.settings import get_settings
+
+    with clean_errors():
+        get_settings().check_safe_to_start()
+    err.print(f"TripGuard listening on http://{host}:{port} (console: /console, API docs: /docs)")
+    uvicorn.run("tripguard.app:create_app", factory=True, host=host, port=port,
+                proxy_headers=True, log_config=None)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Run the migrations up to REVISION (default: the newest)."""
+    from tripguard.core import migrations
+    from tripguard.core.settings import get_settings
+
+    migrations.upgrade(get_settings().database_url, revision)
+    out.print(f"database at {migrations.head_revision() if revision == 'head' else revision}")
+
+
+@demo_app.command("bootstrap")
+def demo_bootstrap(
+    credentials_file: Annotated[Path, typer.Option()] = Path("var/demo-credentials.txt"),
+) -> None:
+    """Development only: create the demo staff accounts once, and print how to sign in."""
+    from tripguard.core.settings import get_settings
+    from tripguard.privacy import service as privacy_service
+    from tripguard.security import service as security_service
+    from tripguard.security.permissions import Role
+
+    settings = get_settings()
+    if settings.env != "development":
+        err.print("[red]error:[/red] demo accounts exist only in development")
+        raise typer.Exit(2)
+    with clean_errors(), cli_session(settings) as session:
+        if not security_service.list_staff(session):
+            lines = []
+            for username, name, role in DEMO_ACCOUNTS:
+                password = secrets.token_urlsafe(12)
+                security_service.create_staff(session, actor=CLI_ACTOR, username=username,
+                                              display_name=name, password=password, roles={Role(role)})
+                lines.append(f"{username:<11} {password:<18} {role}")
+            privacy_service.publish_notice(session, actor=CLI_ACTOR, **DEMO_NOTICE)  # type: ignore[arg-type]
+            credentials_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write("\n".join(lines) + "\n")
+    if credentials_file.exists():
+        out.print(f"\n[bold]TripGuard console:[/bold] {settings.base_url}/console   API docs: {settings.base_url}/docs")
+        out.print(f"Demo accounts (from {credentials_file}; privileged roles enrol an authenticator app "
+                  "at first sign-in):")
+        out.print(credentials_file.read_text())
+
+
+def main() -> None:
+    app()

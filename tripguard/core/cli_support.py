@@ -1,0 +1,55 @@
+"""What every CLI command needs: a session that commits, and a clean error exit.
+
+Heavy libraries are imported inside the functions, so that `tripguard --help` and light commands
+(`monitor replay`, `sim porto`) start in well under a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from tripguard.core.settings import Settings
+
+err = Console(stderr=True, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def cli_session(settings: Settings | None = None) -> Iterator[Session]:
+    """A unit of work on the configured database, for one CLI command."""
+    from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
+    from tripguard.core.settings import get_settings
+
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with unit_of_work(make_sessionmaker(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def clean_errors() -> Iterator[None]:
+    """Domain and settings errors become one red line and exit code 2, not a traceback."""
+    from tripguard.core.errors import DomainError
+    from tripguard.core.settings import SettingsError
+
+    try:
+        yield
+    except DomainError as exc:
+        detail = exc.detail or exc.title
+        if exc.errors:
+            detail += ": " + "; ".join(f"{e.field} {e.message}" for e in exc.errors)
+        err.print(f"[red]error:[/red] {detail}")
+        raise typer.Exit(2) from exc
+    except SettingsError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc

@@ -1,0 +1,152 @@
+"""Domain errors carry their HTTP status; one handler renders RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tripguard.core.routes import allowed_methods
+
+logger = logging.getLogger("tripguard.errors")
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldProblem] | None = None
+
+
+class DomainError(Exception):
+    status = 400
+    type = "about:blank"
+    title = "Bad request"
+
+    def __init__(self, detail: str | None = None, *, errors: list[FieldProblem] | None = None):
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = errors
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class NotAuthenticated(DomainError):
+    status, type, title = 401, "/problems/not-authenticated", "Not authenticated"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="tripguard"'}
+
+
+class PermissionDenied(DomainError):
+    status, type, title = 403, "/problems/permission-denied", "Permission denied"
+
+
+class NotFound(DomainError):
+    status, type, title = 404, "/problems/not-found", "Not found"
+
+
+class Conflict(DomainError):
+    status, type, title = 409, "/problems/conflict", "Conflict"
+
+
+class InvalidInput(DomainError):
+    status, type, title = 422, "/problems/invalid-input", "Invalid input"
+
+
+class TooManyRequests(DomainError):
+    status, type, title = 429, "/problems/too-many-requests", "Too many requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 60):
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    title: str,
+    type_: str = "about:blank",
+    detail: str | None = None,
+    errors: list[FieldProblem] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = Problem(
+        type=type_, title=title, status=status, detail=detail, instance=request.url.path,
+        errors=errors,
+    ).model_dump(exclude_none=True)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)] or [str(loc[0]) if loc else "request"]
+    return ".".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        html_renderer = getattr(request.app.state, "html_error_renderer", None)
+        if html_renderer is not None and request.url.path.startswith("/console"):
+            return html_renderer(request, exc)
+        return problem_response(
+            request, status=exc.status, title=exc.title, type_=exc.type, detail=exc.detail,
+            errors=exc.errors, headers=exc.headers(),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            FieldProblem(field=_field_name(tuple(e.get("loc", ()))), message=str(e.get("msg")))
+            for e in exc.errors()
+        ]
+        html_renderer = getattr(request.app.state, "html_error_renderer", None)
+        if html_renderer is not None and request.url.path.startswith("/console"):
+            return html_renderer(request, InvalidInput(
+                "; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors))
+        return problem_response(
+            request, status=422, title="Invalid input", type_="/problems/invalid-input",
+            detail="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
+        return problem_response(
+            request, status=exc.status_code, title=_title_for(exc.status_code),
+            detail=str(exc.detail) if exc.detail else None, headers=headers,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", extra={"path": request.url.path})
+        return problem_response(request, status=500, title="Internal server error")
+
+
+def _title_for(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

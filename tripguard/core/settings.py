@@ -1,0 +1,109 @@
+"""Settings from the environment (prefix ``TRIPGUARD_``) and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "tripguard-development-secret-do-not-use-in-production"
+DEV_KEYRING_PASSPHRASE = "tripguard-development-keyring"
+
+
+class SettingsError(RuntimeError):
+    """Raised when the settings are not safe to start with."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRIPGUARD_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite:///./var/tripguard.db"
+    bus_url: str = "memory://"
+    key_dir: Path = Path("./var/keys")
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    audit_signing_key: SecretStr | None = Field(
+        default=None, description="base64 of a raw 32-byte Ed25519 seed; else read from key_dir"
+    )
+    key_source: Literal["keyring", "env"] = "keyring"
+    keyring_passphrase: SecretStr = SecretStr(DEV_KEYRING_PASSPHRASE)
+    keks: SecretStr | None = Field(default=None, description='env key source: "1:<base64>,2:<base64>"')
+    blind_index_key: SecretStr | None = Field(default=None, description="env key source: base64, 32 bytes")
+    crypto_suite: Literal["aes256gcm", "sm4gcm"] = "aes256gcm"
+    erasure_journal: Path | None = Field(default=None, description="default: <key_dir>/erasure-journal.jsonl")
+    map_tiles_url: str = Field(default="", description="e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png; "
+                               "empty: the live map draws routes without a base map")
+    map_tiles_attribution: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    locale: Literal["zh_CN", "en"] = "zh_CN"
+
+    session_idle_minutes: int = Field(default=30, ge=1)
+    session_absolute_hours: int = Field(default=12, ge=1)
+    sign_in_max_failures: int = Field(default=5, ge=1)
+    sign_in_lockout_minutes: int = Field(default=15, ge=1)
+    sign_in_rate_per_minute: int = Field(default=20, ge=1)
+
+    subject_token_secret: SecretStr | None = None
+    subject_token_public_key_file: Path | None = None
+    subject_token_issuer: str | None = None
+    subject_token_audience: str = "tripguard"
+    subject_token_max_ttl_seconds: int = Field(default=3600, ge=60)
+
+    webhook_url: str | None = Field(default=None, description="the operator's endpoint for TripGuard events")
+    webhook_secret: SecretStr | None = Field(default=None, description="signs webhook bodies (HMAC-SHA-256)")
+    retention_delivery_contact_hours: int = Field(default=72, ge=1)
+    retention_trip_data_days: int = Field(default=730, ge=730, description="trip data: 2 years at least")
+    retention_messages_days: int = Field(default=30, ge=1)
+    retention_interval_seconds: float = Field(default=3600, ge=0, description="0: not in this process")
+    outbox_interval_seconds: float = Field(default=1.0, ge=0, description="0: not in this process")
+    audit_sequence_interval_seconds: float = Field(default=1.0, ge=0, description="0: not in this process")
+    audit_head_interval_seconds: int = Field(default=60, ge=0, description="0: not in this process")
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("bus_url")
+    @classmethod
+    def _known_bus(cls, value: str) -> str:
+        if not (value == "memory://" or value.startswith(("nats://", "tls://"))):
+            raise ValueError("bus_url must be memory:// or a nats:// URL")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def erasure_journal_path(self) -> Path:
+        return self.erasure_journal or self.key_dir / "erasure-journal.jsonl"
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    def check_safe_to_start(self) -> None:
+        """Outside development, refuse default secrets and missing keys."""
+        if self.env == "development" or self.env == "test":
+            return
+        problems: list[str] = []
+        secret = self.secret_key.get_secret_value()
+        if secret == DEV_SECRET or len(secret) < 32:
+            problems.append("TRIPGUARD_SECRET_KEY must be set to a random value of 32+ characters")
+        if self.audit_signing_key is None and not (self.key_dir / "audit-signing.key").exists():
+            problems.append(
+                f"no audit signing key: set TRIPGUARD_AUDIT_SIGNING_KEY or create "
+                f"{self.key_dir / 'audit-signing.key'} with `tripguard keys init`"
+            )
+        if self.key_source == "keyring" and self.keyring_passphrase.get_secret_value() == DEV_KEYRING_PASSPHRASE:
+            problems.append("TRIPGUARD_KEYRING_PASSPHRASE must be set (the keyring holds the data keys' keys)")
+        if self.key_source == "env" and (self.keks is None or self.blind_index_key is None):
+            problems.append("the env key source needs TRIPGUARD_KEKS and TRIPGUARD_BLIND_INDEX_KEY")
+        if problems:
+            raise SettingsError("refusing to start in production: " + "; ".join(problems))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,11 @@
+"""Every domain's ORM models, imported so that the metadata is complete (Alembic, tests)."""
+
+from tripguard.audit import models as audit_models  # noqa: F401
+from tripguard.core.db import Base
+from tripguard.notify import models as notify_models  # noqa: F401
+from tripguard.privacy import models as privacy_models  # noqa: F401
+from tripguard.security import models as security_models  # noqa: F401
+from tripguard.telematics import models as telematics_models  # noqa: F401
+from tripguard.vault import models as vault_models  # noqa: F401
+
+metadata = Base.metadata

@@ -1,0 +1,132 @@
+"""Enqueue messages in the caller's transaction; dispatch them with retries (at least once).
+
+A message to a person is rendered when enqueued and sealed under that person's data key. The
+dispatcher sends due messages in small batches; a transient failure is retried with exponential
+backoff until `max_attempts`, a permanent one ends it. Receivers deduplicate by message id.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tripguard.core.clock import utcnow
+from tripguard.core.db import unit_of_work
+from tripguard.core.ids import new_id
+from tripguard.notify import templates
+from tripguard.notify.channels import Channel, PermanentError, Rendered, TransientError, webhook_body
+from tripguard.notify.models import OutboxMessage
+from tripguard.vault.service import SubjectErased, Vault
+
+PERSON_CHANNELS = ("sms", "email", "push")
+MAX_BACKOFF = timedelta(hours=1)
+
+
+@dataclass
+class Notifier:
+    channels: dict[str, Channel]
+    max_attempts: int = 8
+    batch: int = 50
+
+
+@dataclass
+class DispatchResult:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _existing(session: Session, idempotency_key: str) -> OutboxMessage | None:
+    return session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key))
+
+
+def enqueue_to_person(session: Session, vault: Vault, *, subject_id: str, channel: str, to: str, template: str,
+                      locale: str, params: dict[str, object], idempotency_key: str) -> OutboxMessage:
+    """Queue a message to a person; the same idempotency key queues it once, however often asked."""
+    if channel not in PERSON_CHANNELS:
+        raise ValueError(f"{channel} is not a channel to a person")
+    existing = _existing(session, idempotency_key)
+    if existing is not None:
+        return existing
+    subject_line, body = templates.render(template, locale, params)
+    now = utcnow()
+    message = OutboxMessage(id=new_id("msg"), idempotency_key=idempotency_key, channel=channel, template=template,
+                            locale=locale, subject_id=subject_id, status="pending", attempts=0,
+                            next_attempt_at=now, created_at=now)
+    message.sealed_content = vault.seal(
+        session, subject_id=subject_id, table=OutboxMessage.__tablename__, column="sealed_content",
+        row_id=message.id, value=json.dumps({"to": to, "subject": subject_line, "body": body}, ensure_ascii=False))
+    session.add(message)
+    session.flush()
+    return message
+
+
+def enqueue_webhook(session: Session, *, url: str, event: str, payload: dict[str, object],
+                    idempotency_key: str) -> OutboxMessage:
+    """Queue an event for the operator's backend. `payload` carries ids, never personal data."""
+    existing = _existing(session, idempotency_key)
+    if existing is not None:
+        return existing
+    now = utcnow()
+    message = OutboxMessage(id=new_id("msg"), idempotency_key=idempotency_key, channel="webhook", template=event,
+                            locale="en", content={"url": url, "event": event, "payload": payload},
+                            status="pending", attempts=0, next_attempt_at=now, created_at=now)
+    session.add(message)
+    session.flush()
+    return message
+
+
+def _render(session: Session, vault: Vault, message: OutboxMessage) -> Rendered:
+    if message.channel == "webhook":
+        content = message.content or {}
+        return Rendered(channel="webhook", to=str(content["url"]), subject=str(content["event"]),
+                        body=webhook_body(str(content["event"]), dict(content["payload"]) | {"message_id": message.id}))  # type: ignore[arg-type]
+    assert message.subject_id is not None and message.sealed_content is not None
+    opened = json.loads(vault.open(session, subject_id=message.subject_id, table=OutboxMessage.__tablename__,
+                                   column="sealed_content", row_id=message.id, blob=message.sealed_content))
+    return Rendered(channel=message.channel, to=opened["to"], subject=opened["subject"], body=opened["body"])
+
+
+def _retry_later(notifier: Notifier, message: OutboxMessage, error: str, result: DispatchResult) -> None:
+    message.attempts += 1
+    message.last_error = error[:500]
+    if message.attempts >= notifier.max_attempts:
+        message.status = "dead"
+        result.dead += 1
+        return
+    message.next_attempt_at = utcnow() + min(MAX_BACKOFF, timedelta(seconds=2 ** message.attempts))
+    result.retried += 1
+
+
+def dispatch_due(factory: sessionmaker[Session], vault: Vault, notifier: Notifier) -> DispatchResult:
+    result = DispatchResult()
+    with unit_of_work(factory) as session:
+        due = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= utcnow())
+            .order_by(OutboxMessage.next_attempt_at).limit(notifier.batch).with_for_update(skip_locked=True)
+        ).all()
+        for message in due:
+            channel = notifier.channels.get(message.channel)
+            try:
+                if channel is None:
+                    raise PermanentError(f"no {message.channel} channel is configured")
+                channel.send(_render(session, vault, message))
+            except SubjectErased:
+                message.status, message.last_error = "dead", "the recipient was erased"
+                result.dead += 1
+            except PermanentError as exc:
+                message.status, message.last_error = "dead", str(exc)[:500]
+                message.attempts += 1
+                result.dead += 1
+            except TransientError as exc:
+                _retry_later(notifier, message, str(exc), result)
+            else:
+                message.status, message.sent_at = "sent", utcnow()
+                message.attempts += 1
+                result.sent += 1
+    return result

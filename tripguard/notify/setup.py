@@ -1,0 +1,15 @@
+"""The notifier the settings describe."""
+
+from __future__ import annotations
+
+from tripguard.core.settings import Settings
+from tripguard.notify.channels import Channel, RecordingChannel, WebhookChannel
+from tripguard.notify.service import Notifier
+
+
+def build_notifier(settings: Settings) -> Notifier:
+    # SMS, e-mail and push have no provider adapter yet: the recording channels stand in, by name.
+    channels: dict[str, Channel] = {name: RecordingChannel(name=name) for name in ("sms", "email", "push")}
+    if settings.webhook_secret is not None:
+        channels["webhook"] = WebhookChannel(secret=settings.webhook_secret.get_secret_value())
+    return Notifier(channels=channels)

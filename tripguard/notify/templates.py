@@ -1,0 +1,25 @@
+"""Message templates in zh-CN and en (Jinja2 files: `templates/<name>.<locale>.txt`).
+
+The first line of a template is the subject (used by e-mail and push), the rest the body.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+_env = Environment(loader=FileSystemLoader(TEMPLATE_DIR), undefined=StrictUndefined, autoescape=False,
+                   keep_trailing_newline=False)
+
+
+def render(template: str, locale: str, params: dict[str, object]) -> tuple[str, str]:
+    locale = locale if locale in ("zh_CN", "en") else "zh_CN"
+    text = _env.get_template(f"{template}.{locale}.txt").render(**params)
+    subject, _, body = text.partition("\n")
+    return subject.strip(), body.strip()
+
+
+def available() -> set[str]:
+    return {path.name.split(".")[0] for path in TEMPLATE_DIR.glob("*.txt")}

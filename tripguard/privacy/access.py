@@ -1,0 +1,97 @@
+"""The one gate for personal data: seal on write; on read, plaintext only for a permitted purpose.
+
+A read names its purpose. A principal sees a field in plaintext only when one of its roles holds
+that purpose and the field's category allows it; otherwise it gets the mask. Every read, plain or
+masked, leaves one audit entry naming the record, the fields and the purpose.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sqlalchemy.orm import Session
+
+from tripguard.audit import service as audit
+from tripguard.core.db import Base
+from tripguard.privacy.catalogue import PersonalField, catalogue
+from tripguard.security.permissions import Purpose, purposes_for
+from tripguard.security.principal import Principal
+from tripguard.vault.crypto import DecryptionFailed
+from tripguard.vault.service import SubjectErased, Vault
+
+ERASED = "[erased]"
+UNREADABLE = "[unreadable]"
+logger = logging.getLogger("tripguard.privacy")
+
+
+def fields_of(model: type[Base]) -> dict[str, PersonalField]:
+    return _fields_of_table(model.__table__.name)  # type: ignore[attr-defined]
+
+
+@lru_cache
+def _fields_of_table(table: str) -> dict[str, PersonalField]:
+    # Every seal and open asks; the declarations are fixed once the models are imported.
+    return {f.column: f for f in catalogue(Base.metadata) if f.table == table}
+
+
+def _row_id(row: Base) -> str:
+    return str(row.id)  # type: ignore[attr-defined]
+
+
+def write_field(vault: Vault, session: Session, row: Base, column: str, value: str | None) -> None:
+    spec = fields_of(type(row))[column]
+    subject_id = str(getattr(row, spec.subject_column))
+    sealed = None if value is None else vault.seal(
+        session, subject_id=subject_id, table=spec.table, column=column, row_id=_row_id(row), value=value)
+    setattr(row, column, sealed)
+
+
+def open_field(vault: Vault, session: Session, row: Base, column: str) -> str | None:
+    """Plaintext for internal use that is not a person looking (sending a code, an export)."""
+    spec = fields_of(type(row))[column]
+    blob = getattr(row, column)
+    if blob is None:
+        return None
+    return vault.open(session, subject_id=str(getattr(row, spec.subject_column)), table=spec.table,
+                      column=column, row_id=_row_id(row), blob=blob)
+
+
+@dataclass(frozen=True)
+class FieldView:
+    value: str | None
+    plaintext: bool
+
+
+def may_read_plain(principal: Principal, spec: PersonalField, purpose: Purpose) -> bool:
+    return purpose in purposes_for(principal.roles) and purpose in spec.rule.purposes
+
+
+def read_fields(vault: Vault, session: Session, principal: Principal, row: Base, columns: list[str],
+                *, purpose: Purpose) -> dict[str, FieldView]:
+    specs = fields_of(type(row))
+    views: dict[str, FieldView] = {}
+    for column in columns:
+        spec = specs[column]
+        try:
+            value = open_field(vault, session, row, column)
+        except SubjectErased:
+            views[column] = FieldView(ERASED, False)
+            continue
+        except DecryptionFailed:
+            # Moved or altered below the application: say so, never guess.
+            logger.warning("a sealed field did not open", extra={"event": f"{spec.table}.{column}"})
+            views[column] = FieldView(UNREADABLE, False)
+            continue
+        plain = may_read_plain(principal, spec, purpose)
+        shown = value if plain or value is None else spec.rule.mask(value)
+        views[column] = FieldView(shown, plain and value is not None)
+    plain_fields = sorted(c for c, v in views.items() if v.plaintext)
+    audit.record(
+        session, actor=principal.actor, action="personal.read", target_type=type(row).__tablename__,
+        target_id=_row_id(row), purpose=purpose.value,
+        outcome="success" if plain_fields else "denied",
+        details={"fields": ",".join(columns), "plaintext": ",".join(plain_fields)},
+    )
+    return views

@@ -1,0 +1,189 @@
+"""Data breaches (PIPL Art. 57; seed 004 五(一)): contain, investigate, notify, report, close.
+
+Investigation reads the audit log: which people's records were opened, by whom, in the window.
+Notification goes to each affected person through the outbox with the Art. 57 fields (categories,
+cause, possible harm, measures taken, what they can do, contact). A serious incident must be
+reported to the authority within 4 hours of discovery; the clock is kept and the report says
+whether it was met.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tripguard.audit import service as audit
+from tripguard.audit.models import AuditEntry
+from tripguard.audit.service import Actor
+from tripguard.core.clock import utcnow
+from tripguard.core.errors import Conflict, NotFound
+from tripguard.core.ids import new_id
+from tripguard.notify import service as notify
+from tripguard.privacy import access
+from tripguard.privacy.models import Breach, BreachSubject, DataSubject
+from tripguard.security import service as security
+from tripguard.vault.service import SubjectErased, Vault
+
+AUTHORITY_DEADLINE = timedelta(hours=4)
+READ_ACTIONS = ("personal.read", "subject.export")
+
+
+def get_breach(session: Session, breach_id: str) -> Breach:
+    breach = session.get(Breach, breach_id)
+    if breach is None:
+        raise NotFound("no such breach")
+    return breach
+
+
+def _open_only(breach: Breach) -> None:
+    if breach.status == "closed":
+        raise Conflict("this breach is closed")
+
+
+def open_breach(session: Session, *, actor: Actor, title: str, serious: bool, occurred_from: datetime,
+                occurred_to: datetime, categories: list[str], cause: str, harm: str, measures: str, advice: str,
+                contact: str) -> Breach:
+    now = utcnow()
+    breach = Breach(id=new_id("brh"), title=title, status="open", serious=serious, discovered_at=now,
+                    occurred_from=occurred_from, occurred_to=occurred_to, categories=categories, cause=cause,
+                    harm=harm, measures=measures, advice=advice, contact=contact, containment=[],
+                    authority_due_at=now + AUTHORITY_DEADLINE if serious else None,
+                    opened_by=f"{actor.type}:{actor.id}")
+    session.add(breach)
+    audit.record(session, actor=actor, action="breach.open", target_type="breach", target_id=breach.id,
+                 details={"serious": serious})
+    return breach
+
+
+def contain(session: Session, *, actor: Actor, breach_id: str, staff_ids: list[str], api_key_ids: list[str],
+            vault: Vault | None = None) -> Breach:
+    """Cut off access at once: end the named staff members' sessions, revoke the named API keys, and
+    (given the vault) start a key rotation: a new KEK version seals everything from now on; the
+    rewrap of existing data keys is `tripguard keys rotate --resume`."""
+    breach = get_breach(session, breach_id)
+    _open_only(breach)
+    actions: list[dict[str, object]] = []
+    for staff_id in staff_ids:
+        security.get_staff(session, staff_id)
+        count = security.revoke_sessions(session, actor=actor, staff_id=staff_id, reason=f"breach {breach.id}")
+        actions.append({"at": utcnow().isoformat(), "action": "revoke_sessions", "staff_id": staff_id, "count": count})
+    for key_id in api_key_ids:
+        security.revoke_api_key(session, actor=actor, key_id=key_id)
+        actions.append({"at": utcnow().isoformat(), "action": "revoke_api_key", "key_id": key_id})
+    if vault is not None:
+        version = vault.keys.add_version()
+        actions.append({"at": utcnow().isoformat(), "action": "rotate_keys", "kek_version": version,
+                        "next": "tripguard keys rotate --resume"})
+    breach.containment = [*breach.containment, *actions]
+    if breach.status == "open":
+        breach.status = "contained"
+    audit.record(session, actor=actor, action="breach.contain", target_type="breach", target_id=breach.id,
+                 details={"actions": len(actions)})
+    return breach
+
+
+@dataclass(frozen=True)
+class Findings:
+    entries: int
+    readers: dict[str, int]
+    subjects: list[str]
+
+
+def investigate(session: Session, *, actor: Actor, breach_id: str, reader_id: str | None,
+                since: datetime | None, until: datetime | None) -> Findings:
+    """Who opened which people's records in the window (default: the breach's); they become affected."""
+    breach = get_breach(session, breach_id)
+    _open_only(breach)
+    statement = select(AuditEntry).where(
+        AuditEntry.action.in_(READ_ACTIONS), AuditEntry.target_type == DataSubject.__tablename__,
+        AuditEntry.ts >= (since or breach.occurred_from), AuditEntry.ts < (until or breach.occurred_to))
+    if reader_id:
+        statement = statement.where(AuditEntry.actor_id == reader_id)
+    entries = list(session.scalars(statement.order_by(AuditEntry.id)))
+    readers = Counter(f"{e.actor_type}:{e.actor_id}" for e in entries)
+    subjects = sorted({e.target_id for e in entries if e.target_id})
+    known = set(session.scalars(select(BreachSubject.subject_id).where(BreachSubject.breach_id == breach.id)))
+    for subject_id in subjects:
+        if subject_id not in known:
+            session.add(BreachSubject(breach_id=breach.id, subject_id=subject_id, found_by="investigation"))
+    audit.record(session, actor=actor, action="breach.investigate", target_type="breach", target_id=breach.id,
+                 details={"entries": len(entries), "subjects": len(subjects), "reader": reader_id})
+    return Findings(entries=len(entries), readers=dict(readers), subjects=subjects)
+
+
+def add_subjects(session: Session, *, actor: Actor, breach_id: str, subject_ids: list[str]) -> int:
+    breach = get_breach(session, breach_id)
+    _open_only(breach)
+    known = set(session.scalars(select(BreachSubject.subject_id).where(BreachSubject.breach_id == breach.id)))
+    added = [s for s in dict.fromkeys(subject_ids) if s not in known]
+    for subject_id in added:
+        session.add(BreachSubject(breach_id=breach.id, subject_id=subject_id, found_by="manual"))
+    audit.record(session, actor=actor, action="breach.add_subjects", target_type="breach", target_id=breach.id,
+                 details={"added": len(added)})
+    return len(added)
+
+
+def notify_affected(session: Session, vault: Vault, *, actor: Actor, breach_id: str, locale: str,
+                    operator: str) -> int:
+    """Queue the Art. 57 notice to every affected person not yet told (once each, however often called)."""
+    breach = get_breach(session, breach_id)
+    _open_only(breach)
+    pending = session.scalars(select(BreachSubject).where(BreachSubject.breach_id == breach.id,
+                                                          BreachSubject.notified_at.is_(None))).all()
+    params = {"operator": operator, "occurred": breach.occurred_from.strftime("%Y-%m-%d"),
+              "categories": ", ".join(breach.categories), "cause": breach.cause, "harm": breach.harm,
+              "measures": breach.measures, "advice": breach.advice, "contact": breach.contact}
+    told = 0
+    for affected in pending:
+        subject = session.get(DataSubject, affected.subject_id)
+        if subject is None:
+            continue
+        try:
+            phone = access.open_field(vault, session, subject, "phone")
+            email = access.open_field(vault, session, subject, "email")
+        except SubjectErased:
+            continue  # nothing of theirs is left to expose or to write to
+        if not phone and not email:
+            continue
+        channel, to = ("sms", phone) if phone else ("email", email)
+        notify.enqueue_to_person(session, vault, subject_id=subject.id, channel=channel, to=str(to),
+                                 template="breach_notice", locale=locale, params=params,
+                                 idempotency_key=f"breach:{breach.id}:{subject.id}")
+        affected.notified_at = utcnow()
+        told += 1
+    breach.status = "notifying"
+    audit.record(session, actor=actor, action="breach.notify", target_type="breach", target_id=breach.id,
+                 details={"notified": told})
+    return told
+
+
+def report_to_authority(session: Session, *, actor: Actor, breach_id: str, reference: str) -> Breach:
+    breach = get_breach(session, breach_id)
+    _open_only(breach)
+    breach.authority_reported_at, breach.authority_reference = utcnow(), reference
+    audit.record(session, actor=actor, action="breach.report_authority", target_type="breach", target_id=breach.id)
+    return breach
+
+
+def close(session: Session, *, actor: Actor, breach_id: str) -> Breach:
+    breach = get_breach(session, breach_id)
+    _open_only(breach)
+    affected = session.scalars(select(BreachSubject).where(BreachSubject.breach_id == breach.id)).all()
+    on_time = None
+    if breach.serious:
+        on_time = bool(breach.authority_reported_at and breach.authority_due_at
+                       and breach.authority_reported_at <= breach.authority_due_at)
+    breach.report = {
+        "affected": len(affected), "notified": sum(1 for a in affected if a.notified_at),
+        "containment_actions": len(breach.containment), "serious": breach.serious,
+        "authority_reported_at": breach.authority_reported_at.isoformat() if breach.authority_reported_at else None,
+        "authority_report_on_time": on_time,
+        "hours_open": round((utcnow() - breach.discovered_at).total_seconds() / 3600, 2),
+    }
+    breach.status, breach.closed_at = "closed", utcnow()
+    audit.record(session, actor=actor, action="breach.close", target_type="breach", target_id=breach.id)
+    return breach

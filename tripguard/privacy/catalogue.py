@@ -1,0 +1,93 @@
+"""The data catalogue: every personal field declared once, with its category and allowed purposes.
+
+Categories follow the fideslang taxonomy's names. A field is declared with `personal_column()`;
+the catalogue is read back from the ORM metadata, so it cannot drift from the schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import LargeBinary, MetaData
+from sqlalchemy.orm import mapped_column
+
+from tripguard.security.permissions import Purpose
+from tripguard.vault import masking
+
+
+class Category(StrEnum):
+    NAME = "user.name"
+    PHONE = "user.contact.phone_number"
+    EMAIL = "user.contact.email"
+    ADDRESS = "user.contact.address"
+    GOVERNMENT_ID = "user.government_id"
+    BANK_ACCOUNT = "user.financial.bank_account"
+    NOTE = "user.content.free_text"
+
+
+@dataclass(frozen=True)
+class CategoryRule:
+    mask: Callable[[str], str]
+    purposes: frozenset[Purpose]
+    description: str
+    example: str  # fictional, to show the mask in the catalogue
+
+
+_EVERY_PURPOSE = frozenset(Purpose)
+RULES: dict[Category, CategoryRule] = {
+    Category.NAME: CategoryRule(masking.mask_name, _EVERY_PURPOSE, "a person's name", "王小明"),
+    Category.PHONE: CategoryRule(masking.mask_phone, _EVERY_PURPOSE - {Purpose.SCREENING},
+                                 "a phone number to reach the person", "13800001234"),
+    Category.EMAIL: CategoryRule(masking.mask_email, frozenset({Purpose.SUPPORT, Purpose.SUBJECT_REQUEST,
+                                                                Purpose.BREACH_RESPONSE}),
+                                 "an e-mail address", "zhangsan@example.com"),
+    Category.ADDRESS: CategoryRule(masking.mask_address, frozenset({Purpose.DELIVERY, Purpose.EMERGENCY,
+                                                                    Purpose.INVESTIGATION,
+                                                                    Purpose.SUBJECT_REQUEST}),
+                                   "a postal or delivery address", "北京市朝阳区建国路88号5号楼1201室"),
+    Category.GOVERNMENT_ID: CategoryRule(masking.mask_id_number, frozenset({Purpose.SCREENING,
+                                                                           Purpose.INVESTIGATION,
+                                                                           Purpose.SUBJECT_REQUEST}),
+                                         "a resident ID or passport number", "11010519491231002X"),
+    Category.BANK_ACCOUNT: CategoryRule(masking.mask_bank_card, frozenset({Purpose.SUBJECT_REQUEST}),
+                                        "a bank card or account number", "6222021234567890"),
+    Category.NOTE: CategoryRule(masking.mask_free_text, _EVERY_PURPOSE, "free text a person wrote",
+                                "请联系 13800001234"),
+}
+
+
+@dataclass(frozen=True)
+class PersonalField:
+    table: str
+    column: str
+    category: Category
+    subject_column: str  # the column holding the id of the person this value is about
+
+    @property
+    def rule(self) -> CategoryRule:
+        return RULES[self.category]
+
+
+PERSONAL_INFO_KEY = "tripguard.personal"
+
+
+def personal_column(category: Category, *, subject_column: str = "id") -> Any:
+    """A sealed column: bytes the vault wrote. The vault is the only way a value gets in or out.
+
+    How long values are kept is decided by the retention rules (`privacy.retention`), per kind of data.
+    """
+    return mapped_column(LargeBinary, nullable=True,
+                         info={PERSONAL_INFO_KEY: {"category": category, "subject_column": subject_column}})
+
+
+def catalogue(metadata: MetaData) -> list[PersonalField]:
+    fields = []
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            spec = column.info.get(PERSONAL_INFO_KEY)
+            if spec:
+                fields.append(PersonalField(table=table.name, column=column.name, **spec))
+    return fields

@@ -1,0 +1,165 @@
+"""Subject requests: verify the person by a code sent to the contact on file, then answer in time.
+
+Access is answered with the decrypted bundle once verified; erasure is carried out at once, with a
+deletion record; a correction waits for the privacy officer, who applies or refuses it. Answers
+are due in 15 days (PIPL practice; GB/T 35273), 30 at the most.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tripguard.audit import service as audit
+from tripguard.audit.service import Actor
+from tripguard.core.clock import utcnow
+from tripguard.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from tripguard.core.ids import new_id
+from tripguard.notify import service as notify
+from tripguard.privacy import access, service
+from tripguard.privacy.models import DataSubject, SubjectRequest
+from tripguard.security import credentials
+from tripguard.vault.service import Vault
+
+DUE = timedelta(days=15)
+HARD_DUE = timedelta(days=30)
+CODE_LIFETIME = timedelta(minutes=10)
+MAX_CODE_ATTEMPTS = 5
+
+
+def _code_hash(secret_key: str, request_id: str, code: str) -> str:
+    return credentials.keyed_hash(secret_key, f"{request_id}:{code}", purpose="subject-request-code")
+
+
+def _send_code(session: Session, vault: Vault, secret_key: str, request: SubjectRequest, subject: DataSubject,
+               locale: str) -> str:
+    phone = access.open_field(vault, session, subject, "phone")
+    email = access.open_field(vault, session, subject, "email")
+    if not phone and not email:
+        raise InvalidInput("there is no phone number or e-mail address on file to verify you with")
+    code = f"{secrets.randbelow(10**6):06d}"
+    request.code_hash = _code_hash(secret_key, request.id, code)
+    request.code_expires_at = utcnow() + CODE_LIFETIME
+    request.code_attempts = 0
+    channel, to = ("sms", phone) if phone else ("email", email)
+    notify.enqueue_to_person(session, vault, subject_id=subject.id, channel=channel, to=str(to),
+                             template="verification_code", locale=locale,
+                             params={"code": code, "minutes": int(CODE_LIFETIME.total_seconds() // 60)},
+                             idempotency_key=f"request-code:{request.id}:{request.code_expires_at.isoformat()}")
+    return channel
+
+
+def file_request(session: Session, vault: Vault, secret_key: str, *, subject_id: str, kind: str,
+                 correction: dict[str, str] | None, locale: str, idempotency_key: str) -> SubjectRequest:
+    key = f"{subject_id}:{idempotency_key}"
+    existing = session.scalar(select(SubjectRequest).where(SubjectRequest.idempotency_key == key))
+    if existing is not None:
+        return existing
+    subject = service.get_subject(session, subject_id)
+    if subject.erased_at is not None:
+        raise Conflict("this person's data has already been erased")
+    if kind == "correction" and not correction:
+        raise InvalidInput("a correction request says what to correct")
+    now = utcnow()
+    request = SubjectRequest(id=new_id("req"), idempotency_key=key, subject_id=subject_id, kind=kind,
+                             status="awaiting_verification", received_at=now, due_at=now + DUE,
+                             hard_due_at=now + HARD_DUE, code_attempts=0)
+    session.add(request)
+    session.flush()
+    if correction:
+        access.write_field(vault, session, request, "correction", json.dumps(correction, ensure_ascii=False))
+    channel = _send_code(session, vault, secret_key, request, subject, locale)
+    audit.record(session, actor=Actor("subject", subject_id), action="request.file", target_type="privacy_requests",
+                 target_id=request.id, details={"kind": kind, "verify_by": channel})
+    return request
+
+
+def own_request(session: Session, *, subject_id: str, request_id: str) -> SubjectRequest:
+    request = session.get(SubjectRequest, request_id)
+    if request is None or request.subject_id != subject_id:
+        raise NotFound("no such request")
+    return request
+
+
+class VerificationFailed(InvalidInput):
+    type, title = "/problems/verification-failed", "Verification failed"
+
+
+def verify(session: Session, vault: Vault, secret_key: str, *, subject_id: str, request_id: str,
+           code: str) -> SubjectRequest:
+    """Check the code; then carry out an erasure at once, or make an access request answerable."""
+    request = own_request(session, subject_id=subject_id, request_id=request_id)
+    if request.status != "awaiting_verification":
+        return request  # verifying again changes nothing
+    if request.code_attempts >= MAX_CODE_ATTEMPTS or request.code_expires_at is None \
+            or request.code_expires_at < utcnow():
+        raise VerificationFailed("the code has expired or was tried too often; ask for a new one")
+    request.code_attempts += 1
+    if not secrets.compare_digest(request.code_hash or "", _code_hash(secret_key, request.id, code.strip())):
+        audit.record(session, actor=Actor("subject", subject_id), action="request.verify", outcome="failure",
+                     target_type="privacy_requests", target_id=request.id)
+        raise VerificationFailed("the code does not match")
+    request.status, request.verified_at, request.code_hash = "verified", utcnow(), None
+    audit.record(session, actor=Actor("subject", subject_id), action="request.verify",
+                 target_type="privacy_requests", target_id=request.id)
+    if request.kind == "erasure":
+        record = service.erase_subject(session, vault, actor=Actor("subject", subject_id), subject_id=subject_id,
+                                       reason="subject_request", request_id=request.id)
+        _complete(request, handled_by="automatic", note=f"deletion record {record.id}")
+    return request
+
+
+def resend_code(session: Session, vault: Vault, secret_key: str, *, subject_id: str, request_id: str,
+                locale: str) -> SubjectRequest:
+    request = own_request(session, subject_id=subject_id, request_id=request_id)
+    if request.status != "awaiting_verification":
+        raise Conflict("this request is verified already")
+    _send_code(session, vault, secret_key, request, service.get_subject(session, subject_id), locale)
+    return request
+
+
+def export_for(session: Session, vault: Vault, *, subject_id: str, request_id: str) -> dict[str, Any]:
+    request = own_request(session, subject_id=subject_id, request_id=request_id)
+    if request.kind != "access" or request.status not in ("verified", "completed"):
+        raise PermissionDenied("the export is available once an access request is verified")
+    bundle = service.export_subject(session, vault, actor=Actor("subject", subject_id), subject_id=subject_id,
+                                    request_id=request.id)
+    if request.status == "verified":
+        _complete(request, handled_by="automatic", note="export delivered")
+    return {"request_id": request.id, "generated_at": utcnow().isoformat(), **bundle}
+
+
+def _complete(request: SubjectRequest, *, handled_by: str, note: str, status: str = "completed") -> None:
+    request.status, request.completed_at = status, utcnow()
+    request.handled_by, request.outcome_note = handled_by, note[:500]
+
+
+def queue(session: Session, *, status: str | None) -> list[SubjectRequest]:
+    statement = select(SubjectRequest).order_by(SubjectRequest.due_at)
+    if status:
+        statement = statement.where(SubjectRequest.status == status)
+    return list(session.scalars(statement.limit(500)))
+
+
+def decide_correction(session: Session, vault: Vault, *, actor: Actor, request_id: str, apply: bool,
+                      note: str) -> SubjectRequest:
+    request = session.get(SubjectRequest, request_id)
+    if request is None:
+        raise NotFound("no such request")
+    if request.kind != "correction" or request.status != "verified":
+        raise Conflict("only a verified correction request waits for a decision")
+    if apply:
+        changes = json.loads(access.open_field(vault, session, request, "correction") or "{}")
+        subject = service.get_subject(session, request.subject_id)
+        service.upsert_subject(session, vault, actor=actor, subject_id=subject.id, kind=subject.kind,
+                               notice_version=subject.notice_version, values=changes)
+    _complete(request, handled_by=f"{actor.type}:{actor.id}", note=note,
+              status="completed" if apply else "rejected")
+    audit.record(session, actor=actor, action="request.decide", target_type="privacy_requests", target_id=request.id,
+                 details={"applied": apply})
+    return request

@@ -1,0 +1,139 @@
+"""Retention: erase what has been kept long enough, except what a legal hold keeps; report it all.
+
+Each rule finds expired items in batches and erases them; a run is idempotent (what is erased is
+not found again) and a dry run only counts. Defaults follow DESIGN.md §5 and can be set per
+deployment (`TRIPGUARD_RETENTION_*`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tripguard.audit import service as audit
+from tripguard.audit.service import Actor
+from tripguard.core.clock import utcnow
+from tripguard.core.db import unit_of_work
+from tripguard.core.errors import NotFound
+from tripguard.core.ids import new_id
+from tripguard.core.settings import Settings
+from tripguard.notify.models import OutboxMessage
+from tripguard.privacy import service
+from tripguard.privacy.models import DataSubject, LegalHold, RetentionRun
+from tripguard.vault.service import Vault
+
+BATCH = 200
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    keep: timedelta
+    run: Callable[[Session, Vault, datetime, bool], tuple[int, int]]  # -> (erased, held back)
+
+
+def held_subjects(session: Session) -> set[str]:
+    return set(session.scalars(select(LegalHold.subject_id).where(LegalHold.released_at.is_(None))))
+
+
+def _erase_inactive_subjects(keep: timedelta, kinds: tuple[str, ...], reason: str):  # type: ignore[no-untyped-def]
+    def run(session: Session, vault: Vault, now: datetime, dry_run: bool) -> tuple[int, int]:
+        held = held_subjects(session)
+        expired = list(session.scalars(
+            select(DataSubject.id).where(DataSubject.erased_at.is_(None), DataSubject.kind.in_(kinds),
+                                         DataSubject.updated_at < now - keep)
+            .order_by(DataSubject.updated_at).limit(BATCH)))
+        erasable = [subject_id for subject_id in expired if subject_id not in held]
+        if not dry_run:
+            for subject_id in erasable:
+                service.erase_subject(session, vault, actor=Actor("system", "retention"), subject_id=subject_id,
+                                      reason=reason)
+        return len(erasable), len(expired) - len(erasable)
+    return run
+
+
+def _delete_finished_messages(keep: timedelta):  # type: ignore[no-untyped-def]
+    def run(session: Session, vault: Vault, now: datetime, dry_run: bool) -> tuple[int, int]:
+        where = (OutboxMessage.status.in_(("sent", "dead")), OutboxMessage.created_at < now - keep)
+        if dry_run:
+            return session.scalar(select(func.count()).select_from(OutboxMessage).where(*where)) or 0, 0
+        ids = list(session.scalars(select(OutboxMessage.id).where(*where).limit(BATCH)))
+        if ids:
+            session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+        return len(ids), 0
+    return run
+
+
+def rules(settings: Settings) -> list[Rule]:
+    delivery = timedelta(hours=settings.retention_delivery_contact_hours)
+    trips = timedelta(days=settings.retention_trip_data_days)
+    messages = timedelta(days=settings.retention_messages_days)
+    return [
+        Rule("delivery_contacts", "food-delivery customers' contact data after the order window (seed 004 二(四)1)",
+             delivery, _erase_inactive_subjects(delivery, ("customer",), "retention")),
+        Rule("ride_subjects", "passengers, drivers, couriers and contacts inactive past the trip-data period",
+             trips, _erase_inactive_subjects(trips, ("passenger", "driver", "courier", "emergency_contact"),
+                                             "retention")),
+        Rule("sent_messages", "sent or abandoned outbox messages (they carry contact details)",
+             messages, _delete_finished_messages(messages)),
+    ]
+
+
+def run_retention(factory: sessionmaker[Session], vault: Vault, settings: Settings, *, dry_run: bool,
+                  actor: Actor, progress: Callable[[str, int], None] | None = None) -> RetentionRun:
+    """Run every rule to completion in committed batches; record the run and its report.
+
+    It opens its own transactions: a caller must not hold one open meanwhile (on SQLite it would
+    hold the writer lock the batches wait for).
+    """
+    now = utcnow()
+    with unit_of_work(factory) as session:
+        run = RetentionRun(id=new_id("ret"), started_at=now, dry_run=dry_run, actor=f"{actor.type}:{actor.id}",
+                           report={})
+        session.add(run)
+    report: dict[str, object] = {}
+    for rule in rules(settings):
+        erased_total = held_total = 0
+        while True:
+            with unit_of_work(factory) as session:
+                erased, held = rule.run(session, vault, now, dry_run)
+            erased_total += erased
+            held_total = max(held_total, held)
+            if progress:
+                progress(rule.name, erased)
+            if dry_run or erased < BATCH:
+                break
+        report[rule.name] = {"erased" if not dry_run else "would_erase": erased_total, "held": held_total,
+                             "keep_days": round(rule.keep.total_seconds() / 86400, 2)}
+    with unit_of_work(factory) as session:
+        stored = session.get(RetentionRun, run.id)
+        assert stored is not None
+        stored.report, stored.finished_at = report, utcnow()
+        audit.record(session, actor=actor, action="retention.run", target_type="retention_run", target_id=run.id,
+                     details={"dry_run": dry_run, **{k: str(v) for k, v in report.items()}})
+        return stored
+
+
+def place_hold(session: Session, *, actor: Actor, subject_id: str, case_ref: str, reason: str) -> LegalHold:
+    hold = LegalHold(id=new_id("hold"), subject_id=subject_id, case_ref=case_ref, reason=reason,
+                     created_by=f"{actor.type}:{actor.id}", created_at=utcnow())
+    session.add(hold)
+    audit.record(session, actor=actor, action="hold.place", target_type="privacy_subjects", target_id=subject_id,
+                 details={"case": case_ref, "hold": hold.id})
+    return hold
+
+
+def release_hold(session: Session, *, actor: Actor, hold_id: str) -> LegalHold:
+    hold = session.get(LegalHold, hold_id)
+    if hold is None:
+        raise NotFound("no such legal hold")
+    if hold.released_at is None:
+        hold.released_at = utcnow()
+        audit.record(session, actor=actor, action="hold.release", target_type="privacy_subjects",
+                     target_id=hold.subject_id, details={"hold": hold.id})
+    return hold

@@ -1,0 +1,117 @@
+"""Data subjects: record with notice, find by phone, read through the gate, export, erase."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tripguard.audit import service as audit
+from tripguard.audit.service import Actor
+from tripguard.core.clock import utcnow
+from tripguard.core.errors import FieldProblem, InvalidInput, NotFound
+from tripguard.core.ids import new_id
+from tripguard.privacy import access
+from tripguard.privacy.models import DataSubject, DeletionRecord, PrivacyNotice
+from tripguard.vault.service import SubjectErased, Vault
+
+SUBJECT_FIELDS = ("name", "phone", "email")
+
+
+def normalise_phone(phone: str) -> str:
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]  # +86 138… and 138… are the same number
+    return digits
+
+
+def get_notice(session: Session, version: str) -> PrivacyNotice:
+    notice = session.get(PrivacyNotice, version)
+    if notice is None:
+        raise InvalidInput(errors=[FieldProblem(field="notice_version", message=f"no published notice {version!r}")])
+    return notice
+
+
+def publish_notice(session: Session, *, actor: Actor, version: str, purposes: list[str], categories: list[str],
+                   retention_zh: str, retention_en: str, text_zh: str, text_en: str) -> PrivacyNotice:
+    existing = session.get(PrivacyNotice, version)
+    if existing is not None:
+        return existing  # a published version never changes; publishing again is a no-op
+    notice = PrivacyNotice(version=version, purposes=purposes, categories=categories,
+                           retention_zh=retention_zh, retention_en=retention_en, text_zh=text_zh,
+                           text_en=text_en, published_at=utcnow())
+    session.add(notice)
+    audit.record(session, actor=actor, action="notice.publish", target_type="notice", target_id=version)
+    return notice
+
+
+def upsert_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: str, kind: str,
+                   notice_version: str, values: dict[str, str | None]) -> DataSubject:
+    """Record what the operator collected, with the notice the person was shown. Fields not given
+    are left as they are; a field given as null is removed."""
+    get_notice(session, notice_version)
+    subject = session.get(DataSubject, subject_id)
+    now = utcnow()
+    if subject is not None and subject.erased_at is not None:
+        raise SubjectErased("this subject was erased; their data is not collected again under this id")
+    if subject is None:
+        subject = DataSubject(id=subject_id, kind=kind, notice_version=notice_version, created_at=now,
+                              updated_at=now)
+        session.add(subject)
+    subject.kind, subject.notice_version, subject.updated_at = kind, notice_version, now
+    for column, value in values.items():
+        access.write_field(vault, session, subject, column, value)
+        if column == "phone":
+            subject.phone_index = vault.blind_index("phone", normalise_phone(value)) if value else None
+    session.flush()
+    audit.record(session, actor=actor, action="subject.upsert", target_type="privacy_subjects",
+                 target_id=subject_id, details={"fields": ",".join(sorted(values)), "notice": notice_version})
+    return subject
+
+
+def get_subject(session: Session, subject_id: str) -> DataSubject:
+    subject = session.get(DataSubject, subject_id)
+    if subject is None:
+        raise NotFound("no such data subject")
+    return subject
+
+
+def find_by_phone(session: Session, vault: Vault, phone: str) -> list[DataSubject]:
+    index = vault.blind_index("phone", normalise_phone(phone))
+    return list(session.scalars(select(DataSubject).where(DataSubject.phone_index == index)))
+
+
+def export_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: str,
+                   request_id: str | None = None) -> dict[str, Any]:
+    """Everything held about the person, decrypted: the answer to an access request (PIPL Art. 45)."""
+    subject = get_subject(session, subject_id)
+    personal = {column: access.open_field(vault, session, subject, column) for column in SUBJECT_FIELDS}
+    audit.record(session, actor=actor, action="subject.export", target_type="privacy_subjects",
+                 target_id=subject_id, purpose="subject_request", details={"request": request_id})
+    return {
+        "subject_id": subject.id, "kind": subject.kind, "notice_version": subject.notice_version,
+        "collected_at": subject.created_at.isoformat(), "updated_at": subject.updated_at.isoformat(),
+        "personal_data": personal,
+    }
+
+
+def erase_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: str, reason: str,
+                  request_id: str | None = None) -> DeletionRecord:
+    """Crypto-shred the subject: every copy of their data, backups included, stops opening."""
+    subject = get_subject(session, subject_id)
+    held = [column for column in SUBJECT_FIELDS if getattr(subject, column) is not None]
+    categories = sorted({access.fields_of(DataSubject)[c].category.value for c in held})
+    vault.shred(session, subject_id=subject_id, reason=reason)
+    for column in SUBJECT_FIELDS:
+        setattr(subject, column, None)
+    subject.phone_index = None
+    subject.erased_at = utcnow()
+    record = DeletionRecord(id=new_id("del"), subject_id=subject_id, categories=categories, reason=reason,
+                            request_id=request_id, actor=f"{actor.type}:{actor.id}", erased_at=subject.erased_at)
+    session.add(record)
+    audit.record(session, actor=actor, action="subject.erase", target_type="privacy_subjects",
+                 target_id=subject_id, details={"reason": reason, "categories": ",".join(categories),
+                                                "record": record.id})
+    return record

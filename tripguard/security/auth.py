@@ -1,0 +1,129 @@
+"""Resolve the principal of a request and check the permission each route declares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.params import Depends as DependsParam
+
+from tripguard.core.db import DbSession
+from tripguard.core.errors import NotAuthenticated, PermissionDenied
+from tripguard.core.settings import Settings
+from tripguard.security import service
+from tripguard.security.permissions import Permission, permissions_for
+from tripguard.security.principal import Principal
+from tripguard.security.subject_tokens import verify_subject_token
+
+SESSION_COOKIE = "tg_session"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _check_same_origin(request: Request) -> None:
+    # Cookie-authenticated writes must come from our own pages (SameSite=Strict is the first wall).
+    if request.method not in UNSAFE_METHODS:
+        return
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        raise PermissionDenied("cross-site request refused")
+    origin = request.headers.get("origin")
+    if origin is not None and origin != "null":
+        expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
+        if origin != expected:
+            raise PermissionDenied("cross-origin request refused")
+
+
+def resolve_principal(request: Request, session: DbSession, settings: AppSettings) -> Principal | None:
+    token = _bearer(request)
+    if token is not None:
+        if token.startswith(service.API_KEY_PREFIX):
+            principal = service.principal_from_api_key(session, settings, token)
+            if principal is None:
+                raise NotAuthenticated("unknown or revoked API key")
+            return principal
+        claims = verify_subject_token(token, settings)
+        return Principal(kind="subject", id=claims.subject_id, roles=frozenset({claims.role}),
+                         permissions=permissions_for({claims.role}), name=claims.subject_id)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        principal = service.principal_from_session(session, settings, cookie)
+        if principal is not None:
+            _check_same_origin(request)
+            return principal
+    return None
+
+
+def current_principal(principal: Annotated[Principal | None, Depends(resolve_principal)]) -> Principal:
+    if principal is None:
+        raise NotAuthenticated("sign in, or send an API key or subject token")
+    return principal
+
+
+def requires(permission: Permission) -> DependsParam:
+    """The dependency a route declares: it names the permission, and the permission test reads it."""
+
+    if permission is Permission.PUBLIC:
+
+        def public() -> None:
+            return None
+
+        checker: Callable[..., Any] = public
+    else:
+
+        def checker(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+            if not principal.can(permission):
+                raise PermissionDenied(f"needs permission {permission.value}")
+            return principal
+
+    checker.required_permission = permission  # type: ignore[attr-defined]
+    return Depends(checker)
+
+
+def declared_permission(dependant: Any) -> Permission | None:
+    """The permission a route declared through ``requires`` (searching its dependency tree)."""
+    for dep in dependant.dependencies:
+        found = getattr(dep.call, "required_permission", None)
+        if found is not None:
+            return found
+        nested = declared_permission(dep)
+        if nested is not None:
+            return nested
+    return None
+
+
+# Typed aliases the routers use.
+Public = requires(Permission.PUBLIC)
+Anyone = Annotated[Principal, requires(Permission.SELF_READ)]
+StaffReader = Annotated[Principal, requires(Permission.STAFF_READ)]
+StaffManager = Annotated[Principal, requires(Permission.STAFF_MANAGE)]
+RoleManager = Annotated[Principal, requires(Permission.STAFF_ROLES)]
+SessionRevoker = Annotated[Principal, requires(Permission.SESSION_REVOKE)]
+ApiKeyManager = Annotated[Principal, requires(Permission.APIKEY_MANAGE)]
+AuditReader = Annotated[Principal, requires(Permission.AUDIT_READ)]
+AuditSigner = Annotated[Principal, requires(Permission.AUDIT_SIGN)]
+ConsoleUser = Annotated[Principal, requires(Permission.CONSOLE_USE)]
+SubjectWriter = Annotated[Principal, requires(Permission.SUBJECT_WRITE)]
+PersonalReader = Annotated[Principal, requires(Permission.PERSONAL_READ)]
+SubjectEraser = Annotated[Principal, requires(Permission.SUBJECT_ERASE)]
+CatalogueReader = Annotated[Principal, requires(Permission.CATALOGUE_READ)]
+NoticePublisher = Annotated[Principal, requires(Permission.NOTICE_PUBLISH)]
+DataSubjectSelf = Annotated[Principal, requires(Permission.SELF_PRIVACY)]
+RequestHandler = Annotated[Principal, requires(Permission.REQUEST_HANDLE)]
+RetentionManager = Annotated[Principal, requires(Permission.RETENTION_MANAGE)]
+BreachManager = Annotated[Principal, requires(Permission.BREACH_MANAGE)]
+TelematicsIngest = Annotated[Principal, requires(Permission.TELEMATICS_INGEST)]
+AlertsReader = Annotated[Principal, requires(Permission.ALERTS_READ)]

@@ -1,0 +1,144 @@
+"""The one permission table: every role, every permission, and which role holds which.
+
+Routes declare the permission they need (``requires``); nothing else decides access.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    # staff (console)
+    SYSTEM_ADMIN = "system_admin"
+    SECURITY_ADMIN = "security_admin"
+    AUDIT_ADMIN = "audit_admin"
+    SAFETY_AGENT = "safety_agent"
+    INVESTIGATOR = "investigator"
+    SCREENING_OFFICER = "screening_officer"
+    PRIVACY_OFFICER = "privacy_officer"
+    TRAINER = "trainer"
+    SUPERVISOR = "supervisor"
+    MERCHANT = "merchant"
+    # the operator's backend (API key)
+    INTEGRATION = "integration"
+    # app users (subject tokens minted by the operator)
+    PASSENGER = "passenger"
+    CUSTOMER = "customer"
+    DRIVER = "driver"
+    COURIER = "courier"
+
+
+class Permission(StrEnum):
+    PUBLIC = "public"  # no principal needed: health, sign-in, the OpenAPI document
+    SELF_READ = "self.read"  # who am I
+    CONSOLE_USE = "console.use"
+    STAFF_READ = "staff.read"
+    STAFF_MANAGE = "staff.manage"  # create and disable accounts (system administrator)
+    STAFF_ROLES = "staff.roles"  # grant roles, unlock, reset second factor (security administrator)
+    SESSION_REVOKE = "session.revoke"
+    APIKEY_MANAGE = "apikey.manage"
+    AUDIT_READ = "audit.read"
+    AUDIT_SIGN = "audit.sign"
+    SUBJECT_WRITE = "subject.write"  # the operator's backend records a data subject's details
+    PERSONAL_READ = "personal.read"  # open a subject's record (plaintext only for a purpose held)
+    SUBJECT_ERASE = "subject.erase"
+    CATALOGUE_READ = "catalogue.read"
+    NOTICE_PUBLISH = "notice.publish"
+    SELF_PRIVACY = "self.privacy"  # a person's own requests: access, correction, erasure
+    REQUEST_HANDLE = "request.handle"  # the privacy officer's queue of subject requests
+    RETENTION_MANAGE = "retention.manage"  # retention runs and legal holds
+    BREACH_MANAGE = "breach.manage"  # contain, investigate, notify, report a data breach
+    TELEMATICS_INGEST = "telematics.ingest"  # the operator's backend streams trips, pings, heartbeats
+    ALERTS_READ = "alerts.read"  # trip-monitoring alerts
+
+
+class Purpose(StrEnum):
+    """Why personal data is read. A plaintext read names one; the audit entry carries it."""
+
+    DELIVERY = "delivery"  # fulfil an order
+    EMERGENCY = "emergency"  # answer an SOS or a safety alert
+    INVESTIGATION = "investigation"  # investigate an incident or a complaint
+    SCREENING = "screening"  # background-screen a driver or courier
+    SUPPORT = "support"  # answer the person's complaint or question
+    SUBJECT_REQUEST = "subject_request"  # answer the person's own access or correction request
+    BREACH_RESPONSE = "breach_response"  # tell people a breach affected them
+
+
+STAFF_ROLES = frozenset(
+    {
+        Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN, Role.SAFETY_AGENT,
+        Role.INVESTIGATOR, Role.SCREENING_OFFICER, Role.PRIVACY_OFFICER, Role.TRAINER,
+        Role.SUPERVISOR, Role.MERCHANT,
+    }
+)
+SUBJECT_ROLES = frozenset({Role.PASSENGER, Role.CUSTOMER, Role.DRIVER, Role.COURIER})
+
+# 等保 2.0: system, security and audit administration are held by different people.
+SEPARATED_ADMIN_ROLES = frozenset({Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN})
+
+# Staff roles whose sign-in needs a second factor (TOTP). All that can reach personal data,
+# administer the system or read the audit trail.
+TOTP_REQUIRED_ROLES = STAFF_ROLES - {Role.TRAINER, Role.MERCHANT}
+
+_STAFF_BASE = frozenset({Permission.SELF_READ, Permission.CONSOLE_USE})
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.SYSTEM_ADMIN: _STAFF_BASE
+    | {Permission.STAFF_READ, Permission.STAFF_MANAGE, Permission.APIKEY_MANAGE},
+    Role.SECURITY_ADMIN: _STAFF_BASE
+    | {Permission.STAFF_READ, Permission.STAFF_ROLES, Permission.SESSION_REVOKE},
+    Role.AUDIT_ADMIN: _STAFF_BASE | {Permission.AUDIT_READ, Permission.AUDIT_SIGN},
+    Role.SAFETY_AGENT: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ALERTS_READ},
+    Role.INVESTIGATOR: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ALERTS_READ},
+    Role.SCREENING_OFFICER: _STAFF_BASE | {Permission.PERSONAL_READ},
+    Role.PRIVACY_OFFICER: _STAFF_BASE
+    | {Permission.PERSONAL_READ, Permission.SUBJECT_ERASE, Permission.CATALOGUE_READ,
+       Permission.NOTICE_PUBLISH, Permission.REQUEST_HANDLE, Permission.RETENTION_MANAGE,
+       Permission.BREACH_MANAGE},
+    Role.TRAINER: _STAFF_BASE,
+    Role.SUPERVISOR: _STAFF_BASE | {Permission.AUDIT_READ, Permission.CATALOGUE_READ},
+    Role.MERCHANT: _STAFF_BASE,
+    Role.INTEGRATION: frozenset({Permission.SELF_READ, Permission.SUBJECT_WRITE, Permission.TELEMATICS_INGEST,
+                                 Permission.ALERTS_READ}),
+    Role.PASSENGER: frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY}),
+    Role.CUSTOMER: frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY}),
+    Role.DRIVER: frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY}),
+    Role.COURIER: frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY}),
+}
+
+# The purposes for which a role may see personal data in plaintext (else it sees the mask).
+ROLE_PURPOSES: dict[Role, frozenset[Purpose]] = {
+    Role.SAFETY_AGENT: frozenset({Purpose.EMERGENCY}),
+    Role.INVESTIGATOR: frozenset({Purpose.EMERGENCY, Purpose.INVESTIGATION}),
+    Role.SCREENING_OFFICER: frozenset({Purpose.SCREENING}),
+    Role.PRIVACY_OFFICER: frozenset({Purpose.SUBJECT_REQUEST, Purpose.BREACH_RESPONSE}),
+}
+
+
+def purposes_for(roles: frozenset[Role] | set[Role]) -> frozenset[Purpose]:
+    held: set[Purpose] = set()
+    for role in roles:
+        held |= ROLE_PURPOSES.get(role, frozenset())
+    return frozenset(held)
+
+
+# What an API key may be scoped to: the integration role's permissions.
+API_KEY_SCOPES = ROLE_PERMISSIONS[Role.INTEGRATION]
+
+# The same sets as enums, so the OpenAPI schema lists exactly what may be granted.
+StaffRole = StrEnum("StaffRole", {role.name: role.value for role in Role if role in STAFF_ROLES})  # type: ignore[misc]
+ApiKeyScope = StrEnum("ApiKeyScope", {p.name: p.value for p in Permission if p in API_KEY_SCOPES})  # type: ignore[misc]
+
+
+def permissions_for(roles: frozenset[Role] | set[Role]) -> frozenset[Permission]:
+    granted: set[Permission] = set()
+    for role in roles:
+        granted |= ROLE_PERMISSIONS[role]
+    return frozenset(granted)
+
+
+def role_conflicts(roles: set[Role]) -> set[Role]:
+    """The separated administrator roles present together (empty when the set is allowed)."""
+    held = roles & SEPARATED_ADMIN_ROLES
+    return held if len(held) > 1 else set()

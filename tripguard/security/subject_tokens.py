@@ -1,0 +1,61 @@
+"""Subject tokens: JWTs the operator mints for its app users (passenger, customer, driver, courier).
+
+HS256 with a shared secret, or EdDSA/RS256/ES256 with the operator's public key. ``sub`` names the
+subject, ``role`` its role; ``exp`` is required and may not lie further ahead than the configured
+maximum lifetime, so a leaked token is short-lived.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import jwt
+
+from tripguard.core.clock import utcnow
+from tripguard.core.errors import NotAuthenticated
+from tripguard.core.settings import Settings
+from tripguard.security.permissions import SUBJECT_ROLES, Role
+
+ASYMMETRIC_ALGORITHMS = ["EdDSA", "RS256", "ES256"]
+
+
+@dataclass(frozen=True)
+class SubjectClaims:
+    subject_id: str
+    role: Role
+
+
+@lru_cache
+def _public_key(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def verify_subject_token(token: str, settings: Settings) -> SubjectClaims:
+    if settings.subject_token_public_key_file is not None:
+        key: str | bytes = _public_key(settings.subject_token_public_key_file)
+        algorithms = ASYMMETRIC_ALGORITHMS
+    elif settings.subject_token_secret is not None:
+        key = settings.subject_token_secret.get_secret_value()
+        algorithms = ["HS256"]
+    else:
+        raise NotAuthenticated("subject tokens are not configured on this server")
+    try:
+        claims = jwt.decode(
+            token, key, algorithms=algorithms, audience=settings.subject_token_audience,
+            issuer=settings.subject_token_issuer,
+            options={"require": ["exp", "sub", "aud"]}, leeway=30,
+        )
+    except jwt.PyJWTError as exc:
+        raise NotAuthenticated(f"invalid subject token: {exc}") from exc
+    remaining = claims["exp"] - utcnow().timestamp()
+    if remaining > settings.subject_token_max_ttl_seconds + 30:
+        raise NotAuthenticated("subject token lives longer than this server accepts")
+    role = claims.get("role")
+    if role not in {r.value for r in SUBJECT_ROLES}:
+        raise NotAuthenticated("subject token has no valid role claim")
+    subject_id = claims["sub"]
+    if not isinstance(subject_id, str) or not 1 <= len(subject_id) <= 64:
+        raise NotAuthenticated("subject token has an invalid sub claim")
+    return SubjectClaims(subject_id=subject_id, role=Role(role))

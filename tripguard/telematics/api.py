@@ -1,0 +1,125 @@
+"""HTTP routes: event ingest from the operator's backend; alerts."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from tripguard.core.clock import utcnow
+from tripguard.core.db import DbSession
+from tripguard.core.errors import DomainError, FieldProblem, InvalidInput
+from tripguard.core.types import Identifier
+from tripguard.telematics import registry, service
+from tripguard.telematics.models import Device, Vehicle
+from tripguard.telematics.schemas import (
+    AlertRead, DeviceInstall, DeviceKpiRead, DeviceRead, IngestReport, RejectedLine, VehicleRead, VehicleUpsert,
+)
+from tripguard.security.auth import AlertsReader, TelematicsIngest
+
+router = APIRouter(prefix="/api/v1/telematics", tags=["telematics"])
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+_EVENT_SCHEMA = {"type": "object", "required": ["type", "ts"], "properties": {
+    "type": {"type": "string", "enum": ["trip_started", "ping", "trip_ended", "device_heartbeat"]},
+    "ts": {"type": "string", "format": "date-time"}}, "additionalProperties": True}
+
+
+class PayloadTooLarge(DomainError):
+    status, type, title = 413, "/problems/payload-too-large", "Payload too large"
+
+
+def _lines(body: bytes, content_type: str) -> list[str]:
+    if content_type.startswith("application/json"):
+        try:
+            items = json.loads(body)
+        except ValueError as exc:
+            raise InvalidInput(errors=[FieldProblem(field="body", message="not JSON")]) from exc
+        if not isinstance(items, list):
+            raise InvalidInput(errors=[FieldProblem(field="body", message="a JSON array of events")])
+        return [json.dumps(item) for item in items]
+    try:
+        return body.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(errors=[FieldProblem(field="body", message="not UTF-8")]) from exc
+
+
+@router.post("/events", openapi_extra={"requestBody": {"required": True, "content": {
+    "application/x-ndjson": {"schema": {"type": "string"}},
+    "application/json": {"schema": {"type": "array", "items": _EVENT_SCHEMA, "maxItems": service.MAX_EVENTS_PER_BATCH}},
+}}})
+async def ingest_events(request: Request, _: TelematicsIngest, session: DbSession) -> IngestReport:
+    """Trip events (DESIGN.md §4) as NDJSON or a JSON array, up to 10,000 a batch.
+
+    Good lines are taken even when others are bad; each bad line is named with its number and why.
+    Re-sending a batch is safe: pings already seen are skipped and alerts are kept once.
+    """
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"at most {MAX_BODY_BYTES // (1024 * 1024)} MiB a batch")
+    lines = [line for line in _lines(body, request.headers.get("content-type", "")) if line.strip()]
+    if not lines:
+        raise InvalidInput(errors=[FieldProblem(field="body", message="no events")])
+    if len(lines) > service.MAX_EVENTS_PER_BATCH:
+        raise PayloadTooLarge(f"at most {service.MAX_EVENTS_PER_BATCH} events a batch")
+    settings = request.app.state.settings
+    result = await run_in_threadpool(service.ingest, session, request.app.state.live_monitor, lines,
+                                     webhook_url=settings.webhook_url)
+    if result.accepted == 0:
+        raise InvalidInput("no line was a valid event",
+                           errors=[FieldProblem(field=f"line {e.line}", message=e.reason) for e in result.rejected[:100]])
+    return IngestReport(accepted=result.accepted, alerts=len(result.alerts),
+                        rejected=[RejectedLine(line=e.line, reason=e.reason) for e in result.rejected])
+
+
+@router.get("/alerts")
+def list_alerts(_: AlertsReader, session: DbSession, trip_id: Identifier | None = None,
+                limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[AlertRead]:
+    """Alerts as the monitor raised them, newest first."""
+    return [AlertRead.model_validate(a) for a in service.recent_alerts(session, trip_id=trip_id, limit=limit)]
+
+
+# ---- vehicles and devices ----------------------------------------------------------------------
+
+
+def _device_read(device: Device) -> DeviceRead:
+    return DeviceRead(id=device.id, vehicle_id=device.vehicle_id, installed_at=device.installed_at,
+                      last_heartbeat_at=device.last_heartbeat_at, status=registry.status(device, utcnow()))
+
+
+@router.put("/vehicles/{vehicle_id}")
+def upsert_vehicle(vehicle_id: Annotated[Identifier, Path()], body: VehicleUpsert, principal: TelematicsIngest,
+                   session: DbSession) -> VehicleRead:
+    """Register or update a vehicle (idempotent)."""
+    return VehicleRead.model_validate(registry.upsert_vehicle(
+        session, actor=principal.actor, vehicle_id=vehicle_id, plate=body.plate, colour=body.colour, model=body.model))
+
+
+@router.put("/devices/{device_id}")
+def install_device(device_id: Annotated[Identifier, Path()], body: DeviceInstall, principal: TelematicsIngest,
+                   session: DbSession) -> DeviceRead:
+    """Record that a monitoring device is installed in a vehicle (idempotent)."""
+    if session.get(Vehicle, body.vehicle_id) is None:
+        raise InvalidInput(errors=[FieldProblem(field="vehicle_id", message="no such vehicle; register it first")])
+    return _device_read(registry.install_device(session, actor=principal.actor, device_id=device_id,
+                                                vehicle_id=body.vehicle_id, installed_at=body.installed_at))
+
+
+@router.get("/devices")
+def list_devices(_: AlertsReader, session: DbSession) -> list[DeviceRead]:
+    """Every device with its status: online, offline, faulty (camera or storage), not installed."""
+    return [_device_read(d) for d in session.scalars(select(Device).order_by(Device.id).limit(10_000))]
+
+
+@router.get("/kpi/devices")
+def device_kpi(_: AlertsReader, session: DbSession,
+               hours: Annotated[int, Query(ge=1, le=24 * 92, description="the period, counted back from now")] = 24
+               ) -> DeviceKpiRead:
+    kpi = registry.device_kpi(session, since=utcnow() - timedelta(hours=hours))
+    return DeviceKpiRead(since=kpi.since, vehicles=kpi.vehicles, vehicles_with_device=kpi.vehicles_with_device,
+                         install_rate=kpi.install_rate, devices_installed=kpi.devices_installed,
+                         devices_heard=kpi.devices_heard, operating_rate=kpi.operating_rate)

@@ -1,0 +1,114 @@
+"""Geometry for trip monitoring: distances in metres, routes as local planar polylines, GCJ-02."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+EARTH_RADIUS_M = 6_371_008.8
+
+
+def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+@dataclass(frozen=True)
+class LocalFrame:
+    """An equirectangular projection around a point: metres, accurate to well under 1 % across a city."""
+
+    lon0: float
+    lat0: float
+
+    @property
+    def kx(self) -> float:
+        return math.radians(1) * EARTH_RADIUS_M * math.cos(math.radians(self.lat0))
+
+    @property
+    def ky(self) -> float:
+        return math.radians(1) * EARTH_RADIUS_M
+
+    def xy(self, lon: float, lat: float) -> tuple[float, float]:
+        return (lon - self.lon0) * self.kx, (lat - self.lat0) * self.ky
+
+
+class Route:
+    """A planned route as planar segments (numpy), to measure how far a position is from it."""
+
+    __slots__ = ("frame", "ax", "ay", "dx", "dy", "length2")
+
+    def __init__(self, frame: LocalFrame, xs: np.ndarray, ys: np.ndarray) -> None:
+        self.frame = frame
+        if len(xs) == 1:  # a single point: a zero-length segment
+            xs, ys = np.repeat(xs, 2), np.repeat(ys, 2)
+        self.ax, self.ay = xs[:-1], ys[:-1]
+        self.dx, self.dy = xs[1:] - xs[:-1], ys[1:] - ys[:-1]
+        self.length2 = self.dx * self.dx + self.dy * self.dy
+
+    @classmethod
+    def from_lonlat(cls, points: list[tuple[float, float]]) -> Route:
+        frame = LocalFrame(points[0][0], points[0][1])
+        lonlat = np.asarray(points, dtype=np.float64)
+        return cls(frame, (lonlat[:, 0] - frame.lon0) * frame.kx, (lonlat[:, 1] - frame.lat0) * frame.ky)
+
+    def distance_m(self, lon: float, lat: float) -> float:
+        px, py = self.frame.xy(lon, lat)
+        rx, ry = px - self.ax, py - self.ay
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.where(self.length2 > 0, (rx * self.dx + ry * self.dy) / self.length2, 0.0)
+        np.clip(t, 0.0, 1.0, out=t)
+        ex, ey = rx - t * self.dx, ry - t * self.dy
+        return float(np.sqrt(np.min(ex * ex + ey * ey)))
+
+
+# GCJ-02 ("Mars coordinates", the obfuscated datum of Chinese map data) to WGS-84.
+_A = 6378245.0
+_EE = 0.00669342162296594323
+
+
+def _outside_china(lon: float, lat: float) -> bool:
+    return not (72.004 <= lon <= 137.8347 and 0.8293 <= lat <= 55.8271)
+
+
+def _transform_lat(x: float, y: float) -> float:
+    ret = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
+    ret += (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+    ret += (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
+    ret += (160.0 * math.sin(y / 12.0 * math.pi) + 320 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0
+    return ret
+
+
+def _transform_lon(x: float, y: float) -> float:
+    ret = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
+    ret += (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+    ret += (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
+    ret += (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0
+    return ret
+
+
+def wgs84_to_gcj02(lon: float, lat: float) -> tuple[float, float]:
+    if _outside_china(lon, lat):
+        return lon, lat
+    d_lat = _transform_lat(lon - 105.0, lat - 35.0)
+    d_lon = _transform_lon(lon - 105.0, lat - 35.0)
+    rad_lat = math.radians(lat)
+    magic = 1 - _EE * math.sin(rad_lat) ** 2
+    sqrt_magic = math.sqrt(magic)
+    d_lat = (d_lat * 180.0) / ((_A * (1 - _EE)) / (magic * sqrt_magic) * math.pi)
+    d_lon = (d_lon * 180.0) / (_A / sqrt_magic * math.cos(rad_lat) * math.pi)
+    return lon + d_lon, lat + d_lat
+
+
+def gcj02_to_wgs84(lon: float, lat: float) -> tuple[float, float]:
+    """Invert by fixed-point iteration: better than a centimetre after a few rounds."""
+    if _outside_china(lon, lat):
+        return lon, lat
+    w_lon, w_lat = lon, lat
+    for _ in range(6):
+        g_lon, g_lat = wgs84_to_gcj02(w_lon, w_lat)
+        w_lon, w_lat = w_lon - (g_lon - lon), w_lat - (g_lat - lat)
+    return w_lon, w_lat

@@ -1,0 +1,102 @@
+"""Vehicles and their monitoring devices: registration, heartbeats, status, and the plan's KPIs.
+
+Install rate: vehicles with an installed device / vehicles (target 100 %). Operating rate: installed
+devices heard from in the period / installed devices (R 五.2 評估標準二).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tripguard.audit import service as audit
+from tripguard.audit.actor import Actor
+from tripguard.core.clock import utcnow
+from tripguard.telematics.events import DeviceHeartbeat
+from tripguard.telematics.models import Device, Vehicle
+
+ONLINE_WITHIN = timedelta(minutes=5)
+
+
+def upsert_vehicle(session: Session, *, actor: Actor, vehicle_id: str, plate: str, colour: str, model: str) -> Vehicle:
+    now = utcnow()
+    vehicle = session.get(Vehicle, vehicle_id)
+    if vehicle is None:
+        vehicle = Vehicle(id=vehicle_id, created_at=now)
+        session.add(vehicle)
+    vehicle.plate, vehicle.colour, vehicle.model, vehicle.updated_at = plate, colour, model, now
+    session.flush()
+    audit.record(session, actor=actor, action="vehicle.upsert", target_type="vehicle", target_id=vehicle_id)
+    return vehicle
+
+
+def install_device(session: Session, *, actor: Actor, device_id: str, vehicle_id: str,
+                   installed_at: datetime) -> Device:
+    device = session.get(Device, device_id)
+    if device is None:
+        device = Device(id=device_id)
+        session.add(device)
+    device.vehicle_id, device.installed_at = vehicle_id, installed_at
+    session.flush()
+    audit.record(session, actor=actor, action="device.install", target_type="device", target_id=device_id,
+                 details={"vehicle": vehicle_id})
+    return device
+
+
+def record_heartbeats(session: Session, beats: list[DeviceHeartbeat]) -> None:
+    """Keep each device's newest heartbeat; a device heard of for the first time is registered by it."""
+    newest: dict[str, DeviceHeartbeat] = {}
+    for beat in beats:
+        if beat.device_id not in newest or beat.ts > newest[beat.device_id].ts:
+            newest[beat.device_id] = beat
+    for beat in newest.values():
+        at = datetime.fromtimestamp(beat.ts, UTC)
+        device = session.get(Device, beat.device_id)
+        if device is None:
+            device = Device(id=beat.device_id, vehicle_id=beat.vehicle_id, installed_at=at)
+            session.add(device)
+        if device.last_heartbeat_at is None or at > device.last_heartbeat_at:
+            device.last_heartbeat_at, device.camera_ok, device.storage_ok = at, beat.camera_ok, beat.storage_ok
+    session.flush()
+
+
+def status(device: Device, now: datetime) -> str:
+    if device.installed_at is None or device.vehicle_id is None:
+        return "not_installed"
+    if device.camera_ok is False or device.storage_ok is False:
+        return "faulty"
+    if device.last_heartbeat_at is None or now - device.last_heartbeat_at > ONLINE_WITHIN:
+        return "offline"
+    return "online"
+
+
+@dataclass(frozen=True)
+class DeviceKpi:
+    vehicles: int
+    vehicles_with_device: int
+    devices_installed: int
+    devices_heard: int
+    since: datetime
+
+    @property
+    def install_rate(self) -> float | None:
+        return self.vehicles_with_device / self.vehicles if self.vehicles else None
+
+    @property
+    def operating_rate(self) -> float | None:
+        return self.devices_heard / self.devices_installed if self.devices_installed else None
+
+
+def device_kpi(session: Session, *, since: datetime) -> DeviceKpi:
+    installed = select(Device).where(Device.installed_at.is_not(None), Device.vehicle_id.is_not(None))
+    vehicles = session.scalar(select(func.count()).select_from(Vehicle)) or 0
+    with_device = session.scalar(select(func.count(func.distinct(Vehicle.id))).join(
+        Device, Device.vehicle_id == Vehicle.id).where(Device.installed_at.is_not(None))) or 0
+    devices_installed = session.scalar(select(func.count()).select_from(installed.subquery())) or 0
+    heard = session.scalar(select(func.count()).select_from(
+        installed.where(Device.last_heartbeat_at >= since).subquery())) or 0
+    return DeviceKpi(vehicles=vehicles, vehicles_with_device=with_device, devices_installed=devices_installed,
+                     devices_heard=heard, since=since)

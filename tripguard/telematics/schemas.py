@@ -1,0 +1,79 @@
+"""Ingest responses and alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tripguard.core.types import ID_PATTERN, CleanStr, Timestamp
+
+
+class RejectedLine(BaseModel):
+    line: int
+    reason: str
+
+
+class IngestReport(BaseModel):
+    """The good lines were taken; each bad one is named with its line number and why."""
+
+    accepted: int
+    rejected: list[RejectedLine]
+    alerts: int
+
+
+class AlertRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    trip_id: str
+    kind: str
+    severity: str
+    ts: datetime
+    lon: float | None
+    lat: float | None
+    evidence: dict[str, object]
+
+
+class VehicleUpsert(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plate: CleanStr = Field(min_length=1, max_length=16)
+    colour: CleanStr = Field(min_length=1, max_length=32)
+    model: CleanStr = Field(min_length=1, max_length=64)
+
+
+class VehicleRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    plate: str
+    colour: str
+    model: str
+
+
+class DeviceInstall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    vehicle_id: str = Field(pattern=ID_PATTERN)
+    installed_at: Timestamp
+
+
+class DeviceRead(BaseModel):
+    id: str
+    vehicle_id: str | None
+    installed_at: datetime | None
+    last_heartbeat_at: datetime | None
+    status: str
+
+
+class DeviceKpiRead(BaseModel):
+    """R 五.2 評估標準二: install rate (target 100 %) and operating rate over the period."""
+
+    since: datetime
+    vehicles: int
+    vehicles_with_device: int
+    install_rate: float | None
+    devices_installed: int
+    devices_heard: int
+    operating_rate: float | None

@@ -1,0 +1,132 @@
+"""Masking for display: one function per kind of personal data (DESIGN.md §5, GB/T 35273).
+
+Names hide at least one character (张*、王先生); phones hide at least six digits and show the last
+four at most; ID numbers and bank cards show their last characters only; addresses stop at the
+district, never the building, unit or room; free text has the phone, ID, card numbers and e-mail
+addresses inside it masked.
+"""
+
+from __future__ import annotations
+
+import re
+
+STAR = "*"
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+# Two-character surnames common enough that hiding the second character would reveal too much.
+_COMPOUND_SURNAMES = frozenset({"欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "夏侯", "轩辕", "令狐", "宇文", "司徒", "端木"})
+
+
+def mask_name(name: str) -> str:
+    """张三 → 张*, 欧阳娜娜 → 欧阳**, John Smith → J*** S****."""
+    name = name.strip()
+    if not name:
+        return ""
+    if _CJK.search(name):
+        keep = 2 if name[:2] in _COMPOUND_SURNAMES and len(name) > 2 else 1
+        return name[:keep] + STAR * max(1, len(name) - keep)
+    return " ".join(part[0] + STAR * max(1, len(part) - 1) for part in name.split())
+
+
+def courtesy_name(name: str, title: str = "先生") -> str:
+    """The surname and a courtesy title, as couriers say it: 王芳 → 王女士 (title chosen by the caller)."""
+    name = name.strip()
+    if _CJK.search(name):
+        keep = 2 if name[:2] in _COMPOUND_SURNAMES and len(name) > 2 else 1
+        return name[:keep] + title
+    parts = name.split()
+    return f"{title} {parts[-1]}" if parts else title
+
+
+def mask_phone(phone: str) -> str:
+    """Hide at least six digits, show the last four at most: 13800001234 → *******1234."""
+    digits = re.sub(r"\D", "", phone)
+    if not digits:
+        return ""
+    shown = max(0, min(4, len(digits) - 6))
+    prefix = "+" if phone.strip().startswith("+") else ""
+    return prefix + STAR * (len(digits) - shown) + digits[len(digits) - shown:]
+
+
+def id_number_valid(value: str) -> bool:
+    """A PRC resident ID number (GB 11643): 17 digits and a check character."""
+    value = value.strip().upper()
+    if not re.fullmatch(r"\d{17}[\dX]", value):
+        return False
+    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11] == value[17]
+
+
+def mask_id_number(value: str) -> str:
+    """Keep the first and last character only: 11010519491231002X → 1****************X."""
+    value = value.strip()
+    if len(value) <= 2:
+        return STAR * len(value)
+    return value[0] + STAR * (len(value) - 2) + value[-1]
+
+
+def luhn_valid(digits: str) -> bool:
+    if not digits.isdigit() or not 12 <= len(digits) <= 19:
+        return False
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        number = int(char)
+        if index % 2 == 1:
+            number = number * 2 - 9 if number > 4 else number * 2
+        total += number
+    return total % 10 == 0
+
+
+def mask_bank_card(value: str) -> str:
+    """Show the last four digits: 6222 0212 3456 7890 → **** **** **** 7890."""
+    digits = re.sub(r"\D", "", value)
+    if len(digits) <= 4:
+        return STAR * len(digits)
+    hidden = STAR * (len(digits) - 4) + digits[-4:]
+    return " ".join(hidden[i:i + 4] for i in range(0, len(hidden), 4))
+
+
+
+
+def mask_address(address: str) -> str:
+    """Down to the district, no street, building, unit or room.
+
+    北京市朝阳区建国路88号5号楼1201室 → 北京市朝阳区****; 12 Baker St, Flat 3, London NW1 → ****, London NW1.
+    """
+    address = address.strip()
+    if not address:
+        return ""
+    if _CJK.search(address):
+        match = re.match(r"^(.{0,12}?(?:区|县|旗))", address) or re.match(r"^(.{0,8}?市)", address)
+        kept = match.group(1) if match else address[:2]
+        return kept + STAR * 4
+    parts = [p.strip() for p in address.split(",") if p.strip()]
+    return STAR * 4 + (", " + parts[-1] if len(parts) > 1 else "")
+
+
+def mask_email(email: str) -> str:
+    """zhangsan@example.com → z***@example.com."""
+    local, at, domain = email.strip().partition("@")
+    if not at:
+        return STAR * 4
+    return (local[:1] or "") + STAR * 3 + "@" + domain
+
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_ID = re.compile(r"(?<![\dA-Za-z])\d{17}[\dXx](?![\dA-Za-z])")
+_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+_PHONE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d){8}(?!\d)|(?<!\d)\+\d[\d -]{7,16}\d(?!\d)")
+
+
+def mask_free_text(text: str) -> str:
+    """Mask what a note may carry: e-mails, valid ID numbers, valid card numbers, phone numbers."""
+    text = _EMAIL.sub(lambda m: mask_email(m.group()), text)
+    text = _ID.sub(lambda m: mask_id_number(m.group()) if id_number_valid(m.group()) else m.group(), text)
+
+    def card(match: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", match.group())
+        return mask_bank_card(match.group()) if luhn_valid(digits) else match.group()
+
+    text = _CARD.sub(card, text)
+    return _PHONE.sub(lambda m: mask_phone(m.group()), text)

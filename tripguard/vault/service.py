@@ -1,0 +1,176 @@
+"""The vault: per-subject data keys, field encryption bound to its place, blind indexes, shredding.
+
+Every personal field is sealed with its subject's data key and associated data naming the subject,
+table, column and row, so a ciphertext copied anywhere else does not open. Erasing a subject
+destroys its data key (crypto-shredding): every copy of its data, backups included, is then noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tripguard.core.clock import utcnow
+from tripguard.core.errors import DomainError
+from tripguard.vault import crypto
+from tripguard.vault.crypto import Suite
+from tripguard.vault.journal import ErasureJournal
+from tripguard.vault.keysource import KeySource
+from tripguard.vault.models import DataKey
+
+_CACHE = "tripguard.vault.data_keys"
+
+
+class SubjectErased(DomainError):
+    status, type, title = 410, "/problems/subject-erased", "Erased"
+
+
+def field_context(*, subject_id: str, table: str, column: str, row_id: str) -> bytes:
+    return f"tripguard/v1|{subject_id}|{table}|{column}|{row_id}".encode()
+
+
+def _wrap_context(subject_id: str, kek_version: int, suite: str) -> bytes:
+    return f"tripguard/dek|{subject_id}|{kek_version}|{suite}".encode()
+
+
+@dataclass
+class Vault:
+    keys: KeySource
+    suite: Suite
+    journal: ErasureJournal
+
+    # -- data keys ------------------------------------------------------------------------
+    def _wrap_key(self, version: int, suite: Suite) -> bytes:
+        # Not cached: a version retired by another process must stop working at once.
+        return crypto.derive(self.keys.kek(version), info="tripguard/wrap", suite=suite)
+
+    def _cache(self, session: Session) -> dict[str, bytes | None]:
+        return session.info.setdefault(_CACHE, {})
+
+    def data_key(self, session: Session, subject_id: str, *, create: bool) -> bytes | None:
+        """The subject's unwrapped data key; None when it has none (and create is False) or was shredded.
+
+        Cached for the session only: another process's shredding is seen by the next request.
+        """
+        cache = self._cache(session)
+        if subject_id in cache:
+            return cache[subject_id]
+        record = session.get(DataKey, subject_id)
+        if record is None:
+            if not create:
+                return None
+            key = crypto.new_key(self.suite)
+            version = self.keys.current_version()
+            record = DataKey(
+                subject_id=subject_id, suite=self.suite.value, kek_version=version,
+                wrapped_key=crypto.encrypt(self.suite, self._wrap_key(version, self.suite), key,
+                                           _wrap_context(subject_id, version, self.suite.value)),
+                created_at=utcnow(),
+            )
+            session.add(record)
+            session.flush()
+            cache[subject_id] = key
+            return key
+        cache[subject_id] = self._unwrap(record)
+        return cache[subject_id]
+
+    def _unwrap(self, record: DataKey) -> bytes | None:
+        if record.wrapped_key is None:
+            return None
+        suite = Suite(record.suite)
+        return crypto.decrypt(self._wrap_key(record.kek_version, suite), record.wrapped_key,
+                              _wrap_context(record.subject_id, record.kek_version, record.suite))
+
+    def is_erased(self, session: Session, subject_id: str) -> bool:
+        record = session.get(DataKey, subject_id)
+        return record is not None and record.wrapped_key is None
+
+    # -- fields ---------------------------------------------------------------------------
+    def seal(self, session: Session, *, subject_id: str, table: str, column: str, row_id: str,
+             value: str) -> bytes:
+        key = self.data_key(session, subject_id, create=True)
+        if key is None:
+            raise SubjectErased("this subject was erased; nothing more is stored about them")
+        suite = crypto.suite_of_key(key)
+        return crypto.encrypt(suite, key, value.encode(),
+                              field_context(subject_id=subject_id, table=table, column=column, row_id=row_id))
+
+    def open(self, session: Session, *, subject_id: str, table: str, column: str, row_id: str,
+             blob: bytes) -> str:
+        key = self.data_key(session, subject_id, create=False)
+        if key is None:
+            raise SubjectErased("this subject's data was erased")
+        return crypto.decrypt(key, blob, field_context(subject_id=subject_id, table=table, column=column,
+                                                        row_id=row_id)).decode()
+
+    def blind_index(self, kind: str, normalised: str) -> str:
+        key = crypto.derive(self.keys.index_key(), info=f"tripguard/blind-index/{kind}", suite=self.suite,
+                            length=32)
+        return crypto.blind_index(self.suite, key, normalised)
+
+    # -- erasure --------------------------------------------------------------------------
+    def shred(self, session: Session, *, subject_id: str, reason: str) -> bool:
+        """Destroy the subject's data key; journal it first. Returns False if it had none."""
+        record = session.get(DataKey, subject_id)
+        self.journal.append(subject_id, reason)
+        self._cache(session)[subject_id] = None
+        if record is None:
+            # Nothing stored yet; a tombstone keeps anything later from being sealed for them.
+            session.add(DataKey(subject_id=subject_id, suite=self.suite.value,
+                                kek_version=self.keys.current_version(), wrapped_key=None,
+                                created_at=utcnow(), shredded_at=utcnow()))
+            session.flush()
+            return False
+        if record.wrapped_key is None:
+            return False
+        record.wrapped_key = None
+        record.shredded_at = utcnow()
+        session.flush()
+        return True
+
+    def reapply_journal(self, session: Session) -> int:
+        """After a restore: shred again every subject the journal says was erased."""
+        count = 0
+        for subject_id in set(self.journal.subject_ids()):
+            record = session.get(DataKey, subject_id)
+            if record is not None and record.wrapped_key is not None:
+                record.wrapped_key = None
+                record.shredded_at = utcnow()
+                count += 1
+        session.flush()
+        return count
+
+    # -- backups --------------------------------------------------------------------------
+    def wrap_backup_key(self, key: bytes) -> tuple[int, bytes]:
+        version = self.keys.current_version()
+        return version, crypto.encrypt(self.suite, self._wrap_key(version, self.suite), key, b"tripguard/backup")
+
+    def unwrap_backup_key(self, version: int, wrapped: bytes) -> bytes:
+        return crypto.decrypt(self._wrap_key(version, crypto.suite_of(wrapped)), wrapped, b"tripguard/backup")
+
+    # -- rotation -------------------------------------------------------------------------
+    def rewrap_batch(self, session: Session, *, target_version: int, batch: int = 500) -> int:
+        """Rewrap up to `batch` data keys still under an older KEK version; returns how many."""
+        records = session.scalars(
+            select(DataKey).where(DataKey.kek_version != target_version, DataKey.wrapped_key.is_not(None))
+            .order_by(DataKey.subject_id).limit(batch).with_for_update(skip_locked=True)
+        ).all()
+        now = utcnow()
+        for record in records:
+            key = self._unwrap(record)
+            assert key is not None
+            suite = Suite(record.suite)
+            record.wrapped_key = crypto.encrypt(suite, self._wrap_key(target_version, suite), key,
+                                                _wrap_context(record.subject_id, target_version, record.suite))
+            record.kek_version = target_version
+            record.rewrapped_at = now
+        session.flush()
+        return len(records)
+
+    def versions_in_use(self, session: Session) -> Iterator[int]:
+        yield from session.scalars(
+            select(DataKey.kek_version).where(DataKey.wrapped_key.is_not(None)).distinct()
+        )

@@ -1,0 +1,137 @@
+"""Console pages of the privacy officer: catalogue, subject-request queue, retention, breaches."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from tripguard.core.clock import utcnow
+from tripguard.core.db import DbSession
+from tripguard.core.errors import DomainError
+from tripguard.core.types import CleanStr, Identifier
+from tripguard.models import metadata
+from tripguard.privacy import breaches, requests, retention
+from tripguard.privacy.catalogue import Category, catalogue
+from tripguard.privacy.models import Breach, BreachSubject, LegalHold, RetentionRun
+from tripguard.security.auth import BreachManager, CatalogueReader, RequestHandler, RetentionManager
+from tripguard.security.principal import Principal
+from tripguard.web.routes import page
+
+router = APIRouter(prefix="/console/privacy", include_in_schema=False)
+
+
+@router.get("/catalogue")
+def catalogue_page(request: Request, principal: CatalogueReader) -> HTMLResponse:
+    fields = [{"table": f.table, "column": f.column, "category": f.category.value, "description": f.rule.description,
+               "purposes": sorted(p.value for p in f.rule.purposes), "example": f.rule.example,
+               "masked": f.rule.mask(f.rule.example)} for f in catalogue(metadata)]
+    return page(request, "privacy_catalogue.html", principal, "/console/privacy/catalogue", fields=fields)
+
+
+def _days_left(due: datetime) -> float:
+    return round((due - utcnow()).total_seconds() / 86400, 1)
+
+
+@router.get("/requests")
+def requests_page(request: Request, principal: RequestHandler, session: DbSession, error: str = "") -> HTMLResponse:
+    queue = [{"r": r, "days_left": _days_left(r.due_at)} for r in requests.queue(session, status=None)]
+    return page(request, "privacy_requests.html", principal, "/console/privacy/requests", queue=queue, error=error)
+
+
+@router.post("/requests/{request_id}/decision")
+def request_decision(request: Request, request_id: Identifier, principal: RequestHandler, session: DbSession,
+                     apply: Annotated[str, Form(pattern="^(yes|no)$")],
+                     note: Annotated[CleanStr, Form(min_length=1, max_length=500)]) -> Response:
+    requests.decide_correction(session, request.app.state.vault, actor=principal.actor, request_id=request_id,
+                               apply=apply == "yes", note=note)
+    return RedirectResponse("/console/privacy/requests", status_code=303)
+
+
+@router.get("/retention")
+def retention_page(request: Request, principal: RetentionManager, session: DbSession) -> HTMLResponse:
+    runs = session.scalars(select(RetentionRun).order_by(RetentionRun.started_at.desc()).limit(20)).all()
+    holds = session.scalars(select(LegalHold).where(LegalHold.released_at.is_(None))).all()
+    return page(request, "privacy_retention.html", principal, "/console/privacy/retention", runs=runs, holds=holds,
+                rules=retention.rules(request.app.state.settings))
+
+
+@router.post("/retention/run")
+def retention_run(request: Request, principal: RetentionManager, session: DbSession,
+                  mode: Annotated[str, Form(pattern="^(dry|real)$")]) -> Response:
+    session.commit()  # the run commits its own batches; this request must not hold the writer lock meanwhile
+    retention.run_retention(request.app.state.sessionmaker, request.app.state.vault, request.app.state.settings,
+                            dry_run=mode == "dry", actor=principal.actor)
+    return RedirectResponse("/console/privacy/retention", status_code=303)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """The form's datetime-local inputs are labelled UTC and carry no zone."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+@router.get("/breaches")
+def breaches_page(request: Request, principal: BreachManager, session: DbSession) -> HTMLResponse:
+    items = session.scalars(select(Breach).order_by(Breach.discovered_at.desc())).all()
+    return page(request, "privacy_breaches.html", principal, "/console/privacy/breaches", breaches=items,
+                categories=[c.value for c in Category])
+
+
+@router.post("/breaches")
+def breach_open(
+    request: Request, principal: BreachManager, session: DbSession,
+    title: Annotated[CleanStr, Form(min_length=1, max_length=200)],
+    occurred_from: Annotated[datetime, Form()], occurred_to: Annotated[datetime, Form()],
+    cause: Annotated[CleanStr, Form(min_length=1, max_length=2000)],
+    harm: Annotated[CleanStr, Form(min_length=1, max_length=2000)],
+    measures: Annotated[CleanStr, Form(min_length=1, max_length=2000)],
+    advice: Annotated[CleanStr, Form(min_length=1, max_length=2000)],
+    contact: Annotated[CleanStr, Form(min_length=1, max_length=200)],
+    categories: Annotated[list[Category], Form()], serious: Annotated[str, Form()] = "",
+) -> Response:
+    breach = breaches.open_breach(session, actor=principal.actor, title=title, serious=serious == "yes",
+                                  occurred_from=_as_utc(occurred_from), occurred_to=_as_utc(occurred_to),
+                                  categories=[c.value for c in categories], cause=cause, harm=harm,
+                                  measures=measures, advice=advice, contact=contact)
+    return RedirectResponse(f"/console/privacy/breaches/{breach.id}", status_code=303)
+
+
+def _breach_page(request: Request, principal: Principal, session: DbSession, breach_id: str, **context: object
+                 ) -> HTMLResponse:
+    breach = breaches.get_breach(session, breach_id)
+    affected = session.scalars(select(BreachSubject).where(BreachSubject.breach_id == breach.id)).all()
+    return page(request, "privacy_breach.html", principal, "/console/privacy/breaches", breach=breach,
+                affected=affected, now=utcnow(), **context)
+
+
+@router.get("/breaches/{breach_id}")
+def breach_page(request: Request, breach_id: Identifier, principal: BreachManager, session: DbSession) -> HTMLResponse:
+    return _breach_page(request, principal, session, breach_id)
+
+
+@router.post("/breaches/{breach_id}/action")
+def breach_action(
+    request: Request, breach_id: Identifier, principal: BreachManager, session: DbSession,
+    action: Annotated[str, Form(pattern="^(investigate|notify|report|close)$")],
+    reader_id: Annotated[str, Form(max_length=64)] = "", reference: Annotated[CleanStr, Form(max_length=100)] = "",
+) -> Response:
+    actor = principal.actor
+    try:
+        if action == "investigate":
+            found = breaches.investigate(session, actor=actor, breach_id=breach_id, reader_id=reader_id.strip() or None,
+                                         since=None, until=None)
+            return _breach_page(request, principal, session, breach_id, findings=found)
+        if action == "notify":
+            breaches.notify_affected(session, request.app.state.vault, actor=actor, breach_id=breach_id,
+                                     locale=request.app.state.settings.locale, operator="TripGuard")
+        elif action == "report":
+            breaches.report_to_authority(session, actor=actor, breach_id=breach_id, reference=reference or "-")
+        else:
+            breaches.close(session, actor=actor, breach_id=breach_id)
+    except DomainError as exc:
+        session.rollback()
+        return _breach_page(request, principal, session, breach_id, error=exc.detail or exc.title)
+    return RedirectResponse(f"/console/privacy/breaches/{breach_id}", status_code=303)

@@ -1,0 +1,44 @@
+"""Jinja2 rendering with the request's language (Babel catalogs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from tripguard.core import i18n
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+
+env = Environment(
+    loader=FileSystemLoader(TEMPLATE_DIR),
+    autoescape=select_autoescape(["html"]),
+    extensions=["jinja2.ext.i18n"],
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+
+
+def request_locale(request: Request) -> str:
+    return i18n.negotiate_locale(
+        cookie=request.cookies.get(i18n.LANG_COOKIE),
+        accept_language=request.headers.get("accept-language"),
+        default=request.app.state.settings.locale,
+    )
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    locale = request_locale(request)
+    token = i18n.current_locale.set(locale)
+    try:
+        html = env.get_template(template).render(
+            request=request, locale=locale, html_lang="zh-CN" if locale == "zh_CN" else "en",
+            **context,
+        )
+    finally:
+        i18n.current_locale.reset(token)
+    return HTMLResponse(html, status_code=status_code)

@@ -1,0 +1,104 @@
+// The live map: a snapshot at load, then server-sent events. No build step; Leaflet from xstatic.
+(function () {
+  "use strict";
+  const el = document.getElementById("map");
+  const map = L.map(el, { preferCanvas: false }).setView([41.15, -8.61], 12);
+  if (el.dataset.tiles) {
+    L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
+  }
+  const trips = new Map();
+  const rows = document.getElementById("trips");
+  const alerts = document.getElementById("alerts");
+  const count = document.getElementById("trip-count");
+  // Keep every active route in view until the agent takes the map in hand.
+  let autoFit = true;
+  let fitPending = false;
+  for (const type of ["mousedown", "wheel", "touchstart", "keydown"]) {
+    el.addEventListener(type, () => { autoFit = false; }, { passive: true });
+  }
+  function refit() {
+    if (!autoFit || fitPending) return;
+    fitPending = true;
+    requestAnimationFrame(() => {
+      fitPending = false;
+      const bounds = L.latLngBounds([]);
+      trips.forEach((entry) => { if (entry.route) bounds.extend(entry.route.getBounds()); });
+      if (bounds.isValid()) map.fitBounds(bounds, { maxZoom: 15, padding: [20, 20] });
+    });
+  }
+
+  function row(id) {
+    let tr = rows.querySelector(`tr[data-trip="${CSS.escape(id)}"]`);
+    if (!tr) {
+      tr = document.createElement("tr");
+      tr.dataset.trip = id;
+      for (const cls of ["id", "pos", "ts"]) { const td = document.createElement("td"); td.className = cls; tr.appendChild(td); }
+      tr.querySelector(".id").textContent = id;
+      rows.appendChild(tr);
+    }
+    return tr;
+  }
+
+  function startTrip(t) {
+    const entry = trips.get(t.trip_id) || {};
+    if (!entry.route && t.route && t.route.length) {
+      entry.route = L.polyline(t.route.map(([lon, lat]) => [lat, lon]), { color: "#0f6b5c", weight: 3, opacity: 0.6 }).addTo(map);
+    }
+    trips.set(t.trip_id, entry);
+    refit();
+    row(t.trip_id);
+    if (t.position) move(t.trip_id, t.position.lon, t.position.lat, t.position.ts);
+    count.textContent = trips.size;
+  }
+
+  function move(id, lon, lat, ts) {
+    const entry = trips.get(id) || {};
+    if (!entry.marker) {
+      entry.marker = L.circleMarker([lat, lon], { radius: 6, color: "#1d2330", fillColor: "#0f6b5c", fillOpacity: 0.9 }).addTo(map);
+      entry.marker.bindTooltip(id);
+    } else {
+      entry.marker.setLatLng([lat, lon]);
+    }
+    trips.set(id, entry);
+    const tr = row(id);
+    tr.querySelector(".pos").textContent = `${lon.toFixed(5)}, ${lat.toFixed(5)}`;
+    tr.querySelector(".ts").textContent = ts.slice(11, 19);
+    count.textContent = trips.size;
+  }
+
+  function endTrip(id) {
+    const entry = trips.get(id);
+    if (entry) { if (entry.route) entry.route.remove(); if (entry.marker) entry.marker.remove(); }
+    trips.delete(id);
+    const tr = rows.querySelector(`tr[data-trip="${CSS.escape(id)}"]`);
+    if (tr) tr.remove();
+    count.textContent = trips.size;
+  }
+
+  function alert(a) {
+    const li = document.createElement("li");
+    li.dataset.alertKind = a.kind;
+    li.className = `severity-${a.severity}`;
+    li.textContent = `${a.ts.slice(11, 19)} ${a.trip_id} ${a.kind}`;
+    alerts.prepend(li);
+    const entry = trips.get(a.trip_id);
+    if (entry && entry.marker && a.severity === "high") entry.marker.setStyle({ fillColor: "#b42318" });
+  }
+
+  function handle(message) {
+    if (message.type === "trip_started") startTrip(message);
+    else if (message.type === "position") move(message.trip_id, message.lon, message.lat, message.ts);
+    else if (message.type === "trip_ended") endTrip(message.trip_id);
+    else if (message.type === "alert") alert(message);
+  }
+
+  fetch("/console/live/snapshot", { credentials: "same-origin" })
+    .then((response) => response.json())
+    .then((snapshot) => {
+      snapshot.trips.forEach(startTrip);
+      snapshot.alerts.slice().reverse().forEach(alert);
+      const source = new EventSource("/console/live/stream");
+      source.onmessage = (event) => handle(JSON.parse(event.data));
+      source.onopen = () => document.body.dataset.live = "connected";
+    });
+})();
