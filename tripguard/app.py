@@ -34,9 +34,11 @@ from tripguard.telematics.api import router as telematics_router
 from tripguard.telematics.service import LiveMonitor
 from tripguard.security.auth import declared_permission
 from tripguard.security.rate_limit import SlidingWindowLimiter
+from tripguard.telematics import checkins
 from tripguard.vault.keys import build_vault
 from tripguard.web.routes import STATIC_DIR, render_console_error
 from tripguard.web.live_routes import router as live_console_router
+from tripguard.web.live_routes import trips_router as trips_console_router
 from tripguard.web.privacy_routes import router as privacy_console_router
 from tripguard.web.routes import router as console_router
 
@@ -60,6 +62,11 @@ async def _every(seconds: float, job: Callable[[], object], name: str) -> None:
         await asyncio.sleep(seconds)
 
 
+def _expire_check_ins(app: FastAPI) -> None:
+    for payload in checkins.expire_due(app.state.sessionmaker, webhook_url=app.state.settings.webhook_url):
+        app.state.live_monitor.feed.publish({"type": "check_in", **payload})
+
+
 def background_jobs(app: FastAPI) -> list[tuple[float, Callable[[], object], str]]:
     settings: Settings = app.state.settings
     factory = app.state.sessionmaker
@@ -74,6 +81,8 @@ def background_jobs(app: FastAPI) -> list[tuple[float, Callable[[], object], str
         jobs.append((settings.retention_interval_seconds,
                      lambda: run_retention(factory, app.state.vault, settings, dry_run=False,
                                            actor=Actor("system", "scheduler")), "privacy.retention"))
+    if settings.check_in_interval_seconds > 0:
+        jobs.append((settings.check_in_interval_seconds, lambda: _expire_check_ins(app), "telematics.check_ins"))
     if settings.outbox_interval_seconds > 0:
         jobs.append((settings.outbox_interval_seconds,
                      lambda: dispatch_due(factory, app.state.vault, app.state.notifier), "notify.dispatch"))
@@ -126,6 +135,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.include_router(console_router)
     app.include_router(privacy_console_router)
     app.include_router(live_console_router)
+    app.include_router(trips_console_router)
     app.mount("/static/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR), name="leaflet")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_openapi(app, declared_permission)

@@ -50,3 +50,25 @@ def test_a_faulty_camera_and_an_unknown_device(client: TestClient, act_as) -> No
     act_as(Role.SAFETY_AGENT)
     devices = {d["id"]: d for d in client.get("/api/v1/telematics/devices").json()}
     assert devices["DEV7"]["status"] == "faulty" and devices["DEV7"]["vehicle_id"] == "V7"
+
+
+def test_a_device_that_reports_tampering_or_moves_vehicle_is_tampered(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    installed = (utcnow() - timedelta(days=30)).isoformat()
+    for vehicle in ("V1", "V2"):
+        client.put(f"/api/v1/telematics/vehicles/{vehicle}", json={"plate": "粤B·1", "colour": "white", "model": "Qin"})
+    for device, vehicle in (("DEV1", "V1"), ("DEV2", "V2")):
+        client.put(f"/api/v1/telematics/devices/{device}", json={"vehicle_id": vehicle, "installed_at": installed})
+    switch = json.loads(heartbeat("DEV1", "V1", 1))
+    switch["tampered"] = True
+    body = "\n".join([json.dumps(switch), heartbeat("DEV2", "V1", 1)])  # DEV2 now speaks from V1
+    client.post("/api/v1/telematics/events", content=body.encode(), headers={"content-type": "application/x-ndjson"})
+    act_as(Role.SAFETY_AGENT)
+    devices = {d["id"]: d["status"] for d in client.get("/api/v1/telematics/devices").json()}
+    assert devices == {"DEV1": "tampered", "DEV2": "tampered"}
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    client.put("/api/v1/telematics/devices/DEV1", json={"vehicle_id": "V1", "installed_at": installed})  # refitted
+    client.post("/api/v1/telematics/events", content=heartbeat("DEV1", "V1", 0).encode(),
+                headers={"content-type": "application/x-ndjson"})
+    act_as(Role.SAFETY_AGENT)
+    assert {d["id"]: d["status"] for d in client.get("/api/v1/telematics/devices").json()}["DEV1"] == "online"

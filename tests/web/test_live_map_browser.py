@@ -52,3 +52,13 @@ def test_agent_sees_a_trip_move_and_an_alert_arrive(browser: Any, live_server: L
     alert.wait_for()
     assert "LIVE1" in alert.inner_text()
     assert row.locator(".pos").inner_text().endswith("41.14600")
+
+    # The trip page: its alert, and the trajectory once a reason is given.
+    row.locator("a").click()
+    page.wait_for_url("**/console/trips/LIVE1")
+    page.locator("[data-testid=trip-alerts] li[data-alert-kind='route_deviation']").wait_for()
+    page.fill("#reason", "alert on the live map")
+    page.click("#evidence button[type=submit]")
+    page.locator("body[data-trajectory='shown']").wait_for()
+    assert page.locator("#evidence-status").inner_text() == "9 positions"
+    assert page.locator("path.leaflet-interactive").count() >= 2  # driven line and planned route

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     outbox_interval_seconds: float = Field(default=1.0, ge=0, description="0: not in this process")
     audit_sequence_interval_seconds: float = Field(default=1.0, ge=0, description="0: not in this process")
     audit_head_interval_seconds: int = Field(default=60, ge=0, description="0: not in this process")
+    check_in_answer_minutes: int = Field(default=3, ge=1, le=60, description="unanswered after this: agents step in")
+    check_in_interval_seconds: float = Field(default=15, ge=0, description="0: not in this process")
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -26,6 +26,7 @@ class Category(StrEnum):
     GOVERNMENT_ID = "user.government_id"
     BANK_ACCOUNT = "user.financial.bank_account"
     NOTE = "user.content.free_text"
+    LOCATION = "user.location"  # trajectories, pickup and drop-off: sensitive under PIPL Art. 28
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,10 @@ RULES: dict[Category, CategoryRule] = {
                                         "a bank card or account number", "6222021234567890"),
     Category.NOTE: CategoryRule(masking.mask_free_text, _EVERY_PURPOSE, "free text a person wrote",
                                 "请联系 13800001234"),
+    Category.LOCATION: CategoryRule(masking.mask_location, frozenset({Purpose.EMERGENCY, Purpose.INVESTIGATION,
+                                                                     Purpose.SUBJECT_REQUEST}),
+                                    "where a person was: a trip's route, positions, pickup and drop-off",
+                                    "-8.610472,41.140321"),
 }
 
 

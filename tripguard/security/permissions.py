@@ -50,7 +50,9 @@ class Permission(StrEnum):
     RETENTION_MANAGE = "retention.manage"  # retention runs and legal holds
     BREACH_MANAGE = "breach.manage"  # contain, investigate, notify, report a data breach
     TELEMATICS_INGEST = "telematics.ingest"  # the operator's backend streams trips, pings, heartbeats
-    ALERTS_READ = "alerts.read"  # trip-monitoring alerts
+    ALERTS_READ = "alerts.read"  # trip-monitoring alerts, trips (without positions), check-ins
+    TRAJECTORY_READ = "trajectory.read"  # a trip's positions as evidence, with a purpose and a reason
+    CHECKIN_REPLY = "checkin.reply"  # a passenger or driver answers "are you OK?"
 
 
 class Purpose(StrEnum):
@@ -89,8 +91,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SECURITY_ADMIN: _STAFF_BASE
     | {Permission.STAFF_READ, Permission.STAFF_ROLES, Permission.SESSION_REVOKE},
     Role.AUDIT_ADMIN: _STAFF_BASE | {Permission.AUDIT_READ, Permission.AUDIT_SIGN},
-    Role.SAFETY_AGENT: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ALERTS_READ},
-    Role.INVESTIGATOR: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ALERTS_READ},
+    Role.SAFETY_AGENT: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ALERTS_READ, Permission.TRAJECTORY_READ},
+    Role.INVESTIGATOR: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ALERTS_READ, Permission.TRAJECTORY_READ},
     Role.SCREENING_OFFICER: _STAFF_BASE | {Permission.PERSONAL_READ},
     Role.PRIVACY_OFFICER: _STAFF_BASE
     | {Permission.PERSONAL_READ, Permission.SUBJECT_ERASE, Permission.CATALOGUE_READ,
@@ -101,9 +103,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.MERCHANT: _STAFF_BASE,
     Role.INTEGRATION: frozenset({Permission.SELF_READ, Permission.SUBJECT_WRITE, Permission.TELEMATICS_INGEST,
                                  Permission.ALERTS_READ}),
-    Role.PASSENGER: frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY}),
+    Role.PASSENGER: frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY, Permission.CHECKIN_REPLY}),
     Role.CUSTOMER: frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY}),
-    Role.DRIVER: frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY}),
+    Role.DRIVER: frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY, Permission.CHECKIN_REPLY}),
     Role.COURIER: frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY}),
 }
 

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
-from tripguard.core.errors import DomainError, FieldProblem, InvalidInput
-from tripguard.core.types import Identifier
-from tripguard.telematics import registry, service
-from tripguard.telematics.models import Device, Vehicle
+from tripguard.core.errors import DomainError, FieldProblem, InvalidInput, PermissionDenied
+from tripguard.core.types import CleanStr, Identifier
+from tripguard.security.auth import AlertsReader, CheckInReplier, TelematicsIngest, TrajectoryReader
+from tripguard.security.permissions import Purpose, purposes_for
+from tripguard.telematics import checkins, registry, service, trips
+from tripguard.telematics.models import Device, Trip, Vehicle
 from tripguard.telematics.schemas import (
-    AlertRead, DeviceInstall, DeviceKpiRead, DeviceRead, IngestReport, RejectedLine, VehicleRead, VehicleUpsert,
+    AlertRead, CheckInAnswer, CheckInRead, DeviceInstall, DeviceKpiRead, DeviceRead, IngestReport, RejectedLine,
+    TripDetail, TripRead, VehicleRead, VehicleUpsert,
 )
-from tripguard.security.auth import AlertsReader, TelematicsIngest
 
 router = APIRouter(prefix="/api/v1/telematics", tags=["telematics"])
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -67,8 +69,10 @@ async def ingest_events(request: Request, _: TelematicsIngest, session: DbSessio
     if len(lines) > service.MAX_EVENTS_PER_BATCH:
         raise PayloadTooLarge(f"at most {service.MAX_EVENTS_PER_BATCH} events a batch")
     settings = request.app.state.settings
-    result = await run_in_threadpool(service.ingest, session, request.app.state.live_monitor, lines,
-                                     webhook_url=settings.webhook_url)
+    options = service.IngestOptions(webhook_url=settings.webhook_url,
+                                    check_in_minutes=settings.check_in_answer_minutes)
+    result = await run_in_threadpool(service.ingest, session, request.app.state.live_monitor,
+                                     request.app.state.vault, lines, options=options)
     if result.accepted == 0:
         raise InvalidInput("no line was a valid event",
                            errors=[FieldProblem(field=f"line {e.line}", message=e.reason) for e in result.rejected[:100]])
@@ -111,7 +115,7 @@ def install_device(device_id: Annotated[Identifier, Path()], body: DeviceInstall
 
 @router.get("/devices")
 def list_devices(_: AlertsReader, session: DbSession) -> list[DeviceRead]:
-    """Every device with its status: online, offline, faulty (camera or storage), not installed."""
+    """Every device with its status: online, offline, faulty (camera or storage), tampered, not installed."""
     return [_device_read(d) for d in session.scalars(select(Device).order_by(Device.id).limit(10_000))]
 
 
@@ -123,3 +127,64 @@ def device_kpi(_: AlertsReader, session: DbSession,
     return DeviceKpiRead(since=kpi.since, vehicles=kpi.vehicles, vehicles_with_device=kpi.vehicles_with_device,
                          install_rate=kpi.install_rate, devices_installed=kpi.devices_installed,
                          devices_heard=kpi.devices_heard, operating_rate=kpi.operating_rate)
+
+
+# ---- trips, trajectories, check-ins --------------------------------------------------------------
+
+
+@router.get("/trips")
+def list_trips(_: AlertsReader, session: DbSession,
+               status: Annotated[Literal["active", "ended"] | None, Query()] = None,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[TripRead]:
+    """Trips, most recently active first (no positions here)."""
+    statement = select(Trip).order_by(Trip.updated_at.desc(), Trip.id).limit(limit)
+    if status:
+        statement = statement.where(Trip.status == status)
+    return [TripRead.model_validate(t) for t in session.scalars(statement)]
+
+
+@router.get("/trips/{trip_id}")
+def trip_detail(trip_id: Annotated[Identifier, Path()], _: AlertsReader, session: DbSession) -> TripDetail:
+    """A trip with its vehicle, alerts and check-ins."""
+    trip = trips.get_trip(session, trip_id)
+    vehicle = session.get(Vehicle, trip.vehicle_id) if trip.vehicle_id else None
+    return TripDetail(trip=TripRead.model_validate(trip),
+                      vehicle=VehicleRead.model_validate(vehicle) if vehicle else None,
+                      alerts=[AlertRead.model_validate(a) for a in service.recent_alerts(session, trip_id=trip_id,
+                                                                                        limit=500)],
+                      check_ins=[CheckInRead.model_validate(c) for c in checkins.for_trip(session, trip_id)])
+
+
+@router.get("/trips/{trip_id}/trajectory", responses={200: {"content": {
+    "application/geo+json": {}, "text/csv": {}}, "description": "GeoJSON FeatureCollection or CSV"}})
+def trip_trajectory(trip_id: Annotated[Identifier, Path()], principal: TrajectoryReader, request: Request,
+                    session: DbSession, purpose: Annotated[Purpose, Query()],
+                    reason: Annotated[CleanStr, Query(min_length=3, max_length=200,
+                                                      description="why you open it; kept in the audit log")],
+                    format: Annotated[Literal["geojson", "csv"], Query()] = "geojson") -> Response:
+    """Every kept position of the trip, as evidence. Names a purpose your role holds and a reason; audited."""
+    if purpose not in purposes_for(principal.roles) or purpose not in (Purpose.EMERGENCY, Purpose.INVESTIGATION):
+        raise PermissionDenied(f"your role may not open trajectories for {purpose.value}")
+    evidence = trips.open_evidence(session, request.app.state.vault, actor=principal.actor, trip_id=trip_id,
+                                   purpose=purpose, reason=reason)
+    disposition = {"Content-Disposition": f'attachment; filename="trip-{trip_id}.{format}"'}
+    if format == "csv":
+        return Response(evidence.track.to_csv(), media_type="text/csv", headers=disposition)
+    return Response(json.dumps(evidence.geojson()), media_type="application/geo+json", headers=disposition)
+
+
+@router.post("/check-ins/{check_in_id}/answer")
+def answer_check_in(check_in_id: Annotated[Identifier, Path()], body: CheckInAnswer, principal: CheckInReplier,
+                    request: Request, session: DbSession) -> CheckInRead:
+    """The passenger's or driver's own answer to "are you OK?" (the same answer twice is harmless)."""
+    check_in = checkins.answer(session, actor=principal.actor, subject_id=principal.id, check_in_id=check_in_id,
+                               reply=body.answer, webhook_url=request.app.state.settings.webhook_url)
+    if check_in.status == "help":
+        request.app.state.live_monitor.feed.publish({"type": "check_in", **checkins.as_payload(check_in)})
+    return CheckInRead.model_validate(check_in)
+
+
+@router.get("/check-ins")
+def list_check_ins(_: AlertsReader, session: DbSession) -> list[CheckInRead]:
+    """Check-ins that need a safety agent: help asked for, or no answer in time."""
+    return [CheckInRead.model_validate(c) for c in checkins.needing_attention(session)]

@@ -26,6 +26,8 @@ class TripStarted:
     pickup: Point | None
     dropoff: Point | None
     route: tuple[Point, ...] | None
+    passenger_id: str | None = None
+    crs: str = "wgs84"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,7 @@ class DeviceHeartbeat:
     ts: float
     camera_ok: bool
     storage_ok: bool
+    tampered: bool = False  # the device's own tamper switch (casing opened, camera covered, unplugged)
 
 
 Event = TripStarted | Ping | TripEnded | DeviceHeartbeat
@@ -147,34 +150,45 @@ def parse_event(obj: object, *, crs: str = "wgs84") -> Event:
             driver_id=_id(obj, "driver_id", required=False),
             pickup=_point(obj["pickup"], "pickup", gcj) if obj.get("pickup") is not None else None,
             dropoff=_point(obj["dropoff"], "dropoff", gcj) if obj.get("dropoff") is not None else None,
-            route=route)
+            route=route, passenger_id=_id(obj, "passenger_id", required=False), crs=str(trip_crs))
     if kind == "trip_ended":
         lon = lat = None
         if obj.get("lon") is not None or obj.get("lat") is not None:
             lon, lat = _point([obj.get("lon"), obj.get("lat")], "lon/lat", obj.get("crs", crs) == "gcj02")
         return TripEnded(trip_id=str(_id(obj, "trip_id")), ts=ts, lon=lon, lat=lat)
     if kind == "device_heartbeat":
-        for key in ("camera_ok", "storage_ok"):
+        for key in ("camera_ok", "storage_ok", "tampered"):
             if not isinstance(obj.get(key, True), bool):
                 raise BadEvent(f"{key} must be true or false")
         return DeviceHeartbeat(device_id=str(_id(obj, "device_id")), vehicle_id=str(_id(obj, "vehicle_id")), ts=ts,
-                               camera_ok=bool(obj.get("camera_ok", True)), storage_ok=bool(obj.get("storage_ok", True)))
+                               camera_ok=bool(obj.get("camera_ok", True)), storage_ok=bool(obj.get("storage_ok", True)),
+                               tampered=bool(obj.get("tampered", False)))
     raise BadEvent("type must be trip_started, ping, trip_ended or device_heartbeat")
 
 
-def parse_ndjson(lines: Iterable[str | bytes]) -> Iterator[tuple[int, Event | LineError]]:
-    """Yield (line number, event or error) for every non-blank line; GCJ-02 trips stay converted."""
-    trip_crs: dict[str, str] = {}
+GCJ_MEMORY = 1_000_000  # trips remembered as GCJ-02, oldest forgotten first
+
+
+def parse_ndjson(lines: Iterable[str | bytes], gcj_trips: dict[str, None] | None = None,
+                 ) -> Iterator[tuple[int, Event | LineError]]:
+    """Yield (line number, event or error) for every non-blank line; GCJ-02 trips stay converted.
+
+    `gcj_trips` carries the trips that started in GCJ-02 across batches (the live monitor keeps it),
+    so their later pings are converted even when the trip_started line came in an earlier batch.
+    """
+    gcj = gcj_trips if gcj_trips is not None else {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
-            crs = trip_crs.get(obj.get("trip_id", ""), "wgs84") if isinstance(obj, dict) else "wgs84"
+            crs = "gcj02" if isinstance(obj, dict) and obj.get("trip_id") in gcj else "wgs84"
             event = parse_event(obj, crs=crs)
         except (ValueError, BadEvent) as exc:
             yield number, LineError(number, str(exc) if isinstance(exc, BadEvent) else f"not JSON: {exc}")
             continue
-        if isinstance(event, TripStarted):
-            trip_crs[event.trip_id] = str(obj.get("crs", "wgs84"))
+        if isinstance(event, TripStarted) and event.crs == "gcj02":
+            gcj[event.trip_id] = None
+            if len(gcj) > GCJ_MEMORY:
+                del gcj[next(iter(gcj))]
         yield number, event

@@ -71,6 +71,13 @@ class LiveFeed:
             for item in items:
                 viewer.loop.call_soon_threadsafe(_offer, viewer.queue, item)
 
+    def publish(self, item: dict[str, object]) -> None:
+        """One update outside a batch (a check-in answered or gone unanswered)."""
+        with self._lock:
+            viewers = list(self._viewers)
+        for viewer in viewers:
+            viewer.loop.call_soon_threadsafe(_offer, viewer.queue, item)
+
     def open_viewer(self) -> asyncio.Queue[dict[str, object]]:
         """A queue the caller awaits on its own event loop; close it with `close_viewer`."""
         viewer = _Viewer(asyncio.get_running_loop(), asyncio.Queue(QUEUE_SIZE))

@@ -1,13 +1,14 @@
-"""Trip-monitoring alerts as raised (the trip store and device registry come later)."""
+"""Trips and their packed, sealed trajectories; alerts as raised; vehicles and devices."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, String, UniqueConstraint
+from sqlalchemy import JSON, Float, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tripguard.core.db import Base, UTCDateTime
+from tripguard.privacy.catalogue import Category, personal_column
 
 
 class TripAlert(Base):
@@ -49,3 +50,60 @@ class Device(Base):
     last_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     camera_ok: Mapped[bool | None] = mapped_column()
     storage_ok: Mapped[bool | None] = mapped_column()
+    # Set when the device reports its tamper switch or speaks from another vehicle; cleared by reinstalling.
+    tampered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tamper_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class Trip(Base):
+    """A trip as the operator's backend reported it. Where it went is sealed under the trip's own key.
+
+    `plan` holds pickup, drop-off, planned route and where it ended (JSON, sealed); the positions are
+    in `TrackChunk`. Kept for the trip-data retention period (≥ 2 years), then deleted and shredded.
+    """
+
+    __tablename__ = "telematics_trips"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(8), index=True)  # active | ended
+    vehicle_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    driver_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    passenger_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    crs: Mapped[str] = mapped_column(String(8), default="wgs84")
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_ping_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    points: Mapped[int] = mapped_column(Integer, default=0)  # pings received (a re-sent one may count twice)
+    plan: Mapped[bytes | None] = personal_column(Category.LOCATION)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TrackChunk(Base):
+    """Pings of one trip as one ingest batch brought them; merged into one chunk when the trip ends."""
+
+    __tablename__ = "telematics_track_chunks"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    trip_id: Mapped[str] = mapped_column(String(64), index=True)
+    first_ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    points: Mapped[int] = mapped_column(Integer)
+    packed: Mapped[bytes | None] = personal_column(Category.LOCATION, subject_column="trip_id")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CheckIn(Base):
+    """"Are you OK?" sent to a person on a trip after an alert, and what they answered."""
+
+    __tablename__ = "telematics_check_ins"
+    __table_args__ = (UniqueConstraint("alert_id", "subject_id", name="uq_telematics_check_ins_alert_subject"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(String(40), index=True)
+    trip_id: Mapped[str] = mapped_column(String(64), index=True)
+    subject_id: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # passenger | driver
+    status: Mapped[str] = mapped_column(String(12), index=True)  # pending | ok | help | unanswered
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answer_by: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

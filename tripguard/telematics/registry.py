@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
-from tripguard.audit.actor import Actor
+from tripguard.audit.actor import SYSTEM, Actor
 from tripguard.core.clock import utcnow
 from tripguard.telematics.events import DeviceHeartbeat
 from tripguard.telematics.models import Device, Vehicle
@@ -40,14 +40,20 @@ def install_device(session: Session, *, actor: Actor, device_id: str, vehicle_id
         device = Device(id=device_id)
         session.add(device)
     device.vehicle_id, device.installed_at = vehicle_id, installed_at
+    device.tampered_at = device.tamper_reason = None
     session.flush()
     audit.record(session, actor=actor, action="device.install", target_type="device", target_id=device_id,
                  details={"vehicle": vehicle_id})
     return device
 
 
-def record_heartbeats(session: Session, beats: list[DeviceHeartbeat]) -> None:
-    """Keep each device's newest heartbeat; a device heard of for the first time is registered by it."""
+def record_heartbeats(session: Session, beats: list[DeviceHeartbeat]) -> list[Device]:
+    """Keep each device's newest heartbeat; a device heard of for the first time is registered by it.
+
+    Returns the devices found tampered with by this batch: the device said so, or it spoke from a
+    vehicle other than the one it is installed in.
+    """
+    tampered: list[Device] = []
     newest: dict[str, DeviceHeartbeat] = {}
     for beat in beats:
         if beat.device_id not in newest or beat.ts > newest[beat.device_id].ts:
@@ -60,10 +66,19 @@ def record_heartbeats(session: Session, beats: list[DeviceHeartbeat]) -> None:
             session.add(device)
         if device.last_heartbeat_at is None or at > device.last_heartbeat_at:
             device.last_heartbeat_at, device.camera_ok, device.storage_ok = at, beat.camera_ok, beat.storage_ok
+        reason = "tamper_switch" if beat.tampered else "moved_vehicle" if beat.vehicle_id != device.vehicle_id else None
+        if reason and device.tampered_at is None:
+            device.tampered_at, device.tamper_reason = at, reason
+            audit.record(session, actor=SYSTEM, action="device.tampered", target_type="device", target_id=device.id,
+                         details={"reason": reason, "vehicle": beat.vehicle_id})
+            tampered.append(device)
     session.flush()
+    return tampered
 
 
 def status(device: Device, now: datetime) -> str:
+    if device.tampered_at is not None:
+        return "tampered"
     if device.installed_at is None or device.vehicle_id is None:
         return "not_installed"
     if device.camera_ok is False or device.storage_ok is False:

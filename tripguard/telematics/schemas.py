@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -77,3 +78,46 @@ class DeviceKpiRead(BaseModel):
     devices_installed: int
     devices_heard: int
     operating_rate: float | None
+
+
+class TripRead(BaseModel):
+    """A trip without where it went (positions are evidence: see the trajectory route)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    status: str
+    vehicle_id: str | None
+    driver_id: str | None
+    passenger_id: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    last_ping_at: datetime | None
+    points: int
+
+
+class CheckInRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    alert_id: str
+    trip_id: str
+    subject_id: str
+    role: str
+    status: str
+    sent_at: datetime
+    answer_by: datetime
+    answered_at: datetime | None
+
+
+class CheckInAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    answer: Literal["ok", "help"]
+
+
+class TripDetail(BaseModel):
+    trip: TripRead
+    vehicle: VehicleRead | None
+    alerts: list[AlertRead]
+    check_ins: list[CheckInRead]

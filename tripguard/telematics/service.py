@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 from tripguard.core.clock import utcnow
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
-from tripguard.telematics import registry
+from tripguard.telematics import checkins, registry, trips
 from tripguard.telematics.events import DeviceHeartbeat, LineError, parse_ndjson
 from tripguard.telematics.feed import LiveFeed
 from tripguard.telematics.models import TripAlert
 from tripguard.telematics.monitor import Alert, Monitor
+from tripguard.vault.service import Vault
 
 MAX_EVENTS_PER_BATCH = 10_000
 
@@ -30,6 +31,13 @@ class LiveMonitor:
     monitor: Monitor = field(default_factory=Monitor)
     lock: threading.Lock = field(default_factory=threading.Lock)
     feed: LiveFeed = field(default_factory=LiveFeed)
+    gcj_trips: dict[str, None] = field(default_factory=dict)  # trips whose positions arrive in GCJ-02
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    webhook_url: str | None = None
+    check_in_minutes: int = 3
 
 
 @dataclass
@@ -39,17 +47,30 @@ class IngestResult:
     alerts: list[TripAlert]  # newly stored (one already kept is not counted again)
 
 
-def ingest(session: Session, live: LiveMonitor, lines: list[str], *, webhook_url: str | None) -> IngestResult:
-    parsed = list(parse_ndjson(lines))
+def ingest(session: Session, live: LiveMonitor, vault: Vault, lines: list[str], *,
+           options: IngestOptions) -> IngestResult:
+    """Validate, keep trips and positions, run the monitor, store alerts and open check-ins."""
+    parsed = list(parse_ndjson(lines, live.gcj_trips))
     rejected = [item for _, item in parsed if isinstance(item, LineError)]
     events = [item for _, item in parsed if not isinstance(item, LineError)]
-    registry.record_heartbeats(session, [e for e in events if isinstance(e, DeviceHeartbeat)])
+    tampered = registry.record_heartbeats(session, [e for e in events if isinstance(e, DeviceHeartbeat)])
+    for device in tampered:
+        if options.webhook_url:
+            notify.enqueue_webhook(session, url=options.webhook_url, event="device_tampered",
+                                   payload={"device_id": device.id, "vehicle_id": device.vehicle_id,
+                                            "reason": device.tamper_reason},
+                                   idempotency_key=f"device_tampered:{device.id}:{device.tampered_at}")
+    trips.record(session, vault, events)
     alerts: list[Alert] = []
     with live.lock:
         for event in events:
             alerts.extend(live.monitor.process(event))
         live.feed.publish_batch(events, alerts)
-    stored = [row for alert in alerts if (row := store_alert(session, alert, webhook_url=webhook_url)) is not None]
+    stored = [row for alert in alerts
+              if (row := store_alert(session, alert, webhook_url=options.webhook_url)) is not None]
+    for row in stored:
+        checkins.open_for_alert(session, vault, alert=row, minutes=options.check_in_minutes,
+                                webhook_url=options.webhook_url)
     return IngestResult(accepted=len(events), rejected=rejected, alerts=stored)
 
 

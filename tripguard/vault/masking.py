@@ -105,6 +105,19 @@ def mask_address(address: str) -> str:
     return STAR * 4 + (", " + parts[-1] if len(parts) > 1 else "")
 
 
+def mask_location(value: str) -> str:
+    """Positions ("lon,lat" pairs, one a line) down to about a kilometre: -8.610472,41.140321 → -8.61,41.14."""
+    masked = []
+    for line in value.strip().splitlines():
+        try:
+            lon, lat = (float(part) for part in line.split(","))
+        except ValueError:
+            masked.append(STAR * 4)
+            continue
+        masked.append(f"{lon:.2f},{lat:.2f}")
+    return "\n".join(masked)
+
+
 def mask_email(email: str) -> str:
     """zhangsan@example.com → z***@example.com."""
     local, at, domain = email.strip().partition("@")

@@ -91,20 +91,30 @@ class Vault:
     # -- fields ---------------------------------------------------------------------------
     def seal(self, session: Session, *, subject_id: str, table: str, column: str, row_id: str,
              value: str) -> bytes:
-        key = self.data_key(session, subject_id, create=True)
-        if key is None:
-            raise SubjectErased("this subject was erased; nothing more is stored about them")
-        suite = crypto.suite_of_key(key)
-        return crypto.encrypt(suite, key, value.encode(),
-                              field_context(subject_id=subject_id, table=table, column=column, row_id=row_id))
+        return self.seal_bytes(session, subject_id=subject_id, table=table, column=column, row_id=row_id,
+                               data=value.encode())
 
     def open(self, session: Session, *, subject_id: str, table: str, column: str, row_id: str,
              blob: bytes) -> str:
+        return self.open_bytes(session, subject_id=subject_id, table=table, column=column, row_id=row_id,
+                               blob=blob).decode()
+
+    def seal_bytes(self, session: Session, *, subject_id: str, table: str, column: str, row_id: str,
+                   data: bytes) -> bytes:
+        """Binary values (a packed trajectory) under the same key and context rules as text fields."""
+        key = self.data_key(session, subject_id, create=True)
+        if key is None:
+            raise SubjectErased("this subject was erased; nothing more is stored about them")
+        return crypto.encrypt(crypto.suite_of_key(key), key, data,
+                              field_context(subject_id=subject_id, table=table, column=column, row_id=row_id))
+
+    def open_bytes(self, session: Session, *, subject_id: str, table: str, column: str, row_id: str,
+                   blob: bytes) -> bytes:
         key = self.data_key(session, subject_id, create=False)
         if key is None:
             raise SubjectErased("this subject's data was erased")
         return crypto.decrypt(key, blob, field_context(subject_id=subject_id, table=table, column=column,
-                                                        row_id=row_id)).decode()
+                                                        row_id=row_id))
 
     def blind_index(self, kind: str, normalised: str) -> str:
         key = crypto.derive(self.keys.index_key(), info=f"tripguard/blind-index/{kind}", suite=self.suite,

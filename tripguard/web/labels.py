@@ -23,4 +23,7 @@ LABELS = [
     N_("rejected"), N_("open"), N_("contained"), N_("notifying"), N_("closed"),
     N_("delivery"), N_("emergency"), N_("investigation"), N_("screening"), N_("support"), N_("subject_request"),
     N_("breach_response"), N_("privacy_officer"), N_("Live map"),
+    N_("Trips"), N_("ended"), N_("online"), N_("offline"), N_("faulty"), N_("tampered"), N_("not_installed"),
+    N_("route_deviation"), N_("long_stop"), N_("possible_crash"), N_("early_end"), N_("gps_lost"), N_("speeding"),
+    N_("device_offline"), N_("passenger"), N_("driver"), N_("pending"), N_("ok"), N_("help"), N_("unanswered"),
 ]

@@ -1,4 +1,5 @@
-"""The safety agents' live map: active trips, routes, last positions, alerts as they arrive (SSE)."""
+"""The safety agents' live map (active trips, routes, last positions, alerts as they arrive over SSE)
+and the trip pages (a trip's vehicle, driver, alerts and check-ins; its trajectory on request)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,55 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from typing import Annotated
 
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from sqlalchemy import select
+
+from tripguard.core.db import DbSession
+from tripguard.core.types import Identifier
+from tripguard.privacy import access
+from tripguard.privacy.models import DataSubject
 from tripguard.security.auth import AlertsReader
+from tripguard.security.permissions import Permission, Purpose, purposes_for
+from tripguard.telematics import checkins, registry, service, trips
+from tripguard.telematics.models import Device, Trip, Vehicle
+from tripguard.core.clock import utcnow
 from tripguard.web.routes import page
 
 router = APIRouter(prefix="/console/live", include_in_schema=False)
+trips_router = APIRouter(prefix="/console/trips", include_in_schema=False)
 KEEP_ALIVE_SECONDS = 15
+
+
+@trips_router.get("")
+def trips_page(request: Request, principal: AlertsReader, session: DbSession) -> HTMLResponse:
+    recent = list(session.scalars(select(Trip).order_by(Trip.updated_at.desc(), Trip.id).limit(200)))
+    return page(request, "trips.html", principal, "/console/trips", trips=recent)
+
+
+@trips_router.get("/{trip_id}")
+def trip_page(request: Request, trip_id: Annotated[Identifier, Path()], principal: AlertsReader,
+              session: DbSession) -> HTMLResponse:
+    """What an agent needs to act on a trip; the driver's name is read through the vault (audited)."""
+    trip = trips.get_trip(session, trip_id)
+    vehicle = session.get(Vehicle, trip.vehicle_id) if trip.vehicle_id else None
+    devices = list(session.scalars(select(Device).where(Device.vehicle_id == trip.vehicle_id))) if vehicle else []
+    driver_name = None
+    driver = session.get(DataSubject, trip.driver_id) if trip.driver_id else None
+    if driver is not None and principal.can(Permission.PERSONAL_READ):
+        driver_name = access.read_fields(request.app.state.vault, session, principal, driver, ["name"],
+                                         purpose=Purpose.EMERGENCY)["name"].value
+    evidence_purposes = [p.value for p in (Purpose.EMERGENCY, Purpose.INVESTIGATION)
+                         if p in purposes_for(principal.roles)] if principal.can(Permission.TRAJECTORY_READ) else []
+    now = utcnow()
+    return page(request, "trip.html", principal, "/console/trips", trip=trip, vehicle=vehicle,
+                devices=[(d, registry.status(d, now)) for d in devices], driver_name=driver_name,
+                alerts=service.recent_alerts(session, trip_id=trip_id, limit=500),
+                check_ins=checkins.for_trip(session, trip_id), evidence_purposes=evidence_purposes,
+                tiles=request.app.state.settings.map_tiles_url,
+                attribution=request.app.state.settings.map_tiles_attribution)
 
 
 @router.get("")

@@ -33,7 +33,10 @@
       tr = document.createElement("tr");
       tr.dataset.trip = id;
       for (const cls of ["id", "pos", "ts"]) { const td = document.createElement("td"); td.className = cls; tr.appendChild(td); }
-      tr.querySelector(".id").textContent = id;
+      const link = document.createElement("a");
+      link.href = `/console/trips/${encodeURIComponent(id)}`;
+      link.textContent = id;
+      tr.querySelector(".id").appendChild(link);
       rows.appendChild(tr);
     }
     return tr;
@@ -79,7 +82,10 @@
     const li = document.createElement("li");
     li.dataset.alertKind = a.kind;
     li.className = `severity-${a.severity}`;
-    li.textContent = `${a.ts.slice(11, 19)} ${a.trip_id} ${a.kind}`;
+    const link = document.createElement("a");
+    link.href = `/console/trips/${encodeURIComponent(a.trip_id)}`;
+    link.textContent = `${a.ts.slice(11, 19)} ${a.trip_id} ${a.kind}`;
+    li.appendChild(link);
     alerts.prepend(li);
     const entry = trips.get(a.trip_id);
     if (entry && entry.marker && a.severity === "high") entry.marker.setStyle({ fillColor: "#b42318" });
@@ -90,6 +96,8 @@
     else if (message.type === "position") move(message.trip_id, message.lon, message.lat, message.ts);
     else if (message.type === "trip_ended") endTrip(message.trip_id);
     else if (message.type === "alert") alert(message);
+    else if (message.type === "check_in") alert({ ts: new Date().toISOString(), trip_id: message.trip_id,
+                                                  kind: `check_in_${message.status}`, severity: "high" });
   }
 
   fetch("/console/live/snapshot", { credentials: "same-origin" })

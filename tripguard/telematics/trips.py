@@ -1,0 +1,200 @@
+"""The trip store: trip lifecycle, the planned route, and every ping, packed and sealed.
+
+Each trip has its own data key in the vault (subject `trip:<id>`), so a trip's positions can be
+shredded on their own when the trip-data retention period ends, without touching the people in it.
+Reading positions is evidence access: it names a purpose and a reason and leaves an audit entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from tripguard.audit import service as audit
+from tripguard.audit.actor import Actor
+from tripguard.core.clock import utcnow
+from tripguard.core.errors import NotFound
+from tripguard.core.ids import new_id
+from tripguard.security.permissions import Purpose
+from tripguard.telematics.events import Event, Ping, TripEnded, TripStarted
+from tripguard.telematics.models import TrackChunk, Trip
+from tripguard.telematics.track import Track
+from tripguard.vault.service import Vault
+
+_IN_CHUNK = 500  # ids per IN (...) query
+
+
+def trip_key(trip_id: str) -> str:
+    """The vault subject that holds this trip's data key (fits the 64-character subject id)."""
+    return f"trip:{trip_id}" if len(trip_id) <= 59 else "trip#" + hashlib.sha256(trip_id.encode()).hexdigest()[:56]
+
+
+def _at(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _load(session: Session, trip_ids: Iterable[str]) -> dict[str, Trip]:
+    ids = sorted(set(trip_ids))
+    found: dict[str, Trip] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        for trip in session.scalars(select(Trip).where(Trip.id.in_(ids[start:start + _IN_CHUNK]))):
+            found[trip.id] = trip
+    return found
+
+
+def _new_trip(session: Session, trip_id: str, now: datetime) -> Trip:
+    trip = Trip(id=trip_id, status="active", crs="wgs84", points=0, updated_at=now)
+    session.add(trip)
+    return trip
+
+
+# -- plan (pickup, drop-off, route, where it ended) ---------------------------------------------
+def _seal_plan(session: Session, vault: Vault, trip: Trip, plan: dict[str, object]) -> None:
+    trip.plan = vault.seal(session, subject_id=trip_key(trip.id), table=Trip.__tablename__, column="plan",
+                           row_id=trip.id, value=json.dumps(plan, separators=(",", ":")))
+
+
+def open_plan(session: Session, vault: Vault, trip: Trip) -> dict[str, object]:
+    if trip.plan is None:
+        return {}
+    return dict(json.loads(vault.open(session, subject_id=trip_key(trip.id), table=Trip.__tablename__,
+                                      column="plan", row_id=trip.id, blob=trip.plan)))
+
+
+# -- positions ----------------------------------------------------------------------------------
+def _seal_chunk(session: Session, vault: Vault, trip_id: str, track: Track, now: datetime) -> TrackChunk:
+    chunk = TrackChunk(id=new_id("trk"), trip_id=trip_id, first_ts=_at(int(track.t_ms[0]) / 1000),
+                       last_ts=_at(int(track.t_ms[-1]) / 1000), points=len(track), created_at=now)
+    chunk.packed = vault.seal_bytes(session, subject_id=trip_key(trip_id), table=TrackChunk.__tablename__,
+                                    column="packed", row_id=chunk.id, data=track.pack())
+    session.add(chunk)
+    return chunk
+
+
+def _open_chunk(session: Session, vault: Vault, chunk: TrackChunk) -> Track:
+    if chunk.packed is None:
+        return Track.empty()
+    return Track.unpack(vault.open_bytes(session, subject_id=trip_key(chunk.trip_id), table=TrackChunk.__tablename__,
+                                         column="packed", row_id=chunk.id, blob=chunk.packed))
+
+
+def _chunks(session: Session, trip_id: str) -> list[TrackChunk]:
+    return list(session.scalars(select(TrackChunk).where(TrackChunk.trip_id == trip_id)
+                                .order_by(TrackChunk.first_ts, TrackChunk.id)))
+
+
+def load_track(session: Session, vault: Vault, trip_id: str) -> Track:
+    """Every kept position of the trip, in time order, each timestamp once (internal use: no audit)."""
+    return Track.concat(_open_chunk(session, vault, c) for c in _chunks(session, trip_id))
+
+
+def compact(session: Session, vault: Vault, trip_id: str) -> None:
+    """Merge a trip's chunks into one (duplicates dropped) once the trip has ended."""
+    chunks = _chunks(session, trip_id)
+    if len(chunks) <= 1:
+        return
+    merged = Track.concat(_open_chunk(session, vault, c) for c in chunks)
+    session.execute(delete(TrackChunk).where(TrackChunk.id.in_([c.id for c in chunks])))
+    if len(merged):
+        _seal_chunk(session, vault, trip_id, merged, utcnow())
+
+
+# -- ingest ---------------------------------------------------------------------------------------
+def record(session: Session, vault: Vault, events: Sequence[Event]) -> None:
+    """Keep what the batch says about trips: starts, one chunk of pings per trip, ends."""
+    trip_events = [e for e in events if isinstance(e, (TripStarted, Ping, TripEnded))]
+    if not trip_events:
+        return
+    now = utcnow()
+    trips = _load(session, (e.trip_id for e in trip_events))
+    pings: dict[str, list[Ping]] = defaultdict(list)
+    for event in trip_events:
+        trip = trips.get(event.trip_id) or trips.setdefault(event.trip_id, _new_trip(session, event.trip_id, now))
+        if isinstance(event, TripStarted):
+            _start(session, vault, trip, event)
+        elif isinstance(event, Ping):
+            pings[event.trip_id].append(event)
+    for trip_id, trip_pings in pings.items():
+        trip = trips[trip_id]
+        track = Track.from_pings(trip_pings)
+        _seal_chunk(session, vault, trip_id, track, now)
+        trip.points += len(trip_pings)
+        newest = _at(int(track.t_ms[-1]) / 1000)
+        trip.last_ping_at = max(trip.last_ping_at, newest) if trip.last_ping_at else newest
+        trip.updated_at = now
+    session.flush()
+    for event in trip_events:
+        if isinstance(event, TripEnded):
+            _end(session, vault, trips[event.trip_id], event)
+
+
+def _start(session: Session, vault: Vault, trip: Trip, event: TripStarted) -> None:
+    if trip.started_at is not None:
+        return  # re-sent
+    trip.started_at = _at(event.ts)
+    trip.vehicle_id, trip.driver_id, trip.passenger_id = event.vehicle_id, event.driver_id, event.passenger_id
+    trip.crs = event.crs
+    plan = open_plan(session, vault, trip)
+    plan.update({"pickup": list(event.pickup) if event.pickup else None,
+                 "dropoff": list(event.dropoff) if event.dropoff else None,
+                 "route": [list(p) for p in event.route] if event.route else None})
+    _seal_plan(session, vault, trip, plan)
+    trip.updated_at = utcnow()
+
+
+def _end(session: Session, vault: Vault, trip: Trip, event: TripEnded) -> None:
+    if trip.ended_at is not None:
+        return  # re-sent
+    trip.status, trip.ended_at, trip.updated_at = "ended", _at(event.ts), utcnow()
+    if event.lon is not None and event.lat is not None:
+        plan = open_plan(session, vault, trip)
+        plan["end"] = [event.lon, event.lat]
+        _seal_plan(session, vault, trip, plan)
+    compact(session, vault, trip.id)
+
+
+# -- evidence -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Evidence:
+    trip: Trip
+    plan: dict[str, object]
+    track: Track
+
+    def geojson(self) -> dict[str, object]:
+        """A FeatureCollection: the driven line, the planned route, pickup, drop-off and end."""
+        features: list[dict[str, object]] = [{
+            "type": "Feature", "geometry": {"type": "LineString", "coordinates": self.track.coordinates()},
+            "properties": {"role": "trajectory", "trip_id": self.trip.id,
+                           "times": [row["ts"] for row in self.track.rows()]}}]
+        if self.plan.get("route"):
+            features.append({"type": "Feature", "geometry": {"type": "LineString", "coordinates": self.plan["route"]},
+                             "properties": {"role": "planned_route"}})
+        for role in ("pickup", "dropoff", "end"):
+            if self.plan.get(role):
+                features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": self.plan[role]},
+                                 "properties": {"role": role}})
+        return {"type": "FeatureCollection", "features": features}
+
+
+def get_trip(session: Session, trip_id: str) -> Trip:
+    trip = session.get(Trip, trip_id)
+    if trip is None:
+        raise NotFound("no such trip")
+    return trip
+
+
+def open_evidence(session: Session, vault: Vault, *, actor: Actor, trip_id: str, purpose: Purpose,
+                  reason: str) -> Evidence:
+    """The trip's positions and plan for a person who must see them; audited with purpose and reason."""
+    trip = get_trip(session, trip_id)
+    evidence = Evidence(trip=trip, plan=open_plan(session, vault, trip), track=load_track(session, vault, trip_id))
+    audit.record(session, actor=actor, action="trip.trajectory_read", target_type="trip", target_id=trip_id,
+                 purpose=purpose.value, details={"reason": reason[:200], "points": len(evidence.track)})
+    return evidence

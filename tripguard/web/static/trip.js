@@ -1,0 +1,37 @@
+// A trip's page: the trajectory is evidence, fetched only when the agent names a purpose and a reason.
+(function () {
+  "use strict";
+  const el = document.getElementById("map");
+  const map = L.map(el).setView([41.15, -8.61], 12);
+  if (el.dataset.tiles) {
+    L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
+  }
+  const form = document.getElementById("evidence");
+  if (!form) return;
+  const status = document.getElementById("evidence-status");
+  const styles = {
+    trajectory: { color: "#1d2330", weight: 4 },
+    planned_route: { color: "#0f6b5c", weight: 3, opacity: 0.6, dashArray: "6 6" },
+  };
+  let layer = null;
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const params = new URLSearchParams({ purpose: form.purpose.value, reason: form.reason.value, format: "geojson" });
+    fetch(`/api/v1/telematics/trips/${encodeURIComponent(el.dataset.trip)}/trajectory?${params}`,
+          { credentials: "same-origin" })
+      .then((response) => response.ok ? response.json() : response.json().then((p) => Promise.reject(p)))
+      .then((collection) => {
+        if (layer) layer.remove();
+        layer = L.geoJSON(collection, {
+          style: (feature) => styles[feature.properties.role] || {},
+          pointToLayer: (feature, latlng) => L.circleMarker(latlng, { radius: 6, color: "#1d2330" })
+            .bindTooltip(feature.properties.role),
+        }).addTo(map);
+        if (layer.getBounds().isValid()) map.fitBounds(layer.getBounds(), { padding: [20, 20] });
+        const line = collection.features.find((f) => f.properties.role === "trajectory");
+        status.textContent = `${line ? line.geometry.coordinates.length : 0} ${status.dataset.pointsLabel}`;
+        document.body.dataset.trajectory = "shown";
+      })
+      .catch((problem) => { status.textContent = (problem && problem.detail) || "error"; });
+  });
+})();
