@@ -20,7 +20,7 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/tripguard db upgrade
 	$(BIN)/tripguard demo bootstrap
-	$(BIN)/tripguard serve
+	TRIPGUARD_DEMO_CITY=$${TRIPGUARD_DEMO_CITY:-true} $(BIN)/tripguard serve
 
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
 chromium:

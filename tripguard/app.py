@@ -31,7 +31,8 @@ from tripguard.privacy.api import router as privacy_router
 from tripguard.privacy.retention import run_retention
 from tripguard.security.api import router as security_router
 from tripguard.telematics.api import router as telematics_router
-from tripguard.telematics.service import LiveMonitor
+from tripguard.sim.demo import DemoCity
+from tripguard.telematics.service import IngestOptions, LiveMonitor
 from tripguard.security.auth import declared_permission
 from tripguard.security.rate_limit import SlidingWindowLimiter
 from tripguard.telematics import checkins
@@ -67,6 +68,18 @@ def _expire_check_ins(app: FastAPI) -> None:
         app.state.live_monitor.feed.publish({"type": "check_in", **payload})
 
 
+def ingest_options(settings: Settings) -> IngestOptions:
+    return IngestOptions(webhook_url=settings.webhook_url, check_in_minutes=settings.check_in_answer_minutes)
+
+
+def _start_demo_city(app: FastAPI) -> DemoCity:
+    settings: Settings = app.state.settings
+    demo = DemoCity(app.state.sessionmaker, app.state.live_monitor, app.state.vault, ingest_options(settings),
+                    speed=settings.demo_speed)
+    demo.start()
+    return demo
+
+
 def background_jobs(app: FastAPI) -> list[tuple[float, Callable[[], object], str]]:
     settings: Settings = app.state.settings
     factory = app.state.sessionmaker
@@ -92,9 +105,12 @@ def background_jobs(app: FastAPI) -> list[tuple[float, Callable[[], object], str
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(_every(seconds, job, name)) for seconds, job, name in background_jobs(app)]
+    demo = _start_demo_city(app) if app.state.settings.demo_city else None
     try:
         yield
     finally:
+        if demo is not None:
+            demo.stop()
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     audit_head_interval_seconds: int = Field(default=60, ge=0, description="0: not in this process")
     check_in_answer_minutes: int = Field(default=3, ge=1, le=60, description="unanswered after this: agents step in")
     check_in_interval_seconds: float = Field(default=15, ge=0, description="0: not in this process")
+    demo_city: bool = Field(default=False, description="replay the Porto trips live (make run); development only")
+    demo_speed: float = Field(default=1.0, gt=0, le=100, description="demo city clock: 1 is real time")
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -90,6 +92,8 @@ class Settings(BaseSettings):
         if self.env == "development" or self.env == "test":
             return
         problems: list[str] = []
+        if self.demo_city:
+            problems.append("TRIPGUARD_DEMO_CITY replays simulated trips: development only")
         secret = self.secret_key.get_secret_value()
         if secret == DEV_SECRET or len(secret) < 32:
             problems.append("TRIPGUARD_SECRET_KEY must be set to a random value of 32+ characters")
