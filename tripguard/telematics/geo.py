@@ -56,13 +56,19 @@ class Route:
         return cls(frame, (lonlat[:, 0] - frame.lon0) * frame.kx, (lonlat[:, 1] - frame.lat0) * frame.ky)
 
     def distance_m(self, lon: float, lat: float) -> float:
+        return self.nearest(lon, lat)[0]
+
+    def nearest(self, lon: float, lat: float) -> tuple[float, int]:
+        """Distance to the route and the index of the nearest segment."""
         px, py = self.frame.xy(lon, lat)
         rx, ry = px - self.ax, py - self.ay
         with np.errstate(invalid="ignore", divide="ignore"):
             t = np.where(self.length2 > 0, (rx * self.dx + ry * self.dy) / self.length2, 0.0)
         np.clip(t, 0.0, 1.0, out=t)
         ex, ey = rx - t * self.dx, ry - t * self.dy
-        return float(np.sqrt(np.min(ex * ex + ey * ey)))
+        squared = ex * ex + ey * ey
+        index = int(np.argmin(squared))
+        return float(np.sqrt(squared[index])), index
 
 
 # GCJ-02 ("Mars coordinates", the obfuscated datum of Chinese map data) to WGS-84.

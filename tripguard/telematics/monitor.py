@@ -17,6 +17,12 @@ Rules (thresholds in `MonitorConfig`):
 - speeding: above `speed_limit_mps` for `speeding_seconds`.
 - device_offline: a vehicle on a trip whose device sent no heartbeat for `device_silence_seconds`.
 A position implying more than `max_plausible_mps` since the last one is a GPS glitch and ignored.
+
+An alert's `ts` is the event time at which its rule's condition was met; for silence that is the
+last sign of life plus the threshold, whether the silence is noticed from the watermark or when the
+device speaks again. So an alert's content does not depend on how the stream was cut into batches
+or which other trips happened to be talking: only on the events of the trip itself (and, for
+silence, on whether the watermark passed the deadline before the device spoke again).
 """
 
 from __future__ import annotations
@@ -175,9 +181,7 @@ class Monitor:
             return  # a duplicate or an out-of-order ping: already covered
         if trip.last_ts is not None and ping.ts - trip.last_ts >= cfg.gps_lost_seconds \
                 and trip.silence_alerted_for != trip.last_ts and trip.pos_ts is not None:
-            alerts.append(Alert(trip.trip_id, "gps_lost", ping.ts, trip.lon, trip.lat,
-                                {"silent_s": round(ping.ts - trip.last_ts), "since": format_ts(trip.last_ts),
-                                 "until": format_ts(ping.ts)}))
+            alerts.append(self._gps_lost(trip, trip.last_ts))
             trip.silence_alerted_for = trip.last_ts
         trip.last_ts = ping.ts
         heapq.heappush(self._silence, (ping.ts + cfg.gps_lost_seconds, trip.trip_id, ping.ts))
@@ -263,6 +267,11 @@ class Monitor:
             alerts.append(Alert(trip.trip_id, "possible_crash", ping.ts, trip.crash_lon, trip.crash_lat, evidence))
 
     # -- silence ------------------------------------------------------------------------------
+    def _gps_lost(self, trip: TripState, last_ts: float) -> Alert:
+        silent = self.config.gps_lost_seconds
+        return Alert(trip.trip_id, "gps_lost", last_ts + silent, trip.lon, trip.lat,
+                     {"silent_s": round(silent), "since": format_ts(last_ts)})
+
     def _check_silence(self, alerts: list[Alert]) -> None:
         watermark = self.watermark
         while self._silence and self._silence[0][0] <= watermark:
@@ -271,8 +280,7 @@ class Monitor:
             if trip is None or trip.last_ts != last_ts or trip.silence_alerted_for == last_ts:
                 continue  # ended, spoke since, or already reported
             trip.silence_alerted_for = last_ts
-            alerts.append(Alert(trip_id, "gps_lost", watermark, trip.lon, trip.lat,
-                                {"silent_s": round(watermark - last_ts), "since": format_ts(last_ts)}))
+            alerts.append(self._gps_lost(trip, last_ts))
         while self._device_deadlines and self._device_deadlines[0][0] <= watermark:
             _, vehicle_id, beat_ts = heapq.heappop(self._device_deadlines)
             last = self._heartbeats.get(vehicle_id)
@@ -281,6 +289,7 @@ class Monitor:
             for trip in self.trips.values():
                 if trip.vehicle_id == vehicle_id:
                     self._device_alerted.add((vehicle_id, beat_ts))
-                    alerts.append(Alert(trip.trip_id, "device_offline", watermark, trip.lon, trip.lat,
-                                        {"device_id": last[1], "silent_s": round(watermark - beat_ts),
+                    silent = self.config.device_silence_seconds
+                    alerts.append(Alert(trip.trip_id, "device_offline", beat_ts + silent, None, None,
+                                        {"device_id": last[1], "silent_s": round(silent),
                                          "since": format_ts(beat_ts)}))

@@ -1,0 +1,493 @@
+"""The batched trip monitor: the reference monitor's rules, per-trip state in numpy columns.
+
+Same alerts as `monitor.Monitor` for the same events (a hypothesis property test holds the two
+equal); built for throughput. A batch is cut into runs of consecutive pings; trip starts, ends and
+heartbeats between runs are handled one by one, as in the reference. Within a run, the pings of
+each trip are taken in "rounds": round r holds every trip's r-th ping, so one vectorised step
+updates thousands of trips at once and a trip's own pings still go in stream order.
+
+Silence needs the stream's watermark as it stood at each event. The running maximum of event
+time over the run (`R`) gives it without a loop: a trip's silence deadline was passed before its
+next ping iff the watermark rose in between to at least the deadline.
+
+Route distance looks at a window of segments around the trip's progress along its route; only a
+position outside the deviation threshold in that window is measured against the whole route (the
+reference's own computation), so the on/off-route decision and the evidence are exact.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tripguard.telematics.events import DeviceHeartbeat, Event, Ping, TripEnded, TripStarted, format_ts
+from tripguard.telematics.geo import EARTH_RADIUS_M, LocalFrame, Route, haversine_m
+from tripguard.telematics.monitor import Alert, MonitorConfig
+
+NAN = float("nan")
+_WINDOW = np.arange(-2, 6)
+_FLOAT_COLUMNS = ("last_ts", "pos_ts", "lon", "lat", "speed", "off_since", "stop_lon", "stop_lat", "stop_since",
+                  "speeding_since", "crash_at", "crash_lon", "crash_lat", "crash_from", "silence_for",
+                  "pickup_lon", "pickup_lat", "dropoff_lon", "dropoff_lat", "lon0", "lat0", "kx")
+_BOOL_COLUMNS = ("started", "has_last", "has_pos", "has_route", "deviation_alerted", "stop_alerted",
+                 "speeding_alerted", "crash_alerted")
+_INT_COLUMNS = ("seg", "route_at", "route_len")
+_KY = np.radians(1.0) * EARTH_RADIUS_M
+
+
+def _haversine(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp, dl = p2 - p1, np.radians(lon2 - lon1)
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+
+
+def _opt(value: float) -> float | None:
+    return None if value != value else float(value)
+
+
+@dataclass
+class PingBatch:
+    """Pings as columns (pre-parsed): trip ids, and NaN where the device sent no speed or acceleration."""
+
+    trip_ids: list[str]
+    ts: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    speed: np.ndarray
+    accel: np.ndarray
+
+    @classmethod
+    def of(cls, pings: Sequence[Ping]) -> PingBatch:
+        return cls([p.trip_id for p in pings], np.array([p.ts for p in pings], dtype=np.float64),
+                   np.array([p.lon for p in pings], dtype=np.float64),
+                   np.array([p.lat for p in pings], dtype=np.float64),
+                   np.array([NAN if p.speed_mps is None else p.speed_mps for p in pings], dtype=np.float64),
+                   np.array([NAN if p.accel_g is None else p.accel_g for p in pings], dtype=np.float64))
+
+
+class BatchMonitor:
+    def __init__(self, config: MonitorConfig | None = None, capacity: int = 1024) -> None:
+        self.config = config or MonitorConfig()
+        self.max_ts = float("-inf")
+        self.slot_of: dict[str, int] = {}
+        self.trip_of: list[str | None] = [None] * capacity
+        self.vehicle_of: list[str | None] = [None] * capacity
+        self.routes: list[Route | None] = [None] * capacity
+        self._free: list[int] = list(range(capacity - 1, -1, -1))
+        self.f = {name: np.full(capacity, NAN) for name in _FLOAT_COLUMNS}
+        self.b = {name: np.zeros(capacity, dtype=bool) for name in _BOOL_COLUMNS}
+        self.i = {name: np.zeros(capacity, dtype=np.int64) for name in _INT_COLUMNS}
+        # Every live route's segments, back to back; a trip's are at route_at, route_len long.
+        self._segments = np.zeros((5, 4096))  # ax, ay, dx, dy, length2
+        self._segments_used = 0
+        # The earliest silence deadline of any trip not yet reported (a lower bound): the watermark
+        # check scans the trips only once the watermark reaches it.
+        self._next_deadline = float("inf")
+        self._heartbeats: dict[str, tuple[float, str]] = {}
+        self._device_deadlines: list[tuple[float, str, float]] = []
+        self._device_alerted: set[tuple[str, float]] = set()
+        self._ended: dict[str, None] = {}
+        self.ended_memory = 100_000
+
+    # -- slots ------------------------------------------------------------------------------------
+    @property
+    def active_trips(self) -> int:
+        return len(self.slot_of)
+
+    def _grow(self) -> None:
+        old = len(self.trip_of)
+        new = old * 2
+        for columns, fill in ((self.f, NAN), (self.b, False), (self.i, 0)):
+            for name, column in columns.items():
+                grown = np.full(new, fill, dtype=column.dtype)
+                grown[:old] = column
+                columns[name] = grown
+        self.trip_of.extend([None] * old)
+        self.vehicle_of.extend([None] * old)
+        self.routes.extend([None] * old)
+        self._free.extend(range(new - 1, old - 1, -1))
+
+    def _clear(self, slot: int) -> None:
+        for column in self.f.values():
+            column[slot] = NAN
+        for column in self.b.values():
+            column[slot] = False
+        for column in self.i.values():
+            column[slot] = 0
+        self.routes[slot] = None
+        self.vehicle_of[slot] = None
+
+    def _allocate(self, trip_id: str) -> int:
+        if not self._free:
+            self._grow()
+        slot = self._free.pop()
+        self._clear(slot)
+        self.slot_of[trip_id] = slot
+        self.trip_of[slot] = trip_id
+        return slot
+
+    def _release(self, trip_id: str) -> None:
+        slot = self.slot_of.pop(trip_id)
+        self.trip_of[slot] = None
+        self._clear(slot)
+        self._free.append(slot)
+
+    def _store_route(self, slot: int, route: Route) -> None:
+        count = len(route.ax)
+        if self._segments_used + count > self._segments.shape[1]:
+            self._compact_segments(extra=count)
+        at = self._segments_used
+        self._segments[:, at:at + count] = (route.ax, route.ay, route.dx, route.dy, route.length2)
+        self._segments_used += count
+        self.i["route_at"][slot], self.i["route_len"][slot] = at, count
+
+    def _compact_segments(self, extra: int) -> None:
+        live = [(slot, r) for slot, r in enumerate(self.routes) if r is not None and self.trip_of[slot] is not None]
+        needed = sum(len(r.ax) for _, r in live) + extra
+        self._segments = np.zeros((5, max(4096, 2 * needed)))
+        self._segments_used = 0
+        for slot, route in live:
+            self._store_route(slot, route)
+
+    # -- events -----------------------------------------------------------------------------------
+    def process(self, events: Sequence[Event]) -> list[Alert]:
+        """A batch of events in stream order; alerts in the order raised."""
+        alerts: list[Alert] = []
+        run: list[Ping] = []
+        for event in events:
+            if isinstance(event, Ping):
+                run.append(event)
+                continue
+            if run:
+                alerts.extend(self.process_pings(PingBatch.of(run)))
+                run = []
+            self._scalar(event, alerts)
+        if run:
+            alerts.extend(self.process_pings(PingBatch.of(run)))
+        return alerts
+
+    def _scalar(self, event: Event, alerts: list[Alert]) -> None:
+        if not isinstance(event, DeviceHeartbeat) and event.trip_id in self._ended:
+            return
+        if isinstance(event, TripStarted):
+            self._start(event)
+        elif isinstance(event, TripEnded):
+            self._end(event, alerts)
+        elif isinstance(event, DeviceHeartbeat):
+            self._heartbeats[event.vehicle_id] = (event.ts, event.device_id)
+            heapq.heappush(self._device_deadlines,
+                           (event.ts + self.config.device_silence_seconds, event.vehicle_id, event.ts))
+        if event.ts > self.max_ts:
+            self.max_ts = event.ts
+            self._check_silence(alerts)
+
+    def _start(self, event: TripStarted) -> None:
+        known = self.slot_of.get(event.trip_id)
+        if known is not None and self.b["started"][known]:
+            return
+        if known is not None:
+            self._release(event.trip_id)
+        slot = self._allocate(event.trip_id)
+        f, b = self.f, self.b
+        b["started"][slot] = True
+        self.vehicle_of[slot] = event.vehicle_id
+        pickup = event.pickup or (event.route[0] if event.route else None)
+        dropoff = event.dropoff or (event.route[-1] if event.route else None)
+        if pickup is not None:
+            f["pickup_lon"][slot], f["pickup_lat"][slot] = pickup
+        if dropoff is not None:
+            f["dropoff_lon"][slot], f["dropoff_lat"][slot] = dropoff
+        if event.route:
+            route = Route.from_lonlat(list(event.route))
+            self.routes[slot] = route
+            b["has_route"][slot] = True
+            f["lon0"][slot], f["lat0"][slot], f["kx"][slot] = route.frame.lon0, route.frame.lat0, route.frame.kx
+            self._store_route(slot, route)
+        f["last_ts"][slot], b["has_last"][slot] = event.ts, True
+        self._next_deadline = min(self._next_deadline, event.ts + self.config.gps_lost_seconds)
+
+    def _end(self, event: TripEnded, alerts: list[Alert]) -> None:
+        slot = self.slot_of.get(event.trip_id)
+        if slot is None:
+            return
+        f = self.f
+        lon = event.lon if event.lon is not None else _opt(f["lon"][slot])
+        lat = event.lat if event.lat is not None else _opt(f["lat"][slot])
+        dropoff = (_opt(f["dropoff_lon"][slot]), _opt(f["dropoff_lat"][slot]))
+        self._release(event.trip_id)
+        self._ended[event.trip_id] = None
+        if len(self._ended) > self.ended_memory:
+            del self._ended[next(iter(self._ended))]
+        if dropoff[0] is not None and dropoff[1] is not None and lon is not None and lat is not None:
+            distance = haversine_m(lon, lat, dropoff[0], dropoff[1])
+            if distance > self.config.early_end_m:
+                alerts.append(Alert(event.trip_id, "early_end", event.ts, lon, lat,
+                                    {"distance_to_dropoff_m": round(distance), "since": format_ts(event.ts)}))
+
+    def _gps_lost(self, slot: int, trip_id: str, last_ts: float) -> Alert:
+        silent = self.config.gps_lost_seconds
+        return Alert(trip_id, "gps_lost", last_ts + silent, _opt(self.f["lon"][slot]), _opt(self.f["lat"][slot]),
+                     {"silent_s": round(silent), "since": format_ts(last_ts)})
+
+    def _check_silence(self, alerts: list[Alert], *, set_at: np.ndarray | None = None,
+                       raised_since: np.ndarray | None = None) -> None:
+        """Report what the watermark has passed. After a run, a last_ts set inside it counts only if the
+        watermark rose after the ping that set it (`set_at` gives its position, `raised_since` the test):
+        until then the reference has not looked."""
+        watermark = self.max_ts - self.config.lateness_seconds
+        if watermark >= self._next_deadline:
+            f, b = self.f, self.b
+            last_ts = f["last_ts"]
+            deadline = last_ts + self.config.gps_lost_seconds
+            pending = b["has_last"] & (f["silence_for"] != last_ts)
+            due = pending & (deadline <= watermark)
+            if raised_since is not None and set_at is not None:
+                due &= raised_since[set_at[:len(due)]]
+            for slot in np.flatnonzero(due).tolist():
+                f["silence_for"][slot] = last_ts[slot]
+                alerts.append(self._gps_lost(slot, self.trip_of[slot], float(last_ts[slot])))  # type: ignore[arg-type]
+            pending &= ~due
+            self._next_deadline = float(deadline[pending].min()) if pending.any() else float("inf")
+        if raised_since is not None and not raised_since[0]:
+            return  # heartbeat deadlines were all pushed before the run: the watermark never rose
+        while self._device_deadlines and self._device_deadlines[0][0] <= watermark:
+            _, vehicle_id, beat_ts = heapq.heappop(self._device_deadlines)
+            last = self._heartbeats.get(vehicle_id)
+            if last is None or last[0] != beat_ts or (vehicle_id, beat_ts) in self._device_alerted:
+                continue
+            silent = self.config.device_silence_seconds
+            for trip_id, slot in self.slot_of.items():
+                if self.vehicle_of[slot] == vehicle_id:
+                    self._device_alerted.add((vehicle_id, beat_ts))
+                    alerts.append(Alert(trip_id, "device_offline", beat_ts + silent, None, None,
+                                        {"device_id": last[1], "silent_s": round(silent),
+                                         "since": format_ts(beat_ts)}))
+
+    # -- the vectorised run ------------------------------------------------------------------------
+    def process_pings(self, batch: PingBatch) -> list[Alert]:
+        """Consecutive pings (no other event between them) in stream order."""
+        if self._ended:
+            keep = np.fromiter((t not in self._ended for t in batch.trip_ids), dtype=bool, count=len(batch.trip_ids))
+            if not keep.all():
+                index = np.flatnonzero(keep)
+                batch = PingBatch([batch.trip_ids[k] for k in index], batch.ts[index], batch.lon[index],
+                                  batch.lat[index], batch.speed[index], batch.accel[index])
+        n = len(batch.trip_ids)
+        if n == 0:
+            return []
+        slot_of = self.slot_of
+        slots = np.fromiter((slot_of[t] if t in slot_of else self._allocate(t) for t in batch.trip_ids),
+                            dtype=np.int64, count=n)
+        # R[k]: the highest event time seen before the run's k-th ping (R[0]: before the run).
+        running = np.empty(n + 1)
+        running[0] = self.max_ts
+        running[1:] = batch.ts
+        np.maximum.accumulate(running, out=running)
+        set_at = np.zeros(len(self.trip_of), dtype=np.int64)  # k + 1 of the ping that last set last_ts
+
+        alerts: list[Alert] = []
+        per_slot = np.bincount(slots)
+        if per_slot.max() == 1:  # the live case: one ping per trip in the run
+            self._round(batch, np.arange(n), slots, running, set_at, alerts)
+        else:
+            order = np.argsort(slots, kind="stable")
+            sorted_slots = slots[order]
+            group_start = np.flatnonzero(np.r_[True, sorted_slots[1:] != sorted_slots[:-1]])
+            rank = np.arange(n) - np.repeat(group_start, np.diff(np.r_[group_start, n]))
+            by_rank = order[np.argsort(rank, kind="stable")]
+            bounds = np.searchsorted(np.sort(rank), np.arange(int(rank.max()) + 2))
+            for r in range(len(bounds) - 1):
+                positions = np.sort(by_rank[bounds[r]:bounds[r + 1]])
+                self._round(batch, positions, slots[positions], running, set_at, alerts)
+
+        self.max_ts = float(running[n])
+        fresh = set_at > 0
+        if fresh.any():
+            deadlines = self.f["last_ts"][:len(fresh)][fresh] + self.config.gps_lost_seconds
+            self._next_deadline = min(self._next_deadline, float(deadlines.min()))
+        self._check_silence(alerts, set_at=set_at, raised_since=running[n] > running)
+        return alerts
+
+    def _round(self, batch: PingBatch, j: np.ndarray, s: np.ndarray, running: np.ndarray, set_at: np.ndarray,
+               alerts: list[Alert]) -> None:
+        cfg, f, b = self.config, self.f, self.b
+        ts = batch.ts[j]
+        has_last, prev = b["has_last"][s], f["last_ts"][s]
+
+        # Silence passed by the watermark before this ping: the watermark rose after the ping that set
+        # last_ts, to at least the deadline (the heap entry the reference would have popped).
+        before = running[j]
+        due = has_last & (f["silence_for"][s] != prev) & (before > running[set_at[s]]) & \
+            (before - cfg.lateness_seconds >= prev + cfg.gps_lost_seconds)
+        for k in np.flatnonzero(due).tolist():
+            slot = int(s[k])
+            alerts.append(self._gps_lost(slot, self.trip_of[slot], float(prev[k])))  # type: ignore[arg-type]
+            f["silence_for"][slot] = prev[k]
+
+        keep = ~(has_last & b["has_pos"][s] & (ts <= prev))  # a duplicate or out of order: covered
+        if not keep.all():
+            j, s, ts, prev, has_last = j[keep], s[keep], ts[keep], prev[keep], has_last[keep]
+        if j.size == 0:
+            return
+        resumed = has_last & (ts - prev >= cfg.gps_lost_seconds) & (f["silence_for"][s] != prev) & b["has_pos"][s]
+        for k in np.flatnonzero(resumed).tolist():
+            slot = int(s[k])
+            alerts.append(self._gps_lost(slot, self.trip_of[slot], float(prev[k])))  # type: ignore[arg-type]
+            f["silence_for"][slot] = prev[k]
+        f["last_ts"][s], b["has_last"][s] = ts, True
+        set_at[s] = j + 1
+
+        lon, lat = batch.lon[j], batch.lat[j]
+        has_pos = b["has_pos"][s]
+        pos_ts = f["pos_ts"][s]
+        dt = ts - pos_ts
+        moved = _haversine(f["lon"][s], f["lat"][s], lon, lat)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = moved / dt
+        glitch = has_pos & (dt > 0) & (rate > cfg.max_plausible_mps)
+        if glitch.any():
+            ok = ~glitch
+            j, s, ts, lon, lat = j[ok], s[ok], ts[ok], lon[ok], lat[ok]
+            has_pos, pos_ts, dt, rate = has_pos[ok], pos_ts[ok], dt[ok], rate[ok]
+            if j.size == 0:
+                return
+        reported = batch.speed[j]
+        speed = np.where(np.isnan(reported), np.where(has_pos & (dt > 0) & (dt <= 60), rate, NAN), reported)
+        previous_speed, previous_ts = f["speed"][s], pos_ts
+        f["lon"][s], f["lat"][s], f["pos_ts"][s], f["speed"][s] = lon, lat, ts, speed
+        b["has_pos"][s] = True
+
+        self._deviation(s, ts, lon, lat, alerts)
+        self._stop(s, ts, lon, lat, alerts)
+        self._speeding(s, ts, lon, lat, speed, alerts)
+        self._crash(s, ts, lon, lat, batch.speed[j], batch.accel[j], previous_speed, previous_ts, alerts)
+
+    # -- rules --------------------------------------------------------------------------------------
+    def _route_distance(self, s: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        f = self.f
+        px = (lon - f["lon0"][s]) * f["kx"][s]
+        py = (lat - f["lat0"][s]) * _KY
+        length = self.i["route_len"][s]
+        window = np.clip(self.i["seg"][s][:, None] + _WINDOW, 0, (length - 1)[:, None])
+        index = self.i["route_at"][s][:, None] + window
+        ax, ay, dx, dy, length2 = (self._segments[c][index] for c in range(5))
+        rx, ry = px[:, None] - ax, py[:, None] - ay
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.where(length2 > 0, (rx * dx + ry * dy) / length2, 0.0)
+        np.clip(t, 0.0, 1.0, out=t)
+        ex, ey = rx - t * dx, ry - t * dy
+        squared = ex * ex + ey * ey
+        best = np.argmin(squared, axis=1)
+        rows = np.arange(len(s))
+        distance = np.sqrt(squared[rows, best])
+        self.i["seg"][s] = window[rows, best]
+        for k in np.flatnonzero(distance > self.config.deviation_m).tolist():
+            slot = int(s[k])
+            exact, segment = self.routes[slot].nearest(float(lon[k]), float(lat[k]))  # type: ignore[union-attr]
+            distance[k] = exact
+            self.i["seg"][slot] = segment
+        return distance
+
+    def _deviation(self, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray,
+                   alerts: list[Alert]) -> None:
+        routed = self.b["has_route"][s]
+        if not routed.any():
+            return
+        s, ts, lon, lat = s[routed], ts[routed], lon[routed], lat[routed]
+        cfg, f, b = self.config, self.f, self.b
+        distance = self._route_distance(s, lon, lat)
+        on = distance <= cfg.deviation_m
+        f["off_since"][s[on]], b["deviation_alerted"][s[on]] = NAN, False
+        off = ~on
+        since = f["off_since"][s]
+        since = np.where(off & np.isnan(since), ts, since)
+        f["off_since"][s[off]] = since[off]
+        fire = off & ~b["deviation_alerted"][s] & (ts - since >= cfg.deviation_seconds)
+        for k in np.flatnonzero(fire).tolist():
+            slot = int(s[k])
+            b["deviation_alerted"][slot] = True
+            alerts.append(Alert(self.trip_of[slot], "route_deviation", float(ts[k]), float(lon[k]),  # type: ignore[arg-type]
+                                float(lat[k]), {"distance_m": round(float(distance[k])),
+                                                "since": format_ts(float(since[k]))}))
+
+    def _stop(self, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray, alerts: list[Alert]) -> None:
+        cfg, f, b = self.config, self.f, self.b
+        since = f["stop_since"][s]
+        anchor_lon, anchor_lat = f["stop_lon"][s], f["stop_lat"][s]
+        reset = np.isnan(since) | (_haversine(anchor_lon, anchor_lat, lon, lat) > cfg.stop_radius_m)
+        moved = s[reset]
+        f["stop_lon"][moved], f["stop_lat"][moved], f["stop_since"][moved] = lon[reset], lat[reset], ts[reset]
+        b["stop_alerted"][moved] = False
+        candidate = ~reset & ~b["stop_alerted"][s] & (ts - since >= cfg.stop_seconds)
+        for k in np.flatnonzero(candidate).tolist():
+            slot = int(s[k])
+            at_lon, at_lat = float(anchor_lon[k]), float(anchor_lat[k])
+            if self._near_endpoint(slot, at_lon, at_lat):
+                continue
+            b["stop_alerted"][slot] = True
+            alerts.append(Alert(self.trip_of[slot], "long_stop", float(ts[k]), at_lon, at_lat,  # type: ignore[arg-type]
+                                {"stopped_s": round(float(ts[k] - since[k])), "since": format_ts(float(since[k]))}))
+
+    def _near_endpoint(self, slot: int, lon: float, lat: float) -> bool:
+        f, radius = self.f, self.config.endpoint_radius_m
+        for x, y in ((f["pickup_lon"][slot], f["pickup_lat"][slot]), (f["dropoff_lon"][slot], f["dropoff_lat"][slot])):
+            if x == x and haversine_m(lon, lat, float(x), float(y)) <= radius:
+                return True
+        return False
+
+    def _speeding(self, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray, speed: np.ndarray,
+                  alerts: list[Alert]) -> None:
+        cfg, f, b = self.config, self.f, self.b
+        with np.errstate(invalid="ignore"):
+            over = speed > cfg.speed_limit_mps  # NaN (no speed) compares False
+        under = s[~over]
+        f["speeding_since"][under], b["speeding_alerted"][under] = NAN, False
+        if not over.any():
+            return
+        since = f["speeding_since"][s]
+        since = np.where(over & np.isnan(since), ts, since)
+        f["speeding_since"][s[over]] = since[over]
+        fire = over & ~b["speeding_alerted"][s] & (ts - since >= cfg.speeding_seconds)
+        for k in np.flatnonzero(fire).tolist():
+            slot = int(s[k])
+            b["speeding_alerted"][slot] = True
+            alerts.append(Alert(self.trip_of[slot], "speeding", float(ts[k]), float(lon[k]), float(lat[k]),  # type: ignore[arg-type]
+                                {"speed_kmh": round(float(speed[k]) * 3.6), "since": format_ts(float(since[k]))}))
+
+    def _crash(self, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray, reported: np.ndarray,
+               accel: np.ndarray, previous_speed: np.ndarray, previous_ts: np.ndarray, alerts: list[Alert]) -> None:
+        cfg, f, b = self.config, self.f, self.b
+        crash_at = f["crash_at"][s]
+        idle = np.isnan(crash_at)
+        with np.errstate(invalid="ignore"):
+            sharp = (previous_speed >= cfg.crash_from_mps) & (reported <= cfg.crash_to_mps) & \
+                (ts - previous_ts <= cfg.crash_within_s)
+            trigger = idle & (sharp | (accel >= cfg.crash_g))
+        hit = s[trigger]
+        f["crash_at"][hit], f["crash_lon"][hit], f["crash_lat"][hit] = ts[trigger], lon[trigger], lat[trigger]
+        f["crash_from"][hit] = previous_speed[trigger]
+        watching = ~idle
+        if not watching.any():
+            return
+        crash_lon, crash_lat = f["crash_lon"][s], f["crash_lat"][s]
+        with np.errstate(invalid="ignore"):
+            drove_on = watching & (_haversine(crash_lon, crash_lat, lon, lat) > cfg.stop_radius_m)
+        f["crash_at"][s[drove_on]] = NAN
+        still = watching & ~drove_on & ~b["crash_alerted"][s] & (ts - crash_at >= cfg.crash_still_seconds)
+        for k in np.flatnonzero(still).tolist():
+            slot = int(s[k])
+            b["crash_alerted"][slot] = True
+            evidence: dict[str, object] = {"still_s": round(float(ts[k] - crash_at[k])),
+                                           "since": format_ts(float(crash_at[k]))}
+            before = f["crash_from"][slot]
+            if before == before:
+                evidence["speed_before_kmh"] = round(float(before) * 3.6)
+            alerts.append(Alert(self.trip_of[slot], "possible_crash", float(ts[k]), float(crash_lon[k]),  # type: ignore[arg-type]
+                                float(crash_lat[k]), evidence))
+
+
+__all__ = ["BatchMonitor", "LocalFrame", "PingBatch"]
