@@ -33,6 +33,7 @@ from tripguard.security.api import router as security_router
 from tripguard.telematics.api import router as telematics_router
 from tripguard.sim.demo import DemoCity
 from tripguard.telematics.service import IngestOptions, LiveMonitor
+from tripguard.telematics.service import restore as restore_monitor
 from tripguard.security.auth import declared_permission
 from tripguard.security.rate_limit import SlidingWindowLimiter
 from tripguard.telematics import checkins
@@ -104,6 +105,10 @@ def background_jobs(app: FastAPI) -> list[tuple[float, Callable[[], object], str
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    restored = await run_in_threadpool(restore_monitor, app.state.sessionmaker, app.state.live_monitor,
+                                       app.state.vault)
+    if restored:
+        logger.info("monitor restored", extra={"event": f"{restored} trips under way"})
     tasks = [asyncio.create_task(_every(seconds, job, name)) for seconds, job, name in background_jobs(app)]
     demo = _start_demo_city(app) if app.state.settings.demo_city else None
     try:

@@ -85,3 +85,19 @@ def test_staff_read_alerts_but_cannot_ingest(client: TestClient, act_as) -> None
     assert post(client, ndjson(trip_with_deviation("T3"))).status_code == 403
     alerts = client.get("/api/v1/telematics/alerts", params={"trip_id": "T1"}).json()
     assert [a["kind"] for a in alerts] == ["route_deviation"]
+
+
+def test_a_restart_picks_up_the_trips_under_way(client: TestClient, db: Session, act_as, app, settings,  # type: ignore[no-untyped-def]
+                                                session_factory) -> None:
+    from tripguard.app import create_app
+    from tripguard.security.auth import resolve_principal
+
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    events = trip_with_deviation()
+    assert post(client, ndjson(events[:6])).json()["alerts"] == 0  # off the route since the fifth ping
+    restarted = create_app(settings, session_factory=session_factory)
+    restarted.dependency_overrides[resolve_principal] = app.dependency_overrides[resolve_principal]
+    with TestClient(restarted, base_url="http://testserver") as after:
+        assert post(after, ndjson(events[6:])).json()["alerts"] == 1
+    alert = db.scalars(select(TripAlert)).one()
+    assert alert.kind == "route_deviation" and alert.evidence["since"] == "2026-03-01T08:01:00Z"

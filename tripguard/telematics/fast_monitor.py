@@ -82,6 +82,7 @@ class BatchMonitor:
         self.b = {name: np.zeros(capacity, dtype=bool) for name in _BOOL_COLUMNS}
         self.i = {name: np.zeros(capacity, dtype=np.int64) for name in _INT_COLUMNS}
         # Every live route's segments, back to back; a trip's are at route_at, route_len long.
+        self._set_at = np.zeros(capacity, dtype=np.int64)  # per run: k + 1 of the event that last set last_ts
         self._segments = np.zeros((5, 4096))  # ax, ay, dx, dy, length2
         self._segments_used = 0
         # The earliest silence deadline of any trip not yet reported (a lower bound): the watermark
@@ -92,6 +93,13 @@ class BatchMonitor:
         self._device_alerted: set[tuple[str, float]] = set()
         self._ended: dict[str, None] = {}
         self.ended_memory = 100_000
+
+    def remember_ended(self, trip_ids: list[str]) -> None:
+        """Trips known to have ended (after a restart): their re-sent events are ignored."""
+        for trip_id in trip_ids:
+            self._ended[trip_id] = None
+        while len(self._ended) > self.ended_memory:
+            del self._ended[next(iter(self._ended))]
 
     # -- slots ------------------------------------------------------------------------------------
     @property
@@ -106,6 +114,9 @@ class BatchMonitor:
                 grown = np.full(new, fill, dtype=column.dtype)
                 grown[:old] = column
                 columns[name] = grown
+        grown_set_at = np.zeros(new, dtype=np.int64)
+        grown_set_at[:old] = self._set_at
+        self._set_at = grown_set_at
         self.trip_of.extend([None] * old)
         self.vehicle_of.extend([None] * old)
         self.routes.extend([None] * old)
@@ -120,6 +131,7 @@ class BatchMonitor:
             column[slot] = 0
         self.routes[slot] = None
         self.vehicle_of[slot] = None
+        self._set_at[slot] = 0
 
     def _allocate(self, trip_id: str) -> int:
         if not self._free:
@@ -155,37 +167,82 @@ class BatchMonitor:
 
     # -- events -----------------------------------------------------------------------------------
     def process(self, events: Sequence[Event]) -> list[Alert]:
-        """A batch of events in stream order; alerts in the order raised."""
+        """A batch of events in stream order. Heartbeats are taken one by one; everything between two
+        heartbeats is one run, trip starts and ends included, each trip's events in their order."""
         alerts: list[Alert] = []
-        run: list[Ping] = []
+        run: list[Event] = []
         for event in events:
-            if isinstance(event, Ping):
+            if isinstance(event, DeviceHeartbeat):
+                if run:
+                    self._run(run, alerts)
+                    run = []
+                self._heartbeat(event, alerts)
+            else:
                 run.append(event)
-                continue
-            if run:
-                alerts.extend(self.process_pings(PingBatch.of(run)))
-                run = []
-            self._scalar(event, alerts)
         if run:
-            alerts.extend(self.process_pings(PingBatch.of(run)))
+            self._run(run, alerts)
         return alerts
 
-    def _scalar(self, event: Event, alerts: list[Alert]) -> None:
-        if not isinstance(event, DeviceHeartbeat) and event.trip_id in self._ended:
-            return
-        if isinstance(event, TripStarted):
-            self._start(event)
-        elif isinstance(event, TripEnded):
-            self._end(event, alerts)
-        elif isinstance(event, DeviceHeartbeat):
-            self._heartbeats[event.vehicle_id] = (event.ts, event.device_id)
-            heapq.heappush(self._device_deadlines,
-                           (event.ts + self.config.device_silence_seconds, event.vehicle_id, event.ts))
+    def _heartbeat(self, event: DeviceHeartbeat, alerts: list[Alert]) -> None:
+        self._heartbeats[event.vehicle_id] = (event.ts, event.device_id)
+        heapq.heappush(self._device_deadlines,
+                       (event.ts + self.config.device_silence_seconds, event.vehicle_id, event.ts))
         if event.ts > self.max_ts:
             self.max_ts = event.ts
             self._check_silence(alerts)
 
-    def _start(self, event: TripStarted) -> None:
+    def _run(self, events: list[Event], alerts: list[Alert]) -> None:
+        kept = self._drop_ended(events)
+        while kept:
+            split = self._device_due_at(np.maximum.accumulate(
+                np.fromiter((e.ts for e in kept), dtype=np.float64, count=len(kept))))
+            if split is None or split >= len(kept) - 1:
+                self._core(kept, alerts)
+                return
+            # A device deadline is passed inside the run: stop there, so the trips it reports are the
+            # trips of that moment, then go on.
+            self._core(kept[:split + 1], alerts)
+            kept = kept[split + 1:]
+
+    def _drop_ended(self, events: list[Event]) -> list[Event]:
+        """What the reference would look at: nothing of a trip after it ended (not even its time)."""
+        ended, known = self._ended, self.slot_of
+        ended_now: set[str] = set()
+        seen: set[str] = set()
+        kept = []
+        for event in events:
+            trip_id = event.trip_id  # type: ignore[union-attr]
+            if trip_id in ended or trip_id in ended_now:
+                continue
+            if isinstance(event, TripEnded):
+                if trip_id in known or trip_id in seen:
+                    ended_now.add(trip_id)
+            else:
+                seen.add(trip_id)
+            kept.append(event)
+        return kept
+
+    def _device_due_at(self, running_max: np.ndarray) -> int | None:
+        """The run's event at which the watermark passes a live heartbeat deadline, if any."""
+        heap = self._device_deadlines
+        while heap:
+            _, vehicle_id, beat_ts = heap[0]
+            last = self._heartbeats.get(vehicle_id)
+            if last is None or last[0] != beat_ts or (vehicle_id, beat_ts) in self._device_alerted:
+                heapq.heappop(heap)  # stale: the reference would skip it when its time came
+                continue
+            break
+        if not heap:
+            return None
+        target = heap[0][0] + self.config.lateness_seconds
+        running = np.maximum(running_max, self.max_ts)
+        if self.max_ts >= target:  # due already, waiting for the watermark to move at all
+            index = int(np.searchsorted(running, self.max_ts, side="right"))
+        else:
+            index = int(np.searchsorted(running, target, side="left"))
+        return index if index < len(running) else None
+
+    def _start(self, event: TripStarted, position: int) -> None:
         known = self.slot_of.get(event.trip_id)
         if known is not None and self.b["started"][known]:
             return
@@ -208,6 +265,7 @@ class BatchMonitor:
             f["lon0"][slot], f["lat0"][slot], f["kx"][slot] = route.frame.lon0, route.frame.lat0, route.frame.kx
             self._store_route(slot, route)
         f["last_ts"][slot], b["has_last"][slot] = event.ts, True
+        self._set_at[slot] = position + 1
         self._next_deadline = min(self._next_deadline, event.ts + self.config.gps_lost_seconds)
 
     def _end(self, event: TripEnded, alerts: list[Alert]) -> None:
@@ -269,7 +327,7 @@ class BatchMonitor:
 
     # -- the vectorised run ------------------------------------------------------------------------
     def process_pings(self, batch: PingBatch) -> list[Alert]:
-        """Consecutive pings (no other event between them) in stream order."""
+        """The pre-parsed fast path: consecutive pings (no other event between them) as columns."""
         if self._ended:
             keep = np.fromiter((t not in self._ended for t in batch.trip_ids), dtype=bool, count=len(batch.trip_ids))
             if not keep.all():
@@ -282,39 +340,101 @@ class BatchMonitor:
         slot_of = self.slot_of
         slots = np.fromiter((slot_of[t] if t in slot_of else self._allocate(t) for t in batch.trip_ids),
                             dtype=np.int64, count=n)
-        # R[k]: the highest event time seen before the run's k-th ping (R[0]: before the run).
-        running = np.empty(n + 1)
-        running[0] = self.max_ts
-        running[1:] = batch.ts
-        np.maximum.accumulate(running, out=running)
-        set_at = np.zeros(len(self.trip_of), dtype=np.int64)  # k + 1 of the ping that last set last_ts
-
+        running = self._running(batch.ts)
         alerts: list[Alert] = []
-        per_slot = np.bincount(slots)
-        if per_slot.max() == 1:  # the live case: one ping per trip in the run
-            self._round(batch, np.arange(n), slots, running, set_at, alerts)
+        if np.bincount(slots).max() == 1:  # the live case: one ping per trip in the batch
+            self._round(batch, np.arange(n), slots, running, alerts)
         else:
-            order = np.argsort(slots, kind="stable")
-            sorted_slots = slots[order]
-            group_start = np.flatnonzero(np.r_[True, sorted_slots[1:] != sorted_slots[:-1]])
-            rank = np.arange(n) - np.repeat(group_start, np.diff(np.r_[group_start, n]))
-            by_rank = order[np.argsort(rank, kind="stable")]
-            bounds = np.searchsorted(np.sort(rank), np.arange(int(rank.max()) + 2))
-            for r in range(len(bounds) - 1):
-                positions = np.sort(by_rank[bounds[r]:bounds[r + 1]])
-                self._round(batch, positions, slots[positions], running, set_at, alerts)
-
-        self.max_ts = float(running[n])
-        fresh = set_at > 0
-        if fresh.any():
-            deadlines = self.f["last_ts"][:len(fresh)][fresh] + self.config.gps_lost_seconds
-            self._next_deadline = min(self._next_deadline, float(deadlines.min()))
-        self._check_silence(alerts, set_at=set_at, raised_since=running[n] > running)
+            for positions in self._rounds(slots):
+                self._round(batch, positions, slots[positions], running, alerts)
+        self._finish_run(running, alerts)
         return alerts
 
-    def _round(self, batch: PingBatch, j: np.ndarray, s: np.ndarray, running: np.ndarray, set_at: np.ndarray,
+    def _running(self, ts: np.ndarray) -> np.ndarray:
+        """R[k]: the highest event time seen before the run's k-th event (R[0]: before the run)."""
+        self._set_at.fill(0)
+        running = np.empty(len(ts) + 1)
+        running[0] = self.max_ts
+        running[1:] = ts
+        return np.maximum.accumulate(running, out=running)
+
+    @staticmethod
+    def _rounds(groups: np.ndarray) -> list[np.ndarray]:
+        """Positions of each group's r-th event, for r = 0, 1, ...: each round in stream order."""
+        n = len(groups)
+        order = np.argsort(groups, kind="stable")
+        sorted_groups = groups[order]
+        group_start = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+        rank = np.arange(n) - np.repeat(group_start, np.diff(np.r_[group_start, n]))
+        by_rank = order[np.argsort(rank, kind="stable")]
+        bounds = np.searchsorted(np.sort(rank), np.arange(int(rank.max()) + 2))
+        return [np.sort(by_rank[bounds[r]:bounds[r + 1]]) for r in range(len(bounds) - 1)]
+
+    def _finish_run(self, running: np.ndarray, alerts: list[Alert]) -> None:
+        self.max_ts = float(running[-1])
+        fresh = self._set_at > 0
+        if fresh.any():
+            deadlines = self.f["last_ts"][fresh] + self.config.gps_lost_seconds
+            self._next_deadline = min(self._next_deadline, float(deadlines.min()))
+        self._check_silence(alerts, set_at=self._set_at, raised_since=running[-1] > running)
+
+    def _core(self, events: list[Event], alerts: list[Alert]) -> None:
+        """One run: starts, pings and ends of many trips, each trip's own events in order."""
+        m = len(events)
+        is_ping = np.zeros(m, dtype=bool)
+        codes: dict[str, int] = {}
+        group = np.empty(m, dtype=np.int64)
+        ts, lon, lat, speed, accel, trip_ids = [], [], [], [], [], []
+        for k, event in enumerate(events):
+            group[k] = codes.setdefault(event.trip_id, len(codes))  # type: ignore[union-attr]
+            trip_ids.append(event.trip_id)  # type: ignore[union-attr]
+            ts.append(event.ts)
+            if isinstance(event, Ping):
+                is_ping[k] = True
+                lon.append(event.lon)
+                lat.append(event.lat)
+                speed.append(NAN if event.speed_mps is None else event.speed_mps)
+                accel.append(NAN if event.accel_g is None else event.accel_g)
+            else:
+                lon.append(NAN)
+                lat.append(NAN)
+                speed.append(NAN)
+                accel.append(NAN)
+        columns = PingBatch(trip_ids, np.array(ts), np.array(lon), np.array(lat), np.array(speed), np.array(accel))
+        running = self._running(columns.ts)
+        rounds = [np.arange(m)] if len(codes) == m else self._rounds(group)
+        slot_of = self.slot_of
+        for positions in rounds:
+            pings = positions[is_ping[positions]]
+            if len(pings) < len(positions):
+                for k in positions[~is_ping[positions]].tolist():
+                    event = events[k]
+                    slot = slot_of.get(event.trip_id)  # type: ignore[union-attr]
+                    if slot is not None:
+                        self._silence_before(slot, k, running, alerts)
+                    if isinstance(event, TripStarted):
+                        self._start(event, k)
+                    else:
+                        self._end(event, alerts)  # type: ignore[arg-type]
+            if len(pings):
+                slots = np.fromiter((slot_of[t] if t in slot_of else self._allocate(t)
+                                     for t in (trip_ids[k] for k in pings.tolist())), dtype=np.int64, count=len(pings))
+                self._round(columns, pings, slots, running, alerts)
+        self._finish_run(running, alerts)
+
+    def _silence_before(self, slot: int, position: int, running: np.ndarray, alerts: list[Alert]) -> None:
+        """The scalar form of the check in `_round`, before a trip's start or end."""
+        f, cfg = self.f, self.config
+        prev = float(f["last_ts"][slot])
+        before = running[position]
+        if self.b["has_last"][slot] and f["silence_for"][slot] != prev and before > running[self._set_at[slot]] \
+                and before - cfg.lateness_seconds >= prev + cfg.gps_lost_seconds:
+            f["silence_for"][slot] = prev
+            alerts.append(self._gps_lost(slot, self.trip_of[slot], prev))  # type: ignore[arg-type]
+
+    def _round(self, batch: PingBatch, j: np.ndarray, s: np.ndarray, running: np.ndarray,
                alerts: list[Alert]) -> None:
-        cfg, f, b = self.config, self.f, self.b
+        cfg, f, b, set_at = self.config, self.f, self.b, self._set_at
         ts = batch.ts[j]
         has_last, prev = b["has_last"][s], f["last_ts"][s]
 

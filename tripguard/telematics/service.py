@@ -1,26 +1,32 @@
 """Ingest: events in, through the in-process monitor, alerts stored and sent to the operator.
 
-The monitor keeps its per-trip state in memory (the embedded default). One lock serialises it:
-detection is a pure function of the event sequence, so requests must not interleave inside it.
+The monitor (the batched core, `fast_monitor`) keeps its per-trip state in memory. One lock
+serialises it: detection is a pure function of the event sequence, so requests must not interleave
+inside it. After a restart the state of the trips still under way is rebuilt from the trip store
+(`restore`), by running their stored events through the monitor again.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.core.clock import utcnow
+from tripguard.core.db import unit_of_work
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.telematics import checkins, registry, trips
-from tripguard.telematics.events import DeviceHeartbeat, LineError, parse_ndjson
+from tripguard.telematics.events import (
+    DeviceHeartbeat, Event, LineError, Ping, TripStarted, parse_ndjson, parse_ts,
+)
 from tripguard.telematics.feed import LiveFeed
-from tripguard.telematics.models import TripAlert
-from tripguard.telematics.monitor import Alert, Monitor
+from tripguard.telematics.models import Device, Trip, TripAlert
+from tripguard.telematics.fast_monitor import BatchMonitor
+from tripguard.telematics.monitor import Alert
 from tripguard.vault.service import Vault
 
 MAX_EVENTS_PER_BATCH = 10_000
@@ -28,7 +34,7 @@ MAX_EVENTS_PER_BATCH = 10_000
 
 @dataclass
 class LiveMonitor:
-    monitor: Monitor = field(default_factory=Monitor)
+    monitor: BatchMonitor = field(default_factory=BatchMonitor)
     lock: threading.Lock = field(default_factory=threading.Lock)
     feed: LiveFeed = field(default_factory=LiveFeed)
     gcj_trips: dict[str, None] = field(default_factory=dict)  # trips whose positions arrive in GCJ-02
@@ -61,10 +67,8 @@ def ingest(session: Session, live: LiveMonitor, vault: Vault, lines: list[str], 
                                             "reason": device.tamper_reason},
                                    idempotency_key=f"device_tampered:{device.id}:{device.tampered_at}")
     trips.record(session, vault, events)
-    alerts: list[Alert] = []
     with live.lock:
-        for event in events:
-            alerts.extend(live.monitor.process(event))
+        alerts = live.monitor.process(events)
         live.feed.publish_batch(events, alerts)
     stored = [row for alert in alerts
               if (row := store_alert(session, alert, webhook_url=options.webhook_url)) is not None]
@@ -96,3 +100,55 @@ def recent_alerts(session: Session, *, trip_id: str | None, limit: int) -> list[
     if trip_id:
         statement = statement.where(TripAlert.trip_id == trip_id)
     return list(session.scalars(statement))
+
+
+RESTORE_ACTIVE_WITHIN = timedelta(hours=6)  # an "active" trip silent for longer was abandoned by its sender
+
+
+def restore(factory: sessionmaker[Session], live: LiveMonitor, vault: Vault) -> int:
+    """Rebuild the monitor after a restart: the trips under way, their stored events run through it again.
+
+    Alerts this raises were raised (and stored) before the restart, so they are dropped here. Trips
+    ended in the last hour are remembered, so a re-sent batch does not start them again.
+    """
+    now = utcnow()
+    with unit_of_work(factory) as session:
+        active = list(session.scalars(select(Trip).where(Trip.status == "active",
+                                                         Trip.updated_at >= now - RESTORE_ACTIVE_WITHIN)))
+        events: list[Event] = []
+        for trip in active:
+            events.extend(_stored_events(session, vault, trip))
+        beats = session.execute(select(Device.id, Device.vehicle_id, Device.last_heartbeat_at, Device.camera_ok,
+                                       Device.storage_ok).where(Device.vehicle_id.is_not(None),
+                                                                Device.last_heartbeat_at.is_not(None)))
+        events.extend(DeviceHeartbeat(device_id, vehicle_id, at.timestamp(), bool(camera_ok is not False),
+                                      bool(storage_ok is not False))
+                      for device_id, vehicle_id, at, camera_ok, storage_ok in beats)
+        ended = session.scalars(select(Trip.id).where(Trip.status == "ended",
+                                                      Trip.ended_at >= now - timedelta(hours=1)))
+        ended_ids = list(ended)
+    events.sort(key=lambda e: e.ts)
+    with live.lock:
+        live.monitor.process(events)
+        live.monitor.remember_ended(ended_ids)
+        live.feed.publish_batch(events, [])
+    return len(active)
+
+
+def _stored_events(session: Session, vault: Vault, trip: Trip) -> list[Event]:
+    plan = trips.open_plan(session, vault, trip)
+    events: list[Event] = []
+    if trip.started_at is not None:
+        route = plan.get("route")
+        events.append(TripStarted(
+            trip.id, trip.started_at.timestamp(), trip.vehicle_id, trip.driver_id,
+            tuple(plan["pickup"]) if plan.get("pickup") else None,  # type: ignore[arg-type]
+            tuple(plan["dropoff"]) if plan.get("dropoff") else None,  # type: ignore[arg-type]
+            tuple(tuple(p) for p in route) if route else None,  # type: ignore[union-attr, misc]
+            passenger_id=trip.passenger_id, crs=trip.crs))
+    track = trips.load_track(session, vault, trip.id)
+    for row in track.rows():
+        events.append(Ping(trip.id, parse_ts(row["ts"]), float(row["lon"]), float(row["lat"]),  # type: ignore[arg-type]
+                           speed_mps=row["speed_mps"], heading=row["heading"],  # type: ignore[arg-type]
+                           accuracy_m=row["accuracy_m"]))  # type: ignore[arg-type]
+    return events
