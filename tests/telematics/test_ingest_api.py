@@ -101,3 +101,25 @@ def test_a_restart_picks_up_the_trips_under_way(client: TestClient, db: Session,
         assert post(after, ndjson(events[6:])).json()["alerts"] == 1
     alert = db.scalars(select(TripAlert)).one()
     assert alert.kind == "route_deviation" and alert.evidence["since"] == "2026-03-01T08:01:00Z"
+
+
+def test_an_alert_whose_batch_failed_is_stored_with_the_next(client: TestClient, db: Session, act_as,  # type: ignore[no-untyped-def]
+                                                              monkeypatch) -> None:
+    import pytest
+
+    from tripguard.telematics import trips
+
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    real_record = trips.record
+
+    def fail_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+        monkeypatch.setattr(trips, "record", real_record)
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(trips, "record", fail_once)
+    with pytest.raises(RuntimeError):
+        post(client, ndjson(trip_with_deviation()))
+    assert db.scalars(select(TripAlert)).all() == []
+    beat = {"type": "device_heartbeat", "device_id": "DEV1", "vehicle_id": "V1", "ts": "2026-03-01T08:02:50Z"}
+    assert post(client, ndjson([beat])).json()["alerts"] == 1
+    assert db.scalars(select(TripAlert)).one().kind == "route_deviation"

@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import event as orm_event
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,6 +39,18 @@ class LiveMonitor:
     lock: threading.Lock = field(default_factory=threading.Lock)
     feed: LiveFeed = field(default_factory=LiveFeed)
     gcj_trips: dict[str, None] = field(default_factory=dict)  # trips whose positions arrive in GCJ-02
+    # Alerts raised by a batch whose transaction then failed: a re-sent batch would not raise them
+    # again (the monitor has seen its pings), so they are stored with the next batch instead.
+    unstored: list[Alert] = field(default_factory=list)
+
+    def take_unstored(self) -> list[Alert]:
+        with self.lock:
+            taken, self.unstored = self.unstored, []
+        return taken
+
+    def put_back(self, alerts: list[Alert]) -> None:
+        with self.lock:
+            self.unstored.extend(alerts)
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,14 @@ def ingest(session: Session, live: LiveMonitor, vault: Vault, lines: list[str], 
     parsed = list(parse_ndjson(lines, live.gcj_trips))
     rejected = [item for _, item in parsed if isinstance(item, LineError)]
     events = [item for _, item in parsed if not isinstance(item, LineError)]
+    # Detection first: the alert reaches the agents' live map without waiting for the writes below.
+    with live.lock:
+        alerts = live.monitor.process(events)
+        live.feed.publish_batch(events, alerts)
+    alerts = live.take_unstored() + alerts
+    if alerts:
+        session.connection()  # begin now: a rollback of a transaction never begun is not an event
+        orm_event.listen(session, "after_soft_rollback", lambda *_: live.put_back(alerts), once=True)
     tampered = registry.record_heartbeats(session, [e for e in events if isinstance(e, DeviceHeartbeat)])
     for device in tampered:
         if options.webhook_url:
@@ -67,9 +88,6 @@ def ingest(session: Session, live: LiveMonitor, vault: Vault, lines: list[str], 
                                             "reason": device.tamper_reason},
                                    idempotency_key=f"device_tampered:{device.id}:{device.tampered_at}")
     trips.record(session, vault, events)
-    with live.lock:
-        alerts = live.monitor.process(events)
-        live.feed.publish_batch(events, alerts)
     stored = [row for alert in alerts
               if (row := store_alert(session, alert, webhook_url=options.webhook_url)) is not None]
     for row in stored:

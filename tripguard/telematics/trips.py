@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
@@ -69,13 +69,17 @@ def open_plan(session: Session, vault: Vault, trip: Trip) -> dict[str, object]:
 
 
 # -- positions ----------------------------------------------------------------------------------
-def _seal_chunk(session: Session, vault: Vault, trip_id: str, track: Track, now: datetime) -> TrackChunk:
-    chunk = TrackChunk(id=new_id("trk"), trip_id=trip_id, first_ts=_at(int(track.t_ms[0]) / 1000),
-                       last_ts=_at(int(track.t_ms[-1]) / 1000), points=len(track), created_at=now)
-    chunk.packed = vault.seal_bytes(session, subject_id=trip_key(trip_id), table=TrackChunk.__tablename__,
-                                    column="packed", row_id=chunk.id, data=track.pack())
-    session.add(chunk)
-    return chunk
+def _chunk_row(session: Session, vault: Vault, trip_id: str, track: Track, now: datetime) -> dict[str, object]:
+    chunk_id = new_id("trk")
+    return {"id": chunk_id, "trip_id": trip_id, "first_ts": _at(int(track.t_ms[0]) / 1000),
+            "last_ts": _at(int(track.t_ms[-1]) / 1000), "points": len(track), "created_at": now,
+            "packed": vault.seal_bytes(session, subject_id=trip_key(trip_id), table=TrackChunk.__tablename__,
+                                       column="packed", row_id=chunk_id, data=track.pack())}
+
+
+def _insert_chunks(session: Session, rows: list[dict[str, object]]) -> None:
+    if rows:
+        session.execute(insert(TrackChunk), rows)  # one executemany for the batch, no ORM objects
 
 
 def _open_chunk(session: Session, vault: Vault, chunk: TrackChunk) -> Track:
@@ -103,7 +107,7 @@ def compact(session: Session, vault: Vault, trip_id: str) -> None:
     merged = Track.concat(_open_chunk(session, vault, c) for c in chunks)
     session.execute(delete(TrackChunk).where(TrackChunk.id.in_([c.id for c in chunks])))
     if len(merged):
-        _seal_chunk(session, vault, trip_id, merged, utcnow())
+        _insert_chunks(session, [_chunk_row(session, vault, trip_id, merged, utcnow())])
 
 
 # -- ingest ---------------------------------------------------------------------------------------
@@ -114,6 +118,7 @@ def record(session: Session, vault: Vault, events: Sequence[Event]) -> None:
         return
     now = utcnow()
     trips = _load(session, (e.trip_id for e in trip_events))
+    vault.prefetch(session, [trip_key(t) for t in {e.trip_id for e in trip_events}])
     pings: dict[str, list[Ping]] = defaultdict(list)
     for event in trip_events:
         trip = trips.get(event.trip_id) or trips.setdefault(event.trip_id, _new_trip(session, event.trip_id, now))
@@ -121,15 +126,17 @@ def record(session: Session, vault: Vault, events: Sequence[Event]) -> None:
             _start(session, vault, trip, event)
         elif isinstance(event, Ping):
             pings[event.trip_id].append(event)
+    rows = []
     for trip_id, trip_pings in pings.items():
         trip = trips[trip_id]
         track = Track.from_pings(trip_pings)
-        _seal_chunk(session, vault, trip_id, track, now)
+        rows.append(_chunk_row(session, vault, trip_id, track, now))
         trip.points += len(trip_pings)
         newest = _at(int(track.t_ms[-1]) / 1000)
         trip.last_ping_at = max(trip.last_ping_at, newest) if trip.last_ping_at else newest
         trip.updated_at = now
     session.flush()
+    _insert_chunks(session, rows)
     for event in trip_events:
         if isinstance(event, TripEnded):
             _end(session, vault, trips[event.trip_id], event)

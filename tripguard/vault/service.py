@@ -77,6 +77,23 @@ class Vault:
         cache[subject_id] = self._unwrap(record)
         return cache[subject_id]
 
+    def prefetch(self, session: Session, subject_ids: list[str]) -> None:
+        """Open many subjects' data keys with one query (a batch of trips, say) into the session's cache."""
+        cache = self._cache(session)
+        wanted = sorted({s for s in subject_ids if s not in cache})
+        wrap_keys: dict[tuple[int, str], bytes] = {}  # derived once for the whole batch
+        for start in range(0, len(wanted), 500):
+            for record in session.scalars(select(DataKey).where(DataKey.subject_id.in_(wanted[start:start + 500]))):
+                if record.wrapped_key is None:
+                    cache[record.subject_id] = None
+                    continue
+                version = (record.kek_version, record.suite)
+                if version not in wrap_keys:
+                    wrap_keys[version] = self._wrap_key(record.kek_version, Suite(record.suite))
+                cache[record.subject_id] = crypto.decrypt(
+                    wrap_keys[version], record.wrapped_key,
+                    _wrap_context(record.subject_id, record.kek_version, record.suite))
+
     def _unwrap(self, record: DataKey) -> bytes | None:
         if record.wrapped_key is None:
             return None

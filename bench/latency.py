@@ -1,0 +1,158 @@
+"""Ping-to-alert latency in the running server: from sending a batch to a safety agent's live map.
+
+    .venv/bin/python -m bench.latency [--trips 1000] [--rounds 40] [--period 1.0]
+
+Starts `tripguard serve` (SQLite, the embedded default) on a fresh database, signs a safety agent
+in (password and TOTP, as a person would), opens the live map's event stream, and posts one ping
+per trip every `period` seconds as the operator's backend would. A tenth of the trips leave their
+route. Latency is measured from just before the POST of the batch holding the ping that crosses
+the threshold to the moment the alert arrives on the agent's stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx2 as httpx
+import numpy as np
+import pyotp
+
+from bench.report import machine_line, write_section
+from tripguard.audit.actor import CLI_ACTOR
+from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
+from tripguard.core.migrations import upgrade
+from tripguard.core.settings import Settings
+from tripguard.security import credentials
+from tripguard.security import service as security
+from tripguard.security.permissions import Permission, Role
+
+PASSWORD = "bench-password-0123456789"
+ROUTE = [[-8.61 + i * 0.0008, 41.14] for i in range(200)]
+
+
+def iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def prepare(directory: Path) -> tuple[dict[str, str], str]:
+    env = {**os.environ, "TRIPGUARD_DATABASE_URL": f"sqlite:///{directory}/bench.db",
+           "TRIPGUARD_KEY_DIR": str(directory / "keys"), "TRIPGUARD_ENV": "development",
+           "TRIPGUARD_DEMO_CITY": "false", "TRIPGUARD_LOG_LEVEL": "WARNING"}
+    settings = Settings(database_url=env["TRIPGUARD_DATABASE_URL"], key_dir=directory / "keys")
+    upgrade(settings.database_url)
+    with unit_of_work(make_sessionmaker(make_engine(settings.database_url))) as session:
+        security.create_staff(session, actor=CLI_ACTOR, username="agent", display_name="Agent", password=PASSWORD,
+                              roles={Role.SAFETY_AGENT})
+        _, secret = security.create_api_key(session, settings, actor=CLI_ACTOR, name="bench",
+                                            scopes={Permission.TELEMATICS_INGEST})
+    return env, secret
+
+
+def sign_in(base: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=30)
+    first = client.post("/api/v1/auth/sign-in", json={"username": "agent", "password": PASSWORD}).json()
+    secret = credentials.totp_secret_from_uri(first["totp_uri"])
+    done = client.post("/api/v1/auth/totp", json={"ticket": first["ticket"], "code": pyotp.TOTP(secret).now()})
+    done.raise_for_status()
+    return client
+
+
+def listen(client: httpx.Client, arrivals: dict[str, float], ready: threading.Event, stop: threading.Event) -> None:
+    with client.stream("GET", "/console/live/stream", timeout=None) as response:
+        for line in response.iter_lines():
+            if stop.is_set():
+                return
+            if line.startswith(": connected"):
+                ready.set()
+            if line.startswith("data: "):
+                item = json.loads(line[6:])
+                if item.get("type") == "alert" and item["kind"] == "route_deviation":
+                    arrivals.setdefault(item["trip_id"], time.perf_counter())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trips", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--period", type=float, default=1.0)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        env, api_key = prepare(Path(tmp))
+        server = subprocess.Popen([str(Path(sys.executable).with_name("tripguard")), "serve", "--port", str(args.port)],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{args.port}"
+        try:
+            for _ in range(100):
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            agent = sign_in(base)
+            arrivals: dict[str, float] = {}
+            ready, stop = threading.Event(), threading.Event()
+            threading.Thread(target=listen, args=(agent, arrivals, ready, stop), daemon=True).start()
+            ready.wait(10)
+            feeder = httpx.Client(base_url=base, timeout=30,
+                                  headers={"Authorization": f"Bearer {api_key}",
+                                           "Content-Type": "application/x-ndjson"})
+            t0 = time.time()
+            ids = [f"LAT{k}" for k in range(args.trips)]
+            starts = [{"type": "trip_started", "trip_id": i, "ts": iso(t0), "vehicle_id": f"V{k}",
+                       "pickup": ROUTE[0], "dropoff": ROUTE[-1], "route": ROUTE} for k, i in enumerate(ids)]
+            feeder.post("/api/v1/telematics/events", content="\n".join(json.dumps(s) for s in starts))
+            deviating = {i: 5 + k % (args.rounds - 10) for k, i in enumerate(ids) if k % 10 == 0}
+            sent_at: dict[str, float] = {}
+            batch_ms = []
+            for r in range(1, args.rounds + 1):
+                tick = time.perf_counter()
+                lines = []
+                for i in ids:
+                    off = i in deviating and r >= deviating[i]
+                    lines.append(json.dumps({"type": "ping", "trip_id": i, "ts": iso(t0 + 15 * r),
+                                             "lon": ROUTE[min(r, len(ROUTE) - 1)][0],
+                                             "lat": 41.14 + (0.006 if off else 0.0)}))
+                    if off and r == deviating[i] + 2:  # deviation_seconds = 30: the third ping off the route
+                        sent_at[i] = tick
+                feeder.post("/api/v1/telematics/events", content="\n".join(lines)).raise_for_status()
+                batch_ms.append((time.perf_counter() - tick) * 1000)
+                time.sleep(max(0.0, args.period - (time.perf_counter() - tick)))
+            time.sleep(2)
+            stop.set()
+        finally:
+            server.terminate()  # an open event stream keeps uvicorn waiting: do not wait long
+            try:
+                server.wait(3)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    latencies = np.array([(arrivals[i] - sent_at[i]) * 1000 for i in sent_at if i in arrivals])
+    missing = len(sent_at) - len(latencies)
+    body = "\n".join([
+        "## Ping-to-alert latency in the server (`bench/latency.py`)", "",
+        f"Command: `.venv/bin/python -m bench.latency --trips {args.trips} --rounds {args.rounds} "
+        f"--period {args.period}`. {machine_line()} `tripguard serve` on SQLite, one batch of {args.trips:,} pings "
+        f"every {args.period:g} s over HTTP, a safety agent's live stream open; {len(sent_at)} route deviations, "
+        "timed from just before the POST to the alert on the agent's stream.", "",
+        "| p50 | p90 | p99 | max | alerts missed | batch of pings, POST to response (p50) | target |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| {np.percentile(latencies, 50):,.0f} ms | {np.percentile(latencies, 90):,.0f} ms | "
+        f"{np.percentile(latencies, 99):,.0f} ms | {latencies.max():,.0f} ms | {missing} | "
+        f"{np.percentile(batch_ms, 50):,.0f} ms | p99 < 1 s |",
+    ])
+    write_section("latency", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
