@@ -46,7 +46,10 @@ catalogs: install
 clean:
 	rm -rf $(VENV) var .hypothesis
 
+# movingpandas and trackintel (the side-by-side stop detection) live in the `bench` group only.
 bench: install
+	$(UV) sync --frozen --quiet --group bench
 	$(BIN)/python -m bench.audit
 	$(BIN)/python -m bench.vault
 	$(BIN)/python -m bench.monitor
+	$(BIN)/python -m bench.latency

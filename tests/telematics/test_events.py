@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from tripguard.telematics.events import LineError, Ping, TripStarted, format_ts, parse_ndjson, parse_ts
+from tripguard.telematics.events import (
+    BadEvent, LineError, Ping, TripStarted, format_ts, parse_event, parse_ndjson, parse_ts,
+)
 from tripguard.telematics.geo import gcj02_to_wgs84, haversine_m, wgs84_to_gcj02
 
 
@@ -53,3 +57,22 @@ def test_gcj02_trip_is_converted_on_ingest() -> None:
 @pytest.mark.parametrize("outside", [(-8.61, 41.14), (2.35, 48.85)])
 def test_outside_china_no_conversion(outside: tuple[float, float]) -> None:
     assert gcj02_to_wgs84(*outside) == outside
+
+
+weird = st.sampled_from([0, 1, -8.61, 41.14, 180, -180.5, 91, True, None, "1", [1], 1e308, float("nan")])
+
+
+@given(lon=weird, lat=weird, trip=st.sampled_from(["T1", "", "x" * 65, 5, None, "tab\there"]),
+       speed=st.sampled_from([None, 3.5, -1, 151, "fast", False]))
+def test_the_fast_ping_path_agrees_with_the_general_one(lon: object, lat: object, trip: object,
+                                                        speed: object) -> None:
+    obj = {"type": "ping", "trip_id": trip, "ts": "2026-03-01T08:00:00Z", "lon": lon, "lat": lat}
+    if speed is not None:
+        obj["speed_mps"] = speed
+    results = []
+    for candidate in (obj, {**obj, "crs": "wgs84"}):  # the second goes the general way
+        try:
+            results.append(parse_event(candidate))
+        except BadEvent as exc:
+            results.append(type(exc))
+    assert results[0] == results[1]

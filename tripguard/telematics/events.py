@@ -73,7 +73,22 @@ class LineError:
     reason: str
 
 
+_TS_CACHE: dict[str, float] = {}  # a city's pings share their few timestamps: parse each string once
+
+
 def parse_ts(value: object) -> float:
+    if type(value) is str:
+        cached = _TS_CACHE.get(value)
+        if cached is not None:
+            return cached
+    seconds = _parse_ts(value)
+    if len(_TS_CACHE) >= 65_536:
+        _TS_CACHE.clear()
+    _TS_CACHE[value] = seconds  # type: ignore[index]
+    return seconds
+
+
+def _parse_ts(value: object) -> float:
     if not isinstance(value, str):
         raise BadEvent("ts must be an RFC 3339 string")
     try:
@@ -120,12 +135,33 @@ def _point(value: object, key: str, gcj: bool) -> Point:
     return gcj02_to_wgs84(lon, lat) if gcj else (lon, lat)
 
 
+_NUMBER = (int, float)
+
+
+def _plain_ping(obj: dict[str, object], ts: float) -> Ping:
+    """The common case (WGS-84, few optional fields), checked inline: same rules as the general path."""
+    trip_id, lon, lat = obj.get("trip_id"), obj.get("lon"), obj.get("lat")
+    if type(lon) not in _NUMBER or type(lat) not in _NUMBER or not (-180 <= lon <= 180 and -90 <= lat <= 90):  # type: ignore[operator]
+        _point([lon, lat], "lon/lat", False)  # raises the general path's error
+    if type(trip_id) is not str or not 1 <= len(trip_id) <= 64 or not trip_id.isprintable():
+        _id(obj, "trip_id")
+    speed = heading = accuracy = accel = None
+    if len(obj) > 5:
+        speed = _number(obj, "speed_mps", 0, 150, required=False)
+        heading = _number(obj, "heading", 0, 360, required=False)
+        accuracy = _number(obj, "accuracy_m", 0, 10_000, required=False)
+        accel = _number(obj, "accel_g", 0, 50, required=False)
+    return Ping(trip_id, ts, float(lon), float(lat), speed, heading, accuracy, accel)  # type: ignore[arg-type]
+
+
 def parse_event(obj: object, *, crs: str = "wgs84") -> Event:
     """Validate one decoded JSON object. `crs` applies to pings of a trip that started in GCJ-02."""
     if not isinstance(obj, dict):
         raise BadEvent("an event is a JSON object")
     kind = obj.get("type")
     ts = parse_ts(obj.get("ts"))
+    if kind == "ping" and crs == "wgs84" and "crs" not in obj:
+        return _plain_ping(obj, ts)
     if kind == "ping":
         gcj = obj.get("crs", crs) == "gcj02"
         lon, lat = _point([obj.get("lon"), obj.get("lat")], "lon/lat", gcj)
