@@ -81,3 +81,13 @@ def test_a_loose_flag_never_starts_a_destructive_run(client: TestClient, act_as,
     act_as(Role.PRIVACY_OFFICER)
     response = client.post("/api/v1/privacy/retention/runs", json={"dry_run": flag})
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "dry_run"
+
+
+def test_every_rule_is_described_in_chinese_on_the_console() -> None:
+    from tripguard.core.i18n import translations_for
+    from tripguard.core.settings import Settings
+    from tripguard.privacy.retention import rules
+
+    chinese = translations_for("zh_CN")
+    for rule in rules(Settings()):
+        assert chinese.gettext(rule.description) != rule.description, rule.name

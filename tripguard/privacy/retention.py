@@ -24,6 +24,7 @@ from tripguard.core.settings import Settings
 from tripguard.notify.models import OutboxMessage
 from tripguard.privacy import service
 from tripguard.privacy.models import DataSubject, LegalHold, RetentionRun
+from tripguard.telematics.retention import expired_trips
 from tripguard.vault.service import Vault
 
 BATCH = 200
@@ -79,6 +80,8 @@ def rules(settings: Settings) -> list[Rule]:
         Rule("ride_subjects", "passengers, drivers, couriers and contacts inactive past the trip-data period",
              trips, _erase_inactive_subjects(trips, ("passenger", "driver", "courier", "emergency_contact"),
                                              "retention")),
+        Rule("trips", "trips, their positions, alerts and check-ins past the trip-data period (key shredded)",
+             trips, expired_trips(trips, held_subjects)),
         Rule("sent_messages", "sent or abandoned outbox messages (they carry contact details)",
              messages, _delete_finished_messages(messages)),
     ]

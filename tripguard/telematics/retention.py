@@ -1,0 +1,43 @@
+"""Trip data past its retention period (≥ 2 years, DESIGN.md §5): deleted, and its key shredded.
+
+A legal hold on the trip (subject `trip:<id>`) or on its passenger or driver keeps it. Shredding
+goes through the vault's erasure journal, so an older backup restored later cannot bring the
+positions back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from tripguard.telematics.models import CheckIn, TrackChunk, Trip, TripAlert
+from tripguard.telematics.trips import trip_key
+from tripguard.vault.service import Vault
+
+BATCH = 200
+
+
+def expired_trips(keep: timedelta, held_subjects: Callable[[Session], set[str]],
+                  ) -> Callable[[Session, Vault, datetime, bool], tuple[int, int]]:
+    def run(session: Session, vault: Vault, now: datetime, dry_run: bool) -> tuple[int, int]:
+        cutoff = now - keep
+        expired = or_(Trip.ended_at < cutoff, (Trip.ended_at.is_(None)) & (Trip.updated_at < cutoff))
+        held = held_subjects(session)
+        if dry_run:
+            total = session.scalar(select(func.count()).select_from(Trip).where(expired)) or 0
+            return total, 0
+        candidates = list(session.scalars(select(Trip).where(expired).order_by(Trip.updated_at).limit(BATCH)))
+        erasable = [t for t in candidates
+                    if not ({trip_key(t.id), t.passenger_id, t.driver_id} & held)]
+        ids = [t.id for t in erasable]
+        if ids:
+            for model in (TrackChunk, TripAlert, CheckIn):
+                session.execute(delete(model).where(model.trip_id.in_(ids)))
+            session.execute(delete(Trip).where(Trip.id.in_(ids)))
+            for trip_id in ids:
+                vault.shred(session, subject_id=trip_key(trip_id), reason="retention")
+        return len(ids), len(candidates) - len(ids)
+    return run
