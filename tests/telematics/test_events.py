@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tripguard.telematics.events import (
@@ -76,3 +77,42 @@ def test_the_fast_ping_path_agrees_with_the_general_one(lon: object, lat: object
         except BadEvent as exc:
             results.append(type(exc))
     assert results[0] == results[1]
+
+
+lines = st.one_of(
+    st.builds(lambda trip, lon, lat, ts: json.dumps({"type": "ping", "trip_id": trip, "ts": ts, "lon": lon,
+                                                      "lat": lat}),
+              st.sampled_from(["T1", "T1", "T2", "", [1]]),
+              st.sampled_from([-8.61, -8.61, 180, 180.5, True, None, "x"]),
+              st.sampled_from([41.14, 41.14, -90, 90.5, False, [1, 2]]),
+              st.sampled_from(["2026-03-01T08:00:00Z", "2026-03-01T08:00:15Z", "noon", 5])),
+    st.builds(lambda speed: json.dumps({"type": "ping", "trip_id": "T1", "ts": "2026-03-01T08:00:30Z",
+                                        "lon": 1.5, "lat": 2.5, "speed_mps": speed, "accel_g": 3.0}),
+              st.sampled_from([None, 4.0, -1])),
+    st.builds(lambda route, crs: json.dumps({"type": "trip_started", "trip_id": "T2", "ts": "2026-03-01T08:00:00Z",
+                                             "route": route, "crs": crs}),
+              st.sampled_from([[[116.4, 39.9], [116.41, 39.91]], [[1, 2], [3]], [[1, 200]], [], "no"]),
+              st.sampled_from(["wgs84", "gcj02"])),
+    st.just('{"type": "trip_ended", "trip_id": "T1", "ts": "2026-03-01T08:05:00Z"}'),
+    st.just('{"type": "device_heartbeat", "device_id": "D", "vehicle_id": "V", "ts": "2026-03-01T08:05:00Z"}'),
+    st.sampled_from(["not json", "[1]", "", '{"type": "ping"} trailing', ' {"type": "x", "ts": "2026-03-01T08:00:00Z"}']),
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(lines, max_size=30))
+def test_parsing_into_columns_is_parsing_into_events(batch: list[str]) -> None:
+    from tripguard.telematics.events import EventColumns, parse_ndjson_columns
+
+    parsed = list(parse_ndjson(batch))
+    expected = EventColumns.of([item for _, item in parsed if not isinstance(item, LineError)])
+    columns, errors = parse_ndjson_columns(batch)
+    assert errors == [item for _, item in parsed if isinstance(item, LineError)]
+    assert columns.trip_ids == expected.trip_ids and columns.others == expected.others
+    for name in ("ts", "lon", "lat", "speed", "accel"):
+        assert np.array_equal(getattr(columns, name), getattr(expected, name), equal_nan=True), name
+
+
+def test_a_trip_id_that_is_not_a_string_is_a_line_error_not_a_crash() -> None:
+    line = '{"type": "ping", "trip_id": [1], "ts": "2026-03-01T08:00:00Z", "lon": 1, "lat": 1}'
+    assert isinstance(next(parse_ndjson([line]))[1], LineError)

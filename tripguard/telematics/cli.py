@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Annotated
 import typer
 
 from tripguard.sim.porto import KINDS, build_stream, load_trips
-from tripguard.telematics.events import Event, LineError, parse_ndjson
+from tripguard.telematics.events import parse_ndjson_columns
 from tripguard.telematics.fast_monitor import BatchMonitor
 
 monitor_app = typer.Typer(help="Trip monitoring.", no_args_is_help=True)
@@ -19,29 +20,26 @@ sim_app = typer.Typer(help="Simulated and replayed cities.", no_args_is_help=Tru
 
 @monitor_app.command("replay")
 def replay(file: Annotated[str, typer.Argument(help="NDJSON events, or - for standard input")],
-           batch: Annotated[int, typer.Option(min=1, help="events per batch (alerts do not depend on it)")] = 5000,
+           batch: Annotated[int, typer.Option(min=1, help="lines per batch (alerts do not depend on it)")] = 20_000,
            ) -> None:
     """Run events through the monitor; print alerts as NDJSON on stdout (bad lines go to stderr)."""
     handle = sys.stdin if file == "-" else Path(file).open()
     monitor = BatchMonitor()
+    gcj: dict[str, None] = {}
     bad = 0
-    pending: list[Event] = []
-
-    def flush() -> None:
-        for alert in sorted(monitor.process(pending), key=lambda a: (a.ts, a.trip_id, a.kind)):
-            sys.stdout.write(json.dumps(alert.as_dict(), ensure_ascii=False) + "\n")
-        pending.clear()
-
+    read = 0
     try:
-        for _, item in parse_ndjson(handle):
-            if isinstance(item, LineError):
-                bad += 1
-                print(f"line {item.line}: {item.reason}", file=sys.stderr)
-                continue
-            pending.append(item)
-            if len(pending) >= batch:
-                flush()
-        flush()
+        while True:
+            lines = list(itertools.islice(handle, batch))
+            if not lines:
+                break
+            columns, errors = parse_ndjson_columns(lines, gcj, first_line=read + 1)
+            read += len(lines)
+            for error in errors:
+                print(f"line {error.line}: {error.reason}", file=sys.stderr)
+            bad += len(errors)
+            alerts = sorted(monitor.process_columns(columns), key=lambda a: (a.ts, a.trip_id, a.kind))
+            sys.stdout.writelines(json.dumps(a.as_dict(), ensure_ascii=False) + "\n" for a in alerts)
     finally:
         if handle is not sys.stdin:
             handle.close()

@@ -7,10 +7,13 @@ thousands of events a second. A bad line is reported with its number and reason;
 from __future__ import annotations
 
 import json
+import json.scanner
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import numpy as np
 
 from tripguard.telematics.geo import gcj02_to_wgs84
 
@@ -154,6 +157,24 @@ def _plain_ping(obj: dict[str, object], ts: float) -> Ping:
     return Ping(trip_id, ts, float(lon), float(lat), speed, heading, accuracy, accel)  # type: ignore[arg-type]
 
 
+def _route(value: object, gcj: bool) -> tuple[Point, ...]:
+    """A route's points checked in bulk; the first bad one is named as `_point` names it."""
+    if not isinstance(value, list) or not 1 <= len(value) <= 20_000:
+        raise BadEvent("route must be a list of 1 to 20000 [lon, lat] points")
+    numbers = _NUMBER
+    for point in value:
+        if type(point) is not list or len(point) != 2 or type(point[0]) not in numbers \
+                or type(point[1]) not in numbers:
+            _point(point, "route point", gcj)  # raises
+    lonlat = np.asarray(value, dtype=np.float64)
+    inside = (lonlat[:, 0] >= -180) & (lonlat[:, 0] <= 180) & (lonlat[:, 1] >= -90) & (lonlat[:, 1] <= 90)
+    if not inside.all():
+        _point(value[int(np.argmin(inside))], "route point", gcj)  # raises
+    if gcj:
+        return tuple(gcj02_to_wgs84(lon, lat) for lon, lat in lonlat.tolist())
+    return tuple((lon, lat) for lon, lat in lonlat.tolist())
+
+
 def parse_event(obj: object, *, crs: str = "wgs84") -> Event:
     """Validate one decoded JSON object. `crs` applies to pings of a trip that started in GCJ-02."""
     if not isinstance(obj, dict):
@@ -178,9 +199,7 @@ def parse_event(obj: object, *, crs: str = "wgs84") -> Event:
         route_value = obj.get("route")
         route = None
         if route_value is not None:
-            if not isinstance(route_value, list) or not 1 <= len(route_value) <= 20_000:
-                raise BadEvent("route must be a list of 1 to 20000 [lon, lat] points")
-            route = tuple(_point(p, "route point", gcj) for p in route_value)
+            route = _route(route_value, gcj)
         return TripStarted(
             trip_id=str(_id(obj, "trip_id")), ts=ts, vehicle_id=_id(obj, "vehicle_id", required=False),
             driver_id=_id(obj, "driver_id", required=False),
@@ -205,6 +224,11 @@ def parse_event(obj: object, *, crs: str = "wgs84") -> Event:
 GCJ_MEMORY = 1_000_000  # trips remembered as GCJ-02, oldest forgotten first
 
 
+def _in_gcj(obj: dict[str, object], gcj: dict[str, None]) -> bool:
+    trip_id = obj.get("trip_id")
+    return type(trip_id) is str and trip_id in gcj
+
+
 def parse_ndjson(lines: Iterable[str | bytes], gcj_trips: dict[str, None] | None = None,
                  ) -> Iterator[tuple[int, Event | LineError]]:
     """Yield (line number, event or error) for every non-blank line; GCJ-02 trips stay converted.
@@ -218,7 +242,7 @@ def parse_ndjson(lines: Iterable[str | bytes], gcj_trips: dict[str, None] | None
             continue
         try:
             obj = json.loads(line)
-            crs = "gcj02" if isinstance(obj, dict) and obj.get("trip_id") in gcj else "wgs84"
+            crs = "gcj02" if isinstance(obj, dict) and _in_gcj(obj, gcj) else "wgs84"
             event = parse_event(obj, crs=crs)
         except (ValueError, BadEvent) as exc:
             yield number, LineError(number, str(exc) if isinstance(exc, BadEvent) else f"not JSON: {exc}")
@@ -228,3 +252,151 @@ def parse_ndjson(lines: Iterable[str | bytes], gcj_trips: dict[str, None] | None
             if len(gcj) > GCJ_MEMORY:
                 del gcj[next(iter(gcj))]
         yield number, event
+
+
+@dataclass
+class EventColumns:
+    """Events as columns: pings as numbers (NaN where absent), every other event as an object by position.
+
+    The batched monitor's input; `parse_ndjson_columns` builds it without making a Ping per line.
+    """
+
+    trip_ids: list[str]  # a heartbeat's slot holds its vehicle id (not read)
+    ts: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    speed: np.ndarray
+    accel: np.ndarray
+    others: dict[int, Event]
+
+    def __len__(self) -> int:
+        return len(self.trip_ids)
+
+    @classmethod
+    def of(cls, events: Sequence[Event]) -> EventColumns:
+        builder = ColumnBuilder()
+        for event in events:
+            if isinstance(event, Ping):
+                builder.ping(event.trip_id, event.ts, event.lon, event.lat,
+                             _NAN if event.speed_mps is None else event.speed_mps,
+                             _NAN if event.accel_g is None else event.accel_g)
+            else:
+                builder.other(event)
+        return builder.build()
+
+    def take(self, index: np.ndarray) -> EventColumns:
+        """The events at these positions (ascending), renumbered from 0."""
+        where = {int(k): n for n, k in enumerate(index.tolist())} if self.others else {}
+        return EventColumns([self.trip_ids[k] for k in index.tolist()], self.ts[index], self.lon[index],
+                            self.lat[index], self.speed[index], self.accel[index],
+                            {where[k]: e for k, e in self.others.items() if k in where})
+
+    def slice(self, start: int, stop: int) -> EventColumns:
+        return EventColumns(self.trip_ids[start:stop], self.ts[start:stop], self.lon[start:stop],
+                            self.lat[start:stop], self.speed[start:stop], self.accel[start:stop],
+                            {k - start: e for k, e in self.others.items() if start <= k < stop})
+
+
+_NAN = float("nan")
+
+
+class ColumnBuilder:
+    def __init__(self) -> None:
+        self.trip_ids: list[str] = []
+        self.ts: list[float] = []
+        self.lon: list[float] = []
+        self.lat: list[float] = []
+        self.speed: list[float] = []
+        self.accel: list[float] = []
+        self.others: dict[int, Event] = {}
+
+    def ping(self, trip_id: str, ts: float, lon: float, lat: float, speed: float, accel: float) -> None:
+        self.trip_ids.append(trip_id)
+        self.ts.append(ts)
+        self.lon.append(lon)
+        self.lat.append(lat)
+        self.speed.append(speed)
+        self.accel.append(accel)
+
+    def other(self, event: Event) -> None:
+        self.others[len(self.trip_ids)] = event
+        self.trip_ids.append(event.trip_id if not isinstance(event, DeviceHeartbeat) else event.vehicle_id)
+        self.ts.append(event.ts)
+        for column in (self.lon, self.lat, self.speed, self.accel):
+            column.append(_NAN)
+
+    def build(self) -> EventColumns:
+        return EventColumns(self.trip_ids, np.array(self.ts, dtype=np.float64), np.array(self.lon, dtype=np.float64),
+                            np.array(self.lat, dtype=np.float64), np.array(self.speed, dtype=np.float64),
+                            np.array(self.accel, dtype=np.float64), self.others)
+
+
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[attr-defined]
+
+
+def _loads_line(line: str | bytes) -> object:
+    """`json.loads` for one line, minus its per-call overhead; anything unusual goes to `json.loads`."""
+    if type(line) is str:
+        try:
+            value, end = _scan(line, 0)
+        except (StopIteration, ValueError):
+            return json.loads(line)  # raises the proper error
+        if end == len(line) or not line[end:].strip():
+            return value
+    return json.loads(line)
+
+
+def parse_ndjson_columns(lines: Iterable[str | bytes], gcj_trips: dict[str, None] | None = None,
+                         first_line: int = 1) -> tuple[EventColumns, list[LineError]]:
+    """`parse_ndjson` straight into columns: plain WGS-84 pings never become objects.
+
+    Same rules and the same errors as `parse_ndjson` (a property test holds the two equal).
+    """
+    gcj = gcj_trips if gcj_trips is not None else {}
+    builder = ColumnBuilder()
+    errors: list[LineError] = []
+    loads, cache, number_types = _loads_line, _TS_CACHE, _NUMBER
+    trip_ids, times, lons, lats = builder.trip_ids.append, builder.ts.append, builder.lon.append, builder.lat.append
+    speeds, accels = builder.speed.append, builder.accel.append
+    for number, line in enumerate(lines, start=first_line):
+        if not line.strip():
+            continue
+        try:
+            obj = loads(line)
+            if type(obj) is dict and len(obj) == 5 and obj.get("type") == "ping":
+                # The canonical ping (type, trip_id, ts, lon, lat): checked inline, never an object.
+                trip_id, lon, lat, ts_text = obj.get("trip_id"), obj.get("lon"), obj.get("lat"), obj.get("ts")
+                ts = (cache.get(ts_text) or parse_ts(ts_text)) if type(ts_text) is str else None
+                if (ts is not None and type(trip_id) is str and type(lon) in number_types
+                        and type(lat) in number_types and -180 <= lon <= 180 and -90 <= lat <= 90  # type: ignore[operator]
+                        and 0 < len(trip_id) <= 64 and trip_id not in gcj and trip_id.isprintable()):
+                    trip_ids(trip_id)
+                    times(ts)
+                    lons(float(lon))  # type: ignore[arg-type]
+                    lats(float(lat))  # type: ignore[arg-type]
+                    speeds(_NAN)
+                    accels(_NAN)
+                    continue
+            if type(obj) is dict and obj.get("type") == "ping" and "crs" not in obj and not _in_gcj(obj, gcj):
+                ts = parse_ts(obj.get("ts"))
+                ping = _plain_ping(obj, ts)
+                builder.ping(ping.trip_id, ts, ping.lon, ping.lat,
+                             _NAN if ping.speed_mps is None else ping.speed_mps,
+                             _NAN if ping.accel_g is None else ping.accel_g)
+                continue
+            crs = "gcj02" if isinstance(obj, dict) and _in_gcj(obj, gcj) else "wgs84"
+            event = parse_event(obj, crs=crs)
+        except (ValueError, BadEvent) as exc:
+            errors.append(LineError(number, str(exc) if isinstance(exc, BadEvent) else f"not JSON: {exc}"))
+            continue
+        if isinstance(event, TripStarted) and event.crs == "gcj02":
+            gcj[event.trip_id] = None
+            if len(gcj) > GCJ_MEMORY:
+                del gcj[next(iter(gcj))]
+        if isinstance(event, Ping):
+            builder.ping(event.trip_id, event.ts, event.lon, event.lat,
+                         _NAN if event.speed_mps is None else event.speed_mps,
+                         _NAN if event.accel_g is None else event.accel_g)
+        else:
+            builder.other(event)
+    return builder.build(), errors

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tripguard.telematics.events import DeviceHeartbeat, Event, Ping, TripEnded, TripStarted, format_ts
+from tripguard.telematics.events import (
+    DeviceHeartbeat, Event, EventColumns, Ping, TripEnded, TripStarted, format_ts,
+)
 from tripguard.telematics.geo import EARTH_RADIUS_M, LocalFrame, Route, haversine_m
 from tripguard.telematics.monitor import Alert, MonitorConfig
 
@@ -167,20 +169,21 @@ class BatchMonitor:
 
     # -- events -----------------------------------------------------------------------------------
     def process(self, events: Sequence[Event]) -> list[Alert]:
-        """A batch of events in stream order. Heartbeats are taken one by one; everything between two
-        heartbeats is one run, trip starts and ends included, each trip's events in their order."""
+        """A batch of events in stream order (see `process_columns`)."""
+        return self.process_columns(EventColumns.of(events))
+
+    def process_columns(self, columns: EventColumns) -> list[Alert]:
+        """A batch in stream order. Heartbeats are taken one by one; everything between two heartbeats
+        is one run, trip starts and ends included, each trip's events in their order."""
         alerts: list[Alert] = []
-        run: list[Event] = []
-        for event in events:
-            if isinstance(event, DeviceHeartbeat):
-                if run:
-                    self._run(run, alerts)
-                    run = []
-                self._heartbeat(event, alerts)
-            else:
-                run.append(event)
-        if run:
-            self._run(run, alerts)
+        beats = sorted(k for k, e in columns.others.items() if isinstance(e, DeviceHeartbeat))
+        start = 0
+        for stop in [*beats, len(columns)]:
+            if stop > start:
+                self._run(columns if (start, stop) == (0, len(columns)) else columns.slice(start, stop), alerts)
+            if stop < len(columns):
+                self._heartbeat(columns.others[stop], alerts)  # type: ignore[arg-type]
+            start = stop + 1
         return alerts
 
     def _heartbeat(self, event: DeviceHeartbeat, alerts: list[Alert]) -> None:
@@ -191,36 +194,44 @@ class BatchMonitor:
             self.max_ts = event.ts
             self._check_silence(alerts)
 
-    def _run(self, events: list[Event], alerts: list[Alert]) -> None:
-        kept = self._drop_ended(events)
-        while kept:
-            split = self._device_due_at(np.maximum.accumulate(
-                np.fromiter((e.ts for e in kept), dtype=np.float64, count=len(kept))))
-            if split is None or split >= len(kept) - 1:
-                self._core(kept, alerts)
+    def _run(self, columns: EventColumns, alerts: list[Alert]) -> None:
+        kept = self._drop_ended(columns)
+        if kept is not None:
+            columns = columns.take(kept)
+        while len(columns):
+            split = self._device_due_at(np.maximum.accumulate(columns.ts))
+            if split is None or split >= len(columns) - 1:
+                self._core(columns, alerts)
                 return
             # A device deadline is passed inside the run: stop there, so the trips it reports are the
             # trips of that moment, then go on.
-            self._core(kept[:split + 1], alerts)
-            kept = kept[split + 1:]
+            self._core(columns.slice(0, split + 1), alerts)
+            columns = columns.slice(split + 1, len(columns))
 
-    def _drop_ended(self, events: list[Event]) -> list[Event]:
-        """What the reference would look at: nothing of a trip after it ended (not even its time)."""
+    def _drop_ended(self, columns: EventColumns) -> np.ndarray | None:
+        """What the reference would look at: nothing of a trip after it ended (not even its time).
+        None when every event stays (the common case, checked without a loop)."""
         ended, known = self._ended, self.slot_of
+        ends = {k for k, e in columns.others.items() if isinstance(e, TripEnded)}
+        trip_ids = columns.trip_ids
+        affected = {trip_ids[k] for k in ends}
+        if ended:
+            affected |= ended.keys() & set(trip_ids)
+        if not affected:
+            return None
         ended_now: set[str] = set()
         seen: set[str] = set()
-        kept = []
-        for event in events:
-            trip_id = event.trip_id  # type: ignore[union-attr]
+        dropped = []
+        for k in [k for k, t in enumerate(trip_ids) if t in affected]:  # only the trips an end concerns
+            trip_id = trip_ids[k]
             if trip_id in ended or trip_id in ended_now:
-                continue
-            if isinstance(event, TripEnded):
+                dropped.append(k)
+            elif k in ends:
                 if trip_id in known or trip_id in seen:
                     ended_now.add(trip_id)
             else:
                 seen.add(trip_id)
-            kept.append(event)
-        return kept
+        return np.delete(np.arange(len(trip_ids)), dropped) if dropped else None
 
     def _device_due_at(self, running_max: np.ndarray) -> int | None:
         """The run's event at which the watermark passes a live heartbeat deadline, if any."""
@@ -328,27 +339,8 @@ class BatchMonitor:
     # -- the vectorised run ------------------------------------------------------------------------
     def process_pings(self, batch: PingBatch) -> list[Alert]:
         """The pre-parsed fast path: consecutive pings (no other event between them) as columns."""
-        if self._ended:
-            keep = np.fromiter((t not in self._ended for t in batch.trip_ids), dtype=bool, count=len(batch.trip_ids))
-            if not keep.all():
-                index = np.flatnonzero(keep)
-                batch = PingBatch([batch.trip_ids[k] for k in index], batch.ts[index], batch.lon[index],
-                                  batch.lat[index], batch.speed[index], batch.accel[index])
-        n = len(batch.trip_ids)
-        if n == 0:
-            return []
-        slot_of = self.slot_of
-        slots = np.fromiter((slot_of[t] if t in slot_of else self._allocate(t) for t in batch.trip_ids),
-                            dtype=np.int64, count=n)
-        running = self._running(batch.ts)
-        alerts: list[Alert] = []
-        if np.bincount(slots).max() == 1:  # the live case: one ping per trip in the batch
-            self._round(batch, np.arange(n), slots, running, alerts)
-        else:
-            for positions in self._rounds(slots):
-                self._round(batch, positions, slots[positions], running, alerts)
-        self._finish_run(running, alerts)
-        return alerts
+        return self.process_columns(EventColumns(batch.trip_ids, batch.ts, batch.lon, batch.lat, batch.speed,
+                                                 batch.accel, {}))
 
     def _running(self, ts: np.ndarray) -> np.ndarray:
         """R[k]: the highest event time seen before the run's k-th event (R[0]: before the run)."""
@@ -378,37 +370,27 @@ class BatchMonitor:
             self._next_deadline = min(self._next_deadline, float(deadlines.min()))
         self._check_silence(alerts, set_at=self._set_at, raised_since=running[-1] > running)
 
-    def _core(self, events: list[Event], alerts: list[Alert]) -> None:
+    def _core(self, columns: EventColumns, alerts: list[Alert]) -> None:
         """One run: starts, pings and ends of many trips, each trip's own events in order."""
-        m = len(events)
-        is_ping = np.zeros(m, dtype=bool)
-        codes: dict[str, int] = {}
-        group = np.empty(m, dtype=np.int64)
-        ts, lon, lat, speed, accel, trip_ids = [], [], [], [], [], []
-        for k, event in enumerate(events):
-            group[k] = codes.setdefault(event.trip_id, len(codes))  # type: ignore[union-attr]
-            trip_ids.append(event.trip_id)  # type: ignore[union-attr]
-            ts.append(event.ts)
-            if isinstance(event, Ping):
-                is_ping[k] = True
-                lon.append(event.lon)
-                lat.append(event.lat)
-                speed.append(NAN if event.speed_mps is None else event.speed_mps)
-                accel.append(NAN if event.accel_g is None else event.accel_g)
-            else:
-                lon.append(NAN)
-                lat.append(NAN)
-                speed.append(NAN)
-                accel.append(NAN)
-        columns = PingBatch(trip_ids, np.array(ts), np.array(lon), np.array(lat), np.array(speed), np.array(accel))
+        m = len(columns)
+        trip_ids, others = columns.trip_ids, columns.others
+        codes = {t: n for n, t in enumerate(dict.fromkeys(trip_ids))}  # each trip a number, in C loops
+        group = np.fromiter(map(codes.__getitem__, trip_ids), dtype=np.int64, count=m)
+        is_ping = np.ones(m, dtype=bool)
+        if others:
+            is_ping[np.fromiter(others, dtype=np.int64, count=len(others))] = False
+        batch = PingBatch(trip_ids, columns.ts, columns.lon, columns.lat, columns.speed, columns.accel)
         running = self._running(columns.ts)
         rounds = [np.arange(m)] if len(codes) == m else self._rounds(group)
         slot_of = self.slot_of
+        # Each trip's slot, looked up once per run; -1 until known (a start or an end changes it).
+        names = list(codes)
+        code_slot = np.fromiter((slot_of.get(t, -1) for t in names), dtype=np.int64, count=len(names))
         for positions in rounds:
-            pings = positions[is_ping[positions]]
+            pings = positions[is_ping[positions]] if others else positions
             if len(pings) < len(positions):
                 for k in positions[~is_ping[positions]].tolist():
-                    event = events[k]
+                    event = others[k]
                     slot = slot_of.get(event.trip_id)  # type: ignore[union-attr]
                     if slot is not None:
                         self._silence_before(slot, k, running, alerts)
@@ -416,10 +398,16 @@ class BatchMonitor:
                         self._start(event, k)
                     else:
                         self._end(event, alerts)  # type: ignore[arg-type]
+                    code_slot[group[k]] = slot_of.get(event.trip_id, -1)  # type: ignore[union-attr]
             if len(pings):
-                slots = np.fromiter((slot_of[t] if t in slot_of else self._allocate(t)
-                                     for t in (trip_ids[k] for k in pings.tolist())), dtype=np.int64, count=len(pings))
-                self._round(columns, pings, slots, running, alerts)
+                slots = code_slot[group[pings]]
+                missing = slots < 0
+                if missing.any():  # a trip first heard of by a ping: it gets a slot now
+                    for k in pings[missing].tolist():
+                        if code_slot[group[k]] < 0:
+                            code_slot[group[k]] = self._allocate(trip_ids[k])
+                    slots = code_slot[group[pings]]
+                self._round(batch, pings, slots, running, alerts)
         self._finish_run(running, alerts)
 
     def _silence_before(self, slot: int, position: int, running: np.ndarray, alerts: list[Alert]) -> None:
