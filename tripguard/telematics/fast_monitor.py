@@ -18,6 +18,7 @@ reference's own computation), so the on/off-route decision and the evidence are 
 from __future__ import annotations
 
 import heapq
+from itertools import repeat
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -374,12 +375,19 @@ class BatchMonitor:
         """One run: starts, pings and ends of many trips, each trip's own events in order."""
         m = len(columns)
         trip_ids, others = columns.trip_ids, columns.others
+        batch = PingBatch(trip_ids, columns.ts, columns.lon, columns.lat, columns.speed, columns.accel)
+        if not others:  # the live case: pings of known trips, one each, is a single round
+            slots = np.fromiter(map(self.slot_of.get, trip_ids, repeat(-1)), dtype=np.int64, count=m)
+            if slots.min() >= 0 and np.bincount(slots).max() == 1:
+                running = self._running(columns.ts)
+                self._round(batch, np.arange(m), slots, running, alerts)
+                self._finish_run(running, alerts)
+                return
         codes = {t: n for n, t in enumerate(dict.fromkeys(trip_ids))}  # each trip a number, in C loops
         group = np.fromiter(map(codes.__getitem__, trip_ids), dtype=np.int64, count=m)
         is_ping = np.ones(m, dtype=bool)
         if others:
             is_ping[np.fromiter(others, dtype=np.int64, count=len(others))] = False
-        batch = PingBatch(trip_ids, columns.ts, columns.lon, columns.lat, columns.speed, columns.accel)
         running = self._running(columns.ts)
         rounds = [np.arange(m)] if len(codes) == m else self._rounds(group)
         slot_of = self.slot_of
