@@ -123,3 +123,32 @@ def test_an_alert_whose_batch_failed_is_stored_with_the_next(client: TestClient,
     beat = {"type": "device_heartbeat", "device_id": "DEV1", "vehicle_id": "V1", "ts": "2026-03-01T08:02:50Z"}
     assert post(client, ndjson([beat])).json()["alerts"] == 1
     assert db.scalars(select(TripAlert)).one().kind == "route_deviation"
+
+
+def test_an_idempotency_key_answers_a_retry_with_the_first_report(client: TestClient, db: Session,  # type: ignore[no-untyped-def]
+                                                                  act_as) -> None:
+    from tripguard.telematics.models import Trip
+
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    body = ndjson(trip_with_deviation())
+    headers = {"content-type": "application/x-ndjson", "Idempotency-Key": "batch-0001"}
+    first = client.post("/api/v1/telematics/events", content=body, headers=headers).json()
+    again = client.post("/api/v1/telematics/events", content=body, headers=headers).json()
+    assert first == again == {"accepted": 13, "rejected": [], "alerts": 1}
+    assert db.get(Trip, "T1").points == 12  # type: ignore[union-attr]  # the retry was not processed
+    unkeyed = post(client, body).json()  # without a key the content decides: nothing new
+    assert unkeyed["alerts"] == 0
+    bad = client.post("/api/v1/telematics/events", content=body,
+                      headers={"content-type": "application/x-ndjson", "Idempotency-Key": "x" * 129})
+    assert bad.status_code == 422
+
+
+def test_a_resent_ping_is_counted_once_when_the_trip_ends(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    from tripguard.telematics.models import Trip
+
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    events = trip_with_deviation()
+    post(client, ndjson(events[:8]))
+    post(client, ndjson(events[4:]))  # pings 4-7 sent twice
+    post(client, ndjson([{"type": "trip_ended", "trip_id": "T1", "ts": "2026-03-01T08:03:00Z"}]))
+    assert db.get(Trip, "T1").points == 12  # type: ignore[union-attr]

@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
@@ -17,7 +17,7 @@ from tripguard.core.types import CleanStr, Identifier
 from tripguard.security.auth import AlertsReader, CheckInReplier, TelematicsIngest, TrajectoryReader
 from tripguard.security.permissions import Purpose, purposes_for
 from tripguard.telematics import checkins, registry, service, trips
-from tripguard.telematics.models import Device, Trip, Vehicle
+from tripguard.telematics.models import Device, IngestBatch, Trip, Vehicle
 from tripguard.telematics.schemas import (
     AlertRead, CheckInAnswer, CheckInRead, DeviceInstall, DeviceKpiRead, DeviceRead, IngestReport, RejectedLine,
     TripDetail, TripRead, VehicleRead, VehicleUpsert,
@@ -54,12 +54,20 @@ def _lines(body: bytes, content_type: str) -> list[str]:
     "application/x-ndjson": {"schema": {"type": "string"}},
     "application/json": {"schema": {"type": "array", "items": _EVENT_SCHEMA, "maxItems": service.MAX_EVENTS_PER_BATCH}},
 }}})
-async def ingest_events(request: Request, _: TelematicsIngest, session: DbSession) -> IngestReport:
+async def ingest_events(request: Request, principal: TelematicsIngest, session: DbSession,
+                        idempotency_key: Annotated[str | None, Header(
+                            alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$",
+                            description="a retry with the same key gets the first answer back")] = None,
+                        ) -> IngestReport:
     """Trip events (DESIGN.md §4) as NDJSON or a JSON array, up to 10,000 a batch.
 
     Good lines are taken even when others are bad; each bad line is named with its number and why.
-    Re-sending a batch is safe: pings already seen are skipped and alerts are kept once.
+    Re-sending a batch is safe: pings already seen are skipped and alerts are kept once. With an
+    `Idempotency-Key` (kept a day), a retry is answered with the first report, unprocessed.
     """
+    key = f"{principal.id}:{idempotency_key}" if idempotency_key else None
+    if key is not None and (done := session.get(IngestBatch, key)) is not None:
+        return IngestReport.model_validate(done.report)
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"at most {MAX_BODY_BYTES // (1024 * 1024)} MiB a batch")
@@ -76,8 +84,11 @@ async def ingest_events(request: Request, _: TelematicsIngest, session: DbSessio
     if result.accepted == 0:
         raise InvalidInput("no line was a valid event",
                            errors=[FieldProblem(field=f"line {e.line}", message=e.reason) for e in result.rejected[:100]])
-    return IngestReport(accepted=result.accepted, alerts=len(result.alerts),
-                        rejected=[RejectedLine(line=e.line, reason=e.reason) for e in result.rejected])
+    report = IngestReport(accepted=result.accepted, alerts=len(result.alerts),
+                          rejected=[RejectedLine(line=e.line, reason=e.reason) for e in result.rejected])
+    if key is not None:
+        session.add(IngestBatch(key=key, report=report.model_dump(), created_at=utcnow()))
+    return report
 
 
 @router.get("/alerts")

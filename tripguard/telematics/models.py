@@ -73,7 +73,7 @@ class Trip(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_ping_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    points: Mapped[int] = mapped_column(Integer, default=0)  # pings received (a re-sent one may count twice)
+    points: Mapped[int] = mapped_column(Integer, default=0)  # pings received; exact (re-sends merged) once ended
     plan: Mapped[bytes | None] = personal_column(Category.LOCATION)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -107,3 +107,13 @@ class CheckIn(Base):
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
     answer_by: Mapped[datetime] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class IngestBatch(Base):
+    """An ingest batch sent with an Idempotency-Key: its report, returned again to a retry (kept a day)."""
+
+    __tablename__ = "telematics_ingest_batches"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "<principal id>:<Idempotency-Key>"
+    report: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from tripguard.telematics.models import CheckIn, TrackChunk, Trip, TripAlert
+from tripguard.telematics.models import CheckIn, IngestBatch, TrackChunk, Trip, TripAlert
 from tripguard.telematics.trips import trip_key
 from tripguard.vault.service import Vault
 
@@ -40,4 +40,17 @@ def expired_trips(keep: timedelta, held_subjects: Callable[[Session], set[str]],
             for trip_id in ids:
                 vault.shred(session, subject_id=trip_key(trip_id), reason="retention")
         return len(ids), len(candidates) - len(ids)
+    return run
+
+
+def old_ingest_keys(keep: timedelta) -> Callable[[Session, Vault, datetime, bool], tuple[int, int]]:
+    """Idempotency keys of ingest batches: a retry comes within minutes, a day is plenty."""
+    def run(session: Session, vault: Vault, now: datetime, dry_run: bool) -> tuple[int, int]:
+        old = IngestBatch.created_at < now - keep
+        if dry_run:
+            return session.scalar(select(func.count()).select_from(IngestBatch).where(old)) or 0, 0
+        keys = list(session.scalars(select(IngestBatch.key).where(old).limit(BATCH)))
+        if keys:
+            session.execute(delete(IngestBatch).where(IngestBatch.key.in_(keys)))
+        return len(keys), 0
     return run

@@ -102,10 +102,15 @@ def load_track(session: Session, vault: Vault, trip_id: str) -> Track:
 def compact(session: Session, vault: Vault, trip_id: str) -> None:
     """Merge a trip's chunks into one (duplicates dropped) once the trip has ended."""
     chunks = _chunks(session, trip_id)
-    if len(chunks) <= 1:
+    trip = session.get(Trip, trip_id)
+    if len(chunks) <= 1:  # one batch's pings: already one per timestamp
+        if trip is not None:
+            trip.points = chunks[0].points if chunks else 0
         return
     merged = Track.concat(_open_chunk(session, vault, c) for c in chunks)
     session.execute(delete(TrackChunk).where(TrackChunk.id.in_([c.id for c in chunks])))
+    if trip is not None:
+        trip.points = len(merged)  # each position once, however often it was sent
     if len(merged):
         _insert_chunks(session, [_chunk_row(session, vault, trip_id, merged, utcnow())])
 

@@ -31,4 +31,5 @@ LABELS = [
     N_('passengers, drivers, couriers and contacts inactive past the trip-data period'),
     N_('trips, their positions, alerts and check-ins past the trip-data period (key shredded)'),
     N_('sent or abandoned outbox messages (they carry contact details)'),
+    N_("idempotency keys of trip-event batches (a retry comes within minutes)"),
 ]
