@@ -224,6 +224,13 @@ def parse_event(obj: object, *, crs: str = "wgs84") -> Event:
 GCJ_MEMORY = 1_000_000  # trips remembered as GCJ-02, oldest forgotten first
 
 
+def _remember_gcj(event: Event, gcj: dict[str, None]) -> None:
+    if isinstance(event, TripStarted) and event.crs == "gcj02":
+        gcj[event.trip_id] = None
+        if len(gcj) > GCJ_MEMORY:
+            del gcj[next(iter(gcj))]
+
+
 def _in_gcj(obj: dict[str, object], gcj: dict[str, None]) -> bool:
     trip_id = obj.get("trip_id")
     return type(trip_id) is str and trip_id in gcj
@@ -247,10 +254,7 @@ def parse_ndjson(lines: Iterable[str | bytes], gcj_trips: dict[str, None] | None
         except (ValueError, BadEvent) as exc:
             yield number, LineError(number, str(exc) if isinstance(exc, BadEvent) else f"not JSON: {exc}")
             continue
-        if isinstance(event, TripStarted) and event.crs == "gcj02":
-            gcj[event.trip_id] = None
-            if len(gcj) > GCJ_MEMORY:
-                del gcj[next(iter(gcj))]
+        _remember_gcj(event, gcj)
         yield number, event
 
 
@@ -276,12 +280,7 @@ class EventColumns:
     def of(cls, events: Sequence[Event]) -> EventColumns:
         builder = ColumnBuilder()
         for event in events:
-            if isinstance(event, Ping):
-                builder.ping(event.trip_id, event.ts, event.lon, event.lat,
-                             _NAN if event.speed_mps is None else event.speed_mps,
-                             _NAN if event.accel_g is None else event.accel_g)
-            else:
-                builder.other(event)
+            builder.add(event)
         return builder.build()
 
     def take(self, index: np.ndarray) -> EventColumns:
@@ -317,6 +316,14 @@ class ColumnBuilder:
         self.lat.append(lat)
         self.speed.append(speed)
         self.accel.append(accel)
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, Ping):
+            self.ping(event.trip_id, event.ts, event.lon, event.lat,
+                      _NAN if event.speed_mps is None else event.speed_mps,
+                      _NAN if event.accel_g is None else event.accel_g)
+        else:
+            self.other(event)
 
     def other(self, event: Event) -> None:
         self.others[len(self.trip_ids)] = event
@@ -377,26 +384,11 @@ def parse_ndjson_columns(lines: Iterable[str | bytes], gcj_trips: dict[str, None
                     speeds(_NAN)
                     accels(_NAN)
                     continue
-            if type(obj) is dict and obj.get("type") == "ping" and "crs" not in obj and not _in_gcj(obj, gcj):
-                ts = parse_ts(obj.get("ts"))
-                ping = _plain_ping(obj, ts)
-                builder.ping(ping.trip_id, ts, ping.lon, ping.lat,
-                             _NAN if ping.speed_mps is None else ping.speed_mps,
-                             _NAN if ping.accel_g is None else ping.accel_g)
-                continue
             crs = "gcj02" if isinstance(obj, dict) and _in_gcj(obj, gcj) else "wgs84"
             event = parse_event(obj, crs=crs)
         except (ValueError, BadEvent) as exc:
             errors.append(LineError(number, str(exc) if isinstance(exc, BadEvent) else f"not JSON: {exc}"))
             continue
-        if isinstance(event, TripStarted) and event.crs == "gcj02":
-            gcj[event.trip_id] = None
-            if len(gcj) > GCJ_MEMORY:
-                del gcj[next(iter(gcj))]
-        if isinstance(event, Ping):
-            builder.ping(event.trip_id, event.ts, event.lon, event.lat,
-                         _NAN if event.speed_mps is None else event.speed_mps,
-                         _NAN if event.accel_g is None else event.accel_g)
-        else:
-            builder.other(event)
+        _remember_gcj(event, gcj)
+        builder.add(event)
     return builder.build(), errors

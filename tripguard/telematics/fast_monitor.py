@@ -514,21 +514,27 @@ class BatchMonitor:
         if not routed.any():
             return
         s, ts, lon, lat = s[routed], ts[routed], lon[routed], lat[routed]
-        cfg, f, b = self.config, self.f, self.b
         distance = self._route_distance(s, lon, lat)
-        on = distance <= cfg.deviation_m
-        f["off_since"][s[on]], b["deviation_alerted"][s[on]] = NAN, False
-        off = ~on
-        since = f["off_since"][s]
-        since = np.where(off & np.isnan(since), ts, since)
-        f["off_since"][s[off]] = since[off]
-        fire = off & ~b["deviation_alerted"][s] & (ts - since >= cfg.deviation_seconds)
+        fire, since = self._held_for(s, ts, distance > self.config.deviation_m, "off_since", "deviation_alerted",
+                                     self.config.deviation_seconds)
         for k in np.flatnonzero(fire).tolist():
-            slot = int(s[k])
-            b["deviation_alerted"][slot] = True
-            alerts.append(Alert(self.trip_of[slot], "route_deviation", float(ts[k]), float(lon[k]),  # type: ignore[arg-type]
+            alerts.append(Alert(self.trip_of[int(s[k])], "route_deviation", float(ts[k]), float(lon[k]),  # type: ignore[arg-type]
                                 float(lat[k]), {"distance_m": round(float(distance[k])),
                                                 "since": format_ts(float(since[k]))}))
+
+    def _held_for(self, s: np.ndarray, ts: np.ndarray, holding: np.ndarray, since_column: str, alerted_column: str,
+                  seconds: float) -> tuple[np.ndarray, np.ndarray]:
+        """A condition that must hold for `seconds` before it alerts, once until it clears: its clock is
+        reset where it does not hold and started where it begins. Returns where it alerts now, and since when."""
+        f, b = self.f, self.b
+        clear = s[~holding]
+        f[since_column][clear], b[alerted_column][clear] = NAN, False
+        since = f[since_column][s]
+        since = np.where(holding & np.isnan(since), ts, since)
+        f[since_column][s[holding]] = since[holding]
+        fire = holding & ~b[alerted_column][s] & (ts - since >= seconds)
+        b[alerted_column][s[fire]] = True
+        return fire, since
 
     def _stop(self, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray, alerts: list[Alert]) -> None:
         cfg, f, b = self.config, self.f, self.b
@@ -557,22 +563,13 @@ class BatchMonitor:
 
     def _speeding(self, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray, speed: np.ndarray,
                   alerts: list[Alert]) -> None:
-        cfg, f, b = self.config, self.f, self.b
         with np.errstate(invalid="ignore"):
-            over = speed > cfg.speed_limit_mps  # NaN (no speed) compares False
-        under = s[~over]
-        f["speeding_since"][under], b["speeding_alerted"][under] = NAN, False
-        if not over.any():
-            return
-        since = f["speeding_since"][s]
-        since = np.where(over & np.isnan(since), ts, since)
-        f["speeding_since"][s[over]] = since[over]
-        fire = over & ~b["speeding_alerted"][s] & (ts - since >= cfg.speeding_seconds)
+            over = speed > self.config.speed_limit_mps  # NaN (no speed) compares False
+        fire, since = self._held_for(s, ts, over, "speeding_since", "speeding_alerted", self.config.speeding_seconds)
         for k in np.flatnonzero(fire).tolist():
-            slot = int(s[k])
-            b["speeding_alerted"][slot] = True
-            alerts.append(Alert(self.trip_of[slot], "speeding", float(ts[k]), float(lon[k]), float(lat[k]),  # type: ignore[arg-type]
-                                {"speed_kmh": round(float(speed[k]) * 3.6), "since": format_ts(float(since[k]))}))
+            alerts.append(Alert(self.trip_of[int(s[k])], "speeding", float(ts[k]), float(lon[k]),  # type: ignore[arg-type]
+                                float(lat[k]), {"speed_kmh": round(float(speed[k]) * 3.6),
+                                                "since": format_ts(float(since[k]))}))
 
     def _crash(self, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray, reported: np.ndarray,
                accel: np.ndarray, previous_speed: np.ndarray, previous_ts: np.ndarray, alerts: list[Alert]) -> None:
