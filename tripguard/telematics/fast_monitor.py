@@ -73,7 +73,7 @@ class PingBatch:
 
 
 class BatchMonitor:
-    def __init__(self, config: MonitorConfig | None = None, capacity: int = 1024) -> None:
+    def __init__(self, config: MonitorConfig | None = None, capacity: int = 1024, segments: int = 4096) -> None:
         self.config = config or MonitorConfig()
         self.max_ts = float("-inf")
         self.slot_of: dict[str, int] = {}
@@ -86,7 +86,8 @@ class BatchMonitor:
         self.i = {name: np.zeros(capacity, dtype=np.int64) for name in _INT_COLUMNS}
         # Every live route's segments, back to back; a trip's are at route_at, route_len long.
         self._set_at = np.zeros(capacity, dtype=np.int64)  # per run: k + 1 of the event that last set last_ts
-        self._segments = np.zeros((5, 4096))  # ax, ay, dx, dy, length2
+        self._segment_floor = segments
+        self._segments = np.zeros((5, segments))  # ax, ay, dx, dy, length2
         self._segments_used = 0
         # The earliest silence deadline of any trip not yet reported (a lower bound): the watermark
         # check scans the trips only once the watermark reaches it.
@@ -163,7 +164,7 @@ class BatchMonitor:
     def _compact_segments(self, extra: int) -> None:
         live = [(slot, r) for slot, r in enumerate(self.routes) if r is not None and self.trip_of[slot] is not None]
         needed = sum(len(r.ax) for _, r in live) + extra
-        self._segments = np.zeros((5, max(4096, 2 * needed)))
+        self._segments = np.zeros((5, max(self._segment_floor, 2 * needed)))
         self._segments_used = 0
         for slot, route in live:
             self._store_route(slot, route)
@@ -272,10 +273,10 @@ class BatchMonitor:
             f["dropoff_lon"][slot], f["dropoff_lat"][slot] = dropoff
         if event.route:
             route = Route.from_lonlat(list(event.route))
+            self._store_route(slot, route)  # before it is listed: a compaction on the way must not copy it twice
             self.routes[slot] = route
             b["has_route"][slot] = True
             f["lon0"][slot], f["lat0"][slot], f["kx"][slot] = route.frame.lon0, route.frame.lat0, route.frame.kx
-            self._store_route(slot, route)
         f["last_ts"][slot], b["has_last"][slot] = event.ts, True
         self._set_at[slot] = position + 1
         self._next_deadline = min(self._next_deadline, event.ts + self.config.gps_lost_seconds)
