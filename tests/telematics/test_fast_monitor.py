@@ -42,14 +42,15 @@ def batched(events: list[Event], cuts: list[int], config: MonitorConfig = CONFIG
 
 
 @st.composite
-def trip_events(draw: st.DrawFn, trip: str, vehicle: str) -> list[Event]:
+def trip_events(draw: st.DrawFn, trip: str, vehicle: str, shift: float, climb: float) -> list[Event]:
+    """One trip's events along its own route: `shift` degrees north of the others, rising `climb` a step."""
     events: list[Event] = []
+    own = tuple((lon, lat + shift + i * climb) for i, (lon, lat) in enumerate(ROUTE))
     t = T0 + draw(st.integers(0, 60))
-    if draw(st.booleans()) or True:
-        if draw(st.integers(0, 9)) > 0:
-            route = ROUTE if draw(st.integers(0, 4)) > 0 else None
-            events.append(TripStarted(trip, t, vehicle, "D", ROUTE[0] if route else None,
-                                      ROUTE[-1] if route else None, route))
+    if draw(st.integers(0, 9)) > 0:
+        route = own if draw(st.integers(0, 4)) > 0 else None
+        events.append(TripStarted(trip, t, vehicle, "D", own[0] if route else None,
+                                  own[-1] if route else None, route))
     progress = 0.0
     for _ in range(draw(st.integers(0, 25))):
         t += draw(st.sampled_from([0, 1, 3, 5, 12, 15, 30, 45, 100]))
@@ -57,13 +58,13 @@ def trip_events(draw: st.DrawFn, trip: str, vehicle: str) -> list[Event]:
             progress = min(len(ROUTE) - 1.0, progress + draw(st.sampled_from([0.0, 0.0, 0.2, 1.0, 3.0, 60.0])))
         offset_m = draw(st.sampled_from([0, 0, 10, 150, 400, 900]))
         lon = ROUTE[0][0] + progress * 0.001
-        lat = 41.14 + offset_m * DEG_PER_M
+        lat = 41.14 + shift + progress * climb + offset_m * DEG_PER_M
         events.append(Ping(trip, t, lon, lat,
                            speed_mps=draw(st.sampled_from([None, None, 0.5, 8.0, 20.0, 45.0])),
                            accel_g=draw(st.sampled_from([None, None, None, 0.3, 3.0]))))
     if draw(st.integers(0, 2)) == 0:
         events.append(TripEnded(trip, t + draw(st.integers(0, 20)),
-                                draw(st.sampled_from([None, ROUTE[-1][0], ROUTE[3][0]])), 41.14))
+                                draw(st.sampled_from([None, ROUTE[-1][0], ROUTE[3][0]])), 41.14 + shift))
     return events
 
 
@@ -72,7 +73,7 @@ def streams(draw: st.DrawFn) -> tuple[list[Event], list[int]]:
     trips = draw(st.integers(1, 4))
     events: list[Event] = []
     for n in range(trips):
-        events.extend(draw(trip_events(f"T{n}", f"V{n % 2}")))
+        events.extend(draw(trip_events(f"T{n}", f"V{n % 2}", 0.02 * n, 0.0008 * (n % 2))))
     for _ in range(draw(st.integers(0, 4))):
         events.append(DeviceHeartbeat(f"DEV{_}", f"V{draw(st.integers(0, 1))}", T0 + draw(st.integers(0, 400)),
                                       True, True))
