@@ -50,7 +50,7 @@ def test_agent_sees_a_trip_move_and_an_alert_arrive(browser: Any, live_server: L
     assert report["alerts"] == 1
     alert = page.locator("li[data-alert-kind='route_deviation']")
     alert.wait_for()
-    assert "LIVE1" in alert.inner_text()
+    assert "LIVE1" in alert.inner_text() and "Route deviation" in alert.inner_text()
     assert row.locator(".pos").inner_text().endswith("41.14600")
 
     # The trip page: its alert, and the trajectory once a reason is given.

@@ -10,6 +10,7 @@
   const rows = document.getElementById("trips");
   const alerts = document.getElementById("alerts");
   const count = document.getElementById("trip-count");
+  const labels = JSON.parse(document.getElementById("kind-labels").textContent);
   // Keep every active route in view until the agent takes the map in hand.
   let autoFit = true;
   let fitPending = false;
@@ -84,7 +85,7 @@
     li.className = `severity-${a.severity}`;
     const link = document.createElement("a");
     link.href = `/console/trips/${encodeURIComponent(a.trip_id)}`;
-    link.textContent = `${a.ts.slice(11, 19)} ${a.trip_id} ${a.kind}`;
+    link.textContent = `${a.ts.slice(11, 19)} ${a.trip_id} ${labels[a.kind] || a.kind}`;
     li.appendChild(link);
     alerts.prepend(li);
     const entry = trips.get(a.trip_id);
