@@ -53,3 +53,4 @@ bench: install
 	$(BIN)/python -m bench.vault
 	$(BIN)/python -m bench.monitor
 	$(BIN)/python -m bench.latency
+	$(BIN)/python -m bench.thresholds

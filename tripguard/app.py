@@ -32,6 +32,8 @@ from tripguard.privacy.retention import run_retention
 from tripguard.security.api import router as security_router
 from tripguard.telematics.api import router as telematics_router
 from tripguard.sim.demo import DemoCity
+from tripguard.telematics.fast_monitor import BatchMonitor
+from tripguard.telematics.monitor import config_with
 from tripguard.telematics.service import IngestOptions, LiveMonitor
 from tripguard.telematics.service import restore as restore_monitor
 from tripguard.security.auth import declared_permission
@@ -138,7 +140,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.state.audit_key = load_signing_key(settings)
     app.state.vault = build_vault(settings)
     app.state.notifier = build_notifier(settings)
-    app.state.live_monitor = LiveMonitor()
+    app.state.live_monitor = LiveMonitor(monitor=BatchMonitor(config_with(settings.monitor_thresholds)))
     app.state.schema_head = head_revision()
     app.state.sign_in_limiter = SlidingWindowLimiter(
         limit=settings.sign_in_rate_per_minute, window_seconds=60

@@ -70,8 +70,13 @@ def test_replay_command_prints_only_alerts(tmp_path) -> None:  # type: ignore[no
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert sum(1 for a in lines if a["kind"] == "route_deviation") == 3
     assert all(list(a) == ["trip_id", "kind", "ts", "lon", "lat", "severity", "evidence"] for a in lines)
+    patient = CliRunner().invoke(cli, ["monitor", "replay", str(path), "--threshold", "deviation_seconds=3600",
+                                       "--batch", "100"])
+    assert patient.exit_code == 0 and '"route_deviation"' not in patient.stdout
+    wrong = CliRunner().invoke(cli, ["monitor", "replay", str(path), "--threshold", "stop_minutes=5"])
+    assert wrong.exit_code == 2 and "stop_seconds" in wrong.stderr
     path.write_text(path.read_text() + "{broken\n")
-    broken = CliRunner().invoke(cli, ["monitor", "replay", str(path)])
+    broken = CliRunner().invoke(cli, ["monitor", "replay", str(path), "--batch", "7"])
     assert broken.exit_code == 1 and f"line {len(events) + 1}:" in broken.stderr
 
 

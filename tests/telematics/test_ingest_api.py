@@ -152,3 +152,21 @@ def test_a_resent_ping_is_counted_once_when_the_trip_ends(client: TestClient, db
     post(client, ndjson(events[4:]))  # pings 4-7 sent twice
     post(client, ndjson([{"type": "trip_ended", "trip_id": "T1", "ts": "2026-03-01T08:03:00Z"}]))
     assert db.get(Trip, "T1").points == 12  # type: ignore[union-attr]
+
+
+def test_the_operator_sets_the_thresholds(settings, session_factory) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+    from pydantic import ValidationError
+
+    from tripguard.app import create_app
+    from tripguard.security.auth import resolve_principal
+    from tripguard.security.principal import Principal
+
+    with pytest.raises(ValidationError, match="unknown monitor thresholds"):
+        settings.model_validate({**settings.model_dump(), "monitor_thresholds": {"stop_minutes": 5}})
+    patient = create_app(settings.model_copy(update={"monitor_thresholds": {"deviation_seconds": 600}}),
+                         session_factory=session_factory)
+    principal = Principal.for_roles("api_key", "key_TEST", frozenset({Role.INTEGRATION}), name="Test")  # type: ignore[arg-type]
+    patient.dependency_overrides[resolve_principal] = lambda: principal
+    with TestClient(patient, base_url="http://testserver") as client:
+        assert post(client, ndjson(trip_with_deviation())).json()["alerts"] == 0  # off the route 105 s < 600 s

@@ -61,12 +61,28 @@ class Settings(BaseSettings):
     outbox_interval_seconds: float = Field(default=1.0, ge=0, description="0: not in this process")
     audit_sequence_interval_seconds: float = Field(default=1.0, ge=0, description="0: not in this process")
     audit_head_interval_seconds: int = Field(default=60, ge=0, description="0: not in this process")
+    monitor_thresholds: dict[str, float] = Field(
+        default_factory=dict, description='the trip monitor\'s thresholds to change, as JSON: {"stop_seconds": 900}; '
+                                          "names and defaults in tripguard.telematics.monitor.MonitorConfig")
     check_in_answer_minutes: int = Field(default=3, ge=1, le=60, description="unanswered after this: agents step in")
     check_in_interval_seconds: float = Field(default=15, ge=0, description="0: not in this process")
     demo_city: bool = Field(default=False, description="replay the Porto trips live (make run); development only")
     demo_speed: float = Field(default=1.0, gt=0, le=100, description="demo city clock: 1 is real time")
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("monitor_thresholds")
+    @classmethod
+    def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        from tripguard.telematics.monitor import MonitorConfig  # settings load before the domains
+
+        known = set(MonitorConfig.__dataclass_fields__)
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown monitor thresholds {unknown}; known: {sorted(known)}")
+        if any(v <= 0 for v in value.values()):
+            raise ValueError("monitor thresholds must be positive")
+        return value
 
     @field_validator("bus_url")
     @classmethod

@@ -13,18 +13,37 @@ import typer
 from tripguard.sim.porto import KINDS, build_stream, load_trips
 from tripguard.telematics.events import parse_ndjson_columns
 from tripguard.telematics.fast_monitor import BatchMonitor
+from tripguard.telematics.monitor import MonitorConfig, config_with
 
 monitor_app = typer.Typer(help="Trip monitoring.", no_args_is_help=True)
 sim_app = typer.Typer(help="Simulated and replayed cities.", no_args_is_help=True)
 
 
+def _config(pairs: list[str]) -> MonitorConfig:
+    known = set(MonitorConfig.__dataclass_fields__)
+    overrides: dict[str, float] = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if name not in known or number <= 0:
+            raise typer.BadParameter(f"{pair!r}: expected NAME=positive number, NAME one of {sorted(known)}",
+                                     param_hint="--threshold")
+        overrides[name] = number
+    return config_with(overrides)
+
+
 @monitor_app.command("replay")
 def replay(file: Annotated[str, typer.Argument(help="NDJSON events, or - for standard input")],
            batch: Annotated[int, typer.Option(min=1, help="lines per batch (alerts do not depend on it)")] = 20_000,
+           threshold: Annotated[list[str] | None, typer.Option(
+               help="NAME=VALUE, e.g. stop_seconds=900 (names in MonitorConfig); repeatable")] = None,
            ) -> None:
     """Run events through the monitor; print alerts as NDJSON on stdout (bad lines go to stderr)."""
+    monitor = BatchMonitor(_config(threshold or []))
     handle = sys.stdin if file == "-" else Path(file).open()
-    monitor = BatchMonitor()
     gcj: dict[str, None] = {}
     bad = 0
     read = 0

@@ -27,6 +27,7 @@ silence, on whether the watermark passed the deadline before the device spoke ag
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from dataclasses import dataclass, field
 
@@ -56,6 +57,11 @@ class MonitorConfig:
     crash_still_seconds: float = 30.0
     device_silence_seconds: float = 120.0
     lateness_seconds: float = 5.0
+
+
+def config_with(overrides: dict[str, float]) -> MonitorConfig:
+    """The defaults with an operator's changes (`TRIPGUARD_MONITOR_THRESHOLDS`, `--threshold`)."""
+    return dataclasses.replace(MonitorConfig(), **overrides)
 
 
 @dataclass(frozen=True)
