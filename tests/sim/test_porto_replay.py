@@ -86,3 +86,41 @@ def test_sim_command_writes_events_and_truth(tmp_path) -> None:  # type: ignore[
     assert result.exit_code == 0
     assert sum(1 for _ in out.open()) > 15_000
     assert {json.loads(line)["kind"] for line in truth.read_text().splitlines()} == set(KINDS)
+
+
+def _with_reported_speeds(trip_index: int) -> list[dict[str, object]]:
+    """A real Porto trip whose device also reports its speed (from its own positions), as a phone SDK would."""
+    events, _ = build_stream(TRIPS[trip_index:trip_index + 1])
+    previous = None
+    for event in events:
+        if event["type"] == "ping":
+            if previous is not None:
+                seconds = 15.0
+                event["speed_mps"] = round(haversine_m(previous["lon"], previous["lat"], event["lon"],  # type: ignore[arg-type]
+                                                       event["lat"]) / seconds, 2)  # type: ignore[arg-type]
+            previous = event
+    return events
+
+
+def test_a_crash_on_a_real_trace_is_caught() -> None:
+    """Trip T3, cut at a moment it drives 50+ km/h: a sharp stop reported within 3 s, then no movement."""
+    events = _with_reported_speeds(2)
+    pings = [e for e in events if e["type"] == "ping"]
+    k = next(i for i, p in enumerate(pings) if i > 5 and float(p.get("speed_mps", 0)) >= 14)  # type: ignore[arg-type]
+    from tripguard.telematics.events import format_ts, parse_ts
+
+    at = parse_ts(pings[k]["ts"])
+    crash = [{**pings[k], "ts": format_ts(at + 3), "speed_mps": 0.0}]
+    crash += [{**pings[k], "ts": format_ts(at + 3 + 10 * n), "speed_mps": 0.0} for n in range(1, 5)]
+    stream = [events[0], *pings[:k + 1], *crash]
+    alerts = replay(stream)
+    assert [a.kind for a in alerts] == ["possible_crash"]
+    assert alerts[0].evidence["speed_before_kmh"] >= 50  # type: ignore[operator]
+
+
+def test_a_device_going_silent_on_a_real_trip_is_caught() -> None:
+    events, _ = build_stream(TRIPS[2:3])
+    start = events[0]
+    beat = {"type": "device_heartbeat", "device_id": "DEV-T3", "vehicle_id": start["vehicle_id"], "ts": start["ts"]}
+    alerts = replay([beat, *events])  # one heartbeat at the start, then nothing from the device
+    assert "device_offline" in [a.kind for a in alerts]
