@@ -27,7 +27,7 @@ import numpy as np
 from tripguard.telematics.events import (
     DeviceHeartbeat, Event, EventColumns, Ping, TripEnded, TripStarted, format_ts,
 )
-from tripguard.telematics.geo import EARTH_RADIUS_M, LocalFrame, Route, haversine_m
+from tripguard.telematics.geo import EARTH_RADIUS_M, Route, haversine_m
 from tripguard.telematics.monitor import Alert, MonitorConfig
 
 NAN = float("nan")
@@ -603,5 +603,3 @@ class BatchMonitor:
             alerts.append(Alert(self.trip_of[slot], "possible_crash", float(ts[k]), float(crash_lon[k]),  # type: ignore[arg-type]
                                 float(crash_lat[k]), evidence))
 
-
-__all__ = ["BatchMonitor", "LocalFrame", "PingBatch"]

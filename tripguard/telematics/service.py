@@ -22,10 +22,11 @@ from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.telematics import checkins, registry, trips
 from tripguard.telematics.events import (
-    DeviceHeartbeat, Event, LineError, Ping, TripStarted, parse_ndjson, parse_ts,
+    DeviceHeartbeat, Event, LineError, TripStarted, parse_ndjson,
 )
 from tripguard.telematics.feed import LiveFeed
 from tripguard.telematics.models import Device, Trip, TripAlert
+from tripguard.telematics.track import Track
 from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.monitor import Alert
 from tripguard.vault.service import Vault
@@ -134,8 +135,9 @@ def restore(factory: sessionmaker[Session], live: LiveMonitor, vault: Vault) -> 
         active = list(session.scalars(select(Trip).where(Trip.status == "active",
                                                          Trip.updated_at >= now - RESTORE_ACTIVE_WITHIN)))
         events: list[Event] = []
+        tracks = trips.load_tracks(session, vault, [t.id for t in active])
         for trip in active:
-            events.extend(_stored_events(session, vault, trip))
+            events.extend(_stored_events(session, vault, trip, tracks[trip.id]))
         beats = session.execute(select(Device.id, Device.vehicle_id, Device.last_heartbeat_at, Device.camera_ok,
                                        Device.storage_ok).where(Device.vehicle_id.is_not(None),
                                                                 Device.last_heartbeat_at.is_not(None)))
@@ -153,7 +155,7 @@ def restore(factory: sessionmaker[Session], live: LiveMonitor, vault: Vault) -> 
     return len(active)
 
 
-def _stored_events(session: Session, vault: Vault, trip: Trip) -> list[Event]:
+def _stored_events(session: Session, vault: Vault, trip: Trip, track: Track) -> list[Event]:
     plan = trips.open_plan(session, vault, trip)
     events: list[Event] = []
     if trip.started_at is not None:
@@ -164,9 +166,5 @@ def _stored_events(session: Session, vault: Vault, trip: Trip) -> list[Event]:
             tuple(plan["dropoff"]) if plan.get("dropoff") else None,  # type: ignore[arg-type]
             tuple(tuple(p) for p in route) if route else None,  # type: ignore[union-attr, misc]
             passenger_id=trip.passenger_id, crs=trip.crs))
-    track = trips.load_track(session, vault, trip.id)
-    for row in track.rows():
-        events.append(Ping(trip.id, parse_ts(row["ts"]), float(row["lon"]), float(row["lat"]),  # type: ignore[arg-type]
-                           speed_mps=row["speed_mps"], heading=row["heading"],  # type: ignore[arg-type]
-                           accuracy_m=row["accuracy_m"]))  # type: ignore[arg-type]
+    events.extend(track.pings(trip.id))
     return events

@@ -92,6 +92,16 @@ class Track:
         return cls(*(columns[i].astype(np.int64) for i in range(len(COLUMNS))))
 
     # -- evidence -----------------------------------------------------------------------------
+    def pings(self, trip_id: str) -> list[Ping]:
+        """Back to events (a restart runs them through the monitor again)."""
+        def optional(value: int, scale: float) -> float | None:
+            return None if value == MISSING else value / scale
+
+        return [Ping(trip_id, t / 1000, x / 1e6, y / 1e6, optional(s, 100), optional(h, 1), optional(a, 10))
+                for t, x, y, s, h, a in zip(self.t_ms.tolist(), self.lon_e6.tolist(), self.lat_e6.tolist(),
+                                            self.speed_cms.tolist(), self.heading.tolist(),
+                                            self.accuracy_dm.tolist(), strict=True)]
+
     def rows(self) -> list[dict[str, object]]:
         def optional(value: int, scale: float) -> float | None:
             return None if value == MISSING else value / scale

@@ -29,6 +29,7 @@ from tripguard.telematics.track import Track
 from tripguard.vault.service import Vault
 
 _IN_CHUNK = 500  # ids per IN (...) query
+COMPACT_EVERY = 16  # pings: a trip under way has its chunks merged each time it passes a multiple
 
 
 def trip_key(trip_id: str) -> str:
@@ -94,6 +95,21 @@ def _chunks(session: Session, trip_id: str) -> list[TrackChunk]:
                                 .order_by(TrackChunk.first_ts, TrackChunk.id)))
 
 
+def load_tracks(session: Session, vault: Vault, trip_ids: list[str]) -> dict[str, Track]:
+    """Many trips' positions at once (a restart): one query per 500 trips, keys opened in bulk."""
+    vault.prefetch(session, [trip_key(t) for t in trip_ids])
+    parts: dict[str, list[Track]] = defaultdict(list)
+    for start in range(0, len(trip_ids), _IN_CHUNK):
+        rows = session.execute(select(TrackChunk.id, TrackChunk.trip_id, TrackChunk.packed)
+                               .where(TrackChunk.trip_id.in_(trip_ids[start:start + _IN_CHUNK])))
+        for chunk_id, trip_id, packed in rows:
+            if packed is not None:
+                parts[trip_id].append(Track.unpack(vault.open_bytes(
+                    session, subject_id=trip_key(trip_id), table=TrackChunk.__tablename__, column="packed",
+                    row_id=chunk_id, blob=packed)))
+    return {t: Track.concat(parts.get(t, [])) for t in trip_ids}
+
+
 def load_track(session: Session, vault: Vault, trip_id: str) -> Track:
     """Every kept position of the trip, in time order, each timestamp once (internal use: no audit)."""
     return Track.concat(_open_chunk(session, vault, c) for c in _chunks(session, trip_id))
@@ -132,16 +148,22 @@ def record(session: Session, vault: Vault, events: Sequence[Event]) -> None:
         elif isinstance(event, Ping):
             pings[event.trip_id].append(event)
     rows = []
+    long_running = []
     for trip_id, trip_pings in pings.items():
         trip = trips[trip_id]
         track = Track.from_pings(trip_pings)
         rows.append(_chunk_row(session, vault, trip_id, track, now))
+        if (trip.points + len(trip_pings)) // COMPACT_EVERY > trip.points // COMPACT_EVERY:
+            long_running.append(trip_id)
         trip.points += len(trip_pings)
         newest = _at(int(track.t_ms[-1]) / 1000)
         trip.last_ping_at = max(trip.last_ping_at, newest) if trip.last_ping_at else newest
         trip.updated_at = now
     session.flush()
     _insert_chunks(session, rows)
+    for trip_id in long_running:  # a long trip's chunks merged as it goes: fewer rows, a quicker restart
+        if trips[trip_id].ended_at is None:
+            compact(session, vault, trip_id)
     for event in trip_events:
         if isinstance(event, TripEnded):
             _end(session, vault, trips[event.trip_id], event)
