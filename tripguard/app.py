@@ -31,6 +31,8 @@ from tripguard.privacy.api import router as privacy_router
 from tripguard.privacy.retention import run_retention
 from tripguard.security.api import router as security_router
 from tripguard.telematics.api import router as telematics_router
+from tripguard.safety.api import router as safety_router
+from tripguard.safety.service import escalate_overdue
 from tripguard.sim.demo import DemoCity
 from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.monitor import config_with
@@ -66,6 +68,11 @@ async def _every(seconds: float, job: Callable[[], object], name: str) -> None:
         await asyncio.sleep(seconds)
 
 
+def _escalate_incidents(app: FastAPI) -> None:
+    for item in escalate_overdue(app.state.sessionmaker, webhook_url=app.state.settings.webhook_url):
+        app.state.live_monitor.feed.publish(item)
+
+
 def _expire_check_ins(app: FastAPI) -> None:
     for payload in checkins.expire_due(app.state.sessionmaker, webhook_url=app.state.settings.webhook_url):
         app.state.live_monitor.feed.publish({"type": "check_in", **payload})
@@ -97,6 +104,8 @@ def background_jobs(app: FastAPI) -> list[tuple[float, Callable[[], object], str
         jobs.append((settings.retention_interval_seconds,
                      lambda: run_retention(factory, app.state.vault, settings, dry_run=False,
                                            actor=Actor("system", "scheduler")), "privacy.retention"))
+    if settings.incident_interval_seconds > 0:
+        jobs.append((settings.incident_interval_seconds, lambda: _escalate_incidents(app), "safety.escalate"))
     if settings.check_in_interval_seconds > 0:
         jobs.append((settings.check_in_interval_seconds, lambda: _expire_check_ins(app), "telematics.check_ins"))
     if settings.outbox_interval_seconds > 0:
@@ -155,6 +164,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.include_router(audit_router)
     app.include_router(privacy_router)
     app.include_router(telematics_router)
+    app.include_router(safety_router)
     app.include_router(console_router)
     app.include_router(privacy_console_router)
     app.include_router(live_console_router)

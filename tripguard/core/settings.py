@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     monitor_thresholds: dict[str, float] = Field(
         default_factory=dict, description='the trip monitor\'s thresholds to change, as JSON: {"stop_seconds": 900}; '
                                           "names and defaults in tripguard.telematics.monitor.MonitorConfig")
+    incident_ack_seconds: int = Field(default=60, ge=5, le=3600, description="acknowledge an SOS within this, or escalate")
+    incident_interval_seconds: float = Field(default=5, ge=0, description="0: not in this process")
     check_in_answer_minutes: int = Field(default=3, ge=1, le=60, description="unanswered after this: agents step in")
     check_in_interval_seconds: float = Field(default=15, ge=0, description="0: not in this process")
     demo_city: bool = Field(default=False, description="replay the Porto trips live (make run); development only")

@@ -66,6 +66,26 @@ def enqueue_to_person(session: Session, vault: Vault, *, subject_id: str, channe
     return message
 
 
+def enqueue_emergency(session: Session, vault: Vault, *, subject_id: str, payload: dict[str, object],
+                      idempotency_key: str) -> OutboxMessage:
+    """A police-dispatch payload for the emergency gateway (channel `emergency`): it names the caller,
+    so it is sealed under the caller's key like any message to a person."""
+    existing = _existing(session, idempotency_key)
+    if existing is not None:
+        return existing
+    now = utcnow()
+    message = OutboxMessage(id=new_id("msg"), idempotency_key=idempotency_key, channel="emergency",
+                            template="emergency_dispatch", locale="zh_CN", subject_id=subject_id, status="pending",
+                            attempts=0, next_attempt_at=now, created_at=now)
+    message.sealed_content = vault.seal(
+        session, subject_id=subject_id, table=OutboxMessage.__tablename__, column="sealed_content",
+        row_id=message.id, value=json.dumps({"to": "emergency-gateway", "subject": "sos",
+                                             "body": json.dumps(payload, ensure_ascii=False)}, ensure_ascii=False))
+    session.add(message)
+    session.flush()
+    return message
+
+
 def enqueue_webhook(session: Session, *, url: str, event: str, payload: dict[str, object],
                     idempotency_key: str) -> OutboxMessage:
     """Queue an event for the operator's backend. `payload` carries ids, never personal data."""

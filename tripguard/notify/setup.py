@@ -8,8 +8,9 @@ from tripguard.notify.service import Notifier
 
 
 def build_notifier(settings: Settings) -> Notifier:
-    # SMS, e-mail and push have no provider adapter yet: the recording channels stand in, by name.
-    channels: dict[str, Channel] = {name: RecordingChannel(name=name) for name in ("sms", "email", "push")}
+    # SMS, e-mail, push and the emergency gateway (110 linkage / a RapidSOS-style API) have no provider
+    # adapter yet: the recording channels stand in, by name.
+    channels: dict[str, Channel] = {name: RecordingChannel(name=name) for name in ("sms", "email", "push", "emergency")}
     if settings.webhook_secret is not None:
         channels["webhook"] = WebhookChannel(secret=settings.webhook_secret.get_secret_value())
     return Notifier(channels=channels)

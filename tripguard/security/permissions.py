@@ -53,6 +53,9 @@ class Permission(StrEnum):
     ALERTS_READ = "alerts.read"  # trip-monitoring alerts, trips (without positions), check-ins
     TRAJECTORY_READ = "trajectory.read"  # a trip's positions as evidence, with a purpose and a reason
     CHECKIN_REPLY = "checkin.reply"  # a passenger or driver answers "are you OK?"
+    SOS_RAISE = "sos.raise"  # a person presses the emergency button
+    CONTACTS_SELF = "contacts.self"  # a person's own emergency contacts
+    INCIDENT_HANDLE = "incident.handle"  # the safety centre's queue: acknowledge, work, resolve, close
 
 
 class Purpose(StrEnum):
@@ -84,6 +87,8 @@ SEPARATED_ADMIN_ROLES = frozenset({Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.
 TOTP_REQUIRED_ROLES = STAFF_ROLES - {Role.TRAINER, Role.MERCHANT}
 
 _STAFF_BASE = frozenset({Permission.SELF_READ, Permission.CONSOLE_USE})
+_SUBJECT_BASE = frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY, Permission.SOS_RAISE,
+                           Permission.CONTACTS_SELF})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SYSTEM_ADMIN: _STAFF_BASE
@@ -91,8 +96,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SECURITY_ADMIN: _STAFF_BASE
     | {Permission.STAFF_READ, Permission.STAFF_ROLES, Permission.SESSION_REVOKE},
     Role.AUDIT_ADMIN: _STAFF_BASE | {Permission.AUDIT_READ, Permission.AUDIT_SIGN},
-    Role.SAFETY_AGENT: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ALERTS_READ, Permission.TRAJECTORY_READ},
-    Role.INVESTIGATOR: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ALERTS_READ, Permission.TRAJECTORY_READ},
+    Role.SAFETY_AGENT: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ALERTS_READ, Permission.TRAJECTORY_READ,
+                                      Permission.INCIDENT_HANDLE},
+    Role.INVESTIGATOR: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ALERTS_READ, Permission.TRAJECTORY_READ,
+                                      Permission.INCIDENT_HANDLE},
     Role.SCREENING_OFFICER: _STAFF_BASE | {Permission.PERSONAL_READ},
     Role.PRIVACY_OFFICER: _STAFF_BASE
     | {Permission.PERSONAL_READ, Permission.SUBJECT_ERASE, Permission.CATALOGUE_READ,
@@ -103,10 +110,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.MERCHANT: _STAFF_BASE,
     Role.INTEGRATION: frozenset({Permission.SELF_READ, Permission.SUBJECT_WRITE, Permission.TELEMATICS_INGEST,
                                  Permission.ALERTS_READ}),
-    Role.PASSENGER: frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY, Permission.CHECKIN_REPLY}),
-    Role.CUSTOMER: frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY}),
-    Role.DRIVER: frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY, Permission.CHECKIN_REPLY}),
-    Role.COURIER: frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY}),
+    Role.PASSENGER: _SUBJECT_BASE | {Permission.CHECKIN_REPLY},
+    Role.CUSTOMER: _SUBJECT_BASE,
+    Role.DRIVER: _SUBJECT_BASE | {Permission.CHECKIN_REPLY},
+    Role.COURIER: _SUBJECT_BASE,
 }
 
 # The purposes for which a role may see personal data in plaintext (else it sees the mask).

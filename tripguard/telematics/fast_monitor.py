@@ -98,6 +98,13 @@ class BatchMonitor:
         self._ended: dict[str, None] = {}
         self.ended_memory = 100_000
 
+    def position(self, trip_id: str) -> tuple[float, float, float] | None:
+        """The trip's last trusted position and its time, if it is under way and has one."""
+        slot = self.slot_of.get(trip_id)
+        if slot is None or not self.b["has_pos"][slot]:
+            return None
+        return float(self.f["lon"][slot]), float(self.f["lat"][slot]), float(self.f["pos_ts"][slot])
+
     def remember_ended(self, trip_ids: list[str]) -> None:
         """Trips known to have ended (after a restart): their re-sent events are ignored."""
         for trip_id in trip_ids:

@@ -1,0 +1,111 @@
+"""The emergency button: one incident per press, contacts and the emergency gateway told once each."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.builders import TEST_ACTOR
+from tests.telematics.test_ingest_api import ndjson, post, trip_with_deviation
+from tripguard.audit.models import AuditEntry
+from tripguard.notify.models import OutboxMessage
+from tripguard.privacy import service as privacy
+from tripguard.safety.models import EmergencyContact, Incident
+from tripguard.security.permissions import Role
+
+
+def on_a_trip(client: TestClient, act_as, db: Session) -> None:  # type: ignore[no-untyped-def]
+    privacy.publish_notice(db, actor=TEST_ACTOR, version="2026-11", purposes=["emergency"], categories=["user.name"],
+                           retention_zh="两年", retention_en="two years", text_zh="说明", text_en="notice")
+    db.commit()
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    put = client.put("/api/v1/subjects/P1", json={"kind": "passenger", "name": "王小明", "phone": "13800001234",
+                                                  "notice_version": "2026-11"})
+    assert put.status_code == 200, put.text
+    client.put("/api/v1/telematics/vehicles/V1", json={"plate": "粤B12345", "colour": "white", "model": "BYD Qin"})
+    events = trip_with_deviation()[:5]
+    events[0]["passenger_id"], events[0]["driver_id"] = "P1", "D1"
+    post(client, ndjson(events))
+
+
+def test_sos_creates_one_incident_and_tells_everyone_once(client: TestClient, db: Session, act_as, app) -> None:  # type: ignore[no-untyped-def]
+    on_a_trip(client, act_as, db)
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    contact = client.post("/api/v1/me/contacts", json={"name": "王芳", "phone": "13800005678"}).json()
+    db.get(EmergencyContact, contact["id"]).verified_at = db.get(EmergencyContact, contact["id"]).created_at  # type: ignore[union-attr]
+    db.flush()
+    headers = {"Idempotency-Key": "press-1"}
+    first = client.post("/api/v1/sos", json={}, headers=headers)
+    assert first.status_code == 201 and first.json()["new"] is True
+    retry = client.post("/api/v1/sos", json={}, headers=headers)
+    double_tap = client.post("/api/v1/sos", json={})
+    assert retry.status_code == double_tap.status_code == 200
+    assert first.json()["incident_id"] == retry.json()["incident_id"] == double_tap.json()["incident_id"]
+    incident = db.scalars(select(Incident)).one()
+    assert (incident.trip_id, incident.vehicle_id, incident.driver_id, incident.status) == ("T1", "V1", "D1", "open")
+    assert incident.position is not None and b"-8.6" not in incident.position  # sealed
+    gateway = db.scalars(select(OutboxMessage).where(OutboxMessage.channel == "emergency")).one()
+    assert gateway.subject_id == "P1" and gateway.sealed_content is not None
+    sms = db.scalars(select(OutboxMessage).where(OutboxMessage.template == "sos_contact")).all()
+    assert len(sms) == 1
+    assert ("sos.raise", "incident") in [(e.action, e.target_type) for e in db.scalars(select(AuditEntry))]
+
+
+def test_the_gateway_payload_names_caller_place_vehicle_and_driver(client: TestClient, db: Session, act_as,  # type: ignore[no-untyped-def]
+                                                                   app) -> None:
+    from tripguard.notify.service import dispatch_due
+
+    on_a_trip(client, act_as, db)
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    client.post("/api/v1/sos", json={"silent": True, "lon": 116.4, "lat": 39.9})
+    dispatch_due(lambda: db, app.state.vault, app.state.notifier)  # type: ignore[arg-type]
+    sent = app.state.notifier.channels["emergency"].sent
+    payload = json.loads(sent[-1].body)
+    assert payload["caller"]["name"] == "王小明" and payload["caller"]["phone"] == "13800001234"
+    assert payload["location"]["lon"] == 116.4 and payload["silent"] is True
+    assert payload["vehicle"] == {"plate": "粤B12345", "colour": "white", "model": "BYD Qin"}
+    assert payload["driver"]["id"] == "D1"
+
+
+def test_agents_work_the_case_and_only_they_see_where(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    on_a_trip(client, act_as, db)
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    incident_id = client.post("/api/v1/sos", json={}).json()["incident_id"]
+    assert client.get("/api/v1/incidents").status_code == 403
+    act_as(Role.SAFETY_AGENT)
+    assert [i["id"] for i in client.get("/api/v1/incidents").json()] == [incident_id]
+    detail = client.get(f"/api/v1/incidents/{incident_id}").json()
+    assert detail["position"].startswith("-8.") and [e["kind"] for e in detail["timeline"]] == ["created", "notified"]
+    url = f"/api/v1/incidents/{incident_id}/actions"
+    assert client.post(url, json={"action": "close"}).status_code == 409
+    assert client.post(url, json={"action": "acknowledge"}).json()["status"] == "acknowledged"
+    assert client.post(url, json={"action": "resolve"}).status_code == 422  # needs an outcome
+    assert client.post(url, json={"action": "resolve", "outcome": "false_alarm"}).json()["outcome"] == "false_alarm"
+    assert client.post(url, json={"action": "close"}).json()["status"] == "closed"
+    assert client.get("/api/v1/incidents").json() == []
+
+
+def test_someone_elses_trip_cannot_be_named(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    on_a_trip(client, act_as, db)
+    act_as(Role.PASSENGER, kind="subject", id="P9")
+    assert client.post("/api/v1/sos", json={"trip_id": "T1"}).status_code == 404
+    assert client.post("/api/v1/sos", json={}).status_code == 201  # no trip: still a case, without one
+
+
+def test_unacknowledged_cases_escalate(client: TestClient, db: Session, act_as, session_factory) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from tripguard.safety.service import escalate_overdue
+
+    on_a_trip(client, act_as, db)
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    incident_id = client.post("/api/v1/sos", json={}).json()["incident_id"]
+    assert escalate_overdue(session_factory, webhook_url=None) == []
+    incident = db.get(Incident, incident_id)
+    incident.ack_due_at -= timedelta(minutes=5)  # type: ignore[union-attr]
+    db.commit()
+    escalated = escalate_overdue(session_factory, webhook_url=None)
+    assert [e["id"] for e in escalated] == [incident_id]

@@ -1,0 +1,109 @@
+"""HTTP: the emergency button, the safety centre's incidents, a person's emergency contacts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from tripguard.core.db import DbSession
+from tripguard.core.errors import NotFound
+from tripguard.core.types import Identifier
+from tripguard.privacy import access
+from tripguard.safety import contacts, service
+from tripguard.safety.models import Incident
+from tripguard.safety.schemas import (
+    ContactCreate, ContactRead, ContactVerify, IncidentAction, IncidentDetail, IncidentEventRead, IncidentRead,
+    SosCreate, SosReceipt,
+)
+from tripguard.security.auth import ContactsOwner, IncidentHandler, SosCaller
+from tripguard.security.permissions import Purpose
+
+router = APIRouter(prefix="/api/v1", tags=["safety"])
+IncidentId = Annotated[Identifier, Path()]
+
+
+@router.post("/sos", status_code=201, responses={200: {"model": SosReceipt, "description": "the same press again"}})
+async def press_sos(body: SosCreate, caller: SosCaller, request: Request, response: Response, session: DbSession,
+                    idempotency_key: Annotated[str | None, Header(
+                        alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")] = None,
+                    ) -> SosReceipt:
+    """One-tap emergency help. A retry (same Idempotency-Key) or a second press within a minute is the
+    same incident (200); a new one is 201. Contacts, the emergency gateway and the agents are told at once."""
+    app = request.app
+    incident, new = await run_in_threadpool(
+        service.raise_sos, session, app.state.vault, app.state.live_monitor, caller=caller,
+        request=service.SosRequest(trip_id=body.trip_id, silent=body.silent, lon=body.lon, lat=body.lat,
+                                   idempotency_key=idempotency_key),
+        ack_seconds=app.state.settings.incident_ack_seconds)
+    if new:
+        session.commit()  # on the queue only once it is stored
+        app.state.live_monitor.feed.publish(service.feed_item(incident))
+    else:
+        response.status_code = 200
+    return SosReceipt(incident_id=incident.id, status=incident.status, created_at=incident.created_at, new=new)
+
+
+@router.get("/incidents")
+def list_incidents(_: IncidentHandler, session: DbSession,
+                   status: Annotated[str | None, Query(pattern=r"^(open|acknowledged|in_progress|resolved|closed)$")]
+                   = None) -> list[IncidentRead]:
+    """The queue, newest first: every case not closed, or those in one state."""
+    return [IncidentRead.model_validate(i) for i in service.queue(session, status=status)]
+
+
+@router.get("/incidents/{incident_id}")
+def incident_detail(incident_id: IncidentId, principal: IncidentHandler, request: Request,
+                    session: DbSession) -> IncidentDetail:
+    """A case with its timeline; where the caller was is read for the emergency purpose (audited)."""
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound("no such incident")
+    position = access.read_fields(request.app.state.vault, session, principal, incident, ["position"],
+                                  purpose=Purpose.EMERGENCY)["position"].value if incident.position else None
+    return IncidentDetail(incident=IncidentRead.model_validate(incident), position=position,
+                          position_at=incident.position_at,
+                          timeline=[IncidentEventRead.model_validate(e) for e in service.timeline(session, incident_id)])
+
+
+@router.post("/incidents/{incident_id}/actions")
+def incident_action(incident_id: IncidentId, body: IncidentAction, principal: IncidentHandler, request: Request,
+                    session: DbSession) -> IncidentRead:
+    """Acknowledge, start, resolve (with an outcome: genuine, false alarm, mistaken, malicious), close, or note."""
+    incident = service.act(session, actor=principal, incident_id=incident_id, action=body.action,
+                           outcome=body.outcome, note=body.note)
+    request.app.state.live_monitor.feed.publish(service.feed_item(incident))
+    return IncidentRead.model_validate(incident)
+
+
+def _secret(request: Request) -> str:
+    return str(request.app.state.settings.secret_key.get_secret_value())
+
+
+@router.get("/me/contacts")
+def my_contacts(owner: ContactsOwner, request: Request, session: DbSession) -> list[ContactRead]:
+    """Your emergency contacts, masked."""
+    return [ContactRead(id=c.id, name=v["name"], phone=v["phone"], verified=c.verified_at is not None)
+            for c, v in contacts.listing(session, request.app.state.vault, owner=owner)]
+
+
+@router.post("/me/contacts", status_code=201)
+def add_contact(body: ContactCreate, owner: ContactsOwner, request: Request, session: DbSession) -> ContactRead:
+    """Name an emergency contact (at most five); a code goes to their phone to confirm."""
+    contact = contacts.add(session, request.app.state.vault, _secret(request), owner=owner, name=body.name,
+                           phone=body.phone)
+    return ContactRead(id=contact.id, name=None, phone=None, verified=False)
+
+
+@router.post("/me/contacts/{contact_id}/verify")
+def verify_contact(contact_id: Annotated[Identifier, Path()], body: ContactVerify, owner: ContactsOwner,
+                   request: Request, session: DbSession) -> ContactRead:
+    contact = contacts.verify(session, _secret(request), owner=owner, contact_id=contact_id, code=body.code)
+    return ContactRead(id=contact.id, name=None, phone=None, verified=True)
+
+
+@router.delete("/me/contacts/{contact_id}", status_code=204)
+def remove_contact(contact_id: Annotated[Identifier, Path()], owner: ContactsOwner, session: DbSession) -> Response:
+    contacts.remove(session, owner=owner, contact_id=contact_id)
+    return Response(status_code=204)

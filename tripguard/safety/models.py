@@ -1,0 +1,68 @@
+"""Incidents (an SOS, or an alert that needs a person), their timeline, and people's emergency contacts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tripguard.core.db import Base, UTCDateTime
+from tripguard.privacy.catalogue import Category, personal_column
+
+
+class Incident(Base):
+    """A case for the safety centre. Where the caller was is sealed under the caller's key."""
+
+    __tablename__ = "safety_incidents"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    source: Mapped[str] = mapped_column(String(12))  # sos | alert | check_in
+    severity: Mapped[str] = mapped_column(String(8))  # critical | high | medium
+    status: Mapped[str] = mapped_column(String(12), index=True)  # open | acknowledged | in_progress | resolved | closed
+    silent: Mapped[bool] = mapped_column(Boolean, default=False)
+    caller_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    caller_role: Mapped[str | None] = mapped_column(String(16))
+    trip_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    vehicle_id: Mapped[str | None] = mapped_column(String(64))
+    driver_id: Mapped[str | None] = mapped_column(String(64))
+    position: Mapped[bytes | None] = personal_column(Category.LOCATION, subject_column="caller_id")  # "lon,lat"
+    position_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    assigned_to: Mapped[str | None] = mapped_column(String(40))
+    outcome: Mapped[str | None] = mapped_column(String(16))  # genuine | false_alarm | mistaken | malicious
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ack_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class IncidentEvent(Base):
+    """One line of an incident's timeline. `details` never holds personal data."""
+
+    __tablename__ = "safety_incident_events"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    incident_id: Mapped[str] = mapped_column(String(40), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(24))
+    actor: Mapped[str] = mapped_column(String(80))
+    details: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+class EmergencyContact(Base):
+    """Someone a person wants told when they press SOS; sealed under that person's key."""
+
+    __tablename__ = "safety_contacts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[bytes | None] = personal_column(Category.NAME, subject_column="subject_id")
+    phone: Mapped[bytes | None] = personal_column(Category.PHONE, subject_column="subject_id")
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,95 @@
+"""SOS, incidents and emergency contacts over HTTP."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tripguard.core.types import ID_PATTERN, CleanStr
+
+
+class SosCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    trip_id: str | None = Field(default=None, pattern=ID_PATTERN, description="default: your trip under way")
+    silent: bool = Field(default=False, description="no sound or screen change on the phone; agents call back")
+    lon: float | None = Field(default=None, ge=-180, le=180, description="the phone's own fix, WGS-84")
+    lat: float | None = Field(default=None, ge=-90, le=90)
+
+
+class SosReceipt(BaseModel):
+    """What the app shows: the case exists and is being handled (nothing about anyone else)."""
+
+    incident_id: str
+    status: str
+    created_at: datetime
+    new: bool
+
+
+class IncidentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    source: str
+    severity: str
+    status: str
+    silent: bool
+    caller_id: str | None
+    caller_role: str | None
+    trip_id: str | None
+    vehicle_id: str | None
+    driver_id: str | None
+    assigned_to: str | None
+    outcome: str | None
+    created_at: datetime
+    ack_due_at: datetime
+    acknowledged_at: datetime | None
+    escalated_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+
+
+class IncidentEventRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    kind: str
+    actor: str
+    details: dict[str, object]
+
+
+class IncidentDetail(BaseModel):
+    incident: IncidentRead
+    position: str | None = Field(description="lon,lat: plaintext for the emergency purpose, read audited")
+    position_at: datetime | None
+    timeline: list[IncidentEventRead]
+
+
+class IncidentAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["acknowledge", "start", "resolve", "close", "note"]
+    outcome: Literal["genuine", "false_alarm", "mistaken", "malicious"] | None = None
+    note: CleanStr | None = Field(default=None, max_length=500)
+
+
+class ContactCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: CleanStr = Field(min_length=1, max_length=64)
+    phone: str = Field(pattern=r"^\+?[0-9][0-9 -]{5,18}[0-9]$")
+
+
+class ContactVerify(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[0-9]{6}$")
+
+
+class ContactRead(BaseModel):
+    id: str
+    name: str | None
+    phone: str | None
+    verified: bool
