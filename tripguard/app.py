@@ -43,6 +43,7 @@ from tripguard.security.rate_limit import SlidingWindowLimiter
 from tripguard.telematics import checkins
 from tripguard.vault.keys import build_vault
 from tripguard.web.routes import STATIC_DIR, render_console_error
+from tripguard.web.incident_routes import router as incident_console_router
 from tripguard.web.live_routes import router as live_console_router
 from tripguard.web.live_routes import trips_router as trips_console_router
 from tripguard.web.privacy_routes import router as privacy_console_router
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.include_router(privacy_console_router)
     app.include_router(live_console_router)
     app.include_router(trips_console_router)
+    app.include_router(incident_console_router)
     app.mount("/static/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR), name="leaflet")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_openapi(app, declared_permission)

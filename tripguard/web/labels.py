@@ -32,4 +32,8 @@ LABELS = [
     N_('trips, their positions, alerts and check-ins past the trip-data period (key shredded)'),
     N_('sent or abandoned outbox messages (they carry contact details)'),
     N_("idempotency keys of trip-event batches (a retry comes within minutes)"),
+    # incidents
+    N_("SOS queue"), N_("critical"), N_("high"), N_("medium"), N_("sos"), N_("alert"), N_("check_in"),
+    N_("created"), N_("notified"), N_("acknowledge"), N_("start"), N_("resolve"), N_("close"), N_("note"),
+    N_("escalated"), N_("genuine"), N_("false_alarm"), N_("mistaken"), N_("malicious"), N_("customer"), N_("courier"),
 ]

@@ -36,6 +36,7 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 NAVIGATION: list[tuple[str, str, Permission]] = [
     ("Home", "/console", Permission.CONSOLE_USE),
     ("Live map", "/console/live", Permission.ALERTS_READ),
+    ("SOS queue", "/console/incidents", Permission.INCIDENT_HANDLE),
     ("Trips", "/console/trips", Permission.ALERTS_READ),
     ("Audit log", "/console/audit", Permission.AUDIT_READ),
     ("Staff", "/console/staff", Permission.STAFF_READ),

@@ -1,0 +1,41 @@
+"""The SOS queue in a real browser: a press through the API is on the agent's screen within a second."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from tests.builders import subject_token
+from tests.web.conftest import LiveServer
+from tests.web.test_console_browser import new_page, sign_in_and_enrol
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_press_appears_in_the_queue_within_a_second(browser: Any, live_server: LiveServer) -> None:
+    page = new_page(browser, live_server, "zh-CN")
+    sign_in_and_enrol(page, "agent")
+    page.goto("/console/incidents")
+    page.locator("body[data-live='connected']").wait_for()
+    press = httpx.post(f"{live_server.url}/api/v1/sos", json={"silent": True, "lon": 116.397, "lat": 39.909},
+                       headers={"Authorization": f"Bearer {subject_token('psg_SOS1')}",
+                                "Idempotency-Key": "tap-1"}, timeout=10)
+    assert press.status_code == 201, press.text
+    incident_id = press.json()["incident_id"]
+    row = page.locator(f"tr[data-incident='{incident_id}']")
+    row.wait_for(timeout=1000)  # the issue's bound: on the agent's screen within one second
+    assert "等待受理" in row.inner_text()
+    again = httpx.post(f"{live_server.url}/api/v1/sos", json={},
+                       headers={"Authorization": f"Bearer {subject_token('psg_SOS1')}", "Idempotency-Key": "tap-1"},
+                       timeout=10)
+    assert again.status_code == 200 and again.json()["incident_id"] == incident_id
+    assert page.locator("tr[data-incident]").count() == 1
+
+    row.locator("a").click()
+    page.wait_for_url(f"**/console/incidents/{incident_id}")
+    assert page.locator("[data-testid=position]").inner_text().startswith("116.397000,39.909000")
+    page.click("button[value=acknowledge]")
+    page.wait_for_url(f"**/console/incidents/{incident_id}")
+    assert page.locator("[data-testid=incident-status]").inner_text() == "已受理"

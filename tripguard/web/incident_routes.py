@@ -1,0 +1,64 @@
+"""The safety centre's SOS queue (live, with sound) and the incident page (where, who, timeline, actions)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from tripguard.core.db import DbSession
+from tripguard.core.errors import DomainError, NotFound
+from tripguard.core.types import CleanStr, Identifier
+from tripguard.privacy import access
+from tripguard.safety import service
+from tripguard.safety.models import Incident
+from tripguard.security.auth import IncidentHandler
+from tripguard.security.permissions import Purpose
+from tripguard.security.principal import Principal
+from tripguard.telematics.models import Vehicle
+from tripguard.web.routes import page
+
+router = APIRouter(prefix="/console/incidents", include_in_schema=False)
+
+
+@router.get("")
+def queue_page(request: Request, principal: IncidentHandler, session: DbSession) -> HTMLResponse:
+    return page(request, "incidents.html", principal, "/console/incidents",
+                incidents=service.queue(session, status=None))
+
+
+def _incident_page(request: Request, principal: Principal, session: DbSession, incident_id: str,
+                   status_code: int = 200, error: str | None = None) -> HTMLResponse:
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound("no such incident")
+    position = access.read_fields(request.app.state.vault, session, principal, incident, ["position"],
+                                  purpose=Purpose.EMERGENCY)["position"].value if incident.position else None
+    vehicle = session.get(Vehicle, incident.vehicle_id) if incident.vehicle_id else None
+    return page(request, "incident.html", principal, "/console/incidents", status_code=status_code,
+                incident=incident, position=position, vehicle=vehicle, error=error,
+                timeline=service.timeline(session, incident.id), outcomes=service.OUTCOMES)
+
+
+@router.get("/{incident_id}")
+def incident_page(incident_id: Annotated[Identifier, Path()], request: Request, principal: IncidentHandler,
+                  session: DbSession) -> HTMLResponse:
+    return _incident_page(request, principal, session, incident_id)
+
+
+@router.post("/{incident_id}/action")
+def incident_action(incident_id: Annotated[Identifier, Path()], request: Request, principal: IncidentHandler,
+                    session: DbSession, action: Annotated[str, Form(pattern=r"^(acknowledge|start|resolve|close|note)$")],
+                    outcome: Annotated[str | None, Form()] = None,
+                    note: Annotated[CleanStr | None, Form(max_length=500)] = None) -> Response:
+    try:
+        incident = service.act(session, actor=principal, incident_id=incident_id, action=action,
+                               outcome=outcome or None, note=note)
+    except DomainError as exc:
+        session.rollback()
+        return _incident_page(request, principal, session, incident_id, status_code=exc.status,
+                              error=exc.detail or exc.title)
+    session.commit()
+    request.app.state.live_monitor.feed.publish(service.feed_item(incident))
+    return RedirectResponse(f"/console/incidents/{incident_id}", status_code=303)
