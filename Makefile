@@ -54,3 +54,4 @@ bench: install
 	$(BIN)/python -m bench.monitor
 	$(BIN)/python -m bench.latency
 	$(BIN)/python -m bench.thresholds
+	$(BIN)/python -m bench.sos

@@ -66,17 +66,27 @@ def sign_in(base: str) -> httpx.Client:
     return client
 
 
-def listen(client: httpx.Client, arrivals: dict[str, float], ready: threading.Event, stop: threading.Event) -> None:
+def listen(client: httpx.Client, arrivals: dict[str, float], ready: threading.Event, kind: str) -> None:
+    """Record when each item of `kind` first arrives on the agent's live stream (route deviations by
+    trip id, incidents by id)."""
     with client.stream("GET", "/console/live/stream", timeout=None) as response:
         for line in response.iter_lines():
-            if stop.is_set():
-                return
             if line.startswith(": connected"):
                 ready.set()
-            if line.startswith("data: "):
-                item = json.loads(line[6:])
-                if item.get("type") == "alert" and item["kind"] == "route_deviation":
-                    arrivals.setdefault(item["trip_id"], time.perf_counter())
+            if not line.startswith("data: "):
+                continue
+            item = json.loads(line[6:])
+            if kind == "route_deviation" and item.get("type") == "alert" and item["kind"] == kind:
+                arrivals.setdefault(item["trip_id"], time.perf_counter())
+            elif kind == "incident" and item.get("type") == "incident":
+                arrivals.setdefault(item["id"], time.perf_counter())
+
+
+def listen_ready(client: httpx.Client, arrivals: dict[str, float], *, kind: str) -> None:
+    """Open the stream in a daemon thread and wait until it is connected."""
+    ready = threading.Event()
+    threading.Thread(target=listen, args=(client, arrivals, ready, kind), daemon=True).start()
+    ready.wait(10)
 
 
 def main() -> None:
@@ -98,11 +108,8 @@ def main() -> None:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.1)
-            agent = sign_in(base)
             arrivals: dict[str, float] = {}
-            ready, stop = threading.Event(), threading.Event()
-            threading.Thread(target=listen, args=(agent, arrivals, ready, stop), daemon=True).start()
-            ready.wait(10)
+            listen_ready(sign_in(base), arrivals, kind="route_deviation")
             feeder = httpx.Client(base_url=base, timeout=30,
                                   headers={"Authorization": f"Bearer {api_key}",
                                            "Content-Type": "application/x-ndjson"})
@@ -128,7 +135,6 @@ def main() -> None:
                 batch_ms.append((time.perf_counter() - tick) * 1000)
                 time.sleep(max(0.0, args.period - (time.perf_counter() - tick)))
             time.sleep(2)
-            stop.set()
         finally:
             server.terminate()  # an open event stream keeps uvicorn waiting: do not wait long
             try:

@@ -1,0 +1,110 @@
+"""SOS latency: from the app's request to the case on a safety agent's live queue.
+
+    .venv/bin/python -m bench.sos [--rates 50,200] [--seconds 10]
+
+Starts `tripguard serve` (the embedded default: SQLite, in-process bus) on a fresh database, signs a
+safety agent in, opens the queue's event stream, then presses SOS from this second process over
+loopback at each rate (every press a different passenger, so none is a double tap), and measures
+each press from just before its request to the incident arriving on the stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx2 as httpx
+import jwt
+import numpy as np
+
+from bench.latency import listen_ready, prepare, sign_in
+from bench.report import machine_line, write_section
+
+SECRET = "bench-subject-secret-0123456789abcdef"
+
+
+def token(subject: str) -> str:
+    now = datetime.now(UTC)
+    return jwt.encode({"sub": subject, "role": "passenger", "aud": "tripguard", "iat": now,
+                       "exp": now + timedelta(minutes=10)}, SECRET, algorithm="HS256")
+
+
+def run_rate(base: str, rate: int, seconds: float, arrivals: dict[str, float]) -> tuple[np.ndarray, int]:
+    sent: dict[str, float] = {}
+    lock = threading.Lock()
+    tokens = [token(f"psg_{rate}_{n}") for n in range(int(rate * seconds))]
+    client = httpx.Client(base_url=base, timeout=30, limits=httpx.Limits(max_connections=64))
+
+    def press(n: int) -> None:
+        started = time.perf_counter()
+        response = client.post("/api/v1/sos", json={"lon": 116.397, "lat": 39.909},
+                               headers={"Authorization": f"Bearer {tokens[n]}", "Idempotency-Key": f"b{rate}-{n}"})
+        if response.status_code == 201:
+            with lock:
+                sent[response.json()["incident_id"]] = started
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        begin = time.perf_counter()
+        for n in range(len(tokens)):
+            time.sleep(max(0.0, begin + n / rate - time.perf_counter()))
+            pool.submit(press, n)
+    time.sleep(2)
+    latencies = np.array([(arrivals[i] - t) * 1000 for i, t in sent.items() if i in arrivals])
+    return latencies, len(tokens) - len(latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", default="50,200")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--port", type=int, default=8766)
+    args = parser.parse_args()
+    rates = [int(r) for r in args.rates.split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env, _ = prepare(Path(tmp))
+        env["TRIPGUARD_SUBJECT_TOKEN_SECRET"] = SECRET
+        server = subprocess.Popen([str(Path(sys.executable).with_name("tripguard")), "serve", "--port", str(args.port)],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{args.port}"
+        try:
+            for _ in range(100):
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            arrivals: dict[str, float] = {}
+            listen_ready(sign_in(base), arrivals, kind="incident")
+            for rate in rates:
+                latencies, missed = run_rate(base, rate, args.seconds, arrivals)
+                rows.append(f"| {rate}/s | {len(latencies):,} | {np.percentile(latencies, 50):,.0f} ms | "
+                            f"{np.percentile(latencies, 99):,.0f} ms | {latencies.max():,.0f} ms | {missed} |")
+        finally:
+            server.terminate()
+            try:
+                server.wait(3)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    body = "\n".join([
+        "## SOS to the safety centre's queue (`bench/sos.py`)", "",
+        f"Command: `.venv/bin/python -m bench.sos --rates {args.rates} --seconds {args.seconds:g}`. {machine_line()} "
+        "`tripguard serve` on SQLite (the embedded default); presses from a second process over loopback, each a "
+        "different passenger with a position; timed from just before the request to the incident on a signed-in "
+        "agent's event stream. Target: p99 < 100 ms at 200/s.", "",
+        "| rate | presses | p50 | p99 | max | not seen |", "| ---: | ---: | ---: | ---: | ---: | ---: |", *rows,
+    ])
+    write_section("sos", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
