@@ -17,7 +17,7 @@ from tripguard.audit import tasks as audit_tasks
 from tripguard.audit.service import Actor
 from tripguard.audit.api import router as audit_router
 from tripguard.audit.signing import load_signing_key
-from tripguard.core.db import make_engine, make_sessionmaker
+from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
 from tripguard.core.errors import install_error_handlers
 from tripguard.core.health import router as health_router
 from tripguard.core.logging import configure_logging
@@ -32,10 +32,11 @@ from tripguard.privacy.retention import run_retention
 from tripguard.security.api import router as security_router
 from tripguard.telematics.api import router as telematics_router
 from tripguard.safety.api import router as safety_router
-from tripguard.safety.service import escalate_overdue
+from tripguard.safety.service import escalate_overdue, feed_item, open_for_alert, open_for_check_in
 from tripguard.sim.demo import DemoCity
 from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.monitor import config_with
+from tripguard.telematics.models import CheckIn, TripAlert
 from tripguard.telematics.service import IngestOptions, LiveMonitor
 from tripguard.telematics.service import restore as restore_monitor
 from tripguard.security.auth import declared_permission
@@ -75,17 +76,38 @@ def _escalate_incidents(app: FastAPI) -> None:
 
 
 def _expire_check_ins(app: FastAPI) -> None:
-    for payload in checkins.expire_due(app.state.sessionmaker, webhook_url=app.state.settings.webhook_url):
-        app.state.live_monitor.feed.publish({"type": "check_in", **payload})
+    expired = checkins.expire_due(app.state.sessionmaker, webhook_url=app.state.settings.webhook_url)
+    feed = app.state.live_monitor.feed
+    if not expired:
+        return
+    opened = []
+    with unit_of_work(app.state.sessionmaker) as session:  # no answer in time: a case for the safety centre
+        for payload in expired:
+            check_in = session.get(CheckIn, str(payload["check_in_id"]))
+            incident = check_in and open_for_check_in(session, check_in=check_in,
+                                                      ack_seconds=app.state.settings.incident_ack_seconds)
+            if incident:
+                opened.append(feed_item(incident))
+    for item in [{"type": "check_in", **p} for p in expired] + opened:
+        feed.publish(item)
 
 
-def ingest_options(settings: Settings) -> IngestOptions:
-    return IngestOptions(webhook_url=settings.webhook_url, check_in_minutes=settings.check_in_answer_minutes)
+def ingest_options(app: FastAPI) -> IngestOptions:
+    settings: Settings = app.state.settings
+    feed = app.state.live_monitor.feed
+
+    def on_alert(session: Session, alert: TripAlert) -> None:
+        incident = open_for_alert(session, alert=alert, ack_seconds=settings.incident_ack_seconds)
+        if incident is not None:
+            feed.publish(feed_item(incident))
+
+    return IngestOptions(webhook_url=settings.webhook_url, check_in_minutes=settings.check_in_answer_minutes,
+                         on_alert=on_alert)
 
 
 def _start_demo_city(app: FastAPI) -> DemoCity:
     settings: Settings = app.state.settings
-    demo = DemoCity(app.state.sessionmaker, app.state.live_monitor, app.state.vault, ingest_options(settings),
+    demo = DemoCity(app.state.sessionmaker, app.state.live_monitor, app.state.vault, ingest_options(app),
                     speed=settings.demo_speed)
     demo.start()
     return demo
@@ -152,6 +174,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.state.notifier = build_notifier(settings)
     app.state.live_monitor = LiveMonitor(monitor=BatchMonitor(config_with(settings.monitor_thresholds)))
     app.state.schema_head = head_revision()
+    app.state.ingest_options = lambda: ingest_options(app)  # read per batch: settings may change in tests
     app.state.sign_in_limiter = SlidingWindowLimiter(
         limit=settings.sign_in_rate_per_minute, window_seconds=60
     )

@@ -109,3 +109,23 @@ def test_unacknowledged_cases_escalate(client: TestClient, db: Session, act_as, 
     db.commit()
     escalated = escalate_overdue(session_factory, webhook_url=None)
     assert [e["id"] for e in escalated] == [incident_id]
+
+
+def test_a_deviation_and_a_call_for_help_open_one_case_for_the_trip(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    from tripguard.telematics.models import CheckIn
+
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    events = trip_with_deviation()
+    events[0]["passenger_id"] = "P1"
+    assert post(client, ndjson(events)).json()["alerts"] == 1
+    incident = db.scalars(select(Incident)).one()
+    assert (incident.source, incident.severity, incident.trip_id, incident.caller_id) == ("alert", "high", "T1", "P1")
+    check_in = db.scalars(select(CheckIn)).one()
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    client.post(f"/api/v1/telematics/check-ins/{check_in.id}/answer", json={"answer": "help"})
+    db.expire_all()
+    incident = db.scalars(select(Incident)).one()  # the same case, now critical
+    assert incident.severity == "critical"
+    act_as(Role.SAFETY_AGENT)
+    kinds = [e["kind"] for e in client.get(f"/api/v1/incidents/{incident.id}").json()["timeline"]]
+    assert kinds == ["created", "alert", "check_in"]

@@ -25,7 +25,7 @@ from tripguard.privacy import access
 from tripguard.privacy.models import DataSubject
 from tripguard.safety.models import EmergencyContact, Incident, IncidentEvent
 from tripguard.security.principal import Principal
-from tripguard.telematics.models import Trip, Vehicle
+from tripguard.telematics.models import CheckIn, Trip, TripAlert, Vehicle
 from tripguard.telematics.service import LiveMonitor
 from tripguard.vault.service import Vault
 
@@ -224,3 +224,42 @@ def queue(session: Session, *, status: str | None, limit: int = 200) -> list[Inc
     else:
         statement = statement.where(Incident.status != "closed")
     return list(session.scalars(statement))
+
+
+def open_for_alert(session: Session, *, alert: TripAlert, ack_seconds: int) -> Incident | None:
+    """A high-severity alert (route deviation, possible crash) becomes a case; later ones of the same trip
+    go on that case's timeline while it is not closed."""
+    if alert.severity != "high":
+        return None
+    return _case_for_trip(session, source="alert", severity="high", trip_id=alert.trip_id, ack_seconds=ack_seconds,
+                          kind="alert", details={"alert": alert.id, "alert_kind": alert.kind})
+
+
+def open_for_check_in(session: Session, *, check_in: CheckIn, ack_seconds: int) -> Incident | None:
+    """"Help" asked in a check-in is critical; no answer in time is high."""
+    if check_in.status not in ("help", "unanswered"):
+        return None
+    return _case_for_trip(session, source="check_in", severity="critical" if check_in.status == "help" else "high",
+                          trip_id=check_in.trip_id, ack_seconds=ack_seconds, kind="check_in",
+                          details={"check_in": check_in.id, "answer": check_in.status, "role": check_in.role})
+
+
+def _case_for_trip(session: Session, *, source: str, severity: str, trip_id: str, ack_seconds: int, kind: str,
+                   details: dict[str, object]) -> Incident:
+    incident = session.scalar(select(Incident).where(Incident.trip_id == trip_id, Incident.status != "closed")
+                              .order_by(Incident.created_at.desc()).limit(1))
+    if incident is None:
+        trip = session.get(Trip, trip_id)
+        now = utcnow()
+        incident = Incident(id=new_id("inc"), source=source, severity=severity, status="open", silent=False,
+                            caller_id=trip.passenger_id if trip else None, caller_role="passenger" if trip else None,
+                            trip_id=trip_id, vehicle_id=trip.vehicle_id if trip else None,
+                            driver_id=trip.driver_id if trip else None, created_at=now,
+                            ack_due_at=now + timedelta(seconds=ack_seconds))
+        session.add(incident)
+        session.flush()
+        _event(session, incident, "created", SYSTEM, source=source)
+    elif severity == "critical" and incident.severity != "critical":
+        incident.severity = "critical"
+    _event(session, incident, kind, SYSTEM, **details)
+    return incident

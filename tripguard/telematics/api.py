@@ -16,6 +16,7 @@ from tripguard.core.errors import DomainError, FieldProblem, InvalidInput, Permi
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.security.auth import AlertsReader, CheckInReplier, TelematicsIngest, TrajectoryReader
 from tripguard.security.permissions import Purpose, purposes_for
+from tripguard.safety import service as safety
 from tripguard.telematics import checkins, registry, service, trips
 from tripguard.telematics.models import Device, IngestBatch, Trip, Vehicle
 from tripguard.telematics.schemas import (
@@ -76,11 +77,8 @@ async def ingest_events(request: Request, principal: TelematicsIngest, session: 
         raise InvalidInput(errors=[FieldProblem(field="body", message="no events")])
     if len(lines) > service.MAX_EVENTS_PER_BATCH:
         raise PayloadTooLarge(f"at most {service.MAX_EVENTS_PER_BATCH} events a batch")
-    settings = request.app.state.settings
-    options = service.IngestOptions(webhook_url=settings.webhook_url,
-                                    check_in_minutes=settings.check_in_answer_minutes)
     result = await run_in_threadpool(service.ingest, session, request.app.state.live_monitor,
-                                     request.app.state.vault, lines, options=options)
+                                     request.app.state.vault, lines, options=request.app.state.ingest_options())
     if result.accepted == 0:
         raise InvalidInput("no line was a valid event",
                            errors=[FieldProblem(field=f"line {e.line}", message=e.reason) for e in result.rejected[:100]])
@@ -188,10 +186,15 @@ def trip_trajectory(trip_id: Annotated[Identifier, Path()], principal: Trajector
 def answer_check_in(check_in_id: Annotated[Identifier, Path()], body: CheckInAnswer, principal: CheckInReplier,
                     request: Request, session: DbSession) -> CheckInRead:
     """The passenger's or driver's own answer to "are you OK?" (the same answer twice is harmless)."""
+    settings = request.app.state.settings
     check_in = checkins.answer(session, actor=principal.actor, subject_id=principal.id, check_in_id=check_in_id,
-                               reply=body.answer, webhook_url=request.app.state.settings.webhook_url)
+                               reply=body.answer, webhook_url=settings.webhook_url)
     if check_in.status == "help":
-        request.app.state.live_monitor.feed.publish({"type": "check_in", **checkins.as_payload(check_in)})
+        feed = request.app.state.live_monitor.feed
+        feed.publish({"type": "check_in", **checkins.as_payload(check_in)})
+        incident = safety.open_for_check_in(session, check_in=check_in, ack_seconds=settings.incident_ack_seconds)
+        if incident is not None:
+            feed.publish(safety.feed_item(incident))
     return CheckInRead.model_validate(check_in)
 
 

@@ -9,6 +9,7 @@ inside it. After a restart the state of the trips still under way is rebuilt fro
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -58,6 +59,8 @@ class LiveMonitor:
 class IngestOptions:
     webhook_url: str | None = None
     check_in_minutes: int = 3
+    # Called for each alert stored, in the same transaction (the safety centre opens incidents here).
+    on_alert: Callable[[Session, TripAlert], None] | None = None
 
 
 @dataclass
@@ -94,6 +97,8 @@ def ingest(session: Session, live: LiveMonitor, vault: Vault, lines: list[str], 
     for row in stored:
         checkins.open_for_alert(session, vault, alert=row, minutes=options.check_in_minutes,
                                 webhook_url=options.webhook_url)
+        if options.on_alert is not None:
+            options.on_alert(session, row)
     return IngestResult(accepted=len(events), rejected=rejected, alerts=stored)
 
 
