@@ -45,6 +45,7 @@ from tripguard.telematics import checkins
 from tripguard.vault.keys import build_vault
 from tripguard.web.routes import STATIC_DIR, render_console_error
 from tripguard.web.incident_routes import router as incident_console_router
+from tripguard.web.share_routes import router as share_router
 from tripguard.web.live_routes import router as live_console_router
 from tripguard.web.live_routes import trips_router as trips_console_router
 from tripguard.web.privacy_routes import router as privacy_console_router
@@ -175,6 +176,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.state.live_monitor = LiveMonitor(monitor=BatchMonitor(config_with(settings.monitor_thresholds)))
     app.state.schema_head = head_revision()
     app.state.ingest_options = lambda: ingest_options(app)  # read per batch: settings may change in tests
+    app.state.share_limiter = SlidingWindowLimiter(limit=60, window_seconds=60)  # per link
     app.state.sign_in_limiter = SlidingWindowLimiter(
         limit=settings.sign_in_rate_per_minute, window_seconds=60
     )
@@ -194,6 +196,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.include_router(live_console_router)
     app.include_router(trips_console_router)
     app.include_router(incident_console_router)
+    app.include_router(share_router)
     app.mount("/static/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR), name="leaflet")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_openapi(app, declared_permission)

@@ -11,13 +11,14 @@ from tripguard.core.db import DbSession
 from tripguard.core.errors import NotFound
 from tripguard.core.types import Identifier
 from tripguard.privacy import access
-from tripguard.safety import contacts, service
+from tripguard.audit import service as audit
+from tripguard.safety import contacts, service, shares
 from tripguard.safety.models import Incident
 from tripguard.safety.schemas import (
     ContactCreate, ContactRead, ContactVerify, IncidentAction, IncidentDetail, IncidentEventRead, IncidentRead,
-    SosCreate, SosReceipt,
+    ShareCreated, SosCreate, SosReceipt,
 )
-from tripguard.security.auth import ContactsOwner, IncidentHandler, SosCaller
+from tripguard.security.auth import ContactsOwner, IncidentHandler, SosCaller, TripSharer
 from tripguard.security.permissions import Purpose
 
 router = APIRouter(prefix="/api/v1", tags=["safety"])
@@ -36,7 +37,8 @@ async def press_sos(body: SosCreate, caller: SosCaller, request: Request, respon
         service.raise_sos, session, app.state.vault, app.state.live_monitor, caller=caller,
         request=service.SosRequest(trip_id=body.trip_id, silent=body.silent, lon=body.lon, lat=body.lat,
                                    idempotency_key=idempotency_key),
-        ack_seconds=app.state.settings.incident_ack_seconds)
+        ack_seconds=app.state.settings.incident_ack_seconds, secret_key=_secret(request),
+        base_url=app.state.settings.base_url)
     if new:
         session.commit()  # on the queue only once it is stored
         app.state.live_monitor.feed.publish(service.feed_item(incident))
@@ -106,4 +108,23 @@ def verify_contact(contact_id: Annotated[Identifier, Path()], body: ContactVerif
 @router.delete("/me/contacts/{contact_id}", status_code=204)
 def remove_contact(contact_id: Annotated[Identifier, Path()], owner: ContactsOwner, session: DbSession) -> Response:
     contacts.remove(session, owner=owner, contact_id=contact_id)
+    return Response(status_code=204)
+
+
+@router.post("/trips/{trip_id}/shares", status_code=201)
+def share_trip(trip_id: Annotated[Identifier, Path()], sharer: TripSharer, request: Request,
+               session: DbSession) -> ShareCreated:
+    """A link for family to follow your trip live (shown once; dead 24 h after arrival or when revoked)."""
+    trip = shares.own_trip(session, subject_id=sharer.id, trip_id=trip_id)
+    share, token = shares.create(session, _secret(request), trip=trip, created_by=f"subject:{sharer.id}")
+    audit.record(session, actor=sharer.actor, action="share.create", target_type="share", target_id=share.id)
+    return ShareCreated(id=share.id, url=f"{request.app.state.settings.base_url}/s/{token}",
+                        expires_at=shares.live_until(trip))
+
+
+@router.delete("/trips/{trip_id}/shares/{share_id}", status_code=204)
+def revoke_share(trip_id: Annotated[Identifier, Path()], share_id: Annotated[Identifier, Path()],
+                 sharer: TripSharer, session: DbSession) -> Response:
+    """Withdraw a link at once."""
+    shares.revoke(session, actor=sharer.actor, subject_id=sharer.id, trip_id=trip_id, share_id=share_id)
     return Response(status_code=204)

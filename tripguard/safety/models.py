@@ -66,3 +66,17 @@ class EmergencyContact(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TripShare(Base):
+    """A link that lets someone without an account follow a trip. Only a keyed hash of it is kept."""
+
+    __tablename__ = "safety_trip_shares"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    trip_id: Mapped[str] = mapped_column(String(64), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(80))  # subject:<id>, or system:sos
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    views: Mapped[int] = mapped_column(Integer, default=0)

@@ -93,3 +93,9 @@ class ContactRead(BaseModel):
     name: str | None
     phone: str | None
     verified: bool
+
+
+class ShareCreated(BaseModel):
+    id: str
+    url: str = Field(description="shown once: TripGuard keeps only a keyed hash of it")
+    expires_at: datetime | None = Field(description="24 h after arrival; none while the trip is under way")

@@ -23,6 +23,7 @@ from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.privacy import access
 from tripguard.privacy.models import DataSubject
+from tripguard.safety import shares
 from tripguard.safety.models import EmergencyContact, Incident, IncidentEvent
 from tripguard.security.principal import Principal
 from tripguard.telematics.models import CheckIn, Trip, TripAlert, Vehicle
@@ -71,7 +72,7 @@ def _callers_trip(session: Session, caller: Principal, trip_id: str | None) -> T
 
 
 def raise_sos(session: Session, vault: Vault, live: LiveMonitor, *, caller: Principal, request: SosRequest,
-              ack_seconds: int) -> tuple[Incident, bool]:
+              ack_seconds: int, secret_key: str, base_url: str) -> tuple[Incident, bool]:
     """The incident for this press, and whether it is new (a retry or a double tap finds the first)."""
     key = f"{caller.id}:{request.idempotency_key}" if request.idempotency_key else None
     if key is not None and (known := session.scalar(select(Incident).where(Incident.idempotency_key == key))):
@@ -99,8 +100,12 @@ def raise_sos(session: Session, vault: Vault, live: LiveMonitor, *, caller: Prin
     _event(session, incident, "created", caller.actor, silent=request.silent, trip=incident.trip_id)
     audit.record(session, actor=caller.actor, action="sos.raise", target_type="incident", target_id=incident.id)
     vehicle = session.get(Vehicle, incident.vehicle_id) if incident.vehicle_id else None
-    told = _tell_contacts(session, vault, incident, caller, vehicle)
-    _dispatch(session, vault, incident, vehicle, position)
+    link = None
+    if trip is not None:  # contacts and the police follow the trip live
+        _, token = shares.create(session, secret_key, trip=trip, created_by=f"sos:{incident.id}")
+        link = f"{base_url}/s/{token}"
+    told = _tell_contacts(session, vault, incident, caller, vehicle, link)
+    _dispatch(session, vault, incident, vehicle, position, link)
     _event(session, incident, "notified", SYSTEM, contacts=told, gateway=True)
     return incident, True
 
@@ -123,7 +128,7 @@ def _name(session: Session, vault: Vault, subject_id: str | None) -> str | None:
 
 
 def _tell_contacts(session: Session, vault: Vault, incident: Incident, caller: Principal,
-                   vehicle: Vehicle | None) -> int:
+                   vehicle: Vehicle | None, link: str | None) -> int:
     contacts = session.scalars(select(EmergencyContact).where(EmergencyContact.subject_id == caller.id,
                                                               EmergencyContact.verified_at.is_not(None)))
     name = _name(session, vault, caller.id) or "—"
@@ -135,14 +140,15 @@ def _tell_contacts(session: Session, vault: Vault, incident: Incident, caller: P
         notify.enqueue_to_person(session, vault, subject_id=caller.id, channel="sms", to=phone, template="sos_contact",
                                  locale="zh_CN", params={"name": name, "plate": vehicle.plate if vehicle else None,
                                                          "colour": vehicle.colour if vehicle else None,
-                                                         "model": vehicle.model if vehicle else None},
+                                                         "model": vehicle.model if vehicle else None,
+                                                         "link": link},
                                  idempotency_key=f"sos:{incident.id}:contact:{contact.id}")
         told += 1
     return told
 
 
 def _dispatch(session: Session, vault: Vault, incident: Incident, vehicle: Vehicle | None,
-              position: tuple[float, float, datetime] | None) -> None:
+              position: tuple[float, float, datetime] | None, link: str | None) -> None:
     payload: dict[str, object] = {
         "incident_id": incident.id, "silent": incident.silent, "created_at": incident.created_at.isoformat(),
         "caller": {"id": incident.caller_id, "role": incident.caller_role,
@@ -150,7 +156,7 @@ def _dispatch(session: Session, vault: Vault, incident: Incident, vehicle: Vehic
                    "phone": _phone(session, vault, incident.caller_id)},
         "location": None if position is None else {"lon": position[0], "lat": position[1],
                                                    "at": position[2].isoformat()},
-        "trip_id": incident.trip_id,
+        "trip_id": incident.trip_id, "share_link": link,
         "vehicle": None if vehicle is None else {"plate": vehicle.plate, "colour": vehicle.colour,
                                                  "model": vehicle.model},
         "driver": None if incident.driver_id is None else {"id": incident.driver_id,

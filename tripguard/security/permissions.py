@@ -55,6 +55,7 @@ class Permission(StrEnum):
     CHECKIN_REPLY = "checkin.reply"  # a passenger or driver answers "are you OK?"
     SOS_RAISE = "sos.raise"  # a person presses the emergency button
     CONTACTS_SELF = "contacts.self"  # a person's own emergency contacts
+    TRIP_SHARE = "trip.share"  # a passenger or driver shares their trip with family (a link)
     INCIDENT_HANDLE = "incident.handle"  # the safety centre's queue: acknowledge, work, resolve, close
 
 
@@ -88,7 +89,7 @@ TOTP_REQUIRED_ROLES = STAFF_ROLES - {Role.TRAINER, Role.MERCHANT}
 
 _STAFF_BASE = frozenset({Permission.SELF_READ, Permission.CONSOLE_USE})
 _SUBJECT_BASE = frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY, Permission.SOS_RAISE,
-                           Permission.CONTACTS_SELF})
+                           Permission.CONTACTS_SELF, Permission.TRIP_SHARE})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SYSTEM_ADMIN: _STAFF_BASE

@@ -1,0 +1,93 @@
+"""Trip sharing: a link shows only what it should, is audited, and dies 24 h after arrival or on revocation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.safety.test_sos_api import on_a_trip
+from tests.telematics.test_ingest_api import ndjson, post
+from tripguard.audit.models import AuditEntry
+from tripguard.safety.models import TripShare
+from tripguard.security.permissions import Role
+from tripguard.telematics.models import Trip
+
+
+def share(client: TestClient, act_as, db: Session) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    on_a_trip(client, act_as, db)
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    created = client.post("/api/v1/trips/T1/shares")
+    assert created.status_code == 201, created.text
+    body = created.json()
+    return body["id"], body["url"].removeprefix("http://127.0.0.1:8000")
+
+
+def test_the_page_shows_what_is_listed_and_nothing_else(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    _, path = share(client, act_as, db)
+    client.cookies.clear()
+    act_as()  # nobody signed in
+    page = client.get(path)
+    assert page.status_code == 200 and page.headers["x-robots-tag"].startswith("noindex")
+    html = page.text
+    assert 'name="robots" content="noindex' in html
+    assert "粤B12345" in html and "BYD Qin" in html
+    assert "王小明" not in html and "13800001234" not in html and "P1" not in html and "D1" not in html
+    position = client.get(f"{path}/position").json()
+    assert position["arrived"] is False and position["position"][1] == 41.14
+    views = db.scalars(select(AuditEntry).where(AuditEntry.action == "share.view")).all()
+    assert len(views) == 2 and views[0].actor_type == "share"
+
+
+def test_revoked_or_a_day_after_arrival_the_link_is_gone(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    share_id, path = share(client, act_as, db)
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    post(client, ndjson([{"type": "trip_ended", "trip_id": "T1", "ts": "2026-03-01T08:02:00Z"}]))
+    trip = db.get(Trip, "T1")
+    assert trip is not None and trip.ended_at is not None
+    trip.ended_at = trip.ended_at.replace(year=2099)  # arrived "now": the link still works
+    db.commit()
+    arrived = client.get(path, headers={"accept-language": "en"})
+    assert arrived.status_code == 200 and "Arrived." in arrived.text
+    trip.ended_at = trip.ended_at.replace(year=2000)  # arrived long ago
+    db.commit()
+    assert client.get(path).status_code == 410
+    trip.ended_at = None
+    trip.status = "active"
+    db.commit()
+    assert client.get(path).status_code == 200
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    assert client.delete(f"/api/v1/trips/T1/shares/{share_id}").status_code == 204
+    assert client.get(path).status_code == 410
+    assert db.get(TripShare, share_id).revoked_at is not None  # type: ignore[union-attr]
+
+
+def test_only_the_trips_people_can_share_it_and_the_token_is_not_stored(client: TestClient, db: Session,  # type: ignore[no-untyped-def]
+                                                                        act_as) -> None:
+    share_id, path = share(client, act_as, db)
+    token = path.removeprefix("/s/")
+    assert token not in db.get(TripShare, share_id).token_hash  # type: ignore[union-attr]
+    act_as(Role.PASSENGER, kind="subject", id="P9")
+    assert client.post("/api/v1/trips/T1/shares").status_code == 404
+    assert client.get("/s/" + "x" * 32).status_code == 404
+
+
+def test_sos_sends_the_contacts_a_live_link(client: TestClient, db: Session, act_as, app) -> None:  # type: ignore[no-untyped-def]
+    from tripguard.notify.service import dispatch_due
+    from tripguard.safety.models import EmergencyContact
+
+    on_a_trip(client, act_as, db)
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    contact_id = client.post("/api/v1/me/contacts", json={"name": "王芳", "phone": "13800005678"}).json()["id"]
+    contact = db.get(EmergencyContact, contact_id)
+    contact.verified_at = contact.created_at - timedelta(seconds=1)  # type: ignore[union-attr]
+    db.commit()
+    client.post("/api/v1/sos", json={})
+    dispatch_due(lambda: db, app.state.vault, app.state.notifier)  # type: ignore[arg-type]
+    sms = [m for m in app.state.notifier.channels["sms"].sent if "一键求助" in m.body]
+    assert len(sms) == 1 and "/s/" in sms[0].body
+    link = sms[0].body.split("实时行程：")[1].split(" ")[0]
+    act_as()
+    assert client.get(link.removeprefix("http://127.0.0.1:8000")).status_code == 200

@@ -1,0 +1,127 @@
+"""Trip sharing: an unguessable link to follow a trip live, dead 24 hours after arrival or when revoked.
+
+The page shows the live position on the route, an ETA, the vehicle (plate, colour, model), the
+driver's masked name, and where the trip started and is going; nothing else. Every view is audited
+under the share's own id.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tripguard.audit import service as audit
+from tripguard.audit.actor import Actor
+from tripguard.core.clock import utcnow
+from tripguard.core.errors import DomainError, NotFound
+from tripguard.core.ids import new_id
+from tripguard.privacy import access
+from tripguard.privacy.models import DataSubject
+from tripguard.safety.models import TripShare
+from tripguard.security import credentials
+from tripguard.telematics import trips
+from tripguard.telematics.geo import haversine_m
+from tripguard.telematics.models import Trip, Vehicle
+from tripguard.telematics.service import LiveMonitor
+from tripguard.vault.service import Vault
+
+LIVES_AFTER_ARRIVAL = timedelta(hours=24)
+ETA_SPEED_MPS = 8.3  # 30 km/h, a city average, when the car's own speed is unknown
+
+
+class ShareGone(DomainError):
+    status, type, title = 410, "/problems/share-gone", "This link no longer works"
+
+
+def _hash(secret_key: str, token: str) -> str:
+    return credentials.keyed_hash(secret_key, token, purpose="trip-share")
+
+
+def create(session: Session, secret_key: str, *, trip: Trip, created_by: str) -> tuple[TripShare, str]:
+    """A new link (the token is returned once; only its keyed hash is kept)."""
+    token = secrets.token_urlsafe(24)
+    share = TripShare(id=new_id("shr"), trip_id=trip.id, token_hash=_hash(secret_key, token), created_by=created_by,
+                      created_at=utcnow(), views=0)
+    session.add(share)
+    session.flush()
+    return share, token
+
+
+def own_trip(session: Session, *, subject_id: str, trip_id: str) -> Trip:
+    trip = session.get(Trip, trip_id)
+    if trip is None or subject_id not in (trip.passenger_id, trip.driver_id):
+        raise NotFound("no such trip of yours")
+    return trip
+
+
+def revoke(session: Session, *, actor: Actor, subject_id: str, trip_id: str, share_id: str) -> TripShare:
+    own_trip(session, subject_id=subject_id, trip_id=trip_id)
+    share = session.get(TripShare, share_id)
+    if share is None or share.trip_id != trip_id:
+        raise NotFound("no such share")
+    share.revoked_at = share.revoked_at or utcnow()
+    audit.record(session, actor=actor, action="share.revoke", target_type="share", target_id=share.id)
+    return share
+
+
+def live_until(trip: Trip) -> datetime | None:
+    return trip.ended_at + LIVES_AFTER_ARRIVAL if trip.ended_at else None
+
+
+@dataclass(frozen=True)
+class ShareView:
+    trip_id: str
+    arrived: bool
+    position: tuple[float, float] | None
+    position_at: str | None
+    route: list[list[float]]
+    start: list[float] | None
+    destination: list[float] | None
+    eta_minutes: int | None
+    vehicle: dict[str, str] | None
+    driver: str | None
+
+
+def view(session: Session, vault: Vault, live: LiveMonitor, secret_key: str, *, token: str) -> ShareView:
+    """What the link shows now; audited. A revoked link, or one 24 h past arrival, is gone (410)."""
+    share = session.scalar(select(TripShare).where(TripShare.token_hash == _hash(secret_key, token)))
+    if share is None:
+        raise NotFound("no such link")
+    trip = session.get(Trip, share.trip_id)
+    until = live_until(trip) if trip else None
+    if trip is None or share.revoked_at is not None or (until is not None and utcnow() >= until):
+        raise ShareGone("the trip has ended or the link was withdrawn")
+    share.views += 1
+    audit.record(session, actor=Actor("share", share.id), action="share.view", target_type="trip", target_id=trip.id)
+    plan = trips.open_plan(session, vault, trip)
+    position = None
+    position_at = None
+    if trip.ended_at is None:
+        with live.lock:
+            known = live.monitor.position(trip.id)
+        if known is not None:
+            position = (known[0], known[1])
+            position_at = datetime.fromtimestamp(known[2]).isoformat()
+    elif plan.get("end"):
+        position = tuple(plan["end"])  # type: ignore[assignment]
+    route = [list(p) for p in plan.get("route") or []]  # type: ignore[union-attr]
+    destination = plan.get("dropoff")
+    eta = None
+    if position is not None and destination and trip.ended_at is None:
+        metres = haversine_m(position[0], position[1], destination[0], destination[1])  # type: ignore[index]
+        eta = max(1, round(metres * 1.3 / ETA_SPEED_MPS / 60))  # 1.3: streets are longer than the crow flies
+    vehicle = session.get(Vehicle, trip.vehicle_id) if trip.vehicle_id else None
+    driver = session.get(DataSubject, trip.driver_id) if trip.driver_id else None
+    driver_name = None
+    if driver is not None:
+        name = access.open_field(vault, session, driver, "name")
+        driver_name = access.fields_of(DataSubject)["name"].rule.mask(name) if name else None
+    return ShareView(trip_id=trip.id, arrived=trip.ended_at is not None, position=position, position_at=position_at,
+                     route=route, start=plan.get("pickup"), destination=destination,  # type: ignore[arg-type]
+                     eta_minutes=eta, driver=driver_name,
+                     vehicle={"plate": vehicle.plate, "colour": vehicle.colour, "model": vehicle.model}
+                     if vehicle else None)

@@ -1,0 +1,43 @@
+"""The public trip-share page: no sign-in, not indexed, rate-limited, every view audited."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from tripguard.core.db import DbSession
+from tripguard.core.errors import TooManyRequests
+from tripguard.safety import shares
+from tripguard.security.auth import Public
+from tripguard.web.rendering import render
+
+router = APIRouter(prefix="/s", include_in_schema=False)
+Token = Annotated[str, Path(min_length=20, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+NOINDEX = {"X-Robots-Tag": "noindex, nofollow", "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _view(request: Request, session: DbSession, token: str) -> shares.ShareView:
+    if request.app.state.share_limiter.hit(token) is not None:
+        raise TooManyRequests("too many views of this link; try again in a minute")
+    app = request.app
+    return shares.view(session, app.state.vault, app.state.live_monitor,
+                       app.state.settings.secret_key.get_secret_value(), token=token)
+
+
+@router.get("/{token}", dependencies=[Public])
+def share_page(token: Token, request: Request, session: DbSession) -> HTMLResponse:
+    view = _view(request, session, token)
+    settings = request.app.state.settings
+    response = render(request, "share.html", view=view, token=token, tiles=settings.map_tiles_url,
+                      attribution=settings.map_tiles_attribution)
+    response.headers.update(NOINDEX)
+    return response
+
+
+@router.get("/{token}/position", dependencies=[Public])
+def share_position(token: Token, request: Request, session: DbSession) -> JSONResponse:
+    view = _view(request, session, token)
+    return JSONResponse({"position": view.position, "at": view.position_at, "arrived": view.arrived,
+                         "eta_minutes": view.eta_minutes}, headers=NOINDEX)
