@@ -123,30 +123,58 @@ def _retry_later(notifier: Notifier, message: OutboxMessage, error: str, result:
     result.retried += 1
 
 
+CLAIM_FOR = timedelta(minutes=2)  # a claimed message not marked in time is due again (its worker died)
+
+
 def dispatch_due(factory: sessionmaker[Session], vault: Vault, notifier: Notifier) -> DispatchResult:
+    """Send what is due, at least once. Claim (short transaction), send with no transaction open,
+    then record the outcome (short transaction): a slow SMS provider never holds the database."""
     result = DispatchResult()
     with unit_of_work(factory) as session:
         due = session.scalars(
             select(OutboxMessage).where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= utcnow())
             .order_by(OutboxMessage.next_attempt_at).limit(notifier.batch).with_for_update(skip_locked=True)
         ).all()
+        claimed: list[tuple[str, Rendered | Exception]] = []
         for message in due:
-            channel = notifier.channels.get(message.channel)
             try:
-                if channel is None:
-                    raise PermanentError(f"no {message.channel} channel is configured")
-                channel.send(_render(session, vault, message))
-            except SubjectErased:
-                message.status, message.last_error = "dead", "the recipient was erased"
-                result.dead += 1
-            except PermanentError as exc:
-                message.status, message.last_error = "dead", str(exc)[:500]
-                message.attempts += 1
-                result.dead += 1
-            except TransientError as exc:
-                _retry_later(notifier, message, str(exc), result)
-            else:
+                rendered: Rendered | Exception = _render(session, vault, message)
+            except SubjectErased as exc:
+                rendered = exc
+            claimed.append((message.id, rendered))
+            message.next_attempt_at = utcnow() + CLAIM_FOR
+    outcomes: list[tuple[str, Exception | None]] = []
+    for message_id, rendered in claimed:
+        if isinstance(rendered, Exception):
+            outcomes.append((message_id, rendered))
+            continue
+        channel = notifier.channels.get(rendered.channel)
+        try:
+            if channel is None:
+                raise PermanentError(f"no {rendered.channel} channel is configured")
+            channel.send(rendered)
+        except (PermanentError, TransientError) as exc:
+            outcomes.append((message_id, exc))
+        else:
+            outcomes.append((message_id, None))
+    if not outcomes:
+        return result
+    with unit_of_work(factory) as session:
+        for message_id, error in outcomes:
+            message = session.get(OutboxMessage, message_id)
+            if message is None:
+                continue
+            if error is None:
                 message.status, message.sent_at = "sent", utcnow()
                 message.attempts += 1
                 result.sent += 1
+            elif isinstance(error, SubjectErased):
+                message.status, message.last_error = "dead", "the recipient was erased"
+                result.dead += 1
+            elif isinstance(error, PermanentError):
+                message.status, message.last_error = "dead", str(error)[:500]
+                message.attempts += 1
+                result.dead += 1
+            else:
+                _retry_later(notifier, message, str(error), result)
     return result
