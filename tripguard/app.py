@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 import xstatic.pkg.leaflet
@@ -36,7 +37,8 @@ from tripguard.safety.service import escalate_overdue, feed_item, open_for_alert
 from tripguard.sim.demo import DemoCity
 from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.monitor import config_with
-from tripguard.telematics.models import CheckIn, TripAlert
+from tripguard.safety.contacts import share_automatically
+from tripguard.telematics.models import CheckIn, Trip, TripAlert
 from tripguard.telematics.service import IngestOptions, LiveMonitor
 from tripguard.telematics.service import restore as restore_monitor
 from tripguard.security.auth import declared_permission
@@ -102,8 +104,12 @@ def ingest_options(app: FastAPI) -> IngestOptions:
         if incident is not None:
             feed.publish(feed_item(incident))
 
+    def on_trip_started(session: Session, trip: Trip) -> None:
+        share_automatically(session, app.state.vault, settings.secret_key.get_secret_value(), trip=trip,
+                            base_url=settings.base_url, zone=ZoneInfo(settings.timezone))
+
     return IngestOptions(webhook_url=settings.webhook_url, check_in_minutes=settings.check_in_answer_minutes,
-                         on_alert=on_alert)
+                         on_alert=on_alert, on_trip_started=on_trip_started)
 
 
 def _start_demo_city(app: FastAPI) -> DemoCity:

@@ -22,7 +22,7 @@ def test_a_contact_is_confirmed_by_the_code_sent_to_them(client: TestClient, db:
     assert client.post(url, json={"code": "000000" if code != "000000" else "111111"}).status_code == 422
     assert client.post(url, json={"code": code}).json()["verified"] is True
     listed = client.get("/api/v1/me/contacts").json()
-    assert listed == [{"id": added["id"], "name": "王*", "phone": "*******5678", "verified": True}]
+    assert listed == [{"id": added["id"], "name": "王*", "phone": "*******5678", "verified": True, "auto_share": "never"}]
     act_as(Role.PASSENGER, kind="subject", id="P2")
     assert client.post(url, json={"code": code}).status_code == 404
     assert client.get("/api/v1/me/contacts").json() == []

@@ -91,3 +91,29 @@ def test_sos_sends_the_contacts_a_live_link(client: TestClient, db: Session, act
     link = sms[0].body.split("实时行程：")[1].split(" ")[0]
     act_as()
     assert client.get(link.removeprefix("http://127.0.0.1:8000")).status_code == 200
+
+
+def test_contacts_who_asked_get_a_link_when_a_trip_starts(client: TestClient, db: Session, act_as, app) -> None:  # type: ignore[no-untyped-def]
+    from tripguard.notify.models import OutboxMessage
+    from tripguard.safety.models import EmergencyContact
+
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    ids = {}
+    for name, phone, when in (("甲", "13800000001", "always"), ("乙", "13800000002", "night"),
+                              ("丙", "13800000003", "never")):
+        ids[when] = client.post("/api/v1/me/contacts", json={"name": name, "phone": phone,
+                                                              "auto_share": when}).json()["id"]
+    for contact in db.scalars(select(EmergencyContact)):
+        contact.verified_at = contact.created_at
+    db.commit()
+    assert client.patch(f"/api/v1/me/contacts/{ids['never']}", json={"auto_share": "bogus"}).status_code == 422
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    day = {"type": "trip_started", "trip_id": "DAY", "ts": "2026-03-01T04:00:00Z", "passenger_id": "P1"}  # 12:00 in Beijing
+    night = {"type": "trip_started", "trip_id": "NIGHT", "ts": "2026-03-01T15:30:00Z", "passenger_id": "P1"}  # 23:30
+    post(client, ndjson([day, night]))
+    post(client, ndjson([day]))  # re-sent: no second message
+    sent = db.scalars(select(OutboxMessage).where(OutboxMessage.template == "trip_share")).all()
+    keys = sorted(m.idempotency_key for m in sent)
+    assert keys == sorted([f"auto-share:DAY:{ids['always']}", f"auto-share:NIGHT:{ids['always']}",
+                           f"auto-share:NIGHT:{ids['night']}"])
+    assert {s.trip_id for s in db.scalars(select(TripShare))} == {"DAY", "NIGHT"}

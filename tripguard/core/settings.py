@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     monitor_thresholds: dict[str, float] = Field(
         default_factory=dict, description='the trip monitor\'s thresholds to change, as JSON: {"stop_seconds": 900}; '
                                           "names and defaults in tripguard.telematics.monitor.MonitorConfig")
+    timezone: str = Field(default="Asia/Shanghai", description="the operator's local time (night trips, reports)")
     incident_ack_seconds: int = Field(default=60, ge=5, le=3600, description="acknowledge an SOS within this, or escalate")
     incident_interval_seconds: float = Field(default=5, ge=0, description="0: not in this process")
     check_in_answer_minutes: int = Field(default=3, ge=1, le=60, description="unanswered after this: agents step in")
@@ -72,6 +73,17 @@ class Settings(BaseSettings):
     demo_speed: float = Field(default=1.0, gt=0, le=100, description="demo city clock: 1 is real time")
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
 
     @field_validator("monitor_thresholds")
     @classmethod

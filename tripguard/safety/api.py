@@ -15,7 +15,7 @@ from tripguard.audit import service as audit
 from tripguard.safety import contacts, service, shares
 from tripguard.safety.models import Incident
 from tripguard.safety.schemas import (
-    ContactCreate, ContactRead, ContactVerify, IncidentAction, IncidentDetail, IncidentEventRead, IncidentRead,
+    ContactCreate, ContactRead, ContactUpdate, ContactVerify, IncidentAction, IncidentDetail, IncidentEventRead, IncidentRead,
     ShareCreated, SosCreate, SosReceipt,
 )
 from tripguard.security.auth import ContactsOwner, IncidentHandler, SosCaller, TripSharer
@@ -86,23 +86,32 @@ def _secret(request: Request) -> str:
 @router.get("/me/contacts")
 def my_contacts(owner: ContactsOwner, request: Request, session: DbSession) -> list[ContactRead]:
     """Your emergency contacts, masked."""
-    return [ContactRead(id=c.id, name=v["name"], phone=v["phone"], verified=c.verified_at is not None)
-            for c, v in contacts.listing(session, request.app.state.vault, owner=owner)]
+    return [ContactRead(id=c.id, name=v["name"], phone=v["phone"], verified=c.verified_at is not None,
+                        auto_share=c.auto_share) for c, v in contacts.listing(session, request.app.state.vault, owner=owner)]
 
 
 @router.post("/me/contacts", status_code=201)
 def add_contact(body: ContactCreate, owner: ContactsOwner, request: Request, session: DbSession) -> ContactRead:
     """Name an emergency contact (at most five); a code goes to their phone to confirm."""
     contact = contacts.add(session, request.app.state.vault, _secret(request), owner=owner, name=body.name,
-                           phone=body.phone)
-    return ContactRead(id=contact.id, name=None, phone=None, verified=False)
+                           phone=body.phone, auto_share=body.auto_share)
+    return ContactRead(id=contact.id, name=None, phone=None, verified=False, auto_share=contact.auto_share)
+
+
+@router.patch("/me/contacts/{contact_id}")
+def update_contact(contact_id: Annotated[Identifier, Path()], body: ContactUpdate, owner: ContactsOwner,
+                   session: DbSession) -> ContactRead:
+    """Choose when this contact gets a live link as your trip starts."""
+    contact = contacts.set_auto_share(session, owner=owner, contact_id=contact_id, auto_share=body.auto_share)
+    return ContactRead(id=contact.id, name=None, phone=None, verified=contact.verified_at is not None,
+                       auto_share=contact.auto_share)
 
 
 @router.post("/me/contacts/{contact_id}/verify")
 def verify_contact(contact_id: Annotated[Identifier, Path()], body: ContactVerify, owner: ContactsOwner,
                    request: Request, session: DbSession) -> ContactRead:
     contact = contacts.verify(session, _secret(request), owner=owner, contact_id=contact_id, code=body.code)
-    return ContactRead(id=contact.id, name=None, phone=None, verified=True)
+    return ContactRead(id=contact.id, name=None, phone=None, verified=True, auto_share=contact.auto_share)
 
 
 @router.delete("/me/contacts/{contact_id}", status_code=204)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,10 +17,12 @@ from tripguard.core.errors import Conflict, InvalidInput, NotFound
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.privacy import access
+from tripguard.safety import shares
 from tripguard.safety.models import EmergencyContact
 from tripguard.security import credentials
 from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal
+from tripguard.telematics.models import Trip
 from tripguard.vault.service import Vault
 
 MAX_CONTACTS = 5
@@ -31,12 +34,14 @@ def _hash(secret_key: str, contact_id: str, code: str) -> str:
     return credentials.keyed_hash(secret_key, f"{contact_id}:{code}", purpose="emergency-contact-code")
 
 
-def add(session: Session, vault: Vault, secret_key: str, *, owner: Principal, name: str, phone: str) -> EmergencyContact:
+def add(session: Session, vault: Vault, secret_key: str, *, owner: Principal, name: str, phone: str,
+        auto_share: str = "never") -> EmergencyContact:
     held = session.scalar(select(func.count()).select_from(EmergencyContact)
                           .where(EmergencyContact.subject_id == owner.id)) or 0
     if held >= MAX_CONTACTS:
         raise Conflict(f"at most {MAX_CONTACTS} emergency contacts; remove one first")
-    contact = EmergencyContact(id=new_id("ctc"), subject_id=owner.id, attempts=0, created_at=utcnow())
+    contact = EmergencyContact(id=new_id("ctc"), subject_id=owner.id, attempts=0, auto_share=auto_share,
+                               created_at=utcnow())
     access.write_field(vault, session, contact, "name", name)
     access.write_field(vault, session, contact, "phone", phone)
     code = f"{secrets.randbelow(10**6):06d}"
@@ -85,3 +90,35 @@ def listing(session: Session, vault: Vault, *, owner: Principal) -> list[tuple[E
                            .order_by(EmergencyContact.created_at))
     return [(c, {k: v.value for k, v in access.read_fields(vault, session, owner, c, ["name", "phone"],
                                                            purpose=Purpose.SUPPORT).items()}) for c in rows]
+
+
+def set_auto_share(session: Session, *, owner: Principal, contact_id: str, auto_share: str) -> EmergencyContact:
+    contact = _own(session, owner, contact_id)
+    contact.auto_share = auto_share
+    return contact
+
+
+def night(local: datetime) -> bool:
+    return local.hour >= 22 or local.hour < 6
+
+
+def share_automatically(session: Session, vault: Vault, secret_key: str, *, trip: Trip, base_url: str,
+                        zone: ZoneInfo) -> int:
+    """A trip starts: its passenger's verified contacts who asked for it get a live link by SMS
+    (every trip, or trips starting between 22:00 and 06:00 local time)."""
+    if trip.passenger_id is None or trip.started_at is None:
+        return 0
+    wanted = ("always", "night") if night(trip.started_at.astimezone(zone)) else ("always",)
+    chosen = list(session.scalars(select(EmergencyContact).where(
+        EmergencyContact.subject_id == trip.passenger_id, EmergencyContact.verified_at.is_not(None),
+        EmergencyContact.auto_share.in_(wanted))))
+    if not chosen:
+        return 0
+    _, token = shares.create(session, secret_key, trip=trip, created_by=f"auto:{trip.passenger_id}")
+    for contact in chosen:
+        phone = access.open_field(vault, session, contact, "phone")
+        if phone:
+            notify.enqueue_to_person(session, vault, subject_id=trip.passenger_id, channel="sms", to=phone,
+                                     template="trip_share", locale="zh_CN", params={"link": f"{base_url}/s/{token}"},
+                                     idempotency_key=f"auto-share:{trip.id}:{contact.id}")
+    return len(chosen)

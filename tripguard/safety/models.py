@@ -65,6 +65,8 @@ class EmergencyContact(Base):
     code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # never | always | night (a trip starting 22:00-06:00 local time)
+    auto_share: Mapped[str] = mapped_column(String(8), default="never", server_default="never")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -80,6 +80,14 @@ class ContactCreate(BaseModel):
 
     name: CleanStr = Field(min_length=1, max_length=64)
     phone: str = Field(pattern=r"^\+?[0-9][0-9 -]{5,18}[0-9]$")
+    auto_share: Literal["never", "always", "night"] = Field(
+        default="never", description="send them a live link when a trip starts: never, always, or 22:00-06:00")
+
+
+class ContactUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    auto_share: Literal["never", "always", "night"]
 
 
 class ContactVerify(BaseModel):
@@ -93,6 +101,7 @@ class ContactRead(BaseModel):
     name: str | None
     phone: str | None
     verified: bool
+    auto_share: str
 
 
 class ShareCreated(BaseModel):

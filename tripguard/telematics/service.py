@@ -61,6 +61,7 @@ class IngestOptions:
     check_in_minutes: int = 3
     # Called for each alert stored, in the same transaction (the safety centre opens incidents here).
     on_alert: Callable[[Session, TripAlert], None] | None = None
+    on_trip_started: Callable[[Session, Trip], None] | None = None  # automatic trip sharing
 
 
 @dataclass
@@ -91,7 +92,10 @@ def ingest(session: Session, live: LiveMonitor, vault: Vault, lines: list[str], 
                                    payload={"device_id": device.id, "vehicle_id": device.vehicle_id,
                                             "reason": device.tamper_reason},
                                    idempotency_key=f"device_tampered:{device.id}:{device.tampered_at}")
-    trips.record(session, vault, events)
+    started = trips.record(session, vault, events)
+    if options.on_trip_started is not None:
+        for trip in started:
+            options.on_trip_started(session, trip)
     stored = [row for alert in alerts
               if (row := store_alert(session, alert, webhook_url=options.webhook_url)) is not None]
     for row in stored:

@@ -132,19 +132,21 @@ def compact(session: Session, vault: Vault, trip_id: str) -> None:
 
 
 # -- ingest ---------------------------------------------------------------------------------------
-def record(session: Session, vault: Vault, events: Sequence[Event]) -> None:
-    """Keep what the batch says about trips: starts, one chunk of pings per trip, ends."""
+def record(session: Session, vault: Vault, events: Sequence[Event]) -> list[Trip]:
+    """Keep what the batch says about trips: starts, one chunk of pings per trip, ends. Returns the
+    trips that started in this batch (a re-sent start is not a start)."""
     trip_events = [e for e in events if isinstance(e, (TripStarted, Ping, TripEnded))]
+    started: list[Trip] = []
     if not trip_events:
-        return
+        return started
     now = utcnow()
     trips = _load(session, (e.trip_id for e in trip_events))
     vault.prefetch(session, [trip_key(t) for t in {e.trip_id for e in trip_events}])
     pings: dict[str, list[Ping]] = defaultdict(list)
     for event in trip_events:
         trip = trips.get(event.trip_id) or trips.setdefault(event.trip_id, _new_trip(session, event.trip_id, now))
-        if isinstance(event, TripStarted):
-            _start(session, vault, trip, event)
+        if isinstance(event, TripStarted) and _start(session, vault, trip, event):
+            started.append(trip)
         elif isinstance(event, Ping):
             pings[event.trip_id].append(event)
     rows = []
@@ -167,11 +169,12 @@ def record(session: Session, vault: Vault, events: Sequence[Event]) -> None:
     for event in trip_events:
         if isinstance(event, TripEnded):
             _end(session, vault, trips[event.trip_id], event)
+    return started
 
 
-def _start(session: Session, vault: Vault, trip: Trip, event: TripStarted) -> None:
+def _start(session: Session, vault: Vault, trip: Trip, event: TripStarted) -> bool:
     if trip.started_at is not None:
-        return  # re-sent
+        return False  # re-sent
     trip.started_at = _at(event.ts)
     trip.vehicle_id, trip.driver_id, trip.passenger_id = event.vehicle_id, event.driver_id, event.passenger_id
     trip.crs = event.crs
@@ -181,6 +184,7 @@ def _start(session: Session, vault: Vault, trip: Trip, event: TripStarted) -> No
                  "route": [list(p) for p in event.route] if event.route else None})
     _seal_plan(session, vault, trip, plan)
     trip.updated_at = utcnow()
+    return True
 
 
 def _end(session: Session, vault: Vault, trip: Trip, event: TripEnded) -> None:
