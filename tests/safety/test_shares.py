@@ -117,3 +117,13 @@ def test_contacts_who_asked_get_a_link_when_a_trip_starts(client: TestClient, db
     assert keys == sorted([f"auto-share:DAY:{ids['always']}", f"auto-share:NIGHT:{ids['always']}",
                            f"auto-share:NIGHT:{ids['night']}"])
     assert {s.trip_id for s in db.scalars(select(TripShare))} == {"DAY", "NIGHT"}
+
+
+def test_a_dead_link_is_a_page_in_the_readers_language(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    share_id, path = share(client, act_as, db)
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    client.delete(f"/api/v1/trips/T1/shares/{share_id}")
+    gone = client.get(path, headers={"accept-language": "zh-CN"})
+    assert gone.status_code == 410 and gone.headers["content-type"].startswith("text/html")
+    assert "该链接已失效" in gone.text
+    assert client.get(f"{path}/position").headers["content-type"].startswith("application/problem+json")

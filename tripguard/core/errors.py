@@ -101,11 +101,16 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
+def _html_page(path: str) -> bool:
+    """Pages people open in a browser answer errors with a page: the console and the share links."""
+    return path.startswith("/console") or (path.startswith("/s/") and not path.endswith("/position"))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
         html_renderer = getattr(request.app.state, "html_error_renderer", None)
-        if html_renderer is not None and request.url.path.startswith("/console"):
+        if html_renderer is not None and _html_page(request.url.path):
             return html_renderer(request, exc)
         return problem_response(
             request, status=exc.status, title=exc.title, type_=exc.type, detail=exc.detail,
@@ -119,7 +124,7 @@ def install_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         html_renderer = getattr(request.app.state, "html_error_renderer", None)
-        if html_renderer is not None and request.url.path.startswith("/console"):
+        if html_renderer is not None and _html_page(request.url.path):
             return html_renderer(request, InvalidInput(
                 "; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors))
         return problem_response(

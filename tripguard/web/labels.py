@@ -36,4 +36,5 @@ LABELS = [
     N_("SOS queue"), N_("critical"), N_("high"), N_("medium"), N_("sos"), N_("alert"), N_("check_in"),
     N_("created"), N_("notified"), N_("acknowledge"), N_("start"), N_("resolve"), N_("close"), N_("note"),
     N_("escalated"), N_("genuine"), N_("false_alarm"), N_("mistaken"), N_("malicious"), N_("customer"), N_("courier"),
+    N_("This link no longer works"), N_("Too many requests"),
 ]
