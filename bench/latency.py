@@ -12,6 +12,7 @@ the threshold to the moment the alert arrives on the agent's stream.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,6 +57,29 @@ def prepare(directory: Path) -> tuple[dict[str, str], str]:
         _, secret = security.create_api_key(session, settings, actor=CLI_ACTOR, name="bench",
                                             scopes={Permission.TELEMATICS_INGEST})
     return env, secret
+
+
+@contextlib.contextmanager
+def served(env: dict[str, str], port: int) -> Iterator[str]:
+    """`tripguard serve` on a fresh database in a child process; yields its base URL."""
+    server = subprocess.Popen([str(Path(sys.executable).with_name("tripguard")), "serve", "--port", str(port)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()  # an open event stream keeps uvicorn waiting: do not wait long
+        try:
+            server.wait(3)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def sign_in(base: str) -> httpx.Client:
@@ -98,16 +123,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env, api_key = prepare(Path(tmp))
-        server = subprocess.Popen([str(Path(sys.executable).with_name("tripguard")), "serve", "--port", str(args.port)],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{args.port}"
-        try:
-            for _ in range(100):
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+        with served(env, args.port) as base:
             arrivals: dict[str, float] = {}
             listen_ready(sign_in(base), arrivals, kind="route_deviation")
             feeder = httpx.Client(base_url=base, timeout=30,
@@ -135,13 +151,6 @@ def main() -> None:
                 batch_ms.append((time.perf_counter() - tick) * 1000)
                 time.sleep(max(0.0, args.period - (time.perf_counter() - tick)))
             time.sleep(2)
-        finally:
-            server.terminate()  # an open event stream keeps uvicorn waiting: do not wait long
-            try:
-                server.wait(3)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
     latencies = np.array([(arrivals[i] - sent_at[i]) * 1000 for i in sent_at if i in arrivals])
     missing = len(sent_at) - len(latencies)
     body = "\n".join([

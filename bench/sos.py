@@ -11,8 +11,6 @@ each press from just before its request to the incident arriving on the stream.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,7 +22,7 @@ import httpx2 as httpx
 import jwt
 import numpy as np
 
-from bench.latency import listen_ready, prepare, sign_in
+from bench.latency import listen_ready, prepare, served, sign_in
 from bench.report import machine_line, write_section
 
 SECRET = "bench-subject-secret-0123456789abcdef"
@@ -71,29 +69,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env, _ = prepare(Path(tmp))
         env["TRIPGUARD_SUBJECT_TOKEN_SECRET"] = SECRET
-        server = subprocess.Popen([str(Path(sys.executable).with_name("tripguard")), "serve", "--port", str(args.port)],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{args.port}"
-        try:
-            for _ in range(100):
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+        with served(env, args.port) as base:
             arrivals: dict[str, float] = {}
             listen_ready(sign_in(base), arrivals, kind="incident")
             for rate in rates:
                 latencies, missed = run_rate(base, rate, args.seconds, arrivals)
                 rows.append(f"| {rate}/s | {len(latencies):,} | {np.percentile(latencies, 50):,.0f} ms | "
                             f"{np.percentile(latencies, 99):,.0f} ms | {latencies.max():,.0f} ms | {missed} |")
-        finally:
-            server.terminate()
-            try:
-                server.wait(3)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
     body = "\n".join([
         "## SOS to the safety centre's queue (`bench/sos.py`)", "",
         f"Command: `.venv/bin/python -m bench.sos --rates {args.rates} --seconds {args.seconds:g}`. {machine_line()} "
