@@ -24,6 +24,7 @@ from tripguard.core.settings import Settings
 from tripguard.notify.models import OutboxMessage
 from tripguard.privacy import service
 from tripguard.privacy.models import DataSubject, LegalHold, RetentionRun
+from tripguard.safety import recordings
 from tripguard.telematics.retention import expired_trips, old_ingest_keys
 from tripguard.vault.service import Vault
 
@@ -82,6 +83,8 @@ def rules(settings: Settings) -> list[Rule]:
                                              "retention")),
         Rule("trips", "trips, their positions, alerts and check-ins past the trip-data period (key shredded)",
              trips, expired_trips(trips, held_subjects)),
+        Rule("recordings", "in-car recordings past their period, unless a case about the trip is open",
+             timedelta(days=settings.retention_recording_days), recordings.expired()),
         Rule("ingest_keys", "idempotency keys of trip-event batches (a retry comes within minutes)",
              timedelta(days=1), old_ingest_keys(timedelta(days=1))),
         Rule("sent_messages", "sent or abandoned outbox messages (they carry contact details)",

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.core.db import DbSession
-from tripguard.core.errors import NotFound
-from tripguard.core.types import Identifier
+from tripguard.core.errors import FieldProblem, InvalidInput, NotFound
+from tripguard.core.types import CleanStr, Identifier
 from tripguard.privacy import access
 from tripguard.audit import service as audit
-from tripguard.safety import contacts, service, shares
+from tripguard.safety import contacts, recordings, service, shares
 from tripguard.safety.models import Incident
 from tripguard.safety.schemas import (
-    ContactCreate, ContactRead, ContactUpdate, ContactVerify, IncidentAction, IncidentDetail, IncidentEventRead, IncidentRead,
+    ContactCreate, ContactRead, ContactUpdate, ContactVerify, RecordingCreate, RecordingRead, IncidentAction, IncidentDetail, IncidentEventRead, IncidentRead,
     ShareCreated, SosCreate, SosReceipt,
 )
-from tripguard.security.auth import ContactsOwner, IncidentHandler, SosCaller, TripSharer
+from tripguard.security.auth import (
+    ContactsOwner, IncidentHandler, RecordingOpener, SosCaller, TelematicsIngest, TripSharer,
+)
 from tripguard.security.permissions import Purpose
 
 router = APIRouter(prefix="/api/v1", tags=["safety"])
@@ -137,3 +140,55 @@ def revoke_share(trip_id: Annotated[Identifier, Path()], share_id: Annotated[Ide
     """Withdraw a link at once."""
     shares.revoke(session, actor=sharer.actor, subject_id=sharer.id, trip_id=trip_id, share_id=share_id)
     return Response(status_code=204)
+
+
+# ---- in-car recordings -----------------------------------------------------------------------------
+_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+
+
+@router.post("/recordings", status_code=201)
+def register_recording(body: RecordingCreate, device: TelematicsIngest, request: Request,
+                       session: DbSession) -> RecordingRead:
+    """Announce an in-car segment before uploading it (the same segment again finds the first)."""
+    return RecordingRead.model_validate(recordings.register(
+        session, actor=device.actor, trip_id=body.trip_id, device_id=body.device_id, kind=body.kind,
+        content_type=body.content_type, started_at=body.started_at, duration_s=body.duration_s, size=body.size,
+        sha256=body.sha256, keep_days=request.app.state.settings.retention_recording_days))
+
+
+@router.get("/recordings/{recording_id}")
+def recording_status(recording_id: Annotated[Identifier, Path()], _: TelematicsIngest,
+                     session: DbSession) -> RecordingRead:
+    """How much has arrived: resume the upload from `received`."""
+    return RecordingRead.model_validate(recordings.get(session, recording_id))
+
+
+@router.put("/recordings/{recording_id}/content", openapi_extra={"requestBody": {"required": True, "content": {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+async def upload_recording(recording_id: Annotated[Identifier, Path()], _: TelematicsIngest, request: Request,
+                           session: DbSession, content_range: Annotated[str, Header(
+                               alias="Content-Range", pattern=r"^bytes \d+-\d+/\d+$",
+                               description="bytes START-END/TOTAL, END inclusive")]) -> RecordingRead:
+    """One piece of the segment (at most 4 MiB). Sending a piece again is harmless; a gap is 409."""
+    match = _RANGE.match(content_range)
+    assert match is not None  # the header pattern checked it
+    start, end, total = (int(g) for g in match.groups())
+    data = await request.body()
+    if end < start or end - start + 1 != len(data):
+        raise InvalidInput(errors=[FieldProblem(field="Content-Range", message="does not match the body's length")])
+    recording = recordings.get(session, recording_id)
+    if total != recording.size:
+        raise InvalidInput(errors=[FieldProblem(field="Content-Range", message="total is not the declared size")])
+    return RecordingRead.model_validate(await run_in_threadpool(
+        recordings.append, session, request.app.state.vault, recording_id=recording_id, start=start, data=data))
+
+
+@router.get("/recordings/{recording_id}/content", responses={200: {"content": {"application/octet-stream": {}}}})
+def play_recording(recording_id: Annotated[Identifier, Path()], investigator: RecordingOpener, request: Request,
+                   session: DbSession, incident_id: Annotated[Identifier, Query(description="the open case")],
+                   reason: Annotated[CleanStr, Query(min_length=3, max_length=200)]) -> Response:
+    """The recording, decrypted, for an investigator working an open case about its trip; audited."""
+    recording = recordings.open_for_case(session, actor=investigator.actor, recording_id=recording_id,
+                                         incident_id=incident_id, reason=reason)
+    body = b"".join(recordings.content(session, request.app.state.vault, recording))
+    return Response(body, media_type=recording.content_type, headers={"Cache-Control": "no-store"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tripguard.core.db import Base, UTCDateTime
@@ -82,3 +82,37 @@ class TripShare(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     views: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Recording(Base):
+    """An in-car audio or video segment a device uploads for a trip (chunked, resumable).
+
+    Kept `keep_until` (7 days by default), and for as long as a case about its trip is not closed.
+    """
+
+    __tablename__ = "safety_recordings"
+    __table_args__ = (UniqueConstraint("device_id", "trip_id", "started_at", name="uq_safety_recordings_segment"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    trip_id: Mapped[str] = mapped_column(String(64), index=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))  # audio | video
+    content_type: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_s: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(10), index=True)  # uploading | complete | corrupt
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    keep_until: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class RecordingChunk(Base):
+    """One uploaded piece, sealed under the trip's key (the same key as its positions)."""
+
+    __tablename__ = "safety_recording_chunks"
+
+    recording_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)

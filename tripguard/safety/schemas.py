@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tripguard.core.types import ID_PATTERN, CleanStr
+from tripguard.core.types import ID_PATTERN, CleanStr, Timestamp
 
 
 class SosCreate(BaseModel):
@@ -108,3 +108,28 @@ class ShareCreated(BaseModel):
     id: str
     url: str = Field(description="shown once: TripGuard keeps only a keyed hash of it")
     expires_at: datetime | None = Field(description="24 h after arrival; none while the trip is under way")
+
+
+class RecordingCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    trip_id: str = Field(pattern=ID_PATTERN)
+    device_id: str = Field(pattern=ID_PATTERN)
+    kind: Literal["audio", "video"]
+    content_type: str = Field(pattern=r"^(audio|video)/[a-z0-9.+-]{1,40}$")
+    started_at: Timestamp
+    duration_s: int = Field(ge=1, le=24 * 3600)
+    size: int = Field(ge=1, le=2 * 1024 * 1024 * 1024)
+    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+
+
+class RecordingRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    trip_id: str
+    kind: str
+    status: str
+    size: int
+    received: int
+    keep_until: datetime

@@ -56,6 +56,7 @@ class Permission(StrEnum):
     SOS_RAISE = "sos.raise"  # a person presses the emergency button
     CONTACTS_SELF = "contacts.self"  # a person's own emergency contacts
     TRIP_SHARE = "trip.share"  # a passenger or driver shares their trip with family (a link)
+    RECORDING_OPEN = "recording.open"  # play an in-car recording, inside an open case, with a reason
     INCIDENT_HANDLE = "incident.handle"  # the safety centre's queue: acknowledge, work, resolve, close
 
 
@@ -100,7 +101,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SAFETY_AGENT: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ALERTS_READ, Permission.TRAJECTORY_READ,
                                       Permission.INCIDENT_HANDLE},
     Role.INVESTIGATOR: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ALERTS_READ, Permission.TRAJECTORY_READ,
-                                      Permission.INCIDENT_HANDLE},
+                                      Permission.INCIDENT_HANDLE, Permission.RECORDING_OPEN},
     Role.SCREENING_OFFICER: _STAFF_BASE | {Permission.PERSONAL_READ},
     Role.PRIVACY_OFFICER: _STAFF_BASE
     | {Permission.PERSONAL_READ, Permission.SUBJECT_ERASE, Permission.CATALOGUE_READ,

@@ -37,4 +37,5 @@ LABELS = [
     N_("created"), N_("notified"), N_("acknowledge"), N_("start"), N_("resolve"), N_("close"), N_("note"),
     N_("escalated"), N_("genuine"), N_("false_alarm"), N_("mistaken"), N_("malicious"), N_("customer"), N_("courier"),
     N_("This link no longer works"), N_("Too many requests"),
+    N_("in-car recordings past their period, unless a case about the trip is open"),
 ]
