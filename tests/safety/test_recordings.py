@@ -91,3 +91,18 @@ def test_kept_seven_days_or_while_a_case_is_open(client: TestClient, db: Session
     db.commit()
     assert rule(db, app.state.vault, week_later, False) == (1, 0)
     assert db.get(Recording, recording_id) is None and db.scalars(select(RecordingChunk)).all() == []
+
+
+def test_the_incident_page_offers_the_trips_recordings_to_investigators_only(client: TestClient, db: Session,  # type: ignore[no-untyped-def]
+                                                                            act_as) -> None:
+    on_a_trip(client, act_as, db)
+    recording_id = announce(client, act_as)
+    put(client, recording_id, 0, CLIP)
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    incident_id = client.post("/api/v1/sos", json={}).json()["incident_id"]
+    act_as(Role.INVESTIGATOR)
+    page = client.get(f"/console/incidents/{incident_id}", headers={"accept-language": "en"})
+    assert page.status_code == 200 and f'data-recording="{recording_id}"' in page.text and 'id="map"' in page.text
+    act_as(Role.SAFETY_AGENT)
+    page = client.get(f"/console/incidents/{incident_id}", headers={"accept-language": "en"})
+    assert page.status_code == 200 and "data-recording=" not in page.text and "Complete" in page.text

@@ -6,15 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
 
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError, NotFound
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.privacy import access
 from tripguard.safety import service
-from tripguard.safety.models import Incident
+from tripguard.safety.models import Incident, Recording
 from tripguard.security.auth import IncidentHandler
-from tripguard.security.permissions import Purpose
+from tripguard.security.permissions import Permission, Purpose
 from tripguard.security.principal import Principal
 from tripguard.telematics.models import Vehicle
 from tripguard.web.routes import page
@@ -36,9 +37,14 @@ def _incident_page(request: Request, principal: Principal, session: DbSession, i
     position = access.read_fields(request.app.state.vault, session, principal, incident, ["position"],
                                   purpose=Purpose.EMERGENCY)["position"].value if incident.position else None
     vehicle = session.get(Vehicle, incident.vehicle_id) if incident.vehicle_id else None
+    clips = list(session.scalars(select(Recording).where(Recording.trip_id == incident.trip_id)
+                                 .order_by(Recording.started_at))) if incident.trip_id else []
+    settings = request.app.state.settings
     return page(request, "incident.html", principal, "/console/incidents", status_code=status_code,
-                incident=incident, position=position, vehicle=vehicle, error=error,
-                timeline=service.timeline(session, incident.id), outcomes=service.OUTCOMES)
+                incident=incident, position=position, vehicle=vehicle, error=error, recordings=clips,
+                may_play=principal.can(Permission.RECORDING_OPEN) and incident.status != "closed",
+                timeline=service.timeline(session, incident.id), outcomes=service.OUTCOMES,
+                tiles=settings.map_tiles_url, attribution=settings.map_tiles_attribution)
 
 
 @router.get("/{incident_id}")

@@ -38,4 +38,5 @@ LABELS = [
     N_("escalated"), N_("genuine"), N_("false_alarm"), N_("mistaken"), N_("malicious"), N_("customer"), N_("courier"),
     N_("This link no longer works"), N_("Too many requests"),
     N_("in-car recordings past their period, unless a case about the trip is open"),
+    N_("audio"), N_("video"), N_("uploading"), N_("complete"), N_("corrupt"),
 ]
