@@ -71,6 +71,8 @@ def test_only_an_investigator_on_an_open_case_of_the_trip_plays_it(client: TestC
     assert played.status_code == 200 and played.content == CLIP and played.headers["content-type"] == "audio/ogg"
     entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "recording.open")).one()
     assert entry.purpose == "investigation" and json.loads(entry.details)["incident"] == incident_id
+    timeline = client.get(f"/api/v1/incidents/{incident_id}").json()["timeline"]
+    assert timeline[-1]["kind"] == "evidence" and timeline[-1]["details"] == {"recording": recording_id}
     incident = db.get(Incident, incident_id)
     incident.status = "closed"  # type: ignore[union-attr]
     db.commit()

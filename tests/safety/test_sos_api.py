@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests import builders
 from tests.builders import TEST_ACTOR
 from tests.telematics.test_ingest_api import ndjson, post, trip_with_deviation
 from tripguard.audit.models import AuditEntry
@@ -81,6 +82,9 @@ def test_agents_work_the_case_and_only_they_see_where(client: TestClient, db: Se
     assert detail["position"].startswith("-8.") and [e["kind"] for e in detail["timeline"]] == ["created", "notified"]
     url = f"/api/v1/incidents/{incident_id}/actions"
     assert client.post(url, json={"action": "close"}).status_code == 409
+    assert client.post(url, json={"action": "assign", "assignee": "stf_NOBODY"}).status_code == 422
+    agent = builders.staff(db, "agent.two", Role.SAFETY_AGENT)
+    assert client.post(url, json={"action": "assign", "assignee": agent.id}).json()["assigned_to"] == agent.id
     assert client.post(url, json={"action": "acknowledge"}).json()["status"] == "acknowledged"
     assert client.post(url, json={"action": "resolve"}).status_code == 422  # needs an outcome
     assert client.post(url, json={"action": "resolve", "outcome": "false_alarm"}).json()["outcome"] == "false_alarm"

@@ -77,7 +77,7 @@ def incident_action(incident_id: IncidentId, body: IncidentAction, principal: In
                     session: DbSession) -> IncidentRead:
     """Acknowledge, start, resolve (with an outcome: genuine, false alarm, mistaken, malicious), close, or note."""
     incident = service.act(session, actor=principal, incident_id=incident_id, action=body.action,
-                           outcome=body.outcome, note=body.note)
+                           outcome=body.outcome, note=body.note, assignee=body.assignee)
     request.app.state.live_monitor.feed.publish(service.feed_item(incident))
     return IncidentRead.model_validate(incident)
 

@@ -20,7 +20,7 @@ from tripguard.audit.actor import Actor
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tripguard.core.ids import new_id
-from tripguard.safety.models import Incident, Recording, RecordingChunk
+from tripguard.safety.models import Incident, IncidentEvent, Recording, RecordingChunk
 from tripguard.telematics.trips import trip_key
 from tripguard.vault.service import Vault
 
@@ -97,6 +97,8 @@ def open_for_case(session: Session, *, actor: Actor, recording_id: str, incident
         raise Conflict(f"this recording is {recording.status}")
     audit.record(session, actor=actor, action="recording.open", target_type="recording", target_id=recording.id,
                  purpose="investigation", details={"incident": incident_id, "reason": reason[:200]})
+    session.add(IncidentEvent(id=new_id("iev"), incident_id=incident.id, at=utcnow(), kind="evidence",
+                              actor=f"{actor.type}:{actor.id}", details={"recording": recording.id}))
     return recording
 
 

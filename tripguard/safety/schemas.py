@@ -70,9 +70,10 @@ class IncidentDetail(BaseModel):
 class IncidentAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["acknowledge", "start", "resolve", "close", "note"]
+    action: Literal["acknowledge", "start", "resolve", "close", "note", "assign"]
     outcome: Literal["genuine", "false_alarm", "mistaken", "malicious"] | None = None
     note: CleanStr | None = Field(default=None, max_length=500)
+    assignee: str | None = Field(default=None, pattern=ID_PATTERN, description="assign: the agent's staff id")
 
 
 class ContactCreate(BaseModel):

@@ -25,7 +25,10 @@ from tripguard.privacy import access
 from tripguard.privacy.models import DataSubject
 from tripguard.safety import shares
 from tripguard.safety.models import EmergencyContact, Incident, IncidentEvent
+from tripguard.security.models import StaffAccount
+from tripguard.security.permissions import Role
 from tripguard.security.principal import Principal
+from tripguard.security.service import staff_roles
 from tripguard.telematics.models import CheckIn, Trip, TripAlert, Vehicle
 from tripguard.telematics.service import LiveMonitor
 from tripguard.vault.service import Vault
@@ -38,6 +41,7 @@ ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {  # action: (from states, to 
     "close": (("resolved",), "closed"),
 }
 OUTCOMES = ("genuine", "false_alarm", "mistaken", "malicious")
+HANDLERS = frozenset({Role.SAFETY_AGENT, Role.INVESTIGATOR})
 
 
 @dataclass(frozen=True)
@@ -172,12 +176,19 @@ def _phone(session: Session, vault: Vault, subject_id: str | None) -> str | None
 
 
 def act(session: Session, *, actor: Principal, incident_id: str, action: str, outcome: str | None,
-        note: str | None) -> Incident:
-    """An agent moves the case on (or adds a note). Resolving names what it turned out to be."""
+        note: str | None, assignee: str | None = None) -> Incident:
+    """An agent moves the case on, assigns it, or adds a note. Resolving names what it turned out to be."""
     incident = session.get(Incident, incident_id)
     if incident is None:
         raise NotFound("no such incident")
     now = utcnow()
+    if action == "assign":
+        staff = session.get(StaffAccount, assignee) if assignee else None
+        if staff is None or staff.disabled_at is not None or not (staff_roles(staff) & HANDLERS):
+            raise InvalidInput("assign to an active safety agent or investigator (their staff id)")
+        incident.assigned_to = staff.id
+        _event(session, incident, "assign", actor.actor, to=staff.id)
+        return incident
     if action == "note":
         if not note:
             raise InvalidInput("a note needs text")

@@ -39,4 +39,5 @@ LABELS = [
     N_("This link no longer works"), N_("Too many requests"),
     N_("in-car recordings past their period, unless a case about the trip is open"),
     N_("audio"), N_("video"), N_("uploading"), N_("complete"), N_("corrupt"),
+    N_("assign"), N_("evidence"),
 ]
