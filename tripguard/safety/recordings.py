@@ -25,7 +25,6 @@ from tripguard.telematics.trips import trip_key
 from tripguard.vault.service import Vault
 
 MAX_CHUNK = 4 * 1024 * 1024
-MAX_SIZE = 2 * 1024 * 1024 * 1024
 
 
 def register(session: Session, *, actor: Actor, trip_id: str, device_id: str, kind: str, content_type: str,

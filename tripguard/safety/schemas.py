@@ -120,7 +120,7 @@ class RecordingCreate(BaseModel):
     content_type: str = Field(pattern=r"^(audio|video)/[a-z0-9.+-]{1,40}$")
     started_at: Timestamp
     duration_s: int = Field(ge=1, le=24 * 3600)
-    size: int = Field(ge=1, le=2 * 1024 * 1024 * 1024)
+    size: int = Field(ge=1, le=256 * 1024 * 1024, description="at most 256 MiB a segment (played back whole)")
     sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
 
 
