@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.privacy import access
 from tripguard.audit import service as audit
-from tripguard.safety import contacts, recordings, service, shares
+from tripguard.safety import contacts, kpi, recordings, service, shares
 from tripguard.safety.models import Incident
 from tripguard.safety.schemas import (
-    ContactCreate, ContactRead, ContactUpdate, ContactVerify, RecordingCreate, RecordingRead, IncidentAction, IncidentDetail, IncidentEventRead, IncidentRead,
+    ContactCreate, ContactRead, ContactUpdate, ContactVerify, RecordingCreate, RecordingRead, SafetyUseRead, IncidentAction, IncidentDetail, IncidentEventRead, IncidentRead,
     ShareCreated, SosCreate, SosReceipt,
 )
 from tripguard.security.auth import (
@@ -140,6 +142,16 @@ def revoke_share(trip_id: Annotated[Identifier, Path()], share_id: Annotated[Ide
     """Withdraw a link at once."""
     shares.revoke(session, actor=sharer.actor, subject_id=sharer.id, trip_id=trip_id, share_id=share_id)
     return Response(status_code=204)
+
+
+@router.get("/kpi/safety-use")
+def safety_use_kpi(_: IncidentHandler, session: DbSession,
+                   days: Annotated[int, Query(ge=1, le=366, description="the period, counted back from now")] = 92,
+                   ) -> SafetyUseRead:
+    """Trips that used a safety feature (shared, a verified contact, SOS, a check-in answered), over the period."""
+    use = kpi.safety_use(session, since=utcnow() - timedelta(days=days))
+    return SafetyUseRead(since=use.since, trips=use.trips, shared=use.shared, with_contacts=use.with_contacts,
+                         sos=use.sos, checked_in=use.checked_in, used=use.used, use_rate=use.use_rate)
 
 
 # ---- in-car recordings -----------------------------------------------------------------------------

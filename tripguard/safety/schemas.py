@@ -134,3 +134,16 @@ class RecordingRead(BaseModel):
     size: int
     received: int
     keep_until: datetime
+
+
+class SafetyUseRead(BaseModel):
+    """R 二.2 任務三 / 評估標準三: share of trips that used a safety feature (target ≥ 80 %)."""
+
+    since: datetime
+    trips: int
+    shared: int
+    with_contacts: int
+    sos: int
+    checked_in: int
+    used: int
+    use_rate: float | None
