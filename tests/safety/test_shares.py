@@ -37,6 +37,7 @@ def test_the_page_shows_what_is_listed_and_nothing_else(client: TestClient, db: 
     assert "王小明" not in html and "13800001234" not in html and "P1" not in html and "D1" not in html
     position = client.get(f"{path}/position").json()
     assert position["arrived"] is False and position["position"][1] == 41.14
+    assert position["at"].endswith("+00:00")  # the device's time, in UTC
     views = db.scalars(select(AuditEntry).where(AuditEntry.action == "share.view")).all()
     assert len(views) == 2 and views[0].actor_type == "share"
 

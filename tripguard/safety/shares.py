@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -105,7 +105,7 @@ def view(session: Session, vault: Vault, live: LiveMonitor, secret_key: str, *, 
             known = live.monitor.position(trip.id)
         if known is not None:
             position = (known[0], known[1])
-            position_at = datetime.fromtimestamp(known[2]).isoformat()
+            position_at = datetime.fromtimestamp(known[2], UTC).isoformat()
     elif plan.get("end"):
         position = tuple(plan["end"])  # type: ignore[assignment]
     route = [list(p) for p in plan.get("route") or []]  # type: ignore[union-attr]
