@@ -149,9 +149,7 @@ def safety_use_kpi(_: IncidentHandler, session: DbSession,
                    days: Annotated[int, Query(ge=1, le=366, description="the period, counted back from now")] = 92,
                    ) -> SafetyUseRead:
     """Trips that used a safety feature (shared, a verified contact, SOS, a check-in answered), over the period."""
-    use = kpi.safety_use(session, since=utcnow() - timedelta(days=days))
-    return SafetyUseRead(since=use.since, trips=use.trips, shared=use.shared, with_contacts=use.with_contacts,
-                         sos=use.sos, checked_in=use.checked_in, used=use.used, use_rate=use.use_rate)
+    return SafetyUseRead.model_validate(kpi.safety_use(session, since=utcnow() - timedelta(days=days)))
 
 
 # ---- in-car recordings -----------------------------------------------------------------------------

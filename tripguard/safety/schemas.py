@@ -139,6 +139,8 @@ class RecordingRead(BaseModel):
 class SafetyUseRead(BaseModel):
     """R 二.2 任務三 / 評估標準三: share of trips that used a safety feature (target ≥ 80 %)."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     since: datetime
     trips: int
     shared: int

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tripguard.telematics.events import (
-    DeviceHeartbeat, Event, EventColumns, Ping, TripEnded, TripStarted, format_ts,
+    DeviceHeartbeat, Event, EventColumns, TripEnded, TripStarted, format_ts,
 )
 from tripguard.telematics.geo import EARTH_RADIUS_M, Route, haversine_m
 from tripguard.telematics.monitor import Alert, MonitorConfig
@@ -62,14 +62,6 @@ class PingBatch:
     lat: np.ndarray
     speed: np.ndarray
     accel: np.ndarray
-
-    @classmethod
-    def of(cls, pings: Sequence[Ping]) -> PingBatch:
-        return cls([p.trip_id for p in pings], np.array([p.ts for p in pings], dtype=np.float64),
-                   np.array([p.lon for p in pings], dtype=np.float64),
-                   np.array([p.lat for p in pings], dtype=np.float64),
-                   np.array([NAN if p.speed_mps is None else p.speed_mps for p in pings], dtype=np.float64),
-                   np.array([NAN if p.accel_g is None else p.accel_g for p in pings], dtype=np.float64))
 
 
 class BatchMonitor:
@@ -113,10 +105,6 @@ class BatchMonitor:
             del self._ended[next(iter(self._ended))]
 
     # -- slots ------------------------------------------------------------------------------------
-    @property
-    def active_trips(self) -> int:
-        return len(self.slot_of)
-
     def _grow(self) -> None:
         old = len(self.trip_of)
         new = old * 2
@@ -383,12 +371,11 @@ class BatchMonitor:
         """One run: starts, pings and ends of many trips, each trip's own events in order."""
         m = len(columns)
         trip_ids, others = columns.trip_ids, columns.others
-        batch = PingBatch(trip_ids, columns.ts, columns.lon, columns.lat, columns.speed, columns.accel)
         if not others:  # the live case: pings of known trips, one each, is a single round
             slots = np.fromiter(map(self.slot_of.get, trip_ids, repeat(-1)), dtype=np.int64, count=m)
             if slots.min() >= 0 and np.bincount(slots).max() == 1:
                 running = self._running(columns.ts)
-                self._round(batch, np.arange(m), slots, running, alerts)
+                self._round(columns, np.arange(m), slots, running, alerts)
                 self._finish_run(running, alerts)
                 return
         codes = {t: n for n, t in enumerate(dict.fromkeys(trip_ids))}  # each trip a number, in C loops
@@ -423,7 +410,7 @@ class BatchMonitor:
                         if code_slot[group[k]] < 0:
                             code_slot[group[k]] = self._allocate(trip_ids[k])
                     slots = code_slot[group[pings]]
-                self._round(batch, pings, slots, running, alerts)
+                self._round(columns, pings, slots, running, alerts)
         self._finish_run(running, alerts)
 
     def _silence_before(self, slot: int, position: int, running: np.ndarray, alerts: list[Alert]) -> None:
@@ -436,7 +423,7 @@ class BatchMonitor:
             f["silence_for"][slot] = prev
             alerts.append(self._gps_lost(slot, self.trip_of[slot], prev))  # type: ignore[arg-type]
 
-    def _round(self, batch: PingBatch, j: np.ndarray, s: np.ndarray, running: np.ndarray,
+    def _round(self, batch: EventColumns, j: np.ndarray, s: np.ndarray, running: np.ndarray,
                alerts: list[Alert]) -> None:
         cfg, f, b, set_at = self.config, self.f, self.b, self._set_at
         ts = batch.ts[j]
