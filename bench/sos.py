@@ -58,6 +58,14 @@ def run_rate(base: str, rate: int, seconds: float, arrivals: dict[str, float]) -
     return latencies, len(tokens) - len(latencies)
 
 
+def group_totals(base: str) -> tuple[float, float]:
+    """(transactions, presses) stored so far, from the server's Prometheus metrics."""
+    text = httpx.get(f"{base}/metrics", timeout=10).text
+    values = dict(line.split(" ", 1) for line in text.splitlines()
+                  if line.startswith(("tripguard_sos_group_size_count", "tripguard_sos_group_size_sum")))
+    return float(values.get("tripguard_sos_group_size_count", 0)), float(values.get("tripguard_sos_group_size_sum", 0))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="50,200")
@@ -73,16 +81,21 @@ def main() -> None:
             arrivals: dict[str, float] = {}
             listen_ready(sign_in(base), arrivals, kind="incident")
             for rate in rates:
+                groups_before, presses_before = group_totals(base)
                 latencies, missed = run_rate(base, rate, args.seconds, arrivals)
+                groups, presses = (a - b for a, b in zip(group_totals(base), (groups_before, presses_before)))
                 rows.append(f"| {rate}/s | {len(latencies):,} | {np.percentile(latencies, 50):,.0f} ms | "
-                            f"{np.percentile(latencies, 99):,.0f} ms | {latencies.max():,.0f} ms | {missed} |")
+                            f"{np.percentile(latencies, 99):,.0f} ms | {latencies.max():,.0f} ms | {missed} | "
+                            f"{presses / max(groups, 1):.1f} |")
     body = "\n".join([
         "## SOS to the safety centre's queue (`bench/sos.py`)", "",
         f"Command: `.venv/bin/python -m bench.sos --rates {args.rates} --seconds {args.seconds:g}`. {machine_line()} "
         "`tripguard serve` on SQLite (the embedded default); presses from a second process over loopback, each a "
         "different passenger with a position; timed from just before the request to the incident on a signed-in "
-        "agent's event stream. Target: p99 < 100 ms at 200/s.", "",
-        "| rate | presses | p50 | p99 | max | not seen |", "| ---: | ---: | ---: | ---: | ---: | ---: |", *rows,
+        "agent's event stream. Target: p99 < 100 ms at 200/s. Presses per transaction: the group commit "
+        "(`safety/intake.py`), from the server's `tripguard_sos_group_size` metric.", "",
+        "| rate | presses | p50 | p99 | max | not seen | presses per transaction |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |", *rows,
     ])
     write_section("sos", body)
     print(body)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
+from dataclasses import dataclass
 from collections.abc import AsyncIterator, Callable
 from zoneinfo import ZoneInfo
 
@@ -26,14 +28,17 @@ from tripguard.core.middleware import RequestContextMiddleware, origin_of
 from tripguard.core.migrations import head_revision
 from tripguard.core.openapi import install_openapi
 from tripguard.core.settings import Settings, get_settings
-from tripguard.notify.service import dispatch_due
+from tripguard.notify.service import dispatch_backlog
 from tripguard.notify.setup import build_notifier
 from tripguard.privacy.api import router as privacy_router
 from tripguard.privacy.retention import run_retention
 from tripguard.security.api import router as security_router
 from tripguard.telematics.api import router as telematics_router
 from tripguard.safety.api import router as safety_router
+from tripguard.safety.intake import SosIntake
+from tripguard.safety.models import Incident
 from tripguard.safety.service import escalate_overdue, feed_item, open_for_alert, open_for_check_in
+from tripguard.safety.sos import SosDesk
 from tripguard.sim.demo import DemoCity
 from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.monitor import config_with
@@ -63,14 +68,31 @@ the permission it needs in `x-permission`. Errors are RFC 9457 `application/prob
 """
 
 
-async def _every(seconds: float, job: Callable[[], object], name: str) -> None:
-    """Run a blocking job in the thread pool every `seconds`, logging (not dying on) failures."""
+@dataclass(frozen=True)
+class Job:
+    every: float  # seconds between runs
+    run: Callable[[], object]  # blocking: runs in the thread pool
+    name: str
+    wake: asyncio.Event | None = None  # set it to run sooner than `every`,
+    soonest: float = 0.0  # but not sooner than this many seconds after the last run started
+
+
+async def _every(job: Job) -> None:
+    """Run a background job on its schedule, logging (not dying on) failures."""
+    loop = asyncio.get_running_loop()
     while True:
+        started = loop.time()
         try:
-            await run_in_threadpool(job)
+            await run_in_threadpool(job.run)
         except Exception:
-            logger.exception("background job failed", extra={"event": name})
-        await asyncio.sleep(seconds)
+            logger.exception("background job failed", extra={"event": job.name})
+        if job.wake is None:
+            await asyncio.sleep(job.every)
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(job.wake.wait(), job.every)
+        await asyncio.sleep(max(0.0, started + job.soonest - loop.time()))
+        job.wake.clear()  # wake-ups until now are served by the next run
 
 
 def _escalate_incidents(app: FastAPI) -> None:
@@ -93,6 +115,18 @@ def _expire_check_ins(app: FastAPI) -> None:
                 opened.append(feed_item(incident))
     for item in [{"type": "check_in", **p} for p in expired] + opened:
         feed.publish(item)
+
+
+def sos_desk(app: FastAPI) -> SosDesk:
+    settings: Settings = app.state.settings
+    return SosDesk(vault=app.state.vault, live=app.state.live_monitor, ack_seconds=settings.incident_ack_seconds,
+                   secret_key=settings.secret_key.get_secret_value(), base_url=settings.base_url)
+
+
+def _sos_stored(app: FastAPI, incidents: list[Incident]) -> None:
+    """New SOS cases: on the agents' queue now; their SMS and police payload leave now, not next tick."""
+    app.state.live_monitor.feed.publish_many([feed_item(i) for i in incidents])
+    app.state.outbox_wake.set()
 
 
 def ingest_options(app: FastAPI) -> IngestOptions:
@@ -120,27 +154,28 @@ def _start_demo_city(app: FastAPI) -> DemoCity:
     return demo
 
 
-def background_jobs(app: FastAPI) -> list[tuple[float, Callable[[], object], str]]:
+def background_jobs(app: FastAPI) -> list[Job]:
     settings: Settings = app.state.settings
     factory = app.state.sessionmaker
-    jobs: list[tuple[float, Callable[[], object], str]] = []
+    jobs: list[Job] = []
     if settings.audit_sequence_interval_seconds > 0:
-        jobs.append((settings.audit_sequence_interval_seconds,
-                     lambda: audit_tasks.sequence_entries(factory), "audit.sequence"))
+        jobs.append(Job(settings.audit_sequence_interval_seconds,
+                        lambda: audit_tasks.sequence_entries(factory), "audit.sequence"))
     if settings.audit_head_interval_seconds > 0:
-        jobs.append((settings.audit_head_interval_seconds,
-                     lambda: audit_tasks.sign_head_if_grown(factory, app.state.audit_key), "audit.sign_head"))
+        jobs.append(Job(settings.audit_head_interval_seconds,
+                        lambda: audit_tasks.sign_head_if_grown(factory, app.state.audit_key), "audit.sign_head"))
     if settings.retention_interval_seconds > 0:
-        jobs.append((settings.retention_interval_seconds,
-                     lambda: run_retention(factory, app.state.vault, settings, dry_run=False,
-                                           actor=Actor("system", "scheduler")), "privacy.retention"))
+        jobs.append(Job(settings.retention_interval_seconds,
+                        lambda: run_retention(factory, app.state.vault, settings, dry_run=False,
+                                              actor=Actor("system", "scheduler")), "privacy.retention"))
     if settings.incident_interval_seconds > 0:
-        jobs.append((settings.incident_interval_seconds, lambda: _escalate_incidents(app), "safety.escalate"))
+        jobs.append(Job(settings.incident_interval_seconds, lambda: _escalate_incidents(app), "safety.escalate"))
     if settings.check_in_interval_seconds > 0:
-        jobs.append((settings.check_in_interval_seconds, lambda: _expire_check_ins(app), "telematics.check_ins"))
-    if settings.outbox_interval_seconds > 0:
-        jobs.append((settings.outbox_interval_seconds,
-                     lambda: dispatch_due(factory, app.state.vault, app.state.notifier), "notify.dispatch"))
+        jobs.append(Job(settings.check_in_interval_seconds, lambda: _expire_check_ins(app), "telematics.check_ins"))
+    if settings.outbox_interval_seconds > 0:  # woken by SOS; at most ten runs a second in a burst
+        jobs.append(Job(settings.outbox_interval_seconds,
+                        lambda: dispatch_backlog(factory, app.state.vault, app.state.notifier), "notify.dispatch",
+                        wake=app.state.outbox_wake, soonest=min(0.1, settings.outbox_interval_seconds)))
     return jobs
 
 
@@ -150,7 +185,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                                        app.state.vault)
     if restored:
         logger.info("monitor restored", extra={"event": f"{restored} trips under way"})
-    tasks = [asyncio.create_task(_every(seconds, job, name)) for seconds, job, name in background_jobs(app)]
+    if app.state.settings.freeze_gc_at_startup:
+        # What startup built lives as long as the process: keep it out of the cyclic garbage collector's
+        # full passes, which otherwise walk it every time (~100 ms, the whole process stopped).
+        gc.collect()
+        gc.freeze()
+    tasks = [asyncio.create_task(_every(job)) for job in background_jobs(app)]
     demo = _start_demo_city(app) if app.state.settings.demo_city else None
     try:
         yield
@@ -172,6 +212,9 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app = FastAPI(
         title="TripGuard", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
         openapi_url="/api/v1/openapi.json", docs_url="/docs", redoc_url=None,
+        # Metrics are Prometheus (/metrics, core/middleware.py); FastAPI's own OpenTelemetry hooks would
+        # only cost time on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
@@ -182,6 +225,9 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.state.live_monitor = LiveMonitor(monitor=BatchMonitor(config_with(settings.monitor_thresholds)))
     app.state.schema_head = head_revision()
     app.state.ingest_options = lambda: ingest_options(app)  # read per batch: settings may change in tests
+    app.state.outbox_wake = asyncio.Event()  # set when something urgent was queued (an SOS)
+    app.state.sos_intake = SosIntake(app.state.sessionmaker, lambda: sos_desk(app),
+                                     on_stored=lambda incidents: _sos_stored(app, incidents))
     app.state.share_limiter = SlidingWindowLimiter(limit=60, window_seconds=60)  # per link
     app.state.sign_in_limiter = SlidingWindowLimiter(
         limit=settings.sign_in_rate_per_minute, window_seconds=60
@@ -191,12 +237,13 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.state.html_error_renderer = render_console_error
     app.add_middleware(RequestContextMiddleware, hsts=settings.uses_tls,
                        image_origins=(origin_of(settings.map_tiles_url),) if settings.map_tiles_url else ())
+    # Routes are matched in order (twice per request); the busiest machine paths go first: SOS and ingest.
+    app.include_router(safety_router)
+    app.include_router(telematics_router)
     app.include_router(health_router)
     app.include_router(security_router)
     app.include_router(audit_router)
     app.include_router(privacy_router)
-    app.include_router(telematics_router)
-    app.include_router(safety_router)
     app.include_router(console_router)
     app.include_router(privacy_console_router)
     app.include_router(live_console_router)

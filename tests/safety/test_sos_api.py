@@ -133,3 +133,41 @@ def test_a_deviation_and_a_call_for_help_open_one_case_for_the_trip(client: Test
     act_as(Role.SAFETY_AGENT)
     kinds = [e["kind"] for e in client.get(f"/api/v1/incidents/{incident.id}").json()["timeline"]]
     assert kinds == ["created", "alert", "check_in"]
+
+
+def test_a_delivery_order_is_named_in_the_case_and_the_police_payload(client: TestClient, db: Session, act_as,  # type: ignore[no-untyped-def]
+                                                                     app) -> None:
+    from tripguard.notify.service import dispatch_due
+
+    act_as(Role.CUSTOMER, kind="subject", id="C1")
+    pressed = client.post("/api/v1/sos", json={"order_id": "O42", "lon": 121.47, "lat": 31.23})
+    assert pressed.status_code == 201, pressed.text
+    incident = db.get(Incident, pressed.json()["incident_id"])
+    assert incident is not None and (incident.order_id, incident.trip_id, incident.caller_role) == ("O42", None, "customer")
+    assert client.post("/api/v1/sos", json={"order_id": "O43"}).status_code == 201  # another order: another case
+    dispatch_due(lambda: db, app.state.vault, app.state.notifier)  # type: ignore[arg-type]
+    payloads = [json.loads(m.body) for m in app.state.notifier.channels["emergency"].sent]
+    assert {p["order_id"] for p in payloads} == {"O42", "O43"}
+
+
+def test_the_police_payload_leaves_at_once_not_at_the_next_outbox_round(database_url: str, tmp_path,  # type: ignore[no-untyped-def]
+                                                                       session_factory) -> None:
+    import time
+
+    from tests.conftest import make_settings
+    from tripguard.app import create_app
+    from tripguard.security.auth import resolve_principal
+    from tripguard.security.principal import Principal
+
+    app = create_app(make_settings(database_url, tmp_path / "keys", outbox_interval_seconds=60),
+                     session_factory=session_factory)
+    app.dependency_overrides[resolve_principal] = lambda: Principal.for_roles("subject", "P7",
+                                                                              frozenset({Role.PASSENGER}))
+    gateway = app.state.notifier.channels["emergency"]
+    with TestClient(app) as client:
+        time.sleep(0.2)  # the outbox's first round at startup has passed; the next one is a minute away
+        assert client.post("/api/v1/sos", json={"lon": 116.4, "lat": 39.9}).status_code == 201
+        deadline = time.monotonic() + 10
+        while not gateway.sent and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert len(gateway.sent) == 1 and json.loads(gateway.sent[0].body)["caller"]["id"] == "P7"

@@ -78,8 +78,7 @@ def record(
         target_type=target_type, target_id=target_id, purpose=purpose, outcome=outcome,
         request_id=request_id_var.get(), details=canonical_json(details or {}),
     )
-    session.add(entry)
-    session.flush()
+    session.add(entry)  # flushed with the rest of the transaction: a burst of entries is one INSERT
     return entry
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+import sqlite3
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +15,7 @@ from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+from starlette.concurrency import run_in_threadpool
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -51,6 +54,53 @@ class UTCDateTime(TypeDecorator[datetime]):
 READ_ONLY = "tripguard_read_only"
 
 
+BUSY_TIMEOUT_S = 10
+
+
+def _queued_writer_connection() -> type[sqlite3.Connection]:
+    """A sqlite3 connection class whose writers queue on one lock (per engine).
+
+    SQLite lets one transaction write at a time and makes the others poll, sleeping 1, 2, 5, 10, 25,
+    50 ms between tries: a writer can sit idle long after the lock came free, which is most of an
+    SOS burst's tail latency. Writers of this process wait on a lock instead and start the moment
+    the previous one commits. Other processes (the CLI, a second server) still meet SQLite's own
+    locking, and a writer that waited BUSY_TIMEOUT_S for the lock goes on to that as before.
+    """
+    writer = threading.Lock()
+
+    class QueuedWriterConnection(sqlite3.Connection):
+        holds_writer = False
+
+        def begin_write(self) -> None:
+            if not self.holds_writer:
+                self.holds_writer = writer.acquire(timeout=BUSY_TIMEOUT_S)
+
+        def end_write(self) -> None:
+            if self.holds_writer:
+                self.holds_writer = False
+                writer.release()
+
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                self.end_write()
+
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                self.end_write()
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                self.end_write()
+
+    return QueuedWriterConnection
+
+
 def _configure_sqlite(engine: Engine) -> None:
     # pysqlite's own transaction handling breaks SAVEPOINT and delays BEGIN; take it over
     # (SQLAlchemy's documented recipe) and start write-ready transactions to avoid upgrade deadlocks.
@@ -60,14 +110,22 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        read_only = connection.get_execution_options().get(READ_ONLY)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+            return
+        dbapi_connection = connection.connection.dbapi_connection
+        dbapi_connection.begin_write()
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            dbapi_connection.end_write()
+            raise
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -75,7 +133,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "factory": _queued_writer_connection()},
+                               **kwargs)
         _configure_sqlite(engine)
         return engine
     if url.startswith("postgresql://"):
@@ -101,9 +160,20 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
-def _request_session(request: Request) -> Iterator[Session]:
-    with unit_of_work(request.app.state.sessionmaker) as session:
+async def _request_session(request: Request) -> AsyncIterator[Session]:
+    # The session connects on first use (a route that reads nothing never touches the database), and
+    # its commit or rollback runs in the thread pool, off the event loop.
+    session: Session = request.app.state.sessionmaker()
+    try:
         yield session
+        if session.in_transaction():
+            await run_in_threadpool(session.commit)
+    except BaseException:
+        if session.in_transaction():
+            await run_in_threadpool(session.rollback)
+        raise
+    finally:
+        session.close()  # the connection went back to the pool at commit or rollback: no I/O here
 
 
 # scope="function": the commit happens before the response is sent, so a failed commit is a 500

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     check_in_interval_seconds: float = Field(default=15, ge=0, description="0: not in this process")
     demo_city: bool = Field(default=False, description="replay the Porto trips live (make run); development only")
     demo_speed: float = Field(default=1.0, gt=0, le=100, description="demo city clock: 1 is real time")
+    freeze_gc_at_startup: bool = Field(
+        default=True, description="keep what startup built out of the garbage collector's full passes "
+                                  "(each would stop the server ~100 ms); tests that start many apps turn it off")
     log_level: str = "INFO"
     log_json: bool = True
 

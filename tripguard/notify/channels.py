@@ -7,12 +7,14 @@ import hmac
 import json
 import logging
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import httpx2 as httpx
 
 logger = logging.getLogger("tripguard.notify")
+KEPT = 1000  # a recording channel keeps this many messages: a server running for weeks must not grow
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class RecordingChannel:
     """
 
     name: str
-    sent: list[Rendered] = field(default_factory=list)
+    sent: deque[Rendered] = field(default_factory=lambda: deque(maxlen=KEPT))  # the latest, for tests and demos
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def send(self, message: Rendered) -> None:

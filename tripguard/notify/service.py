@@ -46,11 +46,15 @@ def _existing(session: Session, idempotency_key: str) -> OutboxMessage | None:
 
 
 def enqueue_to_person(session: Session, vault: Vault, *, subject_id: str, channel: str, to: str, template: str,
-                      locale: str, params: dict[str, object], idempotency_key: str) -> OutboxMessage:
-    """Queue a message to a person; the same idempotency key queues it once, however often asked."""
+                      locale: str, params: dict[str, object], idempotency_key: str,
+                      fresh_key: bool = False) -> OutboxMessage:
+    """Queue a message to a person; the same idempotency key queues it once, however often asked.
+
+    `fresh_key`: the key names a record created in this very transaction, so it cannot be queued yet
+    and the lookup is skipped (an SOS burst queues hundreds of these a second)."""
     if channel not in PERSON_CHANNELS:
         raise ValueError(f"{channel} is not a channel to a person")
-    existing = _existing(session, idempotency_key)
+    existing = None if fresh_key else _existing(session, idempotency_key)
     if existing is not None:
         return existing
     subject_line, body = templates.render(template, locale, params)
@@ -62,15 +66,14 @@ def enqueue_to_person(session: Session, vault: Vault, *, subject_id: str, channe
         session, subject_id=subject_id, table=OutboxMessage.__tablename__, column="sealed_content",
         row_id=message.id, value=json.dumps({"to": to, "subject": subject_line, "body": body}, ensure_ascii=False))
     session.add(message)
-    session.flush()
     return message
 
 
 def enqueue_emergency(session: Session, vault: Vault, *, subject_id: str, payload: dict[str, object],
-                      idempotency_key: str) -> OutboxMessage:
+                      idempotency_key: str, fresh_key: bool = False) -> OutboxMessage:
     """A police-dispatch payload for the emergency gateway (channel `emergency`): it names the caller,
-    so it is sealed under the caller's key like any message to a person."""
-    existing = _existing(session, idempotency_key)
+    so it is sealed under the caller's key like any message to a person. `fresh_key` as above."""
+    existing = None if fresh_key else _existing(session, idempotency_key)
     if existing is not None:
         return existing
     now = utcnow()
@@ -82,7 +85,6 @@ def enqueue_emergency(session: Session, vault: Vault, *, subject_id: str, payloa
         row_id=message.id, value=json.dumps({"to": "emergency-gateway", "subject": "sos",
                                              "body": json.dumps(payload, ensure_ascii=False)}, ensure_ascii=False))
     session.add(message)
-    session.flush()
     return message
 
 
@@ -97,7 +99,6 @@ def enqueue_webhook(session: Session, *, url: str, event: str, payload: dict[str
                             locale="en", content={"url": url, "event": event, "payload": payload},
                             status="pending", attempts=0, next_attempt_at=now, created_at=now)
     session.add(message)
-    session.flush()
     return message
 
 
@@ -135,6 +136,7 @@ def dispatch_due(factory: sessionmaker[Session], vault: Vault, notifier: Notifie
             select(OutboxMessage).where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= utcnow())
             .order_by(OutboxMessage.next_attempt_at).limit(notifier.batch).with_for_update(skip_locked=True)
         ).all()
+        vault.prefetch(session, [m.subject_id for m in due if m.subject_id])  # one query for the batch's keys
         claimed: list[tuple[str, Rendered | Exception]] = []
         for message in due:
             try:
@@ -160,8 +162,10 @@ def dispatch_due(factory: sessionmaker[Session], vault: Vault, notifier: Notifie
     if not outcomes:
         return result
     with unit_of_work(factory) as session:
+        found = {m.id: m for m in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.id.in_([message_id for message_id, _ in outcomes])))}
         for message_id, error in outcomes:
-            message = session.get(OutboxMessage, message_id)
+            message = found.get(message_id)
             if message is None:
                 continue
             if error is None:
@@ -178,3 +182,17 @@ def dispatch_due(factory: sessionmaker[Session], vault: Vault, notifier: Notifie
             else:
                 _retry_later(notifier, message, str(error), result)
     return result
+
+
+def dispatch_backlog(factory: sessionmaker[Session], vault: Vault, notifier: Notifier, *,
+                     rounds: int = 20) -> DispatchResult:
+    """`dispatch_due` again while it finds a full batch (a burst of SOS messages), at most `rounds` times."""
+    total = DispatchResult()
+    for _ in range(rounds):
+        result = dispatch_due(factory, vault, notifier)
+        total.sent, total.retried, total.dead = (total.sent + result.sent, total.retried + result.retried,
+                                                 total.dead + result.dead)
+        total.errors += result.errors
+        if result.sent + result.retried + result.dead < notifier.batch:
+            break
+    return total

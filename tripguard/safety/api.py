@@ -15,7 +15,7 @@ from tripguard.core.errors import FieldProblem, InvalidInput, NotFound
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.privacy import access
 from tripguard.audit import service as audit
-from tripguard.safety import contacts, kpi, recordings, service, shares
+from tripguard.safety import contacts, kpi, recordings, service, shares, sos
 from tripguard.safety.models import Incident
 from tripguard.safety.schemas import (
     ContactCreate, ContactRead, ContactUpdate, ContactVerify, RecordingCreate, RecordingRead, SafetyUseRead, IncidentAction, IncidentDetail, IncidentEventRead, IncidentRead,
@@ -31,25 +31,19 @@ IncidentId = Annotated[Identifier, Path()]
 
 
 @router.post("/sos", status_code=201, responses={200: {"model": SosReceipt, "description": "the same press again"}})
-async def press_sos(body: SosCreate, caller: SosCaller, request: Request, response: Response, session: DbSession,
+async def press_sos(body: SosCreate, caller: SosCaller, request: Request, response: Response,
                     idempotency_key: Annotated[str | None, Header(
                         alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")] = None,
                     ) -> SosReceipt:
     """One-tap emergency help. A retry (same Idempotency-Key) or a second press within a minute is the
     same incident (200); a new one is 201. Contacts, the emergency gateway and the agents are told at once."""
-    app = request.app
-    incident, new = await run_in_threadpool(
-        service.raise_sos, session, app.state.vault, app.state.live_monitor, caller=caller,
-        request=service.SosRequest(trip_id=body.trip_id, silent=body.silent, lon=body.lon, lat=body.lat,
-                                   idempotency_key=idempotency_key),
-        ack_seconds=app.state.settings.incident_ack_seconds, secret_key=_secret(request),
-        base_url=app.state.settings.base_url)
-    if new:
-        session.commit()  # on the queue only once it is stored
-        app.state.live_monitor.feed.publish(service.feed_item(incident))
-    else:
+    raised = await request.app.state.sos_intake.submit(sos.Press(
+        caller=caller, trip_id=body.trip_id, order_id=body.order_id, silent=body.silent, lon=body.lon, lat=body.lat,
+        idempotency_key=idempotency_key))
+    if not raised.new:
         response.status_code = 200
-    return SosReceipt(incident_id=incident.id, status=incident.status, created_at=incident.created_at, new=new)
+    incident = raised.incident
+    return SosReceipt(incident_id=incident.id, status=incident.status, created_at=incident.created_at, new=raised.new)
 
 
 @router.get("/incidents")

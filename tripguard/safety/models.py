@@ -24,6 +24,7 @@ class Incident(Base):
     caller_id: Mapped[str | None] = mapped_column(String(64), index=True)
     caller_role: Mapped[str | None] = mapped_column(String(16))
     trip_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    order_id: Mapped[str | None] = mapped_column(String(64), index=True)  # a delivery order (the operator's id)
     vehicle_id: Mapped[str | None] = mapped_column(String(64))
     driver_id: Mapped[str | None] = mapped_column(String(64))
     position: Mapped[bytes | None] = personal_column(Category.LOCATION, subject_column="caller_id")  # "lon,lat"

@@ -14,6 +14,8 @@ class SosCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     trip_id: str | None = Field(default=None, pattern=ID_PATTERN, description="default: your trip under way")
+    order_id: str | None = Field(default=None, pattern=ID_PATTERN,
+                                 description="the delivery order this is about (customer or courier)")
     silent: bool = Field(default=False, description="no sound or screen change on the phone; agents call back")
     lon: float | None = Field(default=None, ge=-180, le=180, description="the phone's own fix, WGS-84")
     lat: float | None = Field(default=None, ge=-90, le=90)
@@ -39,6 +41,7 @@ class IncidentRead(BaseModel):
     caller_id: str | None
     caller_role: str | None
     trip_id: str | None
+    order_id: str | None
     vehicle_id: str | None
     driver_id: str | None
     assigned_to: str | None

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
+from starlette.concurrency import run_in_threadpool
 
 from tripguard.core.db import DbSession
 from tripguard.core.errors import NotAuthenticated, PermissionDenied
@@ -20,7 +21,9 @@ SESSION_COOKIE = "tg_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def get_settings_dep(request: Request) -> Settings:
+# Dependencies are `async def` where they do no I/O: FastAPI runs a plain `def` dependency in the thread
+# pool, and a thread hop per dependency is most of what a cheap request costs.
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -47,11 +50,11 @@ def _check_same_origin(request: Request) -> None:
             raise PermissionDenied("cross-origin request refused")
 
 
-def resolve_principal(request: Request, session: DbSession, settings: AppSettings) -> Principal | None:
+async def resolve_principal(request: Request, session: DbSession, settings: AppSettings) -> Principal | None:
     token = _bearer(request)
     if token is not None:
         if token.startswith(service.API_KEY_PREFIX):
-            principal = service.principal_from_api_key(session, settings, token)
+            principal = await run_in_threadpool(service.principal_from_api_key, session, settings, token)
             if principal is None:
                 raise NotAuthenticated("unknown or revoked API key")
             return principal
@@ -60,14 +63,14 @@ def resolve_principal(request: Request, session: DbSession, settings: AppSetting
                          permissions=permissions_for({claims.role}), name=claims.subject_id)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        principal = service.principal_from_session(session, settings, cookie)
+        principal = await run_in_threadpool(service.principal_from_session, session, settings, cookie)
         if principal is not None:
             _check_same_origin(request)
             return principal
     return None
 
 
-def current_principal(principal: Annotated[Principal | None, Depends(resolve_principal)]) -> Principal:
+async def current_principal(principal: Annotated[Principal | None, Depends(resolve_principal)]) -> Principal:
     if principal is None:
         raise NotAuthenticated("sign in, or send an API key or subject token")
     return principal
@@ -78,13 +81,13 @@ def requires(permission: Permission) -> DependsParam:
 
     if permission is Permission.PUBLIC:
 
-        def public() -> None:
+        async def public() -> None:
             return None
 
         checker: Callable[..., Any] = public
     else:
 
-        def checker(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        async def checker(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
             if not principal.can(permission):
                 raise PermissionDenied(f"needs permission {permission.value}")
             return principal

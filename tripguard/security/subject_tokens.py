@@ -12,6 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from jwt import PyJWK
+from jwt.utils import base64url_encode
 
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import NotAuthenticated
@@ -27,17 +31,24 @@ class SubjectClaims:
     role: Role
 
 
+# Keys are prepared once: PyJWT otherwise re-parses (and re-checks the format of) the key on every token.
 @lru_cache
-def _public_key(path: Path) -> bytes:
-    return path.read_bytes()
+def _public_key(path: Path) -> PublicKeyTypes:
+    return load_pem_public_key(path.read_bytes())
+
+
+@lru_cache
+def _shared_key(secret: str) -> PyJWK:
+    return PyJWK({"kty": "oct", "k": base64url_encode(secret.encode()).decode()}, algorithm="HS256")
 
 
 def verify_subject_token(token: str, settings: Settings) -> SubjectClaims:
+    key: PublicKeyTypes | PyJWK
     if settings.subject_token_public_key_file is not None:
-        key: str | bytes = _public_key(settings.subject_token_public_key_file)
+        key = _public_key(settings.subject_token_public_key_file)
         algorithms = ASYMMETRIC_ALGORITHMS
     elif settings.subject_token_secret is not None:
-        key = settings.subject_token_secret.get_secret_value()
+        key = _shared_key(settings.subject_token_secret.get_secret_value())
         algorithms = ["HS256"]
     else:
         raise NotAuthenticated("subject tokens are not configured on this server")

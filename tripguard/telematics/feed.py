@@ -73,10 +73,15 @@ class LiveFeed:
 
     def publish(self, item: dict[str, object]) -> None:
         """One update outside a batch (a check-in answered or gone unanswered)."""
+        self.publish_many([item])
+
+    def publish_many(self, items: list[dict[str, object]]) -> None:
+        """Updates outside a batch (new cases), in order."""
         with self._lock:
             viewers = list(self._viewers)
         for viewer in viewers:
-            viewer.loop.call_soon_threadsafe(_offer, viewer.queue, item)
+            for item in items:
+                viewer.loop.call_soon_threadsafe(_offer, viewer.queue, item)
 
     def open_viewer(self) -> asyncio.Queue[dict[str, object]]:
         """A queue the caller awaits on its own event loop; close it with `close_viewer`."""

@@ -60,25 +60,25 @@ class Vault:
             return cache[subject_id]
         record = session.get(DataKey, subject_id)
         if record is None:
-            if not create:
-                return None
-            key = crypto.new_key(self.suite)
-            version = self.keys.current_version()
-            record = DataKey(
-                subject_id=subject_id, suite=self.suite.value, kek_version=version,
-                wrapped_key=crypto.encrypt(self.suite, self._wrap_key(version, self.suite), key,
-                                           _wrap_context(subject_id, version, self.suite.value)),
-                created_at=utcnow(),
-            )
-            session.add(record)
-            session.flush()
-            cache[subject_id] = key
-            return key
+            return self._create_key(session, subject_id) if create else None
         cache[subject_id] = self._unwrap(record)
         return cache[subject_id]
 
-    def prefetch(self, session: Session, subject_ids: list[str]) -> None:
-        """Open many subjects' data keys with one query (a batch of trips, say) into the session's cache."""
+    def _create_key(self, session: Session, subject_id: str) -> bytes:
+        key = crypto.new_key(self.suite)
+        version = self.keys.current_version()
+        session.add(DataKey(
+            subject_id=subject_id, suite=self.suite.value, kek_version=version,
+            wrapped_key=crypto.encrypt(self.suite, self._wrap_key(version, self.suite), key,
+                                       _wrap_context(subject_id, version, self.suite.value)),
+            created_at=utcnow(),
+        ))
+        self._cache(session)[subject_id] = key
+        return key
+
+    def prefetch(self, session: Session, subject_ids: list[str], *, create_missing: bool = False) -> None:
+        """Open many subjects' data keys with one query (a batch of trips, say) into the session's cache;
+        `create_missing` gives a key to each subject that has none yet."""
         cache = self._cache(session)
         wanted = sorted({s for s in subject_ids if s not in cache})
         wrap_keys: dict[tuple[int, str], bytes] = {}  # derived once for the whole batch
@@ -93,6 +93,10 @@ class Vault:
                 cache[record.subject_id] = crypto.decrypt(
                     wrap_keys[version], record.wrapped_key,
                     _wrap_context(record.subject_id, record.kek_version, record.suite))
+        if create_missing:
+            for subject_id in wanted:
+                if subject_id not in cache:
+                    self._create_key(session, subject_id)
 
     def _unwrap(self, record: DataKey) -> bytes | None:
         if record.wrapped_key is None:

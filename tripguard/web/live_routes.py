@@ -27,6 +27,7 @@ from tripguard.web.routes import page
 router = APIRouter(prefix="/console/live", include_in_schema=False)
 trips_router = APIRouter(prefix="/console/trips", include_in_schema=False)
 KEEP_ALIVE_SECONDS = 15
+MAX_ITEMS_PER_WRITE = 500
 
 
 @trips_router.get("")
@@ -77,15 +78,19 @@ async def stream(request: Request, _: AlertsReader) -> StreamingResponse:
     queue = feed.open_viewer()
 
     async def messages() -> AsyncIterator[str]:
+        # StreamingResponse stops this generator when the viewer goes away. Everything already queued
+        # goes out in one write: a busy city (or an SOS burst) is not a write per message.
         try:
             yield ": connected\n\n"
-            while not await request.is_disconnected():
+            while True:
                 try:
-                    item = await asyncio.wait_for(queue.get(), timeout=KEEP_ALIVE_SECONDS)
+                    items = [await asyncio.wait_for(queue.get(), timeout=KEEP_ALIVE_SECONDS)]
                 except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue
-                yield f"data: {json.dumps(item, ensure_ascii=False)}\n\n"
+                while not queue.empty() and len(items) < MAX_ITEMS_PER_WRITE:
+                    items.append(queue.get_nowait())
+                yield "".join(f"data: {json.dumps(item, ensure_ascii=False)}\n\n" for item in items)
         finally:
             feed.close_viewer(queue)
 

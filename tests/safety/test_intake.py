@@ -1,0 +1,107 @@
+"""Group commit for the emergency button: presses waiting together are one transaction; none is lost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tripguard.app import sos_desk
+from tripguard.core.clock import utcnow
+from tripguard.core.errors import NotFound
+from tripguard.notify.models import OutboxMessage
+from tripguard.safety import intake as intake_module
+from tripguard.safety.intake import SosIntake
+from tripguard.safety.models import Incident
+from tripguard.safety.sos import Press, Raised
+from tripguard.security.permissions import Role
+from tripguard.security.principal import Principal
+from tripguard.telematics.models import Trip
+
+
+def caller(subject_id: str) -> Principal:
+    return Principal.for_roles("subject", subject_id, frozenset({Role.PASSENGER}))
+
+
+def make_intake(app: FastAPI, session_factory: sessionmaker[Session],
+                stored: list[Incident] | None = None) -> SosIntake:
+    return SosIntake(session_factory, lambda: sos_desk(app),
+                     on_stored=lambda incidents: (stored if stored is not None else []).extend(incidents))
+
+
+def press_together(intake: SosIntake, presses: list[Press]) -> list[Raised | BaseException]:
+    async def all_at_once() -> list[Raised | BaseException]:
+        return await asyncio.gather(*(intake.submit(p) for p in presses), return_exceptions=True)
+
+    return asyncio.run(all_at_once())
+
+
+def test_presses_waiting_together_are_one_transaction(app: FastAPI, session_factory: sessionmaker[Session],
+                                                     db: Session) -> None:
+    stored: list[Incident] = []
+    intake = make_intake(app, session_factory, stored)
+    outcomes = press_together(intake, [Press(caller(f"P{n}"), lon=116.4, lat=39.9, idempotency_key="k")
+                                       for n in range(20)])
+    assert all(isinstance(o, Raised) and o.new for o in outcomes)
+    assert intake.groups == 1
+    assert len({o.incident.id for o in outcomes if isinstance(o, Raised)}) == 20
+    assert db.scalar(select(func.count()).select_from(Incident)) == 20
+    assert db.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.channel == "emergency")) == 20
+    assert sorted(i.caller_id for i in stored) == sorted(f"P{n}" for n in range(20))  # all on the live feed
+
+
+def test_a_retry_and_a_double_tap_in_the_same_group_are_one_incident(app: FastAPI,
+                                                                    session_factory: sessionmaker[Session],
+                                                                    db: Session) -> None:
+    intake = make_intake(app, session_factory)
+    first, retry, tap = press_together(intake, [Press(caller("P1"), idempotency_key="a"),
+                                                Press(caller("P1"), idempotency_key="a"),
+                                                Press(caller("P1"), idempotency_key="b")])
+    assert isinstance(first, Raised) and isinstance(retry, Raised) and isinstance(tap, Raised)
+    assert (first.new, retry.new, tap.new) == (True, False, False)
+    assert first.incident.id == retry.incident.id == tap.incident.id
+    assert db.scalar(select(func.count()).select_from(Incident)) == 1
+    later = press_together(intake, [Press(caller("P1"), idempotency_key="a")])[0]  # a retry in a later group
+    assert isinstance(later, Raised) and not later.new and later.incident.id == first.incident.id
+
+
+def test_a_press_that_cannot_be_taken_fails_alone(app: FastAPI, session_factory: sessionmaker[Session],
+                                                  db: Session) -> None:
+    db.add(Trip(id="T9", status="active", vehicle_id="V9", driver_id="D9", passenger_id="SOMEONE_ELSE",
+                started_at=utcnow(), updated_at=utcnow()))
+    db.commit()
+    intake = make_intake(app, session_factory)
+    ok, not_mine, also_ok = press_together(intake, [Press(caller("P1")), Press(caller("P2"), trip_id="T9"),
+                                                    Press(caller("P3"))])
+    assert isinstance(not_mine, NotFound)
+    assert isinstance(ok, Raised) and isinstance(also_ok, Raised) and intake.groups == 1
+    assert db.scalar(select(func.count()).select_from(Incident)) == 2
+
+
+def test_a_group_that_breaks_is_stored_press_by_press(app: FastAPI, session_factory: sessionmaker[Session],
+                                                      db: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    real: Callable[..., list[object]] = intake_module.raise_many
+
+    def breaks_on_p2(session: Session, desk: object, presses: list[Press]) -> list[object]:
+        if any(p.caller.id == "P2" for p in presses):
+            raise RuntimeError("disk full, say")
+        return real(session, desk, presses)
+
+    monkeypatch.setattr(intake_module, "raise_many", breaks_on_p2)
+    intake = make_intake(app, session_factory)
+    outcomes = press_together(intake, [Press(caller(f"P{n}")) for n in range(1, 5)])
+    assert [type(o).__name__ for o in outcomes] == ["Raised", "RuntimeError", "Raised", "Raised"]
+    assert intake.groups == 3  # the group failed and rolled back; the three good presses went one by one
+    assert sorted(db.scalars(select(Incident.caller_id))) == ["P1", "P3", "P4"]
+
+
+def test_the_writer_starts_again_after_a_quiet_spell(app: FastAPI, session_factory: sessionmaker[Session]) -> None:
+    stored: list[Incident] = []
+    intake = make_intake(app, session_factory, stored)
+    assert isinstance(press_together(intake, [Press(caller("P1"))])[0], Raised)
+    assert isinstance(press_together(intake, [Press(caller("P2"))])[0], Raised)  # another event loop, even
+    assert intake.groups == 2 and len(stored) == 2

@@ -1,0 +1,240 @@
+"""The emergency button: every press becomes one incident in the safety centre's queue.
+
+A press creates the incident with the caller, the trip (or the delivery order) named or under way,
+the vehicle, the driver and the last known position; tells the caller's verified emergency contacts
+by SMS with a live share link; and queues a police-dispatch payload for the emergency gateway. A
+retry (same Idempotency-Key) or a second press within a minute is the same incident. Everything
+sent goes through the outbox in the same transaction.
+
+Presses are stored in groups: `raise_many` takes every press waiting at that moment and writes
+them in one transaction with one query per kind of thing it reads (see `intake.py`). One press
+that cannot be taken (a trip that is not the caller's) gets its error; the others go on.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from tripguard.audit import service as audit
+from tripguard.audit.actor import SYSTEM
+from tripguard.core.clock import utcnow
+from tripguard.core.errors import DomainError, NotFound
+from tripguard.core.ids import new_id
+from tripguard.notify import service as notify
+from tripguard.privacy import access
+from tripguard.privacy.models import DataSubject
+from tripguard.safety import shares
+from tripguard.safety.models import EmergencyContact, Incident
+from tripguard.safety.service import add_event
+from tripguard.security.principal import Principal
+from tripguard.telematics.models import Trip, Vehicle
+from tripguard.telematics.service import LiveMonitor
+from tripguard.vault.service import Vault
+
+DOUBLE_TAP = timedelta(seconds=60)  # a second press within this is the same emergency
+
+
+@dataclass(frozen=True)
+class Press:
+    caller: Principal
+    trip_id: str | None = None
+    order_id: str | None = None
+    silent: bool = False
+    lon: float | None = None
+    lat: float | None = None
+    idempotency_key: str | None = None
+
+    @property
+    def key(self) -> str | None:
+        return f"{self.caller.id}:{self.idempotency_key}" if self.idempotency_key else None
+
+
+@dataclass(frozen=True)
+class Raised:
+    incident: Incident
+    new: bool  # False: a retry or a double tap found the first press's incident
+
+
+@dataclass(frozen=True)
+class SosDesk:
+    """What pressing needs from the running service."""
+
+    vault: Vault
+    live: LiveMonitor
+    ack_seconds: int
+    secret_key: str
+    base_url: str
+
+
+@dataclass
+class _Created:
+    press: Press
+    trip: Trip | None
+    incident: Incident
+
+
+def raise_many(session: Session, desk: SosDesk, presses: list[Press]) -> list[Raised | DomainError]:
+    """Each press's incident (or why it could not be taken), in the order given."""
+    now = utcnow()
+    callers = sorted({p.caller.id for p in presses})
+    by_key, recent = _earlier_presses(session, [k for p in presses if (k := p.key)], callers, now)
+    trips = _trips_of(session, presses, callers)
+    results: list[Raised | DomainError] = []
+    created: list[_Created] = []
+    for press in presses:
+        if press.key is not None and press.key in by_key:
+            results.append(Raised(by_key[press.key], False))
+            continue
+        trip = trips.get(press.trip_id) if press.trip_id else trips.get(f"active:{press.caller.id}")
+        if press.trip_id and (trip is None or press.caller.id not in (trip.passenger_id, trip.driver_id)):
+            results.append(NotFound("no such trip of yours"))
+            continue
+        tap = (press.caller.id, trip.id if trip else None, press.order_id)
+        if tap in recent:
+            results.append(Raised(recent[tap], False))
+            continue
+        incident = Incident(id=new_id("inc"), source="sos", severity="critical", status="open", silent=press.silent,
+                            caller_id=press.caller.id, caller_role=min((r.value for r in press.caller.roles), default=None),
+                            trip_id=trip.id if trip else None, order_id=press.order_id,
+                            vehicle_id=trip.vehicle_id if trip else None, driver_id=trip.driver_id if trip else None,
+                            idempotency_key=press.key, created_at=now, ack_due_at=now + timedelta(seconds=desk.ack_seconds))
+        if press.key is not None:
+            by_key[press.key] = incident
+        recent[tap] = incident
+        created.append(_Created(press, trip, incident))
+        results.append(Raised(incident, True))
+    if created:
+        _store_and_tell(session, desk, created)
+    return results
+
+
+Tap = tuple[str, str | None, str | None]  # caller, trip, order
+
+
+def _earlier_presses(session: Session, keys: list[str], callers: list[str],
+                     now: datetime) -> tuple[dict[str, Incident], dict[Tap, Incident]]:
+    """Incidents these presses may repeat, in one query: by idempotency key (a retry), and each
+    caller's SOS cases of the last minute by trip and order (a double tap)."""
+    double_tap = and_(Incident.caller_id.in_(callers), Incident.source == "sos", Incident.status != "closed",
+                      Incident.created_at >= now - DOUBLE_TAP)
+    found = session.scalars(select(Incident).where(or_(Incident.idempotency_key.in_(keys), double_tap) if keys
+                                                   else double_tap).order_by(Incident.created_at))
+    wanted = set(keys)
+    by_key: dict[str, Incident] = {}
+    recent: dict[Tap, Incident] = {}
+    for incident in found:  # oldest first: the latest of each tap wins
+        if incident.idempotency_key in wanted:
+            by_key[str(incident.idempotency_key)] = incident
+        if incident.source == "sos" and incident.status != "closed" and incident.created_at >= now - DOUBLE_TAP:
+            recent[(str(incident.caller_id), incident.trip_id, incident.order_id)] = incident
+    return by_key, recent
+
+
+def _trips_of(session: Session, presses: list[Press], callers: list[str]) -> dict[str, Trip]:
+    """Trips named by id, and each caller's latest trip under way as `active:<caller>`."""
+    named = sorted({p.trip_id for p in presses if p.trip_id})
+    trips: dict[str, Trip] = {t.id: t for t in session.scalars(select(Trip).where(Trip.id.in_(named)))} if named else {}
+    if any(p.trip_id is None for p in presses):
+        under_way = session.scalars(select(Trip).where(
+            Trip.status == "active", or_(Trip.passenger_id.in_(callers), Trip.driver_id.in_(callers)))
+            .order_by(Trip.updated_at))
+        wanted = set(callers)
+        for trip in under_way:  # oldest first: the latest under way wins
+            for person in (trip.passenger_id, trip.driver_id):
+                if person in wanted:
+                    trips[f"active:{person}"] = trip
+    return trips
+
+
+def _store_and_tell(session: Session, desk: SosDesk, created: list[_Created]) -> None:
+    callers = sorted({c.press.caller.id for c in created})
+    drivers = sorted({c.trip.driver_id for c in created if c.trip and c.trip.driver_id})
+    desk.vault.prefetch(session, callers, create_missing=True)
+    desk.vault.prefetch(session, drivers)
+    people = {s.id: s for s in session.scalars(select(DataSubject).where(DataSubject.id.in_(callers + drivers)))}
+    contacts: dict[str, list[EmergencyContact]] = defaultdict(list)
+    for contact in session.scalars(select(EmergencyContact).where(EmergencyContact.subject_id.in_(callers),
+                                                                  EmergencyContact.verified_at.is_not(None))
+                                   .order_by(EmergencyContact.created_at)):
+        contacts[contact.subject_id].append(contact)
+    vehicle_ids = sorted({c.trip.vehicle_id for c in created if c.trip and c.trip.vehicle_id})
+    vehicles = {v.id: v for v in session.scalars(select(Vehicle).where(Vehicle.id.in_(vehicle_ids)))} \
+        if vehicle_ids else {}
+    for item in created:
+        incident, press, trip = item.incident, item.press, item.trip
+        position = _position(desk.live, trip, press)
+        if position is not None:
+            access.write_field(desk.vault, session, incident, "position", f"{position[0]:.6f},{position[1]:.6f}")
+            incident.position_at = position[2]
+        session.add(incident)
+        add_event(session, incident, "created", press.caller.actor, silent=press.silent, trip=incident.trip_id,
+                  order=incident.order_id)
+        audit.record(session, actor=press.caller.actor, action="sos.raise", target_type="incident",
+                     target_id=incident.id)
+        link = None
+        if trip is not None:  # contacts and the police follow the trip live
+            _, token = shares.create(session, desk.secret_key, trip=trip, created_by=f"sos:{incident.id}")
+            link = f"{desk.base_url}/s/{token}"
+        vehicle = vehicles.get(incident.vehicle_id) if incident.vehicle_id else None
+        caller_name = _opened(session, desk.vault, people.get(press.caller.id), "name")
+        told = _tell_contacts(session, desk.vault, incident, contacts[press.caller.id], caller_name, vehicle, link)
+        _dispatch(session, desk.vault, incident, vehicle, position, link, caller=people.get(press.caller.id),
+                  driver=people.get(incident.driver_id) if incident.driver_id else None)
+        add_event(session, incident, "notified", SYSTEM, contacts=told, gateway=True)
+
+
+def _position(live: LiveMonitor, trip: Trip | None, press: Press) -> tuple[float, float, datetime] | None:
+    if press.lon is not None and press.lat is not None:  # the phone's own fix, sent with the press
+        return press.lon, press.lat, utcnow()
+    if trip is None:
+        return None
+    with live.lock:
+        known = live.monitor.position(trip.id)
+    if known is None:
+        return None
+    return known[0], known[1], datetime.fromtimestamp(known[2], UTC)
+
+
+def _opened(session: Session, vault: Vault, person: DataSubject | None, column: str) -> str | None:
+    return access.open_field(vault, session, person, column) if person is not None else None
+
+
+def _tell_contacts(session: Session, vault: Vault, incident: Incident, contacts: list[EmergencyContact],
+                   caller_name: str | None, vehicle: Vehicle | None, link: str | None) -> int:
+    told = 0
+    for contact in contacts:
+        phone = access.open_field(vault, session, contact, "phone")
+        if not phone:
+            continue
+        notify.enqueue_to_person(session, vault, subject_id=contact.subject_id, channel="sms", to=phone,
+                                 template="sos_contact", locale="zh_CN",
+                                 params={"name": caller_name or "—", "plate": vehicle.plate if vehicle else None,
+                                         "colour": vehicle.colour if vehicle else None,
+                                         "model": vehicle.model if vehicle else None, "link": link},
+                                 idempotency_key=f"sos:{incident.id}:contact:{contact.id}", fresh_key=True)
+        told += 1
+    return told
+
+
+def _dispatch(session: Session, vault: Vault, incident: Incident, vehicle: Vehicle | None,
+              position: tuple[float, float, datetime] | None, link: str | None, *,
+              caller: DataSubject | None, driver: DataSubject | None) -> None:
+    payload: dict[str, object] = {
+        "incident_id": incident.id, "silent": incident.silent, "created_at": incident.created_at.isoformat(),
+        "caller": {"id": incident.caller_id, "role": incident.caller_role,
+                   "name": _opened(session, vault, caller, "name"), "phone": _opened(session, vault, caller, "phone")},
+        "location": None if position is None else {"lon": position[0], "lat": position[1],
+                                                   "at": position[2].isoformat()},
+        "trip_id": incident.trip_id, "order_id": incident.order_id, "share_link": link,
+        "vehicle": None if vehicle is None else {"plate": vehicle.plate, "colour": vehicle.colour,
+                                                 "model": vehicle.model},
+        "driver": None if incident.driver_id is None else {"id": incident.driver_id,
+                                                           "name": _opened(session, vault, driver, "name")},
+    }
+    notify.enqueue_emergency(session, vault, subject_id=str(incident.caller_id), payload=payload,
+                             idempotency_key=f"sos:{incident.id}:gateway", fresh_key=True)
