@@ -34,6 +34,7 @@ from tripguard.privacy.api import router as privacy_router
 from tripguard.privacy.retention import run_retention
 from tripguard.security.api import router as security_router
 from tripguard.telematics.api import router as telematics_router
+from tripguard.feedback.api import router as feedback_router
 from tripguard.safety.api import router as safety_router
 from tripguard.safety.intake import SosIntake
 from tripguard.safety.models import Incident
@@ -244,6 +245,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.include_router(security_router)
     app.include_router(audit_router)
     app.include_router(privacy_router)
+    app.include_router(feedback_router)
     app.include_router(console_router)
     app.include_router(privacy_console_router)
     app.include_router(live_console_router)

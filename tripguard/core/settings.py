@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     retention_delivery_contact_hours: int = Field(default=72, ge=1)
     retention_trip_data_days: int = Field(default=730, ge=730, description="trip data: 2 years at least")
     retention_recording_days: int = Field(default=7, ge=1, description="in-car recordings (DiDi keeps 7 days)")
+    retention_recording_complaint_days: int = Field(default=16, ge=1,
+                                                    description="in-car recordings of a trip complained about")
     retention_messages_days: int = Field(default=30, ge=1)
     retention_interval_seconds: float = Field(default=3600, ge=0, description="0: not in this process")
     outbox_interval_seconds: float = Field(default=1.0, ge=0, description="0: not in this process")

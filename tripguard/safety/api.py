@@ -157,7 +157,8 @@ def register_recording(body: RecordingCreate, device: TelematicsIngest, request:
     return RecordingRead.model_validate(recordings.register(
         session, actor=device.actor, trip_id=body.trip_id, device_id=body.device_id, kind=body.kind,
         content_type=body.content_type, started_at=body.started_at, duration_s=body.duration_s, size=body.size,
-        sha256=body.sha256, keep_days=request.app.state.settings.retention_recording_days))
+        sha256=body.sha256, keep_days=request.app.state.settings.retention_recording_days,
+        complaint_keep_days=request.app.state.settings.retention_recording_complaint_days))
 
 
 @router.get("/recordings/{recording_id}")

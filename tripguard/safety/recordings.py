@@ -1,8 +1,9 @@
 """In-car recordings: chunked, resumable uploads, sealed under the trip's key; opened only by an
 investigator working an open case about that trip, with a reason, audited.
 
-Retention (DESIGN.md §5): 7 days (`TRIPGUARD_RETENTION_RECORDING_DAYS`), and while any case about the
-trip is not closed. The sealed chunks sit in the database (a blob-store adapter is the next step for
+Retention (DESIGN.md §5): 7 days (`TRIPGUARD_RETENTION_RECORDING_DAYS`); 16 when the trip has a
+complaint or a low rating (`TRIPGUARD_RETENTION_RECORDING_COMPLAINT_DAYS`, counted from when the
+recording was made); and while any case about the trip is not closed. The sealed chunks sit in the database (a blob-store adapter is the next step for
 fleets that record video).
 """
 
@@ -20,6 +21,7 @@ from tripguard.audit.actor import Actor
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tripguard.core.ids import new_id
+from tripguard.feedback.models import Complaint
 from tripguard.safety.models import Incident, IncidentEvent, Recording, RecordingChunk
 from tripguard.telematics.trips import trip_key
 from tripguard.vault.service import Vault
@@ -28,13 +30,16 @@ MAX_CHUNK = 4 * 1024 * 1024
 
 
 def register(session: Session, *, actor: Actor, trip_id: str, device_id: str, kind: str, content_type: str,
-             started_at: datetime, duration_s: int, size: int, sha256: str, keep_days: int) -> Recording:
+             started_at: datetime, duration_s: int, size: int, sha256: str, keep_days: int,
+             complaint_keep_days: int) -> Recording:
     """Announce a segment (idempotent: the same device, trip and start find the first)."""
     known = session.scalar(select(Recording).where(Recording.device_id == device_id, Recording.trip_id == trip_id,
                                                    Recording.started_at == started_at))
     if known is not None:
         return known
     now = utcnow()
+    if session.scalar(select(Complaint.id).where(Complaint.trip_id == trip_id).limit(1)) is not None:
+        keep_days = max(keep_days, complaint_keep_days)  # uploaded after the complaint: held too
     recording = Recording(id=new_id("rec"), trip_id=trip_id, device_id=device_id, kind=kind,
                           content_type=content_type, started_at=started_at, duration_s=duration_s, size=size,
                           sha256=sha256.lower(), received=0, status="uploading", created_at=now,
@@ -43,6 +48,18 @@ def register(session: Session, *, actor: Actor, trip_id: str, device_id: str, ki
     session.flush()
     audit.record(session, actor=actor, action="recording.register", target_type="recording", target_id=recording.id)
     return recording
+
+
+def hold_for_complaint(session: Session, *, trip_id: str, days: int) -> int:
+    """A complaint about the trip: its recordings are kept `days` from when they were made; how many
+    were extended."""
+    extended = 0
+    for recording in session.scalars(select(Recording).where(Recording.trip_id == trip_id)):
+        until = recording.created_at + timedelta(days=days)
+        if until > recording.keep_until:
+            recording.keep_until = until
+            extended += 1
+    return extended
 
 
 def get(session: Session, recording_id: str) -> Recording:

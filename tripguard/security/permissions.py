@@ -58,6 +58,8 @@ class Permission(StrEnum):
     TRIP_SHARE = "trip.share"  # a passenger or driver shares their trip with family (a link)
     RECORDING_OPEN = "recording.open"  # play an in-car recording, inside an open case, with a reason
     INCIDENT_HANDLE = "incident.handle"  # the safety centre's queue: acknowledge, work, resolve, close
+    COMPLAINT_FILE = "complaint.file"  # a person complains about a trip or an order, or rates it low
+    COMPLAINT_READ = "complaint.read"  # the supervisors' list of complaints
 
 
 class Purpose(StrEnum):
@@ -90,7 +92,7 @@ TOTP_REQUIRED_ROLES = STAFF_ROLES - {Role.TRAINER, Role.MERCHANT}
 
 _STAFF_BASE = frozenset({Permission.SELF_READ, Permission.CONSOLE_USE})
 _SUBJECT_BASE = frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY, Permission.SOS_RAISE,
-                           Permission.CONTACTS_SELF, Permission.TRIP_SHARE})
+                           Permission.CONTACTS_SELF, Permission.TRIP_SHARE, Permission.COMPLAINT_FILE})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SYSTEM_ADMIN: _STAFF_BASE
@@ -108,7 +110,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
        Permission.NOTICE_PUBLISH, Permission.REQUEST_HANDLE, Permission.RETENTION_MANAGE,
        Permission.BREACH_MANAGE},
     Role.TRAINER: _STAFF_BASE,
-    Role.SUPERVISOR: _STAFF_BASE | {Permission.AUDIT_READ, Permission.CATALOGUE_READ},
+    Role.SUPERVISOR: _STAFF_BASE | {Permission.AUDIT_READ, Permission.CATALOGUE_READ, Permission.COMPLAINT_READ},
     Role.MERCHANT: _STAFF_BASE,
     Role.INTEGRATION: frozenset({Permission.SELF_READ, Permission.SUBJECT_WRITE, Permission.TELEMATICS_INGEST,
                                  Permission.ALERTS_READ}),

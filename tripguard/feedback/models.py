@@ -1,0 +1,27 @@
+"""Complaints: a person's complaint, or a low rating, about a trip or a delivery order."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tripguard.core.db import Base, UTCDateTime
+from tripguard.privacy.catalogue import Category, personal_column
+
+
+class Complaint(Base):
+    __tablename__ = "feedback_complaints"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(64), index=True)  # who filed it
+    subject_role: Mapped[str] = mapped_column(String(16))
+    trip_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    order_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    category: Mapped[str] = mapped_column(String(16))  # safety | conduct | privacy | service | low_rating | other
+    rating: Mapped[int | None] = mapped_column(Integer)  # 1-5 stars, when the app sends one
+    text: Mapped[bytes | None] = personal_column(Category.NOTE, subject_column="subject_id")
+    status: Mapped[str] = mapped_column(String(12))  # received (handling comes with the feedback desk)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

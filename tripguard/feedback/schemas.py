@@ -1,0 +1,45 @@
+"""Complaints over HTTP."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tripguard.core.types import ID_PATTERN
+
+Category = Literal["safety", "conduct", "privacy", "service", "low_rating", "other"]
+
+
+class ComplaintCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    trip_id: str | None = Field(default=None, pattern=ID_PATTERN, description="a trip of yours")
+    order_id: str | None = Field(default=None, pattern=ID_PATTERN, description="a delivery order of yours")
+    category: Category
+    rating: int | None = Field(default=None, ge=1, le=5, description="stars, when the complaint is a rating")
+    text: str | None = Field(default=None, min_length=1, max_length=2000, description="in your own words")
+
+    @model_validator(mode="after")
+    def _about_something(self) -> ComplaintCreate:
+        if self.category == "low_rating" and (self.rating is None or self.rating > 2):
+            raise ValueError("a low rating is one or two stars")
+        if self.category != "safety" and self.trip_id is None and self.order_id is None:
+            raise ValueError("name the trip or the order this is about")
+        return self
+
+
+class ComplaintRead(BaseModel):
+    """What the person and the supervisors' list show (the text is read only through the vault)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    subject_role: str
+    trip_id: str | None
+    order_id: str | None
+    category: str
+    rating: int | None
+    status: str
+    created_at: datetime

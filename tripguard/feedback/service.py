@@ -1,0 +1,67 @@
+"""Complaints and feedback: a person complains about a trip or an order, or rates it low.
+
+A complaint or a rating of one or two stars about a trip keeps that trip's in-car recordings 16 days
+instead of 7 (DESIGN.md §5, as DiDi does), so the evidence is still there when it is looked into.
+The text is the person's own words: sealed under their key like any personal field. Handling
+(assignment, answers, discipline) comes with the feedback desk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tripguard.audit import service as audit
+from tripguard.core.clock import utcnow
+from tripguard.core.ids import new_id
+from tripguard.feedback.models import Complaint
+from tripguard.privacy import access
+from tripguard.safety import recordings, shares
+from tripguard.security.principal import Principal
+from tripguard.vault.service import Vault
+
+
+@dataclass(frozen=True)
+class ComplaintRequest:
+    category: str
+    trip_id: str | None = None
+    order_id: str | None = None
+    rating: int | None = None
+    text: str | None = None
+    idempotency_key: str | None = None
+
+
+def file(session: Session, vault: Vault, *, filer: Principal, request: ComplaintRequest,
+         recording_hold_days: int) -> tuple[Complaint, bool]:
+    """The complaint, and whether it is new (a retry with the same Idempotency-Key finds the first)."""
+    key = f"{filer.id}:{request.idempotency_key}" if request.idempotency_key else None
+    if key is not None and (known := session.scalar(select(Complaint).where(Complaint.idempotency_key == key))):
+        return known, False
+    if request.trip_id is not None:
+        shares.own_trip(session, subject_id=filer.id, trip_id=request.trip_id)  # 404 unless it is theirs
+    complaint = Complaint(id=new_id("cmp"), subject_id=filer.id,
+                          subject_role=min((r.value for r in filer.roles), default="unknown"),
+                          trip_id=request.trip_id, order_id=request.order_id, category=request.category,
+                          rating=request.rating, status="received", idempotency_key=key, created_at=utcnow())
+    if request.text:
+        access.write_field(vault, session, complaint, "text", request.text)
+    session.add(complaint)
+    audit.record(session, actor=filer.actor, action="complaint.file", target_type="complaint",
+                 target_id=complaint.id, details={"category": request.category})
+    if request.trip_id is not None:
+        recordings.hold_for_complaint(session, trip_id=request.trip_id, days=recording_hold_days)
+    return complaint, True
+
+
+def of_person(session: Session, subject_id: str) -> list[Complaint]:
+    return list(session.scalars(select(Complaint).where(Complaint.subject_id == subject_id)
+                                .order_by(Complaint.created_at.desc()).limit(200)))
+
+
+def recent(session: Session, *, category: str | None, limit: int = 200) -> list[Complaint]:
+    statement = select(Complaint).order_by(Complaint.created_at.desc()).limit(limit)
+    if category:
+        statement = statement.where(Complaint.category == category)
+    return list(session.scalars(statement))
