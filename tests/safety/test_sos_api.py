@@ -14,6 +14,7 @@ from tests.telematics.test_ingest_api import ndjson, post, trip_with_deviation
 from tripguard.audit.models import AuditEntry
 from tripguard.notify.models import OutboxMessage
 from tripguard.privacy import service as privacy
+from tripguard.safety import service
 from tripguard.safety.models import EmergencyContact, Incident
 from tripguard.security.permissions import Role
 
@@ -171,3 +172,21 @@ def test_the_police_payload_leaves_at_once_not_at_the_next_outbox_round(database
         while not gateway.sent and time.monotonic() < deadline:
             time.sleep(0.02)
     assert len(gateway.sent) == 1 and json.loads(gateway.sent[0].body)["caller"]["id"] == "P7"
+
+
+def test_trip_positions_asked_for_from_a_case_go_on_its_timeline(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    on_a_trip(client, act_as, db)
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    incident_id = client.post("/api/v1/sos", json={}).json()["incident_id"]
+    act_as(Role.SAFETY_AGENT)
+    page = client.get(f"/console/incidents/{incident_id}", headers={"accept-language": "zh-CN"})
+    assert 'class="trajectory"' in page.text and '<option value="emergency">' in page.text
+    assert 'value="investigation"' not in page.text  # a safety agent holds the emergency purpose only
+    url = "/api/v1/telematics/trips/T1/trajectory"
+    asked = client.get(url, params={"purpose": "emergency", "reason": "核实求助位置", "format": "csv",
+                                    "incident_id": incident_id})
+    assert asked.status_code == 200 and asked.headers["content-type"].startswith("text/csv")
+    evidence = [e.details for e in service.timeline(db, incident_id) if e.kind == "evidence"]
+    assert evidence == [{"trajectory": "T1", "format": "csv", "purpose": "emergency"}]
+    assert client.get(url, params={"purpose": "emergency", "reason": "核实求助位置",
+                                   "incident_id": "inc_NOT_ABOUT_T1"}).status_code == 404

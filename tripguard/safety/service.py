@@ -103,6 +103,15 @@ def escalate_overdue(factory: sessionmaker[Session], *, webhook_url: str | None)
         return [{**feed_item(i), "escalated": True} for i in overdue]
 
 
+def note_evidence(session: Session, *, incident_id: str, trip_id: str, actor: Actor, **what: object) -> None:
+    """Evidence about the trip was opened from this case: on its timeline. The case must be about that
+    trip and still open (404 otherwise: the case is how the evidence was asked for)."""
+    incident = session.get(Incident, incident_id)
+    if incident is None or incident.trip_id != trip_id or incident.status == "closed":
+        raise NotFound("no open case about this trip")
+    add_event(session, incident, "evidence", actor, **what)
+
+
 def timeline(session: Session, incident_id: str) -> list[IncidentEvent]:
     return list(session.scalars(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
                                 .order_by(IncidentEvent.at, IncidentEvent.id)))

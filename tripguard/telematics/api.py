@@ -170,10 +170,16 @@ def trip_trajectory(trip_id: Annotated[Identifier, Path()], principal: Trajector
                     session: DbSession, purpose: Annotated[Purpose, Query()],
                     reason: Annotated[CleanStr, Query(min_length=3, max_length=200,
                                                       description="why you open it; kept in the audit log")],
-                    format: Annotated[Literal["geojson", "csv"], Query()] = "geojson") -> Response:
+                    format: Annotated[Literal["geojson", "csv"], Query()] = "geojson",
+                    incident_id: Annotated[Identifier | None, Query(
+                        description="the open case this is for: the request goes on its timeline")] = None,
+                    ) -> Response:
     """Every kept position of the trip, as evidence. Names a purpose your role holds and a reason; audited."""
     if purpose not in purposes_for(principal.roles) or purpose not in (Purpose.EMERGENCY, Purpose.INVESTIGATION):
         raise PermissionDenied(f"your role may not open trajectories for {purpose.value}")
+    if incident_id is not None:
+        safety.note_evidence(session, incident_id=incident_id, trip_id=trip_id, actor=principal.actor,
+                             trajectory=trip_id, format=format, purpose=purpose.value)
     evidence = trips.open_evidence(session, request.app.state.vault, actor=principal.actor, trip_id=trip_id,
                                    purpose=purpose, reason=reason)
     disposition = {"Content-Disposition": f'attachment; filename="trip-{trip_id}.{format}"'}

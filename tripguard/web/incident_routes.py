@@ -15,7 +15,7 @@ from tripguard.privacy import access
 from tripguard.safety import service
 from tripguard.safety.models import Incident, Recording
 from tripguard.security.auth import IncidentHandler
-from tripguard.security.permissions import Permission, Purpose
+from tripguard.security.permissions import Permission, Purpose, purposes_for
 from tripguard.security.principal import Principal
 from tripguard.telematics.models import Vehicle
 from tripguard.web.routes import page
@@ -43,6 +43,10 @@ def _incident_page(request: Request, principal: Principal, session: DbSession, i
     return page(request, "incident.html", principal, "/console/incidents", status_code=status_code,
                 incident=incident, position=position, vehicle=vehicle, error=error, recordings=clips,
                 may_play=principal.can(Permission.RECORDING_OPEN) and incident.status != "closed",
+                evidence_purposes=[p.value for p in (Purpose.EMERGENCY, Purpose.INVESTIGATION)
+                                   if p in purposes_for(principal.roles)]
+                if incident.trip_id and incident.status != "closed" and principal.can(Permission.TRAJECTORY_READ)
+                else [],
                 timeline=service.timeline(session, incident.id), outcomes=service.OUTCOMES,
                 tiles=settings.map_tiles_url, attribution=settings.map_tiles_attribution)
 

@@ -10,6 +10,15 @@
   }
   const form = document.getElementById("evidence");
   const player = document.getElementById("player");
+  // Trip positions as evidence: downloaded from the API, which audits the reason and notes it on the case.
+  document.querySelectorAll("button.trajectory").forEach((button) => {
+    button.addEventListener("click", () => {
+      if (!form.reportValidity()) return;
+      const params = new URLSearchParams({ purpose: form.purpose.value, reason: form.reason.value,
+                                           format: button.dataset.format, incident_id: form.dataset.incident });
+      window.location.assign(`/api/v1/telematics/trips/${encodeURIComponent(form.dataset.trip)}/trajectory?${params}`);
+    });
+  });
   document.querySelectorAll("button.play").forEach((button) => {
     button.addEventListener("click", () => {
       if (!form.reportValidity()) return;
