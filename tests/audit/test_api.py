@@ -87,6 +87,33 @@ def test_signing_twice_without_new_entries_returns_the_same_head(client: TestCli
     assert head is again
 
 
+def test_a_new_head_extends_the_last_ones_frontier(client: TestClient, db: Session) -> None:
+    key = client.app.state.audit_key  # type: ignore[attr-defined]
+    add_entries(db, 5)
+    first = audit.sign_new_head(db, key)
+    add_entries(db, 6)
+    second = audit.sign_new_head(db, key)
+    assert (first.tree_size, second.tree_size) == (5, 11) and second.frontier is not None
+    assert second.root_hash == merkle.root(audit.leaf_hashes(db))  # the same root as hashing every leaf
+
+
+
+def test_after_a_head_without_a_frontier_the_next_starts_over(client: TestClient, db: Session) -> None:
+    from tripguard.audit.models import TreeHead
+    from tripguard.audit.signing import key_id, sign_head
+    from tripguard.core.clock import utcnow
+
+    key = client.app.state.audit_key  # type: ignore[attr-defined]
+    add_entries(db, 5)
+    audit.sequence_all(db)
+    root, at = merkle.root(audit.leaf_hashes(db)), utcnow().replace(microsecond=0)
+    db.add(TreeHead(tree_size=5, root_hash=root, signed_at=at, key_id=key_id(key.public_key()),
+                    signature=sign_head(key, 5, root, at), frontier=None))  # signed before frontiers were kept
+    add_entries(db, 2)
+    head = audit.sign_new_head(db, key)
+    assert head.tree_size == 7 and head.root_hash == merkle.root(audit.leaf_hashes(db))
+
+
 def test_search_filters_and_pages(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
     act_as(Role.SUPERVISOR)
     add_entries(db, 7, action="test.search")

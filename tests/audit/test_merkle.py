@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import hashlib
 
 from hypothesis import given, settings
@@ -78,3 +80,23 @@ def test_accumulator_gives_root_at_every_size() -> None:
     for size, leaf in enumerate(leaves, start=1):
         accumulator.append(leaf)
         assert accumulator.root() == reference_root(leaves[:size])
+
+
+def test_a_frontier_kept_and_resumed_gives_the_same_roots() -> None:
+    leaves = leaves_of(40)
+    for cut in range(0, 40):
+        kept = merkle.Accumulator()
+        for leaf in leaves[:cut]:
+            kept.append(leaf)
+        resumed = merkle.Accumulator.from_bytes(kept.to_bytes())
+        assert resumed.size == cut
+        for leaf in leaves[cut:]:
+            resumed.append(leaf)
+        assert resumed.root() == reference_root(leaves)
+
+
+@pytest.mark.parametrize("frontier", [b"x" * 39, (3).to_bytes(8, "big") + b"h" * 32,
+                                      (1).to_bytes(8, "big") + b"h" * 32 + (2).to_bytes(8, "big") + b"h" * 32])
+def test_a_malformed_frontier_is_refused(frontier: bytes) -> None:
+    with pytest.raises(ValueError):
+        merkle.Accumulator.from_bytes(frontier)

@@ -40,6 +40,24 @@ class Accumulator:
         self._stack.append((size, value))
         self.size += 1
 
+    def to_bytes(self) -> bytes:
+        """The frontier, to be kept with a signed head: the next head starts from it."""
+        return b"".join(size.to_bytes(8, "big") + value for size, value in self._stack)
+
+    @classmethod
+    def from_bytes(cls, frontier: bytes) -> Accumulator:
+        if len(frontier) % 40:
+            raise ValueError("a frontier is (8-byte size, 32-byte hash) pairs")
+        accumulator = cls()
+        for offset in range(0, len(frontier), 40):
+            size = int.from_bytes(frontier[offset:offset + 8], "big")
+            accumulator._stack.append((size, frontier[offset + 8:offset + 40]))
+            accumulator.size += size
+        sizes = [size for size, _ in accumulator._stack]
+        if any(size & (size - 1) for size in sizes) or sizes != sorted(set(sizes), reverse=True):
+            raise ValueError("not a frontier: sizes must be distinct powers of two, largest first")
+        return accumulator
+
     def root(self) -> bytes:
         if not self._stack:
             return EMPTY_ROOT

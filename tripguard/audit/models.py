@@ -47,3 +47,5 @@ class TreeHead(Base):
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     key_id: Mapped[str] = mapped_column(String(16))
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    # The Merkle frontier at this size (merkle.Accumulator.to_bytes): the next head hashes only new leaves.
+    frontier: Mapped[bytes | None] = mapped_column(LargeBinary)

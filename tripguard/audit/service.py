@@ -136,16 +136,25 @@ def latest_head(session: Session) -> TreeHead | None:
 def sign_new_head(session: Session, key: Ed25519PrivateKey) -> TreeHead:
     """Sequence what is pending, then sign the tree; with nothing new, return the last head."""
     sequence_all(session)  # takes the log lock for the rest of the transaction
-    leaves = leaf_hashes(session)
+    size = tree_size(session)
     latest = latest_head(session)
-    if latest is not None and latest.tree_size == len(leaves):
+    if latest is not None and latest.tree_size == size:
         return latest
+    # From the last head's frontier, only the leaves since are read and hashed: signing stays cheap
+    # however long the log grows (a head without one, from before frontiers were kept, starts over).
+    accumulator = merkle.Accumulator.from_bytes(latest.frontier) if latest is not None and latest.frontier \
+        else merkle.Accumulator()
+    for leaf in session.scalars(select(AuditEntry.leaf_hash).where(
+            AuditEntry.seq >= accumulator.size, AuditEntry.seq < size).order_by(AuditEntry.seq)):
+        accumulator.append(leaf)
+    if accumulator.size != size:
+        raise RuntimeError(f"the audit log has {accumulator.size} of {size} leaves: run `tripguard audit verify`")
     now = utcnow()
     signed_at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # heads sign ms
-    root_hash = merkle.root(leaves)
+    root_hash = accumulator.root()
     head = TreeHead(
-        tree_size=len(leaves), root_hash=root_hash, signed_at=signed_at,
-        key_id=key_id(key.public_key()), signature=sign_head(key, len(leaves), root_hash, signed_at),
+        tree_size=size, root_hash=root_hash, signed_at=signed_at, frontier=accumulator.to_bytes(),
+        key_id=key_id(key.public_key()), signature=sign_head(key, size, root_hash, signed_at),
     )
     session.add(head)
     session.flush()
