@@ -67,6 +67,21 @@ def test_access_request(client: TestClient, db: Session, app, session_factory, p
     assert client.get(f"/api/v1/me/requests/{filed['id']}", headers=as_person()).json()["status"] == "completed"
 
 
+def test_the_export_holds_what_other_records_keep_about_the_person(client: TestClient, db: Session, app,  # type: ignore[no-untyped-def]
+                                                                     person) -> None:
+    assert client.post("/api/v1/me/contacts", json={"name": "李雷", "phone": "13800008888"},
+                       headers=as_person()).status_code == 201
+    assert client.post("/api/v1/sos", json={"lon": 116.4, "lat": 39.9}, headers=as_person()).status_code == 201
+    assert client.post("/api/v1/complaints", json={"category": "safety", "text": "车里有烟味"},
+                       headers=as_person()).status_code == 201
+    bundle = service.export_subject(db, app.state.vault, actor=TEST_ACTOR, subject_id=person)
+    held = bundle["held_with_other_records"]
+    assert [(c["name"], c["phone"]) for c in held["safety_contacts"]] == [("李雷", "13800008888")]
+    assert [i["position"] for i in held["safety_incidents"]] == ["116.400000,39.900000"]
+    assert [c["text"] for c in held["feedback_complaints"]] == ["车里有烟味"]
+    assert bundle["trips"] == []
+
+
 def test_erasure_request(client: TestClient, db: Session, app, session_factory, person) -> None:  # type: ignore[no-untyped-def]
     filed = file(client, "erasure")
     code = delivered_code(app, session_factory)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
@@ -13,8 +14,11 @@ from tripguard.audit.service import Actor
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound
 from tripguard.core.ids import new_id
+from tripguard.core.db import Base
 from tripguard.privacy import access
+from tripguard.privacy.catalogue import PersonalField, catalogue
 from tripguard.privacy.models import DataSubject, DeletionRecord, PrivacyNotice
+from tripguard.telematics.models import Trip
 from tripguard.vault.service import SubjectErased, Vault
 
 SUBJECT_FIELDS = ("name", "phone", "email")
@@ -93,8 +97,42 @@ def export_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: 
     return {
         "subject_id": subject.id, "kind": subject.kind, "notice_version": subject.notice_version,
         "collected_at": subject.created_at.isoformat(), "updated_at": subject.updated_at.isoformat(),
-        "personal_data": personal,
+        "personal_data": personal, "held_with_other_records": _held_elsewhere(session, vault, subject_id),
+        "trips": _trips_of(session, subject_id),
     }
+
+
+# Fields sealed under a trip's own key (positions, the planned route) belong to the trip: a person's
+# export lists their trips; the positions are evidence, opened on a purpose (telematics.trips).
+_TRIP_KEYED = frozenset({"id", "trip_id"})
+
+
+def _held_elsewhere(session: Session, vault: Vault, subject_id: str) -> dict[str, list[dict[str, str | None]]]:
+    """The person's sealed fields in other records, opened: emergency contacts, where they pressed SOS,
+    complaints, correction requests. Found through the data catalogue, so a new kind of record is
+    exported as soon as it declares its personal fields."""
+    by_table: dict[str, list[PersonalField]] = defaultdict(list)
+    for spec in catalogue(Base.metadata):
+        if spec.table != DataSubject.__tablename__ and spec.subject_column not in _TRIP_KEYED:
+            by_table[spec.table].append(spec)
+    models = {mapper.class_.__tablename__: mapper.class_ for mapper in Base.registry.mappers}
+    held: dict[str, list[dict[str, str | None]]] = {}
+    for table, specs in sorted(by_table.items()):
+        model = models[table]
+        rows = session.scalars(select(model).where(getattr(model, specs[0].subject_column) == subject_id)
+                               .order_by(model.id)).all()
+        if rows:
+            held[table] = [{"id": str(row.id), **{spec.column: access.open_field(vault, session, row, spec.column)
+                                                   for spec in specs}} for row in rows]
+    return held
+
+
+def _trips_of(session: Session, subject_id: str) -> list[dict[str, str | None]]:
+    trips = session.scalars(select(Trip).where(or_(Trip.passenger_id == subject_id, Trip.driver_id == subject_id))
+                            .order_by(Trip.started_at))
+    return [{"id": t.id, "role": "driver" if t.driver_id == subject_id else "passenger",
+             "started_at": t.started_at.isoformat() if t.started_at else None,
+             "ended_at": t.ended_at.isoformat() if t.ended_at else None} for t in trips]
 
 
 def erase_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: str, reason: str,

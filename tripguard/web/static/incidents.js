@@ -47,7 +47,7 @@
     row.appendChild(id);
     row.appendChild(cell(severities[item.severity] || item.severity));
     row.appendChild(cell(states[item.status] || item.status, "status"));
-    row.appendChild(cell(item.trip_id || "—"));
+    row.appendChild(cell(item.trip_id || item.order_id || "—"));
     row.appendChild(cell(item.ack_due_at.slice(11, 19), "mono"));
     queue.prepend(row);
     beep();
