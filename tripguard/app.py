@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import gc
 import logging
-from dataclasses import dataclass
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
