@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from tests.safety.test_recordings import announce
 from tests.safety.test_sos_api import on_a_trip
+from tests.builders import TEST_ACTOR
 from tripguard.audit.models import AuditEntry
 from tripguard.feedback.models import Complaint
 from tripguard.safety.models import Recording
@@ -70,3 +71,21 @@ def test_supervisors_see_the_list_without_the_words(client: TestClient, db: Sess
     assert "text" not in listed[0] and "全名" not in str(listed)
     act_as(Role.SAFETY_AGENT)
     assert client.get("/api/v1/complaints").status_code == 403
+
+
+def test_complaints_go_after_the_trip_data_period_unless_their_author_is_on_hold(client: TestClient, db: Session,  # type: ignore[no-untyped-def]
+                                                                                  act_as, app) -> None:
+    from tripguard.core.clock import utcnow
+    from tripguard.feedback import service
+    from tripguard.privacy.retention import held_subjects, place_hold
+
+    for person in ("C1", "C2"):
+        act_as(Role.CUSTOMER, kind="subject", id=person)
+        assert client.post("/api/v1/complaints", json={"order_id": "O1", "category": "service"}).status_code == 201
+    place_hold(db, actor=TEST_ACTOR, subject_id="C2", case_ref="inc_1", reason="court order")
+    rule = service.expired(timedelta(days=730), held_subjects)
+    now = utcnow()
+    assert rule(db, app.state.vault, now, False) == (0, 0)  # not old yet
+    assert rule(db, app.state.vault, now + timedelta(days=731), True) == (1, 1)  # a dry run deletes nothing
+    assert rule(db, app.state.vault, now + timedelta(days=731), False) == (1, 1)
+    assert [c.subject_id for c in db.scalars(select(Complaint))] == ["C2"]

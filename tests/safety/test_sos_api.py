@@ -53,7 +53,8 @@ def test_sos_creates_one_incident_and_tells_everyone_once(client: TestClient, db
     assert gateway.subject_id == "P1" and gateway.sealed_content is not None
     sms = db.scalars(select(OutboxMessage).where(OutboxMessage.template == "sos_contact")).all()
     assert len(sms) == 1
-    assert ("sos.raise", "incident") in [(e.action, e.target_type) for e in db.scalars(select(AuditEntry))]
+    actions = [(e.action, e.target_type, e.purpose) for e in db.scalars(select(AuditEntry))]
+    assert actions.count(("sos.raise", "incident", "emergency")) == 1  # with what telling people opened
 
 
 def test_the_gateway_payload_names_caller_place_vehicle_and_driver(client: TestClient, db: Session, act_as,  # type: ignore[no-untyped-def]

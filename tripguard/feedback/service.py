@@ -8,9 +8,11 @@ The text is the person's own words: sealed under their key like any personal fie
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
@@ -65,3 +67,16 @@ def recent(session: Session, *, category: str | None, limit: int = 200) -> list[
     if category:
         statement = statement.where(Complaint.category == category)
     return list(session.scalars(statement))
+
+
+def expired(keep: timedelta, held: Callable[[Session], set[str]]):  # type: ignore[no-untyped-def]
+    """Retention rule: complaints older than `keep`, unless their author is under a legal hold."""
+    def run(session: Session, vault: Vault, now: datetime, dry_run: bool) -> tuple[int, int]:
+        due = list(session.execute(select(Complaint.id, Complaint.subject_id)
+                                   .where(Complaint.created_at < now - keep).limit(500)))
+        on_hold = held(session)
+        erasable = [complaint_id for complaint_id, subject_id in due if subject_id not in on_hold]
+        if not dry_run and erasable:
+            session.execute(delete(Complaint).where(Complaint.id.in_(erasable)))
+        return len(erasable), len(due) - len(erasable)
+    return run

@@ -21,6 +21,7 @@ from tripguard.core.db import unit_of_work
 from tripguard.core.errors import NotFound
 from tripguard.core.ids import new_id
 from tripguard.core.settings import Settings
+from tripguard.feedback import service as complaints
 from tripguard.notify.models import OutboxMessage
 from tripguard.privacy import service
 from tripguard.privacy.models import DataSubject, LegalHold, RetentionRun
@@ -87,6 +88,8 @@ def rules(settings: Settings) -> list[Rule]:
              timedelta(days=settings.retention_recording_days), recordings.expired()),
         Rule("ingest_keys", "idempotency keys of trip-event batches (a retry comes within minutes)",
              timedelta(days=1), old_ingest_keys(timedelta(days=1))),
+        Rule("complaints", "complaints and ratings past the trip-data period, unless their author is on hold",
+             trips, complaints.expired(trips, held_subjects)),
         Rule("sent_messages", "sent or abandoned outbox messages (they carry contact details)",
              messages, _delete_finished_messages(messages)),
     ]

@@ -174,8 +174,6 @@ def _store_and_tell(session: Session, desk: SosDesk, created: list[_Created]) ->
         session.add(incident)
         add_event(session, incident, "created", press.caller.actor, silent=press.silent, trip=incident.trip_id,
                   order=incident.order_id)
-        audit.record(session, actor=press.caller.actor, action="sos.raise", target_type="incident",
-                     target_id=incident.id)
         link = None
         if trip is not None:  # contacts and the police follow the trip live
             _, token = shares.create(session, desk.secret_key, trip=trip, created_by=f"sos:{incident.id}")
@@ -186,6 +184,11 @@ def _store_and_tell(session: Session, desk: SosDesk, created: list[_Created]) ->
         _dispatch(session, desk.vault, incident, vehicle, position, link, caller=people.get(press.caller.id),
                   driver=people.get(incident.driver_id) if incident.driver_id else None)
         add_event(session, incident, "notified", SYSTEM, contacts=told, gateway=True)
+        # One entry per press: the press, and what telling people opened for the emergency purpose (the
+        # caller's name and phone, the driver's name, the contacts' phones).
+        audit.record(session, actor=press.caller.actor, action="sos.raise", target_type="incident",
+                     target_id=incident.id, purpose="emergency",
+                     details={"driver": incident.driver_id or "", "contacts_told": told, "gateway": True})
 
 
 def _position(live: LiveMonitor, trip: Trip | None, press: Press) -> tuple[float, float, datetime] | None:

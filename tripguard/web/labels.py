@@ -40,4 +40,5 @@ LABELS = [
     N_("in-car recordings past their period, unless a case about the trip is open"),
     N_("audio"), N_("video"), N_("uploading"), N_("complete"), N_("corrupt"),
     N_("assign"), N_("evidence"),
+    N_("complaints and ratings past the trip-data period, unless their author is on hold"),
 ]
