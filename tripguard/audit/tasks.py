@@ -21,8 +21,8 @@ def sequence_entries(factory: sessionmaker[Session], *, chunk: int = SEQUENCE_CH
     total = 0
     while True:
         with unit_of_work(factory) as session:
-            if service.pending_count(session) == 0:  # cheap check, no lock
-                return total
+            if total == 0 and service.pending_count(session) == 0:  # cheap check, no lock
+                return 0
             done = service.sequence_pending(session, batch=chunk)
         total += done
         if done < chunk:

@@ -95,12 +95,10 @@ class SosIntake:
             self.groups += 1
             GROUP_SIZE.observe(len(presses))
             return outcomes
-        except DomainError as exc:
-            if len(presses) == 1:
-                return [exc]
         except Exception as exc:
             if len(presses) == 1:
-                logger.exception("SOS press failed", extra={"event": "sos.failed"})
+                if not isinstance(exc, DomainError):  # a press's own 4xx is not the server's failure
+                    logger.exception("SOS press failed", extra={"event": "sos.failed"})
                 return [exc]
         logger.warning("a group of SOS presses failed; storing them one by one",
                        extra={"event": "sos.group_failed"})

@@ -182,7 +182,7 @@ def _store_and_tell(session: Session, desk: SosDesk, created: list[_Created]) ->
         caller_name = _opened(session, desk.vault, people.get(press.caller.id), "name")
         told = _tell_contacts(session, desk.vault, incident, contacts[press.caller.id], caller_name, vehicle, link)
         _dispatch(session, desk.vault, incident, vehicle, position, link, caller=people.get(press.caller.id),
-                  driver=people.get(incident.driver_id) if incident.driver_id else None)
+                  caller_name=caller_name, driver=people.get(incident.driver_id) if incident.driver_id else None)
         add_event(session, incident, "notified", SYSTEM, contacts=told, gateway=True)
         # One entry per press: the press, and what telling people opened for the emergency purpose (the
         # caller's name and phone, the driver's name, the contacts' phones).
@@ -226,11 +226,11 @@ def _tell_contacts(session: Session, vault: Vault, incident: Incident, contacts:
 
 def _dispatch(session: Session, vault: Vault, incident: Incident, vehicle: Vehicle | None,
               position: tuple[float, float, datetime] | None, link: str | None, *,
-              caller: DataSubject | None, driver: DataSubject | None) -> None:
+              caller: DataSubject | None, caller_name: str | None, driver: DataSubject | None) -> None:
     payload: dict[str, object] = {
         "incident_id": incident.id, "silent": incident.silent, "created_at": incident.created_at.isoformat(),
         "caller": {"id": incident.caller_id, "role": incident.caller_role,
-                   "name": _opened(session, vault, caller, "name"), "phone": _opened(session, vault, caller, "phone")},
+                   "name": caller_name, "phone": _opened(session, vault, caller, "phone")},
         "location": None if position is None else {"lon": position[0], "lat": position[1],
                                                    "at": position[2].isoformat()},
         "trip_id": incident.trip_id, "order_id": incident.order_id, "share_link": link,
