@@ -7,7 +7,7 @@ UV := $(PYTHON) -m uv
 PYTEST_ARGS ?=
 export TRIPGUARD_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test test-sqlite test-postgres chromium catalogs bench clean
+.PHONY: install run test test-sqlite test-postgres lint chromium catalogs bench clean
 
 # The virtualenv is rebuilt from the lock whenever the lock changes.
 $(BIN)/.installed: pyproject.toml uv.lock
@@ -29,7 +29,12 @@ chromium:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
 
-test: install chromium
+# ruff and mypy over the package: any finding fails `make test`.
+lint: install
+	$(BIN)/ruff check tripguard
+	$(BIN)/mypy
+
+test: install lint chromium
 	TRIPGUARD_TEST_BACKEND=sqlite $(BIN)/pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS)
 	TRIPGUARD_TEST_BACKEND=postgres $(BIN)/pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS)
 

@@ -10,15 +10,15 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from fastapi import FastAPI
 import xstatic.pkg.leaflet
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.audit import tasks as audit_tasks
-from tripguard.audit.service import Actor
 from tripguard.audit.api import router as audit_router
+from tripguard.audit.service import Actor
 from tripguard.audit.signing import load_signing_key
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
 from tripguard.core.errors import install_error_handlers
@@ -28,36 +28,36 @@ from tripguard.core.middleware import RequestContextMiddleware, origin_of
 from tripguard.core.migrations import head_revision
 from tripguard.core.openapi import install_openapi
 from tripguard.core.settings import Settings, get_settings
+from tripguard.feedback.api import router as feedback_router
 from tripguard.notify.service import dispatch_backlog
 from tripguard.notify.setup import build_notifier
 from tripguard.privacy.api import router as privacy_router
 from tripguard.privacy.retention import run_retention
-from tripguard.security.api import router as security_router
-from tripguard.telematics.api import router as telematics_router
-from tripguard.feedback.api import router as feedback_router
 from tripguard.safety.api import router as safety_router
+from tripguard.safety.contacts import share_automatically
 from tripguard.safety.intake import SosIntake
 from tripguard.safety.models import Incident
 from tripguard.safety.service import escalate_overdue, feed_item, open_for_alert, open_for_check_in
 from tripguard.safety.sos import SosDesk
-from tripguard.sim.demo import DemoCity
-from tripguard.telematics.fast_monitor import BatchMonitor
-from tripguard.telematics.monitor import config_with
-from tripguard.safety.contacts import share_automatically
-from tripguard.telematics.models import CheckIn, Trip, TripAlert
-from tripguard.telematics.service import IngestOptions, LiveMonitor
-from tripguard.telematics.service import restore as restore_monitor
+from tripguard.security.api import router as security_router
 from tripguard.security.auth import declared_permission
 from tripguard.security.rate_limit import SlidingWindowLimiter
+from tripguard.sim.demo import DemoCity
 from tripguard.telematics import checkins
+from tripguard.telematics.api import router as telematics_router
+from tripguard.telematics.fast_monitor import BatchMonitor
+from tripguard.telematics.models import CheckIn, Trip, TripAlert
+from tripguard.telematics.monitor import config_with
+from tripguard.telematics.service import IngestOptions, LiveMonitor
+from tripguard.telematics.service import restore as restore_monitor
 from tripguard.vault.keys import build_vault
-from tripguard.web.routes import STATIC_DIR, render_console_error
 from tripguard.web.incident_routes import router as incident_console_router
-from tripguard.web.share_routes import router as share_router
 from tripguard.web.live_routes import router as live_console_router
 from tripguard.web.live_routes import trips_router as trips_console_router
 from tripguard.web.privacy_routes import router as privacy_console_router
+from tripguard.web.routes import STATIC_DIR, render_console_error
 from tripguard.web.routes import router as console_router
+from tripguard.web.share_routes import router as share_router
 
 logger = logging.getLogger("tripguard.app")
 

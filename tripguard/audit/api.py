@@ -10,14 +10,19 @@ from sqlalchemy import select
 from tripguard.audit import repository, service
 from tripguard.audit.models import AuditEntry
 from tripguard.audit.schemas import (
-    AuditEntryRead, AuditPage, ConsistencyProofRead, InclusionProofRead, SigningKeyRead,
-    TreeHeadRead, VerifyRead,
+    AuditEntryRead,
+    AuditPage,
+    ConsistencyProofRead,
+    InclusionProofRead,
+    SigningKeyRead,
+    TreeHeadRead,
+    VerifyRead,
 )
 from tripguard.audit.signing import key_id, public_key_pem
 from tripguard.audit.verify import verify_log
 from tripguard.core.db import DbSession
-from tripguard.core.types import Identifier, Name, Timestamp
 from tripguard.core.errors import NotFound
+from tripguard.core.types import Identifier, Name, Timestamp
 from tripguard.security.auth import AuditReader, AuditSigner
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])

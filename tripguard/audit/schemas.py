@@ -7,8 +7,8 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from tripguard.audit.models import AuditEntry, TreeHead
-from tripguard.audit.signing import b64
 from tripguard.audit.service import ConsistencyProof, InclusionProof, format_ts
+from tripguard.audit.signing import b64
 
 
 class AuditEntryRead(BaseModel):

@@ -146,6 +146,7 @@ def sign_new_head(session: Session, key: Ed25519PrivateKey) -> TreeHead:
         else merkle.Accumulator()
     for leaf in session.scalars(select(AuditEntry.leaf_hash).where(
             AuditEntry.seq >= accumulator.size, AuditEntry.seq < size).order_by(AuditEntry.seq)):
+        assert leaf is not None, "a sequenced entry has its leaf hash"
         accumulator.append(leaf)
     if accumulator.size != size:
         raise RuntimeError(f"the audit log has {accumulator.size} of {size} leaves: run `tripguard audit verify`")

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from tripguard.audit import service
 from tripguard.core.db import unit_of_work
 
-
 SEQUENCE_CHUNK = 100  # entries per transaction, so sequencing a busy second never holds the writer long
 PAUSE_SECONDS = 0.01  # between chunks: foreground requests (an SOS burst) get the interpreter meanwhile
 

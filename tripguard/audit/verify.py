@@ -39,9 +39,9 @@ class KeptHead:
     @classmethod
     def from_export(cls, item: dict[str, object], source: str) -> KeptHead:
         return cls(
-            tree_size=int(item["tree_size"]),  # type: ignore[arg-type]
+            tree_size=int(item["tree_size"]),  # type: ignore[call-overload]
             root_hash=bytes.fromhex(str(item["root_hash"])),
-            signed_at=datetime.fromisoformat(str(item["signed_at"]).replace("Z", "+00:00")),
+            signed_at=datetime.fromisoformat(str(item["signed_at"])),
             key_id=str(item["key_id"]),
             signature=base64.b64decode(str(item["signature"])),
             source=source,

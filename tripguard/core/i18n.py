@@ -55,8 +55,8 @@ def negotiate_locale(*, cookie: str | None, accept_language: str | None, default
                 weighted.append((quality, tag.strip().lower()))
         for _, tag in sorted(weighted, key=lambda item: -item[0]):  # stable: header order breaks ties
             # Any Chinese variant (zh, zh-TW, zh-Hans) reads the Simplified catalog.
-            if tag == "zh" or tag.startswith("zh-") or tag.startswith("zh_"):
+            if tag == "zh" or tag.startswith(("zh-", "zh_")):
                 return "zh_CN"
-            if tag == "en" or tag.startswith("en-") or tag.startswith("en_"):
+            if tag == "en" or tag.startswith(("en-", "en_")):
                 return "en"
     return default

@@ -22,7 +22,7 @@ def api_routes(app: FastAPI) -> Iterator[RouteInfo]:
         original = context.original_route
         if isinstance(original, APIRoute):
             yield RouteInfo(path=context.path or original.path,
-                            methods=frozenset(context.methods or original.methods), route=original)
+                            methods=frozenset(context.methods or original.methods or ()), route=original)
 
 
 def allowed_methods(app: FastAPI, path: str) -> list[str]:

@@ -15,7 +15,8 @@ def _rfc3339_only(value: Any) -> Any:
     if isinstance(value, str) and not _RFC3339.match(value):
         raise ValueError("must be an RFC 3339 date-time with a time zone, e.g. 2026-03-01T08:00:00Z")
     if isinstance(value, (int, float)):
-        raise ValueError("must be an RFC 3339 date-time string")
+        # Pydantic turns ValueError (not TypeError) into a 422 naming the field.
+        raise ValueError("must be an RFC 3339 date-time string")  # noqa: TRY004
     return value
 
 

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-
 worker_app = typer.Typer(help="Background workers for scale-out.", no_args_is_help=True)
 out = Console(soft_wrap=True)
 

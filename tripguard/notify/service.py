@@ -18,7 +18,13 @@ from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
 from tripguard.core.ids import new_id
 from tripguard.notify import templates
-from tripguard.notify.channels import Channel, PermanentError, Rendered, TransientError, webhook_body
+from tripguard.notify.channels import (
+    Channel,
+    PermanentError,
+    Rendered,
+    TransientError,
+    webhook_body,
+)
 from tripguard.notify.models import OutboxMessage
 from tripguard.vault.service import SubjectErased, Vault
 
@@ -106,7 +112,7 @@ def _render(session: Session, vault: Vault, message: OutboxMessage) -> Rendered:
     if message.channel == "webhook":
         content = message.content or {}
         return Rendered(channel="webhook", to=str(content["url"]), subject=str(content["event"]),
-                        body=webhook_body(str(content["event"]), dict(content["payload"]) | {"message_id": message.id}))  # type: ignore[arg-type]
+                        body=webhook_body(str(content["event"]), dict(content["payload"]) | {"message_id": message.id}))  # type: ignore[call-overload]
     assert message.subject_id is not None and message.sealed_content is not None
     opened = json.loads(vault.open(session, subject_id=message.subject_id, table=OutboxMessage.__tablename__,
                                    column="sealed_content", row_id=message.id, blob=message.sealed_content))
@@ -165,22 +171,22 @@ def dispatch_due(factory: sessionmaker[Session], vault: Vault, notifier: Notifie
         found = {m.id: m for m in session.scalars(
             select(OutboxMessage).where(OutboxMessage.id.in_([message_id for message_id, _ in outcomes])))}
         for message_id, error in outcomes:
-            message = found.get(message_id)
-            if message is None:
+            stored = found.get(message_id)
+            if stored is None:
                 continue
             if error is None:
-                message.status, message.sent_at = "sent", utcnow()
-                message.attempts += 1
+                stored.status, stored.sent_at = "sent", utcnow()
+                stored.attempts += 1
                 result.sent += 1
             elif isinstance(error, SubjectErased):
-                message.status, message.last_error = "dead", "the recipient was erased"
+                stored.status, stored.last_error = "dead", "the recipient was erased"
                 result.dead += 1
             elif isinstance(error, PermanentError):
-                message.status, message.last_error = "dead", str(error)[:500]
-                message.attempts += 1
+                stored.status, stored.last_error = "dead", str(error)[:500]
+                stored.attempts += 1
                 result.dead += 1
             else:
-                _retry_later(notifier, message, str(error), result)
+                _retry_later(notifier, stored, str(error), result)
     return result
 
 

@@ -14,18 +14,47 @@ from tripguard.core.ids import new_id
 from tripguard.core.types import Identifier
 from tripguard.models import metadata
 from tripguard.privacy import access, breaches, requests, retention, service
-from tripguard.privacy.retention import run_retention
 from tripguard.privacy.catalogue import catalogue
 from tripguard.privacy.models import Breach, DataSubject, LegalHold, PrivacyNotice, RetentionRun
+from tripguard.privacy.retention import run_retention
 from tripguard.privacy.schemas import (
-    PHONE_PATTERN, AffectedSubjects, AuthorityReport, BreachCreate, BreachRead, CatalogueEntry, Containment,
-    InvestigationRead, Investigation, CorrectionDecision, DeletionRecordRead, EraseRequest, FieldValue, NoticeCreate,
-    HoldCreate, HoldRead, NoticeRead, RequestCreate, RequestRead, RetentionRunCreate, RetentionRunRead, SubjectReceipt,
-    SubjectUpsert, SubjectView, VerifyCode,
+    PHONE_PATTERN,
+    AffectedSubjects,
+    AuthorityReport,
+    BreachCreate,
+    BreachRead,
+    CatalogueEntry,
+    Containment,
+    CorrectionDecision,
+    DeletionRecordRead,
+    EraseRequest,
+    FieldValue,
+    HoldCreate,
+    HoldRead,
+    Investigation,
+    InvestigationRead,
+    NoticeCreate,
+    NoticeRead,
+    RequestCreate,
+    RequestRead,
+    RetentionRunCreate,
+    RetentionRunRead,
+    SubjectReceipt,
+    SubjectUpsert,
+    SubjectView,
+    VerifyCode,
 )
 from tripguard.security.auth import (
-    BreachManager, CatalogueReader, DataSubjectSelf, NoticePublisher, PersonalReader, Public, RequestHandler, RetentionManager,
-    SubjectEraser, SubjectWriter,
+    BreachManager,
+    CatalogueReader,
+    DataSubjectSelf,
+    NoticePublisher,
+    PersonalReader,
+    Public,
+    RequestHandler,
+    RetentionManager,
+    SubjectEraser,
+    SubjectWriter,
 )
 from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal

@@ -134,7 +134,7 @@ def notify_affected(session: Session, vault: Vault, *, actor: Actor, breach_id: 
     _open_only(breach)
     pending = session.scalars(select(BreachSubject).where(BreachSubject.breach_id == breach.id,
                                                           BreachSubject.notified_at.is_(None))).all()
-    params = {"operator": operator, "occurred": breach.occurred_from.strftime("%Y-%m-%d"),
+    params: dict[str, object] = {"operator": operator, "occurred": breach.occurred_from.strftime("%Y-%m-%d"),
               "categories": ", ".join(breach.categories), "cause": breach.cause, "harm": breach.harm,
               "measures": breach.measures, "advice": breach.advice, "contact": breach.contact}
     told = 0

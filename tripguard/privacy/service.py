@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from tripguard.audit import service as audit
 from tripguard.audit.service import Actor
 from tripguard.core.clock import utcnow
+from tripguard.core.db import Base
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound
 from tripguard.core.ids import new_id
-from tripguard.core.db import Base
 from tripguard.privacy import access
 from tripguard.privacy.catalogue import PersonalField, catalogue
 from tripguard.privacy.models import DataSubject, DeletionRecord, PrivacyNotice

@@ -9,20 +9,37 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from tripguard.audit import service as audit
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.privacy import access
-from tripguard.audit import service as audit
 from tripguard.safety import contacts, kpi, recordings, service, shares, sos
 from tripguard.safety.models import Incident
 from tripguard.safety.schemas import (
-    ContactCreate, ContactRead, ContactUpdate, ContactVerify, RecordingCreate, RecordingRead, SafetyUseRead, IncidentAction, IncidentDetail, IncidentEventRead, IncidentRead,
-    ShareCreated, SosCreate, SosReceipt,
+    ContactCreate,
+    ContactRead,
+    ContactUpdate,
+    ContactVerify,
+    IncidentAction,
+    IncidentDetail,
+    IncidentEventRead,
+    IncidentRead,
+    RecordingCreate,
+    RecordingRead,
+    SafetyUseRead,
+    ShareCreated,
+    SosCreate,
+    SosReceipt,
 )
 from tripguard.security.auth import (
-    ContactsOwner, IncidentHandler, RecordingOpener, SosCaller, TelematicsIngest, TripSharer,
+    ContactsOwner,
+    IncidentHandler,
+    RecordingOpener,
+    SosCaller,
+    TelematicsIngest,
+    TripSharer,
 )
 from tripguard.security.permissions import Purpose
 

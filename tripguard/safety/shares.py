@@ -107,8 +107,8 @@ def view(session: Session, vault: Vault, live: LiveMonitor, secret_key: str, *, 
             position = (known[0], known[1])
             position_at = datetime.fromtimestamp(known[2], UTC).isoformat()
     elif plan.get("end"):
-        position = tuple(plan["end"])  # type: ignore[assignment]
-    route = [list(p) for p in plan.get("route") or []]  # type: ignore[union-attr]
+        position = tuple(plan["end"])  # type: ignore[assignment, arg-type]
+    route = [list(p) for p in plan.get("route") or []]  # type: ignore[attr-defined]
     destination = plan.get("dropoff")
     eta = None
     if position is not None and destination and trip.ended_at is None:

@@ -11,14 +11,29 @@ from tripguard.core.settings import Settings
 from tripguard.core.types import Identifier
 from tripguard.security import service
 from tripguard.security.auth import (
-    SESSION_COOKIE, Anyone, ApiKeyManager, AppSettings, Public, RoleManager, SessionRevoker,
-    StaffManager, StaffReader,
+    SESSION_COOKIE,
+    Anyone,
+    ApiKeyManager,
+    AppSettings,
+    Public,
+    RoleManager,
+    SessionRevoker,
+    StaffManager,
+    StaffReader,
 )
 from tripguard.security.models import ApiKey, StaffAccount
 from tripguard.security.permissions import Permission, Role
 from tripguard.security.schemas import (
-    ApiKeyCreate, ApiKeyCreated, ApiKeyRead, RolesUpdate, SignInRequest, SignInResult, StaffCreate,
-    StaffRead, TotpRequest, WhoAmI,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyRead,
+    RolesUpdate,
+    SignInRequest,
+    SignInResult,
+    StaffCreate,
+    StaffRead,
+    TotpRequest,
+    WhoAmI,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["security"])

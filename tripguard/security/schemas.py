@@ -8,7 +8,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tripguard.core.types import CleanStr
-
 from tripguard.security.credentials import MIN_PASSWORD_LENGTH
 from tripguard.security.permissions import ApiKeyScope, Permission, Role, StaffRole
 

@@ -18,7 +18,12 @@ from tripguard.core.settings import Settings
 from tripguard.security import credentials
 from tripguard.security.models import ApiKey, StaffAccount, StaffSession
 from tripguard.security.permissions import (
-    API_KEY_SCOPES, STAFF_ROLES, TOTP_REQUIRED_ROLES, Permission, Role, role_conflicts,
+    API_KEY_SCOPES,
+    STAFF_ROLES,
+    TOTP_REQUIRED_ROLES,
+    Permission,
+    Role,
+    role_conflicts,
 )
 from tripguard.security.principal import Principal
 

@@ -12,7 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.ed448 import Ed448PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt import PyJWK
 from jwt.utils import base64url_encode
@@ -21,6 +24,8 @@ from tripguard.core.clock import utcnow
 from tripguard.core.errors import NotAuthenticated
 from tripguard.core.settings import Settings
 from tripguard.security.permissions import SUBJECT_ROLES, Role
+
+AllowedPublicKeys = RSAPublicKey | EllipticCurvePublicKey | Ed25519PublicKey | Ed448PublicKey
 
 ASYMMETRIC_ALGORITHMS = ["EdDSA", "RS256", "ES256"]
 
@@ -33,8 +38,11 @@ class SubjectClaims:
 
 # Keys are prepared once: PyJWT otherwise re-parses (and re-checks the format of) the key on every token.
 @lru_cache
-def _public_key(path: Path) -> PublicKeyTypes:
-    return load_pem_public_key(path.read_bytes())
+def _public_key(path: Path) -> AllowedPublicKeys:
+    key = load_pem_public_key(path.read_bytes())
+    if not isinstance(key, (RSAPublicKey, EllipticCurvePublicKey, Ed25519PublicKey, Ed448PublicKey)):
+        raise TypeError(f"{path}: subject tokens are checked with an RSA, EC or EdDSA public key")
+    return key
 
 
 @lru_cache
@@ -43,7 +51,7 @@ def _shared_key(secret: str) -> PyJWK:
 
 
 def verify_subject_token(token: str, settings: Settings) -> SubjectClaims:
-    key: PublicKeyTypes | PyJWK
+    key: AllowedPublicKeys | PyJWK
     if settings.subject_token_public_key_file is not None:
         key = _public_key(settings.subject_token_public_key_file)
         algorithms = ASYMMETRIC_ALGORITHMS

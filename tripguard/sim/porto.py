@@ -61,7 +61,7 @@ def load_trips(path: Path = DATA_FILE) -> list[PortoTrip]:
 
 def _events_of(trip: PortoTrip, points: list[tuple[float, float]], times: list[float],
                route: list[tuple[float, float]]) -> list[tuple[float, int, dict[str, object]]]:
-    start = {"type": "trip_started", "trip_id": trip.trip_id, "ts": format_ts(times[0]),
+    start: dict[str, object] = {"type": "trip_started", "trip_id": trip.trip_id, "ts": format_ts(times[0]),
              "vehicle_id": f"V{trip.taxi_id}", "driver_id": f"D{trip.taxi_id}", "pickup": list(route[0]),
              "dropoff": list(route[-1]), "route": [list(p) for p in route], "crs": "wgs84"}
     events: list[tuple[float, int, dict[str, object]]] = [(times[0], 0, start)]

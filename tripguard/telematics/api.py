@@ -14,14 +14,24 @@ from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError, FieldProblem, InvalidInput, PermissionDenied
 from tripguard.core.types import CleanStr, Identifier
+from tripguard.safety import service as safety
 from tripguard.security.auth import AlertsReader, CheckInReplier, TelematicsIngest, TrajectoryReader
 from tripguard.security.permissions import Purpose, purposes_for
-from tripguard.safety import service as safety
 from tripguard.telematics import checkins, registry, service, trips
 from tripguard.telematics.models import Device, IngestBatch, Trip, Vehicle
 from tripguard.telematics.schemas import (
-    AlertRead, CheckInAnswer, CheckInRead, DeviceInstall, DeviceKpiRead, DeviceRead, IngestReport, RejectedLine,
-    TripDetail, TripRead, VehicleRead, VehicleUpsert,
+    AlertRead,
+    CheckInAnswer,
+    CheckInRead,
+    DeviceInstall,
+    DeviceKpiRead,
+    DeviceRead,
+    IngestReport,
+    RejectedLine,
+    TripDetail,
+    TripRead,
+    VehicleRead,
+    VehicleUpsert,
 )
 
 router = APIRouter(prefix="/api/v1/telematics", tags=["telematics"])

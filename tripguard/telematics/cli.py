@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import sys
@@ -43,11 +44,11 @@ def replay(file: Annotated[str, typer.Argument(help="NDJSON events, or - for sta
            ) -> None:
     """Run events through the monitor; print alerts as NDJSON on stdout (bad lines go to stderr)."""
     monitor = BatchMonitor(_config(threshold or []))
-    handle = sys.stdin if file == "-" else Path(file).open()
     gcj: dict[str, None] = {}
     bad = 0
     read = 0
-    try:
+    with contextlib.ExitStack() as stack:
+        handle = sys.stdin if file == "-" else stack.enter_context(Path(file).open())
         while True:
             lines = list(itertools.islice(handle, batch))
             if not lines:
@@ -59,9 +60,6 @@ def replay(file: Annotated[str, typer.Argument(help="NDJSON events, or - for sta
             bad += len(errors)
             alerts = sorted(monitor.process_columns(columns), key=lambda a: (a.ts, a.trip_id, a.kind))
             sys.stdout.writelines(json.dumps(a.as_dict(), ensure_ascii=False) + "\n" for a in alerts)
-    finally:
-        if handle is not sys.stdin:
-            handle.close()
     if bad:
         raise typer.Exit(1)
 

@@ -106,7 +106,7 @@ def _parse_ts(value: object) -> float:
 def format_ts(seconds: float) -> str:
     moment = datetime.fromtimestamp(seconds, UTC)
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    millis = int(round((seconds - math.floor(seconds)) * 1000))
+    millis = round((seconds - math.floor(seconds)) * 1000)
     return f"{text}.{millis:03d}Z" if millis and millis < 1000 else f"{text}Z"
 
 
@@ -207,10 +207,11 @@ def parse_event(obj: object, *, crs: str = "wgs84") -> Event:
             dropoff=_point(obj["dropoff"], "dropoff", gcj) if obj.get("dropoff") is not None else None,
             route=route, passenger_id=_id(obj, "passenger_id", required=False), crs=str(trip_crs))
     if kind == "trip_ended":
-        lon = lat = None
+        end_lon: float | None = None
+        end_lat: float | None = None
         if obj.get("lon") is not None or obj.get("lat") is not None:
-            lon, lat = _point([obj.get("lon"), obj.get("lat")], "lon/lat", obj.get("crs", crs) == "gcj02")
-        return TripEnded(trip_id=str(_id(obj, "trip_id")), ts=ts, lon=lon, lat=lat)
+            end_lon, end_lat = _point([obj.get("lon"), obj.get("lat")], "lon/lat", obj.get("crs", crs) == "gcj02")
+        return TripEnded(trip_id=str(_id(obj, "trip_id")), ts=ts, lon=end_lon, lat=end_lat)
     if kind == "device_heartbeat":
         for key in ("camera_ok", "storage_ok", "tampered"):
             if not isinstance(obj.get(key, True), bool):
@@ -338,7 +339,7 @@ class ColumnBuilder:
                             np.array(self.accel, dtype=np.float64), self.others)
 
 
-_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[attr-defined]
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[attr-defined, arg-type]
 
 
 def _loads_line(line: str | bytes) -> object:

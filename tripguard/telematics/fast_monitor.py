@@ -18,14 +18,19 @@ reference's own computation), so the on/off-route decision and the evidence are 
 from __future__ import annotations
 
 import heapq
-from itertools import repeat
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
 from tripguard.telematics.events import (
-    DeviceHeartbeat, Event, EventColumns, TripEnded, TripStarted, format_ts,
+    DeviceHeartbeat,
+    Event,
+    EventColumns,
+    TripEnded,
+    TripStarted,
+    format_ts,
 )
 from tripguard.telematics.geo import EARTH_RADIUS_M, Route, haversine_m
 from tripguard.telematics.monitor import Alert, MonitorConfig
@@ -49,7 +54,7 @@ def _haversine(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.nd
 
 
 def _opt(value: float) -> float | None:
-    return None if value != value else float(value)
+    return None if np.isnan(value) else float(value)
 
 
 @dataclass
@@ -552,7 +557,7 @@ class BatchMonitor:
     def _near_endpoint(self, slot: int, lon: float, lat: float) -> bool:
         f, radius = self.f, self.config.endpoint_radius_m
         for x, y in ((f["pickup_lon"][slot], f["pickup_lat"][slot]), (f["dropoff_lon"][slot], f["dropoff_lat"][slot])):
-            if x == x and haversine_m(lon, lat, float(x), float(y)) <= radius:
+            if not np.isnan(x) and haversine_m(lon, lat, float(x), float(y)) <= radius:
                 return True
         return False
 
@@ -592,7 +597,7 @@ class BatchMonitor:
             evidence: dict[str, object] = {"still_s": round(float(ts[k] - crash_at[k])),
                                            "since": format_ts(float(crash_at[k]))}
             before = f["crash_from"][slot]
-            if before == before:
+            if not np.isnan(before):
                 evidence["speed_before_kmh"] = round(float(before) * 3.6)
             alerts.append(Alert(self.trip_of[slot], "possible_crash", float(ts[k]), float(crash_lon[k]),  # type: ignore[arg-type]
                                 float(crash_lat[k]), evidence))

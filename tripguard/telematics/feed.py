@@ -48,7 +48,7 @@ class LiveFeed:
         with self._lock:
             for event in events:
                 if isinstance(event, TripStarted):
-                    trip = {"trip_id": event.trip_id, "vehicle_id": event.vehicle_id,
+                    trip: dict[str, object] = {"trip_id": event.trip_id, "vehicle_id": event.vehicle_id,
                             "route": [list(p) for p in event.route] if event.route else [], "position": None}
                     self.trips[event.trip_id] = trip
                     items.append({"type": "trip_started", **trip})

@@ -39,7 +39,7 @@ class LocalFrame:
 class Route:
     """A planned route as planar segments (numpy), to measure how far a position is from it."""
 
-    __slots__ = ("frame", "ax", "ay", "dx", "dy", "length2")
+    __slots__ = ("ax", "ay", "dx", "dy", "frame", "length2")
 
     def __init__(self, frame: LocalFrame, xs: np.ndarray, ys: np.ndarray) -> None:
         self.frame = frame

@@ -31,7 +31,14 @@ import dataclasses
 import heapq
 from dataclasses import dataclass, field
 
-from tripguard.telematics.events import DeviceHeartbeat, Event, Ping, TripEnded, TripStarted, format_ts
+from tripguard.telematics.events import (
+    DeviceHeartbeat,
+    Event,
+    Ping,
+    TripEnded,
+    TripStarted,
+    format_ts,
+)
 from tripguard.telematics.geo import Route, haversine_m
 
 SEVERITY = {"route_deviation": "high", "possible_crash": "high", "long_stop": "medium", "early_end": "medium",

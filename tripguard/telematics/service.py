@@ -23,13 +23,17 @@ from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.telematics import checkins, registry, trips
 from tripguard.telematics.events import (
-    DeviceHeartbeat, Event, LineError, TripStarted, parse_ndjson,
+    DeviceHeartbeat,
+    Event,
+    LineError,
+    TripStarted,
+    parse_ndjson,
 )
+from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.feed import LiveFeed
 from tripguard.telematics.models import Device, Trip, TripAlert
-from tripguard.telematics.track import Track
-from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.monitor import Alert
+from tripguard.telematics.track import Track
 from tripguard.vault.service import Vault
 
 MAX_EVENTS_PER_BATCH = 10_000
@@ -152,7 +156,8 @@ def restore(factory: sessionmaker[Session], live: LiveMonitor, vault: Vault) -> 
                                                                 Device.last_heartbeat_at.is_not(None)))
         events.extend(DeviceHeartbeat(device_id, vehicle_id, at.timestamp(), bool(camera_ok is not False),
                                       bool(storage_ok is not False))
-                      for device_id, vehicle_id, at, camera_ok, storage_ok in beats)
+                      for device_id, vehicle_id, at, camera_ok, storage_ok in beats
+                      if vehicle_id is not None and at is not None)
         ended = session.scalars(select(Trip.id).where(Trip.status == "ended",
                                                       Trip.ended_at >= now - timedelta(hours=1)))
         ended_ids = list(ended)
@@ -173,7 +178,7 @@ def _stored_events(session: Session, vault: Vault, trip: Trip, track: Track) -> 
             trip.id, trip.started_at.timestamp(), trip.vehicle_id, trip.driver_id,
             tuple(plan["pickup"]) if plan.get("pickup") else None,  # type: ignore[arg-type]
             tuple(plan["dropoff"]) if plan.get("dropoff") else None,  # type: ignore[arg-type]
-            tuple(tuple(p) for p in route) if route else None,  # type: ignore[union-attr, misc]
+            tuple(tuple(p) for p in route) if route else None,  # type: ignore[attr-defined, misc]
             passenger_id=trip.passenger_id, crs=trip.crs))
     events.extend(track.pings(trip.id))
     return events

@@ -165,7 +165,7 @@ class KeyringFile:
         return self._unwrap(self._data["index_key"], "index")
 
     def add_version(self) -> int:
-        return int(self._locked_update(self._add))  # type: ignore[arg-type]
+        return int(self._locked_update(self._add))  # type: ignore[call-overload]
 
     def retire(self, version: int) -> None:
         def change(data: dict) -> None:  # type: ignore[type-arg]

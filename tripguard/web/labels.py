@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-def N_(message: str) -> str:  # noqa: N802 - the marker name Babel looks for
+def N_(message: str) -> str:
     return message
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from sqlalchemy import select
 
+from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.types import Identifier
 from tripguard.privacy import access
@@ -21,7 +21,6 @@ from tripguard.security.auth import AlertsReader
 from tripguard.security.permissions import Permission, Purpose, purposes_for
 from tripguard.telematics import checkins, registry, service, trips
 from tripguard.telematics.models import Device, Trip, Vehicle
-from tripguard.core.clock import utcnow
 from tripguard.web.routes import page
 
 router = APIRouter(prefix="/console/live", include_in_schema=False)

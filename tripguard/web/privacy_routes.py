@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -99,7 +99,7 @@ def breach_open(
     return RedirectResponse(f"/console/privacy/breaches/{breach.id}", status_code=303)
 
 
-def _breach_page(request: Request, principal: Principal, session: DbSession, breach_id: str, **context: object
+def _breach_page(request: Request, principal: Principal, session: DbSession, breach_id: str, **context: Any
                  ) -> HTMLResponse:
     breach = breaches.get_breach(session, breach_id)
     affected = session.scalars(select(BreachSubject).where(BreachSubject.breach_id == breach.id)).all()

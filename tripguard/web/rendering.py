@@ -31,7 +31,7 @@ def request_locale(request: Request) -> str:
     )
 
 
-def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+def render(request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
     locale = request_locale(request)
     token = i18n.current_locale.set(locale)
     try:

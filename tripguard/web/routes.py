@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import segno
@@ -21,8 +21,15 @@ from tripguard.security import credentials
 from tripguard.security import service as security_service
 from tripguard.security.api import rate_limit_sign_in, set_session_cookie, staff_read
 from tripguard.security.auth import (
-    SESSION_COOKIE, ApiKeyManager, AppSettings, AuditReader, ConsoleUser, Public, RoleManager,
-    StaffManager, StaffReader,
+    SESSION_COOKIE,
+    ApiKeyManager,
+    AppSettings,
+    AuditReader,
+    ConsoleUser,
+    Public,
+    RoleManager,
+    StaffManager,
+    StaffReader,
 )
 from tripguard.security.permissions import API_KEY_SCOPES, STAFF_ROLES, Permission, Role
 from tripguard.security.principal import Principal
@@ -52,7 +59,7 @@ def nav_for(principal: Principal) -> list[dict[str, str]]:
     return [{"label": label, "href": href} for label, href, perm in NAVIGATION if principal.can(perm)]
 
 
-def page(request: Request, template: str, principal: Principal, current: str, status_code: int = 200,
+def page(request: Request, template: str, principal: Principal, current: str, *, status_code: int = 200,
          **context: object) -> HTMLResponse:
     return render(request, template, status_code=status_code, principal=principal,
                   nav=nav_for(principal), current=current, **context)
@@ -78,7 +85,7 @@ def _after_sign_in(request: Request, outcome: security_service.SignInOutcome) ->
         set_session_cookie(response, request.app.state.settings, outcome.session_token or "")
         return response
     enrol = outcome.status == "totp_enrolment_required"
-    context: dict[str, object] = {"ticket": outcome.ticket, "enrol": enrol}
+    context: dict[str, Any] = {"ticket": outcome.ticket, "enrol": enrol}
     if enrol and outcome.totp_uri:
         context["qr"] = segno.make(outcome.totp_uri, error="m").svg_data_uri(scale=5)
         context["secret"] = credentials.totp_secret_from_uri(outcome.totp_uri)
@@ -174,7 +181,7 @@ def _audit_filter(request: Request) -> audit_repository.AuditFilter:
     )
 
 
-def _rows_context(request: Request, session: DbSession) -> dict[str, object]:
+def _rows_context(request: Request, session: DbSession) -> dict[str, Any]:
     filters = _audit_filter(request)
     entries = audit_repository.search_entries(session, filters)
     next_before = entries[-1].id if len(entries) == filters.limit else None
