@@ -71,7 +71,7 @@ def serve(
         get_settings().check_safe_to_start()
     err.print(f"TripGuard listening on http://{host}:{port} (console: /console, API docs: /docs)")
     uvicorn.run("tripguard.app:create_app", factory=True, host=host, port=port,
-                proxy_headers=True, log_config=None)
+                proxy_headers=False, log_config=None)  # X-Forwarded-For: TRIPGUARD_TRUSTED_PROXIES only
 
 
 @db_app.command("upgrade")

@@ -83,7 +83,7 @@ def test_complaints_go_after_the_trip_data_period_unless_their_author_is_on_hold
         act_as(Role.CUSTOMER, kind="subject", id=person)
         assert client.post("/api/v1/complaints", json={"order_id": "O1", "category": "service"}).status_code == 201
     place_hold(db, actor=TEST_ACTOR, subject_id="C2", case_ref="inc_1", reason="court order")
-    rule = service.expired(timedelta(days=730), held_subjects)
+    rule = service.expired(timedelta(days=730), held_subjects)  # a subquery factory
     now = utcnow()
     assert rule(db, app.state.vault, now, False) == (0, 0)  # not old yet
     assert rule(db, app.state.vault, now + timedelta(days=731), True) == (1, 1)  # a dry run deletes nothing

@@ -91,3 +91,17 @@ def test_every_rule_is_described_in_chinese_on_the_console() -> None:
     chinese = translations_for("zh_CN")
     for rule in rules(Settings()):
         assert chinese.gettext(rule.description) != rule.description, rule.name
+
+
+def test_held_people_filling_a_batch_never_stall_retention(client: TestClient, db: Session, act_as, people,  # type: ignore[no-untyped-def]
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The oldest expired passenger is held and a batch holds one: the next one is still erased, and counted."""
+    from tripguard.privacy import retention
+
+    monkeypatch.setattr(retention, "BATCH", 1)
+    act_as(Role.PRIVACY_OFFICER, id="stf_DPO")
+    client.post("/api/v1/privacy/holds", json={"subject_id": "psg_held", "case_ref": "inc_1", "reason": "case"})
+    dry = client.post("/api/v1/privacy/retention/runs", json={"dry_run": True}).json()
+    assert dry["report"]["ride_subjects"]["would_erase"] == 1 and dry["report"]["ride_subjects"]["held"] == 1
+    client.post("/api/v1/privacy/retention/runs", json={"dry_run": False})
+    assert "psg_old" in erased(db) and "psg_held" not in erased(db)

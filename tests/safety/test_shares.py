@@ -128,3 +128,24 @@ def test_a_dead_link_is_a_page_in_the_readers_language(client: TestClient, db: S
     assert gone.status_code == 410 and gone.headers["content-type"].startswith("text/html")
     assert "该链接已失效" in gone.text
     assert client.get(f"{path}/position").headers["content-type"].startswith("application/problem+json")
+
+
+def test_erasing_the_passenger_kills_their_links_and_blocks_the_trip_data(client: TestClient, db: Session,  # type: ignore[no-untyped-def]
+                                                                           act_as) -> None:
+    """PIPL Art. 47: links die; trip data kept by law stays, open only for legal claims and investigations."""
+    _, path = share(client, act_as, db)
+    act_as(Role.PRIVACY_OFFICER, id="stf_DPO")
+    erased = client.post("/api/v1/subjects/P1/erase", json={"reason": "subject_request"})
+    assert erased.status_code == 200, erased.text
+    kept = erased.json()["retained"]
+    assert kept[0]["what"] == "trips" and kept[0]["ids"] == ["T1"]
+    assert kept[0]["open_only_for"] == ["investigation", "legal_claims"] and kept[0]["kept_until"] > "2027"
+    client.cookies.clear()
+    act_as()
+    assert client.get(path).status_code == 410
+    act_as(Role.INVESTIGATOR, id="stf_INV")
+    blocked = client.get("/api/v1/telematics/trips/T1/trajectory", params={"purpose": "emergency", "reason": "check"})
+    assert blocked.status_code == 403 and "legal claims" in blocked.json()["detail"]
+    allowed = client.get("/api/v1/telematics/trips/T1/trajectory", params={"purpose": "legal_claims",
+                                                                           "reason": "court order 7"})
+    assert allowed.status_code == 200

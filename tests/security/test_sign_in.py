@@ -161,3 +161,73 @@ def test_failed_sign_in_never_stores_what_was_typed(client: TestClient, db: Sess
     assert entry.action == "auth.sign_in" and entry.outcome == "failure"
     assert typed not in entry.actor_id and entry.actor_id.startswith("h:")
     assert typed not in entry.details
+
+
+def test_parallel_wrong_passwords_all_count_and_lock(cli_site) -> None:  # type: ignore[no-untyped-def]
+    """24 parallel wrong guesses, each in its own transaction as requests would be: every one counts, so the
+    account ends locked (a read-modify-write counter lost most of them on PostgreSQL)."""
+    import threading
+
+    from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
+    from tripguard.security import service
+
+    settings = cli_site.model_copy(update={"sign_in_max_failures": 20})
+    engine = make_engine(settings.database_url)
+    factory = make_sessionmaker(engine)
+    with unit_of_work(factory) as session:
+        builders.staff(session, "trainer.race", Role.TRAINER)
+    barrier = threading.Barrier(8)
+
+    def guess(n: int) -> None:
+        barrier.wait()
+        for _ in range(n):
+            with factory() as session:  # as the sign-in route does: the failure is committed, then answered
+                try:
+                    service.sign_in(session, settings, username="trainer.race", password="wrong", totp_code=None)
+                except service.SignInFailed:
+                    session.commit()
+
+    threads = [threading.Thread(target=guess, args=(3,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with factory() as session:
+        account = session.scalar(select(StaffAccount).where(StaffAccount.username == "trainer.race"))
+        assert account is not None
+        assert account.locked_until is not None, f"24 failures left the counter at {account.failed_sign_ins}"
+        failures = session.scalars(select(AuditEntry.details).where(AuditEntry.action == "auth.sign_in",
+                                                                   AuditEntry.outcome == "failure")).all()
+    assert sum("account locked" in str(d) for d in failures) == 1
+    engine.dispose()
+
+
+def test_forwarded_for_is_believed_only_from_trusted_proxies(database_url, tmp_path, session_factory) -> None:  # type: ignore[no-untyped-def]
+    def codes(**overrides: object) -> list[int]:
+        app = create_app(make_settings(database_url, tmp_path, sign_in_rate_per_minute=3, **overrides),
+                         session_factory=session_factory)
+        with TestClient(app) as client:  # the peer is "testclient"; a rotating header tries to look like many
+            return [client.post("/api/v1/auth/sign-in", json={"username": "x", "password": "y"},
+                                headers={"x-forwarded-for": f"198.51.100.{n}"}).status_code for n in range(4)]
+
+    assert codes()[3] == 429  # nobody trusted: the header is ignored
+    assert codes(trusted_proxies="203.0.113.0/24")[3] == 429  # the peer is not one of them: still ignored
+
+
+def test_client_address_takes_the_right_most_untrusted_hop() -> None:
+    import ipaddress
+
+    from starlette.requests import Request
+
+    from tripguard.security.rate_limit import client_address
+
+    proxies = [ipaddress.ip_network("10.0.0.0/8")]
+
+    def request(peer: str, forwarded: str | None) -> Request:
+        headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
+        return Request({"type": "http", "client": (peer, 1), "headers": headers})
+
+    assert client_address(request("10.0.0.2", "198.51.100.9, 192.0.2.4, 10.0.0.1"), proxies) == "192.0.2.4"
+    assert client_address(request("192.0.2.8", "198.51.100.9"), proxies) == "192.0.2.8"  # untrusted peer
+    assert client_address(request("10.0.0.2", "not-an-ip"), proxies) == "10.0.0.2"
+    assert client_address(request("10.0.0.2", None), []) == "10.0.0.2"

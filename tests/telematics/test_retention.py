@@ -32,10 +32,31 @@ def test_expired_trips_are_deleted_and_their_key_shredded_unless_held(client: Te
     rule = expired_trips(timedelta(days=730), held_subjects)
     assert rule(db, app.state.vault, utcnow(), False) == (0, 0)  # nothing is old enough yet
     later = utcnow() + timedelta(days=731)
-    assert rule(db, app.state.vault, later, True) == (2, 0)  # a dry run counts
+    assert rule(db, app.state.vault, later, True) == (1, 1)  # a dry run counts, the held one apart
     assert rule(db, app.state.vault, later, False) == (1, 1)
     assert [t.id for t in db.scalars(select(Trip))] == ["T2"]
     assert {c.trip_id for c in db.scalars(select(TrackChunk))} == {"T2"}
     assert {a.trip_id for a in db.scalars(select(TripAlert))} == {"T2"}
     key = db.get(DataKey, trip_key("T1"))
     assert key is not None and key.wrapped_key is None
+
+
+def test_held_trips_never_stall_the_rule(client: TestClient, db: Session, act_as, app: FastAPI,  # type: ignore[no-untyped-def]
+                                        monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """More held trips than fit in a batch: the free ones are still found, counted and erased."""
+    from tripguard.telematics import retention
+
+    monkeypatch.setattr(retention, "BATCH", 2)
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    for n in range(5):
+        events = trip_with_deviation(f"T{n}")
+        events[0]["passenger_id"] = f"P{n}"
+        events.append({"type": "trip_ended", "trip_id": f"T{n}", "ts": "2026-03-01T08:03:00Z"})
+        post(client, ndjson(events))
+    for n in range(3):  # the three oldest are held: a batch of 2 would be all held
+        place_hold(db, actor=TEST_ACTOR, subject_id=f"P{n}" if n else trip_key("T0"), case_ref="C", reason="court")
+    rule = expired_trips(timedelta(days=730), held_subjects)
+    later = utcnow() + timedelta(days=731)
+    assert rule(db, app.state.vault, later, True) == (2, 3)
+    assert rule(db, app.state.vault, later, False) == (2, 3)
+    assert sorted(t.id for t in db.scalars(select(Trip))) == ["T0", "T1", "T2"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,10 +16,12 @@ from tests.builders import TEST_ACTOR
 from tests.conftest import fresh_database
 from tripguard.audit.models import AuditEntry
 from tripguard.cli import app as cli
+from tripguard.core.clock import utcnow
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
 from tripguard.core.settings import Settings, get_settings
 from tripguard.privacy import access, service
-from tripguard.privacy.models import DataSubject
+from tripguard.privacy.models import DataSubject, DeletionRecord
+from tripguard.vault import backup, keybackup
 from tripguard.vault.keys import build_vault
 from tripguard.vault.service import SubjectErased
 
@@ -67,6 +72,24 @@ def restore_into_fresh(settings: Settings, tmp_path: Path, file: Path, monkeypat
     return settings.model_copy(update={"database_url": url}), result.output
 
 
+def assert_fully_erased(settings: Settings, subject_id: str) -> None:
+    """Key shredded, sealed columns and the blind index gone, erased_at set, the deletion record kept."""
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            subject = session.get(DataSubject, subject_id)
+            assert subject is not None and subject.erased_at is not None
+            assert subject.name is None and subject.phone is None and subject.phone_index is None
+            assert build_vault(settings).is_erased(session, subject_id)
+            assert session.scalar(select(func.count()).select_from(DeletionRecord).where(
+                DeletionRecord.subject_id == subject_id)) == 1
+            with pytest.raises(SubjectErased):
+                build_vault(settings).open(session, subject_id=subject_id, table="privacy_subjects", column="name",
+                                           row_id=subject_id, blob=b"\x01\x01" + b"\x00" * 40)
+    finally:
+        engine.dispose()
+
+
 def test_restore_drill(site: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     file = tmp_path / "site.tgbk"
     assert "backup written" in cli_ok("backup", "create", str(file))
@@ -79,11 +102,10 @@ def test_restore_drill(site: Settings, tmp_path: Path, monkeypatch: pytest.Monke
     engine.dispose()
 
     restored, output = restore_into_fresh(site, tmp_path / "r", file, monkeypatch)
-    assert "restored" in output
+    assert "restored" in output and "1 erasures re-applied" in output
     assert read(restored, "psg_keep", "name") == "李雷"
     assert read(restored, "psg_keep", "phone") == "13800002222"
-    with pytest.raises(SubjectErased):
-        read(restored, "psg_erase", "name")
+    assert_fully_erased(restored, "psg_erase")
     # The restored audit log still verifies, with the restore itself recorded after it.
     engine = make_engine(restored.database_url)
     with make_sessionmaker(engine)() as session:
@@ -124,3 +146,139 @@ def test_backup_needs_the_keys_and_an_empty_target(site: Settings, tmp_path: Pat
     monkeypatch.setenv("TRIPGUARD_KEY_DIR", str(tmp_path / "other-keys"))
     _, output = restore_into_fresh(site, tmp_path / "r", file, monkeypatch, expect_ok=False)
     assert "cannot open the backup" in output
+
+
+def erase(settings: Settings, subject_id: str) -> bytes:
+    """Erase through the privacy service; returns the person's data key as it was (for the offline search)."""
+    engine = make_engine(settings.database_url)
+    vault = build_vault(settings)
+    with unit_of_work(make_sessionmaker(engine)) as session:
+        key = vault.data_key(session, subject_id, create=False)
+        assert key is not None
+        service.erase_subject(session, vault, actor=TEST_ACTOR, subject_id=subject_id, reason="subject_request")
+    engine.dispose()
+    return key
+
+
+def offline_plaintext(settings: Settings, file: Path) -> bytes:
+    """What someone holding the file and every key file reads from a data backup without TripGuard's rules."""
+    import base64
+    import hashlib
+
+    vault = build_vault(settings)
+    with file.open("rb") as handle:
+        header, header_bytes = backup._read_header(handle)
+        key = vault.unwrap_backup_key(int(header["kek_version"]), base64.b64decode(header["wrapped_key"]))
+        return b"\n".join(backup._plaintext_lines(handle, key, hashlib.sha256(header_bytes).digest()))
+
+
+def test_backup_drill_after_the_key_backup_window(site: Settings, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Back up, erase, let the window pass, then try every path with every backup file and every key file."""
+    file = tmp_path / "site.tgbk"
+    cli_ok("backup", "create", str(file))
+    old_key_folder = tmp_path / "old-keys"
+    shutil.copytree(site.key_dir, old_key_folder)  # an admin's copy of the key folder, before the erasure
+    dek = erase(site, "psg_erase")
+
+    # Inside the window a restore with the backup's own key backup re-applies the erasure (tested above).
+    # The window passes; the hourly retention run destroys the key backup's key.
+    later = utcnow() + timedelta(days=site.key_backup_window_days, minutes=1)
+    monkeypatch.setattr(keybackup, "utcnow", lambda: later)
+    assert "key_backup_keys" in cli_ok("retention", "run")
+    assert json.loads((site.key_dir / keybackup.KEYS_FILE).read_text()) == {}
+
+    # 1. The data backup holds no data key at all: the KEK opens it, and finds only noise for people.
+    plain = offline_plaintext(site, file)
+    assert b'"table": "vault_data_keys"' not in plain and b"vault_data_keys" not in plain
+    assert "王小明".encode() not in plain and "李雷".encode() not in plain
+    # 2. Its key backup no longer opens through TripGuard ...
+    _, output = restore_into_fresh(site, tmp_path / "r1", file, monkeypatch, expect_ok=False)
+    assert "can no longer be opened" in output
+    # ... nor with the key folder as it was before the erasure (the old journal knew nothing of it).
+    monkeypatch.setenv("TRIPGUARD_KEY_DIR", str(old_key_folder))
+    shutil.copy(site.key_dir / keybackup.KEYS_FILE, old_key_folder / keybackup.KEYS_FILE)  # purged, as on disk
+    _, output = restore_into_fresh(site, tmp_path / "r2", file, monkeypatch, expect_ok=False)
+    assert "can no longer be opened" in output
+    monkeypatch.setenv("TRIPGUARD_KEY_DIR", str(site.key_dir))
+    get_settings.cache_clear()
+    # 3. Offline: the person's data key is in no file anywhere (data backup, key backup, key folders).
+    everything = [file.read_bytes(), (tmp_path / "site.tgbk.keys").read_bytes(), plain]
+    everything += [f.read_bytes() for folder in (site.key_dir, old_key_folder) for f in folder.iterdir() if f.is_file()]
+    assert not any(dek in blob for blob in everything)
+    # 4. Everyone else restores: a key backup made today opens the old data backup, without the erased person.
+    fresh_keys = tmp_path / "today.keys"
+    monkeypatch.setenv("TRIPGUARD_DATABASE_URL", site.database_url)
+    get_settings.cache_clear()
+    assert "key backup written" in cli_ok("keys", "backup", str(fresh_keys))
+    url = fresh_database(f"tg_rs_{WORKER}", tmp_path / "r3")
+    monkeypatch.setenv("TRIPGUARD_DATABASE_URL", url)
+    get_settings.cache_clear()
+    result = CliRunner().invoke(cli, ["backup", "restore", str(file), "--keys", str(fresh_keys)])
+    assert result.exit_code == 0, result.output
+    restored = site.model_copy(update={"database_url": url})
+    assert read(restored, "psg_keep", "name") == "李雷"
+    assert_fully_erased(restored, "psg_erase")
+
+
+def test_a_changed_or_cut_journal_stops_the_restore(site: Settings, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    file = tmp_path / "site.tgbk"
+    cli_ok("backup", "create", str(file))
+    erase(site, "psg_erase")
+    journal = site.key_dir / "erasure-journal.jsonl"
+    head = site.key_dir / "erasure-journal.head"
+    original, original_head = journal.read_bytes(), head.read_bytes()
+    # The removed setting does nothing: the journal is always the key folder's.
+    monkeypatch.setenv("TRIPGUARD_ERASURE_JOURNAL", str(tmp_path / "empty.jsonl"))
+    for name, damage in (
+        ("emptied", lambda: journal.write_bytes(b"")),
+        ("line changed", lambda: journal.write_bytes(original.replace(b"psg_erase", b"psg_other"))),
+        ("head removed", lambda: head.unlink()),
+        ("head from before", lambda: head.write_bytes(b'{"count":0,"last":"00","mac":"00"}\n')),
+    ):
+        journal.write_bytes(original)
+        head.write_bytes(original_head)
+        damage()
+        _, output = restore_into_fresh(site, tmp_path / name.replace(" ", "_"), file, monkeypatch, expect_ok=False)
+        assert "restore stopped" in output, name
+    journal.write_bytes(original)
+    head.write_bytes(original_head)
+    restored, _ = restore_into_fresh(site, tmp_path / "ok", file, monkeypatch)
+    assert_fully_erased(restored, "psg_erase")
+
+
+def test_keys_retire_refuses_while_a_kept_backup_needs_the_version(site: Settings, tmp_path: Path) -> None:
+    file = tmp_path / "site.tgbk"
+    cli_ok("backup", "create", str(file))
+    cli_ok("keys", "rotate")
+    result = CliRunner().invoke(cli, ["keys", "retire", "1"])
+    assert result.exit_code == 2 and "site.tgbk" in result.output and "--force" in result.output
+    assert build_vault(site).keys.kek(1)  # still there
+    result = CliRunner().invoke(cli, ["keys", "retire", "1", "--force"])
+    assert result.exit_code == 0 and "no longer opens" in result.output and "site.tgbk" in result.output
+
+
+def test_backup_files_and_key_files_are_private(site: Settings, tmp_path: Path) -> None:
+    file = tmp_path / "site.tgbk"
+    cli_ok("backup", "create", str(file))
+    files = [file, tmp_path / "site.tgbk.keys", *site.key_dir.iterdir()]
+    if site.database_url.startswith("sqlite"):
+        files.append(Path(site.database_url.split("///", 1)[1]))
+    for path in files:
+        if path.is_file() and not path.name.endswith(".lock"):
+            assert path.stat().st_mode & 0o077 == 0, path
+
+
+def test_a_key_backup_of_another_site_is_refused(site: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    file = tmp_path / "site.tgbk"
+    cli_ok("backup", "create", str(file))
+    empty = fresh_database(f"tg_other_{WORKER}", tmp_path / "other")
+    monkeypatch.setenv("TRIPGUARD_DATABASE_URL", empty)
+    get_settings.cache_clear()
+    cli_ok("keys", "backup", str(tmp_path / "other.keys"))  # same key folder, another database: no keys
+    url = fresh_database(f"tg_rs_{WORKER}", tmp_path / "r")
+    monkeypatch.setenv("TRIPGUARD_DATABASE_URL", url)
+    get_settings.cache_clear()
+    result = CliRunner().invoke(cli, ["backup", "restore", str(file), "--keys", str(tmp_path / "other.keys")])
+    assert result.exit_code == 2 and "have no key in the key backup" in result.output

@@ -15,8 +15,7 @@ from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
 from tripguard.privacy import access, service
 from tripguard.privacy.models import DataSubject
 from tripguard.vault import rotation
-from tripguard.vault.journal import ErasureJournal
-from tripguard.vault.keys import KEYRING_FILE, build_vault
+from tripguard.vault.keys import KEYRING_FILE, build_vault, vault_in
 from tripguard.vault.keysource import KeyringFile, KeySourceError
 from tripguard.vault.service import Vault
 
@@ -83,9 +82,9 @@ def test_rotation_under_load(tmp_path: Path) -> None:
         thread.start()
     try:
         # The operator's `tripguard keys rotate`, with its own handle on the keyring.
-        operator_vault = Vault(keys=KeyringFile(settings.key_dir / KEYRING_FILE,
-                                                settings.keyring_passphrase.get_secret_value()),
-                               suite=server_vault.suite, journal=ErasureJournal(settings.erasure_journal_path))
+        operator_vault = vault_in(settings.key_dir, KeyringFile(settings.key_dir / KEYRING_FILE,
+                                                                settings.keyring_passphrase.get_secret_value()),
+                                  server_vault.suite)
         new_version = operator_vault.keys.add_version()
         rewrapped = rotation.rewrap_all(factory, operator_vault, batch=7)
     finally:
@@ -103,8 +102,9 @@ def test_rotation_under_load(tmp_path: Path) -> None:
         operator_vault.keys.kek(old_version)
     with pytest.raises(KeySourceError):  # the running server's handle sees the retirement too
         server_vault.keys.kek(old_version)
-    fresh_server = Vault(keys=KeyringFile(settings.key_dir / KEYRING_FILE, settings.keyring_passphrase.get_secret_value()),
-                         suite=server_vault.suite, journal=server_vault.journal)
+    fresh_server = vault_in(settings.key_dir, KeyringFile(settings.key_dir / KEYRING_FILE,
+                                                          settings.keyring_passphrase.get_secret_value()),
+                            server_vault.suite)
     for i in list(range(SUBJECTS)) + written:
         assert read_phone(factory, fresh_server, f"psg_{i}") == phone_of(i)
     assert fresh_server.keys.current_version() == new_version

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tripguard.vault import crypto
 from tripguard.vault.crypto import DecryptionFailed, Suite
-from tripguard.vault.journal import ErasureJournal
+from tripguard.vault.keys import vault_in
 from tripguard.vault.keysource import EnvKeySource, KeyringFile, KeySourceError
 from tripguard.vault.models import DataKey
 from tripguard.vault.service import SubjectErased, Vault
@@ -26,7 +26,7 @@ def keyring(tmp_path_factory: pytest.TempPathFactory) -> KeyringFile:
 
 @pytest.fixture(params=[Suite.AES, Suite.SM4], ids=["aes256gcm", "sm4gcm"])
 def vault(request: pytest.FixtureRequest, keyring: KeyringFile, tmp_path: Path) -> Vault:
-    return Vault(keys=keyring, suite=request.param, journal=ErasureJournal(tmp_path / "journal.jsonl"))
+    return vault_in(tmp_path, keyring, request.param)
 
 
 def test_seal_and_open(vault: Vault, db: Session) -> None:
@@ -77,7 +77,7 @@ def test_journal_reapplies_an_erasure_to_a_restored_key(vault: Vault, db: Sessio
     vault.shred(db, subject_id="psg_r", reason="subject_request")
     record.wrapped_key, record.shredded_at = saved, None  # type: ignore[union-attr]  # as an old backup would
     db.flush()
-    assert vault.reapply_journal(db) == 1
+    assert [e.subject_id for e in vault.reapply_journal(db)] == ["psg_r"]
     assert db.get(DataKey, "psg_r").wrapped_key is None  # type: ignore[union-attr]
 
 
@@ -87,7 +87,7 @@ def test_blind_index_is_keyed_and_stable(vault: Vault, keyring: KeyringFile, tmp
     assert first != vault.blind_index("phone", "13800001235")
     assert first != vault.blind_index("email", "13800001234")
     other_ring = KeyringFile(tmp_path / "other.json", "another passphrase")
-    other = Vault(keys=other_ring, suite=vault.suite, journal=vault.journal)
+    other = vault_in(tmp_path / "other", other_ring, vault.suite)
     assert other.blind_index("phone", "13800001234") != first
 
 

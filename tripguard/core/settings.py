@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET = "tripguard-development-secret-do-not-use-in-production"
 DEV_KEYRING_PASSPHRASE = "tripguard-development-keyring"
@@ -33,7 +33,12 @@ class Settings(BaseSettings):
     keks: SecretStr | None = Field(default=None, description='env key source: "1:<base64>,2:<base64>"')
     blind_index_key: SecretStr | None = Field(default=None, description="env key source: base64, 32 bytes")
     crypto_suite: Literal["aes256gcm", "sm4gcm"] = "aes256gcm"
-    erasure_journal: Path | None = Field(default=None, description="default: <key_dir>/erasure-journal.jsonl")
+    key_backup_window_days: int = Field(
+        default=30, ge=1, le=365,
+        description="after this, a key backup can no longer be opened (its key is destroyed): erased people "
+                    "are then unreadable from every backup")
+    backup_retention_days: int = Field(default=90, ge=1, le=3650,
+                                       description="how long data backups are kept (keys retire checks it)")
     map_tiles_url: str = Field(default="", description="e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png; "
                                "empty: the live map draws routes without a base map")
     map_tiles_attribution: str = ""
@@ -45,6 +50,9 @@ class Settings(BaseSettings):
     sign_in_max_failures: int = Field(default=5, ge=1)
     sign_in_lockout_minutes: int = Field(default=15, ge=1)
     sign_in_rate_per_minute: int = Field(default=20, ge=1)
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="addresses (CIDR) of your reverse proxies: X-Forwarded-For is believed only from these")
 
     subject_token_secret: SecretStr | None = None
     subject_token_public_key_file: Path | None = None
@@ -111,13 +119,15 @@ class Settings(BaseSettings):
             raise ValueError("bus_url must be memory:// or a nats:// URL")
         return value
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        # TRIPGUARD_TRUSTED_PROXIES=10.0.0.0/8,192.0.2.7
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
-
-    @property
-    def erasure_journal_path(self) -> Path:
-        return self.erasure_journal or self.key_dir / "erasure-journal.jsonl"
 
     @property
     def uses_tls(self) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
@@ -69,14 +69,16 @@ def recent(session: Session, *, category: str | None, limit: int = 200) -> list[
     return list(session.scalars(statement))
 
 
-def expired(keep: timedelta, held: Callable[[Session], set[str]]):  # type: ignore[no-untyped-def]
+def expired(keep: timedelta, held: Callable[[], Select[str]]):  # type: ignore[no-untyped-def]
     """Retention rule: complaints older than `keep`, unless their author is under a legal hold."""
     def run(session: Session, vault: Vault, now: datetime, dry_run: bool) -> tuple[int, int]:
-        due = list(session.execute(select(Complaint.id, Complaint.subject_id)
-                                   .where(Complaint.created_at < now - keep).limit(500)))
-        on_hold = held(session)
-        erasable = [complaint_id for complaint_id, subject_id in due if subject_id not in on_hold]
-        if not dry_run and erasable:
+        due = Complaint.created_at < now - keep
+        on_hold = Complaint.subject_id.in_(held())
+        held_count = session.scalar(select(func.count()).select_from(Complaint).where(due, on_hold)) or 0
+        if dry_run:
+            return session.scalar(select(func.count()).select_from(Complaint).where(due, ~on_hold)) or 0, held_count
+        erasable = list(session.scalars(select(Complaint.id).where(due, ~on_hold).limit(200)))
+        if erasable:
             session.execute(delete(Complaint).where(Complaint.id.in_(erasable)))
-        return len(erasable), len(due) - len(erasable)
+        return len(erasable), held_count
     return run

@@ -107,7 +107,8 @@ def find_subjects(phone: Annotated[str, Query(pattern=PHONE_PATTERN)], purpose: 
 def erase_subject(subject_id: SubjectId, body: EraseRequest, principal: SubjectEraser, request: Request,
                   session: DbSession) -> DeletionRecordRead:
     record = service.erase_subject(session, request.app.state.vault, actor=principal.actor,
-                                   subject_id=subject_id, reason=body.reason)
+                                   subject_id=subject_id, reason=body.reason,
+                                   trip_data_days=request.app.state.settings.retention_trip_data_days)
     return DeletionRecordRead.model_validate(record)
 
 

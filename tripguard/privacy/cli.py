@@ -31,6 +31,7 @@ def run(dry_run: Annotated[bool, typer.Option("--dry-run", help="Count only; era
     finally:
         engine.dispose()
     descriptions = {rule.name: rule.description for rule in rules(settings)}
+    descriptions["key_backup_keys"] = "keys of key backups past the key-backup window (those backups die)"
     table = Table("rule", "kept for (days)", "would erase" if dry_run else "erased", "held", "what")
     for name, counts in result.report.items():
         assert isinstance(counts, dict)

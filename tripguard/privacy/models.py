@@ -142,3 +142,5 @@ class DeletionRecord(Base):
     request_id: Mapped[str | None] = mapped_column(String(40))
     actor: Mapped[str] = mapped_column(String(80))
     erased_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # What the law keeps after the erasure (trip data), until when, and what it stays open for.
+    retained: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, Select, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.audit import service as audit
@@ -40,23 +40,29 @@ class Rule:
     run: Callable[[Session, Vault, datetime, bool], tuple[int, int]]  # -> (erased, held back)
 
 
-def held_subjects(session: Session) -> set[str]:
-    return set(session.scalars(select(LegalHold.subject_id).where(LegalHold.released_at.is_(None))))
+def held_subjects() -> Select[str]:
+    """The subjects under an active legal hold, as a subquery: rules filter them out in SQL, so a batch is
+    never filled with held items (which would stall the rule for good)."""
+    return select(LegalHold.subject_id).where(LegalHold.released_at.is_(None))
+
+
+def count(session: Session, model: type, *where: ColumnElement[bool]) -> int:
+    return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
 def _erase_inactive_subjects(keep: timedelta, kinds: tuple[str, ...], reason: str):  # type: ignore[no-untyped-def]
     def run(session: Session, vault: Vault, now: datetime, dry_run: bool) -> tuple[int, int]:
-        held = held_subjects(session)
-        expired = list(session.scalars(
-            select(DataSubject.id).where(DataSubject.erased_at.is_(None), DataSubject.kind.in_(kinds),
-                                         DataSubject.updated_at < now - keep)
-            .order_by(DataSubject.updated_at).limit(BATCH)))
-        erasable = [subject_id for subject_id in expired if subject_id not in held]
-        if not dry_run:
-            for subject_id in erasable:
-                service.erase_subject(session, vault, actor=Actor("system", "retention"), subject_id=subject_id,
-                                      reason=reason)
-        return len(erasable), len(expired) - len(erasable)
+        expired = (DataSubject.erased_at.is_(None), DataSubject.kind.in_(kinds), DataSubject.updated_at < now - keep)
+        on_hold = DataSubject.id.in_(held_subjects())
+        held = count(session, DataSubject, *expired, on_hold)
+        if dry_run:
+            return count(session, DataSubject, *expired, ~on_hold), held
+        erasable = list(session.scalars(select(DataSubject.id).where(*expired, ~on_hold)
+                                        .order_by(DataSubject.updated_at).limit(BATCH)))
+        for subject_id in erasable:
+            service.erase_subject(session, vault, actor=Actor("system", "retention"), subject_id=subject_id,
+                                  reason=reason)
+        return len(erasable), held
     return run
 
 
@@ -121,6 +127,10 @@ def run_retention(factory: sessionmaker[Session], vault: Vault, settings: Settin
                 break
         report[rule.name] = {"erased" if not dry_run else "would_erase": erased_total, "held": held_total,
                              "keep_days": round(rule.keep.total_seconds() / 86400, 2)}
+    # Keys of key backups older than the window: destroyed, so those key backups never open again.
+    report["key_backup_keys"] = {"erased" if not dry_run else "would_erase":
+                                 vault.backup_keys.expired_count() if dry_run else vault.backup_keys.purge(),
+                                 "held": 0, "keep_days": vault.backup_keys.window.days}
     with unit_of_work(factory) as session:
         stored = session.get(RetentionRun, run.id)
         assert stored is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from tripguard.core.types import ID_PATTERN as ID
 from tripguard.core.types import CleanStr, Timestamp
@@ -57,6 +57,14 @@ class EraseRequest(BaseModel):
     reason: Literal["subject_request", "operator", "retention"] = "operator"
 
 
+class RetainedData(BaseModel):
+    what: str
+    ids: list[str]
+    kept_until: datetime
+    basis: str
+    open_only_for: list[str]
+
+
 class DeletionRecordRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -67,6 +75,13 @@ class DeletionRecordRead(BaseModel):
     request_id: str | None
     actor: str
     erased_at: datetime
+    retained: list[RetainedData] = Field(
+        default_factory=list, description="data the law keeps after the erasure, blocked for every other use")
+
+    @field_validator("retained", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: object) -> object:
+        return value or []
 
 
 class CatalogueEntry(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -19,6 +20,8 @@ from tripguard.privacy import access
 from tripguard.privacy.catalogue import PersonalField, catalogue
 from tripguard.privacy.models import DataSubject, DeletionRecord, PrivacyNotice
 from tripguard.telematics.models import Trip
+from tripguard.telematics.trips import BLOCKED_DATA_PURPOSES
+from tripguard.vault.journal import Erasure
 from tripguard.vault.service import SubjectErased, Vault
 
 SUBJECT_FIELDS = ("name", "phone", "email")
@@ -135,21 +138,75 @@ def _trips_of(session: Session, subject_id: str) -> list[dict[str, str | None]]:
              "ended_at": t.ended_at.isoformat() if t.ended_at else None} for t in trips]
 
 
+def _kept_by_law(session: Session, subject_id: str, trip_data_days: int) -> list[dict[str, object]]:
+    trips = list(session.execute(select(Trip.id, Trip.ended_at, Trip.updated_at).where(
+        or_(Trip.passenger_id == subject_id, Trip.driver_id == subject_id))))
+    if not trips:
+        return []
+    until = max((ended or updated) for _, ended, updated in trips) + timedelta(days=trip_data_days)
+    return [{"what": "trips", "ids": [trip_id for trip_id, _, _ in trips][:100], "kept_until": until.isoformat(),
+             "basis": "trip and business data are kept at least 2 years (网约车暂行办法, 监管信息交互平台)",
+             "open_only_for": sorted(p.value for p in BLOCKED_DATA_PURPOSES)}]
+
+
 def erase_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: str, reason: str,
-                  request_id: str | None = None) -> DeletionRecord:
-    """Crypto-shred the subject: every copy of their data, backups included, stops opening."""
+                  request_id: str | None = None, trip_data_days: int = 730) -> DeletionRecord:
+    """Crypto-shred the subject: every copy of their data, backups included once the key-backup window
+    has passed, stops opening. Their share links die; trip data kept by law stays, blocked (receipt says so)."""
+    # safety builds on privacy: imported here to keep the import graph one-way
+    from tripguard.safety import shares
+
     subject = get_subject(session, subject_id)
     held = [column for column in SUBJECT_FIELDS if getattr(subject, column) is not None]
     categories = sorted({access.fields_of(DataSubject)[c].category.value for c in held})
-    vault.shred(session, subject_id=subject_id, reason=reason)
-    for column in SUBJECT_FIELDS:
-        setattr(subject, column, None)
-    subject.phone_index = None
-    subject.erased_at = utcnow()
-    record = DeletionRecord(id=new_id("del"), subject_id=subject_id, categories=categories, reason=reason,
-                            request_id=request_id, actor=f"{actor.type}:{actor.id}", erased_at=subject.erased_at)
+    record_id = new_id("del")
+    vault.shred(session, subject_id=subject_id, reason=reason, record_id=record_id)
+    _clear(subject, utcnow())
+    record = DeletionRecord(id=record_id, subject_id=subject_id, categories=categories, reason=reason,
+                            request_id=request_id, actor=f"{actor.type}:{actor.id}", erased_at=subject.erased_at,
+                            retained=_kept_by_law(session, subject_id, trip_data_days))
     session.add(record)
+    shares.revoke_for_person(session, actor=actor, subject_id=subject_id)
     audit.record(session, actor=actor, action="subject.erase", target_type="privacy_subjects",
                  target_id=subject_id, details={"reason": reason, "categories": ",".join(categories),
                                                 "record": record.id})
     return record
+
+
+def _clear(subject: DataSubject, at: datetime) -> None:
+    for column in SUBJECT_FIELDS:
+        setattr(subject, column, None)
+    subject.phone_index = None  # the blind index would still say "this phone was here"
+    subject.erased_at = subject.erased_at or at
+
+
+def people_without_keys(session: Session) -> list[str]:
+    """People not erased, with sealed fields, and no data key: their data would be lost (wrong key backup)."""
+    from tripguard.vault.models import DataKey
+
+    has_data = or_(*(getattr(DataSubject, c).is_not(None) for c in SUBJECT_FIELDS))
+    return list(session.scalars(select(DataSubject.id).where(
+        DataSubject.erased_at.is_(None), has_data, DataSubject.id.not_in(select(DataKey.subject_id))).limit(5)))
+
+
+def reapply_erasures(session: Session, erasures: list[Erasure]) -> None:
+    """After a restore: everyone in the erasure journal is erased again, completely: their key was shredded
+    by the vault; here their blind index and sealed columns go, `erased_at` is set, and the deletion
+    record made at the time is kept (recreated from the journal when the backup predates it)."""
+    for erasure in erasures:
+        subject = session.get(DataSubject, erasure.subject_id)
+        at = datetime.fromisoformat(erasure.at)
+        categories = []
+        if subject is not None:
+            categories = sorted({access.fields_of(DataSubject)[c].category.value
+                                 for c in SUBJECT_FIELDS if getattr(subject, c) is not None})
+            _clear(subject, at)
+        if erasure.record_id and session.get(DeletionRecord, erasure.record_id) is None:
+            session.add(DeletionRecord(id=erasure.record_id, subject_id=erasure.subject_id, categories=categories,
+                                       reason=erasure.reason[:32], request_id=None, actor="restore:erasure-journal",
+                                       erased_at=at))
+    session.flush()
+    missing = people_without_keys(session)
+    if missing:
+        raise InvalidInput(f"people in the data backup have no key in the key backup (e.g. {missing[0]}): it is from "
+                           "another database or older than the data backup; nothing was restored")

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
@@ -121,13 +121,15 @@ def open_for_case(session: Session, *, actor: Actor, recording_id: str, incident
 def expired():  # type: ignore[no-untyped-def]
     """Retention rule: past `keep_until` and no case about the trip still open."""
     def run(session: Session, vault: Vault, now: datetime, dry_run: bool) -> tuple[int, int]:
-        due = list(session.scalars(select(Recording).where(Recording.keep_until < now).limit(200)))
-        open_trips = set(session.scalars(select(Incident.trip_id).where(
-            Incident.status != "closed", Incident.trip_id.in_([r.trip_id for r in due]))))
-        erasable = [r for r in due if r.trip_id not in open_trips]
-        if not dry_run and erasable:
-            ids = [r.id for r in erasable]
+        due = Recording.keep_until < now
+        in_open_case = Recording.trip_id.in_(select(Incident.trip_id).where(
+            Incident.status != "closed", Incident.trip_id.is_not(None)))
+        held = session.scalar(select(func.count()).select_from(Recording).where(due, in_open_case)) or 0
+        if dry_run:
+            return session.scalar(select(func.count()).select_from(Recording).where(due, ~in_open_case)) or 0, held
+        ids = list(session.scalars(select(Recording.id).where(due, ~in_open_case).limit(200)))
+        if ids:
             session.execute(delete(RecordingChunk).where(RecordingChunk.recording_id.in_(ids)))
             session.execute(delete(Recording).where(Recording.id.in_(ids)))
-        return len(erasable), len(due) - len(erasable)
+        return len(ids), held
     return run

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
@@ -66,6 +66,20 @@ def revoke(session: Session, *, actor: Actor, subject_id: str, trip_id: str, sha
     share.revoked_at = share.revoked_at or utcnow()
     audit.record(session, actor=actor, action="share.revoke", target_type="share", target_id=share.id)
     return share
+
+
+def revoke_for_person(session: Session, *, actor: Actor, subject_id: str) -> int:
+    """On erasure: every live link to a trip of theirs dies (its page would show where they were)."""
+    trip_ids = select(Trip.id).where(or_(Trip.passenger_id == subject_id, Trip.driver_id == subject_id))
+    shares = list(session.scalars(select(TripShare).where(TripShare.trip_id.in_(trip_ids),
+                                                          TripShare.revoked_at.is_(None))))
+    now = utcnow()
+    for share in shares:
+        share.revoked_at = now
+    if shares:
+        audit.record(session, actor=actor, action="share.revoke", target_type="privacy_subjects",
+                     target_id=subject_id, details={"shares": len(shares), "why": "erasure"})
+    return len(shares)
 
 
 def live_until(trip: Trip) -> datetime | None:

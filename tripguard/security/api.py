@@ -23,6 +23,7 @@ from tripguard.security.auth import (
 )
 from tripguard.security.models import ApiKey, StaffAccount
 from tripguard.security.permissions import Permission, Role
+from tripguard.security.rate_limit import client_address
 from tripguard.security.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -56,7 +57,7 @@ def set_session_cookie(response: Response, settings: Settings, token: str) -> No
 
 
 def rate_limit_sign_in(request: Request) -> None:
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request, request.app.state.settings.trusted_proxies)
     wait = request.app.state.sign_in_limiter.hit(client)
     if wait is not None:
         raise TooManyRequests("too many sign-in attempts from this address", retry_after=wait)

@@ -72,6 +72,7 @@ class Purpose(StrEnum):
     SUPPORT = "support"  # answer the person's complaint or question
     SUBJECT_REQUEST = "subject_request"  # answer the person's own access or correction request
     BREACH_RESPONSE = "breach_response"  # tell people a breach affected them
+    LEGAL_CLAIMS = "legal_claims"  # establish, exercise or defend legal claims (data kept by law after erasure)
 
 
 STAFF_ROLES = frozenset(
@@ -123,9 +124,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 # The purposes for which a role may see personal data in plaintext (else it sees the mask).
 ROLE_PURPOSES: dict[Role, frozenset[Purpose]] = {
     Role.SAFETY_AGENT: frozenset({Purpose.EMERGENCY}),
-    Role.INVESTIGATOR: frozenset({Purpose.EMERGENCY, Purpose.INVESTIGATION}),
+    Role.INVESTIGATOR: frozenset({Purpose.EMERGENCY, Purpose.INVESTIGATION, Purpose.LEGAL_CLAIMS}),
     Role.SCREENING_OFFICER: frozenset({Purpose.SCREENING}),
-    Role.PRIVACY_OFFICER: frozenset({Purpose.SUBJECT_REQUEST, Purpose.BREACH_RESPONSE}),
+    Role.PRIVACY_OFFICER: frozenset({Purpose.SUBJECT_REQUEST, Purpose.BREACH_RESPONSE, Purpose.LEGAL_CLAIMS}),
 }
 
 

@@ -2,9 +2,45 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
+
+from starlette.requests import Request
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def client_address(request: Request, trusted_proxies: Sequence[Network]) -> str:
+    """The address a limit should count: the peer, unless the peer is one of our trusted proxies; then the
+    right-most X-Forwarded-For entry that is not a trusted proxy (entries to its left are the client's to
+    forge). Anyone else's X-Forwarded-For is ignored."""
+    peer = request.client.host if request.client else "unknown"
+    if not trusted_proxies or not _trusted(peer, trusted_proxies):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, trusted_proxies):
+            return hop if _is_ip(hop) else peer
+    return peer
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _trusted(address: str, networks: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 class SlidingWindowLimiter:

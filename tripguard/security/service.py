@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
@@ -152,15 +152,24 @@ class SignInOutcome:
     totp_uri: str | None = None
 
 
+def _count_failure(session: Session, settings: Settings, staff: StaffAccount) -> bool:
+    """One UPDATE that increments, and locks at the limit: parallel wrong guesses each count (a read-modify-
+    write in Python would let them overwrite each other). Returns True when this failure locked the account."""
+    until = utcnow() + timedelta(minutes=settings.sign_in_lockout_minutes)
+    reached = StaffAccount.failed_sign_ins + 1 >= settings.sign_in_max_failures
+    locked_until = session.execute(
+        update(StaffAccount).where(StaffAccount.id == staff.id)
+        .values(failed_sign_ins=case((reached, 0), else_=StaffAccount.failed_sign_ins + 1),
+                locked_until=case((reached, until), else_=StaffAccount.locked_until))
+        .returning(StaffAccount.locked_until).execution_options(synchronize_session=False)).scalar_one()
+    session.expire(staff, ["failed_sign_ins", "locked_until"])
+    return locked_until == until
+
+
 def _fail(session: Session, settings: Settings, staff: StaffAccount | None, *, reason: str,
           username: str, count: bool = True) -> SignInFailed:
-    now = utcnow()
-    if staff is not None and count:
-        staff.failed_sign_ins += 1
-        if staff.failed_sign_ins >= settings.sign_in_max_failures:
-            staff.locked_until = now + timedelta(minutes=settings.sign_in_lockout_minutes)
-            staff.failed_sign_ins = 0
-            reason += "; account locked"
+    if staff is not None and count and _count_failure(session, settings, staff):
+        reason += "; account locked"
     if staff is not None:
         actor = Actor("staff", staff.id)
     else:

@@ -185,7 +185,8 @@ def trip_trajectory(trip_id: Annotated[Identifier, Path()], principal: Trajector
                         description="the open case this is for: the request goes on its timeline")] = None,
                     ) -> Response:
     """Every kept position of the trip, as evidence. Names a purpose your role holds and a reason; audited."""
-    if purpose not in purposes_for(principal.roles) or purpose not in (Purpose.EMERGENCY, Purpose.INVESTIGATION):
+    if purpose not in purposes_for(principal.roles) or purpose not in (
+            Purpose.EMERGENCY, Purpose.INVESTIGATION, Purpose.LEGAL_CLAIMS):
         raise PermissionDenied(f"your role may not open trajectories for {purpose.value}")
     if incident_id is not None:
         safety.note_evidence(session, incident_id=incident_id, trip_id=trip_id, actor=principal.actor,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, func, literal, not_, or_, select
 from sqlalchemy.orm import Session
 
 from tripguard.telematics.models import CheckIn, IngestBatch, TrackChunk, Trip, TripAlert
@@ -20,26 +20,30 @@ from tripguard.vault.service import Vault
 BATCH = 200
 
 
-def expired_trips(keep: timedelta, held_subjects: Callable[[Session], set[str]],
+def _held(held_subjects: Select[str]) -> ColumnElement[bool]:
+    """A legal hold on the trip itself, its passenger or its driver (filtered in SQL: no stall)."""
+    return or_(literal("trip:").concat(Trip.id).in_(held_subjects),
+               Trip.passenger_id.in_(held_subjects), Trip.driver_id.in_(held_subjects))
+
+
+def expired_trips(keep: timedelta, held_subjects: Callable[[], Select[str]],
                   ) -> Callable[[Session, Vault, datetime, bool], tuple[int, int]]:
     def run(session: Session, vault: Vault, now: datetime, dry_run: bool) -> tuple[int, int]:
         cutoff = now - keep
         expired = or_(Trip.ended_at < cutoff, (Trip.ended_at.is_(None)) & (Trip.updated_at < cutoff))
-        held = held_subjects(session)
+        on_hold = _held(held_subjects())
+        held = session.scalar(select(func.count()).select_from(Trip).where(expired, on_hold)) or 0
+        free = and_(expired, not_(func.coalesce(on_hold, False)))
         if dry_run:
-            total = session.scalar(select(func.count()).select_from(Trip).where(expired)) or 0
-            return total, 0
-        candidates = list(session.scalars(select(Trip).where(expired).order_by(Trip.updated_at).limit(BATCH)))
-        erasable = [t for t in candidates
-                    if not ({trip_key(t.id), t.passenger_id, t.driver_id} & held)]
-        ids = [t.id for t in erasable]
+            return session.scalar(select(func.count()).select_from(Trip).where(free)) or 0, held
+        ids = list(session.scalars(select(Trip.id).where(free).order_by(Trip.updated_at).limit(BATCH)))
         if ids:
             for model in (TrackChunk, TripAlert, CheckIn):
                 session.execute(delete(model).where(model.trip_id.in_(ids)))
             session.execute(delete(Trip).where(Trip.id.in_(ids)))
             for trip_id in ids:
                 vault.shred(session, subject_id=trip_key(trip_id), reason="retention")
-        return len(ids), len(candidates) - len(ids)
+        return len(ids), held
     return run
 
 

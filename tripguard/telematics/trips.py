@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from tripguard.audit import service as audit
 from tripguard.audit.actor import Actor
 from tripguard.core.clock import utcnow
-from tripguard.core.errors import NotFound
+from tripguard.core.errors import NotFound, PermissionDenied
 from tripguard.core.ids import new_id
 from tripguard.security.permissions import Purpose
 from tripguard.telematics.events import Event, Ping, TripEnded, TripStarted
@@ -30,6 +30,10 @@ from tripguard.vault.service import Vault
 
 _IN_CHUNK = 500  # ids per IN (...) query
 COMPACT_EVERY = 16  # pings: a trip under way has its chunks merged each time it passes a multiple
+
+
+# After a person's erasure, trip data kept by law is blocked for every purpose but these (PIPL Art. 47).
+BLOCKED_DATA_PURPOSES = frozenset({Purpose.INVESTIGATION, Purpose.LEGAL_CLAIMS})
 
 
 def trip_key(trip_id: str) -> str:
@@ -232,6 +236,10 @@ def open_evidence(session: Session, vault: Vault, *, actor: Actor, trip_id: str,
                   reason: str) -> Evidence:
     """The trip's positions and plan for a person who must see them; audited with purpose and reason."""
     trip = get_trip(session, trip_id)
+    if purpose not in BLOCKED_DATA_PURPOSES and any(
+            person is not None and vault.is_erased(session, person) for person in (trip.passenger_id, trip.driver_id)):
+        raise PermissionDenied("a person on this trip was erased: its data is kept only as the law requires and opens "
+                               "only for legal claims or an investigation (PIPL Art. 47)")
     evidence = Evidence(trip=trip, plan=open_plan(session, vault, trip), track=load_track(session, vault, trip_id))
     audit.record(session, actor=actor, action="trip.trajectory_read", target_type="trip", target_id=trip_id,
                  purpose=purpose.value, details={"reason": reason[:200], "points": len(evidence.track)})

@@ -1,13 +1,20 @@
 """Encrypted, authenticated backups of the whole database, on SQLite and PostgreSQL alike.
 
-File: `TGBK1\\n`, a 4-byte header length, the JSON header (schema revision, suite, KEK version,
-the backup key wrapped by that KEK), then chunks of `[4-byte length][AEAD ciphertext]`. Each chunk's
-associated data is the header's SHA-256, the chunk index and a final flag: a changed header, a
-reordered, altered or missing chunk, or a cut-off file all fail to restore, and nothing is written.
+`backup create FILE` writes two files from one consistent snapshot (a single read-only transaction):
+- FILE, the data backup: every table **except** `vault_data_keys`, sealed under a backup key wrapped
+  by the current KEK. It holds no data key, so with the keyring alone it opens only what is not
+  personal (ids, times, the audit log); people's sealed fields stay noise.
+- FILE.keys, the key backup: the rows of `vault_data_keys`, sealed under a key that lives only in
+  the key folder and is destroyed when the key-backup window passes (keybackup.py).
 
-The content is one consistent snapshot (a single read-only transaction), as JSON lines per table.
-A restore goes into an empty database at the same schema revision, in one transaction, and then
-re-applies the erasure journal so that nobody erased since the backup comes back.
+File format (both): `TGBK1\n`, a 4-byte header length, the JSON header, then chunks of `[4-byte
+length][AEAD ciphertext]`. Each chunk's associated data is the header's SHA-256, the chunk index and
+a final flag: a changed header, a reordered, altered or missing chunk, or a cut-off file all fail to
+restore, and nothing is written.
+
+A restore goes into an empty database at the same schema revision, in one transaction: the data,
+then the keys of a key backup made no earlier than the data backup, then the erasure journal
+(authenticated; a changed one stops the restore), so that nobody erased since comes back.
 """
 
 from __future__ import annotations
@@ -15,10 +22,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,6 +39,8 @@ from tripguard.core.db import READ_ONLY, UTCDateTime
 from tripguard.models import metadata
 from tripguard.vault import crypto
 from tripguard.vault.crypto import Suite
+from tripguard.vault.journal import Erasure, JournalError
+from tripguard.vault.keybackup import BackupRecord, KeyBackupExpired
 from tripguard.vault.service import Vault
 
 MAGIC = b"TGBK1\n"
@@ -42,11 +52,28 @@ class BackupError(RuntimeError):
     pass
 
 
+KEY_TABLE = "vault_data_keys"
+
+
 @dataclass(frozen=True)
 class BackupSummary:
     path: Path
     schema_revision: str | None
     rows: dict[str, int]
+    keys_path: Path | None = None
+    erasures: int = 0
+
+
+def keys_file_for(path: Path) -> Path:
+    return path.with_name(path.name + ".keys")
+
+
+def _data_tables() -> list[Table]:
+    return [t for t in metadata.sorted_tables if t.name != KEY_TABLE]
+
+
+def _key_table() -> Table:
+    return metadata.tables[KEY_TABLE]
 
 
 def _encode(table: Table, row: Any) -> dict[str, Any]:
@@ -109,34 +136,75 @@ def _snapshot_connection(engine: Engine):  # type: ignore[no-untyped-def]
     return connection.execution_options(**{READ_ONLY: True})
 
 
-def create_backup(engine: Engine, vault: Vault, path: Path) -> BackupSummary:
-    """Write an encrypted snapshot of every table to `path` (written to a temporary name, then moved)."""
+def _write_file(connection: Any, path: Path, header: dict[str, Any], key: bytes, suite: Suite,
+                tables: list[Table]) -> dict[str, int]:
+    """Seal `tables` as read through `connection` into `path` (written to a temporary name, then moved)."""
+    rows: dict[str, int] = {}
+    header_bytes = json.dumps(header, sort_keys=True).encode()
+    tmp = path.with_name(path.name + ".partial")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(MAGIC + struct.pack(">I", len(header_bytes)) + header_bytes)
+        writer = _ChunkWriter(handle, suite, key, hashlib.sha256(header_bytes).digest())
+        for table in tables:
+            writer.write(json.dumps({"table": table.name}).encode() + b"\n")
+            count = 0
+            result = connection.execution_options(yield_per=2000).execute(select(table))
+            for row in result:
+                writer.write(json.dumps(_encode(table, row), ensure_ascii=False).encode() + b"\n")
+                count += 1
+            rows[table.name] = count
+        writer.close()
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+    return rows
+
+
+def _key_versions(connection: Any) -> tuple[int, ...]:
+    table = _key_table()
+    return tuple(sorted(connection.execute(select(table.c.kek_version).where(
+        table.c.wrapped_key.is_not(None)).distinct()).scalars()))
+
+
+def _write_key_backup(connection: Any, vault: Vault, path: Path, *, revision: str | None, now: datetime,
+                      data_backup: str | None) -> int:
+    key_id, key = vault.new_key_backup_key()
+    header = {"format": 1, "kind": "keys", "created_at": now.isoformat(), "schema_revision": revision,
+              "key_backup_id": key_id, "suite": vault.suite.value, "data_backup": data_backup,
+              "tables": [KEY_TABLE]}
+    rows = _write_file(connection, path, header, key, vault.suite, [_key_table()])
+    versions = tuple(sorted(set(_key_versions(connection)) | {vault.keys.current_version()}))
+    vault.register.add(BackupRecord(name=str(path), kind="keys", created_at=now,
+                                    keep_until=now + vault.backup_keys.window, kek_versions=versions))
+    return rows[KEY_TABLE]
+
+
+def create_backup(engine: Engine, vault: Vault, path: Path, *, retention_days: int = 90) -> BackupSummary:
+    """Write the data backup to `path` and its key backup to `path.keys`, from one snapshot."""
     backup_key = crypto.new_key(vault.suite)
     version, wrapped = vault.wrap_backup_key(backup_key)
-    rows: dict[str, int] = {}
-    tmp = path.with_name(path.name + ".partial")
+    keys_path = keys_file_for(path)
     with _snapshot_connection(engine) as connection, connection.begin():
         revision = MigrationContext.configure(connection).get_current_revision()
-        header = {"format": 1, "created_at": utcnow().isoformat(), "schema_revision": revision,
+        now = utcnow()
+        header = {"format": 1, "kind": "data", "created_at": now.isoformat(), "schema_revision": revision,
                   "source_dialect": engine.dialect.name, "suite": vault.suite.value, "kek_version": version,
                   "wrapped_key": base64.b64encode(wrapped).decode(),
-                  "tables": [t.name for t in metadata.sorted_tables]}
-        header_bytes = json.dumps(header, sort_keys=True).encode()
-        with tmp.open("wb") as handle:
-            handle.write(MAGIC + struct.pack(">I", len(header_bytes)) + header_bytes)
-            writer = _ChunkWriter(handle, vault.suite, backup_key, hashlib.sha256(header_bytes).digest())
-            for table in metadata.sorted_tables:
-                writer.write(json.dumps({"table": table.name}).encode() + b"\n")
-                count = 0
-                result = connection.execution_options(yield_per=2000).execute(select(table))
-                for row in result:
-                    writer.write(json.dumps(_encode(table, row), ensure_ascii=False).encode() + b"\n")
-                    count += 1
-                rows[table.name] = count
-            writer.close()
-            handle.flush()
-    tmp.replace(path)
-    return BackupSummary(path=path, schema_revision=revision, rows=rows)
+                  "tables": [t.name for t in _data_tables()]}
+        rows = _write_file(connection, path, header, backup_key, vault.suite, _data_tables())
+        rows[KEY_TABLE] = _write_key_backup(connection, vault, keys_path, revision=revision, now=now,
+                                            data_backup=path.name)
+    vault.register.add(BackupRecord(name=str(path), kind="data", created_at=now,
+                                    keep_until=now + timedelta(days=retention_days), kek_versions=(version,)))
+    return BackupSummary(path=path, schema_revision=revision, rows=rows, keys_path=keys_path)
+
+
+def create_key_backup(engine: Engine, vault: Vault, path: Path) -> int:
+    """A key backup alone (`tripguard keys backup`): today's keys, for restoring an older data backup."""
+    with _snapshot_connection(engine) as connection, connection.begin():
+        revision = MigrationContext.configure(connection).get_current_revision()
+        return _write_key_backup(connection, vault, path, revision=revision, now=utcnow(), data_backup=None)
 
 
 def _read_header(handle: IO[bytes]) -> tuple[dict[str, Any], bytes]:
@@ -179,51 +247,93 @@ def _plaintext_lines(handle: IO[bytes], key: bytes, digest: bytes) -> Iterator[b
             return
 
 
-def restore_backup(engine: Engine, vault: Vault, path: Path) -> BackupSummary:
-    """Load a backup into an empty database at the same revision; all or nothing."""
-    tables = {t.name: t for t in metadata.sorted_tables}
+def _open_data_header(handle: IO[bytes], vault: Vault) -> tuple[dict[str, Any], bytes, bytes]:
+    header, header_bytes = _read_header(handle)
+    if header.get("kind", "data") != "data":
+        raise BackupError("this is a key backup; give the data backup (its .keys file is found beside it)")
+    try:
+        key = vault.unwrap_backup_key(int(header["kek_version"]), base64.b64decode(header["wrapped_key"]))
+    except Exception as exc:  # any failure here means these keys cannot open this backup
+        raise BackupError(f"this key source cannot open the backup: {exc}") from exc
+    return header, header_bytes, key
+
+
+def _open_keys_header(handle: IO[bytes], vault: Vault, data_header: dict[str, Any]) -> tuple[bytes, bytes]:
+    header, header_bytes = _read_header(handle)
+    if header.get("kind") != "keys":
+        raise BackupError("the --keys file is not a key backup")
+    if datetime.fromisoformat(header["created_at"]) < datetime.fromisoformat(data_header["created_at"]):
+        raise BackupError("the key backup is older than the data backup: people added in between would have "
+                          "no keys; use the key backup made with it, or a newer one (`tripguard keys backup`)")
+    try:
+        key = vault.open_key_backup_key(str(header["key_backup_id"]))
+    except KeyBackupExpired as exc:
+        raise BackupError(str(exc)) from exc
+    return header_bytes, key
+
+
+def _load(connection: Any, tables: dict[str, Table], lines: Iterator[bytes], rows: dict[str, int]) -> None:
+    current: Table | None = None
+    batch: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if current is not None and batch:
+            connection.execute(insert(current), batch)
+            batch.clear()
+
+    for line in lines:
+        record = json.loads(line)
+        if set(record) == {"table"}:
+            flush()
+            if record["table"] not in tables:
+                raise BackupError(f"the backup holds table {record['table']!r}, which does not belong there")
+            current = tables[record["table"]]
+            rows[current.name] = 0
+            continue
+        if current is None:
+            raise BackupError("the backup's content does not start with a table")
+        batch.append(_decode(current, record))
+        rows[current.name] += 1
+        if len(batch) >= INSERT_BATCH:
+            flush()
+    flush()
+
+
+def restore_backup(engine: Engine, vault: Vault, path: Path, *, keys_path: Path | None = None,
+                   after_erasures: Callable[[Session, list[Erasure]], None] | None = None) -> BackupSummary:
+    """Load a backup and its key backup into an empty database at the same revision; all or nothing.
+
+    `after_erasures` runs inside the restore's transaction with the journal's erasures (the privacy
+    domain clears blind indexes, marks people erased and keeps their deletion records)."""
+    keys_path = keys_path or keys_file_for(path)
     rows: dict[str, int] = {}
-    with path.open("rb") as handle:
-        header, header_bytes = _read_header(handle)
-        try:
-            key = vault.unwrap_backup_key(int(header["kek_version"]), base64.b64decode(header["wrapped_key"]))
-        except Exception as exc:  # any failure here means these keys cannot open this backup
-            raise BackupError(f"this key source cannot open the backup: {exc}") from exc
+    with path.open("rb") as handle, keys_path.open("rb") as keys_handle:
+        header, header_bytes, key = _open_data_header(handle, vault)
+        keys_header_bytes, keys_key = _open_keys_header(keys_handle, vault, header)
         with Session(engine) as session, session.begin():
             connection = session.connection()
             revision = MigrationContext.configure(connection).get_current_revision()
             if revision != header["schema_revision"]:
                 raise BackupError(f"the database is at schema {revision}, the backup at "
                                   f"{header['schema_revision']}: run `tripguard db upgrade {header['schema_revision']}`")
-            for table in tables.values():
+            for table in metadata.sorted_tables:
                 if connection.execute(select(func.count()).select_from(table)).scalar():
                     raise BackupError(f"the target database is not empty (table {table.name}); restore "
                                       "into a freshly migrated database")
-            current: Table | None = None
-            batch: list[dict[str, Any]] = []
-
-            def flush() -> None:
-                if current is not None and batch:
-                    connection.execute(insert(current), batch)
-                    batch.clear()
-
-            for line in _plaintext_lines(handle, key, hashlib.sha256(header_bytes).digest()):
-                record = json.loads(line)
-                if set(record) == {"table"}:
-                    flush()
-                    current = tables[record["table"]]
-                    rows[current.name] = 0
-                    continue
-                assert current is not None
-                batch.append(_decode(current, record))
-                rows[current.name] += 1
-                if len(batch) >= INSERT_BATCH:
-                    flush()
-            flush()
+            _load(connection, {t.name: t for t in _data_tables()},
+                  _plaintext_lines(handle, key, hashlib.sha256(header_bytes).digest()), rows)
+            _load(connection, {KEY_TABLE: _key_table()},
+                  _plaintext_lines(keys_handle, keys_key, hashlib.sha256(keys_header_bytes).digest()), rows)
             if engine.dialect.name == "postgresql":
                 _reset_identity_sequences(connection)
-            vault.reapply_journal(session)
-    return BackupSummary(path=path, schema_revision=header["schema_revision"], rows=rows)
+            try:
+                erasures = vault.reapply_journal(session)
+            except JournalError as exc:
+                raise BackupError(f"restore stopped: {exc}") from exc
+            if after_erasures is not None:
+                after_erasures(session, erasures)
+    return BackupSummary(path=path, schema_revision=header["schema_revision"], rows=rows, keys_path=keys_path,
+                         erasures=len({e.subject_id for e in erasures}))
 
 
 def _reset_identity_sequences(connection: Any) -> None:

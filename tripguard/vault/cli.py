@@ -18,6 +18,7 @@ from tripguard.core.cli_support import clean_errors, err
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
+    from tripguard.vault.backup import BackupSummary
     from tripguard.vault.service import Vault
 
 out = Console(soft_wrap=True)
@@ -113,38 +114,57 @@ def keys_rotate(
 
 
 @keys_app.command("retire")
-def keys_retire(version: int) -> None:
-    """Destroy an old key-encryption key version; refused while any data key still uses it."""
+def keys_retire(
+    version: int,
+    force: Annotated[bool, typer.Option("--force", help="Retire even though kept backups need it (they die)")] = False,
+) -> None:
+    """Destroy an old key-encryption key version; refused while any data key or kept backup needs it."""
     from tripguard.audit import service as audit
     from tripguard.core.db import unit_of_work
     from tripguard.vault import rotation
 
     with _vault_and_database() as (vault, factory):
+        needing = vault.register.needing(version)
+        if needing and not force:
+            names = "\n  ".join(f"{r.name} ({r.kind}, kept until {r.keep_until:%Y-%m-%d})" for r in needing)
+            raise _fail(f"version {version} is needed by {len(needing)} backups still kept; retiring it kills "
+                        f"them:\n  {names}\nrun again with --force to retire it anyway")
         rotation.retire(factory, vault, version)
+        for record in needing:
+            err.print(f"[yellow]no longer opens:[/yellow] {record.name}")
         with unit_of_work(factory) as session:
             audit.record(session, actor=CLI_ACTOR, action="keys.retire", target_type="kek", target_id=str(version))
         out.print(f"retired version {version}")
 
 
-def _run_backup(action: str, path: Path) -> int:
-    """Create or restore, then record it in the audit log; returns the rows written or read."""
+def _run_backup(action: str, path: Path, keys: Path | None = None) -> BackupSummary:
+    """Create or restore, then record it in the audit log."""
     from tripguard.audit import service as audit
     from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
+    from tripguard.core.errors import InvalidInput
     from tripguard.core.settings import get_settings
+    from tripguard.privacy.service import reapply_erasures
     from tripguard.vault import backup
+    from tripguard.vault.journal import JournalError
     from tripguard.vault.keys import build_vault
 
     settings = get_settings()
     engine = make_engine(settings.database_url)
-    operation = backup.create_backup if action == "create" else backup.restore_backup
     try:
-        summary = operation(engine, build_vault(settings), path)
-        rows = sum(summary.rows.values())
+        vault = build_vault(settings)
+        if action == "create":
+            summary = backup.create_backup(engine, vault, path, retention_days=settings.backup_retention_days)
+        else:
+            summary = backup.restore_backup(engine, vault, path, keys_path=keys, after_erasures=reapply_erasures)
         with unit_of_work(make_sessionmaker(engine)) as session:
             audit.record(session, actor=CLI_ACTOR, action=f"backup.{action}", target_type="backup",
-                         target_id=path.name[:64], details={"rows": rows, "schema": summary.schema_revision})
-        return rows
-    except (backup.BackupError, FileNotFoundError) as exc:
+                         target_id=path.name[:64], details={"rows": sum(summary.rows.values()),
+                                                            "schema": summary.schema_revision,
+                                                            "erasures_applied": summary.erasures})
+        return summary
+    except (backup.BackupError, JournalError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    except InvalidInput as exc:
         raise _fail(str(exc)) from exc
     finally:
         engine.dispose()
@@ -152,13 +172,41 @@ def _run_backup(action: str, path: Path) -> int:
 
 @backup_app.command("create")
 def backup_create(path: Path) -> None:
-    """Write an encrypted, authenticated snapshot of the whole database to PATH."""
-    rows = _run_backup("create", path)
-    out.print(f"backup written to {path}: {rows} rows")
+    """Write an encrypted snapshot to PATH (no data keys) and its key backup to PATH.keys."""
+    summary = _run_backup("create", path)
+    out.print(f"backup written to {path}: {sum(summary.rows.values())} rows; key backup {summary.keys_path} "
+              f"(opens for {_window_days()} days, then never again)")
 
 
 @backup_app.command("restore")
-def backup_restore(path: Path) -> None:
-    """Restore PATH into an empty, migrated database; re-apply every erasure made since."""
-    rows = _run_backup("restore", path)
-    out.print(f"restored {rows} rows from {path}")
+def backup_restore(
+    path: Path,
+    keys: Annotated[Path | None, typer.Option(
+        help="A key backup made with or after PATH (default: PATH.keys); `tripguard keys backup` makes one")] = None,
+) -> None:
+    """Restore PATH into an empty, migrated database; re-apply every erasure in the journal."""
+    summary = _run_backup("restore", path, keys)
+    out.print(f"restored {sum(summary.rows.values())} rows from {path}; {summary.erasures} erasures re-applied")
+
+
+def _window_days() -> int:
+    from tripguard.core.settings import get_settings
+
+    return get_settings().key_backup_window_days
+
+
+@keys_app.command("backup")
+def keys_backup(path: Path) -> None:
+    """Write today's data keys to PATH (a key backup, openable for the key-backup window only)."""
+    from tripguard.core.db import make_engine
+    from tripguard.core.settings import get_settings
+    from tripguard.vault import backup
+    from tripguard.vault.keys import build_vault
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        rows = backup.create_key_backup(engine, build_vault(settings), path)
+    finally:
+        engine.dispose()
+    out.print(f"key backup written to {path}: {rows} data keys (opens for {settings.key_backup_window_days} days)")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
 from tripguard.core.settings import Settings
+from tripguard.vault import crypto
 from tripguard.vault.crypto import Suite
 from tripguard.vault.journal import ErasureJournal
+from tripguard.vault.keybackup import BackupKeyStore, BackupRegister
 from tripguard.vault.keysource import EnvKeySource, KeyringFile, KeySource
 from tripguard.vault.service import Vault
 
@@ -27,6 +30,20 @@ def key_source(settings: Settings) -> KeySource:
     return _keyring(settings.key_dir / KEYRING_FILE, settings.keyring_passphrase.get_secret_value())
 
 
+def journal_key(keys: KeySource) -> bytes:
+    # Fixed to SHA-256 so that switching the cipher suite does not orphan the journal.
+    return crypto.derive(keys.index_key(), info="tripguard/erasure-journal", suite=Suite.AES)
+
+
+def vault_in(folder: Path, keys: KeySource, suite: Suite, *, key_backup_window_days: int = 30) -> Vault:
+    """A vault whose journal, key-backup keys and backup register live in the key folder `folder`."""
+    journal = ErasureJournal(folder, key=lambda: journal_key(keys))
+    journal.ensure()
+    return Vault(keys=keys, suite=suite, journal=journal,
+                 backup_keys=BackupKeyStore(folder, timedelta(days=key_backup_window_days)),
+                 register=BackupRegister(folder))
+
+
 def build_vault(settings: Settings) -> Vault:
-    return Vault(keys=key_source(settings), suite=Suite(settings.crypto_suite),
-                 journal=ErasureJournal(settings.erasure_journal_path))
+    return vault_in(settings.key_dir, key_source(settings), Suite(settings.crypto_suite),
+                    key_backup_window_days=settings.key_backup_window_days)

@@ -2,7 +2,8 @@
 
 Every personal field is sealed with its subject's data key and associated data naming the subject,
 table, column and row, so a ciphertext copied anywhere else does not open. Erasing a subject
-destroys its data key (crypto-shredding): every copy of its data, backups included, is then noise.
+destroys its data key (crypto-shredding). Data backups hold no data keys; key backups die after the
+key-backup window (see keybackup.py), so once it has passed every copy of the person's data is noise.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from tripguard.core.clock import utcnow
 from tripguard.core.errors import DomainError
 from tripguard.vault import crypto
 from tripguard.vault.crypto import Suite
-from tripguard.vault.journal import ErasureJournal
+from tripguard.vault.journal import Erasure, ErasureJournal
+from tripguard.vault.keybackup import BackupKeyStore, BackupRegister
 from tripguard.vault.keysource import KeySource
 from tripguard.vault.models import DataKey
 
@@ -41,6 +43,8 @@ class Vault:
     keys: KeySource
     suite: Suite
     journal: ErasureJournal
+    backup_keys: BackupKeyStore
+    register: BackupRegister
 
     # -- data keys ------------------------------------------------------------------------
     def _wrap_key(self, version: int, suite: Suite) -> bytes:
@@ -143,10 +147,10 @@ class Vault:
         return crypto.blind_index(self.suite, key, normalised)
 
     # -- erasure --------------------------------------------------------------------------
-    def shred(self, session: Session, *, subject_id: str, reason: str) -> bool:
+    def shred(self, session: Session, *, subject_id: str, reason: str, record_id: str | None = None) -> bool:
         """Destroy the subject's data key; journal it first. Returns False if it had none."""
         record = session.get(DataKey, subject_id)
-        self.journal.append(subject_id, reason)
+        self.journal.append(subject_id, reason, record_id)
         self._cache(session)[subject_id] = None
         if record is None:
             # Nothing stored yet; a tombstone keeps anything later from being sealed for them.
@@ -162,17 +166,22 @@ class Vault:
         session.flush()
         return True
 
-    def reapply_journal(self, session: Session) -> int:
-        """After a restore: shred again every subject the journal says was erased."""
-        count = 0
-        for subject_id in set(self.journal.subject_ids()):
+    def reapply_journal(self, session: Session) -> list[Erasure]:
+        """After a restore: shred again every subject the journal says was erased (the journal is checked
+        end to end first: a changed or cut-off journal raises JournalError and the restore stops)."""
+        entries = self.journal.entries()
+        now = utcnow()
+        for subject_id in {entry.subject_id for entry in entries}:
             record = session.get(DataKey, subject_id)
-            if record is not None and record.wrapped_key is not None:
+            if record is None:
+                session.add(DataKey(subject_id=subject_id, suite=self.suite.value,
+                                    kek_version=self.keys.current_version(), wrapped_key=None,
+                                    created_at=now, shredded_at=now))
+            elif record.wrapped_key is not None:
                 record.wrapped_key = None
-                record.shredded_at = utcnow()
-                count += 1
+                record.shredded_at = now
         session.flush()
-        return count
+        return entries
 
     # -- backups --------------------------------------------------------------------------
     def wrap_backup_key(self, key: bytes) -> tuple[int, bytes]:
@@ -181,6 +190,22 @@ class Vault:
 
     def unwrap_backup_key(self, version: int, wrapped: bytes) -> bytes:
         return crypto.decrypt(self._wrap_key(version, crypto.suite_of(wrapped)), wrapped, b"tripguard/backup")
+
+    def _key_backup_wrap(self, version: int, suite: Suite) -> bytes:
+        return crypto.derive(self.keys.kek(version), info="tripguard/key-backup", suite=suite)
+
+    def new_key_backup_key(self) -> tuple[str, bytes]:
+        """A key for one key backup, kept only in the key folder until the window passes: (id, key)."""
+        version = self.keys.current_version()
+        key_id, key, _ = self.backup_keys.create(kek_version=version, wrap=self._key_backup_wrap(version, self.suite),
+                                                 suite=self.suite)
+        return key_id, key
+
+    def open_key_backup_key(self, key_id: str) -> bytes:
+        """Raises KeyBackupExpired once the key-backup window has passed (the key no longer exists)."""
+        version, sealed = self.backup_keys.sealed(key_id)
+        return crypto.decrypt(self._key_backup_wrap(version, crypto.suite_of(sealed)), sealed,
+                              f"tripguard/key-backup/{key_id}".encode())
 
     # -- rotation -------------------------------------------------------------------------
     def rewrap_batch(self, session: Session, *, target_version: int, batch: int = 500) -> int:
