@@ -24,7 +24,7 @@ from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
 from tripguard.core.errors import install_error_handlers
 from tripguard.core.health import router as health_router
 from tripguard.core.logging import configure_logging
-from tripguard.core.middleware import RequestContextMiddleware, origin_of
+from tripguard.core.middleware import BodyFirstMiddleware, RequestContextMiddleware, origin_of
 from tripguard.core.migrations import head_revision
 from tripguard.core.openapi import install_openapi
 from tripguard.core.settings import Settings, get_settings
@@ -236,6 +236,9 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
 
     install_error_handlers(app)
     app.state.html_error_renderer = render_console_error
+    # Added first, so it runs inside the request context: bodies are read whole before any route or session.
+    app.add_middleware(BodyFirstMiddleware, max_bytes=settings.max_body_bytes,
+                       timeout_seconds=settings.body_timeout_seconds)
     app.add_middleware(RequestContextMiddleware, hsts=settings.uses_tls,
                        image_origins=(origin_of(settings.map_tiles_url),) if settings.map_tiles_url else ())
     # Routes are matched in order (twice per request); the busiest machine paths go first: SOS and ingest.

@@ -191,3 +191,20 @@ def test_trip_positions_asked_for_from_a_case_go_on_its_timeline(client: TestCli
     assert evidence == [{"trajectory": "T1", "format": "csv", "purpose": "emergency"}]
     assert client.get(url, params={"purpose": "emergency", "reason": "核实求助位置",
                                    "incident_id": "inc_NOT_ABOUT_T1"}).status_code == 404
+
+
+def test_an_erased_or_unknown_caller_still_opens_a_case(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    """Help first: an SOS from someone erased, or someone TripGuard never heard of, is a case, not a 410."""
+    on_a_trip(client, act_as, db)
+    act_as(Role.PRIVACY_OFFICER, id="stf_DPO")
+    assert client.post("/api/v1/subjects/P1/erase", json={"reason": "subject_request"}).status_code == 200
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    pressed = client.post("/api/v1/sos", json={"lon": -8.61, "lat": 41.15})
+    assert pressed.status_code == 201, pressed.text
+    incident = db.get(Incident, pressed.json()["incident_id"])
+    assert incident is not None and incident.trip_id == "T1" and incident.vehicle_id == "V1"
+    assert incident.position is None  # nothing sealed under the shredded key
+    gateway = db.scalars(select(OutboxMessage).where(OutboxMessage.channel == "emergency")).all()[-1]
+    assert gateway.subject_id == f"incident:{incident.id}"  # the police still get where they are
+    act_as(Role.PASSENGER, kind="subject", id="P_NEVER_SEEN")
+    assert client.post("/api/v1/sos", json={}).status_code == 201

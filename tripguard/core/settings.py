@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     sign_in_max_failures: int = Field(default=5, ge=1)
     sign_in_lockout_minutes: int = Field(default=15, ge=1)
     sign_in_rate_per_minute: int = Field(default=20, ge=1)
+    max_body_bytes: int = Field(default=16 * 1024 * 1024 + 65536, ge=1024,
+                                description="largest request body taken (an ingest batch is at most 16 MiB)")
+    body_timeout_seconds: float = Field(default=30, gt=0, le=600,
+                                        description="a request body must arrive within this, or 408")
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
         default_factory=list,
         description="addresses (CIDR) of your reverse proxies: X-Forwarded-For is believed only from these")

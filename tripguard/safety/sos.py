@@ -34,7 +34,7 @@ from tripguard.safety.service import add_event
 from tripguard.security.principal import Principal
 from tripguard.telematics.models import Trip, Vehicle
 from tripguard.telematics.service import LiveMonitor
-from tripguard.vault.service import Vault
+from tripguard.vault.service import SubjectErased, Vault
 
 DOUBLE_TAP = timedelta(seconds=60)  # a second press within this is the same emergency
 
@@ -167,9 +167,13 @@ def _store_and_tell(session: Session, desk: SosDesk, created: list[_Created]) ->
         if vehicle_ids else {}
     for item in created:
         incident, press, trip = item.incident, item.press, item.trip
+        # An erased caller still gets help: the case opens with what is known. Nothing is sealed under their
+        # shredded key; the position goes to the gateway under the case's own key (vital interest).
+        erased = desk.vault.data_key(session, press.caller.id, create=False) is None
         position = _position(desk.live, trip, press)
-        if position is not None:
+        if position is not None and not erased:
             access.write_field(desk.vault, session, incident, "position", f"{position[0]:.6f},{position[1]:.6f}")
+        if position is not None:
             incident.position_at = position[2]
         session.add(incident)
         add_event(session, incident, "created", press.caller.actor, silent=press.silent, trip=incident.trip_id,
@@ -179,11 +183,14 @@ def _store_and_tell(session: Session, desk: SosDesk, created: list[_Created]) ->
             _, token = shares.create(session, desk.secret_key, trip=trip, created_by=f"sos:{incident.id}")
             link = f"{desk.base_url}/s/{token}"
         vehicle = vehicles.get(incident.vehicle_id) if incident.vehicle_id else None
-        caller_name = _opened(session, desk.vault, people.get(press.caller.id), "name")
-        told = _tell_contacts(session, desk.vault, incident, contacts[press.caller.id], caller_name, vehicle, link)
-        _dispatch(session, desk.vault, incident, vehicle, position, link, caller=people.get(press.caller.id),
-                  caller_name=caller_name, driver=people.get(incident.driver_id) if incident.driver_id else None)
-        add_event(session, incident, "notified", SYSTEM, contacts=told, gateway=True)
+        caller = None if erased else people.get(press.caller.id)
+        caller_name = _opened(session, desk.vault, caller, "name")
+        told = 0 if erased else _tell_contacts(session, desk.vault, incident, contacts[press.caller.id], caller_name,
+                                               vehicle, link)
+        _dispatch(session, desk.vault, incident, vehicle, position, link, caller=caller, caller_name=caller_name,
+                  driver=people.get(incident.driver_id) if incident.driver_id else None,
+                  sealed_for=f"incident:{incident.id}" if erased else str(incident.caller_id))
+        add_event(session, incident, "notified", SYSTEM, contacts=told, gateway=True, caller_erased=erased)
         # One entry per press: the press, and what telling people opened for the emergency purpose (the
         # caller's name and phone, the driver's name, the contacts' phones).
         audit.record(session, actor=press.caller.actor, action="sos.raise", target_type="incident",
@@ -204,7 +211,12 @@ def _position(live: LiveMonitor, trip: Trip | None, press: Press) -> tuple[float
 
 
 def _opened(session: Session, vault: Vault, person: DataSubject | None, column: str) -> str | None:
-    return access.open_field(vault, session, person, column) if person is not None else None
+    if person is None:
+        return None
+    try:
+        return access.open_field(vault, session, person, column)
+    except SubjectErased:  # a driver erased since the trip began: the case goes on without the name
+        return None
 
 
 def _tell_contacts(session: Session, vault: Vault, incident: Incident, contacts: list[EmergencyContact],
@@ -226,7 +238,8 @@ def _tell_contacts(session: Session, vault: Vault, incident: Incident, contacts:
 
 def _dispatch(session: Session, vault: Vault, incident: Incident, vehicle: Vehicle | None,
               position: tuple[float, float, datetime] | None, link: str | None, *,
-              caller: DataSubject | None, caller_name: str | None, driver: DataSubject | None) -> None:
+              caller: DataSubject | None, caller_name: str | None, driver: DataSubject | None,
+              sealed_for: str) -> None:
     payload: dict[str, object] = {
         "incident_id": incident.id, "silent": incident.silent, "created_at": incident.created_at.isoformat(),
         "caller": {"id": incident.caller_id, "role": incident.caller_role,
@@ -239,5 +252,5 @@ def _dispatch(session: Session, vault: Vault, incident: Incident, vehicle: Vehic
         "driver": None if incident.driver_id is None else {"id": incident.driver_id,
                                                            "name": _opened(session, vault, driver, "name")},
     }
-    notify.enqueue_emergency(session, vault, subject_id=str(incident.caller_id), payload=payload,
+    notify.enqueue_emergency(session, vault, subject_id=sealed_for, payload=payload,
                              idempotency_key=f"sos:{incident.id}:gateway", fresh_key=True)

@@ -50,11 +50,13 @@ def _lines(body: bytes, content_type: str) -> list[str]:
     if content_type.startswith("application/json"):
         try:
             items = json.loads(body)
+            if not isinstance(items, list):
+                raise InvalidInput(errors=[FieldProblem(field="body", message="a JSON array of events")])
+            return [json.dumps(item) for item in items]
+        except RecursionError as exc:
+            raise InvalidInput(errors=[FieldProblem(field="body", message="JSON nested too deeply")]) from exc
         except ValueError as exc:
             raise InvalidInput(errors=[FieldProblem(field="body", message="not JSON")]) from exc
-        if not isinstance(items, list):
-            raise InvalidInput(errors=[FieldProblem(field="body", message="a JSON array of events")])
-        return [json.dumps(item) for item in items]
     try:
         return body.decode("utf-8").splitlines()
     except UnicodeDecodeError as exc:

@@ -70,6 +70,14 @@ class BadEvent(ValueError):
     pass
 
 
+def _why(exc: Exception) -> str:
+    if isinstance(exc, BadEvent):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return "not JSON: nested too deeply"
+    return f"not JSON: {exc}"
+
+
 @dataclass(frozen=True)
 class LineError:
     line: int
@@ -252,8 +260,8 @@ def parse_ndjson(lines: Iterable[str | bytes], gcj_trips: dict[str, None] | None
             obj = json.loads(line)
             crs = "gcj02" if isinstance(obj, dict) and _in_gcj(obj, gcj) else "wgs84"
             event = parse_event(obj, crs=crs)
-        except (ValueError, BadEvent) as exc:
-            yield number, LineError(number, str(exc) if isinstance(exc, BadEvent) else f"not JSON: {exc}")
+        except (ValueError, BadEvent, RecursionError) as exc:
+            yield number, LineError(number, _why(exc))
             continue
         _remember_gcj(event, gcj)
         yield number, event
@@ -387,8 +395,8 @@ def parse_ndjson_columns(lines: Iterable[str | bytes], gcj_trips: dict[str, None
                     continue
             crs = "gcj02" if isinstance(obj, dict) and _in_gcj(obj, gcj) else "wgs84"
             event = parse_event(obj, crs=crs)
-        except (ValueError, BadEvent) as exc:
-            errors.append(LineError(number, str(exc) if isinstance(exc, BadEvent) else f"not JSON: {exc}"))
+        except (ValueError, BadEvent, RecursionError) as exc:
+            errors.append(LineError(number, _why(exc)))
             continue
         _remember_gcj(event, gcj)
         builder.add(event)
