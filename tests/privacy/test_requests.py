@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.builders import TEST_ACTOR, subject_token
+from tripguard.audit.models import AuditEntry
 from tripguard.notify.channels import RecordingChannel
 from tripguard.notify.models import OutboxMessage
 from tripguard.notify.service import Notifier, dispatch_due
@@ -131,3 +132,16 @@ def test_too_many_wrong_codes_end_the_code(client: TestClient, app, session_fact
 def test_correction_needs_content(client: TestClient, person) -> None:  # type: ignore[no-untyped-def]
     response = client.post("/api/v1/me/requests", json={"kind": "correction"}, headers=as_person())
     assert response.status_code == 422
+
+
+def test_wrong_codes_count_even_though_their_requests_fail(client: TestClient, db: Session, app,  # type: ignore[no-untyped-def]
+                                                           session_factory, person) -> None:
+    filed = file(client, "access")
+    code = delivered_code(app, session_factory)
+    wrong = "000000" if code != "000000" else "111111"
+    url = f"/api/v1/me/requests/{filed['id']}/verify"
+    assert [client.post(url, json={"code": wrong}, headers=as_person()).status_code for _ in range(8)] == [422] * 8
+    assert client.post(url, json={"code": code}, headers=as_person()).status_code == 422  # exhausted
+    failures = db.scalars(select(AuditEntry).where(AuditEntry.action == "request.verify",
+                                                   AuditEntry.outcome == "failure")).all()
+    assert len(failures) == 9  # each try's audit entry was committed with its count

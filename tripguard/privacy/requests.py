@@ -24,6 +24,7 @@ from tripguard.notify import service as notify
 from tripguard.privacy import access, service
 from tripguard.privacy.models import DataSubject, SubjectRequest
 from tripguard.security import credentials
+from tripguard.security.codes import CodeCheck, check_code
 from tripguard.vault.service import Vault
 
 DUE = timedelta(days=15)
@@ -96,14 +97,18 @@ def verify(session: Session, vault: Vault, secret_key: str, *, subject_id: str, 
     request = own_request(session, subject_id=subject_id, request_id=request_id)
     if request.status != "awaiting_verification":
         return request  # verifying again changes nothing
-    if request.code_attempts >= MAX_CODE_ATTEMPTS or request.code_expires_at is None \
-            or request.code_expires_at < utcnow():
-        raise VerificationFailed("the code has expired or was tried too often; ask for a new one")
-    request.code_attempts += 1
-    if not secrets.compare_digest(request.code_hash or "", _code_hash(secret_key, request.id, code.strip())):
+
+    def record_failure(outcome: CodeCheck) -> None:
         audit.record(session, actor=Actor("subject", subject_id), action="request.verify", outcome="failure",
-                     target_type="privacy_requests", target_id=request.id)
+                     target_type="privacy_requests", target_id=request.id, details={"why": outcome.value})
+
+    outcome = check_code(session, model=SubjectRequest, row_id=request.id, attempts=SubjectRequest.code_attempts,
+                         limit=MAX_CODE_ATTEMPTS, stored_hash=request.code_hash, expires_at=request.code_expires_at,
+                         offered_hash=_code_hash(secret_key, request.id, code.strip()), on_failure=record_failure)
+    if outcome is CodeCheck.MISMATCH:
         raise VerificationFailed("the code does not match")
+    if outcome is not CodeCheck.OK:
+        raise VerificationFailed("the code has expired or was tried too often; ask for a new one")
     request.status, request.verified_at, request.code_hash = "verified", utcnow(), None
     audit.record(session, actor=Actor("subject", subject_id), action="request.verify",
                  target_type="privacy_requests", target_id=request.id)

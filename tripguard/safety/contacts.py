@@ -3,7 +3,6 @@ sent to the contact's own phone (so nobody is named a contact without knowing it
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -20,6 +19,7 @@ from tripguard.privacy import access
 from tripguard.safety import shares
 from tripguard.safety.models import EmergencyContact
 from tripguard.security import credentials
+from tripguard.security.codes import CodeCheck, check_code
 from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal
 from tripguard.telematics.models import Trip
@@ -67,12 +67,13 @@ def verify(session: Session, secret_key: str, *, owner: Principal, contact_id: s
     contact = _own(session, owner, contact_id)
     if contact.verified_at is not None:
         return contact
-    if contact.attempts >= MAX_ATTEMPTS or contact.code_expires_at is None or contact.code_expires_at < utcnow():
-        raise Conflict("this code can no longer be used; add the contact again")
-    contact.attempts += 1
-    if contact.code_hash is None or not hmac.compare_digest(contact.code_hash, _hash(secret_key, contact.id, code)):
-        session.flush()
+    outcome = check_code(session, model=EmergencyContact, row_id=contact.id, attempts=EmergencyContact.attempts,
+                         limit=MAX_ATTEMPTS, stored_hash=contact.code_hash, expires_at=contact.code_expires_at,
+                         offered_hash=_hash(secret_key, contact.id, code.strip()))
+    if outcome is CodeCheck.MISMATCH:
         raise InvalidInput("the code does not match")
+    if outcome is not CodeCheck.OK:
+        raise Conflict("this code can no longer be used; add the contact again")
     contact.verified_at, contact.code_hash = utcnow(), None
     audit.record(session, actor=owner.actor, action="contact.verify", target_type="contact", target_id=contact.id)
     return contact
