@@ -231,3 +231,14 @@ def test_client_address_takes_the_right_most_untrusted_hop() -> None:
     assert client_address(request("192.0.2.8", "198.51.100.9"), proxies) == "192.0.2.8"  # untrusted peer
     assert client_address(request("10.0.0.2", "not-an-ip"), proxies) == "10.0.0.2"
     assert client_address(request("10.0.0.2", None), []) == "10.0.0.2"
+
+
+def test_a_totp_ticket_for_an_account_without_totp_is_refused(client: TestClient, db: Session, settings) -> None:  # type: ignore[no-untyped-def]
+    """Was a 500 (an assertion): a ticket minted for an account that has no second factor."""
+    from tripguard.security import credentials
+
+    account = builders.staff(db, "trainer.ticket", Role.TRAINER)
+    ticket = credentials.issue_ticket(settings.secret_key.get_secret_value(), staff_id=account.id, purpose="totp")
+    response = client.post("/api/v1/auth/totp", json={"ticket": ticket, "code": "123456"})
+    assert response.status_code == 401
+    assert client.post("/api/v1/auth/totp", json={"ticket": "not.a.ticket", "code": "123456"}).status_code == 401

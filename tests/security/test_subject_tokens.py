@@ -49,6 +49,12 @@ BAD_TOKENS = {
     "wrong-audience": lambda: token(aud="someone-else"),
     "wrong-secret": lambda: token(secret="not-the-shared-secret-0123456789abcdef"),
     "no-expiry": lambda: token(exp=None),
+    "exp-as-string": lambda: token(exp="9999999999"),
+    "role-as-list": lambda: token(role=["passenger"]),
+    "role-as-object": lambda: token(role={"passenger": 1}),
+    "nul-in-sub": lambda: token(sub="psg\u00000001"),
+    "sub-as-number": lambda: token(sub=12345),
+    "sub-with-newline": lambda: token(sub="psg_0001\n"),
     "alg-none": lambda: jwt.encode({"sub": "psg_0001", "role": "passenger", "aud": "tripguard"},
                                    key="", algorithm="none"),
 }

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tripguard.core.clock import utcnow
 from tripguard.notify.models import OutboxMessage
 from tripguard.security.permissions import Role
 from tripguard.telematics.models import TripAlert
@@ -170,3 +172,49 @@ def test_the_operator_sets_the_thresholds(settings, session_factory) -> None:  #
     patient.dependency_overrides[resolve_principal] = lambda: principal
     with TestClient(patient, base_url="http://testserver") as client:
         assert post(client, ndjson(trip_with_deviation())).json()["alerts"] == 0  # off the route 105 s < 600 s
+
+
+def test_events_outside_a_plausible_window_are_refused_per_line(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    """A trip_started dated 9999 once moved the watermark and raised 135 false gps_lost alerts."""
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    events = trip_with_deviation("T1")[:3] + [
+        {"type": "trip_started", "trip_id": "T9999", "ts": "9999-12-31T23:59:59Z"},
+        {"type": "trip_started", "trip_id": "T2199", "ts": "2199-01-01T00:00:00Z"},  # plausible year, a day off
+        {"type": "ping", "trip_id": "T1", "ts": "2026-03-01T08:00:20+23:59", "lon": -8.61, "lat": 41.14},
+        {"type": "ping", "trip_id": "T1", "ts": "9999-12-31T23:59:59-14:00", "lon": -8.61, "lat": 41.14},
+        {"type": "trip_started", "trip_id": "bad id\u0000", "ts": "2026-03-01T08:00:00Z"},
+    ]
+    report = post(client, ndjson(events))
+    assert report.status_code == 200, report.text
+    reasons = {r["line"]: r["reason"] for r in report.json()["rejected"]}
+    assert set(reasons) == {4, 5, 6, 7, 8}, reasons
+    assert "1970 and 2200" in reasons[4] and "a day ahead" in reasons[5] and "offset" in reasons[6]
+    assert "id" in reasons[8]
+    assert report.json()["accepted"] == 3
+    assert db.scalars(select(TripAlert).where(TripAlert.kind == "gps_lost")).all() == []
+    ahead = (utcnow() + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    future = post(client, ndjson([{"type": "trip_started", "trip_id": "TF", "ts": ahead}]))
+    assert future.status_code == 422 and "ahead of the server's clock" in future.text
+
+
+def test_the_replay_refuses_the_same_lines(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from tripguard.cli import app as cli
+
+    events = trip_with_deviation("T1") + [{"type": "trip_started", "trip_id": "T9", "ts": "2031-01-01T00:00:00Z"}]
+    file = tmp_path / "events.ndjson"
+    file.write_bytes(ndjson(events))
+    result = CliRunner().invoke(cli, ["monitor", "replay", str(file)])
+    assert result.exit_code == 1 and "line 14: ts is more than a day ahead" in result.output
+    assert "gps_lost" not in result.output
+
+
+def test_nested_json_and_extreme_offsets_are_4xx_not_5xx(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert post(client, deep, content_type="application/json").status_code == 422
+    assert post(client, b'{"type":"ping","x":' + b"[" * 100_000 + b"]" * 100_000 + b"}\n").status_code == 422
+    act_as(Role.AUDIT_ADMIN)
+    for when in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "2026-03-01T08:00:00+99:00"):
+        assert client.get("/api/v1/audit/entries", params={"since": when}).status_code == 422, when

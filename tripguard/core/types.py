@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
@@ -20,7 +21,25 @@ def _rfc3339_only(value: Any) -> Any:
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
+# Real zones lie within -12:00 and +14:00; a date-time is taken from 1970 to 2200 once in UTC.
+MAX_OFFSET = timedelta(hours=14)
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _plausible(value: datetime) -> datetime:
+    offset = value.utcoffset()
+    if offset is None or abs(offset) > MAX_OFFSET:
+        raise ValueError("the time-zone offset must lie within -14:00 and +14:00")
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("out of range") from exc
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError("must lie between 1970 and 2200")
+    return utc
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only), AfterValidator(_plausible)]
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -36,7 +55,13 @@ def _no_control_characters(value: str) -> str:
 # Free text a person typed (names, labels): any script, no control characters.
 CleanStr = Annotated[str, AfterValidator(_no_control_characters)]
 # Identifiers TripGuard or the operator issued (staff ids, key ids, actor ids).
+# One grammar for every id, wherever it comes in (paths, bodies, ingest lines, token claims).
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=64)]
+_ID = re.compile(ID_PATTERN)
+
+
+def is_identifier(value: object) -> bool:
+    return type(value) is str and _ID.fullmatch(value) is not None
 # Dotted action names and type names (audit filters).
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.]{1,64}$")]

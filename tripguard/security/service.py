@@ -236,6 +236,8 @@ def complete_totp(session: Session, settings: Settings, *, ticket: str, code: st
     if staff_id is None:
         raise SignInFailed("the sign-in step has expired; start again")
     staff = _usable_staff(session, settings, session.get(StaffAccount, staff_id), staff_id)
+    if not enrolling and staff.totp_secret is None:  # a ticket for an account with no second factor
+        raise SignInFailed("the sign-in step has expired; start again")
     if enrolling:
         if staff.totp_pending_secret is None:
             raise SignInFailed("no enrolment is pending; start again")

@@ -23,6 +23,7 @@ from jwt.utils import base64url_encode
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import NotAuthenticated
 from tripguard.core.settings import Settings
+from tripguard.core.types import is_identifier
 from tripguard.security.permissions import SUBJECT_ROLES, Role
 
 AllowedPublicKeys = RSAPublicKey | EllipticCurvePublicKey | Ed25519PublicKey | Ed448PublicKey
@@ -68,13 +69,14 @@ def verify_subject_token(token: str, settings: Settings) -> SubjectClaims:
         )
     except jwt.PyJWTError as exc:
         raise NotAuthenticated(f"invalid subject token: {exc}") from exc
-    remaining = claims["exp"] - utcnow().timestamp()
-    if remaining > settings.subject_token_max_ttl_seconds + 30:
+    expires = claims["exp"]
+    if isinstance(expires, bool) or not isinstance(expires, (int, float)) \
+            or expires - utcnow().timestamp() > settings.subject_token_max_ttl_seconds + 30:
         raise NotAuthenticated("subject token lives longer than this server accepts")
     role = claims.get("role")
-    if role not in {r.value for r in SUBJECT_ROLES}:
+    if not isinstance(role, str) or role not in {r.value for r in SUBJECT_ROLES}:
         raise NotAuthenticated("subject token has no valid role claim")
     subject_id = claims["sub"]
-    if not isinstance(subject_id, str) or not 1 <= len(subject_id) <= 64:
-        raise NotAuthenticated("subject token has an invalid sub claim")
+    if not is_identifier(subject_id):
+        raise NotAuthenticated("subject token's sub claim is not an id (1 to 64 of A-Z a-z 0-9 _ . : -)")
     return SubjectClaims(subject_id=subject_id, role=Role(role))

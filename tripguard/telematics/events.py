@@ -11,10 +11,11 @@ import json.scanner
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from tripguard.core.types import is_identifier
 from tripguard.telematics.geo import gcj02_to_wgs84
 
 Point = tuple[float, float]
@@ -108,7 +109,31 @@ def _parse_ts(value: object) -> float:
         raise BadEvent(f"ts is not RFC 3339: {value[:40]!r}") from exc
     if parsed.tzinfo is None:
         raise BadEvent("ts needs a time zone (use Z for UTC)")
-    return parsed.timestamp()
+    offset = parsed.utcoffset()
+    if offset is None or abs(offset) > MAX_OFFSET:
+        raise BadEvent("ts has a time-zone offset beyond -14:00 to +14:00")
+    try:
+        seconds = parsed.timestamp()
+    except (OverflowError, ValueError) as exc:
+        raise BadEvent("ts is out of range") from exc
+    if not EARLIEST_TS <= seconds < LATEST_TS:
+        raise BadEvent("ts must lie between 1970 and 2200")
+    return seconds
+
+
+MAX_OFFSET = timedelta(hours=14)
+EARLIEST_TS, LATEST_TS = 0.0, datetime(2200, 1, 1, tzinfo=UTC).timestamp()
+# A batch is one stretch of a stream: an event a day ahead of the rest of its batch is a broken clock,
+# and taking it would move the watermark a day on (every other trip would look silent). Late events
+# are fine: the watermark never goes back.
+MAX_AHEAD_OF_BATCH_SECONDS = 86_400.0
+
+
+def far_from_batch(ts: np.ndarray) -> np.ndarray:
+    """Which events lie more than a day ahead of their batch's median time (the median shrugs off outliers)."""
+    if len(ts) == 0:
+        return np.zeros(0, dtype=bool)
+    return ts - float(np.median(ts)) > MAX_AHEAD_OF_BATCH_SECONDS
 
 
 def format_ts(seconds: float) -> str:
@@ -122,9 +147,9 @@ def _id(obj: dict[str, object], key: str, *, required: bool = True) -> str | Non
     value = obj.get(key)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not 1 <= len(value) <= 64 or not value.isprintable():
-        raise BadEvent(f"{key} must be a string of 1 to 64 printable characters")
-    return value
+    if not is_identifier(value):
+        raise BadEvent(f"{key} must be an id: 1 to 64 of A-Z a-z 0-9 _ . : -, starting with a letter or digit")
+    return str(value)
 
 
 def _number(obj: dict[str, object], key: str, low: float, high: float, *, required: bool = True) -> float | None:
@@ -154,7 +179,7 @@ def _plain_ping(obj: dict[str, object], ts: float) -> Ping:
     trip_id, lon, lat = obj.get("trip_id"), obj.get("lon"), obj.get("lat")
     if type(lon) not in _NUMBER or type(lat) not in _NUMBER or not (-180 <= lon <= 180 and -90 <= lat <= 90):  # type: ignore[operator]
         _point([lon, lat], "lon/lat", False)  # raises the general path's error
-    if type(trip_id) is not str or not 1 <= len(trip_id) <= 64 or not trip_id.isprintable():
+    if not is_identifier(trip_id):
         _id(obj, "trip_id")
     speed = heading = accuracy = accel = None
     if len(obj) > 5:
@@ -251,8 +276,10 @@ def parse_ndjson(lines: Iterable[str | bytes], gcj_trips: dict[str, None] | None
 
     `gcj_trips` carries the trips that started in GCJ-02 across batches (the live monitor keeps it),
     so their later pings are converted even when the trip_started line came in an earlier batch.
+    An event more than a day from the rest of its batch is an error of its line (far_from_batch).
     """
     gcj = gcj_trips if gcj_trips is not None else {}
+    parsed: list[tuple[int, Event | LineError]] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -261,10 +288,16 @@ def parse_ndjson(lines: Iterable[str | bytes], gcj_trips: dict[str, None] | None
             crs = "gcj02" if isinstance(obj, dict) and _in_gcj(obj, gcj) else "wgs84"
             event = parse_event(obj, crs=crs)
         except (ValueError, BadEvent, RecursionError) as exc:
-            yield number, LineError(number, _why(exc))
+            parsed.append((number, LineError(number, _why(exc))))
             continue
         _remember_gcj(event, gcj)
-        yield number, event
+        parsed.append((number, event))
+    events = [(k, item) for k, (_, item) in enumerate(parsed) if not isinstance(item, LineError)]
+    far = far_from_batch(np.array([item.ts for _, item in events], dtype=np.float64))
+    for (k, _), is_far in zip(events, far.tolist(), strict=True):
+        if is_far:
+            parsed[k] = (parsed[k][0], LineError(parsed[k][0], "ts is more than a day ahead of the rest of the batch"))
+    yield from parsed
 
 
 @dataclass
@@ -317,6 +350,7 @@ class ColumnBuilder:
         self.speed: list[float] = []
         self.accel: list[float] = []
         self.others: dict[int, Event] = {}
+        self.line_numbers: list[int] = []  # filled by parse_ndjson_columns
 
     def ping(self, trip_id: str, ts: float, lon: float, lat: float, speed: float, accel: float) -> None:
         self.trip_ids.append(trip_id)
@@ -374,6 +408,7 @@ def parse_ndjson_columns(lines: Iterable[str | bytes], gcj_trips: dict[str, None
     loads, cache, number_types = _loads_line, _TS_CACHE, _NUMBER
     trip_ids, times, lons, lats = builder.trip_ids.append, builder.ts.append, builder.lon.append, builder.lat.append
     speeds, accels = builder.speed.append, builder.accel.append
+    numbers = builder.line_numbers.append
     for number, line in enumerate(lines, start=first_line):
         if not line.strip():
             continue
@@ -385,13 +420,14 @@ def parse_ndjson_columns(lines: Iterable[str | bytes], gcj_trips: dict[str, None
                 ts = (cache.get(ts_text) or parse_ts(ts_text)) if type(ts_text) is str else None
                 if (ts is not None and type(trip_id) is str and type(lon) in number_types
                         and type(lat) in number_types and -180 <= lon <= 180 and -90 <= lat <= 90  # type: ignore[operator]
-                        and 0 < len(trip_id) <= 64 and trip_id not in gcj and trip_id.isprintable()):
+                        and trip_id not in gcj and is_identifier(trip_id)):
                     trip_ids(trip_id)
                     times(ts)
                     lons(float(lon))  # type: ignore[arg-type]
                     lats(float(lat))  # type: ignore[arg-type]
                     speeds(_NAN)
                     accels(_NAN)
+                    numbers(number)
                     continue
             crs = "gcj02" if isinstance(obj, dict) and _in_gcj(obj, gcj) else "wgs84"
             event = parse_event(obj, crs=crs)
@@ -400,4 +436,13 @@ def parse_ndjson_columns(lines: Iterable[str | bytes], gcj_trips: dict[str, None
             continue
         _remember_gcj(event, gcj)
         builder.add(event)
-    return builder.build(), errors
+        numbers(number)
+    columns = builder.build()
+    far = far_from_batch(columns.ts)
+    if far.any():
+        lines_of = builder.line_numbers
+        errors.extend(LineError(lines_of[k], "ts is more than a day ahead of the rest of the batch")
+                      for k in np.flatnonzero(far).tolist())
+        errors.sort(key=lambda error: error.line)
+        columns = columns.take(np.flatnonzero(~far))
+    return columns, errors

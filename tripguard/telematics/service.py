@@ -59,6 +59,9 @@ class LiveMonitor:
             self.unstored.extend(alerts)
 
 
+MAX_AHEAD_OF_CLOCK_SECONDS = 600
+
+
 @dataclass(frozen=True)
 class IngestOptions:
     webhook_url: str | None = None
@@ -79,6 +82,10 @@ def ingest(session: Session, live: LiveMonitor, vault: Vault, lines: list[str], 
            options: IngestOptions) -> IngestResult:
     """Validate, keep trips and positions, run the monitor, store alerts and open check-ins."""
     parsed = list(parse_ndjson(lines, live.gcj_trips))
+    # Live, the server's clock is the other reference: a device may run minutes ahead, not years.
+    latest = utcnow().timestamp() + MAX_AHEAD_OF_CLOCK_SECONDS
+    parsed = [(n, LineError(n, "ts is ahead of the server's clock by more than 10 minutes"))
+              if not isinstance(item, LineError) and item.ts > latest else (n, item) for n, item in parsed]
     rejected = [item for _, item in parsed if isinstance(item, LineError)]
     events = [item for _, item in parsed if not isinstance(item, LineError)]
     # Detection first: the alert reaches the agents' live map without waiting for the writes below.
