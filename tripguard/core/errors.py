@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tripguard.core.routes import allowed_methods
@@ -141,6 +142,15 @@ def install_error_handlers(app: FastAPI) -> None:
             request, status=exc.status_code, title=_title_for(exc.status_code),
             detail=str(exc.detail) if exc.detail else None, headers=headers,
         )
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        # Two requests raced to store the same thing (the same Idempotency-Key, most often): the loser
+        # is told to retry, and its retry gets the winner's answer. Never a 500.
+        logger.warning("integrity conflict", extra={"path": request.url.path})
+        return problem_response(request, status=409, title="Conflict", type_="/problems/concurrent-request",
+                                detail="a concurrent request stored the same thing first; retry to get its answer",
+                                headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

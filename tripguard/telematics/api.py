@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.core.clock import utcnow
@@ -40,6 +42,13 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 _EVENT_SCHEMA = {"type": "object", "required": ["type", "ts"], "properties": {
     "type": {"type": "string", "enum": ["trip_started", "ping", "trip_ended", "device_heartbeat"]},
     "ts": {"type": "string", "format": "date-time"}}, "additionalProperties": True}
+
+
+class IdempotencyInProgress(DomainError):
+    status, type, title = 409, "/problems/idempotency-in-progress", "In progress"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
 
 
 class PayloadTooLarge(DomainError):
@@ -79,8 +88,53 @@ async def ingest_events(request: Request, principal: TelematicsIngest, session: 
     `Idempotency-Key` (kept a day), a retry is answered with the first report, unprocessed.
     """
     key = f"{principal.id}:{idempotency_key}" if idempotency_key else None
-    if key is not None and (done := session.get(IngestBatch, key)) is not None:
-        return IngestReport.model_validate(done.report)
+    if key is not None:
+        done = await run_in_threadpool(_claim, session, key)
+        if done is not None:
+            return done
+        try:
+            return await _ingest(request, session, key)
+        except BaseException:
+            await run_in_threadpool(_release, session, key)
+            raise
+    return await _ingest(request, session, None)
+
+
+CLAIM_STALE = timedelta(minutes=5)
+
+
+def _claim(session: Session, key: str) -> IngestReport | None:
+    """Take the key for this request, committed at once: a concurrent retry then sees it (409 while this
+    one works, the first report after), instead of both processing and one failing at commit."""
+    for _ in range(2):
+        found = session.get(IngestBatch, key)
+        if found is not None and found.report:
+            return IngestReport.model_validate(found.report)
+        if found is not None and found.created_at > utcnow() - CLAIM_STALE:
+            session.rollback()
+            raise IdempotencyInProgress("a request with this Idempotency-Key is being processed; retry shortly")
+        if found is not None:  # a claim left by a process that died: take it over
+            found.created_at = utcnow()
+        else:
+            session.add(IngestBatch(key=key, report={}, created_at=utcnow()))
+        try:
+            session.commit()
+            return None
+        except IntegrityError:
+            session.rollback()  # another request claimed it between our read and our insert: look again
+    raise IdempotencyInProgress("a request with this Idempotency-Key is being processed; retry shortly")
+
+
+def _release(session: Session, key: str) -> None:
+    """The request failed: free the key, so that a retry is processed (not answered 409 until stale)."""
+    session.rollback()
+    claim = session.get(IngestBatch, key)
+    if claim is not None and not claim.report:
+        session.delete(claim)
+        session.commit()
+
+
+async def _ingest(request: Request, session: Session, key: str | None) -> IngestReport:
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"at most {MAX_BODY_BYTES // (1024 * 1024)} MiB a batch")
@@ -97,7 +151,9 @@ async def ingest_events(request: Request, principal: TelematicsIngest, session: 
     report = IngestReport(accepted=result.accepted, alerts=len(result.alerts),
                           rejected=[RejectedLine(line=e.line, reason=e.reason) for e in result.rejected])
     if key is not None:
-        session.add(IngestBatch(key=key, report=report.model_dump(), created_at=utcnow()))
+        claimed = session.get(IngestBatch, key)
+        assert claimed is not None
+        claimed.report = report.model_dump()
     return report
 
 
