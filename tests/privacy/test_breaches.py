@@ -82,3 +82,26 @@ def test_window_must_be_in_order(client: TestClient, act_as) -> None:  # type: i
         "occurred_to": (now - timedelta(hours=1)).isoformat(), "categories": ["user.name"], "cause": "c",
         "harm": "h", "measures": "m", "advice": "a", "contact": "c"})
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "occurred_to"
+
+
+def test_investigation_counts_every_personal_data_read(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    """Not only subject records: a trip's positions, a case page, a share view are reads of people's data."""
+    from tests.safety.test_sos_api import on_a_trip
+
+    on_a_trip(client, act_as, db)  # trip T1: passenger P1, driver D1
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    incident_id = client.post("/api/v1/sos", json={"lon": -8.61, "lat": 41.15}).json()["incident_id"]
+    act_as(Role.INVESTIGATOR, id="stf_ROGUE")
+    assert client.get("/api/v1/telematics/trips/T1/trajectory",
+                      params={"purpose": "investigation", "reason": "curious"}).status_code == 200
+    assert client.get(f"/api/v1/incidents/{incident_id}").status_code == 200
+    act_as(Role.PRIVACY_OFFICER, id="stf_DPO")
+    now = utcnow()
+    opened = client.post("/api/v1/privacy/breaches", json={
+        "title": "Investigator looked around", "serious": False,
+        "occurred_from": (now - timedelta(hours=1)).isoformat(), "occurred_to": (now + timedelta(hours=1)).isoformat(),
+        "categories": ["user.location"], "cause": "curiosity", "harm": "location exposed", "measures": "access removed",
+        "advice": "none", "contact": "privacy@example.com"}).json()
+    found = client.post(f"/api/v1/privacy/breaches/{opened['id']}/investigate", json={"reader_id": "stf_ROGUE"}).json()
+    assert found["subjects"] == ["D1", "P1"], found
+    assert found["readers"] == {"staff:stf_ROGUE": 2}

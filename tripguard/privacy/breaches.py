@@ -20,16 +20,22 @@ from tripguard.audit import service as audit
 from tripguard.audit.models import AuditEntry
 from tripguard.audit.service import Actor
 from tripguard.core.clock import utcnow
+from tripguard.core.db import Base
 from tripguard.core.errors import Conflict, NotFound
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.privacy import access
+from tripguard.privacy.catalogue import catalogue
 from tripguard.privacy.models import Breach, BreachSubject, DataSubject
 from tripguard.security import service as security
 from tripguard.vault.service import SubjectErased, Vault
 
 AUTHORITY_DEADLINE = timedelta(hours=4)
-READ_ACTIONS = ("personal.read", "subject.export")
+# Every audited read of personal data: a person's record or any sealed field of theirs (case pages, contacts),
+# an export, a trip's positions, a recording, a share-link view, the live map (readers only: it shows
+# every active trip, and which ones were on screen is not kept).
+READ_ACTIONS = ("personal.read", "subject.export", "trip.trajectory_read", "recording.open", "share.view",
+                "live_map.open")
 
 
 def get_breach(session: Session, breach_id: str) -> Breach:
@@ -99,13 +105,14 @@ def investigate(session: Session, *, actor: Actor, breach_id: str, reader_id: st
     breach = get_breach(session, breach_id)
     _open_only(breach)
     statement = select(AuditEntry).where(
-        AuditEntry.action.in_(READ_ACTIONS), AuditEntry.target_type == DataSubject.__tablename__,
+        AuditEntry.action.in_(READ_ACTIONS),
         AuditEntry.ts >= (since or breach.occurred_from), AuditEntry.ts < (until or breach.occurred_to))
     if reader_id:
         statement = statement.where(AuditEntry.actor_id == reader_id)
     entries = list(session.scalars(statement.order_by(AuditEntry.id)))
     readers = Counter(f"{e.actor_type}:{e.actor_id}" for e in entries)
-    subjects = sorted({e.target_id for e in entries if e.target_id})
+    resolve = _PeopleRead(session)
+    subjects = sorted({person for e in entries for person in resolve(e)})
     known = set(session.scalars(select(BreachSubject.subject_id).where(BreachSubject.breach_id == breach.id)))
     for subject_id in subjects:
         if subject_id not in known:
@@ -113,6 +120,52 @@ def investigate(session: Session, *, actor: Actor, breach_id: str, reader_id: st
     audit.record(session, actor=actor, action="breach.investigate", target_type="breach", target_id=breach.id,
                  details={"entries": len(entries), "subjects": len(subjects), "reader": reader_id})
     return Findings(entries=len(entries), readers=dict(readers), subjects=subjects)
+
+
+class _PeopleRead:
+    """The people whose data an audited read exposed (cached per target)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.cache: dict[tuple[str, str], list[str]] = {}
+
+    def __call__(self, entry: AuditEntry) -> list[str]:
+        if not entry.target_id or not entry.target_type:
+            return []
+        key = (entry.target_type, entry.target_id)
+        if key not in self.cache:
+            self.cache[key] = [p for p in self._resolve(entry.target_type, entry.target_id)
+                               if p and not p.startswith(("trip:", "trip#", "incident:"))]
+        return self.cache[key]
+
+    def _resolve(self, target_type: str, target_id: str) -> list[str | None]:
+        from tripguard.safety.models import Recording
+
+        if target_type == DataSubject.__tablename__:
+            return [target_id]
+        if target_type == "trip":
+            return self._trip_people(target_id)
+        if target_type == "recording":
+            recording = self.session.get(Recording, target_id)
+            return self._trip_people(recording.trip_id) if recording is not None else []
+        # Any other table with sealed fields (an incident's position, a contact): its subject column.
+        fields = [f for f in catalogue(Base.metadata) if f.table == target_type]
+        if not fields:
+            return []
+        table = Base.metadata.tables[target_type]
+        columns = {f.subject_column for f in fields}
+        row = self.session.execute(select(*(table.c[c] for c in columns)).where(table.c.id == target_id)).first()
+        people: list[str | None] = list(row) if row is not None else []
+        if target_type == "safety_incidents":  # the case page also names the driver
+            driver = self.session.execute(select(table.c.driver_id).where(table.c.id == target_id)).scalar()
+            people.append(driver)
+        return people
+
+    def _trip_people(self, trip_id: str) -> list[str | None]:
+        from tripguard.telematics.models import Trip
+
+        trip = self.session.get(Trip, trip_id)
+        return [trip.passenger_id, trip.driver_id] if trip is not None else []
 
 
 def add_subjects(session: Session, *, actor: Actor, breach_id: str, subject_ids: list[str]) -> int:

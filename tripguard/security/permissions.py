@@ -52,6 +52,7 @@ class Permission(StrEnum):
     TELEMATICS_INGEST = "telematics.ingest"  # the operator's backend streams trips, pings, heartbeats
     ALERTS_READ = "alerts.read"  # trip-monitoring alerts, trips (without positions), check-ins
     TRAJECTORY_READ = "trajectory.read"  # a trip's positions as evidence, with a purpose and a reason
+    LIVE_MAP_READ = "live_map.read"  # every active trip's position, live, for the emergency purpose (audited)
     CHECKIN_REPLY = "checkin.reply"  # a passenger or driver answers "are you OK?"
     SOS_RAISE = "sos.raise"  # a person presses the emergency button
     CONTACTS_SELF = "contacts.self"  # a person's own emergency contacts
@@ -102,9 +103,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     | {Permission.STAFF_READ, Permission.STAFF_ROLES, Permission.SESSION_REVOKE},
     Role.AUDIT_ADMIN: _STAFF_BASE | {Permission.AUDIT_READ, Permission.AUDIT_SIGN},
     Role.SAFETY_AGENT: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ALERTS_READ, Permission.TRAJECTORY_READ,
-                                      Permission.INCIDENT_HANDLE},
+                                      Permission.INCIDENT_HANDLE, Permission.LIVE_MAP_READ},
     Role.INVESTIGATOR: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ALERTS_READ, Permission.TRAJECTORY_READ,
-                                      Permission.INCIDENT_HANDLE, Permission.RECORDING_OPEN},
+                                      Permission.INCIDENT_HANDLE, Permission.RECORDING_OPEN, Permission.LIVE_MAP_READ},
     Role.SCREENING_OFFICER: _STAFF_BASE | {Permission.PERSONAL_READ},
     Role.PRIVACY_OFFICER: _STAFF_BASE
     | {Permission.PERSONAL_READ, Permission.SUBJECT_ERASE, Permission.CATALOGUE_READ,

@@ -11,14 +11,19 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from tripguard.audit import service as audit
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
+from tripguard.core.errors import PermissionDenied
 from tripguard.core.types import Identifier
 from tripguard.privacy import access
 from tripguard.privacy.models import DataSubject
-from tripguard.security.auth import AlertsReader
+from tripguard.security.auth import AlertsReader, LiveMapReader
 from tripguard.security.permissions import Permission, Purpose, purposes_for
+from tripguard.security.principal import Principal
 from tripguard.telematics import checkins, registry, service, trips
 from tripguard.telematics.models import Device, Trip, Vehicle
 from tripguard.web.routes import page
@@ -58,21 +63,31 @@ def trip_page(request: Request, trip_id: Annotated[Identifier, Path()], principa
                 attribution=request.app.state.settings.map_tiles_attribution)
 
 
+def _opened_live_view(session: Session, principal: Principal, view: str) -> None:
+    """Every position of every active trip is personal data: only for the emergency purpose, audited."""
+    if Purpose.EMERGENCY not in purposes_for(principal.roles):
+        raise PermissionDenied("the live map is for roles that answer emergencies")
+    audit.record(session, actor=principal.actor, action="live_map.open", target_type="live_map", target_id=view,
+                 purpose=Purpose.EMERGENCY.value)
+
+
 @router.get("")
-def live_page(request: Request, principal: AlertsReader) -> HTMLResponse:
+def live_page(request: Request, principal: LiveMapReader) -> HTMLResponse:
     settings = request.app.state.settings
     return page(request, "live.html", principal, "/console/live", tiles=settings.map_tiles_url,
                 attribution=settings.map_tiles_attribution)
 
 
 @router.get("/snapshot")
-def snapshot(request: Request, _: AlertsReader) -> JSONResponse:
+def snapshot(request: Request, principal: LiveMapReader, session: DbSession) -> JSONResponse:
+    _opened_live_view(session, principal, "snapshot")
     return JSONResponse(request.app.state.live_monitor.feed.snapshot())
 
 
 @router.get("/stream")
-async def stream(request: Request, _: AlertsReader) -> StreamingResponse:
+async def stream(request: Request, principal: LiveMapReader, session: DbSession) -> StreamingResponse:
     """Server-sent events: one JSON object per message (trip_started, position, trip_ended, alert)."""
+    await run_in_threadpool(_opened_live_view, session, principal, "stream")
     feed = request.app.state.live_monitor.feed
     queue = feed.open_viewer()
 

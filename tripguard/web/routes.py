@@ -42,7 +42,7 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 # (label, href, permission): the navigation, shown to each role only where it may go.
 NAVIGATION: list[tuple[str, str, Permission]] = [
     ("Home", "/console", Permission.CONSOLE_USE),
-    ("Live map", "/console/live", Permission.ALERTS_READ),
+    ("Live map", "/console/live", Permission.LIVE_MAP_READ),
     ("SOS queue", "/console/incidents", Permission.INCIDENT_HANDLE),
     ("Trips", "/console/trips", Permission.ALERTS_READ),
     ("Audit log", "/console/audit", Permission.AUDIT_READ),
