@@ -89,3 +89,21 @@ def forged_hs256(key: bytes) -> str:
         json.dumps({"sub": "psg_0001", "role": "courier", "aud": "tripguard", "exp": exp}).encode())
     signature = hmac.new(key, signing_input, hashlib.sha256).digest()
     return (signing_input + b"." + b64(signature)).decode()
+
+
+def test_a_token_role_must_match_the_recorded_kind(client: TestClient, db: Session, app) -> None:  # type: ignore[no-untyped-def]
+    """A courier token carrying passenger P1's id reads nothing of P1's (SOS still goes through)."""
+    from tests.builders import TEST_ACTOR
+    from tripguard.privacy import service
+
+    service.publish_notice(db, actor=TEST_ACTOR, version="n1", purposes=["emergency"], categories=["user.name"],
+                           retention_zh="两年", retention_en="two years", text_zh="说明", text_en="notice")
+    service.upsert_subject(db, app.state.vault, actor=TEST_ACTOR, subject_id="psg_0001", kind="passenger",
+                           notice_version="n1", values={"name": "王小明"})
+    db.commit()
+    as_courier = {"Authorization": f"Bearer {token(role='courier')}"}
+    as_passenger = {"Authorization": f"Bearer {token(role='passenger')}"}
+    for path in ("/api/v1/me/contacts", "/api/v1/me/complaints"):
+        assert client.get(path, headers=as_courier).status_code == 403, path
+        assert client.get(path, headers=as_passenger).status_code == 200, path
+    assert client.post("/api/v1/sos", json={}, headers=as_courier).status_code == 201

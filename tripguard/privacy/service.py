@@ -78,6 +78,11 @@ def upsert_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: 
     return subject
 
 
+def recorded_kind(session: Session, subject_id: str) -> str | None:
+    """The kind of person the operator recorded under this id (passenger, driver, …), or None if unknown."""
+    return session.scalar(select(DataSubject.kind).where(DataSubject.id == subject_id))
+
+
 def get_subject(session: Session, subject_id: str) -> DataSubject:
     subject = session.get(DataSubject, subject_id)
     if subject is None:

@@ -96,6 +96,25 @@ def requires(permission: Permission) -> DependsParam:
     return Depends(checker)
 
 
+def requires_own_record(permission: Permission) -> DependsParam:
+    """`requires`, and for a subject token: its role must be the kind of person the operator recorded under
+    that id (a courier token carrying a passenger's id reads nothing of theirs). Not on SOS: help first."""
+
+    async def checker(principal: Annotated[Principal, Depends(current_principal)], session: DbSession) -> Principal:
+        if not principal.can(permission):
+            raise PermissionDenied(f"needs permission {permission.value}")
+        if principal.kind == "subject":
+            from tripguard.privacy.service import recorded_kind  # privacy builds on security
+
+            kind = await run_in_threadpool(recorded_kind, session, principal.id)
+            if kind is not None and kind not in {role.value for role in principal.roles}:
+                raise PermissionDenied("this token's role is not the kind of person recorded under its id")
+        return principal
+
+    checker.required_permission = permission  # type: ignore[attr-defined]
+    return Depends(checker)
+
+
 def declared_permission(dependant: Any) -> Permission | None:
     """The permission a route declared through ``requires`` (searching its dependency tree)."""
     for dep in dependant.dependencies:
@@ -124,7 +143,7 @@ PersonalReader = Annotated[Principal, requires(Permission.PERSONAL_READ)]
 SubjectEraser = Annotated[Principal, requires(Permission.SUBJECT_ERASE)]
 CatalogueReader = Annotated[Principal, requires(Permission.CATALOGUE_READ)]
 NoticePublisher = Annotated[Principal, requires(Permission.NOTICE_PUBLISH)]
-DataSubjectSelf = Annotated[Principal, requires(Permission.SELF_PRIVACY)]
+DataSubjectSelf = Annotated[Principal, requires_own_record(Permission.SELF_PRIVACY)]
 RequestHandler = Annotated[Principal, requires(Permission.REQUEST_HANDLE)]
 RetentionManager = Annotated[Principal, requires(Permission.RETENTION_MANAGE)]
 BreachManager = Annotated[Principal, requires(Permission.BREACH_MANAGE)]
@@ -132,11 +151,11 @@ TelematicsIngest = Annotated[Principal, requires(Permission.TELEMATICS_INGEST)]
 AlertsReader = Annotated[Principal, requires(Permission.ALERTS_READ)]
 TrajectoryReader = Annotated[Principal, requires(Permission.TRAJECTORY_READ)]
 LiveMapReader = Annotated[Principal, requires(Permission.LIVE_MAP_READ)]
-CheckInReplier = Annotated[Principal, requires(Permission.CHECKIN_REPLY)]
+CheckInReplier = Annotated[Principal, requires_own_record(Permission.CHECKIN_REPLY)]
 SosCaller = Annotated[Principal, requires(Permission.SOS_RAISE)]
-ContactsOwner = Annotated[Principal, requires(Permission.CONTACTS_SELF)]
+ContactsOwner = Annotated[Principal, requires_own_record(Permission.CONTACTS_SELF)]
 IncidentHandler = Annotated[Principal, requires(Permission.INCIDENT_HANDLE)]
-TripSharer = Annotated[Principal, requires(Permission.TRIP_SHARE)]
+TripSharer = Annotated[Principal, requires_own_record(Permission.TRIP_SHARE)]
 RecordingOpener = Annotated[Principal, requires(Permission.RECORDING_OPEN)]
-ComplaintFiler = Annotated[Principal, requires(Permission.COMPLAINT_FILE)]
+ComplaintFiler = Annotated[Principal, requires_own_record(Permission.COMPLAINT_FILE)]
 ComplaintReader = Annotated[Principal, requires(Permission.COMPLAINT_READ)]
