@@ -23,3 +23,26 @@ def test_an_agent_opening_the_live_view_is_audited(client: TestClient, db: Sessi
     assert client.get("/console/live/snapshot").status_code == 200
     opened = db.scalars(select(AuditEntry).where(AuditEntry.action == "live_map.open")).all()
     assert [(e.actor_id, e.purpose, e.target_id) for e in opened] == [("stf_AGENT", "emergency", "snapshot")]
+
+
+def test_scripts_never_hand_operator_text_to_leaflet_as_html() -> None:
+    """Leaflet renders a string tooltip or popup as HTML: ours get DOM text nodes (asText)."""
+    import re
+    from pathlib import Path
+
+    import tripguard.web
+
+    static = Path(tripguard.web.__file__).parent / "static"
+    for script in static.glob("*.js"):
+        if script.name.endswith(".min.js"):
+            continue
+        for call in re.findall(r"bind(?:Tooltip|Popup)\(([^)]*)\)", script.read_text()):
+            assert call.startswith("asText("), f"{script.name}: bindTooltip/bindPopup({call})"
+
+
+def test_html_in_a_trip_id_never_reaches_the_map(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    report = client.post("/api/v1/telematics/events", headers={"content-type": "application/x-ndjson"},
+                         content=b'{"type":"trip_started","trip_id":"<img src=x onerror=alert(1)>",'
+                                 b'"ts":"2026-03-01T08:00:00Z"}\n')
+    assert report.status_code == 422 and "id" in report.text

@@ -1,6 +1,13 @@
 // The live map: a snapshot at load, then server-sent events. No build step; Leaflet from xstatic.
 (function () {
   "use strict";
+  // Operator-supplied text (trip ids, labels) goes into the DOM as text, never as HTML.
+  function asText(value) {
+    const span = document.createElement("span");
+    span.textContent = String(value);
+    return span;
+  }
+
   const el = document.getElementById("map");
   const map = L.map(el, { preferCanvas: false }).setView([41.15, -8.61], 12);
   if (el.dataset.tiles) {
@@ -59,7 +66,7 @@
     const entry = trips.get(id) || {};
     if (!entry.marker) {
       entry.marker = L.circleMarker([lat, lon], { radius: 6, color: "#1d2330", fillColor: "#0f6b5c", fillOpacity: 0.9 }).addTo(map);
-      entry.marker.bindTooltip(id);
+      entry.marker.bindTooltip(asText(id));  // Leaflet renders a string as HTML
     } else {
       entry.marker.setLatLng([lat, lon]);
     }

@@ -1,6 +1,13 @@
 // A trip's page: the trajectory is evidence, fetched only when the agent names a purpose and a reason.
 (function () {
   "use strict";
+  // Operator-supplied text (trip ids, labels) goes into the DOM as text, never as HTML.
+  function asText(value) {
+    const span = document.createElement("span");
+    span.textContent = String(value);
+    return span;
+  }
+
   const el = document.getElementById("map");
   const map = L.map(el).setView([41.15, -8.61], 12);
   if (el.dataset.tiles) {
@@ -25,7 +32,7 @@
         layer = L.geoJSON(collection, {
           style: (feature) => styles[feature.properties.role] || {},
           pointToLayer: (feature, latlng) => L.circleMarker(latlng, { radius: 6, color: "#1d2330" })
-            .bindTooltip(feature.properties.role),
+            .bindTooltip(asText(feature.properties.role)),
         }).addTo(map);
         if (layer.getBounds().isValid()) map.fitBounds(layer.getBounds(), { padding: [20, 20] });
         const line = collection.features.find((f) => f.properties.role === "trajectory");
