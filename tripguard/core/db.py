@@ -139,12 +139,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # Created private: SQLite gives its -wal and -shm files the database file's mode.
             os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         engine = create_engine(url, connect_args={"check_same_thread": False, "factory": _queued_writer_connection()},
-                               **kwargs)
+                               hide_parameters=True, **kwargs)
         _configure_sqlite(engine)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # hide_parameters: an error's text (and so a log line) never carries the values of a statement.
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

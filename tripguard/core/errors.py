@@ -154,7 +154,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error", extra={"path": request.url.path})
+        # The route's template, never the path: a share link's token or an id must not reach the logs.
+        route = request.scope.get("route")
+        logger.exception("unhandled error", extra={"path": getattr(route, "path", "unmatched")})
         return problem_response(request, status=500, title="Internal server error")
 
 
