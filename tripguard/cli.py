@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -116,6 +117,36 @@ def demo_bootstrap(
         out.print(f"Demo accounts (from {credentials_file}; privileged roles enrol an authenticator app "
                   "at first sign-in):")
         out.print(credentials_file.read_text())
+
+
+@demo_app.command("token")
+def demo_token(
+    role: Annotated[str, typer.Option(help="passenger, customer, driver or courier")] = "passenger",
+    sub: Annotated[str, typer.Option(help="the person's id, as the operator's app would send it")] = "P1",
+    minutes: Annotated[int, typer.Option(min=1, max=60)] = 60,
+) -> None:
+    """Development only: print an app token, as the operator's backend would mint it, to try SOS, contacts, shares."""
+    import jwt
+
+    from tripguard.core.clock import utcnow
+    from tripguard.core.settings import get_settings
+    from tripguard.core.types import is_identifier
+    from tripguard.security.permissions import SUBJECT_ROLES
+
+    settings = get_settings()
+    if settings.env != "development" or settings.subject_token_secret is None:
+        err.print("[red]error:[/red] demo tokens exist only in development, with the generated shared secret")
+        raise typer.Exit(2)
+    if role not in {r.value for r in SUBJECT_ROLES} or not is_identifier(sub):
+        err.print("[red]error:[/red] --role must be passenger, customer, driver or courier, and --sub an id")
+        raise typer.Exit(2)
+    now = utcnow()
+    minutes = min(minutes, settings.subject_token_max_ttl_seconds // 60)
+    claims = {"sub": sub, "role": role, "aud": settings.subject_token_audience, "iat": now,
+              "exp": now + timedelta(minutes=minutes)}
+    if settings.subject_token_issuer:
+        claims["iss"] = settings.subject_token_issuer
+    print(jwt.encode(claims, settings.subject_token_secret.get_secret_value(), algorithm="HS256"))
 
 
 def main() -> None:

@@ -24,8 +24,10 @@ class FlakyChannel(RecordingChannel):
     def __init__(self, failures: int) -> None:
         super().__init__(name="sms")
         self.failures = failures
+        self.attempted: list[Rendered] = []
 
     def send(self, message: Rendered) -> None:
+        self.attempted.append(message)
         if self.failures > 0:
             self.failures -= 1
             raise TransientError("gateway timeout")
@@ -140,3 +142,16 @@ def test_webhook_is_signed(db: Session, app, session_factory, webhook_receiver) 
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     assert headers["x-tripguard-signature"] == f"sha256={expected}"
     assert json.loads(body)["data"]["driver_id"] == "drv_7" and json.loads(body)["event"] == "driver.suspended"
+
+
+def test_every_attempt_carries_the_same_message_id(db: Session, app, session_factory: sessionmaker[Session]) -> None:  # type: ignore[no-untyped-def]
+    """A receiver de-duplicates on it: a retry after a lost answer is the same message, not a second SMS."""
+    message = queue_code(db, app)
+    db.commit()
+    flaky = FlakyChannel(failures=1)
+    dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": flaky}))
+    db.refresh(message)
+    message.next_attempt_at = utcnow() - timedelta(seconds=1)
+    db.commit()
+    dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": flaky}))
+    assert [m.message_id for m in flaky.attempted] == [message.id, message.id]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -50,6 +52,9 @@ class Settings(BaseSettings):
     sign_in_max_failures: int = Field(default=5, ge=1)
     sign_in_lockout_minutes: int = Field(default=15, ge=1)
     sign_in_rate_per_minute: int = Field(default=20, ge=1)
+    allow_recording_channels: bool = Field(
+        default=False, description="production only: start although SMS, e-mail, push and the emergency gateway "
+                                   "only record (no provider adapter configured); never set this for real service")
     max_body_bytes: int = Field(default=16 * 1024 * 1024 + 65536, ge=1024,
                                 description="largest request body taken (an ingest batch is at most 16 MiB)")
     body_timeout_seconds: float = Field(default=30, gt=0, le=600,
@@ -156,10 +161,47 @@ class Settings(BaseSettings):
             problems.append("TRIPGUARD_KEYRING_PASSPHRASE must be set (the keyring holds the data keys' keys)")
         if self.key_source == "env" and (self.keks is None or self.blind_index_key is None):
             problems.append("the env key source needs TRIPGUARD_KEKS and TRIPGUARD_BLIND_INDEX_KEY")
+        if not self.allow_recording_channels:  # no provider adapter exists to configure yet
+            problems.append("SMS, e-mail, push and the emergency gateway would only be recorded, not sent (no "
+                            "provider adapter is configured): set TRIPGUARD_ALLOW_RECORDING_CHANNELS=true to start "
+                            "anyway, knowing that nobody is told")
         if problems:
             raise SettingsError("refusing to start in production: " + "; ".join(problems))
 
 
+def _generated_secret(folder: Path, name: str) -> str:
+    """A random secret kept in the key folder (0600), made the first time it is asked for."""
+    path = folder / name
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
+
+
+def with_generated_secrets(settings: Settings) -> Settings:
+    """No public constant ever signs or protects anything: a secret not configured is generated once into the
+    key folder. The session secret always; in development also the keyring passphrase (unless an older keyring
+    made with the development passphrase is there) and the subject-token secret, so that the demo's app tokens
+    work (`tripguard demo token`). Production still refuses to start without an explicit keyring passphrase."""
+    if settings.env == "test":
+        return settings
+    updates: dict[str, object] = {}
+    if settings.secret_key.get_secret_value() == DEV_SECRET:
+        updates["secret_key"] = SecretStr(_generated_secret(settings.key_dir, "secret-key"))
+    if settings.env == "development":
+        legacy_keyring = (settings.key_dir / "keyring.json").exists() \
+            and not (settings.key_dir / "keyring-passphrase").exists()
+        if settings.keyring_passphrase.get_secret_value() == DEV_KEYRING_PASSPHRASE and not legacy_keyring:
+            updates["keyring_passphrase"] = SecretStr(_generated_secret(settings.key_dir, "keyring-passphrase"))
+        if settings.subject_token_secret is None and settings.subject_token_public_key_file is None:
+            updates["subject_token_secret"] = SecretStr(_generated_secret(settings.key_dir, "subject-token-secret"))
+    return settings.model_copy(update=updates) if updates else settings
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return with_generated_secrets(Settings())

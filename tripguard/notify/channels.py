@@ -23,6 +23,9 @@ class Rendered:
     to: str
     subject: str
     body: str
+    # The outbox row's id: the same on every retry, so a receiver (a provider's idempotency key, the
+    # operator's webhook endpoint) can drop a message it has seen.
+    message_id: str = ""
 
 
 class TransientError(Exception):
@@ -71,7 +74,7 @@ class WebhookChannel:
         try:
             response = httpx.post(message.to, content=body, timeout=self.timeout_seconds, headers={
                 "content-type": "application/json", "x-tripguard-event": message.subject,
-                "x-tripguard-signature": f"sha256={signature}"})
+                "x-tripguard-message-id": message.message_id, "x-tripguard-signature": f"sha256={signature}"})
         except httpx.HTTPError as exc:
             raise TransientError(type(exc).__name__) from exc
         if response.status_code >= 500 or response.status_code == 429:

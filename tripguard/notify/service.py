@@ -111,12 +111,13 @@ def enqueue_webhook(session: Session, *, url: str, event: str, payload: dict[str
 def _render(session: Session, vault: Vault, message: OutboxMessage) -> Rendered:
     if message.channel == "webhook":
         content = message.content or {}
-        return Rendered(channel="webhook", to=str(content["url"]), subject=str(content["event"]),
+        return Rendered(channel="webhook", to=str(content["url"]), subject=str(content["event"]), message_id=message.id,
                         body=webhook_body(str(content["event"]), dict(content["payload"]) | {"message_id": message.id}))  # type: ignore[call-overload]
     assert message.subject_id is not None and message.sealed_content is not None
     opened = json.loads(vault.open(session, subject_id=message.subject_id, table=OutboxMessage.__tablename__,
                                    column="sealed_content", row_id=message.id, blob=message.sealed_content))
-    return Rendered(channel=message.channel, to=opened["to"], subject=opened["subject"], body=opened["body"])
+    return Rendered(channel=message.channel, to=opened["to"], subject=opened["subject"], body=opened["body"],
+                    message_id=message.id)
 
 
 def _retry_later(notifier: Notifier, message: OutboxMessage, error: str, result: DispatchResult) -> None:
