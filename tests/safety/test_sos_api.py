@@ -15,7 +15,7 @@ from tripguard.audit.models import AuditEntry
 from tripguard.notify.models import OutboxMessage
 from tripguard.privacy import service as privacy
 from tripguard.safety import service
-from tripguard.safety.models import EmergencyContact, Incident
+from tripguard.safety.models import EmergencyContact, Incident, IncidentEvent
 from tripguard.security.permissions import Role
 
 
@@ -187,7 +187,8 @@ def test_trip_positions_asked_for_from_a_case_go_on_its_timeline(client: TestCli
     asked = client.get(url, params={"purpose": "emergency", "reason": "核实求助位置", "format": "csv",
                                     "incident_id": incident_id})
     assert asked.status_code == 200 and asked.headers["content-type"].startswith("text/csv")
-    evidence = [e.details for e in service.timeline(db, incident_id) if e.kind == "evidence"]
+    evidence = [e.details for e in db.scalars(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id))
+                if e.kind == "evidence"]
     assert evidence == [{"trajectory": "T1", "format": "csv", "purpose": "emergency"}]
     assert client.get(url, params={"purpose": "emergency", "reason": "核实求助位置",
                                    "incident_id": "inc_NOT_ABOUT_T1"}).status_code == 404
@@ -208,3 +209,25 @@ def test_an_erased_or_unknown_caller_still_opens_a_case(client: TestClient, db: 
     assert gateway.subject_id == f"incident:{incident.id}"  # the police still get where they are
     act_as(Role.PASSENGER, kind="subject", id="P_NEVER_SEEN")
     assert client.post("/api/v1/sos", json={}).status_code == 201
+
+
+def test_case_notes_are_sealed_under_the_caller_and_die_with_them(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    """A note with a lone surrogate used to break every read of the case; notes were plaintext forever."""
+    on_a_trip(client, act_as, db)
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    incident_id = client.post("/api/v1/sos", json={}).json()["incident_id"]
+    act_as(Role.SAFETY_AGENT, id="stf_AGENT")
+    note = "乘客说司机绕路，手机号13800001234"
+    assert client.post(f"/api/v1/incidents/{incident_id}/actions", json={"action": "note", "note": note}).status_code == 200
+    bad = client.post(f"/api/v1/incidents/{incident_id}/actions", content=b'{"action": "note", "note": "\\ud800"}',
+                      headers={"content-type": "application/json"})
+    assert bad.status_code == 400
+    stored = [e.details for e in db.scalars(select(IncidentEvent).where(IncidentEvent.kind == "note"))]
+    assert len(stored) == 1 and note not in json.dumps(stored, ensure_ascii=False) and "note_ref" in stored[0]
+    timeline = client.get(f"/api/v1/incidents/{incident_id}").json()["timeline"]
+    assert [e["details"]["text"] for e in timeline if e["kind"] == "note"] == [note]
+    act_as(Role.PRIVACY_OFFICER, id="stf_DPO")
+    assert client.post("/api/v1/subjects/P1/erase", json={"reason": "subject_request"}).status_code == 200
+    act_as(Role.SAFETY_AGENT, id="stf_AGENT")
+    timeline = client.get(f"/api/v1/incidents/{incident_id}").json()["timeline"]
+    assert [e["details"]["text"] for e in timeline if e["kind"] == "note"] == ["[erased]"]

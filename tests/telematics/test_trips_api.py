@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from tests.telematics.test_ingest_api import ROUTE, ndjson, post, trip_with_deviation
 from tripguard.audit.models import AuditEntry
+from tripguard.privacy.models import FreeText
 from tripguard.security.permissions import Role
 from tripguard.telematics.models import TrackChunk, Trip
 
@@ -65,7 +66,11 @@ def test_geojson_evidence_names_purpose_and_reason_in_the_audit_log(client: Test
     assert len(features["trajectory"]["geometry"]["coordinates"]) == 12
     entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "trip.trajectory_read")).one()
     assert (entry.purpose, entry.target_id) == ("emergency", "T1")
-    assert json.loads(entry.details)["reason"] == "alert on the live map"
+    # The reason is typed text: the log keeps a reference and a keyed MAC; the text is sealed under the trip's key.
+    assert "alert on the live map" not in entry.details
+    details = json.loads(entry.details)
+    kept = db.get(FreeText, details["reason_ref"])
+    assert kept is not None and kept.subject_id == "trip:T1" and len(details["reason_mac"]) == 32
 
 
 def test_positions_need_a_purpose_the_role_holds_and_a_reason(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]

@@ -144,3 +144,14 @@ class DeletionRecord(Base):
     erased_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # What the law keeps after the erasure (trip data), until when, and what it stays open for.
     retained: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
+
+
+class FreeText(Base):
+    """Free text a person typed (a reason, a case note), sealed under the key of whom it is about."""
+
+    __tablename__ = "privacy_free_texts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(64), index=True)  # whose key seals it
+    text: Mapped[bytes | None] = personal_column(Category.NOTE, subject_column="subject_id")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -82,14 +82,16 @@ def incident_detail(incident_id: IncidentId, principal: IncidentHandler, request
                                   purpose=Purpose.EMERGENCY)["position"].value if incident.position else None
     return IncidentDetail(incident=IncidentRead.model_validate(incident), position=position,
                           position_at=incident.position_at,
-                          timeline=[IncidentEventRead.model_validate(e) for e in service.timeline(session, incident_id)])
+                          timeline=[IncidentEventRead.model_validate(e) for e in service.timeline(
+                              session, request.app.state.vault, principal, incident_id)])
 
 
 @router.post("/incidents/{incident_id}/actions")
 def incident_action(incident_id: IncidentId, body: IncidentAction, principal: IncidentHandler, request: Request,
                     session: DbSession) -> IncidentRead:
     """Acknowledge, start, resolve (with an outcome: genuine, false alarm, mistaken, malicious), close, or note."""
-    incident = service.act(session, actor=principal, incident_id=incident_id, action=body.action,
+    incident = service.act(session, request.app.state.vault, actor=principal, incident_id=incident_id,
+                           action=body.action,
                            outcome=body.outcome, note=body.note, assignee=body.assignee)
     request.app.state.live_monitor.feed.publish(service.feed_item(incident))
     return IncidentRead.model_validate(incident)
@@ -210,7 +212,8 @@ def play_recording(recording_id: Annotated[Identifier, Path()], investigator: Re
                    session: DbSession, incident_id: Annotated[Identifier, Query(description="the open case")],
                    reason: Annotated[CleanStr, Query(min_length=3, max_length=200)]) -> Response:
     """The recording, decrypted, for an investigator working an open case about its trip; audited."""
-    recording = recordings.open_for_case(session, actor=investigator.actor, recording_id=recording_id,
+    recording = recordings.open_for_case(session, request.app.state.vault, actor=investigator.actor,
+                                         recording_id=recording_id,
                                          incident_id=incident_id, reason=reason)
     body = b"".join(recordings.content(session, request.app.state.vault, recording))
     return Response(body, media_type=recording.content_type, headers={"Cache-Control": "no-store"})

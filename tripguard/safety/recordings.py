@@ -22,6 +22,7 @@ from tripguard.core.clock import utcnow
 from tripguard.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tripguard.core.ids import new_id
 from tripguard.feedback.models import Complaint
+from tripguard.privacy import freetext
 from tripguard.safety.models import Incident, IncidentEvent, Recording, RecordingChunk
 from tripguard.telematics.trips import trip_key
 from tripguard.vault.service import Vault
@@ -103,7 +104,8 @@ def content(session: Session, vault: Vault, recording: Recording) -> Iterator[by
                                column="sealed", row_id=f"{recording.id}:{chunk.offset}", blob=chunk.sealed)
 
 
-def open_for_case(session: Session, *, actor: Actor, recording_id: str, incident_id: str, reason: str) -> Recording:
+def open_for_case(session: Session, vault: Vault, *, actor: Actor, recording_id: str, incident_id: str,
+                  reason: str) -> Recording:
     """An investigator opens a recording: only inside an open case about the same trip; audited."""
     recording = get(session, recording_id)
     incident = session.get(Incident, incident_id)
@@ -112,7 +114,8 @@ def open_for_case(session: Session, *, actor: Actor, recording_id: str, incident
     if recording.status != "complete":
         raise Conflict(f"this recording is {recording.status}")
     audit.record(session, actor=actor, action="recording.open", target_type="recording", target_id=recording.id,
-                 purpose="investigation", details={"incident": incident_id, "reason": reason[:200]})
+                 purpose="investigation", details={"incident": incident_id, **freetext.keep(
+                     session, vault, subject_id=trip_key(recording.trip_id), text=reason[:200])})
     session.add(IncidentEvent(id=new_id("iev"), incident_id=incident.id, at=utcnow(), kind="evidence",
                               actor=f"{actor.type}:{actor.id}", details={"recording": recording.id}))
     return recording

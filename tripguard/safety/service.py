@@ -7,7 +7,8 @@ an outcome and close.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,12 +20,14 @@ from tripguard.core.db import unit_of_work
 from tripguard.core.errors import Conflict, InvalidInput, NotFound
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
+from tripguard.privacy import freetext
 from tripguard.safety.models import Incident, IncidentEvent
 from tripguard.security.models import StaffAccount
-from tripguard.security.permissions import Role
+from tripguard.security.permissions import Purpose, Role
 from tripguard.security.principal import Principal
 from tripguard.security.service import staff_roles
 from tripguard.telematics.models import CheckIn, Trip, TripAlert
+from tripguard.vault.service import Vault
 
 ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {  # action: (from states, to state)
     "acknowledge": (("open",), "acknowledged"),
@@ -49,7 +52,7 @@ def feed_item(incident: Incident) -> dict[str, object]:
             "created_at": incident.created_at.isoformat(), "ack_due_at": incident.ack_due_at.isoformat()}
 
 
-def act(session: Session, *, actor: Principal, incident_id: str, action: str, outcome: str | None,
+def act(session: Session, vault: Vault, *, actor: Principal, incident_id: str, action: str, outcome: str | None,
         note: str | None, assignee: str | None = None) -> Incident:
     """An agent moves the case on, assigns it, or adds a note. Resolving names what it turned out to be."""
     incident = session.get(Incident, incident_id)
@@ -66,7 +69,13 @@ def act(session: Session, *, actor: Principal, incident_id: str, action: str, ou
     if action == "note":
         if not note:
             raise InvalidInput("a note needs text")
-        add_event(session, incident, "note", actor.actor, text=note[:500])
+        # A note is free text about the caller: sealed under their key (the case's own if they have none or
+        # were erased), so it dies with them; the timeline keeps a reference.
+        caller_alive = incident.caller_id is not None and vault.data_key(
+            session, incident.caller_id, create=False) is not None
+        sealed_for = str(incident.caller_id) if caller_alive else f"incident:{incident.id}"
+        add_event(session, incident, "note", actor.actor,
+                  **freetext.keep(session, vault, subject_id=sealed_for, text=note[:500], label="note"))
         return incident
     allowed, target = ACTIONS[action]
     if incident.status not in allowed:
@@ -112,9 +121,27 @@ def note_evidence(session: Session, *, incident_id: str, trip_id: str, actor: Ac
     add_event(session, incident, "evidence", actor, **what)
 
 
-def timeline(session: Session, incident_id: str) -> list[IncidentEvent]:
-    return list(session.scalars(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
-                                .order_by(IncidentEvent.at, IncidentEvent.id)))
+@dataclass(frozen=True)
+class TimelineItem:
+    at: datetime
+    kind: str
+    actor: str
+    details: dict[str, object]
+
+
+def timeline(session: Session, vault: Vault, principal: Principal, incident_id: str) -> list[TimelineItem]:
+    """The case's timeline; notes are opened through the gate for the emergency purpose (each read audited)."""
+    events = list(session.scalars(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
+                                  .order_by(IncidentEvent.at, IncidentEvent.id)))
+    refs = [str(e.details["note_ref"]) for e in events if e.kind == "note" and "note_ref" in e.details]
+    notes = freetext.read(session, vault, principal, refs, purpose=Purpose.EMERGENCY)
+    items = []
+    for event in events:
+        details = {k: v for k, v in event.details.items() if k not in ("note_ref", "note_mac")}
+        if "note_ref" in event.details:
+            details["text"] = notes.get(str(event.details["note_ref"])) or "[erased]"
+        items.append(TimelineItem(at=event.at, kind=event.kind, actor=event.actor, details=details))
+    return items
 
 
 def queue(session: Session, *, status: str | None, limit: int = 200) -> list[Incident]:

@@ -22,6 +22,7 @@ from tripguard.audit.actor import Actor
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import NotFound, PermissionDenied
 from tripguard.core.ids import new_id
+from tripguard.privacy import freetext
 from tripguard.security.permissions import Purpose
 from tripguard.telematics.events import Event, Ping, TripEnded, TripStarted
 from tripguard.telematics.models import TrackChunk, Trip
@@ -242,5 +243,6 @@ def open_evidence(session: Session, vault: Vault, *, actor: Actor, trip_id: str,
                                "only for legal claims or an investigation (PIPL Art. 47)")
     evidence = Evidence(trip=trip, plan=open_plan(session, vault, trip), track=load_track(session, vault, trip_id))
     audit.record(session, actor=actor, action="trip.trajectory_read", target_type="trip", target_id=trip_id,
-                 purpose=purpose.value, details={"reason": reason[:200], "points": len(evidence.track)})
+                 purpose=purpose.value, details={"points": len(evidence.track), **freetext.keep(
+                     session, vault, subject_id=trip_key(trip_id), text=reason[:200])})
     return evidence

@@ -47,7 +47,8 @@ def _incident_page(request: Request, principal: Principal, session: DbSession, i
                                    if p in purposes_for(principal.roles)]
                 if incident.trip_id and incident.status != "closed" and principal.can(Permission.TRAJECTORY_READ)
                 else [],
-                timeline=service.timeline(session, incident.id), outcomes=service.OUTCOMES,
+                timeline=service.timeline(session, request.app.state.vault, principal, incident.id),
+                outcomes=service.OUTCOMES,
                 tiles=settings.map_tiles_url, attribution=settings.map_tiles_attribution)
 
 
@@ -63,7 +64,8 @@ def incident_action(incident_id: Annotated[Identifier, Path()], request: Request
                     outcome: Annotated[str | None, Form()] = None,
                     note: Annotated[CleanStr | None, Form(max_length=500)] = None) -> Response:
     try:
-        incident = service.act(session, actor=principal, incident_id=incident_id, action=action,
+        incident = service.act(session, request.app.state.vault, actor=principal, incident_id=incident_id,
+                               action=action,
                                outcome=outcome or None, note=note)
     except DomainError as exc:
         session.rollback()
