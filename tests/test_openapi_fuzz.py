@@ -1,7 +1,9 @@
 """schemathesis against the OpenAPI spec: no 5xx, and every response matches its documented schema.
 
-The principal holds every staff role (the fuzz is about input handling, not access control, which
-tests/security/test_permissions.py covers route by route).
+It runs once as each kind of principal: staff holding every role, the operator's API key, and a
+subject token of each role (passenger, customer, driver, courier), since each reaches other code
+(token claims, own-record checks, per-subject writes). Access control itself is
+tests/security/test_permissions.py's, route by route.
 """
 
 from __future__ import annotations
@@ -12,14 +14,33 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tripguard.security.permissions import STAFF_ROLES
+from tripguard.security.permissions import STAFF_ROLES, Permission, Role
 
-schema = schemathesis.pytest.from_fixture("api_schema")
+_acting: dict[str, frozenset[Permission]] = {}  # the permissions of the principal the fixture set up
 
 
-@pytest.fixture
-def api_schema(app: FastAPI, act_as):  # type: ignore[no-untyped-def]
-    act_as(*STAFF_ROLES)
+def _reachable(context) -> bool:  # type: ignore[no-untyped-def]
+    # Each principal fuzzes the operations it may call (a refused one answers 403 before any input
+    # handling, and the permission tests cover that); the staff run covers nearly every operation.
+    needed = context.operation.definition.raw.get("x-permission")
+    return needed is None or needed == "public" or Permission(needed) in _acting["held"]
+
+
+# Filters on the lazy schema run after the fixture, per test: each principal gets its own operations.
+schema = schemathesis.pytest.from_fixture("api_schema").include(_reachable)
+
+PRINCIPALS = {
+    "staff": ("staff", STAFF_ROLES),
+    "api_key": ("api_key", {Role.INTEGRATION}),
+    **{role.value: ("subject", {role}) for role in (Role.PASSENGER, Role.CUSTOMER, Role.DRIVER, Role.COURIER)},
+}
+
+
+@pytest.fixture(params=sorted(PRINCIPALS))
+def api_schema(request: pytest.FixtureRequest, app: FastAPI, act_as):  # type: ignore[no-untyped-def]
+    kind, roles = PRINCIPALS[request.param]
+    principal = act_as(*roles, kind=kind, id=f"{kind}_FUZZ")
+    _acting["held"] = principal.permissions
     return schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
 
 

@@ -142,7 +142,7 @@ async def _ingest(request: Request, session: Session, key: str | None) -> Ingest
     if not lines:
         raise InvalidInput(errors=[FieldProblem(field="body", message="no events")])
     if len(lines) > service.MAX_EVENTS_PER_BATCH:
-        raise PayloadTooLarge(f"at most {service.MAX_EVENTS_PER_BATCH} events a batch")
+        raise InvalidInput(errors=[FieldProblem(field="body", message=f"at most {service.MAX_EVENTS_PER_BATCH} events a batch")])
     result = await run_in_threadpool(service.ingest, session, request.app.state.live_monitor,
                                      request.app.state.vault, lines, options=request.app.state.ingest_options())
     if result.accepted == 0:
