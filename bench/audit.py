@@ -3,7 +3,10 @@
 Every audited request appends through `audit.service.record` under the log lock, so this bounds
 how many audited writes per second one database can take.
 
-    .venv/bin/python -m bench.audit [--entries 20000] [--backends sqlite,postgres]
+    .venv/bin/python -m bench.audit [--entries 20000] [--backends sqlite,postgres] [--proof-entries 1000000]
+
+It also times inclusion and consistency proofs over a log of --proof-entries (SQLite): each reads
+O(log n) stored subtree hashes, so the time should not grow with the log.
 
 Writes its section of docs/benchmarks.md.
 """
@@ -100,7 +103,52 @@ def run_backend(backend: str, entries: int) -> dict[str, float]:
     return results
 
 
-def write_report(rows: dict[str, dict[str, float]], entries: int) -> None:
+def run_proofs(entries: int, samples: int = 200) -> dict[str, float]:
+    """A log of `entries` (appended through `audit.record`, committed in batches), one head, then proofs."""
+    import random
+    import statistics
+
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        url = fresh_url("sqlite", Path(tmp))
+        upgrade(url)
+        engine = make_engine(url)
+        factory = make_sessionmaker(engine)
+        key = create_key_file(Path(tmp) / "audit.key")
+        with Progress() as progress:
+            task = progress.add_task(f"proofs: appending {entries:,}", total=entries)
+            for start in range(0, entries, 10_000):
+                with factory() as session:
+                    for i in range(start, min(entries, start + 10_000)):
+                        audit.record(session, actor=Actor("staff", "stf_bench"), action="bench.append",
+                                     target_type="thing", target_id=str(i))
+                    session.commit()
+                progress.advance(task, min(10_000, entries - start))
+        with factory() as session:
+            audit.sequence_all(session)
+            started = time.perf_counter()
+            audit.sign_new_head(session, key)
+            session.commit()
+            results["sign_head_s"] = time.perf_counter() - started
+            size = audit.tree_size(session)
+            rng = random.Random(7)
+            inclusion, consistency = [], []
+            for _ in range(samples):
+                started = time.perf_counter()
+                audit.prove_inclusion(session, index=rng.randrange(size))
+                inclusion.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                audit.prove_consistency(session, first=rng.randrange(1, size + 1))
+                consistency.append(time.perf_counter() - started)
+        engine.dispose()
+    results.update(entries=size, inclusion_ms=statistics.median(inclusion) * 1000,
+                   consistency_ms=statistics.median(consistency) * 1000,
+                   inclusion_p99_ms=sorted(inclusion)[int(samples * 0.99) - 1] * 1000)
+    return results
+
+
+def write_report(rows: dict[str, dict[str, float]], entries: int,
+                 proofs: dict[str, float] | None = None) -> None:
     lines = [
         "## Audit log (`bench/audit.py`)",
         "",
@@ -118,6 +166,18 @@ def write_report(rows: dict[str, dict[str, float]], entries: int) -> None:
             f"{r['sequence_per_s']:,.0f} | {r['sign_head_s'] * 1000:,.0f} ms | {r['verify_per_s']:,.0f} | "
             f"{r['entries']:,.0f} |"
         )
+    if proofs:
+        lines += [
+            "",
+            (f"Proofs over a log of {proofs['entries']:,.0f} entries (SQLite; `--proof-entries`): each reads "
+            "O(log n) stored subtree hashes (`audit_tree_nodes`, written when a head is signed) instead of "
+            "every leaf."),
+            "",
+            "| entries | inclusion proof, median | inclusion, p99 | consistency proof, median | sign the first head |",
+            "| ---: | ---: | ---: | ---: | ---: |",
+            (f"| {proofs['entries']:,.0f} | {proofs['inclusion_ms']:.2f} ms | {proofs['inclusion_p99_ms']:.2f} ms | "
+            f"{proofs['consistency_ms']:.2f} ms | {proofs['sign_head_s']:.1f} s |"),
+        ]
     write_section("audit", "\n".join(lines))
 
 
@@ -125,11 +185,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=20_000)
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--proof-entries", type=int, default=1_000_000)
     args = parser.parse_args()
     rows = {backend: run_backend(backend, args.entries) for backend in args.backends.split(",")}
     for backend, r in rows.items():
         print(backend, {k: round(v, 3) for k, v in r.items()})
-    write_report(rows, args.entries)
+    proofs = run_proofs(args.proof_entries) if args.proof_entries else None
+    print("proofs", proofs)
+    write_report(rows, args.entries, proofs)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tripguard.audit import merkle
 from tripguard.audit import service as audit
-from tripguard.audit.models import AuditEntry
+from tripguard.audit.models import AuditEntry, TreeNode
 from tripguard.audit.service import Actor
 from tripguard.audit.signing import head_message
 from tripguard.security.permissions import Role
@@ -165,3 +165,35 @@ def test_periodic_signer_signs_only_when_the_log_grew(db: Session, session_facto
     add_entries(db, 1)
     sign_head_if_grown(session_factory, app.state.audit_key)
     assert audit.latest_head(db).tree_size == first.tree_size + 1  # type: ignore[union-attr]
+
+
+def test_proofs_from_stored_nodes_equal_the_full_computation_and_read_log_n(client: TestClient, db: Session) -> None:
+    """Heads signed at uneven sizes store each perfect subtree once; every proof then equals RFC 6962's
+    over all leaves, and reads O(log n) hashes (leaves past the last head are hashed on the spot)."""
+    from sqlalchemy import event
+
+    key = client.app.state.audit_key  # type: ignore[attr-defined]
+    for batch in (5, 1, 17, 64, 3, 101):
+        add_entries(db, batch)
+        audit.sign_new_head(db, key)
+    add_entries(db, 7)  # sequenced, not yet under a head
+    audit.sequence_all(db)
+    leaves = audit.leaf_hashes(db)
+    size = len(leaves)
+    signed = size - 7  # each merge of two subtrees stored one node: n leaves, popcount(n) left on the stack
+    assert db.scalar(select(func.count()).select_from(TreeNode)) == signed - bin(signed).count("1")
+    for index in (0, 1, 63, 64, 100, size - 8, size - 1):
+        proof = audit.prove_inclusion(db, index=index)
+        assert proof.path == merkle.inclusion_proof(index, leaves) and proof.root_hash == merkle.root(leaves)
+    for first in (1, 5, 6, 23, 87, 150, size - 7, size):
+        proof = audit.prove_consistency(db, first=first)
+        assert proof.path == merkle.consistency_proof(first, leaves)
+        assert proof.first_root == merkle.root(leaves[:first])
+    statements: list[str] = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(db.get_bind(), "before_cursor_execute", listener)
+    try:
+        audit.prove_inclusion(db, index=3)
+    finally:
+        event.remove(db.get_bind(), "before_cursor_execute", listener)
+    assert len(statements) <= 2 * size.bit_length() + 4, len(statements)

@@ -6,7 +6,7 @@ Leaf hash ``H(0x00 || d)``, interior node ``H(0x01 || left || right)``, SHA-256.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -31,12 +31,18 @@ class Accumulator:
         self.size = 0
         # (subtree size, hash), sizes strictly decreasing: the perfect subtrees of RFC 6962's split.
         self._stack: list[tuple[int, bytes]] = []
+        # Perfect subtrees completed by append, as (level, index, hash): stored, they make proofs O(log n).
+        self.completed: list[tuple[int, int, bytes]] = []
 
     def append(self, leaf: bytes) -> None:
         size, value = 1, leaf
+        start = self.size
         while self._stack and self._stack[-1][0] == size:
             left_size, left = self._stack.pop()
             size, value = left_size + size, node_hash(left, value)
+            start -= left_size
+            level = size.bit_length() - 1
+            self.completed.append((level, start >> level, value))
         self._stack.append((size, value))
         self.size += 1
 
@@ -75,35 +81,76 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return accumulator.root()
 
 
+# MTH(D[start:start + count]) for a range the RFC 6962 recursion asks about (its start is a multiple of the
+# largest power of two not above its length, so it splits into aligned perfect subtrees).
+RangeRoot = Callable[[int, int], bytes]
+
+
+def aligned_blocks(start: int, count: int) -> list[tuple[int, int]]:
+    """The perfect subtrees (level, index) that make up such a range, largest first."""
+    blocks = []
+    while count:
+        level = count.bit_length() - 1
+        blocks.append((level, start >> level))
+        start, count = start + (1 << level), count - (1 << level)
+    return blocks
+
+
+def fold_blocks(hashes: Sequence[bytes]) -> bytes:
+    """MTH of a range from its aligned blocks' hashes (largest first): RFC 6962 hashes the right side first."""
+    value = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        value = node_hash(left, value)
+    return value
+
+
+def _list_range_root(leaves: Sequence[bytes]) -> RangeRoot:
+    return lambda start, count: root(leaves[start:start + count])
+
+
 def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PATH(m, D[n]) of RFC 6962 §2.1.1."""
-    n = len(leaves)
-    if not 0 <= index < n:
+    return inclusion_path(index, len(leaves), _list_range_root(leaves))
+
+
+def inclusion_path(index: int, size: int, range_root: RangeRoot) -> list[bytes]:
+    """PATH(m, D[n]) asking `range_root` for O(log n) subtree roots (stored ones make it O(log n) reads)."""
+    if not 0 <= index < size:
         raise ValueError("index outside the tree")
-    if n == 1:
-        return []
-    k = _split(n)
-    if index < k:
-        return inclusion_proof(index, leaves[:k]) + [root(leaves[k:])]
-    return inclusion_proof(index - k, leaves[k:]) + [root(leaves[:k])]
+    path: list[bytes] = []
+    start, n, m = 0, size, index
+    while n > 1:
+        k = _split(n)
+        if m < k:
+            path.append(range_root(start + k, n - k))
+            n = k
+        else:
+            path.append(range_root(start, k))
+            start, n, m = start + k, n - k, m - k
+    return list(reversed(path))
 
 
 def consistency_proof(first: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PROOF(m, D[n]) of RFC 6962 §2.1.2."""
-    n = len(leaves)
-    if not 0 < first <= n:
+    return consistency_path(first, len(leaves), _list_range_root(leaves))
+
+
+def consistency_path(first: int, size: int, range_root: RangeRoot) -> list[bytes]:
+    if not 0 < first <= size:
         raise ValueError("first size must be between 1 and the tree size")
-    return _subproof(first, leaves, True)
-
-
-def _subproof(m: int, leaves: Sequence[bytes], complete: bool) -> list[bytes]:
-    n = len(leaves)
-    if m == n:
-        return [] if complete else [root(leaves)]
-    k = _split(n)
-    if m <= k:
-        return _subproof(m, leaves[:k], complete) + [root(leaves[k:])]
-    return _subproof(m - k, leaves[k:], False) + [root(leaves[:k])]
+    path: list[bytes] = []
+    start, n, m, complete = 0, size, first, True
+    while m != n:
+        k = _split(n)
+        if m <= k:
+            path.append(range_root(start + k, n - k))
+            n = k
+        else:
+            path.append(range_root(start, k))
+            start, n, m, complete = start + k, n - k, m - k, False
+    if not complete:
+        path.append(range_root(start, n))
+    return list(reversed(path))
 
 
 def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes], root_hash: bytes) -> bool:

@@ -49,3 +49,14 @@ class TreeHead(Base):
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
     # The Merkle frontier at this size (merkle.Accumulator.to_bytes): the next head hashes only new leaves.
     frontier: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class TreeNode(Base):
+    """A perfect subtree's hash (level L covers leaves [index * 2^L, (index + 1) * 2^L)), stored when a head is
+    signed: a proof then reads O(log n) of them instead of every leaf."""
+
+    __tablename__ = "audit_tree_nodes"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, insert, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from tripguard.audit import merkle
 from tripguard.audit.actor import SYSTEM, Actor
-from tripguard.audit.models import AuditEntry, TreeHead
+from tripguard.audit.models import AuditEntry, TreeHead, TreeNode
 from tripguard.audit.signing import key_id, sign_head
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import InvalidInput, NotFound
@@ -142,14 +142,19 @@ def sign_new_head(session: Session, key: Ed25519PrivateKey) -> TreeHead:
         return latest
     # From the last head's frontier, only the leaves since are read and hashed: signing stays cheap
     # however long the log grows (a head without one, from before frontiers were kept, starts over).
-    accumulator = merkle.Accumulator.from_bytes(latest.frontier) if latest is not None and latest.frontier \
-        else merkle.Accumulator()
+    resumed = latest is not None and bool(latest.frontier)
+    accumulator = merkle.Accumulator.from_bytes(latest.frontier) if resumed else merkle.Accumulator()  # type: ignore[union-attr, arg-type]
+    if not resumed:
+        session.execute(delete(TreeNode))  # starting over: the same nodes are written again below
     for leaf in session.scalars(select(AuditEntry.leaf_hash).where(
             AuditEntry.seq >= accumulator.size, AuditEntry.seq < size).order_by(AuditEntry.seq)):
         assert leaf is not None, "a sequenced entry has its leaf hash"
         accumulator.append(leaf)
     if accumulator.size != size:
         raise RuntimeError(f"the audit log has {accumulator.size} of {size} leaves: run `tripguard audit verify`")
+    for start in range(0, len(accumulator.completed), 5000):
+        session.execute(insert(TreeNode), [{"level": level, "index": index, "hash": value}
+                                           for level, index, value in accumulator.completed[start:start + 5000]])
     now = utcnow()
     signed_at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # heads sign ms
     root_hash = accumulator.root()
@@ -193,10 +198,10 @@ def prove_inclusion(session: Session, *, index: int, size: int | None = None) ->
     size = _resolve_size(session, size)
     if not 0 <= index < size:
         raise NotFound(f"no entry {index} in a tree of {size}")
-    leaves = leaf_hashes(session, size)
+    ranges = StoredRanges(session)
     return InclusionProof(
-        index=index, tree_size=size, leaf_hash=leaves[index], root_hash=merkle.root(leaves),
-        path=merkle.inclusion_proof(index, leaves),
+        index=index, tree_size=size, leaf_hash=ranges(index, 1), root_hash=ranges(0, size),
+        path=merkle.inclusion_path(index, size, ranges),
     )
 
 
@@ -204,8 +209,40 @@ def prove_consistency(session: Session, *, first: int, second: int | None = None
     second = _resolve_size(session, second)
     if not 0 < first <= second:
         raise InvalidInput(f"first must be between 1 and {second}")
-    leaves = leaf_hashes(session, second)
+    ranges = StoredRanges(session)
     return ConsistencyProof(
-        first=first, second=second, first_root=merkle.root(leaves[:first]),
-        second_root=merkle.root(leaves), path=merkle.consistency_proof(first, leaves),
+        first=first, second=second, first_root=ranges(0, first),
+        second_root=ranges(0, second), path=merkle.consistency_path(first, second, ranges),
     )
+
+
+class StoredRanges:
+    """MTH of the ranges a proof needs, from the stored perfect-subtree hashes: O(log n) reads a range. A
+    subtree not stored yet (leaves sequenced since the last signed head) is hashed from its leaves."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.cache: dict[tuple[int, int], bytes] = {}
+
+    def __call__(self, start: int, count: int) -> bytes:
+        blocks = merkle.aligned_blocks(start, count)
+        wanted = [b for b in blocks if b not in self.cache and b[0] > 0]
+        if wanted:
+            for node in self.session.scalars(select(TreeNode).where(
+                    tuple_(TreeNode.level, TreeNode.index).in_(wanted))):
+                self.cache[(node.level, node.index)] = node.hash
+        return merkle.fold_blocks([self._block(level, index) for level, index in blocks])
+
+    def _block(self, level: int, index: int) -> bytes:
+        if (level, index) not in self.cache:
+            first = index << level
+            leaves = leaf_range(self.session, first, first + (1 << level))
+            if len(leaves) != 1 << level:
+                raise RuntimeError("the audit log is missing leaves: run `tripguard audit verify`")
+            self.cache[(level, index)] = merkle.root(leaves)
+        return self.cache[(level, index)]
+
+
+def leaf_range(session: Session, first: int, stop: int) -> list[bytes]:
+    return [leaf for leaf in session.scalars(select(AuditEntry.leaf_hash).where(
+        AuditEntry.seq >= first, AuditEntry.seq < stop).order_by(AuditEntry.seq)) if leaf is not None]
