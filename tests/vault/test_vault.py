@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from tripguard.vault import crypto
 from tripguard.vault.crypto import DecryptionFailed, Suite
+from tripguard.vault.journal import JournalError
 from tripguard.vault.keys import vault_in
 from tripguard.vault.keysource import EnvKeySource, KeyringFile, KeySourceError
 from tripguard.vault.models import DataKey
@@ -119,3 +120,17 @@ def test_env_key_source() -> None:
         source.add_version()
     with pytest.raises(KeySourceError):
         EnvKeySource("1:" + base64.b64encode(b"short").decode(), index)
+
+
+def test_a_journal_from_before_authentication_is_adopted_once(vault: Vault, tmp_path: Path) -> None:
+    """Installations from before the journal was authenticated keep their erasures (and gain a head)."""
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / "erasure-journal.jsonl").write_text(
+        '{"subject_id": "psg_old", "at": "2026-11-01T00:00:00+00:00", "reason": "subject_request"}\n')
+    adopted = vault_in(folder, vault.keys, vault.suite)
+    assert adopted.journal.subject_ids() == ["psg_old"]
+    assert (folder / "erasure-journal.head").exists()
+    (folder / "erasure-journal.head").unlink()  # once authenticated, a missing head is an error, not a v1
+    with pytest.raises(JournalError):
+        vault_in(folder, vault.keys, vault.suite).journal.entries()

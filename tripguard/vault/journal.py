@@ -92,6 +92,29 @@ class ErasureJournal:
         if not self.head_path.exists() and not self.path.exists():
             write_private(self.path, b"")
             self._write_head(0, hashlib.sha256(_GENESIS).digest())
+        elif not self.head_path.exists() and self._is_unauthenticated_v1():
+            self._adopt_v1()
+
+    def _is_unauthenticated_v1(self) -> bool:
+        lines = [line for line in self.path.read_bytes().splitlines() if line.strip()]
+        try:
+            return all("mac" not in json.loads(line) and "subject_id" in json.loads(line) for line in lines)
+        except ValueError:
+            return False
+
+    def _adopt_v1(self) -> None:
+        """A journal from before it was authenticated (no MACs, no head): taken as it stands, once, and
+        authenticated from now on (trust on first use; the operations guide says so)."""
+        last = hashlib.sha256(_GENESIS).digest()
+        out = []
+        for number, line in enumerate((ln for ln in self.path.read_bytes().splitlines() if ln.strip()), start=1):
+            old = json.loads(line)
+            entry: dict[str, object] = {"seq": number, "subject_id": str(old["subject_id"]), "at": str(old.get("at", "")),
+                                        "reason": str(old.get("reason", "")), "record_id": None}
+            last = self._mac(last, _canonical(entry))
+            out.append(_canonical(entry | {"mac": last.hex()}) + b"\n")
+        write_private(self.path, b"".join(out))
+        self._write_head(len(out), last)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
