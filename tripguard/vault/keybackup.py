@@ -115,10 +115,6 @@ class BackupKeyStore:
         entries = self._load()
         return len(entries) - len(self._purged(entries, utcnow()))
 
-    def versions_needed(self) -> set[int]:
-        now = utcnow()
-        return {int(str(e["kek_version"])) for e in self._purged(self._load(), now).values()}
-
 
 @dataclass(frozen=True)
 class BackupRegister:
