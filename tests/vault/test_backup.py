@@ -266,7 +266,7 @@ def test_backup_files_and_key_files_are_private(site: Settings, tmp_path: Path) 
     if site.database_url.startswith("sqlite"):
         files.append(Path(site.database_url.split("///", 1)[1]))
     for path in files:
-        if path.is_file() and not path.name.endswith(".lock"):
+        if path.is_file():
             assert path.stat().st_mode & 0o077 == 0, path
 
 

@@ -172,7 +172,7 @@ class Settings(BaseSettings):
 def _generated_secret(folder: Path, name: str) -> str:
     """A random secret kept in the key folder (0600), made the first time it is asked for."""
     path = folder / name
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
