@@ -197,3 +197,4 @@ def test_proofs_from_stored_nodes_equal_the_full_computation_and_read_log_n(clie
     finally:
         event.remove(db.get_bind(), "before_cursor_execute", listener)
     assert len(statements) <= 2 * size.bit_length() + 4, len(statements)
+    assert not any("(level, " in s.replace('"', "") for s in statements)  # per-level key lookups, no row-value scans

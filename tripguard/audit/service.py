@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import delete, func, insert, select, text, tuple_
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from tripguard.audit import merkle
@@ -226,10 +226,13 @@ class StoredRanges:
 
     def __call__(self, start: int, count: int) -> bytes:
         blocks = merkle.aligned_blocks(start, count)
-        wanted = [b for b in blocks if b not in self.cache and b[0] > 0]
-        if wanted:
-            for node in self.session.scalars(select(TreeNode).where(
-                    tuple_(TreeNode.level, TreeNode.index).in_(wanted))):
+        by_level: dict[int, list[int]] = {}
+        for level, index in blocks:
+            if level > 0 and (level, index) not in self.cache:
+                by_level.setdefault(level, []).append(index)
+        for level, indexes in by_level.items():  # one primary-key lookup per level (a row-value IN scans)
+            for node in self.session.scalars(select(TreeNode).where(TreeNode.level == level,
+                                                                    TreeNode.index.in_(indexes))):
                 self.cache[(node.level, node.index)] = node.hash
         return merkle.fold_blocks([self._block(level, index) for level, index in blocks])
 
