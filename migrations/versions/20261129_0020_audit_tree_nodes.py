@@ -38,7 +38,8 @@ def upgrade() -> None:
             span, value = left_span + span, hashlib.sha256(b"\x01" + left + value).digest()
             start -= left_span
             level = span.bit_length() - 1
-            nodes.append({"level": level, "index": start >> level, "hash": value})
+            if level >= 4:  # tripguard.audit.service.MIN_STORED_LEVEL
+                nodes.append({"level": level, "index": start >> level, "hash": value})
         stack.append((span, value))
         size += 1
     if nodes:

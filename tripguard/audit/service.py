@@ -152,9 +152,10 @@ def sign_new_head(session: Session, key: Ed25519PrivateKey) -> TreeHead:
         accumulator.append(leaf)
     if accumulator.size != size:
         raise RuntimeError(f"the audit log has {accumulator.size} of {size} leaves: run `tripguard audit verify`")
-    for start in range(0, len(accumulator.completed), 5000):
-        session.execute(insert(TreeNode), [{"level": level, "index": index, "hash": value}
-                                           for level, index, value in accumulator.completed[start:start + 5000]])
+    stored = [{"level": level, "index": index, "hash": value}
+              for level, index, value in accumulator.completed if level >= MIN_STORED_LEVEL]
+    for start in range(0, len(stored), 5000):
+        session.execute(insert(TreeNode), stored[start:start + 5000])
     now = utcnow()
     signed_at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # heads sign ms
     root_hash = accumulator.root()
@@ -216,9 +217,16 @@ def prove_consistency(session: Session, *, first: int, second: int | None = None
     )
 
 
+# Subtrees of 16 leaves and up are stored (one row per 16 leaves: signing a head, which holds the log lock
+# and on SQLite the writer, writes a sixteenth of what storing every level would); smaller ones are
+# hashed from at most 15 leaves when a proof needs them.
+MIN_STORED_LEVEL = 4
+
+
 class StoredRanges:
     """MTH of the ranges a proof needs, from the stored perfect-subtree hashes: O(log n) reads a range. A
-    subtree not stored yet (leaves sequenced since the last signed head) is hashed from its leaves."""
+    subtree not stored (below MIN_STORED_LEVEL, or sequenced since the last signed head) is hashed from
+    its leaves."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -228,7 +236,7 @@ class StoredRanges:
         blocks = merkle.aligned_blocks(start, count)
         by_level: dict[int, list[int]] = {}
         for level, index in blocks:
-            if level > 0 and (level, index) not in self.cache:
+            if level >= MIN_STORED_LEVEL and (level, index) not in self.cache:
                 by_level.setdefault(level, []).append(index)
         for level, indexes in by_level.items():  # one primary-key lookup per level (a row-value IN scans)
             for node in self.session.scalars(select(TreeNode).where(TreeNode.level == level,
