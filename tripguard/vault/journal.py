@@ -12,17 +12,16 @@ so the journal cannot be rewritten without the keys. It holds ids, times, reason
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import hmac
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tripguard.core.clock import utcnow
+from tripguard.vault.files import locked, write_private
 
 JOURNAL_FILE = "erasure-journal.jsonl"
 HEAD_FILE = "erasure-journal.head"
@@ -44,18 +43,6 @@ class Erasure:
 
 def _canonical(entry: dict[str, object]) -> bytes:
     return json.dumps(entry, sort_keys=True, ensure_ascii=True, separators=(",", ":")).encode()
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Replace `path` atomically with a 0600 file holding `data`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)
@@ -85,7 +72,7 @@ class ErasureJournal:
 
     def ensure(self) -> None:
         """Create an empty, authenticated journal once (a missing head is an error from then on)."""
-        with self._locked():
+        with locked(self.folder, JOURNAL_FILE):
             self._create_if_new()
 
     def _create_if_new(self) -> None:
@@ -116,16 +103,9 @@ class ErasureJournal:
         write_private(self.path, b"".join(out))
         self._write_head(len(out), last)
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with os.fdopen(os.open(self.folder / (JOURNAL_FILE + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)) as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
-
     def append(self, subject_id: str, reason: str, record_id: str | None = None) -> None:
         """Written (and synced) before the erasure commits: a crash errs on the side of erasing."""
-        with self._locked():
+        with locked(self.folder, JOURNAL_FILE):
             self._create_if_new()
             entries, last = self._read_verified()
             entry: dict[str, object] = {"seq": len(entries) + 1, "subject_id": subject_id,
@@ -172,7 +152,7 @@ class ErasureJournal:
 
     def entries(self) -> list[Erasure]:
         """Every erasure, checked end to end; raises JournalError if anything does not hold."""
-        with self._locked():
+        with locked(self.folder, JOURNAL_FILE):
             return self._read_verified()[0]
 
     def subject_ids(self) -> list[str]:

@@ -16,11 +16,8 @@ live key store (shredded), not in any key backup (made after: it was not there; 
 from __future__ import annotations
 
 import base64
-import contextlib
-import fcntl
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,7 +25,7 @@ from pathlib import Path
 from tripguard.core.clock import utcnow
 from tripguard.core.ids import new_id
 from tripguard.vault import crypto
-from tripguard.vault.journal import write_private
+from tripguard.vault.files import locked, write_private
 
 KEYS_FILE = "backup-keys.json"
 REGISTER_FILE = "backups.jsonl"
@@ -45,14 +42,6 @@ class BackupRecord:
     created_at: datetime
     keep_until: datetime
     kek_versions: tuple[int, ...]
-
-
-@contextlib.contextmanager
-def _locked(folder: Path, name: str) -> Iterator[None]:
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with os.fdopen(os.open(folder / (name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)) as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 @dataclass(frozen=True)
@@ -81,7 +70,7 @@ class BackupKeyStore:
         now = utcnow()
         expires = now + self.window
         sealed = crypto.encrypt(suite, wrap, key, f"tripguard/key-backup/{key_id}".encode())
-        with _locked(self.folder, KEYS_FILE):
+        with locked(self.folder, KEYS_FILE):
             entries = self._purged(self._load(), now)
             entries[key_id] = {"created_at": now.isoformat(), "expires_at": expires.isoformat(),
                                "kek_version": kek_version, "wrapped": base64.b64encode(sealed).decode()}
@@ -104,7 +93,7 @@ class BackupKeyStore:
 
     def purge(self) -> int:
         """Destroy every key whose window has passed; returns how many. Runs with retention, hourly."""
-        with _locked(self.folder, KEYS_FILE):
+        with locked(self.folder, KEYS_FILE):
             entries = self._load()
             kept = self._purged(entries, utcnow())
             if len(kept) != len(entries):
@@ -130,7 +119,7 @@ class BackupRegister:
         line = json.dumps({"name": record.name, "kind": record.kind, "created_at": record.created_at.isoformat(),
                            "keep_until": record.keep_until.isoformat(),
                            "kek_versions": list(record.kek_versions)}) + "\n"
-        with _locked(self.folder, REGISTER_FILE):
+        with locked(self.folder, REGISTER_FILE):
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             with os.fdopen(fd, "a") as handle:
                 handle.write(line)
