@@ -29,7 +29,8 @@ import numpy as np
 from bench.report import machine_line, write_section
 from tripguard.sim.porto import PortoTrip, build_stream, load_trips
 from tripguard.telematics.events import Ping, TripStarted, parse_event, parse_ndjson_columns
-from tripguard.telematics.fast_monitor import BatchMonitor, PingBatch
+from tripguard.telematics.events import EventColumns
+from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.monitor import Monitor
 
 T0 = 1_772_352_000.0
@@ -56,14 +57,13 @@ def start_live_city(monitor: BatchMonitor, trips: list[PortoTrip], n: int) -> li
     return ids
 
 
-def live_batches(trips: list[PortoTrip], ids: list[str], rounds: int) -> list[PingBatch]:
+def live_batches(trips: list[PortoTrip], ids: list[str], rounds: int) -> list[EventColumns]:
     n = len(ids)
     batches = []
     for r in range(1, rounds + 1):
         points = [trips[k % len(trips)].points[min(r, len(trips[k % len(trips)].points) - 1)] for k in range(n)]
         xy = np.asarray(points)
-        batches.append(PingBatch(ids, np.full(n, T0 + 15 * r), xy[:, 0].copy(), xy[:, 1].copy(),
-                                 np.full(n, np.nan), np.full(n, np.nan)))
+        batches.append(EventColumns.of_pings(ids, np.full(n, T0 + 15 * r), xy[:, 0].copy(), xy[:, 1].copy()))
     return batches
 
 
@@ -75,7 +75,7 @@ def live_city_rate(trips: list[PortoTrip], n: int, rounds: int, repeat: int) -> 
         batches = live_batches(trips, ids, rounds)
         started = time.perf_counter()
         for batch in batches:
-            monitor.process_pings(batch)
+            monitor.process_columns(batch)
         best = max(best, n * rounds / (time.perf_counter() - started))
     return best
 
@@ -85,7 +85,7 @@ def memory_per_trip(trips: list[PortoTrip], n: int) -> tuple[float, float]:
     tracemalloc.start()
     monitor = BatchMonitor()
     ids = start_live_city(monitor, trips, n)
-    monitor.process_pings(live_batches(trips, ids, 1)[0])
+    monitor.process_columns(live_batches(trips, ids, 1)[0])
     total = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     routes = sum(r.ax.nbytes + r.ay.nbytes + r.dx.nbytes + r.dy.nbytes + r.length2.nbytes + 200

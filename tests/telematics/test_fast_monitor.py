@@ -55,13 +55,17 @@ def trip_events(draw: st.DrawFn, trip: str, vehicle: str, shift: float, climb: f
     for _ in range(draw(st.integers(0, 25))):
         t += draw(st.sampled_from([0, 1, 3, 5, 12, 15, 30, 45, 100]))
         if draw(st.integers(0, 3)) > 0:
-            progress = min(len(ROUTE) - 1.0, progress + draw(st.sampled_from([0.0, 0.0, 0.2, 1.0, 3.0, 60.0])))
+            progress = min(len(ROUTE) - 1.0, progress + draw(st.sampled_from([0.0, 0.0, 0.0, 0.2, 1.0, 3.0, 60.0])))
         offset_m = draw(st.sampled_from([0, 0, 10, 150, 400, 900]))
-        lon = ROUTE[0][0] + progress * 0.001
-        lat = 41.14 + shift + progress * climb + offset_m * DEG_PER_M
+        # GPS noise: scatter of a few tens of metres, and now and then a multipath jump.
+        east_m, north_m = draw(st.sampled_from([(0, 0), (0, 0), (12, -7), (-20, 15), (35, 40), (-120, 60)]))
+        lon = ROUTE[0][0] + progress * 0.001 + east_m * DEG_PER_M * 1.33
+        lat = 41.14 + shift + progress * climb + (offset_m + north_m) * DEG_PER_M
         events.append(Ping(trip, t, lon, lat,
-                           speed_mps=draw(st.sampled_from([None, None, 0.5, 8.0, 20.0, 45.0])),
-                           accel_g=draw(st.sampled_from([None, None, None, 0.3, 3.0]))))
+                           speed_mps=draw(st.sampled_from([None, None, 0.0, 0.5, 8.0, 20.0, 45.0])),
+                           accuracy_m=draw(st.sampled_from([None, None, None, 8.0, 500.0])),
+                           accel_g=draw(st.sampled_from([None, None, None, 0.3, 3.0])),
+                           stationary=draw(st.sampled_from([None, None, None, True, False]))))
     if draw(st.integers(0, 2)) == 0:
         events.append(TripEnded(trip, t + draw(st.integers(0, 20)),
                                 draw(st.sampled_from([None, ROUTE[-1][0], ROUTE[3][0]])), 41.14 + shift))

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from tripguard.sim.noise import MODELS
 from tripguard.sim.porto import KINDS, build_stream, load_trips
 from tripguard.telematics.events import parse_ndjson_columns
 from tripguard.telematics.fast_monitor import BatchMonitor
@@ -71,10 +72,15 @@ def porto(
     truth: Annotated[Path | None, typer.Option(help="Write the injected anomalies (JSON lines) here")] = None,
     data: Annotated[Path | None, typer.Option(help="Another copy of porto_trips.csv")] = None,
     stagger: Annotated[float, typer.Option(help="Seconds between trip starts")] = 8.0,
+    noise: Annotated[str, typer.Option(help="GPS noise laid over the fixes: none or urban (see sim/noise.py)")] = "none",
+    seed: Annotated[int, typer.Option(help="Seed for the anomalies' sizes and the noise")] = 7,
 ) -> None:
     """The 318 real Porto taxi trips as trip-monitoring events (CC BY 4.0; see the package's ATTRIBUTION.md)."""
+    if noise not in MODELS:
+        raise typer.BadParameter(f"{noise!r}: expected one of {', '.join(MODELS)}", param_hint="--noise")
     trips = load_trips(data) if data else load_trips()
-    events, injections = build_stream(trips, stagger_s=stagger, inject={kind: inject for kind in KINDS})
+    events, injections = build_stream(trips, stagger_s=stagger, inject={kind: inject for kind in KINDS},
+                                      seed=seed, noise=MODELS[noise])
     target = out.open("w") if out else sys.stdout
     try:
         for event in events:

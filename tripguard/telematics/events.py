@@ -44,6 +44,7 @@ class Ping:
     heading: float | None = None
     accuracy_m: float | None = None
     accel_g: float | None = None
+    stationary: bool | None = None  # the device's own motion state (ACC off, a motion sensor), when it has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +162,13 @@ def _number(obj: dict[str, object], key: str, low: float, high: float, *, requir
     return float(value)
 
 
+def _flag(obj: dict[str, object], key: str) -> bool | None:
+    value = obj.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise BadEvent(f"{key} must be true or false")
+
+
 def _point(value: object, key: str, gcj: bool) -> Point:
     if (not isinstance(value, list) or len(value) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, float))
                                                               for v in value)):
@@ -181,13 +189,14 @@ def _plain_ping(obj: dict[str, object], ts: float) -> Ping:
         _point([lon, lat], "lon/lat", False)  # raises the general path's error
     if not is_identifier(trip_id):
         _id(obj, "trip_id")
-    speed = heading = accuracy = accel = None
+    speed = heading = accuracy = accel = stationary = None
     if len(obj) > 5:
         speed = _number(obj, "speed_mps", 0, 150, required=False)
         heading = _number(obj, "heading", 0, 360, required=False)
         accuracy = _number(obj, "accuracy_m", 0, 10_000, required=False)
         accel = _number(obj, "accel_g", 0, 50, required=False)
-    return Ping(trip_id, ts, float(lon), float(lat), speed, heading, accuracy, accel)  # type: ignore[arg-type]
+        stationary = _flag(obj, "stationary")
+    return Ping(trip_id, ts, float(lon), float(lat), speed, heading, accuracy, accel, stationary)  # type: ignore[arg-type]
 
 
 def _route(value: object, gcj: bool) -> tuple[Point, ...]:
@@ -223,7 +232,7 @@ def parse_event(obj: object, *, crs: str = "wgs84") -> Event:
                     speed_mps=_number(obj, "speed_mps", 0, 150, required=False),
                     heading=_number(obj, "heading", 0, 360, required=False),
                     accuracy_m=_number(obj, "accuracy_m", 0, 10_000, required=False),
-                    accel_g=_number(obj, "accel_g", 0, 50, required=False))
+                    accel_g=_number(obj, "accel_g", 0, 50, required=False), stationary=_flag(obj, "stationary"))
     if kind == "trip_started":
         trip_crs = obj.get("crs", "wgs84")
         if trip_crs not in ("wgs84", "gcj02"):
@@ -300,9 +309,13 @@ def parse_ndjson(lines: Iterable[str | bytes], gcj_trips: dict[str, None] | None
     yield from parsed
 
 
+PING_COLUMNS = ("ts", "lon", "lat", "speed", "accel", "accuracy", "stationary")
+
+
 @dataclass
 class EventColumns:
-    """Events as columns: pings as numbers (NaN where absent), every other event as an object by position.
+    """Events as columns: pings as numbers (NaN where absent; `stationary` 1.0 or 0.0), every other
+    event as an object by position.
 
     The batched monitor's input; `parse_ndjson_columns` builds it without making a Ping per line.
     """
@@ -313,6 +326,8 @@ class EventColumns:
     lat: np.ndarray
     speed: np.ndarray
     accel: np.ndarray
+    accuracy: np.ndarray
+    stationary: np.ndarray
     others: dict[int, Event]
 
     def __len__(self) -> int:
@@ -325,20 +340,50 @@ class EventColumns:
             builder.add(event)
         return builder.build()
 
+    @classmethod
+    def of_pings(cls, trip_ids: list[str], ts: np.ndarray, lon: np.ndarray, lat: np.ndarray,
+                 **optional: np.ndarray) -> EventColumns:
+        """Pings only; optional columns (speed, accel, accuracy, stationary) default to absent."""
+        absent = np.full(len(trip_ids), _NAN)
+        return cls._make(trip_ids, [ts, lon, lat, *(optional.get(name, absent) for name in PING_COLUMNS[3:])], {})
+
+    @classmethod
+    def _make(cls, trip_ids: list[str], c: list[np.ndarray], others: dict[int, Event]) -> EventColumns:
+        return cls(trip_ids, c[0], c[1], c[2], c[3], c[4], c[5], c[6], others)
+
+    def _columns(self) -> list[np.ndarray]:
+        return [getattr(self, name) for name in PING_COLUMNS]
+
     def take(self, index: np.ndarray) -> EventColumns:
         """The events at these positions (ascending), renumbered from 0."""
         where = {int(k): n for n, k in enumerate(index.tolist())} if self.others else {}
-        return EventColumns([self.trip_ids[k] for k in index.tolist()], self.ts[index], self.lon[index],
-                            self.lat[index], self.speed[index], self.accel[index],
-                            {where[k]: e for k, e in self.others.items() if k in where})
+        return EventColumns._make([self.trip_ids[k] for k in index.tolist()], [c[index] for c in self._columns()],
+                                  {where[k]: e for k, e in self.others.items() if k in where})
 
     def slice(self, start: int, stop: int) -> EventColumns:
-        return EventColumns(self.trip_ids[start:stop], self.ts[start:stop], self.lon[start:stop],
-                            self.lat[start:stop], self.speed[start:stop], self.accel[start:stop],
-                            {k - start: e for k, e in self.others.items() if start <= k < stop})
+        return EventColumns._make(self.trip_ids[start:stop], [c[start:stop] for c in self._columns()],
+                                  {k - start: e for k, e in self.others.items() if start <= k < stop})
+
+    def events(self) -> list[Event]:
+        """Back to event objects (for the stores that keep them), in order."""
+        out: list[Event] = []
+        numbers = zip(*(c.tolist() for c in self._columns()), strict=True)
+        for k, (trip_id, (ts, lon, lat, speed, accel, accuracy, stationary)) in enumerate(zip(self.trip_ids, numbers,
+                                                                                              strict=True)):
+            other = self.others.get(k)
+            if other is not None:
+                out.append(other)
+                continue
+            out.append(Ping(trip_id, ts, lon, lat, _opt(speed), None, _opt(accuracy), _opt(accel),
+                            None if math.isnan(stationary) else stationary == 1.0))
+        return out
 
 
 _NAN = float("nan")
+
+
+def _opt(value: float) -> float | None:
+    return None if math.isnan(value) else value
 
 
 class ColumnBuilder:
@@ -349,22 +394,29 @@ class ColumnBuilder:
         self.lat: list[float] = []
         self.speed: list[float] = []
         self.accel: list[float] = []
+        self.accuracy: list[float] = []
+        self.stationary: list[float] = []
         self.others: dict[int, Event] = {}
         self.line_numbers: list[int] = []  # filled by parse_ndjson_columns
 
-    def ping(self, trip_id: str, ts: float, lon: float, lat: float, speed: float, accel: float) -> None:
+    def ping(self, trip_id: str, ts: float, lon: float, lat: float, speed: float = _NAN, accel: float = _NAN,
+             accuracy: float = _NAN, stationary: float = _NAN) -> None:
         self.trip_ids.append(trip_id)
         self.ts.append(ts)
         self.lon.append(lon)
         self.lat.append(lat)
         self.speed.append(speed)
         self.accel.append(accel)
+        self.accuracy.append(accuracy)
+        self.stationary.append(stationary)
 
     def add(self, event: Event) -> None:
         if isinstance(event, Ping):
             self.ping(event.trip_id, event.ts, event.lon, event.lat,
                       _NAN if event.speed_mps is None else event.speed_mps,
-                      _NAN if event.accel_g is None else event.accel_g)
+                      _NAN if event.accel_g is None else event.accel_g,
+                      _NAN if event.accuracy_m is None else event.accuracy_m,
+                      _NAN if event.stationary is None else float(event.stationary))
         else:
             self.other(event)
 
@@ -372,13 +424,12 @@ class ColumnBuilder:
         self.others[len(self.trip_ids)] = event
         self.trip_ids.append(event.trip_id if not isinstance(event, DeviceHeartbeat) else event.vehicle_id)
         self.ts.append(event.ts)
-        for column in (self.lon, self.lat, self.speed, self.accel):
+        for column in (self.lon, self.lat, self.speed, self.accel, self.accuracy, self.stationary):
             column.append(_NAN)
 
     def build(self) -> EventColumns:
-        return EventColumns(self.trip_ids, np.array(self.ts, dtype=np.float64), np.array(self.lon, dtype=np.float64),
-                            np.array(self.lat, dtype=np.float64), np.array(self.speed, dtype=np.float64),
-                            np.array(self.accel, dtype=np.float64), self.others)
+        return EventColumns._make(self.trip_ids, [np.array(getattr(self, name), dtype=np.float64)
+                                                  for name in PING_COLUMNS], self.others)
 
 
 _scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[attr-defined, arg-type]
@@ -408,6 +459,7 @@ def parse_ndjson_columns(lines: Iterable[str | bytes], gcj_trips: dict[str, None
     loads, cache, number_types = _loads_line, _TS_CACHE, _NUMBER
     trip_ids, times, lons, lats = builder.trip_ids.append, builder.ts.append, builder.lon.append, builder.lat.append
     speeds, accels = builder.speed.append, builder.accel.append
+    accuracies, stationaries = builder.accuracy.append, builder.stationary.append
     numbers = builder.line_numbers.append
     for number, line in enumerate(lines, start=first_line):
         if not line.strip():
@@ -427,6 +479,8 @@ def parse_ndjson_columns(lines: Iterable[str | bytes], gcj_trips: dict[str, None
                     lats(float(lat))  # type: ignore[arg-type]
                     speeds(_NAN)
                     accels(_NAN)
+                    accuracies(_NAN)
+                    stationaries(_NAN)
                     numbers(number)
                     continue
             crs = "gcj02" if isinstance(obj, dict) and _in_gcj(obj, gcj) else "wgs84"

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import repeat
 
 import numpy as np
 
+from tripguard.telematics.contract import Alert, MonitorConfig
 from tripguard.telematics.events import (
     DeviceHeartbeat,
     Event,
@@ -32,41 +32,26 @@ from tripguard.telematics.events import (
     TripStarted,
     format_ts,
 )
-from tripguard.telematics.geo import EARTH_RADIUS_M, Route, haversine_m
-from tripguard.telematics.monitor import Alert, MonitorConfig
+from tripguard.telematics.geo import Route, haversine_m, haversine_rows
+from tripguard.telematics.rules import ending
+from tripguard.telematics.rules import route as route_rule
+from tripguard.telematics.rules import speed as speed_rules
+from tripguard.telematics.rules import stop as stop_rule
+from tripguard.telematics.rules.common import held_columns
 
 NAN = float("nan")
-_WINDOW = np.arange(-2, 6)
-_FLOAT_COLUMNS = ("last_ts", "pos_ts", "lon", "lat", "speed", "off_since", "stop_lon", "stop_lat", "stop_since",
-                  "speeding_since", "crash_at", "crash_lon", "crash_lat", "crash_from", "silence_for",
-                  "pickup_lon", "pickup_lat", "dropoff_lon", "dropoff_lat", "lon0", "lat0", "kx")
-_BOOL_COLUMNS = ("started", "has_last", "has_pos", "has_route", "deviation_alerted", "stop_alerted",
-                 "speeding_alerted", "crash_alerted")
-_INT_COLUMNS = ("seg", "route_at", "route_len")
-_KY = np.radians(1.0) * EARTH_RADIUS_M
-
-
-def _haversine(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp, dl = p2 - p1, np.radians(lon2 - lon1)
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+_DEV, _SPEEDING = held_columns("dev"), held_columns("speeding")
+_FLOAT_COLUMNS = ("last_ts", "pos_ts", "lon", "lat", "speed", "prior_ts", "prior_speed", "silence_for", "pickup_lon", "pickup_lat",
+                  "dropoff_lon", "dropoff_lat", "lon0", "lat0", "kx", *stop_rule.STOP_FLOATS, *speed_rules.CRASH_FLOATS,
+                  *_DEV[0], *_SPEEDING[0])
+_BOOL_COLUMNS = ("started", "has_last", "has_pos", "has_route", *stop_rule.STOP_BOOLS, *speed_rules.CRASH_BOOLS,
+                 *_DEV[1], *_SPEEDING[1])
+_INT_COLUMNS = ("seg", "route_at", "route_len", "recent_n", *stop_rule.STOP_INTS, *speed_rules.CRASH_INTS, *_DEV[2],
+                *_SPEEDING[2])
 
 
 def _opt(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
-
-
-@dataclass
-class PingBatch:
-    """Pings as columns (pre-parsed): trip ids, and NaN where the device sent no speed or acceleration."""
-
-    trip_ids: list[str]
-    ts: np.ndarray
-    lon: np.ndarray
-    lat: np.ndarray
-    speed: np.ndarray
-    accel: np.ndarray
 
 
 class BatchMonitor:
@@ -81,11 +66,14 @@ class BatchMonitor:
         self.f = {name: np.full(capacity, NAN) for name in _FLOAT_COLUMNS}
         self.b = {name: np.zeros(capacity, dtype=bool) for name in _BOOL_COLUMNS}
         self.i = {name: np.zeros(capacity, dtype=np.int64) for name in _INT_COLUMNS}
+        # A few fixes per trip: the stop's centre and away fixes, the last positions.
+        wide = {**stop_rule.stop_wide(self.config), "recent_x": ending.RECENT, "recent_y": ending.RECENT}
+        self.w = {name: np.full((capacity, width), NAN) for name, width in wide.items()}
         # Every live route's segments, back to back; a trip's are at route_at, route_len long.
         self._set_at = np.zeros(capacity, dtype=np.int64)  # per run: k + 1 of the event that last set last_ts
         self._segment_floor = segments
-        self._segments = np.zeros((5, segments))  # ax, ay, dx, dy, length2
-        self._segments_used = 0
+        self.segments = np.zeros((5, segments))  # ax, ay, dx, dy, length2
+        self.segments_used = 0
         # The earliest silence deadline of any trip not yet reported (a lower bound): the watermark
         # check scans the trips only once the watermark reaches it.
         self._next_deadline = float("inf")
@@ -118,6 +106,10 @@ class BatchMonitor:
                 grown = np.full(new, fill, dtype=column.dtype)
                 grown[:old] = column
                 columns[name] = grown
+        for name, wide in self.w.items():
+            grown_wide = np.full((new, wide.shape[1]), NAN)
+            grown_wide[:old] = wide
+            self.w[name] = grown_wide
         grown_set_at = np.zeros(new, dtype=np.int64)
         grown_set_at[:old] = self._set_at
         self._set_at = grown_set_at
@@ -133,6 +125,8 @@ class BatchMonitor:
             column[slot] = False
         for column in self.i.values():
             column[slot] = 0
+        for wide in self.w.values():
+            wide[slot] = NAN
         self.routes[slot] = None
         self.vehicle_of[slot] = None
         self._set_at[slot] = 0
@@ -154,18 +148,18 @@ class BatchMonitor:
 
     def _store_route(self, slot: int, route: Route) -> None:
         count = len(route.ax)
-        if self._segments_used + count > self._segments.shape[1]:
+        if self.segments_used + count > self.segments.shape[1]:
             self._compact_segments(extra=count)
-        at = self._segments_used
-        self._segments[:, at:at + count] = (route.ax, route.ay, route.dx, route.dy, route.length2)
-        self._segments_used += count
+        at = self.segments_used
+        self.segments[:, at:at + count] = (route.ax, route.ay, route.dx, route.dy, route.length2)
+        self.segments_used += count
         self.i["route_at"][slot], self.i["route_len"][slot] = at, count
 
     def _compact_segments(self, extra: int) -> None:
         live = [(slot, r) for slot, r in enumerate(self.routes) if r is not None and self.trip_of[slot] is not None]
         needed = sum(len(r.ax) for _, r in live) + extra
-        self._segments = np.zeros((5, max(self._segment_floor, 2 * needed)))
-        self._segments_used = 0
+        self.segments = np.zeros((5, max(self._segment_floor, 2 * needed)))
+        self.segments_used = 0
         for slot, route in live:
             self._store_route(slot, route)
 
@@ -286,18 +280,18 @@ class BatchMonitor:
         if slot is None:
             return
         f = self.f
-        lon = event.lon if event.lon is not None else _opt(f["lon"][slot])
-        lat = event.lat if event.lat is not None else _opt(f["lat"][slot])
+        recent = ending.recent_of(self, slot)
         dropoff = (_opt(f["dropoff_lon"][slot]), _opt(f["dropoff_lat"][slot]))
         self._release(event.trip_id)
         self._ended[event.trip_id] = None
         if len(self._ended) > self.ended_memory:
             del self._ended[next(iter(self._ended))]
-        if dropoff[0] is not None and dropoff[1] is not None and lon is not None and lat is not None:
-            distance = haversine_m(lon, lat, dropoff[0], dropoff[1])
-            if distance > self.config.early_end_m:
-                alerts.append(Alert(event.trip_id, "early_end", event.ts, lon, lat,
-                                    {"distance_to_dropoff_m": round(distance), "since": format_ts(event.ts)}))
+        if dropoff[0] is None or dropoff[1] is None:
+            return
+        where = ending.where_it_ended(recent, event.lon, event.lat, (dropoff[0], dropoff[1]))
+        if where is not None and where[0] > self.config.early_end_m:
+            alerts.append(Alert(event.trip_id, "early_end", event.ts, where[1], where[2],
+                                {"distance_to_dropoff_m": round(where[0]), "since": format_ts(event.ts)}))
 
     def _gps_lost(self, slot: int, trip_id: str, last_ts: float) -> Alert:
         silent = self.config.gps_lost_seconds
@@ -339,11 +333,6 @@ class BatchMonitor:
                                          "since": format_ts(beat_ts)}))
 
     # -- the vectorised run ------------------------------------------------------------------------
-    def process_pings(self, batch: PingBatch) -> list[Alert]:
-        """The pre-parsed fast path: consecutive pings (no other event between them) as columns."""
-        return self.process_columns(EventColumns(batch.trip_ids, batch.ts, batch.lon, batch.lat, batch.speed,
-                                                 batch.accel, {}))
-
     def _running(self, ts: np.ndarray) -> np.ndarray:
         """R[k]: the highest event time seen before the run's k-th event (R[0]: before the run)."""
         self._set_at.fill(0)
@@ -446,6 +435,12 @@ class BatchMonitor:
 
         keep = ~(has_last & b["has_pos"][s] & (ts <= prev))  # a duplicate or out of order: covered
         if not keep.all():
+            with np.errstate(invalid="ignore"):
+                late = ~keep & (ts < f["pos_ts"][s]) & ~(batch.accuracy[j] > cfg.max_accuracy_m)
+            if late.any():
+                jl = j[late]
+                speed_rules.late_crash_rows(self, s[late], ts[late], batch.lon[jl], batch.lat[jl], batch.speed[jl],
+                                            batch.accel[jl])
             j, s, ts, prev, has_last = j[keep], s[keep], ts[keep], prev[keep], has_last[keep]
         if j.size == 0:
             return
@@ -457,11 +452,16 @@ class BatchMonitor:
         f["last_ts"][s], b["has_last"][s] = ts, True
         set_at[s] = j + 1
 
+        bad = batch.accuracy[j] > cfg.max_accuracy_m  # NaN (not sent) compares False
+        if bad.any():
+            j, s, ts = j[~bad], s[~bad], ts[~bad]
+            if j.size == 0:
+                return
         lon, lat = batch.lon[j], batch.lat[j]
         has_pos = b["has_pos"][s]
         pos_ts = f["pos_ts"][s]
         dt = ts - pos_ts
-        moved = _haversine(f["lon"][s], f["lat"][s], lon, lat)
+        moved = haversine_rows(f["lon"][s], f["lat"][s], lon, lat)
         with np.errstate(invalid="ignore", divide="ignore"):
             rate = moved / dt
         glitch = has_pos & (dt > 0) & (rate > cfg.max_plausible_mps)
@@ -472,87 +472,44 @@ class BatchMonitor:
             if j.size == 0:
                 return
         reported = batch.speed[j]
-        speed = np.where(np.isnan(reported), np.where(has_pos & (dt > 0) & (dt <= 60), rate, NAN), reported)
+        speed_now = np.where(np.isnan(reported), np.where(has_pos & (dt > 0) & (dt <= 60), rate, NAN), reported)
         previous_speed, previous_ts = f["speed"][s], pos_ts
-        f["lon"][s], f["lat"][s], f["pos_ts"][s], f["speed"][s] = lon, lat, ts, speed
+        f["prior_speed"][s], f["prior_ts"][s] = previous_speed, previous_ts
+        f["lon"][s], f["lat"][s], f["pos_ts"][s], f["speed"][s] = lon, lat, ts, speed_now
         b["has_pos"][s] = True
+        ending.remember_rows(self, s, lon, lat)
 
         self._deviation(s, ts, lon, lat, alerts)
-        self._stop(s, ts, lon, lat, alerts)
-        self._speeding(s, ts, lon, lat, speed, alerts)
-        self._crash(s, ts, lon, lat, batch.speed[j], batch.accel[j], previous_speed, previous_ts, alerts)
+        self._stop(s, ts, lon, lat, reported, batch.stationary[j], alerts)
+        self._speeding(s, ts, lon, lat, speed_now, alerts)
+        self._crash(s, ts, lon, lat, reported, batch.accel[j], previous_speed, previous_ts, alerts)
 
-    # -- rules --------------------------------------------------------------------------------------
-    def _route_distance(self, s: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        f = self.f
-        px = (lon - f["lon0"][s]) * f["kx"][s]
-        py = (lat - f["lat0"][s]) * _KY
-        length = self.i["route_len"][s]
-        window = np.clip(self.i["seg"][s][:, None] + _WINDOW, 0, (length - 1)[:, None])
-        index = self.i["route_at"][s][:, None] + window
-        ax, ay, dx, dy, length2 = (self._segments[c][index] for c in range(5))
-        rx, ry = px[:, None] - ax, py[:, None] - ay
-        with np.errstate(invalid="ignore", divide="ignore"):
-            t = np.where(length2 > 0, (rx * dx + ry * dy) / length2, 0.0)
-        np.clip(t, 0.0, 1.0, out=t)
-        ex, ey = rx - t * dx, ry - t * dy
-        squared = ex * ex + ey * ey
-        best = np.argmin(squared, axis=1)
-        rows = np.arange(len(s))
-        distance = np.sqrt(squared[rows, best])
-        self.i["seg"][s] = window[rows, best]
-        for k in np.flatnonzero(distance > self.config.deviation_m).tolist():
-            slot = int(s[k])
-            exact, segment = self.routes[slot].nearest(float(lon[k]), float(lat[k]))  # type: ignore[union-attr]
-            distance[k] = exact
-            self.i["seg"][slot] = segment
-        return distance
-
+    # -- rules (rules/: each detector beside its reference rule) ------------------------------------
     def _deviation(self, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray,
                    alerts: list[Alert]) -> None:
         routed = self.b["has_route"][s]
         if not routed.any():
             return
         s, ts, lon, lat = s[routed], ts[routed], lon[routed], lat[routed]
-        distance = self._route_distance(s, lon, lat)
-        fire, since = self._held_for(s, ts, distance > self.config.deviation_m, "off_since", "deviation_alerted",
-                                     self.config.deviation_seconds)
+        distance = route_rule.distance_rows(self, s, lon, lat)
+        fire, since = route_rule.step_rows(self, s, ts, distance)
         for k in np.flatnonzero(fire).tolist():
             alerts.append(Alert(self.trip_of[int(s[k])], "route_deviation", float(ts[k]), float(lon[k]),  # type: ignore[arg-type]
                                 float(lat[k]), {"distance_m": round(float(distance[k])),
                                                 "since": format_ts(float(since[k]))}))
 
-    def _held_for(self, s: np.ndarray, ts: np.ndarray, holding: np.ndarray, since_column: str, alerted_column: str,
-                  seconds: float) -> tuple[np.ndarray, np.ndarray]:
-        """A condition that must hold for `seconds` before it alerts, once until it clears: its clock is
-        reset where it does not hold and started where it begins. Returns where it alerts now, and since when."""
+    def _stop(self, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray, reported: np.ndarray,
+              stationary: np.ndarray, alerts: list[Alert]) -> None:
         f, b = self.f, self.b
-        clear = s[~holding]
-        f[since_column][clear], b[alerted_column][clear] = NAN, False
-        since = f[since_column][s]
-        since = np.where(holding & np.isnan(since), ts, since)
-        f[since_column][s[holding]] = since[holding]
-        fire = holding & ~b[alerted_column][s] & (ts - since >= seconds)
-        b[alerted_column][s[fire]] = True
-        return fire, since
-
-    def _stop(self, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray, alerts: list[Alert]) -> None:
-        cfg, f, b = self.config, self.f, self.b
-        since = f["stop_since"][s]
-        anchor_lon, anchor_lat = f["stop_lon"][s], f["stop_lat"][s]
-        reset = np.isnan(since) | (_haversine(anchor_lon, anchor_lat, lon, lat) > cfg.stop_radius_m)
-        moved = s[reset]
-        f["stop_lon"][moved], f["stop_lat"][moved], f["stop_since"][moved] = lon[reset], lat[reset], ts[reset]
-        b["stop_alerted"][moved] = False
-        candidate = ~reset & ~b["stop_alerted"][s] & (ts - since >= cfg.stop_seconds)
-        for k in np.flatnonzero(candidate).tolist():
+        due = stop_rule.step_rows(self, s, ts, lon, lat, reported, stationary)
+        for k in np.flatnonzero(due).tolist():
             slot = int(s[k])
-            at_lon, at_lat = float(anchor_lon[k]), float(anchor_lat[k])
+            at_lon, at_lat, since = float(f["stop_lon"][slot]), float(f["stop_lat"][slot]), float(f["stop_since"][slot])
             if self._near_endpoint(slot, at_lon, at_lat):
                 continue
             b["stop_alerted"][slot] = True
             alerts.append(Alert(self.trip_of[slot], "long_stop", float(ts[k]), at_lon, at_lat,  # type: ignore[arg-type]
-                                {"stopped_s": round(float(ts[k] - since[k])), "since": format_ts(float(since[k]))}))
+                                {"stopped_s": round(float(ts[k]) - since), "since": format_ts(since)}))
 
     def _near_endpoint(self, slot: int, lon: float, lat: float) -> bool:
         f, radius = self.f, self.config.endpoint_radius_m
@@ -561,44 +518,24 @@ class BatchMonitor:
                 return True
         return False
 
-    def _speeding(self, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray, speed: np.ndarray,
+    def _speeding(self, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray, speed_now: np.ndarray,
                   alerts: list[Alert]) -> None:
-        with np.errstate(invalid="ignore"):
-            over = speed > self.config.speed_limit_mps  # NaN (no speed) compares False
-        fire, since = self._held_for(s, ts, over, "speeding_since", "speeding_alerted", self.config.speeding_seconds)
+        fire, since = speed_rules.speeding_rows(self, s, ts, speed_now)
         for k in np.flatnonzero(fire).tolist():
             alerts.append(Alert(self.trip_of[int(s[k])], "speeding", float(ts[k]), float(lon[k]),  # type: ignore[arg-type]
-                                float(lat[k]), {"speed_kmh": round(float(speed[k]) * 3.6),
+                                float(lat[k]), {"speed_kmh": round(float(speed_now[k]) * 3.6),
                                                 "since": format_ts(float(since[k]))}))
 
     def _crash(self, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray, reported: np.ndarray,
                accel: np.ndarray, previous_speed: np.ndarray, previous_ts: np.ndarray, alerts: list[Alert]) -> None:
-        cfg, f, b = self.config, self.f, self.b
-        crash_at = f["crash_at"][s]
-        idle = np.isnan(crash_at)
-        with np.errstate(invalid="ignore"):
-            sharp = (previous_speed >= cfg.crash_from_mps) & (reported <= cfg.crash_to_mps) & \
-                (ts - previous_ts <= cfg.crash_within_s)
-            trigger = idle & (sharp | (accel >= cfg.crash_g))
-        hit = s[trigger]
-        f["crash_at"][hit], f["crash_lon"][hit], f["crash_lat"][hit] = ts[trigger], lon[trigger], lat[trigger]
-        f["crash_from"][hit] = previous_speed[trigger]
-        watching = ~idle
-        if not watching.any():
-            return
-        crash_lon, crash_lat = f["crash_lon"][s], f["crash_lat"][s]
-        with np.errstate(invalid="ignore"):
-            drove_on = watching & (_haversine(crash_lon, crash_lat, lon, lat) > cfg.stop_radius_m)
-        f["crash_at"][s[drove_on]] = NAN
-        still = watching & ~drove_on & ~b["crash_alerted"][s] & (ts - crash_at >= cfg.crash_still_seconds)
-        for k in np.flatnonzero(still).tolist():
+        f = self.f
+        fire = speed_rules.crash_rows(self, s, ts, lon, lat, reported, accel, previous_speed, previous_ts)
+        for k in np.flatnonzero(fire).tolist():
             slot = int(s[k])
-            b["crash_alerted"][slot] = True
-            evidence: dict[str, object] = {"still_s": round(float(ts[k] - crash_at[k])),
-                                           "since": format_ts(float(crash_at[k]))}
+            crash_at = float(f["crash_at"][slot])
+            evidence: dict[str, object] = {"still_s": round(float(ts[k]) - crash_at), "since": format_ts(crash_at)}
             before = f["crash_from"][slot]
             if not np.isnan(before):
                 evidence["speed_before_kmh"] = round(float(before) * 3.6)
-            alerts.append(Alert(self.trip_of[slot], "possible_crash", float(ts[k]), float(crash_lon[k]),  # type: ignore[arg-type]
-                                float(crash_lat[k]), evidence))
-
+            alerts.append(Alert(self.trip_of[slot], "possible_crash", float(ts[k]), float(f["crash_lon"][slot]),  # type: ignore[arg-type]
+                                float(f["crash_lat"][slot]), evidence))

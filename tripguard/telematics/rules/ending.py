@@ -1,0 +1,46 @@
+"""early_end: the trip ends farther than `early_end_m` from the planned drop-off.
+
+Where the trip ended is looked at twice: the newest position (the end event's own, when it carries
+one, else the last trusted fix), and the low median of the last `RECENT` positions. It alerts only
+when both are far: one wild fix at the end neither makes nor hides an early end on its own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tripguard.telematics.geo import haversine_m
+from tripguard.telematics.rules.common import low_median
+
+if TYPE_CHECKING:
+    from tripguard.telematics.fast_monitor import BatchMonitor
+
+RECENT = 3
+
+
+def where_it_ended(recent: list[tuple[float, float]], lon: float | None, lat: float | None,
+                   dropoff: tuple[float, float]) -> tuple[float, float, float] | None:
+    """(distance to the drop-off, lon, lat) of the nearer of the newest position and the recent median."""
+    points = [*recent, (lon, lat)] if lon is not None and lat is not None else list(recent)
+    points = points[-RECENT:]
+    if not points:
+        return None
+    middle = (low_median([p[0] for p in points]), low_median([p[1] for p in points]))
+    return min((haversine_m(x, y, dropoff[0], dropoff[1]), x, y) for x, y in (points[-1], middle))
+
+
+def remember_rows(monitor: BatchMonitor, s: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> None:
+    """Keep each trip's last RECENT trusted positions (a ring)."""
+    w, i = monitor.w, monitor.i
+    n = i["recent_n"][s]
+    w["recent_x"][s, n % RECENT], w["recent_y"][s, n % RECENT] = lon, lat
+    i["recent_n"][s] = n + 1
+
+
+def recent_of(monitor: BatchMonitor, slot: int) -> list[tuple[float, float]]:
+    """A trip's last positions, oldest first, as the reference keeps them."""
+    n = int(monitor.i["recent_n"][slot])
+    return [(float(monitor.w["recent_x"][slot, k % RECENT]), float(monitor.w["recent_y"][slot, k % RECENT]))
+            for k in range(max(0, n - RECENT), n)]
