@@ -1,5 +1,5 @@
-"""The monitor on the 318 real Porto trips: injected anomalies caught in time; every alert on the
-normal trips explained by what the taxi really did."""
+"""The monitor on the 318 real Porto trips, clean and with urban GPS noise (sim/noise.py): injected
+anomalies caught in time; every alert on the normal trips explained by what the taxi really did."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tripguard.cli import app as cli
+from tripguard.sim.noise import MODELS
 from tripguard.sim.porto import KINDS, build_stream, load_trips
 from tripguard.telematics.events import parse_event
 from tripguard.telematics.geo import haversine_m
@@ -30,24 +31,41 @@ def test_the_data_is_all_there() -> None:
     assert len(TRIPS) == 318 and sum(len(t.points) for t in TRIPS) == 14_436
 
 
+# The owner's decision on issue 4: these trips really stand still 10 minutes or more mid-trip, kilometres
+# from both ends; each alert on them is genuine. T131 also holds 145 km/h.
+STOPPED = {"T36", "T59", "T138", "T174", "T197", "T206", "T208", "T224", "T228", "T230", "T277"}
+SPEEDING = {"T131"}
+# Trips with a genuine stop of 8 minutes or more away from both ends (bench/quality.py computes them):
+# the false-alert criterion does not count them.
+GENUINE_STOPS = STOPPED | {"T131", "T223", "T307"}
+NOISE = [("none", 7), ("urban", 1), ("urban", 2)]
+
+
+@pytest.mark.parametrize(("noise", "seed"), NOISE)
 @pytest.mark.parametrize("kind", KINDS)
-def test_injected_anomalies_are_caught_within_60_s(kind: str) -> None:
-    events, injections = build_stream(TRIPS, inject={kind: 40})
-    assert len(injections) >= 30
+def test_injected_anomalies_are_caught_within_60_s(kind: str, noise: str, seed: int) -> None:
+    events, injections = build_stream(TRIPS, inject={kind: 60}, noise=MODELS[noise], seed=seed)
+    defined = [i for i in injections if i.onset is not None]
+    assert len(defined) >= 45
     alerts = defaultdict(list)
     for alert in replay(events):
         alerts[alert.trip_id].append(alert)
-    caught = [i for i in injections if any(a.kind == kind and a.ts - i.onset <= 60 for a in alerts[i.trip_id])]
-    assert len(caught) / len(injections) >= 0.95
+    caught = [i for i in defined if any(a.kind == kind and a.ts - i.onset <= 60 for a in alerts[i.trip_id])]  # type: ignore[operator]
+    # Clean: every one. Noisy: bench/quality.py has the figures; a crash whose own fixes arrive late
+    # and a stop barely over 10 minutes whose first fixes are thrown can slip (docs/benchmarks.md).
+    assert len(caught) / len(defined) >= (1.0 if noise == "none" else 0.95)
 
 
-def test_alerts_on_normal_trips_are_real_events() -> None:
-    events, _ = build_stream(TRIPS)
+@pytest.mark.parametrize(("noise", "seed"), NOISE)
+def test_alerts_on_normal_trips_are_real_events(noise: str, seed: int) -> None:
+    events, _ = build_stream(TRIPS, noise=MODELS[noise], seed=seed)
     alerts = replay(events)
     by_id = {t.trip_id: t for t in TRIPS}
     config = MonitorConfig()
     flagged = {a.trip_id for a in alerts}
-    assert len(flagged) / len(TRIPS) <= 0.05  # see docs/benchmarks.md: 2 % is not met on this data
+    assert not flagged - GENUINE_STOPS  # issue 10: at most 0.5 % of the other 304; none today
+    stopped = {a.trip_id for a in alerts if a.kind == "long_stop"}
+    assert stopped == STOPPED if noise == "none" else STOPPED - stopped <= {"T224", "T277"}  # the two shortest
     for alert in alerts:
         trip = by_id[alert.trip_id]
         if alert.kind == "long_stop":  # the taxi really stood within 50 m for 10 minutes, far from both ends
@@ -56,7 +74,7 @@ def test_alerts_on_normal_trips_are_real_events() -> None:
                     if haversine_m(lon, lat, alert.lon, alert.lat) <= config.stop_radius_m]
             assert max(near) - min(near) >= config.stop_seconds
         elif alert.kind == "speeding":
-            assert alert.evidence["speed_kmh"] >= 140  # type: ignore[operator]
+            assert alert.trip_id in SPEEDING and alert.evidence["speed_kmh"] >= 140  # type: ignore[operator]
         else:
             pytest.fail(f"unexpected {alert.kind} on a normal trip: {alert.as_dict()}")
 
@@ -86,6 +104,16 @@ def test_sim_command_writes_events_and_truth(tmp_path) -> None:  # type: ignore[
     assert result.exit_code == 0
     assert sum(1 for _ in out.open()) > 15_000
     assert {json.loads(line)["kind"] for line in truth.read_text().splitlines()} == set(KINDS)
+    noisy = tmp_path / "noisy.ndjson"
+    for run in (1, 2):
+        result = CliRunner().invoke(cli, ["sim", "porto", "--out", str(noisy), "--noise", "urban", "--seed", "5"])
+        assert result.exit_code == 0
+        text = noisy.read_text()
+        if run == 1:
+            first = text
+    assert text == first and text != out.read_text()  # seeded: the same noise twice, and noise it is
+    wrong = CliRunner().invoke(cli, ["sim", "porto", "--noise", "loud"])
+    assert wrong.exit_code == 2 and "urban" in wrong.stderr
 
 
 def _with_reported_speeds(trip_index: int) -> list[dict[str, object]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tripguard.telematics.events import DeviceHeartbeat, Ping, TripEnded, TripStarted
+from tripguard.telematics.geo import haversine_m
 from tripguard.telematics.monitor import Alert, Monitor, MonitorConfig
 
 T0 = 1_772_352_000.0  # 2026-03-01T08:00:00Z
@@ -131,3 +132,96 @@ def test_a_resent_batch_raises_nothing_new() -> None:
     first = [a for e in events for a in monitor.process(e)]
     again = [a for e in events for a in monitor.process(e)]
     assert kinds(first) == ["route_deviation", "early_end"] and again == []
+
+
+# -- GPS noise (issue 10): no rule fires or resets on a lone spike ---------------------------------------
+def both(events: list) -> list[Alert]:  # type: ignore[type-arg]
+    """The reference's alerts, after checking the batched monitor raises the very same."""
+    from tripguard.telematics.fast_monitor import BatchMonitor
+
+    reference = run(events)
+    batched = BatchMonitor().process(events)
+    assert sorted(map(repr, batched)) == sorted(map(repr, reference))
+    return reference
+
+
+def _at(spot: tuple[float, float], east_m: float = 0, north_m: float = 0) -> tuple[float, float]:
+    return spot[0] + east_m * DEG_PER_M * 1.33, spot[1] + north_m * DEG_PER_M
+
+
+def test_a_multipath_jump_does_not_end_a_stop_and_since_is_when_it_stopped() -> None:
+    spot = ROUTE[15]
+    pings = []
+    for n, t in enumerate(range(0, 700, 15)):
+        east, north = ((120, 90) if n in (20, 21) else (0, 0)) if n != 0 else (150, -40)  # first fix wild too
+        jitter = ((n * 7) % 31 - 15, (n * 13) % 29 - 14)
+        pings.append(Ping("T1", T0 + t, *_at(spot, east + jitter[0], north + jitter[1])))
+    alerts = both([start(), *pings])
+    assert kinds(alerts) == ["long_stop"]
+    assert alerts[0].evidence["since"] == "2026-03-01T08:00:15Z"  # the wild first fix is not the stop
+    assert haversine_m(alerts[0].lon, alerts[0].lat, *spot) < 20  # type: ignore[arg-type]
+
+
+def test_a_real_departure_ends_the_stop_once_confirmed() -> None:
+    spot = ROUTE[15]
+    stand = [Ping("T1", T0 + t, *spot) for t in range(0, 300, 15)]
+    leave = [Ping("T1", T0 + 300 + t, *_at(spot, 0, 80 + t * 10)) for t in range(0, 60, 15)]
+    back = [Ping("T1", T0 + 360 + t, *spot) for t in range(0, 700, 15)]
+    alerts = both([start(), *stand, *leave, *back])
+    assert kinds(alerts) == ["long_stop"] and alerts[0].evidence["since"] == "2026-03-01T08:06:00Z"
+
+
+def test_the_devices_own_word_keeps_a_drifting_stop() -> None:
+    spot = ROUTE[15]
+    drifting = [Ping("T1", T0 + t, *_at(spot, 0, t / 5), speed_mps=0.0) for t in range(0, 700, 15)]  # 140 m
+    assert kinds(both([start(), *drifting])) == ["long_stop"]
+    flagged = [Ping("T1", T0 + t, *_at(spot, 0, t / 5), stationary=True) for t in range(0, 700, 15)]
+    assert kinds(both([start(), *flagged])) == ["long_stop"]
+    without = [Ping("T1", T0 + t, *_at(spot, 0, t / 5)) for t in range(0, 700, 15)]
+    assert both([start(), *without]) == []
+    creeping = [Ping("T1", T0 + t, *spot, speed_mps=5.0) for t in range(0, 700, 15)]  # it says it moves
+    assert both([start(), *creeping]) == []
+
+
+def test_a_fix_with_poor_accuracy_is_no_position() -> None:
+    spot = ROUTE[15]
+    poor = [n % 6 in (1, 2, 3) for n in range(47)]  # three in a row, 120 m off: a departure, were they believed
+    pings = [Ping("T1", T0 + 15 * n, *(_at(spot, 0, 120) if poor[n] else spot), accuracy_m=300.0 if poor[n] else 6.0)
+             for n in range(47)]
+    assert kinds(both([start(), *pings])) == ["long_stop"]
+
+
+def test_route_deviation_neither_starts_nor_resets_on_a_jump() -> None:
+    jumps = [*drive("T1", 60), *drive("T1", 30, north_m=350, t0=T0 + 60, start_index=4),
+             *drive("T1", 120, t0=T0 + 90, start_index=6)]
+    assert both([start(), *jumps]) == []  # two fixes 350 m off: not a deviation
+    off = drive("T1", 150, north_m=600, t0=T0 + 60, start_index=4)
+    off[3] = Ping("T1", off[3].ts, off[3].lon, 41.14)  # one fix back on the route in the middle
+    alerts = both([start(), *drive("T1", 60), *off])
+    assert kinds(alerts) == ["route_deviation"] and alerts[0].evidence["since"] == "2026-03-01T08:01:00Z"
+
+
+def test_speeding_needs_consecutive_plausible_speeds() -> None:
+    fast = [Ping("T1", T0 + t, ROUTE[t // 15][0], 41.14, speed_mps=45 if t // 15 % 3 else 20) for t in range(0, 300, 15)]
+    assert both([start(), *fast]) == []  # over the limit two fixes in three, never confirmed as ended or begun
+    steady = [Ping("T1", T0 + t, ROUTE[t // 15][0], 41.14, speed_mps=45) for t in range(0, 120, 15)]
+    assert kinds(both([start(), *steady])) == ["speeding"]
+
+
+def test_a_crash_whose_sharp_stop_arrives_late_is_still_caught() -> None:
+    fast = [Ping("T1", T0 + t, ROUTE[t // 15][0], 41.14, speed_mps=20) for t in range(0, 75, 15)]
+    spot = ROUTE[4]
+    sharp = Ping("T1", T0 + 62, *spot, speed_mps=0.0)
+    still = [Ping("T1", T0 + 72 + t, *spot, speed_mps=0.0) for t in range(0, 60, 10)]
+    alerts = both([start(), *fast[:4], Ping("T1", T0 + 60, *spot, speed_mps=20), still[0], sharp, *still[1:]])
+    assert kinds(alerts) == ["possible_crash"] and alerts[0].evidence["since"] == "2026-03-01T08:01:02Z"
+
+
+def test_one_wild_fix_at_the_end_is_not_an_early_end() -> None:
+    on_route = drive("T1", 29 * 15)
+    wild_end = TripEnded("T1", T0 + 29 * 15, *_at(ROUTE[-1], 0, 900))
+    assert both([start(), *on_route, wild_end]) == []
+    wild_last = [*on_route[:-1], Ping("T1", on_route[-1].ts, *_at(ROUTE[-1], 0, 900))]
+    assert both([start(), *wild_last, TripEnded("T1", T0 + 29 * 15, None, None)]) == []
+    really_early = TripEnded("T1", T0 + 10 * 15, None, None)
+    assert kinds(both([start(), *on_route[:10], really_early])) == ["early_end"]
