@@ -90,7 +90,7 @@ def memory_per_trip(trips: list[PortoTrip], n: int) -> tuple[float, float]:
     tracemalloc.stop()
     routes = sum(r.ax.nbytes + r.ay.nbytes + r.dx.nbytes + r.dy.nbytes + r.length2.nbytes + 200
                  for r in monitor.routes if r is not None)
-    routes += monitor._segments_used * 5 * 8  # the flat copy the vectorised distance reads
+    routes += monitor.segments_used * 5 * 8  # the flat copy the vectorised distance reads
     return (total - routes) / n, routes / n
 
 
