@@ -364,26 +364,8 @@ class EventColumns:
         return EventColumns._make(self.trip_ids[start:stop], [c[start:stop] for c in self._columns()],
                                   {k - start: e for k, e in self.others.items() if start <= k < stop})
 
-    def events(self) -> list[Event]:
-        """Back to event objects (for the stores that keep them), in order."""
-        out: list[Event] = []
-        numbers = zip(*(c.tolist() for c in self._columns()), strict=True)
-        for k, (trip_id, (ts, lon, lat, speed, accel, accuracy, stationary)) in enumerate(zip(self.trip_ids, numbers,
-                                                                                              strict=True)):
-            other = self.others.get(k)
-            if other is not None:
-                out.append(other)
-                continue
-            out.append(Ping(trip_id, ts, lon, lat, _opt(speed), None, _opt(accuracy), _opt(accel),
-                            None if math.isnan(stationary) else stationary == 1.0))
-        return out
-
 
 _NAN = float("nan")
-
-
-def _opt(value: float) -> float | None:
-    return None if math.isnan(value) else value
 
 
 class ColumnBuilder:
