@@ -21,13 +21,12 @@ import time
 import tracemalloc
 import warnings
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
 
 from bench.report import machine_line, write_section
-from tripguard.sim.porto import PortoTrip, build_stream, load_trips
+from tripguard.sim.porto import PortoTrip, build_stream, copies, load_trips
 from tripguard.telematics.events import Ping, TripStarted, parse_event, parse_ndjson_columns
 from tripguard.telematics.events import EventColumns
 from tripguard.telematics.fast_monitor import BatchMonitor
@@ -43,10 +42,6 @@ def best_of(repeat: int, work: Callable[[], object]) -> float:
         work()
         best = min(best, time.perf_counter() - started)
     return best
-
-
-def city(trips: list[PortoTrip], copies: int) -> list[PortoTrip]:
-    return [replace(t, trip_id=f"{t.trip_id}-{c}") for c in range(copies) for t in trips]
 
 
 def start_live_city(monitor: BatchMonitor, trips: list[PortoTrip], n: int) -> list[str]:
@@ -137,7 +132,7 @@ def main() -> None:
     porto_events, _ = build_stream(trips)
     porto = [parse_event(e) for e in porto_events]
     porto_pings = sum(1 for e in porto if isinstance(e, Ping))
-    dense_events, _ = build_stream(city(trips, args.city), stagger_s=8.0 / args.city)
+    dense_events, _ = build_stream(copies(trips, args.city), stagger_s=8.0 / args.city)
     dense = [parse_event(e) for e in dense_events]
     dense_pings = sum(1 for e in dense if isinstance(e, Ping))
     lines = [json.dumps(e, separators=(",", ":")) for e in dense_events]

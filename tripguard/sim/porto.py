@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,6 +76,13 @@ def load_trips(path: Path = DATA_FILE) -> list[PortoTrip]:
             if len(points) == len(times) >= 2:
                 trips.append(PortoTrip(row["TRIP_ID"], row["TAXI_ID"], points, times))
     return trips
+
+
+def copies(trips: list[PortoTrip], times: int) -> list[PortoTrip]:
+    """Each trip `times` times, each copy its own trip id (`<id>-<k>`): a denser city on real tracks."""
+    if times == 1:
+        return trips
+    return [replace(t, trip_id=f"{t.trip_id}-{k}") for k in range(times) for t in trips]
 
 
 def _events_of(trip: PortoTrip, fixes: list[Fix], route: list[tuple[float, float]], end: Fix,

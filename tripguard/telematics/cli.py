@@ -13,6 +13,7 @@ import typer
 
 from tripguard.sim.noise import MODELS
 from tripguard.sim.porto import KINDS, build_stream, load_trips
+from tripguard.sim.porto import copies as porto_copies
 from tripguard.telematics.events import parse_ndjson_columns
 from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.monitor import MonitorConfig, config_with
@@ -71,15 +72,17 @@ def porto(
     inject: Annotated[int, typer.Option(help="Trips to give each anomaly kind (0: all normal)")] = 0,
     truth: Annotated[Path | None, typer.Option(help="Write the injected anomalies (JSON lines) here")] = None,
     data: Annotated[Path | None, typer.Option(help="Another copy of porto_trips.csv")] = None,
-    stagger: Annotated[float, typer.Option(help="Seconds between trip starts")] = 8.0,
+    stagger: Annotated[float | None, typer.Option(help="Seconds between trip starts [default: 8 / copies]")] = None,
+    copies: Annotated[int, typer.Option(min=1, help="Each trip this many times, as its own trip (a denser city)")] = 1,
     noise: Annotated[str, typer.Option(help="GPS noise laid over the fixes: none or urban (see sim/noise.py)")] = "none",
     seed: Annotated[int, typer.Option(help="Seed for the anomalies' sizes and the noise")] = 7,
 ) -> None:
     """The 318 real Porto taxi trips as trip-monitoring events (CC BY 4.0; see the package's ATTRIBUTION.md)."""
     if noise not in MODELS:
         raise typer.BadParameter(f"{noise!r}: expected one of {', '.join(MODELS)}", param_hint="--noise")
-    trips = load_trips(data) if data else load_trips()
-    events, injections = build_stream(trips, stagger_s=stagger, inject={kind: inject for kind in KINDS},
+    trips = porto_copies(load_trips(data) if data else load_trips(), copies)
+    events, injections = build_stream(trips, stagger_s=8.0 / copies if stagger is None else stagger,
+                                      inject={kind: inject for kind in KINDS},
                                       seed=seed, noise=MODELS[noise])
     target = out.open("w") if out else sys.stdout
     try:

@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 
 import numpy as np
 
@@ -203,6 +204,34 @@ def _route(value: object, gcj: bool) -> tuple[Point, ...]:
     """A route's points checked in bulk; the first bad one is named as `_point` names it."""
     if not isinstance(value, list) or not 1 <= len(value) <= 20_000:
         raise BadEvent("route must be a list of 1 to 20000 [lon, lat] points")
+    route = _plain_route(value)
+    if route is None:
+        route = _checked_route(value, gcj)
+    if gcj:
+        return tuple(gcj02_to_wgs84(lon, lat) for lon, lat in route)
+    return route
+
+
+_NUMBER_TYPES = frozenset(_NUMBER)
+
+
+def _plain_route(value: list[object]) -> tuple[Point, ...] | None:
+    """The common case checked in C loops: pairs of finite numbers on the globe; None otherwise."""
+    try:
+        if set(map(type, value)) != {list} or set(map(len, value)) != {2}:  # type: ignore[arg-type]
+            return None
+        flat = list(chain.from_iterable(value))  # type: ignore[arg-type]
+        if not set(map(type, flat)) <= _NUMBER_TYPES or not math.isfinite(sum(flat)):  # NaN and inf: not plain
+            return None
+    except (OverflowError, TypeError):
+        return None
+    lons, lats = flat[0::2], flat[1::2]
+    if not (-180 <= min(lons) and max(lons) <= 180 and -90 <= min(lats) and max(lats) <= 90):
+        return None
+    return tuple(zip(map(float, lons), map(float, lats), strict=True))
+
+
+def _checked_route(value: list[object], gcj: bool) -> tuple[Point, ...]:
     numbers = _NUMBER
     for point in value:
         if type(point) is not list or len(point) != 2 or type(point[0]) not in numbers \
@@ -212,8 +241,6 @@ def _route(value: object, gcj: bool) -> tuple[Point, ...]:
     inside = (lonlat[:, 0] >= -180) & (lonlat[:, 0] <= 180) & (lonlat[:, 1] >= -90) & (lonlat[:, 1] <= 90)
     if not inside.all():
         _point(value[int(np.argmin(inside))], "route point", gcj)  # raises
-    if gcj:
-        return tuple(gcj02_to_wgs84(lon, lat) for lon, lat in lonlat.tolist())
     return tuple((lon, lat) for lon, lat in lonlat.tolist())
 
 
@@ -309,7 +336,7 @@ def parse_ndjson(lines: Iterable[str | bytes], gcj_trips: dict[str, None] | None
     yield from parsed
 
 
-PING_COLUMNS = ("ts", "lon", "lat", "speed", "accel", "accuracy", "stationary")
+PING_COLUMNS = ("ts", "lon", "lat", "speed", "accel", "accuracy", "stationary", "heading")
 
 
 @dataclass
@@ -317,7 +344,8 @@ class EventColumns:
     """Events as columns: pings as numbers (NaN where absent; `stationary` 1.0 or 0.0), every other
     event as an object by position.
 
-    The batched monitor's input; `parse_ndjson_columns` builds it without making a Ping per line.
+    The batched monitor's input (it does not read `heading`, which is kept for the stored track);
+    `parse_ndjson_columns` and `reader.read_ndjson` build it without making a Ping per line.
     """
 
     trip_ids: list[str]  # a heartbeat's slot holds its vehicle id (not read)
@@ -328,6 +356,7 @@ class EventColumns:
     accel: np.ndarray
     accuracy: np.ndarray
     stationary: np.ndarray
+    heading: np.ndarray
     others: dict[int, Event]
 
     def __len__(self) -> int:
@@ -343,13 +372,13 @@ class EventColumns:
     @classmethod
     def of_pings(cls, trip_ids: list[str], ts: np.ndarray, lon: np.ndarray, lat: np.ndarray,
                  **optional: np.ndarray) -> EventColumns:
-        """Pings only; optional columns (speed, accel, accuracy, stationary) default to absent."""
+        """Pings only; optional columns (speed, accel, accuracy, stationary, heading) default to absent."""
         absent = np.full(len(trip_ids), _NAN)
         return cls._make(trip_ids, [ts, lon, lat, *(optional.get(name, absent) for name in PING_COLUMNS[3:])], {})
 
     @classmethod
     def _make(cls, trip_ids: list[str], c: list[np.ndarray], others: dict[int, Event]) -> EventColumns:
-        return cls(trip_ids, c[0], c[1], c[2], c[3], c[4], c[5], c[6], others)
+        return cls(trip_ids, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], others)
 
     def _columns(self) -> list[np.ndarray]:
         return [getattr(self, name) for name in PING_COLUMNS]
@@ -363,6 +392,19 @@ class EventColumns:
     def slice(self, start: int, stop: int) -> EventColumns:
         return EventColumns._make(self.trip_ids[start:stop], [c[start:stop] for c in self._columns()],
                                   {k - start: e for k, e in self.others.items() if start <= k < stop})
+
+    def events(self) -> list[Event]:
+        """Every event as an object, in order (what the trip store and the live feed take)."""
+        others = self.others
+        rows = zip(self.trip_ids, *(c.tolist() for c in self._columns()), strict=True)
+        return [others[k] if k in others else
+                Ping(trip_id, ts, lon, lat, _opt(speed), _opt(heading), _opt(accuracy), _opt(accel),
+                     None if math.isnan(stationary) else stationary == 1.0)
+                for k, (trip_id, ts, lon, lat, speed, accel, accuracy, stationary, heading) in enumerate(rows)]
+
+
+def _opt(value: float) -> float | None:
+    return None if math.isnan(value) else value  # NaN: absent
 
 
 _NAN = float("nan")
@@ -378,11 +420,12 @@ class ColumnBuilder:
         self.accel: list[float] = []
         self.accuracy: list[float] = []
         self.stationary: list[float] = []
+        self.heading: list[float] = []
         self.others: dict[int, Event] = {}
-        self.line_numbers: list[int] = []  # filled by parse_ndjson_columns
+        self.line_numbers: list[int] = []  # filled by parse_lines
 
     def ping(self, trip_id: str, ts: float, lon: float, lat: float, speed: float = _NAN, accel: float = _NAN,
-             accuracy: float = _NAN, stationary: float = _NAN) -> None:
+             accuracy: float = _NAN, stationary: float = _NAN, heading: float = _NAN) -> None:
         self.trip_ids.append(trip_id)
         self.ts.append(ts)
         self.lon.append(lon)
@@ -391,6 +434,7 @@ class ColumnBuilder:
         self.accel.append(accel)
         self.accuracy.append(accuracy)
         self.stationary.append(stationary)
+        self.heading.append(heading)
 
     def add(self, event: Event) -> None:
         if isinstance(event, Ping):
@@ -398,7 +442,8 @@ class ColumnBuilder:
                       _NAN if event.speed_mps is None else event.speed_mps,
                       _NAN if event.accel_g is None else event.accel_g,
                       _NAN if event.accuracy_m is None else event.accuracy_m,
-                      _NAN if event.stationary is None else float(event.stationary))
+                      _NAN if event.stationary is None else float(event.stationary),
+                      _NAN if event.heading is None else event.heading)
         else:
             self.other(event)
 
@@ -406,7 +451,7 @@ class ColumnBuilder:
         self.others[len(self.trip_ids)] = event
         self.trip_ids.append(event.trip_id if not isinstance(event, DeviceHeartbeat) else event.vehicle_id)
         self.ts.append(event.ts)
-        for column in (self.lon, self.lat, self.speed, self.accel, self.accuracy, self.stationary):
+        for column in (self.lon, self.lat, self.speed, self.accel, self.accuracy, self.stationary, self.heading):
             column.append(_NAN)
 
     def build(self) -> EventColumns:
@@ -435,15 +480,21 @@ def parse_ndjson_columns(lines: Iterable[str | bytes], gcj_trips: dict[str, None
 
     Same rules and the same errors as `parse_ndjson` (a property test holds the two equal).
     """
-    gcj = gcj_trips if gcj_trips is not None else {}
     builder = ColumnBuilder()
     errors: list[LineError] = []
+    parse_lines(enumerate(lines, start=first_line), gcj_trips if gcj_trips is not None else {}, builder, errors)
+    return drop_far(builder.build(), builder.line_numbers, errors)
+
+
+def parse_lines(numbered: Iterable[tuple[int, str | bytes]], gcj: dict[str, None], builder: ColumnBuilder,
+                errors: list[LineError]) -> None:
+    """Numbered lines, in order, into `builder` (with their numbers) and `errors`; blank lines are skipped."""
     loads, cache, number_types = _loads_line, _TS_CACHE, _NUMBER
     trip_ids, times, lons, lats = builder.trip_ids.append, builder.ts.append, builder.lon.append, builder.lat.append
-    speeds, accels = builder.speed.append, builder.accel.append
+    speeds, accels, headings = builder.speed.append, builder.accel.append, builder.heading.append
     accuracies, stationaries = builder.accuracy.append, builder.stationary.append
     numbers = builder.line_numbers.append
-    for number, line in enumerate(lines, start=first_line):
+    for number, line in numbered:
         if not line.strip():
             continue
         try:
@@ -463,6 +514,7 @@ def parse_ndjson_columns(lines: Iterable[str | bytes], gcj_trips: dict[str, None
                     accels(_NAN)
                     accuracies(_NAN)
                     stationaries(_NAN)
+                    headings(_NAN)
                     numbers(number)
                     continue
             crs = "gcj02" if isinstance(obj, dict) and _in_gcj(obj, gcj) else "wgs84"
@@ -473,11 +525,14 @@ def parse_ndjson_columns(lines: Iterable[str | bytes], gcj_trips: dict[str, None
         _remember_gcj(event, gcj)
         builder.add(event)
         numbers(number)
-    columns = builder.build()
+
+
+def drop_far(columns: EventColumns, line_numbers: list[int], errors: list[LineError],
+             ) -> tuple[EventColumns, list[LineError]]:
+    """The batch's events less those a day ahead of the rest (each an error of its line); errors by line."""
     far = far_from_batch(columns.ts)
     if far.any():
-        lines_of = builder.line_numbers
-        errors.extend(LineError(lines_of[k], "ts is more than a day ahead of the rest of the batch")
+        errors.extend(LineError(line_numbers[k], "ts is more than a day ahead of the rest of the batch")
                       for k in np.flatnonzero(far).tolist())
         errors.sort(key=lambda error: error.line)
         columns = columns.take(np.flatnonzero(~far))

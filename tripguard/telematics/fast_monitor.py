@@ -32,8 +32,8 @@ from tripguard.telematics.events import (
     TripStarted,
     format_ts,
 )
-from tripguard.telematics.geo import Route, haversine_m, haversine_rows
-from tripguard.telematics.rules import ending
+from tripguard.telematics.geo import Route, haversine_rows
+from tripguard.telematics.rules import ending, plan
 from tripguard.telematics.rules import route as route_rule
 from tripguard.telematics.rules import speed as speed_rules
 from tripguard.telematics.rules import stop as stop_rule
@@ -63,12 +63,20 @@ class BatchMonitor:
         self.vehicle_of: list[str | None] = [None] * capacity
         self.routes: list[Route | None] = [None] * capacity
         self._free: list[int] = list(range(capacity - 1, -1, -1))
-        self.f = {name: np.full(capacity, NAN) for name in _FLOAT_COLUMNS}
-        self.b = {name: np.zeros(capacity, dtype=bool) for name in _BOOL_COLUMNS}
-        self.i = {name: np.zeros(capacity, dtype=np.int64) for name in _INT_COLUMNS}
+        # Per-trip state: one table per type, a row per field (f["lon"] is a view of its row), so a slot
+        # is cleared with one assignment per table.
+        self._tables = [np.full((len(_FLOAT_COLUMNS), capacity), NAN), np.zeros((len(_BOOL_COLUMNS), capacity), bool),
+                        np.zeros((len(_INT_COLUMNS), capacity), np.int64)]
+        self.f: dict[str, np.ndarray] = {}
+        self.b: dict[str, np.ndarray] = {}
+        self.i: dict[str, np.ndarray] = {}
+        self._name_rows()
         # A few fixes per trip: the stop's centre and away fixes, the last positions.
         wide = {**stop_rule.stop_wide(self.config), "recent_x": ending.RECENT, "recent_y": ending.RECENT}
-        self.w = {name: np.full((capacity, width), NAN) for name, width in wide.items()}
+        self._widths = wide
+        self._wide = np.full((capacity, sum(wide.values())), NAN)  # w["x"] is a view of its columns
+        self.w: dict[str, np.ndarray] = {}
+        self._name_wide()
         # Every live route's segments, back to back; a trip's are at route_at, route_len long.
         self._set_at = np.zeros(capacity, dtype=np.int64)  # per run: k + 1 of the event that last set last_ts
         self._segment_floor = segments
@@ -98,18 +106,29 @@ class BatchMonitor:
             del self._ended[next(iter(self._ended))]
 
     # -- slots ------------------------------------------------------------------------------------
+    def _name_rows(self) -> None:
+        for columns, table, names in zip((self.f, self.b, self.i), self._tables,
+                                         (_FLOAT_COLUMNS, _BOOL_COLUMNS, _INT_COLUMNS), strict=True):
+            columns.update((name, table[k]) for k, name in enumerate(names))
+
+    def _name_wide(self) -> None:
+        at = 0
+        for name, width in self._widths.items():
+            self.w[name] = self._wide[:, at:at + width]
+            at += width
+
     def _grow(self) -> None:
         old = len(self.trip_of)
         new = old * 2
-        for columns, fill in ((self.f, NAN), (self.b, False), (self.i, 0)):
-            for name, column in columns.items():
-                grown = np.full(new, fill, dtype=column.dtype)
-                grown[:old] = column
-                columns[name] = grown
-        for name, wide in self.w.items():
-            grown_wide = np.full((new, wide.shape[1]), NAN)
-            grown_wide[:old] = wide
-            self.w[name] = grown_wide
+        for k, (table, fill) in enumerate(zip(self._tables, (NAN, False, 0), strict=True)):
+            grown = np.full((table.shape[0], new), fill, dtype=table.dtype)
+            grown[:, :old] = table
+            self._tables[k] = grown
+        self._name_rows()
+        grown_wide = np.full((new, self._wide.shape[1]), NAN)
+        grown_wide[:old] = self._wide
+        self._wide = grown_wide
+        self._name_wide()
         grown_set_at = np.zeros(new, dtype=np.int64)
         grown_set_at[:old] = self._set_at
         self._set_at = grown_set_at
@@ -118,50 +137,71 @@ class BatchMonitor:
         self.routes.extend([None] * old)
         self._free.extend(range(new - 1, old - 1, -1))
 
-    def _clear(self, slot: int) -> None:
-        for column in self.f.values():
-            column[slot] = NAN
-        for column in self.b.values():
-            column[slot] = False
-        for column in self.i.values():
-            column[slot] = 0
-        for wide in self.w.values():
-            wide[slot] = NAN
-        self.routes[slot] = None
-        self.vehicle_of[slot] = None
-        self._set_at[slot] = 0
+    def _clear(self, slots: int | np.ndarray) -> None:
+        floats, bools, ints = self._tables
+        floats[:, slots] = NAN
+        bools[:, slots] = False
+        ints[:, slots] = 0
+        self._wide[slots] = NAN
+        self._set_at[slots] = 0
+        for slot in np.atleast_1d(slots).tolist():
+            self.routes[slot] = None
+            self.vehicle_of[slot] = None
 
     def _allocate(self, trip_id: str) -> int:
-        if not self._free:
+        return int(self._allocate_many([trip_id])[0])
+
+    def _allocate_many(self, trip_ids: list[str]) -> np.ndarray:
+        """A fresh slot for each of these trips (none of them holds one)."""
+        while len(self._free) < len(trip_ids):
             self._grow()
-        slot = self._free.pop()
-        self._clear(slot)
-        self.slot_of[trip_id] = slot
-        self.trip_of[slot] = trip_id
-        return slot
+        free = self._free
+        slots = free[len(free) - len(trip_ids):]
+        del free[len(free) - len(trip_ids):]
+        as_array = np.array(slots, dtype=np.int64)
+        self._clear(as_array)
+        self.slot_of.update(zip(trip_ids, slots, strict=True))
+        for trip_id, slot in zip(trip_ids, slots, strict=True):
+            self.trip_of[slot] = trip_id
+        return as_array
 
     def _release(self, trip_id: str) -> None:
-        slot = self.slot_of.pop(trip_id)
-        self.trip_of[slot] = None
-        self._clear(slot)
-        self._free.append(slot)
+        self._release_many([trip_id])
 
-    def _store_route(self, slot: int, route: Route) -> None:
-        count = len(route.ax)
+    def _release_many(self, trip_ids: list[str]) -> None:
+        slots = [self.slot_of.pop(trip_id) for trip_id in trip_ids]
+        for slot in slots:
+            self.trip_of[slot] = None
+        self._clear(np.array(slots, dtype=np.int64))
+        self._free.extend(slots)
+
+    def store_routes(self, slots: np.ndarray, routes: list[Route], segments: np.ndarray) -> None:
+        """Routes' segments (as `Route.many_from_lonlat` gives them) into the shared array; then the routes
+        are listed (a compaction on the way must not copy them twice)."""
+        count = segments.shape[1]
         if self.segments_used + count > self.segments.shape[1]:
             self._compact_segments(extra=count)
         at = self.segments_used
-        self.segments[:, at:at + count] = (route.ax, route.ay, route.dx, route.dy, route.length2)
+        self.segments[:, at:at + count] = segments
         self.segments_used += count
-        self.i["route_at"][slot], self.i["route_len"][slot] = at, count
+        lengths = np.fromiter((len(r.ax) for r in routes), dtype=np.int64, count=len(routes))
+        self.i["route_at"][slots] = at + np.r_[0, np.cumsum(lengths)[:-1]]
+        self.i["route_len"][slots] = lengths
+        for slot, route in zip(slots.tolist(), routes, strict=True):
+            self.routes[slot] = route
 
     def _compact_segments(self, extra: int) -> None:
-        live = [(slot, r) for slot, r in enumerate(self.routes) if r is not None and self.trip_of[slot] is not None]
-        needed = sum(len(r.ax) for _, r in live) + extra
-        self.segments = np.zeros((5, max(self._segment_floor, 2 * needed)))
-        self.segments_used = 0
-        for slot, route in live:
-            self._store_route(slot, route)
+        """The live routes' segments into a new array, back to back, with room for `extra` more."""
+        live = np.array([slot for slot, r in enumerate(self.routes) if r is not None and self.trip_of[slot] is not None],
+                        dtype=np.int64)
+        at, lengths = self.i["route_at"][live], self.i["route_len"][live]
+        total = int(lengths.sum())
+        offsets = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
+        old = self.segments
+        self.segments = np.zeros((5, max(self._segment_floor, 2 * (total + extra))))
+        self.segments[:, :total] = old[:, np.repeat(at - offsets, lengths) + np.arange(total)]
+        self.i["route_at"][live] = offsets
+        self.segments_used = total
 
     # -- events -----------------------------------------------------------------------------------
     def process(self, events: Sequence[Event]) -> list[Alert]:
@@ -248,50 +288,6 @@ class BatchMonitor:
         else:
             index = int(np.searchsorted(running, target, side="left"))
         return index if index < len(running) else None
-
-    def _start(self, event: TripStarted, position: int) -> None:
-        known = self.slot_of.get(event.trip_id)
-        if known is not None and self.b["started"][known]:
-            return
-        if known is not None:
-            self._release(event.trip_id)
-        slot = self._allocate(event.trip_id)
-        f, b = self.f, self.b
-        b["started"][slot] = True
-        self.vehicle_of[slot] = event.vehicle_id
-        pickup = event.pickup or (event.route[0] if event.route else None)
-        dropoff = event.dropoff or (event.route[-1] if event.route else None)
-        if pickup is not None:
-            f["pickup_lon"][slot], f["pickup_lat"][slot] = pickup
-        if dropoff is not None:
-            f["dropoff_lon"][slot], f["dropoff_lat"][slot] = dropoff
-        if event.route:
-            route = Route.from_lonlat(list(event.route))
-            self._store_route(slot, route)  # before it is listed: a compaction on the way must not copy it twice
-            self.routes[slot] = route
-            b["has_route"][slot] = True
-            f["lon0"][slot], f["lat0"][slot], f["kx"][slot] = route.frame.lon0, route.frame.lat0, route.frame.kx
-        f["last_ts"][slot], b["has_last"][slot] = event.ts, True
-        self._set_at[slot] = position + 1
-        self._next_deadline = min(self._next_deadline, event.ts + self.config.gps_lost_seconds)
-
-    def _end(self, event: TripEnded, alerts: list[Alert]) -> None:
-        slot = self.slot_of.get(event.trip_id)
-        if slot is None:
-            return
-        f = self.f
-        recent = ending.recent_of(self, slot)
-        dropoff = (_opt(f["dropoff_lon"][slot]), _opt(f["dropoff_lat"][slot]))
-        self._release(event.trip_id)
-        self._ended[event.trip_id] = None
-        if len(self._ended) > self.ended_memory:
-            del self._ended[next(iter(self._ended))]
-        if dropoff[0] is None or dropoff[1] is None:
-            return
-        where = ending.where_it_ended(recent, event.lon, event.lat, (dropoff[0], dropoff[1]))
-        if where is not None and where[0] > self.config.early_end_m:
-            alerts.append(Alert(event.trip_id, "early_end", event.ts, where[1], where[2],
-                                {"distance_to_dropoff_m": round(where[0]), "since": format_ts(event.ts)}))
 
     def _gps_lost(self, slot: int, trip_id: str, last_ts: float) -> Alert:
         silent = self.config.gps_lost_seconds
@@ -386,16 +382,10 @@ class BatchMonitor:
         for positions in rounds:
             pings = positions[is_ping[positions]] if others else positions
             if len(pings) < len(positions):
-                for k in positions[~is_ping[positions]].tolist():
-                    event = others[k]
-                    slot = slot_of.get(event.trip_id)  # type: ignore[union-attr]
-                    if slot is not None:
-                        self._silence_before(slot, k, running, alerts)
-                    if isinstance(event, TripStarted):
-                        self._start(event, k)
-                    else:
-                        self._end(event, alerts)  # type: ignore[arg-type]
-                    code_slot[group[k]] = slot_of.get(event.trip_id, -1)  # type: ignore[union-attr]
+                starts_ends = positions[~is_ping[positions]]
+                self._starts_and_ends(starts_ends, others, running, alerts)
+                for k in starts_ends.tolist():
+                    code_slot[group[k]] = slot_of.get(others[k].trip_id, -1)  # type: ignore[union-attr]
             if len(pings):
                 slots = code_slot[group[pings]]
                 missing = slots < 0
@@ -407,15 +397,31 @@ class BatchMonitor:
                 self._round(columns, pings, slots, running, alerts)
         self._finish_run(running, alerts)
 
-    def _silence_before(self, slot: int, position: int, running: np.ndarray, alerts: list[Alert]) -> None:
-        """The scalar form of the check in `_round`, before a trip's start or end."""
+    def _starts_and_ends(self, positions: np.ndarray, others: dict[int, Event], running: np.ndarray,
+                         alerts: list[Alert]) -> None:
+        """A round's trip starts and ends (each of another trip): the silence check the reference makes
+        before taking each, then the starts together, then the ends together."""
+        events = [others[k] for k in positions.tolist()]
+        slots = np.fromiter((self.slot_of.get(e.trip_id, -1) for e in events),  # type: ignore[union-attr]
+                            dtype=np.int64, count=len(events))
+        known = slots >= 0
+        if known.any():
+            self._silence_before(slots[known], positions[known], running, alerts)
+        plan.start_rows(self, [(k, e) for k, e in zip(positions.tolist(), events, strict=True)
+                               if isinstance(e, TripStarted)])
+        ending.end_rows(self, [e for e in events if isinstance(e, TripEnded)], alerts)
+
+    def _silence_before(self, slots: np.ndarray, positions: np.ndarray, running: np.ndarray,
+                        alerts: list[Alert]) -> None:
+        """The check in `_round`, for trips about to start again or end."""
         f, cfg = self.f, self.config
-        prev = float(f["last_ts"][slot])
-        before = running[position]
-        if self.b["has_last"][slot] and f["silence_for"][slot] != prev and before > running[self._set_at[slot]] \
-                and before - cfg.lateness_seconds >= prev + cfg.gps_lost_seconds:
-            f["silence_for"][slot] = prev
-            alerts.append(self._gps_lost(slot, self.trip_of[slot], prev))  # type: ignore[arg-type]
+        prev = f["last_ts"][slots]
+        before = running[positions]
+        due = (self.b["has_last"][slots] & (f["silence_for"][slots] != prev) & (before > running[self._set_at[slots]])
+               & (before - cfg.lateness_seconds >= prev + cfg.gps_lost_seconds))
+        for slot, last in zip(slots[due].tolist(), prev[due].tolist(), strict=True):
+            f["silence_for"][slot] = last
+            alerts.append(self._gps_lost(slot, self.trip_of[slot], last))  # type: ignore[arg-type]
 
     def _round(self, batch: EventColumns, j: np.ndarray, s: np.ndarray, running: np.ndarray,
                alerts: list[Alert]) -> None:
@@ -501,22 +507,27 @@ class BatchMonitor:
     def _stop(self, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray, reported: np.ndarray,
               stationary: np.ndarray, alerts: list[Alert]) -> None:
         f, b = self.f, self.b
-        due = stop_rule.step_rows(self, s, ts, lon, lat, reported, stationary)
-        for k in np.flatnonzero(due).tolist():
-            slot = int(s[k])
+        due = np.flatnonzero(stop_rule.step_rows(self, s, ts, lon, lat, reported, stationary))
+        if not due.size:
+            return
+        slots = s[due]
+        at_lon, at_lat = f["stop_lon"][slots], f["stop_lat"][slots]
+        far = ~self._near_endpoint(slots, at_lon, at_lat)
+        due, slots = due[far], slots[far]
+        for k, slot in zip(due.tolist(), slots.tolist(), strict=True):
             at_lon, at_lat, since = float(f["stop_lon"][slot]), float(f["stop_lat"][slot]), float(f["stop_since"][slot])
-            if self._near_endpoint(slot, at_lon, at_lat):
-                continue
             b["stop_alerted"][slot] = True
             alerts.append(Alert(self.trip_of[slot], "long_stop", float(ts[k]), at_lon, at_lat,  # type: ignore[arg-type]
                                 {"stopped_s": round(float(ts[k]) - since), "since": format_ts(since)}))
 
-    def _near_endpoint(self, slot: int, lon: float, lat: float) -> bool:
+    def _near_endpoint(self, slots: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Which positions lie within `endpoint_radius_m` of their trip's pickup or drop-off."""
         f, radius = self.f, self.config.endpoint_radius_m
-        for x, y in ((f["pickup_lon"][slot], f["pickup_lat"][slot]), (f["dropoff_lon"][slot], f["dropoff_lat"][slot])):
-            if not np.isnan(x) and haversine_m(lon, lat, float(x), float(y)) <= radius:
-                return True
-        return False
+        near = np.zeros(len(slots), dtype=bool)
+        for x, y in ((f["pickup_lon"][slots], f["pickup_lat"][slots]), (f["dropoff_lon"][slots], f["dropoff_lat"][slots])):
+            with np.errstate(invalid="ignore"):
+                near |= haversine_rows(lon, lat, x, y) <= radius  # NaN (no such point) is never near
+        return near
 
     def _speeding(self, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray, speed_now: np.ndarray,
                   alerts: list[Alert]) -> None:

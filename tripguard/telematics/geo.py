@@ -63,6 +63,31 @@ class Route:
         lonlat = np.asarray(points, dtype=np.float64)
         return cls(frame, (lonlat[:, 0] - frame.lon0) * frame.kx, (lonlat[:, 1] - frame.lat0) * frame.ky)
 
+    @classmethod
+    def many_from_lonlat(cls, routes: list[tuple[tuple[float, float], ...]]) -> tuple[list[Route], np.ndarray]:
+        """`from_lonlat` for many routes at once (the same numbers), and all their segments back to back
+        (ax, ay, dx, dy, length2 as rows, each route's `len(route.ax)` in turn)."""
+        counts = np.fromiter(map(len, routes), dtype=np.int64, count=len(routes))
+        lonlat = np.array([point for route in routes for point in route], dtype=np.float64).reshape(-1, 2)
+        first = np.r_[0, np.cumsum(counts)[:-1]]
+        frames = [LocalFrame(route[0][0], route[0][1]) for route in routes]
+        kx = np.repeat(np.array([frame.kx for frame in frames]), counts)
+        xs = (lonlat[:, 0] - np.repeat(lonlat[first, 0], counts)) * kx
+        ys = (lonlat[:, 1] - np.repeat(lonlat[first, 1], counts)) * frames[0].ky if routes else lonlat[:, 1]
+        segments_of = np.maximum(counts - 1, 1)  # a single point: one segment of length zero
+        seg_first = np.r_[0, np.cumsum(segments_of)[:-1]]
+        a = np.arange(int(segments_of.sum())) - np.repeat(seg_first - first, segments_of)
+        b = a + np.repeat(counts > 1, segments_of)
+        dx, dy = xs[b] - xs[a], ys[b] - ys[a]
+        segments = np.stack([xs[a], ys[a], dx, dy, dx * dx + dy * dy])
+        built = []
+        for frame, at, count in zip(frames, seg_first.tolist(), segments_of.tolist(), strict=True):
+            route = cls.__new__(cls)
+            route.frame = frame
+            route.ax, route.ay, route.dx, route.dy, route.length2 = segments[:, at:at + count]
+            built.append(route)
+        return built, segments
+
     def distance_m(self, lon: float, lat: float) -> float:
         return self.nearest(lon, lat)[0]
 

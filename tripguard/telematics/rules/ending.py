@@ -7,10 +7,13 @@ when both are far: one wild fix at the end neither makes nor hides an early end 
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tripguard.telematics.contract import Alert
+from tripguard.telematics.events import TripEnded, format_ts
 from tripguard.telematics.geo import haversine_m
 from tripguard.telematics.rules.common import low_median
 
@@ -44,3 +47,29 @@ def recent_of(monitor: BatchMonitor, slot: int) -> list[tuple[float, float]]:
     n = int(monitor.i["recent_n"][slot])
     return [(float(monitor.w["recent_x"][slot, k % RECENT]), float(monitor.w["recent_y"][slot, k % RECENT]))
             for k in range(max(0, n - RECENT), n)]
+
+
+def end_rows(monitor: BatchMonitor, ends: list[TripEnded], alerts: list[Alert]) -> None:
+    """End these trips (each at most once; one never heard of is ignored): forget them, and alert where one
+    ended farther than `early_end_m` from its drop-off."""
+    ends = [event for event in ends if event.trip_id in monitor.slot_of]
+    if not ends:
+        return
+    slots = np.array([monitor.slot_of[event.trip_id] for event in ends], dtype=np.int64)
+    f, w, i = monitor.f, monitor.w, monitor.i
+    xs, ys, counts = w["recent_x"][slots].tolist(), w["recent_y"][slots].tolist(), i["recent_n"][slots].tolist()
+    dropoffs = zip(f["dropoff_lon"][slots].tolist(), f["dropoff_lat"][slots].tolist(), strict=True)
+    monitor._release_many([event.trip_id for event in ends])
+    ended = monitor._ended
+    limit = monitor.config.early_end_m
+    for event, x, y, n, (drop_lon, drop_lat) in zip(ends, xs, ys, counts, dropoffs, strict=True):
+        ended[event.trip_id] = None
+        if len(ended) > monitor.ended_memory:
+            del ended[next(iter(ended))]
+        if math.isnan(drop_lon) or math.isnan(drop_lat):
+            continue
+        recent = [(x[k % RECENT], y[k % RECENT]) for k in range(max(0, n - RECENT), n)]
+        where = where_it_ended(recent, event.lon, event.lat, (drop_lon, drop_lat))
+        if where is not None and where[0] > limit:
+            alerts.append(Alert(event.trip_id, "early_end", event.ts, where[1], where[2],
+                                {"distance_to_dropoff_m": round(where[0]), "since": format_ts(event.ts)}))
