@@ -129,8 +129,8 @@ def demo_token(
     import jwt
 
     from tripguard.core.clock import utcnow
+    from tripguard.core.identifiers import is_identifier
     from tripguard.core.settings import get_settings
-    from tripguard.core.types import is_identifier
     from tripguard.security.permissions import SUBJECT_ROLES
 
     settings = get_settings()

@@ -218,3 +218,26 @@ def test_nested_json_and_extreme_offsets_are_4xx_not_5xx(client: TestClient, act
     act_as(Role.AUDIT_ADMIN)
     for when in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "2026-03-01T08:00:00+99:00"):
         assert client.get("/api/v1/audit/entries", params={"since": when}).status_code == 422, when
+
+
+def test_ingest_reads_lines_as_the_line_parser_does(client: TestClient, act_as, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The server reads a batch with the replay reader (Arrow), and answers as the line parser would."""
+    from tripguard.telematics import reader
+    from tripguard.telematics.events import parse_ndjson_columns
+
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    used = []
+    monkeypatch.setattr(reader, "take_rows", lambda *a: used.append(1) or _take_rows(*a))
+    good = [json.dumps(e) for trip in ("T7", "T8", "T9") for e in trip_with_deviation(trip)]  # enough to halve
+    lines = [*good[:4], '{"type":"ping","trip_id":"T7","ts":"2026-03-01T08:00:20Z","lon":"x","lat":1}',
+             '{"type":"ping","trip_id":"T7","ts":"2026-03-01T08:00:21Z","lon":1,"lat":1,"x":Inf}', "null",
+             '{"type":"ping","trip_id":"T7","ts":"2026-03-01T08:00:22Z","lon":1,"lat":1,"lat":2}', *good[4:]]
+    report = post(client, "\n".join(lines).encode()).json()
+    expected_columns, expected = parse_ndjson_columns(lines)
+    assert used, "the reader's Arrow path ran"
+    assert report["accepted"] == len(expected_columns) == len(good) + 1  # a repeated key: the last one counts
+    assert [(r["line"], r["reason"]) for r in report["rejected"]] == [(e.line, e.reason) for e in expected]
+    assert [r["line"] for r in report["rejected"]] == [5, 6, 7]
+
+
+from tripguard.telematics.arrow_rows import take_rows as _take_rows  # noqa: E402  the original, for the spy above

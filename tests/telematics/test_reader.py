@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tripguard.telematics.events import PING_COLUMNS, LineError, Ping, TripStarted, parse_ndjson_columns
-from tripguard.telematics.reader import flat_objects, line_bounds, read_ndjson
+from tripguard.telematics.reader import read_ndjson, scan_lines
 
 TS = ["2026-03-01T08:00:00Z", "2026-03-01T08:00:15Z", "2026-03-01T09:00:15+08:00", "2026-03-03T08:00:00Z",
       "2026-03-01T08:00:00", "noon", "1969-12-31T23:59:59Z", "2026-03-01T08:00:00+14:30"]
@@ -48,9 +48,20 @@ def event_line(draw: st.DrawFn) -> str:
             event["speed_mps"] = draw(_value(NUMBERS))  # a trip end does not read it
     elif kind == "trip_started":
         event = {"type": "trip_started", "trip_id": draw(st.sampled_from(TRIPS)), "ts": draw(st.sampled_from(TS)),
-                 "crs": draw(st.sampled_from(["gcj02", "wgs84", "gcj02", None]))}
-        if draw(st.booleans()):
-            event["route"] = [[116.4, 39.9], [116.41, 39.91]]
+                 "crs": draw(st.sampled_from(["gcj02", "wgs84", "wgs84", None, 5]))}
+        if draw(st.integers(0, 4)):
+            event["crs"] = draw(st.sampled_from(["wgs84", "gcj02"]))
+        for name in ("vehicle_id", "driver_id", "passenger_id"):
+            if draw(st.booleans()):
+                event[name] = draw(st.sampled_from([*TRIPS, None, 7]))
+        for name in ("pickup", "dropoff"):
+            if draw(st.booleans()):
+                event[name] = draw(st.sampled_from([[116.4, 39.9], [-8.6, 41.1], [1, 2, 3], [200, 1], [1, None], [],
+                                                    None, "x", [[1, 2]]]))
+        if draw(st.integers(0, 3)):
+            event["route"] = draw(st.one_of(
+                st.lists(st.tuples(_value(NUMBERS), _value(NUMBERS)).map(list), min_size=0, max_size=5),
+                st.sampled_from([[[116.4, 39.9], [116.41, 39.91]], [[1, 2, 3]], [[1]], [1, 2], None, [[None, 1]]])))
     elif kind == "device_heartbeat":
         event = {"type": "device_heartbeat", "device_id": "D1", "vehicle_id": "V1", "ts": draw(st.sampled_from(TS))}
     else:
@@ -60,7 +71,8 @@ def event_line(draw: st.DrawFn) -> str:
 
 HOSTILE = ["{", "}", "[", "]", '"', ",", ":", "\\", "\\u0000", "\\ud800", "\\u0041", " ", "\t", "\r", "\x00", "\x0b",
            "\x1c", "\xa0", "é", "\ufeff", "Inf", "-Inf", "NaN", "-NaN", "Infinity", "null", "true", "1e400", "01",
-           '"type":"ping",', '"lon":1,', ',"lon":2', '"x":[null,1],', "}{", "}null", "\u2028"]
+           '"type":"ping",', '"lon":1,', ',"lon":2', '"x":[null,1],', "}{", "}null", "\u2028", "[[[", "]]", "[null]",
+           '"route":[[1,2]],', '"pickup":[1,2,3],', '"route":[[1,null]],', '"route":[],', '"crs":"gcj02",']
 
 
 @st.composite
@@ -151,13 +163,14 @@ def test_every_optional_field_is_kept() -> None:
 
 
 def test_which_lines_arrow_may_read() -> None:
-    data = b'{"a":1}\r\n{"a":"{"}\n {"a":1}\n{"a":[1]}\n{"a":"\tb"}\n{"a":Inf}\n\n{"a":"Info"}\n{"a":"r\rb"}\n{"b":2}'
-    raw = np.frombuffer(data, dtype=np.uint8)
-    starts, stops, ends = line_bounds(raw)
-    assert [data[s:e] for s, e in zip(starts, stops, strict=True)] == data.split(b"\n")
-    assert [data[s:e] for s, e in zip(starts, ends, strict=True)] == [line.rstrip(b"\r") for line in data.split(b"\n")]
-    assert flat_objects(raw, starts, ends).tolist() == [True, False, False, False, False, False, False, False,
-                                                        False, True]
+    data = (b'{"a":1}\r\n{"a":"{"}\n {"a":1}\n{"a":[[1]]}\n{"a":"\tb"}\n{"a":Inf}\n\n{"a":"Info"}\n{"a":"r\rb"}\n'
+            b'{"b":2}\n{"a":[[[1]]]}\n{"a":]1[}\n{"a":[1}\n{"a":[1]],"b":[[2]}')
+    lines = scan_lines(data)
+    assert [data[s:e] for s, e in zip(lines.starts, lines.stops, strict=True)] == data.split(b"\n")
+    assert [data[s:e] for s, e in zip(lines.starts, lines.ends, strict=True)] == [
+        line.rstrip(b"\r") for line in data.split(b"\n")]
+    assert lines.flat.tolist() == [True, False, False, True, False, False, False, False,
+                                                        False, True, False, False, False, False]
 
 
 def test_far_ahead_and_blank_lines_keep_their_numbers() -> None:
@@ -167,3 +180,29 @@ def test_far_ahead_and_blank_lines_keep_their_numbers() -> None:
     assert errors == [LineError(12, "ts is more than a day ahead of the rest of the batch"),
                       LineError(15, errors[1].reason)]
     assert len(columns) == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([1, 1969, 1970, 2000, 2024, 2199, 2200, 9999]), st.integers(0, 13),
+                          st.integers(0, 32), st.integers(0, 25), st.integers(0, 61), st.integers(0, 61),
+                          st.sampled_from(["", ".5", ".123", ".123456", ".1234567"]),
+                          st.sampled_from(["Z", "z", "+00:00", "+08:00", ""]), st.sampled_from(["T", " ", "t"])),
+                min_size=1, max_size=50))
+def test_canonical_times_on_whole_columns_are_parse_ts(parts: list[tuple[object, ...]]) -> None:
+    import pyarrow as pa
+
+    from tripguard.telematics.arrow_rows import utc_times
+    from tripguard.telematics.events import BadEvent, parse_ts
+
+    texts = [f"{y:04d}-{mo:02d}-{d:02d}{sep}{h:02d}:{mi:02d}:{s:02d}{frac}{zone}"
+             for y, mo, d, h, mi, s, frac, zone, sep in parts]
+    seconds, canonical = utc_times(pa.array(texts))
+    for text, value, is_canonical in zip(texts, seconds.tolist(), canonical.tolist(), strict=True):
+        if not is_canonical:
+            continue  # parse_ts reads it
+        try:
+            expected = parse_ts(text)
+        except BadEvent:
+            assert np.isnan(value), text
+        else:
+            assert value == expected, text

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
 
+from tripguard.core.identifiers import ID_PATTERN
+
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})$")
 
 
@@ -56,12 +58,6 @@ def _no_control_characters(value: str) -> str:
 CleanStr = Annotated[str, AfterValidator(_no_control_characters)]
 # Identifiers TripGuard or the operator issued (staff ids, key ids, actor ids).
 # One grammar for every id, wherever it comes in (paths, bodies, ingest lines, token claims).
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=64)]
-_ID = re.compile(ID_PATTERN)
-
-
-def is_identifier(value: object) -> bool:
-    return type(value) is str and _ID.fullmatch(value) is not None
 # Dotted action names and type names (audit filters).
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.]{1,64}$")]

@@ -22,8 +22,8 @@ from jwt.utils import base64url_encode
 
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import NotAuthenticated
+from tripguard.core.identifiers import is_identifier
 from tripguard.core.settings import Settings
-from tripguard.core.types import is_identifier
 from tripguard.security.permissions import SUBJECT_ROLES, Role
 
 AllowedPublicKeys = RSAPublicKey | EllipticCurvePublicKey | Ed25519PublicKey | Ed448PublicKey

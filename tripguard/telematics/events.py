@@ -13,13 +13,58 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import chain
+from typing import Any
 
 import numpy as np
 
-from tripguard.core.types import is_identifier
+from tripguard.core.identifiers import is_identifier
 from tripguard.telematics.geo import gcj02_to_wgs84
 
 Point = tuple[float, float]
+
+
+class Points(Sequence[Point]):
+    """A route's points as one read-only (n, 2) float64 array; reads as, and equals, the tuple of its
+    (lon, lat) points. Parsing builds it without a Python object per point, and the monitor reads the
+    array as it is."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = np.asarray(array, dtype=np.float64).reshape(-1, 2)
+        self.array.flags.writeable = False
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return Points(self.array[index])
+        lon, lat = self.array[index].tolist()
+        return (lon, lat)
+
+    def __iter__(self) -> Iterator[Point]:
+        return iter([(lon, lat) for lon, lat in self.array.tolist()])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Points):
+            return bool(np.array_equal(self.array, other.array))
+        if isinstance(other, (tuple, list)):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"Points({self.array.tolist()})"
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        return _points_of, (self.array.tobytes(),)  # bytes pickle fast: replay sends batches between processes
+
+
+def _points_of(data: bytes) -> Points:
+    return Points(np.frombuffer(data, dtype=np.float64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +75,13 @@ class TripStarted:
     driver_id: str | None
     pickup: Point | None
     dropoff: Point | None
-    route: tuple[Point, ...] | None
+    route: Sequence[Point] | None  # Points when parsed
     passenger_id: str | None = None
     crs: str = "wgs84"
+
+    def __reduce__(self) -> tuple[Any, tuple[object, ...]]:  # positional: several times faster to pickle
+        return TripStarted, (self.trip_id, self.ts, self.vehicle_id, self.driver_id, self.pickup, self.dropoff,
+                             self.route, self.passenger_id, self.crs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +103,9 @@ class TripEnded:
     ts: float
     lon: float | None
     lat: float | None
+
+    def __reduce__(self) -> tuple[Any, tuple[object, ...]]:
+        return TripEnded, (self.trip_id, self.ts, self.lon, self.lat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,38 +252,39 @@ def _plain_ping(obj: dict[str, object], ts: float) -> Ping:
     return Ping(trip_id, ts, float(lon), float(lat), speed, heading, accuracy, accel, stationary)  # type: ignore[arg-type]
 
 
-def _route(value: object, gcj: bool) -> tuple[Point, ...]:
+def _route(value: object, gcj: bool) -> Points:
     """A route's points checked in bulk; the first bad one is named as `_point` names it."""
     if not isinstance(value, list) or not 1 <= len(value) <= 20_000:
         raise BadEvent("route must be a list of 1 to 20000 [lon, lat] points")
-    route = _plain_route(value)
-    if route is None:
-        route = _checked_route(value, gcj)
+    lonlat = _plain_route(value)
+    if lonlat is None:
+        lonlat = _checked_route(value, gcj)
     if gcj:
-        return tuple(gcj02_to_wgs84(lon, lat) for lon, lat in route)
-    return route
+        return Points(np.array([gcj02_to_wgs84(lon, lat) for lon, lat in lonlat.tolist()], dtype=np.float64))
+    return Points(lonlat)
 
 
 _NUMBER_TYPES = frozenset(_NUMBER)
 
 
-def _plain_route(value: list[object]) -> tuple[Point, ...] | None:
+def _plain_route(value: list[object]) -> np.ndarray | None:
     """The common case checked in C loops: pairs of finite numbers on the globe; None otherwise."""
     try:
         if set(map(type, value)) != {list} or set(map(len, value)) != {2}:  # type: ignore[arg-type]
             return None
-        flat = list(chain.from_iterable(value))  # type: ignore[arg-type]
+        flat: list[float] = list(chain.from_iterable(value))  # type: ignore[arg-type]
         if not set(map(type, flat)) <= _NUMBER_TYPES or not math.isfinite(sum(flat)):  # NaN and inf: not plain
             return None
     except (OverflowError, TypeError):
         return None
-    lons, lats = flat[0::2], flat[1::2]
-    if not (-180 <= min(lons) and max(lons) <= 180 and -90 <= min(lats) and max(lats) <= 90):
+    lonlat = np.array(flat, dtype=np.float64).reshape(-1, 2)
+    if not (-180 <= lonlat[:, 0].min() and lonlat[:, 0].max() <= 180
+            and -90 <= lonlat[:, 1].min() and lonlat[:, 1].max() <= 90):
         return None
-    return tuple(zip(map(float, lons), map(float, lats), strict=True))
+    return lonlat
 
 
-def _checked_route(value: list[object], gcj: bool) -> tuple[Point, ...]:
+def _checked_route(value: list[object], gcj: bool) -> np.ndarray:
     numbers = _NUMBER
     for point in value:
         if type(point) is not list or len(point) != 2 or type(point[0]) not in numbers \
@@ -241,7 +294,7 @@ def _checked_route(value: list[object], gcj: bool) -> tuple[Point, ...]:
     inside = (lonlat[:, 0] >= -180) & (lonlat[:, 0] <= 180) & (lonlat[:, 1] >= -90) & (lonlat[:, 1] <= 90)
     if not inside.all():
         _point(value[int(np.argmin(inside))], "route point", gcj)  # raises
-    return tuple((lon, lat) for lon, lat in lonlat.tolist())
+    return lonlat
 
 
 def parse_event(obj: object, *, crs: str = "wgs84") -> Event:
@@ -483,7 +536,8 @@ def parse_ndjson_columns(lines: Iterable[str | bytes], gcj_trips: dict[str, None
     builder = ColumnBuilder()
     errors: list[LineError] = []
     parse_lines(enumerate(lines, start=first_line), gcj_trips if gcj_trips is not None else {}, builder, errors)
-    return drop_far(builder.build(), builder.line_numbers, errors)
+    columns, _, errors = drop_far(builder.build(), builder.line_numbers, errors)
+    return columns, errors
 
 
 def parse_lines(numbered: Iterable[tuple[int, str | bytes]], gcj: dict[str, None], builder: ColumnBuilder,
@@ -528,12 +582,18 @@ def parse_lines(numbered: Iterable[tuple[int, str | bytes]], gcj: dict[str, None
 
 
 def drop_far(columns: EventColumns, line_numbers: list[int], errors: list[LineError],
-             ) -> tuple[EventColumns, list[LineError]]:
-    """The batch's events less those a day ahead of the rest (each an error of its line); errors by line."""
-    far = far_from_batch(columns.ts)
-    if far.any():
-        errors.extend(LineError(line_numbers[k], "ts is more than a day ahead of the rest of the batch")
-                      for k in np.flatnonzero(far).tolist())
-        errors.sort(key=lambda error: error.line)
-        columns = columns.take(np.flatnonzero(~far))
-    return columns, errors
+             ) -> tuple[EventColumns, list[int], list[LineError]]:
+    """The batch's events less those a day ahead of the rest (`far_from_batch`), with their lines."""
+    return reject_rows(columns, line_numbers, errors, far_from_batch(columns.ts),
+                       "ts is more than a day ahead of the rest of the batch")
+
+
+def reject_rows(columns: EventColumns, line_numbers: list[int], errors: list[LineError], rejected: np.ndarray,
+                reason: str) -> tuple[EventColumns, list[int], list[LineError]]:
+    """The rows where `rejected` holds become errors of their lines (errors kept in line order)."""
+    if not rejected.any():
+        return columns, line_numbers, errors
+    errors = sorted([*errors, *(LineError(line_numbers[k], reason) for k in np.flatnonzero(rejected).tolist())],
+                    key=lambda error: error.line)
+    kept = np.flatnonzero(~rejected)
+    return columns.take(kept), [line_numbers[k] for k in kept.tolist()], errors

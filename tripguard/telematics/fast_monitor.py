@@ -32,7 +32,7 @@ from tripguard.telematics.events import (
     TripStarted,
     format_ts,
 )
-from tripguard.telematics.geo import Route, haversine_rows
+from tripguard.telematics.geo import haversine_rows
 from tripguard.telematics.rules import ending, plan
 from tripguard.telematics.rules import route as route_rule
 from tripguard.telematics.rules import speed as speed_rules
@@ -61,7 +61,6 @@ class BatchMonitor:
         self.slot_of: dict[str, int] = {}
         self.trip_of: list[str | None] = [None] * capacity
         self.vehicle_of: list[str | None] = [None] * capacity
-        self.routes: list[Route | None] = [None] * capacity
         self._free: list[int] = list(range(capacity - 1, -1, -1))
         # Per-trip state: one table per type, a row per field (f["lon"] is a view of its row), so a slot
         # is cleared with one assignment per table.
@@ -80,7 +79,7 @@ class BatchMonitor:
         # Every live route's segments, back to back; a trip's are at route_at, route_len long.
         self._set_at = np.zeros(capacity, dtype=np.int64)  # per run: k + 1 of the event that last set last_ts
         self._segment_floor = segments
-        self.segments = np.zeros((5, segments))  # ax, ay, dx, dy, length2
+        self.segments = np.zeros((segments, 5))  # a row per segment: ax, ay, dx, dy, length2
         self.segments_used = 0
         # The earliest silence deadline of any trip not yet reported (a lower bound): the watermark
         # check scans the trips only once the watermark reaches it.
@@ -134,7 +133,6 @@ class BatchMonitor:
         self._set_at = grown_set_at
         self.trip_of.extend([None] * old)
         self.vehicle_of.extend([None] * old)
-        self.routes.extend([None] * old)
         self._free.extend(range(new - 1, old - 1, -1))
 
     def _clear(self, slots: int | np.ndarray) -> None:
@@ -145,7 +143,6 @@ class BatchMonitor:
         self._wide[slots] = NAN
         self._set_at[slots] = 0
         for slot in np.atleast_1d(slots).tolist():
-            self.routes[slot] = None
             self.vehicle_of[slot] = None
 
     def _allocate(self, trip_id: str) -> int:
@@ -175,31 +172,27 @@ class BatchMonitor:
         self._clear(np.array(slots, dtype=np.int64))
         self._free.extend(slots)
 
-    def store_routes(self, slots: np.ndarray, routes: list[Route], segments: np.ndarray) -> None:
-        """Routes' segments (as `Route.many_from_lonlat` gives them) into the shared array; then the routes
-        are listed (a compaction on the way must not copy them twice)."""
-        count = segments.shape[1]
-        if self.segments_used + count > self.segments.shape[1]:
+    def store_routes(self, slots: np.ndarray, segments: np.ndarray, lengths: np.ndarray) -> None:
+        """Routes' segments (as `geo.route_segments` gives them) into the shared array. Call it before the
+        slots are marked `has_route`: a compaction on the way must not copy them twice."""
+        count = len(segments)
+        if self.segments_used + count > len(self.segments):
             self._compact_segments(extra=count)
         at = self.segments_used
-        self.segments[:, at:at + count] = segments
+        self.segments[at:at + count] = segments
         self.segments_used += count
-        lengths = np.fromiter((len(r.ax) for r in routes), dtype=np.int64, count=len(routes))
         self.i["route_at"][slots] = at + np.r_[0, np.cumsum(lengths)[:-1]]
         self.i["route_len"][slots] = lengths
-        for slot, route in zip(slots.tolist(), routes, strict=True):
-            self.routes[slot] = route
 
     def _compact_segments(self, extra: int) -> None:
         """The live routes' segments into a new array, back to back, with room for `extra` more."""
-        live = np.array([slot for slot, r in enumerate(self.routes) if r is not None and self.trip_of[slot] is not None],
-                        dtype=np.int64)
+        live = np.flatnonzero(self.b["has_route"])  # a slot is cleared when its trip ends
         at, lengths = self.i["route_at"][live], self.i["route_len"][live]
         total = int(lengths.sum())
         offsets = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
         old = self.segments
-        self.segments = np.zeros((5, max(self._segment_floor, 2 * (total + extra))))
-        self.segments[:, :total] = old[:, np.repeat(at - offsets, lengths) + np.arange(total)]
+        self.segments = np.zeros((max(self._segment_floor, 2 * (total + extra)), 5))
+        self.segments[:total] = old[np.repeat(at - offsets, lengths) + np.arange(total)]
         self.i["route_at"][live] = offsets
         self.segments_used = total
 

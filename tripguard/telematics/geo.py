@@ -63,45 +63,43 @@ class Route:
         lonlat = np.asarray(points, dtype=np.float64)
         return cls(frame, (lonlat[:, 0] - frame.lon0) * frame.kx, (lonlat[:, 1] - frame.lat0) * frame.ky)
 
-    @classmethod
-    def many_from_lonlat(cls, routes: list[tuple[tuple[float, float], ...]]) -> tuple[list[Route], np.ndarray]:
-        """`from_lonlat` for many routes at once (the same numbers), and all their segments back to back
-        (ax, ay, dx, dy, length2 as rows, each route's `len(route.ax)` in turn)."""
-        counts = np.fromiter(map(len, routes), dtype=np.int64, count=len(routes))
-        lonlat = np.array([point for route in routes for point in route], dtype=np.float64).reshape(-1, 2)
-        first = np.r_[0, np.cumsum(counts)[:-1]]
-        frames = [LocalFrame(route[0][0], route[0][1]) for route in routes]
-        kx = np.repeat(np.array([frame.kx for frame in frames]), counts)
-        xs = (lonlat[:, 0] - np.repeat(lonlat[first, 0], counts)) * kx
-        ys = (lonlat[:, 1] - np.repeat(lonlat[first, 1], counts)) * frames[0].ky if routes else lonlat[:, 1]
-        segments_of = np.maximum(counts - 1, 1)  # a single point: one segment of length zero
-        seg_first = np.r_[0, np.cumsum(segments_of)[:-1]]
-        a = np.arange(int(segments_of.sum())) - np.repeat(seg_first - first, segments_of)
-        b = a + np.repeat(counts > 1, segments_of)
-        dx, dy = xs[b] - xs[a], ys[b] - ys[a]
-        segments = np.stack([xs[a], ys[a], dx, dy, dx * dx + dy * dy])
-        built = []
-        for frame, at, count in zip(frames, seg_first.tolist(), segments_of.tolist(), strict=True):
-            route = cls.__new__(cls)
-            route.frame = frame
-            route.ax, route.ay, route.dx, route.dy, route.length2 = segments[:, at:at + count]
-            built.append(route)
-        return built, segments
-
     def distance_m(self, lon: float, lat: float) -> float:
         return self.nearest(lon, lat)[0]
 
     def nearest(self, lon: float, lat: float) -> tuple[float, int]:
         """Distance to the route and the index of the nearest segment."""
-        px, py = self.frame.xy(lon, lat)
-        rx, ry = px - self.ax, py - self.ay
-        with np.errstate(invalid="ignore", divide="ignore"):
-            t = np.where(self.length2 > 0, (rx * self.dx + ry * self.dy) / self.length2, 0.0)
-        np.clip(t, 0.0, 1.0, out=t)
-        ex, ey = rx - t * self.dx, ry - t * self.dy
-        squared = ex * ex + ey * ey
-        index = int(np.argmin(squared))
-        return float(np.sqrt(squared[index])), index
+        return nearest_segment(*self.frame.xy(lon, lat), self.ax, self.ay, self.dx, self.dy, self.length2)
+
+
+def nearest_segment(px: float, py: float, ax: np.ndarray, ay: np.ndarray, dx: np.ndarray, dy: np.ndarray,
+                    length2: np.ndarray) -> tuple[float, int]:
+    """The distance from a planar point to the nearest of these segments, and that segment's index."""
+    rx, ry = px - ax, py - ay
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(length2 > 0, (rx * dx + ry * dy) / length2, 0.0)
+    np.clip(t, 0.0, 1.0, out=t)
+    ex, ey = rx - t * dx, ry - t * dy
+    squared = ex * ex + ey * ey
+    index = int(np.argmin(squared))
+    return float(np.sqrt(squared[index])), index
+
+
+def route_segments(routes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What `Route.from_lonlat` builds, for many routes ((n, 2) arrays of lon, lat) at once and with the
+    same numbers: all their segments back to back, a row each (ax, ay, dx, dy, length2); each route's
+    count of segments; and each route's frame (lon0, lat0, kx) as a row."""
+    counts = np.fromiter(map(len, routes), dtype=np.int64, count=len(routes))
+    lonlat = np.concatenate(routes) if routes else np.zeros((0, 2))
+    first = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
+    origins = lonlat[first]
+    kx = np.array([LocalFrame(lon, lat).kx for lon, lat in origins.tolist()])
+    xs = (lonlat[:, 0] - np.repeat(origins[:, 0], counts)) * np.repeat(kx, counts)
+    ys = (lonlat[:, 1] - np.repeat(origins[:, 1], counts)) * LocalFrame(0.0, 0.0).ky
+    per_route = np.maximum(counts - 1, 1)  # a single point: one segment of length zero
+    a = np.arange(int(per_route.sum())) - np.repeat(np.r_[0, np.cumsum(per_route)[:-1]] - first, per_route)
+    b = a + np.repeat(counts > 1, per_route)
+    dx, dy = xs[b] - xs[a], ys[b] - ys[a]
+    return np.stack([xs[a], ys[a], dx, dy, dx * dx + dy * dy], axis=1), per_route, np.column_stack([origins, kx])
 
 
 # GCJ-02 ("Mars coordinates", the obfuscated datum of Chinese map data) to WGS-84.

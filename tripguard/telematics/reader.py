@@ -2,18 +2,20 @@
 
 The same contract as `events.parse_ndjson_columns` (a property test holds the two equal: the same
 events, the same line errors with their numbers), at native speed on the lines that make up a
-stream: pings and trip ends of WGS-84 trips.
+stream: the pings, starts and ends of WGS-84 trips.
 
 1. Lines are split on "\\n" (a "\\r" before it is whitespace). A line is read by Arrow only when it is
-   one flat JSON object: its first byte is `{`, its last `}`, and it holds no other brace and no `[`.
-   Nothing else reaches Arrow; that keeps it away from the shapes its reader mishandles (a top-level
-   `null` crashes it, apache/arrow#47409; nested lists, apache/arrow#51305).
+   one JSON object of plain values and shallow lists: its first byte is `{`, its last `}`, it holds no
+   other brace, its lists nest at most two deep (a route), and it is printable ASCII without the words
+   Arrow reads otherwise than Python ("Inf", "NaN"). Nothing else reaches Arrow; that keeps it away from
+   the shapes its reader mishandles (a top-level `null` crashes it, apache/arrow#47409; deep nesting
+   would recurse; lists are validated after reading, apache/arrow#51305).
 2. Arrow parses those lines against a fixed schema. When it refuses a batch (a value of the wrong
    type, a duplicate key, broken JSON) or returns another number of rows, the batch is halved until
    the lines it refuses are found; those go to the line parser, which names the error.
-3. A row Arrow read is taken only when every rule holds on it, checked on whole columns: its type,
-   its ids and time, its position and each optional field in range, and its trip not in GCJ-02. Any
-   other row goes to the line parser, in line order with the lines of step 1 it left out.
+3. A row Arrow read is taken only when every rule of its kind holds on it, checked on whole columns
+   (`arrow_rows`). Any other row goes to the line parser, in line order with the lines of step 1 left
+   out; a trip that starts in GCJ-02 on the way has its later rows re-read there too.
 """
 
 from __future__ import annotations
@@ -22,45 +24,39 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from tripguard.core.types import is_identifier
+from tripguard.telematics.arrow_rows import SCHEMA, Taken, take_rows
 from tripguard.telematics.events import (
-    BadEvent,
     ColumnBuilder,
     Event,
     EventColumns,
     LineError,
-    TripEnded,
     TripStarted,
     drop_far,
     parse_lines,
-    parse_ts,
 )
 
-SCHEMA = pa.schema([
-    ("type", pa.string()), ("trip_id", pa.string()), ("ts", pa.string()), ("lon", pa.float64()),
-    ("lat", pa.float64()), ("speed_mps", pa.float64()), ("heading", pa.float64()), ("accuracy_m", pa.float64()),
-    ("accel_g", pa.float64()), ("stationary", pa.bool_()), ("crs", pa.string()),
-])
-# The same bounds as events.parse_event.
-OPTIONAL_RANGES = {"speed_mps": (0.0, 150.0), "heading": (0.0, 360.0), "accuracy_m": (0.0, 10_000.0),
-                   "accel_g": (0.0, 50.0)}
 _PARSE = pa_json.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="ignore")
 SMALLEST_HALF = 16  # lines Arrow refuses are looked for down to pieces of this size
-_OPEN, _CLOSE, _BRACKET, _NEWLINE, _RETURN = (ord(c) for c in "{}[\n\r")
+_OPEN, _CLOSE, _NEWLINE = (ord(c) for c in "{}\n")
 
 
 def read_ndjson(data: bytes, gcj_trips: dict[str, None] | None = None, first_line: int = 1,
                 use_threads: bool = False) -> tuple[EventColumns, list[LineError]]:
     """Every line of `data` (numbered from `first_line`) as `parse_ndjson_columns` would read it."""
+    columns, _, errors = read_ndjson_numbered(data, gcj_trips, first_line, use_threads)
+    return columns, errors
+
+
+def read_ndjson_numbered(data: bytes, gcj_trips: dict[str, None] | None = None, first_line: int = 1,
+                         use_threads: bool = False) -> tuple[EventColumns, list[int], list[LineError]]:
+    """`read_ndjson`, with the line of each event."""
     gcj = gcj_trips if gcj_trips is not None else {}
-    raw = np.frombuffer(data, dtype=np.uint8)
-    starts, stops, ends = line_bounds(raw)
-    flat = flat_objects(raw, starts, ends)
+    scanned = scan_lines(data)
+    starts, stops, ends, flat = scanned.starts, scanned.stops, scanned.ends, scanned.flat
     rows, refused = _arrow_rows(data, starts, ends, flat, use_threads)
-    fast = _fast_rows(rows.table, rows.lines, gcj) if rows.lines.size else None
+    fast = take_rows(rows.table, rows.lines, gcj) if rows.lines.size else None
 
     slow = np.flatnonzero(~flat)
     slow = np.union1d(slow, refused) if refused.size else slow
@@ -83,54 +79,83 @@ def read_ndjson(data: bytes, gcj_trips: dict[str, None] | None = None, first_lin
     return drop_far(columns, lines, sorted(errors, key=lambda e: e.line))
 
 
-def line_bounds(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each line's first byte, its newline, and where its content ends (a "\r" before the newline left out)."""
-    newlines = np.flatnonzero(raw == _NEWLINE)
-    ends = newlines if len(raw) and raw[-1] == _NEWLINE else np.append(newlines, len(raw))
-    starts = np.empty_like(ends)
-    starts[:1] = 0
-    starts[1:] = ends[:-1] + 1
-    carriage = np.zeros(len(ends), dtype=bool)
-    nonempty = ends > starts
-    carriage[nonempty] = raw[ends[nonempty] - 1] == _RETURN
-    return starts, ends, ends - carriage
+@dataclass
+class Lines:
+    """Where each line of a batch lies, and which of them Arrow may read."""
+
+    starts: np.ndarray  # its first byte
+    stops: np.ndarray  # its newline (or the end of the batch)
+    ends: np.ndarray  # where its content ends: a "\\r" before the newline left out
+    flat: np.ndarray  # one JSON object Arrow may read (`scan_lines`)
 
 
-# Byte classes: 1 "{", 2 "}", 3 a byte that sends its line to the line parser ("[", a control byte,
-# anything beyond ASCII), 4 the first letter of Arrow's number words ("Inf", "NaN": Arrow also takes
-# "Inf" and "-NaN", which Python's json refuses).
-_CLASS = np.zeros(256, dtype=np.uint8)
-_CLASS[ord("{")], _CLASS[ord("}")], _CLASS[ord("I")], _CLASS[ord("N")] = 1, 2, 4, 4
-_CLASS[:0x20] = _CLASS[0x80:] = _CLASS[ord("[")] = 3
-_CLASS[_NEWLINE], _CLASS[_RETURN] = 0, 5  # a newline is never inside a line; "\r" only at its end
+# Byte classes: 1 "{", 2 "}", 3 a byte that sends its line to the line parser (a control byte, anything
+# beyond ASCII), 4 the first letter of a number word Arrow reads otherwise than Python ("Inf", "NaN":
+# Arrow also takes "Inf" and "-NaN", which Python's json refuses), 5 "\\r", 6 "[", 7 "]", 8 "\\n".
+_OPENS, _CLOSES, _ODD, _LETTER, _RETURNS, _LIST_OPENS, _LIST_CLOSES, _NEWLINES = range(1, 9)
+_CLASS = bytearray(256)
+for _byte in [*range(0x20), *range(0x80, 0x100)]:
+    _CLASS[_byte] = _ODD
+for _char, _class in (("{", _OPENS), ("}", _CLOSES), ("I", _LETTER), ("N", _LETTER), ("\r", _RETURNS),
+                      ("[", _LIST_OPENS), ("]", _LIST_CLOSES), ("\n", _NEWLINES)):
+    _CLASS[ord(_char)] = _class
+_TABLE = bytes(_CLASS)
 _WORDS = (b"Inf", b"NaN")
+MAX_DEPTH = 2  # of lists in a line Arrow reads: a route is a list of [lon, lat] lists
 
 
-def flat_objects(raw: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Which lines Arrow may read: one flat JSON object (`{` first, `}` last, no other brace, no `[`),
-    printable ASCII, no word Arrow reads otherwise than Python."""
-    n = len(starts)
+def scan_lines(data: bytes) -> Lines:
+    """The lines of `data` (split on "\\n"), and which Arrow may read: one JSON object (`{` first, `}`
+    last, no other brace) whose lists nest at most two deep, printable ASCII, no number word.
+
+    One pass classifies every byte; the rest looks only at the few that matter (braces, brackets,
+    newlines), each knowing its line by the newlines before it."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    kind = np.frombuffer(data.translate(_TABLE), dtype=np.uint8)
+    special = np.flatnonzero(kind != 0)  # on booleans: several times faster than on bytes
+    what = kind[special]
+    is_newline = what == _NEWLINES
+    newlines = special[is_newline]
+    stops = newlines if len(raw) and raw[-1] == _NEWLINE else np.append(newlines, len(raw))
+    n = len(stops)
+    starts = np.empty_like(stops)
+    starts[:1] = 0
+    starts[1:] = stops[:-1] + 1
+    line_of = np.cumsum(is_newline) - is_newline  # each special byte's line
+    returns = special[what == _RETURNS]
+    trailing = np.zeros(n, dtype=bool)  # the "\\r" just before a line's newline
+    if returns.size:
+        at_stop = stops[line_of[what == _RETURNS]] == returns + 1
+        trailing[line_of[what == _RETURNS][at_stop]] = True
+    ends = stops - trailing
     flat = ends - starts >= 2
     flat[flat] = (raw[starts[flat]] == _OPEN) & (raw[ends[flat] - 1] == _CLOSE)
-    if not flat.any():
-        return flat
-    kind = _CLASS[raw]
-    candidates = np.count_nonzero(flat)
-    for byte_class in (1, 2):
-        where = np.flatnonzero(kind == byte_class)
-        if len(where) != candidates:  # a brace elsewhere than first and last: count them per line
-            flat &= (np.searchsorted(where, ends) - np.searchsorted(where, starts)) == 1
-    odd = np.flatnonzero(kind == 3)
-    returns = np.flatnonzero(kind == 5)
-    if returns.size:  # a "\r" that is not the one before a line's newline
-        odd = np.union1d(odd, returns[ends[np.searchsorted(ends, returns).clip(max=n - 1)] != returns])
-    letters = np.flatnonzero(kind == 4)
-    if letters.size:
-        letters = letters[[bytes(raw[k:k + 3]) in _WORDS for k in letters.tolist()]]
-    for where in (odd, letters):
-        if where.size:
-            flat[np.searchsorted(ends, where, side="right").clip(max=n - 1)] = False
-    return flat
+    for brace in (_OPENS, _CLOSES):
+        flat &= np.bincount(line_of[what == brace], minlength=n) == 1
+    flat[line_of[what == _ODD]] = False
+    if returns.size:
+        flat[line_of[what == _RETURNS][~at_stop]] = False
+    letters = what == _LETTER
+    if letters.any():
+        words = np.array([data[k:k + 3] in _WORDS for k in special[letters].tolist()], dtype=bool)
+        flat[line_of[letters][words]] = False
+    brackets = (what == _LIST_OPENS) | (what == _LIST_CLOSES)
+    if brackets.any():
+        flat[_badly_nested(what[brackets] == _LIST_OPENS, line_of[brackets])] = False
+    return Lines(starts, stops, ends, flat)
+
+
+def _badly_nested(opens: np.ndarray, line_of: np.ndarray) -> np.ndarray:
+    """The lines whose brackets go deeper than MAX_DEPTH, or close one never opened, or leave one open."""
+    step = np.where(opens, 1, -1)
+    depth = np.cumsum(step)
+    first = np.flatnonzero(np.r_[True, line_of[1:] != line_of[:-1]])  # each line's first bracket
+    group = np.repeat(np.arange(len(first)), np.diff(np.r_[first, len(opens)]))
+    local = depth - (depth - step)[first][group]  # depth within its line
+    last = np.r_[first[1:] - 1, len(opens) - 1]
+    bad = ((np.maximum.reduceat(local, first) > MAX_DEPTH) | (np.minimum.reduceat(local, first) < 0)
+           | (local[last] != 0))
+    return line_of[first][bad]
 
 
 @dataclass
@@ -169,6 +194,7 @@ def _read(buffer: bytes | bytearray, rows: int, use_threads: bool) -> pa.Table |
     options = pa_json.ReadOptions(use_threads=use_threads, block_size=max(1 << 20, len(buffer) // 2 + 1))
     try:
         table = pa_json.read_json(pa.BufferReader(pa.py_buffer(buffer)), read_options=options, parse_options=_PARSE)
+        table.validate(full=True)  # lists as Arrow built them are sound (apache/arrow#51305)
     except (pa.ArrowException, ValueError):
         return None
     return table if table.num_rows == rows else None
@@ -188,110 +214,6 @@ def _bisect(data: bytes, starts: np.ndarray, ends: np.ndarray, lines: np.ndarray
             _bisect(data, starts, ends, half, pieces, refused)
 
 
-@dataclass
-class _Fast:
-    """The rows taken as they are: pings as columns, trip ends as objects; and the rows refused."""
-    lines: np.ndarray
-    trip_ids: list[str]
-    columns: list[np.ndarray]  # as events.PING_COLUMNS
-    ended: dict[int, Event]  # trip ends, by row
-    rejected: np.ndarray  # lines
-
-    def after_gcj_start(self, started: dict[str, int], first_line: int) -> np.ndarray:
-        """Rows of trips that started in GCJ-02 at an earlier line of this batch."""
-        return np.array([k for k, (trip_id, line) in enumerate(zip(self.trip_ids, self.lines.tolist(), strict=True))
-                         if trip_id in started and first_line + line > started[trip_id]], dtype=np.int64)
-
-    def without(self, rows: np.ndarray) -> _Fast:
-        keep = np.ones(len(self.lines), dtype=bool)
-        keep[rows] = False
-        index = np.flatnonzero(keep)
-        renumber = {int(k): n for n, k in enumerate(index.tolist())}
-        return _Fast(self.lines[index], [self.trip_ids[k] for k in index.tolist()], [c[index] for c in self.columns],
-                     {renumber[k]: e for k, e in self.ended.items() if k in renumber}, self.rejected)
-
-
-def _fast_rows(table: pa.Table, lines: np.ndarray, gcj: dict[str, None]) -> _Fast:
-    table = table.combine_chunks()
-    kind = table.column("type").chunk(0) if table.num_rows else pa.array([], pa.string())
-    is_ping = _true(pc.equal(kind, "ping"))
-    is_end = _true(pc.equal(kind, "trip_ended"))
-    ok = (is_ping | is_end) & _true(pc.is_null(table.column("crs")))
-
-    trip_codes, trip_names = _encoded(table.column("trip_id"))
-    good_trip = np.array([is_identifier(t) and t not in gcj for t in trip_names], dtype=bool)
-    ok &= (trip_codes >= 0) & _take(good_trip, trip_codes)
-
-    ts_codes, ts_texts = _encoded(table.column("ts"))
-    ts_values = np.array([_seconds(text) for text in ts_texts], dtype=np.float64)
-    ts = _take(ts_values, ts_codes, missing=np.nan)
-    ok &= ~np.isnan(ts)
-
-    lon, lon_null = _numbers(table, "lon")
-    lat, lat_null = _numbers(table, "lat")
-    placed = ~lon_null & ~lat_null & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)  # NaN is never in range
-    optional_ok = np.ones(len(lines), dtype=bool)
-    optional: dict[str, np.ndarray] = {}
-    for name, (low, high) in OPTIONAL_RANGES.items():
-        values, null = _numbers(table, name)
-        optional_ok &= null | ((values >= low) & (values <= high))
-        optional[name] = values
-    ping_ok = ok & is_ping & placed & optional_ok
-    # A trip end reads no optional field; its position is optional, but both or neither.
-    end_ok = ok & is_end & (placed | (lon_null & lat_null))
-
-    stationary_column = table.column("stationary")
-    stationary = pc.fill_null(pc.cast(stationary_column, pa.float64()), np.nan).to_numpy() \
-        if stationary_column.null_count < len(stationary_column) else np.full(len(lines), np.nan)
-    taken = np.flatnonzero(ping_ok | end_ok)
-    names = np.array(trip_names, dtype=object)
-    trip_ids = names[trip_codes[taken]].tolist() if taken.size else []
-    ended: dict[int, Event] = {n: TripEnded(trip_ids[n], float(ts[k]), None if lon_null[k] else float(lon[k]),
-                          None if lat_null[k] else float(lat[k]))
-             for n, k in enumerate(taken.tolist()) if end_ok[k]}
-    pings_only = np.where(ping_ok[taken], 1.0, np.nan)  # a trip end's slots are NaN, as ColumnBuilder.other
-    columns = [ts[taken], lon[taken] * pings_only, lat[taken] * pings_only,
-               optional["speed_mps"][taken] * pings_only, optional["accel_g"][taken] * pings_only,
-               optional["accuracy_m"][taken] * pings_only, stationary[taken] * pings_only,
-               optional["heading"][taken] * pings_only]
-    return _Fast(lines[taken], trip_ids, columns, ended, lines[~(ping_ok | end_ok)])
-
-
-def _true(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """A boolean column as numpy, null as False."""
-    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def _encoded(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
-    """Each row's index into the column's distinct values (-1 for null), and those values."""
-    encoded = pc.dictionary_encode(column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column)
-    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    return codes, encoded.dictionary.to_pylist()
-
-
-def _take(values: np.ndarray, codes: np.ndarray, missing: object = False) -> np.ndarray:
-    """values[codes], with `missing` where a code is -1."""
-    padded = np.append(values, np.array([missing], dtype=values.dtype))
-    return padded[codes]  # -1 picks the padding
-
-
-def _seconds(text: str) -> float:
-    try:
-        return parse_ts(text)
-    except BadEvent:
-        return np.nan
-
-
-def _numbers(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """A number column as float64 (NaN where null) and where it is null."""
-    column = table.column(name)
-    if column.null_count == len(column):
-        return np.full(len(column), np.nan), np.ones(len(column), dtype=bool)
-    values = column.to_numpy()  # nulls come out as NaN
-    null = _true(pc.is_null(column)) if column.null_count else np.zeros(len(column), dtype=bool)
-    return values, null
-
-
 def _parse_watching_gcj(numbered: object, gcj: dict[str, None], builder: ColumnBuilder, errors: list[LineError],
                         started_gcj: dict[str, int]) -> None:
     """`parse_lines`, noting each trip that starts in GCJ-02 and at which line."""
@@ -303,13 +225,13 @@ def _parse_watching_gcj(numbered: object, gcj: dict[str, None], builder: ColumnB
             started_gcj.setdefault(event.trip_id, line)
 
 
-def _merge(fast: _Fast | None, builder: ColumnBuilder, first_line: int) -> tuple[EventColumns, list[int]]:
+def _merge(fast: Taken | None, builder: ColumnBuilder, first_line: int) -> tuple[EventColumns, list[int]]:
     """The fast rows and the line parser's events, in line order."""
     slow = builder.build()
     if fast is None or not len(fast.lines):
         return slow, builder.line_numbers
     fast_numbers = fast.lines + first_line
-    fast_columns = EventColumns._make(fast.trip_ids, fast.columns, dict(fast.ended))
+    fast_columns = EventColumns._make(fast.trip_ids, fast.columns, dict(fast.others))
     if not len(slow):
         return fast_columns, fast_numbers.tolist()
     numbers = np.concatenate([fast_numbers, np.asarray(builder.line_numbers, dtype=np.int64)])
@@ -319,6 +241,7 @@ def _merge(fast: _Fast | None, builder: ColumnBuilder, first_line: int) -> tuple
     columns = [np.concatenate([f, s])[order] for f, s in zip(fast.columns, slow._columns(), strict=True)]
     where = np.empty(len(order), dtype=np.int64)
     where[order] = np.arange(len(order))
-    others: dict[int, Event] = {int(where[k]): e for k, e in fast.ended.items()}
+    others: dict[int, Event] = {int(where[k]): e for k, e in fast.others.items()}
     others.update({int(where[n_fast + k]): e for k, e in slow.others.items()})
     return EventColumns._make(trip_ids, columns, others), numbers[order].tolist()
+

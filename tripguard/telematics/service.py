@@ -22,17 +22,12 @@ from tripguard.core.db import unit_of_work
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.telematics import checkins, registry, trips
-from tripguard.telematics.events import (
-    DeviceHeartbeat,
-    Event,
-    LineError,
-    TripStarted,
-    parse_ndjson,
-)
+from tripguard.telematics.events import DeviceHeartbeat, Event, LineError, TripStarted, reject_rows
 from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.feed import LiveFeed
 from tripguard.telematics.models import Device, Trip, TripAlert
 from tripguard.telematics.monitor import Alert
+from tripguard.telematics.reader import read_ndjson_numbered
 from tripguard.telematics.track import Track
 from tripguard.vault.service import Vault
 
@@ -80,17 +75,21 @@ class IngestResult:
 
 def ingest(session: Session, live: LiveMonitor, vault: Vault, lines: list[str], *,
            options: IngestOptions) -> IngestResult:
-    """Validate, keep trips and positions, run the monitor, store alerts and open check-ins."""
-    parsed = list(parse_ndjson(lines, live.gcj_trips))
+    """Validate, keep trips and positions, run the monitor, store alerts and open check-ins.
+
+    The lines are read as `tripguard monitor replay` reads them (`reader.read_ndjson`: Arrow's reader,
+    the line parser for the rest); they hold no newline (the API split them)."""
+    data = "\n".join(lines).encode("utf-8", "surrogatepass")
+    with live.lock:  # the GCJ-02 trips are shared state
+        columns, numbers, rejected = read_ndjson_numbered(data, live.gcj_trips)
     # Live, the server's clock is the other reference: a device may run minutes ahead, not years.
     latest = utcnow().timestamp() + MAX_AHEAD_OF_CLOCK_SECONDS
-    parsed = [(n, LineError(n, "ts is ahead of the server's clock by more than 10 minutes"))
-              if not isinstance(item, LineError) and item.ts > latest else (n, item) for n, item in parsed]
-    rejected = [item for _, item in parsed if isinstance(item, LineError)]
-    events = [item for _, item in parsed if not isinstance(item, LineError)]
+    columns, _, rejected = reject_rows(columns, numbers, rejected, columns.ts > latest,
+                                       "ts is ahead of the server's clock by more than 10 minutes")
+    events = columns.events()
     # Detection first: the alert reaches the agents' live map without waiting for the writes below.
     with live.lock:
-        alerts = live.monitor.process(events)
+        alerts = live.monitor.process_columns(columns)
         live.feed.publish_batch(events, alerts)
     alerts = live.take_unstored() + alerts
     if alerts:

@@ -2,17 +2,18 @@
 
 The reference (`monitor.Monitor`) starts one trip at a time; here a round's starts (each of another
 trip) are taken together, with the same outcome: a trip already started is left alone, a trip first
-heard of by a ping gets a fresh slot, and every route is built as `Route.from_lonlat` builds it.
+heard of by a ping gets a fresh slot, and every route's segments are `Route.from_lonlat`'s, to the bit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tripguard.telematics.events import TripStarted
-from tripguard.telematics.geo import Route
+from tripguard.telematics.events import Point, Points, TripStarted
+from tripguard.telematics.geo import route_segments
 
 if TYPE_CHECKING:
     from tripguard.telematics.fast_monitor import BatchMonitor
@@ -49,14 +50,16 @@ def start_rows(monitor: BatchMonitor, starts: list[tuple[int, TripStarted]]) -> 
         f[names[0]][slots], f[names[1]][slots] = points[:, 0], points[:, 1]
     routed = [n for n, event in enumerate(events) if event.route]
     if routed:
-        routes, segments = Route.many_from_lonlat([events[n].route for n in routed])  # type: ignore[misc]
+        segments, lengths, frames = route_segments([_array(events[n].route) for n in routed])  # type: ignore[arg-type]
         where = slots[routed]
-        monitor.store_routes(where, routes, segments)
+        monitor.store_routes(where, segments, lengths)
         b["has_route"][where] = True
-        f["lon0"][where] = [route.frame.lon0 for route in routes]
-        f["lat0"][where] = [route.frame.lat0 for route in routes]
-        f["kx"][where] = [route.frame.kx for route in routes]
+        f["lon0"][where], f["lat0"][where], f["kx"][where] = frames.T
     times = np.array([event.ts for event in events], dtype=np.float64)
     f["last_ts"][slots], b["has_last"][slots] = times, True
     monitor._set_at[slots] = np.array([position for position, _ in fresh], dtype=np.int64) + 1
     monitor._next_deadline = min(monitor._next_deadline, float(times.min()) + monitor.config.gps_lost_seconds)
+
+
+def _array(route: Sequence[Point]) -> np.ndarray:
+    return route.array if isinstance(route, Points) else np.asarray(route, dtype=np.float64).reshape(-1, 2)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tripguard.telematics.contract import MonitorConfig
-from tripguard.telematics.geo import EARTH_RADIUS_M
+from tripguard.telematics.geo import EARTH_RADIUS_M, nearest_segment
 from tripguard.telematics.rules.common import Held, held_rows
 
 if TYPE_CHECKING:
@@ -45,7 +45,8 @@ def distance_rows(monitor: BatchMonitor, s: np.ndarray, lon: np.ndarray, lat: np
     length = i["route_len"][s]
     window = np.clip(i["seg"][s][:, None] + _WINDOW, 0, (length - 1)[:, None])
     index = i["route_at"][s][:, None] + window
-    ax, ay, dx, dy, length2 = (monitor.segments[c][index] for c in range(5))
+    near = monitor.segments[index]  # (trips, window, 5): one gather, each segment's five numbers side by side
+    ax, ay, dx, dy, length2 = (near[:, :, c] for c in range(5))
     rx, ry = px[:, None] - ax, py[:, None] - ay
     with np.errstate(invalid="ignore", divide="ignore"):
         t = np.where(length2 > 0, (rx * dx + ry * dy) / length2, 0.0)
@@ -58,7 +59,10 @@ def distance_rows(monitor: BatchMonitor, s: np.ndarray, lon: np.ndarray, lat: np
     i["seg"][s] = window[rows, best]
     for k in np.flatnonzero(distance > monitor.config.deviation_m).tolist():
         slot = int(s[k])
-        exact, segment = monitor.routes[slot].nearest(float(lon[k]), float(lat[k]))  # type: ignore[union-attr]
+        at, count = int(i["route_at"][slot]), int(i["route_len"][slot])
+        ax, ay, dx, dy, length2 = monitor.segments[at:at + count].T
+        exact, segment = nearest_segment((float(lon[k]) - float(f["lon0"][slot])) * float(f["kx"][slot]),
+                                         (float(lat[k]) - float(f["lat0"][slot])) * _KY, ax, ay, dx, dy, length2)
         distance[k] = exact
         i["seg"][slot] = segment
     return distance
