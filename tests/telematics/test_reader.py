@@ -106,6 +106,8 @@ def _same(data: bytes, gcj: dict[str, None], first_line: int = 1) -> None:
     for name in PING_COLUMNS:
         assert np.array_equal(getattr(columns, name), getattr(expected, name), equal_nan=True), name
     assert list(reader_gcj) == list(reference_gcj)
+    groups, names = columns.trip_groups()  # the trip numbers the reader hands the monitor
+    assert [names[g] for g in groups.tolist()] == columns.trip_ids
 
 
 @settings(max_examples=400, deadline=None)

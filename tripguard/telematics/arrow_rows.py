@@ -34,6 +34,7 @@ SCHEMA = pa.schema([
     ("vehicle_id", pa.string()), ("driver_id", pa.string()), ("passenger_id", pa.string()),
     ("pickup", _POINT), ("dropoff", _POINT), ("route", pa.list_(_POINT)),
 ])
+LIST_COLUMNS = ("pickup", "dropoff", "route")
 # The same bounds as events.parse_event.
 OPTIONAL_RANGES = {"speed_mps": (0.0, 150.0), "heading": (0.0, 360.0), "accuracy_m": (0.0, 10_000.0),
                    "accel_g": (0.0, 50.0)}
@@ -49,6 +50,8 @@ class Taken:
     columns: list[np.ndarray]  # as events.PING_COLUMNS
     others: dict[int, Event]
     rejected: np.ndarray  # lines
+    groups: np.ndarray  # each taken row's trip as an index into group_names
+    group_names: list[str]
 
     def after_gcj_start(self, started: dict[str, int], first_line: int) -> np.ndarray:
         """Rows of trips that started in GCJ-02 at an earlier line of this batch."""
@@ -61,7 +64,8 @@ class Taken:
         index = np.flatnonzero(keep)
         renumber = {int(k): n for n, k in enumerate(index.tolist())}
         return Taken(self.lines[index], [self.trip_ids[k] for k in index.tolist()], [c[index] for c in self.columns],
-                     {renumber[k]: e for k, e in self.others.items() if k in renumber}, self.rejected)
+                     {renumber[k]: e for k, e in self.others.items() if k in renumber}, self.rejected,
+                     self.groups[index], self.group_names)
 
 
 def take_rows(table: pa.Table, lines: np.ndarray, gcj: dict[str, None]) -> Taken:
@@ -98,18 +102,20 @@ def take_rows(table: pa.Table, lines: np.ndarray, gcj: dict[str, None]) -> Taken
     names = np.array(trip_names, dtype=object)
     trip_ids = names[trip_codes[taken]].tolist() if taken.size else []
     others: dict[int, Event] = {}
-    for n, k in enumerate(taken.tolist()):
-        if end_ok[k]:
-            others[n] = TripEnded(trip_ids[n], float(ts[k]), None if lon_null[k] else float(lon[k]),
-                                  None if lat_null[k] else float(lat[k]))
-        elif start_ok[k]:
-            others[n] = starts.event(k, trip_ids[n], float(ts[k]))  # type: ignore[union-attr]
+    for n in np.flatnonzero(end_ok[taken]).tolist():
+        k = int(taken[n])
+        others[n] = TripEnded(trip_ids[n], float(ts[k]), None if lon_null[k] else float(lon[k]),
+                              None if lat_null[k] else float(lat[k]))
+    if starts is not None:
+        for n in np.flatnonzero(start_ok[taken]).tolist():
+            others[n] = starts.event(int(taken[n]), trip_ids[n], float(ts[taken[n]]))
     pings_only = np.where(ping_ok[taken], 1.0, np.nan)  # another event's slots are NaN, as ColumnBuilder.other
     columns = [ts[taken], lon[taken] * pings_only, lat[taken] * pings_only,
                optional["speed_mps"][taken] * pings_only, optional["accel_g"][taken] * pings_only,
                optional["accuracy_m"][taken] * pings_only, _stationary(table)[taken] * pings_only,
                optional["heading"][taken] * pings_only]
-    return Taken(lines[taken], trip_ids, columns, others, lines[~(ping_ok | end_ok | start_ok)])
+    return Taken(lines[taken], trip_ids, columns, others, lines[~(ping_ok | end_ok | start_ok)], trip_codes[taken],
+                 trip_names)
 
 
 class _Starts:
@@ -117,13 +123,13 @@ class _Starts:
 
     def __init__(self, table: pa.Table, rows: np.ndarray) -> None:
         self.ok = rows.copy()
-        self.ids = {}
+        self.ids: dict[str, np.ndarray] = {}
         for name in ("vehicle_id", "driver_id", "passenger_id"):
             codes, values = _encoded(table.column(name))
             good = np.array([is_identifier(v) for v in values], dtype=bool)
             self.ok &= (codes < 0) | _take(good, codes)
-            self.ids[name] = (codes, values)
-        self.points = {}
+            self.ids[name] = np.array([*values, None], dtype=object)[codes]  # -1 (null) picks None
+        self.points: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for name in ("pickup", "dropoff"):
             null, good, lonlat = _point_column(table.column(name).chunk(0))
             self.ok &= null | good
@@ -132,15 +138,14 @@ class _Starts:
         self.ok &= self.route_null | good
 
     def event(self, k: int, trip_id: str, ts: float) -> TripStarted:
-        ids = {name: (values[codes[k]] if codes[k] >= 0 else None) for name, (codes, values) in self.ids.items()}
-        pickup, dropoff = ((None if null[k] else (float(lonlat[k, 0]), float(lonlat[k, 1])))
+        pickup, dropoff = ((None if null[k] else tuple(lonlat[k].tolist()))
                            for null, lonlat in (self.points["pickup"], self.points["dropoff"]))
         route = None
         if not self.route_null[k]:
             start, stop = self.route_bounds[k]
             route = Points(self.route_values[start:stop])
-        return TripStarted(trip_id, ts, ids["vehicle_id"], ids["driver_id"], pickup, dropoff, route,
-                           passenger_id=ids["passenger_id"], crs="wgs84")
+        return TripStarted(trip_id, ts, self.ids["vehicle_id"][k], self.ids["driver_id"][k], pickup, dropoff,  # type: ignore[arg-type]
+                           route, passenger_id=self.ids["passenger_id"][k], crs="wgs84")
 
 
 def _point_column(column: pa.ListArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -411,9 +411,20 @@ class EventColumns:
     stationary: np.ndarray
     heading: np.ndarray
     others: dict[int, Event]
+    # Each event's trip as a number (an index into group_names); the reader fills them, else on first use.
+    groups: np.ndarray | None = None
+    group_names: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.trip_ids)
+
+    def trip_groups(self) -> tuple[np.ndarray, list[str]]:
+        """Each event's trip as a number, and the trips so numbered (some may have no event here)."""
+        if self.groups is None or self.group_names is None:
+            codes = {t: n for n, t in enumerate(dict.fromkeys(self.trip_ids))}
+            self.groups = np.fromiter(map(codes.__getitem__, self.trip_ids), dtype=np.int64, count=len(self))
+            self.group_names = list(codes)
+        return self.groups, self.group_names
 
     @classmethod
     def of(cls, events: Sequence[Event]) -> EventColumns:
@@ -430,8 +441,9 @@ class EventColumns:
         return cls._make(trip_ids, [ts, lon, lat, *(optional.get(name, absent) for name in PING_COLUMNS[3:])], {})
 
     @classmethod
-    def _make(cls, trip_ids: list[str], c: list[np.ndarray], others: dict[int, Event]) -> EventColumns:
-        return cls(trip_ids, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], others)
+    def _make(cls, trip_ids: list[str], c: list[np.ndarray], others: dict[int, Event], groups: np.ndarray | None = None,
+              group_names: list[str] | None = None) -> EventColumns:
+        return cls(trip_ids, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], others, groups, group_names)
 
     def _columns(self) -> list[np.ndarray]:
         return [getattr(self, name) for name in PING_COLUMNS]
@@ -440,11 +452,13 @@ class EventColumns:
         """The events at these positions (ascending), renumbered from 0."""
         where = {int(k): n for n, k in enumerate(index.tolist())} if self.others else {}
         return EventColumns._make([self.trip_ids[k] for k in index.tolist()], [c[index] for c in self._columns()],
-                                  {where[k]: e for k, e in self.others.items() if k in where})
+                                  {where[k]: e for k, e in self.others.items() if k in where},
+                                  None if self.groups is None else self.groups[index], self.group_names)
 
     def slice(self, start: int, stop: int) -> EventColumns:
         return EventColumns._make(self.trip_ids[start:stop], [c[start:stop] for c in self._columns()],
-                                  {k - start: e for k, e in self.others.items() if start <= k < stop})
+                                  {k - start: e for k, e in self.others.items() if start <= k < stop},
+                                  None if self.groups is None else self.groups[start:stop], self.group_names)
 
     def events(self) -> list[Event]:
         """Every event as an object, in order (what the trip store and the live feed take)."""

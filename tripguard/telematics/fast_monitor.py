@@ -79,7 +79,7 @@ class BatchMonitor:
         # Every live route's segments, back to back; a trip's are at route_at, route_len long.
         self._set_at = np.zeros(capacity, dtype=np.int64)  # per run: k + 1 of the event that last set last_ts
         self._segment_floor = segments
-        self.segments = np.zeros((segments, 5))  # a row per segment: ax, ay, dx, dy, length2
+        self.segments = np.zeros((5, segments))  # rows ax, ay, dx, dy, length2; a column per segment
         self.segments_used = 0
         # The earliest silence deadline of any trip not yet reported (a lower bound): the watermark
         # check scans the trips only once the watermark reaches it.
@@ -175,11 +175,11 @@ class BatchMonitor:
     def store_routes(self, slots: np.ndarray, segments: np.ndarray, lengths: np.ndarray) -> None:
         """Routes' segments (as `geo.route_segments` gives them) into the shared array. Call it before the
         slots are marked `has_route`: a compaction on the way must not copy them twice."""
-        count = len(segments)
-        if self.segments_used + count > len(self.segments):
+        count = segments.shape[1]
+        if self.segments_used + count > self.segments.shape[1]:
             self._compact_segments(extra=count)
         at = self.segments_used
-        self.segments[at:at + count] = segments
+        self.segments[:, at:at + count] = segments
         self.segments_used += count
         self.i["route_at"][slots] = at + np.r_[0, np.cumsum(lengths)[:-1]]
         self.i["route_len"][slots] = lengths
@@ -191,8 +191,8 @@ class BatchMonitor:
         total = int(lengths.sum())
         offsets = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
         old = self.segments
-        self.segments = np.zeros((max(self._segment_floor, 2 * (total + extra)), 5))
-        self.segments[:total] = old[np.repeat(at - offsets, lengths) + np.arange(total)]
+        self.segments = np.zeros((5, max(self._segment_floor, 2 * (total + extra))))
+        self.segments[:, :total] = np.take(old, np.repeat(at - offsets, lengths) + np.arange(total), axis=1)
         self.i["route_at"][live] = offsets
         self.segments_used = total
 
@@ -244,14 +244,16 @@ class BatchMonitor:
         ends = {k for k, e in columns.others.items() if isinstance(e, TripEnded)}
         trip_ids = columns.trip_ids
         affected = {trip_ids[k] for k in ends}
+        groups, names = columns.trip_groups()
         if ended:
-            affected |= ended.keys() & set(trip_ids)
+            affected |= ended.keys() & set(names)
         if not affected:
             return None
         ended_now: set[str] = set()
         seen: set[str] = set()
         dropped = []
-        for k in [k for k, t in enumerate(trip_ids) if t in affected]:  # only the trips an end concerns
+        concerned = np.array([n for n, name in enumerate(names) if name in affected], dtype=np.int64)
+        for k in np.flatnonzero(np.isin(groups, concerned)).tolist():  # only the trips an end concerns
             trip_id = trip_ids[k]
             if trip_id in ended or trip_id in ended_now:
                 dropped.append(k)
@@ -361,16 +363,15 @@ class BatchMonitor:
                 self._round(columns, np.arange(m), slots, running, alerts)
                 self._finish_run(running, alerts)
                 return
-        codes = {t: n for n, t in enumerate(dict.fromkeys(trip_ids))}  # each trip a number, in C loops
-        group = np.fromiter(map(codes.__getitem__, trip_ids), dtype=np.int64, count=m)
+        group, names = columns.trip_groups()  # each trip a number
         is_ping = np.ones(m, dtype=bool)
         if others:
             is_ping[np.fromiter(others, dtype=np.int64, count=len(others))] = False
         running = self._running(columns.ts)
-        rounds = [np.arange(m)] if len(codes) == m else self._rounds(group)
+        one_each = np.bincount(group, minlength=len(names)).max() <= 1
+        rounds = [np.arange(m)] if one_each else self._rounds(group)
         slot_of = self.slot_of
         # Each trip's slot, looked up once per run; -1 until known (a start or an end changes it).
-        names = list(codes)
         code_slot = np.fromiter((slot_of.get(t, -1) for t in names), dtype=np.int64, count=len(names))
         for positions in rounds:
             pings = positions[is_ping[positions]] if others else positions

@@ -86,8 +86,8 @@ def nearest_segment(px: float, py: float, ax: np.ndarray, ay: np.ndarray, dx: np
 
 def route_segments(routes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """What `Route.from_lonlat` builds, for many routes ((n, 2) arrays of lon, lat) at once and with the
-    same numbers: all their segments back to back, a row each (ax, ay, dx, dy, length2); each route's
-    count of segments; and each route's frame (lon0, lat0, kx) as a row."""
+    same numbers: all their segments back to back (rows ax, ay, dx, dy, length2; a column per segment);
+    each route's count of segments; and each route's frame (lon0, lat0, kx) as a row."""
     counts = np.fromiter(map(len, routes), dtype=np.int64, count=len(routes))
     lonlat = np.concatenate(routes) if routes else np.zeros((0, 2))
     first = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
@@ -99,7 +99,7 @@ def route_segments(routes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np
     a = np.arange(int(per_route.sum())) - np.repeat(np.r_[0, np.cumsum(per_route)[:-1]] - first, per_route)
     b = a + np.repeat(counts > 1, per_route)
     dx, dy = xs[b] - xs[a], ys[b] - ys[a]
-    return np.stack([xs[a], ys[a], dx, dy, dx * dx + dy * dy], axis=1), per_route, np.column_stack([origins, kx])
+    return np.stack([xs[a], ys[a], dx, dy, dx * dx + dy * dy]), per_route, np.column_stack([origins, kx])
 
 
 # GCJ-02 ("Mars coordinates", the obfuscated datum of Chinese map data) to WGS-84.

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.json as pa_json
 
-from tripguard.telematics.arrow_rows import SCHEMA, Taken, take_rows
+from tripguard.telematics.arrow_rows import LIST_COLUMNS, SCHEMA, Taken, take_rows
 from tripguard.telematics.events import (
     ColumnBuilder,
     Event,
@@ -194,7 +194,8 @@ def _read(buffer: bytes | bytearray, rows: int, use_threads: bool) -> pa.Table |
     options = pa_json.ReadOptions(use_threads=use_threads, block_size=max(1 << 20, len(buffer) // 2 + 1))
     try:
         table = pa_json.read_json(pa.BufferReader(pa.py_buffer(buffer)), read_options=options, parse_options=_PARSE)
-        table.validate(full=True)  # lists as Arrow built them are sound (apache/arrow#51305)
+        for name in LIST_COLUMNS:  # lists as Arrow built them are sound (apache/arrow#51305)
+            table.column(name).validate(full=True)
     except (pa.ArrowException, ValueError):
         return None
     return table if table.num_rows == rows else None
@@ -231,9 +232,16 @@ def _merge(fast: Taken | None, builder: ColumnBuilder, first_line: int) -> tuple
     if fast is None or not len(fast.lines):
         return slow, builder.line_numbers
     fast_numbers = fast.lines + first_line
-    fast_columns = EventColumns._make(fast.trip_ids, fast.columns, dict(fast.others))
     if not len(slow):
-        return fast_columns, fast_numbers.tolist()
+        return (EventColumns._make(fast.trip_ids, fast.columns, dict(fast.others), fast.groups, fast.group_names),
+                fast_numbers.tolist())
+    names = list(fast.group_names)
+    number_of = {name: n for n, name in enumerate(names)}
+    for trip_id in slow.trip_ids:
+        if trip_id not in number_of:
+            number_of[trip_id] = len(names)
+            names.append(trip_id)
+    slow_groups = np.fromiter(map(number_of.__getitem__, slow.trip_ids), dtype=np.int64, count=len(slow))
     numbers = np.concatenate([fast_numbers, np.asarray(builder.line_numbers, dtype=np.int64)])
     order = np.argsort(numbers, kind="stable")
     n_fast = len(fast_numbers)
@@ -243,5 +251,6 @@ def _merge(fast: Taken | None, builder: ColumnBuilder, first_line: int) -> tuple
     where[order] = np.arange(len(order))
     others: dict[int, Event] = {int(where[k]): e for k, e in fast.others.items()}
     others.update({int(where[n_fast + k]): e for k, e in slow.others.items()})
-    return EventColumns._make(trip_ids, columns, others), numbers[order].tolist()
+    groups = np.concatenate([fast.groups, slow_groups])[order]
+    return EventColumns._make(trip_ids, columns, others, groups, names), numbers[order].tolist()
 

@@ -7,14 +7,13 @@ when both are far: one wild fix at the end neither makes nor hides an early end 
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tripguard.telematics.contract import Alert
 from tripguard.telematics.events import TripEnded, format_ts
-from tripguard.telematics.geo import haversine_m
+from tripguard.telematics.geo import haversine_m, haversine_rows
 from tripguard.telematics.rules.common import low_median
 
 if TYPE_CHECKING:
@@ -51,25 +50,37 @@ def recent_of(monitor: BatchMonitor, slot: int) -> list[tuple[float, float]]:
 
 def end_rows(monitor: BatchMonitor, ends: list[TripEnded], alerts: list[Alert]) -> None:
     """End these trips (each at most once; one never heard of is ignored): forget them, and alert where one
-    ended farther than `early_end_m` from its drop-off."""
+    ended farther than `early_end_m` from its drop-off.
+
+    `where_it_ended` alerts only when the newest position is far too, so it runs only on the trips whose
+    newest position is (on whole columns, with a metre to spare for rounding): the figures are its own."""
     ends = [event for event in ends if event.trip_id in monitor.slot_of]
     if not ends:
         return
     slots = np.array([monitor.slot_of[event.trip_id] for event in ends], dtype=np.int64)
     f, w, i = monitor.f, monitor.w, monitor.i
-    xs, ys, counts = w["recent_x"][slots].tolist(), w["recent_y"][slots].tolist(), i["recent_n"][slots].tolist()
-    dropoffs = zip(f["dropoff_lon"][slots].tolist(), f["dropoff_lat"][slots].tolist(), strict=True)
+    counts = i["recent_n"][slots]
+    newest = np.maximum(counts - 1, 0) % RECENT
+    at_end = np.array([(np.nan, np.nan) if e.lon is None or e.lat is None else (e.lon, e.lat) for e in ends])
+    given = ~np.isnan(at_end[:, 0])
+    rows = np.arange(len(ends))
+    lon = np.where(given, at_end[:, 0], w["recent_x"][slots, newest])
+    lat = np.where(given, at_end[:, 1], w["recent_y"][slots, newest])
+    with np.errstate(invalid="ignore"):
+        far = (given | (counts > 0)) & (haversine_rows(lon, lat, f["dropoff_lon"][slots], f["dropoff_lat"][slots])
+                                         > monitor.config.early_end_m - 1.0)  # NaN (no drop-off): never far
+    candidates = rows[far].tolist()
+    recent = {k: recent_of(monitor, int(slots[k])) for k in candidates}
+    dropoffs = {k: (float(f["dropoff_lon"][slots[k]]), float(f["dropoff_lat"][slots[k]])) for k in candidates}
     monitor._release_many([event.trip_id for event in ends])
     ended = monitor._ended
-    limit = monitor.config.early_end_m
-    for event, x, y, n, (drop_lon, drop_lat) in zip(ends, xs, ys, counts, dropoffs, strict=True):
+    for event in ends:
         ended[event.trip_id] = None
         if len(ended) > monitor.ended_memory:
             del ended[next(iter(ended))]
-        if math.isnan(drop_lon) or math.isnan(drop_lat):
-            continue
-        recent = [(x[k % RECENT], y[k % RECENT]) for k in range(max(0, n - RECENT), n)]
-        where = where_it_ended(recent, event.lon, event.lat, (drop_lon, drop_lat))
-        if where is not None and where[0] > limit:
+    for k in candidates:
+        event = ends[k]
+        where = where_it_ended(recent[k], event.lon, event.lat, dropoffs[k])
+        if where is not None and where[0] > monitor.config.early_end_m:
             alerts.append(Alert(event.trip_id, "early_end", event.ts, where[1], where[2],
                                 {"distance_to_dropoff_m": round(where[0]), "since": format_ts(event.ts)}))

@@ -45,8 +45,7 @@ def distance_rows(monitor: BatchMonitor, s: np.ndarray, lon: np.ndarray, lat: np
     length = i["route_len"][s]
     window = np.clip(i["seg"][s][:, None] + _WINDOW, 0, (length - 1)[:, None])
     index = i["route_at"][s][:, None] + window
-    near = monitor.segments[index]  # (trips, window, 5): one gather, each segment's five numbers side by side
-    ax, ay, dx, dy, length2 = (near[:, :, c] for c in range(5))
+    ax, ay, dx, dy, length2 = np.take(monitor.segments, index, axis=1)  # one gather, five contiguous (trips, window)
     rx, ry = px[:, None] - ax, py[:, None] - ay
     with np.errstate(invalid="ignore", divide="ignore"):
         t = np.where(length2 > 0, (rx * dx + ry * dy) / length2, 0.0)
@@ -60,7 +59,7 @@ def distance_rows(monitor: BatchMonitor, s: np.ndarray, lon: np.ndarray, lat: np
     for k in np.flatnonzero(distance > monitor.config.deviation_m).tolist():
         slot = int(s[k])
         at, count = int(i["route_at"][slot]), int(i["route_len"][slot])
-        ax, ay, dx, dy, length2 = monitor.segments[at:at + count].T
+        ax, ay, dx, dy, length2 = monitor.segments[:, at:at + count]
         exact, segment = nearest_segment((float(lon[k]) - float(f["lon0"][slot])) * float(f["kx"][slot]),
                                          (float(lat[k]) - float(f["lat0"][slot])) * _KY, ax, ay, dx, dy, length2)
         distance[k] = exact
