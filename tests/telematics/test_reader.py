@@ -208,3 +208,16 @@ def test_canonical_times_on_whole_columns_are_parse_ts(parts: list[tuple[object,
             assert np.isnan(value), text
         else:
             assert value == expected, text
+
+
+def test_deep_nesting_never_reaches_arrow() -> None:
+    """Lists nested deeper than a route are the line parser's: Arrow's reader would recurse on them."""
+    deep = b'{"type":"ping","trip_id":"T1","ts":"2026-03-01T08:00:00Z","lon":1,"lat":1,"x":' + b"[" * 100_000 \
+        + b"]" * 100_000 + b"}"
+    shallow = b'{"type":"ping","trip_id":"T1","ts":"2026-03-01T08:00:01Z","lon":1,"lat":1,"x":[[[1]]]}'
+    lines = [_ping_line(k) for k in range(40)]
+    data = b"\n".join([*lines[:20], deep, shallow, *lines[20:]])
+    assert scan_lines(data).flat.tolist() == [True] * 20 + [False, False] + [True] * 20
+    columns, errors = read_ndjson(data)
+    assert [e.line for e in errors] == [21] and "nested too deeply" in errors[0].reason
+    assert len(columns) == 41  # the shallow one is read by the line parser, and taken

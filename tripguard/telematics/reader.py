@@ -43,19 +43,19 @@ _OPEN, _CLOSE, _NEWLINE = (ord(c) for c in "{}\n")
 
 
 def read_ndjson(data: bytes, gcj_trips: dict[str, None] | None = None, first_line: int = 1,
-                use_threads: bool = False) -> tuple[EventColumns, list[LineError]]:
+                ) -> tuple[EventColumns, list[LineError]]:
     """Every line of `data` (numbered from `first_line`) as `parse_ndjson_columns` would read it."""
-    columns, _, errors = read_ndjson_numbered(data, gcj_trips, first_line, use_threads)
+    columns, _, errors = read_ndjson_numbered(data, gcj_trips, first_line)
     return columns, errors
 
 
 def read_ndjson_numbered(data: bytes, gcj_trips: dict[str, None] | None = None, first_line: int = 1,
-                         use_threads: bool = False) -> tuple[EventColumns, list[int], list[LineError]]:
+                         ) -> tuple[EventColumns, list[int], list[LineError]]:
     """`read_ndjson`, with the line of each event."""
     gcj = gcj_trips if gcj_trips is not None else {}
     scanned = scan_lines(data)
     starts, stops, ends, flat = scanned.starts, scanned.stops, scanned.ends, scanned.flat
-    rows, refused = _arrow_rows(data, starts, ends, flat, use_threads)
+    rows, refused = _arrow_rows(data, starts, ends, flat)
     fast = take_rows(rows.table, rows.lines, gcj) if rows.lines.size else None
 
     slow = np.flatnonzero(~flat)
@@ -164,8 +164,7 @@ class _Rows:
     lines: np.ndarray  # the line (0-based in the batch) of each row
 
 
-def _arrow_rows(data: bytes, starts: np.ndarray, ends: np.ndarray, flat: np.ndarray,
-                use_threads: bool) -> tuple[_Rows, np.ndarray]:
+def _arrow_rows(data: bytes, starts: np.ndarray, ends: np.ndarray, flat: np.ndarray) -> tuple[_Rows, np.ndarray]:
     """Arrow's rows of the flat lines, and the flat lines it refused."""
     lines = np.flatnonzero(flat)
     if not lines.size:
@@ -177,7 +176,7 @@ def _arrow_rows(data: bytes, starts: np.ndarray, ends: np.ndarray, flat: np.ndar
         for k in np.flatnonzero(~flat).tolist():
             writable[starts[k]:ends[k]] = b" " * (ends[k] - starts[k])
         buffer = writable
-    table = _read(buffer, len(lines), use_threads)
+    table = _read(buffer, len(lines))
     if table is not None:
         return _Rows(table, lines), np.zeros(0, dtype=np.int64)
     pieces: list[_Rows] = []
@@ -189,9 +188,10 @@ def _arrow_rows(data: bytes, starts: np.ndarray, ends: np.ndarray, flat: np.ndar
             np.concatenate(refused) if refused else np.zeros(0, dtype=np.int64))
 
 
-def _read(buffer: bytes | bytearray, rows: int, use_threads: bool) -> pa.Table | None:
+def _read(buffer: bytes | bytearray, rows: int) -> pa.Table | None:
     """Arrow's table of exactly `rows` rows, or None when it refuses the buffer or counts otherwise."""
-    options = pa_json.ReadOptions(use_threads=use_threads, block_size=max(1 << 20, len(buffer) // 2 + 1))
+    # One thread: in replay the other core runs detection.
+    options = pa_json.ReadOptions(use_threads=False, block_size=max(1 << 20, len(buffer) // 2 + 1))
     try:
         table = pa_json.read_json(pa.BufferReader(pa.py_buffer(buffer)), read_options=options, parse_options=_PARSE)
         for name in LIST_COLUMNS:  # lists as Arrow built them are sound (apache/arrow#51305)
@@ -208,7 +208,7 @@ def _bisect(data: bytes, starts: np.ndarray, ends: np.ndarray, lines: np.ndarray
         return
     for half in np.array_split(lines, 2):
         buffer = b"\n".join(data[starts[k]:ends[k]] for k in half.tolist())
-        table = _read(buffer, len(half), use_threads=False)
+        table = _read(buffer, len(half))
         if table is not None:
             pieces.append(_Rows(table, half))
         else:

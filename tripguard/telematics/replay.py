@@ -54,11 +54,13 @@ def parsed_batches(handle: BinaryIO, lines_per_batch: int) -> Iterator[Parsed]:
 def parsed_ahead(source: str, lines_per_batch: int) -> Iterator[Parsed]:
     """`parsed_batches` of a file (or "-", standard input), parsed by a child process; in this process
     where the platform cannot fork."""
-    if "fork" not in multiprocessing.get_all_start_methods():
-        with _open(source, os.dup(sys.stdin.fileno()) if source == "-" else None) as handle:
+    stdin = _stdin_descriptor() if source == "-" else None
+    if "fork" not in multiprocessing.get_all_start_methods() or (source == "-" and stdin is None):
+        if stdin is not None:
+            os.close(stdin)
+        with sys.stdin.buffer if source == "-" else open(source, "rb") as handle:
             yield from parsed_batches(handle, lines_per_batch)
         return
-    stdin = os.dup(sys.stdin.fileno()) if source == "-" else None  # the child's own sys.stdin is closed
     receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
     child = multiprocessing.get_context("fork").Process(
         target=_parse_into, args=(source, stdin, lines_per_batch, sender), name="replay-parser", daemon=True)
@@ -82,6 +84,15 @@ def parsed_ahead(source: str, lines_per_batch: int) -> Iterator[Parsed]:
         if child.is_alive():
             child.terminate()
         child.join()
+
+
+def _stdin_descriptor() -> int | None:
+    """A descriptor of standard input for the child (whose own sys.stdin is closed); None when standard
+    input is no file (a test harness's)."""
+    try:
+        return os.dup(sys.stdin.fileno())
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both OSError and ValueError
+        return None
 
 
 def _open(source: str, stdin: int | None) -> BinaryIO:
