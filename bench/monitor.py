@@ -27,9 +27,10 @@ import numpy as np
 
 from bench.report import machine_line, write_section
 from tripguard.sim.porto import PortoTrip, build_stream, copies, load_trips
-from tripguard.telematics.events import Ping, TripStarted, parse_event, parse_ndjson_columns
+from tripguard.telematics.events import Ping, TripStarted, parse_event
+from tripguard.telematics.columns import parse_ndjson_columns
 from tripguard.telematics.reader import read_ndjson
-from tripguard.telematics.events import EventColumns
+from tripguard.telematics.columns import EventColumns
 from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.monitor import Monitor
 

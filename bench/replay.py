@@ -25,7 +25,7 @@ import pyarrow.json as pa_json
 
 from bench.report import machine_line, write_section
 from tripguard.telematics.arrow_rows import SCHEMA
-from tripguard.telematics.events import parse_ndjson_columns
+from tripguard.telematics.columns import parse_ndjson_columns
 from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.reader import read_ndjson
 from tripguard.telematics.replay import cut_batches

@@ -102,7 +102,7 @@ lines = st.one_of(
 @settings(max_examples=300)
 @given(st.lists(lines, max_size=30))
 def test_parsing_into_columns_is_parsing_into_events(batch: list[str]) -> None:
-    from tripguard.telematics.events import EventColumns, parse_ndjson_columns
+    from tripguard.telematics.columns import EventColumns, parse_ndjson_columns
 
     parsed = list(parse_ndjson(batch))
     expected = EventColumns.of([item for _, item in parsed if not isinstance(item, LineError)])

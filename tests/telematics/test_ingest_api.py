@@ -223,7 +223,7 @@ def test_nested_json_and_extreme_offsets_are_4xx_not_5xx(client: TestClient, act
 def test_ingest_reads_lines_as_the_line_parser_does(client: TestClient, act_as, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The server reads a batch with the replay reader (Arrow), and answers as the line parser would."""
     from tripguard.telematics import reader
-    from tripguard.telematics.events import parse_ndjson_columns
+    from tripguard.telematics.columns import parse_ndjson_columns
 
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     used = []

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tripguard.telematics.events import PING_COLUMNS, LineError, Ping, TripStarted, parse_ndjson_columns
+from tripguard.telematics.events import LineError, Ping, TripStarted
+from tripguard.telematics.columns import PING_COLUMNS, parse_ndjson_columns
 from tripguard.telematics.reader import read_ndjson, scan_lines
 
 TS = ["2026-03-01T08:00:00Z", "2026-03-01T08:00:15Z", "2026-03-01T09:00:15+08:00", "2026-03-03T08:00:00Z",

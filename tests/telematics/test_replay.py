@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from tripguard.cli import app as cli
 from tripguard.sim.porto import build_stream, load_trips
 from tripguard.telematics import replay
-from tripguard.telematics.events import parse_ndjson_columns
+from tripguard.telematics.columns import parse_ndjson_columns
 from tripguard.telematics.replay import cut_batches, parsed_ahead
 
 TRIPGUARD = str(Path(sys.executable).with_name("tripguard"))

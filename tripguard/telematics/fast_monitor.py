@@ -23,15 +23,9 @@ from itertools import repeat
 
 import numpy as np
 
+from tripguard.telematics.columns import EventColumns
 from tripguard.telematics.contract import Alert, MonitorConfig
-from tripguard.telematics.events import (
-    DeviceHeartbeat,
-    Event,
-    EventColumns,
-    TripEnded,
-    TripStarted,
-    format_ts,
-)
+from tripguard.telematics.events import DeviceHeartbeat, Event, TripEnded, TripStarted, format_ts
 from tripguard.telematics.geo import haversine_rows
 from tripguard.telematics.rules import ending, plan
 from tripguard.telematics.rules import route as route_rule

@@ -1,6 +1,6 @@
 """NDJSON bytes into event columns with Arrow's native JSON reader; the line parser for the rest.
 
-The same contract as `events.parse_ndjson_columns` (a property test holds the two equal: the same
+The same contract as `columns.parse_ndjson_columns` (a property test holds the two equal: the same
 events, the same line errors with their numbers), at native speed on the lines that make up a
 stream: the pings, starts and ends of WGS-84 trips.
 
@@ -27,15 +27,8 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 
 from tripguard.telematics.arrow_rows import LIST_COLUMNS, SCHEMA, Taken, take_rows
-from tripguard.telematics.events import (
-    ColumnBuilder,
-    Event,
-    EventColumns,
-    LineError,
-    TripStarted,
-    drop_far,
-    parse_lines,
-)
+from tripguard.telematics.columns import ColumnBuilder, EventColumns, drop_far, parse_lines
+from tripguard.telematics.events import Event, LineError, TripStarted
 
 _PARSE = pa_json.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="ignore")
 SMALLEST_HALF = 16  # lines Arrow refuses are looked for down to pieces of this size

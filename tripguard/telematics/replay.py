@@ -17,7 +17,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from tripguard.telematics.events import EventColumns, LineError
+from tripguard.telematics.columns import EventColumns
+from tripguard.telematics.events import LineError
 from tripguard.telematics.reader import read_ndjson
 
 READ_SIZE = 8 << 20

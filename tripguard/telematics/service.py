@@ -22,7 +22,8 @@ from tripguard.core.db import unit_of_work
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.telematics import checkins, registry, trips
-from tripguard.telematics.events import DeviceHeartbeat, Event, LineError, TripStarted, reject_rows
+from tripguard.telematics.columns import reject_rows
+from tripguard.telematics.events import DeviceHeartbeat, Event, LineError, TripStarted
 from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.feed import LiveFeed
 from tripguard.telematics.models import Device, Trip, TripAlert
