@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tripguard.telematics.events import DeviceHeartbeat, Ping, TripEnded, TripStarted
 from tripguard.telematics.geo import haversine_m
 from tripguard.telematics.monitor import Alert, Monitor, MonitorConfig
@@ -215,6 +217,20 @@ def test_a_crash_whose_sharp_stop_arrives_late_is_still_caught() -> None:
     still = [Ping("T1", T0 + 72 + t, *spot, speed_mps=0.0) for t in range(0, 60, 10)]
     alerts = both([start(), *fast[:4], Ping("T1", T0 + 60, *spot, speed_mps=20), still[0], sharp, *still[1:]])
     assert kinds(alerts) == ["possible_crash"] and alerts[0].evidence["since"] == "2026-03-01T08:01:02Z"
+
+
+@pytest.mark.parametrize("late_by", [1, 2, 3])
+def test_a_crash_whose_last_fast_fix_arrives_late_is_still_caught(late_by: int) -> None:
+    """The fast fix just before the stop arrives after the first still fixes (up to 20 s late)."""
+    fast = [Ping("T1", T0 + t, ROUTE[t // 15][0], 41.14, speed_mps=20) for t in range(0, 60, 15)]
+    spot = ROUTE[4]
+    last_fast = Ping("T1", T0 + 60, spot[0] - 0.0001, spot[1], speed_mps=22)
+    still = [Ping("T1", T0 + 62 + t, *spot, speed_mps=0.0) for t in range(0, 60, 10)]
+    alerts = both([start(), *fast, *still[:late_by], last_fast, *still[late_by:]])
+    assert kinds(alerts) == ["possible_crash"]
+    assert alerts[0].evidence == {"still_s": 30, "since": "2026-03-01T08:01:02Z", "speed_before_kmh": 79}
+    slow_before = Ping("T1", T0 + 55, spot[0] - 0.0001, spot[1], speed_mps=22)  # 7 s before the stillness: too long
+    assert both([start(), *fast[:3], *still[:late_by], slow_before, *still[late_by:]]) == []
 
 
 def test_one_wild_fix_at_the_end_is_not_an_early_end() -> None:

@@ -528,6 +528,7 @@ class BatchMonitor:
     def _crash(self, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray, reported: np.ndarray,
                accel: np.ndarray, previous_speed: np.ndarray, previous_ts: np.ndarray, alerts: list[Alert]) -> None:
         f = self.f
+        speed_rules.still_rows(self, s, ts, lon, lat, reported)
         fire = speed_rules.crash_rows(self, s, ts, lon, lat, reported, accel, previous_speed, previous_ts)
         for k in np.flatnonzero(fire).tolist():
             slot = int(s[k])

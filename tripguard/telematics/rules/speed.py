@@ -7,10 +7,15 @@
   `crash_still_seconds`. It "drove on" only when confirmed: fixes outside `stop_radius_m` of the crash
   whose reported speed (if any) is above `crash_to_mps`. Speeds computed from 15-s positions cannot
   show a crash; devices must send `speed_mps` or `accel_g` for this rule.
+  Fixes arrive late (up to 20 s under urban noise), so the sharp stop is also looked for when a late
+  fix is one side of it: a late still fix dated just after the fix before it (`late_crash_step`), or
+  a late fast fix dated just before the first fix of the stillness that followed it (the trip keeps
+  where and when its current run of still fixes began).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,6 +51,19 @@ class CrashState:
     alerted: bool = False
     moves: int = 0  # fixes in a row away from the crash
     move_since: float = NAN
+    still_since: float = NAN  # the first of the current run of trusted fixes reporting no speed to speak of
+    still_lon: float = NAN
+    still_lat: float = NAN
+
+
+def track_still(state: CrashState, lon: float, lat: float, ts: float, reported: float | None,
+                config: MonitorConfig) -> None:
+    """Take one trusted fix, in order: where and when the current run of still fixes began."""
+    if reported is not None and reported <= config.crash_to_mps:
+        if math.isnan(state.still_since):  # no run yet
+            state.still_since, state.still_lon, state.still_lat = ts, lon, lat
+    else:
+        state.still_since = NAN
 
 
 def crash_step(state: CrashState, lon: float, lat: float, ts: float, reported: float | None, accel: float | None,
@@ -78,14 +96,21 @@ def crash_step(state: CrashState, lon: float, lat: float, ts: float, reported: f
 def late_crash_step(state: CrashState, lon: float, lat: float, ts: float, reported: float | None,
                     accel: float | None, prior_speed: float | None, prior_ts: float | None,
                     config: MonitorConfig) -> None:
-    """A fix that arrived late, dated between the last two trusted fixes: it is no position any more, but
-    it may be the sharp stop itself (the rest of the crash arrived before it)."""
-    if state.at is not None or prior_ts is None or not prior_ts < ts:
+    """A fix that arrived late: it is no position any more, but it may be one side of the sharp stop.
+    Dated between the last two trusted fixes, it may be the stop itself; reporting a speed of
+    `crash_from_mps` or more just before the current run of still fixes began, the speed before it."""
+    if state.at is not None:
         return
-    crash_step(state, lon, lat, ts, reported, accel, prior_speed, prior_ts, config)
+    if prior_ts is not None and prior_ts < ts:
+        crash_step(state, lon, lat, ts, reported, accel, prior_speed, prior_ts, config)
+    if state.at is None and reported is not None and reported >= config.crash_from_mps \
+            and ts < state.still_since <= ts + config.crash_within_s:
+        state.at, state.lon, state.lat, state.speed_before = state.still_since, state.still_lon, state.still_lat, reported
+        state.moves = 0
 
 
-CRASH_FLOATS = ("crash_at", "crash_lon", "crash_lat", "crash_from", "crash_move_since")
+CRASH_FLOATS = ("crash_at", "crash_lon", "crash_lat", "crash_from", "crash_move_since", "still_since", "still_lon",
+                "still_lat")
 CRASH_BOOLS = ("crash_alerted",)
 CRASH_INTS = ("crash_moves",)
 
@@ -93,14 +118,34 @@ CRASH_INTS = ("crash_moves",)
 def late_crash_rows(monitor: BatchMonitor, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray,
                     reported: np.ndarray, accel: np.ndarray) -> None:
     """`late_crash_step` for many trips (fixes already known to be late and dated before the last trusted one)."""
-    f = monitor.f
+    f, i, config = monitor.f, monitor.i, monitor.config
     prior_ts = f["prior_ts"][s]
     with np.errstate(invalid="ignore"):
         after = prior_ts < ts
     idle = np.isnan(f["crash_at"][s]) & after
     if idle.any():
-        s, ts, lon, lat, reported, accel = s[idle], ts[idle], lon[idle], lat[idle], reported[idle], accel[idle]
-        crash_rows(monitor, s, ts, lon, lat, reported, accel, f["prior_speed"][s], f["prior_ts"][s])
+        crash_rows(monitor, s[idle], ts[idle], lon[idle], lat[idle], reported[idle], accel[idle],
+                   f["prior_speed"][s[idle]], f["prior_ts"][s[idle]])
+    since = f["still_since"][s]
+    with np.errstate(invalid="ignore"):
+        before_still = np.isnan(f["crash_at"][s]) & (reported >= config.crash_from_mps) & (ts < since) \
+            & (since <= ts + config.crash_within_s)
+    hit = s[before_still]
+    f["crash_at"][hit], f["crash_lon"][hit], f["crash_lat"][hit] = since[before_still], f["still_lon"][hit], \
+        f["still_lat"][hit]
+    f["crash_from"][hit], i["crash_moves"][hit] = reported[before_still], 0
+
+
+def still_rows(monitor: BatchMonitor, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray,
+               reported: np.ndarray) -> None:
+    """`track_still` for many trips."""
+    f = monitor.f
+    with np.errstate(invalid="ignore"):
+        still = reported <= monitor.config.crash_to_mps  # NaN (no speed) compares False
+    begins = still & np.isnan(f["still_since"][s])
+    hit = s[begins]
+    f["still_since"][hit], f["still_lon"][hit], f["still_lat"][hit] = ts[begins], lon[begins], lat[begins]
+    f["still_since"][s[~still]] = NAN
 
 
 def crash_rows(monitor: BatchMonitor, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray,
