@@ -25,25 +25,15 @@ from datetime import timedelta
 
 import numpy as np
 
-from bench.report import machine_line, write_section
+from bench.report import best_of, machine_line, write_section
 from tripguard.sim.porto import PortoTrip, build_stream, copies, load_trips
+from tripguard.telematics.columns import EventColumns, parse_ndjson_columns
 from tripguard.telematics.events import Ping, TripStarted, parse_event
-from tripguard.telematics.columns import parse_ndjson_columns
-from tripguard.telematics.reader import read_ndjson
-from tripguard.telematics.columns import EventColumns
 from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.monitor import Monitor
+from tripguard.telematics.reader import read_ndjson
 
 T0 = 1_772_352_000.0
-
-
-def best_of(repeat: int, work: Callable[[], object]) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        best = min(best, time.perf_counter() - started)
-    return best
 
 
 def start_live_city(monitor: BatchMonitor, trips: list[PortoTrip], n: int) -> list[str]:

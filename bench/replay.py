@@ -17,13 +17,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.json as pa_json
 
-from bench.report import machine_line, write_section
+from bench.report import best_of, machine_line, write_section
 from tripguard.telematics.arrow_rows import SCHEMA
 from tripguard.telematics.columns import parse_ndjson_columns
 from tripguard.telematics.fast_monitor import BatchMonitor
@@ -32,15 +31,6 @@ from tripguard.telematics.replay import cut_batches
 
 TRIPGUARD = str(Path(sys.executable).with_name("tripguard"))
 BATCH = 50_000  # the replay command's default
-
-
-def best_of(repeat: int, work: Callable[[], object]) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        best = min(best, time.perf_counter() - started)
-    return best
 
 
 def whole_process(path: Path, repeat: int) -> tuple[float, int, float]:
