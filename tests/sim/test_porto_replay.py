@@ -114,6 +114,10 @@ def test_sim_command_writes_events_and_truth(tmp_path) -> None:  # type: ignore[
     assert text == first and text != out.read_text()  # seeded: the same noise twice, and noise it is
     wrong = CliRunner().invoke(cli, ["sim", "porto", "--noise", "loud"])
     assert wrong.exit_code == 2 and "urban" in wrong.stderr
+    twice = tmp_path / "twice.ndjson"
+    assert CliRunner().invoke(cli, ["sim", "porto", "--out", str(twice), "--copies", "2"]).exit_code == 0
+    starts = [json.loads(line)["trip_id"] for line in twice.open() if '"trip_started"' in line]
+    assert len(starts) == len(set(starts)) == 2 * len(TRIPS) and "T1-0" in starts and "T1-1" in starts
 
 
 def _with_reported_speeds(trip_index: int) -> list[dict[str, object]]:
