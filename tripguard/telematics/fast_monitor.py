@@ -238,11 +238,11 @@ class BatchMonitor:
         ends = {k for k, e in columns.others.items() if isinstance(e, TripEnded)}
         trip_ids = columns.trip_ids
         affected = {trip_ids[k] for k in ends}
-        groups, names = columns.trip_groups()
         if ended:
-            affected |= ended.keys() & set(names)
+            affected |= ended.keys() & set(columns.trip_groups()[1])
         if not affected:
             return None
+        groups, names = columns.trip_groups()
         ended_now: set[str] = set()
         seen: set[str] = set()
         dropped = []
