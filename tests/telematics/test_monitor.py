@@ -164,6 +164,23 @@ def test_a_multipath_jump_does_not_end_a_stop_and_since_is_when_it_stopped() -> 
     assert haversine_m(alerts[0].lon, alerts[0].lat, *spot) < 20  # type: ignore[arg-type]
 
 
+def test_the_centre_moves_off_the_approach_to_where_the_vehicle_stands() -> None:
+    """The first fixes inside the circle were the approach; the stop's centre follows the fixes of the stop."""
+    spot = ROUTE[15]
+    approach = [Ping("T1", T0 + 15 * n, *_at(spot, 0, north)) for n, north in enumerate((-45, -30, -15))]
+    standing = [Ping("T1", T0 + 45 + t, *_at(spot, (t * 7) % 41 - 20, (t * 13) % 37 - 18)) for t in range(0, 660, 15)]
+    alerts = both([start(), *approach, *standing])
+    assert kinds(alerts) == ["long_stop"]
+    assert haversine_m(alerts[0].lon, alerts[0].lat, *spot) < 15  # type: ignore[arg-type]
+
+
+def test_a_crawl_never_becomes_a_stop() -> None:
+    """The centre follows the stop's fixes only within `stop_radius_m` of where it first settled."""
+    spot = ROUTE[15]
+    crawl = [Ping("T1", T0 + t, *_at(spot, 0, t * 0.2)) for t in range(0, 1200, 15)]  # 3 m a fix, 240 m in all
+    assert both([start(), *crawl]) == []
+
+
 def test_a_real_departure_ends_the_stop_once_confirmed() -> None:
     spot = ROUTE[15]
     stand = [Ping("T1", T0 + t, *spot) for t in range(0, 300, 15)]

@@ -2,8 +2,10 @@
 pickup and drop-off.
 
 Built to survive real receivers (../shared/reference/gps_stops.md):
-- The stop's centre is the low median of its first `CENTRE_FIXES` fixes, not its first fix: a wild
-  first fix does not shift the circle, and the centre does not creep with the vehicle.
+- The stop's centre is the low median of its latest `CENTRE_FIXES` fixes inside the circle, not its
+  first fix: a wild first fix does not shift the circle, and fixes of the approach that fell inside it
+  are soon outvoted by those of the stop. The centre never moves more than `stop_radius_m` from where
+  it stood once it had `CENTRE_FIXES` fixes (its anchor), so it does not creep with a crawling vehicle.
 - A fix outside the circle is only "away". The stop ends when the away fixes are confirmed
   (`common.confirmed`) and their own median lies outside the circle: one or two multipath jumps, or
   fixes scattered on all sides of the centre, never end it.
@@ -44,17 +46,31 @@ def away_slots(config: MonitorConfig) -> int:
 
 @dataclass
 class StopState:
-    fixes: list[tuple[float, float]] = field(default_factory=list)  # the first CENTRE_FIXES inside
+    fixes: list[tuple[float, float]] = field(default_factory=list)  # the latest CENTRE_FIXES inside
     lon: float | None = None  # the centre
     lat: float | None = None
     since: float | None = None
     alerted: bool = False
     away: list[tuple[float, float, float]] = field(default_factory=list)  # (lon, lat, ts) since the last fix inside
+    anchor: tuple[float, float] | None = None  # the centre when it first had CENTRE_FIXES fixes
 
     def start(self, group: list[tuple[float, float, float]]) -> None:
-        self.fixes = [(lon, lat) for lon, lat, _ in group[:CENTRE_FIXES]]
-        self.lon, self.lat = low_median([p[0] for p in self.fixes]), low_median([p[1] for p in self.fixes])
+        self.fixes = [(lon, lat) for lon, lat, _ in group[-CENTRE_FIXES:]]
+        self.lon, self.lat = self.fixes_centre()
         self.since, self.alerted, self.away = group[0][2], False, []
+        self.anchor = self.fixes_centre() if len(self.fixes) == CENTRE_FIXES else None
+
+    def fixes_centre(self) -> tuple[float, float]:
+        return low_median([p[0] for p in self.fixes]), low_median([p[1] for p in self.fixes])
+
+    def take_inside(self, lon: float, lat: float, radius: float) -> None:
+        """A fix inside the circle refines the centre, within `radius` of the anchor."""
+        self.fixes = [*self.fixes, (lon, lat)][-CENTRE_FIXES:]
+        centre = self.fixes_centre()
+        if self.anchor is None or haversine_m(*self.anchor, *centre) <= radius:
+            self.lon, self.lat = centre
+        if self.anchor is None and len(self.fixes) == CENTRE_FIXES:
+            self.anchor = centre
 
 
 def device_says(speed: float | None, stationary: bool | None, config: MonitorConfig) -> tuple[bool, bool]:
@@ -75,10 +91,8 @@ def step(state: StopState, lon: float, lat: float, ts: float, speed: float | Non
     radius = config.stop_radius_m
     if (distance <= radius and not moving) or (still and distance <= config.still_drift_m):
         state.away = []
-        if distance <= radius and len(state.fixes) < CENTRE_FIXES:
-            state.fixes.append((lon, lat))
-            state.lon = low_median([p[0] for p in state.fixes])
-            state.lat = low_median([p[1] for p in state.fixes])
+        if distance <= radius:
+            state.take_inside(lon, lat, radius)
         return not state.alerted and ts - state.since >= config.stop_seconds
     state.away.append((lon, lat, ts))
     away = state.away
@@ -97,9 +111,9 @@ def step(state: StopState, lon: float, lat: float, ts: float, speed: float | Non
     return False
 
 
-STOP_FLOATS = ("stop_lon", "stop_lat", "stop_since")
+STOP_FLOATS = ("stop_lon", "stop_lat", "stop_since", "stop_anchor_lon", "stop_anchor_lat")
 STOP_BOOLS = ("stop_alerted",)
-STOP_INTS = ("stop_fixes", "stop_away")
+STOP_INTS = ("stop_fixes", "stop_away")  # stop_fixes: every fix the centre took (the ring holds the last 5)
 STOP_WIDE = {"stop_fx": CENTRE_FIXES, "stop_fy": CENTRE_FIXES}  # plus the away fixes, sized by the config
 
 
@@ -112,13 +126,17 @@ def _start_rows(monitor: BatchMonitor, s: np.ndarray, gx: np.ndarray, gy: np.nda
                 count: np.ndarray) -> None:
     """`StopState.start` for many trips: group fixes in columns, left-aligned, `count` each."""
     f, i, w, b = monitor.f, monitor.i, monitor.w, monitor.b
-    width = min(gx.shape[1], CENTRE_FIXES)
     fx = np.full((len(s), CENTRE_FIXES), NAN)
     fy = np.full((len(s), CENTRE_FIXES), NAN)
-    fx[:, :width], fy[:, :width] = gx[:, :width], gy[:, :width]
+    for j in range(gx.shape[1]):  # the group's latest CENTRE_FIXES fixes, each where the ring puts it
+        held = (j < count) & (j >= count - CENTRE_FIXES)
+        fx[held, j % CENTRE_FIXES], fy[held, j % CENTRE_FIXES] = gx[held, j], gy[held, j]
+    w["stop_fx"][s], w["stop_fy"][s], i["stop_fixes"][s] = fx, fy, count
     kept = np.minimum(count, CENTRE_FIXES)
-    w["stop_fx"][s], w["stop_fy"][s], i["stop_fixes"][s] = fx, fy, kept
     f["stop_lon"][s], f["stop_lat"][s] = low_median_rows(fx, kept), low_median_rows(fy, kept)
+    full = kept == CENTRE_FIXES
+    f["stop_anchor_lon"][s] = np.where(full, f["stop_lon"][s], NAN)
+    f["stop_anchor_lat"][s] = np.where(full, f["stop_lat"][s], NAN)
     f["stop_since"][s], b["stop_alerted"][s], i["stop_away"][s] = gt[:, 0], False, 0
     w["stop_ax"][s] = NAN
     w["stop_ay"][s] = NAN
@@ -128,7 +146,7 @@ def _start_rows(monitor: BatchMonitor, s: np.ndarray, gx: np.ndarray, gy: np.nda
 def step_rows(monitor: BatchMonitor, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray,
               speed: np.ndarray, stationary: np.ndarray) -> np.ndarray:
     """`step` for many trips (each slot once); returns where a stop is due to alert."""
-    config, f, i, w, b = monitor.config, monitor.f, monitor.i, monitor.w, monitor.b
+    config, f, i, b = monitor.config, monitor.f, monitor.i, monitor.b
     due = np.zeros(len(s), dtype=bool)
     since = f["stop_since"][s]
     new = np.isnan(since)
@@ -143,19 +161,32 @@ def step_rows(monitor: BatchMonitor, s: np.ndarray, ts: np.ndarray, lon: np.ndar
     if inside.any():
         rows = s[inside]
         i["stop_away"][rows] = 0
-        grow = inside & in_circle & (i["stop_fixes"][s] < CENTRE_FIXES)
+        grow = inside & in_circle
         if grow.any():
-            g = s[grow]
-            n = i["stop_fixes"][g]
-            w["stop_fx"][g, n], w["stop_fy"][g, n] = lon[grow], lat[grow]
-            i["stop_fixes"][g] = n + 1
-            f["stop_lon"][g] = low_median_rows(w["stop_fx"][g], n + 1)
-            f["stop_lat"][g] = low_median_rows(w["stop_fy"][g], n + 1)
+            _take_inside_rows(monitor, s[grow], lon[grow], lat[grow])
         due = inside & ~b["stop_alerted"][s] & (ts - since >= config.stop_seconds)
     away = ~new & ~inside
     if away.any():
         _away_rows(monitor, s[away], ts[away], lon[away], lat[away])
     return due
+
+
+def _take_inside_rows(monitor: BatchMonitor, g: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> None:
+    """`StopState.take_inside` for many trips: the ring of the latest fixes, the centre within reach of the anchor."""
+    f, i, w = monitor.f, monitor.i, monitor.w
+    n = i["stop_fixes"][g]
+    w["stop_fx"][g, n % CENTRE_FIXES], w["stop_fy"][g, n % CENTRE_FIXES] = lon, lat
+    i["stop_fixes"][g] = n + 1
+    held = np.minimum(n + 1, CENTRE_FIXES)
+    centre_lon, centre_lat = low_median_rows(w["stop_fx"][g], held), low_median_rows(w["stop_fy"][g], held)
+    anchor_lon, anchor_lat = f["stop_anchor_lon"][g], f["stop_anchor_lat"][g]
+    free = np.isnan(anchor_lon)
+    with np.errstate(invalid="ignore"):
+        moves = free | (haversine_rows(anchor_lon, anchor_lat, centre_lon, centre_lat) <= monitor.config.stop_radius_m)
+    f["stop_lon"][g[moves]], f["stop_lat"][g[moves]] = centre_lon[moves], centre_lat[moves]
+    anchored = free & (held == CENTRE_FIXES)
+    f["stop_anchor_lon"][g[anchored]] = f["stop_lon"][g[anchored]]
+    f["stop_anchor_lat"][g[anchored]] = f["stop_lat"][g[anchored]]
 
 
 def _away_rows(monitor: BatchMonitor, s: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> None:
