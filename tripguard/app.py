@@ -191,7 +191,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # full passes, which otherwise walk it every time (~100 ms, the whole process stopped).
         gc.collect()
         gc.freeze()
-    tasks = [asyncio.create_task(_every(job)) for job in background_jobs(app)]
+    jobs = background_jobs(app) if app.state.settings.run_jobs else []  # else `tripguard scheduler` runs them
+    tasks = [asyncio.create_task(_every(job)) for job in jobs]
     demo = _start_demo_city(app) if app.state.settings.demo_city else None
     try:
         yield

@@ -75,6 +75,30 @@ def serve(
                 proxy_headers=False, log_config=None)  # X-Forwarded-For: TRIPGUARD_TRUSTED_PROXIES only
 
 
+@app.command()
+def scheduler(poll: Annotated[float, typer.Option(min=0.1, help="seconds between a standby's tries to take over")] = 1.0,
+              ) -> None:
+    """Run the background jobs (audit sequencing and heads, retention, escalation, check-ins, the outbox)
+    for a scaled-out deployment: one scheduler leads at a time (a PostgreSQL advisory lock), the others
+    stand by. Start the API processes with TRIPGUARD_RUN_JOBS=false."""
+    import signal
+    import threading
+
+    from tripguard.app import background_jobs, create_app
+    from tripguard.core.leader import Leadership
+    from tripguard.core.scheduler import run_jobs
+    from tripguard.core.settings import get_settings
+
+    with clean_errors():
+        settings = get_settings()
+        settings.check_safe_to_start()
+    site = create_app(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    run_jobs(background_jobs(site), Leadership(site.state.engine), poll=poll, stop=stop)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Run the migrations up to REVISION (default: the newest)."""

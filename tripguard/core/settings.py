@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     incident_interval_seconds: float = Field(default=5, ge=0, description="0: not in this process")
     check_in_answer_minutes: int = Field(default=3, ge=1, le=60, description="unanswered after this: agents step in")
     check_in_interval_seconds: float = Field(default=15, ge=0, description="0: not in this process")
+    run_jobs: bool = Field(default=True, description="run the background jobs in this API process; false when "
+                                                    "`tripguard scheduler` runs them (scale-out)")
     demo_city: bool = Field(default=False, description="replay the Porto trips live (make run); development only")
     demo_speed: float = Field(default=1.0, gt=0, le=100, description="demo city clock: 1 is real time")
     freeze_gc_at_startup: bool = Field(
