@@ -8,6 +8,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import xstatic.pkg.leaflet
@@ -175,7 +176,9 @@ def background_jobs(app: FastAPI) -> list[Job]:
         jobs.append(Job(settings.check_in_interval_seconds, lambda: _expire_check_ins(app), "telematics.check_ins"))
     if settings.outbox_interval_seconds > 0:  # woken by SOS; at most ten runs a second in a burst
         jobs.append(Job(settings.outbox_interval_seconds,
-                        lambda: dispatch_backlog(factory, app.state.vault, app.state.notifier), "notify.dispatch",
+                        lambda: dispatch_backlog(factory, app.state.vault, app.state.notifier,
+                                                 claim_for=timedelta(seconds=settings.outbox_claim_seconds)),
+                        "notify.dispatch",
                         wake=app.state.outbox_wake, soonest=min(0.1, settings.outbox_interval_seconds)))
     return jobs
 

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     retention_messages_days: int = Field(default=30, ge=1)
     retention_interval_seconds: float = Field(default=3600, ge=0, description="0: not in this process")
     outbox_interval_seconds: float = Field(default=1.0, ge=0, description="0: not in this process")
+    outbox_claim_seconds: float = Field(default=120, ge=1, le=3600,
+                                        description="a claimed message not marked sent in this long (its worker died) "
+                                                    "is sent again; longer than the slowest send")
     audit_sequence_interval_seconds: float = Field(default=1.0, ge=0, description="0: not in this process")
     audit_head_interval_seconds: int = Field(default=60, ge=0, description="0: not in this process")
     monitor_thresholds: dict[str, float] = Field(

@@ -18,6 +18,8 @@ def outbox(
     once: Annotated[bool, typer.Option("--once", help="Dispatch what is due, then exit")] = False,
 ) -> None:
     """Send due messages from the outbox; several workers may run (rows are claimed with SKIP LOCKED)."""
+    from datetime import timedelta
+
     from tripguard.core.db import make_engine, make_sessionmaker
     from tripguard.core.logging import configure_logging
     from tripguard.core.settings import get_settings
@@ -30,7 +32,7 @@ def outbox(
     factory = make_sessionmaker(make_engine(settings.database_url))
     vault, notifier = build_vault(settings), build_notifier(settings)
     while True:
-        result = dispatch_due(factory, vault, notifier)
+        result = dispatch_due(factory, vault, notifier, claim_for=timedelta(seconds=settings.outbox_claim_seconds))
         if once:
             out.print(f"sent {result.sent}, retrying {result.retried}, dead {result.dead}")
             return

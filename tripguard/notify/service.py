@@ -134,9 +134,11 @@ def _retry_later(notifier: Notifier, message: OutboxMessage, error: str, result:
 CLAIM_FOR = timedelta(minutes=2)  # a claimed message not marked in time is due again (its worker died)
 
 
-def dispatch_due(factory: sessionmaker[Session], vault: Vault, notifier: Notifier) -> DispatchResult:
+def dispatch_due(factory: sessionmaker[Session], vault: Vault, notifier: Notifier, *,
+                 claim_for: timedelta = CLAIM_FOR) -> DispatchResult:
     """Send what is due, at least once. Claim (short transaction), send with no transaction open,
-    then record the outcome (short transaction): a slow SMS provider never holds the database."""
+    then record the outcome (short transaction): a slow SMS provider never holds the database. A
+    claim lapses after `claim_for`: a worker that dies mid-send leaves its messages to the others."""
     result = DispatchResult()
     with unit_of_work(factory) as session:
         due = session.scalars(
@@ -151,7 +153,7 @@ def dispatch_due(factory: sessionmaker[Session], vault: Vault, notifier: Notifie
             except SubjectErased as exc:
                 rendered = exc
             claimed.append((message.id, rendered))
-            message.next_attempt_at = utcnow() + CLAIM_FOR
+            message.next_attempt_at = utcnow() + claim_for
     outcomes: list[tuple[str, Exception | None]] = []
     for message_id, rendered in claimed:
         if isinstance(rendered, Exception):
@@ -192,11 +194,11 @@ def dispatch_due(factory: sessionmaker[Session], vault: Vault, notifier: Notifie
 
 
 def dispatch_backlog(factory: sessionmaker[Session], vault: Vault, notifier: Notifier, *,
-                     rounds: int = 20) -> DispatchResult:
+                     rounds: int = 20, claim_for: timedelta = CLAIM_FOR) -> DispatchResult:
     """`dispatch_due` again while it finds a full batch (a burst of SOS messages), at most `rounds` times."""
     total = DispatchResult()
     for _ in range(rounds):
-        result = dispatch_due(factory, vault, notifier)
+        result = dispatch_due(factory, vault, notifier, claim_for=claim_for)
         total.sent, total.retried, total.dead = (total.sent + result.sent, total.retried + result.retried,
                                                  total.dead + result.dead)
         total.errors += result.errors
