@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tripguard.core.routes import allowed_methods
@@ -151,6 +151,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(request, status=409, title="Conflict", type_="/problems/concurrent-request",
                                 detail="a concurrent request stored the same thing first; retry to get its answer",
                                 headers={"Retry-After": "1"})
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The database went away mid-request (a restart, a failover, a cut connection): nothing of the
+        # request was committed, and a retry (with the same Idempotency-Key) is the right move.
+        logger.warning("database unavailable", extra={"path": getattr(request.scope.get("route"), "path", "unmatched"),
+                                                      "error": type(exc).__name__})
+        return problem_response(request, status=503, title="Service unavailable", type_="/problems/database-unavailable",
+                                detail="the database did not answer; nothing was stored, retry (with the same "
+                                       "Idempotency-Key)", headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
