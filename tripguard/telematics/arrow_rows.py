@@ -47,7 +47,7 @@ class Taken:
 
     lines: np.ndarray  # each taken row's line
     trip_ids: list[str]
-    columns: list[np.ndarray]  # as events.PING_COLUMNS
+    columns: list[np.ndarray]  # as columns.PING_COLUMNS
     others: dict[int, Event]
     rejected: np.ndarray  # lines
     groups: np.ndarray  # each taken row's trip as an index into group_names
