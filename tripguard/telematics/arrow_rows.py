@@ -182,9 +182,14 @@ def _true(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 def _encoded(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     """Each row's index into the column's distinct values (-1 for null), and those values."""
+    codes, values = _distinct(column)
+    return codes, values.to_pylist()
+
+
+def _distinct(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Each row's index into the column's distinct values (-1 for null), and those values as Arrow has them."""
     encoded = pc.dictionary_encode(column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column)
-    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    return codes, encoded.dictionary.to_pylist()
+    return pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
 
 
 def _take(values: np.ndarray, codes: np.ndarray, missing: object = False) -> np.ndarray:
@@ -196,9 +201,7 @@ def _take(values: np.ndarray, codes: np.ndarray, missing: object = False) -> np.
 def _times(column: pa.ChunkedArray) -> np.ndarray:
     """Each row's time in seconds (NaN where null or not a valid time), each distinct text parsed once:
     the canonical UTC forms on whole columns, any other by `parse_ts`."""
-    encoded = pc.dictionary_encode(column.combine_chunks())
-    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    texts = encoded.dictionary
+    codes, texts = _distinct(column)
     seconds, canonical = utc_times(texts)
     for k in np.flatnonzero(~canonical).tolist():
         seconds[k] = _seconds(texts[k].as_py())

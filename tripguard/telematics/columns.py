@@ -107,13 +107,14 @@ class EventColumns:
         others = self.others
         rows = zip(self.trip_ids, *(c.tolist() for c in self._columns()), strict=True)
         return [others[k] if k in others else
-                Ping(trip_id, ts, lon, lat, _opt(speed), _opt(heading), _opt(accuracy), _opt(accel),
+                Ping(trip_id, ts, lon, lat, optional(speed), optional(heading), optional(accuracy), optional(accel),
                      None if math.isnan(stationary) else stationary == 1.0)
                 for k, (trip_id, ts, lon, lat, speed, accel, accuracy, stationary, heading) in enumerate(rows)]
 
 
-def _opt(value: float) -> float | None:
-    return None if math.isnan(value) else value  # NaN: absent
+def optional(value: float) -> float | None:
+    """A column's number as an event field: NaN (absent) is None."""
+    return None if math.isnan(value) else float(value)
 
 
 _NAN = float("nan")

@@ -23,7 +23,7 @@ from itertools import repeat
 
 import numpy as np
 
-from tripguard.telematics.columns import EventColumns
+from tripguard.telematics.columns import EventColumns, optional
 from tripguard.telematics.contract import Alert, MonitorConfig
 from tripguard.telematics.events import DeviceHeartbeat, Event, TripEnded, TripStarted, format_ts
 from tripguard.telematics.geo import haversine_rows
@@ -42,10 +42,6 @@ _BOOL_COLUMNS = ("started", "has_last", "has_pos", "has_route", *stop_rule.STOP_
                  *_DEV[1], *_SPEEDING[1])
 _INT_COLUMNS = ("seg", "route_at", "route_len", "recent_n", *stop_rule.STOP_INTS, *speed_rules.CRASH_INTS, *_DEV[2],
                 *_SPEEDING[2])
-
-
-def _opt(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
 
 
 class BatchMonitor:
@@ -155,9 +151,6 @@ class BatchMonitor:
         for trip_id, slot in zip(trip_ids, slots, strict=True):
             self.trip_of[slot] = trip_id
         return as_array
-
-    def _release(self, trip_id: str) -> None:
-        self._release_many([trip_id])
 
     def _release_many(self, trip_ids: list[str]) -> None:
         slots = [self.slot_of.pop(trip_id) for trip_id in trip_ids]
@@ -280,7 +273,7 @@ class BatchMonitor:
 
     def _gps_lost(self, slot: int, trip_id: str, last_ts: float) -> Alert:
         silent = self.config.gps_lost_seconds
-        return Alert(trip_id, "gps_lost", last_ts + silent, _opt(self.f["lon"][slot]), _opt(self.f["lat"][slot]),
+        return Alert(trip_id, "gps_lost", last_ts + silent, optional(self.f["lon"][slot]), optional(self.f["lat"][slot]),
                      {"silent_s": round(silent), "since": format_ts(last_ts)})
 
     def _check_silence(self, alerts: list[Alert], *, set_at: np.ndarray | None = None,

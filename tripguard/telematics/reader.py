@@ -20,6 +20,7 @@ stream: the pings, starts and ends of WGS-84 trips.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -208,11 +209,11 @@ def _bisect(data: bytes, starts: np.ndarray, ends: np.ndarray, lines: np.ndarray
             _bisect(data, starts, ends, half, pieces, refused)
 
 
-def _parse_watching_gcj(numbered: object, gcj: dict[str, None], builder: ColumnBuilder, errors: list[LineError],
-                        started_gcj: dict[str, int]) -> None:
+def _parse_watching_gcj(numbered: Iterable[tuple[int, bytes]], gcj: dict[str, None], builder: ColumnBuilder,
+                        errors: list[LineError], started_gcj: dict[str, int]) -> None:
     """`parse_lines`, noting each trip that starts in GCJ-02 and at which line."""
     before = len(builder.trip_ids)
-    parse_lines(numbered, gcj, builder, errors)  # type: ignore[arg-type]
+    parse_lines(numbered, gcj, builder, errors)
     for position, event in builder.others.items():
         if position >= before and isinstance(event, TripStarted) and event.crs == "gcj02":
             line = builder.line_numbers[position]

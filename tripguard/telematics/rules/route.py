@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tripguard.telematics.contract import MonitorConfig
-from tripguard.telematics.geo import EARTH_RADIUS_M, nearest_segment
+from tripguard.telematics.geo import LocalFrame, nearest_segment
 from tripguard.telematics.rules.common import Held, held_rows
 
 if TYPE_CHECKING:
     from tripguard.telematics.fast_monitor import BatchMonitor
 
 _WINDOW = np.arange(-2, 6)
-_KY = np.radians(1.0) * EARTH_RADIUS_M
+_KY = LocalFrame(0.0, 0.0).ky  # metres per degree of latitude, as every route's frame has it
 
 
 def step(held: Held, distance: float, ts: float, config: MonitorConfig) -> bool:
