@@ -90,6 +90,12 @@ def test_a_standby_runs_nothing() -> None:
     assert runs == []
 
 
+def _started(log: Path) -> bool:
+    """The scheduler has said whether it leads or stands by."""
+    return '"msg": "leading"' in log.read_text(errors="replace") or '"msg": "standing by"' in log.read_text(
+        errors="replace")
+
+
 def _job_runs(log: Path) -> int:
     runs = 0
     for line in log.read_text(errors="replace").splitlines():
@@ -116,8 +122,9 @@ def test_two_scheduler_processes_run_each_job_once_and_a_standby_takes_over(cli_
                                   stdout=subprocess.DEVNULL) for log in logs]
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and max(map(_job_runs, logs)) < 5:
+        while time.monotonic() < deadline and (not all(map(_started, logs)) or max(map(_job_runs, logs)) < 5):
             time.sleep(0.2)
+        time.sleep(1.0)  # both are running: a second leader would have run jobs by now
         runs = [_job_runs(log) for log in logs]
         assert all(process.poll() is None for process in processes), [log.read_text()[-500:] for log in logs]
         assert sorted(runs)[0] == 0 and sorted(runs)[1] >= 5, runs  # one leads, the other stands by

@@ -26,11 +26,11 @@ def run_jobs(jobs: Sequence[Job], leadership: Leadership, *, poll: float = 1.0,
     """Run each job every `job.every` seconds while this process leads; until `stop` is set."""
     stop = stop or threading.Event()
     due = {job.name: 0.0 for job in jobs}
-    leading = False
+    leading: bool | None = None  # the first round says which it is
     while not stop.is_set():
         now = time.monotonic()
-        if leadership.lead() != leading:
-            leading = not leading
+        if (now_leading := leadership.lead()) != leading:
+            leading = now_leading
             logger.info("leading" if leading else "standing by", extra={"event": "scheduler"})
             due = dict.fromkeys(due, now)  # a new leader runs every job at once
         if leading:
