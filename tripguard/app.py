@@ -25,6 +25,7 @@ from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
 from tripguard.core.errors import install_error_handlers
 from tripguard.core.health import router as health_router
 from tripguard.core.logging import configure_logging
+from tripguard.core.messaging import NatsLink
 from tripguard.core.middleware import BodyFirstMiddleware, RequestContextMiddleware, origin_of
 from tripguard.core.migrations import head_revision
 from tripguard.core.openapi import install_openapi
@@ -46,7 +47,9 @@ from tripguard.security.rate_limit import SlidingWindowLimiter
 from tripguard.sim.demo import DemoCity
 from tripguard.telematics import checkins
 from tripguard.telematics.api import router as telematics_router
+from tripguard.telematics.bus import InProcessBus, NatsBus
 from tripguard.telematics.fast_monitor import BatchMonitor
+from tripguard.telematics.feed import connect_feed
 from tripguard.telematics.models import CheckIn, Trip, TripAlert
 from tripguard.telematics.monitor import config_with
 from tripguard.telematics.service import IngestOptions, LiveMonitor
@@ -185,10 +188,14 @@ def background_jobs(app: FastAPI) -> list[Job]:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    restored = await run_in_threadpool(restore_monitor, app.state.sessionmaker, app.state.live_monitor,
-                                       app.state.vault)
-    if restored:
-        logger.info("monitor restored", extra={"event": f"{restored} trips under way"})
+    link: NatsLink | None = app.state.nats
+    if link is None:  # the monitor runs here (else in `tripguard worker monitor`, from its checkpoints)
+        restored = await run_in_threadpool(restore_monitor, app.state.sessionmaker, app.state.live_monitor,
+                                           app.state.vault)
+        if restored:
+            logger.info("monitor restored", extra={"event": f"{restored} trips under way"})
+    else:
+        link.start()
     if app.state.settings.freeze_gc_at_startup:
         # What startup built lives as long as the process: keep it out of the cyclic garbage collector's
         # full passes, which otherwise walk it every time (~100 ms, the whole process stopped).
@@ -196,7 +203,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gc.freeze()
     jobs = background_jobs(app) if app.state.settings.run_jobs else []  # else `tripguard scheduler` runs them
     tasks = [asyncio.create_task(_every(job)) for job in jobs]
-    demo = _start_demo_city(app) if app.state.settings.demo_city else None
+    demo = _start_demo_city(app) if app.state.settings.demo_city and link is None else None
     try:
         yield
     finally:
@@ -207,6 +214,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if link is not None:
+            await link.close()
 
 
 def create_app(settings: Settings | None = None, *, session_factory: sessionmaker[Session] | None = None) -> FastAPI:
@@ -228,6 +237,9 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.state.vault = build_vault(settings)
     app.state.notifier = build_notifier(settings)
     app.state.live_monitor = LiveMonitor(monitor=BatchMonitor(config_with(settings.monitor_thresholds)))
+    app.state.nats = None if settings.bus_url == "memory://" else connect_feed(app.state.live_monitor.feed, settings)
+    app.state.bus = (InProcessBus(app.state.live_monitor, app.state.vault) if app.state.nats is None
+                     else NatsBus(app.state.nats, settings))
     app.state.schema_head = head_revision()
     app.state.ingest_options = lambda: ingest_options(app)  # read per batch: settings may change in tests
     app.state.outbox_wake = asyncio.Event()  # set when something urgent was queued (an SOS)

@@ -86,13 +86,18 @@ def scheduler(poll: Annotated[float, typer.Option(min=0.1, help="seconds between
 
     from tripguard.app import background_jobs, create_app
     from tripguard.core.leader import Leadership
+    from tripguard.core.messaging import start_in_thread
     from tripguard.core.scheduler import run_jobs
     from tripguard.core.settings import get_settings
+    from tripguard.telematics.feed import connect_feed
 
     with clean_errors():
         settings = get_settings()
         settings.check_safe_to_start()
     site = create_app(settings)
+    if settings.bus_url != "memory://":  # escalations and expired check-ins reach every console replica
+        start_in_thread(connect_feed(site.state.live_monitor.feed, settings, name="tripguard-scheduler",
+                                     viewers=False))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

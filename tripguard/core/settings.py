@@ -24,7 +24,20 @@ class Settings(BaseSettings):
 
     env: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite:///./var/tripguard.db"
-    bus_url: str = "memory://"
+    bus_url: str = Field(default="memory://", description="memory:// (one process: ingest runs the monitor "
+                         "itself) or nats://host:4222 (scale-out: NATS JetStream carries events to "
+                         "`tripguard worker monitor` processes)")
+    bus_name: str = Field(default="tripguard", pattern=r"^[a-z][a-z0-9_]{0,30}$",
+                          description="NATS subject prefix, and the JetStream stream's name in capitals")
+    bus_shards: int = Field(default=8, ge=1, le=1024, description="event subjects (trip id hash); fixed for the "
+                            "stream's life: a monitor worker owns whole shards")
+    bus_retention_minutes: int = Field(default=60, ge=1, description="how long the stream keeps events: a shard "
+                                       "left without a worker this long loses its oldest events")
+    bus_publish_timeout_seconds: float = Field(default=2.0, gt=0, le=30, description="ingest answers 503 when "
+                                               "JetStream has not confirmed a batch in this long")
+    monitor_checkpoint_seconds: float = Field(default=5.0, gt=0, le=3600, description="a monitor worker saves "
+                                              "each shard's state this often; a worker taking over replays "
+                                              "the events since")
     key_dir: Path = Path("./var/keys")
     secret_key: SecretStr = SecretStr(DEV_SECRET)
     audit_signing_key: SecretStr | None = Field(

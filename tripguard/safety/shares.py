@@ -115,8 +115,7 @@ def view(session: Session, vault: Vault, live: LiveMonitor, secret_key: str, *, 
     position = None
     position_at = None
     if trip.ended_at is None:
-        with live.lock:
-            known = live.monitor.position(trip.id)
+        known = live.position(trip.id)
         if known is not None:
             position = (known[0], known[1])
             position_at = datetime.fromtimestamp(known[2], UTC).isoformat()

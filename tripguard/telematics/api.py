@@ -84,6 +84,9 @@ async def ingest_events(request: Request, principal: TelematicsIngest, session: 
     """Trip events (DESIGN.md §4) as NDJSON or a JSON array, up to 10,000 a batch.
 
     Good lines are taken even when others are bad; each bad line is named with its number and why.
+    `alerts` counts the alerts this batch raised when the monitor runs in the API process (the embedded
+    default); scaled out (NATS), monitor workers raise them moments later and it is 0. While the event
+    bus is unreachable the batch is refused with 503 and Retry-After: send it again.
     Re-sending a batch is safe: pings already seen are skipped and alerts are kept once. With an
     `Idempotency-Key` (kept a day), a retry is answered with the first report, unprocessed.
     """
@@ -143,8 +146,7 @@ async def _ingest(request: Request, session: Session, key: str | None) -> Ingest
         raise InvalidInput(errors=[FieldProblem(field="body", message="no events")])
     if len(lines) > service.MAX_EVENTS_PER_BATCH:
         raise InvalidInput(errors=[FieldProblem(field="body", message=f"at most {service.MAX_EVENTS_PER_BATCH} events a batch")])
-    result = await run_in_threadpool(service.ingest, session, request.app.state.live_monitor,
-                                     request.app.state.vault, lines, options=request.app.state.ingest_options())
+    result = await request.app.state.bus.ingest(session, lines, request.app.state.ingest_options())
     if result.accepted == 0:
         raise InvalidInput("no line was a valid event",
                            errors=[FieldProblem(field=f"line {e.line}", message=e.reason) for e in result.rejected[:100]])

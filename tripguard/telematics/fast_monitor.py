@@ -80,6 +80,16 @@ class BatchMonitor:
         self._ended: dict[str, None] = {}
         self.ended_memory = 100_000
 
+    # Pickled for a shard's checkpoint (scale-out): the named views are made again from their tables.
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("f", "b", "i", "w")}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.f, self.b, self.i, self.w = {}, {}, {}, {}
+        self._name_rows()
+        self._name_wide()
+
     def position(self, trip_id: str) -> tuple[float, float, float] | None:
         """The trip's last trusted position and its time, if it is under way and has one."""
         slot = self.slot_of.get(trip_id)

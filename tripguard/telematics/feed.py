@@ -2,16 +2,23 @@
 
 In-process fan-out for the embedded default: ingest (in a worker thread) publishes, each viewer's
 queue receives on its event loop. A slow viewer loses the oldest updates, never blocks ingest.
-Scale-out carries the same items over NATS so any replica can serve any viewer (issue #4).
+Scale-out carries the same items over NATS (core subjects, no JetStream: a lost position is
+superseded by the next), so any replica can serve any viewer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tripguard.telematics.events import Event, Ping, TripEnded, TripStarted, format_ts
+from nats.aio.msg import Msg
+
+from tripguard.core.messaging import NatsLink, feed_subject
+from tripguard.core.settings import Settings
+from tripguard.telematics.events import Event, Ping, TripEnded, TripStarted, format_ts, parse_ts
 from tripguard.telematics.monitor import Alert
 
 QUEUE_SIZE = 1000
@@ -30,66 +37,124 @@ def _offer(queue: asyncio.Queue[dict[str, object]], item: dict[str, object]) -> 
     queue.put_nowait(item)
 
 
+Item = dict[str, object]
+
+
+def batch_items(events: list[Event], alerts: list[Alert]) -> list[Item]:
+    """What a processed batch shows: trip starts and ends, the newest position per trip, new alerts."""
+    items: list[Item] = []
+    latest: dict[str, Ping] = {}
+    for event in events:
+        if isinstance(event, TripStarted):
+            items.append({"type": "trip_started", "trip_id": event.trip_id, "vehicle_id": event.vehicle_id,
+                          "route": [list(p) for p in event.route] if event.route else [], "position": None})
+        elif isinstance(event, Ping):
+            latest[event.trip_id] = event
+        elif isinstance(event, TripEnded):
+            latest.pop(event.trip_id, None)
+            items.append({"type": "trip_ended", "trip_id": event.trip_id})
+    items.extend({"type": "position", "trip_id": trip_id, "lon": ping.lon, "lat": ping.lat, "ts": format_ts(ping.ts)}
+                 for trip_id, ping in latest.items())
+    items.extend({"type": "alert", **alert.as_dict()} for alert in alerts)
+    return items
+
+
 @dataclass
 class LiveFeed:
-    trips: dict[str, dict[str, object]] = field(default_factory=dict)
-    alerts: list[dict[str, object]] = field(default_factory=list)
+    """The map's state and its viewers. With a `relay` (scale-out) updates go to NATS instead, and
+    every API replica `apply`s what NATS brings back, its own included."""
+
+    trips: dict[str, Item] = field(default_factory=dict)
+    alerts: list[Item] = field(default_factory=list)
+    relay: Callable[[list[Item]], None] | None = None
+    # A replica that starts while trips are under way learns of them from their next position.
+    adopt_unknown_trips: bool = False
     _viewers: list[_Viewer] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def snapshot(self) -> dict[str, object]:
+    def snapshot(self) -> Item:
         with self._lock:
             return {"trips": list(self.trips.values()), "alerts": list(self.alerts)}
 
-    def publish_batch(self, events: list[Event], alerts: list[Alert]) -> None:
-        """Apply a processed batch: trip starts and ends, the newest position per trip, new alerts."""
-        items: list[dict[str, object]] = []
-        latest: dict[str, Ping] = {}
+    def position(self, trip_id: str) -> tuple[float, float, float] | None:
+        """The trip's newest position on the map and its time (epoch seconds), if any."""
         with self._lock:
-            for event in events:
-                if isinstance(event, TripStarted):
-                    trip: dict[str, object] = {"trip_id": event.trip_id, "vehicle_id": event.vehicle_id,
-                            "route": [list(p) for p in event.route] if event.route else [], "position": None}
-                    self.trips[event.trip_id] = trip
-                    items.append({"type": "trip_started", **trip})
-                elif isinstance(event, Ping):
-                    latest[event.trip_id] = event
-                elif isinstance(event, TripEnded) and self.trips.pop(event.trip_id, None) is not None:
-                    latest.pop(event.trip_id, None)
-                    items.append({"type": "trip_ended", "trip_id": event.trip_id})
-            for trip_id, ping in latest.items():
-                position = {"lon": ping.lon, "lat": ping.lat, "ts": format_ts(ping.ts)}
-                if trip_id in self.trips:
-                    self.trips[trip_id]["position"] = position
-                items.append({"type": "position", "trip_id": trip_id, **position})
-            for alert in alerts:
-                record = {"type": "alert", **alert.as_dict()}
-                self.alerts = [record, *self.alerts][:ALERTS_KEPT]
-                items.append(record)
-            viewers = list(self._viewers)
-        for viewer in viewers:
-            for item in items:
-                viewer.loop.call_soon_threadsafe(_offer, viewer.queue, item)
+            trip = self.trips.get(trip_id)
+            known = trip.get("position") if trip else None
+        if not isinstance(known, dict):
+            return None
+        return float(known["lon"]), float(known["lat"]), parse_ts(str(known["ts"]))
 
-    def publish(self, item: dict[str, object]) -> None:
+    def publish_batch(self, events: list[Event], alerts: list[Alert]) -> None:
+        self.publish_many(batch_items(events, alerts))
+
+    def publish(self, item: Item) -> None:
         """One update outside a batch (a check-in answered or gone unanswered)."""
         self.publish_many([item])
 
-    def publish_many(self, items: list[dict[str, object]]) -> None:
-        """Updates outside a batch (new cases), in order."""
+    def publish_many(self, items: list[Item]) -> None:
+        """Updates in order: here, or through the relay to every replica."""
+        if not items:
+            return
+        if self.relay is not None:
+            self.relay(items)
+        else:
+            self.apply(items)
+
+    def apply(self, items: list[Item]) -> None:
+        """Take updates into the map's state and pass them to every viewer."""
+        shown: list[Item] = []
         with self._lock:
+            for item in items:
+                kind, trip_id = item.get("type"), str(item.get("trip_id"))
+                if kind == "trip_started":
+                    self.trips[trip_id] = {k: v for k, v in item.items() if k != "type"}
+                elif kind == "trip_ended":
+                    if self.trips.pop(trip_id, None) is None:
+                        continue
+                elif kind == "position":
+                    position = {"lon": item["lon"], "lat": item["lat"], "ts": item["ts"]}
+                    if trip_id in self.trips:
+                        self.trips[trip_id]["position"] = position
+                    elif self.adopt_unknown_trips:
+                        self.trips[trip_id] = {"trip_id": trip_id, "vehicle_id": None, "route": [],
+                                               "position": position}
+                elif kind == "alert":
+                    self.alerts = [item, *self.alerts][:ALERTS_KEPT]
+                shown.append(item)
             viewers = list(self._viewers)
         for viewer in viewers:
-            for item in items:
+            for item in shown:
                 viewer.loop.call_soon_threadsafe(_offer, viewer.queue, item)
 
-    def open_viewer(self) -> asyncio.Queue[dict[str, object]]:
+    def open_viewer(self) -> asyncio.Queue[Item]:
         """A queue the caller awaits on its own event loop; close it with `close_viewer`."""
         viewer = _Viewer(asyncio.get_running_loop(), asyncio.Queue(QUEUE_SIZE))
         with self._lock:
             self._viewers.append(viewer)
         return viewer.queue
 
-    def close_viewer(self, queue: asyncio.Queue[dict[str, object]]) -> None:
+    def close_viewer(self, queue: asyncio.Queue[Item]) -> None:
         with self._lock:
             self._viewers = [v for v in self._viewers if v.queue is not queue]
+
+
+def connect_feed(feed: LiveFeed, settings: Settings, *, name: str = "tripguard-api", viewers: bool = True) -> NatsLink:
+    """Scale-out: the feed's updates go out over NATS, and (`viewers`) what NATS brings, from every
+    process, is shown here. Start the returned link on the process's event loop."""
+    link = NatsLink(settings.bus_url, name=name)
+    subject = feed_subject(settings.bus_name)
+    feed.relay = lambda items: link.publish_threadsafe(subject, json.dumps(items, default=str).encode())
+    if viewers:
+        feed.adopt_unknown_trips = True
+
+        async def show(message: Msg) -> None:
+            try:
+                items = json.loads(message.data)
+            except ValueError:
+                return
+            if isinstance(items, list):
+                feed.apply([item for item in items if isinstance(item, dict)])
+
+        link.subscribe(subject, show)
+    return link

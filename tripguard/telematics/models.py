@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Float, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tripguard.core.db import Base, UTCDateTime
@@ -117,3 +117,18 @@ class IngestBatch(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "<principal id>:<Idempotency-Key>"
     report: Mapped[dict[str, object]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class MonitorCheckpoint(Base):
+    """A monitor worker's shard state (scale-out): the per-trip state of the trips under way on that
+    shard, as of the events stream's message `seq`, sealed. Overwritten every few seconds."""
+
+    __tablename__ = "telematics_monitor_checkpoints"
+
+    stream: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    subject_id: Mapped[str] = mapped_column(String(64))  # the vault key that seals `state`
+    state: Mapped[bytes | None] = personal_column(Category.LOCATION, subject_column="subject_id")
+    trips: Mapped[int] = mapped_column(Integer)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime)

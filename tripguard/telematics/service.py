@@ -9,6 +9,7 @@ inside it. After a restart the state of the trips still under way is rebuilt fro
 from __future__ import annotations
 
 import threading
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from tripguard.core.db import unit_of_work
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.telematics import checkins, registry, trips
-from tripguard.telematics.columns import reject_rows
+from tripguard.telematics.columns import EventColumns, reject_rows
 from tripguard.telematics.events import DeviceHeartbeat, Event, LineError, TripStarted
 from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.feed import LiveFeed
@@ -33,6 +34,12 @@ from tripguard.telematics.track import Track
 from tripguard.vault.service import Vault
 
 MAX_EVENTS_PER_BATCH = 10_000
+
+
+def shard_of(trip_id: str, shards: int) -> int:
+    """The event subject a trip's events travel on (a heartbeat's: its vehicle's). Stable across
+    processes and versions: CRC-32, not Python's salted hash."""
+    return zlib.crc32(trip_id.encode("utf-8", "surrogatepass")) % shards
 
 
 @dataclass
@@ -54,6 +61,13 @@ class LiveMonitor:
         with self.lock:
             self.unstored.extend(alerts)
 
+    def position(self, trip_id: str) -> tuple[float, float, float] | None:
+        """The trip's last trusted position and its time: from the monitor when it runs here, else
+        (scale-out: the monitor runs in the workers) the newest the live feed brought."""
+        with self.lock:
+            known = self.monitor.position(trip_id)
+        return known if known is not None else self.feed.position(trip_id)
+
 
 MAX_AHEAD_OF_CLOCK_SECONDS = 600
 
@@ -74,19 +88,53 @@ class IngestResult:
     alerts: list[TripAlert]  # newly stored (one already kept is not counted again)
 
 
-def ingest(session: Session, live: LiveMonitor, vault: Vault, lines: list[str], *,
-           options: IngestOptions) -> IngestResult:
-    """Validate, keep trips and positions, run the monitor, store alerts and open check-ins.
+@dataclass
+class Accepted:
+    """A batch read and checked at the API, ready for the bus: each good line by its shard."""
 
-    The lines are read as `tripguard monitor replay` reads them (`reader.read_ndjson`: Arrow's reader,
-    the line parser for the rest); they hold no newline (the API split them)."""
+    lines: dict[int, list[bytes]]
+    accepted: int
+    rejected: list[LineError]
+
+
+def read_batch(lines: list[str], gcj_trips: dict[str, None]) -> tuple[EventColumns, list[int], list[LineError]]:
+    """Read a batch as `tripguard monitor replay` reads it (`reader.read_ndjson`: Arrow's reader, the line
+    parser for the rest), rows of which the server's clock says they are from the future rejected.
+    The lines hold no newline (the API split them)."""
     data = "\n".join(lines).encode("utf-8", "surrogatepass")
-    with live.lock:  # the GCJ-02 trips are shared state
-        columns, numbers, rejected = read_ndjson_numbered(data, live.gcj_trips)
+    columns, numbers, rejected = read_ndjson_numbered(data, gcj_trips)
     # Live, the server's clock is the other reference: a device may run minutes ahead, not years.
     latest = utcnow().timestamp() + MAX_AHEAD_OF_CLOCK_SECONDS
-    columns, _, rejected = reject_rows(columns, numbers, rejected, columns.ts > latest,
-                                       "ts is ahead of the server's clock by more than 10 minutes")
+    columns, kept, rejected = reject_rows(columns, numbers, rejected, columns.ts > latest,
+                                          "ts is ahead of the server's clock by more than 10 minutes")
+    return columns, kept, rejected
+
+
+def accept(lines: list[str], shards: int) -> Accepted:
+    """Check a batch and sort its good lines by shard (scale-out). The monitor workers read them again,
+    each with its shards' memory of the trips that send GCJ-02: a trip started in one request may send
+    its pings through another replica."""
+    columns, numbers, rejected = read_batch(lines, {})
+    by_shard: dict[int, list[bytes]] = {}
+    for row, (trip_id, number) in enumerate(zip(columns.trip_ids, numbers, strict=True)):
+        other = columns.others.get(row)
+        key = other.device_id if isinstance(other, DeviceHeartbeat) else trip_id  # a device's silence: one shard
+        by_shard.setdefault(shard_of(key, shards), []).append(lines[number - 1].encode("utf-8", "surrogatepass"))
+    return Accepted(lines=by_shard, accepted=len(columns), rejected=rejected)
+
+
+def ingest(session: Session, live: LiveMonitor, vault: Vault, lines: list[str], *,
+           options: IngestOptions) -> IngestResult:
+    """Validate, keep trips and positions, run the monitor, store alerts and open check-ins."""
+    with live.lock:  # the GCJ-02 trips are shared state
+        columns, _, rejected = read_batch(lines, live.gcj_trips)
+    return apply(session, live, vault, columns, rejected, options=options)
+
+
+def apply(session: Session, live: LiveMonitor, vault: Vault, columns: EventColumns, rejected: list[LineError], *,
+          options: IngestOptions) -> IngestResult:
+    """Run the monitor over read events and keep what they say, in the session's transaction: trips and
+    positions, heartbeats, alerts (each once), check-ins; the caller commits."""
     events = columns.events()
     # Detection first: the alert reaches the agents' live map without waiting for the writes below.
     with live.lock:

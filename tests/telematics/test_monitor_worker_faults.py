@@ -1,0 +1,170 @@
+"""Scale-out on the real NATS JetStream and PostgreSQL of this machine: events published by the API,
+the monitor run by two `tripguard worker monitor` processes, one of them killed -9 mid-stream.
+
+Every alert must be stored exactly once (and sent once), as the shards' own monitors would raise
+them; every ping must be kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from tests.conftest import BACKEND, SUBJECT_SECRET
+from tripguard.app import create_app
+from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
+from tripguard.core.messaging import stream_name
+from tripguard.core.settings import Settings
+from tripguard.notify.models import OutboxMessage
+from tripguard.security.auth import resolve_principal
+from tripguard.security.permissions import Role
+from tripguard.security.principal import Principal
+from tripguard.sim.porto import build_stream, load_trips
+from tripguard.telematics import service, trips
+from tripguard.telematics.fast_monitor import BatchMonitor
+from tripguard.telematics.models import MonitorCheckpoint, Trip, TripAlert
+from tripguard.telematics.reader import read_ndjson_numbered
+
+TRIPGUARD = str(Path(sys.executable).with_name("tripguard"))
+SHARDS = 4
+BATCH = 400
+pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="monitor workers share shards through PostgreSQL")
+
+
+def _env(settings: Settings, bus_name: str) -> dict[str, str]:
+    return {**os.environ, "TRIPGUARD_DATABASE_URL": settings.database_url, "TRIPGUARD_KEY_DIR": str(settings.key_dir),
+            "TRIPGUARD_ENV": "test", "TRIPGUARD_SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
+            "TRIPGUARD_SUBJECT_TOKEN_SECRET": SUBJECT_SECRET, "TRIPGUARD_WEBHOOK_SECRET": "webhook-secret-0123456789",
+            "TRIPGUARD_WEBHOOK_URL": "http://127.0.0.1:9/hooks", "TRIPGUARD_BUS_URL": "nats://127.0.0.1:4222",
+            "TRIPGUARD_BUS_NAME": bus_name, "TRIPGUARD_BUS_SHARDS": str(SHARDS),
+            "TRIPGUARD_MONITOR_CHECKPOINT_SECONDS": "0.3"}
+
+
+def _worker(env: dict[str, str], shards: str, standby: str, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([TRIPGUARD, "worker", "monitor", "--shards", shards, "--standby", standby,
+                             "--batch", "4", "--poll", "0.2", "--grace", "1"],
+                            env=env, stderr=log.open("w"), stdout=subprocess.DEVNULL)
+
+
+def _expected(batches: list[list[str]]) -> tuple[set[tuple[str, str, float]], dict[str, int]]:
+    """What the shards' monitors raise over the same events, each shard in stream order; pings per trip."""
+    per_shard: dict[int, list[bytes]] = defaultdict(list)
+    for lines in batches:
+        for shard, shard_lines in service.accept(lines, SHARDS).lines.items():
+            per_shard[shard].extend(shard_lines)
+    alerts: set[tuple[str, str, float]] = set()
+    for shard_lines in per_shard.values():
+        columns, _, rejected = read_ndjson_numbered(b"\n".join(shard_lines), {})
+        assert not rejected
+        alerts.update((a.trip_id, a.kind, round(a.ts, 3)) for a in BatchMonitor().process_columns(columns))
+    pings: dict[str, set[str]] = defaultdict(set)
+    for lines in batches:
+        for line in lines:
+            event = json.loads(line)
+            if event["type"] == "ping":
+                pings[event["trip_id"]].add(event["ts"])
+    return alerts, {trip_id: len(times) for trip_id, times in pings.items()}
+
+
+def drop_stream(bus_name: str) -> None:
+    """Leave the machine's NATS as it was."""
+    import asyncio
+
+    import nats
+
+    async def drop() -> None:
+        client = await nats.connect("nats://127.0.0.1:4222")
+        try:
+            await client.jetstream().delete_stream(stream_name(bus_name))
+        except Exception as exc:  # noqa: BLE001 - never made
+            print("no stream to drop:", exc)
+        await client.close()
+
+    asyncio.run(drop())
+
+
+def test_a_killed_monitor_worker_loses_and_repeats_nothing(cli_site: Settings, tmp_path: Path) -> None:
+    bus_name = f"t{uuid.uuid4().hex[:10]}"
+    settings = cli_site.model_copy(update={"bus_url": "nats://127.0.0.1:4222", "bus_name": bus_name,
+                                           "bus_shards": SHARDS, "webhook_url": "http://127.0.0.1:9/hooks"})
+    events, injected = build_stream(load_trips()[:90], stagger_s=20,
+                                    inject={"off_route": 4, "long_stop": 4, "gps_lost": 4, "possible_crash": 4})
+    lines = [json.dumps(e) for e in events]
+    batches = [lines[k:k + BATCH] for k in range(0, len(lines), BATCH)]
+    expected_alerts, expected_pings = _expected(batches)
+    assert len(expected_alerts) >= 12 and len(injected) >= 12
+
+    app = create_app(settings)  # also makes the keys the workers read
+    app.dependency_overrides[resolve_principal] = lambda: Principal.for_roles(
+        "apikey", "key_TEST", frozenset({Role.INTEGRATION}), name="Test")
+    env = _env(cli_site, bus_name)
+    first = _worker(env, "0-1", "2-3", tmp_path / "first.log")
+    second = _worker(env, "2-3", "0-1", tmp_path / "second.log")
+    engine = make_engine(cli_site.database_url)
+    factory = make_sessionmaker(engine)
+    try:
+        with TestClient(app) as client:
+            deadline = time.monotonic() + 20
+            while not app.state.nats.connected and time.monotonic() < deadline:
+                time.sleep(0.05)
+            for number, batch in enumerate(batches):
+                while True:
+                    answer = client.post("/api/v1/telematics/events", content="\n".join(batch),
+                                         headers={"content-type": "application/x-ndjson"})
+                    if answer.status_code != 503:
+                        break
+                    time.sleep(0.2)
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["accepted"] == len(batch)
+                if number == len(batches) // 3:
+                    # Mid-stream, once the first worker has checkpointed some of its shards' work: kill it.
+                    deadline = time.monotonic() + 30
+                    while time.monotonic() < deadline:
+                        with unit_of_work(factory) as session:
+                            if session.scalar(select(func.count()).select_from(MonitorCheckpoint).where(
+                                    MonitorCheckpoint.shard < 2, MonitorCheckpoint.seq > 0)) == 2:
+                                break
+                        time.sleep(0.05)
+                    first.send_signal(signal.SIGKILL)
+                    first.wait(10)
+                time.sleep(0.05)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with unit_of_work(factory) as session:
+                ended = session.scalar(select(func.count()).select_from(Trip).where(Trip.status == "ended"))
+            if ended == len(expected_pings):
+                break
+            time.sleep(0.2)
+        second_log = (tmp_path / "second.log").read_text()
+        assert ended == len(expected_pings), second_log[-3000:]
+        taken = {json.loads(line)["event"] for line in second_log.splitlines()
+                 if line.startswith("{") and json.loads(line)["msg"] == "shard taken"}
+        assert taken == {"shard 0", "shard 1", "shard 2", "shard 3"}, second_log[-3000:]  # its own, then the dead one's
+        assert "Traceback" not in second_log, second_log[-3000:]
+
+        with unit_of_work(factory) as session:
+            stored = [(a.trip_id, a.kind, round(a.ts.timestamp(), 3)) for a in session.scalars(select(TripAlert))]
+            sent = Counter(session.scalars(select(OutboxMessage.idempotency_key).where(
+                OutboxMessage.idempotency_key.like("alert:%"))))
+            kept = {trip_id: len(trips.load_track(session, app.state.vault, trip_id)) for trip_id in expected_pings}
+        assert len(stored) == len(set(stored))
+        assert set(stored) == expected_alerts
+        assert len(sent) == len(stored) and set(sent.values()) == {1}  # one webhook per alert
+        assert kept == expected_pings  # no ping lost
+    finally:
+        for worker in (first, second):
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(10)
+        engine.dispose()
+        drop_stream(bus_name)
