@@ -45,8 +45,8 @@ def iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
-def prepare(directory: Path) -> tuple[dict[str, str], str]:
-    env = {**os.environ, "TRIPGUARD_DATABASE_URL": f"sqlite:///{directory}/bench.db",
+def prepare(directory: Path, database_url: str | None = None) -> tuple[dict[str, str], str]:
+    env = {**os.environ, "TRIPGUARD_DATABASE_URL": database_url or f"sqlite:///{directory}/bench.db",
            "TRIPGUARD_KEY_DIR": str(directory / "keys"), "TRIPGUARD_ENV": "development",
            "TRIPGUARD_DEMO_CITY": "false", "TRIPGUARD_LOG_LEVEL": "WARNING"}
     settings = Settings(database_url=env["TRIPGUARD_DATABASE_URL"], key_dir=directory / "keys")

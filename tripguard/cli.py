@@ -37,6 +37,8 @@ app.add_typer(retention_app, name="retention")
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(sim_app, name="sim")
 app.add_typer(demo_app, name="demo")
+cluster_app = typer.Typer(help="The scaled-out set on one machine.", no_args_is_help=True)
+app.add_typer(cluster_app, name="cluster")
 out = Console(soft_wrap=True)
 
 DEMO_ACCOUNTS = [
@@ -102,6 +104,39 @@ def scheduler(poll: Annotated[float, typer.Option(min=0.1, help="seconds between
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     run_jobs(background_jobs(site), Leadership(site.state.engine), poll=poll, stop=stop)
+
+
+@cluster_app.command("up")
+def cluster_up(
+    ports: Annotated[str, typer.Option(help="the two API replicas' ports")] = "8001,8002",
+    print_only: Annotated[bool, typer.Option("--print", help="print the Procfile (for honcho or foreman), "
+                                                              "start nothing")] = False,
+) -> None:
+    """Start 2 API replicas, 2 monitor workers, the outbox worker and the scheduler against the
+    configured PostgreSQL (TRIPGUARD_DATABASE_URL) and NATS (TRIPGUARD_BUS_URL), after migrating the
+    database; Ctrl-C stops them all."""
+    from tripguard.core import cluster, migrations
+    from tripguard.core.settings import get_settings
+
+    with clean_errors():
+        settings = get_settings()
+        try:
+            first, second = (int(p) for p in ports.split(","))
+        except ValueError as exc:
+            raise typer.BadParameter("two ports, as 8001,8002") from exc
+        processes = cluster.procfile(shards=settings.bus_shards, ports=(first, second))
+        if print_only:
+            for name, command in processes.items():
+                out.print(f"{name}: {command}", highlight=False)
+            return
+        if not settings.database_url.startswith("postgresql"):
+            raise typer.BadParameter("a cluster shares one PostgreSQL: set TRIPGUARD_DATABASE_URL=postgresql+psycopg://…")
+        if settings.bus_url == "memory://":
+            raise typer.BadParameter("a cluster shares one NATS: set TRIPGUARD_BUS_URL=nats://127.0.0.1:4222")
+        settings.check_safe_to_start()
+    migrations.upgrade(settings.database_url)
+    env = {**os.environ, "TRIPGUARD_RUN_JOBS": "false"}  # the scheduler runs them (it ignores this)
+    raise typer.Exit(cluster.run(processes, env))
 
 
 @db_app.command("upgrade")

@@ -127,11 +127,13 @@ def _held_elsewhere(session: Session, vault: Vault, subject_id: str) -> dict[str
     held: dict[str, list[dict[str, str | None]]] = {}
     for table, specs in sorted(by_table.items()):
         model = models[table]
+        keys = list(model.__table__.primary_key.columns)
         rows = session.scalars(select(model).where(getattr(model, specs[0].subject_column) == subject_id)
-                               .order_by(model.id)).all()
+                               .order_by(*keys)).all()
         if rows:
-            held[table] = [{"id": str(row.id), **{spec.column: access.open_field(vault, session, row, spec.column)
-                                                   for spec in specs}} for row in rows]
+            held[table] = [{"id": ":".join(str(getattr(row, key.key)) for key in keys),
+                            **{spec.column: access.open_field(vault, session, row, spec.column) for spec in specs}}
+                           for row in rows]
     return held
 
 

@@ -1,0 +1,56 @@
+"""A shard's checkpoint: the monitor saved mid-stream and loaded again raises what it would have raised."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from tripguard.app import create_app
+from tripguard.core.settings import Settings
+from tripguard.sim.porto import build_stream, load_trips
+from tripguard.telematics import checkpoints
+from tripguard.telematics.fast_monitor import BatchMonitor
+from tripguard.telematics.models import MonitorCheckpoint
+from tripguard.telematics.monitor import MonitorConfig
+from tripguard.telematics.reader import read_ndjson
+
+
+def test_a_monitor_loaded_from_its_checkpoint_goes_on_as_if_never_stopped(
+        settings: Settings, session_factory: sessionmaker[Session]) -> None:
+    vault = create_app(settings, session_factory=session_factory).state.vault
+    events, _ = build_stream(load_trips()[:40], stagger_s=20,
+                             inject={"off_route": 2, "long_stop": 2, "gps_lost": 2, "possible_crash": 2})
+    data = "\n".join(json.dumps(e) for e in events).encode()
+    columns, errors = read_ndjson(data)
+    assert not errors
+    cut = len(columns) // 2
+    head, tail = columns.take(np.arange(cut)), columns.take(np.arange(cut, len(columns)))
+
+    straight = BatchMonitor()
+    expected = straight.process_columns(head) + straight.process_columns(tail)
+    tail_expected = expected[len(BatchMonitor().process_columns(head)):]
+    assert tail_expected, "the second half must raise alerts for this test to mean anything"
+
+    first = checkpoints.ShardState(BatchMonitor(), {"G1": None}, 0)
+    first.monitor.process_columns(head)
+    first.seq = 41
+    checkpoints.save(session_factory, vault, stream="TEST_EVENTS", shard=3, state=first)
+    loaded = checkpoints.load(session_factory, vault, stream="TEST_EVENTS", shard=3, config=MonitorConfig())
+    assert loaded.seq == 41 and loaded.gcj_trips == {"G1": None}
+    assert loaded.monitor.process_columns(tail) == tail_expected
+    with session_factory() as session:
+        row = session.get(MonitorCheckpoint, ("TEST_EVENTS", 3))
+        assert row is not None and row.state is not None
+        assert b"trip" not in row.state and row.trips == len(first.monitor.slot_of)  # sealed, not plain pickle
+        session.delete(row)
+        session.commit()
+
+
+def test_a_shard_without_a_checkpoint_starts_from_the_stream_s_first_message(
+        settings: Settings, session_factory: sessionmaker[Session]) -> None:
+    vault = create_app(settings, session_factory=session_factory).state.vault
+    state = checkpoints.load(session_factory, vault, stream="NONE_EVENTS", shard=0, config=MonitorConfig())
+    assert state.seq == 0 and state.monitor.slot_of == {} and state.gcj_trips == {}

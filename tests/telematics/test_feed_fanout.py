@@ -1,0 +1,58 @@
+"""Scale-out: live console updates fan out through NATS, so any replica serves any viewer."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from tests.conftest import make_settings
+from tripguard.telematics.events import Ping, TripStarted
+from tripguard.telematics.feed import LiveFeed, connect_feed
+
+
+async def _until(check, seconds: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.02)
+
+
+def test_an_update_published_by_one_process_reaches_the_viewers_of_every_replica(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings("sqlite://", tmp_path, bus_url="nats://127.0.0.1:4222", bus_name=f"f{uuid.uuid4().hex[:8]}")
+
+    async def scenario() -> None:
+        worker_feed, replica_a, replica_b = LiveFeed(), LiveFeed(), LiveFeed()
+        links = [connect_feed(worker_feed, settings, name="worker", viewers=False),
+                 connect_feed(replica_a, settings), connect_feed(replica_b, settings)]
+        for link in links:
+            link.start()
+        for link in links:
+            await asyncio.wait_for(link.ready.wait(), 10)
+        await asyncio.sleep(0.2)  # subscriptions registered at the server
+        viewer = replica_b.open_viewer()
+        # A monitor worker's batch, and an SOS taken by replica A.
+        worker_feed.publish_batch([TripStarted("T1", 1000.0, "V1", "D1", None, None, ((8.6, 41.1), (8.7, 41.2))),
+                                   Ping("T1", 1001.0, 8.61, 41.11)], [])
+        replica_a.publish({"type": "incident", "id": "inc_1", "trip_id": "T1"})
+        await _until(lambda: len(replica_a.snapshot()["trips"]) == 1 and viewer.qsize() >= 3)  # type: ignore[arg-type]
+        for feed in (replica_a, replica_b):
+            (trip,) = feed.snapshot()["trips"]  # type: ignore[misc]
+            assert trip["route"] == [[8.6, 41.1], [8.7, 41.2]] and trip["position"]["lon"] == 8.61
+            assert feed.position("T1") == (8.61, 41.11, 1001.0)
+        kinds = [viewer.get_nowait()["type"] for _ in range(3)]
+        # In order from each process (two processes' updates may interleave either way).
+        assert sorted(kinds) == ["incident", "position", "trip_started"]
+        assert kinds.index("trip_started") < kinds.index("position")
+        assert worker_feed.snapshot()["trips"] == []  # a worker shows nothing itself
+        # A replica started while the trip was under way learns of it from its next position.
+        late = LiveFeed()
+        link = connect_feed(late, settings)
+        link.start()
+        await asyncio.wait_for(link.ready.wait(), 10)
+        await asyncio.sleep(0.2)
+        worker_feed.publish_batch([Ping("T1", 1005.0, 8.62, 41.12)], [])
+        await _until(lambda: late.position("T1") is not None)
+        for each in (*links, link):
+            await each.close()
+
+    asyncio.run(scenario())
