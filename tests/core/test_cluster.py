@@ -15,8 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import BACKEND
-from tests.telematics.test_bus_outage import _free_port
-from tests.telematics.test_monitor_worker_faults import TRIPGUARD, _env, drop_stream
+from tests.telematics.test_monitor_worker_faults import TRIPGUARD, _env, _free_port, drop_stream
 from tripguard.app import create_app
 from tripguard.audit.actor import CLI_ACTOR
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import BACKEND
-from tests.telematics.test_monitor_worker_faults import _env, _worker
+from tests.telematics.test_monitor_worker_faults import _env, _free_port, _worker
 from tripguard.app import create_app
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
 from tripguard.core.settings import Settings
@@ -33,12 +33,6 @@ from tripguard.telematics.models import TrackChunk, Trip
 
 OUTAGE_SECONDS = 30
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="monitor workers share shards through PostgreSQL")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _nats(port: int, store: Path, log: Path) -> subprocess.Popen[bytes]:

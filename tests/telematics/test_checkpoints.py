@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.app import create_app
@@ -54,3 +54,13 @@ def test_a_shard_without_a_checkpoint_starts_from_the_stream_s_first_message(
     vault = create_app(settings, session_factory=session_factory).state.vault
     state = checkpoints.load(session_factory, vault, stream="NONE_EVENTS", shard=0, config=MonitorConfig())
     assert state.seq == 0 and state.monitor.slot_of == {} and state.gcj_trips == {}
+
+
+def test_a_checkpoint_of_another_state_layout_starts_the_shard_afresh(
+        settings: Settings, session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+    vault = create_app(settings, session_factory=session_factory).state.vault
+    state = checkpoints.ShardState(BatchMonitor(), {"G1": None}, 17)
+    checkpoints.save(session_factory, vault, stream="OLD_EVENTS", shard=1, state=state)
+    monkeypatch.setattr(checkpoints, "layout", lambda: "a-newer-release")
+    loaded = checkpoints.load(session_factory, vault, stream="OLD_EVENTS", shard=1, config=MonitorConfig())
+    assert loaded.seq == 0 and loaded.gcj_trips == {}  # replay from the stream's start

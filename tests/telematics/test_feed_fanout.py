@@ -8,6 +8,7 @@ import uuid
 from tests.conftest import make_settings
 from tripguard.telematics.events import Ping, TripStarted
 from tripguard.telematics.feed import LiveFeed, connect_feed
+from tripguard.telematics.service import LiveMonitor
 
 
 async def _until(check, seconds: float = 10.0) -> None:  # type: ignore[no-untyped-def]
@@ -56,3 +57,17 @@ def test_an_update_published_by_one_process_reaches_the_viewers_of_every_replica
             await each.close()
 
     asyncio.run(scenario())
+
+
+def test_where_the_monitor_runs_elsewhere_a_trip_s_position_comes_from_the_feed() -> None:
+    """An SOS pressed without a fix, and the share page, take the trip's last position from here."""
+    live = LiveMonitor()
+    assert live.position("T1") is None
+    live.feed.apply([{"type": "position", "trip_id": "T1", "lon": 8.61, "lat": 41.11, "ts": "2026-03-01T08:00:03Z"}])
+    assert live.position("T1") is None  # a trip the map was not told of, in one process: not adopted
+    live.feed.adopt_unknown_trips = True
+    live.feed.apply([{"type": "position", "trip_id": "T1", "lon": 8.61, "lat": 41.11, "ts": "2026-03-01T08:00:03Z"}])
+    assert live.position("T1") == (8.61, 41.11, 1772352003.0)
+    live.monitor.process([TripStarted("T1", 1772352000.0, "V1", None, None, None, None),
+                          Ping("T1", 1772352006.0, 8.62, 41.12)])
+    assert live.position("T1") == (8.62, 41.12, 1772352006.0)  # the monitor's own, where it runs

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -42,6 +44,12 @@ BATCH = 400
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="monitor workers share shards through PostgreSQL")
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def _env(settings: Settings, bus_name: str) -> dict[str, str]:
     return {**os.environ, "TRIPGUARD_DATABASE_URL": settings.database_url, "TRIPGUARD_KEY_DIR": str(settings.key_dir),
             "TRIPGUARD_ENV": "test", "TRIPGUARD_SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
@@ -51,9 +59,10 @@ def _env(settings: Settings, bus_name: str) -> dict[str, str]:
             "TRIPGUARD_MONITOR_CHECKPOINT_SECONDS": "0.3"}
 
 
-def _worker(env: dict[str, str], shards: str, standby: str, log: Path) -> subprocess.Popen[bytes]:
+def _worker(env: dict[str, str], shards: str, standby: str, log: Path, metrics_port: int = 0,
+            ) -> subprocess.Popen[bytes]:
     return subprocess.Popen([TRIPGUARD, "worker", "monitor", "--shards", shards, "--standby", standby,
-                             "--batch", "4", "--poll", "0.2", "--grace", "1"],
+                             "--batch", "4", "--poll", "0.2", "--grace", "1", "--metrics-port", str(metrics_port)],
                             env=env, stderr=log.open("w"), stdout=subprocess.DEVNULL)
 
 
@@ -110,7 +119,8 @@ def test_a_killed_monitor_worker_loses_and_repeats_nothing(cli_site: Settings, t
         "apikey", "key_TEST", frozenset({Role.INTEGRATION}), name="Test")
     env = _env(cli_site, bus_name)
     first = _worker(env, "0-1", "2-3", tmp_path / "first.log")
-    second = _worker(env, "2-3", "0-1", tmp_path / "second.log")
+    metrics_port = _free_port()
+    second = _worker(env, "2-3", "0-1", tmp_path / "second.log", metrics_port)
     engine = make_engine(cli_site.database_url)
     factory = make_sessionmaker(engine)
     try:
@@ -152,6 +162,10 @@ def test_a_killed_monitor_worker_loses_and_repeats_nothing(cli_site: Settings, t
                  if line.startswith("{") and json.loads(line)["msg"] == "shard taken"}
         assert taken == {"shard 0", "shard 1", "shard 2", "shard 3"}, second_log[-3000:]  # its own, then the dead one's
         assert "Traceback" not in second_log, second_log[-3000:]
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        for shard in range(SHARDS):
+            assert f'tripguard_monitor_shard_owned{{shard="{shard}"}} 1.0' in metrics
+        assert "tripguard_monitor_events_total" in metrics and "tripguard_monitor_checkpoint_seq" in metrics
 
         with unit_of_work(factory) as session:
             stored = [(a.trip_id, a.kind, round(a.ts.timestamp(), 3)) for a in session.scalars(select(TripAlert))]

@@ -48,6 +48,8 @@ def monitor(
     poll: Annotated[float, typer.Option(min=0.05, help="seconds: a fetch's longest wait, and between tries "
                                                          "to take a shard")] = 1.0,
     grace: Annotated[float, typer.Option(min=0, help="seconds before taking standby shards")] = 3.0,
+    metrics_port: Annotated[int, typer.Option(min=0, max=65535, help="serve Prometheus /metrics on this port "
+                                                                      "(0: none)")] = 0,
 ) -> None:
     """Run the trip monitor over the events of NATS JetStream (TRIPGUARD_BUS_URL=nats://…), shard by shard,
     one worker per shard at a time (PostgreSQL advisory locks); its state checkpointed, so a worker that
@@ -72,6 +74,10 @@ def monitor(
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
     site = create_app(settings)
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
     feed = site.state.live_monitor.feed
     link = connect_feed(feed, settings, name="tripguard-monitor", viewers=False)
     worker = MonitorWorker(settings, link=link, engine=site.state.engine, factory=site.state.sessionmaker,

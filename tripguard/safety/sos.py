@@ -203,8 +203,7 @@ def _position(live: LiveMonitor, trip: Trip | None, press: Press) -> tuple[float
         return press.lon, press.lat, utcnow()
     if trip is None:
         return None
-    with live.lock:
-        known = live.monitor.position(trip.id)
+    known = live.position(trip.id)  # in scale-out, from the live feed: the monitor runs in the workers
     if known is None:
         return None
     return known[0], known[1], datetime.fromtimestamp(known[2], UTC)

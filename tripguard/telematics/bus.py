@@ -24,6 +24,7 @@ from typing import Protocol
 import nats.errors
 import nats.js.errors
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from prometheus_client import Counter
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -37,6 +38,8 @@ from tripguard.vault.service import Vault
 logger = logging.getLogger("tripguard.bus")
 DUPLICATE_WINDOW_SECONDS = 120
 MAX_MESSAGE_BYTES = 768 * 1024  # under NATS's default 1 MiB max_payload, with room for headers
+PUBLISHED = Counter("tripguard_bus_events_published_total", "events confirmed by JetStream")
+REFUSED = Counter("tripguard_bus_batches_refused_total", "ingest batches answered 503: NATS unreachable or slow")
 
 
 class BusUnavailable(DomainError):
@@ -98,6 +101,7 @@ class NatsBus:
 
     async def ingest(self, session: Session, lines: list[str], options: IngestOptions) -> IngestResult:
         if not self.link.connected:
+            REFUSED.inc()
             raise BusUnavailable("the event bus (NATS) is unreachable; nothing was taken, retry")
         accepted = await run_in_threadpool(service.accept, lines, self.settings.bus_shards)
         messages = [(events_subject(self.settings.bus_name, shard), payload)
@@ -108,9 +112,11 @@ class NatsBus:
                 self._stream_ready = True
             await asyncio.gather(*(self._publish(subject, payload) for subject, payload in messages))
         except (TimeoutError, nats.errors.Error) as exc:
+            REFUSED.inc()
             logger.warning("event bus publish failed", extra={"event": "bus.publish", "error": type(exc).__name__})
             raise BusUnavailable("the event bus (NATS) did not confirm the batch; retry it (parts already "
                                  "taken are kept once)") from exc
+        PUBLISHED.inc(accepted.accepted)
         return IngestResult(accepted=accepted.accepted, rejected=accepted.rejected, alerts=[])
 
     async def _publish(self, subject: str, payload: bytes) -> None:

@@ -8,6 +8,8 @@ It holds positions of trips under way, so it is sealed by the vault like a trip'
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import pickle
 from dataclasses import dataclass, field
 
@@ -15,12 +17,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
+from tripguard.telematics import fast_monitor
 from tripguard.telematics.contract import MonitorConfig
 from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.models import MonitorCheckpoint
 from tripguard.vault.service import Vault
 
 SUBJECT = "system:monitor-checkpoints"
+logger = logging.getLogger("tripguard.worker.monitor")
+
+
+def layout() -> str:
+    """The monitor's state layout: a checkpoint written by a release with another one is not loaded."""
+    fields = (fast_monitor._FLOAT_COLUMNS, fast_monitor._BOOL_COLUMNS, fast_monitor._INT_COLUMNS,
+              sorted(BatchMonitor(MonitorConfig()).__getstate__()))
+    return hashlib.sha256(repr(fields).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -36,7 +47,7 @@ def _row_id(stream: str, shard: int) -> str:
 
 def save(factory: sessionmaker[Session], vault: Vault, *, stream: str, shard: int, state: ShardState) -> None:
     """Keep the shard's state as of `state.seq` (its own transaction: the batches are committed already)."""
-    data = pickle.dumps((state.monitor, state.gcj_trips), protocol=pickle.HIGHEST_PROTOCOL)
+    data = pickle.dumps((layout(), state.monitor, state.gcj_trips), protocol=pickle.HIGHEST_PROTOCOL)
     with unit_of_work(factory) as session:
         sealed = vault.seal_bytes(session, subject_id=SUBJECT, table=MonitorCheckpoint.__tablename__, column="state",
                                   row_id=_row_id(stream, shard), data=data)
@@ -58,5 +69,14 @@ def load(factory: sessionmaker[Session], vault: Vault, *, stream: str, shard: in
                                 column="state", row_id=_row_id(stream, shard), blob=row.state)
         seq = row.seq
     # Sealed by this deployment's own key (authenticated encryption), so it is ours to unpickle.
-    monitor, gcj_trips = pickle.loads(data)
+    try:
+        written_by, monitor, gcj_trips = pickle.loads(data)
+        if written_by != layout():
+            raise ValueError(f"state layout {written_by}, this release {layout()}")
+    except (ValueError, TypeError, AttributeError, pickle.UnpicklingError) as exc:
+        # Another release's state: start the shard afresh from the oldest event the stream still holds
+        # (alerts raised again are stored once; trips begun before it are seen from their next ping).
+        logger.error("checkpoint not loadable; replaying the stream from its start",
+                     extra={"event": f"{stream} shard {shard}", "error": str(exc)[:200]})
+        return ShardState(BatchMonitor(config))
     return ShardState(monitor, gcj_trips, seq)

@@ -32,6 +32,7 @@ import nats.errors
 import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -72,9 +73,19 @@ def lock_key(bus_name: str, shard: int) -> int:
     return zlib.crc32(f"tripguard.monitor.{bus_name}.{shard}".encode())
 
 
+EVENTS = Counter("tripguard_monitor_events_total", "events applied (monitor run, stored)", ["shard"])
+ALERTS = Counter("tripguard_monitor_alerts_total", "alerts newly stored", ["shard"])
+REDELIVERED = Counter("tripguard_monitor_redelivered_total", "messages skipped as already applied", ["shard"])
+APPLY_SECONDS = Histogram("tripguard_monitor_apply_seconds", "one fetched batch: read, monitor, store, commit",
+                          buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+OWNED = Gauge("tripguard_monitor_shard_owned", "1 while this worker runs the shard", ["shard"])
+CHECKPOINT_SEQ = Gauge("tripguard_monitor_checkpoint_seq", "stream message the last checkpoint holds", ["shard"])
+APPLIED_SEQ = Gauge("tripguard_monitor_applied_seq", "stream message last applied", ["shard"])
+
+
 @dataclass
 class Counters:
-    """What /metrics-style monitoring of a worker reads (logged each checkpoint)."""
+    """Totals over the worker's shards (logged with each checkpoint; Prometheus has them per shard)."""
 
     messages: int = 0
     events: int = 0
@@ -124,6 +135,7 @@ class MonitorWorker:
                 continue
             if await asyncio.to_thread(self.locks.take, key):
                 self.counters.owned.add(shard)
+                OWNED.labels(str(shard)).set(1)
                 logger.info("shard taken", extra={"event": f"shard {shard}"})
                 try:
                     await self._serve(shard, key, stop)
@@ -135,6 +147,7 @@ class MonitorWorker:
                                      extra={"event": f"shard {shard}"})
                 finally:
                     self.counters.owned.discard(shard)
+                    OWNED.labels(str(shard)).set(0)
                     await asyncio.to_thread(self.locks.release, key)
             await _sleep(stop, self.poll)
 
@@ -158,9 +171,12 @@ class MonitorWorker:
                     return
                 fresh = sorted((m for m in messages if _seq(m) > state.seq), key=_seq)
                 self.counters.replayed += len(messages) - len(fresh)
+                REDELIVERED.labels(str(shard)).inc(len(messages) - len(fresh))
                 if fresh:
-                    await asyncio.to_thread(self._apply, live, b"\n".join(m.data for m in fresh))
+                    with APPLY_SECONDS.time():
+                        await asyncio.to_thread(self._apply, shard, live, b"\n".join(m.data for m in fresh))
                     state.seq = _seq(fresh[-1])
+                    APPLIED_SEQ.labels(str(shard)).set(state.seq)
                     self.counters.messages += len(fresh)
                 for message in messages:
                     await message.ack()
@@ -176,6 +192,7 @@ class MonitorWorker:
 
     def _save(self, shard: int, state: checkpoints.ShardState) -> None:
         checkpoints.save(self.factory, self.vault, stream=self.stream, shard=shard, state=state)
+        CHECKPOINT_SEQ.labels(str(shard)).set(state.seq)
         logger.info("checkpoint saved", extra={"event": f"shard {shard} seq {state.seq} trips "
                                                f"{len(state.monitor.slot_of)} events {self.counters.events} "
                                                f"alerts {self.counters.alerts}"})
@@ -195,7 +212,7 @@ class MonitorWorker:
             ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_SECONDS, max_ack_pending=self.batch * 4,
             **start))  # type: ignore[arg-type]
 
-    def _apply(self, live: LiveMonitor, data: bytes) -> None:
+    def _apply(self, shard: int, live: LiveMonitor, data: bytes) -> None:
         with unit_of_work(self.factory) as session:
             columns, _, rejected = read_ndjson_numbered(data, live.gcj_trips)
             if rejected:  # the API checked every line; only a change of rules between versions gets here
@@ -203,6 +220,8 @@ class MonitorWorker:
             result = service.apply(session, live, self.vault, columns, [], options=self.options)
         self.counters.events += result.accepted
         self.counters.alerts += len(result.alerts)
+        EVENTS.labels(str(shard)).inc(result.accepted)
+        ALERTS.labels(str(shard)).inc(len(result.alerts))
 
 
 def _seq(message: Msg) -> int:
