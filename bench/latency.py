@@ -32,7 +32,7 @@ from bench.report import machine_line, write_section
 from tripguard.audit.actor import CLI_ACTOR
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
 from tripguard.core.migrations import upgrade
-from tripguard.core.settings import Settings
+from tripguard.core.settings import Settings, with_generated_secrets
 from tripguard.security import credentials
 from tripguard.security import service as security
 from tripguard.security.permissions import Permission, Role
@@ -49,7 +49,8 @@ def prepare(directory: Path, database_url: str | None = None) -> tuple[dict[str,
     env = {**os.environ, "TRIPGUARD_DATABASE_URL": database_url or f"sqlite:///{directory}/bench.db",
            "TRIPGUARD_KEY_DIR": str(directory / "keys"), "TRIPGUARD_ENV": "development",
            "TRIPGUARD_DEMO_CITY": "false", "TRIPGUARD_LOG_LEVEL": "WARNING"}
-    settings = Settings(database_url=env["TRIPGUARD_DATABASE_URL"], key_dir=directory / "keys")
+    # As `tripguard serve` will see them: the session secret (which keys API keys) generated into the key folder.
+    settings = with_generated_secrets(Settings(database_url=env["TRIPGUARD_DATABASE_URL"], key_dir=directory / "keys"))
     upgrade(settings.database_url)
     with unit_of_work(make_sessionmaker(make_engine(settings.database_url))) as session:
         security.create_staff(session, actor=CLI_ACTOR, username="agent", display_name="Agent", password=PASSWORD,

@@ -79,13 +79,41 @@ class Stream:
         return -(-self.trips // BATCH)
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes have used so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def pids_named(name: str) -> list[int]:
+    found = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True, check=False).stdout
+    return [int(p) for p in found.split()]
+
+
+def roles(started: list[subprocess.Popen[bytes]], commands: list[tuple[list[str], dict[str, str]]]) -> dict[str, list[int]]:
+    by_role: dict[str, list[int]] = {"API": [], "monitor workers": [], "outbox + scheduler": []}
+    for process, (command, _) in zip(started, commands, strict=True):
+        role = "API" if command[1] == "serve" else "monitor workers" if command[2:3] == ["monitor"] else \
+            "outbox + scheduler"
+        by_role[role].append(process.pid)
+    by_role["PostgreSQL"] = pids_named("postgres")
+    by_role["NATS"] = pids_named("nats-server")
+    by_role["load generator"] = [os.getpid()]
+    return by_role
+
+
 @contextlib.contextmanager
-def processes(commands: list[tuple[list[str], dict[str, str]]], log_dir: Path) -> Iterator[None]:
+def processes(commands: list[tuple[list[str], dict[str, str]]], log_dir: Path,
+              ) -> Iterator[list[subprocess.Popen[bytes]]]:
     started = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                 stderr=(log_dir / f"p{n}.log").open("w"))
                for n, (command, env) in enumerate(commands)]
     try:
-        yield
+        yield started
     finally:
         for process in started:
             process.terminate()
@@ -112,7 +140,7 @@ def stored_pings(database_url: str) -> int:
 
 
 def capacity(stream: Stream, bases: list[str], api_key: str, seconds: float, senders: int,
-             database_url: str) -> tuple[float, float, int]:
+             database_url: str) -> tuple[float, float, int, int, float]:
     """Post as fast as the servers take it; (accepted pings/s, stored pings/s end to end, rounds sent)."""
     clients = [httpx.Client(base_url=b, timeout=60, headers={"Authorization": f"Bearer {api_key}",
                                                               "Content-Type": "application/x-ndjson"}) for b in bases]
@@ -147,7 +175,7 @@ def capacity(stream: Stream, bases: list[str], api_key: str, seconds: float, sen
         time.sleep(0.25)
     done = time.perf_counter() - begin
     stored = stored_pings(database_url) - before
-    return accepted[0] / posted, stored / done, last_round[0]
+    return accepted[0] / posted, stored / done, last_round[0], stored, done
 
 
 def latency(stream: Stream, bases: list[str], api_key: str, rate: float, seconds: float, first_round: int,
@@ -234,7 +262,10 @@ def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, object
         commands = [([TRIPGUARD, "serve", "--port", str(ports[0])], env)]
     bases = [f"http://127.0.0.1:{p}" for p in ports]
     stream = Stream(args.trips, time.time() - 6 * 3600)
-    with processes(commands, directory):
+    with processes(commands, directory) as started:
+        by_role = roles(started, commands)
+        if mode == "embedded":
+            by_role.pop("PostgreSQL"), by_role.pop("NATS")
         for base in bases:
             wait_healthy(base)
         feeder = httpx.Client(base_url=bases[0], timeout=120, headers={"Authorization": f"Bearer {api_key}",
@@ -242,12 +273,30 @@ def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, object
         starts = stream.starts()
         for k in range(0, len(starts), BATCH):
             feeder.post("/api/v1/telematics/events", content="\n".join(starts[k:k + BATCH])).raise_for_status()
-        accepted, sustained, last_round = capacity(stream, bases, api_key, args.seconds, args.senders, database_url)
+        cpu_before = {role: cpu_seconds(pids) for role, pids in by_role.items()}
+        accepted, sustained, last_round, pings, elapsed = capacity(stream, bases, api_key, args.seconds, args.senders,
+                                                                   database_url)
+        cpu = {role: cpu_seconds(pids) - cpu_before[role] for role, pids in by_role.items()}
         print(f"{mode}: accepted {accepted:,.0f} pings/s, stored {sustained:,.0f} pings/s", flush=True)
         alert_ms, alerts_missed, sos_ms, sos_missed = latency(
             stream, bases, api_key, 0.8 * sustained, args.seconds, last_round + 1, sign_in(bases[-1]))
-    return {"mode": mode, "accepted": accepted, "sustained": sustained, "alert_ms": alert_ms,
+    return {"mode": mode, "accepted": accepted, "sustained": sustained, "pings": pings, "elapsed": elapsed, "cpu": cpu,
+            "alert_ms": alert_ms,
             "alerts_missed": alerts_missed, "sos_ms": sos_ms, "sos_missed": sos_missed}
+
+
+def projection(cluster: dict[str, object], trips: int = 1_000_000, period: float = 3.0) -> str:
+    """Cores for `trips` concurrent trips at one ping every `period` s, from the measured CPU per ping."""
+    rate = trips / period
+    cpu: dict[str, float] = cluster["cpu"]  # type: ignore[assignment]
+    pings: int = cluster["pings"]  # type: ignore[assignment]
+    needed = {role: seconds / pings * rate for role, seconds in cpu.items() if role != "load generator"}
+    lines = [(f"Projection for {trips:,} concurrent trips at one ping every {period:g} s ({rate:,.0f} pings/s), "
+             "from the CPU each part spent per ping above (cores busy, before headroom):"), "",
+             "| part | cores |", "| --- | ---: |",
+             *(f"| {role} | {cores:,.1f} |" for role, cores in needed.items()),
+             f"| **total** | **{sum(needed.values()):,.1f}** |"]
+    return "\n".join(lines)
 
 
 def _p(values: np.ndarray, q: float) -> str:
@@ -264,23 +313,35 @@ def main() -> None:
     args = parser.parse_args()
     modes = ["cluster", "embedded"] if args.mode == "both" else [args.mode]
     with tempfile.TemporaryDirectory() as tmp:
-        results = [run_mode(mode, args, Path(tmp)) for mode in modes]
+        try:
+            results = [run_mode(mode, args, Path(tmp)) for mode in modes]
+        except Exception:
+            for log in sorted(Path(tmp).glob("*/p*.log")):
+                print(f"== {log}\n{log.read_text()[-1500:]}", file=sys.stderr)
+            raise
     rows = [f"| {r['mode']} | {r['accepted']:,.0f} | **{r['sustained']:,.0f}** | {_p(r['alert_ms'], 50)} | "
             f"{_p(r['alert_ms'], 99)} | {r['alerts_missed']} | {_p(r['sos_ms'], 50)} | {_p(r['sos_ms'], 99)} | "
             f"{r['sos_missed']} |" for r in results]
     body = "\n".join([
         "## Scale-out under load (`bench/scale.py`)", "",
-        f"Command: `.venv/bin/python -m bench.scale --trips {args.trips} --seconds {args.seconds:g} "
+        (f"Command: `.venv/bin/python -m bench.scale --trips {args.trips} --seconds {args.seconds:g} "
         f"--senders {args.senders} --mode {args.mode}`. {machine_line()} cluster: 2 API replicas, 2 monitor "
         "workers (8 shards), the outbox worker and the scheduler on PostgreSQL and NATS JetStream; embedded: "
         "`tripguard serve` on SQLite. The load generator, PostgreSQL and NATS share the same cores. Latency "
-        "columns: at 80 % of the sustained rate, with 20 SOS presses a second.", "",
-        "| set-up | pings/s accepted | pings/s sustained (stored) | ping-to-alert p50 | p99 | alerts missed | "
-        "SOS p50 | SOS p99 | SOS not seen |",
+        "columns: at 80 % of the sustained rate, with 20 SOS presses a second."), "",
+        ("| set-up | pings/s accepted | pings/s sustained (stored) | ping-to-alert p50 | p99 | alerts missed | "
+        "SOS p50 | SOS p99 | SOS not seen |"),
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        *rows, "", "Targets (issue 11): sustained ≥ 50,000 pings/s (aim 100,000); ping-to-alert p99 < 1 s; "
-        "SOS p99 < 100 ms.",
+        *rows, "", ("Targets (issue 11): sustained ≥ 50,000 pings/s (aim 100,000); ping-to-alert p99 < 1 s; "
+        "SOS p99 < 100 ms."),
     ])
+    for r in results:
+        cpu: dict[str, float] = r["cpu"]  # type: ignore[assignment]
+        pings: int = r["pings"]  # type: ignore[assignment]
+        body += "\n\n" + f"CPU in the capacity phase, {r['mode']} ({pings:,} pings stored in {r['elapsed']:.1f} s): " + \
+            "; ".join(f"{role} {seconds:.1f} s ({pings / seconds:,.0f} pings per CPU-second)" if seconds > 0
+                      else f"{role} 0 s" for role, seconds in cpu.items()) + "."
+    body += "\n\n" + projection(results[0]) if results and results[0]["mode"] == "cluster" else ""
     write_section("scale", body)
     print(body)
 

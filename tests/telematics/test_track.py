@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tripguard.telematics.events import Ping
@@ -60,3 +61,24 @@ def test_csv_has_a_header_and_one_line_a_ping() -> None:
     csv_text = Track.from_pings([Ping("T1", 1_700_000_000, -8.61, 41.14, speed_mps=8.2)]).to_csv()
     assert csv_text.splitlines() == ["ts,lon,lat,speed_mps,heading,accuracy_m",
                                      "2023-11-14T22:13:20Z,-8.61,41.14,8.2,,"]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["A", "B", "C"]), st.integers(0, 50),
+                          st.floats(-180, 180, allow_nan=False), st.floats(-90, 90, allow_nan=False),
+                          st.one_of(st.none(), st.floats(0, 80)), st.one_of(st.none(), st.floats(0, 359)),
+                          st.one_of(st.none(), st.floats(0, 500))), max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_many_tracks_packed_at_once_are_packed_as_one_by_one(rows: list[tuple]) -> None:  # type: ignore[type-arg]
+    """The monitor workers' bulk path writes exactly the bytes the per-trip path writes."""
+    pings = [Ping(trip, 1_772_352_000 + t * 0.5, lon, lat, speed, heading, accuracy)
+             for trip, t, lon, lat, speed, heading, accuracy in rows]
+    names = sorted({p.trip_id for p in pings})
+    groups = np.array([names.index(p.trip_id) for p in pings], dtype=np.int64)
+    nan = float("nan")
+    table = Track.int_columns(*(np.array([nan if v is None else v for v in column], dtype=float) for column in (
+        [p.ts for p in pings], [p.lon for p in pings], [p.lat for p in pings], [p.speed_mps for p in pings],
+        [p.heading for p in pings], [p.accuracy_m for p in pings])))
+    packed = {names[g]: (n, first, last, data) for g, n, first, last, data in Track.pack_groups(groups, table)}
+    for trip in names:
+        one = Track.from_pings([p for p in pings if p.trip_id == trip])
+        assert packed[trip] == (len(one), int(one.t_ms[0]), int(one.t_ms[-1]), one.pack())

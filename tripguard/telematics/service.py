@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 from sqlalchemy import event as orm_event
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,7 +25,14 @@ from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.telematics import checkins, registry, trips
 from tripguard.telematics.columns import EventColumns, reject_rows
-from tripguard.telematics.events import DeviceHeartbeat, Event, LineError, TripStarted
+from tripguard.telematics.events import (
+    DeviceHeartbeat,
+    Event,
+    LineError,
+    Ping,
+    TripEnded,
+    TripStarted,
+)
 from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.feed import LiveFeed
 from tripguard.telematics.models import Device, Trip, TripAlert
@@ -131,10 +139,49 @@ def ingest(session: Session, live: LiveMonitor, vault: Vault, lines: list[str], 
     return apply(session, live, vault, columns, rejected, options=options)
 
 
+@dataclass
+class PingBuffer:
+    """Positions a monitor worker holds back from the trip store until its next checkpoint (scale-out).
+
+    Written per batch, a live city makes a sealed chunk per trip per batch, each a ping or two; held
+    for a checkpoint interval, a chunk carries several, and they are packed and written in bulk
+    (`trips.record_positions`). Nothing is lost: a checkpoint is saved only after the buffer is
+    written, and a worker that dies replays the stream from the last one."""
+
+    trip_ids: list[str] = field(default_factory=list)
+    tables: list[np.ndarray] = field(default_factory=list)  # `Track.int_columns`, one per batch
+
+    def __len__(self) -> int:
+        return len(self.trip_ids)
+
+    def add(self, columns: EventColumns, rows: np.ndarray) -> None:
+        if not rows.size:
+            return
+        self.trip_ids.extend(columns.trip_ids[k] for k in rows.tolist())
+        self.tables.append(Track.int_columns(columns.ts[rows], columns.lon[rows], columns.lat[rows],
+                                             columns.speed[rows], columns.heading[rows], columns.accuracy[rows]))
+
+    def drain(self) -> tuple[list[str], np.ndarray]:
+        trip_ids, table = self.trip_ids, (np.concatenate(self.tables, axis=1) if self.tables
+                                          else np.empty((6, 0), dtype=np.int64))
+        self.trip_ids, self.tables = [], []
+        return trip_ids, table
+
+    def take(self, ending: set[str]) -> tuple[list[str], np.ndarray]:
+        """The held pings of these trips, out of the buffer."""
+        trip_ids, table = self.drain()
+        mine = np.fromiter((t in ending for t in trip_ids), dtype=bool, count=len(trip_ids))
+        if (~mine).any():
+            self.trip_ids = [t for t, m in zip(trip_ids, mine.tolist(), strict=True) if not m]
+            self.tables = [table[:, ~mine]]
+        return [t for t, m in zip(trip_ids, mine.tolist(), strict=True) if m], table[:, mine]
+
+
 def apply(session: Session, live: LiveMonitor, vault: Vault, columns: EventColumns, rejected: list[LineError], *,
-          options: IngestOptions) -> IngestResult:
+          options: IngestOptions, held: PingBuffer | None = None) -> IngestResult:
     """Run the monitor over read events and keep what they say, in the session's transaction: trips and
-    positions, heartbeats, alerts (each once), check-ins; the caller commits."""
+    positions, heartbeats, alerts (each once), check-ins; the caller commits. With `held`, positions go
+    to that buffer instead, but for the trips ending here (a trip's track is complete when it ends)."""
     events = columns.events()
     # Detection first: the alert reaches the agents' live map without waiting for the writes below.
     with live.lock:
@@ -151,7 +198,20 @@ def apply(session: Session, live: LiveMonitor, vault: Vault, columns: EventColum
                                    payload={"device_id": device.id, "vehicle_id": device.vehicle_id,
                                             "reason": device.tamper_reason},
                                    idempotency_key=f"device_tampered:{device.id}:{device.tampered_at}")
-    started = trips.record(session, vault, events)
+    if held is None:
+        started = trips.record(session, vault, events)
+    else:
+        # Held back, but for the trips ending here: their positions go in first, then the end merges them.
+        ending = {e.trip_id for e in columns.others.values() if isinstance(e, TripEnded)}
+        is_ping = np.ones(len(columns), dtype=bool)
+        is_ping[list(columns.others)] = False
+        ending_rows = np.fromiter((t in ending for t in columns.trip_ids), dtype=bool, count=len(columns)) \
+            if ending else np.zeros(len(columns), dtype=bool)
+        held.add(columns, np.flatnonzero(is_ping & ~ending_rows))
+        if ending:
+            held.add(columns, np.flatnonzero(is_ping & ending_rows))
+            trips.record_positions(session, vault, *held.take(ending))
+        started = trips.record(session, vault, [e for e in events if not isinstance(e, Ping)], compact_every=None)
     if options.on_trip_started is not None:
         for trip in started:
             options.on_trip_started(session, trip)

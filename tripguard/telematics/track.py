@@ -57,6 +57,17 @@ class Track:
         table = np.array(rows, dtype=np.int64)
         return cls(*table.T.copy())._normalised()
 
+    @staticmethod
+    def int_columns(ts: np.ndarray, lon: np.ndarray, lat: np.ndarray, speed: np.ndarray, heading: np.ndarray,
+                    accuracy: np.ndarray) -> np.ndarray:
+        """Pings as the (6, n) integers `from_pings` stores (NaN: absent), rounded the same way (half to even)."""
+        def scaled(values: np.ndarray, scale: float) -> np.ndarray:
+            return np.where(np.isnan(values), MISSING, np.rint(values * scale)).astype(np.int64)
+
+        return np.stack([np.rint(ts * 1000).astype(np.int64), np.rint(lon * 1e6).astype(np.int64),
+                         np.rint(lat * 1e6).astype(np.int64), scaled(speed, 100), scaled(heading, 1),
+                         scaled(accuracy, 10)])
+
     @classmethod
     def concat(cls, tracks: Iterable[Track]) -> Track:
         parts = list(tracks)
@@ -76,6 +87,27 @@ class Track:
         columns = np.stack([getattr(self, c) for c in COLUMNS]) if len(self) else np.empty((6, 0), np.int64)
         deltas = np.diff(columns, axis=1, prepend=0)
         return MAGIC + struct.pack("<I", len(self)) + zlib.compress(deltas.astype("<i8").tobytes(), 6)
+
+    @staticmethod
+    def pack_groups(groups: np.ndarray, table: np.ndarray) -> list[tuple[int, int, int, int, bytes]]:
+        """Many tracks packed at once: `table` (6, n) of `int_columns`, `groups[i]` the track of column i.
+        Returns (group, points, first t_ms, last t_ms, packed) per group, each packed as `pack` would
+        pack that group's `Track` (sorted by time, a repeated timestamp kept once)."""
+        if not groups.size:
+            return []
+        order = np.lexsort((table[0], groups))
+        groups, table = groups[order], table[:, order]
+        keep = np.ones(groups.size, dtype=bool)
+        keep[1:] = (groups[1:] != groups[:-1]) | (table[0, 1:] != table[0, :-1])
+        groups, table = groups[keep], table[:, keep]
+        starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+        ends = np.r_[starts[1:], groups.size]
+        deltas = np.diff(table, axis=1, prepend=0)
+        deltas[:, starts] = table[:, starts]  # each track's first row against zero, as `pack` does
+        deltas = deltas.astype("<i8")
+        return [(int(groups[a]), int(b - a), int(table[0, a]), int(table[0, b - 1]),
+                 MAGIC + struct.pack("<I", int(b - a)) + zlib.compress(np.ascontiguousarray(deltas[:, a:b]).tobytes(), 6))
+                for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 
     @classmethod
     def unpack(cls, data: bytes) -> Track:

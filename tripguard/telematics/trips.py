@@ -14,12 +14,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, insert, select
+import numpy as np
+from sqlalchemy import bindparam, case, delete, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
 from tripguard.audit.actor import Actor
 from tripguard.core.clock import utcnow
+from tripguard.core.db import UTCDateTime
 from tripguard.core.errors import NotFound, PermissionDenied
 from tripguard.core.ids import new_id
 from tripguard.privacy import freetext
@@ -83,9 +85,21 @@ def _chunk_row(session: Session, vault: Vault, trip_id: str, track: Track, now: 
                                        column="packed", row_id=chunk_id, data=track.pack())}
 
 
+_CHUNK_COLUMNS = ("id", "trip_id", "first_ts", "last_ts", "points", "created_at", "packed")
+
+
 def _insert_chunks(session: Session, rows: list[dict[str, object]]) -> None:
-    if rows:
-        session.execute(insert(TrackChunk), rows)  # one executemany for the batch, no ORM objects
+    """The batch's chunks: COPY on PostgreSQL (in the session's transaction), one executemany elsewhere."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(insert(TrackChunk), rows)  # no ORM objects
+        return
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor, cursor.copy(f"COPY {TrackChunk.__tablename__} ({', '.join(_CHUNK_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(tuple(row[c] for c in _CHUNK_COLUMNS))
 
 
 def _open_chunk(session: Session, vault: Vault, chunk: TrackChunk) -> Track:
@@ -137,9 +151,12 @@ def compact(session: Session, vault: Vault, trip_id: str) -> None:
 
 
 # -- ingest ---------------------------------------------------------------------------------------
-def record(session: Session, vault: Vault, events: Sequence[Event]) -> list[Trip]:
+def record(session: Session, vault: Vault, events: Sequence[Event], *,
+           compact_every: int | None = COMPACT_EVERY) -> list[Trip]:
     """Keep what the batch says about trips: starts, one chunk of pings per trip, ends. Returns the
-    trips that started in this batch (a re-sent start is not a start)."""
+    trips that started in this batch (a re-sent start is not a start). A trip under way has its chunks
+    merged each time it passes a multiple of `compact_every` pings (None: only when it ends; a monitor
+    worker restarts from checkpoints, not from the trip store)."""
     trip_events = [e for e in events if isinstance(e, (TripStarted, Ping, TripEnded))]
     started: list[Trip] = []
     if not trip_events:
@@ -160,7 +177,7 @@ def record(session: Session, vault: Vault, events: Sequence[Event]) -> list[Trip
         trip = trips[trip_id]
         track = Track.from_pings(trip_pings)
         rows.append(_chunk_row(session, vault, trip_id, track, now))
-        if (trip.points + len(trip_pings)) // COMPACT_EVERY > trip.points // COMPACT_EVERY:
+        if compact_every and (trip.points + len(trip_pings)) // compact_every > trip.points // compact_every:
             long_running.append(trip_id)
         trip.points += len(trip_pings)
         newest = _at(int(track.t_ms[-1]) / 1000)
@@ -175,6 +192,63 @@ def record(session: Session, vault: Vault, events: Sequence[Event]) -> list[Trip
         if isinstance(event, TripEnded):
             _end(session, vault, trips[event.trip_id], event)
     return started
+
+
+def record_positions(session: Session, vault: Vault, trip_ids: list[str], table: np.ndarray) -> int:
+    """Many trips' positions in one go (a monitor worker's held-back pings): one sealed chunk per trip,
+    packed in bulk, written with one multi-row INSERT; the trips' counters with one UPDATE per trip in
+    one round of statements (no ORM objects). `table` is `Track.int_columns` of the pings; a trip not
+    yet known gets its row. Returns the chunks written."""
+    if not trip_ids:
+        return 0
+    names = list(dict.fromkeys(trip_ids))
+    number = {name: n for n, name in enumerate(names)}
+    groups = np.fromiter(map(number.__getitem__, trip_ids), dtype=np.int64, count=len(trip_ids))
+    packed = Track.pack_groups(groups, table)
+    now = utcnow()
+    known: set[str] = set()
+    for start in range(0, len(names), _IN_CHUNK):
+        known.update(session.scalars(select(Trip.id).where(Trip.id.in_(names[start:start + _IN_CHUNK]))))
+    missing = [{"id": t, "status": "active", "crs": "wgs84", "points": 0, "updated_at": now}
+               for t in names if t not in known]
+    if missing:
+        session.execute(insert(Trip), missing)
+    vault.prefetch(session, [trip_key(t) for t in names])
+    rows = []
+    counters = []
+    for group, points, first_ms, last_ms, data in packed:
+        trip_id, chunk_id = names[group], new_id("trk")
+        rows.append({"id": chunk_id, "trip_id": trip_id, "first_ts": _at(first_ms / 1000), "last_ts": _at(last_ms / 1000),
+                     "points": points, "created_at": now,
+                     "packed": vault.seal_bytes(session, subject_id=trip_key(trip_id), table=TrackChunk.__tablename__,
+                                                column="packed", row_id=chunk_id, data=data)})
+        counters.append({"trip": trip_id, "n": points, "newest": _at(last_ms / 1000), "now": now})
+    _insert_chunks(session, rows)
+    _count_positions(session, counters, now)
+    return len(rows)
+
+
+def _count_positions(session: Session, counters: list[dict[str, object]], now: datetime) -> None:
+    """Each trip's `points` and `last_ping_at` moved on: on PostgreSQL one UPDATE over arrays (unnest),
+    elsewhere one statement per trip."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(
+            f"UPDATE {Trip.__tablename__} AS t SET points = t.points + v.n, updated_at = :now, "
+            "last_ping_at = CASE WHEN t.last_ping_at IS NULL OR t.last_ping_at < v.newest THEN v.newest "
+            "ELSE t.last_ping_at END "
+            "FROM (SELECT unnest(CAST(:trips AS text[])) AS id, unnest(CAST(:ns AS integer[])) AS n, "
+            "unnest(CAST(:newest AS timestamptz[])) AS newest) AS v WHERE t.id = v.id"),
+            {"now": now, "trips": [c["trip"] for c in counters], "ns": [c["n"] for c in counters],
+             "newest": [c["newest"] for c in counters]})
+        return
+    newest = bindparam("newest", type_=UTCDateTime)
+    connection.execute(
+        update(Trip).where(Trip.id == bindparam("trip")).values(
+            points=Trip.points + bindparam("n"), updated_at=bindparam("now", type_=UTCDateTime),
+            last_ping_at=case((or_(Trip.last_ping_at.is_(None), Trip.last_ping_at < newest), newest),
+                              else_=Trip.last_ping_at)),
+        counters)
 
 
 def _start(session: Session, vault: Vault, trip: Trip, event: TripStarted) -> bool:

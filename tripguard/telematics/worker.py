@@ -40,7 +40,7 @@ from tripguard.core.db import unit_of_work
 from tripguard.core.leader import Locks
 from tripguard.core.messaging import NatsLink, events_subject, stream_name
 from tripguard.core.settings import Settings
-from tripguard.telematics import checkpoints, service
+from tripguard.telematics import checkpoints, service, trips
 from tripguard.telematics.bus import ensure_stream
 from tripguard.telematics.contract import MonitorConfig
 from tripguard.telematics.feed import LiveFeed
@@ -158,6 +158,7 @@ class MonitorWorker:
         await self._point_consumer(shard, durable, state.seq)
         subscription = await self.link.jetstream.pull_subscribe_bind(durable, stream=self.stream)
         live = LiveMonitor(monitor=state.monitor, feed=self.feed, gcj_trips=state.gcj_trips)
+        held = service.PingBuffer()
         saved_seq, saved_at = state.seq, time.monotonic()
         clean = False
         try:
@@ -174,23 +175,27 @@ class MonitorWorker:
                 REDELIVERED.labels(str(shard)).inc(len(messages) - len(fresh))
                 if fresh:
                     with APPLY_SECONDS.time():
-                        await asyncio.to_thread(self._apply, shard, live, b"\n".join(m.data for m in fresh))
+                        await asyncio.to_thread(self._apply, shard, live, held, b"\n".join(m.data for m in fresh))
                     state.seq = _seq(fresh[-1])
                     APPLIED_SEQ.labels(str(shard)).set(state.seq)
                     self.counters.messages += len(fresh)
                 for message in messages:
                     await message.ack()
                 if state.seq > saved_seq and time.monotonic() - saved_at >= self.settings.monitor_checkpoint_seconds:
-                    await asyncio.to_thread(self._save, shard, state)
+                    await asyncio.to_thread(self._save, shard, state, held)
                     saved_seq, saved_at = state.seq, time.monotonic()
             clean = True
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
             if clean and state.seq > saved_seq:
-                await asyncio.to_thread(self._save, shard, state)
+                await asyncio.to_thread(self._save, shard, state, held)
 
-    def _save(self, shard: int, state: checkpoints.ShardState) -> None:
+    def _save(self, shard: int, state: checkpoints.ShardState, held: service.PingBuffer) -> None:
+        """The positions held back go to the trip store first: the checkpoint then covers them."""
+        if len(held):
+            with unit_of_work(self.factory) as session:
+                trips.record_positions(session, self.vault, *held.drain())
         checkpoints.save(self.factory, self.vault, stream=self.stream, shard=shard, state=state)
         CHECKPOINT_SEQ.labels(str(shard)).set(state.seq)
         logger.info("checkpoint saved", extra={"event": f"shard {shard} seq {state.seq} trips "
@@ -212,12 +217,12 @@ class MonitorWorker:
             ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_SECONDS, max_ack_pending=self.batch * 4,
             **start))  # type: ignore[arg-type]
 
-    def _apply(self, shard: int, live: LiveMonitor, data: bytes) -> None:
+    def _apply(self, shard: int, live: LiveMonitor, held: service.PingBuffer, data: bytes) -> None:
         with unit_of_work(self.factory) as session:
             columns, _, rejected = read_ndjson_numbered(data, live.gcj_trips)
             if rejected:  # the API checked every line; only a change of rules between versions gets here
                 logger.warning("lines refused by the worker", extra={"event": f"{len(rejected)} lines"})
-            result = service.apply(session, live, self.vault, columns, [], options=self.options)
+            result = service.apply(session, live, self.vault, columns, [], options=self.options, held=held)
         self.counters.events += result.accepted
         self.counters.alerts += len(result.alerts)
         EVENTS.labels(str(shard)).inc(result.accepted)

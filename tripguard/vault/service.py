@@ -8,9 +8,11 @@ key-backup window (see keybackup.py), so once it has passed every copy of the pe
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from cachetools import TTLCache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -38,6 +40,18 @@ def _wrap_context(subject_id: str, kek_version: int, suite: str) -> bytes:
     return f"tripguard/dek|{subject_id}|{kek_version}|{suite}".encode()
 
 
+# Trips' data keys, opened, kept for the process a short while (ingest and the monitor workers seal
+# every trip's positions batch after batch). Only trips': a person's key must stop working in every
+# process the moment they are erased, and only retention shreds a trip's key, years after the trip
+# ended and together with every row it sealed. A shred in this process evicts it at once.
+TRIP_KEY_TTL_SECONDS = 300
+TRIP_KEYS_CACHED = 200_000
+
+
+def _process_cached(subject_id: str) -> bool:
+    return subject_id.startswith(("trip:", "trip#"))
+
+
 @dataclass
 class Vault:
     keys: KeySource
@@ -45,6 +59,20 @@ class Vault:
     journal: ErasureJournal
     backup_keys: BackupKeyStore
     register: BackupRegister
+    trip_keys: TTLCache[str, bytes] = field(
+        default_factory=lambda: TTLCache(maxsize=TRIP_KEYS_CACHED, ttl=TRIP_KEY_TTL_SECONDS))
+    _trip_keys_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _remember(self, subject_id: str, key: bytes | None) -> None:
+        if key is not None and _process_cached(subject_id):
+            with self._trip_keys_lock:
+                self.trip_keys[subject_id] = key
+
+    def _recall(self, subject_id: str) -> bytes | None:
+        if not _process_cached(subject_id):
+            return None
+        with self._trip_keys_lock:
+            return self.trip_keys.get(subject_id)
 
     # -- data keys ------------------------------------------------------------------------
     def _wrap_key(self, version: int, suite: Suite) -> bytes:
@@ -62,10 +90,14 @@ class Vault:
         cache = self._cache(session)
         if subject_id in cache:
             return cache[subject_id]
+        if (known := self._recall(subject_id)) is not None:
+            cache[subject_id] = known
+            return known
         record = session.get(DataKey, subject_id)
         if record is None:
             return self._create_key(session, subject_id) if create else None
         cache[subject_id] = self._unwrap(record)
+        self._remember(subject_id, cache[subject_id])
         return cache[subject_id]
 
     def _create_key(self, session: Session, subject_id: str) -> bytes:
@@ -77,13 +109,16 @@ class Vault:
                                        _wrap_context(subject_id, version, self.suite.value)),
             created_at=utcnow(),
         ))
-        self._cache(session)[subject_id] = key
+        self._cache(session)[subject_id] = key  # not remembered for the process: its transaction may roll back
         return key
 
     def prefetch(self, session: Session, subject_ids: list[str], *, create_missing: bool = False) -> None:
         """Open many subjects' data keys with one query (a batch of trips, say) into the session's cache;
         `create_missing` gives a key to each subject that has none yet."""
         cache = self._cache(session)
+        for subject_id in subject_ids:
+            if subject_id not in cache and (known := self._recall(subject_id)) is not None:
+                cache[subject_id] = known
         wanted = sorted({s for s in subject_ids if s not in cache})
         wrap_keys: dict[tuple[int, str], bytes] = {}  # derived once for the whole batch
         for start in range(0, len(wanted), 500):
@@ -97,6 +132,7 @@ class Vault:
                 cache[record.subject_id] = crypto.decrypt(
                     wrap_keys[version], record.wrapped_key,
                     _wrap_context(record.subject_id, record.kek_version, record.suite))
+                self._remember(record.subject_id, cache[record.subject_id])
         if create_missing:
             for subject_id in wanted:
                 if subject_id not in cache:
@@ -152,6 +188,8 @@ class Vault:
         record = session.get(DataKey, subject_id)
         self.journal.append(subject_id, reason, record_id)
         self._cache(session)[subject_id] = None
+        with self._trip_keys_lock:
+            self.trip_keys.pop(subject_id, None)
         if record is None:
             # Nothing stored yet; a tombstone keeps anything later from being sealed for them.
             session.add(DataKey(subject_id=subject_id, suite=self.suite.value,
