@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -28,7 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ from bench.latency import iso, prepare, sign_in
 from bench.report import machine_line, write_section
 from bench.sos import SECRET, token
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
+from tripguard.telematics.events import parse_ts
 from tripguard.telematics.models import Trip
 
 TRIPGUARD = str(Path(sys.executable).with_name("tripguard"))
@@ -94,16 +96,19 @@ def pids_named(name: str) -> list[int]:
     return [int(p) for p in found.split()]
 
 
-def roles(started: list[subprocess.Popen[bytes]], commands: list[tuple[list[str], dict[str, str]]]) -> dict[str, list[int]]:
+def roles(started: list[subprocess.Popen[bytes]], commands: list[tuple[list[str], dict[str, str]]],
+          ) -> dict[str, Callable[[], list[int]]]:
+    """Each part's processes, listed when asked (PostgreSQL starts a backend per new connection)."""
     by_role: dict[str, list[int]] = {"API": [], "monitor workers": [], "outbox + scheduler": []}
     for process, (command, _) in zip(started, commands, strict=True):
         role = "API" if command[1] == "serve" else "monitor workers" if command[2:3] == ["monitor"] else \
             "outbox + scheduler"
         by_role[role].append(process.pid)
-    by_role["PostgreSQL"] = pids_named("postgres")
-    by_role["NATS"] = pids_named("nats-server")
-    by_role["load generator"] = [os.getpid()]
-    return by_role
+    listed: dict[str, Callable[[], list[int]]] = {role: (lambda pids=pids: pids) for role, pids in by_role.items()}
+    listed["PostgreSQL"] = lambda: pids_named("postgres")
+    listed["NATS"] = lambda: pids_named("nats-server")
+    listed["load generator"] = lambda: [os.getpid()]
+    return listed
 
 
 @contextlib.contextmanager
@@ -181,15 +186,14 @@ def capacity(stream: Stream, bases: list[str], api_key: str, seconds: float, sen
 def latency(stream: Stream, bases: list[str], api_key: str, rate: float, seconds: float, first_round: int,
             agent: httpx.Client) -> tuple[np.ndarray, int, np.ndarray, int]:
     """Paced at `rate` pings/s, a tenth of the trips deviating, 20 SOS/s: (alert ms, missed, SOS ms, missed)."""
-    from bench.latency import listen_ready
-
-    alerts: dict[str, float] = {}
+    alerts: dict[str, tuple[float, float]] = {}  # trip -> (arrival, the alert's own time)
     incidents: dict[str, float] = {}
-    listen_ready(agent, alerts, kind="route_deviation")
-    listen_ready(agent, incidents, kind="incident")
-    rounds = max(15, int(rate * seconds / stream.trips))
-    for k in range(0, stream.trips, 10):
-        stream.deviating_from[k] = first_round + 2 + (k // 10) % max(1, rounds - 14)
+    listening = threading.Event()
+    threading.Thread(target=listen, args=(agent, alerts, incidents, listening), daemon=True).start()
+    listening.wait(10)
+    rounds = max(20, int(rate * seconds / stream.trips))
+    for k in range(0, stream.trips, 10):  # the alert comes ~13 pings after leaving (confirmation, 30 s held)
+        stream.deviating_from[k] = first_round + 2 + (k // 10) % max(1, rounds - 18)
     clients = [httpx.Client(base_url=b, timeout=60, headers={"Authorization": f"Bearer {api_key}",
                                                               "Content-Type": "application/x-ndjson"}) for b in bases]
     sos_client = httpx.Client(base_url=bases[0], timeout=30)
@@ -225,14 +229,31 @@ def latency(stream: Stream, bases: list[str], api_key: str, rate: float, seconds
     stop.set()
     sos_thread.join()
     time.sleep(5)
-    dated: dict[str, float] = {}
-    for trip, first in stream.deviating_from.items():  # the ping that crosses deviation_seconds (30 s held)
-        r = first + int(30 / PERIOD)
-        if (r, trip // BATCH) in stream.sent_at:
-            dated[f"S{trip}"] = stream.sent_at[(r, trip // BATCH)]
-    alert_ms = np.array([(alerts[t] - s) * 1000 for t, s in dated.items() if t in alerts])
+    # Each alert timed from the POST of the batch holding the ping it is dated by.
+    alert_ms = []
+    for trip, (arrived, ts) in alerts.items():
+        sent = stream.sent_at.get((round((ts - stream.t0) / PERIOD), int(trip[1:]) // BATCH))
+        if sent is not None:
+            alert_ms.append((arrived - sent) * 1000)
+    expected = sum(1 for first in stream.deviating_from.values() if first + 13 < first_round + rounds)
     sos_ms = np.array([(incidents[i] - s) * 1000 for i, s in presses.items() if i in incidents])
-    return alert_ms, len(dated) - len(alert_ms), sos_ms, len(presses) - len(sos_ms)
+    return np.array(alert_ms), max(0, expected - len(alert_ms)), sos_ms, len(presses) - len(sos_ms)
+
+
+def listen(client: httpx.Client, alerts: dict[str, tuple[float, float]], incidents: dict[str, float],
+           ready: threading.Event) -> None:
+    """The agent's live stream: route deviations (arrival and the alert's time) and new cases."""
+    with contextlib.suppress(httpx.HTTPError), client.stream("GET", "/console/live/stream", timeout=None) as response:
+        for line in response.iter_lines():
+            if line.startswith(": connected"):
+                ready.set()
+            if not line.startswith("data: "):
+                continue
+            item = json.loads(line[6:])
+            if item.get("type") == "alert" and item["kind"] == "route_deviation":
+                alerts.setdefault(item["trip_id"], (time.perf_counter(), parse_ts(item["ts"])))
+            elif item.get("type") == "incident":
+                incidents.setdefault(item["id"], time.perf_counter())
 
 
 def fresh_postgres(name: str) -> str:
@@ -273,10 +294,10 @@ def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, object
         starts = stream.starts()
         for k in range(0, len(starts), BATCH):
             feeder.post("/api/v1/telematics/events", content="\n".join(starts[k:k + BATCH])).raise_for_status()
-        cpu_before = {role: cpu_seconds(pids) for role, pids in by_role.items()}
+        cpu_before = {role: cpu_seconds(pids()) for role, pids in by_role.items()}
         accepted, sustained, last_round, pings, elapsed = capacity(stream, bases, api_key, args.seconds, args.senders,
                                                                    database_url)
-        cpu = {role: cpu_seconds(pids) - cpu_before[role] for role, pids in by_role.items()}
+        cpu = {role: cpu_seconds(pids()) - cpu_before[role] for role, pids in by_role.items()}
         print(f"{mode}: accepted {accepted:,.0f} pings/s, stored {sustained:,.0f} pings/s", flush=True)
         alert_ms, alerts_missed, sos_ms, sos_missed = latency(
             stream, bases, api_key, 0.8 * sustained, args.seconds, last_round + 1, sign_in(bases[-1]))
