@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 from tests.conftest import make_settings
+from tripguard.sim.porto import build_stream, load_trips
 from tripguard.telematics.events import Ping, TripStarted
-from tripguard.telematics.feed import LiveFeed, connect_feed
+from tripguard.telematics.feed import LiveFeed, batch_items, column_items, connect_feed
+from tripguard.telematics.reader import read_ndjson
 from tripguard.telematics.service import LiveMonitor
 
 
@@ -71,3 +74,26 @@ def test_where_the_monitor_runs_elsewhere_a_trip_s_position_comes_from_the_feed(
     live.monitor.process([TripStarted("T1", 1772352000.0, "V1", None, None, None, None),
                           Ping("T1", 1772352006.0, 8.62, 41.12)])
     assert live.position("T1") == (8.62, 41.12, 1772352006.0)  # the monitor's own, where it runs
+
+
+def test_a_worker_s_feed_items_read_from_columns_match_those_read_from_events() -> None:
+    events, _ = build_stream(load_trips()[:30], stagger_s=20)
+    data = "\n".join(json.dumps(e) for e in events).encode()
+    for start in range(0, len(events), 173):  # batches cut anywhere, ends included
+        columns, _ = read_ndjson(b"\n".join(data.split(b"\n")[start:start + 173]))
+        from_events = batch_items(columns.events(), [])
+        from_columns = column_items(columns, [])
+        assert sorted(map(repr, from_columns)) == sorted(map(repr, from_events))
+
+
+def test_positions_go_out_at_most_once_an_interval_each_trip_s_newest() -> None:
+    sent: list[list[dict[str, object]]] = []
+    feed = LiveFeed(relay=sent.append, position_interval=1.0)
+    position = {"type": "position", "lon": 8.6, "lat": 41.1, "ts": "2026-03-01T08:00:00Z"}
+    feed.publish_many([{**position, "trip_id": "A"}])  # the first goes at once
+    feed.publish_many([{**position, "trip_id": "A", "lon": 8.7}, {**position, "trip_id": "B"},
+                       {"type": "alert", "trip_id": "B", "kind": "long_stop"}])
+    feed.publish_many([{"type": "trip_ended", "trip_id": "B"}, {**position, "trip_id": "A", "lon": 8.8}])
+    assert [[i["type"] for i in batch] for batch in sent] == [["position"], ["alert"], ["trip_ended"]]
+    feed.flush_positions()  # held: A's newest only, B's dropped with its end
+    assert sent[-1] == [{**position, "trip_id": "A", "lon": 8.8}]

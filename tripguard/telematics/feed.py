@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 from nats.aio.msg import Msg
 
 from tripguard.core.messaging import NatsLink, feed_subject
 from tripguard.core.settings import Settings
+from tripguard.telematics.columns import EventColumns
 from tripguard.telematics.events import Event, Ping, TripEnded, TripStarted, format_ts, parse_ts
 from tripguard.telematics.monitor import Alert
 
@@ -59,6 +62,27 @@ def batch_items(events: list[Event], alerts: list[Alert]) -> list[Item]:
     return items
 
 
+def column_items(columns: EventColumns, alerts: list[Alert]) -> list[Item]:
+    """`batch_items` read from columns, making no Ping object (a monitor worker's batches); a trip that
+    ends in the batch shows no position."""
+    others = [columns.others[k] for k in sorted(columns.others)]
+    items = batch_items(others, [])
+    ended = {e.trip_id for e in others if isinstance(e, TripEnded)}
+    is_ping = np.ones(len(columns), dtype=bool)
+    is_ping[list(columns.others)] = False
+    rows = np.flatnonzero(is_ping)
+    if rows.size:
+        groups, _ = columns.trip_groups()
+        _, last = np.unique(groups[rows][::-1], return_index=True)
+        for row in sorted(rows[rows.size - 1 - last].tolist()):
+            trip_id = columns.trip_ids[row]
+            if trip_id not in ended:
+                items.append({"type": "position", "trip_id": trip_id, "lon": float(columns.lon[row]),
+                              "lat": float(columns.lat[row]), "ts": format_ts(float(columns.ts[row]))})
+    items.extend({"type": "alert", **alert.as_dict()} for alert in alerts)
+    return items
+
+
 @dataclass
 class LiveFeed:
     """The map's state and its viewers. With a `relay` (scale-out) updates go to NATS instead, and
@@ -69,6 +93,11 @@ class LiveFeed:
     relay: Callable[[list[Item]], None] | None = None
     # A replica that starts while trips are under way learns of them from their next position.
     adopt_unknown_trips: bool = False
+    # Positions sent at most this often (seconds; 0: with every batch). A monitor worker applies
+    # several batches a second per shard; a map needs a trip's newest position about once a second.
+    position_interval: float = 0.0
+    _pending: dict[str, Item] = field(default_factory=dict)
+    _positions_sent_at: float = float("-inf")
     _viewers: list[_Viewer] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -94,12 +123,37 @@ class LiveFeed:
 
     def publish_many(self, items: list[Item]) -> None:
         """Updates in order: here, or through the relay to every replica."""
+        if self.position_interval > 0 and (items or self._pending):
+            items = self._coalesce(items)
         if not items:
             return
         if self.relay is not None:
             self.relay(items)
         else:
             self.apply(items)
+
+    def _coalesce(self, items: list[Item], *, now: float | None = None) -> list[Item]:
+        """Hold positions back, each trip's newest only, and let them out once `position_interval` has passed."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            passing: list[Item] = []
+            for item in items:
+                if item.get("type") == "position":
+                    self._pending[str(item["trip_id"])] = item
+                    continue
+                if item.get("type") == "trip_ended":
+                    self._pending.pop(str(item["trip_id"]), None)
+                passing.append(item)
+            if self._pending and now - self._positions_sent_at >= self.position_interval:
+                passing.extend(self._pending.values())
+                self._pending, self._positions_sent_at = {}, now
+        return passing
+
+    def flush_positions(self) -> None:
+        """Send the positions held back now (a worker with nothing more to apply for a while)."""
+        with self._lock:
+            self._positions_sent_at = float("-inf")
+        self.publish_many([])
 
     def apply(self, items: list[Item]) -> None:
         """Take updates into the map's state and pass them to every viewer."""

@@ -29,12 +29,11 @@ from tripguard.telematics.events import (
     DeviceHeartbeat,
     Event,
     LineError,
-    Ping,
     TripEnded,
     TripStarted,
 )
 from tripguard.telematics.fast_monitor import BatchMonitor
-from tripguard.telematics.feed import LiveFeed
+from tripguard.telematics.feed import LiveFeed, column_items
 from tripguard.telematics.models import Device, Trip, TripAlert
 from tripguard.telematics.monitor import Alert
 from tripguard.telematics.reader import read_ndjson_numbered
@@ -182,11 +181,15 @@ def apply(session: Session, live: LiveMonitor, vault: Vault, columns: EventColum
     """Run the monitor over read events and keep what they say, in the session's transaction: trips and
     positions, heartbeats, alerts (each once), check-ins; the caller commits. With `held`, positions go
     to that buffer instead, but for the trips ending here (a trip's track is complete when it ends)."""
-    events = columns.events()
+    # Holding positions back (a monitor worker), no Ping object is made: only the other events are.
+    events = columns.events() if held is None else [columns.others[k] for k in sorted(columns.others)]
     # Detection first: the alert reaches the agents' live map without waiting for the writes below.
     with live.lock:
         alerts = live.monitor.process_columns(columns)
-        live.feed.publish_batch(events, alerts)
+        if held is None:
+            live.feed.publish_batch(events, alerts)
+        else:
+            live.feed.publish_many(column_items(columns, alerts))
     alerts = live.take_unstored() + alerts
     if alerts:
         session.connection()  # begin now: a rollback of a transaction never begun is not an event
@@ -211,7 +214,7 @@ def apply(session: Session, live: LiveMonitor, vault: Vault, columns: EventColum
         if ending:
             held.add(columns, np.flatnonzero(is_ping & ending_rows))
             trips.record_positions(session, vault, *held.take(ending))
-        started = trips.record(session, vault, [e for e in events if not isinstance(e, Ping)], compact_every=None)
+        started = trips.record(session, vault, events, compact_every=None)
     if options.on_trip_started is not None:
         for trip in started:
             options.on_trip_started(session, trip)
@@ -222,7 +225,7 @@ def apply(session: Session, live: LiveMonitor, vault: Vault, columns: EventColum
                                 webhook_url=options.webhook_url)
         if options.on_alert is not None:
             options.on_alert(session, row)
-    return IngestResult(accepted=len(events), rejected=rejected, alerts=stored)
+    return IngestResult(accepted=len(columns), rejected=rejected, alerts=stored)
 
 
 def store_alert(session: Session, alert: Alert, *, webhook_url: str | None) -> TripAlert | None:

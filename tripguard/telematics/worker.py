@@ -50,6 +50,7 @@ from tripguard.vault.service import Vault
 
 logger = logging.getLogger("tripguard.worker.monitor")
 ACK_WAIT_SECONDS = 60.0
+FEED_POSITION_SECONDS = 1.0  # the live map gets each trip's newest position about once a second
 
 
 def parse_shards(text: str, shards: int) -> list[int]:
@@ -105,6 +106,7 @@ class MonitorWorker:
         self.shards, self.standby = shards, [s for s in standby if s not in shards]
         self.batch, self.poll, self.takeover_grace = batch, poll, takeover_grace
         self.locks = Locks(engine)
+        feed.position_interval = FEED_POSITION_SECONDS
         self.stream = stream_name(settings.bus_name)
         self.counters = Counters()
 
@@ -197,6 +199,7 @@ class MonitorWorker:
             with unit_of_work(self.factory) as session:
                 trips.record_positions(session, self.vault, *held.drain())
         checkpoints.save(self.factory, self.vault, stream=self.stream, shard=shard, state=state)
+        self.feed.flush_positions()
         CHECKPOINT_SEQ.labels(str(shard)).set(state.seq)
         logger.info("checkpoint saved", extra={"event": f"shard {shard} seq {state.seq} trips "
                                                f"{len(state.monitor.slot_of)} events {self.counters.events} "
