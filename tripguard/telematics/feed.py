@@ -74,11 +74,14 @@ def column_items(columns: EventColumns, alerts: list[Alert]) -> list[Item]:
     if rows.size:
         groups, _ = columns.trip_groups()
         _, last = np.unique(groups[rows][::-1], return_index=True)
-        for row in sorted(rows[rows.size - 1 - last].tolist()):
+        rows = np.sort(rows[rows.size - 1 - last])
+        times: dict[float, str] = {}  # devices report on the same seconds: each time formatted once
+        for row, lon, lat, ts in zip(rows.tolist(), columns.lon[rows].tolist(), columns.lat[rows].tolist(),
+                                     columns.ts[rows].tolist(), strict=True):
             trip_id = columns.trip_ids[row]
             if trip_id not in ended:
-                items.append({"type": "position", "trip_id": trip_id, "lon": float(columns.lon[row]),
-                              "lat": float(columns.lat[row]), "ts": format_ts(float(columns.ts[row]))})
+                text = times.get(ts) or times.setdefault(ts, format_ts(ts))
+                items.append({"type": "position", "trip_id": trip_id, "lon": lon, "lat": lat, "ts": text})
     items.extend({"type": "alert", **alert.as_dict()} for alert in alerts)
     return items
 

@@ -163,7 +163,8 @@ def record(session: Session, vault: Vault, events: Sequence[Event], *,
         return started
     now = utcnow()
     trips = _load(session, (e.trip_id for e in trip_events))
-    vault.prefetch(session, [trip_key(t) for t in {e.trip_id for e in trip_events}])
+    # Keys opened (or made) for the whole batch at once: a trip that starts or sends positions needs one.
+    vault.prefetch(session, [trip_key(t) for t in {e.trip_id for e in trip_events}], create_missing=True)
     pings: dict[str, list[Ping]] = defaultdict(list)
     for event in trip_events:
         trip = trips.get(event.trip_id) or trips.setdefault(event.trip_id, _new_trip(session, event.trip_id, now))
@@ -213,7 +214,7 @@ def record_positions(session: Session, vault: Vault, trip_ids: list[str], table:
                for t in names if t not in known]
     if missing:
         session.execute(insert(Trip), missing)
-    vault.prefetch(session, [trip_key(t) for t in names])
+    vault.prefetch(session, [trip_key(t) for t in names], create_missing=True)
     rows = []
     counters = []
     for group, points, first_ms, last_ms, data in packed:
