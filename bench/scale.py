@@ -43,7 +43,7 @@ from bench.report import machine_line, write_section
 from bench.sos import SECRET, token
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
 from tripguard.telematics.events import parse_ts
-from tripguard.telematics.models import Trip
+from tripguard.telematics.models import Trip, TripAlert
 
 TRIPGUARD = str(Path(sys.executable).with_name("tripguard"))
 POSTGRES_ADMIN = os.environ.get("TRIPGUARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -60,6 +60,7 @@ class Stream:
     t0: float
     deviating_from: dict[int, int] = field(default_factory=dict)  # trip -> first round off its route
     sent_at: dict[tuple[int, int], float] = field(default_factory=dict)  # (round, batch) -> POST time
+    sent_wall: dict[tuple[int, int], float] = field(default_factory=dict)  # the same, wall clock
 
     def starts(self) -> list[str]:
         route = f"[[{LON0},41.14],[{LON0 + STEP * 2000:.4f},41.14]]"
@@ -184,7 +185,7 @@ def capacity(stream: Stream, bases: list[str], api_key: str, seconds: float, sen
 
 
 def latency(stream: Stream, bases: list[str], api_key: str, rate: float, seconds: float, first_round: int,
-            agent: httpx.Client) -> tuple[np.ndarray, int, np.ndarray, int]:
+            agent: httpx.Client, database_url: str) -> tuple[np.ndarray, int, np.ndarray, int, np.ndarray]:
     """Paced at `rate` pings/s, a tenth of the trips deviating, 20 SOS/s: (alert ms, missed, SOS ms, missed)."""
     alerts: dict[str, tuple[float, float]] = {}  # trip -> (arrival, the alert's own time)
     incidents: dict[str, float] = {}
@@ -228,6 +229,7 @@ def latency(stream: Stream, bases: list[str], api_key: str, rate: float, seconds
                 time.sleep(max(0.0, due - time.perf_counter()))
                 body = stream.batch(r, b)
                 stream.sent_at[(r, b)] = time.perf_counter()
+                stream.sent_wall[(r, b)] = time.time()
                 pool.submit(clients[n % len(clients)].post, "/api/v1/telematics/events", content=body)
                 n += 1
     stop.set()
@@ -241,7 +243,17 @@ def latency(stream: Stream, bases: list[str], api_key: str, rate: float, seconds
             alert_ms.append((arrived - sent) * 1000)
     expected = sum(1 for k in chosen if stream.deviating_from[k] + 13 < first_round + rounds)
     sos_ms = np.array([(incidents[i] - s) * 1000 for i, s in presses.items() if i in incidents])
-    return np.array(alert_ms), max(0, expected - len(alert_ms)), sos_ms, len(presses) - len(sos_ms)
+    # The same alerts to the store: the row's received_at (set as the monitor stored it) against the POST.
+    stored_ms = []
+    wanted = {f"S{k}" for k in chosen}
+    with unit_of_work(make_sessionmaker(make_engine(database_url))) as session:
+        for trip_id, ts, received in session.execute(select(TripAlert.trip_id, TripAlert.ts, TripAlert.received_at)
+                                                     .where(TripAlert.kind == "route_deviation")):
+            sent = stream.sent_wall.get((round((ts.timestamp() - stream.t0) / PERIOD), int(trip_id[1:]) // BATCH))
+            if trip_id in wanted and sent is not None:
+                stored_ms.append((received.timestamp() - sent) * 1000)
+    return (np.array(alert_ms), max(0, expected - len(alert_ms)), sos_ms, len(presses) - len(sos_ms),
+            np.array(stored_ms))
 
 
 def listen(client: httpx.Client, alerts: dict[str, tuple[float, float]], incidents: dict[str, float],
@@ -306,10 +318,11 @@ def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, object
         loads = []
         agent = sign_in(bases[-1])
         for load in args.loads:
-            alert_ms, alerts_missed, sos_ms, sos_missed = latency(
-                stream, bases, api_key, load * sustained, args.seconds, last_round + 1, agent)
+            alert_ms, alerts_missed, sos_ms, sos_missed, stored_ms = latency(
+                stream, bases, api_key, load * sustained, args.seconds, last_round + 1, agent, database_url)
             last_round += max(20, int(load * sustained * args.seconds / stream.trips)) + 1
-            loads.append({"load": load, "alert_ms": alert_ms, "alerts_missed": alerts_missed, "sos_ms": sos_ms,
+            loads.append({"load": load, "alert_ms": alert_ms, "stored_ms": stored_ms, "alerts_missed": alerts_missed,
+                          "sos_ms": sos_ms,
                           "sos_missed": sos_missed})
             time.sleep(5)  # the backlog drains before the next load
     return {"mode": mode, "accepted": accepted, "sustained": sustained, "pings": pings, "elapsed": elapsed, "cpu": cpu,
@@ -353,6 +366,7 @@ def main() -> None:
                 print(f"== {log}\n{log.read_text()[-1500:]}", file=sys.stderr)
             raise
     rows = [f"| {r['mode']} | {r['accepted']:,.0f} | **{r['sustained']:,.0f}** | {x['load']:.0%} | "
+            f"{_p(x['stored_ms'], 50)} | {_p(x['stored_ms'], 99)} | "
             f"{_p(x['alert_ms'], 50)} | {_p(x['alert_ms'], 99)} | {x['alerts_missed']} | {_p(x['sos_ms'], 50)} | "
             f"{_p(x['sos_ms'], 99)} | {x['sos_missed']} |" for r in results for x in r["loads"]]
     body = "\n".join([
@@ -363,9 +377,9 @@ def main() -> None:
         "workers (8 shards), the outbox worker and the scheduler on PostgreSQL and NATS JetStream; embedded: "
         "`tripguard serve` on SQLite. The load generator, PostgreSQL and NATS share the same cores. Latency "
         "columns: paced at the given share of the sustained rate, with 20 SOS presses a second."), "",
-        ("| set-up | pings/s accepted | pings/s sustained (stored) | load | ping-to-alert p50 | p99 | alerts missed | "
-        "SOS p50 | SOS p99 | SOS not seen |"),
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ("| set-up | pings/s accepted | pings/s sustained (stored) | load | ping-to-alert stored p50 | p99 | "
+         "on the agent's screen p50 | p99 | not on screen | SOS p50 | SOS p99 | SOS not seen |"),
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *rows, "", ("Targets (issue 11): sustained ≥ 50,000 pings/s (aim 100,000); ping-to-alert p99 < 1 s; "
         "SOS p99 < 100 ms."),
     ])
