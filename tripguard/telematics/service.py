@@ -218,8 +218,7 @@ def apply(session: Session, live: LiveMonitor, vault: Vault, columns: EventColum
     if options.on_trip_started is not None:
         for trip in started:
             options.on_trip_started(session, trip)
-    stored = [row for alert in alerts
-              if (row := store_alert(session, alert, webhook_url=options.webhook_url)) is not None]
+    stored = store_alerts(session, alerts, webhook_url=options.webhook_url)
     for row in stored:
         checkins.open_for_alert(session, vault, alert=row, minutes=options.check_in_minutes,
                                 webhook_url=options.webhook_url)
@@ -228,21 +227,33 @@ def apply(session: Session, live: LiveMonitor, vault: Vault, columns: EventColum
     return IngestResult(accepted=len(columns), rejected=rejected, alerts=stored)
 
 
-def store_alert(session: Session, alert: Alert, *, webhook_url: str | None) -> TripAlert | None:
-    """Keep the alert once (a replayed batch raises it again: same trip, kind and time) and tell the operator."""
-    ts = datetime.fromtimestamp(alert.ts, UTC)
-    exists = session.scalar(select(TripAlert.id).where(TripAlert.trip_id == alert.trip_id,
-                                                       TripAlert.kind == alert.kind, TripAlert.ts == ts))
-    if exists:
-        return None
-    row = TripAlert(id=new_id("alt"), trip_id=alert.trip_id, kind=alert.kind, severity=alert.severity, ts=ts,
-                    lon=alert.lon, lat=alert.lat, evidence=alert.evidence, received_at=utcnow())
-    session.add(row)
+def store_alerts(session: Session, alerts: list[Alert], *, webhook_url: str | None) -> list[TripAlert]:
+    """Keep each alert once (a replayed batch raises it again: same trip, kind and time) and tell the
+    operator; one query for those already kept, one flush for the rest."""
+    if not alerts:
+        return []
+    when = {id(alert): datetime.fromtimestamp(alert.ts, UTC) for alert in alerts}
+    kept: set[tuple[str, str, datetime]] = set()
+    trip_ids = sorted({a.trip_id for a in alerts})
+    for start in range(0, len(trip_ids), 500):
+        kept.update(session.execute(select(TripAlert.trip_id, TripAlert.kind, TripAlert.ts).where(
+            TripAlert.trip_id.in_(trip_ids[start:start + 500]), TripAlert.ts.in_(sorted(set(when.values()))))).tuples())
+    rows = []
+    for alert in alerts:
+        key = (alert.trip_id, alert.kind, when[id(alert)])
+        if key in kept:
+            continue
+        kept.add(key)
+        rows.append((alert, TripAlert(id=new_id("alt"), trip_id=alert.trip_id, kind=alert.kind, severity=alert.severity,
+                                      ts=when[id(alert)], lon=alert.lon, lat=alert.lat, evidence=alert.evidence,
+                                      received_at=utcnow())))
+    session.add_all([row for _, row in rows])
     session.flush()
     if webhook_url:
-        notify.enqueue_webhook(session, url=webhook_url, event="alert", payload=alert.as_dict(),
-                               idempotency_key=f"alert:{row.id}")
-    return row
+        for alert, row in rows:
+            notify.enqueue_webhook(session, url=webhook_url, event="alert", payload=alert.as_dict(),
+                                   idempotency_key=f"alert:{row.id}")
+    return [row for _, row in rows]
 
 
 def recent_alerts(session: Session, *, trip_id: str | None, limit: int) -> list[TripAlert]:
