@@ -79,7 +79,10 @@ class Trip(Base):
 
 
 class TrackChunk(Base):
-    """Pings of one trip as one ingest batch brought them; merged into one chunk when the trip ends."""
+    """Pings of one trip as one ingest batch brought them; merged into one chunk when the trip ends.
+
+    On PostgreSQL the table is partitioned by month of `created_at` (`telematics.partitions`), hence
+    the key (id, created_at)."""
 
     __tablename__ = "telematics_track_chunks"
 
@@ -89,7 +92,7 @@ class TrackChunk(Base):
     last_ts: Mapped[datetime] = mapped_column(UTCDateTime)
     points: Mapped[int] = mapped_column(Integer)
     packed: Mapped[bytes | None] = personal_column(Category.LOCATION, subject_column="trip_id")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
 
 
 class CheckIn(Base):

@@ -1,23 +1,28 @@
 """Trip data past its retention period (≥ 2 years, DESIGN.md §5): deleted, and its key shredded.
 
-A legal hold on the trip (subject `trip:<id>`) or on its passenger or driver keeps it. Shredding
+A legal hold on the trip (subject `trip:<id>`) or on its passenger or driver keeps it. On PostgreSQL
+positions are kept in monthly partitions, and a month past the period is dropped whole, the chunks of
+trips still kept moved out first (`partitions`). Shredding
 goes through the vault's erasure journal, so an older backup restored later cannot bring the
 positions back.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, and_, delete, func, literal, not_, or_, select
 from sqlalchemy.orm import Session
 
+from tripguard.telematics import partitions
 from tripguard.telematics.models import CheckIn, IngestBatch, TrackChunk, Trip, TripAlert
 from tripguard.telematics.trips import trip_key
 from tripguard.vault.service import Vault
 
 BATCH = 200
+logger = logging.getLogger("tripguard.retention")
 
 
 def _held(held_subjects: Select[str]) -> ColumnElement[bool]:
@@ -34,6 +39,12 @@ def expired_trips(keep: timedelta, held_subjects: Callable[[], Select[str]],
         on_hold = _held(held_subjects())
         held = session.scalar(select(func.count()).select_from(Trip).where(expired, on_hold)) or 0
         free = and_(expired, not_(func.coalesce(on_hold, False)))
+        # PostgreSQL: whole months of positions go at once (the trips' other rows and keys below).
+        connection = session.connection()
+        partitions.ensure(connection, now)
+        dropped = partitions.drop_expired(connection, cutoff=cutoff, now=now, kept=not_(free), dry_run=dry_run)
+        if dropped and not dry_run:
+            logger.info("position months dropped", extra={"event": ", ".join(dropped)})
         if dry_run:
             return session.scalar(select(func.count()).select_from(Trip).where(free)) or 0, held
         ids = list(session.scalars(select(Trip.id).where(free).order_by(Trip.updated_at).limit(BATCH)))
