@@ -236,8 +236,9 @@ def store_alerts(session: Session, alerts: list[Alert], *, webhook_url: str | No
     kept: set[tuple[str, str, datetime]] = set()
     trip_ids = sorted({a.trip_id for a in alerts})
     for start in range(0, len(trip_ids), 500):
-        kept.update(session.execute(select(TripAlert.trip_id, TripAlert.kind, TripAlert.ts).where(
-            TripAlert.trip_id.in_(trip_ids[start:start + 500]), TripAlert.ts.in_(sorted(set(when.values()))))).tuples())
+        kept.update((trip_id, kind, ts) for trip_id, kind, ts in session.execute(
+            select(TripAlert.trip_id, TripAlert.kind, TripAlert.ts).where(
+                TripAlert.trip_id.in_(trip_ids[start:start + 500]), TripAlert.ts.in_(sorted(set(when.values()))))))
     rows = []
     for alert in alerts:
         key = (alert.trip_id, alert.kind, when[id(alert)])
