@@ -41,7 +41,8 @@ def expired_trips(keep: timedelta, held_subjects: Callable[[], Select[str]],
         free = and_(expired, not_(func.coalesce(on_hold, False)))
         # PostgreSQL: whole months of positions go at once (the trips' other rows and keys below).
         connection = session.connection()
-        partitions.ensure(connection, now)
+        if not dry_run:
+            partitions.ensure(connection, now)
         dropped = partitions.drop_expired(connection, cutoff=cutoff, now=now, kept=not_(free), dry_run=dry_run)
         if dropped and not dry_run:
             logger.info("position months dropped", extra={"event": ", ".join(dropped)})
