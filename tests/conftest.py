@@ -139,3 +139,13 @@ def act_as(app: FastAPI):  # type: ignore[no-untyped-def]
 
     yield _act_as
     app.dependency_overrides.pop(resolve_principal, None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that touch no database run once, in the SQLite pass: the PostgreSQL pass would repeat them."""
+    if BACKEND != "postgres":
+        return
+    skip = pytest.mark.skip(reason="no database: the SQLite pass runs it")
+    for item in items:
+        if item.get_closest_marker("no_database"):
+            item.add_marker(skip)

@@ -16,6 +16,8 @@ from tripguard.telematics.events import parse_event
 from tripguard.telematics.geo import haversine_m
 from tripguard.telematics.monitor import Alert, Monitor, MonitorConfig
 
+pytestmark = pytest.mark.no_database
+
 TRIPS = load_trips()
 
 

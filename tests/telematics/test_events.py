@@ -14,6 +14,8 @@ from tripguard.telematics.events import (
 )
 from tripguard.telematics.geo import gcj02_to_wgs84, haversine_m, wgs84_to_gcj02
 
+pytestmark = pytest.mark.no_database
+
 
 def test_bad_lines_are_named_and_good_ones_kept() -> None:
     lines = [

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tripguard.sim.porto import build_stream, load_trips
-from tripguard.telematics.events import DeviceHeartbeat, Event, Ping, TripEnded, TripStarted, parse_event
+from tripguard.telematics.events import (
+    DeviceHeartbeat,
+    Event,
+    Ping,
+    TripEnded,
+    TripStarted,
+    parse_event,
+)
 from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.monitor import Alert, Monitor, MonitorConfig
+
+pytestmark = pytest.mark.no_database
 
 T0 = 1_772_352_000.0
 ROUTE = tuple((-8.61 + i * 0.001, 41.14) for i in range(12))

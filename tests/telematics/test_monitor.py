@@ -8,6 +8,8 @@ from tripguard.telematics.events import DeviceHeartbeat, Ping, TripEnded, TripSt
 from tripguard.telematics.geo import haversine_m
 from tripguard.telematics.monitor import Alert, Monitor, MonitorConfig
 
+pytestmark = pytest.mark.no_database
+
 T0 = 1_772_352_000.0  # 2026-03-01T08:00:00Z
 DEG_PER_M = 1 / 111_320
 ROUTE = tuple((-8.61 + i * 0.001, 41.14) for i in range(30))  # ~2.5 km due east

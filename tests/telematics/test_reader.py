@@ -13,6 +13,8 @@ from tripguard.telematics.events import LineError, Ping, TripStarted
 from tripguard.telematics.columns import PING_COLUMNS, parse_ndjson_columns
 from tripguard.telematics.reader import read_ndjson, scan_lines
 
+pytestmark = pytest.mark.no_database
+
 TS = ["2026-03-01T08:00:00Z", "2026-03-01T08:00:15Z", "2026-03-01T09:00:15+08:00", "2026-03-03T08:00:00Z",
       "2026-03-01T08:00:00", "noon", "1969-12-31T23:59:59Z", "2026-03-01T08:00:00+14:30"]
 TRIPS = ["T1", "T2", "G1", "G2", "", "x" * 65, "a b", "é", "-x", "T.1:2_3-4"]

@@ -18,6 +18,8 @@ from tripguard.telematics import replay
 from tripguard.telematics.columns import parse_ndjson_columns
 from tripguard.telematics.replay import cut_batches, parsed_ahead
 
+pytestmark = pytest.mark.no_database
+
 TRIPGUARD = str(Path(sys.executable).with_name("tripguard"))
 
 

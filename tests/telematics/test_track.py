@@ -20,6 +20,8 @@ pings = st.lists(st.builds(
     accuracy_m=st.none() | st.integers(0, 100_000).map(lambda v: v / 10),
 ), max_size=60)
 
+pytestmark = pytest.mark.no_database
+
 
 @given(pings)
 def test_pack_then_unpack_gives_every_distinct_ping_back_in_time_order(batch: list[Ping]) -> None:
