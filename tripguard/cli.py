@@ -68,13 +68,22 @@ def serve(
     """Run the API and console (embedded default: SQLite, in-process bus)."""
     import uvicorn
 
+    from tripguard.app import create_app
     from tripguard.core.settings import get_settings
 
     with clean_errors():
         get_settings().check_safe_to_start()
+    site = create_app()
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:
+            # Open live streams would otherwise hold the process until every viewer leaves.
+            site.state.live_monitor.feed.close_viewers()
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+
     err.print(f"TripGuard listening on http://{host}:{port} (console: /console, API docs: /docs)")
-    uvicorn.run("tripguard.app:create_app", factory=True, host=host, port=port,
-                proxy_headers=False, log_config=None)  # X-Forwarded-For: TRIPGUARD_TRUSTED_PROXIES only
+    # X-Forwarded-For: TRIPGUARD_TRUSTED_PROXIES only
+    Server(uvicorn.Config(site, host=host, port=port, proxy_headers=False, log_config=None)).run()
 
 
 @app.command()

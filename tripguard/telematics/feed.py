@@ -41,6 +41,7 @@ def _offer(queue: asyncio.Queue[dict[str, object]], item: dict[str, object]) -> 
 
 
 Item = dict[str, object]
+CLOSING: Item = {"type": "server_closing"}  # the last item a viewer gets from a process shutting down
 
 
 def batch_items(events: list[Event], alerts: list[Alert]) -> list[Item]:
@@ -102,6 +103,7 @@ class LiveFeed:
     _pending: dict[str, Item] = field(default_factory=dict)
     _positions_sent_at: float = float("-inf")
     _viewers: list[_Viewer] = field(default_factory=list)
+    _closing: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def snapshot(self) -> Item:
@@ -185,11 +187,24 @@ class LiveFeed:
                 viewer.loop.call_soon_threadsafe(_offer, viewer.queue, item)
 
     def open_viewer(self) -> asyncio.Queue[Item]:
-        """A queue the caller awaits on its own event loop; close it with `close_viewer`."""
+        """A queue the caller awaits on its own event loop; close it with `close_viewer`. After
+        `close_viewers` it holds only `CLOSING`."""
         viewer = _Viewer(asyncio.get_running_loop(), asyncio.Queue(QUEUE_SIZE))
         with self._lock:
-            self._viewers.append(viewer)
+            if self._closing:
+                viewer.queue.put_nowait(CLOSING)
+            else:
+                self._viewers.append(viewer)
         return viewer.queue
+
+    def close_viewers(self) -> None:
+        """The process is shutting down: every viewer's stream ends now (its browser reconnects, to
+        another replica or to this one restarted), instead of holding the old process open."""
+        with self._lock:
+            self._closing = True
+            viewers, self._viewers = self._viewers, []
+        for viewer in viewers:
+            viewer.loop.call_soon_threadsafe(_offer, viewer.queue, CLOSING)
 
     def close_viewer(self, queue: asyncio.Queue[Item]) -> None:
         with self._lock:

@@ -25,6 +25,7 @@ from tripguard.security.auth import AlertsReader, LiveMapReader
 from tripguard.security.permissions import Permission, Purpose, purposes_for
 from tripguard.security.principal import Principal
 from tripguard.telematics import checkins, registry, service, trips
+from tripguard.telematics.feed import CLOSING
 from tripguard.telematics.models import Device, Trip, Vehicle
 from tripguard.web.routes import page
 
@@ -104,7 +105,12 @@ async def stream(request: Request, principal: LiveMapReader, session: DbSession)
                     continue
                 while not queue.empty() and len(items) < MAX_ITEMS_PER_WRITE:
                     items.append(queue.get_nowait())
+                closing = CLOSING in items
+                items = [item for item in items if item is not CLOSING]
                 yield "".join(f"data: {json.dumps(item, ensure_ascii=False)}\n\n" for item in items)
+                if closing:  # the server is stopping: end the stream; the browser reconnects by itself
+                    yield "event: closing\ndata: {}\n\n"
+                    return
         finally:
             feed.close_viewer(queue)
 
