@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -92,20 +92,26 @@ def sign_in(base: str) -> httpx.Client:
     return client
 
 
-def listen(client: httpx.Client, arrivals: dict[str, float], ready: threading.Event, kind: str) -> None:
-    """Record when each item of `kind` first arrives on the agent's live stream (route deviations by
-    trip id, incidents by id)."""
-    with client.stream("GET", "/console/live/stream", timeout=None) as response:
+def follow(client: httpx.Client, ready: threading.Event, handle: Callable[[dict[str, object]], None]) -> None:
+    """The agent's live stream, each item handed to `handle` as it arrives; `ready` set once connected."""
+    with contextlib.suppress(httpx.HTTPError), client.stream("GET", "/console/live/stream", timeout=None) as response:
         for line in response.iter_lines():
             if line.startswith(": connected"):
                 ready.set()
-            if not line.startswith("data: "):
-                continue
-            item = json.loads(line[6:])
-            if kind == "route_deviation" and item.get("type") == "alert" and item["kind"] == kind:
-                arrivals.setdefault(item["trip_id"], time.perf_counter())
-            elif kind == "incident" and item.get("type") == "incident":
-                arrivals.setdefault(item["id"], time.perf_counter())
+            if line.startswith("data: "):
+                handle(json.loads(line[6:]))
+
+
+def listen(client: httpx.Client, arrivals: dict[str, float], ready: threading.Event, kind: str) -> None:
+    """Record when each item of `kind` first arrives on the agent's live stream (route deviations by
+    trip id, incidents by id)."""
+    def handle(item: dict[str, object]) -> None:
+        if kind == "route_deviation" and item.get("type") == "alert" and item["kind"] == kind:
+            arrivals.setdefault(str(item["trip_id"]), time.perf_counter())
+        elif kind == "incident" and item.get("type") == "incident":
+            arrivals.setdefault(str(item["id"]), time.perf_counter())
+
+    follow(client, ready, handle)
 
 
 def listen_ready(client: httpx.Client, arrivals: dict[str, float], *, kind: str) -> None:

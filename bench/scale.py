@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -38,7 +37,7 @@ import httpx2 as httpx
 import numpy as np
 from sqlalchemy import create_engine, func, select, text
 
-from bench.latency import iso, prepare, sign_in
+from bench.latency import follow, iso, prepare, sign_in
 from bench.report import machine_line, write_section
 from bench.sos import SECRET, token
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
@@ -261,17 +260,13 @@ def latency(stream: Stream, bases: list[str], api_key: str, rate: float, seconds
 def listen(client: httpx.Client, alerts: dict[str, tuple[float, float]], incidents: dict[str, float],
            ready: threading.Event) -> None:
     """The agent's live stream: route deviations (arrival and the alert's time) and new cases."""
-    with contextlib.suppress(httpx.HTTPError), client.stream("GET", "/console/live/stream", timeout=None) as response:
-        for line in response.iter_lines():
-            if line.startswith(": connected"):
-                ready.set()
-            if not line.startswith("data: "):
-                continue
-            item = json.loads(line[6:])
-            if item.get("type") == "alert" and item["kind"] == "route_deviation":
-                alerts.setdefault(item["trip_id"], (time.perf_counter(), parse_ts(item["ts"])))
-            elif item.get("type") == "incident":
-                incidents.setdefault(item["id"], time.perf_counter())
+    def handle(item: dict[str, object]) -> None:
+        if item.get("type") == "alert" and item["kind"] == "route_deviation":
+            alerts.setdefault(str(item["trip_id"]), (time.perf_counter(), parse_ts(item["ts"])))
+        elif item.get("type") == "incident":
+            incidents.setdefault(str(item["id"]), time.perf_counter())
+
+    follow(client, ready, handle)
 
 
 def fresh_postgres(name: str) -> str:

@@ -7,22 +7,17 @@ from alembic import context
 from tripguard.core.db import make_engine
 from tripguard.core.settings import get_settings
 from tripguard.models import metadata
-from tripguard.telematics.partitions import is_partition
+from tripguard.telematics.partitions import compared_by_migrations
 
 config = context.config
 url = config.attributes.get("database_url") or get_settings().database_url
 connection = config.attributes.get("connection")
 
 
-def include_name(name, type_, parent_names) -> bool:  # type: ignore[no-untyped-def]
-    """Partitions of a partitioned table are the database's business, not the models'."""
-    return not (type_ == "table" and is_partition(name))
-
-
 def run(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(
         connection=connection, target_metadata=metadata, render_as_batch=True,
-        compare_type=True, include_name=include_name,
+        compare_type=True, include_name=compared_by_migrations,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -8,13 +8,13 @@ from sqlalchemy import Engine
 
 from tripguard.core.migrations import head_revision
 from tripguard.models import metadata
-from tripguard.telematics.partitions import is_partition
+from tripguard.telematics.partitions import compared_by_migrations
 
 
 def test_migrations_match_models(engine: Engine) -> None:
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={
-            "compare_type": True, "include_name": lambda name, type_, _: not (type_ == "table" and is_partition(name))})
+        context = MigrationContext.configure(connection, opts={"compare_type": True,
+                                                               "include_name": compared_by_migrations})
         assert compare_metadata(context, metadata) == []
 
 

@@ -12,17 +12,15 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-from sqlalchemy import func, select
 
 from tests.conftest import BACKEND
-from tests.telematics.test_monitor_worker_faults import TRIPGUARD, _env, _free_port, drop_stream
+from tests.processes import TRIPGUARD, drop_stream, free_port, scale_env, trips_ended, wait_healthy
 from tripguard.app import create_app
 from tripguard.audit.actor import CLI_ACTOR
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
 from tripguard.core.settings import Settings
 from tripguard.security import service as security
 from tripguard.security.permissions import Permission
-from tripguard.telematics.models import Trip
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="a cluster shares one PostgreSQL")
 
@@ -34,22 +32,14 @@ def test_cluster_up_runs_the_scaled_out_set_and_stops_it(cli_site: Settings, tmp
         _, api_key = security.create_api_key(session, cli_site, actor=CLI_ACTOR, name="cluster test",
                                              scopes={Permission.TELEMATICS_INGEST})
     bus_name = f"c{uuid.uuid4().hex[:8]}"
-    ports = (_free_port(), _free_port())
+    ports = (free_port(), free_port())
     log = tmp_path / "cluster.log"
     cluster = subprocess.Popen([TRIPGUARD, "cluster", "up", "--ports", f"{ports[0]},{ports[1]}"],
-                               env=_env(cli_site, bus_name), stdout=log.open("w"), stderr=subprocess.STDOUT,
+                               env=scale_env(cli_site, bus_name, 4), stdout=log.open("w"), stderr=subprocess.STDOUT,
                                start_new_session=True)
     try:
         for port in ports:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline and cluster.poll() is None, log.read_text()[-3000:]
-                time.sleep(0.2)
+            wait_healthy(f"http://127.0.0.1:{port}", cluster, log, 60)
         events = [{"type": "trip_started", "trip_id": "CL1", "ts": "2026-03-01T08:00:00Z", "vehicle_id": "V1"},
                   {"type": "ping", "trip_id": "CL1", "ts": "2026-03-01T08:00:03Z", "lon": 8.6, "lat": 41.1},
                   {"type": "trip_ended", "trip_id": "CL1", "ts": "2026-03-01T08:00:06Z"}]
@@ -62,14 +52,7 @@ def test_cluster_up_runs_the_scaled_out_set_and_stops_it(cli_site: Settings, tmp
                 break
             time.sleep(0.2)
         assert answer.status_code == 200 and answer.json()["accepted"] == 3, answer.text
-        deadline = time.monotonic() + 30
-        while True:  # a monitor worker stored the trip
-            with unit_of_work(make_sessionmaker(engine)) as session:
-                ended = session.scalar(select(func.count()).select_from(Trip).where(Trip.status == "ended"))
-            if ended == 1:
-                break
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.2)
+        assert trips_ended(make_sessionmaker(engine), 1, 30) == 1, log.read_text()[-3000:]  # a worker stored it
         started = {line.split("|")[1].split()[0] for line in log.read_text().splitlines()
                    if "|" in line and "started (pid=" in line}
         assert started == {"api1", "api2", "monitor1", "monitor2", "outbox", "scheduler"}, log.read_text()[-3000:]

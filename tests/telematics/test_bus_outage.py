@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import BACKEND
-from tests.telematics.test_monitor_worker_faults import _env, _free_port, _worker
+from tests.processes import free_port, scale_env, start_monitor_worker, trips_ended
 from tripguard.app import create_app
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
 from tripguard.core.settings import Settings
@@ -29,7 +29,7 @@ from tripguard.security.permissions import Role
 from tripguard.security.principal import Principal
 from tripguard.sim.porto import build_stream, load_trips
 from tripguard.telematics import trips
-from tripguard.telematics.models import TrackChunk, Trip
+from tripguard.telematics.models import TrackChunk
 
 OUTAGE_SECONDS = 30
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="monitor workers share shards through PostgreSQL")
@@ -53,7 +53,7 @@ def _stored_positions(factory: sessionmaker[Session]) -> int:
 
 
 def test_ingest_refuses_while_nats_is_down_and_loses_nothing(cli_site: Settings, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"nats://127.0.0.1:{port}"
     server = _nats(port, tmp_path / "js", tmp_path / "nats.log")
     settings = cli_site.model_copy(update={"bus_url": url, "bus_name": "outage", "bus_shards": 2})
@@ -69,8 +69,8 @@ def test_ingest_refuses_while_nats_is_down_and_loses_nothing(cli_site: Settings,
     app = create_app(settings)
     app.dependency_overrides[resolve_principal] = lambda: Principal.for_roles(
         "apikey", "key_TEST", frozenset({Role.INTEGRATION}), name="Test")
-    env = {**_env(cli_site, "outage"), "TRIPGUARD_BUS_URL": url, "TRIPGUARD_BUS_SHARDS": "2"}
-    worker = _worker(env, "all", "", tmp_path / "worker.log")
+    env = {**scale_env(cli_site, "outage", 2), "TRIPGUARD_BUS_URL": url}
+    worker = start_monitor_worker(env, "all", "", tmp_path / "worker.log")
     engine = make_engine(cli_site.database_url)
     factory = make_sessionmaker(engine)
     try:
@@ -108,13 +108,7 @@ def test_ingest_refuses_while_nats_is_down_and_loses_nothing(cli_site: Settings,
                 time.sleep(0.2)
             assert send(after) == 200
         assert refused >= OUTAGE_SECONDS // 3
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with unit_of_work(factory) as session:
-                ended = session.scalar(select(func.count()).select_from(Trip).where(Trip.status == "ended"))
-            if ended == len(pings):
-                break
-            time.sleep(0.2)
+        ended = trips_ended(factory, len(pings), 60)
         assert ended == len(pings), (tmp_path / "worker.log").read_text()[-3000:]
         with unit_of_work(factory) as session:  # every ping kept: the ones sent before, during and after
             kept = {trip_id: len(trips.load_track(session, app.state.vault, trip_id)) for trip_id in pings}

@@ -8,11 +8,7 @@ them; every ping must be kept.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -23,10 +19,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from tests.conftest import BACKEND, SUBJECT_SECRET
+from tests.conftest import BACKEND
+from tests.processes import drop_stream, free_port, scale_env, start_monitor_worker, trips_ended
 from tripguard.app import create_app
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
-from tripguard.core.messaging import stream_name
 from tripguard.core.settings import Settings
 from tripguard.notify.models import OutboxMessage
 from tripguard.security.auth import resolve_principal
@@ -35,35 +31,12 @@ from tripguard.security.principal import Principal
 from tripguard.sim.porto import build_stream, load_trips
 from tripguard.telematics import service, trips
 from tripguard.telematics.fast_monitor import BatchMonitor
-from tripguard.telematics.models import MonitorCheckpoint, Trip, TripAlert
+from tripguard.telematics.models import MonitorCheckpoint, TripAlert
 from tripguard.telematics.reader import read_ndjson_numbered
 
-TRIPGUARD = str(Path(sys.executable).with_name("tripguard"))
 SHARDS = 4
 BATCH = 400
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="monitor workers share shards through PostgreSQL")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _env(settings: Settings, bus_name: str) -> dict[str, str]:
-    return {**os.environ, "TRIPGUARD_DATABASE_URL": settings.database_url, "TRIPGUARD_KEY_DIR": str(settings.key_dir),
-            "TRIPGUARD_ENV": "test", "TRIPGUARD_SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
-            "TRIPGUARD_SUBJECT_TOKEN_SECRET": SUBJECT_SECRET, "TRIPGUARD_WEBHOOK_SECRET": "webhook-secret-0123456789",
-            "TRIPGUARD_WEBHOOK_URL": "http://127.0.0.1:9/hooks", "TRIPGUARD_BUS_URL": "nats://127.0.0.1:4222",
-            "TRIPGUARD_BUS_NAME": bus_name, "TRIPGUARD_BUS_SHARDS": str(SHARDS),
-            "TRIPGUARD_MONITOR_CHECKPOINT_SECONDS": "0.3"}
-
-
-def _worker(env: dict[str, str], shards: str, standby: str, log: Path, metrics_port: int = 0,
-            ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([TRIPGUARD, "worker", "monitor", "--shards", shards, "--standby", standby,
-                             "--batch", "4", "--poll", "0.2", "--grace", "1", "--metrics-port", str(metrics_port)],
-                            env=env, stderr=log.open("w"), stdout=subprocess.DEVNULL)
 
 
 def _expected(batches: list[list[str]]) -> tuple[set[tuple[str, str, float]], dict[str, int]]:
@@ -86,23 +59,6 @@ def _expected(batches: list[list[str]]) -> tuple[set[tuple[str, str, float]], di
     return alerts, {trip_id: len(times) for trip_id, times in pings.items()}
 
 
-def drop_stream(bus_name: str) -> None:
-    """Leave the machine's NATS as it was."""
-    import asyncio
-
-    import nats
-
-    async def drop() -> None:
-        client = await nats.connect("nats://127.0.0.1:4222")
-        try:
-            await client.jetstream().delete_stream(stream_name(bus_name))
-        except Exception as exc:  # noqa: BLE001 - never made
-            print("no stream to drop:", exc)
-        await client.close()
-
-    asyncio.run(drop())
-
-
 def test_a_killed_monitor_worker_loses_and_repeats_nothing(cli_site: Settings, tmp_path: Path) -> None:
     bus_name = f"t{uuid.uuid4().hex[:10]}"
     settings = cli_site.model_copy(update={"bus_url": "nats://127.0.0.1:4222", "bus_name": bus_name,
@@ -117,10 +73,10 @@ def test_a_killed_monitor_worker_loses_and_repeats_nothing(cli_site: Settings, t
     app = create_app(settings)  # also makes the keys the workers read
     app.dependency_overrides[resolve_principal] = lambda: Principal.for_roles(
         "apikey", "key_TEST", frozenset({Role.INTEGRATION}), name="Test")
-    env = _env(cli_site, bus_name)
-    first = _worker(env, "0-1", "2-3", tmp_path / "first.log")
-    metrics_port = _free_port()
-    second = _worker(env, "2-3", "0-1", tmp_path / "second.log", metrics_port)
+    env = scale_env(cli_site, bus_name, SHARDS)
+    first = start_monitor_worker(env, "0-1", "2-3", tmp_path / "first.log")
+    metrics_port = free_port()
+    second = start_monitor_worker(env, "2-3", "0-1", tmp_path / "second.log", metrics_port)
     engine = make_engine(cli_site.database_url)
     factory = make_sessionmaker(engine)
     try:
@@ -149,13 +105,7 @@ def test_a_killed_monitor_worker_loses_and_repeats_nothing(cli_site: Settings, t
                     first.send_signal(signal.SIGKILL)
                     first.wait(10)
                 time.sleep(0.05)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            with unit_of_work(factory) as session:
-                ended = session.scalar(select(func.count()).select_from(Trip).where(Trip.status == "ended"))
-            if ended == len(expected_pings):
-                break
-            time.sleep(0.2)
+        ended = trips_ended(factory, len(expected_pings), 90)
         second_log = (tmp_path / "second.log").read_text()
         assert ended == len(expected_pings), second_log[-3000:]
         taken = {json.loads(line)["event"] for line in second_log.splitlines()

@@ -3,7 +3,6 @@ keeping the old process alive."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -12,8 +11,7 @@ from pathlib import Path
 import httpx2 as httpx
 
 from tests.builders import sign_in_with_enrolment, staff
-from tests.conftest import SUBJECT_SECRET
-from tests.telematics.test_monitor_worker_faults import TRIPGUARD, _free_port
+from tests.processes import TRIPGUARD, free_port, process_env, wait_healthy
 from tripguard.app import create_app
 from tripguard.core.db import make_engine, make_sessionmaker
 from tripguard.core.settings import Settings
@@ -24,24 +22,13 @@ def test_stopping_the_server_ends_open_streams_and_the_process(cli_site: Setting
     create_app(cli_site)  # the keys
     with make_sessionmaker(make_engine(cli_site.database_url))() as session:
         staff(session, "agent.li", Role.SAFETY_AGENT)
-    port = _free_port()
-    env = {**os.environ, "TRIPGUARD_DATABASE_URL": cli_site.database_url, "TRIPGUARD_KEY_DIR": str(cli_site.key_dir),
-           "TRIPGUARD_ENV": "test", "TRIPGUARD_SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
-           "TRIPGUARD_SUBJECT_TOKEN_SECRET": SUBJECT_SECRET}
+    port = free_port()
     log = tmp_path / "serve.log"
-    server = subprocess.Popen([TRIPGUARD, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+    server = subprocess.Popen([TRIPGUARD, "serve", "--port", str(port)], env=process_env(cli_site), stdout=subprocess.DEVNULL,
                               stderr=log.open("w"))
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, log.read_text()[-2000:]
-            time.sleep(0.1)
+        wait_healthy(base, server, log, 30)
         with httpx.Client(base_url=base, timeout=10) as agent:
             sign_in_with_enrolment(agent, "agent.li")  # type: ignore[arg-type]
             lines = []

@@ -36,6 +36,11 @@ def is_partition(name: str) -> bool:
     return name == DEFAULT or (name.startswith(f"{TABLE}_p") and name[len(TABLE) + 2:].isdigit())
 
 
+def compared_by_migrations(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic's `include_name`: partitions are the database's business, not the models'."""
+    return not (type_ == "table" and name is not None and is_partition(name))
+
+
 def partitioned(connection: Connection) -> bool:
     if connection.dialect.name != "postgresql":
         return False

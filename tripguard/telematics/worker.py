@@ -26,7 +26,6 @@ import contextlib
 import logging
 import time
 import zlib
-from dataclasses import dataclass, field
 
 import nats.errors
 import nats.js.errors
@@ -84,17 +83,6 @@ CHECKPOINT_SEQ = Gauge("tripguard_monitor_checkpoint_seq", "stream message the l
 APPLIED_SEQ = Gauge("tripguard_monitor_applied_seq", "stream message last applied", ["shard"])
 
 
-@dataclass
-class Counters:
-    """Totals over the worker's shards (logged with each checkpoint; Prometheus has them per shard)."""
-
-    messages: int = 0
-    events: int = 0
-    alerts: int = 0
-    replayed: int = 0  # messages skipped as already applied (a redelivery)
-    owned: set[int] = field(default_factory=set)
-
-
 class MonitorWorker:
     def __init__(self, settings: Settings, *, link: NatsLink, engine: Engine, factory: sessionmaker[Session],
                  vault: Vault, options: IngestOptions, feed: LiveFeed, config: MonitorConfig,
@@ -108,7 +96,7 @@ class MonitorWorker:
         self.locks = Locks(engine)
         feed.position_interval = FEED_POSITION_SECONDS
         self.stream = stream_name(settings.bus_name)
-        self.counters = Counters()
+        self.events = self.alerts = 0  # totals over the worker's shards, for the checkpoint log line
 
     async def run(self, stop: asyncio.Event) -> None:
         self.link.start()
@@ -136,7 +124,6 @@ class MonitorWorker:
                 await _sleep(stop, self.poll)
                 continue
             if await asyncio.to_thread(self.locks.take, key):
-                self.counters.owned.add(shard)
                 OWNED.labels(str(shard)).set(1)
                 logger.info("shard taken", extra={"event": f"shard {shard}"})
                 try:
@@ -148,7 +135,6 @@ class MonitorWorker:
                     logger.exception("shard failed; it starts again from its checkpoint",
                                      extra={"event": f"shard {shard}"})
                 finally:
-                    self.counters.owned.discard(shard)
                     OWNED.labels(str(shard)).set(0)
                     await asyncio.to_thread(self.locks.release, key)
             await _sleep(stop, self.poll)
@@ -173,14 +159,12 @@ class MonitorWorker:
                     logger.warning("shard lost (database connection)", extra={"event": f"shard {shard}"})
                     return
                 fresh = sorted((m for m in messages if _seq(m) > state.seq), key=_seq)
-                self.counters.replayed += len(messages) - len(fresh)
                 REDELIVERED.labels(str(shard)).inc(len(messages) - len(fresh))
                 if fresh:
                     with APPLY_SECONDS.time():
                         await asyncio.to_thread(self._apply, shard, live, held, b"\n".join(m.data for m in fresh))
                     state.seq = _seq(fresh[-1])
                     APPLIED_SEQ.labels(str(shard)).set(state.seq)
-                    self.counters.messages += len(fresh)
                 for message in messages:
                     await message.ack()
                 if state.seq > saved_seq and time.monotonic() - saved_at >= self.settings.monitor_checkpoint_seconds:
@@ -202,8 +186,8 @@ class MonitorWorker:
         self.feed.flush_positions()
         CHECKPOINT_SEQ.labels(str(shard)).set(state.seq)
         logger.info("checkpoint saved", extra={"event": f"shard {shard} seq {state.seq} trips "
-                                               f"{len(state.monitor.slot_of)} events {self.counters.events} "
-                                               f"alerts {self.counters.alerts}"})
+                                               f"{len(state.monitor.slot_of)} events {self.events} "
+                                               f"alerts {self.alerts}"})
 
     async def _point_consumer(self, shard: int, durable: str, seq: int) -> None:
         jetstream = self.link.jetstream
@@ -226,8 +210,8 @@ class MonitorWorker:
             if rejected:  # the API checked every line; only a change of rules between versions gets here
                 logger.warning("lines refused by the worker", extra={"event": f"{len(rejected)} lines"})
             result = service.apply(session, live, self.vault, columns, [], options=self.options, held=held)
-        self.counters.events += result.accepted
-        self.counters.alerts += len(result.alerts)
+        self.events += result.accepted
+        self.alerts += len(result.alerts)
         EVENTS.labels(str(shard)).inc(result.accepted)
         ALERTS.labels(str(shard)).inc(len(result.alerts))
 
