@@ -39,6 +39,13 @@ BATCH = 400
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="monitor workers share shards through PostgreSQL")
 
 
+def _metrics(port: int) -> str:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return ""  # not serving yet
+
+
 def _expected(batches: list[list[str]]) -> tuple[set[tuple[str, str, float]], dict[str, int]]:
     """What the shards' monitors raise over the same events, each shard in stream order; pings per trip."""
     per_shard: dict[int, list[bytes]] = defaultdict(list)
@@ -84,6 +91,10 @@ def test_a_killed_monitor_worker_loses_and_repeats_nothing(cli_site: Settings, t
             deadline = time.monotonic() + 20
             while not app.state.nats.connected and time.monotonic() < deadline:
                 time.sleep(0.05)
+            deadline = time.monotonic() + 30  # the second worker runs its own shards before the stream starts
+            while not all(f'tripguard_monitor_shard_owned{{shard="{n}"}} 1.0' in _metrics(metrics_port) for n in (2, 3)):
+                assert time.monotonic() < deadline and second.poll() is None, (tmp_path / "second.log").read_text()
+                time.sleep(0.1)
             for number, batch in enumerate(batches):
                 while True:
                     answer = client.post("/api/v1/telematics/events", content="\n".join(batch),
@@ -102,6 +113,10 @@ def test_a_killed_monitor_worker_loses_and_repeats_nothing(cli_site: Settings, t
                                     MonitorCheckpoint.shard < 2, MonitorCheckpoint.seq > 0)) == 2:
                                 break
                         time.sleep(0.05)
+                    # Meanwhile the second, standing by for them, has not run them: each shard one worker.
+                    standing_by = _metrics(metrics_port)
+                    assert 'tripguard_monitor_shard_owned{shard="0"} 1.0' not in standing_by
+                    assert 'tripguard_monitor_shard_owned{shard="1"} 1.0' not in standing_by
                     first.send_signal(signal.SIGKILL)
                     first.wait(10)
                 time.sleep(0.05)
