@@ -22,11 +22,12 @@ run: install
 	$(BIN)/tripguard demo bootstrap
 	TRIPGUARD_DEMO_CITY=$${TRIPGUARD_DEMO_CITY:-true} $(BIN)/tripguard serve
 
-# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser), and
+# the Noto CJK fonts so Chinese pages (and the console gallery's screenshots) render with real glyphs.
 chromium:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ]; then \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	fi
 
 # ruff and mypy over the package: any finding fails `make test`.

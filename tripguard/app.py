@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from tripguard.audit import console as audit_console
 from tripguard.audit import tasks as audit_tasks
 from tripguard.audit.api import router as audit_router
 from tripguard.audit.service import Actor
@@ -33,19 +34,23 @@ from tripguard.core.settings import Settings, get_settings
 from tripguard.feedback.api import router as feedback_router
 from tripguard.notify.service import dispatch_backlog
 from tripguard.notify.setup import build_notifier
+from tripguard.privacy import console as privacy_console
 from tripguard.privacy.api import router as privacy_router
 from tripguard.privacy.retention import run_retention
+from tripguard.safety import console as safety_console
 from tripguard.safety.api import router as safety_router
 from tripguard.safety.contacts import share_automatically
 from tripguard.safety.intake import SosIntake
 from tripguard.safety.models import Incident
 from tripguard.safety.service import escalate_overdue, feed_item, open_for_alert, open_for_check_in
 from tripguard.safety.sos import SosDesk
+from tripguard.security import console as security_console
 from tripguard.security.api import router as security_router
 from tripguard.security.auth import declared_permission
 from tripguard.security.rate_limit import SlidingWindowLimiter
 from tripguard.sim.demo import DemoCity
 from tripguard.telematics import checkins
+from tripguard.telematics import console as telematics_console
 from tripguard.telematics.api import router as telematics_router
 from tripguard.telematics.bus import InProcessBus, NatsBus
 from tripguard.telematics.fast_monitor import BatchMonitor
@@ -55,13 +60,13 @@ from tripguard.telematics.monitor import config_with
 from tripguard.telematics.service import IngestOptions, LiveMonitor
 from tripguard.telematics.service import restore as restore_monitor
 from tripguard.vault.keys import build_vault
-from tripguard.web.incident_routes import router as incident_console_router
-from tripguard.web.live_routes import router as live_console_router
-from tripguard.web.live_routes import trips_router as trips_console_router
-from tripguard.web.privacy_routes import router as privacy_console_router
-from tripguard.web.routes import STATIC_DIR, render_console_error
-from tripguard.web.routes import router as console_router
-from tripguard.web.share_routes import router as share_router
+from tripguard.web.share import router as share_router
+from tripguard.web.shell import STATIC_DIR, render_console_error
+from tripguard.web.shell import router as shell_router
+
+# Each domain's console pages, rendered in the web shell.
+CONSOLE_ROUTERS = [security_console.router, audit_console.router, privacy_console.router,
+                   telematics_console.router, telematics_console.trips_router, safety_console.router]
 
 logger = logging.getLogger("tripguard.app")
 
@@ -265,11 +270,9 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.include_router(audit_router)
     app.include_router(privacy_router)
     app.include_router(feedback_router)
-    app.include_router(console_router)
-    app.include_router(privacy_console_router)
-    app.include_router(live_console_router)
-    app.include_router(trips_console_router)
-    app.include_router(incident_console_router)
+    app.include_router(shell_router)
+    for console_router in CONSOLE_ROUTERS:
+        app.include_router(console_router)
     app.include_router(share_router)
     app.mount("/static/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR), name="leaflet")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

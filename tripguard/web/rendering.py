@@ -7,14 +7,21 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, select_autoescape
 
 from tripguard.core import i18n
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+TEMPLATE_DIR = PACKAGE_DIR / "web" / "templates"
+# The shell's templates by their name ("base.html"); a domain's by "<domain>/<name>", read from
+# tripguard/<domain>/templates beside its console.py.
+CONSOLE_DOMAINS = ("audit", "privacy", "safety", "security", "telematics")
 
 env = Environment(
-    loader=FileSystemLoader(TEMPLATE_DIR),
+    loader=ChoiceLoader([
+        FileSystemLoader(TEMPLATE_DIR),
+        PrefixLoader({domain: FileSystemLoader(PACKAGE_DIR / domain / "templates") for domain in CONSOLE_DOMAINS}),
+    ]),
     autoescape=select_autoescape(["html"]),
     extensions=["jinja2.ext.i18n"],
     trim_blocks=True,

@@ -19,7 +19,7 @@ from tripguard.privacy.catalogue import Category, catalogue
 from tripguard.privacy.models import Breach, BreachSubject, LegalHold, RetentionRun
 from tripguard.security.auth import BreachManager, CatalogueReader, RequestHandler, RetentionManager
 from tripguard.security.principal import Principal
-from tripguard.web.routes import page
+from tripguard.web.shell import page
 
 router = APIRouter(prefix="/console/privacy", include_in_schema=False)
 
@@ -29,7 +29,7 @@ def catalogue_page(request: Request, principal: CatalogueReader) -> HTMLResponse
     fields = [{"table": f.table, "column": f.column, "category": f.category.value, "description": f.rule.description,
                "purposes": sorted(p.value for p in f.rule.purposes), "example": f.rule.example,
                "masked": f.rule.mask(f.rule.example)} for f in catalogue(metadata)]
-    return page(request, "privacy_catalogue.html", principal, "/console/privacy/catalogue", fields=fields)
+    return page(request, "privacy/catalogue.html", principal, "/console/privacy/catalogue", fields=fields)
 
 
 def _days_left(due: datetime) -> float:
@@ -39,7 +39,7 @@ def _days_left(due: datetime) -> float:
 @router.get("/requests")
 def requests_page(request: Request, principal: RequestHandler, session: DbSession, error: str = "") -> HTMLResponse:
     queue = [{"r": r, "days_left": _days_left(r.due_at)} for r in requests.queue(session, status=None)]
-    return page(request, "privacy_requests.html", principal, "/console/privacy/requests", queue=queue, error=error)
+    return page(request, "privacy/requests.html", principal, "/console/privacy/requests", queue=queue, error=error)
 
 
 @router.post("/requests/{request_id}/decision")
@@ -55,7 +55,7 @@ def request_decision(request: Request, request_id: Identifier, principal: Reques
 def retention_page(request: Request, principal: RetentionManager, session: DbSession) -> HTMLResponse:
     runs = session.scalars(select(RetentionRun).order_by(RetentionRun.started_at.desc()).limit(20)).all()
     holds = session.scalars(select(LegalHold).where(LegalHold.released_at.is_(None))).all()
-    return page(request, "privacy_retention.html", principal, "/console/privacy/retention", runs=runs, holds=holds,
+    return page(request, "privacy/retention.html", principal, "/console/privacy/retention", runs=runs, holds=holds,
                 rules=retention.rules(request.app.state.settings))
 
 
@@ -76,7 +76,7 @@ def _as_utc(moment: datetime) -> datetime:
 @router.get("/breaches")
 def breaches_page(request: Request, principal: BreachManager, session: DbSession) -> HTMLResponse:
     items = session.scalars(select(Breach).order_by(Breach.discovered_at.desc())).all()
-    return page(request, "privacy_breaches.html", principal, "/console/privacy/breaches", breaches=items,
+    return page(request, "privacy/breaches.html", principal, "/console/privacy/breaches", breaches=items,
                 categories=[c.value for c in Category])
 
 
@@ -103,7 +103,7 @@ def _breach_page(request: Request, principal: Principal, session: DbSession, bre
                  ) -> HTMLResponse:
     breach = breaches.get_breach(session, breach_id)
     affected = session.scalars(select(BreachSubject).where(BreachSubject.breach_id == breach.id)).all()
-    return page(request, "privacy_breach.html", principal, "/console/privacy/breaches", breach=breach,
+    return page(request, "privacy/breach.html", principal, "/console/privacy/breaches", breach=breach,
                 affected=affected, now=utcnow(), **context)
 
 

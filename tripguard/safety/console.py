@@ -18,14 +18,14 @@ from tripguard.security.auth import IncidentHandler
 from tripguard.security.permissions import Permission, Purpose, purposes_for
 from tripguard.security.principal import Principal
 from tripguard.telematics.models import Vehicle
-from tripguard.web.routes import page
+from tripguard.web.shell import page
 
 router = APIRouter(prefix="/console/incidents", include_in_schema=False)
 
 
 @router.get("")
 def queue_page(request: Request, principal: IncidentHandler, session: DbSession) -> HTMLResponse:
-    return page(request, "incidents.html", principal, "/console/incidents",
+    return page(request, "safety/incidents.html", principal, "/console/incidents",
                 incidents=service.queue(session, status=None))
 
 
@@ -40,7 +40,7 @@ def _incident_page(request: Request, principal: Principal, session: DbSession, i
     clips = list(session.scalars(select(Recording).where(Recording.trip_id == incident.trip_id)
                                  .order_by(Recording.started_at))) if incident.trip_id else []
     settings = request.app.state.settings
-    return page(request, "incident.html", principal, "/console/incidents", status_code=status_code,
+    return page(request, "safety/incident.html", principal, "/console/incidents", status_code=status_code,
                 incident=incident, position=position, vehicle=vehicle, error=error, recordings=clips,
                 may_play=principal.can(Permission.RECORDING_OPEN) and incident.status != "closed",
                 evidence_purposes=[p.value for p in (Purpose.EMERGENCY, Purpose.INVESTIGATION)

@@ -27,7 +27,7 @@ from tripguard.security.principal import Principal
 from tripguard.telematics import checkins, registry, service, trips
 from tripguard.telematics.feed import CLOSING
 from tripguard.telematics.models import Device, Trip, Vehicle
-from tripguard.web.routes import page
+from tripguard.web.shell import page
 
 router = APIRouter(prefix="/console/live", include_in_schema=False)
 trips_router = APIRouter(prefix="/console/trips", include_in_schema=False)
@@ -38,7 +38,7 @@ MAX_ITEMS_PER_WRITE = 500
 @trips_router.get("")
 def trips_page(request: Request, principal: AlertsReader, session: DbSession) -> HTMLResponse:
     recent = list(session.scalars(select(Trip).order_by(Trip.updated_at.desc(), Trip.id).limit(200)))
-    return page(request, "trips.html", principal, "/console/trips", trips=recent)
+    return page(request, "telematics/trips.html", principal, "/console/trips", trips=recent)
 
 
 @trips_router.get("/{trip_id}")
@@ -56,7 +56,7 @@ def trip_page(request: Request, trip_id: Annotated[Identifier, Path()], principa
     evidence_purposes = [p.value for p in (Purpose.EMERGENCY, Purpose.INVESTIGATION)
                          if p in purposes_for(principal.roles)] if principal.can(Permission.TRAJECTORY_READ) else []
     now = utcnow()
-    return page(request, "trip.html", principal, "/console/trips", trip=trip, vehicle=vehicle,
+    return page(request, "telematics/trip.html", principal, "/console/trips", trip=trip, vehicle=vehicle,
                 devices=[(d, registry.status(d, now)) for d in devices], driver_name=driver_name,
                 alerts=service.recent_alerts(session, trip_id=trip_id, limit=500),
                 check_ins=checkins.for_trip(session, trip_id), evidence_purposes=evidence_purposes,
@@ -75,7 +75,7 @@ def _opened_live_view(session: Session, principal: Principal, view: str) -> None
 @router.get("")
 def live_page(request: Request, principal: LiveMapReader) -> HTMLResponse:
     settings = request.app.state.settings
-    return page(request, "live.html", principal, "/console/live", tiles=settings.map_tiles_url,
+    return page(request, "telematics/live.html", principal, "/console/live", tiles=settings.map_tiles_url,
                 attribution=settings.map_tiles_attribution)
 
 
