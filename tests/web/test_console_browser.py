@@ -87,7 +87,7 @@ def test_system_admin_manages_keys_and_staff_in_english(browser: Any, live_serve
     page.fill("#n-name", "刘洋")
     page.fill("#n-pass", "a long initial password")
     page.click("main form[action='/console/staff'] button")
-    assert "Account created." in page.locator("[role=status]").inner_text()
+    assert "Account created." in page.locator("main [role=status]").inner_text()
     assert "liu.yang" in page.locator("table").inner_text()
 
 

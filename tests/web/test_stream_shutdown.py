@@ -35,7 +35,7 @@ def test_stopping_the_server_ends_open_streams_and_the_process(cli_site: Setting
             with agent.stream("GET", "/console/live/stream") as stream:
                 for line in stream.iter_lines():
                     lines.append(line)
-                    if line.startswith(": connected"):
+                    if line == "event: hello":
                         stopped_at = time.monotonic()
                         server.send_signal(signal.SIGTERM)
             ended_after = time.monotonic() - stopped_at

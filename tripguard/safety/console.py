@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import select
 
 from tripguard.core.db import DbSession
@@ -19,8 +20,10 @@ from tripguard.security.permissions import Permission, Purpose, purposes_for
 from tripguard.security.principal import Principal
 from tripguard.telematics.models import Vehicle
 from tripguard.web.shell import page
+from tripguard.web.streams import stream_response
 
 router = APIRouter(prefix="/console/incidents", include_in_schema=False)
+CASE_ITEMS = frozenset({"incident"})
 
 
 @router.get("")
@@ -50,6 +53,25 @@ def _incident_page(request: Request, principal: Principal, session: DbSession, i
                 timeline=service.timeline(session, request.app.state.vault, principal, incident.id),
                 outcomes=service.OUTCOMES,
                 tiles=settings.map_tiles_url, attribution=settings.map_tiles_attribution)
+
+
+@router.get("/stream")
+async def stream(request: Request, _: IncidentHandler) -> StreamingResponse:
+    """Cases as they are opened and moved on, for the shell of every console page (the badge, the
+    announcement, the queue). The first event names the cases still waiting for an agent; a page
+    that reconnects is sent the cases changed since its cursor. Case items carry no personal data."""
+    sessions = request.app.state.sessionmaker
+
+    def waiting() -> dict[str, object]:
+        with sessions() as session:
+            return {"open": service.open_case_ids(session)}
+
+    def changed(since: datetime) -> list[dict[str, object]]:
+        with sessions() as session:
+            return [service.feed_item(incident) for incident in service.changed_since(session, since)]
+
+    return stream_response(request, request.app.state.live_monitor.feed, kinds=CASE_ITEMS, catch_up=changed,
+                           hello=waiting)
 
 
 @router.get("/{incident_id}")

@@ -47,7 +47,7 @@ class IncidentEvent(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     incident_id: Mapped[str] = mapped_column(String(40), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # a live stream catches up by it
     kind: Mapped[str] = mapped_column(String(24))
     actor: Mapped[str] = mapped_column(String(80))
     details: Mapped[dict[str, object]] = mapped_column(JSON)

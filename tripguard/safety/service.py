@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.audit import service as audit
@@ -142,6 +142,22 @@ def timeline(session: Session, vault: Vault, principal: Principal, incident_id: 
             details["text"] = notes.get(str(event.details["note_ref"])) or "[erased]"
         items.append(TimelineItem(at=event.at, kind=event.kind, actor=event.actor, details=details))
     return items
+
+
+def changed_since(session: Session, since: datetime, *, limit: int = 500) -> list[Incident]:
+    """Cases with a timeline entry at or after `since`, oldest change first: what a live view that was
+    away since then must be shown (a case opened or moved on during its gap)."""
+    last_change = (select(IncidentEvent.incident_id, func.max(IncidentEvent.at).label("at"))
+                   .where(IncidentEvent.at >= since).group_by(IncidentEvent.incident_id).subquery())
+    statement = (select(Incident).join(last_change, last_change.c.incident_id == Incident.id)
+                 .order_by(last_change.c.at, Incident.id).limit(limit))
+    return list(session.scalars(statement))
+
+
+def open_case_ids(session: Session, *, limit: int = 100) -> list[str]:
+    """Cases still waiting for an agent, newest first (the shell's badge on every page)."""
+    return list(session.scalars(select(Incident.id).where(Incident.status == "open")
+                                .order_by(Incident.created_at.desc()).limit(limit)))
 
 
 def queue(session: Session, *, status: str | None, limit: int = 200) -> list[Incident]:

@@ -3,9 +3,6 @@ and the trip pages (a trip's vehicle, driver, alerts and check-ins; its trajecto
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -25,14 +22,12 @@ from tripguard.security.auth import AlertsReader, LiveMapReader
 from tripguard.security.permissions import Permission, Purpose, purposes_for
 from tripguard.security.principal import Principal
 from tripguard.telematics import checkins, registry, service, trips
-from tripguard.telematics.feed import CLOSING
 from tripguard.telematics.models import Device, Trip, Vehicle
 from tripguard.web.shell import page
+from tripguard.web.streams import stream_response
 
 router = APIRouter(prefix="/console/live", include_in_schema=False)
 trips_router = APIRouter(prefix="/console/trips", include_in_schema=False)
-KEEP_ALIVE_SECONDS = 15
-MAX_ITEMS_PER_WRITE = 500
 
 
 @trips_router.get("")
@@ -87,32 +82,8 @@ def snapshot(request: Request, principal: LiveMapReader, session: DbSession) -> 
 
 @router.get("/stream")
 async def stream(request: Request, principal: LiveMapReader, session: DbSession) -> StreamingResponse:
-    """Server-sent events: one JSON object per message (trip_started, position, trip_ended, alert)."""
+    """Server-sent events: one JSON object per message (trip_started, position, trip_ended, alert,
+    incident, check_in), in the protocol of `web.streams`. After a reconnection or a `resync` the
+    page reloads the snapshot (positions are not replayed)."""
     await run_in_threadpool(_opened_live_view, session, principal, "stream")
-    feed = request.app.state.live_monitor.feed
-    queue = feed.open_viewer()
-
-    async def messages() -> AsyncIterator[str]:
-        # StreamingResponse stops this generator when the viewer goes away. Everything already queued
-        # goes out in one write: a busy city (or an SOS burst) is not a write per message.
-        try:
-            yield ": connected\n\n"
-            while True:
-                try:
-                    items = [await asyncio.wait_for(queue.get(), timeout=KEEP_ALIVE_SECONDS)]
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                while not queue.empty() and len(items) < MAX_ITEMS_PER_WRITE:
-                    items.append(queue.get_nowait())
-                closing = CLOSING in items
-                items = [item for item in items if item is not CLOSING]
-                yield "".join(f"data: {json.dumps(item, ensure_ascii=False)}\n\n" for item in items)
-                if closing:  # the server is stopping: end the stream; the browser reconnects by itself
-                    yield "event: closing\ndata: {}\n\n"
-                    return
-        finally:
-            feed.close_viewer(queue)
-
-    return StreamingResponse(messages(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return stream_response(request, request.app.state.live_monitor.feed)

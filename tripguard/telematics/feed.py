@@ -1,7 +1,8 @@
 """The live feed behind the console's map: trips, positions and alerts, pushed to viewers (SSE).
 
 In-process fan-out for the embedded default: ingest (in a worker thread) publishes, each viewer's
-queue receives on its event loop. A slow viewer loses the oldest updates, never blocks ingest.
+queue receives on its event loop. A viewer too slow to keep up never blocks ingest: its queue is
+emptied and it is told to resync (reload the map, catch up on cases) instead.
 Scale-out carries the same items over NATS (core subjects, no JetStream: a lost position is
 superseded by the next), so any replica can serve any viewer.
 """
@@ -28,20 +29,29 @@ QUEUE_SIZE = 1000
 ALERTS_KEPT = 100
 
 
+Item = dict[str, object]
+CLOSING: Item = {"type": "server_closing"}  # the last item a viewer gets from a process shutting down
+RESYNC: Item = {"type": "resync"}  # the viewer fell behind: what it missed must be read afresh
+
+
 @dataclass
 class _Viewer:
     loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[dict[str, object]]
+    queue: asyncio.Queue[Item]
+    kinds: frozenset[str] | None  # the item types this viewer takes (None: all)
+
+    def takes(self, item: Item) -> bool:
+        return self.kinds is None or item.get("type") in self.kinds
 
 
-def _offer(queue: asyncio.Queue[dict[str, object]], item: dict[str, object]) -> None:
+def _offer(queue: asyncio.Queue[Item], item: Item) -> None:
+    """Queue an item on the viewer's loop. A full queue is emptied and restarted with RESYNC: dropping
+    single updates could silently drop a case, so the viewer reloads what it missed instead."""
     if queue.full():
-        queue.get_nowait()  # drop the oldest update
+        while not queue.empty():
+            queue.get_nowait()
+        queue.put_nowait(RESYNC)
     queue.put_nowait(item)
-
-
-Item = dict[str, object]
-CLOSING: Item = {"type": "server_closing"}  # the last item a viewer gets from a process shutting down
 
 
 def batch_items(events: list[Event], alerts: list[Alert]) -> list[Item]:
@@ -184,12 +194,13 @@ class LiveFeed:
             viewers = list(self._viewers)
         for viewer in viewers:
             for item in shown:
-                viewer.loop.call_soon_threadsafe(_offer, viewer.queue, item)
+                if viewer.takes(item):
+                    viewer.loop.call_soon_threadsafe(_offer, viewer.queue, item)
 
-    def open_viewer(self) -> asyncio.Queue[Item]:
-        """A queue the caller awaits on its own event loop; close it with `close_viewer`. After
-        `close_viewers` it holds only `CLOSING`."""
-        viewer = _Viewer(asyncio.get_running_loop(), asyncio.Queue(QUEUE_SIZE))
+    def open_viewer(self, kinds: frozenset[str] | None = None) -> asyncio.Queue[Item]:
+        """A queue the caller awaits on its own event loop, of the item types in `kinds` (all when
+        None); close it with `close_viewer`. After `close_viewers` it holds only `CLOSING`."""
+        viewer = _Viewer(asyncio.get_running_loop(), asyncio.Queue(QUEUE_SIZE), kinds)
         with self._lock:
             if self._closing:
                 viewer.queue.put_nowait(CLOSING)

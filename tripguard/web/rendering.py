@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, select_autoescape
 
 from tripguard.core import i18n
+from tripguard.web.streams import cursor_now
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = PACKAGE_DIR / "web" / "templates"
@@ -44,6 +45,7 @@ def render(request: Request, template: str, *, status_code: int = 200, **context
     try:
         html = env.get_template(template).render(
             request=request, locale=locale, html_lang="zh-CN" if locale == "zh_CN" else "en",
+            stream_cursor=cursor_now(),  # a live stream opened by this page catches up from here
             **context,
         )
     finally:

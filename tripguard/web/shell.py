@@ -42,7 +42,8 @@ def nav_for(principal: Principal) -> list[dict[str, str]]:
 def page(request: Request, template: str, principal: Principal, current: str, *, status_code: int = 200,
          **context: object) -> HTMLResponse:
     return render(request, template, status_code=status_code, principal=principal,
-                  nav=nav_for(principal), current=current, **context)
+                  nav=nav_for(principal), current=current,
+                  watch_cases=principal.can(Permission.INCIDENT_HANDLE), **context)
 
 
 def error_text(exc: DomainError) -> str:

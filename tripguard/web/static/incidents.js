@@ -1,27 +1,9 @@
-// The SOS queue: new cases arrive over the live stream, with a sound once the agent has allowed it.
+// The SOS queue: cases arrive over the shell's live stream (console.js), which also sounds and announces them.
 (function () {
   "use strict";
   const queue = document.getElementById("queue");
   const states = JSON.parse(queue.dataset.stateLabels);
   const severities = JSON.parse(queue.dataset.severityLabels);
-  const button = document.getElementById("sound");
-  let audio = null;
-  button.addEventListener("click", () => {
-    audio = audio || new AudioContext();
-    button.setAttribute("aria-pressed", "true");
-    button.textContent = button.dataset.on;
-  });
-  function beep() {
-    if (!audio) return;
-    const tone = audio.createOscillator();
-    const gain = audio.createGain();
-    tone.frequency.value = 880;
-    gain.gain.setValueAtTime(0.2, audio.currentTime);
-    gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.6);
-    tone.connect(gain).connect(audio.destination);
-    tone.start();
-    tone.stop(audio.currentTime + 0.6);
-  }
   function cell(text, cls) {
     const td = document.createElement("td");
     if (cls) td.className = cls;
@@ -35,6 +17,7 @@
       if (item.status === "closed") row.remove();
       return;
     }
+    if (item.status === "closed") return;
     row = document.createElement("tr");
     row.dataset.incident = item.id;
     row.className = `severity-${item.severity} new`;
@@ -50,12 +33,6 @@
     row.appendChild(cell(item.trip_id || item.order_id || "—"));
     row.appendChild(cell(item.ack_due_at.slice(11, 19), "mono"));
     queue.prepend(row);
-    beep();
   }
-  const source = new EventSource("/console/live/stream");
-  source.onmessage = (event) => {
-    const item = JSON.parse(event.data);
-    if (item.type === "incident") show(item);
-  };
-  source.onopen = () => { document.body.dataset.live = "connected"; };
+  document.addEventListener("tripguard:case", (event) => show(event.detail));
 })();

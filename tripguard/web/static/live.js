@@ -1,4 +1,4 @@
-// The live map: a snapshot at load, then server-sent events. No build step; Leaflet from xstatic.
+// The live map: a snapshot, then server-sent events (the shell's openStream). No build step; Leaflet from xstatic.
 (function () {
   "use strict";
   // Operator-supplied text (trip ids, labels) goes into the DOM as text, never as HTML.
@@ -72,6 +72,7 @@
     }
     trips.set(id, entry);
     const tr = row(id);
+    if (highlighted.has(id)) highlight(id);
     tr.querySelector(".pos").textContent = `${lon.toFixed(5)}, ${lat.toFixed(5)}`;
     tr.querySelector(".ts").textContent = ts.slice(11, 19);
     count.textContent = trips.size;
@@ -108,13 +109,41 @@
                                                   kind: `check_in_${message.status}`, severity: "high" });
   }
 
-  fetch("/console/live/snapshot", { credentials: "same-origin" })
-    .then((response) => response.json())
-    .then((snapshot) => {
-      snapshot.trips.forEach(startTrip);
-      snapshot.alerts.slice().reverse().forEach(alert);
-      const source = new EventSource("/console/live/stream");
-      source.onmessage = (event) => handle(JSON.parse(event.data));
-      source.onopen = () => document.body.dataset.live = "connected";
-    });
+  // The snapshot is (re)loaded each time the stream says hello, and on resync: positions are not
+  // replayed, so after a gap the map is read afresh and trips that ended meanwhile go away.
+  function reload() {
+    fetch("/console/live/snapshot", { credentials: "same-origin" })
+      .then((response) => response.json())
+      .then((snapshot) => {
+        const current = new Set(snapshot.trips.map((t) => t.trip_id));
+        [...trips.keys()].forEach((id) => { if (!current.has(id)) endTrip(id); });
+        snapshot.trips.forEach(startTrip);
+        alerts.replaceChildren();
+        snapshot.alerts.slice().reverse().forEach(alert);
+        highlighted.forEach(highlight);
+      });
+  }
+
+  // A case on a trip (an SOS, an alert or a check-in that became one) marks the trip on the map.
+  const highlighted = new Set();
+  function highlight(id) {
+    highlighted.add(id);
+    const entry = trips.get(id);
+    if (entry && entry.marker) {
+      entry.marker.setStyle({ fillColor: "#b42318", color: "#b42318", radius: 10 });
+      entry.marker.bringToFront();
+    }
+    const tr = rows.querySelector(`tr[data-trip="${CSS.escape(id)}"]`);
+    if (tr) tr.classList.add("case");
+  }
+  document.addEventListener("tripguard:case", (event) => {
+    const item = event.detail;
+    if (item.trip_id && ["open", "acknowledged", "in_progress"].includes(item.status)) highlight(item.trip_id);
+  });
+
+  window.TripGuard.openStream("map", "/console/live/stream", {
+    onItem: handle,
+    onHello: reload,
+    onResync: reload,
+  });
 })();
