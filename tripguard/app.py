@@ -44,6 +44,7 @@ from tripguard.safety.intake import SosIntake
 from tripguard.safety.models import Incident
 from tripguard.safety.service import escalate_overdue, feed_item, open_for_alert, open_for_check_in
 from tripguard.safety.sos import SosDesk
+from tripguard.safety.telephony import build_telephony
 from tripguard.security import console as security_console
 from tripguard.security.api import router as security_router
 from tripguard.security.auth import declared_permission
@@ -251,6 +252,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.state.sos_intake = SosIntake(app.state.sessionmaker, lambda: sos_desk(app),
                                      on_stored=lambda incidents: _sos_stored(app, incidents))
     app.state.share_limiter = SlidingWindowLimiter(limit=60, window_seconds=60)  # per link
+    app.state.telephony = build_telephony(settings.telephony)
     app.state.sign_in_limiter = SlidingWindowLimiter(
         limit=settings.sign_in_rate_per_minute, window_seconds=60
     )

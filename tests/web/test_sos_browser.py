@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.builders import subject_token
 from tests.web.conftest import LiveServer
@@ -39,3 +40,23 @@ def test_a_press_appears_in_the_queue_within_a_second(browser: Any, live_server:
     page.click("button[value=acknowledge]")
     page.wait_for_url(f"**/console/incidents/{incident_id}")
     assert page.locator("[data-testid=incident-status]").inner_text() == "已受理"
+
+    # A passenger TripGuard knows presses: the case page shows their name and phone, opened through the
+    # gate for the emergency purpose (an audit entry), and the call button goes through the adapter.
+    known = httpx.post(f"{live_server.url}/api/v1/sos", json={"lon": 116.40, "lat": 39.91},
+                       headers={"Authorization": f"Bearer {subject_token('psg_live')}", "Idempotency-Key": "tap-2"},
+                       timeout=10).json()["incident_id"]
+    page.goto(f"/console/incidents/{known}")
+    assert page.locator("[data-testid=caller-name]").inner_text() == "韩梅梅"
+    assert page.locator("[data-testid=caller-phone]").inner_text() == "13800005555"
+    engine = create_engine(live_server.database_url)
+    with engine.connect() as connection:
+        reads = connection.execute(text(
+            "SELECT purpose, details FROM audit_entries WHERE action = 'personal.read' AND target_id = 'psg_live' "
+            "AND actor_type = 'staff'")).all()
+    engine.dispose()
+    assert reads and all(purpose == "emergency" for purpose, _ in reads)
+    assert any('"plaintext":"name,phone"' in details.replace(" ", "") for _, details in reads)
+    page.click("[data-testid=call-caller]")
+    assert "内置电话模块不会拨号" in page.locator("[data-testid=call-result]").inner_text()
+    assert "呼叫" in page.locator("[data-testid=timeline]").inner_text()

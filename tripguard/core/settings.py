@@ -101,6 +101,9 @@ class Settings(BaseSettings):
         default_factory=dict, description='the trip monitor\'s thresholds to change, as JSON: {"stop_seconds": 900}; '
                                           "names and defaults in tripguard.telematics.monitor.MonitorConfig")
     timezone: str = Field(default="Asia/Shanghai", description="the operator's local time (night trips, reports)")
+    telephony: Literal["record-only"] = Field(
+        default="record-only", description="the console's click-to-call adapter; record-only (built in) dials "
+                                           "nobody: it records the request and the agent dials by hand")
     incident_ack_seconds: int = Field(default=60, ge=5, le=3600, description="acknowledge an SOS within this, or escalate")
     incident_interval_seconds: float = Field(default=5, ge=0, description="0: not in this process")
     check_in_answer_minutes: int = Field(default=3, ge=1, le=60, description="unanswered after this: agents step in")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -205,3 +205,21 @@ def dispatch_backlog(factory: sessionmaker[Session], vault: Vault, notifier: Not
         if result.sent + result.retried + result.dead < notifier.batch:
             break
     return total
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a queued message stands, without its content: pending (queued or retrying), sent, dead."""
+
+    status: str
+    attempts: int
+    sent_at: datetime | None
+
+
+def deliveries(session: Session, idempotency_keys: list[str]) -> dict[str, Delivery]:
+    """The messages queued under these keys (a case page shows who was told, and the police dispatch)."""
+    if not idempotency_keys:
+        return {}
+    rows = session.execute(select(OutboxMessage.idempotency_key, OutboxMessage.status, OutboxMessage.attempts,
+                                  OutboxMessage.sent_at).where(OutboxMessage.idempotency_key.in_(idempotency_keys)))
+    return {key: Delivery(status, attempts, sent_at) for key, status, attempts, sent_at in rows}

@@ -9,21 +9,22 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import select
 
+from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError, NotFound
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.privacy import access
-from tripguard.safety import service
+from tripguard.safety import response, service
 from tripguard.safety.models import Incident, Recording
 from tripguard.security.auth import IncidentHandler
 from tripguard.security.permissions import Permission, Purpose, purposes_for
 from tripguard.security.principal import Principal
-from tripguard.telematics.models import Vehicle
 from tripguard.web.shell import page
 from tripguard.web.streams import stream_response
 
 router = APIRouter(prefix="/console/incidents", include_in_schema=False)
 CASE_ITEMS = frozenset({"incident"})
+CALL_RESULTS = ("recorded", "ringing", "failed")
 
 
 @router.get("")
@@ -33,25 +34,36 @@ def queue_page(request: Request, principal: IncidentHandler, session: DbSession)
 
 
 def _incident_page(request: Request, principal: Principal, session: DbSession, incident_id: str,
-                   status_code: int = 200, error: str | None = None) -> HTMLResponse:
+                   status_code: int = 200, error: str | None = None, called: str | None = None) -> HTMLResponse:
     incident = session.get(Incident, incident_id)
     if incident is None:
         raise NotFound("no such incident")
-    position = access.read_fields(request.app.state.vault, session, principal, incident, ["position"],
+    vault = request.app.state.vault
+    position = access.read_fields(vault, session, principal, incident, ["position"],
                                   purpose=Purpose.EMERGENCY)["position"].value if incident.position else None
-    vehicle = session.get(Vehicle, incident.vehicle_id) if incident.vehicle_id else None
     clips = list(session.scalars(select(Recording).where(Recording.trip_id == incident.trip_id)
                                  .order_by(Recording.started_at))) if incident.trip_id else []
+    timeline = service.timeline(session, vault, principal, incident.id)
+    alerts, check_ins = response.triggers(session, timeline)
     settings = request.app.state.settings
+    live = incident.status in response.LIVE_STATES
     return page(request, "safety/incident.html", principal, "/console/incidents", status_code=status_code,
-                incident=incident, position=position, vehicle=vehicle, error=error, recordings=clips,
+                incident=incident, position=position, error=error, called=called, recordings=clips,
+                caller=response.caller(session, vault, principal, incident),
+                contacts=response.contacts(session, vault, principal, incident),
+                dispatch=response.police_dispatch(session, incident),
+                context=response.trip_context(session, vault, principal, incident),
+                alerts=alerts, check_ins=check_ins, live=live,
+                telephony=request.app.state.telephony, handlers=response.handlers(session),
+                names=response.actor_names(session, incident, [
+                    *(e.actor for e in timeline), *(f"staff:{e.details['to']}" for e in timeline if e.kind == "assign"),
+                    *([f"staff:{incident.assigned_to}"] if incident.assigned_to else [])]),
                 may_play=principal.can(Permission.RECORDING_OPEN) and incident.status != "closed",
                 evidence_purposes=[p.value for p in (Purpose.EMERGENCY, Purpose.INVESTIGATION)
                                    if p in purposes_for(principal.roles)]
                 if incident.trip_id and incident.status != "closed" and principal.can(Permission.TRAJECTORY_READ)
                 else [],
-                timeline=service.timeline(session, request.app.state.vault, principal, incident.id),
-                outcomes=service.OUTCOMES,
+                timeline=timeline, outcomes=service.OUTCOMES, now=utcnow(),
                 tiles=settings.map_tiles_url, attribution=settings.map_tiles_attribution)
 
 
@@ -77,18 +89,21 @@ async def stream(request: Request, _: IncidentHandler) -> StreamingResponse:
 @router.get("/{incident_id}")
 def incident_page(incident_id: Annotated[Identifier, Path()], request: Request, principal: IncidentHandler,
                   session: DbSession) -> HTMLResponse:
-    return _incident_page(request, principal, session, incident_id)
+    called = request.query_params.get("call")
+    return _incident_page(request, principal, session, incident_id, called=called if called in CALL_RESULTS else None)
 
 
 @router.post("/{incident_id}/action")
 def incident_action(incident_id: Annotated[Identifier, Path()], request: Request, principal: IncidentHandler,
-                    session: DbSession, action: Annotated[str, Form(pattern=r"^(acknowledge|start|resolve|close|note)$")],
-                    outcome: Annotated[str | None, Form()] = None,
-                    note: Annotated[CleanStr | None, Form(max_length=500)] = None) -> Response:
+                    session: DbSession,
+                    action: Annotated[str, Form(pattern=r"^(acknowledge|start|resolve|close|note|assign)$")],
+                    outcome: Annotated[str | None, Form(max_length=16)] = None,
+                    note: Annotated[CleanStr | None, Form(max_length=500)] = None,
+                    assignee: Annotated[Identifier | None, Form()] = None) -> Response:
     try:
         incident = service.act(session, request.app.state.vault, actor=principal, incident_id=incident_id,
-                               action=action,
-                               outcome=outcome or None, note=note)
+                               action=action, outcome=outcome or None, note=note,
+                               assignee=principal.id if assignee == "me" else assignee)
     except DomainError as exc:
         session.rollback()
         return _incident_page(request, principal, session, incident_id, status_code=exc.status,
@@ -96,3 +111,22 @@ def incident_action(incident_id: Annotated[Identifier, Path()], request: Request
     session.commit()
     request.app.state.live_monitor.feed.publish(service.feed_item(incident))
     return RedirectResponse(f"/console/incidents/{incident_id}", status_code=303)
+
+
+@router.post("/{incident_id}/call")
+def incident_call(incident_id: Annotated[Identifier, Path()], request: Request, principal: IncidentHandler,
+                  session: DbSession, to: Annotated[str, Form(pattern=r"^(caller|contact:[A-Za-z0-9_-]{1,40})$")]
+                  ) -> Response:
+    """Call the caller or a contact through the telephony adapter; the number is opened through the gate."""
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound("no such incident")
+    try:
+        result = response.place_call(session, request.app.state.vault, request.app.state.telephony,
+                                     principal=principal, incident=incident, to=to)
+    except DomainError as exc:
+        session.rollback()
+        return _incident_page(request, principal, session, incident_id, status_code=exc.status,
+                              error=exc.detail or exc.title)
+    session.commit()
+    return RedirectResponse(f"/console/incidents/{incident_id}?call={result.status}", status_code=303)

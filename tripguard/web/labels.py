@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tripguard.core import i18n
+
 
 def N_(message: str) -> str:
     return message
@@ -42,3 +44,24 @@ LABELS = [
     N_("assign"), N_("evidence"),
     N_("complaints and ratings past the trip-data period, unless their author is on hold"),
 ]
+
+# Keys of timeline details, alert evidence and audit details, as people read them.
+DETAILS = {
+    "distance_m": N_("Distance from the route (m)"), "distance_to_dropoff_m": N_("Distance to the destination (m)"),
+    "since": N_("Since"), "stopped_s": N_("Stopped for (s)"), "speed_kmh": N_("Speed (km/h)"),
+    "still_s": N_("Still for (s)"), "speed_before_kmh": N_("Speed before (km/h)"), "silent_s": N_("Silent for (s)"),
+    "device_id": N_("Device"), "silent": N_("Silent"), "trip": N_("Trip"), "order": N_("Order"),
+    "contacts": N_("Contacts told"), "gateway": N_("Police dispatch queued"), "caller_erased": N_("Caller erased"),
+    "source": N_("Source"), "alert_kind": N_("Alert"), "answer": N_("Answer"), "role": N_("Role"),
+    "outcome": N_("Outcome"), "late_s": N_("Late by (s)"), "to": N_("To"), "via": N_("Via"), "result": N_("Result"),
+    "reference": N_("Reference"), "fields": N_("Fields"), "plaintext": N_("Shown in full"), "reason": N_("Reason"),
+    "points": N_("Positions"), "format": N_("Format"), "purpose": N_("Purpose"),
+}
+VALUES = [
+    N_("caller"), N_("system"), N_("subject"), N_("contact"), N_("recorded"), N_("ringing"), N_("failed"),
+    N_("record-only"), N_("call"), N_("yes"), N_("no"), N_("active"), N_("check_in"),
+]
+
+
+def detail_label(key: str) -> str:
+    return i18n.gettext(DETAILS.get(key, key))

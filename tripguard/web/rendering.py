@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PrefixLoader,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
 
 from tripguard.core import i18n
+from tripguard.web.labels import detail_label
 from tripguard.web.streams import cursor_now
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -31,6 +43,29 @@ env = Environment(
 env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
 
 
+@pass_context
+def local_time(context: Context, value: datetime | None, fmt: str = "%H:%M:%S") -> str:
+    """A time as the operator reads it: in their time zone (pages label it with `zone_label`)."""
+    if value is None:
+        return "—"
+    zone = context.get("zone") or UTC
+    return value.astimezone(zone).strftime(fmt)
+
+
+env.filters["local"] = local_time
+env.globals["detail_label"] = detail_label
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def zone_label(zone: ZoneInfo) -> str:
+    offset = datetime.now(zone).strftime("%z")
+    return f"UTC{offset[:3]}:{offset[3:]}"
+
+
 def request_locale(request: Request) -> str:
     return i18n.negotiate_locale(
         cookie=request.cookies.get(i18n.LANG_COOKIE),
@@ -41,11 +76,13 @@ def request_locale(request: Request) -> str:
 
 def render(request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
     locale = request_locale(request)
+    zone = _zone(request.app.state.settings.timezone)
     token = i18n.current_locale.set(locale)
     try:
         html = env.get_template(template).render(
             request=request, locale=locale, html_lang="zh-CN" if locale == "zh_CN" else "en",
             stream_cursor=cursor_now(),  # a live stream opened by this page catches up from here
+            zone=zone, zone_label=zone_label(zone),
             **context,
         )
     finally:

@@ -1,13 +1,52 @@
-// The incident page: where the caller was, and recordings played only with a reason (audited by the API).
+// The case page: where the caller was, the planned route and the last minutes of the track (all
+// [longitude, latitude], drawn as Leaflet's [lat, lon]), the SLA countdown, and recordings played
+// only with a reason (audited by the API).
 (function () {
   "use strict";
   const el = document.getElementById("map");
   if (el && window.L) {
-    const [lon, lat] = el.dataset.position.split(",").map(Number);
-    const map = L.map(el).setView([lat, lon], 15);
+    const labels = JSON.parse(el.dataset.labels);
+    const map = L.map(el);
     if (el.dataset.tiles) L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
-    L.circleMarker([lat, lon], { radius: 9, color: "#b42318", fillColor: "#b42318", fillOpacity: 0.8 }).addTo(map);
+    const bounds = L.latLngBounds([]);
+    const latLng = ([lon, lat]) => [lat, lon];
+    const tip = (layer, text) => { const span = document.createElement("span"); span.textContent = text; layer.bindTooltip(span); };
+    const route = JSON.parse(el.dataset.route);
+    if (route.length) {
+      const line = L.polyline(route.map(latLng), { color: "#0f6b5c", weight: 3, opacity: 0.6, dashArray: "6 6" }).addTo(map);
+      tip(line, labels.route);
+      bounds.extend(line.getBounds());
+    }
+    const recent = JSON.parse(el.dataset.recent);
+    if (recent.length) {
+      const line = L.polyline(recent.map(latLng), { color: "#1d2330", weight: 4 }).addTo(map);
+      tip(line, labels.recent);
+      bounds.extend(line.getBounds());
+    }
+    for (const name of ["pickup", "dropoff"]) {
+      const at = JSON.parse(el.dataset[name]);
+      if (at) { const mark = L.circleMarker(latLng(at), { radius: 6, color: "#0f6b5c" }).addTo(map); tip(mark, labels[name]); bounds.extend(latLng(at)); }
+    }
+    if (el.dataset.position) {
+      const at = el.dataset.position.split(",").map(Number);
+      const mark = L.circleMarker(latLng(at), { radius: 9, color: "#b42318", fillColor: "#b42318", fillOpacity: 0.8 }).addTo(map);
+      tip(mark, labels.caller);
+      bounds.extend(latLng(at));
+    }
+    if (bounds.isValid()) map.fitBounds(bounds, { maxZoom: 16, padding: [20, 20] });
   }
+  // The time left to acknowledge, counting down; overdue when it has passed.
+  document.querySelectorAll("[data-countdown]").forEach((span) => {
+    const due = Date.parse(span.dataset.countdown);
+    const clock = span.textContent;
+    function tick() {
+      const left = Math.round((due - Date.now()) / 1000);
+      if (left < 0) { span.textContent = `${clock} · ${span.dataset.overdue} ${-left} s`; span.classList.add("overdue"); }
+      else span.textContent = `${clock} · ${left} s`;
+    }
+    tick();
+    setInterval(tick, 1000);
+  });
   const form = document.getElementById("evidence");
   const player = document.getElementById("player");
   // Trip positions as evidence: downloaded from the API, which audits the reason and notes it on the case.
