@@ -10,7 +10,8 @@
     if (el.dataset.tiles) L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
     const bounds = L.latLngBounds([]);
     const latLng = ([lon, lat]) => [lat, lon];
-    const tip = (layer, text) => { const span = document.createElement("span"); span.textContent = text; layer.bindTooltip(span); };
+    const asText = (text) => { const span = document.createElement("span"); span.textContent = text; return span; };
+    const tip = (layer, text) => layer.bindTooltip(asText(text));
     const route = JSON.parse(el.dataset.route);
     if (route.length) {
       const line = L.polyline(route.map(latLng), { color: "#0f6b5c", weight: 3, opacity: 0.6, dashArray: "6 6" }).addTo(map);
