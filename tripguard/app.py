@@ -62,7 +62,7 @@ from tripguard.telematics.service import IngestOptions, LiveMonitor
 from tripguard.telematics.service import restore as restore_monitor
 from tripguard.vault.keys import build_vault
 from tripguard.web.share import router as share_router
-from tripguard.web.shell import STATIC_DIR, render_console_error
+from tripguard.web.shell import STATIC_DIR, render_console_error, root_router
 from tripguard.web.shell import router as shell_router
 
 # Each domain's console pages, rendered in the web shell.
@@ -273,6 +273,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.include_router(privacy_router)
     app.include_router(feedback_router)
     app.include_router(shell_router)
+    app.include_router(root_router)
     for console_router in CONSOLE_ROUTERS:
         app.include_router(console_router)
     app.include_router(share_router)

@@ -21,7 +21,7 @@ def new_page(browser: Any, live_server: LiveServer, locale: str) -> Any:
 
 def sign_in_and_enrol(page: Any, username: str) -> str:
     page.goto("/console")
-    page.wait_for_url("**/console/sign-in")
+    page.wait_for_url("**/console/sign-in*")
     page.fill("#username", username)
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")

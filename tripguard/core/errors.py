@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tripguard.core.routes import allowed_methods
@@ -65,6 +66,10 @@ class Conflict(DomainError):
     status, type, title = 409, "/problems/conflict", "Conflict"
 
 
+class MethodNotAllowed(DomainError):
+    status, type, title = 405, "/problems/method-not-allowed", "Method not allowed"
+
+
 class InvalidInput(DomainError):
     status, type, title = 422, "/problems/invalid-input", "Invalid input"
 
@@ -112,7 +117,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(request: Request, exc: DomainError) -> Response:
         html_renderer = getattr(request.app.state, "html_error_renderer", None)
         if html_renderer is not None and _html_page(request.url.path):
-            return html_renderer(request, exc)
+            return await run_in_threadpool(html_renderer, request, exc)  # it may read the signed-in principal
         return problem_response(
             request, status=exc.status, title=exc.title, type_=exc.type, detail=exc.detail,
             errors=exc.errors, headers=exc.headers(),
@@ -126,7 +131,7 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         html_renderer = getattr(request.app.state, "html_error_renderer", None)
         if html_renderer is not None and _html_page(request.url.path):
-            return html_renderer(request, InvalidInput(
+            return await run_in_threadpool(html_renderer, request, InvalidInput(
                 "; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors))
         return problem_response(
             request, status=422, title="Invalid input", type_="/problems/invalid-input",
@@ -134,10 +139,16 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
+        html_renderer = getattr(request.app.state, "html_error_renderer", None)
+        page_error = {404: NotFound, 405: MethodNotAllowed}.get(exc.status_code)
+        if html_renderer is not None and page_error is not None and _html_page(request.url.path):
+            response: Response = await run_in_threadpool(html_renderer, request, page_error())
+            response.headers.update(headers)
+            return response
         return problem_response(
             request, status=exc.status_code, title=_title_for(exc.status_code),
             detail=str(exc.detail) if exc.detail else None, headers=headers,

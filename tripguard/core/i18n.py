@@ -29,6 +29,11 @@ def translations_for(locale: str) -> Translations:
     return Translations(fp=buffer)
 
 
+def N_(message: str) -> str:
+    """Marks a message for extraction (`make catalogs`); it is translated where it is shown."""
+    return message
+
+
 def gettext(message: str) -> str:
     return translations_for(current_locale.get()).gettext(message)
 

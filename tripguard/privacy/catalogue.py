@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import LargeBinary, MetaData
 from sqlalchemy.orm import mapped_column
 
+from tripguard.core.i18n import N_
 from tripguard.security.permissions import Purpose
 from tripguard.vault import masking
 
@@ -39,27 +40,27 @@ class CategoryRule:
 
 _EVERY_PURPOSE = frozenset(Purpose)
 RULES: dict[Category, CategoryRule] = {
-    Category.NAME: CategoryRule(masking.mask_name, _EVERY_PURPOSE, "a person's name", "王小明"),
+    Category.NAME: CategoryRule(masking.mask_name, _EVERY_PURPOSE, N_("a person's name"), "王小明"),
     Category.PHONE: CategoryRule(masking.mask_phone, _EVERY_PURPOSE - {Purpose.SCREENING},
-                                 "a phone number to reach the person", "13800001234"),
+                                 N_("a phone number to reach the person"), "13800001234"),
     Category.EMAIL: CategoryRule(masking.mask_email, frozenset({Purpose.SUPPORT, Purpose.SUBJECT_REQUEST,
                                                                 Purpose.BREACH_RESPONSE}),
-                                 "an e-mail address", "zhangsan@example.com"),
+                                 N_("an e-mail address"), "zhangsan@example.com"),
     Category.ADDRESS: CategoryRule(masking.mask_address, frozenset({Purpose.DELIVERY, Purpose.EMERGENCY,
                                                                     Purpose.INVESTIGATION,
                                                                     Purpose.SUBJECT_REQUEST}),
-                                   "a postal or delivery address", "北京市朝阳区建国路88号5号楼1201室"),
+                                   N_("a postal or delivery address"), "北京市朝阳区建国路88号5号楼1201室"),
     Category.GOVERNMENT_ID: CategoryRule(masking.mask_id_number, frozenset({Purpose.SCREENING,
                                                                            Purpose.INVESTIGATION,
                                                                            Purpose.SUBJECT_REQUEST}),
-                                         "a resident ID or passport number", "11010519491231002X"),
+                                         N_("a resident ID or passport number"), "11010519491231002X"),
     Category.BANK_ACCOUNT: CategoryRule(masking.mask_bank_card, frozenset({Purpose.SUBJECT_REQUEST}),
-                                        "a bank card or account number", "6222021234567890"),
-    Category.NOTE: CategoryRule(masking.mask_free_text, _EVERY_PURPOSE, "free text a person wrote",
+                                        N_("a bank card or account number"), "6222021234567890"),
+    Category.NOTE: CategoryRule(masking.mask_free_text, _EVERY_PURPOSE, N_("free text a person wrote"),
                                 "请联系 13800001234"),
     Category.LOCATION: CategoryRule(masking.mask_location, frozenset({Purpose.EMERGENCY, Purpose.INVESTIGATION,
                                                                      Purpose.SUBJECT_REQUEST}),
-                                    "where a person was: a trip's route, positions, pickup and drop-off",
+                                    N_("where a person was: a trip's route, positions, pickup and drop-off"),
                                     "-8.610472,41.140321"),
 }
 

@@ -19,7 +19,7 @@ from tripguard.privacy.catalogue import Category, catalogue
 from tripguard.privacy.models import Breach, BreachSubject, LegalHold, RetentionRun
 from tripguard.security.auth import BreachManager, CatalogueReader, RequestHandler, RetentionManager
 from tripguard.security.principal import Principal
-from tripguard.web.shell import page
+from tripguard.web.shell import error_text, page
 
 router = APIRouter(prefix="/console/privacy", include_in_schema=False)
 
@@ -133,5 +133,5 @@ def breach_action(
             breaches.close(session, actor=actor, breach_id=breach_id)
     except DomainError as exc:
         session.rollback()
-        return _breach_page(request, principal, session, breach_id, error=exc.detail or exc.title)
+        return _breach_page(request, principal, session, breach_id, error=error_text(request, exc))
     return RedirectResponse(f"/console/privacy/breaches/{breach_id}", status_code=303)

@@ -19,7 +19,7 @@ from tripguard.safety.models import Incident, Recording
 from tripguard.security.auth import IncidentHandler
 from tripguard.security.permissions import Permission, Purpose, purposes_for
 from tripguard.security.principal import Principal
-from tripguard.web.shell import page
+from tripguard.web.shell import error_text, page
 from tripguard.web.streams import stream_response
 
 router = APIRouter(prefix="/console/incidents", include_in_schema=False)
@@ -107,7 +107,7 @@ def incident_action(incident_id: Annotated[Identifier, Path()], request: Request
     except DomainError as exc:
         session.rollback()
         return _incident_page(request, principal, session, incident_id, status_code=exc.status,
-                              error=exc.detail or exc.title)
+                              error=error_text(request, exc))
     session.commit()
     request.app.state.live_monitor.feed.publish(service.feed_item(incident))
     return RedirectResponse(f"/console/incidents/{incident_id}", status_code=303)
@@ -127,6 +127,6 @@ def incident_call(incident_id: Annotated[Identifier, Path()], request: Request, 
     except DomainError as exc:
         session.rollback()
         return _incident_page(request, principal, session, incident_id, status_code=exc.status,
-                              error=exc.detail or exc.title)
+                              error=error_text(request, exc))
     session.commit()
     return RedirectResponse(f"/console/incidents/{incident_id}?call={result.status}", status_code=303)

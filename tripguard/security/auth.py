@@ -65,6 +65,7 @@ async def resolve_principal(request: Request, session: DbSession, settings: AppS
     if cookie:
         principal = await run_in_threadpool(service.principal_from_session, session, settings, cookie)
         if principal is not None:
+            request.state.principal = principal  # a console error page shows the shell for them
             _check_same_origin(request)
             return principal
     return None

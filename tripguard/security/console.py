@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import segno
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tripguard.core.db import DbSession
@@ -29,7 +29,7 @@ from tripguard.security.permissions import API_KEY_SCOPES, STAFF_ROLES, Permissi
 from tripguard.security.principal import Principal
 from tripguard.security.schemas import TICKET, USERNAME_PATTERN
 from tripguard.web.rendering import render
-from tripguard.web.shell import error_text, i18n_text, page
+from tripguard.web.shell import error_text, i18n_text, page, safe_next
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -37,18 +37,22 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 # ---- sign-in ---------------------------------------------------------------------------------
 
 
+Next = Annotated[str | None, Form(max_length=500)]  # the page to return to after signing in
+
+
 @router.get("/sign-in", dependencies=[Public])
-def sign_in_page(request: Request) -> HTMLResponse:
-    return render(request, "security/sign_in.html", principal=None)
+def sign_in_page(request: Request, next: Annotated[str | None, Query(max_length=500)] = None) -> HTMLResponse:
+    return render(request, "security/sign_in.html", principal=None, next=next if safe_next(next) else None)
 
 
-def _after_sign_in(request: Request, outcome: security_service.SignInOutcome) -> Response:
+def _after_sign_in(request: Request, outcome: security_service.SignInOutcome, next: str | None) -> Response:
+    next = next if safe_next(next) else None
     if outcome.status == "signed_in":
-        response = RedirectResponse("/console", status_code=303)
+        response = RedirectResponse(next or "/console", status_code=303)
         set_session_cookie(response, request.app.state.settings, outcome.session_token or "")
         return response
     enrol = outcome.status == "totp_enrolment_required"
-    context: dict[str, Any] = {"ticket": outcome.ticket, "enrol": enrol}
+    context: dict[str, Any] = {"ticket": outcome.ticket, "enrol": enrol, "next": next}
     if enrol and outcome.totp_uri:
         context["qr"] = segno.make(outcome.totp_uri, error="m").svg_data_uri(scale=5)
         context["secret"] = credentials.totp_secret_from_uri(outcome.totp_uri)
@@ -59,6 +63,7 @@ def _after_sign_in(request: Request, outcome: security_service.SignInOutcome) ->
 def sign_in(
     request: Request, session: DbSession, settings: AppSettings,
     username: Annotated[CleanStr, Form(max_length=64)], password: Annotated[str, Form(max_length=1024)],
+    next: Next = None,
 ) -> Response:
     rate_limit_sign_in(request)
     try:
@@ -67,8 +72,9 @@ def sign_in(
     except security_service.SignInFailed:
         session.commit()
         return render(request, "security/sign_in.html", status_code=401, principal=None, username=username,
+                      next=next if safe_next(next) else None,
                       error=i18n_text(request, "Wrong user name or password, or the account is locked."))
-    return _after_sign_in(request, outcome)
+    return _after_sign_in(request, outcome, next)
 
 
 @router.post("/totp", dependencies=[Public])
@@ -77,18 +83,20 @@ def totp(
     ticket: Annotated[str, Form(max_length=2048, pattern=TICKET)],
     code: Annotated[str, Form(max_length=16)],
     enrol: Annotated[str, Form(max_length=1)] = "",
+    next: Next = None,
 ) -> Response:
     rate_limit_sign_in(request)
     try:
         outcome = security_service.complete_totp(session, settings, ticket=ticket, code=code)
     except security_service.SignInFailed:
         session.commit()
+        next = next if safe_next(next) else None
         if enrol:  # the enrolment secret stays pending: show the same QR code again
-            return render(request, "security/sign_in.html", status_code=401, principal=None,
+            return render(request, "security/sign_in.html", status_code=401, principal=None, next=next,
                           error=i18n_text(request, "That code did not match. Sign in again."))
         return render(request, "security/totp.html", status_code=401, principal=None, ticket=ticket, enrol=False,
-                      error=i18n_text(request, "That code did not match. Try the next one."))
-    return _after_sign_in(request, outcome)
+                      next=next, error=i18n_text(request, "That code did not match. Try the next one."))
+    return _after_sign_in(request, outcome, next)
 
 
 @router.post("/sign-out")
@@ -129,7 +137,7 @@ def staff_create(
                                               display_name=display_name, password=password)
     except DomainError as exc:
         session.rollback()
-        return _staff_page(request, principal, session, status_code=exc.status, error=error_text(exc))
+        return _staff_page(request, principal, session, status_code=exc.status, error=error_text(request, exc))
     return _staff_page(request, principal, session,
                        notice=i18n_text(request, "Account created.") + f" {staff.username}")
 
@@ -143,10 +151,10 @@ def staff_roles(
         chosen = {Role(value) for value in roles or []}
         security_service.set_roles(session, actor=principal.actor, staff_id=staff_id, roles=chosen)
     except ValueError:
-        return _staff_page(request, principal, session, status_code=422, error="unknown role")
+        return _staff_page(request, principal, session, status_code=422, error=i18n_text(request, "There is no such role."))
     except DomainError as exc:
         session.rollback()
-        return _staff_page(request, principal, session, status_code=exc.status, error=error_text(exc))
+        return _staff_page(request, principal, session, status_code=exc.status, error=error_text(request, exc))
     return _staff_page(request, principal, session, notice=i18n_text(request, "Roles saved."))
 
 
@@ -175,10 +183,10 @@ def api_key_create(
         _, secret = security_service.create_api_key(session, settings, actor=principal.actor, name=name,
                                                     scopes=chosen)
     except ValueError:
-        return _keys_page(request, principal, session, status_code=422, error="unknown scope")
+        return _keys_page(request, principal, session, status_code=422, error=i18n_text(request, "There is no such scope."))
     except DomainError as exc:
         session.rollback()
-        return _keys_page(request, principal, session, status_code=exc.status, error=error_text(exc))
+        return _keys_page(request, principal, session, status_code=exc.status, error=error_text(request, exc))
     return _keys_page(request, principal, session, created=secret)
 
 

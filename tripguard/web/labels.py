@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from tripguard.core import i18n
-
-
-def N_(message: str) -> str:
-    return message
-
+from tripguard.core.i18n import N_
 
 LABELS = [
     N_("Home"), N_("Audit log"), N_("Staff"), N_("API keys"),
@@ -56,7 +52,23 @@ DETAILS = {
     "outcome": N_("Outcome"), "late_s": N_("Late by (s)"), "to": N_("To"), "via": N_("Via"), "result": N_("Result"),
     "reference": N_("Reference"), "fields": N_("Fields"), "plaintext": N_("Shown in full"), "reason": N_("Reason"),
     "points": N_("Positions"), "format": N_("Format"), "purpose": N_("Purpose"),
+    # form fields, named in a form's errors
+    "action": N_("Action"), "note": N_("Note"), "assignee": N_("Assign to"), "username": N_("User name"),
+    "password": N_("Password"), "display_name": N_("Display name"), "name": N_("Name"), "scopes": N_("Scopes"),
+    "roles": N_("Roles"), "code": N_("Code"), "ticket": N_("Sign-in step"), "trip_id": N_("Trip"),
+    "incident_id": N_("Case"), "started_at": N_("Started"), "ended_at": N_("Ended"), "detected_at": N_("Detected"),
+    "description": N_("Description"), "subject_id": N_("Person"), "decision": N_("Decision"), "next": N_("Return to"),
+    # audit details
+    "actions": N_("Actions"), "added": N_("Added"), "after": N_("After"), "alert": N_("Alert"), "applied": N_("Applied"),
+    "before": N_("Before"), "case": N_("Case"), "category": N_("Category"), "check_in": N_("Check-in"),
+    "contacts_told": N_("Contacts told"), "count": N_("Count"), "driver": N_("Driver"), "dry_run": N_("Dry run"),
+    "entries": N_("Entries"), "hold": N_("Legal hold"), "kind": N_("Kind"), "notice": N_("Notice version"),
+    "notified": N_("Notified"), "reader": N_("Reader"), "recording": N_("Recording"), "request": N_("Request"),
+    "rewrapped": N_("Keys re-wrapped"), "serious": N_("Serious"), "session": N_("Session"),
+    "shares": N_("Shares"), "subjects": N_("People"), "vehicle": N_("Vehicle"), "verify_by": N_("Verify by"),
+    "why": N_("Why"), "trajectory": N_("Trip positions"), "reason_ref": N_("Reason (sealed)"),
 }
+N_("There is no such role."), N_("There is no such scope.")
 VALUES = [
     N_("caller"), N_("system"), N_("subject"), N_("contact"), N_("recorded"), N_("ringing"), N_("failed"),
     N_("record-only"), N_("call"), N_("yes"), N_("no"), N_("active"), N_("check_in"),
@@ -65,3 +77,21 @@ VALUES = [
 
 def detail_label(key: str) -> str:
     return i18n.gettext(DETAILS.get(key, key))
+
+
+# Who acted and what they acted on, in the audit log.
+KINDS = {
+    "staff": N_("staff"), "subject": N_("person"), "api_key": N_("API key"), "system": N_("system"),
+    "cli": N_("command line"), "incident": N_("case"), "breach": N_("breach"), "contact": N_("emergency contact"),
+    "tree_head": N_("signed tree head"), "check_in": N_("check-in"), "privacy_subjects": N_("person"),
+    "privacy_requests": N_("subject request"), "device": N_("device"), "share": N_("trip share"),
+    "live_map": N_("live map"), "notice": N_("privacy notice"), "complaint": N_("complaint"),
+    "recording": N_("recording"), "vehicle": N_("vehicle"), "trip": N_("trip"), "session": N_("session"),
+    "backup": N_("backup"), "retention_run": N_("retention run"), "safety_contacts": N_("emergency contact"),
+    "safety_incidents": N_("case"), "telematics_trips": N_("trip"), "notify_outbox": N_("message"),
+    "legal_hold": N_("legal hold"), "data_key": N_("data key"), "feedback_complaints": N_("complaint"),
+}
+
+
+def kind_label(kind: str | None) -> str:
+    return i18n.gettext(KINDS[kind]) if kind in KINDS else (kind or "")

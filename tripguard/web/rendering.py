@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +22,7 @@ from jinja2 import (
 from jinja2.runtime import Context
 
 from tripguard.core import i18n
-from tripguard.web.labels import detail_label
+from tripguard.web.labels import detail_label, kind_label
 from tripguard.web.streams import cursor_now
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -54,6 +55,8 @@ def local_time(context: Context, value: datetime | None, fmt: str = "%H:%M:%S") 
 
 env.filters["local"] = local_time
 env.globals["detail_label"] = detail_label
+env.globals["kind_label"] = kind_label
+env.filters["from_json"] = json.loads
 
 
 @lru_cache(maxsize=8)

@@ -5,19 +5,23 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tripguard.core import i18n
 from tripguard.core.errors import DomainError
-from tripguard.security.auth import ConsoleUser, Public
+from tripguard.security import service as security_service
+from tripguard.security.auth import SESSION_COOKIE, ConsoleUser, Public
 from tripguard.security.permissions import Permission
 from tripguard.security.principal import Principal
+from tripguard.web.labels import N_, detail_label
 from tripguard.web.rendering import render, request_locale
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 router = APIRouter(prefix="/console", include_in_schema=False)
+root_router = APIRouter(include_in_schema=False)
 
 # (label, href, permission): the navigation, shown to each role only where it may go.
 NAVIGATION: list[tuple[str, str, Permission]] = [
@@ -46,10 +50,10 @@ def page(request: Request, template: str, principal: Principal, current: str, *,
                   watch_cases=principal.can(Permission.INCIDENT_HANDLE), **context)
 
 
-def error_text(exc: DomainError) -> str:
-    if exc.errors:
-        return "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
-    return exc.detail or exc.title
+def error_text(request: Request, exc: DomainError) -> str:
+    """A problem as one line in the page's language (a form's error above it)."""
+    _, message, fields = problem_text(request, exc)
+    return "; ".join([message, *(f"{field}: {problem}" for field, problem in fields)])
 
 
 def i18n_text(request: Request, message: str) -> str:
@@ -65,18 +69,95 @@ def home(request: Request, principal: ConsoleUser) -> HTMLResponse:
     return page(request, "home.html", principal, "/console", roles=sorted(principal.roles))
 
 
+@root_router.get("/", dependencies=[Public])
+def root() -> Response:
+    return RedirectResponse("/console", status_code=303)
+
+
 @router.get("/lang/{locale}", dependencies=[Public])
 def choose_language(locale: str, next: Annotated[str, Query(max_length=200)] = "/console") -> Response:
-    target = next if next.startswith("/console") and "//" not in next else "/console"
+    target = next if safe_next(next) else "/console"
     response = RedirectResponse(target, status_code=303)
     if locale in i18n.LOCALES:
         response.set_cookie(i18n.LANG_COOKIE, locale, max_age=365 * 86400, samesite="lax", path="/")
     return response
 
 
+# What a problem means, in words for the person in front of the page (its detail is English for the
+# API's clients; a zh page shows the detail only where the catalog translates it).
+PROBLEM_TEXT = {
+    "/problems/not-found": N_("The page or record you asked for does not exist, or is no longer kept."),
+    "/problems/permission-denied": N_("Your roles do not allow this. Ask an administrator if your work needs it."),
+    "/problems/invalid-input": N_("Some of what was entered is not valid."),
+    "/problems/conflict": N_("This is not possible in its current state, or it changed meanwhile. Reload and try again."),
+    "/problems/too-many-requests": N_("Too many attempts. Wait a minute and try again."),
+    "/problems/method-not-allowed": N_("This page cannot be used that way."),
+}
+N_("Method not allowed")
+N_("not valid")
+
+
+def problem_text(request: Request, exc: DomainError) -> tuple[str, str, list[tuple[str, str]]]:
+    """(title, message, [(field, problem)]) in the page's language: English shows the problem's own
+    detail; Chinese shows its translation, or the kind of problem explained."""
+    locale = request_locale(request)
+    token = i18n.current_locale.set(locale)
+    try:
+        title = i18n.gettext(exc.title)
+        general = i18n.gettext(PROBLEM_TEXT.get(exc.type, exc.title))
+        detail = exc.detail if exc.detail and exc.detail != exc.title else None
+        if detail and exc.errors:
+            detail = None  # the fields say it
+        translated = i18n.gettext(detail) if detail else None
+        message = general if detail is None or (locale != "en" and translated == detail) else translated or general
+        fields = [(detail_label(e.field.rpartition(".")[2] or e.field),
+                   e.message if locale == "en" else i18n.gettext("not valid")) for e in exc.errors or []]
+    finally:
+        i18n.current_locale.reset(token)
+    return title, message, fields
+
+
+def _signed_in(request: Request) -> Principal | None:
+    """The principal of the request, if it got that far; else read from the session cookie."""
+    known = getattr(request.state, "principal", None)
+    if isinstance(known, Principal):
+        return known
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie or not request.url.path.startswith("/console"):
+        return None
+    with request.app.state.sessionmaker() as session:
+        principal = security_service.principal_from_session(session, request.app.state.settings, cookie)
+        session.commit()
+    return principal
+
+
+def sign_in_url(request: Request) -> str:
+    """The sign-in page, coming back here afterwards (a page that was asked for with GET)."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET" or not safe_next(target) or target.startswith("/console/sign-in"):
+        return "/console/sign-in"
+    return f"/console/sign-in?{urlencode({'next': target})}"
+
+
+def safe_next(target: str | None) -> bool:
+    """Only a console page of this site: no scheme, host, `//` or backslash tricks."""
+    if not target:
+        return False
+    return (target.startswith("/console") and "//" not in target and "\\" not in target and target.isprintable()
+            and len(target) <= 500)
+
+
 def render_console_error(request: Request, exc: DomainError) -> Response:
-    """Console pages answer errors with a page (or the sign-in page), not problem+json."""
-    if exc.status == 401:
-        return RedirectResponse("/console/sign-in", status_code=303)
-    return render(request, "error.html", status_code=exc.status, principal=None,
-                  title=i18n_text(request, exc.title), detail=exc.detail or "")
+    """Console pages answer errors with a page inside the shell (navigation and sign-out for whoever is
+    signed in), in their language; not signed in, the sign-in page, which returns here. A share link's
+    error page stands alone: no console around it."""
+    if exc.status == 401 and request.url.path.startswith("/console"):
+        return RedirectResponse(sign_in_url(request), status_code=303)
+    title, message, fields = problem_text(request, exc)
+    context: dict[str, object] = {"title": title, "message": message, "fields": fields, "status": exc.status}
+    if request.url.path.startswith("/s/"):
+        return render(request, "share_error.html", status_code=exc.status, **context)
+    principal = _signed_in(request)
+    if principal is None:
+        return render(request, "error.html", status_code=exc.status, principal=None, **context)
+    return page(request, "error.html", principal, "", status_code=exc.status, **context)

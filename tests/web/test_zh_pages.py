@@ -1,0 +1,60 @@
+"""Every console page, as each role reaches it from its navigation (and one link further), read in
+Chinese: no English a person would read, no Python reprs. Seeded with a trip, an alert case, an SOS,
+a subject request and a breach, so the detail pages have something to show."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from tests.builders import PASSWORD, sign_in_with_enrolment, staff
+from tests.safety.test_case_page import sos_with_contact
+from tests.telematics.test_ingest_api import ndjson, post, trip_with_deviation
+from tests.web.untranslated import english_words
+from tripguard.security.permissions import STAFF_ROLES, TOTP_REQUIRED_ROLES, Role
+
+LINK = re.compile(r'href="(/console[^"#]*)"')
+NOT_PAGES = ("/console/sign-out", "/console/lang/", "/stream", "/snapshot", ".csv", "format=csv", "/rows", "/verify")
+
+
+def seed(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    sos_with_contact(client, db, act_as)
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    post(client, ndjson(trip_with_deviation("T2")))
+    db.commit()
+
+
+def crawl(client: TestClient, limit: int = 40) -> dict[str, str]:
+    """The pages reachable from the home page, two links deep: {path: html}."""
+    pages: dict[str, str] = {}
+    queue = ["/console"]
+    while queue and len(pages) < limit:
+        path = queue.pop(0)
+        if path in pages or any(part in path for part in NOT_PAGES):
+            continue
+        answer = client.get(path, headers={"accept-language": "zh-CN"})
+        assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
+        pages[path] = answer.text
+        if path.count("/") <= 3:
+            queue.extend(link.replace("&amp;", "&") for link in LINK.findall(answer.text))
+    return pages
+
+
+@pytest.mark.parametrize("role", sorted(STAFF_ROLES - {Role.MERCHANT}, key=str))
+def test_every_page_a_role_reaches_reads_in_chinese(client: TestClient, db: Session, act_as, role: Role) -> None:  # type: ignore[no-untyped-def]
+    seed(client, db, act_as)
+    act_as_cleared = client.app.dependency_overrides  # type: ignore[attr-defined]
+    act_as_cleared.clear()
+    staff(db, "person.zh", role)
+    if role in TOTP_REQUIRED_ROLES:
+        sign_in_with_enrolment(client, "person.zh")
+    else:
+        client.post("/api/v1/auth/sign-in", json={"username": "person.zh", "password": PASSWORD})
+    pages = crawl(client)
+    assert len(pages) >= 1
+    found = {path: sorted(set(words)) for path, html in pages.items() if (words := english_words(html))}
+    assert found == {}, "\n".join(f"{path}: {' '.join(words)}" for path, words in found.items())
+    assert not any("<Role." in html or "Purpose." in html for html in pages.values())
