@@ -52,6 +52,20 @@ def test_privacy_officer_works_through_the_pages(browser: Any, live_server: Live
     assert "0 次" in page.locator("[data-testid=findings]").inner_text()
     page.fill("#ref", "CAC-2026-0002")
     page.click("button[value=report]")
+    # Closing is destructive: it asks first, in a dialog that looks different, and Cancel changes nothing.
+    close = page.locator("button[value=close]")
+    assert "danger" in (close.get_attribute("class") or "")
+    close.click()
+    dialog = page.locator("#confirm-dialog")
+    dialog.wait_for(state="visible")
+    assert dialog.locator("h2").inner_text() == "关闭此泄露事件吗？"
+    dialog.locator("button[value=cancel]").click()
+    dialog.wait_for(state="hidden")
+    page.reload()
+    assert page.locator("[data-testid=breach-status]").inner_text() == "处理中"
     page.click("button[value=close]")
+    dialog.locator("button[value=confirm]").click()
+    page.wait_for_load_state()
+    page.locator("[data-testid=report]").wait_for()
     assert page.locator("[data-testid=breach-status]").inner_text() == "已结案"
     assert '"authority_report_on_time": true' in page.locator("[data-testid=report]").inner_text()

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError
+from tripguard.core.i18n import N_
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.models import metadata
 from tripguard.privacy import breaches, requests, retention
@@ -19,9 +20,21 @@ from tripguard.privacy.catalogue import Category, catalogue
 from tripguard.privacy.models import Breach, BreachSubject, LegalHold, RetentionRun
 from tripguard.security.auth import BreachManager, CatalogueReader, RequestHandler, RetentionManager
 from tripguard.security.principal import Principal
-from tripguard.web.shell import error_text, page
+from tripguard.web.shell import CONFIRMED, Confirmation, confirmation_page, error_text, page
 
 router = APIRouter(prefix="/console/privacy", include_in_schema=False)
+# Destructive actions: what the confirmation asks, what it says will happen, and its button.
+RETENTION_QUESTION = N_("Run retention now?")
+RETENTION_CONSEQUENCE = N_("Everything past its retention period is erased for good: its keys are shredded. "
+                           "A dry run counts it first without erasing anything.")
+BREACH_QUESTIONS = {
+    "notify": (N_("Notify the affected people now?"),
+               N_("Each affected person is sent the breach notice (SMS or e-mail). It cannot be recalled."),
+               N_("Notify affected people")),
+    "close": (N_("Close this breach?"),
+              N_("The closing report is written and the breach can no longer be changed."),
+              N_("Close with a report")),
+}
 
 
 @router.get("/catalogue")
@@ -61,7 +74,12 @@ def retention_page(request: Request, principal: RetentionManager, session: DbSes
 
 @router.post("/retention/run")
 def retention_run(request: Request, principal: RetentionManager, session: DbSession,
-                  mode: Annotated[str, Form(pattern="^(dry|real)$")]) -> Response:
+                  mode: Annotated[str, Form(pattern="^(dry|real)$")], confirm: Confirmation = "") -> Response:
+    if mode == "real" and confirm != CONFIRMED:
+        return confirmation_page(request, principal, "/console/privacy/retention",
+                                 action="/console/privacy/retention/run", fields={"mode": "real"},
+                                 question=RETENTION_QUESTION, consequence=RETENTION_CONSEQUENCE,
+                                 button="Run now (erases)")
     session.commit()  # the run commits its own batches; this request must not hold the writer lock meanwhile
     retention.run_retention(request.app.state.sessionmaker, request.app.state.vault, request.app.state.settings,
                             dry_run=mode == "dry", actor=principal.actor)
@@ -117,7 +135,13 @@ def breach_action(
     request: Request, breach_id: Identifier, principal: BreachManager, session: DbSession,
     action: Annotated[str, Form(pattern="^(investigate|notify|report|close)$")],
     reader_id: Annotated[str, Form(max_length=64)] = "", reference: Annotated[CleanStr, Form(max_length=100)] = "",
+    confirm: Confirmation = "",
 ) -> Response:
+    if action in BREACH_QUESTIONS and confirm != CONFIRMED:
+        question, consequence, button = BREACH_QUESTIONS[action]
+        return confirmation_page(request, principal, f"/console/privacy/breaches/{breach_id}",
+                                 action=f"/console/privacy/breaches/{breach_id}/action", fields={"action": action},
+                                 question=question, consequence=consequence, button=button)
     actor = principal.actor
     try:
         if action == "investigate":

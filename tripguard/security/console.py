@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError
+from tripguard.core.i18n import N_
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.security import credentials
 from tripguard.security import service as security_service
@@ -29,9 +30,20 @@ from tripguard.security.permissions import API_KEY_SCOPES, STAFF_ROLES, Permissi
 from tripguard.security.principal import Principal
 from tripguard.security.schemas import TICKET, USERNAME_PATTERN
 from tripguard.web.rendering import render
-from tripguard.web.shell import error_text, i18n_text, page, safe_next
+from tripguard.web.shell import (
+    CONFIRMED,
+    Confirmation,
+    confirmation_page,
+    error_text,
+    i18n_text,
+    page,
+    safe_next,
+)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+REVOKE_QUESTION = N_("Revoke this API key?")
+REVOKE_CONSEQUENCE = N_("Every system using it is refused from now on. A revoked key cannot be restored; "
+                        "create a new one instead.")
 
 
 # ---- sign-in ---------------------------------------------------------------------------------
@@ -191,7 +203,11 @@ def api_key_create(
 
 
 @router.post("/api-keys/{key_id}/revoke")
-def api_key_revoke(request: Request, key_id: Identifier, principal: ApiKeyManager, session: DbSession) -> Response:
+def api_key_revoke(request: Request, key_id: Identifier, principal: ApiKeyManager, session: DbSession,
+                   confirm: Confirmation = "") -> Response:
+    if confirm != CONFIRMED:
+        return confirmation_page(request, principal, "/console/api-keys", action=f"/console/api-keys/{key_id}/revoke",
+                                 fields={}, question=REVOKE_QUESTION, consequence=REVOKE_CONSEQUENCE, button="Revoke")
     security_service.revoke_api_key(session, actor=principal.actor, key_id=key_id)
     return RedirectResponse("/console/api-keys", status_code=303)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tripguard.core import i18n
@@ -54,6 +54,18 @@ def error_text(request: Request, exc: DomainError) -> str:
     """A problem as one line in the page's language (a form's error above it)."""
     _, message, fields = problem_text(request, exc)
     return "; ".join([message, *(f"{field}: {problem}" for field, problem in fields)])
+
+
+CONFIRMED = "yes"
+Confirmation = Annotated[str, Form(max_length=3)]  # "yes" once the person confirmed a destructive action
+
+
+def confirmation_page(request: Request, principal: Principal, current: str, *, action: str,
+                      fields: dict[str, str], question: str, consequence: str, button: str) -> HTMLResponse:
+    """Asked before a destructive action runs (the page's dialog asks first; without it, this page):
+    the same form again, confirmed. The question and the rest are English msgids, shown translated."""
+    return page(request, "confirm.html", principal, current, action=action, fields=fields, question=question,
+                consequence=consequence, button=button, back=current)
 
 
 def i18n_text(request: Request, message: str) -> str:

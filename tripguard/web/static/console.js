@@ -16,6 +16,28 @@
     });
   }
 
+  // ---- destructive actions ask first -------------------------------------------------------
+  // A button with data-confirm opens the dialog; confirmed, its form goes with confirm=yes (the
+  // server asks again on a page of its own when that is missing, so nothing runs unconfirmed).
+  const dialog = document.getElementById("confirm-dialog");
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-confirm]");
+    if (!button || !dialog || button.form.querySelector("input[name=confirm]")) return;
+    event.preventDefault();
+    dialog.querySelector("#confirm-question").textContent = button.dataset.confirm;
+    dialog.querySelector("#confirm-consequence").textContent = button.dataset.consequence || "";
+    dialog.querySelector("#confirm-yes").textContent = button.textContent.trim();
+    dialog.returnValue = "";
+    dialog.onclose = () => {
+      if (dialog.returnValue !== "confirm") return;
+      const confirmed = document.createElement("input");
+      Object.assign(confirmed, { type: "hidden", name: "confirm", value: "yes" });
+      button.form.appendChild(confirmed);
+      button.form.requestSubmit(button);
+    };
+    dialog.showModal();
+  });
+
   // ---- live streams ------------------------------------------------------------------------
   const indicator = document.getElementById("live-state");
   const states = new Map();
