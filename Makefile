@@ -7,7 +7,7 @@ UV := $(PYTHON) -m uv
 PYTEST_ARGS ?=
 export TRIPGUARD_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test test-sqlite test-postgres lint chromium catalogs bench clean
+.PHONY: install run test test-sqlite test-postgres lint chromium catalogs gallery bench clean
 
 # The virtualenv is rebuilt from the lock whenever the lock changes.
 $(BIN)/.installed: pyproject.toml uv.lock
@@ -48,6 +48,10 @@ test-postgres: install chromium
 # Extract messages and refresh the zh_CN / en catalogs (fails on an untranslated Chinese string).
 catalogs: install
 	$(BIN)/python scripts/update_catalogs.py
+
+# Screenshots of every console page in zh and en, and the gallery table in docs/console.md.
+gallery: install chromium
+	$(BIN)/python scripts/console_gallery.py
 
 clean:
 	rm -rf $(VENV) var .hypothesis

@@ -67,6 +67,7 @@ DETAILS = {
     "rewrapped": N_("Keys re-wrapped"), "serious": N_("Serious"), "session": N_("Session"),
     "shares": N_("Shares"), "subjects": N_("People"), "vehicle": N_("Vehicle"), "verify_by": N_("Verify by"),
     "why": N_("Why"), "trajectory": N_("Trip positions"), "reason_ref": N_("Reason (sealed)"),
+    "reason_mac": N_("Reason check code"), "note_ref": N_("Note (sealed)"),
 }
 N_("There is no such role."), N_("There is no such scope.")
 VALUES = [
@@ -95,3 +96,11 @@ KINDS = {
 
 def kind_label(kind: str | None) -> str:
     return i18n.gettext(KINDS[kind]) if kind in KINDS else (kind or "")
+
+
+TRIP_STATES = {"active": N_("under way"), "ended": N_("trip ended")}
+
+
+def trip_state(status: str) -> str:
+    """A trip's state in trip words (an "active" account is a different thing)."""
+    return i18n.gettext(TRIP_STATES[status]) if status in TRIP_STATES else status

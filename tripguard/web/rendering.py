@@ -22,7 +22,7 @@ from jinja2 import (
 from jinja2.runtime import Context
 
 from tripguard.core import i18n
-from tripguard.web.labels import detail_label, kind_label
+from tripguard.web.labels import detail_label, kind_label, trip_state
 from tripguard.web.streams import cursor_now
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -56,6 +56,7 @@ def local_time(context: Context, value: datetime | None, fmt: str = "%H:%M:%S") 
 env.filters["local"] = local_time
 env.globals["detail_label"] = detail_label
 env.globals["kind_label"] = kind_label
+env.globals["trip_state"] = trip_state
 env.filters["from_json"] = json.loads
 
 
