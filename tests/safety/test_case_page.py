@@ -69,7 +69,8 @@ def test_a_call_goes_through_the_adapter_and_on_the_timeline_without_the_number(
     contact = db.scalars(select(EmergencyContact)).one()
     assert client.post(f"/console/incidents/{incident_id}/call", data={"to": f"contact:{contact.id}"},
                        follow_redirects=False).status_code == 303
-    someone_else = client.post(f"/console/incidents/{incident_id}/call", data={"to": "contact:ctc_NOT_THEIRS"})
+    someone_else = client.post(f"/console/incidents/{incident_id}/call", data={"to": "contact:ctc_NOT_THEIRS"},
+                               headers={"accept-language": "en"})
     assert someone_else.status_code == 422 and "nobody to call" in someone_else.text
     assert client.post(f"/console/incidents/{incident_id}/call", data={"to": "+8613800001234"}).status_code == 422
 
