@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import Select, case, select
 
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError, NotFound
+from tripguard.core.i18n import N_
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.privacy import access
 from tripguard.safety import response, service
@@ -19,6 +20,7 @@ from tripguard.safety.models import Incident, Recording
 from tripguard.security.auth import IncidentHandler
 from tripguard.security.permissions import Permission, Purpose, purposes_for
 from tripguard.security.principal import Principal
+from tripguard.web.lists import Column, Filter, ListSpec, csv_response, fetch, read_query
 from tripguard.web.shell import error_text, page
 from tripguard.web.streams import stream_response
 
@@ -27,10 +29,61 @@ CASE_ITEMS = frozenset({"incident"})
 CALL_RESULTS = ("recorded", "ringing", "failed")
 
 
+def _case_list(principal: Principal, handlers: list[tuple[str, str]]) -> ListSpec:
+    """The triage queue: live cases by default; by state, source and assignee; search by case, trip or order."""
+    def by_state(statement: Select[Any], value: str) -> Select[Any]:
+        if value == "live":
+            return statement.where(Incident.status.in_(response.LIVE_STATES))
+        return statement if value == "all" else statement.where(Incident.status == value)
+
+    def by_assignee(statement: Select[Any], value: str) -> Select[Any]:
+        if value == "none":
+            return statement.where(Incident.assigned_to.is_(None))
+        return statement.where(Incident.assigned_to == (principal.id if value == "me" else value))
+
+    severity_rank = case({"critical": 3, "high": 2, "medium": 1}, value=Incident.severity, else_=0)
+    return ListSpec(
+        name="cases", default_sort="raised", tiebreak=Incident.id,
+        columns=[Column("raised", N_("Raised"), Incident.created_at), Column("case", N_("Case")),
+                 Column("source", N_("Source"), Incident.source), Column("severity", N_("Severity"), severity_rank),
+                 Column("state", N_("State"), Incident.status), Column("subject", N_("Trip or order")),
+                 Column("assignee", N_("Assigned to")), Column("due", N_("Acknowledge by"), Incident.ack_due_at)],
+        filters=[
+            Filter("state", N_("State"), [
+                ("live", N_("Not yet resolved")), ("open", N_("Waiting for an agent")),
+                ("acknowledged", N_("Acknowledged")), ("in_progress", N_("In progress")), ("resolved", N_("Resolved")),
+                ("closed", N_("Closed")), ("all", N_("All"))], by_state, default="live"),
+            Filter("source", N_("Source"), [("", N_("All")), ("sos", N_("sos")), ("alert", N_("alert")),
+                                            ("check_in", N_("check_in"))],
+                   lambda statement, value: statement.where(Incident.source == value)),
+            Filter("assignee", N_("Assigned to"), [("", N_("Anyone")), ("me", N_("Me")), ("none", N_("Nobody")),
+                                                   *handlers], by_assignee)],
+        search=[Incident.id, Incident.trip_id, Incident.order_id])
+
+
 @router.get("")
-def queue_page(request: Request, principal: IncidentHandler, session: DbSession) -> HTMLResponse:
-    return page(request, "safety/incidents.html", principal, "/console/incidents",
-                incidents=service.queue(session, status=None))
+def queue_page(request: Request, principal: IncidentHandler, session: DbSession) -> Response:
+    handlers = response.handlers(session)
+    spec = _case_list(principal, handlers)
+    query = read_query(request, spec)
+    if request.query_params.get("format") == "csv":
+        names = dict(handlers)
+        return csv_response(session, principal, select(Incident), spec, query,
+                            header=["case", "source", "severity", "state", "trip", "order", "assigned_to", "raised_at",
+                                    "acknowledge_by", "acknowledged_at", "escalated_at", "resolved_at", "outcome"],
+                            row=lambda i: [i.id, i.source, i.severity, i.status, i.trip_id, i.order_id,
+                                           names.get(i.assigned_to or "", i.assigned_to), i.created_at.isoformat(),
+                                           i.ack_due_at.isoformat(), _iso(i.acknowledged_at), _iso(i.escalated_at),
+                                           _iso(i.resolved_at), i.outcome])
+    listing = fetch(session, select(Incident), spec, query)
+    return page(request, "safety/incidents.html", principal, "/console/incidents", list=listing,
+                names=dict(handlers), now=utcnow(), live_view=query.page == 1 and not query.search
+                and query.filters.get("state") in ("live", "open", "all"),
+                filters=query.filters)
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""
 
 
 def _incident_page(request: Request, principal: Principal, session: DbSession, incident_id: str,

@@ -184,5 +184,28 @@
     });
   }
 
-  window.TripGuard = { openStream };
+  // ---- clocks: time left to acknowledge (overdue once passed) and age, every second -----------
+  function span(seconds) {
+    const s = Math.abs(Math.round(seconds));
+    if (s < 60) return `${s} s`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+    return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  }
+  function tick() {
+    const now = Date.now();
+    document.querySelectorAll("[data-countdown]").forEach((el) => {
+      el.dataset.clock = el.dataset.clock || el.textContent;
+      const left = (Date.parse(el.dataset.countdown) - now) / 1000;
+      const overdue = left < 0;
+      el.textContent = overdue ? `${el.dataset.clock} · ${el.dataset.overdue} ${span(left)}` : `${el.dataset.clock} · ${span(left)}`;
+      el.classList.toggle("overdue", overdue);
+      const row = el.closest("tr");
+      if (row && overdue) row.classList.add("overdue");
+    });
+    document.querySelectorAll("[data-age]").forEach((el) => { el.textContent = span((now - Date.parse(el.dataset.age)) / 1000); });
+  }
+  tick();
+  setInterval(tick, 1000);
+
+  window.TripGuard = { openStream, tick };
 })();

@@ -36,18 +36,6 @@
     }
     if (bounds.isValid()) map.fitBounds(bounds, { maxZoom: 16, padding: [20, 20] });
   }
-  // The time left to acknowledge, counting down; overdue when it has passed.
-  document.querySelectorAll("[data-countdown]").forEach((span) => {
-    const due = Date.parse(span.dataset.countdown);
-    const clock = span.textContent;
-    function tick() {
-      const left = Math.round((due - Date.now()) / 1000);
-      if (left < 0) { span.textContent = `${clock} · ${span.dataset.overdue} ${-left} s`; span.classList.add("overdue"); }
-      else span.textContent = `${clock} · ${left} s`;
-    }
-    tick();
-    setInterval(tick, 1000);
-  });
   const form = document.getElementById("evidence");
   const player = document.getElementById("player");
   // Trip positions as evidence: downloaded from the API, which audits the reason and notes it on the case.

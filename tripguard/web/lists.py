@@ -1,0 +1,184 @@
+"""The console's one way of doing a list: filters, search, sorting, pagination and CSV export, over a
+SQLAlchemy query. A page declares a `ListSpec`; `read_query` takes the request's parameters (anything
+unknown or malformed falls back to the default, never an error); `fetch` runs the page's rows and the
+total; `csv_response` streams the whole filtered list (audited: an export is a bulk read). The
+template side is `web/templates/list.html` (controls, sortable headers, pager)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from tripguard.audit import service as audit
+from tripguard.security.principal import Principal
+
+PAGE_SIZES = (25, 50, 100)
+MAX_SEARCH = 64
+EXPORT_LIMIT = 50_000
+Expression = ColumnElement[Any] | InstrumentedAttribute[Any]  # a column, or an expression over columns
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str  # msgid, translated in the template
+    sort: Expression | None = None  # sortable when set
+
+
+@dataclass(frozen=True)
+class Filter:
+    key: str
+    label: str  # msgid
+    options: Sequence[tuple[str, str]]  # (value, msgid label); "" means any
+    apply: Callable[[Select[Any], str], Select[Any]]
+    default: str = ""
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    name: str
+    columns: Sequence[Column]
+    default_sort: str
+    default_descending: bool = True
+    filters: Sequence[Filter] = ()
+    search: Sequence[Expression] = ()  # matched with a case-insensitive "contains"
+    tiebreak: Expression | None = None  # a unique column, so pages never overlap
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    sort: str
+    descending: bool
+    filters: dict[str, str]
+    search: str
+    page: int
+    size: int
+
+    def link(self, **changes: object) -> str:
+        """The query string of this list with some parameters changed (page back to 1 unless given)."""
+        values: dict[str, object] = {"sort": self.sort, "dir": "desc" if self.descending else "asc",
+                                     "q": self.search, "page": 1, "size": self.size, **self.filters}
+        values.update(changes)
+        return "?" + urlencode({k: v for k, v in values.items() if v not in ("", None)})
+
+
+@dataclass(frozen=True)
+class ListPage:
+    spec: ListSpec
+    query: ListQuery
+    rows: list[Any]
+    total: int
+    csv_url: str = ""
+    filter_values: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.query.size))
+
+
+def _text(value: str | None, limit: int) -> str:
+    value = (value or "").strip()[:limit]
+    return value if value.isprintable() else ""
+
+
+def read_query(request: Request, spec: ListSpec) -> ListQuery:
+    params = request.query_params
+    sortable = {c.key for c in spec.columns if c.sort is not None}
+    sort = params.get("sort", "")
+    direction = params.get("dir", "")
+    filters = {}
+    for item in spec.filters:
+        value = params.get(item.key, item.default)
+        filters[item.key] = value if value in {v for v, _ in item.options} else item.default
+    page = params.get("page", "1")
+    size = params.get("size", "")
+    return ListQuery(
+        sort=sort if sort in sortable else spec.default_sort,
+        descending=(direction == "desc") if direction in ("asc", "desc") and sort in sortable else spec.default_descending,
+        filters=filters, search=_text(params.get("q"), MAX_SEARCH),
+        page=int(page) if page.isascii() and page.isdigit() and 0 < len(page) < 7 and int(page) > 0 else 1,
+        size=int(size) if size.isascii() and size.isdigit() and int(size) in PAGE_SIZES else PAGE_SIZES[0])
+
+
+def filtered(statement: Select[Any], spec: ListSpec, query: ListQuery) -> Select[Any]:
+    for item in spec.filters:
+        if query.filters.get(item.key):
+            statement = item.apply(statement, query.filters[item.key])
+    if query.search and spec.search:
+        pattern = f"%{escape_like(query.search.lower())}%"
+        statement = statement.where(or_(*(func.lower(column).like(pattern, escape="\\")
+                                          for column in spec.search)))
+    return statement
+
+
+def _ordered(statement: Select[Any], spec: ListSpec, query: ListQuery) -> Select[Any]:
+    column = next(c.sort for c in spec.columns if c.key == query.sort)
+    assert column is not None
+    order = [column.desc() if query.descending else column.asc()]
+    if spec.tiebreak is not None:
+        order.append(spec.tiebreak.desc() if query.descending else spec.tiebreak.asc())
+    return statement.order_by(*order)
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def fetch(session: Session, statement: Select[Any], spec: ListSpec, query: ListQuery, *,
+          scalars: bool = True) -> ListPage:
+    where = filtered(statement, spec, query)
+    total = session.scalar(select(func.count()).select_from(where.order_by(None).subquery())) or 0
+    last_page = max(1, -(-total // query.size))
+    shown = ListQuery(query.sort, query.descending, query.filters, query.search, min(query.page, last_page), query.size)
+    paged = _ordered(where, spec, shown).limit(shown.size).offset((shown.page - 1) * shown.size)
+    rows = _rows(session, paged, scalars)
+    return ListPage(spec, shown, rows, total, csv_url=shown.link(page=None, size=None, format="csv"))
+
+
+def csv_response(session: Session, principal: Principal, statement: Select[Any], spec: ListSpec,
+                 query: ListQuery, *, header: list[str], row: Callable[[Any], list[object]],
+                 scalars: bool = True) -> StreamingResponse:
+    """The whole filtered list (up to EXPORT_LIMIT rows) as CSV, in its sort order. Audited: a bulk export."""
+    where = _ordered(filtered(statement, spec, query), spec, query).limit(EXPORT_LIMIT)
+    rows = _rows(session, where, scalars)
+    audit.record(session, actor=principal.actor, action="console.export", target_type="list", target_id=spec.name,
+                 details={"rows": len(rows), "filters": ",".join(f"{k}={v}" for k, v in query.filters.items() if v),
+                          "search": bool(query.search)})
+    session.commit()
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        buffer.write("\ufeff")  # Excel opens UTF-8 (Chinese) correctly with a BOM
+        for values in itertools.chain([list[object](header)], (row(r) for r in rows)):
+            writer.writerow([_cell(v) for v in values])
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+
+    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{spec.name}.csv"', "Cache-Control": "no-store"})
+
+
+def _rows(session: Session, statement: Select[Any], scalars: bool) -> list[Any]:
+    """Model objects (one entity selected), or row tuples (several columns)."""
+    if scalars:
+        return list(session.scalars(statement))
+    result: list[Any] = [tuple(row) for row in session.execute(statement)]
+    return result
+
+
+def _cell(value: object) -> str:
+    """A spreadsheet never runs a cell as a formula (CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
