@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -45,8 +46,9 @@ def catalogue_page(request: Request, principal: CatalogueReader) -> HTMLResponse
     return page(request, "privacy/catalogue.html", principal, "/console/privacy/catalogue", fields=fields)
 
 
-def _days_left(due: datetime) -> float:
-    return round((due - utcnow()).total_seconds() / 86400, 1)
+def _days_left(due: datetime) -> int:
+    """Whole days left, counting a started day as a day (0: due today, negative: late)."""
+    return math.ceil((due - utcnow()).total_seconds() / 86400)
 
 
 @router.get("/requests")

@@ -83,7 +83,8 @@ def rules(settings: Settings) -> list[Rule]:
     trips = timedelta(days=settings.retention_trip_data_days)
     messages = timedelta(days=settings.retention_messages_days)
     return [
-        Rule("delivery_contacts", "food-delivery customers' contact data after the order window (seed 004 二(四)1)",
+        # the confidential-delivery rules, 二(四)1: delete after the order
+        Rule("delivery_contacts", "food-delivery customers' contact data after the order window",
              delivery, _erase_inactive_subjects(delivery, ("customer",), "retention")),
         Rule("ride_subjects", "passengers, drivers, couriers and contacts inactive past the trip-data period",
              trips, _erase_inactive_subjects(trips, ("passenger", "driver", "courier", "emergency_contact"),

@@ -25,7 +25,7 @@ LABELS = [
     N_("route_deviation"), N_("long_stop"), N_("possible_crash"), N_("early_end"), N_("gps_lost"), N_("speeding"),
     N_("device_offline"), N_("passenger"), N_("driver"), N_("pending"), N_("ok"), N_("help"), N_("unanswered"),
     # retention rules (privacy.retention), shown on the retention page
-    N_("food-delivery customers' contact data after the order window (seed 004 二(四)1)"),
+    N_("food-delivery customers' contact data after the order window"),
     N_('passengers, drivers, couriers and contacts inactive past the trip-data period'),
     N_('trips, their positions, alerts and check-ins past the trip-data period (key shredded)'),
     N_('sent or abandoned outbox messages (they carry contact details)'),
