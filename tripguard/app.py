@@ -67,7 +67,8 @@ from tripguard.web.shell import router as shell_router
 
 # Each domain's console pages, rendered in the web shell.
 CONSOLE_ROUTERS = [security_console.router, audit_console.router, privacy_console.router,
-                   telematics_console.router, telematics_console.trips_router, safety_console.router]
+                   telematics_console.router, telematics_console.trips_router,
+                   telematics_console.devices_router, telematics_console.check_ins_router, safety_console.router]
 
 logger = logging.getLogger("tripguard.app")
 

@@ -3,10 +3,11 @@ and the trip pages (a trip's vehicle, driver, alerts and check-ins; its trajecto
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -15,6 +16,7 @@ from tripguard.audit import service as audit
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import PermissionDenied
+from tripguard.core.i18n import N_
 from tripguard.core.types import Identifier
 from tripguard.privacy import access
 from tripguard.privacy.models import DataSubject
@@ -22,18 +24,96 @@ from tripguard.security.auth import AlertsReader, LiveMapReader
 from tripguard.security.permissions import Permission, Purpose, purposes_for
 from tripguard.security.principal import Principal
 from tripguard.telematics import checkins, registry, service, trips
-from tripguard.telematics.models import Device, Trip, Vehicle
+from tripguard.telematics.models import CheckIn, Device, Trip, Vehicle
+from tripguard.web.lists import Column, Filter, ListSpec, csv_response, fetch, read_query
 from tripguard.web.shell import page
 from tripguard.web.streams import stream_response
 
 router = APIRouter(prefix="/console/live", include_in_schema=False)
 trips_router = APIRouter(prefix="/console/trips", include_in_schema=False)
+devices_router = APIRouter(prefix="/console/devices", include_in_schema=False)
+check_ins_router = APIRouter(prefix="/console/check-ins", include_in_schema=False)
+
+
+TRIPS = ListSpec(
+    name="trips", default_sort="updated", tiebreak=Trip.id,
+    columns=[Column("trip", N_("Trip"), Trip.id), Column("state", N_("State"), Trip.status),
+             Column("vehicle", N_("Vehicle"), Trip.vehicle_id), Column("started", N_("Started"), Trip.started_at),
+             Column("ended", N_("Ended"), Trip.ended_at), Column("points", N_("Positions"), Trip.points),
+             Column("updated", N_("Updated"), Trip.updated_at)],
+    filters=[Filter("state", N_("State"), [("", N_("All")), ("active", N_("under way")), ("ended", N_("trip ended"))],
+                    lambda statement, value: statement.where(Trip.status == value))],
+    search=[Trip.id, Trip.vehicle_id])
 
 
 @trips_router.get("")
-def trips_page(request: Request, principal: AlertsReader, session: DbSession) -> HTMLResponse:
-    recent = list(session.scalars(select(Trip).order_by(Trip.updated_at.desc(), Trip.id).limit(200)))
-    return page(request, "telematics/trips.html", principal, "/console/trips", trips=recent)
+def trips_page(request: Request, principal: AlertsReader, session: DbSession) -> Response:
+    query = read_query(request, TRIPS)
+    if request.query_params.get("format") == "csv":
+        return csv_response(session, principal, select(Trip), TRIPS, query,
+                            header=["trip", "state", "vehicle", "started_at", "ended_at", "positions"],
+                            row=lambda t: [t.id, t.status, t.vehicle_id, _iso(t.started_at), _iso(t.ended_at),
+                                           t.points])
+    return page(request, "telematics/trips.html", principal, "/console/trips",
+                list=fetch(session, select(Trip), TRIPS, query))
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""
+
+
+def _device_list(now: datetime) -> ListSpec:
+    state = registry.status_sql(now)
+    return ListSpec(
+        name="devices", default_sort="heartbeat", tiebreak=Device.id,
+        columns=[Column("device", N_("Device"), Device.id), Column("vehicle", N_("Vehicle"), Device.vehicle_id),
+                 Column("state", N_("State"), state), Column("installed", N_("Installed"), Device.installed_at),
+                 Column("heartbeat", N_("Last heartbeat"), Device.last_heartbeat_at)],
+        filters=[Filter("state", N_("State"), [("", N_("All")), *((s, s) for s in registry.DEVICE_STATES)],
+                        lambda statement, value: statement.where(state == value))],
+        search=[Device.id, Device.vehicle_id])
+
+
+@devices_router.get("")
+def devices_page(request: Request, principal: AlertsReader, session: DbSession) -> Response:
+    """Every monitoring device: installed, reporting, camera and storage working, tamper alarms."""
+    now = utcnow()
+    spec = _device_list(now)
+    query = read_query(request, spec)
+    if request.query_params.get("format") == "csv":
+        return csv_response(session, principal, select(Device), spec, query,
+                            header=["device", "vehicle", "state", "installed_at", "last_heartbeat_at", "camera_ok",
+                                    "storage_ok", "tamper_reason"],
+                            row=lambda d: [d.id, d.vehicle_id, registry.status(d, now), _iso(d.installed_at),
+                                           _iso(d.last_heartbeat_at), d.camera_ok, d.storage_ok, d.tamper_reason])
+    listing = fetch(session, select(Device), spec, query)
+    return page(request, "telematics/devices.html", principal, "/console/devices", list=listing,
+                states={d.id: registry.status(d, now) for d in listing.rows},
+                kpi=registry.device_kpi(session, since=now - timedelta(days=1)))
+
+
+CHECK_INS = ListSpec(
+    name="check-ins", default_sort="sent", tiebreak=CheckIn.id,
+    columns=[Column("sent", N_("Sent"), CheckIn.sent_at), Column("trip", N_("Trip"), CheckIn.trip_id),
+             Column("role", N_("Role"), CheckIn.role), Column("state", N_("State"), CheckIn.status),
+             Column("due", N_("answer by"), CheckIn.answer_by), Column("answered", N_("answered"), CheckIn.answered_at)],
+    filters=[Filter("state", N_("State"), [("", N_("All")), ("pending", N_("pending")), ("ok", N_("ok")),
+                                           ("help", N_("help")), ("unanswered", N_("unanswered"))],
+                    lambda statement, value: statement.where(CheckIn.status == value))],
+    search=[CheckIn.trip_id, CheckIn.alert_id])
+
+
+@check_ins_router.get("")
+def check_ins_page(request: Request, principal: AlertsReader, session: DbSession) -> Response:
+    """"Are you OK?" after an alert: who was asked, what they answered, who did not."""
+    query = read_query(request, CHECK_INS)
+    if request.query_params.get("format") == "csv":
+        return csv_response(session, principal, select(CheckIn), CHECK_INS, query,
+                            header=["check_in", "trip", "role", "state", "sent_at", "answer_by", "answered_at"],
+                            row=lambda c: [c.id, c.trip_id, c.role, c.status, _iso(c.sent_at), _iso(c.answer_by),
+                                           _iso(c.answered_at)])
+    return page(request, "telematics/check_ins.html", principal, "/console/check-ins",
+                list=fetch(session, select(CheckIn), CHECK_INS, query))
 
 
 @trips_router.get("/{trip_id}")

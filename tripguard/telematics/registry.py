@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
@@ -74,6 +74,19 @@ def record_heartbeats(session: Session, beats: list[DeviceHeartbeat]) -> list[De
             tampered.append(device)
     session.flush()
     return tampered
+
+
+DEVICE_STATES = ("online", "offline", "faulty", "tampered", "not_installed")
+
+
+def status_sql(now: datetime) -> ColumnElement[str]:
+    """`status` as SQL, to filter and sort a list of devices by it (the same order of checks)."""
+    return case(
+        (Device.tampered_at.is_not(None), "tampered"),
+        (or_(Device.installed_at.is_(None), Device.vehicle_id.is_(None)), "not_installed"),
+        (or_(Device.camera_ok.is_(False), Device.storage_ok.is_(False)), "faulty"),
+        (or_(Device.last_heartbeat_at.is_(None), Device.last_heartbeat_at < now - ONLINE_WITHIN), "offline"),
+        else_="online")
 
 
 def status(device: Device, now: datetime) -> str:

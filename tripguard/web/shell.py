@@ -29,6 +29,8 @@ NAVIGATION: list[tuple[str, str, Permission]] = [
     ("Live map", "/console/live", Permission.LIVE_MAP_READ),
     ("SOS queue", "/console/incidents", Permission.INCIDENT_HANDLE),
     ("Trips", "/console/trips", Permission.ALERTS_READ),
+    ("Check-ins", "/console/check-ins", Permission.ALERTS_READ),
+    ("Devices", "/console/devices", Permission.ALERTS_READ),
     ("Audit log", "/console/audit", Permission.AUDIT_READ),
     ("Staff", "/console/staff", Permission.STAFF_READ),
     ("API keys", "/console/api-keys", Permission.APIKEY_MANAGE),
