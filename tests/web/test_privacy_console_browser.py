@@ -38,13 +38,21 @@ def test_privacy_officer_works_through_the_pages(browser: Any, live_server: Live
 
     page.click("nav.main >> text=泄露事件")
     page.fill("#b-title", "测试泄露事件")
-    page.fill("#b-from", "2026-11-01T08:00")
-    page.fill("#b-to", "2026-11-02T08:00")
-    page.select_option("#b-cat", ["user.name", "user.contact.phone_number"])
+    page.fill("#b-occurred_from", "2026-11-02T08:00")
+    page.fill("#b-occurred_to", "2026-11-01T08:00")  # ends before it starts
+    page.select_option("#b-categories", ["user.name", "user.contact.phone_number"])
     for field, value in (("#b-cause", "账号被盗用"), ("#b-harm", "骚扰电话"), ("#b-measures", "已冻结账号"),
                          ("#b-advice", "警惕陌生来电"), ("#b-contact", "privacy@example.com")):
         page.fill(field, value)
     page.check("input[name=serious]")
+    page.click("main form[action='/console/privacy/breaches'] button")
+    # The form comes back with what was typed, and the field marked.
+    assert page.locator("#b-occurred_to").get_attribute("aria-invalid") == "true"
+    assert page.locator("#b-occurred_to-error").inner_text() == "泄露结束时间不能早于开始时间。"
+    assert page.locator("#b-title").input_value() == "测试泄露事件"
+    assert page.locator("#b-cause").input_value() == "账号被盗用" and page.locator("input[name=serious]").is_checked()
+    page.fill("#b-occurred_from", "2026-11-01T08:00")
+    page.fill("#b-occurred_to", "2026-11-02T08:00")
     page.click("main form[action='/console/privacy/breaches'] button")
     page.wait_for_url("**/console/privacy/breaches/brh_*")
     assert page.locator("[data-testid=breach-status]").inner_text() == "处理中"

@@ -5,10 +5,14 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
@@ -21,7 +25,14 @@ from tripguard.privacy.catalogue import Category, catalogue
 from tripguard.privacy.models import Breach, BreachSubject, LegalHold, RetentionRun
 from tripguard.security.auth import BreachManager, CatalogueReader, RequestHandler, RetentionManager
 from tripguard.security.principal import Principal
-from tripguard.web.shell import CONFIRMED, Confirmation, confirmation_page, error_text, page
+from tripguard.web.shell import (
+    CONFIRMED,
+    Confirmation,
+    confirmation_page,
+    error_text,
+    i18n_text,
+    page,
+)
 
 router = APIRouter(prefix="/console/privacy", include_in_schema=False)
 # Destructive actions: what the confirmation asks, what it says will happen, and its button.
@@ -88,35 +99,81 @@ def retention_run(request: Request, principal: RetentionManager, session: DbSess
     return RedirectResponse("/console/privacy/retention", status_code=303)
 
 
-def _as_utc(moment: datetime) -> datetime:
-    """The form's datetime-local inputs are labelled UTC and carry no zone."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
 @router.get("/breaches")
 def breaches_page(request: Request, principal: BreachManager, session: DbSession) -> HTMLResponse:
+    return _breaches_page(request, principal, session)
+
+
+class BreachForm(BaseModel):
+    """The breach form as typed: checked here, so a mistake comes back with the input kept and the field marked."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+    title: str = Field(min_length=1, max_length=200)
+    occurred_from: datetime
+    occurred_to: datetime
+    categories: list[Category] = Field(min_length=1)
+    cause: str = Field(min_length=1, max_length=2000)
+    harm: str = Field(min_length=1, max_length=2000)
+    measures: str = Field(min_length=1, max_length=2000)
+    advice: str = Field(min_length=1, max_length=2000)
+    contact: str = Field(min_length=1, max_length=200)
+    serious: bool = False
+
+    @field_validator("title", "cause", "harm", "measures", "advice", "contact")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if not value.replace("\n", "").replace("\r", "").isprintable():
+            raise ValueError("control characters are not allowed")
+        return value
+
+    @model_validator(mode="after")
+    def _in_order(self) -> BreachForm:
+        if self.occurred_to < self.occurred_from:
+            raise PydanticCustomError("range", "a breach cannot end before it starts")
+        return self
+
+
+def _breaches_page(request: Request, principal: Principal, session: DbSession, *, status_code: int = 200,
+                   values: dict[str, Any] | None = None, errors: dict[str, str] | None = None) -> HTMLResponse:
     items = session.scalars(select(Breach).order_by(Breach.discovered_at.desc())).all()
-    return page(request, "privacy/breaches.html", principal, "/console/privacy/breaches", breaches=items,
-                categories=[c.value for c in Category])
+    return page(request, "privacy/breaches.html", principal, "/console/privacy/breaches", status_code=status_code,
+                breaches=items, categories=[c.value for c in Category], values=values or {}, errors=errors or {})
 
 
 @router.post("/breaches")
-def breach_open(
-    request: Request, principal: BreachManager, session: DbSession,
-    title: Annotated[CleanStr, Form(min_length=1, max_length=200)],
-    occurred_from: Annotated[datetime, Form()], occurred_to: Annotated[datetime, Form()],
-    cause: Annotated[CleanStr, Form(min_length=1, max_length=2000)],
-    harm: Annotated[CleanStr, Form(min_length=1, max_length=2000)],
-    measures: Annotated[CleanStr, Form(min_length=1, max_length=2000)],
-    advice: Annotated[CleanStr, Form(min_length=1, max_length=2000)],
-    contact: Annotated[CleanStr, Form(min_length=1, max_length=200)],
-    categories: Annotated[list[Category], Form()], serious: Annotated[str, Form()] = "",
-) -> Response:
-    breach = breaches.open_breach(session, actor=principal.actor, title=title, serious=serious == "yes",
-                                  occurred_from=_as_utc(occurred_from), occurred_to=_as_utc(occurred_to),
-                                  categories=[c.value for c in categories], cause=cause, harm=harm,
-                                  measures=measures, advice=advice, contact=contact)
-    return RedirectResponse(f"/console/privacy/breaches/{breach.id}", status_code=303)
+async def breach_open(request: Request, principal: BreachManager, session: DbSession) -> Response:
+    form = await request.form()
+    values: dict[str, Any] = {k: str(v)[:2000] for k, v in form.items() if k != "categories"}
+    values["categories"] = [str(v) for v in form.getlist("categories")][:20]
+    values["serious"] = values.get("serious") == "yes"
+    zone = ZoneInfo(request.app.state.settings.timezone)
+    try:
+        checked = BreachForm.model_validate(values)
+    except ValidationError as exc:
+        errors = {}
+        for problem in exc.errors():
+            field = str(problem["loc"][0]) if problem["loc"] else ("occurred_to" if problem["type"] == "range"
+                                                                   else "form")
+            errors[field] = i18n_text(request, N_("A breach cannot end before it starts.")) if problem["type"] == "range" \
+                else i18n_text(request, "not valid")
+        return await run_in_threadpool(_breaches_page, request, principal, session, status_code=422, values=values,
+                                       errors=errors)
+
+    def store() -> str:
+        breach = breaches.open_breach(
+            session, actor=principal.actor, title=checked.title, serious=checked.serious,
+            occurred_from=_local(checked.occurred_from, zone), occurred_to=_local(checked.occurred_to, zone),
+            categories=[c.value for c in checked.categories], cause=checked.cause, harm=checked.harm,
+            measures=checked.measures, advice=checked.advice, contact=checked.contact)
+        return breach.id
+
+    breach_id = await run_in_threadpool(store)
+    return RedirectResponse(f"/console/privacy/breaches/{breach_id}", status_code=303)
+
+
+def _local(moment: datetime, zone: ZoneInfo) -> datetime:
+    """The form's datetime-local inputs are in the operator's time zone (labelled) and carry no zone."""
+    return moment.replace(tzinfo=zone).astimezone(UTC) if moment.tzinfo is None else moment
 
 
 def _breach_page(request: Request, principal: Principal, session: DbSession, breach_id: str, **context: Any

@@ -109,13 +109,31 @@ def verify(session: Session, vault: Vault, secret_key: str, *, subject_id: str, 
         raise VerificationFailed("the code does not match")
     if outcome is not CodeCheck.OK:
         raise VerificationFailed("the code has expired or was tried too often; ask for a new one")
+    _verified(session, vault, request, Actor("subject", subject_id), details={})
+    return request
+
+
+def _verified(session: Session, vault: Vault, request: SubjectRequest, actor: Actor, *,
+              details: dict[str, str | int | float | bool | None]) -> None:
+    """Identity confirmed: an erasure is carried out at once; an access request becomes answerable."""
     request.status, request.verified_at, request.code_hash = "verified", utcnow(), None
-    audit.record(session, actor=Actor("subject", subject_id), action="request.verify",
-                 target_type="privacy_requests", target_id=request.id)
+    audit.record(session, actor=actor, action="request.verify", target_type="privacy_requests",
+                 target_id=request.id, details=details)
     if request.kind == "erasure":
-        record = service.erase_subject(session, vault, actor=Actor("subject", subject_id), subject_id=subject_id,
+        record = service.erase_subject(session, vault, actor=actor, subject_id=request.subject_id,
                                        reason="subject_request", request_id=request.id)
         _complete(request, handled_by="automatic", note=f"deletion record {record.id}")
+
+
+def verify_in_person(session: Session, vault: Vault, *, actor: Actor, request_id: str, how: str) -> SubjectRequest:
+    """The privacy officer confirmed who asked some other way (in person, with an ID document, or a call
+    back to the number on record): `how` says which, and goes in the audit log."""
+    request = session.get(SubjectRequest, request_id)
+    if request is None:
+        raise NotFound("no such request")
+    if request.status != "awaiting_verification":
+        raise Conflict("this request is not waiting for verification")
+    _verified(session, vault, request, actor, details={"how": how[:100]})
     return request
 
 
