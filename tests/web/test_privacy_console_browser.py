@@ -26,9 +26,17 @@ def test_privacy_officer_works_through_the_pages(browser: Any, live_server: Live
     page.click("nav.main >> text=个人信息请求")
     row = page.locator("tr[data-request='req_LIVE']")
     assert "已核验" in row.inner_text()
-    row.locator("input[name=note]").fill("更正姓名")
-    row.locator("button[value=yes]").click()
-    page.wait_for_url("**/console/privacy/requests")
+    row.locator("a").click()  # the request's own page: what was asked, the deadline, the decision
+    page.wait_for_url("**/console/privacy/requests/req_LIVE")
+    assert "韩梅" in page.locator("[data-testid=correction]").inner_text()  # opened for the subject-request purpose
+    page.fill("#note", "更正姓名")
+    page.click("button[value=yes]")
+    page.wait_for_url("**/console/privacy/requests/req_LIVE")
+    assert page.locator("[data-testid=request-status]").inner_text() == "已完成"
+    assert "request.decide" in page.locator("[data-testid=history]").inner_text()
+    page.click("nav.main >> text=个人信息请求")
+    page.select_option("#list-state", "all")
+    page.click("main form[role=search] button[type=submit]")
     assert "已完成" in page.locator("tr[data-request='req_LIVE']").inner_text()
 
     page.click("nav.main >> text=保存期限")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -14,17 +15,20 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from tripguard.audit import repository as audit_repository
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
-from tripguard.core.errors import DomainError
+from tripguard.core.errors import DomainError, NotFound
 from tripguard.core.i18n import N_
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.models import metadata
-from tripguard.privacy import breaches, requests, retention
+from tripguard.privacy import access, breaches, requests, retention
 from tripguard.privacy.catalogue import Category, catalogue
-from tripguard.privacy.models import Breach, BreachSubject, LegalHold, RetentionRun
+from tripguard.privacy.models import Breach, BreachSubject, LegalHold, RetentionRun, SubjectRequest
 from tripguard.security.auth import BreachManager, CatalogueReader, RequestHandler, RetentionManager
+from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal
+from tripguard.web.lists import Column, Filter, ListSpec, csv_response, fetch, read_query
 from tripguard.web.shell import (
     CONFIRMED,
     Confirmation,
@@ -62,19 +66,95 @@ def _days_left(due: datetime) -> int:
     return math.ceil((due - utcnow()).total_seconds() / 86400)
 
 
+REQUESTS = ListSpec(
+    name="subject-requests", default_sort="due", default_descending=False, tiebreak=SubjectRequest.id,
+    columns=[Column("request", N_("Request"), SubjectRequest.id), Column("person", N_("Person"), SubjectRequest.subject_id),
+             Column("kind", N_("Kind"), SubjectRequest.kind), Column("state", N_("State"), SubjectRequest.status),
+             Column("received", N_("Received"), SubjectRequest.received_at),
+             Column("due", N_("Days left"), SubjectRequest.due_at)],
+    filters=[Filter("state", N_("State"), [("open", N_("Not yet answered")), ("awaiting_verification",
+                                                                                N_("awaiting_verification")),
+                                           ("verified", N_("verified")), ("completed", N_("completed")),
+                                           ("rejected", N_("rejected")), ("all", N_("All"))],
+                    lambda statement, value: statement if value == "all" else statement.where(
+                        SubjectRequest.status.in_(("awaiting_verification", "verified")) if value == "open"
+                        else SubjectRequest.status == value), default="open"),
+             Filter("kind", N_("Kind"), [("", N_("All")), ("access", N_("access")), ("correction", N_("correction")),
+                                         ("erasure", N_("erasure"))],
+                    lambda statement, value: statement.where(SubjectRequest.kind == value))],
+    search=[SubjectRequest.id, SubjectRequest.subject_id])
+
+
 @router.get("/requests")
-def requests_page(request: Request, principal: RequestHandler, session: DbSession, error: str = "") -> HTMLResponse:
-    queue = [{"r": r, "days_left": _days_left(r.due_at)} for r in requests.queue(session, status=None)]
-    return page(request, "privacy/requests.html", principal, "/console/privacy/requests", queue=queue, error=error)
+def requests_page(request: Request, principal: RequestHandler, session: DbSession) -> Response:
+    query = read_query(request, REQUESTS)
+    if request.query_params.get("format") == "csv":
+        return csv_response(session, principal, select(SubjectRequest), REQUESTS, query,
+                            header=["request", "person", "kind", "state", "received_at", "due_at", "hard_due_at",
+                                    "verified_at", "completed_at"],
+                            row=lambda r: [r.id, r.subject_id, r.kind, r.status, _iso(r.received_at), _iso(r.due_at),
+                                           _iso(r.hard_due_at), _iso(r.verified_at), _iso(r.completed_at)])
+    listing = fetch(session, select(SubjectRequest), REQUESTS, query)
+    return page(request, "privacy/requests.html", principal, "/console/privacy/requests", list=listing,
+                days_left={r.id: _days_left(r.due_at) for r in listing.rows})
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""
+
+
+def _request_page(request: Request, principal: Principal, session: DbSession, request_id: str, *,
+                  status_code: int = 200, error: str | None = None) -> HTMLResponse:
+    subject_request = session.get(SubjectRequest, request_id)
+    if subject_request is None:
+        raise NotFound("no such request")
+    correction = None
+    if subject_request.kind == "correction" and subject_request.correction is not None:
+        opened = access.read_fields(request.app.state.vault, session, principal, subject_request, ["correction"],
+                                    purpose=Purpose.SUBJECT_REQUEST)["correction"].value
+        try:
+            correction = json.loads(opened) if opened else None
+        except ValueError:
+            correction = None
+    history = audit_repository.search_entries(session, audit_repository.AuditFilter(
+        target_type="privacy_requests", target_id=subject_request.id, limit=100))
+    return page(request, "privacy/request.html", principal, "/console/privacy/requests", status_code=status_code,
+                r=subject_request, correction=correction, history=history, error=error,
+                days_left=_days_left(subject_request.due_at))
+
+
+@router.get("/requests/{request_id}")
+def request_page(request: Request, request_id: Identifier, principal: RequestHandler, session: DbSession) -> HTMLResponse:
+    """One request: what was asked, the deadline, what happened (from the audit log), and the actions left."""
+    return _request_page(request, principal, session, request_id)
+
+
+@router.post("/requests/{request_id}/verify")
+def request_verify(request: Request, request_id: Identifier, principal: RequestHandler, session: DbSession,
+                   how: Annotated[CleanStr, Form(min_length=3, max_length=100)]) -> Response:
+    """Identity confirmed another way (in person, a call back): an erasure then runs at once."""
+    try:
+        requests.verify_in_person(session, request.app.state.vault, actor=principal.actor, request_id=request_id,
+                                  how=how)
+    except DomainError as exc:
+        session.rollback()
+        return _request_page(request, principal, session, request_id, status_code=exc.status,
+                             error=error_text(request, exc))
+    return RedirectResponse(f"/console/privacy/requests/{request_id}", status_code=303)
 
 
 @router.post("/requests/{request_id}/decision")
 def request_decision(request: Request, request_id: Identifier, principal: RequestHandler, session: DbSession,
                      apply: Annotated[str, Form(pattern="^(yes|no)$")],
                      note: Annotated[CleanStr, Form(min_length=1, max_length=500)]) -> Response:
-    requests.decide_correction(session, request.app.state.vault, actor=principal.actor, request_id=request_id,
-                               apply=apply == "yes", note=note)
-    return RedirectResponse("/console/privacy/requests", status_code=303)
+    try:
+        requests.decide_correction(session, request.app.state.vault, actor=principal.actor, request_id=request_id,
+                                   apply=apply == "yes", note=note)
+    except DomainError as exc:
+        session.rollback()
+        return _request_page(request, principal, session, request_id, status_code=exc.status,
+                             error=error_text(request, exc))
+    return RedirectResponse(f"/console/privacy/requests/{request_id}", status_code=303)
 
 
 @router.get("/retention")
