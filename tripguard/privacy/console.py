@@ -18,11 +18,13 @@ from starlette.concurrency import run_in_threadpool
 from tripguard.audit import repository as audit_repository
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
-from tripguard.core.errors import DomainError, NotFound
+from tripguard.core.errors import DomainError, InvalidInput, NotFound
 from tripguard.core.i18n import N_
+from tripguard.core.identifiers import is_identifier
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.models import metadata
 from tripguard.privacy import access, breaches, requests, retention
+from tripguard.privacy import service as privacy_service
 from tripguard.privacy.catalogue import Category, catalogue
 from tripguard.privacy.models import Breach, BreachSubject, LegalHold, RetentionRun, SubjectRequest
 from tripguard.security.auth import BreachManager, CatalogueReader, RequestHandler, RetentionManager
@@ -157,12 +159,49 @@ def request_decision(request: Request, request_id: Identifier, principal: Reques
     return RedirectResponse(f"/console/privacy/requests/{request_id}", status_code=303)
 
 
+def _retention_page(request: Request, principal: Principal, session: DbSession, *, status_code: int = 200,
+                    error: str | None = None, values: dict[str, str] | None = None) -> HTMLResponse:
+    runs = session.scalars(select(RetentionRun).order_by(RetentionRun.started_at.desc()).limit(20)).all()
+    holds = session.scalars(select(LegalHold).where(LegalHold.released_at.is_(None))
+                            .order_by(LegalHold.created_at.desc())).all()
+    return page(request, "privacy/retention.html", principal, "/console/privacy/retention", status_code=status_code,
+                runs=runs, holds=holds, rules=retention.rules(request.app.state.settings), error=error,
+                values=values or {})
+
+
 @router.get("/retention")
 def retention_page(request: Request, principal: RetentionManager, session: DbSession) -> HTMLResponse:
-    runs = session.scalars(select(RetentionRun).order_by(RetentionRun.started_at.desc()).limit(20)).all()
-    holds = session.scalars(select(LegalHold).where(LegalHold.released_at.is_(None))).all()
-    return page(request, "privacy/retention.html", principal, "/console/privacy/retention", runs=runs, holds=holds,
-                rules=retention.rules(request.app.state.settings))
+    return _retention_page(request, principal, session)
+
+
+@router.post("/holds")
+def hold_place(request: Request, principal: RetentionManager, session: DbSession,
+               subject_id: Annotated[str, Form(max_length=200)], case_ref: Annotated[str, Form(max_length=200)],
+               reason: Annotated[str, Form(max_length=1000)]) -> Response:
+    """Keep a person's data past retention while a case needs it (the retention run skips them)."""
+    values = {"subject_id": subject_id, "case_ref": case_ref, "reason": reason}
+    try:
+        if not (is_identifier(subject_id.strip()) and 0 < len(case_ref.strip()) <= 64 and case_ref.isprintable()
+                and 3 <= len(reason.strip()) <= 200 and reason.isprintable()):
+            raise InvalidInput("a hold names a known person, its case (up to 64 characters) and a reason")
+        privacy_service.get_subject(session, subject_id.strip())
+        retention.place_hold(session, actor=principal.actor, subject_id=subject_id.strip(),
+                             case_ref=case_ref.strip(), reason=reason.strip())
+    except DomainError as exc:
+        session.rollback()
+        return _retention_page(request, principal, session, status_code=exc.status, error=error_text(request, exc),
+                               values=values)
+    return RedirectResponse("/console/privacy/retention#holds", status_code=303)
+
+
+@router.post("/holds/{hold_id}/release")
+def hold_release(request: Request, hold_id: Identifier, principal: RetentionManager, session: DbSession) -> Response:
+    try:
+        retention.release_hold(session, actor=principal.actor, hold_id=hold_id)
+    except DomainError as exc:
+        session.rollback()
+        return _retention_page(request, principal, session, status_code=exc.status, error=error_text(request, exc))
+    return RedirectResponse("/console/privacy/retention#holds", status_code=303)
 
 
 @router.post("/retention/run")
@@ -272,7 +311,8 @@ def breach_page(request: Request, breach_id: Identifier, principal: BreachManage
 @router.post("/breaches/{breach_id}/action")
 def breach_action(
     request: Request, breach_id: Identifier, principal: BreachManager, session: DbSession,
-    action: Annotated[str, Form(pattern="^(investigate|notify|report|close)$")],
+    action: Annotated[str, Form(pattern="^(investigate|notify|report|close|add)$")],
+    subject_ids: Annotated[str, Form(max_length=20_000)] = "",
     reader_id: Annotated[str, Form(max_length=64)] = "", reference: Annotated[CleanStr, Form(max_length=100)] = "",
     confirm: Confirmation = "",
 ) -> Response:
@@ -287,7 +327,12 @@ def breach_action(
             found = breaches.investigate(session, actor=actor, breach_id=breach_id, reader_id=reader_id.strip() or None,
                                          since=None, until=None)
             return _breach_page(request, principal, session, breach_id, findings=found)
-        if action == "notify":
+        if action == "add":
+            ids = [part for part in subject_ids.replace(",", " ").split() if part]
+            if not ids or len(ids) > 1000 or not all(is_identifier(i) for i in ids):
+                raise InvalidInput("list the affected people's ids, separated by spaces, commas or lines")
+            breaches.add_subjects(session, actor=actor, breach_id=breach_id, subject_ids=ids)
+        elif action == "notify":
             breaches.notify_affected(session, request.app.state.vault, actor=actor, breach_id=breach_id,
                                      locale=request.app.state.settings.locale, operator="TripGuard")
         elif action == "report":
@@ -296,5 +341,6 @@ def breach_action(
             breaches.close(session, actor=actor, breach_id=breach_id)
     except DomainError as exc:
         session.rollback()
-        return _breach_page(request, principal, session, breach_id, error=error_text(request, exc))
+        return _breach_page(request, principal, session, breach_id, error=error_text(request, exc),
+                            status_code=exc.status)
     return RedirectResponse(f"/console/privacy/breaches/{breach_id}", status_code=303)

@@ -6,6 +6,7 @@ from tripguard.core import i18n
 from tripguard.core.i18n import N_
 
 LABELS = [
+    N_("manual"), N_("investigation"),
     N_("Check-ins"), N_("Devices"), N_("Complaints"), N_("camera"), N_("storage"),
     N_("Home"), N_("Audit log"), N_("Staff"), N_("API keys"),
     N_("success"), N_("failure"), N_("denied"),
