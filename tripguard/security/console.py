@@ -23,6 +23,7 @@ from tripguard.security.auth import (
     ConsoleUser,
     Public,
     RoleManager,
+    SessionRevoker,
     StaffManager,
     StaffReader,
 )
@@ -129,7 +130,59 @@ def _staff_page(request: Request, principal: Principal, session: DbSession, stat
                 staff_list=[staff_read(s) for s in security_service.list_staff(session)],
                 can_manage=principal.can(Permission.STAFF_MANAGE),
                 can_roles=principal.can(Permission.STAFF_ROLES),
+                can_revoke=principal.can(Permission.SESSION_REVOKE),
                 all_roles=sorted(STAFF_ROLES), **context)
+
+
+# The security administrator's account actions: (question, consequence, button, done) of each.
+ACCOUNT_ACTIONS = {
+    "unlock": (None, None, N_("Unlock"), N_("Account unlocked.")),
+    "totp-reset": (N_("Reset this person's second factor?"),
+                   N_("Their authenticator app stops working for TripGuard; they enrol a new one at their next "
+                      "sign-in, and their open sessions end."), N_("Reset second factor"),
+                   N_("Second factor reset: they enrol again at their next sign-in.")),
+    "sessions-revoke": (N_("Sign this person out everywhere?"),
+                        N_("Every open session of theirs ends now; they must sign in again."),
+                        N_("Sign out everywhere"), N_("Their sessions were ended.")),
+}
+
+
+@router.post("/staff/{staff_id}/account/unlock")
+def staff_unlock(request: Request, staff_id: Identifier, principal: RoleManager, session: DbSession) -> HTMLResponse:
+    return _account_action(request, principal, session, staff_id, "unlock", CONFIRMED)
+
+
+@router.post("/staff/{staff_id}/account/totp-reset")
+def staff_totp_reset(request: Request, staff_id: Identifier, principal: RoleManager, session: DbSession,
+                     confirm: Confirmation = "") -> HTMLResponse:
+    return _account_action(request, principal, session, staff_id, "totp-reset", confirm)
+
+
+@router.post("/staff/{staff_id}/account/sessions-revoke")
+def staff_sessions_revoke(request: Request, staff_id: Identifier, principal: SessionRevoker, session: DbSession,
+                          confirm: Confirmation = "") -> HTMLResponse:
+    return _account_action(request, principal, session, staff_id, "sessions-revoke", confirm)
+
+
+def _account_action(request: Request, principal: Principal, session: DbSession, staff_id: str, action: str,
+                    confirm: str) -> HTMLResponse:
+    """Unlock an account, reset its second factor, or end its sessions (the security administrator)."""
+    question, consequence, button, done = ACCOUNT_ACTIONS[action]
+    if question and consequence and confirm != CONFIRMED:
+        return confirmation_page(request, principal, "/console/staff", action=f"/console/staff/{staff_id}/account/{action}",
+                                 fields={}, question=question, consequence=consequence, button=button)
+    try:
+        if action == "unlock":
+            security_service.unlock_staff(session, actor=principal.actor, staff_id=staff_id)
+        elif action == "totp-reset":
+            security_service.reset_totp(session, actor=principal.actor, staff_id=staff_id)
+        else:
+            security_service.get_staff(session, staff_id)
+            security_service.revoke_sessions(session, actor=principal.actor, staff_id=staff_id, reason="revoked")
+    except DomainError as exc:
+        session.rollback()
+        return _staff_page(request, principal, session, status_code=exc.status, error=error_text(request, exc))
+    return _staff_page(request, principal, session, notice=i18n_text(request, done))
 
 
 @router.get("/staff")
