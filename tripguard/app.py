@@ -31,6 +31,7 @@ from tripguard.core.middleware import BodyFirstMiddleware, RequestContextMiddlew
 from tripguard.core.migrations import head_revision
 from tripguard.core.openapi import install_openapi
 from tripguard.core.settings import Settings, get_settings
+from tripguard.feedback import console as feedback_console
 from tripguard.feedback.api import router as feedback_router
 from tripguard.notify.service import dispatch_backlog
 from tripguard.notify.setup import build_notifier
@@ -68,7 +69,8 @@ from tripguard.web.shell import router as shell_router
 # Each domain's console pages, rendered in the web shell.
 CONSOLE_ROUTERS = [security_console.router, audit_console.router, privacy_console.router,
                    telematics_console.router, telematics_console.trips_router,
-                   telematics_console.devices_router, telematics_console.check_ins_router, safety_console.router]
+                   telematics_console.devices_router, telematics_console.check_ins_router, safety_console.router,
+                   feedback_console.router]
 
 logger = logging.getLogger("tripguard.app")
 

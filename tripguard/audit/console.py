@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from tripguard.audit import repository as audit_repository
 from tripguard.audit import service as audit_service
 from tripguard.audit.verify import verify_log
 from tripguard.core.db import DbSession
 from tripguard.security.auth import AuditReader
+from tripguard.web.lists import EXPORT_LIMIT, csv_stream
 from tripguard.web.rendering import render
 from tripguard.web.shell import page
 
@@ -49,8 +51,21 @@ def _rows_context(request: Request, session: DbSession) -> dict[str, Any]:
             "next_query": urlencode(query)}
 
 
+EXPORT_COLUMNS = ["seq", "ts", "actor_type", "actor_id", "action", "target_type", "target_id", "purpose", "outcome",
+                  "details"]
+
+
 @router.get("/audit")
-def audit_page(request: Request, principal: AuditReader, session: DbSession) -> HTMLResponse:
+def audit_page(request: Request, principal: AuditReader, session: DbSession) -> Response:
+    if request.query_params.get("format") == "csv":  # the filtered entries, newest first (an audited export)
+        filters = dataclasses.replace(_audit_filter(request), before_id=None, limit=EXPORT_LIMIT)
+        entries = audit_repository.search_entries(session, filters)
+        audit_service.record(session, actor=principal.actor, action="console.export", target_type="list",
+                             target_id="audit", details={"rows": len(entries)})
+        session.commit()
+        return csv_stream("audit", EXPORT_COLUMNS, ([e.seq, e.ts.isoformat(), e.actor_type, e.actor_id, e.action,
+                                                     e.target_type, e.target_id, e.purpose, e.outcome, e.details]
+                                                    for e in entries))
     return page(request, "audit/log.html", principal, "/console/audit",
                 tree_size=audit_service.tree_size(session), head=audit_service.latest_head(session),
                 **_rows_context(request, session))

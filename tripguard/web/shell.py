@@ -31,6 +31,7 @@ NAVIGATION: list[tuple[str, str, Permission]] = [
     ("Trips", "/console/trips", Permission.ALERTS_READ),
     ("Check-ins", "/console/check-ins", Permission.ALERTS_READ),
     ("Devices", "/console/devices", Permission.ALERTS_READ),
+    ("Complaints", "/console/complaints", Permission.COMPLAINT_READ),
     ("Audit log", "/console/audit", Permission.AUDIT_READ),
     ("Staff", "/console/staff", Permission.STAFF_READ),
     ("API keys", "/console/api-keys", Permission.APIKEY_MANAGE),
