@@ -60,3 +60,9 @@ def test_a_press_appears_in_the_queue_within_a_second(browser: Any, live_server:
     page.click("[data-testid=call-caller]")
     assert "内置电话模块不会拨号" in page.locator("[data-testid=call-result]").inner_text()
     assert "呼叫" in page.locator("[data-testid=timeline]").inner_text()
+
+    # The home dashboard: live figures, and the cases chart drawn by the vendored uPlot.
+    page.goto("/console")
+    page.locator("[data-testid=chart-cases] canvas").wait_for()
+    assert int(page.locator("[data-figure=live] .value").inner_text()) >= 1
+    assert page.evaluate("typeof uPlot") == "function"

@@ -14,7 +14,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 from starlette.concurrency import run_in_threadpool
 
@@ -185,3 +187,26 @@ async def _request_session(request: Request) -> AsyncIterator[Session]:
 # scope="function": the commit happens before the response is sent, so a failed commit is a 500
 # rather than a success the client was told about.
 DbSession = Annotated[Session, Depends(_request_session, scope="function")]
+
+
+class hour_of(FunctionElement[Any]):  # a SQL function, named like one
+    """The start of the hour a timestamp falls in, on both backends (for counts per hour)."""
+
+    inherit_cache = True
+    name = "hour_of"
+
+
+@compiles(hour_of, "postgresql")
+def _hour_of_postgresql(element: hour_of, compiler: Any, **kw: Any) -> str:
+    return f"date_trunc('hour', ({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC')"
+
+
+@compiles(hour_of, "sqlite")
+def _hour_of_sqlite(element: hour_of, compiler: Any, **kw: Any) -> str:
+    return f"strftime('%Y-%m-%dT%H:00:00', {compiler.process(element.clauses, **kw)})"
+
+
+def as_hour(value: object) -> datetime:
+    """An `hour_of` result as an aware UTC datetime (PostgreSQL gives a datetime, SQLite text)."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

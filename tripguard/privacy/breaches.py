@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
@@ -240,3 +240,8 @@ def close(session: Session, *, actor: Actor, breach_id: str) -> Breach:
     breach.status, breach.closed_at = "closed", utcnow()
     audit.record(session, actor=actor, action="breach.close", target_type="breach", target_id=breach.id)
     return breach
+
+
+def open_count(session: Session) -> int:
+    """Breaches not yet closed (the privacy office's dashboard)."""
+    return session.scalar(select(func.count()).select_from(Breach).where(Breach.status != "closed")) or 0

@@ -12,7 +12,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
@@ -186,3 +186,10 @@ def decide_correction(session: Session, vault: Vault, *, actor: Actor, request_i
     audit.record(session, actor=actor, action="request.decide", target_type="privacy_requests", target_id=request.id,
                  details={"applied": apply})
     return request
+
+
+def due_soon(session: Session, *, within: timedelta) -> int:
+    """Requests not yet answered whose deadline falls within `within` (or has passed)."""
+    return session.scalar(select(func.count()).select_from(SubjectRequest).where(
+        SubjectRequest.status.in_(("awaiting_verification", "verified")),
+        SubjectRequest.due_at <= utcnow() + within)) or 0

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tripguard.audit import service as audit
 from tripguard.audit.actor import SYSTEM, Actor
 from tripguard.core.clock import utcnow
-from tripguard.core.db import unit_of_work
+from tripguard.core.db import as_hour, hour_of, unit_of_work
 from tripguard.core.errors import Conflict, InvalidInput, NotFound
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
@@ -206,3 +206,21 @@ def _case_for_trip(session: Session, *, source: str, severity: str, trip_id: str
         incident.severity = "critical"
     add_event(session, incident, kind, SYSTEM, **details)
     return incident
+
+
+def cases_by_hour(session: Session, *, since: datetime) -> dict[datetime, dict[str, int]]:
+    """Cases raised per hour since `since`, by source (the dashboard's chart)."""
+    hour = hour_of(Incident.created_at)
+    rows = session.execute(select(hour, Incident.source, func.count()).where(Incident.created_at >= since)
+                           .group_by(hour, Incident.source))
+    counts: dict[datetime, dict[str, int]] = {}
+    for at, source, count in rows:
+        counts.setdefault(as_hour(at), {})[source] = int(count)
+    return counts
+
+
+def live_case_count(session: Session) -> dict[str, int]:
+    """Cases not yet resolved, by state."""
+    rows = session.execute(select(Incident.status, func.count()).where(Incident.status.in_(
+        ("open", "acknowledged", "in_progress"))).group_by(Incident.status))
+    return {status: int(count) for status, count in rows}

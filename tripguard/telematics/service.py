@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from sqlalchemy import event as orm_event
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.core.clock import utcnow
-from tripguard.core.db import unit_of_work
+from tripguard.core.db import as_hour, hour_of, unit_of_work
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.telematics import checkins, registry, trips
@@ -312,3 +312,14 @@ def _stored_events(session: Session, vault: Vault, trip: Trip, track: Track) -> 
             passenger_id=trip.passenger_id, crs=trip.crs))
     events.extend(track.pings(trip.id))
     return events
+
+
+def alerts_by_hour(session: Session, *, since: datetime) -> dict[datetime, dict[str, int]]:
+    """Monitor alerts per hour (by event time) since `since`, by kind (the dashboard's chart)."""
+    hour = hour_of(TripAlert.ts)
+    rows = session.execute(select(hour, TripAlert.kind, func.count()).where(TripAlert.ts >= since)
+                           .group_by(hour, TripAlert.kind))
+    counts: dict[datetime, dict[str, int]] = {}
+    for at, kind, count in rows:
+        counts.setdefault(as_hour(at), {})[kind] = int(count)
+    return counts

@@ -57,6 +57,7 @@ env.filters["local"] = local_time
 env.globals["detail_label"] = detail_label
 env.globals["kind_label"] = kind_label
 env.globals["trip_state"] = trip_state
+env.globals["label_map"] = lambda keys: {key: i18n.gettext(key) for key in keys}
 env.filters["from_json"] = json.loads
 
 

@@ -11,11 +11,14 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tripguard.core import i18n
+from tripguard.core.clock import utcnow
+from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError
 from tripguard.security import service as security_service
 from tripguard.security.auth import SESSION_COOKIE, ConsoleUser, Public
 from tripguard.security.permissions import Permission
 from tripguard.security.principal import Principal
+from tripguard.web import dashboard
 from tripguard.web.labels import N_, detail_label
 from tripguard.web.rendering import render, request_locale
 
@@ -80,8 +83,15 @@ def i18n_text(request: Request, message: str) -> str:
 
 
 @router.get("")
-def home(request: Request, principal: ConsoleUser) -> HTMLResponse:
-    return page(request, "home.html", principal, "/console", roles=sorted(principal.roles))
+def home(request: Request, principal: ConsoleUser, session: DbSession) -> HTMLResponse:
+    """Each role's live figures (refreshed every 30 s) and charts of the last 24 hours."""
+    board = dashboard.build(session, principal, utcnow())
+    return page(request, "home.html", principal, "/console", roles=sorted(principal.roles), board=board)
+
+
+@router.get("/figures")
+def home_figures(request: Request, principal: ConsoleUser, session: DbSession) -> HTMLResponse:
+    return render(request, "home_figures.html", board=dashboard.build(session, principal, utcnow(), charts=False))
 
 
 @root_router.get("/", dependencies=[Public])
