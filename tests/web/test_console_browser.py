@@ -8,7 +8,7 @@ import pyotp
 import pytest
 
 from tests.builders import PASSWORD
-from tests.web.conftest import LiveServer
+from tests.web.conftest import LiveServer, watch_errors
 
 pytestmark = pytest.mark.browser
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 def new_page(browser: Any, live_server: LiveServer, locale: str) -> Any:
     context = browser.new_context(locale=locale, base_url=live_server.url)
     context.set_default_timeout(10_000)
-    return context.new_page()
+    return watch_errors(context.new_page())
 
 
 def sign_in_and_enrol(page: Any, username: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.web.conftest import LiveServer
 from tests.web.test_console_browser import new_page, sign_in_and_enrol
@@ -51,9 +52,29 @@ def test_agent_sees_a_trip_move_and_an_alert_arrive(browser: Any, live_server: L
     alert = page.locator("li[data-alert-kind='route_deviation']")
     alert.wait_for()
     assert "LIVE1" in alert.inner_text() and "Route deviation" in alert.inner_text()
-    assert row.locator(".pos").inner_text().endswith("41.14600")
+    page.locator("tr[data-trip='LIVE1'] .pos", has_text="41.14600").wait_for()  # the panel redraws every 250 ms
+
+    # A busy city: 600 more trips cluster; their routes are no longer drawn; the panel finds one and a
+    # click focuses it (its route drawn, the map taken there).
+    busy = []
+    for n in range(600):
+        lon, lat = -8.70 + (n % 30) * 0.004, 41.10 + (n // 30) * 0.004
+        busy.append({"type": "trip_started", "trip_id": f"BUSY{n:03d}", "ts": "2026-03-01T08:00:00Z",
+                     "route": [[lon, lat], [lon + 0.01, lat]]})
+        busy.append({"type": "ping", "trip_id": f"BUSY{n:03d}", "ts": "2026-03-01T08:00:05Z", "lon": lon, "lat": lat})
+    post_events(live_server, busy)
+    page.locator("#trip-count", has_text="601").wait_for()
+    page.locator(".marker-cluster").first.wait_for()
+    assert page.locator("#trips tr").count() == 200 and page.locator("#trip-more").is_visible()
+    assert page.locator("path.leaflet-interactive").count() < 500  # 601 trips: clustered, routes not drawn for all
+    page.fill("#trip-search", "busy123")
+    expect(page.locator("#trips tr")).to_have_count(1)
+    page.locator("tr[data-trip='BUSY123'] .pos").click()
+    page.locator("tr[data-trip='BUSY123'].focused").wait_for()
 
     # The trip page: its alert, and the trajectory once a reason is given.
+    page.fill("#trip-search", "LIVE1")
+    expect(page.locator("#trips tr")).to_have_count(1)
     row.locator("a").click()
     page.wait_for_url("**/console/trips/LIVE1")
     page.locator("[data-testid=trip-alerts] li[data-alert-kind='route_deviation']").wait_for()

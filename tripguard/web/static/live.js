@@ -1,24 +1,43 @@
-// The live map: a snapshot, then server-sent events (the shell's openStream). No build step; Leaflet from xstatic.
+// The live map: every active trip, its newest position and (when few enough) its planned route;
+// markers cluster when thousands of trips are under way (Leaflet.markercluster, vendored); the side
+// panel lists and finds trips, and a click focuses one. Data come from the snapshot and the shell's
+// live stream (console.js openStream). Coordinates are [longitude, latitude] everywhere in TripGuard;
+// Leaflet takes [latitude, longitude], converted here only.
 (function () {
   "use strict";
+  const ROUTE_LIMIT = 300;  // above this many trips, routes are drawn for the focused and flagged ones only
+  const ROWS_SHOWN = 200;
   // Operator-supplied text (trip ids, labels) goes into the DOM as text, never as HTML.
   function asText(value) {
     const span = document.createElement("span");
     span.textContent = String(value);
     return span;
   }
+  const latLng = (lon, lat) => [lat, lon];
 
   const el = document.getElementById("map");
-  const map = L.map(el, { preferCanvas: false }).setView([41.15, -8.61], 12);
+  const panel = document.querySelector(".live");
+  const map = L.map(el, { preferCanvas: false, maxZoom: 19 }).setView([41.15, -8.61], 12);
   if (el.dataset.tiles) {
     L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
   }
+  const cluster = L.markerClusterGroup({ chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 45,
+                                         disableClusteringAtZoom: 16 }).addTo(map);
+  const flaggedLayer = L.layerGroup().addTo(map);  // trips with a case: never inside a cluster
+  const routesLayer = L.layerGroup().addTo(map);
   const trips = new Map();
+  const highlighted = new Set();
+  let focused = null;
   const rows = document.getElementById("trips");
   const alerts = document.getElementById("alerts");
   const count = document.getElementById("trip-count");
+  const more = document.getElementById("trip-more");
+  const search = document.getElementById("trip-search");
   const labels = JSON.parse(document.getElementById("kind-labels").textContent);
-  // Keep every active route in view until the agent takes the map in hand.
+  const clock = new Intl.DateTimeFormat("en-GB", { timeZone: panel.dataset.zone, hour: "2-digit", minute: "2-digit",
+                                                   second: "2-digit", hour12: false });
+
+  // Keep every active trip in view until the agent takes the map in hand.
   let autoFit = true;
   let fitPending = false;
   for (const type of ["mousedown", "wheel", "touchstart", "keydown"]) {
@@ -30,61 +49,137 @@
     requestAnimationFrame(() => {
       fitPending = false;
       const bounds = L.latLngBounds([]);
-      trips.forEach((entry) => { if (entry.route) bounds.extend(entry.route.getBounds()); });
+      trips.forEach((t) => {
+        if (t.line) bounds.extend(t.line.getBounds());
+        if (t.pos) bounds.extend(latLng(t.pos.lon, t.pos.lat));
+      });
       if (bounds.isValid()) map.fitBounds(bounds, { maxZoom: 15, padding: [20, 20] });
     });
   }
 
-  function row(id) {
-    let tr = rows.querySelector(`tr[data-trip="${CSS.escape(id)}"]`);
-    if (!tr) {
-      tr = document.createElement("tr");
+  function showsRoute(id) {
+    return trips.size <= ROUTE_LIMIT || id === focused || highlighted.has(id);
+  }
+  function drawRoute(id) {
+    const t = trips.get(id);
+    if (!t) return;
+    const wanted = t.route && t.route.length && showsRoute(id);
+    if (wanted && !t.line) {
+      t.line = L.polyline(t.route.map(([lon, lat]) => latLng(lon, lat)),
+                          { color: highlighted.has(id) ? "#b42318" : "#0f6b5c", weight: 3, opacity: 0.6 });
+      routesLayer.addLayer(t.line);
+    } else if (!wanted && t.line) {
+      routesLayer.removeLayer(t.line);
+      t.line = null;
+    }
+  }
+  function markerStyle(id) {
+    return highlighted.has(id) ? { radius: 10, color: "#b42318", fillColor: "#b42318", fillOpacity: 0.9 }
+      : { radius: 6, color: "#1d2330", fillColor: "#0f6b5c", fillOpacity: 0.9 };
+  }
+  function placeMarker(id) {
+    const t = trips.get(id);
+    if (!t || !t.pos) return;
+    const where = latLng(t.pos.lon, t.pos.lat);
+    const layer = highlighted.has(id) ? flaggedLayer : cluster;
+    if (t.marker && t.layer !== layer) { t.layer.removeLayer(t.marker); t.marker = null; }
+    if (!t.marker) {
+      t.marker = L.circleMarker(where, markerStyle(id));
+      t.marker.bindTooltip(asText(id));  // Leaflet renders a string as HTML
+      t.marker.on("click", () => focus(id, false));
+      t.layer = layer;
+      layer.addLayer(t.marker);
+    } else {
+      t.marker.setLatLng(where);
+      t.marker.setStyle(markerStyle(id));
+    }
+  }
+
+  function startTrip(item) {
+    const t = trips.get(item.trip_id) || { route: null, pos: null, marker: null, line: null, layer: null };
+    if (item.route && item.route.length) t.route = item.route;
+    trips.set(item.trip_id, t);
+    drawRoute(item.trip_id);
+    if (item.position) move(item.trip_id, item.position.lon, item.position.lat, item.position.ts);
+    if (trips.size === ROUTE_LIMIT + 1) trips.forEach((_, id) => drawRoute(id));
+    refit();
+    scheduleRows();
+  }
+  function move(id, lon, lat, ts) {
+    const t = trips.get(id) || { route: null, pos: null, marker: null, line: null, layer: null };
+    trips.set(id, t);
+    t.pos = { lon, lat, ts };
+    placeMarker(id);
+    scheduleRows();
+  }
+  function endTrip(id) {
+    const t = trips.get(id);
+    if (t) {
+      if (t.line) routesLayer.removeLayer(t.line);
+      if (t.marker) t.layer.removeLayer(t.marker);
+    }
+    trips.delete(id);
+    if (focused === id) focused = null;
+    if (trips.size === ROUTE_LIMIT) trips.forEach((_, other) => drawRoute(other));
+    scheduleRows();
+  }
+
+  // ---- the side panel: the trips matching the search, flagged first ----------------------------
+  let rowsPending = false;
+  function scheduleRows() {
+    if (rowsPending) return;
+    rowsPending = true;
+    setTimeout(() => { rowsPending = false; renderRows(); }, 250);
+  }
+  function renderRows() {
+    const needle = search.value.trim().toLowerCase();
+    const matching = [...trips.keys()].filter((id) => !needle || id.toLowerCase().includes(needle));
+    matching.sort((a, b) => (highlighted.has(b) - highlighted.has(a)) || (a < b ? -1 : a > b ? 1 : 0));
+    const body = document.createDocumentFragment();
+    for (const id of matching.slice(0, ROWS_SHOWN)) {
+      const t = trips.get(id);
+      const tr = document.createElement("tr");
       tr.dataset.trip = id;
-      for (const cls of ["id", "pos", "ts"]) { const td = document.createElement("td"); td.className = cls; tr.appendChild(td); }
+      if (highlighted.has(id)) tr.classList.add("case");
+      if (id === focused) tr.classList.add("focused");
+      const idCell = document.createElement("td");
       const link = document.createElement("a");
       link.href = `/console/trips/${encodeURIComponent(id)}`;
       link.textContent = id;
-      tr.querySelector(".id").appendChild(link);
-      rows.appendChild(tr);
+      idCell.appendChild(link);
+      const pos = document.createElement("td");
+      pos.className = "pos mono";
+      pos.textContent = t.pos ? `${t.pos.lon.toFixed(5)}, ${t.pos.lat.toFixed(5)}` : "—";
+      const at = document.createElement("td");
+      at.className = "ts mono";
+      at.textContent = t.pos ? clock.format(new Date(t.pos.ts)) : "—";
+      tr.append(idCell, pos, at);
+      body.appendChild(tr);
     }
-    return tr;
+    rows.replaceChildren(body);
+    count.textContent = trips.size;
+    more.hidden = matching.length <= ROWS_SHOWN;
+    more.textContent = labels.more.replace("{n}", String(matching.length - ROWS_SHOWN));
   }
-
-  function startTrip(t) {
-    const entry = trips.get(t.trip_id) || {};
-    if (!entry.route && t.route && t.route.length) {
-      entry.route = L.polyline(t.route.map(([lon, lat]) => [lat, lon]), { color: "#0f6b5c", weight: 3, opacity: 0.6 }).addTo(map);
+  search.addEventListener("input", scheduleRows);
+  rows.addEventListener("click", (event) => {
+    if (event.target.closest("a")) return;  // the link opens the trip page
+    const tr = event.target.closest("tr[data-trip]");
+    if (tr) focus(tr.dataset.trip, true);
+  });
+  function focus(id, pan) {
+    const previous = focused;
+    focused = id;
+    if (previous) drawRoute(previous);
+    drawRoute(id);
+    const t = trips.get(id);
+    autoFit = false;
+    if (t && pan) {
+      if (t.marker && t.layer === cluster) cluster.zoomToShowLayer(t.marker, () => t.marker.openTooltip());
+      else if (t.pos) { map.setView(latLng(t.pos.lon, t.pos.lat), Math.max(map.getZoom(), 15)); if (t.marker) t.marker.openTooltip(); }
+      else if (t.line) map.fitBounds(t.line.getBounds(), { maxZoom: 15 });
     }
-    trips.set(t.trip_id, entry);
-    refit();
-    row(t.trip_id);
-    if (t.position) move(t.trip_id, t.position.lon, t.position.lat, t.position.ts);
-    count.textContent = trips.size;
-  }
-
-  function move(id, lon, lat, ts) {
-    const entry = trips.get(id) || {};
-    if (!entry.marker) {
-      entry.marker = L.circleMarker([lat, lon], { radius: 6, color: "#1d2330", fillColor: "#0f6b5c", fillOpacity: 0.9 }).addTo(map);
-      entry.marker.bindTooltip(asText(id));  // Leaflet renders a string as HTML
-    } else {
-      entry.marker.setLatLng([lat, lon]);
-    }
-    trips.set(id, entry);
-    const tr = row(id);
-    if (highlighted.has(id)) highlight(id);
-    tr.querySelector(".pos").textContent = `${lon.toFixed(5)}, ${lat.toFixed(5)}`;
-    tr.querySelector(".ts").textContent = ts.slice(11, 19);
-    count.textContent = trips.size;
-  }
-
-  function endTrip(id) {
-    const entry = trips.get(id);
-    if (entry) { if (entry.route) entry.route.remove(); if (entry.marker) entry.marker.remove(); }
-    trips.delete(id);
-    const tr = rows.querySelector(`tr[data-trip="${CSS.escape(id)}"]`);
-    if (tr) tr.remove();
-    count.textContent = trips.size;
+    scheduleRows();
   }
 
   function alert(a) {
@@ -93,11 +188,10 @@
     li.className = `severity-${a.severity}`;
     const link = document.createElement("a");
     link.href = `/console/trips/${encodeURIComponent(a.trip_id)}`;
-    link.textContent = `${a.ts.slice(11, 19)} ${a.trip_id} ${labels[a.kind] || a.kind}`;
+    link.textContent = `${clock.format(new Date(a.ts))} ${a.trip_id} ${labels[a.kind] || a.kind}`;
     li.appendChild(link);
     alerts.prepend(li);
-    const entry = trips.get(a.trip_id);
-    if (entry && entry.marker && a.severity === "high") entry.marker.setStyle({ fillColor: "#b42318" });
+    while (alerts.children.length > 100) alerts.lastChild.remove();
   }
 
   function handle(message) {
@@ -120,30 +214,26 @@
         snapshot.trips.forEach(startTrip);
         alerts.replaceChildren();
         snapshot.alerts.slice().reverse().forEach(alert);
-        highlighted.forEach(highlight);
       });
   }
 
-  // A case on a trip (an SOS, an alert or a check-in that became one) marks the trip on the map.
-  const highlighted = new Set();
+  // A case on a trip (an SOS, an alert or a check-in that became one) marks the trip: red, out of
+  // any cluster, its route drawn, first in the list.
   function highlight(id) {
     highlighted.add(id);
-    const entry = trips.get(id);
-    if (entry && entry.marker) {
-      entry.marker.setStyle({ fillColor: "#b42318", color: "#b42318", radius: 10 });
-      entry.marker.bringToFront();
+    const t = trips.get(id);
+    if (t) {
+      if (t.line) { routesLayer.removeLayer(t.line); t.line = null; }
+      drawRoute(id);
+      placeMarker(id);
+      if (t.marker) t.marker.bringToFront();
     }
-    const tr = rows.querySelector(`tr[data-trip="${CSS.escape(id)}"]`);
-    if (tr) tr.classList.add("case");
+    scheduleRows();
   }
   document.addEventListener("tripguard:case", (event) => {
     const item = event.detail;
     if (item.trip_id && ["open", "acknowledged", "in_progress"].includes(item.status)) highlight(item.trip_id);
   });
 
-  window.TripGuard.openStream("map", "/console/live/stream", {
-    onItem: handle,
-    onHello: reload,
-    onResync: reload,
-  });
+  window.TripGuard.openStream("map", "/console/live/stream", { onItem: handle, onHello: reload, onResync: reload });
 })();
