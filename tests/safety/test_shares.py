@@ -29,12 +29,14 @@ def test_the_page_shows_what_is_listed_and_nothing_else(client: TestClient, db: 
     _, path = share(client, act_as, db)
     client.cookies.clear()
     act_as()  # nobody signed in
-    page = client.get(path)
+    page = client.get(path, headers={"accept-language": "zh-CN"})
     assert page.status_code == 200 and page.headers["x-robots-tag"].startswith("noindex")
     html = page.text
     assert 'name="robots" content="noindex' in html
     assert "粤B12345" in html and "BYD Qin" in html
     assert "王小明" not in html and "13800001234" not in html and "P1" not in html and "D1" not in html
+    assert 'data-testid="shared-by">王** 与您分享了本次行程。<' in html  # who shared it, masked
+    assert 'href="tel:110"' in html and "经度, 纬度" in html  # a call button; coordinates labelled
     position = client.get(f"{path}/position").json()
     assert position["arrived"] is False and position["position"][1] == 41.14
     assert position["at"].endswith("+00:00")  # the device's time, in UTC

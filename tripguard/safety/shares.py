@@ -21,13 +21,13 @@ from tripguard.core.errors import DomainError, NotFound
 from tripguard.core.ids import new_id
 from tripguard.privacy import access
 from tripguard.privacy.models import DataSubject
-from tripguard.safety.models import TripShare
+from tripguard.safety.models import Incident, TripShare
 from tripguard.security import credentials
 from tripguard.telematics import trips
 from tripguard.telematics.geo import haversine_m
 from tripguard.telematics.models import Trip, Vehicle
 from tripguard.telematics.service import LiveMonitor
-from tripguard.vault.service import Vault
+from tripguard.vault.service import SubjectErased, Vault
 
 LIVES_AFTER_ARRIVAL = timedelta(hours=24)
 ETA_SPEED_MPS = 8.3  # 30 km/h, a city average, when the car's own speed is unknown
@@ -98,6 +98,19 @@ class ShareView:
     eta_minutes: int | None
     vehicle: dict[str, str] | None
     driver: str | None
+    shared_by: str | None = None  # the sharer's masked name
+    how: str = "shared"  # shared | automatic | sos: how the link came to be
+
+
+def _masked_name(session: Session, vault: Vault, person: DataSubject | None) -> str | None:
+    """A person's name as a stranger may see it (王*明); None when unknown or erased."""
+    if person is None:
+        return None
+    try:
+        name = access.open_field(vault, session, person, "name")
+    except SubjectErased:
+        return None
+    return access.fields_of(DataSubject)["name"].rule.mask(name) if name else None
 
 
 def view(session: Session, vault: Vault, live: LiveMonitor, secret_key: str, *, token: str) -> ShareView:
@@ -129,11 +142,16 @@ def view(session: Session, vault: Vault, live: LiveMonitor, secret_key: str, *, 
         eta = max(1, round(metres * 1.3 / ETA_SPEED_MPS / 60))  # 1.3: streets are longer than the crow flies
     vehicle = session.get(Vehicle, trip.vehicle_id) if trip.vehicle_id else None
     driver = session.get(DataSubject, trip.driver_id) if trip.driver_id else None
-    driver_name = None
-    if driver is not None:
-        name = access.open_field(vault, session, driver, "name")
-        driver_name = access.fields_of(DataSubject)["name"].rule.mask(name) if name else None
-    return ShareView(trip_id=trip.id, arrived=trip.ended_at is not None, position=position, position_at=position_at,
+    driver_name = _masked_name(session, vault, driver)
+    how, _, ref = share.created_by.partition(":")
+    if how == "sos":
+        incident = session.get(Incident, ref)
+        sharer_id = incident.caller_id if incident is not None else None
+    else:
+        sharer_id = ref if how in ("subject", "auto") else None
+    sharer = session.get(DataSubject, sharer_id) if sharer_id else None
+    return ShareView(shared_by=_masked_name(session, vault, sharer),
+                     how={"auto": "automatic", "sos": "sos"}.get(how, "shared"),trip_id=trip.id, arrived=trip.ended_at is not None, position=position, position_at=position_at,
                      route=route, start=plan.get("pickup"), destination=destination,  # type: ignore[arg-type]
                      eta_minutes=eta, driver=driver_name,
                      vehicle={"plate": vehicle.plate, "colour": vehicle.colour, "model": vehicle.model}
