@@ -83,9 +83,9 @@ def test_system_admin_manages_keys_and_staff_in_english(browser: Any, live_serve
     assert "dispatch backend" in page.locator("table").inner_text()
 
     page.click("nav.main >> text=Staff")
-    page.fill("#n-user", "liu.yang")
-    page.fill("#n-name", "刘洋")
-    page.fill("#n-pass", "a long initial password")
+    page.fill("#n-username", "liu.yang")
+    page.fill("#n-display_name", "刘洋")
+    page.fill("#n-password", "a long initial password")
     page.click("main form[action='/console/staff'] button")
     assert "Account created." in page.locator("main [role=status]").inner_text()
     assert "liu.yang" in page.locator("table").inner_text()

@@ -3,6 +3,7 @@ roles, API keys."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import segno
@@ -131,7 +132,7 @@ def _staff_page(request: Request, principal: Principal, session: DbSession, stat
                 can_manage=principal.can(Permission.STAFF_MANAGE),
                 can_roles=principal.can(Permission.STAFF_ROLES),
                 can_revoke=principal.can(Permission.SESSION_REVOKE),
-                all_roles=sorted(STAFF_ROLES), **context)
+                all_roles=sorted(STAFF_ROLES), **{"values": {}, "problems": {}, **context})
 
 
 # The security administrator's account actions: (question, consequence, button, done) of each.
@@ -190,19 +191,39 @@ def staff_page(request: Request, principal: StaffReader, session: DbSession) -> 
     return _staff_page(request, principal, session)
 
 
+def _new_staff_problems(request: Request, username: str, display_name: str) -> dict[str, str]:
+    """What is wrong with the new-account form, by field, in the page's language."""
+    problems = {}
+    if not (3 <= len(username) <= 64 and re.fullmatch(USERNAME_PATTERN, username)):
+        problems["username"] = i18n_text(request, N_("3 to 64 lower-case letters, digits, dots, dashes or underscores, "
+                                                     "starting with a letter or digit."))
+    if not (display_name.strip() and len(display_name) <= 128 and display_name.isprintable()):
+        problems["display_name"] = i18n_text(request, N_("A name of 1 to 128 characters."))
+    return problems
+
+
 @router.post("/staff")
 def staff_create(
     request: Request, principal: StaffManager, session: DbSession,
-    username: Annotated[str, Form(max_length=64, pattern=USERNAME_PATTERN)],
-    display_name: Annotated[CleanStr, Form(max_length=128)],
-    password: Annotated[str, Form(max_length=1024)],
+    username: Annotated[str, Form(max_length=1024)] = "",
+    display_name: Annotated[str, Form(max_length=1024)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
 ) -> HTMLResponse:
+    """A new account; a mistake comes back with the input kept (never the password) and the field marked."""
+    values = {"username": username, "display_name": display_name}
+    problems = _new_staff_problems(request, username, display_name)
+    if problems:
+        return _staff_page(request, principal, session, status_code=422, values=values, problems=problems,
+                           error=i18n_text(request, N_("Some of what was entered is not valid.")))
     try:
         staff = security_service.create_staff(session, actor=principal.actor, username=username,
-                                              display_name=display_name, password=password)
+                                              display_name=display_name.strip(), password=password)
     except DomainError as exc:
         session.rollback()
-        return _staff_page(request, principal, session, status_code=exc.status, error=error_text(request, exc))
+        field = (exc.errors[0].field.rpartition(".")[2] if exc.errors else
+                 "password" if "password" in (exc.detail or "") else "username")
+        return _staff_page(request, principal, session, status_code=exc.status, error=error_text(request, exc),
+                           values=values, problems={field: error_text(request, exc)})
     return _staff_page(request, principal, session,
                        notice=i18n_text(request, "Account created.") + f" {staff.username}")
 

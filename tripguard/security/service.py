@@ -62,12 +62,12 @@ def list_staff(session: Session) -> list[StaffAccount]:
 def _check_roles(roles: set[Role]) -> None:
     not_staff = roles - STAFF_ROLES
     if not_staff:
-        raise InvalidInput(errors=[FieldProblem(field="roles", message=f"not staff roles: {sorted(not_staff)}")])
+        raise InvalidInput(errors=[FieldProblem(field="roles", message=f"not staff roles: {', '.join(sorted(r.value for r in not_staff))}")])
     conflicts = role_conflicts(roles)
     if conflicts:
         raise InvalidInput(
             "system, security and audit administration must be held by different people",
-            errors=[FieldProblem(field="roles", message=f"separated roles together: {sorted(conflicts)}")],
+            errors=[FieldProblem(field="roles", message=f"separated roles together: {', '.join(sorted(r.value for r in conflicts))}")],
         )
 
 
@@ -329,7 +329,7 @@ def create_api_key(session: Session, settings: Settings, *, actor: Actor, name: 
     unknown = scopes - API_KEY_SCOPES
     if unknown:
         raise InvalidInput(errors=[FieldProblem(field="scopes",
-                                                message=f"not grantable to an API key: {sorted(unknown)}")])
+                                                message=f"not grantable to an API key: {', '.join(sorted(p.value for p in unknown))}")])
     prefix = secrets.token_hex(6)
     secret_part = secrets.token_urlsafe(32)
     full_key = f"{API_KEY_PREFIX}{prefix}_{secret_part}"

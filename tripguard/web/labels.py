@@ -72,6 +72,7 @@ DETAILS = {
     "reason_mac": N_("Reason check code"), "note_ref": N_("Note (sealed)"),
 }
 N_("There is no such role."), N_("There is no such scope.")
+N_("system, security and audit administration must be held by different people")
 VALUES = [
     N_("caller"), N_("system"), N_("subject"), N_("contact"), N_("recorded"), N_("ringing"), N_("failed"),
     N_("record-only"), N_("call"), N_("yes"), N_("no"), N_("active"), N_("check_in"),

@@ -131,10 +131,11 @@ def problem_text(request: Request, exc: DomainError) -> tuple[str, str, list[tup
         title = i18n.gettext(exc.title)
         general = i18n.gettext(PROBLEM_TEXT.get(exc.type, exc.title))
         detail = exc.detail if exc.detail and exc.detail != exc.title else None
-        if detail and exc.errors:
-            detail = None  # the fields say it
         translated = i18n.gettext(detail) if detail else None
-        message = general if detail is None or (locale != "en" and translated == detail) else translated or general
+        if locale == "en":
+            message = detail if detail and not exc.errors else general
+        else:  # the detail is English for the API's clients: shown only where the catalog translates it
+            message = translated if detail and translated != detail else general
         fields = [(detail_label(e.field.rpartition(".")[2] or e.field),
                    e.message if locale == "en" else i18n.gettext("not valid")) for e in exc.errors or []]
     finally:
