@@ -33,7 +33,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 PASSWORD = "gallery-password-1"
 ACCOUNTS = {"agent": ("safety_agent", "李安全"), "dpo": ("privacy_officer", "周隐私"),
-            "sysadmin": ("system_admin", "王系统"), "auditor": ("audit_admin", "赵审计")}
+            "sysadmin": ("system_admin", "王系统"), "auditor": ("audit_admin", "赵审计"),
+            "supervisor": ("supervisor", "钱监督"), "secadmin": ("security_admin", "孙安全")}
 LANGUAGES = {"zh": "zh-CN", "en": "en"}
 MAX_HEIGHT = 1800  # px of a long page kept in its screenshot
 
@@ -181,6 +182,9 @@ def main() -> int:
                                  headers=passenger, timeout=10).json()
             verify_contact(env["TRIPGUARD_DATABASE_URL"], contact["id"])  # as if they had typed the SMS code
             share = httpx.post(f"{base}/api/v1/trips/T-GALLERY/shares", json={}, headers=passenger, timeout=10).json()
+            httpx.post(f"{base}/api/v1/complaints", json={"trip_id": "T-GALLERY", "category": "conduct",
+                                                          "text": "司机一路打电话"},
+                       headers={**passenger, "Idempotency-Key": "gallery-complaint"}, timeout=10)
             case = httpx.post(f"{base}/api/v1/sos", json={"lon": 116.34, "lat": 39.93},
                               headers={**passenger, "Idempotency-Key": "gallery"}, timeout=10).json()["incident_id"]
             shots: list[tuple[str, str]] = []
@@ -190,11 +194,15 @@ def main() -> int:
                     None: [("sign-in", "/console/sign-in"), ("share", share.get("url", "/s/").replace(base, ""))],
                     "agent": [("home", "/console"), ("live-map", "/console/live"), ("sos-queue", "/console/incidents"),
                               ("case", f"/console/incidents/{case}"), ("trips", "/console/trips"),
-                              ("trip", "/console/trips/T-GALLERY"), ("not-found", "/console/no-such-page")],
+                              ("trip", "/console/trips/T-GALLERY"), ("check-ins", "/console/check-ins"),
+                              ("devices", "/console/devices"), ("not-found", "/console/no-such-page")],
                     "auditor": [("audit-log", "/console/audit")],
-                    "sysadmin": [("staff", "/console/staff"), ("api-keys", "/console/api-keys")],
-                    "dpo": [("catalogue", "/console/privacy/catalogue"), ("requests", "/console/privacy/requests"),
+                    "sysadmin": [("api-keys", "/console/api-keys")],
+                    "secadmin": [("staff", "/console/staff")],
+                    "dpo": [("privacy-home", "/console"), ("catalogue", "/console/privacy/catalogue"),
+                            ("requests", "/console/privacy/requests"), ("request", "/console/privacy/requests/req_GALLERY"),
                             ("retention", "/console/privacy/retention"), ("breaches", "/console/privacy/breaches")],
+                    "supervisor": [("complaints", "/console/complaints")],
                 }
                 for account, items in pages.items():
                     context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 860},

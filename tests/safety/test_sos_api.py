@@ -231,3 +231,11 @@ def test_case_notes_are_sealed_under_the_caller_and_die_with_them(client: TestCl
     act_as(Role.SAFETY_AGENT, id="stf_AGENT")
     timeline = client.get(f"/api/v1/incidents/{incident_id}").json()["timeline"]
     assert [e["details"]["text"] for e in timeline if e["kind"] == "note"] == ["[erased]"]
+
+
+def test_a_press_with_values_of_the_wrong_type_is_refused(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]
+    """Strict body: lax parsing would take `true` as longitude 1.0 and "yes" as a boolean."""
+    act_as(Role.PASSENGER, kind="subject", id="P_STRICT")
+    for body in ({"lon": True, "lat": 39.9}, {"silent": "yes"}, {"lat": "39.9", "lon": 116.4}):
+        assert client.post("/api/v1/sos", json=body).status_code == 422, body
+    assert client.post("/api/v1/sos", json={"lon": 116, "lat": 40}).status_code == 201  # whole numbers are numbers

@@ -11,7 +11,8 @@ from tripguard.core.types import ID_PATTERN, CleanStr, Timestamp
 
 
 class SosCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a JSON `true` is not a longitude, nor "yes" a boolean (lax mode would take both).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     trip_id: str | None = Field(default=None, pattern=ID_PATTERN, description="default: your trip under way")
     order_id: str | None = Field(default=None, pattern=ID_PATTERN,

@@ -131,11 +131,11 @@ def problem_text(request: Request, exc: DomainError) -> tuple[str, str, list[tup
         title = i18n.gettext(exc.title)
         general = i18n.gettext(PROBLEM_TEXT.get(exc.type, exc.title))
         detail = exc.detail if exc.detail and exc.detail != exc.title else None
-        translated = i18n.gettext(detail) if detail else None
-        if locale == "en":
-            message = detail if detail and not exc.errors else general
-        else:  # the detail is English for the API's clients: shown only where the catalog translates it
-            message = translated if detail and translated != detail else general
+        message = general
+        if detail and locale == "en" and not exc.errors:
+            message = detail
+        elif detail and locale != "en" and i18n.gettext(detail) != detail:
+            message = i18n.gettext(detail)  # the detail is English for the API's clients: shown if translated
         fields = [(detail_label(e.field.rpartition(".")[2] or e.field),
                    e.message if locale == "en" else i18n.gettext("not valid")) for e in exc.errors or []]
     finally:

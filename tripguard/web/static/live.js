@@ -132,6 +132,10 @@
     setTimeout(() => { rowsPending = false; renderRows(); }, 250);
   }
   function renderRows() {
+    const active = document.activeElement;  // keep keyboard focus across the redraw
+    const activeTrip = active && rows.contains(active) && active.closest("tr[data-trip]")
+      ? active.closest("tr[data-trip]").dataset.trip : null;
+    const activeIsLink = activeTrip !== null && active.tagName === "A";
     const needle = search.value.trim().toLowerCase();
     const matching = [...trips.keys()].filter((id) => !needle || id.toLowerCase().includes(needle));
     matching.sort((a, b) => (highlighted.has(b) - highlighted.has(a)) || (a < b ? -1 : a > b ? 1 : 0));
@@ -140,6 +144,7 @@
       const t = trips.get(id);
       const tr = document.createElement("tr");
       tr.dataset.trip = id;
+      tr.tabIndex = 0;  // Enter on a row focuses its trip, as a click does
       if (highlighted.has(id)) tr.classList.add("case");
       if (id === focused) tr.classList.add("focused");
       const idCell = document.createElement("td");
@@ -157,11 +162,22 @@
       body.appendChild(tr);
     }
     rows.replaceChildren(body);
+    if (activeTrip !== null) {
+      const again = rows.querySelector(`tr[data-trip="${CSS.escape(activeTrip)}"]`);
+      if (again) (activeIsLink ? again.querySelector("a") : again).focus({ preventScroll: true });
+    }
     count.textContent = trips.size;
     more.hidden = matching.length <= ROWS_SHOWN;
     more.textContent = labels.more.replace("{n}", String(matching.length - ROWS_SHOWN));
   }
   search.addEventListener("input", scheduleRows);
+  rows.addEventListener("keydown", (event) => {
+    const tr = event.target.closest && event.target.closest("tr[data-trip]");
+    if (tr && event.target === tr && (event.key === "Enter" || event.key === " ")) {
+      event.preventDefault();
+      focus(tr.dataset.trip, true);
+    }
+  });
   rows.addEventListener("click", (event) => {
     if (event.target.closest("a")) return;  // the link opens the trip page
     const tr = event.target.closest("tr[data-trip]");
