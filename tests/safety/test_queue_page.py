@@ -64,6 +64,7 @@ def test_live_cases_by_default_newest_first_resolved_hidden(client: TestClient, 
     ("?state=all&sort=severity&dir=asc", ["inc_C", "inc_B", "inc_A", "inc_D", "inc_E"]),
     ("?state=all&sort=raised&dir=asc", ["inc_E", "inc_D", "inc_C", "inc_B", "inc_A"]),
     ("?state=nonsense&sort=evil&dir=sideways&page=-3&size=7", ["inc_A", "inc_B", "inc_E"]),  # defaults, no error
+    ("?page=" + "9" * 5000 + "&size=" + "9" * 5000 + "&q=%00%00", ["inc_A", "inc_B", "inc_E"]),
 ])
 def test_filters_search_and_sorting(client: TestClient, queue: None, query: str, expected: list[str]) -> None:
     answer = client.get(f"/console/incidents{query}")

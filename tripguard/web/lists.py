@@ -107,7 +107,8 @@ def read_query(request: Request, spec: ListSpec) -> ListQuery:
         descending=(direction == "desc") if direction in ("asc", "desc") and sort in sortable else spec.default_descending,
         filters=filters, search=_text(params.get("q"), MAX_SEARCH),
         page=int(page) if page.isascii() and page.isdigit() and 0 < len(page) < 7 and int(page) > 0 else 1,
-        size=int(size) if size.isascii() and size.isdigit() and int(size) in PAGE_SIZES else PAGE_SIZES[0])
+        size=int(size) if size.isascii() and size.isdigit() and len(size) < 4 and int(size) in PAGE_SIZES
+        else PAGE_SIZES[0])
 
 
 def filtered(statement: Select[Any], spec: ListSpec, query: ListQuery) -> Select[Any]:

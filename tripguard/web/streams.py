@@ -64,11 +64,12 @@ def stream_response(request: Request, feed: LiveFeed, *, kinds: frozenset[str] |
     the viewer sent. `hello` adds state to the first event (read after the viewer is registered, so
     nothing published meanwhile is lost)."""
     since = since_cursor(requested_cursor(request)) if catch_up else None
-    queue = feed.open_viewer(kinds)
 
     async def messages() -> AsyncIterator[str]:
         # StreamingResponse stops this generator when the viewer goes away. Everything already queued
-        # goes out in one write: a busy city (or an SOS burst) is not a write per message.
+        # goes out in one write: a busy city (or an SOS burst) is not a write per message. The viewer
+        # is registered here, not before: a generator that never starts would never close it.
+        queue = feed.open_viewer(kinds)  # before the catch-up is read: nothing falls between the two
         try:
             state = await run_in_threadpool(hello) if hello else {}
             yield f"retry: {RETRY_MILLISECONDS}\n" + _event({"heartbeat_s": HEARTBEAT_SECONDS, **state}, kind="hello")
