@@ -151,3 +151,18 @@ def test_erasing_the_passenger_kills_their_links_and_blocks_the_trip_data(client
     allowed = client.get("/api/v1/telematics/trips/T1/trajectory", params={"purpose": "legal_claims",
                                                                            "reason": "court order 7"})
     assert allowed.status_code == 200
+
+
+def test_the_place_names_the_operator_sent_are_shown(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    on_a_trip(client, act_as, db)
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    post(client, ndjson([{"type": "trip_started", "trip_id": "T-NAMED", "ts": "2026-03-01T09:00:00Z",
+                          "passenger_id": "P1", "pickup": [116.40, 39.90], "dropoff": [116.45, 39.91],
+                          "pickup_name": "国贸地铁站 A 口", "dropoff_name": "<b>Gate 3</b>"}]))
+    trip = db.get(Trip, "T-NAMED")
+    assert trip is not None and trip.plan is not None and "国贸".encode() not in trip.plan  # sealed with the plan
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    path = client.post("/api/v1/trips/T-NAMED/shares").json()["url"].removeprefix("http://127.0.0.1:8000")
+    act_as()
+    html = client.get(path, headers={"accept-language": "zh-CN"}).text
+    assert "国贸地铁站 A 口" in html and "&lt;b&gt;Gate 3&lt;/b&gt;" in html and "<b>Gate" not in html

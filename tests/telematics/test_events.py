@@ -118,3 +118,14 @@ def test_parsing_into_columns_is_parsing_into_events(batch: list[str]) -> None:
 def test_a_trip_id_that_is_not_a_string_is_a_line_error_not_a_crash() -> None:
     line = '{"type": "ping", "trip_id": [1], "ts": "2026-03-01T08:00:00Z", "lon": 1, "lat": 1}'
     assert isinstance(next(parse_ndjson([line]))[1], LineError)
+
+
+def test_place_names_are_optional_printable_text() -> None:
+    base = {"type": "trip_started", "trip_id": "T1", "ts": "2026-03-01T08:00:00Z"}
+    started = parse_event({**base, "pickup_name": " 国贸地铁站 A 口 ", "dropoff_name": "Gate 3"})
+    assert isinstance(started, TripStarted)
+    assert (started.pickup_name, started.dropoff_name) == ("国贸地铁站 A 口", "Gate 3")
+    assert parse_event(base).pickup_name is None  # type: ignore[union-attr]
+    for bad in ("", "   ", "x" * 101, 5, ["a"], "tab\there", "\ud800"):
+        with pytest.raises(BadEvent, match="pickup_name"):
+            parse_event({**base, "pickup_name": bad})

@@ -61,6 +61,10 @@ def event_line(draw: st.DrawFn) -> str:
             if draw(st.booleans()):
                 event[name] = draw(st.sampled_from([[116.4, 39.9], [-8.6, 41.1], [1, 2, 3], [200, 1], [1, None], [],
                                                     None, "x", [[1, 2]]]))
+        for name in ("pickup_name", "dropoff_name"):  # optional place names: text, or a wrong type
+            if draw(st.integers(0, 3)) == 0:
+                event[name] = draw(st.sampled_from(["Gate A", "国贸地铁站 A 口", "", " ", "x" * 101, 5, None, ["a"],
+                                                    "tab\there", "\u2028"]))
         if draw(st.integers(0, 3)):
             event["route"] = draw(st.one_of(
                 st.lists(st.tuples(_value(NUMBERS), _value(NUMBERS)).map(list), min_size=0, max_size=5),

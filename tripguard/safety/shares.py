@@ -99,6 +99,8 @@ class ShareView:
     vehicle: dict[str, str] | None
     driver: str | None
     shared_by: str | None = None  # the sharer's masked name
+    start_name: str | None = None  # the place names the operator sent with the trip, if any
+    destination_name: str | None = None
     how: str = "shared"  # shared | automatic | sos: how the link came to be
 
 
@@ -150,7 +152,9 @@ def view(session: Session, vault: Vault, live: LiveMonitor, secret_key: str, *, 
     else:
         sharer_id = ref if how in ("subject", "auto") else None
     sharer = session.get(DataSubject, sharer_id) if sharer_id else None
-    return ShareView(shared_by=_masked_name(session, vault, sharer),
+    names = {key: value if isinstance(value, str) else None
+             for key, value in (("start_name", plan.get("pickup_name")), ("destination_name", plan.get("dropoff_name")))}
+    return ShareView(shared_by=_masked_name(session, vault, sharer), **names,
                      how={"auto": "automatic", "sos": "sos"}.get(how, "shared"),trip_id=trip.id, arrived=trip.ended_at is not None, position=position, position_at=position_at,
                      route=route, start=plan.get("pickup"), destination=destination,  # type: ignore[arg-type]
                      eta_minutes=eta, driver=driver_name,

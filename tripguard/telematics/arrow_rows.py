@@ -33,6 +33,7 @@ SCHEMA = pa.schema([
     ("accel_g", pa.float64()), ("stationary", pa.bool_()), ("crs", pa.string()),
     ("vehicle_id", pa.string()), ("driver_id", pa.string()), ("passenger_id", pa.string()),
     ("pickup", _POINT), ("dropoff", _POINT), ("route", pa.list_(_POINT)),
+    ("pickup_name", pa.string()), ("dropoff_name", pa.string()),
 ])
 LIST_COLUMNS = ("pickup", "dropoff", "route")
 # The same bounds as events.parse_event.
@@ -136,6 +137,8 @@ class _Starts:
             self.points[name] = (null, lonlat)
         self.route_null, good, self.route_values, self.route_bounds = _route_column(table.column("route").chunk(0))
         self.ok &= self.route_null | good
+        for name in ("pickup_name", "dropoff_name"):  # rare: a start naming its places goes to the line parser
+            self.ok &= _true(pc.is_null(table.column(name)))
 
     def event(self, k: int, trip_id: str, ts: float) -> TripStarted:
         pickup, dropoff = ((None if null[k] else tuple(lonlat[k].tolist()))

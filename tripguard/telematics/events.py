@@ -78,10 +78,12 @@ class TripStarted:
     route: Sequence[Point] | None  # Points when parsed
     passenger_id: str | None = None
     crs: str = "wgs84"
+    pickup_name: str | None = None  # optional place names for people (the share page); sealed with the plan
+    dropoff_name: str | None = None
 
     def __reduce__(self) -> tuple[Any, tuple[object, ...]]:  # positional: several times faster to pickle
         return TripStarted, (self.trip_id, self.ts, self.vehicle_id, self.driver_id, self.pickup, self.dropoff,
-                             self.route, self.passenger_id, self.crs)
+                             self.route, self.passenger_id, self.crs, self.pickup_name, self.dropoff_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +224,20 @@ def _flag(obj: dict[str, object], key: str) -> bool | None:
     raise BadEvent(f"{key} must be true or false")
 
 
+MAX_PLACE_NAME = 100
+
+
+def _place_name(obj: dict[str, object], key: str) -> str | None:
+    """An optional place name people read ("国贸地铁站 A 口"): printable text of 1 to 100 characters."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_PLACE_NAME or not value.isprintable() \
+            or not value.strip() or any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise BadEvent(f"{key} must be printable text of 1 to {MAX_PLACE_NAME} characters")
+    return value.strip()
+
+
 def _point(value: object, key: str, gcj: bool) -> Point:
     if (not isinstance(value, list) or len(value) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, float))
                                                               for v in value)):
@@ -327,7 +343,8 @@ def parse_event(obj: object, *, crs: str = "wgs84") -> Event:
             driver_id=_id(obj, "driver_id", required=False),
             pickup=_point(obj["pickup"], "pickup", gcj) if obj.get("pickup") is not None else None,
             dropoff=_point(obj["dropoff"], "dropoff", gcj) if obj.get("dropoff") is not None else None,
-            route=route, passenger_id=_id(obj, "passenger_id", required=False), crs=str(trip_crs))
+            route=route, passenger_id=_id(obj, "passenger_id", required=False), crs=str(trip_crs),
+            pickup_name=_place_name(obj, "pickup_name"), dropoff_name=_place_name(obj, "dropoff_name"))
     if kind == "trip_ended":
         end_lon: float | None = None
         end_lat: float | None = None

@@ -261,7 +261,8 @@ def _start(session: Session, vault: Vault, trip: Trip, event: TripStarted) -> bo
     plan = open_plan(session, vault, trip)
     plan.update({"pickup": list(event.pickup) if event.pickup else None,
                  "dropoff": list(event.dropoff) if event.dropoff else None,
-                 "route": [list(p) for p in event.route] if event.route else None})
+                 "route": [list(p) for p in event.route] if event.route else None,
+                 "pickup_name": event.pickup_name, "dropoff_name": event.dropoff_name})
     _seal_plan(session, vault, trip, plan)
     trip.updated_at = utcnow()
     return True
