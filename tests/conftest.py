@@ -149,10 +149,14 @@ def act_as(app: FastAPI):  # type: ignore[no-untyped-def]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests that touch no database run once, in the SQLite pass: the PostgreSQL pass would repeat them."""
+    """Tests that touch no database, and the browser tests (what a page does; the queries behind
+    them are tested on both backends without a browser), run once, in the SQLite pass."""
     if BACKEND != "postgres":
         return
     skip = pytest.mark.skip(reason="no database: the SQLite pass runs it")
+    skip_browser = pytest.mark.skip(reason="a browser test: the SQLite pass runs it")
     for item in items:
         if item.get_closest_marker("no_database"):
             item.add_marker(skip)
+        elif item.get_closest_marker("browser"):
+            item.add_marker(skip_browser)
