@@ -109,6 +109,7 @@ def test_a_viewer_back_from_a_gap_is_sent_the_cases_opened_during_it(
                             headers={"Last-Event-ID": cursor})
     assert missed in cases(by_header)
     assert missed in json.loads(by_header[0]["data"])["open"]  # and it waits for an agent
+    assert missed in [item["id"] for item in json.loads(by_header[0]["data"])["live"]]  # the map marks its trip
     by_query = read_events(agent, f"/console/incidents/stream?last_event_id={cursor}", until="heartbeat")
     assert missed in cases(by_query)
     without = read_events(agent, "/console/incidents/stream", until="heartbeat")

@@ -128,8 +128,9 @@ async def stream(request: Request, _: IncidentHandler) -> StreamingResponse:
     sessions = request.app.state.sessionmaker
 
     def waiting() -> dict[str, object]:
-        with sessions() as session:
-            return {"open": service.open_case_ids(session)}
+        with sessions() as session:  # the cases under way now: the badge counts them, the map marks their trips
+            return {"open": service.open_case_ids(session),
+                    "live": [service.feed_item(i) for i in service.live_cases(session)]}
 
     def changed(since: datetime) -> list[dict[str, object]]:
         with sessions() as session:

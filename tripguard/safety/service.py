@@ -154,6 +154,12 @@ def changed_since(session: Session, since: datetime, *, limit: int = 500) -> lis
     return list(session.scalars(statement))
 
 
+def live_cases(session: Session, *, limit: int = 200) -> list[Incident]:
+    """Cases not yet resolved, newest first."""
+    return list(session.scalars(select(Incident).where(Incident.status.in_(("open", "acknowledged", "in_progress")))
+                                .order_by(Incident.created_at.desc()).limit(limit)))
+
+
 def open_case_ids(session: Session, *, limit: int = 100) -> list[str]:
     """Cases still waiting for an agent, newest first (the shell's badge on every page)."""
     return list(session.scalars(select(Incident.id).where(Incident.status == "open")

@@ -173,6 +173,9 @@
         waiting.clear();
         (hello.open || []).forEach((id) => waiting.add(id));
         showBadge();
+        // Cases already under way: pages mark them (the map its trips), but nothing is announced.
+        (hello.live || []).forEach((item) => document.dispatchEvent(
+          new CustomEvent("tripguard:case", { detail: { ...item, already: true } })));
       },
       onItem(item) {
         if (item.type !== "incident") return;

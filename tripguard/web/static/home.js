@@ -23,8 +23,10 @@
       height: 220,
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), zone),
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max)] } },
-      axes: [{ values: (u, ticks) => ticks.map((t) => hourOf.format(new Date(t * 1000))) }, { size: 40 }],
-      series: [{}, ...names.map((name, i) => ({ label: labels[name] || name, stroke: PALETTE[i % PALETTE.length],
+      axes: [{ values: (u, ticks) => ticks.map((t) => hourOf.format(new Date(t * 1000))) },
+             { size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] }],  // counts: whole numbers
+      series: [{ label: el.dataset.timeLabel, value: (u, t) => (t == null ? "—" : hourOf.format(new Date(t * 1000))) },
+               ...names.map((name, i) => ({ label: labels[name] || name, stroke: PALETTE[i % PALETTE.length],
                                                 fill: PALETTE[i % PALETTE.length] + "99", paths: bars, points: { show: false } }))],
     };
     const chart = new uPlot(opts, [hours, ...names.map((name) => series[name])], el);

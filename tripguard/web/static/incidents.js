@@ -29,7 +29,7 @@
       if (item.escalated) row.classList.add("escalated");
       return;
     }
-    if (queue.dataset.live !== "true" || !passes(item)) return;
+    if (item.already || queue.dataset.live !== "true" || !passes(item)) return;  // already: known at connection
     const empty = queue.querySelector("tr.empty");
     if (empty) empty.remove();
     row = document.createElement("tr");
