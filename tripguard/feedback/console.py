@@ -3,8 +3,6 @@ complaint's text is free text its author wrote, so it opens only through the acc
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
@@ -17,7 +15,15 @@ from tripguard.feedback.models import Complaint
 from tripguard.privacy import access
 from tripguard.security.auth import ComplaintReader
 from tripguard.security.permissions import Purpose
-from tripguard.web.lists import Column, Filter, ListSpec, csv_response, fetch, read_query
+from tripguard.web.lists import (
+    Column,
+    Filter,
+    ListSpec,
+    csv_response,
+    fetch,
+    iso_or_blank,
+    read_query,
+)
 from tripguard.web.shell import page
 
 router = APIRouter(prefix="/console/complaints", include_in_schema=False)
@@ -34,9 +40,6 @@ COMPLAINTS = ListSpec(
 N_("safety"), N_("conduct"), N_("privacy"), N_("service"), N_("low_rating"), N_("other"), N_("received")
 
 
-def _iso(moment: datetime | None) -> str:
-    return moment.isoformat() if moment else ""
-
 
 @router.get("")
 def complaints_page(request: Request, principal: ComplaintReader, session: DbSession) -> Response:
@@ -46,7 +49,7 @@ def complaints_page(request: Request, principal: ComplaintReader, session: DbSes
         return csv_response(session, principal, select(Complaint), COMPLAINTS, query,
                             header=["complaint", "category", "rating", "role", "trip", "order", "state", "received_at"],
                             row=lambda c: [c.id, c.category, c.rating, c.subject_role, c.trip_id, c.order_id, c.status,
-                                           _iso(c.created_at)])
+                                           iso_or_blank(c.created_at)])
     return page(request, "feedback/complaints.html", principal, "/console/complaints",
                 list=fetch(session, select(Complaint), COMPLAINTS, query))
 

@@ -30,7 +30,15 @@ from tripguard.privacy.models import Breach, BreachSubject, LegalHold, Retention
 from tripguard.security.auth import BreachManager, CatalogueReader, RequestHandler, RetentionManager
 from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal
-from tripguard.web.lists import Column, Filter, ListSpec, csv_response, fetch, read_query
+from tripguard.web.lists import (
+    Column,
+    Filter,
+    ListSpec,
+    csv_response,
+    fetch,
+    iso_or_blank,
+    read_query,
+)
 from tripguard.web.shell import (
     CONFIRMED,
     Confirmation,
@@ -94,15 +102,12 @@ def requests_page(request: Request, principal: RequestHandler, session: DbSessio
         return csv_response(session, principal, select(SubjectRequest), REQUESTS, query,
                             header=["request", "person", "kind", "state", "received_at", "due_at", "hard_due_at",
                                     "verified_at", "completed_at"],
-                            row=lambda r: [r.id, r.subject_id, r.kind, r.status, _iso(r.received_at), _iso(r.due_at),
-                                           _iso(r.hard_due_at), _iso(r.verified_at), _iso(r.completed_at)])
+                            row=lambda r: [r.id, r.subject_id, r.kind, r.status, iso_or_blank(r.received_at), iso_or_blank(r.due_at),
+                                           iso_or_blank(r.hard_due_at), iso_or_blank(r.verified_at), iso_or_blank(r.completed_at)])
     listing = fetch(session, select(SubjectRequest), REQUESTS, query)
     return page(request, "privacy/requests.html", principal, "/console/privacy/requests", list=listing,
                 days_left={r.id: _days_left(r.due_at) for r in listing.rows})
 
-
-def _iso(moment: datetime | None) -> str:
-    return moment.isoformat() if moment else ""
 
 
 def _request_page(request: Request, principal: Principal, session: DbSession, request_id: str, *,

@@ -20,7 +20,15 @@ from tripguard.safety.models import Incident, Recording
 from tripguard.security.auth import IncidentHandler
 from tripguard.security.permissions import Permission, Purpose, purposes_for
 from tripguard.security.principal import Principal
-from tripguard.web.lists import Column, Filter, ListSpec, csv_response, fetch, read_query
+from tripguard.web.lists import (
+    Column,
+    Filter,
+    ListSpec,
+    csv_response,
+    fetch,
+    iso_or_blank,
+    read_query,
+)
 from tripguard.web.shell import error_text, page
 from tripguard.web.streams import stream_response
 
@@ -73,17 +81,14 @@ def queue_page(request: Request, principal: IncidentHandler, session: DbSession)
                                     "acknowledge_by", "acknowledged_at", "escalated_at", "resolved_at", "outcome"],
                             row=lambda i: [i.id, i.source, i.severity, i.status, i.trip_id, i.order_id,
                                            names.get(i.assigned_to or "", i.assigned_to), i.created_at.isoformat(),
-                                           i.ack_due_at.isoformat(), _iso(i.acknowledged_at), _iso(i.escalated_at),
-                                           _iso(i.resolved_at), i.outcome])
+                                           i.ack_due_at.isoformat(), iso_or_blank(i.acknowledged_at), iso_or_blank(i.escalated_at),
+                                           iso_or_blank(i.resolved_at), i.outcome])
     listing = fetch(session, select(Incident), spec, query)
     return page(request, "safety/incidents.html", principal, "/console/incidents", list=listing,
                 names=dict(handlers), now=utcnow(), live_view=query.page == 1 and not query.search
                 and query.filters.get("state") in ("live", "open", "all"),
                 filters=query.filters)
 
-
-def _iso(moment: datetime | None) -> str:
-    return moment.isoformat() if moment else ""
 
 
 def _incident_page(request: Request, principal: Principal, session: DbSession, incident_id: str,

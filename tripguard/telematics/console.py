@@ -25,7 +25,15 @@ from tripguard.security.permissions import Permission, Purpose, purposes_for
 from tripguard.security.principal import Principal
 from tripguard.telematics import checkins, registry, service, trips
 from tripguard.telematics.models import CheckIn, Device, Trip, Vehicle
-from tripguard.web.lists import Column, Filter, ListSpec, csv_response, fetch, read_query
+from tripguard.web.lists import (
+    Column,
+    Filter,
+    ListSpec,
+    csv_response,
+    fetch,
+    iso_or_blank,
+    read_query,
+)
 from tripguard.web.shell import page
 from tripguard.web.streams import stream_response
 
@@ -52,14 +60,11 @@ def trips_page(request: Request, principal: AlertsReader, session: DbSession) ->
     if request.query_params.get("format") == "csv":
         return csv_response(session, principal, select(Trip), TRIPS, query,
                             header=["trip", "state", "vehicle", "started_at", "ended_at", "positions"],
-                            row=lambda t: [t.id, t.status, t.vehicle_id, _iso(t.started_at), _iso(t.ended_at),
+                            row=lambda t: [t.id, t.status, t.vehicle_id, iso_or_blank(t.started_at), iso_or_blank(t.ended_at),
                                            t.points])
     return page(request, "telematics/trips.html", principal, "/console/trips",
                 list=fetch(session, select(Trip), TRIPS, query))
 
-
-def _iso(moment: datetime | None) -> str:
-    return moment.isoformat() if moment else ""
 
 
 def _device_list(now: datetime) -> ListSpec:
@@ -84,8 +89,8 @@ def devices_page(request: Request, principal: AlertsReader, session: DbSession) 
         return csv_response(session, principal, select(Device), spec, query,
                             header=["device", "vehicle", "state", "installed_at", "last_heartbeat_at", "camera_ok",
                                     "storage_ok", "tamper_reason"],
-                            row=lambda d: [d.id, d.vehicle_id, registry.status(d, now), _iso(d.installed_at),
-                                           _iso(d.last_heartbeat_at), d.camera_ok, d.storage_ok, d.tamper_reason])
+                            row=lambda d: [d.id, d.vehicle_id, registry.status(d, now), iso_or_blank(d.installed_at),
+                                           iso_or_blank(d.last_heartbeat_at), d.camera_ok, d.storage_ok, d.tamper_reason])
     listing = fetch(session, select(Device), spec, query)
     return page(request, "telematics/devices.html", principal, "/console/devices", list=listing,
                 states={d.id: registry.status(d, now) for d in listing.rows},
@@ -110,8 +115,8 @@ def check_ins_page(request: Request, principal: AlertsReader, session: DbSession
     if request.query_params.get("format") == "csv":
         return csv_response(session, principal, select(CheckIn), CHECK_INS, query,
                             header=["check_in", "trip", "role", "state", "sent_at", "answer_by", "answered_at"],
-                            row=lambda c: [c.id, c.trip_id, c.role, c.status, _iso(c.sent_at), _iso(c.answer_by),
-                                           _iso(c.answered_at)])
+                            row=lambda c: [c.id, c.trip_id, c.role, c.status, iso_or_blank(c.sent_at), iso_or_blank(c.answer_by),
+                                           iso_or_blank(c.answered_at)])
     return page(request, "telematics/check_ins.html", principal, "/console/check-ins",
                 list=fetch(session, select(CheckIn), CHECK_INS, query))
 

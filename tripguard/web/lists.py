@@ -11,6 +11,7 @@ import io
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -173,6 +174,11 @@ def csv_stream(name: str, header: list[str], rows: Iterable[list[object]]) -> St
 
     return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="{name}.csv"', "Cache-Control": "no-store"})
+
+
+def iso_or_blank(moment: datetime | None) -> str:
+    """A time for a CSV cell: ISO 8601 in UTC, or empty."""
+    return moment.isoformat() if moment else ""
 
 
 def _rows(session: Session, statement: Select[Any], scalars: bool) -> list[Any]:
