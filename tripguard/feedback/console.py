@@ -37,7 +37,6 @@ COMPLAINTS = ListSpec(
     filters=[Filter("category", N_("Category"), [("", N_("All")), *((c, c) for c in CATEGORIES)],
                     lambda statement, value: statement.where(Complaint.category == value))],
     search=[Complaint.id, Complaint.trip_id, Complaint.order_id])
-N_("safety"), N_("conduct"), N_("privacy"), N_("service"), N_("low_rating"), N_("other"), N_("received")
 
 
 

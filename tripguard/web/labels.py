@@ -71,8 +71,13 @@ DETAILS = {
     "why": N_("Why"), "trajectory": N_("Trip positions"), "reason_ref": N_("Reason (sealed)"),
     "reason_mac": N_("Reason check code"), "note_ref": N_("Note (sealed)"),
 }
-N_("There is no such role."), N_("There is no such scope.")
-N_("system, security and audit administration must be held by different people")
+# Messages the console shows through i18n_text or translates from a domain error's detail.
+MESSAGES = [
+    N_("There is no such role."), N_("There is no such scope."), N_("Method not allowed"), N_("not valid"),
+    N_("system, security and audit administration must be held by different people"),
+    # complaint categories and states (feedback)
+    N_("safety"), N_("conduct"), N_("privacy"), N_("service"), N_("low_rating"), N_("other"), N_("received"),
+]
 VALUES = [
     N_("caller"), N_("system"), N_("subject"), N_("contact"), N_("recorded"), N_("ringing"), N_("failed"),
     N_("record-only"), N_("call"), N_("yes"), N_("no"), N_("active"), N_("check_in"),

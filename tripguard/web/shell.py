@@ -118,8 +118,6 @@ PROBLEM_TEXT = {
     "/problems/too-many-requests": N_("Too many attempts. Wait a minute and try again."),
     "/problems/method-not-allowed": N_("This page cannot be used that way."),
 }
-N_("Method not allowed")
-N_("not valid")
 
 
 def problem_text(request: Request, exc: DomainError) -> tuple[str, str, list[tuple[str, str]]]:
