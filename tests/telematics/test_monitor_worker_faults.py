@@ -81,9 +81,11 @@ def test_a_killed_monitor_worker_loses_and_repeats_nothing(cli_site: Settings, t
     app.dependency_overrides[resolve_principal] = lambda: Principal.for_roles(
         "apikey", "key_TEST", frozenset({Role.INTEGRATION}), name="Test")
     env = scale_env(cli_site, bus_name, SHARDS)
-    first = start_monitor_worker(env, "0-1", "2-3", tmp_path / "first.log")
-    metrics_port = free_port()
-    second = start_monitor_worker(env, "2-3", "0-1", tmp_path / "second.log", metrics_port)
+    # A long grace: on a loaded machine one worker may start seconds after the other, and must still
+    # find its own shards free (the grace delays only the first look at standby shards, not a takeover).
+    first_port, metrics_port = free_port(), free_port()
+    first = start_monitor_worker(env, "0-1", "2-3", tmp_path / "first.log", first_port, grace=15)
+    second = start_monitor_worker(env, "2-3", "0-1", tmp_path / "second.log", metrics_port, grace=15)
     engine = make_engine(cli_site.database_url)
     factory = make_sessionmaker(engine)
     try:
@@ -91,9 +93,12 @@ def test_a_killed_monitor_worker_loses_and_repeats_nothing(cli_site: Settings, t
             deadline = time.monotonic() + 20
             while not app.state.nats.connected and time.monotonic() < deadline:
                 time.sleep(0.05)
-            deadline = time.monotonic() + 30  # the second worker runs its own shards before the stream starts
-            while not all(f'tripguard_monitor_shard_owned{{shard="{n}"}} 1.0' in _metrics(metrics_port) for n in (2, 3)):
-                assert time.monotonic() < deadline and second.poll() is None, (tmp_path / "second.log").read_text()
+            deadline = time.monotonic() + 30  # each worker runs its own shards before the stream starts
+            while not (all(f'tripguard_monitor_shard_owned{{shard="{n}"}} 1.0' in _metrics(metrics_port) for n in (2, 3))
+                       and all(f'tripguard_monitor_shard_owned{{shard="{n}"}} 1.0' in _metrics(first_port)
+                               for n in (0, 1))):
+                assert time.monotonic() < deadline and second.poll() is None and first.poll() is None, (
+                    (tmp_path / "first.log").read_text()[-2000:], (tmp_path / "second.log").read_text()[-2000:])
                 time.sleep(0.1)
             for number, batch in enumerate(batches):
                 while True:
