@@ -26,6 +26,9 @@ import pyotp
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the benchmarks' server helper, run as a script from any directory
+from bench.latency import served
+
 OUT = ROOT / "docs" / "console"
 DOC = ROOT / "docs" / "console.md"
 BEGIN, END = "<!-- gallery:begin -->", "<!-- gallery:end -->"
@@ -162,16 +165,7 @@ def main() -> int:
         tripguard = str(Path(sys.executable).with_name("tripguard"))
         subprocess.run([tripguard, "db", "upgrade"], env=env, check=True, capture_output=True)
         seeded = seed(env)
-        server = subprocess.Popen([tripguard, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(100):
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
+        with served(env, port) as base:
             api = {"Authorization": f"Bearer {seeded['api_key']}"}
             httpx.put(f"{base}/api/v1/telematics/vehicles/V1", json={"plate": "京A·D1234", "colour": "白色",
                                                                     "model": "比亚迪秦"}, headers=api, timeout=10)
@@ -218,9 +212,6 @@ def main() -> int:
                             shoot(page, name, lang, path, shots)
                     context.close()
                 browser.close()
-        finally:
-            server.terminate()
-            server.wait(10)
     write_doc(shots)
     print(f"{len(shots)} pages, {2 * len(shots)} screenshots in {OUT.relative_to(ROOT)}")
     return 0

@@ -44,7 +44,7 @@ COMPLAINTS = ListSpec(
 def complaints_page(request: Request, principal: ComplaintReader, session: DbSession) -> Response:
     """What people complained about; the list carries no complaint text (it opens one at a time)."""
     query = read_query(request, COMPLAINTS)
-    if request.query_params.get("format") == "csv":
+    if query.export:
         return csv_response(session, principal, select(Complaint), COMPLAINTS, query,
                             header=["complaint", "category", "rating", "role", "trip", "order", "state", "received_at"],
                             row=lambda c: [c.id, c.category, c.rating, c.subject_role, c.trip_id, c.order_id, c.status,

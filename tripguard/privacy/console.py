@@ -98,7 +98,7 @@ REQUESTS = ListSpec(
 @router.get("/requests")
 def requests_page(request: Request, principal: RequestHandler, session: DbSession) -> Response:
     query = read_query(request, REQUESTS)
-    if request.query_params.get("format") == "csv":
+    if query.export:
         return csv_response(session, principal, select(SubjectRequest), REQUESTS, query,
                             header=["request", "person", "kind", "state", "received_at", "due_at", "hard_due_at",
                                     "verified_at", "completed_at"],

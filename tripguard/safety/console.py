@@ -74,7 +74,7 @@ def queue_page(request: Request, principal: IncidentHandler, session: DbSession)
     handlers = response.handlers(session)
     spec = _case_list(principal, handlers)
     query = read_query(request, spec)
-    if request.query_params.get("format") == "csv":
+    if query.export:
         names = dict(handlers)
         return csv_response(session, principal, select(Incident), spec, query,
                             header=["case", "source", "severity", "state", "trip", "order", "assigned_to", "raised_at",

@@ -57,7 +57,7 @@ TRIPS = ListSpec(
 @trips_router.get("")
 def trips_page(request: Request, principal: AlertsReader, session: DbSession) -> Response:
     query = read_query(request, TRIPS)
-    if request.query_params.get("format") == "csv":
+    if query.export:
         return csv_response(session, principal, select(Trip), TRIPS, query,
                             header=["trip", "state", "vehicle", "started_at", "ended_at", "positions"],
                             row=lambda t: [t.id, t.status, t.vehicle_id, iso_or_blank(t.started_at), iso_or_blank(t.ended_at),
@@ -85,7 +85,7 @@ def devices_page(request: Request, principal: AlertsReader, session: DbSession) 
     now = utcnow()
     spec = _device_list(now)
     query = read_query(request, spec)
-    if request.query_params.get("format") == "csv":
+    if query.export:
         return csv_response(session, principal, select(Device), spec, query,
                             header=["device", "vehicle", "state", "installed_at", "last_heartbeat_at", "camera_ok",
                                     "storage_ok", "tamper_reason"],
@@ -112,7 +112,7 @@ CHECK_INS = ListSpec(
 def check_ins_page(request: Request, principal: AlertsReader, session: DbSession) -> Response:
     """"Are you OK?" after an alert: who was asked, what they answered, who did not."""
     query = read_query(request, CHECK_INS)
-    if request.query_params.get("format") == "csv":
+    if query.export:
         return csv_response(session, principal, select(CheckIn), CHECK_INS, query,
                             header=["check_in", "trip", "role", "state", "sent_at", "answer_by", "answered_at"],
                             row=lambda c: [c.id, c.trip_id, c.role, c.status, iso_or_blank(c.sent_at), iso_or_blank(c.answer_by),

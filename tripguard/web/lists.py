@@ -64,6 +64,7 @@ class ListQuery:
     search: str
     page: int
     size: int
+    export: bool = False  # ?format=csv: the whole filtered list as CSV, not a page
 
     def link(self, **changes: object) -> str:
         """The query string of this list with some parameters changed (page back to 1 unless given)."""
@@ -109,7 +110,7 @@ def read_query(request: Request, spec: ListSpec) -> ListQuery:
         filters=filters, search=_text(params.get("q"), MAX_SEARCH),
         page=int(page) if page.isascii() and page.isdigit() and 0 < len(page) < 7 and int(page) > 0 else 1,
         size=int(size) if size.isascii() and size.isdigit() and len(size) < 4 and int(size) in PAGE_SIZES
-        else PAGE_SIZES[0])
+        else PAGE_SIZES[0], export=params.get("format") == "csv")
 
 
 def filtered(statement: Select[Any], spec: ListSpec, query: ListQuery) -> Select[Any]:
