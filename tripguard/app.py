@@ -46,6 +46,12 @@ from tripguard.safety.models import Incident
 from tripguard.safety.service import escalate_overdue, feed_item, open_for_alert, open_for_check_in
 from tripguard.safety.sos import SosDesk
 from tripguard.safety.telephony import build_telephony
+from tripguard.screening import adjudication as screening_adjudication
+from tripguard.screening import agency as screening_agency
+from tripguard.screening import workers as screening_workers
+from tripguard.screening.api import router as screening_router
+from tripguard.screening.providers import SimulatedFaceMatcher, build_agency
+from tripguard.screening.service import Rules as ScreeningRules
 from tripguard.security import console as security_console
 from tripguard.security.api import router as security_router
 from tripguard.security.auth import declared_permission
@@ -168,6 +174,22 @@ def _start_demo_city(app: FastAPI) -> DemoCity:
     return demo
 
 
+def screening_rules(settings: Settings) -> ScreeningRules:
+    return ScreeningRules(webhook_url=settings.webhook_url, dispute_days=settings.screening_dispute_days,
+                          rescreen_days=settings.screening_rescreen_days)
+
+
+def _screening_round(app: FastAPI) -> None:
+    """Ask the agency for what is queued, close notices whose window passed, schedule re-screenings."""
+    settings: Settings = app.state.settings
+    factory, vault, agency = app.state.sessionmaker, app.state.vault, app.state.screening_agency
+    rules = screening_rules(settings)
+    screening_workers.schedule_rescreens(factory, agency=agency.name)
+    screening_adjudication.expire_notices(factory, vault, rules)
+    screening_agency.dispatch_reports(factory, vault, agency, rules, max_attempts=settings.screening_max_attempts,
+                                      timeout_seconds=settings.screening_timeout_seconds)
+
+
 def background_jobs(app: FastAPI) -> list[Job]:
     settings: Settings = app.state.settings
     factory = app.state.sessionmaker
@@ -186,6 +208,9 @@ def background_jobs(app: FastAPI) -> list[Job]:
         jobs.append(Job(settings.incident_interval_seconds, lambda: _escalate_incidents(app), "safety.escalate"))
     if settings.check_in_interval_seconds > 0:
         jobs.append(Job(settings.check_in_interval_seconds, lambda: _expire_check_ins(app), "telematics.check_ins"))
+    if settings.screening_interval_seconds > 0:  # woken by a new applicant
+        jobs.append(Job(settings.screening_interval_seconds, lambda: _screening_round(app), "screening.round",
+                        wake=app.state.screening_wake, soonest=min(0.2, settings.screening_interval_seconds)))
     if settings.outbox_interval_seconds > 0:  # woken by SOS; at most ten runs a second in a burst
         jobs.append(Job(settings.outbox_interval_seconds,
                         lambda: dispatch_backlog(factory, app.state.vault, app.state.notifier,
@@ -254,6 +279,9 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.state.outbox_wake = asyncio.Event()  # set when something urgent was queued (an SOS)
     app.state.sos_intake = SosIntake(app.state.sessionmaker, lambda: sos_desk(app),
                                      on_stored=lambda incidents: _sos_stored(app, incidents))
+    app.state.screening_agency = build_agency(settings)
+    app.state.face_matcher = SimulatedFaceMatcher()
+    app.state.screening_wake = asyncio.Event()  # set when an applicant was queued for screening
     app.state.share_limiter = SlidingWindowLimiter(limit=60, window_seconds=60)  # per link
     app.state.telephony = build_telephony(settings.telephony)
     app.state.sign_in_limiter = SlidingWindowLimiter(
@@ -275,6 +303,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.include_router(audit_router)
     app.include_router(privacy_router)
     app.include_router(feedback_router)
+    app.include_router(screening_router)
     app.include_router(shell_router)
     app.include_router(root_router)
     for console_router in CONSOLE_ROUTERS:

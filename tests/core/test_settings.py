@@ -24,7 +24,15 @@ def test_production_starts_with_real_secret_and_key(tmp_path: Path) -> None:
                         keyring_passphrase="a real passphrase from the secret store")
     with pytest.raises(SettingsError, match="ALLOW_RECORDING_CHANNELS"):  # nobody would be told of an SOS
         settings.check_safe_to_start()
-    settings.model_copy(update={"allow_recording_channels": True}).check_safe_to_start()
+    with pytest.raises(SettingsError, match="ALLOW_SIMULATED_SCREENING"):  # nobody would really be screened
+        settings.model_copy(update={"allow_recording_channels": True}).check_safe_to_start()
+    settings.model_copy(update={"allow_recording_channels": True,
+                                "allow_simulated_screening": True}).check_safe_to_start()
+    real_agency = settings.model_copy(update={"allow_recording_channels": True, "screening_agency": "http"})
+    with pytest.raises(SettingsError, match="SCREENING_CALLBACK_SECRET"):
+        real_agency.check_safe_to_start()
+    real_agency.model_copy(update={"screening_agency_url": "https://agency.example", "screening_agency_api_key": "k",
+                                   "screening_callback_secret": "s" * 32}).check_safe_to_start()
 
 
 def test_production_refuses_the_development_keyring_passphrase(tmp_path: Path) -> None:

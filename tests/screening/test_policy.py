@@ -16,7 +16,7 @@ pytestmark = pytest.mark.no_database
 TODAY = date(2026, 11, 30)
 ADULT = read_id_number(with_check("44030619900101123"), today=TODAY)  # born 1990
 CLEAN_DRIVER = Facts(role="driver", identity=ADULT, licence_years=5, records=frozenset(), points_by_cycle=(0, 3, 6),
-                     credit_score=700)
+                     credit_score=700, name_match=True, transport_certificate=True)
 
 
 @pytest.mark.parametrize(("change", "outcome", "reason"), [
@@ -40,6 +40,11 @@ CLEAN_DRIVER = Facts(role="driver", identity=ADULT, licence_years=5, records=fro
     # identity
     ({"identity": read_id_number("110105194912310021", today=TODAY)}, "reject", "identity.check_digit"),
     ({"identity": read_id_number(with_check("44030620100101123"), today=TODAY)}, "reject", "age.below_minimum"),
+    # the agency could not match the name to the ID number: a person looks (a typo, a changed name)
+    ({"name_match": False}, "consider", "identity.name_mismatch"),
+    # Art. 14 (四) and the 网约车驾驶员证: a driver without the transport certificate goes to a person
+    ({"transport_certificate": False}, "consider", "transport_certificate.missing"),
+    ({"transport_certificate": None}, "pending", None),
     # outstanding checks: pending, not guessed
     ({"records": None}, "pending", None),
     ({"licence_years": None, "points_by_cycle": None}, "pending", None),
@@ -64,7 +69,7 @@ def test_a_rejection_names_every_reason_and_what_is_still_pending() -> None:
 
 
 def test_couriers_need_no_licence_but_the_same_clean_record() -> None:
-    courier = Facts(role="courier", identity=ADULT, records=frozenset())
+    courier = Facts(role="courier", identity=ADULT, records=frozenset(), name_match=True)
     assert evaluate(load_policy(), courier, today=TODAY).outcome == "clear"
     assert evaluate(load_policy(), replace(courier, records=frozenset({"violent_crime"})), today=TODAY).outcome == "reject"
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tests.screening.test_identity import with_check
 from tripguard.screening.identity import read_id_number
-from tripguard.screening.policy import Facts, evaluate, load_policy
+from tripguard.screening.policy import evaluate, facts_from, load_policy
 from tripguard.screening.providers import AgencyError, SimulatedScreeningAgency, sign, verify
 
 pytestmark = pytest.mark.no_database
@@ -49,11 +49,7 @@ def test_simulated_scenarios_drive_the_policy(sequence: str, outcome: str, reaso
     number = with_check(f"44030619900101{sequence}")
     findings = {f.check: f.facts for f in SimulatedScreeningAgency().screen(id_number=number, name="测试",
                                                                             role="driver")}
-    facts = Facts(role="driver", identity=read_id_number(number, today=date(2026, 11, 30)),
-                  licence_years=float(findings["licence"]["licence_years"]),  # type: ignore[arg-type]
-                  records=frozenset(findings["criminal_record"]["records"]),  # type: ignore[arg-type]
-                  points_by_cycle=tuple(findings["driving_points"]["points_by_cycle"]),  # type: ignore[arg-type]
-                  credit_score=int(findings["credit"]["credit_score"]))  # type: ignore[call-overload]
+    facts = facts_from("driver", read_id_number(number, today=date(2026, 11, 30)), findings)
     decision = evaluate(load_policy(), facts, today=date(2026, 11, 30))
     assert decision.outcome == outcome and (reason is None or reason in decision.reasons)
 

@@ -108,6 +108,24 @@ class Settings(BaseSettings):
     incident_interval_seconds: float = Field(default=5, ge=0, description="0: not in this process")
     check_in_answer_minutes: int = Field(default=3, ge=1, le=60, description="unanswered after this: agents step in")
     check_in_interval_seconds: float = Field(default=15, ge=0, description="0: not in this process")
+    screening_agency: Literal["simulated", "http"] = Field(
+        default="simulated", description="who screens applicants: simulated (development only: answers are chosen "
+                                         "by the test ID number) or http (a real agency's API)")
+    screening_agency_url: str | None = Field(default=None, description="the agency's API (screening_agency=http)")
+    screening_agency_api_key: SecretStr | None = None
+    screening_callback_secret: SecretStr | None = Field(
+        default=None, description="verifies the agency's signed callbacks (X-Screening-Signature); without it "
+                                  "every callback is refused")
+    screening_timeout_seconds: float = Field(default=10, gt=0, le=120)
+    screening_max_attempts: int = Field(default=8, ge=1, le=50, description="asking an agency that does not "
+                                                                           "answer; then the report is failed")
+    screening_dispute_days: int = Field(default=7, ge=1, le=60, description="the window to dispute a pre-adverse "
+                                                                          "notice")
+    screening_rescreen_days: int = Field(default=365, ge=30, description="a worker is screened again after this")
+    screening_interval_seconds: float = Field(default=5, ge=0, description="0: not in this process")
+    allow_simulated_screening: bool = Field(
+        default=False, description="production only: start with the simulated screening agency and face match "
+                                   "(nobody is really screened); never set this for real service")
     run_jobs: bool = Field(default=True, description="run the background jobs in this API process; false when "
                                                     "`tripguard scheduler` runs them (scale-out)")
     demo_city: bool = Field(default=False, description="replay the Porto trips live (make run); development only")
@@ -186,6 +204,14 @@ class Settings(BaseSettings):
             problems.append("SMS, e-mail, push and the emergency gateway would only be recorded, not sent (no "
                             "provider adapter is configured): set TRIPGUARD_ALLOW_RECORDING_CHANNELS=true to start "
                             "anyway, knowing that nobody is told")
+        if self.screening_agency == "simulated" and not self.allow_simulated_screening:
+            problems.append("applicants would be screened by the simulated agency (nobody is really checked): set "
+                            "TRIPGUARD_SCREENING_AGENCY=http with its URL, key and callback secret, or "
+                            "TRIPGUARD_ALLOW_SIMULATED_SCREENING=true knowing it")
+        if self.screening_agency == "http" and not (self.screening_agency_url and self.screening_agency_api_key
+                                                    and self.screening_callback_secret):
+            problems.append("the http screening agency needs TRIPGUARD_SCREENING_AGENCY_URL, "
+                            "TRIPGUARD_SCREENING_AGENCY_API_KEY and TRIPGUARD_SCREENING_CALLBACK_SECRET")
         if problems:
             raise SettingsError("refusing to start in production: " + "; ".join(problems))
 

@@ -28,6 +28,9 @@ class Category(StrEnum):
     BANK_ACCOUNT = "user.financial.bank_account"
     NOTE = "user.content.free_text"
     LOCATION = "user.location"  # trajectories, pickup and drop-off: sensitive under PIPL Art. 28
+    # What a background check found (criminal record, driving points, credit) and the papers sent to
+    # dispute it: sensitive under PIPL Art. 28, read for screening only.
+    BACKGROUND = "user.criminal_history"
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,10 @@ RULES: dict[Category, CategoryRule] = {
                                                                      Purpose.SUBJECT_REQUEST}),
                                     N_("where a person was: a trip's route, positions, pickup and drop-off"),
                                     "-8.610472,41.140321"),
+    Category.BACKGROUND: CategoryRule(masking.mask_withheld, frozenset({Purpose.SCREENING, Purpose.SUBJECT_REQUEST,
+                                                                       Purpose.LEGAL_CLAIMS}),
+                                      N_("what a background check found, and the papers sent to dispute it"),
+                                      '{"records": ["fraud"]}'),
 }
 
 

@@ -193,6 +193,20 @@ def open_for_check_in(session: Session, *, check_in: CheckIn, ack_seconds: int) 
                           details={"check_in": check_in.id, "answer": check_in.status, "role": check_in.role})
 
 
+def open_for_identity_mismatch(session: Session, *, worker_id: str, check_id: str, score: float,
+                               ack_seconds: int) -> Incident:
+    """A shift-start selfie that is not the screened driver: someone else may be driving under their name."""
+    now = utcnow()
+    incident = Incident(id=new_id("inc"), source="identity", severity="high", status="open", silent=False,
+                        caller_id=None, caller_role=None, trip_id=None, driver_id=worker_id, created_at=now,
+                        ack_due_at=now + timedelta(seconds=ack_seconds))
+    session.add(incident)
+    session.flush()
+    add_event(session, incident, "created", SYSTEM, source="identity")
+    add_event(session, incident, "identity_mismatch", SYSTEM, check=check_id, score=round(score, 2))
+    return incident
+
+
 def _case_for_trip(session: Session, *, source: str, severity: str, trip_id: str, ack_seconds: int, kind: str,
                    details: dict[str, object]) -> Incident:
     incident = session.scalar(select(Incident).where(Incident.trip_id == trip_id, Incident.status != "closed")

@@ -28,6 +28,7 @@ class RoleRules:
     credit_score_min: int | None
     age_min: int | None
     age_max: int | None
+    transport_certificate_required: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class Facts:
     records: frozenset[str] | None = None  # record categories found (empty: a clean record)
     points_by_cycle: tuple[int, ...] | None = None  # most recent scoring cycle first
     credit_score: int | None = None
+    name_match: bool | None = None  # the agency's name-ID match (None: not answered yet)
+    transport_certificate: bool | None = None  # holds a valid 网约车驾驶员证
 
 
 @dataclass(frozen=True)
@@ -56,10 +59,31 @@ class Decision:
     pending: tuple[str, ...] = field(default=())  # the checks still outstanding
 
 
+def facts_from(role: str, identity: IdReading, found: dict[str, dict[str, Any]]) -> Facts:
+    """Facts from what each completed check found (`found`: check kind -> the agency's facts)."""
+
+    def value(check: str, key: str) -> Any:
+        return found[check].get(key) if check in found else None
+
+    records = value("criminal_record", "records")
+    points = value("driving_points", "points_by_cycle")
+    licence = value("licence", "licence_years")
+    credit = value("credit", "credit_score")
+    name_match = value("identity", "name_match")
+    certificate = value("transport_certificate", "valid")
+    return Facts(role=role, identity=identity,
+                 licence_years=float(licence) if isinstance(licence, (int, float)) else None,
+                 records=frozenset(str(r) for r in records) if isinstance(records, list) else None,
+                 points_by_cycle=tuple(int(p) for p in points) if isinstance(points, list) else None,
+                 credit_score=int(credit) if isinstance(credit, (int, float)) else None,
+                 name_match=bool(name_match) if isinstance(name_match, bool) else None,
+                 transport_certificate=bool(certificate) if isinstance(certificate, bool) else None)
+
+
 def _rules(raw: dict[str, Any]) -> RoleRules:
     return RoleRules(raw.get("licence_years_min"), frozenset(raw.get("disqualifying_records") or ()),
                      raw.get("points_cycles"), raw.get("points_full"), raw.get("credit_score_min"),
-                     raw.get("age_min"), raw.get("age_max"))
+                     raw.get("age_min"), raw.get("age_max"), bool(raw.get("transport_certificate_required")))
 
 
 @lru_cache(maxsize=32)
@@ -87,7 +111,7 @@ def evaluate(policy: Policy, facts: Facts, *, today: date) -> Decision:
     reject: list[str] = []
     consider: list[str] = []
     pending: list[str] = []
-    if facts.identity is None:
+    if facts.identity is None or facts.name_match is None:
         pending.append("identity")
     elif not facts.identity.valid:
         reject.append(f"identity.{facts.identity.problem}")
@@ -97,11 +121,18 @@ def evaluate(policy: Policy, facts: Facts, *, today: date) -> Decision:
             reject.append("age.below_minimum")
         if age is not None and rules.age_max is not None and age > rules.age_max:
             reject.append("age.above_maximum")
+        if facts.name_match is False:
+            consider.append("identity.name_mismatch")
     if rules.licence_years_min is not None:
         if facts.licence_years is None:
             pending.append("licence")
         elif facts.licence_years < rules.licence_years_min:
             reject.append("licence.too_recent")
+    if rules.transport_certificate_required:
+        if facts.transport_certificate is None:
+            pending.append("transport_certificate")
+        elif not facts.transport_certificate:
+            consider.append("transport_certificate.missing")
     if facts.records is None:
         pending.append("criminal_record")
     else:

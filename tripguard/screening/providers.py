@@ -1,7 +1,8 @@
-"""Screening agencies behind one interface, and the signature on their callbacks.
+"""Screening agencies and face-match services behind one interface each, and the signature on the
+agencies' callbacks.
 
-A real agency answers asynchronously: TripGuard requests a report, the agency calls back when each
-screening completes. Callbacks are signed like Stripe's webhooks: the header
+A real agency answers asynchronously: TripGuard requests a report (`HttpScreeningAgency`), the agency
+calls back when each screening completes, and later whenever a monitored worker gets a new record. Callbacks are signed like Stripe's webhooks: the header
 `X-Screening-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`, checked on the
 raw body before it is parsed, within a tolerance, in constant time; several `v1` values may be sent
 while the agency rotates its secret.
@@ -12,10 +13,16 @@ test ID number's sequence digits (the 15th to 17th), so a scenario is chosen by 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
 from typing import Protocol
+
+import httpx2 as httpx
+
+from tripguard.core.settings import Settings
 
 SIGNATURE_HEADER = "X-Screening-Signature"
 TOLERANCE_SECONDS = 300
@@ -59,10 +66,54 @@ class AgencyError(Exception):
     """The agency did not answer (timeout, 5xx): the request is retried with back-off."""
 
 
+class AgencyRefused(Exception):
+    """The agency refused the request (4xx): retrying the same request cannot help; a person must look."""
+
+
 class ScreeningAgency(Protocol):
     name: str
 
-    def screen(self, *, id_number: str, name: str, role: str) -> list[Finding]: ...
+    def request(self, *, report_id: str, applicant_id: str, id_number: str, name: str, role: str) -> list[Finding]:
+        """Ask for a report. What the agency knows at once is returned; the rest comes as callbacks."""
+        ...
+
+    def unenroll(self, *, applicant_id: str) -> None:
+        """Stop watching a worker who left (continuous monitoring ends)."""
+        ...
+
+
+@dataclass
+class HttpScreeningAgency:
+    """A real agency's REST API: `POST {base_url}/reports` with the candidate and where to call back,
+    `DELETE {base_url}/monitoring/{applicant_id}` to un-enrol. Bearer API key; a timeout or a 5xx is an
+    `AgencyError` (retried), any other non-2xx an `AgencyRefused`. Results arrive as signed callbacks."""
+
+    base_url: str
+    api_key: str
+    callback_url: str
+    timeout_seconds: float = 10.0
+    name: str = "http"
+
+    def _send(self, method: str, path: str, body: dict[str, object] | None = None) -> None:
+        try:
+            response = httpx.request(method, self.base_url.rstrip("/") + path, timeout=self.timeout_seconds,
+                                     content=None if body is None else json.dumps(body, ensure_ascii=False),
+                                     headers={"Authorization": f"Bearer {self.api_key}",
+                                              "Content-Type": "application/json"})
+        except httpx.HTTPError as exc:
+            raise AgencyError(f"{type(exc).__name__}") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise AgencyError(f"HTTP {response.status_code}")
+        if response.status_code >= 300 and not (method == "DELETE" and response.status_code == 404):
+            raise AgencyRefused(f"HTTP {response.status_code}")
+
+    def request(self, *, report_id: str, applicant_id: str, id_number: str, name: str, role: str) -> list[Finding]:
+        self._send("POST", "/reports", {"reference": report_id, "candidate": applicant_id, "role": role,
+                                        "name": name, "id_number": id_number, "callback_url": self.callback_url})
+        return []
+
+    def unenroll(self, *, applicant_id: str) -> None:
+        self._send("DELETE", f"/monitoring/{applicant_id}")
 
 
 # The simulated agency's scenarios, chosen by the ID number's 15th-17th digits.
@@ -90,6 +141,12 @@ class SimulatedScreeningAgency:
 
     name: str = "simulated"
 
+    def request(self, *, report_id: str, applicant_id: str, id_number: str, name: str, role: str) -> list[Finding]:
+        return self.screen(id_number=id_number, name=name, role=role)
+
+    def unenroll(self, *, applicant_id: str) -> None:
+        return None
+
     def screen(self, *, id_number: str, name: str, role: str) -> list[Finding]:
         scenario = id_number.strip()[14:17]
         if scenario == "008":
@@ -100,3 +157,49 @@ class SimulatedScreeningAgency:
         findings = [changed.get(f.check, f) for f in CLEAR]
         return [f for f in findings if role == "driver" or f.check not in ("licence", "transport_certificate",
                                                                              "driving_points")]
+
+
+@dataclass(frozen=True)
+class FaceMatch:
+    score: float  # 0 to 1
+    matched: bool
+
+
+class FaceMatcher(Protocol):
+    name: str
+
+    def match(self, *, reference: bytes, selfie: bytes) -> FaceMatch:
+        """Is the person in `selfie` the person in `reference` (the photo taken at screening)?"""
+        ...
+
+
+@dataclass
+class SimulatedFaceMatcher:
+    """A stand-in face-match service for development and tests (it sees no faces): the same picture as
+    the one taken at screening matches, any other does not."""
+
+    name: str = "simulated"
+    threshold: float = 0.8
+
+    def match(self, *, reference: bytes, selfie: bytes) -> FaceMatch:
+        same = hmac.compare_digest(hashlib.sha256(reference).digest(), hashlib.sha256(selfie).digest())
+        score = 0.99 if same else 0.12
+        return FaceMatch(score, score >= self.threshold)
+
+
+def decode_picture(value: str) -> bytes:
+    """A base64 picture from a request body, or ValueError."""
+    try:
+        return base64.b64decode(value, validate=True)
+    except (ValueError, TypeError) as exc:
+        raise ValueError("not base64") from exc
+
+
+def build_agency(settings: Settings) -> ScreeningAgency:
+    if settings.screening_agency == "http":
+        if not (settings.screening_agency_url and settings.screening_agency_api_key):
+            raise ValueError("the http screening agency needs TRIPGUARD_SCREENING_AGENCY_URL and _API_KEY")
+        return HttpScreeningAgency(settings.screening_agency_url, settings.screening_agency_api_key.get_secret_value(),
+                                   callback_url=settings.base_url.rstrip("/") + "/api/v1/screening/callbacks",
+                                   timeout_seconds=settings.screening_timeout_seconds)
+    return SimulatedScreeningAgency()

@@ -61,6 +61,10 @@ class Permission(StrEnum):
     INCIDENT_HANDLE = "incident.handle"  # the safety centre's queue: acknowledge, work, resolve, close
     COMPLAINT_FILE = "complaint.file"  # a person complains about a trip or an order, or rates it low
     COMPLAINT_READ = "complaint.read"  # the supervisors' list of complaints
+    SCREENING_SUBMIT = "screening.submit"  # the operator's backend: applicants, leavers, shift-start selfies
+    ELIGIBILITY_READ = "eligibility.read"  # the operator's dispatch asks whether a worker may work
+    SCREENING_ADJUDICATE = "screening.adjudicate"  # a screening officer's queue: review, notices, decisions
+    SCREENING_SELF = "screening.self"  # an applicant's own screening: its status, a dispute
 
 
 class Purpose(StrEnum):
@@ -106,7 +110,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
                                       Permission.INCIDENT_HANDLE, Permission.LIVE_MAP_READ},
     Role.INVESTIGATOR: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ALERTS_READ, Permission.TRAJECTORY_READ,
                                       Permission.INCIDENT_HANDLE, Permission.RECORDING_OPEN, Permission.LIVE_MAP_READ},
-    Role.SCREENING_OFFICER: _STAFF_BASE | {Permission.PERSONAL_READ},
+    Role.SCREENING_OFFICER: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.SCREENING_ADJUDICATE},
     Role.PRIVACY_OFFICER: _STAFF_BASE
     | {Permission.PERSONAL_READ, Permission.SUBJECT_ERASE, Permission.CATALOGUE_READ,
        Permission.NOTICE_PUBLISH, Permission.REQUEST_HANDLE, Permission.RETENTION_MANAGE,
@@ -115,11 +119,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SUPERVISOR: _STAFF_BASE | {Permission.AUDIT_READ, Permission.CATALOGUE_READ, Permission.COMPLAINT_READ},
     Role.MERCHANT: _STAFF_BASE,
     Role.INTEGRATION: frozenset({Permission.SELF_READ, Permission.SUBJECT_WRITE, Permission.TELEMATICS_INGEST,
-                                 Permission.ALERTS_READ}),
+                                 Permission.ALERTS_READ, Permission.SCREENING_SUBMIT, Permission.ELIGIBILITY_READ}),
     Role.PASSENGER: _SUBJECT_BASE | {Permission.CHECKIN_REPLY},
     Role.CUSTOMER: _SUBJECT_BASE,
-    Role.DRIVER: _SUBJECT_BASE | {Permission.CHECKIN_REPLY},
-    Role.COURIER: _SUBJECT_BASE,
+    Role.DRIVER: _SUBJECT_BASE | {Permission.CHECKIN_REPLY, Permission.SCREENING_SELF},
+    Role.COURIER: _SUBJECT_BASE | {Permission.SCREENING_SELF},
 }
 
 # The purposes for which a role may see personal data in plaintext (else it sees the mask).

@@ -143,3 +143,11 @@ def mask_free_text(text: str) -> str:
 
     text = _CARD.sub(card, text)
     return _PHONE.sub(lambda m: mask_phone(m.group()), text)
+
+
+WITHHELD = "[withheld]"
+
+
+def mask_withheld(_: str) -> str:
+    """Nothing of it shows: what a background check found has no harmless part."""
+    return WITHHELD

@@ -1,0 +1,80 @@
+"""Screening through the API: a notice to consent to, applicants by scenario, the agency's round."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.builders import TEST_ACTOR
+from tests.screening.test_identity import with_check
+from tripguard.app import screening_rules
+from tripguard.notify.models import OutboxMessage
+from tripguard.privacy import service as privacy
+from tripguard.screening import agency
+from tripguard.screening.providers import sign
+from tripguard.security.permissions import Role
+
+CALLBACK_SECRET = "agency-callback-secret-0123456789"
+SELFIE = base64.b64encode(b"\x89PNG reference photo of the applicant").decode()
+OTHER_FACE = base64.b64encode(b"\x89PNG a different person entirely").decode()
+
+
+def id_number(scenario: str, born: str = "19900101") -> str:
+    """A valid test ID number whose sequence digits choose the simulated agency's scenario."""
+    return with_check(f"440306{born}{scenario}")
+
+
+@pytest.fixture
+def screening_app(app: FastAPI, db: Session) -> FastAPI:
+    privacy.publish_notice(db, actor=TEST_ACTOR, version="scr-1", purposes=["screening"],
+                           categories=["user.name", "user.government_id", "user.criminal_history"],
+                           retention_zh="在职期间及离职后三年", retention_en="while working and 3 years after",
+                           text_zh="背景审查告知", text_en="screening notice")
+    db.commit()
+    app.state.settings = app.state.settings.model_copy(update={
+        "webhook_url": "http://127.0.0.1:9/hooks", "screening_callback_secret": SecretStr(CALLBACK_SECRET)})
+    return app
+
+
+def apply(client: TestClient, act_as, worker_id: str, scenario: str = "001", role: str = "driver",  # type: ignore[no-untyped-def]
+          **extra: object):
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    body = {"role": role, "name": "李师傅", "id_number": id_number(scenario), "phone": "13800001111",
+            "notice_version": "scr-1", "selfie": SELFIE} | extra
+    return client.put(f"/api/v1/applicants/{worker_id}", json=body)
+
+
+def run_agency(app: FastAPI, session_factory: sessionmaker[Session]) -> agency.DispatchResult:
+    settings = app.state.settings
+    return agency.dispatch_reports(session_factory, app.state.vault, app.state.screening_agency,
+                                   screening_rules(settings), max_attempts=settings.screening_max_attempts)
+
+
+def callback(client: TestClient, event: dict[str, object], *, secret: str = CALLBACK_SECRET,
+             at: int | None = None):  # type: ignore[no-untyped-def]
+    raw = json.dumps(event).encode()
+    header = sign(secret.encode(), raw, at if at is not None else int(time.time()))
+    return client.post("/api/v1/screening/callbacks", content=raw,
+                       headers={"X-Screening-Signature": header, "Content-Type": "application/json"})
+
+
+def webhooks(db: Session, worker_id: str) -> list[str]:
+    db.expire_all()
+    messages = db.scalars(select(OutboxMessage).where(OutboxMessage.channel == "webhook")
+                          .order_by(OutboxMessage.created_at)).all()
+    return [m.template for m in messages if (m.content or {}).get("payload", {}).get("worker_id") == worker_id]
+
+
+def sms_templates(db: Session, worker_id: str) -> list[str]:
+    db.expire_all()
+    return [m.template for m in db.scalars(select(OutboxMessage).where(OutboxMessage.subject_id == worker_id,
+                                                                       OutboxMessage.channel == "sms")
+                                           .order_by(OutboxMessage.created_at))]

@@ -1,0 +1,165 @@
+"""Workers once screened: the shift-start face match, notices whose window passed, yearly re-screening,
+and a callback delivered twice at the same moment (PostgreSQL: two requests racing)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import timedelta
+
+from pathlib import Path
+
+import httpx2 as httpx
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.builders import TEST_ACTOR
+from tests.conftest import fresh_database, make_settings
+from tests.screening.conftest import (
+    CALLBACK_SECRET,
+    OTHER_FACE,
+    SELFIE,
+    apply,
+    id_number,
+    run_agency,
+    sms_templates,
+    webhooks,
+)
+from tests.web.conftest import serve_in_thread
+from tripguard.app import create_app
+from tripguard.core.db import unit_of_work
+from tripguard.privacy import service as privacy
+from tripguard.core.clock import utcnow
+from tripguard.safety.models import Incident
+from tripguard.screening import adjudication, agency, service, workers
+from tripguard.screening.models import AgencyEvent, Applicant, IdentityCheck, Report
+from tripguard.screening.providers import sign
+from tripguard.screening.service import Rules
+from tripguard.security.permissions import Role
+
+
+def _active(client: TestClient, app: FastAPI, factory: sessionmaker[Session], act_as, worker_id: str) -> None:  # type: ignore[no-untyped-def]
+    assert apply(client, act_as, worker_id, "001").status_code == 201
+    run_agency(app, factory)
+
+
+def test_a_stranger_at_shift_start_blocks_dispatch_and_opens_a_case(
+        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as) -> None:  # type: ignore[no-untyped-def]
+    _active(client, screening_app, session_factory, act_as, "drv_f")
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    same = client.post("/api/v1/workers/drv_f/identity-checks", json={"selfie": SELFIE})
+    assert same.status_code == 201 and same.json()["matched"] is True
+    stranger = client.post("/api/v1/workers/drv_f/identity-checks", json={"selfie": OTHER_FACE},
+                           headers={"Idempotency-Key": "shift-2"})
+    assert stranger.status_code == 201 and stranger.json()["matched"] is False
+    retry = client.post("/api/v1/workers/drv_f/identity-checks", json={"selfie": OTHER_FACE},
+                        headers={"Idempotency-Key": "shift-2"})
+    assert retry.json()["id"] == stranger.json()["id"]  # one case, however often the app retries
+    incident = db.get(Incident, stranger.json()["incident_id"])
+    assert incident is not None and incident.source == "identity" and incident.driver_id == "drv_f"
+    gate = client.get("/api/v1/workers/drv_f/eligibility").json()
+    assert [b["code"] for b in gate["blockers"]] == ["identity.mismatch"]
+    assert "worker.identity_mismatch" in webhooks(db, "drv_f")
+    assert db.scalars(select(IdentityCheck)).first() is not None
+    assert b"PNG" not in b"".join(str(c.score).encode() for c in db.scalars(select(IdentityCheck)))
+    # the real driver tries again: the block lifts, the case stays for the safety centre
+    assert client.post("/api/v1/workers/drv_f/identity-checks", json={"selfie": SELFIE}).json()["matched"] is True
+    assert client.get("/api/v1/workers/drv_f/eligibility").json()["eligible"] is True
+    assert db.scalars(select(Incident).where(Incident.source == "identity")).one().status == "open"
+    # bad pictures are clear errors
+    assert client.post("/api/v1/workers/drv_f/identity-checks", json={"selfie": "%%%"}).status_code == 422
+    assert client.post("/api/v1/workers/nobody/identity-checks", json={"selfie": SELFIE}).status_code == 404
+
+
+def test_no_reference_photo_means_no_match_is_possible(
+        client: TestClient, screening_app: FastAPI, session_factory: sessionmaker[Session], act_as) -> None:  # type: ignore[no-untyped-def]
+    assert apply(client, act_as, "drv_n", "001", selfie=None).status_code == 201
+    run_agency(screening_app, session_factory)
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    assert client.post("/api/v1/workers/drv_n/identity-checks", json={"selfie": SELFIE}).status_code == 409
+
+
+def test_a_notice_whose_window_passed_becomes_final(
+        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as) -> None:  # type: ignore[no-untyped-def]
+    assert apply(client, act_as, "drv_w", "002").status_code == 201  # a drug record: pre-adverse at once
+    run_agency(screening_app, session_factory)
+    rules = Rules(webhook_url="http://127.0.0.1:9/hooks")
+    assert adjudication.expire_notices(session_factory, screening_app.state.vault, rules) == 0  # window open
+    later = utcnow() + timedelta(days=7, minutes=1)
+    assert adjudication.expire_notices(session_factory, screening_app.state.vault, rules, now=later) == 1
+    db.expire_all()
+    assert db.get(Applicant, "drv_w").status == "rejected"  # type: ignore[union-attr]
+    assert webhooks(db, "drv_w") == ["worker.pre_adverse", "worker.rejected"]
+    assert sms_templates(db, "drv_w") == ["screening_pre_adverse", "screening_final"]
+    assert db.scalars(select(Report).where(Report.kind == "unenroll")).one().status == "queued"
+    # a dispute after the window is refused
+    db.execute(update(Applicant).values(status="pre_adverse", dispute_due_at=utcnow() - timedelta(seconds=1)))
+    db.commit()
+    act_as(Role.DRIVER, kind="subject", id="drv_w")
+    assert client.post("/api/v1/me/screening/disputes", json={"text": "晚了"}).status_code == 409
+    # and the officer may now decide without one
+    act_as(Role.SCREENING_OFFICER, id="stf_O")
+    assert client.post("/api/v1/applicants/drv_w/decision", json={"action": "reject"}).status_code == 200
+
+
+def test_yearly_rescreening_keeps_a_clear_worker_active_and_suspends_on_a_new_finding(
+        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as) -> None:  # type: ignore[no-untyped-def]
+    _active(client, screening_app, session_factory, act_as, "drv_y")
+    assert workers.schedule_rescreens(session_factory, agency="simulated") == 0  # not due for a year
+    db.execute(update(Applicant).values(rescreen_due_at=utcnow() - timedelta(days=31)))
+    db.commit()
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    gate = client.get("/api/v1/workers/drv_y/eligibility").json()
+    assert [b["code"] for b in gate["blockers"]] == ["screening.expired"]  # overdue past the grace
+    assert workers.schedule_rescreens(session_factory, agency="simulated") == 1
+    assert workers.schedule_rescreens(session_factory, agency="simulated") == 0  # one under way is enough
+    assert run_agency(screening_app, session_factory).sent == 1
+    db.expire_all()
+    applicant = db.get(Applicant, "drv_y")
+    assert applicant is not None and applicant.status == "active"
+    assert applicant.rescreen_due_at is not None and applicant.rescreen_due_at > utcnow() + timedelta(days=360)
+    assert client.get("/api/v1/workers/drv_y/eligibility").json()["eligible"] is True
+
+
+def test_the_same_callback_ten_times_at_once_is_taken_once(tmp_path: Path) -> None:
+    """Real requests on real connections (PostgreSQL in its pass): one is taken, the others are told it
+    is a duplicate or to retry (409/503), never a 500; one event and one pushed record are stored."""
+    url = fresh_database("tg_scr_race", tmp_path)
+    settings = make_settings(url, tmp_path / "keys", screening_callback_secret=CALLBACK_SECRET)
+    site = create_app(settings)
+    factory = site.state.sessionmaker
+    with unit_of_work(factory) as session:
+        privacy.publish_notice(session, actor=TEST_ACTOR, version="scr-1", purposes=["screening"],
+                               categories=["user.name"], retention_zh="三年", retention_en="3 years",
+                               text_zh="告知", text_en="notice")
+        service.apply(session, site.state.vault, actor=TEST_ACTOR, applicant_id="drv_d",
+                      application=service.Application(role="driver", name="李", id_number=id_number("001"),
+                                                      notice_version="scr-1"), agency="simulated")
+    agency.dispatch_reports(factory, site.state.vault, site.state.screening_agency, Rules(webhook_url=None))
+    raw = json.dumps({"id": "dup-1", "type": "record.found", "worker": "drv_d", "records": ["fraud"]}).encode()
+    answers: list[tuple[int, str]] = []
+    with serve_in_thread(site) as base:
+        barrier = threading.Barrier(10)
+
+        def deliver() -> None:
+            barrier.wait()
+            header = sign(CALLBACK_SECRET.encode(), raw, int(time.time()))
+            response = httpx.post(f"{base}/api/v1/screening/callbacks", content=raw, timeout=30,
+                                  headers={"x-screening-signature": header, "content-type": "application/json"})
+            answers.append((response.status_code, response.text))
+
+        threads = [threading.Thread(target=deliver) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    codes = [code for code, _ in answers]
+    assert set(codes) <= {200, 409, 503}, answers
+    assert sum('"taken"' in text for _, text in answers) == 1
+    with unit_of_work(factory) as session:
+        assert len(session.scalars(select(AgencyEvent)).all()) == 1
+        assert len(session.scalars(select(Report).where(Report.kind == "monitor")).all()) == 1
+    site.state.engine.dispose()

@@ -1,0 +1,185 @@
+"""Adjudication: a screening officer decides what the policy left to a person.
+
+The queue holds applicants under review, disputes to decide and active workers a new finding flagged.
+An officer takes a case, then clears it (the worker becomes or stays active) or sends the pre-adverse
+notice: the reasons, and a dispute window (7 days by default) during which the applicant may dispute
+with documents. The final decision comes after a dispute, or once the window has passed without one
+(the scheduler then rejects on its own). Every step is on the timeline and in the audit log; an
+officer's note is sealed like any text a person types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tripguard.audit import service as audit
+from tripguard.audit.actor import SYSTEM, Actor
+from tripguard.core.clock import utcnow
+from tripguard.core.db import unit_of_work
+from tripguard.core.errors import Conflict
+from tripguard.core.ids import new_id
+from tripguard.privacy import access, freetext
+from tripguard.screening import service
+from tripguard.screening.models import Applicant, Check, Dispute, DisputeDocument, Report
+from tripguard.screening.service import Rules
+from tripguard.security.principal import Principal
+from tripguard.vault.service import Vault
+
+ACTIONS = ("clear", "pre_adverse", "reject")
+MAX_DOCUMENTS = 5
+MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+DOCUMENT_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png"})
+
+
+def waiting():  # type: ignore[no-untyped-def]
+    """What the review queue shows: cases needing an officer, noticed cases waiting out their window."""
+    return or_(Applicant.status.in_(("review", "disputed", "pre_adverse", "suspended")),
+               and_(Applicant.status == "active", Applicant.outcome == "consider"))
+
+
+def take(session: Session, *, officer: Principal, applicant_id: str) -> Applicant:
+    applicant = service.get(session, applicant_id)
+    applicant.assigned_to = officer.id
+    service.add_event(session, applicant, "taken", officer.actor)
+    audit.record(session, actor=officer.actor, action="screening.take", target_type="screening_applicants",
+                 target_id=applicant.id)
+    return applicant
+
+
+def decide(session: Session, vault: Vault, rules: Rules, *, officer: Principal, applicant_id: str, action: str,
+           note: str | None) -> Applicant:
+    """clear: the worker is (again) active. pre_adverse: the notice goes out. reject: the final adverse
+    decision, after a dispute or once the window has passed."""
+    applicant = service.get(session, applicant_id)
+    status, now = applicant.status, utcnow()
+    noted: dict[str, str | int | float | bool | None] = {}
+    if note:
+        noted.update(freetext.keep(session, vault, subject_id=applicant.id, text=note, label="note"))
+    if action == "clear":
+        if status not in ("review", "disputed", "pre_adverse", "suspended", "active") or \
+                (status == "active" and applicant.outcome != "consider"):
+            raise Conflict(f"nothing to clear: the applicant is {status}")
+        _close_disputes(session, applicant, "upheld", officer.actor)
+        applicant.outcome, applicant.decided_at, applicant.decided_by = "clear", now, f"staff:{officer.id}"
+        service.add_event(session, applicant, "officer.clear", officer.actor, **noted)
+        service.activate(session, vault, applicant, officer.actor, rules)
+    elif action == "pre_adverse":
+        if status not in ("review", "active"):
+            raise Conflict(f"a pre-adverse notice goes out from review, not from {status}")
+        service.add_event(session, applicant, "officer.pre_adverse", officer.actor, **noted)
+        service.send_notice(session, vault, applicant, officer.actor, rules, status="pre_adverse")
+    elif action == "reject":
+        if status not in ("disputed", "pre_adverse", "suspended"):
+            raise Conflict(f"a final decision follows a notice; the applicant is {status}")
+        if status != "disputed" and applicant.dispute_due_at is not None and applicant.dispute_due_at > now:
+            raise Conflict(f"the dispute window is open until {applicant.dispute_due_at.isoformat()}")
+        service.add_event(session, applicant, "officer.reject", officer.actor, **noted)
+        reject(session, vault, applicant, officer.actor, rules)
+    else:
+        raise Conflict(f"unknown action {action}")
+    audit.record(session, actor=officer.actor, action=f"screening.decide.{action}",
+                 target_type="screening_applicants", target_id=applicant.id, details=dict(noted))
+    return applicant
+
+
+def reject(session: Session, vault: Vault, applicant: Applicant, actor: Actor, rules: Rules) -> None:
+    _close_disputes(session, applicant, "dismissed", actor)
+    applicant.dispute_due_at = None
+    service.move(session, applicant, "rejected", actor, rules)
+    _unenroll(session, applicant)
+    service.tell(session, vault, applicant, "screening_final", {"reasons": service.reasons_of(session, vault, applicant)},
+                 key=f"final:{utcnow().isoformat()}")
+
+
+def _unenroll(session: Session, applicant: Applicant) -> None:
+    now = utcnow()
+    agency = session.scalar(select(Report.agency).where(Report.applicant_id == applicant.id)
+                            .order_by(Report.created_at.desc()).limit(1))
+    for report in session.scalars(select(Report).where(Report.applicant_id == applicant.id,
+                                                       Report.status == "queued")):
+        report.status = "cancelled"
+    session.add(Report(id=new_id("rep"), applicant_id=applicant.id, kind="unenroll", agency=agency or "simulated",
+                       status="queued", attempts=0, next_attempt_at=now, created_at=now))
+
+
+def offboard(session: Session, *, actor: Actor, applicant_id: str, rules: Rules) -> Applicant:
+    """A worker who leaves: un-enrolled from monitoring, out of dispatch, their pending checks cancelled."""
+    applicant = service.get(session, applicant_id)
+    if applicant.status == "offboarded":
+        return applicant
+    applicant.offboarded_at = utcnow()
+    _close_disputes(session, applicant, "dismissed", actor)
+    service.move(session, applicant, "offboarded", actor, rules)
+    _unenroll(session, applicant)
+    for check in session.scalars(select(Check).where(Check.applicant_id == applicant.id, Check.status == "pending")):
+        check.status = "cancelled"
+    return applicant
+
+
+@dataclass(frozen=True)
+class Document:
+    content_type: str
+    data: bytes
+
+
+def dispute(session: Session, vault: Vault, rules: Rules, *, applicant_id: str, text: str,
+            documents: list[Document], idempotency_key: str | None) -> tuple[Dispute, bool]:
+    """The applicant disputes the notice within its window, with documents. A retry is the same dispute."""
+    key = f"{applicant_id}:{idempotency_key}" if idempotency_key else None
+    if key is not None:
+        existing = session.scalar(select(Dispute).where(Dispute.idempotency_key == key))
+        if existing is not None:
+            return existing, False
+    applicant = service.get(session, applicant_id)
+    now = utcnow()
+    if applicant.status not in service.NOTICED:
+        raise Conflict("there is no notice to dispute")
+    if applicant.dispute_due_at is not None and applicant.dispute_due_at <= now:
+        raise Conflict("the dispute window has closed")
+    record = Dispute(id=new_id("dsp"), applicant_id=applicant.id, idempotency_key=key, status="open", filed_at=now)
+    session.add(record)
+    session.flush()
+    access.write_field(vault, session, record, "text", text)
+    for document in documents:
+        row = DisputeDocument(id=new_id("doc"), dispute_id=record.id, applicant_id=applicant.id,
+                              content_type=document.content_type, size=len(document.data))
+        row.content = vault.seal_bytes(session, subject_id=applicant.id, table=DisputeDocument.__tablename__,
+                                       column="content", row_id=row.id, data=document.data)
+        session.add(row)
+    service.move(session, applicant, "disputed", Actor("subject", applicant.id), rules, dispute=record.id,
+                 documents=len(documents))
+    return record, True
+
+
+def _close_disputes(session: Session, applicant: Applicant, outcome: str, actor: Actor) -> None:
+    for record in session.scalars(select(Dispute).where(Dispute.applicant_id == applicant.id,
+                                                        Dispute.status == "open")):
+        record.status, record.decided_at, record.decided_by = outcome, utcnow(), f"{actor.type}:{actor.id}"
+
+
+def disputes_of(session: Session, applicant_id: str) -> list[Dispute]:
+    return list(session.scalars(select(Dispute).where(Dispute.applicant_id == applicant_id)
+                                .order_by(Dispute.filed_at.desc())))
+
+
+def documents_of(session: Session, dispute_ids: list[str]) -> list[DisputeDocument]:
+    if not dispute_ids:
+        return []
+    return list(session.scalars(select(DisputeDocument).where(DisputeDocument.dispute_id.in_(dispute_ids))))
+
+
+def expire_notices(factory: sessionmaker[Session], vault: Vault, rules: Rules, *, now: datetime | None = None,
+                   batch: int = 100) -> int:
+    """Notices whose window passed without a dispute become final rejections."""
+    with unit_of_work(factory) as session:
+        expired = session.scalars(select(Applicant).where(Applicant.status.in_(service.NOTICED),
+                                                          Applicant.dispute_due_at <= (now or utcnow()))
+                                  .limit(batch)).all()
+        for applicant in expired:
+            service.add_event(session, applicant, "window_closed", SYSTEM)
+            reject(session, vault, applicant, SYSTEM, rules)
+        return len(expired)

@@ -1,0 +1,203 @@
+"""HTTP routes of screening: the operator's backend (applicants, leavers, shift-start selfies, the
+dispatch gate), the agency's callbacks, the applicant's own view and dispute, the officer's queue."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from tripguard.audit import service as audit
+from tripguard.core.db import DbSession
+from tripguard.core.errors import FieldProblem, InvalidInput, PermissionDenied
+from tripguard.core.types import Identifier
+from tripguard.screening import adjudication, agency, service, workers
+from tripguard.screening.models import Applicant
+from tripguard.screening.providers import SIGNATURE_HEADER, decode_picture
+from tripguard.screening.schemas import (
+    ApplicantCreate,
+    ApplicantDetail,
+    ApplicantRead,
+    BlockerRead,
+    CallbackReceipt,
+    CheckRead,
+    Decide,
+    DisputeCreate,
+    DisputeRead,
+    EligibilityRead,
+    IdentityCheckCreate,
+    IdentityCheckRead,
+)
+from tripguard.security.auth import (
+    ApplicantSelf,
+    EligibilityReader,
+    Public,
+    ScreeningOfficer,
+    ScreeningSubmitter,
+)
+from tripguard.security.principal import Principal
+
+router = APIRouter(prefix="/api/v1", tags=["screening"])
+WorkerId = Annotated[Identifier, Path(description="the operator's id for the driver or courier")]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=128,
+                                              pattern=r"^[\x21-\x7e]+$")]
+
+
+def rules(request: Request) -> service.Rules:
+    settings = request.app.state.settings
+    return service.Rules(webhook_url=settings.webhook_url, dispute_days=settings.screening_dispute_days,
+                         rescreen_days=settings.screening_rescreen_days)
+
+
+def _picture(value: str, field: str) -> bytes:
+    try:
+        return decode_picture(value)
+    except ValueError as exc:
+        raise InvalidInput(errors=[FieldProblem(field=field, message="not base64")]) from exc
+
+
+@router.put("/applicants/{worker_id}", status_code=201,
+            responses={200: {"model": ApplicantRead, "description": "already an applicant: nothing changed"}})
+def apply(worker_id: WorkerId, body: ApplicantCreate, principal: ScreeningSubmitter, request: Request,
+          response: Response, session: DbSession) -> ApplicantRead:
+    """A driver or courier who consented to screening (the notice version they saw). The ID number is
+    read before anything is stored; the checks are then asked of the screening agency. PUT again: the
+    same applicant, unchanged. Someone who left may apply again and is screened afresh."""
+    if body.selfie is not None:
+        _picture(body.selfie, "selfie")
+    applicant, new = service.apply(
+        session, request.app.state.vault, actor=principal.actor, applicant_id=worker_id,
+        application=service.Application(role=body.role, name=body.name, id_number=body.id_number.strip().upper(),
+                                        notice_version=body.notice_version, phone=body.phone, city=body.city,
+                                        locale=body.locale, selfie=body.selfie),
+        agency=request.app.state.screening_agency.name)
+    if not new:
+        response.status_code = 200
+    request.app.state.screening_wake.set()
+    return ApplicantRead.model_validate(applicant)
+
+
+@router.get("/applicants/{worker_id}")
+def read_applicant(worker_id: WorkerId, _: ScreeningSubmitter, session: DbSession) -> ApplicantDetail:
+    """Where the screening stands, check by check (what they found is not shown here)."""
+    applicant = service.get(session, worker_id)
+    checks = [CheckRead.model_validate(c) for c in service.checks_of(session, worker_id)]
+    return ApplicantDetail(**ApplicantRead.model_validate(applicant).model_dump(), checks=checks)
+
+
+@router.post("/applicants/{worker_id}/offboard")
+def offboard(worker_id: WorkerId, principal: ScreeningSubmitter, request: Request,
+             session: DbSession) -> ApplicantRead:
+    """The worker left: out of dispatch at once, and un-enrolled from the agency's monitoring."""
+    applicant = adjudication.offboard(session, actor=principal.actor, applicant_id=worker_id, rules=rules(request))
+    request.app.state.screening_wake.set()
+    return ApplicantRead.model_validate(applicant)
+
+
+@router.get("/workers/{worker_id}/eligibility")
+def eligibility(worker_id: WorkerId, _: EligibilityReader, session: DbSession) -> EligibilityRead:
+    """May this worker be dispatched now? Every blocker is listed, not only the first."""
+    result = workers.eligibility(session, worker_id)
+    return EligibilityRead(worker_id=result.worker_id, eligible=result.eligible,
+                           blockers=[BlockerRead(code=b.code, since=b.since) for b in result.blockers])
+
+
+@router.post("/workers/{worker_id}/identity-checks", status_code=201)
+def identity_check(worker_id: WorkerId, body: IdentityCheckCreate, principal: ScreeningSubmitter, request: Request,
+                   session: DbSession, idempotency_key: IdempotencyKey = None) -> IdentityCheckRead:
+    """The selfie a driver takes before going online, matched to the photo taken at screening. A
+    mismatch blocks dispatch and opens a case for the safety centre. The selfie is not kept."""
+    check = workers.check_identity(session, request.app.state.vault, request.app.state.face_matcher, rules(request),
+                                   actor=principal.actor, worker_id=worker_id,
+                                   selfie=_picture(body.selfie, "selfie"), idempotency_key=idempotency_key,
+                                   ack_seconds=request.app.state.settings.incident_ack_seconds)
+    return IdentityCheckRead.model_validate(check)
+
+
+@router.post("/screening/callbacks", dependencies=[Public],
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+                 "type": "object"}}}}})
+async def agency_callback(request: Request, session: DbSession,
+                          signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER, max_length=1000)] = None,
+                          ) -> CallbackReceipt:
+    """The screening agency's events, signed (`X-Screening-Signature: t=…,v1=…`, HMAC-SHA256 over
+    `t.body`, 5 minutes' tolerance). `check.completed` answers a check of a report; `record.found`
+    tells of a new record of a worker it monitors. An event delivered twice is taken once."""
+    raw = await request.body()
+    secret = request.app.state.settings.screening_callback_secret
+    received = await run_in_threadpool(
+        agency.take_callback, session, request.app.state.vault, rules(request),
+        secret=secret.get_secret_value() if secret else None, agency=request.app.state.screening_agency.name,
+        raw=raw, signature=signature, now=int(time.time()))
+    return CallbackReceipt(received=received)  # type: ignore[arg-type]
+
+
+# --- the applicant's own ----------------------------------------------------------------------------
+
+def _own(session: DbSession, principal: Principal) -> Applicant:
+    applicant = session.get(Applicant, principal.id)
+    if applicant is None or applicant.role not in {role.value for role in principal.roles}:
+        raise PermissionDenied("you have no screening under this role")
+    return applicant
+
+
+@router.get("/me/screening")
+def my_screening(principal: ApplicantSelf, request: Request, session: DbSession) -> dict[str, object]:
+    """Your screening: its status, and the reasons of a decision against you with the dispute deadline."""
+    applicant = _own(session, principal)
+    reasons = service.reasons_of(session, request.app.state.vault, applicant) \
+        if applicant.status in ("pre_adverse", "suspended", "disputed", "rejected") else []
+    audit.record(session, actor=principal.actor, action="personal.read", target_type="screening_applicants",
+                 target_id=applicant.id, purpose="subject_request", details={"fields": "reasons"})
+    return {**ApplicantRead.model_validate(applicant).model_dump(mode="json"), "reasons": reasons}
+
+
+@router.post("/me/screening/disputes", status_code=201,
+             responses={200: {"model": DisputeRead, "description": "the same dispute again (a retry)"}})
+def file_dispute(body: DisputeCreate, principal: ApplicantSelf, request: Request, response: Response,
+                 session: DbSession, idempotency_key: IdempotencyKey = None) -> DisputeRead:
+    """Dispute the notice within its window (7 days by default), with up to 5 documents (PDF, JPEG, PNG,
+    2 MiB each). A screening officer then decides."""
+    applicant = _own(session, principal)
+    documents = []
+    for index, upload in enumerate(body.documents):
+        data = _picture(upload.data, f"documents.{index}.data")
+        if len(data) > adjudication.MAX_DOCUMENT_BYTES:
+            raise InvalidInput(errors=[FieldProblem(field=f"documents.{index}.data", message="larger than 2 MiB")])
+        documents.append(adjudication.Document(upload.content_type, data))
+    record, new = adjudication.dispute(session, request.app.state.vault, rules(request), applicant_id=applicant.id,
+                                       text=body.text, documents=documents, idempotency_key=idempotency_key)
+    if not new:
+        response.status_code = 200
+    return DisputeRead.model_validate(record)
+
+
+# --- the screening officer's ------------------------------------------------------------------------
+
+@router.get("/screening/queue")
+def review_queue(_: ScreeningOfficer, session: DbSession,
+                 status: Annotated[str | None, Query(pattern=r"^(review|disputed|pre_adverse|suspended|active)$")]
+                 = None) -> list[ApplicantRead]:
+    """Cases for a screening officer, oldest first (no personal data)."""
+    query = select(Applicant).where(adjudication.waiting())
+    if status is not None:
+        query = query.where(Applicant.status == status)
+    return [ApplicantRead.model_validate(a) for a in session.scalars(query.order_by(Applicant.updated_at).limit(500))]
+
+
+@router.post("/applicants/{worker_id}/take")
+def take(worker_id: WorkerId, officer: ScreeningOfficer, session: DbSession) -> ApplicantRead:
+    return ApplicantRead.model_validate(adjudication.take(session, officer=officer, applicant_id=worker_id))
+
+
+@router.post("/applicants/{worker_id}/decision")
+def decide(worker_id: WorkerId, body: Decide, officer: ScreeningOfficer, request: Request,
+           session: DbSession) -> ApplicantRead:
+    """clear (the worker is active), pre_adverse (the notice goes out with its dispute window), or reject
+    (the final decision: after a dispute, or once the window has passed)."""
+    applicant = adjudication.decide(session, request.app.state.vault, rules(request), officer=officer,
+                                    applicant_id=worker_id, action=body.action, note=body.note)
+    return ApplicantRead.model_validate(applicant)

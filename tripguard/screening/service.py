@@ -1,0 +1,296 @@
+"""Applicants from application to decision: consent, the checks an agency runs, the policy's decision,
+and what each decision does (active, to a person's review, or a pre-adverse notice).
+
+Every change of an applicant's status is one place (`move`): it writes the timeline, the audit entry
+and the `worker.<status>` webhook in the caller's transaction. What the checks found is sealed under
+the applicant's key; the timeline and webhooks carry codes and ids only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tripguard.audit import service as audit
+from tripguard.audit.actor import SYSTEM, Actor
+from tripguard.core.clock import utcnow
+from tripguard.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from tripguard.core.ids import new_id
+from tripguard.notify import service as notify
+from tripguard.privacy import access
+from tripguard.privacy.service import get_notice
+from tripguard.screening.identity import read_id_number
+from tripguard.screening.models import Applicant, Check, Event, Report
+from tripguard.screening.policy import Decision, evaluate, facts_from, load_policy
+from tripguard.screening.providers import Finding
+from tripguard.vault.service import Vault
+
+ROLES = ("driver", "courier")
+CHECKS = {"driver": ("identity", "licence", "transport_certificate", "criminal_record", "driving_points", "credit"),
+          "courier": ("identity", "criminal_record", "credit")}
+STATUSES = ("screening", "review", "pre_adverse", "disputed", "active", "suspended", "rejected", "offboarded")
+# Statuses in which a dispute may be filed (a notice is out and its window open).
+NOTICED = ("pre_adverse", "suspended")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the running service decides with."""
+
+    webhook_url: str | None
+    dispute_days: int = 7
+    rescreen_days: int = 365
+
+
+@dataclass(frozen=True)
+class Application:
+    role: str
+    name: str
+    id_number: str
+    notice_version: str
+    phone: str | None = None
+    city: str | None = None
+    locale: str = "zh_CN"
+    selfie: str | None = None  # base64
+
+
+def add_event(session: Session, applicant: Applicant, kind: str, actor: Actor, **details: object) -> None:
+    session.add(Event(id=new_id("sev"), applicant_id=applicant.id, at=utcnow(), kind=kind,
+                      actor=f"{actor.type}:{actor.id}", details=details))
+
+
+def move(session: Session, applicant: Applicant, status: str, actor: Actor, rules: Rules, **details: object) -> None:
+    """Change the applicant's status: timeline, audit entry and webhook, all in this transaction."""
+    previous = applicant.status
+    applicant.status, applicant.updated_at = status, utcnow()
+    add_event(session, applicant, f"status.{status}", actor, previous=previous, **details)
+    audit.record(session, actor=actor, action=f"screening.{status}", target_type="screening_applicants",
+                 target_id=applicant.id, details={"previous": previous, **{k: str(v) for k, v in details.items()}})
+    if rules.webhook_url:
+        notify.enqueue_webhook(session, url=rules.webhook_url, event=f"worker.{status}",
+                               payload={"worker_id": applicant.id, "role": applicant.role, "status": status,
+                                        "previous": previous},
+                               idempotency_key=f"worker:{applicant.id}:{status}:{new_id('x')}")
+
+
+def get(session: Session, applicant_id: str) -> Applicant:
+    applicant = session.get(Applicant, applicant_id)
+    if applicant is None:
+        raise NotFound("no such applicant")
+    return applicant
+
+
+def _new_report(session: Session, applicant: Applicant, kind: str, agency: str) -> Report:
+    now = utcnow()
+    report = Report(id=new_id("rep"), applicant_id=applicant.id, kind=kind, agency=agency, status="queued",
+                    attempts=0, next_attempt_at=now, created_at=now)
+    session.add(report)
+    if kind != "unenroll":
+        for check in CHECKS[applicant.role]:
+            session.add(Check(id=new_id("chk"), report_id=report.id, applicant_id=applicant.id, kind=check,
+                              status="pending", updated_at=now))
+    add_event(session, applicant, f"report.{kind}", SYSTEM, report=report.id, agency=agency)
+    return report
+
+
+def apply(session: Session, vault: Vault, *, actor: Actor, applicant_id: str, application: Application,
+          agency: str) -> tuple[Applicant, bool]:
+    """Record an applicant with their consent, and queue their screening. The same PUT again is the same
+    applicant (nothing changes); someone who left may apply again and is screened afresh."""
+    if application.role not in ROLES:
+        raise InvalidInput(errors=[FieldProblem(field="role", message="must be driver or courier")])
+    reading = read_id_number(application.id_number, today=utcnow().date())
+    if not reading.valid:
+        raise InvalidInput("the ID number cannot be a real resident ID number",
+                           errors=[FieldProblem(field="id_number", message=f"identity.{reading.problem}")])
+    if application.city is not None:
+        try:
+            load_policy(application.city)
+        except (ValueError, FileNotFoundError) as exc:
+            raise InvalidInput(errors=[FieldProblem(field="city", message="no screening policy for this city")]) \
+                from exc
+    get_notice(session, application.notice_version)
+    applicant = session.get(Applicant, applicant_id)
+    now = utcnow()
+    if applicant is not None and applicant.status != "offboarded":
+        if applicant.role != application.role:
+            raise Conflict(f"already an applicant as {applicant.role}")
+        return applicant, False
+    if applicant is None:
+        applicant = Applicant(id=applicant_id, created_at=now)
+        session.add(applicant)
+    applicant.role, applicant.city, applicant.status = application.role, application.city, "screening"
+    applicant.locale, applicant.notice_version, applicant.consented_at = application.locale, \
+        application.notice_version, now
+    applicant.updated_at = now
+    for column in ("outcome", "reasons", "policy_version", "decided_at", "decided_by", "assigned_to",
+                   "notice_sent_at", "dispute_due_at", "cleared_at", "rescreen_due_at", "suspended_at",
+                   "identity_blocked_at", "offboarded_at"):
+        setattr(applicant, column, None)
+    session.flush()
+    for column in ("name", "id_number", "phone", "selfie"):
+        access.write_field(vault, session, applicant, column, getattr(application, column))
+    add_event(session, applicant, "applied", actor, role=application.role, notice=application.notice_version)
+    audit.record(session, actor=actor, action="screening.apply", target_type="screening_applicants",
+                 target_id=applicant_id, details={"role": application.role, "notice": application.notice_version})
+    _new_report(session, applicant, "initial", agency)
+    return applicant, True
+
+
+def request_rescreen(session: Session, applicant: Applicant, agency: str) -> Report:
+    return _new_report(session, applicant, "rescreen", agency)
+
+
+# --- what the agency found ------------------------------------------------------------------------
+
+def _open_facts(session: Session, vault: Vault, check: Check) -> dict[str, Any]:
+    raw = access.open_field(vault, session, check, "facts")
+    return json.loads(raw) if raw else {}
+
+
+def record_finding(session: Session, vault: Vault, report: Report, finding: Finding) -> bool:
+    """Store one check's answer. False when it changes nothing (the same answer again)."""
+    check = session.scalar(select(Check).where(Check.report_id == report.id, Check.kind == finding.check))
+    if check is None:
+        raise InvalidInput(f"report {report.id} has no {finding.check} check")
+    if check.status == "cancelled":
+        return False
+    if (check.status, check.result) == (finding.status, finding.result) and \
+            _open_facts(session, vault, check) == finding.facts:
+        return False
+    check.status, check.result, check.updated_at = finding.status, finding.result, utcnow()
+    access.write_field(vault, session, check, "facts", json.dumps(finding.facts, ensure_ascii=False, sort_keys=True))
+    return True
+
+
+def latest_findings(session: Session, vault: Vault, applicant: Applicant) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The newest completed answer of each check over every report, and the checks an agency suspended."""
+    checks = session.scalars(select(Check).where(Check.applicant_id == applicant.id,
+                                                 Check.status.in_(("complete", "suspended")))
+                             .order_by(Check.updated_at)).all()
+    found: dict[str, dict[str, Any]] = {}
+    suspended: dict[str, bool] = {}
+    for check in checks:
+        if check.status == "complete":
+            found[check.kind] = _open_facts(session, vault, check)
+            suspended.pop(check.kind, None)
+        else:
+            suspended[check.kind] = True
+    return found, [kind for kind in suspended if kind not in found]
+
+
+def assess(session: Session, vault: Vault, applicant: Applicant) -> Decision:
+    """The policy's decision over everything found so far. A check the agency could not finish makes the
+    decision a person's (`consider`) rather than leaving it pending for ever."""
+    found, suspended = latest_findings(session, vault, applicant)
+    id_number = access.open_field(vault, session, applicant, "id_number") or ""
+    facts = facts_from(applicant.role, read_id_number(id_number, today=utcnow().date()), found)
+    decision = evaluate(load_policy(applicant.city), facts, today=utcnow().date())
+    waiting_on_suspended = [kind for kind in decision.pending if kind in suspended]
+    if decision.outcome == "pending" and len(waiting_on_suspended) == len(decision.pending):
+        reasons = decision.reasons + tuple(f"check.{kind}.suspended" for kind in waiting_on_suspended)
+        return Decision("consider", reasons, decision.policy_version)
+    return decision
+
+
+def _store_decision(session: Session, vault: Vault, applicant: Applicant, decision: Decision, by: Actor) -> None:
+    applicant.outcome, applicant.policy_version = decision.outcome, decision.policy_version
+    applicant.decided_at, applicant.decided_by = utcnow(), f"{by.type}:{by.id}"
+    access.write_field(vault, session, applicant, "reasons", json.dumps(list(decision.reasons)))
+    add_event(session, applicant, "decision", by, outcome=decision.outcome, policy=decision.policy_version,
+              reasons=len(decision.reasons))
+
+
+def reasons_of(session: Session, vault: Vault, applicant: Applicant) -> list[str]:
+    """The stored decision's reason codes, for a notice (internal: the officer reads them through the gate)."""
+    raw = access.open_field(vault, session, applicant, "reasons")
+    return list(json.loads(raw)) if raw else []
+
+
+def settle(session: Session, vault: Vault, applicant: Applicant, rules: Rules) -> Decision | None:
+    """Decide once nothing is pending, and act on it. Before a first decision: clear makes the worker
+    active, consider goes to a screening officer, reject sends the pre-adverse notice. After it (a
+    re-screening, a record pushed by the agency): a disqualifying finding suspends an active worker at
+    once, with the same notice and dispute window; anything else needing judgement is flagged for review
+    while the worker stays active."""
+    decision = assess(session, vault, applicant)
+    if decision.outcome == "pending" or applicant.status in ("offboarded", "rejected"):
+        return None
+    if applicant.status == "screening":
+        _store_decision(session, vault, applicant, decision, SYSTEM)
+        if decision.outcome == "clear":
+            activate(session, vault, applicant, SYSTEM, rules)
+        elif decision.outcome == "consider":
+            move(session, applicant, "review", SYSTEM, rules)
+        else:
+            send_notice(session, vault, applicant, SYSTEM, rules, status="pre_adverse")
+        return decision
+    if applicant.status == "active":
+        changed = decision.outcome != applicant.outcome
+        _store_decision(session, vault, applicant, decision, SYSTEM)
+        if decision.outcome == "reject":
+            applicant.suspended_at = utcnow()
+            send_notice(session, vault, applicant, SYSTEM, rules, status="suspended")
+        elif decision.outcome == "clear":
+            applicant.cleared_at = utcnow()
+            applicant.rescreen_due_at = utcnow() + timedelta(days=rules.rescreen_days)
+        elif changed:
+            add_event(session, applicant, "flagged_for_review", SYSTEM)
+        return decision
+    # Under review, noticed or disputed: the new finding is on the record for the officer's decision.
+    _store_decision(session, vault, applicant, decision, SYSTEM)
+    return decision
+
+
+def activate(session: Session, vault: Vault, applicant: Applicant, actor: Actor, rules: Rules) -> None:
+    now = utcnow()
+    applicant.cleared_at, applicant.rescreen_due_at = now, now + timedelta(days=rules.rescreen_days)
+    applicant.suspended_at = applicant.dispute_due_at = None
+    move(session, applicant, "active", actor, rules)
+    tell(session, vault, applicant, "screening_cleared", {}, key=f"cleared:{now.isoformat()}")
+
+
+def send_notice(session: Session, vault: Vault, applicant: Applicant, actor: Actor, rules: Rules, *,
+                status: str) -> None:
+    """The pre-adverse notice: the reasons, and how long the applicant has to dispute them."""
+    now = utcnow()
+    applicant.notice_sent_at, applicant.dispute_due_at = now, now + timedelta(days=rules.dispute_days)
+    move(session, applicant, status, actor, rules, dispute_due_at=applicant.dispute_due_at.isoformat())
+    tell(session, vault, applicant, "screening_pre_adverse",
+          {"reasons": reasons_of(session, vault, applicant), "due": _local_day(applicant.dispute_due_at),
+           "suspended": status == "suspended"}, key=f"notice:{now.isoformat()}")
+
+
+def _local_day(at: datetime) -> str:
+    return at.date().isoformat()
+
+
+def tell(session: Session, vault: Vault, applicant: Applicant, template: str, params: dict[str, object], *,
+          key: str) -> None:
+    phone = access.open_field(vault, session, applicant, "phone")
+    if not phone:
+        add_event(session, applicant, "notice.not_sent", SYSTEM, template=template, why="no_phone")
+        return
+    notify.enqueue_to_person(session, vault, subject_id=applicant.id, channel="sms", to=phone, template=template,
+                             locale=applicant.locale, params=params,
+                             idempotency_key=f"screening:{applicant.id}:{template}:{key}")
+    add_event(session, applicant, "notice.queued", SYSTEM, template=template)
+
+
+def timeline(session: Session, applicant_id: str) -> list[Event]:
+    return list(session.scalars(select(Event).where(Event.applicant_id == applicant_id).order_by(Event.at, Event.id)))
+
+
+def checks_of(session: Session, applicant_id: str) -> list[Check]:
+    return list(session.scalars(select(Check).where(Check.applicant_id == applicant_id)
+                                .order_by(Check.updated_at.desc())))
+
+
+def reports_of(session: Session, applicant_id: str) -> list[Report]:
+    return list(session.scalars(select(Report).where(Report.applicant_id == applicant_id)
+                                .order_by(Report.created_at.desc())))

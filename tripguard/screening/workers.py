@@ -1,0 +1,131 @@
+"""Workers once screened: the dispatch gate, the identity check at shift start, yearly re-screening.
+
+The gate answers "may this worker be dispatched?" with every blocker, not the first: the operator's
+backend shows the worker what to fix. It reads one row by primary key; later domains (training,
+agreements, devices) add their blockers through `BLOCKERS`.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tripguard.audit import service as audit
+from tripguard.audit.actor import SYSTEM, Actor
+from tripguard.core.clock import utcnow
+from tripguard.core.db import unit_of_work
+from tripguard.core.errors import Conflict
+from tripguard.core.ids import new_id
+from tripguard.notify import service as notify
+from tripguard.privacy import access
+from tripguard.safety.service import open_for_identity_mismatch
+from tripguard.screening import service
+from tripguard.screening.models import Applicant, IdentityCheck, Report
+from tripguard.screening.providers import FaceMatcher
+from tripguard.vault.service import Vault
+
+RESCREEN_GRACE = timedelta(days=30)  # a re-screening still under way does not block at once
+
+
+@dataclass(frozen=True)
+class Blocker:
+    code: str  # screening.none | screening.pending | screening.review | screening.adverse | screening.rejected |
+    #            screening.expired | worker.suspended | worker.offboarded | identity.mismatch
+    since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    worker_id: str
+    eligible: bool
+    blockers: tuple[Blocker, ...]
+
+
+_STATUS_BLOCKERS = {"screening": "screening.pending", "review": "screening.review", "pre_adverse": "screening.adverse",
+                    "disputed": "screening.adverse", "rejected": "screening.rejected",
+                    "suspended": "worker.suspended", "offboarded": "worker.offboarded"}
+
+
+def screening_blockers(session: Session, worker_id: str, now: datetime) -> list[Blocker]:
+    row = session.execute(select(Applicant.status, Applicant.updated_at, Applicant.rescreen_due_at,
+                                 Applicant.identity_blocked_at).where(Applicant.id == worker_id)).first()
+    if row is None:
+        return [Blocker("screening.none")]
+    status, updated_at, rescreen_due_at, identity_blocked_at = row
+    blockers = []
+    if status in _STATUS_BLOCKERS:
+        blockers.append(Blocker(_STATUS_BLOCKERS[status], updated_at))
+    if status == "active" and rescreen_due_at is not None and rescreen_due_at + RESCREEN_GRACE <= now:
+        blockers.append(Blocker("screening.expired", rescreen_due_at))
+    if identity_blocked_at is not None:
+        blockers.append(Blocker("identity.mismatch", identity_blocked_at))
+    return blockers
+
+
+# Each source of blockers; later domains append theirs (training, agreements, the vehicle's device).
+BLOCKERS: list[Callable[[Session, str, datetime], list[Blocker]]] = [screening_blockers]
+
+
+def eligibility(session: Session, worker_id: str) -> Eligibility:
+    now = utcnow()
+    blockers = [blocker for source in BLOCKERS for blocker in source(session, worker_id, now)]
+    return Eligibility(worker_id, not blockers, tuple(blockers))
+
+
+def check_identity(session: Session, vault: Vault, matcher: FaceMatcher, rules: service.Rules, *, actor: Actor,
+                   worker_id: str, selfie: bytes, idempotency_key: str | None, ack_seconds: int) -> IdentityCheck:
+    """Match a shift-start selfie to the screened identity. A mismatch blocks dispatch and opens a case for
+    the safety centre; a later match lifts the block (the case stays for the centre to close)."""
+    key = f"{worker_id}:{idempotency_key}" if idempotency_key else None
+    if key is not None:
+        existing = session.scalar(select(IdentityCheck).where(IdentityCheck.idempotency_key == key))
+        if existing is not None:
+            return existing
+    applicant = service.get(session, worker_id)
+    reference = access.open_field(vault, session, applicant, "selfie")
+    if reference is None:
+        raise Conflict("no photo was taken at screening to match against")
+    result = matcher.match(reference=base64.b64decode(reference), selfie=selfie)
+    now = utcnow()
+    check = IdentityCheck(id=new_id("idc"), applicant_id=worker_id, idempotency_key=key, provider=matcher.name,
+                          score=result.score, matched=result.matched, at=now)
+    session.add(check)
+    if result.matched:
+        if applicant.identity_blocked_at is not None:
+            applicant.identity_blocked_at = None
+            service.add_event(session, applicant, "identity.unblocked", actor, check=check.id)
+    else:
+        applicant.identity_blocked_at = now
+        incident = open_for_identity_mismatch(session, worker_id=worker_id, check_id=check.id,
+                                              score=result.score, ack_seconds=ack_seconds)
+        check.incident_id = incident.id
+        service.add_event(session, applicant, "identity.mismatch", actor, check=check.id, incident=incident.id)
+        if rules.webhook_url:
+            notify.enqueue_webhook(session, url=rules.webhook_url, event="worker.identity_mismatch",
+                                   payload={"worker_id": worker_id, "check_id": check.id, "incident_id": incident.id},
+                                   idempotency_key=f"identity:{check.id}")
+    audit.record(session, actor=actor, action="screening.face_match", target_type="screening_applicants",
+                 target_id=worker_id, outcome="success" if result.matched else "denied",
+                 details={"check": check.id, "score": f"{result.score:.2f}", "provider": matcher.name})
+    return check
+
+
+def schedule_rescreens(factory: sessionmaker[Session], *, agency: str, batch: int = 100) -> int:
+    """Active workers whose yearly screening is due get a re-screening report (one a day at most, while
+    the last is under way or failed; the gate blocks them once the grace has passed)."""
+    now = utcnow()
+    recent = select(Report.id).where(Report.applicant_id == Applicant.id, Report.kind == "rescreen",
+                                     or_(Report.status.in_(("queued", "requested")),
+                                         Report.created_at > now - timedelta(days=1)))
+    with unit_of_work(factory) as session:
+        due = session.scalars(select(Applicant).where(Applicant.status == "active", Applicant.rescreen_due_at <= now,
+                                                      ~recent.exists()).limit(batch)).all()
+        for applicant in due:
+            service.request_rescreen(session, applicant, agency)
+            service.add_event(session, applicant, "rescreen.scheduled", SYSTEM)
+        return len(due)
