@@ -24,6 +24,7 @@ from tripguard.audit.service import Actor
 from tripguard.audit.signing import load_signing_key
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
 from tripguard.core.errors import install_error_handlers
+from tripguard.core.fastread import make_fast_reader
 from tripguard.core.health import router as health_router
 from tripguard.core.logging import configure_logging
 from tripguard.core.messaging import NatsLink
@@ -49,6 +50,7 @@ from tripguard.safety.telephony import build_telephony
 from tripguard.screening import adjudication as screening_adjudication
 from tripguard.screening import agency as screening_agency
 from tripguard.screening import workers as screening_workers
+from tripguard.screening.api import eligibility_router
 from tripguard.screening.api import router as screening_router
 from tripguard.screening.providers import SimulatedFaceMatcher, build_agency
 from tripguard.screening.service import Rules as ScreeningRules
@@ -250,6 +252,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await task
         if link is not None:
             await link.close()
+        await app.state.fast_reader.close()
 
 
 def create_app(settings: Settings | None = None, *, session_factory: sessionmaker[Session] | None = None) -> FastAPI:
@@ -267,6 +270,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
     app.state.sessionmaker = session_factory or make_sessionmaker(app.state.engine)
+    app.state.fast_reader = make_fast_reader(settings.database_url, session_factory)
     app.state.audit_key = load_signing_key(settings)
     app.state.vault = build_vault(settings)
     app.state.notifier = build_notifier(settings)
@@ -295,7 +299,9 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
                        timeout_seconds=settings.body_timeout_seconds)
     app.add_middleware(RequestContextMiddleware, hsts=settings.uses_tls,
                        image_origins=(origin_of(settings.map_tiles_url),) if settings.map_tiles_url else ())
-    # Routes are matched in order (twice per request); the busiest machine paths go first: SOS and ingest.
+    # Routes are matched in order (twice per request); the busiest machine paths go first: the dispatch
+    # gate (asked before every dispatch), SOS and ingest.
+    app.include_router(eligibility_router)
     app.include_router(safety_router)
     app.include_router(telematics_router)
     app.include_router(health_router)

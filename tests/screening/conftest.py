@@ -20,7 +20,8 @@ from tripguard.notify.models import OutboxMessage
 from tripguard.privacy import service as privacy
 from tripguard.screening import agency
 from tripguard.screening.providers import sign
-from tripguard.security.permissions import Role
+from tripguard.security import service as security
+from tripguard.security.permissions import Permission, Role
 
 CALLBACK_SECRET = "agency-callback-secret-0123456789"
 SELFIE = base64.b64encode(b"\x89PNG reference photo of the applicant").decode()
@@ -50,6 +51,26 @@ def apply(client: TestClient, act_as, worker_id: str, scenario: str = "001", rol
     body = {"role": role, "name": "李师傅", "id_number": id_number(scenario), "phone": "13800001111",
             "notice_version": "scr-1", "selfie": SELFIE} | extra
     return client.put(f"/api/v1/applicants/{worker_id}", json=body)
+
+
+@pytest.fixture
+def gate(client: TestClient, db: Session, screening_app: FastAPI):  # type: ignore[no-untyped-def]
+    """Ask the dispatch gate as the operator's dispatch does: with a real API key (it takes nothing else)."""
+    _, secret = security.create_api_key(db, screening_app.state.settings, actor=TEST_ACTOR, name="dispatch",
+                                        scopes={Permission.ELIGIBILITY_READ})
+    db.commit()
+
+    def ask(worker_id: str) -> dict[str, object]:
+        response = client.get(f"/api/v1/workers/{worker_id}/eligibility",
+                              headers={"Authorization": f"Bearer {secret}"})
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    return ask
+
+
+def blockers(answer: dict[str, object]) -> list[str]:
+    return [b["code"] for b in answer["blockers"]]  # type: ignore[attr-defined, index]
 
 
 def run_agency(app: FastAPI, session_factory: sessionmaker[Session]) -> agency.DispatchResult:

@@ -19,14 +19,14 @@ from tripguard.security.permissions import Role
 
 
 def test_the_whole_life_of_an_applicant(client: TestClient, screening_app: FastAPI, db: Session,
-                                        session_factory: sessionmaker[Session], act_as) -> None:  # type: ignore[no-untyped-def]
+                                        session_factory: sessionmaker[Session], act_as, gate) -> None:  # type: ignore[no-untyped-def]
     applied = apply(client, act_as, "drv_life", "006")  # the agency finds a record the policy does not name
     assert applied.status_code == 201, applied.text
     assert applied.json()["status"] == "screening"
     assert apply(client, act_as, "drv_life", "006").status_code == 200  # the same PUT again: unchanged
-    gate = client.get("/api/v1/workers/drv_life/eligibility").json()
-    assert gate == {"worker_id": "drv_life", "eligible": False,
-                    "blockers": [{"code": "screening.pending", "since": gate["blockers"][0]["since"]}]}
+    answer = gate("drv_life")
+    assert answer == {"worker_id": "drv_life", "eligible": False,
+                    "blockers": [{"code": "screening.pending", "since": answer["blockers"][0]["since"]}]}
 
     assert run_agency(screening_app, session_factory).sent == 1
     detail = client.get("/api/v1/applicants/drv_life").json()
@@ -65,13 +65,13 @@ def test_the_whole_life_of_an_applicant(client: TestClient, screening_app: FastA
     cleared = client.post("/api/v1/applicants/drv_life/decision", json={"action": "clear", "note": "文书属实"})
     assert cleared.json()["status"] == "active"
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
-    assert client.get("/api/v1/workers/drv_life/eligibility").json()["eligible"] is True
+    assert gate("drv_life")["eligible"] is True
 
     # The agency's continuous monitoring finds a disqualifying record: suspended at once.
     found = callback(client, {"id": "evt_77", "type": "record.found", "worker": "drv_life", "records": ["drug_use"]})
     assert found.json() == {"received": "taken"}
-    gate = client.get("/api/v1/workers/drv_life/eligibility").json()
-    assert gate["eligible"] is False and [b["code"] for b in gate["blockers"]] == ["worker.suspended"]
+    answer = gate("drv_life")
+    assert answer["eligible"] is False and [b["code"] for b in answer["blockers"]] == ["worker.suspended"]
     assert webhooks(db, "drv_life") == ["worker.review", "worker.pre_adverse", "worker.disputed", "worker.active",
                                         "worker.suspended"]
     assert sms_templates(db, "drv_life") == ["screening_pre_adverse", "screening_cleared", "screening_pre_adverse"]
@@ -93,7 +93,7 @@ def test_the_whole_life_of_an_applicant(client: TestClient, screening_app: FastA
     ("007", "driver", "review", "identity.name_mismatch"),
 ])
 def test_each_scenario_ends_where_the_policy_says(client: TestClient, screening_app: FastAPI, db: Session,
-                                                  session_factory: sessionmaker[Session], act_as,  # type: ignore[no-untyped-def]
+                                                  session_factory: sessionmaker[Session], act_as, gate,  # type: ignore[no-untyped-def]
                                                   scenario: str, role: str, status: str, reason: str | None) -> None:
     assert apply(client, act_as, "w1", scenario, role=role).status_code == 201
     run_agency(screening_app, session_factory)
@@ -105,7 +105,7 @@ def test_each_scenario_ends_where_the_policy_says(client: TestClient, screening_
         if status == "pre_adverse":
             assert reason in client.get("/api/v1/me/screening").json()["reasons"]
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
-    assert client.get("/api/v1/workers/w1/eligibility").json()["eligible"] is (status == "active")
+    assert gate("w1")["eligible"] is (status == "active")
 
 
 def test_a_city_s_conditions_apply_to_its_applicants(client: TestClient, screening_app: FastAPI, db: Session,
@@ -152,7 +152,7 @@ def test_who_may_do_what(client: TestClient, screening_app: FastAPI, db: Session
     assert apply(client, act_as, "drv_p", "001").status_code == 201
     act_as(Role.SAFETY_AGENT)
     assert client.get("/api/v1/screening/queue").status_code == 403
-    assert client.get("/api/v1/workers/drv_p/eligibility").status_code == 403
+    assert client.get("/api/v1/workers/drv_p/eligibility").status_code == 401  # the gate takes API keys only
     act_as(Role.PASSENGER, kind="subject", id="drv_p")  # a passenger token with the driver's id
     assert client.get("/api/v1/me/screening").status_code == 403
     act_as(Role.COURIER, kind="subject", id="drv_p")  # the wrong role for this applicant
@@ -162,3 +162,26 @@ def test_who_may_do_what(client: TestClient, screening_app: FastAPI, db: Session
     client.app.dependency_overrides.clear()  # type: ignore[attr-defined]
     token = subject_token("drv_p", "driver")
     assert client.get("/api/v1/me/screening", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_the_gate_takes_the_operators_api_key_and_nothing_else(client: TestClient, screening_app: FastAPI,
+                                                                db: Session, gate) -> None:  # type: ignore[no-untyped-def]
+    from tripguard.security import service as security
+    from tripguard.security.permissions import Permission
+    from tests.builders import TEST_ACTOR
+
+    assert gate("nobody") == {"worker_id": "nobody", "eligible": False,
+                              "blockers": [{"code": "screening.none", "since": None}]}
+    _, ingest_only = security.create_api_key(db, screening_app.state.settings, actor=TEST_ACTOR, name="ingest",
+                                             scopes={Permission.TELEMATICS_INGEST})
+    revoked_key, revoked = security.create_api_key(db, screening_app.state.settings, actor=TEST_ACTOR,
+                                                   name="old", scopes={Permission.ELIGIBILITY_READ})
+    security.revoke_api_key(db, actor=TEST_ACTOR, key_id=revoked_key.id)
+    db.commit()
+    url = "/api/v1/workers/nobody/eligibility"
+    assert client.get(url, headers={"Authorization": f"Bearer {ingest_only}"}).status_code == 403
+    assert client.get(url, headers={"Authorization": f"Bearer {revoked}"}).status_code == 401
+    assert client.get(url, headers={"Authorization": f"Bearer {revoked}x"}).status_code == 401
+    assert client.get(url, headers={"Authorization": "Bearer tg_\udcff"[:6]}).status_code == 401
+    assert client.get(url, headers={"Authorization": f"Bearer {subject_token('drv_p', 'driver')}"}).status_code == 401
+    assert client.get(url).status_code == 401

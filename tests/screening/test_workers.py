@@ -38,7 +38,8 @@ from tripguard.screening import adjudication, agency, service, workers
 from tripguard.screening.models import AgencyEvent, Applicant, IdentityCheck, Report
 from tripguard.screening.providers import sign
 from tripguard.screening.service import Rules
-from tripguard.security.permissions import Role
+from tripguard.security import service as security
+from tripguard.security.permissions import Permission, Role
 
 
 def _active(client: TestClient, app: FastAPI, factory: sessionmaker[Session], act_as, worker_id: str) -> None:  # type: ignore[no-untyped-def]
@@ -47,7 +48,7 @@ def _active(client: TestClient, app: FastAPI, factory: sessionmaker[Session], ac
 
 
 def test_a_stranger_at_shift_start_blocks_dispatch_and_opens_a_case(
-        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as) -> None:  # type: ignore[no-untyped-def]
+        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as, gate) -> None:  # type: ignore[no-untyped-def]
     _active(client, screening_app, session_factory, act_as, "drv_f")
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     same = client.post("/api/v1/workers/drv_f/identity-checks", json={"selfie": SELFIE})
@@ -60,14 +61,14 @@ def test_a_stranger_at_shift_start_blocks_dispatch_and_opens_a_case(
     assert retry.json()["id"] == stranger.json()["id"]  # one case, however often the app retries
     incident = db.get(Incident, stranger.json()["incident_id"])
     assert incident is not None and incident.source == "identity" and incident.driver_id == "drv_f"
-    gate = client.get("/api/v1/workers/drv_f/eligibility").json()
-    assert [b["code"] for b in gate["blockers"]] == ["identity.mismatch"]
+    answer = gate("drv_f")
+    assert [b["code"] for b in answer["blockers"]] == ["identity.mismatch"]
     assert "worker.identity_mismatch" in webhooks(db, "drv_f")
     assert db.scalars(select(IdentityCheck)).first() is not None
     assert b"PNG" not in b"".join(str(c.score).encode() for c in db.scalars(select(IdentityCheck)))
     # the real driver tries again: the block lifts, the case stays for the safety centre
     assert client.post("/api/v1/workers/drv_f/identity-checks", json={"selfie": SELFIE}).json()["matched"] is True
-    assert client.get("/api/v1/workers/drv_f/eligibility").json()["eligible"] is True
+    assert gate("drv_f")["eligible"] is True
     assert db.scalars(select(Incident).where(Incident.source == "identity")).one().status == "open"
     # bad pictures are clear errors
     assert client.post("/api/v1/workers/drv_f/identity-checks", json={"selfie": "%%%"}).status_code == 422
@@ -106,14 +107,14 @@ def test_a_notice_whose_window_passed_becomes_final(
 
 
 def test_yearly_rescreening_keeps_a_clear_worker_active_and_suspends_on_a_new_finding(
-        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as) -> None:  # type: ignore[no-untyped-def]
+        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as, gate) -> None:  # type: ignore[no-untyped-def]
     _active(client, screening_app, session_factory, act_as, "drv_y")
     assert workers.schedule_rescreens(session_factory, agency="simulated") == 0  # not due for a year
     db.execute(update(Applicant).values(rescreen_due_at=utcnow() - timedelta(days=31)))
     db.commit()
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
-    gate = client.get("/api/v1/workers/drv_y/eligibility").json()
-    assert [b["code"] for b in gate["blockers"]] == ["screening.expired"]  # overdue past the grace
+    answer = gate("drv_y")
+    assert [b["code"] for b in answer["blockers"]] == ["screening.expired"]  # overdue past the grace
     assert workers.schedule_rescreens(session_factory, agency="simulated") == 1
     assert workers.schedule_rescreens(session_factory, agency="simulated") == 0  # one under way is enough
     assert run_agency(screening_app, session_factory).sent == 1
@@ -121,7 +122,7 @@ def test_yearly_rescreening_keeps_a_clear_worker_active_and_suspends_on_a_new_fi
     applicant = db.get(Applicant, "drv_y")
     assert applicant is not None and applicant.status == "active"
     assert applicant.rescreen_due_at is not None and applicant.rescreen_due_at > utcnow() + timedelta(days=360)
-    assert client.get("/api/v1/workers/drv_y/eligibility").json()["eligible"] is True
+    assert gate("drv_y")["eligible"] is True
 
 
 def test_the_same_callback_ten_times_at_once_is_taken_once(tmp_path: Path) -> None:
@@ -138,6 +139,8 @@ def test_the_same_callback_ten_times_at_once_is_taken_once(tmp_path: Path) -> No
         service.apply(session, site.state.vault, actor=TEST_ACTOR, applicant_id="drv_d",
                       application=service.Application(role="driver", name="李", id_number=id_number("001"),
                                                       notice_version="scr-1"), agency="simulated")
+        _, api_key = security.create_api_key(session, settings, actor=TEST_ACTOR, name="dispatch",
+                                             scopes={Permission.ELIGIBILITY_READ})
     agency.dispatch_reports(factory, site.state.vault, site.state.screening_agency, Rules(webhook_url=None))
     raw = json.dumps({"id": "dup-1", "type": "record.found", "worker": "drv_d", "records": ["fraud"]}).encode()
     answers: list[tuple[int, str]] = []
@@ -156,10 +159,23 @@ def test_the_same_callback_ten_times_at_once_is_taken_once(tmp_path: Path) -> No
             thread.start()
         for thread in threads:
             thread.join()
+
+        def ask() -> dict[str, object]:  # through the real fast reader (SQLite file, or psycopg's async pool)
+            response = httpx.get(f"{base}/api/v1/workers/drv_d/eligibility", timeout=10,
+                                 headers={"authorization": f"Bearer {api_key}"})
+            assert response.status_code == 200, response.text
+            return response.json()  # type: ignore[no-any-return]
+
+        assert ask()["eligible"] is True  # fraud alone: flagged for an officer, still active
+        worse = json.dumps({"id": "dup-2", "type": "record.found", "worker": "drv_d",
+                            "records": ["drug_use"]}).encode()
+        assert httpx.post(f"{base}/api/v1/screening/callbacks", content=worse, timeout=30, headers={
+            "x-screening-signature": sign(CALLBACK_SECRET.encode(), worse, int(time.time()))}).status_code == 200
+        assert ask()["blockers"] == [{"code": "worker.suspended", "since": ask()["blockers"][0]["since"]}]  # type: ignore[index]
     codes = [code for code, _ in answers]
     assert set(codes) <= {200, 409, 503}, answers
     assert sum('"taken"' in text for _, text in answers) == 1
     with unit_of_work(factory) as session:
-        assert len(session.scalars(select(AgencyEvent)).all()) == 1
-        assert len(session.scalars(select(Report).where(Report.kind == "monitor")).all()) == 1
+        assert len(session.scalars(select(AgencyEvent)).all()) == 2  # dup-1 once, and dup-2
+        assert len(session.scalars(select(Report).where(Report.kind == "monitor")).all()) == 2
     site.state.engine.dispose()

@@ -189,6 +189,7 @@ async def _request_session(request: Request) -> AsyncIterator[Session]:
 DbSession = Annotated[Session, Depends(_request_session, scope="function")]
 
 
+
 class hour_of(FunctionElement[Any]):  # a SQL function, named like one
     """The start of the hour a timestamp falls in, on both backends (for counts per hour)."""
 

@@ -43,7 +43,7 @@ CHECK_KINDS = frozenset(service.CHECKS["driver"])
 
 
 class BadSignature(DomainError):
-    status, type, title = 401, "/problems/bad-signature", "Signature not valid"
+    status, type, title = 400, "/problems/bad-signature", "Signature not valid"
 
 
 @dataclass

@@ -3,6 +3,7 @@ dispatch gate), the agency's callbacks, the applicant's own view and dispute, th
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tripguard.audit import service as audit
 from tripguard.core.db import DbSession
-from tripguard.core.errors import FieldProblem, InvalidInput, PermissionDenied
+from tripguard.core.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
 from tripguard.core.types import Identifier
 from tripguard.screening import adjudication, agency, service, workers
 from tripguard.screening.models import Applicant
@@ -21,7 +22,6 @@ from tripguard.screening.schemas import (
     ApplicantCreate,
     ApplicantDetail,
     ApplicantRead,
-    BlockerRead,
     CallbackReceipt,
     CheckRead,
     Decide,
@@ -97,12 +97,19 @@ def offboard(worker_id: WorkerId, principal: ScreeningSubmitter, request: Reques
     return ApplicantRead.model_validate(applicant)
 
 
-@router.get("/workers/{worker_id}/eligibility")
-def eligibility(worker_id: WorkerId, _: EligibilityReader, session: DbSession) -> EligibilityRead:
-    """May this worker be dispatched now? Every blocker is listed, not only the first."""
-    result = workers.eligibility(session, worker_id)
-    return EligibilityRead(worker_id=result.worker_id, eligible=result.eligible,
-                           blockers=[BlockerRead(code=b.code, since=b.since) for b in result.blockers])
+# The dispatch gate has its own router, matched before every other (asked before each dispatch).
+eligibility_router = APIRouter(prefix="/api/v1", tags=["screening"])
+
+
+@eligibility_router.get("/workers/{worker_id}/eligibility", response_model=EligibilityRead)
+async def eligibility(worker_id: WorkerId, _: EligibilityReader, request: Request) -> Response:
+    """May this worker be dispatched now? Every blocker is listed, not only the first. Read on the
+    event loop (`core.fastread`): it is asked before every dispatch."""
+    result = await workers.eligibility(request.app.state.fast_reader, worker_id)
+    body = {"worker_id": result.worker_id, "eligible": result.eligible,
+            "blockers": [{"code": b.code, "since": b.since.isoformat().replace("+00:00", "Z") if b.since else None}
+                         for b in result.blockers]}
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 
 @router.post("/workers/{worker_id}/identity-checks", status_code=201)
@@ -139,7 +146,9 @@ async def agency_callback(request: Request, session: DbSession,
 
 def _own(session: DbSession, principal: Principal) -> Applicant:
     applicant = session.get(Applicant, principal.id)
-    if applicant is None or applicant.role not in {role.value for role in principal.roles}:
+    if applicant is None:
+        raise NotFound("you have not applied")
+    if applicant.role not in {role.value for role in principal.roles}:
         raise PermissionDenied("you have no screening under this role")
     return applicant
 

@@ -8,7 +8,7 @@ agreements, devices) add their blockers through `BLOCKERS`.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +20,7 @@ from tripguard.audit.actor import SYSTEM, Actor
 from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
 from tripguard.core.errors import Conflict
+from tripguard.core.fastread import FastReader, as_utc
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.privacy import access
@@ -51,29 +52,33 @@ _STATUS_BLOCKERS = {"screening": "screening.pending", "review": "screening.revie
                     "suspended": "worker.suspended", "offboarded": "worker.offboarded"}
 
 
-def screening_blockers(session: Session, worker_id: str, now: datetime) -> list[Blocker]:
-    row = session.execute(select(Applicant.status, Applicant.updated_at, Applicant.rescreen_due_at,
-                                 Applicant.identity_blocked_at).where(Applicant.id == worker_id)).first()
+GATE_ROW = ("SELECT status, updated_at, rescreen_due_at, identity_blocked_at FROM screening_applicants "
+            "WHERE id = :worker_id")
+
+
+async def screening_blockers(reader: FastReader, worker_id: str, now: datetime) -> list[Blocker]:
+    row = await reader.first(GATE_ROW, worker_id=worker_id)
     if row is None:
         return [Blocker("screening.none")]
     status, updated_at, rescreen_due_at, identity_blocked_at = row
     blockers = []
     if status in _STATUS_BLOCKERS:
-        blockers.append(Blocker(_STATUS_BLOCKERS[status], updated_at))
-    if status == "active" and rescreen_due_at is not None and rescreen_due_at + RESCREEN_GRACE <= now:
-        blockers.append(Blocker("screening.expired", rescreen_due_at))
+        blockers.append(Blocker(_STATUS_BLOCKERS[status], as_utc(updated_at)))
+    due = as_utc(rescreen_due_at)
+    if status == "active" and due is not None and due + RESCREEN_GRACE <= now:
+        blockers.append(Blocker("screening.expired", due))
     if identity_blocked_at is not None:
-        blockers.append(Blocker("identity.mismatch", identity_blocked_at))
+        blockers.append(Blocker("identity.mismatch", as_utc(identity_blocked_at)))
     return blockers
 
 
 # Each source of blockers; later domains append theirs (training, agreements, the vehicle's device).
-BLOCKERS: list[Callable[[Session, str, datetime], list[Blocker]]] = [screening_blockers]
+BLOCKERS: list[Callable[[FastReader, str, datetime], Awaitable[list[Blocker]]]] = [screening_blockers]
 
 
-def eligibility(session: Session, worker_id: str) -> Eligibility:
+async def eligibility(reader: FastReader, worker_id: str) -> Eligibility:
     now = utcnow()
-    blockers = [blocker for source in BLOCKERS for blocker in source(session, worker_id, now)]
+    blockers = [blocker for source in BLOCKERS for blocker in await source(reader, worker_id, now)]
     return Eligibility(worker_id, not blockers, tuple(blockers))
 
 

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
 from starlette.concurrency import run_in_threadpool
 
-from tripguard.core.db import DbSession
+from tripguard.core.db import DbSession, unit_of_work
 from tripguard.core.errors import NotAuthenticated, PermissionDenied
 from tripguard.core.settings import Settings
 from tripguard.security import service
@@ -54,10 +54,7 @@ async def resolve_principal(request: Request, session: DbSession, settings: AppS
     token = _bearer(request)
     if token is not None:
         if token.startswith(service.API_KEY_PREFIX):
-            principal = await run_in_threadpool(service.principal_from_api_key, session, settings, token)
-            if principal is None:
-                raise NotAuthenticated("unknown or revoked API key")
-            return principal
+            return await _api_key_principal(request, token)
         claims = verify_subject_token(token, settings)
         return Principal(kind="subject", id=claims.subject_id, roles=frozenset({claims.role}),
                          permissions=permissions_for({claims.role}), name=claims.subject_id)
@@ -116,6 +113,41 @@ def requires_own_record(permission: Permission) -> DependsParam:
     return Depends(checker)
 
 
+async def _api_key_principal(request: Request, token: str) -> Principal:
+    settings: Settings = request.app.state.settings
+    # Read on the event loop (core.fastread): an API key is on every call of the operator's backend.
+    row = await request.app.state.fast_reader.first(service.API_KEY_LOOKUP, prefix=service.api_key_prefix(token))
+    checked = service.principal_from_api_key(row, settings, token)
+    if checked.principal is None:
+        raise NotAuthenticated("unknown or revoked API key")
+    if checked.stale:
+        await run_in_threadpool(_touch_api_key, request.app.state.sessionmaker, checked.principal.id)
+    return checked.principal
+
+
+def _touch_api_key(factory: Any, key_id: str) -> None:
+    with unit_of_work(factory) as session:
+        service.touch_api_key(session, key_id)
+
+
+def requires_api_key(permission: Permission) -> DependsParam:
+    """`requires` for the hottest machine-only routes (the dispatch gate): one flat dependency that takes
+    an API key and nothing else, so no other dependency is solved per request."""
+
+    async def checker(request: Request) -> Principal:
+        token = _bearer(request)
+        if token is None or not token.startswith(service.API_KEY_PREFIX):
+            raise NotAuthenticated("send the operator's API key")
+        principal = await _api_key_principal(request, token)
+        if not principal.can(permission):
+            raise PermissionDenied(f"needs permission {permission.value}")
+        return principal
+
+    checker.required_permission = permission  # type: ignore[attr-defined]
+    checker.api_key_only = True  # type: ignore[attr-defined]
+    return Depends(checker)
+
+
 def declared_permission(dependant: Any) -> Permission | None:
     """The permission a route declared through ``requires`` (searching its dependency tree)."""
     for dep in dependant.dependencies:
@@ -161,6 +193,6 @@ RecordingOpener = Annotated[Principal, requires(Permission.RECORDING_OPEN)]
 ComplaintFiler = Annotated[Principal, requires_own_record(Permission.COMPLAINT_FILE)]
 ComplaintReader = Annotated[Principal, requires(Permission.COMPLAINT_READ)]
 ScreeningSubmitter = Annotated[Principal, requires(Permission.SCREENING_SUBMIT)]
-EligibilityReader = Annotated[Principal, requires(Permission.ELIGIBILITY_READ)]
+EligibilityReader = Annotated[Principal, requires_api_key(Permission.ELIGIBILITY_READ)]
 ScreeningOfficer = Annotated[Principal, requires(Permission.SCREENING_ADJUDICATE)]
 ApplicantSelf = Annotated[Principal, requires(Permission.SCREENING_SELF)]

@@ -7,6 +7,7 @@ import hmac
 import os
 import secrets
 from datetime import timedelta
+from functools import lru_cache
 from urllib.parse import parse_qs, urlparse
 
 import jwt
@@ -53,6 +54,7 @@ def keyed_hash(secret_key: str, value: str, *, purpose: str) -> str:
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
 
+@lru_cache(maxsize=64)
 def _derive(secret_key: str, info: str) -> bytes:
     return HKDF(algorithm=SHA256(), length=32, salt=None, info=info.encode()).derive(
         secret_key.encode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
@@ -13,6 +14,7 @@ from tripguard.audit import service as audit
 from tripguard.audit.service import Actor
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import Conflict, FieldProblem, InvalidInput, NotAuthenticated, NotFound
+from tripguard.core.fastread import as_json, as_utc
 from tripguard.core.ids import new_id
 from tripguard.core.settings import Settings
 from tripguard.security import credentials
@@ -359,18 +361,38 @@ def revoke_api_key(session: Session, *, actor: Actor, key_id: str) -> ApiKey:
     return key
 
 
-def principal_from_api_key(session: Session, settings: Settings, full_key: str) -> Principal | None:
-    body = full_key.removeprefix(API_KEY_PREFIX)
-    prefix, _, _ = body.partition("_")
-    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
-    if key is None or key.revoked_at is not None:
-        return None
+API_KEY_LOOKUP = ("SELECT id, name, secret_hash, scopes, revoked_at, last_used_at FROM api_keys "
+                  "WHERE prefix = :prefix")
+
+
+def api_key_prefix(full_key: str) -> str:
+    """The public part of an API key that names its row (`API_KEY_LOOKUP`)."""
+    return full_key.removeprefix(API_KEY_PREFIX).partition("_")[0][:16]
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    principal: Principal | None
+    stale: bool  # its last use is due to be written (once a minute at most)
+
+
+def principal_from_api_key(row: tuple[Any, ...] | None, settings: Settings, full_key: str) -> KeyCheck:
+    """The key's principal from its looked-up row, if the key is genuine and not revoked."""
+    if row is None:
+        return KeyCheck(None, False)
+    key_id, name, secret_hash, scopes, revoked_at, last_used_at = row
+    if revoked_at is not None:
+        return KeyCheck(None, False)
     expected = credentials.keyed_hash(settings.secret_key.get_secret_value(), full_key, purpose="api-key")
-    if not secrets.compare_digest(expected, key.secret_hash):
-        return None
-    now = utcnow()
-    if key.last_used_at is None or now - key.last_used_at >= SESSION_TOUCH_INTERVAL:
-        key.last_used_at = now
-    scopes = frozenset(Permission(scope) for scope in key.scopes) & API_KEY_SCOPES
-    return Principal(kind="api_key", id=key.id, roles=frozenset({Role.INTEGRATION}),
-                     permissions=scopes, name=key.name)
+    if not secrets.compare_digest(expected, secret_hash):
+        return KeyCheck(None, False)
+    last_used = as_utc(last_used_at)
+    stale = last_used is None or utcnow() - last_used >= SESSION_TOUCH_INTERVAL
+    granted = frozenset(Permission(scope) for scope in as_json(scopes)) & API_KEY_SCOPES
+    return KeyCheck(Principal(kind="api_key", id=key_id, roles=frozenset({Role.INTEGRATION}), permissions=granted,
+                              name=name), stale)
+
+
+def touch_api_key(session: Session, key_id: str) -> None:
+    session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow())
+                    .execution_options(synchronize_session=False))

@@ -1,0 +1,179 @@
+"""The dispatch gate under load: `GET /api/v1/workers/{id}/eligibility` as the operator's dispatch asks it.
+
+    .venv/bin/python -m bench.eligibility [--workers 20000] [--seconds 10] [--connections 32]
+                                          [--database-url postgresql+psycopg://…]
+
+Starts `tripguard serve` (one process; SQLite unless `--database-url`) on a fresh database holding
+`--workers` screened workers in every status, and an integration API key scoped to the gate. A load
+generator in this second process (asyncio, keep-alive connections, raw HTTP/1.1) asks about random
+workers for `--seconds` after a warm-up, and times each request from write to the end of its response.
+Every request goes the whole way: API key, permission, the database read, the JSON answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import random
+import tempfile
+import time
+from datetime import timedelta
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import numpy as np
+
+from bench.latency import served
+from bench.report import machine_line, write_section
+from tripguard.audit.actor import CLI_ACTOR
+from tripguard.core.clock import utcnow
+from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
+from tripguard.core.migrations import upgrade
+from tripguard.core.settings import Settings, with_generated_secrets
+from tripguard.screening.models import Applicant
+from tripguard.security import service as security
+from tripguard.security.permissions import Permission
+
+STATUSES = ["active"] * 8 + ["screening", "review", "suspended", "rejected", "offboarded"]
+
+
+def prepare(directory: Path, workers: int, database_url: str | None) -> tuple[dict[str, str], str]:
+    url = database_url or f"sqlite:///{directory}/bench.db"
+    env = {**os.environ, "TRIPGUARD_DATABASE_URL": url, "TRIPGUARD_KEY_DIR": str(directory / "keys"),
+           "TRIPGUARD_ENV": "development", "TRIPGUARD_DEMO_CITY": "false", "TRIPGUARD_LOG_LEVEL": "WARNING"}
+    settings = with_generated_secrets(Settings(database_url=url, key_dir=directory / "keys"))
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    now = utcnow()
+    with unit_of_work(make_sessionmaker(engine)) as session:
+        session.query(Applicant).delete()
+        _, secret = security.create_api_key(session, settings, actor=CLI_ACTOR, name="dispatch",
+                                            scopes={Permission.ELIGIBILITY_READ})
+        rows = [{"id": f"wrk_{n}", "role": "driver" if n % 2 else "courier", "status": STATUSES[n % len(STATUSES)],
+                 "locale": "zh_CN", "notice_version": "bench", "consented_at": now, "created_at": now,
+                 "updated_at": now, "cleared_at": now, "rescreen_due_at": now + timedelta(days=300),
+                 "identity_blocked_at": now if n % 97 == 0 else None} for n in range(workers)]
+        session.bulk_insert_mappings(Applicant, rows)  # type: ignore[arg-type]
+    engine.dispose()
+    return env, secret
+
+
+async def _connection(host: str, port: int, key: str, workers: int, until: float, measure_from: float,
+                      latencies: list[float], errors: list[int]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    rng = random.Random()
+    try:
+        while True:
+            started = time.perf_counter()
+            if started >= until:
+                return
+            worker = f"wrk_{rng.randrange(workers + workers // 20)}"  # one in 21 unknown
+            writer.write(f"GET /api/v1/workers/{worker}/eligibility HTTP/1.1\r\nHost: {host}\r\n"
+                         f"Authorization: Bearer {key}\r\n\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            status = int(head.split(b" ", 2)[1])
+            if started >= measure_from:
+                latencies.append(time.perf_counter() - started)
+                if status != 200:
+                    errors.append(status)
+    finally:
+        writer.close()
+
+
+async def _load(base: str, key: str, workers: int, seconds: float, connections: int) -> tuple[list[float], list[int],
+                                                                                             float]:
+    host, port = base.removeprefix("http://").split(":")
+    latencies: list[float] = []
+    errors: list[int] = []
+    warm = 2.0
+    start = time.perf_counter()
+    measure_from, until = start + warm, start + warm + seconds
+    await asyncio.gather(*(_connection(host, int(port), key, workers, until, measure_from, latencies, errors)
+                           for _ in range(connections)))
+    return latencies, errors, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=20000)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--port", type=int, default=8771)
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also measure an empty FastAPI app (bench/ceiling_app.py) the same way")
+    args = parser.parse_args()
+    backend = "postgres" if args.database_url else "sqlite"
+    with tempfile.TemporaryDirectory() as tmp:
+        env, key = prepare(Path(tmp), args.workers, args.database_url)
+        with served(env, args.port) as base:
+            latencies, errors, seconds = asyncio.run(_load(base, key, args.workers, args.seconds, args.connections))
+    section_rows = [_row(backend, latencies, errors, seconds)]
+    if args.ceiling:
+        with _uvicorn("bench.ceiling_app:app", args.port + 1) as base:
+            latencies, errors, seconds = asyncio.run(_load(base, "-", args.workers, args.seconds, args.connections))
+        section_rows.append(_row("ceiling: empty FastAPI app", latencies, errors, seconds))
+    previous = _previous_rows(backend)
+    body = "\n".join([
+        "## Dispatch gate (`bench/eligibility.py`)", "",
+        f"Command: `.venv/bin/python -m bench.eligibility --workers {args.workers} --seconds {args.seconds:g} "
+        f"--connections {args.connections} --ceiling` (and `--database-url` for PostgreSQL). {machine_line()} "
+        "One `tripguard serve` process; the load generator (asyncio, keep-alive) runs beside it on the same two "
+        "cores. Every request carries the API key and reads the worker's row.", "",
+        "| backend | requests/s | p50 | p99 | errors | target |", "| --- | ---: | ---: | ---: | ---: | ---: |",
+        *sorted(previous + section_rows)])
+    write_section("eligibility", body)
+
+
+def _row(label: str, latencies: list[float], errors: list[int], seconds: float) -> str:
+    times = np.array(latencies) * 1000
+    rate = len(times) / seconds
+    p50, p99 = np.percentile(times, 50), np.percentile(times, 99)
+    print(f"{label}: {rate:,.0f} requests/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, errors {len(errors)}")
+    return f"| {label} | {rate:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {len(errors)} | ≥ 5,000/s, p99 < 10 ms |"
+
+
+@contextlib.contextmanager
+def _uvicorn(app: str, port: int) -> Iterator[str]:
+    server = subprocess.Popen([str(Path(sys.executable).with_name("uvicorn")), app, "--port", str(port),
+                               "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/api/v1/workers/x/eligibility", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(5)
+
+
+def _previous_rows(backend: str) -> list[str]:
+    """Keep the other backend's row when only one is measured."""
+    from bench.report import REPORT
+
+    text = REPORT.read_text() if REPORT.exists() else ""
+    start, end = "<!-- bench:eligibility -->", "<!-- /bench:eligibility -->"
+    if start not in text:
+        return []
+    section = text.split(start, 1)[1].split(end, 1)[0]
+    return [line for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith(f"| {backend} ") and "requests/s" not in line
+            and not line.startswith("| ---")]
+
+
+if __name__ == "__main__":
+    main()
