@@ -49,6 +49,7 @@ from tripguard.safety.sos import SosDesk
 from tripguard.safety.telephony import build_telephony
 from tripguard.screening import adjudication as screening_adjudication
 from tripguard.screening import agency as screening_agency
+from tripguard.screening import console as screening_console
 from tripguard.screening import workers as screening_workers
 from tripguard.screening.api import eligibility_router
 from tripguard.screening.api import router as screening_router
@@ -78,7 +79,7 @@ from tripguard.web.shell import router as shell_router
 CONSOLE_ROUTERS = [security_console.router, audit_console.router, privacy_console.router,
                    telematics_console.router, telematics_console.trips_router,
                    telematics_console.devices_router, telematics_console.check_ins_router, safety_console.router,
-                   feedback_console.router]
+                   feedback_console.router, screening_console.router]
 
 logger = logging.getLogger("tripguard.app")
 

@@ -25,6 +25,24 @@ def seed(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-un
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     post(client, ndjson(trip_with_deviation("T2")))
     db.commit()
+    seed_screening(client, db, act_as)
+
+
+def seed_screening(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    """An applicant under review (a record to judge) for the screening officer's pages."""
+    from tests.builders import TEST_ACTOR
+    from tests.screening.conftest import apply
+    from tripguard.app import screening_rules
+    from tripguard.privacy import service as privacy
+    from tripguard.screening import agency
+
+    privacy.publish_notice(db, actor=TEST_ACTOR, version="scr-1", purposes=["screening"], categories=["user.name"],
+                           retention_zh="三年", retention_en="3 years", text_zh="告知", text_en="notice")
+    db.commit()
+    assert apply(client, act_as, "drv_zh", "006").status_code == 201
+    app = client.app
+    agency.dispatch_reports(app.state.sessionmaker, app.state.vault, app.state.screening_agency,  # type: ignore[attr-defined]
+                            screening_rules(app.state.settings))  # type: ignore[attr-defined]
 
 
 def crawl(client: TestClient, limit: int = 40) -> dict[str, str]:

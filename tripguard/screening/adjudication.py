@@ -20,12 +20,13 @@ from tripguard.audit import service as audit
 from tripguard.audit.actor import SYSTEM, Actor
 from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
-from tripguard.core.errors import Conflict
+from tripguard.core.errors import Conflict, PermissionDenied
 from tripguard.core.ids import new_id
 from tripguard.privacy import access, freetext
 from tripguard.screening import service
 from tripguard.screening.models import Applicant, Check, Dispute, DisputeDocument, Report
 from tripguard.screening.service import Rules
+from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal
 from tripguard.vault.service import Vault
 
@@ -183,3 +184,16 @@ def expire_notices(factory: sessionmaker[Session], vault: Vault, rules: Rules, *
             service.add_event(session, applicant, "window_closed", SYSTEM)
             reject(session, vault, applicant, SYSTEM, rules)
         return len(expired)
+
+
+def open_document(session: Session, vault: Vault, principal: Principal, row: DisputeDocument) -> bytes:
+    """A dispute's document, for a role that may read it for the screening purpose; audited either way."""
+    spec = access.fields_of(DisputeDocument)["content"]
+    allowed = access.may_read_plain(principal, spec, Purpose.SCREENING) and row.content is not None
+    audit.record(session, actor=principal.actor, action="personal.read", target_type=DisputeDocument.__tablename__,
+                 target_id=row.id, purpose=Purpose.SCREENING.value, outcome="success" if allowed else "denied",
+                 details={"fields": "content", "plaintext": "content" if allowed else ""})
+    if not allowed or row.content is None:
+        raise PermissionDenied("your roles do not hold the screening purpose")
+    return vault.open_bytes(session, subject_id=row.applicant_id, table=DisputeDocument.__tablename__,
+                            column="content", row_id=row.id, blob=row.content)

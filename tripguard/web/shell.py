@@ -35,6 +35,8 @@ NAVIGATION: list[tuple[str, str, Permission]] = [
     ("Check-ins", "/console/check-ins", Permission.ALERTS_READ),
     ("Devices", "/console/devices", Permission.ALERTS_READ),
     ("Complaints", "/console/complaints", Permission.COMPLAINT_READ),
+    ("Screening queue", "/console/screening/queue", Permission.SCREENING_ADJUDICATE),
+    ("Applicants", "/console/screening", Permission.SCREENING_ADJUDICATE),
     ("Audit log", "/console/audit", Permission.AUDIT_READ),
     ("Staff", "/console/staff", Permission.STAFF_READ),
     ("API keys", "/console/api-keys", Permission.APIKEY_MANAGE),
