@@ -69,7 +69,12 @@ DETAILS = {
     "rewrapped": N_("Keys re-wrapped"), "serious": N_("Serious"), "session": N_("Session"),
     "shares": N_("Shares"), "subjects": N_("People"), "vehicle": N_("Vehicle"), "verify_by": N_("Verify by"),
     "why": N_("Why"), "trajectory": N_("Trip positions"), "reason_ref": N_("Reason (sealed)"),
-    "reason_mac": N_("Reason check code"), "note_ref": N_("Note (sealed)"),
+    "reason_mac": N_("Reason check code"), "note_ref": N_("Note (sealed)"), "note_mac": N_("Note check code"),
+    # screening
+    "previous": N_("Previous state"), "dispute": N_("Dispute"), "documents": N_("Documents"),
+    "dispute_due_at": N_("Dispute by"), "check": N_("Check"), "score": N_("Match score"), "provider": N_("Provider"),
+    "report": N_("Report"), "agency": N_("Agency"), "policy": N_("Policy version"), "reasons": N_("Reasons"),
+    "attempts": N_("Attempts"),
 }
 # Messages the console shows through i18n_text or translates from a domain error's detail.
 MESSAGES = [
@@ -99,6 +104,7 @@ KINDS = {
     "backup": N_("backup"), "retention_run": N_("retention run"), "safety_contacts": N_("emergency contact"),
     "safety_incidents": N_("case"), "telematics_trips": N_("trip"), "notify_outbox": N_("message"),
     "legal_hold": N_("legal hold"), "data_key": N_("data key"), "feedback_complaints": N_("complaint"),
+    "screening_applicants": N_("applicant"), "screening_dispute_documents": N_("dispute document"),
 }
 
 
