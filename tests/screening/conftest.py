@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.builders import TEST_ACTOR
+from tests.web.conftest import browser, no_script_errors  # noqa: F401 (the browser tests' fixtures)
 from tests.screening.test_identity import with_check
 from tripguard.app import screening_rules
 from tripguard.notify.models import OutboxMessage

@@ -39,7 +39,7 @@ router = APIRouter(prefix="/console/screening", include_in_schema=False)
 
 STATUS_LABELS = {
     "screening": N_("being screened"), "review": N_("to review"), "pre_adverse": N_("pre-adverse notice sent"),
-    "disputed": N_("disputed"), "active": N_("active"), "suspended": N_("suspended"), "rejected": N_("rejected"),
+    "disputed": N_("disputed"), "active": N_("may work"), "suspended": N_("suspended"), "rejected": N_("rejected"),
     "offboarded": N_("left"),
 }
 OUTCOME_LABELS = {"clear": N_("clear"), "consider": N_("consider"), "reject": N_("reject"), "pending": N_("pending")}
