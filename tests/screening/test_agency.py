@@ -11,6 +11,9 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
@@ -18,8 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.screening.conftest import CALLBACK_SECRET, apply, callback, run_agency
 from tripguard.core.clock import utcnow
+from tripguard.core.errors import DomainError
+from tripguard.screening.agency import take_callback
+from tripguard.screening.service import Rules
 from tripguard.screening.models import AgencyEvent, Applicant, Check, Report
-from tripguard.screening.providers import AgencyError, AgencyRefused, HttpScreeningAgency
+from tripguard.screening.providers import AgencyError, AgencyRefused, HttpScreeningAgency, sign
 from tripguard.security.permissions import Role
 
 
@@ -119,8 +125,6 @@ def test_results_that_come_back_as_callbacks_are_taken_once_and_only_when_signed
     assert callback(client, {"type": "record.found"}).status_code == 422
     assert callback(client, {"id": "e8", "type": "record.found", "worker": "drv_h", "records": []}).status_code == 422
     raw = b"\xff\xfe not json"
-    from tripguard.screening.providers import sign
-
     header = sign(CALLBACK_SECRET.encode(), raw, int(time.time()))
     assert client.post("/api/v1/screening/callbacks", content=raw,
                        headers={"X-Screening-Signature": header}).status_code == 422
@@ -248,3 +252,31 @@ def stub_agency() -> Iterator[StubAgency]:
 
 def test_refusal_is_not_retried() -> None:
     assert issubclass(AgencyRefused, Exception) and not issubclass(AgencyRefused, AgencyError)
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+                     max_leaves=12)
+_EVENTS = st.fixed_dictionaries({}, optional={
+    "id": st.text(max_size=120) | st.integers(), "type": st.sampled_from(["check.completed", "record.found", "x"]) | _JSON,
+    "report": st.text(max_size=50) | _JSON, "worker": st.sampled_from(["drv_p", "nobody"]) | _JSON,
+    "check": st.sampled_from(["identity", "credit", "astrology"]) | _JSON,
+    "status": st.sampled_from(["complete", "suspended", "pending"]) | _JSON,
+    "result": st.sampled_from(["clear", "consider", None]) | _JSON, "facts": _JSON, "records": _JSON})
+
+
+@hyp_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(event=_EVENTS, raw=st.binary(max_size=200), header=st.text(max_size=120))
+def test_no_callback_is_ever_an_error_of_ours(db: Session, screening_app: FastAPI, event: dict[str, object],
+                                              raw: bytes, header: str) -> None:
+    """Signed or not, well-formed or not: a callback is taken or refused with a clear problem, never a crash."""
+    vault, rules = screening_app.state.vault, Rules(webhook_url=None)
+    signed = json.dumps(event).encode()
+    for body, signature in ((signed, sign(CALLBACK_SECRET.encode(), signed, int(time.time()))), (raw, header)):
+        try:
+            take_callback(db, vault, rules, secret=CALLBACK_SECRET, agency="simulated", raw=body,
+                          signature=signature, now=int(time.time()))
+        except DomainError:
+            pass
+        finally:
+            db.rollback()

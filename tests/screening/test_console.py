@@ -56,7 +56,7 @@ def test_an_officer_works_a_case_from_the_queue(client: TestClient, screening_ap
     applicant = db.get(Applicant, "drv_c1")
     assert applicant is not None and applicant.status == "pre_adverse" and applicant.assigned_to == officer.id
     early = client.post("/console/screening/drv_c1/decision", data={"action": "reject", "confirm": "yes"})
-    assert early.status_code == 409 and "dispute window" in early.text  # shown on the page, not a bare error
+    assert early.status_code == 409 and "申诉期仍未结束" in early.text  # said on the page, in its language
 
     act_as(Role.DRIVER, kind="subject", id="drv_c1")
     paper = base64.b64encode(b"%PDF-1.4 dismissal").decode()

@@ -64,6 +64,10 @@ def test_a_stranger_at_shift_start_blocks_dispatch_and_opens_a_case(
     answer = gate("drv_f")
     assert [b["code"] for b in answer["blockers"]] == ["identity.mismatch"]
     assert "worker.identity_mismatch" in webhooks(db, "drv_f")
+    act_as(Role.SAFETY_AGENT)
+    case_page = client.get(f"/console/incidents/{incident.id}", headers={"accept-language": "zh-CN"})
+    assert case_page.status_code == 200 and "身份核验不符" in case_page.text and "人脸核验不一致" in case_page.text
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     assert db.scalars(select(IdentityCheck)).first() is not None
     assert b"PNG" not in b"".join(str(c.score).encode() for c in db.scalars(select(IdentityCheck)))
     # the real driver tries again: the block lifts, the case stays for the safety centre

@@ -62,7 +62,7 @@ def _case_list(principal: Principal, handlers: list[tuple[str, str]]) -> ListSpe
                 ("acknowledged", N_("Acknowledged")), ("in_progress", N_("In progress")), ("resolved", N_("Resolved")),
                 ("closed", N_("Closed")), ("all", N_("All"))], by_state, default="live"),
             Filter("source", N_("Source"), [("", N_("All")), ("sos", N_("sos")), ("alert", N_("alert")),
-                                            ("check_in", N_("check_in"))],
+                                            ("check_in", N_("check_in")), ("identity", N_("identity"))],
                    lambda statement, value: statement.where(Incident.source == value)),
             Filter("assignee", N_("Assigned to"), [("", N_("Anyone")), ("me", N_("Me")), ("none", N_("Nobody")),
                                                    *handlers], by_assignee)],

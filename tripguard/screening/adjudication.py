@@ -10,6 +10,7 @@ officer's note is sealed like any text a person types.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +22,7 @@ from tripguard.audit.actor import SYSTEM, Actor
 from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
 from tripguard.core.errors import Conflict, PermissionDenied
+from tripguard.core.i18n import N_
 from tripguard.core.ids import new_id
 from tripguard.privacy import access, freetext
 from tripguard.screening import service
@@ -63,25 +65,25 @@ def decide(session: Session, vault: Vault, rules: Rules, *, officer: Principal, 
     if action == "clear":
         if status not in ("review", "disputed", "pre_adverse", "suspended", "active") or \
                 (status == "active" and applicant.outcome != "consider"):
-            raise Conflict(f"nothing to clear: the applicant is {status}")
+            raise Conflict(N_("There is nothing to clear in this state."))
         _close_disputes(session, applicant, "upheld", officer.actor)
         applicant.outcome, applicant.decided_at, applicant.decided_by = "clear", now, f"staff:{officer.id}"
         service.add_event(session, applicant, "officer.clear", officer.actor, **noted)
         service.activate(session, vault, applicant, officer.actor, rules)
     elif action == "pre_adverse":
         if status not in ("review", "active"):
-            raise Conflict(f"a pre-adverse notice goes out from review, not from {status}")
+            raise Conflict(N_("A pre-adverse notice goes out only for a case under review."))
         service.add_event(session, applicant, "officer.pre_adverse", officer.actor, **noted)
         service.send_notice(session, vault, applicant, officer.actor, rules, status="pre_adverse")
     elif action == "reject":
         if status not in ("disputed", "pre_adverse", "suspended"):
-            raise Conflict(f"a final decision follows a notice; the applicant is {status}")
+            raise Conflict(N_("A final rejection follows a pre-adverse notice."))
         if status != "disputed" and applicant.dispute_due_at is not None and applicant.dispute_due_at > now:
-            raise Conflict(f"the dispute window is open until {applicant.dispute_due_at.isoformat()}")
+            raise Conflict(N_("The dispute window is still open: the applicant may yet dispute."))
         service.add_event(session, applicant, "officer.reject", officer.actor, **noted)
         reject(session, vault, applicant, officer.actor, rules)
     else:
-        raise Conflict(f"unknown action {action}")
+        raise Conflict(N_("Unknown action."))
     audit.record(session, actor=officer.actor, action=f"screening.decide.{action}",
                  target_type="screening_applicants", target_id=applicant.id, details=dict(noted))
     return applicant
@@ -138,9 +140,9 @@ def dispute(session: Session, vault: Vault, rules: Rules, *, applicant_id: str, 
     applicant = service.get(session, applicant_id)
     now = utcnow()
     if applicant.status not in service.NOTICED:
-        raise Conflict("there is no notice to dispute")
+        raise Conflict(N_("There is no notice to dispute."))
     if applicant.dispute_due_at is not None and applicant.dispute_due_at <= now:
-        raise Conflict("the dispute window has closed")
+        raise Conflict(N_("The dispute window has closed."))
     record = Dispute(id=new_id("dsp"), applicant_id=applicant.id, idempotency_key=key, status="open", filed_at=now)
     session.add(record)
     session.flush()
@@ -148,8 +150,8 @@ def dispute(session: Session, vault: Vault, rules: Rules, *, applicant_id: str, 
     for document in documents:
         row = DisputeDocument(id=new_id("doc"), dispute_id=record.id, applicant_id=applicant.id,
                               content_type=document.content_type, size=len(document.data))
-        row.content = vault.seal_bytes(session, subject_id=applicant.id, table=DisputeDocument.__tablename__,
-                                       column="content", row_id=row.id, data=document.data)
+        # Sealed as base64 text, like every personal field: an access request exports it as it stands.
+        access.write_field(vault, session, row, "content", base64.b64encode(document.data).decode())
         session.add(row)
     service.move(session, applicant, "disputed", Actor("subject", applicant.id), rules, dispute=record.id,
                  documents=len(documents))
@@ -195,5 +197,4 @@ def open_document(session: Session, vault: Vault, principal: Principal, row: Dis
                  details={"fields": "content", "plaintext": "content" if allowed else ""})
     if not allowed or row.content is None:
         raise PermissionDenied("your roles do not hold the screening purpose")
-    return vault.open_bytes(session, subject_id=row.applicant_id, table=DisputeDocument.__tablename__,
-                            column="content", row_id=row.id, blob=row.content)
+    return base64.b64decode(access.open_field(vault, session, row, "content") or "")

@@ -118,7 +118,7 @@ class DisputeDocument(Base):
     applicant_id: Mapped[str] = mapped_column(String(64), index=True)
     content_type: Mapped[str] = mapped_column(String(80))
     size: Mapped[int] = mapped_column(Integer)
-    content: Mapped[bytes | None] = personal_column(Category.BACKGROUND, subject_column="applicant_id")  # name + body
+    content: Mapped[bytes | None] = personal_column(Category.BACKGROUND, subject_column="applicant_id")  # base64
 
 
 class IdentityCheck(Base):

@@ -86,6 +86,7 @@ MESSAGES = [
 VALUES = [
     N_("caller"), N_("system"), N_("subject"), N_("contact"), N_("recorded"), N_("ringing"), N_("failed"),
     N_("record-only"), N_("call"), N_("yes"), N_("no"), N_("active"), N_("check_in"),
+    N_("identity_mismatch"),  # a case's timeline: the shift-start selfie was not the screened driver
 ]
 
 
