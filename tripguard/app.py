@@ -50,6 +50,7 @@ from tripguard.safety.telephony import build_telephony
 from tripguard.screening import adjudication as screening_adjudication
 from tripguard.screening import agency as screening_agency
 from tripguard.screening import console as screening_console
+from tripguard.screening import pages as screening_pages
 from tripguard.screening import workers as screening_workers
 from tripguard.screening.api import eligibility_router
 from tripguard.screening.api import router as screening_router
@@ -316,6 +317,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     for console_router in CONSOLE_ROUTERS:
         app.include_router(console_router)
     app.include_router(share_router)
+    app.include_router(screening_pages.router)
     app.mount("/static/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR), name="leaflet")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_openapi(app, declared_permission)

@@ -1,8 +1,8 @@
-"""screening: applicants, reports and checks, agency events, disputes, identity checks, timeline
+"""screening: applicants, reports and checks, agency events, disputes, identity checks, invitations, timeline
 
 Revision ID: 0024
 Revises: 0023
-Create Date: 2026-11-30 10:20:33.638524
+Create Date: 2026-11-30 10:52:02.460324
 """
 from __future__ import annotations
 
@@ -138,6 +138,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_screening_identity_checks_applicant_id'), ['applicant_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_screening_identity_checks_at'), ['at'], unique=False)
 
+    op.create_table('screening_invitations',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('worker_id', sa.String(length=64), nullable=False),
+    sa.Column('role', sa.String(length=16), nullable=False),
+    sa.Column('city', sa.String(length=40), nullable=True),
+    sa.Column('locale', sa.String(length=8), nullable=False),
+    sa.Column('notice_version', sa.String(length=32), nullable=False),
+    sa.Column('created_by', sa.String(length=80), nullable=False),
+    sa.Column('created_at', tripguard.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', tripguard.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', tripguard.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_screening_invitations')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_screening_invitations_token_hash'))
+    )
+    with op.batch_alter_table('screening_invitations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_screening_invitations_worker_id'), ['worker_id'], unique=False)
+
     op.create_table('screening_reports',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('applicant_id', sa.String(length=64), nullable=False),
@@ -168,6 +186,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_screening_reports_applicant_id'))
 
     op.drop_table('screening_reports')
+    with op.batch_alter_table('screening_invitations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_screening_invitations_worker_id'))
+
+    op.drop_table('screening_invitations')
     with op.batch_alter_table('screening_identity_checks', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_screening_identity_checks_at'))
         batch_op.drop_index(batch_op.f('ix_screening_identity_checks_applicant_id'))

@@ -15,7 +15,7 @@ from tripguard.audit import service as audit
 from tripguard.core.db import DbSession
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
 from tripguard.core.types import Identifier
-from tripguard.screening import adjudication, agency, service, workers
+from tripguard.screening import adjudication, agency, invitations, service, workers
 from tripguard.screening.models import Applicant
 from tripguard.screening.providers import SIGNATURE_HEADER, decode_picture
 from tripguard.screening.schemas import (
@@ -30,6 +30,8 @@ from tripguard.screening.schemas import (
     EligibilityRead,
     IdentityCheckCreate,
     IdentityCheckRead,
+    InvitationCreate,
+    InvitationRead,
 )
 from tripguard.security.auth import (
     ApplicantSelf,
@@ -78,6 +80,21 @@ def apply(worker_id: WorkerId, body: ApplicantCreate, principal: ScreeningSubmit
         response.status_code = 200
     request.app.state.screening_wake.set()
     return ApplicantRead.model_validate(applicant)
+
+
+@router.post("/invitations", status_code=201)
+def invite(body: InvitationCreate, principal: ScreeningSubmitter, request: Request,
+           session: DbSession) -> InvitationRead:
+    """A link for a person to apply and consent themselves (the notice shown in their language). Each call
+    makes a new link; a link works once, for 72 hours."""
+    if body.city is not None:
+        service.check_city(body.city)
+    settings = request.app.state.settings
+    issued = invitations.invite(session, settings.secret_key.get_secret_value(), actor=principal.actor,
+                                worker_id=body.worker_id, role=body.role, city=body.city, locale=body.locale,
+                                notice_version=body.notice_version)
+    return InvitationRead(worker_id=body.worker_id, url=f"{settings.base_url.rstrip('/')}/apply/{issued.token}",
+                          expires_at=issued.invitation.expires_at)
 
 
 @router.get("/applicants/{worker_id}")

@@ -147,3 +147,22 @@ class Event(Base):
     kind: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(80))
     details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+
+class Invitation(Base):
+    """A link the operator sends a prospective driver or courier to apply and consent themselves; only a
+    keyed hash of its token is kept."""
+
+    __tablename__ = "screening_invitations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    worker_id: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    city: Mapped[str | None] = mapped_column(String(40))
+    locale: Mapped[str] = mapped_column(String(8))
+    notice_version: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

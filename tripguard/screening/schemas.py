@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tripguard.core.identifiers import ID_PATTERN
 from tripguard.core.types import CleanStr
 from tripguard.privacy.schemas import PHONE_PATTERN, VERSION_PATTERN
 
@@ -125,3 +126,19 @@ class IdentityCheckRead(BaseModel):
 
 class CallbackReceipt(BaseModel):
     received: Literal["taken", "duplicate"]
+
+
+class InvitationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    worker_id: str = Field(pattern=ID_PATTERN, max_length=64, description="your id for the person")
+    role: Role
+    city: str | None = Field(default=None, pattern=r"^[a-z][a-z-]{1,39}$")
+    locale: Literal["zh_CN", "en"] = "zh_CN"
+    notice_version: str = Field(pattern=VERSION_PATTERN, description="the screening notice the page shows")
+
+
+class InvitationRead(BaseModel):
+    worker_id: str
+    url: str = Field(description="send this to the person; it works once, for 72 hours")
+    expires_at: datetime

@@ -98,6 +98,13 @@ def _new_report(session: Session, applicant: Applicant, kind: str, agency: str) 
     return report
 
 
+def check_city(city: str) -> None:
+    try:
+        load_policy(city)
+    except (ValueError, FileNotFoundError) as exc:
+        raise InvalidInput(errors=[FieldProblem(field="city", message="no screening policy for this city")]) from exc
+
+
 def apply(session: Session, vault: Vault, *, actor: Actor, applicant_id: str, application: Application,
           agency: str) -> tuple[Applicant, bool]:
     """Record an applicant with their consent, and queue their screening. The same PUT again is the same
@@ -109,11 +116,7 @@ def apply(session: Session, vault: Vault, *, actor: Actor, applicant_id: str, ap
         raise InvalidInput("the ID number cannot be a real resident ID number",
                            errors=[FieldProblem(field="id_number", message=f"identity.{reading.problem}")])
     if application.city is not None:
-        try:
-            load_policy(application.city)
-        except (ValueError, FileNotFoundError) as exc:
-            raise InvalidInput(errors=[FieldProblem(field="city", message="no screening policy for this city")]) \
-                from exc
+        check_city(application.city)
     get_notice(session, application.notice_version)
     applicant = session.get(Applicant, applicant_id)
     now = utcnow()

@@ -1,0 +1,66 @@
+"""The public page behind an invitation link: a prospective driver or courier reads the screening
+notice in their language, gives their name, ID number and phone, and consents. No account, no cookie:
+the link's token is the credential, and it works once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path, Request
+from fastapi.responses import HTMLResponse
+
+from tripguard.core.db import DbSession
+from tripguard.core.errors import DomainError
+from tripguard.core.i18n import N_
+from tripguard.core.types import CleanStr
+from tripguard.privacy.service import get_notice
+from tripguard.screening import invitations
+from tripguard.security.auth import Public
+from tripguard.web.rendering import render, request_locale
+from tripguard.web.shell import problem_text
+
+router = APIRouter(prefix="/apply", include_in_schema=False)
+Token = Annotated[str, Path(min_length=1, max_length=100)]
+CONSENT_NEEDED = N_("Tick the box to consent to the screening: without it nothing is sent.")
+
+
+def _form(request: Request, session: DbSession, token: str, *, status_code: int = 200, error: str | None = None,
+          values: dict[str, str] | None = None) -> HTMLResponse:
+    secret = request.app.state.settings.secret_key.get_secret_value()
+    try:
+        invitation = invitations.open_invitation(session, secret, token)
+    except DomainError as exc:
+        title, message, _ = problem_text(request, exc)
+        return render(request, "screening/apply_gone.html", status_code=exc.status, title=title, message=message)
+    notice = get_notice(session, invitation.notice_version)
+    english = request_locale(request) == "en"
+    return render(request, "screening/apply.html", status_code=status_code, invitation=invitation, token=token,
+                  notice_text=notice.text_en if english else notice.text_zh, error=error, values=values or {})
+
+
+@router.get("/{token}", dependencies=[Public])
+def apply_page(token: Token, request: Request, session: DbSession) -> HTMLResponse:
+    return _form(request, session, token)
+
+
+@router.post("/{token}", dependencies=[Public])
+def apply_submit(token: Token, request: Request, session: DbSession,
+                 name: Annotated[CleanStr, Form(min_length=1, max_length=64)],
+                 id_number: Annotated[CleanStr, Form(min_length=1, max_length=32)],
+                 phone: Annotated[str, Form(max_length=24, pattern=r"^(\+?[0-9][0-9 -]{4,19})?$")] = "",
+                 consent: Annotated[str, Form(max_length=3)] = "") -> HTMLResponse:
+    values = {"name": name, "id_number": id_number, "phone": phone}
+    if consent != "yes":
+        return _form(request, session, token, status_code=422, values=values,
+                     error=problem_text(request, invitations.ConsentMissing(CONSENT_NEEDED))[1])
+    try:
+        invitations.accept(session, request.app.state.vault, request.app.state.settings.secret_key.get_secret_value(),
+                           token=token, name=name, id_number=id_number, phone=phone or None,
+                           agency=request.app.state.screening_agency.name)
+    except DomainError as exc:
+        session.rollback()
+        _, message, fields = problem_text(request, exc)
+        return _form(request, session, token, status_code=exc.status, values=values,
+                     error="; ".join([message, *(f"{field}: {problem}" for field, problem in fields)]))
+    request.app.state.screening_wake.set()
+    return render(request, "screening/applied.html")
