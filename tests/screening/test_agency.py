@@ -87,6 +87,7 @@ def test_results_that_come_back_as_callbacks_are_taken_once_and_only_when_signed
     sent = stub_agency.requests[0]
     assert sent["path"] == "/reports" and sent["auth"] == "Bearer agency-key"
     assert sent["body"]["candidate"] == "drv_h" and sent["body"]["role"] == "courier"
+    assert sent["body"]["selfie"] and sent["body"]["name"] == "李师傅"  # for the name match and liveness
     report_id = sent["body"]["reference"]
     assert _report(db, "drv_h").status == "requested"
 
@@ -170,7 +171,7 @@ def test_the_http_adapter_times_out() -> None:
                                      timeout_seconds=0.3)
         started = time.monotonic()
         with pytest.raises(AgencyError):
-            agency.request(report_id="r", applicant_id="a", id_number="x", name="n", role="driver")
+            agency.request(report_id="r", applicant_id="a", id_number="x", name="n", role="driver", selfie=None)
         assert time.monotonic() - started < 5
         closed = HttpScreeningAgency("http://127.0.0.1:9", "k", "http://cb", timeout_seconds=0.3)
         with pytest.raises(AgencyError):

@@ -91,6 +91,7 @@ def test_the_whole_life_of_an_applicant(client: TestClient, screening_app: FastA
     ("005", "driver", "active", None),  # low credit: no threshold in Art. 14 itself
     ("006", "driver", "review", "record.other"),
     ("007", "driver", "review", "identity.name_mismatch"),
+    ("010", "driver", "review", "identity.liveness_failed"),  # the selfie sent with the application
 ])
 def test_each_scenario_ends_where_the_policy_says(client: TestClient, screening_app: FastAPI, db: Session,
                                                   session_factory: sessionmaker[Session], act_as, gate,  # type: ignore[no-untyped-def]

@@ -42,6 +42,8 @@ CLEAN_DRIVER = Facts(role="driver", identity=ADULT, licence_years=5, records=fro
     ({"identity": read_id_number(with_check("44030620100101123"), today=TODAY)}, "reject", "age.below_minimum"),
     # the agency could not match the name to the ID number: a person looks (a typo, a changed name)
     ({"name_match": False}, "consider", "identity.name_mismatch"),
+    ({"liveness": False}, "consider", "identity.liveness_failed"),
+    ({"liveness": None}, "clear", None),  # not checked by the agency: the operator's own check stands
     # Art. 14 (四) and the 网约车驾驶员证: a driver without the transport certificate goes to a person
     ({"transport_certificate": False}, "consider", "transport_certificate.missing"),
     ({"transport_certificate": None}, "pending", None),

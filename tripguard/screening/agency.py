@@ -62,6 +62,7 @@ class _Claimed:
     role: str
     name: str
     id_number: str
+    selfie: str | None
     attempts: int
 
 
@@ -89,10 +90,11 @@ def _claim(factory: sessionmaker[Session], vault: Vault, *, hold: timedelta, bat
             try:
                 name = access.open_field(vault, session, applicant, "name") or ""
                 id_number = access.open_field(vault, session, applicant, "id_number") or ""
+                selfie = access.open_field(vault, session, applicant, "selfie")
             except SubjectErased:
                 report.status, report.last_error = "cancelled", "the applicant's data was erased"
                 continue
-            claimed.append(_Claimed(report.id, applicant.id, report.kind, applicant.role, name, id_number,
+            claimed.append(_Claimed(report.id, applicant.id, report.kind, applicant.role, name, id_number, selfie,
                                     report.attempts + 1))
     return claimed
 
@@ -108,7 +110,8 @@ def dispatch_reports(factory: sessionmaker[Session], vault: Vault, agency: Scree
                 findings: list[Finding] = []
             else:
                 findings = agency.request(report_id=claim.report_id, applicant_id=claim.applicant_id,
-                                          id_number=claim.id_number, name=claim.name, role=claim.role)
+                                          id_number=claim.id_number, name=claim.name, role=claim.role,
+                                          selfie=claim.selfie)
         except AgencyError as exc:
             final = claim.attempts >= max_attempts
             _note_failure(factory, vault, claim, str(exc), rules, final=final)

@@ -58,6 +58,7 @@ REASON_LABELS = {
     "record.other": N_("Another record: judge whether it bears on the work"),
     "credit.below_threshold": N_("Credit evaluation below the city's threshold"),
     "identity.name_mismatch": N_("The name does not match the ID number"),
+    "identity.liveness_failed": N_("The selfie failed the liveness check"),
     "transport_certificate.missing": N_("No ride-hailing driver's certificate"),
     "age.below_minimum": N_("Below the minimum age"), "age.above_maximum": N_("Above the city's maximum age"),
 }

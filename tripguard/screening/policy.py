@@ -48,6 +48,7 @@ class Facts:
     points_by_cycle: tuple[int, ...] | None = None  # most recent scoring cycle first
     credit_score: int | None = None
     name_match: bool | None = None  # the agency's name-ID match (None: not answered yet)
+    liveness: bool | None = None  # the agency's liveness check on the selfie (None: not checked)
     transport_certificate: bool | None = None  # holds a valid 网约车驾驶员证
 
 
@@ -70,6 +71,7 @@ def facts_from(role: str, identity: IdReading, found: dict[str, dict[str, Any]])
     licence = value("licence", "licence_years")
     credit = value("credit", "credit_score")
     name_match = value("identity", "name_match")
+    liveness = value("identity", "liveness")
     certificate = value("transport_certificate", "valid")
     return Facts(role=role, identity=identity,
                  licence_years=float(licence) if isinstance(licence, (int, float)) else None,
@@ -77,6 +79,7 @@ def facts_from(role: str, identity: IdReading, found: dict[str, dict[str, Any]])
                  points_by_cycle=tuple(int(p) for p in points) if isinstance(points, list) else None,
                  credit_score=int(credit) if isinstance(credit, (int, float)) else None,
                  name_match=bool(name_match) if isinstance(name_match, bool) else None,
+                 liveness=bool(liveness) if isinstance(liveness, bool) else None,
                  transport_certificate=bool(certificate) if isinstance(certificate, bool) else None)
 
 
@@ -123,6 +126,8 @@ def evaluate(policy: Policy, facts: Facts, *, today: date) -> Decision:
             reject.append("age.above_maximum")
         if facts.name_match is False:
             consider.append("identity.name_mismatch")
+        if facts.liveness is False:
+            consider.append("identity.liveness_failed")
     if rules.licence_years_min is not None:
         if facts.licence_years is None:
             pending.append("licence")

@@ -8,7 +8,9 @@ raw body before it is parsed, within a tolerance, in constant time; several `v1`
 while the agency rotates its secret.
 
 `SimulatedScreeningAgency` is for development and tests, and named so: its answers are driven by the
-test ID number's sequence digits (the 15th to 17th), so a scenario is chosen by the number typed.
+test ID number's sequence digits (the 15th to 17th), so a scenario is chosen by the number typed
+(001 clear, 002 a drug record, 003 full points, 004 a recent licence, 005 low credit, 006 another record,
+007 a name that does not match, 008 a timeout, 009 a server error, 010 a selfie that fails liveness).
 """
 
 from __future__ import annotations
@@ -73,8 +75,10 @@ class AgencyRefused(Exception):
 class ScreeningAgency(Protocol):
     name: str
 
-    def request(self, *, report_id: str, applicant_id: str, id_number: str, name: str, role: str) -> list[Finding]:
-        """Ask for a report. What the agency knows at once is returned; the rest comes as callbacks."""
+    def request(self, *, report_id: str, applicant_id: str, id_number: str, name: str, role: str,
+                selfie: str | None) -> list[Finding]:
+        """Ask for a report (`selfie`: base64, for the liveness check). What the agency knows at once is
+        returned; the rest comes as callbacks."""
         ...
 
     def unenroll(self, *, applicant_id: str) -> None:
@@ -107,9 +111,11 @@ class HttpScreeningAgency:
         if response.status_code >= 300 and not (method == "DELETE" and response.status_code == 404):
             raise AgencyRefused(f"HTTP {response.status_code}")
 
-    def request(self, *, report_id: str, applicant_id: str, id_number: str, name: str, role: str) -> list[Finding]:
+    def request(self, *, report_id: str, applicant_id: str, id_number: str, name: str, role: str,
+                selfie: str | None) -> list[Finding]:
         self._send("POST", "/reports", {"reference": report_id, "candidate": applicant_id, "role": role,
-                                        "name": name, "id_number": id_number, "callback_url": self.callback_url})
+                                        "name": name, "id_number": id_number, "selfie": selfie,
+                                        "callback_url": self.callback_url})
         return []
 
     def unenroll(self, *, applicant_id: str) -> None:
@@ -125,6 +131,7 @@ SCENARIOS: dict[str, list[Finding]] = {
     "005": [Finding("credit", "complete", "consider", {"credit_score": 480})],
     "006": [Finding("criminal_record", "complete", "consider", {"records": ["fraud"]})],
     "007": [Finding("identity", "complete", "consider", {"name_match": False})],
+    "010": [],  # the liveness check on the selfie fails (below)
 }
 CLEAR = [Finding("identity", "complete", "clear", {"name_match": True}),
          Finding("licence", "complete", "clear", {"licence_years": 8.0}),
@@ -141,13 +148,14 @@ class SimulatedScreeningAgency:
 
     name: str = "simulated"
 
-    def request(self, *, report_id: str, applicant_id: str, id_number: str, name: str, role: str) -> list[Finding]:
-        return self.screen(id_number=id_number, name=name, role=role)
+    def request(self, *, report_id: str, applicant_id: str, id_number: str, name: str, role: str,
+                selfie: str | None) -> list[Finding]:
+        return self.screen(id_number=id_number, name=name, role=role, selfie=selfie)
 
     def unenroll(self, *, applicant_id: str) -> None:
         return None
 
-    def screen(self, *, id_number: str, name: str, role: str) -> list[Finding]:
+    def screen(self, *, id_number: str, name: str, role: str, selfie: str | None = None) -> list[Finding]:
         scenario = id_number.strip()[14:17]
         if scenario == "008":
             raise AgencyError("simulated timeout")
@@ -155,6 +163,10 @@ class SimulatedScreeningAgency:
             raise AgencyError("simulated server error")
         changed = {f.check: f for f in SCENARIOS.get(scenario, [])}
         findings = [changed.get(f.check, f) for f in CLEAR]
+        # Liveness is checked on the selfie sent with the application (none sent: not checked).
+        findings = [Finding(f.check, f.status, f.result if scenario != "010" else "consider",
+                            {**f.facts, "liveness": None if selfie is None else scenario != "010"})
+                    if f.check == "identity" else f for f in findings]
         return [f for f in findings if role == "driver" or f.check not in ("licence", "transport_certificate",
                                                                              "driving_points")]
 
