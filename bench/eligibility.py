@@ -14,18 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import subprocess
-import sys
 import random
+import sys
 import tempfile
 import time
 from datetime import timedelta
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx2 as httpx
 import numpy as np
 
 from bench.latency import served
@@ -120,7 +116,8 @@ def main() -> None:
             latencies, errors, seconds = asyncio.run(_load(base, key, args.workers, args.seconds, args.connections))
     section_rows = [_row(backend, latencies, errors, seconds)]
     if args.ceiling:
-        with _uvicorn("bench.ceiling_app:app", args.port + 1) as base:
+        uvicorn = [str(Path(sys.executable).with_name("uvicorn")), "bench.ceiling_app:app", "--log-level", "warning"]
+        with served(os.environ.copy(), args.port + 1, uvicorn, "/api/v1/workers/x/eligibility") as base:
             latencies, errors, seconds = asyncio.run(_load(base, "-", args.workers, args.seconds, args.connections))
         section_rows.append(_row("ceiling: empty FastAPI app", latencies, errors, seconds))
     previous = _previous_rows(backend)
@@ -141,24 +138,6 @@ def _row(label: str, latencies: list[float], errors: list[int], seconds: float) 
     p50, p99 = np.percentile(times, 50), np.percentile(times, 99)
     print(f"{label}: {rate:,.0f} requests/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, errors {len(errors)}")
     return f"| {label} | {rate:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {len(errors)} | ≥ 5,000/s, p99 < 10 ms |"
-
-
-@contextlib.contextmanager
-def _uvicorn(app: str, port: int) -> Iterator[str]:
-    server = subprocess.Popen([str(Path(sys.executable).with_name("uvicorn")), app, "--port", str(port),
-                               "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/api/v1/workers/x/eligibility", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(5)
 
 
 def _previous_rows(backend: str) -> list[str]:

@@ -61,15 +61,17 @@ def prepare(directory: Path, database_url: str | None = None) -> tuple[dict[str,
 
 
 @contextlib.contextmanager
-def served(env: dict[str, str], port: int) -> Iterator[str]:
-    """`tripguard serve` on a fresh database in a child process; yields its base URL."""
-    server = subprocess.Popen([str(Path(sys.executable).with_name("tripguard")), "serve", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def served(env: dict[str, str], port: int, command: list[str] | None = None, ready_path: str = "/healthz",
+           ) -> Iterator[str]:
+    """`tripguard serve` (or `command`) on a fresh database in a child process; yields its base URL."""
+    argv = command or [str(Path(sys.executable).with_name("tripguard")), "serve"]
+    server = subprocess.Popen([*argv, "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
             try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{base}{ready_path}", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)

@@ -55,7 +55,7 @@ from tripguard.screening import workers as screening_workers
 from tripguard.screening.api import eligibility_router
 from tripguard.screening.api import router as screening_router
 from tripguard.screening.providers import SimulatedFaceMatcher, build_agency
-from tripguard.screening.service import Rules as ScreeningRules
+from tripguard.screening.service import rules_from as screening_rules_from
 from tripguard.security import console as security_console
 from tripguard.security.api import router as security_router
 from tripguard.security.auth import declared_permission
@@ -178,16 +178,11 @@ def _start_demo_city(app: FastAPI) -> DemoCity:
     return demo
 
 
-def screening_rules(settings: Settings) -> ScreeningRules:
-    return ScreeningRules(webhook_url=settings.webhook_url, dispute_days=settings.screening_dispute_days,
-                          rescreen_days=settings.screening_rescreen_days)
-
-
 def _screening_round(app: FastAPI) -> None:
     """Ask the agency for what is queued, close notices whose window passed, schedule re-screenings."""
     settings: Settings = app.state.settings
     factory, vault, agency = app.state.sessionmaker, app.state.vault, app.state.screening_agency
-    rules = screening_rules(settings)
+    rules = screening_rules_from(settings)
     screening_workers.schedule_rescreens(factory, agency=agency.name)
     screening_adjudication.expire_notices(factory, vault, rules)
     screening_agency.dispatch_reports(factory, vault, agency, rules, max_attempts=settings.screening_max_attempts,

@@ -14,13 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.builders import TEST_ACTOR
-from tests.web.conftest import browser, no_script_errors  # noqa: F401 (the browser tests' fixtures)
 from tests.screening.test_identity import with_check
-from tripguard.app import screening_rules
+from tests.web.conftest import browser, no_script_errors  # noqa: F401 (the browser tests' fixtures)
 from tripguard.notify.models import OutboxMessage
 from tripguard.privacy import service as privacy
 from tripguard.screening import agency
 from tripguard.screening.providers import sign
+from tripguard.screening.service import rules_from as screening_rules
 from tripguard.security import service as security
 from tripguard.security.permissions import Permission, Role
 

@@ -11,11 +11,11 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,9 +23,9 @@ from tests.screening.conftest import CALLBACK_SECRET, apply, callback, run_agenc
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import DomainError
 from tripguard.screening.agency import take_callback
-from tripguard.screening.service import Rules
 from tripguard.screening.models import AgencyEvent, Applicant, Check, Report
 from tripguard.screening.providers import AgencyError, AgencyRefused, HttpScreeningAgency, sign
+from tripguard.screening.service import Rules
 from tripguard.security.permissions import Role
 
 

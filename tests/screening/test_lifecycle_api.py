@@ -167,9 +167,9 @@ def test_who_may_do_what(client: TestClient, screening_app: FastAPI, db: Session
 
 def test_the_gate_takes_the_operators_api_key_and_nothing_else(client: TestClient, screening_app: FastAPI,
                                                                 db: Session, gate) -> None:  # type: ignore[no-untyped-def]
+    from tests.builders import TEST_ACTOR
     from tripguard.security import service as security
     from tripguard.security.permissions import Permission
-    from tests.builders import TEST_ACTOR
 
     assert gate("nobody") == {"worker_id": "nobody", "eligible": False,
                               "blockers": [{"code": "screening.none", "since": None}]}

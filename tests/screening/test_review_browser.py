@@ -18,10 +18,11 @@ from tests.conftest import fresh_database, make_settings
 from tests.screening.conftest import id_number
 from tests.web.conftest import LiveServer, serve_in_thread
 from tests.web.test_console_browser import new_page, sign_in_and_enrol
-from tripguard.app import create_app, screening_rules
+from tripguard.app import create_app
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
 from tripguard.privacy import service as privacy
 from tripguard.screening import agency, service
+from tripguard.screening.service import rules_from as screening_rules
 from tripguard.security import service as security
 from tripguard.security.permissions import Role
 from tripguard.vault.keys import build_vault

@@ -32,7 +32,7 @@ def seed_screening(client: TestClient, db: Session, act_as) -> None:  # type: ig
     """An applicant under review (a record to judge) for the screening officer's pages."""
     from tests.builders import TEST_ACTOR
     from tests.screening.conftest import apply
-    from tripguard.app import screening_rules
+    from tripguard.screening.service import rules_from as screening_rules
     from tripguard.privacy import service as privacy
     from tripguard.screening import agency
 

@@ -13,6 +13,7 @@ Values come back as the driver gives them: `as_utc` and `as_json` even out the t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sqlite3
@@ -98,13 +99,20 @@ class PostgresReader:
     def __init__(self, url: str) -> None:
         self.conninfo = re.sub(r"^postgresql(\+psycopg)?://", "postgresql://", url)
         self.pool: AsyncConnectionPool | None = None
+        self.opening = asyncio.Lock()  # the first requests all wait for the one pool to open
+
+    async def _pool(self) -> AsyncConnectionPool:
+        if self.pool is None:
+            async with self.opening:
+                if self.pool is None:
+                    pool = AsyncConnectionPool(self.conninfo, min_size=1, max_size=10, open=False,
+                                               kwargs={"autocommit": True})
+                    await pool.open()
+                    self.pool = pool
+        return self.pool
 
     async def first(self, sql: str, **params: object) -> Row | None:
-        if self.pool is None:
-            self.pool = AsyncConnectionPool(self.conninfo, min_size=1, max_size=10, open=False,
-                                            kwargs={"autocommit": True})
-            await self.pool.open()
-        async with self.pool.connection() as connection:
+        async with (await self._pool()).connection() as connection:
             cursor = await connection.execute(_pyformat(sql), params)
             row = await cursor.fetchone()
             return tuple(row) if row is not None else None

@@ -32,6 +32,7 @@ from tripguard.screening.schemas import (
     IdentityCheckRead,
     InvitationCreate,
     InvitationRead,
+    MyScreening,
 )
 from tripguard.security.auth import (
     ApplicantSelf,
@@ -49,9 +50,7 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
 
 
 def rules(request: Request) -> service.Rules:
-    settings = request.app.state.settings
-    return service.Rules(webhook_url=settings.webhook_url, dispute_days=settings.screening_dispute_days,
-                         rescreen_days=settings.screening_rescreen_days)
+    return service.rules_from(request.app.state.settings)
 
 
 def _picture(value: str, field: str) -> bytes:
@@ -171,14 +170,14 @@ def _own(session: DbSession, principal: Principal) -> Applicant:
 
 
 @router.get("/me/screening")
-def my_screening(principal: ApplicantSelf, request: Request, session: DbSession) -> dict[str, object]:
+def my_screening(principal: ApplicantSelf, request: Request, session: DbSession) -> MyScreening:
     """Your screening: its status, and the reasons of a decision against you with the dispute deadline."""
     applicant = _own(session, principal)
     reasons = service.reasons_of(session, request.app.state.vault, applicant) \
         if applicant.status in ("pre_adverse", "suspended", "disputed", "rejected") else []
     audit.record(session, actor=principal.actor, action="personal.read", target_type="screening_applicants",
                  target_id=applicant.id, purpose="subject_request", details={"fields": "reasons"})
-    return {**ApplicantRead.model_validate(applicant).model_dump(mode="json"), "reasons": reasons}
+    return MyScreening(**ApplicantRead.model_validate(applicant).model_dump(), reasons=reasons)
 
 
 @router.post("/me/screening/disputes", status_code=201,

@@ -52,6 +52,12 @@ class ApplicantRead(BaseModel):
     created_at: datetime
 
 
+class MyScreening(ApplicantRead):
+    """An applicant's own view: the reasons of a decision against them, to dispute."""
+
+    reasons: list[str]
+
+
 class CheckRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

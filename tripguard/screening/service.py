@@ -21,6 +21,7 @@ from tripguard.audit.actor import SYSTEM, Actor
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from tripguard.core.ids import new_id
+from tripguard.core.settings import Settings
 from tripguard.notify import service as notify
 from tripguard.privacy import access
 from tripguard.privacy.service import get_notice
@@ -45,6 +46,11 @@ class Rules:
     webhook_url: str | None
     dispute_days: int = 7
     rescreen_days: int = 365
+
+
+def rules_from(settings: Settings) -> Rules:
+    return Rules(webhook_url=settings.webhook_url, dispute_days=settings.screening_dispute_days,
+                 rescreen_days=settings.screening_rescreen_days)
 
 
 @dataclass(frozen=True)
