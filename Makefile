@@ -22,12 +22,13 @@ run: install
 	$(BIN)/tripguard demo bootstrap
 	TRIPGUARD_DEMO_CITY=$${TRIPGUARD_DEMO_CITY:-true} $(BIN)/tripguard serve
 
-# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser), and
-# the Noto CJK fonts so Chinese pages (and the console gallery's screenshots) render with real glyphs.
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser), the
+# Noto CJK fonts so Chinese pages (and the console gallery's screenshots) render with real glyphs, and
+# WenQuanYi Micro Hei, the TrueType CJK font the privacy labels embed in their PDFs.
 chromium:
-	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ]; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ] || [ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk fonts-wqy-microhei >/dev/null; \
 	fi
 
 # ruff and mypy over the package: any finding fails `make test`.

@@ -32,6 +32,7 @@ from tripguard.core.middleware import BodyFirstMiddleware, RequestContextMiddlew
 from tripguard.core.migrations import head_revision
 from tripguard.core.openapi import install_openapi
 from tripguard.core.settings import Settings, get_settings
+from tripguard.delivery.api import router as delivery_router
 from tripguard.feedback import console as feedback_console
 from tripguard.feedback.api import router as feedback_router
 from tripguard.notify.service import dispatch_backlog
@@ -307,6 +308,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.include_router(privacy_router)
     app.include_router(feedback_router)
     app.include_router(screening_router)
+    app.include_router(delivery_router)
     app.include_router(shell_router)
     app.include_router(root_router)
     for console_router in CONSOLE_ROUTERS:

@@ -2,6 +2,7 @@
 
 from tripguard.audit import models as audit_models  # noqa: F401
 from tripguard.core.db import Base
+from tripguard.delivery import models as delivery_models  # noqa: F401
 from tripguard.feedback import models as feedback_models  # noqa: F401
 from tripguard.notify import models as notify_models  # noqa: F401
 from tripguard.privacy import models as privacy_models  # noqa: F401

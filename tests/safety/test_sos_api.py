@@ -139,9 +139,15 @@ def test_a_deviation_and_a_call_for_help_open_one_case_for_the_trip(client: Test
 
 def test_a_delivery_order_is_named_in_the_case_and_the_police_payload(client: TestClient, db: Session, act_as,  # type: ignore[no-untyped-def]
                                                                      app) -> None:
+    from tests.delivery.conftest import place_order
     from tripguard.notify.service import dispatch_due
 
+    place_order(client, db, act_as, "O42", "C1", courier_id="R1")
+    place_order(client, db, act_as, "O43", "C1")
+    place_order(client, db, act_as, "O44", "C2")
     act_as(Role.CUSTOMER, kind="subject", id="C1")
+    assert client.post("/api/v1/sos", json={"order_id": "O44"}).status_code == 404  # not their order: checked
+    assert client.post("/api/v1/sos", json={"order_id": "nope"}).status_code == 404
     pressed = client.post("/api/v1/sos", json={"order_id": "O42", "lon": 121.47, "lat": 31.23})
     assert pressed.status_code == 201, pressed.text
     incident = db.get(Incident, pressed.json()["incident_id"])
@@ -150,6 +156,8 @@ def test_a_delivery_order_is_named_in_the_case_and_the_police_payload(client: Te
     dispatch_due(lambda: db, app.state.vault, app.state.notifier)  # type: ignore[arg-type]
     payloads = [json.loads(m.body) for m in app.state.notifier.channels["emergency"].sent]
     assert {p["order_id"] for p in payloads} == {"O42", "O43"}
+    act_as(Role.COURIER, kind="subject", id="R1")  # the courier carrying it may press too
+    assert client.post("/api/v1/sos", json={"order_id": "O42"}).status_code == 201
 
 
 def test_the_police_payload_leaves_at_once_not_at_the_next_outbox_round(database_url: str, tmp_path,  # type: ignore[no-untyped-def]

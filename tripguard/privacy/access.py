@@ -69,7 +69,9 @@ def may_read_plain(principal: Principal, spec: PersonalField, purpose: Purpose) 
 
 
 def read_fields(vault: Vault, session: Session, principal: Principal, row: Base, columns: list[str],
-                *, purpose: Purpose) -> dict[str, FieldView]:
+                *, purpose: Purpose, masked: frozenset[str] = frozenset()) -> dict[str, FieldView]:
+    """`masked`: columns this reader gets masked even where its purpose would open them (a courier sees
+    the customer's name and phone masked, though delivery is a purpose they hold)."""
     specs = fields_of(type(row))
     views: dict[str, FieldView] = {}
     for column in columns:
@@ -84,7 +86,7 @@ def read_fields(vault: Vault, session: Session, principal: Principal, row: Base,
             logger.warning("a sealed field did not open", extra={"event": f"{spec.table}.{column}"})
             views[column] = FieldView(UNREADABLE, False)
             continue
-        plain = may_read_plain(principal, spec, purpose)
+        plain = column not in masked and may_read_plain(principal, spec, purpose)
         shown = value if plain or value is None else spec.rule.mask(value)
         views[column] = FieldView(shown, plain and value is not None)
     plain_fields = sorted(c for c, v in views.items() if v.plaintext)

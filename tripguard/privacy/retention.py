@@ -21,6 +21,7 @@ from tripguard.core.db import unit_of_work
 from tripguard.core.errors import NotFound
 from tripguard.core.ids import new_id
 from tripguard.core.settings import Settings
+from tripguard.delivery import retention as delivery_retention
 from tripguard.feedback import service as complaints
 from tripguard.notify.models import OutboxMessage
 from tripguard.privacy import service
@@ -86,6 +87,8 @@ def rules(settings: Settings) -> list[Rule]:
         # the confidential-delivery rules, 二(四)1: delete after the order
         Rule("delivery_contacts", "food-delivery customers' contact data after the order window",
              delivery, _erase_inactive_subjects(delivery, ("customer",), "retention")),
+        Rule("delivery_orders", "orders' contact, address and notes after the order (an anonymous record stays)",
+             delivery, delivery_retention.expired(delivery, held_subjects)),
         Rule("ride_subjects", "passengers, drivers, couriers and contacts inactive past the trip-data period",
              trips, _erase_inactive_subjects(trips, ("passenger", "driver", "courier", "emergency_contact"),
                                              "retention")),

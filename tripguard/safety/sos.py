@@ -25,6 +25,7 @@ from tripguard.audit.actor import SYSTEM
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import DomainError, NotFound
 from tripguard.core.ids import new_id
+from tripguard.delivery import service as delivery
 from tripguard.notify import service as notify
 from tripguard.privacy import access
 from tripguard.privacy.models import DataSubject
@@ -84,6 +85,7 @@ def raise_many(session: Session, desk: SosDesk, presses: list[Press]) -> list[Ra
     callers = sorted({p.caller.id for p in presses})
     by_key, recent = _earlier_presses(session, [k for p in presses if (k := p.key)], callers, now)
     trips = _trips_of(session, presses, callers)
+    orders = delivery.parties(session, sorted({p.order_id for p in presses if p.order_id}))
     results: list[Raised | DomainError] = []
     created: list[_Created] = []
     for press in presses:
@@ -93,6 +95,9 @@ def raise_many(session: Session, desk: SosDesk, presses: list[Press]) -> list[Ra
         trip = trips.get(press.trip_id) if press.trip_id else trips.get(f"active:{press.caller.id}")
         if press.trip_id and (trip is None or press.caller.id not in (trip.passenger_id, trip.driver_id)):
             results.append(NotFound("no such trip of yours"))
+            continue
+        if press.order_id and press.caller.id not in orders.get(press.order_id, ()):
+            results.append(NotFound("no such order of yours"))
             continue
         tap = (press.caller.id, trip.id if trip else None, press.order_id)
         if tap in recent:

@@ -19,6 +19,7 @@ class Role(StrEnum):
     PRIVACY_OFFICER = "privacy_officer"
     TRAINER = "trainer"
     SUPERVISOR = "supervisor"
+    SUPPORT_AGENT = "support_agent"  # answers customers and couriers about orders
     MERCHANT = "merchant"
     # the operator's backend (API key)
     INTEGRATION = "integration"
@@ -65,6 +66,12 @@ class Permission(StrEnum):
     ELIGIBILITY_READ = "eligibility.read"  # the operator's dispatch asks whether a worker may work
     SCREENING_ADJUDICATE = "screening.adjudicate"  # a screening officer's queue: review, notices, decisions
     SCREENING_SELF = "screening.self"  # an applicant's own screening: its status, a dispute
+    ORDER_SUBMIT = "order.submit"  # the operator's backend: orders, couriers, states, the number pool
+    ORDER_READ = "order.read"  # an order, as the reader's part in it lets them see it
+    ORDER_HANDLE = "order.handle"  # a courier proves pickup and hand-over
+    ORDER_REVEAL = "order.reveal"  # support opens one field of an order for a stated reason
+    LABEL_PRINT = "label.print"  # the privacy label for the bag
+    TELEPHONY_ROUTE = "telephony.route"  # the telephony provider asks whom a virtual number bridges to
 
 
 class Purpose(StrEnum):
@@ -84,7 +91,7 @@ STAFF_ROLES = frozenset(
     {
         Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN, Role.SAFETY_AGENT,
         Role.INVESTIGATOR, Role.SCREENING_OFFICER, Role.PRIVACY_OFFICER, Role.TRAINER,
-        Role.SUPERVISOR, Role.MERCHANT,
+        Role.SUPERVISOR, Role.SUPPORT_AGENT, Role.MERCHANT,
     }
 )
 SUBJECT_ROLES = frozenset({Role.PASSENGER, Role.CUSTOMER, Role.DRIVER, Role.COURIER})
@@ -117,13 +124,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
        Permission.BREACH_MANAGE},
     Role.TRAINER: _STAFF_BASE,
     Role.SUPERVISOR: _STAFF_BASE | {Permission.AUDIT_READ, Permission.CATALOGUE_READ, Permission.COMPLAINT_READ},
-    Role.MERCHANT: _STAFF_BASE,
+    Role.SUPPORT_AGENT: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ORDER_READ, Permission.ORDER_REVEAL},
+    Role.MERCHANT: _STAFF_BASE | {Permission.ORDER_READ, Permission.LABEL_PRINT},
     Role.INTEGRATION: frozenset({Permission.SELF_READ, Permission.SUBJECT_WRITE, Permission.TELEMATICS_INGEST,
-                                 Permission.ALERTS_READ, Permission.SCREENING_SUBMIT, Permission.ELIGIBILITY_READ}),
+                                 Permission.ALERTS_READ, Permission.SCREENING_SUBMIT, Permission.ELIGIBILITY_READ,
+                                 Permission.ORDER_SUBMIT, Permission.ORDER_READ, Permission.LABEL_PRINT,
+                                 Permission.TELEPHONY_ROUTE}),
     Role.PASSENGER: _SUBJECT_BASE | {Permission.CHECKIN_REPLY},
-    Role.CUSTOMER: _SUBJECT_BASE,
+    Role.CUSTOMER: _SUBJECT_BASE | {Permission.ORDER_READ},
     Role.DRIVER: _SUBJECT_BASE | {Permission.CHECKIN_REPLY, Permission.SCREENING_SELF},
-    Role.COURIER: _SUBJECT_BASE | {Permission.SCREENING_SELF},
+    Role.COURIER: _SUBJECT_BASE | {Permission.SCREENING_SELF, Permission.ORDER_READ, Permission.ORDER_HANDLE},
 }
 
 # The purposes for which a role may see personal data in plaintext (else it sees the mask).
@@ -132,6 +142,8 @@ ROLE_PURPOSES: dict[Role, frozenset[Purpose]] = {
     Role.INVESTIGATOR: frozenset({Purpose.EMERGENCY, Purpose.INVESTIGATION, Purpose.LEGAL_CLAIMS}),
     Role.SCREENING_OFFICER: frozenset({Purpose.SCREENING}),
     Role.PRIVACY_OFFICER: frozenset({Purpose.SUBJECT_REQUEST, Purpose.BREACH_RESPONSE, Purpose.LEGAL_CLAIMS}),
+    Role.SUPPORT_AGENT: frozenset({Purpose.SUPPORT}),
+    Role.COURIER: frozenset({Purpose.DELIVERY}),  # the address of the order they carry, until hand-over
 }
 
 

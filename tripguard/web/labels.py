@@ -41,6 +41,7 @@ LABELS = [
     N_("audio"), N_("video"), N_("uploading"), N_("complete"), N_("corrupt"),
     N_("assign"), N_("evidence"),
     N_("complaints and ratings past the trip-data period, unless their author is on hold"),
+    N_("orders' contact, address and notes after the order (an anonymous record stays)"),
 ]
 
 # Keys of timeline details, alert evidence and audit details, as people read them.

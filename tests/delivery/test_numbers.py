@@ -1,0 +1,75 @@
+"""Virtual numbers (AXB): a bound number bridges the two parties before expiry and refuses after; a
+released number rests before reuse; an empty pool is an alert, not a crash; calls are recorded without
+real numbers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.delivery.conftest import place_order
+from tripguard.core.clock import utcnow
+from tripguard.delivery import numbers
+from tripguard.delivery.models import Binding, Interaction, VirtualNumber
+from tripguard.security.permissions import Role
+
+
+def _route(client: TestClient, act_as, number: str, caller: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    response = client.post("/api/v1/telephony/route", json={"number": number, "caller": caller})
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_a_bound_number_bridges_before_expiry_and_refuses_after(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    place_order(client, db, act_as, courier_id="R1")
+    act_as(Role.CUSTOMER, kind="subject", id="C1")
+    number = client.get("/api/v1/orders/O1").json()["virtual_number"]
+    assert number == "17000000001"
+    assert _route(client, act_as, number, "+86 138-0000-1234") == {"action": "bridge", "to": "13700009999",
+                                                                    "reason": None}
+    assert _route(client, act_as, number, "13700009999") == {"action": "bridge", "to": "13800001234", "reason": None}
+    assert _route(client, act_as, number, "13500000000")["reason"] == "unknown_caller"
+    assert _route(client, act_as, "17099999999", "13800001234")["reason"] == "no_binding"
+    # completed: still bridged during the grace, then refused
+    client.post("/api/v1/orders/O1/status", json={"status": "cancelled"})
+    assert _route(client, act_as, number, "13800001234")["action"] == "bridge"
+    binding = db.scalars(select(Binding)).one()
+    binding.expires_at = utcnow() - timedelta(seconds=1)
+    db.commit()
+    assert _route(client, act_as, number, "13800001234") == {"action": "refuse", "to": None, "reason": "expired"}
+    assert numbers.expire(db) == 1
+    db.commit()
+    assert db.get(VirtualNumber, number).status == "quiet"  # type: ignore[union-attr]
+    assert _route(client, act_as, number, "13800001234")["reason"] == "no_binding"
+    calls = db.scalars(select(Interaction).order_by(Interaction.at)).all()
+    assert [(c.caller, c.outcome) for c in calls][:3] == [("customer", "bridged"), ("courier", "bridged"),
+                                                          ("unknown", "refused")]
+    stored = " ".join(f"{c.number} {c.caller} {c.outcome} {c.reason}" for c in calls)
+    assert "1234" not in stored and "9999" not in stored.replace("17099999999", "")  # no real numbers kept
+
+
+def test_a_rested_number_is_reused_and_an_empty_pool_is_an_alert(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    place_order(client, db, act_as, courier_id="R1")
+    place_order(client, db, act_as, "O2", "C2")
+    client.post("/api/v1/orders/O1/status", json={"status": "cancelled"})
+    db.scalars(select(Binding)).one().expires_at = utcnow() - timedelta(seconds=1)
+    db.commit()
+    numbers.expire(db)
+    db.commit()
+    alerts = numbers.POOL_EXHAUSTED.labels("beijing")._value.get()
+    assigned = client.post("/api/v1/orders/O2/assign", json={"courier_id": "R2", "courier_phone": "13600000000"})
+    assert assigned.status_code == 200  # the order goes on without a number
+    assert numbers.POOL_EXHAUSTED.labels("beijing")._value.get() == alerts + 1  # the metric to page on
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    assert "tripguard_virtual_number_pool_exhausted_total" in client.get("/metrics").text
+    act_as(Role.COURIER, kind="subject", id="R2")
+    assert client.get("/api/v1/orders/O2").json()["virtual_number"] is None
+    db.get(VirtualNumber, "17000000001").quiet_until = utcnow() - timedelta(seconds=1)  # type: ignore[union-attr]
+    db.commit()
+    place_order(client, db, act_as, "O3", "C3", courier_id="R3")  # the rested number is bound again
+    act_as(Role.COURIER, kind="subject", id="R3")
+    assert client.get("/api/v1/orders/O3").json()["virtual_number"] == "17000000001"

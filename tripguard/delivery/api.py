@@ -1,0 +1,158 @@
+"""HTTP routes of delivery: the operator's backend (orders, couriers, states, the number pool), each
+party's view of an order, the courier's pickup and hand-over, support's reveal, the privacy label and
+the telephony provider's routing question."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from tripguard.core.db import DbSession
+from tripguard.core.types import Identifier
+from tripguard.delivery import labels, numbers, service, views
+from tripguard.delivery.schemas import (
+    Assign,
+    Code,
+    FieldShownRead,
+    Item,
+    Mark,
+    NumbersAdd,
+    OrderCreate,
+    OrderRead,
+    OrderReceipt,
+    Photo,
+    Reveal,
+    RouteAnswer,
+    RouteAsk,
+)
+from tripguard.security.auth import (
+    LabelPrinter,
+    OrderHandler,
+    OrderReader,
+    OrderRevealer,
+    OrderSubmitter,
+    TelephonyRouter,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["delivery"])
+OrderId = Annotated[Identifier, Path(description="the operator's order id")]
+
+
+def _read(view: views.OrderView) -> OrderRead:
+    order = view.order
+    return OrderRead(id=order.id, party=view.party, status=order.status, city=order.city,
+                     items=[Item.model_validate(i) for i in order.items],
+                     fields={k: FieldShownRead(value=v.value, shown=v.shown) for k, v in view.fields.items()},
+                     pickup_code=view.pickup_code, virtual_number=view.virtual_number, exception=order.exception,
+                     handover_method=order.handover_method, created_at=order.created_at,
+                     picked_up_at=order.picked_up_at, completed_at=order.completed_at)
+
+
+def _receipt(order: object) -> OrderReceipt:
+    return OrderReceipt.model_validate(order, from_attributes=True)
+
+
+@router.post("/orders", status_code=201,
+             responses={200: {"model": OrderReceipt, "description": "the same order again: nothing changed"}})
+def take_order(body: OrderCreate, principal: OrderSubmitter, request: Request, response: Response,
+               session: DbSession) -> OrderReceipt:
+    """A new order with only what delivering it needs. The same id again is the same order."""
+    order, new = service.take_order(session, request.app.state.vault, actor=principal.actor, intake=service.Intake(
+        order_id=body.id, customer_id=body.customer_id, merchant_id=body.merchant_id, city=body.city,
+        notice_version=body.notice_version, name=body.customer.name, phone=body.customer.phone,
+        address=body.address, items=[i.model_dump() for i in body.items], notes=body.notes, locale=body.locale))
+    if not new:
+        response.status_code = 200
+    return _receipt(order)
+
+
+@router.get("/orders/{order_id}")
+def read_order(order_id: OrderId, principal: OrderReader, request: Request, session: DbSession) -> OrderRead:
+    """The order as your part in it lets you see it (the customer all of theirs; the courier the address and
+    masks until hand-over, then nothing; the kitchen items and pickup code; support masks). Audited."""
+    return _read(views.view(session, request.app.state.vault, principal, service.get(session, order_id)))
+
+
+@router.post("/orders/{order_id}/assign")
+def assign(order_id: OrderId, body: Assign, principal: OrderSubmitter, request: Request,
+           session: DbSession) -> OrderReceipt:
+    """The courier who carries the order: bound to the customer through a virtual number of the city."""
+    order = service.assign(session, request.app.state.vault, actor=principal.actor, order_id=order_id,
+                           courier_id=body.courier_id, courier_phone=body.courier_phone,
+                           on_exhausted=numbers.alert_exhausted)
+    return _receipt(order)
+
+
+@router.post("/orders/{order_id}/status")
+def mark(order_id: OrderId, body: Mark, principal: OrderSubmitter, session: DbSession) -> OrderReceipt:
+    """Prepared, cancelled, or an exception (wrong address, lost meal, unreachable customer, …)."""
+    return _receipt(service.mark(session, actor=principal.actor, order_id=order_id, status=body.status,
+                                 exception=body.exception))
+
+
+@router.post("/orders/{order_id}/pickup")
+def pick_up(order_id: OrderId, body: Code, courier: OrderHandler, request: Request,
+            session: DbSession) -> OrderReceipt:
+    """The code on the bag's label, typed or scanned by its courier: 5 tries. The customer is then sent
+    the hand-over code."""
+    order = service.pick_up(session, request.app.state.vault, _secret(request), courier=courier.actor,
+                            order_id=order_id, code=body.code)
+    request.app.state.outbox_wake.set()
+    return _receipt(order)
+
+
+@router.post("/orders/{order_id}/handover")
+def hand_over(order_id: OrderId, body: Code, courier: OrderHandler, request: Request,
+              session: DbSession) -> OrderReceipt:
+    """The 4-digit code the customer was sent: 5 tries (parallel guesses count too), then locked (423)."""
+    return _receipt(service.hand_over(session, _secret(request), courier=courier.actor, order_id=order_id,
+                                      code=body.code))
+
+
+@router.post("/orders/{order_id}/handover/photo")
+def hand_over_with_photo(order_id: OrderId, body: Photo, courier: OrderHandler, request: Request,
+                         session: DbSession) -> OrderReceipt:
+    """Photo proof, only once the code is locked or expired. Sealed under the customer's key."""
+    return _receipt(service.hand_over_with_photo(session, request.app.state.vault, courier=courier.actor,
+                                                 order_id=order_id, photo=body.photo))
+
+
+@router.post("/orders/{order_id}/reveal")
+def reveal(order_id: OrderId, body: Reveal, principal: OrderRevealer, request: Request,
+           session: DbSession) -> FieldShownRead:
+    """Support opens one field for a stated reason (name, phone or notes; never the address). Audited."""
+    shown = views.reveal(session, request.app.state.vault, principal, service.get(session, order_id),
+                         column=body.field, reason=body.reason)
+    return FieldShownRead(value=shown.value, shown=shown.shown)
+
+
+@router.get("/orders/{order_id}/label", responses={200: {"content": {"application/pdf": {}, "image/png": {}}}})
+def label(order_id: OrderId, principal: LabelPrinter, request: Request, session: DbSession,
+          format: Annotated[str, Query(pattern="^(pdf|png)$")] = "pdf") -> Response:
+    """The privacy label for the bag: pickup code, masked name, the phone's last 4 digits, a QR code for
+    the courier's app, the address without unit or room. Chinese in an embedded font."""
+    order = service.get(session, order_id)
+    views.party_of(session, principal, order)
+    content = labels.label_for(session, request.app.state.vault, principal, order, fmt=format)
+    return Response(content, media_type="application/pdf" if format == "pdf" else "image/png",
+                    headers={"Cache-Control": "no-store"})
+
+
+@router.post("/telephony/numbers")
+def add_numbers(body: NumbersAdd, _: OrderSubmitter, session: DbSession) -> dict[str, int]:
+    """Numbers for a city's pool (the X of AXB), as the carrier allocated them."""
+    added = numbers.add_numbers(session, city=body.city, numbers=[numbers.digits(n) for n in body.numbers])
+    return {"added": added, **numbers.pool_status(session, body.city)}
+
+
+@router.post("/telephony/route")
+def route(body: RouteAsk, _: TelephonyRouter, request: Request, session: DbSession) -> RouteAnswer:
+    """Asked by the telephony provider when a virtual number rings: the real number to bridge to, or a
+    refusal (no binding, expired, a caller who is neither party). Every call is recorded, without numbers."""
+    answer = numbers.route(session, request.app.state.vault, number=numbers.digits(body.number), caller=body.caller)
+    return RouteAnswer(action=answer.action, to=answer.to, reason=answer.reason)  # type: ignore[arg-type]
+
+
+def _secret(request: Request) -> str:
+    return str(request.app.state.settings.secret_key.get_secret_value())

@@ -1,0 +1,145 @@
+"""Virtual numbers (AXB, as the carriers' 隐私号 and Twilio Proxy bind them): each city has a pool; an
+order's customer (A) and courier (B) are bound through one number (X) from the courier's assignment
+until the order completes plus a grace. The telephony provider asks `route` whom to bridge a call to;
+after expiry, or from a number that is neither party, it is refused. A released number stays quiet
+before it is bound again, so a late call never reaches a stranger. Every call is an interaction,
+recorded without the real numbers. An empty pool raises an alert and the order goes on without a
+binding (the apps fall back to support)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from prometheus_client import Counter
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from tripguard.core.clock import utcnow
+from tripguard.core.ids import new_id
+from tripguard.delivery.models import Binding, Interaction, Order, VirtualNumber
+from tripguard.privacy import access
+from tripguard.vault.service import SubjectErased, Vault
+
+logger = logging.getLogger("tripguard.delivery")
+POOL_EXHAUSTED = Counter("tripguard_virtual_number_pool_exhausted_total",
+                         "assignments that found no virtual number free in their city (alert on any increase)",
+                         ["city"])
+GRACE = timedelta(minutes=30)  # calls still bridged after completion (a forgotten drink, a question)
+QUIET = timedelta(hours=24)  # a released number rests this long before its next binding
+OnExhausted = Callable[[Session, str], None]  # (session, city): the pool of that city is empty
+
+
+@dataclass(frozen=True)
+class Route:
+    action: str  # bridge | refuse
+    to: str | None = None  # the real number to bridge to
+    reason: str | None = None  # no_binding | expired | unknown_caller
+
+
+def digits(phone: str) -> str:
+    """A number as its national digits: +86 138-0000-1111 and 13800001111 are the same."""
+    only = re.sub(r"\D", "", phone)
+    return only[2:] if only.startswith("86") and len(only) == 13 else only
+
+
+def add_numbers(session: Session, *, city: str, numbers: list[str]) -> int:
+    added = 0
+    for number in numbers:
+        if session.get(VirtualNumber, number) is None:
+            session.add(VirtualNumber(number=number, city=city, status="free"))
+            added += 1
+    return added
+
+
+def _available(city: str, now: datetime):  # type: ignore[no-untyped-def]
+    return select(VirtualNumber).where(
+        VirtualNumber.city == city,
+        or_(VirtualNumber.status == "free", and_(VirtualNumber.status == "quiet", VirtualNumber.quiet_until <= now)))
+
+
+def bind(session: Session, vault: Vault, *, order: Order, courier_phone: str,
+         on_exhausted: OnExhausted) -> Binding | None:
+    now = utcnow()
+    # SKIP LOCKED (PostgreSQL): two assignments at once never take the same number.
+    number = session.scalar(_available(order.city, now).order_by(VirtualNumber.quiet_until.nulls_first())
+                            .limit(1).with_for_update(skip_locked=True))
+    if number is None:
+        on_exhausted(session, order.city)
+        return None
+    assert order.courier_id is not None
+    binding = Binding(id=new_id("bnd"), order_id=order.id, number=number.number, customer_id=order.customer_id,
+                      courier_id=order.courier_id, status="active", created_at=now)
+    session.add(binding)
+    session.flush()
+    access.write_field(vault, session, binding, "courier_phone", courier_phone)
+    number.status, number.binding_id, number.quiet_until = "bound", binding.id, None
+    return binding
+
+
+def release_for(session: Session, order_id: str, *, completed_at: datetime, grace: timedelta = GRACE) -> None:
+    """The order completed (or its courier changed): its bindings end after the grace."""
+    for binding in session.scalars(select(Binding).where(Binding.order_id == order_id, Binding.status == "active")):
+        binding.expires_at = completed_at + grace
+
+
+def expire(session: Session, *, now: datetime | None = None, quiet: timedelta = QUIET) -> int:
+    """Bindings past their end: expired, and their numbers put to rest."""
+    moment = now or utcnow()
+    done = session.scalars(select(Binding).where(Binding.status == "active", Binding.expires_at <= moment)).all()
+    for binding in done:
+        binding.status = "expired"
+        number = session.get(VirtualNumber, binding.number)
+        if number is not None and number.binding_id == binding.id:
+            number.status, number.quiet_until, number.binding_id = "quiet", moment + quiet, None
+    return len(done)
+
+
+def binding_of(session: Session, order_id: str) -> Binding | None:
+    return session.scalar(select(Binding).where(Binding.order_id == order_id).order_by(Binding.created_at.desc())
+                          .limit(1))
+
+
+def route(session: Session, vault: Vault, *, number: str, caller: str) -> Route:
+    """Whom a call to `number` from `caller` is bridged to, if anyone. Recorded, without real numbers."""
+    now = utcnow()
+    binding = session.scalar(select(Binding).where(Binding.number == number, Binding.status == "active")
+                             .order_by(Binding.created_at.desc()).limit(1))
+    party, result = "unknown", Route("refuse", reason="no_binding")
+    if binding is not None and binding.expires_at is not None and binding.expires_at <= now:
+        result = Route("refuse", reason="expired")
+    elif binding is not None:
+        order = session.get(Order, binding.order_id)
+        try:
+            customer = access.open_field(vault, session, order, "customer_phone") if order else None
+            courier = access.open_field(vault, session, binding, "courier_phone")
+        except SubjectErased:
+            customer = courier = None
+        if customer and digits(caller) == digits(customer) and courier:
+            party, result = "customer", Route("bridge", to=courier)
+        elif courier and digits(caller) == digits(courier) and customer:
+            party, result = "courier", Route("bridge", to=customer)
+        else:
+            result = Route("refuse", reason="unknown_caller")
+    session.add(Interaction(id=new_id("itr"), binding_id=binding.id if binding else None,
+                            order_id=binding.order_id if binding else None, number=number, caller=party,
+                            outcome="bridged" if result.action == "bridge" else "refused", reason=result.reason,
+                            at=now))
+    return result
+
+
+def pool_status(session: Session, city: str) -> dict[str, int]:
+    now = utcnow()
+    free = len(session.scalars(_available(city, now)).all())
+    bound = len(session.scalars(select(VirtualNumber.number).where(VirtualNumber.city == city,
+                                                                   VirtualNumber.status == "bound")).all())
+    return {"available": free, "bound": bound}
+
+
+def alert_exhausted(session: Session, city: str) -> None:
+    """The default alert: a metric to page on and a log line (the order goes on without a binding)."""
+    POOL_EXHAUSTED.labels(city).inc()
+    logger.warning("virtual-number pool exhausted", extra={"event": city})

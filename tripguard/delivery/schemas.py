@@ -1,0 +1,130 @@
+"""Request and response bodies of delivery. An order takes only what delivering it needs; anything
+else is refused by name (`extra="forbid"` at every level)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tripguard.core.identifiers import ID_PATTERN
+from tripguard.core.types import CleanStr
+from tripguard.privacy.schemas import PHONE_PATTERN, VERSION_PATTERN
+
+Id = Field(pattern=ID_PATTERN, max_length=64)
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: CleanStr = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=1, le=99)
+
+
+class Customer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: CleanStr = Field(min_length=1, max_length=64, description="for the hand-over; shown masked to the courier")
+    phone: str = Field(pattern=PHONE_PATTERN, description="reached only through a virtual number")
+
+
+class OrderCreate(BaseModel):
+    """Declared in the data catalogue: `delivery_orders.customer_name`, `.customer_phone`, `.address`, `.notes`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=ID_PATTERN, max_length=64, description="your order id")
+    customer_id: str = Field(pattern=ID_PATTERN, max_length=64)
+    merchant_id: str = Field(pattern=ID_PATTERN, max_length=64)
+    city: str = Field(pattern=r"^[a-z][a-z-]{1,39}$")
+    notice_version: str = Field(pattern=VERSION_PATTERN, description="the privacy notice the customer was shown")
+    customer: Customer
+    address: CleanStr = Field(min_length=2, max_length=200)
+    items: list[Item] = Field(min_length=1, max_length=50)
+    notes: CleanStr | None = Field(default=None, max_length=200, description="phone or ID numbers typed here are "
+                                                                             "masked for all but the customer")
+    locale: Literal["zh_CN", "en"] = "zh_CN"
+
+
+class FieldShownRead(BaseModel):
+    value: str | None
+    shown: Literal["plain", "masked"]
+
+
+class OrderRead(BaseModel):
+    """An order as the reader's part in it lets them see it."""
+
+    id: str
+    party: str
+    status: str
+    city: str
+    items: list[Item]
+    fields: dict[str, FieldShownRead] = Field(description="only the personal fields this reader may see, each "
+                                                          "plain or masked")
+    pickup_code: str | None
+    virtual_number: str | None = Field(description="call the other party through this number")
+    exception: str | None
+    handover_method: str | None
+    created_at: datetime
+    picked_up_at: datetime | None
+    completed_at: datetime | None
+
+
+class OrderReceipt(BaseModel):
+    id: str
+    status: str
+    created_at: datetime
+
+
+class Assign(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    courier_id: str = Field(pattern=ID_PATTERN, max_length=64)
+    courier_phone: str = Field(pattern=PHONE_PATTERN)
+
+
+class Mark(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["prepared", "cancelled", "exception"]
+    exception: Literal["wrong_address", "lost_meal", "unreachable", "damaged", "other"] | None = None
+
+
+class Code(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^\d{4}$")
+
+
+class Photo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    photo: str = Field(min_length=16, max_length=2_000_000, pattern=r"^[A-Za-z0-9+/]+={0,2}$")
+
+
+class Reveal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field: Literal["customer_name", "customer_phone", "address", "notes"]
+    reason: CleanStr = Field(min_length=5, max_length=200)
+
+
+class NumbersAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    city: str = Field(pattern=r"^[a-z][a-z-]{1,39}$")
+    numbers: list[str] = Field(min_length=1, max_length=1000)
+
+
+class RouteAsk(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(pattern=r"^\+?[0-9-]{5,24}$", description="the virtual number that was dialled")
+    caller: str = Field(pattern=r"^\+?[0-9 -]{5,24}$", description="the number calling")
+
+
+class RouteAnswer(BaseModel):
+    action: Literal["bridge", "refuse"]
+    to: str | None
+    reason: str | None

@@ -1,0 +1,221 @@
+"""Orders from intake to hand-over: only the fields an order needs, sealed under the customer's key;
+the courier assigned (and bound to the customer through a virtual number); pickup proved by the code
+on the bag; hand-over by a 4-digit code sent to the customer, locked after 5 tries, then photo proof.
+
+Both codes go through the one code check (`security.codes`): each try is counted atomically and
+committed on its own, so parallel guesses all count and a failed request cannot undo its count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tripguard.audit import service as audit
+from tripguard.audit.actor import Actor
+from tripguard.core.clock import utcnow
+from tripguard.core.errors import Conflict, DomainError, NotFound
+from tripguard.core.i18n import N_
+from tripguard.delivery import numbers
+from tripguard.delivery.models import Order
+from tripguard.notify import service as notify
+from tripguard.privacy import access
+from tripguard.privacy.service import get_notice
+from tripguard.security.codes import CodeCheck, check_code
+from tripguard.vault.service import Vault
+
+CODE_TRIES = 5
+HANDOVER_CODE_LIFETIME = timedelta(hours=6)
+STATUSES = ("accepted", "prepared", "picked_up", "delivered", "cancelled", "exception")
+OPEN = ("accepted", "prepared", "picked_up", "exception")
+EXCEPTIONS = ("wrong_address", "lost_meal", "unreachable", "damaged", "other")
+
+
+class WrongCode(DomainError):
+    status, type, title = 422, "/problems/wrong-code", "Wrong code"
+
+
+class CodeLocked(DomainError):
+    status, type, title = 423, "/problems/code-locked", "Locked"
+
+
+@dataclass(frozen=True)
+class Intake:
+    order_id: str
+    customer_id: str
+    merchant_id: str
+    city: str
+    notice_version: str
+    name: str
+    phone: str
+    address: str
+    items: list[dict[str, object]]
+    notes: str | None = None
+    locale: str = "zh_CN"
+
+
+def get(session: Session, order_id: str) -> Order:
+    order = session.get(Order, order_id)
+    if order is None:
+        raise NotFound("no such order")
+    return order
+
+
+def _code_hash(secret_key: str, order_id: str, purpose: str, code: str) -> str:
+    return hmac.new(secret_key.encode(), f"{purpose}:{order_id}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def take_order(session: Session, vault: Vault, *, actor: Actor, intake: Intake) -> tuple[Order, bool]:
+    """Store a new order (the same id again is the same order: nothing changes)."""
+    existing = session.get(Order, intake.order_id)
+    if existing is not None:
+        if existing.customer_id != intake.customer_id or existing.merchant_id != intake.merchant_id:
+            raise Conflict(N_("An order with this id exists for another customer or merchant."))
+        return existing, False
+    get_notice(session, intake.notice_version)
+    now = utcnow()
+    order = Order(id=intake.order_id, customer_id=intake.customer_id, merchant_id=intake.merchant_id,
+                  city=intake.city, status="accepted", items=intake.items, notice_version=intake.notice_version,
+                  pickup_code=f"{secrets.randbelow(10_000):04d}", pickup_attempts=0, handover_attempts=0,
+                  created_at=now, updated_at=now)
+    session.add(order)
+    session.flush()
+    for column, value in (("customer_name", intake.name), ("customer_phone", intake.phone),
+                          ("address", intake.address), ("notes", intake.notes)):
+        access.write_field(vault, session, order, column, value)
+    audit.record(session, actor=actor, action="order.take", target_type="delivery_orders", target_id=order.id,
+                 details={"notice": intake.notice_version, "items": len(intake.items)})
+    return order, True
+
+
+def _move(session: Session, order: Order, status: str, actor: Actor, **details: str) -> None:
+    previous = order.status
+    order.status, order.updated_at = status, utcnow()
+    if status in ("delivered", "cancelled"):
+        order.completed_at = order.updated_at
+        numbers.release_for(session, order.id, completed_at=order.completed_at)
+    audit.record(session, actor=actor, action=f"order.{status}", target_type="delivery_orders", target_id=order.id,
+                 details={"previous": previous, **details})
+
+
+def mark(session: Session, *, actor: Actor, order_id: str, status: str, exception: str | None = None) -> Order:
+    """The operator or the merchant moves an order on: prepared, cancelled, or an exception."""
+    order = get(session, order_id)
+    allowed = {"prepared": ("accepted",), "cancelled": OPEN, "exception": OPEN}
+    if status not in allowed or order.status not in allowed[status]:
+        raise Conflict(N_("The order cannot move to that state from where it is."))
+    details: dict[str, str] = {}
+    if status == "exception":
+        order.exception = details["exception"] = exception or "other"
+    _move(session, order, status, actor, **details)
+    return order
+
+
+def assign(session: Session, vault: Vault, *, actor: Actor, order_id: str, courier_id: str, courier_phone: str,
+           on_exhausted: numbers.OnExhausted) -> Order:
+    """The courier who takes the order; customer and courier are bound through a virtual number."""
+    order = get(session, order_id)
+    if order.status not in ("accepted", "prepared"):
+        raise Conflict(N_("The order cannot move to that state from where it is."))
+    if order.courier_id == courier_id:
+        return order
+    numbers.release_for(session, order.id, completed_at=utcnow(), grace=timedelta(0))  # a courier replaced
+    order.courier_id, order.updated_at = courier_id, utcnow()
+    numbers.bind(session, vault, order=order, courier_phone=courier_phone, on_exhausted=on_exhausted)
+    audit.record(session, actor=actor, action="order.assign", target_type="delivery_orders", target_id=order.id,
+                 details={"courier": courier_id})
+    return order
+
+
+def pick_up(session: Session, vault: Vault, secret_key: str, *, courier: Actor, order_id: str, code: str) -> Order:
+    """The courier proves they hold the right bag (the code on its label); the customer is then sent the
+    hand-over code."""
+    order = _couriers(session, courier, order_id)
+    if order.status not in ("accepted", "prepared"):
+        raise Conflict(N_("The order cannot move to that state from where it is."))
+    outcome = check_code(session, model=Order, row_id=order.id, attempts=Order.pickup_attempts, limit=CODE_TRIES,
+                         stored_hash=_code_hash(secret_key, order.id, "pickup", order.pickup_code),
+                         expires_at=utcnow() + timedelta(minutes=1),
+                         offered_hash=_code_hash(secret_key, order.id, "pickup", code),
+                         on_failure=lambda o: _failed(session, courier, order.id, "pickup", o))
+    _raise_for(outcome)
+    order.picked_up_at = utcnow()
+    _move(session, order, "picked_up", courier)
+    _send_handover_code(session, vault, secret_key, order)
+    return order
+
+
+def _send_handover_code(session: Session, vault: Vault, secret_key: str, order: Order) -> None:
+    code = f"{secrets.randbelow(10_000):04d}"
+    order.handover_code_hash = _code_hash(secret_key, order.id, "handover", code)
+    order.handover_expires_at = utcnow() + HANDOVER_CODE_LIFETIME
+    order.handover_attempts = 0
+    phone = access.open_field(vault, session, order, "customer_phone")
+    if phone:
+        notify.enqueue_to_person(session, vault, subject_id=order.customer_id, channel="sms", to=phone,
+                                 template="handover_code", locale="zh_CN", params={"code": code},
+                                 idempotency_key=f"handover:{order.id}:{order.handover_expires_at.isoformat()}")
+
+
+def hand_over(session: Session, secret_key: str, *, courier: Actor, order_id: str, code: str) -> Order:
+    """The code the customer was sent, typed into the courier's app: 5 tries, then photo proof."""
+    order = _couriers(session, courier, order_id)
+    if order.status != "picked_up":
+        raise Conflict(N_("The order cannot move to that state from where it is."))
+    outcome = check_code(session, model=Order, row_id=order.id, attempts=Order.handover_attempts, limit=CODE_TRIES,
+                         stored_hash=order.handover_code_hash, expires_at=order.handover_expires_at,
+                         offered_hash=_code_hash(secret_key, order.id, "handover", code),
+                         on_failure=lambda o: _failed(session, courier, order.id, "handover", o))
+    _raise_for(outcome)
+    order.handover_method = "code"
+    _move(session, order, "delivered", courier, method="code")
+    return order
+
+
+def hand_over_with_photo(session: Session, vault: Vault, *, courier: Actor, order_id: str, photo: str) -> Order:
+    """Only once the code is locked (5 wrong tries) or expired: a photo of the hand-over, sealed."""
+    order = _couriers(session, courier, order_id)
+    if order.status != "picked_up":
+        raise Conflict(N_("The order cannot move to that state from where it is."))
+    expired = order.handover_expires_at is None or order.handover_expires_at < utcnow()
+    if order.handover_attempts < CODE_TRIES and not expired:
+        raise Conflict(N_("Photo proof is for when the code cannot be used: ask the customer for the code."))
+    access.write_field(vault, session, order, "proof_photo", photo)
+    order.handover_method = "photo"
+    _move(session, order, "delivered", courier, method="photo")
+    return order
+
+
+def _couriers(session: Session, courier: Actor, order_id: str) -> Order:
+    order = get(session, order_id)
+    if order.courier_id != courier.id:
+        raise NotFound("no such order")  # another courier's order does not exist for them
+    return order
+
+
+def _failed(session: Session, actor: Actor, order_id: str, which: str, outcome: CodeCheck) -> None:
+    audit.record(session, actor=actor, action=f"order.{which}_code", target_type="delivery_orders",
+                 target_id=order_id, outcome="denied", details={"outcome": outcome.value})
+
+
+def _raise_for(outcome: CodeCheck) -> None:
+    if outcome is CodeCheck.MISMATCH:
+        raise WrongCode(N_("That code is not right."))
+    if outcome is CodeCheck.EXHAUSTED:
+        raise CodeLocked(N_("Five wrong codes: the code is locked. Use photo proof."))
+    if outcome is CodeCheck.EXPIRED:
+        raise CodeLocked(N_("The code has expired. Use photo proof."))
+
+
+def parties(session: Session, order_ids: list[str]) -> dict[str, tuple[str, str | None]]:
+    """Each named order's customer and courier: an SOS naming an order must come from one of them."""
+    if not order_ids:
+        return {}
+    rows = session.execute(select(Order.id, Order.customer_id, Order.courier_id).where(Order.id.in_(order_ids)))
+    return {order_id: (customer, courier) for order_id, customer, courier in rows}
