@@ -32,6 +32,7 @@ from tripguard.core.middleware import BodyFirstMiddleware, RequestContextMiddlew
 from tripguard.core.migrations import head_revision
 from tripguard.core.openapi import install_openapi
 from tripguard.core.settings import Settings, get_settings
+from tripguard.delivery import numbers as delivery_numbers
 from tripguard.delivery.api import router as delivery_router
 from tripguard.feedback import console as feedback_console
 from tripguard.feedback.api import router as feedback_router
@@ -211,6 +212,10 @@ def background_jobs(app: FastAPI) -> list[Job]:
     if settings.screening_interval_seconds > 0:  # woken by a new applicant
         jobs.append(Job(settings.screening_interval_seconds, lambda: _screening_round(app), "screening.round",
                         wake=app.state.screening_wake, soonest=min(0.2, settings.screening_interval_seconds)))
+    if settings.delivery_interval_seconds > 0:
+        quiet = timedelta(hours=settings.delivery_number_quiet_hours)
+        jobs.append(Job(settings.delivery_interval_seconds, lambda: delivery_numbers.expire_due(factory, quiet=quiet),
+                        "delivery.numbers"))
     if settings.outbox_interval_seconds > 0:  # woken by SOS; at most ten runs a second in a burst
         jobs.append(Job(settings.outbox_interval_seconds,
                         lambda: dispatch_backlog(factory, app.state.vault, app.state.notifier,

@@ -84,3 +84,31 @@ def test_after_the_window_the_order_holds_no_personal_data(client: TestClient, d
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     text = _text(client.get("/api/v1/orders/O1/label").content)
     assert "王" not in text and "1234" not in text and "建国路" not in text  # label
+
+
+PARALLEL = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from tripguard.delivery import labels
+from tripguard.delivery.models import Order
+streets = "建国路朝阳门外大街东三环中路光华路金桂园长安街复兴门内大街西单北大街"
+def one(n):
+    order = Order(id=f"O{n}", pickup_code=f"{n:04d}", items=[{"name": streets[n % 20:n % 20 + 3], "quantity": n}])
+    out = labels.render(order, streets[(n * 3) % 30] + "**", f"{n:04d}", f"北京市{streets[n % 25:n % 25 + 5]}{n}号****",
+                        fmt="png" if n % 2 else "pdf")
+    assert out.startswith(b"\\x89PNG" if n % 2 else b"%PDF"), n
+with ThreadPoolExecutor(8) as pool:
+    list(pool.map(one, range(300)))
+"""
+
+
+def test_labels_rendered_in_parallel_from_a_cold_start_are_all_whole() -> None:
+    """The server renders labels in its thread pool, the first ones all at once. ReportLab (its font
+    registry and subsetting) and PDFium are not thread-safe: without the rendering lock a server under
+    eight parallel label requests answered 500 (KeyError) or dropped the connection. A fresh process, so
+    the font is registered under the race too."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", PARALLEL], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -41,7 +41,7 @@ def test_a_bound_number_bridges_before_expiry_and_refuses_after(client: TestClie
     binding.expires_at = utcnow() - timedelta(seconds=1)
     db.commit()
     assert _route(client, act_as, number, "13800001234") == {"action": "refuse", "to": None, "reason": "expired"}
-    assert numbers.expire(db) == 1
+    assert numbers.expire(db, quiet=timedelta(hours=24)) == 1
     db.commit()
     assert db.get(VirtualNumber, number).status == "quiet"  # type: ignore[union-attr]
     assert _route(client, act_as, number, "13800001234")["reason"] == "no_binding"
@@ -58,7 +58,7 @@ def test_a_rested_number_is_reused_and_an_empty_pool_is_an_alert(client: TestCli
     client.post("/api/v1/orders/O1/status", json={"status": "cancelled"})
     db.scalars(select(Binding)).one().expires_at = utcnow() - timedelta(seconds=1)
     db.commit()
-    numbers.expire(db)
+    numbers.expire(db, quiet=timedelta(hours=24))
     db.commit()
     alerts = numbers.POOL_EXHAUSTED.labels("beijing")._value.get()
     assigned = client.post("/api/v1/orders/O2/assign", json={"courier_id": "R2", "courier_phone": "13600000000"})

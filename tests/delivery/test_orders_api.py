@@ -55,15 +55,15 @@ def test_intake_takes_only_what_an_order_needs(client: TestClient, db: Session, 
     assert {c for before, after in VIEWS.values() for c in (*before, *after)} <= declared
 
 
-def _as(act_as, db: Session, party: str) -> None:  # type: ignore[no-untyped-def]
+def _as(client: TestClient, act_as, db: Session, party: str) -> None:  # type: ignore[no-untyped-def]
     if party == "customer":
         act_as(Role.CUSTOMER, kind="subject", id="C1")
     elif party == "courier":
         act_as(Role.COURIER, kind="subject", id="R1")
     elif party == "merchant":
         if db.get(MerchantStaff, "stf_KITCHEN") is None:
-            db.add(MerchantStaff(staff_id="stf_KITCHEN", merchant_id="M1"))
-            db.commit()
+            act_as(Role.SYSTEM_ADMIN)
+            assert client.put("/api/v1/merchants/M1/staff/stf_KITCHEN").status_code == 204
         act_as(Role.MERCHANT, id="stf_KITCHEN")
     elif party == "support":
         act_as(Role.SUPPORT_AGENT, id="stf_SUPPORT")
@@ -79,9 +79,9 @@ def _code(app: FastAPI, session_factory: sessionmaker[Session]) -> str:
 
 
 def _deliver(client: TestClient, db: Session, act_as, app: FastAPI, session_factory: sessionmaker[Session]) -> None:  # type: ignore[no-untyped-def]
-    _as(act_as, db, "merchant")
+    _as(client, act_as, db, "merchant")
     pickup_code = client.get("/api/v1/orders/O1").json()["pickup_code"]
-    _as(act_as, db, "courier")
+    _as(client, act_as, db, "courier")
     assert client.post("/api/v1/orders/O1/pickup", json={"code": pickup_code}).status_code == 200
     assert client.post("/api/v1/orders/O1/handover", json={"code": _code(app, session_factory)}).status_code == 200
 
@@ -94,7 +94,7 @@ def test_who_sees_what_before_and_after_hand_over(client: TestClient, db: Sessio
     place_order(client, db, act_as, courier_id="R1")
     if phase == "after":
         _deliver(client, db, act_as, app, session_factory)
-    _as(act_as, db, party)
+    _as(client, act_as, db, party)
     answer = client.get("/api/v1/orders/O1")
     assert answer.status_code == 200, answer.text
     seen: dict[str, Any] = answer.json()
@@ -125,11 +125,11 @@ def test_strangers_see_no_order(client: TestClient, db: Session, act_as) -> None
 def test_codes_count_and_lock_then_photo_proof(client: TestClient, db: Session, act_as, app: FastAPI,  # type: ignore[no-untyped-def]
                                               session_factory: sessionmaker[Session]) -> None:
     place_order(client, db, act_as, courier_id="R1")
-    _as(act_as, db, "merchant")
+    _as(client, act_as, db, "merchant")
     pickup_code = client.get("/api/v1/orders/O1").json()["pickup_code"]
     act_as(Role.COURIER, kind="subject", id="R2")  # another courier cannot take it
     assert client.post("/api/v1/orders/O1/pickup", json={"code": pickup_code}).status_code == 404
-    _as(act_as, db, "courier")
+    _as(client, act_as, db, "courier")
     wrong = "0000" if pickup_code != "0000" else "1111"
     assert client.post("/api/v1/orders/O1/pickup", json={"code": wrong}).status_code == 422
     assert client.post("/api/v1/orders/O1/handover", json={"code": "1234"}).status_code == 409  # not picked up
@@ -153,9 +153,9 @@ def test_codes_count_and_lock_then_photo_proof(client: TestClient, db: Session, 
 def test_photo_proof_only_when_the_code_cannot_be_used(client: TestClient, db: Session, act_as, app: FastAPI,  # type: ignore[no-untyped-def]
                                                       session_factory: sessionmaker[Session]) -> None:
     place_order(client, db, act_as, courier_id="R1")
-    _as(act_as, db, "merchant")
+    _as(client, act_as, db, "merchant")
     pickup_code = client.get("/api/v1/orders/O1").json()["pickup_code"]
-    _as(act_as, db, "courier")
+    _as(client, act_as, db, "courier")
     client.post("/api/v1/orders/O1/pickup", json={"code": pickup_code})
     photo = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
     assert client.post("/api/v1/orders/O1/handover/photo", json={"photo": photo}).status_code == 409
@@ -164,7 +164,7 @@ def test_photo_proof_only_when_the_code_cannot_be_used(client: TestClient, db: S
 def test_support_reveals_a_field_for_a_reason_but_never_the_address(client: TestClient, db: Session,  # type: ignore[no-untyped-def]
                                                                     act_as) -> None:
     place_order(client, db, act_as, courier_id="R1")
-    _as(act_as, db, "support")
+    _as(client, act_as, db, "support")
     phone = client.post("/api/v1/orders/O1/reveal", json={"field": "customer_phone", "reason": "顾客来电要求改时间"})
     assert phone.json() == {"value": "13800001234", "shown": "plain"}
     address = client.post("/api/v1/orders/O1/reveal", json={"field": "address", "reason": "核对地址是否正确"})
@@ -173,7 +173,7 @@ def test_support_reveals_a_field_for_a_reason_but_never_the_address(client: Test
     assert [e.outcome for e in reveals] == ["success", "denied"]
     assert all("reason_ref" in (e.details or {}) for e in reveals)
     assert client.post("/api/v1/orders/O1/reveal", json={"field": "address", "reason": "x"}).status_code == 422
-    _as(act_as, db, "courier")
+    _as(client, act_as, db, "courier")
     assert client.post("/api/v1/orders/O1/reveal", json={"field": "customer_phone",
                                                          "reason": "想直接打给顾客"}).status_code == 403
 

@@ -126,6 +126,12 @@ class Settings(BaseSettings):
     allow_simulated_screening: bool = Field(
         default=False, description="production only: start with the simulated screening agency and face match "
                                    "(nobody is really screened); never set this for real service")
+    delivery_number_grace_minutes: int = Field(default=30, ge=0, le=1440, description="a virtual number still "
+                                               "bridges this long after its order completes")
+    delivery_number_quiet_hours: int = Field(default=24, ge=1, le=720, description="a released virtual number rests "
+                                             "this long before it is bound again")
+    delivery_interval_seconds: float = Field(default=60, ge=0, description="expiring virtual-number bindings; "
+                                                                           "0: not in this process")
     run_jobs: bool = Field(default=True, description="run the background jobs in this API process; false when "
                                                     "`tripguard scheduler` runs them (scale-out)")
     demo_city: bool = Field(default=False, description="replay the Porto trips live (make run); development only")

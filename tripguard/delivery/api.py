@@ -4,6 +4,7 @@ the telephony provider's routing question."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -32,6 +33,7 @@ from tripguard.security.auth import (
     OrderReader,
     OrderRevealer,
     OrderSubmitter,
+    StaffManager,
     TelephonyRouter,
 )
 
@@ -85,10 +87,11 @@ def assign(order_id: OrderId, body: Assign, principal: OrderSubmitter, request: 
 
 
 @router.post("/orders/{order_id}/status")
-def mark(order_id: OrderId, body: Mark, principal: OrderSubmitter, session: DbSession) -> OrderReceipt:
+def mark(order_id: OrderId, body: Mark, principal: OrderSubmitter, request: Request,
+         session: DbSession) -> OrderReceipt:
     """Prepared, cancelled, or an exception (wrong address, lost meal, unreachable customer, …)."""
     return _receipt(service.mark(session, actor=principal.actor, order_id=order_id, status=body.status,
-                                 exception=body.exception))
+                                 exception=body.exception, grace=_grace(request)))
 
 
 @router.post("/orders/{order_id}/pickup")
@@ -107,7 +110,7 @@ def hand_over(order_id: OrderId, body: Code, courier: OrderHandler, request: Req
               session: DbSession) -> OrderReceipt:
     """The 4-digit code the customer was sent: 5 tries (parallel guesses count too), then locked (423)."""
     return _receipt(service.hand_over(session, _secret(request), courier=courier.actor, order_id=order_id,
-                                      code=body.code))
+                                      code=body.code, grace=_grace(request)))
 
 
 @router.post("/orders/{order_id}/handover/photo")
@@ -115,7 +118,7 @@ def hand_over_with_photo(order_id: OrderId, body: Photo, courier: OrderHandler, 
                          session: DbSession) -> OrderReceipt:
     """Photo proof, only once the code is locked or expired. Sealed under the customer's key."""
     return _receipt(service.hand_over_with_photo(session, request.app.state.vault, courier=courier.actor,
-                                                 order_id=order_id, photo=body.photo))
+                                                 order_id=order_id, photo=body.photo, grace=_grace(request)))
 
 
 @router.post("/orders/{order_id}/reveal")
@@ -139,6 +142,15 @@ def label(order_id: OrderId, principal: LabelPrinter, request: Request, session:
                     headers={"Cache-Control": "no-store"})
 
 
+@router.put("/merchants/{merchant_id}/staff/{staff_id}", status_code=204)
+def link_merchant_staff(merchant_id: Identifier, staff_id: Identifier, principal: StaffManager,
+                        session: DbSession) -> Response:
+    """A console account works for this merchant: its kitchen sees that merchant's orders (items, pickup
+    codes, labels), never another's. Putting it again moves the account to this merchant."""
+    service.link_merchant_staff(session, actor=principal.actor, merchant_id=merchant_id, staff_id=staff_id)
+    return Response(status_code=204)
+
+
 @router.post("/telephony/numbers")
 def add_numbers(body: NumbersAdd, _: OrderSubmitter, session: DbSession) -> dict[str, int]:
     """Numbers for a city's pool (the X of AXB), as the carrier allocated them."""
@@ -152,6 +164,10 @@ def route(body: RouteAsk, _: TelephonyRouter, request: Request, session: DbSessi
     refusal (no binding, expired, a caller who is neither party). Every call is recorded, without numbers."""
     answer = numbers.route(session, request.app.state.vault, number=numbers.digits(body.number), caller=body.caller)
     return RouteAnswer(action=answer.action, to=answer.to, reason=answer.reason)  # type: ignore[arg-type]
+
+
+def _grace(request: Request) -> timedelta:
+    return timedelta(minutes=request.app.state.settings.delivery_number_grace_minutes)
 
 
 def _secret(request: Request) -> str:

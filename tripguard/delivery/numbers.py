@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 
 from prometheus_client import Counter
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.core.clock import utcnow
+from tripguard.core.db import unit_of_work
 from tripguard.core.ids import new_id
 from tripguard.delivery.models import Binding, Interaction, Order, VirtualNumber
 from tripguard.privacy import access
@@ -28,8 +29,6 @@ logger = logging.getLogger("tripguard.delivery")
 POOL_EXHAUSTED = Counter("tripguard_virtual_number_pool_exhausted_total",
                          "assignments that found no virtual number free in their city (alert on any increase)",
                          ["city"])
-GRACE = timedelta(minutes=30)  # calls still bridged after completion (a forgotten drink, a question)
-QUIET = timedelta(hours=24)  # a released number rests this long before its next binding
 OnExhausted = Callable[[Session, str], None]  # (session, city): the pool of that city is empty
 
 
@@ -80,13 +79,13 @@ def bind(session: Session, vault: Vault, *, order: Order, courier_phone: str,
     return binding
 
 
-def release_for(session: Session, order_id: str, *, completed_at: datetime, grace: timedelta = GRACE) -> None:
+def release_for(session: Session, order_id: str, *, completed_at: datetime, grace: timedelta) -> None:
     """The order completed (or its courier changed): its bindings end after the grace."""
     for binding in session.scalars(select(Binding).where(Binding.order_id == order_id, Binding.status == "active")):
         binding.expires_at = completed_at + grace
 
 
-def expire(session: Session, *, now: datetime | None = None, quiet: timedelta = QUIET) -> int:
+def expire(session: Session, *, quiet: timedelta, now: datetime | None = None) -> int:
     """Bindings past their end: expired, and their numbers put to rest."""
     moment = now or utcnow()
     done = session.scalars(select(Binding).where(Binding.status == "active", Binding.expires_at <= moment)).all()
@@ -96,6 +95,11 @@ def expire(session: Session, *, now: datetime | None = None, quiet: timedelta = 
         if number is not None and number.binding_id == binding.id:
             number.status, number.quiet_until, number.binding_id = "quiet", moment + quiet, None
     return len(done)
+
+
+def expire_due(factory: sessionmaker[Session], *, quiet: timedelta) -> int:
+    with unit_of_work(factory) as session:
+        return expire(session, quiet=quiet)
 
 
 def binding_of(session: Session, order_id: str) -> Binding | None:

@@ -23,7 +23,7 @@ from tripguard.core.clock import utcnow
 from tripguard.core.errors import Conflict, DomainError, NotFound
 from tripguard.core.i18n import N_
 from tripguard.delivery import numbers
-from tripguard.delivery.models import Order
+from tripguard.delivery.models import MerchantStaff, Order
 from tripguard.notify import service as notify
 from tripguard.privacy import access
 from tripguard.privacy.service import get_notice
@@ -94,17 +94,20 @@ def take_order(session: Session, vault: Vault, *, actor: Actor, intake: Intake) 
     return order, True
 
 
-def _move(session: Session, order: Order, status: str, actor: Actor, **details: str) -> None:
+def _move(session: Session, order: Order, status: str, actor: Actor, *, grace: timedelta = timedelta(0),
+          **details: str) -> None:
+    """`grace`: how long the order's virtual number still bridges once it completes."""
     previous = order.status
     order.status, order.updated_at = status, utcnow()
     if status in ("delivered", "cancelled"):
         order.completed_at = order.updated_at
-        numbers.release_for(session, order.id, completed_at=order.completed_at)
+        numbers.release_for(session, order.id, completed_at=order.completed_at, grace=grace)
     audit.record(session, actor=actor, action=f"order.{status}", target_type="delivery_orders", target_id=order.id,
                  details={"previous": previous, **details})
 
 
-def mark(session: Session, *, actor: Actor, order_id: str, status: str, exception: str | None = None) -> Order:
+def mark(session: Session, *, actor: Actor, order_id: str, status: str, grace: timedelta,
+         exception: str | None = None) -> Order:
     """The operator or the merchant moves an order on: prepared, cancelled, or an exception."""
     order = get(session, order_id)
     allowed = {"prepared": ("accepted",), "cancelled": OPEN, "exception": OPEN}
@@ -113,7 +116,7 @@ def mark(session: Session, *, actor: Actor, order_id: str, status: str, exceptio
     details: dict[str, str] = {}
     if status == "exception":
         order.exception = details["exception"] = exception or "other"
-    _move(session, order, status, actor, **details)
+    _move(session, order, status, actor, grace=grace, **details)
     return order
 
 
@@ -163,7 +166,8 @@ def _send_handover_code(session: Session, vault: Vault, secret_key: str, order: 
                                  idempotency_key=f"handover:{order.id}:{order.handover_expires_at.isoformat()}")
 
 
-def hand_over(session: Session, secret_key: str, *, courier: Actor, order_id: str, code: str) -> Order:
+def hand_over(session: Session, secret_key: str, *, courier: Actor, order_id: str, code: str,
+              grace: timedelta) -> Order:
     """The code the customer was sent, typed into the courier's app: 5 tries, then photo proof."""
     order = _couriers(session, courier, order_id)
     if order.status != "picked_up":
@@ -174,11 +178,12 @@ def hand_over(session: Session, secret_key: str, *, courier: Actor, order_id: st
                          on_failure=lambda o: _failed(session, courier, order.id, "handover", o))
     _raise_for(outcome)
     order.handover_method = "code"
-    _move(session, order, "delivered", courier, method="code")
+    _move(session, order, "delivered", courier, grace=grace, method="code")
     return order
 
 
-def hand_over_with_photo(session: Session, vault: Vault, *, courier: Actor, order_id: str, photo: str) -> Order:
+def hand_over_with_photo(session: Session, vault: Vault, *, courier: Actor, order_id: str, photo: str,
+                         grace: timedelta) -> Order:
     """Only once the code is locked (5 wrong tries) or expired: a photo of the hand-over, sealed."""
     order = _couriers(session, courier, order_id)
     if order.status != "picked_up":
@@ -188,7 +193,7 @@ def hand_over_with_photo(session: Session, vault: Vault, *, courier: Actor, orde
         raise Conflict(N_("Photo proof is for when the code cannot be used: ask the customer for the code."))
     access.write_field(vault, session, order, "proof_photo", photo)
     order.handover_method = "photo"
-    _move(session, order, "delivered", courier, method="photo")
+    _move(session, order, "delivered", courier, grace=grace, method="photo")
     return order
 
 
@@ -219,3 +224,14 @@ def parties(session: Session, order_ids: list[str]) -> dict[str, tuple[str, str 
         return {}
     rows = session.execute(select(Order.id, Order.customer_id, Order.courier_id).where(Order.id.in_(order_ids)))
     return {order_id: (customer, courier) for order_id, customer, courier in rows}
+
+
+def link_merchant_staff(session: Session, *, actor: Actor, merchant_id: str, staff_id: str) -> MerchantStaff:
+    link = session.get(MerchantStaff, staff_id)
+    if link is None:
+        link = MerchantStaff(staff_id=staff_id, merchant_id=merchant_id)
+        session.add(link)
+    link.merchant_id = merchant_id
+    audit.record(session, actor=actor, action="merchant.staff", target_type="staff", target_id=staff_id,
+                 details={"merchant": merchant_id})
+    return link
