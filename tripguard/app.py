@@ -32,6 +32,7 @@ from tripguard.core.middleware import BodyFirstMiddleware, RequestContextMiddlew
 from tripguard.core.migrations import head_revision
 from tripguard.core.openapi import install_openapi
 from tripguard.core.settings import Settings, get_settings
+from tripguard.delivery import console as delivery_console
 from tripguard.delivery import numbers as delivery_numbers
 from tripguard.delivery.api import router as delivery_router
 from tripguard.feedback import console as feedback_console
@@ -82,7 +83,7 @@ from tripguard.web.shell import router as shell_router
 CONSOLE_ROUTERS = [security_console.router, audit_console.router, privacy_console.router,
                    telematics_console.router, telematics_console.trips_router,
                    telematics_console.devices_router, telematics_console.check_ins_router, safety_console.router,
-                   feedback_console.router, screening_console.router]
+                   feedback_console.router, screening_console.router, delivery_console.router]
 
 logger = logging.getLogger("tripguard.app")
 

@@ -26,6 +26,9 @@ def seed(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-un
     post(client, ndjson(trip_with_deviation("T2")))
     db.commit()
     seed_screening(client, db, act_as)
+    from tests.delivery.conftest import place_order
+
+    place_order(client, db, act_as, "O_ZH", "C_ZH", courier_id="R_ZH")  # an order for support's pages
 
 
 def seed_screening(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]

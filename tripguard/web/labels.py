@@ -76,6 +76,9 @@ DETAILS = {
     "dispute_due_at": N_("Dispute by"), "check": N_("Check"), "score": N_("Match score"), "provider": N_("Provider"),
     "report": N_("Report"), "agency": N_("Agency"), "policy": N_("Policy version"), "reasons": N_("Reasons"),
     "attempts": N_("Attempts"),
+    # delivery
+    "items": N_("Items"), "courier": N_("Courier"), "method": N_("How"), "exception": N_("Exception"),
+    "merchant": N_("Merchant"), "field": N_("Field"), "for": N_("For"),
 }
 # Messages the console shows through i18n_text or translates from a domain error's detail.
 MESSAGES = [
@@ -107,6 +110,7 @@ KINDS = {
     "safety_incidents": N_("case"), "telematics_trips": N_("trip"), "notify_outbox": N_("message"),
     "legal_hold": N_("legal hold"), "data_key": N_("data key"), "feedback_complaints": N_("complaint"),
     "screening_applicants": N_("applicant"), "screening_dispute_documents": N_("dispute document"),
+    "delivery_orders": N_("order"), "staff": N_("staff account"),
 }
 
 

@@ -34,6 +34,7 @@ NAVIGATION: list[tuple[str, str, Permission]] = [
     ("Trips", "/console/trips", Permission.ALERTS_READ),
     ("Check-ins", "/console/check-ins", Permission.ALERTS_READ),
     ("Devices", "/console/devices", Permission.ALERTS_READ),
+    ("Orders", "/console/orders", Permission.ORDER_READ),
     ("Complaints", "/console/complaints", Permission.COMPLAINT_READ),
     ("Screening queue", "/console/screening/queue", Permission.SCREENING_ADJUDICATE),
     ("Applicants", "/console/screening", Permission.SCREENING_ADJUDICATE),

@@ -1,0 +1,125 @@
+"""Orders in the console: support agents see every order with its fields masked and may reveal one
+for a stated reason; a merchant's kitchen accounts see their merchant's orders only (items, pickup
+code, the label to print). Each order shows its virtual-number binding and its calls."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import Select, func, select
+
+from tripguard.core.db import DbSession
+from tripguard.core.errors import DomainError, NotFound
+from tripguard.core.i18n import N_
+from tripguard.core.types import CleanStr, Identifier
+from tripguard.delivery import labels, numbers, service, views
+from tripguard.delivery.models import Interaction, MerchantStaff, Order
+from tripguard.security.auth import LabelPrinter, OrderReader, OrderRevealer
+from tripguard.security.permissions import Role
+from tripguard.security.principal import Principal
+from tripguard.web.lists import (
+    Column,
+    Filter,
+    ListSpec,
+    csv_response,
+    fetch,
+    iso_or_blank,
+    read_query,
+)
+from tripguard.web.shell import error_text, page
+
+router = APIRouter(prefix="/console/orders", include_in_schema=False)
+STATUS_LABELS = {"accepted": N_("accepted"), "prepared": N_("prepared"), "picked_up": N_("picked up"),
+                 "delivered": N_("delivered"), "cancelled": N_("cancelled"), "exception": N_("exception")}
+FIELD_LABELS = {"customer_name": N_("Name"), "customer_phone": N_("Phone"), "address": N_("Address"),
+                "notes": N_("Notes")}
+EXCEPTION_LABELS = {"wrong_address": N_("wrong address"), "lost_meal": N_("lost meal"),
+                    "unreachable": N_("customer unreachable"), "damaged": N_("damaged"), "other": N_("other")}
+ORDERS = ListSpec(
+    name="orders", default_sort="created", tiebreak=Order.id,
+    columns=[Column("created", N_("Placed"), Order.created_at), Column("order", N_("Order")),
+             Column("status", N_("State"), Order.status), Column("city", N_("City"), Order.city),
+             Column("merchant", N_("Merchant")), Column("courier", N_("Courier")),
+             Column("exception", N_("Exception"), Order.exception)],
+    filters=[Filter("status", N_("State"), [("", N_("All")), *STATUS_LABELS.items()],
+                    lambda statement, value: statement.where(Order.status == value))],
+    search=[Order.id, Order.merchant_id, Order.courier_id])
+
+
+def _scope(session: DbSession, principal: Principal) -> Select[Any]:
+    """Support sees every order; a kitchen account its merchant's; anyone else none."""
+    statement = select(Order)
+    if Role.SUPPORT_AGENT in principal.roles:
+        return statement
+    link = session.get(MerchantStaff, principal.id)
+    if Role.MERCHANT in principal.roles and link is not None:
+        return statement.where(Order.merchant_id == link.merchant_id)
+    return statement.where(Order.id.is_(None))
+
+
+@router.get("")
+def orders_page(request: Request, principal: OrderReader, session: DbSession) -> Response:
+    query = read_query(request, ORDERS)
+    statement = _scope(session, principal)
+    if query.export:
+        return csv_response(session, principal, statement, ORDERS, query,
+                            header=["order", "state", "city", "merchant", "courier", "exception", "placed_at",
+                                    "picked_up_at", "completed_at"],
+                            row=lambda o: [o.id, o.status, o.city, o.merchant_id, o.courier_id, o.exception,
+                                           iso_or_blank(o.created_at), iso_or_blank(o.picked_up_at),
+                                           iso_or_blank(o.completed_at)])
+    return page(request, "delivery/orders.html", principal, "/console/orders",
+                list=fetch(session, statement, ORDERS, query), status_labels=STATUS_LABELS,
+                exception_labels=EXCEPTION_LABELS)
+
+
+def _order_page(request: Request, principal: Principal, session: DbSession, order_id: str, *,
+                revealed: views.FieldShown | None = None, revealed_field: str | None = None,
+                error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    order = service.get(session, order_id)
+    seen = views.view(session, request.app.state.vault, principal, order)
+    binding = numbers.binding_of(session, order.id)
+    calls = session.execute(select(Interaction.outcome, func.count()).where(Interaction.order_id == order.id)
+                            .group_by(Interaction.outcome)).all() if binding is not None else []
+    return page(request, "delivery/order.html", principal, "/console/orders", status_code=status_code, o=order,
+                seen=seen, binding=binding, calls=dict(calls), revealed=revealed, revealed_field=revealed_field,
+                error=error, status_labels=STATUS_LABELS, field_labels=FIELD_LABELS,
+                exception_labels=EXCEPTION_LABELS, can_reveal=seen.party == "support",
+                can_print=seen.party == "merchant")
+
+
+@router.get("/{order_id}")
+def order_page(request: Request, order_id: Identifier, principal: OrderReader, session: DbSession) -> HTMLResponse:
+    """One order as your part in it lets you see it (audited), its binding and calls."""
+    return _order_page(request, principal, session, order_id)
+
+
+@router.post("/{order_id}/reveal")
+def reveal(request: Request, order_id: Identifier, principal: OrderRevealer, session: DbSession,
+           field: Annotated[str, Form(pattern="^(customer_name|customer_phone|address|notes)$")],
+           reason: Annotated[CleanStr, Form(min_length=5, max_length=200)]) -> HTMLResponse:
+    """Support opens one field for a stated reason (the address never opens for support)."""
+    try:
+        shown = views.reveal(session, request.app.state.vault, principal, service.get(session, order_id),
+                             column=field, reason=reason)
+    except DomainError as exc:
+        session.rollback()
+        return _order_page(request, principal, session, order_id, error=error_text(request, exc),
+                           status_code=exc.status)
+    session.commit()
+    return _order_page(request, principal, session, order_id, revealed=shown, revealed_field=field)
+
+
+@router.get("/{order_id}/label")
+def label(request: Request, order_id: Identifier, principal: LabelPrinter, session: DbSession,
+          format: Annotated[str, Query(pattern="^(pdf|png)$")] = "png") -> Response:
+    """The label to preview (PNG) or print (PDF), for the kitchen of the order's merchant."""
+    order = service.get(session, order_id)
+    if views.party_of(session, principal, order) != "merchant":
+        raise NotFound("no such order")
+    content = labels.label_for(session, request.app.state.vault, principal, order, fmt=format)
+    session.commit()
+    return Response(content, media_type="application/pdf" if format == "pdf" else "image/png",
+                    headers={"Cache-Control": "no-store"})
