@@ -110,7 +110,7 @@ KINDS = {
     "safety_incidents": N_("case"), "telematics_trips": N_("trip"), "notify_outbox": N_("message"),
     "legal_hold": N_("legal hold"), "data_key": N_("data key"), "feedback_complaints": N_("complaint"),
     "screening_applicants": N_("applicant"), "screening_dispute_documents": N_("dispute document"),
-    "delivery_orders": N_("order"), "staff": N_("staff account"),
+    "delivery_orders": N_("order"),
 }
 
 
