@@ -17,6 +17,7 @@ from rich.console import Console
 from tripguard.audit.actor import CLI_ACTOR
 from tripguard.audit.cli import audit_app
 from tripguard.core.cli_support import clean_errors, cli_session, err
+from tripguard.delivery.cli import carrier_app
 from tripguard.notify.cli import worker_app
 from tripguard.privacy.cli import retention_app
 from tripguard.security.cli import apikey_app, staff_app
@@ -36,6 +37,7 @@ app.add_typer(worker_app, name="worker")
 app.add_typer(retention_app, name="retention")
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(sim_app, name="sim")
+app.add_typer(carrier_app, name="carrier")
 app.add_typer(demo_app, name="demo")
 cluster_app = typer.Typer(help="The scaled-out set on one machine.", no_args_is_help=True)
 app.add_typer(cluster_app, name="cluster")

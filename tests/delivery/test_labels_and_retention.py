@@ -112,3 +112,35 @@ def test_labels_rendered_in_parallel_from_a_cold_start_are_all_whole() -> None:
 
     done = subprocess.run([sys.executable, "-c", PARALLEL], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_an_orders_personal_data_never_reaches_the_logs(client: TestClient, db: Session, act_as, app: FastAPI,  # type: ignore[no-untyped-def]
+                                                        session_factory: sessionmaker[Session],
+                                                        caplog) -> None:
+    import logging
+
+    from tripguard.core.logging import JsonFormatter
+
+    logger = logging.getLogger("tripguard")
+    logger.addHandler(caplog.handler)  # ours does not propagate to the root
+    try:
+        with caplog.at_level("DEBUG", logger="tripguard"):
+            place_order(client, db, act_as, courier_id="R1")
+            for role, subject in ((Role.CUSTOMER, "C1"), (Role.COURIER, "R1")):
+                act_as(role, kind="subject", id=subject)
+                client.get("/api/v1/orders/O1")
+            act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+            client.get("/api/v1/orders/O1/label")
+            client.post("/api/v1/telephony/route", json={"number": "17000000001", "caller": "13800001234"})
+            client.post("/api/v1/orders", json={"id": "O1", "customer": {"name": "王小明"}})  # a 422
+            client.post("/api/v1/orders/O1/status", json={"status": "cancelled"})
+            db.execute(update(Order).values(completed_at=utcnow() - timedelta(days=4)))
+            db.commit()
+            run_retention(session_factory, app.state.vault, app.state.settings, dry_run=False, actor=SYSTEM)
+    finally:
+        logger.removeHandler(caplog.handler)
+    formatter = JsonFormatter()
+    logged = "\n".join(formatter.format(record) for record in caplog.records)
+    assert "/api/v1/orders" in logged  # the requests were logged …
+    for secret in ("王小明", "13800001234", "13700009999", "建国路", "1201", "13912345678"):  # … without their data
+        assert secret not in logged, secret

@@ -73,3 +73,16 @@ def test_a_rested_number_is_reused_and_an_empty_pool_is_an_alert(client: TestCli
     place_order(client, db, act_as, "O3", "C3", courier_id="R3")  # the rested number is bound again
     act_as(Role.COURIER, kind="subject", id="R3")
     assert client.get("/api/v1/orders/O3").json()["virtual_number"] == "17000000001"
+
+
+def test_the_simulated_carrier_rings_through_the_routing(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    from tripguard.delivery.carrier import SimulatedCarrier
+
+    place_order(client, db, act_as, courier_id="R1")
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    carrier = SimulatedCarrier(client)  # the test client stands for the carrier's HTTP connection
+    assert carrier.name == "simulated-carrier"
+    call = carrier.ring(number="17000000001", caller="13800001234")
+    assert (call.action, call.to) == ("bridge", "13700009999")
+    assert call.describe() == "simulated carrier: 17000000001 bridges *******1234 to *******9999"
+    assert "refuses" in carrier.ring(number="17000000001", caller="13500000000").describe()
