@@ -2,7 +2,7 @@
 
 Revision ID: 0025
 Revises: 0024
-Create Date: 2026-11-30 11:19:56.341409
+Create Date: 2026-11-30 11:42:00.974922
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('order_id', sa.String(length=64), nullable=False),
     sa.Column('number', sa.String(length=24), nullable=False),
-    sa.Column('customer_id', sa.String(length=64), nullable=False),
+    sa.Column('party', sa.String(length=8), nullable=False),
     sa.Column('courier_id', sa.String(length=64), nullable=False),
     sa.Column('courier_phone', sa.LargeBinary(), nullable=True),
     sa.Column('status', sa.String(length=8), nullable=False),
@@ -75,6 +75,7 @@ def upgrade() -> None:
     sa.Column('customer_phone', sa.LargeBinary(), nullable=True),
     sa.Column('address', sa.LargeBinary(), nullable=True),
     sa.Column('notes', sa.LargeBinary(), nullable=True),
+    sa.Column('merchant_phone', sa.LargeBinary(), nullable=True),
     sa.Column('proof_photo', sa.LargeBinary(), nullable=True),
     sa.Column('pickup_code', sa.String(length=8), nullable=False),
     sa.Column('pickup_attempts', sa.Integer(), nullable=False),

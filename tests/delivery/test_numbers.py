@@ -86,3 +86,21 @@ def test_the_simulated_carrier_rings_through_the_routing(client: TestClient, db:
     assert (call.action, call.to) == ("bridge", "13700009999")
     assert call.describe() == "simulated carrier: 17000000001 bridges *******1234 to *******9999"
     assert "refuses" in carrier.ring(number="17000000001", caller="13500000000").describe()
+
+
+def test_the_merchant_and_the_courier_have_a_number_of_their_own(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    place_order(client, db, act_as, merchant_phone="01065550000")
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    client.post("/api/v1/telephony/numbers", json={"city": "beijing", "numbers": ["17000000001", "17000000002"]})
+    assert client.post("/api/v1/orders/O1/assign", json={"courier_id": "R1", "courier_phone": "13700009999"}) \
+        .status_code == 200
+    act_as(Role.COURIER, kind="subject", id="R1")
+    seen = client.get("/api/v1/orders/O1").json()
+    to_customer, to_merchant = seen["virtual_number"], seen["merchant_number"]
+    assert to_customer and to_merchant and to_customer != to_merchant
+    assert _route(client, act_as, to_merchant, "010-6555-0000") == {"action": "bridge", "to": "13700009999",
+                                                                     "reason": None}
+    assert _route(client, act_as, to_merchant, "13700009999")["to"] == "01065550000"
+    assert _route(client, act_as, to_merchant, "13800001234")["reason"] == "unknown_caller"  # the customer
+    act_as(Role.CUSTOMER, kind="subject", id="C1")
+    assert client.get("/api/v1/orders/O1").json()["merchant_number"] is None

@@ -46,7 +46,8 @@ def _read(view: views.OrderView) -> OrderRead:
     return OrderRead(id=order.id, party=view.party, status=order.status, city=order.city,
                      items=[Item.model_validate(i) for i in order.items],
                      fields={k: FieldShownRead(value=v.value, shown=v.shown) for k, v in view.fields.items()},
-                     pickup_code=view.pickup_code, virtual_number=view.virtual_number, exception=order.exception,
+                     pickup_code=view.pickup_code, virtual_number=view.virtual_number,
+                     merchant_number=view.merchant_number, exception=order.exception,
                      handover_method=order.handover_method, created_at=order.created_at,
                      picked_up_at=order.picked_up_at, completed_at=order.completed_at)
 
@@ -63,7 +64,8 @@ def take_order(body: OrderCreate, principal: OrderSubmitter, request: Request, r
     order, new = service.take_order(session, request.app.state.vault, actor=principal.actor, intake=service.Intake(
         order_id=body.id, customer_id=body.customer_id, merchant_id=body.merchant_id, city=body.city,
         notice_version=body.notice_version, name=body.customer.name, phone=body.customer.phone,
-        address=body.address, items=[i.model_dump() for i in body.items], notes=body.notes, locale=body.locale))
+        address=body.address, items=[i.model_dump() for i in body.items], notes=body.notes, locale=body.locale,
+        merchant_phone=body.merchant_phone))
     if not new:
         response.status_code = 200
     return _receipt(order)

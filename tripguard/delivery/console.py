@@ -80,11 +80,15 @@ def _order_page(request: Request, principal: Principal, session: DbSession, orde
                 error: str | None = None, status_code: int = 200) -> HTMLResponse:
     order = service.get(session, order_id)
     seen = views.view(session, request.app.state.vault, principal, order)
-    binding = numbers.binding_of(session, order.id)
-    calls = session.execute(select(Interaction.outcome, func.count()).where(Interaction.order_id == order.id)
-                            .group_by(Interaction.outcome)).all() if binding is not None else []
+    bindings = [b for party in ("customer", "merchant") if (b := numbers.binding_of(session, order.id, party))]
+    calls = session.execute(select(Interaction.binding_id, Interaction.outcome, func.count())
+                            .where(Interaction.order_id == order.id)
+                            .group_by(Interaction.binding_id, Interaction.outcome)).all()
+    counts: dict[str, dict[str, int]] = {}
+    for binding_id, outcome, count in calls:
+        counts.setdefault(str(binding_id), {})[outcome] = int(count)
     return page(request, "delivery/order.html", principal, "/console/orders", status_code=status_code, o=order,
-                seen=seen, binding=binding, calls=dict(calls), revealed=revealed, revealed_field=revealed_field,
+                seen=seen, bindings=bindings, calls=counts, revealed=revealed, revealed_field=revealed_field,
                 error=error, status_labels=STATUS_LABELS, field_labels=FIELD_LABELS,
                 exception_labels=EXCEPTION_LABELS, can_reveal=seen.party == "support",
                 can_print=seen.party == "merchant")

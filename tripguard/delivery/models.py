@@ -29,6 +29,8 @@ class Order(Base):
     customer_phone: Mapped[bytes | None] = personal_column(Category.PHONE, subject_column="customer_id")
     address: Mapped[bytes | None] = personal_column(Category.ADDRESS, subject_column="customer_id")
     notes: Mapped[bytes | None] = personal_column(Category.NOTE, subject_column="customer_id")
+    # The merchant's phone, for the courier to call about the pickup (through its own virtual number).
+    merchant_phone: Mapped[bytes | None] = personal_column(Category.PHONE, subject_column="merchant_id")
     proof_photo: Mapped[bytes | None] = personal_column(Category.ADDRESS, subject_column="customer_id")  # base64
     pickup_code: Mapped[str] = mapped_column(String(8))  # shown to the kitchen and on the label
     pickup_attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -66,14 +68,15 @@ class VirtualNumber(Base):
 
 
 class Binding(Base):
-    """Customer and courier bridged through one virtual number for one order, until completion plus a grace."""
+    """The courier and one other party of an order (the customer, or the merchant) bridged through one
+    virtual number, until the order completes plus a grace."""
 
     __tablename__ = "delivery_bindings"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     order_id: Mapped[str] = mapped_column(String(64), index=True)
     number: Mapped[str] = mapped_column(String(24), index=True)
-    customer_id: Mapped[str] = mapped_column(String(64))
+    party: Mapped[str] = mapped_column(String(8))  # customer | merchant: who the courier talks to on it
     courier_id: Mapped[str] = mapped_column(String(64))
     courier_phone: Mapped[bytes | None] = personal_column(Category.PHONE, subject_column="courier_id")
     status: Mapped[str] = mapped_column(String(8), index=True)  # active | expired
@@ -90,7 +93,7 @@ class Interaction(Base):
     binding_id: Mapped[str | None] = mapped_column(String(40), index=True)
     order_id: Mapped[str | None] = mapped_column(String(64), index=True)
     number: Mapped[str] = mapped_column(String(24))
-    caller: Mapped[str] = mapped_column(String(12))  # customer | courier | unknown
+    caller: Mapped[str] = mapped_column(String(12))  # customer | merchant | courier | unknown
     outcome: Mapped[str] = mapped_column(String(12))  # bridged | refused
     reason: Mapped[str | None] = mapped_column(String(24))  # expired | unknown_caller | no_binding
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -1,6 +1,7 @@
 """Virtual numbers (AXB, as the carriers' 隐私号 and Twilio Proxy bind them): each city has a pool; an
-order's customer (A) and courier (B) are bound through one number (X) from the courier's assignment
-until the order completes plus a grace. The telephony provider asks `route` whom to bridge a call to;
+order's courier (B) is bound to its customer (A) through one number (X), and to its merchant through
+another when the merchant gave a phone, from the courier's assignment until the order completes plus
+a grace. The telephony provider asks `route` whom to bridge a call to;
 after expiry, or from a number that is neither party, it is refused. A released number stays quiet
 before it is bound again, so a late call never reaches a stranger. Every call is an interaction,
 recorded without the real numbers. An empty pool raises an alert and the order goes on without a
@@ -60,8 +61,9 @@ def _available(city: str, now: datetime):  # type: ignore[no-untyped-def]
         or_(VirtualNumber.status == "free", and_(VirtualNumber.status == "quiet", VirtualNumber.quiet_until <= now)))
 
 
-def bind(session: Session, vault: Vault, *, order: Order, courier_phone: str,
+def bind(session: Session, vault: Vault, *, order: Order, courier_phone: str, party: str,
          on_exhausted: OnExhausted) -> Binding | None:
+    """Bind the order's courier and `party` (customer or merchant) through a free number of the city."""
     now = utcnow()
     # SKIP LOCKED (PostgreSQL): two assignments at once never take the same number.
     number = session.scalar(_available(order.city, now).order_by(VirtualNumber.quiet_until.nulls_first())
@@ -70,7 +72,7 @@ def bind(session: Session, vault: Vault, *, order: Order, courier_phone: str,
         on_exhausted(session, order.city)
         return None
     assert order.courier_id is not None
-    binding = Binding(id=new_id("bnd"), order_id=order.id, number=number.number, customer_id=order.customer_id,
+    binding = Binding(id=new_id("bnd"), order_id=order.id, number=number.number, party=party,
                       courier_id=order.courier_id, status="active", created_at=now)
     session.add(binding)
     session.flush()
@@ -102,9 +104,10 @@ def expire_due(factory: sessionmaker[Session], *, quiet: timedelta) -> int:
         return expire(session, quiet=quiet)
 
 
-def binding_of(session: Session, order_id: str) -> Binding | None:
-    return session.scalar(select(Binding).where(Binding.order_id == order_id).order_by(Binding.created_at.desc())
-                          .limit(1))
+def binding_of(session: Session, order_id: str, party: str = "customer") -> Binding | None:
+    """The order's latest binding between its courier and `party`."""
+    return session.scalar(select(Binding).where(Binding.order_id == order_id, Binding.party == party)
+                          .order_by(Binding.created_at.desc()).limit(1))
 
 
 def route(session: Session, vault: Vault, *, number: str, caller: str) -> Route:
@@ -117,15 +120,16 @@ def route(session: Session, vault: Vault, *, number: str, caller: str) -> Route:
         result = Route("refuse", reason="expired")
     elif binding is not None:
         order = session.get(Order, binding.order_id)
+        column = "customer_phone" if binding.party == "customer" else "merchant_phone"
         try:
-            customer = access.open_field(vault, session, order, "customer_phone") if order else None
+            other = access.open_field(vault, session, order, column) if order else None
             courier = access.open_field(vault, session, binding, "courier_phone")
         except SubjectErased:
-            customer = courier = None
-        if customer and digits(caller) == digits(customer) and courier:
-            party, result = "customer", Route("bridge", to=courier)
-        elif courier and digits(caller) == digits(courier) and customer:
-            party, result = "courier", Route("bridge", to=customer)
+            other = courier = None
+        if other and digits(caller) == digits(other) and courier:
+            party, result = binding.party, Route("bridge", to=courier)
+        elif courier and digits(caller) == digits(courier) and other:
+            party, result = "courier", Route("bridge", to=other)
         else:
             result = Route("refuse", reason="unknown_caller")
     session.add(Interaction(id=new_id("itr"), binding_id=binding.id if binding else None,

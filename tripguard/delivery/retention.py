@@ -14,7 +14,7 @@ from tripguard.delivery.models import Binding, Order
 from tripguard.vault.service import Vault
 
 BATCH = 200
-ERASED_COLUMNS = ("customer_name", "customer_phone", "address", "notes", "proof_photo")
+ERASED_COLUMNS = ("customer_name", "customer_phone", "address", "notes", "proof_photo", "merchant_phone")
 
 
 def expired(keep: timedelta, held: Callable[[], Select[str]]):  # type: ignore[no-untyped-def]

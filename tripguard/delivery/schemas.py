@@ -45,6 +45,8 @@ class OrderCreate(BaseModel):
     notes: CleanStr | None = Field(default=None, max_length=200, description="phone or ID numbers typed here are "
                                                                              "masked for all but the customer")
     locale: Literal["zh_CN", "en"] = "zh_CN"
+    merchant_phone: str | None = Field(default=None, pattern=PHONE_PATTERN,
+                                       description="the shop's phone: the courier reaches it through a virtual number")
 
 
 class FieldShownRead(BaseModel):
@@ -63,7 +65,8 @@ class OrderRead(BaseModel):
     fields: dict[str, FieldShownRead] = Field(description="only the personal fields this reader may see, each "
                                                           "plain or masked")
     pickup_code: str | None
-    virtual_number: str | None = Field(description="call the other party through this number")
+    virtual_number: str | None = Field(description="customer and courier call each other through this number")
+    merchant_number: str | None = Field(description="merchant and courier call each other through this number")
     exception: str | None
     handover_method: str | None
     created_at: datetime

@@ -58,6 +58,7 @@ class Intake:
     items: list[dict[str, object]]
     notes: str | None = None
     locale: str = "zh_CN"
+    merchant_phone: str | None = None
 
 
 def get(session: Session, order_id: str) -> Order:
@@ -87,7 +88,8 @@ def take_order(session: Session, vault: Vault, *, actor: Actor, intake: Intake) 
     session.add(order)
     session.flush()
     for column, value in (("customer_name", intake.name), ("customer_phone", intake.phone),
-                          ("address", intake.address), ("notes", intake.notes)):
+                          ("address", intake.address), ("notes", intake.notes),
+                          ("merchant_phone", intake.merchant_phone)):
         access.write_field(vault, session, order, column, value)
     audit.record(session, actor=actor, action="order.take", target_type="delivery_orders", target_id=order.id,
                  details={"notice": intake.notice_version, "items": len(intake.items)})
@@ -130,7 +132,11 @@ def assign(session: Session, vault: Vault, *, actor: Actor, order_id: str, couri
         return order
     numbers.release_for(session, order.id, completed_at=utcnow(), grace=timedelta(0))  # a courier replaced
     order.courier_id, order.updated_at = courier_id, utcnow()
-    numbers.bind(session, vault, order=order, courier_phone=courier_phone, on_exhausted=on_exhausted)
+    numbers.bind(session, vault, order=order, courier_phone=courier_phone, party="customer",
+                 on_exhausted=on_exhausted)
+    if order.merchant_phone is not None:
+        numbers.bind(session, vault, order=order, courier_phone=courier_phone, party="merchant",
+                     on_exhausted=on_exhausted)
     audit.record(session, actor=actor, action="order.assign", target_type="delivery_orders", target_id=order.id,
                  details={"courier": courier_id})
     return order

@@ -56,7 +56,8 @@ class OrderView:
     order: Order
     fields: dict[str, FieldShown]
     pickup_code: str | None
-    virtual_number: str | None
+    virtual_number: str | None  # customer <-> courier
+    merchant_number: str | None  # merchant <-> courier
 
 
 def party_of(session: Session, principal: Principal, order: Order) -> Party:
@@ -98,10 +99,14 @@ def view(session: Session, vault: Vault, principal: Principal, order: Order) -> 
         masked = frozenset(c for c in columns if shown[c] == "masked")
         read = access.read_fields(vault, session, principal, order, columns, purpose=purpose, masked=masked)
         fields = {c: FieldShown(v.value, "plain" if v.plaintext else "masked") for c, v in read.items()}
-    binding = numbers.binding_of(session, order.id)
-    number = binding.number if binding is not None and party in ("customer", "courier", "support") \
-        and binding.status == "active" else None
-    return OrderView(party, order, fields, order.pickup_code if party in SEES_PICKUP_CODE else None, number)
+    return OrderView(party, order, fields, order.pickup_code if party in SEES_PICKUP_CODE else None,
+                     _number(session, order, "customer") if party in ("customer", "courier", "support") else None,
+                     _number(session, order, "merchant") if party in ("merchant", "courier", "support") else None)
+
+
+def _number(session: Session, order: Order, party: str) -> str | None:
+    binding = numbers.binding_of(session, order.id, party)
+    return binding.number if binding is not None and binding.status == "active" else None
 
 
 def reveal(session: Session, vault: Vault, principal: Principal, order: Order, *, column: str,
