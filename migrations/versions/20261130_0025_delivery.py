@@ -2,7 +2,7 @@
 
 Revision ID: 0025
 Revises: 0024
-Create Date: 2026-11-30 11:42:00.974922
+Create Date: 2026-11-30 11:47:54.794717
 """
 from __future__ import annotations
 
@@ -71,6 +71,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('items', sa.JSON(), nullable=False),
     sa.Column('notice_version', sa.String(length=32), nullable=False),
+    sa.Column('locale', sa.String(length=8), nullable=False),
     sa.Column('customer_name', sa.LargeBinary(), nullable=True),
     sa.Column('customer_phone', sa.LargeBinary(), nullable=True),
     sa.Column('address', sa.LargeBinary(), nullable=True),

@@ -187,3 +187,16 @@ def test_order_states_and_exceptions(client: TestClient, db: Session, act_as) ->
     assert flagged.json()["status"] == "exception"
     assert client.post("/api/v1/orders/O1/status", json={"status": "cancelled"}).json()["status"] == "cancelled"
     assert client.post("/api/v1/orders/O1/status", json={"status": "exception"}).status_code == 409
+
+
+def test_an_erased_customer_sees_their_order_without_their_data(client: TestClient, db: Session, act_as,  # type: ignore[no-untyped-def]
+                                                                 app: FastAPI) -> None:
+    place_order(client, db, act_as, courier_id="R1", locale="en")
+    assert db.get(Order, "O1").locale == "en"  # type: ignore[union-attr]  # the code's SMS in their language
+    app.state.vault.shred(db, subject_id="C1", reason="subject_request")
+    db.commit()
+    act_as(Role.CUSTOMER, kind="subject", id="C1")
+    seen = client.get("/api/v1/orders/O1")
+    assert seen.status_code == 200 and all(v["value"] == "[erased]" for v in seen.json()["fields"].values())
+    act_as(Role.COURIER, kind="subject", id="R1")
+    assert client.get("/api/v1/orders/O1").status_code == 200

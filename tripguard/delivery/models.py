@@ -25,6 +25,7 @@ class Order(Base):
     status: Mapped[str] = mapped_column(String(12), index=True)
     items: Mapped[list[dict[str, object]]] = mapped_column(JSON)  # what the kitchen makes: names and counts
     notice_version: Mapped[str] = mapped_column(String(32))
+    locale: Mapped[str] = mapped_column(String(8))  # the customer's language, for the hand-over code's SMS
     customer_name: Mapped[bytes | None] = personal_column(Category.NAME, subject_column="customer_id")
     customer_phone: Mapped[bytes | None] = personal_column(Category.PHONE, subject_column="customer_id")
     address: Mapped[bytes | None] = personal_column(Category.ADDRESS, subject_column="customer_id")

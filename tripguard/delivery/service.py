@@ -83,6 +83,7 @@ def take_order(session: Session, vault: Vault, *, actor: Actor, intake: Intake) 
     now = utcnow()
     order = Order(id=intake.order_id, customer_id=intake.customer_id, merchant_id=intake.merchant_id,
                   city=intake.city, status="accepted", items=intake.items, notice_version=intake.notice_version,
+                  locale=intake.locale,
                   pickup_code=f"{secrets.randbelow(10_000):04d}", pickup_attempts=0, handover_attempts=0,
                   created_at=now, updated_at=now)
     session.add(order)
@@ -168,7 +169,7 @@ def _send_handover_code(session: Session, vault: Vault, secret_key: str, order: 
     phone = access.open_field(vault, session, order, "customer_phone")
     if phone:
         notify.enqueue_to_person(session, vault, subject_id=order.customer_id, channel="sms", to=phone,
-                                 template="handover_code", locale="zh_CN", params={"code": code},
+                                 template="handover_code", locale=order.locale, params={"code": code},
                                  idempotency_key=f"handover:{order.id}:{order.handover_expires_at.isoformat()}")
 
 

@@ -25,7 +25,7 @@ from tripguard.delivery.models import MerchantStaff, Order
 from tripguard.privacy import access, freetext
 from tripguard.security.permissions import Purpose, Role
 from tripguard.security.principal import Principal
-from tripguard.vault.service import Vault
+from tripguard.vault.service import SubjectErased, Vault
 
 Party = Literal["customer", "courier", "merchant", "support", "operator"]
 Shown = Literal["plain", "masked"]
@@ -90,7 +90,10 @@ def view(session: Session, vault: Vault, principal: Principal, order: Order) -> 
     fields: dict[str, FieldShown] = {}
     if party == "customer" and columns:
         for column in columns:  # their own data: opened for them, and the read audited
-            fields[column] = FieldShown(access.open_field(vault, session, order, column), "plain")
+            try:
+                fields[column] = FieldShown(access.open_field(vault, session, order, column), "plain")
+            except SubjectErased:
+                fields[column] = FieldShown(access.ERASED, "masked")
         audit.record(session, actor=principal.actor, action="personal.read", target_type="delivery_orders",
                      target_id=order.id, purpose=Purpose.SUBJECT_REQUEST.value,
                      details={"fields": ",".join(columns), "plaintext": ",".join(columns)})
