@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.delivery.conftest import place_order
+from tests.delivery.test_orders_api import kitchen
 from tripguard.audit.models import AuditEntry
 from tripguard.security.permissions import Role
 
@@ -35,8 +36,8 @@ def test_a_kitchen_sees_its_merchants_orders_and_prints_labels(client: TestClien
     place_order(client, db, act_as, courier_id="R1")
     place_order(client, db, act_as, "O2", "C2", merchant_id="M2")
     act_as(Role.SYSTEM_ADMIN)
-    assert client.put("/api/v1/merchants/M1/staff/stf_KITCHEN").status_code == 204
-    act_as(Role.MERCHANT, id="stf_KITCHEN")
+    assert client.put("/api/v1/merchants/M1/staff/stf_NOBODY").status_code == 404  # an account that exists
+    act_as(Role.MERCHANT, id=kitchen(client, db, act_as))
     listing = client.get("/console/orders")
     assert 'data-order="O1"' in listing.text and 'data-order="O2"' not in listing.text
     page = client.get("/console/orders/O1")

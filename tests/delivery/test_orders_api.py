@@ -21,6 +21,7 @@ from tripguard.models import metadata
 from tripguard.notify.channels import RecordingChannel
 from tripguard.notify.service import Notifier, dispatch_due
 from tripguard.privacy.catalogue import catalogue
+from tripguard.security.models import StaffAccount
 from tripguard.security.permissions import Role
 
 MASKED_NAME, MASKED_PHONE, MASKED_NOTES = "王**", "*******1234", "到了打电话 *******5678，别按门铃"
@@ -55,16 +56,27 @@ def test_intake_takes_only_what_an_order_needs(client: TestClient, db: Session, 
     assert {c for before, after in VIEWS.values() for c in (*before, *after)} <= declared
 
 
+def kitchen(client: TestClient, db: Session, act_as, merchant_id: str = "M1") -> str:  # type: ignore[no-untyped-def]
+    """A console account of the merchant's kitchen, linked through the API; its id."""
+    from tests.builders import staff
+
+    username = f"kitchen.{merchant_id.lower()}"
+    account = db.scalar(select(StaffAccount).where(StaffAccount.username == username)) or \
+        staff(db, username, Role.MERCHANT)
+    db.commit()
+    if db.get(MerchantStaff, account.id) is None:
+        act_as(Role.SYSTEM_ADMIN)
+        assert client.put(f"/api/v1/merchants/{merchant_id}/staff/{account.id}").status_code == 204
+    return account.id
+
+
 def _as(client: TestClient, act_as, db: Session, party: str) -> None:  # type: ignore[no-untyped-def]
     if party == "customer":
         act_as(Role.CUSTOMER, kind="subject", id="C1")
     elif party == "courier":
         act_as(Role.COURIER, kind="subject", id="R1")
     elif party == "merchant":
-        if db.get(MerchantStaff, "stf_KITCHEN") is None:
-            act_as(Role.SYSTEM_ADMIN)
-            assert client.put("/api/v1/merchants/M1/staff/stf_KITCHEN").status_code == 204
-        act_as(Role.MERCHANT, id="stf_KITCHEN")
+        act_as(Role.MERCHANT, id=kitchen(client, db, act_as))
     elif party == "support":
         act_as(Role.SUPPORT_AGENT, id="stf_SUPPORT")
     else:

@@ -28,6 +28,7 @@ from tripguard.notify import service as notify
 from tripguard.privacy import access
 from tripguard.privacy.service import get_notice
 from tripguard.security.codes import CodeCheck, check_code
+from tripguard.security.service import get_staff
 from tripguard.vault.service import Vault
 
 CODE_TRIES = 5
@@ -234,6 +235,7 @@ def parties(session: Session, order_ids: list[str]) -> dict[str, tuple[str, str 
 
 
 def link_merchant_staff(session: Session, *, actor: Actor, merchant_id: str, staff_id: str) -> MerchantStaff:
+    get_staff(session, staff_id)  # an account that exists (404 otherwise)
     link = session.get(MerchantStaff, staff_id)
     if link is None:
         link = MerchantStaff(staff_id=staff_id, merchant_id=merchant_id)
