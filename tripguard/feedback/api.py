@@ -7,9 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from tripguard.core.db import DbSession
-from tripguard.feedback import service
-from tripguard.feedback.schemas import ComplaintCreate, ComplaintRead
-from tripguard.security.auth import ComplaintFiler, ComplaintReader
+from tripguard.core.types import Identifier
+from tripguard.feedback import desk, service
+from tripguard.feedback.schemas import (
+    Answer,
+    Assign,
+    ComplaintCreate,
+    ComplaintRead,
+    Escalate,
+    MyComplaint,
+)
+from tripguard.privacy import access
+from tripguard.security.auth import ComplaintFiler, ComplaintHandler, ComplaintReader
 
 router = APIRouter(prefix="/api/v1", tags=["feedback"])
 
@@ -34,9 +43,38 @@ def file_complaint(body: ComplaintCreate, filer: ComplaintFiler, request: Reques
 
 
 @router.get("/me/complaints")
-def my_complaints(filer: ComplaintFiler, session: DbSession) -> list[ComplaintRead]:
-    """What you filed, newest first."""
-    return [ComplaintRead.model_validate(c) for c in service.of_person(session, filer.id)]
+def my_complaints(filer: ComplaintFiler, request: Request, session: DbSession) -> list[MyComplaint]:
+    """What you filed, newest first, with the desk's answer."""
+    vault = request.app.state.vault
+    return [MyComplaint(**ComplaintRead.model_validate(c).model_dump(),
+                        answer=access.open_field(vault, session, c, "answer") if c.answer is not None else None)
+            for c in service.of_person(session, filer.id)]
+
+
+@router.post("/complaints/{complaint_id}/assign")
+def assign(complaint_id: Identifier, body: Assign, handler: ComplaintHandler, session: DbSession) -> ComplaintRead:
+    """The feedback desk takes a complaint (a support agent; yourself by default)."""
+    return ComplaintRead.model_validate(desk.assign(session, actor=handler.actor, complaint_id=complaint_id,
+                                                    assignee=body.assignee or handler.id))
+
+
+@router.post("/complaints/{complaint_id}/answer")
+def answer(complaint_id: Identifier, body: Answer, handler: ComplaintHandler, request: Request,
+           session: DbSession) -> ComplaintRead:
+    """The answer to the person, sealed under their key; they are told by SMS and read it in their app."""
+    complaint = desk.answer(session, request.app.state.vault, actor=handler.actor, complaint_id=complaint_id,
+                            text=body.text, locale=request.app.state.settings.locale)
+    request.app.state.outbox_wake.set()
+    return ComplaintRead.model_validate(complaint)
+
+
+@router.post("/complaints/{complaint_id}/escalate")
+def escalate(complaint_id: Identifier, body: Escalate, handler: ComplaintHandler, request: Request,
+             session: DbSession) -> ComplaintRead:
+    """Turn it into a case for the safety centre (`incident`) or a breach for the privacy officer (`breach`)."""
+    return ComplaintRead.model_validate(desk.escalate(
+        session, actor=handler.actor, complaint_id=complaint_id, to=body.to,
+        ack_seconds=request.app.state.settings.incident_ack_seconds))
 
 
 @router.get("/complaints")

@@ -3,18 +3,23 @@ complaint's text is free text its author wrote, so it opens only through the acc
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
-from tripguard.core.errors import NotFound
+from tripguard.core.errors import DomainError, FieldProblem, InvalidInput, NotFound
 from tripguard.core.i18n import N_
-from tripguard.core.types import Identifier
+from tripguard.core.types import CleanStr, Identifier
+from tripguard.feedback import desk
 from tripguard.feedback.models import Complaint
 from tripguard.privacy import access
-from tripguard.security.auth import ComplaintReader
-from tripguard.security.permissions import Purpose
+from tripguard.security.auth import ComplaintHandler, ComplaintReader
+from tripguard.security.permissions import Permission, Purpose
+from tripguard.security.principal import Principal
 from tripguard.web.lists import (
     Column,
     Filter,
@@ -24,7 +29,7 @@ from tripguard.web.lists import (
     iso_or_blank,
     read_query,
 )
-from tripguard.web.shell import page
+from tripguard.web.shell import error_text, page
 
 router = APIRouter(prefix="/console/complaints", include_in_schema=False)
 CATEGORIES = ("safety", "conduct", "privacy", "service", "low_rating", "other")
@@ -33,9 +38,13 @@ COMPLAINTS = ListSpec(
     columns=[Column("received", N_("Received"), Complaint.created_at), Column("complaint", N_("Complaint")),
              Column("category", N_("Category"), Complaint.category), Column("rating", N_("Rating"), Complaint.rating),
              Column("role", N_("Role"), Complaint.subject_role), Column("subject", N_("Trip or order")),
-             Column("state", N_("State"), Complaint.status)],
+             Column("state", N_("State"), Complaint.status), Column("due", N_("Answer by"), Complaint.due_at)],
     filters=[Filter("category", N_("Category"), [("", N_("All")), *((c, c) for c in CATEGORIES)],
-                    lambda statement, value: statement.where(Complaint.category == value))],
+                    lambda statement, value: statement.where(Complaint.category == value)),
+             Filter("state", N_("State"), [("", N_("All")), ("open", N_("To answer")), ("answered", N_("answered"))],
+                    lambda statement, value: statement.where(
+                        Complaint.status.in_(("received", "assigned")) if value == "open"
+                        else Complaint.status == value))],
     search=[Complaint.id, Complaint.trip_id, Complaint.order_id])
 
 
@@ -61,6 +70,38 @@ def complaint_page(request: Request, complaint_id: Identifier, principal: Compla
     complaint = session.get(Complaint, complaint_id)
     if complaint is None:
         raise NotFound("no such complaint")
-    text = access.read_fields(request.app.state.vault, session, principal, complaint, ["text"],
-                              purpose=Purpose.SUPPORT)["text"] if complaint.text is not None else None
-    return page(request, "feedback/complaint.html", principal, "/console/complaints", c=complaint, text=text)
+    return _complaint_page(request, principal, session, complaint)
+
+
+def _complaint_page(request: Request, principal: Principal, session: DbSession, complaint: Complaint, *,
+                    error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    columns = [c for c in ("text", "answer") if getattr(complaint, c) is not None]
+    read = access.read_fields(request.app.state.vault, session, principal, complaint, columns,
+                              purpose=Purpose.SUPPORT) if columns else {}
+    return page(request, "feedback/complaint.html", principal, "/console/complaints", status_code=status_code,
+                c=complaint, text=read.get("text"), answer=read.get("answer"), error=error,
+                can_handle=principal.can(Permission.COMPLAINT_HANDLE), now=utcnow())
+
+
+@router.post("/{complaint_id}/desk")
+def desk_action(request: Request, complaint_id: Identifier, principal: ComplaintHandler, session: DbSession,
+                action: Annotated[str, Form(pattern="^(take|answer|incident|breach)$")],
+                text: Annotated[CleanStr, Form(max_length=2000)] = "") -> Response:
+    """The feedback desk: take the complaint, answer it (the person is told), or turn it into a case or a breach."""
+    try:
+        if action == "take":
+            desk.assign(session, actor=principal.actor, complaint_id=complaint_id, assignee=principal.id)
+        elif action == "answer":
+            if len(text.strip()) < 2:
+                raise InvalidInput(errors=[FieldProblem(field="text", message="write the answer")])
+            desk.answer(session, request.app.state.vault, actor=principal.actor, complaint_id=complaint_id,
+                        text=text.strip(), locale=request.app.state.settings.locale)
+            request.app.state.outbox_wake.set()
+        else:
+            desk.escalate(session, actor=principal.actor, complaint_id=complaint_id, to=action,
+                          ack_seconds=request.app.state.settings.incident_ack_seconds)
+    except DomainError as exc:
+        session.rollback()
+        return _complaint_page(request, principal, session, desk.get(session, complaint_id),
+                               error=error_text(request, exc), status_code=exc.status)
+    return RedirectResponse(f"/console/complaints/{complaint_id}", status_code=303)

@@ -22,6 +22,13 @@ class Complaint(Base):
     category: Mapped[str] = mapped_column(String(16))  # safety | conduct | privacy | service | low_rating | other
     rating: Mapped[int | None] = mapped_column(Integer)  # 1-5 stars, when the app sends one
     text: Mapped[bytes | None] = personal_column(Category.NOTE, subject_column="subject_id")
-    status: Mapped[str] = mapped_column(String(12))  # received (handling comes with the feedback desk)
+    status: Mapped[str] = mapped_column(String(12), index=True)  # received | assigned | answered | closed
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # answer by
+    assigned_to: Mapped[str | None] = mapped_column(String(40))
+    answer: Mapped[bytes | None] = personal_column(Category.NOTE, subject_column="subject_id")  # to the person
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_by: Mapped[str | None] = mapped_column(String(80))
+    became: Mapped[str | None] = mapped_column(String(12))  # incident | breach: what it was turned into
+    became_id: Mapped[str | None] = mapped_column(String(40))

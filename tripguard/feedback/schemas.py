@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tripguard.core.types import ID_PATTERN
+from tripguard.core.types import ID_PATTERN, CleanStr
 
 Category = Literal["safety", "conduct", "privacy", "service", "low_rating", "other"]
 
@@ -43,3 +43,30 @@ class ComplaintRead(BaseModel):
     rating: int | None
     status: str
     created_at: datetime
+    due_at: datetime | None = None
+    answered_at: datetime | None = None
+
+
+class MyComplaint(ComplaintRead):
+    """The person's own complaint, with the desk's answer."""
+
+    answer: str | None
+
+
+class Assign(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    assignee: str | None = Field(default=None, pattern=ID_PATTERN, max_length=64,
+                                 description="a support agent's staff id; yourself when left out")
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: CleanStr = Field(min_length=2, max_length=2000, description="to the person, in their language")
+
+
+class Escalate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: Literal["incident", "breach"]

@@ -2,8 +2,8 @@
 
 A complaint or a rating of one or two stars about a trip keeps that trip's in-car recordings 16 days
 instead of 7 (DESIGN.md §5, as DiDi does), so the evidence is still there when it is looked into.
-The text is the person's own words: sealed under their key like any personal field. Handling
-(assignment, answers, discipline) comes with the feedback desk.
+The text is the person's own words: sealed under their key like any personal field. Handling is
+the feedback desk's (`desk.py`).
 """
 
 from __future__ import annotations
@@ -35,6 +35,15 @@ class ComplaintRequest:
     idempotency_key: str | None = None
 
 
+# The feedback desk answers by: a safety complaint within a day, a privacy one within PIPL's 15 days.
+ANSWER_WITHIN = {"safety": timedelta(days=1), "privacy": timedelta(days=15)}
+DEFAULT_ANSWER_WITHIN = timedelta(days=7)
+
+
+def due_for(category: str, received: datetime) -> datetime:
+    return received + ANSWER_WITHIN.get(category, DEFAULT_ANSWER_WITHIN)
+
+
 def file(session: Session, vault: Vault, *, filer: Principal, request: ComplaintRequest,
          recording_hold_days: int) -> tuple[Complaint, bool]:
     """The complaint, and whether it is new (a retry with the same Idempotency-Key finds the first)."""
@@ -47,6 +56,7 @@ def file(session: Session, vault: Vault, *, filer: Principal, request: Complaint
                           subject_role=min((r.value for r in filer.roles), default="unknown"),
                           trip_id=request.trip_id, order_id=request.order_id, category=request.category,
                           rating=request.rating, status="received", idempotency_key=key, created_at=utcnow())
+    complaint.due_at = due_for(request.category, complaint.created_at)
     if request.text:
         access.write_field(vault, session, complaint, "text", request.text)
     session.add(complaint)

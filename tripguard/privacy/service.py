@@ -217,3 +217,15 @@ def reapply_erasures(session: Session, erasures: list[Erasure]) -> None:
     if missing:
         raise InvalidInput(f"people in the data backup have no key in the key backup (e.g. {missing[0]}): it is from "
                            "another database or older than the data backup; nothing was restored")
+
+
+def phone_on_file(session: Session, vault: Vault, subject_id: str) -> str | None:
+    """The person's phone as the operator recorded it, to send them a message (internal use, not a person
+    looking); None when there is none, or the person was erased."""
+    subject = session.get(DataSubject, subject_id)
+    if subject is None or subject.phone is None or subject.erased_at is not None:
+        return None
+    try:
+        return access.open_field(vault, session, subject, "phone")
+    except SubjectErased:
+        return None

@@ -207,6 +207,22 @@ def open_for_identity_mismatch(session: Session, *, worker_id: str, check_id: st
     return incident
 
 
+def open_for_complaint(session: Session, *, complaint_id: str, subject_id: str, trip_id: str | None,
+                       order_id: str | None, ack_seconds: int) -> Incident:
+    """A complaint the feedback desk judged a safety matter: a case for the safety centre."""
+    now = utcnow()
+    trip = session.get(Trip, trip_id) if trip_id else None
+    incident = Incident(id=new_id("inc"), source="complaint", severity="high", status="open", silent=False,
+                        caller_id=subject_id, caller_role=None, trip_id=trip_id, order_id=order_id,
+                        vehicle_id=trip.vehicle_id if trip else None, driver_id=trip.driver_id if trip else None,
+                        created_at=now, ack_due_at=now + timedelta(seconds=ack_seconds))
+    session.add(incident)
+    session.flush()
+    add_event(session, incident, "created", SYSTEM, source="complaint")
+    add_event(session, incident, "complaint", SYSTEM, complaint=complaint_id)
+    return incident
+
+
 def _case_for_trip(session: Session, *, source: str, severity: str, trip_id: str, ack_seconds: int, kind: str,
                    details: dict[str, object]) -> Incident:
     incident = session.scalar(select(Incident).where(Incident.trip_id == trip_id, Incident.status != "closed")

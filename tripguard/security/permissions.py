@@ -62,6 +62,7 @@ class Permission(StrEnum):
     INCIDENT_HANDLE = "incident.handle"  # the safety centre's queue: acknowledge, work, resolve, close
     COMPLAINT_FILE = "complaint.file"  # a person complains about a trip or an order, or rates it low
     COMPLAINT_READ = "complaint.read"  # the supervisors' list of complaints
+    COMPLAINT_HANDLE = "complaint.handle"  # the feedback desk: take, answer, turn into a case or a breach
     SCREENING_SUBMIT = "screening.submit"  # the operator's backend: applicants, leavers, shift-start selfies
     ELIGIBILITY_READ = "eligibility.read"  # the operator's dispatch asks whether a worker may work
     SCREENING_ADJUDICATE = "screening.adjudicate"  # a screening officer's queue: review, notices, decisions
@@ -124,7 +125,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
        Permission.BREACH_MANAGE},
     Role.TRAINER: _STAFF_BASE,
     Role.SUPERVISOR: _STAFF_BASE | {Permission.AUDIT_READ, Permission.CATALOGUE_READ, Permission.COMPLAINT_READ},
-    Role.SUPPORT_AGENT: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ORDER_READ, Permission.ORDER_REVEAL},
+    Role.SUPPORT_AGENT: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ORDER_READ, Permission.ORDER_REVEAL,
+                                       Permission.COMPLAINT_READ, Permission.COMPLAINT_HANDLE},
     Role.MERCHANT: _STAFF_BASE | {Permission.ORDER_READ, Permission.LABEL_PRINT},
     Role.INTEGRATION: frozenset({Permission.SELF_READ, Permission.SUBJECT_WRITE, Permission.TELEMATICS_INGEST,
                                  Permission.ALERTS_READ, Permission.SCREENING_SUBMIT, Permission.ELIGIBILITY_READ,

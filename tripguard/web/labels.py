@@ -86,6 +86,7 @@ MESSAGES = [
     N_("system, security and audit administration must be held by different people"),
     # complaint categories and states (feedback)
     N_("safety"), N_("conduct"), N_("privacy"), N_("service"), N_("low_rating"), N_("other"), N_("received"),
+    N_("assigned"), N_("answered"),
 ]
 VALUES = [
     N_("caller"), N_("system"), N_("subject"), N_("contact"), N_("recorded"), N_("ringing"), N_("failed"),

@@ -1,0 +1,91 @@
+"""The feedback desk: complaints triaged, taken by a support agent, answered by a deadline (a safety
+complaint within a day, a privacy one within PIPL's 15 days, any other within 7), the person told by
+the notifier; or turned into a case for the safety centre or a breach for the privacy officer. The
+complaint's text and the answer are the person's: sealed, read only for the support purpose, audited.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from tripguard.audit import service as audit
+from tripguard.audit.actor import Actor
+from tripguard.core.clock import utcnow
+from tripguard.core.errors import Conflict, NotFound
+from tripguard.core.i18n import N_
+from tripguard.feedback.models import Complaint
+from tripguard.notify import service as notify
+from tripguard.privacy import access
+from tripguard.privacy import breaches as privacy_breaches
+from tripguard.privacy.service import phone_on_file
+from tripguard.safety.service import open_for_complaint
+from tripguard.security.service import get_staff
+from tripguard.vault.service import Vault
+
+OPEN = ("received", "assigned")
+
+
+def get(session: Session, complaint_id: str) -> Complaint:
+    complaint = session.get(Complaint, complaint_id)
+    if complaint is None:
+        raise NotFound("no such complaint")
+    return complaint
+
+
+def assign(session: Session, *, actor: Actor, complaint_id: str, assignee: str) -> Complaint:
+    complaint = get(session, complaint_id)
+    if complaint.status not in OPEN:
+        raise Conflict(N_("This complaint has been answered already."))
+    get_staff(session, assignee)  # a staff account that exists (404 otherwise)
+    complaint.assigned_to, complaint.status = assignee, "assigned"
+    audit.record(session, actor=actor, action="complaint.assign", target_type="complaint", target_id=complaint.id,
+                 details={"to": assignee})
+    return complaint
+
+
+def answer(session: Session, vault: Vault, *, actor: Actor, complaint_id: str, text: str, locale: str) -> Complaint:
+    """The answer, sealed under the person's key; they are told by SMS and read it in their app."""
+    complaint = get(session, complaint_id)
+    if complaint.status not in OPEN:
+        raise Conflict(N_("This complaint has been answered already."))
+    access.write_field(vault, session, complaint, "answer", text)
+    complaint.status, complaint.answered_at = "answered", utcnow()
+    complaint.answered_by = f"{actor.type}:{actor.id}"
+    complaint.assigned_to = complaint.assigned_to or actor.id
+    phone = phone_on_file(session, vault, complaint.subject_id)
+    if phone:
+        notify.enqueue_to_person(session, vault, subject_id=complaint.subject_id, channel="sms", to=phone,
+                                 template="complaint_answered", locale=locale, params={"complaint": complaint.id},
+                                 idempotency_key=f"complaint:{complaint.id}:answered")
+    audit.record(session, actor=actor, action="complaint.answer", target_type="complaint", target_id=complaint.id,
+                 details={"told": bool(phone), "late": complaint.due_at is not None
+                          and complaint.answered_at > complaint.due_at})
+    return complaint
+
+
+def escalate(session: Session, *, actor: Actor, complaint_id: str, to: str, ack_seconds: int) -> Complaint:
+    """Turn the complaint into a case for the safety centre, or a breach for the privacy officer to
+    investigate (its details to be completed there). It stays open at the desk until answered."""
+    complaint = get(session, complaint_id)
+    if complaint.became is not None:
+        raise Conflict(N_("This complaint has already been turned into a case or a breach."))
+    if to == "incident":
+        incident = open_for_complaint(session, complaint_id=complaint.id, subject_id=complaint.subject_id,
+                                      trip_id=complaint.trip_id, order_id=complaint.order_id,
+                                      ack_seconds=ack_seconds)
+        complaint.became, complaint.became_id = "incident", incident.id
+    elif to == "breach":
+        now = utcnow()
+        breach = privacy_breaches.open_breach(
+            session, actor=actor, title=f"Complaint {complaint.id}", serious=False,
+            occurred_from=complaint.created_at - timedelta(days=30), occurred_to=now, categories=[],
+            cause="reported in a complaint: to investigate", harm="to assess", measures="to decide",
+            advice="to decide", contact="the privacy officer")
+        complaint.became, complaint.became_id = "breach", breach.id
+    else:
+        raise Conflict(N_("Unknown action."))
+    audit.record(session, actor=actor, action=f"complaint.to_{to}", target_type="complaint", target_id=complaint.id,
+                 details={to: complaint.became_id})
+    return complaint
