@@ -78,6 +78,8 @@ from tripguard.vault.keys import build_vault
 from tripguard.web.share import router as share_router
 from tripguard.web.shell import STATIC_DIR, render_console_error, root_router
 from tripguard.web.shell import router as shell_router
+from tripguard.workforce import supervision as workforce_supervision
+from tripguard.workforce.api import router as workforce_router
 
 # Each domain's console pages, rendered in the web shell.
 CONSOLE_ROUTERS = [security_console.router, audit_console.router, privacy_console.router,
@@ -213,6 +215,10 @@ def background_jobs(app: FastAPI) -> list[Job]:
     if settings.screening_interval_seconds > 0:  # woken by a new applicant
         jobs.append(Job(settings.screening_interval_seconds, lambda: _screening_round(app), "screening.round",
                         wake=app.state.screening_wake, soonest=min(0.2, settings.screening_interval_seconds)))
+    if settings.supervision_interval_seconds > 0:
+        limits = workforce_supervision.Thresholds(timezone=settings.timezone)
+        jobs.append(Job(settings.supervision_interval_seconds,
+                        lambda: workforce_supervision.run_rules(factory, limits), "workforce.supervision"))
     if settings.delivery_interval_seconds > 0:
         quiet = timedelta(hours=settings.delivery_number_quiet_hours)
         jobs.append(Job(settings.delivery_interval_seconds, lambda: delivery_numbers.expire_due(factory, quiet=quiet),
@@ -315,6 +321,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.include_router(feedback_router)
     app.include_router(screening_router)
     app.include_router(delivery_router)
+    app.include_router(workforce_router)
     app.include_router(shell_router)
     app.include_router(root_router)
     for console_router in CONSOLE_ROUTERS:

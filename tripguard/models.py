@@ -11,5 +11,6 @@ from tripguard.screening import models as screening_models  # noqa: F401
 from tripguard.security import models as security_models  # noqa: F401
 from tripguard.telematics import models as telematics_models  # noqa: F401
 from tripguard.vault import models as vault_models  # noqa: F401
+from tripguard.workforce import models as workforce_models  # noqa: F401
 
 metadata = Base.metadata

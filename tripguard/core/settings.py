@@ -130,6 +130,8 @@ class Settings(BaseSettings):
                                                "bridges this long after its order completes")
     delivery_number_quiet_hours: int = Field(default=24, ge=1, le=720, description="a released virtual number rests "
                                              "this long before it is bound again")
+    supervision_interval_seconds: float = Field(default=60, ge=0, description="supervision rules over the audit "
+                                                                              "log; 0: not in this process")
     delivery_interval_seconds: float = Field(default=60, ge=0, description="expiring virtual-number bindings; "
                                                                            "0: not in this process")
     run_jobs: bool = Field(default=True, description="run the background jobs in this API process; false when "

@@ -62,6 +62,7 @@ class Permission(StrEnum):
     INCIDENT_HANDLE = "incident.handle"  # the safety centre's queue: acknowledge, work, resolve, close
     COMPLAINT_FILE = "complaint.file"  # a person complains about a trip or an order, or rates it low
     COMPLAINT_READ = "complaint.read"  # the supervisors' list of complaints
+    SUPERVISION_READ = "supervision.read"  # the supervision team's findings over the audit log
     COMPLAINT_HANDLE = "complaint.handle"  # the feedback desk: take, answer, turn into a case or a breach
     SCREENING_SUBMIT = "screening.submit"  # the operator's backend: applicants, leavers, shift-start selfies
     ELIGIBILITY_READ = "eligibility.read"  # the operator's dispatch asks whether a worker may work
@@ -124,7 +125,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
        Permission.NOTICE_PUBLISH, Permission.REQUEST_HANDLE, Permission.RETENTION_MANAGE,
        Permission.BREACH_MANAGE},
     Role.TRAINER: _STAFF_BASE,
-    Role.SUPERVISOR: _STAFF_BASE | {Permission.AUDIT_READ, Permission.CATALOGUE_READ, Permission.COMPLAINT_READ},
+    Role.SUPERVISOR: _STAFF_BASE | {Permission.AUDIT_READ, Permission.CATALOGUE_READ, Permission.COMPLAINT_READ,
+                                    Permission.SUPERVISION_READ},
     Role.SUPPORT_AGENT: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ORDER_READ, Permission.ORDER_REVEAL,
                                        Permission.COMPLAINT_READ, Permission.COMPLAINT_HANDLE},
     Role.MERCHANT: _STAFF_BASE | {Permission.ORDER_READ, Permission.LABEL_PRINT},

@@ -1,0 +1,79 @@
+"""Supervision over the audit log: a staff member who reads 200 customers' data in an hour, seeded
+through the API, produces a finding with the audit evidence; reads after hours and bulk exports are
+flagged; the rules read each entry once."""
+
+from __future__ import annotations
+
+from datetime import time
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.builders import TEST_ACTOR
+from tripguard.audit import service as audit
+from tripguard.audit.models import AuditEntry
+from tripguard.audit.service import Actor
+from tripguard.privacy import service as privacy
+from tripguard.security.permissions import Role
+from tripguard.workforce.models import Finding
+from tripguard.workforce.supervision import Thresholds, run_rules
+
+
+def _people(client: TestClient, db: Session, act_as, count: int) -> None:  # type: ignore[no-untyped-def]
+    privacy.publish_notice(db, actor=TEST_ACTOR, version="n1", purposes=["support"], categories=["user.name"],
+                           retention_zh="两年", retention_en="two years", text_zh="说明", text_en="notice")
+    db.commit()
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    for n in range(count):
+        assert client.put(f"/api/v1/subjects/cus_{n}", json={"kind": "customer", "notice_version": "n1",
+                                                             "name": "顾客", "phone": f"138{n:08d}"}).status_code == 200
+
+
+def test_reading_200_customers_in_an_hour_is_a_finding_with_its_evidence(
+        client: TestClient, db: Session, act_as, session_factory: sessionmaker[Session]) -> None:  # type: ignore[no-untyped-def]
+    _people(client, db, act_as, 200)
+    act_as(Role.PRIVACY_OFFICER, id="stf_CURIOUS")
+    for n in range(200):
+        assert client.get(f"/api/v1/subjects/cus_{n}?purpose=subject_request").status_code == 200
+    act_as(Role.PRIVACY_OFFICER, id="stf_CAREFUL")
+    for n in range(20):  # a handful: nothing to flag
+        client.get(f"/api/v1/subjects/cus_{n}?purpose=subject_request")
+    audit.sequence_all(db)
+    db.commit()
+    limits = Thresholds(working_from=time(0), working_until=time(23, 59, 59, 999999))  # all day is working hours
+    assert run_rules(session_factory, limits) > 0
+    found = db.scalars(select(Finding)).all()
+    assert [(f.rule, f.actor_id, f.count) for f in found] == [("many_people", "stf_CURIOUS", 100)]
+    evidence = db.scalars(select(AuditEntry).where(AuditEntry.id.in_(found[0].evidence))).all()
+    assert len(evidence) == 100 and {e.actor_id for e in evidence} == {"stf_CURIOUS"}
+    assert {e.action for e in evidence} == {"personal.read"}
+    assert run_rules(session_factory, limits) == 0  # incremental: nothing read twice, nothing repeated
+    assert len(db.scalars(select(Finding)).all()) == 1
+    act_as(Role.SUPERVISOR)
+    listed = client.get("/api/v1/supervision/findings").json()
+    assert [(f["rule"], f["actor_id"]) for f in listed] == [("many_people", "stf_CURIOUS")]
+    act_as(Role.SAFETY_AGENT)
+    assert client.get("/api/v1/supervision/findings").status_code == 403
+
+
+def test_after_hours_reads_and_bulk_exports_are_flagged(client: TestClient, db: Session, act_as,  # type: ignore[no-untyped-def]
+                                                        session_factory: sessionmaker[Session]) -> None:
+    _people(client, db, act_as, 3)
+    act_as(Role.PRIVACY_OFFICER, id="stf_NIGHT")
+    for n in range(3):
+        client.get(f"/api/v1/subjects/cus_{n}?purpose=subject_request")
+    audit.record(db, actor=Actor("staff", "stf_EXPORTER"), action="console.export", target_type="list",
+                 target_id="audit", details={"rows": 1500})
+    audit.record(db, actor=Actor("staff", "stf_SMALL"), action="console.export", target_type="list",
+                 target_id="audit", details={"rows": 12})
+    db.commit()
+    audit.sequence_all(db)
+    db.commit()
+    never_working = Thresholds(working_from=time(0), working_until=time(0))  # every hour is after hours
+    run_rules(session_factory, never_working)
+    found = {(f.rule, f.actor_id): f for f in db.scalars(select(Finding))}
+    assert set(found) == {("after_hours", "stf_NIGHT"), ("bulk_export", "stf_EXPORTER")}
+    assert found[("after_hours", "stf_NIGHT")].count == 3  # one finding for the night, three reads in it
+    assert found[("bulk_export", "stf_EXPORTER")].count == 1500

@@ -1,0 +1,119 @@
+"""Supervision rules over the audit log, run incrementally: each run reads only the entries sequenced
+since the last (by their leaf index), and flags staff who
+- read many distinct people's data within an hour (`many_people`, 100 by default);
+- read personal data outside working hours in the operator's time zone (`after_hours`, 08:00-20:00);
+- export a list in bulk (`bulk_export`, 1,000 rows or more).
+A finding names the staff member, the window and how many, with the audit entries as evidence, and
+goes to the supervision team. One open finding per rule, person and window: a run never repeats one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tripguard.audit.models import AuditEntry
+from tripguard.core.clock import utcnow
+from tripguard.core.db import unit_of_work
+from tripguard.core.ids import new_id
+from tripguard.workforce.models import Finding, SupervisionCursor
+
+CURSOR = "rules"
+BATCH = 5000
+EVIDENCE = 500
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    people_per_hour: int = 100
+    working_from: time = time(8)
+    working_until: time = time(20)
+    bulk_rows: int = 1000
+    timezone: str = "Asia/Shanghai"
+
+
+def _open_finding(session: Session, rule: str, actor_id: str, since: datetime) -> Finding | None:
+    return session.scalar(select(Finding).where(Finding.rule == rule, Finding.actor_id == actor_id,
+                                                Finding.status == "open", Finding.window_end >= since).limit(1))
+
+
+def _add(session: Session, rule: str, entry: AuditEntry, start: datetime, end: datetime, count: int,
+         evidence: list[int]) -> Finding:
+    finding = Finding(id=new_id("fnd"), rule=rule, actor_type=entry.actor_type, actor_id=entry.actor_id,
+                      window_start=start, window_end=end, count=count, evidence=evidence[:EVIDENCE], status="open",
+                      created_at=utcnow())
+    session.add(finding)
+    session.flush()
+    return finding
+
+
+def _many_people(session: Session, entry: AuditEntry, limits: Thresholds) -> None:
+    start = entry.ts - timedelta(hours=1)
+    if _open_finding(session, "many_people", entry.actor_id, start) is not None:
+        return
+    window = (AuditEntry.actor_type == "staff", AuditEntry.actor_id == entry.actor_id,
+              AuditEntry.action == "personal.read", AuditEntry.ts >= start, AuditEntry.ts <= entry.ts)
+    people = session.scalar(select(func.count(func.distinct(AuditEntry.target_id))).where(*window)) or 0
+    if people >= limits.people_per_hour:
+        ids = list(session.scalars(select(AuditEntry.id).where(*window).order_by(AuditEntry.id).limit(EVIDENCE)))
+        _add(session, "many_people", entry, start, entry.ts, people, ids)
+
+
+def _after_hours(session: Session, entry: AuditEntry, limits: Thresholds) -> None:
+    local = entry.ts.astimezone(ZoneInfo(limits.timezone))
+    if limits.working_from <= local.time() < limits.working_until:
+        return
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(entry.ts.tzinfo)
+    existing = _open_finding(session, "after_hours", entry.actor_id, day_start)
+    if existing is not None:
+        existing.count += 1
+        existing.window_end = max(existing.window_end, entry.ts)
+        if len(existing.evidence) < EVIDENCE:
+            existing.evidence = [*existing.evidence, entry.id]
+        return
+    _add(session, "after_hours", entry, entry.ts, entry.ts, 1, [entry.id])
+
+
+def _bulk_export(session: Session, entry: AuditEntry, limits: Thresholds) -> None:
+    try:
+        rows = int(json.loads(entry.details or "{}").get("rows", 0))
+    except (ValueError, TypeError, AttributeError):
+        return
+    if rows >= limits.bulk_rows:
+        _add(session, "bulk_export", entry, entry.ts, entry.ts, rows, [entry.id])
+
+
+def run_rules(factory: sessionmaker[Session], limits: Thresholds) -> int:
+    """Read the entries sequenced since the last run; returns how many were read."""
+    with unit_of_work(factory) as session:
+        cursor = session.get(SupervisionCursor, CURSOR)
+        if cursor is None:
+            cursor = SupervisionCursor(name=CURSOR, last_seq=-1)
+            session.add(cursor)
+        top = session.scalar(select(func.max(AuditEntry.seq)))
+        if top is None or top <= cursor.last_seq:
+            return 0
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.seq > cursor.last_seq, AuditEntry.seq <= top,
+                                                           AuditEntry.actor_type == "staff")
+                                  .order_by(AuditEntry.seq).limit(BATCH)).all()
+        for entry in entries:
+            if entry.action == "personal.read":
+                _many_people(session, entry, limits)
+                _after_hours(session, entry, limits)
+            elif entry.action == "console.export":
+                _bulk_export(session, entry, limits)
+        # A full batch stops at its last entry; otherwise everything up to `top` has been read.
+        cursor.last_seq = int(entries[-1].seq or top) if len(entries) == BATCH else int(top)
+        return len(entries)
+
+
+def findings(session: Session, *, status: str | None = "open", limit: int = 200) -> list[Finding]:
+    statement = select(Finding).order_by(Finding.created_at.desc()).limit(limit)
+    if status:
+        statement = statement.where(Finding.status == status)
+    return list(session.scalars(statement))
