@@ -24,13 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.latency import served
+from bench.latency import bench_site, served
 from bench.report import machine_line, write_section
 from tripguard.audit.actor import CLI_ACTOR
 from tripguard.core.clock import utcnow
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
-from tripguard.core.migrations import upgrade
-from tripguard.core.settings import Settings, with_generated_secrets
 from tripguard.screening.models import Applicant
 from tripguard.security import service as security
 from tripguard.security.permissions import Permission
@@ -39,11 +37,7 @@ STATUSES = ["active"] * 8 + ["screening", "review", "suspended", "rejected", "of
 
 
 def prepare(directory: Path, workers: int, database_url: str | None) -> tuple[dict[str, str], str]:
-    url = database_url or f"sqlite:///{directory}/bench.db"
-    env = {**os.environ, "TRIPGUARD_DATABASE_URL": url, "TRIPGUARD_KEY_DIR": str(directory / "keys"),
-           "TRIPGUARD_ENV": "development", "TRIPGUARD_DEMO_CITY": "false", "TRIPGUARD_LOG_LEVEL": "WARNING"}
-    settings = with_generated_secrets(Settings(database_url=url, key_dir=directory / "keys"))
-    upgrade(settings.database_url)
+    env, settings = bench_site(directory, database_url)
     engine = make_engine(settings.database_url)
     now = utcnow()
     with unit_of_work(make_sessionmaker(engine)) as session:

@@ -45,13 +45,19 @@ def iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
-def prepare(directory: Path, database_url: str | None = None) -> tuple[dict[str, str], str]:
+def bench_site(directory: Path, database_url: str | None = None) -> tuple[dict[str, str], Settings]:
+    """The environment of a `tripguard serve` on a fresh database, and its settings, migrated."""
     env = {**os.environ, "TRIPGUARD_DATABASE_URL": database_url or f"sqlite:///{directory}/bench.db",
            "TRIPGUARD_KEY_DIR": str(directory / "keys"), "TRIPGUARD_ENV": "development",
            "TRIPGUARD_DEMO_CITY": "false", "TRIPGUARD_LOG_LEVEL": "WARNING"}
     # As `tripguard serve` will see them: the session secret (which keys API keys) generated into the key folder.
     settings = with_generated_secrets(Settings(database_url=env["TRIPGUARD_DATABASE_URL"], key_dir=directory / "keys"))
     upgrade(settings.database_url)
+    return env, settings
+
+
+def prepare(directory: Path, database_url: str | None = None) -> tuple[dict[str, str], str]:
+    env, settings = bench_site(directory, database_url)
     with unit_of_work(make_sessionmaker(make_engine(settings.database_url))) as session:
         security.create_staff(session, actor=CLI_ACTOR, username="agent", display_name="Agent", password=PASSWORD,
                               roles={Role.SAFETY_AGENT})

@@ -12,7 +12,6 @@ PNG. Reports requests per second and the p50/p99 of each.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import threading
 import time
@@ -22,23 +21,17 @@ from pathlib import Path
 import httpx2 as httpx
 import numpy as np
 
-from bench.latency import served
+from bench.latency import bench_site, served
 from bench.report import machine_line, write_section
 from tripguard.audit.actor import CLI_ACTOR
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
-from tripguard.core.migrations import upgrade
-from tripguard.core.settings import Settings, with_generated_secrets
 from tripguard.privacy import service as privacy
 from tripguard.security import service as security
 from tripguard.security.permissions import Permission
 
 
 def prepare(directory: Path, database_url: str | None) -> tuple[dict[str, str], str]:
-    url = database_url or f"sqlite:///{directory}/bench.db"
-    env = {**os.environ, "TRIPGUARD_DATABASE_URL": url, "TRIPGUARD_KEY_DIR": str(directory / "keys"),
-           "TRIPGUARD_ENV": "development", "TRIPGUARD_DEMO_CITY": "false", "TRIPGUARD_LOG_LEVEL": "WARNING"}
-    settings = with_generated_secrets(Settings(database_url=url, key_dir=directory / "keys"))
-    upgrade(settings.database_url)
+    env, settings = bench_site(directory, database_url)
     engine = make_engine(settings.database_url)
     with unit_of_work(make_sessionmaker(engine)) as session:
         privacy.publish_notice(session, actor=CLI_ACTOR, version="ord-1", purposes=["delivery"],

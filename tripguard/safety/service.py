@@ -193,16 +193,21 @@ def open_for_check_in(session: Session, *, check_in: CheckIn, ack_seconds: int) 
                           details={"check_in": check_in.id, "answer": check_in.status, "role": check_in.role})
 
 
+def _new_case(session: Session, *, source: str, severity: str, ack_seconds: int, **fields: object) -> Incident:
+    """A new open case on the queue, its timeline begun."""
+    now = utcnow()
+    incident = Incident(id=new_id("inc"), source=source, severity=severity, status="open", silent=False,
+                        created_at=now, ack_due_at=now + timedelta(seconds=ack_seconds), **fields)
+    session.add(incident)
+    session.flush()
+    add_event(session, incident, "created", SYSTEM, source=source)
+    return incident
+
+
 def open_for_identity_mismatch(session: Session, *, worker_id: str, check_id: str, score: float,
                                ack_seconds: int) -> Incident:
     """A shift-start selfie that is not the screened driver: someone else may be driving under their name."""
-    now = utcnow()
-    incident = Incident(id=new_id("inc"), source="identity", severity="high", status="open", silent=False,
-                        caller_id=None, caller_role=None, trip_id=None, driver_id=worker_id, created_at=now,
-                        ack_due_at=now + timedelta(seconds=ack_seconds))
-    session.add(incident)
-    session.flush()
-    add_event(session, incident, "created", SYSTEM, source="identity")
+    incident = _new_case(session, source="identity", severity="high", ack_seconds=ack_seconds, driver_id=worker_id)
     add_event(session, incident, "identity_mismatch", SYSTEM, check=check_id, score=round(score, 2))
     return incident
 
@@ -210,15 +215,10 @@ def open_for_identity_mismatch(session: Session, *, worker_id: str, check_id: st
 def open_for_complaint(session: Session, *, complaint_id: str, subject_id: str, trip_id: str | None,
                        order_id: str | None, ack_seconds: int) -> Incident:
     """A complaint the feedback desk judged a safety matter: a case for the safety centre."""
-    now = utcnow()
     trip = session.get(Trip, trip_id) if trip_id else None
-    incident = Incident(id=new_id("inc"), source="complaint", severity="high", status="open", silent=False,
-                        caller_id=subject_id, caller_role=None, trip_id=trip_id, order_id=order_id,
-                        vehicle_id=trip.vehicle_id if trip else None, driver_id=trip.driver_id if trip else None,
-                        created_at=now, ack_due_at=now + timedelta(seconds=ack_seconds))
-    session.add(incident)
-    session.flush()
-    add_event(session, incident, "created", SYSTEM, source="complaint")
+    incident = _new_case(session, source="complaint", severity="high", ack_seconds=ack_seconds, caller_id=subject_id,
+                         trip_id=trip_id, order_id=order_id, vehicle_id=trip.vehicle_id if trip else None,
+                         driver_id=trip.driver_id if trip else None)
     add_event(session, incident, "complaint", SYSTEM, complaint=complaint_id)
     return incident
 
@@ -229,15 +229,10 @@ def _case_for_trip(session: Session, *, source: str, severity: str, trip_id: str
                               .order_by(Incident.created_at.desc()).limit(1))
     if incident is None:
         trip = session.get(Trip, trip_id)
-        now = utcnow()
-        incident = Incident(id=new_id("inc"), source=source, severity=severity, status="open", silent=False,
-                            caller_id=trip.passenger_id if trip else None, caller_role="passenger" if trip else None,
-                            trip_id=trip_id, vehicle_id=trip.vehicle_id if trip else None,
-                            driver_id=trip.driver_id if trip else None, created_at=now,
-                            ack_due_at=now + timedelta(seconds=ack_seconds))
-        session.add(incident)
-        session.flush()
-        add_event(session, incident, "created", SYSTEM, source=source)
+        incident = _new_case(session, source=source, severity=severity, ack_seconds=ack_seconds,
+                             caller_id=trip.passenger_id if trip else None,
+                             caller_role="passenger" if trip else None, trip_id=trip_id,
+                             vehicle_id=trip.vehicle_id if trip else None, driver_id=trip.driver_id if trip else None)
     elif severity == "critical" and incident.severity != "critical":
         incident.severity = "critical"
     add_event(session, incident, kind, SYSTEM, **details)
