@@ -12,15 +12,31 @@ from tripguard.audit.service import Actor
 from tripguard.security import credentials, service
 from tripguard.security.models import StaffAccount
 from tripguard.security.permissions import Role
+from tripguard.security.principal import Principal
 
 PASSWORD = "correct horse battery staple"
 TEST_ACTOR = Actor("cli", "test")
 
 
-def staff(db: Session, username: str = "wang.fang", *roles: Role, password: str = PASSWORD) -> StaffAccount:
+def staff(db: Session, username: str = "wang.fang", *roles: Role, password: str = PASSWORD,
+          signed: bool = True) -> StaffAccount:
+    """A staff account; `signed`: it has signed the staff confidentiality agreement in force."""
     account = service.create_staff(db, actor=TEST_ACTOR, username=username, display_name="王芳",
                                    password=password, roles=set(roles))
+    if signed:
+        sign_as_staff(db, account)
     db.commit()
+    return account
+
+
+def sign_as_staff(db: Session, account: StaffAccount) -> StaffAccount:
+    """The staff member signs the staff confidentiality agreement in force (they open no personal data
+    before they do)."""
+    from tripguard.workforce import agreements
+
+    principal = Principal.for_roles("staff", account.id, frozenset())
+    text, _ = agreements.in_force_for(db, principal)
+    agreements.sign(db, principal, sha256=text.sha256, ip="127.0.0.1", user_agent="tests")
     return account
 
 

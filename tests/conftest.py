@@ -17,7 +17,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.app import create_app
-from tripguard.core.db import make_engine
+from tripguard.core.db import make_engine, unit_of_work
 from tripguard.core.migrations import upgrade
 from tripguard.core.settings import Settings
 from tripguard.security.auth import resolve_principal
@@ -139,13 +139,29 @@ def cli_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
 def act_as(app: FastAPI):  # type: ignore[no-untyped-def]
     """Make every request of `client` come from a principal holding the given roles."""
 
-    def _act_as(*roles: Role, kind: str = "staff", id: str = "stf_TEST") -> Principal:
+    def _act_as(*roles: Role, kind: str = "staff", id: str = "stf_TEST", signed: bool = True) -> Principal:
+        """`signed`: the principal has signed the confidentiality agreement in force (staff and workers
+        open no personal data before they do; `tests/workforce` tests the gate itself)."""
         principal = Principal.for_roles(kind, id, frozenset(roles), name="Test")  # type: ignore[arg-type]
         app.dependency_overrides[resolve_principal] = lambda: principal
+        if signed:
+            sign_agreement(app.state.sessionmaker, principal)
         return principal
 
     yield _act_as
     app.dependency_overrides.pop(resolve_principal, None)
+
+
+def sign_agreement(factory: sessionmaker[Session], principal: Principal) -> None:
+    """The principal signs the confidentiality agreement in force for them (if they are one who signs)."""
+    from tripguard.workforce import agreements, clearance
+
+    if clearance.audience_of(principal) is None:
+        return
+    with unit_of_work(factory) as session:
+        text, signature = agreements.in_force_for(session, principal)
+        if signature is None:
+            agreements.sign(session, principal, sha256=text.sha256, ip="127.0.0.1", user_agent="tests")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -78,6 +78,8 @@ from tripguard.vault.keys import build_vault
 from tripguard.web.share import router as share_router
 from tripguard.web.shell import STATIC_DIR, render_console_error, root_router
 from tripguard.web.shell import router as shell_router
+from tripguard.workforce import console as workforce_console
+from tripguard.workforce import pages as workforce_pages
 from tripguard.workforce import supervision as workforce_supervision
 from tripguard.workforce.api import router as workforce_router
 
@@ -85,7 +87,8 @@ from tripguard.workforce.api import router as workforce_router
 CONSOLE_ROUTERS = [security_console.router, audit_console.router, privacy_console.router,
                    telematics_console.router, telematics_console.trips_router,
                    telematics_console.devices_router, telematics_console.check_ins_router, safety_console.router,
-                   feedback_console.router, screening_console.router, delivery_console.router]
+                   feedback_console.router, screening_console.router, delivery_console.router,
+                   workforce_console.router]
 
 logger = logging.getLogger("tripguard.app")
 
@@ -328,6 +331,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
         app.include_router(console_router)
     app.include_router(share_router)
     app.include_router(screening_pages.router)
+    app.include_router(workforce_pages.router)
     app.mount("/static/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR), name="leaflet")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_openapi(app, declared_permission)

@@ -50,6 +50,8 @@ DEMO_ACCOUNTS = [
     ("agent", "Safety Agent 安全专员", "safety_agent"),
     ("supervisor", "Supervisor 监督员", "supervisor"),
     ("dpo", "Privacy Officer 个人信息保护负责人", "privacy_officer"),
+    ("trainer", "Trainer 培训专员", "trainer"),
+    ("hr", "HR Officer 人事专员", "hr_officer"),
 ]
 DEMO_NOTICE = {
     "version": "2026-11", "purposes": ["emergency", "delivery", "support", "subject_request"],
@@ -190,7 +192,8 @@ def demo_bootstrap(
     if credentials_file.exists():
         out.print(f"\n[bold]TripGuard console:[/bold] {settings.base_url}/console   API docs: {settings.base_url}/docs")
         out.print(f"Demo accounts (from {credentials_file}; privileged roles enrol an authenticator app "
-                  "at first sign-in):")
+                  "at first sign-in, and everyone signs the confidentiality agreement, Agreement in the menu, "
+                  "before opening personal data):")
         out.print(credentials_file.read_text())
 
 

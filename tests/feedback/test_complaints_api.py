@@ -8,9 +8,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.builders import TEST_ACTOR
 from tests.safety.test_recordings import announce
 from tests.safety.test_sos_api import on_a_trip
-from tests.builders import TEST_ACTOR
 from tripguard.audit.models import AuditEntry
 from tripguard.feedback.models import Complaint
 from tripguard.safety.models import Recording

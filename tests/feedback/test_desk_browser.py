@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.builders import PASSWORD, TEST_ACTOR
+from tests.builders import PASSWORD, TEST_ACTOR, sign_as_staff
 from tests.conftest import fresh_database, make_settings
 from tests.web.conftest import LiveServer, browser, no_script_errors, serve_in_thread  # noqa: F401
 from tests.web.test_console_browser import new_page, sign_in_and_enrol
@@ -34,8 +34,8 @@ def desk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     engine = make_engine(database_url)
     vault = build_vault(settings)
     with unit_of_work(make_sessionmaker(engine)) as session:
-        security.create_staff(session, actor=TEST_ACTOR, username="support", display_name="客服",
-                              password=PASSWORD, roles={Role.SUPPORT_AGENT})
+        sign_as_staff(session, security.create_staff(session, actor=TEST_ACTOR, username="support", display_name="客服",
+                                                     password=PASSWORD, roles={Role.SUPPORT_AGENT}))
         privacy.publish_notice(session, actor=TEST_ACTOR, version="n1", purposes=["support"],
                                categories=["user.name"], retention_zh="两年", retention_en="two years",
                                text_zh="说明", text_en="notice")

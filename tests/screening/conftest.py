@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
@@ -14,8 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.builders import TEST_ACTOR
+from tests.conftest import sign_agreement
 from tests.screening.test_identity import with_check
 from tests.web.conftest import browser, no_script_errors  # noqa: F401 (the browser tests' fixtures)
+from tripguard.core.clock import utcnow
 from tripguard.notify.models import OutboxMessage
 from tripguard.privacy import service as privacy
 from tripguard.screening import agency
@@ -23,6 +26,8 @@ from tripguard.screening.providers import sign
 from tripguard.screening.service import rules_from as screening_rules
 from tripguard.security import service as security
 from tripguard.security.permissions import Permission, Role
+from tripguard.security.principal import Principal
+from tripguard.telematics.models import Device, Vehicle
 
 CALLBACK_SECRET = "agency-callback-secret-0123456789"
 SELFIE = base64.b64encode(b"\x89PNG reference photo of the applicant").decode()
@@ -47,11 +52,20 @@ def screening_app(app: FastAPI, db: Session) -> FastAPI:
 
 
 def apply(client: TestClient, act_as, worker_id: str, scenario: str = "001", role: str = "driver",  # type: ignore[no-untyped-def]
-          **extra: object):
+          *, signed: bool = True, **extra: object):
+    """The operator's backend posts an applicant; `signed`: the worker has also signed the confidentiality
+    agreement in their app (what the dispatch gate asks besides screening)."""
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     body = {"role": role, "name": "李师傅", "id_number": id_number(scenario), "phone": "13800001111",
             "notice_version": "scr-1", "selfie": SELFIE} | extra
-    return client.put(f"/api/v1/applicants/{worker_id}", json=body)
+    response = client.put(f"/api/v1/applicants/{worker_id}", json=body)
+    if signed:
+        worker = Principal.for_roles("subject", worker_id, frozenset({Role(role)}))
+        sign_agreement(client.app.state.sessionmaker, worker)  # type: ignore[attr-defined]
+    return response
+
+
+GATE_VEHICLE = "veh_gate"  # a vehicle whose monitoring device works, for drivers asking the gate
 
 
 @pytest.fixture
@@ -59,10 +73,15 @@ def gate(client: TestClient, db: Session, screening_app: FastAPI):  # type: igno
     """Ask the dispatch gate as the operator's dispatch does: with a real API key (it takes nothing else)."""
     _, secret = security.create_api_key(db, screening_app.state.settings, actor=TEST_ACTOR, name="dispatch",
                                         scopes={Permission.ELIGIBILITY_READ})
+    now = utcnow()
+    db.add(Vehicle(id=GATE_VEHICLE, plate="粤B00001", colour="white", model="BYD Qin", created_at=now, updated_at=now))
+    db.add(Device(id="dev_gate", vehicle_id=GATE_VEHICLE, installed_at=now, last_heartbeat_at=now + timedelta(hours=1),
+                  camera_ok=True, storage_ok=True))
     db.commit()
 
-    def ask(worker_id: str) -> dict[str, object]:
+    def ask(worker_id: str, vehicle_id: str | None = GATE_VEHICLE) -> dict[str, object]:
         response = client.get(f"/api/v1/workers/{worker_id}/eligibility",
+                              params={"vehicle_id": vehicle_id} if vehicle_id else None,
                               headers={"Authorization": f"Bearer {secret}"})
         assert response.status_code == 200, response.text
         return response.json()  # type: ignore[no-any-return]

@@ -26,7 +26,7 @@ def test_the_whole_life_of_an_applicant(client: TestClient, screening_app: FastA
     assert apply(client, act_as, "drv_life", "006").status_code == 200  # the same PUT again: unchanged
     answer = gate("drv_life")
     assert answer == {"worker_id": "drv_life", "eligible": False,
-                    "blockers": [{"code": "screening.pending", "since": answer["blockers"][0]["since"]}]}
+                    "blockers": [{"code": "screening.pending", "since": answer["blockers"][0]["since"], "ref": None}]}
 
     assert run_agency(screening_app, session_factory).sent == 1
     detail = client.get("/api/v1/applicants/drv_life").json()
@@ -172,7 +172,7 @@ def test_the_gate_takes_the_operators_api_key_and_nothing_else(client: TestClien
     from tripguard.security.permissions import Permission
 
     assert gate("nobody") == {"worker_id": "nobody", "eligible": False,
-                              "blockers": [{"code": "screening.none", "since": None}]}
+                              "blockers": [{"code": "screening.none", "since": None, "ref": None}]}
     _, ingest_only = security.create_api_key(db, screening_app.state.settings, actor=TEST_ACTOR, name="ingest",
                                              scopes={Permission.TELEMATICS_INGEST})
     revoked_key, revoked = security.create_api_key(db, screening_app.state.settings, actor=TEST_ACTOR,

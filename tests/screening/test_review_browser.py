@@ -13,7 +13,7 @@ import httpx2 as httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.builders import PASSWORD, TEST_ACTOR, subject_token
+from tests.builders import PASSWORD, TEST_ACTOR, sign_as_staff, subject_token
 from tests.conftest import fresh_database, make_settings
 from tests.screening.conftest import id_number
 from tests.web.conftest import LiveServer, serve_in_thread
@@ -41,8 +41,9 @@ def screening_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveS
     vault = build_vault(settings)
     with unit_of_work(factory) as session:
         for username in ("officer_zh", "officer_en"):
-            security.create_staff(session, actor=TEST_ACTOR, username=username, display_name="审查员",
-                                  password=PASSWORD, roles={Role.SCREENING_OFFICER})
+            sign_as_staff(session, security.create_staff(session, actor=TEST_ACTOR, username=username,
+                                                         display_name="审查员", password=PASSWORD,
+                                                         roles={Role.SCREENING_OFFICER}))
         privacy.publish_notice(session, actor=TEST_ACTOR, version="scr-1", purposes=["screening"],
                                categories=["user.name"], retention_zh="三年", retention_en="3 years", text_zh="告知",
                                text_en="notice")

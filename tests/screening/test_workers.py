@@ -128,6 +128,31 @@ def test_yearly_rescreening_keeps_a_clear_worker_active_and_suspends_on_a_new_fi
     assert gate("drv_y")["eligible"] is True
 
 
+def ready_to_drive(session: Session, worker_id: str) -> None:
+    """Everything but screening a driver needs: the agreement signed, a required course passed (and one
+    that runs out, passed), a vehicle whose device is heard."""
+    from tests.workforce.conftest import course
+    from tripguard.security.permissions import Role
+    from tripguard.security.principal import Principal
+    from tripguard.telematics.models import Device, Vehicle
+    from tripguard.workforce import agreements, training
+
+    driver = Principal.for_roles("subject", worker_id, frozenset({Role.DRIVER}))
+    agreements.sign(session, driver, sha256=agreements.in_force_for(session, driver)[0].sha256, ip=None,
+                    user_agent=None)
+    for course_id, months in (("basics", None), ("refresher", 12)):
+        content = course(refresher_months=months)
+        content["modules"] = [dict(m) for m in content["modules"]]
+        training.put_course(session, actor=TEST_ACTOR, course_id=course_id, content=content)
+        session.flush()
+        training.submit(session, actor=TEST_ACTOR, worker_id=worker_id, role="driver", course_id=course_id,
+                        answers=[1, 0], idempotency_key=None)
+    now = utcnow()
+    session.add(Vehicle(id="veh_d", plate="粤B1", colour="white", model="Qin", created_at=now, updated_at=now))
+    session.add(Device(id="dev_d", vehicle_id="veh_d", installed_at=now, last_heartbeat_at=now + timedelta(hours=1),
+                       camera_ok=True, storage_ok=True))
+
+
 def test_the_same_callback_ten_times_at_once_is_taken_once(tmp_path: Path) -> None:
     """Real requests on real connections (PostgreSQL in its pass): one is taken, the others are told it
     is a duplicate or to retry (409/503), never a 500; one event and one pushed record are stored."""
@@ -144,6 +169,7 @@ def test_the_same_callback_ten_times_at_once_is_taken_once(tmp_path: Path) -> No
                                                       notice_version="scr-1"), agency="simulated")
         _, api_key = security.create_api_key(session, settings, actor=TEST_ACTOR, name="dispatch",
                                              scopes={Permission.ELIGIBILITY_READ})
+        ready_to_drive(session, "drv_d")  # every other blocker's query runs through the real reader too
     agency.dispatch_reports(factory, site.state.vault, site.state.screening_agency, Rules(webhook_url=None))
     raw = json.dumps({"id": "dup-1", "type": "record.found", "worker": "drv_d", "records": ["fraud"]}).encode()
     answers: list[tuple[int, str]] = []
@@ -164,7 +190,7 @@ def test_the_same_callback_ten_times_at_once_is_taken_once(tmp_path: Path) -> No
             thread.join()
 
         def ask() -> dict[str, object]:  # through the real fast reader (SQLite file, or psycopg's async pool)
-            response = httpx.get(f"{base}/api/v1/workers/drv_d/eligibility", timeout=10,
+            response = httpx.get(f"{base}/api/v1/workers/drv_d/eligibility?vehicle_id=veh_d", timeout=10,
                                  headers={"authorization": f"Bearer {api_key}"})
             assert response.status_code == 200, response.text
             return response.json()  # type: ignore[no-any-return]
@@ -181,7 +207,8 @@ def test_the_same_callback_ten_times_at_once_is_taken_once(tmp_path: Path) -> No
                             "records": ["drug_use"]}).encode()
         assert httpx.post(f"{base}/api/v1/screening/callbacks", content=worse, timeout=30, headers={
             "x-screening-signature": sign(CALLBACK_SECRET.encode(), worse, int(time.time()))}).status_code == 200
-        assert ask()["blockers"] == [{"code": "worker.suspended", "since": ask()["blockers"][0]["since"]}]  # type: ignore[index]
+        assert ask()["blockers"] == [{"code": "worker.suspended", "since": ask()["blockers"][0]["since"],  # type: ignore[index]
+                                      "ref": None}]
     codes = [code for code, _ in answers]
     assert set(codes) <= {200, 409, 503}, answers
     assert sum('"taken"' in text for _, text in answers) == 1

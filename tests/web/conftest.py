@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 import uvicorn
 
+from tests.builders import PASSWORD, TEST_ACTOR, sign_as_staff
 from tests.conftest import fresh_database, make_settings
 from tripguard.app import create_app
 from tripguard.core.db import make_engine, make_sessionmaker
 from tripguard.security import service
 from tripguard.security.permissions import Permission, Role
-from tests.builders import PASSWORD, TEST_ACTOR
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -83,8 +83,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     engine = make_engine(database_url)
     with make_sessionmaker(engine)() as session:
         for username, role in ACCOUNTS.items():
-            service.create_staff(session, actor=TEST_ACTOR, username=username, display_name=f"{username} 测试",
-                                 password=PASSWORD, roles={role})
+            sign_as_staff(session, service.create_staff(
+                session, actor=TEST_ACTOR, username=username, display_name=f"{username} 测试", password=PASSWORD,
+                roles={role}))
         seed_privacy(session, settings)
         _, api_key = service.create_api_key(session, settings, actor=TEST_ACTOR, name="dispatch",
                                             scopes={Permission.TELEMATICS_INGEST, Permission.SELF_READ})

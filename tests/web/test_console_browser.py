@@ -98,7 +98,7 @@ def test_trainer_sees_only_what_the_role_may_open(browser: Any, live_server: Liv
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")  # no second factor for this role
     page.wait_for_url("**/console")
-    assert page.locator("nav.main a").all_inner_texts() == ["Home"]
+    assert page.locator("nav.main a").all_inner_texts() == ["Home", "Training", "Agreement"]
     response = page.goto("/console/audit")
     assert response.status == 403
     assert "Permission denied" in page.locator("h1").inner_text()

@@ -16,7 +16,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.builders import PASSWORD, TEST_ACTOR, sign_in_with_enrolment, subject_token
+from tests.builders import (
+    PASSWORD,
+    TEST_ACTOR,
+    sign_as_staff,
+    sign_in_with_enrolment,
+    subject_token,
+)
 from tests.conftest import fresh_database, make_settings
 from tests.web.conftest import serve_in_thread
 from tripguard.app import create_app
@@ -36,8 +42,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = make_settings(database_url, Path(tmp) / "keys")
     engine = make_engine(database_url)
     with make_sessionmaker(engine)() as session:
-        service.create_staff(session, actor=TEST_ACTOR, username="agent.wu", display_name="吴", password=PASSWORD,
-                             roles={Role.SAFETY_AGENT})
+        sign_as_staff(session, service.create_staff(session, actor=TEST_ACTOR, username="agent.wu", display_name="吴",
+                                                    password=PASSWORD, roles={Role.SAFETY_AGENT}))
         service.create_staff(session, actor=TEST_ACTOR, username="trainer.he", display_name="何", password=PASSWORD,
                              roles={Role.TRAINER})
         session.commit()

@@ -35,9 +35,9 @@ def seed_screening(client: TestClient, db: Session, act_as) -> None:  # type: ig
     """An applicant under review (a record to judge) for the screening officer's pages."""
     from tests.builders import TEST_ACTOR
     from tests.screening.conftest import apply
-    from tripguard.screening.service import rules_from as screening_rules
     from tripguard.privacy import service as privacy
     from tripguard.screening import agency
+    from tripguard.screening.service import rules_from as screening_rules
 
     privacy.publish_notice(db, actor=TEST_ACTOR, version="scr-1", purposes=["screening"], categories=["user.name"],
                            retention_zh="三年", retention_en="3 years", text_zh="告知", text_en="notice")

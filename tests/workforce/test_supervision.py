@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from datetime import time
 
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.builders import TEST_ACTOR
+from tests.builders import TEST_ACTOR, staff
 from tripguard.audit import service as audit
 from tripguard.audit.models import AuditEntry
 from tripguard.audit.service import Actor
@@ -77,3 +76,24 @@ def test_after_hours_reads_and_bulk_exports_are_flagged(client: TestClient, db: 
     assert set(found) == {("after_hours", "stf_NIGHT"), ("bulk_export", "stf_EXPORTER")}
     assert found[("after_hours", "stf_NIGHT")].count == 3  # one finding for the night, three reads in it
     assert found[("bulk_export", "stf_EXPORTER")].count == 1500
+
+
+def test_reading_an_order_without_a_complaint_about_it_is_a_finding(
+        client: TestClient, db: Session, act_as, session_factory: sessionmaker[Session]) -> None:  # type: ignore[no-untyped-def]
+    from tests.delivery.conftest import place_order
+
+    place_order(client, db, act_as, "O7", "C7")
+    act_as(Role.CUSTOMER, kind="subject", id="C7")
+    complaint = client.post("/api/v1/complaints", json={"category": "service", "order_id": "O7", "text": "晚到"}).json()
+    assigned = staff(db, "support.a", Role.SUPPORT_AGENT)
+    act_as(Role.SUPPORT_AGENT, id=assigned.id)
+    assert client.post(f"/api/v1/complaints/{complaint['id']}/assign", json={}).status_code == 200
+    assert client.get("/api/v1/orders/O7").status_code == 200  # holds the complaint: a reason
+    act_as(Role.SUPPORT_AGENT, id="stf_BROWSING")
+    for _ in range(3):
+        assert client.get("/api/v1/orders/O7").status_code == 200  # no case, no complaint
+    audit.sequence_all(db)
+    db.commit()
+    run_rules(session_factory, Thresholds(working_from=time(0), working_until=time(23, 59, 59, 999999)))
+    found = db.scalars(select(Finding).where(Finding.rule == "unassigned")).all()
+    assert [(f.actor_id, f.record, f.count, len(f.evidence)) for f in found] == [("stf_BROWSING", "O7", 3, 3)]

@@ -58,6 +58,14 @@ class PermissionDenied(DomainError):
     status, type, title = 403, "/problems/permission-denied", "Permission denied"
 
 
+class AgreementUnsigned(PermissionDenied):
+    type, title = "/problems/agreement-unsigned", "Confidentiality agreement not signed"
+
+
+class AccessSuspended(PermissionDenied):
+    type, title = "/problems/access-suspended", "Access suspended"
+
+
 class NotFound(DomainError):
     status, type, title = 404, "/problems/not-found", "Not found"
 

@@ -31,6 +31,8 @@ Row = tuple[Any, ...]
 class FastReader(Protocol):
     async def first(self, sql: str, **params: object) -> Row | None: ...
 
+    async def all(self, sql: str, **params: object) -> list[Row]: ...
+
     async def close(self) -> None: ...
 
 
@@ -59,6 +61,10 @@ class SessionReader:
             row = session.execute(text(sql), params).first()
             return tuple(row) if row is not None else None
 
+    async def all(self, sql: str, **params: object) -> list[Row]:
+        with self.factory() as session:
+            return [tuple(row) for row in session.execute(text(sql), params)]
+
     async def close(self) -> None:
         return None
 
@@ -81,6 +87,11 @@ class SqliteReader:
             self.connection = self._connect()
         row = self.connection.execute(sql, params).fetchone()
         return tuple(row) if row is not None else None
+
+    async def all(self, sql: str, **params: object) -> list[Row]:
+        if self.connection is None:
+            self.connection = self._connect()
+        return [tuple(row) for row in self.connection.execute(sql, params).fetchall()]
 
     async def close(self) -> None:
         if self.connection is not None:
@@ -116,6 +127,11 @@ class PostgresReader:
             cursor = await connection.execute(_pyformat(sql), params)
             row = await cursor.fetchone()
             return tuple(row) if row is not None else None
+
+    async def all(self, sql: str, **params: object) -> list[Row]:
+        async with (await self._pool()).connection() as connection:
+            cursor = await connection.execute(_pyformat(sql), params)
+            return [tuple(row) for row in await cursor.fetchall()]
 
     async def close(self) -> None:
         if self.pool is not None:

@@ -2,27 +2,21 @@
 one character, the phone at least six digits (the label shows only the last four), the address stops
 before its unit, household and room. It carries the pickup code and a QR code the courier's app scans.
 
-A PDF (100 × 150 mm) with its Chinese in an embedded font subset (WenQuanYi Micro Hei, a TrueType
-font from Debian's `fonts-wqy-microhei`; Noto Sans CJK is CFF, which the PDF library cannot embed), so
-any viewer shows it; the PNG is that PDF rasterised (PDFium), so both say the same thing."""
+A PDF (100 × 150 mm) with its Chinese in an embedded font subset (`core.pdf`), so any viewer shows it; the PNG is that PDF rasterised (PDFium), so both say the same thing."""
 
 from __future__ import annotations
 
 import io
 import re
-import threading
-from functools import lru_cache
-from pathlib import Path
 
 import pypdfium2 as pdfium
 import segno
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
+from tripguard.core.pdf import RENDERING, font
 from tripguard.delivery.models import Order
 from tripguard.privacy import access
 from tripguard.security.permissions import Purpose
@@ -30,27 +24,10 @@ from tripguard.security.principal import Principal
 from tripguard.vault import masking
 from tripguard.vault.service import SubjectErased, Vault
 
-FONT_FILES = (Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
-              Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"))
-FONT = "tg-cjk"
 SIZE = (100 * mm, 150 * mm)
 _CJK = re.compile(r"[\u3400-\u9fff]")
 # Where the part inside a building starts: 3单元, 12层, 1201室, 5户, 2-1201.
 _INSIDE = re.compile(r"(\d+|[A-Za-z]|[一二三四五六七八九十]+)\s*(单元|层|室|户|房)|\d+\s*-\s*\d+")
-
-
-class FontMissing(RuntimeError):
-    pass
-
-
-@lru_cache(maxsize=1)
-def font() -> str:
-    """Registered once per process (parsing the font takes half a second; each label then a few ms)."""
-    for path in FONT_FILES:
-        if path.exists():
-            pdfmetrics.registerFont(TTFont(FONT, str(path), subfontIndex=0))
-            return FONT
-    raise FontMissing("no CJK TrueType font: apt-get install fonts-wqy-microhei (make chromium does)")
 
 
 def label_address(address: str) -> str:
@@ -156,11 +133,10 @@ def pdf_to_png(pdf: bytes, *, scale: float = 2.0) -> bytes:
 
 # PDFium is not thread-safe, nor is ReportLab's per-document font subsetting documented to be: one label
 # renders at a time (the work holds the GIL anyway). Seen without it: a 500 with eight requests at once.
-_RENDERING = threading.Lock()
 
 
 def render(order: Order, name: str, phone_tail: str, address: str, *, fmt: str) -> bytes:
-    with _RENDERING:
+    with RENDERING:
         pdf = render_pdf(order, name, phone_tail, address)
         return pdf if fmt == "pdf" else pdf_to_png(pdf)
 

@@ -14,6 +14,7 @@ from tripguard.feedback.schemas import (
     Assign,
     ComplaintCreate,
     ComplaintRead,
+    DeskComplaint,
     Escalate,
     MyComplaint,
 )
@@ -70,11 +71,17 @@ def answer(complaint_id: Identifier, body: Answer, handler: ComplaintHandler, re
 
 @router.post("/complaints/{complaint_id}/escalate")
 def escalate(complaint_id: Identifier, body: Escalate, handler: ComplaintHandler, request: Request,
-             session: DbSession) -> ComplaintRead:
-    """Turn it into a case for the safety centre (`incident`) or a breach for the privacy officer (`breach`)."""
-    return ComplaintRead.model_validate(desk.escalate(
+             session: DbSession) -> DeskComplaint:
+    """Turn it into a case for the safety centre (`incident`), a breach for the privacy officer (`breach`),
+    or a violation by a worker or a staff member for HR (`violation`, naming whom and what)."""
+    violation = None
+    if body.to == "violation":
+        assert body.offender_type and body.offender_id and body.kind and body.summary  # the schema checks
+        violation = desk.ViolationSpec(body.offender_type, body.offender_id, body.kind, body.summary)
+    return DeskComplaint.model_validate(desk.escalate(
         session, actor=handler.actor, complaint_id=complaint_id, to=body.to,
-        ack_seconds=request.app.state.settings.incident_ack_seconds))
+        ack_seconds=request.app.state.settings.incident_ack_seconds, vault=request.app.state.vault,
+        violation=violation))
 
 
 @router.get("/complaints")

@@ -6,8 +6,10 @@ complaint's text and the answer are the person's: sealed, read only for the supp
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
@@ -23,6 +25,7 @@ from tripguard.privacy.service import phone_on_file
 from tripguard.safety.service import open_for_complaint
 from tripguard.security.service import get_staff
 from tripguard.vault.service import Vault
+from tripguard.workforce import discipline
 
 OPEN = ("received", "assigned")
 
@@ -65,12 +68,28 @@ def answer(session: Session, vault: Vault, *, actor: Actor, complaint_id: str, t
     return complaint
 
 
-def escalate(session: Session, *, actor: Actor, complaint_id: str, to: str, ack_seconds: int) -> Complaint:
-    """Turn the complaint into a case for the safety centre, or a breach for the privacy officer to
-    investigate (its details to be completed there). It stays open at the desk until answered."""
+def is_assigned(session: Session, staff_id: str, *, trip_id: str | None = None, order_id: str | None = None) -> bool:
+    """Does this support agent hold a complaint about the trip or the order (supervision asks)?"""
+    about = Complaint.trip_id == trip_id if trip_id is not None else Complaint.order_id == order_id
+    return session.scalar(select(Complaint.id).where(Complaint.assigned_to == staff_id, about).limit(1)) is not None
+
+
+@dataclass(frozen=True)
+class ViolationSpec:
+    offender_type: str
+    offender_id: str
+    kind: str
+    summary: str
+
+
+def escalate(session: Session, *, actor: Actor, complaint_id: str, to: str, ack_seconds: int,
+             vault: Vault | None = None, violation: ViolationSpec | None = None) -> Complaint:
+    """Turn the complaint into a case for the safety centre, a breach for the privacy officer to
+    investigate (its details to be completed there), or a violation by a worker or a staff member for HR
+    to decide on, with the complaint as its evidence. It stays open at the desk until answered."""
     complaint = get(session, complaint_id)
     if complaint.became is not None:
-        raise Conflict(N_("This complaint has already been turned into a case or a breach."))
+        raise Conflict(N_("This complaint has already been turned into a case, a breach or a violation."))
     if to == "incident":
         incident = open_for_complaint(session, complaint_id=complaint.id, subject_id=complaint.subject_id,
                                       trip_id=complaint.trip_id, order_id=complaint.order_id,
@@ -84,6 +103,11 @@ def escalate(session: Session, *, actor: Actor, complaint_id: str, to: str, ack_
             cause="reported in a complaint: to investigate", harm="to assess", measures="to decide",
             advice="to decide", contact="the privacy officer")
         complaint.became, complaint.became_id = "breach", breach.id
+    elif to == "violation" and violation is not None and vault is not None:
+        raised = discipline.raise_violation(session, vault, actor=actor, offender_type=violation.offender_type,
+                                            offender_id=violation.offender_id, kind=violation.kind,
+                                            summary=violation.summary, evidence={"complaints": [complaint.id]})
+        complaint.became, complaint.became_id = "violation", raised.id
     else:
         raise Conflict(N_("Unknown action."))
     audit.record(session, actor=actor, action=f"complaint.to_{to}", target_type="complaint", target_id=complaint.id,

@@ -30,5 +30,5 @@ class Complaint(Base):
     answer: Mapped[bytes | None] = personal_column(Category.NOTE, subject_column="subject_id")  # to the person
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     answered_by: Mapped[str | None] = mapped_column(String(80))
-    became: Mapped[str | None] = mapped_column(String(12))  # incident | breach: what it was turned into
+    became: Mapped[str | None] = mapped_column(String(12))  # incident | breach | violation: what it became
     became_id: Mapped[str | None] = mapped_column(String(40))

@@ -47,6 +47,14 @@ class ComplaintRead(BaseModel):
     answered_at: datetime | None = None
 
 
+class DeskComplaint(ComplaintRead):
+    """What the feedback desk sees of a complaint it handled: what it became (not shown to the person)."""
+
+    assigned_to: str | None
+    became: str | None = Field(description="incident | breach | violation")
+    became_id: str | None
+
+
 class MyComplaint(ComplaintRead):
     """The person's own complaint, with the desk's answer."""
 
@@ -69,4 +77,14 @@ class Answer(BaseModel):
 class Escalate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    to: Literal["incident", "breach"]
+    to: Literal["incident", "breach", "violation"]
+    offender_type: Literal["staff", "worker"] | None = Field(default=None, description="a violation: by whom")
+    offender_id: str | None = Field(default=None, pattern=ID_PATTERN, max_length=64)
+    kind: Literal["privacy", "safety", "service", "conduct"] | None = None
+    summary: CleanStr | None = Field(default=None, min_length=1, max_length=4000, description="a violation: what")
+
+    @model_validator(mode="after")
+    def _violation_named(self) -> Escalate:
+        if self.to == "violation" and None in (self.offender_type, self.offender_id, self.kind, self.summary):
+            raise ValueError("a violation names the offender_type, offender_id, kind and summary")
+        return self

@@ -1,6 +1,7 @@
 """The one gate for personal data: seal on write; on read, plaintext only for a permitted purpose.
 
-A read names its purpose. A principal sees a field in plaintext only when one of its roles holds
+A reader must be cleared first: staff and workers sign the confidentiality agreement and must not be
+suspended (`check_clearance`). A read names its purpose. A principal sees a field in plaintext only when one of its roles holds
 that purpose and the field's category allows it; otherwise it gets the mask. Every read, plain or
 masked, leaves one audit entry naming the record, the fields and the purpose.
 """
@@ -15,11 +16,13 @@ from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
 from tripguard.core.db import Base
+from tripguard.core.errors import AccessSuspended, AgreementUnsigned
 from tripguard.privacy.catalogue import PersonalField, catalogue
 from tripguard.security.permissions import Purpose, purposes_for
 from tripguard.security.principal import Principal
 from tripguard.vault.crypto import DecryptionFailed
 from tripguard.vault.service import SubjectErased, Vault
+from tripguard.workforce import clearance
 
 ERASED = "[erased]"
 UNREADABLE = "[unreadable]"
@@ -68,10 +71,21 @@ def may_read_plain(principal: Principal, spec: PersonalField, purpose: Purpose) 
     return purpose in purposes_for(principal.roles) and purpose in spec.rule.purposes
 
 
+def check_clearance(session: Session, principal: Principal) -> None:
+    """Staff and workers open nothing personal, not even masked, before signing the confidentiality
+    agreement in force, nor while suspended (`workforce.clearance`)."""
+    refused = clearance.problem(session, principal)
+    if refused == "access.suspended":
+        raise AccessSuspended("your access to personal data is suspended")
+    if refused == "agreement.unsigned":
+        raise AgreementUnsigned("sign the confidentiality agreement in force first (GET /api/v1/me/agreement)")
+
+
 def read_fields(vault: Vault, session: Session, principal: Principal, row: Base, columns: list[str],
                 *, purpose: Purpose, masked: frozenset[str] = frozenset()) -> dict[str, FieldView]:
     """`masked`: columns this reader gets masked even where its purpose would open them (a courier sees
     the customer's name and phone masked, though delivery is a purpose they hold)."""
+    check_clearance(session, principal)
     specs = fields_of(type(row))
     views: dict[str, FieldView] = {}
     for column in columns:

@@ -154,6 +154,12 @@ def changed_since(session: Session, since: datetime, *, limit: int = 500) -> lis
     return list(session.scalars(statement))
 
 
+def is_assigned(session: Session, staff_id: str, *, trip_id: str | None = None, order_id: str | None = None) -> bool:
+    """Does this staff member hold a case about the trip or the order (supervision asks)?"""
+    about = Incident.trip_id == trip_id if trip_id is not None else Incident.order_id == order_id
+    return session.scalar(select(Incident.id).where(Incident.assigned_to == staff_id, about).limit(1)) is not None
+
+
 def live_cases(session: Session, *, limit: int = 200) -> list[Incident]:
     """Cases not yet resolved, newest first."""
     return list(session.scalars(select(Incident).where(Incident.status.in_(("open", "acknowledged", "in_progress")))

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from tripguard.audit import service as audit
 from tripguard.core.db import DbSession
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
-from tripguard.core.types import Identifier
+from tripguard.core.types import ID_PATTERN, Identifier
 from tripguard.screening import adjudication, agency, invitations, service, workers
 from tripguard.screening.models import Applicant
 from tripguard.screening.providers import SIGNATURE_HEADER, decode_picture
@@ -118,13 +118,16 @@ eligibility_router = APIRouter(prefix="/api/v1", tags=["screening"])
 
 
 @eligibility_router.get("/workers/{worker_id}/eligibility", response_model=EligibilityRead)
-async def eligibility(worker_id: WorkerId, _: EligibilityReader, request: Request) -> Response:
-    """May this worker be dispatched now? Every blocker is listed, not only the first. Read on the
-    event loop (`core.fastread`): it is asked before every dispatch."""
-    result = await workers.eligibility(request.app.state.fast_reader, worker_id)
+async def eligibility(worker_id: WorkerId, _: EligibilityReader, request: Request,
+                      vehicle_id: Annotated[str | None, Query(pattern=ID_PATTERN, max_length=64)] = None) -> Response:
+    """May this worker be dispatched now? A driver names the vehicle they are about to drive, whose
+    monitoring device must be working. Every blocker is listed, not only the first: screening,
+    training, the confidentiality agreement, discipline, the vehicle. Read on the event loop
+    (`core.fastread`): it is asked before every dispatch."""
+    result = await workers.eligibility(request.app.state.fast_reader, worker_id, vehicle_id)
     body = {"worker_id": result.worker_id, "eligible": result.eligible,
-            "blockers": [{"code": b.code, "since": b.since.isoformat().replace("+00:00", "Z") if b.since else None}
-                         for b in result.blockers]}
+            "blockers": [{"code": b.code, "since": b.since.isoformat().replace("+00:00", "Z") if b.since else None,
+                          "ref": b.ref} for b in result.blockers]}
     return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 

@@ -74,6 +74,7 @@ class ApplicantDetail(ApplicantRead):
 class BlockerRead(BaseModel):
     code: str
     since: datetime | None
+    ref: str | None = None  # the course, device or vehicle it is about
 
 
 class EligibilityRead(BaseModel):

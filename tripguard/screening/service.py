@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
@@ -82,6 +82,15 @@ def move(session: Session, applicant: Applicant, status: str, actor: Actor, rule
                                payload={"worker_id": applicant.id, "role": applicant.role, "status": status,
                                         "previous": previous},
                                idempotency_key=f"worker:{applicant.id}:{status}:{new_id('x')}")
+
+
+def active_workers() -> Select[tuple[str, str]]:
+    """The workers now active, as (id, role): what other domains measure their coverage over."""
+    return select(Applicant.id, Applicant.role).where(Applicant.status == "active")  # type: ignore[return-value]
+
+
+def role_of(session: Session, worker_id: str) -> str | None:
+    return session.scalar(select(Applicant.role).where(Applicant.id == worker_id))
 
 
 def get(session: Session, applicant_id: str) -> Applicant:

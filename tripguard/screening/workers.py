@@ -1,8 +1,8 @@
 """Workers once screened: the dispatch gate, the identity check at shift start, yearly re-screening.
 
 The gate answers "may this worker be dispatched?" with every blocker, not the first: the operator's
-backend shows the worker what to fix. It reads one row by primary key; later domains (training,
-agreements, devices) add their blockers through `BLOCKERS`.
+backend shows the worker what to fix. Screening reads one row by primary key; the other domains
+(training, agreements, discipline, the vehicle's monitoring device) add theirs through `BLOCKERS`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.audit import service as audit
 from tripguard.audit.actor import SYSTEM, Actor
+from tripguard.core.blockers import Blocker, WorkerRef
 from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
 from tripguard.core.errors import Conflict
-from tripguard.core.fastread import FastReader, as_utc
+from tripguard.core.fastread import FastReader, Row, as_utc
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.privacy import access
@@ -28,16 +29,11 @@ from tripguard.safety.service import open_for_identity_mismatch
 from tripguard.screening import service
 from tripguard.screening.models import Applicant, IdentityCheck, Report
 from tripguard.screening.providers import FaceMatcher
+from tripguard.telematics import registry
 from tripguard.vault.service import Vault
+from tripguard.workforce import eligibility as workforce_eligibility
 
 RESCREEN_GRACE = timedelta(days=30)  # a re-screening still under way does not block at once
-
-
-@dataclass(frozen=True)
-class Blocker:
-    code: str  # screening.none | screening.pending | screening.review | screening.adverse | screening.rejected |
-    #            screening.expired | worker.suspended | worker.offboarded | identity.mismatch
-    since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -52,15 +48,12 @@ _STATUS_BLOCKERS = {"screening": "screening.pending", "review": "screening.revie
                     "suspended": "worker.suspended", "offboarded": "worker.offboarded"}
 
 
-GATE_ROW = ("SELECT status, updated_at, rescreen_due_at, identity_blocked_at FROM screening_applicants "
+GATE_ROW = ("SELECT role, status, updated_at, rescreen_due_at, identity_blocked_at FROM screening_applicants "
             "WHERE id = :worker_id")
 
 
-async def screening_blockers(reader: FastReader, worker_id: str, now: datetime) -> list[Blocker]:
-    row = await reader.first(GATE_ROW, worker_id=worker_id)
-    if row is None:
-        return [Blocker("screening.none")]
-    status, updated_at, rescreen_due_at, identity_blocked_at = row
+def screening_blockers(row: Row, now: datetime) -> list[Blocker]:
+    _, status, updated_at, rescreen_due_at, identity_blocked_at = row
     blockers = []
     if status in _STATUS_BLOCKERS:
         blockers.append(Blocker(_STATUS_BLOCKERS[status], as_utc(updated_at)))
@@ -72,13 +65,27 @@ async def screening_blockers(reader: FastReader, worker_id: str, now: datetime) 
     return blockers
 
 
-# Each source of blockers; later domains append theirs (training, agreements, the vehicle's device).
-BLOCKERS: list[Callable[[FastReader, str, datetime], Awaitable[list[Blocker]]]] = [screening_blockers]
+# Every other source of blockers, each owned by its domain; all are asked, so the worker is told
+# everything to fix at once.
+BLOCKERS: list[Callable[[FastReader, WorkerRef, datetime], Awaitable[list[Blocker]]]] = [
+    workforce_eligibility.training_blockers,
+    workforce_eligibility.agreement_blockers,
+    workforce_eligibility.discipline_blockers,
+    registry.vehicle_blockers,
+]
 
 
-async def eligibility(reader: FastReader, worker_id: str) -> Eligibility:
+async def eligibility(reader: FastReader, worker_id: str, vehicle_id: str | None = None) -> Eligibility:
+    """May this worker be dispatched now (a driver: in this vehicle)? Screening first: someone never
+    screened is told only that."""
     now = utcnow()
-    blockers = [blocker for source in BLOCKERS for blocker in await source(reader, worker_id, now)]
+    row = await reader.first(GATE_ROW, worker_id=worker_id)
+    if row is None:
+        return Eligibility(worker_id, False, (Blocker("screening.none"),))
+    blockers = screening_blockers(row, now)
+    worker = WorkerRef(worker_id, row[0], vehicle_id)
+    for source in BLOCKERS:
+        blockers.extend(await source(reader, worker, now))
     return Eligibility(worker_id, not blockers, tuple(blockers))
 
 

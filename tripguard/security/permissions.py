@@ -20,6 +20,7 @@ class Role(StrEnum):
     TRAINER = "trainer"
     SUPERVISOR = "supervisor"
     SUPPORT_AGENT = "support_agent"  # answers customers and couriers about orders
+    HR_OFFICER = "hr_officer"  # violations and discipline
     MERCHANT = "merchant"
     # the operator's backend (API key)
     INTEGRATION = "integration"
@@ -74,6 +75,13 @@ class Permission(StrEnum):
     ORDER_REVEAL = "order.reveal"  # support opens one field of an order for a stated reason
     LABEL_PRINT = "label.print"  # the privacy label for the bag
     TELEPHONY_ROUTE = "telephony.route"  # the telephony provider asks whom a virtual number bridges to
+    TRAINING_MANAGE = "training.manage"  # courses, who has passed them, coverage and satisfaction
+    TRAINING_SELF = "training.self"  # a worker takes their courses, rates them, gets the certificate
+    AGREEMENT_PUBLISH = "agreement.publish"  # a new version of a confidentiality agreement
+    AGREEMENT_SIGN = "agreement.sign"  # a person signs the agreement for their audience
+    VIOLATION_RAISE = "violation.raise"  # record a violation with its evidence (from a finding or a complaint)
+    DISCIPLINE_DECIDE = "discipline.decide"  # sanctions on a violation, and decisions on appeals
+    SANCTION_APPEAL = "sanction.appeal"  # the person sanctioned appeals
 
 
 class Purpose(StrEnum):
@@ -87,16 +95,18 @@ class Purpose(StrEnum):
     SUBJECT_REQUEST = "subject_request"  # answer the person's own access or correction request
     BREACH_RESPONSE = "breach_response"  # tell people a breach affected them
     LEGAL_CLAIMS = "legal_claims"  # establish, exercise or defend legal claims (data kept by law after erasure)
+    DISCIPLINE = "discipline"  # decide on a violation by a worker or a staff member
 
 
 STAFF_ROLES = frozenset(
     {
         Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN, Role.SAFETY_AGENT,
         Role.INVESTIGATOR, Role.SCREENING_OFFICER, Role.PRIVACY_OFFICER, Role.TRAINER,
-        Role.SUPERVISOR, Role.SUPPORT_AGENT, Role.MERCHANT,
+        Role.SUPERVISOR, Role.SUPPORT_AGENT, Role.MERCHANT, Role.HR_OFFICER,
     }
 )
 SUBJECT_ROLES = frozenset({Role.PASSENGER, Role.CUSTOMER, Role.DRIVER, Role.COURIER})
+WORKER_ROLES = frozenset({Role.DRIVER, Role.COURIER})  # they sign the workers' agreement and are trained
 
 # 等保 2.0: system, security and audit administration are held by different people.
 SEPARATED_ADMIN_ROLES = frozenset({Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN})
@@ -105,7 +115,10 @@ SEPARATED_ADMIN_ROLES = frozenset({Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.
 # administer the system or read the audit trail.
 TOTP_REQUIRED_ROLES = STAFF_ROLES - {Role.TRAINER, Role.MERCHANT}
 
-_STAFF_BASE = frozenset({Permission.SELF_READ, Permission.CONSOLE_USE})
+_STAFF_BASE = frozenset({Permission.SELF_READ, Permission.CONSOLE_USE, Permission.AGREEMENT_SIGN,
+                         Permission.SANCTION_APPEAL})
+_WORKER_BASE = frozenset({Permission.SCREENING_SELF, Permission.TRAINING_SELF, Permission.AGREEMENT_SIGN,
+                          Permission.SANCTION_APPEAL})
 _SUBJECT_BASE = frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY, Permission.SOS_RAISE,
                            Permission.CONTACTS_SELF, Permission.TRIP_SHARE, Permission.COMPLAINT_FILE})
 
@@ -124,11 +137,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     | {Permission.PERSONAL_READ, Permission.SUBJECT_ERASE, Permission.CATALOGUE_READ,
        Permission.NOTICE_PUBLISH, Permission.REQUEST_HANDLE, Permission.RETENTION_MANAGE,
        Permission.BREACH_MANAGE},
-    Role.TRAINER: _STAFF_BASE,
+    Role.TRAINER: _STAFF_BASE | {Permission.TRAINING_MANAGE, Permission.AGREEMENT_PUBLISH},
     Role.SUPERVISOR: _STAFF_BASE | {Permission.AUDIT_READ, Permission.CATALOGUE_READ, Permission.COMPLAINT_READ,
-                                    Permission.SUPERVISION_READ},
+                                    Permission.SUPERVISION_READ, Permission.VIOLATION_RAISE},
     Role.SUPPORT_AGENT: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ORDER_READ, Permission.ORDER_REVEAL,
-                                       Permission.COMPLAINT_READ, Permission.COMPLAINT_HANDLE},
+                                       Permission.COMPLAINT_READ, Permission.COMPLAINT_HANDLE,
+                                       Permission.VIOLATION_RAISE},
+    Role.HR_OFFICER: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.VIOLATION_RAISE,
+                                    Permission.DISCIPLINE_DECIDE, Permission.SUPERVISION_READ},
     Role.MERCHANT: _STAFF_BASE | {Permission.ORDER_READ, Permission.LABEL_PRINT},
     Role.INTEGRATION: frozenset({Permission.SELF_READ, Permission.SUBJECT_WRITE, Permission.TELEMATICS_INGEST,
                                  Permission.ALERTS_READ, Permission.SCREENING_SUBMIT, Permission.ELIGIBILITY_READ,
@@ -136,8 +152,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
                                  Permission.TELEPHONY_ROUTE}),
     Role.PASSENGER: _SUBJECT_BASE | {Permission.CHECKIN_REPLY},
     Role.CUSTOMER: _SUBJECT_BASE | {Permission.ORDER_READ},
-    Role.DRIVER: _SUBJECT_BASE | {Permission.CHECKIN_REPLY, Permission.SCREENING_SELF},
-    Role.COURIER: _SUBJECT_BASE | {Permission.SCREENING_SELF, Permission.ORDER_READ, Permission.ORDER_HANDLE},
+    Role.DRIVER: _SUBJECT_BASE | _WORKER_BASE | {Permission.CHECKIN_REPLY},
+    Role.COURIER: _SUBJECT_BASE | _WORKER_BASE | {Permission.ORDER_READ, Permission.ORDER_HANDLE},
 }
 
 # The purposes for which a role may see personal data in plaintext (else it sees the mask).
@@ -147,6 +163,7 @@ ROLE_PURPOSES: dict[Role, frozenset[Purpose]] = {
     Role.SCREENING_OFFICER: frozenset({Purpose.SCREENING}),
     Role.PRIVACY_OFFICER: frozenset({Purpose.SUBJECT_REQUEST, Purpose.BREACH_RESPONSE, Purpose.LEGAL_CLAIMS}),
     Role.SUPPORT_AGENT: frozenset({Purpose.SUPPORT}),
+    Role.HR_OFFICER: frozenset({Purpose.DISCIPLINE}),
     Role.COURIER: frozenset({Purpose.DELIVERY}),  # the address of the order they carry, until hand-over
 }
 

@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
 from tripguard.audit.actor import SYSTEM, Actor
+from tripguard.core.blockers import Blocker, WorkerRef
 from tripguard.core.clock import utcnow
+from tripguard.core.fastread import FastReader, as_utc
 from tripguard.telematics.events import DeviceHeartbeat
 from tripguard.telematics.models import Device, Vehicle
 
@@ -90,15 +92,49 @@ def status_sql(now: datetime) -> ColumnElement[str]:
 
 
 def status(device: Device, now: datetime) -> str:
-    if device.tampered_at is not None:
+    return state_of(device.tampered_at, device.installed_at, device.vehicle_id, device.camera_ok, device.storage_ok,
+                    device.last_heartbeat_at, now)
+
+
+def state_of(tampered_at: datetime | None, installed_at: datetime | None, vehicle_id: str | None,
+             camera_ok: bool | None, storage_ok: bool | None, last_heartbeat_at: datetime | None,
+             now: datetime) -> str:
+    if tampered_at is not None:
         return "tampered"
-    if device.installed_at is None or device.vehicle_id is None:
+    if installed_at is None or vehicle_id is None:
         return "not_installed"
-    if device.camera_ok is False or device.storage_ok is False:
+    if camera_ok is False or storage_ok is False:
         return "faulty"
-    if device.last_heartbeat_at is None or now - device.last_heartbeat_at > ONLINE_WITHIN:
+    if last_heartbeat_at is None or now - last_heartbeat_at > ONLINE_WITHIN:
         return "offline"
     return "online"
+
+
+# The dispatch gate asks, for a driver, about the vehicle they are about to drive (`core.fastread`).
+VEHICLE_SQL = "SELECT 1 FROM telematics_vehicles WHERE id = :vehicle_id"
+VEHICLE_DEVICES_SQL = ("SELECT id, tampered_at, installed_at, vehicle_id, camera_ok, storage_ok, last_heartbeat_at "
+                       "FROM telematics_devices WHERE vehicle_id = :vehicle_id ORDER BY id")
+
+
+async def vehicle_blockers(reader: FastReader, worker: WorkerRef, now: datetime) -> list[Blocker]:
+    """A driver is dispatched only in a registered vehicle with a monitoring device that works now."""
+    if worker.role != "driver":
+        return []
+    if worker.vehicle_id is None or await reader.first(VEHICLE_SQL, vehicle_id=worker.vehicle_id) is None:
+        return [Blocker("vehicle.unknown", ref=worker.vehicle_id)]
+    devices = await reader.all(VEHICLE_DEVICES_SQL, vehicle_id=worker.vehicle_id)
+    states = {row[0]: state_of(as_utc(row[1]), as_utc(row[2]), row[3], _flag(row[4]), _flag(row[5]),
+                               as_utc(row[6]), now) for row in devices}
+    if "online" in states.values():
+        return []
+    if not states or set(states.values()) == {"not_installed"}:
+        return [Blocker("device.missing", ref=worker.vehicle_id)]
+    device_id, state = next((d, s) for d, s in states.items() if s != "not_installed")
+    return [Blocker(f"device.{state}", ref=device_id)]
+
+
+def _flag(value: object) -> bool | None:
+    return None if value is None else bool(value)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ LABELS = [
     N_("assign"), N_("evidence"),
     N_("complaints and ratings past the trip-data period, unless their author is on hold"),
     N_("orders' contact, address and notes after the order (an anonymous record stays)"),
+    # workforce
+    N_("Agreement"), N_("Confidentiality agreement not signed"), N_("Access suspended"),
 ]
 
 # Keys of timeline details, alert evidence and audit details, as people read them.
@@ -79,6 +81,9 @@ DETAILS = {
     # delivery
     "items": N_("Items"), "courier": N_("Courier"), "method": N_("How"), "exception": N_("Exception"),
     "merchant": N_("Merchant"), "field": N_("Field"), "for": N_("For"),
+    # workforce
+    "audience": N_("Audience"), "version": N_("Version"), "sha256": N_("Text hash (SHA-256)"),
+    "required": N_("Required"), "offender": N_("Person"), "sanction": N_("Sanction"), "attempt": N_("Attempt"),
 }
 # Messages the console shows through i18n_text or translates from a domain error's detail.
 MESSAGES = [
@@ -92,6 +97,11 @@ VALUES = [
     N_("caller"), N_("system"), N_("subject"), N_("contact"), N_("recorded"), N_("ringing"), N_("failed"),
     N_("record-only"), N_("call"), N_("yes"), N_("no"), N_("active"), N_("check_in"),
     N_("identity_mismatch"),  # a case's timeline: the shift-start selfie was not the screened driver
+    N_("discipline"), N_("hr_officer"), N_("staff"), N_("worker"), N_("warning"), N_("fine"), N_("suspension"),
+    N_("dismissal"), N_("referral"), N_("retraining"), N_("decided"), N_("overturned"),
+    N_("lifted"), N_("justified"), N_("violation"), N_("reviewed"), N_("onboarding"), N_("refresher"),
+    N_("optional"), N_("done"), N_("emergency"), N_("confidentiality"), N_("many_people"), N_("after_hours"),
+    N_("bulk_export"),
 ]
 
 
@@ -111,7 +121,8 @@ KINDS = {
     "safety_incidents": N_("case"), "telematics_trips": N_("trip"), "notify_outbox": N_("message"),
     "legal_hold": N_("legal hold"), "data_key": N_("data key"), "feedback_complaints": N_("complaint"),
     "screening_applicants": N_("applicant"), "screening_dispute_documents": N_("dispute document"),
-    "delivery_orders": N_("order"),
+    "delivery_orders": N_("order"), "workforce_agreements": N_("confidentiality agreement"),
+    "workforce_courses": N_("course"), "workforce_violations": N_("violation"), "workforce_findings": N_("finding"),
 }
 
 

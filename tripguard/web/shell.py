@@ -36,6 +36,9 @@ NAVIGATION: list[tuple[str, str, Permission]] = [
     ("Devices", "/console/devices", Permission.ALERTS_READ),
     ("Orders", "/console/orders", Permission.ORDER_READ),
     ("Complaints", "/console/complaints", Permission.COMPLAINT_READ),
+    ("Supervision", "/console/supervision", Permission.SUPERVISION_READ),
+    ("Discipline", "/console/discipline", Permission.DISCIPLINE_DECIDE),
+    ("Training", "/console/training", Permission.TRAINING_MANAGE),
     ("Screening queue", "/console/screening/queue", Permission.SCREENING_ADJUDICATE),
     ("Applicants", "/console/screening", Permission.SCREENING_ADJUDICATE),
     ("Audit log", "/console/audit", Permission.AUDIT_READ),
@@ -45,6 +48,7 @@ NAVIGATION: list[tuple[str, str, Permission]] = [
     ("Requests", "/console/privacy/requests", Permission.REQUEST_HANDLE),
     ("Retention", "/console/privacy/retention", Permission.RETENTION_MANAGE),
     ("Breaches", "/console/privacy/breaches", Permission.BREACH_MANAGE),
+    ("Agreement", "/console/agreement", Permission.AGREEMENT_SIGN),
 ]
 
 
@@ -120,6 +124,9 @@ PROBLEM_TEXT = {
     "/problems/conflict": N_("This is not possible in its current state, or it changed meanwhile. Reload and try again."),
     "/problems/too-many-requests": N_("Too many attempts. Wait a minute and try again."),
     "/problems/method-not-allowed": N_("This page cannot be used that way."),
+    "/problems/agreement-unsigned": N_("Sign the confidentiality agreement in force before opening personal data: "
+                                       "Agreement, in the menu."),
+    "/problems/access-suspended": N_("Your access to personal data is suspended by a disciplinary decision."),
 }
 
 

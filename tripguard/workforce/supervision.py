@@ -2,7 +2,9 @@
 since the last (by their leaf index), and flags staff who
 - read many distinct people's data within an hour (`many_people`, 100 by default);
 - read personal data outside working hours in the operator's time zone (`after_hours`, 08:00-20:00);
-- export a list in bulk (`bulk_export`, 1,000 rows or more).
+- export a list in bulk (`bulk_export`, 1,000 rows or more);
+- read an order's personal data, or a trip's positions, without holding a case or a complaint about it
+  (`unassigned`: one finding per person and record, each further read added to its evidence).
 A finding names the staff member, the window and how many, with the audit entries as evidence, and
 goes to the supervision team. One open finding per rule, person and window: a run never repeats one.
 """
@@ -17,10 +19,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tripguard.audit import service as audit
+from tripguard.audit.actor import Actor
 from tripguard.audit.models import AuditEntry
 from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
+from tripguard.core.errors import Conflict, NotFound
 from tripguard.core.ids import new_id
+from tripguard.feedback import desk
+from tripguard.safety import service as safety
 from tripguard.workforce.models import Finding, SupervisionCursor
 
 CURSOR = "rules"
@@ -88,6 +95,25 @@ def _bulk_export(session: Session, entry: AuditEntry, limits: Thresholds) -> Non
         _add(session, "bulk_export", entry, entry.ts, entry.ts, rows, [entry.id])
 
 
+# Where reading a record needs a reason the system knows of: a case or a complaint about it, held by the reader.
+UNASSIGNED_READS = {("personal.read", "delivery_orders"): "order_id", ("trip.trajectory_read", "trip"): "trip_id"}
+
+
+def _unassigned(session: Session, entry: AuditEntry) -> None:
+    about = {UNASSIGNED_READS[(entry.action, entry.target_type or "")]: entry.target_id}
+    if safety.is_assigned(session, entry.actor_id, **about) or desk.is_assigned(session, entry.actor_id, **about):
+        return
+    existing = session.scalar(select(Finding).where(Finding.rule == "unassigned", Finding.actor_id == entry.actor_id,
+                                                    Finding.status == "open", Finding.record == entry.target_id))
+    if existing is not None:
+        existing.count += 1
+        existing.window_end = max(existing.window_end, entry.ts)
+        if len(existing.evidence) < EVIDENCE:
+            existing.evidence = [*existing.evidence, entry.id]
+        return
+    _add(session, "unassigned", entry, entry.ts, entry.ts, 1, [entry.id]).record = entry.target_id
+
+
 def run_rules(factory: sessionmaker[Session], limits: Thresholds) -> int:
     """Read the entries sequenced since the last run; returns how many were read."""
     with unit_of_work(factory) as session:
@@ -102,6 +128,8 @@ def run_rules(factory: sessionmaker[Session], limits: Thresholds) -> int:
                                                            AuditEntry.actor_type == "staff")
                                   .order_by(AuditEntry.seq).limit(BATCH)).all()
         for entry in entries:
+            if (entry.action, entry.target_type or "") in UNASSIGNED_READS:
+                _unassigned(session, entry)
             if entry.action == "personal.read":
                 _many_people(session, entry, limits)
                 _after_hours(session, entry, limits)
@@ -117,3 +145,22 @@ def findings(session: Session, *, status: str | None = "open", limit: int = 200)
     if status:
         statement = statement.where(Finding.status == status)
     return list(session.scalars(statement))
+
+
+def review(session: Session, *, actor: Actor, finding_id: str, outcome: str) -> Finding:
+    finding = session.get(Finding, finding_id)
+    if finding is None:
+        raise NotFound("no such finding")
+    if finding.status != "open":
+        raise Conflict("this finding was reviewed")
+    finding.status, finding.outcome = "reviewed", outcome
+    finding.reviewed_by, finding.reviewed_at = f"{actor.type}:{actor.id}", utcnow()
+    audit.record(session, actor=actor, action="finding.review", target_type="workforce_findings",
+                 target_id=finding.id, details={"outcome": outcome})
+    return finding
+
+
+def evidence_entries(session: Session, finding: Finding, *, limit: int = 100) -> list[AuditEntry]:
+    """The audit entries a finding names, oldest first (its evidence)."""
+    return list(session.scalars(select(AuditEntry).where(AuditEntry.id.in_(finding.evidence[:limit]))
+                                .order_by(AuditEntry.id)))

@@ -1,0 +1,20 @@
+"""What keeps a worker from being dispatched: each domain names its own (`screening.workers.BLOCKERS`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Blocker:
+    code: str  # e.g. screening.pending, training.missing, agreement.unsigned, device.offline
+    since: datetime | None = None
+    ref: str | None = None  # what it is about, where there can be several (a course, a device)
+
+
+@dataclass(frozen=True)
+class WorkerRef:
+    id: str
+    role: str  # driver | courier
+    vehicle_id: str | None  # the vehicle a driver is about to drive, as dispatch names it

@@ -1,0 +1,249 @@
+"""The workforce's console pages: every staff member's confidentiality agreement; the trainers' courses,
+coverage and agreement versions; the supervision team's findings queue; HR's violations and sanctions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, or_, select
+
+from tripguard.core.clock import utcnow
+from tripguard.core.db import DbSession
+from tripguard.core.errors import DomainError, FieldProblem, InvalidInput, NotFound
+from tripguard.core.i18n import N_
+from tripguard.core.types import CleanStr, Identifier
+from tripguard.privacy import access
+from tripguard.security.auth import (
+    AgreementPublisher,
+    AgreementSigner,
+    DisciplineDecider,
+    SupervisionReader,
+    TrainingManager,
+)
+from tripguard.security.permissions import Permission, Purpose
+from tripguard.security.principal import Principal
+from tripguard.web.lists import Column, Filter, ListSpec, fetch, read_query
+from tripguard.web.rendering import request_locale
+from tripguard.web.shell import error_text, page
+from tripguard.workforce import agreements, discipline, kpi, supervision
+from tripguard.workforce.models import Attempt, Course, Finding, Violation
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+COURSES = ListSpec(
+    name="courses", default_sort="course", default_descending=False, tiebreak=Course.id,
+    columns=[Column("course", N_("Course"), Course.id), Column("kind", N_("Kind"), Course.kind),
+             Column("audience", N_("Audience"), Course.audience), Column("required", N_("Required"), Course.required),
+             Column("refresher", N_("Refresher (months)"), Course.refresher_months),
+             Column("version", N_("Version"), Course.version), Column("updated", N_("Changed"), Course.updated_at)],
+    search=[Course.id, Course.title_zh, Course.title_en])
+FINDINGS = ListSpec(
+    name="findings", default_sort="found", tiebreak=Finding.id,
+    columns=[Column("found", N_("Found"), Finding.created_at), Column("finding", N_("Finding")),
+             Column("rule", N_("Rule"), Finding.rule), Column("who", N_("Staff member"), Finding.actor_id),
+             Column("count", N_("Count"), Finding.count), Column("window", N_("Window"), Finding.window_start),
+             Column("state", N_("State"), Finding.status)],
+    filters=[Filter("state", N_("State"), [("open", N_("To review")), ("reviewed", N_("reviewed")), ("", N_("All"))],
+                    lambda statement, value: statement.where(Finding.status == value), default="open"),
+             Filter("rule", N_("Rule"), [("", N_("All")), ("many_people", N_("many_people")),
+                                        ("after_hours", N_("after_hours")), ("bulk_export", N_("bulk_export"))],
+                    lambda statement, value: statement.where(Finding.rule == value))],
+    search=[Finding.actor_id, Finding.id])
+VIOLATIONS = ListSpec(
+    name="violations", default_sort="raised", tiebreak=Violation.id,
+    columns=[Column("raised", N_("Raised"), Violation.created_at), Column("violation", N_("Violation")),
+             Column("who", N_("Person"), Violation.offender_id), Column("as", N_("Role"), Violation.offender_type),
+             Column("kind", N_("Kind"), Violation.kind), Column("state", N_("State"), Violation.status)],
+    filters=[Filter("state", N_("State"), [("", N_("All")), ("open", N_("To decide")), ("decided", N_("decided"))],
+                    lambda statement, value: statement.where(Violation.status == value))],
+    search=[Violation.offender_id, Violation.id])
+
+
+APPEAL_LABELS = {"pending": N_("appeal pending"), "upheld": N_("sanction upheld"),
+                 "overturned": N_("sanction overturned")}
+
+
+# --- every staff member: the agreement -----------------------------------------------------------------
+
+
+@router.get("/agreement")
+def agreement_page(request: Request, principal: AgreementSigner, session: DbSession) -> HTMLResponse:
+    """The confidentiality agreement in force for staff, in the page's language, and the signature."""
+    return _agreement_page(request, principal, session)
+
+
+def _agreement_page(request: Request, principal: Principal, session: DbSession, *, error: str | None = None,
+                    status_code: int = 200) -> HTMLResponse:
+    text, signature = agreements.in_force_for(session, principal)
+    zh = request_locale(request).startswith("zh")
+    return page(request, "workforce/agreement.html", principal, "/console/agreement", status_code=status_code,
+                text=text, title=text.title_zh if zh else text.title_en, body=text.body_zh if zh else text.body_en,
+                signature=signature, error=error)
+
+
+@router.post("/agreement")
+def sign_agreement(request: Request, principal: AgreementSigner, session: DbSession,
+                   sha256: Annotated[str, Form(pattern=r"^[0-9a-f]{64}$")]) -> Response:
+    try:
+        agreements.sign(session, principal, sha256=sha256, ip=request.client.host if request.client else None,
+                        user_agent=request.headers.get("user-agent"))
+    except DomainError as exc:
+        session.rollback()
+        return _agreement_page(request, principal, session, error=error_text(request, exc), status_code=exc.status)
+    return RedirectResponse("/console/agreement", status_code=303)
+
+
+# --- trainers ----------------------------------------------------------------------------------------------
+
+
+@router.get("/training")
+def training_page(request: Request, principal: TrainingManager, session: DbSession) -> HTMLResponse:
+    """Courses, the coverage and satisfaction figures, and the agreements' versions."""
+    now = utcnow()
+    return page(request, "workforce/training.html", principal, "/console/training",
+                list=fetch(session, select(Course), COURSES, read_query(request, COURSES)),
+                figures=kpi.figures(session, at=now, since=now - timedelta(days=90)),
+                versions=agreements.versions(session), zh=request_locale(request).startswith("zh"))
+
+
+@router.get("/training/courses/{course_id}")
+def course_page(request: Request, course_id: Identifier, principal: TrainingManager, session: DbSession) -> HTMLResponse:
+    """One course as the worker reads it (with the quiz's answers), and how it is taken: one aggregate
+    query whatever the number of workers."""
+    course = session.get(Course, course_id)
+    if course is None:
+        raise NotFound("no such course")
+    now = utcnow()
+    in_force = or_(Attempt.expires_at.is_(None), Attempt.expires_at > now)
+    attempts, passes, current, rated, mean = session.execute(select(
+        func.count(Attempt.id), func.count(func.distinct(Attempt.worker_id)).filter(Attempt.passed.is_(True)),
+        func.count(func.distinct(Attempt.worker_id)).filter(Attempt.passed.is_(True), in_force),
+        func.count(Attempt.rating), func.avg(Attempt.rating)).where(Attempt.course_id == course.id)).one()
+    return page(request, "workforce/course.html", principal, "/console/training", course=course,
+                zh=request_locale(request).startswith("zh"),
+                stats={"attempts": attempts, "passed": passes, "current": current, "rated": rated,
+                       "mean": round(float(mean), 2) if mean is not None else None})
+
+
+@router.post("/training/agreements")
+def publish_agreement(request: Request, principal: AgreementPublisher, session: DbSession,
+                      audience: Annotated[str, Form(pattern="^(staff|worker)$")],
+                      version: Annotated[str, Form(pattern=r"^[A-Za-z0-9._-]{1,32}$")],
+                      title_zh: Annotated[CleanStr, Form(min_length=1, max_length=200)],
+                      title_en: Annotated[CleanStr, Form(min_length=1, max_length=200)],
+                      body_zh: Annotated[CleanStr, Form(min_length=1, max_length=20000)],
+                      body_en: Annotated[CleanStr, Form(min_length=1, max_length=20000)]) -> Response:
+    """A new version: everyone of its audience signs it again before their next read of personal data."""
+    agreements.publish(session, actor=principal.actor, audience=audience, version=version, title_zh=title_zh,
+                       title_en=title_en, body_zh=body_zh, body_en=body_en)
+    return RedirectResponse("/console/training", status_code=303)
+
+
+# --- the supervision team ----------------------------------------------------------------------------------
+
+
+@router.get("/supervision")
+def findings_page(request: Request, principal: SupervisionReader, session: DbSession) -> HTMLResponse:
+    """What the rules flagged over the audit log, to review: justified, or a violation."""
+    return page(request, "workforce/findings.html", principal, "/console/supervision",
+                list=fetch(session, select(Finding), FINDINGS, read_query(request, FINDINGS)))
+
+
+def _finding_page(request: Request, principal: Principal, session: DbSession, finding: Finding, *,
+                  error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    return page(request, "workforce/finding.html", principal, "/console/supervision", status_code=status_code,
+                f=finding, entries=supervision.evidence_entries(session, finding, limit=100), error=error,
+                can_raise=principal.can(Permission.VIOLATION_RAISE))
+
+
+@router.get("/supervision/{finding_id}")
+def finding_page(request: Request, finding_id: Identifier, principal: SupervisionReader,
+                 session: DbSession) -> HTMLResponse:
+    finding = session.get(Finding, finding_id)
+    if finding is None:
+        raise NotFound("no such finding")
+    return _finding_page(request, principal, session, finding)
+
+
+@router.post("/supervision/{finding_id}")
+def review_finding(request: Request, finding_id: Identifier, principal: SupervisionReader, session: DbSession,
+                   action: Annotated[str, Form(pattern="^(justified|violation)$")],
+                   kind: Annotated[str, Form(pattern="^(privacy|safety|service|conduct)$")] = "privacy",
+                   summary: Annotated[CleanStr, Form(max_length=4000)] = "") -> Response:
+    """Close the finding as justified, or raise a violation against the staff member with it as evidence."""
+    finding = session.get(Finding, finding_id)
+    if finding is None:
+        raise NotFound("no such finding")
+    try:
+        if action == "justified":
+            supervision.review(session, actor=principal.actor, finding_id=finding.id, outcome="justified")
+        else:
+            if not principal.can(Permission.VIOLATION_RAISE):
+                raise NotFound("no such action")
+            if len(summary.strip()) < 2:
+                raise InvalidInput(errors=[FieldProblem(field="summary", message="say what was done")])
+            discipline.raise_violation(session, request.app.state.vault, actor=principal.actor, offender_type="staff",
+                                       offender_id=finding.actor_id, kind=kind, summary=summary.strip(),
+                                       evidence={"findings": [finding.id],
+                                                 "audit": [str(i) for i in finding.evidence[:50]]})
+    except DomainError as exc:
+        session.rollback()
+        return _finding_page(request, principal, session, finding, error=error_text(request, exc),
+                             status_code=exc.status)
+    return RedirectResponse(f"/console/supervision/{finding.id}", status_code=303)
+
+
+# --- HR: violations and sanctions --------------------------------------------------------------------------
+
+
+@router.get("/discipline")
+def violations_page(request: Request, principal: DisciplineDecider, session: DbSession) -> HTMLResponse:
+    return page(request, "workforce/violations.html", principal, "/console/discipline",
+                list=fetch(session, select(Violation), VIOLATIONS, read_query(request, VIOLATIONS)))
+
+
+def _violation_page(request: Request, principal: Principal, session: DbSession, violation: Violation, *,
+                    error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    vault = request.app.state.vault
+    summary = access.read_fields(vault, session, principal, violation, ["summary"], purpose=Purpose.DISCIPLINE)
+    sanctions = discipline.sanctions_of(session, violation_id=violation.id)
+    appeals = {s.id: access.read_fields(vault, session, principal, s, ["appeal"], purpose=Purpose.DISCIPLINE)["appeal"]
+               for s in sanctions if s.appeal is not None}
+    return page(request, "workforce/violation.html", principal, "/console/discipline", status_code=status_code,
+                v=violation, summary=summary["summary"], sanctions=sanctions, appeals=appeals, error=error,
+                courses=list(session.scalars(select(Course.id).order_by(Course.id))), appeal_labels=APPEAL_LABELS)
+
+
+@router.get("/discipline/{violation_id}")
+def violation_page(request: Request, violation_id: Identifier, principal: DisciplineDecider,
+                   session: DbSession) -> HTMLResponse:
+    """A violation: what was done (read for the discipline purpose, audited), its evidence, its sanctions."""
+    return _violation_page(request, principal, session, discipline.get(session, violation_id))
+
+
+@router.post("/discipline/{violation_id}")
+def decide(request: Request, violation_id: Identifier, principal: DisciplineDecider, session: DbSession,
+           action: Annotated[str, Form(pattern="^(sanction|lift|upheld|overturned)$")],
+           kind: Annotated[str, Form(pattern="^(warning|fine|suspension|dismissal|referral|retraining)$")] = "warning",
+           amount_yuan: Annotated[int | None, Form(ge=1, le=1_000_000)] = None,
+           days: Annotated[int | None, Form(ge=1, le=3650)] = None,
+           course_id: Annotated[str, Form(max_length=64)] = "",
+           sanction_id: Annotated[str, Form(max_length=40)] = "") -> Response:
+    violation = discipline.get(session, violation_id)
+    try:
+        if action == "sanction":
+            discipline.decide(session, actor=principal.actor, violation_id=violation.id, kind=kind,
+                              amount_fen=amount_yuan * 100 if amount_yuan else None, days=days,
+                              course_id=course_id or None, webhook_url=request.app.state.settings.webhook_url)
+        elif action == "lift":
+            discipline.lift(session, actor=principal.actor, sanction_id=sanction_id)
+        else:
+            discipline.decide_appeal(session, actor=principal.actor, sanction_id=sanction_id, outcome=action)
+    except DomainError as exc:
+        session.rollback()
+        return _violation_page(request, principal, session, violation, error=error_text(request, exc),
+                               status_code=exc.status)
+    return RedirectResponse(f"/console/discipline/{violation.id}", status_code=303)
