@@ -4,7 +4,9 @@
                                           [--database-url postgresql+psycopg://…]
 
 Starts `tripguard serve` (one process; SQLite unless `--database-url`) on a fresh database holding
-`--workers` screened workers in every status, and an integration API key scoped to the gate. A load
+`--workers` screened workers in every status, a required course the active ones passed, their
+signatures of the workers' agreement, a vehicle with a working device per driver, and an integration
+API key scoped to the gate. Drivers are asked about with their vehicle, so every blocker source runs. A load
 generator in this second process (asyncio, keep-alive connections, raw HTTP/1.1) asks about random
 workers for `--seconds` after a warm-up, and times each request from write to the end of its response.
 Every request goes the whole way: API key, permission, the database read, the JSON answer.
@@ -32,6 +34,9 @@ from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
 from tripguard.screening.models import Applicant
 from tripguard.security import service as security
 from tripguard.security.permissions import Permission
+from tripguard.telematics.models import Device, Vehicle
+from tripguard.workforce import clearance
+from tripguard.workforce.models import Attempt, Course, Signature
 
 STATUSES = ["active"] * 8 + ["screening", "review", "suspended", "rejected", "offboarded"]
 
@@ -41,7 +46,8 @@ def prepare(directory: Path, workers: int, database_url: str | None) -> tuple[di
     engine = make_engine(settings.database_url)
     now = utcnow()
     with unit_of_work(make_sessionmaker(engine)) as session:
-        session.query(Applicant).delete()
+        for model in (Applicant, Course, Attempt, Signature, Device, Vehicle):
+            session.query(model).delete()  # a PostgreSQL database is reused between runs
         _, secret = security.create_api_key(session, settings, actor=CLI_ACTOR, name="dispatch",
                                             scopes={Permission.ELIGIBILITY_READ})
         rows = [{"id": f"wrk_{n}", "role": "driver" if n % 2 else "courier", "status": STATUSES[n % len(STATUSES)],
@@ -49,6 +55,24 @@ def prepare(directory: Path, workers: int, database_url: str | None) -> tuple[di
                  "updated_at": now, "cleared_at": now, "rescreen_due_at": now + timedelta(days=300),
                  "identity_blocked_at": now if n % 97 == 0 else None} for n in range(workers)]
         session.bulk_insert_mappings(Applicant, rows)  # type: ignore[arg-type]
+        session.add(Course(id="safety-basics", kind="safety", audience="worker", title_zh="安全", title_en="Safety",
+                           modules=[], quiz=[], pass_mark=80, required=True, refresher_months=12, version=1,
+                           created_at=now, updated_at=now))
+        active = [row["id"] for row in rows if row["status"] == "active"]
+        session.bulk_insert_mappings(Attempt, [  # type: ignore[arg-type]
+            {"id": f"att_{w}", "worker_id": w, "course_id": "safety-basics", "course_version": 1, "score": 100,
+             "passed": True, "at": now, "expires_at": now + timedelta(days=365)} for w in active])
+        sha256 = clearance.built_in("worker").sha256
+        session.bulk_insert_mappings(Signature, [  # type: ignore[arg-type]
+            {"id": f"sig_{w}", "signer_type": "subject", "signer_id": w, "audience": "worker",
+             "version": clearance.BUILT_IN_VERSION, "sha256": sha256, "signed_at": now} for w in active])
+        drivers = [row["id"] for row in rows if row["role"] == "driver"]
+        session.bulk_insert_mappings(Vehicle, [  # type: ignore[arg-type]
+            {"id": f"veh_{w}", "plate": "B1", "colour": "white", "model": "Qin", "created_at": now,
+             "updated_at": now} for w in drivers])
+        session.bulk_insert_mappings(Device, [  # type: ignore[arg-type]
+            {"id": f"dev_{w}", "vehicle_id": f"veh_{w}", "installed_at": now, "camera_ok": True, "storage_ok": True,
+             "last_heartbeat_at": now + timedelta(hours=2)} for w in drivers])
     engine.dispose()
     return env, secret
 
@@ -62,8 +86,9 @@ async def _connection(host: str, port: int, key: str, workers: int, until: float
             started = time.perf_counter()
             if started >= until:
                 return
-            worker = f"wrk_{rng.randrange(workers + workers // 20)}"  # one in 21 unknown
-            writer.write(f"GET /api/v1/workers/{worker}/eligibility HTTP/1.1\r\nHost: {host}\r\n"
+            number = rng.randrange(workers + workers // 20)  # one in 21 unknown
+            vehicle = f"?vehicle_id=veh_wrk_{number}" if number % 2 else ""  # drivers name their vehicle
+            writer.write(f"GET /api/v1/workers/wrk_{number}/eligibility{vehicle} HTTP/1.1\r\nHost: {host}\r\n"
                          f"Authorization: Bearer {key}\r\n\r\n".encode())
             head = await reader.readuntil(b"\r\n\r\n")
             length = 0
@@ -107,6 +132,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env, key = prepare(Path(tmp), args.workers, args.database_url)
         with served(env, args.port) as base:
+            _check_the_path(base, key)
             latencies, errors, seconds = asyncio.run(_load(base, key, args.workers, args.seconds, args.connections))
     section_rows = [_row(backend, latencies, errors, seconds)]
     if args.ceiling:
@@ -114,16 +140,33 @@ def main() -> None:
         with served(os.environ.copy(), args.port + 1, uvicorn, "/api/v1/workers/x/eligibility") as base:
             latencies, errors, seconds = asyncio.run(_load(base, "-", args.workers, args.seconds, args.connections))
         section_rows.append(_row("ceiling: empty FastAPI app", latencies, errors, seconds))
-    previous = _previous_rows(backend)
+    previous = [row for row in _previous_rows(backend) if not (args.ceiling and row.startswith("| ceiling"))]
     body = "\n".join([
         "## Dispatch gate (`bench/eligibility.py`)", "",
         f"Command: `.venv/bin/python -m bench.eligibility --workers {args.workers} --seconds {args.seconds:g} "
         f"--connections {args.connections} --ceiling` (and `--database-url` for PostgreSQL). {machine_line()} "
         "One `tripguard serve` process; the load generator (asyncio, keep-alive) runs beside it on the same two "
-        "cores. Every request carries the API key and reads the worker's row.", "",
+        "cores. Every request carries the API key and asks every blocker source (screening, training, the "
+        "agreement, discipline, and for a driver the vehicle's device).", "",
         "| backend | requests/s | p50 | p99 | errors | target |", "| --- | ---: | ---: | ---: | ---: | ---: |",
         *sorted(previous + section_rows)])
     write_section("eligibility", body)
+
+
+def _check_the_path(base: str, key: str) -> None:
+    """An active driver in their vehicle is eligible, and one who never signed is not: the load below
+    runs every blocker source to its end, not an early refusal."""
+    import json
+    import urllib.request
+
+    def ask(path: str) -> dict[str, object]:
+        request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {key}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())  # type: ignore[no-any-return]
+
+    assert ask("/api/v1/workers/wrk_1/eligibility?vehicle_id=veh_wrk_1")["eligible"] is True
+    assert ask("/api/v1/workers/wrk_1/eligibility")["blockers"] == [{"code": "vehicle.unknown", "since": None,
+                                                                    "ref": None}]
 
 
 def _row(label: str, latencies: list[float], errors: list[int], seconds: float) -> str:

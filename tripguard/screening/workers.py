@@ -68,9 +68,7 @@ def screening_blockers(row: Row, now: datetime) -> list[Blocker]:
 # Every other source of blockers, each owned by its domain; all are asked, so the worker is told
 # everything to fix at once.
 BLOCKERS: list[Callable[[FastReader, WorkerRef, datetime], Awaitable[list[Blocker]]]] = [
-    workforce_eligibility.training_blockers,
-    workforce_eligibility.agreement_blockers,
-    workforce_eligibility.discipline_blockers,
+    workforce_eligibility.workforce_blockers,  # training, the agreement, discipline
     registry.vehicle_blockers,
 ]
 

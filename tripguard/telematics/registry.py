@@ -111,20 +111,20 @@ def state_of(tampered_at: datetime | None, installed_at: datetime | None, vehicl
 
 
 # The dispatch gate asks, for a driver, about the vehicle they are about to drive (`core.fastread`).
-VEHICLE_SQL = "SELECT 1 FROM telematics_vehicles WHERE id = :vehicle_id"
-VEHICLE_DEVICES_SQL = ("SELECT id, tampered_at, installed_at, vehicle_id, camera_ok, storage_ok, last_heartbeat_at "
-                       "FROM telematics_devices WHERE vehicle_id = :vehicle_id ORDER BY id")
+VEHICLE_SQL = ("SELECT d.id, d.tampered_at, d.installed_at, d.vehicle_id, d.camera_ok, d.storage_ok, "
+               "d.last_heartbeat_at FROM telematics_vehicles v LEFT JOIN telematics_devices d ON d.vehicle_id = v.id "
+               "WHERE v.id = :vehicle_id ORDER BY d.id")
 
 
 async def vehicle_blockers(reader: FastReader, worker: WorkerRef, now: datetime) -> list[Blocker]:
     """A driver is dispatched only in a registered vehicle with a monitoring device that works now."""
     if worker.role != "driver":
         return []
-    if worker.vehicle_id is None or await reader.first(VEHICLE_SQL, vehicle_id=worker.vehicle_id) is None:
+    rows = await reader.all(VEHICLE_SQL, vehicle_id=worker.vehicle_id) if worker.vehicle_id is not None else []
+    if not rows:
         return [Blocker("vehicle.unknown", ref=worker.vehicle_id)]
-    devices = await reader.all(VEHICLE_DEVICES_SQL, vehicle_id=worker.vehicle_id)
     states = {row[0]: state_of(as_utc(row[1]), as_utc(row[2]), row[3], _flag(row[4]), _flag(row[5]),
-                               as_utc(row[6]), now) for row in devices}
+                               as_utc(row[6]), now) for row in rows if row[0] is not None}
     if "online" in states.values():
         return []
     if not states or set(states.values()) == {"not_installed"}:

@@ -187,14 +187,3 @@ def assign_retraining(session: Session, *, worker_id: str, course_id: str, viola
                      assigned_at=utcnow())
     session.add(row)
     return row
-
-
-# The dispatch gate's blockers, read on the event loop (`core.fastread`): the required courses of the
-# worker's audience, with their passes (one that never runs out, and the latest expiry), and retraining
-# not yet passed. Times are compared in Python: SQLite stores them as text.
-REQUIRED_SQL = ("SELECT c.id, SUM(CASE WHEN a.id IS NOT NULL AND a.expires_at IS NULL THEN 1 ELSE 0 END), "
-                "MAX(a.expires_at) FROM workforce_courses c LEFT JOIN workforce_attempts a "
-                "ON a.worker_id = :worker_id AND a.course_id = c.id AND a.passed = :yes "
-                "WHERE c.required = :yes AND c.audience IN (:role, 'worker') GROUP BY c.id ORDER BY c.id")
-RETRAINING_SQL = ("SELECT course_id, MIN(assigned_at) FROM workforce_retraining WHERE worker_id = :worker_id "
-                  "AND done_at IS NULL GROUP BY course_id ORDER BY course_id")
