@@ -29,6 +29,37 @@ def seed(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-un
     from tests.delivery.conftest import place_order
 
     place_order(client, db, act_as, "O_ZH", "C_ZH", courier_id="R_ZH")  # an order for support's pages
+    seed_workforce(client, db, act_as)
+
+
+def seed_workforce(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    """A course, a finding turned into a violation with an appealed suspension, a checklist and an
+    inspection: the trainers', supervisors' and HR's pages with something on them."""
+    from datetime import timedelta
+
+    from tests.workforce.conftest import put_course
+    from tests.workforce.test_inspections import CHECKLIST
+    from tripguard.core.clock import utcnow
+    from tripguard.workforce.models import Finding
+
+    put_course(client, act_as)
+    now = utcnow()
+    db.add(Finding(id="fnd_ZH", rule="after_hours", actor_type="staff", actor_id="stf_ZH",
+                   window_start=now - timedelta(hours=1), window_end=now, count=3, evidence=[1], status="open",
+                   created_at=now))
+    db.commit()
+    act_as(Role.SUPERVISOR, id="stf_SUP_ZH")
+    assert client.put("/api/v1/inspection-checklists/monthly", json=CHECKLIST).status_code == 201
+    assert client.post("/api/v1/inspections", json={"checklist_id": "monthly", "period": "2026-11", "results": {
+        "findings_reviewed": "pass", "exports_justified": "fail"}}).status_code == 201
+    violation = client.post("/api/v1/violations", json={
+        "offender_type": "worker", "offender_id": "R_ZH", "kind": "privacy", "summary": "送达后联系顾客",
+        "evidence": {"complaints": ["cmp_ZH"]}}).json()
+    act_as(Role.HR_OFFICER, id="stf_HR_ZH")
+    sanction = client.post(f"/api/v1/violations/{violation['id']}/sanctions", json={"kind": "suspension", "days": 3})
+    act_as(Role.COURIER, kind="subject", id="R_ZH")
+    assert client.post(f"/api/v1/me/sanctions/{sanction.json()['id']}/appeal", json={"text": "我没有联系"}).status_code \
+        == 200
 
 
 def seed_screening(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]

@@ -22,9 +22,9 @@ from tripguard.workforce.supervision import Thresholds, run_rules
 
 def test_a_finding_becomes_a_violation_whose_suspension_shuts_the_reader_out_at_once(
         client: TestClient, db: Session, act_as, session_factory: sessionmaker[Session]) -> None:  # type: ignore[no-untyped-def]
-    _people(client, db, act_as, 120)
+    _people(client, db, act_as, 200)
     act_as(Role.PRIVACY_OFFICER, id="stf_CURIOUS")
-    for n in range(120):
+    for n in range(200):
         assert client.get(f"/api/v1/subjects/cus_{n}?purpose=subject_request").status_code == 200
     audit.sequence_all(db)
     db.commit()
@@ -34,7 +34,7 @@ def test_a_finding_becomes_a_violation_whose_suspension_shuts_the_reader_out_at_
     act_as(Role.SUPERVISOR)
     raised = client.post("/api/v1/violations", headers={"Idempotency-Key": "v1"}, json={
         "offender_type": "staff", "offender_id": "stf_CURIOUS", "kind": "privacy",
-        "summary": "一小时内查看了120位顾客的资料，无工单", "evidence": {"findings": [finding.id]}})
+        "summary": "一小时内查看了200位顾客的资料，无工单", "evidence": {"findings": [finding.id]}})
     assert raised.status_code == 201, raised.text
     violation = raised.json()
     assert client.post("/api/v1/violations", headers={"Idempotency-Key": "v1"}, json={
@@ -52,7 +52,7 @@ def test_a_finding_becomes_a_violation_whose_suspension_shuts_the_reader_out_at_
 
     act_as(Role.HR_OFFICER)
     detail = client.get(f"/api/v1/violations/{violation['id']}").json()
-    assert detail["summary"] == "一小时内查看了120位顾客的资料，无工单"  # read for discipline, audited
+    assert detail["summary"] == "一小时内查看了200位顾客的资料，无工单"  # read for discipline, audited
     sanction = client.post(f"/api/v1/violations/{violation['id']}/sanctions", json={"kind": "suspension"})
     assert sanction.status_code == 201, sanction.text
 
@@ -91,6 +91,19 @@ def test_staff_open_no_personal_data_before_signing_the_agreement_in_force(
     assert client.get("/api/v1/subjects/cus_0?purpose=subject_request").status_code == 403  # sign v2 first
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     assert client.get("/api/v1/me/agreement").status_code == 403  # machines sign nothing
+
+
+def test_a_courier_opens_no_order_before_signing(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    from tests.delivery.conftest import place_order
+
+    place_order(client, db, act_as, "O5", "C5", courier_id="cou_5")
+    act_as(Role.COURIER, kind="subject", id="cou_5", signed=False)
+    refused = client.get("/api/v1/orders/O5")
+    assert refused.status_code == 403 and refused.json()["type"] == "/problems/agreement-unsigned"
+    text = client.get("/api/v1/me/agreement").json()
+    assert text["audience"] == "worker"
+    assert client.post("/api/v1/me/agreement/signature", json={"sha256": text["sha256"]}).status_code == 201
+    assert client.get("/api/v1/orders/O5").json()["fields"]["address"]["shown"] == "plain"
 
 
 def test_a_complaint_becomes_a_violation_whose_suspension_closes_the_dispatch_gate(

@@ -84,6 +84,7 @@ DETAILS = {
     # workforce
     "audience": N_("Audience"), "version": N_("Version"), "sha256": N_("Text hash (SHA-256)"),
     "required": N_("Required"), "offender": N_("Person"), "sanction": N_("Sanction"), "attempt": N_("Attempt"),
+    "inspection": N_("Inspection"), "failed": N_("Failed items"),
 }
 # Messages the console shows through i18n_text or translates from a domain error's detail.
 MESSAGES = [
@@ -123,6 +124,7 @@ KINDS = {
     "screening_applicants": N_("applicant"), "screening_dispute_documents": N_("dispute document"),
     "delivery_orders": N_("order"), "workforce_agreements": N_("confidentiality agreement"),
     "workforce_courses": N_("course"), "workforce_violations": N_("violation"), "workforce_findings": N_("finding"),
+    "workforce_checklists": N_("checklist"),
 }
 
 

@@ -26,7 +26,15 @@ from tripguard.security.auth import (
 )
 from tripguard.security.permissions import Purpose, Role
 from tripguard.security.principal import Principal
-from tripguard.workforce import agreements, certificates, discipline, kpi, supervision, training
+from tripguard.workforce import (
+    agreements,
+    certificates,
+    discipline,
+    inspections,
+    kpi,
+    supervision,
+    training,
+)
 from tripguard.workforce.models import Course
 from tripguard.workforce.schemas import (
     AgreementRead,
@@ -36,11 +44,15 @@ from tripguard.workforce.schemas import (
     AppealDecision,
     AttemptCreate,
     AttemptRead,
+    ChecklistRead,
+    ChecklistWrite,
     CourseContent,
     CourseRead,
     CourseWrite,
     FindingRead,
     FindingReview,
+    InspectionCreate,
+    InspectionRead,
     ModuleRead,
     PlanEntry,
     QuestionRead,
@@ -301,3 +313,36 @@ def review_finding(finding_id: Identifier, body: FindingReview, supervisor: Supe
     return FindingRead.model_validate(supervision.review(session, actor=supervisor.actor, finding_id=finding_id,
                                                          outcome=body.outcome))
 
+
+
+@router.put("/inspection-checklists/{checklist_id}", responses={201: {"model": ChecklistRead}})
+def put_checklist(checklist_id: CourseId, body: ChecklistWrite, supervisor: SupervisionReader, session: DbSession,
+                  response: Response) -> ChecklistRead:
+    """A checklist the supervision team inspects against; a change raises its version."""
+    checklist, created = inspections.put_checklist(session, actor=supervisor.actor, checklist_id=checklist_id,
+                                                   title_zh=body.title_zh, title_en=body.title_en,
+                                                   items=[item.model_dump() for item in body.items])
+    if created:
+        response.status_code = 201
+    return ChecklistRead.model_validate(checklist)
+
+
+@router.get("/inspection-checklists")
+def list_checklists(_: SupervisionReader, session: DbSession) -> list[ChecklistRead]:
+    return [ChecklistRead.model_validate(c) for c in inspections.checklists(session)]
+
+
+@router.post("/inspections", status_code=201)
+def record_inspection(body: InspectionCreate, supervisor: SupervisionReader, request: Request, session: DbSession,
+                      idempotency_key: IdempotencyKey = None) -> InspectionRead:
+    """An inspection: a result (pass, fail, n/a) for every item of the checklist, for a period."""
+    return InspectionRead.model_validate(inspections.record(
+        session, request.app.state.vault, actor=supervisor.actor, inspector=supervisor.id,
+        checklist_id=body.checklist_id, period=body.period, results=dict(body.results), notes=body.notes,
+        idempotency_key=idempotency_key))
+
+
+@router.get("/inspections")
+def list_inspections(_: SupervisionReader, session: DbSession) -> list[InspectionRead]:
+    """The latest inspections, newest first."""
+    return [InspectionRead.model_validate(i) for i in inspections.recent(session)]

@@ -3,12 +3,14 @@ coverage and agreement versions; the supervision team's findings queue; HR's vio
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, or_, select
+from starlette.concurrency import run_in_threadpool
 
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
@@ -28,7 +30,7 @@ from tripguard.security.principal import Principal
 from tripguard.web.lists import Column, Filter, ListSpec, fetch, read_query
 from tripguard.web.rendering import request_locale
 from tripguard.web.shell import error_text, page
-from tripguard.workforce import agreements, discipline, kpi, supervision
+from tripguard.workforce import agreements, discipline, inspections, kpi, supervision
 from tripguard.workforce.models import Attempt, Course, Finding, Violation
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -62,6 +64,9 @@ VIOLATIONS = ListSpec(
     search=[Violation.offender_id, Violation.id])
 
 
+EVIDENCE_LABELS = {"audit": N_("Audit entries"), "incidents": N_("Cases"), "complaints": N_("Complaints"),
+                   "findings": N_("Findings")}
+PERIOD = re.compile(r"^[0-9]{4}(-[0-9]{2}|W[0-9]{2}|Q[1-4])$")
 APPEAL_LABELS = {"pending": N_("appeal pending"), "upheld": N_("sanction upheld"),
                  "overturned": N_("sanction overturned")}
 
@@ -147,9 +152,38 @@ def publish_agreement(request: Request, principal: AgreementPublisher, session: 
 
 @router.get("/supervision")
 def findings_page(request: Request, principal: SupervisionReader, session: DbSession) -> HTMLResponse:
-    """What the rules flagged over the audit log, to review: justified, or a violation."""
-    return page(request, "workforce/findings.html", principal, "/console/supervision",
-                list=fetch(session, select(Finding), FINDINGS, read_query(request, FINDINGS)))
+    """What the rules flagged over the audit log, to review: justified, or a violation; and the
+    inspections against the team's checklists."""
+    return _findings_page(request, principal, session)
+
+
+def _findings_page(request: Request, principal: Principal, session: DbSession, *, error: str | None = None,
+                   status_code: int = 200) -> HTMLResponse:
+    return page(request, "workforce/findings.html", principal, "/console/supervision", status_code=status_code,
+                list=fetch(session, select(Finding), FINDINGS, read_query(request, FINDINGS)),
+                checklists=inspections.checklists(session), inspections=inspections.recent(session, limit=20),
+                zh=request_locale(request).startswith("zh"), error=error)
+
+
+@router.post("/supervision/inspections")
+async def record_inspection(request: Request, principal: SupervisionReader, session: DbSession) -> Response:
+    """An inspection from the checklist's form: `result.<item>` for each item, the period, notes."""
+    form = await request.form()
+    checklist_id, period = str(form.get("checklist_id", "")), str(form.get("period", ""))
+    results = {str(name).removeprefix("result."): str(value) for name, value in form.items()
+               if str(name).startswith("result.") and str(value) in inspections.RESULTS}
+    notes = str(form.get("notes", "")).strip()[:4000] or None
+    try:
+        if not PERIOD.match(period):
+            raise InvalidInput(errors=[FieldProblem(field="period", message="e.g. 2026-11")])
+        await run_in_threadpool(inspections.record, session, request.app.state.vault, actor=principal.actor,
+                                inspector=principal.id, checklist_id=checklist_id, period=period, results=results,
+                                notes=notes, idempotency_key=None)
+    except DomainError as exc:
+        session.rollback()
+        return await run_in_threadpool(_findings_page, request, principal, session,
+                                       error=error_text(request, exc), status_code=exc.status)
+    return RedirectResponse("/console/supervision", status_code=303)
 
 
 def _finding_page(request: Request, principal: Principal, session: DbSession, finding: Finding, *,
@@ -214,7 +248,9 @@ def _violation_page(request: Request, principal: Principal, session: DbSession, 
                for s in sanctions if s.appeal is not None}
     return page(request, "workforce/violation.html", principal, "/console/discipline", status_code=status_code,
                 v=violation, summary=summary["summary"], sanctions=sanctions, appeals=appeals, error=error,
-                courses=list(session.scalars(select(Course.id).order_by(Course.id))), appeal_labels=APPEAL_LABELS)
+                courses=list(session.scalars(select(Course.id).order_by(Course.id))), appeal_labels=APPEAL_LABELS, evidence_labels=EVIDENCE_LABELS,
+                can_incidents=principal.can(Permission.INCIDENT_HANDLE),
+                can_complaints=principal.can(Permission.COMPLAINT_READ))
 
 
 @router.get("/discipline/{violation_id}")

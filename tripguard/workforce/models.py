@@ -173,3 +173,33 @@ class Sanction(Base):
     appeal_status: Mapped[str | None] = mapped_column(String(12))  # pending | upheld | overturned
     appeal_filed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     appeal_decided_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class Checklist(Base):
+    """What the supervision team inspects, item by item (a version per change, kept for past inspections)."""
+
+    __tablename__ = "workforce_checklists"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title_zh: Mapped[str] = mapped_column(String(200))
+    title_en: Mapped[str] = mapped_column(String(200))
+    items: Mapped[list[dict[str, str]]] = mapped_column(JSON)  # key, text_zh, text_en
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Inspection(Base):
+    """One inspection against a checklist: each item's result, and the findings it looked at."""
+
+    __tablename__ = "workforce_inspections"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    checklist_id: Mapped[str] = mapped_column(String(64), index=True)
+    checklist_version: Mapped[int] = mapped_column(Integer)
+    inspector: Mapped[str] = mapped_column(String(80))
+    period: Mapped[str] = mapped_column(String(16))  # what was inspected, e.g. 2026-11 or 2026W48
+    results: Mapped[list[dict[str, str]]] = mapped_column(JSON)  # key, result (pass | fail | n/a)
+    notes: Mapped[bytes | None] = personal_column(Category.NOTE, subject_column="inspector")
+    failed: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)

@@ -278,3 +278,53 @@ class FindingRead(BaseModel):
     violation_id: str | None
     reviewed_by: str | None
     created_at: datetime
+
+
+class ChecklistItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(pattern=r"^[a-z0-9_]{1,40}$")
+    text_zh: Annotated[CleanStr, StringConstraints(min_length=1, max_length=500)]
+    text_en: Annotated[CleanStr, StringConstraints(min_length=1, max_length=500)]
+
+
+class ChecklistWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title_zh: Title
+    title_en: Title
+    items: list[ChecklistItem] = Field(min_length=1, max_length=100)
+
+
+class ChecklistRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    title_zh: str
+    title_en: str
+    items: list[dict[str, str]]
+    version: int
+    updated_at: datetime
+
+
+class InspectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    checklist_id: str = Field(pattern=ID_PATTERN, max_length=64)
+    period: str = Field(pattern=r"^[0-9]{4}(-[0-9]{2}|W[0-9]{2}|Q[1-4])$", description="e.g. 2026-11, 2026W48, 2026Q4")
+    results: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")], Literal["pass", "fail", "n/a"]] = \
+        Field(max_length=100)
+    notes: Annotated[CleanStr, StringConstraints(min_length=1, max_length=4000)] | None = None
+
+
+class InspectionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    checklist_id: str
+    checklist_version: int
+    inspector: str
+    period: str
+    results: list[dict[str, str]]
+    failed: int
+    at: datetime

@@ -1,8 +1,8 @@
-"""workforce training agreements discipline
+"""workforce training agreements discipline inspections
 
 Revision ID: 0028
 Revises: 0027
-Create Date: 2026-11-30 13:45:03.561566
+Create Date: 2026-11-30 14:02:50.331488
 """
 from __future__ import annotations
 
@@ -59,6 +59,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_workforce_attempts_course_id'), ['course_id'], unique=False)
         batch_op.create_index('ix_workforce_attempts_worker_course', ['worker_id', 'course_id', 'passed'], unique=False)
 
+    op.create_table('workforce_checklists',
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('title_zh', sa.String(length=200), nullable=False),
+    sa.Column('title_en', sa.String(length=200), nullable=False),
+    sa.Column('items', sa.JSON(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('updated_at', tripguard.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_workforce_checklists'))
+    )
     op.create_table('workforce_courses',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
@@ -77,6 +86,24 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('workforce_courses', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_workforce_courses_audience'), ['audience'], unique=False)
+
+    op.create_table('workforce_inspections',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('checklist_id', sa.String(length=64), nullable=False),
+    sa.Column('checklist_version', sa.Integer(), nullable=False),
+    sa.Column('inspector', sa.String(length=80), nullable=False),
+    sa.Column('period', sa.String(length=16), nullable=False),
+    sa.Column('results', sa.JSON(), nullable=False),
+    sa.Column('notes', sa.LargeBinary(), nullable=True),
+    sa.Column('failed', sa.Integer(), nullable=False),
+    sa.Column('at', tripguard.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=200), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_workforce_inspections')),
+    sa.UniqueConstraint('idempotency_key', name=op.f('uq_workforce_inspections_idempotency_key'))
+    )
+    with op.batch_alter_table('workforce_inspections', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_workforce_inspections_at'), ['at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_workforce_inspections_checklist_id'), ['checklist_id'], unique=False)
 
     op.create_table('workforce_retraining',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -184,10 +211,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_workforce_retraining_worker_id'))
 
     op.drop_table('workforce_retraining')
+    with op.batch_alter_table('workforce_inspections', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_workforce_inspections_checklist_id'))
+        batch_op.drop_index(batch_op.f('ix_workforce_inspections_at'))
+
+    op.drop_table('workforce_inspections')
     with op.batch_alter_table('workforce_courses', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_workforce_courses_audience'))
 
     op.drop_table('workforce_courses')
+    op.drop_table('workforce_checklists')
     with op.batch_alter_table('workforce_attempts', schema=None) as batch_op:
         batch_op.drop_index('ix_workforce_attempts_worker_course')
         batch_op.drop_index(batch_op.f('ix_workforce_attempts_course_id'))
