@@ -36,9 +36,10 @@ def workforce_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveS
     settings = make_settings(database_url, tmp / "keys")
     engine = make_engine(database_url)
     with unit_of_work(make_sessionmaker(engine)) as session:
-        for username, role in (("supervisor.li", Role.SUPERVISOR), ("hr.zhou", Role.HR_OFFICER)):
-            sign_as_staff(session, security.create_staff(session, actor=TEST_ACTOR, username=username,
-                                                         display_name=username, password=PASSWORD, roles={role}))
+        sign_as_staff(session, security.create_staff(session, actor=TEST_ACTOR, username="supervisor.li",
+                                                     display_name="李", password=PASSWORD, roles={Role.SUPERVISOR}))
+        security.create_staff(session, actor=TEST_ACTOR, username="hr.zhou", display_name="周", password=PASSWORD,
+                              roles={Role.HR_OFFICER})  # has not signed the agreement yet
         training.put_course(session, actor=TEST_ACTOR, course_id="privacy-basics", content=course())
         now = utcnow()
         session.add(Finding(id="fnd_seen", rule="many_people", actor_type="staff", actor_id="stf_CURIOUS",
@@ -102,6 +103,13 @@ def test_supervision_reviews_a_finding_and_hr_suspends_the_reader(browser: Any, 
 
     hr = new_page(browser, workforce_server, "en")
     sign_in_and_enrol(hr, "hr.zhou")
+    hr.click("nav.main >> text=Discipline")
+    hr.locator(f"tr[data-violation={violation_id}] a").click()
+    expect(hr.locator("[data-testid=error]")).to_contain_text("Sign the confidentiality agreement")  # not yet
+    hr.click("[data-testid=to-agreement]")
+    expect(hr.locator("[data-testid=agreement-text]")).to_contain_text("Staff confidentiality commitment")
+    hr.click("[data-testid=sign]")
+    expect(hr.locator("[data-testid=signed]")).not_to_contain_text("Not yet")
     hr.click("nav.main >> text=Discipline")
     hr.locator(f"tr[data-violation={violation_id}] a").click()
     expect(hr.locator("[data-testid=violation-summary]")).to_have_text("Read 180 customers in an hour with no ticket")

@@ -8,7 +8,7 @@ from datetime import time
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.screening.conftest import apply, blockers, run_agency, webhooks
@@ -16,6 +16,7 @@ from tests.workforce.conftest import as_worker, put_course
 from tests.workforce.test_supervision import _people
 from tripguard.audit import service as audit
 from tripguard.security.permissions import Role
+from tripguard.delivery.models import MerchantStaff
 from tripguard.workforce.models import Finding
 from tripguard.workforce.supervision import Thresholds, run_rules
 
@@ -150,3 +151,32 @@ def test_a_complaint_becomes_a_violation_whose_suspension_closes_the_dispatch_ga
     act_as(Role.DRIVER, kind="subject", id="drv_other")
     assert client.post(f"/api/v1/me/sanctions/{suspension.json()['id']}/appeal",
                        json={"text": "not mine"}).status_code == 404
+
+
+def test_every_way_to_personal_data_asks_for_the_signature(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    """Not only the field reads: a trip's positions, the live map, the privacy label refuse an unsigned
+    reader before opening anything."""
+    from tests.delivery.conftest import place_order
+    from tests.delivery.test_orders_api import kitchen
+    from tests.telematics.test_ingest_api import ndjson, post, trip_with_deviation
+
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    post(client, ndjson(trip_with_deviation()))
+    place_order(client, db, act_as, "O6", "C6")
+    kitchen_id = kitchen(client, db, act_as)
+
+    def refused(response) -> bool:  # type: ignore[no-untyped-def]
+        return response.status_code == 403 and ("/problems/agreement-unsigned" in response.text  # the API
+                                                 or 'data-testid="to-agreement"' in response.text)  # a page
+
+    act_as(Role.SAFETY_AGENT, id="stf_UNSIGNED", signed=False)
+    assert refused(client.get("/api/v1/telematics/trips/T1/trajectory",
+                              params={"purpose": "emergency", "reason": "alert on the trip"}))
+    assert refused(client.get("/console/live/snapshot"))
+    act_as(Role.MERCHANT, id="stf_KITCHEN_UNSIGNED", signed=False)
+    db.execute(update(MerchantStaff).where(MerchantStaff.staff_id == kitchen_id).values(staff_id="stf_KITCHEN_UNSIGNED"))
+    db.commit()
+    assert refused(client.get("/api/v1/orders/O6/label"))
+    act_as(Role.SAFETY_AGENT, id="stf_SIGNED")
+    assert client.get("/api/v1/telematics/trips/T1/trajectory",
+                      params={"purpose": "emergency", "reason": "alert on the trip"}).status_code == 200

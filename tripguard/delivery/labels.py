@@ -50,6 +50,7 @@ def qr_payload(order: Order) -> str:
 
 def _fields(session: Session, vault: Vault, principal: Principal, order: Order) -> tuple[str, str, str]:
     """The masked recipient lines. The plaintext is opened only to mask it here; the read is audited."""
+    access.check_clearance(session, principal)
     if order.contact_erased_at is not None:
         return "—", "—", "—"
     try:

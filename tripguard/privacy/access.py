@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from tripguard.audit import service as audit
 from tripguard.core.db import Base
 from tripguard.core.errors import AccessSuspended, AgreementUnsigned
+from tripguard.core.i18n import N_
 from tripguard.privacy.catalogue import PersonalField, catalogue
 from tripguard.security.permissions import Purpose, purposes_for
 from tripguard.security.principal import Principal
@@ -76,9 +77,9 @@ def check_clearance(session: Session, principal: Principal) -> None:
     agreement in force, nor while suspended (`workforce.clearance`)."""
     refused = clearance.problem(session, principal)
     if refused == "access.suspended":
-        raise AccessSuspended("your access to personal data is suspended")
+        raise AccessSuspended(N_("Your access to personal data is suspended by a disciplinary decision."))
     if refused == "agreement.unsigned":
-        raise AgreementUnsigned("sign the confidentiality agreement in force first (GET /api/v1/me/agreement)")
+        raise AgreementUnsigned(N_("Sign the confidentiality agreement in force first."))
 
 
 def read_fields(vault: Vault, session: Session, principal: Principal, row: Base, columns: list[str],

@@ -212,6 +212,7 @@ def play_recording(recording_id: Annotated[Identifier, Path()], investigator: Re
                    session: DbSession, incident_id: Annotated[Identifier, Query(description="the open case")],
                    reason: Annotated[CleanStr, Query(min_length=3, max_length=200)]) -> Response:
     """The recording, decrypted, for an investigator working an open case about its trip; audited."""
+    access.check_clearance(session, investigator)
     recording = recordings.open_for_case(session, request.app.state.vault, actor=investigator.actor,
                                          recording_id=recording_id,
                                          incident_id=incident_id, reason=reason)

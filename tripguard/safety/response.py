@@ -103,6 +103,7 @@ def trip_context(session: Session, vault: Vault, principal: Principal, incident:
     if not (principal.can(Permission.TRAJECTORY_READ) and Purpose.EMERGENCY in purposes_for(principal.roles)):
         return TripContext(trip, vehicle, driver_name, track_note="not_permitted")
     try:
+        access.check_clearance(session, principal)
         evidence = trips.open_evidence(session, vault, actor=principal.actor, trip_id=trip.id,
                                        purpose=Purpose.EMERGENCY, reason=f"case {incident.id}")
     except PermissionDenied:

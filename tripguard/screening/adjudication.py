@@ -190,6 +190,7 @@ def expire_notices(factory: sessionmaker[Session], vault: Vault, rules: Rules, *
 
 def open_document(session: Session, vault: Vault, principal: Principal, row: DisputeDocument) -> bytes:
     """A dispute's document, for a role that may read it for the screening purpose; audited either way."""
+    access.check_clearance(session, principal)
     spec = access.fields_of(DisputeDocument)["content"]
     allowed = access.may_read_plain(principal, spec, Purpose.SCREENING) and row.content is not None
     audit.record(session, actor=principal.actor, action="personal.read", target_type=DisputeDocument.__tablename__,

@@ -16,6 +16,7 @@ from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError, FieldProblem, InvalidInput, PermissionDenied
 from tripguard.core.types import CleanStr, Identifier
+from tripguard.privacy import access
 from tripguard.safety import service as safety
 from tripguard.security.auth import AlertsReader, CheckInReplier, TelematicsIngest, TrajectoryReader
 from tripguard.security.permissions import Purpose, purposes_for
@@ -251,6 +252,7 @@ def trip_trajectory(trip_id: Annotated[Identifier, Path()], principal: Trajector
     if incident_id is not None:
         safety.note_evidence(session, incident_id=incident_id, trip_id=trip_id, actor=principal.actor,
                              trajectory=trip_id, format=format, purpose=purpose.value)
+    access.check_clearance(session, principal)
     evidence = trips.open_evidence(session, request.app.state.vault, actor=principal.actor, trip_id=trip_id,
                                    purpose=purpose, reason=reason)
     disposition = {"Content-Disposition": f'attachment; filename="trip-{trip_id}.{format}"'}

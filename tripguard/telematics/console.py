@@ -148,6 +148,7 @@ def _opened_live_view(session: Session, principal: Principal, view: str) -> None
     """Every position of every active trip is personal data: only for the emergency purpose, audited."""
     if Purpose.EMERGENCY not in purposes_for(principal.roles):
         raise PermissionDenied("the live map is for roles that answer emergencies")
+    access.check_clearance(session, principal)
     audit.record(session, actor=principal.actor, action="live_map.open", target_type="live_map", target_id=view,
                  purpose=Purpose.EMERGENCY.value)
 

@@ -188,7 +188,8 @@ def render_console_error(request: Request, exc: DomainError) -> Response:
     if exc.status == 401 and request.url.path.startswith("/console"):
         return RedirectResponse(sign_in_url(request), status_code=303)
     title, message, fields = problem_text(request, exc)
-    context: dict[str, object] = {"title": title, "message": message, "fields": fields, "status": exc.status}
+    context: dict[str, object] = {"title": title, "message": message, "fields": fields, "status": exc.status,
+                                  "sign_first": exc.type == "/problems/agreement-unsigned"}
     if request.url.path.startswith("/s/"):
         return render(request, "share_error.html", status_code=exc.status, **context)
     principal = _signed_in(request)
