@@ -180,3 +180,11 @@ def test_every_way_to_personal_data_asks_for_the_signature(client: TestClient, d
     act_as(Role.SAFETY_AGENT, id="stf_SIGNED")
     assert client.get("/api/v1/telematics/trips/T1/trajectory",
                       params={"purpose": "emergency", "reason": "alert on the trip"}).status_code == 200
+
+
+def test_a_worker_reads_their_own_data_without_signing(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]
+    """The agreement binds what a worker learns of others, not their own emergency contacts."""
+    act_as(Role.DRIVER, kind="subject", id="drv_own", signed=False)
+    assert client.post("/api/v1/me/contacts", json={"name": "王芳", "phone": "13800005678"}).status_code == 201
+    listed = client.get("/api/v1/me/contacts")
+    assert listed.status_code == 200 and len(listed.json()) == 1

@@ -86,8 +86,11 @@ def read_fields(vault: Vault, session: Session, principal: Principal, row: Base,
                 *, purpose: Purpose, masked: frozenset[str] = frozenset()) -> dict[str, FieldView]:
     """`masked`: columns this reader gets masked even where its purpose would open them (a courier sees
     the customer's name and phone masked, though delivery is a purpose they hold)."""
-    check_clearance(session, principal)
     specs = fields_of(type(row))
+    own = principal.kind == "subject" and all(
+        str(getattr(row, specs[column].subject_column)) == principal.id for column in columns)
+    if not own:  # a driver reading their own emergency contacts owes no one confidentiality
+        check_clearance(session, principal)
     views: dict[str, FieldView] = {}
     for column in columns:
         spec = specs[column]
