@@ -42,6 +42,7 @@ from tripguard.notify.setup import build_notifier
 from tripguard.privacy import console as privacy_console
 from tripguard.privacy.api import router as privacy_router
 from tripguard.privacy.retention import run_retention
+from tripguard.reporting.api import router as reporting_router
 from tripguard.safety import console as safety_console
 from tripguard.safety.api import router as safety_router
 from tripguard.safety.contacts import share_automatically
@@ -325,6 +326,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.include_router(screening_router)
     app.include_router(delivery_router)
     app.include_router(workforce_router)
+    app.include_router(reporting_router)
     app.include_router(shell_router)
     app.include_router(root_router)
     for console_router in CONSOLE_ROUTERS:

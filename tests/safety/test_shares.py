@@ -31,7 +31,7 @@ def test_the_page_shows_what_is_listed_and_nothing_else(client: TestClient, db: 
     act_as()  # nobody signed in
     page = client.get(path, headers={"accept-language": "zh-CN"})
     assert page.status_code == 200 and page.headers["x-robots-tag"].startswith("noindex")
-    html = page.text
+    html = page.text.replace(path.rsplit("/", 1)[-1], "<token>")  # a random token may spell "D1"
     assert 'name="robots" content="noindex' in html
     assert "粤B12345" in html and "BYD Qin" in html
     assert "王小明" not in html and "13800001234" not in html and "P1" not in html and "D1" not in html

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from tripguard.core.stats import quantile
 from tripguard.safety.models import EmergencyContact, Incident, TripShare
 from tripguard.telematics.models import CheckIn, Trip
 
@@ -31,8 +32,8 @@ class SafetyUse:
         return self.used / self.trips if self.trips else None
 
 
-def safety_use(session: Session, *, since: datetime) -> SafetyUse:
-    in_period = Trip.started_at >= since
+def safety_use(session: Session, *, since: datetime, until: datetime | None = None) -> SafetyUse:
+    in_period = and_(Trip.started_at >= since, Trip.started_at < until) if until is not None else Trip.started_at >= since
     shared = exists().where(TripShare.trip_id == Trip.id)
     contacts = exists().where(and_(EmergencyContact.subject_id == Trip.passenger_id,
                                    EmergencyContact.verified_at.is_not(None),
@@ -45,3 +46,32 @@ def safety_use(session: Session, *, since: datetime) -> SafetyUse:
 
     return SafetyUse(since=since, trips=count(), shared=count(shared), with_contacts=count(contacts),
                      sos=count(sos), checked_in=count(answered), used=count(or_(shared, contacts, sos, answered)))
+
+
+@dataclass(frozen=True)
+class SosFigures:
+    presses: int
+    acknowledged: int
+    ack_p50_s: float | None
+    ack_p90_s: float | None
+    genuine: int
+
+
+def sos_figures(session: Session, *, since: datetime, until: datetime) -> SosFigures:
+    """SOS presses in the period and how long the safety centre took to acknowledge them."""
+    rows = session.execute(select(Incident.created_at, Incident.acknowledged_at, Incident.outcome).where(
+        Incident.source == "sos", Incident.created_at >= since, Incident.created_at < until)).all()
+    waits = [(ack - created).total_seconds() for created, ack, _ in rows if ack is not None]
+    return SosFigures(presses=len(rows), acknowledged=len(waits), ack_p50_s=quantile(waits, 0.5),
+                      ack_p90_s=quantile(waits, 0.9), genuine=sum(1 for *_, outcome in rows if outcome == "genuine"))
+
+
+def sos_records(session: Session, *, since: datetime, until: datetime, limit: int = 200) -> list[dict[str, object]]:
+    """The presses behind the figure, slowest acknowledgement first (ids and times only)."""
+    rows = session.execute(select(Incident.id, Incident.created_at, Incident.acknowledged_at, Incident.status).where(
+        Incident.source == "sos", Incident.created_at >= since, Incident.created_at < until)
+        .order_by(Incident.created_at).limit(5000)).all()
+    waits = [((ack - created).total_seconds() if ack else None, i, created, status) for i, created, ack, status in rows]
+    waits.sort(key=lambda w: -(w[0] if w[0] is not None else float("inf")))  # never acknowledged first
+    return [{"id": i, "at": created.isoformat(), "ack_s": wait, "status": status}
+            for wait, i, created, status in waits[:limit]]

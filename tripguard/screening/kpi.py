@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from tripguard.core.stats import quantile
 from tripguard.screening.models import Applicant, Event
 from tripguard.screening.workers import RESCREEN_GRACE
 
@@ -26,13 +27,6 @@ class Figures:
     coverage: float | None
     days_to_decision_p50: float | None
     days_to_decision_p90: float | None
-
-
-def _quantile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def figures(session: Session, *, since: datetime, until: datetime, now: datetime | None = None) -> Figures:
@@ -53,5 +47,5 @@ def figures(session: Session, *, since: datetime, until: datetime, now: datetime
         Applicant.rescreen_due_at > moment - RESCREEN_GRACE)) or 0
     return Figures(decided=decided, passed=passed, pass_rate=passed / decided if decided else None, active=active,
                    covered=covered, coverage=covered / active if active else None,
-                   days_to_decision_p50=_quantile(days, 0.5), days_to_decision_p90=_quantile(days, 0.9))
+                   days_to_decision_p50=quantile(days, 0.5), days_to_decision_p90=quantile(days, 0.9))
 

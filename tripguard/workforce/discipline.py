@@ -5,9 +5,9 @@ access gate (`clearance`) at once: both read the sanctions on every ask."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -168,3 +168,10 @@ def decide_appeal(session: Session, *, actor: Actor, sanction_id: str, outcome: 
     audit.record(session, actor=actor, action="sanction.appeal_decide", target_type="workforce_violations",
                  target_id=sanction.violation_id, details={"sanction": sanction.id, "outcome": outcome})
     return sanction
+
+
+def sanction_counts(session: Session, *, since: datetime, until: datetime) -> dict[str, int]:
+    """Sanctions decided in the period, by kind (those overturned on appeal not counted)."""
+    return {key: count for key, count in session.execute(select(Sanction.kind, func.count()).where(
+        Sanction.decided_at >= since, Sanction.decided_at < until, Sanction.status != "overturned")
+        .group_by(Sanction.kind))}

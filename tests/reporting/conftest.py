@@ -1,0 +1,1 @@
+from tests.screening.conftest import gate, screening_app  # noqa: F401 (fixtures)

@@ -1,0 +1,38 @@
+"""Reporting periods: quarters, months and ISO weeks in the operator's time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tripguard.core.errors import InvalidInput
+from tripguard.reporting import periods
+
+pytestmark = pytest.mark.no_database
+
+
+def test_a_quarter_is_its_local_days() -> None:
+    q3 = periods.parse("2026Q3", "Asia/Shanghai")
+    assert (q3.start, q3.end) == (datetime(2026, 6, 30, 16, tzinfo=UTC), datetime(2026, 9, 30, 16, tzinfo=UTC))
+    q4 = periods.parse("2026Q4", "UTC")
+    assert (q4.start, q4.end) == (datetime(2026, 10, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+    assert q4.previous("UTC").label == "2026Q3"
+    assert periods.parse("2027Q1", "UTC").previous("UTC").label == "2026Q4"
+    assert [p.label for p in periods.trailing(q3, 4, "UTC")] == ["2025Q4", "2026Q1", "2026Q2", "2026Q3"]
+
+
+def test_months_and_weeks() -> None:
+    december = periods.parse("2026-12", "UTC")
+    assert (december.start, december.end) == (datetime(2026, 12, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+    assert periods.parse("2027-01", "UTC").previous("UTC").label == "2026-12"
+    week = periods.parse("2026W53", "UTC")  # 2026 has 53 ISO weeks
+    assert week.start == datetime(2026, 12, 28, tzinfo=UTC) and week.previous("UTC").label == "2026W52"
+    assert periods.parse("2027W01", "UTC").previous("UTC").label == "2026W53"
+    assert periods.current_quarter(datetime(2026, 12, 31, 17, tzinfo=UTC), "Asia/Shanghai") == "2027Q1"
+
+
+@pytest.mark.parametrize("label", ["2026Q5", "2026-13", "2026W54", "2026", "26Q1", "2026q1", "2027W53", ""])
+def test_a_bad_period_is_refused(label: str) -> None:
+    with pytest.raises(InvalidInput):
+        periods.parse(label, "UTC")
