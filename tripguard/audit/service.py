@@ -129,6 +129,15 @@ def leaf_hashes(session: Session, size: int | None = None) -> list[bytes]:
     return [leaf for leaf in session.scalars(query) if leaf is not None]
 
 
+def last_of(session: Session, action: str) -> AuditEntry | None:
+    """The newest entry of an action (the evidence of the last backup, restore drill or scan)."""
+    return session.scalar(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.ts.desc()).limit(1))
+
+
+def oldest_entry_at(session: Session) -> datetime | None:
+    return session.scalar(select(func.min(AuditEntry.ts)))
+
+
 def latest_head(session: Session) -> TreeHead | None:
     return session.scalar(select(TreeHead).order_by(TreeHead.tree_size.desc()).limit(1))
 

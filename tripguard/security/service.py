@@ -21,6 +21,7 @@ from tripguard.security import credentials
 from tripguard.security.models import ApiKey, StaffAccount, StaffSession
 from tripguard.security.permissions import (
     API_KEY_SCOPES,
+    SEPARATED_ADMIN_ROLES,
     STAFF_ROLES,
     TOTP_REQUIRED_ROLES,
     Permission,
@@ -55,6 +56,25 @@ def get_staff(session: Session, staff_id: str) -> StaffAccount:
     if staff is None:
         raise NotFound("no such staff account")
     return staff
+
+
+def without_second_factor(session: Session) -> list[str]:
+    """Active accounts whose roles need a second factor but that have not enrolled one (usernames)."""
+    return [staff.username for staff in session.scalars(select(StaffAccount).where(StaffAccount.disabled_at.is_(None)))
+            if staff_roles(staff) & TOTP_REQUIRED_ROLES and staff.totp_secret is None]
+
+
+def administrator_separation(session: Session) -> tuple[dict[str, int], list[str]]:
+    """How many active accounts hold each separated administrator role, and the accounts holding two."""
+    held = {role.value: 0 for role in sorted(SEPARATED_ADMIN_ROLES)}
+    conflicts = []
+    for staff in session.scalars(select(StaffAccount).where(StaffAccount.disabled_at.is_(None))):
+        admin = staff_roles(staff) & SEPARATED_ADMIN_ROLES
+        for role in admin:
+            held[role.value] += 1
+        if len(admin) > 1:
+            conflicts.append(staff.username)
+    return held, conflicts
 
 
 def list_staff(session: Session) -> list[StaffAccount]:
