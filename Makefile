@@ -24,11 +24,12 @@ run: install
 
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser), the
 # Noto CJK fonts so Chinese pages (and the console gallery's screenshots) render with real glyphs, and
-# WenQuanYi Micro Hei, the TrueType CJK font the privacy labels embed in their PDFs.
+# WenQuanYi Micro Hei, the TrueType CJK font the privacy labels and reports embed in their PDFs, and
+# poppler-utils (pdftoppm), with which the report tests look at a PDF as a reader would.
 chromium:
-	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ] || [ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ] || [ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || [ ! -x /usr/bin/pdftoppm ]; then \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk fonts-wqy-microhei >/dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk fonts-wqy-microhei poppler-utils >/dev/null; \
 	fi
 
 # ruff and mypy over the package: any finding fails `make test`.

@@ -42,6 +42,7 @@ from tripguard.notify.setup import build_notifier
 from tripguard.privacy import console as privacy_console
 from tripguard.privacy.api import router as privacy_router
 from tripguard.privacy.retention import run_retention
+from tripguard.reporting import console as reporting_console
 from tripguard.reporting.api import router as reporting_router
 from tripguard.safety import console as safety_console
 from tripguard.safety.api import router as safety_router
@@ -89,7 +90,7 @@ CONSOLE_ROUTERS = [security_console.router, audit_console.router, privacy_consol
                    telematics_console.router, telematics_console.trips_router,
                    telematics_console.devices_router, telematics_console.check_ins_router, safety_console.router,
                    feedback_console.router, screening_console.router, delivery_console.router,
-                   workforce_console.router]
+                   workforce_console.router, reporting_console.router]
 
 logger = logging.getLogger("tripguard.app")
 

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -72,3 +73,45 @@ def scan() -> None:
                   f"{', '.join(skipped[:20])}{' …' if len(skipped) > 20 else ''}")
     if vulnerable or skipped:
         raise typer.Exit(1)
+
+
+report_app = typer.Typer(help="Evaluation reports.", no_args_is_help=True)
+
+
+@report_app.command("quarterly")
+def quarterly(
+    quarter: Annotated[str, typer.Option(help="e.g. 2026Q3 (the current quarter by default)")] = "",
+    fmt: Annotated[str, typer.Option("--format", help="html, pdf or csv")] = "html",
+    out_path: Annotated[Path, typer.Option("--out", help="the file to write")] = Path("report.html"),
+    lang: Annotated[str, typer.Option(help="zh_CN or en")] = "zh_CN",
+) -> None:
+    """The quarterly evaluation: every KPI against its target with four quarters of trend, the plan's
+    five risks, and the security self-assessment."""
+    from rich.progress import Progress
+
+    from tripguard.core import i18n
+    from tripguard.core.settings import get_settings
+    from tripguard.reporting import periods, render
+    from tripguard.reporting import quarterly as quarterly_report
+    from tripguard.vault.keys import key_source
+
+    if fmt not in render.FORMATS:
+        err.print(f"[red]error:[/red] --format is one of {', '.join(render.FORMATS)}")
+        raise typer.Exit(2)
+    if lang not in i18n.LOCALES:
+        err.print(f"[red]error:[/red] --lang is one of {', '.join(i18n.LOCALES)}")
+        raise typer.Exit(2)
+    settings = get_settings()
+    now = utcnow()
+    label = quarter or periods.current_quarter(now, settings.timezone)
+    with clean_errors(), cli_session(settings) as session, Progress(transient=True) as bar:
+        task = bar.add_task(f"quarterly report {label}", total=quarterly_report.TREND_QUARTERS + 2)
+
+        def step(what: str) -> None:
+            bar.update(task, advance=1, description=f"{label}: {what}")
+
+        report = quarterly_report.build(session, settings, key_source(settings), label, now=now, progress=step)
+        data = render.render(report, fmt, lang, settings.timezone)
+        bar.update(task, advance=1, description=f"{label}: written")
+    out_path.write_bytes(data)
+    out.print(f"{out_path}: the {label} report ({fmt}, {lang}, {len(data):,} bytes)")

@@ -50,7 +50,7 @@ class Inputs:
 class Control:
     key: str
     title: str  # msgid
-    clause: str  # the part of GB/T 22239-2019 §8.1.4 (安全计算环境, level 3) it belongs to
+    clause: str  # msgid: the part of GB/T 22239-2019 §8.1.4 (安全计算环境, level 3) it belongs to
     check: Callable[[Inputs], Evidence]
 
 
@@ -160,18 +160,18 @@ def dependency_scan(i: Inputs) -> Evidence:
 
 
 CONTROLS = [
-    Control("admin.two_factor", N_("Two-factor sign-in for privileged users"), "身份鉴别 identification and authentication", two_factor),
-    Control("admin.separated", N_("System, security and audit administrators separated"), "访问控制 access control",
+    Control("admin.two_factor", N_("Two-factor sign-in for privileged users"), N_("identification and authentication"), two_factor),
+    Control("admin.separated", N_("System, security and audit administrators separated"), N_("access control"),
             separated_administrators),
-    Control("audit.coverage", N_("Security audit covers every user, kept six months, protected"), "安全审计 security audit",
+    Control("audit.coverage", N_("Security audit covers every user, kept six months, protected"), N_("security audit"),
             audit_log),
-    Control("crypto.storage", N_("Personal information encrypted in storage"), "数据保密性 data confidentiality", stored_encrypted),
-    Control("crypto.transit", N_("Personal information encrypted in transit"), "数据保密性 data confidentiality", in_transit),
-    Control("backup.recent", N_("Data backed up at least daily"), "数据备份恢复 backup and recovery", backups),
-    Control("backup.restore_drill", N_("Backups restored in a drill"), "数据备份恢复 backup and recovery", restore_drill),
-    Control("keys.rotation", N_("Encryption keys rotated"), "数据保密性 data confidentiality (密钥管理)", key_rotation),
-    Control("secrets.defaults", N_("No default passwords or secrets"), "访问控制 access control (默认口令)", no_default_secrets),
-    Control("deps.scan", N_("Known vulnerabilities found and fixed"), "入侵防范 intrusion prevention", dependency_scan),
+    Control("crypto.storage", N_("Personal information encrypted in storage"), N_("data confidentiality"), stored_encrypted),
+    Control("crypto.transit", N_("Personal information encrypted in transit"), N_("data confidentiality"), in_transit),
+    Control("backup.recent", N_("Data backed up at least daily"), N_("backup and recovery"), backups),
+    Control("backup.restore_drill", N_("Backups restored in a drill"), N_("backup and recovery"), restore_drill),
+    Control("keys.rotation", N_("Encryption keys rotated"), N_("data confidentiality: key management"), key_rotation),
+    Control("secrets.defaults", N_("No default passwords or secrets"), N_("access control: default passwords"), no_default_secrets),
+    Control("deps.scan", N_("Known vulnerabilities found and fixed"), N_("intrusion prevention"), dependency_scan),
 ]
 
 

@@ -1,0 +1,53 @@
+"""The console's reports page: the KPIs of a period against their targets, and the quarterly report to
+download in either language and any format."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from tripguard.core.clock import utcnow
+from tripguard.core.db import DbSession
+from tripguard.reporting import kpis, periods, quarterly, render
+from tripguard.security.auth import ReportReader
+from tripguard.vault.keys import key_source
+from tripguard.web.rendering import request_locale
+from tripguard.web.shell import page
+
+router = APIRouter(prefix="/console/reports", include_in_schema=False)
+PeriodQuery = Annotated[str | None, Query(pattern=periods.PATTERN)]
+MEDIA = {"html": "text/html; charset=utf-8", "pdf": "application/pdf", "csv": "text/csv; charset=utf-8"}
+
+
+@router.get("")
+def reports_page(request: Request, principal: ReportReader, session: DbSession, period: PeriodQuery = None) -> HTMLResponse:
+    settings = request.app.state.settings
+    now = utcnow()
+    label = period or periods.current_quarter(now, settings.timezone)
+    span = periods.parse(label, settings.timezone)
+    results = kpis.compute(session, span, now=now, ack_seconds=settings.incident_ack_seconds)
+    quarters = [p.label for p in periods.trailing(periods.parse(periods.current_quarter(now, settings.timezone),
+                                                                settings.timezone), 4, settings.timezone)]
+    return page(request, "reporting/reports.html", principal, "/console/reports", period=span, results=results,
+                shown=render.shown, target_text=render.target_text, status_words=render.STATUS_WORDS,
+                quarters=quarters)
+
+
+@router.get("/quarterly")
+async def quarterly_download(request: Request, principal: ReportReader, session: DbSession,
+                             quarter: Annotated[str, Query(pattern=r"^[0-9]{4}Q[1-4]$")],
+                             format: Annotated[str, Query(pattern="^(html|pdf|csv)$")] = "pdf") -> Response:
+    """The quarterly report, as `tripguard report quarterly` writes it, in the page's language."""
+    settings = request.app.state.settings
+    locale = request_locale(request)
+
+    def build() -> bytes:
+        report = quarterly.build(session, settings, key_source(settings), quarter, now=utcnow())
+        return render.render(report, format, locale, settings.timezone)
+
+    data = await run_in_threadpool(build)
+    return Response(data, media_type=MEDIA[format], headers={
+        "Content-Disposition": f'attachment; filename="tripguard-{quarter}-{locale}.{format}"'})
