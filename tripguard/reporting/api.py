@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from tripguard.core import i18n
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import NotFound
-from tripguard.reporting import kpis, periods
-from tripguard.reporting.schemas import KpiRead, KpiRecords, KpiReport, TargetRead
+from tripguard.reporting import digests, kpis, periods
+from tripguard.reporting.schemas import (
+    DigestRead,
+    DigestSubscriptionRead,
+    DigestSubscriptionWrite,
+    KpiRead,
+    KpiRecords,
+    KpiReport,
+    TargetRead,
+)
 from tripguard.security.auth import ReportReader
 
 router = APIRouter(prefix="/api/v1", tags=["reporting"])
@@ -51,3 +59,26 @@ def kpi_records(key: Annotated[str, Path(pattern=r"^[a-z0-9_.]{1,64}$")], _: Rep
     span = periods.parse(period, settings.timezone)
     return KpiRecords(key=key, period=span.label, records=kpis.records(
         session, span, key, now=utcnow(), ack_seconds=settings.incident_ack_seconds))
+
+
+Kind = Annotated[str, Path(pattern="^(weekly|monthly)$")]
+
+
+@router.put("/me/digests/{kind}")
+def subscribe(kind: Kind, body: DigestSubscriptionWrite, reader: ReportReader, request: Request,
+              session: DbSession) -> DigestSubscriptionRead:
+    """Receive the weekly or monthly digest by e-mail (the address is sealed under your key)."""
+    row = digests.subscribe(session, request.app.state.vault, reader, kind=kind, email=body.email, locale=body.locale)
+    return DigestSubscriptionRead(kind=row.kind, locale=row.locale, created_at=row.created_at)
+
+
+@router.delete("/me/digests/{kind}", status_code=204)
+def unsubscribe(kind: Kind, reader: ReportReader, session: DbSession) -> Response:
+    digests.unsubscribe(session, reader, kind=kind)
+    return Response(status_code=204)
+
+
+@router.get("/reports/digests")
+def list_digests(_: ReportReader, session: DbSession) -> list[DigestRead]:
+    """The latest weekly and monthly digests, newest first."""
+    return [DigestRead.model_validate(d) for d in digests.recent(session)]

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
-from tripguard.reporting import kpis, periods, quarterly, render
+from tripguard.reporting import digests, kpis, periods, quarterly, render
 from tripguard.security.auth import ReportReader
 from tripguard.vault.keys import key_source
 from tripguard.web.rendering import request_locale
@@ -33,7 +33,7 @@ def reports_page(request: Request, principal: ReportReader, session: DbSession, 
                                                                 settings.timezone), 4, settings.timezone)]
     return page(request, "reporting/reports.html", principal, "/console/reports", period=span, results=results,
                 shown=render.shown, target_text=render.target_text, status_words=render.STATUS_WORDS,
-                quarters=quarters)
+                quarters=quarters, digests=digests.recent(session))
 
 
 @router.get("/quarterly")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class TargetRead(BaseModel):
@@ -41,3 +41,27 @@ class KpiRecords(BaseModel):
     key: str
     period: str
     records: list[dict[str, object]]
+
+
+class DigestSubscriptionWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(pattern=r"^[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,24}$", max_length=254)
+    locale: str = Field(default="zh_CN", pattern="^(zh_CN|en)$")
+
+
+class DigestSubscriptionRead(BaseModel):
+    kind: str
+    locale: str
+    created_at: datetime
+
+
+class DigestRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    kind: str
+    period: str
+    figures: list[dict[str, object]]
+    recipients: int
+    created_at: datetime
