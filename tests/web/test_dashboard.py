@@ -49,8 +49,15 @@ def test_an_agents_figures_and_charts(db: Session) -> None:
 
 def test_each_role_sees_only_its_figures(db: Session) -> None:
     seed(db)
-    assert {f.key for f in board_of(db, Role.PRIVACY_OFFICER).figures} == {"requests", "breaches"}
-    assert board_of(db, Role.TRAINER).figures == [] and board_of(db, Role.TRAINER).charts == []
+    assert {f.key for f in board_of(db, Role.PRIVACY_OFFICER).figures} == {
+        "requests", "breaches", "quarter.privacy.requests_on_time", "quarter.privacy.deletions_on_schedule",
+        "quarter.privacy.breaches"}  # and this quarter's figures it answers for, against their targets
+    trainer = board_of(db, Role.TRAINER)
+    assert {f.key for f in trainer.figures} == {"quarter.training.coverage", "quarter.training.satisfaction"}
+    assert trainer.charts == [] and {f.href for f in trainer.figures} == {"/console/training"}
+    assert {f.key for f in board_of(db, Role.SUPERVISOR).figures} == {
+        f"quarter.{key}" for key in ("screening.pass_rate", "devices.install_rate", "safety.use_rate",
+                                     "training.coverage")}
 
 
 def test_the_page_and_its_live_partial(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]

@@ -132,6 +132,8 @@ class Settings(BaseSettings):
                                              "this long before it is bound again")
     supervision_interval_seconds: float = Field(default=60, ge=0, description="supervision rules over the audit "
                                                                               "log; 0: not in this process")
+    dashboard_quarter_cache_seconds: float = Field(default=300, ge=0, le=3600, description="the home board's "
+                                                   "quarter figures are recomputed at most this often per process")
     digest_interval_seconds: float = Field(default=3600, ge=0, description="how often the scheduler looks for a "
                                            "finished week or month to summarise (0: never)")
     delivery_interval_seconds: float = Field(default=60, ge=0, description="expiring virtual-number bindings; "

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from tripguard.core.i18n import N_
 from tripguard.privacy import breaches, requests
+from tripguard.reporting import kpis, periods, quarterly, render
 from tripguard.safety import service as safety
 from tripguard.security.permissions import Permission
 from tripguard.security.principal import Principal
@@ -58,7 +60,8 @@ def _percent(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.1f} %"
 
 
-def build(session: Session, principal: Principal, now: datetime, *, charts: bool = True) -> Dashboard:
+def build(session: Session, principal: Principal, now: datetime, *, charts: bool = True,
+          timezone: str = "Asia/Shanghai", ack_seconds: int = 60, cache_seconds: float = 0) -> Dashboard:
     board = Dashboard()
     hours = _hours(now)
     if principal.can(Permission.INCIDENT_HANDLE):
@@ -90,4 +93,41 @@ def build(session: Session, principal: Principal, now: datetime, *, charts: bool
         open_breaches = breaches.open_count(session)
         board.figures.append(Figure("breaches", N_("Breaches not closed"), str(open_breaches),
                                     "/console/privacy/breaches", warn=open_breaches > 0))
+    board.figures.extend(quarter_figures(session, principal, now, timezone=timezone, ack_seconds=ack_seconds,
+                                         cache_seconds=cache_seconds))
     return board
+
+
+# Where each owner reads more about its figures; a report reader goes to the Reports page.
+OWNER_PAGES = {"screening_officer": "/console/screening", "safety_agent": "/console/trips",
+               "trainer": "/console/training", "privacy_officer": "/console/privacy/requests",
+               "support_agent": "/console/complaints", "hr_officer": "/console/discipline"}
+_quarter_cache: dict[tuple[str, tuple[str, ...]], tuple[float, list[kpis.Result]]] = {}
+
+
+def _owned(principal: Principal) -> list[kpis.Kpi]:
+    """The figures with a target this person answers for (a report reader: the plan's own targets); the
+    device rates are on the board already, over the last 24 hours."""
+    roles = {role.value for role in principal.roles}
+    if principal.can(Permission.REPORT_READ):
+        return [kpis.BY_KEY[key] for key in quarterly.PLAN_TARGETS]
+    return [k for k in kpis.KPIS if k.owner in roles and not k.point_in_time]
+
+
+def quarter_figures(session: Session, principal: Principal, now: datetime, *, timezone: str, ack_seconds: int,
+                    cache_seconds: float) -> list[Figure]:
+    """This quarter's figures against their targets, as the KPI engine computes them (kept for
+    `cache_seconds` in this process: the board refreshes every few seconds, a quarter is a lot of trips)."""
+    owned = _owned(principal)
+    if not owned:
+        return []
+    period = periods.parse(periods.current_quarter(now, timezone), timezone)
+    key = (period.label, tuple(k.key for k in owned))
+    cached = _quarter_cache.get(key)
+    if cached is None or time.monotonic() - cached[0] >= cache_seconds:
+        cached = (time.monotonic(), kpis.compute(session, period, now=now, ack_seconds=ack_seconds, keys=list(key[1])))
+        _quarter_cache[key] = cached
+    href = "/console/reports" if principal.can(Permission.REPORT_READ) else next(
+        (OWNER_PAGES[r.value] for r in principal.roles if r.value in OWNER_PAGES), "/console")
+    return [Figure(f"quarter.{r.kpi.key}", r.kpi.title, render.shown(r), href, warn=r.status == "red")
+            for r in cached[1] if r.target.at_least is not None or r.target.at_most is not None]

@@ -93,13 +93,19 @@ def i18n_text(request: Request, message: str) -> str:
 @router.get("")
 def home(request: Request, principal: ConsoleUser, session: DbSession) -> HTMLResponse:
     """Each role's live figures (refreshed every 30 s) and charts of the last 24 hours."""
-    board = dashboard.build(session, principal, utcnow())
+    settings = request.app.state.settings
+    board = dashboard.build(session, principal, utcnow(), timezone=settings.timezone,
+                            ack_seconds=settings.incident_ack_seconds,
+                            cache_seconds=settings.dashboard_quarter_cache_seconds)
     return page(request, "home.html", principal, "/console", roles=sorted(principal.roles), board=board)
 
 
 @router.get("/figures")
 def home_figures(request: Request, principal: ConsoleUser, session: DbSession) -> HTMLResponse:
-    return render(request, "home_figures.html", board=dashboard.build(session, principal, utcnow(), charts=False))
+    settings = request.app.state.settings
+    return render(request, "home_figures.html", board=dashboard.build(
+        session, principal, utcnow(), charts=False, timezone=settings.timezone, ack_seconds=settings.incident_ack_seconds,
+        cache_seconds=settings.dashboard_quarter_cache_seconds))
 
 
 @root_router.get("/", dependencies=[Public])
