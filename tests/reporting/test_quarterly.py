@@ -55,6 +55,7 @@ def test_the_html_in_both_languages(report: quarterly.QuarterlyReport, screening
     assert "季度安全与隐私评估报告" in chinese and '<html lang="zh-CN">' in chinese
     assert chinese.count("<svg") == 2 and "背景审查合格率" in chinese.split('data-testid="chart-targets"')[1]
     assert 'data-kpi="safety.use_rate"' in chinese and "60.0 %" in chinese
+    assert "个人信息字段按人使用" in chinese  # the self-assessment's evidence, in the report's language
     english = render.to_html(report, "en", zone).decode()
     assert "Quarterly safety and privacy evaluation" in english and "Screening pass rate" in english
 

@@ -38,7 +38,7 @@ def check() -> None:
         table.add_column(column)
     for control, evidence in assessment.results:
         table.add_row(control.key, control.clause, "[green]pass[/green]" if evidence.passed else "[red]FAIL[/red]",
-                      evidence.found, evidence.gap or "")
+                      evidence.found % evidence.values, evidence.gap or "")
     out.print(table)
     if not assessment.passed:
         raise typer.Exit(1)

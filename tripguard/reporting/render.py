@@ -76,7 +76,8 @@ def to_csv(report: QuarterlyReport, locale: str) -> bytes:
                              "", "", "", risk.risk.impact, risk.status])
         for control, evidence in report.assessment.results:
             writer.writerow(["security", control.key, i18n.gettext(control.title), report.period.label,
-                             1 if evidence.passed else 0, "", "", "", "green" if evidence.passed else "red"])
+                             1 if evidence.passed else 0, "", "", evidence.text(i18n.gettext),
+                             "green" if evidence.passed else "red"])
     return ("\ufeff" + out.getvalue()).encode()  # a BOM: spreadsheet programs then read the Chinese right
 
 
@@ -86,7 +87,7 @@ def to_html(report: QuarterlyReport, locale: str, timezone: str) -> bytes:
     with language(locale):
         svg = {"targets": charts.plan_targets(report, "svg").decode(), "alerts": charts.alerts_by_kind(report, "svg").decode()}
         html = env.get_template("reporting/quarterly.html").render(
-            report=report, shown=shown, target_text=target_text, status_words=STATUS_WORDS,
+            report=report, shown=shown, target_text=target_text, status_words=STATUS_WORDS, translate=i18n.gettext,
             status_colours=STATUS_COLOURS, charts=svg, html_lang="zh-CN" if locale.startswith("zh") else "en",
             zone=ZoneInfo(timezone), generated=report.generated_at.astimezone(ZoneInfo(timezone)))
     return html.encode()
@@ -127,7 +128,7 @@ def to_pdf(report: QuarterlyReport, locale: str, timezone: str) -> bytes:
                                         % {"score": f"{report.assessment.score * 100:.0f}"}, heading)]
         controls = [[i18n.gettext("Control"), i18n.gettext("Status"), i18n.gettext("Evidence")]]
         controls += [[Paragraph(i18n.gettext(c.title), body), i18n.gettext("met") if e.passed else i18n.gettext("not met"),
-                      Paragraph(e.found, body)] for c, e in report.assessment.results]
+                      Paragraph(e.text(i18n.gettext), body)] for c, e in report.assessment.results]
         control_table = Table(controls, colWidths=[60 * mm, 20 * mm, 96 * mm])
         control_table.setStyle(TableStyle(style[:4]))
         story.append(control_table)

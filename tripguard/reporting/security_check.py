@@ -8,8 +8,8 @@ when one was restored, a vulnerability scan when one ran and audited every depen
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -34,8 +34,13 @@ AUDIT_KEPT = timedelta(days=183)  # six months
 @dataclass(frozen=True)
 class Evidence:
     passed: bool
-    found: str  # what was found, in English (the console and report translate the control's title)
-    gap: str | None = None  # what to do, when it failed
+    found: str  # msgid: what was found, with %(name)s placeholders filled from `values`
+    values: Mapping[str, object] = field(default_factory=dict)
+    gap: str | None = None  # msgid: what to do, when it failed
+
+    def text(self, translate: Callable[[str], str] = lambda message: message) -> str:
+        found = translate(self.found) % self.values
+        return f"{found} — {translate(self.gap)}" if self.gap else found
 
 
 @dataclass(frozen=True)
@@ -54,109 +59,119 @@ class Control:
     check: Callable[[Inputs], Evidence]
 
 
-def _age(since: datetime | None, now: datetime) -> str:
-    if since is None:
-        return "never"
-    days = (now - since).total_seconds() / 86400
-    return f"{days:.1f} days ago"
+def _days(since: datetime | None, now: datetime) -> str:
+    return "—" if since is None else f"{(now - since).total_seconds() / 86400:.1f}"
 
 
 def two_factor(i: Inputs) -> Evidence:
     missing = security.without_second_factor(i.session)
     if missing:
-        return Evidence(False, f"{len(missing)} privileged accounts without a second factor: {', '.join(missing[:10])}",
-                        "have them sign in (enrolment is forced) or disable the accounts")
-    return Evidence(True, "every active account with a privileged role has enrolled TOTP; sign-in requires it")
+        return Evidence(False, N_("%(count)s privileged accounts without a second factor: %(names)s"),
+                        {"count": len(missing), "names": ", ".join(missing[:10])},
+                        N_("have them sign in (enrolment is forced) or disable the accounts"))
+    return Evidence(True, N_("every active account with a privileged role has enrolled TOTP; sign-in requires it"))
 
 
 def separated_administrators(i: Inputs) -> Evidence:
     held, conflicts = security.administrator_separation(i.session)
-    found = ", ".join(f"{role}: {count}" for role, count in held.items())
+    counts = ", ".join(f"{role}: {count}" for role, count in held.items())
     if conflicts:
-        return Evidence(False, f"accounts holding two administrator roles: {', '.join(conflicts)}",
-                        "give each administrator role to a different person")
+        return Evidence(False, N_("accounts holding two administrator roles: %(names)s"),
+                        {"names": ", ".join(conflicts)}, N_("give each administrator role to a different person"))
     vacant = [role for role, count in held.items() if count == 0]
     if vacant:
-        return Evidence(False, f"no one holds {', '.join(vacant)} ({found})", "create the missing administrator")
-    return Evidence(True, f"system, security and audit administration held by different people ({found})")
+        return Evidence(False, N_("no one holds %(roles)s (%(counts)s)"), {"roles": ", ".join(vacant), "counts": counts},
+                        N_("create the missing administrator"))
+    return Evidence(True, N_("system, security and audit administration held by different people (%(counts)s)"),
+                    {"counts": counts})
 
 
 def audit_log(i: Inputs) -> Evidence:
     head = audit.latest_head(i.session)
     oldest = audit.oldest_entry_at(i.session)
-    kept = f"the oldest entry is from {_age(oldest, i.now)}; entries are never deleted"
     if head is None or i.now - head.signed_at > HEAD_WITHIN:
-        return Evidence(False, f"last signed tree head {_age(head.signed_at if head else None, i.now)}; {kept}",
-                        "run the scheduler (it signs a head every few minutes); check its logs")
-    return Evidence(True, f"every access to personal data is audited in a hash-chained log; last signed head "
-                          f"{_age(head.signed_at, i.now)} ({head.tree_size} entries); {kept} (≥ "
-                          f"{AUDIT_KEPT.days} days required)")
+        return Evidence(False, N_("no tree head signed in the last day (last: %(days)s days ago)"),
+                        {"days": _days(head.signed_at if head else None, i.now)},
+                        N_("run the scheduler (it signs a head every few minutes); check its logs"))
+    return Evidence(True, N_("every access to personal data is audited in a hash-chained log; last signed head "
+                             "%(days)s days ago over %(size)s entries; the oldest entry is %(oldest)s days old and "
+                             "entries are never deleted (at least %(kept)s days required)"),
+                    {"days": _days(head.signed_at, i.now), "size": head.tree_size, "oldest": _days(oldest, i.now),
+                     "kept": AUDIT_KEPT.days})
 
 
 def stored_encrypted(i: Inputs) -> Evidence:
     fields = catalogue(Base.metadata)
-    return Evidence(bool(fields), f"{len(fields)} personal fields in {len({f.table for f in fields})} tables sealed "
-                                  f"per person with {i.settings.crypto_suite}; no personal column is plaintext")
+    return Evidence(bool(fields), N_("%(fields)s personal fields in %(tables)s tables sealed per person with "
+                                     "%(suite)s; no personal column is plaintext"),
+                    {"fields": len(fields), "tables": len({f.table for f in fields}), "suite": i.settings.crypto_suite})
 
 
 def in_transit(i: Inputs) -> Evidence:
     if i.settings.base_url.startswith("https://"):
-        return Evidence(True, f"served at {i.settings.base_url}: HSTS and Secure cookies on")
-    return Evidence(False, f"TRIPGUARD_BASE_URL is {i.settings.base_url}", "serve behind TLS and set an https base URL")
+        return Evidence(True, N_("served at %(url)s: HSTS and Secure cookies on"), {"url": i.settings.base_url})
+    return Evidence(False, N_("TRIPGUARD_BASE_URL is %(url)s"), {"url": i.settings.base_url},
+                    N_("serve behind TLS and set an https base URL"))
 
 
 def backups(i: Inputs) -> Evidence:
     made = audit.last_of(i.session, "backup.create")
+    values = {"days": _days(made.ts if made else None, i.now)}
     if made is None or i.now - made.ts > BACKUP_WITHIN:
-        return Evidence(False, f"last backup {_age(made.ts if made else None, i.now)}",
-                        "schedule `tripguard backup create` daily")
-    return Evidence(True, f"last backup {_age(made.ts, i.now)}")
+        return Evidence(False, N_("no backup in the last two days (last: %(days)s days ago)"), values,
+                        N_("schedule `tripguard backup create` daily"))
+    return Evidence(True, N_("last backup %(days)s days ago"), values)
 
 
 def restore_drill(i: Inputs) -> Evidence:
     drill = audit.last_of(i.session, "backup.restore")
+    values = {"days": _days(drill.ts if drill else None, i.now)}
     if drill is None or i.now - drill.ts > RESTORE_DRILL_WITHIN:
-        return Evidence(False, f"last restore {_age(drill.ts if drill else None, i.now)}",
-                        "restore a recent backup into a scratch database each quarter (`tripguard backup restore`)")
-    return Evidence(True, f"last restore drill {_age(drill.ts, i.now)}")
+        return Evidence(False, N_("no restore drill this quarter (last: %(days)s days ago)"), values,
+                        N_("restore a recent backup into a scratch database each quarter (`tripguard backup restore`)"))
+    return Evidence(True, N_("last restore drill %(days)s days ago"), values)
 
 
 def key_rotation(i: Inputs) -> Evidence:
     current = i.keys.current_version()
     info = next(v for v in i.keys.versions() if v.version == current)
-    created = datetime.fromisoformat(info.created_at)
-    if i.now - created > KEY_AGE_LIMIT:
-        return Evidence(False, f"the key-encryption key v{current} was created {_age(created, i.now)}",
-                        "rotate it: `tripguard keys rotate`")
-    return Evidence(True, f"the key-encryption key v{current} was created {_age(created, i.now)} "
-                          f"(limit {KEY_AGE_LIMIT.days} days)")
+    values = {"version": current, "days": _days(datetime.fromisoformat(info.created_at), i.now),
+              "limit": KEY_AGE_LIMIT.days}
+    if i.now - datetime.fromisoformat(info.created_at) > KEY_AGE_LIMIT:
+        return Evidence(False, N_("the key-encryption key v%(version)s is %(days)s days old (limit %(limit)s)"),
+                        values, N_("rotate it: `tripguard keys rotate`"))
+    return Evidence(True, N_("the key-encryption key v%(version)s is %(days)s days old (limit %(limit)s)"), values)
 
 
 def no_default_secrets(i: Inputs) -> Evidence:
     problems = []
     if i.settings.secret_key.get_secret_value() == DEV_SECRET:
-        problems.append("TRIPGUARD_SECRET_KEY is the development value")
+        problems.append("TRIPGUARD_SECRET_KEY")
     if i.settings.subject_token_secret is None and i.settings.subject_token_public_key_file is None:
-        problems.append("no subject-token secret or public key")
+        problems.append("TRIPGUARD_SUBJECT_TOKEN_SECRET")
     if i.settings.env != "production":
-        problems.append(f"TRIPGUARD_ENV is {i.settings.env} (production refuses default secrets)")
+        problems.append(f"TRIPGUARD_ENV={i.settings.env}")
     if problems:
-        return Evidence(False, "; ".join(problems), "set them from your secret store and TRIPGUARD_ENV=production")
-    return Evidence(True, "no default secret in use; production refuses to start with one")
+        return Evidence(False, N_("development values or missing secrets: %(names)s"), {"names": ", ".join(problems)},
+                        N_("set them from your secret store and TRIPGUARD_ENV=production"))
+    return Evidence(True, N_("no default secret in use; production refuses to start with one"))
 
 
 def dependency_scan(i: Inputs) -> Evidence:
     scan = audit.last_of(i.session, "security.scan")
     if scan is None or i.now - scan.ts > SCAN_WITHIN:
-        return Evidence(False, f"last dependency scan {_age(scan.ts if scan else None, i.now)}",
-                        "run `tripguard security scan` (it needs the vulnerability service) at least monthly")
+        return Evidence(False, N_("no dependency scan in the last 30 days (last: %(days)s days ago)"),
+                        {"days": _days(scan.ts if scan else None, i.now)},
+                        N_("run `tripguard security scan` (it needs the vulnerability service) at least monthly"))
     details = json.loads(scan.details or "{}")
-    vulnerable, skipped = int(details.get("vulnerable", 0)), int(details.get("skipped", 0))
-    found = (f"scan {_age(scan.ts, i.now)}: {details.get('audited', 0)} dependencies audited, {vulnerable} vulnerable, "
-             f"{skipped} not audited")
-    if vulnerable or skipped:
-        return Evidence(False, found, "upgrade the vulnerable packages; a dependency not audited is not known safe")
-    return Evidence(True, found)
+    values = {"days": _days(scan.ts, i.now), "audited": details.get("audited", 0),
+              "vulnerable": int(details.get("vulnerable", 0)), "skipped": int(details.get("skipped", 0))}
+    found = N_("scan %(days)s days ago: %(audited)s dependencies audited, %(vulnerable)s vulnerable, %(skipped)s "
+               "not audited")
+    if values["vulnerable"] or values["skipped"]:
+        return Evidence(False, found, values,
+                        N_("upgrade the vulnerable packages; a dependency not audited is not known safe"))
+    return Evidence(True, found, values)
 
 
 CONTROLS = [
