@@ -80,6 +80,10 @@ def test_the_pdf_shows_its_charts_and_its_chinese(report: quarterly.QuarterlyRep
         return all(abs(x - y) <= 12 for x, y in zip(a, b, strict=True))
 
     assert any(near(c, chart_green) for c in colours)  # the charts are drawn on the page
+    english = tmp_path / "report-en.pdf"
+    english.write_bytes(render.to_pdf(report, "en", screening_app.state.settings.timezone))
+    text = subprocess.run(["pdftotext", str(english), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Quarterly safety and privacy evaluation" in text and "The plan's five risks" in text
 
 
 def test_from_the_console_and_the_command_line(client: TestClient, act_as, cli_site: Settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
