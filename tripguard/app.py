@@ -44,6 +44,7 @@ from tripguard.privacy.api import router as privacy_router
 from tripguard.privacy.retention import run_retention
 from tripguard.reporting import console as reporting_console
 from tripguard.reporting import digests as reporting_digests
+from tripguard.reporting import snapshots as reporting_snapshots
 from tripguard.reporting.api import router as reporting_router
 from tripguard.safety import console as safety_console
 from tripguard.safety.api import router as safety_router
@@ -225,7 +226,9 @@ def background_jobs(app: FastAPI) -> list[Job]:
         limits = workforce_supervision.Thresholds(timezone=settings.timezone)
         jobs.append(Job(settings.supervision_interval_seconds,
                         lambda: workforce_supervision.run_rules(factory, limits), "workforce.supervision"))
-    if settings.digest_interval_seconds > 0:
+    if settings.digest_interval_seconds > 0:  # hourly by default: the day's device snapshot, then any digest due
+        jobs.append(Job(settings.digest_interval_seconds,
+                        lambda: reporting_snapshots.take(factory, timezone=settings.timezone), "reporting.snapshots"))
         jobs.append(Job(settings.digest_interval_seconds,
                         lambda: reporting_digests.run(factory, app.state.vault, settings), "reporting.digests"))
     if settings.delivery_interval_seconds > 0:

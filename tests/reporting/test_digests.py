@@ -47,3 +47,30 @@ def test_finished_periods_are_summarised_once_and_sent_to_subscribers(
     assert 'data-digest="2026W48"' in client.get("/console/reports").text
     act_as(Role.SAFETY_AGENT)
     assert client.put("/api/v1/me/digests/weekly", json={"email": "a@example.com"}).status_code == 403
+
+
+def test_a_finished_periods_device_rates_come_from_its_daily_snapshots(
+        client: TestClient, db: Session, app: FastAPI, session_factory: sessionmaker[Session], act_as) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from tripguard.core.clock import utcnow
+    from tripguard.reporting import kpis, periods, snapshots
+
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    for vehicle in ("V1", "V2"):
+        client.put(f"/api/v1/telematics/vehicles/{vehicle}", json={"plate": "粤B1", "colour": "white", "model": "Qin"})
+    week = periods.parse("2026W40", "Asia/Shanghai")  # a week long past
+    snapshots.take(session_factory, timezone="Asia/Shanghai", now=week.start + timedelta(hours=12))  # no device yet
+    client.put("/api/v1/telematics/devices/D1", json={"vehicle_id": "V1", "installed_at": utcnow().isoformat()})
+    snapshots.take(session_factory, timezone="Asia/Shanghai", now=week.start + timedelta(days=1, hours=12))
+    snapshots.take(session_factory, timezone="Asia/Shanghai", now=week.start + timedelta(days=1, hours=13))  # same day
+    results = {r.kpi.key: r for r in kpis.compute(db, week, now=utcnow(), ack_seconds=60, timezone="Asia/Shanghai",
+                                                  keys=["devices.install_rate", "devices.operating_rate"])}
+    install = results["devices.install_rate"].value
+    assert (install.value, install.numerator, install.denominator) == (0.25, 1, 4)  # 2 days × 2 vehicles, 1 fitted
+    assert install.detail == {"snapshot_days": 2}
+    assert results["devices.operating_rate"].value.value == 0.0  # the device was never heard
+    now = {r.kpi.key: r for r in kpis.compute(db, periods.parse(periods.current_quarter(utcnow(), "Asia/Shanghai"),
+                                                                 "Asia/Shanghai"), now=utcnow(), ack_seconds=60,
+                                              keys=["devices.install_rate"])}
+    assert now["devices.install_rate"].value.value == 0.5  # the quarter under way: the registry as it stands

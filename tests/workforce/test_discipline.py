@@ -188,3 +188,25 @@ def test_a_worker_reads_their_own_data_without_signing(client: TestClient, act_a
     assert client.post("/api/v1/me/contacts", json={"name": "王芳", "phone": "13800005678"}).status_code == 201
     listed = client.get("/api/v1/me/contacts")
     assert listed.status_code == 200 and len(listed.json()) == 1
+
+
+def test_dismissing_a_staff_member_disables_the_account_and_ends_its_sessions(
+        client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    from tests.builders import PASSWORD, sign_in_with_enrolment, staff
+    from tripguard.security.models import StaffAccount, StaffSession
+
+    offender = staff(db, "leaky.li", Role.SUPPORT_AGENT)
+    sign_in_with_enrolment(client, "leaky.li")
+    client.cookies.clear()
+    act_as(Role.SUPERVISOR)
+    violation = client.post("/api/v1/violations", json={
+        "offender_type": "staff", "offender_id": offender.id, "kind": "privacy", "summary": "出售顾客电话",
+        "evidence": {"audit": ["1"]}}).json()
+    act_as(Role.HR_OFFICER)
+    assert client.post(f"/api/v1/violations/{violation['id']}/sanctions", json={"kind": "dismissal"}).status_code == 201
+    db.expire_all()
+    assert db.get(StaffAccount, offender.id).disabled_at is not None  # type: ignore[union-attr]
+    assert all(s.revoked_at is not None for s in db.scalars(select(StaffSession).where(
+        StaffSession.staff_id == offender.id)))
+    client.app.dependency_overrides.clear()  # type: ignore[attr-defined]
+    assert client.post("/api/v1/auth/sign-in", json={"username": "leaky.li", "password": PASSWORD}).status_code == 401

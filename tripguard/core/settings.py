@@ -134,8 +134,9 @@ class Settings(BaseSettings):
                                                                               "log; 0: not in this process")
     dashboard_quarter_cache_seconds: float = Field(default=300, ge=0, le=3600, description="the home board's "
                                                    "quarter figures are recomputed at most this often per process")
-    digest_interval_seconds: float = Field(default=3600, ge=0, description="how often the scheduler looks for a "
-                                           "finished week or month to summarise (0: never)")
+    digest_interval_seconds: float = Field(default=3600, ge=0, description="how often the scheduler snapshots the "
+                                           "device registry for the day and looks for a finished week or month "
+                                           "to summarise (0: never)")
     delivery_interval_seconds: float = Field(default=60, ge=0, description="expiring virtual-number bindings; "
                                                                            "0: not in this process")
     run_jobs: bool = Field(default=True, description="run the background jobs in this API process; false when "

@@ -42,7 +42,8 @@ def kpi_report(_: ReportReader, request: Request, session: DbSession, period: Pe
     settings = request.app.state.settings
     span = periods.parse(period, settings.timezone)
     now = utcnow()
-    results = kpis.compute(session, span, now=now, ack_seconds=settings.incident_ack_seconds)
+    results = kpis.compute(session, span, now=now, ack_seconds=settings.incident_ack_seconds,
+                           timezone=settings.timezone)
     return KpiReport(period=span.label, start=span.start, end=span.end, computed_at=now,
                      kpis=[kpi_read(r) for r in results])
 
@@ -58,7 +59,7 @@ def kpi_records(key: Annotated[str, Path(pattern=r"^[a-z0-9_.]{1,64}$")], _: Rep
     settings = request.app.state.settings
     span = periods.parse(period, settings.timezone)
     return KpiRecords(key=key, period=span.label, records=kpis.records(
-        session, span, key, now=utcnow(), ack_seconds=settings.incident_ack_seconds))
+        session, span, key, now=utcnow(), ack_seconds=settings.incident_ack_seconds, timezone=settings.timezone))
 
 
 Kind = Annotated[str, Path(pattern="^(weekly|monthly)$")]

@@ -28,7 +28,8 @@ def reports_page(request: Request, principal: ReportReader, session: DbSession, 
     now = utcnow()
     label = period or periods.current_quarter(now, settings.timezone)
     span = periods.parse(label, settings.timezone)
-    results = kpis.compute(session, span, now=now, ack_seconds=settings.incident_ack_seconds)
+    results = kpis.compute(session, span, now=now, ack_seconds=settings.incident_ack_seconds,
+                           timezone=settings.timezone)
     quarters = [p.label for p in periods.trailing(periods.parse(periods.current_quarter(now, settings.timezone),
                                                                 settings.timezone), 4, settings.timezone)]
     return page(request, "reporting/reports.html", principal, "/console/reports", period=span, results=results,

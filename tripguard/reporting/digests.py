@@ -81,7 +81,8 @@ def run(factory: sessionmaker[Session], vault: Vault, settings: Settings, *, now
             if session.scalar(select(Digest.id).where(Digest.kind == kind, Digest.period == label)) is not None:
                 continue
             period = periods.parse(label, settings.timezone)
-            results = kpis.compute(session, period, now=now, ack_seconds=settings.incident_ack_seconds)
+            results = kpis.compute(session, period, now=now, ack_seconds=settings.incident_ack_seconds,
+                                   timezone=settings.timezone)
             figures = [{"key": r.kpi.key, "title": r.kpi.title, "value": r.value.value, "unit": r.kpi.unit,
                         "status": r.status} for r in results]
             readers = list(session.scalars(select(DigestSubscription).where(DigestSubscription.kind == kind)))

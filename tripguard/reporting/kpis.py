@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from tripguard.core.i18n import N_
 from tripguard.feedback import kpi as feedback_kpi
 from tripguard.privacy import kpi as privacy_kpi
+from tripguard.reporting import snapshots
 from tripguard.reporting.periods import Period
 from tripguard.safety import kpi as safety_kpi
 from tripguard.screening import kpi as screening_kpi
@@ -62,6 +63,7 @@ class Context:
     period: Period
     now: datetime
     ack_seconds: int  # the SOS acknowledgement deadline the safety centre works to
+    timezone: str = "Asia/Shanghai"  # the operator's, in which the daily snapshots are taken
     memo: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
     def once(self, name: str, compute: Callable[[], T]) -> T:
@@ -82,7 +84,7 @@ class Kpi:
     compute: Callable[[Context], Value]
     target: Callable[[Context], Target] = lambda _: Target()
     drill: Callable[[Context], list[dict[str, object]]] | None = None
-    point_in_time: bool = False  # measured when the report is built, not over the period
+    point_in_time: bool = False  # measured now, unless daily snapshots of the (finished) period exist
 
 
 def _ratio(numerator: int, denominator: int) -> Value:
@@ -113,8 +115,23 @@ def _alerts(c: Context) -> Value:
                  {kind: rates.per_thousand(kind) for kind in sorted(rates.alerts)})
 
 
-def _devices(c: Context) -> registry.DeviceKpi:
-    return c.once("devices", lambda: registry.device_kpi(c.session, since=c.now - timedelta(days=1)))
+def _device_rates(c: Context) -> tuple[Value, Value]:
+    """A finished period with daily snapshots: rates over its vehicle-days and device-days; otherwise the
+    registry as it stands now (the registry keeps each device's last heartbeat, not their history)."""
+    def compute() -> tuple[Value, Value]:
+        history = snapshots.device_history(c.session, since=c.period.start, until=c.period.end,
+                                           timezone=c.timezone) if c.period.end <= c.now else None
+        if history is not None:
+            days: dict[str, float | int | None] = {"snapshot_days": history.days}
+            return (Value(*_ratio_parts(history.with_device, history.vehicles), days),
+                    Value(*_ratio_parts(history.heard, history.installed), days))
+        now = registry.device_kpi(c.session, since=c.now - timedelta(days=1))
+        return (_ratio(now.vehicles_with_device, now.vehicles), _ratio(now.devices_heard, now.devices_installed))
+    return c.once("devices", compute)
+
+
+def _ratio_parts(numerator: int, denominator: int) -> tuple[float | None, int, int]:
+    return (numerator / denominator if denominator else None, numerator, denominator)
 
 
 def _complaints(c: Context) -> feedback_kpi.ComplaintFigures:
@@ -175,12 +192,10 @@ KPIS: list[Kpi] = [
         lambda _: Target(at_least=1.0)),
     Kpi("devices.install_rate", N_("Vehicles with a monitoring device"),
         N_("registered vehicles with an installed device, over registered vehicles"), "R 五.2 (2)", "safety_agent",
-        "ratio", lambda c: _ratio(_devices(c).vehicles_with_device, _devices(c).vehicles),
-        lambda _: Target(at_least=1.0), point_in_time=True),
+        "ratio", lambda c: _device_rates(c)[0], lambda _: Target(at_least=1.0), point_in_time=True),
     Kpi("devices.operating_rate", N_("Devices operating"),
         N_("installed devices heard in the last 24 hours, over installed devices"), "R 五.2 (2)", "safety_agent",
-        "ratio", lambda c: _ratio(_devices(c).devices_heard, _devices(c).devices_installed),
-        lambda _: Target(at_least=1.0), point_in_time=True),
+        "ratio", lambda c: _device_rates(c)[1], lambda _: Target(at_least=1.0), point_in_time=True),
     Kpi("safety.use_rate", N_("Trips using a safety feature"),
         N_("trips shared, with a verified emergency contact, with an SOS or an answered check-in, over trips"),
         "R 五.2 (3)", "safety_agent", "ratio", lambda c: _ratio(_safety_use(c).used, _safety_use(c).trips),
@@ -237,9 +252,9 @@ class Result:
     status: Status
 
 
-def compute(session: Session, period: Period, *, now: datetime, ack_seconds: int,
+def compute(session: Session, period: Period, *, now: datetime, ack_seconds: int, timezone: str = "Asia/Shanghai",
             keys: list[str] | None = None) -> list[Result]:
-    context = Context(session, period, now, ack_seconds)
+    context = Context(session, period, now, ack_seconds, timezone)
     results = []
     for kpi in KPIS if keys is None else [BY_KEY[k] for k in keys]:
         value = kpi.compute(context)
@@ -248,7 +263,8 @@ def compute(session: Session, period: Period, *, now: datetime, ack_seconds: int
     return results
 
 
-def records(session: Session, period: Period, key: str, *, now: datetime, ack_seconds: int) -> list[dict[str, object]]:
+def records(session: Session, period: Period, key: str, *, now: datetime, ack_seconds: int,
+            timezone: str = "Asia/Shanghai") -> list[dict[str, object]]:
     kpi = BY_KEY[key]
     assert kpi.drill is not None
-    return kpi.drill(Context(session, period, now, ack_seconds))
+    return kpi.drill(Context(session, period, now, ack_seconds, timezone))

@@ -1,11 +1,12 @@
-"""Digests: the weekly and monthly progress summaries (the plan's progress reports), and who receives them."""
+"""Digests (the weekly and monthly progress summaries, and who receives them) and the daily snapshots
+the reports read where the source keeps no history."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Date, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tripguard.core.db import Base, UTCDateTime
@@ -37,3 +38,17 @@ class Digest(Base):
     figures: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # key, value, status
     recipients: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class DeviceDay(Base):
+    """The device registry as it stood each day (the registry keeps only each device's last heartbeat):
+    what the install and operating rates of a past period are computed from."""
+
+    __tablename__ = "reporting_device_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # in TRIPGUARD_TIMEZONE
+    vehicles: Mapped[int] = mapped_column(Integer)
+    with_device: Mapped[int] = mapped_column(Integer)
+    installed: Mapped[int] = mapped_column(Integer)
+    heard: Mapped[int] = mapped_column(Integer)  # installed devices heard in the 24 hours before the snapshot
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime)

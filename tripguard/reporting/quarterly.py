@@ -73,7 +73,8 @@ def build(session: Session, settings: Settings, keys: KeySource, quarter: str, *
     results: list[kpis.Result] = []
     for past in history:
         progress(past.label)
-        results = kpis.compute(session, past, now=now, ack_seconds=settings.incident_ack_seconds)
+        results = kpis.compute(session, past, now=now, ack_seconds=settings.incident_ack_seconds,
+                               timezone=settings.timezone)
         for result in results:
             trends[result.kpi.key].append((past.label, result.value.value))
     progress("security")

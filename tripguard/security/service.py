@@ -130,6 +130,10 @@ def set_roles(session: Session, *, actor: Actor, staff_id: str, roles: set[Role]
     return staff
 
 
+def find_staff(session: Session, staff_id: str) -> StaffAccount | None:
+    return session.get(StaffAccount, staff_id)
+
+
 def disable_staff(session: Session, *, actor: Actor, staff_id: str) -> StaffAccount:
     if actor.type == "staff" and actor.id == staff_id:
         raise Conflict("nobody may disable their own account")

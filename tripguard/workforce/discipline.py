@@ -18,6 +18,7 @@ from tripguard.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.privacy import access
+from tripguard.security import service as security
 from tripguard.security.principal import Principal
 from tripguard.vault.service import Vault
 from tripguard.workforce import clearance, training
@@ -92,7 +93,8 @@ def sanctions_of(session: Session, *, violation_id: str | None = None, offender_
 def decide(session: Session, *, actor: Actor, violation_id: str, kind: str, amount_fen: int | None = None,
            days: int | None = None, course_id: str | None = None, webhook_url: str | None = None) -> Sanction:
     """A sanction on a violation. A suspension lasts `days` (none: until lifted); retraining sends a
-    worker back to `course_id`. A worker's suspension or dismissal is sent to the operator's backend
+    worker back to `course_id`; dismissing a staff member also disables their account and ends their
+    sessions (re-enabling it, after an appeal, is the system administrator's). A worker's suspension or dismissal is sent to the operator's backend
     (`worker.sanctioned`); the gates see it at once either way."""
     violation = get(session, violation_id)
     if kind == "fine" and not amount_fen:
@@ -111,6 +113,8 @@ def decide(session: Session, *, actor: Actor, violation_id: str, kind: str, amou
     session.add(sanction)
     violation.status = "decided"
     clearance.forget(session)
+    if kind == "dismissal" and violation.offender_type == "staff" and security.find_staff(session, violation.offender_id):
+        security.disable_staff(session, actor=actor, staff_id=violation.offender_id)  # and signs them out
     audit.record(session, actor=actor, action="sanction.decide", target_type="workforce_violations",
                  target_id=violation.id, details={"sanction": sanction.id, "kind": kind,
                                                   "offender": violation.offender_id})
