@@ -90,6 +90,8 @@ def test_from_the_console_and_the_command_line(client: TestClient, act_as, cli_s
     act_as(Role.SUPERVISOR)
     page = client.get("/console/reports", headers={"accept-language": "zh-CN"})
     assert page.status_code == 200 and 'data-kpi="training.coverage"' in page.text
+    title = page.text.split("<title>")[1].split("</title>")[0]
+    assert title.startswith("报表 · ") and "<" not in title  # the title is only the title
     quarter = periods.current_quarter(utcnow(), "Asia/Shanghai")
     download = client.get("/console/reports/quarterly", params={"quarter": quarter, "format": "pdf"})
     assert download.status_code == 200 and download.content.startswith(b"%PDF")

@@ -110,3 +110,5 @@ def test_every_page_a_role_reaches_reads_in_chinese(client: TestClient, db: Sess
     found = {path: sorted(set(words)) for path, html in pages.items() if (words := english_words(html))}
     assert found == {}, "\n".join(f"{path}: {' '.join(words)}" for path, words in found.items())
     assert not any("<Role." in html or "Purpose." in html for html in pages.values())
+    titles = {path: html.split("<title>")[1].split("</title>")[0] for path, html in pages.items() if "<title>" in html}
+    assert not [path for path, title in titles.items() if "<" in title], "a page's title block holds markup"
