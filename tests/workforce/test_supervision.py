@@ -92,6 +92,10 @@ def test_reading_an_order_without_a_complaint_about_it_is_a_finding(
     act_as(Role.SUPPORT_AGENT, id="stf_BROWSING")
     for _ in range(3):
         assert client.get("/api/v1/orders/O7").status_code == 200  # no case, no complaint
+    from tests.delivery.test_orders_api import kitchen
+
+    act_as(Role.MERCHANT, id=kitchen(client, db, act_as))
+    assert client.get("/api/v1/orders/O7/label").status_code == 200  # the kitchen's own order: not a finding
     audit.sequence_all(db)
     db.commit()
     run_rules(session_factory, Thresholds(working_from=time(0), working_until=time(23, 59, 59, 999999)))
