@@ -114,22 +114,26 @@ def in_transit(i: Inputs) -> Evidence:
                     N_("serve behind TLS and set an https base URL"))
 
 
+def _done_lately(i: Inputs, action: str, within: timedelta, *, done: str, missing: str, gap: str) -> Evidence:
+    """Evidence that the audit log records `action` within `within` (a backup, a restore drill)."""
+    last = audit.last_of(i.session, action)
+    values = {"days": _days(last.ts if last else None, i.now)}
+    if last is None or i.now - last.ts > within:
+        return Evidence(False, missing, values, gap)
+    return Evidence(True, done, values)
+
+
 def backups(i: Inputs) -> Evidence:
-    made = audit.last_of(i.session, "backup.create")
-    values = {"days": _days(made.ts if made else None, i.now)}
-    if made is None or i.now - made.ts > BACKUP_WITHIN:
-        return Evidence(False, N_("no backup in the last two days (last: %(days)s days ago)"), values,
-                        N_("schedule `tripguard backup create` daily"))
-    return Evidence(True, N_("last backup %(days)s days ago"), values)
+    return _done_lately(i, "backup.create", BACKUP_WITHIN, done=N_("last backup %(days)s days ago"),
+                        missing=N_("no backup in the last two days (last: %(days)s days ago)"),
+                        gap=N_("schedule `tripguard backup create` daily"))
 
 
 def restore_drill(i: Inputs) -> Evidence:
-    drill = audit.last_of(i.session, "backup.restore")
-    values = {"days": _days(drill.ts if drill else None, i.now)}
-    if drill is None or i.now - drill.ts > RESTORE_DRILL_WITHIN:
-        return Evidence(False, N_("no restore drill this quarter (last: %(days)s days ago)"), values,
-                        N_("restore a recent backup into a scratch database each quarter (`tripguard backup restore`)"))
-    return Evidence(True, N_("last restore drill %(days)s days ago"), values)
+    return _done_lately(i, "backup.restore", RESTORE_DRILL_WITHIN, done=N_("last restore drill %(days)s days ago"),
+                        missing=N_("no restore drill this quarter (last: %(days)s days ago)"),
+                        gap=N_("restore a recent backup into a scratch database each quarter "
+                               "(`tripguard backup restore`)"))
 
 
 def key_rotation(i: Inputs) -> Evidence:

@@ -19,15 +19,15 @@ from tripguard.workforce.models import Agreement, Signature
 
 
 def publish(session: Session, *, actor: Actor, audience: str, version: str, title_zh: str, title_en: str,
-            body_zh: str, body_en: str) -> Agreement:
-    """Publish a version. The same version with the same text again is the same version (a retry);
-    with another text it is refused: a published text never changes."""
+            body_zh: str, body_en: str) -> tuple[Agreement, bool]:
+    """Publish a version; returns (agreement, created). The same version with the same text again is the
+    same version (a retry); with another text it is refused: a published text never changes."""
     digest = clearance.text_hash(title_zh, title_en, body_zh, body_en)
     existing = session.scalar(select(Agreement).where(Agreement.audience == audience, Agreement.version == version))
     if existing is not None:
         if existing.sha256 != digest:
             raise Conflict("this version was published with another text; publish a new version")
-        return existing
+        return existing, False
     if version == clearance.BUILT_IN_VERSION:
         raise InvalidInput("this version name is the text TripGuard ships; choose another")
     agreement = Agreement(id=new_id("agr"), audience=audience, version=version, title_zh=title_zh,
@@ -36,7 +36,7 @@ def publish(session: Session, *, actor: Actor, audience: str, version: str, titl
     session.add(agreement)
     audit.record(session, actor=actor, action="agreement.publish", target_type="workforce_agreements",
                  target_id=agreement.id, details={"audience": audience, "version": version, "sha256": digest})
-    return agreement
+    return agreement, True
 
 
 def versions(session: Session) -> list[Agreement]:
@@ -78,7 +78,3 @@ def sign(session: Session, principal: Principal, *, sha256: str, ip: str | None,
     clearance.forget(session)
     return signature
 
-
-def signatures(session: Session, signer_id: str) -> list[Signature]:
-    return list(session.scalars(select(Signature).where(Signature.signer_id == signer_id)
-                                .order_by(Signature.signed_at.desc())))

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
-from tripguard.core import i18n
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import Conflict, InvalidInput, NotFound
@@ -26,6 +25,7 @@ from tripguard.security.auth import (
 )
 from tripguard.security.permissions import Purpose, Role
 from tripguard.security.principal import Principal
+from tripguard.web.rendering import request_locale
 from tripguard.workforce import (
     agreements,
     certificates,
@@ -74,14 +74,10 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
 CourseId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 
 
-def locale_of(request: Request) -> str:
-    return i18n.negotiate_locale(cookie=request.cookies.get(i18n.LANG_COOKIE),
-                                 accept_language=request.headers.get("accept-language"),
-                                 default=request.app.state.settings.locale)
-
-
 def _pick(row: object, name: str, locale: str) -> str:
-    return str(getattr(row, f"{name}_zh" if locale.startswith("zh") else f"{name}_en"))
+    """A text in the reader's language: `name_zh` or `name_en`, of an object or a dict."""
+    key = f"{name}_zh" if locale.startswith("zh") else f"{name}_en"
+    return str(row[key] if isinstance(row, dict) else getattr(row, key))
 
 
 def role_of(worker: Principal) -> str:
@@ -133,7 +129,7 @@ def training_kpi(_: TrainingManager, session: DbSession, at: Annotated[Timestamp
 def my_training(worker: TrainingSelf, request: Request, session: DbSession) -> list[PlanEntry]:
     """Your courses, required ones first, each with why it is due: onboarding, refresher, retraining,
     optional, or done."""
-    locale = locale_of(request)
+    locale = request_locale(request)
     return [PlanEntry(course_id=d.course.id, kind=d.course.kind, title=_pick(d.course, "title", locale),
                       required=d.course.required, reason=d.reason, passed_at=d.passed_at, expires_at=d.expires_at)
             for d in training.plan(session, worker.id, role_of(worker))]
@@ -145,13 +141,12 @@ def course_content(course_id: CourseId, worker: TrainingSelf, request: Request, 
     course = training.get_course(session, course_id)
     if course.audience not in training.for_audience(role_of(worker)):
         raise NotFound("no such course for you")
-    locale = locale_of(request)
+    locale = request_locale(request)
     return CourseContent(
         id=course.id, kind=course.kind, title=_pick(course, "title", locale), version=course.version,
         pass_mark=course.pass_mark,
-        modules=[ModuleRead(title=m["title_zh" if locale.startswith("zh") else "title_en"],
-                            body=m["body_zh" if locale.startswith("zh") else "body_en"]) for m in course.modules],
-        quiz=[QuestionRead(text=q["text_zh" if locale.startswith("zh") else "text_en"],
+        modules=[ModuleRead(title=_pick(m, "title", locale), body=_pick(m, "body", locale)) for m in course.modules],
+        quiz=[QuestionRead(text=_pick(q, "text", locale),
                            options=q["options_zh" if locale.startswith("zh") else "options_en"]) for q in course.quiz])
 
 
@@ -194,10 +189,9 @@ def publish_agreement(audience: Audience, version: Version, body: AgreementWrite
                       session: DbSession, response: Response) -> AgreementVersion:
     """Publish a new version for staff or for workers: from now on everyone of that audience signs it
     before opening personal data (and workers before being dispatched). A published text never changes."""
-    before = {a.id for a in agreements.versions(session)}
-    agreement = agreements.publish(session, actor=trainer.actor, audience=audience, version=version,
-                                   **body.model_dump())
-    if agreement.id not in before:
+    agreement, created = agreements.publish(session, actor=trainer.actor, audience=audience, version=version,
+                                            **body.model_dump())
+    if created:
         response.status_code = 201
     return AgreementVersion.model_validate(agreement)
 
@@ -211,7 +205,7 @@ def list_agreements(_: AgreementPublisher, session: DbSession) -> list[Agreement
 def my_agreement(signer: AgreementSigner, request: Request, session: DbSession) -> AgreementRead:
     """The confidentiality agreement in force for you, in your language, and whether you signed it."""
     text, signature = agreements.in_force_for(session, signer)
-    locale = locale_of(request)
+    locale = request_locale(request)
     return AgreementRead(audience=text.audience, version=text.version, title=_pick(text, "title", locale),
                          body=_pick(text, "body", locale), sha256=text.sha256, published_at=text.published_at,
                          signed_at=signature.signed_at if signature else None)

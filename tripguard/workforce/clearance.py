@@ -21,7 +21,6 @@ from tripguard.security.permissions import WORKER_ROLES
 from tripguard.security.principal import Principal
 from tripguard.workforce.models import Agreement, Sanction, Signature
 
-AUDIENCES = ("staff", "worker")
 BUILT_IN_VERSION = "tripguard-1"
 IN_FORCE_KINDS = ("suspension", "dismissal")  # sanctions that shut a person out while in force
 

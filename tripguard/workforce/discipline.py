@@ -24,9 +24,6 @@ from tripguard.vault.service import Vault
 from tripguard.workforce import clearance, training
 from tripguard.workforce.models import Finding, Sanction, Violation
 
-OFFENDERS = ("staff", "worker")
-KINDS = ("privacy", "safety", "service", "conduct")
-SANCTIONS = ("warning", "fine", "suspension", "dismissal", "referral", "retraining")
 EVIDENCE = ("audit", "incidents", "complaints", "findings")
 
 

@@ -25,8 +25,6 @@ from tripguard.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from tripguard.core.ids import new_id
 from tripguard.workforce.models import Attempt, Course, Retraining
 
-AUDIENCES = ("driver", "courier", "worker")
-KINDS = ("safety", "emergency", "service", "confidentiality")
 CONTENT = ("kind", "audience", "title_zh", "title_en", "modules", "quiz", "pass_mark", "required",
            "refresher_months")
 
