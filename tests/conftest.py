@@ -36,7 +36,10 @@ def _worker() -> str:
 
 
 def fresh_database(name: str, tmp_dir: Path) -> str:
-    """An empty database of the chosen backend, migrated to head; returns its URL."""
+    """An empty database of the chosen backend, migrated to head; returns its URL.
+
+    TRIPGUARD_TEST_DB_TAG prefixes the name, so two checkouts can run their suites on one PostgreSQL."""
+    name = os.environ.get("TRIPGUARD_TEST_DB_TAG", "") + name
     if BACKEND == "sqlite":
         path = tmp_dir / f"{name}.db"
         for suffix in ("", "-wal", "-shm"):
