@@ -125,12 +125,15 @@ def scheduler(poll: Annotated[float, typer.Option(min=0.1, help="seconds between
 @cluster_app.command("up")
 def cluster_up(
     ports: Annotated[str, typer.Option(help="the two API replicas' ports")] = "8001,8002",
-    print_only: Annotated[bool, typer.Option("--print", help="print the Procfile (for honcho or foreman), "
+    print_only: Annotated[bool, typer.Option("--print", help="print each process's command (a Procfile), "
                                                               "start nothing")] = False,
+    run_dir: Annotated[Path, typer.Option(help="supervisord's configuration, socket and the processes' logs")]
+    = Path("var/cluster"),
 ) -> None:
     """Start 2 API replicas, 2 monitor workers, the outbox worker and the scheduler against the
     configured PostgreSQL (TRIPGUARD_DATABASE_URL) and NATS (TRIPGUARD_BUS_URL), after migrating the
-    database; Ctrl-C stops them all."""
+    database, under supervisord: a process that dies is restarted and the others keep running;
+    Ctrl-C stops them all."""
     from tripguard.core import cluster, migrations
     from tripguard.core.settings import get_settings
 
@@ -152,7 +155,7 @@ def cluster_up(
         settings.check_safe_to_start()
     migrations.upgrade(settings.database_url)
     env = {**os.environ, "TRIPGUARD_RUN_JOBS": "false"}  # the scheduler runs them (it ignores this)
-    raise typer.Exit(cluster.run(processes, env))
+    cluster.run(processes, env, run_dir.resolve())
 
 
 @db_app.command("upgrade")
