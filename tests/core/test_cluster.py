@@ -27,7 +27,8 @@ from tripguard.security.permissions import Permission
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="a cluster shares one PostgreSQL")
 
 
-def test_cluster_up_runs_the_scaled_out_set_and_stops_it(cli_site: Settings, tmp_path: Path) -> None:
+def test_cluster_up_runs_the_set_restarts_a_killed_worker_while_the_api_answers_and_stops_it(
+        cli_site: Settings, tmp_path: Path) -> None:
     create_app(cli_site)  # the keys
     engine = make_engine(cli_site.database_url)
     with unit_of_work(make_sessionmaker(engine)) as session:
@@ -59,6 +60,26 @@ def test_cluster_up_runs_the_scaled_out_set_and_stops_it(cli_site: Settings, tmp
         assert set(_spawned(log)) == {"api1", "api2", "monitor1", "monitor2", "outbox", "scheduler"}, \
             log.read_text()[-3000:]
         assert "exited:" not in log.read_text()  # none died
+
+        # A monitor worker killed: supervisord starts it again, the others are left alone, the API answers.
+        deadline = time.monotonic() + 30
+        while "success: monitor1 entered RUNNING" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        before = _spawned(log)
+        os.kill(before["monitor1"][-1], signal.SIGKILL)
+        answered, deadline = 0, time.monotonic() + 30
+        while len(_spawned(log)["monitor1"]) < 2:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            for port in ports:
+                assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+                answered += 1
+            time.sleep(0.1)
+        after = _spawned(log)
+        for name in ("api1", "api2", "monitor2", "outbox", "scheduler"):
+            assert after[name] == before[name], log.read_text()[-3000:]
+        assert cluster.poll() is None and answered > 0
+        assert "exited: monitor1 (terminated by SIGKILL" in log.read_text()
     finally:
         cluster.send_signal(signal.SIGINT)
         try:
@@ -79,48 +100,3 @@ def _spawned(log: Path) -> dict[str, list[int]]:
     for name, pid in re.findall(r"spawned: '(\w+)' with pid (\d+)", log.read_text()):
         pids.setdefault(name, []).append(int(pid))
     return pids
-
-
-def test_a_worker_killed_under_cluster_up_is_restarted_while_the_api_keeps_answering(
-        cli_site: Settings, tmp_path: Path) -> None:
-    create_app(cli_site)
-    bus_name = f"c{uuid.uuid4().hex[:8]}"
-    ports = (free_port(), free_port())
-    log = tmp_path / "cluster.log"
-    cluster = subprocess.Popen([TRIPGUARD, "cluster", "up", "--ports", f"{ports[0]},{ports[1]}",
-                                "--run-dir", str(tmp_path / "run")],
-                               env=scale_env(cli_site, bus_name, 2), stdout=log.open("w"), stderr=subprocess.STDOUT,
-                               start_new_session=True)
-    try:
-        for port in ports:
-            wait_healthy(f"http://127.0.0.1:{port}", cluster, log, 60)
-        deadline = time.monotonic() + 30
-        while "success: monitor1 entered RUNNING" not in log.read_text():
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.2)
-        before = _spawned(log)
-        os.kill(before["monitor1"][-1], signal.SIGKILL)
-        answered, deadline = 0, time.monotonic() + 30
-        while len(_spawned(log).get("monitor1", [])) < 2:  # until supervisord has started it again
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            for port in ports:  # the API keeps answering meanwhile
-                assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
-                answered += 1
-            time.sleep(0.1)
-        after = _spawned(log)
-        assert after["monitor1"][-1] != before["monitor1"][-1]
-        for name in ("api1", "api2", "monitor2", "outbox", "scheduler"):  # the others were left alone
-            assert after[name] == before[name], log.read_text()[-3000:]
-        assert cluster.poll() is None and answered > 0
-        assert "exited: monitor1 (terminated by SIGKILL" in log.read_text()
-    finally:
-        cluster.send_signal(signal.SIGINT)
-        try:
-            cluster.wait(30)
-        finally:
-            if cluster.poll() is None:
-                cluster.kill()
-        drop_stream(bus_name)
-    leftover = subprocess.run(["pgrep", "-s", str(cluster.pid)], check=False, capture_output=True,
-                              text=True).stdout.split()
-    assert leftover == [], log.read_text()[-2000:]
