@@ -126,18 +126,17 @@ class Lease:
         """Raise `Fenced` unless this process's token is the current, unexpired one (the database's clock).
 
         With `lock`, the row is share-locked until the transaction ends: nobody takes the lease over
-        before it has committed. Should this process stop between that check and its commit, the session
-        is ended by PostgreSQL after the lease's length idle (and the takeover goes ahead)."""
+        before it has committed. Should this process stop between that check and its commit (or anywhere
+        in the transaction), PostgreSQL ends its session after the lease's length idle, and the locks go."""
         if not self.exclusive:
             return
         token = self.token
         if token is None:
             raise Fenced(f"lease {self.name!r} not held")
-        statement = _CURRENT
-        if lock:
-            connection.exec_driver_sql(
-                f"SET LOCAL idle_in_transaction_session_timeout = {max(1, int(self.seconds * 1000))}")
-            statement += " FOR SHARE"
+        # A leader stopped inside a transaction would keep its row locks (and at commit, the lease row)
+        # for as long as it stays stopped: PostgreSQL ends such a session after the lease's length idle.
+        connection.exec_driver_sql(f"SET LOCAL idle_in_transaction_session_timeout = {max(1, int(self.seconds * 1000))}")
+        statement = _CURRENT + (" FOR SHARE" if lock else "")
         if connection.execute(text(statement), {"name": self.name, "token": token}).first() is None:
             raise Fenced(f"lease {self.name!r} token {token} is no longer the current one")
 
