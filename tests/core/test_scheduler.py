@@ -113,6 +113,20 @@ def test_a_job_never_overlaps_itself() -> None:
     assert most == [1]
 
 
+def test_no_job_starts_once_the_lease_may_have_run_out_by_this_processs_clock() -> None:
+    """Woken from a stop, the job threads may see their due time before the main loop has asked the database."""
+
+    class RanOut(_Fixed):
+        def holds(self) -> bool:
+            return False
+
+    job, runs = _counting(0.01)
+    worker, stop = _running([job], RanOut(True), renew_every=30)
+    time.sleep(0.3)
+    _stopped(worker, stop)
+    assert runs == []
+
+
 def test_a_fenced_job_makes_the_scheduler_stand_by_at_once(caplog: pytest.LogCaptureFixture) -> None:
     fenced_runs: list[float] = []
     (other, other_runs) = _counting(0.05)
