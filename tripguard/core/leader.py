@@ -1,18 +1,17 @@
 """Leader election: two schedulers never run the same job; two monitor workers never run the same shard.
 
-The scheduler's leadership is a lease (`core_leases`): a row saying who leads until when, by the
-database's clock, with a token that grows by one at every change of holder. The leader renews it
-every few seconds from the loop that starts the jobs, so a leader that is stopped (SIGSTOP, a long
-pause, a hung loop) stops renewing, and a standby takes the lease once it has expired. Fencing makes
-a leader that wakes up after that harmless: every transaction of its jobs (`fenced_sessionmaker`)
-checks at its start that the token is still the current one, and at its commit share-locks the row
-with the same check, so the lease cannot change hands between that check and the commit; a refused
-transaction raises `Fenced`, and the scheduler stops leading at once. See M. Kleppmann, "How to do
-distributed locking" (2016).
+The scheduler's leadership, and each monitor shard's ownership, is a lease (`core_leases`): a row
+saying who holds it until when, by the database's clock, with a token that grows by one at every
+change of holder. The holder renews it every few seconds from the loop that does the work, so a
+holder that is stopped (SIGSTOP, a long pause, a hung loop) stops renewing, and a standby takes the
+lease once it has expired. Fencing makes a holder that wakes up after that harmless: every
+transaction of its work (`fenced_sessionmaker`) checks at its start that the token is still the
+current one, and at its commit share-locks the row with the same check, so the lease cannot change
+hands between that check and the commit; a refused transaction raises `Fenced`, and the holder stops
+at once. See M. Kleppmann, "How to do distributed locking" (2016).
 
 On SQLite TripGuard is one process by design (the embedded default): that process always leads,
-and nothing is fenced.
-"""
+and nothing is fenced."""
 
 from __future__ import annotations
 
@@ -49,7 +48,9 @@ RETURNING token""")
 _LIVE = text("SELECT expires_at > clock_timestamp() FROM core_leases WHERE name = :name")
 _RELEASE = text("UPDATE core_leases SET expires_at = clock_timestamp() "
                 "WHERE name = :name AND token = :token AND expires_at > clock_timestamp()")
-_CURRENT = "SELECT 1 FROM core_leases WHERE name = :name AND token = :token AND expires_at > clock_timestamp()"
+# The token is current; and (one round trip) the transaction gets an idle-in-transaction timeout.
+_CURRENT = ("SELECT set_config('idle_in_transaction_session_timeout', :idle_ms, true) FROM core_leases "
+            "WHERE name = :name AND token = :token AND expires_at > clock_timestamp()")
 
 
 class Fenced(Exception):
@@ -70,11 +71,12 @@ class Lease:
     never later than the row's `expires_at`)."""
 
     def __init__(self, engine: Engine, name: str = SCHEDULER_LEASE, *, seconds: float = 10.0,
-                 holder: str | None = None) -> None:
+                 holder: str | None = None, own_connection: bool = True) -> None:
         self.engine = engine
         self.name = name
         self.seconds = seconds
         self.holder = holder or holder_name()
+        self.own_connection = own_connection  # False: from the pool each time (a worker with many leases)
         self.token: int | None = None
         self._valid_until = 0.0
         self._connection: Connection | None = None
@@ -98,6 +100,13 @@ class Lease:
             self.token = token
             self._valid_until = asked + self.seconds if token is not None else 0.0
             return token is not None
+
+    def keep(self) -> bool:
+        """`lead()`, but no round trip while less than a third of the lease has passed since the last
+        renewal: what a loop that turns many times a second calls every turn."""
+        if self.holds() and time.monotonic() < self._valid_until - self.seconds * 2 / 3:
+            return True
+        return self.lead()
 
     def holds(self) -> bool:
         if not self.exclusive:
@@ -135,9 +144,9 @@ class Lease:
             raise Fenced(f"lease {self.name!r} not held")
         # A leader stopped inside a transaction would keep its row locks (and at commit, the lease row)
         # for as long as it stays stopped: PostgreSQL ends such a session after the lease's length idle.
-        connection.exec_driver_sql(f"SET LOCAL idle_in_transaction_session_timeout = {max(1, int(self.seconds * 1000))}")
+        idle_ms = str(max(1, int(self.seconds * 1000)))
         statement = _CURRENT + (" FOR SHARE" if lock else "")
-        if connection.execute(text(statement), {"name": self.name, "token": token}).first() is None:
+        if connection.execute(text(statement), {"name": self.name, "token": token, "idle_ms": idle_ms}).first() is None:
             raise Fenced(f"lease {self.name!r} token {token} is no longer the current one")
 
     def _take(self, connection: Connection) -> int | None:
@@ -160,6 +169,9 @@ class Lease:
     def _in_transaction(self, step: Callable[[Connection], T]) -> T:
         """Run `step(connection)` in a transaction of the lease's own connection (not the jobs' pool, which
         they may have exhausted); on a database error the connection is dropped and the error raised."""
+        if not self.own_connection:
+            with self.engine.connect() as pooled, pooled.begin():
+                return step(pooled)
         try:
             if self._connection is None:
                 self._connection = self.engine.connect()
@@ -195,69 +207,3 @@ def fenced_sessionmaker(engine: Engine, lease: Lease) -> sessionmaker[Session]:
             session.info.pop(_BEGUN, None)
 
     return factory
-
-
-class Locks:
-    """Many advisory locks on one connection of their own (a monitor worker's shards), safe across threads.
-
-    PostgreSQL drops them all when the connection or the process dies; SQLite's single process holds
-    every lock it asks for. Unlike the scheduler's lease, a stopped process keeps its locks for as
-    long as its connection lives.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.held: set[int] = set()
-        self._connection: Connection | None = None
-        self._mutex = threading.Lock()
-
-    def take(self, key: int) -> bool:
-        with self._mutex:
-            if self.engine.dialect.name != "postgresql":
-                self.held.add(key)
-                return True
-            try:
-                if self._connection is None:
-                    self._connection = self.engine.connect()
-                taken = bool(self._connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
-                self._connection.commit()
-            except SQLAlchemyError:
-                self._drop()
-                return False
-            if taken:
-                self.held.add(key)
-            return taken
-
-    def holds(self, key: int) -> bool:
-        """True while the lock is held on a live connection (checked with a round trip)."""
-        with self._mutex:
-            if key not in self.held:
-                return False
-            if self._connection is None:
-                return self.engine.dialect.name != "postgresql"
-            try:
-                self._connection.execute(text("SELECT 1"))
-                self._connection.commit()
-                return True
-            except SQLAlchemyError:
-                self._drop()
-                return False
-
-    def release(self, key: int) -> None:
-        with self._mutex:
-            if key not in self.held:
-                return
-            self.held.discard(key)
-            if self._connection is None:
-                return
-            try:
-                self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-                self._connection.commit()
-            except SQLAlchemyError:
-                self._drop()
-
-    def _drop(self) -> None:
-        connection, self._connection = self._connection, None
-        self.held.clear()  # the connection's locks went with it
-        if connection is not None:
-            connection.invalidate()
