@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -107,19 +108,20 @@ the permission it needs in `x-permission`. Errors are RFC 9457 `application/prob
 @dataclass(frozen=True)
 class Job:
     every: float  # seconds between runs
-    run: Callable[[], object]  # blocking: runs in the thread pool
+    run: Callable[[], object]  # blocking: runs on a thread of its own
     name: str
     wake: asyncio.Event | None = None  # set it to run sooner than `every`,
     soonest: float = 0.0  # but not sooner than this many seconds after the last run started
 
 
-async def _every(job: Job) -> None:
-    """Run a background job on its schedule, logging (not dying on) failures."""
+async def _every(job: Job, thread: Executor) -> None:
+    """Run a background job on its schedule, on its own thread (never the request thread pool, which busy
+    requests may hold), logging (not dying on) failures."""
     loop = asyncio.get_running_loop()
     while True:
         started = loop.time()
         try:
-            await run_in_threadpool(job.run)
+            await loop.run_in_executor(thread, job.run)
         except Exception:
             logger.exception("background job failed", extra={"event": job.name})
         if job.wake is None:
@@ -260,7 +262,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gc.collect()
         gc.freeze()
     jobs = background_jobs(app) if app.state.settings.run_jobs else []  # else `tripguard scheduler` runs them
-    tasks = [asyncio.create_task(_every(job)) for job in jobs]
+    threads = [ThreadPoolExecutor(1, thread_name_prefix=f"job {job.name}") for job in jobs]
+    tasks = [asyncio.create_task(_every(job, thread)) for job, thread in zip(jobs, threads, strict=True)]
     demo = _start_demo_city(app) if app.state.settings.demo_city and link is None else None
     try:
         yield
@@ -272,6 +275,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for thread in threads:
+            thread.shutdown(wait=False)
         if link is not None:
             await link.close()
         await app.state.fast_reader.close()

@@ -97,13 +97,13 @@ def serve(
 def scheduler(poll: Annotated[float, typer.Option(min=0.1, help="seconds between a standby's tries to take over")] = 1.0,
               ) -> None:
     """Run the background jobs (audit sequencing and heads, retention, escalation, check-ins, the outbox)
-    for a scaled-out deployment: one scheduler leads at a time (a PostgreSQL advisory lock), the others
-    stand by. Start the API processes with TRIPGUARD_RUN_JOBS=false."""
+    for a scaled-out deployment: one scheduler leads at a time (a lease it renews every few seconds; see
+    TRIPGUARD_LEADER_LEASE_SECONDS), the others stand by. Start the API processes with TRIPGUARD_RUN_JOBS=false."""
     import signal
     import threading
 
     from tripguard.app import background_jobs, create_app
-    from tripguard.core.leader import Leadership
+    from tripguard.core.leader import Lease, fenced_sessionmaker
     from tripguard.core.messaging import start_in_thread
     from tripguard.core.scheduler import run_jobs
     from tripguard.core.settings import get_settings
@@ -119,7 +119,9 @@ def scheduler(poll: Annotated[float, typer.Option(min=0.1, help="seconds between
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    run_jobs(background_jobs(site), Leadership(site.state.engine), poll=poll, stop=stop)
+    lease = Lease(site.state.engine, seconds=settings.leader_lease_seconds)
+    site.state.sessionmaker = fenced_sessionmaker(site.state.engine, lease)  # every job's transactions
+    run_jobs(background_jobs(site), lease, poll=poll, renew_every=settings.leader_lease_seconds / 3, stop=stop)
 
 
 @cluster_app.command("up")

@@ -141,6 +141,10 @@ class Settings(BaseSettings):
                                                                            "0: not in this process")
     run_jobs: bool = Field(default=True, description="run the background jobs in this API process; false when "
                                                     "`tripguard scheduler` runs them (scale-out)")
+    leader_lease_seconds: float = Field(default=10, ge=1, le=300, description="`tripguard scheduler` and the "
+                                        "monitor workers' shards: how long a holder that stops renewing (stopped, "
+                                        "hung, cut off) keeps the lead before a standby takes over; it renews "
+                                        "every third of this")
     demo_city: bool = Field(default=False, description="replay the Porto trips live (make run); development only")
     demo_speed: float = Field(default=1.0, gt=0, le=100, description="demo city clock: 1 is real time")
     freeze_gc_at_startup: bool = Field(

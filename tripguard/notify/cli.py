@@ -52,7 +52,7 @@ def monitor(
                                                                       "(0: none)")] = 0,
 ) -> None:
     """Run the trip monitor over the events of NATS JetStream (TRIPGUARD_BUS_URL=nats://…), shard by shard,
-    one worker per shard at a time (PostgreSQL advisory locks); its state checkpointed, so a worker that
+    one worker per shard at a time (a lease per shard); its state checkpointed, so a worker that
     takes a shard over resumes where it was, without losing or repeating an alert."""
     import asyncio
     import signal
@@ -80,7 +80,7 @@ def monitor(
         start_http_server(metrics_port, addr="127.0.0.1")
     feed = site.state.live_monitor.feed
     link = connect_feed(feed, settings, name="tripguard-monitor", viewers=False)
-    worker = MonitorWorker(settings, link=link, engine=site.state.engine, factory=site.state.sessionmaker,
+    worker = MonitorWorker(settings, link=link, engine=site.state.engine,
                            vault=site.state.vault, options=ingest_options(site), feed=feed,
                            config=config_with(settings.monitor_thresholds), shards=own, standby=spare,
                            batch=batch, poll=poll, takeover_grace=grace)
