@@ -119,9 +119,11 @@ class Sender:
             self._bulkheads[item.destination].executor.submit(self._send, item)
         return bool(claimed)
 
-    def in_flight(self) -> int:
+    def in_flight(self, destination: str | None = None) -> int:
+        """Sends claimed and not yet finished, to `destination` or to all."""
         with self._lock:
-            return sum(bulkhead.in_flight for bulkhead in self._bulkheads.values())
+            return sum(bulkhead.in_flight for name, bulkhead in self._bulkheads.items()
+                       if destination in (None, name))
 
     def _take(self, destination: str) -> bool:
         """A place in the destination's bulkhead, if it has one free."""
