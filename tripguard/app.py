@@ -38,7 +38,7 @@ from tripguard.delivery import numbers as delivery_numbers
 from tripguard.delivery.api import router as delivery_router
 from tripguard.feedback import console as feedback_console
 from tripguard.feedback.api import router as feedback_router
-from tripguard.notify.service import dispatch_backlog
+from tripguard.notify.senders import OutboxSenders, OutboxWake
 from tripguard.notify.setup import build_notifier
 from tripguard.privacy import console as privacy_console
 from tripguard.privacy.api import router as privacy_router
@@ -237,13 +237,17 @@ def background_jobs(app: FastAPI) -> list[Job]:
         quiet = timedelta(hours=settings.delivery_number_quiet_hours)
         jobs.append(Job(settings.delivery_interval_seconds, lambda: delivery_numbers.expire_due(factory, quiet=quiet),
                         "delivery.numbers"))
-    if settings.outbox_interval_seconds > 0:  # woken by SOS; at most ten runs a second in a burst
-        jobs.append(Job(settings.outbox_interval_seconds,
-                        lambda: dispatch_backlog(factory, app.state.vault, app.state.notifier,
-                                                 claim_for=timedelta(seconds=settings.outbox_claim_seconds)),
-                        "notify.dispatch",
-                        wake=app.state.outbox_wake, soonest=min(0.1, settings.outbox_interval_seconds)))
+    # The outbox is not a job: its senders run on threads of their own (`outbox_senders`, `tripguard worker outbox`).
     return jobs
+
+
+def outbox_senders(app: FastAPI) -> OutboxSenders:
+    """The outbox's senders, woken by `app.state.outbox_wake` (an SOS stored here) and by NOTIFY (elsewhere)."""
+    settings: Settings = app.state.settings
+    return OutboxSenders(app.state.sessionmaker, app.state.vault, app.state.notifier,
+                         database_url=settings.database_url, wake=app.state.outbox_wake,
+                         poll=settings.outbox_interval_seconds,
+                         claim_for=timedelta(seconds=settings.outbox_claim_seconds))
 
 
 @contextlib.asynccontextmanager
@@ -264,12 +268,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     jobs = background_jobs(app) if app.state.settings.run_jobs else []  # else `tripguard scheduler` runs them
     threads = [ThreadPoolExecutor(1, thread_name_prefix=f"job {job.name}") for job in jobs]
     tasks = [asyncio.create_task(_every(job, thread)) for job, thread in zip(jobs, threads, strict=True)]
+    senders = None  # else `tripguard worker outbox` sends
+    if app.state.settings.run_jobs and app.state.settings.outbox_interval_seconds > 0:
+        senders = outbox_senders(app)
+        senders.start()
     demo = _start_demo_city(app) if app.state.settings.demo_city and link is None else None
     try:
         yield
     finally:
         if demo is not None:
             demo.stop()
+        if senders is not None:
+            await run_in_threadpool(senders.stop)
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -307,7 +317,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
                      else NatsBus(app.state.nats, settings))
     app.state.schema_head = head_revision()
     app.state.ingest_options = lambda: ingest_options(app)  # read per batch: settings may change in tests
-    app.state.outbox_wake = asyncio.Event()  # set when something urgent was queued (an SOS)
+    app.state.outbox_wake = OutboxWake()  # set when something urgent was queued (an SOS): wakes the senders
     app.state.sos_intake = SosIntake(app.state.sessionmaker, lambda: sos_desk(app),
                                      on_stored=lambda incidents: _sos_stored(app, incidents))
     app.state.screening_agency = build_agency(settings)

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     outbox_claim_seconds: float = Field(default=120, ge=1, le=3600,
                                         description="a claimed message not marked sent in this long (its worker died) "
                                                     "is sent again; longer than the slowest send")
+    outbox_concurrency: int = Field(default=4, ge=1, le=64,
+                                    description="sends in flight per destination (a webhook host, the SMS provider, "
+                                                "the emergency gateway), per lane")
     audit_sequence_interval_seconds: float = Field(default=1.0, ge=0, description="0: not in this process")
     audit_head_interval_seconds: int = Field(default=60, ge=0, description="0: not in this process")
     monitor_thresholds: dict[str, float] = Field(

@@ -235,7 +235,8 @@ def _tell_contacts(session: Session, vault: Vault, incident: Incident, contacts:
                                  params={"name": caller_name or "—", "plate": vehicle.plate if vehicle else None,
                                          "colour": vehicle.colour if vehicle else None,
                                          "model": vehicle.model if vehicle else None, "link": link},
-                                 idempotency_key=f"sos:{incident.id}:contact:{contact.id}", fresh_key=True)
+                                 idempotency_key=f"sos:{incident.id}:contact:{contact.id}", fresh_key=True,
+                                 priority=notify.Priority.EMERGENCY)
         told += 1
     return told
 
