@@ -203,3 +203,21 @@ def test_an_incident_without_a_position_names_no_key(client: TestClient, db: Ses
     act_as(Role.PASSENGER, kind="subject", id="P_NOWHERE")
     incident = db.get(Incident, client.post("/api/v1/sos", json={}).json()["incident_id"])
     assert incident is not None and incident.position is None and incident.position_key is None
+
+
+def test_a_claimed_trip_received_later_is_picked_up_by_the_case_when_it_is_the_callers(
+        client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    mine = client.post("/api/v1/sos", json={"trip_id": "T1"}).json()["incident_id"]
+    act_as(Role.PASSENGER, kind="subject", id="P9")
+    not_mine = client.post("/api/v1/sos", json={"trip_id": "T1"}).json()["incident_id"]
+    on_a_trip(client, act_as, db)  # T1 arrives: passenger P1, driver D1, vehicle V1
+    db.expire_all()
+    picked, claim = db.get(Incident, mine), db.get(Incident, not_mine)
+    assert picked is not None and (picked.trip_id, picked.vehicle_id, picked.driver_id, picked.claimed_trip_id) == (
+        "T1", "V1", "D1", None)
+    assert claim is not None and (claim.trip_id, claim.driver_id, claim.claimed_trip_id) == (None, None, "T1")
+    act_as(Role.SAFETY_AGENT)
+    timeline = client.get(f"/api/v1/incidents/{mine}").json()["timeline"]
+    assert [e["kind"] for e in timeline][-1] == "claim_verified"
+    assert client.get(f"/api/v1/incidents/{mine}").json()["incident"]["claim_unverified"] is False

@@ -19,6 +19,7 @@ from tripguard.audit.service import Actor
 from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
 from tripguard.core.errors import NotFound
+from tripguard.core.i18n import N_
 from tripguard.core.ids import new_id
 from tripguard.core.settings import Settings
 from tripguard.delivery import retention as delivery_retention
@@ -95,9 +96,8 @@ def rules(settings: Settings) -> list[Rule]:
                                              "retention")),
         Rule("trips", "trips, their positions, alerts and check-ins past the trip-data period (key shredded)",
              trips, expired_trips(trips, held_subjects)),
-        Rule("case_positions", "where an SOS caller was, and a case's own key (an erased caller's position, notes "
-             "and police payload), past the trip-data period after the case ended", trips,
-             expired_cases(trips, held_subjects)),
+        Rule("case_positions", N_("where SOS callers were, and cases' own keys, past the trip-data period after the "
+                                  "case ended"), trips, expired_cases(trips, held_subjects)),
         Rule("recordings", "in-car recordings past their period, unless a case about the trip is open",
              timedelta(days=settings.retention_recording_days), recordings.expired()),
         Rule("ingest_keys", "idempotency keys of trip-event batches (a retry comes within minutes)",

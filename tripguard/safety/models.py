@@ -31,7 +31,7 @@ class Incident(Base):
     caller_role: Mapped[str | None] = mapped_column(String(16))
     trip_id: Mapped[str | None] = mapped_column(String(64), index=True)
     order_id: Mapped[str | None] = mapped_column(String(64), index=True)  # a delivery order (the operator's id)
-    claimed_trip_id: Mapped[str | None] = mapped_column(String(64))  # named by the caller, not linkable to them
+    claimed_trip_id: Mapped[str | None] = mapped_column(String(64), index=True)  # named by the caller, not linked
     claimed_order_id: Mapped[str | None] = mapped_column(String(64))
     vehicle_id: Mapped[str | None] = mapped_column(String(64))
     driver_id: Mapped[str | None] = mapped_column(String(64))

@@ -33,7 +33,7 @@ from tripguard.privacy import access
 from tripguard.privacy.models import DataSubject
 from tripguard.safety import shares
 from tripguard.safety.models import EmergencyContact, Incident
-from tripguard.safety.service import add_event, case_key
+from tripguard.safety.service import LIVE_STATES, add_event, case_key
 from tripguard.security.principal import Principal
 from tripguard.telematics.models import Trip, Vehicle
 from tripguard.telematics.service import LiveMonitor
@@ -269,3 +269,19 @@ def _dispatch(session: Session, vault: Vault, incident: Incident, vehicle: Vehic
     }
     notify.enqueue_emergency(session, vault, subject_id=sealed_for, payload=payload,
                              idempotency_key=f"sos:{incident.id}:gateway", fresh_key=True)
+
+
+def link_claims(session: Session, *, trip: Trip) -> list[Incident]:
+    """A trip just received: live SOS cases whose caller named it before it arrived, and who is its
+    passenger or driver, now have it (vehicle, driver; on the timeline). A claim on someone else's trip
+    stays a claim. One indexed query per trip started."""
+    people = [p for p in (trip.passenger_id, trip.driver_id) if p]
+    if not people:
+        return []
+    cases = list(session.scalars(select(Incident).where(
+        Incident.claimed_trip_id == trip.id, Incident.caller_id.in_(people), Incident.status.in_(LIVE_STATES))))
+    for incident in cases:
+        incident.trip_id, incident.vehicle_id, incident.driver_id = trip.id, trip.vehicle_id, trip.driver_id
+        incident.claimed_trip_id = None
+        add_event(session, incident, "claim_verified", SYSTEM, trip=trip.id)
+    return cases
