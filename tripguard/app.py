@@ -53,7 +53,7 @@ from tripguard.safety.contacts import share_automatically
 from tripguard.safety.intake import SosIntake
 from tripguard.safety.models import Incident
 from tripguard.safety.service import escalate_overdue, feed_item, open_for_alert, open_for_check_in
-from tripguard.safety.sos import SosDesk
+from tripguard.safety.sos import SosDesk, link_claims
 from tripguard.safety.telephony import build_telephony
 from tripguard.screening import adjudication as screening_adjudication
 from tripguard.screening import agency as screening_agency
@@ -179,6 +179,8 @@ def ingest_options(app: FastAPI) -> IngestOptions:
     def on_trip_started(session: Session, trip: Trip) -> None:
         share_automatically(session, app.state.vault, settings.secret_key.get_secret_value(), trip=trip,
                             base_url=settings.base_url, zone=ZoneInfo(settings.timezone))
+        for incident in link_claims(session, trip=trip):  # an SOS that named this trip before it arrived
+            feed.publish(feed_item(incident))
 
     return IngestOptions(webhook_url=settings.webhook_url, check_in_minutes=settings.check_in_answer_minutes,
                          on_alert=on_alert, on_trip_started=on_trip_started)
