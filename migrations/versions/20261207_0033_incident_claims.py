@@ -5,7 +5,7 @@ position sent with a press names the key it is sealed under (the caller's, or th
 erased caller).
 
 Revision ID: 0033
-Revises: 0030
+Revises: 0032
 Create Date: 2026-12-07 02:40:00
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0033'
-down_revision = '0030'
+down_revision = '0032'
 branch_labels = None
 depends_on = None
 
