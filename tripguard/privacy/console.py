@@ -252,6 +252,8 @@ class BreachForm(BaseModel):
 
     @model_validator(mode="after")
     def _in_order(self) -> BreachForm:
+        if (self.occurred_from.tzinfo is None) != (self.occurred_to.tzinfo is None):  # not comparable
+            raise ValueError("give both times in the same way: with a time zone or without one")
         if self.occurred_to < self.occurred_from:
             raise PydanticCustomError("range", "a breach cannot end before it starts")
         return self
