@@ -28,10 +28,9 @@ def queue_webhooks(db: Session, url: str, count: int, tag: str) -> list[str]:
     return ids
 
 
-def notifier(concurrency: int = 4) -> Notifier:
+def notifier() -> Notifier:
     return Notifier(channels={"webhook": WebhookChannel(secret="webhook-secret-for-tests"),
-                              "emergency": RecordingChannel(name="emergency"), "sms": RecordingChannel(name="sms")},
-                    concurrency=concurrency)
+                              "emergency": RecordingChannel(name="emergency"), "sms": RecordingChannel(name="sms")})
 
 
 @contextmanager
@@ -53,7 +52,7 @@ def test_a_slow_webhook_host_does_not_delay_another_hosts(db: Session, app,  # t
         slow_ids = queue_webhooks(db, slow.url, 120, "slow")  # a minute of work at 2 a second: queued first
         fast_ids = queue_webhooks(db, fast.url, 10, "fast")
         sender = Sender("general", session_factory, app.state.vault, notifier(), OTHER_LANES, threading.Lock(),
-                        poll=0.2)
+                        concurrency=4, poll=0.2)
         started = time.monotonic()
         slow_host = service.webhook_destination(slow.url)
         most_claimed = 0
@@ -100,6 +99,8 @@ def test_the_emergency_sender_sends_while_every_webhook_bulkhead_is_busy(db: Ses
     assert [m.message_id for m in sent] == [gateway.id]
     assert took < 1, f"the emergency message left {took:.2f} s after it was queued"
     assert senders.emergency.priorities == EMERGENCY_LANE
+    # Each lane's bulkheads have the cap set for it: a burst of SOS drains at its own pace.
+    assert (senders.emergency.concurrency, senders.general.concurrency) == (16, 4)
 
 
 def test_a_send_that_raises_is_retried_and_frees_its_place(db: Session, app,  # type: ignore[no-untyped-def]
@@ -116,8 +117,8 @@ def test_a_send_that_raises_is_retried_and_frees_its_place(db: Session, app,  # 
                                      idempotency_key=f"broken:{n}").id for n in range(3)]
     db.commit()
     broken = BrokenChannel(name="sms")
-    sender = Sender("general", session_factory, app.state.vault, Notifier(channels={"sms": broken}, concurrency=1),
-                    OTHER_LANES, threading.Lock(), poll=0.05)
+    sender = Sender("general", session_factory, app.state.vault, Notifier(channels={"sms": broken}),
+                    OTHER_LANES, threading.Lock(), concurrency=1, poll=0.05)
     with running(sender):  # one at a time (cap 1): each place is given back after its failure
         deadline = time.monotonic() + 10
         while broken.attempted < 3 and time.monotonic() < deadline:

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     outbox_concurrency: int = Field(default=4, ge=1, le=64,
                                     description="sends in flight per destination (a webhook host, the SMS provider, "
                                                 "the emergency gateway), per lane")
+    outbox_emergency_concurrency: int = Field(default=16, ge=1, le=256,
+                                              description="the same in the emergency lane (police gateway, "
+                                                          "an SOS's contact SMS)")
     audit_sequence_interval_seconds: float = Field(default=1.0, ge=0, description="0: not in this process")
     audit_head_interval_seconds: int = Field(default=60, ge=0, description="0: not in this process")
     monitor_thresholds: dict[str, float] = Field(

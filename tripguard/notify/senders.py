@@ -1,7 +1,7 @@
 """The outbox's senders: the emergency lane on a sender of its own, everything else on another.
 
 Each sender is a thread that claims what its bulkheads have room for, hands each message to its
-destination's bulkhead (at most `Notifier.concurrency` sends in flight, on threads of its own) and
+destination's bulkhead (at most `concurrency` sends in flight, on threads of its own) and
 records outcomes as sends finish, so it never waits for a slow receiver: a webhook host answering
 in two seconds holds only its own bulkhead, and the emergency sender holds none of theirs. A sender
 sleeps until it is woken (`OutboxWake`: an SOS stored in this process; `listener.py`: one stored
@@ -72,6 +72,7 @@ class Sender:
     notifier: Notifier
     priorities: Collection[int]
     database_lock: threading.Lock  # the outbox's transactions in this process, one at a time
+    concurrency: int = 4  # sends in flight per destination
     claim_for: timedelta = CLAIM_FOR
     poll: float = 1.0
     wake: threading.Event = field(default_factory=threading.Event)
@@ -131,8 +132,8 @@ class Sender:
             bulkhead = self._bulkheads.get(destination)
             if bulkhead is None:
                 bulkhead = self._bulkheads[destination] = Bulkhead(
-                    cap=self.notifier.concurrency, executor=ThreadPoolExecutor(
-                        max_workers=self.notifier.concurrency, thread_name_prefix=f"outbox-{self.name}"))
+                    cap=self.concurrency, executor=ThreadPoolExecutor(
+                        max_workers=self.concurrency, thread_name_prefix=f"outbox-{self.name}"))
             if bulkhead.full:
                 return False
             bulkhead.in_flight += 1
@@ -174,9 +175,9 @@ class OutboxSenders:
                  wake: OutboxWake | None = None, poll: float = 1.0, claim_for: timedelta = CLAIM_FOR) -> None:
         database_lock = threading.Lock()
         self.emergency = Sender("emergency", factory, vault, notifier, EMERGENCY_LANE, database_lock,
-                                claim_for=claim_for, poll=poll)
+                                concurrency=notifier.emergency_concurrency, claim_for=claim_for, poll=poll)
         self.general = Sender("general", factory, vault, notifier, OTHER_LANES, database_lock,
-                              claim_for=claim_for, poll=poll)
+                              concurrency=notifier.concurrency, claim_for=claim_for, poll=poll)
         self.wake = wake or OutboxWake()
         self.wake.subscribe(self.emergency.wake)
         self.wake.subscribe(self.general.wake)

@@ -47,6 +47,7 @@ class Notifier:
     max_attempts: int = 8
     batch: int = 50
     concurrency: int = 4  # sends in flight per destination (per sender)
+    emergency_concurrency: int = 16  # the same in the emergency lane: a burst of SOS drains fast
 
 
 @dataclass
