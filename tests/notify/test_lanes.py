@@ -10,10 +10,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.core.clock import utcnow
+from tripguard.core.db import unit_of_work
 from tripguard.notify import service
 from tripguard.notify.channels import RecordingChannel, Rendered
 from tripguard.notify.models import OutboxMessage, Priority
 from tripguard.notify.service import Claimed, Notifier, claim_due, send_all
+
+
+def claim(factory: sessionmaker[Session], vault, **options) -> list[Claimed]:  # type: ignore[no-untyped-def]
+    with unit_of_work(factory) as session:
+        return claim_due(session, vault, **options)
 
 
 def queue_mix(db: Session, app) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -51,7 +57,7 @@ def test_enqueue_stores_each_messages_lane_and_destination(db: Session, app) -> 
 def test_the_emergency_lane_is_claimed_before_older_messages(db: Session, app,  # type: ignore[no-untyped-def]
                                                               session_factory: sessionmaker[Session]) -> None:
     ids = queue_mix(db, app)
-    order = [c.message_id for c in claim_due(session_factory, app.state.vault, limit=10)]
+    order = [c.message_id for c in claim(session_factory, app.state.vault, limit=10)]
     assert set(order[:2]) == {ids["gateway"], ids["contact"]}
     assert order[2:] == [ids["code"], ids["webhook"]]
 
@@ -70,14 +76,14 @@ def test_a_batch_too_small_for_everything_takes_the_emergency_lane(db: Session, 
 def test_a_sender_claims_only_its_lanes_and_what_its_bulkheads_take(db: Session, app,  # type: ignore[no-untyped-def]
                                                                      session_factory: sessionmaker[Session]) -> None:
     ids = queue_mix(db, app)
-    emergency = claim_due(session_factory, app.state.vault, limit=10, priorities=[Priority.EMERGENCY],
+    emergency = claim(session_factory, app.state.vault, limit=10, priorities=[Priority.EMERGENCY],
                           take=lambda destination: destination != "sms")  # the SMS bulkhead is full
     assert [c.message_id for c in emergency] == [ids["gateway"]]
-    others = claim_due(session_factory, app.state.vault, limit=10, priorities=[Priority.PEOPLE, Priority.SYSTEMS],
+    others = claim(session_factory, app.state.vault, limit=10, priorities=[Priority.PEOPLE, Priority.SYSTEMS],
                        skip_destinations=["sms"])
     assert [c.message_id for c in others] == [ids["webhook"]]
     # Refused and skipped rows are left pending and due; claimed ones are not due until the claim lapses.
-    assert [c.message_id for c in claim_due(session_factory, app.state.vault, limit=10)] == [ids["contact"], ids["code"]]
+    assert [c.message_id for c in claim(session_factory, app.state.vault, limit=10)] == [ids["contact"], ids["code"]]
 
 
 class SlowChannel(RecordingChannel):

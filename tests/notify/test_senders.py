@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -127,3 +128,29 @@ def test_a_send_that_raises_is_retried_and_frees_its_place(db: Session, app,  # 
     stored = list(db.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))
                              .execution_options(populate_existing=True)))
     assert [(m.status, m.attempts, m.last_error) for m in stored] == [("pending", 1, "a bug in an adapter")] * 3
+
+
+def test_outcomes_of_a_round_that_failed_are_recorded_by_the_next(db: Session, app,  # type: ignore[no-untyped-def]
+                                                                   session_factory: sessionmaker[Session]) -> None:
+    message = service.enqueue_emergency(db, app.state.vault, subject_id="psg_1", payload={"incident_id": "inc_1"},
+                                        idempotency_key="sos:inc_1:gateway")
+    db.commit()
+    gateway = RecordingChannel(name="emergency")
+    sender = Sender("emergency", session_factory, app.state.vault, Notifier(channels={"emergency": gateway}),
+                    EMERGENCY_LANE, threading.Lock())
+    assert sender.round()  # claimed, and handed to the gateway's bulkhead
+    deadline = time.monotonic() + 5
+    while sender.in_flight() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(gateway.sent) == 1
+
+    def database_away() -> Session:
+        raise ConnectionError("the database is away")
+
+    sender.factory = database_away  # type: ignore[assignment]
+    with pytest.raises(ConnectionError):
+        sender.round()
+    sender.factory = session_factory
+    assert not sender.round()
+    db.refresh(message)
+    assert (message.status, message.attempts, len(gateway.sent)) == ("sent", 1, 1)  # not sent again later

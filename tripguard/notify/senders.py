@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from tripguard.core.db import unit_of_work
 from tripguard.notify.listener import EmergencyListener
 from tripguard.notify.models import Priority
 from tripguard.notify.service import (
@@ -95,9 +96,10 @@ class Sender:
         self._record_finished()
 
     def round(self) -> bool:
-        """Record what finished, claim what there is room for and start sending it; whether it claimed any."""
-        self._record_finished()
+        """Record what finished and claim what there is room for, in one short transaction; start sending
+        what it claimed. Whether it claimed any."""
         with self._lock:
+            finished, self._finished = self._finished, []
             full = {destination for destination, bulkhead in self._bulkheads.items() if bulkhead.full}
         taken: list[str] = []
 
@@ -108,13 +110,15 @@ class Sender:
             return False
 
         try:
-            with self.database_lock:
-                claimed = claim_due(self.factory, self.vault, limit=self.notifier.batch, claim_for=self.claim_for,
+            with self.database_lock, unit_of_work(self.factory) as session:
+                record_outcomes(session, self.notifier, finished)
+                claimed = claim_due(session, self.vault, limit=self.notifier.batch, claim_for=self.claim_for,
                                     priorities=self.priorities, skip_destinations=full, take=take)
-        except BaseException:  # nothing was claimed: give the places back
+        except BaseException:  # nothing was claimed or recorded: the places go back, the outcomes wait
             with self._lock:
                 for destination in taken:
                     self._bulkheads[destination].in_flight -= 1
+                self._finished[:0] = finished
             raise
         for item in claimed:
             self._bulkheads[item.destination].executor.submit(self._send, item)
@@ -156,10 +160,9 @@ class Sender:
         if not finished:
             return
         try:
-            with self.database_lock:
-                record_outcomes(self.factory, self.notifier, finished)
-        except Exception:
-            # Not recorded: the claims lapse after `claim_for` and the messages go again (at least once).
+            with self.database_lock, unit_of_work(self.factory) as session:
+                record_outcomes(session, self.notifier, finished)
+        except Exception:  # not recorded: their claims lapse after `claim_for` and they go again (at least once)
             logger.exception("recording outbox outcomes failed", extra={"event": f"notify.{self.name}"})
 
 

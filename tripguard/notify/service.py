@@ -190,31 +190,31 @@ class Claimed:
 Outcome = tuple[str, Exception | None]  # a message id, and why its send failed (None: sent)
 
 
-def claim_due(factory: sessionmaker[Session], vault: Vault, *, limit: int, claim_for: timedelta = CLAIM_FOR,
+def claim_due(session: Session, vault: Vault, *, limit: int, claim_for: timedelta = CLAIM_FOR,
               priorities: Collection[int] | None = None, skip_destinations: Collection[str] = (),
               take: Callable[[str], bool] = lambda _destination: True) -> list[Claimed]:
-    """Claim due messages in one short transaction, emergency lane first (`ORDER BY priority,
-    next_attempt_at`; `FOR UPDATE SKIP LOCKED`, so workers claim apart). Only `priorities` if given;
-    none to `skip_destinations` (their bulkheads are full); and only those `take` makes room for: a row
-    it refuses is left pending for another worker or round. A claim lapses after `claim_for`."""
-    with unit_of_work(factory) as session:
-        query = select(OutboxMessage).where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= utcnow())
-        if priorities is not None:
-            query = query.where(OutboxMessage.priority.in_(sorted(priorities)))
-        if skip_destinations:
-            query = query.where(OutboxMessage.destination.not_in(sorted(skip_destinations)))
-        due = session.scalars(query.order_by(OutboxMessage.priority, OutboxMessage.next_attempt_at)
-                              .limit(limit).with_for_update(skip_locked=True)).all()
-        taken = [message for message in due if take(message.destination)]
-        vault.prefetch(session, [m.subject_id for m in taken if m.subject_id])  # one query for the batch's keys
-        claimed: list[Claimed] = []
-        for message in taken:
-            try:
-                rendered: Rendered | SubjectErased = _render(session, vault, message)
-            except SubjectErased as exc:
-                rendered = exc
-            claimed.append(Claimed(message.id, message.destination, rendered))
-            message.next_attempt_at = utcnow() + claim_for
+    """Claim due messages, emergency lane first (`ORDER BY priority, next_attempt_at`; `FOR UPDATE SKIP
+    LOCKED`, so workers claim apart). Only `priorities` if given; none to `skip_destinations` (their
+    bulkheads are full); and only those `take` makes room for: a row it refuses is left pending for
+    another worker or round. A claim lapses after `claim_for`. The caller commits, at once: the rows
+    stay locked until then."""
+    query = select(OutboxMessage).where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= utcnow())
+    if priorities is not None:
+        query = query.where(OutboxMessage.priority.in_(sorted(priorities)))
+    if skip_destinations:
+        query = query.where(OutboxMessage.destination.not_in(sorted(skip_destinations)))
+    due = session.scalars(query.order_by(OutboxMessage.priority, OutboxMessage.next_attempt_at)
+                          .limit(limit).with_for_update(skip_locked=True)).all()
+    taken = [message for message in due if take(message.destination)]
+    vault.prefetch(session, [m.subject_id for m in taken if m.subject_id])  # one query for the batch's keys
+    claimed: list[Claimed] = []
+    for message in taken:
+        try:
+            rendered: Rendered | SubjectErased = _render(session, vault, message)
+        except SubjectErased as exc:
+            rendered = exc
+        claimed.append(Claimed(message.id, message.destination, rendered))
+        message.next_attempt_at = utcnow() + claim_for
     return claimed
 
 
@@ -232,31 +232,30 @@ def send_one(notifier: Notifier, claimed: Claimed) -> Outcome:
     return claimed.message_id, None
 
 
-def record_outcomes(factory: sessionmaker[Session], notifier: Notifier, outcomes: list[Outcome]) -> DispatchResult:
-    """Mark sent, retry later or dead, in one short transaction."""
+def record_outcomes(session: Session, notifier: Notifier, outcomes: list[Outcome]) -> DispatchResult:
+    """Mark each message sent, to retry later, or dead."""
     result = DispatchResult()
     if not outcomes:
         return result
-    with unit_of_work(factory) as session:
-        found = {m.id: m for m in session.scalars(
-            select(OutboxMessage).where(OutboxMessage.id.in_([message_id for message_id, _ in outcomes])))}
-        for message_id, error in outcomes:
-            stored = found.get(message_id)
-            if stored is None:
-                continue
-            if error is None:
-                stored.status, stored.sent_at = "sent", utcnow()
-                stored.attempts += 1
-                result.sent += 1
-            elif isinstance(error, SubjectErased):
-                stored.status, stored.last_error = "dead", "the recipient was erased"
-                result.dead += 1
-            elif isinstance(error, PermanentError):
-                stored.status, stored.last_error = "dead", str(error)[:500]
-                stored.attempts += 1
-                result.dead += 1
-            else:
-                _retry_later(notifier, stored, str(error), result)
+    found = {m.id: m for m in session.scalars(
+        select(OutboxMessage).where(OutboxMessage.id.in_([message_id for message_id, _ in outcomes])))}
+    for message_id, error in outcomes:
+        stored = found.get(message_id)
+        if stored is None:
+            continue
+        if error is None:
+            stored.status, stored.sent_at = "sent", utcnow()
+            stored.attempts += 1
+            result.sent += 1
+        elif isinstance(error, SubjectErased):
+            stored.status, stored.last_error = "dead", "the recipient was erased"
+            result.dead += 1
+        elif isinstance(error, PermanentError):
+            stored.status, stored.last_error = "dead", str(error)[:500]
+            stored.attempts += 1
+            result.dead += 1
+        else:
+            _retry_later(notifier, stored, str(error), result)
     return result
 
 
@@ -285,8 +284,13 @@ def dispatch_due(factory: sessionmaker[Session], vault: Vault, notifier: Notifie
     with no transaction open, then record the outcome (short transaction): a slow SMS provider never holds
     the database. A claim lapses after `claim_for`: a worker that dies mid-send leaves its messages to the
     others. (`senders.OutboxSenders` does this continuously, without waiting for a batch's slowest send.)"""
-    claimed = claim_due(factory, vault, limit=notifier.batch, claim_for=claim_for)
-    return record_outcomes(factory, notifier, send_all(notifier, claimed))
+    with unit_of_work(factory) as session:
+        claimed = claim_due(session, vault, limit=notifier.batch, claim_for=claim_for)
+    outcomes = send_all(notifier, claimed)
+    if not outcomes:
+        return DispatchResult()
+    with unit_of_work(factory) as session:
+        return record_outcomes(session, notifier, outcomes)
 
 
 def dispatch_backlog(factory: sessionmaker[Session], vault: Vault, notifier: Notifier, *,
