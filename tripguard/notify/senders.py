@@ -72,7 +72,7 @@ class Sender:
     vault: Vault
     notifier: Notifier
     priorities: Collection[int]
-    database_lock: threading.Lock  # the outbox's transactions in this process, one at a time
+    database_lock: threading.Lock  # the outbox's transactions in this process, one at a time: a few ms each
     concurrency: int = 4  # sends in flight per destination
     claim_for: timedelta = CLAIM_FOR
     poll: float = 1.0
