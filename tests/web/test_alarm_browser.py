@@ -42,7 +42,8 @@ OscillatorNode.prototype.start = function (...args) {
   return start.apply(this, args);
 };
 """
-ESCALATED_HZ = 740  # the escalated pattern's low note (alarm.js); the waiting pattern plays 880 Hz only
+WAITING_HZ = 880  # the waiting pattern's note (alarm.js), every 3 s
+ESCALATED_HZ = 740  # the escalated pattern's low note, every 2 s; it has no 880 Hz note
 
 
 @pytest.fixture(scope="module")
@@ -148,9 +149,11 @@ def test_the_tone_repeats_until_an_agent_acknowledges_and_sounds_again_on_escala
         incident_id = press(base, "psg_REPEAT")
         row = page.locator(f"tr[data-incident='{incident_id}']")
         row.wait_for()
-        wait_for_tones(page, 0, timeout=3_000)
-        first = tones(page)
-        wait_for_tones(page, first, timeout=5_000)  # the pattern again: it repeats while the case waits
+        wait_for_tones(page, 0, hz=WAITING_HZ, timeout=3_000)
+        first = tones(page, WAITING_HZ)
+        # The pattern again 3 s later (before the escalation at 5 s, whose pattern has no 880 Hz note):
+        # it repeats while the case waits.
+        wait_for_tones(page, first, hz=WAITING_HZ, timeout=4_000)
 
         # Nobody acknowledged within 5 s: the case is escalated, and the alarm changes to its faster,
         # two-note pattern at once.
