@@ -42,6 +42,18 @@ OscillatorNode.prototype.start = function (...args) {
   return start.apply(this, args);
 };
 """
+# A console nobody looks at: every page hidden, and the system notifications it shows recorded (the
+# browser's own would need a desktop).
+HIDDEN_WITH_RECORDED_NOTIFICATIONS = """
+Object.defineProperty(document, "hidden", { get: () => true });
+window.__notices = [];
+window.Notification = class RecordingNotification {
+  static permission = "granted";
+  static requestPermission() { return Promise.resolve("granted"); }
+  constructor(title, options) { window.__notices.push({ title, tag: options.tag }); }
+  close() {}
+};
+"""
 WAITING_HZ = 880  # the waiting pattern's note (alarm.js), every 3 s
 ESCALATED_HZ = 740  # the escalated pattern's low note, every 2 s; it has no 880 Hz note
 
@@ -184,12 +196,17 @@ def test_the_tone_repeats_until_an_agent_acknowledges_and_sounds_again_on_escala
         elsewhere.close()
 
 
+def notices(pages: list[Any]) -> list[dict[str, str]]:
+    return [notice for page in pages for notice in page.evaluate("window.__notices")]
+
+
 def test_eight_console_tabs_in_one_browser_share_one_connection_and_all_stay_live(
         browser: Any, server: tuple[str, str]) -> None:
     """Over HTTP/1.1 the browser holds 6 connections per host: with a stream per tab the 7th tab never
     loads. One tab leads and relays; when it closes, another takes over and continues."""
     base, _ = server
     context = context_for(browser, base)
+    context.add_init_script(HIDDEN_WITH_RECORDED_NOTIFICATIONS)
     first = watch_errors(context.new_page())
     try:
         sign_in_and_enrol(first, "tabs")
@@ -207,6 +224,8 @@ def test_eight_console_tabs_in_one_browser_share_one_connection_and_all_stay_liv
         for page in pages:
             page.locator("#sos-badge[data-count='1']").wait_for(timeout=5_000)
             expect(page.locator("#announce")).to_contain_text(incident_id)
+        # The console is hidden: a system notification, from one tab only (the one that sounds).
+        assert notices(pages) == [{"title": "New SOS case", "tag": f"tripguard-new-{incident_id}"}]
 
         # The leader closes: another tab takes the lock, reconnects from the last event id seen, and every
         # remaining tab hears the next case.
@@ -217,6 +236,9 @@ def test_eight_console_tabs_in_one_browser_share_one_connection_and_all_stay_liv
             page.locator("#sos-badge[data-count='2']").wait_for(timeout=15_000)
             expect(page.locator("#announce")).to_contain_text(second)
         assert sum(page.evaluate("window.TripGuardStreams.isLeader()") for page in pages) == 1
+        # No tab may sound now (none had a gesture): the new leader notifies, alone.
+        assert notices(pages)[-1:] == [{"title": "New SOS case", "tag": f"tripguard-new-{second}"}]
+        assert len(notices(pages)) == 1
     finally:
         context.close()
 

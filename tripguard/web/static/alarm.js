@@ -93,12 +93,19 @@
     nextAt = now + (escalated ? ESCALATED_PERIOD_MS : PERIOD_MS);
   }
 
+  // One tab of the browser notifies: the one that sounds or, where none may, the streams' leader.
   function notify(title, body, tag, href) {
     if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
-    const leader = window.TripGuardStreams && window.TripGuardStreams.isLeader();
-    if (!holds && (elsewhere || !leader)) return;  // one tab of the browser notifies
-    const notice = new Notification(title, { body, tag, requireInteraction: true, lang: document.documentElement.lang });
-    notice.onclick = () => { window.focus(); notice.close(); if (href) window.TripGuard.go(href); };
+    const show = () => {
+      const notice = new Notification(title, { body, tag, requireInteraction: true, lang: document.documentElement.lang });
+      notice.onclick = () => { window.focus(); notice.close(); if (href) window.TripGuard.go(href); };
+    };
+    if (holds) { show(); return; }
+    if (!window.TripGuardStreams || !window.TripGuardStreams.isLeader()) return;
+    if (!locks) { show(); return; }
+    locks.query().then((state) => {  // asked now: the tab that sounded may have closed a moment ago
+      if (!holds && !state.held.some((lock) => lock.name === ALARM_LOCK)) show();
+    });
   }
   // Asked at sign-in (the gesture that lands on the console) or from the banner, never in an emergency.
   function askNotifications() {
