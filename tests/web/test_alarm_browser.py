@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 
 from tests.builders import PASSWORD, TEST_ACTOR, sign_as_staff, subject_token
 from tests.conftest import fresh_database, make_settings
-from tests.web.conftest import serve_in_thread, watch_errors
+from tests.web.conftest import serve_in_thread, settled, watch_errors
 from tests.web.test_console_browser import sign_in_and_enrol
 from tripguard.app import create_app
 from tripguard.core.db import make_engine, make_sessionmaker
@@ -191,6 +191,16 @@ def test_the_tone_repeats_until_an_agent_acknowledges_and_sounds_again_on_escala
         colleague.select_option("#assignee", label="Listener Li")
         colleague.click("form[data-testid=assign] button[type=submit] >> nth=0")
         expect(page.locator("[data-testid=assignee]")).to_have_text("Listener Li")
+
+        # One document through all this, yet no page was kept in the browser's storage (they hold personal
+        # data): htmx's history cache is off.
+        assert page.evaluate("sessionStorage.getItem('htmx-history-cache')") is None
+        assert page.evaluate("window.__tones.length") >= heard  # the same document since the sign-in
+        # Downloads are ordinary links, not swapped into the page.
+        page.click("nav.main >> text=SOS queue")
+        with page.expect_download() as download:
+            page.click("[data-testid=export]")
+        assert download.value.suggested_filename.endswith(".csv")
     finally:
         listening.close()
         elsewhere.close()
@@ -267,5 +277,14 @@ def test_the_live_map_says_to_sign_the_agreement_when_the_stream_is_refused(
         banner.locator("a[href='/console/agreement']").click()
         page.wait_for_url("**/console/agreement")
         expect(banner).to_be_hidden()  # the map's stream went with the map
+
+        # Signed, back on the map: the refused stream is asked again at once (not at its next retry, a
+        # minute later), and the map is live.
+        page.click("[data-testid=sign]")
+        settled(page)
+        page.click("nav.main >> text=Live map")
+        page.wait_for_url("**/console/live")
+        page.locator("body[data-stream-map='connected']").wait_for(timeout=5_000)
+        expect(banner).to_be_hidden()
     finally:
         context.close()
