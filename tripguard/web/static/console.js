@@ -115,8 +115,11 @@
     delete root.dataset.navigating;
     if (nextLang) { document.documentElement.lang = nextLang; nextLang = null; }
     refresh();
-    // Signed in with a gesture: the moment to ask for notifications (never in an emergency).
-    if (shell.watch_cases && !waiting.size && navigator.userActivation && navigator.userActivation.isActive) {
+    // Signed in with a gesture: the moment to ask for notifications, once (never in an emergency; the
+    // banner's button asks again).
+    if (shell.watch_cases && !waiting.size && navigator.userActivation && navigator.userActivation.isActive
+        && !sessionStorage.getItem("tg-notifications-asked")) {
+      sessionStorage.setItem("tg-notifications-asked", "yes");
       alarm.askNotifications();
     }
   }
