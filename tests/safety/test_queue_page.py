@@ -109,3 +109,20 @@ def test_times_are_the_operators(client: TestClient, db: Session, act_as) -> Non
     act_as(Role.SAFETY_AGENT)
     page = client.get("/console/incidents").text
     assert "11-30 09:02:03" in page  # 01:02:03 UTC is 09:02:03 in Asia/Shanghai
+
+
+def test_a_feed_item_says_who_holds_the_case_and_whether_it_still_counts_down() -> None:
+    """Every queue and case page updates from these: the assignee, the acknowledgement that stops the
+    countdown, the escalation that sounds the alarm again."""
+    from tripguard.safety.service import feed_item
+
+    now = utcnow()
+    held = Incident(id="inc_X", source="sos", severity="critical", status="acknowledged", silent=False,
+                    created_at=now, ack_due_at=now, acknowledged_at=now, assigned_to="stf_B")
+    item = feed_item(held)
+    assert (item["status"], item["assigned_to"], item["acknowledged_at"]) == ("acknowledged", "stf_B", now.isoformat())
+    assert item["escalated_at"] is None and item["escalated"] is False
+    late = Incident(id="inc_Y", source="sos", severity="critical", status="open", silent=False, created_at=now,
+                    ack_due_at=now, escalated_at=now)
+    assert feed_item(late)["escalated_at"] == now.isoformat() and feed_item(late)["escalated"] is True
+    assert feed_item(late)["assigned_to"] is None and feed_item(late)["acknowledged_at"] is None

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from tests.builders import PASSWORD, TEST_ACTOR, sign_as_staff, subject_token
 from tests.conftest import fresh_database, make_settings
 from tests.screening.conftest import id_number
-from tests.web.conftest import LiveServer, serve_in_thread
+from tests.web.conftest import LiveServer, serve_in_thread, settled
 from tests.web.test_console_browser import new_page, sign_in_and_enrol
 from tripguard.app import create_app
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
@@ -94,6 +94,7 @@ def test_the_review_queue_and_a_dispute_in_chinese(browser: Any, screening_serve
     assert page.locator("[data-reason='record.other']").inner_text() == "其他记录：请判断是否影响从业"
     assert "fraud" in page.locator("tr[data-check='criminal_record']").inner_text()
     page.click("[data-testid=take]")
+    settled(page)
     page.fill("#note", "请申请人说明该记录")
     # The notice is asked first; Cancel changes nothing.
     page.click("[data-testid=decide-pre-adverse]")
@@ -112,7 +113,7 @@ def test_the_review_queue_and_a_dispute_in_chinese(browser: Any, screening_serve
     assert "冒用" in page.locator("[data-testid=dispute-text]").inner_text()
     assert page.locator("[data-testid=document]").count() == 1
     page.click("[data-testid=decide-clear]")
-    page.wait_for_load_state()
+    settled(page)
     expect(page.locator("[data-testid=applicant-status]")).to_have_text("可接单")
     assert "申诉成立" in page.locator("[data-dispute]").inner_text()
     assert "审查员判定通过" in page.locator("[data-testid=timeline]").inner_text()

@@ -143,3 +143,10 @@ def no_script_errors() -> Iterator[None]:
     PAGE_ERRORS.clear()
     yield
     assert PAGE_ERRORS == [], PAGE_ERRORS
+
+
+def settled(page: Any) -> None:
+    """After a click on a console link or form: until the next page is in place. The console keeps one
+    document (htmx-boosted navigation), so a form that comes back to the same address changes no URL
+    to wait for; the shell marks <html data-navigating> while a page is on its way."""
+    page.locator("html:not([data-navigating])").wait_for(state="attached")

@@ -46,3 +46,16 @@ def test_html_in_a_trip_id_never_reaches_the_map(client: TestClient, act_as) -> 
                          content=b'{"type":"trip_started","trip_id":"<img src=x onerror=alert(1)>",'
                                  b'"ts":"2026-03-01T08:00:00Z"}\n')
     assert report.status_code == 422 and "id" in report.text
+
+
+def test_a_refused_live_stream_says_why_to_the_script_that_asks(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]
+    """The page's EventSource cannot read a refusal; the script asks again for a problem and shows it
+    ("sign the confidentiality agreement"), instead of reconnecting for ever."""
+    act_as(Role.SAFETY_AGENT, id="stf_NEW", signed=False)
+    for accept in ("application/problem+json", "text/event-stream"):
+        refused = client.get("/console/live/stream", headers={"Accept": accept})
+        assert refused.status_code == 403
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["type"] == "/problems/agreement-unsigned"
+    page = client.get("/console/live/stream", headers={"Accept": "text/html"})  # a person opening the address
+    assert page.status_code == 403 and page.headers["content-type"].startswith("text/html")

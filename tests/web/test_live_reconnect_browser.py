@@ -60,6 +60,9 @@ def test_a_case_opened_while_the_server_restarts_appears_after_the_reconnection(
         assert server.wait(10) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has shut down
         page.locator("#live-state[data-state='reconnecting']").wait_for()
         assert page.locator("#live-state").inner_text() == "正在重新连接…"
+        # Lost for more than a few seconds: a banner across the page says so.
+        page.locator("#connection-banner").wait_for(state="visible", timeout=10_000)
+        assert "连接已断开" in page.locator("#connection-banner").inner_text()
 
         # While the page is away (its reconnections refused), a passenger presses SOS on the new process.
         page.route("**/console/incidents/stream**", lambda route: route.abort())
@@ -71,6 +74,7 @@ def test_a_case_opened_while_the_server_restarts_appears_after_the_reconnection(
         row.wait_for(timeout=20_000)  # back by itself, and caught up from its last event id
         assert "等待受理" in row.inner_text()
         page.locator("body[data-live='connected']").wait_for()
+        page.locator("#connection-banner").wait_for(state="hidden")
         assert page.locator("#sos-badge").get_attribute("data-count") == "1"
         assert "新的 SOS 求助" in page.locator("#announce").inner_text()
         assert page.locator("#announce").get_attribute("aria-live") == "assertive"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import LiveServer
+from tests.web.conftest import LiveServer, settled
 from tests.web.test_console_browser import new_page, sign_in_and_enrol
 
 pytestmark = pytest.mark.browser
@@ -31,17 +31,18 @@ def test_privacy_officer_works_through_the_pages(browser: Any, live_server: Live
     assert "韩梅" in page.locator("[data-testid=correction]").inner_text()  # opened for the subject-request purpose
     page.fill("#note", "更正姓名")
     page.click("button[value=yes]")
-    page.wait_for_url("**/console/privacy/requests/req_LIVE")
+    settled(page)
     assert page.locator("[data-testid=request-status]").inner_text() == "已完成"
     assert "request.decide" in page.locator("[data-testid=history]").inner_text()
     page.click("nav.main >> text=个人信息请求")
     page.select_option("#list-state", "all")
     page.click("main form[role=search] button[type=submit]")
+    settled(page)
     assert "已完成" in page.locator("tr[data-request='req_LIVE']").inner_text()
 
     page.click("nav.main >> text=保存期限")
     page.click("button[value=dry]")
-    page.wait_for_url("**/console/privacy/retention")
+    settled(page)
     assert page.locator("tr[data-run]").count() == 1 and "是" in page.locator("tr[data-run]").inner_text()
 
     page.click("nav.main >> text=泄露事件")
@@ -54,6 +55,7 @@ def test_privacy_officer_works_through_the_pages(browser: Any, live_server: Live
         page.fill(field, value)
     page.check("input[name=serious]")
     page.click("main form[action='/console/privacy/breaches'] button")
+    settled(page)
     # The form comes back with what was typed, and the field marked.
     assert page.locator("#b-occurred_to").get_attribute("aria-invalid") == "true"
     assert page.locator("#b-occurred_to-error").inner_text() == "泄露结束时间不能早于开始时间。"
@@ -65,9 +67,11 @@ def test_privacy_officer_works_through_the_pages(browser: Any, live_server: Live
     page.wait_for_url("**/console/privacy/breaches/brh_*")
     assert page.locator("[data-testid=breach-status]").inner_text() == "处理中"
     page.click("button[value=investigate]")
+    settled(page)
     assert "0 次" in page.locator("[data-testid=findings]").inner_text()
     page.fill("#ref", "CAC-2026-0002")
     page.click("button[value=report]")
+    settled(page)
     # Closing is destructive: it asks first, in a dialog that looks different, and Cancel changes nothing.
     close = page.locator("button[value=close]")
     assert "danger" in (close.get_attribute("class") or "")
@@ -81,7 +85,7 @@ def test_privacy_officer_works_through_the_pages(browser: Any, live_server: Live
     assert page.locator("[data-testid=breach-status]").inner_text() == "处理中"
     page.click("button[value=close]")
     dialog.locator("button[value=confirm]").click()
-    page.wait_for_load_state()
+    settled(page)
     page.locator("[data-testid=report]").wait_for()
     assert page.locator("[data-testid=breach-status]").inner_text() == "已结案"
     assert '"authority_report_on_time": true' in page.locator("[data-testid=report]").inner_text()

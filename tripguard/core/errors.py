@@ -115,8 +115,12 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
-def _html_page(path: str) -> bool:
-    """Pages people open in a browser answer errors with a page: the console and the share links."""
+def _html_page(request: Request) -> bool:
+    """Pages people open in a browser answer errors with a page: the console and the share links. A
+    script there that asks for a problem (a live stream refused: the page says why) gets one."""
+    path = request.url.path
+    if any(kind in request.headers.get("accept", "") for kind in ("application/problem+json", "text/event-stream")):
+        return False
     return path.startswith("/console") or (path.startswith("/s/") and not path.endswith("/position"))
 
 
@@ -124,7 +128,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
         html_renderer = getattr(request.app.state, "html_error_renderer", None)
-        if html_renderer is not None and _html_page(request.url.path):
+        if html_renderer is not None and _html_page(request):
             return await run_in_threadpool(html_renderer, request, exc)  # it may read the signed-in principal
         return problem_response(
             request, status=exc.status, title=exc.title, type_=exc.type, detail=exc.detail,
@@ -138,7 +142,7 @@ def install_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         html_renderer = getattr(request.app.state, "html_error_renderer", None)
-        if html_renderer is not None and _html_page(request.url.path):
+        if html_renderer is not None and _html_page(request):
             return await run_in_threadpool(html_renderer, request, InvalidInput(
                 "; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors))
         return problem_response(
@@ -153,7 +157,7 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
         html_renderer = getattr(request.app.state, "html_error_renderer", None)
         page_error = {404: NotFound, 405: MethodNotAllowed}.get(exc.status_code)
-        if html_renderer is not None and page_error is not None and _html_page(request.url.path):
+        if html_renderer is not None and page_error is not None and _html_page(request):
             response: Response = await run_in_threadpool(html_renderer, request, page_error())
             response.headers.update(headers)
             return response

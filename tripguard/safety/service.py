@@ -52,12 +52,19 @@ def add_event(session: Session, incident: Incident, kind: str, actor: Actor, **d
 
 
 def feed_item(incident: Incident) -> dict[str, object]:
-    """What the live queue shows before anyone opens the case (no personal data)."""
+    """What the live queue shows before anyone opens the case (no personal data): its state, who holds
+    it, when it was acknowledged (the countdown stops everywhere) and escalated (the alarm sounds again)."""
     return {"type": "incident", "id": incident.id, "source": incident.source, "severity": incident.severity,
             "status": incident.status, "silent": incident.silent, "trip_id": incident.trip_id,
             "order_id": incident.order_id, "claimed_trip_id": incident.claimed_trip_id,
-            "claimed_order_id": incident.claimed_order_id,
-            "created_at": incident.created_at.isoformat(), "ack_due_at": incident.ack_due_at.isoformat()}
+            "claimed_order_id": incident.claimed_order_id, "assigned_to": incident.assigned_to,
+            "created_at": incident.created_at.isoformat(), "ack_due_at": incident.ack_due_at.isoformat(),
+            "acknowledged_at": _iso(incident.acknowledged_at), "escalated_at": _iso(incident.escalated_at),
+            "escalated": incident.escalated_at is not None}
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
 
 
 def act(session: Session, vault: Vault, *, actor: Principal, incident_id: str, action: str, outcome: str | None,
@@ -117,7 +124,7 @@ def escalate_overdue(factory: sessionmaker[Session], *, webhook_url: str | None)
                 notify.enqueue_webhook(session, url=webhook_url, event="incident_escalated",
                                        payload={"incident_id": incident.id, "trip_id": incident.trip_id},
                                        idempotency_key=f"incident:{incident.id}:escalated")
-        return [{**feed_item(i), "escalated": True} for i in overdue]
+        return [feed_item(i) for i in overdue]
 
 
 def note_evidence(session: Session, *, incident_id: str, trip_id: str, actor: Actor, **what: object) -> Incident:

@@ -1,27 +1,45 @@
-// The console's shell, on every page: the navigation toggle, live streams that never go silent
-// (state shown, reconnection with back-off, catch-up from the last event id), and new cases
-// announced wherever the agent is (badge, aria-live, sound once allowed).
+// The console's shell, on every page. The console keeps one document across its pages: links and
+// forms are boosted by htmx (the body is swapped, the scripts stay), so the live connection and the
+// unlocked sound survive navigation. Page widgets (maps, the queue, charts) register here and are
+// mounted on each page that has them and unmounted when it goes.
+// The shell: the navigation toggle, destructive actions that ask first, the live streams' state
+// (shown, and page-wide banners when a stream is lost or refused), new cases announced wherever the
+// agent is (badge, aria-live, the alarm of alarm.js), and the clocks of the SLA.
 (function () {
   "use strict";
-  const body = document.body;
-  const labels = JSON.parse(document.getElementById("shell-labels").textContent);
+  const streams = window.TripGuardStreams;
+  const alarm = window.TripGuardAlarm;
+  const LIVE = ["open", "acknowledged", "in_progress"];
+  const LOST_AFTER_MS = 3000;  // a reconnection longer than this is a lost connection: the banner shows
+  let labels = {};
+  let shell = {};
+  const byId = (id) => document.getElementById(id);
 
-  // ---- navigation on narrow screens --------------------------------------------------------
-  const toggle = document.querySelector(".nav-toggle");
-  if (toggle) {
-    toggle.addEventListener("click", () => {
-      const open = toggle.getAttribute("aria-expanded") !== "true";
-      toggle.setAttribute("aria-expanded", String(open));
-      document.getElementById("main-nav").classList.toggle("open", open);
-    });
+  function readShell() {
+    const labelsEl = byId("shell-labels");
+    const stateEl = byId("shell-state");
+    labels = labelsEl ? JSON.parse(labelsEl.textContent) : {};
+    shell = stateEl ? JSON.parse(stateEl.textContent) : {};
   }
 
-  // ---- destructive actions ask first -------------------------------------------------------
-  // A button with data-confirm opens the dialog; confirmed, its form goes with confirm=yes (the
-  // server asks again on a page of its own when that is missing, so nothing runs unconfirmed).
-  const dialog = document.getElementById("confirm-dialog");
+  // ---- clicks the shell answers: the navigation on narrow screens, the sound, confirmations ----
   document.addEventListener("click", (event) => {
+    const toggle = event.target.closest(".nav-toggle");
+    if (toggle) {
+      const open = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.setAttribute("aria-expanded", String(open));
+      byId("main-nav").classList.toggle("open", open);
+      return;
+    }
+    if (event.target.closest("#sound")) {
+      if (alarm.state() === "on") alarm.turnOff(); else alarm.turnOn();
+      return;
+    }
+    if (event.target.closest("#sound-on")) { alarm.turnOn(); return; }
+    // A button with data-confirm opens the dialog; confirmed, its form goes with confirm=yes (the
+    // server asks again on a page of its own when that is missing, so nothing runs unconfirmed).
     const button = event.target.closest("button[data-confirm]");
+    const dialog = byId("confirm-dialog");
     if (!button || !dialog || button.form.querySelector("input[name=confirm]")) return;
     event.preventDefault();
     dialog.querySelector("#confirm-question").textContent = button.dataset.confirm;
@@ -38,153 +56,244 @@
     dialog.showModal();
   });
 
-  // ---- live streams ------------------------------------------------------------------------
-  const indicator = document.getElementById("live-state");
-  const states = new Map();
-  const RANK = { connected: 0, connecting: 1, reconnecting: 2 };
-
-  function showState() {
-    let worst = "connected";
-    states.forEach((state) => { if (RANK[state] > RANK[worst]) worst = state; });
-    body.dataset.live = states.size ? worst : "";
-    if (!indicator) return;
-    indicator.hidden = states.size === 0;
-    indicator.dataset.state = worst;
-    indicator.textContent = labels[worst];
+  // ---- page widgets ----------------------------------------------------------------------------
+  const widgets = new Map();  // name -> init(element) returning its cleanup
+  let mounted = [];  // { element, cleanup }
+  let started = false;
+  function widget(name, init) {
+    widgets.set(name, init);
+    if (started) mount();
   }
-
-  // Opens `url` as a server-sent event stream and keeps it open: a missed heartbeat, an error or a
-  // server's `closing` leads to a new connection that names the last event seen, so the server
-  // sends what changed meanwhile. handlers: onItem(item), onHello(hello, reconnected), onResync().
-  function openStream(name, url, handlers) {
-    let cursor = body.dataset.cursor || "";
-    let source = null;
-    let failures = 0;
-    let opened = false;
-    let heartbeatMs = 15000;
-    let watchdog = null;
-    let pending = null;
-
-    function setState(state) {
-      states.set(name, state);
-      body.dataset[`stream${name[0].toUpperCase()}${name.slice(1)}`] = state;
-      showState();
-    }
-    function alive(event) {
-      if (event && event.lastEventId) cursor = event.lastEventId;
-      clearTimeout(watchdog);
-      watchdog = setTimeout(() => restart(), heartbeatMs * 2.5);  // silent too long: a dead connection
-    }
-    function connect() {
-      pending = null;
-      setState(opened ? "reconnecting" : "connecting");
-      const sep = url.includes("?") ? "&" : "?";
-      source = new EventSource(cursor ? `${url}${sep}last_event_id=${encodeURIComponent(cursor)}` : url);
-      source.addEventListener("hello", (event) => {
-        const hello = JSON.parse(event.data);
-        heartbeatMs = (hello.heartbeat_s || 15) * 1000;
-        alive(event);
-        const reconnected = opened;
-        opened = true;
-        failures = 0;
-        setState("connected");
-        if (handlers.onHello) handlers.onHello(hello, reconnected);
-      });
-      source.addEventListener("heartbeat", alive);
-      source.addEventListener("resync", (event) => { alive(event); if (handlers.onResync) handlers.onResync(); });
-      source.addEventListener("closing", () => restart(300 + Math.random() * 700));
-      source.onmessage = (event) => { alive(event); handlers.onItem(JSON.parse(event.data)); };
-      source.onerror = () => restart();
-    }
-    function restart(delay) {
-      clearTimeout(watchdog);
-      if (source) { source.close(); source = null; }
-      if (pending) return;
-      failures += 1;
-      setState("reconnecting");
-      const backoff = Math.min(15000, 1000 * 2 ** Math.min(failures - 1, 4)) * (0.75 + Math.random() * 0.5);
-      pending = setTimeout(connect, delay === undefined ? backoff : delay);
-    }
-    window.addEventListener("online", () => { if (pending) { clearTimeout(pending); connect(); } });
-    connect();
-  }
-
-  // ---- sound (the browser allows it only after a click on the page) ------------------------
-  const soundButton = document.getElementById("sound");
-  let audio = null;
-  function soundWanted() { return localStorage.getItem("tg-sound") === "on"; }
-  function showSound() {
-    if (!soundButton) return;
-    const on = soundWanted();
-    soundButton.setAttribute("aria-pressed", String(on));
-    soundButton.textContent = !on ? labels.sound_off : audio && audio.state === "running" ? labels.sound_on : labels.sound_blocked;
-  }
-  function unlockAudio() {
-    if (!soundWanted()) return;
-    audio = audio || new AudioContext();
-    if (audio.state !== "running") audio.resume().then(showSound, showSound);
-    showSound();
-  }
-  if (soundButton) {
-    soundButton.addEventListener("click", (event) => {
-      event.stopPropagation();
-      localStorage.setItem("tg-sound", soundWanted() && audio && audio.state === "running" ? "off" : "on");
-      unlockAudio();
-      showSound();
+  function mount() {
+    mounted = mounted.filter(({ element, cleanup }) => {
+      if (element.isConnected) return true;
+      if (cleanup) cleanup();
+      return false;
     });
-    for (const type of ["pointerdown", "keydown"]) document.addEventListener(type, unlockAudio, { once: true });
-    showSound();
-  }
-  function beep() {
-    if (!audio || audio.state !== "running" || !soundWanted()) return;
-    const tone = audio.createOscillator();
-    const gain = audio.createGain();
-    tone.frequency.value = 880;
-    gain.gain.setValueAtTime(0.2, audio.currentTime);
-    gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.6);
-    tone.connect(gain).connect(audio.destination);
-    tone.start();
-    tone.stop(audio.currentTime + 0.6);
+    document.querySelectorAll("[data-widget]").forEach((element) => {
+      const init = widgets.get(element.dataset.widget);
+      if (!init || mounted.some((m) => m.element === element)) return;
+      mounted.push({ element, cleanup: init(element) || null });
+    });
   }
 
-  // ---- cases: badge and announcement on every page ----------------------------------------
-  if ("watchCases" in body.dataset) {
-    const badge = document.getElementById("sos-badge");
-    const announcer = document.getElementById("announce");
-    const waiting = new Set();
-    const announced = JSON.parse(sessionStorage.getItem("tg-announced") || "[]");
-    function showBadge() {
+  // ---- boosted navigation ----------------------------------------------------------------------
+  // <html data-navigating> while a boosted page is on its way (what a test, or a script, waits for).
+  let nextLang = null;
+  let swapping = false;
+  const root = document.documentElement;
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    if (event.detail.boosted || (event.detail.requestConfig && event.detail.requestConfig.boosted)) {
+      root.dataset.navigating = "true";
+    }
+  });
+  document.addEventListener("htmx:afterRequest", () => { if (!swapping) delete root.dataset.navigating; });
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const detail = event.detail;
+    if (!detail.boosted) return;
+    swapping = true;
+    const type = detail.xhr.getResponseHeader("Content-Type") || "";
+    if (!type.startsWith("text/html")) {  // a download that was not marked hx-boost="false"
+      detail.shouldSwap = false;
+      swapping = false;
+      if (detail.requestConfig.verb === "get") window.location.assign(detail.xhr.responseURL);
+      return;
+    }
+    if (detail.isError) { detail.shouldSwap = true; detail.isError = false; }  // console errors are pages
+    const lang = /<html[^>]*\slang="([^"]+)"/.exec(detail.serverResponse);
+    nextLang = lang ? lang[1] : null;
+  });
+  // A boosted page that cannot be fetched (a time-out, the network) is opened the ordinary way.
+  for (const type of ["htmx:sendError", "htmx:timeout"]) {
+    document.addEventListener(type, (event) => {
+      const config = event.detail.requestConfig;
+      if (config && config.boosted && config.verb === "get") window.location.assign(config.path);
+    });
+  }
+  function swapped() {
+    swapping = false;
+    delete root.dataset.navigating;
+    if (nextLang) { document.documentElement.lang = nextLang; nextLang = null; }
+    refresh();
+    // Signed in with a gesture: the moment to ask for notifications, once (never in an emergency; the
+    // banner's button asks again).
+    if (shell.watch_cases && !waiting.size && navigator.userActivation && navigator.userActivation.isActive
+        && !sessionStorage.getItem("tg-notifications-asked")) {
+      sessionStorage.setItem("tg-notifications-asked", "yes");
+      alarm.askNotifications();
+    }
+  }
+  document.addEventListener("htmx:afterSettle", swapped);
+  document.addEventListener("htmx:historyRestore", swapped);
+  function go(href) {  // to a console page, keeping the document (a boosted link)
+    if (!window.htmx) { window.location.assign(href); return; }
+    const link = Object.assign(document.createElement("a"), { href, hidden: true });
+    document.body.appendChild(link);
+    window.htmx.process(link);
+    link.click();
+    link.remove();
+  }
+
+  // ---- live streams: state, lost and refused ---------------------------------------------------
+  const states = new Map();  // stream name -> { state, problem, since }
+  const RANK = { connected: 0, connecting: 1, reconnecting: 2, refused: 3, signed_out: 4 };
+  function subscribe(name, url, handlers) {
+    const unsubscribe = streams.subscribe(name, url, {
+      ...handlers,
+      onState(state, problem) {
+        const before = states.get(name);
+        states.set(name, { state, problem, since: before && before.state === state ? before.since : Date.now() });
+        showState();
+        if (handlers.onState) handlers.onState(state, problem);
+      },
+    });
+    return () => {
+      unsubscribe();
+      states.delete(name);
+      delete document.body.dataset[`stream${name[0].toUpperCase()}${name.slice(1)}`];
+      showState();
+    };
+  }
+  function worst() {
+    let result = "connected";
+    states.forEach(({ state }) => { if (RANK[state] > RANK[result]) result = state; });
+    return result;
+  }
+  function showState() {
+    const state = worst();
+    document.body.dataset.live = states.size ? state : "";
+    states.forEach(({ state: s }, name) => { document.body.dataset[`stream${name[0].toUpperCase()}${name.slice(1)}`] = s; });
+    const indicator = byId("live-state");
+    if (indicator) {
+      indicator.hidden = states.size === 0;
+      indicator.dataset.state = state;
+      indicator.textContent = labels[state] || state;
+    }
+    showBanners();
+  }
+  function problemKind(entry) {
+    if (entry.state === "signed_out") return "signed_out";
+    const type = (entry.problem && entry.problem.type) || "";
+    if (type === "/problems/agreement-unsigned") return "agreement";
+    if (type === "/problems/access-suspended") return "suspended";
+    return "refused";
+  }
+  function showBanners() {
+    const now = Date.now();
+    const lost = !navigator.onLine || [...states.values()].some(
+      (s) => s.state === "reconnecting" && now - s.since >= LOST_AFTER_MS);
+    const connectionBanner = byId("connection-banner");
+    if (connectionBanner) connectionBanner.hidden = !lost;
+    const refusal = [...states.entries()].find(([, s]) => s.state === "refused" || s.state === "signed_out");
+    const streamBanner = byId("stream-banner");
+    if (streamBanner) {
+      streamBanner.hidden = !refusal;
+      if (refusal) {
+        const [name, entry] = refusal;
+        const kind = problemKind(entry);
+        streamBanner.dataset.problem = kind;
+        streamBanner.querySelectorAll("[data-problem]").forEach((el) => { el.hidden = el.dataset.problem !== kind; });
+        streamBanner.querySelectorAll("[data-slot=stream]").forEach((el) => { el.textContent = labels[`stream_${name}`] || name; });
+        streamBanner.querySelectorAll("[data-slot=title]").forEach((el) => {
+          el.textContent = (entry.problem && (entry.problem.detail || entry.problem.title)) || "";
+        });
+      }
+    }
+    const soundBanner = byId("sound-banner");
+    const sound = alarm.state();
+    if (soundBanner) {
+      soundBanner.hidden = !shell.watch_cases || sound === "on";
+      soundBanner.dataset.sound = sound;
+      soundBanner.querySelectorAll("[data-when]").forEach((el) => { el.hidden = el.dataset.when !== sound; });
+    }
+    const soundButton = byId("sound");
+    if (soundButton) {
+      soundButton.setAttribute("aria-pressed", String(sound === "on"));
+      soundButton.textContent = sound === "on" ? labels.sound_on : sound === "off" ? labels.sound_off : labels.sound_blocked;
+    }
+  }
+  alarm.onChange(showBanners);
+  window.addEventListener("online", showBanners);
+  window.addEventListener("offline", showBanners);
+
+  // ---- cases: badge, announcement and alarm on every page --------------------------------------
+  const cases = new Map();  // the live cases, id -> latest item
+  const waiting = new Set();  // ids of the cases waiting for an agent
+  const announced = new Set(JSON.parse(sessionStorage.getItem("tg-announced") || "[]"));
+  const escalations = new Set();  // cases whose escalation was sounded here
+  let unwatch = null;
+
+  // The cases stream's hello, kept current by its items: a tab that opens later starts from it.
+  streams.define("cases", (hello, item) => {
+    if (item.type !== "incident") return hello;
+    const live = (hello.live || []).filter((i) => i.id !== item.id);
+    const open = (hello.open || []).filter((id) => id !== item.id);
+    if (LIVE.includes(item.status)) live.unshift(item);
+    if (item.status === "open") open.unshift(item.id);
+    return { ...hello, live, open };
+  });
+
+  function showBadge() {
+    const badge = byId("sos-badge");
+    if (badge) {
       badge.hidden = waiting.size === 0;
       badge.dataset.count = String(waiting.size);
       badge.querySelector("b").textContent = String(waiting.size);
     }
-    function announce(item) {
-      announced.push(item.id);
-      sessionStorage.setItem("tg-announced", JSON.stringify(announced.slice(-200)));
-      const what = labels[`new_${item.source}`] || labels.new_sos;
-      announcer.textContent = `${what}: ${item.trip_id || item.order_id || item.id}`;
+    alarm.setWaiting([...waiting].map((id) => ({ id, escalated: Boolean(cases.get(id) && cases.get(id).escalated_at) })));
+  }
+  function announce(item, kind) {
+    const subject = item.trip_id || item.order_id || item.id;
+    const what = kind === "escalated" ? labels.escalated : labels[`new_${item.source}`] || labels.new_sos;
+    const announcer = byId("announce");
+    if (announcer) announcer.textContent = `${what}: ${subject}`;
+    const badge = byId("sos-badge");
+    if (badge) {
       badge.classList.remove("flash");
       void badge.offsetWidth;  // restart the animation
       badge.classList.add("flash");
-      beep();
     }
-    openStream("cases", "/console/incidents/stream", {
-      onHello(hello) {
-        waiting.clear();
-        (hello.open || []).forEach((id) => waiting.add(id));
-        showBadge();
-        // Cases already under way: pages mark them (the map its trips), but nothing is announced.
-        (hello.live || []).forEach((item) => document.dispatchEvent(
-          new CustomEvent("tripguard:case", { detail: { ...item, already: true } })));
-      },
-      onItem(item) {
-        if (item.type !== "incident") return;
-        if (item.status === "open") waiting.add(item.id); else waiting.delete(item.id);
-        showBadge();
-        if (item.status === "open" && !announced.includes(item.id)) announce(item);
-        document.dispatchEvent(new CustomEvent("tripguard:case", { detail: item }));
-      },
-    });
+    alarm.ring();
+    alarm.notify(what, subject, `tripguard-${kind}-${item.id}`, `/console/incidents/${encodeURIComponent(item.id)}`);
+  }
+  function caseEvent(detail) {
+    document.dispatchEvent(new CustomEvent("tripguard:case", { detail }));
+  }
+  function onHello(hello) {
+    cases.clear();
+    waiting.clear();
+    (hello.live || []).forEach((item) => cases.set(item.id, item));
+    (hello.open || []).forEach((id) => waiting.add(id));
+    cases.forEach((item) => { if (item.escalated_at) escalations.add(item.id); });
+    showBadge();
+    // Cases already under way: pages mark them (the map its trips), but nothing is announced.
+    cases.forEach((item) => caseEvent({ ...item, already: true }));
+  }
+  function onItem(item) {
+    if (item.type !== "incident") return;
+    if (LIVE.includes(item.status)) cases.set(item.id, item); else cases.delete(item.id);
+    if (item.status === "open") waiting.add(item.id); else waiting.delete(item.id);
+    showBadge();
+    if (item.status === "open" && !announced.has(item.id)) {
+      announced.add(item.id);
+      sessionStorage.setItem("tg-announced", JSON.stringify([...announced].slice(-200)));
+      if (item.escalated_at) escalations.add(item.id);
+      announce(item, "new");
+    } else if (item.status === "open" && item.escalated_at && !escalations.has(item.id)) {
+      escalations.add(item.id);
+      announce(item, "escalated");
+    }
+    caseEvent(item);
+  }
+  function watchCases(on) {
+    if (on && !unwatch) unwatch = subscribe("cases", "/console/incidents/stream", { onHello, onItem });
+    if (!on && unwatch) {
+      unwatch();
+      unwatch = null;
+      cases.clear();
+      waiting.clear();
+      showBadge();
+    }
   }
 
   // ---- clocks: time left to acknowledge (overdue once passed) and age, every second -----------
@@ -203,12 +312,31 @@
       el.textContent = overdue ? `${el.dataset.clock} · ${el.dataset.overdue} ${span(left)}` : `${el.dataset.clock} · ${span(left)}`;
       el.classList.toggle("overdue", overdue);
       const row = el.closest("tr");
-      if (row && overdue) row.classList.add("overdue");
+      if (row) row.classList.toggle("overdue", overdue);
     });
     document.querySelectorAll("[data-age]").forEach((el) => { el.textContent = span((now - Date.parse(el.dataset.age)) / 1000); });
+    showBanners();
   }
-  tick();
-  setInterval(tick, 1000);
 
-  window.TripGuard = { openStream, tick };
+  function refresh() {
+    readShell();
+    streams.start(shell.cursor);
+    watchCases(Boolean(shell.watch_cases));
+    showState();
+    showBadge();
+    mount();
+    tick();
+  }
+  // Links a script adds are boosted too (htmx sees only what it swapped in).
+  function boost(element) { if (window.htmx) window.htmx.process(element); }
+  window.TripGuard = {
+    widget, subscribe, tick, go, boost,
+    cases: () => [...cases.values()],
+    labels: () => labels,
+  };
+  document.addEventListener("DOMContentLoaded", () => {
+    started = true;
+    refresh();
+    setInterval(tick, 1000);
+  });
 })();

@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   const PALETTE = ["#b42318", "#0f6b5c", "#b54708", "#1d4ed8", "#6d28d9", "#0e7490", "#4d7c0f", "#9f1239"];
-  document.querySelectorAll(".chart").forEach((el) => {
+  window.TripGuard.widget("chart", (el) => {
     const hours = JSON.parse(el.dataset.hours);
     const series = JSON.parse(el.dataset.series);
     const labels = JSON.parse(el.dataset.labels);
@@ -13,7 +13,7 @@
       p.className = "muted";
       p.textContent = el.dataset.empty;
       el.appendChild(p);
-      return;
+      return null;
     }
     const zone = el.dataset.zone;
     const hourOf = new Intl.DateTimeFormat("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit", hour12: false });
@@ -30,6 +30,8 @@
                                                 fill: PALETTE[i % PALETTE.length] + "99", paths: bars, points: { show: false } }))],
     };
     const chart = new uPlot(opts, [hours, ...names.map((name) => series[name])], el);
-    new ResizeObserver(() => chart.setSize({ width: Math.max(280, el.clientWidth), height: 220 })).observe(el);
+    const resized = new ResizeObserver(() => chart.setSize({ width: Math.max(280, el.clientWidth), height: 220 }));
+    resized.observe(el);
+    return () => { resized.disconnect(); chart.destroy(); };
   });
 })();

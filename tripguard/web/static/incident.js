@@ -1,12 +1,14 @@
 // The case page: where the caller was, the planned route and the last minutes of the track (all
 // [longitude, latitude], drawn as Leaflet's [lat, lon]), the SLA countdown, and recordings played
-// only with a reason (audited by the API).
-(function () {
+// only with a reason (audited by the API). The case's state and assignee follow the live stream: an
+// agent elsewhere who acknowledges or takes it is seen here at once, and the countdown stops.
+window.TripGuard.widget("case", function (card) {
   "use strict";
   const el = document.getElementById("map");
+  let map = null;
   if (el && window.L) {
     const labels = JSON.parse(el.dataset.labels);
-    const map = L.map(el);
+    map = L.map(el);
     if (el.dataset.tiles) L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
     const bounds = L.latLngBounds([]);
     const latLng = ([lon, lat]) => [lat, lon];
@@ -58,4 +60,28 @@
       media.play().catch(() => {});
     });
   });
-})();
+
+  const names = JSON.parse(card.dataset.names);
+  const labels = JSON.parse(card.dataset.labels);
+  const status = card.querySelector("[data-testid=incident-status]");
+  function onCase(event) {
+    const item = event.detail;
+    if (item.id !== card.dataset.incident) return;
+    if (item.status !== status.dataset.status) {
+      status.dataset.status = item.status;
+      status.textContent = labels.states[item.status] || item.status;
+      card.querySelector("[data-testid=case-changed]").hidden = false;
+    }
+    if (item.status !== "open") {  // acknowledged: no more countdown, and no acknowledge button
+      card.querySelectorAll("[data-testid=due], [data-testid=due-label], button[value=acknowledge]")
+        .forEach((node) => node.remove());
+    }
+    card.querySelector("[data-testid=assignee]").textContent =
+      item.assigned_to ? names[item.assigned_to] || item.assigned_to : "—";
+  }
+  document.addEventListener("tripguard:case", onCase);
+  return () => {
+    document.removeEventListener("tripguard:case", onCase);
+    if (map) map.remove();
+  };
+});

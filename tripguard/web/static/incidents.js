@@ -1,13 +1,16 @@
 // The SOS queue: cases arrive over the shell's live stream (console.js, which also sounds and
 // announces them). A new case is added at the top when the list shows live cases on its first page
-// and the case passes its filters; a change of state updates its row.
-(function () {
+// and the case passes its filters; a change updates its row: state, assignee, and the countdown,
+// which stops once the case is acknowledged (by anyone: the row never turns "overdue" after that).
+window.TripGuard.widget("queue", function (queue) {
   "use strict";
-  const queue = document.getElementById("queue");
   const labels = JSON.parse(queue.dataset.labels);
   const filters = JSON.parse(queue.dataset.filters);
+  const names = JSON.parse(queue.dataset.names || "{}");
   const time = new Intl.DateTimeFormat("en-GB", { timeZone: queue.dataset.zone, month: "2-digit", day: "2-digit",
                                                   hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  const clock = new Intl.DateTimeFormat("en-GB", { timeZone: queue.dataset.zone, hour: "2-digit", minute: "2-digit",
+                                                   second: "2-digit", hour12: false });
   function cell(text, cls) {
     const td = document.createElement("td");
     if (cls) td.className = cls;
@@ -32,14 +35,41 @@
     if (filters.source && filters.source !== item.source) return false;
     return !filters.assignee || filters.assignee === "none";
   }
+  function assignee(item) {
+    return item.assigned_to ? names[item.assigned_to] || item.assigned_to : labels.nobody;
+  }
+  function statusCell(td, item) {
+    td.textContent = labels.states[item.status] || item.status;
+    if (item.escalated_at) {
+      const tag = document.createElement("span");
+      tag.className = "tag bad";
+      tag.textContent = labels.escalated;
+      td.append(" ", tag);
+    }
+  }
+  // Waiting: the time left to acknowledge (the shell's clock counts it down); after: when it was.
+  function dueCell(td, item) {
+    if (item.status === "open") {
+      if (td.querySelector("[data-countdown]")) return;
+      const countdown = document.createElement("span");
+      countdown.dataset.countdown = item.ack_due_at;
+      countdown.dataset.overdue = labels.overdue;
+      countdown.textContent = clock.format(new Date(item.ack_due_at));
+      td.replaceChildren(countdown);
+    } else {
+      td.textContent = item.acknowledged_at ? `${labels.acknowledged} ${clock.format(new Date(item.acknowledged_at))}` : "—";
+    }
+  }
+  function update(row, item) {
+    statusCell(row.querySelector(".status"), item);
+    row.querySelector(".assignee").textContent = assignee(item);
+    dueCell(row.querySelector(".due"), item);
+    if (item.status !== "open") row.classList.remove("overdue");
+    row.classList.toggle("escalated", Boolean(item.escalated_at));
+  }
   function show(item) {
     let row = queue.querySelector(`tr[data-incident="${CSS.escape(item.id)}"]`);
-    if (row) {
-      row.querySelector(".status").textContent = labels.states[item.status] || item.status;
-      if (item.status !== "open") row.classList.remove("overdue");
-      if (item.escalated) row.classList.add("escalated");
-      return;
-    }
+    if (row) { update(row, item); return; }
     if (item.already || queue.dataset.live !== "true" || !passes(item)) return;  // already: known at connection
     const empty = queue.querySelector("tr.empty");
     if (empty) empty.remove();
@@ -61,18 +91,20 @@
     row.appendChild(id);
     row.appendChild(cell(labels.sources[item.source] || item.source));
     row.appendChild(cell(labels.severities[item.severity] || item.severity));
-    row.appendChild(cell(labels.states[item.status] || item.status, "status"));
+    row.appendChild(cell("", "status"));
     row.appendChild(subject(item));
-    row.appendChild(cell(labels.nobody));
-    const due = cell("", "mono");
-    const countdown = document.createElement("span");
-    countdown.dataset.countdown = item.ack_due_at;
-    countdown.dataset.overdue = labels.overdue;
-    countdown.textContent = time.format(new Date(item.ack_due_at)).slice(-8);
-    due.appendChild(countdown);
-    row.appendChild(due);
+    row.appendChild(cell("", "assignee"));
+    row.appendChild(cell("", "mono due"));
+    update(row, item);
     queue.prepend(row);
+    window.TripGuard.boost(row);
     window.TripGuard.tick();
   }
-  document.addEventListener("tripguard:case", (event) => show(event.detail));
-})();
+  function onCase(event) { show(event.detail); }
+  document.addEventListener("tripguard:case", onCase);
+  // What changed while the page was on its way here (the shell knows every live case).
+  window.TripGuard.cases().forEach((item) => {
+    if (queue.querySelector(`tr[data-incident="${CSS.escape(item.id)}"]`)) show(item);
+  });
+  return () => document.removeEventListener("tripguard:case", onCase);
+});

@@ -1,9 +1,10 @@
 // The live map: every active trip, its newest position and (when few enough) its planned route;
 // markers cluster when thousands of trips are under way (Leaflet.markercluster, vendored); the side
 // panel lists and finds trips, and a click focuses one. Data come from the snapshot and the shell's
-// live stream (console.js openStream). Coordinates are [longitude, latitude] everywhere in TripGuard;
-// Leaflet takes [latitude, longitude], converted here only.
-(function () {
+// live stream (console.js subscribe, shared by every tab of the browser). Mounted by the shell on the
+// live map page and removed with it (boosted navigation keeps the document). Coordinates are
+// [longitude, latitude] everywhere in TripGuard; Leaflet takes [latitude, longitude], converted here only.
+window.TripGuard.widget("live-map", function (panel) {
   "use strict";
   const ROUTE_LIMIT = 300;  // above this many trips, routes are drawn for the focused and flagged ones only
   const ROWS_SHOWN = 200;
@@ -15,8 +16,8 @@
   }
   const latLng = (lon, lat) => [lat, lon];
 
-  const el = document.getElementById("map");
-  const panel = document.querySelector(".live");
+  let gone = false;  // unmounted: the page was swapped away
+  const el = panel.querySelector("#map");
   const map = L.map(el, { preferCanvas: false, maxZoom: 19 }).setView([41.15, -8.61], 12);
   if (el.dataset.tiles) {
     L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
@@ -48,6 +49,7 @@
     fitPending = true;
     requestAnimationFrame(() => {
       fitPending = false;
+      if (gone) return;
       const bounds = L.latLngBounds([]);
       trips.forEach((t) => {
         if (t.line) bounds.extend(t.line.getBounds());
@@ -162,6 +164,7 @@
       body.appendChild(tr);
     }
     rows.replaceChildren(body);
+    window.TripGuard.boost(rows);
     if (activeTrip !== null) {
       const again = rows.querySelector(`tr[data-trip="${CSS.escape(activeTrip)}"]`);
       if (again) (activeIsLink ? again.querySelector("a") : again).focus({ preventScroll: true });
@@ -207,6 +210,7 @@
     link.textContent = `${clock.format(new Date(a.ts))} ${a.trip_id} ${labels[a.kind] || a.kind}`;
     li.appendChild(link);
     alerts.prepend(li);
+    window.TripGuard.boost(li);
     while (alerts.children.length > 100) alerts.lastChild.remove();
   }
 
@@ -222,9 +226,10 @@
   // The snapshot is (re)loaded each time the stream says hello, and on resync: positions are not
   // replayed, so after a gap the map is read afresh and trips that ended meanwhile go away.
   function reload() {
-    fetch("/console/live/snapshot", { credentials: "same-origin" })
-      .then((response) => response.json())
+    fetch("/console/live/snapshot", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then((response) => (response.ok ? response.json() : null))  // refused: the shell's banner says why
       .then((snapshot) => {
+        if (!snapshot || gone) return;
         const current = new Set(snapshot.trips.map((t) => t.trip_id));
         [...trips.keys()].forEach((id) => { if (!current.has(id)) endTrip(id); });
         snapshot.trips.forEach(startTrip);
@@ -246,10 +251,19 @@
     }
     scheduleRows();
   }
-  document.addEventListener("tripguard:case", (event) => {
+  function onCase(event) {
     const item = event.detail;
     if (item.trip_id && ["open", "acknowledged", "in_progress"].includes(item.status)) highlight(item.trip_id);
-  });
+  }
+  document.addEventListener("tripguard:case", onCase);
+  window.TripGuard.cases().forEach((item) => onCase({ detail: item }));
 
-  window.TripGuard.openStream("map", "/console/live/stream", { onItem: handle, onHello: reload, onResync: reload });
-})();
+  const unsubscribe = window.TripGuard.subscribe("map", "/console/live/stream",
+                                                 { onItem: handle, onHello: reload, onResync: reload });
+  return function unmount() {
+    gone = true;
+    unsubscribe();
+    document.removeEventListener("tripguard:case", onCase);
+    map.remove();
+  };
+});

@@ -1,5 +1,5 @@
 // A trip's page: the trajectory is evidence, fetched only when the agent names a purpose and a reason.
-(function () {
+window.TripGuard.widget("trip", function (root) {
   "use strict";
   // Operator-supplied text (trip ids, labels) goes into the DOM as text, never as HTML.
   function asText(value) {
@@ -8,13 +8,14 @@
     return span;
   }
 
-  const el = document.getElementById("map");
+  const el = root.querySelector("#map");
   const map = L.map(el).setView([41.15, -8.61], 12);
+  const unmount = () => { map.remove(); delete document.body.dataset.trajectory; };
   if (el.dataset.tiles) {
     L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
   }
   const form = document.getElementById("evidence");
-  if (!form) return;
+  if (!form) return unmount;
   const status = document.getElementById("evidence-status");
   const styles = {
     trajectory: { color: "#1d2330", weight: 4 },
@@ -41,4 +42,5 @@
       })
       .catch((problem) => { status.textContent = (problem && problem.detail) || "error"; });
   });
-})();
+  return unmount;
+});
