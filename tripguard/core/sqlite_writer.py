@@ -41,9 +41,8 @@ class WriterQueue:
                 self._held = True
                 return True
             finally:
-                if urgent:
+                if urgent:  # it waited only while the file was held: nobody it held back could go meanwhile
                     self._urgent_waiting -= 1
-                    self._changed.notify_all()  # bulk writers held back for it may go (if it gave up)
 
     def release(self) -> None:
         with self._changed:
