@@ -4,19 +4,23 @@ connection; the emergency lane's are tighter; a timeout or a full pool is a 503,
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from tests.conftest import BACKEND
-from tripguard.core.db import engine_for
+from tripguard.core.db import engine_for, make_engine
 from tripguard.core.db_timeouts import (
     bulk_timeouts,
     emergency_timeouts,
+    interrupt_busy_connections,
     maintenance_timeouts,
     postgres_connect_args,
 )
@@ -100,3 +104,31 @@ def test_no_free_connection_in_time_is_a_503_to_retry() -> None:
     response = TestClient(app).get("/simulated-busy-pool")
     assert response.status_code == 503 and response.headers["retry-after"] == "1"
     assert response.json()["type"] == "/problems/database-unavailable"
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="cuts a libpq connection's socket")
+def test_a_connection_waiting_for_an_answer_is_cut_and_an_idle_one_is_kept(database_url: str) -> None:
+    engine = make_engine(database_url)
+    errors: list[Exception] = []
+
+    def waits_for_an_answer() -> None:
+        with engine.connect() as connection:
+            try:
+                connection.execute(text("SELECT pg_sleep(5)"))  # what a silent server looks like from here
+            except OperationalError as exc:
+                errors.append(exc)
+
+    try:
+        with engine.connect() as idle:
+            idle.execute(text("SELECT 1"))
+            idle.commit()
+            waiting = threading.Thread(target=waits_for_an_answer)
+            waiting.start()
+            time.sleep(0.5)
+            cut_at = time.monotonic()
+            assert interrupt_busy_connections(engine) == 1
+            waiting.join(5)
+            assert errors and time.monotonic() - cut_at < 2  # woken at once, not when the server answers
+            assert idle.execute(text("SELECT 1")).scalar() == 1
+    finally:
+        engine.dispose()
