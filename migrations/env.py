@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from tripguard.core.db import make_engine
+from tripguard.core.db_timeouts import MAINTENANCE
 from tripguard.core.settings import get_settings
 from tripguard.models import metadata
 from tripguard.telematics.partitions import compared_by_migrations
@@ -26,7 +27,7 @@ def run(connection) -> None:  # type: ignore[no-untyped-def]
 if connection is not None:
     run(connection)
 else:
-    engine = make_engine(url)
+    engine = make_engine(url, timeouts=MAINTENANCE)  # a long migration is expected; a dead peer is not
     with engine.connect() as conn:
         run(conn)
         conn.commit()

@@ -23,7 +23,8 @@ from tripguard.audit import tasks as audit_tasks
 from tripguard.audit.api import router as audit_router
 from tripguard.audit.service import Actor
 from tripguard.audit.signing import load_signing_key
-from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
+from tripguard.core.db import engine_for, make_sessionmaker, unit_of_work
+from tripguard.core.db_timeouts import interrupt_busy_connections
 from tripguard.core.errors import install_error_handlers
 from tripguard.core.fastread import make_fast_reader
 from tripguard.core.health import router as health_router
@@ -291,6 +292,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             thread.shutdown(wait=False)
         if link is not None:
             await link.close()
+        await app.state.sos_intake.close()
         await app.state.fast_reader.close()
 
 
@@ -307,9 +309,12 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
-    app.state.engine = make_engine(settings.database_url)
+    app.state.engine = engine_for(settings)
     app.state.sessionmaker = session_factory or make_sessionmaker(app.state.engine)
-    app.state.fast_reader = make_fast_reader(settings.database_url, session_factory)
+    # The emergency lane's own connections: a pool exhausted by bulk work never holds up an SOS.
+    app.state.emergency_engine = engine_for(settings, "emergency")
+    emergency_sessionmaker = session_factory or make_sessionmaker(app.state.emergency_engine)
+    app.state.fast_reader = make_fast_reader(settings, session_factory)
     app.state.audit_key = load_signing_key(settings)
     app.state.vault = build_vault(settings)
     app.state.notifier = build_notifier(settings)
@@ -320,8 +325,10 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.state.schema_head = head_revision()
     app.state.ingest_options = lambda: ingest_options(app)  # read per batch: settings may change in tests
     app.state.outbox_wake = OutboxWake()  # set when something urgent was queued (an SOS): wakes the senders
-    app.state.sos_intake = SosIntake(app.state.sessionmaker, lambda: sos_desk(app),
-                                     on_stored=lambda incidents: _sos_stored(app, incidents))
+    app.state.sos_intake = SosIntake(emergency_sessionmaker, lambda: sos_desk(app),
+                                     on_stored=lambda incidents: _sos_stored(app, incidents),
+                                     deadline=settings.sos_deadline_seconds, threads=settings.sos_threads,
+                                     interrupt=lambda: interrupt_busy_connections(app.state.emergency_engine))
     app.state.screening_agency = build_agency(settings)
     app.state.face_matcher = SimulatedFaceMatcher()
     app.state.screening_wake = asyncio.Event()  # set when an applicant was queued for screening

@@ -1,14 +1,17 @@
-"""The embedded database: SQLite writers of one process queue on a lock instead of polling SQLite."""
+"""The embedded database: SQLite writers of one process queue instead of polling SQLite, one queue per
+file shared by every engine on it, the emergency lane's writers first."""
 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import event, text
 
 from tripguard.core.db import make_engine
+from tripguard.core.sqlite_writer import WriterQueue, writer_queue_for
 
 
 @pytest.fixture
@@ -68,3 +71,83 @@ def test_readers_do_not_queue(sqlite_engine) -> None:  # type: ignore[no-untyped
         writer.execute(text("INSERT INTO events VALUES (1)"))
         with sqlite_engine.connect().execution_options(**{READ_ONLY: True}) as reader, reader.begin():
             assert reader.execute(text("SELECT count(*) FROM events")).scalar() == 0  # the snapshot before
+
+
+def _without_polling(engine):  # type: ignore[no-untyped-def]
+    @event.listens_for(engine, "connect")
+    def no_polling(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.execute("PRAGMA busy_timeout=0")
+    return engine
+
+
+def _writer(engine, order: list[str], name: str) -> threading.Thread:  # type: ignore[no-untyped-def]
+    def write() -> None:
+        with engine.begin() as connection:
+            order.append(f"{name} begins")
+            connection.execute(text("INSERT INTO events VALUES (3)"))
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    return thread
+
+
+def test_engines_on_one_file_share_its_writer_queue(sqlite_engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    emergency = _without_polling(make_engine(f"sqlite:///{tmp_path}/queue.db", urgent=True))
+    try:
+        order: list[str] = []
+        with sqlite_engine.begin() as bulk:
+            bulk.execute(text("INSERT INTO events VALUES (1)"))
+            second = _writer(emergency, order, "emergency")
+            second.join(0.3)
+            assert second.is_alive() and order == []  # queued, not failing with "database is locked"
+            order.append("bulk commits")
+        second.join(5)
+        assert order == ["bulk commits", "emergency begins"]
+    finally:
+        emergency.dispose()
+
+
+def test_an_emergency_writer_goes_ahead_of_waiting_bulk_writers(sqlite_engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    emergency = _without_polling(make_engine(f"sqlite:///{tmp_path}/queue.db", urgent=True))
+    try:
+        order: list[str] = []
+        with sqlite_engine.begin() as holder:
+            holder.execute(text("INSERT INTO events VALUES (1)"))
+            bulk = [_writer(sqlite_engine, order, "bulk") for _ in range(3)]
+            time.sleep(0.2)  # the bulk writers queue first
+            urgent = _writer(emergency, order, "emergency")
+            time.sleep(0.2)
+            assert order == []
+        for thread in [*bulk, urgent]:
+            thread.join(5)
+        assert order == ["emergency begins", "bulk begins", "bulk begins", "bulk begins"]
+    finally:
+        emergency.dispose()
+
+
+def test_an_urgent_writer_that_gives_up_lets_the_others_go() -> None:
+    queue = WriterQueue()
+    assert queue.acquire(urgent=False, timeout=1)
+    assert not queue.acquire(urgent=True, timeout=0.1)  # the holder did not finish in its time
+    queue.release()
+    assert queue.acquire(urgent=False, timeout=0.1)  # nobody urgent is waiting any more
+
+
+def test_each_file_has_one_queue(tmp_path: Path) -> None:
+    assert writer_queue_for(str(tmp_path / "a.db")) is writer_queue_for(str(tmp_path / "." / "a.db"))
+    assert writer_queue_for(str(tmp_path / "a.db")) is not writer_queue_for(str(tmp_path / "b.db"))
+    assert writer_queue_for(":memory:") is not writer_queue_for(":memory:")
+
+
+def test_a_bulk_writer_never_takes_the_turn_of_a_waiting_urgent_one() -> None:
+    queue = WriterQueue()
+    assert queue.acquire(urgent=False, timeout=1)
+    got: list[bool] = []
+    urgent = threading.Thread(target=lambda: got.append(queue.acquire(urgent=True, timeout=5)))
+    urgent.start()
+    time.sleep(0.2)  # the urgent writer waits
+    queue.release()
+    assert not queue.acquire(urgent=False, timeout=0)  # free this instant, but the urgent writer is next
+    urgent.join(5)
+    assert got == [True]
+    queue.release()

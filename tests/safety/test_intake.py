@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Callable
 
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.app import sos_desk
 from tripguard.core.clock import utcnow
+from tripguard.core.errors import DatabaseUnavailable
 from tripguard.notify.models import OutboxMessage
 from tripguard.safety import intake as intake_module
 from tripguard.safety.intake import SosIntake
@@ -105,3 +109,78 @@ def test_the_writer_starts_again_after_a_quiet_spell(app: FastAPI, session_facto
     assert isinstance(press_together(intake, [Press(caller("P1"))])[0], Raised)
     assert isinstance(press_together(intake, [Press(caller("P2"))])[0], Raised)  # another event loop, even
     assert intake.groups == 2 and len(stored) == 2
+
+
+def test_a_database_that_does_not_answer_is_a_503_within_the_deadline(app: FastAPI,
+                                                                      session_factory: sessionmaker[Session],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    hung, interrupted = threading.Event(), threading.Event()
+
+    def never_answers(session: Session, desk: object, presses: list[Press]) -> list[object]:
+        hung.wait(10)  # a silent database: only the interrupt (it cuts the connection) wakes this thread
+        raise RuntimeError("connection cut")
+
+    def interrupt() -> None:
+        interrupted.set()
+        hung.set()
+
+    monkeypatch.setattr(intake_module, "raise_many", never_answers)
+    intake = SosIntake(session_factory, lambda: sos_desk(app), on_stored=lambda incidents: None, deadline=0.3,
+                       interrupt=interrupt)
+
+    async def pressed_then_closed() -> tuple[list[Raised | BaseException], float]:
+        started = time.monotonic()
+        outcomes = await asyncio.gather(intake.submit(Press(caller("P1"))), intake.submit(Press(caller("P2"))),
+                                        return_exceptions=True)
+        answered = time.monotonic() - started
+        await intake.close()  # waits for the store under way: the interrupt has ended it
+        return outcomes, answered
+
+    outcomes, answered = asyncio.run(pressed_then_closed())
+    assert answered < 2
+    assert all(isinstance(o, DatabaseUnavailable) and o.status == 503 for o in outcomes), outcomes
+    assert interrupted.is_set()  # the thread the database held is let go
+
+
+def test_a_press_waiting_behind_a_stuck_group_is_answered_within_its_own_deadline(
+        app: FastAPI, session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+
+    def slow(session: Session, desk: object, presses: list[Press]) -> list[object]:
+        release.wait(10)
+        raise RuntimeError("too late")
+
+    monkeypatch.setattr(intake_module, "raise_many", slow)
+    intake = SosIntake(session_factory, lambda: sos_desk(app), on_stored=lambda incidents: None, deadline=0.5)
+
+    async def one_behind_the_other() -> tuple[BaseException, BaseException, float]:
+        first = asyncio.ensure_future(intake.submit(Press(caller("P1"))))
+        await asyncio.sleep(0.1)  # P1's group is being written (stuck) when P2 arrives
+        started = asyncio.get_running_loop().time()
+        second = await asyncio.gather(intake.submit(Press(caller("P2"))), return_exceptions=True)
+        waited = asyncio.get_running_loop().time() - started
+        release.set()
+        await intake.close()
+        return (await asyncio.gather(first, return_exceptions=True))[0], second[0], waited
+
+    try:
+        first, second, waited = asyncio.run(one_behind_the_other())
+    finally:
+        release.set()
+    assert isinstance(first, DatabaseUnavailable) and isinstance(second, DatabaseUnavailable)
+    assert waited < 0.75  # its own deadline, not the stuck group's plus its own
+
+
+def test_an_unreachable_database_fails_the_group_at_once_not_press_by_press(
+        app: FastAPI, session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+
+    def unreachable(session: Session, desk: object, presses: list[Press]) -> list[object]:
+        calls.append(len(presses))
+        raise OperationalError("SELECT 1", {}, Exception("connection timeout expired"))
+
+    monkeypatch.setattr(intake_module, "raise_many", unreachable)
+    intake = make_intake(app, session_factory)
+    outcomes = press_together(intake, [Press(caller(f"P{n}")) for n in range(5)])
+    assert all(isinstance(o, OperationalError) for o in outcomes)
+    assert calls == [5]  # one wait on the database, not six

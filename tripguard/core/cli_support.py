@@ -24,11 +24,11 @@ err = Console(stderr=True, soft_wrap=True)
 @contextlib.contextmanager
 def cli_session(settings: Settings | None = None) -> Iterator[Session]:
     """A unit of work on the configured database, for one CLI command."""
-    from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
+    from tripguard.core.db import engine_for, make_sessionmaker, unit_of_work
     from tripguard.core.settings import get_settings
 
     settings = settings or get_settings()
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings)
     try:
         with unit_of_work(make_sessionmaker(engine)) as session:
             yield session

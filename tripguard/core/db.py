@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import sqlite3
-import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, create_engine, event
@@ -19,6 +17,20 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 from starlette.concurrency import run_in_threadpool
+
+from tripguard.core.db_timeouts import (
+    DEFAULTS,
+    DatabaseTimeouts,
+    bulk_timeouts,
+    emergency_timeouts,
+    maintenance_timeouts,
+    postgres_connect_args,
+    track_connections,
+)
+from tripguard.core.settings import Settings
+from tripguard.core.sqlite_writer import queued_writer_connection, writer_queue_for
+
+Lane = Literal["bulk", "emergency", "maintenance"]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -57,54 +69,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 READ_ONLY = "tripguard_read_only"
 
 
-BUSY_TIMEOUT_S = 10
-
-
-def _queued_writer_connection() -> type[sqlite3.Connection]:
-    """A sqlite3 connection class whose writers queue on one lock (per engine).
-
-    SQLite lets one transaction write at a time and makes the others poll, sleeping 1, 2, 5, 10, 25,
-    50 ms between tries: a writer can sit idle long after the lock came free (begin waits of up to
-    36 ms were measured under an SOS burst). Writers of this process wait on a lock instead and start
-    the moment the previous one commits. Other processes (the CLI, a second server) still meet SQLite's own
-    locking, and a writer that waited BUSY_TIMEOUT_S for the lock goes on to that as before.
-    """
-    writer = threading.Lock()
-
-    class QueuedWriterConnection(sqlite3.Connection):
-        holds_writer = False
-
-        def begin_write(self) -> None:
-            if not self.holds_writer:
-                self.holds_writer = writer.acquire(timeout=BUSY_TIMEOUT_S)
-
-        def end_write(self) -> None:
-            if self.holds_writer:
-                self.holds_writer = False
-                writer.release()
-
-        def commit(self) -> None:
-            try:
-                super().commit()
-            finally:
-                self.end_write()
-
-        def rollback(self) -> None:
-            try:
-                super().rollback()
-            finally:
-                self.end_write()
-
-        def close(self) -> None:
-            try:
-                super().close()
-            finally:
-                self.end_write()
-
-    return QueuedWriterConnection
-
-
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_seconds: float) -> None:
     # pysqlite's own transaction handling breaks SAVEPOINT and delays BEGIN; take it over
     # (SQLAlchemy's documented recipe) and start write-ready transactions to avoid upgrade deadlocks.
     @event.listens_for(engine, "connect")
@@ -113,7 +78,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_seconds * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         # A shredded data key is overwritten on disk, not left in a free page of the file.
         cursor.execute("PRAGMA secure_delete=ON")
@@ -133,21 +98,42 @@ def _configure_sqlite(engine: Engine) -> None:
             raise
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, timeouts: DatabaseTimeouts = DEFAULTS, urgent: bool = False,
+                **kwargs: Any) -> Engine:
+    """An engine whose every wait is bounded by `timeouts`. `urgent`: the emergency lane's engine (on
+    SQLite its writers go first in the file's writer queue; its busy connections can be interrupted)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             # Created private: SQLite gives its -wal and -shm files the database file's mode.
             os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        engine = create_engine(url, connect_args={"check_same_thread": False, "factory": _queued_writer_connection()},
+        factory = queued_writer_connection(writer_queue_for(path), urgent=urgent,
+                                           wait_seconds=timeouts.sqlite_busy_seconds)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "factory": factory,
+                                                  "timeout": timeouts.sqlite_busy_seconds},
                                hide_parameters=True, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, timeouts.sqlite_busy_seconds)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    connect_args = {**postgres_connect_args(timeouts), **kwargs.pop("connect_args", {})}
     # hide_parameters: an error's text (and so a log line) never carries the values of a statement.
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args, **kwargs)
+    track_connections(engine)
+    return engine
+
+
+def engine_for(settings: Settings, lane: Lane = "bulk", **kwargs: Any) -> Engine:
+    """The configured database, with the lane's timeouts: `bulk` for requests, jobs and workers,
+    `emergency` for SOS intake (its own small pool), `maintenance` for migrations and backups."""
+    if lane == "emergency":
+        kwargs.setdefault("pool_size", settings.db_emergency_pool_size)
+        kwargs.setdefault("max_overflow", 0)
+        kwargs.setdefault("pool_timeout", settings.sos_deadline_seconds)
+        return make_engine(settings.database_url, timeouts=emergency_timeouts(settings), urgent=True, **kwargs)
+    timeouts = maintenance_timeouts(settings) if lane == "maintenance" else bulk_timeouts(settings)
+    return make_engine(settings.database_url, timeouts=timeouts, **kwargs)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -91,6 +92,15 @@ class TooManyRequests(DomainError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class DatabaseUnavailable(DomainError):
+    """The database did not answer in time (a partition, a hung primary, every connection busy)."""
+
+    status, type, title = 503, "/problems/database-unavailable", "Service unavailable"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
 
 
 def problem_response(
@@ -177,8 +187,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeout)
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        # The database went away mid-request (a restart, a failover, a cut connection): nothing of the
+        # The database went away mid-request (a restart, a failover, a cut connection), a timeout ended
+        # a statement or a lock wait, or no pooled connection came free in time: nothing of the
         # request was committed, and a retry (with the same Idempotency-Key) is the right move.
         logger.warning("database unavailable", extra={"path": getattr(request.scope.get("route"), "path", "unmatched"),
                                                       "error": type(exc).__name__})

@@ -25,6 +25,14 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from tripguard.core.db_timeouts import (
+    DEFAULTS,
+    DatabaseTimeouts,
+    bulk_timeouts,
+    postgres_conninfo_params,
+)
+from tripguard.core.settings import Settings
+
 Row = tuple[Any, ...]
 
 
@@ -72,14 +80,16 @@ class SessionReader:
 class SqliteReader:
     """One read-only connection to the SQLite file, used only from the event loop's thread."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, busy_seconds: float = 2.0) -> None:
         self.path = path
+        self.busy_seconds = busy_seconds
         self.connection: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                     timeout=self.busy_seconds)
         connection.execute("PRAGMA query_only=ON")
-        connection.execute("PRAGMA busy_timeout=2000")
+        connection.execute(f"PRAGMA busy_timeout={round(self.busy_seconds * 1000)}")
         return connection
 
     async def first(self, sql: str, **params: object) -> Row | None:
@@ -105,10 +115,12 @@ def _pyformat(sql: str) -> str:
 
 
 class PostgresReader:
-    """psycopg's async pool; opened on first use (inside the running loop)."""
+    """psycopg's async pool; opened on first use (inside the running loop). Its connections carry the bulk
+    timeouts, and a wait for a free one is bounded by the connect timeout."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeouts: DatabaseTimeouts = DEFAULTS) -> None:
         self.conninfo = re.sub(r"^postgresql(\+psycopg)?://", "postgresql://", url)
+        self.timeouts = timeouts
         self.pool: AsyncConnectionPool | None = None
         self.opening = asyncio.Lock()  # the first requests all wait for the one pool to open
 
@@ -117,7 +129,9 @@ class PostgresReader:
             async with self.opening:
                 if self.pool is None:
                     pool = AsyncConnectionPool(self.conninfo, min_size=1, max_size=10, open=False,
-                                               kwargs={"autocommit": True})
+                                               timeout=self.timeouts.connect_seconds,
+                                               kwargs={"autocommit": True,
+                                                       **postgres_conninfo_params(self.timeouts)})
                     await pool.open()
                     self.pool = pool
         return self.pool
@@ -139,9 +153,9 @@ class PostgresReader:
             self.pool = None
 
 
-def make_fast_reader(url: str, factory: sessionmaker[Session] | None) -> FastReader:
+def make_fast_reader(settings: Settings, factory: sessionmaker[Session] | None) -> FastReader:
     if factory is not None:
         return SessionReader(factory)
-    if url.startswith("sqlite"):
-        return SqliteReader(url.split("///", 1)[-1])
-    return PostgresReader(url)
+    if settings.is_sqlite:
+        return SqliteReader(settings.database_url.split("///", 1)[-1])
+    return PostgresReader(settings.database_url, bulk_timeouts(settings))

@@ -24,6 +24,35 @@ class Settings(BaseSettings):
 
     env: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite:///./var/tripguard.db"
+    # Every database wait is bounded (docs/operations.md, "Database timeouts and the emergency connections").
+    db_connect_timeout_seconds: int = Field(default=5, ge=2, le=300, description="connecting to PostgreSQL "
+                                            "(libpq connect_timeout; 2 at least)")
+    db_statement_timeout_seconds: float = Field(default=60, ge=0, description="PostgreSQL statement_timeout for "
+                                                "requests, jobs and workers (0: none); migrations and backups "
+                                                "have none")
+    db_lock_timeout_seconds: float = Field(default=10, ge=0, description="PostgreSQL lock_timeout (0: none); on "
+                                           "SQLite, a writer's longest wait for the file (1 at least)")
+    db_idle_in_transaction_timeout_seconds: float = Field(default=60, ge=0, description="PostgreSQL ends a session "
+                                                          "left idle inside a transaction this long (0: never)")
+    db_keepalives_idle_seconds: int = Field(default=10, ge=1, le=3600, description="TCP keepalive: first probe "
+                                            "after this much silence")
+    db_keepalives_interval_seconds: int = Field(default=3, ge=1, le=600, description="TCP keepalive: between probes")
+    db_keepalives_count: int = Field(default=3, ge=1, le=100, description="TCP keepalive: unanswered probes before "
+                                     "the connection is dead")
+    db_tcp_user_timeout_seconds: float = Field(default=15, ge=0, le=3600, description="data sent and not "
+                                               "acknowledged this long: the connection is dead (Linux; 0: the "
+                                               "kernel's ~15 min)")
+    db_emergency_pool_size: int = Field(default=4, ge=1, le=64, description="connections kept for SOS intake alone")
+    db_emergency_connect_timeout_seconds: int = Field(default=2, ge=2, le=30, description="SOS intake: connecting")
+    db_emergency_statement_timeout_seconds: float = Field(default=2, gt=0, le=30, description="SOS intake: "
+                                                          "statement_timeout")
+    db_emergency_lock_timeout_seconds: float = Field(default=1, gt=0, le=30, description="SOS intake: lock_timeout")
+    db_emergency_tcp_user_timeout_seconds: float = Field(default=2, gt=0, le=30, description="SOS intake: "
+                                                         "tcp_user_timeout")
+    sos_deadline_seconds: float = Field(default=2.5, gt=0, le=30, description="an SOS press not stored in this long "
+                                        "is answered 503 with Retry-After, so the app can dial 110 instead")
+    sos_threads: int = Field(default=4, ge=1, le=64, description="threads that store SOS presses (shared with "
+                                                                  "nothing else)")
     bus_url: str = Field(default="memory://", description="memory:// (one process: ingest runs the monitor "
                          "itself) or nats://host:4222 (scale-out: NATS JetStream carries events to "
                          "`tripguard worker monitor` processes)")

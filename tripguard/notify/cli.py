@@ -22,7 +22,7 @@ def outbox(
     import threading
     from datetime import timedelta
 
-    from tripguard.core.db import make_engine, make_sessionmaker
+    from tripguard.core.db import engine_for, make_sessionmaker
     from tripguard.core.logging import configure_logging
     from tripguard.core.settings import get_settings
     from tripguard.notify.senders import OutboxSenders
@@ -32,7 +32,7 @@ def outbox(
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    factory = make_sessionmaker(make_engine(settings.database_url))
+    factory = make_sessionmaker(engine_for(settings))
     vault, notifier = build_vault(settings), build_notifier(settings)
     claim_for = timedelta(seconds=settings.outbox_claim_seconds)
     if once:

@@ -17,13 +17,13 @@ out = Console(soft_wrap=True)
 @retention_app.command("run")
 def run(dry_run: Annotated[bool, typer.Option("--dry-run", help="Count only; erase nothing")] = False) -> None:
     """Apply every retention rule (legal holds are respected) and print the report."""
-    from tripguard.core.db import make_engine, make_sessionmaker
+    from tripguard.core.db import engine_for, make_sessionmaker
     from tripguard.core.settings import get_settings
     from tripguard.privacy.retention import rules, run_retention
     from tripguard.vault.keys import build_vault
 
     settings = get_settings()
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings, "maintenance")
     try:
         with out.status("applying retention rules…"):
             result = run_retention(make_sessionmaker(engine), build_vault(settings), settings, dry_run=dry_run,

@@ -52,13 +52,13 @@ def keys_init() -> None:
 
 @keys_app.command("status")
 def keys_status() -> None:
-    from tripguard.core.db import make_engine, make_sessionmaker
+    from tripguard.core.db import engine_for, make_sessionmaker
     from tripguard.core.settings import get_settings
     from tripguard.vault.keys import build_vault
 
     settings = get_settings()
     vault = build_vault(settings)
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings, "maintenance")
     with make_sessionmaker(engine)() as session:
         in_use = set(vault.versions_in_use(session))
     table = Table("version", "created", "retired", "wraps data keys")
@@ -72,13 +72,13 @@ def keys_status() -> None:
 
 @contextlib.contextmanager
 def _vault_and_database() -> Iterator[tuple[Vault, sessionmaker[Session]]]:
-    from tripguard.core.db import make_engine, make_sessionmaker
+    from tripguard.core.db import engine_for, make_sessionmaker
     from tripguard.core.settings import get_settings
     from tripguard.vault.keys import build_vault
     from tripguard.vault.keysource import KeySourceError
 
     settings = get_settings()
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings, "maintenance")
     try:
         yield build_vault(settings), make_sessionmaker(engine)
     except KeySourceError as exc:
@@ -140,7 +140,7 @@ def keys_retire(
 def _run_backup(action: str, path: Path, keys: Path | None = None) -> BackupSummary:
     """Create or restore, then record it in the audit log."""
     from tripguard.audit import service as audit
-    from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
+    from tripguard.core.db import engine_for, make_sessionmaker, unit_of_work
     from tripguard.core.errors import InvalidInput
     from tripguard.core.settings import get_settings
     from tripguard.privacy.service import reapply_erasures
@@ -149,7 +149,7 @@ def _run_backup(action: str, path: Path, keys: Path | None = None) -> BackupSumm
     from tripguard.vault.keys import build_vault
 
     settings = get_settings()
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings, "maintenance")
     try:
         vault = build_vault(settings)
         if action == "create":
@@ -198,13 +198,13 @@ def _window_days() -> int:
 @keys_app.command("backup")
 def keys_backup(path: Path) -> None:
     """Write today's data keys to PATH (a key backup, openable for the key-backup window only)."""
-    from tripguard.core.db import make_engine
+    from tripguard.core.db import engine_for
     from tripguard.core.settings import get_settings
     from tripguard.vault import backup
     from tripguard.vault.keys import build_vault
 
     settings = get_settings()
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings, "maintenance")
     try:
         rows = backup.create_key_backup(engine, build_vault(settings), path)
     finally:
