@@ -37,7 +37,7 @@ import httpx2 as httpx
 import numpy as np
 from sqlalchemy import create_engine, func, select, text
 
-from bench.latency import follow, iso, prepare, sign_in
+from bench.latency import StreamRefused, follow, iso, opened, prepare, sign_in
 from bench.report import machine_line, write_section
 from bench.sos import SECRET, token
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
@@ -189,8 +189,9 @@ def latency(stream: Stream, bases: list[str], api_key: str, rate: float, seconds
     alerts: dict[str, tuple[float, float]] = {}  # trip -> (arrival, the alert's own time)
     incidents: dict[str, float] = {}
     listening = threading.Event()
-    threading.Thread(target=listen, args=(agent, alerts, incidents, listening), daemon=True).start()
-    listening.wait(10)
+    refused: list[str] = []
+    threading.Thread(target=listen, args=(agent, alerts, incidents, listening, refused), daemon=True).start()
+    opened(listening, refused)
     rounds = max(20, int(rate * seconds / stream.trips))
     # One trip in 50 (others each phase) leaves its route, spread over the phase: with 10,000 trips about
     # ten alerts a second, some 25 times what the Porto trips raise (3.5 % of trips, once in ~15 minutes).
@@ -236,6 +237,8 @@ def latency(stream: Stream, bases: list[str], api_key: str, rate: float, seconds
     stop.set()
     sos_thread.join()
     time.sleep(5)
+    if refused:
+        raise StreamRefused(refused[0])
     # Each alert timed from the POST of the batch holding the ping it is dated by.
     alert_ms = []
     for trip, (arrived, ts) in alerts.items():
@@ -258,7 +261,7 @@ def latency(stream: Stream, bases: list[str], api_key: str, rate: float, seconds
 
 
 def listen(client: httpx.Client, alerts: dict[str, tuple[float, float]], incidents: dict[str, float],
-           ready: threading.Event) -> None:
+           ready: threading.Event, refused: list[str]) -> None:
     """The agent's live stream: route deviations (arrival and the alert's time) and new cases."""
     def handle(item: dict[str, object]) -> None:
         if item.get("type") == "alert" and item["kind"] == "route_deviation":
@@ -266,7 +269,7 @@ def listen(client: httpx.Client, alerts: dict[str, tuple[float, float]], inciden
         elif item.get("type") == "incident":
             incidents.setdefault(str(item["id"]), time.perf_counter())
 
-    follow(client, ready, handle)
+    follow(client, ready, handle, refused)
 
 
 def fresh_postgres(name: str) -> str:

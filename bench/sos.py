@@ -89,11 +89,11 @@ def main() -> None:
                             f"{presses / max(groups, 1):.1f} |")
     body = "\n".join([
         "## SOS to the safety centre's queue (`bench/sos.py`)", "",
-        f"Command: `.venv/bin/python -m bench.sos --rates {args.rates} --seconds {args.seconds:g}`. {machine_line()} "
+        (f"Command: `.venv/bin/python -m bench.sos --rates {args.rates} --seconds {args.seconds:g}`. {machine_line()} "
         "`tripguard serve` on SQLite (the embedded default); presses from a second process over loopback, each a "
         "different passenger with a position; timed from just before the request to the incident on a signed-in "
         "agent's event stream. Target: p99 < 100 ms at 200/s. Presses per transaction: the group commit "
-        "(`safety/intake.py`), from the server's `tripguard_sos_group_size` metric.", "",
+        "(`safety/intake.py`), from the server's `tripguard_sos_group_size` metric."), "",
         "| rate | presses | p50 | p99 | max | not seen | presses per transaction |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |", *rows,
     ])
