@@ -22,7 +22,7 @@ from tripguard.audit import tasks as audit_tasks
 from tripguard.audit.api import router as audit_router
 from tripguard.audit.service import Actor
 from tripguard.audit.signing import load_signing_key
-from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
+from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work, urgent_sessionmaker
 from tripguard.core.errors import install_error_handlers
 from tripguard.core.fastread import make_fast_reader
 from tripguard.core.health import router as health_router
@@ -179,7 +179,8 @@ def ingest_options(app: FastAPI) -> IngestOptions:
                             base_url=settings.base_url, zone=ZoneInfo(settings.timezone))
 
     return IngestOptions(webhook_url=settings.webhook_url, check_in_minutes=settings.check_in_answer_minutes,
-                         on_alert=on_alert, on_trip_started=on_trip_started)
+                         on_alert=on_alert, on_trip_started=on_trip_started, write_slice=settings.ingest_write_slice,
+                         between_slices=Session.commit)
 
 
 def _start_demo_city(app: FastAPI) -> DemoCity:
@@ -303,7 +304,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.state.schema_head = head_revision()
     app.state.ingest_options = lambda: ingest_options(app)  # read per batch: settings may change in tests
     app.state.outbox_wake = asyncio.Event()  # set when something urgent was queued (an SOS)
-    app.state.sos_intake = SosIntake(app.state.sessionmaker, lambda: sos_desk(app),
+    app.state.sos_intake = SosIntake(urgent_sessionmaker(app.state.sessionmaker), lambda: sos_desk(app),
                                      on_stored=lambda incidents: _sos_stored(app, incidents))
     app.state.screening_agency = build_agency(settings)
     app.state.face_matcher = SimulatedFaceMatcher()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,6 +18,8 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 from starlette.concurrency import run_in_threadpool
+
+from tripguard.core.writer import WriterQueue
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -55,6 +56,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # Execution option for connections that never write: on SQLite they do not queue for the writer.
 READ_ONLY = "tripguard_read_only"
+# Execution option of the emergency lane (SOS intake): on SQLite it goes ahead of every bulk writer waiting.
+URGENT = "tripguard_urgent"
 
 
 BUSY_TIMEOUT_S = 10
@@ -69,14 +72,15 @@ def _queued_writer_connection() -> type[sqlite3.Connection]:
     the moment the previous one commits. Other processes (the CLI, a second server) still meet SQLite's own
     locking, and a writer that waited BUSY_TIMEOUT_S for the lock goes on to that as before.
     """
-    writer = threading.Lock()
+    writer = WriterQueue()
 
     class QueuedWriterConnection(sqlite3.Connection):
         holds_writer = False
+        queue = writer
 
-        def begin_write(self) -> None:
+        def begin_write(self, *, urgent: bool = False) -> None:
             if not self.holds_writer:
-                self.holds_writer = writer.acquire(timeout=BUSY_TIMEOUT_S)
+                self.holds_writer = writer.acquire(timeout=BUSY_TIMEOUT_S, urgent=urgent)
 
         def end_write(self) -> None:
             if self.holds_writer:
@@ -125,7 +129,7 @@ def _configure_sqlite(engine: Engine) -> None:
             connection.exec_driver_sql("BEGIN")
             return
         dbapi_connection = connection.connection.dbapi_connection
-        dbapi_connection.begin_write()
+        dbapi_connection.begin_write(urgent=bool(connection.get_execution_options().get(URGENT)))
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
@@ -152,6 +156,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def urgent_sessionmaker(factory: sessionmaker[Session]) -> sessionmaker[Session]:
+    """The same sessions on the emergency lane: on SQLite their writes go ahead of bulk writers waiting."""
+    bind = factory.kw.get("bind")
+    if not isinstance(bind, Engine):  # bound to one connection (the tests' rollback per test): one writer anyway
+        return factory
+    return sessionmaker(**{**factory.kw, "bind": bind.execution_options(**{URGENT: True})})
+
+
+def writer_queue(engine: Engine) -> WriterQueue | None:
+    """The engine's SQLite writer queue (None on PostgreSQL)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    with engine.connect() as connection:
+        queue: WriterQueue = connection.connection.dbapi_connection.queue  # type: ignore[union-attr]
+    return queue
 
 
 @contextmanager
