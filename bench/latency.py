@@ -117,9 +117,10 @@ def sign_agreement(client: httpx.Client) -> None:
 
 def follow(client: httpx.Client, ready: threading.Event, handle: Callable[[dict[str, object]], None],
            refused: list[str] | None = None) -> None:
-    """The agent's live stream, each item handed to `handle` as it arrives; `ready` set once the server's
-    `hello` came. A refusal (403: say, an agreement not signed) or a stream that breaks is put in `refused`
-    and raised: it is never taken for a quiet stream."""
+    """The agent's live stream, each item handed to `handle` as it arrives (the stream's own events as
+    `stream_hello`, `stream_resync`, ...); `ready` set once the server's `hello` came. A refusal (403: say,
+    an agreement not signed) or a stream that breaks is put in `refused` and raised: it is never taken for
+    a quiet stream."""
     problems = refused if refused is not None else []
     try:
         with client.stream("GET", "/console/live/stream", timeout=httpx.Timeout(30, read=None)) as response:
@@ -127,11 +128,17 @@ def follow(client: httpx.Client, ready: threading.Event, handle: Callable[[dict[
                 response.read()
                 problems.append(f"the live stream answered {response.status_code}: {response.text[:300]}")
                 raise StreamRefused(problems[-1])
+            kind = ""  # the event's name (hello, heartbeat, resync, closing); none for the feed's items
             for line in response.iter_lines():
-                if line == "event: hello":
-                    ready.set()
-                if line.startswith("data: "):
-                    handle(json.loads(line[6:]))
+                if line.startswith("event: "):
+                    kind = line[7:]
+                    if kind == "hello":
+                        ready.set()
+                elif line.startswith("data: "):
+                    item = json.loads(line[6:])
+                    handle({**item, "type": f"stream_{kind}"} if kind else item)
+                    kind = ""
+            problems.append("the live stream ended")  # the server closed it: nothing more will be seen
     except httpx.HTTPError as exc:
         problems.append(f"the live stream broke: {type(exc).__name__}: {exc}")
         raise StreamRefused(problems[-1]) from exc

@@ -281,13 +281,11 @@ def fresh_postgres(name: str) -> str:
     return POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
 
 
-def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, object]:
-    directory = tmp / mode
-    directory.mkdir()
-    env, api_key = prepare(directory, fresh_postgres("tg_bench_scale") if mode == "cluster" else None)
-    env.update({"TRIPGUARD_SUBJECT_TOKEN_SECRET": SECRET, "TRIPGUARD_LOG_LEVEL": "WARNING"})
-    database_url = env["TRIPGUARD_DATABASE_URL"]
-    ports = [args.port, args.port + 1] if mode == "cluster" else [args.port]
+def set_up(mode: str, env: dict[str, str], port: int) -> tuple[list[tuple[list[str], dict[str, str]]], list[str]]:
+    """The processes of a set-up and its API base URLs. cluster: what `tripguard cluster up` starts (2 API
+    replicas on NATS, 2 monitor workers of 4 shards each, the outbox worker, the scheduler); embedded: one
+    `tripguard serve`. `env` is updated for the cluster."""
+    ports = [port, port + 1] if mode == "cluster" else [port]
     if mode == "cluster":
         env.update({"TRIPGUARD_BUS_URL": "nats://127.0.0.1:4222", "TRIPGUARD_BUS_NAME": f"bench{uuid.uuid4().hex[:6]}",
                     "TRIPGUARD_RUN_JOBS": "false"})
@@ -297,7 +295,24 @@ def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, object
             ([TRIPGUARD, "worker", "outbox"], env), ([TRIPGUARD, "scheduler"], env)]
     else:
         commands = [([TRIPGUARD, "serve", "--port", str(ports[0])], env)]
-    bases = [f"http://127.0.0.1:{p}" for p in ports]
+    return commands, [f"http://127.0.0.1:{p}" for p in ports]
+
+
+def start_trips(stream: Stream, base: str, api_key: str) -> None:
+    feeder = httpx.Client(base_url=base, timeout=120, headers={"Authorization": f"Bearer {api_key}",
+                                                               "Content-Type": "application/x-ndjson"})
+    starts = stream.starts()
+    for k in range(0, len(starts), BATCH):
+        feeder.post("/api/v1/telematics/events", content="\n".join(starts[k:k + BATCH])).raise_for_status()
+
+
+def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, object]:
+    directory = tmp / mode
+    directory.mkdir()
+    env, api_key = prepare(directory, fresh_postgres("tg_bench_scale") if mode == "cluster" else None)
+    env.update({"TRIPGUARD_SUBJECT_TOKEN_SECRET": SECRET, "TRIPGUARD_LOG_LEVEL": "WARNING"})
+    database_url = env["TRIPGUARD_DATABASE_URL"]
+    commands, bases = set_up(mode, env, args.port)
     stream = Stream(args.trips, time.time() - 6 * 3600)
     with processes(commands, directory) as started:
         by_role = roles(started, commands)
@@ -305,11 +320,7 @@ def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, object
             by_role.pop("PostgreSQL"), by_role.pop("NATS")
         for base in bases:
             wait_healthy(base)
-        feeder = httpx.Client(base_url=bases[0], timeout=120, headers={"Authorization": f"Bearer {api_key}",
-                                                                       "Content-Type": "application/x-ndjson"})
-        starts = stream.starts()
-        for k in range(0, len(starts), BATCH):
-            feeder.post("/api/v1/telematics/events", content="\n".join(starts[k:k + BATCH])).raise_for_status()
+        start_trips(stream, bases[0], api_key)
         cpu_before = {role: cpu_seconds(pids()) for role, pids in by_role.items()}
         accepted, sustained, last_round, pings, elapsed = capacity(stream, bases, api_key, args.seconds, args.senders,
                                                                    database_url)
