@@ -146,3 +146,30 @@ def _iso(seconds: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def test_trips_that_ping_together_are_merged_in_different_batches(client: TestClient, act_as, db,  # type: ignore[no-untyped-def]
+                                                                  monkeypatch) -> None:
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    t0 = time.time() - 3600
+    count = 64
+    starts = [{"type": "trip_started", "trip_id": f"CM{k}", "ts": _iso(t0), "pickup": [116.3, 39.9],
+               "dropoff": [116.4, 39.9]} for k in range(count)]
+    assert client.post("/api/v1/telematics/events", content=ndjson(starts)).status_code == 200
+    merged: list[int] = []
+    compact_many = trips.compact_many
+
+    def counting(session, vault, trip_ids):  # type: ignore[no-untyped-def]
+        merged.append(len(trip_ids))
+        return compact_many(session, vault, trip_ids)
+
+    monkeypatch.setattr(trips, "compact_many", counting)
+    for r in range(1, trips.COMPACT_EVERY + 1):  # every trip passes its 16th ping once
+        pings = [{"type": "ping", "trip_id": f"CM{k}", "ts": _iso(t0 + 15 * r), "lon": 116.3 + r * 1e-4, "lat": 39.9}
+                 for k in range(count)]
+        assert client.post("/api/v1/telematics/events", content=ndjson(pings)).status_code == 200
+    assert sum(merged) == count  # each merged once in the cycle...
+    assert max(merged) <= count // 4  # ...spread over the batches, not all in the same one
+    trip = db.get(Trip, "CM0")
+    db.refresh(trip)
+    assert trip.points == trips.COMPACT_EVERY

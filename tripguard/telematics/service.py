@@ -90,7 +90,7 @@ class IngestOptions:
     # The trip store is written this many trips at a time, `between_slices` called after each slice but the
     # last (the transaction's owner commits there, so a waiting SOS gets the SQLite writer). Without it the
     # whole batch is one transaction.
-    write_slice: int = 200
+    write_slice: int = 50
     between_slices: Callable[[Session], None] | None = None
 
 
