@@ -145,8 +145,9 @@ def stored_pings(database_url: str) -> int:
 
 
 def capacity(stream: Stream, bases: list[str], api_key: str, seconds: float, senders: int,
-             database_url: str) -> tuple[float, float, int, int, float]:
-    """Post as fast as the servers take it; (accepted pings/s, stored pings/s end to end, rounds sent)."""
+             database_url: str, drain_limit: float | None = None) -> tuple[float, float, int, int, float]:
+    """Post as fast as the servers take it; (accepted pings/s, stored pings/s end to end, rounds sent). The
+    backlog is waited for up to `drain_limit` seconds from the start (20 times `seconds` by default)."""
     clients = [httpx.Client(base_url=b, timeout=60, headers={"Authorization": f"Bearer {api_key}",
                                                               "Content-Type": "application/x-ndjson"}) for b in bases]
     before = stored_pings(database_url)
@@ -176,7 +177,7 @@ def capacity(stream: Stream, bases: list[str], api_key: str, seconds: float, sen
         list(pool.map(send, range(senders)))
     posted = time.perf_counter() - begin
     target = before + accepted[0]
-    while stored_pings(database_url) < target and time.perf_counter() - begin < seconds * 20:
+    while stored_pings(database_url) < target and time.perf_counter() - begin < (drain_limit or seconds * 20):
         time.sleep(0.25)
     done = time.perf_counter() - begin
     stored = stored_pings(database_url) - before

@@ -237,7 +237,7 @@ def run_setup(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, objec
                              daemon=True).start()
             opened(ready, watch.refused)
             _, sustained, last_round, _, _ = capacity(stream, bases, api_key, args.capacity_seconds, args.senders,
-                                                      database_url)
+                                                      database_url, drain_limit=4 * args.capacity_seconds)
             print(f"{mode}: capacity {sustained:,.0f} pings/s stored", flush=True)
             phases = []
             for load in args.loads:

@@ -19,7 +19,7 @@ from tripguard.security.auth import resolve_principal
 from tripguard.security.permissions import Role
 from tripguard.security.principal import Principal
 from tripguard.telematics import trips
-from tripguard.telematics.events import DeviceHeartbeat, Ping, TripEnded, TripStarted
+from tripguard.telematics.events import DeviceHeartbeat, Event, Ping, TripEnded, TripStarted
 from tripguard.telematics.models import Trip
 from tripguard.telematics.service import trip_slices
 
@@ -41,8 +41,8 @@ def test_an_sos_is_committed_while_a_large_batch_is_still_being_stored(tmp_path:
     app = create_app(make_settings(url, tmp_path / "keys", ingest_write_slice=SLICE))
     app.dependency_overrides[resolve_principal] = _as_caller
     t0 = time.time() - 3600
-    starts = [{"type": "trip_started", "trip_id": f"SL{k}", "ts": _iso(t0), "vehicle_id": f"V{k}",
-               "pickup": [116.30, 39.90], "dropoff": [116.40, 39.90]} for k in range(TRIPS)]
+    starts: list[dict[str, object]] = [{"type": "trip_started", "trip_id": f"SL{k}", "ts": _iso(t0), "vehicle_id": f"V{k}",
+                                        "pickup": [116.30, 39.90], "dropoff": [116.40, 39.90]} for k in range(TRIPS)]
     pings = [{"type": "ping", "trip_id": f"SL{k}", "ts": _iso(t0 + 15), "lon": 116.301, "lat": 39.90}
              for k in range(TRIPS)]
     storing = threading.Event()
@@ -80,7 +80,7 @@ def test_an_sos_is_committed_while_a_large_batch_is_still_being_stored(tmp_path:
 
 
 def test_a_batch_is_cut_by_trips_each_trip_whole_and_in_order() -> None:
-    events = [TripStarted("A", 1.0, None, None, None, None, None), Ping("A", 2.0, 1.0, 1.0),
+    events: list[Event] = [TripStarted("A", 1.0, None, None, None, None, None), Ping("A", 2.0, 1.0, 1.0),
               DeviceHeartbeat("D1", "V1", 2.5, True, True), Ping("B", 3.0, 1.0, 1.0), Ping("C", 4.0, 1.0, 1.0),
               Ping("A", 5.0, 1.0, 1.0), TripEnded("B", 6.0, None, None)]
     slices = trip_slices(events, 2)
@@ -153,7 +153,7 @@ def test_trips_that_ping_together_are_merged_in_different_batches(client: TestCl
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     t0 = time.time() - 3600
     count = 64
-    starts = [{"type": "trip_started", "trip_id": f"CM{k}", "ts": _iso(t0), "pickup": [116.3, 39.9],
+    starts: list[dict[str, object]] = [{"type": "trip_started", "trip_id": f"CM{k}", "ts": _iso(t0), "pickup": [116.3, 39.9],
                "dropoff": [116.4, 39.9]} for k in range(count)]
     assert client.post("/api/v1/telematics/events", content=ndjson(starts)).status_code == 200
     merged: list[int] = []
