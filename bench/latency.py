@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -126,7 +127,7 @@ def follow(client: httpx.Client, ready: threading.Event, handle: Callable[[dict[
         with client.stream("GET", "/console/live/stream", timeout=httpx.Timeout(30, read=None)) as response:
             if response.status_code != 200:
                 response.read()
-                problems.append(f"the live stream answered {response.status_code}: {response.text[:300]}")
+                problems.append(f"the live stream answered {response.status_code}: {refusal(response)}")
                 raise StreamRefused(problems[-1])
             kind = ""  # the event's name (hello, heartbeat, resync, closing); none for the feed's items
             for line in response.iter_lines():
@@ -144,6 +145,15 @@ def follow(client: httpx.Client, ready: threading.Event, handle: Callable[[dict[
         raise StreamRefused(problems[-1]) from exc
     finally:
         ready.set()  # whoever waits for the stream looks at `refused` now
+
+
+def refusal(response: httpx.Response) -> str:
+    """What a refused stream says: the problem's detail, or the console error page's message."""
+    if response.headers.get("content-type", "").startswith(("application/problem+json", "application/json")):
+        return str(response.json().get("detail") or response.json().get("title"))
+    found = re.search(r"<main.*?</main>", response.text, re.DOTALL) or re.search(r"<title>(.*?)</title>", response.text, re.DOTALL)
+    text = re.sub(r"<[^>]+>", " ", found.group(0) if found else response.text)
+    return " ".join(text.split())[:300]
 
 
 def listen(client: httpx.Client, arrivals: dict[str, float], ready: threading.Event, kind: str,
