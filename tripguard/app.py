@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -37,7 +38,7 @@ from tripguard.delivery import numbers as delivery_numbers
 from tripguard.delivery.api import router as delivery_router
 from tripguard.feedback import console as feedback_console
 from tripguard.feedback.api import router as feedback_router
-from tripguard.notify.service import dispatch_backlog
+from tripguard.notify.senders import OutboxSenders, OutboxWake
 from tripguard.notify.setup import build_notifier
 from tripguard.privacy import console as privacy_console
 from tripguard.privacy.api import router as privacy_router
@@ -52,7 +53,7 @@ from tripguard.safety.contacts import share_automatically
 from tripguard.safety.intake import SosIntake
 from tripguard.safety.models import Incident
 from tripguard.safety.service import escalate_overdue, feed_item, open_for_alert, open_for_check_in
-from tripguard.safety.sos import SosDesk
+from tripguard.safety.sos import SosDesk, link_claims
 from tripguard.safety.telephony import build_telephony
 from tripguard.screening import adjudication as screening_adjudication
 from tripguard.screening import agency as screening_agency
@@ -107,19 +108,20 @@ the permission it needs in `x-permission`. Errors are RFC 9457 `application/prob
 @dataclass(frozen=True)
 class Job:
     every: float  # seconds between runs
-    run: Callable[[], object]  # blocking: runs in the thread pool
+    run: Callable[[], object]  # blocking: runs on a thread of its own
     name: str
     wake: asyncio.Event | None = None  # set it to run sooner than `every`,
     soonest: float = 0.0  # but not sooner than this many seconds after the last run started
 
 
-async def _every(job: Job) -> None:
-    """Run a background job on its schedule, logging (not dying on) failures."""
+async def _every(job: Job, thread: Executor) -> None:
+    """Run a background job on its schedule, on its own thread (never the request thread pool, which busy
+    requests may hold), logging (not dying on) failures."""
     loop = asyncio.get_running_loop()
     while True:
         started = loop.time()
         try:
-            await run_in_threadpool(job.run)
+            await loop.run_in_executor(thread, job.run)
         except Exception:
             logger.exception("background job failed", extra={"event": job.name})
         if job.wake is None:
@@ -177,6 +179,8 @@ def ingest_options(app: FastAPI) -> IngestOptions:
     def on_trip_started(session: Session, trip: Trip) -> None:
         share_automatically(session, app.state.vault, settings.secret_key.get_secret_value(), trip=trip,
                             base_url=settings.base_url, zone=ZoneInfo(settings.timezone))
+        for incident in link_claims(session, trip=trip):  # an SOS that named this trip before it arrived
+            feed.publish(feed_item(incident))
 
     return IngestOptions(webhook_url=settings.webhook_url, check_in_minutes=settings.check_in_answer_minutes,
                          on_alert=on_alert, on_trip_started=on_trip_started, write_slice=settings.ingest_write_slice,
@@ -236,13 +240,17 @@ def background_jobs(app: FastAPI) -> list[Job]:
         quiet = timedelta(hours=settings.delivery_number_quiet_hours)
         jobs.append(Job(settings.delivery_interval_seconds, lambda: delivery_numbers.expire_due(factory, quiet=quiet),
                         "delivery.numbers"))
-    if settings.outbox_interval_seconds > 0:  # woken by SOS; at most ten runs a second in a burst
-        jobs.append(Job(settings.outbox_interval_seconds,
-                        lambda: dispatch_backlog(factory, app.state.vault, app.state.notifier,
-                                                 claim_for=timedelta(seconds=settings.outbox_claim_seconds)),
-                        "notify.dispatch",
-                        wake=app.state.outbox_wake, soonest=min(0.1, settings.outbox_interval_seconds)))
+    # The outbox is not a job: its senders run on threads of their own (`outbox_senders`, `tripguard worker outbox`).
     return jobs
+
+
+def outbox_senders(app: FastAPI) -> OutboxSenders:
+    """The outbox's senders, woken by `app.state.outbox_wake` (an SOS stored here) and by NOTIFY (elsewhere)."""
+    settings: Settings = app.state.settings
+    return OutboxSenders(app.state.sessionmaker, app.state.vault, app.state.notifier,
+                         database_url=settings.database_url, wake=app.state.outbox_wake,
+                         poll=settings.outbox_interval_seconds,
+                         claim_for=timedelta(seconds=settings.outbox_claim_seconds))
 
 
 @contextlib.asynccontextmanager
@@ -261,18 +269,27 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gc.collect()
         gc.freeze()
     jobs = background_jobs(app) if app.state.settings.run_jobs else []  # else `tripguard scheduler` runs them
-    tasks = [asyncio.create_task(_every(job)) for job in jobs]
+    threads = [ThreadPoolExecutor(1, thread_name_prefix=f"job {job.name}") for job in jobs]
+    tasks = [asyncio.create_task(_every(job, thread)) for job, thread in zip(jobs, threads, strict=True)]
+    senders = None  # else `tripguard worker outbox` sends
+    if app.state.settings.run_jobs and app.state.settings.outbox_interval_seconds > 0:
+        senders = outbox_senders(app)
+        senders.start()
     demo = _start_demo_city(app) if app.state.settings.demo_city and link is None else None
     try:
         yield
     finally:
         if demo is not None:
             demo.stop()
+        if senders is not None:
+            await run_in_threadpool(senders.stop)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for thread in threads:
+            thread.shutdown(wait=False)
         if link is not None:
             await link.close()
         await app.state.fast_reader.close()
@@ -303,7 +320,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
                      else NatsBus(app.state.nats, settings))
     app.state.schema_head = head_revision()
     app.state.ingest_options = lambda: ingest_options(app)  # read per batch: settings may change in tests
-    app.state.outbox_wake = asyncio.Event()  # set when something urgent was queued (an SOS)
+    app.state.outbox_wake = OutboxWake()  # set when something urgent was queued (an SOS): wakes the senders
     app.state.sos_intake = SosIntake(urgent_sessionmaker(app.state.sessionmaker), lambda: sos_desk(app),
                                      on_stored=lambda incidents: _sos_stored(app, incidents))
     app.state.screening_agency = build_agency(settings)

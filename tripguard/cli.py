@@ -96,14 +96,15 @@ def serve(
 @app.command()
 def scheduler(poll: Annotated[float, typer.Option(min=0.1, help="seconds between a standby's tries to take over")] = 1.0,
               ) -> None:
-    """Run the background jobs (audit sequencing and heads, retention, escalation, check-ins, the outbox)
-    for a scaled-out deployment: one scheduler leads at a time (a PostgreSQL advisory lock), the others
-    stand by. Start the API processes with TRIPGUARD_RUN_JOBS=false."""
+    """Run the background jobs (audit sequencing and heads, retention, escalation, check-ins) for a
+    scaled-out deployment: one scheduler leads at a time (a lease it renews every few seconds; see
+    TRIPGUARD_LEADER_LEASE_SECONDS), the others stand by. Start the API processes with
+    TRIPGUARD_RUN_JOBS=false; `tripguard worker outbox` sends."""
     import signal
     import threading
 
     from tripguard.app import background_jobs, create_app
-    from tripguard.core.leader import Leadership
+    from tripguard.core.leader import Lease, fenced_sessionmaker
     from tripguard.core.messaging import start_in_thread
     from tripguard.core.scheduler import run_jobs
     from tripguard.core.settings import get_settings
@@ -119,18 +120,23 @@ def scheduler(poll: Annotated[float, typer.Option(min=0.1, help="seconds between
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    run_jobs(background_jobs(site), Leadership(site.state.engine), poll=poll, stop=stop)
+    lease = Lease(site.state.engine, seconds=settings.leader_lease_seconds)
+    site.state.sessionmaker = fenced_sessionmaker(site.state.engine, lease)  # every job's transactions
+    run_jobs(background_jobs(site), lease, poll=poll, renew_every=settings.leader_lease_seconds / 3, stop=stop)
 
 
 @cluster_app.command("up")
 def cluster_up(
     ports: Annotated[str, typer.Option(help="the two API replicas' ports")] = "8001,8002",
-    print_only: Annotated[bool, typer.Option("--print", help="print the Procfile (for honcho or foreman), "
+    print_only: Annotated[bool, typer.Option("--print", help="print each process's command (a Procfile), "
                                                               "start nothing")] = False,
+    run_dir: Annotated[Path, typer.Option(help="supervisord's configuration, socket and the processes' logs")]
+    = Path("var/cluster"),
 ) -> None:
     """Start 2 API replicas, 2 monitor workers, the outbox worker and the scheduler against the
     configured PostgreSQL (TRIPGUARD_DATABASE_URL) and NATS (TRIPGUARD_BUS_URL), after migrating the
-    database; Ctrl-C stops them all."""
+    database, under supervisord: a process that dies is restarted and the others keep running;
+    Ctrl-C stops them all."""
     from tripguard.core import cluster, migrations
     from tripguard.core.settings import get_settings
 
@@ -152,7 +158,7 @@ def cluster_up(
         settings.check_safe_to_start()
     migrations.upgrade(settings.database_url)
     env = {**os.environ, "TRIPGUARD_RUN_JOBS": "false"}  # the scheduler runs them (it ignores this)
-    raise typer.Exit(cluster.run(processes, env))
+    cluster.run(processes, env, run_dir.resolve())
 
 
 @db_app.command("upgrade")

@@ -1,6 +1,7 @@
 """Every domain's ORM models, imported so that the metadata is complete (Alembic, tests)."""
 
 from tripguard.audit import models as audit_models  # noqa: F401
+from tripguard.core import models as core_models  # noqa: F401
 from tripguard.core.db import Base
 from tripguard.delivery import models as delivery_models  # noqa: F401
 from tripguard.feedback import models as feedback_models  # noqa: F401

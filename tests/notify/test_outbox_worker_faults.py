@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 from sqlalchemy import select
 
@@ -28,10 +29,10 @@ MESSAGES = 24
 class _Receiver(BaseHTTPRequestHandler):
     """The operator's backend: slow to answer, and counting every delivery by its message id."""
 
-    received: Counter[str] = Counter()
+    received: ClassVar[Counter[str]] = Counter()
     lock = threading.Lock()
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         time.sleep(0.15)  # a send takes a while: the worker is killed in the middle of its batch
         with self.lock:

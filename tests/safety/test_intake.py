@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.app import sos_desk
 from tripguard.core.clock import utcnow
-from tripguard.core.errors import NotFound
 from tripguard.notify.models import OutboxMessage
 from tripguard.safety import intake as intake_module
 from tripguard.safety.intake import SosIntake
@@ -69,17 +68,18 @@ def test_a_retry_and_a_double_tap_in_the_same_group_are_one_incident(app: FastAP
     assert isinstance(later, Raised) and not later.new and later.incident.id == first.incident.id
 
 
-def test_a_press_that_cannot_be_taken_fails_alone(app: FastAPI, session_factory: sessionmaker[Session],
-                                                  db: Session) -> None:
+def test_a_press_naming_someone_elses_trip_is_a_case_in_the_same_group(
+        app: FastAPI, session_factory: sessionmaker[Session], db: Session) -> None:
     db.add(Trip(id="T9", status="active", vehicle_id="V9", driver_id="D9", passenger_id="SOMEONE_ELSE",
                 started_at=utcnow(), updated_at=utcnow()))
     db.commit()
     intake = make_intake(app, session_factory)
-    ok, not_mine, also_ok = press_together(intake, [Press(caller("P1")), Press(caller("P2"), trip_id="T9"),
-                                                    Press(caller("P3"))])
-    assert isinstance(not_mine, NotFound)
-    assert isinstance(ok, Raised) and isinstance(also_ok, Raised) and intake.groups == 1
-    assert db.scalar(select(func.count()).select_from(Incident)) == 2
+    outcomes = press_together(intake, [Press(caller("P1")), Press(caller("P2"), trip_id="T9"), Press(caller("P3"))])
+    assert all(isinstance(o, Raised) and o.new for o in outcomes) and intake.groups == 1
+    claimed = outcomes[1]
+    assert isinstance(claimed, Raised)
+    assert (claimed.incident.trip_id, claimed.incident.driver_id, claimed.incident.claimed_trip_id) == (None, None, "T9")
+    assert db.scalar(select(func.count()).select_from(Incident)) == 3
 
 
 def test_a_group_that_breaks_is_stored_press_by_press(app: FastAPI, session_factory: sessionmaker[Session],

@@ -18,11 +18,13 @@ import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import BACKEND
 from tests.processes import drop_stream, free_port, scale_env, start_monitor_worker, trips_ended
 from tripguard.app import create_app
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
+from tripguard.core.models import Lease
 from tripguard.core.settings import Settings
 from tripguard.notify.models import OutboxMessage
 from tripguard.security.auth import resolve_principal
@@ -33,6 +35,7 @@ from tripguard.telematics import service, trips
 from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.models import MonitorCheckpoint, TripAlert
 from tripguard.telematics.reader import read_ndjson_numbered
+from tripguard.telematics.worker import lease_name
 
 SHARDS = 4
 BATCH = 400
@@ -93,7 +96,7 @@ def test_a_killed_monitor_worker_loses_and_repeats_nothing(cli_site: Settings, t
             deadline = time.monotonic() + 20
             while not app.state.nats.connected and time.monotonic() < deadline:
                 time.sleep(0.05)
-            deadline = time.monotonic() + 30  # each worker runs its own shards before the stream starts
+            deadline = time.monotonic() + 120  # each worker runs its own shards (imports are slow on a busy machine)
             while not (all(f'tripguard_monitor_shard_owned{{shard="{n}"}} 1.0' in _metrics(metrics_port) for n in (2, 3))
                        and all(f'tripguard_monitor_shard_owned{{shard="{n}"}} 1.0' in _metrics(first_port)
                                for n in (0, 1))):
@@ -148,6 +151,53 @@ def test_a_killed_monitor_worker_loses_and_repeats_nothing(cli_site: Settings, t
         assert kept == expected_pings  # no ping lost
     finally:
         for worker in (first, second):
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(10)
+        engine.dispose()
+        drop_stream(bus_name)
+
+
+def _shard_holder(factory: sessionmaker[Session], name: str) -> str | None:
+    with unit_of_work(factory) as session:
+        lease = session.get(Lease, name)
+        return None if lease is None else lease.holder
+
+
+def test_a_stopped_monitor_workers_shard_is_taken_over_within_its_lease(cli_site: Settings, tmp_path: Path) -> None:
+    """SIGSTOP keeps a process's connections open: its shard must still pass to the standby."""
+    bus_name = f"t{uuid.uuid4().hex[:8]}"
+    lease_seconds = 3.0
+    env = {**scale_env(cli_site, bus_name, 2), "TRIPGUARD_LEADER_LEASE_SECONDS": str(lease_seconds)}
+    create_app(cli_site)  # the keys
+    logs = [tmp_path / "first.log", tmp_path / "second.log"]
+    first = start_monitor_worker(env, "0", "1", logs[0], grace=1)
+    second = start_monitor_worker(env, "1", "0", logs[1], grace=1)
+    engine = make_engine(cli_site.database_url)
+    factory = make_sessionmaker(engine)
+    shard_0 = lease_name(bus_name, 0)
+    try:
+        deadline = time.monotonic() + 120  # (imports are slow on a busy machine)
+        while not all('"msg": "shard taken"' in log.read_text() for log in logs) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        holder = _shard_holder(factory, shard_0)
+        assert holder is not None and holder.split(":")[1] == str(first.pid), holder
+        first.send_signal(signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        while _shard_holder(factory, shard_0) == holder and time.monotonic() < stopped_at + lease_seconds + 15:
+            time.sleep(0.1)
+        taken_after = time.monotonic() - stopped_at
+        new_holder = _shard_holder(factory, shard_0)
+        assert new_holder is not None and new_holder.split(":")[1] == str(second.pid), logs[1].read_text()[-2000:]
+        assert taken_after < lease_seconds + 3, taken_after  # the lease, the standby's poll, a busy machine
+        first.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 15
+        while '"msg": "shard lost' not in logs[0].read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert '"msg": "shard lost' in logs[0].read_text(), logs[0].read_text()[-2000:]  # it woke and let go
+        assert _shard_holder(factory, shard_0) == new_holder
+    finally:
+        for worker in (first, second):
+            worker.send_signal(signal.SIGCONT)
             worker.send_signal(signal.SIGKILL)
             worker.wait(10)
         engine.dispose()

@@ -101,3 +101,52 @@ def test_reading_an_order_without_a_complaint_about_it_is_a_finding(
     run_rules(session_factory, Thresholds(working_from=time(0), working_until=time(23, 59, 59, 999999)))
     found = db.scalars(select(Finding).where(Finding.rule == "unassigned")).all()
     assert [(f.actor_id, f.record, f.count, len(f.evidence)) for f in found] == [("stf_BROWSING", "O7", 3, 3)]
+
+
+def _unassigned(db: Session, session_factory: sessionmaker[Session]) -> list[tuple[str, str | None, int]]:
+    audit.sequence_all(db)
+    db.commit()
+    run_rules(session_factory, Thresholds(working_from=time(0), working_until=time(23, 59, 59, 999999)))
+    return sorted((f.actor_id, f.record, f.count) for f in db.scalars(select(Finding).where(Finding.rule == "unassigned")))
+
+
+def test_an_agent_opening_a_waiting_case_from_the_queue_is_no_finding(
+        client: TestClient, db: Session, act_as, session_factory: sessionmaker[Session]) -> None:  # type: ignore[no-untyped-def]
+    """Triage: any safety agent on duty opens a case nobody has acknowledged yet (its page reads the trip)."""
+    from tests.safety.test_sos_api import on_a_trip
+
+    on_a_trip(client, act_as, db)
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    incident_id = client.post("/api/v1/sos", json={}).json()["incident_id"]
+    first, second = staff(db, "agent.one", Role.SAFETY_AGENT), staff(db, "agent.two", Role.SAFETY_AGENT)
+    for agent in (first, second):  # both look before either acknowledges
+        act_as(Role.SAFETY_AGENT, id=agent.id)
+        assert client.get(f"/console/incidents/{incident_id}").status_code == 200
+    gone = staff(db, "agent.left", Role.SAFETY_AGENT)
+    gone.disabled_at = gone.created_at  # not on duty: an account switched off, its session still used
+    db.commit()
+    act_as(Role.SAFETY_AGENT, id=gone.id)
+    assert client.get(f"/console/incidents/{incident_id}").status_code == 200
+    act_as(Role.SAFETY_AGENT, id=first.id)
+    assert client.post(f"/api/v1/incidents/{incident_id}/actions", json={"action": "acknowledge"}).status_code == 200
+    assert client.get(f"/console/incidents/{incident_id}").status_code == 200  # now their case
+    handover = {"action": "assign", "assignee": second.id}  # handed over: what they read while theirs stays fine
+    assert client.post(f"/api/v1/incidents/{incident_id}/actions", json=handover).status_code == 200
+    reads = db.scalars(select(AuditEntry).where(AuditEntry.action == "trip.trajectory_read")).all()
+    assert len(reads) == 4
+    assert _unassigned(db, session_factory) == [(gone.id, "T1", 1)]
+
+
+def test_reading_the_trip_of_a_case_someone_else_handles_is_still_a_finding(
+        client: TestClient, db: Session, act_as, session_factory: sessionmaker[Session]) -> None:  # type: ignore[no-untyped-def]
+    from tests.safety.test_sos_api import on_a_trip
+
+    on_a_trip(client, act_as, db)
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    incident_id = client.post("/api/v1/sos", json={}).json()["incident_id"]
+    handler, curious = staff(db, "agent.one", Role.SAFETY_AGENT), staff(db, "agent.two", Role.SAFETY_AGENT)
+    act_as(Role.SAFETY_AGENT, id=handler.id)
+    assert client.post(f"/api/v1/incidents/{incident_id}/actions", json={"action": "acknowledge"}).status_code == 200
+    act_as(Role.SAFETY_AGENT, id=curious.id)  # the case is taken: no business of theirs any more
+    assert client.get(f"/console/incidents/{incident_id}").status_code == 200
+    assert _unassigned(db, session_factory) == [(curious.id, "T1", 1)]

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     outbox_claim_seconds: float = Field(default=120, ge=1, le=3600,
                                         description="a claimed message not marked sent in this long (its worker died) "
                                                     "is sent again; longer than the slowest send")
+    outbox_concurrency: int = Field(default=4, ge=1, le=64,
+                                    description="sends in flight per destination (a webhook host, the SMS provider, "
+                                                "the emergency gateway), per lane")
     audit_sequence_interval_seconds: float = Field(default=1.0, ge=0, description="0: not in this process")
     audit_head_interval_seconds: int = Field(default=60, ge=0, description="0: not in this process")
     monitor_thresholds: dict[str, float] = Field(
@@ -144,6 +147,10 @@ class Settings(BaseSettings):
                                                                            "0: not in this process")
     run_jobs: bool = Field(default=True, description="run the background jobs in this API process; false when "
                                                     "`tripguard scheduler` runs them (scale-out)")
+    leader_lease_seconds: float = Field(default=10, ge=1, le=300, description="`tripguard scheduler` and the "
+                                        "monitor workers' shards: how long a holder that stops renewing (stopped, "
+                                        "hung, cut off) keeps the lead before a standby takes over; it renews "
+                                        "every third of this")
     demo_city: bool = Field(default=False, description="replay the Porto trips live (make run); development only")
     demo_speed: float = Field(default=1.0, gt=0, le=100, description="demo city clock: 1 is real time")
     freeze_gc_at_startup: bool = Field(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 import typer
@@ -14,15 +13,19 @@ out = Console(soft_wrap=True)
 
 @worker_app.command("outbox")
 def outbox(
-    interval: Annotated[float, typer.Option(help="Seconds between polls when idle")] = 1.0,
+    interval: Annotated[float, typer.Option(help="Seconds between polls when idle (an SOS wakes it at once)")] = 1.0,
     once: Annotated[bool, typer.Option("--once", help="Dispatch what is due, then exit")] = False,
 ) -> None:
-    """Send due messages from the outbox; several workers may run (rows are claimed with SKIP LOCKED)."""
+    """Send due messages from the outbox, the emergency lane on a sender of its own, woken by PostgreSQL
+    NOTIFY when an SOS is stored; several workers may run (rows are claimed with SKIP LOCKED)."""
+    import signal
+    import threading
     from datetime import timedelta
 
     from tripguard.core.db import make_engine, make_sessionmaker
     from tripguard.core.logging import configure_logging
     from tripguard.core.settings import get_settings
+    from tripguard.notify.senders import OutboxSenders
     from tripguard.notify.service import dispatch_due
     from tripguard.notify.setup import build_notifier
     from tripguard.vault.keys import build_vault
@@ -31,13 +34,20 @@ def outbox(
     configure_logging(settings.log_level, settings.log_json)
     factory = make_sessionmaker(make_engine(settings.database_url))
     vault, notifier = build_vault(settings), build_notifier(settings)
-    while True:
-        result = dispatch_due(factory, vault, notifier, claim_for=timedelta(seconds=settings.outbox_claim_seconds))
-        if once:
-            out.print(f"sent {result.sent}, retrying {result.retried}, dead {result.dead}")
-            return
-        if result.sent + result.retried + result.dead == 0:
-            time.sleep(interval)
+    claim_for = timedelta(seconds=settings.outbox_claim_seconds)
+    if once:
+        result = dispatch_due(factory, vault, notifier, claim_for=claim_for)
+        out.print(f"sent {result.sent}, retrying {result.retried}, dead {result.dead}")
+        return
+    senders = OutboxSenders(factory, vault, notifier, database_url=settings.database_url, poll=interval,
+                            claim_for=claim_for)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    senders.start()
+    while not stop.wait(1.0):
+        pass
+    senders.stop()
 
 
 @worker_app.command("monitor")
@@ -52,7 +62,7 @@ def monitor(
                                                                       "(0: none)")] = 0,
 ) -> None:
     """Run the trip monitor over the events of NATS JetStream (TRIPGUARD_BUS_URL=nats://…), shard by shard,
-    one worker per shard at a time (PostgreSQL advisory locks); its state checkpointed, so a worker that
+    one worker per shard at a time (a lease per shard); its state checkpointed, so a worker that
     takes a shard over resumes where it was, without losing or repeating an alert."""
     import asyncio
     import signal
@@ -80,7 +90,7 @@ def monitor(
         start_http_server(metrics_port, addr="127.0.0.1")
     feed = site.state.live_monitor.feed
     link = connect_feed(feed, settings, name="tripguard-monitor", viewers=False)
-    worker = MonitorWorker(settings, link=link, engine=site.state.engine, factory=site.state.sessionmaker,
+    worker = MonitorWorker(settings, link=link, engine=site.state.engine,
                            vault=site.state.vault, options=ingest_options(site), feed=feed,
                            config=config_with(settings.monitor_thresholds), shards=own, standby=spare,
                            batch=batch, poll=poll, takeover_grace=grace)

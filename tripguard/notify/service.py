@@ -1,17 +1,24 @@
 """Enqueue messages in the caller's transaction; dispatch them with retries (at least once).
 
-A message to a person is rendered when enqueued and sealed under that person's data key. The
-dispatcher sends due messages in small batches; a transient failure is retried with exponential
-backoff until `max_attempts`, a permanent one ends it. Receivers deduplicate by message id.
+A message to a person is rendered when enqueued and sealed under that person's data key. Each
+message has a lane (`Priority`) and a destination: due messages are claimed by priority, sent with
+no transaction open, at most `Notifier.concurrency` at a time per destination (a bulkhead: a slow
+receiver holds only its own sends), and their outcomes recorded. A transient failure is retried
+with exponential backoff until `max_attempts`, a permanent one ends it. Receivers deduplicate by
+message id. `senders.py` runs this continuously, the emergency lane on a sender of its own.
 """
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.core.clock import utcnow
@@ -25,11 +32,13 @@ from tripguard.notify.channels import (
     TransientError,
     webhook_body,
 )
-from tripguard.notify.models import OutboxMessage
+from tripguard.notify.models import OutboxMessage, Priority
 from tripguard.vault.service import SubjectErased, Vault
 
 PERSON_CHANNELS = ("sms", "email", "push")
 MAX_BACKOFF = timedelta(hours=1)
+# PostgreSQL NOTIFY channel: an emergency message was queued (delivered when its transaction commits).
+EMERGENCY_NOTIFY_CHANNEL = "tripguard_outbox_emergency"
 
 
 @dataclass
@@ -37,6 +46,7 @@ class Notifier:
     channels: dict[str, Channel]
     max_attempts: int = 8
     batch: int = 50
+    concurrency: int = 4  # sends in flight per destination (per sender)
 
 
 @dataclass
@@ -46,18 +56,45 @@ class DispatchResult:
     dead: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def add(self, other: DispatchResult) -> None:
+        self.sent, self.retried, self.dead = self.sent + other.sent, self.retried + other.retried, self.dead + other.dead
+        self.errors += other.errors
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retried + self.dead
+
 
 def _existing(session: Session, idempotency_key: str) -> OutboxMessage | None:
     return session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key))
 
 
+def webhook_destination(url: str) -> str:
+    """A webhook's bulkhead: its receiver's scheme, host and port (every path on one server shares it)."""
+    parts = urlsplit(url)
+    return f"webhook {parts.scheme}://{parts.netloc}".lower()
+
+
+def _announce_emergency(session: Session) -> None:
+    """Wake the outbox workers of other processes when this transaction commits (PostgreSQL NOTIFY; one per
+    transaction). Another process's SQLite has no such thing: there the outbox runs in this process."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    transaction = session.get_transaction()
+    if session.info.get("outbox_announced") is transaction:
+        return
+    session.execute(text("SELECT pg_notify(:channel, 'emergency')"), {"channel": EMERGENCY_NOTIFY_CHANNEL})
+    session.info["outbox_announced"] = transaction
+
+
 def enqueue_to_person(session: Session, vault: Vault, *, subject_id: str, channel: str, to: str, template: str,
                       locale: str, params: dict[str, object], idempotency_key: str,
-                      fresh_key: bool = False) -> OutboxMessage:
+                      fresh_key: bool = False, priority: Priority = Priority.PEOPLE) -> OutboxMessage:
     """Queue a message to a person; the same idempotency key queues it once, however often asked.
 
     `fresh_key`: the key names a record created in this very transaction, so it cannot be queued yet
-    and the lookup is skipped (an SOS burst queues hundreds of these a second)."""
+    and the lookup is skipped (an SOS burst queues hundreds of these a second). `priority`
+    `EMERGENCY` puts it in the emergency lane (an SOS's SMS to the caller's contacts)."""
     if channel not in PERSON_CHANNELS:
         raise ValueError(f"{channel} is not a channel to a person")
     existing = None if fresh_key else _existing(session, idempotency_key)
@@ -66,31 +103,36 @@ def enqueue_to_person(session: Session, vault: Vault, *, subject_id: str, channe
     subject_line, body = templates.render(template, locale, params)
     now = utcnow()
     message = OutboxMessage(id=new_id("msg"), idempotency_key=idempotency_key, channel=channel, template=template,
-                            locale=locale, subject_id=subject_id, status="pending", attempts=0,
-                            next_attempt_at=now, created_at=now)
+                            locale=locale, priority=priority, destination=channel, subject_id=subject_id,
+                            status="pending", attempts=0, next_attempt_at=now, created_at=now)
     message.sealed_content = vault.seal(
         session, subject_id=subject_id, table=OutboxMessage.__tablename__, column="sealed_content",
         row_id=message.id, value=json.dumps({"to": to, "subject": subject_line, "body": body}, ensure_ascii=False))
     session.add(message)
+    if priority == Priority.EMERGENCY:
+        _announce_emergency(session)
     return message
 
 
 def enqueue_emergency(session: Session, vault: Vault, *, subject_id: str, payload: dict[str, object],
                       idempotency_key: str, fresh_key: bool = False) -> OutboxMessage:
-    """A police-dispatch payload for the emergency gateway (channel `emergency`): it names the caller,
-    so it is sealed under the caller's key like any message to a person. `fresh_key` as above."""
+    """A police-dispatch payload for the emergency gateway (channel `emergency`, the emergency lane): it
+    names the caller, so it is sealed under the caller's key like any message to a person. `fresh_key`
+    as above."""
     existing = None if fresh_key else _existing(session, idempotency_key)
     if existing is not None:
         return existing
     now = utcnow()
     message = OutboxMessage(id=new_id("msg"), idempotency_key=idempotency_key, channel="emergency",
-                            template="emergency_dispatch", locale="zh_CN", subject_id=subject_id, status="pending",
+                            template="emergency_dispatch", locale="zh_CN", priority=Priority.EMERGENCY,
+                            destination="emergency", subject_id=subject_id, status="pending",
                             attempts=0, next_attempt_at=now, created_at=now)
     message.sealed_content = vault.seal(
         session, subject_id=subject_id, table=OutboxMessage.__tablename__, column="sealed_content",
         row_id=message.id, value=json.dumps({"to": "emergency-gateway", "subject": "sos",
                                              "body": json.dumps(payload, ensure_ascii=False)}, ensure_ascii=False))
     session.add(message)
+    _announce_emergency(session)
     return message
 
 
@@ -102,7 +144,8 @@ def enqueue_webhook(session: Session, *, url: str, event: str, payload: dict[str
         return existing
     now = utcnow()
     message = OutboxMessage(id=new_id("msg"), idempotency_key=idempotency_key, channel="webhook", template=event,
-                            locale="en", content={"url": url, "event": event, "payload": payload},
+                            locale="en", priority=Priority.SYSTEMS, destination=webhook_destination(url),
+                            content={"url": url, "event": event, "payload": payload},
                             status="pending", attempts=0, next_attempt_at=now, created_at=now)
     session.add(message)
     return message
@@ -134,40 +177,63 @@ def _retry_later(notifier: Notifier, message: OutboxMessage, error: str, result:
 CLAIM_FOR = timedelta(minutes=2)  # a claimed message not marked in time is due again (its worker died)
 
 
-def dispatch_due(factory: sessionmaker[Session], vault: Vault, notifier: Notifier, *,
-                 claim_for: timedelta = CLAIM_FOR) -> DispatchResult:
-    """Send what is due, at least once. Claim (short transaction), send with no transaction open,
-    then record the outcome (short transaction): a slow SMS provider never holds the database. A
-    claim lapses after `claim_for`: a worker that dies mid-send leaves its messages to the others."""
-    result = DispatchResult()
+@dataclass(frozen=True)
+class Claimed:
+    """A message claimed for sending: rendered, or why it cannot be (its recipient was erased)."""
+
+    message_id: str
+    destination: str
+    rendered: Rendered | SubjectErased
+
+
+Outcome = tuple[str, Exception | None]  # a message id, and why its send failed (None: sent)
+
+
+def claim_due(factory: sessionmaker[Session], vault: Vault, *, limit: int, claim_for: timedelta = CLAIM_FOR,
+              priorities: Collection[int] | None = None, skip_destinations: Collection[str] = (),
+              take: Callable[[str], bool] = lambda _destination: True) -> list[Claimed]:
+    """Claim due messages in one short transaction, emergency lane first (`ORDER BY priority,
+    next_attempt_at`; `FOR UPDATE SKIP LOCKED`, so workers claim apart). Only `priorities` if given;
+    none to `skip_destinations` (their bulkheads are full); and only those `take` makes room for: a row
+    it refuses is left pending for another worker or round. A claim lapses after `claim_for`."""
     with unit_of_work(factory) as session:
-        due = session.scalars(
-            select(OutboxMessage).where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= utcnow())
-            .order_by(OutboxMessage.next_attempt_at).limit(notifier.batch).with_for_update(skip_locked=True)
-        ).all()
-        vault.prefetch(session, [m.subject_id for m in due if m.subject_id])  # one query for the batch's keys
-        claimed: list[tuple[str, Rendered | Exception]] = []
-        for message in due:
+        query = select(OutboxMessage).where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= utcnow())
+        if priorities is not None:
+            query = query.where(OutboxMessage.priority.in_(sorted(priorities)))
+        if skip_destinations:
+            query = query.where(OutboxMessage.destination.not_in(sorted(skip_destinations)))
+        due = session.scalars(query.order_by(OutboxMessage.priority, OutboxMessage.next_attempt_at)
+                              .limit(limit).with_for_update(skip_locked=True)).all()
+        taken = [message for message in due if take(message.destination)]
+        vault.prefetch(session, [m.subject_id for m in taken if m.subject_id])  # one query for the batch's keys
+        claimed: list[Claimed] = []
+        for message in taken:
             try:
-                rendered: Rendered | Exception = _render(session, vault, message)
+                rendered: Rendered | SubjectErased = _render(session, vault, message)
             except SubjectErased as exc:
                 rendered = exc
-            claimed.append((message.id, rendered))
+            claimed.append(Claimed(message.id, message.destination, rendered))
             message.next_attempt_at = utcnow() + claim_for
-    outcomes: list[tuple[str, Exception | None]] = []
-    for message_id, rendered in claimed:
-        if isinstance(rendered, Exception):
-            outcomes.append((message_id, rendered))
-            continue
-        channel = notifier.channels.get(rendered.channel)
-        try:
-            if channel is None:
-                raise PermanentError(f"no {rendered.channel} channel is configured")
-            channel.send(rendered)
-        except (PermanentError, TransientError) as exc:
-            outcomes.append((message_id, exc))
-        else:
-            outcomes.append((message_id, None))
+    return claimed
+
+
+def send_one(notifier: Notifier, claimed: Claimed) -> Outcome:
+    """Send a claimed message (no transaction open): its outcome, to record."""
+    if isinstance(claimed.rendered, SubjectErased):
+        return claimed.message_id, claimed.rendered
+    channel = notifier.channels.get(claimed.rendered.channel)
+    try:
+        if channel is None:
+            raise PermanentError(f"no {claimed.rendered.channel} channel is configured")
+        channel.send(claimed.rendered)
+    except (PermanentError, TransientError) as exc:
+        return claimed.message_id, exc
+    return claimed.message_id, None
+
+
+def record_outcomes(factory: sessionmaker[Session], notifier: Notifier, outcomes: list[Outcome]) -> DispatchResult:
+    """Mark sent, retry later or dead, in one short transaction."""
+    result = DispatchResult()
     if not outcomes:
         return result
     with unit_of_work(factory) as session:
@@ -193,16 +259,43 @@ def dispatch_due(factory: sessionmaker[Session], vault: Vault, notifier: Notifie
     return result
 
 
+def _send_each(notifier: Notifier, share: list[Claimed]) -> list[Outcome]:
+    return [send_one(notifier, item) for item in share]
+
+
+def send_all(notifier: Notifier, claimed: list[Claimed]) -> list[Outcome]:
+    """Send a claimed batch: each destination's messages dealt to at most `notifier.concurrency` threads of
+    their own, every destination at once (a slow receiver delays only its own messages)."""
+    if len(claimed) <= 1:
+        return _send_each(notifier, claimed)
+    by_destination: dict[str, list[Claimed]] = defaultdict(list)
+    for item in claimed:
+        by_destination[item.destination].append(item)
+    shares = [items[start::threads] for items in by_destination.values()
+              for threads in [min(notifier.concurrency, len(items))] for start in range(threads)]
+    with ThreadPoolExecutor(max_workers=len(shares), thread_name_prefix="outbox-send") as pool:
+        futures = [pool.submit(_send_each, notifier, share) for share in shares]
+        return [outcome for future in futures for outcome in future.result()]
+
+
+def dispatch_due(factory: sessionmaker[Session], vault: Vault, notifier: Notifier, *,
+                 claim_for: timedelta = CLAIM_FOR) -> DispatchResult:
+    """Send one batch of what is due, at least once, emergency lane first. Claim (short transaction), send
+    with no transaction open, then record the outcome (short transaction): a slow SMS provider never holds
+    the database. A claim lapses after `claim_for`: a worker that dies mid-send leaves its messages to the
+    others. (`senders.OutboxSenders` does this continuously, without waiting for a batch's slowest send.)"""
+    claimed = claim_due(factory, vault, limit=notifier.batch, claim_for=claim_for)
+    return record_outcomes(factory, notifier, send_all(notifier, claimed))
+
+
 def dispatch_backlog(factory: sessionmaker[Session], vault: Vault, notifier: Notifier, *,
                      rounds: int = 20, claim_for: timedelta = CLAIM_FOR) -> DispatchResult:
     """`dispatch_due` again while it finds a full batch (a burst of SOS messages), at most `rounds` times."""
     total = DispatchResult()
     for _ in range(rounds):
         result = dispatch_due(factory, vault, notifier, claim_for=claim_for)
-        total.sent, total.retried, total.dead = (total.sent + result.sent, total.retried + result.retried,
-                                                 total.dead + result.dead)
-        total.errors += result.errors
-        if result.sent + result.retried + result.dead < notifier.batch:
+        total.add(result)
+        if result.handled < notifier.batch:
             break
     return total
 

@@ -13,4 +13,4 @@ def build_notifier(settings: Settings) -> Notifier:
     channels: dict[str, Channel] = {name: RecordingChannel(name=name) for name in ("sms", "email", "push", "emergency")}
     if settings.webhook_secret is not None:
         channels["webhook"] = WebhookChannel(secret=settings.webhook_secret.get_secret_value())
-    return Notifier(channels=channels)
+    return Notifier(channels=channels, concurrency=settings.outbox_concurrency)

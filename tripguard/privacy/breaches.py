@@ -156,9 +156,9 @@ class _PeopleRead:
         columns = {f.subject_column for f in fields}
         row = self.session.execute(select(*(table.c[c] for c in columns)).where(table.c.id == target_id)).first()
         people: list[str | None] = list(row) if row is not None else []
-        if target_type == "safety_incidents":  # the case page also names the driver
-            driver = self.session.execute(select(table.c.driver_id).where(table.c.id == target_id)).scalar()
-            people.append(driver)
+        if target_type == "safety_incidents":  # about the caller (whatever key seals it); the page names the driver
+            found = self.session.execute(select(table.c.caller_id, table.c.driver_id).where(table.c.id == target_id))
+            people.extend(found.first() or ())
         return people
 
     def _trip_people(self, trip_id: str) -> list[str | None]:

@@ -19,6 +19,7 @@ from tripguard.audit.service import Actor
 from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
 from tripguard.core.errors import NotFound
+from tripguard.core.i18n import N_
 from tripguard.core.ids import new_id
 from tripguard.core.settings import Settings
 from tripguard.delivery import retention as delivery_retention
@@ -27,6 +28,7 @@ from tripguard.notify.models import OutboxMessage
 from tripguard.privacy import service
 from tripguard.privacy.models import DataSubject, LegalHold, RetentionRun
 from tripguard.safety import recordings
+from tripguard.safety.retention import expired_cases
 from tripguard.telematics.retention import expired_trips, old_ingest_keys
 from tripguard.vault.service import Vault
 
@@ -94,6 +96,8 @@ def rules(settings: Settings) -> list[Rule]:
                                              "retention")),
         Rule("trips", "trips, their positions, alerts and check-ins past the trip-data period (key shredded)",
              trips, expired_trips(trips, held_subjects)),
+        Rule("case_positions", N_("where SOS callers were, and cases' own keys, past the trip-data period after the "
+                                  "case ended"), trips, expired_cases(trips, held_subjects)),
         Rule("recordings", "in-car recordings past their period, unless a case about the trip is open",
              timedelta(days=settings.retention_recording_days), recordings.expired()),
         Rule("ingest_keys", "idempotency keys of trip-event batches (a retry comes within minutes)",

@@ -41,7 +41,7 @@ def _case_list(principal: Principal, handlers: list[tuple[str, str]]) -> ListSpe
     """The triage queue: live cases by default; by state, source and assignee; search by case, trip or order."""
     def by_state(statement: Select[Any], value: str) -> Select[Any]:
         if value == "live":
-            return statement.where(Incident.status.in_(response.LIVE_STATES))
+            return statement.where(Incident.status.in_(service.LIVE_STATES))
         return statement if value == "all" else statement.where(Incident.status == value)
 
     def by_assignee(statement: Select[Any], value: str) -> Select[Any]:
@@ -67,7 +67,7 @@ def _case_list(principal: Principal, handlers: list[tuple[str, str]]) -> ListSpe
                    lambda statement, value: statement.where(Incident.source == value)),
             Filter("assignee", N_("Assigned to"), [("", N_("Anyone")), ("me", N_("Me")), ("none", N_("Nobody")),
                                                    *handlers], by_assignee)],
-        search=[Incident.id, Incident.trip_id, Incident.order_id])
+        search=[Incident.id, Incident.trip_id, Incident.order_id, Incident.claimed_trip_id, Incident.claimed_order_id])
 
 
 @router.get("")
@@ -78,9 +78,11 @@ def queue_page(request: Request, principal: IncidentHandler, session: DbSession)
     if query.export:
         names = dict(handlers)
         return csv_response(session, principal, select(Incident), spec, query,
-                            header=["case", "source", "severity", "state", "trip", "order", "assigned_to", "raised_at",
-                                    "acknowledge_by", "acknowledged_at", "escalated_at", "resolved_at", "outcome"],
+                            header=["case", "source", "severity", "state", "trip", "order", "claimed_trip",
+                                    "claimed_order", "assigned_to", "raised_at", "acknowledge_by", "acknowledged_at",
+                                    "escalated_at", "resolved_at", "outcome"],
                             row=lambda i: [i.id, i.source, i.severity, i.status, i.trip_id, i.order_id,
+                                           i.claimed_trip_id, i.claimed_order_id,
                                            names.get(i.assigned_to or "", i.assigned_to), i.created_at.isoformat(),
                                            i.ack_due_at.isoformat(), iso_or_blank(i.acknowledged_at), iso_or_blank(i.escalated_at),
                                            iso_or_blank(i.resolved_at), i.outcome])
@@ -105,7 +107,7 @@ def _incident_page(request: Request, principal: Principal, session: DbSession, i
     timeline = service.timeline(session, vault, principal, incident.id)
     alerts, check_ins = response.triggers(session, timeline)
     settings = request.app.state.settings
-    live = incident.status in response.LIVE_STATES
+    live = incident.status in service.LIVE_STATES
     return page(request, "safety/incident.html", principal, "/console/incidents", status_code=status_code,
                 incident=incident, position=position, error=error, called=called, recordings=clips,
                 caller=response.caller(session, vault, principal, incident),

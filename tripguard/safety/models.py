@@ -12,7 +12,13 @@ from tripguard.privacy.catalogue import Category, personal_column
 
 
 class Incident(Base):
-    """A case for the safety centre. Where the caller was is sealed under the caller's key."""
+    """A case for the safety centre. Where the caller was is sealed under the caller's key, or under the
+    case's own key when the caller was erased (vital interest: `position_key` says which).
+
+    `trip_id` and `order_id` are linked: the caller's own, checked. A trip or order the caller named that
+    could not be linked to them (unknown yet, or not theirs) is kept as their claim, unverified, in
+    `claimed_trip_id` / `claimed_order_id`, and never links the case to anyone's data.
+    """
 
     __tablename__ = "safety_incidents"
 
@@ -25,9 +31,13 @@ class Incident(Base):
     caller_role: Mapped[str | None] = mapped_column(String(16))
     trip_id: Mapped[str | None] = mapped_column(String(64), index=True)
     order_id: Mapped[str | None] = mapped_column(String(64), index=True)  # a delivery order (the operator's id)
+    claimed_trip_id: Mapped[str | None] = mapped_column(String(64), index=True)  # named by the caller, not linked
+    claimed_order_id: Mapped[str | None] = mapped_column(String(64))
     vehicle_id: Mapped[str | None] = mapped_column(String(64))
     driver_id: Mapped[str | None] = mapped_column(String(64))
-    position: Mapped[bytes | None] = personal_column(Category.LOCATION, subject_column="caller_id")  # "lon,lat"
+    # "lon,lat", sealed under the key of `position_key`: the caller's id, or "incident:<id>" (the case's own key)
+    position: Mapped[bytes | None] = personal_column(Category.LOCATION, subject_column="position_key")
+    position_key: Mapped[str | None] = mapped_column(String(64))
     position_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     assigned_to: Mapped[str | None] = mapped_column(String(40))
     outcome: Mapped[str | None] = mapped_column(String(16))  # genuine | false_alarm | mistaken | malicious

@@ -16,7 +16,7 @@ from tripguard.notify import service as notify
 from tripguard.privacy import access
 from tripguard.privacy.models import DataSubject
 from tripguard.safety.models import EmergencyContact, Incident
-from tripguard.safety.service import HANDLERS, TimelineItem, add_event
+from tripguard.safety.service import HANDLERS, LIVE_STATES, TimelineItem, add_event, handles
 from tripguard.safety.telephony import CallResult, Telephony
 from tripguard.security import service as security
 from tripguard.security.permissions import Permission, Purpose, purposes_for
@@ -26,7 +26,6 @@ from tripguard.telematics.models import CheckIn, Trip, TripAlert, Vehicle
 from tripguard.vault.service import Vault
 
 RECENT_TRACK = timedelta(minutes=10)
-LIVE_STATES = ("open", "acknowledged", "in_progress")
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,8 @@ def trip_context(session: Session, vault: Vault, principal: Principal, incident:
     try:
         access.check_clearance(session, principal)
         evidence = trips.open_evidence(session, vault, actor=principal.actor, trip_id=trip.id,
-                                       purpose=Purpose.EMERGENCY, reason=f"case {incident.id}")
+                                       purpose=Purpose.EMERGENCY, reason=f"case {incident.id}",
+                                       case_id=incident.id if handles(principal, incident) else None)
     except PermissionDenied:
         return TripContext(trip, vehicle, driver_name, track_note="erased")
     track = evidence.track

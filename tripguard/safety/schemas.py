@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from tripguard.core.types import ID_PATTERN, CleanStr, Timestamp
 
@@ -31,6 +31,10 @@ class SosReceipt(BaseModel):
     new: bool
 
 
+UNVERIFIED = ("the case names a trip or order that TripGuard could not link to the caller: their claim, "
+              "unverified (say so to whoever acts on it)")
+
+
 class IncidentRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -41,8 +45,13 @@ class IncidentRead(BaseModel):
     silent: bool
     caller_id: str | None
     caller_role: str | None
-    trip_id: str | None
-    order_id: str | None
+    trip_id: str | None = Field(description="the caller's trip, linked: theirs, checked")
+    order_id: str | None = Field(description="the caller's delivery order, linked: theirs, checked")
+    claimed_trip_id: str | None = Field(
+        description="a trip the caller named that could not be linked to them (not ingested yet, or not theirs): "
+                    "their claim, unverified; nothing of that trip (vehicle, driver, track) is on the case")
+    claimed_order_id: str | None = Field(
+        description="an order the caller named that is not linked to them: their claim, unverified")
     vehicle_id: str | None
     driver_id: str | None
     assigned_to: str | None
@@ -53,6 +62,11 @@ class IncidentRead(BaseModel):
     escalated_at: datetime | None
     resolved_at: datetime | None
     closed_at: datetime | None
+
+    @computed_field(description=UNVERIFIED)  # type: ignore[prop-decorator]
+    @property
+    def claim_unverified(self) -> bool:
+        return self.claimed_trip_id is not None or self.claimed_order_id is not None
 
 
 class IncidentEventRead(BaseModel):

@@ -39,6 +39,13 @@ OUTCOMES = ("genuine", "false_alarm", "mistaken", "malicious")
 HANDLERS = frozenset({Role.SAFETY_AGENT, Role.INVESTIGATOR})
 
 
+def case_key(incident_id: str) -> str:
+    """The vault subject of a case's own key: what the case keeps about a caller who has no key of their
+    own any more (an erased caller's position, notes, the police payload). Shredded by the case's
+    retention rule (`safety.retention`)."""
+    return f"incident:{incident_id}"
+
+
 def add_event(session: Session, incident: Incident, kind: str, actor: Actor, **details: object) -> None:
     session.add(IncidentEvent(id=new_id("iev"), incident_id=incident.id, at=utcnow(), kind=kind,
                               actor=f"{actor.type}:{actor.id}", details=details))
@@ -48,7 +55,8 @@ def feed_item(incident: Incident) -> dict[str, object]:
     """What the live queue shows before anyone opens the case (no personal data)."""
     return {"type": "incident", "id": incident.id, "source": incident.source, "severity": incident.severity,
             "status": incident.status, "silent": incident.silent, "trip_id": incident.trip_id,
-            "order_id": incident.order_id,
+            "order_id": incident.order_id, "claimed_trip_id": incident.claimed_trip_id,
+            "claimed_order_id": incident.claimed_order_id,
             "created_at": incident.created_at.isoformat(), "ack_due_at": incident.ack_due_at.isoformat()}
 
 
@@ -73,7 +81,7 @@ def act(session: Session, vault: Vault, *, actor: Principal, incident_id: str, a
         # were erased), so it dies with them; the timeline keeps a reference.
         caller_alive = incident.caller_id is not None and vault.data_key(
             session, incident.caller_id, create=False) is not None
-        sealed_for = str(incident.caller_id) if caller_alive else f"incident:{incident.id}"
+        sealed_for = str(incident.caller_id) if caller_alive else case_key(incident.id)
         add_event(session, incident, "note", actor.actor,
                   **freetext.keep(session, vault, subject_id=sealed_for, text=note[:500], label="note"))
         return incident
@@ -112,13 +120,14 @@ def escalate_overdue(factory: sessionmaker[Session], *, webhook_url: str | None)
         return [{**feed_item(i), "escalated": True} for i in overdue]
 
 
-def note_evidence(session: Session, *, incident_id: str, trip_id: str, actor: Actor, **what: object) -> None:
+def note_evidence(session: Session, *, incident_id: str, trip_id: str, actor: Actor, **what: object) -> Incident:
     """Evidence about the trip was opened from this case: on its timeline. The case must be about that
     trip and still open (404 otherwise: the case is how the evidence was asked for)."""
     incident = session.get(Incident, incident_id)
     if incident is None or incident.trip_id != trip_id or incident.status == "closed":
         raise NotFound("no open case about this trip")
     add_event(session, incident, "evidence", actor, **what)
+    return incident
 
 
 @dataclass(frozen=True)
@@ -154,15 +163,51 @@ def changed_since(session: Session, since: datetime, *, limit: int = 500) -> lis
     return list(session.scalars(statement))
 
 
-def is_assigned(session: Session, staff_id: str, *, trip_id: str | None = None, order_id: str | None = None) -> bool:
-    """Does this staff member hold a case about the trip or the order (supervision asks)?"""
+LIVE_STATES = ("open", "acknowledged", "in_progress")
+HANDLED_BY = ("acknowledge", "start", "resolve", "close")  # timeline kinds that show who worked the case
+
+
+def handles(principal: Principal, incident: Incident) -> bool:
+    """Is this principal the live case's handler now: its assignee, or, while the case waits in the queue
+    (open: nobody has acknowledged it), any safety agent or investigator, who may open it to triage?"""
+    if incident.status not in LIVE_STATES or not (principal.roles & HANDLERS):
+        return False
+    return incident.status == "open" or incident.assigned_to == principal.id
+
+
+def had_a_case(session: Session, staff_id: str, at: datetime, *, trip_id: str | None = None,
+               order_id: str | None = None) -> bool:
+    """Did this staff member have a case about the trip or the order to read it for, at `at` (supervision
+    asks)? They hold or held it (assigned to them, or they acknowledged, started, resolved or closed it,
+    or it was assigned to them); or it was waiting in the queue then (raised, nobody had acknowledged,
+    resolved or closed it yet) and they are an active safety agent or investigator, who triages the queue."""
     about = Incident.trip_id == trip_id if trip_id is not None else Incident.order_id == order_id
-    return session.scalar(select(Incident.id).where(Incident.assigned_to == staff_id, about).limit(1)) is not None
+    cases = list(session.scalars(select(Incident).where(about).order_by(Incident.created_at.desc()).limit(50)))
+    if not cases:
+        return False
+    if any(case.assigned_to == staff_id for case in cases):
+        return True
+    if any(_waiting_at(case, at) for case in cases) and _on_duty(session, staff_id):
+        return True
+    events = session.scalars(select(IncidentEvent).where(IncidentEvent.incident_id.in_([c.id for c in cases]),
+                                                         IncidentEvent.kind.in_((*HANDLED_BY, "assign"))))
+    return any(e.actor == f"staff:{staff_id}" if e.kind in HANDLED_BY else e.details.get("to") == staff_id
+               for e in events)
+
+
+def _waiting_at(incident: Incident, at: datetime) -> bool:
+    ended = [t for t in (incident.acknowledged_at, incident.resolved_at, incident.closed_at) if t is not None]
+    return incident.created_at <= at and (not ended or at <= min(ended))
+
+
+def _on_duty(session: Session, staff_id: str) -> bool:
+    staff = session.get(StaffAccount, staff_id)
+    return staff is not None and staff.disabled_at is None and bool(staff_roles(staff) & HANDLERS)
 
 
 def live_cases(session: Session, *, limit: int = 200) -> list[Incident]:
     """Cases not yet resolved, newest first."""
-    return list(session.scalars(select(Incident).where(Incident.status.in_(("open", "acknowledged", "in_progress")))
+    return list(session.scalars(select(Incident).where(Incident.status.in_(LIVE_STATES))
                                 .order_by(Incident.created_at.desc()).limit(limit)))
 
 

@@ -6,9 +6,12 @@ by SMS with a live share link; and queues a police-dispatch payload for the emer
 retry (same Idempotency-Key) or a second press within a minute is the same incident. Everything
 sent goes through the outbox in the same transaction.
 
+A press is never refused. A trip or order it names that cannot be linked to the caller (not ingested
+yet, or not theirs) is kept on the case as the caller's claim, unverified: the case shows it, but
+nothing of that trip or order (vehicle, driver, share link, track) is attached to it.
+
 Presses are stored in groups: `raise_many` takes every press waiting at that moment and writes
-them in one transaction with one query per kind of thing it reads (see `intake.py`). One press
-that cannot be taken (a trip that is not the caller's) gets its error; the others go on.
+them in one transaction with one query per kind of thing it reads (see `intake.py`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from sqlalchemy.orm import Session
 from tripguard.audit import service as audit
 from tripguard.audit.actor import SYSTEM
 from tripguard.core.clock import utcnow
-from tripguard.core.errors import DomainError, NotFound
 from tripguard.core.ids import new_id
 from tripguard.delivery import service as delivery
 from tripguard.notify import service as notify
@@ -31,7 +33,7 @@ from tripguard.privacy import access
 from tripguard.privacy.models import DataSubject
 from tripguard.safety import shares
 from tripguard.safety.models import EmergencyContact, Incident
-from tripguard.safety.service import add_event
+from tripguard.safety.service import LIVE_STATES, add_event, case_key
 from tripguard.security.principal import Principal
 from tripguard.telematics.models import Trip, Vehicle
 from tripguard.telematics.service import LiveMonitor
@@ -79,33 +81,34 @@ class _Created:
     incident: Incident
 
 
-def raise_many(session: Session, desk: SosDesk, presses: list[Press]) -> list[Raised | DomainError]:
-    """Each press's incident (or why it could not be taken), in the order given."""
+def raise_many(session: Session, desk: SosDesk, presses: list[Press]) -> list[Raised]:
+    """Each press's incident, in the order given: never a refusal."""
     now = utcnow()
     callers = sorted({p.caller.id for p in presses})
     by_key, recent = _earlier_presses(session, [k for p in presses if (k := p.key)], callers, now)
     trips = _trips_of(session, presses, callers)
     orders = delivery.parties(session, sorted({p.order_id for p in presses if p.order_id}))
-    results: list[Raised | DomainError] = []
+    results: list[Raised] = []
     created: list[_Created] = []
     for press in presses:
         if press.key is not None and press.key in by_key:
             results.append(Raised(by_key[press.key], False))
             continue
-        trip = trips.get(press.trip_id) if press.trip_id else trips.get(f"active:{press.caller.id}")
-        if press.trip_id and (trip is None or press.caller.id not in (trip.passenger_id, trip.driver_id)):
-            results.append(NotFound("no such trip of yours"))
-            continue
-        if press.order_id and press.caller.id not in orders.get(press.order_id, ()):
-            results.append(NotFound("no such order of yours"))
-            continue
-        tap = (press.caller.id, trip.id if trip else None, press.order_id)
+        named = trips.get(press.trip_id) if press.trip_id else None
+        if press.caller.id not in _people_of(named):
+            named = None  # someone else's trip: the caller's claim only, none of its data on the case
+        trip = named or trips.get(f"active:{press.caller.id}")
+        claimed_trip = press.trip_id if press.trip_id and named is None else None
+        order_linked = press.order_id is not None and press.caller.id in orders.get(press.order_id, ())
+        claimed_order = press.order_id if press.order_id and not order_linked else None
+        tap = (press.caller.id, press.trip_id or (trip.id if trip else None), press.order_id)
         if tap in recent:
             results.append(Raised(recent[tap], False))
             continue
         incident = Incident(id=new_id("inc"), source="sos", severity="critical", status="open", silent=press.silent,
                             caller_id=press.caller.id, caller_role=min((r.value for r in press.caller.roles), default=None),
-                            trip_id=trip.id if trip else None, order_id=press.order_id,
+                            trip_id=trip.id if trip else None, order_id=press.order_id if order_linked else None,
+                            claimed_trip_id=claimed_trip, claimed_order_id=claimed_order,
                             vehicle_id=trip.vehicle_id if trip else None, driver_id=trip.driver_id if trip else None,
                             idempotency_key=press.key, created_at=now, ack_due_at=now + timedelta(seconds=desk.ack_seconds))
         if press.key is not None:
@@ -118,7 +121,7 @@ def raise_many(session: Session, desk: SosDesk, presses: list[Press]) -> list[Ra
     return results
 
 
-Tap = tuple[str, str | None, str | None]  # caller, trip, order
+Tap = tuple[str, str | None, str | None]  # caller, trip, order (linked or claimed: as the caller named them)
 
 
 def _earlier_presses(session: Session, keys: list[str], callers: list[str],
@@ -136,15 +139,17 @@ def _earlier_presses(session: Session, keys: list[str], callers: list[str],
         if incident.idempotency_key in wanted:
             by_key[str(incident.idempotency_key)] = incident
         if incident.source == "sos" and incident.status != "closed" and incident.created_at >= now - DOUBLE_TAP:
-            recent[(str(incident.caller_id), incident.trip_id, incident.order_id)] = incident
+            recent[(str(incident.caller_id), incident.claimed_trip_id or incident.trip_id,
+                    incident.claimed_order_id or incident.order_id)] = incident
     return by_key, recent
 
 
 def _trips_of(session: Session, presses: list[Press], callers: list[str]) -> dict[str, Trip]:
-    """Trips named by id, and each caller's latest trip under way as `active:<caller>`."""
+    """Trips named by id, and each caller's latest trip under way as `active:<caller>` (for a press that
+    names none, or names one that is not the caller's)."""
     named = sorted({p.trip_id for p in presses if p.trip_id})
     trips: dict[str, Trip] = {t.id: t for t in session.scalars(select(Trip).where(Trip.id.in_(named)))} if named else {}
-    if any(p.trip_id is None for p in presses):
+    if any(p.trip_id is None or p.caller.id not in _people_of(trips.get(p.trip_id)) for p in presses):
         under_way = session.scalars(select(Trip).where(
             Trip.status == "active", or_(Trip.passenger_id.in_(callers), Trip.driver_id.in_(callers)))
             .order_by(Trip.updated_at))
@@ -154,6 +159,10 @@ def _trips_of(session: Session, presses: list[Press], callers: list[str]) -> dic
                 if person in wanted:
                     trips[f"active:{person}"] = trip
     return trips
+
+
+def _people_of(trip: Trip | None) -> tuple[str | None, ...]:
+    return (trip.passenger_id, trip.driver_id) if trip is not None else ()
 
 
 def _store_and_tell(session: Session, desk: SosDesk, created: list[_Created]) -> None:
@@ -173,16 +182,18 @@ def _store_and_tell(session: Session, desk: SosDesk, created: list[_Created]) ->
     for item in created:
         incident, press, trip = item.incident, item.press, item.trip
         # An erased caller still gets help: the case opens with what is known. Nothing is sealed under their
-        # shredded key; the position goes to the gateway under the case's own key (vital interest).
+        # shredded key: the position is sealed under the case's own key (vital interest, PIPL Art. 13(4)),
+        # for the case page and the gateway alike; the case's retention rule shreds that key.
         erased = desk.vault.data_key(session, press.caller.id, create=False) is None
         position = _position(desk.live, trip, press)
-        if position is not None and not erased:
-            access.write_field(desk.vault, session, incident, "position", f"{position[0]:.6f},{position[1]:.6f}")
         if position is not None:
+            incident.position_key = case_key(incident.id) if erased else press.caller.id
+            access.write_field(desk.vault, session, incident, "position", f"{position[0]:.6f},{position[1]:.6f}")
             incident.position_at = position[2]
         session.add(incident)
         add_event(session, incident, "created", press.caller.actor, silent=press.silent, trip=incident.trip_id,
-                  order=incident.order_id)
+                  order=incident.order_id, claimed_trip=incident.claimed_trip_id,
+                  claimed_order=incident.claimed_order_id)
         link = None
         if trip is not None:  # contacts and the police follow the trip live
             _, token = shares.create(session, desk.secret_key, trip=trip, created_by=f"sos:{incident.id}")
@@ -194,7 +205,7 @@ def _store_and_tell(session: Session, desk: SosDesk, created: list[_Created]) ->
                                                vehicle, link)
         _dispatch(session, desk.vault, incident, vehicle, position, link, caller=caller, caller_name=caller_name,
                   driver=people.get(incident.driver_id) if incident.driver_id else None,
-                  sealed_for=f"incident:{incident.id}" if erased else str(incident.caller_id))
+                  sealed_for=case_key(incident.id) if erased else str(incident.caller_id))
         add_event(session, incident, "notified", SYSTEM, contacts=told, gateway=True, caller_erased=erased)
         # One entry per press: the press, and what telling people opened for the emergency purpose (the
         # caller's name and phone, the driver's name, the contacts' phones).
@@ -235,7 +246,8 @@ def _tell_contacts(session: Session, vault: Vault, incident: Incident, contacts:
                                  params={"name": caller_name or "—", "plate": vehicle.plate if vehicle else None,
                                          "colour": vehicle.colour if vehicle else None,
                                          "model": vehicle.model if vehicle else None, "link": link},
-                                 idempotency_key=f"sos:{incident.id}:contact:{contact.id}", fresh_key=True)
+                                 idempotency_key=f"sos:{incident.id}:contact:{contact.id}", fresh_key=True,
+                                 priority=notify.Priority.EMERGENCY)
         told += 1
     return told
 
@@ -258,3 +270,19 @@ def _dispatch(session: Session, vault: Vault, incident: Incident, vehicle: Vehic
     }
     notify.enqueue_emergency(session, vault, subject_id=sealed_for, payload=payload,
                              idempotency_key=f"sos:{incident.id}:gateway", fresh_key=True)
+
+
+def link_claims(session: Session, *, trip: Trip) -> list[Incident]:
+    """A trip just received: live SOS cases whose caller named it before it arrived, and who is its
+    passenger or driver, now have it (vehicle, driver; on the timeline). A claim on someone else's trip
+    stays a claim. One indexed query per trip started."""
+    people = [p for p in (trip.passenger_id, trip.driver_id) if p]
+    if not people:
+        return []
+    cases = list(session.scalars(select(Incident).where(
+        Incident.claimed_trip_id == trip.id, Incident.caller_id.in_(people), Incident.status.in_(LIVE_STATES))))
+    for incident in cases:
+        incident.trip_id, incident.vehicle_id, incident.driver_id = trip.id, trip.vehicle_id, trip.driver_id
+        incident.claimed_trip_id = None
+        add_event(session, incident, "claim_verified", SYSTEM, trip=trip.id)
+    return cases

@@ -250,16 +250,20 @@ def trip_trajectory(trip_id: Annotated[Identifier, Path()], principal: Trajector
                     incident_id: Annotated[Identifier | None, Query(
                         description="the open case this is for: the request goes on its timeline")] = None,
                     ) -> Response:
-    """Every kept position of the trip, as evidence. Names a purpose your role holds and a reason; audited."""
+    """Every kept position of the trip, as evidence. Names a purpose your role holds and a reason; audited.
+    The handler of a live case about the trip (`incident_id`) opens it on the emergency purpose even when a
+    person on it was erased."""
     if purpose not in purposes_for(principal.roles) or purpose not in (
             Purpose.EMERGENCY, Purpose.INVESTIGATION, Purpose.LEGAL_CLAIMS):
         raise PermissionDenied(f"your role may not open trajectories for {purpose.value}")
+    case_id = None
     if incident_id is not None:
-        safety.note_evidence(session, incident_id=incident_id, trip_id=trip_id, actor=principal.actor,
-                             trajectory=trip_id, format=format, purpose=purpose.value)
+        incident = safety.note_evidence(session, incident_id=incident_id, trip_id=trip_id, actor=principal.actor,
+                                        trajectory=trip_id, format=format, purpose=purpose.value)
+        case_id = incident.id if safety.handles(principal, incident) else None
     access.check_clearance(session, principal)
     evidence = trips.open_evidence(session, request.app.state.vault, actor=principal.actor, trip_id=trip_id,
-                                   purpose=purpose, reason=reason)
+                                   purpose=purpose, reason=reason, case_id=case_id)
     disposition = {"Content-Disposition": f'attachment; filename="trip-{trip_id}.{format}"'}
     if format == "csv":
         return Response(evidence.track.to_csv(), media_type="text/csv", headers=disposition)

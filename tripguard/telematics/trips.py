@@ -344,15 +344,22 @@ def get_trip(session: Session, trip_id: str) -> Trip:
 
 
 def open_evidence(session: Session, vault: Vault, *, actor: Actor, trip_id: str, purpose: Purpose,
-                  reason: str) -> Evidence:
-    """The trip's positions and plan for a person who must see them; audited with purpose and reason."""
+                  reason: str, case_id: str | None = None) -> Evidence:
+    """The trip's positions and plan for a person who must see them; audited with purpose and reason.
+
+    `case_id`: the live case about this trip that the reader handles (the safety domain checked it). On
+    the emergency purpose it opens the trip even after a person on it was erased: someone may be in
+    danger now (vital interest, PIPL Art. 13(4)). The audit entry names the case."""
     trip = get_trip(session, trip_id)
-    if purpose not in BLOCKED_DATA_PURPOSES and any(
+    vital = case_id is not None and purpose is Purpose.EMERGENCY
+    if purpose not in BLOCKED_DATA_PURPOSES and not vital and any(
             person is not None and vault.is_erased(session, person) for person in (trip.passenger_id, trip.driver_id)):
         raise PermissionDenied("a person on this trip was erased: its data is kept only as the law requires and opens "
-                               "only for legal claims or an investigation (PIPL Art. 47)")
+                               "only for legal claims or an investigation (PIPL Art. 47), or for the emergency "
+                               "purpose by the handler of a live case about it")
     evidence = Evidence(trip=trip, plan=open_plan(session, vault, trip), track=load_track(session, vault, trip_id))
     audit.record(session, actor=actor, action="trip.trajectory_read", target_type="trip", target_id=trip_id,
-                 purpose=purpose.value, details={"points": len(evidence.track), **freetext.keep(
-                     session, vault, subject_id=trip_key(trip_id), text=reason[:200])})
+                 purpose=purpose.value, details={"points": len(evidence.track), **({"case": case_id} if case_id else {}),
+                                                 **freetext.keep(session, vault, subject_id=trip_key(trip_id),
+                                                                 text=reason[:200])})
     return evidence

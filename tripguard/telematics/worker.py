@@ -1,8 +1,10 @@
 """`tripguard worker monitor`: the trip monitor of a scaled-out deployment, one shard at a time.
 
 Each shard (an events subject, `<bus>.events.<n>`) is run by one worker at a time, which holds a
-PostgreSQL advisory lock for it. A worker runs its own shards (`--shards`) and takes over the
-`--standby` ones when no other worker holds them (after a grace, so each starts on its own first).
+lease for it (`core.leader`: renewed from the shard's loop; a worker that stops renewing, killed or
+stopped, loses it within `TRIPGUARD_LEADER_LEASE_SECONDS`, and its writes are fenced once another
+has it). A worker runs its own shards (`--shards`) and takes over the `--standby` ones when no other
+worker holds them (after a grace, so each starts on its own first).
 
 For a shard it holds, the worker
 1. loads the shard's checkpoint (the monitor's state as of stream message `seq`, `checkpoints`);
@@ -25,7 +27,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import zlib
 
 import nats.errors
 import nats.js.errors
@@ -33,10 +34,9 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.core.db import unit_of_work
-from tripguard.core.leader import Locks
+from tripguard.core.leader import Fenced, Lease, fenced_sessionmaker
 from tripguard.core.messaging import NatsLink, events_subject, stream_name
 from tripguard.core.settings import Settings
 from tripguard.telematics import checkpoints, service, trips
@@ -69,8 +69,8 @@ def parse_shards(text: str, shards: int) -> list[int]:
     return sorted(chosen)
 
 
-def lock_key(bus_name: str, shard: int) -> int:
-    return zlib.crc32(f"tripguard.monitor.{bus_name}.{shard}".encode())
+def lease_name(bus_name: str, shard: int) -> str:
+    return f"monitor.{bus_name}.{shard}"
 
 
 EVENTS = Counter("tripguard_monitor_events_total", "events applied (monitor run, stored)", ["shard"])
@@ -84,16 +84,20 @@ APPLIED_SEQ = Gauge("tripguard_monitor_applied_seq", "stream message last applie
 
 
 class MonitorWorker:
-    def __init__(self, settings: Settings, *, link: NatsLink, engine: Engine, factory: sessionmaker[Session],
+    def __init__(self, settings: Settings, *, link: NatsLink, engine: Engine,
                  vault: Vault, options: IngestOptions, feed: LiveFeed, config: MonitorConfig,
                  shards: list[int], standby: list[int], batch: int = 32, poll: float = 1.0,
                  takeover_grace: float = 3.0) -> None:
         self.settings = settings
-        self.link, self.factory, self.vault, self.options, self.feed = link, factory, vault, options, feed
+        self.link, self.vault, self.options, self.feed = link, vault, options, feed
         self.config = config
         self.shards, self.standby = shards, [s for s in standby if s not in shards]
         self.batch, self.poll, self.takeover_grace = batch, poll, takeover_grace
-        self.locks = Locks(engine)
+        # One lease per shard, with the writes that its holder's token fences (from the pool: a worker may
+        # hold many).
+        self.leases = {shard: Lease(engine, lease_name(settings.bus_name, shard), own_connection=False,
+                                    seconds=settings.leader_lease_seconds) for shard in [*self.shards, *self.standby]}
+        self.writers = {shard: fenced_sessionmaker(engine, lease) for shard, lease in self.leases.items()}
         feed.position_interval = FEED_POSITION_SECONDS
         self.stream = stream_name(settings.bus_name)
         self.events = self.alerts = 0  # totals over the worker's shards, for the checkpoint log line
@@ -117,30 +121,33 @@ class MonitorWorker:
 
     async def _hold(self, shard: int, *, grace: float, stop: asyncio.Event) -> None:
         """Run the shard whenever this worker can take it; until `stop`."""
-        key = lock_key(self.settings.bus_name, shard)
+        lease = self.leases[shard]
         await _sleep(stop, grace)
         while not stop.is_set():
             if not self.link.connected:  # NATS is away: nothing to do until nats-py has reconnected
                 await _sleep(stop, self.poll)
                 continue
-            if await asyncio.to_thread(self.locks.take, key):
+            if await asyncio.to_thread(lease.lead):
                 OWNED.labels(str(shard)).set(1)
                 logger.info("shard taken", extra={"event": f"shard {shard}"})
                 try:
-                    await self._serve(shard, key, stop)
+                    await self._serve(shard, lease, stop)
                 except (TimeoutError, nats.errors.Error) as exc:
                     logger.warning("shard paused: NATS unavailable; it starts again from its checkpoint",
                                    extra={"event": f"shard {shard}", "error": type(exc).__name__})
+                except Fenced:
+                    logger.warning("shard lost: its lease changed hands (this worker was stopped?)",
+                                   extra={"event": f"shard {shard}"})
                 except Exception:
                     logger.exception("shard failed; it starts again from its checkpoint",
                                      extra={"event": f"shard {shard}"})
                 finally:
                     OWNED.labels(str(shard)).set(0)
-                    await asyncio.to_thread(self.locks.release, key)
+                    await asyncio.to_thread(lease.release)
             await _sleep(stop, self.poll)
 
-    async def _serve(self, shard: int, key: int, stop: asyncio.Event) -> None:
-        state = await asyncio.to_thread(checkpoints.load, self.factory, self.vault, stream=self.stream, shard=shard,
+    async def _serve(self, shard: int, lease: Lease, stop: asyncio.Event) -> None:
+        state = await asyncio.to_thread(checkpoints.load, self.writers[shard], self.vault, stream=self.stream, shard=shard,
                                         config=self.config)
         durable = f"{self.settings.bus_name}_monitor_{shard}"
         await self._point_consumer(shard, durable, state.seq)
@@ -155,8 +162,8 @@ class MonitorWorker:
                     messages = await subscription.fetch(self.batch, timeout=self.poll)
                 except (TimeoutError, nats.errors.TimeoutError):  # nothing came (nats-py raises either)
                     messages = []
-                if not await asyncio.to_thread(self.locks.holds, key):
-                    logger.warning("shard lost (database connection)", extra={"event": f"shard {shard}"})
+                if not await asyncio.to_thread(lease.keep):  # renewed every third of the lease
+                    logger.warning("shard lost: its lease could not be renewed", extra={"event": f"shard {shard}"})
                     return
                 fresh = sorted((m for m in messages if _seq(m) > state.seq), key=_seq)
                 REDELIVERED.labels(str(shard)).inc(len(messages) - len(fresh))
@@ -180,9 +187,9 @@ class MonitorWorker:
     def _save(self, shard: int, state: checkpoints.ShardState, held: service.PingBuffer) -> None:
         """The positions held back go to the trip store first: the checkpoint then covers them."""
         if len(held):
-            with unit_of_work(self.factory) as session:
+            with unit_of_work(self.writers[shard]) as session:
                 trips.record_positions(session, self.vault, *held.drain())
-        checkpoints.save(self.factory, self.vault, stream=self.stream, shard=shard, state=state)
+        checkpoints.save(self.writers[shard], self.vault, stream=self.stream, shard=shard, state=state)
         self.feed.flush_positions()
         CHECKPOINT_SEQ.labels(str(shard)).set(state.seq)
         logger.info("checkpoint saved", extra={"event": f"shard {shard} seq {state.seq} trips "
@@ -205,7 +212,7 @@ class MonitorWorker:
             **start))  # type: ignore[arg-type]
 
     def _apply(self, shard: int, live: LiveMonitor, held: service.PingBuffer, data: bytes) -> None:
-        with unit_of_work(self.factory) as session:
+        with unit_of_work(self.writers[shard]) as session:
             columns, _, rejected = read_ndjson_numbered(data, live.gcj_trips)
             if rejected:  # the API checked every line; only a change of rules between versions gets here
                 logger.warning("lines refused by the worker", extra={"event": f"{len(rejected)} lines"})

@@ -34,7 +34,7 @@ LABELS = [
     N_("idempotency keys of trip-event batches (a retry comes within minutes)"),
     # incidents
     N_("SOS queue"), N_("critical"), N_("high"), N_("medium"), N_("sos"), N_("alert"), N_("check_in"),
-    N_("created"), N_("notified"), N_("acknowledge"), N_("start"), N_("resolve"), N_("close"), N_("note"),
+    N_("created"), N_("notified"), N_("claim_verified"), N_("acknowledge"), N_("start"), N_("resolve"), N_("close"), N_("note"),
     N_("escalated"), N_("genuine"), N_("false_alarm"), N_("mistaken"), N_("malicious"), N_("customer"), N_("courier"),
     N_("This link no longer works"), N_("Too many requests"),
     N_("in-car recordings past their period, unless a case about the trip is open"),
@@ -57,6 +57,7 @@ DETAILS = {
     "outcome": N_("Outcome"), "late_s": N_("Late by (s)"), "to": N_("To"), "via": N_("Via"), "result": N_("Result"),
     "reference": N_("Reference"), "fields": N_("Fields"), "plaintext": N_("Shown in full"), "reason": N_("Reason"),
     "points": N_("Positions"), "format": N_("Format"), "purpose": N_("Purpose"),
+    "claimed_trip": N_("Trip named, unverified"), "claimed_order": N_("Order named, unverified"),
     # form fields, named in a form's errors
     "action": N_("Action"), "note": N_("Note"), "assignee": N_("Assign to"), "username": N_("User name"),
     "password": N_("Password"), "display_name": N_("Display name"), "name": N_("Name"), "scopes": N_("Scopes"),

@@ -3,8 +3,10 @@ since the last (by their leaf index), and flags staff who
 - read many distinct people's data within an hour (`many_people`, 100 by default);
 - read personal data outside working hours in the operator's time zone (`after_hours`, 08:00-20:00);
 - export a list in bulk (`bulk_export`, 1,000 rows or more);
-- read an order's personal data, or a trip's positions, without holding a case or a complaint about it
-  (`unassigned`: one finding per person and record, each further read added to its evidence).
+- read an order's personal data, or a trip's positions, without a case or a complaint about it to read
+  it for (`unassigned`: one finding per person and record, each further read added to its evidence). A
+  case is a reason for whoever handles it, and, while it waits in the queue unacknowledged, for any
+  safety agent on duty who opens it to triage (`safety.service.had_a_case`).
 A finding names the staff member, the window and how many, with the audit entries as evidence, and
 goes to the supervision team. One open finding per rule, person and window: a run never repeats one.
 """
@@ -95,7 +97,7 @@ def _bulk_export(session: Session, entry: AuditEntry, limits: Thresholds) -> Non
         _add(session, "bulk_export", entry, entry.ts, entry.ts, rows, [entry.id])
 
 
-# Where reading a record needs a reason the system knows of: a case or a complaint about it, held by the reader.
+# Where reading a record needs a reason the system knows of: a case or a complaint about it, for the reader.
 UNASSIGNED_READS = {("personal.read", "delivery_orders"): "order_id", ("trip.trajectory_read", "trip"): "trip_id"}
 
 
@@ -103,7 +105,8 @@ def _unassigned(session: Session, entry: AuditEntry) -> None:
     if entry.purpose == "delivery":  # a kitchen printing its own order's label: its link to the merchant is the reason
         return
     about = {UNASSIGNED_READS[(entry.action, entry.target_type or "")]: entry.target_id}
-    if safety.is_assigned(session, entry.actor_id, **about) or desk.is_assigned(session, entry.actor_id, **about):
+    if safety.had_a_case(session, entry.actor_id, entry.ts, **about) or desk.is_assigned(session, entry.actor_id,
+                                                                                          **about):
         return
     existing = session.scalar(select(Finding).where(Finding.rule == "unassigned", Finding.actor_id == entry.actor_id,
                                                     Finding.status == "open", Finding.record == entry.target_id))

@@ -14,6 +14,17 @@
     td.textContent = text;
     return td;
   }
+  function subject(item) {  // the trip or order; one the caller named that is not linked to them, marked
+    const claimed = item.claimed_trip_id || item.claimed_order_id;
+    const td = cell(item.trip_id || item.order_id || claimed || "—");
+    if (claimed) {
+      const tag = document.createElement("span");
+      tag.className = "tag bad";
+      tag.textContent = labels.unverified;
+      td.append(" ", tag);
+    }
+    return td;
+  }
   function passes(item) {
     const live = ["open", "acknowledged", "in_progress"];
     if (filters.state === "live" && !live.includes(item.status)) return false;
@@ -51,7 +62,7 @@
     row.appendChild(cell(labels.sources[item.source] || item.source));
     row.appendChild(cell(labels.severities[item.severity] || item.severity));
     row.appendChild(cell(labels.states[item.status] || item.status, "status"));
-    row.appendChild(cell(item.trip_id || item.order_id || "—"));
+    row.appendChild(subject(item));
     row.appendChild(cell(labels.nobody));
     const due = cell("", "mono");
     const countdown = document.createElement("span");

@@ -1,0 +1,202 @@
+"""The outbox's senders: the emergency lane on a sender of its own, everything else on another.
+
+Each sender is a thread that claims what its bulkheads have room for, hands each message to its
+destination's bulkhead (at most `Notifier.concurrency` sends in flight, on threads of its own) and
+records outcomes as sends finish, so it never waits for a slow receiver: a webhook host answering
+in two seconds holds only its own bulkhead, and the emergency sender holds none of theirs. A sender
+sleeps until it is woken (`OutboxWake`: an SOS stored in this process; `listener.py`: one stored
+in another, by PostgreSQL NOTIFY), a send finishes, or `poll` seconds pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from tripguard.notify.listener import EmergencyListener
+from tripguard.notify.models import Priority
+from tripguard.notify.service import (
+    CLAIM_FOR,
+    Claimed,
+    Notifier,
+    Outcome,
+    claim_due,
+    record_outcomes,
+    send_one,
+)
+from tripguard.vault.service import Vault
+
+logger = logging.getLogger("tripguard.notify")
+
+
+class OutboxWake:
+    """`set()` from anywhere (the event loop, a request's thread) wakes every sender subscribed."""
+
+    def __init__(self) -> None:
+        self._events: list[threading.Event] = []
+
+    def subscribe(self, event: threading.Event) -> None:
+        self._events.append(event)
+
+    def set(self) -> None:
+        for event in self._events:
+            event.set()
+
+
+@dataclass
+class Bulkhead:
+    """One destination's sends: at most `cap` in flight, on threads of their own."""
+
+    cap: int
+    executor: ThreadPoolExecutor
+    in_flight: int = 0
+
+    @property
+    def full(self) -> bool:
+        return self.in_flight >= self.cap
+
+
+@dataclass
+class Sender:
+    """Claims and sends the messages of some priorities, until `stop` is set."""
+
+    name: str
+    factory: sessionmaker[Session]
+    vault: Vault
+    notifier: Notifier
+    priorities: Collection[int]
+    database_lock: threading.Lock  # the outbox's transactions in this process, one at a time
+    claim_for: timedelta = CLAIM_FOR
+    poll: float = 1.0
+    wake: threading.Event = field(default_factory=threading.Event)
+    _bulkheads: dict[str, Bulkhead] = field(default_factory=dict)
+    _finished: list[Outcome] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # the bulkheads' counts and `_finished`
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.wake.clear()  # before looking: a wake-up from now on is seen by the wait below
+            try:
+                busy = self.round()
+            except Exception:  # the database is away: try again at the next poll
+                logger.exception("outbox round failed", extra={"event": f"notify.{self.name}"})
+                busy = False
+            if not busy:
+                self.wake.wait(self.poll)
+        for bulkhead in self._bulkheads.values():  # sends under way finish, and are recorded
+            bulkhead.executor.shutdown(wait=True)
+        self._record_finished()
+
+    def round(self) -> bool:
+        """Record what finished, claim what there is room for and start sending it; whether it claimed any."""
+        self._record_finished()
+        with self._lock:
+            full = {destination for destination, bulkhead in self._bulkheads.items() if bulkhead.full}
+        taken: list[str] = []
+
+        def take(destination: str) -> bool:
+            if self._take(destination):
+                taken.append(destination)
+                return True
+            return False
+
+        try:
+            with self.database_lock:
+                claimed = claim_due(self.factory, self.vault, limit=self.notifier.batch, claim_for=self.claim_for,
+                                    priorities=self.priorities, skip_destinations=full, take=take)
+        except BaseException:  # nothing was claimed: give the places back
+            with self._lock:
+                for destination in taken:
+                    self._bulkheads[destination].in_flight -= 1
+            raise
+        for item in claimed:
+            self._bulkheads[item.destination].executor.submit(self._send, item)
+        return bool(claimed)
+
+    def in_flight(self, destination: str | None = None) -> int:
+        """Sends claimed and not yet finished, to `destination` or to all."""
+        with self._lock:
+            return sum(bulkhead.in_flight for name, bulkhead in self._bulkheads.items()
+                       if destination in (None, name))
+
+    def _take(self, destination: str) -> bool:
+        """A place in the destination's bulkhead, if it has one free."""
+        with self._lock:
+            bulkhead = self._bulkheads.get(destination)
+            if bulkhead is None:
+                bulkhead = self._bulkheads[destination] = Bulkhead(
+                    cap=self.notifier.concurrency, executor=ThreadPoolExecutor(
+                        max_workers=self.notifier.concurrency, thread_name_prefix=f"outbox-{self.name}"))
+            if bulkhead.full:
+                return False
+            bulkhead.in_flight += 1
+            return True
+
+    def _send(self, item: Claimed) -> None:
+        try:
+            outcome = send_one(self.notifier, item)
+        except Exception as exc:  # a channel's bug: the message is retried like a transient failure
+            logger.exception("outbox send failed", extra={"event": f"notify.{self.name}"})
+            outcome = (item.message_id, exc)
+        with self._lock:
+            self._bulkheads[item.destination].in_flight -= 1
+            self._finished.append(outcome)
+        self.wake.set()  # record it, and claim into the place it left
+
+    def _record_finished(self) -> None:
+        with self._lock:
+            finished, self._finished = self._finished, []
+        if not finished:
+            return
+        try:
+            with self.database_lock:
+                record_outcomes(self.factory, self.notifier, finished)
+        except Exception:
+            # Not recorded: the claims lapse after `claim_for` and the messages go again (at least once).
+            logger.exception("recording outbox outcomes failed", extra={"event": f"notify.{self.name}"})
+
+
+EMERGENCY_LANE = (int(Priority.EMERGENCY),)
+OTHER_LANES = tuple(int(p) for p in Priority if p != Priority.EMERGENCY)
+
+
+class OutboxSenders:
+    """The emergency sender and the general one, each on a thread, and on PostgreSQL the NOTIFY listener
+    that wakes the emergency sender when another process stores an SOS."""
+
+    def __init__(self, factory: sessionmaker[Session], vault: Vault, notifier: Notifier, *, database_url: str,
+                 wake: OutboxWake | None = None, poll: float = 1.0, claim_for: timedelta = CLAIM_FOR) -> None:
+        database_lock = threading.Lock()
+        self.emergency = Sender("emergency", factory, vault, notifier, EMERGENCY_LANE, database_lock,
+                                claim_for=claim_for, poll=poll)
+        self.general = Sender("general", factory, vault, notifier, OTHER_LANES, database_lock,
+                              claim_for=claim_for, poll=poll)
+        self.wake = wake or OutboxWake()
+        self.wake.subscribe(self.emergency.wake)
+        self.wake.subscribe(self.general.wake)
+        self.listener = (EmergencyListener(database_url, on_notify=self.emergency.wake.set)
+                         if database_url.startswith("postgresql") else None)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        runs = [("outbox-emergency", self.emergency.run), ("outbox-general", self.general.run)]
+        if self.listener is not None:
+            runs.append(("outbox-listener", self.listener.run))
+        for name, run in runs:
+            thread = threading.Thread(target=run, args=(self._stop,), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop claiming; sends under way finish (within `timeout`) and are recorded."""
+        self._stop.set()
+        self.wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
