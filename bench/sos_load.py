@@ -252,11 +252,18 @@ def run_setup(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, objec
     ids = [p.incident_id for phase in phases for p in phase.presses if p.incident_id]
     stored, sent, late, waiting = stored_outcomes(database_url, ids)
     return {"mode": mode, "sustained": sustained, "phases": phases, "watch": watch, "stored": stored, "sent": sent,
-            "late": late, "waiting": waiting}
+            "late": late, "waiting": waiting, "period": float(env.get("TRIPGUARD_INCIDENT_INTERVAL_SECONDS", "5"))}
 
 
 def _ms(values: list[float], q: float) -> str:
     return f"{np.percentile(values, q):,.0f} ms" if values else "–"
+
+
+def _escalation(lateness: list[float], period: float) -> str:
+    """The longest wait from due to escalated, and what of it the job's period does not explain."""
+    if not lateness:
+        return "–"
+    return f"{max(lateness):,.1f} s / {max(0.0, max(lateness) - period):,.1f} s"
 
 
 def rows(result: dict[str, object]) -> list[str]:
@@ -284,13 +291,14 @@ def rows(result: dict[str, object]) -> list[str]:
             f"{phase.shed} / {phase.failed} | {len(presses)} | {_ms(on_stream, 50)} | {_ms(on_stream, 99)} | "
             f"{f'{max(on_stream):,.0f} ms' if on_stream else '–'} | {_ms(http, 50)} | {_ms(http, 99)} | "
             f"{f'{max(http):,.0f} ms' if http else '–'} | {lost} | {len(answered) - len(on_stream)} ({resyncs}) | "
-            f"{_ms(gateway, 99)} ({unsent}) | {f'{max(lateness):,.1f} s' if lateness else '–'} ({not_escalated}) |")
+            f"{_ms(gateway, 99)} ({unsent}) | {_escalation(lateness, float(result['period']))} ({not_escalated}) |")
     return lines
 
 
 HEADER = [("| set-up | load | ingest asked (pings/s) | reached (pings/s) | shed (503) / failed batches | presses | "
            "SOS → agent's stream p50 | p99 | max | SOS HTTP p50 | p99 | max | presses lost | not on the stream "
-           "(resyncs) | gateway message sent p99 (not sent) | escalation late, max (not escalated) |"),
+           "(resyncs) | gateway message sent p99 (not sent) | escalation: due → escalated, max / beyond the job's period "
+           "(not escalated) |"),
           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
 
 
@@ -326,8 +334,8 @@ def main_beside_ingest(args: argparse.Namespace) -> None:
          "agent's stream, and to the HTTP answer. Lost: no 2xx answer, or no case stored. Gateway: the "
          "emergency-gateway message marked sent (the recording channel), after the press. Escalation: "
          f"escalated_at − ack_due_at of the same cases, left unacknowledged ({ACK_SECONDS} s window; a case not "
-         "escalated when the run ends counts as late by the time since it was due); it includes the escalation "
-         "job's period."), "",
+         "escalated when the run ends counts as late by the time since it was due), and that less the escalation "
+         "job's period (`TRIPGUARD_INCIDENT_INTERVAL_SECONDS`, 5 s), which bounds how late the job itself ran."), "",
         *HEADER, *(line for r in results for line in rows(r)), "",
         ("Targets (issue 25): SOS p99 < 100 ms at every load, embedded and cluster; presses lost 0; gateway message "
         "sent p99 < 1 s after the press; escalation never more than 2 s late."),
