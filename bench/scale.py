@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,7 @@ from sqlalchemy import create_engine, func, select, text
 from bench.latency import StreamRefused, follow, iso, opened, prepare, sign_in
 from bench.report import machine_line, write_section
 from bench.sos import SECRET, token
+from tripguard.core.cluster import procfile
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
 from tripguard.telematics.events import parse_ts
 from tripguard.telematics.models import Trip, TripAlert
@@ -290,10 +292,8 @@ def set_up(mode: str, env: dict[str, str], port: int) -> tuple[list[tuple[list[s
     if mode == "cluster":
         env.update({"TRIPGUARD_BUS_URL": "nats://127.0.0.1:4222", "TRIPGUARD_BUS_NAME": f"bench{uuid.uuid4().hex[:6]}",
                     "TRIPGUARD_RUN_JOBS": "false"})
-        commands = [([TRIPGUARD, "serve", "--port", str(p)], env) for p in ports] + [
-            ([TRIPGUARD, "worker", "monitor", "--shards", "0-3", "--standby", "4-7"], env),
-            ([TRIPGUARD, "worker", "monitor", "--shards", "4-7", "--standby", "0-3"], env),
-            ([TRIPGUARD, "worker", "outbox"], env), ([TRIPGUARD, "scheduler"], env)]
+        # The commands `tripguard cluster up` runs (its supervisor aside: a process that dies here fails the run).
+        commands = [(shlex.split(line), env) for line in procfile(shards=8, ports=(ports[0], ports[1])).values()]
     else:
         commands = [([TRIPGUARD, "serve", "--port", str(ports[0])], env)]
     return commands, [f"http://127.0.0.1:{p}" for p in ports]
