@@ -67,6 +67,7 @@ bench: install
 	$(BIN)/python -m bench.latency
 	$(BIN)/python -m bench.thresholds
 	$(BIN)/python -m bench.sos
+	$(BIN)/python -m bench.sos --beside-ingest
 	$(BIN)/python -m bench.quality
 	$(BIN)/python -m bench.replay
 	$(BIN)/python -m bench.scale --trips 10000 --seconds 20

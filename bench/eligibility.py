@@ -143,11 +143,11 @@ def main() -> None:
     previous = [row for row in _previous_rows(backend) if not (args.ceiling and row.startswith("| ceiling"))]
     body = "\n".join([
         "## Dispatch gate (`bench/eligibility.py`)", "",
-        f"Command: `.venv/bin/python -m bench.eligibility --workers {args.workers} --seconds {args.seconds:g} "
+        (f"Command: `.venv/bin/python -m bench.eligibility --workers {args.workers} --seconds {args.seconds:g} "
         f"--connections {args.connections} --ceiling` (and `--database-url` for PostgreSQL). {machine_line()} "
         "One `tripguard serve` process; the load generator (asyncio, keep-alive) runs beside it on the same two "
         "cores. Every request carries the API key and asks every blocker source (screening, training, the "
-        "agreement, discipline, and for a driver the vehicle's device).", "",
+        "agreement, discipline, and for a driver the vehicle's device)."), "",
         "| backend | requests/s | p50 | p99 | errors | target |", "| --- | ---: | ---: | ---: | ---: | ---: |",
         *sorted(previous + section_rows)])
     write_section("eligibility", body)

@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -91,26 +92,72 @@ def served(env: dict[str, str], port: int, command: list[str] | None = None, rea
             server.wait()
 
 
+class StreamRefused(RuntimeError):
+    """The agent's live stream was refused or ended: every latency measured through it would be missing."""
+
+
 def sign_in(base: str) -> httpx.Client:
+    """The safety agent signed in (password and TOTP) and bound by the confidentiality agreement in force, as a
+    person would be before the live map opens for them."""
     client = httpx.Client(base_url=base, timeout=30)
     first = client.post("/api/v1/auth/sign-in", json={"username": "agent", "password": PASSWORD}).json()
     secret = credentials.totp_secret_from_uri(first["totp_uri"])
     done = client.post("/api/v1/auth/totp", json={"ticket": first["ticket"], "code": pyotp.TOTP(secret).now()})
     done.raise_for_status()
+    sign_agreement(client)
     return client
 
 
-def follow(client: httpx.Client, ready: threading.Event, handle: Callable[[dict[str, object]], None]) -> None:
-    """The agent's live stream, each item handed to `handle` as it arrives; `ready` set once connected."""
-    with contextlib.suppress(httpx.HTTPError), client.stream("GET", "/console/live/stream", timeout=None) as response:
-        for line in response.iter_lines():
-            if line.startswith(": connected"):
-                ready.set()
-            if line.startswith("data: "):
-                handle(json.loads(line[6:]))
+def sign_agreement(client: httpx.Client) -> None:
+    """Read the agreement in force and sign that version (by the hash of its text), unless already signed."""
+    agreement = client.get("/api/v1/me/agreement")
+    agreement.raise_for_status()
+    if agreement.json()["signed_at"] is None:
+        client.post("/api/v1/me/agreement/signature", json={"sha256": agreement.json()["sha256"]}).raise_for_status()
 
 
-def listen(client: httpx.Client, arrivals: dict[str, float], ready: threading.Event, kind: str) -> None:
+def follow(client: httpx.Client, ready: threading.Event, handle: Callable[[dict[str, object]], None],
+           refused: list[str] | None = None) -> None:
+    """The agent's live stream, each item handed to `handle` as it arrives (the stream's own events as
+    `stream_hello`, `stream_resync`, ...); `ready` set once the server's `hello` came. A refusal (403: say,
+    an agreement not signed) or a stream that breaks is put in `refused` and raised: it is never taken for
+    a quiet stream."""
+    problems = refused if refused is not None else []
+    try:
+        with client.stream("GET", "/console/live/stream", timeout=httpx.Timeout(30, read=None)) as response:
+            if response.status_code != 200:
+                response.read()
+                problems.append(f"the live stream answered {response.status_code}: {refusal(response)}")
+                raise StreamRefused(problems[-1])
+            kind = ""  # the event's name (hello, heartbeat, resync, closing); none for the feed's items
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                    if kind == "hello":
+                        ready.set()
+                elif line.startswith("data: "):
+                    item = json.loads(line[6:])
+                    handle({**item, "type": f"stream_{kind}"} if kind else item)
+                    kind = ""
+            problems.append("the live stream ended")  # the server closed it: nothing more will be seen
+    except httpx.HTTPError as exc:
+        problems.append(f"the live stream broke: {type(exc).__name__}: {exc}")
+        raise StreamRefused(problems[-1]) from exc
+    finally:
+        ready.set()  # whoever waits for the stream looks at `refused` now
+
+
+def refusal(response: httpx.Response) -> str:
+    """What a refused stream says: the problem's detail, or the console error page's message."""
+    if response.headers.get("content-type", "").startswith(("application/problem+json", "application/json")):
+        return str(response.json().get("detail") or response.json().get("title"))
+    found = re.search(r"<main.*?</main>", response.text, re.DOTALL) or re.search(r"<title>(.*?)</title>", response.text, re.DOTALL)
+    text = re.sub(r"<[^>]+>", " ", found.group(0) if found else response.text)
+    return " ".join(text.split())[:300]
+
+
+def listen(client: httpx.Client, arrivals: dict[str, float], ready: threading.Event, kind: str,
+           refused: list[str] | None = None) -> None:
     """Record when each item of `kind` first arrives on the agent's live stream (route deviations by
     trip id, incidents by id)."""
     def handle(item: dict[str, object]) -> None:
@@ -119,14 +166,25 @@ def listen(client: httpx.Client, arrivals: dict[str, float], ready: threading.Ev
         elif kind == "incident" and item.get("type") == "incident":
             arrivals.setdefault(str(item["id"]), time.perf_counter())
 
-    follow(client, ready, handle)
+    follow(client, ready, handle, refused)
 
 
-def listen_ready(client: httpx.Client, arrivals: dict[str, float], *, kind: str) -> None:
-    """Open the stream in a daemon thread and wait until it is connected."""
+def listen_ready(client: httpx.Client, arrivals: dict[str, float], *, kind: str) -> list[str]:
+    """Open the stream in a daemon thread and wait until it is connected; raises StreamRefused if it was
+    not. The list returned gets a line if the stream breaks later (check it before reporting)."""
     ready = threading.Event()
-    threading.Thread(target=listen, args=(client, arrivals, ready, kind), daemon=True).start()
-    ready.wait(10)
+    refused: list[str] = []
+    threading.Thread(target=listen, args=(client, arrivals, ready, kind, refused), daemon=True).start()
+    opened(ready, refused)
+    return refused
+
+
+def opened(ready: threading.Event, refused: list[str], timeout: float = 15) -> None:
+    """Raise unless the stream said hello within `timeout` seconds."""
+    if not ready.wait(timeout):
+        raise StreamRefused(f"the live stream did not open within {timeout:g} s")
+    if refused:
+        raise StreamRefused(refused[0])
 
 
 def main() -> None:
@@ -140,7 +198,7 @@ def main() -> None:
         env, api_key = prepare(Path(tmp))
         with served(env, args.port) as base:
             arrivals: dict[str, float] = {}
-            listen_ready(sign_in(base), arrivals, kind="route_deviation")
+            refused = listen_ready(sign_in(base), arrivals, kind="route_deviation")
             feeder = httpx.Client(base_url=base, timeout=30,
                                   headers={"Authorization": f"Bearer {api_key}",
                                            "Content-Type": "application/x-ndjson"})
@@ -166,19 +224,21 @@ def main() -> None:
                 batch_ms.append((time.perf_counter() - tick) * 1000)
                 time.sleep(max(0.0, args.period - (time.perf_counter() - tick)))
             time.sleep(2)
+            if refused:
+                raise StreamRefused(refused[0])
     latencies = np.array([(arrivals[i] - sent_at[i]) * 1000 for i in sent_at if i in arrivals])
     missing = len(sent_at) - len(latencies)
     body = "\n".join([
         "## Ping-to-alert latency in the server (`bench/latency.py`)", "",
-        f"Command: `.venv/bin/python -m bench.latency --trips {args.trips} --rounds {args.rounds} "
+        (f"Command: `.venv/bin/python -m bench.latency --trips {args.trips} --rounds {args.rounds} "
         f"--period {args.period}`. {machine_line()} `tripguard serve` on SQLite, one batch of {args.trips:,} pings "
         f"every {args.period:g} s over HTTP, a safety agent's live stream open; {len(sent_at)} route deviations, "
-        "timed from just before the POST to the alert on the agent's stream.", "",
+        "timed from just before the POST to the alert on the agent's stream."), "",
         "| p50 | p90 | p99 | max | alerts missed | batch of pings, POST to response (p50) | target |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        f"| {np.percentile(latencies, 50):,.0f} ms | {np.percentile(latencies, 90):,.0f} ms | "
+        (f"| {np.percentile(latencies, 50):,.0f} ms | {np.percentile(latencies, 90):,.0f} ms | "
         f"{np.percentile(latencies, 99):,.0f} ms | {latencies.max():,.0f} ms | {missing} | "
-        f"{np.percentile(batch_ms, 50):,.0f} ms | p99 < 1 s |",
+        f"{np.percentile(batch_ms, 50):,.0f} ms | p99 < 1 s |"),
     ])
     write_section("latency", body)
     print(body)

@@ -105,10 +105,10 @@ def library_stop_detection(trips: list[PortoTrip]) -> list[str]:
                                               gap_threshold=15, n_jobs=1, print_progress=False)
     ti_s = time.perf_counter() - started
     n = len(points)
-    return [f"| movingpandas {mpd.__version__} `TrajectoryStopDetector` (diameter 100 m, 10 min) | "
-            f"{mpd_s / n * 1e6:,.1f} µs | {len(stops)} stops |",
-            f"| trackintel {ti.__version__} `generate_staypoints` (sliding, 50 m, 10 min) | "
-            f"{ti_s / n * 1e6:,.1f} µs | {len(staypoints)} staypoints |"]
+    return [(f"| movingpandas {mpd.__version__} `TrajectoryStopDetector` (diameter 100 m, 10 min) | "
+            f"{mpd_s / n * 1e6:,.1f} µs | {len(stops)} stops |"),
+            (f"| trackintel {ti.__version__} `generate_staypoints` (sliding, 50 m, 10 min) | "
+            f"{ti_s / n * 1e6:,.1f} µs | {len(staypoints)} staypoints |")]
 
 
 def main() -> None:
@@ -162,28 +162,28 @@ def main() -> None:
 
     body = "\n".join([
         "## Trip monitor (`bench/monitor.py`)", "",
-        f"Command: `.venv/bin/python -m bench.monitor --repeat {args.repeat} --city {args.city} "
+        (f"Command: `.venv/bin/python -m bench.monitor --repeat {args.repeat} --city {args.city} "
         f"--live-trips {args.live_trips}`. {machine_line()} One core; best of {args.repeat}. "
         f"Porto: the 318 real trips re-timed into one stream ({porto_pings:,} pings, about 20 under way at once); "
         f"Porto x{args.city}: each trip {args.city} times ({dense_pings:,} pings, about {20 * args.city:,} at once); "
-        f"live city: {args.live_trips:,} trips under way, one ping each per batch, 20 batches.", "",
+        f"live city: {args.live_trips:,} trips under way, one ping each per batch, 20 batches."), "",
         "| measure | result | target (issue 4) |", "| --- | ---: | ---: |",
-        f"| detection on pre-parsed batches, live city (columns, all detectors, routes) | {live:,.0f} pings/s "
-        f"| 1,000,000 pings/s |",
-        f"| detection on pre-parsed event objects, Porto x{args.city}, 10,000-event batches | "
-        f"{batched_dense:,.0f} pings/s | |",
+        (f"| detection on pre-parsed batches, live city (columns, all detectors, routes) | {live:,.0f} pings/s "
+        f"| 1,000,000 pings/s |"),
+        (f"| detection on pre-parsed event objects, Porto x{args.city}, 10,000-event batches | "
+        f"{batched_dense:,.0f} pings/s | |"),
         f"| the same, reference implementation | {reference_dense:,.0f} pings/s | |",
-        f"| detection on the thin Porto stream (batched / reference) | {batched_porto:,.0f} / "
-        f"{reference_porto:,.0f} pings/s | |",
-        f"| NDJSON to alerts in one process, one core, Porto x{args.city} (read + detect) | {replay_rate:,.0f} pings/s "
-        f"| 300,000 pings/s |",
-        f"| reading and checking NDJSON alone into columns: Arrow reader / line parser | {read_rate:,.0f} / "
-        f"{parse_rate:,.0f} lines/s | |",
-        f"| memory per trip under way, 100,000 trips: state / its route (Porto routes ≈ 45 points; the shared "
+        (f"| detection on the thin Porto stream (batched / reference) | {batched_porto:,.0f} / "
+        f"{reference_porto:,.0f} pings/s | |"),
+        (f"| NDJSON to alerts in one process, one core, Porto x{args.city} (read + detect) | {replay_rate:,.0f} pings/s "
+        f"| 300,000 pings/s |"),
+        (f"| reading and checking NDJSON alone into columns: Arrow reader / line parser | {read_rate:,.0f} / "
+        f"{parse_rate:,.0f} lines/s | |"),
+        (f"| memory per trip under way, 100,000 trips: state / its route (Porto routes ≈ 45 points; the shared "
         f"segment array, up to twice what the live routes fill) | "
-        f"{state:,.0f} B / {route / 1024:,.1f} KB | ≤ 2 KB plus its route |",
-        "", "Stop detection side by side on the same 14,436 Porto points (per point; TripGuard's figure is "
-        "all seven detectors at once, from the thin-stream run above):", "",
+        f"{state:,.0f} B / {route / 1024:,.1f} KB | ≤ 2 KB plus its route |"),
+        "", ("Stop detection side by side on the same 14,436 Porto points (per point; TripGuard's figure is "
+        "all seven detectors at once, from the thin-stream run above):"), "",
         "| implementation | per point | found |", "| --- | ---: | ---: |",
         f"| TripGuard batched monitor, all detectors | {per_point_ours:,.1f} µs | (alerts, not stops) |",
         *libraries,

@@ -108,11 +108,11 @@ def main() -> None:
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     body = "\n".join([
         "## Trip-monitor quality on real Porto trips (`bench/quality.py`)", "",
-        f"Command: `.venv/bin/python -m bench.quality --seeds {args.seeds}`. {machine_line()} "
+        (f"Command: `.venv/bin/python -m bench.quality --seeds {args.seeds}`. {machine_line()} "
         f"318 real trips; normal trips counted: those without a genuine stop of ≥ 8 min away from both ends. "
         f"Per kind, every trip that can take the anomaly (up to {PER_KIND}), sizes drawn from the seed; "
         "recall = caught by its own kind within 60 s of onset; delay = alert time − onset "
-        "(median / 95th percentile / worst).", "",
+        "(median / 95th percentile / worst)."), "",
         "| stream | normal trips with any alert (≤ 0.5 %) | " + " | ".join(f"{k} (≥ 99 %)" for k in KINDS) + " |",
         "| --- | ---: | " + " | ".join("---:" for _ in KINDS) + " |",
         *rows, "", *notes,

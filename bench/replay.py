@@ -96,25 +96,25 @@ def main() -> None:
     rate = pings / whole
     body = "\n".join([
         "## Replay at native speed (`bench/replay.py`)", "",
-        f"Command: `.venv/bin/python -m bench.replay --copies {args.copies} --repeat {args.repeat}`. "
+        (f"Command: `.venv/bin/python -m bench.replay --copies {args.copies} --repeat {args.repeat}`. "
         f"{machine_line()} The stream: `tripguard sim porto --copies {args.copies}`, {trips:,} trips (each real "
         f"Porto trip {args.copies} times, about {20 * args.copies:,} under way at once), {pings:,} pings, "
-        f"{lines:,} lines, {len(data) / 1e6:,.0f} MB. Best of {args.repeat}.", "",
+        f"{lines:,} lines, {len(data) / 1e6:,.0f} MB. Best of {args.repeat}."), "",
         "| measure | result | target (issue 10) |", "| --- | ---: | ---: |",
-        f"| `tripguard monitor replay`, whole process, 2 cores | **{rate:,.0f} pings/s** ({whole:.2f} s, "
-        f"{alerts:,} alerts) | ≥ 500,000 pings/s; aim 1,000,000 |",
+        (f"| `tripguard monitor replay`, whole process, 2 cores | **{rate:,.0f} pings/s** ({whole:.2f} s, "
+        f"{alerts:,} alerts) | ≥ 500,000 pings/s; aim 1,000,000 |"),
         f"| peak memory of the monitoring process (the forked parser's is alike) | {peak_mb:,.0f} MB | |", "",
         "Where the time goes (each part alone, one core, this process):", "",
         "| part | seconds | per line |", "| --- | ---: | ---: |",
         f"| start: interpreter, imports (numpy, Arrow, the CLI), fork (replay of an empty file) | {start_up:.2f} | |",
-        f"| reading and checking every line (`read_ndjson`, {BATCH:,}-line batches) | {parse_s:.2f} | "
-        f"{parse_s / lines * 1e6:.2f} µs |",
-        f"| of which Arrow's JSON reader alone (the same bytes, the same schema) | {arrow_s:.2f} | "
-        f"{arrow_s / lines * 1e6:.2f} µs |",
+        (f"| reading and checking every line (`read_ndjson`, {BATCH:,}-line batches) | {parse_s:.2f} | "
+        f"{parse_s / lines * 1e6:.2f} µs |"),
+        (f"| of which Arrow's JSON reader alone (the same bytes, the same schema) | {arrow_s:.2f} | "
+        f"{arrow_s / lines * 1e6:.2f} µs |"),
         f"| detection (the batched monitor on the parsed batches) | {detect_s:.2f} | {detect_s / lines * 1e6:.2f} µs |",
         f"| handing the batches between the processes (pickle both ways) | {crossing_s:.2f} | |",
-        f"| for comparison: the line parser (`parse_ndjson_columns`) on the same lines | {line_parser_s:.2f} | "
-        f"{line_parser_s / lines * 1e6:.2f} µs |",
+        (f"| for comparison: the line parser (`parse_ndjson_columns`) on the same lines | {line_parser_s:.2f} | "
+        f"{line_parser_s / lines * 1e6:.2f} µs |"),
     ])
     write_section("replay", body)
     print(body)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -37,9 +38,10 @@ import httpx2 as httpx
 import numpy as np
 from sqlalchemy import create_engine, func, select, text
 
-from bench.latency import follow, iso, prepare, sign_in
+from bench.latency import StreamRefused, follow, iso, opened, prepare, sign_in
 from bench.report import machine_line, write_section
 from bench.sos import SECRET, token
+from tripguard.core.cluster import procfile
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
 from tripguard.telematics.events import parse_ts
 from tripguard.telematics.models import Trip, TripAlert
@@ -145,8 +147,9 @@ def stored_pings(database_url: str) -> int:
 
 
 def capacity(stream: Stream, bases: list[str], api_key: str, seconds: float, senders: int,
-             database_url: str) -> tuple[float, float, int, int, float]:
-    """Post as fast as the servers take it; (accepted pings/s, stored pings/s end to end, rounds sent)."""
+             database_url: str, drain_limit: float | None = None) -> tuple[float, float, int, int, float]:
+    """Post as fast as the servers take it; (accepted pings/s, stored pings/s end to end, rounds sent). The
+    backlog is waited for up to `drain_limit` seconds from the start (20 times `seconds` by default)."""
     clients = [httpx.Client(base_url=b, timeout=60, headers={"Authorization": f"Bearer {api_key}",
                                                               "Content-Type": "application/x-ndjson"}) for b in bases]
     before = stored_pings(database_url)
@@ -176,7 +179,7 @@ def capacity(stream: Stream, bases: list[str], api_key: str, seconds: float, sen
         list(pool.map(send, range(senders)))
     posted = time.perf_counter() - begin
     target = before + accepted[0]
-    while stored_pings(database_url) < target and time.perf_counter() - begin < seconds * 20:
+    while stored_pings(database_url) < target and time.perf_counter() - begin < (drain_limit or seconds * 20):
         time.sleep(0.25)
     done = time.perf_counter() - begin
     stored = stored_pings(database_url) - before
@@ -189,8 +192,9 @@ def latency(stream: Stream, bases: list[str], api_key: str, rate: float, seconds
     alerts: dict[str, tuple[float, float]] = {}  # trip -> (arrival, the alert's own time)
     incidents: dict[str, float] = {}
     listening = threading.Event()
-    threading.Thread(target=listen, args=(agent, alerts, incidents, listening), daemon=True).start()
-    listening.wait(10)
+    refused: list[str] = []
+    threading.Thread(target=listen, args=(agent, alerts, incidents, listening, refused), daemon=True).start()
+    opened(listening, refused)
     rounds = max(20, int(rate * seconds / stream.trips))
     # One trip in 50 (others each phase) leaves its route, spread over the phase: with 10,000 trips about
     # ten alerts a second, some 25 times what the Porto trips raise (3.5 % of trips, once in ~15 minutes).
@@ -236,6 +240,8 @@ def latency(stream: Stream, bases: list[str], api_key: str, rate: float, seconds
     stop.set()
     sos_thread.join()
     time.sleep(5)
+    if refused:
+        raise StreamRefused(refused[0])
     # Each alert timed from the POST of the batch holding the ping it is dated by.
     alert_ms = []
     for trip, (arrived, ts) in alerts.items():
@@ -258,7 +264,7 @@ def latency(stream: Stream, bases: list[str], api_key: str, rate: float, seconds
 
 
 def listen(client: httpx.Client, alerts: dict[str, tuple[float, float]], incidents: dict[str, float],
-           ready: threading.Event) -> None:
+           ready: threading.Event, refused: list[str]) -> None:
     """The agent's live stream: route deviations (arrival and the alert's time) and new cases."""
     def handle(item: dict[str, object]) -> None:
         if item.get("type") == "alert" and item["kind"] == "route_deviation":
@@ -266,7 +272,7 @@ def listen(client: httpx.Client, alerts: dict[str, tuple[float, float]], inciden
         elif item.get("type") == "incident":
             incidents.setdefault(str(item["id"]), time.perf_counter())
 
-    follow(client, ready, handle)
+    follow(client, ready, handle, refused)
 
 
 def fresh_postgres(name: str) -> str:
@@ -278,23 +284,36 @@ def fresh_postgres(name: str) -> str:
     return POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
 
 
+def set_up(mode: str, env: dict[str, str], port: int) -> tuple[list[tuple[list[str], dict[str, str]]], list[str]]:
+    """The processes of a set-up and its API base URLs. cluster: what `tripguard cluster up` starts (2 API
+    replicas on NATS, 2 monitor workers of 4 shards each, the outbox worker, the scheduler); embedded: one
+    `tripguard serve`. `env` is updated for the cluster."""
+    ports = [port, port + 1] if mode == "cluster" else [port]
+    if mode == "cluster":
+        env.update({"TRIPGUARD_BUS_URL": "nats://127.0.0.1:4222", "TRIPGUARD_BUS_NAME": f"bench{uuid.uuid4().hex[:6]}",
+                    "TRIPGUARD_RUN_JOBS": "false"})
+        # The commands `tripguard cluster up` runs (its supervisor aside: a process that dies here fails the run).
+        commands = [(shlex.split(line), env) for line in procfile(shards=8, ports=(ports[0], ports[1])).values()]
+    else:
+        commands = [([TRIPGUARD, "serve", "--port", str(ports[0])], env)]
+    return commands, [f"http://127.0.0.1:{p}" for p in ports]
+
+
+def start_trips(stream: Stream, base: str, api_key: str) -> None:
+    feeder = httpx.Client(base_url=base, timeout=120, headers={"Authorization": f"Bearer {api_key}",
+                                                               "Content-Type": "application/x-ndjson"})
+    starts = stream.starts()
+    for k in range(0, len(starts), BATCH):
+        feeder.post("/api/v1/telematics/events", content="\n".join(starts[k:k + BATCH])).raise_for_status()
+
+
 def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, object]:
     directory = tmp / mode
     directory.mkdir()
     env, api_key = prepare(directory, fresh_postgres("tg_bench_scale") if mode == "cluster" else None)
     env.update({"TRIPGUARD_SUBJECT_TOKEN_SECRET": SECRET, "TRIPGUARD_LOG_LEVEL": "WARNING"})
     database_url = env["TRIPGUARD_DATABASE_URL"]
-    ports = [args.port, args.port + 1] if mode == "cluster" else [args.port]
-    if mode == "cluster":
-        env.update({"TRIPGUARD_BUS_URL": "nats://127.0.0.1:4222", "TRIPGUARD_BUS_NAME": f"bench{uuid.uuid4().hex[:6]}",
-                    "TRIPGUARD_RUN_JOBS": "false"})
-        commands = [([TRIPGUARD, "serve", "--port", str(p)], env) for p in ports] + [
-            ([TRIPGUARD, "worker", "monitor", "--shards", "0-3", "--standby", "4-7"], env),
-            ([TRIPGUARD, "worker", "monitor", "--shards", "4-7", "--standby", "0-3"], env),
-            ([TRIPGUARD, "worker", "outbox"], env), ([TRIPGUARD, "scheduler"], env)]
-    else:
-        commands = [([TRIPGUARD, "serve", "--port", str(ports[0])], env)]
-    bases = [f"http://127.0.0.1:{p}" for p in ports]
+    commands, bases = set_up(mode, env, args.port)
     stream = Stream(args.trips, time.time() - 6 * 3600)
     with processes(commands, directory) as started:
         by_role = roles(started, commands)
@@ -302,11 +321,7 @@ def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, object
             by_role.pop("PostgreSQL"), by_role.pop("NATS")
         for base in bases:
             wait_healthy(base)
-        feeder = httpx.Client(base_url=bases[0], timeout=120, headers={"Authorization": f"Bearer {api_key}",
-                                                                       "Content-Type": "application/x-ndjson"})
-        starts = stream.starts()
-        for k in range(0, len(starts), BATCH):
-            feeder.post("/api/v1/telematics/events", content="\n".join(starts[k:k + BATCH])).raise_for_status()
+        start_trips(stream, bases[0], api_key)
         cpu_before = {role: cpu_seconds(pids()) for role, pids in by_role.items()}
         accepted, sustained, last_round, pings, elapsed = capacity(stream, bases, api_key, args.seconds, args.senders,
                                                                    database_url)

@@ -39,8 +39,8 @@ def main() -> None:
         rows.append(f"| {minutes} min | {len(flagged)} ({len(flagged) / len(trips):.1%}) | " + " | ".join(caught) + " |")
     body = "\n".join([
         "## Long-stop threshold against the Porto criteria (`bench/thresholds.py`)", "",
-        f"Command: `.venv/bin/python -m bench.thresholds`. {machine_line()} The injected stop lasts 12 minutes; "
-        "its onset is the moment it has lasted 10 (the issue's \"stop ≥ 10 min\").", "",
+        (f"Command: `.venv/bin/python -m bench.thresholds`. {machine_line()} The injected stop lasts 12 minutes; "
+        "its onset is the moment it has lasted 10 (the issue's \"stop ≥ 10 min\")."), "",
         "| stop threshold | normal trips with an alert (≤ 2 %) | " + " | ".join(f"{k} caught (≥ 95 %)" for k in KINDS)
         + " |",
         "| ---: | ---: | " + " | ".join("---:" for _ in KINDS) + " |",

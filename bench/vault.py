@@ -107,15 +107,15 @@ def main() -> None:
 
     lines = [
         "## Vault (`bench/vault.py`)", "",
-        f"Command: `.venv/bin/python -m bench.vault --fields {args.fields} --volumes {args.volumes}`. {machine_line()} "
-        "SQLite.", "",
+        (f"Command: `.venv/bin/python -m bench.vault --fields {args.fields} --volumes {args.volumes}`. {machine_line()} "
+        "SQLite."), "",
         "| cipher suite | seal + open per second, data key already open in the request | first field of a subject in a request (key looked up and unwrapped) |",
         "| --- | ---: | ---: |",
     ]
     for suite, (warm, cold) in rates.items():
         lines.append(f"| {suite.value} | {warm:,.0f} | {cold:,.0f} |")
-    lines += ["", "Erasure (crypto-shredding the subject's data key, clearing their record, writing the deletion "
-              "record and the journal), against how many sealed rows the subject has:", "",
+    lines += ["", ("Erasure (crypto-shredding the subject's data key, clearing their record, writing the deletion "
+              "record and the journal), against how many sealed rows the subject has:"), "",
               "| rows held about the subject | erasure time |", "| ---: | ---: |"]
     lines += [f"| {volume:,} | {seconds * 1000:,.1f} ms |" for volume, seconds in erasures.items()]
     lines += ["", f"Export of one subject's record (decrypted, audited, committed): {export_ms:.2f} ms."]

@@ -184,7 +184,8 @@ def ingest_options(app: FastAPI) -> IngestOptions:
             feed.publish(feed_item(incident))
 
     return IngestOptions(webhook_url=settings.webhook_url, check_in_minutes=settings.check_in_answer_minutes,
-                         on_alert=on_alert, on_trip_started=on_trip_started)
+                         on_alert=on_alert, on_trip_started=on_trip_started, write_slice=settings.ingest_write_slice,
+                         between_slices=Session.commit)
 
 
 def _start_demo_city(app: FastAPI) -> DemoCity:

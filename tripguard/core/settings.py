@@ -64,6 +64,9 @@ class Settings(BaseSettings):
                                        "left without a worker this long loses its oldest events")
     bus_publish_timeout_seconds: float = Field(default=2.0, gt=0, le=30, description="ingest answers 503 when "
                                                "JetStream has not confirmed a batch in this long")
+    ingest_write_slice: int = Field(default=50, ge=1, le=10_000, description="embedded (memory://): an ingest "
+                                    "batch's trips are stored this many per transaction, so an SOS waits for the "
+                                    "SQLite writer at most one slice")
     monitor_checkpoint_seconds: float = Field(default=5.0, gt=0, le=3600, description="a monitor worker saves "
                                               "each shard's state this often; a worker taking over replays "
                                               "the events since")

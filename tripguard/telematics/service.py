@@ -29,6 +29,7 @@ from tripguard.telematics.events import (
     DeviceHeartbeat,
     Event,
     LineError,
+    Ping,
     TripEnded,
     TripStarted,
 )
@@ -86,6 +87,11 @@ class IngestOptions:
     # Called for each alert stored, in the same transaction (the safety centre opens incidents here).
     on_alert: Callable[[Session, TripAlert], None] | None = None
     on_trip_started: Callable[[Session, Trip], None] | None = None  # automatic trip sharing
+    # The trip store is written this many trips at a time, `between_slices` called after each slice but the
+    # last (the transaction's owner commits there, so a waiting SOS gets the SQLite writer). Without it the
+    # whole batch is one transaction.
+    write_slice: int = 50
+    between_slices: Callable[[Session], None] | None = None
 
 
 @dataclass
@@ -202,7 +208,7 @@ def apply(session: Session, live: LiveMonitor, vault: Vault, columns: EventColum
                                             "reason": device.tamper_reason},
                                    idempotency_key=f"device_tampered:{device.id}:{device.tampered_at}")
     if held is None:
-        started = trips.record(session, vault, events)
+        started = record_in_slices(session, vault, events, options=options)
     else:
         # Held back, but for the trips ending here: their positions go in first, then the end merges them.
         ending = {e.trip_id for e in columns.others.values() if isinstance(e, TripEnded)}
@@ -225,6 +231,38 @@ def apply(session: Session, live: LiveMonitor, vault: Vault, columns: EventColum
         if options.on_alert is not None:
             options.on_alert(session, row)
     return IngestResult(accepted=len(columns), rejected=rejected, alerts=stored)
+
+
+def record_in_slices(session: Session, vault: Vault, events: list[Event], *, options: IngestOptions) -> list[Trip]:
+    """`trips.record` for the batch, `options.write_slice` trips at a time (each trip's events together, in
+    their order), `options.between_slices` after each slice but the last. A batch cut off between slices is
+    safe to send again, as a batch whose transaction failed always was: positions are kept once."""
+    slices = trip_slices(events, options.write_slice) if options.between_slices is not None else [events]
+    started: list[Trip] = []
+    for number, part in enumerate(slices):
+        if number and options.between_slices is not None:
+            options.between_slices(session)
+        started.extend(trips.record(session, vault, part))
+    return started
+
+
+def trip_slices(events: list[Event], size: int) -> list[list[Event]]:
+    """The batch's events cut into runs of at most `size` trips (other events go with the first run), each
+    trip's events in one run and in their order."""
+    slice_of: dict[str, int] = {}
+    slices: list[list[Event]] = [[]]
+    for event in events:
+        trip_id = event.trip_id if isinstance(event, (TripStarted, TripEnded, Ping)) else None
+        if trip_id is None:
+            slices[0].append(event)
+            continue
+        number = slice_of.get(trip_id)
+        if number is None:
+            if len(slice_of) and len(slice_of) % size == 0:
+                slices.append([])
+            number = slice_of[trip_id] = len(slices) - 1
+        slices[number].append(event)
+    return slices
 
 
 def store_alerts(session: Session, alerts: list[Alert], *, webhook_url: str | None) -> list[TripAlert]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -136,18 +137,50 @@ def load_track(session: Session, vault: Vault, trip_id: str) -> Track:
 
 def compact(session: Session, vault: Vault, trip_id: str) -> None:
     """Merge a trip's chunks into one (duplicates dropped) once the trip has ended."""
-    chunks = _chunks(session, trip_id)
-    trip = session.get(Trip, trip_id)
-    if len(chunks) <= 1:  # one batch's pings: already one per timestamp
-        if trip is not None:
-            trip.points = chunks[0].points if chunks else 0
+    compact_many(session, vault, [trip_id])
+
+
+def compact_many(session: Session, vault: Vault, trip_ids: list[str]) -> None:
+    """Merge each trip's chunks into one (duplicates dropped): one query for the chunks of 500 trips, one
+    DELETE and one INSERT for all, instead of a round of statements per trip."""
+    ids = sorted(set(trip_ids))
+    if not ids:
         return
-    merged = Track.concat(_open_chunk(session, vault, c) for c in chunks)
-    session.execute(delete(TrackChunk).where(TrackChunk.id.in_([c.id for c in chunks])))
-    if trip is not None:
-        trip.points = len(merged)  # each position once, however often it was sent
-    if len(merged):
-        _insert_chunks(session, [_chunk_row(session, vault, trip_id, merged, utcnow())])
+    found = _load(session, ids)
+    chunks: dict[str, list[tuple[datetime, str, int, bytes | None]]] = defaultdict(list)
+    for start in range(0, len(ids), _IN_CHUNK):
+        for chunk_id, trip_id, first_ts, points, packed in session.execute(
+                select(TrackChunk.id, TrackChunk.trip_id, TrackChunk.first_ts, TrackChunk.points, TrackChunk.packed)
+                .where(TrackChunk.trip_id.in_(ids[start:start + _IN_CHUNK]))):
+            chunks[trip_id].append((first_ts, chunk_id, points, packed))
+    now = utcnow()
+    rows: list[dict[str, object]] = []
+    merged_away: list[str] = []
+    for trip_id in ids:
+        own = sorted(chunks.get(trip_id, []), key=lambda chunk: (chunk[0], chunk[1]))
+        trip = found.get(trip_id)
+        if len(own) <= 1:  # one batch's pings: already one per timestamp
+            if trip is not None:
+                trip.points = own[0][2] if own else 0
+            continue
+        merged = Track.concat(Track.empty() if packed is None else Track.unpack(vault.open_bytes(
+            session, subject_id=trip_key(trip_id), table=TrackChunk.__tablename__, column="packed", row_id=chunk_id,
+            blob=packed)) for _, chunk_id, _, packed in own)
+        merged_away.extend(chunk_id for _, chunk_id, _, _ in own)
+        if trip is not None:
+            trip.points = len(merged)  # each position once, however often it was sent
+        if len(merged):
+            rows.append(_chunk_row(session, vault, trip_id, merged, now))
+    for start in range(0, len(merged_away), _IN_CHUNK):  # no chunk is an ORM object: nothing to synchronise
+        session.execute(delete(TrackChunk).where(TrackChunk.id.in_(merged_away[start:start + _IN_CHUNK]))
+                        .execution_options(synchronize_session=False))
+    _insert_chunks(session, rows)
+
+
+def compaction_offset(trip_id: str, every: int) -> int:
+    """Where in its cycle of `every` pings a trip is merged: trips that started together (and so ping
+    together) are merged in different batches, a sixteenth of them in each, never all in one."""
+    return zlib.crc32(trip_id.encode("utf-8", "surrogatepass")) % every
 
 
 # -- ingest ---------------------------------------------------------------------------------------
@@ -178,17 +211,18 @@ def record(session: Session, vault: Vault, events: Sequence[Event], *,
         trip = trips[trip_id]
         track = Track.from_pings(trip_pings)
         rows.append(_chunk_row(session, vault, trip_id, track, now))
-        if compact_every and (trip.points + len(trip_pings)) // compact_every > trip.points // compact_every:
-            long_running.append(trip_id)
+        if compact_every:
+            before = trip.points + compaction_offset(trip_id, compact_every)
+            if (before + len(trip_pings)) // compact_every > before // compact_every:
+                long_running.append(trip_id)
         trip.points += len(trip_pings)
         newest = _at(int(track.t_ms[-1]) / 1000)
         trip.last_ping_at = max(trip.last_ping_at, newest) if trip.last_ping_at else newest
         trip.updated_at = now
     session.flush()
     _insert_chunks(session, rows)
-    for trip_id in long_running:  # a long trip's chunks merged as it goes: fewer rows, a quicker restart
-        if trips[trip_id].ended_at is None:
-            compact(session, vault, trip_id)
+    # A long trip's chunks merged as it goes: fewer rows, a quicker restart.
+    compact_many(session, vault, [t for t in long_running if trips[t].ended_at is None])
     for event in trip_events:
         if isinstance(event, TripEnded):
             _end(session, vault, trips[event.trip_id], event)
