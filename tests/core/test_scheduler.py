@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -136,11 +137,16 @@ def test_a_fenced_job_makes_the_scheduler_stand_by_at_once(caplog: pytest.LogCap
         raise Fenced("lease 'scheduler' token 1 is no longer the current one")
 
     leader = _Fixed(True)
-    worker, stop = _running([Job(0.05, fenced, "fenced"), other], leader, renew_every=30)
-    time.sleep(0.5)
-    before = len(other_runs)
-    time.sleep(0.3)
-    _stopped(worker, stop)
+    logger = logging.getLogger("tripguard")  # once configured by an app, it does not propagate to the root
+    logger.addHandler(caplog.handler)
+    try:
+        worker, stop = _running([Job(0.05, fenced, "fenced"), other], leader, renew_every=30)
+        time.sleep(0.5)
+        before = len(other_runs)
+        time.sleep(0.3)
+        _stopped(worker, stop)
+    finally:
+        logger.removeHandler(caplog.handler)
     assert leader.lost and len(fenced_runs) == 1  # the lead lost at the first refusal, not at the next renewal
     assert len(other_runs) == before <= 2  # and no other job started since
     assert "lost the lease: a job's transaction was fenced; standing by" in caplog.text
