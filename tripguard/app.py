@@ -23,6 +23,7 @@ from tripguard.audit import tasks as audit_tasks
 from tripguard.audit.api import router as audit_router
 from tripguard.audit.service import Actor
 from tripguard.audit.signing import load_signing_key
+from tripguard.core.admission import Admission, AdmitFirst, Limits
 from tripguard.core.bookkeeping import OncePer, Tally
 from tripguard.core.db import engine_for, make_sessionmaker, unit_of_work
 from tripguard.core.db_timeouts import interrupt_busy_connections
@@ -68,7 +69,7 @@ from tripguard.screening.providers import SimulatedFaceMatcher, build_agency
 from tripguard.screening.service import rules_from as screening_rules_from
 from tripguard.security import console as security_console
 from tripguard.security.api import router as security_router
-from tripguard.security.auth import declared_permission
+from tripguard.security.auth import declared_permission, request_credential
 from tripguard.security.rate_limit import SlidingWindowLimiter
 from tripguard.security.service import SESSION_TOUCH_INTERVAL
 from tripguard.sim.demo import DemoCity
@@ -310,8 +311,13 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
         # Metrics are Prometheus (/metrics, core/middleware.py); FastAPI's own OpenTelemetry hooks would
         # only cost time on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+        dependencies=[AdmitFirst],  # every route's first dependency: SOS first, bulk bounded, bursts refused
     )
     app.state.settings = settings
+    app.state.admission = Admission(Limits(
+        per_principal=settings.admission_principal_requests, per_api_key=settings.admission_api_key_requests,
+        bulk=settings.admission_bulk_requests, busy=settings.admission_busy_requests,
+        retry_after=settings.admission_retry_after_seconds), request_credential)
     app.state.engine = engine_for(settings)
     app.state.sessionmaker = session_factory or make_sessionmaker(app.state.engine)
     # The emergency lane's own connections: a pool exhausted by bulk work never holds up an SOS.

@@ -30,7 +30,7 @@ from tripguard.security.service import SESSION_TOUCH_INTERVAL
 
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 BURST = 200
-PRESS_BOUND = 2.0  # seconds: generous; the SOS target itself is measured in bench/
+PRESS_BOUND = 3.0  # seconds: generous on a shared 2-core machine (before the fix: no answer for minutes)
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
                               stdout=subprocess.DEVNULL, stderr=log.open("w"))
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_healthy(base, server, log, 30)
+        wait_healthy(base, server, log, 60)
         yield Site(base, url, log)
     finally:
         server.kill()  # not SIGTERM: a frozen server ignored it

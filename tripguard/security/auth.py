@@ -10,6 +10,7 @@ from fastapi.params import Depends as DependsParam
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from tripguard.core.admission import Credential
 from tripguard.core.bookkeeping import OncePer, write_bookkeeping
 from tripguard.core.db import DbSession
 from tripguard.core.errors import NotAuthenticated, PermissionDenied
@@ -30,6 +31,16 @@ async def get_settings_dep(request: Request) -> Settings:
 
 
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def request_credential(request: Request) -> Credential | None:
+    """What the request authenticates with, unchecked (admission counts requests per credential before any
+    is resolved)."""
+    token = _bearer(request)
+    if token is not None:
+        return Credential(token, api_key=token.startswith(service.API_KEY_PREFIX))
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return Credential(cookie, api_key=False) if cookie else None
 
 
 def _bearer(request: Request) -> str | None:
