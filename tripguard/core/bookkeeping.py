@@ -59,17 +59,18 @@ def free_row(statement: Select[Any]) -> Select[Any]:
     return statement.with_for_update(skip_locked=True)
 
 
-def write_bookkeeping(factory: sessionmaker[Session], write: Callable[[Session], object]) -> bool:
-    """Run `write` in its own short transaction that never waits on a lock. False when it was skipped (the
-    writer or a lock was taken); an error of the write itself is logged, never the request's failure."""
+def write_bookkeeping(factory: sessionmaker[Session], write: Callable[[Session], bool]) -> bool:
+    """Run `write` in its own short transaction that never waits on a lock. False when nothing was written:
+    the writer or the row was taken (`write` returns whether it wrote), or it failed (logged, never the
+    request's failure)."""
     session = factory()
     try:
         connection = session.connection(execution_options={BOOKKEEPING: True})
         if connection.dialect.name == "postgresql":
             session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
-        write(session)
+        written = write(session)
         session.commit()
-        return True
+        return written
     except (WriterBusy, OperationalError):
         session.rollback()
         return False

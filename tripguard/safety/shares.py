@@ -83,12 +83,13 @@ def revoke_for_person(session: Session, *, actor: Actor, subject_id: str) -> int
     return len(shares)
 
 
-def count_views(session: Session, *, share_id: str, views: int) -> None:
+def count_views(session: Session, *, share_id: str, views: int) -> bool:
     """Add views to a link's count: a bookkeeping write (`core.bookkeeping`), never inside the viewing request's
     transaction, where family members polling one link would queue on its row."""
     free = free_row(select(TripShare.id).where(TripShare.id == share_id))
-    session.execute(update(TripShare).where(TripShare.id == free.scalar_subquery())
-                    .values(views=TripShare.views + views).execution_options(synchronize_session=False))
+    written = session.execute(update(TripShare).where(TripShare.id == free.scalar_subquery())
+                              .values(views=TripShare.views + views).execution_options(synchronize_session=False))
+    return bool(written.rowcount)  # type: ignore[attr-defined]
 
 
 def live_until(trip: Trip) -> datetime | None:

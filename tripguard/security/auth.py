@@ -94,7 +94,7 @@ async def _session_principal(request: Request, settings: Settings, cookie: str) 
     return checked.principal
 
 
-async def _bookkeeping(request: Request, key: str, write: Callable[[Session, str], None], row_id: str) -> None:
+async def _bookkeeping(request: Request, key: str, write: Callable[[Session, str], bool], row_id: str) -> None:
     """Write `row_id`'s bookkeeping if this process has not within the interval (in a thread, never waiting
     on a lock)."""
     due: OncePer = request.app.state.last_seen_due

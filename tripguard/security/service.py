@@ -351,14 +351,18 @@ def principal_from_session(session: Session, settings: Settings, token: str) -> 
     return principal_from_session_row(tuple(row) if row is not None else None, settings).principal
 
 
-def touch_session(session: Session, session_id: str) -> None:
-    """Write a session's last seen, unless another process just did or another transaction holds its row
-    (then that one writes it): a bookkeeping write (`core.bookkeeping`), never waiting on a lock."""
+def touch_session(session: Session, session_id: str) -> bool:
+    """Write a session's last seen, unless another process just did or another transaction holds its row: a
+    bookkeeping write (`core.bookkeeping`), never waiting on a lock. Whether it wrote."""
     now = utcnow()
     free = free_row(select(StaffSession.id).where(StaffSession.id == session_id,
                                                   StaffSession.last_seen_at < now - SESSION_TOUCH_INTERVAL))
-    session.execute(update(StaffSession).where(StaffSession.id == free.scalar_subquery())
-                    .values(last_seen_at=now).execution_options(synchronize_session=False))
+    return _wrote(session.execute(update(StaffSession).where(StaffSession.id == free.scalar_subquery())
+                                  .values(last_seen_at=now).execution_options(synchronize_session=False)))
+
+
+def _wrote(result: Any) -> bool:
+    return bool(result.rowcount)
 
 
 def end_session(session: Session, *, actor: Actor, session_id: str) -> None:
@@ -450,10 +454,10 @@ def principal_from_api_key(row: tuple[Any, ...] | None, settings: Settings, full
                               name=name), stale)
 
 
-def touch_api_key(session: Session, key_id: str) -> None:
+def touch_api_key(session: Session, key_id: str) -> bool:
     """Write a key's last use: a bookkeeping write, as `touch_session`."""
     now = utcnow()
     free = free_row(select(ApiKey.id).where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None),
                                                                      ApiKey.last_used_at < now - SESSION_TOUCH_INTERVAL)))
-    session.execute(update(ApiKey).where(ApiKey.id == free.scalar_subquery()).values(last_used_at=now)
-                    .execution_options(synchronize_session=False))
+    return _wrote(session.execute(update(ApiKey).where(ApiKey.id == free.scalar_subquery()).values(last_used_at=now)
+                                  .execution_options(synchronize_session=False)))
