@@ -90,7 +90,7 @@ def _whoami_in_parallel(client: TestClient) -> list[tuple[int, float]]:
 
 def test_parallel_requests_never_wait_for_the_session_row(site: tuple[FastAPI, TestClient, str],
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    app, client, url = site
+    _, client, url = site
     monkeypatch.setattr(bookkeeping, "RETRY_SECONDS", 0.2)
     stale = _idle(url, SESSION_TOUCH_INTERVAL + timedelta(seconds=5))
     with _session_row_held(url):
