@@ -23,6 +23,8 @@ from tripguard.audit import tasks as audit_tasks
 from tripguard.audit.api import router as audit_router
 from tripguard.audit.service import Actor
 from tripguard.audit.signing import load_signing_key
+from tripguard.core.admission import Admission, AdmitFirst, Limits
+from tripguard.core.bookkeeping import OncePer, Tally
 from tripguard.core.db import engine_for, make_sessionmaker, unit_of_work
 from tripguard.core.db_timeouts import interrupt_busy_connections
 from tripguard.core.errors import install_error_handlers
@@ -67,8 +69,9 @@ from tripguard.screening.providers import SimulatedFaceMatcher, build_agency
 from tripguard.screening.service import rules_from as screening_rules_from
 from tripguard.security import console as security_console
 from tripguard.security.api import router as security_router
-from tripguard.security.auth import declared_permission
+from tripguard.security.auth import declared_permission, request_credential
 from tripguard.security.rate_limit import SlidingWindowLimiter
+from tripguard.security.service import SESSION_TOUCH_INTERVAL
 from tripguard.sim.demo import DemoCity
 from tripguard.telematics import checkins
 from tripguard.telematics import console as telematics_console
@@ -308,8 +311,13 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
         # Metrics are Prometheus (/metrics, core/middleware.py); FastAPI's own OpenTelemetry hooks would
         # only cost time on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+        dependencies=[AdmitFirst],  # every route's first dependency: SOS first, bulk bounded, bursts refused
     )
     app.state.settings = settings
+    app.state.admission = Admission(Limits(
+        per_principal=settings.admission_principal_requests, per_api_key=settings.admission_api_key_requests,
+        bulk=settings.admission_bulk_requests, busy=settings.admission_busy_requests,
+        retry_after=settings.admission_retry_after_seconds), request_credential)
     app.state.engine = engine_for(settings)
     app.state.sessionmaker = session_factory or make_sessionmaker(app.state.engine)
     # The emergency lane's own connections: a pool exhausted by bulk work never holds up an SOS.
@@ -334,6 +342,9 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.state.face_matcher = SimulatedFaceMatcher()
     app.state.screening_wake = asyncio.Event()  # set when an applicant was queued for screening
     app.state.share_limiter = SlidingWindowLimiter(limit=60, window_seconds=60)  # per link
+    # Bookkeeping writes (last seen, last used, views): at most once a minute per row and process.
+    app.state.last_seen_due = OncePer(SESSION_TOUCH_INTERVAL.total_seconds())
+    app.state.share_views = Tally()
     app.state.telephony = build_telephony(settings.telephony)
     app.state.sign_in_limiter = SlidingWindowLimiter(
         limit=settings.sign_in_rate_per_minute, window_seconds=60

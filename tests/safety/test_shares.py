@@ -166,3 +166,15 @@ def test_the_place_names_the_operator_sent_are_shown(client: TestClient, db: Ses
     act_as()
     html = client.get(path, headers={"accept-language": "zh-CN"}).text
     assert "国贸地铁站 A 口" in html and "&lt;b&gt;Gate 3&lt;/b&gt;" in html and "<b>Gate" not in html
+
+
+def test_views_are_counted_after_the_request_once_a_minute(client: TestClient, db: Session, act_as, app) -> None:  # type: ignore[no-untyped-def]
+    """Family members polling one link never queue on its row: its count is bookkeeping (core.bookkeeping),
+    written after the request's own transaction, at most once a minute per link; the rest is tallied."""
+    share_id, path = share(client, act_as, db)
+    act_as()
+    for _ in range(3):
+        assert client.get(f"{path}/position").status_code == 200
+    db.expire_all()
+    assert db.get(TripShare, share_id).views == 1  # type: ignore[union-attr]
+    assert app.state.share_views.take(share_id) == 2  # written with the next one due

@@ -20,6 +20,7 @@ from tripguard.audit.schemas import (
 )
 from tripguard.audit.signing import key_id, public_key_pem
 from tripguard.audit.verify import verify_log
+from tripguard.core.admission import Bulk
 from tripguard.core.db import DbSession
 from tripguard.core.errors import NotFound
 from tripguard.core.types import Identifier, Name, Timestamp
@@ -110,7 +111,7 @@ def consistency_proof(
     return ConsistencyProofRead.of(service.prove_consistency(session, first=first, second=second))
 
 
-@router.get("/verify")
+@router.get("/verify", dependencies=[Bulk])
 def verify(_: AuditReader, request: Request, session: DbSession) -> VerifyRead:
     """Rebuild the tree from the stored rows and check every kept signed head."""
     report = verify_log(session, request.app.state.audit_key.public_key())

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from tripguard.audit import repository as audit_repository
 from tripguard.audit import service as audit_service
 from tripguard.audit.verify import verify_log
+from tripguard.core.admission import Bulk, BulkWhenDownloaded
 from tripguard.core.db import DbSession
 from tripguard.security.auth import AuditReader
 from tripguard.web.lists import EXPORT_LIMIT, csv_stream
@@ -55,7 +56,7 @@ EXPORT_COLUMNS = ["seq", "ts", "actor_type", "actor_id", "action", "target_type"
                   "details"]
 
 
-@router.get("/audit")
+@router.get("/audit", dependencies=[BulkWhenDownloaded])
 def audit_page(request: Request, principal: AuditReader, session: DbSession) -> Response:
     if request.query_params.get("format") == "csv":  # the filtered entries, newest first (an audited export)
         filters = dataclasses.replace(_audit_filter(request), before_id=None, limit=EXPORT_LIMIT)
@@ -76,7 +77,7 @@ def audit_rows(request: Request, _: AuditReader, session: DbSession) -> HTMLResp
     return render(request, "audit/rows.html", **_rows_context(request, session))
 
 
-@router.get("/audit/verify")
+@router.get("/audit/verify", dependencies=[Bulk])
 def audit_verify(request: Request, _: AuditReader, session: DbSession) -> HTMLResponse:
     report = verify_log(session, request.app.state.audit_key.public_key())
     return render(request, "audit/verify.html", report=report)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.functions import FunctionElement
@@ -67,6 +68,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # Execution option for connections that never write: on SQLite they do not queue for the writer.
 READ_ONLY = "tripguard_read_only"
+# Execution option for bookkeeping writes (last seen, view counts), which may be skipped but never wait: on
+# SQLite their transaction starts only if the writer is free within BOOKKEEPING_WAIT_S, else WriterBusy.
+BOOKKEEPING = "tripguard_bookkeeping"
+BOOKKEEPING_WAIT_S = 0.05
 
 
 def _configure_sqlite(engine: Engine, busy_seconds: float) -> None:
@@ -86,16 +91,41 @@ def _configure_sqlite(engine: Engine, busy_seconds: float) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        if connection.get_execution_options().get(READ_ONLY):
+        options = connection.get_execution_options()
+        if options.get(READ_ONLY):
             connection.exec_driver_sql("BEGIN")
             return
         dbapi_connection = connection.connection.dbapi_connection
+        if options.get(BOOKKEEPING):
+            _begin_bookkeeping(connection, dbapi_connection, busy_seconds)
+            return
         dbapi_connection.begin_write()
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
             dbapi_connection.end_write()
             raise
+
+
+class WriterBusy(Exception):
+    """A bookkeeping write found SQLite's writer taken: it is skipped, to be done another time."""
+
+
+def _begin_bookkeeping(connection: Any, dbapi_connection: Any, busy_seconds: float) -> None:
+    if not dbapi_connection.begin_write(BOOKKEEPING_WAIT_S):
+        raise WriterBusy
+    try:  # another process (the CLI) may hold the file's lock: wait for it as briefly
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={round(BOOKKEEPING_WAIT_S * 1000)}")
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={round(busy_seconds * 1000)}")
+    except OperationalError as exc:
+        dbapi_connection.end_write()
+        raise WriterBusy from exc
+    except BaseException:
+        dbapi_connection.end_write()
+        raise
 
 
 def make_engine(url: str, *, timeouts: DatabaseTimeouts = DEFAULTS, urgent: bool = False,

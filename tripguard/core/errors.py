@@ -38,6 +38,7 @@ class DomainError(Exception):
     status = 400
     type = "about:blank"
     title = "Bad request"
+    shown_as_page = True  # on a console page, answered with a page in the console's shell
 
     def __init__(self, detail: str | None = None, *, errors: list[FieldProblem] | None = None):
         super().__init__(detail or self.title)
@@ -138,7 +139,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
         html_renderer = getattr(request.app.state, "html_error_renderer", None)
-        if html_renderer is not None and _html_page(request):
+        if html_renderer is not None and exc.shown_as_page and _html_page(request):
             return await run_in_threadpool(html_renderer, request, exc)  # it may read the signed-in principal
         return problem_response(
             request, status=exc.status, title=exc.title, type_=exc.type, detail=exc.detail,

@@ -19,6 +19,8 @@ logger = logging.getLogger("tripguard.http")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 REQUESTS = Counter("tripguard_http_requests_total", "HTTP requests", ["method", "route", "status"])
+SHED = Counter("tripguard_admission_shed_total", "Requests refused by admission control (core.admission): 429 "
+               "for one principal's excess, 503 for bulk work", ["lane", "reason"])
 LATENCY = Histogram(
     "tripguard_http_request_seconds", "HTTP request latency", ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from tripguard.core.admission import Lane, declared_lane
 from tripguard.core.errors import PROBLEM_MEDIA_TYPE, Problem
 from tripguard.core.routes import api_routes
 
@@ -17,6 +18,11 @@ _ERROR_RESPONSES = {
     "422": "Invalid input: `errors` names each field and why",
     "default": "Any other error, as RFC 9457 problem+json",
 }
+# What admission control (core.admission) may answer, by the route's lane: never anything for an SOS.
+_TOO_MANY = {"429": "Too many requests of this principal in flight: retry after `Retry-After` seconds"}
+_BUSY = {"503": "Busy: bulk work is refused first while the server is saturated; retry after `Retry-After` seconds"}
+_ADMISSION_RESPONSES = {Lane.NORMAL: _TOO_MANY, Lane.BULK: _TOO_MANY | _BUSY, Lane.BULK_WHEN_DOWNLOADED: _TOO_MANY | _BUSY}
+RETRY_AFTER = {"description": "seconds to wait before retrying", "schema": {"type": "integer", "minimum": 1}}
 
 
 def install_openapi(app: FastAPI, permission_of: Any) -> None:
@@ -35,11 +41,18 @@ def install_openapi(app: FastAPI, permission_of: Any) -> None:
             (info.path, method.lower()): permission_of(info.route.dependant)
             for info in api_routes(app) for method in info.methods
         }
+        lanes = {(info.path, method.lower()): declared_lane(info.route.dependant)
+                 for info in api_routes(app) for method in info.methods}
         for path, operations in schema.get("paths", {}).items():
             for method, operation in operations.items():
                 permission = permissions.get((path, method))
                 operation["x-permission"] = permission.value if permission else None
+                lane = lanes.get((path, method), Lane.NORMAL)
+                operation["x-admission"] = lane.value
                 responses = operation.setdefault("responses", {})
+                for code, description in _ADMISSION_RESPONSES.get(lane, {}).items():
+                    responses[code] = {"description": description, "headers": {"Retry-After": RETRY_AFTER},
+                                       "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF}}}
                 for code, description in _ERROR_RESPONSES.items():
                     if code in ("401", "403") and (permission is None or permission.value == "public"):
                         continue

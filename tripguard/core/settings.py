@@ -104,6 +104,19 @@ class Settings(BaseSettings):
                                 description="largest request body taken (an ingest batch is at most 16 MiB)")
     body_timeout_seconds: float = Field(default=30, gt=0, le=600,
                                         description="a request body must arrive within this, or 408")
+    admission_principal_requests: int = Field(
+        default=16, ge=1, le=10_000, description="requests in flight per staff session or subject token, per "
+                                                 "process; the next is 429 with Retry-After (SOS never)")
+    admission_api_key_requests: int = Field(default=64, ge=1, le=10_000,
+                                            description="the same per API key (an operator's whole integration)")
+    admission_bulk_requests: int = Field(
+        default=4, ge=1, le=1000, description="bulk requests (ingest, exports, reports, labels, documents) in "
+                                              "flight per process; the next is 503 with Retry-After")
+    admission_busy_requests: int = Field(
+        default=32, ge=1, le=10_000, description="requests in flight (SOS not counted) at which a process is "
+                                                 "saturated: bulk requests are then refused (503), before anything else")
+    admission_retry_after_seconds: int = Field(default=1, ge=1, le=300,
+                                               description="the Retry-After of a 429 or 503 from admission")
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
         default_factory=list,
         description="addresses (CIDR) of your reverse proxies: X-Forwarded-For is believed only from these")

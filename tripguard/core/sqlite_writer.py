@@ -81,9 +81,10 @@ def queued_writer_connection(queue: WriterQueue, *, urgent: bool, wait_seconds: 
         holds_writer = False
         writer_queue = queue
 
-        def begin_write(self) -> None:
+        def begin_write(self, timeout: float | None = None) -> bool:
             if not self.holds_writer:
-                self.holds_writer = queue.acquire(urgent=urgent, timeout=wait_seconds)
+                self.holds_writer = queue.acquire(urgent=urgent, timeout=wait_seconds if timeout is None else timeout)
+            return self.holds_writer
 
         def end_write(self) -> None:
             if self.holds_writer:

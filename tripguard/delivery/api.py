@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from tripguard.core.admission import Bulk
 from tripguard.core.db import DbSession
 from tripguard.core.types import Identifier
 from tripguard.delivery import labels, numbers, service, views
@@ -132,7 +133,7 @@ def reveal(order_id: OrderId, body: Reveal, principal: OrderRevealer, request: R
     return FieldShownRead(value=shown.value, shown=shown.shown)
 
 
-@router.get("/orders/{order_id}/label", responses={200: {"content": {"application/pdf": {}, "image/png": {}}}})
+@router.get("/orders/{order_id}/label", dependencies=[Bulk], responses={200: {"content": {"application/pdf": {}, "image/png": {}}}})
 def label(order_id: OrderId, principal: LabelPrinter, request: Request, session: DbSession,
           format: Annotated[str, Query(pattern="^(pdf|png)$")] = "pdf") -> Response:
     """The privacy label for the bag: pickup code, masked name, the phone's last 4 digits, a QR code for

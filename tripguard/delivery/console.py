@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Select, func, select
 
+from tripguard.core.admission import Bulk, BulkWhenDownloaded
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError, NotFound
 from tripguard.core.i18n import N_
@@ -59,7 +60,7 @@ def _scope(session: DbSession, principal: Principal) -> Select[Any]:
     return statement.where(Order.id.is_(None))
 
 
-@router.get("")
+@router.get("", dependencies=[BulkWhenDownloaded])
 def orders_page(request: Request, principal: OrderReader, session: DbSession) -> Response:
     query = read_query(request, ORDERS)
     statement = _scope(session, principal)
@@ -116,7 +117,7 @@ def reveal(request: Request, order_id: Identifier, principal: OrderRevealer, ses
     return _order_page(request, principal, session, order_id, revealed=shown, revealed_field=field)
 
 
-@router.get("/{order_id}/label")
+@router.get("/{order_id}/label", dependencies=[Bulk])
 def label(request: Request, order_id: Identifier, principal: LabelPrinter, session: DbSession,
           format: Annotated[str, Query(pattern="^(pdf|png)$")] = "png") -> Response:
     """The label to preview (PNG) or print (PDF), for the kitchen of the order's merchant."""

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from tripguard.core.admission import BulkWhenDownloaded
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError, FieldProblem, InvalidInput, NotFound
@@ -49,7 +50,7 @@ COMPLAINTS = ListSpec(
 
 
 
-@router.get("")
+@router.get("", dependencies=[BulkWhenDownloaded])
 def complaints_page(request: Request, principal: ComplaintReader, session: DbSession) -> Response:
     """What people complained about; the list carries no complaint text (it opens one at a time)."""
     query = read_query(request, COMPLAINTS)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Path, Query, Request, status
 from sqlalchemy import select
 
+from tripguard.core.admission import Bulk
 from tripguard.core.db import DbSession
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound
 from tripguard.core.i18n import negotiate_locale
@@ -189,7 +190,7 @@ def resend_code(request_id: RequestId, principal: DataSubjectSelf, request: Requ
         locale=_locale(request)))
 
 
-@router.get("/me/requests/{request_id}/export")
+@router.get("/me/requests/{request_id}/export", dependencies=[Bulk])
 def export_own_data(request_id: RequestId, principal: DataSubjectSelf, request: Request,
                     session: DbSession) -> dict[str, object]:
     """Everything TripGuard holds about you, decrypted (a verified access request)."""
@@ -222,7 +223,7 @@ def retention_runs(_: RetentionManager, session: DbSession) -> list[RetentionRun
     return [RetentionRunRead.model_validate(run) for run in runs]
 
 
-@router.post("/privacy/retention/runs", status_code=status.HTTP_201_CREATED)
+@router.post("/privacy/retention/runs", dependencies=[Bulk], status_code=status.HTTP_201_CREATED)
 def start_retention_run(body: RetentionRunCreate, principal: RetentionManager, request: Request,
                         session: DbSession) -> RetentionRunRead:
     """Run the retention rules now (a dry run by default: it only counts)."""

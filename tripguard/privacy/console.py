@@ -16,6 +16,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.audit import repository as audit_repository
+from tripguard.core.admission import Bulk, BulkWhenDownloaded
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError, InvalidInput, NotFound
@@ -95,7 +96,7 @@ REQUESTS = ListSpec(
     search=[SubjectRequest.id, SubjectRequest.subject_id])
 
 
-@router.get("/requests")
+@router.get("/requests", dependencies=[BulkWhenDownloaded])
 def requests_page(request: Request, principal: RequestHandler, session: DbSession) -> Response:
     query = read_query(request, REQUESTS)
     if query.export:
@@ -209,7 +210,7 @@ def hold_release(request: Request, hold_id: Identifier, principal: RetentionMana
     return RedirectResponse("/console/privacy/retention#holds", status_code=303)
 
 
-@router.post("/retention/run")
+@router.post("/retention/run", dependencies=[Bulk])
 def retention_run(request: Request, principal: RetentionManager, session: DbSession,
                   mode: Annotated[str, Form(pattern="^(dry|real)$")], confirm: Confirmation = "") -> Response:
     if mode == "real" and confirm != CONFIRMED:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from tripguard.core import i18n
+from tripguard.core.admission import Bulk
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import NotFound
@@ -35,7 +36,7 @@ def kpi_read(result: kpis.Result) -> KpiRead:
                    status=result.status, point_in_time=kpi.point_in_time, drill_down=kpi.drill is not None)
 
 
-@router.get("/reports/kpis")
+@router.get("/reports/kpis", dependencies=[Bulk])
 def kpi_report(_: ReportReader, request: Request, session: DbSession, period: PeriodLabel) -> KpiReport:
     """Every KPI of the period against its target (green, amber, red), with its numerator and
     denominator. Device figures are measured now (`point_in_time`)."""
@@ -48,7 +49,7 @@ def kpi_report(_: ReportReader, request: Request, session: DbSession, period: Pe
                      kpis=[kpi_read(r) for r in results])
 
 
-@router.get("/reports/kpis/{key}/records")
+@router.get("/reports/kpis/{key}/records", dependencies=[Bulk])
 def kpi_records(key: Annotated[str, Path(pattern=r"^[a-z0-9_.]{1,64}$")], _: ReportReader, request: Request,
                 session: DbSession, period: PeriodLabel) -> KpiRecords:
     """The records behind a figure (ids, times and states; never personal data): the SOS presses by

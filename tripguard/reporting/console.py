@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from tripguard.core.admission import Bulk
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.reporting import digests, kpis, periods, quarterly, render
@@ -37,7 +38,7 @@ def reports_page(request: Request, principal: ReportReader, session: DbSession, 
                 quarters=quarters, digests=digests.recent(session))
 
 
-@router.get("/quarterly")
+@router.get("/quarterly", dependencies=[Bulk])
 async def quarterly_download(request: Request, principal: ReportReader, session: DbSession,
                              quarter: Annotated[str, Query(pattern=r"^[0-9]{4}Q[1-4]$")],
                              format: Annotated[str, Query(pattern="^(html|pdf|csv)$")] = "pdf") -> Response:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.audit import service as audit
+from tripguard.core.admission import Bulk, Emergency
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound
@@ -47,7 +48,7 @@ router = APIRouter(prefix="/api/v1", tags=["safety"])
 IncidentId = Annotated[Identifier, Path()]
 
 
-@router.post("/sos", status_code=201, responses={200: {"model": SosReceipt, "description": "the same press again"}})
+@router.post("/sos", dependencies=[Emergency], status_code=201, responses={200: {"model": SosReceipt, "description": "the same press again"}})
 async def press_sos(body: SosCreate, caller: SosCaller, request: Request, response: Response,
                     idempotency_key: Annotated[str | None, Header(
                         alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")] = None,
@@ -187,7 +188,7 @@ def recording_status(recording_id: Annotated[Identifier, Path()], _: TelematicsI
     return RecordingRead.model_validate(recordings.get(session, recording_id))
 
 
-@router.put("/recordings/{recording_id}/content", openapi_extra={"requestBody": {"required": True, "content": {
+@router.put("/recordings/{recording_id}/content", dependencies=[Bulk], openapi_extra={"requestBody": {"required": True, "content": {
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def upload_recording(recording_id: Annotated[Identifier, Path()], _: TelematicsIngest, request: Request,
                            session: DbSession, content_range: Annotated[str, Header(
@@ -207,7 +208,7 @@ async def upload_recording(recording_id: Annotated[Identifier, Path()], _: Telem
         recordings.append, session, request.app.state.vault, recording_id=recording_id, start=start, data=data))
 
 
-@router.get("/recordings/{recording_id}/content", responses={200: {"content": {"application/octet-stream": {}}}})
+@router.get("/recordings/{recording_id}/content", dependencies=[Bulk], responses={200: {"content": {"application/octet-stream": {}}}})
 def play_recording(recording_id: Annotated[Identifier, Path()], investigator: RecordingOpener, request: Request,
                    session: DbSession, incident_id: Annotated[Identifier, Query(description="the open case")],
                    reason: Annotated[CleanStr, Query(min_length=3, max_length=200)]) -> Response:

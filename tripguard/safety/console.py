@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import Select, case, select
 
+from tripguard.core.admission import BulkWhenDownloaded
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError, NotFound
@@ -70,7 +71,7 @@ def _case_list(principal: Principal, handlers: list[tuple[str, str]]) -> ListSpe
         search=[Incident.id, Incident.trip_id, Incident.order_id, Incident.claimed_trip_id, Incident.claimed_order_id])
 
 
-@router.get("")
+@router.get("", dependencies=[BulkWhenDownloaded])
 def queue_page(request: Request, principal: IncidentHandler, session: DbSession) -> Response:
     handlers = response.handlers(session)
     spec = _case_list(principal, handlers)

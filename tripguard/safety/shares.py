@@ -11,11 +11,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
 from tripguard.audit.actor import Actor
+from tripguard.core.bookkeeping import free_row
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import DomainError, NotFound
 from tripguard.core.ids import new_id
@@ -82,6 +83,15 @@ def revoke_for_person(session: Session, *, actor: Actor, subject_id: str) -> int
     return len(shares)
 
 
+def count_views(session: Session, *, share_id: str, views: int) -> bool:
+    """Add views to a link's count: a bookkeeping write (`core.bookkeeping`), never inside the viewing request's
+    transaction, where family members polling one link would queue on its row."""
+    free = free_row(select(TripShare.id).where(TripShare.id == share_id))
+    written = session.execute(update(TripShare).where(TripShare.id == free.scalar_subquery())
+                              .values(views=TripShare.views + views).execution_options(synchronize_session=False))
+    return bool(written.rowcount)  # type: ignore[attr-defined]
+
+
 def live_until(trip: Trip) -> datetime | None:
     return trip.ended_at + LIVES_AFTER_ARRIVAL if trip.ended_at else None
 
@@ -98,6 +108,7 @@ class ShareView:
     eta_minutes: int | None
     vehicle: dict[str, str] | None
     driver: str | None
+    share_id: str = ""  # for its view count (`count_views`)
     shared_by: str | None = None  # the sharer's masked name
     start_name: str | None = None  # the place names the operator sent with the trip, if any
     destination_name: str | None = None
@@ -124,7 +135,6 @@ def view(session: Session, vault: Vault, live: LiveMonitor, secret_key: str, *, 
     until = live_until(trip) if trip else None
     if trip is None or share.revoked_at is not None or (until is not None and utcnow() >= until):
         raise ShareGone("the trip has ended or the link was withdrawn")
-    share.views += 1
     audit.record(session, actor=Actor("share", share.id), action="share.view", target_type="trip", target_id=trip.id)
     plan = trips.open_plan(session, vault, trip)
     position = None
@@ -154,7 +164,7 @@ def view(session: Session, vault: Vault, live: LiveMonitor, secret_key: str, *, 
     sharer = session.get(DataSubject, sharer_id) if sharer_id else None
     names = {key: value if isinstance(value, str) else None
              for key, value in (("start_name", plan.get("pickup_name")), ("destination_name", plan.get("dropoff_name")))}
-    return ShareView(shared_by=_masked_name(session, vault, sharer), **names,
+    return ShareView(share_id=share.id, shared_by=_masked_name(session, vault, sharer), **names,
                      how={"auto": "automatic", "sos": "sos"}.get(how, "shared"),trip_id=trip.id, arrived=trip.ended_at is not None, position=position, position_at=position_at,
                      route=route, start=plan.get("pickup"), destination=destination,  # type: ignore[arg-type]
                      eta_minutes=eta, driver=driver_name,

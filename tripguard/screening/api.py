@@ -12,6 +12,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.audit import service as audit
+from tripguard.core.admission import Bulk
 from tripguard.core.db import DbSession
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
 from tripguard.core.types import ID_PATTERN, Identifier
@@ -183,7 +184,7 @@ def my_screening(principal: ApplicantSelf, request: Request, session: DbSession)
     return MyScreening(**ApplicantRead.model_validate(applicant).model_dump(), reasons=reasons)
 
 
-@router.post("/me/screening/disputes", status_code=201,
+@router.post("/me/screening/disputes", dependencies=[Bulk], status_code=201,
              responses={200: {"model": DisputeRead, "description": "the same dispute again (a retry)"}})
 def file_dispute(body: DisputeCreate, principal: ApplicantSelf, request: Request, response: Response,
                  session: DbSession, idempotency_key: IdempotencyKey = None) -> DisputeRead:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Select, select
 
+from tripguard.core.admission import Bulk, BulkWhenDownloaded
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError, NotFound
@@ -127,13 +128,13 @@ def _listing(request: Request, principal: Principal, session: DbSession, *, queu
                 status_labels=STATUS_LABELS, outcome_labels=OUTCOME_LABELS)
 
 
-@router.get("/queue")
+@router.get("/queue", dependencies=[BulkWhenDownloaded])
 def queue_page(request: Request, principal: ScreeningOfficer, session: DbSession) -> Response:
     """Cases for a screening officer, oldest first: reviews, disputes, notices waiting out their window."""
     return _listing(request, principal, session, queue=True)
 
 
-@router.get("")
+@router.get("", dependencies=[BulkWhenDownloaded])
 def applicants_page(request: Request, principal: ScreeningOfficer, session: DbSession) -> Response:
     """Every applicant and worker, with the screening figures of the last 90 days."""
     return _listing(request, principal, session, queue=False)
@@ -229,7 +230,7 @@ def decide(request: Request, applicant_id: Identifier, principal: ScreeningOffic
     return RedirectResponse(f"/console/screening/{applicant_id}", status_code=303)
 
 
-@router.get("/{applicant_id}/documents/{document_id}")
+@router.get("/{applicant_id}/documents/{document_id}", dependencies=[Bulk])
 def document(request: Request, applicant_id: Identifier, document_id: Identifier, principal: ScreeningOfficer,
              session: DbSession) -> Response:
     """A paper sent with a dispute, opened for the screening purpose (audited)."""

@@ -7,9 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from tripguard.core.db import DbSession, unit_of_work
+from tripguard.core.admission import Credential
+from tripguard.core.bookkeeping import OncePer, write_bookkeeping
+from tripguard.core.db import DbSession
 from tripguard.core.errors import NotAuthenticated, PermissionDenied
 from tripguard.core.settings import Settings
 from tripguard.security import service
@@ -28,6 +31,16 @@ async def get_settings_dep(request: Request) -> Settings:
 
 
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def request_credential(request: Request) -> Credential | None:
+    """What the request authenticates with, unchecked (admission counts requests per credential before any
+    is resolved)."""
+    token = _bearer(request)
+    if token is not None:
+        return Credential(token, api_key=token.startswith(service.API_KEY_PREFIX))
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return Credential(cookie, api_key=False) if cookie else None
 
 
 def _bearer(request: Request) -> str | None:
@@ -50,7 +63,7 @@ def _check_same_origin(request: Request) -> None:
             raise PermissionDenied("cross-origin request refused")
 
 
-async def resolve_principal(request: Request, session: DbSession, settings: AppSettings) -> Principal | None:
+async def resolve_principal(request: Request, settings: AppSettings) -> Principal | None:
     token = _bearer(request)
     if token is not None:
         if token.startswith(service.API_KEY_PREFIX):
@@ -60,12 +73,37 @@ async def resolve_principal(request: Request, session: DbSession, settings: AppS
                          permissions=permissions_for({claims.role}), name=claims.subject_id)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        principal = await run_in_threadpool(service.principal_from_session, session, settings, cookie)
+        principal = await _session_principal(request, settings, cookie)
         if principal is not None:
             request.state.principal = principal  # a console error page shows the shell for them
             _check_same_origin(request)
             return principal
     return None
+
+
+async def _session_principal(request: Request, settings: Settings, cookie: str) -> Principal | None:
+    # Read on the event loop, outside the request's transaction; the last-seen write is bookkeeping in a
+    # transaction of its own (core.bookkeeping): parallel requests of one session never queue on its row.
+    row = await request.app.state.fast_reader.first(service.SESSION_LOOKUP,
+                                                    token_hash=service.session_token_hash(settings, cookie))
+    checked = service.principal_from_session_row(row, settings)
+    if checked.principal is not None and checked.stale:
+        session_id = checked.principal.session_id
+        assert session_id is not None
+        await _bookkeeping(request, f"session:{session_id}", service.touch_session, session_id)
+    return checked.principal
+
+
+async def _bookkeeping(request: Request, key: str, write: Callable[[Session, str], bool], row_id: str) -> None:
+    """Write `row_id`'s bookkeeping if this process has not within the interval (in a thread, never waiting
+    on a lock)."""
+    due: OncePer = request.app.state.last_seen_due
+    if not due.claim(key):
+        return
+    done = await run_in_threadpool(write_bookkeeping, request.app.state.sessionmaker,
+                                   lambda session: write(session, row_id))
+    if not done:
+        due.retry_soon(key)
 
 
 async def current_principal(principal: Annotated[Principal | None, Depends(resolve_principal)]) -> Principal:
@@ -121,13 +159,8 @@ async def _api_key_principal(request: Request, token: str) -> Principal:
     if checked.principal is None:
         raise NotAuthenticated("unknown or revoked API key")
     if checked.stale:
-        await run_in_threadpool(_touch_api_key, request.app.state.sessionmaker, checked.principal.id)
+        await _bookkeeping(request, f"api_key:{checked.principal.id}", service.touch_api_key, checked.principal.id)
     return checked.principal
-
-
-def _touch_api_key(factory: Any, key_id: str) -> None:
-    with unit_of_work(factory) as session:
-        service.touch_api_key(session, key_id)
 
 
 def requires_api_key(permission: Permission) -> DependsParam:

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
 from tripguard.audit.service import Actor
+from tripguard.core.bookkeeping import free_row
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import Conflict, FieldProblem, InvalidInput, NotAuthenticated, NotFound
 from tripguard.core.fastread import as_json, as_utc
@@ -310,22 +311,58 @@ def _complete(session: Session, settings: Settings, staff: StaffAccount) -> Sign
 # ---- sessions -------------------------------------------------------------------------------
 
 
-def principal_from_session(session: Session, settings: Settings, token: str) -> Principal | None:
-    token_hash = credentials.keyed_hash(settings.secret_key.get_secret_value(), token, purpose="session")
-    record = session.scalar(select(StaffSession).where(StaffSession.token_hash == token_hash))
-    if record is None or record.revoked_at is not None:
-        return None
+SESSION_LOOKUP = ("SELECT s.id, s.staff_id, s.last_seen_at, s.expires_at, s.revoked_at, a.roles, a.display_name, "
+                  "a.disabled_at FROM staff_sessions s JOIN staff_accounts a ON a.id = s.staff_id "
+                  "WHERE s.token_hash = :token_hash")
+
+
+def session_token_hash(settings: Settings, token: str) -> str:
+    """The key of a session cookie's row (`SESSION_LOOKUP`)."""
+    return credentials.keyed_hash(settings.secret_key.get_secret_value(), token, purpose="session")
+
+
+@dataclass(frozen=True)
+class SessionCheck:
+    principal: Principal | None
+    stale: bool  # its last seen is due to be written (once a minute at most)
+
+
+def principal_from_session_row(row: tuple[Any, ...] | None, settings: Settings) -> SessionCheck:
+    """The staff principal of a looked-up session row, if the session is live and its account enabled.
+    Reads only: the last-seen write is the caller's, outside the request's transaction (`touch_session`)."""
+    if row is None:
+        return SessionCheck(None, False)
+    session_id, staff_id, last_seen_at, expires_at, revoked_at, roles, display_name, disabled_at = row
+    last_seen, expires = as_utc(last_seen_at), as_utc(expires_at)
+    assert last_seen is not None and expires is not None
     now = utcnow()
-    idle_limit = record.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
-    if now >= record.expires_at or now >= idle_limit:
-        return None
-    staff = session.get(StaffAccount, record.staff_id)
-    if staff is None or staff.disabled_at is not None:
-        return None
-    if now - record.last_seen_at >= SESSION_TOUCH_INTERVAL:
-        record.last_seen_at = now
-    return Principal.for_roles("staff", staff.id, staff_roles(staff), name=staff.display_name,
-                               session_id=record.id)
+    if revoked_at is not None or disabled_at is not None:
+        return SessionCheck(None, False)
+    if now >= expires or now >= last_seen + timedelta(minutes=settings.session_idle_minutes):
+        return SessionCheck(None, False)
+    principal = Principal.for_roles("staff", staff_id, frozenset(Role(role) for role in as_json(roles)),
+                                    name=display_name, session_id=session_id)
+    return SessionCheck(principal, now - last_seen >= SESSION_TOUCH_INTERVAL)
+
+
+def principal_from_session(session: Session, settings: Settings, token: str) -> Principal | None:
+    """`principal_from_session_row` through an ORM session (pages that resolve the principal themselves)."""
+    row = session.execute(text(SESSION_LOOKUP), {"token_hash": session_token_hash(settings, token)}).first()
+    return principal_from_session_row(tuple(row) if row is not None else None, settings).principal
+
+
+def touch_session(session: Session, session_id: str) -> bool:
+    """Write a session's last seen, unless another process just did or another transaction holds its row: a
+    bookkeeping write (`core.bookkeeping`), never waiting on a lock. Whether it wrote."""
+    now = utcnow()
+    free = free_row(select(StaffSession.id).where(StaffSession.id == session_id,
+                                                  StaffSession.last_seen_at < now - SESSION_TOUCH_INTERVAL))
+    return _wrote(session.execute(update(StaffSession).where(StaffSession.id == free.scalar_subquery())
+                                  .values(last_seen_at=now).execution_options(synchronize_session=False)))
+
+
+def _wrote(result: Any) -> bool:
+    return bool(result.rowcount)
 
 
 def end_session(session: Session, *, actor: Actor, session_id: str) -> None:
@@ -417,6 +454,10 @@ def principal_from_api_key(row: tuple[Any, ...] | None, settings: Settings, full
                               name=name), stale)
 
 
-def touch_api_key(session: Session, key_id: str) -> None:
-    session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow())
-                    .execution_options(synchronize_session=False))
+def touch_api_key(session: Session, key_id: str) -> bool:
+    """Write a key's last use: a bookkeeping write, as `touch_session`."""
+    now = utcnow()
+    free = free_row(select(ApiKey.id).where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None),
+                                                                     ApiKey.last_used_at < now - SESSION_TOUCH_INTERVAL)))
+    return _wrote(session.execute(update(ApiKey).where(ApiKey.id == free.scalar_subquery()).values(last_used_at=now)
+                                  .execution_options(synchronize_session=False)))

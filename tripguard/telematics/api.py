@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from tripguard.core.admission import Bulk
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError, FieldProblem, InvalidInput, PermissionDenied
@@ -77,7 +78,7 @@ def _event_lines(body: bytes, content_type: str) -> list[str]:
     return [line for line in _lines(body, content_type) if line.strip()]
 
 
-@router.post("/events", openapi_extra={"requestBody": {"required": True, "content": {
+@router.post("/events", dependencies=[Bulk], openapi_extra={"requestBody": {"required": True, "content": {
     "application/x-ndjson": {"schema": {"type": "string"}},
     "application/json": {"schema": {"type": "array", "items": _EVENT_SCHEMA, "maxItems": service.MAX_EVENTS_PER_BATCH}},
 }}})

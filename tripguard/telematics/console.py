@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.audit import service as audit
+from tripguard.core.admission import BulkWhenDownloaded
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import PermissionDenied
@@ -54,7 +55,7 @@ TRIPS = ListSpec(
     search=[Trip.id, Trip.vehicle_id])
 
 
-@trips_router.get("")
+@trips_router.get("", dependencies=[BulkWhenDownloaded])
 def trips_page(request: Request, principal: AlertsReader, session: DbSession) -> Response:
     query = read_query(request, TRIPS)
     if query.export:
@@ -79,7 +80,7 @@ def _device_list(now: datetime) -> ListSpec:
         search=[Device.id, Device.vehicle_id])
 
 
-@devices_router.get("")
+@devices_router.get("", dependencies=[BulkWhenDownloaded])
 def devices_page(request: Request, principal: AlertsReader, session: DbSession) -> Response:
     """Every monitoring device: installed, reporting, camera and storage working, tamper alarms."""
     now = utcnow()
@@ -108,7 +109,7 @@ CHECK_INS = ListSpec(
     search=[CheckIn.trip_id, CheckIn.alert_id])
 
 
-@check_ins_router.get("")
+@check_ins_router.get("", dependencies=[BulkWhenDownloaded])
 def check_ins_page(request: Request, principal: AlertsReader, session: DbSession) -> Response:
     """"Are you OK?" after an alert: who was asked, what they answered, who did not."""
     query = read_query(request, CHECK_INS)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
+from tripguard.core.admission import Bulk
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import Conflict, InvalidInput, NotFound
@@ -166,7 +167,7 @@ def rate_course(attempt_id: Identifier, body: Rating, worker: TrainingSelf, sess
                                                     rating=body.rating))
 
 
-@router.get("/me/training/attempts/{attempt_id}/certificate",
+@router.get("/me/training/attempts/{attempt_id}/certificate", dependencies=[Bulk],
             responses={200: {"content": {"application/pdf": {}}, "description": "the certificate"}})
 def certificate(attempt_id: Identifier, worker: TrainingSelf, request: Request, session: DbSession) -> Response:
     attempt = training.own_attempt(session, worker.id, attempt_id)
