@@ -43,7 +43,7 @@ def test_cluster_up_runs_the_set_restarts_a_killed_worker_while_the_api_answers_
                                start_new_session=True)
     try:
         for port in ports:
-            wait_healthy(f"http://127.0.0.1:{port}", cluster, log, 60)
+            wait_healthy(f"http://127.0.0.1:{port}", cluster, log, 120)  # six processes start at once on 2 cores
         events = [{"type": "trip_started", "trip_id": "CL1", "ts": "2026-03-01T08:00:00Z", "vehicle_id": "V1"},
                   {"type": "ping", "trip_id": "CL1", "ts": "2026-03-01T08:00:03Z", "lon": 8.6, "lat": 41.1},
                   {"type": "trip_ended", "trip_id": "CL1", "ts": "2026-03-01T08:00:06Z"}]
