@@ -317,7 +317,8 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.state.admission = Admission(Limits(
         per_principal=settings.admission_principal_requests, per_api_key=settings.admission_api_key_requests,
         bulk=settings.admission_bulk_requests, busy=settings.admission_busy_requests,
-        retry_after=settings.admission_retry_after_seconds), request_credential)
+        retry_after=settings.admission_retry_after_seconds, running=settings.admission_running_requests,
+        queue_seconds=settings.admission_queue_seconds), request_credential)
     app.state.engine = engine_for(settings)
     app.state.sessionmaker = session_factory or make_sessionmaker(app.state.engine)
     # The emergency lane's own connections: a pool exhausted by bulk work never holds up an SOS.

@@ -3,12 +3,15 @@ saturated process 503, each with Retry-After, before the request reaches the dat
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import anyio.to_thread
@@ -22,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.builders import TEST_ACTOR, subject_token
 from tests.conftest import make_settings
 from tripguard.app import create_app
-from tripguard.core.admission import Lane, admit, declared_lane
+from tripguard.core.admission import Admission, Lane, Limits, Overloaded, admit, declared_lane
 from tripguard.core.routes import api_routes
 from tripguard.safety import contacts
 from tripguard.security import service as security
@@ -178,3 +181,56 @@ def test_each_route_declares_its_lane(app: FastAPI) -> None:
         if isinstance(context.original_route, APIRoute):
             first = context.dependant.dependencies[0]
             assert first.call is admit, context.path
+
+
+def _bare(running: int, queue_seconds: float) -> Admission:
+    return Admission(Limits(per_principal=100, per_api_key=100, bulk=100, busy=100, retry_after=1, running=running,
+                            queue_seconds=queue_seconds), lambda request: None)
+
+
+def test_requests_past_the_running_bound_wait_their_turn_first_come_first_served() -> None:
+    admission = _bare(running=2, queue_seconds=5)
+    request: Any = SimpleNamespace(scope={}, query_params={})
+
+    async def scenario() -> list[str]:
+        order: list[str] = []
+        first, second = await admission.enter(request), await admission.enter(request)
+        assert first and second and admission.admitted == 2
+
+        async def waiter(name: str) -> None:
+            ticket = await admission.enter(request)
+            order.append(name)
+            assert ticket is not None
+            admission.leave(ticket)
+
+        third, fourth = asyncio.create_task(waiter("third")), asyncio.create_task(waiter("fourth"))
+        await asyncio.sleep(0.05)
+        assert order == [] and len(admission._waiting) == 2  # no place: they wait, holding no thread
+        admission.leave(first)
+        await asyncio.gather(third, fourth)
+        admission.leave(second)
+        return order
+
+    assert asyncio.run(scenario()) == ["third", "fourth"]
+    assert admission.admitted == 0 and not admission._waiting
+
+
+def test_a_request_without_a_turn_in_time_is_503_and_a_cancelled_one_gives_its_place_back() -> None:
+    admission = _bare(running=1, queue_seconds=0.1)
+    request: Any = SimpleNamespace(scope={}, query_params={})
+
+    async def scenario() -> None:
+        holder = await admission.enter(request)
+        assert holder is not None
+        with pytest.raises(Overloaded) as refused:
+            await admission.enter(request)
+        assert refused.value.status == 503 and refused.value.headers() == {"Retry-After": "1"}
+        gone = asyncio.create_task(admission.enter(request))
+        await asyncio.sleep(0.02)
+        gone.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await gone
+        admission.leave(holder)
+        assert admission.admitted == 0 and not admission._waiting  # nothing counted for the two that left
+
+    asyncio.run(scenario())

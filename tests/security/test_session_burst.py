@@ -119,3 +119,47 @@ def test_a_burst_on_one_idle_session_leaves_sos_answering(site: Site) -> None:
     started = time.monotonic()
     assert httpx.get(f"{site.base}/healthz", timeout=5).status_code == 200
     assert time.monotonic() - started < 1
+
+
+async def _readers_while_pressing(base: str, readers: int) -> tuple[list[int], list[tuple[int, float]]]:
+    """`readers` passengers, one request each in flight (each well within its own bound), reading their
+    contacts (a database read and an audit entry) while SOS presses arrive every 0.1 s."""
+    limits = httpx.Limits(max_connections=readers, max_keepalive_connections=readers)
+    tokens = [subject_token(f"PSG-READ-{n}") for n in range(readers)]
+    async with (httpx.AsyncClient(base_url=base, limits=limits, timeout=httpx.Timeout(60, connect=10)) as app,
+                httpx.AsyncClient(base_url=base, timeout=PRESS_BOUND * 3) as phones):
+        async def read(n: int) -> int:
+            try:
+                answer = await app.get("/api/v1/me/contacts", headers={"Authorization": f"Bearer {tokens[n]}"})
+            except httpx.HTTPError:
+                return 0
+            return answer.status_code
+
+        async def press(n: int) -> tuple[int, float]:
+            started = time.monotonic()
+            try:
+                answer = await phones.post("/api/v1/sos", json={"lon": 121.47, "lat": 31.23},
+                                           headers={"Authorization": f"Bearer {subject_token(f'PSG-CALL-{n}')}"})
+            except httpx.HTTPError:
+                return 0, time.monotonic() - started
+            return answer.status_code, time.monotonic() - started
+
+        reads = asyncio.gather(*(read(n) for n in range(readers)))
+        presses = []
+        while (not reads.done() and len(presses) < 60) or len(presses) < 20:
+            presses.append(asyncio.create_task(press(len(presses))))
+            await asyncio.sleep(0.1)
+        return list(await reads), list(await asyncio.gather(*presses))
+
+
+def test_many_principals_each_within_its_bound_leave_sos_answering(site: Site) -> None:
+    """200 passengers reading at once, none past its own bound, froze the embedded server for two minutes
+    (every thread waiting for a connection or the writer, the request holding it waiting for a thread) and
+    every SOS got 503. Requests past the process's running bound now wait without a thread."""
+    statuses, presses = asyncio.run(_readers_while_pressing(site.base, 200))
+    slow = [(status, round(seconds, 2)) for status, seconds in presses if status != 201 or seconds >= PRESS_BOUND]
+    assert not slow, f"{len(slow)} of {len(presses)} presses not answered within {PRESS_BOUND} s: {slow[:10]}"
+    assert set(statuses) <= {200, 503} and statuses.count(200) > 0, sorted(set(statuses))
+    started = time.monotonic()
+    assert httpx.get(f"{site.base}/healthz", timeout=5).status_code == 200
+    assert time.monotonic() - started < 1

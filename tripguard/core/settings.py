@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(default=30, gt=0, le=600,
                                         description="a request body must arrive within this, or 408")
     admission_principal_requests: int = Field(
-        default=16, ge=1, le=10_000, description="requests in flight per staff session or subject token, per "
+        default=8, ge=1, le=10_000, description="requests in flight per staff session or subject token, per "
                                                  "process; the next is 429 with Retry-After (SOS never)")
     admission_api_key_requests: int = Field(default=64, ge=1, le=10_000,
                                             description="the same per API key (an operator's whole integration)")
@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     admission_busy_requests: int = Field(
         default=32, ge=1, le=10_000, description="requests in flight (SOS not counted) at which a process is "
                                                  "saturated: bulk requests are then refused (503), before anything else")
+    admission_running_requests: int = Field(
+        default=24, ge=1, le=32, description="requests running at once per process (SOS not counted); more wait "
+                                             "their turn without a thread. Kept below the thread pool's 40, so a "
+                                             "request holding the database always finds a thread to finish on")
+    admission_queue_seconds: float = Field(default=10, gt=0, le=120,
+                                           description="how long a request waits for its turn before a 503")
     admission_retry_after_seconds: int = Field(default=1, ge=1, le=300,
                                                description="the Retry-After of a 429 or 503 from admission")
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
