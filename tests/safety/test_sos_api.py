@@ -237,3 +237,16 @@ def test_a_press_with_values_of_the_wrong_type_is_refused(client: TestClient, ac
     for body in ({"lon": True, "lat": 39.9}, {"silent": "yes"}, {"lat": "39.9", "lon": 116.4}):
         assert client.post("/api/v1/sos", json=body).status_code == 422, body
     assert client.post("/api/v1/sos", json={"lon": 116, "lat": 40}).status_code == 201  # whole numbers are numbers
+
+
+def test_one_callers_idempotency_key_never_finds_another_callers_case(client: TestClient, db: Session,  # type: ignore[no-untyped-def]
+                                                                      act_as) -> None:
+    """Caller "X" with key "evil:k1" and caller "X:evil" with key "k1" once spelled the same stored key: the
+    second press got the first one's case (200, another person's incident id) and no case of its own."""
+    act_as(Role.PASSENGER, kind="subject", id="PX")
+    first = client.post("/api/v1/sos", json={}, headers={"Idempotency-Key": "evil:k1"})
+    act_as(Role.PASSENGER, kind="subject", id="PX:evil")
+    second = client.post("/api/v1/sos", json={}, headers={"Idempotency-Key": "k1"})
+    assert first.status_code == second.status_code == 201, (first.text, second.text)
+    assert first.json()["incident_id"] != second.json()["incident_id"]
+    assert {i.caller_id for i in db.scalars(select(Incident))} == {"PX", "PX:evil"}

@@ -54,7 +54,10 @@ class Press:
 
     @property
     def key(self) -> str | None:
-        return f"{self.caller.id}:{self.idempotency_key}" if self.idempotency_key else None
+        """The caller's key, scoped to the caller: the id's length first, so no other caller's id and key
+        spell the same (caller "X" with key "a:k" and caller "X:a" with key "k" did)."""
+        caller = self.caller.id
+        return f"{len(caller)}:{caller}:{self.idempotency_key}" if self.idempotency_key else None
 
 
 @dataclass(frozen=True)
