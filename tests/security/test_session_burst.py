@@ -72,6 +72,17 @@ def _idle_past_touch_interval(url: str) -> None:
         db.execute(update(StaffSession).values(last_seen_at=utcnow() - SESSION_TOUCH_INTERVAL - timedelta(seconds=5)))
 
 
+async def _press(phones: httpx.AsyncClient, caller: str) -> tuple[int, float]:
+    """One SOS press by `caller`: its status (0: no answer) and how long it took."""
+    started = time.monotonic()
+    try:
+        answer = await phones.post("/api/v1/sos", json={"lon": 121.47, "lat": 31.23},
+                                   headers={"Authorization": f"Bearer {subject_token(caller)}"})
+    except httpx.HTTPError:
+        return 0, time.monotonic() - started
+    return answer.status_code, time.monotonic() - started
+
+
 async def _burst_while_pressing(base: str, cookie: str) -> tuple[list[int], list[tuple[int, float]], float]:
     """BURST parallel requests on one session; SOS presses (other people, on their own connections) every
     0.1 s until the burst is answered. Returns the burst's statuses (0: no answer), each press's (status,
@@ -87,20 +98,11 @@ async def _burst_while_pressing(base: str, cookie: str) -> tuple[list[int], list
                 return 0
             return answer.status_code
 
-        async def press(n: int) -> tuple[int, float]:
-            started = time.monotonic()
-            try:
-                answer = await phones.post("/api/v1/sos", json={"lon": 121.47, "lat": 31.23},
-                                           headers={"Authorization": f"Bearer {subject_token(f'PSG-BURST-{n}')}"})
-            except httpx.HTTPError:
-                return 0, time.monotonic() - started
-            return answer.status_code, time.monotonic() - started
-
         started = time.monotonic()
         burst = asyncio.gather(*(one() for _ in range(BURST)))
         presses = []
         while (not burst.done() and len(presses) < 100) or len(presses) < 5:
-            presses.append(asyncio.create_task(press(len(presses))))
+            presses.append(asyncio.create_task(_press(phones, f"PSG-BURST-{len(presses)}")))
             await asyncio.sleep(0.1)
         statuses = await burst
         took = time.monotonic() - started
@@ -135,19 +137,10 @@ async def _readers_while_pressing(base: str, readers: int) -> tuple[list[int], l
                 return 0
             return answer.status_code
 
-        async def press(n: int) -> tuple[int, float]:
-            started = time.monotonic()
-            try:
-                answer = await phones.post("/api/v1/sos", json={"lon": 121.47, "lat": 31.23},
-                                           headers={"Authorization": f"Bearer {subject_token(f'PSG-CALL-{n}')}"})
-            except httpx.HTTPError:
-                return 0, time.monotonic() - started
-            return answer.status_code, time.monotonic() - started
-
         reads = asyncio.gather(*(read(n) for n in range(readers)))
         presses = []
         while (not reads.done() and len(presses) < 60) or len(presses) < 20:
-            presses.append(asyncio.create_task(press(len(presses))))
+            presses.append(asyncio.create_task(_press(phones, f"PSG-CALL-{len(presses)}")))
             await asyncio.sleep(0.1)
         return list(await reads), list(await asyncio.gather(*presses))
 
