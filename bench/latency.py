@@ -117,14 +117,14 @@ def sign_agreement(client: httpx.Client) -> None:
 
 
 def follow(client: httpx.Client, ready: threading.Event, handle: Callable[[dict[str, object]], None],
-           refused: list[str] | None = None) -> None:
+           refused: list[str] | None = None, path: str = "/console/live/stream") -> None:
     """The agent's live stream, each item handed to `handle` as it arrives (the stream's own events as
     `stream_hello`, `stream_resync`, ...); `ready` set once the server's `hello` came. A refusal (403: say,
     an agreement not signed) or a stream that breaks is put in `refused` and raised: it is never taken for
     a quiet stream."""
     problems = refused if refused is not None else []
     try:
-        with client.stream("GET", "/console/live/stream", timeout=httpx.Timeout(30, read=None)) as response:
+        with client.stream("GET", path, timeout=httpx.Timeout(30, read=None)) as response:
             if response.status_code != 200:
                 response.read()
                 problems.append(f"the live stream answered {response.status_code}: {refusal(response)}")

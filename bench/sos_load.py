@@ -9,7 +9,8 @@ and NATS, started as bench/scale starts it):
 3. For each share of that capacity (`--loads`): ingest paced at that rate for `--seconds` (503s counted as
    shed, not retried), and SOS presses at `--sos-rate`, each a new passenger with a position. Each press is
    timed from just before its request to its HTTP answer, and to its incident on a signed-in safety
-   agent's live-map stream.
+   agent's cases stream (the one that sounds the console's alarm), while the same agent also watches the
+   live map (its own stream, carrying every position: the load a browser puts on the server).
 4. After the last phase, from the database: which presses have a case (a press without one, or without a
    2xx answer, is lost), when each case's emergency-gateway message was sent (the recording channel marks
    it sent), and how late each escalation was (escalated_at - ack_due_at; cases are left unacknowledged,
@@ -231,11 +232,12 @@ def run_setup(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, objec
             for base in bases:
                 wait_healthy(base)
             start_trips(stream, bases[0], api_key)
-            watch = Watch()
-            ready = threading.Event()
-            threading.Thread(target=follow, args=(sign_in(bases[-1]), ready, watch.handle, watch.refused),
-                             daemon=True).start()
-            opened(ready, watch.refused)
+            watch, on_map, agent = Watch(), Watch(), sign_in(bases[-1])
+            for viewer, path in ((watch, "/console/incidents/stream"), (on_map, "/console/live/stream")):
+                ready = threading.Event()
+                threading.Thread(target=follow, args=(agent, ready, viewer.handle, viewer.refused, path),
+                                 daemon=True).start()
+                opened(ready, viewer.refused)
             _, sustained, last_round, _, _ = capacity(stream, bases, api_key, args.capacity_seconds, args.senders,
                                                       database_url, drain_limit=4 * args.capacity_seconds)
             print(f"{mode}: capacity {sustained:,.0f} pings/s stored", flush=True)
@@ -247,8 +249,10 @@ def run_setup(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, objec
                 print(f"{mode} at {load:.0%}: {phase.accepted / phase.seconds:,.0f} pings/s, "
                       f"{len(phase.presses)} presses", flush=True)
             time.sleep(ACK_SECONDS + args.escalation_wait)  # the last cases' escalations and messages
-            if watch.refused:
-                raise StreamRefused(watch.refused[0])
+            for viewer in (watch, on_map):
+                if viewer.refused:
+                    raise StreamRefused(viewer.refused[0])
+            watch.resyncs += on_map.resyncs
     ids = [p.incident_id for phase in phases for p in phase.presses if p.incident_id]
     stored, sent, late, waiting = stored_outcomes(database_url, ids)
     return {"mode": mode, "sustained": sustained, "phases": phases, "watch": watch, "stored": stored, "sent": sent,
@@ -331,7 +335,8 @@ def main_beside_ingest(args: argparse.Namespace) -> None:
          f"retried) and {args.sos_rate:g} SOS presses a second, each a new passenger with a position; a safety "
          f"agent on the live map; {args.webhooks:,} webhooks queued before the start to a receiver on 127.0.0.1 "
          f"that takes {args.webhook_seconds:g} s each. SOS timed from just before the request to the case on the "
-         "agent's stream, and to the HTTP answer. Lost: no 2xx answer, or no case stored. Gateway: the "
+         "agent's cases stream (the one that sounds the console's alarm; the same agent also holds the live "
+         "map's stream, whose resyncs are counted), and to the HTTP answer. Lost: no 2xx answer, or no case stored. Gateway: the "
          "emergency-gateway message marked sent (the recording channel), after the press. Escalation: "
          f"escalated_at − ack_due_at of the same cases, left unacknowledged ({ACK_SECONDS} s window; a case not "
          "escalated when the run ends counts as late by the time since it was due), and that less the escalation "

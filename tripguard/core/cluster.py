@@ -33,13 +33,19 @@ def halves(shards: int) -> tuple[str, str]:
     return f"0-{middle - 1}", f"{middle}-{shards - 1}"
 
 
+# On one machine the monitor workers (detection over every ping: bulk work) yield the CPU to the API replicas,
+# the scheduler and the outbox, which carry an SOS, its escalation and its messages.
+BULK_NICENESS = 10
+
+
 def procfile(*, shards: int, ports: tuple[int, int] = (8001, 8002), host: str = "127.0.0.1") -> dict[str, str]:
     first, second = halves(shards)
+    bulk = f"nice -n {BULK_NICENESS} {TRIPGUARD}"
     return {
         "api1": f"{TRIPGUARD} serve --host {host} --port {ports[0]}",
         "api2": f"{TRIPGUARD} serve --host {host} --port {ports[1]}",
-        "monitor1": f"{TRIPGUARD} worker monitor --shards {first} --standby {second}",
-        "monitor2": f"{TRIPGUARD} worker monitor --shards {second} --standby {first}",
+        "monitor1": f"{bulk} worker monitor --shards {first} --standby {second}",
+        "monitor2": f"{bulk} worker monitor --shards {second} --standby {first}",
         "outbox": f"{TRIPGUARD} worker outbox",
         "scheduler": f"{TRIPGUARD} scheduler",
     }
