@@ -90,7 +90,7 @@ def test_csv_export_is_the_filtered_list_audited_and_safe_in_a_spreadsheet(
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(answer.text.lstrip("\ufeff"))))
     assert rows[0][:4] == ["case", "source", "severity", "state"] and len(rows) == 7
-    assert [r for r in rows if r[0] == "inc_F"][0][4].startswith("'=")  # never run as a formula
+    assert next(r for r in rows if r[0] == "inc_F")[4].startswith("'=")  # never run as a formula
     export = db.scalars(select(AuditEntry).where(AuditEntry.action == "console.export")).one()
     assert export.target_id == "cases" and '"rows":6' in export.details.replace(" ", "")
 
@@ -126,3 +126,27 @@ def test_a_feed_item_says_who_holds_the_case_and_whether_it_still_counts_down() 
                     ack_due_at=now, escalated_at=now)
     assert feed_item(late)["escalated_at"] == now.isoformat() and feed_item(late)["escalated"] is True
     assert feed_item(late)["assigned_to"] is None and feed_item(late)["acknowledged_at"] is None
+
+
+def test_every_change_of_a_case_raises_the_version_its_row_and_feed_items_carry(
+        client: TestClient, db: Session, session_factory, queue: None) -> None:  # type: ignore[no-untyped-def]
+    """A console drops a case's item older than what it shows (console.js): the version must rise with each
+    change, whoever makes it (an agent's action, the escalation job), and the page must say what it shows."""
+    from tripguard.safety.service import escalate_overdue, feed_item
+
+    def row_version() -> str:
+        page = client.get("/console/incidents").text
+        return re.search(r'<tr data-incident="inc_L" data-version="(\d+)"', page).group(1)  # type: ignore[union-attr]
+
+    case(db, "inc_L", due_in=-1)
+    assert row_version() == "1"
+    escalated = escalate_overdue(session_factory, webhook_url=None)
+    assert [(i["id"], i["version"]) for i in escalated] == [("inc_L", 2)]
+    assert client.post("/console/incidents/inc_L/action", data={"action": "acknowledge"},
+                       follow_redirects=False).status_code == 303
+    assert row_version() == "3"
+    case_page = client.get("/console/incidents/inc_L").text
+    assert 'data-widget="case" data-incident="inc_L" data-version="3"' in case_page
+    db.expire_all()
+    incident = db.get(Incident, "inc_L")
+    assert incident is not None and feed_item(incident)["version"] == 3

@@ -48,6 +48,11 @@ class Incident(Base):
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Raised by every change (the ORM's version counter): the live feed carries it, so a console never
+    # applies an older state of the case over a newer one (items read or published out of order).
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (read once, by the mapper)
 
 
 class IncidentEvent(Base):

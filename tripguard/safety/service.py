@@ -60,7 +60,7 @@ def feed_item(incident: Incident) -> dict[str, object]:
             "claimed_order_id": incident.claimed_order_id, "assigned_to": incident.assigned_to,
             "created_at": incident.created_at.isoformat(), "ack_due_at": incident.ack_due_at.isoformat(),
             "acknowledged_at": _iso(incident.acknowledged_at), "escalated_at": _iso(incident.escalated_at),
-            "escalated": incident.escalated_at is not None}
+            "escalated": incident.escalated_at is not None, "version": incident.version}
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -70,7 +70,8 @@ def _iso(at: datetime | None) -> str | None:
 def act(session: Session, vault: Vault, *, actor: Principal, incident_id: str, action: str, outcome: str | None,
         note: str | None, assignee: str | None = None) -> Incident:
     """An agent moves the case on, assigns it, or adds a note. Resolving names what it turned out to be."""
-    incident = session.get(Incident, incident_id)
+    # Locked (PostgreSQL): a change made meanwhile (the escalation) is waited for and read, not overwritten.
+    incident = session.get(Incident, incident_id, with_for_update=True)
     if incident is None:
         raise NotFound("no such incident")
     now = utcnow()
@@ -115,8 +116,10 @@ def escalate_overdue(factory: sessionmaker[Session], *, webhook_url: str | None)
     """Open cases nobody acknowledged in time: marked, on the timeline, and sent to the operator."""
     now = utcnow()
     with unit_of_work(factory) as session:
+        # A case an agent is acknowledging right now is left to the next run (it may not be waiting any more).
         overdue = list(session.scalars(select(Incident).where(Incident.status == "open", Incident.escalated_at.is_(None),
-                                                              Incident.ack_due_at <= now).limit(100)))
+                                                              Incident.ack_due_at <= now)
+                                       .limit(100).with_for_update(skip_locked=True)))
         for incident in overdue:
             incident.escalated_at = now
             add_event(session, incident, "escalated", SYSTEM, late_s=round((now - incident.ack_due_at).total_seconds()))
@@ -124,6 +127,7 @@ def escalate_overdue(factory: sessionmaker[Session], *, webhook_url: str | None)
                 notify.enqueue_webhook(session, url=webhook_url, event="incident_escalated",
                                        payload={"incident_id": incident.id, "trip_id": incident.trip_id},
                                        idempotency_key=f"incident:{incident.id}:escalated")
+        session.flush()  # the versions the items carry are those written
         return [feed_item(i) for i in overdue]
 
 

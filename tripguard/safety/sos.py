@@ -283,9 +283,11 @@ def link_claims(session: Session, *, trip: Trip) -> list[Incident]:
     if not people:
         return []
     cases = list(session.scalars(select(Incident).where(
-        Incident.claimed_trip_id == trip.id, Incident.caller_id.in_(people), Incident.status.in_(LIVE_STATES))))
+        Incident.claimed_trip_id == trip.id, Incident.caller_id.in_(people), Incident.status.in_(LIVE_STATES))
+        .with_for_update()))  # an agent's change meanwhile is waited for, not overwritten
     for incident in cases:
         incident.trip_id, incident.vehicle_id, incident.driver_id = trip.id, trip.vehicle_id, trip.driver_id
         incident.claimed_trip_id = None
         add_event(session, incident, "claim_verified", SYSTEM, trip=trip.id)
+    session.flush()  # the versions their feed items carry are those written
     return cases

@@ -259,18 +259,35 @@
   function caseEvent(detail) {
     document.dispatchEvent(new CustomEvent("tripguard:case", { detail }));
   }
+  // A case's items are its states, each read or published at its own moment: a hello read just before a
+  // change, a job that publishes after an agent's newer change. Each carries the case's version, and an
+  // item older than what this page knows is never applied (it would re-open an acknowledged case here).
+  const versions = new Map();  // id -> the newest version of the case seen
+  function isCurrent(item) {
+    const known = versions.get(item.id) || 0;
+    if ((item.version || 0) < known) return false;
+    versions.set(item.id, item.version || 0);
+    return true;
+  }
   function onHello(hello) {
+    const known = new Map(cases);
     cases.clear();
     waiting.clear();
-    (hello.live || []).forEach((item) => cases.set(item.id, item));
-    (hello.open || []).forEach((id) => waiting.add(id));
+    (hello.live || []).forEach((item) => {
+      if (isCurrent(item)) cases.set(item.id, item);
+      else if (known.has(item.id)) cases.set(item.id, known.get(item.id));
+    });
+    (hello.open || []).forEach((id) => {
+      const item = cases.get(id);
+      if (item ? item.status === "open" : !versions.has(id)) waiting.add(id);
+    });
     cases.forEach((item) => { if (item.escalated_at) escalations.add(item.id); });
     showBadge();
     // Cases already under way: pages mark them (the map its trips), but nothing is announced.
     cases.forEach((item) => caseEvent({ ...item, already: true }));
   }
   function onItem(item) {
-    if (item.type !== "incident") return;
+    if (item.type !== "incident" || !isCurrent(item)) return;
     if (LIVE.includes(item.status)) cases.set(item.id, item); else cases.delete(item.id);
     if (item.status === "open") waiting.add(item.id); else waiting.delete(item.id);
     showBadge();

@@ -66,7 +66,9 @@ window.TripGuard.widget("case", function (card) {
   const status = card.querySelector("[data-testid=incident-status]");
   function onCase(event) {
     const item = event.detail;
-    if (item.id !== card.dataset.incident) return;
+    // Never an older state over the one shown (this page may be newer than a hello read before it).
+    if (item.id !== card.dataset.incident || (item.version || 0) < Number(card.dataset.version)) return;
+    card.dataset.version = String(item.version || 0);
     if (item.status !== status.dataset.status) {
       status.dataset.status = item.status;
       status.textContent = labels.states[item.status] || item.status;

@@ -61,6 +61,9 @@ window.TripGuard.widget("queue", function (queue) {
     }
   }
   function update(row, item) {
+    // Never an older state over the one shown (the page may be newer than what the shell heard).
+    if ((item.version || 0) < Number(row.dataset.version || 0)) return;
+    row.dataset.version = String(item.version || 0);
     statusCell(row.querySelector(".status"), item);
     row.querySelector(".assignee").textContent = assignee(item);
     dueCell(row.querySelector(".due"), item);
