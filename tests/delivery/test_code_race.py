@@ -21,7 +21,8 @@ from tripguard.privacy import service as privacy
 
 def test_parallel_wrong_codes_each_count_and_lock_at_five(tmp_path: Path) -> None:
     url = fresh_database("tg_code_race", tmp_path)
-    settings = make_settings(url, tmp_path / "keys")
+    # A race of the attempt counter, not of admission: all twenty guesses run at once.
+    settings = make_settings(url, tmp_path / "keys", admission_principal_requests=32)
     site = create_app(settings)
     factory, vault, secret = site.state.sessionmaker, site.state.vault, settings.secret_key.get_secret_value()
     with unit_of_work(factory) as session:

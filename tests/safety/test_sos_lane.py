@@ -9,6 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
+import anyio.to_thread
 import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
@@ -40,32 +41,33 @@ def press_promptly(client: TestClient, key: str) -> httpx.Response:
 
 
 def test_an_sos_is_answered_while_every_shared_thread_is_busy(app: FastAPI) -> None:
+    """Admission keeps requests from taking every shared thread (tests/core/test_admission.py), so the pool
+    is filled here from inside the server's event loop, as anything else using it (a stream's catch-up, a
+    background task) could: 50 blocking calls for its 40 threads, ten of them waiting for one."""
     release, lock = threading.Event(), threading.Lock()
     inside = [0]
 
-    @app.get("/simulated-slow-sync-route")
-    def slow() -> dict[str, str]:  # a plain `def` route: it runs on a thread of the shared pool
+    def blocked() -> None:
         with lock:
             inside[0] += 1
         release.wait(30)
-        return {}
 
     with TestClient(app) as client:
-        senders = ThreadPoolExecutor(SHARED_THREADS + 10)
-        slow_ones = [senders.submit(client.get, "/simulated-slow-sync-route") for _ in range(SHARED_THREADS + 10)]
+        portal = client.portal
+        assert portal is not None
+        tasks = [portal.start_task_soon(anyio.to_thread.run_sync, blocked) for _ in range(SHARED_THREADS + 10)]
         try:
             deadline = time.monotonic() + 20
             while inside[0] < SHARED_THREADS:  # every shared thread holds one; the other ten wait for a thread
-                assert time.monotonic() < deadline, f"only {inside[0]} slow requests started"
+                assert time.monotonic() < deadline, f"only {inside[0]} blocking calls started"
                 time.sleep(0.05)
             response = press_promptly(client, "while-threads-are-busy")
             assert response.status_code == 201, response.text
             assert inside[0] == SHARED_THREADS  # the pool was still full when the press was answered
         finally:
             release.set()
-            for answer in slow_ones:
-                assert answer.result(timeout=30).status_code == 200
-            senders.shutdown()
+            for task in tasks:
+                task.result(timeout=30)
 
 
 def test_an_sos_is_answered_while_every_bulk_connection_is_held(app: FastAPI) -> None:
