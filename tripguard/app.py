@@ -254,7 +254,8 @@ def outbox_senders(app: FastAPI) -> OutboxSenders:
     return OutboxSenders(app.state.sessionmaker, app.state.vault, app.state.notifier,
                          database_url=settings.database_url, wake=app.state.outbox_wake,
                          poll=settings.outbox_interval_seconds,
-                         claim_for=timedelta(seconds=settings.outbox_claim_seconds))
+                         claim_for=timedelta(seconds=settings.outbox_claim_seconds),
+                         emergency_factory=app.state.emergency_sessionmaker)
 
 
 @contextlib.asynccontextmanager
@@ -324,6 +325,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     # The emergency lane's own connections: a pool exhausted by bulk work never holds up an SOS.
     app.state.emergency_engine = engine_for(settings, "emergency")
     emergency_sessionmaker = session_factory or make_sessionmaker(app.state.emergency_engine)
+    app.state.emergency_sessionmaker = emergency_sessionmaker
     app.state.fast_reader = make_fast_reader(settings, session_factory)
     app.state.audit_key = load_signing_key(settings)
     app.state.vault = build_vault(settings)

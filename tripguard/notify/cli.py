@@ -40,7 +40,7 @@ def outbox(
         out.print(f"sent {result.sent}, retrying {result.retried}, dead {result.dead}")
         return
     senders = OutboxSenders(factory, vault, notifier, database_url=settings.database_url, poll=interval,
-                            claim_for=claim_for)
+                            claim_for=claim_for, emergency_factory=make_sessionmaker(engine_for(settings, "emergency")))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -175,9 +175,15 @@ class OutboxSenders:
     that wakes the emergency sender when another process stores an SOS."""
 
     def __init__(self, factory: sessionmaker[Session], vault: Vault, notifier: Notifier, *, database_url: str,
-                 wake: OutboxWake | None = None, poll: float = 1.0, claim_for: timedelta = CLAIM_FOR) -> None:
+                 wake: OutboxWake | None = None, poll: float = 1.0, claim_for: timedelta = CLAIM_FOR,
+                 emergency_factory: sessionmaker[Session] | None = None) -> None:
+        """`emergency_factory`: the emergency lane's connections (on SQLite its writes go ahead of bulk
+        writers), so the gateway message never waits for the general sender's transactions."""
         database_lock = threading.Lock()
-        self.emergency = Sender("emergency", factory, vault, notifier, EMERGENCY_LANE, database_lock,
+        emergency_factory = emergency_factory or factory
+        # Two senders share one lock only when they share one connection (the tests' rollback per test).
+        emergency_lock = database_lock if emergency_factory is factory else threading.Lock()
+        self.emergency = Sender("emergency", emergency_factory, vault, notifier, EMERGENCY_LANE, emergency_lock,
                                 concurrency=notifier.emergency_concurrency, claim_for=claim_for, poll=poll)
         self.general = Sender("general", factory, vault, notifier, OTHER_LANES, database_lock,
                               concurrency=notifier.concurrency, claim_for=claim_for, poll=poll)
