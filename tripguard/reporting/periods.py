@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 
 from tripguard.core.errors import InvalidInput
 
-PATTERN = r"^[0-9]{4}(Q[1-4]|-(0[1-9]|1[0-2])|W(0[1-9]|[1-4][0-9]|5[0-3]))$"
+# Years 1970-2199, as every timestamp TripGuard takes: year 1 shifted to UTC (and its trend, the quarters
+# before it) falls out of Python's dates (a 500 the fuzz found).
+PATTERN = r"^(19[7-9][0-9]|2[01][0-9]{2})(Q[1-4]|-(0[1-9]|1[0-2])|W(0[1-9]|[1-4][0-9]|5[0-3]))$"
 
 
 @dataclass(frozen=True)
