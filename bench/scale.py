@@ -341,6 +341,17 @@ def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, object
             "loads": loads}
 
 
+def each_set_up(modes: list[str], run: Callable[[str, Path], dict[str, object]]) -> list[dict[str, object]]:
+    """`run` for each set-up in one temporary folder; if one fails, the tail of every process's log first."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            return [run(mode, Path(tmp)) for mode in modes]
+        except Exception:
+            for log in sorted(Path(tmp).glob("*/p*.log")):
+                print(f"== {log}\n{log.read_text()[-1500:]}", file=sys.stderr)
+            raise
+
+
 def projection(cluster: dict[str, object], trips: int = 1_000_000, period: float = 3.0) -> str:
     """Cores for `trips` concurrent trips at one ping every `period` s, from the measured CPU per ping."""
     rate = trips / period
@@ -370,13 +381,7 @@ def main() -> None:
                         help="shares of the sustained rate the latency phases run at")
     args = parser.parse_args()
     modes = ["cluster", "embedded"] if args.mode == "both" else [args.mode]
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            results = [run_mode(mode, args, Path(tmp)) for mode in modes]
-        except Exception:
-            for log in sorted(Path(tmp).glob("*/p*.log")):
-                print(f"== {log}\n{log.read_text()[-1500:]}", file=sys.stderr)
-            raise
+    results = each_set_up(modes, lambda mode, tmp: run_mode(mode, args, tmp))
     rows = [f"| {r['mode']} | {r['accepted']:,.0f} | **{r['sustained']:,.0f}** | {x['load']:.0%} | "
             f"{_p(x['stored_ms'], 50)} | {_p(x['stored_ms'], 99)} | "
             f"{_p(x['alert_ms'], 50)} | {_p(x['alert_ms'], 99)} | {x['alerts_missed']} | {_p(x['sos_ms'], 50)} | "

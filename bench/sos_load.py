@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -44,6 +42,7 @@ from bench.scale import (
     BATCH,
     Stream,
     capacity,
+    each_set_up,
     fresh_postgres,
     processes,
     set_up,
@@ -314,13 +313,7 @@ def main_beside_ingest(args: argparse.Namespace) -> None:
     args.escalation_wait = args.escalation_wait if args.escalation_wait is not None else (6.0 if quick else 8.0)
     args.port = args.port or 8831
     modes = ["embedded", "cluster"] if args.mode == "both" else [args.mode]
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            results = [run_setup(mode, args, Path(tmp)) for mode in modes]
-        except Exception:
-            for log in sorted(Path(tmp).glob("*/p*.log")):
-                print(f"== {log}\n{log.read_text()[-1500:]}", file=sys.stderr)
-            raise
+    results = each_set_up(modes, lambda mode, tmp: run_setup(mode, args, tmp))
     command = (f".venv/bin/python -m bench.sos --beside-ingest{' --quick' if quick else ''} --mode {args.mode} "
                f"--loads {','.join(f'{x:g}' for x in args.loads)} --seconds {args.seconds:g} --trips {args.trips} "
                f"--sos-rate {args.sos_rate:g} --webhooks {args.webhooks} --webhook-seconds {args.webhook_seconds:g}")
