@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
@@ -9,10 +10,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.conftest import fresh_database
 from tests.notify.receivers import webhook_receiver
+from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
 from tripguard.notify import service
 from tripguard.notify.channels import RecordingChannel, WebhookChannel
 from tripguard.notify.models import OutboxMessage
@@ -20,6 +23,25 @@ from tripguard.notify.senders import EMERGENCY_LANE, OTHER_LANES, OutboxSenders,
 from tripguard.notify.service import Notifier
 
 SLOW = 0.5  # seconds the slow receiver takes per webhook
+
+
+@pytest.fixture(scope="module")
+def committed_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A database of this module's own, with real commits: the senders' threads each take a connection
+    of their own. (On the suite's one connection, their savepoints interleave: "savepoint does not exist".)"""
+    url = fresh_database(f"tg_senders_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}",
+                         tmp_path_factory.mktemp("senders"))
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session_factory(committed_engine: Engine) -> sessionmaker[Session]:
+    factory = make_sessionmaker(committed_engine)
+    with unit_of_work(factory) as session:  # each test starts with an empty outbox
+        session.execute(delete(OutboxMessage))
+    return factory
 
 
 def queue_webhooks(db: Session, url: str, count: int, tag: str) -> list[str]:

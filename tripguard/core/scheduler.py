@@ -99,9 +99,11 @@ def _job_loop(job: Job, lease: Leader, leading: _Leading, stop: threading.Event,
 
 
 def _run(job: Job, fenced: Callable[[Job], None]) -> None:
+    started = time.monotonic()
     try:
         job.run()
-        logger.debug("job ran", extra={"event": job.name})
+        # The duration says when the run started: a run that ended before a stop may be logged after it.
+        logger.debug("job ran", extra={"event": job.name, "duration_ms": round((time.monotonic() - started) * 1000)})
     except Fenced:
         fenced(job)
     except Exception:
