@@ -26,6 +26,9 @@ from tripguard.vault.keysource import KeySource
 from tripguard.vault.models import DataKey
 
 _CACHE = "tripguard.vault.data_keys"
+# Column info key of a blind index (`privacy.catalogue.blind_index_column`): data backups leave its
+# values out, a restore rebuilds them from the sealed fields that still open.
+BLIND_INDEX_INFO = "tripguard.blind_index"
 
 
 class SubjectErased(DomainError):
@@ -178,9 +181,19 @@ class Vault:
                                                         row_id=row_id))
 
     def blind_index(self, kind: str, normalised: str) -> str:
+        """Equality search under the keyring's index key. Whoever holds the keyring can compute it for a
+        guess, so it is stored only in a column marked `BLIND_INDEX_INFO` (left out of data backups,
+        rebuilt on restore) and cleared when its person is erased."""
         key = crypto.derive(self.keys.index_key(), info=f"tripguard/blind-index/{kind}", suite=self.suite,
                             length=32)
         return crypto.blind_index(self.suite, key, normalised)
+
+    def forget(self, session: Session, subject_ids: list[str]) -> None:
+        """Drop these subjects' opened keys from the session's cache (a pass over every person keeps
+        only a batch's keys in memory)."""
+        cache = self._cache(session)
+        for subject_id in subject_ids:
+            cache.pop(subject_id, None)
 
     # -- erasure --------------------------------------------------------------------------
     def shred(self, session: Session, *, subject_id: str, reason: str, record_id: str | None = None) -> bool:
