@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import LargeBinary, MetaData
+from sqlalchemy import LargeBinary, MetaData, String
 from sqlalchemy.orm import mapped_column
 
 from tripguard.core.i18n import N_
 from tripguard.security.permissions import Purpose
 from tripguard.vault import masking
+from tripguard.vault.service import BLIND_INDEX_INFO
 
 
 class Category(StrEnum):
@@ -94,6 +95,14 @@ def personal_column(category: Category, *, subject_column: str = "id") -> Any:
     """
     return mapped_column(LargeBinary, nullable=True,
                          info={PERSONAL_INFO_KEY: {"category": category, "subject_column": subject_column}})
+
+
+def blind_index_column(*, kind: str, source: str) -> Any:
+    """A blind index of the sealed column `source` (the keyring's index key over its value normalised
+    for `kind`, see `privacy.indexes`), for equality search. Anyone holding the keyring can test a
+    guess against it, so a data backup leaves it out and a restore rebuilds it from the fields that
+    still open: an erased person gets none back."""
+    return mapped_column(String(64), index=True, info={BLIND_INDEX_INFO: {"kind": kind, "source": source}})
 
 
 def catalogue(metadata: MetaData) -> list[PersonalField]:

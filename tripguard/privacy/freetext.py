@@ -3,7 +3,10 @@ under the key of the person it is about, and referred to elsewhere by id.
 
 The audit log keeps only the reference and a keyed MAC of the text (proof of what was typed, for
 whoever may open the text; not a dictionary-attackable hash). The log is never deleted, the text
-is: it dies with the person's (or the trip's) key.
+is: it dies with the person's (or the trip's) key, and so does the MAC, whose key derives from that
+same data key (`Vault.subject_mac`): after the shred, nobody, keyring or not, can confirm a guess
+against it. MACs written before (32 hex digits, no `dk1:` prefix) were keyed by the keyring's index
+key; they stay in the hash-chained audit log as written and are never computed again.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ def keep(session: Session, vault: Vault, *, subject_id: str, text: str, label: s
     row = FreeText(id=new_id("txt"), subject_id=subject_id, created_at=utcnow())
     access.write_field(vault, session, row, "text", text)
     session.add(row)
-    return {f"{label}_ref": row.id, f"{label}_mac": vault.blind_index("free-text", text)[:32]}
+    return {f"{label}_ref": row.id, f"{label}_mac": vault.subject_mac(session, subject_id, text)}
 
 
 def read(session: Session, vault: Vault, principal: Principal, refs: list[str], *,

@@ -8,7 +8,7 @@ from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tripguard.core.db import Base, UTCDateTime
-from tripguard.privacy.catalogue import Category, personal_column
+from tripguard.privacy.catalogue import Category, blind_index_column, personal_column
 
 
 class DataSubject(Base):
@@ -20,7 +20,7 @@ class DataSubject(Base):
     kind: Mapped[str] = mapped_column(String(24))
     name: Mapped[bytes | None] = personal_column(Category.NAME)
     phone: Mapped[bytes | None] = personal_column(Category.PHONE)
-    phone_index: Mapped[str | None] = mapped_column(String(64), index=True)  # blind index
+    phone_index: Mapped[str | None] = blind_index_column(kind="phone", source="phone")
     email: Mapped[bytes | None] = personal_column(Category.EMAIL)
     notice_version: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -3,7 +3,8 @@
 `backup create FILE` writes two files from one consistent snapshot (a single read-only transaction):
 - FILE, the data backup: every table **except** `vault_data_keys`, sealed under a backup key wrapped
   by the current KEK. It holds no data key, so with the keyring alone it opens only what is not
-  personal (ids, times, the audit log); people's sealed fields stay noise.
+  personal (ids, times, the audit log); people's sealed fields stay noise. Blind indexes (columns
+  marked `BLIND_INDEX_INFO`) are written empty: keyed by the keyring, they would confirm a guess.
 - FILE.keys, the key backup: the rows of `vault_data_keys`, sealed under a key that lives only in
   the key folder and is destroyed when the key-backup window passes (keybackup.py).
 
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, LargeBinary, Table, func, insert, select, text
+from sqlalchemy import Column, Engine, LargeBinary, Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from tripguard.core.clock import utcnow
@@ -41,7 +42,7 @@ from tripguard.vault import crypto
 from tripguard.vault.crypto import Suite
 from tripguard.vault.journal import Erasure, JournalError
 from tripguard.vault.keybackup import BackupRecord, KeyBackupExpired
-from tripguard.vault.service import Vault
+from tripguard.vault.service import BLIND_INDEX_INFO, Vault
 
 MAGIC = b"TGBK1\n"
 CHUNK_BYTES = 1 << 20
@@ -76,10 +77,16 @@ def _key_table() -> Table:
     return metadata.tables[KEY_TABLE]
 
 
+def _written(column: Column[Any]) -> bool:
+    """Whether a column's values go into a data backup: not a blind index (keyed by the keyring, it would
+    confirm an erased person's guessed value forever; the restore rebuilds it from what still opens)."""
+    return BLIND_INDEX_INFO not in column.info
+
+
 def _encode(table: Table, row: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for column in table.columns:
-        value = row._mapping[column]
+        value = row._mapping[column] if _written(column) else None
         if value is None:
             out[column.name] = None
         elif isinstance(column.type, LargeBinary):
@@ -300,11 +307,13 @@ def _load(connection: Any, tables: dict[str, Table], lines: Iterator[bytes], row
 
 
 def restore_backup(engine: Engine, vault: Vault, path: Path, *, keys_path: Path | None = None,
-                   after_erasures: Callable[[Session, list[Erasure]], None] | None = None) -> BackupSummary:
+                   after_erasures: Callable[[Session, list[Erasure]], None] | None = None,
+                   rebuild_blind_indexes: Callable[[Session, Vault], object] | None = None) -> BackupSummary:
     """Load a backup and its key backup into an empty database at the same revision; all or nothing.
 
     `after_erasures` runs inside the restore's transaction with the journal's erasures (the privacy
-    domain clears blind indexes, marks people erased and keeps their deletion records)."""
+    domain clears blind indexes, marks people erased and keeps their deletion records); then
+    `rebuild_blind_indexes` recomputes the blind indexes the backup left out, from what still opens."""
     keys_path = keys_path or keys_file_for(path)
     rows: dict[str, int] = {}
     with path.open("rb") as handle, keys_path.open("rb") as keys_handle:
@@ -332,6 +341,8 @@ def restore_backup(engine: Engine, vault: Vault, path: Path, *, keys_path: Path 
                 raise BackupError(f"restore stopped: {exc}") from exc
             if after_erasures is not None:
                 after_erasures(session, erasures)
+            if rebuild_blind_indexes is not None:
+                rebuild_blind_indexes(session, vault)
     return BackupSummary(path=path, schema_revision=header["schema_revision"], rows=rows, keys_path=keys_path,
                          erasures=len({e.subject_id for e in erasures}))
 

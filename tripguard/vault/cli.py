@@ -143,6 +143,7 @@ def _run_backup(action: str, path: Path, keys: Path | None = None) -> BackupSumm
     from tripguard.core.db import engine_for, make_sessionmaker, unit_of_work
     from tripguard.core.errors import InvalidInput
     from tripguard.core.settings import get_settings
+    from tripguard.privacy.indexes import rebuild as rebuild_blind_indexes
     from tripguard.privacy.service import reapply_erasures
     from tripguard.vault import backup
     from tripguard.vault.journal import JournalError
@@ -155,7 +156,8 @@ def _run_backup(action: str, path: Path, keys: Path | None = None) -> BackupSumm
         if action == "create":
             summary = backup.create_backup(engine, vault, path, retention_days=settings.backup_retention_days)
         else:
-            summary = backup.restore_backup(engine, vault, path, keys_path=keys, after_erasures=reapply_erasures)
+            summary = backup.restore_backup(engine, vault, path, keys_path=keys, after_erasures=reapply_erasures,
+                                            rebuild_blind_indexes=rebuild_blind_indexes)
         with unit_of_work(make_sessionmaker(engine)) as session:
             audit.record(session, actor=CLI_ACTOR, action=f"backup.{action}", target_type="backup",
                          target_id=path.name[:64], details={"rows": sum(summary.rows.values()),

@@ -26,6 +26,12 @@ from tripguard.vault.keysource import KeySource
 from tripguard.vault.models import DataKey
 
 _CACHE = "tripguard.vault.data_keys"
+# Column info key of a blind index (`privacy.catalogue.blind_index_column`): data backups leave its
+# values out, a restore rebuilds them from the sealed fields that still open.
+BLIND_INDEX_INFO = "tripguard.blind_index"
+# MACs from `Vault.subject_mac` start with this; older ones (32 hex digits, keyed by the keyring's
+# index key) are kept where they were written (the audit log is never rewritten) and never confirmed.
+SUBJECT_MAC_PREFIX = "dk1:"
 
 
 class SubjectErased(DomainError):
@@ -178,9 +184,38 @@ class Vault:
                                                         row_id=row_id))
 
     def blind_index(self, kind: str, normalised: str) -> str:
+        """Equality search under the keyring's index key. Whoever holds the keyring can compute it for a
+        guess, so it is stored only in a column marked `BLIND_INDEX_INFO` (left out of data backups,
+        rebuilt on restore) and cleared when its person is erased."""
         key = crypto.derive(self.keys.index_key(), info=f"tripguard/blind-index/{kind}", suite=self.suite,
                             length=32)
         return crypto.blind_index(self.suite, key, normalised)
+
+    def subject_mac(self, session: Session, subject_id: str, text: str, *, kind: str = "free-text") -> str:
+        """A keyed MAC of `text` that dies with the subject: its key derives from the subject's data key,
+        so once that key is shredded (and the key-backup window has passed) nobody, keyring or not, can
+        recompute it to confirm a guess. Raises SubjectErased for a subject already erased."""
+        key = self.data_key(session, subject_id, create=True)
+        if key is None:
+            raise SubjectErased("this subject was erased; nothing more is stored about them")
+        suite = crypto.suite_of_key(key)
+        mac_key = crypto.derive(key, info=f"tripguard/subject-mac/{kind}|{subject_id}", suite=suite, length=32)
+        return SUBJECT_MAC_PREFIX + crypto.blind_index(suite, mac_key, text)[:32]
+
+    def verify_subject_mac(self, session: Session, subject_id: str, text: str, mac: str, *,
+                           kind: str = "free-text") -> bool:
+        """Whether `mac` (from `subject_mac`) is the MAC of `text`: possible only while the subject's key
+        lives (SubjectErased after). A MAC of the older, keyring-keyed scheme is never confirmed."""
+        if not mac.startswith(SUBJECT_MAC_PREFIX):
+            return False
+        return crypto.constant_time_equal(self.subject_mac(session, subject_id, text, kind=kind), mac)
+
+    def forget(self, session: Session, subject_ids: list[str]) -> None:
+        """Drop these subjects' opened keys from the session's cache (a pass over every person keeps
+        only a batch's keys in memory)."""
+        cache = self._cache(session)
+        for subject_id in subject_ids:
+            cache.pop(subject_id, None)
 
     # -- erasure --------------------------------------------------------------------------
     def shred(self, session: Session, *, subject_id: str, reason: str, record_id: str | None = None) -> bool:
