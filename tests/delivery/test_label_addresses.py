@@ -117,7 +117,19 @@ def inside(draw: st.DrawFn) -> tuple[str, list[str]]:
         (f"Suite {room}", [str(room)]), (f"Floor {floor}", [str(floor)]), (f"Level {floor} Unit {room}",
                                                                             [str(floor), str(room)]),
     ]
-    return draw(st.sampled_from(forms))
+    chinese = [  # written in characters, and run into a wing's name that ends like a district or a place
+        (f"{chinese_numeral(floor)}层", [chinese_numeral(floor)]), (spelt(room), [spelt(room)]),
+        (f"{chinese_numeral(unit)}单元{spelt(room)}", [chinese_numeral(unit), spelt(room)]),
+    ]
+    form, secrets = draw(st.sampled_from(forms + chinese))
+    if (form, secrets) in chinese:
+        form += draw(st.sampled_from(["", "东区", "北院", "花园"]))
+    return form, secrets
+
+
+def spelt(number: int) -> str:
+    """1201 → 一二零一, as a room number is read out."""
+    return "".join("零一二三四五六七八九"[int(d)] for d in str(number))
 
 
 @st.composite

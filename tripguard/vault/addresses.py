@@ -45,14 +45,14 @@ _LATIN_ENDED = re.compile(rf"{_NAME}*?(?P<word>[A-Za-z]{{3,}})(?![A-Za-z])")
 _INSIDE_MARK = re.compile(rf"[{_NUMERALS}A-Za-z#](?:单元|层|楼|室|户|房|门|栋|幢|座|塔|号|间|梯|#)|单元")
 _NUMBER_WORD = re.compile(rf"[{_NUMERALS}]{{3,}}")  # 一二零一: a room number spelt out
 # The number on the road: only right after a road (88号, 88-1号, 甲8号, 1088弄, 3号院).
-_ROAD_NUMBER = re.compile(r"[甲乙丙丁]?\d{1,5}(?:-\d{1,4})?(?:号院|号|弄)(?!楼|馆|#)")
+_ROAD_NUMBER = re.compile(r"[甲乙丙丁]?\d{1,5}(?:-\d{1,4})?(?:号院|号|弄)(?!楼|馆)")
 _COMPOUND = re.compile(r"\d{1,4}号院")  # a numbered courtyard of a community (望京西园3号院)
 # A building, only when marked as one (5号楼, 3栋, B座, B塔, A1幢, 五号楼, 5#楼); the last part kept.
 _BUILDING = re.compile(rf"(?:\d{{1,3}}[A-Z]?|[A-Z]\d{{0,2}}|[{_NUMERALS}]{{1,3}})\s?(?:号楼|号馆|栋|幢|座|塔|#楼)")
 
 
 def _safe_name(name: str) -> bool:
-    return not (_INSIDE_MARK.search(name) or _NUMBER_WORD.search(name) or re.search(r"\d", name))
+    return not (_INSIDE_MARK.search(name) or _NUMBER_WORD.search(name))  # names hold no digits (_NAME)
 
 
 def _name_at(text: str, position: int) -> re.Match[str] | None:
@@ -149,7 +149,7 @@ def is_place(part: str) -> bool:
 def _street(part: str) -> tuple[str, bool] | None:
     """The street line at the start of `part`, and whether anything follows it."""
     match = _STREET.match(part)
-    if match is None or _unit_word_in(match.group("name") or match.group("name2") or ""):
+    if match is None:
         return None
     return match.group(), bool(part[match.end():].strip(" ,."))
 
