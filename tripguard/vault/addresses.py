@@ -28,12 +28,13 @@ _DIVISIONS = ("特别行政区", "自治区", "自治州", "自治县", "地区"
 _ROADS = ("大街", "大道", "胡同", "街", "路", "道", "巷", "弄", "里", "条")
 _PLACES = ("小区", "花园", "家园", "公寓", "大厦", "大楼", "广场", "中心", "新村", "社区", "公馆", "山庄", "国际", "天地",
            "商城", "市场", "苑", "园", "城", "府", "邸", "庭", "居", "村", "坊", "湾", "庄", "院", "期")
-# Latin words that introduce what is inside a building (an apartment, a floor, a room) or a building's
-# number written out: never kept as a name.
+# Latin words that name or introduce what is inside a building (an apartment, a floor, a room) or a
+# building's number: never kept as a name.
 UNIT_WORDS = frozenset({
     "apt", "apts", "apartment", "ap", "apto", "unit", "flat", "room", "rm", "suite", "ste", "floor", "fl", "flr",
     "level", "lvl", "storey", "story", "no", "nr", "num", "number", "door", "tower", "block", "blk", "bldg",
     "building", "piso", "andar", "esq", "dto", "dpto", "depto", "etage", "wohnung", "house", "lot", "box", "po",
+    "penthouse", "ph", "basement", "bsmt", "ground", "gf", "mezzanine", "attic", "loft",
 })
 
 _SEPARATOR = re.compile(r"[\s,，、;；()（）\[\]【】]+")
