@@ -116,7 +116,8 @@ def test_who_sees_what_before_and_after_hand_over(client: TestClient, db: Sessio
         value = {"plain": PLAIN, "masked": MASKED}[shown][column]
         assert seen["fields"][column] == {"value": value, "shown": shown}, (party, column)
     assert (seen["pickup_code"] is not None) is (party in ("merchant", "operator"))
-    assert seen["items"] == [{"name": "宫保鸡丁", "quantity": 1}, {"name": "米饭", "quantity": 2}]
+    assert seen["items"] == [{"name": "宫保鸡丁", "quantity": 1, "category": None},
+                             {"name": "米饭", "quantity": 2, "category": None}]
     if expected and party != "customer":
         read = db.scalars(select(AuditEntry).where(AuditEntry.action == "personal.read",
                                                    AuditEntry.target_id == "O1").order_by(AuditEntry.id)).all()[-1]

@@ -65,6 +65,10 @@ def test_mask_id_number_and_card() -> None:
     ("上海市浦东新区世纪大道1号", "上海市浦东新区****"),
     ("12 Baker Street, Flat 3, London NW1", "****, London NW1"),
     ("Rua de Santa Catarina 100", "****"),
+    ("北京市东城区东直门外大街48号", "北京市东城区****"),  # 东城|区: read as one district
+    ("1201室，北京市朝阳区建国路88号", "****"),  # the room first: nothing before it reads as a district
+    ("12 Baker St, Apt 5B", "****"),  # the last part is a flat, not a place
+    ("Room 1201, 88 Jianguo Rd, Beijing 100020", "****, Beijing 100020"),
 ])
 def test_mask_address(address: str, masked: str) -> None:
     assert masking.mask_address(address) == masked

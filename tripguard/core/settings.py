@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +14,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET = "tripguard-development-secret-do-not-use-in-production"
 DEV_KEYRING_PASSPHRASE = "tripguard-development-keyring"
+CATEGORY_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"  # an item's category, as the operator's backend names it
+# What a bag should not tell whoever carries or sees it: health, sex and pregnancy (PIPL Art. 28's
+# sensitive personal information, read off a receipt).
+SENSITIVE_ITEM_CATEGORIES = ("medicine", "pharmacy", "medical_device", "health", "adult", "sexual_health",
+                             "contraception", "pregnancy")
 
 
 class SettingsError(RuntimeError):
@@ -187,6 +193,12 @@ class Settings(BaseSettings):
                                                "bridges this long after its order completes")
     delivery_number_quiet_hours: int = Field(default=24, ge=1, le=720, description="a released virtual number rests "
                                              "this long before it is bound again")
+    label_hide_item_names: bool = Field(default=False, description="the privacy label never names the items, only "
+                                        "how many (\"3 items\"); for a shop whose every item says too much")
+    label_sensitive_categories: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(SENSITIVE_ITEM_CATEGORIES),
+        description="item categories (an order's items[].category) the label never names: an order holding one "
+                    "shows only how many items it has; comma-separated, replaces the default list")
     supervision_interval_seconds: float = Field(default=60, ge=0, description="supervision rules over the audit "
                                                                               "log; 0: not in this process")
     dashboard_quarter_cache_seconds: float = Field(default=300, ge=0, le=3600, description="the home board's "
@@ -246,6 +258,19 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         # TRIPGUARD_TRUSTED_PROXIES=10.0.0.0/8,192.0.2.7
         return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+    @field_validator("label_sensitive_categories", mode="before")
+    @classmethod
+    def _categories(cls, value: object) -> object:
+        # TRIPGUARD_LABEL_SENSITIVE_CATEGORIES=medicine,adult
+        parts = value.split(",") if isinstance(value, str) else value
+        if not isinstance(parts, list | tuple):
+            return parts
+        categories = [str(part).strip().lower() for part in parts if str(part).strip()]
+        bad = [c for c in categories if not re.fullmatch(CATEGORY_PATTERN, c)]
+        if bad:
+            raise ValueError(f"not item categories: {bad} (lower-case letters, digits, _ and -)")
+        return categories
 
     @property
     def is_sqlite(self) -> bool:

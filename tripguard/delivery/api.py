@@ -65,7 +65,7 @@ def take_order(body: OrderCreate, principal: OrderSubmitter, request: Request, r
     order, new = service.take_order(session, request.app.state.vault, actor=principal.actor, intake=service.Intake(
         order_id=body.id, customer_id=body.customer_id, merchant_id=body.merchant_id, city=body.city,
         notice_version=body.notice_version, name=body.customer.name, phone=body.customer.phone,
-        address=body.address, items=[i.model_dump() for i in body.items], notes=body.notes, locale=body.locale,
+        address=body.address, items=[i.model_dump(exclude_none=True) for i in body.items], notes=body.notes, locale=body.locale,
         merchant_phone=body.merchant_phone))
     if not new:
         response.status_code = 200
@@ -137,10 +137,12 @@ def reveal(order_id: OrderId, body: Reveal, principal: OrderRevealer, request: R
 def label(order_id: OrderId, principal: LabelPrinter, request: Request, session: DbSession,
           format: Annotated[str, Query(pattern="^(pdf|png)$")] = "pdf") -> Response:
     """The privacy label for the bag: pickup code, masked name, the phone's last 4 digits, a QR code for
-    the courier's app, the address without unit or room. Chinese in an embedded font."""
+    the courier's app, the address down to its street and building (never a unit, floor or room), the
+    items or, when the operator hides their names, only how many. Chinese in an embedded font."""
     order = service.get(session, order_id)
     views.party_of(session, principal, order)
-    content = labels.label_for(session, request.app.state.vault, principal, order, fmt=format)
+    content = labels.label_for(session, request.app.state.vault, principal, order, fmt=format,
+                               policy=labels.ItemPolicy.of(request.app.state.settings))
     return Response(content, media_type="application/pdf" if format == "pdf" else "image/png",
                     headers={"Cache-Control": "no-store"})
 

@@ -124,7 +124,8 @@ def label(request: Request, order_id: Identifier, principal: LabelPrinter, sessi
     order = service.get(session, order_id)
     if views.party_of(session, principal, order) != "merchant":
         raise NotFound("no such order")
-    content = labels.label_for(session, request.app.state.vault, principal, order, fmt=format)
+    content = labels.label_for(session, request.app.state.vault, principal, order, fmt=format,
+                               policy=labels.ItemPolicy.of(request.app.state.settings))
     session.commit()
     return Response(content, media_type="application/pdf" if format == "pdf" else "image/png",
                     headers={"Cache-Control": "no-store"})

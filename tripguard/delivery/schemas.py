@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tripguard.core.identifiers import ID_PATTERN
+from tripguard.core.settings import CATEGORY_PATTERN
 from tripguard.core.types import CleanStr
 from tripguard.privacy.schemas import PHONE_PATTERN, VERSION_PATTERN
 
@@ -20,6 +21,9 @@ class Item(BaseModel):
 
     name: CleanStr = Field(min_length=1, max_length=64)
     quantity: int = Field(ge=1, le=99)
+    category: str | None = Field(default=None, pattern=CATEGORY_PATTERN,
+                                 description="the shop's category of the item (medicine, adult, …): the label "
+                                             "names no item of an order holding one the operator marks sensitive")
 
 
 class Customer(BaseModel):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from tripguard.vault import addresses
+
 STAR = "*"
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -93,16 +95,17 @@ def mask_address(address: str) -> str:
     """Down to the district, no street, building, unit or room.
 
     北京市朝阳区建国路88号5号楼1201室 → 北京市朝阳区****; 12 Baker St, Flat 3, London NW1 → ****, London NW1.
+    What is kept must read as a division (or, outside China, a place or postcode): an address in another
+    order (1201室，北京市朝阳区; 12 Baker St, Apt 5B) shows nothing rather than its unit.
     """
     address = address.strip()
     if not address:
         return ""
     if _CJK.search(address):
-        match = re.match(r"^(.{0,12}?(?:区|县|旗))", address) or re.match(r"^(.{0,8}?市)", address)
-        kept = match.group(1) if match else address[:2]
-        return kept + STAR * 4
+        return addresses.divisions_only(address)
     parts = [p.strip() for p in address.split(",") if p.strip()]
-    return STAR * 4 + (", " + parts[-1] if len(parts) > 1 else "")
+    shown = parts[-1] if len(parts) > 1 and addresses.is_place(parts[-1]) else ""
+    return STAR * 4 + (", " + shown if shown else "")
 
 
 def mask_location(value: str) -> str:

@@ -82,6 +82,7 @@ DETAILS = {
     # delivery
     "items": N_("Items"), "courier": N_("Courier"), "method": N_("How"), "exception": N_("Exception"),
     "merchant": N_("Merchant"), "field": N_("Field"), "for": N_("For"),
+    "use": N_("Use"), "resolved": N_("Opened by the system"),
     # workforce
     "audience": N_("Audience"), "version": N_("Version"), "sha256": N_("Text hash (SHA-256)"),
     "required": N_("Required"), "offender": N_("Person"), "sanction": N_("Sanction"), "attempt": N_("Attempt"),
@@ -104,6 +105,7 @@ VALUES = [
     N_("lifted"), N_("justified"), N_("violation"), N_("reviewed"), N_("onboarding"), N_("refresher"),
     N_("optional"), N_("done"), N_("emergency"), N_("confidentiality"), N_("many_people"), N_("after_hours"),
     N_("bulk_export"),
+    N_("machine"), N_("label"),  # machine use: a label the system filled in for whoever printed it
 ]
 
 
