@@ -1,7 +1,7 @@
 """An SOS is never refused: a trip or order the server cannot link to the caller is their claim, marked
-unverified and linked to nobody's data; an erased caller's press keeps its position (under the case's own
-key, read through the gate, audited, shredded by the case's retention rule); the case's handler reads the
-case's trip even when its caller was erased."""
+unverified and linked to nobody's data; the caller's position is the case's (under the case's own key, read
+through the gate, audited, shredded by the case's retention rule), whether the caller was erased before the
+press or after it; the case's handler reads the case's trip even when its caller was erased."""
 
 from __future__ import annotations
 
@@ -188,15 +188,56 @@ def test_a_case_keeps_the_position_for_the_trip_data_period_after_it_ended(
     assert gateway.sealed_content is not None  # still stored, never to open again
 
 
-def test_the_erasure_of_a_living_caller_still_takes_their_position(
-        client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+def test_erasing_a_caller_with_an_open_case_leaves_the_position_to_the_case_until_the_rule_removes_it(
+        client: TestClient, db: Session, act_as, app) -> None:  # type: ignore[no-untyped-def]
+    """Finding 6c of #26: the position was sealed under the caller's key, so erasing them (on request, or by a
+    retention rule) dropped it from a case still open. It is the case's evidence, kept by law with the case."""
+    from tripguard.safety.retention import expired_cases
+
     on_a_trip(client, act_as, db)
     act_as(Role.PASSENGER, kind="subject", id="P1")
     incident_id = client.post("/api/v1/sos", json={"lon": -8.61, "lat": 41.15}).json()["incident_id"]
-    assert db.get(Incident, incident_id).position_key == "P1"  # type: ignore[union-attr]
+    _erase(client, act_as, "P1")
+    act_as(Role.SAFETY_AGENT, id="stf_AGENT")
+    assert client.get(f"/api/v1/incidents/{incident_id}").json()["position"] == "-8.610000,41.150000"
+    assert db.get(Incident, incident_id).position_key == f"incident:{incident_id}"  # type: ignore[union-attr]
+    reads = db.scalars(select(AuditEntry).where(AuditEntry.action == "personal.read",
+                                                AuditEntry.target_type == "safety_incidents")).all()
+    assert [(e.actor_id, e.target_id, e.purpose, json.loads(e.details)["plaintext"]) for e in reads] == [
+        ("stf_AGENT", incident_id, "emergency", "position")]
+    for action in ({"action": "resolve", "outcome": "genuine"}, {"action": "close"}):
+        assert client.post(f"/api/v1/incidents/{incident_id}/actions", json=action).status_code == 200
+    db.commit()
+    keep = timedelta(days=730)
+    rule = expired_cases(keep, held_subjects)
+    assert rule(db, app.state.vault, utcnow() + keep - timedelta(days=1), False) == (0, 0)  # the ride-data period
+    assert client.get(f"/api/v1/incidents/{incident_id}").json()["position"] == "-8.610000,41.150000"
+    assert rule(db, app.state.vault, utcnow() + keep + timedelta(days=1), False) == (1, 0)
+    db.expire_all()
+    assert client.get(f"/api/v1/incidents/{incident_id}").json()["position"] is None
+    key = db.get(DataKey, f"incident:{incident_id}")
+    assert key is not None and key.wrapped_key is None
+
+
+def test_a_case_raised_before_positions_were_the_cases_keeps_it_when_its_caller_is_erased(
+        client: TestClient, db: Session, act_as, app) -> None:  # type: ignore[no-untyped-def]
+    """A position still sealed under the caller's key (a case raised before) moves to the case's key before
+    the caller's key is shredded."""
+    from tripguard.privacy import access
+
+    on_a_trip(client, act_as, db)
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    incident_id = client.post("/api/v1/sos", json={"lon": -8.61, "lat": 41.15}).json()["incident_id"]
+    incident = db.get(Incident, incident_id)
+    assert incident is not None
+    incident.position_key = "P1"  # as such a case was stored
+    access.write_field(app.state.vault, db, incident, "position", "-8.610000,41.150000")
+    db.commit()
     _erase(client, act_as, "P1")
     act_as(Role.SAFETY_AGENT)
-    assert client.get(f"/api/v1/incidents/{incident_id}").json()["position"] == "[erased]"
+    assert client.get(f"/api/v1/incidents/{incident_id}").json()["position"] == "-8.610000,41.150000"
+    db.expire_all()
+    assert db.get(Incident, incident_id).position_key == f"incident:{incident_id}"  # type: ignore[union-attr]
 
 
 def test_an_incident_without_a_position_names_no_key(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]

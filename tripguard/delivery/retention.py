@@ -1,13 +1,14 @@
 """After an order: its contact and address are erased on schedule (72 hours by default), leaving an
 anonymous record (city, items, states and times) for statistics. The sealed columns are emptied, so
-nothing of them is in the database, the API, a label or a backup taken afterwards."""
+nothing of them is in the database, the API, a label or a backup taken afterwards. An order whose customer
+is under a legal hold, has another order in flight or a safety case open keeps them meanwhile (`held`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import CompoundSelect, Select, func, select
 from sqlalchemy.orm import Session
 
 from tripguard.delivery.models import Binding, Order
@@ -17,7 +18,7 @@ BATCH = 200
 ERASED_COLUMNS = ("customer_name", "customer_phone", "address", "notes", "proof_photo", "merchant_phone")
 
 
-def expired(keep: timedelta, held: Callable[[], Select[str]]):  # type: ignore[no-untyped-def]
+def expired(keep: timedelta, held: Callable[[], Select[str] | CompoundSelect]):  # type: ignore[no-untyped-def]
     def run(session: Session, vault: Vault, now: datetime, dry_run: bool) -> tuple[int, int]:
         due = (Order.completed_at.is_not(None), Order.completed_at < now - keep, Order.contact_erased_at.is_(None))
         on_hold = Order.customer_id.in_(held())

@@ -12,9 +12,10 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
@@ -232,6 +233,15 @@ def parties(session: Session, order_ids: list[str]) -> dict[str, tuple[str, str 
         return {}
     rows = session.execute(select(Order.id, Order.customer_id, Order.courier_id).where(Order.id.in_(order_ids)))
     return {order_id: (customer, courier) for order_id, customer, courier in rows}
+
+
+def people_with_orders(*, completed_since: datetime | None = None) -> list[Select[Any]]:
+    """Customers and couriers of orders in flight (not delivered or cancelled yet), and of orders completed
+    since `completed_since`, as subqueries: retention leaves them be meanwhile."""
+    recent = Order.completed_at.is_(None) if completed_since is None else or_(
+        Order.completed_at.is_(None), Order.completed_at >= completed_since)
+    return [select(Order.customer_id).where(recent),
+            select(Order.courier_id).where(recent, Order.courier_id.is_not(None))]
 
 
 def link_merchant_staff(session: Session, *, actor: Actor, merchant_id: str, staff_id: str) -> MerchantStaff:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.core.clock import utcnow
@@ -152,6 +152,19 @@ def enqueue_webhook(session: Session, *, url: str, event: str, payload: dict[str
     return message
 
 
+ERASED_RECIPIENT = "the recipient was erased"
+
+
+def cancel_for_person(session: Session, *, subject_id: str) -> int:
+    """On erasure: messages still waiting that are sealed under the person's key (to them, or on their behalf
+    to their contacts) never go; they could not be opened any more. Dead, as the sender would leave them."""
+    cancelled = session.execute(update(OutboxMessage).where(OutboxMessage.subject_id == subject_id,
+                                                            OutboxMessage.status == "pending")
+                                .values(status="dead", last_error=ERASED_RECIPIENT)
+                                .execution_options(synchronize_session="fetch"))
+    return int(cancelled.rowcount)  # type: ignore[attr-defined]
+
+
 def _render(session: Session, vault: Vault, message: OutboxMessage) -> Rendered:
     if message.channel == "webhook":
         content = message.content or {}
@@ -248,7 +261,7 @@ def record_outcomes(session: Session, notifier: Notifier, outcomes: list[Outcome
             stored.attempts += 1
             result.sent += 1
         elif isinstance(error, SubjectErased):
-            stored.status, stored.last_error = "dead", "the recipient was erased"
+            stored.status, stored.last_error = "dead", ERASED_RECIPIENT
             result.dead += 1
         elif isinstance(error, PermanentError):
             stored.status, stored.last_error = "dead", str(error)[:500]

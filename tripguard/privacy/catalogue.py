@@ -78,23 +78,33 @@ class PersonalField:
     table: str
     column: str
     category: Category
-    subject_column: str  # the column holding the id of the person this value is about
+    subject_column: str  # the column naming the vault key that seals it: the person's id, or a trip's or case's
+    # When that key is not the person's own (an SOS position sealed under its case's key): the column naming the
+    # person the value is about, so their export still finds it.
+    person_column: str | None = None
 
     @property
     def rule(self) -> CategoryRule:
         return RULES[self.category]
 
+    @property
+    def about(self) -> str:
+        """The column naming the person this value is about."""
+        return self.person_column or self.subject_column
+
 
 PERSONAL_INFO_KEY = "tripguard.personal"
 
 
-def personal_column(category: Category, *, subject_column: str = "id") -> Any:
+def personal_column(category: Category, *, subject_column: str = "id", person_column: str | None = None) -> Any:
     """A sealed column: bytes the vault wrote. The vault is the only way a value gets in or out.
 
     How long values are kept is decided by the retention rules (`privacy.retention`), per kind of data.
     """
-    return mapped_column(LargeBinary, nullable=True,
-                         info={PERSONAL_INFO_KEY: {"category": category, "subject_column": subject_column}})
+    spec: dict[str, object] = {"category": category, "subject_column": subject_column}
+    if person_column is not None:
+        spec["person_column"] = person_column
+    return mapped_column(LargeBinary, nullable=True, info={PERSONAL_INFO_KEY: spec})
 
 
 def blind_index_column(*, kind: str, source: str) -> Any:

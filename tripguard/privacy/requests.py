@@ -31,6 +31,7 @@ DUE = timedelta(days=15)
 HARD_DUE = timedelta(days=30)
 CODE_LIFETIME = timedelta(minutes=10)
 MAX_CODE_ATTEMPTS = 5
+OPEN = ("awaiting_verification", "verified")  # not yet answered
 
 
 def _code_hash(secret_key: str, request_id: str, code: str) -> str:
@@ -157,6 +158,19 @@ def export_for(session: Session, vault: Vault, *, subject_id: str, request_id: s
     return {"request_id": request.id, "generated_at": utcnow().isoformat(), **bundle}
 
 
+def close_for_erasure(session: Session, *, subject_id: str, record_id: str | None) -> int:
+    """On erasure: the person's requests still open are closed and their codes voided (nothing is left to
+    export or correct); an erasure request is completed by it."""
+    note = f"deletion record {record_id}" if record_id else "the person was erased"
+    requests = list(session.scalars(select(SubjectRequest).where(SubjectRequest.subject_id == subject_id,
+                                                                 SubjectRequest.status.in_(OPEN))))
+    for request in requests:
+        request.code_hash = request.code_expires_at = None
+        _complete(request, handled_by="automatic", note=note,
+                  status="completed" if request.kind == "erasure" else "rejected")
+    return len(requests)
+
+
 def _complete(request: SubjectRequest, *, handled_by: str, note: str, status: str = "completed") -> None:
     request.status, request.completed_at = status, utcnow()
     request.handled_by, request.outcome_note = handled_by, note[:500]
@@ -191,5 +205,5 @@ def decide_correction(session: Session, vault: Vault, *, actor: Actor, request_i
 def due_soon(session: Session, *, within: timedelta) -> int:
     """Requests not yet answered whose deadline falls within `within` (or has passed)."""
     return session.scalar(select(func.count()).select_from(SubjectRequest).where(
-        SubjectRequest.status.in_(("awaiting_verification", "verified")),
+        SubjectRequest.status.in_(OPEN),
         SubjectRequest.due_at <= utcnow() + within)) or 0

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, select
+from sqlalchemy import ColumnElement, CompoundSelect, Select, delete, func, select, union
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.audit import service as audit
@@ -23,11 +24,13 @@ from tripguard.core.i18n import N_
 from tripguard.core.ids import new_id
 from tripguard.core.settings import Settings
 from tripguard.delivery import retention as delivery_retention
+from tripguard.delivery import service as orders
 from tripguard.feedback import service as complaints
 from tripguard.notify.models import OutboxMessage
 from tripguard.privacy import service
 from tripguard.privacy.models import DataSubject, LegalHold, RetentionRun
 from tripguard.safety import recordings
+from tripguard.safety import service as cases
 from tripguard.safety.retention import expired_cases
 from tripguard.telematics.retention import expired_trips, old_ingest_keys
 from tripguard.vault.service import Vault
@@ -49,6 +52,18 @@ def held_subjects() -> Select[str]:
     return select(LegalHold.subject_id).where(LegalHold.released_at.is_(None))
 
 
+def _busy(active_since: datetime | None = None) -> list[Select[Any]]:
+    """People with an order in flight (or, given `active_since`, one completed since then) or a safety case
+    not yet resolved: no rule erases them, or empties their orders' contacts, meanwhile. Filtered in SQL
+    like legal holds (one flat UNION: SQLite takes no nested one), and counted as held."""
+    return [*orders.people_with_orders(completed_since=active_since), *cases.people_with_live_cases()]
+
+
+def held_or_busy(active_since: datetime | None = None) -> CompoundSelect:
+    """Under a legal hold, or busy (`_busy`)."""
+    return union(held_subjects(), *_busy(active_since))
+
+
 def count(session: Session, model: type, *where: ColumnElement[bool]) -> int:
     return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
@@ -56,7 +71,8 @@ def count(session: Session, model: type, *where: ColumnElement[bool]) -> int:
 def _erase_inactive_subjects(keep: timedelta, kinds: tuple[str, ...], reason: str):  # type: ignore[no-untyped-def]
     def run(session: Session, vault: Vault, now: datetime, dry_run: bool) -> tuple[int, int]:
         expired = (DataSubject.erased_at.is_(None), DataSubject.kind.in_(kinds), DataSubject.updated_at < now - keep)
-        on_hold = DataSubject.id.in_(held_subjects())
+        # A returning customer's new order still in flight (or delivered within the window) needs their key.
+        on_hold = DataSubject.id.in_(held_or_busy(active_since=now - keep))
         held = count(session, DataSubject, *expired, on_hold)
         if dry_run:
             return count(session, DataSubject, *expired, ~on_hold), held
@@ -90,7 +106,7 @@ def rules(settings: Settings) -> list[Rule]:
         Rule("delivery_contacts", "food-delivery customers' contact data after the order window",
              delivery, _erase_inactive_subjects(delivery, ("customer",), "retention")),
         Rule("delivery_orders", "orders' contact, address and notes after the order (an anonymous record stays)",
-             delivery, delivery_retention.expired(delivery, held_subjects)),
+             delivery, delivery_retention.expired(delivery, held_or_busy)),
         Rule("ride_subjects", "passengers, drivers, couriers and contacts inactive past the trip-data period",
              trips, _erase_inactive_subjects(trips, ("passenger", "driver", "courier", "emergency_contact"),
                                              "retention")),

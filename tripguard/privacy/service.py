@@ -128,7 +128,7 @@ def _held_elsewhere(session: Session, vault: Vault, subject_id: str) -> dict[str
     for table, specs in sorted(by_table.items()):
         model = models[table]
         keys = list(model.__table__.primary_key.columns)
-        rows = session.scalars(select(model).where(getattr(model, specs[0].subject_column) == subject_id)
+        rows = session.scalars(select(model).where(getattr(model, specs[0].about) == subject_id)
                                .order_by(*keys)).all()
         if rows:
             held[table] = [{"id": ":".join(str(getattr(row, key.key)) for key in keys),
@@ -159,25 +159,64 @@ def _kept_by_law(session: Session, subject_id: str, trip_data_days: int) -> list
 def erase_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: str, reason: str,
                   request_id: str | None = None, trip_data_days: int = 730) -> DeletionRecord:
     """Crypto-shred the subject: every copy of their data, backups included once the key-backup window
-    has passed, stops opening. Their share links die; trip data kept by law stays, blocked (receipt says so)."""
+    has passed, stops opening. The vault shreds the key; `erase_footprint` does the rest, the same way a
+    restore re-applies it. Trip data kept by law stays, blocked (the deletion record says so)."""
     # safety builds on privacy: imported here to keep the import graph one-way
-    from tripguard.safety import shares
+    from tripguard.safety import sos
 
-    subject = get_subject(session, subject_id)
-    held = [column for column in SUBJECT_FIELDS if getattr(subject, column) is not None]
-    categories = sorted({access.fields_of(DataSubject)[c].category.value for c in held})
+    get_subject(session, subject_id)
     record_id = new_id("del")
+    sos.keep_positions_of(session, vault, caller_id=subject_id)  # while their key still opens them
     vault.shred(session, subject_id=subject_id, reason=reason, record_id=record_id)
-    _clear(subject, utcnow())
-    record = DeletionRecord(id=record_id, subject_id=subject_id, categories=categories, reason=reason,
-                            request_id=request_id, actor=f"{actor.type}:{actor.id}", erased_at=subject.erased_at,
-                            retained=_kept_by_law(session, subject_id, trip_data_days))
-    session.add(record)
-    shares.revoke_for_person(session, actor=actor, subject_id=subject_id)
+    record, done = erase_footprint(session, actor=actor, subject_id=subject_id, at=utcnow(), record_id=record_id,
+                                   reason=reason, request_id=request_id, trip_data_days=trip_data_days)
+    assert record is not None
     audit.record(session, actor=actor, action="subject.erase", target_type="privacy_subjects",
-                 target_id=subject_id, details={"reason": reason, "categories": ",".join(categories),
-                                                "record": record.id})
+                 target_id=subject_id, details={"reason": reason, "categories": ",".join(record.categories),
+                                                "record": record.id, **done})
     return record
+
+
+def erase_footprint(session: Session, *, actor: Actor, subject_id: str, at: datetime, record_id: str | None,
+                    reason: str, request_id: str | None = None,
+                    trip_data_days: int = 730) -> tuple[DeletionRecord | None, dict[str, int]]:
+    """Everything an erasure does to the database once the vault has shredded the person's key: the one
+    function a live erasure and a restore's re-application both run, so a restored database holds exactly
+    what the live one did. Their sealed columns and blind index go and `erased_at` is set; their open
+    requests close and their codes die; links to their trips and unused invitation links stop working; their
+    emergency contacts go; messages waiting under their key never go; the deletion record is kept
+    (recreated when a restored backup predates it). What the law keeps (trips, SOS cases) stays, blocked.
+
+    Each domain that holds something about a person is asked through its own service, imported here (not at
+    the top) because those domains build on privacy. Returns the record and what was done, by kind."""
+    from tripguard.notify import service as notify
+    from tripguard.privacy import requests
+    from tripguard.safety import contacts, shares
+    from tripguard.screening import invitations
+
+    subject = session.get(DataSubject, subject_id)
+    categories = _categories(subject) if subject is not None else []
+    if subject is not None:
+        _clear(subject, at)
+    record = session.get(DeletionRecord, record_id) if record_id else None
+    if record_id and record is None:
+        record = DeletionRecord(id=record_id, subject_id=subject_id, categories=categories, reason=reason[:32],
+                                request_id=request_id, actor=f"{actor.type}:{actor.id}",
+                                erased_at=subject.erased_at if subject is not None and subject.erased_at else at,
+                                retained=_kept_by_law(session, subject_id, trip_data_days))
+        session.add(record)
+    done = {"requests": requests.close_for_erasure(session, subject_id=subject_id, record_id=record_id),
+            "shares": shares.revoke_for_person(session, actor=actor, subject_id=subject_id),
+            "invitations": invitations.void_for_person(session, worker_id=subject_id, at=at),
+            "contacts": contacts.forget_person(session, subject_id=subject_id),
+            "messages": notify.cancel_for_person(session, subject_id=subject_id)}
+    session.flush()
+    return record, done
+
+
+def _categories(subject: DataSubject) -> list[str]:
+    return sorted({access.fields_of(DataSubject)[c].category.value for c in SUBJECT_FIELDS
+                   if getattr(subject, c) is not None})
 
 
 def _clear(subject: DataSubject, at: datetime) -> None:
@@ -196,22 +235,18 @@ def people_without_keys(session: Session) -> list[str]:
         DataSubject.erased_at.is_(None), has_data, DataSubject.id.not_in(select(DataKey.subject_id))).limit(5)))
 
 
+RESTORE = Actor("restore", "erasure-journal")
+
+
 def reapply_erasures(session: Session, erasures: list[Erasure]) -> None:
-    """After a restore: everyone in the erasure journal is erased again, completely: their key was shredded
-    by the vault; here their blind index and sealed columns go, `erased_at` is set, and the deletion
-    record made at the time is kept (recreated from the journal when the backup predates it)."""
+    """After a restore: everyone in the erasure journal is erased again, completely. The vault has shredded
+    their keys again; here `erase_footprint` runs for each, the same function a live erasure runs. Journal
+    lines for a trip's or a case's key (retention, no deletion record, no person) need only the shred."""
     for erasure in erasures:
-        subject = session.get(DataSubject, erasure.subject_id)
-        at = datetime.fromisoformat(erasure.at)
-        categories = []
-        if subject is not None:
-            categories = sorted({access.fields_of(DataSubject)[c].category.value
-                                 for c in SUBJECT_FIELDS if getattr(subject, c) is not None})
-            _clear(subject, at)
-        if erasure.record_id and session.get(DeletionRecord, erasure.record_id) is None:
-            session.add(DeletionRecord(id=erasure.record_id, subject_id=erasure.subject_id, categories=categories,
-                                       reason=erasure.reason[:32], request_id=None, actor="restore:erasure-journal",
-                                       erased_at=at))
+        if erasure.record_id is None and session.get(DataSubject, erasure.subject_id) is None:
+            continue
+        erase_footprint(session, actor=RESTORE, subject_id=erasure.subject_id, at=datetime.fromisoformat(erasure.at),
+                        record_id=erasure.record_id, reason=erasure.reason)
     session.flush()
     missing = people_without_keys(session)
     if missing:

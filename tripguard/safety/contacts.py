@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
@@ -83,6 +83,15 @@ def remove(session: Session, *, owner: Principal, contact_id: str) -> None:
     contact = _own(session, owner, contact_id)
     session.delete(contact)
     audit.record(session, actor=owner.actor, action="contact.remove", target_type="contact", target_id=contact_id)
+
+
+def forget_person(session: Session, *, subject_id: str) -> int:
+    """On erasure: the person's emergency contacts go, with any code still waiting to confirm one, so no trip
+    of theirs is shared automatically again and no SOS tries to tell anyone (sealed under their shredded key,
+    nobody could be reached anyway)."""
+    removed = session.execute(delete(EmergencyContact).where(EmergencyContact.subject_id == subject_id)
+                              .execution_options(synchronize_session="fetch"))
+    return int(removed.rowcount)  # type: ignore[attr-defined]
 
 
 def listing(session: Session, vault: Vault, *, owner: Principal) -> list[tuple[EmergencyContact, dict[str, str | None]]]:

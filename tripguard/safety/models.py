@@ -12,8 +12,11 @@ from tripguard.privacy.catalogue import Category, personal_column
 
 
 class Incident(Base):
-    """A case for the safety centre. Where the caller was is sealed under the caller's key, or under the
-    case's own key when the caller was erased (vital interest: `position_key` says which).
+    """A case for the safety centre. Where the caller was is safety evidence of the case: sealed under the
+    case's own key (`incident:<id>`), so erasing the caller leaves it to the case, read through the gate for
+    the emergency purpose only, audited, until the `case_positions` retention rule removes it (the trip-data
+    period after the case ended). `position_key` names the key (a case raised before this rule may still
+    name the caller; erasing them moves it to the case's key first).
 
     `trip_id` and `order_id` are linked: the caller's own, checked. A trip or order the caller named that
     could not be linked to them (unknown yet, or not theirs) is kept as their claim, unverified, in
@@ -35,8 +38,9 @@ class Incident(Base):
     claimed_order_id: Mapped[str | None] = mapped_column(String(64))
     vehicle_id: Mapped[str | None] = mapped_column(String(64))
     driver_id: Mapped[str | None] = mapped_column(String(64))
-    # "lon,lat", sealed under the key of `position_key`: the caller's id, or "incident:<id>" (the case's own key)
-    position: Mapped[bytes | None] = personal_column(Category.LOCATION, subject_column="position_key")
+    # "lon,lat", sealed under the key `position_key` names: "incident:<id>", the case's own; about the caller
+    position: Mapped[bytes | None] = personal_column(Category.LOCATION, subject_column="position_key",
+                                                     person_column="caller_id")
     position_key: Mapped[str | None] = mapped_column(String(64))
     position_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     assigned_to: Mapped[str | None] = mapped_column(String(40))

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.audit import service as audit
@@ -176,6 +177,13 @@ def changed_since(session: Session, since: datetime, *, limit: int = 500) -> lis
 
 LIVE_STATES = ("open", "acknowledged", "in_progress")
 HANDLED_BY = ("acknowledge", "start", "resolve", "close")  # timeline kinds that show who worked the case
+
+
+def people_with_live_cases() -> list[Select[Any]]:
+    """Callers and drivers of cases not yet resolved, as subqueries: retention leaves them be meanwhile."""
+    live = Incident.status.in_(LIVE_STATES)
+    return [select(Incident.caller_id).where(live, Incident.caller_id.is_not(None)),
+            select(Incident.driver_id).where(live, Incident.driver_id.is_not(None))]
 
 
 def handles(principal: Principal, incident: Incident) -> bool:

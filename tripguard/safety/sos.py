@@ -182,15 +182,18 @@ def _store_and_tell(session: Session, desk: SosDesk, created: list[_Created]) ->
     vehicle_ids = sorted({c.trip.vehicle_id for c in created if c.trip and c.trip.vehicle_id})
     vehicles = {v.id: v for v in session.scalars(select(Vehicle).where(Vehicle.id.in_(vehicle_ids)))} \
         if vehicle_ids else {}
-    for item in created:
+    # Where the caller was is the case's evidence, kept by law with the case: sealed under the case's own key
+    # (made for the whole group in one go), so erasing the caller never takes it from an open case. The
+    # case's retention rule (`safety.retention`) removes it and shreds that key.
+    placed = [(item, _position(desk.live, item.trip, item.press)) for item in created]
+    desk.vault.prefetch(session, [case_key(i.incident.id) for i, p in placed if p is not None], create_missing=True)
+    for item, position in placed:
         incident, press, trip = item.incident, item.press, item.trip
         # An erased caller still gets help: the case opens with what is known. Nothing is sealed under their
-        # shredded key: the position is sealed under the case's own key (vital interest, PIPL Art. 13(4)),
-        # for the case page and the gateway alike; the case's retention rule shreds that key.
+        # shredded key (vital interest, PIPL Art. 13(4)): the gateway's payload goes under the case's key too.
         erased = desk.vault.data_key(session, press.caller.id, create=False) is None
-        position = _position(desk.live, trip, press)
         if position is not None:
-            incident.position_key = case_key(incident.id) if erased else press.caller.id
+            incident.position_key = case_key(incident.id)
             access.write_field(desk.vault, session, incident, "position", f"{position[0]:.6f},{position[1]:.6f}")
             incident.position_at = position[2]
         session.add(incident)
@@ -273,6 +276,21 @@ def _dispatch(session: Session, vault: Vault, incident: Incident, vehicle: Vehic
     }
     notify.enqueue_emergency(session, vault, subject_id=sealed_for, payload=payload,
                              idempotency_key=f"sos:{incident.id}:gateway", fresh_key=True)
+
+
+def keep_positions_of(session: Session, vault: Vault, *, caller_id: str) -> int:
+    """Before the caller's key is shredded: a case raised before positions were sealed under the case's key
+    moves its position there, so the erasure does not take it from the case. Cases raised since hold it
+    there already, which is why a restore (run after the key is gone) needs nothing of this."""
+    if vault.data_key(session, caller_id, create=False) is None:
+        return 0  # shredded already: nothing of theirs opens any more
+    cases = list(session.scalars(select(Incident).where(Incident.position_key == caller_id,
+                                                        Incident.position.is_not(None))))
+    for incident in cases:
+        where = access.open_field(vault, session, incident, "position")
+        incident.position_key = case_key(incident.id)
+        access.write_field(vault, session, incident, "position", where)
+    return len(cases)
 
 
 def link_claims(session: Session, *, trip: Trip) -> list[Incident]:

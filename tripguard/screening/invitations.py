@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
@@ -67,6 +67,14 @@ def open_invitation(session: Session, secret_key: str, token: str, *, now: datet
     if invitation.used_at is not None or invitation.expires_at <= (now or utcnow()):
         raise InvitationGone(N_("This link has been used or has expired: ask for a new one."))
     return invitation
+
+
+def void_for_person(session: Session, *, worker_id: str, at: datetime) -> int:
+    """On erasure: links not yet used stop working (whoever opens one is told it expired)."""
+    voided = session.execute(update(Invitation).where(Invitation.worker_id == worker_id, Invitation.used_at.is_(None),
+                                                      Invitation.expires_at > at)
+                             .values(expires_at=at).execution_options(synchronize_session="fetch"))
+    return int(voided.rowcount)  # type: ignore[attr-defined]
 
 
 def accept(session: Session, vault: Vault, secret_key: str, *, token: str, name: str, id_number: str,
