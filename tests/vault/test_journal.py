@@ -244,9 +244,13 @@ def test_erase_then_delete_the_journal_then_restore_an_older_backup_is_refused(
     assert code == 2 and "its key backup's key is bound to" in output, output
 
 
-def test_the_key_backup_keys_binding_cannot_be_changed_or_removed(site: Settings) -> None:  # noqa: F811
+def test_the_key_backup_keys_binding_cannot_be_changed_or_removed(site: Settings, tmp_path: Path,  # noqa: F811
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    file = tmp_path / "site.tgbk"
+    cli_ok("backup", "create", str(file))
     vault = build_vault(site)
-    key_id, key = vault.new_key_backup_key()
+    key_id = str(header_of(tmp_path / "site.tgbk.keys")["key_backup_id"])
+    key = vault.open_key_backup_key(key_id)
     assert vault.key_backup_journal_head(key_id).count == 0  # type: ignore[union-attr]
     erase(site, "psg_erase")
     assert vault.key_backup_journal_head(key_id).count == 1  # type: ignore[union-attr]
@@ -257,13 +261,15 @@ def test_the_key_backup_keys_binding_cannot_be_changed_or_removed(site: Settings
         entries = json.loads(original)
         entries[key_id] |= change
         vault.backup_keys.path.write_text(json.dumps(entries))
-        with pytest.raises(crypto.DecryptionFailed):
+        with pytest.raises(keybackup.KeyBackupKeyChanged):
             vault.open_key_backup_key(key_id)
     entries = json.loads(original)
     del entries[key_id]["journal"]  # passed off as a key from before the binding
     vault.backup_keys.path.write_text(json.dumps(entries))
-    with pytest.raises(crypto.DecryptionFailed):
+    with pytest.raises(keybackup.KeyBackupKeyChanged):
         vault.open_key_backup_key(key_id)
+    code, output, _ = restore(site, tmp_path / "r", file, monkeypatch)
+    assert code == 2 and "backup-keys.json was changed" in output, output
 
 
 # -- 4. When a journal may be started -------------------------------------------------------------------

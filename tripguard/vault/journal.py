@@ -69,14 +69,19 @@ class Head:
         """The head a backup header or key entry recorded; None when it recorded none (made before heads)."""
         if value is None:
             return None
-        try:
-            assert isinstance(value, dict)
-            count, last = value["count"], value["last"]
-            assert isinstance(count, int) and count >= 0 and isinstance(last, str)
-            bytes.fromhex(last)
-        except (AssertionError, KeyError, ValueError) as exc:
-            raise JournalError(f"a recorded journal head is damaged: {value!r}") from exc
+        count = value.get("count") if isinstance(value, dict) else None
+        last = value.get("last") if isinstance(value, dict) else None
+        if type(count) is not int or count < 0 or not isinstance(last, str) or not _is_hex(last):
+            raise JournalError(f"a recorded journal head is damaged: {value!r}")
         return cls(count, last)
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        bytes.fromhex(text)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,10 @@ class KeyBackupExpired(RuntimeError):
     """The key that sealed a key backup is gone: its window passed, or it was made elsewhere."""
 
 
+class KeyBackupKeyChanged(KeyBackupExpired):
+    """The key's entry does not unwrap: it was changed (its journal head included) or is another keyring's."""
+
+
 @dataclass(frozen=True)
 class BackupRecord:
     name: str
@@ -144,13 +148,16 @@ class BackupKeyStore:
             loaded = self._load()
             entries = self._purged(loaded, utcnow())
             moved = 0
+            wraps: dict[tuple[int, crypto.Suite], bytes] = {}  # derived once per KEK version, not per key
             for key_id, entry in entries.items():
                 try:
                     current = _sealed_key(key_id, entry)
                     if current.head is not None and (current.head.count >= head.count or not contains(current.head)):
                         continue
                     suite = crypto.suite_of(current.sealed)
-                    wrap = wrap_for(current.kek_version, suite)
+                    if (current.kek_version, suite) not in wraps:
+                        wraps[current.kek_version, suite] = wrap_for(current.kek_version, suite)
+                    wrap = wraps[current.kek_version, suite]
                     key = crypto.decrypt(wrap, current.sealed, current.context)
                 except (crypto.DecryptionFailed, RuntimeError, ValueError, KeyError):
                     continue  # opens nothing anyway: damaged, a retired KEK, another keyring's entry

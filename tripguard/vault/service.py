@@ -22,7 +22,7 @@ from tripguard.core.errors import DomainError
 from tripguard.vault import crypto
 from tripguard.vault.crypto import Suite
 from tripguard.vault.journal import Chain, Erasure, ErasureJournal, Head, JournalError
-from tripguard.vault.keybackup import BackupKeyStore, BackupRegister, SealedKey
+from tripguard.vault.keybackup import BackupKeyStore, BackupRegister, KeyBackupKeyChanged, SealedKey
 from tripguard.vault.keysource import KeySource
 from tripguard.vault.models import DataKey
 
@@ -197,8 +197,9 @@ class Vault:
         try:
             self.journal.append(subject_id, reason, record_id, then=self._advance_key_backups)
         except JournalError as exc:
-            logger.error("erasure refused: %s", exc)
-            raise ErasureJournalUnavailable(f"erasure is unavailable until the erasure journal is repaired: {exc}") from exc
+            logger.error("erasure refused: %s", exc)  # the key folder's paths stay in the log
+            raise ErasureJournalUnavailable("erasure is unavailable until the erasure journal is repaired; the "
+                                            "server log and `tripguard security check` say what is wrong") from exc
         self._cache(session)[subject_id] = None
         with self._trip_keys_lock:
             self.trip_keys.pop(subject_id, None)
@@ -220,8 +221,9 @@ class Vault:
         """Bind every key-backup key to the journal as it now stands (called under the journal's lock)."""
         try:
             self.backup_keys.advance(chain.head, contains=chain.contains, wrap_for=self._key_backup_wrap)
-        except OSError:
-            # The erasure stands and is journaled; the keys catch up at the next erasure.
+        except (OSError, ValueError):
+            # The erasure stands and is journaled; the keys catch up at the next erasure (a damaged
+            # backup-keys.json opens nothing anyway).
             logger.exception("the key-backup keys could not be bound to erasure %s", chain.head.count)
 
     def bind_key_backups(self) -> None:
@@ -284,8 +286,13 @@ class Vault:
         return entry.head
 
     def _open_key_backup_entry(self, entry: SealedKey) -> bytes:
-        return crypto.decrypt(self._key_backup_wrap(entry.kek_version, crypto.suite_of(entry.sealed)), entry.sealed,
-                              entry.context)
+        try:
+            return crypto.decrypt(self._key_backup_wrap(entry.kek_version, crypto.suite_of(entry.sealed)),
+                                  entry.sealed, entry.context)
+        except crypto.DecryptionFailed as exc:
+            raise KeyBackupKeyChanged(
+                f"the key of key backup {entry.key_id} does not open: its entry in backup-keys.json was changed "
+                "(the erasure-journal head it is bound to included) or belongs to another keyring") from exc
 
     # -- rotation -------------------------------------------------------------------------
     def rewrap_batch(self, session: Session, *, target_version: int, batch: int = 500) -> int:
