@@ -20,7 +20,7 @@ from tests.reporting.test_kpis import seed_quarter
 from tripguard.cli import app as cli
 from tripguard.core.clock import utcnow
 from tripguard.core.settings import Settings
-from tripguard.reporting import kpis, periods, quarterly, render
+from tripguard.reporting import kpis, periods, quarterly, render, security_check
 from tripguard.security.permissions import Role
 from tripguard.vault.keys import key_source
 
@@ -46,7 +46,7 @@ def test_the_csv_holds_every_figure_risk_and_control(report: quarterly.Quarterly
     assert len([r for r in rows if r["section"] == "trend"]) == len(kpis.KPIS) * quarterly.TREND_QUARTERS
     risks = {r["key"]: r["status"] for r in rows if r["section"] == "risk"}
     assert risks["risk.1"] == "green" and risks["risk.2"] == "red"  # screening fine; one vehicle without a device
-    assert len([r for r in rows if r["section"] == "security"]) == 10
+    assert len([r for r in rows if r["section"] == "security"]) == len(security_check.CONTROLS)
 
 
 def test_the_html_in_both_languages(report: quarterly.QuarterlyReport, screening_app: FastAPI) -> None:

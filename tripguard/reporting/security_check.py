@@ -21,6 +21,8 @@ from tripguard.core.i18n import N_
 from tripguard.core.settings import DEV_SECRET, Settings
 from tripguard.privacy.catalogue import catalogue
 from tripguard.security import service as security
+from tripguard.vault.journal import JournalError
+from tripguard.vault.keys import journal_in
 from tripguard.vault.keysource import KeySource
 
 BACKUP_WITHIN = timedelta(days=2)
@@ -29,6 +31,8 @@ KEY_AGE_LIMIT = timedelta(days=365)
 SCAN_WITHIN = timedelta(days=30)
 HEAD_WITHIN = timedelta(days=1)
 AUDIT_KEPT = timedelta(days=183)  # six months
+JOURNAL_OVERRIDES = ("backup.restore.journal_override", "keys.journal.restart")
+JOURNAL_OVERRIDE_FLAGGED = timedelta(days=92)  # the quarter's report shows it
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,29 @@ def dependency_scan(i: Inputs) -> Evidence:
     return Evidence(True, found, values)
 
 
+def erasure_journal(i: Inputs) -> Evidence:
+    """The journal that keeps erased people erased through restores: intact, and never overridden lately."""
+    try:
+        count = len(journal_in(i.settings.key_dir, i.keys).entries())
+    except JournalError as exc:
+        return Evidence(False, N_("the erasure journal cannot be trusted: %(problem)s; erasures and restores are "
+                                  "refused"), {"problem": str(exc)},
+                        N_("put erasure-journal.jsonl and erasure-journal.head back from a copy of the key folder; "
+                           "only if they are lost for good, `tripguard keys init --accept-journal-loss REASON`"))
+    overrides = [entry for action in JOURNAL_OVERRIDES if (entry := audit.last_of(i.session, action)) is not None
+                 and i.now - entry.ts <= JOURNAL_OVERRIDE_FLAGGED]
+    if overrides:
+        last = max(overrides, key=lambda entry: entry.ts)
+        return Evidence(False, N_("%(action)s %(days)s days ago, without a complete erasure journal: %(reason)s"),
+                        {"action": last.action, "days": _days(last.ts, i.now),
+                         "reason": json.loads(last.details or "{}").get("reason", "")},
+                        N_("people erased before it may be readable again: erase them again from the records of "
+                           "requests; this control fails for 92 days after it"))
+    return Evidence(True, N_("the erasure journal holds %(count)s erasures and verifies end to end; no restore went "
+                             "on without it in the last %(limit)s days"),
+                    {"count": count, "limit": JOURNAL_OVERRIDE_FLAGGED.days})
+
+
 CONTROLS = [
     Control("admin.two_factor", N_("Two-factor sign-in for privileged users"), N_("identification and authentication"), two_factor),
     Control("admin.separated", N_("System, security and audit administrators separated"), N_("access control"),
@@ -191,6 +218,8 @@ CONTROLS = [
     Control("keys.rotation", N_("Encryption keys rotated"), N_("data confidentiality: key management"), key_rotation),
     Control("secrets.defaults", N_("No default passwords or secrets"), N_("access control: default passwords"), no_default_secrets),
     Control("deps.scan", N_("Known vulnerabilities found and fixed"), N_("intrusion prevention"), dependency_scan),
+    Control("keys.erasure_journal", N_("Erasures survive every restore"), N_("personal information protection"),
+            erasure_journal),
 ]
 
 

@@ -16,6 +16,11 @@ restore, and nothing is written.
 A restore goes into an empty database at the same schema revision, in one transaction: the data,
 then the keys of a key backup made no earlier than the data backup, then the erasure journal
 (authenticated; a changed one stops the restore), so that nobody erased since comes back.
+
+Both headers record the erasure-journal head the backup was made under (`journal`: count and last
+MAC), and the key backup's key is bound to the journal's latest head (keybackup.py). Before loading
+anything, `check_journal_for_restore` refuses a journal that is missing, damaged, emptied, shorter
+than any of those heads or not leading to them, unless the operator accepts the loss (audited).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from tripguard.core.db import READ_ONLY, UTCDateTime
 from tripguard.models import metadata
 from tripguard.vault import crypto
 from tripguard.vault.crypto import Suite
-from tripguard.vault.journal import Erasure, JournalError
+from tripguard.vault.journal import Erasure, Head, JournalError
 from tripguard.vault.keybackup import BackupRecord, KeyBackupExpired
 from tripguard.vault.service import BLIND_INDEX_INFO, Vault
 
@@ -57,12 +62,24 @@ KEY_TABLE = "vault_data_keys"
 
 
 @dataclass(frozen=True)
+class JournalOverride:
+    """A restore that went on, at the operator's word, without a journal that holds its heads."""
+
+    reason: str
+    problem: str
+    heads: dict[str, int]  # erasure counts recorded by the backup, its key backup, and bound to that one's key
+    journal_count: int | None  # erasures in the journal as found; None when it could not be read
+    reapplied: int
+
+
+@dataclass(frozen=True)
 class BackupSummary:
     path: Path
     schema_revision: str | None
     rows: dict[str, int]
     keys_path: Path | None = None
     erasures: int = 0
+    journal_override: JournalOverride | None = None
 
 
 def keys_file_for(path: Path) -> Path:
@@ -174,12 +191,23 @@ def _key_versions(connection: Any) -> tuple[int, ...]:
         table.c.wrapped_key.is_not(None)).distinct()).scalars()))
 
 
+def _journal_head(vault: Vault) -> dict[str, object]:
+    """The erasure-journal head a backup is made under (read once the snapshot has begun: every erasure
+    committed before it was journaled before it committed)."""
+    try:
+        return vault.journal.chain().head.as_dict()
+    except JournalError as exc:
+        raise BackupError(f"{exc}. A backup made now could not say which erasures a restore must re-apply: put "
+                          "the journal back from a copy of the key folder, or accept its loss "
+                          "(`tripguard keys init --accept-journal-loss REASON`)") from exc
+
+
 def _write_key_backup(connection: Any, vault: Vault, path: Path, *, revision: str | None, now: datetime,
-                      data_backup: str | None) -> int:
+                      data_backup: str | None, journal: dict[str, object]) -> int:
     key_id, key = vault.new_key_backup_key()
     header = {"format": 1, "kind": "keys", "created_at": now.isoformat(), "schema_revision": revision,
               "key_backup_id": key_id, "suite": vault.suite.value, "data_backup": data_backup,
-              "tables": [KEY_TABLE]}
+              "tables": [KEY_TABLE], "journal": journal}
     rows = _write_file(connection, path, header, key, vault.suite, [_key_table()])
     versions = tuple(sorted(set(_key_versions(connection)) | {vault.keys.current_version()}))
     vault.register.add(BackupRecord(name=str(path), kind="keys", created_at=now,
@@ -195,13 +223,14 @@ def create_backup(engine: Engine, vault: Vault, path: Path, *, retention_days: i
     with _snapshot_connection(engine) as connection, connection.begin():
         revision = MigrationContext.configure(connection).get_current_revision()
         now = utcnow()
+        journal = _journal_head(vault)
         header = {"format": 1, "kind": "data", "created_at": now.isoformat(), "schema_revision": revision,
                   "source_dialect": engine.dialect.name, "suite": vault.suite.value, "kek_version": version,
                   "wrapped_key": base64.b64encode(wrapped).decode(),
-                  "tables": [t.name for t in _data_tables()]}
+                  "tables": [t.name for t in _data_tables()], "journal": journal}
         rows = _write_file(connection, path, header, backup_key, vault.suite, _data_tables())
         rows[KEY_TABLE] = _write_key_backup(connection, vault, keys_path, revision=revision, now=now,
-                                            data_backup=path.name)
+                                            data_backup=path.name, journal=journal)
     vault.register.add(BackupRecord(name=str(path), kind="data", created_at=now,
                                     keep_until=now + timedelta(days=retention_days), kek_versions=(version,)))
     return BackupSummary(path=path, schema_revision=revision, rows=rows, keys_path=keys_path)
@@ -211,7 +240,8 @@ def create_key_backup(engine: Engine, vault: Vault, path: Path) -> int:
     """A key backup alone (`tripguard keys backup`): today's keys, for restoring an older data backup."""
     with _snapshot_connection(engine) as connection, connection.begin():
         revision = MigrationContext.configure(connection).get_current_revision()
-        return _write_key_backup(connection, vault, path, revision=revision, now=utcnow(), data_backup=None)
+        return _write_key_backup(connection, vault, path, revision=revision, now=utcnow(), data_backup=None,
+                                 journal=_journal_head(vault))
 
 
 def _read_header(handle: IO[bytes]) -> tuple[dict[str, Any], bytes]:
@@ -306,19 +336,70 @@ def _load(connection: Any, tables: dict[str, Table], lines: Iterator[bytes], row
     flush()
 
 
+_HEAD_OF = {"backup": "this backup was made under", "key_backup": "its key backup was made under",
+            "key": "its key backup's key is bound to"}
+
+
+def _recorded_heads(vault: Vault, data_header: dict[str, Any], keys_header: dict[str, Any]) -> dict[str, Head]:
+    """The journal heads a restore must find (backups and keys made before heads have none)."""
+    try:
+        recorded = {"backup": Head.parse(data_header.get("journal")),
+                    "key_backup": Head.parse(keys_header.get("journal")),
+                    "key": vault.key_backup_journal_head(str(keys_header["key_backup_id"]))}
+    except KeyBackupExpired as exc:
+        raise BackupError(str(exc)) from exc
+    return {name: head for name, head in recorded.items() if head is not None}
+
+
+def check_journal_for_restore(vault: Vault, data_header: dict[str, Any], keys_header: dict[str, Any], *,
+                              accept_journal_loss: str | None = None
+                              ) -> tuple[list[Erasure] | None, JournalOverride | None]:
+    """The erasure journal must be there, verify end to end, and contain (and lead to) every head the
+    backup, its key backup and that one's key recorded: otherwise people erased since could come back.
+
+    Returns (None, None) when it does. Otherwise the restore stops, unless the operator accepts the
+    loss with a reason: then (what can still be re-applied, the override to audit)."""
+    heads = _recorded_heads(vault, data_header, keys_header)
+    chain = None
+    try:
+        chain = vault.journal.chain()
+        problem = next((p for name, head in heads.items() if (p := chain.problem(head, _HEAD_OF[name])) is not None),
+                       None)
+    except JournalError as exc:
+        problem = str(exc)
+    if problem is None:
+        return None, None
+    if not (accept_journal_loss or "").strip():
+        raise BackupError(
+            f"restore stopped: {problem}. Put erasure-journal.jsonl and erasure-journal.head back from a copy of "
+            "the key folder taken after the last erasure. Only if the journal is lost for good: run again with "
+            "--accept-journal-loss REASON; people erased after this backup was made may then be readable again "
+            "(it is recorded in the audit log)")
+    entries = chain.entries if chain is not None else vault.journal.salvage()
+    return entries, JournalOverride(reason=str(accept_journal_loss).strip(), problem=problem,
+                                    heads={name: head.count for name, head in heads.items()},
+                                    journal_count=None if chain is None else len(chain.entries),
+                                    reapplied=len(entries))
+
+
 def restore_backup(engine: Engine, vault: Vault, path: Path, *, keys_path: Path | None = None,
                    after_erasures: Callable[[Session, list[Erasure]], None] | None = None,
-                   rebuild_blind_indexes: Callable[[Session, Vault], object] | None = None) -> BackupSummary:
+                   rebuild_blind_indexes: Callable[[Session, Vault], object] | None = None,
+                   accept_journal_loss: str | None = None) -> BackupSummary:
     """Load a backup and its key backup into an empty database at the same revision; all or nothing.
 
     `after_erasures` runs inside the restore's transaction with the journal's erasures (the privacy
     domain clears blind indexes, marks people erased and keeps their deletion records); then
-    `rebuild_blind_indexes` recomputes the blind indexes the backup left out, from what still opens."""
+    `rebuild_blind_indexes` recomputes the blind indexes the backup left out, from what still opens.
+    `accept_journal_loss` (the operator's reason) lets it go on without a journal that holds the
+    backup's heads (see check_journal_for_restore)."""
     keys_path = keys_path or keys_file_for(path)
     rows: dict[str, int] = {}
     with path.open("rb") as handle, keys_path.open("rb") as keys_handle:
         header, header_bytes, key = _open_data_header(handle, vault)
         keys_header_bytes, keys_key = _open_keys_header(keys_handle, vault, header)
+        salvaged, override = check_journal_for_restore(vault, header, json.loads(keys_header_bytes),
+                                                       accept_journal_loss=accept_journal_loss)
         with Session(engine) as session, session.begin():
             connection = session.connection()
             revision = MigrationContext.configure(connection).get_current_revision()
@@ -336,7 +417,7 @@ def restore_backup(engine: Engine, vault: Vault, path: Path, *, keys_path: Path 
             if engine.dialect.name == "postgresql":
                 _reset_identity_sequences(connection)
             try:
-                erasures = vault.reapply_journal(session)
+                erasures = vault.reapply_journal(session, salvaged)
             except JournalError as exc:
                 raise BackupError(f"restore stopped: {exc}") from exc
             if after_erasures is not None:
@@ -344,7 +425,7 @@ def restore_backup(engine: Engine, vault: Vault, path: Path, *, keys_path: Path 
             if rebuild_blind_indexes is not None:
                 rebuild_blind_indexes(session, vault)
     return BackupSummary(path=path, schema_revision=header["schema_revision"], rows=rows, keys_path=keys_path,
-                         erasures=len({e.subject_id for e in erasures}))
+                         erasures=len({e.subject_id for e in erasures}), journal_override=override)
 
 
 def _reset_identity_sequences(connection: Any) -> None:

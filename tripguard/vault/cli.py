@@ -18,7 +18,7 @@ from tripguard.core.cli_support import clean_errors, err
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from tripguard.vault.backup import BackupSummary
+    from tripguard.vault.backup import BackupSummary, JournalOverride
     from tripguard.vault.service import Vault
 
 out = Console(soft_wrap=True)
@@ -31,11 +31,21 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+ACCEPT_JOURNAL_LOSS = "--accept-journal-loss"
+
+
 @keys_app.command("init")
-def keys_init() -> None:
-    """Create the audit signing key and the keyring (each once; neither is ever overwritten)."""
+def keys_init(
+    accept_journal_loss: Annotated[str | None, typer.Option(
+        ACCEPT_JOURNAL_LOSS, metavar="REASON",
+        help="Start a new, empty erasure journal in place of a missing or damaged one in a key folder already in "
+             "use. Every backup made before stays refused on restore without this flag; people erased before "
+             "can come back from them. Recorded in the audit log with REASON")] = None,
+) -> None:
+    """Create the audit signing key, the keyring and the erasure journal (each once; none is ever overwritten)."""
     from tripguard.audit.signing import KEY_FILE, create_key_file
     from tripguard.core.settings import get_settings
+    from tripguard.vault.journal import JournalError
     from tripguard.vault.keys import build_vault
 
     settings = get_settings()
@@ -48,6 +58,30 @@ def keys_init() -> None:
     with clean_errors():
         vault = build_vault(settings)
     out.print(f"key source {settings.key_source}: current key-encryption key version {vault.keys.current_version()}")
+    try:
+        out.print(f"erasure journal: {len(vault.journal.entries())} erasures, verified")
+    except JournalError as exc:
+        _restart_journal(vault, str(exc), accept_journal_loss)
+
+
+def _restart_journal(vault: Vault, problem: str, reason: str | None) -> None:
+    """A key folder in use whose journal is lost: refused, unless the operator accepts the loss (audited)."""
+    from tripguard.audit import service as audit
+    from tripguard.core.cli_support import cli_session
+
+    if not (reason or "").strip():
+        raise _fail(f"{problem}\nPut erasure-journal.jsonl and erasure-journal.head back from a copy of the key "
+                    "folder taken after the last erasure. Only if they are lost for good: "
+                    f"`tripguard keys init {ACCEPT_JOURNAL_LOSS} REASON` starts a new journal (audited).")
+    with clean_errors(), cli_session() as session:
+        audit.record(session, actor=CLI_ACTOR, action="keys.journal.restart", target_type="erasure_journal",
+                     target_id=vault.journal.folder.name[:64],
+                     details={"reason": str(reason).strip()[:300], "problem": problem[:300],
+                              "salvageable": len(vault.journal.salvage())})
+        kept = vault.journal.start_after_loss()
+    err.print(f"[yellow]warning:[/yellow] started a new, empty erasure journal ({problem}). Backups made before "
+              f"it are refused on restore unless {ACCEPT_JOURNAL_LOSS} is given, and people erased before it may "
+              "then come back: erase them again. " + (f"Kept: {', '.join(str(k) for k in kept)}" if kept else ""))
 
 
 @keys_app.command("status")
@@ -137,7 +171,8 @@ def keys_retire(
         out.print(f"retired version {version}")
 
 
-def _run_backup(action: str, path: Path, keys: Path | None = None) -> BackupSummary:
+def _run_backup(action: str, path: Path, keys: Path | None = None,
+                accept_journal_loss: str | None = None) -> BackupSummary:
     """Create or restore, then record it in the audit log."""
     from tripguard.audit import service as audit
     from tripguard.core.db import engine_for, make_sessionmaker, unit_of_work
@@ -152,17 +187,21 @@ def _run_backup(action: str, path: Path, keys: Path | None = None) -> BackupSumm
     settings = get_settings()
     engine = engine_for(settings, "maintenance")
     try:
-        vault = build_vault(settings)
+        # A restore never starts a journal: a missing one must stop it (check_journal_for_restore).
+        vault = build_vault(settings, journal_may_start=action == "create")
         if action == "create":
             summary = backup.create_backup(engine, vault, path, retention_days=settings.backup_retention_days)
         else:
             summary = backup.restore_backup(engine, vault, path, keys_path=keys, after_erasures=reapply_erasures,
-                                            rebuild_blind_indexes=rebuild_blind_indexes)
+                                            rebuild_blind_indexes=rebuild_blind_indexes,
+                                            accept_journal_loss=accept_journal_loss)
         with unit_of_work(make_sessionmaker(engine)) as session:
             audit.record(session, actor=CLI_ACTOR, action=f"backup.{action}", target_type="backup",
                          target_id=path.name[:64], details={"rows": sum(summary.rows.values()),
                                                             "schema": summary.schema_revision,
                                                             "erasures_applied": summary.erasures})
+            if summary.journal_override is not None:
+                _audit_journal_override(session, path, summary.journal_override)
         return summary
     except (backup.BackupError, JournalError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
@@ -180,15 +219,37 @@ def backup_create(path: Path) -> None:
               f"(opens for {_window_days()} days, then never again)")
 
 
+def _audit_journal_override(session: Session, path: Path, override: JournalOverride) -> None:
+    from tripguard.audit import service as audit
+
+    audit.record(session, actor=CLI_ACTOR, action="backup.restore.journal_override", target_type="backup",
+                 target_id=path.name[:64],
+                 details={"reason": override.reason[:300], "problem": override.problem[:300],
+                          **{f"head_{name}": count for name, count in override.heads.items()},
+                          "journal_count": override.journal_count, "erasures_reapplied": override.reapplied})
+
+
 @backup_app.command("restore")
 def backup_restore(
     path: Path,
     keys: Annotated[Path | None, typer.Option(
         help="A key backup made with or after PATH (default: PATH.keys); `tripguard keys backup` makes one")] = None,
+    accept_journal_loss: Annotated[str | None, typer.Option(
+        ACCEPT_JOURNAL_LOSS, metavar="REASON",
+        help="Restore even though the erasure journal is missing, damaged or older than PATH. People erased after "
+             "PATH was made may become readable again. Recorded in the audit log with REASON")] = None,
 ) -> None:
     """Restore PATH into an empty, migrated database; re-apply every erasure in the journal."""
-    summary = _run_backup("restore", path, keys)
+    summary = _run_backup("restore", path, keys, accept_journal_loss)
     out.print(f"restored {sum(summary.rows.values())} rows from {path}; {summary.erasures} erasures re-applied")
+    if (override := summary.journal_override) is not None:
+        err.print(f"[yellow]warning:[/yellow] restored without a complete erasure journal ({override.problem}); "
+                  f"{override.reapplied} erasures could still be re-applied. People erased after {path.name} was "
+                  "made may be readable again: erase them again (from your records of requests). Recorded in the "
+                  "audit log as backup.restore.journal_override.")
+        if override.journal_count is None:
+            err.print(f"[yellow]warning:[/yellow] erasures are refused until the journal is put back or restarted: "
+                      f"`tripguard keys init {ACCEPT_JOURNAL_LOSS} REASON`.")
 
 
 def _window_days() -> int:
@@ -209,6 +270,8 @@ def keys_backup(path: Path) -> None:
     engine = engine_for(settings, "maintenance")
     try:
         rows = backup.create_key_backup(engine, build_vault(settings), path)
+    except backup.BackupError as exc:
+        raise _fail(str(exc)) from exc
     finally:
         engine.dispose()
     out.print(f"key backup written to {path}: {rows} data keys (opens for {settings.key_backup_window_days} days)")

@@ -9,6 +9,13 @@ After that, nobody can open that key backup: not TripGuard, not anyone holding e
 So once the window has passed after an erasure, the person's data key exists nowhere: not in the
 live key store (shredded), not in any key backup (made after: it was not there; made before: dead).
 
+Each key is also bound to the erasure journal: its entry records the journal head (count and last
+MAC) and that head is part of the associated data the key is wrapped with, so it cannot be changed,
+removed or put back to an older value without the KEK. Every erasure moves the heads forward (only
+along the same journal: a key bound to a journal that is no longer there stays bound to it), and
+opening a key backup needs a journal that contains its key's head. So an erasure after a backup, then
+the journal deleted, emptied or swapped for an older copy, does not reopen that backup's keys.
+
 `backups.jsonl` registers every backup made and the KEK versions it needs until it expires, so
 `tripguard keys retire` can say which backups a retirement would kill.
 """
@@ -18,6 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,6 +34,7 @@ from tripguard.core.clock import utcnow
 from tripguard.core.ids import new_id
 from tripguard.vault import crypto
 from tripguard.vault.files import locked, write_private
+from tripguard.vault.journal import Head
 
 KEYS_FILE = "backup-keys.json"
 REGISTER_FILE = "backups.jsonl"
@@ -33,6 +42,10 @@ REGISTER_FILE = "backups.jsonl"
 
 class KeyBackupExpired(RuntimeError):
     """The key that sealed a key backup is gone: its window passed, or it was made elsewhere."""
+
+
+class KeyBackupKeyChanged(KeyBackupExpired):
+    """The key's entry does not unwrap: it was changed (its journal head included) or is another keyring's."""
 
 
 @dataclass(frozen=True)
@@ -44,9 +57,30 @@ class BackupRecord:
     kek_versions: tuple[int, ...]
 
 
+def _wrap_context(key_id: str, head: Head | None) -> bytes:
+    """The associated data a key-backup key is wrapped with; keys made before the binding have no head."""
+    bound = "" if head is None else f"|journal/{head.count}/{head.last}"
+    return f"tripguard/key-backup/{key_id}{bound}".encode()
+
+
+@dataclass(frozen=True)
+class SealedKey:
+    """A live entry of `backup-keys.json`: the key still wrapped, with the journal head it is bound to."""
+
+    key_id: str
+    kek_version: int
+    sealed: bytes
+    head: Head | None  # None: made before keys were bound to the journal
+
+    @property
+    def context(self) -> bytes:
+        return _wrap_context(self.key_id, self.head)
+
+
 @dataclass(frozen=True)
 class BackupKeyStore:
-    """`backup-keys.json`: {id: {created_at, expires_at, kek_version, wrapped}}; expired entries are erased."""
+    """`backup-keys.json`: {id: {created_at, expires_at, kek_version, journal, wrapped}}; expired entries are
+    erased. `journal` is the erasure-journal head the key is bound to (see the module's docstring)."""
 
     folder: Path
     window: timedelta
@@ -63,29 +97,76 @@ class BackupKeyStore:
     def _save(self, entries: dict[str, dict[str, object]]) -> None:
         write_private(self.path, json.dumps(entries, indent=1, sort_keys=True).encode())
 
-    def create(self, *, kek_version: int, wrap: bytes, suite: crypto.Suite) -> tuple[str, bytes, datetime]:
-        """A new key for one key backup: (id, key, expires_at). `wrap` is derived from the current KEK."""
+    def create(self, *, kek_version: int, wrap: bytes, suite: crypto.Suite,
+               head: Head) -> tuple[str, bytes, datetime]:
+        """A new key for one key backup, bound to the journal `head`: (id, key, expires_at). `wrap` is
+        derived from the current KEK."""
         key = crypto.new_key(suite)
         key_id = new_id("kbk")
         now = utcnow()
         expires = now + self.window
-        sealed = crypto.encrypt(suite, wrap, key, f"tripguard/key-backup/{key_id}".encode())
+        sealed = crypto.encrypt(suite, wrap, key, _wrap_context(key_id, head))
         with locked(self.folder, KEYS_FILE):
             entries = self._purged(self._load(), now)
             entries[key_id] = {"created_at": now.isoformat(), "expires_at": expires.isoformat(),
-                               "kek_version": kek_version, "wrapped": base64.b64encode(sealed).decode()}
+                               "kek_version": kek_version, "journal": head.as_dict(),
+                               "wrapped": base64.b64encode(sealed).decode()}
             self._save(entries)
         return key_id, key, expires
 
-    def sealed(self, key_id: str) -> tuple[int, bytes]:
-        """(kek_version, sealed key) of a live entry; raises KeyBackupExpired when it is gone."""
+    def sealed(self, key_id: str) -> SealedKey:
+        """A live entry, its head not yet authenticated (the unwrapping does that); raises
+        KeyBackupExpired when it is gone."""
         entry = self._load().get(key_id)
         if entry is None or datetime.fromisoformat(str(entry["expires_at"])) <= utcnow():
             raise KeyBackupExpired(
                 f"the key of key backup {key_id} is gone (made more than {self.window.days} days ago, or with "
                 "another key folder): this key backup can no longer be opened; restore with a fresher one "
                 "(`tripguard keys backup FILE` on the live system, then `--keys FILE`)")
-        return int(str(entry["kek_version"])), base64.b64decode(str(entry["wrapped"]))
+        return _sealed_key(key_id, entry)
+
+    def unbound(self) -> bool:
+        """Whether a key made before keys were bound to the journal is still live here."""
+        try:
+            return any("journal" not in entry for entry in self._purged(self._load(), utcnow()).values())
+        except (ValueError, AttributeError, TypeError, KeyError):
+            return False
+
+    def bound_to_a_journal(self) -> bool:
+        """Whether any key here is bound to a journal head (an authenticated journal was kept here)."""
+        try:
+            return any("journal" in entry for entry in self._load().values())
+        except (ValueError, AttributeError, TypeError):
+            return True  # a damaged file is no evidence of a fresh folder
+
+    def advance(self, head: Head, *, contains: Callable[[Head], bool],
+                wrap_for: Callable[[int, crypto.Suite], bytes]) -> int:
+        """Rebind every live key to the journal head `head`, if the journal holding `head` also holds the
+        head the key is bound to (`contains`); a key bound to another journal, or one whose KEK is
+        gone, is left as it is. Returns how many moved."""
+        with locked(self.folder, KEYS_FILE):
+            loaded = self._load()
+            entries = self._purged(loaded, utcnow())
+            moved = 0
+            wraps: dict[tuple[int, crypto.Suite], bytes] = {}  # derived once per KEK version, not per key
+            for key_id, entry in entries.items():
+                try:
+                    current = _sealed_key(key_id, entry)
+                    if current.head is not None and (current.head.count >= head.count or not contains(current.head)):
+                        continue
+                    suite = crypto.suite_of(current.sealed)
+                    if (current.kek_version, suite) not in wraps:
+                        wraps[current.kek_version, suite] = wrap_for(current.kek_version, suite)
+                    wrap = wraps[current.kek_version, suite]
+                    key = crypto.decrypt(wrap, current.sealed, current.context)
+                except (crypto.DecryptionFailed, RuntimeError, ValueError, KeyError):
+                    continue  # opens nothing anyway: damaged, a retired KEK, another keyring's entry
+                entry["wrapped"] = base64.b64encode(crypto.encrypt(suite, wrap, key, _wrap_context(key_id, head))).decode()
+                entry["journal"] = head.as_dict()
+                moved += 1
+            if moved or len(entries) != len(loaded):
+                self._save(entries)
+            return moved
 
     @staticmethod
     def _purged(entries: dict[str, dict[str, object]], now: datetime) -> dict[str, dict[str, object]]:
@@ -103,6 +184,11 @@ class BackupKeyStore:
     def expired_count(self) -> int:
         entries = self._load()
         return len(entries) - len(self._purged(entries, utcnow()))
+
+
+def _sealed_key(key_id: str, entry: dict[str, object]) -> SealedKey:
+    return SealedKey(key_id=key_id, kek_version=int(str(entry["kek_version"])),
+                     sealed=base64.b64decode(str(entry["wrapped"])), head=Head.parse(entry.get("journal")))
 
 
 @dataclass(frozen=True)

@@ -35,15 +35,29 @@ def journal_key(keys: KeySource) -> bytes:
     return crypto.derive(keys.index_key(), info="tripguard/erasure-journal", suite=Suite.AES)
 
 
-def vault_in(folder: Path, keys: KeySource, suite: Suite, *, key_backup_window_days: int = 30) -> Vault:
-    """A vault whose journal, key-backup keys and backup register live in the key folder `folder`."""
-    journal = ErasureJournal(folder, key=lambda: journal_key(keys))
-    journal.ensure()
-    return Vault(keys=keys, suite=suite, journal=journal,
-                 backup_keys=BackupKeyStore(folder, timedelta(days=key_backup_window_days)),
-                 register=BackupRegister(folder))
+def journal_in(folder: Path, keys: KeySource) -> ErasureJournal:
+    """The erasure journal of the key folder `folder`, as it is (nothing is created)."""
+    return ErasureJournal(folder, key=lambda: journal_key(keys))
 
 
-def build_vault(settings: Settings) -> Vault:
+def vault_in(folder: Path, keys: KeySource, suite: Suite, *, key_backup_window_days: int = 30,
+             journal_may_start: bool = True) -> Vault:
+    """A vault whose journal, key-backup keys and backup register live in the key folder `folder`.
+
+    The journal is started here only in a key folder never used before, and never when
+    `journal_may_start` is False (a restore); a missing one is logged, and erasures and restores are
+    refused until it is resolved: the vault still builds, so nothing else (an SOS) stops."""
+    journal = journal_in(folder, keys)
+    backup_keys = BackupKeyStore(folder, timedelta(days=key_backup_window_days))
+    register = BackupRegister(folder)
+    journal.prepare(may_start=journal_may_start, in_use=(backup_keys.path, register.path),
+                    adopt_v1=not backup_keys.bound_to_a_journal())
+    vault = Vault(keys=keys, suite=suite, journal=journal, backup_keys=backup_keys, register=register)
+    if journal_may_start and backup_keys.unbound():
+        vault.bind_key_backups()  # keys made by an earlier release: bound to the journal as it is now, once
+    return vault
+
+
+def build_vault(settings: Settings, *, journal_may_start: bool = True) -> Vault:
     return vault_in(settings.key_dir, key_source(settings), Suite(settings.crypto_suite),
-                    key_backup_window_days=settings.key_backup_window_days)
+                    key_backup_window_days=settings.key_backup_window_days, journal_may_start=journal_may_start)

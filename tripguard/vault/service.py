@@ -8,6 +8,7 @@ key-backup window (see keybackup.py), so once it has passed every copy of the pe
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,12 +21,13 @@ from tripguard.core.clock import utcnow
 from tripguard.core.errors import DomainError
 from tripguard.vault import crypto
 from tripguard.vault.crypto import Suite
-from tripguard.vault.journal import Erasure, ErasureJournal
-from tripguard.vault.keybackup import BackupKeyStore, BackupRegister
+from tripguard.vault.journal import Chain, Erasure, ErasureJournal, Head, JournalError
+from tripguard.vault.keybackup import BackupKeyStore, BackupRegister, KeyBackupKeyChanged, SealedKey
 from tripguard.vault.keysource import KeySource
 from tripguard.vault.models import DataKey
 
 _CACHE = "tripguard.vault.data_keys"
+logger = logging.getLogger("tripguard.vault")
 # Column info key of a blind index (`privacy.catalogue.blind_index_column`): data backups leave its
 # values out, a restore rebuilds them from the sealed fields that still open.
 BLIND_INDEX_INFO = "tripguard.blind_index"
@@ -36,6 +38,12 @@ SUBJECT_MAC_PREFIX = "dk1:"
 
 class SubjectErased(DomainError):
     status, type, title = 410, "/problems/subject-erased", "Erased"
+
+
+class ErasureJournalUnavailable(DomainError):
+    """Nobody is erased while the erasure journal is missing or damaged: a restore would bring them back."""
+
+    status, type, title = 503, "/problems/erasure-journal-unavailable", "Erasure unavailable"
 
 
 def field_context(*, subject_id: str, table: str, column: str, row_id: str) -> bytes:
@@ -221,7 +229,12 @@ class Vault:
     def shred(self, session: Session, *, subject_id: str, reason: str, record_id: str | None = None) -> bool:
         """Destroy the subject's data key; journal it first. Returns False if it had none."""
         record = session.get(DataKey, subject_id)
-        self.journal.append(subject_id, reason, record_id)
+        try:
+            self.journal.append(subject_id, reason, record_id, then=self._advance_key_backups)
+        except JournalError as exc:
+            logger.error("erasure refused: %s", exc)  # the key folder's paths stay in the log
+            raise ErasureJournalUnavailable("erasure is unavailable until the erasure journal is repaired; the "
+                                            "server log and `tripguard security check` say what is wrong") from exc
         self._cache(session)[subject_id] = None
         with self._trip_keys_lock:
             self.trip_keys.pop(subject_id, None)
@@ -239,10 +252,27 @@ class Vault:
         session.flush()
         return True
 
-    def reapply_journal(self, session: Session) -> list[Erasure]:
+    def _advance_key_backups(self, chain: Chain) -> None:
+        """Bind every key-backup key to the journal as it now stands (called under the journal's lock)."""
+        try:
+            self.backup_keys.advance(chain.head, contains=chain.contains, wrap_for=self._key_backup_wrap)
+        except (OSError, ValueError):
+            # The erasure stands and is journaled; the keys catch up at the next erasure (a damaged
+            # backup-keys.json opens nothing anyway).
+            logger.exception("the key-backup keys could not be bound to erasure %s", chain.head.count)
+
+    def bind_key_backups(self) -> None:
+        """Bind the key-backup keys to the journal as it stands, if it verifies (see keybackup.py)."""
+        try:
+            self.journal.with_chain(self._advance_key_backups)
+        except JournalError:
+            pass  # logged when the vault was built; nothing is bound to a journal that does not verify
+
+    def reapply_journal(self, session: Session, entries: list[Erasure] | None = None) -> list[Erasure]:
         """After a restore: shred again every subject the journal says was erased (the journal is checked
-        end to end first: a changed or cut-off journal raises JournalError and the restore stops)."""
-        entries = self.journal.entries()
+        end to end first: a changed or cut-off journal raises JournalError and the restore stops).
+        `entries` replaces the journal only when an operator restores despite its loss."""
+        entries = self.journal.entries() if entries is None else entries
         now = utcnow()
         for subject_id in {entry.subject_id for entry in entries}:
             record = session.get(DataKey, subject_id)
@@ -268,17 +298,36 @@ class Vault:
         return crypto.derive(self.keys.kek(version), info="tripguard/key-backup", suite=suite)
 
     def new_key_backup_key(self) -> tuple[str, bytes]:
-        """A key for one key backup, kept only in the key folder until the window passes: (id, key)."""
+        """A key for one key backup, kept only in the key folder until the window passes, bound to the
+        erasure journal as it stands: (id, key). Raises JournalError when the journal does not verify."""
         version = self.keys.current_version()
-        key_id, key, _ = self.backup_keys.create(kek_version=version, wrap=self._key_backup_wrap(version, self.suite),
-                                                 suite=self.suite)
-        return key_id, key
+
+        def create(chain: Chain) -> tuple[str, bytes]:
+            key_id, key, _ = self.backup_keys.create(kek_version=version, suite=self.suite, head=chain.head,
+                                                     wrap=self._key_backup_wrap(version, self.suite))
+            return key_id, key
+
+        return self.journal.with_chain(create)
 
     def open_key_backup_key(self, key_id: str) -> bytes:
         """Raises KeyBackupExpired once the key-backup window has passed (the key no longer exists)."""
-        version, sealed = self.backup_keys.sealed(key_id)
-        return crypto.decrypt(self._key_backup_wrap(version, crypto.suite_of(sealed)), sealed,
-                              f"tripguard/key-backup/{key_id}".encode())
+        return self._open_key_backup_entry(self.backup_keys.sealed(key_id))
+
+    def key_backup_journal_head(self, key_id: str) -> Head | None:
+        """The journal head a key-backup key is bound to, authenticated by unwrapping the key (a changed
+        head does not unwrap); None for a key made before keys were bound to the journal."""
+        entry = self.backup_keys.sealed(key_id)
+        self._open_key_backup_entry(entry)
+        return entry.head
+
+    def _open_key_backup_entry(self, entry: SealedKey) -> bytes:
+        try:
+            return crypto.decrypt(self._key_backup_wrap(entry.kek_version, crypto.suite_of(entry.sealed)),
+                                  entry.sealed, entry.context)
+        except crypto.DecryptionFailed as exc:
+            raise KeyBackupKeyChanged(
+                f"the key of key backup {entry.key_id} does not open: its entry in backup-keys.json was changed "
+                "(the erasure-journal head it is bound to included) or belongs to another keyring") from exc
 
     # -- rotation -------------------------------------------------------------------------
     def rewrap_batch(self, session: Session, *, target_version: int, batch: int = 500) -> int:
