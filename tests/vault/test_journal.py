@@ -288,19 +288,29 @@ def test_a_journal_is_started_only_in_a_key_folder_never_used(keyring: KeyringFi
     vault_in(tmp_path / "restore", keyring, crypto.Suite.AES, journal_may_start=False)
     assert journal_files(tmp_path / "restore") == {JOURNAL_FILE: None, HEAD_FILE: None}
 
-    for trace in (keybackup.REGISTER_FILE, keybackup.KEYS_FILE, JOURNAL_FILE):
-        folder = tmp_path / trace
-        folder.mkdir()
-        (folder / trace).write_text("{}" if trace == keybackup.KEYS_FILE else "")
-        caplog.clear()
-        with caplog.at_level(logging.ERROR):
-            vault = vault_in(folder, keyring, crypto.Suite.AES)  # builds: nothing else stops
-        assert "erasure journal" in caplog.text and "missing" in caplog.text, trace
-        assert not (folder / HEAD_FILE).exists(), trace
-        with pytest.raises(JournalError):
-            vault.journal.entries()
-        with pytest.raises(ErasureJournalUnavailable):  # nobody is erased where no restore could keep them erased
-            vault.shred(db, subject_id="psg_x", reason="subject_request")
+    logger = logging.getLogger("tripguard")
+    logger.addHandler(caplog.handler)  # once an app has configured logging, ours does not propagate to the root
+    try:
+        for trace in (keybackup.REGISTER_FILE, keybackup.KEYS_FILE, JOURNAL_FILE):
+            _a_used_folder_without_a_journal_is_reported_not_restarted(tmp_path, trace, keyring, db, caplog)
+    finally:
+        logger.removeHandler(caplog.handler)
+
+
+def _a_used_folder_without_a_journal_is_reported_not_restarted(tmp_path: Path, trace: str, keyring: KeyringFile,
+                                                                db: Session, caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / trace
+    folder.mkdir()
+    (folder / trace).write_text("{}" if trace == keybackup.KEYS_FILE else "")
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):
+        vault = vault_in(folder, keyring, crypto.Suite.AES)  # builds: nothing else stops
+    assert "erasure journal" in caplog.text and "missing" in caplog.text, trace
+    assert not (folder / HEAD_FILE).exists(), trace
+    with pytest.raises(JournalError):
+        vault.journal.entries()
+    with pytest.raises(ErasureJournalUnavailable):  # nobody is erased where no restore could keep them erased
+        vault.shred(db, subject_id="psg_x", reason="subject_request")
 
 
 def test_only_a_journal_with_erasures_is_adopted_as_one_from_before_authentication(keyring: KeyringFile,
