@@ -110,7 +110,7 @@ def _enum_codec(kind: type[enum.Enum]) -> Codec:
 
 def _is_json(type_: TypeEngine[Any]) -> bool:
     if isinstance(type_, TypeDecorator):
-        return isinstance(type_.impl_instance, JSON) and _python_type(type_) is object
+        return isinstance(type_.impl_instance, JSON) and not _names_its_type(type_)
     return isinstance(type_, JSON)
 
 
@@ -121,14 +121,24 @@ def _python_type(type_: TypeEngine[Any]) -> Any:
         return object
 
 
+def _names_its_type(type_: TypeDecorator[Any]) -> bool:
+    for cls in type(type_).__mro__:
+        if cls is TypeDecorator:
+            return False
+        if "python_type" in cls.__dict__:
+            return True
+    return False
+
+
 def codec_for(table: Table, column: Column[Any]) -> Codec:
     """The column's codec; CodecError when its type has none."""
     type_ = column.type
     if _is_json(type_):
         return _JSON
     python_type = _python_type(type_)
-    if python_type is object and isinstance(type_, TypeDecorator):
-        # A decorator that names no type of its own yields its impl's (checked value by value in encode).
+    if isinstance(type_, TypeDecorator) and not _names_its_type(type_):
+        # A decorator that names no type of its own is taken at its impl's word, and held to it value by
+        # value in `encode` (a PickleType's dict is refused there, not written as something else).
         python_type = _python_type(type_.impl_instance)
     if isinstance(python_type, type) and issubclass(python_type, enum.Enum):
         return _enum_codec(python_type)
