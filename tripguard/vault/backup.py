@@ -299,6 +299,8 @@ def _plaintext_lines(handle: IO[bytes], key: bytes, digest: bytes) -> Iterator[b
             raise BackupError("the backup is cut off: its final chunk is missing")
         (length,) = struct.unpack(">I", prefix)
         sealed = handle.read(length)
+        if len(sealed) < length:
+            raise BackupError(f"the backup is cut off inside chunk {index}")
         plaintext = None
         for final in (False, True):
             try:
@@ -307,7 +309,8 @@ def _plaintext_lines(handle: IO[bytes], key: bytes, digest: bytes) -> Iterator[b
             except crypto.DecryptionFailed:
                 continue
         if plaintext is None:
-            raise BackupError(f"chunk {index} of the backup was altered, moved or belongs elsewhere")
+            raise BackupError(f"chunk {index} of the backup was altered, moved or belongs elsewhere"
+                              + (" (or the header it is bound to was changed)" if index == 0 else ""))
         pending += plaintext
         *lines, pending = pending.split(b"\n")
         yield from lines
