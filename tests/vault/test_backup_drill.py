@@ -10,10 +10,11 @@ import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, insert, select, text
 from typer.testing import CliRunner
 
 from tests.conftest import BACKEND, POSTGRES_ADMIN_URL, fresh_database
+from tests.vault.metadata_rows import rows_for
 from tripguard.app import background_jobs, create_app, ingest_options
 from tripguard.audit.models import AuditEntry
 from tripguard.cli import app as cli
@@ -127,3 +128,26 @@ def test_a_drill_that_fails_is_recorded_as_failed_and_does_not_count(cli_site: S
     assert scratch_databases(cli_site) == before
     assert audit_actions(cli_site) == ["backup.create", "backup.drill_failed"]
     assert controls(cli_site)["backup.restore_drill"] is False
+
+
+def test_a_drill_whose_counts_do_not_match_fails(cli_site: Settings, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The drill counts the scratch database itself, after the restore committed: a row that is not the
+    backup's (here slipped in behind the restore's back) fails it."""
+    from tripguard.vault import drill
+
+    file = tmp_path / "site.tgbk"
+    code, output = run("backup", "create", str(file))
+    assert code == 0, output
+    real = drill.backup.restore_backup
+
+    def restore_then_add_a_row(engine, *args, **kwargs):  # type: ignore[no-untyped-def]
+        summary = real(engine, *args, **kwargs)
+        with engine.begin() as connection:
+            connection.execute(insert(DeviceDay.__table__), rows_for(DeviceDay.__table__, {})[:1])
+        return summary
+
+    monkeypatch.setattr(drill.backup, "restore_backup", restore_then_add_a_row)
+    code, output = run("backup", "drill", str(file))
+    assert code == 2 and "drill failed: table reporting_device_days holds 1 rows" in output, output
+    assert audit_actions(cli_site)[-1] == "backup.drill_failed"

@@ -4,6 +4,7 @@ written to a database."""
 
 from __future__ import annotations
 
+import base64
 import shutil
 import time
 from pathlib import Path
@@ -12,12 +13,13 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from tests.vault.test_backup import cli_ok, site  # noqa: F401 (site: the fixture)
+from tests.vault.test_backup import cli_ok, restore_into_fresh, site  # noqa: F401 (site: the fixture)
 from tripguard.audit.models import AuditEntry
 from tripguard.cli import app as cli
 from tripguard.core.db import make_engine, make_sessionmaker
 from tripguard.core.settings import Settings
 from tripguard.vault import backup
+from tripguard.vault.keys import build_vault
 
 
 def verify(*args: str) -> tuple[int, str]:
@@ -96,3 +98,31 @@ def test_a_backup_of_another_schema_is_not_taken_for_this_one(site: Settings, tm
     monkeypatch.setattr("tripguard.vault.backup_verify.head_revision", lambda: "9999")
     code, output = verify(str(file))
     assert code == 2 and "this TripGuard at 9999" in output, output
+
+
+def test_counts_that_do_not_match_the_header_fail(site: Settings, tmp_path: Path,  # noqa: F811
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A header whose counts are not the content's stops the backup that wrote it; sealed with the right key
+    (only the counts lie), it fails verify and restore."""
+    real = backup._count_rows
+    monkeypatch.setattr(backup, "_count_rows", lambda connection, tables: {
+        name: count + (name == "privacy_subjects") for name, count in real(connection, tables).items()})
+    file = tmp_path / "site.tgbk"
+    result = CliRunner().invoke(cli, ["backup", "create", str(file)])
+    assert result.exit_code == 2 and "rows counted" in result.output, result.output
+    assert list(tmp_path.glob("site.tgbk*")) == []
+
+    monkeypatch.setattr(backup, "_count_rows", real)
+    vault, engine = build_vault(site), make_engine(site.database_url)
+    backup.create_backup(engine, vault, file)  # no audit entry: the database stays as the backup saw it
+    with file.open("rb") as handle:
+        header, _ = backup._read_header(handle)
+    key = vault.unwrap_backup_key(int(header["kek_version"]), base64.b64decode(header["wrapped_key"]))
+    header["rows"]["privacy_subjects"] += 1
+    with engine.connect() as connection, pytest.raises(backup.BackupError, match="rows counted"):
+        backup._write_file(connection, file, header, key, vault.suite, backup._data_tables())
+    engine.dispose()
+    code, output = verify(str(file))
+    assert code == 2 and "privacy_subjects: the header counts 3 rows, the backup holds 2" in output, output
+    _, output = restore_into_fresh(site, tmp_path / "r", file, monkeypatch, expect_ok=False)
+    assert "the header counts 3 rows" in output
