@@ -20,6 +20,7 @@ import os
 import sqlite3
 import threading
 import time
+from urllib.parse import quote
 
 from tripguard.core.sqlite_writer import writer_queue_for
 
@@ -34,11 +35,14 @@ _AT_EXIT_WAIT_S = 10.0
 
 def checkpoint_truncate(path: str, *, queue_wait: float = QUEUE_WAIT_S) -> bool:
     """One TRUNCATE checkpoint of the database file `path`, waiting for no reader; True when the log is empty."""
+    if not os.path.exists(path):
+        return True  # the database is gone, and its log with it
     queue = writer_queue_for(path)
     if not queue.acquire(timeout=queue_wait, urgent=False):
         return False
     try:
-        connection = sqlite3.connect(path, timeout=0, isolation_level=None)
+        # mode=rw: never create a database that was removed in the meantime.
+        connection = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, timeout=0, isolation_level=None)
         try:
             connection.execute("PRAGMA busy_timeout=0")
             busy, log_frames, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
