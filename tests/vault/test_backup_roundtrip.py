@@ -5,6 +5,7 @@ test without anyone editing it."""
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 from typing import Any
@@ -60,3 +61,67 @@ def test_every_column_of_every_table_round_trips(cli_site: Settings, tmp_path: P
     finally:
         source.dispose()
         target.dispose()
+
+
+def rewrite_as_format_1(source: Path, target: Path, key: bytes, suite: Any) -> None:
+    """`source` as the code before the column codecs wrote it: JSON values bare, no backup id, no counts."""
+    import hashlib
+    import json
+    import struct
+
+    with source.open("rb") as handle:
+        header, header_bytes = backup._read_header(handle)
+        lines = list(backup._plaintext_lines(handle, key, hashlib.sha256(header_bytes).digest()))
+    for name in ("backup_id", "rows", "data_backup_id"):
+        header.pop(name, None)
+    header["format"] = 1
+    json_columns = {t.name: {c.name for c in RowCodec(t).json_columns} for t in metadata.sorted_tables}
+    table = ""
+    new_header = json.dumps(header, sort_keys=True).encode()
+    with target.open("wb") as handle:
+        handle.write(backup.MAGIC + struct.pack(">I", len(new_header)) + new_header)
+        writer = backup._ChunkWriter(handle, suite, key, hashlib.sha256(new_header).digest())
+        for line in lines:
+            record = json.loads(line)
+            if set(record) == {"table"}:
+                table = record["table"]
+            else:
+                record = {k: (v[0] if k in json_columns[table] and v is not None else v) for k, v in record.items()}
+            writer.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
+        writer.close()
+
+
+def test_a_backup_made_before_the_codecs_still_restores(cli_site: Settings, tmp_path: Path) -> None:
+    from tests.builders import TEST_ACTOR
+    from tripguard.core.db import make_sessionmaker, unit_of_work
+    from tripguard.privacy import access, service
+    from tripguard.privacy.models import DataSubject
+
+    source, vault = make_engine(cli_site.database_url), build_vault(cli_site)
+    with unit_of_work(make_sessionmaker(source)) as session:
+        service.publish_notice(session, actor=TEST_ACTOR, version="n1", purposes=["emergency"],
+                               categories=["user.name"], retention_zh="两年", retention_en="two years",
+                               text_zh="说明", text_en="notice")
+        service.upsert_subject(session, vault, actor=TEST_ACTOR, subject_id="psg_old", kind="passenger",
+                               notice_version="n1", values={"name": "韩梅梅", "phone": "13800003333"})
+    new = tmp_path / "new.tgbk"
+    backup.create_backup(source, vault, new)
+    old = tmp_path / "old.tgbk"
+    with new.open("rb") as handle:
+        header, _ = backup._read_header(handle)
+    rewrite_as_format_1(new, old, vault.unwrap_backup_key(int(header["kek_version"]),
+                                                          base64.b64decode(header["wrapped_key"])), vault.suite)
+    with backup.keys_file_for(new).open("rb") as handle:
+        keys_header, _ = backup._read_header(handle)
+    rewrite_as_format_1(backup.keys_file_for(new), backup.keys_file_for(old),
+                        vault.open_key_backup_key(keys_header["key_backup_id"]), vault.suite)
+
+    target = make_engine(fresh_database(f"tg_rt_{WORKER}", tmp_path / "r"))
+    backup.restore_backup(target, vault, old, after_erasures=reapply_erasures)
+    for table in metadata.sorted_tables:
+        assert everything(target, table) == everything(source, table), table.name
+    with make_sessionmaker(target)() as session:
+        subject = session.get(DataSubject, "psg_old")
+        assert subject is not None and access.open_field(vault, session, subject, "name") == "韩梅梅"
+    source.dispose()
+    target.dispose()
