@@ -186,8 +186,10 @@ def _write_file(connection: Any, path: Path, header: dict[str, Any], key: bytes,
         handle.flush()
         os.fsync(handle.fileno())
     expected = header.get("rows", rows)
-    if rows != expected:  # a snapshot cannot change under us; if it did, the backup is not one
-        raise BackupError(f"backup stopped: rows counted {expected}, rows written {rows}")
+    for name, written in rows.items():  # a snapshot cannot change under us; if it did, it is not one
+        if written != expected.get(name):
+            raise BackupError(f"backup stopped: table {name}: {expected.get(name)} rows counted, {written} "
+                              "written in the same snapshot")
     return rows
 
 
