@@ -172,6 +172,46 @@ def offline_plaintext(settings: Settings, file: Path) -> bytes:
         return b"\n".join(backup._plaintext_lines(handle, key, hashlib.sha256(header_bytes).digest()))
 
 
+def offline_data_key(folder: Path, settings: Settings, keys_file: Path, subject_id: str) -> bytes | None:
+    """What someone holding `folder` (a key folder, or a copy of one) and the keyring reads from a key backup
+    without TripGuard or its clock: the subject's data key, or None when the folder no longer has the key."""
+    import base64
+    import hashlib
+
+    from tripguard.vault import crypto
+    from tripguard.vault.models import DataKey
+
+    vault = build_vault(settings.model_copy(update={"key_dir": folder}))
+    with keys_file.open("rb") as handle:
+        header, header_bytes = backup._read_header(handle)
+        entry = json.loads((folder / keybackup.KEYS_FILE).read_text()).get(header["key_backup_id"])
+        if entry is None:
+            return None
+        sealed = base64.b64decode(entry["wrapped"])
+        key = crypto.decrypt(vault._key_backup_wrap(int(entry["kek_version"]), crypto.suite_of(sealed)), sealed,
+                             f"tripguard/key-backup/{header['key_backup_id']}".encode())
+        for line in backup._plaintext_lines(handle, key, hashlib.sha256(header_bytes).digest()):
+            row = json.loads(line)
+            if row.get("subject_id") == subject_id:
+                return vault._unwrap(DataKey(subject_id=subject_id, suite=row["suite"], kek_version=row["kek_version"],
+                                             wrapped_key=base64.b64decode(row["wrapped_key"])))
+    return None
+
+
+def offline_name(settings: Settings, plain: bytes, subject_id: str, dek: bytes) -> str:
+    import base64
+
+    from tripguard.vault import crypto
+    from tripguard.vault.service import field_context
+
+    for line in plain.split(b"\n"):
+        row = json.loads(line)
+        if row.get("id") == subject_id and "phone_index" in row:
+            context = field_context(subject_id=subject_id, table="privacy_subjects", column="name", row_id=subject_id)
+            return crypto.decrypt(dek, base64.b64decode(row["name"]), context).decode()
+    raise AssertionError(f"{subject_id} is not in the backup")
+
+
 def test_backup_drill_after_the_key_backup_window(site: Settings, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Back up, erase, let the window pass, then try every path with every backup file and every key file."""
@@ -192,20 +232,26 @@ def test_backup_drill_after_the_key_backup_window(site: Settings, tmp_path: Path
     plain = offline_plaintext(site, file)
     assert b'"table": "vault_data_keys"' not in plain and b"vault_data_keys" not in plain
     assert "王小明".encode() not in plain and "李雷".encode() not in plain
-    # 2. Its key backup no longer opens through TripGuard ...
+    # 2. Today's key folder no longer opens its key backup: not through TripGuard ...
+    keys_file = tmp_path / "site.tgbk.keys"
     _, output = restore_into_fresh(site, tmp_path / "r1", file, monkeypatch, expect_ok=False)
     assert "can no longer be opened" in output
-    # ... nor with the key folder as it was before the erasure (the old journal knew nothing of it).
+    # ... nor offline: the key backup's key is gone from the folder, and the data key is in no file in the clear.
+    assert offline_data_key(site.key_dir, site, keys_file, "psg_erase") is None
+    everything = [file.read_bytes(), keys_file.read_bytes(), plain]
+    everything += [f.read_bytes() for f in site.key_dir.iterdir() if f.is_file()]
+    assert not any(dek in blob for blob in everything)
+    # 3. The known limit (docs/operations.md, Backups): a copy of the key folder made inside the window keeps the
+    # key backup's key, and with the keyring opens that key backup for as long as the copy is kept. Only
+    # TripGuard's clock refuses it (restore says "no longer"); offline, the erased person's data key comes out
+    # and opens their name in the data backup.
     monkeypatch.setenv("TRIPGUARD_KEY_DIR", str(old_key_folder))
-    shutil.copy(site.key_dir / keybackup.KEYS_FILE, old_key_folder / keybackup.KEYS_FILE)  # purged, as on disk
     _, output = restore_into_fresh(site, tmp_path / "r2", file, monkeypatch, expect_ok=False)
     assert "can no longer be opened" in output
     monkeypatch.setenv("TRIPGUARD_KEY_DIR", str(site.key_dir))
     get_settings.cache_clear()
-    # 3. Offline: the person's data key is in no file anywhere (data backup, key backup, key folders).
-    everything = [file.read_bytes(), (tmp_path / "site.tgbk.keys").read_bytes(), plain]
-    everything += [f.read_bytes() for folder in (site.key_dir, old_key_folder) for f in folder.iterdir() if f.is_file()]
-    assert not any(dek in blob for blob in everything)
+    assert offline_data_key(old_key_folder, site, keys_file, "psg_erase") == dek
+    assert offline_name(site, plain, "psg_erase", dek) == "王小明"
     # 4. Everyone else restores: a key backup made today opens the old data backup, without the erased person.
     fresh_keys = tmp_path / "today.keys"
     monkeypatch.setenv("TRIPGUARD_DATABASE_URL", site.database_url)

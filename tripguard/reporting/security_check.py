@@ -118,9 +118,11 @@ def in_transit(i: Inputs) -> Evidence:
                     N_("serve behind TLS and set an https base URL"))
 
 
-def _done_lately(i: Inputs, action: str, within: timedelta, *, done: str, missing: str, gap: str) -> Evidence:
-    """Evidence that the audit log records `action` within `within` (a backup, a restore drill)."""
-    last = audit.last_of(i.session, action)
+def _done_lately(i: Inputs, actions: tuple[str, ...], within: timedelta, *, done: str, missing: str,
+                 gap: str) -> Evidence:
+    """Evidence that the audit log records one of `actions` within `within` (a backup, a restore drill)."""
+    found = [entry for entry in (audit.last_of(i.session, action) for action in actions) if entry is not None]
+    last = max(found, key=lambda entry: entry.ts, default=None)
     values = {"days": _days(last.ts if last else None, i.now)}
     if last is None or i.now - last.ts > within:
         return Evidence(False, missing, values, gap)
@@ -128,16 +130,19 @@ def _done_lately(i: Inputs, action: str, within: timedelta, *, done: str, missin
 
 
 def backups(i: Inputs) -> Evidence:
-    return _done_lately(i, "backup.create", BACKUP_WITHIN, done=N_("last backup %(days)s days ago"),
+    return _done_lately(i, ("backup.create",), BACKUP_WITHIN, done=N_("last backup %(days)s days ago"),
                         missing=N_("no backup in the last two days (last: %(days)s days ago)"),
                         gap=N_("schedule `tripguard backup create` daily"))
 
 
 def restore_drill(i: Inputs) -> Evidence:
-    return _done_lately(i, "backup.restore", RESTORE_DRILL_WITHIN, done=N_("last restore drill %(days)s days ago"),
+    # A drill is recorded in the live log (`backup drill` restores into a scratch database it then drops); a
+    # real restore is recorded in the database it restored, which is then the live one.
+    return _done_lately(i, ("backup.drill", "backup.restore"), RESTORE_DRILL_WITHIN,
+                        done=N_("last restore drill %(days)s days ago"),
                         missing=N_("no restore drill this quarter (last: %(days)s days ago)"),
-                        gap=N_("restore a recent backup into a scratch database each quarter "
-                               "(`tripguard backup restore`)"))
+                        gap=N_("run `tripguard backup drill FILE` on a recent backup each quarter (it restores it "
+                               "into a scratch database, counts it and drops it)"))
 
 
 def key_rotation(i: Inputs) -> Evidence:

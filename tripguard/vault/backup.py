@@ -13,6 +13,12 @@ length][AEAD ciphertext]`. Each chunk's associated data is the header's SHA-256,
 a final flag: a changed header, a reordered, altered or missing chunk, or a cut-off file all fail to
 restore, and nothing is written.
 
+Each column's value is written by its type's codec (codec.py). The data header carries every table's row
+count, taken in the same snapshot: a restore and `backup verify` check them. Both files are written
+under `.partial` names and moved into place only when both are complete: a backup that fails (a value
+no codec can carry, a full disk) leaves no file, no key-backup key and no register entry behind, and
+its error names the table and column.
+
 A restore goes into an empty database at the same schema revision, in one transaction: the data,
 then the keys of a key backup made no earlier than the data backup, then the erasure journal
 (authenticated; a changed one stops the restore), so that nobody erased since comes back.
@@ -26,6 +32,7 @@ than any of those heads or not leading to them, unless the operator accepts the 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -37,19 +44,22 @@ from pathlib import Path
 from typing import IO, Any
 
 from alembic.migration import MigrationContext
-from sqlalchemy import Column, Engine, LargeBinary, Table, func, insert, select, text
+from sqlalchemy import Engine, Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from tripguard.core.clock import utcnow
-from tripguard.core.db import READ_ONLY, UTCDateTime
+from tripguard.core.db import READ_ONLY
+from tripguard.core.ids import new_id
 from tripguard.models import metadata
 from tripguard.vault import crypto
+from tripguard.vault.codec import FORMAT, LEGACY_FORMAT, CodecError, RowCodec
 from tripguard.vault.crypto import Suite
 from tripguard.vault.journal import Erasure, Head, JournalError
 from tripguard.vault.keybackup import BackupRecord, KeyBackupExpired
-from tripguard.vault.service import BLIND_INDEX_INFO, Vault
+from tripguard.vault.service import Vault
 
 MAGIC = b"TGBK1\n"
+MAX_HEADER_BYTES = 1 << 20
 CHUNK_BYTES = 1 << 20
 INSERT_BATCH = 1000
 
@@ -94,37 +104,12 @@ def _key_table() -> Table:
     return metadata.tables[KEY_TABLE]
 
 
-def _written(column: Column[Any]) -> bool:
-    """Whether a column's values go into a data backup: not a blind index (keyed by the keyring, it would
-    confirm an erased person's guessed value forever; the restore rebuilds it from what still opens)."""
-    return BLIND_INDEX_INFO not in column.info
-
-
-def _encode(table: Table, row: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for column in table.columns:
-        value = row._mapping[column] if _written(column) else None
-        if value is None:
-            out[column.name] = None
-        elif isinstance(column.type, LargeBinary):
-            out[column.name] = base64.b64encode(value).decode()
-        elif isinstance(column.type, UTCDateTime):
-            out[column.name] = value.isoformat()
-        else:
-            out[column.name] = value
-    return out
-
-
-def _decode(table: Table, values: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for column in table.columns:
-        value = values.get(column.name)
-        if value is not None and isinstance(column.type, LargeBinary):
-            value = base64.b64decode(value)
-        elif value is not None and isinstance(column.type, UTCDateTime):
-            value = datetime.fromisoformat(value)
-        out[column.name] = value
-    return out
+def _row_codecs(tables: list[Table]) -> dict[str, RowCodec]:
+    """Every table's codec, before anything is written: a column no codec can carry fails here."""
+    try:
+        return {table.name: RowCodec(table) for table in tables}
+    except CodecError as exc:
+        raise BackupError(str(exc)) from exc
 
 
 def _aad(header_digest: bytes, index: int, final: bool) -> bytes:
@@ -160,29 +145,91 @@ def _snapshot_connection(engine: Engine):  # type: ignore[no-untyped-def]
     return connection.execution_options(**{READ_ONLY: True})
 
 
+def _partial(path: Path) -> Path:
+    return path.with_name(path.name + ".partial")
+
+
+def _count_rows(connection: Any, tables: list[Table]) -> dict[str, int]:
+    return {t.name: int(connection.execute(select(func.count()).select_from(t)).scalar_one()) for t in tables}
+
+
+def _table_lines(connection: Any, codec: RowCodec) -> Iterator[bytes]:
+    """The table's rows as JSON lines; a value that cannot be read or written stops the backup, naming
+    its table and column (never the value: an error message may end up in a log)."""
+    try:
+        for row in connection.execution_options(yield_per=2000).execute(codec.select()):
+            yield codec.dumps(row)
+    except CodecError as exc:
+        raise BackupError(f"backup stopped: {exc}") from exc
+    except Exception as exc:  # the driver or a column type could not read a stored value
+        columns = _unreadable_columns(connection, codec.table)
+        where = f"column {', '.join(columns)}" if columns else "a column that could not be told apart"
+        raise BackupError(f"backup stopped: table {codec.table.name}, {where}: the database holds a value that "
+                          f"cannot be read as the column's type ({type(exc).__name__}); fix or remove it and back "
+                          "up again") from exc
+
+
+def _unreadable_columns(connection: Any, table: Table) -> list[str]:
+    """The columns whose values cannot be read, read one by one; none when every one fails alike (the
+    transaction itself broke: no column is to blame)."""
+    failing = []
+    for column in table.columns:
+        try:
+            for _ in connection.execution_options(yield_per=2000).execute(select(column)):
+                pass
+        except Exception:  # noqa: BLE001 (any failure marks the column)
+            failing.append(column.name)
+    return [] if len(failing) == len(table.columns) else failing
+
+
 def _write_file(connection: Any, path: Path, header: dict[str, Any], key: bytes, suite: Suite,
                 tables: list[Table]) -> dict[str, int]:
-    """Seal `tables` as read through `connection` into `path` (written to a temporary name, then moved)."""
+    """Seal `tables` as read through `connection` into `path` (a `.partial` name, which the caller moves
+    into place or removes)."""
+    codecs = _row_codecs(tables)
     rows: dict[str, int] = {}
     header_bytes = json.dumps(header, sort_keys=True).encode()
-    tmp = path.with_name(path.name + ".partial")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(MAGIC + struct.pack(">I", len(header_bytes)) + header_bytes)
         writer = _ChunkWriter(handle, suite, key, hashlib.sha256(header_bytes).digest())
         for table in tables:
             writer.write(json.dumps({"table": table.name}).encode() + b"\n")
             count = 0
-            result = connection.execution_options(yield_per=2000).execute(select(table))
-            for row in result:
-                writer.write(json.dumps(_encode(table, row), ensure_ascii=False).encode() + b"\n")
+            for line in _table_lines(connection, codecs[table.name]):
+                writer.write(line + b"\n")
                 count += 1
             rows[table.name] = count
         writer.close()
         handle.flush()
         os.fsync(handle.fileno())
-    tmp.replace(path)
+    expected = header.get("rows", rows)
+    for name, written in rows.items():  # a snapshot cannot change under us; if it did, it is not one
+        if written != expected.get(name):
+            raise BackupError(f"backup stopped: table {name}: {expected.get(name)} rows counted, {written} "
+                              "written in the same snapshot")
     return rows
+
+
+@contextlib.contextmanager
+def _nothing_left_on_failure(vault: Vault, finals: list[Path]) -> Iterator[list[str]]:
+    """Write each of `finals` under its `.partial` name; on success move them all into place, on any
+    failure remove them and destroy the key-backup keys appended to the yielded list."""
+    key_ids: list[str] = []
+    placed: list[Path] = []
+    try:
+        yield key_ids
+        for final in finals:
+            _partial(final).replace(final)
+            placed.append(final)
+    except BaseException:
+        for final in finals:
+            _partial(final).unlink(missing_ok=True)
+        for final in placed:
+            final.unlink(missing_ok=True)
+        for key_id in key_ids:
+            vault.backup_keys.forget(key_id)
+        raise
 
 
 def _key_versions(connection: Any) -> tuple[int, ...]:
@@ -202,35 +249,46 @@ def _journal_head(vault: Vault) -> dict[str, object]:
                           "(`tripguard keys init --accept-journal-loss REASON`)") from exc
 
 
-def _write_key_backup(connection: Any, vault: Vault, path: Path, *, revision: str | None, now: datetime,
-                      data_backup: str | None, journal: dict[str, object]) -> int:
+def _write_key_backup(connection: Any, vault: Vault, path: Path, key_ids: list[str], *, revision: str | None,
+                      now: datetime, data_backup: dict[str, Any] | None, journal: dict[str, object]
+                      ) -> tuple[int, BackupRecord]:
+    """The key backup to `path`'s `.partial`; returns its rows and the register record to add once it is placed."""
     key_id, key = vault.new_key_backup_key()
-    header = {"format": 1, "kind": "keys", "created_at": now.isoformat(), "schema_revision": revision,
-              "key_backup_id": key_id, "suite": vault.suite.value, "data_backup": data_backup,
-              "tables": [KEY_TABLE], "journal": journal}
-    rows = _write_file(connection, path, header, key, vault.suite, [_key_table()])
+    key_ids.append(key_id)
+    header = {"format": FORMAT, "kind": "keys", "created_at": now.isoformat(), "schema_revision": revision,
+              "key_backup_id": key_id, "suite": vault.suite.value, "tables": [KEY_TABLE],
+              "data_backup": data_backup["name"] if data_backup else None,
+              "data_backup_id": data_backup["backup_id"] if data_backup else None,
+              "rows": _count_rows(connection, [_key_table()]), "journal": journal}
+    rows = _write_file(connection, _partial(path), header, key, vault.suite, [_key_table()])
     versions = tuple(sorted(set(_key_versions(connection)) | {vault.keys.current_version()}))
-    vault.register.add(BackupRecord(name=str(path), kind="keys", created_at=now,
-                                    keep_until=now + vault.backup_keys.window, kek_versions=versions))
-    return rows[KEY_TABLE]
+    record = BackupRecord(name=str(path), kind="keys", created_at=now, keep_until=now + vault.backup_keys.window,
+                          kek_versions=versions)
+    return rows[KEY_TABLE], record
 
 
 def create_backup(engine: Engine, vault: Vault, path: Path, *, retention_days: int = 90) -> BackupSummary:
-    """Write the data backup to `path` and its key backup to `path.keys`, from one snapshot."""
+    """Write the data backup to `path` and its key backup to `path.keys`, from one snapshot; all or nothing."""
     backup_key = crypto.new_key(vault.suite)
     version, wrapped = vault.wrap_backup_key(backup_key)
     keys_path = keys_file_for(path)
-    with _snapshot_connection(engine) as connection, connection.begin():
+    with (_nothing_left_on_failure(vault, [keys_path, path]) as key_ids, _snapshot_connection(engine) as connection,
+          connection.begin()):
         revision = MigrationContext.configure(connection).get_current_revision()
         now = utcnow()
         journal = _journal_head(vault)
-        header = {"format": 1, "kind": "data", "created_at": now.isoformat(), "schema_revision": revision,
-                  "source_dialect": engine.dialect.name, "suite": vault.suite.value, "kek_version": version,
-                  "wrapped_key": base64.b64encode(wrapped).decode(),
-                  "tables": [t.name for t in _data_tables()], "journal": journal}
-        rows = _write_file(connection, path, header, backup_key, vault.suite, _data_tables())
-        rows[KEY_TABLE] = _write_key_backup(connection, vault, keys_path, revision=revision, now=now,
-                                            data_backup=path.name, journal=journal)
+        tables = _data_tables()
+        _row_codecs([*tables, _key_table()])  # an unknown column type stops it before any file exists
+        header = {"format": FORMAT, "kind": "data", "created_at": now.isoformat(), "schema_revision": revision,
+                  "backup_id": new_id("bkp"), "source_dialect": engine.dialect.name, "suite": vault.suite.value,
+                  "kek_version": version, "wrapped_key": base64.b64encode(wrapped).decode(),
+                  "tables": [t.name for t in tables], "rows": _count_rows(connection, tables),
+                  "journal": journal}
+        rows = _write_file(connection, _partial(path), header, backup_key, vault.suite, tables)
+        rows[KEY_TABLE], keys_record = _write_key_backup(
+            connection, vault, keys_path, key_ids, revision=revision, now=now,
+            data_backup={"name": path.name, "backup_id": header["backup_id"]}, journal=journal)
+    vault.register.add(keys_record)
     vault.register.add(BackupRecord(name=str(path), kind="data", created_at=now,
                                     keep_until=now + timedelta(days=retention_days), kek_versions=(version,)))
     return BackupSummary(path=path, schema_revision=revision, rows=rows, keys_path=keys_path)
@@ -238,21 +296,34 @@ def create_backup(engine: Engine, vault: Vault, path: Path, *, retention_days: i
 
 def create_key_backup(engine: Engine, vault: Vault, path: Path) -> int:
     """A key backup alone (`tripguard keys backup`): today's keys, for restoring an older data backup."""
-    with _snapshot_connection(engine) as connection, connection.begin():
+    with (_nothing_left_on_failure(vault, [path]) as key_ids, _snapshot_connection(engine) as connection,
+          connection.begin()):
         revision = MigrationContext.configure(connection).get_current_revision()
-        return _write_key_backup(connection, vault, path, revision=revision, now=utcnow(), data_backup=None,
-                                 journal=_journal_head(vault))
+        rows, record = _write_key_backup(connection, vault, path, key_ids, revision=revision, now=utcnow(),
+                                         data_backup=None,
+                                         journal=_journal_head(vault))
+    vault.register.add(record)
+    return rows
 
 
 def _read_header(handle: IO[bytes]) -> tuple[dict[str, Any], bytes]:
     if handle.read(len(MAGIC)) != MAGIC:
         raise BackupError("not a TripGuard backup")
-    (length,) = struct.unpack(">I", handle.read(4))
-    header_bytes = handle.read(length)
+    prefix = handle.read(4)
+    (length,) = struct.unpack(">I", prefix) if len(prefix) == 4 else (-1,)
+    header_bytes = handle.read(length) if 0 < length <= MAX_HEADER_BYTES else b""
+    if len(header_bytes) != length:
+        raise BackupError("the backup header is damaged or cut off")
     try:
-        return json.loads(header_bytes), header_bytes
+        header = json.loads(header_bytes)
     except ValueError as exc:
         raise BackupError("the backup header is damaged") from exc
+    if not isinstance(header, dict):
+        raise BackupError("the backup header is damaged")
+    if header.get("format", LEGACY_FORMAT) not in (LEGACY_FORMAT, FORMAT):
+        raise BackupError(f"the backup is of format {header.get('format')}, made by a newer TripGuard: "
+                          "restore it with that version")
+    return header, header_bytes
 
 
 def _plaintext_lines(handle: IO[bytes], key: bytes, digest: bytes) -> Iterator[bytes]:
@@ -263,6 +334,8 @@ def _plaintext_lines(handle: IO[bytes], key: bytes, digest: bytes) -> Iterator[b
             raise BackupError("the backup is cut off: its final chunk is missing")
         (length,) = struct.unpack(">I", prefix)
         sealed = handle.read(length)
+        if len(sealed) < length:
+            raise BackupError(f"the backup is cut off inside chunk {index}")
         plaintext = None
         for final in (False, True):
             try:
@@ -271,7 +344,8 @@ def _plaintext_lines(handle: IO[bytes], key: bytes, digest: bytes) -> Iterator[b
             except crypto.DecryptionFailed:
                 continue
         if plaintext is None:
-            raise BackupError(f"chunk {index} of the backup was altered, moved or belongs elsewhere")
+            raise BackupError(f"chunk {index} of the backup was altered, moved or belongs elsewhere"
+                              + (" (or the header it is bound to was changed)" if index == 0 else ""))
         pending += plaintext
         *lines, pending = pending.split(b"\n")
         yield from lines
@@ -288,6 +362,9 @@ def _open_data_header(handle: IO[bytes], vault: Vault) -> tuple[dict[str, Any], 
     header, header_bytes = _read_header(handle)
     if header.get("kind", "data") != "data":
         raise BackupError("this is a key backup; give the data backup (its .keys file is found beside it)")
+    missing = {"created_at", "schema_revision", "kek_version", "wrapped_key", "tables"} - set(header)
+    if missing:
+        raise BackupError(f"the backup header is damaged: it has no {min(missing)}")
     try:
         key = vault.unwrap_backup_key(int(header["kek_version"]), base64.b64decode(header["wrapped_key"]))
     except Exception as exc:  # any failure here means these keys cannot open this backup
@@ -295,45 +372,81 @@ def _open_data_header(handle: IO[bytes], vault: Vault) -> tuple[dict[str, Any], 
     return header, header_bytes, key
 
 
-def _open_keys_header(handle: IO[bytes], vault: Vault, data_header: dict[str, Any]) -> tuple[bytes, bytes]:
+def _open_keys_header(handle: IO[bytes], vault: Vault, data_header: dict[str, Any], *,
+                      beside: bool) -> tuple[dict[str, Any], bytes, bytes]:
+    """The key backup's header and key. `beside`: the `.keys` file found beside the data backup, which must
+    be the one made with it (a key backup given with --keys may be any made since)."""
     header, header_bytes = _read_header(handle)
-    if header.get("kind") != "keys":
+    if header.get("kind") != "keys" or "created_at" not in header or "key_backup_id" not in header:
         raise BackupError("the --keys file is not a key backup")
     if datetime.fromisoformat(header["created_at"]) < datetime.fromisoformat(data_header["created_at"]):
         raise BackupError("the key backup is older than the data backup: people added in between would have "
                           "no keys; use the key backup made with it, or a newer one (`tripguard keys backup`)")
+    made_with, backup_id = header.get("data_backup_id"), data_header.get("backup_id")
+    if beside and made_with is not None and made_with != backup_id:
+        raise BackupError(f"the key backup beside it belongs to another data backup ({header.get('data_backup')}, "
+                          f"made {header['created_at']}): put the .keys file made with this backup beside it, or "
+                          "give a newer key backup with --keys")
     try:
         key = vault.open_key_backup_key(str(header["key_backup_id"]))
     except KeyBackupExpired as exc:
         raise BackupError(str(exc)) from exc
-    return header_bytes, key
+    return header, header_bytes, key
 
 
-def _load(connection: Any, tables: dict[str, Table], lines: Iterator[bytes], rows: dict[str, int]) -> None:
-    current: Table | None = None
-    batch: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        if current is not None and batch:
-            connection.execute(insert(current), batch)
-            batch.clear()
-
+def _records(lines: Iterator[bytes], codecs: dict[str, RowCodec], header: dict[str, Any],
+             rows: dict[str, int]) -> Iterator[tuple[Table, dict[str, Any]]]:
+    """The decoded rows of a backup's content, table by table, counted into `rows`."""
+    fmt = int(header.get("format", LEGACY_FORMAT))
+    current: RowCodec | None = None
     for line in lines:
-        record = json.loads(line)
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise BackupError("the backup's content is damaged: a line is not JSON") from exc
+        if not isinstance(record, dict):
+            raise BackupError("the backup's content is damaged: a line is not a row")
         if set(record) == {"table"}:
-            flush()
-            if record["table"] not in tables:
-                raise BackupError(f"the backup holds table {record['table']!r}, which does not belong there")
-            current = tables[record["table"]]
-            rows[current.name] = 0
+            name = record["table"]
+            if name not in codecs or name in rows:
+                raise BackupError(f"the backup holds table {name!r}, which does not belong there")
+            current = codecs[name]
+            rows[name] = 0
             continue
         if current is None:
             raise BackupError("the backup's content does not start with a table")
-        batch.append(_decode(current, record))
-        rows[current.name] += 1
-        if len(batch) >= INSERT_BATCH:
-            flush()
-    flush()
+        try:
+            values = current.decode(record, format=fmt)
+        except CodecError as exc:
+            raise BackupError(str(exc)) from exc
+        rows[current.table.name] += 1
+        yield current.table, values
+
+
+def check_counts(header: dict[str, Any], rows: dict[str, int]) -> None:
+    """The rows read match the counts the header took in the backup's snapshot (format 1 has none)."""
+    expected = header.get("rows")
+    if expected is None:
+        return
+    for name in sorted(set(expected) | set(rows)):
+        if name not in rows:
+            raise BackupError(f"table {name} is missing from the backup's content")
+        if expected.get(name) != rows[name]:
+            raise BackupError(f"table {name}: the header counts {expected.get(name)} rows, the backup holds "
+                              f"{rows[name]}")
+
+
+def _load(connection: Any, records: Iterator[tuple[Table, dict[str, Any]]]) -> None:
+    current: Table | None = None
+    batch: list[dict[str, Any]] = []
+    for table, values in records:
+        if (table is not current or len(batch) >= INSERT_BATCH) and batch:
+            connection.execute(insert(current), batch)  # type: ignore[arg-type]
+            batch = []
+        current = table
+        batch.append(values)
+    if batch:
+        connection.execute(insert(current), batch)  # type: ignore[arg-type]
 
 
 _HEAD_OF = {"backup": "this backup was made under", "key_backup": "its key backup was made under",
@@ -393,12 +506,13 @@ def restore_backup(engine: Engine, vault: Vault, path: Path, *, keys_path: Path 
     `rebuild_blind_indexes` recomputes the blind indexes the backup left out, from what still opens.
     `accept_journal_loss` (the operator's reason) lets it go on without a journal that holds the
     backup's heads (see check_journal_for_restore)."""
-    keys_path = keys_path or keys_file_for(path)
+    beside, keys_path = keys_path is None, keys_path or keys_file_for(path)
     rows: dict[str, int] = {}
+    key_rows: dict[str, int] = {}
     with path.open("rb") as handle, keys_path.open("rb") as keys_handle:
         header, header_bytes, key = _open_data_header(handle, vault)
-        keys_header_bytes, keys_key = _open_keys_header(keys_handle, vault, header)
-        salvaged, override = check_journal_for_restore(vault, header, json.loads(keys_header_bytes),
+        keys_header, keys_header_bytes, keys_key = _open_keys_header(keys_handle, vault, header, beside=beside)
+        salvaged, override = check_journal_for_restore(vault, header, keys_header,
                                                        accept_journal_loss=accept_journal_loss)
         with Session(engine) as session, session.begin():
             connection = session.connection()
@@ -410,10 +524,14 @@ def restore_backup(engine: Engine, vault: Vault, path: Path, *, keys_path: Path 
                 if connection.execute(select(func.count()).select_from(table)).scalar():
                     raise BackupError(f"the target database is not empty (table {table.name}); restore "
                                       "into a freshly migrated database")
-            _load(connection, {t.name: t for t in _data_tables()},
-                  _plaintext_lines(handle, key, hashlib.sha256(header_bytes).digest()), rows)
-            _load(connection, {KEY_TABLE: _key_table()},
-                  _plaintext_lines(keys_handle, keys_key, hashlib.sha256(keys_header_bytes).digest()), rows)
+            _load(connection, _records(_plaintext_lines(handle, key, hashlib.sha256(header_bytes).digest()),
+                                       _row_codecs(_data_tables()), header, rows))
+            check_counts(header, rows)
+            _load(connection, _records(_plaintext_lines(keys_handle, keys_key,
+                                                        hashlib.sha256(keys_header_bytes).digest()),
+                                       _row_codecs([_key_table()]), keys_header, key_rows))
+            check_counts(keys_header, key_rows)
+            rows.update(key_rows)
             if engine.dialect.name == "postgresql":
                 _reset_identity_sequences(connection)
             try:
@@ -429,12 +547,15 @@ def restore_backup(engine: Engine, vault: Vault, path: Path, *, keys_path: Path 
 
 
 def _reset_identity_sequences(connection: Any) -> None:
+    # The next value after the largest restored one (`is_called` true), without ever asking for one past the
+    # sequence's end (a restored id may be the column's largest); 1 when no positive id was restored.
     for table in metadata.sorted_tables:
         for column in table.primary_key.columns:
             if column.autoincrement is True:
+                top = f"(SELECT max({column.name}) FROM {table.name})"
                 connection.execute(text(
                     f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
-                    f"COALESCE((SELECT max({column.name}) FROM {table.name}), 0) + 1, false)"))
+                    f"GREATEST(COALESCE({top}, 1), 1), COALESCE({top}, 0) >= 1)"))
 
 
 

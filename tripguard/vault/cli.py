@@ -252,6 +252,84 @@ def backup_restore(
                       f"`tripguard keys init {ACCEPT_JOURNAL_LOSS} REASON`.")
 
 
+@backup_app.command("verify")
+def backup_verify(
+    path: Path,
+    keys: Annotated[Path | None, typer.Option(
+        help="The key backup to check with PATH (default: PATH.keys, which must be the one made with it)")] = None,
+) -> None:
+    """Check PATH and its key backup whole without restoring (writes to no database): every chunk, the
+    headers, the schema's tables, every row's types, the row counts. Exits 2 on any damage."""
+    from tripguard.core.settings import get_settings
+    from tripguard.vault.backup import BackupError
+    from tripguard.vault.backup_verify import verify_backup
+    from tripguard.vault.keys import build_vault
+    from tripguard.vault.keysource import KeySourceError
+
+    try:
+        report = verify_backup(build_vault(get_settings()), path, keys_path=keys)
+    except (BackupError, KeySourceError, FileNotFoundError) as exc:
+        raise _fail(f"{path} does not verify: {exc}") from exc
+    table = Table("table", "rows")
+    for name, count in sorted(report.rows.items()):
+        if count:
+            table.add_row(name, str(count))
+    out.print(table)
+    opens = (f"opens until {report.key_backup_opens_until:%Y-%m-%d %H:%M} UTC" if report.key_backup_opens_until
+             else "opens no longer")
+    counts = "match the counts taken in its snapshot" if report.counts_recorded else "(this older format records no counts)"
+    out.print(f"{path}: OK — made {report.created_at}, schema {report.schema_revision}, {len(report.rows)} tables, "
+              f"{sum(report.rows.values())} rows {counts}; key backup {report.keys_path}: OK, {report.data_keys} data "
+              f"keys, {opens}")
+
+
+@backup_app.command("drill")
+def backup_drill(
+    path: Path,
+    keys: Annotated[Path | None, typer.Option(
+        help="A key backup made with or after PATH (default: PATH.keys)")] = None,
+) -> None:
+    """Restore PATH into a throw-away scratch database (never the live one), count every table against the
+    backup, drop the scratch database, and record the drill in the live audit log (the evidence
+    `tripguard security check` looks for)."""
+    from tripguard.audit import service as audit
+    from tripguard.core.db import engine_for, make_sessionmaker, unit_of_work
+    from tripguard.core.errors import InvalidInput
+    from tripguard.core.settings import get_settings
+    from tripguard.privacy.indexes import rebuild as rebuild_blind_indexes
+    from tripguard.privacy.service import reapply_erasures
+    from tripguard.vault.backup import BackupError
+    from tripguard.vault.drill import run_drill
+    from tripguard.vault.journal import JournalError
+    from tripguard.vault.keys import build_vault
+    from tripguard.vault.keysource import KeySourceError
+
+    settings = get_settings()
+    engine = engine_for(settings, "maintenance")
+    try:
+        def record(action: str, details: dict[str, str | int | float | bool | None]) -> None:
+            with unit_of_work(make_sessionmaker(engine)) as session:
+                audit.record(session, actor=CLI_ACTOR, action=action, target_type="backup", target_id=path.name[:64],
+                             details=details)
+
+        try:
+            report = run_drill(settings, build_vault(settings), path, keys_path=keys, after_erasures=reapply_erasures,
+                               rebuild_blind_indexes=rebuild_blind_indexes)
+        except (BackupError, JournalError, InvalidInput, KeySourceError, FileNotFoundError) as exc:
+            record("backup.drill_failed", {"error": str(exc)[:300]})
+            raise _fail(f"restore drill failed: {exc}") from exc
+        summary = report.summary
+        record("backup.drill", {"rows": sum(summary.rows.values()), "tables": len(summary.rows),
+                                "schema": summary.schema_revision, "erasures_applied": summary.erasures,
+                                "backend": report.backend, "seconds": round(report.seconds, 1)})
+    finally:
+        engine.dispose()
+    changed = ", ".join(f"{name} {delta:+d}" for name, delta in sorted(report.added_by_erasures.items()))
+    out.print(f"restore drill passed: {sum(summary.rows.values())} rows in {len(summary.rows)} tables restored from "
+              f"{path} into a scratch {report.backend} database and counted; {summary.erasures} erasures re-applied"
+              f"{f' ({changed})' if changed else ''}; scratch database dropped; recorded in the audit log")
+
+
 def _window_days() -> int:
     from tripguard.core.settings import get_settings
 

@@ -168,6 +168,17 @@ class BackupKeyStore:
                 self._save(entries)
             return moved
 
+    def forget(self, key_id: str) -> None:
+        """Destroy one key at once (its key backup was never completed)."""
+        with locked(self.folder, KEYS_FILE):
+            entries = self._load()
+            if entries.pop(key_id, None) is not None:
+                self._save(entries)
+
+    def expires_at(self, key_id: str) -> datetime | None:
+        entry = self._load().get(key_id)
+        return None if entry is None else datetime.fromisoformat(str(entry["expires_at"]))
+
     @staticmethod
     def _purged(entries: dict[str, dict[str, object]], now: datetime) -> dict[str, dict[str, object]]:
         return {k: v for k, v in entries.items() if datetime.fromisoformat(str(v["expires_at"])) > now}

@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from cachetools import TTLCache
-from sqlalchemy import select
+from sqlalchemy import Connection, event, select
 from sqlalchemy.orm import Session
 
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import DomainError
+from tripguard.core.sqlite_scrub import scrub_after_commit
 from tripguard.vault import crypto
 from tripguard.vault.crypto import Suite
 from tripguard.vault.journal import Chain, Erasure, ErasureJournal, Head, JournalError
@@ -34,6 +35,7 @@ BLIND_INDEX_INFO = "tripguard.blind_index"
 # MACs from `Vault.subject_mac` start with this; older ones (32 hex digits, keyed by the keyring's
 # index key) are kept where they were written (the audit log is never rewritten) and never confirmed.
 SUBJECT_MAC_PREFIX = "dk1:"
+_SCRUB = "tripguard.vault.scrub_wal"
 
 
 class SubjectErased(DomainError):
@@ -64,6 +66,25 @@ TRIP_KEYS_CACHED = 200_000
 
 def _process_cached(subject_id: str) -> bool:
     return subject_id.startswith(("trip:", "trip#"))
+
+
+def _scrub_wal_on_commit(session: Session) -> None:
+    """On SQLite, once this session's transaction commits, empty the write-ahead log, which still holds the
+    shredded key's old page (sqlite_scrub.py); after the commit, so never inside the erasure's write lock."""
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        return
+    session.info[_SCRUB] = path
+    if not event.contains(session, "after_commit", _scrub_committed):
+        event.listen(session, "after_commit", _scrub_committed)
+
+
+def _scrub_committed(session: Session) -> None:
+    path = session.info.pop(_SCRUB, None)
+    if path is not None:
+        scrub_after_commit(path)
 
 
 @dataclass
@@ -250,6 +271,7 @@ class Vault:
         record.wrapped_key = None
         record.shredded_at = utcnow()
         session.flush()
+        _scrub_wal_on_commit(session)
         return True
 
     def _advance_key_backups(self, chain: Chain) -> None:
