@@ -179,6 +179,7 @@ def offline_data_key(folder: Path, settings: Settings, keys_file: Path, subject_
     import hashlib
 
     from tripguard.vault import crypto
+    from tripguard.vault.journal import Head
     from tripguard.vault.models import DataKey
 
     vault = build_vault(settings.model_copy(update={"key_dir": folder}))
@@ -188,8 +189,10 @@ def offline_data_key(folder: Path, settings: Settings, keys_file: Path, subject_
         if entry is None:
             return None
         sealed = base64.b64decode(entry["wrapped"])
+        # The wrapping's associated data names the key and the erasure-journal head it is bound to.
+        context = keybackup._wrap_context(header["key_backup_id"], Head.parse(entry.get("journal")))
         key = crypto.decrypt(vault._key_backup_wrap(int(entry["kek_version"]), crypto.suite_of(sealed)), sealed,
-                             f"tripguard/key-backup/{header['key_backup_id']}".encode())
+                             context)
         for line in backup._plaintext_lines(handle, key, hashlib.sha256(header_bytes).digest()):
             row = json.loads(line)
             if row.get("subject_id") == subject_id:

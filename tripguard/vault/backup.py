@@ -38,7 +38,7 @@ import json
 import os
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -90,6 +90,8 @@ class BackupSummary:
     keys_path: Path | None = None
     erasures: int = 0
     journal_override: JournalOverride | None = None
+    # Rows the restore itself added or removed after loading (erasures re-applied, indexes rebuilt, each audited).
+    changed_by_restore: dict[str, int] = field(default_factory=dict)
 
 
 def keys_file_for(path: Path) -> Path:
@@ -542,8 +544,21 @@ def restore_backup(engine: Engine, vault: Vault, path: Path, *, keys_path: Path 
                 after_erasures(session, erasures)
             if rebuild_blind_indexes is not None:
                 rebuild_blind_indexes(session, vault)
+            session.flush()
+            changed = _changed_since_loaded(connection, rows)
     return BackupSummary(path=path, schema_revision=header["schema_revision"], rows=rows, keys_path=keys_path,
-                         erasures=len({e.subject_id for e in erasures}), journal_override=override)
+                         erasures=len({e.subject_id for e in erasures}), journal_override=override,
+                         changed_by_restore=changed)
+
+
+def _changed_since_loaded(connection: Any, loaded: dict[str, int]) -> dict[str, int]:
+    """Per table, rows now minus rows loaded from the backup, where they differ."""
+    changed = {}
+    for table in metadata.sorted_tables:
+        delta = int(connection.execute(select(func.count()).select_from(table)).scalar_one()) - loaded.get(table.name, 0)
+        if delta:
+            changed[table.name] = delta
+    return changed
 
 
 def _reset_identity_sequences(connection: Any) -> None:

@@ -324,7 +324,7 @@ def backup_drill(
                                 "backend": report.backend, "seconds": round(report.seconds, 1)})
     finally:
         engine.dispose()
-    changed = ", ".join(f"{name} {delta:+d}" for name, delta in sorted(report.added_by_erasures.items()))
+    changed = ", ".join(f"{name} {delta:+d}" for name, delta in sorted(report.added_by_restore.items()))
     out.print(f"restore drill passed: {sum(summary.rows.values())} rows in {len(summary.rows)} tables restored from "
               f"{path} into a scratch {report.backend} database and counted; {summary.erasures} erasures re-applied"
               f"{f' ({changed})' if changed else ''}; scratch database dropped; recorded in the audit log")

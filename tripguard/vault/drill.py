@@ -42,7 +42,7 @@ class DrillReport:
     summary: BackupSummary
     backend: str
     counted: dict[str, int]  # rows in the scratch database once the restore committed
-    added_by_erasures: dict[str, int]  # tables the re-applied erasures changed: rows after minus rows restored
+    added_by_restore: dict[str, int]  # rows the restore changed (erasures re-applied, indexes rebuilt)
     seconds: float
 
 
@@ -115,11 +115,13 @@ def run_drill(settings: Settings, vault: Vault, path: Path, *, keys_path: Path |
                            for t in metadata.sorted_tables}
         finally:
             engine.dispose()
-    changed = {name: counted.get(name, 0) - restored for name, restored in summary.rows.items()
-               if counted.get(name, 0) != restored}
-    if changed and not summary.erasures:
-        name = min(changed)
-        raise BackupError(f"drill failed: table {name} holds {counted.get(name, 0)} rows after the restore, the "
-                          f"backup {summary.rows[name]}")
-    return DrillReport(summary=summary, backend=engine.dialect.name, counted=counted, added_by_erasures=changed,
+    expected = {name: summary.rows.get(name, 0) + summary.changed_by_restore.get(name, 0) for name in counted}
+    wrong = sorted(name for name in counted if counted[name] != expected[name])
+    if wrong:
+        name = wrong[0]
+        raise BackupError(f"drill failed: table {name} holds {counted[name]} rows after the restore, the "
+                          f"backup {summary.rows.get(name, 0)} (and the restore changed "
+                          f"{summary.changed_by_restore.get(name, 0):+d})")
+    return DrillReport(summary=summary, backend=engine.dialect.name, counted=counted,
+                       added_by_restore=summary.changed_by_restore,
                        seconds=time.monotonic() - started)
