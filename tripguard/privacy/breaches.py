@@ -29,15 +29,17 @@ from tripguard.privacy import access
 from tripguard.privacy.catalogue import catalogue
 from tripguard.privacy.models import Breach, BreachSubject, DataSubject
 from tripguard.security import service as security
+from tripguard.telematics import onscreen, trips
 from tripguard.vault.service import SubjectErased, Vault
 
 AUTHORITY_DEADLINE = timedelta(hours=4)
 # Every audited read of personal data: a person's record or any sealed field of theirs (case pages, contacts),
 # an export, a trip's positions (with where its alerts happened), a recording, a share-link view; every
-# machine use of a plaintext the system resolved (a telephony route's real number); the live map (readers
-# only: it shows every active trip, and which ones were on screen is not kept).
+# machine use of a plaintext the system resolved (a telephony route's real number); the live map, whose
+# openings and streams name the trips on screen (`telematics.onscreen`).
 READ_ACTIONS = ("personal.read", "personal.use", "subject.export", "trip.trajectory_read", "recording.open",
-                "share.view", "live_map.open")
+                "share.view", "live_map.open", "live_map.shown")
+LIVE_MAP_ACTIONS = frozenset({"live_map.open", "live_map.shown"})
 
 
 def get_breach(session: Session, breach_id: str) -> Breach:
@@ -114,7 +116,10 @@ def investigate(session: Session, *, actor: Actor, breach_id: str, reader_id: st
     entries = list(session.scalars(statement.order_by(AuditEntry.id)))
     readers = Counter(f"{e.actor_type}:{e.actor_id}" for e in entries)
     resolve = _PeopleRead(session)
-    subjects = sorted({person for e in entries for person in resolve(e)})
+    people = {person for e in entries if e.action not in LIVE_MAP_ACTIONS for person in resolve(e)}
+    people |= trips.people_on(session, {t for e in entries if e.action in LIVE_MAP_ACTIONS
+                                        for t in onscreen.trips_of(json.loads(e.details or "{}"))})
+    subjects = sorted(people)
     known = set(session.scalars(select(BreachSubject.subject_id).where(BreachSubject.breach_id == breach.id)))
     for subject_id in subjects:
         if subject_id not in known:

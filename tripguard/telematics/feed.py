@@ -121,6 +121,11 @@ class LiveFeed:
         with self._lock:
             return {"trips": list(self.trips.values()), "alerts": list(self.alerts)}
 
+    def trip_ids(self) -> list[str]:
+        """The trips on the map now (a viewer opening its stream is sent their positions)."""
+        with self._lock:
+            return list(self.trips)
+
     def position(self, trip_id: str) -> tuple[float, float, float] | None:
         """The trip's newest position on the map and its time (epoch seconds), if any."""
         with self._lock:
