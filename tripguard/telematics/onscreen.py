@@ -57,6 +57,8 @@ class ShownTrips:
         self.recorded: set[str] = set(recorded)
         self.pending: set[str] = set()
         self.last = clock()
+        # A stream cut off while its interval's write runs closes with the last write on another thread.
+        self._writing = threading.Lock()
 
     def note(self, items: list[Item]) -> None:
         for item in items:
@@ -82,6 +84,10 @@ class ShownTrips:
 
     def record(self, *, wait: bool) -> bool:
         """One entry for the trips pending; False when the write was skipped (they stay pending)."""
+        with self._writing:
+            return self._record(wait=wait)
+
+    def _record(self, *, wait: bool) -> bool:
         trips = sorted(self.pending)
         self.last = self.clock()
         if not trips:
