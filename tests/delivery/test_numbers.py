@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.builders import TEST_ACTOR
 from tests.delivery.conftest import place_order
 from tripguard.core.clock import utcnow
 from tripguard.delivery import numbers
@@ -104,3 +105,39 @@ def test_the_merchant_and_the_courier_have_a_number_of_their_own(client: TestCli
     assert _route(client, act_as, to_merchant, "13800001234")["reason"] == "unknown_caller"  # the customer
     act_as(Role.CUSTOMER, kind="subject", id="C1")
     assert client.get("/api/v1/orders/O1").json()["merchant_number"] is None
+
+
+def test_every_real_number_the_route_opens_is_audited_as_the_providers_use(client: TestClient, db: Session,
+                                                                         act_as) -> None:  # type: ignore[no-untyped-def]
+    """The telephony provider's key is given a real number: that is a use of personal data, audited with its
+    purpose, and a breach investigation of that key finds whose numbers it was given (issue #26, 6a)."""
+    import json
+
+    from tripguard.audit.models import AuditEntry
+    from tripguard.privacy import breaches
+
+    place_order(client, db, act_as, courier_id="R1")
+    act_as(Role.CUSTOMER, kind="subject", id="C1")
+    number = client.get("/api/v1/orders/O1").json()["virtual_number"]
+    since = utcnow() - timedelta(seconds=1)
+    assert _route(client, act_as, number, "13800001234")["to"] == "13700009999"  # the customer calls the courier
+    assert _route(client, act_as, number, "13500000000")["action"] == "refuse"  # a stranger: opened, not given
+    uses = db.scalars(select(AuditEntry).where(AuditEntry.action == "personal.use").order_by(AuditEntry.id)).all()
+    seen = [(e.actor_type, e.actor_id, e.purpose, e.target_type, json.loads(e.details)) for e in uses]
+    assert seen == [
+        ("api_key", "key_TEST", "delivery", "delivery_orders",
+         {"fields": "customer_phone", "plaintext": "", "use": "telephony_route"}),
+        ("api_key", "key_TEST", "delivery", "delivery_bindings",
+         {"fields": "courier_phone", "plaintext": "courier_phone", "use": "telephony_route"}),
+        ("api_key", "key_TEST", "delivery", "delivery_orders",
+         {"fields": "customer_phone", "plaintext": "", "use": "telephony_route"}),
+        ("api_key", "key_TEST", "delivery", "delivery_bindings",
+         {"fields": "courier_phone", "plaintext": "", "use": "telephony_route"}),
+    ]
+    breach = breaches.open_breach(db, actor=TEST_ACTOR, title="carrier key leaked", serious=False,
+                                  occurred_from=since, occurred_to=utcnow() + timedelta(seconds=1),
+                                  categories=["user.contact.phone_number"], cause="c", harm="h", measures="m",
+                                  advice="a", contact="privacy@example.com")
+    found = breaches.investigate(db, actor=TEST_ACTOR, breach_id=breach.id, reader_id="key_TEST", since=None,
+                                 until=None)
+    assert found.subjects == ["C1", "R1"] and found.entries == 4

@@ -105,3 +105,22 @@ def test_investigation_counts_every_personal_data_read(client: TestClient, db: S
     found = client.post(f"/api/v1/privacy/breaches/{opened['id']}/investigate", json={"reader_id": "stf_ROGUE"}).json()
     assert found["subjects"] == ["D1", "P1"], found
     assert found["readers"] == {"staff:stf_ROGUE": 2}
+
+
+def test_investigating_someone_who_only_watched_the_live_map_finds_the_people_on_it(
+        client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    """The live map showed trip T1 (passenger P1, driver D1): its opening names the trips on screen."""
+    from tests.safety.test_sos_api import on_a_trip
+
+    on_a_trip(client, act_as, db)
+    act_as(Role.SAFETY_AGENT, id="stf_WATCHER")
+    assert [t["trip_id"] for t in client.get("/console/live/snapshot").json()["trips"]] == ["T1"]
+    act_as(Role.PRIVACY_OFFICER, id="stf_DPO")
+    now = utcnow()
+    opened = client.post("/api/v1/privacy/breaches", json={
+        "title": "Agent watched the map", "serious": False,
+        "occurred_from": (now - timedelta(hours=1)).isoformat(), "occurred_to": (now + timedelta(hours=1)).isoformat(),
+        "categories": ["user.location"], "cause": "curiosity", "harm": "location exposed", "measures": "access removed",
+        "advice": "none", "contact": "privacy@example.com"}).json()
+    found = client.post(f"/api/v1/privacy/breaches/{opened['id']}/investigate", json={"reader_id": "stf_WATCHER"}).json()
+    assert found["subjects"] == ["D1", "P1"] and found["readers"] == {"staff:stf_WATCHER": 1}

@@ -62,8 +62,12 @@ def test_geojson_evidence_names_purpose_and_reason_in_the_audit_log(client: Test
     response = client.get(EVIDENCE, params={"purpose": "emergency", "reason": "alert on the live map"})
     assert response.status_code == 200 and response.headers["content-type"] == "application/geo+json"
     features = {f["properties"]["role"]: f for f in response.json()["features"]}
-    assert set(features) == {"trajectory", "planned_route", "pickup", "dropoff", "end"}
+    assert set(features) == {"trajectory", "planned_route", "pickup", "dropoff", "end", "alert"}
     assert len(features["trajectory"]["geometry"]["coordinates"]) == 12
+    # Where the alert happened comes with the trajectory, through the same gate (it is one of its positions).
+    alert = features["alert"]
+    assert alert["properties"]["kind"] == "route_deviation"
+    assert alert["geometry"]["coordinates"] in features["trajectory"]["geometry"]["coordinates"]
     entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "trip.trajectory_read")).one()
     assert (entry.purpose, entry.target_id) == ("emergency", "T1")
     # The reason is typed text: the log keeps a reference and a keyed MAC; the text is sealed under the trip's key.

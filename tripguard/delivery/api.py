@@ -164,10 +164,12 @@ def add_numbers(body: NumbersAdd, _: OrderSubmitter, session: DbSession) -> dict
 
 
 @router.post("/telephony/route")
-def route(body: RouteAsk, _: TelephonyRouter, request: Request, session: DbSession) -> RouteAnswer:
+def route(body: RouteAsk, principal: TelephonyRouter, request: Request, session: DbSession) -> RouteAnswer:
     """Asked by the telephony provider when a virtual number rings: the real number to bridge to, or a
-    refusal (no binding, expired, a caller who is neither party). Every call is recorded, without numbers."""
-    answer = numbers.route(session, request.app.state.vault, number=numbers.digits(body.number), caller=body.caller)
+    refusal (no binding, expired, a caller who is neither party). Every call is recorded, without numbers;
+    every real number opened to answer is audited as the provider's use, for delivery."""
+    answer = numbers.route(session, request.app.state.vault, actor=principal.actor,
+                           number=numbers.digits(body.number), caller=body.caller)
     return RouteAnswer(action=answer.action, to=answer.to, reason=answer.reason)  # type: ignore[arg-type]
 
 

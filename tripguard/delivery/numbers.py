@@ -19,11 +19,13 @@ from prometheus_client import Counter
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tripguard.audit.actor import Actor
 from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
 from tripguard.core.ids import new_id
 from tripguard.delivery.models import Binding, Interaction, Order, VirtualNumber
 from tripguard.privacy import access
+from tripguard.security.permissions import Purpose
 from tripguard.vault.service import SubjectErased, Vault
 
 logger = logging.getLogger("tripguard.delivery")
@@ -110,8 +112,9 @@ def binding_of(session: Session, order_id: str, party: str = "customer") -> Bind
                           .order_by(Binding.created_at.desc()).limit(1))
 
 
-def route(session: Session, vault: Vault, *, number: str, caller: str) -> Route:
-    """Whom a call to `number` from `caller` is bridged to, if anyone. Recorded, without real numbers."""
+def route(session: Session, vault: Vault, *, actor: Actor, number: str, caller: str) -> Route:
+    """Whom a call to `number` from `caller` is bridged to, if anyone. Recorded, without real numbers;
+    the real numbers opened to decide are audited as `actor`'s use (the telephony provider's key)."""
     now = utcnow()
     binding = session.scalar(select(Binding).where(Binding.number == number, Binding.status == "active")
                              .order_by(Binding.created_at.desc()).limit(1))
@@ -132,11 +135,26 @@ def route(session: Session, vault: Vault, *, number: str, caller: str) -> Route:
             party, result = "courier", Route("bridge", to=other)
         else:
             result = Route("refuse", reason="unknown_caller")
+        _record_use(session, actor, order if other is not None else None, column, binding if courier is not None else None,
+                    party if result.action == "bridge" else None)
     session.add(Interaction(id=new_id("itr"), binding_id=binding.id if binding else None,
                             order_id=binding.order_id if binding else None, number=number, caller=party,
                             outcome="bridged" if result.action == "bridge" else "refused", reason=result.reason,
                             at=now))
     return result
+
+
+def _record_use(session: Session, actor: Actor, order: Order | None, column: str, binding: Binding | None,
+                bridged: str | None) -> None:
+    """Each record whose number was opened: what was opened, and what went back to the provider (the
+    courier's number to the party calling, or the party's number to the courier)."""
+    if order is not None:
+        access.record_use(session, actor=actor, row=order, columns=[column], purpose=Purpose.DELIVERY,
+                          use="telephony_route", disclosed=[column] if bridged == "courier" else [])
+    if binding is not None:
+        access.record_use(session, actor=actor, row=binding, columns=["courier_phone"], purpose=Purpose.DELIVERY,
+                          use="telephony_route",
+                          disclosed=["courier_phone"] if bridged not in (None, "courier") else [])
 
 
 def pool_status(session: Session, city: str) -> dict[str, int]:

@@ -3,7 +3,9 @@
 A reader must be cleared first: staff and workers sign the confidentiality agreement and must not be
 suspended (`check_clearance`). A read names its purpose. A principal sees a field in plaintext only when one of its roles holds
 that purpose and the field's category allows it; otherwise it gets the mask. Every read, plain or
-masked, leaves one audit entry naming the record, the fields and the purpose.
+masked, leaves one audit entry naming the record, the fields and the purpose. Plaintext the system
+opens for a machine that asked (the telephony provider routing a call) is audited as that machine's use,
+with its purpose (`record_use`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from functools import lru_cache
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
+from tripguard.audit.actor import Actor
 from tripguard.core.db import Base
 from tripguard.core.errors import AccessSuspended, AgreementUnsigned
 from tripguard.core.i18n import N_
@@ -60,6 +63,16 @@ def open_field(vault: Vault, session: Session, row: Base, column: str) -> str | 
         return None
     return vault.open(session, subject_id=str(getattr(row, spec.subject_column)), table=spec.table,
                       column=column, row_id=_row_id(row), blob=blob)
+
+
+def record_use(session: Session, *, actor: Actor, row: Base, columns: list[str], purpose: Purpose, use: str,
+               disclosed: list[str]) -> None:
+    """A machine's use of plaintext the system resolved itself (`open_field`) for `actor` (an API key):
+    one audit entry naming the record, the fields opened, those whose plaintext left the server
+    (`disclosed`), the purpose and the use. Breach investigations count it as a read."""
+    audit.record(session, actor=actor, action="personal.use", target_type=type(row).__tablename__,
+                 target_id=_row_id(row), purpose=purpose.value,
+                 details={"fields": ",".join(columns), "plaintext": ",".join(sorted(disclosed)), "use": use})
 
 
 @dataclass(frozen=True)

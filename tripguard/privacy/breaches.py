@@ -9,6 +9,7 @@ whether it was met.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,14 +29,17 @@ from tripguard.privacy import access
 from tripguard.privacy.catalogue import catalogue
 from tripguard.privacy.models import Breach, BreachSubject, DataSubject
 from tripguard.security import service as security
+from tripguard.telematics import onscreen, trips
 from tripguard.vault.service import SubjectErased, Vault
 
 AUTHORITY_DEADLINE = timedelta(hours=4)
 # Every audited read of personal data: a person's record or any sealed field of theirs (case pages, contacts),
-# an export, a trip's positions, a recording, a share-link view, the live map (readers only: it shows
-# every active trip, and which ones were on screen is not kept).
-READ_ACTIONS = ("personal.read", "subject.export", "trip.trajectory_read", "recording.open", "share.view",
-                "live_map.open")
+# an export, a trip's positions (with where its alerts happened), a recording, a share-link view; every
+# machine use of a plaintext the system resolved (a telephony route's real number); the live map, whose
+# openings and streams name the trips on screen (`telematics.onscreen`).
+READ_ACTIONS = ("personal.read", "personal.use", "subject.export", "trip.trajectory_read", "recording.open",
+                "share.view", "live_map.open", "live_map.shown")
+LIVE_MAP_ACTIONS = frozenset({"live_map.open", "live_map.shown"})
 
 
 def get_breach(session: Session, breach_id: str) -> Breach:
@@ -112,7 +116,10 @@ def investigate(session: Session, *, actor: Actor, breach_id: str, reader_id: st
     entries = list(session.scalars(statement.order_by(AuditEntry.id)))
     readers = Counter(f"{e.actor_type}:{e.actor_id}" for e in entries)
     resolve = _PeopleRead(session)
-    subjects = sorted({person for e in entries for person in resolve(e)})
+    people = {person for e in entries if e.action not in LIVE_MAP_ACTIONS for person in resolve(e)}
+    people |= trips.people_on(session, {t for e in entries if e.action in LIVE_MAP_ACTIONS
+                                        for t in onscreen.trips_of(json.loads(e.details or "{}"))})
+    subjects = sorted(people)
     known = set(session.scalars(select(BreachSubject.subject_id).where(BreachSubject.breach_id == breach.id)))
     for subject_id in subjects:
         if subject_id not in known:
@@ -127,18 +134,20 @@ class _PeopleRead:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.cache: dict[tuple[str, str], list[str]] = {}
+        self.cache: dict[tuple[str, str, frozenset[str]], list[str]] = {}
 
     def __call__(self, entry: AuditEntry) -> list[str]:
         if not entry.target_id or not entry.target_type:
             return []
-        key = (entry.target_type, entry.target_id)
+        named = json.loads(entry.details or "{}").get("fields")
+        fields = frozenset(named.split(",")) if isinstance(named, str) and named else frozenset()
+        key = (entry.target_type, entry.target_id, fields)
         if key not in self.cache:
-            self.cache[key] = [p for p in self._resolve(entry.target_type, entry.target_id)
+            self.cache[key] = [p for p in self._resolve(entry.target_type, entry.target_id, fields)
                                if p and not p.startswith(("trip:", "trip#", "incident:"))]
         return self.cache[key]
 
-    def _resolve(self, target_type: str, target_id: str) -> list[str | None]:
+    def _resolve(self, target_type: str, target_id: str, named: frozenset[str]) -> list[str | None]:
         from tripguard.safety.models import Recording
 
         if target_type == DataSubject.__tablename__:
@@ -148,8 +157,10 @@ class _PeopleRead:
         if target_type == "recording":
             recording = self.session.get(Recording, target_id)
             return self._trip_people(recording.trip_id) if recording is not None else []
-        # Any other table with sealed fields (an incident's position, a contact): its subject column.
+        # Any other table with sealed fields (an incident's position, a contact): the subject column of the
+        # fields the entry names (an order's customer phone is the customer's, not the merchant's), else all.
         fields = [f for f in catalogue(Base.metadata) if f.table == target_type]
+        fields = [f for f in fields if f.column in named] or fields
         if not fields:
             return []
         table = Base.metadata.tables[target_type]

@@ -52,7 +52,8 @@ class Permission(StrEnum):
     RETENTION_MANAGE = "retention.manage"  # retention runs and legal holds
     BREACH_MANAGE = "breach.manage"  # contain, investigate, notify, report a data breach
     TELEMATICS_INGEST = "telematics.ingest"  # the operator's backend streams trips, pings, heartbeats
-    ALERTS_READ = "alerts.read"  # trip-monitoring alerts, trips (without positions), check-ins
+    # Trip-monitoring alerts (without where they happened), trips (without positions), devices, check-ins.
+    ALERTS_READ = "alerts.read"
     TRAJECTORY_READ = "trajectory.read"  # a trip's positions as evidence, with a purpose and a reason
     LIVE_MAP_READ = "live_map.read"  # every active trip's position, live, for the emergency purpose (audited)
     CHECKIN_REPLY = "checkin.reply"  # a passenger or driver answers "are you OK?"
@@ -74,7 +75,8 @@ class Permission(StrEnum):
     ORDER_HANDLE = "order.handle"  # a courier proves pickup and hand-over
     ORDER_REVEAL = "order.reveal"  # support opens one field of an order for a stated reason
     LABEL_PRINT = "label.print"  # the privacy label for the bag
-    TELEPHONY_ROUTE = "telephony.route"  # the telephony provider asks whom a virtual number bridges to
+    # The telephony provider asks whom a virtual number bridges to: a real number, audited as its use.
+    TELEPHONY_ROUTE = "telephony.route"
     TRAINING_MANAGE = "training.manage"  # courses, who has passed them, coverage and satisfaction
     TRAINING_SELF = "training.self"  # a worker takes their courses, rates them, gets the certificate
     AGREEMENT_PUBLISH = "agreement.publish"  # a new version of a confidentiality agreement
@@ -176,7 +178,8 @@ def purposes_for(roles: frozenset[Role] | set[Role]) -> frozenset[Purpose]:
     return frozenset(held)
 
 
-# What an API key may be scoped to: the integration role's permissions.
+# What an API key may be scoped to: the integration role's permissions. What each returns is the table in
+# docs/api.md ("What each API key scope returns"): none returns a position (tests/security/test_scope_table.py).
 API_KEY_SCOPES = ROLE_PERMISSIONS[Role.INTEGRATION]
 
 # The same sets as enums, so the OpenAPI schema lists exactly what may be granted.

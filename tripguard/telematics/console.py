@@ -24,7 +24,8 @@ from tripguard.privacy.models import DataSubject
 from tripguard.security.auth import AlertsReader, LiveMapReader
 from tripguard.security.permissions import Permission, Purpose, purposes_for
 from tripguard.security.principal import Principal
-from tripguard.telematics import checkins, registry, service, trips
+from tripguard.telematics import checkins, onscreen, registry, service, trips
+from tripguard.telematics.feed import LiveFeed
 from tripguard.telematics.models import CheckIn, Device, Trip, Vehicle
 from tripguard.web.lists import (
     Column,
@@ -145,13 +146,17 @@ def trip_page(request: Request, trip_id: Annotated[Identifier, Path()], principa
                 attribution=request.app.state.settings.map_tiles_attribution)
 
 
-def _opened_live_view(session: Session, principal: Principal, view: str) -> None:
-    """Every position of every active trip is personal data: only for the emergency purpose, audited."""
+def _may_open_live_view(session: Session, principal: Principal) -> None:
+    """Every position of every active trip is personal data: only for the emergency purpose."""
     if Purpose.EMERGENCY not in purposes_for(principal.roles):
         raise PermissionDenied("the live map is for roles that answer emergencies")
     access.check_clearance(session, principal)
+
+
+def _opened_live_view(session: Session, principal: Principal, view: str, trip_ids: list[str]) -> None:
+    """Audited with the trips on screen, so that a breach investigation of the viewer finds their people."""
     audit.record(session, actor=principal.actor, action="live_map.open", target_type="live_map", target_id=view,
-                 purpose=Purpose.EMERGENCY.value)
+                 purpose=Purpose.EMERGENCY.value, details=onscreen.shown_details(trip_ids))
 
 
 @router.get("")
@@ -163,14 +168,26 @@ def live_page(request: Request, principal: LiveMapReader) -> HTMLResponse:
 
 @router.get("/snapshot")
 def snapshot(request: Request, principal: LiveMapReader, session: DbSession) -> JSONResponse:
-    _opened_live_view(session, principal, "snapshot")
-    return JSONResponse(request.app.state.live_monitor.feed.snapshot())
+    _may_open_live_view(session, principal)
+    state = request.app.state.live_monitor.feed.snapshot()
+    _opened_live_view(session, principal, "snapshot", [str(t["trip_id"]) for t in state["trips"]])
+    return JSONResponse(state)
+
+
+def _open_stream(session: Session, principal: Principal, feed: LiveFeed) -> list[str]:
+    _may_open_live_view(session, principal)
+    on_map = feed.trip_ids()
+    _opened_live_view(session, principal, "stream", on_map)  # committed before the stream's first byte
+    return on_map
 
 
 @router.get("/stream")
 async def stream(request: Request, principal: LiveMapReader, session: DbSession) -> StreamingResponse:
     """Server-sent events: one JSON object per message (trip_started, position, trip_ended, alert,
     incident, check_in), in the protocol of `web.streams`. After a reconnection or a `resync` the
-    page reloads the snapshot (positions are not replayed)."""
-    await run_in_threadpool(_opened_live_view, session, principal, "stream")
-    return stream_response(request, request.app.state.live_monitor.feed)
+    page reloads the snapshot (positions are not replayed). The trips the stream brings later are
+    recorded as it goes (`telematics.onscreen`)."""
+    feed = request.app.state.live_monitor.feed
+    on_map = await run_in_threadpool(_open_stream, session, principal, feed)
+    shown = onscreen.ShownTrips(request.app.state.sessionmaker, principal.actor, recorded=on_map)
+    return stream_response(request, feed, watcher=shown)

@@ -65,3 +65,8 @@ class Alert:
         """The contract's shape and key order (DESIGN.md §4)."""
         return {"trip_id": self.trip_id, "kind": self.kind, "ts": format_ts(self.ts), "lon": self.lon,
                 "lat": self.lat, "severity": self.severity, "evidence": self.evidence}
+
+    def without_position(self) -> dict[str, object]:
+        """What leaves the monitor for the operator's webhook and the live map: no position. Where it
+        happened is kept sealed under the trip's key and opens with the trajectory, on a purpose."""
+        return {k: v for k, v in self.as_dict().items() if k not in ("lon", "lat")}

@@ -55,7 +55,8 @@ def _offer(queue: asyncio.Queue[Item], item: Item) -> None:
 
 
 def batch_items(events: list[Event], alerts: list[Alert]) -> list[Item]:
-    """What a processed batch shows: trip starts and ends, the newest position per trip, new alerts."""
+    """What a processed batch shows: trip starts and ends, the newest position per trip, new alerts (without
+    where they happened: the trip's marker is there, and an alert's own position opens with the trajectory)."""
     items: list[Item] = []
     latest: dict[str, Ping] = {}
     for event in events:
@@ -69,7 +70,7 @@ def batch_items(events: list[Event], alerts: list[Alert]) -> list[Item]:
             items.append({"type": "trip_ended", "trip_id": event.trip_id})
     items.extend({"type": "position", "trip_id": trip_id, "lon": ping.lon, "lat": ping.lat, "ts": format_ts(ping.ts)}
                  for trip_id, ping in latest.items())
-    items.extend({"type": "alert", **alert.as_dict()} for alert in alerts)
+    items.extend({"type": "alert", **alert.without_position()} for alert in alerts)
     return items
 
 
@@ -93,7 +94,7 @@ def column_items(columns: EventColumns, alerts: list[Alert]) -> list[Item]:
             if trip_id not in ended:
                 text = times.get(ts) or times.setdefault(ts, format_ts(ts))
                 items.append({"type": "position", "trip_id": trip_id, "lon": lon, "lat": lat, "ts": text})
-    items.extend({"type": "alert", **alert.as_dict()} for alert in alerts)
+    items.extend({"type": "alert", **alert.without_position()} for alert in alerts)
     return items
 
 
@@ -119,6 +120,11 @@ class LiveFeed:
     def snapshot(self) -> Item:
         with self._lock:
             return {"trips": list(self.trips.values()), "alerts": list(self.alerts)}
+
+    def trip_ids(self) -> list[str]:
+        """The trips on the map now (a viewer opening its stream is sent their positions)."""
+        with self._lock:
+            return list(self.trips)
 
     def position(self, trip_id: str) -> tuple[float, float, float] | None:
         """The trip's newest position on the map and its time (epoch seconds), if any."""

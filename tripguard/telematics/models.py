@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Float, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tripguard.core.db import Base, UTCDateTime
@@ -12,6 +12,9 @@ from tripguard.privacy.catalogue import Category, personal_column
 
 
 class TripAlert(Base):
+    """An alert as the monitor raised it. Where it happened ("lon,lat") is sealed under the trip's key
+    (`trip:<id>`, as its positions are) and opens only with the trajectory, on a purpose, audited."""
+
     __tablename__ = "telematics_alerts"
     __table_args__ = (UniqueConstraint("trip_id", "kind", "ts", name="uq_telematics_alerts_trip_kind_ts"),)
 
@@ -20,8 +23,7 @@ class TripAlert(Base):
     kind: Mapped[str] = mapped_column(String(24))
     severity: Mapped[str] = mapped_column(String(8))
     ts: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # event time the monitor raised it
-    lon: Mapped[float | None] = mapped_column(Float)
-    lat: Mapped[float | None] = mapped_column(Float)
+    position: Mapped[bytes | None] = personal_column(Category.LOCATION, subject_column="trip_id")
     evidence: Mapped[dict[str, object]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

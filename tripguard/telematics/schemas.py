@@ -24,6 +24,8 @@ class IngestReport(BaseModel):
 
 
 class AlertRead(BaseModel):
+    """An alert without where it happened (a position is evidence: it opens with the trip's trajectory)."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: str
@@ -31,8 +33,6 @@ class AlertRead(BaseModel):
     kind: str
     severity: str
     ts: datetime
-    lon: float | None
-    lat: float | None
     evidence: dict[str, object]
 
 

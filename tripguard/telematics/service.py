@@ -224,7 +224,7 @@ def apply(session: Session, live: LiveMonitor, vault: Vault, columns: EventColum
     if options.on_trip_started is not None:
         for trip in started:
             options.on_trip_started(session, trip)
-    stored = store_alerts(session, alerts, webhook_url=options.webhook_url)
+    stored = store_alerts(session, vault, alerts, webhook_url=options.webhook_url)
     for row in stored:
         checkins.open_for_alert(session, vault, alert=row, minutes=options.check_in_minutes,
                                 webhook_url=options.webhook_url)
@@ -265,9 +265,10 @@ def trip_slices(events: list[Event], size: int) -> list[list[Event]]:
     return slices
 
 
-def store_alerts(session: Session, alerts: list[Alert], *, webhook_url: str | None) -> list[TripAlert]:
-    """Keep each alert once (a replayed batch raises it again: same trip, kind and time) and tell the
-    operator; one query for those already kept, one flush for the rest."""
+def store_alerts(session: Session, vault: Vault, alerts: list[Alert], *, webhook_url: str | None) -> list[TripAlert]:
+    """Keep each alert once (a replayed batch raises it again: same trip, kind and time), its position
+    sealed under the trip's key, and tell the operator (without the position); one query for those
+    already kept, one flush for the rest."""
     if not alerts:
         return []
     when = {id(alert): datetime.fromtimestamp(alert.ts, UTC) for alert in alerts}
@@ -284,13 +285,14 @@ def store_alerts(session: Session, alerts: list[Alert], *, webhook_url: str | No
             continue
         kept.add(key)
         rows.append((alert, TripAlert(id=new_id("alt"), trip_id=alert.trip_id, kind=alert.kind, severity=alert.severity,
-                                      ts=when[id(alert)], lon=alert.lon, lat=alert.lat, evidence=alert.evidence,
-                                      received_at=utcnow())))
+                                      ts=when[id(alert)], evidence=alert.evidence, received_at=utcnow())))
+    trips.seal_alert_positions(session, vault, [(row, alert.lon, alert.lat) for alert, row in rows
+                                                if alert.lon is not None and alert.lat is not None])
     session.add_all([row for _, row in rows])
     session.flush()
     if webhook_url:
         for alert, row in rows:
-            notify.enqueue_webhook(session, url=webhook_url, event="alert", payload=alert.as_dict(),
+            notify.enqueue_webhook(session, url=webhook_url, event="alert", payload=alert.without_position(),
                                    idempotency_key=f"alert:{row.id}")
     return [row for _, row in rows]
 

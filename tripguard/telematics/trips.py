@@ -3,6 +3,8 @@
 Each trip has its own data key in the vault (subject `trip:<id>`), so a trip's positions can be
 shredded on their own when the trip-data retention period ends, without touching the people in it.
 Reading positions is evidence access: it names a purpose and a reason and leaves an audit entry.
+Where each alert happened is one of the trip's positions: sealed under the same key, opened only with
+the trajectory (`open_evidence`).
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from tripguard.core.errors import NotFound, PermissionDenied
 from tripguard.core.ids import new_id
 from tripguard.privacy import freetext
 from tripguard.security.permissions import Purpose
-from tripguard.telematics.events import Event, Ping, TripEnded, TripStarted
-from tripguard.telematics.models import TrackChunk, Trip
+from tripguard.telematics.events import Event, Ping, TripEnded, TripStarted, format_ts
+from tripguard.telematics.models import TrackChunk, Trip, TripAlert
 from tripguard.telematics.track import Track
-from tripguard.vault.service import Vault
+from tripguard.vault.service import SubjectErased, Vault
 
 _IN_CHUNK = 500  # ids per IN (...) query
 COMPACT_EVERY = 16  # pings: a trip under way has its chunks merged each time it passes a multiple
@@ -56,6 +58,12 @@ def _load(session: Session, trip_ids: Iterable[str]) -> dict[str, Trip]:
         for trip in session.scalars(select(Trip).where(Trip.id.in_(ids[start:start + _IN_CHUNK]))):
             found[trip.id] = trip
     return found
+
+
+def people_on(session: Session, trip_ids: Iterable[str]) -> set[str]:
+    """The passengers and drivers of these trips (a breach investigation: whose positions were shown)."""
+    return {person for trip in _load(session, trip_ids).values() for person in (trip.passenger_id, trip.driver_id)
+            if person}
 
 
 def _new_trip(session: Session, trip_id: str, now: datetime) -> Trip:
@@ -181,6 +189,30 @@ def compaction_offset(trip_id: str, every: int) -> int:
     """Where in its cycle of `every` pings a trip is merged: trips that started together (and so ping
     together) are merged in different batches, a sixteenth of them in each, never all in one."""
     return zlib.crc32(trip_id.encode("utf-8", "surrogatepass")) % every
+
+
+# -- where alerts happened ------------------------------------------------------------------------
+def seal_alert_positions(session: Session, vault: Vault, placed: list[tuple[TripAlert, float, float]]) -> None:
+    """Each alert's position ("lon,lat"), sealed under its trip's key (the keys opened in one query)."""
+    if not placed:
+        return
+    vault.prefetch(session, [trip_key(alert.trip_id) for alert, _, _ in placed], create_missing=True)
+    for alert, lon, lat in placed:
+        try:
+            alert.position = vault.seal(session, subject_id=trip_key(alert.trip_id), table=TripAlert.__tablename__,
+                                        column="position", row_id=alert.id, value=f"{lon:.6f},{lat:.6f}")
+        except SubjectErased:  # the trip's key is shredded (its data period ended): nothing more is kept
+            alert.position = None
+
+
+def open_alert_position(session: Session, vault: Vault, alert: TripAlert) -> tuple[float, float] | None:
+    """Internal use (no audit): the caller is the gate (`open_evidence`), or a migration."""
+    if alert.position is None:
+        return None
+    text = vault.open(session, subject_id=trip_key(alert.trip_id), table=TripAlert.__tablename__, column="position",
+                      row_id=alert.id, blob=alert.position)
+    lon, lat = (float(part) for part in text.split(","))
+    return lon, lat
 
 
 # -- ingest ---------------------------------------------------------------------------------------
@@ -319,9 +351,10 @@ class Evidence:
     trip: Trip
     plan: dict[str, object]
     track: Track
+    alerts: list[tuple[TripAlert, tuple[float, float]]]  # each alert with where it happened
 
     def geojson(self) -> dict[str, object]:
-        """A FeatureCollection: the driven line, the planned route, pickup, drop-off and end."""
+        """A FeatureCollection: the driven line, the planned route, pickup, drop-off, end and the alerts."""
         features: list[dict[str, object]] = [{
             "type": "Feature", "geometry": {"type": "LineString", "coordinates": self.track.coordinates()},
             "properties": {"role": "trajectory", "trip_id": self.trip.id,
@@ -333,6 +366,10 @@ class Evidence:
             if self.plan.get(role):
                 features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": self.plan[role]},
                                  "properties": {"role": role}})
+        features.extend({"type": "Feature", "geometry": {"type": "Point", "coordinates": list(where)},
+                         "properties": {"role": "alert", "alert_id": alert.id, "kind": alert.kind,
+                                        "severity": alert.severity, "ts": format_ts(alert.ts.timestamp())}}
+                        for alert, where in self.alerts)
         return {"type": "FeatureCollection", "features": features}
 
 
@@ -357,9 +394,20 @@ def open_evidence(session: Session, vault: Vault, *, actor: Actor, trip_id: str,
         raise PermissionDenied("a person on this trip was erased: its data is kept only as the law requires and opens "
                                "only for legal claims or an investigation (PIPL Art. 47), or for the emergency "
                                "purpose by the handler of a live case about it")
-    evidence = Evidence(trip=trip, plan=open_plan(session, vault, trip), track=load_track(session, vault, trip_id))
+    evidence = Evidence(trip=trip, plan=open_plan(session, vault, trip), track=load_track(session, vault, trip_id),
+                        alerts=_placed_alerts(session, vault, trip_id))
     audit.record(session, actor=actor, action="trip.trajectory_read", target_type="trip", target_id=trip_id,
-                 purpose=purpose.value, details={"points": len(evidence.track), **({"case": case_id} if case_id else {}),
+                 purpose=purpose.value, details={"points": len(evidence.track), "alerts": len(evidence.alerts),
+                                                 **({"case": case_id} if case_id else {}),
                                                  **freetext.keep(session, vault, subject_id=trip_key(trip_id),
                                                                  text=reason[:200])})
     return evidence
+
+
+def _placed_alerts(session: Session, vault: Vault, trip_id: str) -> list[tuple[TripAlert, tuple[float, float]]]:
+    placed = []
+    for alert in session.scalars(select(TripAlert).where(TripAlert.trip_id == trip_id).order_by(TripAlert.ts)):
+        where = open_alert_position(session, vault, alert)
+        if where is not None:
+            placed.append((alert, where))
+    return placed

@@ -18,6 +18,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
@@ -33,6 +34,14 @@ CATCH_UP_MARGIN = timedelta(seconds=10)  # a change is published shortly after i
 CATCH_UP_HORIZON = timedelta(hours=24)  # an older cursor catches up from here (the page reloads anyway)
 
 CatchUp = Callable[[datetime], list[Item]]
+
+
+class Watcher(Protocol):
+    """Told what a viewer was sent (the live map records which trips were on its screen)."""
+
+    async def sent(self, items: list[Item]) -> None: ...  # after each write, [] on a heartbeat
+
+    def closed(self) -> None: ...  # the stream ended (not awaited: the viewer may be gone)
 
 
 def cursor_now() -> str:
@@ -58,11 +67,11 @@ def _event(data: object, *, kind: str | None = None) -> str:
 
 
 def stream_response(request: Request, feed: LiveFeed, *, kinds: frozenset[str] | None = None,
-                    catch_up: CatchUp | None = None, hello: Callable[[], dict[str, object]] | None = None
-                    ) -> StreamingResponse:
+                    catch_up: CatchUp | None = None, hello: Callable[[], dict[str, object]] | None = None,
+                    watcher: Watcher | None = None) -> StreamingResponse:
     """An event stream of the feed's items (of `kinds`), caught up through `catch_up` from the cursor
     the viewer sent. `hello` adds state to the first event (read after the viewer is registered, so
-    nothing published meanwhile is lost)."""
+    nothing published meanwhile is lost). `watcher` is told what was sent, after it was."""
     since = since_cursor(requested_cursor(request)) if catch_up else None
 
     async def messages() -> AsyncIterator[str]:
@@ -82,6 +91,8 @@ def stream_response(request: Request, feed: LiveFeed, *, kinds: frozenset[str] |
                 except TimeoutError:
                     last_sent = utcnow()
                     yield _event({}, kind="heartbeat")
+                    if watcher is not None:
+                        await watcher.sent([])
                     continue
                 while not queue.empty() and len(items) < MAX_ITEMS_PER_WRITE:
                     items.append(queue.get_nowait())
@@ -99,8 +110,12 @@ def stream_response(request: Request, feed: LiveFeed, *, kinds: frozenset[str] |
                         out.append(_event(item))
                 last_sent = utcnow()
                 yield "".join(out)
+                if watcher is not None:
+                    await watcher.sent(items)
         finally:
             feed.close_viewer(queue)
+            if watcher is not None:
+                watcher.closed()
 
     return StreamingResponse(messages(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

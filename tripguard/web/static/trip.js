@@ -32,8 +32,10 @@ window.TripGuard.widget("trip", function (root) {
         if (layer) layer.remove();
         layer = L.geoJSON(collection, {
           style: (feature) => styles[feature.properties.role] || {},
-          pointToLayer: (feature, latlng) => L.circleMarker(latlng, { radius: 6, color: "#1d2330" })
-            .bindTooltip(asText(feature.properties.role)),
+          // An alert's point (where it happened) is named by its kind; pickup, drop-off and end by their role.
+          pointToLayer: (feature, latlng) => L.circleMarker(latlng, feature.properties.role === "alert"
+            ? { radius: 7, color: "#b42318" } : { radius: 6, color: "#1d2330" })
+            .bindTooltip(asText(feature.properties.kind || feature.properties.role)),
         }).addTo(map);
         if (layer.getBounds().isValid()) map.fitBounds(layer.getBounds(), { padding: [20, 20] });
         const line = collection.features.find((f) => f.properties.role === "trajectory");
