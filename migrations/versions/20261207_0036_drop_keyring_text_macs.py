@@ -7,8 +7,8 @@ it. The timelines are ordinary tables, so the old MACs (32 hex digits, no prefix
 them here; nothing reads them (the note itself is found by its `note_ref`). The audit log's copies stay:
 it is hash-chained and never rewritten (see docs/operations.md, "Threat model").
 
-Revision ID: 0038
-Revises: 0034
+Revision ID: 0036
+Revises: 0035
 Create Date: 2026-12-07 12:00:00
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0038'
-down_revision = '0034'
+revision = '0036'
+down_revision = '0035'
 branch_labels = None
 depends_on = None
 
