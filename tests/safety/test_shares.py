@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from tests.safety.test_sos_api import on_a_trip
 from tests.telematics.test_ingest_api import ndjson, post
 from tripguard.audit.models import AuditEntry
+from tripguard.safety import shares
 from tripguard.safety.models import TripShare
 from tripguard.security.permissions import Role
 from tripguard.telematics.models import Trip
@@ -178,3 +179,25 @@ def test_views_are_counted_after_the_request_once_a_minute(client: TestClient, d
     db.expire_all()
     assert db.get(TripShare, share_id).views == 1  # type: ignore[union-attr]
     assert app.state.share_views.take(share_id) == 2  # written with the next one due
+
+
+def test_an_erased_persons_still_valid_token_shares_nothing_and_no_link_shows_their_trip(  # type: ignore[no-untyped-def]
+        client: TestClient, db: Session, act_as) -> None:
+    """The operator's app may still hold a token minted before the erasure: it makes no new link, and a link
+    that exists anyway (made outside the API, or by an older copy of the data) shows nothing."""
+    share(client, act_as, db)
+    act_as(Role.PRIVACY_OFFICER, id="stf_DPO")
+    assert client.post("/api/v1/subjects/P1/erase", json={"reason": "subject_request"}).status_code == 200
+    act_as(Role.PASSENGER, kind="subject", id="P1")  # a token the app minted before the erasure, still valid
+    refused = client.post("/api/v1/trips/T1/shares")
+    assert refused.status_code == 410 and refused.json()["type"].endswith("/problems/share-gone"), refused.text
+    trip = db.get(Trip, "T1")
+    assert trip is not None
+    _, token = shares.create(db, "test-secret-key-0123456789abcdef0123456789", trip=trip, created_by="sos:inc_1")
+    db.flush()
+    for share_row in db.scalars(select(TripShare).where(TripShare.trip_id == "T1")):
+        share_row.created_by, share_row.revoked_at = "subject:P1", None  # as if an older copy of the data
+    db.commit()
+    act_as()
+    assert client.get(f"/s/{token}").status_code == 410
+    assert client.get(f"/s/{token}/position").status_code == 410

@@ -42,8 +42,18 @@ def _hash(secret_key: str, token: str) -> str:
     return credentials.keyed_hash(secret_key, token, purpose="trip-share")
 
 
+def _someone_on_it_erased(session: Session, trip: Trip) -> bool:
+    """A person on the trip was erased: what the law keeps of it is blocked, never shown to family."""
+    people = [person for person in (trip.passenger_id, trip.driver_id) if person is not None]
+    return bool(people) and session.scalar(select(DataSubject.id).where(
+        DataSubject.id.in_(people), DataSubject.erased_at.is_not(None)).limit(1)) is not None
+
+
 def create(session: Session, secret_key: str, *, trip: Trip, created_by: str) -> tuple[TripShare, str]:
-    """A new link (the token is returned once; only its keyed hash is kept)."""
+    """A new link (the token is returned once; only its keyed hash is kept). None for the trip of an erased
+    person, whatever token they still hold, but an SOS's: the police follow it (vital interest)."""
+    if not created_by.startswith("sos:") and _someone_on_it_erased(session, trip):
+        raise ShareGone("a person on this trip was erased: it is not shared")
     token = secrets.token_urlsafe(24)
     share = TripShare(id=new_id("shr"), trip_id=trip.id, token_hash=_hash(secret_key, token), created_by=created_by,
                       created_at=utcnow(), views=0)
@@ -133,7 +143,8 @@ def view(session: Session, vault: Vault, live: LiveMonitor, secret_key: str, *, 
         raise NotFound("no such link")
     trip = session.get(Trip, share.trip_id)
     until = live_until(trip) if trip else None
-    if trip is None or share.revoked_at is not None or (until is not None and utcnow() >= until):
+    if trip is None or share.revoked_at is not None or (until is not None and utcnow() >= until) or (
+            not share.created_by.startswith("sos:") and _someone_on_it_erased(session, trip)):
         raise ShareGone("the trip has ended or the link was withdrawn")
     audit.record(session, actor=Actor("share", share.id), action="share.view", target_type="trip", target_id=trip.id)
     plan = trips.open_plan(session, vault, trip)
