@@ -68,6 +68,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # Execution option for connections that never write: on SQLite they do not queue for the writer.
 READ_ONLY = "tripguard_read_only"
+# Table info key: the table is left out of data backups, with the reason as its value (a cache that holds
+# personal data under a key no erasure shreds, and means nothing outside the running system).
+NOT_BACKED_UP = "tripguard.not_backed_up"
 # Execution option for bookkeeping writes (last seen, view counts), which may be skipped but never wait: on
 # SQLite their transaction starts only if the writer is free within BOOKKEEPING_WAIT_S, else WriterBusy.
 BOOKKEEPING = "tripguard_bookkeeping"

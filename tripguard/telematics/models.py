@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tripguard.core.db import Base, UTCDateTime
+from tripguard.core.db import NOT_BACKED_UP, Base, UTCDateTime
 from tripguard.privacy.catalogue import Category, personal_column
 
 
@@ -129,6 +129,10 @@ class MonitorCheckpoint(Base):
     shard, as of the events stream's message `seq`, sealed. Overwritten every few seconds."""
 
     __tablename__ = "telematics_monitor_checkpoints"
+    # Positions of trips under way, sealed under a system key no erasure shreds, as of a message of the
+    # events stream: in a backup they would outlive every window, and they mean nothing to another stream.
+    # A restored system's workers start their shards from the stream, as on a first start.
+    __table_args__ = ({"info": {NOT_BACKED_UP: "monitor state: positions under a system key; tied to the stream"}},)
 
     stream: Mapped[str] = mapped_column(String(64), primary_key=True)
     shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

@@ -48,7 +48,7 @@ from sqlalchemy import Engine, Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from tripguard.core.clock import utcnow
-from tripguard.core.db import READ_ONLY
+from tripguard.core.db import NOT_BACKED_UP, READ_ONLY
 from tripguard.core.ids import new_id
 from tripguard.models import metadata
 from tripguard.vault import crypto
@@ -99,7 +99,11 @@ def keys_file_for(path: Path) -> Path:
 
 
 def _data_tables() -> list[Table]:
-    return [t for t in metadata.sorted_tables if t.name != KEY_TABLE]
+    """Every table a data backup holds: all but the data keys and the tables marked `NOT_BACKED_UP`."""
+    return [t for t in metadata.sorted_tables if t.name != KEY_TABLE and NOT_BACKED_UP not in t.info]
+
+
+_LEFT_OUT = frozenset(t.name for t in metadata.sorted_tables if NOT_BACKED_UP in t.info)
 
 
 def _key_table() -> Table:
@@ -401,6 +405,7 @@ def _records(lines: Iterator[bytes], codecs: dict[str, RowCodec], header: dict[s
     """The decoded rows of a backup's content, table by table, counted into `rows`."""
     fmt = int(header.get("format", LEGACY_FORMAT))
     current: RowCodec | None = None
+    name, skipping = "", False
     for line in lines:
         try:
             record = json.loads(line)
@@ -410,10 +415,14 @@ def _records(lines: Iterator[bytes], codecs: dict[str, RowCodec], header: dict[s
             raise BackupError("the backup's content is damaged: a line is not a row")
         if set(record) == {"table"}:
             name = record["table"]
-            if name not in codecs or name in rows:
+            if name in rows or (name not in codecs and name not in _LEFT_OUT):
                 raise BackupError(f"the backup holds table {name!r}, which does not belong there")
-            current = codecs[name]
+            current = codecs.get(name)
             rows[name] = 0
+            skipping = current is None  # a table backups now leave out, in a backup made before they did
+            continue
+        if skipping:
+            rows[name] += 1
             continue
         if current is None:
             raise BackupError("the backup's content does not start with a table")
@@ -529,6 +538,8 @@ def restore_backup(engine: Engine, vault: Vault, path: Path, *, keys_path: Path 
             _load(connection, _records(_plaintext_lines(handle, key, hashlib.sha256(header_bytes).digest()),
                                        _row_codecs(_data_tables()), header, rows))
             check_counts(header, rows)
+            for name in _LEFT_OUT:  # counted, not restored (a backup made before they were left out)
+                rows.pop(name, None)
             _load(connection, _records(_plaintext_lines(keys_handle, keys_key,
                                                         hashlib.sha256(keys_header_bytes).digest()),
                                        _row_codecs([_key_table()]), keys_header, key_rows))
