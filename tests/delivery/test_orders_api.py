@@ -213,3 +213,14 @@ def test_an_erased_customer_sees_their_order_without_their_data(client: TestClie
     assert seen.status_code == 200 and all(v["value"] == "[erased]" for v in seen.json()["fields"].values())
     act_as(Role.COURIER, kind="subject", id="R1")
     assert client.get("/api/v1/orders/O1").status_code == 200
+
+
+def test_a_customers_export_holds_their_order_fields_and_not_the_merchants_phone(  # type: ignore[no-untyped-def]
+        client: TestClient, db: Session, app, act_as) -> None:
+    from tripguard.privacy import service as privacy
+
+    place_order(client, db, act_as, merchant_phone="01065550000")
+    held = privacy._held_elsewhere(db, app.state.vault, "C1")  # what an access request's bundle holds
+    (order,) = held["delivery_orders"]
+    assert order["customer_phone"] == "13800001234" and order["address"]
+    assert "merchant_phone" not in order and "01065550000" not in repr(held)  # the merchant's, not the customer's

@@ -128,12 +128,15 @@ def _held_elsewhere(session: Session, vault: Vault, subject_id: str) -> dict[str
     for table, specs in sorted(by_table.items()):
         model = models[table]
         keys = list(model.__table__.primary_key.columns)
-        rows = session.scalars(select(model).where(getattr(model, specs[0].about) == subject_id)
-                               .order_by(*keys)).all()
-        if rows:
-            held[table] = [{"id": ":".join(str(getattr(row, key.key)) for key in keys),
-                            **{spec.column: access.open_field(vault, session, row, spec.column) for spec in specs}}
-                           for row in rows]
+        opened: dict[str, dict[str, str | None]] = {}
+        for about in sorted({spec.about for spec in specs}):  # only the fields about this person (not a merchant's)
+            theirs = [spec for spec in specs if spec.about == about]
+            for row in session.scalars(select(model).where(getattr(model, about) == subject_id).order_by(*keys)):
+                row_id = ":".join(str(getattr(row, key.key)) for key in keys)
+                opened.setdefault(row_id, {"id": row_id}).update(
+                    {spec.column: access.open_field(vault, session, row, spec.column) for spec in theirs})
+        if opened:
+            held[table] = list(opened.values())
     return held
 
 
