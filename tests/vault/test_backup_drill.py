@@ -111,8 +111,8 @@ def test_after_make_run_a_backup_and_a_drill_pass_the_backup_controls(cli_site: 
     assert controls(cli_site) == {"backup.recent": True, "backup.restore_drill": True}
 
     code, output = run("security", "check")
-    for key in BACKUP_CONTROLS:
-        assert re.search(rf"{re.escape(key)}\s.*pass", output), output
+    for key in BACKUP_CONTROLS:  # the table may cut a long name short (`backup.restore…`) on a narrow terminal
+        assert re.search(rf"{re.escape(key[:14])}\S*\s.*\bpass\b", output), output
 
 
 def test_a_drill_that_fails_is_recorded_as_failed_and_does_not_count(cli_site: Settings, tmp_path: Path) -> None:
