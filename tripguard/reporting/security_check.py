@@ -24,6 +24,7 @@ from tripguard.security import service as security
 from tripguard.vault.journal import JournalError
 from tripguard.vault.keys import journal_in
 from tripguard.vault.keysource import KeySource
+from tripguard.vault.service import Vault
 
 BACKUP_WITHIN = timedelta(days=2)
 RESTORE_DRILL_WITHIN = timedelta(days=92)
@@ -190,10 +191,16 @@ def dependency_scan(i: Inputs) -> Evidence:
 def erasure_journal(i: Inputs) -> Evidence:
     """The journal that keeps erased people erased through restores: intact, and never overridden lately."""
     try:
-        count = len(journal_in(i.settings.key_dir, i.keys).entries())
+        entries = journal_in(i.settings.key_dir, i.keys).entries()
     except JournalError as exc:
         return Evidence(False, N_("the erasure journal cannot be trusted: %(problem)s; erasures and restores are "
                                   "refused"), {"problem": str(exc)},
+                        N_("put erasure-journal.jsonl and erasure-journal.head back from a copy of the key folder; "
+                           "only if they are lost for good, `tripguard keys init --accept-journal-loss REASON`"))
+    missing = Vault.shredded_not_journaled(i.session, {entry.subject_id for entry in entries})
+    if missing:
+        return Evidence(False, N_("the database holds keys shredded that the erasure journal does not name (e.g. "
+                                  "%(subject)s): the journal was reset"), {"subject": missing[0]},
                         N_("put erasure-journal.jsonl and erasure-journal.head back from a copy of the key folder; "
                            "only if they are lost for good, `tripguard keys init --accept-journal-loss REASON`"))
     overrides = [entry for action in JOURNAL_OVERRIDES if (entry := audit.last_of(i.session, action)) is not None
@@ -207,7 +214,7 @@ def erasure_journal(i: Inputs) -> Evidence:
                            "requests; this control fails for 92 days after it"))
     return Evidence(True, N_("the erasure journal holds %(count)s erasures and verifies end to end; no restore went "
                              "on without it in the last %(limit)s days"),
-                    {"count": count, "limit": JOURNAL_OVERRIDE_FLAGGED.days})
+                    {"count": len(entries), "limit": JOURNAL_OVERRIDE_FLAGGED.days})
 
 
 CONTROLS = [

@@ -547,6 +547,8 @@ def restore_backup(engine: Engine, vault: Vault, path: Path, *, keys_path: Path 
             rows.update(key_rows)
             if engine.dialect.name == "postgresql":
                 _reset_identity_sequences(connection)
+            if override is None:
+                _check_keys_against_journal(session, vault)
             try:
                 erasures = vault.reapply_journal(session, salvaged)
             except JournalError as exc:
@@ -570,6 +572,21 @@ def _changed_since_loaded(connection: Any, loaded: dict[str, int]) -> dict[str, 
         if delta:
             changed[table.name] = delta
     return changed
+
+
+def _check_keys_against_journal(session: Session, vault: Vault) -> None:
+    """The key backup's shredded keys are all in the journal; if not, the journal (and with it the key
+    folder's record of its use) was wiped and restarted: nothing from this restore is kept."""
+    try:
+        journaled = {entry.subject_id for entry in vault.journal.entries()}
+    except JournalError as exc:
+        raise BackupError(f"restore stopped: {exc}") from exc
+    missing = vault.shredded_not_journaled(session, journaled)
+    if missing:
+        raise BackupError(f"restore stopped: the key backup shows keys shredded that the erasure journal does not "
+                          f"hold (e.g. {missing[0]}): the journal was reset. Put erasure-journal.jsonl and its head "
+                          "back from a copy of the key folder; only if they are lost for good, run again with "
+                          "--accept-journal-loss REASON (audited)")
 
 
 def _reset_identity_sequences(connection: Any) -> None:

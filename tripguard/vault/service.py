@@ -290,6 +290,14 @@ class Vault:
         except JournalError:
             pass  # logged when the vault was built; nothing is bound to a journal that does not verify
 
+    @staticmethod
+    def shredded_not_journaled(session: Session, journaled: set[str], *, limit: int = 5) -> list[str]:
+        """Keys the database shows shredded that the erasure journal does not name: the journal was reset
+        (every shred is journaled before it commits). The database witnesses what the key folder forgot."""
+        shredded = session.scalars(select(DataKey.subject_id).where(DataKey.wrapped_key.is_(None))
+                                   .order_by(DataKey.subject_id))
+        return [subject_id for subject_id in shredded if subject_id not in journaled][:limit]
+
     def reapply_journal(self, session: Session, entries: list[Erasure] | None = None) -> list[Erasure]:
         """After a restore: shred again every subject the journal says was erased (the journal is checked
         end to end first: a changed or cut-off journal raises JournalError and the restore stops).
