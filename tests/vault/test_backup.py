@@ -190,7 +190,8 @@ def offline_data_key(folder: Path, settings: Settings, keys_file: Path, subject_
             return None
         sealed = base64.b64decode(entry["wrapped"])
         # The wrapping's associated data names the key and the erasure-journal head it is bound to.
-        context = keybackup._wrap_context(header["key_backup_id"], Head.parse(entry.get("journal")))
+        context = keybackup._wrap_context(header["key_backup_id"], Head.parse(entry.get("journal")),
+                                          str(entry.get("expires_at")))
         key = crypto.decrypt(vault._key_backup_wrap(int(entry["kek_version"]), crypto.suite_of(sealed)), sealed,
                              context)
         for line in backup._plaintext_lines(handle, key, hashlib.sha256(header_bytes).digest()):

@@ -53,6 +53,9 @@ def test_every_column_of_every_table_round_trips(cli_site: Settings, tmp_path: P
     source = make_engine(cli_site.database_url)
     made = fill_from_metadata(source)
     vault = build_vault(cli_site)
+    for key in made[backup.KEY_TABLE]:  # a key shredded is an erasure the journal holds (a restore checks)
+        if key["wrapped_key"] is None:
+            vault.journal.append(key["subject_id"], "round trip")
     file = tmp_path / "all.tgbk"
     summary = backup.create_backup(source, vault, file)
     backed_up = {t.name for t in backup._data_tables()} | {backup.KEY_TABLE}
@@ -61,8 +64,8 @@ def test_every_column_of_every_table_round_trips(cli_site: Settings, tmp_path: P
     assert set(made) - backed_up == {"telematics_monitor_checkpoints"}
 
     target = make_engine(fresh_database(f"tg_rt_{WORKER}", tmp_path / "r"))
-    restored = backup.restore_backup(target, vault, file, after_erasures=reapply_erasures)
-    assert restored.rows == summary.rows and restored.erasures == 0
+    restored = backup.restore_backup(target, vault, file)  # (the key stays shredded; nothing else changes)
+    assert restored.rows == summary.rows
     try:
         for table in metadata.sorted_tables:
             before = everything(source, table)

@@ -273,11 +273,21 @@ def _write_key_backup(connection: Any, vault: Vault, path: Path, key_ids: list[s
     return rows[KEY_TABLE], record
 
 
+def _may_write(*paths: Path) -> None:
+    """A backup replaces an older backup of the same name, never anything else (a folder, a device, a pipe)."""
+    for path in paths:
+        if not path.name or (path.exists() and not path.is_file()) or path.is_symlink():
+            raise BackupError(f"{path} is not a file TripGuard may write a backup to: give the path of a new file "
+                              "or of an older backup")
+
+
 def create_backup(engine: Engine, vault: Vault, path: Path, *, retention_days: int = 90) -> BackupSummary:
     """Write the data backup to `path` and its key backup to `path.keys`, from one snapshot; all or nothing."""
+    _may_write(path)
+    keys_path = keys_file_for(path)
+    _may_write(keys_path)
     backup_key = crypto.new_key(vault.suite)
     version, wrapped = vault.wrap_backup_key(backup_key)
-    keys_path = keys_file_for(path)
     with (_nothing_left_on_failure(vault, [keys_path, path]) as key_ids, _snapshot_connection(engine) as connection,
           connection.begin()):
         revision = MigrationContext.configure(connection).get_current_revision()
@@ -302,6 +312,7 @@ def create_backup(engine: Engine, vault: Vault, path: Path, *, retention_days: i
 
 def create_key_backup(engine: Engine, vault: Vault, path: Path) -> int:
     """A key backup alone (`tripguard keys backup`): today's keys, for restoring an older data backup."""
+    _may_write(path)
     with (_nothing_left_on_failure(vault, [path]) as key_ids, _snapshot_connection(engine) as connection,
           connection.begin()):
         revision = MigrationContext.configure(connection).get_current_revision()
@@ -378,6 +389,17 @@ def _open_data_header(handle: IO[bytes], vault: Vault) -> tuple[dict[str, Any], 
     return header, header_bytes, key
 
 
+def _made_at(header: dict[str, Any], what: str) -> datetime:
+    """A header's `created_at`, which must be an ISO 8601 time with its zone."""
+    try:
+        made = datetime.fromisoformat(header["created_at"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BackupError(f"the {what}'s header is damaged: its creation time is not a time") from exc
+    if made.tzinfo is None:
+        raise BackupError(f"the {what}'s header is damaged: its creation time has no time zone")
+    return made
+
+
 def _open_keys_header(handle: IO[bytes], vault: Vault, data_header: dict[str, Any], *,
                       beside: bool) -> tuple[dict[str, Any], bytes, bytes]:
     """The key backup's header and key. `beside`: the `.keys` file found beside the data backup, which must
@@ -385,7 +407,7 @@ def _open_keys_header(handle: IO[bytes], vault: Vault, data_header: dict[str, An
     header, header_bytes = _read_header(handle)
     if header.get("kind") != "keys" or "created_at" not in header or "key_backup_id" not in header:
         raise BackupError("the --keys file is not a key backup")
-    if datetime.fromisoformat(header["created_at"]) < datetime.fromisoformat(data_header["created_at"]):
+    if _made_at(header, "key backup") < _made_at(data_header, "backup"):
         raise BackupError("the key backup is older than the data backup: people added in between would have "
                           "no keys; use the key backup made with it, or a newer one (`tripguard keys backup`)")
     made_with, backup_id = header.get("data_backup_id"), data_header.get("backup_id")

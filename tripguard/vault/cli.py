@@ -14,6 +14,7 @@ from rich.table import Table
 
 from tripguard.audit.actor import CLI_ACTOR
 from tripguard.core.cli_support import clean_errors, err
+from tripguard.vault.keybackup import BackupKeysDamaged
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -203,7 +204,7 @@ def _run_backup(action: str, path: Path, keys: Path | None = None,
             if summary.journal_override is not None:
                 _audit_journal_override(session, path, summary.journal_override)
         return summary
-    except (backup.BackupError, JournalError, FileNotFoundError) as exc:
+    except (backup.BackupError, JournalError, BackupKeysDamaged, OSError) as exc:
         raise _fail(str(exc)) from exc
     except InvalidInput as exc:
         raise _fail(str(exc)) from exc
@@ -268,7 +269,7 @@ def backup_verify(
 
     try:
         report = verify_backup(build_vault(get_settings()), path, keys_path=keys)
-    except (BackupError, KeySourceError, FileNotFoundError) as exc:
+    except (BackupError, KeySourceError, BackupKeysDamaged, OSError) as exc:
         raise _fail(f"{path} does not verify: {exc}") from exc
     table = Table("table", "rows")
     for name, count in sorted(report.rows.items()):
@@ -315,7 +316,7 @@ def backup_drill(
         try:
             report = run_drill(settings, build_vault(settings), path, keys_path=keys, after_erasures=reapply_erasures,
                                rebuild_blind_indexes=rebuild_blind_indexes)
-        except (BackupError, JournalError, InvalidInput, KeySourceError, FileNotFoundError) as exc:
+        except (BackupError, JournalError, InvalidInput, KeySourceError, BackupKeysDamaged, OSError) as exc:
             record("backup.drill_failed", {"error": str(exc)[:300]})
             raise _fail(f"restore drill failed: {exc}") from exc
         summary = report.summary
@@ -348,7 +349,7 @@ def keys_backup(path: Path) -> None:
     engine = engine_for(settings, "maintenance")
     try:
         rows = backup.create_key_backup(engine, build_vault(settings), path)
-    except backup.BackupError as exc:
+    except (backup.BackupError, BackupKeysDamaged, OSError) as exc:
         raise _fail(str(exc)) from exc
     finally:
         engine.dispose()

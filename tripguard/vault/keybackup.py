@@ -40,6 +40,10 @@ KEYS_FILE = "backup-keys.json"
 REGISTER_FILE = "backups.jsonl"
 
 
+class BackupKeysDamaged(RuntimeError):
+    """`backup-keys.json` cannot be read: no key backup opens, and none is made, until it is put back."""
+
+
 class KeyBackupExpired(RuntimeError):
     """The key that sealed a key backup is gone: its window passed, or it was made elsewhere."""
 
@@ -57,10 +61,21 @@ class BackupRecord:
     kek_versions: tuple[int, ...]
 
 
-def _wrap_context(key_id: str, head: Head | None) -> bytes:
-    """The associated data a key-backup key is wrapped with; keys made before the binding have no head."""
-    bound = "" if head is None else f"|journal/{head.count}/{head.last}"
+def _wrap_context(key_id: str, head: Head | None, until: str | None = None) -> bytes:
+    """The associated data a key-backup key is wrapped with: its id, the journal head and the end of its
+    window as written in the file (so neither can be edited without the KEK); keys made before the binding
+    have neither."""
+    bound = "" if head is None else f"|journal/{head.count}/{head.last}|until/{until}"
     return f"tripguard/key-backup/{key_id}{bound}".encode()
+
+
+def _deadline(entry: dict[str, object]) -> datetime | None:
+    """When an entry's window ends; None when it cannot be read (such an entry opens nothing and is purged)."""
+    try:
+        deadline = datetime.fromisoformat(str(entry["expires_at"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return deadline if deadline.tzinfo is not None else None
 
 
 @dataclass(frozen=True)
@@ -71,10 +86,11 @@ class SealedKey:
     kek_version: int
     sealed: bytes
     head: Head | None  # None: made before keys were bound to the journal
+    until: str | None = None  # the window's end as written in the file
 
     @property
     def context(self) -> bytes:
-        return _wrap_context(self.key_id, self.head)
+        return _wrap_context(self.key_id, self.head, self.until)
 
 
 @dataclass(frozen=True)
@@ -92,7 +108,14 @@ class BackupKeyStore:
     def _load(self) -> dict[str, dict[str, object]]:
         if not self.path.exists():
             return {}
-        return dict(json.loads(self.path.read_bytes()))
+        try:
+            loaded = json.loads(self.path.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise BackupKeysDamaged(f"{self.path.name} in the key folder cannot be read ({type(exc).__name__}): put "
+                                    "it back from a copy of the key folder") from exc
+        if not isinstance(loaded, dict):
+            raise BackupKeysDamaged(f"{self.path.name} in the key folder is damaged: put it back from a copy")
+        return loaded
 
     def _save(self, entries: dict[str, dict[str, object]]) -> None:
         write_private(self.path, json.dumps(entries, indent=1, sort_keys=True).encode())
@@ -105,7 +128,7 @@ class BackupKeyStore:
         key_id = new_id("kbk")
         now = utcnow()
         expires = now + self.window
-        sealed = crypto.encrypt(suite, wrap, key, _wrap_context(key_id, head))
+        sealed = crypto.encrypt(suite, wrap, key, _wrap_context(key_id, head, expires.isoformat()))
         with locked(self.folder, KEYS_FILE):
             entries = self._purged(self._load(), now)
             entries[key_id] = {"created_at": now.isoformat(), "expires_at": expires.isoformat(),
@@ -118,7 +141,8 @@ class BackupKeyStore:
         """A live entry, its head not yet authenticated (the unwrapping does that); raises
         KeyBackupExpired when it is gone."""
         entry = self._load().get(key_id)
-        if entry is None or datetime.fromisoformat(str(entry["expires_at"])) <= utcnow():
+        deadline = None if entry is None else _deadline(entry)
+        if entry is None or deadline is None or deadline <= utcnow():
             raise KeyBackupExpired(
                 f"the key of key backup {key_id} is gone (made more than {self.window.days} days ago, or with "
                 "another key folder): this key backup can no longer be opened; restore with a fresher one "
@@ -161,7 +185,8 @@ class BackupKeyStore:
                     key = crypto.decrypt(wrap, current.sealed, current.context)
                 except (crypto.DecryptionFailed, RuntimeError, ValueError, KeyError):
                     continue  # opens nothing anyway: damaged, a retired KEK, another keyring's entry
-                entry["wrapped"] = base64.b64encode(crypto.encrypt(suite, wrap, key, _wrap_context(key_id, head))).decode()
+                entry["wrapped"] = base64.b64encode(crypto.encrypt(
+                    suite, wrap, key, _wrap_context(key_id, head, str(entry["expires_at"])))).decode()
                 entry["journal"] = head.as_dict()
                 moved += 1
             if moved or len(entries) != len(loaded):
@@ -177,11 +202,12 @@ class BackupKeyStore:
 
     def expires_at(self, key_id: str) -> datetime | None:
         entry = self._load().get(key_id)
-        return None if entry is None else datetime.fromisoformat(str(entry["expires_at"]))
+        return None if entry is None else _deadline(entry)
 
     @staticmethod
     def _purged(entries: dict[str, dict[str, object]], now: datetime) -> dict[str, dict[str, object]]:
-        return {k: v for k, v in entries.items() if datetime.fromisoformat(str(v["expires_at"])) > now}
+        return {k: v for k, v in entries.items()
+                if isinstance(v, dict) and (deadline := _deadline(v)) is not None and deadline > now}
 
     def purge(self) -> int:
         """Destroy every key whose window has passed; returns how many. Runs with retention, hourly."""
@@ -199,7 +225,8 @@ class BackupKeyStore:
 
 def _sealed_key(key_id: str, entry: dict[str, object]) -> SealedKey:
     return SealedKey(key_id=key_id, kek_version=int(str(entry["kek_version"])),
-                     sealed=base64.b64decode(str(entry["wrapped"])), head=Head.parse(entry.get("journal")))
+                     sealed=base64.b64decode(str(entry["wrapped"])), head=Head.parse(entry.get("journal")),
+                     until=str(entry.get("expires_at")))
 
 
 @dataclass(frozen=True)
