@@ -45,6 +45,7 @@ _LATIN_ENDED = re.compile(rf"{_NAME}*?(?P<word>[A-Za-z]{{3,}})(?![A-Za-z])")
 # A number next to one of these inside a name is a unit, a floor or a room, written in characters (二单元, 十二层).
 _INSIDE_MARK = re.compile(rf"[{_NUMERALS}A-Za-z#](?:单元|层|楼|室|户|房|门|栋|幢|座|塔|号|间|梯|#)|单元")
 _NUMBER_WORD = re.compile(rf"[{_NUMERALS}]{{3,}}")  # 一二零一: a room number spelt out
+_ROMAN_FLOOR = re.compile(r"[IVXLCDM]+[A-Z]?")  # XIIA, XIIF (Ⅻ after NFKC): a floor and a flat, not a name
 # The number on the road: only right after a road (88号, 88-1号, 甲8号, 1088弄, 3号院).
 _ROAD_NUMBER = re.compile(r"[甲乙丙丁]?\d{1,5}(?:-\d{1,4})?(?:号院|号|弄)(?!楼|馆)")
 _COMPOUND = re.compile(r"\d{1,4}号院")  # a numbered courtyard of a community (望京西园3号院)
@@ -61,7 +62,8 @@ def _name_at(text: str, position: int) -> re.Match[str] | None:
         match = pattern.match(text, position)
         if match is None or not _safe_name(match.group()):
             continue
-        if pattern is _LATIN_ENDED and match.group("word").lower() in UNIT_WORDS:
+        if pattern is _LATIN_ENDED and (match.group("word").lower() in UNIT_WORDS
+                                        or _ROMAN_FLOOR.fullmatch(match.group("word"))):
             continue
         return match
     return None
@@ -147,23 +149,32 @@ def is_place(part: str) -> bool:
     return not _unit_word_in(match.group("name")) and not (len(words) > 1 and len(words[-1].strip(".")) == 1)
 
 
+# 1201-88 Queen St, 5-12 Baker St: a unit before the house number; Rua X 100-2: a floor after it.
+_UNIT_BEFORE = re.compile(r"^((?:No\.?\s?)?)\d{1,5}[A-Za-z]?-(?=\d)")
+_UNIT_AFTER = re.compile(r"(\d{1,5}[A-Za-z]?)-\d{1,5}$")
+
+
 def _street(part: str) -> tuple[str, bool] | None:
-    """The street line at the start of `part`, and whether anything follows it."""
+    """The street line at the start of `part` (a unit or floor joined to its number left out), and whether
+    anything follows it."""
     match = _STREET.match(part)
     if match is None:
         return None
-    return match.group(), bool(part[match.end():].strip(" ,."))
+    line = _UNIT_AFTER.sub(r"\1", _UNIT_BEFORE.sub(r"\1", match.group()))
+    return line, bool(part[match.end():].strip(" ,."))
 
 
 def _other(text: str) -> str:
+    parts = [p.strip() for p in re.split(r"[,;\n]", text) if p.strip()]
+    streets = [_street(part) for part in parts]
+    first_street = next((i for i, street in enumerate(streets) if street is not None), None)
     kept: list[str] = []
-    for part in (p.strip() for p in re.split(r"[,;\n]", text)):
-        if not part:
-            continue
-        street = _street(part)
+    for index, (part, street) in enumerate(zip(parts, streets, strict=True)):
         if street is not None:
             kept.append(street[0] + (" " + HIDDEN if street[1] else ""))
-        elif is_place(part):
+        # A place comes after the street line (a city, a postcode); before it, or in an address without
+        # one but for the last part, a part is a name, a company or a flat: never printed.
+        elif is_place(part) and (index > first_street if first_street is not None else index == len(parts) - 1):
             kept.append(part)
         elif not kept or kept[-1] != HIDDEN:
             kept.append(HIDDEN)
