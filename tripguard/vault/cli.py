@@ -80,6 +80,10 @@ def _restart_journal(vault: Vault, problem: str, reason: str | None) -> None:
                      details={"reason": str(reason).strip()[:300], "problem": problem[:300],
                               "salvageable": len(vault.journal.salvage())})
         kept = vault.journal.start_after_loss()
+        # The database remembers every key it shredded: the new journal starts with them, so that a restore
+        # of a backup made from now on keeps those people erased (and the self-assessment can pass again).
+        shredded = vault.shredded_not_journaled(session, set(), limit=10**9)
+        vault.journal.append_many([(subject_id, "journal restart: shredded in the database") for subject_id in shredded])
     err.print(f"[yellow]warning:[/yellow] started a new, empty erasure journal ({problem}). Backups made before "
               f"it are refused on restore unless {ACCEPT_JOURNAL_LOSS} is given, and people erased before it may "
               "then come back: erase them again. " + (f"Kept: {', '.join(str(k) for k in kept)}" if kept else ""))

@@ -234,6 +234,28 @@ class ErasureJournal:
                 then(grown)
             return grown
 
+    def append_many(self, erasures: list[tuple[str, str]]) -> int:
+        """Journal (subject_id, reason) pairs at once, under one lock and one head (a restarted journal takes
+        in the keys the database shows shredded). Returns how many were appended."""
+        if not erasures:
+            return 0
+        with locked(self.folder, JOURNAL_FILE):
+            chain = self._read_verified()
+            last, count, lines = chain.macs[-1] if chain.macs else GENESIS_MAC, len(chain.entries), []
+            for subject_id, reason in erasures:
+                count += 1
+                entry: dict[str, object] = {"seq": count, "subject_id": subject_id, "at": utcnow().isoformat(),
+                                            "reason": reason, "record_id": None}
+                last = self._mac(last, _canonical(entry))
+                lines.append(_canonical(entry | {"mac": last.hex()}) + b"\n")
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "ab") as handle:
+                handle.write(b"".join(lines))
+                handle.flush()
+                os.fsync(handle.fileno())
+            self._write_head(count, last)
+            return len(lines)
+
     def with_chain(self, use: Callable[[Chain], T]) -> T:
         """Run `use` with the verified journal while no erasure can be appended."""
         with locked(self.folder, JOURNAL_FILE):
