@@ -139,8 +139,12 @@ class MonitorWorker:
                     logger.warning("shard lost: its lease changed hands (this worker was stopped?)",
                                    extra={"event": f"shard {shard}"})
                 except Exception:
-                    logger.exception("shard failed; it starts again from its checkpoint",
-                                     extra={"event": f"shard {shard}"})
+                    if not lease.holds():  # stopped past its lease: PostgreSQL ended the transaction it was in
+                        logger.warning("shard lost: its lease ran out while this worker could not renew it "
+                                       "(stopped?)", extra={"event": f"shard {shard}"})
+                    else:
+                        logger.exception("shard failed; it starts again from its checkpoint",
+                                         extra={"event": f"shard {shard}"})
                 finally:
                     OWNED.labels(str(shard)).set(0)
                     await asyncio.to_thread(lease.release)
