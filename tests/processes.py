@@ -59,7 +59,7 @@ def wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path, seconds
     deadline = time.monotonic() + seconds
     while True:
         try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

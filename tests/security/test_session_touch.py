@@ -95,8 +95,10 @@ def test_parallel_requests_never_wait_for_the_session_row(site: tuple[FastAPI, T
     stale = _idle(url, SESSION_TOUCH_INTERVAL + timedelta(seconds=5))
     with _session_row_held(url):
         answers = _whoami_in_parallel(client)
-        slow = [(status, round(seconds, 2)) for status, seconds in answers if status != 200 or seconds > 2]
-        assert not slow, slow  # answered at once; the write was skipped, not waited for
+        slow = [(status, round(seconds, 2)) for status, seconds in answers if status != 200 or seconds > 5]
+        # Answered while the row is still held: the write was skipped, not waited for (waiting would take the
+        # 10 s lock timeout; 5 s leaves room for a loaded machine without a speed target in a test).
+        assert not slow, slow
         assert _last_seen(url) == stale
     time.sleep(0.3)  # the skipped write is tried again by the next request past the retry pause
     assert client.get("/api/v1/auth/whoami").status_code == 200

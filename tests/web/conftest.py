@@ -24,6 +24,10 @@ from tripguard.security import service
 from tripguard.security.permissions import Permission, Role
 
 CHROMIUM = "/usr/bin/chromium"
+# How long a browser step may take before the test fails. Functional, not a speed target (those are the
+# issues' explicit bounds, written where they are asserted, and bench/): on 2 cores under the suite's own
+# load a sign-in was measured at 10 s while it takes 0.75 s alone.
+STEP_TIMEOUT_MS = 30_000
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 
 from tests.builders import PASSWORD, TEST_ACTOR, sign_as_staff, subject_token
 from tests.conftest import fresh_database, make_settings
-from tests.web.conftest import serve_in_thread, settled, watch_errors
+from tests.web.conftest import STEP_TIMEOUT_MS, serve_in_thread, settled, watch_errors
 from tests.web.test_console_browser import sign_in_and_enrol
 from tripguard.app import create_app
 from tripguard.core.db import make_engine, make_sessionmaker
@@ -89,7 +89,7 @@ def no_case_left_open(server: tuple[str, str]) -> Iterator[None]:
 
 def context_for(browser: Any, base: str) -> Any:
     context = browser.new_context(locale="en-US", base_url=base)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(STEP_TIMEOUT_MS)
     context.add_init_script(TONES)
     return context
 

@@ -8,14 +8,14 @@ import pyotp
 import pytest
 
 from tests.builders import PASSWORD
-from tests.web.conftest import LiveServer, watch_errors
+from tests.web.conftest import STEP_TIMEOUT_MS, LiveServer, watch_errors
 
 pytestmark = pytest.mark.browser
 
 
 def new_page(browser: Any, live_server: LiveServer, locale: str) -> Any:
     context = browser.new_context(locale=locale, base_url=live_server.url)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(STEP_TIMEOUT_MS)
     return watch_errors(context.new_page())
 
 

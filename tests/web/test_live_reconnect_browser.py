@@ -14,7 +14,7 @@ import pytest
 
 from tests.builders import staff, subject_token
 from tests.processes import TRIPGUARD, free_port, process_env, wait_healthy
-from tests.web.conftest import watch_errors
+from tests.web.conftest import STEP_TIMEOUT_MS, watch_errors
 from tests.web.test_console_browser import sign_in_and_enrol
 from tripguard.app import create_app
 from tripguard.core.db import make_engine, make_sessionmaker
@@ -48,7 +48,7 @@ def test_a_case_opened_while_the_server_restarts_appears_after_the_reconnection(
     base = f"http://127.0.0.1:{port}"
     server = serve(cli_site, port, log)
     context = browser.new_context(locale="zh-CN", base_url=base)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(STEP_TIMEOUT_MS)
     page = watch_errors(context.new_page())
     try:
         sign_in_and_enrol(page, "agent")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import LiveServer, watch_errors
+from tests.web.conftest import STEP_TIMEOUT_MS, LiveServer, watch_errors
 from tests.web.test_console_browser import sign_in_and_enrol
 
 pytestmark = pytest.mark.browser
@@ -16,7 +16,7 @@ PHONE = {"width": 390, "height": 844}
 
 def narrow_page(browser: Any, live_server: LiveServer, locale: str) -> Any:
     context = browser.new_context(locale=locale, base_url=live_server.url, viewport=PHONE)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(STEP_TIMEOUT_MS)
     return watch_errors(context.new_page())
 
 

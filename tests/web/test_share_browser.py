@@ -10,7 +10,7 @@ import httpx2 as httpx
 import pytest
 
 from tests.builders import subject_token
-from tests.web.conftest import LiveServer, watch_errors
+from tests.web.conftest import STEP_TIMEOUT_MS, LiveServer, watch_errors
 from tests.web.test_live_map_browser import post_events
 from tripguard.core.clock import utcnow
 
@@ -33,7 +33,7 @@ def test_the_share_page_keeps_itself_up_to_date(browser: Any, live_server: LiveS
     assert created.status_code == 201, created.text
     path = created.json()["url"].split("/s/", 1)[1]
     context = browser.new_context(locale="zh-CN", base_url=live_server.url)
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(STEP_TIMEOUT_MS)
     page = watch_errors(context.new_page())
     try:
         page.goto(f"/s/{path}")
