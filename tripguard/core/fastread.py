@@ -17,7 +17,7 @@ import asyncio
 import json
 import re
 import sqlite3
-from collections.abc import Coroutine
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Protocol, TypeVar
@@ -98,14 +98,14 @@ class BoundReader:
         return None
 
 
-def run_now(coroutine: Coroutine[Any, Any, T]) -> T:
+def run_now(awaitable: Awaitable[T]) -> T:
     """The result of a coroutine that never waits (its reads through a `BoundReader`), from sync code: no
     event loop, no thread hop."""
+    steps = awaitable.__await__()
     try:
-        coroutine.send(None)
+        next(steps)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
-    coroutine.close()
     raise RuntimeError("run_now: the coroutine waited on something; read through a BoundReader")
 
 
