@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pyotp
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.audit.service import Actor
 from tripguard.security import credentials, service
@@ -63,3 +63,21 @@ def subject_token(subject_id: str, role: str = "passenger", minutes: int = 10) -
     now = utcnow()
     return jwt.encode({"sub": subject_id, "role": role, "aud": "tripguard", "iat": now,
                        "exp": now + timedelta(minutes=minutes)}, SUBJECT_SECRET, algorithm="HS256")
+
+
+def cleared_worker(factory: sessionmaker[Session], worker_id: str, role: str = "courier") -> None:
+    """A driver or courier the dispatch gate allows: screened clear (active, re-screening not yet due) and
+    signed the workers' confidentiality agreement in force (no course is required unless a test puts one).
+    Orders are given, and order data opened, only to such a worker. Nothing changes for one who exists."""
+    from tests.conftest import sign_agreement
+    from tripguard.core.clock import utcnow
+    from tripguard.core.db import unit_of_work
+    from tripguard.screening.models import Applicant
+
+    with unit_of_work(factory) as session:
+        if session.get(Applicant, worker_id) is None:
+            now = utcnow()
+            session.add(Applicant(id=worker_id, role=role, status="active", locale="zh_CN", notice_version="scr-test",
+                                  consented_at=now, outcome="clear", cleared_at=now,
+                                  rescreen_due_at=now + timedelta(days=365), created_at=now, updated_at=now))
+    sign_agreement(factory, Principal.for_roles("subject", worker_id, frozenset({Role(role)})))

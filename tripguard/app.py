@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -61,6 +62,7 @@ from tripguard.safety.telephony import build_telephony
 from tripguard.screening import adjudication as screening_adjudication
 from tripguard.screening import agency as screening_agency
 from tripguard.screening import console as screening_console
+from tripguard.screening import gate as screening_gate
 from tripguard.screening import pages as screening_pages
 from tripguard.screening import workers as screening_workers
 from tripguard.screening.api import eligibility_router
@@ -77,10 +79,11 @@ from tripguard.telematics import checkins
 from tripguard.telematics import console as telematics_console
 from tripguard.telematics.api import router as telematics_router
 from tripguard.telematics.bus import InProcessBus, NatsBus
+from tripguard.telematics.events import format_ts
 from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.feed import connect_feed
 from tripguard.telematics.models import CheckIn, Trip, TripAlert
-from tripguard.telematics.monitor import config_with
+from tripguard.telematics.monitor import Alert, config_with
 from tripguard.telematics.service import IngestOptions, LiveMonitor
 from tripguard.telematics.service import restore as restore_monitor
 from tripguard.vault.keys import build_vault
@@ -187,14 +190,28 @@ def ingest_options(app: FastAPI) -> IngestOptions:
             feed.publish(feed_item(incident))
 
     return IngestOptions(webhook_url=settings.webhook_url, check_in_minutes=settings.check_in_answer_minutes,
-                         on_alert=on_alert, on_trip_started=on_trip_started, write_slice=settings.ingest_write_slice,
-                         between_slices=Session.commit)
+                         on_alert=on_alert, on_trip_started=on_trip_started,
+                         check_trip=ineligible_on_trip if settings.trip_start_gate else None,
+                         write_slice=settings.ingest_write_slice, between_slices=Session.commit)
+
+
+def ineligible_on_trip(session: Session, trip: Trip) -> list[Alert]:
+    """The safety net: a trip started by a driver, or in a vehicle, the dispatch gate refuses is an
+    `ineligible_driver` alert (high: a case for the safety centre), dated at the trip's start (sent again,
+    it is kept once). The evidence names the blockers, not what lies behind them."""
+    blockers = screening_gate.at_trip_start(session, driver_id=trip.driver_id, vehicle_id=trip.vehicle_id)
+    if not blockers or trip.started_at is None:
+        return []
+    return [Alert(trip.id, "ineligible_driver", trip.started_at.timestamp(), None, None, {
+        "since": format_ts(trip.started_at.timestamp()), "driver_id": trip.driver_id, "vehicle_id": trip.vehicle_id,
+        "blockers": [b.code for b in blockers]})]
 
 
 def _start_demo_city(app: FastAPI) -> DemoCity:
     settings: Settings = app.state.settings
-    demo = DemoCity(app.state.sessionmaker, app.state.live_monitor, app.state.vault, ingest_options(app),
-                    speed=settings.demo_speed)
+    # The demo's drivers are not screened here: the safety net would make every demo trip a case.
+    demo = DemoCity(app.state.sessionmaker, app.state.live_monitor, app.state.vault,
+                    dataclasses.replace(ingest_options(app), check_trip=None), speed=settings.demo_speed)
     demo.start()
     return demo
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from tests.builders import TEST_ACTOR
+from tests.builders import TEST_ACTOR, cleared_worker
 from tripguard.privacy import service as privacy
 from tripguard.privacy.models import PrivacyNotice
 from tripguard.security.permissions import Role
@@ -35,6 +35,7 @@ def place_order(client: TestClient, db: Session, act_as, order_id: str = "O1", c
     response = client.post("/api/v1/orders", json=body)
     assert response.status_code in (200, 201), response.text
     if courier_id is not None:
+        cleared_worker(client.app.state.sessionmaker, courier_id)  # type: ignore[attr-defined]
         client.post("/api/v1/telephony/numbers", json={"city": body["city"], "numbers": ["17000000001"]})
         assigned = client.post(f"/api/v1/orders/{order_id}/assign",
                                json={"courier_id": courier_id, "courier_phone": "13700009999"})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from tests.builders import TEST_ACTOR, subject_token
+from tests.builders import TEST_ACTOR, cleared_worker, subject_token
 from tests.conftest import fresh_database, make_settings
 from tests.web.conftest import serve_in_thread
 from tripguard.app import create_app
@@ -32,6 +32,8 @@ def test_parallel_wrong_codes_each_count_and_lock_at_five(tmp_path: Path) -> Non
         service.take_order(session, vault, actor=SYSTEM, intake=service.Intake(
             order_id="O9", customer_id="C9", merchant_id="M1", city="beijing", notice_version="ord-1", name="李四",
             phone="13800009999", address="上海市徐汇区漕溪北路1号", items=[{"name": "面", "quantity": 1}]))
+    cleared_worker(factory, "R9")
+    with unit_of_work(factory) as session:
         service.assign(session, vault, actor=SYSTEM, order_id="O9", courier_id="R9", courier_phone="13700000000",
                        on_exhausted=numbers.alert_exhausted)
     with unit_of_work(factory) as session:

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.builders import TEST_ACTOR
+from tests.builders import TEST_ACTOR, cleared_worker
 from tests.delivery.conftest import place_order
 from tripguard.core.clock import utcnow
 from tripguard.delivery import numbers
@@ -62,6 +62,7 @@ def test_a_rested_number_is_reused_and_an_empty_pool_is_an_alert(client: TestCli
     numbers.expire(db, quiet=timedelta(hours=24))
     db.commit()
     alerts = numbers.POOL_EXHAUSTED.labels("beijing")._value.get()
+    cleared_worker(client.app.state.sessionmaker, "R2")  # type: ignore[attr-defined]
     assigned = client.post("/api/v1/orders/O2/assign", json={"courier_id": "R2", "courier_phone": "13600000000"})
     assert assigned.status_code == 200  # the order goes on without a number
     assert numbers.POOL_EXHAUSTED.labels("beijing")._value.get() == alerts + 1  # the metric to page on
@@ -93,6 +94,7 @@ def test_the_merchant_and_the_courier_have_a_number_of_their_own(client: TestCli
     place_order(client, db, act_as, merchant_phone="01065550000")
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     client.post("/api/v1/telephony/numbers", json={"city": "beijing", "numbers": ["17000000001", "17000000002"]})
+    cleared_worker(client.app.state.sessionmaker, "R1")  # type: ignore[attr-defined]
     assert client.post("/api/v1/orders/O1/assign", json={"courier_id": "R1", "courier_phone": "13700009999"}) \
         .status_code == 200
     act_as(Role.COURIER, kind="subject", id="R1")

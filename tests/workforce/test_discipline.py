@@ -97,7 +97,11 @@ def test_staff_open_no_personal_data_before_signing_the_agreement_in_force(
 def test_a_courier_opens_no_order_before_signing(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
     from tests.delivery.conftest import place_order
 
-    place_order(client, db, act_as, "O5", "C5", courier_id="cou_5")
+    place_order(client, db, act_as, "O5", "C5", courier_id="cou_5")  # given only to a courier who signed (#27)
+    act_as(Role.TRAINER)  # a new version of the workers' agreement: cou_5 has not signed it
+    assert client.put("/api/v1/agreements/worker/2026-12", json={
+        "title_zh": "骑手保密协议（2026年12月）", "title_en": "Couriers' confidentiality agreement (Dec 2026)",
+        "body_zh": "新增：不得拍摄顾客门牌。", "body_en": "New: no photos of the customer's door number."}).status_code == 201
     act_as(Role.COURIER, kind="subject", id="cou_5", signed=False)
     refused = client.get("/api/v1/orders/O5")
     assert refused.status_code == 403 and refused.json()["type"] == "/problems/agreement-unsigned"

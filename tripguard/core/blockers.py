@@ -1,4 +1,4 @@
-"""What keeps a worker from being dispatched: each domain names its own (`screening.workers.BLOCKERS`)."""
+"""What keeps a worker from working: each domain names its own (`screening.gate.BLOCKERS`)."""
 
 from __future__ import annotations
 

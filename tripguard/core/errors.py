@@ -40,10 +40,12 @@ class DomainError(Exception):
     title = "Bad request"
     shown_as_page = True  # on a console page, answered with a page in the console's shell
 
-    def __init__(self, detail: str | None = None, *, errors: list[FieldProblem] | None = None):
+    def __init__(self, detail: str | None = None, *, errors: list[FieldProblem] | None = None,
+                 extensions: dict[str, Any] | None = None):
         super().__init__(detail or self.title)
         self.detail = detail
         self.errors = errors
+        self.extensions = extensions or {}  # RFC 9457 extension members (e.g. a refused worker's `blockers`)
 
     def headers(self) -> dict[str, str]:
         return {}
@@ -66,6 +68,19 @@ class AgreementUnsigned(PermissionDenied):
 
 class AccessSuspended(PermissionDenied):
     type, title = "/problems/access-suspended", "Access suspended"
+
+
+class NotClearedToWork(PermissionDenied):
+    """A driver or courier the dispatch gate refuses opens no one's data (`blockers` says why)."""
+
+    type, title = "/problems/not-cleared-to-work", "Not cleared to work"
+
+
+class WorkerIneligible(DomainError):
+    """Work given to a worker the dispatch gate refuses (`blockers` says why); an operator may override
+    with a reason."""
+
+    status, type, title = 409, "/problems/worker-ineligible", "Worker not eligible"
 
 
 class NotFound(DomainError):
@@ -113,11 +128,13 @@ def problem_response(
     detail: str | None = None,
     errors: list[FieldProblem] | None = None,
     headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body = Problem(
         type=type_, title=title, status=status, detail=detail, instance=request.url.path,
         errors=errors,
     ).model_dump(exclude_none=True)
+    body.update({k: v for k, v in (extensions or {}).items() if k not in body})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
@@ -143,7 +160,7 @@ def install_error_handlers(app: FastAPI) -> None:
             return await run_in_threadpool(html_renderer, request, exc)  # it may read the signed-in principal
         return problem_response(
             request, status=exc.status, title=exc.title, type_=exc.type, detail=exc.detail,
-            errors=exc.errors, headers=exc.headers(),
+            errors=exc.errors, headers=exc.headers(), extensions=exc.extensions,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -17,9 +17,10 @@ import asyncio
 import json
 import re
 import sqlite3
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import text
@@ -34,6 +35,7 @@ from tripguard.core.db_timeouts import (
 from tripguard.core.settings import Settings
 
 Row = tuple[Any, ...]
+T = TypeVar("T")
 
 
 class FastReader(Protocol):
@@ -75,6 +77,36 @@ class SessionReader:
 
     async def close(self) -> None:
         return None
+
+
+class BoundReader:
+    """Reads inside a session's open transaction, for a caller that already holds one (assignment, the
+    access gate, ingest): the same SQL as the event loop's readers, seeing what the transaction wrote.
+    Its reads never suspend, so a coroutine that reads only through it finishes in `run_now`."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    async def first(self, sql: str, **params: object) -> Row | None:
+        row = self.session.execute(text(sql), params).first()
+        return tuple(row) if row is not None else None
+
+    async def all(self, sql: str, **params: object) -> list[Row]:
+        return [tuple(row) for row in self.session.execute(text(sql), params)]
+
+    async def close(self) -> None:
+        return None
+
+
+def run_now(awaitable: Awaitable[T]) -> T:
+    """The result of a coroutine that never waits (its reads through a `BoundReader`), from sync code: no
+    event loop, no thread hop."""
+    steps = awaitable.__await__()
+    try:
+        next(steps)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    raise RuntimeError("run_now: the coroutine waited on something; read through a BoundReader")
 
 
 class SqliteReader:

@@ -169,6 +169,10 @@ class Settings(BaseSettings):
                                            "nobody: it records the request and the agent dials by hand")
     incident_ack_seconds: int = Field(default=60, ge=5, le=3600, description="acknowledge an SOS within this, or escalate")
     incident_interval_seconds: float = Field(default=5, ge=0, description="0: not in this process")
+    trip_start_gate: bool = Field(
+        default=True, description="a trip that starts with a driver or vehicle the dispatch gate refuses raises an "
+                                  "`ineligible_driver` alert and a case; off only where TripGuard does not screen "
+                                  "the drivers")
     check_in_answer_minutes: int = Field(default=3, ge=1, le=60, description="unanswered after this: agents step in")
     check_in_interval_seconds: float = Field(default=15, ge=0, description="0: not in this process")
     screening_agency: Literal["simulated", "http"] = Field(

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from tripguard.core.admission import Bulk
 from tripguard.core.db import DbSession
+from tripguard.core.errors import PROBLEM_MEDIA_TYPE
 from tripguard.core.types import Identifier
 from tripguard.delivery import labels, numbers, service, views
 from tripguard.delivery.schemas import (
@@ -79,13 +80,18 @@ def read_order(order_id: OrderId, principal: OrderReader, request: Request, sess
     return _read(views.view(session, request.app.state.vault, principal, service.get(session, order_id)))
 
 
-@router.post("/orders/{order_id}/assign")
+@router.post("/orders/{order_id}/assign", responses={409: {
+    "description": "the dispatch gate refuses the courier (`blockers` names why, `worker_id` whom), or the order "
+                   "is past assignment",
+    "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}})
 def assign(order_id: OrderId, body: Assign, principal: OrderSubmitter, request: Request,
            session: DbSession) -> OrderReceipt:
-    """The courier who carries the order: bound to the customer through a virtual number of the city."""
+    """The courier who carries the order: bound to the customer through a virtual number of the city. The
+    dispatch gate is asked: a courier it refuses (not screened, not trained, unsigned, suspended) is a 409
+    naming the blockers, unless `override_reason` is given (audited, reported to supervision)."""
     order = service.assign(session, request.app.state.vault, actor=principal.actor, order_id=order_id,
                            courier_id=body.courier_id, courier_phone=body.courier_phone,
-                           on_exhausted=numbers.alert_exhausted)
+                           on_exhausted=numbers.alert_exhausted, override_reason=body.override_reason)
     return _receipt(order)
 
 

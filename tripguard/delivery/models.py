@@ -20,6 +20,9 @@ class Order(Base):
     customer_id: Mapped[str] = mapped_column(String(64), index=True)
     merchant_id: Mapped[str] = mapped_column(String(64), index=True)
     courier_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # When the operator gave the order to this courier over the dispatch gate (a reason audited): the
+    # courier then reads this order though the gate refuses them. None: the gate allowed the courier.
+    courier_override_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     city: Mapped[str] = mapped_column(String(40))
     # accepted -> prepared -> picked_up -> delivered; cancelled or exception from any before delivered
     status: Mapped[str] = mapped_column(String(12), index=True)

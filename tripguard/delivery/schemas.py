@@ -89,6 +89,10 @@ class Assign(BaseModel):
 
     courier_id: str = Field(pattern=ID_PATTERN, max_length=64)
     courier_phone: str = Field(pattern=PHONE_PATTERN)
+    override_reason: CleanStr | None = Field(
+        default=None, min_length=5, max_length=200,
+        description="give the order to a courier the dispatch gate refuses, for this reason (audited and "
+                    "reported to supervision); without it such an assignment is a 409 naming the blockers")
 
 
 class Mark(BaseModel):

@@ -21,13 +21,14 @@ from sqlalchemy.orm import Session
 from tripguard.audit import service as audit
 from tripguard.audit.actor import Actor
 from tripguard.core.clock import utcnow
-from tripguard.core.errors import Conflict, DomainError, NotFound
+from tripguard.core.errors import Conflict, DomainError, NotFound, WorkerIneligible
 from tripguard.core.i18n import N_
 from tripguard.delivery import numbers
 from tripguard.delivery.models import MerchantStaff, Order
 from tripguard.notify import service as notify
-from tripguard.privacy import access
+from tripguard.privacy import access, freetext
 from tripguard.privacy.service import get_notice
+from tripguard.screening import gate
 from tripguard.security.codes import CodeCheck, check_code
 from tripguard.security.service import get_staff
 from tripguard.vault.service import Vault
@@ -126,23 +127,47 @@ def mark(session: Session, *, actor: Actor, order_id: str, status: str, grace: t
 
 
 def assign(session: Session, vault: Vault, *, actor: Actor, order_id: str, courier_id: str, courier_phone: str,
-           on_exhausted: numbers.OnExhausted) -> Order:
-    """The courier who takes the order; customer and courier are bound through a virtual number."""
+           on_exhausted: numbers.OnExhausted, override_reason: str | None = None) -> Order:
+    """The courier who takes the order; customer and courier are bound through a virtual number. Only a
+    courier the dispatch gate allows, unless the operator overrides with a reason (`ask_gate`)."""
     order = get(session, order_id)
     if order.status not in ("accepted", "prepared"):
         raise Conflict(N_("The order cannot move to that state from where it is."))
     if order.courier_id == courier_id:
         return order
+    overridden = ask_gate(session, vault, actor=actor, order=order, courier_id=courier_id, reason=override_reason)
     numbers.release_for(session, order.id, completed_at=utcnow(), grace=timedelta(0))  # a courier replaced
     order.courier_id, order.updated_at = courier_id, utcnow()
+    order.courier_override_at = overridden
     numbers.bind(session, vault, order=order, courier_phone=courier_phone, party="customer",
                  on_exhausted=on_exhausted)
     if order.merchant_phone is not None:
         numbers.bind(session, vault, order=order, courier_phone=courier_phone, party="merchant",
                      on_exhausted=on_exhausted)
     audit.record(session, actor=actor, action="order.assign", target_type="delivery_orders", target_id=order.id,
-                 details={"courier": courier_id})
+                 details={"courier": courier_id, **({"override": "gate"} if overridden else {})})
     return order
+
+
+def ask_gate(session: Session, vault: Vault, *, actor: Actor, order: Order, courier_id: str,
+             reason: str | None) -> datetime | None:
+    """The dispatch gate's answer for this courier (`screening.gate`, the one definition of "may work"):
+    a refusal is a 409 naming the blockers. With a reason, the operator overrides it: the reason is
+    sealed, the override audited (`order.assign_override`, which supervision reports) and the time
+    returned (the order's `courier_override_at`)."""
+    result = gate.refusal(session, courier_id, role="courier")
+    if result.eligible:
+        return None
+    blockers = gate.blockers_json(result)
+    if reason is None:
+        raise WorkerIneligible(N_("The dispatch gate refuses this courier; give the order to another, or "
+                                  "override with a reason."),
+                               extensions={"worker_id": courier_id, "blockers": blockers})
+    refs = freetext.keep(session, vault, subject_id=courier_id, text=reason)
+    audit.record(session, actor=actor, action="order.assign_override", target_type="delivery_orders",
+                 target_id=order.id, outcome="success",
+                 details={"courier": courier_id, "blockers": ",".join(result.codes), **refs})
+    return utcnow()
 
 
 def pick_up(session: Session, vault: Vault, secret_key: str, *, courier: Actor, order_id: str, code: str) -> Order:

@@ -9,6 +9,9 @@ the purpose), and a field the table hides is never opened.
 | merchant (kitchen) | nothing personal: items, pickup code, times | the same |
 | support | masks; a field revealed on a stated reason (audited) | the same |
 | operator backend | nothing personal (it holds the order already) | the same |
+
+A courier reads only while the dispatch gate allows them (the access gate asks it), unless the operator
+gave them this order over the gate, with a reason (`service.ask_gate`).
 """
 
 from __future__ import annotations
@@ -100,7 +103,8 @@ def view(session: Session, vault: Vault, principal: Principal, order: Order) -> 
     elif columns:
         purpose = Purpose.DELIVERY if party == "courier" else Purpose.SUPPORT
         masked = frozenset(c for c in columns if shown[c] == "masked")
-        read = access.read_fields(vault, session, principal, order, columns, purpose=purpose, masked=masked)
+        read = access.read_fields(vault, session, principal, order, columns, purpose=purpose, masked=masked,
+                                  gate_overridden=party == "courier" and order.courier_override_at is not None)
         fields = {c: FieldShown(v.value, "plain" if v.plaintext else "masked") for c, v in read.items()}
     return OrderView(party, order, fields, order.pickup_code if party in SEES_PICKUP_CODE else None,
                      _number(session, order, "customer") if party in ("customer", "courier", "support") else None,

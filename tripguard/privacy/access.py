@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 from tripguard.audit import service as audit
 from tripguard.audit.actor import Actor
 from tripguard.core.db import Base
-from tripguard.core.errors import AccessSuspended, AgreementUnsigned
+from tripguard.core.errors import AccessSuspended, AgreementUnsigned, NotClearedToWork
 from tripguard.core.i18n import N_
 from tripguard.privacy.catalogue import PersonalField, catalogue
+from tripguard.screening import gate
 from tripguard.security.permissions import Purpose, purposes_for
 from tripguard.security.principal import Principal
 from tripguard.vault.crypto import DecryptionFailed
@@ -87,7 +88,16 @@ def may_read_plain(principal: Principal, spec: PersonalField, purpose: Purpose) 
 
 def check_clearance(session: Session, principal: Principal) -> None:
     """Staff and workers open nothing personal, not even masked, before signing the confidentiality
-    agreement in force, nor while suspended (`workforce.clearance`)."""
+    agreement in force, nor while suspended (`workforce.clearance`). A driver or courier is asked what
+    the dispatch gate asks (`screening.gate`: screening, training, the agreement, discipline): someone
+    who may not work opens no one's order or trip."""
+    if clearance.audience_of(principal) == "worker":
+        _check_worker(session, principal)
+        return
+    _check_signed_and_not_suspended(session, principal)
+
+
+def _check_signed_and_not_suspended(session: Session, principal: Principal) -> None:
     refused = clearance.problem(session, principal)
     if refused == "access.suspended":
         raise AccessSuspended(N_("Your access to personal data is suspended by a disciplinary decision."))
@@ -95,14 +105,40 @@ def check_clearance(session: Session, principal: Principal) -> None:
         raise AgreementUnsigned(N_("Sign the confidentiality agreement in force first."))
 
 
+def _check_worker(session: Session, principal: Principal) -> None:
+    cache: dict[str, object] = session.info.setdefault("tripguard.clearance", {})  # forgotten with `clearance`'s
+    key = f"gate:{principal.id}"
+    if key not in cache:
+        cache[key] = gate.refusal(session, principal.id, with_vehicle=False)
+    result = cache[key]
+    assert isinstance(result, gate.Eligibility)
+    if result.eligible:
+        return
+    codes = result.codes
+    extensions = {"blockers": gate.blockers_json(result)}
+    if any(code.startswith("discipline.") for code in codes):
+        raise AccessSuspended(N_("Your access to personal data is suspended by a disciplinary decision."),
+                              extensions=extensions)
+    if codes == ["agreement.unsigned"]:
+        raise AgreementUnsigned(N_("Sign the confidentiality agreement in force first."), extensions=extensions)
+    raise NotClearedToWork(N_("You may not open customers' or passengers' data until you are cleared to work: "
+                              "see the blockers."), extensions=extensions)
+
+
 def read_fields(vault: Vault, session: Session, principal: Principal, row: Base, columns: list[str],
-                *, purpose: Purpose, masked: frozenset[str] = frozenset()) -> dict[str, FieldView]:
+                *, purpose: Purpose, masked: frozenset[str] = frozenset(),
+                gate_overridden: bool = False) -> dict[str, FieldView]:
     """`masked`: columns this reader gets masked even where its purpose would open them (a courier sees
-    the customer's name and phone masked, though delivery is a purpose they hold)."""
+    the customer's name and phone masked, though delivery is a purpose they hold). `gate_overridden`:
+    the operator gave this record to this worker over the dispatch gate, with a reason (audited and
+    reported): of the gate, only the agreement and a suspension are asked again, and the read says so
+    in the log."""
     specs = fields_of(type(row))
     own = principal.kind == "subject" and all(
         str(getattr(row, specs[column].subject_column)) == principal.id for column in columns)
-    if not own:  # a driver reading their own emergency contacts owes no one confidentiality
+    if gate_overridden and clearance.audience_of(principal) == "worker":
+        _check_signed_and_not_suspended(session, principal)  # the override lifts the rest of the gate, not these
+    elif not own:  # a driver reading their own emergency contacts owes no one confidentiality
         check_clearance(session, principal)
     views: dict[str, FieldView] = {}
     for column in columns:
@@ -125,6 +161,7 @@ def read_fields(vault: Vault, session: Session, principal: Principal, row: Base,
         session, actor=principal.actor, action="personal.read", target_type=type(row).__tablename__,
         target_id=_row_id(row), purpose=purpose.value,
         outcome="success" if plain_fields else "denied",
-        details={"fields": ",".join(columns), "plaintext": ",".join(plain_fields)},
+        details={"fields": ",".join(columns), "plaintext": ",".join(plain_fields),
+                 **({"override": "gate"} if gate_overridden else {})},
     )
     return views

@@ -16,7 +16,7 @@ from tripguard.core.admission import Bulk
 from tripguard.core.db import DbSession
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
 from tripguard.core.types import ID_PATTERN, Identifier
-from tripguard.screening import adjudication, agency, invitations, service, workers
+from tripguard.screening import adjudication, agency, gate, invitations, service, workers
 from tripguard.screening.models import Applicant
 from tripguard.screening.providers import SIGNATURE_HEADER, decode_picture
 from tripguard.screening.schemas import (
@@ -125,10 +125,8 @@ async def eligibility(worker_id: WorkerId, _: EligibilityReader, request: Reques
     monitoring device must be working. Every blocker is listed, not only the first: screening,
     training, the confidentiality agreement, discipline, the vehicle. Read on the event loop
     (`core.fastread`): it is asked before every dispatch."""
-    result = await workers.eligibility(request.app.state.fast_reader, worker_id, vehicle_id)
-    body = {"worker_id": result.worker_id, "eligible": result.eligible,
-            "blockers": [{"code": b.code, "since": b.since.isoformat().replace("+00:00", "Z") if b.since else None,
-                          "ref": b.ref} for b in result.blockers]}
+    result = await gate.eligibility(request.app.state.fast_reader, worker_id, vehicle_id)
+    body = {"worker_id": result.worker_id, "eligible": result.eligible, "blockers": gate.blockers_json(result)}
     return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 

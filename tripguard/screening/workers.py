@@ -1,90 +1,35 @@
-"""Workers once screened: the dispatch gate, the identity check at shift start, yearly re-screening.
-
-The gate answers "may this worker be dispatched?" with every blocker, not the first: the operator's
-backend shows the worker what to fix. Screening reads one row by primary key; the other domains
-(training, agreements, discipline, the vehicle's monitoring device) add theirs through `BLOCKERS`.
-"""
+"""Workers once screened: the identity check at shift start, yearly re-screening. The dispatch gate
+itself ("may this worker work?") is `screening.gate`, re-exported here."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.audit import service as audit
 from tripguard.audit.actor import SYSTEM, Actor
-from tripguard.core.blockers import Blocker, WorkerRef
 from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
 from tripguard.core.errors import Conflict
-from tripguard.core.fastread import FastReader, Row, as_utc
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.privacy import access
 from tripguard.safety.service import open_for_identity_mismatch
 from tripguard.screening import service
+from tripguard.screening.gate import (  # noqa: F401 (the dispatch gate, re-exported)
+    BLOCKERS,
+    RESCREEN_GRACE,
+    VEHICLE_BLOCKERS,
+    Eligibility,
+    eligibility,
+    refusal,
+)
 from tripguard.screening.models import Applicant, IdentityCheck, Report
 from tripguard.screening.providers import FaceMatcher
-from tripguard.telematics import registry
 from tripguard.vault.service import Vault
-from tripguard.workforce import eligibility as workforce_eligibility
-
-RESCREEN_GRACE = timedelta(days=30)  # a re-screening still under way does not block at once
-
-
-@dataclass(frozen=True)
-class Eligibility:
-    worker_id: str
-    eligible: bool
-    blockers: tuple[Blocker, ...]
-
-
-_STATUS_BLOCKERS = {"screening": "screening.pending", "review": "screening.review", "pre_adverse": "screening.adverse",
-                    "disputed": "screening.adverse", "rejected": "screening.rejected",
-                    "suspended": "worker.suspended", "offboarded": "worker.offboarded"}
-
-
-GATE_ROW = ("SELECT role, status, updated_at, rescreen_due_at, identity_blocked_at FROM screening_applicants "
-            "WHERE id = :worker_id")
-
-
-def screening_blockers(row: Row, now: datetime) -> list[Blocker]:
-    _, status, updated_at, rescreen_due_at, identity_blocked_at = row
-    blockers = []
-    if status in _STATUS_BLOCKERS:
-        blockers.append(Blocker(_STATUS_BLOCKERS[status], as_utc(updated_at)))
-    due = as_utc(rescreen_due_at)
-    if status == "active" and due is not None and due + RESCREEN_GRACE <= now:
-        blockers.append(Blocker("screening.expired", due))
-    if identity_blocked_at is not None:
-        blockers.append(Blocker("identity.mismatch", as_utc(identity_blocked_at)))
-    return blockers
-
-
-# Every other source of blockers, each owned by its domain; all are asked, so the worker is told
-# everything to fix at once.
-BLOCKERS: list[Callable[[FastReader, WorkerRef, datetime], Awaitable[list[Blocker]]]] = [
-    workforce_eligibility.workforce_blockers,  # training, the agreement, discipline
-    registry.vehicle_blockers,
-]
-
-
-async def eligibility(reader: FastReader, worker_id: str, vehicle_id: str | None = None) -> Eligibility:
-    """May this worker be dispatched now (a driver: in this vehicle)? Screening first: someone never
-    screened is told only that."""
-    now = utcnow()
-    row = await reader.first(GATE_ROW, worker_id=worker_id)
-    if row is None:
-        return Eligibility(worker_id, False, (Blocker("screening.none"),))
-    blockers = screening_blockers(row, now)
-    worker = WorkerRef(worker_id, row[0], vehicle_id)
-    for source in BLOCKERS:
-        blockers.extend(await source(reader, worker, now))
-    return Eligibility(worker_id, not blockers, tuple(blockers))
 
 
 def check_identity(session: Session, vault: Vault, matcher: FaceMatcher, rules: service.Rules, *, actor: Actor,

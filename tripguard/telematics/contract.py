@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from tripguard.telematics.events import format_ts
 
 SEVERITY = {"route_deviation": "high", "possible_crash": "high", "long_stop": "medium", "early_end": "medium",
-            "gps_lost": "medium", "device_offline": "medium", "speeding": "low"}
+            "gps_lost": "medium", "device_offline": "medium", "speeding": "low",
+            # not the monitor's: the dispatch gate asked once as a trip starts (`IngestOptions.check_trip`)
+            "ineligible_driver": "high"}
 
 
 @dataclass(frozen=True)

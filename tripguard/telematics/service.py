@@ -87,6 +87,9 @@ class IngestOptions:
     # Called for each alert stored, in the same transaction (the safety centre opens incidents here).
     on_alert: Callable[[Session, TripAlert], None] | None = None
     on_trip_started: Callable[[Session, Trip], None] | None = None  # automatic trip sharing
+    # Asked once per trip start, in the same transaction: alerts about who and what the trip started with
+    # (the safety net: a driver or vehicle the dispatch gate refuses). Stored and sent like the monitor's.
+    check_trip: Callable[[Session, Trip], list[Alert]] | None = None
     # The trip store is written this many trips at a time, `between_slices` called after each slice but the
     # last (the transaction's owner commits there, so a waiting SOS gets the SQLite writer). Without it the
     # whole batch is one transaction.
@@ -224,7 +227,12 @@ def apply(session: Session, live: LiveMonitor, vault: Vault, columns: EventColum
     if options.on_trip_started is not None:
         for trip in started:
             options.on_trip_started(session, trip)
-    stored = store_alerts(session, vault, alerts, webhook_url=options.webhook_url)
+    # Not put back on a rollback as the monitor's are: the trip's start is not kept either, so the batch sent
+    # again starts it, and asks, again.
+    checked = [a for trip in started for a in options.check_trip(session, trip)] if options.check_trip else []
+    if checked:
+        live.feed.publish_many([{"type": "alert", **alert.without_position()} for alert in checked])
+    stored = store_alerts(session, vault, alerts + checked, webhook_url=options.webhook_url)
     for row in stored:
         checkins.open_for_alert(session, vault, alert=row, minutes=options.check_in_minutes,
                                 webhook_url=options.webhook_url)

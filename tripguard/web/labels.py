@@ -104,7 +104,8 @@ VALUES = [
     N_("dismissal"), N_("referral"), N_("retraining"), N_("decided"), N_("overturned"),
     N_("lifted"), N_("justified"), N_("violation"), N_("reviewed"), N_("onboarding"), N_("refresher"),
     N_("optional"), N_("done"), N_("emergency"), N_("confidentiality"), N_("many_people"), N_("after_hours"),
-    N_("bulk_export"),
+    N_("bulk_export"), N_("unassigned"), N_("gate_override"),
+    N_("ineligible_driver"),  # an alert and a case: a trip started by a driver or in a vehicle the gate refuses
     N_("machine"), N_("label"),  # machine use: a label the system filled in for whoever printed it
 ]
 

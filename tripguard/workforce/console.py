@@ -51,7 +51,8 @@ FINDINGS = ListSpec(
     filters=[Filter("state", N_("State"), [("open", N_("To review")), ("reviewed", N_("reviewed")), ("", N_("All"))],
                     lambda statement, value: statement.where(Finding.status == value), default="open"),
              Filter("rule", N_("Rule"), [("", N_("All")), ("many_people", N_("many_people")),
-                                        ("after_hours", N_("after_hours")), ("bulk_export", N_("bulk_export"))],
+                                        ("after_hours", N_("after_hours")), ("bulk_export", N_("bulk_export")),
+                                        ("unassigned", N_("unassigned")), ("gate_override", N_("gate_override"))],
                     lambda statement, value: statement.where(Finding.rule == value))],
     search=[Finding.actor_id, Finding.id])
 VIOLATIONS = ListSpec(

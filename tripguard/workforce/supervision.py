@@ -6,7 +6,9 @@ since the last (by their leaf index), and flags staff who
 - read an order's personal data, or a trip's positions, without a case or a complaint about it to read
   it for (`unassigned`: one finding per person and record, each further read added to its evidence). A
   case is a reason for whoever handles it, and, while it waits in the queue unacknowledged, for any
-  safety agent on duty who opens it to triage (`safety.service.had_a_case`).
+  safety agent on duty who opens it to triage (`safety.service.had_a_case`);
+- give work to a worker the dispatch gate refuses, overriding it with a reason (`gate_override`: one
+  finding per override, staff or the operator's backend alike, the order as its record).
 A finding names the staff member, the window and how many, with the audit entries as evidence, and
 goes to the supervision team. One open finding per rule, person and window: a run never repeats one.
 """
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.audit import service as audit
@@ -119,6 +121,14 @@ def _unassigned(session: Session, entry: AuditEntry) -> None:
     _add(session, "unassigned", entry, entry.ts, entry.ts, 1, [entry.id]).record = entry.target_id
 
 
+# Work given over the dispatch gate (`delivery.service.ask_gate`): each one is put before the supervision team.
+GATE_OVERRIDES = ("order.assign_override",)
+
+
+def _gate_override(session: Session, entry: AuditEntry) -> None:
+    _add(session, "gate_override", entry, entry.ts, entry.ts, 1, [entry.id]).record = entry.target_id
+
+
 def run_rules(factory: sessionmaker[Session], limits: Thresholds) -> int:
     """Read the entries sequenced since the last run; returns how many were read."""
     with unit_of_work(factory) as session:
@@ -129,10 +139,14 @@ def run_rules(factory: sessionmaker[Session], limits: Thresholds) -> int:
         top = session.scalar(select(func.max(AuditEntry.seq)))
         if top is None or top <= cursor.last_seq:
             return 0
-        entries = session.scalars(select(AuditEntry).where(AuditEntry.seq > cursor.last_seq, AuditEntry.seq <= top,
-                                                           AuditEntry.actor_type == "staff")
-                                  .order_by(AuditEntry.seq).limit(BATCH)).all()
+        entries = session.scalars(select(AuditEntry).where(
+            AuditEntry.seq > cursor.last_seq, AuditEntry.seq <= top,
+            or_(AuditEntry.actor_type == "staff", AuditEntry.action.in_(GATE_OVERRIDES)))
+            .order_by(AuditEntry.seq).limit(BATCH)).all()
         for entry in entries:
+            if entry.action in GATE_OVERRIDES:
+                _gate_override(session, entry)
+                continue
             if (entry.action, entry.target_type or "") in UNASSIGNED_READS:
                 _unassigned(session, entry)
             if entry.action == "personal.read":
