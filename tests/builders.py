@@ -63,3 +63,21 @@ def subject_token(subject_id: str, role: str = "passenger", minutes: int = 10) -
     now = utcnow()
     return jwt.encode({"sub": subject_id, "role": role, "aud": "tripguard", "iat": now,
                        "exp": now + timedelta(minutes=minutes)}, SUBJECT_SECRET, algorithm="HS256")
+
+
+def picture(seed: int = 0, *, size: tuple[int, int] = (64, 48), kind: str = "PNG") -> bytes:
+    """A small real picture (PNG or JPEG): different `seed`s are different pictures (different faces)."""
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", size, ((seed * 67) % 256, (seed * 131) % 256, (seed * 29 + 90) % 256))
+    out = io.BytesIO()
+    image.save(out, format=kind)
+    return out.getvalue()
+
+
+def picture_b64(seed: int = 0, **options: object) -> str:
+    import base64
+
+    return base64.b64encode(picture(seed, **options)).decode()  # type: ignore[arg-type]

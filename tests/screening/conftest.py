@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.builders import TEST_ACTOR
+from tests.builders import TEST_ACTOR, picture_b64
 from tests.conftest import sign_agreement
 from tests.screening.test_identity import with_check
 from tests.web.conftest import browser, no_script_errors  # noqa: F401 (the browser tests' fixtures)
@@ -30,8 +30,9 @@ from tripguard.security.principal import Principal
 from tripguard.telematics.models import Device, Vehicle
 
 CALLBACK_SECRET = "agency-callback-secret-0123456789"
-SELFIE = base64.b64encode(b"\x89PNG reference photo of the applicant").decode()
-OTHER_FACE = base64.b64encode(b"\x89PNG a different person entirely").decode()
+SELFIE = picture_b64(1)  # the reference photo of the applicant
+OTHER_FACE = picture_b64(2)  # a different person entirely
+NOT_A_PICTURE = base64.b64encode(b"\x89PNG reference photo of the applicant").decode()  # looks like one, is not
 
 
 def id_number(scenario: str, born: str = "19900101") -> str:

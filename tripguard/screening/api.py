@@ -12,6 +12,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.audit import service as audit
+from tripguard.core import pictures
 from tripguard.core.admission import Bulk
 from tripguard.core.db import DbSession
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
@@ -69,7 +70,7 @@ def apply(worker_id: WorkerId, body: ApplicantCreate, principal: ScreeningSubmit
     read before anything is stored; the checks are then asked of the screening agency. PUT again: the
     same applicant, unchanged. Someone who left may apply again and is screened afresh."""
     if body.selfie is not None:
-        _picture(body.selfie, "selfie")
+        pictures.decode(body.selfie, field="selfie")
     applicant, new = service.apply(
         session, request.app.state.vault, actor=principal.actor, applicant_id=worker_id,
         application=service.Application(role=body.role, name=body.name, id_number=body.id_number.strip().upper(),
@@ -139,7 +140,7 @@ def identity_check(worker_id: WorkerId, body: IdentityCheckCreate, principal: Sc
     mismatch blocks dispatch and opens a case for the safety centre. The selfie is not kept."""
     check = workers.check_identity(session, request.app.state.vault, request.app.state.face_matcher, rules(request),
                                    actor=principal.actor, worker_id=worker_id,
-                                   selfie=_picture(body.selfie, "selfie"), idempotency_key=idempotency_key,
+                                   selfie=pictures.decode(body.selfie, field="selfie").data, idempotency_key=idempotency_key,
                                    ack_seconds=request.app.state.settings.incident_ack_seconds)
     return IdentityCheckRead.model_validate(check)
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
 from tripguard.audit.actor import SYSTEM, Actor
+from tripguard.core import pictures
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from tripguard.core.ids import new_id
@@ -130,6 +131,8 @@ def apply(session: Session, vault: Vault, *, actor: Actor, applicant_id: str, ap
     if not reading.valid:
         raise InvalidInput("the ID number cannot be a real resident ID number",
                            errors=[FieldProblem(field="id_number", message=f"identity.{reading.problem}")])
+    if application.selfie is not None:
+        pictures.decode(application.selfie, field="selfie")  # a photo, whole, before anything is kept
     if application.city is not None:
         check_city(application.city)
     get_notice(session, application.notice_version)
