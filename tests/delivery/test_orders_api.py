@@ -5,6 +5,7 @@ pickup and hand-over codes; support's reveal."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 from datetime import timedelta
 from typing import Any
@@ -137,6 +138,22 @@ def test_strangers_see_no_order(client: TestClient, db: Session, act_as) -> None
     assert client.get("/api/v1/orders/O1").status_code == 404
     act_as(Role.SAFETY_AGENT)
     assert client.get("/api/v1/orders/O1").status_code == 403
+
+
+def test_masked_notes_never_carry_a_door_code_and_unmasked_notes_say_so(  # type: ignore[no-untyped-def]
+        client: TestClient, db: Session, act_as) -> None:
+    place_order(client, db, act_as, courier_id="R1", notes="门禁码 4711#，密码是 abcd，到了打电话 13912345678")
+    place_order(client, db, act_as, order_id="O2", courier_id="R1", notes="放门口，别按门铃")
+    _as(client, act_as, db, "courier")
+    notes = client.get("/api/v1/orders/O1").json()["fields"]["notes"]
+    assert notes["shown"] == "masked"
+    assert "4711" not in notes["value"] and "abcd" not in notes["value"] and "13912345678" not in notes["value"]
+    assert notes["value"].startswith("门禁码 ****")
+    plain = client.get("/api/v1/orders/O2").json()["fields"]["notes"]
+    assert plain == {"value": "放门口，别按门铃", "shown": "plain"}  # nothing hidden: it says it is shown whole
+    read = db.scalars(select(AuditEntry).where(AuditEntry.action == "personal.read", AuditEntry.target_id == "O2")
+                      .order_by(AuditEntry.id.desc())).first()
+    assert read is not None and "notes" in json.loads(read.details)["plaintext"]
 
 
 def test_codes_count_and_lock_then_photo_proof(client: TestClient, db: Session, act_as, app: FastAPI,  # type: ignore[no-untyped-def]
