@@ -65,5 +65,5 @@ def test_a_link_that_is_wrong_or_old_does_nothing(client: TestClient, screening_
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     for bad in ({"worker_id": "x", "role": "pilot", "notice_version": "scr-1"},
                 {"worker_id": "x", "role": "driver", "notice_version": "nope"},
-                {"worker_id": "x", "role": "driver", "notice_version": "scr-1", "city": "atlantis"}):
+                {"worker_id": "x", "role": "driver", "notice_version": "scr-1", "city": "Atlantis"}):
         assert client.post("/api/v1/invitations", json=bad).status_code in (404, 422), bad

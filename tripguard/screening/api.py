@@ -76,7 +76,7 @@ def apply(worker_id: WorkerId, body: ApplicantCreate, principal: ScreeningSubmit
         application=service.Application(role=body.role, name=body.name, id_number=body.id_number.strip().upper(),
                                         notice_version=body.notice_version, phone=body.phone, city=body.city,
                                         locale=body.locale, selfie=body.selfie),
-        agency=request.app.state.screening_agency.name)
+        agency=request.app.state.screening_agency.name, policy_dir=request.app.state.settings.screening_policy_dir)
     if not new:
         response.status_code = 200
     request.app.state.screening_wake.set()
@@ -89,7 +89,7 @@ def invite(body: InvitationCreate, principal: ScreeningSubmitter, request: Reque
     """A link for a person to apply and consent themselves (the notice shown in their language). Each call
     makes a new link; a link works once, for 72 hours."""
     if body.city is not None:
-        service.check_city(body.city)
+        service.check_city(body.city, request.app.state.settings.screening_policy_dir)
     settings = request.app.state.settings
     issued = invitations.invite(session, settings.secret_key.get_secret_value(), actor=principal.actor,
                                 worker_id=body.worker_id, role=body.role, city=body.city, locale=body.locale,

@@ -62,6 +62,7 @@ REASON_LABELS = {
     "identity.liveness_failed": N_("The selfie failed the liveness check"),
     "transport_certificate.missing": N_("No ride-hailing driver's certificate"),
     "age.below_minimum": N_("Below the minimum age"), "age.above_maximum": N_("Above the city's maximum age"),
+    "policy.overlay_invalid": N_("The city's own conditions could not be read: judge against them by hand"),
 }
 EVENT_LABELS = {
     "applied": N_("Applied, consent recorded"), "report.initial": N_("Checks asked of the agency"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -78,14 +79,14 @@ def void_for_person(session: Session, *, worker_id: str, at: datetime) -> int:
 
 
 def accept(session: Session, vault: Vault, secret_key: str, *, token: str, name: str, id_number: str,
-           phone: str | None, agency: str) -> Applicant:
+           phone: str | None, agency: str, policy_dir: Path | None = None) -> Applicant:
     """The person applies through the link, and consents to the notice they were shown."""
     invitation = open_invitation(session, secret_key, token)
     applicant, _ = service.apply(
         session, vault, actor=Actor("subject", invitation.worker_id), applicant_id=invitation.worker_id,
         application=service.Application(role=invitation.role, name=name, id_number=id_number.strip().upper(),
                                         notice_version=invitation.notice_version, phone=phone, city=invitation.city,
-                                        locale=invitation.locale), agency=agency)
+                                        locale=invitation.locale), agency=agency, policy_dir=policy_dir)
     invitation.used_at = utcnow()
     return applicant
 

@@ -56,7 +56,8 @@ def apply_submit(token: Token, request: Request, session: DbSession,
     try:
         invitations.accept(session, request.app.state.vault, request.app.state.settings.secret_key.get_secret_value(),
                            token=token, name=name, id_number=id_number, phone=phone or None,
-                           agency=request.app.state.screening_agency.name)
+                           agency=request.app.state.screening_agency.name,
+                           policy_dir=request.app.state.settings.screening_policy_dir)
     except DomainError as exc:
         session.rollback()
         _, message, fields = problem_text(request, exc)

@@ -9,8 +9,10 @@ the applicant's key; the timeline and webhooks carry codes and ids only.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -21,6 +23,7 @@ from tripguard.audit.actor import SYSTEM, Actor
 from tripguard.core import pictures
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from tripguard.core.i18n import N_
 from tripguard.core.ids import new_id
 from tripguard.core.settings import Settings
 from tripguard.notify import service as notify
@@ -28,10 +31,11 @@ from tripguard.privacy import access
 from tripguard.privacy.service import get_notice
 from tripguard.screening.identity import read_id_number
 from tripguard.screening.models import Applicant, Check, Event, Report
-from tripguard.screening.policy import Decision, evaluate, facts_from, load_policy
+from tripguard.screening.policy import Decision, Policy, PolicyInvalid, evaluate, facts_from, load_policy
 from tripguard.screening.providers import Finding
 from tripguard.vault.service import Vault
 
+logger = logging.getLogger("tripguard.screening")
 ROLES = ("driver", "courier")
 CHECKS = {"driver": ("identity", "licence", "transport_certificate", "criminal_record", "driving_points", "credit"),
           "courier": ("identity", "criminal_record", "credit")}
@@ -47,11 +51,12 @@ class Rules:
     webhook_url: str | None
     dispute_days: int = 7
     rescreen_days: int = 365
+    policy_dir: Path | None = None  # the operator's city overlays (`screening_policy_dir`)
 
 
 def rules_from(settings: Settings) -> Rules:
     return Rules(webhook_url=settings.webhook_url, dispute_days=settings.screening_dispute_days,
-                 rescreen_days=settings.screening_rescreen_days)
+                 rescreen_days=settings.screening_rescreen_days, policy_dir=settings.screening_policy_dir)
 
 
 @dataclass(frozen=True)
@@ -114,15 +119,22 @@ def _new_report(session: Session, applicant: Applicant, kind: str, agency: str) 
     return report
 
 
-def check_city(city: str) -> None:
+def check_city(city: str, policy_dir: Path | None) -> None:
+    """A city an applicant may be screened in: any city (one without its own conditions is screened under
+    Art. 14 alone), unless its overlay cannot be used: then nobody is screened there until it is fixed."""
     try:
-        load_policy(city)
-    except (ValueError, FileNotFoundError) as exc:
-        raise InvalidInput(errors=[FieldProblem(field="city", message="no screening policy for this city")]) from exc
+        load_policy(city, policy_dir)
+    except PolicyInvalid as exc:
+        logger.error("a city's screening policy cannot be used", extra={"event": str(exc)})
+        raise InvalidInput(N_("The screening policy of this city cannot be used: the operator must fix it."),
+                           errors=[FieldProblem(field="city", message=f"its policy overlay is invalid: "
+                                                                      f"{exc.problems}")]) from exc
+    except ValueError as exc:
+        raise InvalidInput(errors=[FieldProblem(field="city", message="not a city name")]) from exc
 
 
 def apply(session: Session, vault: Vault, *, actor: Actor, applicant_id: str, application: Application,
-          agency: str) -> tuple[Applicant, bool]:
+          agency: str, policy_dir: Path | None = None) -> tuple[Applicant, bool]:
     """Record an applicant with their consent, and queue their screening. The same PUT again is the same
     applicant (nothing changes); someone who left may apply again and is screened afresh."""
     if application.role not in ROLES:
@@ -134,7 +146,7 @@ def apply(session: Session, vault: Vault, *, actor: Actor, applicant_id: str, ap
     if application.selfie is not None:
         pictures.decode(application.selfie, field="selfie")  # a photo, whole, before anything is kept
     if application.city is not None:
-        check_city(application.city)
+        check_city(application.city, policy_dir)
     get_notice(session, application.notice_version)
     applicant = session.get(Applicant, applicant_id)
     now = utcnow()
@@ -205,13 +217,27 @@ def latest_findings(session: Session, vault: Vault, applicant: Applicant) -> tup
     return found, [kind for kind in suspended if kind not in found]
 
 
-def assess(session: Session, vault: Vault, applicant: Applicant) -> Decision:
+def _policy_for(applicant: Applicant, policy_dir: Path | None) -> tuple[Policy, bool]:
+    """The applicant's city's policy; or Art. 14 alone, flagged, when the city's overlay became unusable."""
+    try:
+        return load_policy(applicant.city, policy_dir), False
+    except ValueError as exc:
+        logger.error("a city's screening policy cannot be used", extra={"event": str(exc)})
+        return load_policy(None), True
+
+
+def assess(session: Session, vault: Vault, applicant: Applicant, policy_dir: Path | None = None) -> Decision:
     """The policy's decision over everything found so far. A check the agency could not finish makes the
-    decision a person's (`consider`) rather than leaving it pending for ever."""
+    decision a person's (`consider`) rather than leaving it pending for ever. Should the city's overlay have
+    become unusable since the application, Art. 14 still rejects on its own, but nobody is cleared without
+    a person (`policy.overlay_invalid`): the city's own conditions could not be asked."""
     found, suspended = latest_findings(session, vault, applicant)
     id_number = access.open_field(vault, session, applicant, "id_number") or ""
     facts = facts_from(applicant.role, read_id_number(id_number, today=utcnow().date()), found)
-    decision = evaluate(load_policy(applicant.city), facts, today=utcnow().date())
+    policy, unusable = _policy_for(applicant, policy_dir)
+    decision = evaluate(policy, facts, today=utcnow().date())
+    if unusable and decision.outcome == "clear":
+        decision = Decision("consider", ("policy.overlay_invalid",), decision.policy_version)
     waiting_on_suspended = [kind for kind in decision.pending if kind in suspended]
     if decision.outcome == "pending" and len(waiting_on_suspended) == len(decision.pending):
         reasons = decision.reasons + tuple(f"check.{kind}.suspended" for kind in waiting_on_suspended)
@@ -239,7 +265,7 @@ def settle(session: Session, vault: Vault, applicant: Applicant, rules: Rules) -
     re-screening, a record pushed by the agency): a disqualifying finding suspends an active worker at
     once, with the same notice and dispute window; anything else needing judgement is flagged for review
     while the worker stays active."""
-    decision = assess(session, vault, applicant)
+    decision = assess(session, vault, applicant, rules.policy_dir)
     if decision.outcome == "pending" or applicant.status in ("offboarded", "rejected"):
         return None
     if applicant.status == "screening":
