@@ -31,7 +31,14 @@ from tripguard.privacy import access
 from tripguard.privacy.service import get_notice
 from tripguard.screening.identity import read_id_number
 from tripguard.screening.models import Applicant, Check, Event, Report
-from tripguard.screening.policy import Decision, Policy, PolicyInvalid, evaluate, facts_from, load_policy
+from tripguard.screening.policy import (
+    Decision,
+    Policy,
+    PolicyInvalid,
+    evaluate,
+    facts_from,
+    load_policy,
+)
 from tripguard.screening.providers import Finding
 from tripguard.vault.service import Vault
 
