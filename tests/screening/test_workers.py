@@ -23,7 +23,9 @@ from tests.screening.conftest import (
     NOT_A_PICTURE,
     OTHER_FACE,
     SELFIE,
+    SENSITIVE,
     apply,
+    deliver_messages,
     id_number,
     run_agency,
     sms_templates,
@@ -92,6 +94,7 @@ def test_a_notice_whose_window_passed_becomes_final(
         client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as) -> None:  # type: ignore[no-untyped-def]
     assert apply(client, act_as, "drv_w", "002").status_code == 201  # a drug record: pre-adverse at once
     run_agency(screening_app, session_factory)
+    deliver_messages(screening_app, session_factory)  # the notice reached them
     rules = Rules(webhook_url="http://127.0.0.1:9/hooks")
     assert adjudication.expire_notices(session_factory, screening_app.state.vault, rules) == 0  # window open
     later = utcnow() + timedelta(days=7, minutes=1)
@@ -164,11 +167,12 @@ def test_the_same_callback_ten_times_at_once_is_taken_once(tmp_path: Path) -> No
     factory = site.state.sessionmaker
     with unit_of_work(factory) as session:
         privacy.publish_notice(session, actor=TEST_ACTOR, version="scr-1", purposes=["screening"],
-                               categories=["user.name"], retention_zh="三年", retention_en="3 years",
+                               categories=["user.name", *SENSITIVE], retention_zh="三年", retention_en="3 years",
                                text_zh="告知", text_en="notice")
         service.apply(session, site.state.vault, actor=TEST_ACTOR, applicant_id="drv_d",
                       application=service.Application(role="driver", name="李", id_number=id_number("001"),
-                                                      notice_version="scr-1"), agency="simulated")
+                                                      notice_version="scr-1", consents=tuple(SENSITIVE[:2])),
+                      agency="simulated")
         _, api_key = security.create_api_key(session, settings, actor=TEST_ACTOR, name="dispatch",
                                              scopes={Permission.ELIGIBILITY_READ})
         ready_to_drive(session, "drv_d")  # every other blocker's query runs through the real reader too

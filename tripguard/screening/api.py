@@ -17,7 +17,7 @@ from tripguard.core.admission import Bulk
 from tripguard.core.db import DbSession
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
 from tripguard.core.types import ID_PATTERN, Identifier
-from tripguard.screening import adjudication, agency, invitations, service, workers
+from tripguard.screening import adjudication, agency, consents, invitations, service, workers
 from tripguard.screening.models import Applicant
 from tripguard.screening.providers import SIGNATURE_HEADER, decode_picture
 from tripguard.screening.schemas import (
@@ -75,7 +75,8 @@ def apply(worker_id: WorkerId, body: ApplicantCreate, principal: ScreeningSubmit
         session, request.app.state.vault, actor=principal.actor, applicant_id=worker_id,
         application=service.Application(role=body.role, name=body.name, id_number=body.id_number.strip().upper(),
                                         notice_version=body.notice_version, phone=body.phone, city=body.city,
-                                        locale=body.locale, selfie=body.selfie),
+                                        locale=body.locale, selfie=body.selfie,
+                                        consents=tuple(kind.value for kind in body.consents)),
         agency=request.app.state.screening_agency.name, policy_dir=request.app.state.settings.screening_policy_dir)
     if not new:
         response.status_code = 200
@@ -103,7 +104,8 @@ def read_applicant(worker_id: WorkerId, _: ScreeningSubmitter, session: DbSessio
     """Where the screening stands, check by check (what they found is not shown here)."""
     applicant = service.get(session, worker_id)
     checks = [CheckRead.model_validate(c) for c in service.checks_of(session, worker_id)]
-    return ApplicantDetail(**ApplicantRead.model_validate(applicant).model_dump(), checks=checks)
+    return ApplicantDetail(**ApplicantRead.model_validate(applicant).model_dump(), checks=checks,
+                           consents=consents.given(session, worker_id, applicant.notice_version))
 
 
 @router.post("/applicants/{worker_id}/offboard")

@@ -29,6 +29,7 @@ from tripguard.core.settings import Settings
 from tripguard.notify import service as notify
 from tripguard.privacy import access
 from tripguard.privacy.service import get_notice
+from tripguard.screening import consents
 from tripguard.screening.identity import read_id_number
 from tripguard.screening.models import Applicant, Check, Event, Report
 from tripguard.screening.policy import (
@@ -76,6 +77,7 @@ class Application:
     city: str | None = None
     locale: str = "zh_CN"
     selfie: str | None = None  # base64
+    consents: tuple[str, ...] = ()  # the sensitive kinds of data separately consented to (Category values)
 
 
 def add_event(session: Session, applicant: Applicant, kind: str, actor: Actor, **details: object) -> None:
@@ -154,7 +156,9 @@ def apply(session: Session, vault: Vault, *, actor: Actor, applicant_id: str, ap
         pictures.decode(application.selfie, field="selfie")  # a photo, whole, before anything is kept
     if application.city is not None:
         check_city(application.city, policy_dir)
-    get_notice(session, application.notice_version)
+    notice = get_notice(session, application.notice_version)
+    granted = consents.check(notice, consents.needed(CHECKS[application.role], selfie=application.selfie is not None),
+                             application.consents)
     applicant = session.get(Applicant, applicant_id)
     now = utcnow()
     if applicant is not None and applicant.status != "offboarded":
@@ -169,15 +173,20 @@ def apply(session: Session, vault: Vault, *, actor: Actor, applicant_id: str, ap
         application.notice_version, now
     applicant.updated_at = now
     for column in ("outcome", "reasons", "policy_version", "decided_at", "decided_by", "assigned_to",
-                   "notice_sent_at", "dispute_due_at", "cleared_at", "rescreen_due_at", "suspended_at",
+                   "notice_sent_at", "notice_key", "notice_failed_at", "dispute_due_at", "cleared_at", "rescreen_due_at", "suspended_at",
                    "identity_blocked_at", "offboarded_at"):
         setattr(applicant, column, None)
     session.flush()
     for column in ("name", "id_number", "phone", "selfie"):
         access.write_field(vault, session, applicant, column, getattr(application, column))
-    add_event(session, applicant, "applied", actor, role=application.role, notice=application.notice_version)
+    consents.record(session, applicant_id=applicant_id, notice_version=application.notice_version, kinds=granted,
+                    actor=actor, at=now)
+    consented = ",".join(sorted(kind.value for kind in granted))
+    add_event(session, applicant, "applied", actor, role=application.role, notice=application.notice_version,
+              consents=consented)
     audit.record(session, actor=actor, action="screening.apply", target_type="screening_applicants",
-                 target_id=applicant_id, details={"role": application.role, "notice": application.notice_version})
+                 target_id=applicant_id, details={"role": application.role, "notice": application.notice_version,
+                                                  "consents": consented})
     _new_report(session, applicant, "initial", agency)
     return applicant, True
 
@@ -304,20 +313,51 @@ def settle(session: Session, vault: Vault, applicant: Applicant, rules: Rules) -
 def activate(session: Session, vault: Vault, applicant: Applicant, actor: Actor, rules: Rules) -> None:
     now = utcnow()
     applicant.cleared_at, applicant.rescreen_due_at = now, now + timedelta(days=rules.rescreen_days)
-    applicant.suspended_at = applicant.dispute_due_at = None
+    applicant.suspended_at = applicant.dispute_due_at = applicant.notice_failed_at = None
     move(session, applicant, "active", actor, rules)
     tell(session, vault, applicant, "screening_cleared", {}, key=f"cleared:{now.isoformat()}")
 
 
+NOTICE_TEMPLATE = "screening_pre_adverse"
+
+
+def _notice_key(applicant: Applicant, key: str) -> str:
+    return f"screening:{applicant.id}:{NOTICE_TEMPLATE}:{key}"
+
+
 def send_notice(session: Session, vault: Vault, applicant: Applicant, actor: Actor, rules: Rules, *,
                 status: str) -> None:
-    """The pre-adverse notice: the reasons, and how long the applicant has to dispute them."""
+    """The pre-adverse notice: the reasons, and how long the applicant has to dispute them. The window
+    runs only for a notice that goes out: with no phone to send it to, no clock starts and the case waits
+    for a screening officer (`notice_undelivered`)."""
     now = utcnow()
+    if not access.open_field(vault, session, applicant, "phone"):
+        applicant.notice_sent_at = applicant.dispute_due_at = applicant.notice_key = None
+        move(session, applicant, status, actor, rules, notice="undelivered")
+        notice_undelivered(session, applicant, rules, why="no_phone")
+        return
+    key = f"notice:{now.isoformat()}"
     applicant.notice_sent_at, applicant.dispute_due_at = now, now + timedelta(days=rules.dispute_days)
+    applicant.notice_key, applicant.notice_failed_at = _notice_key(applicant, key), None
     move(session, applicant, status, actor, rules, dispute_due_at=applicant.dispute_due_at.isoformat())
-    tell(session, vault, applicant, "screening_pre_adverse",
-          {"reasons": reasons_of(session, vault, applicant), "due": _local_day(applicant.dispute_due_at),
-           "suspended": status == "suspended"}, key=f"notice:{now.isoformat()}")
+    tell(session, vault, applicant, NOTICE_TEMPLATE,
+         {"reasons": reasons_of(session, vault, applicant), "due": _local_day(applicant.dispute_due_at),
+          "suspended": status == "suspended"}, key=key)
+
+
+def notice_undelivered(session: Session, applicant: Applicant, rules: Rules, *, why: str) -> None:
+    """The notice did not reach the applicant (no phone, or its send failed): the clock stops, and the case
+    is in the officer's queue until the notice is sent again or recorded as given another way. The operator
+    is told (`worker.notice_undelivered`): it may hold a number to reach the person."""
+    applicant.dispute_due_at, applicant.notice_failed_at = None, utcnow()
+    add_event(session, applicant, "notice.undelivered", SYSTEM, why=why)
+    audit.record(session, actor=SYSTEM, action="screening.notice_undelivered", target_type="screening_applicants",
+                 target_id=applicant.id, outcome="failure", details={"why": why})
+    if rules.webhook_url:
+        notify.enqueue_webhook(session, url=rules.webhook_url, event="worker.notice_undelivered",
+                               payload={"worker_id": applicant.id, "role": applicant.role, "status": applicant.status,
+                                        "why": why},
+                               idempotency_key=f"worker:{applicant.id}:notice_undelivered:{new_id('x')}")
 
 
 def _local_day(at: datetime) -> str:
@@ -325,7 +365,7 @@ def _local_day(at: datetime) -> str:
 
 
 def tell(session: Session, vault: Vault, applicant: Applicant, template: str, params: dict[str, object], *,
-          key: str) -> None:
+         key: str) -> None:
     phone = access.open_field(vault, session, applicant, "phone")
     if not phone:
         add_event(session, applicant, "notice.not_sent", SYSTEM, template=template, why="no_phone")
