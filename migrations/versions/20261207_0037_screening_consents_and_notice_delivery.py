@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import tripguard.core.db  # noqa: F401 - custom column types
+import tripguard.core.db  # custom column types
 
 revision = '0037'
 down_revision = '0036'
