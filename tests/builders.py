@@ -65,6 +65,7 @@ def subject_token(subject_id: str, role: str = "passenger", minutes: int = 10) -
                        "exp": now + timedelta(minutes=minutes)}, SUBJECT_SECRET, algorithm="HS256")
 
 
+<<<<<<< HEAD
 def cleared_worker(factory: sessionmaker[Session], worker_id: str, role: str = "courier") -> None:
     """A driver or courier the dispatch gate allows: screened clear (active, re-screening not yet due) and
     signed the workers' confidentiality agreement in force (no course is required unless a test puts one).
@@ -81,3 +82,21 @@ def cleared_worker(factory: sessionmaker[Session], worker_id: str, role: str = "
                                   consented_at=now, outcome="clear", cleared_at=now,
                                   rescreen_due_at=now + timedelta(days=365), created_at=now, updated_at=now))
     sign_agreement(factory, Principal.for_roles("subject", worker_id, frozenset({Role(role)})))
+=======
+def picture(seed: int = 0, *, size: tuple[int, int] = (64, 48), kind: str = "PNG") -> bytes:
+    """A small real picture (PNG or JPEG): different `seed`s are different pictures (different faces)."""
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", size, ((seed * 67) % 256, (seed * 131) % 256, (seed * 29 + 90) % 256))
+    out = io.BytesIO()
+    image.save(out, format=kind)
+    return out.getvalue()
+
+
+def picture_b64(seed: int = 0, **options: object) -> str:
+    import base64
+
+    return base64.b64encode(picture(seed, **options)).decode()  # type: ignore[arg-type]
+>>>>>>> i27-input

@@ -217,11 +217,13 @@ def _start_demo_city(app: FastAPI) -> DemoCity:
 
 
 def _screening_round(app: FastAPI) -> None:
-    """Ask the agency for what is queued, close notices whose window passed, schedule re-screenings."""
+    """Ask the agency for what is queued, stop the clock of notices that could not be delivered, close
+    notices whose window passed, schedule re-screenings."""
     settings: Settings = app.state.settings
     factory, vault, agency = app.state.sessionmaker, app.state.vault, app.state.screening_agency
     rules = screening_rules_from(settings)
     screening_workers.schedule_rescreens(factory, agency=agency.name)
+    screening_adjudication.watch_notices(factory, rules)
     screening_adjudication.expire_notices(factory, vault, rules)
     screening_agency.dispatch_reports(factory, vault, agency, rules, max_attempts=settings.screening_max_attempts,
                                       timeout_seconds=settings.screening_timeout_seconds)

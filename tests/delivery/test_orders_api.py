@@ -4,17 +4,22 @@ pickup and hand-over codes; support's reveal."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.builders import picture, picture_b64
 from tests.delivery.conftest import ADDRESS, place_order
 from tripguard.audit.models import AuditEntry
+from tripguard.core.clock import utcnow
 from tripguard.delivery.models import MerchantStaff, Order
 from tripguard.delivery.views import FIELDS, VIEWS
 from tripguard.models import metadata
@@ -135,6 +140,22 @@ def test_strangers_see_no_order(client: TestClient, db: Session, act_as) -> None
     assert client.get("/api/v1/orders/O1").status_code == 403
 
 
+def test_masked_notes_never_carry_a_door_code_and_unmasked_notes_say_so(  # type: ignore[no-untyped-def]
+        client: TestClient, db: Session, act_as) -> None:
+    place_order(client, db, act_as, courier_id="R1", notes="门禁码 4711#，密码是 abcd，到了打电话 13912345678")
+    place_order(client, db, act_as, order_id="O2", courier_id="R1", notes="放门口，别按门铃")
+    _as(client, act_as, db, "courier")
+    notes = client.get("/api/v1/orders/O1").json()["fields"]["notes"]
+    assert notes["shown"] == "masked"
+    assert "4711" not in notes["value"] and "abcd" not in notes["value"] and "13912345678" not in notes["value"]
+    assert notes["value"].startswith("门禁码 ****")
+    plain = client.get("/api/v1/orders/O2").json()["fields"]["notes"]
+    assert plain == {"value": "放门口，别按门铃", "shown": "plain"}  # nothing hidden: it says it is shown whole
+    read = db.scalars(select(AuditEntry).where(AuditEntry.action == "personal.read", AuditEntry.target_id == "O2")
+                      .order_by(AuditEntry.id.desc())).first()
+    assert read is not None and "notes" in json.loads(read.details)["plaintext"]
+
+
 def test_codes_count_and_lock_then_photo_proof(client: TestClient, db: Session, act_as, app: FastAPI,  # type: ignore[no-untyped-def]
                                               session_factory: sessionmaker[Session]) -> None:
     place_order(client, db, act_as, courier_id="R1")
@@ -154,7 +175,7 @@ def test_codes_count_and_lock_then_photo_proof(client: TestClient, db: Session, 
     assert client.post("/api/v1/orders/O1/handover", json={"code": code}).status_code == 423  # even the right one
     db.expire_all()
     assert db.get(Order, "O1").handover_attempts == 5  # type: ignore[union-attr]
-    photo = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+    photo = picture_b64(7)
     proved = client.post("/api/v1/orders/O1/handover/photo", json={"photo": photo})
     assert proved.status_code == 200 and proved.json()["status"] == "delivered"
     stored = db.get(Order, "O1")
@@ -170,8 +191,31 @@ def test_photo_proof_only_when_the_code_cannot_be_used(client: TestClient, db: S
     pickup_code = client.get("/api/v1/orders/O1").json()["pickup_code"]
     _as(client, act_as, db, "courier")
     client.post("/api/v1/orders/O1/pickup", json={"code": pickup_code})
-    photo = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+    photo = picture_b64(7)
     assert client.post("/api/v1/orders/O1/handover/photo", json={"photo": photo}).status_code == 409
+
+
+def test_a_hand_over_photo_that_is_not_a_picture_is_refused_and_nothing_changes(  # type: ignore[no-untyped-def]
+        client: TestClient, db: Session, act_as, app: FastAPI) -> None:
+    place_order(client, db, act_as, courier_id="R1")
+    _as(client, act_as, db, "merchant")
+    pickup_code = client.get("/api/v1/orders/O1").json()["pickup_code"]
+    _as(client, act_as, db, "courier")
+    assert client.post("/api/v1/orders/O1/pickup", json={"code": pickup_code}).status_code == 200
+    db.execute(update(Order).where(Order.id == "O1").values(handover_expires_at=utcnow() - timedelta(minutes=1)))
+    db.commit()  # the code expired: photo proof is the way now
+    for not_a_picture in (base64.b64encode(b"just some text, not a photo at all").decode(),
+                          base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40).decode(),
+                          picture_b64(3, size=(4, 4)),
+                          base64.b64encode(picture(3, size=(256, 256), kind="JPEG")[:300]).decode()):
+        refused = client.post("/api/v1/orders/O1/handover/photo", json={"photo": not_a_picture})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["field"] == "photo"
+    db.expire_all()
+    order = db.get(Order, "O1")
+    assert order is not None and order.status == "picked_up" and order.proof_photo is None
+    assert client.post("/api/v1/orders/O1/handover/photo", json={"photo": picture_b64(3, kind="JPEG")}).json()[
+        "status"] == "delivered"
 
 
 def test_support_reveals_a_field_for_a_reason_but_never_the_address(client: TestClient, db: Session,  # type: ignore[no-untyped-def]

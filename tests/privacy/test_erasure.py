@@ -71,6 +71,9 @@ def seed(app: FastAPI, client: TestClient, act_as: ActAs) -> dict[str, str]:
         privacy.publish_notice(session, actor=TEST_ACTOR, version="n1", purposes=["emergency"],
                                categories=["user.name"], retention_zh="两年", retention_en="two years",
                                text_zh="说明", text_en="notice")
+        privacy.publish_notice(session, actor=TEST_ACTOR, version="scr-n1", purposes=["screening"],
+                               categories=["user.criminal_history", "user.financial.credit"], retention_zh="三年",
+                               retention_en="three years", text_zh="背景审查告知", text_en="screening notice")
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     for person, name in ((PERSON, "王小明"), (OTHER, "李雷")):
         ok(client.put(f"/api/v1/subjects/{person}", json={"kind": "passenger", "name": name, "phone": "13800001234",
@@ -81,7 +84,7 @@ def seed(app: FastAPI, client: TestClient, act_as: ActAs) -> dict[str, str]:
         events[0]["passenger_id"], events[0]["driver_id"] = person, "D1"
         ok(post(client, ndjson(events)))
     ok(client.post("/api/v1/invitations", json={"worker_id": PERSON, "role": "driver",
-                                                           "notice_version": "n1"}), 201)
+                                                           "notice_version": "scr-n1"}), 201)
     ok(client.post("/api/v1/orders", json={
         "id": "O1", "customer_id": PERSON, "merchant_id": "M1", "city": "beijing", "notice_version": "n1",
         "customer": {"name": "王小明", "phone": "13800001234"}, "address": "北京市朝阳区建国路88号",

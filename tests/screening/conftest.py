@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.builders import TEST_ACTOR
+from tests.builders import TEST_ACTOR, picture_b64
 from tests.conftest import sign_agreement
 from tests.screening.test_identity import with_check
 from tests.web.conftest import browser, no_script_errors  # noqa: F401 (the browser tests' fixtures)
@@ -30,8 +30,11 @@ from tripguard.security.principal import Principal
 from tripguard.telematics.models import Device, Vehicle
 
 CALLBACK_SECRET = "agency-callback-secret-0123456789"
-SELFIE = base64.b64encode(b"\x89PNG reference photo of the applicant").decode()
-OTHER_FACE = base64.b64encode(b"\x89PNG a different person entirely").decode()
+# What a screening notice declares, and what an applicant consents to one by one (a face with a selfie).
+SENSITIVE = ["user.criminal_history", "user.financial.credit", "user.biometric.face"]
+SELFIE = picture_b64(1)  # the reference photo of the applicant
+OTHER_FACE = picture_b64(2)  # a different person entirely
+NOT_A_PICTURE = base64.b64encode(b"\x89PNG reference photo of the applicant").decode()  # looks like one, is not
 
 
 def id_number(scenario: str, born: str = "19900101") -> str:
@@ -42,7 +45,7 @@ def id_number(scenario: str, born: str = "19900101") -> str:
 @pytest.fixture
 def screening_app(app: FastAPI, db: Session) -> FastAPI:
     privacy.publish_notice(db, actor=TEST_ACTOR, version="scr-1", purposes=["screening"],
-                           categories=["user.name", "user.government_id", "user.criminal_history"],
+                           categories=["user.name", "user.government_id", *SENSITIVE],
                            retention_zh="在职期间及离职后三年", retention_en="while working and 3 years after",
                            text_zh="背景审查告知", text_en="screening notice")
     db.commit()
@@ -58,6 +61,7 @@ def apply(client: TestClient, act_as, worker_id: str, scenario: str = "001", rol
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     body = {"role": role, "name": "李师傅", "id_number": id_number(scenario), "phone": "13800001111",
             "notice_version": "scr-1", "selfie": SELFIE} | extra
+    body.setdefault("consents", SENSITIVE if body["selfie"] else SENSITIVE[:2])
     response = client.put(f"/api/v1/applicants/{worker_id}", json=body)
     if signed:
         worker = Principal.for_roles("subject", worker_id, frozenset({Role(role)}))
@@ -119,3 +123,17 @@ def sms_templates(db: Session, worker_id: str) -> list[str]:
     return [m.template for m in db.scalars(select(OutboxMessage).where(OutboxMessage.subject_id == worker_id,
                                                                        OutboxMessage.channel == "sms")
                                            .order_by(OutboxMessage.created_at))]
+
+
+def deliver_messages(app: FastAPI, session_factory: sessionmaker[Session], *, failing: bool = False) -> None:
+    """The outbox sends what is due (SMS and webhooks, recorded); `failing`: every SMS fails for good."""
+    from tripguard.notify.channels import PermanentError, RecordingChannel, Rendered
+    from tripguard.notify.service import Notifier, dispatch_backlog
+
+    class Refused(RecordingChannel):
+        def send(self, message: Rendered) -> None:
+            raise PermanentError("the number does not exist")
+
+    sms = Refused(name="sms") if failing else RecordingChannel(name="sms")
+    dispatch_backlog(session_factory, app.state.vault,
+                     Notifier(channels={"sms": sms, "webhook": RecordingChannel(name="webhook")}))

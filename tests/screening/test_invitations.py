@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from tests.screening.conftest import id_number
 from tripguard.core.clock import utcnow
-from tripguard.screening.models import Applicant, Invitation
+from tripguard.screening.models import Applicant, Consent, Invitation
 from tripguard.security.permissions import Role
 
 
@@ -41,8 +41,15 @@ def test_a_person_applies_through_the_link_once(client: TestClient, screening_ap
     assert 'value="赵六"' in unconsented.text  # what was typed comes back
     wrong = client.post(path, data={"name": "赵六", "id_number": "110105194912310021", "consent": "yes"})
     assert wrong.status_code == 422 and db.get(Applicant, "cou_inv") is None
+    assert 'name="sensitive" value="user.criminal_history" required' in page.text
+    assert 'name="sensitive" value="user.financial.credit" required' in page.text
+    assert "user.biometric.face" not in page.text  # no selfie is sent from the page
+    one_short = client.post(path, data={"name": "赵六", "id_number": id_number("001"), "phone": "13800003333",
+                                        "consent": "yes", "sensitive": ["user.criminal_history"]})
+    assert one_short.status_code == 422 and db.get(Applicant, "cou_inv") is None
+    assert 'value="user.criminal_history" required checked' in one_short.text  # what was ticked stays ticked
     done = client.post(path, data={"name": "赵六", "id_number": id_number("001").lower(), "phone": "13800003333",
-                                   "consent": "yes"})
+                                   "consent": "yes", "sensitive": ["user.criminal_history", "user.financial.credit"]})
     assert done.status_code == 200 and 'data-testid="applied"' in done.text
     db.expire_all()
     applicant = db.get(Applicant, "cou_inv")
@@ -51,6 +58,8 @@ def test_a_person_applies_through_the_link_once(client: TestClient, screening_ap
     again = client.get(path)
     assert again.status_code == 410 and 'data-testid="gone"' in again.text
     assert client.post(path, data={"name": "x", "id_number": id_number("001"), "consent": "yes"}).status_code == 410
+    assert sorted(c.category for c in db.scalars(select(Consent).where(Consent.applicant_id == "cou_inv"))) == [
+        "user.criminal_history", "user.financial.credit"]
 
 
 def test_a_link_that_is_wrong_or_old_does_nothing(client: TestClient, screening_app: FastAPI, db: Session,
@@ -65,5 +74,5 @@ def test_a_link_that_is_wrong_or_old_does_nothing(client: TestClient, screening_
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     for bad in ({"worker_id": "x", "role": "pilot", "notice_version": "scr-1"},
                 {"worker_id": "x", "role": "driver", "notice_version": "nope"},
-                {"worker_id": "x", "role": "driver", "notice_version": "scr-1", "city": "atlantis"}):
+                {"worker_id": "x", "role": "driver", "notice_version": "scr-1", "city": "Atlantis"}):
         assert client.post("/api/v1/invitations", json=bad).status_code in (404, 422), bad

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.screening.conftest import apply, callback, run_agency
+from tests.screening.conftest import apply, callback, deliver_messages, run_agency
 from tripguard.core.clock import utcnow
 from tripguard.screening import adjudication, kpi
 from tripguard.screening.models import Applicant, Event
@@ -24,6 +24,7 @@ def test_the_figures_of_a_known_period(client: TestClient, screening_app: FastAP
     run_agency(screening_app, session_factory)
     act_as(Role.SCREENING_OFFICER, id="stf_K")
     assert client.post("/api/v1/applicants/k_judged/decision", json={"action": "clear"}).status_code == 200
+    deliver_messages(screening_app, session_factory)  # k_drug's notice reached them
     adjudication.expire_notices(session_factory, screening_app.state.vault, Rules(webhook_url=None),
                                 now=utcnow() + timedelta(days=8))  # k_drug: no dispute, rejected
     # a record pushed later flags k_later for review: still active, no longer a current clear screening

@@ -4,6 +4,8 @@ apply → checks → consider → pre-adverse → dispute → decision → activ
 from __future__ import annotations
 
 import base64
+import json
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -112,12 +114,64 @@ def test_each_scenario_ends_where_the_policy_says(client: TestClient, screening_
 def test_a_city_s_conditions_apply_to_its_applicants(client: TestClient, screening_app: FastAPI, db: Session,
                                                      session_factory: sessionmaker[Session], act_as) -> None:  # type: ignore[no-untyped-def]
     assert apply(client, act_as, "sz1", "005", city="shenzhen").status_code == 201  # credit 480 < 550
-    assert apply(client, act_as, "xx1", "001", city="atlantis").status_code == 422
+    assert apply(client, act_as, "xx1", "001", city="Atlantis!").status_code == 422  # not a city's name
     run_agency(screening_app, session_factory)
     db.expire_all()
     applicant = db.get(Applicant, "sz1")
     assert applicant is not None and applicant.status == "review"
     assert applicant.policy_version == "art14-2016.1+shenzhen-2024.1"
+
+
+def test_a_city_without_its_own_conditions_is_screened_under_article_14(  # type: ignore[no-untyped-def]
+        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as) -> None:
+    assert apply(client, act_as, "bj1", "001", city="beijing").status_code == 201
+    assert apply(client, act_as, "bj2", "005", city="beijing").status_code == 201  # credit 480: no threshold here
+    run_agency(screening_app, session_factory)
+    db.expire_all()
+    for worker_id in ("bj1", "bj2"):
+        applicant = db.get(Applicant, worker_id)
+        assert applicant is not None and applicant.status == "active" and applicant.policy_version == "art14-2016.1"
+
+
+def test_an_operator_adds_a_citys_conditions_as_a_file_in_the_data_folder(  # type: ignore[no-untyped-def]
+        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as,
+        tmp_path: Path) -> None:
+    screening_app.state.settings = screening_app.state.settings.model_copy(update={"screening_policy_dir": tmp_path})
+    (tmp_path / "hangzhou.json").write_text(json.dumps({"version": "hz-2026.1", "roles": {
+        "driver": {"credit_score_min": 600}}}), encoding="utf-8")
+    assert apply(client, act_as, "hz1", "005", city="hangzhou").status_code == 201  # credit 480 < 600
+    (tmp_path / "wuhan.json").write_text('{"version": "wh-1", "roles": {"driver": {"licence_years_min": 1}}}',
+                                         encoding="utf-8")  # looser than Art. 14: refused
+    refused = apply(client, act_as, "wh1", "001", city="wuhan")
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "city"
+    assert "licence_years_min: below the national 3" in refused.json()["errors"][0]["message"]
+    assert str(tmp_path) not in refused.text  # the file's place on the server is the operator's log's business
+    assert db.get(Applicant, "wh1") is None
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    invited = client.post("/api/v1/invitations", json={"worker_id": "wh2", "role": "driver", "notice_version": "scr-1",
+                                                       "city": "wuhan"})
+    assert invited.status_code == 422 and invited.json()["errors"][0]["field"] == "city"
+    run_agency(screening_app, session_factory)
+    db.expire_all()
+    applicant = db.get(Applicant, "hz1")
+    assert applicant is not None and applicant.status == "review"
+    assert applicant.policy_version == "art14-2016.1+hz-2026.1"
+
+
+def test_an_overlay_broken_after_the_application_clears_nobody_without_a_person(  # type: ignore[no-untyped-def]
+        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as,
+        tmp_path: Path) -> None:
+    screening_app.state.settings = screening_app.state.settings.model_copy(update={"screening_policy_dir": tmp_path})
+    overlay = tmp_path / "hangzhou.json"
+    overlay.write_text('{"version": "hz-1", "roles": {"driver": {"age_max": 60}}}', encoding="utf-8")
+    assert apply(client, act_as, "hz2", "001", city="hangzhou").status_code == 201
+    overlay.write_text('{"version": "hz-2", "roles": {"driver": {"age_max": "sixty"}}}', encoding="utf-8")
+    run_agency(screening_app, session_factory)  # never a crash: Art. 14 alone, and a person decides
+    db.expire_all()
+    applicant = db.get(Applicant, "hz2")
+    assert applicant is not None and applicant.status == "review" and applicant.outcome == "consider"
+    assert applicant.policy_version == "art14-2016.1"
 
 
 @pytest.mark.parametrize(("number", "problem"), [

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from tests.builders import PASSWORD, TEST_ACTOR, sign_as_staff, subject_token
 from tests.conftest import fresh_database, make_settings
-from tests.screening.conftest import id_number
+from tests.screening.conftest import SENSITIVE, id_number
 from tests.web.conftest import LiveServer, serve_in_thread, settled
 from tests.web.test_console_browser import new_page, sign_in_and_enrol
 from tripguard.app import create_app
@@ -45,12 +45,12 @@ def screening_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveS
                                                          display_name="审查员", password=PASSWORD,
                                                          roles={Role.SCREENING_OFFICER}))
         privacy.publish_notice(session, actor=TEST_ACTOR, version="scr-1", purposes=["screening"],
-                               categories=["user.name"], retention_zh="三年", retention_en="3 years", text_zh="告知",
+                               categories=["user.name", *SENSITIVE], retention_zh="三年", retention_en="3 years", text_zh="告知",
                                text_en="notice")
         for worker_id, locale in (("drv_zh", "zh_CN"), ("drv_en", "en")):
             service.apply(session, vault, actor=TEST_ACTOR, applicant_id=worker_id, application=service.Application(
                 role="driver", name="王建国", id_number=id_number("006"), notice_version="scr-1",
-                phone="13800002222", locale=locale), agency="simulated")
+                phone="13800002222", locale=locale, consents=tuple(SENSITIVE[:2])), agency="simulated")
     from tripguard.screening.providers import SimulatedScreeningAgency
 
     agency.dispatch_reports(factory, vault, SimulatedScreeningAgency(), screening_rules(settings))

@@ -3,6 +3,7 @@ and a callback delivered twice at the same moment (PostgreSQL: two requests raci
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -15,13 +16,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.builders import TEST_ACTOR
+from tests.builders import TEST_ACTOR, picture, picture_b64
 from tests.conftest import fresh_database, make_settings
 from tests.screening.conftest import (
     CALLBACK_SECRET,
+    NOT_A_PICTURE,
     OTHER_FACE,
     SELFIE,
+    SENSITIVE,
     apply,
+    deliver_messages,
     id_number,
     run_agency,
     sms_templates,
@@ -90,6 +94,7 @@ def test_a_notice_whose_window_passed_becomes_final(
         client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as) -> None:  # type: ignore[no-untyped-def]
     assert apply(client, act_as, "drv_w", "002").status_code == 201  # a drug record: pre-adverse at once
     run_agency(screening_app, session_factory)
+    deliver_messages(screening_app, session_factory)  # the notice reached them
     rules = Rules(webhook_url="http://127.0.0.1:9/hooks")
     assert adjudication.expire_notices(session_factory, screening_app.state.vault, rules) == 0  # window open
     later = utcnow() + timedelta(days=7, minutes=1)
@@ -162,11 +167,12 @@ def test_the_same_callback_ten_times_at_once_is_taken_once(tmp_path: Path) -> No
     factory = site.state.sessionmaker
     with unit_of_work(factory) as session:
         privacy.publish_notice(session, actor=TEST_ACTOR, version="scr-1", purposes=["screening"],
-                               categories=["user.name"], retention_zh="三年", retention_en="3 years",
+                               categories=["user.name", *SENSITIVE], retention_zh="三年", retention_en="3 years",
                                text_zh="告知", text_en="notice")
         service.apply(session, site.state.vault, actor=TEST_ACTOR, applicant_id="drv_d",
                       application=service.Application(role="driver", name="李", id_number=id_number("001"),
-                                                      notice_version="scr-1"), agency="simulated")
+                                                      notice_version="scr-1", consents=tuple(SENSITIVE[:2])),
+                      agency="simulated")
         _, api_key = security.create_api_key(session, settings, actor=TEST_ACTOR, name="dispatch",
                                              scopes={Permission.ELIGIBILITY_READ})
         ready_to_drive(session, "drv_d")  # every other blocker's query runs through the real reader too
@@ -216,3 +222,21 @@ def test_the_same_callback_ten_times_at_once_is_taken_once(tmp_path: Path) -> No
         assert len(session.scalars(select(AgencyEvent)).all()) == 2  # dup-1 once, and dup-2
         assert len(session.scalars(select(Report).where(Report.kind == "monitor")).all()) == 2
     site.state.engine.dispose()
+
+
+def test_a_selfie_that_is_not_a_picture_opens_no_case_and_is_not_kept(
+        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as) -> None:  # type: ignore[no-untyped-def]
+    refused = apply(client, act_as, "drv_p", "001", selfie=NOT_A_PICTURE)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "selfie"
+    assert db.get(Applicant, "drv_p") is None  # nothing stored
+    _active(client, screening_app, session_factory, act_as, "drv_q")
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    for not_a_picture in (NOT_A_PICTURE, base64.b64encode(b"GIF89a" + b"\x00" * 40).decode(),
+                          picture_b64(9, size=(3000, 3)), base64.b64encode(picture(9, size=(256, 256), kind="JPEG")[:300]).decode()):
+        answer = client.post("/api/v1/workers/drv_q/identity-checks", json={"selfie": not_a_picture})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"][0]["field"] == "selfie"
+    db.expire_all()
+    assert db.scalars(select(IdentityCheck)).first() is None
+    assert db.scalars(select(Incident).where(Incident.source == "identity")).first() is None
+    assert db.get(Applicant, "drv_q").identity_blocked_at is None  # type: ignore[union-attr]

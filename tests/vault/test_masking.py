@@ -82,9 +82,16 @@ def test_mask_email() -> None:
 @pytest.mark.parametrize(("text", "hidden", "kept"), [
     ("请联系 13800001234 或 zhangsan@example.com", ["13800001234", "zhangsan@"], ["请联系", "1234"]),
     ("身份证 11010519491231002X 已核验", ["11010519491231002X"], ["已核验"]),
-    ("order 110105194912310021 is fine", [], ["110105194912310021"]),  # not a valid ID number
+    ("order 110105194912310021 is fine", ["110105194912310021"], ["order", "is fine"]),  # not an ID: a number
     ("card 4111 1111 1111 1111 on file", ["4111 1111 1111 1111"], ["1111 on file"]),
-    ("call +44 20 7946 0018 after 6pm", ["7946"], ["0018", "after 6pm"]),
+    ("call +44 20 7946 0018 after 6pm", ["7946", "6pm"], ["0018", "after"]),
+    # numbers it cannot classify, and whatever follows a word announcing a secret, are hidden whole
+    ("门禁码1234#，放门口", ["1234"], ["门禁码****", "放门口"]),
+    ("door code: 4711, leave at the gate", ["4711"], ["door code", "leave at the gate"]),
+    ("Gate code is X9Y8 please", ["X9Y8"], ["please"]),
+    ("密码是 abcd 谢谢", ["abcd"], ["谢谢"]),
+    ("PIN ABCD", ["ABCD"], ["PIN"]),
+    ("5号楼1201室，按 #88", ["1201", "88"], ["号楼", "室"]),
 ])
 def test_mask_free_text(text: str, hidden: list[str], kept: list[str]) -> None:
     masked = masking.mask_free_text(text)
@@ -92,3 +99,8 @@ def test_mask_free_text(text: str, hidden: list[str], kept: list[str]) -> None:
         assert secret not in masked
     for visible in kept:
         assert visible in masked
+
+
+@pytest.mark.parametrize("text", ["别按门铃，放门口", "leave it with the porter", ""])
+def test_free_text_with_nothing_to_hide_comes_back_unchanged(text: str) -> None:
+    assert masking.mask_free_text(text) == text  # the gate then labels it shown whole, not masked

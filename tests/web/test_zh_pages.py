@@ -65,12 +65,13 @@ def seed_workforce(client: TestClient, db: Session, act_as) -> None:  # type: ig
 def seed_screening(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
     """An applicant under review (a record to judge) for the screening officer's pages."""
     from tests.builders import TEST_ACTOR
-    from tests.screening.conftest import apply
+    from tests.screening.conftest import SENSITIVE, apply
     from tripguard.privacy import service as privacy
     from tripguard.screening import agency
     from tripguard.screening.service import rules_from as screening_rules
 
-    privacy.publish_notice(db, actor=TEST_ACTOR, version="scr-1", purposes=["screening"], categories=["user.name"],
+    privacy.publish_notice(db, actor=TEST_ACTOR, version="scr-1", purposes=["screening"],
+                           categories=["user.name", *SENSITIVE],
                            retention_zh="三年", retention_en="3 years", text_zh="告知", text_en="notice")
     db.commit()
     assert apply(client, act_as, "drv_zh", "006").status_code == 201

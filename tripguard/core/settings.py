@@ -189,6 +189,10 @@ class Settings(BaseSettings):
     screening_dispute_days: int = Field(default=7, ge=1, le=60, description="the window to dispute a pre-adverse "
                                                                           "notice")
     screening_rescreen_days: int = Field(default=365, ge=30, description="a worker is screened again after this")
+    screening_policy_dir: Path = Field(
+        default=Path("./var/screening-policies"),
+        description="the operator's city overlays, one <city>.json each (Art. 14 (四)), read before the package's; "
+                    "a city with none is screened under Art. 14 alone. Shared by every process that screens")
     screening_interval_seconds: float = Field(default=5, ge=0, description="0: not in this process")
     allow_simulated_screening: bool = Field(
         default=False, description="production only: start with the simulated screening agency and face match "

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
 from tripguard.audit.actor import Actor
+from tripguard.core import pictures
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import Conflict, DomainError, NotFound, WorkerIneligible
 from tripguard.core.i18n import N_
@@ -218,7 +219,9 @@ def hand_over(session: Session, secret_key: str, *, courier: Actor, order_id: st
 
 def hand_over_with_photo(session: Session, vault: Vault, *, courier: Actor, order_id: str, photo: str,
                          grace: timedelta) -> Order:
-    """Only once the code is locked (5 wrong tries) or expired: a photo of the hand-over, sealed."""
+    """Only once the code is locked (5 wrong tries) or expired: a photo of the hand-over, sealed. The photo
+    is decoded and checked first: anything but a whole JPEG or PNG is refused and the order stays as it was."""
+    pictures.decode(photo, field="photo")
     order = _couriers(session, courier, order_id)
     if order.status != "picked_up":
         raise Conflict(N_("The order cannot move to that state from where it is."))

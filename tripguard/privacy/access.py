@@ -79,7 +79,7 @@ def record_use(session: Session, *, actor: Actor, row: Base, columns: list[str],
 @dataclass(frozen=True)
 class FieldView:
     value: str | None
-    plaintext: bool
+    plaintext: bool  # the value is shown whole (read in plaintext, or a mask that hid nothing of it)
 
 
 def may_read_plain(principal: Principal, spec: PersonalField, purpose: Purpose) -> bool:
@@ -155,7 +155,9 @@ def read_fields(vault: Vault, session: Session, principal: Principal, row: Base,
             continue
         plain = column not in masked and may_read_plain(principal, spec, purpose)
         shown = value if plain or value is None else spec.rule.mask(value)
-        views[column] = FieldView(shown, plain and value is not None)
+        # A mask that left the text as it was (a note with nothing it hides) showed it whole: it is
+        # labelled and audited as plaintext, never as masked.
+        views[column] = FieldView(shown, value is not None and (plain or shown == value))
     plain_fields = sorted(c for c, v in views.items() if v.plaintext)
     audit.record(
         session, actor=principal.actor, action="personal.read", target_type=type(row).__tablename__,

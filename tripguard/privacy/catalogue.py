@@ -32,6 +32,16 @@ class Category(StrEnum):
     # What a background check found (criminal record, driving points, credit) and the papers sent to
     # dispute it: sensitive under PIPL Art. 28, read for screening only.
     BACKGROUND = "user.criminal_history"
+    # A face (a photo matched to identify the person): biometric, sensitive under PIPL Art. 28.
+    FACE = "user.biometric.face"
+    # A credit evaluation (征信): financial, sensitive under PIPL Art. 28.
+    CREDIT = "user.financial.credit"
+
+
+# Sensitive personal information (PIPL Art. 28; GB/T 35273 Annex B): processed only with a separate
+# consent (Art. 29) after a notice that names it (Art. 30).
+SENSITIVE = frozenset({Category.GOVERNMENT_ID, Category.BANK_ACCOUNT, Category.LOCATION, Category.BACKGROUND,
+                       Category.FACE, Category.CREDIT})
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,11 @@ RULES: dict[Category, CategoryRule] = {
                                                                        Purpose.LEGAL_CLAIMS}),
                                       N_("what a background check found, and the papers sent to dispute it"),
                                       '{"records": ["fraud"]}'),
+    Category.FACE: CategoryRule(masking.mask_withheld, frozenset({Purpose.SCREENING, Purpose.SUBJECT_REQUEST}),
+                                N_("a face: the photo taken at screening, matched at shift start"), "(a photo)"),
+    Category.CREDIT: CategoryRule(masking.mask_withheld, frozenset({Purpose.SCREENING, Purpose.SUBJECT_REQUEST,
+                                                                   Purpose.LEGAL_CLAIMS}),
+                                  N_("a credit evaluation asked for screening"), '{"credit_score": 700}'),
 }
 
 

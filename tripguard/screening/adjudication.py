@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +24,7 @@ from tripguard.core.db import unit_of_work
 from tripguard.core.errors import Conflict, PermissionDenied
 from tripguard.core.i18n import N_
 from tripguard.core.ids import new_id
+from tripguard.notify import service as notify
 from tripguard.privacy import access, freetext
 from tripguard.screening import service
 from tripguard.screening.models import Applicant, Check, Dispute, DisputeDocument, Report
@@ -32,7 +33,7 @@ from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal
 from tripguard.vault.service import Vault
 
-ACTIONS = ("clear", "pre_adverse", "reject")
+ACTIONS = ("clear", "pre_adverse", "reject", "notice_delivered")
 MAX_DOCUMENTS = 5
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 DOCUMENT_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png"})
@@ -71,13 +72,26 @@ def decide(session: Session, vault: Vault, rules: Rules, *, officer: Principal, 
         service.add_event(session, applicant, "officer.clear", officer.actor, **noted)
         service.activate(session, vault, applicant, officer.actor, rules)
     elif action == "pre_adverse":
-        if status not in ("review", "active"):
+        undelivered = status in service.NOTICED and applicant.notice_failed_at is not None
+        if status not in ("review", "active") and not undelivered:
             raise Conflict(N_("A pre-adverse notice goes out only for a case under review."))
         service.add_event(session, applicant, "officer.pre_adverse", officer.actor, **noted)
-        service.send_notice(session, vault, applicant, officer.actor, rules, status="pre_adverse")
+        # Sent again after it did not reach the applicant: a suspended worker stays suspended.
+        service.send_notice(session, vault, applicant, officer.actor, rules,
+                            status="suspended" if status == "suspended" else "pre_adverse")
+    elif action == "notice_delivered":
+        if status not in service.NOTICED or applicant.notice_failed_at is None:
+            raise Conflict(N_("Only a notice that did not reach the applicant is recorded as given another way."))
+        if not note:
+            raise Conflict(N_("Say how the notice was given (a letter, in person): the note is required."))
+        service.add_event(session, applicant, "officer.notice_delivered", officer.actor, **noted)
+        applicant.notice_sent_at, applicant.notice_failed_at = now, None
+        applicant.dispute_due_at = now + timedelta(days=rules.dispute_days)  # the window runs from now
     elif action == "reject":
         if status not in ("disputed", "pre_adverse", "suspended"):
             raise Conflict(N_("A final rejection follows a pre-adverse notice."))
+        if status != "disputed" and applicant.notice_failed_at is not None:
+            raise Conflict(N_("The notice did not reach the applicant: send it again or record how it was given."))
         if status != "disputed" and applicant.dispute_due_at is not None and applicant.dispute_due_at > now:
             raise Conflict(N_("The dispute window is still open: the applicant may yet dispute."))
         service.add_event(session, applicant, "officer.reject", officer.actor, **noted)
@@ -175,14 +189,35 @@ def documents_of(session: Session, dispute_ids: list[str]) -> list[DisputeDocume
     return list(session.scalars(select(DisputeDocument).where(DisputeDocument.dispute_id.in_(dispute_ids))))
 
 
+def watch_notices(factory: sessionmaker[Session], rules: Rules, *, batch: int = 500) -> int:
+    """Notices whose SMS failed for good (the outbox gave up): the clock stops and an officer takes over."""
+    with unit_of_work(factory) as session:
+        running = session.scalars(select(Applicant).where(Applicant.status.in_(service.NOTICED),
+                                                          Applicant.dispute_due_at.is_not(None),
+                                                          Applicant.notice_key.is_not(None))
+                                  .order_by(Applicant.notice_sent_at).limit(batch)).all()
+        sent = notify.deliveries(session, [a.notice_key for a in running if a.notice_key])
+        failed = [a for a in running if a.notice_key in sent and sent[a.notice_key].status == "dead"]
+        for applicant in failed:
+            service.notice_undelivered(session, applicant, rules, why="send_failed")
+        return len(failed)
+
+
 def expire_notices(factory: sessionmaker[Session], vault: Vault, rules: Rules, *, now: datetime | None = None,
                    batch: int = 100) -> int:
-    """Notices whose window passed without a dispute become final rejections."""
+    """Notices whose window passed without a dispute become final rejections: only notices that were
+    delivered. One never delivered (its SMS failed, or is still not sent) goes to an officer instead."""
     with unit_of_work(factory) as session:
         expired = session.scalars(select(Applicant).where(Applicant.status.in_(service.NOTICED),
                                                           Applicant.dispute_due_at <= (now or utcnow()))
                                   .limit(batch)).all()
+        sent = notify.deliveries(session, [a.notice_key for a in expired if a.notice_key])
         for applicant in expired:
+            delivery = sent.get(applicant.notice_key or "")
+            if applicant.notice_key is not None and (delivery is None or delivery.status != "sent"):
+                service.notice_undelivered(session, applicant, rules,
+                                           why="send_failed" if delivery and delivery.status == "dead" else "not_sent")
+                continue
             service.add_event(session, applicant, "window_closed", SYSTEM)
             reject(session, vault, applicant, SYSTEM, rules)
         return len(expired)

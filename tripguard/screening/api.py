@@ -12,11 +12,12 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.audit import service as audit
+from tripguard.core import pictures
 from tripguard.core.admission import Bulk
 from tripguard.core.db import DbSession
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
 from tripguard.core.types import ID_PATTERN, Identifier
-from tripguard.screening import adjudication, agency, gate, invitations, service, workers
+from tripguard.screening import adjudication, agency, consents, gate, invitations, service, workers
 from tripguard.screening.models import Applicant
 from tripguard.screening.providers import SIGNATURE_HEADER, decode_picture
 from tripguard.screening.schemas import (
@@ -69,13 +70,14 @@ def apply(worker_id: WorkerId, body: ApplicantCreate, principal: ScreeningSubmit
     read before anything is stored; the checks are then asked of the screening agency. PUT again: the
     same applicant, unchanged. Someone who left may apply again and is screened afresh."""
     if body.selfie is not None:
-        _picture(body.selfie, "selfie")
+        pictures.decode(body.selfie, field="selfie")
     applicant, new = service.apply(
         session, request.app.state.vault, actor=principal.actor, applicant_id=worker_id,
         application=service.Application(role=body.role, name=body.name, id_number=body.id_number.strip().upper(),
                                         notice_version=body.notice_version, phone=body.phone, city=body.city,
-                                        locale=body.locale, selfie=body.selfie),
-        agency=request.app.state.screening_agency.name)
+                                        locale=body.locale, selfie=body.selfie,
+                                        consents=tuple(kind.value for kind in body.consents)),
+        agency=request.app.state.screening_agency.name, policy_dir=request.app.state.settings.screening_policy_dir)
     if not new:
         response.status_code = 200
     request.app.state.screening_wake.set()
@@ -88,7 +90,7 @@ def invite(body: InvitationCreate, principal: ScreeningSubmitter, request: Reque
     """A link for a person to apply and consent themselves (the notice shown in their language). Each call
     makes a new link; a link works once, for 72 hours."""
     if body.city is not None:
-        service.check_city(body.city)
+        service.check_city(body.city, request.app.state.settings.screening_policy_dir)
     settings = request.app.state.settings
     issued = invitations.invite(session, settings.secret_key.get_secret_value(), actor=principal.actor,
                                 worker_id=body.worker_id, role=body.role, city=body.city, locale=body.locale,
@@ -102,7 +104,8 @@ def read_applicant(worker_id: WorkerId, _: ScreeningSubmitter, session: DbSessio
     """Where the screening stands, check by check (what they found is not shown here)."""
     applicant = service.get(session, worker_id)
     checks = [CheckRead.model_validate(c) for c in service.checks_of(session, worker_id)]
-    return ApplicantDetail(**ApplicantRead.model_validate(applicant).model_dump(), checks=checks)
+    return ApplicantDetail(**ApplicantRead.model_validate(applicant).model_dump(), checks=checks,
+                           consents=consents.given(session, worker_id, applicant.notice_version))
 
 
 @router.post("/applicants/{worker_id}/offboard")
@@ -137,7 +140,7 @@ def identity_check(worker_id: WorkerId, body: IdentityCheckCreate, principal: Sc
     mismatch blocks dispatch and opens a case for the safety centre. The selfie is not kept."""
     check = workers.check_identity(session, request.app.state.vault, request.app.state.face_matcher, rules(request),
                                    actor=principal.actor, worker_id=worker_id,
-                                   selfie=_picture(body.selfie, "selfie"), idempotency_key=idempotency_key,
+                                   selfie=pictures.decode(body.selfie, field="selfie").data, idempotency_key=idempotency_key,
                                    ack_seconds=request.app.state.settings.incident_ack_seconds)
     return IdentityCheckRead.model_validate(check)
 

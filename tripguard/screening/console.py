@@ -62,6 +62,7 @@ REASON_LABELS = {
     "identity.liveness_failed": N_("The selfie failed the liveness check"),
     "transport_certificate.missing": N_("No ride-hailing driver's certificate"),
     "age.below_minimum": N_("Below the minimum age"), "age.above_maximum": N_("Above the city's maximum age"),
+    "policy.overlay_invalid": N_("The city's own conditions could not be read: judge against them by hand"),
 }
 EVENT_LABELS = {
     "applied": N_("Applied, consent recorded"), "report.initial": N_("Checks asked of the agency"),
@@ -69,7 +70,9 @@ EVENT_LABELS = {
     "decision": N_("The policy decided"), "taken": N_("Taken by an officer"),
     "officer.clear": N_("Officer cleared"), "officer.pre_adverse": N_("Officer sent the pre-adverse notice"),
     "officer.reject": N_("Officer rejected"), "notice.queued": N_("Notice sent to the applicant"),
-    "notice.not_sent": N_("No phone: notice not sent"), "record.found": N_("The agency reported a new record"),
+    "notice.not_sent": N_("No phone: notice not sent"),
+    "notice.undelivered": N_("The notice did not reach the applicant: the clock is stopped"),
+    "officer.notice_delivered": N_("Officer recorded the notice as given another way"), "record.found": N_("The agency reported a new record"),
     "flagged_for_review": N_("Flagged for review"), "window_closed": N_("Dispute window closed"),
     "identity.mismatch": N_("Shift-start selfie did not match"), "identity.unblocked": N_("Shift-start selfie matched"),
     "rescreen.scheduled": N_("Re-screening scheduled"),
@@ -213,7 +216,7 @@ QUESTIONS = {
 
 @router.post("/{applicant_id}/decision")
 def decide(request: Request, applicant_id: Identifier, principal: ScreeningOfficer, session: DbSession,
-           action: Annotated[str, Form(pattern="^(clear|pre_adverse|reject)$")],
+           action: Annotated[str, Form(pattern="^(clear|pre_adverse|reject|notice_delivered)$")],
            note: Annotated[CleanStr, Form(max_length=2000)] = "", confirm: Confirmation = "") -> Response:
     if action in QUESTIONS and confirm != CONFIRMED:
         question, consequence, button = QUESTIONS[action]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from tripguard.core.errors import DomainError, NotFound
 from tripguard.core.i18n import N_
 from tripguard.core.ids import new_id
 from tripguard.privacy.service import get_notice
-from tripguard.screening import service
+from tripguard.screening import consents, service
 from tripguard.screening.models import Applicant, Invitation
 from tripguard.security import credentials
 from tripguard.vault.service import Vault
@@ -45,7 +46,7 @@ def invite(session: Session, secret_key: str, *, actor: Actor, worker_id: str, r
            locale: str, notice_version: str) -> Issued:
     if role not in service.ROLES:
         raise ValueError("role")
-    get_notice(session, notice_version)
+    consents.check_notice(get_notice(session, notice_version), consents.needed(service.CHECKS[role], selfie=False))
     token = secrets.token_urlsafe(24)
     now = utcnow()
     invitation = Invitation(id=new_id("inv"), token_hash=_hash(secret_key, token), worker_id=worker_id, role=role,
@@ -77,15 +78,23 @@ def void_for_person(session: Session, *, worker_id: str, at: datetime) -> int:
     return int(voided.rowcount)  # type: ignore[attr-defined]
 
 
+def needed_kinds(role: str) -> list[str]:
+    """The sensitive kinds of data the person consents to one by one on the page (no selfie is sent there)."""
+    return sorted(kind.value for kind in consents.needed(service.CHECKS[role], selfie=False))
+
+
 def accept(session: Session, vault: Vault, secret_key: str, *, token: str, name: str, id_number: str,
-           phone: str | None, agency: str) -> Applicant:
-    """The person applies through the link, and consents to the notice they were shown."""
+           phone: str | None, agency: str, policy_dir: Path | None = None,
+           sensitive: tuple[str, ...] = ()) -> Applicant:
+    """The person applies through the link, consents to the notice they were shown, and separately to each
+    kind of sensitive data the screening processes (`sensitive`)."""
     invitation = open_invitation(session, secret_key, token)
     applicant, _ = service.apply(
         session, vault, actor=Actor("subject", invitation.worker_id), applicant_id=invitation.worker_id,
         application=service.Application(role=invitation.role, name=name, id_number=id_number.strip().upper(),
                                         notice_version=invitation.notice_version, phone=phone, city=invitation.city,
-                                        locale=invitation.locale), agency=agency)
+                                        locale=invitation.locale, consents=sensitive), agency=agency,
+        policy_dir=policy_dir)
     invitation.used_at = utcnow()
     return applicant
 

@@ -28,7 +28,7 @@ class Applicant(Base):
     name: Mapped[bytes | None] = personal_column(Category.NAME)
     id_number: Mapped[bytes | None] = personal_column(Category.GOVERNMENT_ID)
     phone: Mapped[bytes | None] = personal_column(Category.PHONE)
-    selfie: Mapped[bytes | None] = personal_column(Category.BACKGROUND)  # base64 reference photo, for face match
+    selfie: Mapped[bytes | None] = personal_column(Category.FACE)  # base64 reference photo, for face match
     locale: Mapped[str] = mapped_column(String(8))
     notice_version: Mapped[str] = mapped_column(String(32))  # the screening notice consented to
     consented_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -39,6 +39,8 @@ class Applicant(Base):
     decided_by: Mapped[str | None] = mapped_column(String(80))
     assigned_to: Mapped[str | None] = mapped_column(String(40))  # the screening officer who took the case
     notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the pre-adverse notice
+    notice_key: Mapped[str | None] = mapped_column(String(200))  # its outbox message (is it delivered?)
+    notice_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # it did not reach the applicant
     dispute_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the last clear screening
     rescreen_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
@@ -166,3 +168,17 @@ class Invitation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Consent(Base):
+    """A separate consent (PIPL Art. 29) to one sensitive kind of data the screening processes (a criminal
+    record, a credit evaluation, a face), given under the notice version that named it."""
+
+    __tablename__ = "screening_consents"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    applicant_id: Mapped[str] = mapped_column(String(64), index=True)
+    category: Mapped[str] = mapped_column(String(40))
+    notice_version: Mapped[str] = mapped_column(String(32))
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    given_by: Mapped[str] = mapped_column(String(80))

@@ -8,11 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse
+from pydantic import Field
 
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError
 from tripguard.core.i18n import N_
 from tripguard.core.types import CleanStr
+from tripguard.privacy.catalogue import RULES, Category
 from tripguard.privacy.service import get_notice
 from tripguard.screening import invitations
 from tripguard.security.auth import Public
@@ -34,8 +36,10 @@ def _form(request: Request, session: DbSession, token: str, *, status_code: int 
         return render(request, "screening/apply_gone.html", status_code=exc.status, title=title, message=message)
     notice = get_notice(session, invitation.notice_version)
     english = request_locale(request) == "en"
+    sensitive = [(kind, RULES[Category(kind)].description) for kind in invitations.needed_kinds(invitation.role)]
     return render(request, "screening/apply.html", status_code=status_code, invitation=invitation, token=token,
-                  notice_text=notice.text_en if english else notice.text_zh, error=error, values=values or {})
+                  notice_text=notice.text_en if english else notice.text_zh, error=error, values=values or {},
+                  sensitive=sensitive, ticked=set((values or {}).get("sensitive", "").split(",")))
 
 
 @router.get("/{token}", dependencies=[Public])
@@ -48,15 +52,18 @@ def apply_submit(token: Token, request: Request, session: DbSession,
                  name: Annotated[CleanStr, Form(min_length=1, max_length=64)],
                  id_number: Annotated[CleanStr, Form(min_length=1, max_length=32)],
                  phone: Annotated[str, Form(max_length=24, pattern=r"^(\+?[0-9][0-9 -]{4,19})?$")] = "",
-                 consent: Annotated[str, Form(max_length=3)] = "") -> HTMLResponse:
-    values = {"name": name, "id_number": id_number, "phone": phone}
+                 consent: Annotated[str, Form(max_length=3)] = "",
+                 sensitive: Annotated[list[Annotated[str, Field(max_length=40)]], Form(max_length=10)] = []  # noqa: B006
+                 ) -> HTMLResponse:
+    values = {"name": name, "id_number": id_number, "phone": phone, "sensitive": ",".join(sensitive)}
     if consent != "yes":
         return _form(request, session, token, status_code=422, values=values,
                      error=problem_text(request, invitations.ConsentMissing(CONSENT_NEEDED))[1])
     try:
         invitations.accept(session, request.app.state.vault, request.app.state.settings.secret_key.get_secret_value(),
-                           token=token, name=name, id_number=id_number, phone=phone or None,
-                           agency=request.app.state.screening_agency.name)
+                           token=token, name=name, id_number=id_number, phone=phone or None, sensitive=tuple(sensitive),
+                           agency=request.app.state.screening_agency.name,
+                           policy_dir=request.app.state.settings.screening_policy_dir)
     except DomainError as exc:
         session.rollback()
         _, message, fields = problem_text(request, exc)

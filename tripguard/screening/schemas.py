@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tripguard.core.identifiers import ID_PATTERN
 from tripguard.core.types import CleanStr
+from tripguard.privacy.catalogue import Category
 from tripguard.privacy.schemas import PHONE_PATTERN, VERSION_PATTERN
 
 Role = Literal["driver", "courier"]
@@ -29,9 +30,15 @@ class ApplicantCreate(BaseModel):
                              description="a city whose own conditions apply (policies/cities/<city>.json)")
     locale: Literal["zh_CN", "en"] = "zh_CN"
     notice_version: str = Field(pattern=VERSION_PATTERN,
-                                description="the screening notice the applicant consented to")
+                                description="the screening notice the applicant consented to: it must declare "
+                                            "the screening purpose and every kind of sensitive data consented to")
     selfie: str | None = Field(default=None, min_length=16, max_length=2_000_000, pattern=BASE64,
                                description=PICTURE_DOC)
+    consents: list[Category] = Field(
+        default_factory=list, max_length=len(Category),
+        description="the kinds of sensitive data (PIPL Art. 28) the applicant separately consented to, each one "
+                    "ticked on its own (Art. 29): user.criminal_history and user.financial.credit always, "
+                    "user.biometric.face with a selfie")
 
 
 class ApplicantRead(BaseModel):
@@ -47,6 +54,9 @@ class ApplicantRead(BaseModel):
     policy_version: str | None
     decided_at: datetime | None
     dispute_due_at: datetime | None
+    notice_failed_at: datetime | None = Field(default=None, description="the pre-adverse notice did not reach the "
+                                              "applicant (no phone, or its SMS failed): no dispute window runs, "
+                                              "an officer acts")
     cleared_at: datetime | None
     rescreen_due_at: datetime | None
     created_at: datetime
@@ -69,6 +79,7 @@ class CheckRead(BaseModel):
 
 class ApplicantDetail(ApplicantRead):
     checks: list[CheckRead]
+    consents: list[str] = Field(description="the sensitive kinds of data separately consented to under the notice")
 
 
 class BlockerRead(BaseModel):
@@ -110,7 +121,7 @@ class DisputeRead(BaseModel):
 class Decide(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["clear", "pre_adverse", "reject"]
+    action: Literal["clear", "pre_adverse", "reject", "notice_delivered"]
     note: CleanStr | None = Field(default=None, min_length=1, max_length=2000)
 
 

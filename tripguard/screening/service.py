@@ -9,8 +9,10 @@ the applicant's key; the timeline and webhooks carry codes and ids only.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -18,19 +20,30 @@ from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
 from tripguard.audit.actor import SYSTEM, Actor
+from tripguard.core import pictures
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from tripguard.core.i18n import N_
 from tripguard.core.ids import new_id
 from tripguard.core.settings import Settings
 from tripguard.notify import service as notify
 from tripguard.privacy import access
 from tripguard.privacy.service import get_notice
+from tripguard.screening import consents
 from tripguard.screening.identity import read_id_number
 from tripguard.screening.models import Applicant, Check, Event, Report
-from tripguard.screening.policy import Decision, evaluate, facts_from, load_policy
+from tripguard.screening.policy import (
+    Decision,
+    Policy,
+    PolicyInvalid,
+    evaluate,
+    facts_from,
+    load_policy,
+)
 from tripguard.screening.providers import Finding
 from tripguard.vault.service import Vault
 
+logger = logging.getLogger("tripguard.screening")
 ROLES = ("driver", "courier")
 CHECKS = {"driver": ("identity", "licence", "transport_certificate", "criminal_record", "driving_points", "credit"),
           "courier": ("identity", "criminal_record", "credit")}
@@ -46,11 +59,12 @@ class Rules:
     webhook_url: str | None
     dispute_days: int = 7
     rescreen_days: int = 365
+    policy_dir: Path | None = None  # the operator's city overlays (`screening_policy_dir`)
 
 
 def rules_from(settings: Settings) -> Rules:
     return Rules(webhook_url=settings.webhook_url, dispute_days=settings.screening_dispute_days,
-                 rescreen_days=settings.screening_rescreen_days)
+                 rescreen_days=settings.screening_rescreen_days, policy_dir=settings.screening_policy_dir)
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,7 @@ class Application:
     city: str | None = None
     locale: str = "zh_CN"
     selfie: str | None = None  # base64
+    consents: tuple[str, ...] = ()  # the sensitive kinds of data separately consented to (Category values)
 
 
 def add_event(session: Session, applicant: Applicant, kind: str, actor: Actor, **details: object) -> None:
@@ -113,15 +128,22 @@ def _new_report(session: Session, applicant: Applicant, kind: str, agency: str) 
     return report
 
 
-def check_city(city: str) -> None:
+def check_city(city: str, policy_dir: Path | None) -> None:
+    """A city an applicant may be screened in: any city (one without its own conditions is screened under
+    Art. 14 alone), unless its overlay cannot be used: then nobody is screened there until it is fixed."""
     try:
-        load_policy(city)
-    except (ValueError, FileNotFoundError) as exc:
-        raise InvalidInput(errors=[FieldProblem(field="city", message="no screening policy for this city")]) from exc
+        load_policy(city, policy_dir)
+    except PolicyInvalid as exc:
+        logger.error("a city's screening policy cannot be used", extra={"event": str(exc)})
+        raise InvalidInput(N_("The screening policy of this city cannot be used: the operator must fix it."),
+                           errors=[FieldProblem(field="city", message=f"its policy overlay is invalid: "
+                                                                      f"{exc.problems}")]) from exc
+    except ValueError as exc:
+        raise InvalidInput(errors=[FieldProblem(field="city", message="not a city name")]) from exc
 
 
 def apply(session: Session, vault: Vault, *, actor: Actor, applicant_id: str, application: Application,
-          agency: str) -> tuple[Applicant, bool]:
+          agency: str, policy_dir: Path | None = None) -> tuple[Applicant, bool]:
     """Record an applicant with their consent, and queue their screening. The same PUT again is the same
     applicant (nothing changes); someone who left may apply again and is screened afresh."""
     if application.role not in ROLES:
@@ -130,9 +152,13 @@ def apply(session: Session, vault: Vault, *, actor: Actor, applicant_id: str, ap
     if not reading.valid:
         raise InvalidInput("the ID number cannot be a real resident ID number",
                            errors=[FieldProblem(field="id_number", message=f"identity.{reading.problem}")])
+    if application.selfie is not None:
+        pictures.decode(application.selfie, field="selfie")  # a photo, whole, before anything is kept
     if application.city is not None:
-        check_city(application.city)
-    get_notice(session, application.notice_version)
+        check_city(application.city, policy_dir)
+    notice = get_notice(session, application.notice_version)
+    granted = consents.check(notice, consents.needed(CHECKS[application.role], selfie=application.selfie is not None),
+                             application.consents)
     applicant = session.get(Applicant, applicant_id)
     now = utcnow()
     if applicant is not None and applicant.status != "offboarded":
@@ -147,15 +173,20 @@ def apply(session: Session, vault: Vault, *, actor: Actor, applicant_id: str, ap
         application.notice_version, now
     applicant.updated_at = now
     for column in ("outcome", "reasons", "policy_version", "decided_at", "decided_by", "assigned_to",
-                   "notice_sent_at", "dispute_due_at", "cleared_at", "rescreen_due_at", "suspended_at",
+                   "notice_sent_at", "notice_key", "notice_failed_at", "dispute_due_at", "cleared_at", "rescreen_due_at", "suspended_at",
                    "identity_blocked_at", "offboarded_at"):
         setattr(applicant, column, None)
     session.flush()
     for column in ("name", "id_number", "phone", "selfie"):
         access.write_field(vault, session, applicant, column, getattr(application, column))
-    add_event(session, applicant, "applied", actor, role=application.role, notice=application.notice_version)
+    consents.record(session, applicant_id=applicant_id, notice_version=application.notice_version, kinds=granted,
+                    actor=actor, at=now)
+    consented = ",".join(sorted(kind.value for kind in granted))
+    add_event(session, applicant, "applied", actor, role=application.role, notice=application.notice_version,
+              consents=consented)
     audit.record(session, actor=actor, action="screening.apply", target_type="screening_applicants",
-                 target_id=applicant_id, details={"role": application.role, "notice": application.notice_version})
+                 target_id=applicant_id, details={"role": application.role, "notice": application.notice_version,
+                                                  "consents": consented})
     _new_report(session, applicant, "initial", agency)
     return applicant, True
 
@@ -202,13 +233,27 @@ def latest_findings(session: Session, vault: Vault, applicant: Applicant) -> tup
     return found, [kind for kind in suspended if kind not in found]
 
 
-def assess(session: Session, vault: Vault, applicant: Applicant) -> Decision:
+def _policy_for(applicant: Applicant, policy_dir: Path | None) -> tuple[Policy, bool]:
+    """The applicant's city's policy; or Art. 14 alone, flagged, when the city's overlay became unusable."""
+    try:
+        return load_policy(applicant.city, policy_dir), False
+    except ValueError as exc:
+        logger.error("a city's screening policy cannot be used", extra={"event": str(exc)})
+        return load_policy(None), True
+
+
+def assess(session: Session, vault: Vault, applicant: Applicant, policy_dir: Path | None = None) -> Decision:
     """The policy's decision over everything found so far. A check the agency could not finish makes the
-    decision a person's (`consider`) rather than leaving it pending for ever."""
+    decision a person's (`consider`) rather than leaving it pending for ever. Should the city's overlay have
+    become unusable since the application, Art. 14 still rejects on its own, but nobody is cleared without
+    a person (`policy.overlay_invalid`): the city's own conditions could not be asked."""
     found, suspended = latest_findings(session, vault, applicant)
     id_number = access.open_field(vault, session, applicant, "id_number") or ""
     facts = facts_from(applicant.role, read_id_number(id_number, today=utcnow().date()), found)
-    decision = evaluate(load_policy(applicant.city), facts, today=utcnow().date())
+    policy, unusable = _policy_for(applicant, policy_dir)
+    decision = evaluate(policy, facts, today=utcnow().date())
+    if unusable and decision.outcome == "clear":
+        decision = Decision("consider", ("policy.overlay_invalid",), decision.policy_version)
     waiting_on_suspended = [kind for kind in decision.pending if kind in suspended]
     if decision.outcome == "pending" and len(waiting_on_suspended) == len(decision.pending):
         reasons = decision.reasons + tuple(f"check.{kind}.suspended" for kind in waiting_on_suspended)
@@ -236,7 +281,7 @@ def settle(session: Session, vault: Vault, applicant: Applicant, rules: Rules) -
     re-screening, a record pushed by the agency): a disqualifying finding suspends an active worker at
     once, with the same notice and dispute window; anything else needing judgement is flagged for review
     while the worker stays active."""
-    decision = assess(session, vault, applicant)
+    decision = assess(session, vault, applicant, rules.policy_dir)
     if decision.outcome == "pending" or applicant.status in ("offboarded", "rejected"):
         return None
     if applicant.status == "screening":
@@ -268,20 +313,51 @@ def settle(session: Session, vault: Vault, applicant: Applicant, rules: Rules) -
 def activate(session: Session, vault: Vault, applicant: Applicant, actor: Actor, rules: Rules) -> None:
     now = utcnow()
     applicant.cleared_at, applicant.rescreen_due_at = now, now + timedelta(days=rules.rescreen_days)
-    applicant.suspended_at = applicant.dispute_due_at = None
+    applicant.suspended_at = applicant.dispute_due_at = applicant.notice_failed_at = None
     move(session, applicant, "active", actor, rules)
     tell(session, vault, applicant, "screening_cleared", {}, key=f"cleared:{now.isoformat()}")
 
 
+NOTICE_TEMPLATE = "screening_pre_adverse"
+
+
+def _notice_key(applicant: Applicant, key: str) -> str:
+    return f"screening:{applicant.id}:{NOTICE_TEMPLATE}:{key}"
+
+
 def send_notice(session: Session, vault: Vault, applicant: Applicant, actor: Actor, rules: Rules, *,
                 status: str) -> None:
-    """The pre-adverse notice: the reasons, and how long the applicant has to dispute them."""
+    """The pre-adverse notice: the reasons, and how long the applicant has to dispute them. The window
+    runs only for a notice that goes out: with no phone to send it to, no clock starts and the case waits
+    for a screening officer (`notice_undelivered`)."""
     now = utcnow()
+    if not access.open_field(vault, session, applicant, "phone"):
+        applicant.notice_sent_at = applicant.dispute_due_at = applicant.notice_key = None
+        move(session, applicant, status, actor, rules, notice="undelivered")
+        notice_undelivered(session, applicant, rules, why="no_phone")
+        return
+    key = f"notice:{now.isoformat()}"
     applicant.notice_sent_at, applicant.dispute_due_at = now, now + timedelta(days=rules.dispute_days)
+    applicant.notice_key, applicant.notice_failed_at = _notice_key(applicant, key), None
     move(session, applicant, status, actor, rules, dispute_due_at=applicant.dispute_due_at.isoformat())
-    tell(session, vault, applicant, "screening_pre_adverse",
-          {"reasons": reasons_of(session, vault, applicant), "due": _local_day(applicant.dispute_due_at),
-           "suspended": status == "suspended"}, key=f"notice:{now.isoformat()}")
+    tell(session, vault, applicant, NOTICE_TEMPLATE,
+         {"reasons": reasons_of(session, vault, applicant), "due": _local_day(applicant.dispute_due_at),
+          "suspended": status == "suspended"}, key=key)
+
+
+def notice_undelivered(session: Session, applicant: Applicant, rules: Rules, *, why: str) -> None:
+    """The notice did not reach the applicant (no phone, or its send failed): the clock stops, and the case
+    is in the officer's queue until the notice is sent again or recorded as given another way. The operator
+    is told (`worker.notice_undelivered`): it may hold a number to reach the person."""
+    applicant.dispute_due_at, applicant.notice_failed_at = None, utcnow()
+    add_event(session, applicant, "notice.undelivered", SYSTEM, why=why)
+    audit.record(session, actor=SYSTEM, action="screening.notice_undelivered", target_type="screening_applicants",
+                 target_id=applicant.id, outcome="failure", details={"why": why})
+    if rules.webhook_url:
+        notify.enqueue_webhook(session, url=rules.webhook_url, event="worker.notice_undelivered",
+                               payload={"worker_id": applicant.id, "role": applicant.role, "status": applicant.status,
+                                        "why": why},
+                               idempotency_key=f"worker:{applicant.id}:notice_undelivered:{new_id('x')}")
 
 
 def _local_day(at: datetime) -> str:
@@ -289,7 +365,7 @@ def _local_day(at: datetime) -> str:
 
 
 def tell(session: Session, vault: Vault, applicant: Applicant, template: str, params: dict[str, object], *,
-          key: str) -> None:
+         key: str) -> None:
     phone = access.open_field(vault, session, applicant, "phone")
     if not phone:
         add_event(session, applicant, "notice.not_sent", SYSTEM, template=template, why="no_phone")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.audit import service as audit
 from tripguard.audit.actor import SYSTEM, Actor
+from tripguard.core import pictures
 from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
 from tripguard.core.errors import Conflict
@@ -35,7 +36,9 @@ from tripguard.vault.service import Vault
 def check_identity(session: Session, vault: Vault, matcher: FaceMatcher, rules: service.Rules, *, actor: Actor,
                    worker_id: str, selfie: bytes, idempotency_key: str | None, ack_seconds: int) -> IdentityCheck:
     """Match a shift-start selfie to the screened identity. A mismatch blocks dispatch and opens a case for
-    the safety centre; a later match lifts the block (the case stays for the centre to close)."""
+    the safety centre; a later match lifts the block (the case stays for the centre to close). Only a
+    picture is matched: anything else is refused before a case can be opened."""
+    pictures.check(selfie, field="selfie")
     key = f"{worker_id}:{idempotency_key}" if idempotency_key else None
     if key is not None:
         existing = session.scalar(select(IdentityCheck).where(IdentityCheck.idempotency_key == key))

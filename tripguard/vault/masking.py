@@ -3,7 +3,7 @@
 Names hide at least one character (张*、王先生); phones hide at least six digits and show the last
 four at most; ID numbers and bank cards show their last characters only; addresses stop at the
 district, never the building, unit or room; free text has the phone, ID, card numbers and e-mail
-addresses inside it masked.
+addresses inside it masked, and every other number, and the value after a word like 门禁码 or PIN, hidden.
 """
 
 from __future__ import annotations
@@ -135,17 +135,43 @@ _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _PHONE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d){8}(?!\d)|(?<!\d)\+\d[\d -]{7,16}\d(?!\d)")
 
 
+# Words after which a note gives a secret (a door code, a password): the value after them is hidden,
+# whatever it looks like.
+_SECRET_WORDS = ("门禁密码", "门禁码", "开门密码", "开门码", "门锁密码", "密码", "口令", "暗号", "取件码", "验证码",
+                 "door code", "gate code", "entry code", "access code", "lock code", "passcode", "password",
+                 "pin", "code")
+_SECRET = "|".join(re.escape(word).replace(r"\ ", r"\s+") for word in _SECRET_WORDS)
+_FREE_TEXT = re.compile(
+    rf"(?P<email>{_EMAIL.pattern})"
+    rf"|(?P<word>(?<![A-Za-z])(?:{_SECRET})(?![A-Za-z])\s*(?:(?:[:：=]|是|为|is)\s*)?)"
+    rf"(?P<secret>[^\s，,。;；!！?？、()（）]+)"
+    rf"|(?P<id>{_ID.pattern})|(?P<card>{_CARD.pattern})|(?P<phone>{_PHONE.pattern})"
+    r"|(?P<other>[A-Za-z0-9#*]*\d[A-Za-z0-9#*-]*)",
+    re.IGNORECASE)
+HIDDEN = STAR * 4
+
+
+def _mask_free_text_part(match: re.Match[str]) -> str:
+    value = match.group()
+    if match.group("email"):
+        return mask_email(value)
+    if match.group("secret"):
+        return match.group("word") + HIDDEN
+    if match.group("id") and id_number_valid(value):
+        return mask_id_number(value)
+    if match.group("card") and luhn_valid(re.sub(r"\D", "", value)):
+        return mask_bank_card(value)
+    if match.group("phone"):
+        return mask_phone(value)
+    return HIDDEN  # digits it cannot tell the meaning of (a door code, a room, a code word's value)
+
+
 def mask_free_text(text: str) -> str:
-    """Mask what a note may carry: e-mails, valid ID numbers, valid card numbers, phone numbers."""
-    text = _EMAIL.sub(lambda m: mask_email(m.group()), text)
-    text = _ID.sub(lambda m: mask_id_number(m.group()) if id_number_valid(m.group()) else m.group(), text)
-
-    def card(match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group())
-        return mask_bank_card(match.group()) if luhn_valid(digits) else match.group()
-
-    text = _CARD.sub(card, text)
-    return _PHONE.sub(lambda m: mask_phone(m.group()), text)
+    """Mask what a note may carry: e-mails, ID numbers, card numbers and phone numbers are masked as such;
+    the value after a word that announces a secret (门禁码, 密码, door code, PIN...) and every other run of
+    digits, which it cannot classify (a door code, a room number), are hidden whole. Text without any of
+    these comes back unchanged: the access gate then says it was shown whole, never "masked"."""
+    return _FREE_TEXT.sub(_mask_free_text_part, text)
 
 
 WITHHELD = "[withheld]"

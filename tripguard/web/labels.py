@@ -67,7 +67,7 @@ DETAILS = {
     # audit details
     "actions": N_("Actions"), "added": N_("Added"), "after": N_("After"), "alert": N_("Alert"), "applied": N_("Applied"),
     "before": N_("Before"), "case": N_("Case"), "category": N_("Category"), "check_in": N_("Check-in"),
-    "contacts_told": N_("Contacts told"), "count": N_("Count"), "driver": N_("Driver"), "dry_run": N_("Dry run"),
+    "consents": N_("Separate consents"), "contacts_told": N_("Contacts told"), "count": N_("Count"), "driver": N_("Driver"), "dry_run": N_("Dry run"),
     "entries": N_("Entries"), "hold": N_("Legal hold"), "kind": N_("Kind"), "notice": N_("Notice version"),
     "notified": N_("Notified"), "reader": N_("Reader"), "recording": N_("Recording"), "request": N_("Request"),
     "rewrapped": N_("Keys re-wrapped"), "serious": N_("Serious"), "session": N_("Session"),
