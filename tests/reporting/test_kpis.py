@@ -22,7 +22,6 @@ from tripguard.reporting import periods
 from tripguard.safety.models import EmergencyContact, Incident
 from tripguard.security.permissions import Role
 from tripguard.telematics.events import format_ts
-from tripguard.telematics.models import Device, Vehicle
 
 
 def deviating_trip(trip_id: str, start: float) -> list[dict[str, object]]:

@@ -22,6 +22,7 @@ from tripguard.core.i18n import N_
 from tripguard.core.settings import DEV_SECRET, Settings
 from tripguard.privacy.catalogue import PersonalField, catalogue
 from tripguard.security import service as security
+from tripguard.telematics.trips import trip_key
 from tripguard.vault import crypto
 from tripguard.vault.journal import JournalError
 from tripguard.vault.keys import journal_in
@@ -155,6 +156,12 @@ def _sealed(blob: bytes) -> bool:
     return not _is_plaintext(blob)
 
 
+def _key_name(spec: PersonalField, subject: str) -> str:
+    """The vault subject whose key seals the value: a trip's data (its plan, positions, alerts) is sealed under
+    the trip's own key, named from the trip's id; everything else under the id its subject column names."""
+    return trip_key(subject) if spec.table.startswith("telematics_") else subject
+
+
 def _sample(session: Session, field: PersonalField) -> list[tuple[str, bytes]]:
     table = Base.metadata.tables[field.table]
     column, subject = table.c[field.column], table.c[field.subject_column]
@@ -180,7 +187,7 @@ def stored_encrypted(i: Inputs) -> Evidence:
             continue
         stored = _sample(i.session, spec)
         sampled += len(stored)
-        subjects = {subject for subject, _ in stored}
+        subjects = {_key_name(spec, subject) for subject, _ in stored}
         keyed = set(i.session.scalars(select(DataKey.subject_id).where(DataKey.subject_id.in_(subjects)))) \
             if subjects else set()
         if any(not _sealed(blob) for _, blob in stored):
