@@ -4,7 +4,9 @@ registered by its end), never from today's, and a quarter before anything existe
 
 from __future__ import annotations
 
+import subprocess
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,12 +22,13 @@ from tripguard.core.clock import utcnow
 from tripguard.core.ids import new_id
 from tripguard.feedback.models import Complaint
 from tripguard.privacy.models import Breach, DeletionRecord, RetentionRun, SubjectRequest
-from tripguard.reporting import kpis, periods
+from tripguard.reporting import kpis, periods, quarterly, render
 from tripguard.reporting.models import DeviceDay
 from tripguard.safety.models import EmergencyContact, Incident, TripShare
 from tripguard.screening.models import Applicant, Event
 from tripguard.security.permissions import Role
 from tripguard.telematics.models import CheckIn, Device, Trip, TripAlert, Vehicle
+from tripguard.vault.keys import key_source
 from tripguard.workforce.models import Attempt, Course, Sanction
 
 ZONE = "Asia/Shanghai"
@@ -243,8 +246,8 @@ def test_snapshots_of_the_quarter_win_over_the_registry(db: Session, app: FastAP
     assert got == pytest.approx({"devices.install_rate": (0.75, 3, 4), "devices.operating_rate": (2 / 3, 2, 3)})
 
 
-def test_a_quarter_before_anything_existed_is_no_data(client: TestClient, db: Session, app: FastAPI,
-                                                      act_as) -> None:  # type: ignore[no-untyped-def]
+def test_a_quarter_before_anything_existed_is_no_data(client: TestClient, db: Session, app: FastAPI, act_as,  # type: ignore[no-untyped-def]
+                                                      tmp_path: Path) -> None:
     """The finding: on a fresh install, a quarter before any data showed today's roster and registry."""
     h = History(db, last_quarter())
     now = utcnow()
@@ -268,6 +271,18 @@ def test_a_quarter_before_anything_existed_is_no_data(client: TestClient, db: Se
     page = client.get("/console/reports", params={"period": before.label}, headers={"accept-language": "en"})
     row = page.text.split('data-kpi="screening.coverage"')[1].split("</tr>")[0]
     assert "no data" in row
+    # the quarterly report of that quarter, and the trend drawn in a later one
+    settings = app.state.settings
+    old = quarterly.build(db, settings, key_source(settings), before.label, now=utcnow())
+    pdf = tmp_path / "old.pdf"
+    pdf.write_bytes(render.to_pdf(old, "en", ZONE))
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    coverage = next(line for line in text.splitlines() if "Active workers with a current clear screening" in line)
+    assert "no data" in coverage, coverage
+    later = quarterly.build(db, settings, key_source(settings), periods.current_quarter(now, ZONE), now=utcnow())
+    trend = dict(later.trends["screening.coverage"])
+    assert trend[before.label] is None and trend[periods.current_quarter(now, ZONE)] == 1.0
+    assert "no data" in render.to_html(later, "en", ZONE).decode().split('data-testid="chart-targets"')[1]
 
 
 def test_training_coverage_needs_a_course_for_the_workers_audience(db: Session, app: FastAPI) -> None:
