@@ -326,3 +326,9 @@ def test_deletions_count_no_day_before_the_install(db: Session, app: FastAPI) ->
     got = values(kpis.compute(db, period, now=utcnow(), ack_seconds=60, timezone=ZONE,
                               keys=["privacy.deletions_on_schedule"]))
     assert got["privacy.deletions_on_schedule"] == (1.0, 1, 1)  # today, the install's only day, had its run
+
+
+def test_the_roster_uses_the_gates_grace() -> None:
+    from tripguard.screening import roster, workers
+
+    assert roster.RESCREEN_GRACE == workers.RESCREEN_GRACE  # coverage and the dispatch gate agree on "current"
