@@ -138,6 +138,13 @@ def oldest_entry_at(session: Session) -> datetime | None:
     return session.scalar(select(func.min(AuditEntry.ts)))
 
 
+def sequenced_span(session: Session) -> tuple[int, int, int]:
+    """The lowest and highest leaf index and how many leaves there are (a whole log: 0, n - 1, n)."""
+    first, last, count = session.execute(select(func.min(AuditEntry.seq), func.max(AuditEntry.seq),
+                                                func.count(AuditEntry.seq))).one()
+    return (first or 0, last if last is not None else -1, count or 0)
+
+
 def latest_head(session: Session) -> TreeHead | None:
     return session.scalar(select(TreeHead).order_by(TreeHead.tree_size.desc()).limit(1))
 

@@ -4,7 +4,7 @@ their timelines."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
@@ -48,7 +48,7 @@ def late_requests(session: Session, *, since: datetime, until: datetime, limit: 
 
 @dataclass(frozen=True)
 class DeletionFigures:
-    days: int  # days in the period (up to now)
+    days: int  # days of the period the install existed (whole days up to now, and today once it ran)
     days_run: int  # of them, days on which a retention run finished
     erased: dict[str, int]  # reason -> deletion records
 
@@ -57,18 +57,32 @@ class DeletionFigures:
         return self.days_run / self.days if self.days else None
 
 
-def deletion_figures(session: Session, *, since: datetime, until: datetime, now: datetime) -> DeletionFigures:
+DAY = timedelta(days=1)
+
+
+def deletion_figures(session: Session, *, since: datetime, until: datetime, now: datetime,
+                     installed_at: datetime | None) -> DeletionFigures:
     """The retention engine runs daily: the share of the period's days on which it finished a run, and
-    what was erased, by reason."""
+    what was erased, by reason. Days are counted from the period's start, or from the install's first day
+    when it began later (`installed_at`; None: nothing was ever recorded, so no day is counted): a day
+    before the install existed is not a day the engine missed. The day under way counts once it ran."""
     end = min(until, now)
-    days = max(0, (end - since).days)
+    if installed_at is None or installed_at >= end:
+        first = whole = 0
+    else:
+        first = max(0, (installed_at - since) // DAY)  # the install's first (local) day counts
+        whole = max(first, (end - since) // DAY)  # the days that have ended
     finished = session.scalars(select(RetentionRun.finished_at).where(
-        RetentionRun.dry_run.is_(False), RetentionRun.finished_at >= since, RetentionRun.finished_at < end)).all()
-    days_run = len({(f - since).days for f in finished if f is not None})
+        RetentionRun.dry_run.is_(False), RetentionRun.finished_at >= since + first * DAY,
+        RetentionRun.finished_at < end)).all() if installed_at is not None else []
+    ran = {(f - since) // DAY for f in finished if f is not None}
+    today_ran = end < until and whole in ran  # the day under way, once its run is done
+    days = whole - first + (1 if today_ran else 0)
     erased = {key: count for key, count in session.execute(select(DeletionRecord.reason, func.count()).where(
         DeletionRecord.erased_at >= since, DeletionRecord.erased_at < until).group_by(DeletionRecord.reason))
         }
-    return DeletionFigures(days=days, days_run=min(days_run, days), erased=erased)
+    return DeletionFigures(days=days, days_run=len({day for day in ran if first <= day <= whole}) if days else 0,
+                           erased=erased)
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,20 @@ from tripguard.core.admission import Bulk
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import NotFound
-from tripguard.reporting import digests, kpis, periods
+from tripguard.reporting import closing, digests, kpis, periods
 from tripguard.reporting.schemas import (
+    ClosedPeriodRead,
     DigestRead,
     DigestSubscriptionRead,
     DigestSubscriptionWrite,
     KpiRead,
     KpiRecords,
     KpiReport,
+    PeriodVersionRead,
+    RestatementWrite,
     TargetRead,
 )
-from tripguard.security.auth import ReportReader
+from tripguard.security.auth import ReportCloser, ReportReader
 
 router = APIRouter(prefix="/api/v1", tags=["reporting"])
 PeriodLabel = Annotated[str, Query(pattern=periods.PATTERN, description="2026Q3, 2026-11 or 2026W48")]
@@ -31,22 +34,68 @@ def kpi_read(result: kpis.Result) -> KpiRead:
     kpi, value = result.kpi, result.value
     return KpiRead(key=kpi.key, title=i18n.gettext(kpi.title), definition=i18n.gettext(kpi.definition),
                    source=kpi.source, owner=kpi.owner, unit=kpi.unit, value=value.value, numerator=value.numerator,
-                   denominator=value.denominator, detail=value.detail,
+                   denominator=value.denominator, detail=value.detail, no_data=value.value is None,
                    target=TargetRead(at_least=result.target.at_least, at_most=result.target.at_most),
-                   status=result.status, point_in_time=kpi.point_in_time, drill_down=kpi.drill is not None)
+                   status=result.status, point_in_time=kpi.point_in_time, drill_down=kpi.drill is not None,
+                   frozen_version=result.frozen)
 
 
 @router.get("/reports/kpis", dependencies=[Bulk])
 def kpi_report(_: ReportReader, request: Request, session: DbSession, period: PeriodLabel) -> KpiReport:
     """Every KPI of the period against its target (green, amber, red), with its numerator and
-    denominator. Device figures are measured now (`point_in_time`)."""
+    denominator. A finished period is measured from its own records; `no_data` where it has none. A
+    closed quarter shows its frozen figures (`closed_version`)."""
     settings = request.app.state.settings
     span = periods.parse(period, settings.timezone)
     now = utcnow()
     results = kpis.compute(session, span, now=now, ack_seconds=settings.incident_ack_seconds,
                            timezone=settings.timezone)
     return KpiReport(period=span.label, start=span.start, end=span.end, computed_at=now,
+                     closed_version=next((r.frozen for r in results if r.frozen is not None), None),
                      kpis=[kpi_read(r) for r in results])
+
+
+QuarterLabel = Annotated[str, Path(pattern=closing.QUARTER, description="a quarter: 2026Q3")]
+
+
+def _closed_read(session: DbSession, label: str, timezone: str, ack_seconds: int) -> ClosedPeriodRead:
+    kept = closing.versions(session, label)
+    results = kpis.compute(session, periods.parse(label, timezone), now=utcnow(), ack_seconds=ack_seconds,
+                           timezone=timezone) if kept else []
+    return ClosedPeriodRead(period=label, closed=bool(kept), versions=[PeriodVersionRead.model_validate(v) for v in kept],
+                            kpis=[kpi_read(r) for r in results])
+
+
+@router.get("/reports/periods/{quarter}")
+def closed_period(quarter: QuarterLabel, _: ReportReader, request: Request, session: DbSession) -> ClosedPeriodRead:
+    """Whether a quarter is closed, the versions of its frozen figures (the closing and each restatement,
+    with its reason) and the latest version's figures."""
+    settings = request.app.state.settings
+    periods.parse(quarter, settings.timezone)
+    return _closed_read(session, quarter, settings.timezone, settings.incident_ack_seconds)
+
+
+@router.post("/reports/periods/{quarter}/close", dependencies=[Bulk])
+def close_period(quarter: QuarterLabel, closer: ReportCloser, request: Request, response: Response,
+                 session: DbSession) -> ClosedPeriodRead:
+    """Close a finished quarter: its figures are computed from its records and frozen (201); later reports
+    show them. Closing a closed quarter changes nothing (200). 409 while the quarter runs."""
+    settings = request.app.state.settings
+    _, made = closing.close(session, quarter, actor=closer.actor, now=utcnow(), timezone=settings.timezone,
+                            ack_seconds=settings.incident_ack_seconds)
+    response.status_code = 201 if made else 200
+    return _closed_read(session, quarter, settings.timezone, settings.incident_ack_seconds)
+
+
+@router.post("/reports/periods/{quarter}/restatements", status_code=201, dependencies=[Bulk])
+def restate_period(quarter: QuarterLabel, body: RestatementWrite, closer: ReportCloser, request: Request,
+                   session: DbSession) -> ClosedPeriodRead:
+    """Restate a closed quarter: recompute its figures, as the next version, for a reason (audited). Names
+    the version it replaces: 409 if that is no longer the latest; 404 if the quarter is not closed."""
+    settings = request.app.state.settings
+    closing.restate(session, quarter, version=body.version, reason=body.reason, actor=closer.actor, now=utcnow(),
+                    timezone=settings.timezone, ack_seconds=settings.incident_ack_seconds)
+    return _closed_read(session, quarter, settings.timezone, settings.incident_ack_seconds)
 
 
 @router.get("/reports/kpis/{key}/records", dependencies=[Bulk])

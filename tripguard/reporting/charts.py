@@ -44,10 +44,12 @@ def plan_targets(report: QuarterlyReport, fmt: str) -> bytes:
         plt.rcParams["svg.fonttype"] = "none"  # text stays text in the SVG (searchable, crisp)
         figure, axes = plt.subplots(figsize=(7, 3.2))
         quarters = [q for q, _ in report.trends[PLAN_TARGETS[0]]]
+        empty = [all(report.trends[key][n][1] is None for key in PLAN_TARGETS) for n in range(len(quarters))]
+        ticks = [f"{q}\n{i18n.gettext('no data')}" if nothing else q for q, nothing in zip(quarters, empty, strict=True)]
         for colour, key in zip(COLOURS, PLAN_TARGETS, strict=False):
             values = [v * 100 if v is not None else float("nan") for _, v in report.trends[key]]
             axes.plot(range(len(values)), values, marker="o", color=colour, label=i18n.gettext(BY_KEY[key].title))
-        axes.set_xticks(range(len(quarters)), quarters)
+        axes.set_xticks(range(len(quarters)), ticks)  # a quarter with nothing recorded says so; no point is drawn
         axes.set_ylim(0, 105)
         axes.set_ylabel("%")
         axes.set_title(i18n.gettext("The plan's targets, last four quarters"))

@@ -115,3 +115,36 @@ def quarterly(
         bar.update(task, advance=1, description=f"{label}: written")
     out_path.write_bytes(data)
     out.print(f"{out_path}: the {label} report ({fmt}, {lang}, {len(data):,} bytes)")
+
+
+@report_app.command("close")
+def close(quarter: Annotated[str, typer.Option(help="the finished quarter to close, e.g. 2026Q3")]) -> None:
+    """Close a finished quarter: compute its figures from its records once more and freeze them; every
+    later report shows them. Closing a closed quarter changes nothing."""
+    from tripguard.core.settings import get_settings
+    from tripguard.reporting import closing
+
+    settings = get_settings()
+    with clean_errors(), cli_session(settings) as session:
+        row, made = closing.close(session, quarter, actor=CLI_ACTOR, now=utcnow(), timezone=settings.timezone,
+                                  ack_seconds=settings.incident_ack_seconds)
+        version, count = row.version, len(row.figures)
+    out.print(f"{quarter}: {'closed' if made else 'already closed'}, version {version} ({count} figures frozen)")
+
+
+@report_app.command("restate")
+def restate(
+    quarter: Annotated[str, typer.Option(help="the closed quarter, e.g. 2026Q3")],
+    version: Annotated[int, typer.Option(help="the version being restated (the latest)", min=1)],
+    reason: Annotated[str, typer.Option(help="why the figures are restated (kept and audited)")],
+) -> None:
+    """Restate a closed quarter: recompute its figures as the next version, for a reason (audited)."""
+    from tripguard.core.settings import get_settings
+    from tripguard.reporting import closing
+
+    settings = get_settings()
+    with clean_errors(), cli_session(settings) as session:
+        row = closing.restate(session, quarter, version=version, reason=reason, actor=CLI_ACTOR, now=utcnow(),
+                              timezone=settings.timezone, ack_seconds=settings.incident_ack_seconds)
+        made = row.version
+    out.print(f"{quarter}: restated as version {made}")

@@ -35,6 +35,7 @@ def reports_page(request: Request, principal: ReportReader, session: DbSession, 
                                                                 settings.timezone), 4, settings.timezone)]
     return page(request, "reporting/reports.html", principal, "/console/reports", period=span, results=results,
                 shown=render.shown, target_text=render.target_text, status_words=render.STATUS_WORDS,
+                closed_version=next((r.frozen for r in results if r.frozen is not None), None),
                 quarters=quarters, digests=digests.recent(session))
 
 

@@ -1,7 +1,12 @@
 """The KPI engine: each figure the plan and the delivery rules ask for is defined once (what it counts,
 over what, its target and its owner) and computed from the domains' own figures, each an SQL aggregate
 over indexed times. A figure with records behind it can be drilled into (ids and times, never personal
-data)."""
+data).
+
+A finished period is measured as it was: from its own effective-dated records (the roster of the
+period, the vehicles registered by its end) or the daily snapshots taken in it, never from today's
+state; where nothing of the period was recorded, the figure is "no data" (None). A closed quarter's
+figures are frozen (`reporting_period_figures`): reports read the latest version, not a recomputation."""
 
 from __future__ import annotations
 
@@ -10,12 +15,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tripguard.audit import service as audit
 from tripguard.core.i18n import N_
 from tripguard.feedback import kpi as feedback_kpi
 from tripguard.privacy import kpi as privacy_kpi
 from tripguard.reporting import snapshots
+from tripguard.reporting.models import PeriodFigures
 from tripguard.reporting.periods import Period
 from tripguard.safety import kpi as safety_kpi
 from tripguard.screening import kpi as screening_kpi
@@ -66,6 +74,15 @@ class Context:
     timezone: str = "Asia/Shanghai"  # the operator's, in which the daily snapshots are taken
     memo: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
+    @property
+    def finished(self) -> bool:
+        return self.period.end <= self.now
+
+    @property
+    def moment(self) -> datetime:
+        """The end of what the period has seen: its end, or now while it runs."""
+        return min(self.now, self.period.end)
+
     def once(self, name: str, compute: Callable[[], T]) -> T:
         """A domain's figures, computed once per report however many KPIs read them."""
         if name not in self.memo:
@@ -84,7 +101,7 @@ class Kpi:
     compute: Callable[[Context], Value]
     target: Callable[[Context], Target] = lambda _: Target()
     drill: Callable[[Context], list[dict[str, object]]] | None = None
-    point_in_time: bool = False  # measured now, unless daily snapshots of the (finished) period exist
+    point_in_time: bool = False  # the period under way: measured now; a finished one: its snapshots or its end
 
 
 def _ratio(numerator: int, denominator: int) -> Value:
@@ -93,7 +110,7 @@ def _ratio(numerator: int, denominator: int) -> Value:
 
 def _screening(c: Context) -> screening_kpi.Figures:
     return c.once("screening", lambda: screening_kpi.figures(c.session, since=c.period.start, until=c.period.end,
-                                                             now=min(c.now, c.period.end)))
+                                                             now=c.moment))
 
 
 def _safety_use(c: Context) -> safety_kpi.SafetyUse:
@@ -105,8 +122,8 @@ def _sos(c: Context) -> safety_kpi.SosFigures:
 
 
 def _training(c: Context) -> workforce_kpi.TrainingFigures:
-    return c.once("training", lambda: workforce_kpi.figures(c.session, at=min(c.now, c.period.end),
-                                                            since=c.period.start))
+    return c.once("training", lambda: workforce_kpi.figures(c.session, at=c.moment, since=c.period.start,
+                                                            roster_since=c.period.start))
 
 
 def _alerts(c: Context) -> Value:
@@ -116,17 +133,21 @@ def _alerts(c: Context) -> Value:
 
 
 def _device_rates(c: Context) -> tuple[Value, Value]:
-    """A finished period with daily snapshots: rates over its vehicle-days and device-days; otherwise the
-    registry as it stands now (the registry keeps each device's last heartbeat, not their history)."""
+    """A finished period: rates over the vehicle-days and device-days of its daily snapshots; without any,
+    the install rate as the registry dates it at the period's end, and the operating rate "no data" (the
+    registry keeps each device's last heartbeat, not their history). The period under way: the registry now."""
     def compute() -> tuple[Value, Value]:
-        history = snapshots.device_history(c.session, since=c.period.start, until=c.period.end,
-                                           timezone=c.timezone) if c.period.end <= c.now else None
+        if not c.finished:
+            now = registry.device_kpi(c.session, since=c.now - timedelta(days=1))
+            return (_ratio(now.vehicles_with_device, now.vehicles), _ratio(now.devices_heard, now.devices_installed))
+        history = snapshots.device_history(c.session, since=c.period.start, until=c.period.end, timezone=c.timezone)
         if history is not None:
             days: dict[str, float | int | None] = {"snapshot_days": history.days}
             return (Value(*_ratio_parts(history.with_device, history.vehicles), days),
                     Value(*_ratio_parts(history.heard, history.installed), days))
-        now = registry.device_kpi(c.session, since=c.now - timedelta(days=1))
-        return (_ratio(now.vehicles_with_device, now.vehicles), _ratio(now.devices_heard, now.devices_installed))
+        installs = telematics_kpi.installs_as_of(c.session, c.period.end)
+        return (Value(*_ratio_parts(installs.with_device, installs.vehicles), {"snapshot_days": 0}),
+                Value(None, detail={"snapshot_days": 0}))
     return c.once("devices", compute)
 
 
@@ -135,7 +156,7 @@ def _ratio_parts(numerator: int, denominator: int) -> tuple[float | None, int, i
 
 
 def _complaints(c: Context) -> feedback_kpi.ComplaintFigures:
-    return feedback_kpi.complaint_figures(c.session, since=c.period.start, until=c.period.end)
+    return feedback_kpi.complaint_figures(c.session, since=c.period.start, until=c.period.end, now=c.now)
 
 
 def _breaches(c: Context) -> privacy_kpi.BreachFigures:
@@ -153,7 +174,8 @@ def _requests(c: Context) -> Value:
 
 
 def _deletions(c: Context) -> Value:
-    figures = privacy_kpi.deletion_figures(c.session, since=c.period.start, until=c.period.end, now=c.now)
+    figures = privacy_kpi.deletion_figures(c.session, since=c.period.start, until=c.period.end, now=c.now,
+                                           installed_at=c.once("installed", lambda: audit.oldest_entry_at(c.session)))
     return Value(figures.on_schedule_rate, figures.days_run, figures.days, dict(figures.erased))
 
 
@@ -166,8 +188,9 @@ def _breach_value(c: Context) -> Value:
 
 def _complaint_value(c: Context) -> Value:
     figures = _complaints(c)
-    return Value(figures.in_time_rate, figures.answered_in_time, figures.received,
-                 {"answer_p50_h": figures.answer_p50_h, "answer_p90_h": figures.answer_p90_h, **figures.by_category})
+    return Value(figures.in_time_rate, figures.answered_in_time, figures.settled,
+                 {"received": figures.received, "pending": figures.pending, "answer_p50_h": figures.answer_p50_h,
+                  "answer_p90_h": figures.answer_p90_h, **figures.by_category})
 
 
 def _sos_records(c: Context) -> list[dict[str, object]]:
@@ -179,7 +202,7 @@ def _late_requests(c: Context) -> list[dict[str, object]]:
 
 
 def _late_complaints(c: Context) -> list[dict[str, object]]:
-    return feedback_kpi.late_complaints(c.session, since=c.period.start, until=c.period.end)
+    return feedback_kpi.late_complaints(c.session, since=c.period.start, until=c.period.end, now=c.now)
 
 
 KPIS: list[Kpi] = [
@@ -187,7 +210,8 @@ KPIS: list[Kpi] = [
         N_("workers passed over workers with a final decision in the period"), "R 五.2 (1)", "screening_officer",
         "ratio", lambda c: _ratio(_screening(c).passed, _screening(c).decided), lambda _: Target(at_least=0.95)),
     Kpi("screening.coverage", N_("Active workers with a current clear screening"),
-        N_("active workers whose screening is clear and current, over active workers"), "R 二.2 任務一",
+        N_("workers active in the period whose screening was clear and current, over workers active in the period"),
+        "R 二.2 任務一",
         "screening_officer", "ratio", lambda c: _ratio(_screening(c).covered, _screening(c).active),
         lambda _: Target(at_least=1.0)),
     Kpi("devices.install_rate", N_("Vehicles with a monitoring device"),
@@ -219,7 +243,8 @@ KPIS: list[Kpi] = [
         N_("trip-monitoring alerts raised in the period per 1,000 trips started in it, and by kind"),
         "R 二.2 任務二", "safety_agent", "score", _alerts),
     Kpi("training.coverage", N_("Training coverage"),
-        N_("active workers with every required course passed and in force, over active workers"), "R 五.2 (5)",
+        N_("workers active in the period with every required course of their audience passed and in force (none "
+           "required: not covered), over workers active in the period"), "R 五.2 (5)",
         "trainer", "ratio", lambda c: _ratio(_training(c).covered_workers, _training(c).active_workers),
         lambda _: Target(at_least=1.0)),
     Kpi("training.satisfaction", N_("Training satisfaction (1-5)"),
@@ -230,13 +255,15 @@ KPIS: list[Kpi] = [
         N_("requests completed by their deadline, over requests due in the period"), "PIPL Art. 50; D 三",
         "privacy_officer", "ratio", _requests, lambda _: Target(at_least=1.0), drill=_late_requests),
     Kpi("privacy.deletions_on_schedule", N_("Deletions on schedule"),
-        N_("days on which the retention run finished, over days in the period"), "D 三(一)", "privacy_officer",
+        N_("days on which the retention run finished, over days of the period since the install began"), "D 三(一)",
+        "privacy_officer",
         "ratio", _deletions, lambda _: Target(at_least=1.0)),
     Kpi("privacy.breaches", N_("Personal-data breaches"),
         N_("breaches discovered in the period; serious ones reported to the authority in time"), "D 五",
         "privacy_officer", "count", _breach_value, lambda _: Target(at_most=0)),
     Kpi("complaints.answered_in_time", N_("Complaints answered in time"),
-        N_("complaints answered by their deadline, over complaints received in the period"), "D 六(二)",
+        N_("complaints answered by their deadline, over complaints received in the period that were answered or "
+           "are past their deadline"), "D 六(二)",
         "support_agent", "ratio", _complaint_value, lambda _: Target(at_least=1.0), drill=_late_complaints),
     Kpi("discipline.sanctions", N_("Sanctions decided"), N_("sanctions decided in the period, by kind"), "D 六(三)",
         "hr_officer", "count", _sanctions),
@@ -250,13 +277,49 @@ class Result:
     value: Value
     target: Target
     status: Status
+    frozen: int | None = None  # the version of the closed quarter's figures it comes from
+
+
+def frozen(session: Session, label: str) -> PeriodFigures | None:
+    """The latest version of a closed period's figures, or None while it is open."""
+    return session.scalar(select(PeriodFigures).where(PeriodFigures.period == label)
+                          .order_by(PeriodFigures.version.desc()).limit(1))
+
+
+def to_record(result: Result) -> dict[str, object]:
+    """A result as a closed quarter keeps it (numbers and codes, no personal data)."""
+    value = result.value
+    return {"key": result.kpi.key, "value": value.value, "numerator": value.numerator,
+            "denominator": value.denominator, "detail": dict(value.detail), "at_least": result.target.at_least,
+            "at_most": result.target.at_most, "status": result.status}
+
+
+def _thawed(kpi: Kpi, record: dict[str, object], version: int) -> Result:
+    def number(name: str) -> float | None:
+        raw = record.get(name)
+        return float(raw) if isinstance(raw, int | float) else None
+
+    detail = record.get("detail")
+    target = Target(at_least=number("at_least"), at_most=number("at_most"))
+    status = record.get("status")
+    return Result(kpi, Value(number("value"), number("numerator"), number("denominator"),
+                             dict(detail) if isinstance(detail, dict) else {}),
+                  target, status if status in ("green", "amber", "red", "info") else target.status(number("value")),
+                  frozen=version)  # type: ignore[arg-type]
 
 
 def compute(session: Session, period: Period, *, now: datetime, ack_seconds: int, timezone: str = "Asia/Shanghai",
-            keys: list[str] | None = None) -> list[Result]:
+            keys: list[str] | None = None, live: bool = False) -> list[Result]:
+    """The period's figures: a closed quarter's frozen ones (unless `live`, which closing and restating use),
+    else computed; a figure defined after the quarter closed is computed from the quarter's records."""
     context = Context(session, period, now, ack_seconds, timezone)
+    kept = None if live else frozen(session, period.label)
+    records = {str(r.get("key")): r for r in kept.figures} if kept is not None else {}
     results = []
     for kpi in KPIS if keys is None else [BY_KEY[k] for k in keys]:
+        if kept is not None and kpi.key in records:
+            results.append(_thawed(kpi, records[kpi.key], kept.version))
+            continue
         value = kpi.compute(context)
         target = kpi.target(context)
         results.append(Result(kpi, value, target, target.status(value.value)))

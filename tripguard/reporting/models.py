@@ -52,3 +52,17 @@ class DeviceDay(Base):
     installed: Mapped[int] = mapped_column(Integer)
     heard: Mapped[int] = mapped_column(Integer)  # installed devices heard in the 24 hours before the snapshot
     taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PeriodFigures(Base):
+    """A closed quarter's figures, frozen: version 1 when it was closed, each restatement the next, with
+    its reason. Reports show the latest version; the earlier ones stay, and the audit log records each."""
+
+    __tablename__ = "reporting_period_figures"
+
+    period: Mapped[str] = mapped_column(String(8), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    figures: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # key, value, numerator, denominator, detail, …
+    reason: Mapped[str | None] = mapped_column(String(500))  # a restatement's; None for the closing
+    made_by: Mapped[str] = mapped_column(String(80))
+    made_at: Mapped[datetime] = mapped_column(UTCDateTime)

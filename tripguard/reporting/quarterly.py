@@ -4,7 +4,7 @@ quarters, the plan's five risks with their status, and the security self-assessm
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -52,9 +52,15 @@ class QuarterlyReport:
     period: periods.Period
     generated_at: datetime
     results: list[kpis.Result]
-    trends: dict[str, list[tuple[str, float | None]]]  # kpi key -> [(quarter, value)], oldest first
+    trends: dict[str, list[tuple[str, float | None]]]  # kpi key -> [(quarter, value)], oldest first; None: no data
     risks: list[RiskStatus]
     assessment: Assessment
+    closed: dict[str, int] = field(default_factory=dict)  # quarter -> the version of its frozen figures shown
+
+    @property
+    def version(self) -> int | None:
+        """The report's quarter: the version of its frozen figures, or None while it is not closed."""
+        return self.closed.get(self.period.label)
 
 
 def _risk_status(risk: Risk, results: dict[str, kpis.Result], assessment: Assessment) -> str:
@@ -71,15 +77,18 @@ def build(session: Session, settings: Settings, keys: KeySource, quarter: str, *
     history = periods.trailing(period, TREND_QUARTERS, settings.timezone)
     trends: dict[str, list[tuple[str, float | None]]] = {kpi.key: [] for kpi in kpis.KPIS}
     results: list[kpis.Result] = []
-    for past in history:
+    closed: dict[str, int] = {}
+    for past in history:  # each quarter as it was (or as it was closed), never today's figures
         progress(past.label)
         results = kpis.compute(session, past, now=now, ack_seconds=settings.incident_ack_seconds,
                                timezone=settings.timezone)
         for result in results:
             trends[result.kpi.key].append((past.label, result.value.value))
+        if (version := next((r.frozen for r in results if r.frozen is not None), None)) is not None:
+            closed[past.label] = version
     progress("security")
     assessment = assess(session, settings, keys, now)
     by_key = {r.kpi.key: r for r in results}
     return QuarterlyReport(period=period, generated_at=now, results=results, trends=trends,
                            risks=[RiskStatus(risk, _risk_status(risk, by_key, assessment)) for risk in RISKS],
-                           assessment=assessment)
+                           assessment=assessment, closed=closed)

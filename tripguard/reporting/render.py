@@ -38,10 +38,13 @@ def language(locale: str) -> Iterator[None]:
         i18n.current_locale.reset(token)
 
 
+NO_DATA = N_("no data")
+
+
 def shown(result: Result) -> str:
     value = result.value.value
     if value is None:
-        return "—"
+        return i18n.gettext(NO_DATA)
     if result.kpi.unit == "ratio":
         return f"{value * 100:.1f} %"
     if result.kpi.unit == "count":
@@ -60,17 +63,28 @@ def target_text(result: Result) -> str:
     return "—"
 
 
+def closed_text(report: QuarterlyReport) -> str:
+    """Whether the quarter's figures are frozen, and which version."""
+    if report.version is None:
+        return i18n.gettext("Not closed: the figures are computed from the quarter's records when the report is "
+                            "built.")
+    return i18n.gettext("Closed: the frozen figures, version %(version)s.") % {"version": report.version}
+
+
 def to_csv(report: QuarterlyReport, locale: str) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     with language(locale):
-        writer.writerow(["section", "key", "title", "period", "value", "numerator", "denominator", "target", "status"])
+        writer.writerow(["section", "key", "title", "period", "value", "numerator", "denominator", "target", "status",
+                         "version"])
         for r in report.results:
-            writer.writerow(["kpi", r.kpi.key, i18n.gettext(r.kpi.title), report.period.label, r.value.value,
-                             r.value.numerator, r.value.denominator, target_text(r), r.status])
+            writer.writerow(["kpi", r.kpi.key, i18n.gettext(r.kpi.title), report.period.label,
+                             NO_DATA if r.value.value is None else r.value.value, r.value.numerator,
+                             r.value.denominator, target_text(r), r.status, r.frozen or ""])
         for key, points in report.trends.items():
             for quarter, value in points:
-                writer.writerow(["trend", key, "", quarter, value, "", "", "", ""])
+                writer.writerow(["trend", key, "", quarter, NO_DATA if value is None else value, "", "", "", "",
+                                 report.closed.get(quarter, "")])
         for risk in report.risks:
             writer.writerow(["risk", f"risk.{risk.risk.number}", i18n.gettext(risk.risk.title), report.period.label,
                              "", "", "", risk.risk.impact, risk.status])
@@ -89,7 +103,8 @@ def to_html(report: QuarterlyReport, locale: str, timezone: str) -> bytes:
         html = env.get_template("reporting/quarterly.html").render(
             report=report, shown=shown, target_text=target_text, status_words=STATUS_WORDS, translate=i18n.gettext,
             status_colours=STATUS_COLOURS, charts=svg, html_lang="zh-CN" if locale.startswith("zh") else "en",
-            zone=ZoneInfo(timezone), generated=report.generated_at.astimezone(ZoneInfo(timezone)))
+            zone=ZoneInfo(timezone), generated=report.generated_at.astimezone(ZoneInfo(timezone)),
+            closed_text=closed_text(report))
     return html.encode()
 
 
@@ -105,6 +120,7 @@ def to_pdf(report: QuarterlyReport, locale: str, timezone: str) -> bytes:
             Paragraph(i18n.gettext("Quarterly safety and privacy evaluation") + f" · {report.period.label}", title),
             Paragraph(i18n.gettext("Generated %(at)s (%(zone)s).") % {"at": report.generated_at.astimezone(
                 ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M"), "zone": timezone}, body),
+            Paragraph(closed_text(report), body),
             Paragraph(i18n.gettext("Figures against their targets"), heading)]
         rows = [[i18n.gettext("Figure"), i18n.gettext("Value"), i18n.gettext("Target"), i18n.gettext("Status")]]
         rows += [[Paragraph(i18n.gettext(r.kpi.title), body), shown(r), target_text(r),

@@ -19,14 +19,17 @@ class KpiRead(BaseModel):
     source: str = Field(description="the clause of the plan or the rules it answers")
     owner: str = Field(description="the role answerable for it")
     unit: str = Field(description="ratio | count | seconds | hours | score")
-    value: float | None
+    value: float | None = Field(description="null: no data (nothing of the period recorded, or nothing to measure)")
+    no_data: bool = Field(description="the figure has no value for the period (shown as \"no data\")")
     numerator: float | None
     denominator: float | None
     detail: dict[str, float | int | None]
     target: TargetRead
     status: str = Field(description="green | amber | red | info (no target, or nothing to measure)")
-    point_in_time: bool = Field(description="measured when asked, not over the period")
+    point_in_time: bool = Field(description="the period under way: measured when asked; a finished one: from its "
+                                            "daily snapshots, or as the registry dates it at the period's end")
     drill_down: bool
+    frozen_version: int | None = Field(description="the closed quarter's version of its figures this comes from")
 
 
 class KpiReport(BaseModel):
@@ -34,7 +37,31 @@ class KpiReport(BaseModel):
     start: datetime
     end: datetime
     computed_at: datetime
+    closed_version: int | None = Field(description="a closed quarter: the version of its frozen figures shown")
     kpis: list[KpiRead]
+
+
+class RestatementWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, le=1_000_000, description="the version being restated (the latest)")
+    reason: str = Field(min_length=1, max_length=500, description="why the figures are restated")
+
+
+class PeriodVersionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    reason: str | None
+    made_by: str
+    made_at: datetime
+
+
+class ClosedPeriodRead(BaseModel):
+    period: str
+    closed: bool
+    versions: list[PeriodVersionRead] = Field(description="the closing (1) and each restatement, oldest first")
+    kpis: list[KpiRead] = Field(description="the latest version's figures (empty while open)")
 
 
 class KpiRecords(BaseModel):

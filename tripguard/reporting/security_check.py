@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import LargeBinary, select
 from sqlalchemy.orm import Session
 
 from tripguard import models as _every_model  # noqa: F401 (the catalogue is read off the models)
@@ -19,11 +20,14 @@ from tripguard.audit import service as audit
 from tripguard.core.db import Base
 from tripguard.core.i18n import N_
 from tripguard.core.settings import DEV_SECRET, Settings
-from tripguard.privacy.catalogue import catalogue
+from tripguard.privacy.catalogue import PersonalField, catalogue
 from tripguard.security import service as security
+from tripguard.telematics.trips import trip_key
+from tripguard.vault import crypto
 from tripguard.vault.journal import JournalError
 from tripguard.vault.keys import journal_in
 from tripguard.vault.keysource import KeySource
+from tripguard.vault.models import DataKey
 from tripguard.vault.service import Vault
 
 BACKUP_WITHIN = timedelta(days=2)
@@ -91,25 +95,118 @@ def separated_administrators(i: Inputs) -> Evidence:
                     {"counts": counts})
 
 
+def _install_began(i: Inputs, oldest: datetime | None) -> datetime | None:
+    """When this install began: its first key-encryption key was made at `keys init`, before anything
+    was stored; the oldest audit entry, if it is older (a key folder re-made)."""
+    made = [datetime.fromisoformat(v.created_at) for v in i.keys.versions()]
+    known = [*made, *([oldest] if oldest is not None else [])]
+    return min(known) if known else None
+
+
 def audit_log(i: Inputs) -> Evidence:
+    """Signed lately, complete (no leaf missing from the sequenced log) and really six months deep: the
+    oldest entry is at least AUDIT_KEPT old, or the install is younger and every entry since its first day
+    is there."""
     head = audit.latest_head(i.session)
-    oldest = audit.oldest_entry_at(i.session)
     if head is None or i.now - head.signed_at > HEAD_WITHIN:
         return Evidence(False, N_("no tree head signed in the last day (last: %(days)s days ago)"),
                         {"days": _days(head.signed_at if head else None, i.now)},
                         N_("run the scheduler (it signs a head every few minutes); check its logs"))
-    return Evidence(True, N_("every access to personal data is audited in a hash-chained log; last signed head "
-                             "%(days)s days ago over %(size)s entries; the oldest entry is %(oldest)s days old and "
-                             "entries are never deleted (at least %(kept)s days required)"),
-                    {"days": _days(head.signed_at, i.now), "size": head.tree_size, "oldest": _days(oldest, i.now),
-                     "kept": AUDIT_KEPT.days})
+    first, last, count = audit.sequenced_span(i.session)
+    oldest = audit.oldest_entry_at(i.session)
+    values = {"days": _days(head.signed_at, i.now), "size": head.tree_size, "oldest": _days(oldest, i.now),
+              "kept": AUDIT_KEPT.days}
+    if count and (first != 0 or last - first + 1 != count):
+        return Evidence(False, N_("entries are missing from the audit log: %(missing)s of leaves 0 to %(last)s are "
+                                  "gone; the oldest left is %(oldest)s days old (%(kept)s days required)"),
+                        {**values, "missing": last + 1 - count, "last": last},
+                        N_("restore the missing entries from a backup; entries are never deleted"))
+    began = _install_began(i, oldest)
+    if oldest is not None and i.now - oldest >= AUDIT_KEPT:
+        return Evidence(True, N_("every access to personal data is audited in a hash-chained log; last signed head "
+                                 "%(days)s days ago over %(size)s entries; the oldest entry is %(oldest)s days old, "
+                                 "covering the %(kept)s days required; entries are never deleted"), values)
+    install_age = {**values, "install": _days(began, i.now)}
+    if began is not None and i.now - began < AUDIT_KEPT:  # the log is whole from leaf 0: nothing was lost
+        return Evidence(True, N_("every access to personal data is audited in a hash-chained log; last signed head "
+                                 "%(days)s days ago over %(size)s entries; this install is %(install)s days old, "
+                                 "younger than the %(kept)s days required, and its log is whole from its first day"),
+                        install_age)
+    return Evidence(False, N_("the audit log does not cover %(kept)s days: its oldest entry is %(oldest)s days old, "
+                              "but this install is %(install)s days old"), install_age,
+                    N_("restore the older entries from a backup; entries must be kept six months"))
+
+
+STORAGE_SAMPLE = 20  # values of each personal column, from each end of its table
+
+
+def _is_plaintext(blob: bytes) -> bool:
+    try:
+        return blob.decode("utf-8").isprintable()
+    except UnicodeDecodeError:
+        return False
+
+
+def _sealed(blob: bytes) -> bool:
+    """A value as the vault writes it: its format and suite bytes, a nonce and a tag, and not readable text."""
+    try:
+        crypto.suite_of(blob)
+    except crypto.DecryptionFailed:
+        return False
+    return not _is_plaintext(blob)
+
+
+def _key_name(spec: PersonalField, subject: str) -> str:
+    """The vault subject whose key seals the value: a trip's data (its plan, positions, alerts) is sealed under
+    the trip's own key, named from the trip's id; everything else under the id its subject column names."""
+    return trip_key(subject) if spec.table.startswith("telematics_") else subject
+
+
+def _sample(session: Session, field: PersonalField) -> list[tuple[str, bytes]]:
+    table = Base.metadata.tables[field.table]
+    column, subject = table.c[field.column], table.c[field.subject_column]
+    key = list(table.primary_key.columns)
+    values: dict[tuple[object, ...], tuple[str, bytes]] = {}
+    for order in ([c.asc() for c in key], [c.desc() for c in key]):
+        for row in session.execute(select(*key, subject, column).where(column.is_not(None)).order_by(*order)
+                                   .limit(STORAGE_SAMPLE)):
+            values[tuple(row[:len(key)])] = (str(row[-2]), bytes(row[-1]))
+    return list(values.values())
 
 
 def stored_encrypted(i: Inputs) -> Evidence:
+    """Samples every catalogued personal column (its first and last rows) and checks each value is vault
+    ciphertext (format, suite, nonce and tag; not readable text) sealed under a key the vault holds for its
+    subject (live or shredded). Nothing is decrypted."""
     fields = catalogue(Base.metadata)
-    return Evidence(bool(fields), N_("%(fields)s personal fields in %(tables)s tables sealed per person with "
-                                     "%(suite)s; no personal column is plaintext"),
-                    {"fields": len(fields), "tables": len({f.table for f in fields}), "suite": i.settings.crypto_suite})
+    bad: list[str] = []
+    sampled = 0
+    for spec in fields:
+        if not isinstance(Base.metadata.tables[spec.table].c[spec.column].type, LargeBinary):
+            bad.append(f"{spec.table}.{spec.column} (not a sealed column)")
+            continue
+        stored = _sample(i.session, spec)
+        sampled += len(stored)
+        subjects = {_key_name(spec, subject) for subject, _ in stored}
+        keyed = set(i.session.scalars(select(DataKey.subject_id).where(DataKey.subject_id.in_(subjects)))) \
+            if subjects else set()
+        if any(not _sealed(blob) for _, blob in stored):
+            bad.append(f"{spec.table}.{spec.column} (plaintext or not vault ciphertext)")
+        elif subjects - keyed:
+            bad.append(f"{spec.table}.{spec.column} (sealed under no key the vault holds)")
+    values = {"fields": len(fields), "tables": len({f.table for f in fields}), "suite": i.settings.crypto_suite,
+              "sampled": sampled}
+    if not fields:
+        return Evidence(False, N_("no personal field is catalogued"), values,
+                        N_("declare every personal column with personal_column()"))
+    if bad:
+        return Evidence(False, N_("of %(sampled)s stored values sampled, some are not sealed by the vault: %(columns)s"),
+                        {**values, "columns": ", ".join(bad[:10])},
+                        N_("find how these values were written around the vault, seal them again and rotate what "
+                           "was exposed"))
+    return Evidence(True, N_("%(fields)s personal fields in %(tables)s tables sealed per person with %(suite)s: "
+                             "%(sampled)s stored values sampled, every one vault ciphertext under its subject's key"),
+                    values)
 
 
 def in_transit(i: Inputs) -> Evidence:

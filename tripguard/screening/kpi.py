@@ -1,6 +1,7 @@
 """Screening's figures for a period: the pass rate (the plan's target: ≥ 95 %), coverage (the share of
-active workers with a current clear screening) and the time from application to a final decision.
-Computed with SQL aggregates on either backend; the reporting domain builds on these."""
+the period's roster with a current clear screening) and the time from application to a final decision.
+The roster is the period's own, from the applicants' timelines (`roster`), never today's statuses: a
+finished period is measured as it was."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from tripguard.core.stats import quantile
 from tripguard.screening.models import Applicant, Event
-from tripguard.screening.workers import RESCREEN_GRACE
+from tripguard.screening.roster import roster
 
 FINAL = ("status.active", "status.rejected")
 
@@ -22,8 +23,8 @@ class Figures:
     decided: int  # applicants whose first final decision fell in the period
     passed: int
     pass_rate: float | None  # passed / decided
-    active: int  # workers active now
-    covered: int  # of them, with a current clear screening
+    active: int  # workers active at some moment of the period (until `now`)
+    covered: int  # of them, with a clear and current screening at the last such moment
     coverage: float | None
     days_to_decision_p50: float | None
     days_to_decision_p90: float | None
@@ -40,11 +41,8 @@ def figures(session: Session, *, since: datetime, until: datetime, now: datetime
     decided = len(rows)
     passed = sum(1 for kind, _, _ in rows if kind == "status.active")
     days = [(at - consented).total_seconds() / 86400 for _, at, consented in rows]
-    moment = now or until
-    active = session.scalar(select(func.count()).where(Applicant.status == "active")) or 0
-    covered = session.scalar(select(func.count()).where(
-        Applicant.status == "active", Applicant.outcome == "clear",
-        Applicant.rescreen_due_at > moment - RESCREEN_GRACE)) or 0
+    members = roster(session, since=since, until=min(now or until, until))
+    active, covered = len(members), sum(1 for member in members if member.screened)
     return Figures(decided=decided, passed=passed, pass_rate=passed / decided if decided else None, active=active,
                    covered=covered, coverage=covered / active if active else None,
                    days_to_decision_p50=quantile(days, 0.5), days_to_decision_p90=quantile(days, 0.9))

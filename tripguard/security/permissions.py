@@ -85,6 +85,7 @@ class Permission(StrEnum):
     DISCIPLINE_DECIDE = "discipline.decide"  # sanctions on a violation, and decisions on appeals
     SANCTION_APPEAL = "sanction.appeal"  # the person sanctioned appeals
     REPORT_READ = "report.read"  # the KPIs against their targets, the quarterly report, their records
+    REPORT_CLOSE = "report.close"  # close a finished quarter (freeze its figures) and restate it, with a reason
 
 
 class Purpose(StrEnum):
@@ -142,7 +143,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
        Permission.BREACH_MANAGE},
     Role.TRAINER: _STAFF_BASE | {Permission.TRAINING_MANAGE, Permission.AGREEMENT_PUBLISH},
     Role.SUPERVISOR: _STAFF_BASE | {Permission.AUDIT_READ, Permission.CATALOGUE_READ, Permission.COMPLAINT_READ,
-                                    Permission.SUPERVISION_READ, Permission.VIOLATION_RAISE, Permission.REPORT_READ},
+                                    Permission.SUPERVISION_READ, Permission.VIOLATION_RAISE, Permission.REPORT_READ,
+                                    Permission.REPORT_CLOSE},
     Role.SUPPORT_AGENT: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ORDER_READ, Permission.ORDER_REVEAL,
                                        Permission.COMPLAINT_READ, Permission.COMPLAINT_HANDLE,
                                        Permission.VIOLATION_RAISE},

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tripguard.telematics.models import Trip, TripAlert
+from tripguard.telematics.models import Device, Trip, TripAlert, Vehicle
 
 
 @dataclass(frozen=True)
@@ -29,3 +29,20 @@ def alert_rates(session: Session, *, since: datetime, until: datetime) -> AlertR
     alerts = {key: count for key, count in session.execute(select(TripAlert.kind, func.count()).where(
         TripAlert.ts >= since, TripAlert.ts < until).group_by(TripAlert.kind))}
     return AlertRates(trips=trips, alerts=alerts)
+
+
+@dataclass(frozen=True)
+class Installs:
+    vehicles: int  # registered before the moment
+    with_device: int  # of them, with a device installed in them before it
+
+
+def installs_as_of(session: Session, at: datetime) -> Installs:
+    """The install rate as the registry dates it, for a finished period without daily snapshots: vehicles
+    registered before `at`, and those with a device whose installation in them dates from before `at`.
+    (A device moved to another vehicle since keeps only its new installation: the snapshots are exact.)"""
+    vehicles = session.scalar(select(func.count()).select_from(Vehicle).where(Vehicle.created_at < at)) or 0
+    with_device = session.scalar(select(func.count(func.distinct(Vehicle.id))).join(
+        Device, Device.vehicle_id == Vehicle.id).where(Vehicle.created_at < at, Device.installed_at.is_not(None),
+                                                       Device.installed_at < at)) or 0
+    return Installs(vehicles=vehicles, with_device=with_device)
