@@ -65,7 +65,6 @@ def subject_token(subject_id: str, role: str = "passenger", minutes: int = 10) -
                        "exp": now + timedelta(minutes=minutes)}, SUBJECT_SECRET, algorithm="HS256")
 
 
-<<<<<<< HEAD
 def cleared_worker(factory: sessionmaker[Session], worker_id: str, role: str = "courier") -> None:
     """A driver or courier the dispatch gate allows: screened clear (active, re-screening not yet due) and
     signed the workers' confidentiality agreement in force (no course is required unless a test puts one).
@@ -82,7 +81,8 @@ def cleared_worker(factory: sessionmaker[Session], worker_id: str, role: str = "
                                   consented_at=now, outcome="clear", cleared_at=now,
                                   rescreen_due_at=now + timedelta(days=365), created_at=now, updated_at=now))
     sign_agreement(factory, Principal.for_roles("subject", worker_id, frozenset({Role(role)})))
-=======
+
+
 def picture(seed: int = 0, *, size: tuple[int, int] = (64, 48), kind: str = "PNG") -> bytes:
     """A small real picture (PNG or JPEG): different `seed`s are different pictures (different faces)."""
     import io
@@ -99,4 +99,3 @@ def picture_b64(seed: int = 0, **options: object) -> str:
     import base64
 
     return base64.b64encode(picture(seed, **options)).decode()  # type: ignore[arg-type]
->>>>>>> i27-input
