@@ -63,8 +63,10 @@ class Intake:
     merchant_phone: str | None = None
 
 
-def get(session: Session, order_id: str) -> Order:
-    order = session.get(Order, order_id)
+def get(session: Session, order_id: str, *, for_update: bool = False) -> Order:
+    """`for_update`: the order's row locked until the transaction ends (PostgreSQL), so changes to its courier
+    and its number bindings are made one at a time."""
+    order = session.get(Order, order_id, with_for_update=for_update or None, populate_existing=for_update)
     if order is None:
         raise NotFound("no such order")
     return order
@@ -114,7 +116,7 @@ def _move(session: Session, order: Order, status: str, actor: Actor, *, grace: t
 def mark(session: Session, *, actor: Actor, order_id: str, status: str, grace: timedelta,
          exception: str | None = None) -> Order:
     """The operator or the merchant moves an order on: prepared, cancelled, or an exception."""
-    order = get(session, order_id)
+    order = get(session, order_id, for_update=True)  # not while an assignment binds numbers
     allowed = {"prepared": ("accepted",), "cancelled": OPEN, "exception": OPEN}
     if status not in allowed or order.status not in allowed[status]:
         raise Conflict(N_("The order cannot move to that state from where it is."))
@@ -127,8 +129,10 @@ def mark(session: Session, *, actor: Actor, order_id: str, status: str, grace: t
 
 def assign(session: Session, vault: Vault, *, actor: Actor, order_id: str, courier_id: str, courier_phone: str,
            on_exhausted: numbers.OnExhausted) -> Order:
-    """The courier who takes the order; customer and courier are bound through a virtual number."""
-    order = get(session, order_id)
+    """The courier who takes the order; customer and courier are bound through a virtual number. The order
+    is locked first: parallel assignments run one after another, so an order has one live binding per party
+    and a replaced courier's binding is always ended (its line dead), whichever assignment wins."""
+    order = get(session, order_id, for_update=True)
     if order.status not in ("accepted", "prepared"):
         raise Conflict(N_("The order cannot move to that state from where it is."))
     if order.courier_id == courier_id:
