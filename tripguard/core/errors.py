@@ -68,6 +68,12 @@ class AccessSuspended(PermissionDenied):
     type, title = "/problems/access-suspended", "Access suspended"
 
 
+class OwnDecision(PermissionDenied):
+    """Separation of duties: the staff member is the person the decision is about."""
+
+    type, title = "/problems/own-decision", "Decision about yourself"
+
+
 class NotFound(DomainError):
     status, type, title = 404, "/problems/not-found", "Not found"
 
