@@ -76,11 +76,12 @@ def test_nobody_decides_their_own_appeal(client: TestClient, act_as) -> None:  #
     assert decided.json()["appeal_status"] == "upheld" and decided.json()["status"] == "active"
 
 
-def test_nobody_handles_their_own_screening(client: TestClient, screening_app: FastAPI, act_as,  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("screening_app")
+def test_nobody_handles_their_own_screening(client: TestClient, app: FastAPI, act_as,  # type: ignore[no-untyped-def]
                                             session_factory: sessionmaker[Session]) -> None:
     # A screening officer who also drives, under the same id, with a record the policy leaves to a person.
     assert apply(client, act_as, "stf_SCREENER", "006").status_code == 201
-    run_agency(screening_app, session_factory)
+    run_agency(app, session_factory)
     act_as(Role.SCREENING_OFFICER, id="stf_SCREENER")
     for call in (lambda: client.post("/api/v1/applicants/stf_SCREENER/take"),
                  lambda: client.post("/api/v1/applicants/stf_SCREENER/decision", json={"action": "clear"})):
