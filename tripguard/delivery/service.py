@@ -23,12 +23,13 @@ from tripguard.audit.actor import Actor
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import Conflict, DomainError, NotFound
 from tripguard.core.i18n import N_
-from tripguard.delivery import numbers
+from tripguard.delivery import numbers, views
 from tripguard.delivery.models import MerchantStaff, Order
 from tripguard.notify import service as notify
 from tripguard.privacy import access
 from tripguard.privacy.service import get_notice
 from tripguard.security.codes import CodeCheck, check_code
+from tripguard.security.principal import Principal
 from tripguard.security.service import get_staff
 from tripguard.vault.service import Vault
 
@@ -229,6 +230,16 @@ def _raise_for(outcome: CodeCheck) -> None:
         raise CodeLocked(N_("Five wrong codes: the code is locked. Use photo proof."))
     if outcome is CodeCheck.EXPIRED:
         raise CodeLocked(N_("The code has expired. Use photo proof."))
+
+
+def own_order(session: Session, principal: Principal, order_id: str) -> Order:
+    """An order the person took part in (its customer, or its courier): asked by other domains (a complaint,
+    a rating). Whose part it is, is `views.party_of`'s one answer; anyone else's order, or none, is 404."""
+    order = session.get(Order, order_id)
+    if order is None or principal.kind != "subject" or \
+            views.party_of(session, principal, order) not in ("customer", "courier"):
+        raise NotFound("no such order of yours")
+    return order
 
 
 def parties(session: Session, order_ids: list[str]) -> dict[str, tuple[str, str | None]]:
