@@ -5,7 +5,9 @@ with can call the customer, and every replaced courier's line is refused."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -87,4 +89,46 @@ def test_parallel_assignments_bind_one_number_and_kill_the_replaced_couriers_lin
                 answer = numbers.route(session, vault, actor=SYSTEM, number=binding.number, caller=caller)
                 assert (answer.action == "bridge") == (binding.courier_id == holder), (binding.courier_id, answer)
     engine.dispose()
+    site.state.engine.dispose()
+
+
+def test_an_order_cancelled_while_it_is_reassigned_keeps_no_live_line(tmp_path: Path) -> None:
+    """The cancellation arrives while the reassignment's transaction is still open: its write of the order
+    waits for the reassignment's, and only then does it read the bindings to end, the new courier's too (a
+    regression test of that order of reads: a cancellation that read the bindings first would miss it)."""
+    url = fresh_database("tg_cancel_race", tmp_path)
+    site = create_app(make_settings(url, tmp_path / "keys"))
+    vault = site.state.vault
+    factory = site.state.sessionmaker
+    with unit_of_work(factory) as session:
+        privacy.publish_notice(session, actor=TEST_ACTOR, version="ord-1", purposes=["delivery"],
+                               categories=["user.name"], retention_zh="72小时", retention_en="72 hours",
+                               text_zh="告知", text_en="notice")
+        numbers.add_numbers(session, city="beijing", numbers=["17000000001", "17000000002"])
+        service.take_order(session, vault, actor=SYSTEM, intake=service.Intake(
+            order_id="O9", customer_id="C9", merchant_id="M1", city="beijing", notice_version="ord-1", name="李四",
+            phone=CUSTOMER_PHONE, address="上海市徐汇区漕溪北路1号", items=[{"name": "面", "quantity": 1}]))
+        service.assign(session, vault, actor=SYSTEM, order_id="O9", courier_id="R1", courier_phone="13700000001",
+                       on_exhausted=numbers.alert_exhausted)
+    failures: list[BaseException] = []
+
+    def cancel() -> None:
+        try:
+            with unit_of_work(factory) as session:
+                service.mark(session, actor=SYSTEM, order_id="O9", status="cancelled", grace=timedelta(0))
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            failures.append(exc)
+
+    with unit_of_work(factory) as session:
+        service.assign(session, vault, actor=SYSTEM, order_id="O9", courier_id="R2", courier_phone="13700000002",
+                       on_exhausted=numbers.alert_exhausted)
+        canceller = threading.Thread(target=cancel)
+        canceller.start()
+        time.sleep(0.5)  # the cancellation has read the order (or waits to) before the reassignment commits
+    canceller.join()
+    assert failures == []
+    with unit_of_work(factory) as session:
+        assert session.get(Order, "O9").status == "cancelled"  # type: ignore[union-attr]
+        live = session.scalars(select(Binding).where(Binding.order_id == "O9", Binding.expires_at.is_(None))).all()
+        assert live == [], [(b.courier_id, b.created_at) for b in live]
     site.state.engine.dispose()

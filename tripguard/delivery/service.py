@@ -117,7 +117,7 @@ def _move(session: Session, order: Order, status: str, actor: Actor, *, grace: t
 def mark(session: Session, *, actor: Actor, order_id: str, status: str, grace: timedelta,
          exception: str | None = None) -> Order:
     """The operator or the merchant moves an order on: prepared, cancelled, or an exception."""
-    order = get(session, order_id, for_update=True)  # not while an assignment binds numbers
+    order = get(session, order_id)
     allowed = {"prepared": ("accepted",), "cancelled": OPEN, "exception": OPEN}
     if status not in allowed or order.status not in allowed[status]:
         raise Conflict(N_("The order cannot move to that state from where it is."))
