@@ -50,8 +50,8 @@ SEED = [
        SELECT 'shr_' || n, 'trp_' || n, md5(n::text), 'passenger', now() - interval '1 day', 1
        FROM generate_series(20, {trips}, 20) AS n""",
     # one passenger in 4 has a verified emergency contact
-    """INSERT INTO safety_contacts (id, subject_id, attempts, auto_share, created_at, verified_at)
-       SELECT 'con_' || n, 'psg_' || n, 0, 'off', now() - interval '2 years', now() - interval '2 years'
+    """INSERT INTO safety_contacts (id, subject_id, slot, attempts, auto_share, created_at, verified_at)
+       SELECT 'con_' || n, 'psg_' || n, 1, 0, 'off', now() - interval '2 years', now() - interval '2 years'
        FROM generate_series(0, 199999, 4) AS n""",
     # one trip in 1,000 had an SOS, acknowledged 10-70 s later
     """INSERT INTO safety_incidents (id, source, severity, status, silent, trip_id, created_at, ack_due_at,

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.builders import TEST_ACTOR
+from tests.delivery.conftest import place_order
 from tests.safety.test_recordings import announce
 from tests.safety.test_sos_api import on_a_trip
 from tripguard.audit.models import AuditEntry
@@ -37,11 +38,25 @@ def test_what_cannot_be_filed(client: TestClient, db: Session, act_as) -> None: 
     act_as(Role.PASSENGER, kind="subject", id="SOMEONE_ELSE")
     assert client.post("/api/v1/complaints", json={"trip_id": "T1", "category": "service"}).status_code == 404
     assert client.post("/api/v1/complaints", json={"category": "service"}).status_code == 422  # about what?
-    assert client.post("/api/v1/complaints", json={"order_id": "O1", "category": "low_rating",
-                                                   "rating": 4}).status_code == 422  # four stars is not low
-    assert client.post("/api/v1/complaints", json={"order_id": "O1", "category": "low_rating",
-                                                   "rating": 1}).status_code == 201
     assert client.post("/api/v1/complaints", json={"category": "safety", "text": "有人跟踪我"}).status_code == 201
+
+
+def test_a_complaint_or_rating_names_an_order_the_person_took_part_in(client: TestClient, db: Session,  # type: ignore[no-untyped-def]
+                                                                      act_as) -> None:
+    place_order(client, db, act_as, "O1", "C1", courier_id="R1")
+    low = {"order_id": "O1", "category": "low_rating", "rating": 1}
+    for role, someone in ((Role.CUSTOMER, "C2"), (Role.COURIER, "R2"), (Role.PASSENGER, "C1")):
+        act_as(role, kind="subject", id=someone)  # another customer, another courier, C1 under another role
+        refused = client.post("/api/v1/complaints", json=low)
+        assert refused.status_code == 404 and refused.json()["type"] == "/problems/not-found", refused.text
+    act_as(Role.CUSTOMER, kind="subject", id="C1")
+    assert client.post("/api/v1/complaints", json={**low, "order_id": "O404"}).status_code == 404  # no such order
+    assert client.post("/api/v1/complaints", json={**low, "rating": 4}).status_code == 422  # four stars is not low
+    assert client.post("/api/v1/complaints", json={**low, "trip_id": "T404"}).status_code == 404  # both named: both own
+    assert client.post("/api/v1/complaints", json=low).status_code == 201
+    act_as(Role.COURIER, kind="subject", id="R1")
+    assert client.post("/api/v1/complaints", json={"order_id": "O1", "category": "conduct"}).status_code == 201
+    assert [c.subject_id for c in db.scalars(select(Complaint).order_by(Complaint.created_at))] == ["C1", "R1"]
 
 
 def test_a_complaint_keeps_the_trips_recordings_16_days(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
@@ -63,6 +78,7 @@ def test_a_complaint_keeps_the_trips_recordings_16_days(client: TestClient, db: 
 
 
 def test_supervisors_see_the_list_without_the_words(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    place_order(client, db, act_as, "O9", "C9", courier_id="R1")
     act_as(Role.COURIER, kind="subject", id="R1")
     client.post("/api/v1/complaints", json={"order_id": "O9", "category": "privacy", "text": "小票上印了我的全名"})
     act_as(Role.SUPERVISOR)
@@ -79,9 +95,10 @@ def test_complaints_go_after_the_trip_data_period_unless_their_author_is_on_hold
     from tripguard.feedback import service
     from tripguard.privacy.retention import held_subjects, place_hold
 
-    for person in ("C1", "C2"):
+    for order, person in (("O1", "C1"), ("O2", "C2")):
+        place_order(client, db, act_as, order, person)
         act_as(Role.CUSTOMER, kind="subject", id=person)
-        assert client.post("/api/v1/complaints", json={"order_id": "O1", "category": "service"}).status_code == 201
+        assert client.post("/api/v1/complaints", json={"order_id": order, "category": "service"}).status_code == 201
     place_hold(db, actor=TEST_ACTOR, subject_id="C2", case_ref="inc_1", reason="court order")
     rule = service.expired(timedelta(days=730), held_subjects)  # a subquery factory
     now = utcnow()

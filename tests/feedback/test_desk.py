@@ -85,3 +85,17 @@ def test_a_complaint_becomes_a_case_or_a_breach(client: TestClient, db: Session,
     assert breach.status == "open" and leaked["id"] in breach.title
     assert (db.get(Complaint, unsafe["id"]).due_at - db.get(Complaint, unsafe["id"]).created_at).days == 1  # type: ignore[union-attr]
     assert (db.get(Complaint, leaked["id"]).due_at - db.get(Complaint, leaked["id"]).created_at).days == 15  # type: ignore[union-attr]
+
+
+def test_a_complaint_is_a_violation_only_of_the_worker_who_carried_the_order(client: TestClient, db: Session,  # type: ignore[no-untyped-def]
+                                                                          act_as) -> None:
+    place_order(client, db, act_as, courier_id="R1")
+    act_as(Role.CUSTOMER, kind="subject", id="C1")
+    filed = client.post("/api/v1/complaints", json={"order_id": "O1", "category": "conduct", "text": "骑手态度很差"})
+    act_as(Role.SUPPORT_AGENT)
+    escalate = f"/api/v1/complaints/{filed.json()['id']}/escalate"
+    body = {"to": "violation", "offender_type": "worker", "kind": "conduct", "summary": "对顾客态度恶劣"}
+    someone_else = client.post(escalate, json=body | {"offender_id": "R2"})
+    assert someone_else.status_code == 409, someone_else.text
+    became = client.post(escalate, json=body | {"offender_id": "R1"})
+    assert became.status_code == 200 and became.json()["became"] == "violation", became.text

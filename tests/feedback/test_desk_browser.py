@@ -16,6 +16,7 @@ from tests.web.conftest import LiveServer, browser, no_script_errors, serve_in_t
 from tests.web.test_console_browser import new_page, sign_in_and_enrol
 from tripguard.app import create_app
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
+from tripguard.delivery import service as orders
 from tripguard.feedback import service as feedback
 from tripguard.privacy import service as privacy
 from tripguard.security import service as security
@@ -41,6 +42,9 @@ def desk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
                                text_zh="说明", text_en="notice")
         privacy.upsert_subject(session, vault, actor=TEST_ACTOR, subject_id="cus_1", kind="customer",
                                notice_version="n1", values={"name": "赵六", "phone": "13800006666"})
+        orders.take_order(session, vault, actor=TEST_ACTOR, intake=orders.Intake(  # the order complained about
+            order_id="ord_9", customer_id="cus_1", merchant_id="M1", city="beijing", notice_version="n1",
+            name="赵六", phone="13800006666", address="北京市朝阳区建国路88号", items=[{"name": "面", "quantity": 1}]))
         customer = Principal.for_roles("subject", "cus_1", frozenset({Role.CUSTOMER}))
         feedback.file(session, vault, filer=customer, request=feedback.ComplaintRequest(
             category="service", order_id="ord_9", text="送餐迟到一小时"), recording_hold_days=16)

@@ -121,6 +121,9 @@ def test_a_complaint_becomes_a_violation_whose_suspension_closes_the_dispatch_ga
     assert client.post("/api/v1/me/training/privacy-basics/attempts", json={"answers": [1, 0]}).json()["passed"]
     assert gate("cou_bad")["eligible"] is True
 
+    from tests.delivery.conftest import place_order
+
+    place_order(client, db, act_as, "ord_9", "cus_9", courier_id="cou_bad")  # a complaint names an order of theirs
     act_as(Role.CUSTOMER, kind="subject", id="cus_9")
     complaint = client.post("/api/v1/complaints", json={"category": "privacy", "order_id": "ord_9",
                                                         "text": "骑手送餐后打电话骚扰我"})

@@ -83,6 +83,12 @@ class WorkerIneligible(DomainError):
     status, type, title = 409, "/problems/worker-ineligible", "Worker not eligible"
 
 
+class OwnDecision(PermissionDenied):
+    """Separation of duties: the staff member is the person the decision is about."""
+
+    type, title = "/problems/own-decision", "Decision about yourself"
+
+
 class NotFound(DomainError):
     status, type, title = 404, "/problems/not-found", "Not found"
 

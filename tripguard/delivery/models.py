@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Integer, String
+from sqlalchemy import JSON, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tripguard.core.db import Base, UTCDateTime
@@ -59,6 +59,9 @@ class MerchantStaff(Base):
     merchant_id: Mapped[str] = mapped_column(String(64), index=True)
 
 
+LIVE_BINDING = text("status = 'active' AND expires_at IS NULL")
+
+
 class VirtualNumber(Base):
     """A number of the pool (the X of AXB): bound to one order at a time, then quiet before reuse."""
 
@@ -76,6 +79,10 @@ class Binding(Base):
     virtual number, until the order completes plus a grace."""
 
     __tablename__ = "delivery_bindings"
+    # One live binding per order and party (ended ones carry `expires_at`): parallel assignments can never
+    # leave a replaced courier a second working line to the customer.
+    __table_args__ = (Index("uq_delivery_bindings_live", "order_id", "party", unique=True,
+                            postgresql_where=LIVE_BINDING, sqlite_where=LIVE_BINDING),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     order_id: Mapped[str] = mapped_column(String(64), index=True)

@@ -24,13 +24,14 @@ from tripguard.core import pictures
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import Conflict, DomainError, NotFound, WorkerIneligible
 from tripguard.core.i18n import N_
-from tripguard.delivery import numbers
+from tripguard.delivery import numbers, views
 from tripguard.delivery.models import MerchantStaff, Order
 from tripguard.notify import service as notify
 from tripguard.privacy import access, freetext
 from tripguard.privacy.service import get_notice
 from tripguard.screening import gate
 from tripguard.security.codes import CodeCheck, check_code
+from tripguard.security.principal import Principal
 from tripguard.security.service import get_staff
 from tripguard.vault.service import Vault
 
@@ -65,8 +66,10 @@ class Intake:
     merchant_phone: str | None = None
 
 
-def get(session: Session, order_id: str) -> Order:
-    order = session.get(Order, order_id)
+def get(session: Session, order_id: str, *, for_update: bool = False) -> Order:
+    """`for_update`: the order's row locked until the transaction ends (PostgreSQL), so changes to its courier
+    and its number bindings are made one at a time."""
+    order = session.get(Order, order_id, with_for_update=for_update or None, populate_existing=for_update)
     if order is None:
         raise NotFound("no such order")
     return order
@@ -130,8 +133,10 @@ def mark(session: Session, *, actor: Actor, order_id: str, status: str, grace: t
 def assign(session: Session, vault: Vault, *, actor: Actor, order_id: str, courier_id: str, courier_phone: str,
            on_exhausted: numbers.OnExhausted, override_reason: str | None = None) -> Order:
     """The courier who takes the order; customer and courier are bound through a virtual number. Only a
-    courier the dispatch gate allows, unless the operator overrides with a reason (`ask_gate`)."""
-    order = get(session, order_id)
+    courier the dispatch gate allows, unless the operator overrides with a reason (`ask_gate`). The order
+    is locked first: parallel assignments run one after another, so an order has one live binding per party
+    and a replaced courier's binding is always ended (its line dead), whichever assignment wins."""
+    order = get(session, order_id, for_update=True)
     if order.status not in ("accepted", "prepared"):
         raise Conflict(N_("The order cannot move to that state from where it is."))
     if order.courier_id == courier_id:
@@ -253,6 +258,16 @@ def _raise_for(outcome: CodeCheck) -> None:
         raise CodeLocked(N_("Five wrong codes: the code is locked. Use photo proof."))
     if outcome is CodeCheck.EXPIRED:
         raise CodeLocked(N_("The code has expired. Use photo proof."))
+
+
+def own_order(session: Session, principal: Principal, order_id: str) -> Order:
+    """An order the person took part in (its customer, or its courier): asked by other domains (a complaint,
+    a rating). Whose part it is, is `views.party_of`'s one answer; anyone else's order, or none, is 404."""
+    order = session.get(Order, order_id)
+    if order is None or principal.kind != "subject" or \
+            views.party_of(session, principal, order) not in ("customer", "courier"):
+        raise NotFound("no such order of yours")
+    return order
 
 
 def parties(session: Session, order_ids: list[str]) -> dict[str, tuple[str, str | None]]:

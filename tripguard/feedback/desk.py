@@ -17,6 +17,7 @@ from tripguard.audit.actor import Actor
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import Conflict, NotFound
 from tripguard.core.i18n import N_
+from tripguard.delivery import service as orders
 from tripguard.feedback.models import Complaint
 from tripguard.notify import service as notify
 from tripguard.privacy import access
@@ -24,6 +25,7 @@ from tripguard.privacy import breaches as privacy_breaches
 from tripguard.privacy.service import phone_on_file
 from tripguard.safety.service import open_for_complaint
 from tripguard.security.service import get_staff
+from tripguard.telematics import trips
 from tripguard.vault.service import Vault
 from tripguard.workforce import discipline
 
@@ -82,6 +84,22 @@ class ViolationSpec:
     summary: str
 
 
+def worked_on(session: Session, complaint: Complaint, worker_id: str) -> bool:
+    """Whether the worker carried what the complaint names (the order's courier, the trip's driver), asked of
+    the delivery and telematics domains: a complaint is evidence against them only then."""
+    if complaint.order_id is not None:
+        customer_and_courier = orders.parties(session, [complaint.order_id]).get(complaint.order_id)
+        if customer_and_courier is None or customer_and_courier[1] != worker_id:
+            return False
+    if complaint.trip_id is not None:
+        try:
+            if trips.get_trip(session, complaint.trip_id).driver_id != worker_id:
+                return False
+        except NotFound:
+            return False
+    return True
+
+
 def escalate(session: Session, *, actor: Actor, complaint_id: str, to: str, ack_seconds: int,
              vault: Vault | None = None, violation: ViolationSpec | None = None) -> Complaint:
     """Turn the complaint into a case for the safety centre, a breach for the privacy officer to
@@ -104,6 +122,8 @@ def escalate(session: Session, *, actor: Actor, complaint_id: str, to: str, ack_
             advice="to decide", contact="the privacy officer")
         complaint.became, complaint.became_id = "breach", breach.id
     elif to == "violation" and violation is not None and vault is not None:
+        if violation.offender_type == "worker" and not worked_on(session, complaint, violation.offender_id):
+            raise Conflict(N_("This complaint is about an order or a trip that this worker did not carry."))
         raised = discipline.raise_violation(session, vault, actor=actor, offender_type=violation.offender_type,
                                             offender_id=violation.offender_id, kind=violation.kind,
                                             summary=violation.summary, evidence={"complaints": [complaint.id]})

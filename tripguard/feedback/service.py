@@ -18,10 +18,12 @@ from sqlalchemy.orm import Session
 from tripguard.audit import service as audit
 from tripguard.core.clock import utcnow
 from tripguard.core.ids import new_id
+from tripguard.delivery import service as orders
 from tripguard.feedback.models import Complaint
 from tripguard.privacy import access
-from tripguard.safety import recordings, shares
+from tripguard.safety import recordings
 from tripguard.security.principal import Principal
+from tripguard.telematics import trips
 from tripguard.vault.service import Vault
 
 
@@ -50,8 +52,7 @@ def file(session: Session, vault: Vault, *, filer: Principal, request: Complaint
     key = f"{filer.id}:{request.idempotency_key}" if request.idempotency_key else None
     if key is not None and (known := session.scalar(select(Complaint).where(Complaint.idempotency_key == key))):
         return known, False
-    if request.trip_id is not None:
-        shares.own_trip(session, subject_id=filer.id, trip_id=request.trip_id)  # 404 unless it is theirs
+    _own_subjects(session, filer, request)
     complaint = Complaint(id=new_id("cmp"), subject_id=filer.id,
                           subject_role=min((r.value for r in filer.roles), default="unknown"),
                           trip_id=request.trip_id, order_id=request.order_id, category=request.category,
@@ -65,6 +66,15 @@ def file(session: Session, vault: Vault, *, filer: Principal, request: Complaint
     if request.trip_id is not None:
         recordings.hold_for_complaint(session, trip_id=request.trip_id, days=recording_hold_days)
     return complaint, True
+
+
+def _own_subjects(session: Session, filer: Principal, request: ComplaintRequest) -> None:
+    """A complaint or a rating names a trip or an order the person took part in: each domain answers for its
+    own (404 for anyone else's, or one that does not exist), so no one files against other people's."""
+    if request.trip_id is not None:
+        trips.own_trip(session, subject_id=filer.id, trip_id=request.trip_id)
+    if request.order_id is not None:
+        orders.own_order(session, filer, request.order_id)
 
 
 def of_person(session: Session, subject_id: str) -> list[Complaint]:

@@ -25,6 +25,8 @@ from tripguard.privacy import access, service
 from tripguard.privacy.models import DataSubject, SubjectRequest
 from tripguard.security import credentials
 from tripguard.security.codes import CodeCheck, check_code
+from tripguard.security.permissions import Decision
+from tripguard.security.principal import refuse_own
 from tripguard.vault.service import Vault
 
 DUE = timedelta(days=15)
@@ -132,6 +134,7 @@ def verify_in_person(session: Session, vault: Vault, *, actor: Actor, request_id
     request = session.get(SubjectRequest, request_id)
     if request is None:
         raise NotFound("no such request")
+    refuse_own(actor, Decision.SUBJECT_REQUEST, request.subject_id)
     if request.status != "awaiting_verification":
         raise Conflict("this request is not waiting for verification")
     _verified(session, vault, request, actor, details={"how": how[:100]})
@@ -188,6 +191,7 @@ def decide_correction(session: Session, vault: Vault, *, actor: Actor, request_i
     request = session.get(SubjectRequest, request_id)
     if request is None:
         raise NotFound("no such request")
+    refuse_own(actor, Decision.SUBJECT_REQUEST, request.subject_id)
     if request.kind != "correction" or request.status != "verified":
         raise Conflict("only a verified correction request waits for a decision")
     if apply:

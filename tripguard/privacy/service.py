@@ -19,6 +19,8 @@ from tripguard.core.ids import new_id
 from tripguard.privacy import access
 from tripguard.privacy.catalogue import PersonalField, catalogue
 from tripguard.privacy.models import DataSubject, DeletionRecord, PrivacyNotice
+from tripguard.security.permissions import Decision
+from tripguard.security.principal import refuse_own
 from tripguard.telematics.models import Trip
 from tripguard.telematics.trips import BLOCKED_DATA_PURPOSES
 from tripguard.vault.journal import Erasure
@@ -167,6 +169,7 @@ def erase_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: s
     # safety builds on privacy: imported here to keep the import graph one-way
     from tripguard.safety import sos
 
+    refuse_own(actor, Decision.SUBJECT_REQUEST, subject_id)  # a staff member never erases themselves
     get_subject(session, subject_id)
     record_id = new_id("del")
     sos.keep_positions_of(session, vault, caller_id=subject_id)  # while their key still opens them

@@ -7,7 +7,8 @@ import secrets
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
@@ -36,10 +37,8 @@ def _hash(secret_key: str, contact_id: str, code: str) -> str:
 
 def add(session: Session, vault: Vault, secret_key: str, *, owner: Principal, name: str, phone: str,
         auto_share: str = "never") -> EmergencyContact:
-    held = session.scalar(select(func.count()).select_from(EmergencyContact)
-                          .where(EmergencyContact.subject_id == owner.id)) or 0
-    if held >= MAX_CONTACTS:
-        raise Conflict(f"at most {MAX_CONTACTS} emergency contacts; remove one first")
+    """A new contact in a free slot of the owner's five. The slot is unique per person in the database, so
+    parallel additions cannot pass the limit: one that loses a slot to another tries the next free one."""
     contact = EmergencyContact(id=new_id("ctc"), subject_id=owner.id, attempts=0, auto_share=auto_share,
                                created_at=utcnow())
     access.write_field(vault, session, contact, "name", name)
@@ -47,13 +46,30 @@ def add(session: Session, vault: Vault, secret_key: str, *, owner: Principal, na
     code = f"{secrets.randbelow(10**6):06d}"
     contact.code_hash = _hash(secret_key, contact.id, code)
     contact.code_expires_at = utcnow() + CODE_LIFETIME
-    session.add(contact)
-    session.flush()
+    if not _take_slot(session, contact):
+        raise Conflict(f"at most {MAX_CONTACTS} emergency contacts; remove one first")
     notify.enqueue_to_person(session, vault, subject_id=owner.id, channel="sms", to=phone, template="contact_code",
                              locale="zh_CN", params={"code": code, "minutes": int(CODE_LIFETIME.total_seconds() // 60)},
                              idempotency_key=f"contact-code:{contact.id}")
     audit.record(session, actor=owner.actor, action="contact.add", target_type="contact", target_id=contact.id)
     return contact
+
+
+def _take_slot(session: Session, contact: EmergencyContact) -> bool:
+    """Store `contact` in the first slot still free (False: all five are taken)."""
+    held = list(session.scalars(select(EmergencyContact.slot).where(EmergencyContact.subject_id == contact.subject_id)))
+    if len(held) >= MAX_CONTACTS:
+        return False
+    for slot in sorted(set(range(1, MAX_CONTACTS + 1)) - set(held)):
+        contact.slot = slot
+        try:
+            with session.begin_nested():
+                session.add(contact)
+                session.flush()
+            return True
+        except IntegrityError:  # a parallel addition took this slot first
+            continue
+    return False
 
 
 def _own(session: Session, owner: Principal, contact_id: str) -> EmergencyContact:

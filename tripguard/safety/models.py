@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tripguard.core.db import Base, UTCDateTime
@@ -76,9 +86,12 @@ class EmergencyContact(Base):
     """Someone a person wants told when they press SOS; sealed under that person's key."""
 
     __tablename__ = "safety_contacts"
+    # Each contact holds one of its person's five slots: parallel additions cannot pass the limit.
+    __table_args__ = (Index("uq_safety_contacts_slot", "subject_id", "slot", unique=True),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     subject_id: Mapped[str] = mapped_column(String(64), index=True)
+    slot: Mapped[int] = mapped_column(SmallInteger)  # 1-5 (contacts kept from before the slots may hold more)
     name: Mapped[bytes | None] = personal_column(Category.NAME, subject_column="subject_id")
     phone: Mapped[bytes | None] = personal_column(Category.PHONE, subject_column="subject_id")
     code_hash: Mapped[str | None] = mapped_column(String(64))

@@ -63,10 +63,7 @@ def create(session: Session, secret_key: str, *, trip: Trip, created_by: str) ->
 
 
 def own_trip(session: Session, *, subject_id: str, trip_id: str) -> Trip:
-    trip = session.get(Trip, trip_id)
-    if trip is None or subject_id not in (trip.passenger_id, trip.driver_id):
-        raise NotFound("no such trip of yours")
-    return trip
+    return trips.own_trip(session, subject_id=subject_id, trip_id=trip_id)  # telematics owns the check
 
 
 def revoke(session: Session, *, actor: Actor, subject_id: str, trip_id: str, share_id: str) -> TripShare:

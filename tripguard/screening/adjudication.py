@@ -29,8 +29,8 @@ from tripguard.privacy import access, freetext
 from tripguard.screening import service
 from tripguard.screening.models import Applicant, Check, Dispute, DisputeDocument, Report
 from tripguard.screening.service import Rules
-from tripguard.security.permissions import Purpose
-from tripguard.security.principal import Principal
+from tripguard.security.permissions import Decision, Purpose
+from tripguard.security.principal import Principal, refuse_own
 from tripguard.vault.service import Vault
 
 ACTIONS = ("clear", "pre_adverse", "reject", "notice_delivered")
@@ -47,6 +47,7 @@ def waiting():  # type: ignore[no-untyped-def]
 
 def take(session: Session, *, officer: Principal, applicant_id: str) -> Applicant:
     applicant = service.get(session, applicant_id)
+    refuse_own(officer.actor, Decision.SCREENING, applicant.id)
     applicant.assigned_to = officer.id
     service.add_event(session, applicant, "taken", officer.actor)
     audit.record(session, actor=officer.actor, action="screening.take", target_type="screening_applicants",
@@ -59,6 +60,7 @@ def decide(session: Session, vault: Vault, rules: Rules, *, officer: Principal, 
     """clear: the worker is (again) active. pre_adverse: the notice goes out. reject: the final adverse
     decision, after a dispute or once the window has passed."""
     applicant = service.get(session, applicant_id)
+    refuse_own(officer.actor, Decision.SCREENING, applicant.id)
     status, now = applicant.status, utcnow()
     noted: dict[str, str | int | float | bool | None] = {}
     if note:

@@ -5,6 +5,7 @@ Routes declare the permission they need (``requires``); nothing else decides acc
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -100,6 +101,21 @@ class Purpose(StrEnum):
     BREACH_RESPONSE = "breach_response"  # tell people a breach affected them
     LEGAL_CLAIMS = "legal_claims"  # establish, exercise or defend legal claims (data kept by law after erasure)
     DISCIPLINE = "discipline"  # decide on a violation by a worker or a staff member
+
+
+class Decision(StrEnum):
+    """Decisions about a person that the person never takes: separation of duties. The staff member's
+    person id is their account id, as their violations, sanctions and `/me` requests carry it."""
+
+    SANCTION = "sanction"  # a sanction on a violation, and lifting it
+    APPEAL = "appeal"  # the decision on an appeal against a sanction
+    SCREENING = "screening"  # taking and deciding a screening case
+    SUBJECT_REQUEST = "subject_request"  # verifying, deciding or carrying out an access, correction or erasure
+
+
+def decides_own(actor_type: str, actor_id: str, person_ids: Iterable[str | None]) -> bool:
+    """Whether a staff member would decide about themselves (the decision's subject, offender or applicant)."""
+    return actor_type == "staff" and actor_id in {person for person in person_ids if person}
 
 
 STAFF_ROLES = frozenset(

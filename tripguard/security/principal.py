@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tripguard.audit.service import Actor
-from tripguard.security.permissions import Permission, Role, permissions_for
+from tripguard.core.errors import OwnDecision
+from tripguard.core.i18n import N_
+from tripguard.security.permissions import Decision, Permission, Role, decides_own, permissions_for
 
 PrincipalKind = Literal["staff", "api_key", "subject"]
 
@@ -30,3 +32,18 @@ class Principal:
     @classmethod
     def for_roles(cls, kind: PrincipalKind, id: str, roles: frozenset[Role], **kw: object) -> Principal:
         return cls(kind=kind, id=id, roles=roles, permissions=permissions_for(roles), **kw)  # type: ignore[arg-type]
+
+
+OWN_DECISION = {
+    Decision.SANCTION: N_("Nobody decides a sanction on themselves: another HR officer decides."),
+    Decision.APPEAL: N_("Nobody decides their own appeal: another HR officer decides."),
+    Decision.SCREENING: N_("Nobody handles their own screening: another screening officer decides."),
+    Decision.SUBJECT_REQUEST: N_("Nobody handles their own data request or erasure: another privacy officer does."),
+}
+
+
+def refuse_own(actor: Actor, decision: Decision, *person_ids: str | None) -> None:
+    """The one check of separation of duties, asked by every service that takes a `Decision`: 403
+    (`/problems/own-decision`) when the staff member acting is the person it is about."""
+    if decides_own(actor.type, actor.id, person_ids):
+        raise OwnDecision(OWN_DECISION[decision])

@@ -380,6 +380,15 @@ def get_trip(session: Session, trip_id: str) -> Trip:
     return trip
 
 
+def own_trip(session: Session, *, subject_id: str, trip_id: str) -> Trip:
+    """A trip the person took part in (its passenger or its driver): the one ownership check of trips. Anyone
+    else's trip, or none, is 404 to them."""
+    trip = session.get(Trip, trip_id)
+    if trip is None or subject_id not in (trip.passenger_id, trip.driver_id):
+        raise NotFound("no such trip of yours")
+    return trip
+
+
 def open_evidence(session: Session, vault: Vault, *, actor: Actor, trip_id: str, purpose: Purpose,
                   reason: str, case_id: str | None = None) -> Evidence:
     """The trip's positions and plan for a person who must see them; audited with purpose and reason.

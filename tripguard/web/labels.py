@@ -43,7 +43,7 @@ LABELS = [
     N_("complaints and ratings past the trip-data period, unless their author is on hold"),
     N_("orders' contact, address and notes after the order (an anonymous record stays)"),
     # workforce
-    N_("Agreement"), N_("Confidentiality agreement not signed"), N_("Access suspended"),
+    N_("Agreement"), N_("Confidentiality agreement not signed"), N_("Access suspended"), N_("Decision about yourself"),
 ]
 
 # Keys of timeline details, alert evidence and audit details, as people read them.

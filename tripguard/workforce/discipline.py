@@ -19,7 +19,8 @@ from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.privacy import access
 from tripguard.security import service as security
-from tripguard.security.principal import Principal
+from tripguard.security.permissions import Decision
+from tripguard.security.principal import Principal, refuse_own
 from tripguard.vault.service import Vault
 from tripguard.workforce import clearance, training
 from tripguard.workforce.models import Finding, Sanction, Violation
@@ -94,6 +95,7 @@ def decide(session: Session, *, actor: Actor, violation_id: str, kind: str, amou
     sessions (re-enabling it, after an appeal, is the system administrator's). A worker's suspension or dismissal is sent to the operator's backend
     (`worker.sanctioned`); the gates see it at once either way."""
     violation = get(session, violation_id)
+    refuse_own(actor, Decision.SANCTION, violation.offender_id)
     if kind == "fine" and not amount_fen:
         raise InvalidInput("a fine names its amount", errors=[FieldProblem(field="amount_fen", message="required")])
     if kind == "retraining":
@@ -125,7 +127,9 @@ def decide(session: Session, *, actor: Actor, violation_id: str, kind: str, amou
 
 
 def _sanction(session: Session, sanction_id: str) -> Sanction:
-    sanction = session.get(Sanction, sanction_id)
+    """The sanction, its row locked until the transaction ends (PostgreSQL): an appeal, its decision and a
+    lift each see the others' outcome, so a sanction has one appeal and one decision on it."""
+    sanction = session.get(Sanction, sanction_id, with_for_update=True, populate_existing=True)
     if sanction is None:
         raise NotFound("no such sanction")
     return sanction
@@ -133,6 +137,7 @@ def _sanction(session: Session, sanction_id: str) -> Sanction:
 
 def lift(session: Session, *, actor: Actor, sanction_id: str) -> Sanction:
     sanction = _sanction(session, sanction_id)
+    refuse_own(actor, Decision.SANCTION, sanction.offender_id)
     if sanction.status == "active":
         sanction.status = "lifted"
         clearance.forget(session)
@@ -160,6 +165,7 @@ def appeal(session: Session, vault: Vault, principal: Principal, *, sanction_id:
 def decide_appeal(session: Session, *, actor: Actor, sanction_id: str, outcome: str) -> Sanction:
     """`upheld` keeps the sanction; `overturned` ends it at once."""
     sanction = _sanction(session, sanction_id)
+    refuse_own(actor, Decision.APPEAL, sanction.offender_id)
     if sanction.appeal_status != "pending":
         raise Conflict("no appeal is waiting on this sanction")
     sanction.appeal_status, sanction.appeal_decided_by = outcome, f"{actor.type}:{actor.id}"
