@@ -8,7 +8,18 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Session
 
 from tests.builders import TEST_ACTOR

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.builders import subject_token
 from tests.delivery.conftest import place_order
-from tests.screening.conftest import SELFIE, apply, id_number, screening_app  # noqa: F401 (its fixture)
+from tests.screening.conftest import SELFIE, apply, id_number
+from tests.screening.conftest import screening_app as screening_app_fixture
 from tests.telematics.test_ingest_api import ndjson, post
 from tripguard.audit.models import AuditEntry
 from tripguard.delivery.models import Order
@@ -90,6 +91,9 @@ def test_a_delivery_customer_gets_their_data_and_its_erasure_without_being_recor
         raise AssertionError("the order's contact still opens after the erasure")
     except SubjectErased:
         pass
+
+
+screening_app = screening_app_fixture  # the screening notice published, for the test below
 
 
 def test_a_driver_known_only_through_screening_gets_their_screening_record_and_its_erasure(  # type: ignore[no-untyped-def]

@@ -62,8 +62,15 @@ def _person(vault: Vault, session: Session, principal: Principal, row: DataSubje
 
 def caller(session: Session, vault: Vault, principal: Principal, incident: Incident) -> Person | None:
     """The caller's name and phone (audited). None when the case has no caller on record."""
-    subject = session.get(DataSubject, incident.caller_id) if incident.caller_id else None
+    subject = _on_record(session, incident.caller_id)
     return _person(vault, session, principal, subject) if subject is not None else None
+
+
+def _on_record(session: Session, subject_id: str | None) -> DataSubject | None:
+    """The person as the operator recorded them (name, phone), or None: someone registered only by a domain's
+    write (their first trip) has no details here."""
+    subject = session.get(DataSubject, subject_id) if subject_id else None
+    return subject if subject is not None and (subject.name is not None or subject.phone is not None) else None
 
 
 def contacts(session: Session, vault: Vault, principal: Principal, incident: Incident) -> list[ContactState]:
@@ -170,7 +177,7 @@ def place_call(session: Session, vault: Vault, telephony: Telephony, *, principa
         raise InvalidInput("this case is no longer live")
     row: DataSubject | EmergencyContact | None
     if to == "caller":
-        row = session.get(DataSubject, incident.caller_id) if incident.caller_id else None
+        row = _on_record(session, incident.caller_id)
     elif to.startswith("contact:"):
         row = session.get(EmergencyContact, to.partition(":")[2])
         if row is not None and row.subject_id != incident.caller_id:
