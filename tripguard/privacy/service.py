@@ -89,6 +89,15 @@ def recorded_kind(session: Session, subject_id: str) -> str | None:
     return session.scalar(select(DataSubject.kind).where(DataSubject.id == subject_id))
 
 
+def on_record(session: Session, subject_id: str | None) -> DataSubject | None:
+    """The person with the details the operator recorded for them (name, phone or e-mail), or None: someone
+    registered only by a domain's write (their first trip) has none here, and nothing to show or read."""
+    subject = session.get(DataSubject, subject_id) if subject_id else None
+    if subject is None or all(getattr(subject, column) is None for column in SUBJECT_FIELDS):
+        return None
+    return subject
+
+
 def get_subject(session: Session, subject_id: str) -> DataSubject:
     subject = session.get(DataSubject, subject_id)
     if subject is None:
