@@ -151,3 +151,21 @@ def test_every_first_write_about_a_person_registers_them(client: TestClient, db:
         "psg_contacts": None}
     if db.scalars(select(Order.courier_id).where(Order.id == "O1")).one() == "cou_1":  # assignment may be refused
         assert kinds.get("cou_1") == "courier"
+
+
+def test_a_breach_notice_reaches_a_customer_known_only_through_their_order(  # type: ignore[no-untyped-def]
+        client: TestClient, db: Session, act_as, app: FastAPI, session_factory: sessionmaker[Session]) -> None:
+    place_order(client, db, act_as, customer_id="cus_breached")
+    act_as(Role.PRIVACY_OFFICER, id="stf_DPO")
+    now = "2026-12-01T08:00:00+00:00"
+    opened = client.post("/api/v1/privacy/breaches", json={
+        "title": "Labels left on a bench", "serious": False, "occurred_from": now, "occurred_to": now,
+        "categories": ["user.contact.phone_number"], "cause": "printed labels lost", "harm": "unwanted calls",
+        "measures": "labels recovered", "advice": "ignore unknown callers", "contact": "privacy@example.com"}).json()
+    client.post(f"/api/v1/privacy/breaches/{opened['id']}/subjects", json={"subject_ids": ["cus_breached"]})
+    assert client.post(f"/api/v1/privacy/breaches/{opened['id']}/notify").json() == {"notified": 1}  # was 0
+    sms = RecordingChannel(name="sms")
+    dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": sms}))
+    assert [m.to for m in sms.sent] == ["13800001234"]  # the notice went to the order's phone
+    used = db.scalars(select(AuditEntry).where(AuditEntry.action == "personal.use")).all()
+    assert [(u.purpose, u.target_id, u.actor_id) for u in used] == [("breach_response", "O1", "stf_DPO")]
