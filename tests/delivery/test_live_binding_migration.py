@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 from tests.conftest import BACKEND, POSTGRES_ADMIN_URL
 from tripguard.core.migrations import upgrade
 
-REVISION = "0037"
+REVISION = "0040"
 
 
 def _empty_database(tmp_path: Path) -> str:
@@ -28,7 +28,7 @@ def _empty_database(tmp_path: Path) -> str:
 
 def test_racing_bindings_are_ended_and_contacts_numbered(tmp_path: Path) -> None:
     url = _empty_database(tmp_path)
-    upgrade(url, "0036")
+    upgrade(url, "0039")
     engine = create_engine(url)
     try:
         with engine.begin() as connection:

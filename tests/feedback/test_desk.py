@@ -8,29 +8,21 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.builders import TEST_ACTOR, staff
+from tests.builders import staff
 from tests.delivery.conftest import place_order
 from tripguard.audit.models import AuditEntry
 from tripguard.feedback.models import Complaint
 from tripguard.notify.channels import RecordingChannel
 from tripguard.notify.service import Notifier, dispatch_due
-from tripguard.privacy import service as privacy
 from tripguard.privacy.models import Breach
 from tripguard.safety.models import Incident
 from tripguard.security.permissions import Role
 
 
-def _customer(db: Session, app: FastAPI) -> None:
-    privacy.upsert_subject(db, app.state.vault, actor=TEST_ACTOR, subject_id="C1", kind="customer",
-                           notice_version="ord-1", values={"name": "王小明", "phone": "13800001234"})
-    db.commit()
-
-
 def test_a_customers_complaint_is_answered_and_they_are_told(client: TestClient, db: Session, act_as,  # type: ignore[no-untyped-def]
                                                              app: FastAPI,
                                                              session_factory: sessionmaker[Session]) -> None:
-    place_order(client, db, act_as, courier_id="R1")
-    _customer(db, app)
+    place_order(client, db, act_as, courier_id="R1")  # the customer is known only through the order
     act_as(Role.CUSTOMER, kind="subject", id="C1")
     filed = client.post("/api/v1/complaints", json={"order_id": "O1", "category": "service",
                                                     "text": "餐洒了一半，骑手态度也不好"}).json()
@@ -56,6 +48,8 @@ def test_a_customers_complaint_is_answered_and_they_are_told(client: TestClient,
     sms = RecordingChannel(name="sms")
     dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": sms}))
     assert [m.to for m in sms.sent] == ["13800001234"] and filed["id"] in sms.sent[0].body  # the customer told
+    used = db.scalars(select(AuditEntry).where(AuditEntry.action == "personal.use", AuditEntry.target_id == "O1")).one()
+    assert (used.purpose, used.actor_id) == ("support", agent.id)  # the order's phone, opened for the purpose
     act_as(Role.CUSTOMER, kind="subject", id="C1")
     mine = client.get("/api/v1/me/complaints").json()
     assert mine[0]["answer"] == "非常抱歉，已为您退款并对骑手进行提醒。"

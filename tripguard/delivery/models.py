@@ -29,13 +29,19 @@ class Order(Base):
     items: Mapped[list[dict[str, object]]] = mapped_column(JSON)  # what the kitchen makes: names and counts
     notice_version: Mapped[str] = mapped_column(String(32))
     locale: Mapped[str] = mapped_column(String(8))  # the customer's language, for the hand-over code's SMS
-    customer_name: Mapped[bytes | None] = personal_column(Category.NAME, subject_column="customer_id")
-    customer_phone: Mapped[bytes | None] = personal_column(Category.PHONE, subject_column="customer_id")
-    address: Mapped[bytes | None] = personal_column(Category.ADDRESS, subject_column="customer_id")
-    notes: Mapped[bytes | None] = personal_column(Category.NOTE, subject_column="customer_id")
+    customer_name: Mapped[bytes | None] = personal_column(Category.NAME, subject_column="customer_id",
+                                                 person="customer")
+    customer_phone: Mapped[bytes | None] = personal_column(Category.PHONE, subject_column="customer_id",
+                                                 person="customer")
+    address: Mapped[bytes | None] = personal_column(Category.ADDRESS, subject_column="customer_id",
+                                                 person="customer")
+    notes: Mapped[bytes | None] = personal_column(Category.NOTE, subject_column="customer_id",
+                                                 person="customer")
     # The merchant's phone, for the courier to call about the pickup (through its own virtual number).
-    merchant_phone: Mapped[bytes | None] = personal_column(Category.PHONE, subject_column="merchant_id")
-    proof_photo: Mapped[bytes | None] = personal_column(Category.ADDRESS, subject_column="customer_id")  # base64
+    merchant_phone: Mapped[bytes | None] = personal_column(Category.PHONE, subject_column="merchant_id",
+                                                          person="merchant")
+    proof_photo: Mapped[bytes | None] = personal_column(Category.ADDRESS, subject_column="customer_id",
+                                                 person="customer")  # base64
     pickup_code: Mapped[str] = mapped_column(String(8))  # shown to the kitchen and on the label
     pickup_attempts: Mapped[int] = mapped_column(Integer, default=0)
     handover_code_hash: Mapped[str | None] = mapped_column(String(64))
@@ -89,7 +95,8 @@ class Binding(Base):
     number: Mapped[str] = mapped_column(String(24), index=True)
     party: Mapped[str] = mapped_column(String(8))  # customer | merchant: who the courier talks to on it
     courier_id: Mapped[str] = mapped_column(String(64))
-    courier_phone: Mapped[bytes | None] = personal_column(Category.PHONE, subject_column="courier_id")
+    courier_phone: Mapped[bytes | None] = personal_column(Category.PHONE, subject_column="courier_id",
+                                                         person="courier")
     status: Mapped[str] = mapped_column(String(8), index=True)  # active | expired
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # set at completion

@@ -28,7 +28,7 @@ from tripguard.delivery import numbers, views
 from tripguard.delivery.models import MerchantStaff, Order
 from tripguard.notify import service as notify
 from tripguard.privacy import access, freetext
-from tripguard.privacy.service import get_notice
+from tripguard.privacy.service import get_notice, register
 from tripguard.screening import gate
 from tripguard.security.codes import CodeCheck, check_code
 from tripguard.security.principal import Principal
@@ -95,6 +95,9 @@ def take_order(session: Session, vault: Vault, *, actor: Actor, intake: Intake) 
                   created_at=now, updated_at=now)
     session.add(order)
     session.flush()
+    # The customer is a data subject from their first order (the merchant, by its phone's write).
+    register(session, subject_id=intake.customer_id, kind="customer", notice_version=intake.notice_version,
+             source="order")
     for column, value in (("customer_name", intake.name), ("customer_phone", intake.phone),
                           ("address", intake.address), ("notes", intake.notes),
                           ("merchant_phone", intake.merchant_phone)):
@@ -145,6 +148,7 @@ def assign(session: Session, vault: Vault, *, actor: Actor, order_id: str, couri
     numbers.release_for(session, order.id, completed_at=utcnow(), grace=timedelta(0))  # a courier replaced
     order.courier_id, order.updated_at = courier_id, utcnow()
     order.courier_override_at = overridden
+    register(session, subject_id=courier_id, kind="courier", source="order")
     numbers.bind(session, vault, order=order, courier_phone=courier_phone, party="customer",
                  on_exhausted=on_exhausted)
     if order.merchant_phone is not None:

@@ -22,8 +22,9 @@ from tripguard.feedback.models import Complaint
 from tripguard.notify import service as notify
 from tripguard.privacy import access
 from tripguard.privacy import breaches as privacy_breaches
-from tripguard.privacy.service import phone_on_file
+from tripguard.privacy.service import reach
 from tripguard.safety.service import open_for_complaint
+from tripguard.security.permissions import Purpose
 from tripguard.security.service import get_staff
 from tripguard.telematics import trips
 from tripguard.vault.service import Vault
@@ -59,7 +60,8 @@ def answer(session: Session, vault: Vault, *, actor: Actor, complaint_id: str, t
     complaint.status, complaint.answered_at = "answered", utcnow()
     complaint.answered_by = f"{actor.type}:{actor.id}"
     complaint.assigned_to = complaint.assigned_to or actor.id
-    phone = phone_on_file(session, vault, complaint.subject_id)
+    phone = reach(session, vault, subject_id=complaint.subject_id, actor=actor, purpose=Purpose.SUPPORT,
+                  use="complaint answered")
     if phone:
         notify.enqueue_to_person(session, vault, subject_id=complaint.subject_id, channel="sms", to=phone,
                                  template="complaint_answered", locale=locale, params={"complaint": complaint.id},

@@ -21,6 +21,7 @@ from tripguard.core.ids import new_id
 from tripguard.delivery import service as orders
 from tripguard.feedback.models import Complaint
 from tripguard.privacy import access
+from tripguard.privacy.service import register
 from tripguard.safety import recordings
 from tripguard.security.principal import Principal
 from tripguard.telematics import trips
@@ -40,6 +41,7 @@ class ComplaintRequest:
 # The feedback desk answers by: a safety complaint within a day, a privacy one within PIPL's 15 days.
 ANSWER_WITHIN = {"safety": timedelta(days=1), "privacy": timedelta(days=15)}
 DEFAULT_ANSWER_WITHIN = timedelta(days=7)
+APP_ROLES = frozenset({"passenger", "customer", "driver", "courier"})  # the kinds of person who file
 
 
 def due_for(category: str, received: datetime) -> datetime:
@@ -58,6 +60,8 @@ def file(session: Session, vault: Vault, *, filer: Principal, request: Complaint
                           trip_id=request.trip_id, order_id=request.order_id, category=request.category,
                           rating=request.rating, status="received", idempotency_key=key, created_at=utcnow())
     complaint.due_at = due_for(request.category, complaint.created_at)
+    register(session, subject_id=filer.id, source="complaint",  # a data subject from their first complaint
+             kind=complaint.subject_role if complaint.subject_role in APP_ROLES else None)
     if request.text:
         access.write_field(vault, session, complaint, "text", request.text)
     session.add(complaint)

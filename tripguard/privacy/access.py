@@ -21,7 +21,9 @@ from tripguard.audit.actor import Actor
 from tripguard.core.db import Base
 from tripguard.core.errors import AccessSuspended, AgreementUnsigned, NotClearedToWork
 from tripguard.core.i18n import N_
-from tripguard.privacy.catalogue import PersonalField, catalogue
+from tripguard.privacy import subjects
+from tripguard.privacy.catalogue import Key, PersonalField, catalogue
+from tripguard.privacy.models import DataSubject
 from tripguard.screening import gate
 from tripguard.security.permissions import Purpose, purposes_for
 from tripguard.security.principal import Principal
@@ -49,8 +51,12 @@ def _row_id(row: Base) -> str:
 
 
 def write_field(vault: Vault, session: Session, row: Base, column: str, value: str | None) -> None:
+    """Seal `value` into `row.column`. A value sealed under a person's own key makes that person a data subject
+    in the same transaction (`privacy.subjects`), if they are not one yet."""
     spec = fields_of(type(row))[column]
     subject_id = str(getattr(row, spec.subject_column))
+    if value is not None and spec.key is Key.PERSON and spec.table != DataSubject.__tablename__:
+        subjects.register(session, subject_id=subject_id, kind=spec.person, source=spec.table)
     sealed = None if value is None else vault.seal(
         session, subject_id=subject_id, table=spec.table, column=column, row_id=_row_id(row), value=value)
     setattr(row, column, sealed)

@@ -25,10 +25,11 @@ from tripguard.core.db import Base
 from tripguard.core.errors import Conflict, NotFound
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
-from tripguard.privacy import access
+from tripguard.privacy import access, service
 from tripguard.privacy.catalogue import catalogue
 from tripguard.privacy.models import Breach, BreachSubject, DataSubject
 from tripguard.security import service as security
+from tripguard.security.permissions import Purpose
 from tripguard.telematics import onscreen, trips
 from tripguard.vault.service import SubjectErased, Vault
 
@@ -211,6 +212,9 @@ def notify_affected(session: Session, vault: Vault, *, actor: Actor, breach_id: 
             email = access.open_field(vault, session, subject, "email")
         except SubjectErased:
             continue  # nothing of theirs is left to expose or to write to
+        if not phone and not email:  # someone known through a domain: the phone their own records hold
+            phone = service.reach(session, vault, subject_id=subject.id, actor=actor, purpose=Purpose.BREACH_RESPONSE,
+                                  use="breach notice")
         if not phone and not email:
             continue
         channel, to = ("sms", phone) if phone else ("email", email)

@@ -88,6 +88,16 @@ RULES: dict[Category, CategoryRule] = {
 }
 
 
+class Key(StrEnum):
+    """Whose vault key seals a field, so who can ask for it and who is registered by its first write."""
+
+    PERSON = "person"  # the person's own: `subject_column` names them; they are a data subject from this write
+    TRIP = "trip"  # the trip's: the export of its driver and passenger lists the trip (positions are evidence)
+    CASE = "case"  # a case's: `person_column` names the person it is about, whose export opens it
+    SYSTEM = "system"  # a system key no person owns (a monitor's working state)
+    ANY = "any"  # per row, a person's key or a trip's or case's (free text): exported when it names a person
+
+
 @dataclass(frozen=True)
 class PersonalField:
     table: str
@@ -97,6 +107,18 @@ class PersonalField:
     # When that key is not the person's own (an SOS position sealed under its case's key): the column naming the
     # person the value is about, so their export still finds it.
     person_column: str | None = None
+    key: Key = Key.PERSON
+    # The kind of person the key column names (customer, merchant, courier, staff), when the table says it:
+    # a first write registers them as that kind. None: the domain registers them with their kind itself.
+    person: str | None = None
+    # Someone else's data the person gave (their emergency contact's phone): in their export, but never
+    # used to reach them.
+    third_party: bool = False
+
+    @property
+    def exported(self) -> bool:
+        """Opened in the export of the person `about` names (an access request, PIPL Art. 45)."""
+        return self.key in (Key.PERSON, Key.ANY) or self.person_column is not None
 
     @property
     def rule(self) -> CategoryRule:
@@ -111,14 +133,21 @@ class PersonalField:
 PERSONAL_INFO_KEY = "tripguard.personal"
 
 
-def personal_column(category: Category, *, subject_column: str = "id", person_column: str | None = None) -> Any:
+def personal_column(category: Category, *, subject_column: str = "id", person_column: str | None = None,
+                    key: Key = Key.PERSON, person: str | None = None, third_party: bool = False) -> Any:
     """A sealed column: bytes the vault wrote. The vault is the only way a value gets in or out.
 
+    `key` says whose key seals it (a person's, unless said otherwise); `person` the kind of person a
+    first write registers; `third_party` that the value is about someone the person named.
     How long values are kept is decided by the retention rules (`privacy.retention`), per kind of data.
     """
-    spec: dict[str, object] = {"category": category, "subject_column": subject_column}
+    spec: dict[str, object] = {"category": category, "subject_column": subject_column, "key": key}
     if person_column is not None:
         spec["person_column"] = person_column
+    if person is not None:
+        spec["person"] = person
+    if third_party:
+        spec["third_party"] = True
     return mapped_column(LargeBinary, nullable=True, info={PERSONAL_INFO_KEY: spec})
 
 

@@ -8,21 +8,24 @@ from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tripguard.core.db import Base, UTCDateTime
-from tripguard.privacy.catalogue import Category, blind_index_column, personal_column
+from tripguard.privacy.catalogue import Category, Key, blind_index_column, personal_column
 
 
 class DataSubject(Base):
-    """A person TripGuard holds data about: passenger, customer, driver, courier, emergency contact."""
+    """A person TripGuard holds data about: passenger, customer, driver, courier, merchant, staff, emergency
+    contact. Recorded by the operator (with the fields below), or registered by the first write of a domain
+    about them (`privacy.subjects`: no fields here; kind and notice when that domain knows them)."""
 
     __tablename__ = "privacy_subjects"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the operator's id for the person
-    kind: Mapped[str] = mapped_column(String(24))
+    kind: Mapped[str | None] = mapped_column(String(24))
     name: Mapped[bytes | None] = personal_column(Category.NAME)
     phone: Mapped[bytes | None] = personal_column(Category.PHONE)
     phone_index: Mapped[str | None] = blind_index_column(kind="phone", source="phone")
     email: Mapped[bytes | None] = personal_column(Category.EMAIL)
-    notice_version: Mapped[str] = mapped_column(String(32))
+    notice_version: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str | None] = mapped_column(String(40))  # where first seen: operator | order | screening | trip …
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -153,5 +156,5 @@ class FreeText(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     subject_id: Mapped[str] = mapped_column(String(64), index=True)  # whose key seals it
-    text: Mapped[bytes | None] = personal_column(Category.NOTE, subject_column="subject_id")
+    text: Mapped[bytes | None] = personal_column(Category.NOTE, subject_column="subject_id", key=Key.ANY)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

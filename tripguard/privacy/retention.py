@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, CompoundSelect, Select, delete, func, select, union
+from sqlalchemy import ColumnElement, CompoundSelect, Select, delete, func, or_, select, union
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.audit import service as audit
@@ -70,7 +70,12 @@ def count(session: Session, model: type, *where: ColumnElement[bool]) -> int:
 
 def _erase_inactive_subjects(keep: timedelta, kinds: tuple[str, ...], reason: str):  # type: ignore[no-untyped-def]
     def run(session: Session, vault: Vault, now: datetime, dry_run: bool) -> tuple[int, int]:
-        expired = (DataSubject.erased_at.is_(None), DataSubject.kind.in_(kinds), DataSubject.updated_at < now - keep)
+        # Only people the operator recorded details for: someone registered by a domain's first write (an
+        # order, an application, a trip) holds nothing here; their data goes with that domain's own rule
+        # (an order's contact after its window), and their key must live while the domain still needs it.
+        recorded = or_(*(getattr(DataSubject, column).is_not(None) for column in service.SUBJECT_FIELDS))
+        expired = (DataSubject.erased_at.is_(None), DataSubject.kind.in_(kinds), DataSubject.updated_at < now - keep,
+                   recorded)
         # A returning customer's new order still in flight (or delivered within the window) needs their key.
         on_hold = DataSubject.id.in_(held_or_busy(active_since=now - keep))
         held = count(session, DataSubject, *expired, on_hold)

@@ -12,7 +12,7 @@ from tripguard.core.types import CleanStr, Timestamp
 from tripguard.privacy.catalogue import Category
 from tripguard.security.permissions import Purpose
 
-SubjectKind = Literal["passenger", "customer", "driver", "courier", "emergency_contact"]
+SubjectKind = Literal["passenger", "customer", "driver", "courier", "merchant", "emergency_contact"]
 PHONE_PATTERN = r"^\+?[0-9][0-9 -]{4,19}$"
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,24}$"
 VERSION_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
@@ -32,8 +32,8 @@ class SubjectReceipt(BaseModel):
     """What was stored: field names, never values."""
 
     id: str
-    kind: str
-    notice_version: str
+    kind: str | None  # None: registered by a domain that could not say (the operator may record it)
+    notice_version: str | None  # None: no notice known for where they were first seen
     fields_held: list[str]
 
 
@@ -44,8 +44,8 @@ class FieldValue(BaseModel):
 
 class SubjectView(BaseModel):
     id: str
-    kind: str
-    notice_version: str
+    kind: str | None
+    notice_version: str | None
     erased: bool
     purpose: str
     fields: dict[str, FieldValue]

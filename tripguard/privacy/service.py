@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -17,16 +17,19 @@ from tripguard.core.db import Base
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound
 from tripguard.core.ids import new_id
 from tripguard.privacy import access
-from tripguard.privacy.catalogue import PersonalField, catalogue
+from tripguard.privacy.catalogue import Category, Key, PersonalField, catalogue
 from tripguard.privacy.models import DataSubject, DeletionRecord, PrivacyNotice
-from tripguard.security.permissions import Decision
+from tripguard.privacy.subjects import Seen, register, register_many
+from tripguard.security.permissions import Decision, Purpose
 from tripguard.security.principal import refuse_own
 from tripguard.telematics.models import Trip
 from tripguard.telematics.trips import BLOCKED_DATA_PURPOSES
+from tripguard.vault.crypto import DecryptionFailed
 from tripguard.vault.journal import Erasure
 from tripguard.vault.service import SubjectErased, Vault
 
 SUBJECT_FIELDS = ("name", "phone", "email")
+__all__ = ["Seen", "register", "register_many"]  # domains register the people they store through this service
 
 
 def normalise_phone(phone: str) -> str:
@@ -56,18 +59,20 @@ def publish_notice(session: Session, *, actor: Actor, version: str, purposes: li
     return notice
 
 
-def upsert_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: str, kind: str,
-                   notice_version: str, values: dict[str, str | None]) -> DataSubject:
+def upsert_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: str, kind: str | None,
+                   notice_version: str | None, values: dict[str, str | None]) -> DataSubject:
     """Record what the operator collected, with the notice the person was shown. Fields not given
-    are left as they are; a field given as null is removed."""
-    get_notice(session, notice_version)
+    are left as they are; a field given as null is removed. (A correction applied to someone registered
+    by a domain may carry no notice: the operator's API always names one.)"""
+    if notice_version is not None:
+        get_notice(session, notice_version)
     subject = session.get(DataSubject, subject_id)
     now = utcnow()
     if subject is not None and subject.erased_at is not None:
         raise SubjectErased("this subject was erased; their data is not collected again under this id")
     if subject is None:
-        subject = DataSubject(id=subject_id, kind=kind, notice_version=notice_version, created_at=now,
-                              updated_at=now)
+        subject = DataSubject(id=subject_id, kind=kind, notice_version=notice_version, source="operator",
+                              created_at=now, updated_at=now)
         session.add(subject)
     subject.kind, subject.notice_version, subject.updated_at = kind, notice_version, now
     for column, value in values.items():
@@ -83,6 +88,15 @@ def upsert_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: 
 def recorded_kind(session: Session, subject_id: str) -> str | None:
     """The kind of person the operator recorded under this id (passenger, driver, …), or None if unknown."""
     return session.scalar(select(DataSubject.kind).where(DataSubject.id == subject_id))
+
+
+def on_record(session: Session, subject_id: str | None) -> DataSubject | None:
+    """The person with the details the operator recorded for them (name, phone or e-mail), or None: someone
+    registered only by a domain's write (their first trip) has none here, and nothing to show or read."""
+    subject = session.get(DataSubject, subject_id) if subject_id else None
+    if subject is None or all(getattr(subject, column) is None for column in SUBJECT_FIELDS):
+        return None
+    return subject
 
 
 def get_subject(session: Session, subject_id: str) -> DataSubject:
@@ -102,28 +116,30 @@ def export_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: 
     """Everything held about the person, decrypted: the answer to an access request (PIPL Art. 45)."""
     subject = get_subject(session, subject_id)
     personal = {column: access.open_field(vault, session, subject, column) for column in SUBJECT_FIELDS}
+    held = _held_elsewhere(session, vault, subject_id)
+    opened = sorted({f"{table}.{column}" for table, rows in held.items() for row in rows for column in row
+                     if column != "id"})
     audit.record(session, actor=actor, action="subject.export", target_type="privacy_subjects",
-                 target_id=subject_id, purpose="subject_request", details={"request": request_id})
+                 target_id=subject_id, purpose=Purpose.SUBJECT_REQUEST.value,
+                 details={"request": request_id, "fields": ",".join(opened)[:2000]})
     return {
         "subject_id": subject.id, "kind": subject.kind, "notice_version": subject.notice_version,
         "collected_at": subject.created_at.isoformat(), "updated_at": subject.updated_at.isoformat(),
-        "personal_data": personal, "held_with_other_records": _held_elsewhere(session, vault, subject_id),
+        "personal_data": personal, "held_with_other_records": held,
         "trips": _trips_of(session, subject_id),
     }
 
 
-# Fields sealed under a trip's own key (positions, the planned route) belong to the trip: a person's
-# export lists their trips; the positions are evidence, opened on a purpose (telematics.trips).
-_TRIP_KEYED = frozenset({"id", "trip_id"})
-
-
 def _held_elsewhere(session: Session, vault: Vault, subject_id: str) -> dict[str, list[dict[str, str | None]]]:
-    """The person's sealed fields in other records, opened: emergency contacts, where they pressed SOS,
-    complaints, correction requests. Found through the data catalogue, so a new kind of record is
-    exported as soon as it declares its personal fields."""
+    """The person's sealed fields in other records, opened for the subject-request purpose: their screening
+    record (name, ID number, photo, the decision's reasons), what the checks found, their orders' contact
+    and address, emergency contacts, where they pressed SOS, complaints, correction requests. Driven by the
+    data catalogue (`PersonalField.exported`), so a new kind of record is exported as soon as it declares
+    its personal fields. Fields under a trip's own key (positions, the planned route) belong to the trip:
+    the export lists the person's trips; the positions are evidence, opened on a purpose (telematics.trips)."""
     by_table: dict[str, list[PersonalField]] = defaultdict(list)
     for spec in catalogue(Base.metadata):
-        if spec.table != DataSubject.__tablename__ and spec.subject_column not in _TRIP_KEYED:
+        if spec.table != DataSubject.__tablename__ and spec.exported:
             by_table[spec.table].append(spec)
     models = {mapper.class_.__tablename__: mapper.class_ for mapper in Base.registry.mappers}
     held: dict[str, list[dict[str, str | None]]] = {}
@@ -136,10 +152,20 @@ def _held_elsewhere(session: Session, vault: Vault, subject_id: str) -> dict[str
             for row in session.scalars(select(model).where(getattr(model, about) == subject_id).order_by(*keys)):
                 row_id = ":".join(str(getattr(row, key.key)) for key in keys)
                 opened.setdefault(row_id, {"id": row_id}).update(
-                    {spec.column: access.open_field(vault, session, row, spec.column) for spec in theirs})
+                    {spec.column: _opened(vault, session, row, spec.column) for spec in theirs})
         if opened:
             held[table] = list(opened.values())
     return held
+
+
+def _opened(vault: Vault, session: Session, row: Base, column: str) -> str | None:
+    """A field for the export: its value, or says it no longer opens (a case's key shredded by retention)."""
+    try:
+        return access.open_field(vault, session, row, column)
+    except SubjectErased:
+        return access.ERASED
+    except DecryptionFailed:
+        return access.UNREADABLE
 
 
 def _trips_of(session: Session, subject_id: str) -> list[dict[str, str | None]]:
@@ -270,3 +296,52 @@ def phone_on_file(session: Session, vault: Vault, subject_id: str) -> str | None
         return access.open_field(vault, session, subject, "phone")
     except SubjectErased:
         return None
+
+
+def reach(session: Session, vault: Vault, *, subject_id: str, actor: Actor, purpose: Purpose,
+          use: str) -> str | None:
+    """A phone to send the person a message: the one the operator recorded for them, else the newest their
+    own records hold (their order's contact phone, their application's), found through the data catalogue.
+    A phone from another record is opened for `purpose` and its use audited (`access.record_use`); someone
+    else's phone the person gave (an emergency contact's) is never used. None when there is none, or the
+    person was erased."""
+    own = phone_on_file(session, vault, subject_id)
+    if own:
+        return own
+    subject = session.get(DataSubject, subject_id)
+    if subject is not None and subject.erased_at is not None:
+        return None
+    found = _newest_phone_row(session, subject_id)
+    if found is None:
+        return None
+    row, column = found
+    try:
+        phone = access.open_field(vault, session, row, column)
+    except (SubjectErased, DecryptionFailed):
+        return None
+    if phone:
+        access.record_use(session, actor=actor, row=row, columns=[column], purpose=purpose, use=use,
+                          disclosed=[column])
+    return phone
+
+
+def _newest_phone_row(session: Session, subject_id: str) -> tuple[Base, str] | None:
+    models = {mapper.class_.__tablename__: mapper.class_ for mapper in Base.registry.mappers}
+    candidates: list[tuple[datetime | None, Base, str]] = []
+    for spec in catalogue(Base.metadata):
+        if (spec.category is not Category.PHONE or spec.key is not Key.PERSON or spec.third_party
+                or spec.table == DataSubject.__tablename__):
+            continue
+        model = models[spec.table]
+        column = getattr(model, spec.column)
+        statement = select(model).where(getattr(model, spec.about) == subject_id, column.is_not(None))
+        created = getattr(model, "created_at", None)
+        if created is not None:
+            statement = statement.order_by(created.desc())
+        row = session.scalars(statement.limit(1)).first()
+        if row is not None:
+            candidates.append((getattr(row, "created_at", None), row, spec.column))
+    if not candidates:
+        return None
+    newest = max(candidates, key=lambda c: c[0] or datetime.min.replace(tzinfo=UTC))
+    return newest[1], newest[2]

@@ -20,7 +20,7 @@ class DigestSubscription(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     staff_id: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(8))  # weekly | monthly
-    email: Mapped[bytes | None] = personal_column(Category.EMAIL, subject_column="staff_id")
+    email: Mapped[bytes | None] = personal_column(Category.EMAIL, subject_column="staff_id", person="staff")
     locale: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tripguard.core.db import Base, UTCDateTime
-from tripguard.privacy.catalogue import Category, personal_column
+from tripguard.privacy.catalogue import Category, Key, personal_column
 
 
 class Incident(Base):
@@ -50,7 +50,7 @@ class Incident(Base):
     driver_id: Mapped[str | None] = mapped_column(String(64))
     # "lon,lat", sealed under the key `position_key` names: "incident:<id>", the case's own; about the caller
     position: Mapped[bytes | None] = personal_column(Category.LOCATION, subject_column="position_key",
-                                                     person_column="caller_id")
+                                                     person_column="caller_id", key=Key.CASE)
     position_key: Mapped[str | None] = mapped_column(String(64))
     position_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     assigned_to: Mapped[str | None] = mapped_column(String(40))
@@ -92,8 +92,8 @@ class EmergencyContact(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     subject_id: Mapped[str] = mapped_column(String(64), index=True)
     slot: Mapped[int] = mapped_column(SmallInteger)  # 1-5 (contacts kept from before the slots may hold more)
-    name: Mapped[bytes | None] = personal_column(Category.NAME, subject_column="subject_id")
-    phone: Mapped[bytes | None] = personal_column(Category.PHONE, subject_column="subject_id")
+    name: Mapped[bytes | None] = personal_column(Category.NAME, subject_column="subject_id", third_party=True)
+    phone: Mapped[bytes | None] = personal_column(Category.PHONE, subject_column="subject_id", third_party=True)
     code_hash: Mapped[str | None] = mapped_column(String(64))
     code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -15,6 +15,7 @@ from tripguard.core.errors import InvalidInput, PermissionDenied
 from tripguard.notify import service as notify
 from tripguard.privacy import access
 from tripguard.privacy.models import DataSubject
+from tripguard.privacy.service import on_record
 from tripguard.safety.models import EmergencyContact, Incident
 from tripguard.safety.service import HANDLERS, LIVE_STATES, TimelineItem, add_event, handles
 from tripguard.safety.telephony import CallResult, Telephony
@@ -62,7 +63,7 @@ def _person(vault: Vault, session: Session, principal: Principal, row: DataSubje
 
 def caller(session: Session, vault: Vault, principal: Principal, incident: Incident) -> Person | None:
     """The caller's name and phone (audited). None when the case has no caller on record."""
-    subject = session.get(DataSubject, incident.caller_id) if incident.caller_id else None
+    subject = on_record(session, incident.caller_id)
     return _person(vault, session, principal, subject) if subject is not None else None
 
 
@@ -94,7 +95,7 @@ def trip_context(session: Session, vault: Vault, principal: Principal, incident:
     if trip is None:
         return None
     vehicle = session.get(Vehicle, trip.vehicle_id) if trip.vehicle_id else None
-    driver = session.get(DataSubject, trip.driver_id) if trip.driver_id else None
+    driver = on_record(session, trip.driver_id)
     driver_name = access.read_fields(vault, session, principal, driver, ["name"], purpose=Purpose.EMERGENCY)[
         "name"].value if driver is not None else None
     if incident.status not in LIVE_STATES:
@@ -170,7 +171,7 @@ def place_call(session: Session, vault: Vault, telephony: Telephony, *, principa
         raise InvalidInput("this case is no longer live")
     row: DataSubject | EmergencyContact | None
     if to == "caller":
-        row = session.get(DataSubject, incident.caller_id) if incident.caller_id else None
+        row = on_record(session, incident.caller_id)
     elif to.startswith("contact:"):
         row = session.get(EmergencyContact, to.partition(":")[2])
         if row is not None and row.subject_id != incident.caller_id:

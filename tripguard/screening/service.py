@@ -28,7 +28,7 @@ from tripguard.core.ids import new_id
 from tripguard.core.settings import Settings
 from tripguard.notify import service as notify
 from tripguard.privacy import access
-from tripguard.privacy.service import get_notice
+from tripguard.privacy.service import get_notice, register
 from tripguard.screening import consents
 from tripguard.screening.identity import read_id_number
 from tripguard.screening.models import Applicant, Check, Event, Report
@@ -177,6 +177,10 @@ def apply(session: Session, vault: Vault, *, actor: Actor, applicant_id: str, ap
                    "identity_blocked_at", "offboarded_at"):
         setattr(applicant, column, None)
     session.flush()
+    # A data subject from their application on (the same id names them everywhere): their access or erasure
+    # request works without the operator recording them separately.
+    register(session, subject_id=applicant_id, kind=application.role, notice_version=application.notice_version,
+             source="screening")
     for column in ("name", "id_number", "phone", "selfie"):
         access.write_field(vault, session, applicant, column, getattr(application, column))
     consents.record(session, applicant_id=applicant_id, notice_version=application.notice_version, kinds=granted,

@@ -20,7 +20,7 @@ from tripguard.core.errors import PermissionDenied
 from tripguard.core.i18n import N_
 from tripguard.core.types import Identifier
 from tripguard.privacy import access
-from tripguard.privacy.models import DataSubject
+from tripguard.privacy.service import on_record
 from tripguard.security.auth import AlertsReader, LiveMapReader
 from tripguard.security.permissions import Permission, Purpose, purposes_for
 from tripguard.security.principal import Principal
@@ -131,7 +131,7 @@ def trip_page(request: Request, trip_id: Annotated[Identifier, Path()], principa
     vehicle = session.get(Vehicle, trip.vehicle_id) if trip.vehicle_id else None
     devices = list(session.scalars(select(Device).where(Device.vehicle_id == trip.vehicle_id))) if vehicle else []
     driver_name = None
-    driver = session.get(DataSubject, trip.driver_id) if trip.driver_id else None
+    driver = on_record(session, trip.driver_id)
     if driver is not None and principal.can(Permission.PERSONAL_READ):
         driver_name = access.read_fields(request.app.state.vault, session, principal, driver, ["name"],
                                          purpose=Purpose.EMERGENCY)["name"].value

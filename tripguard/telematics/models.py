@@ -8,7 +8,7 @@ from sqlalchemy import JSON, BigInteger, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tripguard.core.db import NOT_BACKED_UP, Base, UTCDateTime
-from tripguard.privacy.catalogue import Category, personal_column
+from tripguard.privacy.catalogue import Category, Key, personal_column
 
 
 class TripAlert(Base):
@@ -23,7 +23,7 @@ class TripAlert(Base):
     kind: Mapped[str] = mapped_column(String(24))
     severity: Mapped[str] = mapped_column(String(8))
     ts: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # event time the monitor raised it
-    position: Mapped[bytes | None] = personal_column(Category.LOCATION, subject_column="trip_id")
+    position: Mapped[bytes | None] = personal_column(Category.LOCATION, subject_column="trip_id", key=Key.TRIP)
     evidence: Mapped[dict[str, object]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -76,7 +76,7 @@ class Trip(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_ping_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     points: Mapped[int] = mapped_column(Integer, default=0)  # pings received; exact (re-sends merged) once ended
-    plan: Mapped[bytes | None] = personal_column(Category.LOCATION)
+    plan: Mapped[bytes | None] = personal_column(Category.LOCATION, key=Key.TRIP)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -93,7 +93,7 @@ class TrackChunk(Base):
     first_ts: Mapped[datetime] = mapped_column(UTCDateTime)
     last_ts: Mapped[datetime] = mapped_column(UTCDateTime)
     points: Mapped[int] = mapped_column(Integer)
-    packed: Mapped[bytes | None] = personal_column(Category.LOCATION, subject_column="trip_id")
+    packed: Mapped[bytes | None] = personal_column(Category.LOCATION, subject_column="trip_id", key=Key.TRIP)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
 
 
@@ -138,6 +138,6 @@ class MonitorCheckpoint(Base):
     shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     subject_id: Mapped[str] = mapped_column(String(64))  # the vault key that seals `state`
-    state: Mapped[bytes | None] = personal_column(Category.LOCATION, subject_column="subject_id")
+    state: Mapped[bytes | None] = personal_column(Category.LOCATION, subject_column="subject_id", key=Key.SYSTEM)
     trips: Mapped[int] = mapped_column(Integer)
     saved_at: Mapped[datetime] = mapped_column(UTCDateTime)

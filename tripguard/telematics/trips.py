@@ -27,7 +27,7 @@ from tripguard.core.clock import utcnow
 from tripguard.core.db import UTCDateTime
 from tripguard.core.errors import NotFound, PermissionDenied
 from tripguard.core.ids import new_id
-from tripguard.privacy import freetext
+from tripguard.privacy import freetext, subjects
 from tripguard.security.permissions import Purpose
 from tripguard.telematics.events import Event, Ping, TripEnded, TripStarted, format_ts
 from tripguard.telematics.models import TrackChunk, Trip, TripAlert
@@ -237,6 +237,10 @@ def record(session: Session, vault: Vault, events: Sequence[Event], *,
             started.append(trip)
         elif isinstance(event, Ping):
             pings[event.trip_id].append(event)
+    # Its driver and passenger are data subjects from their first trip (one read and one insert per batch).
+    subjects.register_many(session, [subjects.Seen(person, kind) for trip in started for person, kind in
+                                     ((trip.driver_id, "driver"), (trip.passenger_id, "passenger")) if person],
+                           source="trip")
     rows = []
     long_running = []
     for trip_id, trip_pings in pings.items():

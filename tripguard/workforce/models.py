@@ -199,7 +199,7 @@ class Inspection(Base):
     inspector: Mapped[str] = mapped_column(String(80))
     period: Mapped[str] = mapped_column(String(16))  # what was inspected, e.g. 2026-11 or 2026W48
     results: Mapped[list[dict[str, str]]] = mapped_column(JSON)  # key, result (pass | fail | n/a)
-    notes: Mapped[bytes | None] = personal_column(Category.NOTE, subject_column="inspector")
+    notes: Mapped[bytes | None] = personal_column(Category.NOTE, subject_column="inspector", person="staff")
     failed: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
