@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tests.builders import TEST_ACTOR
+from tests.builders import TEST_ACTOR, cleared_worker
 from tests.conftest import BACKEND, fresh_database, make_settings
 from tripguard.app import create_app
 from tripguard.audit.actor import SYSTEM
@@ -56,6 +56,8 @@ def test_parallel_assignments_bind_one_number_and_kill_the_replaced_couriers_lin
         service.take_order(session, vault, actor=SYSTEM, intake=service.Intake(
             order_id="O9", customer_id="C9", merchant_id="M1", city="beijing", notice_version="ord-1", name="李四",
             phone=CUSTOMER_PHONE, address="上海市徐汇区漕溪北路1号", items=[{"name": "面", "quantity": 1}]))
+    for courier in ["R1", *(f"R{round_}{k}" for round_ in range(3) for k in range(2, 4))]:
+        cleared_worker(factory, courier)  # couriers the dispatch gate allows
 
     def assign(courier: str, phone: str) -> Callable[[], None]:
         def job() -> None:
@@ -108,6 +110,9 @@ def test_an_order_cancelled_while_it_is_reassigned_keeps_no_live_line(tmp_path: 
         service.take_order(session, vault, actor=SYSTEM, intake=service.Intake(
             order_id="O9", customer_id="C9", merchant_id="M1", city="beijing", notice_version="ord-1", name="李四",
             phone=CUSTOMER_PHONE, address="上海市徐汇区漕溪北路1号", items=[{"name": "面", "quantity": 1}]))
+    cleared_worker(factory, "R1")
+    cleared_worker(factory, "R2")
+    with unit_of_work(factory) as session:
         service.assign(session, vault, actor=SYSTEM, order_id="O9", courier_id="R1", courier_phone="13700000001",
                        on_exhausted=numbers.alert_exhausted)
     failures: list[BaseException] = []
