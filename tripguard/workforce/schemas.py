@@ -97,7 +97,9 @@ class CourseContent(BaseModel):
 class AttemptCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    answers: list[StrictInt] = Field(max_length=100, description="the index of the chosen option, per question")
+    # Bounded as the questions are (at most 100, of at most 8 options): -1 and 2**70 were taken unchecked.
+    answers: list[Annotated[StrictInt, Field(ge=0, le=7)]] = Field(
+        max_length=100, description="the index of the chosen option (0 the first), per question")
 
 
 class AttemptRead(BaseModel):
