@@ -66,7 +66,8 @@ def test_a_rested_number_is_reused_and_an_empty_pool_is_an_alert(client: TestCli
     assert assigned.status_code == 200  # the order goes on without a number
     assert numbers.POOL_EXHAUSTED.labels("beijing")._value.get() == alerts + 1  # the metric to page on
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
-    assert "tripguard_virtual_number_pool_exhausted_total" in client.get("/metrics").text
+    with TestClient(client.app, client=("127.0.0.1", 50000)) as prometheus:  # /metrics: this host only
+        assert "tripguard_virtual_number_pool_exhausted_total" in prometheus.get("/metrics").text
     act_as(Role.COURIER, kind="subject", id="R2")
     assert client.get("/api/v1/orders/O2").json()["virtual_number"] is None
     db.get(VirtualNumber, "17000000001").quiet_until = utcnow() - timedelta(seconds=1)  # type: ignore[union-attr]
