@@ -187,6 +187,7 @@ def ingest_options(app: FastAPI) -> IngestOptions:
             feed.publish(feed_item(incident))
 
     return IngestOptions(webhook_url=settings.webhook_url, check_in_minutes=settings.check_in_answer_minutes,
+                         max_lateness_seconds=settings.ingest_max_lateness_seconds,
                          on_alert=on_alert, on_trip_started=on_trip_started, write_slice=settings.ingest_write_slice,
                          between_slices=Session.commit)
 

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+
 def _this_host() -> list[IPv4Network | IPv6Network]:
     return [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
 
@@ -78,6 +79,9 @@ class Settings(BaseSettings):
     ingest_write_slice: int = Field(default=50, ge=1, le=10_000, description="embedded (memory://): an ingest "
                                     "batch's trips are stored this many per transaction, so an SOS waits for the "
                                     "SQLite writer at most one slice")
+    ingest_max_lateness_seconds: int = Field(default=3600, ge=60, le=7 * 86_400, description="an event further "
+                                             "than this behind the stream (the newest event time taken) is refused "
+                                             "per line: it would find the monitor's watermark long past it")
     monitor_checkpoint_seconds: float = Field(default=5.0, gt=0, le=3600, description="a monitor worker saves "
                                               "each shard's state this often; a worker taking over replays "
                                               "the events since")
