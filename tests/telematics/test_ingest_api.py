@@ -272,3 +272,24 @@ def test_events_too_old_to_take_are_refused_per_line(client: TestClient, db: Ses
         {"type": "trip_started", "trip_id": "T3", "ts": "2026-03-01T08:06:00Z"},
         {"type": "trip_started", "trip_id": "T4", "ts": "2026-03-01T08:06:00Z"},
         {"type": "trip_started", "trip_id": "T5", "ts": "2026-02-27T08:06:00Z"}])).json()["rejected"][0]["reason"]
+
+
+def test_scale_out_refuses_the_same_lines_by_the_replicas_own_stream(db: Session) -> None:
+    """Scaled out, the API replica checks the batch before publishing it (`service.accept`): the same three rules,
+    against the newest event time this replica took (`NatsBus.mark`) and the stored trips."""
+    from tripguard.telematics import lateness, service
+
+    stored = [json.dumps(e) for e in trip_with_deviation("T1")[:2]]
+    first = service.accept(stored, 4)
+    assert first.accepted == 2 and first.mark > 0
+    lines = [json.dumps({"type": "trip_started", "trip_id": "T1970", "ts": "1970-01-01T00:00:00Z"}),
+             json.dumps({"type": "ping", "trip_id": "T9", "ts": "2026-03-01T07:59:00Z", "lon": 1, "lat": 1}),
+             json.dumps({"type": "ping", "trip_id": "T9", "ts": "2026-03-01T08:01:00Z", "lon": 1, "lat": 1})]
+    later = service.accept(lines, 4, mark=first.mark, max_lateness=3600,
+                           starts=lambda ids: {"T9": first.mark} if "T9" in ids else {})
+    assert later.accepted == 1 and later.mark > first.mark
+    assert [(e.line, e.reason.split(" (")[0]) for e in later.rejected] == [
+        (1, "ts is more than a day behind the rest of the batch"), (2, "ts is before its trip began")]
+    alone = service.accept([lines[0]], 4, mark=later.mark)
+    assert alone.accepted == 0 and "behind the stream" in alone.rejected[0].reason
+    assert lateness.stored_starts(db)(["T404"]) == {}
