@@ -85,6 +85,17 @@ def test_api_conforms_to_its_spec(case: schemathesis.Case) -> None:
 
 
 
+@pytest.mark.no_database
+def test_make_test_draws_the_same_examples_every_run() -> None:
+    """A fresh clone once failed CI on a new draw (issue #27): outside `make fuzz`, every draw is derandomized
+    (a seed from each test's own name) and nothing is replayed from a local example database."""
+    current = settings()
+    if FUZZ:
+        assert not current.derandomize and FUZZ_EXAMPLES >= 25
+    else:
+        assert current.derandomize and current.database is None and FUZZ_EXAMPLES == 25
+
+
 # ---- every past finding, replayed as an explicit example -----------------------------------------------
 
 CALLBACK_SECRET = "fuzz-callback-secret-0123456789abcdef"
