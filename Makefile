@@ -7,7 +7,7 @@ UV := $(PYTHON) -m uv
 PYTEST_ARGS ?=
 export TRIPGUARD_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test test-sqlite test-postgres lint chromium catalogs gallery bench clean
+.PHONY: install run test test-sqlite test-postgres fuzz lint chromium catalogs gallery bench clean
 
 # The virtualenv is rebuilt from the lock whenever the lock changes.
 $(BIN)/.installed: pyproject.toml uv.lock
@@ -46,6 +46,14 @@ test-sqlite: install chromium
 
 test-postgres: install chromium
 	TRIPGUARD_TEST_BACKEND=postgres $(BIN)/pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The wide random API fuzz: fresh draws (not the fixed ones of `make test`), FUZZ_EXAMPLES per operation and
+# principal, on both backends. A finding: fix it, then add the request to PAST_FINDINGS in
+# tests/test_openapi_fuzz.py (docs/operations.md, "Fuzzing").
+FUZZ_EXAMPLES ?= 200
+fuzz: install
+	TRIPGUARD_FUZZ=1 TRIPGUARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) TRIPGUARD_TEST_BACKEND=sqlite $(BIN)/pytest -n 2 -q -p no:cacheprovider tests/test_openapi_fuzz.py $(PYTEST_ARGS)
+	TRIPGUARD_FUZZ=1 TRIPGUARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) TRIPGUARD_TEST_BACKEND=postgres $(BIN)/pytest -n 2 -q -p no:cacheprovider tests/test_openapi_fuzz.py $(PYTEST_ARGS)
 
 # Extract messages and refresh the zh_CN / en catalogs (fails on an untranslated Chinese string).
 catalogs: install

@@ -66,7 +66,8 @@ def run_rate(base: str, rate: int, seconds: float, arrivals: dict[str, float]) -
 
 def group_totals(base: str) -> tuple[float, float]:
     """(transactions, presses) stored so far, from the server's Prometheus metrics."""
-    text = httpx.get(f"{base}/metrics", timeout=10).text
+    # Served to this host by default (TRIPGUARD_METRICS_ALLOW): a 403 here is a setting, not a zero.
+    text = httpx.get(f"{base}/metrics", timeout=10).raise_for_status().text
     values = dict(line.split(" ", 1) for line in text.splitlines()
                   if line.startswith(("tripguard_sos_group_size_count", "tripguard_sos_group_size_sum")))
     return float(values.get("tripguard_sos_group_size_count", 0)), float(values.get("tripguard_sos_group_size_sum", 0))

@@ -190,6 +190,7 @@ def ingest_options(app: FastAPI) -> IngestOptions:
             feed.publish(feed_item(incident))
 
     return IngestOptions(webhook_url=settings.webhook_url, check_in_minutes=settings.check_in_answer_minutes,
+                         max_lateness_seconds=settings.ingest_max_lateness_seconds,
                          on_alert=on_alert, on_trip_started=on_trip_started,
                          check_trip=ineligible_on_trip if settings.trip_start_gate else None,
                          write_slice=settings.ingest_write_slice, between_slices=Session.commit)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from ipaddress import ip_network
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from tests import builders
@@ -56,9 +58,53 @@ def test_health_and_readiness(client: TestClient) -> None:
 
 def test_metrics_count_requests_by_route_template(client: TestClient) -> None:
     client.get("/api/v1/staff/stf_SECRETID/roles")
-    body = client.get("/metrics").text
+    with TestClient(client.app, client=("127.0.0.1", 50000)) as prometheus:
+        body = prometheus.get("/metrics").text
     assert "tripguard_http_requests_total" in body
     assert "stf_SECRETID" not in body
+
+
+def test_metrics_are_for_the_monitoring_network_or_a_token(app, settings) -> None:  # type: ignore[no-untyped-def]
+    """/metrics was public: anyone could read SOS and breach counts (issue #27). It is served to
+    TRIPGUARD_METRICS_ALLOW (default: this host) and with TRIPGUARD_METRICS_TOKEN, to no one else."""
+    token = "metrics-token-0123456789abcdef"
+
+    def get(peer: str, **headers: str) -> int:
+        with TestClient(app, client=(peer, 40000)) as client:
+            answer = client.get("/metrics", headers=headers)
+        if answer.status_code == 403:
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert "tripguard_" not in answer.text
+        return answer.status_code
+
+    assert [get(peer) for peer in ("127.0.0.1", "::1", "203.0.113.5", "10.1.2.3", "testclient")] == \
+        [200, 200, 403, 403, 403]
+    assert get("203.0.113.5", authorization=f"Bearer {token}") == 403  # no token configured: none works
+    app.state.settings = settings.model_copy(update={"metrics_token": SecretStr(token)})
+    assert get("203.0.113.5", authorization=f"Bearer {token}") == 200
+    assert get("203.0.113.5", authorization=f"Bearer {token[:-1]}x") == 403
+    assert get("203.0.113.5", authorization=token) == 403
+    app.state.settings = settings.model_copy(update={"metrics_allow": [ip_network("10.0.0.0/8")]})
+    assert (get("10.1.2.3"), get("127.0.0.1")) == (200, 403)
+    # X-Forwarded-For counts only from a trusted proxy, and then names the client that is checked.
+    assert get("203.0.113.5", **{"x-forwarded-for": "10.1.2.3"}) == 403
+    app.state.settings = settings.model_copy(update={"trusted_proxies": [ip_network("127.0.0.1/32")]})
+    assert get("127.0.0.1", **{"x-forwarded-for": "203.0.113.9"}) == 403  # the internet, through our proxy
+    assert get("127.0.0.1") == 200  # Prometheus on this host, not through the proxy
+
+
+def test_the_metrics_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from tripguard.core.settings import Settings
+
+    monkeypatch.setenv("TRIPGUARD_METRICS_ALLOW", "10.0.0.0/8, 192.0.2.7")
+    assert [str(n) for n in Settings().metrics_allow] == ["10.0.0.0/8", "192.0.2.7/32"]
+    monkeypatch.setenv("TRIPGUARD_METRICS_ALLOW", "")
+    assert Settings().metrics_allow == []
+    monkeypatch.setenv("TRIPGUARD_METRICS_TOKEN", "short")
+    with pytest.raises(ValidationError, match="24 characters"):
+        Settings()
 
 
 def test_logs_hold_no_passwords_or_tokens(client: TestClient, db: Session, caplog: pytest.LogCaptureFixture) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.builders import TEST_ACTOR, cleared_worker
@@ -67,7 +67,8 @@ def test_a_rested_number_is_reused_and_an_empty_pool_is_an_alert(client: TestCli
     assert assigned.status_code == 200  # the order goes on without a number
     assert numbers.POOL_EXHAUSTED.labels("beijing")._value.get() == alerts + 1  # the metric to page on
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
-    assert "tripguard_virtual_number_pool_exhausted_total" in client.get("/metrics").text
+    with TestClient(client.app, client=("127.0.0.1", 50000)) as prometheus:  # /metrics: this host only
+        assert "tripguard_virtual_number_pool_exhausted_total" in prometheus.get("/metrics").text
     act_as(Role.COURIER, kind="subject", id="R2")
     assert client.get("/api/v1/orders/O2").json()["virtual_number"] is None
     db.get(VirtualNumber, "17000000001").quiet_until = utcnow() - timedelta(seconds=1)  # type: ignore[union-attr]
@@ -143,3 +144,19 @@ def test_every_real_number_the_route_opens_is_audited_as_the_providers_use(clien
     found = breaches.investigate(db, actor=TEST_ACTOR, breach_id=breach.id, reader_id="key_TEST", since=None,
                                  until=None)
     assert found.subjects == ["C1", "R1"] and found.entries == 4
+
+
+def test_only_real_numbers_go_into_the_pool(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    """An empty phone number was added to the number pool (issue #27): each number is 5 to 20 digits, with
+    single spaces or dashes between them; one bad number refuses the whole list, by its position."""
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    for bad in ("", " ", "+", "----", "1234", "1" * 21, "170 0000 000a", "170--0000-0001", "x" * 100, "+86 ",
+                "\u0661\u0662\u0663\u0664\u0665"):  # Arabic-Indic digits are not a carrier's number
+        refused = client.post("/api/v1/telephony/numbers", json={"city": "beijing", "numbers": ["17000000001", bad]})
+        assert refused.status_code == 422, (bad, refused.text)
+        assert refused.json()["errors"][0]["field"] == "numbers.1", refused.json()
+    assert db.scalar(select(func.count()).select_from(VirtualNumber)) == 0
+    taken = client.post("/api/v1/telephony/numbers", json={"city": "beijing", "numbers": [
+        "17000000001", "+86 170-0000-0001", "170 0000 0002"]})
+    assert taken.status_code == 200 and taken.json()["added"] == 2, taken.text
+    assert sorted(db.scalars(select(VirtualNumber.number))) == ["17000000001", "17000000002"]

@@ -33,7 +33,18 @@ def test_months_and_weeks() -> None:
 
 
 @pytest.mark.parametrize("label", ["2026Q5", "2026-13", "2026W54", "2026", "26Q1", "2026q1", "2027W53", "",
-                                   "0001Q1", "9999-12", "1969W01"])  # years outside 1970-2199: year 1 was a 500
+                                   "0001Q1", "9999-12", "1969W01",  # years outside 1970-2199: year 1 was a 500
+                                   "0001-01", "9999W52", "0000Q1", "2200-01", "2199W53", "1970-00", "2026W00"])
 def test_a_bad_period_is_refused(label: str) -> None:
     with pytest.raises(InvalidInput):
         periods.parse(label, "UTC")
+
+
+def test_the_first_and_last_periods_parse_and_trend_without_leaving_the_range() -> None:
+    """Every form at both ends of 1970-2199 is a period; the trend of 1970Q1 starts there (it once asked
+    for 1969's quarters and refused the report)."""
+    for label in ("1970Q1", "1970-01", "1970W01", "2199Q4", "2199-12", "2199W52"):
+        assert periods.parse(label, "Asia/Shanghai").label == label
+    first = periods.parse("1970Q2", "UTC")
+    assert [p.label for p in periods.trailing(first, 4, "UTC")] == ["1970Q1", "1970Q2"]
+    assert [p.label for p in periods.trailing(periods.parse("1970W01", "UTC"), 3, "UTC")] == ["1970W01"]

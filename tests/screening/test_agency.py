@@ -129,6 +129,17 @@ def test_results_that_come_back_as_callbacks_are_taken_once_and_only_when_signed
     header = sign(CALLBACK_SECRET.encode(), raw, int(time.time()))
     assert client.post("/api/v1/screening/callbacks", content=raw,
                        headers={"X-Screening-Signature": header}).status_code == 422
+    # Signed, but nested past reason (issue #27): 100,000 brackets were a RecursionError, a 500; facts nested
+    # 500 deep parsed, then broke what stores and shows them. Both are 422s, and nothing is kept.
+    deep_facts = {"id": "e9", "type": "check.completed", "report": report_id, "check": "identity",
+                  "status": "complete", "result": "clear", "facts": {"x": json.loads("[" * 500 + "]" * 500)}}
+    for raw in (b"[" * 100_000 + b"]" * 100_000, b'{"id":"e10","x":' + b"{\"a\":" * 50_000 + b"1" + b"}" * 50_001,
+                json.dumps(deep_facts).encode()):
+        header = sign(CALLBACK_SECRET.encode(), raw, int(time.time()))
+        deep = client.post("/api/v1/screening/callbacks", content=raw,
+                           headers={"X-Screening-Signature": header, "Content-Type": "application/json"})
+        assert deep.status_code == 422 and "nested" in deep.text, deep.text[:300]
+    assert db.get(AgencyEvent, "simulated:e9") is None
 
 
 def test_a_check_the_agency_cannot_finish_goes_to_a_person(

@@ -61,7 +61,8 @@ def test_administrator_roles_are_separated() -> None:
 def test_route_role_matrix(app: FastAPI, client: TestClient, act_as, role: Role) -> None:  # type: ignore[no-untyped-def]
     act_as(role, kind=KIND_OF_ROLE[role])
     checked = 0
-    skipped = api_key_only(app)
+    # /metrics needs no principal but the monitoring network or its token (tests/core/test_http.py).
+    skipped = api_key_only(app) | {("GET", "/metrics")}
     assert ("GET", "/api/v1/workers/{worker_id}/eligibility") in skipped
     for method, path, permission in operations(app):
         if (method, path) in skipped:

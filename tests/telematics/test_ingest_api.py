@@ -241,3 +241,55 @@ def test_ingest_reads_lines_as_the_line_parser_does(client: TestClient, act_as, 
 
 
 from tripguard.telematics.arrow_rows import take_rows as _take_rows  # noqa: E402  the original, for the spy above
+
+
+def test_events_too_old_to_take_are_refused_per_line(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    """A trip_started dated 1970-01-01 was taken and raised a false gps_lost (issue #27): an event more than the
+    allowed lateness behind the stream, a day behind its batch, or before its trip began is a line error."""
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    assert post(client, ndjson(trip_with_deviation("T1")[:3])).json()["accepted"] == 3
+    old = post(client, ndjson([
+        {"type": "trip_started", "trip_id": "T1970", "ts": "1970-01-01T00:00:00Z"},
+        {"type": "ping", "trip_id": "T1", "ts": "2026-03-01T06:59:59Z", "lon": -8.61, "lat": 41.14},  # 1 h late
+        {"type": "ping", "trip_id": "T1", "ts": "2026-03-01T07:59:00Z", "lon": -8.61, "lat": 41.14},  # before start
+        {"type": "trip_started", "trip_id": "T2", "ts": "2026-03-01T08:00:40Z"},
+        {"type": "ping", "trip_id": "T2", "ts": "2026-03-01T08:00:35Z", "lon": -8.61, "lat": 41.14},  # before T2
+        {"type": "ping", "trip_id": "T1", "ts": "2026-03-01T07:30:00Z", "lon": -8.61, "lat": 41.14}]))
+    # (the last: 30 minutes late is within the hour, but before T1 began at 08:00)
+    assert old.status_code == 200, old.text
+    reasons = {r["line"]: r["reason"] for r in old.json()["rejected"]}
+    assert set(reasons) == {1, 2, 3, 5, 6}, reasons
+    assert "behind the stream" in reasons[2] and "1 h" in reasons[2]
+    assert all("before its trip began" in reasons[n] for n in (3, 5, 6)), reasons
+    assert "behind" in reasons[1]
+    post(client, ndjson([{"type": "ping", "trip_id": "T1", "ts": "2026-03-01T08:05:00Z", "lon": -8.61, "lat": 41.14}]))
+    assert db.scalars(select(TripAlert).where(TripAlert.trip_id == "T1970")).all() == []
+    # Alone in its batch, the 1970 trip is still refused, by the stream this process has seen.
+    alone = post(client, ndjson([{"type": "trip_started", "trip_id": "T1970", "ts": "1970-01-01T00:00:00Z"}]))
+    assert alone.status_code == 422 and "behind the stream" in alone.text
+    # A day behind the rest of its batch is a broken clock, whatever the stream.
+    assert "a day behind" in post(client, ndjson([
+        {"type": "trip_started", "trip_id": "T3", "ts": "2026-03-01T08:06:00Z"},
+        {"type": "trip_started", "trip_id": "T4", "ts": "2026-03-01T08:06:00Z"},
+        {"type": "trip_started", "trip_id": "T5", "ts": "2026-02-27T08:06:00Z"}])).json()["rejected"][0]["reason"]
+
+
+def test_scale_out_refuses_the_same_lines_by_the_replicas_own_stream(db: Session) -> None:
+    """Scaled out, the API replica checks the batch before publishing it (`service.accept`): the same three rules,
+    against the newest event time this replica took (`NatsBus.mark`) and the stored trips."""
+    from tripguard.telematics import lateness, service
+
+    stored = [json.dumps(e) for e in trip_with_deviation("T1")[:2]]
+    first = service.accept(stored, 4)
+    assert first.accepted == 2 and first.mark > 0
+    lines = [json.dumps({"type": "trip_started", "trip_id": "T1970", "ts": "1970-01-01T00:00:00Z"}),
+             json.dumps({"type": "ping", "trip_id": "T9", "ts": "2026-03-01T07:59:00Z", "lon": 1, "lat": 1}),
+             json.dumps({"type": "ping", "trip_id": "T9", "ts": "2026-03-01T08:01:00Z", "lon": 1, "lat": 1})]
+    later = service.accept(lines, 4, mark=first.mark, max_lateness=3600,
+                           starts=lambda ids: {"T9": first.mark} if "T9" in ids else {})
+    assert later.accepted == 1 and later.mark > first.mark
+    assert [(e.line, e.reason.split(" (")[0]) for e in later.rejected] == [
+        (1, "ts is more than a day behind the rest of the batch"), (2, "ts is before its trip began")]
+    alone = service.accept([lines[0]], 4, mark=later.mark)
+    assert alone.accepted == 0 and "behind the stream" in alone.rejected[0].reason
+    assert lateness.stored_starts(db)(["T404"]) == {}

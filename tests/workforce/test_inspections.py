@@ -49,3 +49,23 @@ def test_an_inspection_gives_every_item_a_result(client: TestClient, db: Session
 
     act_as(Role.SAFETY_AGENT)
     assert client.post("/api/v1/inspections", json=body).status_code == 403
+
+
+def test_an_inspection_names_a_period_that_exists(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]
+    """0000Q1 and 2026-13 were taken unchecked (issue #27): a period is a quarter, month or ISO week of a year
+    from 1970 to 2199, the same labels the reports take, from the API and from the console's form alike."""
+    act_as(Role.SUPERVISOR, id="stf_SUP")
+    client.put("/api/v1/inspection-checklists/monthly", json=CHECKLIST)
+    results = {"findings_reviewed": "pass", "exports_justified": "pass"}
+    for period in ("0000Q1", "2026-13", "2026-00", "2026W00", "2027W53", "9999W52", "0001-01", "2026Q5"):
+        refused = client.post("/api/v1/inspections", json={"checklist_id": "monthly", "period": period,
+                                                           "results": results})
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "period", (period, refused.text)
+        form = {"checklist_id": "monthly", "period": period, **{f"result.{k}": v for k, v in results.items()}}
+        assert client.post("/console/supervision/inspections", data=form).status_code == 422, period
+    for period in ("1970Q1", "2026W53", "2199-12"):
+        taken = client.post("/api/v1/inspections", json={"checklist_id": "monthly", "period": period,
+                                                         "results": results})
+        assert taken.status_code == 201, (period, taken.text)
+    schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["InspectionCreate"]
+    assert "2[01]" in schema["properties"]["period"]["pattern"]  # the bounds are in the published schema

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pypdfium2 as pdfium
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import event, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.screening.conftest import apply, run_agency
@@ -133,3 +133,20 @@ def test_the_course_page_costs_the_same_for_one_worker_or_hundreds(client: TestC
     page = client.get("/console/training/courses/privacy-basics").text
     assert 'data-figure="passed"><span class="value">301<' in page
     assert client.get("/console/training").status_code == 200
+
+
+def test_an_answer_names_an_option_of_its_question(client: TestClient, act_as, db: Session) -> None:  # type: ignore[no-untyped-def]
+    """Quiz answers -1 and 2**70 were taken unchecked (issue #27): each answer is an option's index, from 0
+    to the question's last option, or the attempt is a 422 naming the answer and nothing is recorded."""
+    put_course(client, act_as)
+    as_worker(act_as, "cou_QUIZ", signed=True)
+    url = "/api/v1/me/training/privacy-basics/attempts"
+    for answers, field in (([-1, 0], "answers.0"), ([1, 2**70], "answers.1"), ([1, 2], "answers.1"),
+                           ([8, 0], "answers.0")):
+        refused = client.post(url, json={"answers": answers})
+        assert refused.status_code == 422, (answers, refused.text)
+        assert refused.json()["errors"][0]["field"] == field, refused.json()
+    assert db.scalar(select(func.count()).select_from(Attempt).where(Attempt.worker_id == "cou_QUIZ")) == 0
+    assert client.post(url, json={"answers": [1, 0]}).json()["passed"]
+    schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["AttemptCreate"]
+    assert schema["properties"]["answers"]["items"] == {"type": "integer", "minimum": 0, "maximum": 7}

@@ -1,15 +1,20 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness, readiness and Prometheus metrics (for the monitoring network or a token holder only)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+import hmac
+import ipaddress
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from tripguard.core.db import READ_ONLY
-from tripguard.core.errors import DomainError
+from tripguard.core.errors import PROBLEM_MEDIA_TYPE, DomainError
 from tripguard.security.auth import Public
+from tripguard.security.rate_limit import client_address
 
 router = APIRouter(tags=["health"])
 
@@ -41,7 +46,34 @@ def readyz(request: Request) -> Health:
     return Health(status="ready")
 
 
-@router.get("/metrics", dependencies=[Public], response_class=Response,
-            responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
+class MetricsRefused(DomainError):
+    status, type, title = 403, "/problems/metrics-refused", "Metrics are for the monitoring network"
+    shown_as_page = False
+
+
+def metrics_reader(request: Request, authorization: Annotated[str | None, Header(max_length=512)] = None) -> None:
+    """/metrics counts SOS presses, breaches and alerts: it is served to the networks of
+    TRIPGUARD_METRICS_ALLOW (default: this host) and to whoever holds TRIPGUARD_METRICS_TOKEN, no one else.
+    The address is the peer's, or behind a trusted proxy (TRIPGUARD_TRUSTED_PROXIES) the client's."""
+    settings = request.app.state.settings
+    token = settings.metrics_token
+    if token is not None and authorization is not None and authorization.startswith("Bearer ") and \
+            hmac.compare_digest(authorization[7:].strip().encode(), token.get_secret_value().encode()):
+        return
+    try:
+        address = ipaddress.ip_address(client_address(request, settings.trusted_proxies))
+    except ValueError:
+        address = None
+    if address is not None and any(address in network for network in settings.metrics_allow):
+        return
+    raise MetricsRefused("served to the monitoring network (TRIPGUARD_METRICS_ALLOW) or with its bearer token")
+
+
+@router.get("/metrics", dependencies=[Public, Depends(metrics_reader)], response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
+                       403: {"description": "not from the monitoring network, and no valid token",
+                             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}})
 def metrics() -> Response:
+    """Prometheus metrics, for the monitoring network (TRIPGUARD_METRICS_ALLOW) or with
+    `Authorization: Bearer <TRIPGUARD_METRICS_TOKEN>`."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -6,11 +6,17 @@ import os
 import re
 import secrets
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _this_host() -> list[IPv4Network | IPv6Network]:
+    return [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
+
 
 DEV_SECRET = "tripguard-development-secret-do-not-use-in-production"
 DEV_KEYRING_PASSPHRASE = "tripguard-development-keyring"
@@ -73,6 +79,9 @@ class Settings(BaseSettings):
     ingest_write_slice: int = Field(default=50, ge=1, le=10_000, description="embedded (memory://): an ingest "
                                     "batch's trips are stored this many per transaction, so an SOS waits for the "
                                     "SQLite writer at most one slice")
+    ingest_max_lateness_seconds: int = Field(default=3600, ge=60, le=7 * 86_400, description="an event further "
+                                             "than this behind the stream (the newest event time taken) is refused "
+                                             "per line: it would find the monitor's watermark long past it")
     monitor_checkpoint_seconds: float = Field(default=5.0, gt=0, le=3600, description="a monitor worker saves "
                                               "each shard's state this often; a worker taking over replays "
                                               "the events since")
@@ -132,6 +141,13 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
         default_factory=list,
         description="addresses (CIDR) of your reverse proxies: X-Forwarded-For is believed only from these")
+    # /metrics holds SOS, breach and alert counts: served to the monitoring network or with a token only.
+    metrics_allow: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=_this_host,
+        description="networks (CIDR, comma-separated) whose Prometheus may read /metrics without a token "
+                    "(default: this host only); empty: the token alone")
+    metrics_token: SecretStr | None = Field(
+        default=None, description="a bearer token (at least 24 characters) that reads /metrics from anywhere")
 
     subject_token_secret: SecretStr | None = None
     subject_token_public_key_file: Path | None = None
@@ -261,11 +277,18 @@ class Settings(BaseSettings):
             raise ValueError("bus_url must be memory:// or a nats:// URL")
         return value
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "metrics_allow", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         # TRIPGUARD_TRUSTED_PROXIES=10.0.0.0/8,192.0.2.7
         return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 24:
+            raise ValueError("the metrics token must be at least 24 characters")
+        return value
 
     @field_validator("label_sensitive_categories", mode="before")
     @classmethod

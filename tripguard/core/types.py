@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
 
 from tripguard.core.identifiers import ID_PATTERN
 
@@ -26,6 +26,10 @@ def _rfc3339_only(value: Any) -> Any:
 # Real zones lie within -12:00 and +14:00; a date-time is taken from 1970 to 2200 once in UTC.
 MAX_OFFSET = timedelta(hours=14)
 EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+EARLIEST_TEXT, LATEST_TEXT = "1970-01-01T00:00:00Z", "2200-01-01T00:00:00Z"
+# The window in the published schema (the date-time bounds of JSON Schema's format-assertion drafts, as
+# ajv-formats reads them): a client and the fuzz see it, not only the validator.
+TIME_WINDOW = {"formatMinimum": EARLIEST_TEXT, "formatExclusiveMaximum": LATEST_TEXT}
 
 
 def _plausible(value: datetime) -> datetime:
@@ -41,7 +45,8 @@ def _plausible(value: datetime) -> datetime:
     return utc
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only), AfterValidator(_plausible)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only), AfterValidator(_plausible),
+                      Field(json_schema_extra=TIME_WINDOW)]
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -4,9 +4,9 @@ else is refused by name (`extra="forbid"` at every level)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tripguard.core.identifiers import ID_PATTERN
 from tripguard.core.settings import CATEGORY_PATTERN
@@ -14,6 +14,7 @@ from tripguard.core.types import CleanStr
 from tripguard.privacy.schemas import PHONE_PATTERN, VERSION_PATTERN
 
 Id = Field(pattern=ID_PATTERN, max_length=64)
+VIRTUAL_NUMBER_PATTERN = r"^\+?[0-9](?:[ -]?[0-9]){4,19}$"
 
 
 class Item(BaseModel):
@@ -126,7 +127,9 @@ class NumbersAdd(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     city: str = Field(pattern=r"^[a-z][a-z-]{1,39}$")
-    numbers: list[str] = Field(min_length=1, max_length=1000)
+    # 5 to 20 digits, single spaces or dashes between them: an empty number was added to the pool (issue #27).
+    numbers: list[Annotated[str, StringConstraints(pattern=VIRTUAL_NUMBER_PATTERN)]] = Field(
+        min_length=1, max_length=1000, description="as the carrier allocated them, e.g. +86 170-0000-0001")
 
 
 class RouteAsk(BaseModel):

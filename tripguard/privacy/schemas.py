@@ -145,7 +145,7 @@ class RequestRead(BaseModel):
 class VerifyCode(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(pattern=r"^\s*[0-9]{6}\s*$")
+    code: str = Field(pattern=r"^\s*[0-9]{6}\s*$", max_length=32)
 
 
 class CorrectionDecision(BaseModel):

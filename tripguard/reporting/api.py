@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from tripguard.core import i18n
+from tripguard.core import periods as grammar
 from tripguard.core.admission import Bulk
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
@@ -27,7 +28,7 @@ from tripguard.reporting.schemas import (
 from tripguard.security.auth import ReportCloser, ReportReader
 
 router = APIRouter(prefix="/api/v1", tags=["reporting"])
-PeriodLabel = Annotated[str, Query(pattern=periods.PATTERN, description="2026Q3, 2026-11 or 2026W48")]
+PeriodLabel = Annotated[str, Query(pattern=periods.PATTERN, description=grammar.DESCRIPTION)]
 
 
 def kpi_read(result: kpis.Result) -> KpiRead:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from tripguard.core import periods as grammar
 from tripguard.core.admission import Bulk
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
@@ -41,7 +42,7 @@ def reports_page(request: Request, principal: ReportReader, session: DbSession, 
 
 @router.get("/quarterly", dependencies=[Bulk])
 async def quarterly_download(request: Request, principal: ReportReader, session: DbSession,
-                             quarter: Annotated[str, Query(pattern=r"^[0-9]{4}Q[1-4]$")],
+                             quarter: Annotated[str, Query(pattern=grammar.QUARTER)],
                              format: Annotated[str, Query(pattern="^(html|pdf|csv)$")] = "pdf") -> Response:
     """The quarterly report, as `tripguard report quarterly` writes it, in the page's language."""
     settings = request.app.state.settings

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from tripguard.core import periods as grammar
 from tripguard.core.errors import InvalidInput
 
 # Years 1970-2199, as every timestamp TripGuard takes: year 1 shifted to UTC (and its trend, the quarters
-# before it) falls out of Python's dates (a 500 the fuzz found).
-PATTERN = r"^(19[7-9][0-9]|2[01][0-9]{2})(Q[1-4]|-(0[1-9]|1[0-2])|W(0[1-9]|[1-4][0-9]|5[0-3]))$"
+# before it) falls out of Python's dates (a 500 the fuzz found). The grammar is core's, shared with the
+# workforce inspections.
+PATTERN = grammar.PATTERN
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,10 @@ def _shift(label: str, steps: int) -> str:
 
 
 def trailing(period: Period, count: int, timezone: str) -> list[Period]:
-    """This period and the `count - 1` before it, oldest first (for trends)."""
-    return [parse(_shift(period.label, -back), timezone) for back in range(count - 1, -1, -1)]
+    """This period and the `count - 1` before it, oldest first (for trends); none before 1970 (the trend of
+    1970Q1 is that quarter alone, not a refusal of a quarter the caller never asked for)."""
+    labels = [_shift(period.label, -back) for back in range(count - 1, -1, -1)]
+    return [parse(label, timezone) for label in labels if int(label[:4]) >= grammar.FIRST_YEAR]
 
 
 def current_quarter(now: datetime, timezone: str) -> str:

@@ -189,10 +189,10 @@ def recording_status(recording_id: Annotated[Identifier, Path()], _: TelematicsI
 
 
 @router.put("/recordings/{recording_id}/content", dependencies=[Bulk], openapi_extra={"requestBody": {"required": True, "content": {
-    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary", "maxLength": recordings.MAX_CHUNK}}}}})
 async def upload_recording(recording_id: Annotated[Identifier, Path()], _: TelematicsIngest, request: Request,
                            session: DbSession, content_range: Annotated[str, Header(
-                               alias="Content-Range", pattern=r"^bytes \d+-\d+/\d+$",
+                               alias="Content-Range", pattern=r"^bytes \d{1,9}-\d{1,9}/\d{1,9}$",
                                description="bytes START-END/TOTAL, END inclusive")]) -> RecordingRead:
     """One piece of the segment (at most 4 MiB). Sending a piece again is harmless; a gap is 409."""
     match = _RANGE.match(content_range)

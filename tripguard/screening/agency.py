@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.audit.actor import SYSTEM, Actor
+from tripguard.core import jsonbody
 from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
 from tripguard.core.errors import DomainError, InvalidInput, NotFound
@@ -196,7 +197,9 @@ def take_callback(session: Session, vault: Vault, rules: service.Rules, *, secre
     if not secret or not verify(secret.encode(), raw, signature, now=now):
         raise BadSignature("the callback's signature does not match its body")
     try:
-        body = json.loads(raw)
+        body = jsonbody.loads(raw)
+    except jsonbody.TooDeep as exc:  # 100,000 nested brackets were a RecursionError, a 500
+        raise InvalidInput(str(exc)) from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput("the body is not JSON") from exc
     if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not 0 < len(body["id"]) <= 100:

@@ -16,7 +16,7 @@ from tripguard.core.admission import Bulk
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError, FieldProblem, InvalidInput, PermissionDenied
-from tripguard.core.types import CleanStr, Identifier
+from tripguard.core.types import TIME_WINDOW, CleanStr, Identifier
 from tripguard.privacy import access
 from tripguard.safety import service as safety
 from tripguard.security.auth import AlertsReader, CheckInReplier, TelematicsIngest, TrajectoryReader
@@ -43,7 +43,7 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 
 _EVENT_SCHEMA = {"type": "object", "required": ["type", "ts"], "properties": {
     "type": {"type": "string", "enum": ["trip_started", "ping", "trip_ended", "device_heartbeat"]},
-    "ts": {"type": "string", "format": "date-time"}}, "additionalProperties": True}
+    "ts": {"type": "string", "format": "date-time", **TIME_WINDOW}}, "additionalProperties": True}
 
 
 class IdempotencyInProgress(DomainError):
@@ -79,7 +79,7 @@ def _event_lines(body: bytes, content_type: str) -> list[str]:
 
 
 @router.post("/events", dependencies=[Bulk], openapi_extra={"requestBody": {"required": True, "content": {
-    "application/x-ndjson": {"schema": {"type": "string"}},
+    "application/x-ndjson": {"schema": {"type": "string", "maxLength": MAX_BODY_BYTES}},
     "application/json": {"schema": {"type": "array", "items": _EVENT_SCHEMA, "maxItems": service.MAX_EVENTS_PER_BATCH}},
 }}})
 async def ingest_events(request: Request, principal: TelematicsIngest, session: DbSession,

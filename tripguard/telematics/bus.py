@@ -16,6 +16,7 @@ monitor and the trip store both take a re-sent event once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from tripguard.core.errors import DomainError
 from tripguard.core.messaging import NatsLink, events_subject, stream_name
 from tripguard.core.settings import Settings
-from tripguard.telematics import service
+from tripguard.telematics import lateness, service
 from tripguard.telematics.service import IngestOptions, IngestResult, LiveMonitor
 from tripguard.vault.service import Vault
 
@@ -98,12 +99,15 @@ class NatsBus:
         self.link = link
         self.settings = settings
         self._stream_ready = False
+        self.mark = float("-inf")  # the newest event time this replica took (the stream as it sees it)
 
     async def ingest(self, session: Session, lines: list[str], options: IngestOptions) -> IngestResult:
         if not self.link.connected:
             REFUSED.inc()
             raise BusUnavailable("the event bus (NATS) is unreachable; nothing was taken, retry")
-        accepted = await run_in_threadpool(service.accept, lines, self.settings.bus_shards)
+        accepted = await run_in_threadpool(functools.partial(
+            service.accept, lines, self.settings.bus_shards, mark=self.mark,
+            max_lateness=options.max_lateness_seconds, starts=lateness.stored_starts(session)))
         messages = [(events_subject(self.settings.bus_name, shard), payload)
                     for shard, shard_lines in sorted(accepted.lines.items()) for payload in parts(shard_lines)]
         try:
@@ -117,6 +121,7 @@ class NatsBus:
             raise BusUnavailable("the event bus (NATS) did not confirm the batch; retry it (parts already "
                                  "taken are kept once)") from exc
         PUBLISHED.inc(accepted.accepted)
+        self.mark = max(self.mark, accepted.mark)
         return IngestResult(accepted=accepted.accepted, rejected=accepted.rejected, alerts=[])
 
     async def _publish(self, subject: str, payload: bytes) -> None:

@@ -23,7 +23,7 @@ from tripguard.core.clock import utcnow
 from tripguard.core.db import as_hour, hour_of, unit_of_work
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
-from tripguard.telematics import checkins, registry, trips
+from tripguard.telematics import checkins, lateness, registry, trips
 from tripguard.telematics.columns import EventColumns, reject_rows
 from tripguard.telematics.events import (
     DeviceHeartbeat,
@@ -95,6 +95,8 @@ class IngestOptions:
     # whole batch is one transaction.
     write_slice: int = 50
     between_slices: Callable[[Session], None] | None = None
+    # An event further than this behind the stream is refused per line (telematics.lateness).
+    max_lateness_seconds: float = 3600.0
 
 
 @dataclass
@@ -111,6 +113,7 @@ class Accepted:
     lines: dict[int, list[bytes]]
     accepted: int
     rejected: list[LineError]
+    mark: float = float("-inf")  # the newest event time taken, this batch included
 
 
 def read_batch(lines: list[str], gcj_trips: dict[str, None]) -> tuple[EventColumns, list[int], list[LineError]]:
@@ -126,24 +129,32 @@ def read_batch(lines: list[str], gcj_trips: dict[str, None]) -> tuple[EventColum
     return columns, kept, rejected
 
 
-def accept(lines: list[str], shards: int) -> Accepted:
+def accept(lines: list[str], shards: int, *, mark: float = float("-inf"), max_lateness: float = 3600.0,
+           starts: lateness.TripStarts | None = None) -> Accepted:
     """Check a batch and sort its good lines by shard (scale-out). The monitor workers read them again,
     each with its shards' memory of the trips that send GCJ-02: a trip started in one request may send
-    its pings through another replica."""
+    its pings through another replica. `mark` is the newest event time this replica took before (the
+    stream as it sees it); events too old to take are refused per line (`lateness`)."""
     columns, numbers, rejected = read_batch(lines, {})
+    columns, numbers, rejected = lateness.refuse_late(columns, numbers, rejected, mark=mark, lateness=max_lateness,
+                                                      starts=starts)
     by_shard: dict[int, list[bytes]] = {}
     for row, (trip_id, number) in enumerate(zip(columns.trip_ids, numbers, strict=True)):
         other = columns.others.get(row)
         key = other.device_id if isinstance(other, DeviceHeartbeat) else trip_id  # a device's silence: one shard
         by_shard.setdefault(shard_of(key, shards), []).append(lines[number - 1].encode("utf-8", "surrogatepass"))
-    return Accepted(lines=by_shard, accepted=len(columns), rejected=rejected)
+    return Accepted(lines=by_shard, accepted=len(columns), rejected=rejected, mark=lateness.newest(columns, mark))
 
 
 def ingest(session: Session, live: LiveMonitor, vault: Vault, lines: list[str], *,
            options: IngestOptions) -> IngestResult:
     """Validate, keep trips and positions, run the monitor, store alerts and open check-ins."""
     with live.lock:  # the GCJ-02 trips are shared state
-        columns, _, rejected = read_batch(lines, live.gcj_trips)
+        columns, numbers, rejected = read_batch(lines, live.gcj_trips)
+        mark = live.monitor.max_ts  # the stream as the monitor has seen it
+    columns, _, rejected = lateness.refuse_late(columns, numbers, rejected, mark=mark,
+                                                lateness=options.max_lateness_seconds,
+                                                starts=lateness.stored_starts(session))
     return apply(session, live, vault, columns, rejected, options=options)
 
 

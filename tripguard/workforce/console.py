@@ -3,7 +3,6 @@ coverage and agreement versions; the supervision team's findings queue; HR's vio
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Annotated
 
@@ -16,6 +15,7 @@ from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError, FieldProblem, InvalidInput, NotFound
 from tripguard.core.i18n import N_
+from tripguard.core.periods import is_period
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.privacy import access
 from tripguard.security.auth import (
@@ -67,7 +67,6 @@ VIOLATIONS = ListSpec(
 
 EVIDENCE_LABELS = {"audit": N_("Audit entries"), "incidents": N_("Cases"), "complaints": N_("Complaints"),
                    "findings": N_("Findings")}
-PERIOD = re.compile(r"^[0-9]{4}(-[0-9]{2}|W[0-9]{2}|Q[1-4])$")
 APPEAL_LABELS = {"pending": N_("appeal pending"), "upheld": N_("sanction upheld"),
                  "overturned": N_("sanction overturned")}
 
@@ -175,7 +174,7 @@ async def record_inspection(request: Request, principal: SupervisionReader, sess
                if str(name).startswith("result.") and str(value) in inspections.RESULTS}
     notes = str(form.get("notes", "")).strip()[:4000] or None
     try:
-        if not PERIOD.match(period):
+        if not is_period(period):
             raise InvalidInput(errors=[FieldProblem(field="period", message="e.g. 2026-11")])
         await run_in_threadpool(inspections.record, session, request.app.state.vault, actor=principal.actor,
                                 inspector=principal.id, checklist_id=checklist_id, period=period, results=results,

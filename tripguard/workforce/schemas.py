@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
+from tripguard.core.periods import PeriodLabel
 from tripguard.core.types import ID_PATTERN, CleanStr
 
 Title = Annotated[CleanStr, StringConstraints(min_length=1, max_length=200)]
@@ -96,7 +97,9 @@ class CourseContent(BaseModel):
 class AttemptCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    answers: list[StrictInt] = Field(max_length=100, description="the index of the chosen option, per question")
+    # Bounded as the questions are (at most 100, of at most 8 options): -1 and 2**70 were taken unchecked.
+    answers: list[Annotated[StrictInt, Field(ge=0, le=7)]] = Field(
+        max_length=100, description="the index of the chosen option (0 the first), per question")
 
 
 class AttemptRead(BaseModel):
@@ -311,7 +314,7 @@ class InspectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     checklist_id: str = Field(pattern=ID_PATTERN, max_length=64)
-    period: str = Field(pattern=r"^[0-9]{4}(-[0-9]{2}|W[0-9]{2}|Q[1-4])$", description="e.g. 2026-11, 2026W48, 2026Q4")
+    period: PeriodLabel
     results: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")], Literal["pass", "fail", "n/a"]] = \
         Field(max_length=100)
     notes: Annotated[CleanStr, StringConstraints(min_length=1, max_length=4000)] | None = None

@@ -136,6 +136,10 @@ def submit(session: Session, *, actor: Actor, worker_id: str, role: str, course_
     if len(answers) != len(course.quiz):
         raise InvalidInput(f"answer each of the {len(course.quiz)} questions",
                            errors=[FieldProblem(field="answers", message=f"{len(course.quiz)} answers")])
+    beyond = [FieldProblem(field=f"answers.{n}", message=f"choose one of the {len(q['options_en'])} options")
+              for n, (q, answer) in enumerate(zip(course.quiz, answers, strict=True)) if answer >= len(q["options_en"])]
+    if beyond:
+        raise InvalidInput("an answer names no option of its question", errors=beyond)
     right = sum(1 for question, answer in zip(course.quiz, answers, strict=True) if question["answer"] == answer)
     score = right * 100 // len(course.quiz)
     now = utcnow()
