@@ -45,10 +45,14 @@ def test_a_complaint_or_rating_names_an_order_the_person_took_part_in(client: Te
                                                                       act_as) -> None:
     place_order(client, db, act_as, "O1", "C1", courier_id="R1")
     low = {"order_id": "O1", "category": "low_rating", "rating": 1}
-    for role, someone in ((Role.CUSTOMER, "C2"), (Role.COURIER, "R2"), (Role.PASSENGER, "C1")):
-        act_as(role, kind="subject", id=someone)  # another customer, another courier, C1 under another role
+    for role, someone in ((Role.CUSTOMER, "C2"), (Role.COURIER, "R2")):
+        act_as(role, kind="subject", id=someone)  # another customer, another courier
         refused = client.post("/api/v1/complaints", json=low)
         assert refused.status_code == 404 and refused.json()["type"] == "/problems/not-found", refused.text
+    # C1 under another role: the order registered C1 as a customer, so a passenger token with that id is refused
+    act_as(Role.PASSENGER, kind="subject", id="C1")
+    refused = client.post("/api/v1/complaints", json=low)
+    assert refused.status_code == 403 and refused.json()["type"] == "/problems/permission-denied", refused.text
     act_as(Role.CUSTOMER, kind="subject", id="C1")
     assert client.post("/api/v1/complaints", json={**low, "order_id": "O404"}).status_code == 404  # no such order
     assert client.post("/api/v1/complaints", json={**low, "rating": 4}).status_code == 422  # four stars is not low

@@ -146,7 +146,7 @@ def seed(db: Session, period: periods.Period) -> History:
     h.trip("T6", now - timedelta(hours=1), "P6")
     db.add(TripShare(id=new_id("shr"), trip_id="T1", token_hash=new_id("h"), created_by="subject:P1",
                      created_at=h.at(1, 11)))
-    db.add(EmergencyContact(id=new_id("con"), subject_id="P2", verified_at=start - timedelta(days=1),
+    db.add(EmergencyContact(id=new_id("con"), subject_id="P2", slot=1, verified_at=start - timedelta(days=1),
                             created_at=start - timedelta(days=1)))
     db.add(CheckIn(id=new_id("chk"), alert_id="alt_x", trip_id="T5", subject_id="P5", role="passenger", status="ok",
                    sent_at=h.at(5, 11), answer_by=h.at(5, 12), answered_at=h.at(5, 11.5)))

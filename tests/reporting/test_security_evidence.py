@@ -33,7 +33,7 @@ def evidence(db: Session, app: FastAPI, key: str, keys: KeySource | None = None)
 
 
 def contact(db: Session, app: FastAPI, subject_id: str) -> EmergencyContact:
-    row = EmergencyContact(id=new_id("con"), subject_id=subject_id, created_at=utcnow())
+    row = EmergencyContact(id=new_id("con"), subject_id=subject_id, slot=1, created_at=utcnow())
     db.add(row)
     access.write_field(app.state.vault, db, row, "name", "王小明")
     access.write_field(app.state.vault, db, row, "phone", "13800000001")
@@ -53,7 +53,7 @@ def test_storage_fails_on_a_plaintext_personal_column(db: Session, app: FastAPI)
 
 def test_storage_fails_on_bytes_no_vault_key_seals(db: Session, app: FastAPI) -> None:
     contact(db, app, "P1")
-    db.add(EmergencyContact(id=new_id("con"), subject_id="NOBODY", created_at=utcnow(),
+    db.add(EmergencyContact(id=new_id("con"), subject_id="NOBODY", slot=1, created_at=utcnow(),
                             name=bytes([1, 1]) + os.urandom(40)))  # the vault's format, under no key it holds
     db.commit()
     found = evidence(db, app, "crypto.storage")
