@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 import pyotp
@@ -99,3 +101,22 @@ def picture_b64(seed: int = 0, **options: object) -> str:
     import base64
 
     return base64.b64encode(picture(seed, **options)).decode()  # type: ignore[arg-type]
+
+
+def all_at_once(jobs: list[Callable[[], None]]) -> list[BaseException]:
+    """Run each job on its own thread, all released together (a race); the exceptions they raised."""
+    barrier, failures = threading.Barrier(len(jobs)), []
+
+    def run(job: Callable[[], None]) -> None:
+        barrier.wait()
+        try:
+            job()
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures

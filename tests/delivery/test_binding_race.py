@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tests.builders import TEST_ACTOR, cleared_worker
+from tests.builders import TEST_ACTOR, all_at_once, cleared_worker
 from tests.conftest import BACKEND, fresh_database, make_settings
 from tripguard.app import create_app
 from tripguard.audit.actor import SYSTEM
@@ -22,24 +22,6 @@ from tripguard.delivery.models import Binding, Order
 from tripguard.privacy import service as privacy
 
 CUSTOMER_PHONE = "13800009999"
-
-
-def _in_parallel(jobs: list[Callable[[], None]]) -> list[BaseException]:
-    barrier, failures = threading.Barrier(len(jobs)), []
-
-    def run(job: Callable[[], None]) -> None:
-        barrier.wait()
-        try:
-            job()
-        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
-            failures.append(exc)
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return failures
 
 
 def test_parallel_assignments_bind_one_number_and_kill_the_replaced_couriers_lines(tmp_path: Path) -> None:
@@ -72,13 +54,13 @@ def test_parallel_assignments_bind_one_number_and_kill_the_replaced_couriers_lin
                                                               Binding.expires_at.is_(None))))
 
     # Twelve assignments of one courier at once: one number, not twelve.
-    assert _in_parallel([assign("R1", "13700000001") for _ in range(12)]) == []
+    assert all_at_once([assign("R1", "13700000001") for _ in range(12)]) == []
     with unit_of_work(factory) as session:
         assert len(session.scalars(select(Binding).where(Binding.order_id == "O9")).all()) == 1
     # Two reassignments at once (and again): one live line, the courier the order ends with.
     for round_ in range(3):
         couriers = {f"R{round_}{k}": f"1370000{round_}{k:03d}" for k in range(2, 4)}
-        assert _in_parallel([assign(c, p) for c, p in couriers.items()]) == []
+        assert all_at_once([assign(c, p) for c, p in couriers.items()]) == []
         lines = live()
         with unit_of_work(factory) as session:
             holder = session.get(Order, "O9").courier_id  # type: ignore[union-attr]

@@ -4,12 +4,12 @@ deciding it at once give one decision (the other is told it is decided)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from tests.builders import all_at_once
 from tests.conftest import BACKEND, fresh_database, make_settings
 from tripguard.app import create_app
 from tripguard.audit.actor import Actor
@@ -21,24 +21,6 @@ from tripguard.security.permissions import Role
 from tripguard.security.principal import Principal
 from tripguard.workforce import discipline
 from tripguard.workforce.models import Sanction
-
-
-def _in_parallel(jobs: list[Callable[[], None]]) -> list[BaseException]:
-    barrier, failures = threading.Barrier(len(jobs)), []
-
-    def run(job: Callable[[], None]) -> None:
-        barrier.wait()
-        try:
-            job()
-        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
-            failures.append(exc)
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return failures
 
 
 def test_parallel_appeals_file_one_and_parallel_decisions_decide_once(tmp_path: Path) -> None:
@@ -62,7 +44,7 @@ def test_parallel_appeals_file_one_and_parallel_decisions_decide_once(tmp_path: 
                 discipline.appeal(session, vault, worker, sanction_id=sanction_id, text=f"申诉 {n}")
         return job
 
-    assert _in_parallel([appeal(n) for n in range(20)]) == []
+    assert all_at_once([appeal(n) for n in range(20)]) == []
     with unit_of_work(factory) as session:
         filed = session.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == "sanction.appeal", AuditEntry.target_id == violation.id))
@@ -78,7 +60,7 @@ def test_parallel_appeals_file_one_and_parallel_decisions_decide_once(tmp_path: 
                 discipline.decide_appeal(session, actor=Actor("staff", by), sanction_id=sanction_id, outcome=outcome)
         return job
 
-    failures = _in_parallel([decide("stf_HR1", "upheld"), decide("stf_HR2", "overturned")])
+    failures = all_at_once([decide("stf_HR1", "upheld"), decide("stf_HR2", "overturned")])
     assert len(failures) == 1 and isinstance(failures[0], Conflict), failures
     with unit_of_work(factory) as session:
         decided = session.scalar(select(func.count()).select_from(AuditEntry).where(
