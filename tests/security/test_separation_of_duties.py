@@ -21,6 +21,7 @@ from tripguard.privacy import requests
 from tripguard.privacy import service as privacy
 from tripguard.security.permissions import Decision, Role, decides_own
 from tripguard.security.principal import refuse_own
+from tripguard.workforce.models import Finding
 
 OWN = "/problems/own-decision"
 
@@ -129,3 +130,20 @@ def test_nobody_handles_their_own_data_request_or_erasure(client: TestClient, db
     decided = client.post(f"/api/v1/privacy/requests/{filed['id']}/decision", json={"apply": True, "note": "ok"})
     assert decided.status_code == 200 and decided.json()["handled_by"] == "staff:stf_DPO_B"
     assert client.post("/api/v1/subjects/stf_DPO/erase", json={"reason": "subject_request"}).status_code == 200
+
+
+def test_nobody_reviews_a_finding_about_their_own_reads(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    """Found by the review of #27: an HR officer closed a finding about their own reads as "justified", so it
+    never became a violation."""
+    from tripguard.core.clock import utcnow
+
+    now = utcnow()
+    for finding_id, actor_id in (("fnd_own", "stf_HR"), ("fnd_other", "stf_OTHER")):
+        db.add(Finding(id=finding_id, rule="many_people", record=None, actor_type="staff", actor_id=actor_id,
+                       window_start=now, window_end=now, count=250, evidence=[], status="open", created_at=now))
+    db.commit()
+    act_as(Role.HR_OFFICER, id="stf_HR")
+    own = client.post("/api/v1/supervision/findings/fnd_own/review", json={"outcome": "justified"})
+    assert own.status_code == 403 and own.json()["type"] == "/problems/own-decision", own.text
+    other = client.post("/api/v1/supervision/findings/fnd_other/review", json={"outcome": "justified"})
+    assert other.status_code == 200, other.text

@@ -111,6 +111,7 @@ class Decision(StrEnum):
     APPEAL = "appeal"  # the decision on an appeal against a sanction
     SCREENING = "screening"  # taking and deciding a screening case
     SUBJECT_REQUEST = "subject_request"  # verifying, deciding or carrying out an access, correction or erasure
+    FINDING = "finding"  # reviewing a supervision finding about one's own use of data
 
 
 def decides_own(actor_type: str, actor_id: str, person_ids: Iterable[str | None]) -> bool:

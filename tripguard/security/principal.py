@@ -39,6 +39,7 @@ OWN_DECISION = {
     Decision.APPEAL: N_("Nobody decides their own appeal: another HR officer decides."),
     Decision.SCREENING: N_("Nobody handles their own screening: another screening officer decides."),
     Decision.SUBJECT_REQUEST: N_("Nobody handles their own data request or erasure: another privacy officer does."),
+    Decision.FINDING: N_("Nobody reviews a finding about their own use of data: another supervisor does."),
 }
 
 

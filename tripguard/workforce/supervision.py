@@ -32,6 +32,8 @@ from tripguard.core.errors import Conflict, NotFound
 from tripguard.core.ids import new_id
 from tripguard.feedback import desk
 from tripguard.safety import service as safety
+from tripguard.security.permissions import Decision
+from tripguard.security.principal import refuse_own
 from tripguard.workforce.models import Finding, SupervisionCursor
 
 CURSOR = "rules"
@@ -172,6 +174,8 @@ def review(session: Session, *, actor: Actor, finding_id: str, outcome: str) -> 
         raise NotFound("no such finding")
     if finding.status != "open":
         raise Conflict("this finding was reviewed")
+    if finding.actor_type == actor.type:  # a finding about a staff member's reads, or an API key's
+        refuse_own(actor, Decision.FINDING, finding.actor_id)
     finding.status, finding.outcome = "reviewed", outcome
     finding.reviewed_by, finding.reviewed_at = f"{actor.type}:{actor.id}", utcnow()
     audit.record(session, actor=actor, action="finding.review", target_type="workforce_findings",
