@@ -169,3 +169,30 @@ def test_a_breach_notice_reaches_a_customer_known_only_through_their_order(  # t
     assert [m.to for m in sms.sent] == ["13800001234"]  # the notice went to the order's phone
     used = db.scalars(select(AuditEntry).where(AuditEntry.action == "personal.use")).all()
     assert [(u.purpose, u.target_id, u.actor_id) for u in used] == [("breach_response", "O1", "stf_DPO")]
+
+
+def test_a_passenger_with_nothing_to_send_a_code_to_is_verified_in_person(  # type: ignore[no-untyped-def]
+        client: TestClient, db: Session, act_as, app: FastAPI, session_factory: sessionmaker[Session]) -> None:
+    """Found by the review of #27: a passenger known only through a trip and a complaint (no phone or e-mail
+    anywhere) got 422 and no request, so not even the privacy officer could verify them in person."""
+    from tripguard.audit.actor import Actor
+    from tripguard.core.db import unit_of_work
+    from tripguard.privacy import requests
+
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    post(client, ndjson([{"type": "trip_started", "trip_id": "T-C", "ts": "2026-03-01T09:00:00Z",
+                          "driver_id": "drv_x", "passenger_id": "psg_c"}]))
+    headers = _token(client, "psg_c")
+    complaint = client.post("/api/v1/complaints", json={"category": "conduct", "trip_id": "T-C",
+                                                        "text": "司机态度很差"}, headers=headers)
+    assert complaint.status_code == 201, complaint.text
+    filed = client.post("/api/v1/me/requests", json={"kind": "access"},
+                        headers=headers | {"Idempotency-Key": "in-person-1"})
+    assert filed.status_code == 202 and filed.json()["verify_by"] == "in_person", filed.text
+    request_id = filed.json()["id"]
+    assert client.get(f"/api/v1/me/requests/{request_id}/export", headers=headers).status_code == 403
+    with unit_of_work(session_factory) as session:
+        requests.verify_in_person(session, app.state.vault, actor=Actor("staff", "stf_DPO"), request_id=request_id,
+                                  how="ID card shown at the service desk")
+    export = client.get(f"/api/v1/me/requests/{request_id}/export", headers=headers)
+    assert export.status_code == 200 and "司机态度很差" in export.text, export.text

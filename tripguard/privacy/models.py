@@ -69,6 +69,14 @@ class SubjectRequest(Base):
     outcome_note: Mapped[str | None] = mapped_column(String(500))  # no personal data
     handled_by: Mapped[str | None] = mapped_column(String(80))
 
+    @property
+    def verify_by(self) -> str | None:
+        """How the person proves who they are while it waits: a code sent to them, or (nothing on file to send
+        it to) the privacy officer confirming in person; None once verified."""
+        if self.status != "awaiting_verification":
+            return None
+        return "code" if self.code_hash else "in_person"
+
 
 class LegalHold(Base):
     """Keeps a person's data past its retention while a case needs it (an open incident, a dispute)."""

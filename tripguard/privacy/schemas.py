@@ -140,6 +140,7 @@ class RequestRead(BaseModel):
     completed_at: datetime | None
     outcome_note: str | None
     handled_by: str | None
+    verify_by: Literal["code", "in_person"] | None = None  # in_person: nothing on file to send a code to
 
 
 class VerifyCode(BaseModel):
