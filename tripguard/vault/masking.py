@@ -137,16 +137,24 @@ _PHONE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d){8}(?!\d)|(?<!\d)
 
 # Words after which a note gives a secret (a door code, a password): the value after them is hidden,
 # whatever it looks like.
-_SECRET_WORDS = ("门禁密码", "门禁码", "开门密码", "开门码", "门锁密码", "密码", "口令", "暗号", "取件码", "验证码",
-                 "door code", "gate code", "entry code", "access code", "lock code", "passcode", "password",
-                 "pin", "code")
+# Longer words first: the first that matches is the one taken. Contact handles (微信号, QQ) are secrets too.
+_SECRET_WORDS = ("门禁密码", "门禁码", "门禁", "开门密码", "开门码", "门锁密码", "密码", "口令", "暗号", "取件码",
+                 "验证码", "微信号", "微信", "QQ号", "door code", "gate code", "entry code", "access code",
+                 "lock code", "passcode", "password", "wechat", "pin", "code", "QQ")
+# Digits written otherwise: spelled out in English, Chinese numerals (spoken forms 幺 洞 拐 两 included), and
+# circled or parenthesised digits (\d already takes full-width ones such as １２３).
+_NUMBER_WORDS = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+_SPELLED = rf"{_NUMBER_WORDS}(?:[\s,-]+{_NUMBER_WORDS})*"
+_CN_DIGITS = "零〇一二三四五六七八九十两幺洞拐"
+_SYMBOL_DIGITS = "⓪①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳⑴⑵⑶⑷⑸⑹⑺⑻⑼⑽❶❷❸❹❺❻❼❽❾➀➁➂➃➄➅➆➇➈"
 _SECRET = "|".join(re.escape(word).replace(r"\ ", r"\s+") for word in _SECRET_WORDS)
 _FREE_TEXT = re.compile(
     rf"(?P<email>{_EMAIL.pattern})"
     rf"|(?P<word>(?<![A-Za-z])(?:{_SECRET})(?![A-Za-z])\s*(?:(?:[:：=]|是|为|is)\s*)?)"
-    rf"(?P<secret>[^\s，,。;；!！?？、()（）]+)"
+    rf"(?P<secret>(?<![A-Za-z]){_SPELLED}(?![A-Za-z])|[^\s，,。;；!！?？、()（）]+)"
     rf"|(?P<id>{_ID.pattern})|(?P<card>{_CARD.pattern})|(?P<phone>{_PHONE.pattern})"
-    r"|(?P<other>[A-Za-z0-9#*]*\d[A-Za-z0-9#*-]*)",
+    rf"|(?P<other>[A-Za-z\d#*]*[\d{_SYMBOL_DIGITS}][A-Za-z\d#*{_SYMBOL_DIGITS}-]*"
+    rf"|[{_CN_DIGITS}]{{3,}}|(?<![A-Za-z]){_NUMBER_WORDS}(?:[\s,-]+{_NUMBER_WORDS}){{2,}}(?![A-Za-z]))",
     re.IGNORECASE)
 HIDDEN = STAR * 4
 
@@ -168,8 +176,9 @@ def _mask_free_text_part(match: re.Match[str]) -> str:
 
 def mask_free_text(text: str) -> str:
     """Mask what a note may carry: e-mails, ID numbers, card numbers and phone numbers are masked as such;
-    the value after a word that announces a secret (门禁码, 密码, door code, PIN...) and every other run of
-    digits, which it cannot classify (a door code, a room number), are hidden whole. Text without any of
+    the value after a word that announces a secret (门禁, 密码, door code, PIN, 微信号...) and every other run
+    of digits, which it cannot classify (a door code, a room number), are hidden whole, digits written as
+    words, Chinese numerals or circled digits included. Text without any of
     these comes back unchanged: the access gate then says it was shown whole, never "masked"."""
     return _FREE_TEXT.sub(_mask_free_text_part, text)
 
