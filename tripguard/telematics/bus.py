@@ -105,6 +105,8 @@ class NatsBus:
         if not self.link.connected:
             REFUSED.inc()
             raise BusUnavailable("the event bus (NATS) is unreachable; nothing was taken, retry")
+        if self.mark == float("-inf"):  # nothing taken yet here: the stream as the store knows it
+            self.mark = await run_in_threadpool(lateness.stored_mark, session, self.mark)
         accepted = await run_in_threadpool(functools.partial(
             service.accept, lines, self.settings.bus_shards, mark=self.mark,
             max_lateness=options.max_lateness_seconds, starts=lateness.stored_starts(session)))

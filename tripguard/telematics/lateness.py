@@ -7,7 +7,9 @@ each a line error naming why:
 
 - more than a day behind the rest of its batch (the median): a broken clock, as a day ahead is;
 - more than the allowed lateness (`TRIPGUARD_INGEST_MAX_LATENESS_SECONDS`, an hour by default) behind the
-  stream: the newest event time this process had taken before the batch, or before the line within it;
+  stream: the newest event time this process had taken before the batch, or before the line within it; a
+  process that has taken nothing yet (a restart, a new replica) starts from the newest trip start the store
+  holds (`stored_mark`), so a lone event from 1970 is refused after a restart too;
 - a ping or trip_ended before its trip began: its trip_started in the same batch, or the stored trip.
 """
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tripguard.telematics.columns import EventColumns, reject_rows
@@ -45,6 +47,15 @@ def behind_stream(ts: np.ndarray, mark: float, lateness: float) -> np.ndarray:
         return np.zeros(0, dtype=bool)
     running = np.maximum.accumulate(np.maximum(ts, mark))
     return ts < running - lateness
+
+
+def stored_mark(session: Session, mark: float) -> float:
+    """`mark`, or for a process that has taken nothing yet, the newest trip start the store holds (one
+    lookup on the index of trip starts)."""
+    if mark != float("-inf"):
+        return mark
+    newest = session.scalar(select(func.max(Trip.started_at)))
+    return newest.timestamp() if newest is not None else mark
 
 
 def stored_starts(session: Session) -> TripStarts:

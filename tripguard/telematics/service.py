@@ -152,7 +152,7 @@ def ingest(session: Session, live: LiveMonitor, vault: Vault, lines: list[str], 
     with live.lock:  # the GCJ-02 trips are shared state
         columns, numbers, rejected = read_batch(lines, live.gcj_trips)
         mark = live.monitor.max_ts  # the stream as the monitor has seen it
-    columns, _, rejected = lateness.refuse_late(columns, numbers, rejected, mark=mark,
+    columns, _, rejected = lateness.refuse_late(columns, numbers, rejected, mark=lateness.stored_mark(session, mark),
                                                 lateness=options.max_lateness_seconds,
                                                 starts=lateness.stored_starts(session))
     return apply(session, live, vault, columns, rejected, options=options)
