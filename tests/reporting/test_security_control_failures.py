@@ -9,14 +9,20 @@ import os
 from datetime import timedelta
 
 import pytest
-from pydantic import SecretStr
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy import delete, insert, update
 from sqlalchemy.orm import Session
 
 from tests.builders import TEST_ACTOR
-from tests.reporting.test_security_evidence import OldKeys, contact, evidence, signed_log, triggers_off
+from tests.reporting.test_security_evidence import (
+    OldKeys,
+    contact,
+    evidence,
+    signed_log,
+    triggers_off,
+)
 from tripguard.audit import merkle
 from tripguard.audit import service as audit
 from tripguard.audit.models import AuditEntry, TreeHead
@@ -152,7 +158,7 @@ def test_default_secrets_fail_on_each_development_value(db: Session, app: FastAP
     keys = key_source(production)
 
     def found(settings: object) -> tuple[bool, str]:
-        result = dict((c.key, e) for c, e in assess(db, settings, keys, utcnow()).results)  # type: ignore[arg-type]
+        result = {c.key: e for c, e in assess(db, settings, keys, utcnow()).results}  # type: ignore[arg-type]
         return result["secrets.defaults"].passed, result["secrets.defaults"].text()
 
     assert found(production)[0], found(production)[1]
