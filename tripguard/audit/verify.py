@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from tripguard.audit import merkle
 from tripguard.audit.models import AuditEntry, TreeHead
-from tripguard.audit.service import leaf_data, pending_count
+from tripguard.audit.service import StoredRanges, leaf_data, pending_count, sequenced_span
 from tripguard.audit.signing import head_signature_valid, key_id
 
 MAX_PROBLEMS = 20
@@ -147,3 +147,38 @@ def verify_log(
             continue
         last_good = head.tree_size
     return report
+
+
+@dataclass(frozen=True)
+class HeadCheck:
+    """The stored log against its latest signed head, cheaply (the security check's evidence; `verify_log`
+    rehashes every entry): the head's signature, every leaf index from 0 to the head's size and past it
+    (a unique index, so a count), and the head's root from the stored subtree hashes and newest leaves."""
+
+    tree_size: int
+    signature_ok: bool
+    expected: int  # leaves the log must hold: the head's size, or more when entries were sequenced since
+    stored: int  # sequenced entries stored
+    root_ok: bool
+
+    @property
+    def missing(self) -> int:
+        return self.expected - self.stored
+
+
+def check_latest_head(session: Session, head: TreeHead, public_key: Ed25519PublicKey) -> HeadCheck:
+    signature_ok = head.key_id == key_id(public_key) and head_signature_valid(
+        public_key, head.tree_size, head.root_hash, head.signed_at, head.signature)
+    first, last, count = sequenced_span(session)
+    expected = max(head.tree_size, last + 1)
+    whole = count == expected and (count == 0 or first == 0)
+    return HeadCheck(head.tree_size, signature_ok, expected, count, whole and _root(session, head.tree_size) == head.root_hash)
+
+
+def _root(session: Session, size: int) -> bytes | None:
+    if size == 0:
+        return merkle.EMPTY_ROOT
+    try:
+        return StoredRanges(session)(0, size)
+    except RuntimeError:  # a leaf the stored tree needs is gone
+        return None

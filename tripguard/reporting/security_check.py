@@ -12,14 +12,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import LargeBinary, select
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import ColumnElement, LargeBinary, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from tripguard import models as _every_model  # noqa: F401 (the catalogue is read off the models)
 from tripguard.audit import service as audit
+from tripguard.audit.signing import key_id, load_signing_key
+from tripguard.audit.verify import check_latest_head
 from tripguard.core.db import Base
 from tripguard.core.i18n import N_
-from tripguard.core.settings import DEV_SECRET, Settings
+from tripguard.core.settings import DEV_SECRET, Settings, SettingsError
 from tripguard.privacy.catalogue import PersonalField, catalogue
 from tripguard.security import service as security
 from tripguard.telematics.trips import trip_key
@@ -103,35 +106,61 @@ def _install_began(i: Inputs, oldest: datetime | None) -> datetime | None:
     return min(known) if known else None
 
 
+def _signing_key(i: Inputs) -> Ed25519PublicKey | str:
+    try:
+        return load_signing_key(i.settings).public_key()
+    except (SettingsError, OSError, ValueError) as exc:
+        return str(exc)
+
+
 def audit_log(i: Inputs) -> Evidence:
-    """Signed lately, complete (no leaf missing from the sequenced log) and really six months deep: the
-    oldest entry is at least AUDIT_KEPT old, or the install is younger and every entry since its first day
-    is there."""
+    """Signed lately by the audit key, whole against that head (every leaf from 0 to its size and past it,
+    its root from the stored tree), and really six months deep: the oldest entry is at least AUDIT_KEPT
+    old, or the install is younger and every entry since its first day is there. Each entry's own content
+    is rehashed by `tripguard audit verify`, not here (it reads the whole log)."""
     head = audit.latest_head(i.session)
     if head is None or i.now - head.signed_at > HEAD_WITHIN:
         return Evidence(False, N_("no tree head signed in the last day (last: %(days)s days ago)"),
                         {"days": _days(head.signed_at if head else None, i.now)},
                         N_("run the scheduler (it signs a head every few minutes); check its logs"))
-    first, last, count = audit.sequenced_span(i.session)
+    public = _signing_key(i)
+    if isinstance(public, str):
+        return Evidence(False, N_("the audit signing key cannot be read (%(problem)s): no tree head can be verified"),
+                        {"problem": public}, N_("put audit-signing.key back in the key folder, or set "
+                                                 "TRIPGUARD_AUDIT_SIGNING_KEY"))
+    checked = check_latest_head(i.session, head, public)
     oldest = audit.oldest_entry_at(i.session)
     values = {"days": _days(head.signed_at, i.now), "size": head.tree_size, "oldest": _days(oldest, i.now),
-              "kept": AUDIT_KEPT.days}
-    if count and (first != 0 or last - first + 1 != count):
-        return Evidence(False, N_("entries are missing from the audit log: %(missing)s of leaves 0 to %(last)s are "
-                                  "gone; the oldest left is %(oldest)s days old (%(kept)s days required)"),
-                        {**values, "missing": last + 1 - count, "last": last},
+              "kept": AUDIT_KEPT.days, "key": key_id(public), "expected": checked.expected,
+              "stored": checked.stored, "missing": checked.missing}
+    if not checked.signature_ok:
+        return Evidence(False, N_("the latest tree head (%(size)s entries, signed %(days)s days ago) does not verify "
+                                  "with the audit key %(key)s: it is forged or signed by another key"), values,
+                        N_("compare it with the heads supervisors kept (`tripguard audit verify --heads FILE`) "
+                           "and find who wrote it"))
+    if checked.missing:
+        return Evidence(False, N_("%(missing)s of the %(expected)s entries the audit log must hold are gone (the "
+                                  "latest signed head covers %(size)s, %(stored)s are stored); the oldest left is "
+                                  "%(oldest)s days old (%(kept)s days required)"), values,
                         N_("restore the missing entries from a backup; entries are never deleted"))
+    if not checked.root_ok:
+        return Evidence(False, N_("the stored audit entries no longer match the root of the latest signed head "
+                                  "(%(size)s entries): an entry was changed or replaced"), values,
+                        N_("run `tripguard audit verify` to find the first bad entry and restore it from a backup"))
     began = _install_began(i, oldest)
     if oldest is not None and i.now - oldest >= AUDIT_KEPT:
-        return Evidence(True, N_("every access to personal data is audited in a hash-chained log; last signed head "
-                                 "%(days)s days ago over %(size)s entries; the oldest entry is %(oldest)s days old, "
-                                 "covering the %(kept)s days required; entries are never deleted"), values)
+        return Evidence(True, N_("every access to personal data is audited in a hash-chained log; the latest tree "
+                                 "head, signed %(days)s days ago, its signature verifies with the audit key "
+                                 "%(key)s, and its %(size)s entries are all stored and match its root; the oldest "
+                                 "entry is %(oldest)s days old, covering the %(kept)s days required; entries are "
+                                 "never deleted"), values)
     install_age = {**values, "install": _days(began, i.now)}
     if began is not None and i.now - began < AUDIT_KEPT:  # the log is whole from leaf 0: nothing was lost
-        return Evidence(True, N_("every access to personal data is audited in a hash-chained log; last signed head "
-                                 "%(days)s days ago over %(size)s entries; this install is %(install)s days old, "
-                                 "younger than the %(kept)s days required, and its log is whole from its first day"),
-                        install_age)
+        return Evidence(True, N_("every access to personal data is audited in a hash-chained log; the latest tree "
+                                 "head, signed %(days)s days ago, its signature verifies with the audit key "
+                                 "%(key)s, and its %(size)s entries are all stored and match its root; this "
+                                 "install is %(install)s days old, younger than the %(kept)s days required, and "
+                                 "its log is whole from its first day"), install_age)
     return Evidence(False, N_("the audit log does not cover %(kept)s days: its oldest entry is %(oldest)s days old, "
                               "but this install is %(install)s days old"), install_age,
                     N_("restore the older entries from a backup; entries must be kept six months"))
@@ -174,38 +203,66 @@ def _sample(session: Session, field: PersonalField) -> list[tuple[str, bytes]]:
     return list(values.values())
 
 
+def _not_vault_bytes(column: ColumnElement[bytes]) -> ColumnElement[bool]:
+    """A stored value that is not the vault's: shorter than a nonce and a tag, or without its format and suite
+    bytes (substr reads a BLOB's bytes on SQLite, a bytea's on PostgreSQL: the scan decrypts nothing)."""
+    return and_(column.is_not(None),
+                or_(func.length(column) < crypto.MIN_LENGTH, func.substr(column, 1, 2).not_in(crypto.HEADERS)))
+
+
+def _unsealed_counts(session: Session, table: str, columns: list[str]) -> dict[str, tuple[int, int]]:
+    """Every row of a table, one scan for all its catalogued columns: per column, the values stored and how
+    many of them do not start as vault ciphertext."""
+    t = Base.metadata.tables[table]
+    counts = [expr for name in columns for expr in (
+        func.count(t.c[name]), func.coalesce(func.sum(case((_not_vault_bytes(t.c[name]), 1), else_=0)), 0))]
+    row = session.execute(select(*counts).select_from(t)).one()
+    return {name: (int(row[2 * n]), int(row[2 * n + 1])) for n, name in enumerate(columns)}
+
+
 def stored_encrypted(i: Inputs) -> Evidence:
-    """Samples every catalogued personal column (its first and last rows) and checks each value is vault
-    ciphertext (format, suite, nonce and tag; not readable text) sealed under a key the vault holds for its
-    subject (live or shredded). Nothing is decrypted."""
+    """Reads the header of every stored value of every catalogued personal column (one scan a table, in SQL):
+    each must be vault ciphertext (format, suite, room for a nonce and a tag). On a sample (each table's
+    first and last rows) it also checks each value is not readable text and is sealed under a key the vault
+    holds for its subject (live or shredded). Nothing is decrypted."""
     fields = catalogue(Base.metadata)
     bad: list[str] = []
+    sealed = [spec for spec in fields if isinstance(Base.metadata.tables[spec.table].c[spec.column].type, LargeBinary)]
+    bad.extend(f"{spec.table}.{spec.column} (not a sealed column)" for spec in fields if spec not in sealed)
+    by_table: dict[str, list[str]] = {}
+    for spec in sealed:
+        by_table.setdefault(spec.table, []).append(spec.column)
+    counted = {(table, column): found for table, columns in by_table.items()
+               for column, found in _unsealed_counts(i.session, table, columns).items()}
     sampled = 0
-    for spec in fields:
-        if not isinstance(Base.metadata.tables[spec.table].c[spec.column].type, LargeBinary):
-            bad.append(f"{spec.table}.{spec.column} (not a sealed column)")
+    for spec in sealed:
+        stored, unsealed = counted[(spec.table, spec.column)]
+        if unsealed:
+            bad.append(f"{spec.table}.{spec.column} ({unsealed} of {stored} stored values are not vault ciphertext)")
             continue
-        stored = _sample(i.session, spec)
-        sampled += len(stored)
-        subjects = {_key_name(spec, subject) for subject, _ in stored}
+        sample = _sample(i.session, spec)
+        sampled += len(sample)
+        subjects = {_key_name(spec, subject) for subject, _ in sample}
         keyed = set(i.session.scalars(select(DataKey.subject_id).where(DataKey.subject_id.in_(subjects)))) \
             if subjects else set()
-        if any(not _sealed(blob) for _, blob in stored):
+        if any(not _sealed(blob) for _, blob in sample):
             bad.append(f"{spec.table}.{spec.column} (plaintext or not vault ciphertext)")
         elif subjects - keyed:
             bad.append(f"{spec.table}.{spec.column} (sealed under no key the vault holds)")
     values = {"fields": len(fields), "tables": len({f.table for f in fields}), "suite": i.settings.crypto_suite,
-              "sampled": sampled}
+              "sampled": sampled, "scanned": sum(stored for stored, _ in counted.values())}
     if not fields:
         return Evidence(False, N_("no personal field is catalogued"), values,
                         N_("declare every personal column with personal_column()"))
     if bad:
-        return Evidence(False, N_("of %(sampled)s stored values sampled, some are not sealed by the vault: %(columns)s"),
+        return Evidence(False, N_("of %(scanned)s stored personal values (every row read), some are not sealed by the "
+                                  "vault: %(columns)s"),
                         {**values, "columns": ", ".join(bad[:10])},
                         N_("find how these values were written around the vault, seal them again and rotate what "
                            "was exposed"))
-    return Evidence(True, N_("%(fields)s personal fields in %(tables)s tables sealed per person with %(suite)s: "
-                             "%(sampled)s stored values sampled, every one vault ciphertext under its subject's key"),
+    return Evidence(True, N_("%(fields)s personal fields in %(tables)s tables sealed per person with %(suite)s: all "
+                             "%(scanned)s stored values start as vault ciphertext (every row read), and the "
+                             "%(sampled)s sampled from each table's ends are sealed under their subject's key"),
                     values)
 
 

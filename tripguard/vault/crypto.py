@@ -70,8 +70,14 @@ def encrypt(suite: Suite, key: bytes, plaintext: bytes, aad: bytes) -> bytes:
     return bytes([FORMAT_V1, _SUITE_IDS[suite]]) + nonce + body
 
 
+# What every ciphertext starts with (format version, suite id) and its least length: a scan of the stored
+# bytes (the security check's, in SQL) can tell a value the vault wrote from anything else without a key.
+HEADERS = tuple(bytes([FORMAT_V1, suite_id]) for suite_id in _SUITE_BY_ID)
+MIN_LENGTH = 2 + NONCE_BYTES + TAG_BYTES
+
+
 def _split(blob: bytes) -> _Parts:
-    if len(blob) < 2 + NONCE_BYTES + TAG_BYTES or blob[0] != FORMAT_V1 or blob[1] not in _SUITE_BY_ID:
+    if len(blob) < MIN_LENGTH or blob[:2] not in HEADERS:
         raise DecryptionFailed("not a TripGuard ciphertext")
     return _Parts(_SUITE_BY_ID[blob[1]], blob[2:2 + NONCE_BYTES], blob[2 + NONCE_BYTES:])
 
