@@ -52,8 +52,8 @@ test-postgres: install chromium
 # tests/test_openapi_fuzz.py (docs/operations.md, "Fuzzing").
 FUZZ_EXAMPLES ?= 200
 fuzz: install
-	TRIPGUARD_FUZZ=1 TRIPGUARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) TRIPGUARD_TEST_BACKEND=sqlite $(BIN)/pytest -n 2 -q -p no:cacheprovider tests/test_openapi_fuzz.py $(PYTEST_ARGS)
-	TRIPGUARD_FUZZ=1 TRIPGUARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) TRIPGUARD_TEST_BACKEND=postgres $(BIN)/pytest -n 2 -q -p no:cacheprovider tests/test_openapi_fuzz.py $(PYTEST_ARGS)
+	TRIPGUARD_FUZZ=1 TRIPGUARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) TRIPGUARD_TEST_BACKEND=sqlite $(BIN)/pytest -n 2 -q -p no:cacheprovider tests/test_openapi_fuzz.py tests/test_hostile_sweep.py $(PYTEST_ARGS)
+	TRIPGUARD_FUZZ=1 TRIPGUARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) TRIPGUARD_TEST_BACKEND=postgres $(BIN)/pytest -n 2 -q -p no:cacheprovider tests/test_openapi_fuzz.py tests/test_hostile_sweep.py $(PYTEST_ARGS)
 
 # Extract messages and refresh the zh_CN / en catalogs (fails on an untranslated Chinese string).
 catalogs: install
