@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.builders import TEST_ACTOR, subject_token
 from tests.conftest import fresh_database, make_settings
+from tests.privacy.backups import backup_plaintext, cli_ok, restore_into_fresh, site_session
 from tests.web.conftest import serve_in_thread
 from tripguard.app import create_app
 from tripguard.audit.models import AuditEntry
@@ -29,9 +30,10 @@ from tripguard.notify.models import OutboxMessage
 from tripguard.notify.service import Notifier, dispatch_due
 from tripguard.privacy import service
 from tripguard.privacy.models import DataSubject, DeletionRecord
-from tripguard.safety import contact_rights
+from tripguard.safety import contact_rights, contacts
 from tripguard.safety.models import EmergencyContact
 from tripguard.security.permissions import Role
+from tripguard.security.principal import Principal
 
 PHONE = "13800005678"
 OWNERS = {"P1": ("韩梅梅", "13800001001"), "P2": ("李雷", "13800001002")}
@@ -245,3 +247,32 @@ def test_parallel_owners_naming_one_new_number_make_one_subject(tmp_path: Path) 
         registered = set(session.scalars(select(DataSubject.id).where(DataSubject.kind == "contact")))
     assert len(linked) == 1 and linked == registered
     site.state.engine.dispose()
+
+
+def test_a_backup_holds_no_contact_index_and_a_restore_erases_the_contact_again(
+        cli_site: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows' blind index is written empty into a data backup and rebuilt on restore; a contact erased
+    after the backup was made is taken off the owners' lists again by the restore (the erasure journal)."""
+    secret = cli_site.secret_key.get_secret_value()
+    with site_session(cli_site) as (session, vault):
+        owner = Principal.for_roles("subject", "P1", frozenset({Role.PASSENGER}))
+        erased_row = contacts.add(session, vault, secret, owner=owner, name="王芳", phone=PHONE).id
+        kept_row = contacts.add(session, vault, secret, owner=owner, name="张伟", phone="13800009999").id
+    file = tmp_path / "site.tgbk"
+    cli_ok("backup", "create", str(file))
+    with site_session(cli_site) as (session, vault):
+        contact = session.get(EmergencyContact, erased_row)
+        assert contact is not None and contact.contact_subject_id
+        erased_subject = contact.contact_subject_id
+        service.erase_subject(session, vault, actor=TEST_ACTOR, subject_id=erased_subject, reason="subject_request")
+    rows = [r for r in backup_plaintext(cli_site, file) if r["table"] == "safety_contacts"]
+    assert {r["id"] for r in rows} == {erased_row, kept_row} and all(r["phone_index"] is None for r in rows)
+
+    restored = restore_into_fresh(cli_site, tmp_path / "r", file, monkeypatch)
+    with site_session(restored) as (session, vault):
+        assert [c.id for c in session.scalars(select(EmergencyContact))] == [kept_row]
+        kept = session.get(EmergencyContact, kept_row)
+        assert kept is not None and kept.phone_index == contact_rights.phone_index(vault, "13800009999")
+        assert contact_rights.subject_for_phone(session, vault, PHONE) is None
+        subject = session.get(DataSubject, erased_subject)
+        assert subject is not None and subject.erased_at is not None
