@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import xstatic.pkg.leaflet
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -289,10 +290,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             logger.info("monitor restored", extra={"event": f"{restored} trips under way"})
     else:
         link.start()
-    # Emergency contacts stored before contacts were data subjects get theirs (nothing to do after the first run).
-    linked = await run_in_threadpool(contact_rights.link_existing, app.state.sessionmaker, app.state.vault)
-    if linked:
-        logger.info("emergency contacts registered", extra={"event": f"{linked} contacts linked to their subjects"})
+    # Emergency contacts stored before contacts were data subjects get theirs (nothing to do after the first
+    # run). A failure is logged and tried again at the next start: it never keeps the server (and SOS) down.
+    try:
+        linked = await run_in_threadpool(contact_rights.link_existing, app.state.sessionmaker, app.state.vault)
+    except SQLAlchemyError:
+        logger.exception("emergency contacts not registered; tried again at the next start")
+    else:
+        if linked:
+            logger.info("emergency contacts registered", extra={"event": f"{linked} contacts linked to their subjects"})
     if app.state.settings.freeze_gc_at_startup:
         # What startup built lives as long as the process: keep it out of the cyclic garbage collector's
         # full passes, which otherwise walk it every time (~100 ms, the whole process stopped).

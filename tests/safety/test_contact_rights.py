@@ -104,6 +104,8 @@ def test_contacts_stored_before_are_registered_at_start_up(client: TestClient, d
     db.commit()
     assert contact_rights.link_existing(session_factory, app.state.vault) == 2
     assert _subject_of(db, ids[0]) == _subject_of(db, ids[1])
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "contact.register_existing")).one()
+    assert json.loads(entry.details)["linked"] == 2
     assert contact_rights.link_existing(session_factory, app.state.vault) == 0
 
 

@@ -49,6 +49,7 @@ from tripguard.vault.crypto import DecryptionFailed
 from tripguard.vault.service import SubjectErased, Vault
 
 KIND = "contact"
+SYSTEM = Actor("system", "contact_rights")
 CONFIRM_FAILED = "the code does not match, has expired or was tried too often; ask for a new one"
 
 
@@ -102,6 +103,7 @@ def link_existing(factory: sessionmaker[Session], vault: Vault, *, batch: int = 
                 .order_by(EmergencyContact.id).limit(batch)))
             if not rows:
                 return linked
+            done = 0
             for row in rows:
                 last = row.id
                 try:
@@ -110,7 +112,11 @@ def link_existing(factory: sessionmaker[Session], vault: Vault, *, batch: int = 
                     continue  # its owner was erased: the row goes with their erasure
                 if phone:
                     name_as_subject(session, vault, row, phone)
-                    linked += 1
+                    done += 1
+            if done:  # the phones were opened to index them: one entry a batch, as a restore's rebuild does
+                audit.record(session, actor=SYSTEM, action="contact.register_existing", target_type="safety_contacts",
+                             target_id="phone_index", details={"linked": done, "last": last})
+            linked += done
 
 
 def subject_for_phone(session: Session, vault: Vault, phone: str) -> str | None:
@@ -232,7 +238,7 @@ def tell_owners(session: Session, vault: Vault, removed: list[Removed], *, actor
     for item in removed:
         audit.record(session, actor=actor, action="contact.remove", target_type="contact", target_id=item.contact_id,
                      details={"owner": item.owner_id, "why": "the contact's erasure"})
-        phone = privacy.reach(session, vault, subject_id=item.owner_id, actor=actor, purpose=Purpose.SUPPORT,
+        phone = privacy.reach(session, vault, subject_id=item.owner_id, actor=SYSTEM, purpose=Purpose.SUPPORT,
                               use="emergency contact removed")
         if not phone:
             continue
