@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import xstatic.pkg.leaflet
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -52,6 +53,7 @@ from tripguard.reporting import digests as reporting_digests
 from tripguard.reporting import snapshots as reporting_snapshots
 from tripguard.reporting.api import router as reporting_router
 from tripguard.safety import console as safety_console
+from tripguard.safety import contact_rights
 from tripguard.safety.api import router as safety_router
 from tripguard.safety.contacts import share_automatically
 from tripguard.safety.intake import SosIntake
@@ -288,6 +290,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             logger.info("monitor restored", extra={"event": f"{restored} trips under way"})
     else:
         link.start()
+    # Emergency contacts stored before contacts were data subjects get theirs (nothing to do after the first
+    # run). A failure is logged and tried again at the next start: it never keeps the server (and SOS) down.
+    try:
+        linked = await run_in_threadpool(contact_rights.link_existing, app.state.sessionmaker, app.state.vault)
+    except SQLAlchemyError:
+        logger.exception("emergency contacts not registered; tried again at the next start")
+    else:
+        if linked:
+            logger.info("emergency contacts registered", extra={"event": f"{linked} contacts linked to their subjects"})
     if app.state.settings.freeze_gc_at_startup:
         # What startup built lives as long as the process: keep it out of the cyclic garbage collector's
         # full passes, which otherwise walk it every time (~100 ms, the whole process stopped).
@@ -372,6 +383,8 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.state.sign_in_limiter = SlidingWindowLimiter(
         limit=settings.sign_in_rate_per_minute, window_seconds=60
     )
+    app.state.contact_request_limiter = SlidingWindowLimiter(limit=settings.contact_request_rate_per_hour,
+                                                             window_seconds=3600)
 
     install_error_handlers(app)
     app.state.html_error_renderer = render_console_error

@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     sign_in_max_failures: int = Field(default=5, ge=1)
     sign_in_lockout_minutes: int = Field(default=15, ge=1)
     sign_in_rate_per_minute: int = Field(default=20, ge=1)
+    contact_request_rate_per_hour: int = Field(
+        default=10, ge=1, description="the public route of emergency contacts' requests (asking for a code, "
+                                      "giving it): at most this many an hour from one address, and for one phone")
     allow_recording_channels: bool = Field(
         default=False, description="production only: start although SMS, e-mail, push and the emergency gateway "
                                    "only record (no provider adapter configured); never set this for real service")

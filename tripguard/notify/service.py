@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, text, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.core.clock import utcnow
@@ -163,6 +163,23 @@ def cancel_for_person(session: Session, *, subject_id: str) -> int:
                                 .values(status="dead", last_error=ERASED_RECIPIENT)
                                 .execution_options(synchronize_session="fetch"))
     return int(cancelled.rowcount)  # type: ignore[attr-defined]
+
+
+def cancel_keyed(session: Session, *, key_endings: Collection[str], reason: str = ERASED_RECIPIENT) -> int:
+    """Messages still waiting whose idempotency key ends with one of `key_endings` never go: the domain that
+    queued them names their recipient in the key (an emergency contact's row id), though they are sealed
+    under someone else's key (the person who named them). Dead, as `cancel_for_person` leaves them."""
+    endings = sorted(set(key_endings))
+    if not endings:
+        return 0
+    cancelled = 0
+    for start in range(0, len(endings), 100):
+        matches = or_(*(OutboxMessage.idempotency_key.endswith(e, autoescape=True) for e in endings[start:start + 100]))
+        cancelled += int(session.execute(
+            update(OutboxMessage).where(OutboxMessage.status == "pending", matches)
+            .values(status="dead", last_error=reason).execution_options(synchronize_session="fetch")
+        ).rowcount)  # type: ignore[attr-defined]
+    return cancelled
 
 
 def _render(session: Session, vault: Vault, message: OutboxMessage) -> Rendered:

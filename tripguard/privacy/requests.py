@@ -41,9 +41,11 @@ def _code_hash(secret_key: str, request_id: str, code: str) -> str:
 
 
 def _send_code(session: Session, vault: Vault, secret_key: str, request: SubjectRequest, subject: DataSubject,
-               locale: str) -> str:
-    phone = access.open_field(vault, session, subject, "phone")
-    email = access.open_field(vault, session, subject, "email")
+               locale: str, send_to: str | None = None) -> str:
+    """`send_to`: the phone the domain that knows the person matched them by (an emergency contact, who
+    has no record of their own: the number they were named with), instead of the contact on file."""
+    phone = send_to or access.open_field(vault, session, subject, "phone")
+    email = None if send_to else access.open_field(vault, session, subject, "email")
     if not phone and not email:  # someone known through a domain: the phone their own records hold
         phone = service.reach(session, vault, subject_id=subject.id, actor=Actor("subject", subject.id),
                               purpose=Purpose.SUBJECT_REQUEST, use="verification code")
@@ -63,7 +65,8 @@ def _send_code(session: Session, vault: Vault, secret_key: str, request: Subject
 
 
 def file_request(session: Session, vault: Vault, secret_key: str, *, subject_id: str, kind: str,
-                 correction: dict[str, str] | None, locale: str, idempotency_key: str) -> SubjectRequest:
+                 correction: dict[str, str] | None, locale: str, idempotency_key: str,
+                 send_to: str | None = None) -> SubjectRequest:
     key = f"{subject_id}:{idempotency_key}"
     existing = session.scalar(select(SubjectRequest).where(SubjectRequest.idempotency_key == key))
     if existing is not None:
@@ -81,7 +84,7 @@ def file_request(session: Session, vault: Vault, secret_key: str, *, subject_id:
     session.flush()
     if correction:
         access.write_field(vault, session, request, "correction", json.dumps(correction, ensure_ascii=False))
-    channel = _send_code(session, vault, secret_key, request, subject, locale)
+    channel = _send_code(session, vault, secret_key, request, subject, locale, send_to)
     audit.record(session, actor=Actor("subject", subject_id), action="request.file", target_type="privacy_requests",
                  target_id=request.id, details={"kind": kind, "verify_by": channel})
     return request
@@ -146,12 +149,20 @@ def verify_in_person(session: Session, vault: Vault, *, actor: Actor, request_id
 
 
 def resend_code(session: Session, vault: Vault, secret_key: str, *, subject_id: str, request_id: str,
-                locale: str) -> SubjectRequest:
+                locale: str, send_to: str | None = None) -> SubjectRequest:
     request = own_request(session, subject_id=subject_id, request_id=request_id)
     if request.status != "awaiting_verification":
         raise Conflict("this request is verified already")
-    _send_code(session, vault, secret_key, request, service.get_subject(session, subject_id), locale)
+    _send_code(session, vault, secret_key, request, service.get_subject(session, subject_id), locale, send_to)
     return request
+
+
+def awaiting(session: Session, *, subject_id: str, kind: str) -> SubjectRequest | None:
+    """The person's newest request of this kind still waiting for its code (someone without an app account
+    names it by what they asked for, not by its id)."""
+    return session.scalar(select(SubjectRequest).where(
+        SubjectRequest.subject_id == subject_id, SubjectRequest.kind == kind,
+        SubjectRequest.status == "awaiting_verification").order_by(SubjectRequest.received_at.desc()).limit(1))
 
 
 def export_for(session: Session, vault: Vault, *, subject_id: str, request_id: str) -> dict[str, Any]:

@@ -106,6 +106,10 @@ def get_subject(session: Session, subject_id: str) -> DataSubject:
     return subject
 
 
+def is_erased(session: Session, subject_id: str) -> bool:
+    return session.scalar(select(DataSubject.erased_at).where(DataSubject.id == subject_id)) is not None
+
+
 def find_by_phone(session: Session, vault: Vault, phone: str) -> list[DataSubject]:
     index = vault.blind_index("phone", normalise_phone(phone))
     return list(session.scalars(select(DataSubject).where(DataSubject.phone_index == index)))
@@ -113,12 +117,17 @@ def find_by_phone(session: Session, vault: Vault, phone: str) -> list[DataSubjec
 
 def export_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: str,
                    request_id: str | None = None) -> dict[str, Any]:
-    """Everything held about the person, decrypted: the answer to an access request (PIPL Art. 45)."""
+    """Everything held about the person, decrypted: the answer to an access request (PIPL Art. 45). Someone
+    named as an emergency contact also gets their name and phone as each owner holds them
+    (`safety.contact_rights.held_for`; imported here, as safety builds on privacy)."""
+    from tripguard.safety import contact_rights
+
     subject = get_subject(session, subject_id)
     personal = {column: access.open_field(vault, session, subject, column) for column in SUBJECT_FIELDS}
     held = _held_elsewhere(session, vault, subject_id)
+    named = contact_rights.held_for(session, vault, subject_id=subject_id, actor=actor)
     opened = sorted({f"{table}.{column}" for table, rows in held.items() for row in rows for column in row
-                     if column != "id"})
+                     if column != "id"} | ({"safety_contacts.name", "safety_contacts.phone"} if named else set()))
     audit.record(session, actor=actor, action="subject.export", target_type="privacy_subjects",
                  target_id=subject_id, purpose=Purpose.SUBJECT_REQUEST.value,
                  details={"request": request_id, "fields": ",".join(opened)[:2000]})
@@ -127,6 +136,7 @@ def export_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: 
         "collected_at": subject.created_at.isoformat(), "updated_at": subject.updated_at.isoformat(),
         "personal_data": personal, "held_with_other_records": held,
         "trips": _trips_of(session, subject_id),
+        **({"named_as_emergency_contact": named} if named or subject.kind == contact_rights.KIND else {}),
     }
 
 
@@ -201,7 +211,7 @@ def erase_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: s
     sos.keep_positions_of(session, vault, caller_id=subject_id)  # while their key still opens them
     vault.shred(session, subject_id=subject_id, reason=reason, record_id=record_id)
     record, done = erase_footprint(session, actor=actor, subject_id=subject_id, at=utcnow(), record_id=record_id,
-                                   reason=reason, request_id=request_id, trip_data_days=trip_data_days)
+                                   reason=reason, request_id=request_id, trip_data_days=trip_data_days, vault=vault)
     assert record is not None
     audit.record(session, actor=actor, action="subject.erase", target_type="privacy_subjects",
                  target_id=subject_id, details={"reason": reason, "categories": ",".join(record.categories),
@@ -210,20 +220,23 @@ def erase_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: s
 
 
 def erase_footprint(session: Session, *, actor: Actor, subject_id: str, at: datetime, record_id: str | None,
-                    reason: str, request_id: str | None = None,
-                    trip_data_days: int = 730) -> tuple[DeletionRecord | None, dict[str, int]]:
+                    reason: str, request_id: str | None = None, trip_data_days: int = 730,
+                    vault: Vault | None = None) -> tuple[DeletionRecord | None, dict[str, int]]:
     """Everything an erasure does to the database once the vault has shredded the person's key: the one
     function a live erasure and a restore's re-application both run, so a restored database holds exactly
     what the live one did. Their sealed columns and blind index go and `erased_at` is set; their open
     requests close and their codes die; links to their trips and unused invitation links stop working; their
-    emergency contacts go; messages waiting under their key never go; the deletion record is kept
-    (recreated when a restored backup predates it). What the law keeps (trips, SOS cases) stays, blocked.
+    emergency contacts go; where they are someone's emergency contact, they leave every owner's list and
+    messages waiting to them never go (`safety.contact_rights`; with `vault`, given by a live erasure and not
+    by a restore's re-application, the owners are told); messages waiting under their key never go; the
+    deletion record is kept (recreated when a restored backup predates it). What the law keeps (trips, SOS
+    cases) stays, blocked.
 
     Each domain that holds something about a person is asked through its own service, imported here (not at
     the top) because those domains build on privacy. Returns the record and what was done, by kind."""
     from tripguard.notify import service as notify
     from tripguard.privacy import requests
-    from tripguard.safety import contacts, shares
+    from tripguard.safety import contact_rights, contacts, shares
     from tripguard.screening import invitations
 
     subject = session.get(DataSubject, subject_id)
@@ -242,6 +255,10 @@ def erase_footprint(session: Session, *, actor: Actor, subject_id: str, at: date
             "invitations": invitations.void_for_person(session, worker_id=subject_id, at=at),
             "contacts": contacts.forget_person(session, subject_id=subject_id),
             "messages": notify.cancel_for_person(session, subject_id=subject_id)}
+    named = contact_rights.forget_contact(session, subject_id=subject_id)
+    done["named_as_contact"] = len(named)
+    if vault is not None and named:
+        done["owners_told"] = contact_rights.tell_owners(session, vault, named, actor=actor)
     session.flush()
     return record, done
 

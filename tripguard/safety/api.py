@@ -13,14 +13,20 @@ from tripguard.audit import service as audit
 from tripguard.core.admission import Bulk, Emergency
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
-from tripguard.core.errors import FieldProblem, InvalidInput, NotFound
+from tripguard.core.errors import FieldProblem, InvalidInput, NotFound, TooManyRequests
+from tripguard.core.i18n import N_, negotiate_locale, translations_for
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.privacy import access
-from tripguard.safety import contacts, kpi, recordings, service, shares, sos
+from tripguard.privacy.schemas import RequestRead
+from tripguard.safety import contact_rights, contacts, kpi, recordings, service, shares, sos
 from tripguard.safety.models import Incident
 from tripguard.safety.schemas import (
     ContactCreate,
     ContactRead,
+    ContactRequestAccepted,
+    ContactRequestCreate,
+    ContactRequestDone,
+    ContactRequestVerify,
     ContactUpdate,
     ContactVerify,
     IncidentAction,
@@ -37,12 +43,14 @@ from tripguard.safety.schemas import (
 from tripguard.security.auth import (
     ContactsOwner,
     IncidentHandler,
+    Public,
     RecordingOpener,
     SosCaller,
     TelematicsIngest,
     TripSharer,
 )
 from tripguard.security.permissions import Purpose
+from tripguard.security.rate_limit import client_address
 
 router = APIRouter(prefix="/api/v1", tags=["safety"])
 IncidentId = Annotated[Identifier, Path()]
@@ -137,6 +145,49 @@ def verify_contact(contact_id: Annotated[Identifier, Path()], body: ContactVerif
 def remove_contact(contact_id: Annotated[Identifier, Path()], owner: ContactsOwner, session: DbSession) -> Response:
     contacts.remove(session, owner=owner, contact_id=contact_id)
     return Response(status_code=204)
+
+
+# ---- an emergency contact's own requests (they have no app account) ---------------------------------
+
+CONTACT_CODE_SENT = N_("If this number is someone's emergency contact, a code has been sent to it by SMS. "
+                       "Give it with the same number to get your data or have it erased.")
+
+
+def _limit_contact_requests(request: Request, phone: str) -> None:
+    """At most `contact_request_rate_per_hour` asks and tries an hour from one address, and for one number
+    (counted by its blind index, never the number), whether or not the number is anyone's contact."""
+    limiter = request.app.state.contact_request_limiter
+    number = contact_rights.phone_index(request.app.state.vault, phone)
+    address = client_address(request, request.app.state.settings.trusted_proxies)
+    waits = [wait for wait in (limiter.hit(f"address:{address}"), limiter.hit(f"number:{number}")) if wait]
+    if waits:
+        raise TooManyRequests("too many requests; try again later", retry_after=max(waits))
+
+
+def _contact_locale(request: Request) -> str:
+    return negotiate_locale(cookie=None, accept_language=request.headers.get("accept-language"),
+                            default=request.app.state.settings.locale)
+
+
+@router.post("/contact-requests", dependencies=[Public], status_code=202)
+def ask_as_contact(body: ContactRequestCreate, request: Request, session: DbSession) -> ContactRequestAccepted:
+    """Someone named as an emergency contact asks for their data or its erasure, with the phone they were
+    named with. If the number is a contact's, a code goes to it by SMS; the answer is the same either way."""
+    _limit_contact_requests(request, body.phone)
+    locale = _contact_locale(request)
+    contact_rights.ask(session, request.app.state.vault, _secret(request), phone=body.phone, kind=body.kind,
+                       locale=locale)
+    return ContactRequestAccepted(detail=translations_for(locale).gettext(CONTACT_CODE_SENT))
+
+
+@router.post("/contact-requests/verify", dependencies=[Public])
+def verify_as_contact(body: ContactRequestVerify, request: Request, session: DbSession) -> ContactRequestDone:
+    """The code the phone received: an access request is answered with your data at once, an erasure is
+    carried out at once. A wrong code, an unknown number or no request waiting is the same 422."""
+    _limit_contact_requests(request, body.phone)
+    verified, export = contact_rights.confirm(session, request.app.state.vault, _secret(request), phone=body.phone,
+                                              kind=body.kind, code=body.code)  # a failed try is committed by the check
+    return ContactRequestDone(request=RequestRead.model_validate(verified), export=export)
 
 
 @router.post("/trips/{trip_id}/shares", status_code=201)

@@ -1,5 +1,6 @@
 """Emergency contacts: up to five a person, sealed under that person's key, each confirmed by a code
-sent to the contact's own phone (so nobody is named a contact without knowing it)."""
+sent to the contact's own phone (so nobody is named a contact without knowing it). The contact is a data
+subject of their own from the moment they are named (`contact_rights`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tripguard.core.errors import Conflict, InvalidInput, NotFound
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.privacy import access
-from tripguard.safety import shares
+from tripguard.safety import contact_rights, shares
 from tripguard.safety.models import EmergencyContact
 from tripguard.security import credentials
 from tripguard.security.codes import CodeCheck, check_code
@@ -43,6 +44,7 @@ def add(session: Session, vault: Vault, secret_key: str, *, owner: Principal, na
                                created_at=utcnow())
     access.write_field(vault, session, contact, "name", name)
     access.write_field(vault, session, contact, "phone", phone)
+    contact_rights.name_as_subject(session, vault, contact, phone)  # the contact is a data subject from now on
     code = f"{secrets.randbelow(10**6):06d}"
     contact.code_hash = _hash(secret_key, contact.id, code)
     contact.code_expires_at = utcnow() + CODE_LIFETIME

@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tripguard.core.db import Base, UTCDateTime
-from tripguard.privacy.catalogue import Category, Key, personal_column
+from tripguard.privacy.catalogue import Category, Key, blind_index_column, personal_column
 
 
 class Incident(Base):
@@ -94,6 +94,11 @@ class EmergencyContact(Base):
     slot: Mapped[int] = mapped_column(SmallInteger)  # 1-5 (contacts kept from before the slots may hold more)
     name: Mapped[bytes | None] = personal_column(Category.NAME, subject_column="subject_id", third_party=True)
     phone: Mapped[bytes | None] = personal_column(Category.PHONE, subject_column="subject_id", third_party=True)
+    # The contact is a data subject of their own (`safety.contact_rights`): a random id, one per phone number
+    # however many people name it, found through this blind index of the phone (left out of data backups,
+    # rebuilt on restore, gone with the row when the contact is erased).
+    phone_index: Mapped[str | None] = blind_index_column(kind="phone", source="phone")
+    contact_subject_id: Mapped[str | None] = mapped_column(String(64), index=True)
     code_hash: Mapped[str | None] = mapped_column(String(64))
     code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from tripguard.core.types import ID_PATTERN, CleanStr, Timestamp
+from tripguard.privacy.schemas import RequestRead
 
 
 class SosCreate(BaseModel):
@@ -121,6 +122,30 @@ class ContactRead(BaseModel):
     phone: str | None
     verified: bool
     auto_share: str
+
+
+class ContactRequestCreate(BaseModel):
+    """Someone named as an emergency contact asks, with the phone they were named with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(pattern=r"^\+?[0-9][0-9 -]{5,18}[0-9]$", description="the phone you were named with")
+    kind: Literal["access", "erasure"] = Field(description="your data (access) or its erasure")
+
+
+class ContactRequestVerify(ContactRequestCreate):
+    code: str = Field(pattern=r"^\s*[0-9]{6}\s*$", max_length=32, description="the code the phone received")
+
+
+class ContactRequestAccepted(BaseModel):
+    """The same answer whether or not the number is anyone's emergency contact."""
+
+    detail: str
+
+
+class ContactRequestDone(BaseModel):
+    request: RequestRead
+    export: dict[str, Any] | None = Field(description="for an access request: what TripGuard holds about you")
 
 
 class ShareCreated(BaseModel):
