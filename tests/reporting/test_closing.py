@@ -67,10 +67,12 @@ def test_a_closed_quarter_keeps_its_figures_until_restated(client: TestClient, d
     assert 'data-testid="closed"' in page.text and "version 1" in page.text
 
     # a restatement: explicit, with the version it replaces and a reason; audited
+    for no_reason in (" ", "     ", "\u3000" * 5, "x", "....."):  # a reason holds 5 letters or digits (review #27)
+        refused = client.post(f"/api/v1/reports/periods/{period.label}/restatements",
+                              json={"version": 1, "reason": no_reason})
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "reason", refused.text
     assert client.post(f"/api/v1/reports/periods/{period.label}/restatements",
-                       json={"version": 1, "reason": " "}).status_code == 422
-    assert client.post(f"/api/v1/reports/periods/{period.label}/restatements",
-                       json={"version": 2, "reason": "x"}).status_code == 409
+                       json={"version": 2, "reason": "wrong version"}).status_code == 409
     body = {"version": 1, "reason": "complaint answers were recorded a day late by the support tool"}
     restated = client.post(f"/api/v1/reports/periods/{period.label}/restatements", json=body)
     assert restated.status_code == 201, restated.text
@@ -100,7 +102,7 @@ def test_what_cannot_be_closed_or_restated(client: TestClient, app: FastAPI, act
     assert client.post("/api/v1/reports/periods/2026-11/close").status_code == 422  # only quarters
     assert client.post("/api/v1/reports/periods/0001Q1/close").status_code == 422
     assert client.post(f"/api/v1/reports/periods/{last_quarter().label}/restatements",
-                       json={"version": 1, "reason": "r"}).status_code == 404  # not closed
+                       json={"version": 1, "reason": "not closed"}).status_code == 404
     assert client.get(f"/api/v1/reports/periods/{last_quarter().label}").json() == {
         "period": last_quarter().label, "closed": False, "versions": [], "kpis": []}
     act_as(Role.TRAINER)

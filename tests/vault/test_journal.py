@@ -134,6 +134,8 @@ def test_a_lost_emptied_older_or_other_journal_stops_the_restore(
     assert code == 2 and "restore stopped" in output and OVERRIDE in output, output
     assert subjects_in(restored) == 0  # nothing loaded
     assert journal_files(site.key_dir) == lost  # and no journal made, changed or adopted on the way
+    code, output, restored = restore(site, tmp_path / "blank", file, monkeypatch, OVERRIDE, "  .  .  ")
+    assert code == 2 and "at least 5 letters or digits" in output and subjects_in(restored) == 0, output
 
     # What the refusal prevents: let through, the erased person reads back in plain text.
     code, output, restored = restore(site, tmp_path / "let-through", file, monkeypatch, OVERRIDE, "drill: " + case)
@@ -224,6 +226,9 @@ def test_erase_then_delete_the_journal_then_restore_an_older_backup_is_refused(
     # `keys init` will not start a new one quietly either ...
     result = CliRunner().invoke(cli, ["keys", "init"])
     assert result.exit_code == 2 and OVERRIDE in result.output, result.output
+    for no_reason in ("     ", "\u3000" * 5, "....."):  # nor for a reason with no words (review #27)
+        result = CliRunner().invoke(cli, ["keys", "init", OVERRIDE, no_reason])
+        assert result.exit_code == 2 and "at least 5 letters or digits" in result.output, result.output
     assert journal_files(site.key_dir) == {JOURNAL_FILE: None, HEAD_FILE: None}
     # ... only at the operator's word, audited.
     result = CliRunner().invoke(cli, ["keys", "init", OVERRIDE, "disk lost, no copy"])

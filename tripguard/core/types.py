@@ -61,6 +61,31 @@ def _no_control_characters(value: str) -> str:
 
 # Free text a person typed (names, labels): any script, no control characters.
 CleanStr = Annotated[str, AfterValidator(_no_control_characters)]
+REASON_MIN, REASON_MAX = 5, 200
+
+
+def visible_reason(value: str, *, max_length: int = REASON_MAX) -> str:
+    """A reason that lets someone past a check (an override of the dispatch gate, a field revealed, figures
+    restated, a lost journal accepted): stripped, it holds 5 to `max_length` characters, at least 5 of them
+    letters or digits of any script (CJK included), so blanks, full-width spaces, zero-width spaces or
+    dots are no reason. Returns it stripped; raises ValueError (a 422 naming the field) otherwise."""
+    text = _no_control_characters(value).strip()
+    if len(text) > max_length:
+        raise ValueError(f"must be at most {max_length} characters")
+    if sum(1 for ch in text if ch.isalnum()) < REASON_MIN:
+        raise ValueError(f"must give a reason of at least {REASON_MIN} letters or digits")
+    return text
+
+
+def _long_reason(value: str) -> str:
+    return visible_reason(value, max_length=500)
+
+
+# A required reason that gates something (see `visible_reason`); the bounds are in the published schema too.
+Reason = Annotated[str, StringConstraints(min_length=REASON_MIN, max_length=REASON_MAX),
+                   AfterValidator(visible_reason)]
+# The same, where the reason is an account of some length (why a closed quarter's figures are restated).
+LongReason = Annotated[str, StringConstraints(min_length=REASON_MIN, max_length=500), AfterValidator(_long_reason)]
 # Identifiers TripGuard or the operator issued (staff ids, key ids, actor ids).
 # One grammar for every id, wherever it comes in (paths, bodies, ingest lines, token claims).
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=64)]

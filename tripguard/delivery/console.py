@@ -14,7 +14,7 @@ from tripguard.core.admission import Bulk, BulkWhenDownloaded
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError, NotFound
 from tripguard.core.i18n import N_
-from tripguard.core.types import CleanStr, Identifier
+from tripguard.core.types import Identifier, Reason
 from tripguard.delivery import labels, numbers, service, views
 from tripguard.delivery.models import Interaction, MerchantStaff, Order
 from tripguard.security.auth import LabelPrinter, OrderReader, OrderRevealer
@@ -104,7 +104,7 @@ def order_page(request: Request, order_id: Identifier, principal: OrderReader, s
 @router.post("/{order_id}/reveal")
 def reveal(request: Request, order_id: Identifier, principal: OrderRevealer, session: DbSession,
            field: Annotated[str, Form(pattern="^(customer_name|customer_phone|address|notes)$")],
-           reason: Annotated[CleanStr, Form(min_length=5, max_length=200)]) -> HTMLResponse:
+           reason: Annotated[Reason, Form()]) -> HTMLResponse:
     """Support opens one field for a stated reason (the address never opens for support)."""
     try:
         shown = views.reveal(session, request.app.state.vault, principal, service.get(session, order_id),

@@ -2,7 +2,8 @@
 order's courier (B) is bound to its customer (A) through one number (X), and to its merchant through
 another when the merchant gave a phone, from the courier's assignment until the order completes plus
 a grace. The telephony provider asks `route` whom to bridge a call to;
-after expiry, or from a number that is neither party, it is refused. A released number stays quiet
+after expiry, from a number that is neither party, or while the access gate refuses the courier (as it
+refuses them the order), it is refused. A released number stays quiet
 before it is bound again, so a late call never reaches a stranger. Every call is an interaction,
 recorded without the real numbers. An empty pool raises an alert and the order goes on without a
 binding (the apps fall back to support)."""
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tripguard.audit.actor import Actor
 from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
+from tripguard.core.errors import PermissionDenied
 from tripguard.core.ids import new_id
 from tripguard.delivery.models import Binding, Interaction, Order, VirtualNumber
 from tripguard.privacy import access
@@ -39,7 +41,7 @@ OnExhausted = Callable[[Session, str], None]  # (session, city): the pool of tha
 class Route:
     action: str  # bridge | refuse
     to: str | None = None  # the real number to bridge to
-    reason: str | None = None  # no_binding | expired | unknown_caller
+    reason: str | None = None  # no_binding | expired | courier_not_cleared | unknown_caller
 
 
 def digits(phone: str) -> str:
@@ -121,6 +123,8 @@ def route(session: Session, vault: Vault, *, actor: Actor, number: str, caller: 
     party, result = "unknown", Route("refuse", reason="no_binding")
     if binding is not None and binding.expires_at is not None and binding.expires_at <= now:
         result = Route("refuse", reason="expired")
+    elif binding is not None and not _courier_cleared(session, binding):
+        result = Route("refuse", reason="courier_not_cleared")  # no real number is opened
     elif binding is not None:
         order = session.get(Order, binding.order_id)
         column = "customer_phone" if binding.party == "customer" else "merchant_phone"
@@ -142,6 +146,19 @@ def route(session: Session, vault: Vault, *, actor: Actor, number: str, caller: 
                             outcome="bridged" if result.action == "bridge" else "refused", reason=result.reason,
                             at=now))
     return result
+
+
+def _courier_cleared(session: Session, binding: Binding) -> bool:
+    """The access gate's answer for the binding's courier, asked once per call (`access.check_worker`, as
+    their read of the order asks it): a courier it refuses is put through to no one, and no one to them.
+    An order given to this courier over the gate with a reason asks only the agreement and a suspension."""
+    order = session.get(Order, binding.order_id)
+    overridden = order is not None and order.courier_override_at is not None  # (a replaced courier's line is dead)
+    try:
+        access.check_worker(session, binding.courier_id, gate_overridden=overridden)
+    except PermissionDenied:
+        return False
+    return True
 
 
 def _record_use(session: Session, actor: Actor, order: Order | None, column: str, binding: Binding | None,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tripguard.core.identifiers import ID_PATTERN
 from tripguard.core.settings import CATEGORY_PATTERN
-from tripguard.core.types import CleanStr
+from tripguard.core.types import CleanStr, Reason
 from tripguard.privacy.schemas import PHONE_PATTERN, VERSION_PATTERN
 
 Id = Field(pattern=ID_PATTERN, max_length=64)
@@ -91,10 +91,11 @@ class Assign(BaseModel):
 
     courier_id: str = Field(pattern=ID_PATTERN, max_length=64)
     courier_phone: str = Field(pattern=PHONE_PATTERN)
-    override_reason: CleanStr | None = Field(
-        default=None, min_length=5, max_length=200,
+    override_reason: Reason | None = Field(
+        default=None,
         description="give the order to a courier the dispatch gate refuses, for this reason (audited and "
-                    "reported to supervision); without it such an assignment is a 409 naming the blockers")
+                    "reported to supervision); without it such an assignment is a 409 naming the blockers. "
+                    "Stripped, 5 to 200 characters, at least 5 of them letters or digits")
 
 
 class Mark(BaseModel):
@@ -120,7 +121,7 @@ class Reveal(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     field: Literal["customer_name", "customer_phone", "address", "notes"]
-    reason: CleanStr = Field(min_length=5, max_length=200)
+    reason: Reason = Field(description="why: stripped, 5 to 200 characters, at least 5 of them letters or digits")
 
 
 class NumbersAdd(BaseModel):

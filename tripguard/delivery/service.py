@@ -244,9 +244,14 @@ def hand_over_with_photo(session: Session, vault: Vault, *, courier: Actor, orde
 
 
 def _couriers(session: Session, courier: Actor, order_id: str) -> Order:
+    """The courier's own order, for something they do on it (pickup, hand-over, photo): asked of the access
+    gate as a read of it is (`access.check_worker`), so a courier the gate now refuses neither reads the
+    order nor moves it on (nor has the customer sent the hand-over code); an order given to them over the
+    gate with a reason (`ask_gate`) asks only the agreement and a suspension. 403 with the blockers."""
     order = get(session, order_id)
     if order.courier_id != courier.id:
         raise NotFound("no such order")  # another courier's order does not exist for them
+    access.check_worker(session, courier.id, gate_overridden=order.courier_override_at is not None)
     return order
 
 

@@ -98,24 +98,39 @@ def check_clearance(session: Session, principal: Principal) -> None:
     the dispatch gate asks (`screening.gate`: screening, training, the agreement, discipline): someone
     who may not work opens no one's order or trip."""
     if clearance.audience_of(principal) == "worker":
-        _check_worker(session, principal)
+        _check_worker(session, principal.id)
         return
     _check_signed_and_not_suspended(session, principal)
 
 
 def _check_signed_and_not_suspended(session: Session, principal: Principal) -> None:
-    refused = clearance.problem(session, principal)
+    _raise_for_clearance(clearance.problem(session, principal))
+
+
+def _raise_for_clearance(refused: str | None) -> None:
     if refused == "access.suspended":
         raise AccessSuspended(N_("Your access to personal data is suspended by a disciplinary decision."))
     if refused == "agreement.unsigned":
         raise AgreementUnsigned(N_("Sign the confidentiality agreement in force first."))
 
 
-def _check_worker(session: Session, principal: Principal) -> None:
+def check_worker(session: Session, worker_id: str, *, gate_overridden: bool = False) -> None:
+    """What the access gate asks of a driver or courier, named by id: the same answer for their reads, for
+    what they do on an order (pickup, hand-over) and for the calls the telephony provider would bridge
+    for them. `gate_overridden`: the operator gave the record to this worker over the dispatch gate
+    (`delivery.service.ask_gate`): only the agreement and a suspension are asked. Raises
+    `NotClearedToWork`, `AgreementUnsigned` or `AccessSuspended` (with the blockers)."""
+    if gate_overridden:
+        _raise_for_clearance(clearance.problem_of(session, worker_id, "worker"))
+    else:
+        _check_worker(session, worker_id)
+
+
+def _check_worker(session: Session, worker_id: str) -> None:
     cache: dict[str, object] = session.info.setdefault("tripguard.clearance", {})  # forgotten with `clearance`'s
-    key = f"gate:{principal.id}"
+    key = f"gate:{worker_id}"
     if key not in cache:
-        cache[key] = gate.refusal(session, principal.id, with_vehicle=False)
+        cache[key] = gate.refusal(session, worker_id, with_vehicle=False)
     result = cache[key]
     assert isinstance(result, gate.Eligibility)
     if result.eligible:
@@ -143,7 +158,7 @@ def read_fields(vault: Vault, session: Session, principal: Principal, row: Base,
     own = principal.kind == "subject" and all(
         str(getattr(row, specs[column].subject_column)) == principal.id for column in columns)
     if gate_overridden and clearance.audience_of(principal) == "worker":
-        _check_signed_and_not_suspended(session, principal)  # the override lifts the rest of the gate, not these
+        check_worker(session, principal.id, gate_overridden=True)  # the override lifts the rest of the gate, not these
     elif not own:  # a driver reading their own emergency contacts owes no one confidentiality
         check_clearance(session, principal)
     views: dict[str, FieldView] = {}

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tripguard.core.types import LongReason
+
 
 class TargetRead(BaseModel):
     at_least: float | None
@@ -45,7 +47,8 @@ class RestatementWrite(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int = Field(ge=1, le=1_000_000, description="the version being restated (the latest)")
-    reason: str = Field(min_length=1, max_length=500, description="why the figures are restated")
+    reason: LongReason = Field(description="why the figures are restated: stripped, 5 to 500 characters, at "
+                                           "least 5 of them letters or digits")
 
 
 class PeriodVersionRead(BaseModel):

@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session
 from tripguard.core.clock import utcnow
 from tripguard.core.db import NOT_BACKED_UP, READ_ONLY
 from tripguard.core.ids import new_id
+from tripguard.core.types import visible_reason
 from tripguard.models import metadata
 from tripguard.vault import crypto
 from tripguard.vault.codec import FORMAT, LEGACY_FORMAT, CodecError, RowCodec
@@ -515,14 +516,16 @@ def check_journal_for_restore(vault: Vault, data_header: dict[str, Any], keys_he
         problem = str(exc)
     if problem is None:
         return None, None
-    if not (accept_journal_loss or "").strip():
+    try:
+        reason = visible_reason(accept_journal_loss or "")
+    except ValueError as exc:
         raise BackupError(
             f"restore stopped: {problem}. Put erasure-journal.jsonl and erasure-journal.head back from a copy of "
             "the key folder taken after the last erasure. Only if the journal is lost for good: run again with "
-            "--accept-journal-loss REASON; people erased after this backup was made may then be readable again "
-            "(it is recorded in the audit log)")
+            "--accept-journal-loss REASON (at least 5 letters or digits); people erased after this backup was "
+            "made may then be readable again (it is recorded in the audit log)") from exc
     entries = chain.entries if chain is not None else vault.journal.salvage()
-    return entries, JournalOverride(reason=str(accept_journal_loss).strip(), problem=problem,
+    return entries, JournalOverride(reason=reason, problem=problem,
                                     heads={name: head.count for name, head in heads.items()},
                                     journal_count=None if chain is None else len(chain.entries),
                                     reapplied=len(entries))

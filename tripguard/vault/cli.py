@@ -69,15 +69,19 @@ def _restart_journal(vault: Vault, problem: str, reason: str | None) -> None:
     """A key folder in use whose journal is lost: refused, unless the operator accepts the loss (audited)."""
     from tripguard.audit import service as audit
     from tripguard.core.cli_support import cli_session
+    from tripguard.core.types import visible_reason
 
-    if not (reason or "").strip():
+    try:
+        reason = visible_reason(reason or "")
+    except ValueError as exc:
         raise _fail(f"{problem}\nPut erasure-journal.jsonl and erasure-journal.head back from a copy of the key "
                     "folder taken after the last erasure. Only if they are lost for good: "
-                    f"`tripguard keys init {ACCEPT_JOURNAL_LOSS} REASON` starts a new journal (audited).")
+                    f"`tripguard keys init {ACCEPT_JOURNAL_LOSS} REASON` starts a new journal (audited); "
+                    "REASON holds at least 5 letters or digits.") from exc
     with clean_errors(), cli_session() as session:
         audit.record(session, actor=CLI_ACTOR, action="keys.journal.restart", target_type="erasure_journal",
                      target_id=vault.journal.folder.name[:64],
-                     details={"reason": str(reason).strip()[:300], "problem": problem[:300],
+                     details={"reason": reason[:300], "problem": problem[:300],
                               "salvageable": len(vault.journal.salvage())})
         kept = vault.journal.start_after_loss()
         # The database remembers every key it shredded: the new journal starts with them, so that a restore

@@ -89,17 +89,21 @@ def shut_out_since(session: Session, person_id: str, now: datetime) -> datetime 
 def problem(session: Session, principal: Principal) -> str | None:
     """None when the person may read; else `access.suspended` or `agreement.unsigned`."""
     audience = audience_of(principal)
-    if audience is None:
-        return None
+    return None if audience is None else problem_of(session, principal.id, audience)
+
+
+def problem_of(session: Session, person_id: str, audience: str) -> str | None:
+    """`problem` for a person named by id, of a known audience (a courier whose call the telephony
+    provider asks about is no principal of the request)."""
     cache: dict[str, str | None] = session.info.setdefault("tripguard.clearance", {})
-    if principal.id not in cache:
-        if shut_out_since(session, principal.id, utcnow()) is not None:
-            cache[principal.id] = "access.suspended"
-        elif not has_signed(session, principal.id, in_force(session, audience)):
-            cache[principal.id] = "agreement.unsigned"
+    if person_id not in cache:
+        if shut_out_since(session, person_id, utcnow()) is not None:
+            cache[person_id] = "access.suspended"
+        elif not has_signed(session, person_id, in_force(session, audience)):
+            cache[person_id] = "agreement.unsigned"
         else:
-            cache[principal.id] = None
-    return cache[principal.id]
+            cache[person_id] = None
+    return cache[person_id]
 
 
 @event.listens_for(Session, "after_transaction_end")
