@@ -35,7 +35,10 @@ def process_env(settings: Settings, **extra: str) -> dict[str, str]:
     """A `tripguard` process pointed at the test's database and keys, with the test's secrets."""
     return {**os.environ, "TRIPGUARD_DATABASE_URL": settings.database_url, "TRIPGUARD_KEY_DIR": str(settings.key_dir),
             "TRIPGUARD_ENV": "test", "TRIPGUARD_SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
-            "TRIPGUARD_SUBJECT_TOKEN_SECRET": SUBJECT_SECRET, **extra}
+            "TRIPGUARD_SUBJECT_TOKEN_SECRET": SUBJECT_SECRET,
+            # The test processes' drivers are not screened, as in the suite's own app (tests/conftest.py): the
+            # trip-start gate's own tests turn it on.
+            "TRIPGUARD_TRIP_START_GATE": "true" if settings.trip_start_gate else "false", **extra}
 
 
 def scale_env(settings: Settings, bus_name: str, shards: int) -> dict[str, str]:
