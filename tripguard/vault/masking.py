@@ -9,6 +9,7 @@ addresses inside it masked, and every other number, and the value after a word l
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from tripguard.vault import addresses
 
@@ -135,28 +136,47 @@ _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _PHONE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d){8}(?!\d)|(?<!\d)\+\d[\d -]{7,16}\d(?!\d)")
 
 
-# Words after which a note gives a secret (a door code, a password): the value after them is hidden,
-# whatever it looks like.
-# Longer words first: the first that matches is the one taken. Contact handles (微信号, QQ) are secrets too.
-_SECRET_WORDS = ("门禁密码", "门禁码", "门禁", "开门密码", "开门码", "门锁密码", "密码", "口令", "暗号", "取件码",
-                 "验证码", "微信号", "微信", "QQ号", "door code", "gate code", "entry code", "access code",
-                 "lock code", "passcode", "password", "wechat", "pin", "code", "QQ")
-# Digits written otherwise: spelled out in English, Chinese numerals (spoken forms 幺 洞 拐 两 included), and
-# circled or parenthesised digits (\d already takes full-width ones such as １２３).
+# Words after which a note gives a secret (a door code, a password, a contact handle): the value after them is
+# hidden. Longer words first: the first that matches is the one taken. An English word stands alone (`pin`,
+# not the pin of "spinach"); a Chinese one may be glued to its value (门禁abcd, 加我微信zhang_san).
+_EN_WORDS = ("door code", "gate code", "entry code", "access code", "lock code", "passcode", "password", "wechat",
+             "pin", "code", "QQ", "VX", "WX")
+_CN_WORDS = ("门禁密码", "门禁码", "门禁", "开门密码", "开门码", "门锁密码", "密码", "口令", "暗号", "取件码", "验证码",
+             "微信号", "微信", "QQ号")
+_PHRASE_WORDS = ("口令", "暗号")  # their value is words (a pass phrase): hidden whatever it is
+# A Chinese word followed by plain Chinese words announces no secret (门禁坏了, 密码锁坏了), nor does an English
+# one followed by one of these.
+_NOT_A_VALUE = frozenset({"needed", "required", "not", "none", "no", "unnecessary", "n/a"})
+# Digits written otherwise: spelled out in English, Chinese numerals (spoken forms 幺 洞 拐 两 and the financial
+# forms 壹 贰 叁 included), and circled or parenthesised digits (\d already takes full-width ones such as １２３).
 _NUMBER_WORDS = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
 _SPELLED = rf"{_NUMBER_WORDS}(?:[\s,-]+{_NUMBER_WORDS})*"
-_CN_DIGITS = "零〇一二三四五六七八九十两幺洞拐"
+_CN_DIGITS = "零〇一二三四五六七八九十两幺洞拐壹贰貳叁參肆伍陆陸柒捌玖拾佰"
 _SYMBOL_DIGITS = "⓪①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳⑴⑵⑶⑷⑸⑹⑺⑻⑼⑽❶❷❸❹❺❻❼❽❾➀➁➂➃➄➅➆➇➈"
-_SECRET = "|".join(re.escape(word).replace(r"\ ", r"\s+") for word in _SECRET_WORDS)
+_EN_SECRET = "|".join(re.escape(word).replace(r"\ ", r"\s+") for word in _EN_WORDS)
+_CN_SECRET = "|".join(re.escape(word) for word in _CN_WORDS)
 _FREE_TEXT = re.compile(
     rf"(?P<email>{_EMAIL.pattern})"
-    rf"|(?P<word>(?<![A-Za-z])(?:{_SECRET})(?![A-Za-z])\s*(?:(?:[:：=]|是|为|is)\s*)?)"
-    rf"(?P<secret>(?<![A-Za-z]){_SPELLED}(?![A-Za-z])|[^\s，,。;；!！?？、()（）]+)"
+    rf"|(?P<word>(?:(?<![A-Za-z])(?:{_EN_SECRET})(?![A-Za-z])|(?:{_CN_SECRET}))\s*(?:(?:[:：=]|是|为|is)\s*)?)"
+    rf"(?P<secret>(?<![A-Za-z]){_SPELLED}(?![A-Za-z])"
+    r"|[^\s，,。;；!！?？、()（）]+(?:(?-i:[ ]+[A-Z\d#*]{1,4})(?![A-Za-z\d]))*)"  # a code in parts: AB CD, 12 34
     rf"|(?P<id>{_ID.pattern})|(?P<card>{_CARD.pattern})|(?P<phone>{_PHONE.pattern})"
     rf"|(?P<other>[A-Za-z\d#*]*[\d{_SYMBOL_DIGITS}][A-Za-z\d#*{_SYMBOL_DIGITS}-]*"
     rf"|[{_CN_DIGITS}]{{3,}}|(?<![A-Za-z]){_NUMBER_WORDS}(?:[\s,-]+{_NUMBER_WORDS}){{2,}}(?![A-Za-z]))",
     re.IGNORECASE)
+_PLAIN_CHINESE = re.compile(r"[\u4e00-\u9fff]+")
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")
 HIDDEN = STAR * 4
+
+
+def _announces_nothing(word: str, value: str) -> bool:
+    """A secret word whose value reads as words, not a code: 门禁坏了, no code needed."""
+    word = word.strip().rstrip(":：=是为").strip()
+    if word in _PHRASE_WORDS:
+        return False
+    if _PLAIN_CHINESE.fullmatch(value) and not any(ch in _CN_DIGITS for ch in value):
+        return True
+    return value.lower().strip(".!?") in _NOT_A_VALUE
 
 
 def _mask_free_text_part(match: re.Match[str]) -> str:
@@ -164,6 +184,8 @@ def _mask_free_text_part(match: re.Match[str]) -> str:
     if match.group("email"):
         return mask_email(value)
     if match.group("secret"):
+        if _announces_nothing(match.group("word"), match.group("secret")):
+            return value
         return match.group("word") + HIDDEN
     if match.group("id") and id_number_valid(value):
         return mask_id_number(value)
@@ -180,7 +202,15 @@ def mask_free_text(text: str) -> str:
     of digits, which it cannot classify (a door code, a room number), are hidden whole, digits written as
     words, Chinese numerals or circled digits included. Text without any of
     these comes back unchanged: the access gate then says it was shown whole, never "masked"."""
-    return _FREE_TEXT.sub(_mask_free_text_part, text)
+    masked = _FREE_TEXT.sub(_mask_free_text_part, text)
+    # Read once more as the eye reads it (full-width letters as letters, ① as 1, no zero-width characters): when
+    # that reading hides more, the note is shown in that reading.
+    normal = unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))
+    if normal != text:
+        masked_normal = _FREE_TEXT.sub(_mask_free_text_part, normal)
+        if masked_normal.count(STAR) - normal.count(STAR) > masked.count(STAR) - text.count(STAR):
+            return masked_normal
+    return masked
 
 
 WITHHELD = "[withheld]"
