@@ -50,3 +50,12 @@ def test_the_rule_outside_a_body() -> None:
     assert visible_reason("  disk lost, no copy ") == "disk lost, no copy"
     with pytest.raises(ValueError, match="letters or digits"):
         visible_reason("  ...  ")
+
+
+@pytest.mark.no_database
+@pytest.mark.parametrize("text", ["\u3164" * 5, "\uffa0" * 5, "\u115f\u1160" * 3,  # Hangul fillers: blank on screen
+                                  "\u202eevlos ot gnimmarG", "reason\u200bgiven"])  # read otherwise than typed
+def test_a_reason_that_shows_nothing_or_reads_otherwise_is_no_reason(text: str) -> None:
+    """Found by the second review of #27."""
+    with pytest.raises(ValueError):
+        visible_reason(text)

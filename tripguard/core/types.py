@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -62,6 +63,7 @@ def _no_control_characters(value: str) -> str:
 # Free text a person typed (names, labels): any script, no control characters.
 CleanStr = Annotated[str, AfterValidator(_no_control_characters)]
 REASON_MIN, REASON_MAX = 5, 200
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")  # Hangul fillers: letters to Unicode, nothing on screen
 
 
 def visible_reason(value: str, *, max_length: int = REASON_MAX) -> str:
@@ -70,9 +72,11 @@ def visible_reason(value: str, *, max_length: int = REASON_MAX) -> str:
     letters or digits of any script (CJK included), so blanks, full-width spaces, zero-width spaces or
     dots are no reason. Returns it stripped; raises ValueError (a 422 naming the field) otherwise."""
     text = _no_control_characters(value).strip()
+    if any(unicodedata.category(ch) == "Cf" for ch in text):  # bidi overrides, zero-width: read otherwise than typed
+        raise ValueError("must not contain invisible formatting characters")
     if len(text) > max_length:
         raise ValueError(f"must be at most {max_length} characters")
-    if sum(1 for ch in text if ch.isalnum()) < REASON_MIN:
+    if sum(1 for ch in text if ch.isalnum() and ch not in _BLANK_LETTERS) < REASON_MIN:
         raise ValueError(f"must give a reason of at least {REASON_MIN} letters or digits")
     return text
 
