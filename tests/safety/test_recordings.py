@@ -64,9 +64,9 @@ def test_only_an_investigator_on_an_open_case_of_the_trip_plays_it(client: TestC
     incident_id = client.post("/api/v1/sos", json={}).json()["incident_id"]
     url = f"/api/v1/recordings/{recording_id}/content"
     act_as(Role.SAFETY_AGENT)
-    assert client.get(url, params={"incident_id": incident_id, "reason": "SOS"}).status_code == 403
+    assert client.get(url, params={"incident_id": incident_id, "reason": "SOS call"}).status_code == 403
     act_as(Role.INVESTIGATOR)
-    assert client.get(url, params={"incident_id": "inc_nope", "reason": "SOS"}).status_code == 403
+    assert client.get(url, params={"incident_id": "inc_nope", "reason": "SOS call"}).status_code == 403
     played = client.get(url, params={"incident_id": incident_id, "reason": "SOS on trip T1"})
     assert played.status_code == 200 and played.content == CLIP and played.headers["content-type"] == "audio/ogg"
     entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "recording.open")).one()

@@ -103,3 +103,14 @@ def test_trip_detail_lists_alerts_without_positions(client: TestClient, act_as) 
     assert "lon" not in detail["trip"]
     listed = client.get("/api/v1/telematics/trips", params={"status": "active"}).json()
     assert [t["id"] for t in listed] == ["T1"]
+
+
+def test_opening_positions_or_a_recording_takes_a_visible_reason(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]
+    """Found by the second review of #27: "..." or blanks passed as the reason for opening a trip's positions."""
+    act_as(Role.INVESTIGATOR)
+    for reason in ("...", "     ", "\u3164" * 5):
+        answer = client.get("/api/v1/telematics/trips/T-none/trajectory",
+                            params={"purpose": "investigation", "reason": reason})
+        assert answer.status_code == 422, (reason, answer.status_code, answer.text)
+        played = client.get("/api/v1/recordings/rec_none/content", params={"incident_id": "inc_none", "reason": reason})
+        assert played.status_code == 422, (reason, played.status_code, played.text)

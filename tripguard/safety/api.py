@@ -15,7 +15,7 @@ from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound, TooManyRequests
 from tripguard.core.i18n import N_, negotiate_locale, translations_for
-from tripguard.core.types import CleanStr, Identifier
+from tripguard.core.types import Identifier, Reason
 from tripguard.privacy import access
 from tripguard.privacy.schemas import RequestRead
 from tripguard.safety import contact_rights, contacts, kpi, recordings, service, shares, sos
@@ -262,7 +262,7 @@ async def upload_recording(recording_id: Annotated[Identifier, Path()], _: Telem
 @router.get("/recordings/{recording_id}/content", dependencies=[Bulk], responses={200: {"content": {"application/octet-stream": {}}}})
 def play_recording(recording_id: Annotated[Identifier, Path()], investigator: RecordingOpener, request: Request,
                    session: DbSession, incident_id: Annotated[Identifier, Query(description="the open case")],
-                   reason: Annotated[CleanStr, Query(min_length=3, max_length=200)]) -> Response:
+                   reason: Annotated[Reason, Query()]) -> Response:
     """The recording, decrypted, for an investigator working an open case about its trip; audited."""
     access.check_clearance(session, investigator)
     recording = recordings.open_for_case(session, request.app.state.vault, actor=investigator.actor,

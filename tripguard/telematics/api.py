@@ -16,7 +16,7 @@ from tripguard.core.admission import Bulk
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError, FieldProblem, InvalidInput, PermissionDenied
-from tripguard.core.types import TIME_WINDOW, CleanStr, Identifier
+from tripguard.core.types import TIME_WINDOW, Identifier, Reason
 from tripguard.privacy import access
 from tripguard.safety import service as safety
 from tripguard.security.auth import AlertsReader, CheckInReplier, TelematicsIngest, TrajectoryReader
@@ -245,8 +245,7 @@ def trip_detail(trip_id: Annotated[Identifier, Path()], _: AlertsReader, session
     "application/geo+json": {}, "text/csv": {}}, "description": "GeoJSON FeatureCollection or CSV"}})
 def trip_trajectory(trip_id: Annotated[Identifier, Path()], principal: TrajectoryReader, request: Request,
                     session: DbSession, purpose: Annotated[Purpose, Query()],
-                    reason: Annotated[CleanStr, Query(min_length=3, max_length=200,
-                                                      description="why you open it; kept in the audit log")],
+                    reason: Annotated[Reason, Query(description="why you open it; kept in the audit log")],
                     format: Annotated[Literal["geojson", "csv"], Query()] = "geojson",
                     incident_id: Annotated[Identifier | None, Query(
                         description="the open case this is for: the request goes on its timeline")] = None,
