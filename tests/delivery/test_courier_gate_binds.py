@@ -2,7 +2,8 @@
 shuts them out of everything else the order gives them. A courier the gate refuses is put through to no
 one by the order's virtual number (nor anyone to them), and proves neither pickup nor hand-over (so the
 customer is not sent a hand-over code for them). An order given to a courier over the gate, with a
-reason, asks only the agreement and a suspension, as their read of it does."""
+reason, lets them past only the blockers the operator overrode (never the agreement or a suspension),
+as their read of it does: a blocker found later refuses as on any order."""
 
 from __future__ import annotations
 
@@ -144,3 +145,43 @@ def test_a_courier_given_the_order_over_the_gate_picks_it_up_until_suspended(  #
     _suspend(session_factory, "cou_late")
     handed = client.post("/api/v1/orders/O1/handover", json={"code": "1234"})
     assert handed.status_code == 403 and handed.json()["type"] == "/problems/access-suspended"
+
+
+def test_an_override_for_training_does_not_cover_a_drug_record_found_later(  # type: ignore[no-untyped-def]
+        client: TestClient, db: Session, act_as, session_factory: sessionmaker[Session]) -> None:
+    """(review27b) The operator overrode `training.missing`; afterwards the agency reports a drug record
+    (pre_adverse): on the overridden order the courier neither reads the address, nor is bridged to the
+    customer, nor picks the order up."""
+    place_order(client, db, act_as)
+    cleared_worker(session_factory, "cou_late")
+    put_course(client, act_as)
+    assert _override(client, act_as, "cou_late").status_code == 200
+    db.expire_all()
+    assert db.get(Order, "O1").courier_override_blockers == ["training.missing"]  # type: ignore[union-attr]
+    _set_status(session_factory, "cou_late", "pre_adverse")
+    route = _route(client, act_as, COURIER)
+    act_as(Role.COURIER, kind="subject", id="cou_late")
+    read = client.get("/api/v1/orders/O1")
+    picked = client.post("/api/v1/orders/O1/pickup", json={"code": _pickup_code(db)})
+    assert (read.status_code, route["reason"], picked.status_code) == (403, "courier_not_cleared", 403), \
+        (read.status_code, route, picked.text)
+    assert [b["code"] for b in read.json()["blockers"]] == ["screening.adverse"]  # what is in force, not training
+    # cleared of the record again: the override still lifts the training it was given for
+    _set_status(session_factory, "cou_late", "active")
+    assert client.get("/api/v1/orders/O1").status_code == 200
+
+
+def test_an_override_whose_blockers_are_unknown_lifts_none(  # type: ignore[no-untyped-def]
+        client: TestClient, db: Session, act_as, session_factory: sessionmaker[Session]) -> None:
+    """An order overridden before the codes were stored (and whose audit entry was not found by the
+    migration): the override's scope is unknown, so the whole gate is asked."""
+    place_order(client, db, act_as)
+    cleared_worker(session_factory, "cou_late")
+    put_course(client, act_as)
+    assert _override(client, act_as, "cou_late").status_code == 200
+    with session_factory() as session:
+        session.execute(update(Order).where(Order.id == "O1").values(courier_override_blockers=None))
+        session.commit()
+    assert _route(client, act_as, COURIER)["reason"] == "courier_not_cleared"
+    act_as(Role.COURIER, kind="subject", id="cou_late")
+    assert client.get("/api/v1/orders/O1").status_code == 403

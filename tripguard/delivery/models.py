@@ -23,6 +23,10 @@ class Order(Base):
     # When the operator gave the order to this courier over the dispatch gate (a reason audited): the
     # courier then reads this order though the gate refuses them. None: the gate allowed the courier.
     courier_override_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The gate's blocker codes that override lifted (["training.missing"]): any other blocker the courier
+    # has later is asked as for any order. None on an overridden order (one from before 0043 whose codes
+    # were not found): no code is lifted, the whole gate is asked.
+    courier_override_blockers: Mapped[list[str] | None] = mapped_column(JSON)
     city: Mapped[str] = mapped_column(String(40))
     # accepted -> prepared -> picked_up -> delivered; cancelled or exception from any before delivered
     status: Mapped[str] = mapped_column(String(12), index=True)

@@ -148,14 +148,20 @@ def route(session: Session, vault: Vault, *, actor: Actor, number: str, caller: 
     return result
 
 
+def overridden_codes(order: Order) -> frozenset[str] | None:
+    """The gate's blockers the order's override lifts for its courier (`access.check_worker`): None
+    without an override."""
+    return access.overridden_codes(order.courier_override_at, order.courier_override_blockers)
+
+
 def _courier_cleared(session: Session, binding: Binding) -> bool:
     """The access gate's answer for the binding's courier, asked once per call (`access.check_worker`, as
     their read of the order asks it): a courier it refuses is put through to no one, and no one to them.
-    An order given to this courier over the gate with a reason asks only the agreement and a suspension."""
-    order = session.get(Order, binding.order_id)
-    overridden = order is not None and order.courier_override_at is not None  # (a replaced courier's line is dead)
+    An order given to this courier over the gate with a reason lets them past only the blockers overridden."""
+    order = session.get(Order, binding.order_id)  # (a replaced courier's line is dead)
+    overridden = None if order is None else overridden_codes(order)
     try:
-        access.check_worker(session, binding.courier_id, gate_overridden=overridden)
+        access.check_worker(session, binding.courier_id, overridden=overridden)
     except PermissionDenied:
         return False
     return True

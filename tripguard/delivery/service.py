@@ -147,7 +147,8 @@ def assign(session: Session, vault: Vault, *, actor: Actor, order_id: str, couri
     overridden = ask_gate(session, vault, actor=actor, order=order, courier_id=courier_id, reason=override_reason)
     numbers.release_for(session, order.id, completed_at=utcnow(), grace=timedelta(0))  # a courier replaced
     order.courier_id, order.updated_at = courier_id, utcnow()
-    order.courier_override_at = overridden
+    order.courier_override_at = None if overridden is None else utcnow()
+    order.courier_override_blockers = overridden
     register(session, subject_id=courier_id, kind="courier", source="order")
     numbers.bind(session, vault, order=order, courier_phone=courier_phone, party="customer",
                  on_exhausted=on_exhausted)
@@ -160,11 +161,11 @@ def assign(session: Session, vault: Vault, *, actor: Actor, order_id: str, couri
 
 
 def ask_gate(session: Session, vault: Vault, *, actor: Actor, order: Order, courier_id: str,
-             reason: str | None) -> datetime | None:
+             reason: str | None) -> list[str] | None:
     """The dispatch gate's answer for this courier (`screening.gate`, the one definition of "may work"):
     a refusal is a 409 naming the blockers. With a reason, the operator overrides it: the reason is
-    sealed, the override audited (`order.assign_override`, which supervision reports) and the time
-    returned (the order's `courier_override_at`)."""
+    sealed, the override audited (`order.assign_override`, which supervision reports) and the codes it
+    overrode returned (the order's `courier_override_blockers`: the only ones it lets the courier past)."""
     result = gate.refusal(session, courier_id, role="courier")
     if result.eligible:
         return None
@@ -177,7 +178,7 @@ def ask_gate(session: Session, vault: Vault, *, actor: Actor, order: Order, cour
     audit.record(session, actor=actor, action="order.assign_override", target_type="delivery_orders",
                  target_id=order.id, outcome="success",
                  details={"courier": courier_id, "blockers": ",".join(result.codes), **refs})
-    return utcnow()
+    return result.codes
 
 
 def pick_up(session: Session, vault: Vault, secret_key: str, *, courier: Actor, order_id: str, code: str) -> Order:
@@ -247,11 +248,11 @@ def _couriers(session: Session, courier: Actor, order_id: str) -> Order:
     """The courier's own order, for something they do on it (pickup, hand-over, photo): asked of the access
     gate as a read of it is (`access.check_worker`), so a courier the gate now refuses neither reads the
     order nor moves it on (nor has the customer sent the hand-over code); an order given to them over the
-    gate with a reason (`ask_gate`) asks only the agreement and a suspension. 403 with the blockers."""
+    gate with a reason (`ask_gate`) lets them past only the blockers overridden. 403 with the blockers."""
     order = get(session, order_id)
     if order.courier_id != courier.id:
         raise NotFound("no such order")  # another courier's order does not exist for them
-    access.check_worker(session, courier.id, gate_overridden=order.courier_override_at is not None)
+    access.check_worker(session, courier.id, overridden=numbers.overridden_codes(order))
     return order
 
 

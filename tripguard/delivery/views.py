@@ -104,7 +104,7 @@ def view(session: Session, vault: Vault, principal: Principal, order: Order) -> 
         purpose = Purpose.DELIVERY if party == "courier" else Purpose.SUPPORT
         masked = frozenset(c for c in columns if shown[c] == "masked")
         read = access.read_fields(vault, session, principal, order, columns, purpose=purpose, masked=masked,
-                                  gate_overridden=party == "courier" and order.courier_override_at is not None)
+                                  overridden=numbers.overridden_codes(order) if party == "courier" else None)
         fields = {c: FieldShown(v.value, "plain" if v.plaintext else "masked") for c, v in read.items()}
     return OrderView(party, order, fields, order.pickup_code if party in SEES_PICKUP_CODE else None,
                      _number(session, order, "customer") if party in ("customer", "courier", "support") else None,

@@ -114,19 +114,28 @@ def _raise_for_clearance(refused: str | None) -> None:
         raise AgreementUnsigned(N_("Sign the confidentiality agreement in force first."))
 
 
-def check_worker(session: Session, worker_id: str, *, gate_overridden: bool = False) -> None:
+ALWAYS_ASKED = ("agreement.", "discipline.")  # no override lifts these: prefixes of the gate's codes
+
+
+def overridden_codes(override_at: object, blockers: list[str] | None) -> frozenset[str] | None:
+    """What an order's gate override lifts for its worker: None when there is no override; else the codes
+    the operator overrode (stored with it), an empty set when they are unknown (the whole gate asked)."""
+    return None if override_at is None else frozenset(blockers or ())
+
+
+def check_worker(session: Session, worker_id: str, *, overridden: frozenset[str] | None = None) -> None:
     """What the access gate asks of a driver or courier, named by id: the same answer for their reads, for
     what they do on an order (pickup, hand-over) and for the calls the telephony provider would bridge
-    for them. `gate_overridden`: the operator gave the record to this worker over the dispatch gate
-    (`delivery.service.ask_gate`): only the agreement and a suspension are asked. Raises
-    `NotClearedToWork`, `AgreementUnsigned` or `AccessSuspended` (with the blockers)."""
-    if gate_overridden:
+    for them. `overridden`: the blocker codes the operator overrode to give the record to this worker
+    (`delivery.service.ask_gate`): only those are let past; any other blocker, and always the agreement
+    and a suspension, refuses as without an override. Raises `NotClearedToWork`, `AgreementUnsigned` or
+    `AccessSuspended` (with the blockers still in force)."""
+    if overridden is not None:  # what an override never lifts, asked as the staff's clearance asks it
         _raise_for_clearance(clearance.problem_of(session, worker_id, "worker"))
-    else:
-        _check_worker(session, worker_id)
+    _check_worker(session, worker_id, overridden or frozenset())
 
 
-def _check_worker(session: Session, worker_id: str) -> None:
+def _check_worker(session: Session, worker_id: str, overridden: frozenset[str] = frozenset()) -> None:
     cache: dict[str, object] = session.info.setdefault("tripguard.clearance", {})  # forgotten with `clearance`'s
     key = f"gate:{worker_id}"
     if key not in cache:
@@ -135,6 +144,10 @@ def _check_worker(session: Session, worker_id: str) -> None:
     assert isinstance(result, gate.Eligibility)
     if result.eligible:
         return
+    in_force = tuple(b for b in result.blockers if b.code not in overridden or b.code.startswith(ALWAYS_ASKED))
+    if not in_force:
+        return
+    result = gate.Eligibility(result.worker_id, False, in_force)
     codes = result.codes
     extensions = {"blockers": gate.blockers_json(result)}
     if any(code.startswith("discipline.") for code in codes):
@@ -148,17 +161,17 @@ def _check_worker(session: Session, worker_id: str) -> None:
 
 def read_fields(vault: Vault, session: Session, principal: Principal, row: Base, columns: list[str],
                 *, purpose: Purpose, masked: frozenset[str] = frozenset(),
-                gate_overridden: bool = False) -> dict[str, FieldView]:
+                overridden: frozenset[str] | None = None) -> dict[str, FieldView]:
     """`masked`: columns this reader gets masked even where its purpose would open them (a courier sees
-    the customer's name and phone masked, though delivery is a purpose they hold). `gate_overridden`:
-    the operator gave this record to this worker over the dispatch gate, with a reason (audited and
-    reported): of the gate, only the agreement and a suspension are asked again, and the read says so
-    in the log."""
+    the customer's name and phone masked, though delivery is a purpose they hold). `overridden`:
+    the blocker codes the operator overrode to give this record to this worker, with a reason (audited
+    and reported): those are let past (`check_worker`), nothing else, and the read says so in the log."""
     specs = fields_of(type(row))
     own = principal.kind == "subject" and all(
         str(getattr(row, specs[column].subject_column)) == principal.id for column in columns)
-    if gate_overridden and clearance.audience_of(principal) == "worker":
-        check_worker(session, principal.id, gate_overridden=True)  # the override lifts the rest of the gate, not these
+    gate_overridden = overridden is not None and clearance.audience_of(principal) == "worker"
+    if gate_overridden:
+        check_worker(session, principal.id, overridden=overridden)  # lifts the codes overridden, no others
     elif not own:  # a driver reading their own emergency contacts owes no one confidentiality
         check_clearance(session, principal)
     views: dict[str, FieldView] = {}
