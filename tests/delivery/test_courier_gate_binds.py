@@ -84,7 +84,7 @@ def test_a_call_is_not_bridged_while_the_gate_refuses_the_courier(  # type: igno
     assert _route(client, act_as, COURIER)["action"] == "bridge"
 
 
-def test_a_call_for_an_order_given_over_the_gate_asks_only_the_agreement_and_a_suspension(  # type: ignore[no-untyped-def]
+def test_a_call_for_an_order_given_over_the_gate_asks_the_agreement_a_suspension_and_what_was_not_overridden(  # type: ignore[no-untyped-def]
         client: TestClient, db: Session, act_as, session_factory: sessionmaker[Session]) -> None:
     place_order(client, db, act_as)
     cleared_worker(session_factory, "cou_late")
