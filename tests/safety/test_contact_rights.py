@@ -280,3 +280,27 @@ def test_a_backup_holds_no_contact_index_and_a_restore_erases_the_contact_again(
         assert contact_rights.subject_for_phone(session, vault, PHONE) is None
         subject = session.get(DataSubject, erased_subject)
         assert subject is not None and subject.erased_at is not None
+
+
+def test_a_contacts_request_spent_by_wrong_codes_gets_no_new_code_and_the_same_answer(  # type: ignore[no-untyped-def]
+        client: TestClient, db: Session, act_as, app: FastAPI, session_factory: sessionmaker[Session]) -> None:
+    """After 10 wrong codes (over hours: the public route allows 10 an hour) asking again sends no new
+    code and answers as for any number; the right code is refused like a wrong one (the privacy officer
+    verifies in person)."""
+    _owners(db, app)
+    _add(client, act_as, "P1", "王芳", PHONE)
+    secret = app.state.settings.secret_key.get_secret_value()
+    with unit_of_work(session_factory) as session:
+        contact_rights.ask(session, app.state.vault, secret, phone=PHONE, kind="access", locale="zh_CN")
+    code = _code(_sent(app, session_factory), PHONE, "验证码")
+    wrong = "000000" if code != "000000" else "111111"
+    for _ in range(10):
+        with pytest.raises(contact_rights.requests.VerificationFailed) as refused, unit_of_work(session_factory) as s:
+            contact_rights.confirm(s, app.state.vault, secret, phone=PHONE, kind="access", code=wrong)
+        assert refused.value.status == 422 and str(refused.value) == contact_rights.CONFIRM_FAILED
+    with unit_of_work(session_factory) as session:  # no error, nothing sent
+        contact_rights.ask(session, app.state.vault, secret, phone=PHONE, kind="access", locale="zh_CN")
+    assert not [m for m in _sent(app, session_factory) if m.to == PHONE]
+    with pytest.raises(contact_rights.requests.VerificationFailed) as refused, unit_of_work(session_factory) as s:
+        contact_rights.confirm(s, app.state.vault, secret, phone=PHONE, kind="access", code=code)
+    assert refused.value.status == 422 and str(refused.value) == contact_rights.CONFIRM_FAILED

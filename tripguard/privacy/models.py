@@ -46,6 +46,9 @@ class PrivacyNotice(Base):
     published_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+CODE_TRIES_PER_REQUEST = 10  # wrong codes over a request's whole life (resends included); then in person only
+
+
 class SubjectRequest(Base):
     """A person's access, correction or erasure request (PIPL Art. 45-47), with its deadline clock."""
 
@@ -60,7 +63,7 @@ class SubjectRequest(Base):
     correction: Mapped[bytes | None] = personal_column(Category.NOTE, subject_column="subject_id")
     code_hash: Mapped[str | None] = mapped_column(String(64))
     code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    code_attempts: Mapped[int] = mapped_column(default=0)
+    code_attempts: Mapped[int] = mapped_column(default=0)  # over the request's life: a new code never resets it
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # 15 days
     hard_due_at: Mapped[datetime] = mapped_column(UTCDateTime)  # 30 days at most
@@ -72,10 +75,10 @@ class SubjectRequest(Base):
     @property
     def verify_by(self) -> str | None:
         """How the person proves who they are while it waits: a code sent to them, or (nothing on file to send
-        it to) the privacy officer confirming in person; None once verified."""
+        it to, or too many wrong codes) the privacy officer confirming in person; None once verified."""
         if self.status != "awaiting_verification":
             return None
-        return "code" if self.code_hash else "in_person"
+        return "code" if self.code_hash and self.code_attempts < CODE_TRIES_PER_REQUEST else "in_person"
 
 
 class LegalHold(Base):

@@ -22,7 +22,7 @@ from tripguard.core.errors import Conflict, InvalidInput, NotFound, PermissionDe
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.privacy import access, service
-from tripguard.privacy.models import DataSubject, SubjectRequest
+from tripguard.privacy.models import CODE_TRIES_PER_REQUEST, DataSubject, SubjectRequest
 from tripguard.security import credentials
 from tripguard.security.codes import CodeCheck, check_code
 from tripguard.security.permissions import Decision, Purpose
@@ -32,7 +32,6 @@ from tripguard.vault.service import Vault
 DUE = timedelta(days=15)
 HARD_DUE = timedelta(days=30)
 CODE_LIFETIME = timedelta(minutes=10)
-MAX_CODE_ATTEMPTS = 5
 OPEN = ("awaiting_verification", "verified")  # not yet answered
 
 
@@ -54,8 +53,7 @@ def _send_code(session: Session, vault: Vault, secret_key: str, request: Subject
         return "in_person"
     code = f"{secrets.randbelow(10**6):06d}"
     request.code_hash = _code_hash(secret_key, request.id, code)
-    request.code_expires_at = utcnow() + CODE_LIFETIME
-    request.code_attempts = 0
+    request.code_expires_at = utcnow() + CODE_LIFETIME  # the tries already made still count (never reset)
     channel, to = ("sms", phone) if phone else ("email", email)
     notify.enqueue_to_person(session, vault, subject_id=subject.id, channel=channel, to=str(to),
                              template="verification_code", locale=locale,
@@ -71,11 +69,16 @@ def file_request(session: Session, vault: Vault, secret_key: str, *, subject_id:
     existing = session.scalar(select(SubjectRequest).where(SubjectRequest.idempotency_key == key))
     if existing is not None:
         return existing
-    subject = service.get_subject(session, subject_id)
-    if subject.erased_at is not None:
-        raise Conflict("this person's data has already been erased")
     if kind == "correction" and not correction:
         raise InvalidInput("a correction request says what to correct")
+    subject = _locked_subject(session, subject_id)  # parallel filings of one person wait here, one at a time
+    if subject.erased_at is not None:
+        raise Conflict("this person's data has already been erased")
+    already = session.scalar(select(SubjectRequest).where(
+        SubjectRequest.subject_id == subject_id, SubjectRequest.kind == kind, SubjectRequest.status.in_(OPEN))
+        .order_by(SubjectRequest.received_at).limit(1))
+    if already is not None:  # one open request per kind: the queue cannot be flooded, nothing is sent again
+        return already
     now = utcnow()
     request = SubjectRequest(id=new_id("req"), idempotency_key=key, subject_id=subject_id, kind=kind,
                              status="awaiting_verification", received_at=now, due_at=now + DUE,
@@ -90,6 +93,14 @@ def file_request(session: Session, vault: Vault, secret_key: str, *, subject_id:
     return request
 
 
+def _locked_subject(session: Session, subject_id: str) -> DataSubject:
+    subject = session.scalar(select(DataSubject).where(DataSubject.id == subject_id).with_for_update()
+                             .execution_options(populate_existing=True))
+    if subject is None:
+        raise NotFound("no such data subject")
+    return subject
+
+
 def own_request(session: Session, *, subject_id: str, request_id: str) -> SubjectRequest:
     request = session.get(SubjectRequest, request_id)
     if request is None or request.subject_id != subject_id:
@@ -101,6 +112,15 @@ class VerificationFailed(InvalidInput):
     type, title = "/problems/verification-failed", "Verification failed"
 
 
+class VerifyInPerson(VerificationFailed):
+    """Too many wrong codes on this request: no code will do any more, the privacy officer confirms who asked."""
+
+    status, type, title = 409, "/problems/verify-in-person", "Verify in person"
+
+
+IN_PERSON_ONLY = "too many wrong codes: this request can only be verified in person by the privacy officer"
+
+
 def verify(session: Session, vault: Vault, secret_key: str, *, subject_id: str, request_id: str,
            code: str) -> SubjectRequest:
     """Check the code; then carry out an erasure at once, or make an access request answerable."""
@@ -108,13 +128,27 @@ def verify(session: Session, vault: Vault, secret_key: str, *, subject_id: str, 
     if request.status != "awaiting_verification":
         return request  # verifying again changes nothing
 
-    def record_failure(outcome: CodeCheck) -> None:
-        audit.record(session, actor=Actor("subject", subject_id), action="request.verify", outcome="failure",
-                     target_type="privacy_requests", target_id=request.id, details={"why": outcome.value})
+    if request.code_attempts >= CODE_TRIES_PER_REQUEST:
+        raise VerifyInPerson(IN_PERSON_ONLY)
+    spent = False
 
+    def record_failure(outcome: CodeCheck) -> None:
+        nonlocal spent
+        tried = session.scalar(select(SubjectRequest.code_attempts).where(SubjectRequest.id == request.id))
+        spent = (tried or 0) >= CODE_TRIES_PER_REQUEST
+        if spent:  # the last try: the code is voided with it, and the request waits for the privacy officer
+            request.code_hash = request.code_expires_at = None
+        audit.record(session, actor=Actor("subject", subject_id), action="request.verify", outcome="failure",
+                     target_type="privacy_requests", target_id=request.id,
+                     details={"why": outcome.value, "in_person_only": spent})
+
+    # the tries are counted over the request's life, in one atomic UPDATE committed even when this request fails
     outcome = check_code(session, model=SubjectRequest, row_id=request.id, attempts=SubjectRequest.code_attempts,
-                         limit=MAX_CODE_ATTEMPTS, stored_hash=request.code_hash, expires_at=request.code_expires_at,
+                         limit=CODE_TRIES_PER_REQUEST, stored_hash=request.code_hash,
+                         expires_at=request.code_expires_at,
                          offered_hash=_code_hash(secret_key, request.id, code.strip()), on_failure=record_failure)
+    if spent:
+        raise VerifyInPerson(IN_PERSON_ONLY)
     if outcome is CodeCheck.MISMATCH:
         raise VerificationFailed("the code does not match")
     if outcome is not CodeCheck.OK:
@@ -153,6 +187,8 @@ def resend_code(session: Session, vault: Vault, secret_key: str, *, subject_id: 
     request = own_request(session, subject_id=subject_id, request_id=request_id)
     if request.status != "awaiting_verification":
         raise Conflict("this request is verified already")
+    if request.code_attempts >= CODE_TRIES_PER_REQUEST:  # a new code would only give more guesses
+        raise VerifyInPerson(IN_PERSON_ONLY)
     _send_code(session, vault, secret_key, request, service.get_subject(session, subject_id), locale, send_to)
     return request
 

@@ -154,8 +154,11 @@ def ask(session: Session, vault: Vault, secret_key: str, *, phone: str, kind: st
         return
     waiting = requests.awaiting(session, subject_id=subject_id, kind=kind)
     if waiting is not None:
-        requests.resend_code(session, vault, secret_key, subject_id=subject_id, request_id=waiting.id,
-                             locale=locale, send_to=send_to)
+        try:
+            requests.resend_code(session, vault, secret_key, subject_id=subject_id, request_id=waiting.id,
+                                 locale=locale, send_to=send_to)
+        except requests.VerifyInPerson:  # too many wrong codes: no new one (refused before any write), same answer
+            pass
         return
     requests.file_request(session, vault, secret_key, subject_id=subject_id, kind=kind, correction=None,
                           locale=locale, idempotency_key=new_id("ctq"), send_to=send_to)
