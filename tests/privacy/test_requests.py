@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -148,7 +149,9 @@ def test_wrong_codes_count_across_resends_and_then_only_the_privacy_officer_veri
     assert db.get(DataSubject, "psg_77").erased_at is None  # type: ignore[union-attr]
 
 
-def test_a_new_code_works_while_tries_are_left(client: TestClient, app, session_factory, person) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_code_works_while_tries_are_left(client: TestClient, app, session_factory, person,  # type: ignore[no-untyped-def]
+                                               monkeypatch) -> None:
+    monkeypatch.setattr(requests, "RESEND_AFTER", timedelta(0))  # (a minute between codes otherwise)
     filed = file(client, "access")
     code = delivered_code(app, session_factory)
     wrong = "000000" if code != "000000" else "111111"
@@ -248,3 +251,16 @@ def test_parallel_filings_of_one_kind_make_one_request(tmp_path: Path) -> None:
         ids = session.scalars(select(SubjectRequest.id).where(SubjectRequest.subject_id == "psg_race")).all()
         codes = session.scalar(select(func.count()).select_from(OutboxMessage))
     assert len(ids) == 1 and set(filed) == set(ids) and codes == 1, (ids, filed, codes)
+
+
+def test_a_new_code_at_most_once_a_minute(client: TestClient, app, session_factory, person) -> None:  # type: ignore[no-untyped-def]
+    """/code sent a text on every call: nobody may flood a person's phone with codes."""
+    filed = file(client, "access")
+    first = delivered_code(app, session_factory)
+    for _ in range(5):
+        assert client.post(f"/api/v1/me/requests/{filed['id']}/code", headers=as_person()).status_code == 200
+    sms = RecordingChannel(name="sms")
+    dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": sms}))
+    assert not sms.sent  # no new text: the code of a moment ago stands
+    assert client.post(f"/api/v1/me/requests/{filed['id']}/verify", json={"code": first},
+                       headers=as_person()).json()["status"] == "verified"

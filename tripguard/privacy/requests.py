@@ -32,6 +32,7 @@ from tripguard.vault.service import Vault
 DUE = timedelta(days=15)
 HARD_DUE = timedelta(days=30)
 CODE_LIFETIME = timedelta(minutes=10)
+RESEND_AFTER = timedelta(seconds=60)  # a new code at most once a minute
 OPEN = ("awaiting_verification", "verified")  # not yet answered
 
 
@@ -189,6 +190,8 @@ def resend_code(session: Session, vault: Vault, secret_key: str, *, subject_id: 
         raise Conflict("this request is verified already")
     if request.code_attempts >= CODE_TRIES_PER_REQUEST:  # a new code would only give more guesses
         raise VerifyInPerson(IN_PERSON_ONLY)
+    if request.code_expires_at is not None and request.code_expires_at - CODE_LIFETIME > utcnow() - RESEND_AFTER:
+        return request  # the code sent a moment ago still stands: the person's phone is not flooded with texts
     _send_code(session, vault, secret_key, request, service.get_subject(session, subject_id), locale, send_to)
     return request
 
