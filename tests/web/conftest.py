@@ -103,8 +103,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 def serve_in_thread(app: object) -> Iterator[str]:
     """Run `app` under uvicorn on a free loopback port; yields its base URL."""
     port = _free_port()
+    # Browsers the tests left open hold event streams that would keep a graceful shutdown waiting: the
+    # module's server waited its whole 10 s join for them (three modules: 30 s a run).
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,  # type: ignore[arg-type]
-                                           log_level="warning", log_config=None))
+                                           log_level="warning", log_config=None, timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
