@@ -44,8 +44,8 @@ def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-def fresh_database(name: str, tmp_dir: Path) -> str:
-    """An empty database of the chosen backend, migrated to head; returns its URL.
+def empty_database(name: str, tmp_dir: Path) -> str:
+    """An empty database of the chosen backend (no tables); returns its URL.
 
     TRIPGUARD_TEST_DB_TAG prefixes the name, so two checkouts can run their suites on one PostgreSQL."""
     name = os.environ.get("TRIPGUARD_TEST_DB_TAG", "") + name
@@ -63,6 +63,12 @@ def fresh_database(name: str, tmp_dir: Path) -> str:
         url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     else:
         raise RuntimeError(f"unknown TRIPGUARD_TEST_BACKEND {BACKEND!r}")
+    return url
+
+
+def fresh_database(name: str, tmp_dir: Path) -> str:
+    """An empty database of the chosen backend (`empty_database`), migrated to head; returns its URL."""
+    url = empty_database(name, tmp_dir)
     upgrade(url)
     return url
 

@@ -3,31 +3,19 @@ newest), and existing emergency contacts get their slots in the order they were 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from tests.conftest import BACKEND, POSTGRES_ADMIN_URL
+from tests.conftest import empty_database
 from tripguard.core.migrations import upgrade
 
 REVISION = "0040"
 
 
-def _empty_database(tmp_path: Path) -> str:
-    if BACKEND == "sqlite":
-        return f"sqlite:///{tmp_path / 'bindings.db'}"
-    name = os.environ.get("TRIPGUARD_TEST_DB_TAG", "") + "tg_bindings_migration"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-
 
 def test_racing_bindings_are_ended_and_contacts_numbered(tmp_path: Path) -> None:
-    url = _empty_database(tmp_path)
+    url = empty_database("tg_bindings_migration", tmp_path)
     upgrade(url, "0039")
     engine = create_engine(url)
     try:

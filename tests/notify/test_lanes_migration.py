@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
-from tests.conftest import BACKEND, POSTGRES_ADMIN_URL
+from tests.conftest import empty_database
 from tripguard.core.migrations import alembic_config, upgrade
 
 LANES = "0032"
 
 
-def _empty_database(tmp_path: Path) -> str:
-    if BACKEND == "sqlite":
-        return f"sqlite:///{tmp_path / 'lanes.db'}"
-    name = os.environ.get("TRIPGUARD_TEST_DB_TAG", "") + "tg_lanes_migration"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-
 
 def test_queued_messages_are_put_in_their_lanes(tmp_path: Path) -> None:
-    url = _empty_database(tmp_path)
+    url = empty_database("tg_lanes_migration", tmp_path)
     before = ScriptDirectory.from_config(alembic_config(url)).get_revision(LANES).down_revision
     upgrade(url, str(before))
     rows = [("m1", "emergency", "emergency_dispatch", "pending", None),

@@ -4,7 +4,6 @@ plain columns, and takes the position out of alert webhooks still in the outbox.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.orm import Session
 
-from tests.conftest import BACKEND, POSTGRES_ADMIN_URL
+from tests.conftest import empty_database
 from tripguard.core.migrations import alembic_config, upgrade
 from tripguard.core.settings import get_settings
 from tripguard.telematics import trips
@@ -22,17 +21,6 @@ from tripguard.vault.keys import build_vault
 
 SEALED = "0035"
 
-
-def _empty_database(tmp_path: Path) -> str:
-    if BACKEND == "sqlite":
-        return f"sqlite:///{tmp_path / 'alerts.db'}"
-    name = os.environ.get("TRIPGUARD_TEST_DB_TAG", "") + "tg_alert_positions_migration"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
 
 @pytest.fixture
@@ -47,7 +35,7 @@ def key_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
 
 
 def test_stored_alert_positions_are_sealed_and_the_plain_columns_go(tmp_path: Path, key_folder: Path) -> None:
-    url = _empty_database(tmp_path)
+    url = empty_database("tg_alert_positions_migration", tmp_path)
     before = ScriptDirectory.from_config(alembic_config(url)).get_revision(SEALED).down_revision
     upgrade(url, str(before))
     engine = create_engine(url)

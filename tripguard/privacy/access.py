@@ -72,6 +72,17 @@ def open_field(vault: Vault, session: Session, row: Base, column: str) -> str | 
                       column=column, row_id=_row_id(row), blob=blob)
 
 
+def open_for_export(vault: Vault, session: Session, row: Base, column: str) -> str | None:
+    """`open_field` for an export: the value, or what says it no longer opens (`ERASED`: its person's key is
+    shredded; `UNREADABLE`: a case's key shredded by retention, or a damaged value)."""
+    try:
+        return open_field(vault, session, row, column)
+    except SubjectErased:
+        return ERASED
+    except DecryptionFailed:
+        return UNREADABLE
+
+
 def record_use(session: Session, *, actor: Actor, row: Base, columns: list[str], purpose: Purpose, use: str,
                disclosed: list[str]) -> None:
     """A machine's use of plaintext the system resolved itself (`open_field`) for `actor` (an API key):

@@ -162,20 +162,11 @@ def _held_elsewhere(session: Session, vault: Vault, subject_id: str) -> dict[str
             for row in session.scalars(select(model).where(getattr(model, about) == subject_id).order_by(*keys)):
                 row_id = ":".join(str(getattr(row, key.key)) for key in keys)
                 opened.setdefault(row_id, {"id": row_id}).update(
-                    {spec.column: _opened(vault, session, row, spec.column) for spec in theirs})
+                    {spec.column: access.open_for_export(vault, session, row, spec.column) for spec in theirs})
         if opened:
             held[table] = list(opened.values())
     return held
 
-
-def _opened(vault: Vault, session: Session, row: Base, column: str) -> str | None:
-    """A field for the export: its value, or says it no longer opens (a case's key shredded by retention)."""
-    try:
-        return access.open_field(vault, session, row, column)
-    except SubjectErased:
-        return access.ERASED
-    except DecryptionFailed:
-        return access.UNREADABLE
 
 
 def _trips_of(session: Session, subject_id: str) -> list[dict[str, str | None]]:

@@ -191,21 +191,13 @@ def held_for(session: Session, vault: Vault, *, subject_id: str, actor: Actor) -
         return None
     entries = []
     for row in rows:
-        opened = {column: _opened(vault, session, row, column) for column in ("name", "phone")}
+        opened = {column: access.open_for_export(vault, session, row, column) for column in ("name", "phone")}
         access.record_use(session, actor=actor, row=row, columns=["name", "phone"], purpose=Purpose.SUBJECT_REQUEST,
                           use="the contact's access request", disclosed=sorted(c for c, v in opened.items() if v))
         entries.append({**opened, "named_at": row.created_at.isoformat(),
                         "confirmed_at": row.verified_at.isoformat() if row.verified_at else None})
     return {"named_by": len({row.subject_id for row in rows}), "entries": entries}
 
-
-def _opened(vault: Vault, session: Session, row: EmergencyContact, column: str) -> str | None:
-    try:
-        return access.open_field(vault, session, row, column)
-    except SubjectErased:
-        return access.ERASED
-    except DecryptionFailed:
-        return access.UNREADABLE
 
 
 @dataclass(frozen=True)
