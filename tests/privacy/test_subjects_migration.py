@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
-from tests.notify.test_lanes_migration import _empty_database
+from tests.conftest import empty_database
 from tripguard.core.migrations import alembic_config, upgrade
 
 EVERYONE = "0041"
@@ -32,7 +32,7 @@ ROWS = (
 
 
 def test_people_already_stored_become_data_subjects(tmp_path: Path) -> None:
-    url = _empty_database(tmp_path)
+    url = empty_database("tg_subjects_migration", tmp_path)
     before = ScriptDirectory.from_config(alembic_config(url)).get_revision(EVERYONE).down_revision
     upgrade(url, str(before))
     engine = create_engine(url)
