@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 import os
 import shutil
 import socket
@@ -136,19 +138,91 @@ def browser() -> Iterator[object]:
 
 
 PAGE_ERRORS: list[str] = []
+# What the test's pages did (requests, answers, failures, htmx's events, console lines), shown when it fails:
+# a click that "did nothing" then says whether the browser sent anything and what became of it.
+PAGE_TRACE: list[str] = []
+TRACE_KEPT = 150
+HTMX_EVENTS = """
+for (const type of ["htmx:beforeRequest", "htmx:afterRequest", "htmx:sendError", "htmx:timeout", "htmx:abort",
+                    "htmx:responseError", "htmx:swapError", "htmx:targetError", "htmx:invalidPath",
+                    "htmx:afterSettle", "htmx:pushedIntoHistory", "htmx:historyRestore"]) {
+  document.addEventListener(type, (event) => {
+    const detail = event.detail || {};
+    const config = detail.requestConfig || {};
+    const target = event.target && event.target.tagName ? event.target.tagName + (event.target.id ? "#" +
+      event.target.id : "") : "";
+    console.debug(`[trace] ${type} ${config.verb || ""} ${config.path || detail.path || ""} on ${target}` +
+                  (detail.xhr ? ` xhr=${detail.xhr.status}` : ""));
+  }, true);
+}
+document.addEventListener("click", (event) => {
+  const el = event.target;
+  console.debug(`[trace] click on ${el && el.tagName} ${el && (el.getAttribute("href") || el.getAttribute("value") ||
+                "")} prevented=${event.defaultPrevented}`);
+}, false);
+"""
+
+
+def _trace(page_number: int, line: str) -> None:
+    PAGE_TRACE.append(f"{time.monotonic():.3f} p{page_number} {line}")
+    del PAGE_TRACE[:-TRACE_KEPT]
 
 
 def watch_errors(page: Any) -> Any:
-    """A script error on the page fails the test that meets it, with its message (not a time-out later)."""
+    """A script error on the page fails the test that meets it, with its message (not a time-out later);
+    the page's traffic is kept for the failure's report."""
+    number = len(_TRACED) + 1
+    _TRACED.append(page)
     page.on("pageerror", lambda error: PAGE_ERRORS.append(f"{page.url}: {error}"))
+    page.on("request", lambda r: _trace(number, f"-> {r.method} {r.url}"))
+    page.on("requestfinished", lambda r: _trace(number, f"<- {r.method} {r.url}"))
+    page.on("requestfailed", lambda r: _trace(number, f"!! {r.method} {r.url} {r.failure}"))
+    page.on("console", lambda m: _trace(number, f"console.{m.type} {m.text}"))
+    page.on("framenavigated", lambda f: _trace(number, f"navigated {f.url}") if f == page.main_frame else None)
+    page.add_init_script(HTMX_EVENTS)
     return page
+
+
+_TRACED: list[Any] = []
 
 
 @pytest.fixture(autouse=True)
 def no_script_errors() -> Iterator[None]:
     PAGE_ERRORS.clear()
+    PAGE_TRACE.clear()
+    _TRACED.clear()
     yield
     assert PAGE_ERRORS == [], PAGE_ERRORS
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if call.when != "call" or not report.failed or "browser" not in item.keywords:
+        return
+    report.sections.append(("browser trace", "\n".join(PAGE_TRACE)))
+    report.sections.append(("live server threads", _thread_stacks()))
+
+
+def _thread_stacks() -> str:
+    """Every thread of this process but the test's own: the in-process live server among them."""
+    import sys
+    import traceback
+
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    out = []
+    for ident, frame in sys._current_frames().items():
+        if ident == threading.get_ident():
+            continue
+        out.append(f"--- {names.get(ident, ident)}\n" + "".join(traceback.format_stack(frame, limit=12)))
+    for loop in [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]:
+        with contextlib.suppress(RuntimeError):  # the set of tasks changed while being read: skipped
+            for task in list(asyncio.all_tasks(loop)):
+                frames = task.get_stack(limit=8)
+                where = "".join(traceback.format_list(traceback.extract_stack(frames[-1], limit=8))) if frames else ""
+                out.append(f"--- task {task.get_name()} {task.get_coro()!r}\n{where}")
+    return "\n".join(out)
 
 
 def settled(page: Any) -> None:
