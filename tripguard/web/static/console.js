@@ -22,6 +22,36 @@
     shell = stateEl ? JSON.parse(stateEl.textContent) : {};
   }
 
+  // ---- the page holds still under a pressed pointer -------------------------------------------
+  // A click is a press and a release; when what is under the pointer moves between the two (the banner
+  // the press itself hides by unlocking the sound, a case added above the row being clicked, a list
+  // redrawn), the browser sends the click to what both have in common, the page, and it is lost. Changes
+  // that move the page wait while the pointer is pressed, and are made just after its click.
+  const HOLD_AT_MOST_MS = 1500;  // a press longer than this is no click: the page moves on
+  let pressed = null;
+  const held = new Set();
+  function steady(change) {
+    if (pressed) held.add(change); else change();
+  }
+  function released() {
+    if (!pressed) return;
+    clearTimeout(pressed);
+    pressed = null;
+    setTimeout(() => {  // after the click, which follows the release in the same task
+      const changes = [...held];
+      held.clear();
+      changes.forEach((change) => change());
+    }, 0);
+  }
+  // On the window, capturing: before any listener of the page sees the press (alarm.js unlocks on it).
+  window.addEventListener("pointerdown", (event) => {
+    if (!event.isPrimary || event.button !== 0) return;
+    clearTimeout(pressed);
+    pressed = setTimeout(released, HOLD_AT_MOST_MS);
+  }, true);
+  for (const type of ["pointerup", "pointercancel"]) window.addEventListener(type, released, true);
+  window.addEventListener("blur", released);  // the window's own (an element's blur is seen only capturing)
+
   // ---- clicks the shell answers: the navigation on narrow screens, the sound, confirmations ----
   document.addEventListener("click", (event) => {
     const toggle = event.target.closest(".nav-toggle");
@@ -163,13 +193,17 @@
     const state = worst();
     document.body.dataset.live = states.size ? state : "";
     states.forEach(({ state: s }, name) => { document.body.dataset[`stream${name[0].toUpperCase()}${name.slice(1)}`] = s; });
+    steady(showIndicator);
+    showBanners();
+  }
+  function showIndicator() {
+    const state = worst();
     const indicator = byId("live-state");
     if (indicator) {
       indicator.hidden = states.size === 0;
       indicator.dataset.state = state;
       indicator.textContent = labels[state] || state;
     }
-    showBanners();
   }
   function problemKind(entry) {
     if (entry.state === "signed_out") return "signed_out";
@@ -178,7 +212,8 @@
     if (type === "/problems/access-suspended") return "suspended";
     return "refused";
   }
-  function showBanners() {
+  function showBanners() { steady(renderBanners); }
+  function renderBanners() {
     const now = Date.now();
     const lost = !navigator.onLine || [...states.values()].some(
       (s) => s.state === "reconnecting" && now - s.since >= LOST_AFTER_MS);
@@ -234,13 +269,16 @@
   });
 
   function showBadge() {
+    steady(renderBadge);
+    alarm.setWaiting([...waiting].map((id) => ({ id, escalated: Boolean(cases.get(id) && cases.get(id).escalated_at) })));
+  }
+  function renderBadge() {
     const badge = byId("sos-badge");
     if (badge) {
       badge.hidden = waiting.size === 0;
       badge.dataset.count = String(waiting.size);
       badge.querySelector("b").textContent = String(waiting.size);
     }
-    alarm.setWaiting([...waiting].map((id) => ({ id, escalated: Boolean(cases.get(id) && cases.get(id).escalated_at) })));
   }
   function announce(item, kind) {
     const subject = item.trip_id || item.order_id || item.id;
@@ -320,7 +358,8 @@
     if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
     return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
   }
-  function tick() {
+  function tick() { steady(tickNow); }
+  function tickNow() {
     const now = Date.now();
     document.querySelectorAll("[data-countdown]").forEach((el) => {
       el.dataset.clock = el.dataset.clock || el.textContent;
@@ -347,7 +386,7 @@
   // Links a script adds are boosted too (htmx sees only what it swapped in).
   function boost(element) { if (window.htmx) window.htmx.process(element); }
   window.TripGuard = {
-    widget, subscribe, tick, go, boost,
+    widget, subscribe, tick, go, boost, steady,
     cases: () => [...cases.values()],
     labels: () => labels,
   };

@@ -64,8 +64,8 @@ window.TripGuard.widget("case", function (card) {
   const names = JSON.parse(card.dataset.names);
   const labels = JSON.parse(card.dataset.labels);
   const status = card.querySelector("[data-testid=incident-status]");
-  function onCase(event) {
-    const item = event.detail;
+  function onCase(event) { window.TripGuard.steady(() => showCase(event.detail)); }  // never under a press
+  function showCase(item) {
     // Never an older state over the one shown (this page may be newer than a hello read before it).
     if (item.id !== card.dataset.incident || (item.version || 0) < Number(card.dataset.version)) return;
     card.dataset.version = String(item.version || 0);

@@ -103,7 +103,7 @@ window.TripGuard.widget("queue", function (queue) {
     window.TripGuard.boost(row);
     window.TripGuard.tick();
   }
-  function onCase(event) { show(event.detail); }
+  function onCase(event) { window.TripGuard.steady(() => show(event.detail)); }  // never under a press
   document.addEventListener("tripguard:case", onCase);
   // What changed while the page was on its way here (the shell knows every live case).
   window.TripGuard.cases().forEach((item) => {

@@ -131,7 +131,7 @@ window.TripGuard.widget("live-map", function (panel) {
   function scheduleRows() {
     if (rowsPending) return;
     rowsPending = true;
-    setTimeout(() => { rowsPending = false; renderRows(); }, 250);
+    setTimeout(() => { rowsPending = false; window.TripGuard.steady(renderRows); }, 250);  // never under a press
   }
   function renderRows() {
     const active = document.activeElement;  // keep keyboard focus across the redraw
@@ -218,9 +218,12 @@ window.TripGuard.widget("live-map", function (panel) {
     if (message.type === "trip_started") startTrip(message);
     else if (message.type === "position") move(message.trip_id, message.lon, message.lat, message.ts);
     else if (message.type === "trip_ended") endTrip(message.trip_id);
-    else if (message.type === "alert") alert(message);
-    else if (message.type === "check_in") alert({ ts: new Date().toISOString(), trip_id: message.trip_id,
-                                                  kind: `check_in_${message.status}`, severity: "high" });
+    else if (message.type === "alert") window.TripGuard.steady(() => alert(message));
+    else if (message.type === "check_in") {
+      const item = { ts: new Date().toISOString(), trip_id: message.trip_id, kind: `check_in_${message.status}`,
+                     severity: "high" };
+      window.TripGuard.steady(() => alert(item));
+    }
   }
 
   // The snapshot is (re)loaded each time the stream says hello, and on resync: positions are not
