@@ -6,6 +6,7 @@ the map's projection shifts them (static/basemap.js; tests/web/test_basemap_brow
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import pytest
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from tests.conftest import make_settings
 from tests.safety.test_case_page import sos_with_contact
 from tests.safety.test_sos_api import on_a_trip
+from tests.telematics.test_ingest_api import ndjson, post
 from tripguard.core.settings import Settings
 from tripguard.security.permissions import Role
 
@@ -92,8 +94,23 @@ def test_the_pages_may_load_tiles_from_the_configured_servers(settings: Settings
     assert img_src.split()[1:] == ["'self'", "data:", *expected]
 
 
+BEIJING = [[116.3900 + i * 0.001, 39.9070] for i in range(5)]  # WGS-84, inside the GCJ-02 area
+
+
 def test_the_positions_in_the_page_stay_wgs84_whatever_the_tiles(
         settings: Settings, client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
-    """The shift is the map's projection, not the data: the trajectory, the evidence and the API stay WGS-84."""
-    data = map_element(share_page(client, db, act_as))
-    assert data["route"].startswith("[[-8.6")  # the Porto route of the fixture trip, as ingested
+    """The shift to GCJ-02 tiles is the map's projection (in the browser), never the data: a trip in Beijing
+    reaches the share page as it was ingested, as the API and the evidence hold it."""
+    on_a_trip(client, act_as, db)
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    events = [{"type": "trip_started", "trip_id": "TB", "ts": "2026-03-01T08:00:00Z", "passenger_id": "P1",
+               "pickup": BEIJING[0], "dropoff": BEIJING[-1], "route": BEIJING},
+              {"type": "ping", "trip_id": "TB", "ts": "2026-03-01T08:00:15Z", "lon": BEIJING[2][0], "lat": BEIJING[2][1]}]
+    assert post(client, ndjson(events)).status_code == 200
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    created = client.post("/api/v1/trips/TB/shares")
+    assert created.status_code == 201, created.text
+    data = map_element(client.get("/s/" + created.json()["url"].split("/s/", 1)[1]).text)
+    assert json.loads(data["route"]) == BEIJING and json.loads(data["position"]) == BEIJING[2]
+    assert json.loads(data["start"]) == BEIJING[0]
+    assert data["crs"] == ("gcj02" if settings.map_tiles_url else "wgs84")
