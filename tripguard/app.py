@@ -26,6 +26,7 @@ from tripguard.audit.api import router as audit_router
 from tripguard.audit.service import Actor
 from tripguard.audit.signing import load_signing_key
 from tripguard.core.admission import Admission, AdmitFirst, Limits
+from tripguard.core.basemap import tile_origins
 from tripguard.core.bookkeeping import OncePer, Tally
 from tripguard.core.db import engine_for, make_sessionmaker, unit_of_work
 from tripguard.core.db_timeouts import interrupt_busy_connections
@@ -34,7 +35,7 @@ from tripguard.core.fastread import make_fast_reader
 from tripguard.core.health import router as health_router
 from tripguard.core.logging import configure_logging
 from tripguard.core.messaging import NatsLink
-from tripguard.core.middleware import BodyFirstMiddleware, RequestContextMiddleware, origin_of
+from tripguard.core.middleware import BodyFirstMiddleware, RequestContextMiddleware
 from tripguard.core.migrations import head_revision
 from tripguard.core.openapi import install_openapi
 from tripguard.core.settings import Settings, get_settings
@@ -392,7 +393,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.add_middleware(BodyFirstMiddleware, max_bytes=settings.max_body_bytes,
                        timeout_seconds=settings.body_timeout_seconds)
     app.add_middleware(RequestContextMiddleware, hsts=settings.uses_tls,
-                       image_origins=(origin_of(settings.map_tiles_url),) if settings.map_tiles_url else ())
+                       image_origins=tile_origins(settings.map_tiles_url, settings.map_tiles_subdomains))
     # Routes are matched in order (twice per request); the busiest machine paths go first: the dispatch
     # gate (asked before every dispatch), SOS and ingest.
     app.include_router(eligibility_router)

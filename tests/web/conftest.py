@@ -82,10 +82,17 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp("live")
-    name = f"tg_live_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    with running_site(tmp_path_factory.mktemp("live")) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running_site(tmp: Path, label: str = "live", **overrides: object) -> Iterator[LiveServer]:
+    """A live server on a fresh database (named after `label`) with the staff of ACCOUNTS, a passenger and an
+    operator's API key; `overrides` are settings (tests/conftest.py make_settings)."""
+    name = f"tg_{label}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     database_url = fresh_database(name, tmp)
-    settings = make_settings(database_url, tmp / "keys")
+    settings = make_settings(database_url, tmp / "keys", **overrides)
     engine = make_engine(database_url)
     with make_sessionmaker(engine)() as session:
         for username, role in ACCOUNTS.items():

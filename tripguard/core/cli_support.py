@@ -38,7 +38,11 @@ def cli_session(settings: Settings | None = None) -> Iterator[Session]:
 
 @contextlib.contextmanager
 def clean_errors() -> Iterator[None]:
-    """Domain and settings errors become one red line and exit code 2, not a traceback."""
+    """Domain and settings errors (a bad setting: one line each, named as in the environment) become red lines
+    and exit code 2, not a traceback."""
+    from pydantic import ValidationError
+    from rich.markup import escape
+
     from tripguard.core.errors import DomainError
     from tripguard.core.settings import SettingsError
 
@@ -52,4 +56,12 @@ def clean_errors() -> Iterator[None]:
         raise typer.Exit(2) from exc
     except SettingsError as exc:
         err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except ValidationError as exc:  # a setting from the environment or .env: which one, and why
+        if exc.title != "Settings":
+            raise
+        for problem in exc.errors(include_url=False, include_input=False):
+            field = "_".join(str(part) for part in problem["loc"]).upper()
+            message = problem["msg"].removeprefix("Value error, ")
+            err.print(f"[red]error:[/red] {escape(f'TRIPGUARD_{field}: ' if field else '')}{escape(message)}")
         raise typer.Exit(2) from exc

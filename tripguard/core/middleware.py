@@ -40,17 +40,11 @@ DOCS_CSP = (
 )
 
 
-def origin_of(url_template: str) -> str:
-    """scheme://host of a tile URL template such as https://{s}.tile.example.com/{z}/{x}/{y}.png."""
-    scheme, _, rest = url_template.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0].replace('{s}', '*')}"
-
-
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, *, hsts: bool, image_origins: tuple[str, ...] = ()) -> None:
         self.app = app
         self.hsts = hsts
-        # The live map's tiles come from the configured tile server.
+        # The maps' tiles come from the configured tile server (core.basemap.tile_origins).
         self.csp = CSP.replace("img-src 'self' data:", " ".join(["img-src 'self' data:", *image_origins]))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -10,8 +10,10 @@ from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from tripguard.core.basemap import BaseMap, TileCrs, attribution_url_problem, tile_template_problem
 
 
 def _this_host() -> list[IPv4Network | IPv6Network]:
@@ -101,9 +103,20 @@ class Settings(BaseSettings):
                     "are then unreadable from every backup")
     backup_retention_days: int = Field(default=90, ge=1, le=3650,
                                        description="how long data backups are kept (keys retire checks it)")
-    map_tiles_url: str = Field(default="", description="e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png; "
-                               "empty: the live map draws routes without a base map")
-    map_tiles_attribution: str = ""
+    # The base map under every map (docs/operations.md, "Base map"; checked at start-up by core.basemap).
+    map_tiles_url: str = Field(default="", max_length=500, description="tile URL template, e.g. "
+                               "https://tile.openstreetmap.org/{z}/{x}/{y}.png; empty: no base map (each map "
+                               "says so)")
+    map_tiles_attribution: str = Field(default="", max_length=300, description="the tile provider's credit, "
+                                       "shown on every map (plain text); required with a tile URL")
+    map_tiles_attribution_url: str = Field(default="", max_length=300, description="where the credit links to, "
+                                           "e.g. https://www.openstreetmap.org/copyright")
+    map_tiles_max_zoom: int = Field(default=19, ge=1, le=22, description="the deepest zoom the tiles exist for")
+    map_tiles_subdomains: str = Field(default="abc", description="what {s} in the URL stands for, one character "
+                                      "each (Amap: 1234)")
+    map_tiles_crs: TileCrs = Field(default="wgs84", description="the tiles' coordinate system: wgs84, or gcj02 "
+                                   "for Chinese providers (AutoNavi/Amap, Tencent): positions are then shifted "
+                                   "to GCJ-02 for display")
     base_url: str = "http://127.0.0.1:8000"
     locale: Literal["zh_CN", "en"] = "zh_CN"
 
@@ -306,6 +319,28 @@ class Settings(BaseSettings):
             raise ValueError(f"not item categories: {bad} (lower-case letters, digits, _ and -)")
         return categories
 
+    @model_validator(mode="after")
+    def _usable_base_map(self) -> Settings:
+        """A tile source that cannot work is a start-up error, not a grey map found later."""
+        problem = None
+        if self.map_tiles_url:
+            problem = tile_template_problem(self.map_tiles_url, self.map_tiles_subdomains)
+            if problem is None and not self.map_tiles_attribution.strip():
+                problem = ("TRIPGUARD_MAP_TILES_ATTRIBUTION is required with a tile URL: every tile provider "
+                           "asks for its credit on the map (OpenStreetMap: \"© OpenStreetMap contributors\")")
+            if problem is not None:
+                raise ValueError(f"TRIPGUARD_MAP_TILES_URL={self.map_tiles_url!r}: {problem}")
+        problem = attribution_url_problem(self.map_tiles_attribution_url)
+        if problem is not None:
+            raise ValueError(f"TRIPGUARD_MAP_TILES_ATTRIBUTION_URL: {problem}")
+        return self
+
+    @property
+    def base_map(self) -> BaseMap:
+        return BaseMap(tiles=self.map_tiles_url, attribution=self.map_tiles_attribution.strip(),
+                       attribution_url=self.map_tiles_attribution_url, max_zoom=self.map_tiles_max_zoom,
+                       subdomains=self.map_tiles_subdomains, crs=self.map_tiles_crs)
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -382,6 +417,25 @@ def with_generated_secrets(settings: Settings) -> Settings:
     return settings.model_copy(update=updates) if updates else settings
 
 
+# The demo's base map: OpenStreetMap's own tile server, whose tile usage policy
+# (https://operations.osmfoundation.org/policies/tiles/) allows light, interactive use such as a developer's
+# demo with the credit shown and a Referer sent (the pages send their origin with tile requests), and asks
+# that the URL can be changed without a software update (TRIPGUARD_MAP_TILES_URL). Never a production default.
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = "© OpenStreetMap contributors"
+OSM_COPYRIGHT = "https://www.openstreetmap.org/copyright"
+
+
+def with_demo_base_map(settings: Settings) -> Settings:
+    """`make run`'s demo city (development only) is drawn on OpenStreetMap's tiles unless
+    TRIPGUARD_MAP_TILES_URL is set, to a tile source or to nothing (empty: no base map)."""
+    if settings.env != "development" or not settings.demo_city or "map_tiles_url" in settings.model_fields_set:
+        return settings
+    return settings.model_copy(update={"map_tiles_url": OSM_TILES, "map_tiles_attribution": OSM_ATTRIBUTION,
+                                       "map_tiles_attribution_url": OSM_COPYRIGHT, "map_tiles_max_zoom": 19,
+                                       "map_tiles_crs": "wgs84"})
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return with_generated_secrets(Settings())
+    return with_demo_base_map(with_generated_secrets(Settings()))

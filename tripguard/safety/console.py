@@ -107,7 +107,6 @@ def _incident_page(request: Request, principal: Principal, session: DbSession, i
                                  .order_by(Recording.started_at))) if incident.trip_id else []
     timeline = service.timeline(session, vault, principal, incident.id)
     alerts, check_ins = response.triggers(session, timeline)
-    settings = request.app.state.settings
     live = incident.status in service.LIVE_STATES
     return page(request, "safety/incident.html", principal, "/console/incidents", status_code=status_code,
                 incident=incident, position=position, error=error, called=called, recordings=clips,
@@ -125,8 +124,7 @@ def _incident_page(request: Request, principal: Principal, session: DbSession, i
                                    if p in purposes_for(principal.roles)]
                 if incident.trip_id and incident.status != "closed" and principal.can(Permission.TRAJECTORY_READ)
                 else [],
-                timeline=timeline, outcomes=service.OUTCOMES, now=utcnow(),
-                tiles=settings.map_tiles_url, attribution=settings.map_tiles_attribution)
+                timeline=timeline, outcomes=service.OUTCOMES, now=utcnow())
 
 
 @router.get("/stream")

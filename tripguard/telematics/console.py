@@ -141,9 +141,7 @@ def trip_page(request: Request, trip_id: Annotated[Identifier, Path()], principa
     return page(request, "telematics/trip.html", principal, "/console/trips", trip=trip, vehicle=vehicle,
                 devices=[(d, registry.status(d, now)) for d in devices], driver_name=driver_name,
                 alerts=service.recent_alerts(session, trip_id=trip_id, limit=500),
-                check_ins=checkins.for_trip(session, trip_id), evidence_purposes=evidence_purposes,
-                tiles=request.app.state.settings.map_tiles_url,
-                attribution=request.app.state.settings.map_tiles_attribution)
+                check_ins=checkins.for_trip(session, trip_id), evidence_purposes=evidence_purposes)
 
 
 def _may_open_live_view(session: Session, principal: Principal) -> None:
@@ -161,9 +159,7 @@ def _opened_live_view(session: Session, principal: Principal, view: str, trip_id
 
 @router.get("")
 def live_page(request: Request, principal: LiveMapReader) -> HTMLResponse:
-    settings = request.app.state.settings
-    return page(request, "telematics/live.html", principal, "/console/live", tiles=settings.map_tiles_url,
-                attribution=settings.map_tiles_attribution)
+    return page(request, "telematics/live.html", principal, "/console/live")
 
 
 @router.get("/snapshot")

@@ -102,13 +102,45 @@ def route_segments(routes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np
     return np.stack([xs[a], ys[a], dx, dy, dx * dx + dy * dy]), per_route, np.column_stack([origins, kx])
 
 
-# GCJ-02 ("Mars coordinates", the obfuscated datum of Chinese map data) to WGS-84.
+# GCJ-02 ("Mars coordinates", the obfuscated datum of Chinese map data) and WGS-84: the public formula
+# (Krasovsky ellipsoid constants), as in eviltransform and coordtransform. The same transform, area and
+# constants are in web/static/basemap.js, which shifts the maps' positions onto GCJ-02 tiles; tests hold
+# the two to each other (tests/web/test_basemap_browser.py) and to published reference points.
 _A = 6378245.0
 _EE = 0.00669342162296594323
+# Where Chinese providers shift their maps: mainland China, with Hong Kong and Macau (AutoNavi applies GCJ-02
+# there too), not Taiwan or the neighbouring countries. A union of rectangles less a few (the widely used
+# table first published by Aimeast, 2012): exact inside, approximate within tens of kilometres of a border.
+# (west, south, east, north) in degrees.
+GCJ02_AREA = (
+    (79.446200, 42.889900, 96.330000, 49.220400),
+    (109.687200, 39.374200, 135.000200, 54.141500),
+    (73.124600, 29.529700, 124.143255, 42.889900),
+    (82.968400, 26.718600, 97.035200, 29.529700),
+    (97.025300, 20.414096, 124.367395, 29.529700),
+    (107.975793, 17.871542, 111.744104, 20.414096),
+)
+GCJ02_AREA_EXCLUDED = (
+    (119.921265, 21.785006, 122.497559, 25.398623),  # Taiwan
+    (101.865200, 20.098800, 106.665000, 22.284000),  # Laos, northern Vietnam
+    (106.452500, 20.487800, 108.051000, 21.542200),  # northern Vietnam's coast
+    (109.032300, 50.325700, 119.127000, 55.817500),  # Russia, Mongolia
+    (127.456800, 49.557400, 137.022700, 55.817500),  # Russia
+    (131.266200, 42.569200, 137.022700, 44.892200),  # Russia (Primorye)
+)
+
+
+def _inside(boxes: tuple[tuple[float, float, float, float], ...], lon: float, lat: float) -> bool:
+    return any(west <= lon <= east and south <= lat <= north for west, south, east, north in boxes)
+
+
+def in_gcj02_area(lon: float, lat: float) -> bool:
+    """Whether Chinese map providers shift this place to GCJ-02 (elsewhere the two datums are one)."""
+    return _inside(GCJ02_AREA, lon, lat) and not _inside(GCJ02_AREA_EXCLUDED, lon, lat)
 
 
 def _outside_china(lon: float, lat: float) -> bool:
-    return not (72.004 <= lon <= 137.8347 and 0.8293 <= lat <= 55.8271)
+    return not in_gcj02_area(lon, lat)
 
 
 def _transform_lat(x: float, y: float) -> float:

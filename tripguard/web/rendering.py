@@ -89,6 +89,7 @@ def render(request: Request, template: str, *, status_code: int = 200, **context
             request=request, locale=locale, html_lang="zh-CN" if locale == "zh_CN" else "en",
             stream_cursor=cursor_now(),  # a live stream opened by this page catches up from here
             zone=zone, zone_label=zone_label(zone),
+            basemap=request.app.state.settings.base_map,  # for any page with a map (basemap.html)
             **context,
         )
     finally:

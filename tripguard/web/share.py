@@ -46,9 +46,7 @@ def _count_view(app: FastAPI, share_id: str) -> None:
 @router.get("/{token}", dependencies=[Public])
 def share_page(token: Token, request: Request, session: DbSession, background: BackgroundTasks) -> HTMLResponse:
     view = _view(request, session, token, background)
-    settings = request.app.state.settings
-    response = render(request, "share.html", view=view, token=token, tiles=settings.map_tiles_url,
-                      attribution=settings.map_tiles_attribution)
+    response = render(request, "share.html", view=view, token=token)
     response.headers.update(NOINDEX)
     return response
 

@@ -8,8 +8,7 @@ window.TripGuard.widget("case", function (card) {
   let map = null;
   if (el && window.L) {
     const labels = JSON.parse(el.dataset.labels);
-    map = L.map(el);
-    if (el.dataset.tiles) L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
+    map = window.TripGuardBaseMap.create(el);
     const bounds = L.latLngBounds([]);
     const latLng = ([lon, lat]) => [lat, lon];
     const asText = (text) => { const span = document.createElement("span"); span.textContent = text; return span; };

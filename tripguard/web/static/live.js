@@ -18,10 +18,7 @@ window.TripGuard.widget("live-map", function (panel) {
 
   let gone = false;  // unmounted: the page was swapped away
   const el = panel.querySelector("#map");
-  const map = L.map(el, { preferCanvas: false, maxZoom: 19 }).setView([41.15, -8.61], 12);
-  if (el.dataset.tiles) {
-    L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
-  }
+  const map = window.TripGuardBaseMap.create(el, { preferCanvas: false }).setView([41.15, -8.61], 12);
   const cluster = L.markerClusterGroup({ chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 45,
                                          disableClusteringAtZoom: 16 }).addTo(map);
   const flaggedLayer = L.layerGroup().addTo(map);  // trips with a case: never inside a cluster

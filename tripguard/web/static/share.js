@@ -6,10 +6,7 @@
   const state = document.querySelector("[data-testid=state]");
   const updated = document.querySelector("[data-testid=updated]");
   const labels = JSON.parse(el.dataset.labels);
-  const map = L.map(el).setView([41.15, -8.61], 13);
-  if (el.dataset.tiles) {
-    L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
-  }
+  const map = window.TripGuardBaseMap.create(el).setView([41.15, -8.61], 13);
   const latlng = (p) => [p[1], p[0]];  // TripGuard's [longitude, latitude] to Leaflet's order
   const asText = (text) => { const span = document.createElement("span"); span.textContent = text; return span; };
   const route = JSON.parse(el.dataset.route);

@@ -9,11 +9,8 @@ window.TripGuard.widget("trip", function (root) {
   }
 
   const el = root.querySelector("#map");
-  const map = L.map(el).setView([41.15, -8.61], 12);
+  const map = window.TripGuardBaseMap.create(el).setView([41.15, -8.61], 12);
   const unmount = () => { map.remove(); delete document.body.dataset.trajectory; };
-  if (el.dataset.tiles) {
-    L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
-  }
   const form = document.getElementById("evidence");
   if (!form) return unmount;
   const status = document.getElementById("evidence-status");
