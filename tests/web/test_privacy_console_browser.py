@@ -30,7 +30,8 @@ def test_privacy_officer_works_through_the_pages(browser: Any, live_server: Live
     page.wait_for_url("**/console/privacy/requests/req_LIVE")
     assert "韩梅" in page.locator("[data-testid=correction]").inner_text()  # opened for the subject-request purpose
     page.fill("#note", "更正姓名")
-    page.click("button[value=yes]")
+    page.click("button[value=yes]")  # it overwrites the record: asked first (test_confirmations_browser.py)
+    page.locator("#confirm-dialog button[value=confirm]").click()
     settled(page)
     assert page.locator("[data-testid=request-status]").inner_text() == "已完成"
     assert "request.decide" in page.locator("[data-testid=history]").inner_text()
