@@ -36,7 +36,13 @@ from tripguard.privacy.console import (
     LIFT_HOLD,
     RETENTION_RUN,
 )
-from tripguard.privacy.models import BreachSubject, DataSubject, LegalHold, RetentionRun, SubjectRequest
+from tripguard.privacy.models import (
+    BreachSubject,
+    DataSubject,
+    LegalHold,
+    RetentionRun,
+    SubjectRequest,
+)
 from tripguard.security import service as security
 from tripguard.security.console import ACCOUNT_ACTIONS, REVOKE_KEY
 from tripguard.security.models import ApiKey, StaffAccount, StaffSession
