@@ -1,8 +1,7 @@
 """Every irreversible or punitive console action in a real browser: its button opens the shell's dialog,
 which asks the question and says what will happen (in the page's language); Cancel does nothing;
 confirmed, it is done and audited. (The screening notice and rejection: tests/screening/
-test_review_browser.py; closing a breach: test_privacy_console_browser.py; the notice form:
-tests/privacy/test_notices_browser.py.)"""
+test_review_browser.py; closing a breach: test_privacy_console_browser.py.)"""
 
 from __future__ import annotations
 
@@ -40,9 +39,11 @@ from tripguard.privacy.models import (
     BreachSubject,
     DataSubject,
     LegalHold,
+    PrivacyNotice,
     RetentionRun,
     SubjectRequest,
 )
+from tripguard.privacy.notices_console import PUBLISH_NOTICE
 from tripguard.security import service as security
 from tripguard.security.console import ACCOUNT_ACTIONS, REVOKE_KEY
 from tripguard.security.models import ApiKey, StaffAccount, StaffSession
@@ -265,6 +266,41 @@ def test_notifying_the_people_a_breach_affected_asks_first(browser: Any, server:
     in_dialog(page, "button[value=notify]", **_words(BREACH_QUESTIONS["notify"], "zh_CN"),
               unchanged=lambda: _now(database, lambda s: not notified(s)),
               changed=lambda: _eventually(database, notified))
+
+
+def test_publishing_a_notice_from_the_privacy_office(browser: Any, server: Any, database: Any) -> None:
+    live, _ = server
+    page = _signed_in(browser, live, "dpo", "zh-CN")
+    page.click("nav.main >> text=隐私告知")
+    expect(page.locator("tr[data-notice=n1]")).to_contain_text("紧急救助")
+
+    def fill(version: str) -> None:
+        page.fill("#n-version", version)
+        page.select_option("#n-purposes", ["emergency", "support"])
+        page.select_option("#n-categories", ["user.name", "user.contact.phone_number"])
+        page.fill("#n-retention_zh", "行程结束后两年")
+        page.fill("#n-retention_en", "two years after the trip")
+        page.fill("#n-text_zh", "我们为紧急救助和客户服务收集您的姓名和电话。")
+        page.fill("#n-text_en", "We collect your name and phone for help and support.")
+
+    # A version already published never changes: the form says so by the field, with the input kept.
+    fill("n1")
+    page.click("[data-testid=publish-notice]")
+    page.locator("#confirm-dialog button[value=confirm]").click()
+    expect(page.locator("#n-version-error")).to_have_text("此版本已发布，永不更改：请为新内容使用新的版本号。")
+    expect(page.locator("#n-version")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#n-text_en")).to_have_value("We collect your name and phone for help and support.")
+    _now(database, lambda s: s.get(PrivacyNotice, "n1").text_zh == "说明")  # type: ignore[union-attr]
+
+    def published(session: Session) -> bool:
+        notice = session.get(PrivacyNotice, "2026-12")
+        return (notice is not None and notice.purposes == ["emergency", "support"]
+                and _audited(session, "notice.publish", "2026-12"))
+
+    in_dialog(page, "[data-testid=publish-notice]", **_words(PUBLISH_NOTICE, "zh_CN"), prepare=lambda: fill("2026-12"),
+              unchanged=lambda: _now(database, lambda s: not published(s)),
+              changed=lambda: _eventually(database, published))
+    expect(page.locator("tr[data-notice='2026-12']")).to_contain_text("客户服务")
 
 
 # ---- HR (en): sanctions and appeals ---------------------------------------------------------------------------

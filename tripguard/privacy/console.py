@@ -28,6 +28,7 @@ from tripguard.privacy import access, breaches, requests, retention
 from tripguard.privacy import service as privacy_service
 from tripguard.privacy.catalogue import Category, catalogue
 from tripguard.privacy.models import Breach, BreachSubject, LegalHold, RetentionRun, SubjectRequest
+from tripguard.privacy.notices_console import router as notices_router
 from tripguard.security.auth import BreachManager, CatalogueReader, RequestHandler, RetentionManager
 from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal
@@ -50,6 +51,7 @@ from tripguard.web.shell import (
 )
 
 router = APIRouter(prefix="/console/privacy", include_in_schema=False)
+router.include_router(notices_router)  # the notices page: privacy/notices_console.py
 # Irreversible actions: what each asks first (web/confirmations.py), what it says will happen, its button.
 RETENTION_RUN = ask("privacy.retention_run", N_("Run retention now?"),
                     N_("Everything past its retention period is erased for good: its keys are shredded. "

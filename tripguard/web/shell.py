@@ -49,6 +49,7 @@ NAVIGATION: list[tuple[str, str, Permission]] = [
     ("API keys", "/console/api-keys", Permission.APIKEY_MANAGE),
     ("Data catalogue", "/console/privacy/catalogue", Permission.CATALOGUE_READ),
     ("Requests", "/console/privacy/requests", Permission.REQUEST_HANDLE),
+    ("Notices", "/console/privacy/notices", Permission.NOTICE_PUBLISH),
     ("Retention", "/console/privacy/retention", Permission.RETENTION_MANAGE),
     ("Breaches", "/console/privacy/breaches", Permission.BREACH_MANAGE),
     ("Agreement", "/console/agreement", Permission.AGREEMENT_SIGN),
