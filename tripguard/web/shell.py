@@ -38,6 +38,7 @@ NAVIGATION: list[tuple[str, str, Permission]] = [
     ("Devices", "/console/devices", Permission.ALERTS_READ),
     ("Orders", "/console/orders", Permission.ORDER_READ),
     ("Complaints", "/console/complaints", Permission.COMPLAINT_READ),
+    ("Answer templates", "/console/complaints/templates", Permission.COMPLAINT_TEMPLATES),
     ("Reports", "/console/reports", Permission.REPORT_READ),
     ("Supervision", "/console/supervision", Permission.SUPERVISION_READ),
     ("Discipline", "/console/discipline", Permission.DISCIPLINE_DECIDE),
