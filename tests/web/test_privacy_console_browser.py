@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.web.conftest import LiveServer, settled
 from tests.web.test_console_browser import new_page, sign_in_and_enrol
@@ -32,8 +33,7 @@ def test_privacy_officer_works_through_the_pages(browser: Any, live_server: Live
     page.fill("#note", "更正姓名")
     page.click("button[value=yes]")  # it overwrites the record: asked first (test_confirmations_browser.py)
     page.locator("#confirm-dialog button[value=confirm]").click()
-    settled(page)
-    assert page.locator("[data-testid=request-status]").inner_text() == "已完成"
+    expect(page.locator("[data-testid=request-status]")).to_have_text("已完成")
     assert "request.decide" in page.locator("[data-testid=history]").inner_text()
     page.click("nav.main >> text=个人信息请求")
     page.select_option("#list-state", "all")
