@@ -39,6 +39,7 @@ PURPOSE_LABELS = {
     Purpose.BREACH_RESPONSE: N_("Telling people of a breach"), Purpose.LEGAL_CLAIMS: N_("Legal claims"),
     Purpose.DISCIPLINE: N_("Discipline"),
 }
+VERSION_FIELD = r"[A-Za-z0-9._\-]{1,32}"  # schemas.VERSION_PATTERN as the browser reads it (a `v`-flag RegExp)
 ALREADY_PUBLISHED = N_("This version is published already and never changes: give the new text a new version.")
 
 
@@ -50,7 +51,8 @@ def _page(request: Request, principal: Principal, session: DbSession, *, status_
                 categories=[(c.value, RULES[c].description) for c in Category],
                 purpose_labels={p.value: label for p, label in PURPOSE_LABELS.items()},
                 category_labels={c.value: RULES[c].description for c in Category},
-                zh=request_locale(request).startswith("zh"), values=values or {}, errors=errors or {})
+                zh=request_locale(request).startswith("zh"), values=values or {}, errors=errors or {},
+                version_pattern=VERSION_FIELD)
 
 
 @router.get("/notices")
