@@ -195,8 +195,9 @@ def main() -> int:
                     "secadmin": [("staff", "/console/staff")],
                     "dpo": [("privacy-home", "/console"), ("catalogue", "/console/privacy/catalogue"),
                             ("requests", "/console/privacy/requests"), ("request", "/console/privacy/requests/req_GALLERY"),
-                            ("retention", "/console/privacy/retention"), ("breaches", "/console/privacy/breaches")],
-                    "supervisor": [("complaints", "/console/complaints")],
+                            ("retention", "/console/privacy/retention"), ("breaches", "/console/privacy/breaches"),
+                            ("notices", "/console/privacy/notices")],
+                    "supervisor": [("complaints", "/console/complaints"), ("answer-templates", "/console/complaints/templates")],
                 }
                 for account, items in pages.items():
                     context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 860},

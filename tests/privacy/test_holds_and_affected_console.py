@@ -9,6 +9,9 @@ from sqlalchemy.orm import Session
 
 from tests.privacy.test_breach_form import GOOD
 from tests.privacy.test_requests import person  # noqa: F401  (the fixture)
+from tests.web.confirming import asks_first, confirmed
+from tripguard.audit.models import AuditEntry
+from tripguard.privacy.console import LIFT_HOLD
 from tripguard.privacy.models import BreachSubject, LegalHold
 from tripguard.security.permissions import Role
 
@@ -22,10 +25,16 @@ def test_a_hold_is_placed_and_lifted(client: TestClient, db: Session, act_as, pe
     assert (hold.subject_id, hold.case_ref, hold.released_at) == (person, "inc_01", None)
     page = client.get("/console/privacy/retention").text
     assert f'data-hold="{hold.id}"' in page
-    lifted = client.post(f"/console/privacy/holds/{hold.id}/release", follow_redirects=False)
-    assert lifted.status_code == 303
+    assert 'data-confirm="' in page.split(f'data-hold="{hold.id}"')[1].split("</tr>")[0]  # its Lift asks
+    url = f"/console/privacy/holds/{hold.id}/release"
+    asks_first(client, url, question="Lift this legal hold?", consequence=LIFT_HOLD.consequence)
+    db.expire_all()
+    assert db.get(LegalHold, hold.id).released_at is None  # type: ignore[union-attr]  # not without a yes
+    assert confirmed(client, url).status_code == 303
     db.expire_all()
     assert db.get(LegalHold, hold.id).released_at is not None  # type: ignore[union-attr]
+    assert db.scalar(select(AuditEntry).where(AuditEntry.action == "hold.release",
+                                              AuditEntry.target_id == person)) is not None
 
 
 def test_a_hold_on_nobody_comes_back_with_the_input(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]

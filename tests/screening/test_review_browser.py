@@ -22,6 +22,7 @@ from tripguard.app import create_app
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
 from tripguard.privacy import service as privacy
 from tripguard.screening import agency, service
+from tripguard.screening.console import QUESTIONS
 from tripguard.screening.service import rules_from as screening_rules
 from tripguard.security import service as security
 from tripguard.security.permissions import Role
@@ -133,6 +134,13 @@ def test_the_review_queue_and_a_dispute_in_english(browser: Any, screening_serve
     page.locator("tr[data-applicant='drv_en'] a").click()
     page.wait_for_url("**/console/screening/drv_en")
     assert page.locator("[data-testid=dispute-text]").inner_text() == "The record is not mine."
+    # Rejecting asks first and says what follows; Cancel changes nothing.
+    page.click("[data-testid=decide-reject]")
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog.locator("#confirm-consequence")).to_have_text(QUESTIONS["reject"].consequence)
+    dialog.locator("button[value=cancel]").click()
+    dialog.wait_for(state="hidden")
+    expect(page.locator("[data-testid=applicant-status]")).to_have_text("disputed")
     _confirm(page, "[data-testid=decide-reject]", "Reject this applicant for good?")
     expect(page.locator("[data-testid=applicant-status]")).to_have_text("Rejected")
     assert "dismissed" in page.locator("[data-dispute]").inner_text()

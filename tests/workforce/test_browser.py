@@ -116,6 +116,8 @@ def test_supervision_reviews_a_finding_and_hr_suspends_the_reader(browser: Any, 
     hr.select_option("#kind", "suspension")
     hr.fill("#days", "14")
     hr.click("[data-testid=decide] button")
+    expect(hr.locator("#confirm-question")).to_have_text("Suspend this person?")  # punitive: asked first
+    hr.locator("#confirm-dialog button[value=confirm]").click()
     expect(hr.locator("[data-testid=sanctions] tbody tr")).to_contain_text("suspension")
     with unit_of_work(make_sessionmaker(make_engine(workforce_server.database_url))) as session:
         sanction = session.query(Sanction).one()

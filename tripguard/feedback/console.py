@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
@@ -15,8 +15,9 @@ from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError, FieldProblem, InvalidInput, NotFound
 from tripguard.core.i18n import N_
 from tripguard.core.types import CleanStr, Identifier
-from tripguard.feedback import desk
-from tripguard.feedback.models import Complaint
+from tripguard.feedback import answer_templates, desk
+from tripguard.feedback.answers_console import router as answers_router
+from tripguard.feedback.models import AnswerTemplate, Complaint
 from tripguard.privacy import access
 from tripguard.security.auth import ComplaintHandler, ComplaintReader
 from tripguard.security.permissions import Permission, Purpose
@@ -30,9 +31,11 @@ from tripguard.web.lists import (
     iso_or_blank,
     read_query,
 )
+from tripguard.web.rendering import request_locale
 from tripguard.web.shell import error_text, page
 
 router = APIRouter(prefix="/console/complaints", include_in_schema=False)
+router.include_router(answers_router)  # the answer templates' pages (feedback/answers_console.py), before /{id}
 CATEGORIES = ("safety", "conduct", "privacy", "service", "low_rating", "other")
 COMPLAINTS = ListSpec(
     name="complaints", default_sort="received", tiebreak=Complaint.id,
@@ -64,31 +67,44 @@ def complaints_page(request: Request, principal: ComplaintReader, session: DbSes
 
 
 @router.get("/{complaint_id}")
-def complaint_page(request: Request, complaint_id: Identifier, principal: ComplaintReader,
-                   session: DbSession) -> HTMLResponse:
+def complaint_page(request: Request, complaint_id: Identifier, principal: ComplaintReader, session: DbSession,
+                   template: Annotated[str | None, Query(max_length=40)] = None,
+                   lang: Annotated[str | None, Query(pattern="^(zh_CN|en)$")] = None) -> HTMLResponse:
     """One complaint; its text is opened through the gate for the support purpose (audited; masked for a
-    role that does not hold that purpose)."""
+    role that does not hold that purpose). `template` (and `lang`): the answer starts from that template."""
     complaint = session.get(Complaint, complaint_id)
     if complaint is None:
         raise NotFound("no such complaint")
-    return _complaint_page(request, principal, session, complaint)
+    chosen = session.get(AnswerTemplate, template) if template and principal.can(Permission.COMPLAINT_HANDLE) \
+        else None
+    if chosen is None or chosen.retired_at is not None:
+        return _complaint_page(request, principal, session, complaint)
+    language = lang or request.app.state.settings.locale
+    return _complaint_page(request, principal, session, complaint, template_id=chosen.id, language=language,
+                           draft=chosen.body_zh if language.startswith("zh") else chosen.body_en)
 
 
 def _complaint_page(request: Request, principal: Principal, session: DbSession, complaint: Complaint, *,
-                    error: str | None = None, status_code: int = 200) -> HTMLResponse:
+                    error: str | None = None, status_code: int = 200, draft: str = "", template_id: str = "",
+                    language: str | None = None) -> HTMLResponse:
     columns = [c for c in ("text", "answer") if getattr(complaint, c) is not None]
     read = access.read_fields(request.app.state.vault, session, principal, complaint, columns,
                               purpose=Purpose.SUPPORT) if columns else {}
     return page(request, "feedback/complaint.html", principal, "/console/complaints", status_code=status_code,
                 c=complaint, text=read.get("text"), answer=read.get("answer"), error=error,
-                can_handle=principal.can(Permission.COMPLAINT_HANDLE), now=utcnow())
+                can_handle=principal.can(Permission.COMPLAINT_HANDLE), now=utcnow(), draft=draft,
+                template_id=template_id, language=language or request.app.state.settings.locale,
+                templates=answer_templates.offered(session) if principal.can(Permission.COMPLAINT_HANDLE) else [],
+                zh=request_locale(request).startswith("zh"))
 
 
 @router.post("/{complaint_id}/desk")
 def desk_action(request: Request, complaint_id: Identifier, principal: ComplaintHandler, session: DbSession,
                 action: Annotated[str, Form(pattern="^(take|answer|incident|breach)$")],
-                text: Annotated[CleanStr, Form(max_length=2000)] = "") -> Response:
-    """The feedback desk: take the complaint, answer it (the person is told), or turn it into a case or a breach."""
+                text: Annotated[CleanStr, Form(max_length=2000)] = "",
+                template_id: Annotated[str, Form(max_length=40)] = "") -> Response:
+    """The feedback desk: take the complaint, answer it (the person is told; `template_id`: the answer template
+    it started from), or turn it into a case or a breach."""
     try:
         if action == "take":
             desk.assign(session, actor=principal.actor, complaint_id=complaint_id, assignee=principal.id)
@@ -96,7 +112,8 @@ def desk_action(request: Request, complaint_id: Identifier, principal: Complaint
             if len(text.strip()) < 2:
                 raise InvalidInput(errors=[FieldProblem(field="text", message="write the answer")])
             desk.answer(session, request.app.state.vault, actor=principal.actor, complaint_id=complaint_id,
-                        text=text.strip(), locale=request.app.state.settings.locale)
+                        text=text.strip(), locale=request.app.state.settings.locale,
+                        template_id=template_id or None)
             request.app.state.outbox_wake.set()
         else:
             desk.escalate(session, actor=principal.actor, complaint_id=complaint_id, to=action,
@@ -104,5 +121,6 @@ def desk_action(request: Request, complaint_id: Identifier, principal: Complaint
     except DomainError as exc:
         session.rollback()
         return _complaint_page(request, principal, session, desk.get(session, complaint_id),
-                               error=error_text(request, exc), status_code=exc.status)
+                               error=error_text(request, exc), status_code=exc.status, draft=text,
+                               template_id=template_id if action == "answer" else "")
     return RedirectResponse(f"/console/complaints/{complaint_id}", status_code=303)

@@ -18,6 +18,7 @@ from tripguard.core.clock import utcnow
 from tripguard.core.errors import Conflict, NotFound
 from tripguard.core.i18n import N_
 from tripguard.delivery import service as orders
+from tripguard.feedback import answer_templates
 from tripguard.feedback.models import Complaint
 from tripguard.notify import service as notify
 from tripguard.privacy import access
@@ -51,9 +52,13 @@ def assign(session: Session, *, actor: Actor, complaint_id: str, assignee: str) 
     return complaint
 
 
-def answer(session: Session, vault: Vault, *, actor: Actor, complaint_id: str, text: str, locale: str) -> Complaint:
-    """The answer, sealed under the person's key; they are told by SMS and read it in their app."""
+def answer(session: Session, vault: Vault, *, actor: Actor, complaint_id: str, text: str, locale: str,
+           template_id: str | None = None) -> Complaint:
+    """The answer, sealed under the person's key; they are told by SMS and read it in their app.
+    `template_id`: the answer template it was started from (named in the audit entry)."""
     complaint = get(session, complaint_id)
+    if template_id is not None:
+        answer_templates.get(session, template_id)
     if complaint.status not in OPEN:
         raise Conflict(N_("This complaint has been answered already."))
     access.write_field(vault, session, complaint, "answer", text)
@@ -68,7 +73,8 @@ def answer(session: Session, vault: Vault, *, actor: Actor, complaint_id: str, t
                                  idempotency_key=f"complaint:{complaint.id}:answered")
     audit.record(session, actor=actor, action="complaint.answer", target_type="complaint", target_id=complaint.id,
                  details={"told": bool(phone), "late": complaint.due_at is not None
-                          and complaint.answered_at > complaint.due_at})
+                          and complaint.answered_at > complaint.due_at,
+                          **({"template": template_id} if template_id else {})})
     return complaint
 
 

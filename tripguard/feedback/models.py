@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tripguard.core.db import Base, UTCDateTime
@@ -32,3 +32,21 @@ class Complaint(Base):
     answered_by: Mapped[str | None] = mapped_column(String(80))
     became: Mapped[str | None] = mapped_column(String(12))  # incident | breach | violation: what it became
     became_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class AnswerTemplate(Base):
+    """A ready answer the feedback desk starts a reply from, in Chinese and in English. It holds no personal
+    data (the agent adds what is particular to the complaint); a retired one is no longer offered."""
+
+    __tablename__ = "feedback_answer_templates"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    title_zh: Mapped[str] = mapped_column(String(100), unique=True)  # what the agent picks it by
+    title_en: Mapped[str] = mapped_column(String(100), unique=True)
+    body_zh: Mapped[str] = mapped_column(Text)
+    body_en: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(80))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(String(80))
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

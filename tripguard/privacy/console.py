@@ -28,9 +28,11 @@ from tripguard.privacy import access, breaches, requests, retention
 from tripguard.privacy import service as privacy_service
 from tripguard.privacy.catalogue import Category, catalogue
 from tripguard.privacy.models import Breach, BreachSubject, LegalHold, RetentionRun, SubjectRequest
+from tripguard.privacy.notices_console import router as notices_router
 from tripguard.security.auth import BreachManager, CatalogueReader, RequestHandler, RetentionManager
 from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal
+from tripguard.web.confirmations import ask
 from tripguard.web.lists import (
     Column,
     Filter,
@@ -41,27 +43,37 @@ from tripguard.web.lists import (
     read_query,
 )
 from tripguard.web.shell import (
-    CONFIRMED,
     Confirmation,
-    confirmation_page,
+    ask_first,
     error_text,
     i18n_text,
     page,
 )
 
 router = APIRouter(prefix="/console/privacy", include_in_schema=False)
-# Destructive actions: what the confirmation asks, what it says will happen, and its button.
-RETENTION_QUESTION = N_("Run retention now?")
-RETENTION_CONSEQUENCE = N_("Everything past its retention period is erased for good: its keys are shredded. "
-                           "A dry run counts it first without erasing anything.")
+router.include_router(notices_router)  # the notices page: privacy/notices_console.py
+# Irreversible actions: what each asks first (web/confirmations.py), what it says will happen, its button.
+RETENTION_RUN = ask("privacy.retention_run", N_("Run retention now?"),
+                    N_("Everything past its retention period is erased for good: its keys are shredded. "
+                       "A dry run counts it first without erasing anything."), N_("Run now (erases)"))
 BREACH_QUESTIONS = {
-    "notify": (N_("Notify the affected people now?"),
-               N_("Each affected person is sent the breach notice (SMS or e-mail). It cannot be recalled."),
-               N_("Notify affected people")),
-    "close": (N_("Close this breach?"),
-              N_("The closing report is written and the breach can no longer be changed."),
-              N_("Close with a report")),
+    "notify": ask("privacy.breach_notify", N_("Notify the affected people now?"),
+                  N_("Each affected person is sent the breach notice (SMS or e-mail). It cannot be recalled."),
+                  N_("Notify affected people")),
+    "close": ask("privacy.breach_close", N_("Close this breach?"),
+                 N_("The closing report is written and the breach can no longer be changed."),
+                 N_("Close with a report")),
 }
+ERASE_ON_VERIFY = ask("privacy.erasure_verify", N_("Erase this person now?"),
+                      N_("Marking the request verified erases the person at once: their keys are shredded and their "
+                         "data cannot be read again by anyone, from any backup. Only the deletion record stays."),
+                      N_("Mark as verified and erase"))
+APPLY_CORRECTION = ask("privacy.correction_apply", N_("Apply this correction?"),
+                       N_("The person's record is overwritten with the corrected values and the request is "
+                          "completed. The values it replaces are not kept."), N_("Apply"))
+LIFT_HOLD = ask("privacy.hold_lift", N_("Lift this legal hold?"),
+                N_("The person's data is no longer kept for the case: the next retention run erases whatever of "
+                   "it is past its period, for good."), N_("Lift"))
 
 
 @router.get("/catalogue")
@@ -139,8 +151,15 @@ def request_page(request: Request, request_id: Identifier, principal: RequestHan
 
 @router.post("/requests/{request_id}/verify")
 def request_verify(request: Request, request_id: Identifier, principal: RequestHandler, session: DbSession,
-                   how: Annotated[CleanStr, Form(min_length=3, max_length=100)]) -> Response:
-    """Identity confirmed another way (in person, a call back): an erasure then runs at once."""
+                   how: Annotated[CleanStr, Form(min_length=3, max_length=100)],
+                   confirm: Confirmation = "") -> Response:
+    """Identity confirmed another way (in person, a call back): an erasure then runs at once, so it asks first."""
+    subject_request = session.get(SubjectRequest, request_id)
+    if (subject_request is not None and subject_request.kind == "erasure"
+            and subject_request.status == "awaiting_verification" and (asked := ask_first(
+            request, principal, f"/console/privacy/requests/{request_id}", question=ERASE_ON_VERIFY,
+            action=f"/console/privacy/requests/{request_id}/verify", fields={"how": how}, confirm=confirm))):
+        return asked
     try:
         requests.verify_in_person(session, request.app.state.vault, actor=principal.actor, request_id=request_id,
                                   how=how)
@@ -154,7 +173,14 @@ def request_verify(request: Request, request_id: Identifier, principal: RequestH
 @router.post("/requests/{request_id}/decision")
 def request_decision(request: Request, request_id: Identifier, principal: RequestHandler, session: DbSession,
                      apply: Annotated[str, Form(pattern="^(yes|no)$")],
-                     note: Annotated[CleanStr, Form(min_length=1, max_length=500)]) -> Response:
+                     note: Annotated[CleanStr, Form(min_length=1, max_length=500)],
+                     confirm: Confirmation = "") -> Response:
+    """Apply the correction (it overwrites the record, so it asks first) or refuse it, saying why."""
+    if apply == "yes" and (asked := ask_first(
+            request, principal, f"/console/privacy/requests/{request_id}", question=APPLY_CORRECTION,
+            action=f"/console/privacy/requests/{request_id}/decision", fields={"apply": "yes", "note": note},
+            confirm=confirm)):
+        return asked
     try:
         requests.decide_correction(session, request.app.state.vault, actor=principal.actor, request_id=request_id,
                                    apply=apply == "yes", note=note)
@@ -201,7 +227,12 @@ def hold_place(request: Request, principal: RetentionManager, session: DbSession
 
 
 @router.post("/holds/{hold_id}/release")
-def hold_release(request: Request, hold_id: Identifier, principal: RetentionManager, session: DbSession) -> Response:
+def hold_release(request: Request, hold_id: Identifier, principal: RetentionManager, session: DbSession,
+                 confirm: Confirmation = "") -> Response:
+    """Lift a hold: the next retention run may erase the person's data, so it asks first."""
+    if asked := ask_first(request, principal, "/console/privacy/retention", question=LIFT_HOLD,
+                          action=f"/console/privacy/holds/{hold_id}/release", fields={}, confirm=confirm):
+        return asked
     try:
         retention.release_hold(session, actor=principal.actor, hold_id=hold_id)
     except DomainError as exc:
@@ -213,11 +244,10 @@ def hold_release(request: Request, hold_id: Identifier, principal: RetentionMana
 @router.post("/retention/run", dependencies=[Bulk])
 def retention_run(request: Request, principal: RetentionManager, session: DbSession,
                   mode: Annotated[str, Form(pattern="^(dry|real)$")], confirm: Confirmation = "") -> Response:
-    if mode == "real" and confirm != CONFIRMED:
-        return confirmation_page(request, principal, "/console/privacy/retention",
-                                 action="/console/privacy/retention/run", fields={"mode": "real"},
-                                 question=RETENTION_QUESTION, consequence=RETENTION_CONSEQUENCE,
-                                 button="Run now (erases)")
+    if mode == "real" and (asked := ask_first(request, principal, "/console/privacy/retention",
+                                              question=RETENTION_RUN, action="/console/privacy/retention/run",
+                                              fields={"mode": "real"}, confirm=confirm)):
+        return asked
     session.commit()  # the run commits its own batches; this request must not hold the writer lock meanwhile
     retention.run_retention(request.app.state.sessionmaker, request.app.state.vault, request.app.state.settings,
                             dry_run=mode == "dry", actor=principal.actor)
@@ -324,11 +354,10 @@ def breach_action(
     reader_id: Annotated[str, Form(max_length=64)] = "", reference: Annotated[CleanStr, Form(max_length=100)] = "",
     confirm: Confirmation = "",
 ) -> Response:
-    if action in BREACH_QUESTIONS and confirm != CONFIRMED:
-        question, consequence, button = BREACH_QUESTIONS[action]
-        return confirmation_page(request, principal, f"/console/privacy/breaches/{breach_id}",
-                                 action=f"/console/privacy/breaches/{breach_id}/action", fields={"action": action},
-                                 question=question, consequence=consequence, button=button)
+    if action in BREACH_QUESTIONS and (asked := ask_first(
+            request, principal, f"/console/privacy/breaches/{breach_id}", question=BREACH_QUESTIONS[action],
+            action=f"/console/privacy/breaches/{breach_id}/action", fields={"action": action}, confirm=confirm)):
+        return asked
     actor = principal.actor
     try:
         if action == "investigate":

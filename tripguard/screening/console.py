@@ -25,6 +25,7 @@ from tripguard.screening.models import Applicant, DisputeDocument
 from tripguard.security.auth import ScreeningOfficer
 from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal
+from tripguard.web.confirmations import ask
 from tripguard.web.lists import (
     Column,
     Filter,
@@ -34,7 +35,7 @@ from tripguard.web.lists import (
     iso_or_blank,
     read_query,
 )
-from tripguard.web.shell import CONFIRMED, Confirmation, confirmation_page, error_text, page
+from tripguard.web.shell import Confirmation, ask_first, error_text, page
 
 router = APIRouter(prefix="/console/screening", include_in_schema=False)
 
@@ -205,12 +206,12 @@ def take(request: Request, applicant_id: Identifier, principal: ScreeningOfficer
 
 
 QUESTIONS = {
-    "pre_adverse": (N_("Send the pre-adverse notice?"),
-                    N_("The applicant is told the reasons by SMS and may dispute them within the window. They cannot "
-                       "take work meanwhile."), N_("Send the notice")),
-    "reject": (N_("Reject this applicant for good?"),
-               N_("The final decision is sent to the applicant and to the operator; the agency stops monitoring them."),
-               N_("Reject")),
+    "pre_adverse": ask("screening.pre_adverse", N_("Send the pre-adverse notice?"),
+                       N_("The applicant is told the reasons by SMS and may dispute them within the window. They "
+                          "cannot take work meanwhile."), N_("Send the pre-adverse notice")),
+    "reject": ask("screening.reject", N_("Reject this applicant for good?"),
+                  N_("The final decision is sent to the applicant and to the operator; the agency stops monitoring "
+                     "them."), N_("Reject")),
 }
 
 
@@ -218,12 +219,11 @@ QUESTIONS = {
 def decide(request: Request, applicant_id: Identifier, principal: ScreeningOfficer, session: DbSession,
            action: Annotated[str, Form(pattern="^(clear|pre_adverse|reject|notice_delivered)$")],
            note: Annotated[CleanStr, Form(max_length=2000)] = "", confirm: Confirmation = "") -> Response:
-    if action in QUESTIONS and confirm != CONFIRMED:
-        question, consequence, button = QUESTIONS[action]
-        return confirmation_page(request, principal, f"/console/screening/{applicant_id}",
-                                 action=f"/console/screening/{applicant_id}/decision",
-                                 fields={"action": action, "note": note}, question=question, consequence=consequence,
-                                 button=button)
+    if action in QUESTIONS and (asked := ask_first(
+            request, principal, f"/console/screening/{applicant_id}", question=QUESTIONS[action],
+            action=f"/console/screening/{applicant_id}/decision", fields={"action": action, "note": note},
+            confirm=confirm)):
+        return asked
     try:
         adjudication.decide(session, request.app.state.vault, rules(request), officer=principal,
                             applicant_id=applicant_id, action=action, note=note.strip() or None)

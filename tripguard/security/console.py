@@ -31,11 +31,12 @@ from tripguard.security.auth import (
 from tripguard.security.permissions import API_KEY_SCOPES, STAFF_ROLES, Permission, Role
 from tripguard.security.principal import Principal
 from tripguard.security.schemas import TICKET, USERNAME_PATTERN
+from tripguard.web.confirmations import Question, ask
 from tripguard.web.rendering import render
 from tripguard.web.shell import (
     CONFIRMED,
     Confirmation,
-    confirmation_page,
+    ask_first,
     error_text,
     i18n_text,
     page,
@@ -43,9 +44,9 @@ from tripguard.web.shell import (
 )
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-REVOKE_QUESTION = N_("Revoke this API key?")
-REVOKE_CONSEQUENCE = N_("Every system using it is refused from now on. A revoked key cannot be restored; "
-                        "create a new one instead.")
+REVOKE_KEY = ask("security.api_key_revoke", N_("Revoke this API key?"),
+                 N_("Every system using it is refused from now on. A revoked key cannot be restored; "
+                    "create a new one instead."), N_("Revoke"))
 
 
 # ---- sign-in ---------------------------------------------------------------------------------
@@ -135,16 +136,17 @@ def _staff_page(request: Request, principal: Principal, session: DbSession, stat
                 all_roles=sorted(STAFF_ROLES), **{"values": {}, "problems": {}, **context})
 
 
-# The security administrator's account actions: (question, consequence, button, done) of each.
-ACCOUNT_ACTIONS = {
-    "unlock": (None, None, N_("Unlock"), N_("Account unlocked.")),
-    "totp-reset": (N_("Reset this person's second factor?"),
-                   N_("Their authenticator app stops working for TripGuard; they enrol a new one at their next "
-                      "sign-in, and their open sessions end."), N_("Reset second factor"),
+# The security administrator's account actions: (what it asks first, or None; what it says once done).
+ACCOUNT_ACTIONS: dict[str, tuple[Question | None, str]] = {
+    "unlock": (None, N_("Account unlocked.")),
+    "totp-reset": (ask("security.totp_reset", N_("Reset this person's second factor?"),
+                       N_("Their authenticator app stops working for TripGuard; they enrol a new one at their next "
+                          "sign-in, and their open sessions end."), N_("Reset second factor")),
                    N_("Second factor reset: they enrol again at their next sign-in.")),
-    "sessions-revoke": (N_("Sign this person out everywhere?"),
-                        N_("Every open session of theirs ends now; they must sign in again."),
-                        N_("Sign out everywhere"), N_("Their sessions were ended.")),
+    "sessions-revoke": (ask("security.sessions_revoke", N_("Sign this person out everywhere?"),
+                            N_("Every open session of theirs ends now; they must sign in again."),
+                            N_("Sign out everywhere")),
+                        N_("Their sessions were ended.")),
 }
 
 
@@ -168,10 +170,11 @@ def staff_sessions_revoke(request: Request, staff_id: Identifier, principal: Ses
 def _account_action(request: Request, principal: Principal, session: DbSession, staff_id: str, action: str,
                     confirm: str) -> HTMLResponse:
     """Unlock an account, reset its second factor, or end its sessions (the security administrator)."""
-    question, consequence, button, done = ACCOUNT_ACTIONS[action]
-    if question and consequence and confirm != CONFIRMED:
-        return confirmation_page(request, principal, "/console/staff", action=f"/console/staff/{staff_id}/account/{action}",
-                                 fields={}, question=question, consequence=consequence, button=button)
+    question, done = ACCOUNT_ACTIONS[action]
+    if question and (asked := ask_first(request, principal, "/console/staff", question=question,
+                                        action=f"/console/staff/{staff_id}/account/{action}", fields={},
+                                        confirm=confirm)):
+        return asked
     try:
         if action == "unlock":
             security_service.unlock_staff(session, actor=principal.actor, staff_id=staff_id)
@@ -279,9 +282,9 @@ def api_key_create(
 @router.post("/api-keys/{key_id}/revoke")
 def api_key_revoke(request: Request, key_id: Identifier, principal: ApiKeyManager, session: DbSession,
                    confirm: Confirmation = "") -> Response:
-    if confirm != CONFIRMED:
-        return confirmation_page(request, principal, "/console/api-keys", action=f"/console/api-keys/{key_id}/revoke",
-                                 fields={}, question=REVOKE_QUESTION, consequence=REVOKE_CONSEQUENCE, button="Revoke")
+    if asked := ask_first(request, principal, "/console/api-keys", question=REVOKE_KEY,
+                          action=f"/console/api-keys/{key_id}/revoke", fields={}, confirm=confirm):
+        return asked
     security_service.revoke_api_key(session, actor=principal.actor, key_id=key_id)
     return RedirectResponse("/console/api-keys", status_code=303)
 

@@ -67,6 +67,7 @@ class Permission(StrEnum):
     COMPLAINT_READ = "complaint.read"  # the supervisors' list of complaints
     SUPERVISION_READ = "supervision.read"  # the supervision team's findings over the audit log
     COMPLAINT_HANDLE = "complaint.handle"  # the feedback desk: take, answer, turn into a case or a breach
+    COMPLAINT_TEMPLATES = "complaint.templates"  # the feedback desk's answer templates: write, change, retire
     SCREENING_SUBMIT = "screening.submit"  # the operator's backend: applicants, leavers, shift-start selfies
     ELIGIBILITY_READ = "eligibility.read"  # the operator's dispatch asks whether a worker may work
     SCREENING_ADJUDICATE = "screening.adjudicate"  # a screening officer's queue: review, notices, decisions
@@ -161,7 +162,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.TRAINER: _STAFF_BASE | {Permission.TRAINING_MANAGE, Permission.AGREEMENT_PUBLISH},
     Role.SUPERVISOR: _STAFF_BASE | {Permission.AUDIT_READ, Permission.CATALOGUE_READ, Permission.COMPLAINT_READ,
                                     Permission.SUPERVISION_READ, Permission.VIOLATION_RAISE, Permission.REPORT_READ,
-                                    Permission.REPORT_CLOSE},
+                                    Permission.REPORT_CLOSE, Permission.COMPLAINT_TEMPLATES},
     Role.SUPPORT_AGENT: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ORDER_READ, Permission.ORDER_REVEAL,
                                        Permission.COMPLAINT_READ, Permission.COMPLAINT_HANDLE,
                                        Permission.VIOLATION_RAISE},

@@ -22,6 +22,7 @@ from jinja2 import (
 from jinja2.runtime import Context
 
 from tripguard.core import i18n
+from tripguard.web.confirmations import dialog_attributes
 from tripguard.web.labels import detail_label, kind_label, trip_state
 from tripguard.web.streams import cursor_now
 
@@ -56,6 +57,7 @@ def local_time(context: Context, value: datetime | None, fmt: str = "%H:%M:%S") 
 
 env.filters["local"] = local_time
 env.globals["detail_label"] = detail_label
+env.globals["asks"] = dialog_attributes  # a destructive button asks first: web/confirmations.py
 env.globals["kind_label"] = kind_label
 env.globals["trip_state"] = trip_state
 env.globals["label_map"] = lambda keys: {key: i18n.gettext(key) for key in keys}

@@ -3,6 +3,7 @@ language switch and the error page. Each domain's pages live in its own `console
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
@@ -19,6 +20,7 @@ from tripguard.security.auth import SESSION_COOKIE, ConsoleUser, Public
 from tripguard.security.permissions import Permission
 from tripguard.security.principal import Principal
 from tripguard.web import dashboard
+from tripguard.web.confirmations import Question
 from tripguard.web.labels import N_, detail_label
 from tripguard.web.rendering import render, request_locale
 
@@ -36,6 +38,7 @@ NAVIGATION: list[tuple[str, str, Permission]] = [
     ("Devices", "/console/devices", Permission.ALERTS_READ),
     ("Orders", "/console/orders", Permission.ORDER_READ),
     ("Complaints", "/console/complaints", Permission.COMPLAINT_READ),
+    ("Answer templates", "/console/complaints/templates", Permission.COMPLAINT_TEMPLATES),
     ("Reports", "/console/reports", Permission.REPORT_READ),
     ("Supervision", "/console/supervision", Permission.SUPERVISION_READ),
     ("Discipline", "/console/discipline", Permission.DISCIPLINE_DECIDE),
@@ -47,6 +50,7 @@ NAVIGATION: list[tuple[str, str, Permission]] = [
     ("API keys", "/console/api-keys", Permission.APIKEY_MANAGE),
     ("Data catalogue", "/console/privacy/catalogue", Permission.CATALOGUE_READ),
     ("Requests", "/console/privacy/requests", Permission.REQUEST_HANDLE),
+    ("Notices", "/console/privacy/notices", Permission.NOTICE_PUBLISH),
     ("Retention", "/console/privacy/retention", Permission.RETENTION_MANAGE),
     ("Breaches", "/console/privacy/breaches", Permission.BREACH_MANAGE),
     ("Agreement", "/console/agreement", Permission.AGREEMENT_SIGN),
@@ -75,11 +79,26 @@ Confirmation = Annotated[str, Form(max_length=3)]  # "yes" once the person confi
 
 
 def confirmation_page(request: Request, principal: Principal, current: str, *, action: str,
-                      fields: dict[str, str], question: str, consequence: str, button: str) -> HTMLResponse:
+                      fields: Mapping[str, str | Sequence[str]], question: str, consequence: str,
+                      button: str) -> HTMLResponse:
     """Asked before a destructive action runs (the page's dialog asks first; without it, this page):
-    the same form again, confirmed. The question and the rest are English msgids, shown translated."""
-    return page(request, "confirm.html", principal, current, action=action, fields=fields, question=question,
+    the same form again, confirmed. The question and the rest are English msgids, shown translated.
+    A field given as a list goes back as that many values (a multiple select)."""
+    hidden = [(name, value) for name, given in fields.items()
+              for value in ([given] if isinstance(given, str) else given)]
+    return page(request, "confirm.html", principal, current, action=action, fields=hidden, question=question,
                 consequence=consequence, button=button, back=current)
+
+
+def ask_first(request: Request, principal: Principal, current: str, *, question: Question, action: str,
+              fields: Mapping[str, str | Sequence[str]], confirm: str) -> HTMLResponse | None:
+    """The one gate of every irreversible or punitive console action: until the person confirmed
+    (`confirm=yes`, which the shell's dialog adds), the confirmation page and nothing done; None once
+    confirmed. `fields` are the form's own, sent again with the confirmation."""
+    if confirm == CONFIRMED:
+        return None
+    return confirmation_page(request, principal, current, action=action, fields=fields, question=question.question,
+                             consequence=question.consequence, button=question.button)
 
 
 def i18n_text(request: Request, message: str) -> str:

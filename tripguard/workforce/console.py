@@ -27,9 +27,10 @@ from tripguard.security.auth import (
 )
 from tripguard.security.permissions import Permission, Purpose
 from tripguard.security.principal import Principal
+from tripguard.web.confirmations import ask
 from tripguard.web.lists import Column, Filter, ListSpec, fetch, read_query
 from tripguard.web.rendering import request_locale
-from tripguard.web.shell import error_text, page
+from tripguard.web.shell import Confirmation, ask_first, error_text, page
 from tripguard.workforce import agreements, discipline, inspections, kpi, supervision
 from tripguard.workforce.models import Attempt, Course, Finding, Violation
 
@@ -69,6 +70,42 @@ EVIDENCE_LABELS = {"audit": N_("Audit entries"), "incidents": N_("Cases"), "comp
                    "findings": N_("Findings")}
 APPEAL_LABELS = {"pending": N_("appeal pending"), "upheld": N_("sanction upheld"),
                  "overturned": N_("sanction overturned")}
+
+# Punitive or final decisions ask first (web/confirmations.py): each sanction by its kind, an appeal's decision,
+# and a new agreement version (everyone of its audience is shut out of personal data until they sign it).
+SANCTION_QUESTIONS = {
+    "warning": ask("discipline.warning", N_("Give this person a warning?"),
+                   N_("The warning goes on their record with this violation and counts in the reports. It is not "
+                      "taken back; they may appeal it."), N_("Decide")),
+    "fine": ask("discipline.fine", N_("Fine this person?"),
+                N_("The fine is recorded against them with this violation and counts in the reports. It is not "
+                   "taken back; they may appeal it."), N_("Decide")),
+    "suspension": ask("discipline.suspension", N_("Suspend this person?"),
+                      N_("From now on they can take no work and open no personal data, for the days given or until "
+                         "lifted. A driver's or courier's suspension is sent to the operator. They may appeal it."),
+                      N_("Decide")),
+    "dismissal": ask("discipline.dismissal", N_("Dismiss this person?"),
+                     N_("They are shut out for good: a staff member's account is disabled and signed out at once; a "
+                        "driver's or courier's dismissal is sent to the operator. Only an appeal overturns it."),
+                     N_("Decide")),
+    "referral": ask("discipline.referral", N_("Refer this person to the authorities?"),
+                    N_("The referral is recorded against them with this violation and counts in the reports. It is "
+                       "not taken back; they may appeal it."), N_("Decide")),
+    "retraining": ask("discipline.retraining", N_("Send this worker back to training?"),
+                      N_("They are given no work until they pass the course again. They may appeal it."),
+                      N_("Decide")),
+}
+APPEAL_QUESTIONS = {
+    "upheld": ask("discipline.appeal_upheld", N_("Uphold this sanction?"),
+                  N_("The appeal is decided for good: the sanction stays in force and they cannot appeal it again."),
+                  N_("Uphold")),
+    "overturned": ask("discipline.appeal_overturned", N_("Overturn this sanction?"),
+                      N_("The appeal is decided for good: the sanction ends at once and cannot be put back; a new "
+                         "sanction needs a new decision."), N_("Overturn")),
+}
+PUBLISH_AGREEMENT = ask("agreement.publish", N_("Publish this agreement version?"),
+                        N_("It is in force at once and cannot be changed: everyone it is for opens no personal data "
+                           "until they have signed it."), N_("Publish"))
 
 
 # --- every staff member: the agreement -----------------------------------------------------------------
@@ -140,8 +177,14 @@ def publish_agreement(request: Request, principal: AgreementPublisher, session: 
                       title_zh: Annotated[CleanStr, Form(min_length=1, max_length=200)],
                       title_en: Annotated[CleanStr, Form(min_length=1, max_length=200)],
                       body_zh: Annotated[CleanStr, Form(min_length=1, max_length=20000)],
-                      body_en: Annotated[CleanStr, Form(min_length=1, max_length=20000)]) -> Response:
+                      body_en: Annotated[CleanStr, Form(min_length=1, max_length=20000)],
+                      confirm: Confirmation = "") -> Response:
     """A new version: everyone of its audience signs it again before their next read of personal data."""
+    if asked := ask_first(request, principal, "/console/training", question=PUBLISH_AGREEMENT,
+                          action="/console/training/agreements", confirm=confirm,
+                          fields={"audience": audience, "version": version, "title_zh": title_zh,
+                                  "title_en": title_en, "body_zh": body_zh, "body_en": body_en}):
+        return asked
     agreements.publish(session, actor=principal.actor, audience=audience, version=version, title_zh=title_zh,
                        title_en=title_en, body_zh=body_zh, body_en=body_en)
     return RedirectResponse("/console/training", status_code=303)
@@ -267,8 +310,17 @@ def decide(request: Request, violation_id: Identifier, principal: DisciplineDeci
            amount_yuan: Annotated[int | None, Form(ge=1, le=1_000_000)] = None,
            days: Annotated[int | None, Form(ge=1, le=3650)] = None,
            course_id: Annotated[str, Form(max_length=64)] = "",
-           sanction_id: Annotated[str, Form(max_length=40)] = "") -> Response:
+           sanction_id: Annotated[str, Form(max_length=40)] = "", confirm: Confirmation = "") -> Response:
+    """A sanction, lifting one, or an appeal's decision. A sanction and an appeal's decision ask first."""
     violation = discipline.get(session, violation_id)
+    question = SANCTION_QUESTIONS[kind] if action == "sanction" else APPEAL_QUESTIONS.get(action)
+    fields = {"action": action, "kind": kind, "course_id": course_id, "sanction_id": sanction_id,
+              **({"amount_yuan": str(amount_yuan)} if amount_yuan is not None else {}),
+              **({"days": str(days)} if days is not None else {})}
+    if question and (asked := ask_first(request, principal, f"/console/discipline/{violation.id}", question=question,
+                                        action=f"/console/discipline/{violation.id}", fields=fields,
+                                        confirm=confirm)):
+        return asked
     try:
         if action == "sanction":
             discipline.decide(session, actor=principal.actor, violation_id=violation.id, kind=kind,

@@ -68,12 +68,18 @@
     if (event.target.closest("#sound-on")) { alarm.turnOn(); return; }
     // A button with data-confirm opens the dialog; confirmed, its form goes with confirm=yes (the
     // server asks again on a page of its own when that is missing, so nothing runs unconfirmed).
+    // With data-confirm-from="<select name>", the chosen option's own data-confirm/-consequence are
+    // asked (a sanction asks by its kind). A form not filled in yet is left to the browser to say so.
     const button = event.target.closest("button[data-confirm]");
     const dialog = byId("confirm-dialog");
-    if (!button || !dialog || button.form.querySelector("input[name=confirm]")) return;
+    if (!button || !dialog || !button.form || button.form.querySelector("input[name=confirm]")) return;
+    if (!button.form.checkValidity()) return;
     event.preventDefault();
-    dialog.querySelector("#confirm-question").textContent = button.dataset.confirm;
-    dialog.querySelector("#confirm-consequence").textContent = button.dataset.consequence || "";
+    const from = button.dataset.confirmFrom && button.form.elements.namedItem(button.dataset.confirmFrom);
+    const chosen = from && from.selectedOptions && from.selectedOptions[0];
+    const asked = chosen && chosen.dataset.confirm ? chosen.dataset : button.dataset;
+    dialog.querySelector("#confirm-question").textContent = asked.confirm;
+    dialog.querySelector("#confirm-consequence").textContent = asked.consequence || "";
     dialog.querySelector("#confirm-yes").textContent = button.textContent.trim();
     dialog.returnValue = "";
     dialog.onclose = () => {
