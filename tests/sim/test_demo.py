@@ -4,6 +4,7 @@ for every run; a heartbeating fleet whose drivers the trip-start safety net lets
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import time
 from collections import defaultdict
@@ -24,7 +25,14 @@ from tripguard.privacy.models import DataSubject
 from tripguard.safety.models import Incident
 from tripguard.screening.service import rules_from
 from tripguard.sim import cast
-from tripguard.sim.demo import HEARTBEAT_SECONDS, SOS, DemoCity, close_interrupted, lap_events, new_run
+from tripguard.sim.demo import (
+    HEARTBEAT_SECONDS,
+    SOS,
+    DemoCity,
+    close_interrupted,
+    lap_events,
+    new_run,
+)
 from tripguard.telematics import registry, service
 from tripguard.telematics.events import parse_ts
 from tripguard.telematics.models import Trip, TripAlert, Vehicle
@@ -65,7 +73,7 @@ def test_the_fleet_heartbeats_every_minute_from_the_laps_first_moment() -> None:
     assert set(beats) == {t.device_id for t in taxis} | {"DEV-V-PARK-1"}  # DEV-V-PARK-2 stays silent
     last = parse_ts(str(events[-1]["ts"]))
     for times in beats.values():
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert max(gaps) == HEARTBEAT_SECONDS and last - times[-1] < HEARTBEAT_SECONDS
     faulty = {e["camera_ok"] for e in events if e.get("device_id") == "DEV-V-PARK-1"}
     assert faulty == {False}
