@@ -164,6 +164,7 @@ def demo_bootstrap(
     if settings.env != "development":
         err.print("[red]error:[/red] demo accounts exist only in development")
         raise typer.Exit(2)
+    err.print("Setting up the demo (its fleet is screened, trained and signed: half a minute the first time)…")
     with clean_errors():
         demo = bootstrap(settings, credentials_file=credentials_file, trips=trips)
     print_demo(out, settings, demo, credentials_file)
@@ -172,7 +173,7 @@ def demo_bootstrap(
 @demo_app.command("token")
 def demo_token(
     role: Annotated[str, typer.Option(help="passenger, customer, driver or courier")] = "passenger",
-    sub: Annotated[str, typer.Option(help="the person's id, as the operator's app would send it")] = "P1",
+    sub: Annotated[str, typer.Option(help="the person's id, as the operator's app would send it")] = "P-DEMO-001",
     minutes: Annotated[int, typer.Option(min=1, max=60)] = 60,
 ) -> None:
     """Development only: print an app token, as the operator's backend would mint it, to try SOS, contacts, shares."""

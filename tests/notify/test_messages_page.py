@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -41,6 +42,7 @@ def test_the_administrator_reads_the_codes_texted_to_the_demos_people(client: Te
     page = client.get("/console/messages", headers={"accept-language": "zh-CN"})
     assert page.status_code == 200, page.text
     assert code in page.text and "13800005555" in page.text and "已发消息" in page.text
+    assert "个人信息请求验证码" in page.text and "verification_code" not in page.text  # what it is, in words
     assert 'href="/console/messages"' in page.text  # in the menu, in development
     assert client.get("/console/messages?channel=emergency").text.count("data-message=") == 0
     assert client.get("/console/messages?channel=sms").text.count("data-message=") == 1
@@ -70,3 +72,11 @@ def test_outside_development_the_page_does_not_exist(client: TestClient, db: Ses
         assert client.get("/console/messages?format=csv").status_code == 404
     app.state.settings = app.state.settings.model_copy(update={"env": "test"})
     assert 'href="/console/messages"' not in client.get("/console").text
+
+
+@pytest.mark.no_database
+def test_every_message_kind_is_named_in_words() -> None:
+    from tripguard.notify.console import TEMPLATE_LABELS
+    from tripguard.notify.templates import available
+
+    assert set(TEMPLATE_LABELS) == available() | {"emergency_dispatch"}

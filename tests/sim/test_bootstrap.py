@@ -144,3 +144,12 @@ def test_continuous_monitoring_can_be_tried_a_pushed_record_suspends_a_demo_driv
     with app.state.sessionmaker() as session:
         assert session.get(Applicant, driver).status == "suspended"  # type: ignore[union-attr]
         assert "worker.suspended" in gate.refusal(session, driver, role="driver", with_vehicle=False).codes
+
+
+def test_passwords_kept_by_an_earlier_release_are_still_printed(development: Settings, tmp_path: Path) -> None:
+    """An earlier `make run` wrote `<user> <password> <role>` lines: its accounts keep being shown, not lost."""
+    first = accounts_in(bootstrap(tmp_path))
+    creds = tmp_path / "creds.txt"
+    creds.write_text("".join(f"{name} {password} {role}\n" for name, (password, role, _) in first.items()))
+    assert accounts_in(bootstrap(tmp_path)) == first
+    assert "account admin " in creds.read_text()

@@ -34,6 +34,15 @@ from tripguard.web.shell import page
 PATH = "/console/messages"
 CHANNEL_LABELS = {"sms": N_("SMS"), "push": N_("Push"), "email": N_("E-mail"), "emergency": N_("Emergency gateway")}
 STATUS_LABELS = {"pending": N_("waiting"), "sent": N_("recorded"), "dead": N_("given up")}
+# What each message is (its template), as a reader names it.
+TEMPLATE_LABELS = {
+    "verification_code": N_("data request code"), "contact_code": N_("emergency contact's code"),
+    "handover_code": N_("hand-over code"), "sos_contact": N_("SOS: a contact told"),
+    "emergency_dispatch": N_("SOS: police dispatch"), "trip_share": N_("trip shared"), "check_in": N_("are you OK?"),
+    "contact_removed": N_("emergency contact removed"), "complaint_answered": N_("complaint answered"),
+    "breach_notice": N_("breach notice"), "digest": N_("digest"), "screening_cleared": N_("screening passed"),
+    "screening_pre_adverse": N_("screening: pre-adverse notice"), "screening_final": N_("screening: final decision"),
+}
 MESSAGES = ListSpec(
     name="messages", default_sort="created", tiebreak=OutboxMessage.id,
     columns=[Column("created", N_("Queued"), OutboxMessage.created_at),
@@ -95,4 +104,4 @@ def messages_page(request: Request, principal: RecordedMessagesReader, session: 
     _audit_read(session, principal, listing.rows)
     return page(request, "notify/messages.html", principal, PATH, list=listing,
                 shown=list(zip(listing.rows, _opened(request, session, listing.rows), strict=True)),
-                channel_labels=CHANNEL_LABELS, status_labels=STATUS_LABELS)
+                channel_labels=CHANNEL_LABELS, status_labels=STATUS_LABELS, template_labels=TEMPLATE_LABELS)

@@ -75,6 +75,8 @@ class Credentials:
             parts = line.split()
             if len(parts) == 4 and parts[0] == "account":
                 found.passwords[parts[1]] = parts[2]
+            elif len(parts) == 3 and parts[2] in {role.value for role in Role}:  # an earlier release's lines
+                found.passwords[parts[0]] = parts[1]
             elif len(parts) == 2 and parts[0] == "api-key":
                 found.api_key = parts[1]
         return found

@@ -40,8 +40,9 @@ def print_demo(out: Console, settings: Settings, demo: Demo, credentials_file: P
     say("To try:")
     say(f"  screening: screener -> Screening queue: {cast.APPLICANT.id} ({cast.APPLICANT.name}) has a record "
         "the agency found (fraud) to judge")
-    say(f"  delivery: kitchen -> Orders -> {cast.ORDER}: the privacy label to print; the hand-over code the "
-        "customer is texted shows on admin -> Messages sent")
+    say(f"  delivery: kitchen -> Orders -> {cast.ORDER}: the privacy label to print; its courier's token: "
+        f"tripguard demo token --role courier --sub {cast.COURIER.id} (pickup with the label's code, hand-over "
+        "with the code the customer is texted: admin -> Messages sent)")
     say("  training: the courier's link above; trainer -> Training for coverage and satisfaction")
     say("  reporting: supervisor -> Reports: the quarter's figures against their targets, and its report "
         "(PDF, HTML, CSV); or tripguard report quarterly --format pdf")

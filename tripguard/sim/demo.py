@@ -81,7 +81,8 @@ def _presses(events: list[dict[str, object]], spans: dict[str, list[float]],
     presses halfway through."""
     candidates = [(porto_id, span) for porto_id, span in spans.items()
                   if porto_id not in injected and len(span) == 3 and cast.has_contact(int(span[2]))]
-    chosen = [candidates[len(candidates) * (k + 1) // (SOS_PER_LAP + 1)] for k in range(SOS_PER_LAP)] \
+    # the first soon after the lap begins (a new visitor sees a case within minutes), the next mid-lap
+    chosen = [candidates[len(candidates) * k // SOS_PER_LAP] for k in range(SOS_PER_LAP)] \
         if len(candidates) >= SOS_PER_LAP else candidates
     by_porto = {str(e["trip_id"]).rsplit("-", 1)[-1]: e for e in events if e["type"] == "trip_started"}
     presses = []
