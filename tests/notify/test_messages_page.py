@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.builders import TEST_ACTOR
+from tests.web.untranslated import english_words
 from tripguard.audit.models import AuditEntry
 from tripguard.notify import service as notify
 from tripguard.privacy import service as privacy
@@ -43,6 +44,7 @@ def test_the_administrator_reads_the_codes_texted_to_the_demos_people(client: Te
     assert page.status_code == 200, page.text
     assert code in page.text and "13800005555" in page.text and "已发消息" in page.text
     assert "个人信息请求验证码" in page.text and "verification_code" not in page.text  # what it is, in words
+    assert english_words(page.text) == []
     assert 'href="/console/messages"' in page.text  # in the menu, in development
     assert client.get("/console/messages?channel=emergency").text.count("data-message=") == 0
     assert client.get("/console/messages?channel=sms").text.count("data-message=") == 1
