@@ -225,16 +225,21 @@ def _demo_press(app: FastAPI, passenger_id: str, trip_id: str) -> None:
     _sos_stored(app, [r.incident for r in raised if r.new])
 
 
+def demo_ingest_options(app: FastAPI) -> IngestOptions:
+    """The operator's ingest, safety net included; on a faster clock the net asks about the driver only."""
+    options = ingest_options(app)
+    if options.check_trip is not None and app.state.settings.demo_speed != 1:
+        options = dataclasses.replace(options, check_trip=functools.partial(ineligible_on_trip, with_vehicle=False))
+    return options
+
+
 def _start_demo_city(app: FastAPI) -> DemoCity:
     """The demo city, its drivers screened, trained and signed by `tripguard demo bootstrap` and its devices
     heartbeating: the trip-start safety net stays on. On a faster clock (TRIPGUARD_DEMO_SPEED) the lap's
     events, heartbeats included, are dated in the past, which the gate's look at the vehicle's device (by the
     wall clock) would take for silence: it then asks about the driver only."""
     settings: Settings = app.state.settings
-    options = ingest_options(app)
-    if options.check_trip is not None and settings.demo_speed != 1:
-        options = dataclasses.replace(options, check_trip=functools.partial(ineligible_on_trip, with_vehicle=False))
-    demo = DemoCity(app.state.sessionmaker, app.state.live_monitor, app.state.vault, options,
+    demo = DemoCity(app.state.sessionmaker, app.state.live_monitor, app.state.vault, demo_ingest_options(app),
                     speed=settings.demo_speed, press=functools.partial(_demo_press, app))
     demo.start()
     return demo

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tripguard.app import _demo_press, ineligible_on_trip, ingest_options
+from tripguard.app import _demo_press, demo_ingest_options, ineligible_on_trip, ingest_options
 from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
 from tripguard.notify.models import OutboxMessage
@@ -174,3 +174,13 @@ def test_a_restart_ends_the_last_runs_trips_and_raises_no_false_gps_lost(app: Fa
     assert not lost & left
     assert db.scalar(select(func.count()).select_from(Trip).where(Trip.id.in_(left), Trip.status == "ended")) \
         == len(left)
+
+
+def test_the_demo_keeps_the_safety_net_on_and_on_a_faster_clock_asks_about_the_driver_only(app: FastAPI) -> None:
+    app.state.settings = app.state.settings.model_copy(update={"trip_start_gate": True, "demo_speed": 1.0})
+    assert demo_ingest_options(app).check_trip is ineligible_on_trip  # vehicle included
+    app.state.settings = app.state.settings.model_copy(update={"demo_speed": 10.0})
+    faster = demo_ingest_options(app).check_trip
+    assert isinstance(faster, functools.partial) and faster.keywords == {"with_vehicle": False}
+    app.state.settings = app.state.settings.model_copy(update={"trip_start_gate": False})
+    assert demo_ingest_options(app).check_trip is None  # an operator who turned it off
