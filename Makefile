@@ -17,10 +17,14 @@ $(BIN)/.installed: pyproject.toml uv.lock
 
 install: $(BIN)/.installed
 
+# `make run PORT=9000 HOST=0.0.0.0` (or PORT=9000 make run): where it listens; links it prints and sends follow.
+PORT ?= 8000
+HOST ?= 127.0.0.1
 run: install
 	$(BIN)/tripguard db upgrade
-	$(BIN)/tripguard demo bootstrap
-	TRIPGUARD_DEMO_CITY=$${TRIPGUARD_DEMO_CITY:-true} $(BIN)/tripguard serve
+	TRIPGUARD_BASE_URL=$${TRIPGUARD_BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/tripguard demo bootstrap
+	TRIPGUARD_BASE_URL=$${TRIPGUARD_BASE_URL:-http://$(HOST):$(PORT)} TRIPGUARD_DEMO_CITY=$${TRIPGUARD_DEMO_CITY:-true} \
+	  $(BIN)/tripguard serve --host $(HOST) --port $(PORT)
 
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser), the
 # Noto CJK fonts so Chinese pages (and the console gallery's screenshots) render with real glyphs, and

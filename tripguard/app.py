@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -44,6 +45,7 @@ from tripguard.delivery import numbers as delivery_numbers
 from tripguard.delivery.api import router as delivery_router
 from tripguard.feedback import console as feedback_console
 from tripguard.feedback.api import router as feedback_router
+from tripguard.notify import console as notify_console
 from tripguard.notify.senders import OutboxSenders, OutboxWake
 from tripguard.notify.setup import build_notifier
 from tripguard.privacy import console as privacy_console
@@ -54,7 +56,7 @@ from tripguard.reporting import digests as reporting_digests
 from tripguard.reporting import snapshots as reporting_snapshots
 from tripguard.reporting.api import router as reporting_router
 from tripguard.safety import console as safety_console
-from tripguard.safety import contact_rights
+from tripguard.safety import contact_rights, sos
 from tripguard.safety.api import router as safety_router
 from tripguard.safety.contacts import share_automatically
 from tripguard.safety.intake import SosIntake
@@ -75,9 +77,11 @@ from tripguard.screening.service import rules_from as screening_rules_from
 from tripguard.security import console as security_console
 from tripguard.security.api import router as security_router
 from tripguard.security.auth import declared_permission, request_credential
+from tripguard.security.permissions import Role
+from tripguard.security.principal import Principal
 from tripguard.security.rate_limit import SlidingWindowLimiter
 from tripguard.security.service import SESSION_TOUCH_INTERVAL
-from tripguard.sim.demo import DemoCity
+from tripguard.sim.demo import DemoCity, close_interrupted
 from tripguard.telematics import checkins
 from tripguard.telematics import console as telematics_console
 from tripguard.telematics.api import router as telematics_router
@@ -103,7 +107,7 @@ CONSOLE_ROUTERS = [security_console.router, audit_console.router, privacy_consol
                    telematics_console.router, telematics_console.trips_router,
                    telematics_console.devices_router, telematics_console.check_ins_router, safety_console.router,
                    feedback_console.router, screening_console.router, delivery_console.router,
-                   workforce_console.router, reporting_console.router]
+                   workforce_console.router, reporting_console.router, notify_console.router]
 
 logger = logging.getLogger("tripguard.app")
 
@@ -199,11 +203,13 @@ def ingest_options(app: FastAPI) -> IngestOptions:
                          write_slice=settings.ingest_write_slice, between_slices=Session.commit)
 
 
-def ineligible_on_trip(session: Session, trip: Trip) -> list[Alert]:
+def ineligible_on_trip(session: Session, trip: Trip, *, with_vehicle: bool = True) -> list[Alert]:
     """The safety net: a trip started by a driver, or in a vehicle, the dispatch gate refuses is an
     `ineligible_driver` alert (high: a case for the safety centre), dated at the trip's start (sent again,
-    it is kept once). The evidence names the blockers, not what lies behind them."""
-    blockers = screening_gate.at_trip_start(session, driver_id=trip.driver_id, vehicle_id=trip.vehicle_id)
+    it is kept once). The evidence names the blockers, not what lies behind them. `with_vehicle=False`: the
+    driver only (the demo city on a faster clock, whose heartbeats are dated in the past)."""
+    blockers = screening_gate.at_trip_start(session, driver_id=trip.driver_id,
+                                            vehicle_id=trip.vehicle_id if with_vehicle else None)
     if not blockers or trip.started_at is None:
         return []
     return [Alert(trip.id, "ineligible_driver", trip.started_at.timestamp(), None, None, {
@@ -211,11 +217,31 @@ def ineligible_on_trip(session: Session, trip: Trip) -> list[Alert]:
         "blockers": [b.code for b in blockers]})]
 
 
+def _demo_press(app: FastAPI, passenger_id: str, trip_id: str) -> None:
+    """A demo passenger presses SOS on their trip, through the SOS service as the app's press would."""
+    caller = Principal.for_roles("subject", passenger_id, frozenset({Role.PASSENGER}))
+    with unit_of_work(app.state.emergency_sessionmaker) as session:
+        raised = sos.raise_many(session, sos_desk(app), [sos.Press(caller, trip_id=trip_id,
+                                                                    idempotency_key=f"demo:{trip_id}")])
+    _sos_stored(app, [r.incident for r in raised if r.new])
+
+
+def demo_ingest_options(app: FastAPI) -> IngestOptions:
+    """The operator's ingest, safety net included; on a faster clock the net asks about the driver only."""
+    options = ingest_options(app)
+    if options.check_trip is not None and app.state.settings.demo_speed != 1:
+        options = dataclasses.replace(options, check_trip=functools.partial(ineligible_on_trip, with_vehicle=False))
+    return options
+
+
 def _start_demo_city(app: FastAPI) -> DemoCity:
+    """The demo city, its drivers screened, trained and signed by `tripguard demo bootstrap` and its devices
+    heartbeating: the trip-start safety net stays on. On a faster clock (TRIPGUARD_DEMO_SPEED) the lap's
+    events, heartbeats included, are dated in the past, which the gate's look at the vehicle's device (by the
+    wall clock) would take for silence: it then asks about the driver only."""
     settings: Settings = app.state.settings
-    # The demo's drivers are not screened here: the safety net would make every demo trip a case.
-    demo = DemoCity(app.state.sessionmaker, app.state.live_monitor, app.state.vault,
-                    dataclasses.replace(ingest_options(app), check_trip=None), speed=settings.demo_speed)
+    demo = DemoCity(app.state.sessionmaker, app.state.live_monitor, app.state.vault, demo_ingest_options(app),
+                    speed=settings.demo_speed, press=functools.partial(_demo_press, app))
     demo.start()
     return demo
 
@@ -284,6 +310,10 @@ def outbox_senders(app: FastAPI) -> OutboxSenders:
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     link: NatsLink | None = app.state.nats
+    if link is None and app.state.settings.demo_city:  # a stopped demo's trips will never be finished
+        closed = await run_in_threadpool(close_interrupted, app.state.sessionmaker, app.state.vault)
+        if closed:
+            logger.info("demo trips closed", extra={"event": f"{closed} trips the last run left under way"})
     if link is None:  # the monitor runs here (else in `tripguard worker monitor`, from its checkpoints)
         restored = await run_in_threadpool(restore_monitor, app.state.sessionmaker, app.state.live_monitor,
                                            app.state.vault)

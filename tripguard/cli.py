@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from tripguard.audit.actor import CLI_ACTOR
 from tripguard.audit.cli import audit_app
-from tripguard.core.cli_support import clean_errors, cli_session, err
+from tripguard.core.cli_support import clean_errors, err
 from tripguard.delivery.cli import carrier_app
 from tripguard.notify.cli import worker_app
 from tripguard.privacy.cli import retention_app
@@ -45,27 +43,6 @@ app.add_typer(report_app, name="report")
 cluster_app = typer.Typer(help="The scaled-out set on one machine.", no_args_is_help=True)
 app.add_typer(cluster_app, name="cluster")
 out = Console(soft_wrap=True)
-
-DEMO_ACCOUNTS = [
-    ("admin", "System Administrator 系统管理员", "system_admin"),
-    ("security", "Security Administrator 安全管理员", "security_admin"),
-    ("auditor", "Audit Administrator 审计管理员", "audit_admin"),
-    ("agent", "Safety Agent 安全专员", "safety_agent"),
-    ("supervisor", "Supervisor 监督员", "supervisor"),
-    ("dpo", "Privacy Officer 个人信息保护负责人", "privacy_officer"),
-    ("trainer", "Trainer 培训专员", "trainer"),
-    ("hr", "HR Officer 人事专员", "hr_officer"),
-]
-DEMO_NOTICE = {
-    "version": "2026-11", "purposes": ["emergency", "delivery", "support", "subject_request"],
-    "categories": ["user.name", "user.contact.phone_number", "user.contact.email"],
-    "retention_zh": "行程数据保存两年；外卖联系方式在订单完成后 72 小时删除。",
-    "retention_en": "Trip data is kept for two years; delivery contact details are deleted 72 hours after the order.",
-    "text_zh": "为保障出行与配送安全，我们收集您的姓名和联系方式，仅用于紧急救助、订单履约和答复您的请求。",
-    "text_en": "To keep trips and deliveries safe we collect your name and contact details, used only for emergency "
-               "help, fulfilling your order and answering your requests.",
-}
-
 
 @app.command()
 def serve(
@@ -174,51 +151,36 @@ def db_upgrade(revision: str = "head") -> None:
 @demo_app.command("bootstrap")
 def demo_bootstrap(
     credentials_file: Annotated[Path, typer.Option()] = Path("var/demo-credentials.txt"),
+    trips: Annotated[int | None, typer.Option(min=1, help="the first Porto trips the demo city replays "
+                                                          "(default: all): their drivers are screened")] = None,
 ) -> None:
-    """Development only: create the demo staff accounts once, and print how to sign in."""
+    """Development only: the demo's accounts (one per role), the operator backend's API key, app tokens and
+    the demo's people, added where missing; then how to sign in and what to try."""
     from tripguard.core.settings import get_settings
-    from tripguard.privacy import service as privacy_service
-    from tripguard.security import service as security_service
-    from tripguard.security.permissions import Role
+    from tripguard.sim.bootstrap import bootstrap
+    from tripguard.sim.console_text import print_demo
 
     settings = get_settings()
     if settings.env != "development":
         err.print("[red]error:[/red] demo accounts exist only in development")
         raise typer.Exit(2)
-    with clean_errors(), cli_session(settings) as session:
-        if not security_service.list_staff(session):
-            lines = []
-            for username, name, role in DEMO_ACCOUNTS:
-                password = secrets.token_urlsafe(12)
-                security_service.create_staff(session, actor=CLI_ACTOR, username=username,
-                                              display_name=name, password=password, roles={Role(role)})
-                lines.append(f"{username:<11} {password:<18} {role}")
-            privacy_service.publish_notice(session, actor=CLI_ACTOR, **DEMO_NOTICE)  # type: ignore[arg-type]
-            credentials_file.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write("\n".join(lines) + "\n")
-    if credentials_file.exists():
-        out.print(f"\n[bold]TripGuard console:[/bold] {settings.base_url}/console   API docs: {settings.base_url}/docs")
-        out.print(f"Demo accounts (from {credentials_file}; privileged roles enrol an authenticator app "
-                  "at first sign-in, and everyone signs the confidentiality agreement, Agreement in the menu, "
-                  "before opening personal data):")
-        out.print(credentials_file.read_text())
+    err.print("Setting up the demo (its fleet is screened, trained and signed: half a minute the first time)…")
+    with clean_errors():
+        demo = bootstrap(settings, credentials_file=credentials_file, trips=trips)
+    print_demo(out, settings, demo, credentials_file)
 
 
 @demo_app.command("token")
 def demo_token(
     role: Annotated[str, typer.Option(help="passenger, customer, driver or courier")] = "passenger",
-    sub: Annotated[str, typer.Option(help="the person's id, as the operator's app would send it")] = "P1",
+    sub: Annotated[str, typer.Option(help="the person's id, as the operator's app would send it")] = "P-DEMO-001",
     minutes: Annotated[int, typer.Option(min=1, max=60)] = 60,
 ) -> None:
     """Development only: print an app token, as the operator's backend would mint it, to try SOS, contacts, shares."""
-    import jwt
-
-    from tripguard.core.clock import utcnow
     from tripguard.core.identifiers import is_identifier
     from tripguard.core.settings import get_settings
     from tripguard.security.permissions import SUBJECT_ROLES
+    from tripguard.sim.bootstrap import app_token
 
     settings = get_settings()
     if settings.env != "development" or settings.subject_token_secret is None:
@@ -227,13 +189,44 @@ def demo_token(
     if role not in {r.value for r in SUBJECT_ROLES} or not is_identifier(sub):
         err.print("[red]error:[/red] --role must be passenger, customer, driver or courier, and --sub an id")
         raise typer.Exit(2)
-    now = utcnow()
-    minutes = min(minutes, settings.subject_token_max_ttl_seconds // 60)
-    claims = {"sub": sub, "role": role, "aud": settings.subject_token_audience, "iat": now,
-              "exp": now + timedelta(minutes=minutes)}
-    if settings.subject_token_issuer:
-        claims["iss"] = settings.subject_token_issuer
-    print(jwt.encode(claims, settings.subject_token_secret.get_secret_value(), algorithm="HS256"))
+    print(app_token(settings, role=role, sub=sub, minutes=minutes))
+
+
+@demo_app.command("agency-push")
+def demo_agency_push(
+    worker: Annotated[str, typer.Option(help="the worker the simulated agency found a new record of")],
+    record: Annotated[str, typer.Option(help="the record's category, e.g. drink_driving, drug_use, "
+                                             "violent_crime")] = "drink_driving",
+) -> None:
+    """Development only: the simulated screening agency's continuous monitoring pushes a new record of a
+    worker to the running TripGuard, as a signed callback (the generated callback secret): a disqualifying
+    record suspends them at once, with a notice they may dispute, and their next trip raises a case."""
+    import json
+    import time
+
+    import httpx2 as httpx
+
+    from tripguard.core.settings import get_settings
+    from tripguard.screening.providers import SIGNATURE_HEADER, sign
+
+    settings = get_settings()
+    secret = settings.screening_callback_secret
+    if settings.env != "development" or secret is None:
+        err.print("[red]error:[/red] the simulated agency pushes only in development, with the generated secret")
+        raise typer.Exit(2)
+    body = json.dumps({"id": f"demo-{secrets.token_hex(8)}", "type": "record.found", "worker": worker,
+                       "records": [record]}).encode()
+    url = f"{settings.base_url}/api/v1/screening/callbacks"
+    try:
+        answer = httpx.post(url, content=body, timeout=10, headers={
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(secret.get_secret_value().encode(), body, int(time.time()))})
+    except httpx.HTTPError as exc:
+        err.print(f"[red]error:[/red] TripGuard does not answer at {url} ({type(exc).__name__}): is it running?")
+        raise typer.Exit(1) from exc
+    out.print(f"{url}: {answer.status_code} {answer.text}", highlight=False)
+    if answer.status_code >= 300:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -40,3 +40,15 @@ def test_translation_follows_the_locale() -> None:
         assert i18n.gettext("Sign in") == "Sign in"
     finally:
         i18n.current_locale.reset(token)
+
+
+def test_a_target_is_a_goal_and_what_an_audit_entry_acted_on_is_its_object() -> None:
+    """"Target" heads the reports' column of goals (目标); the audit log's column of what was acted on is
+    "Object" (对象): one English word had served both, and the reports said 对象."""
+    token = i18n.current_locale.set("zh_CN")
+    try:
+        assert (i18n.gettext("Target"), i18n.gettext("Object")) == ("目标", "对象")
+    finally:
+        i18n.current_locale.reset(token)
+    log = (i18n.CATALOG_DIR.parent / "audit" / "templates" / "log.html").read_text()
+    assert '_("Object")' in log and '_("Target")' not in log

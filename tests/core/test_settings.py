@@ -67,7 +67,10 @@ def test_a_bare_serve_never_runs_on_a_public_constant(tmp_path: Path) -> None:
     assert first.subject_token_secret is not None
     again = with_generated_secrets(Settings(_env_file=None, key_dir=tmp_path))  # type: ignore[call-arg]
     assert again.secret_key == first.secret_key and again.subject_token_secret == first.subject_token_secret
-    for name in ("secret-key", "keyring-passphrase", "subject-token-secret"):
+    # the screening agency's callbacks can be tried in development (continuous monitoring)
+    assert first.screening_callback_secret is not None
+    assert again.screening_callback_secret == first.screening_callback_secret
+    for name in ("secret-key", "keyring-passphrase", "subject-token-secret", "screening-callback-secret"):
         assert (tmp_path / name).stat().st_mode & 0o077 == 0
 
 

@@ -104,3 +104,19 @@ def test_from_the_console_and_the_command_line(client: TestClient, act_as, cli_s
     assert CliRunner().invoke(cli, ["report", "quarterly", "--format", "doc"]).exit_code == 2
     act_as(Role.SAFETY_AGENT)
     assert client.get("/console/reports").status_code == 403
+
+
+def test_the_command_line_writes_the_file_its_format_names(cli_site: Settings, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--format pdf` writes a .pdf (it wrote report.html, whatever the format); an --out naming another
+    format's extension is refused before anything is written."""
+    monkeypatch.chdir(tmp_path)
+    answer = CliRunner().invoke(cli, ["report", "quarterly", "--quarter", "2026Q3", "--format", "pdf", "--lang", "en"])
+    assert answer.exit_code == 0, answer.output
+    assert [p.name for p in tmp_path.glob("report*")] == ["report-2026Q3.pdf"]
+    assert (tmp_path / "report-2026Q3.pdf").read_bytes().startswith(b"%PDF")
+    refused = CliRunner().invoke(cli, ["report", "quarterly", "--format", "pdf", "--out", str(tmp_path / "q.html")])
+    assert refused.exit_code == 2 and not (tmp_path / "q.html").exists()
+    named = CliRunner().invoke(cli, ["report", "quarterly", "--quarter", "2026Q3", "--format", "csv",
+                                     "--out", str(tmp_path / "figures.txt")])
+    assert named.exit_code == 0 and (tmp_path / "figures.txt").exists()  # a name of the reader's own: kept

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests import builders
 from tests.builders import TEST_ACTOR
+from tests.screening.conftest import apply as apply_as_applicant
+from tests.screening.conftest import screening_app  # noqa: F401 (a fixture)
 from tests.telematics.test_ingest_api import ndjson, post, trip_with_deviation
 from tripguard.audit.models import AuditEntry
 from tripguard.notify.models import OutboxMessage
@@ -70,6 +73,23 @@ def test_the_gateway_payload_names_caller_place_vehicle_and_driver(client: TestC
     assert payload["location"]["lon"] == 116.4 and payload["silent"] is True
     assert payload["vehicle"] == {"plate": "粤B12345", "colour": "white", "model": "BYD Qin"}
     assert payload["driver"]["id"] == "D1"
+
+
+@pytest.mark.usefixtures("screening_app")
+def test_the_gateway_payload_names_the_driver_the_screening_holds(client: TestClient, db: Session, act_as,  # type: ignore[no-untyped-def]
+                                                                  app) -> None:
+    """The operator recorded no name for the driver, but TripGuard screened them: the police are told it."""
+    from tripguard.notify.service import dispatch_due
+
+    on_a_trip(client, act_as, db)
+    assert apply_as_applicant(client, act_as, "D1").status_code == 201  # 李师傅, screened by TripGuard
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    client.post("/api/v1/sos", json={})
+    dispatch_due(lambda: db, app.state.vault, app.state.notifier)  # type: ignore[arg-type]
+    payload = json.loads(app.state.notifier.channels["emergency"].sent[-1].body)
+    assert payload["driver"] == {"id": "D1", "name": "李师傅"}
+    opened = [e for e in db.scalars(select(AuditEntry).where(AuditEntry.action == "sos.raise"))]
+    assert len(opened) == 1 and opened[0].purpose == "emergency"  # what telling people opened, audited
 
 
 def test_agents_work_the_case_and_only_they_see_where(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]

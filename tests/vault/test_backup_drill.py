@@ -40,14 +40,14 @@ def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
 def make_run(settings: Settings, tmp_path: Path) -> None:
     """What `make run` leaves in the database: the demo accounts and notice, a lap of the demo city's trips
     (alerts, automatic shares), and one round of every scheduled job (the day's device snapshot among them)."""
-    code, output = run("demo", "bootstrap", "--credentials-file", str(tmp_path / "creds.txt"),
-                       env={"TRIPGUARD_ENV": "development"})
-    assert code == 0, output
     served = settings.model_copy(update={name: 3600 for name in (
         "audit_head_interval_seconds", "audit_sequence_interval_seconds", "retention_interval_seconds",
         "incident_interval_seconds", "check_in_interval_seconds", "supervision_interval_seconds",
         "digest_interval_seconds", "delivery_interval_seconds")})
-    app = create_app(served)
+    app = create_app(served)  # its keyring first: the bootstrap's people are sealed under the same keys
+    code, output = run("demo", "bootstrap", "--credentials-file", str(tmp_path / "creds.txt"), "--trips", "6",
+                       env={"TRIPGUARD_ENV": "development"})
+    assert code == 0, output
     DemoCity(app.state.sessionmaker, app.state.live_monitor, app.state.vault, ingest_options(app),
              speed=100_000, trips=6).run_lap(1)
     for job in background_jobs(app):

@@ -26,8 +26,10 @@ def cli_session(settings: Settings | None = None) -> Iterator[Session]:
     """A unit of work on the configured database, for one CLI command."""
     from tripguard.core.db import engine_for, make_sessionmaker, unit_of_work
     from tripguard.core.settings import get_settings
+    from tripguard.notify.templates import use_signature
 
     settings = settings or get_settings()
+    use_signature(settings.sms_signature)  # what this command queues signs with the deployment's signature
     engine = engine_for(settings)
     try:
         with unit_of_work(make_sessionmaker(engine)) as session:

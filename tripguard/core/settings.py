@@ -171,6 +171,10 @@ class Settings(BaseSettings):
     subject_token_audience: str = "tripguard"
     subject_token_max_ttl_seconds: int = Field(default=3600, ge=60)
 
+    sms_signature: str = Field(
+        default="行安卫士", min_length=2, max_length=12, pattern=r"^[^\[\]【】\s]+$",
+        description="the one SMS signature (签名) of this deployment, registered with the SMS provider: every text "
+                    "begins with it, in Chinese and English alike (【行安卫士】)")
     webhook_url: str | None = Field(default=None, description="the operator's endpoint for TripGuard events")
     webhook_secret: SecretStr | None = Field(default=None, description="signs webhook bodies (HMAC-SHA-256)")
     retention_delivery_contact_hours: int = Field(default=72, ge=1)
@@ -400,8 +404,10 @@ def _generated_secret(folder: Path, name: str) -> str:
 def with_generated_secrets(settings: Settings) -> Settings:
     """No public constant ever signs or protects anything: a secret not configured is generated once into the
     key folder. The session secret always; in development also the keyring passphrase (unless an older keyring
-    made with the development passphrase is there) and the subject-token secret, so that the demo's app tokens
-    work (`tripguard demo token`). Production still refuses to start without an explicit keyring passphrase."""
+    made with the development passphrase is there), the subject-token secret, so that the demo's app tokens
+    work (`tripguard demo token`), and the screening agency's callback secret, so that its signed callbacks
+    (continuous monitoring) can be tried (`tripguard demo agency-push`). Production still refuses to start
+    without an explicit keyring passphrase."""
     if settings.env == "test":
         return settings
     updates: dict[str, object] = {}
@@ -414,6 +420,9 @@ def with_generated_secrets(settings: Settings) -> Settings:
             updates["keyring_passphrase"] = SecretStr(_generated_secret(settings.key_dir, "keyring-passphrase"))
         if settings.subject_token_secret is None and settings.subject_token_public_key_file is None:
             updates["subject_token_secret"] = SecretStr(_generated_secret(settings.key_dir, "subject-token-secret"))
+        if settings.screening_callback_secret is None:  # continuous monitoring can be tried (`tripguard demo agency-push`)
+            updates["screening_callback_secret"] = SecretStr(_generated_secret(settings.key_dir,
+                                                                               "screening-callback-secret"))
     return settings.model_copy(update=updates) if updates else settings
 
 

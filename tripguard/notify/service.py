@@ -194,6 +194,14 @@ def _render(session: Session, vault: Vault, message: OutboxMessage) -> Rendered:
                     message_id=message.id)
 
 
+def opened(session: Session, vault: Vault, message: OutboxMessage) -> Rendered | None:
+    """What a message says (to, subject, text) as its channel is given it; None once its recipient was erased."""
+    try:
+        return _render(session, vault, message)
+    except SubjectErased:
+        return None
+
+
 def _retry_later(notifier: Notifier, message: OutboxMessage, error: str, result: DispatchResult) -> None:
     message.attempts += 1
     message.last_error = error[:500]

@@ -1,6 +1,8 @@
 """Message templates in zh-CN and en (Jinja2 files: `templates/<name>.<locale>.txt`).
 
-The first line of a template is the subject (used by e-mail and push), the rest the body.
+The first line of a template is the subject (used by e-mail and push), the rest the body. Every text
+begins with the deployment's one SMS signature (`TRIPGUARD_SMS_SIGNATURE`, 【行安卫士】 by default):
+`use_signature` sets it when the service starts (`build_notifier`) and for each CLI command.
 """
 
 from __future__ import annotations
@@ -10,8 +12,19 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+DEFAULT_SIGNATURE = "行安卫士"
 _env = Environment(loader=FileSystemLoader(TEMPLATE_DIR), undefined=StrictUndefined, autoescape=False,
                    keep_trailing_newline=False)
+_env.globals["signature"] = DEFAULT_SIGNATURE
+
+
+def use_signature(signature: str) -> None:
+    """The SMS signature every message carries from now on (one per deployment, from the settings)."""
+    _env.globals["signature"] = signature
+
+
+def signature() -> str:
+    return str(_env.globals["signature"])
 
 
 def render(template: str, locale: str, params: dict[str, object]) -> tuple[str, str]:

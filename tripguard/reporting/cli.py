@@ -82,7 +82,8 @@ report_app = typer.Typer(help="Evaluation reports.", no_args_is_help=True)
 def quarterly(
     quarter: Annotated[str, typer.Option(help="e.g. 2026Q3 (the current quarter by default)")] = "",
     fmt: Annotated[str, typer.Option("--format", help="html, pdf or csv")] = "html",
-    out_path: Annotated[Path, typer.Option("--out", help="the file to write")] = Path("report.html"),
+    out_path: Annotated[Path | None, typer.Option("--out", help="the file to write (default: "
+                                                                  "report-<quarter>.<format>)")] = None,
     lang: Annotated[str, typer.Option(help="zh_CN or en")] = "zh_CN",
 ) -> None:
     """The quarterly evaluation: every KPI against its target with four quarters of trend, the plan's
@@ -101,9 +102,14 @@ def quarterly(
     if lang not in i18n.LOCALES:
         err.print(f"[red]error:[/red] --lang is one of {', '.join(i18n.LOCALES)}")
         raise typer.Exit(2)
+    if out_path is not None and out_path.suffix.lower() in {f".{f}" for f in render.FORMATS} \
+            and out_path.suffix.lower() != f".{fmt}":
+        err.print(f"[red]error:[/red] --out {out_path} names a .{out_path.suffix[1:]} file for a {fmt} report")
+        raise typer.Exit(2)
     settings = get_settings()
     now = utcnow()
     label = quarter or periods.current_quarter(now, settings.timezone)
+    out_path = out_path or Path(f"report-{label}.{fmt}")
     with clean_errors(), cli_session(settings) as session, Progress(transient=True) as bar:
         task = bar.add_task(f"quarterly report {label}", total=quarterly_report.TREND_QUARTERS + 2)
 

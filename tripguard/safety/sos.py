@@ -34,6 +34,7 @@ from tripguard.privacy.models import DataSubject
 from tripguard.safety import shares
 from tripguard.safety.models import EmergencyContact, Incident
 from tripguard.safety.service import LIVE_STATES, add_event, case_key
+from tripguard.screening import service as screening
 from tripguard.security.principal import Principal
 from tripguard.telematics.models import Trip, Vehicle
 from tripguard.telematics.service import LiveMonitor
@@ -174,6 +175,10 @@ def _store_and_tell(session: Session, desk: SosDesk, created: list[_Created]) ->
     desk.vault.prefetch(session, callers, create_missing=True)
     desk.vault.prefetch(session, drivers)
     people = {s.id: s for s in session.scalars(select(DataSubject).where(DataSubject.id.in_(callers + drivers)))}
+    # A driver the operator recorded without a name (or not at all) whom TripGuard screened: the police are
+    # told the name the screening holds.
+    screened = screening.names_of(session, desk.vault, [d for d in drivers if people.get(d) is None
+                                                        or people[d].name is None]) if drivers else {}
     contacts: dict[str, list[EmergencyContact]] = defaultdict(list)
     for contact in session.scalars(select(EmergencyContact).where(EmergencyContact.subject_id.in_(callers),
                                                                   EmergencyContact.verified_at.is_not(None))
@@ -211,6 +216,7 @@ def _store_and_tell(session: Session, desk: SosDesk, created: list[_Created]) ->
                                                vehicle, link)
         _dispatch(session, desk.vault, incident, vehicle, position, link, caller=caller, caller_name=caller_name,
                   driver=people.get(incident.driver_id) if incident.driver_id else None,
+                  driver_screened_name=screened.get(incident.driver_id) if incident.driver_id else None,
                   sealed_for=case_key(incident.id) if erased else str(incident.caller_id))
         add_event(session, incident, "notified", SYSTEM, contacts=told, gateway=True, caller_erased=erased)
         # One entry per press: the press, and what telling people opened for the emergency purpose (the
@@ -261,7 +267,7 @@ def _tell_contacts(session: Session, vault: Vault, incident: Incident, contacts:
 def _dispatch(session: Session, vault: Vault, incident: Incident, vehicle: Vehicle | None,
               position: tuple[float, float, datetime] | None, link: str | None, *,
               caller: DataSubject | None, caller_name: str | None, driver: DataSubject | None,
-              sealed_for: str) -> None:
+              driver_screened_name: str | None, sealed_for: str) -> None:
     payload: dict[str, object] = {
         "incident_id": incident.id, "silent": incident.silent, "created_at": incident.created_at.isoformat(),
         "caller": {"id": incident.caller_id, "role": incident.caller_role,
@@ -272,7 +278,8 @@ def _dispatch(session: Session, vault: Vault, incident: Incident, vehicle: Vehic
         "vehicle": None if vehicle is None else {"plate": vehicle.plate, "colour": vehicle.colour,
                                                  "model": vehicle.model},
         "driver": None if incident.driver_id is None else {"id": incident.driver_id,
-                                                           "name": _opened(session, vault, driver, "name")},
+                                                           "name": _opened(session, vault, driver, "name")
+                                                           or driver_screened_name},
     }
     notify.enqueue_emergency(session, vault, subject_id=sealed_for, payload=payload,
                              idempotency_key=f"sos:{incident.id}:gateway", fresh_key=True)

@@ -41,7 +41,7 @@ from tripguard.screening.policy import (
     load_policy,
 )
 from tripguard.screening.providers import Finding
-from tripguard.vault.service import Vault
+from tripguard.vault.service import SubjectErased, Vault
 
 logger = logging.getLogger("tripguard.screening")
 ROLES = ("driver", "courier")
@@ -106,6 +106,24 @@ def active_workers() -> Select[tuple[str, str]]:
 
 def role_of(session: Session, worker_id: str) -> str | None:
     return session.scalar(select(Applicant.role).where(Applicant.id == worker_id))
+
+
+def names_of(session: Session, vault: Vault, worker_ids: list[str]) -> dict[str, str]:
+    """The names TripGuard holds from screening, for the workers that have one (opened through the gate's
+    `open_field`: the caller records why, as the SOS does for the police payload). A worker erased since
+    has none."""
+    names: dict[str, str] = {}
+    if not worker_ids:
+        return names
+    for applicant in session.scalars(select(Applicant).where(Applicant.id.in_(sorted(set(worker_ids))),
+                                                             Applicant.name.is_not(None))):
+        try:
+            name = access.open_field(vault, session, applicant, "name")
+        except SubjectErased:
+            continue
+        if name:
+            names[applicant.id] = name
+    return names
 
 
 def get(session: Session, applicant_id: str) -> Applicant:

@@ -88,6 +88,9 @@ class Permission(StrEnum):
     SANCTION_APPEAL = "sanction.appeal"  # the person sanctioned appeals
     REPORT_READ = "report.read"  # the KPIs against their targets, the quarterly report, their records
     REPORT_CLOSE = "report.close"  # close a finished quarter (freeze its figures) and restate it, with a reason
+    # Development only: what the recording channels (SMS, e-mail, push, the emergency gateway) would have sent,
+    # so that whoever tries the demo reads the codes texted to its fictional people (404 in any other setting).
+    MESSAGES_RECORDED = "messages.recorded"
 
 
 class Purpose(StrEnum):
@@ -146,7 +149,7 @@ _SUBJECT_BASE = frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY, Permis
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SYSTEM_ADMIN: _STAFF_BASE
-    | {Permission.STAFF_READ, Permission.STAFF_MANAGE, Permission.APIKEY_MANAGE},
+    | {Permission.STAFF_READ, Permission.STAFF_MANAGE, Permission.APIKEY_MANAGE, Permission.MESSAGES_RECORDED},
     Role.SECURITY_ADMIN: _STAFF_BASE
     | {Permission.STAFF_READ, Permission.STAFF_ROLES, Permission.SESSION_REVOKE},
     Role.AUDIT_ADMIN: _STAFF_BASE | {Permission.AUDIT_READ, Permission.AUDIT_SIGN},

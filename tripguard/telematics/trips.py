@@ -349,6 +349,24 @@ def _end(session: Session, vault: Vault, trip: Trip, event: TripEnded) -> None:
     compact(session, vault, trip.id)
 
 
+def abandon(session: Session, vault: Vault, *, trip_ids: list[str], actor: Actor, reason: str) -> int:
+    """Trips their sender will never finish (it stopped while they were under way, as the demo city does
+    when the server stops): ended at their last position's time, without the end-of-trip rules (nothing
+    is known of how they ended), each audited. A restart then finds them ended, so the monitor does not
+    take their silence for lost GPS. Returns how many were ended."""
+    ended = []
+    for trip in _load(session, trip_ids).values():
+        if trip.ended_at is not None:
+            continue
+        trip.status, trip.updated_at = "ended", utcnow()
+        trip.ended_at = trip.last_ping_at or trip.started_at or trip.updated_at
+        audit.record(session, actor=actor, action="trip.abandoned", target_type="telematics_trips",
+                     target_id=trip.id, details={"reason": reason})
+        ended.append(trip.id)
+    compact_many(session, vault, ended)
+    return len(ended)
+
+
 # -- evidence -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Evidence:

@@ -30,8 +30,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = PACKAGE_DIR / "web" / "templates"
 # The shell's templates by their name ("base.html"); a domain's by "<domain>/<name>", read from
 # tripguard/<domain>/templates beside its console.py.
-CONSOLE_DOMAINS = ("audit", "delivery", "feedback", "privacy", "safety", "reporting", "screening", "security",
-                   "telematics", "workforce")
+CONSOLE_DOMAINS = ("audit", "delivery", "feedback", "notify", "privacy", "safety", "reporting", "screening",
+                   "security", "telematics", "workforce")
 
 env = Environment(
     loader=ChoiceLoader([

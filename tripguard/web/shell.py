@@ -55,16 +55,22 @@ NAVIGATION: list[tuple[str, str, Permission]] = [
     ("Breaches", "/console/privacy/breaches", Permission.BREACH_MANAGE),
     ("Agreement", "/console/agreement", Permission.AGREEMENT_SIGN),
 ]
+# Pages that exist in development only (the demo's helpers).
+DEVELOPMENT_NAVIGATION: list[tuple[str, str, Permission]] = [
+    ("Messages sent", "/console/messages", Permission.MESSAGES_RECORDED),
+]
 
 
-def nav_for(principal: Principal) -> list[dict[str, str]]:
-    return [{"label": label, "href": href} for label, href, perm in NAVIGATION if principal.can(perm)]
+def nav_for(principal: Principal, *, development: bool = False) -> list[dict[str, str]]:
+    entries = NAVIGATION + (DEVELOPMENT_NAVIGATION if development else [])
+    return [{"label": label, "href": href} for label, href, perm in entries if principal.can(perm)]
 
 
 def page(request: Request, template: str, principal: Principal, current: str, *, status_code: int = 200,
          **context: object) -> HTMLResponse:
+    development = request.app.state.settings.env == "development"
     return render(request, template, status_code=status_code, principal=principal,
-                  nav=nav_for(principal), current=current,
+                  nav=nav_for(principal, development=development), current=current,
                   watch_cases=principal.can(Permission.INCIDENT_HANDLE), **context)
 
 
