@@ -81,7 +81,8 @@ def _complaint_page(request: Request, principal: Principal, session: DbSession, 
                               purpose=Purpose.SUPPORT) if columns else {}
     return page(request, "feedback/complaint.html", principal, "/console/complaints", status_code=status_code,
                 c=complaint, text=read.get("text"), answer=read.get("answer"), error=error,
-                can_handle=principal.can(Permission.COMPLAINT_HANDLE), now=utcnow())
+                can_handle=principal.can(Permission.COMPLAINT_HANDLE), can_trips=principal.can(Permission.ALERTS_READ),
+                now=utcnow())
 
 
 @router.post("/{complaint_id}/desk")

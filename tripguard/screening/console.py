@@ -180,14 +180,15 @@ def _codes(raw: str | None) -> list[str]:
     return [str(code) for code in value] if isinstance(value, list) else []
 
 
-def _facts(raw: str | None) -> dict[str, str]:
+def _facts(raw: str | None) -> dict[str, object]:
+    """What the agency found, as it sent it (the page names each key and value: `web.readable.facts`)."""
     try:
         value = json.loads(raw or "{}")
     except ValueError:
         return {}
     if not isinstance(value, dict):
         return {}
-    return {str(k): ", ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in value.items()}
+    return {str(k): v for k, v in value.items()}
 
 
 @router.get("/{applicant_id}")
