@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from tests.builders import PASSWORD, TEST_ACTOR, sign_as_staff, sign_in_with_enrolment
 from tests.web.raw_tokens import raw_tokens
+from tests.web.untranslated import english_words
 from tripguard.core.clock import utcnow
 from tripguard.security import service as security
 from tripguard.security.models import ApiKey, StaffAccount
@@ -68,7 +69,7 @@ def seed(client: TestClient, db: Session, act_as) -> dict[str, str]:  # type: ig
     from tripguard.workforce.models import Finding
 
     now = utcnow()
-    db.add(ApiKey(id="key_TEST", name="调度系统", prefix="zhtest", secret_hash="0" * 64, scopes=["ingest"],
+    db.add(ApiKey(id="key_TEST", name="调度系统", prefix="zhtest", secret_hash="0" * 64, scopes=["telematics.ingest"],
                   created_by="cli:test", created_at=now))
     db.commit()
     named_staff(db, "stf_TEST", "测试员", Role.TRAINER)
@@ -196,7 +197,7 @@ def visible_text(html: str) -> str:
     return re.sub(r"<[^>]+>", " ", body)
 
 
-CONSOLE_ROLES = sorted(STAFF_ROLES - {Role.MERCHANT}, key=str)
+CONSOLE_ROLES = sorted(STAFF_ROLES, key=str)
 
 
 @pytest.mark.parametrize("role", CONSOLE_ROLES)
@@ -205,6 +206,11 @@ def test_every_page_a_role_reaches_reads_without_keys_or_ids(client: TestClient,
     seed(client, db, act_as)
     client.app.dependency_overrides.clear()  # type: ignore[attr-defined]
     account = person(db, "reader.zh", "王芳", role)
+    if role == Role.MERCHANT:  # a merchant's staff member sees their own shop's orders
+        from tripguard.delivery.service import link_merchant_staff
+
+        link_merchant_staff(db, actor=TEST_ACTOR, merchant_id="M1", staff_id=account.id)
+        db.commit()
     if role in TOTP_REQUIRED_ROLES:
         sign_in_with_enrolment(client, account.username)
     else:
@@ -216,6 +222,8 @@ def test_every_page_a_role_reaches_reads_without_keys_or_ids(client: TestClient,
         assert len(pages) > 1
         for path, html in pages.items():
             problems = [str(raw) for raw in raw_tokens(html, PEOPLE)]
+            if language == "zh-CN":  # and no English word left in a Chinese page (tests/web/untranslated.py)
+                problems += [f"English {word!r}" for word in sorted(set(english_words(html)))]
             if TIME.search(visible_text(html)) and ZONE not in visible_text(html):
                 problems.append(f"times without their zone ({ZONE})")
             if problems:

@@ -91,6 +91,7 @@ DETAILS = {
     # an erasure's footprint (privacy.service.erase_footprint)
     "requests": N_("Requests closed"), "invitations": N_("Invitations voided"), "messages": N_("Messages cancelled"),
     "named_as_contact": N_("Named as someone's contact"), "owners_told": N_("People told their contact left"),
+    "categories": N_("Categories"), "record": N_("Deletion record"),
     # a breach's closing report
     "affected": N_("Affected people"), "containment_actions": N_("Containment actions"),
     "authority_report_on_time": N_("Reported in time"), "hours_open": N_("Hours open"),

@@ -85,7 +85,11 @@ FACTS = {key: key for key in (
 RECORDS = {key: key for key in (
     N_("traffic_accident_crime"), N_("dangerous_driving_crime"), N_("drug_use"), N_("drink_driving"),
     N_("violent_crime"), N_("fraud"), N_("other"))}
-VOCABULARIES = (ROLES, PURPOSES, CATEGORIES, ACTIONS, RULES, SCOPES, FACTS, RECORDS)
+# Why something happened and how, as audit details carry it: an erasure's or a sign-out's reason, a channel.
+REASONS = {key: key for key in (
+    N_("operator"), N_("retention"), N_("roles changed"), N_("second factor reset"), N_("unknown user"),
+    N_("wrong password"), N_("wrong enrolment code"), N_("sms"), N_("email"), N_("in_person"))}
+VOCABULARIES = (ROLES, PURPOSES, CATEGORIES, ACTIONS, RULES, SCOPES, FACTS, RECORDS, REASONS)
 # Personal fields by column (the data catalogue's), as the audit log's "fields" and "plaintext" name them.
 FIELDS = {
     "address": N_("Address"), "answer": N_("Answer"), "appeal": N_("Appeal"), "content": N_("Content"),
