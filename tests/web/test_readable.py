@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from babel.messages.pofile import read_po
@@ -100,6 +101,9 @@ def test_values_read_as_a_person_reads_them() -> None:
         assert readable.detail_value("name,phone", key="plaintext") == "姓名、电话"
         assert readable.detail_value("R_ZH", key="offender") == readable.ref("R_ZH")
         assert "would" not in readable.detail_value("{'would_erase': 2, 'held': 0, 'keep_days': 730.0}")
+        shanghai = ZoneInfo("Asia/Shanghai")
+        assert readable.detail_value("2026-03-01T08:01:00Z", zone=shanghai) == "2026-03-01 16:01:00"  # not UTC
+        assert readable.detail_value("{" * 400 + "}" * 400) == "{" * 400 + "}" * 400  # never a 500
     finally:
         i18n.current_locale.reset(token)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 
 from markupsafe import Markup, escape
 from sqlalchemy import select
@@ -211,10 +212,14 @@ ID_DETAILS = frozenset({
     "document", "key", "backup"})
 
 
-def detail_value(value: object, people: People | None = None, key: str | None = None) -> Markup:
+ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
+
+
+def detail_value(value: object, people: People | None = None, key: str | None = None,
+                 zone: tzinfo | None = None) -> Markup:
     """A value of an audit entry's or a timeline's details, read: yes and no, keys named, staff by name,
-    lists joined, ids as refs (`key`: the detail's key, naming values that are ids); free text and numbers
-    as they are."""
+    lists joined, ids as refs (`key`: the detail's key, naming values that are ids), times in `zone` (the
+    operator's); free text and numbers as they are."""
     if key in FIELD_DETAILS and isinstance(value, str):
         return escape("、".join(_term(FIELDS, part) for part in value.split(",") if part) or "—")
     if key in ID_DETAILS and isinstance(value, str) and value not in ("", "None"):
@@ -230,24 +235,31 @@ def detail_value(value: object, people: People | None = None, key: str | None = 
     if isinstance(value, (int, float)):
         return escape(value)
     if isinstance(value, (list, tuple)):
-        return Markup("、").join(detail_value(v, people) for v in value) if value else Markup("—")
+        return Markup("、").join(detail_value(v, people, None, zone) for v in value) if value else Markup("—")
     if isinstance(value, dict):
-        return Markup("；").join(Markup("{}: {}").format(detail_key(k), detail_value(v, people, str(k)))
+        return Markup("；").join(Markup("{}: {}").format(detail_key(k), detail_value(v, people, str(k), zone))
                                 for k, v in value.items())
     text = str(value)
-    if text.startswith("{") and text.endswith("}"):  # a dict kept as its repr (retention runs' counts)
+    if ISO_TIME.match(text):  # a moment: in the operator's zone, as the page's other times
+        try:
+            moment = datetime.fromisoformat(text)  # Python 3.11 reads a trailing Z
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            return escape(moment.astimezone(zone or UTC).strftime("%Y-%m-%d %H:%M:%S"))
+    if text.startswith("{") and text.endswith("}") and len(text) < 1000:  # a dict kept as its repr (retention runs)
         try:
             parsed = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             parsed = None
         if isinstance(parsed, dict):
-            return detail_value(parsed, people)
+            return detail_value(parsed, people, None, zone)
     named = term(text)
     if named is not None:
         return escape(named)
     if i18n.gettext(text) != text:  # a word the catalogs translate (a state, an outcome)
         return escape(i18n.gettext(text))
-    if people is not None and (text.startswith(("stf_", "key_")) or ":" in text):
+    if people is not None and (text.startswith(("stf_", "key_")) or text.partition(":")[0] in ACTOR_KINDS):
         return who(text, people=people)
     if "," in text and all(term(part) is not None for part in text.split(",")):
         return escape("、".join(str(term(part)) for part in text.split(",")))

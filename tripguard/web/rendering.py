@@ -71,7 +71,7 @@ def _who(context: Context, actor: object, actor_id: object = None) -> Markup:
 
 @pass_context
 def _detail_value(context: Context, value: object, key: str | None = None) -> Markup:
-    return readable.detail_value(value, context.get("people"), key)
+    return readable.detail_value(value, context.get("people"), key, context.get("zone"))
 
 
 env.filters["local"] = local_time
