@@ -21,10 +21,10 @@ def test_the_filtered_log_exports_as_csv(client: TestClient, db: Session, act_as
     audit.record(db, actor=TEST_ACTOR, action="other.thing", target_type="trip", target_id="T9")
     db.flush()
     act_as(Role.AUDIT_ADMIN)
-    answer = client.get("/console/audit?action=demo.&format=csv")
+    answer = client.get("/console/audit?action=demo.&format=csv", headers={"accept-language": "en"})
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(answer.text.lstrip("\ufeff"))))
-    assert sorted(r["target_id"] for r in rows) == ["T0", "T1", "T2"]
+    assert sorted(r["Target id"] for r in rows) == ["T0", "T1", "T2"]
     export = db.scalars(select(AuditEntry).where(AuditEntry.action == "console.export")).one()
     assert export.target_id == "audit" and '"rows":3' in export.details.replace(" ", "")
     act_as(Role.SAFETY_AGENT)

@@ -61,7 +61,8 @@ def test_breach_lifecycle(client: TestClient, db: Session, app, session_factory,
     dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": sms}))
     assert sorted(m.to for m in sms.sent) == ["13800000001", "13800000002"]
     body = sms.sent[0].body
-    for art57 in ("user.contact.phone_number", "a safety agent's account was misused", "unwanted calls",
+    assert "user.contact.phone_number" not in body  # the kinds of data named, in the person's language
+    for art57 in ("姓名、手机号码", "a safety agent's account was misused", "unwanted calls",
                   "account locked", "ignore unknown callers", "privacy@example.com"):
         assert art57 in body
 

@@ -44,7 +44,8 @@ def test_an_officer_verifies_in_person_and_the_erasure_runs(client: TestClient, 
                         headers={"accept-language": "en"})
     assert again.status_code == 409 and "not waiting for verification" in again.text
     history = client.get(f"/console/privacy/requests/{request_id}").text
-    assert "request.file" in history and "request.verify" in history
+    assert 'data-action="request.file"' in history and 'data-action="request.verify"' in history
+    assert "提交个人信息请求" in history and "核验请求人身份" in history  # named, not keyed
 
 
 def test_only_request_handlers_open_the_pages(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]

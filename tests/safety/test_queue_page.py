@@ -86,10 +86,10 @@ def test_pages_do_not_overlap(client: TestClient, db: Session, act_as) -> None: 
 def test_csv_export_is_the_filtered_list_audited_and_safe_in_a_spreadsheet(
         client: TestClient, db: Session, queue: None) -> None:
     case(db, "inc_F", trip="=HYPERLINK(\"http://x\")")
-    answer = client.get("/console/incidents?state=all&format=csv")
+    answer = client.get("/console/incidents?state=all&format=csv", headers={"accept-language": "en"})
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(answer.text.lstrip("\ufeff"))))
-    assert rows[0][:4] == ["case", "source", "severity", "state"] and len(rows) == 7
+    assert rows[0][:4] == ["Case", "Source", "Severity", "State"] and len(rows) == 7
     assert next(r for r in rows if r[0] == "inc_F")[4].startswith("'=")  # never run as a formula
     export = db.scalars(select(AuditEntry).where(AuditEntry.action == "console.export")).one()
     assert export.target_id == "cases" and '"rows":6' in export.details.replace(" ", "")

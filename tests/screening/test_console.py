@@ -39,7 +39,7 @@ def test_an_officer_works_a_case_from_the_queue(client: TestClient, screening_ap
     file = client.get("/console/screening/drv_c1")
     assert file.status_code == 200
     assert "李师傅" in file.text  # the name, plain for the screening purpose
-    assert 'data-reason="record.other"' in file.text and "fraud" in file.text  # what the check found
+    assert 'data-reason="record.other"' in file.text and "诈骗" in file.text  # what the check found, named
     assert "*******1111" in file.text and "13800001111" not in file.text  # masked: screening does not need it
     reads = _reads(db, "screening_applicants")
     assert reads and reads[-1].purpose == "screening" and reads[-1].actor_id == officer.id

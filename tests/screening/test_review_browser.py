@@ -93,7 +93,7 @@ def test_the_review_queue_and_a_dispute_in_chinese(browser: Any, screening_serve
     _open_from_queue(page, "drv_zh", "审查队列")
     assert page.locator("[data-testid=applicant-name]").inner_text() == "王建国"  # for the screening purpose
     assert page.locator("[data-reason='record.other']").inner_text() == "其他记录：请判断是否影响从业"
-    assert "fraud" in page.locator("tr[data-check='criminal_record']").inner_text()
+    assert "诈骗" in page.locator("tr[data-check='criminal_record']").inner_text()  # the record named
     page.click("[data-testid=take]")
     settled(page)
     page.fill("#note", "请申请人说明该记录")

@@ -11,11 +11,16 @@ from fastapi.responses import HTMLResponse, Response
 
 from tripguard.audit import repository as audit_repository
 from tripguard.audit import service as audit_service
+from tripguard.audit.models import AuditEntry
 from tripguard.audit.verify import verify_log
+from tripguard.core import i18n
 from tripguard.core.admission import Bulk, BulkWhenDownloaded
 from tripguard.core.db import DbSession
+from tripguard.core.i18n import N_
 from tripguard.security.auth import AuditReader
-from tripguard.web.lists import EXPORT_LIMIT, csv_stream
+from tripguard.web import readable
+from tripguard.web.labels import kind_label
+from tripguard.web.lists import EXPORT_LIMIT, Cells, csv_stream, reader_cells
 from tripguard.web.rendering import render
 from tripguard.web.shell import page
 
@@ -52,8 +57,17 @@ def _rows_context(request: Request, session: DbSession) -> dict[str, Any]:
             "next_query": urlencode(query)}
 
 
-EXPORT_COLUMNS = ["seq", "ts", "actor_type", "actor_id", "action", "target_type", "target_id", "purpose", "outcome",
-                  "details"]
+# The export's columns (msgids, in the reader's language): the entry named as the page names it, with its
+# codes beside (the action's key, the ids) for whoever filters the file by machine.
+EXPORT_COLUMNS = [N_("Leaf index"), N_("Time"), N_("Actor kind"), N_("Actor"), N_("Actor id"), N_("Action"),
+                  N_("Action code"), N_("Target type"), N_("Target id"), N_("Purpose"), N_("Outcome"), N_("Details")]
+
+
+def _export_row(entry: AuditEntry, cells: Cells) -> list[object]:
+    return [entry.seq, entry.ts, kind_label(entry.actor_type), cells.actor(entry.actor_type, entry.actor_id),
+            entry.actor_id, readable.action_name(entry.action), entry.action, kind_label(entry.target_type),
+            entry.target_id, readable.purpose_name(entry.purpose) if entry.purpose else "",
+            i18n.gettext(entry.outcome), entry.details]
 
 
 @router.get("/audit", dependencies=[BulkWhenDownloaded])
@@ -64,9 +78,10 @@ def audit_page(request: Request, principal: AuditReader, session: DbSession) -> 
         audit_service.record(session, actor=principal.actor, action="console.export", target_type="list",
                              target_id="audit", details={"rows": len(entries)})
         session.commit()
-        return csv_stream("audit", EXPORT_COLUMNS, ([e.seq, e.ts.isoformat(), e.actor_type, e.actor_id, e.action,
-                                                     e.target_type, e.target_id, e.purpose, e.outcome, e.details]
-                                                    for e in entries))
+        with reader_cells(request, session) as cells:
+            header = [i18n.gettext(column) for column in EXPORT_COLUMNS]
+            body: list[list[object]] = [[cells.text(v) for v in _export_row(e, cells)] for e in entries]
+        return csv_stream("audit", header, body)
     return page(request, "audit/log.html", principal, "/console/audit",
                 tree_size=audit_service.tree_size(session), head=audit_service.latest_head(session),
                 **_rows_context(request, session))

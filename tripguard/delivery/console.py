@@ -26,7 +26,6 @@ from tripguard.web.lists import (
     ListSpec,
     csv_response,
     fetch,
-    iso_or_blank,
     read_query,
 )
 from tripguard.web.shell import error_text, page
@@ -65,12 +64,13 @@ def orders_page(request: Request, principal: OrderReader, session: DbSession) ->
     query = read_query(request, ORDERS)
     statement = _scope(session, principal)
     if query.export:
-        return csv_response(session, principal, statement, ORDERS, query,
-                            header=["order", "state", "city", "merchant", "courier", "exception", "placed_at",
-                                    "picked_up_at", "completed_at"],
-                            row=lambda o: [o.id, o.status, o.city, o.merchant_id, o.courier_id, o.exception,
-                                           iso_or_blank(o.created_at), iso_or_blank(o.picked_up_at),
-                                           iso_or_blank(o.completed_at)])
+        return csv_response(request, session, principal, statement, ORDERS, query,
+                            header=[N_("Order"), N_("State"), N_("City"), N_("Merchant"), N_("Courier"),
+                                    N_("Exception"), N_("Placed"), N_("Picked up"), N_("Completed")],
+                            row=lambda o, cells: [
+                                o.id, cells.word(o.status, STATUS_LABELS), o.city, o.merchant_id, o.courier_id,
+                                cells.word(o.exception, EXCEPTION_LABELS), o.created_at, o.picked_up_at,
+                                o.completed_at])
     return page(request, "delivery/orders.html", principal, "/console/orders",
                 list=fetch(session, statement, ORDERS, query), status_labels=STATUS_LABELS,
                 exception_labels=EXCEPTION_LABELS)

@@ -28,7 +28,6 @@ from tripguard.web.lists import (
     ListSpec,
     csv_response,
     fetch,
-    iso_or_blank,
     read_query,
 )
 from tripguard.web.rendering import request_locale
@@ -58,10 +57,12 @@ def complaints_page(request: Request, principal: ComplaintReader, session: DbSes
     """What people complained about; the list carries no complaint text (it opens one at a time)."""
     query = read_query(request, COMPLAINTS)
     if query.export:
-        return csv_response(session, principal, select(Complaint), COMPLAINTS, query,
-                            header=["complaint", "category", "rating", "role", "trip", "order", "state", "received_at"],
-                            row=lambda c: [c.id, c.category, c.rating, c.subject_role, c.trip_id, c.order_id, c.status,
-                                           iso_or_blank(c.created_at)])
+        return csv_response(request, session, principal, select(Complaint), COMPLAINTS, query,
+                            header=[N_("Complaint"), N_("Category"), N_("Rating"), N_("Role"), N_("Trip"), N_("Order"),
+                                    N_("State"), N_("Received"), N_("Answer by")],
+                            row=lambda c, cells: [
+                                c.id, cells.word(c.category), c.rating, cells.word(c.subject_role), c.trip_id,
+                                c.order_id, cells.word(c.status), c.created_at, c.due_at])
     return page(request, "feedback/complaints.html", principal, "/console/complaints",
                 list=fetch(session, select(Complaint), COMPLAINTS, query))
 
@@ -92,7 +93,8 @@ def _complaint_page(request: Request, principal: Principal, session: DbSession, 
                               purpose=Purpose.SUPPORT) if columns else {}
     return page(request, "feedback/complaint.html", principal, "/console/complaints", status_code=status_code,
                 c=complaint, text=read.get("text"), answer=read.get("answer"), error=error,
-                can_handle=principal.can(Permission.COMPLAINT_HANDLE), now=utcnow(), draft=draft,
+                can_handle=principal.can(Permission.COMPLAINT_HANDLE), can_trips=principal.can(Permission.ALERTS_READ),
+                now=utcnow(), draft=draft,
                 template_id=template_id, language=language or request.app.state.settings.locale,
                 templates=answer_templates.offered(session) if principal.can(Permission.COMPLAINT_HANDLE) else [],
                 zh=request_locale(request).startswith("zh"))

@@ -21,12 +21,12 @@ from tripguard.notify.models import OutboxMessage
 from tripguard.security.auth import RecordedMessagesReader
 from tripguard.security.principal import Principal
 from tripguard.web.lists import (
+    Cells,
     Column,
     Filter,
     ListSpec,
     csv_response,
     fetch,
-    iso_or_blank,
     read_query,
 )
 from tripguard.web.shell import page
@@ -93,13 +93,14 @@ def messages_page(request: Request, principal: RecordedMessagesReader, session: 
     if query.export:
         vault = request.app.state.vault
 
-        def row(message: OutboxMessage) -> list[object]:
+        def row(message: OutboxMessage, cells: Cells) -> list[object]:
             shown = service.opened(session, vault, message)
-            return [iso_or_blank(message.created_at), message.channel, shown.to if shown else "",
-                    shown.body if shown else "", message.template, message.status]
+            return [message.created_at, cells.word(message.channel, CHANNEL_LABELS), shown.to if shown else "",
+                    shown.body if shown else "", cells.word(message.template, TEMPLATE_LABELS),
+                    cells.word(message.status, STATUS_LABELS)]
 
-        return csv_response(session, principal, statement, MESSAGES, query, row=row,
-                            header=["queued_at", "channel", "to", "text", "message", "state"])
+        return csv_response(request, session, principal, statement, MESSAGES, query, row=row,
+                            header=[N_("Queued"), N_("Channel"), N_("To"), N_("Text"), N_("Message"), N_("State")])
     listing = fetch(session, statement, MESSAGES, query)
     _audit_read(session, principal, listing.rows)
     return page(request, "notify/messages.html", principal, PATH, list=listing,

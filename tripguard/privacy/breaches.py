@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from tripguard.audit import service as audit
 from tripguard.audit.models import AuditEntry
 from tripguard.audit.service import Actor
+from tripguard.core import i18n
 from tripguard.core.clock import utcnow
 from tripguard.core.db import Base
 from tripguard.core.errors import Conflict, NotFound
@@ -199,8 +200,10 @@ def notify_affected(session: Session, vault: Vault, *, actor: Actor, breach_id: 
     _open_only(breach)
     pending = session.scalars(select(BreachSubject).where(BreachSubject.breach_id == breach.id,
                                                           BreachSubject.notified_at.is_(None))).all()
+    words = i18n.translations_for(locale if locale in i18n.LOCALES else "zh_CN")
+    kinds = ("、" if locale.startswith("zh") else ", ").join(words.gettext(c) for c in breach.categories)  # named
     params: dict[str, object] = {"operator": operator, "occurred": breach.occurred_from.strftime("%Y-%m-%d"),
-              "categories": ", ".join(breach.categories), "cause": breach.cause, "harm": breach.harm,
+              "categories": kinds, "cause": breach.cause, "harm": breach.harm,
               "measures": breach.measures, "advice": breach.advice, "contact": breach.contact}
     told = 0
     for affected in pending:

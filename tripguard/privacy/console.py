@@ -39,7 +39,6 @@ from tripguard.web.lists import (
     ListSpec,
     csv_response,
     fetch,
-    iso_or_blank,
     read_query,
 )
 from tripguard.web.shell import (
@@ -112,11 +111,12 @@ REQUESTS = ListSpec(
 def requests_page(request: Request, principal: RequestHandler, session: DbSession) -> Response:
     query = read_query(request, REQUESTS)
     if query.export:
-        return csv_response(session, principal, select(SubjectRequest), REQUESTS, query,
-                            header=["request", "person", "kind", "state", "received_at", "due_at", "hard_due_at",
-                                    "verified_at", "completed_at"],
-                            row=lambda r: [r.id, r.subject_id, r.kind, r.status, iso_or_blank(r.received_at), iso_or_blank(r.due_at),
-                                           iso_or_blank(r.hard_due_at), iso_or_blank(r.verified_at), iso_or_blank(r.completed_at)])
+        return csv_response(request, session, principal, select(SubjectRequest), REQUESTS, query,
+                            header=[N_("Request"), N_("Person"), N_("Kind"), N_("State"), N_("Received"),
+                                    N_("Answer by"), N_("At the latest"), N_("verified"), N_("completed")],
+                            row=lambda r, cells: [r.id, r.subject_id, cells.word(r.kind), cells.word(r.status),
+                                                  r.received_at, r.due_at, r.hard_due_at, r.verified_at,
+                                                  r.completed_at])
     listing = fetch(session, select(SubjectRequest), REQUESTS, query)
     return page(request, "privacy/requests.html", principal, "/console/privacy/requests", list=listing,
                 days_left={r.id: _days_left(r.due_at) for r in listing.rows})

@@ -27,7 +27,6 @@ from tripguard.web.lists import (
     ListSpec,
     csv_response,
     fetch,
-    iso_or_blank,
     read_query,
 )
 from tripguard.web.shell import error_text, page
@@ -35,6 +34,8 @@ from tripguard.web.streams import stream_response
 
 router = APIRouter(prefix="/console/incidents", include_in_schema=False)
 CASE_ITEMS = frozenset({"incident"})
+STATES = {"open": N_("Waiting for an agent"), "acknowledged": N_("Acknowledged"), "in_progress": N_("In progress"),
+          "resolved": N_("Resolved"), "closed": N_("Closed")}
 CALL_RESULTS = ("recorded", "ringing", "failed")
 
 
@@ -77,16 +78,16 @@ def queue_page(request: Request, principal: IncidentHandler, session: DbSession)
     spec = _case_list(principal, handlers)
     query = read_query(request, spec)
     if query.export:
-        names = dict(handlers)
-        return csv_response(session, principal, select(Incident), spec, query,
-                            header=["case", "source", "severity", "state", "trip", "order", "claimed_trip",
-                                    "claimed_order", "assigned_to", "raised_at", "acknowledge_by", "acknowledged_at",
-                                    "escalated_at", "resolved_at", "outcome"],
-                            row=lambda i: [i.id, i.source, i.severity, i.status, i.trip_id, i.order_id,
-                                           i.claimed_trip_id, i.claimed_order_id,
-                                           names.get(i.assigned_to or "", i.assigned_to), i.created_at.isoformat(),
-                                           i.ack_due_at.isoformat(), iso_or_blank(i.acknowledged_at), iso_or_blank(i.escalated_at),
-                                           iso_or_blank(i.resolved_at), i.outcome])
+        return csv_response(request, session, principal, select(Incident), spec, query,
+                            header=[N_("Case"), N_("Source"), N_("Severity"), N_("State"), N_("Trip"), N_("Order"),
+                                    N_("Trip named, unverified"), N_("Order named, unverified"), N_("Assigned to"),
+                                    N_("Raised"), N_("Acknowledge by"), N_("Acknowledged"), N_("Escalated"),
+                                    N_("Resolved"), N_("Outcome")],
+                            row=lambda i, cells: [
+                                i.id, cells.word(i.source), cells.word(i.severity), cells.word(i.status, STATES),
+                                i.trip_id, i.order_id, i.claimed_trip_id, i.claimed_order_id, cells.staff(i.assigned_to),
+                                i.created_at, i.ack_due_at, i.acknowledged_at, i.escalated_at, i.resolved_at,
+                                cells.word(i.outcome)])
     listing = fetch(session, select(Incident), spec, query)
     return page(request, "safety/incidents.html", principal, "/console/incidents", list=listing,
                 names=dict(handlers), now=utcnow(), live_view=query.page == 1 and not query.search

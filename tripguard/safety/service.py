@@ -21,7 +21,7 @@ from tripguard.core.db import as_hour, hour_of, unit_of_work
 from tripguard.core.errors import Conflict, InvalidInput, NotFound
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
-from tripguard.privacy import freetext
+from tripguard.privacy import access, freetext
 from tripguard.safety.models import Incident, IncidentEvent
 from tripguard.security.models import StaffAccount
 from tripguard.security.permissions import Purpose, Role
@@ -160,7 +160,7 @@ def timeline(session: Session, vault: Vault, principal: Principal, incident_id: 
     for event in events:
         details = {k: v for k, v in event.details.items() if k not in ("note_ref", "note_mac")}
         if "note_ref" in event.details:
-            details["text"] = notes.get(str(event.details["note_ref"])) or "[erased]"
+            details["text"] = notes.get(str(event.details["note_ref"])) or access.ERASED
         items.append(TimelineItem(at=event.at, kind=event.kind, actor=event.actor, details=details))
     return items
 

@@ -32,7 +32,6 @@ from tripguard.web.lists import (
     ListSpec,
     csv_response,
     fetch,
-    iso_or_blank,
     read_query,
 )
 from tripguard.web.shell import Confirmation, ask_first, error_text, page
@@ -118,12 +117,14 @@ def _listing(request: Request, principal: Principal, session: DbSession, *, queu
     statement = select(Applicant).where(adjudication.waiting()) if queue else select(Applicant)
     query = read_query(request, spec)
     if query.export:
-        return csv_response(session, principal, statement, spec, query,
-                            header=["applicant", "role", "city", "state", "policy", "policy_version", "decided_at",
-                                    "dispute_due_at", "cleared_at", "assigned_to", "updated_at"],
-                            row=lambda a: [a.id, a.role, a.city, a.status, a.outcome, a.policy_version,
-                                           iso_or_blank(a.decided_at), iso_or_blank(a.dispute_due_at),
-                                           iso_or_blank(a.cleared_at), a.assigned_to, iso_or_blank(a.updated_at)])
+        return csv_response(request, session, principal, statement, spec, query,
+                            header=[N_("Applicant"), N_("Role"), N_("City"), N_("State"), N_("Policy"),
+                                    N_("Policy version"), N_("Decided"), N_("Dispute by"), N_("Last clear"),
+                                    N_("Assigned to"), N_("Updated")],
+                            row=lambda a, cells: [
+                                a.id, cells.word(a.role), a.city, cells.word(a.status, STATUS_LABELS),
+                                cells.word(a.outcome, OUTCOME_LABELS), a.policy_version, a.decided_at,
+                                a.dispute_due_at, a.cleared_at, cells.staff(a.assigned_to), a.updated_at])
     now = utcnow()
     figures = kpi.figures(session, since=now - timedelta(days=90), until=now) if not queue else None
     return page(request, "screening/applicants.html", principal,
@@ -181,14 +182,15 @@ def _codes(raw: str | None) -> list[str]:
     return [str(code) for code in value] if isinstance(value, list) else []
 
 
-def _facts(raw: str | None) -> dict[str, str]:
+def _facts(raw: str | None) -> dict[str, object]:
+    """What the agency found, as it sent it (the page names each key and value: `web.readable.facts`)."""
     try:
         value = json.loads(raw or "{}")
     except ValueError:
         return {}
     if not isinstance(value, dict):
         return {}
-    return {str(k): ", ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in value.items()}
+    return {str(k): v for k, v in value.items()}
 
 
 @router.get("/{applicant_id}")

@@ -27,13 +27,13 @@ from tripguard.security.principal import Principal
 from tripguard.telematics import checkins, onscreen, registry, service, trips
 from tripguard.telematics.feed import LiveFeed
 from tripguard.telematics.models import CheckIn, Device, Trip, Vehicle
+from tripguard.web.labels import trip_state
 from tripguard.web.lists import (
     Column,
     Filter,
     ListSpec,
     csv_response,
     fetch,
-    iso_or_blank,
     read_query,
 )
 from tripguard.web.shell import page
@@ -60,10 +60,10 @@ TRIPS = ListSpec(
 def trips_page(request: Request, principal: AlertsReader, session: DbSession) -> Response:
     query = read_query(request, TRIPS)
     if query.export:
-        return csv_response(session, principal, select(Trip), TRIPS, query,
-                            header=["trip", "state", "vehicle", "started_at", "ended_at", "positions"],
-                            row=lambda t: [t.id, t.status, t.vehicle_id, iso_or_blank(t.started_at), iso_or_blank(t.ended_at),
-                                           t.points])
+        return csv_response(request, session, principal, select(Trip), TRIPS, query,
+                            header=[N_("Trip"), N_("State"), N_("Vehicle"), N_("Started"), N_("Ended"), N_("Positions")],
+                            row=lambda t, cells: [t.id, trip_state(t.status), t.vehicle_id, t.started_at, t.ended_at,
+                                                  t.points])
     return page(request, "telematics/trips.html", principal, "/console/trips",
                 list=fetch(session, select(Trip), TRIPS, query))
 
@@ -88,11 +88,12 @@ def devices_page(request: Request, principal: AlertsReader, session: DbSession) 
     spec = _device_list(now)
     query = read_query(request, spec)
     if query.export:
-        return csv_response(session, principal, select(Device), spec, query,
-                            header=["device", "vehicle", "state", "installed_at", "last_heartbeat_at", "camera_ok",
-                                    "storage_ok", "tamper_reason"],
-                            row=lambda d: [d.id, d.vehicle_id, registry.status(d, now), iso_or_blank(d.installed_at),
-                                           iso_or_blank(d.last_heartbeat_at), d.camera_ok, d.storage_ok, d.tamper_reason])
+        return csv_response(request, session, principal, select(Device), spec, query,
+                            header=[N_("Device"), N_("Vehicle"), N_("State"), N_("Installed"), N_("Last heartbeat"),
+                                    N_("Camera works"), N_("Storage works"), N_("Tampering")],
+                            row=lambda d, cells: [d.id, d.vehicle_id, cells.word(registry.status(d, now)),
+                                                  d.installed_at, d.last_heartbeat_at, d.camera_ok, d.storage_ok,
+                                                  d.tamper_reason])
     listing = fetch(session, select(Device), spec, query)
     return page(request, "telematics/devices.html", principal, "/console/devices", list=listing,
                 states={d.id: registry.status(d, now) for d in listing.rows},
@@ -115,10 +116,11 @@ def check_ins_page(request: Request, principal: AlertsReader, session: DbSession
     """"Are you OK?" after an alert: who was asked, what they answered, who did not."""
     query = read_query(request, CHECK_INS)
     if query.export:
-        return csv_response(session, principal, select(CheckIn), CHECK_INS, query,
-                            header=["check_in", "trip", "role", "state", "sent_at", "answer_by", "answered_at"],
-                            row=lambda c: [c.id, c.trip_id, c.role, c.status, iso_or_blank(c.sent_at), iso_or_blank(c.answer_by),
-                                           iso_or_blank(c.answered_at)])
+        return csv_response(request, session, principal, select(CheckIn), CHECK_INS, query,
+                            header=[N_("Check-in"), N_("Trip"), N_("Role"), N_("State"), N_("Sent"), N_("answer by"),
+                                    N_("answered")],
+                            row=lambda c, cells: [c.id, c.trip_id, cells.word(c.role), cells.word(c.status), c.sent_at,
+                                                  c.answer_by, c.answered_at])
     return page(request, "telematics/check_ins.html", principal, "/console/check-ins",
                 list=fetch(session, select(CheckIn), CHECK_INS, query))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tripguard.core import i18n
 from tripguard.core.i18n import N_
+from tripguard.web import readable
 
 LABELS = [
     N_("manual"), N_("investigation"),
@@ -87,6 +88,13 @@ DETAILS = {
     "audience": N_("Audience"), "version": N_("Version"), "sha256": N_("Text hash (SHA-256)"),
     "required": N_("Required"), "offender": N_("Person"), "sanction": N_("Sanction"), "attempt": N_("Attempt"),
     "inspection": N_("Inspection"), "failed": N_("Failed items"),
+    # an erasure's footprint (privacy.service.erase_footprint)
+    "requests": N_("Requests closed"), "invitations": N_("Invitations voided"), "messages": N_("Messages cancelled"),
+    "named_as_contact": N_("Named as someone's contact"), "owners_told": N_("People told their contact left"),
+    "categories": N_("Categories"), "record": N_("Deletion record"),
+    # a breach's closing report
+    "affected": N_("Affected people"), "containment_actions": N_("Containment actions"),
+    "authority_report_on_time": N_("Reported in time"), "hours_open": N_("Hours open"),
 }
 # Messages the console shows through i18n_text or translates from a domain error's detail.
 MESSAGES = [
@@ -111,7 +119,11 @@ VALUES = [
 
 
 def detail_label(key: str) -> str:
-    return i18n.gettext(DETAILS.get(key, key))
+    """A detail's key as a person reads it: its label, else the key's name in a vocabulary (a retention
+    rule, a screening finding), else the key."""
+    if key in DETAILS:
+        return i18n.gettext(DETAILS[key])
+    return readable.term(key) or key
 
 
 # Who acted and what they acted on, in the audit log.

@@ -2,18 +2,21 @@
 SQLAlchemy query. A page declares a `ListSpec`; `read_query` takes the request's parameters (anything
 unknown or malformed falls back to the default, never an error); `fetch` runs the page's rows and the
 total; `csv_response` streams the whole filtered list (audited: an export is a bulk read). The
-template side is `web/templates/list.html` (controls, sortable headers, pager)."""
+template side is `web/templates/list.html` (controls, sortable headers, pager). An export reads as the page
+does: headers and states in the reader's language, times in the operator's zone with their offset (`Cells`)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
@@ -21,7 +24,10 @@ from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from tripguard.audit import service as audit
+from tripguard.core import i18n
 from tripguard.security.principal import Principal
+from tripguard.web import readable
+from tripguard.web.rendering import request_locale
 
 PAGE_SIZES = (25, 50, 100)
 MAX_SEARCH = 64
@@ -148,17 +154,67 @@ def fetch(session: Session, statement: Select[Any], spec: ListSpec, query: ListQ
     return ListPage(spec, shown, rows, total, csv_url=shown.link(page=None, size=None, format="csv"))
 
 
-def csv_response(session: Session, principal: Principal, statement: Select[Any], spec: ListSpec,
-                 query: ListQuery, *, header: list[str], row: Callable[[Any], list[object]],
+@dataclass(frozen=True)
+class Cells:
+    """A CSV cell as its reader reads it: words in the reader's language (the page's), times in the operator's
+    zone with their offset (2026-03-01T16:00:00+08:00), staff by name, yes and no. Ids stay as they are."""
+
+    zone: ZoneInfo
+    people: readable.People
+
+    def word(self, key: str | None, labels: Mapping[str, str] | None = None) -> str:
+        """A state, a kind, a role: by its label (`labels`: key -> msgid), a vocabulary, or the catalogs."""
+        if key is None or key == "":
+            return ""
+        if labels is not None and key in labels:
+            return i18n.gettext(labels[key])
+        return readable.term(key) or i18n.gettext(key)
+
+    def staff(self, staff_id: str | None) -> str:
+        return (self.people.staff(staff_id) or staff_id) if staff_id else ""
+
+    def actor(self, kind: str, actor_id: str) -> str:
+        """A staff member's or an API key's name; empty for others (their id is in a column of its own)."""
+        if kind == "staff":
+            return self.people.staff(actor_id) or ""
+        return (self.people.api_key(actor_id) or "") if kind == "api_key" else ""
+
+    def text(self, value: object) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return readable.yes_no(value)
+        if isinstance(value, datetime):
+            return value.astimezone(self.zone).isoformat(timespec="seconds")
+        return str(value)
+
+
+@contextmanager
+def reader_cells(request: Request, session: Session) -> Iterator[Cells]:
+    """Cells for the request's reader, with their language in force while the rows are written."""
+    token = i18n.current_locale.set(request_locale(request))
+    try:
+        yield Cells(zone=ZoneInfo(request.app.state.settings.timezone), people=readable.People(session=session))
+    finally:
+        i18n.current_locale.reset(token)
+
+
+def csv_response(request: Request, session: Session, principal: Principal, statement: Select[Any], spec: ListSpec,
+                 query: ListQuery, *, header: list[str], row: Callable[[Any, Cells], list[object]],
                  scalars: bool = True) -> StreamingResponse:
-    """The whole filtered list (up to EXPORT_LIMIT rows) as CSV, in its sort order. Audited: a bulk export."""
+    """The whole filtered list (up to EXPORT_LIMIT rows) as CSV, in its sort order, in the reader's language
+    (`header`: msgids; `row` makes a row's cells through `Cells`) and the operator's zone. Audited: a bulk
+    export."""
     where = _ordered(filtered(statement, spec, query), spec, query).limit(EXPORT_LIMIT)
     rows = _rows(session, where, scalars)
+    with reader_cells(request, session) as cells:
+        head = [i18n.gettext(h) for h in header]
+        body: list[list[object]] = [[cells.text(v) for v in row(r, cells)] for r in rows]
     audit.record(session, actor=principal.actor, action="console.export", target_type="list", target_id=spec.name,
                  details={"rows": len(rows), "filters": ",".join(f"{k}={v}" for k, v in query.filters.items() if v),
                           "search": bool(query.search)})
     session.commit()
-    return csv_stream(spec.name, header, (row(r) for r in rows))
+    return csv_stream(spec.name, head, body)
 
 
 def csv_stream(name: str, header: list[str], rows: Iterable[list[object]]) -> StreamingResponse:
@@ -175,11 +231,6 @@ def csv_stream(name: str, header: list[str], rows: Iterable[list[object]]) -> St
 
     return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="{name}.csv"', "Cache-Control": "no-store"})
-
-
-def iso_or_blank(moment: datetime | None) -> str:
-    """A time for a CSV cell: ISO 8601 in UTC, or empty."""
-    return moment.isoformat() if moment else ""
 
 
 def _rows(session: Session, statement: Select[Any], scalars: bool) -> list[Any]:

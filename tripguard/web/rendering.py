@@ -20,8 +20,10 @@ from jinja2 import (
     select_autoescape,
 )
 from jinja2.runtime import Context
+from markupsafe import Markup
 
 from tripguard.core import i18n
+from tripguard.web import readable
 from tripguard.web.confirmations import dialog_attributes
 from tripguard.web.labels import detail_label, kind_label, trip_state
 from tripguard.web.streams import cursor_now
@@ -55,7 +57,35 @@ def local_time(context: Context, value: datetime | None, fmt: str = "%H:%M:%S") 
     return value.astimezone(zone).strftime(fmt)
 
 
+@pass_context
+def local_stamp(context: Context, value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A time with its zone beside it, for a time shown alone (no page-wide "Times in …" near it)."""
+    if value is None:
+        return "—"
+    return f"{local_time(context, value, fmt)} ({context.get('zone_label') or 'UTC'})"
+
+
+@pass_context
+def _who(context: Context, actor: object, actor_id: object = None) -> Markup:
+    return readable.who(actor, actor_id, people=context["people"])
+
+
+@pass_context
+def _detail_value(context: Context, value: object, key: str | None = None) -> Markup:
+    return readable.detail_value(value, context.get("people"), key, context.get("zone"))
+
+
 env.filters["local"] = local_time
+env.filters["local_stamp"] = local_stamp
+env.filters["ref"] = readable.ref
+env.filters["shown"] = readable.shown
+env.filters["yes_no"] = readable.yes_no
+env.globals["who"] = _who
+env.globals["detail_value"] = _detail_value
+env.globals["facts"] = readable.facts
+env.globals["action_choices"] = readable.action_choices
+for _name in ("role_name", "purpose_name", "category_name", "action_name", "rule_name", "scope_name"):
+    env.globals[_name] = getattr(readable, _name)
 env.globals["detail_label"] = detail_label
 env.globals["asks"] = dialog_attributes  # a destructive button asks first: web/confirmations.py
 env.globals["kind_label"] = kind_label
@@ -92,6 +122,8 @@ def render(request: Request, template: str, *, status_code: int = 200, **context
             stream_cursor=cursor_now(),  # a live stream opened by this page catches up from here
             zone=zone, zone_label=zone_label(zone),
             basemap=request.app.state.settings.base_map,  # for any page with a map (basemap.html)
+            people=readable.People(session=getattr(request.state, "db_session", None),
+                                   factory=request.app.state.sessionmaker),
             **context,
         )
     finally:

@@ -17,9 +17,18 @@ window.TripGuard.widget("queue", function (queue) {
     td.textContent = text;
     return td;
   }
+  function ref(text) {  // an id shown as an id (the server's `ref` filter)
+    const code = document.createElement("code");
+    code.className = "ref";
+    code.translate = false;
+    code.textContent = text;
+    return code;
+  }
   function subject(item) {  // the trip or order; one the caller named that is not linked to them, marked
     const claimed = item.claimed_trip_id || item.claimed_order_id;
-    const td = cell(item.trip_id || item.order_id || claimed || "—");
+    const shown = item.trip_id || item.order_id || claimed;
+    const td = cell(shown ? "" : "—");
+    if (shown) td.appendChild(ref(shown));
     if (claimed) {
       const tag = document.createElement("span");
       tag.className = "tag bad";
@@ -88,7 +97,7 @@ window.TripGuard.widget("queue", function (queue) {
     row.appendChild(raised);
     const link = document.createElement("a");
     link.href = `/console/incidents/${encodeURIComponent(item.id)}`;
-    link.textContent = item.id;
+    link.appendChild(ref(item.id));
     const id = document.createElement("td");
     id.appendChild(link);
     row.appendChild(id);
