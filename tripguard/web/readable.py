@@ -41,7 +41,8 @@ CATEGORIES = {key: key for key in (
     N_("user.criminal_history"), N_("user.biometric.face"), N_("user.financial.credit"))}
 # Every action the audit log records (`audit.record(action=…)`), as a person reads it.
 ACTIONS = {key: key for key in (
-    N_("agreement.publish"), N_("agreement.sign"), N_("apikey.create"), N_("apikey.revoke"), N_("audit.sign_head"),
+    N_("agreement.publish"), N_("agreement.sign"), N_("answer_template.create"), N_("answer_template.update"),
+    N_("answer_template.retire"), N_("messages.recorded_read"), N_("trip.abandoned"), N_("apikey.create"), N_("apikey.revoke"), N_("audit.sign_head"),
     N_("auth.sign_in"), N_("auth.sign_out"), N_("auth.totp_enrol"), N_("backup.create"), N_("backup.restore"),
     N_("backup.restore.journal_override"), N_("breach.add_subjects"), N_("breach.close"), N_("breach.contain"),
     N_("breach.investigate"), N_("breach.notify"), N_("breach.open"), N_("breach.report_authority"),
