@@ -11,6 +11,7 @@ the pointer before the release. The console holds changes that move the page whi
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx2 as httpx
@@ -50,6 +51,12 @@ def agent_page(browser: Any, server: LiveServer, username: str) -> Any:
     page = new_page(browser, server, "en-US")
     sign_in_and_enrol(page, username)
     return page
+
+
+def post_events(server: LiveServer, batch: list[dict[str, object]]) -> None:
+    httpx.post(f"{server.url}/api/v1/telematics/events", content="".join(json.dumps(e) + "\n" for e in batch),
+               headers={"Authorization": f"Bearer {server.api_key}", "Content-Type": "application/x-ndjson"},
+               timeout=10).raise_for_status()
 
 
 def press_on(page: Any, selector: str) -> None:
@@ -100,18 +107,84 @@ def test_a_trip_link_in_the_redrawn_live_list_can_be_clicked(browser: Any, live_
     def ping(second: int, lon: float) -> dict[str, object]:
         return {"type": "ping", "trip_id": "STEADY", "lon": lon, "lat": 41.14, "ts": f"2026-03-01T09:00:{second:02d}Z"}
 
-    def post(batch: list[dict[str, object]]) -> None:
-        httpx.post(f"{live_server.url}/api/v1/telematics/events", content="".join(json.dumps(e) + "\n" for e in batch),
-                   headers={"Authorization": f"Bearer {live_server.api_key}", "Content-Type": "application/x-ndjson"},
-                   timeout=10).raise_for_status()
-
     events = [{"type": "trip_started", "trip_id": "STEADY", "ts": "2026-03-01T09:00:00Z", "route": ROUTE},
               ping(1, ROUTE[0][0])]
-    post(events)
+    post_events(live_server, events)
     page.locator("tr[data-trip='STEADY'] a").wait_for()
 
     press_on(page, "tr[data-trip='STEADY'] a")
-    post([ping(2, ROUTE[1][0])])  # the trip moves: the list is redrawn (new rows, new links) every 250 ms
+    post_events(live_server, [ping(2, ROUTE[1][0])])  # the trip moves: the list is redrawn (new rows, new links) every 250 ms
     page.wait_for_timeout(PRESS_MS)
     page.mouse.up()
     page.wait_for_url("**/console/trips/STEADY")
+
+
+# Found by the outside review of the fix (each failed before the release was waited for there too).
+def test_a_click_on_a_figure_of_the_home_page_survives_its_refresh(browser: Any, live_server: LiveServer) -> None:
+    """The home page's figures are fetched again every 30 s (htmx, innerHTML): a refresh arriving under the
+    press waits for the release. The refresh is asked here at once, the way the poll asks it."""
+    page = agent_page(browser, live_server, "steady_figures")
+    page.goto("/console")
+    page.click("h1")
+    expect(page.locator("#sound-banner")).to_be_hidden()
+    href = page.locator("a[data-figure='waiting']").get_attribute("href")
+
+    press_on(page, "a[data-figure='waiting']")
+    page.evaluate("""() => new Promise((done) => {
+      document.addEventListener("htmx:afterRequest", () => done(), { once: true });
+      window.htmx.ajax("GET", "/console/figures", { source: "#figures", target: "#figures", swap: "innerHTML" });
+    })""")
+    page.wait_for_timeout(200)
+    page.mouse.up()
+    page.wait_for_url(f"**{href}")
+
+
+def test_a_moving_car_on_the_live_map_can_be_clicked(browser: Any, live_server: LiveServer) -> None:
+    """A position re-adds the car's marker to the cluster (a new element, even standing still): positions
+    arriving under the press are drawn after the click."""
+    page = agent_page(browser, live_server, "steady_marker")
+    page.goto("/console/live")
+    page.locator("body[data-live='connected']").wait_for()
+    page.click("#trip-search")
+    expect(page.locator("#sound-banner")).to_be_hidden()
+
+    def ping(second: int, lat: float) -> dict[str, object]:
+        return {"type": "ping", "trip_id": "MOVING", "lon": ROUTE[0][0], "lat": lat,
+                "ts": f"2026-03-01T09:00:{second:02d}Z"}
+
+    post_events(live_server, [{"type": "trip_started", "trip_id": "MOVING", "ts": "2026-03-01T09:00:00Z"},
+                              ping(1, ROUTE[0][1])])
+    page.locator("tr[data-trip='MOVING']").wait_for()
+    car = page.locator("#map path.leaflet-interactive[stroke='#1d2330']")
+    car.wait_for()
+    page.wait_for_timeout(1000)  # the map has fitted the trip and stands still
+    box = car.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    post_events(live_server, [ping(2, ROUTE[0][1] + 0.002)])  # about 200 m north
+    page.wait_for_timeout(PRESS_MS)
+    page.mouse.up()
+    expect(page.locator("tr[data-trip='MOVING']")).to_have_class(re.compile(r"\bfocused\b"))
+
+
+def test_a_middle_click_opening_a_case_in_a_new_tab_is_not_lost(browser: Any, live_server: LiveServer) -> None:
+    page = agent_page(browser, live_server, "steady_middle")
+    page.goto("/console/incidents")
+    page.locator("body[data-live='connected']").wait_for()
+    page.click("h1")
+    expect(page.locator("#sound-banner")).to_be_hidden()
+    first = press_sos(live_server, "psg_STEADY4")
+    page.locator(f"tr[data-incident='{first}']").wait_for()
+    page.evaluate("""() => { window.middle = [];
+      document.addEventListener("auxclick", (e) => { e.preventDefault();
+        const link = e.target.closest("a"); window.middle.push(link ? link.getAttribute("href") : e.target.tagName);
+      }, true); }""")
+
+    box = page.locator(f"tr[data-incident='{first}'] a").bounding_box()
+    page.mouse.move(box["x"] + 4, box["y"] + box["height"] / 2)
+    page.mouse.down(button="middle")
+    press_sos(live_server, "psg_STEADY5")
+    page.wait_for_timeout(PRESS_MS)
+    page.mouse.up(button="middle")
+    page.wait_for_function("() => window.middle.length > 0")
+    assert page.evaluate("window.middle") == [f"/console/incidents/{first}"]

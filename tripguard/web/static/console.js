@@ -40,12 +40,14 @@
     setTimeout(() => {  // after the click, which follows the release in the same task
       const changes = [...held];
       held.clear();
-      changes.forEach((change) => change());
+      changes.forEach((change) => {
+        try { change(); } catch (error) { setTimeout(() => { throw error; }); }  // one failing change stops no other
+      });
     }, 0);
   }
   // On the window, capturing: before any listener of the page sees the press (alarm.js unlocks on it).
   window.addEventListener("pointerdown", (event) => {
-    if (!event.isPrimary || event.button !== 0) return;
+    if (!event.isPrimary || event.button > 1) return;  // the main button, or the middle one (a new tab)
     clearTimeout(pressed);
     pressed = setTimeout(released, HOLD_AT_MOST_MS);
   }, true);
@@ -126,7 +128,19 @@
   document.addEventListener("htmx:afterRequest", () => { if (!swapping) delete root.dataset.navigating; });
   document.addEventListener("htmx:beforeSwap", (event) => {
     const detail = event.detail;
-    if (!detail.boosted) return;
+    if (!detail.boosted) {  // a part of the page refreshed (the home's figures, the audit rows): never under a press
+      if (pressed && detail.shouldSwap && detail.target) {
+        detail.shouldSwap = false;
+        const { target, serverResponse } = detail;
+        const style = (detail.requestConfig.elt.getAttribute("hx-swap") || "innerHTML").split(" ")[0];
+        // Not when the press was a click that is taking the agent to another page (it replaces this one, and
+        // htmx would forget that the link being followed was boosted).
+        steady(() => {
+          if (target.isConnected && !root.dataset.navigating) window.htmx.swap(target, serverResponse, { swapStyle: style });
+        });
+      }
+      return;
+    }
     swapping = true;
     const type = detail.xhr.getResponseHeader("Content-Type") || "";
     if (!type.startsWith("text/html")) {  // a download that was not marked hx-boost="false"

@@ -211,16 +211,16 @@ window.TripGuard.widget("live-map", function (panel) {
     while (alerts.children.length > 100) alerts.lastChild.remove();
   }
 
-  function handle(message) {
+  // Never under a press: a moved car is a new marker (a car being clicked would not be), a new alert moves
+  // the list. Held changes are made in order just after the click.
+  function handle(message) { window.TripGuard.steady(() => apply(message)); }
+  function apply(message) {
     if (message.type === "trip_started") startTrip(message);
     else if (message.type === "position") move(message.trip_id, message.lon, message.lat, message.ts);
     else if (message.type === "trip_ended") endTrip(message.trip_id);
-    else if (message.type === "alert") window.TripGuard.steady(() => alert(message));
-    else if (message.type === "check_in") {
-      const item = { ts: new Date().toISOString(), trip_id: message.trip_id, kind: `check_in_${message.status}`,
-                     severity: "high" };
-      window.TripGuard.steady(() => alert(item));
-    }
+    else if (message.type === "alert") alert(message);
+    else if (message.type === "check_in") alert({ ts: new Date().toISOString(), trip_id: message.trip_id,
+                                                  kind: `check_in_${message.status}`, severity: "high" });
   }
 
   // The snapshot is (re)loaded each time the stream says hello, and on resync: positions are not
@@ -228,14 +228,14 @@ window.TripGuard.widget("live-map", function (panel) {
   function reload() {
     fetch("/console/live/snapshot", { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then((response) => (response.ok ? response.json() : null))  // refused: the shell's banner says why
-      .then((snapshot) => {
+      .then((snapshot) => window.TripGuard.steady(() => {
         if (!snapshot || gone) return;
         const current = new Set(snapshot.trips.map((t) => t.trip_id));
         [...trips.keys()].forEach((id) => { if (!current.has(id)) endTrip(id); });
         snapshot.trips.forEach(startTrip);
         alerts.replaceChildren();
         snapshot.alerts.slice().reverse().forEach(alert);
-      });
+      }));
   }
 
   // A case on a trip (an SOS, an alert or a check-in that became one) marks the trip: red, out of
