@@ -3,6 +3,7 @@ merchant's orders only, with the label to preview and print; the binding and its
 
 from __future__ import annotations
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -50,3 +51,26 @@ def test_a_kitchen_sees_its_merchants_orders_and_prints_labels(client: TestClien
     assert client.get("/console/orders/O2/label").status_code == 404
     act_as(Role.MERCHANT, id="stf_UNLINKED")
     assert 'data-order="O1"' not in client.get("/console/orders").text
+
+
+def test_a_kitchen_that_has_not_signed_is_told_to_sign_before_it_prints(client: TestClient, db: Session,  # type: ignore[no-untyped-def]
+                                                                        act_as, app: FastAPI) -> None:
+    """The label carries the customer's masked name and phone: an unsigned kitchen's order page says to sign
+    the agreement (a link to it) instead of showing a preview and a print button that would both be refused."""
+    from tests.builders import staff
+    from tests.conftest import sign_agreement
+
+    place_order(client, db, act_as, courier_id="R1")
+    account = staff(db, "kitchen.new", Role.MERCHANT, signed=False)
+    act_as(Role.SYSTEM_ADMIN)
+    assert client.put(f"/api/v1/merchants/M1/staff/{account.id}").status_code == 204
+    principal = act_as(Role.MERCHANT, id=account.id, signed=False)
+    page = client.get("/console/orders/O1", headers={"accept-language": "en"})
+    assert page.status_code == 200 and 'data-testid="pickup-code"' in page.text
+    assert 'data-testid="label-refused"' in page.text and 'href="/console/agreement"' in page.text
+    assert 'data-testid="label-preview"' not in page.text and 'data-testid="label-pdf"' not in page.text
+    assert client.get("/console/orders/O1/label").status_code == 403  # what the preview would have met
+    sign_agreement(app.state.sessionmaker, principal)
+    page = client.get("/console/orders/O1")
+    assert 'data-testid="label-refused"' not in page.text and 'data-testid="label-preview"' in page.text
+    assert client.get("/console/orders/O1/label?format=pdf").content.startswith(b"%PDF")

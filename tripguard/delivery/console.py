@@ -12,11 +12,12 @@ from sqlalchemy import Select, func, select
 
 from tripguard.core.admission import Bulk, BulkWhenDownloaded
 from tripguard.core.db import DbSession
-from tripguard.core.errors import DomainError, NotFound
+from tripguard.core.errors import DomainError, NotFound, PermissionDenied
 from tripguard.core.i18n import N_
 from tripguard.core.types import Identifier, Reason
 from tripguard.delivery import labels, numbers, service, views
 from tripguard.delivery.models import Interaction, MerchantStaff, Order
+from tripguard.privacy import access
 from tripguard.security.auth import LabelPrinter, OrderReader, OrderRevealer
 from tripguard.security.permissions import Role
 from tripguard.security.principal import Principal
@@ -88,11 +89,23 @@ def _order_page(request: Request, principal: Principal, session: DbSession, orde
     counts: dict[str, dict[str, int]] = {}
     for binding_id, outcome, count in calls:
         counts.setdefault(str(binding_id), {})[outcome] = int(count)
+    can_print = seen.party == "merchant"
     return page(request, "delivery/order.html", principal, "/console/orders", status_code=status_code, o=order,
                 seen=seen, bindings=bindings, calls=counts, revealed=revealed, revealed_field=revealed_field,
                 error=error, status_labels=STATUS_LABELS, field_labels=FIELD_LABELS,
-                exception_labels=EXCEPTION_LABELS, can_reveal=seen.party == "support",
-                can_print=seen.party == "merchant")
+                exception_labels=EXCEPTION_LABELS, can_reveal=seen.party == "support", can_print=can_print,
+                print_refused=_print_refused(request, session, principal) if can_print else None)
+
+
+def _print_refused(request: Request, session: DbSession, principal: Principal) -> tuple[str, bool] | None:
+    """Why the kitchen may not print yet (the label carries the customer's masked name and phone: not before
+    the confidentiality agreement, nor while suspended), and whether signing is the way: said on the order
+    instead of a broken preview and a print button that fails."""
+    try:
+        access.check_clearance(session, principal)
+    except PermissionDenied as exc:
+        return error_text(request, exc), exc.type == "/problems/agreement-unsigned"
+    return None
 
 
 @router.get("/{order_id}")
