@@ -8,9 +8,11 @@ courier passes their course from the training link; the supervisor downloads the
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ import pypdfium2 as pdfium
 import pytest
 from playwright.sync_api import expect
 
-from tests.processes import TRIPGUARD, free_port, wait_healthy
+from tests.processes import TRIPGUARD, wait_healthy
 from tests.web.conftest import LiveServer, settled
 from tests.web.test_console_browser import new_page
 from tripguard.sim import cast
@@ -78,12 +80,25 @@ def read_printout(printed: str) -> tuple[dict[str, tuple[str, bool]], str, str, 
     return accounts, key[1], link[1], command[1]
 
 
+def port_outside_the_ephemeral_range() -> int:
+    """A free port below Linux's ephemeral range (32768-60999): the setup takes 20 s before the server binds it,
+    and meanwhile any other test's free port or outgoing connection could take one from that range."""
+    for port in random.sample(range(20000, 32000), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind((HOST, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """`make run` in an empty folder, as a shell without TripGuard settings runs it; stopped at the end, whatever
     happened (its whole process group)."""
     folder = tmp_path_factory.mktemp("make-run")
-    port = free_port()
+    port = port_outside_the_ephemeral_range()
     env = {name: value for name, value in os.environ.items() if not name.startswith("TRIPGUARD_")}
     *setup, serve = make_run_commands(port)
     printed = ""
@@ -193,7 +208,7 @@ def test_the_screening_officer_judges_the_applicant(browser: Any, demo: Demo) ->
     page.click("nav.main >> text=Screening queue")
     page.locator(f"tr[data-applicant='{cast.APPLICANT.id}'] a").click()
     expect(page.locator("[data-testid=applicant-name]")).to_have_text(cast.APPLICANT.name)
-    expect(page.locator("tr[data-check=criminal_record]")).to_contain_text("fraud")  # the record to judge
+    expect(page.locator("tr[data-check=criminal_record]")).to_contain_text("Fraud")  # the record to judge, named
     page.click("[data-testid=take]")
     settled(page)
     page.fill("#note", "Fraud conviction: the applicant is asked to explain it before a decision.")
