@@ -11,7 +11,6 @@ the pointer before the release. The console holds changes that move the page whi
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import httpx2 as httpx
@@ -137,34 +136,6 @@ def test_a_click_on_a_figure_of_the_home_page_survives_its_refresh(browser: Any,
     page.wait_for_timeout(200)
     page.mouse.up()
     page.wait_for_url(f"**{href}")
-
-
-def test_a_moving_car_on_the_live_map_can_be_clicked(browser: Any, live_server: LiveServer) -> None:
-    """A position re-adds the car's marker to the cluster (a new element, even standing still): positions
-    arriving under the press are drawn after the click."""
-    page = agent_page(browser, live_server, "steady_marker")
-    page.goto("/console/live")
-    page.locator("body[data-live='connected']").wait_for()
-    page.click("#trip-search")
-    expect(page.locator("#sound-banner")).to_be_hidden()
-
-    def ping(second: int, lat: float) -> dict[str, object]:
-        return {"type": "ping", "trip_id": "MOVING", "lon": ROUTE[0][0], "lat": lat,
-                "ts": f"2026-03-01T09:00:{second:02d}Z"}
-
-    post_events(live_server, [{"type": "trip_started", "trip_id": "MOVING", "ts": "2026-03-01T09:00:00Z"},
-                              ping(1, ROUTE[0][1])])
-    page.locator("tr[data-trip='MOVING']").wait_for()
-    car = page.locator("#map path.leaflet-interactive[stroke='#1d2330']")
-    car.wait_for()
-    page.wait_for_timeout(1000)  # the map has fitted the trip and stands still
-    box = car.bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    post_events(live_server, [ping(2, ROUTE[0][1] + 0.002)])  # about 200 m north
-    page.wait_for_timeout(PRESS_MS)
-    page.mouse.up()
-    expect(page.locator("tr[data-trip='MOVING']")).to_have_class(re.compile(r"\bfocused\b"))
 
 
 def test_a_middle_click_opening_a_case_in_a_new_tab_is_not_lost(browser: Any, live_server: LiveServer) -> None:
