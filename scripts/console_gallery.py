@@ -1,150 +1,210 @@
-"""The console gallery in docs/console.md: one screenshot of each page, in Chinese and English.
+"""The console gallery in docs/console.md: one screenshot of each page, in Chinese and English, of the demo.
 
-`make gallery` (or `.venv/bin/python scripts/console_gallery.py`) builds a fresh TripGuard on SQLite
-in a temporary directory, seeds it through the API and the services (a passenger with an emergency
-contact on a trip that leaves its route, an SOS, a subject request, a breach), starts `tripguard
-serve`, signs in with each role in Debian's Chromium, and writes docs/console/<page>.<lang>.jpg and
-the gallery table in docs/console.md. Re-run it after a change to the console.
+`make gallery` (or `.venv/bin/python scripts/console_gallery.py`) runs `make run`'s own demo in a temporary
+folder (`tripguard db upgrade`, `tripguard demo bootstrap`, `tripguard serve` with the demo city, in real time:
+a faster clock would date the fleet's heartbeats in the past), on a configured base map, then signs in with the printed accounts in Debian's Chromium
+and writes docs/console/<page>.<lang>.jpg and the gallery table in docs/console.md. Beside the demo city's own
+cases it adds what the demo has none of yet: a trip share, a complaint, a subject request and a breach.
+
+The base map is `TRIPGUARD_MAP_TILES_URL` and its companions when they are set (the deployment's provider), or
+`make run`'s default, OpenStreetMap, when this machine reaches it; otherwise `scripts/trace_tiles.py`, the demo trips' own traces drawn as tiles (a stand-in on machines
+that reach no provider, and named so in the maps' credit). Re-run it after a change to the console.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
+import re
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-import jwt
 import pyotp
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
+from tripguard.sim import trace_tiles
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the benchmarks' server helper, run as a script from any directory
-from bench.latency import served
 
 OUT = ROOT / "docs" / "console"
 DOC = ROOT / "docs" / "console.md"
 BEGIN, END = "<!-- gallery:begin -->", "<!-- gallery:end -->"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-PASSWORD = "gallery-password-1"
-ACCOUNTS = {"agent": ("safety_agent", "李安全"), "dpo": ("privacy_officer", "周隐私"),
-            "sysadmin": ("system_admin", "王系统"), "auditor": ("audit_admin", "赵审计"),
-            "supervisor": ("supervisor", "钱监督"), "secadmin": ("security_admin", "孙安全")}
+TRIPGUARD = str(Path(sys.executable).with_name("tripguard"))
+PORT = 18765
 LANGUAGES = {"zh": "zh-CN", "en": "en"}
 MAX_HEIGHT = 1800  # px of a long page kept in its screenshot
+WAIT_SECONDS = 300  # for the demo city's first SOS case (its first press comes 40 s into the lap)
 
 
-def seed(env: dict[str, str]) -> dict[str, str]:
-    """Accounts, a notice, a passenger with a verified contact, a subject request and a breach."""
-    os.environ.update(env)
-    from datetime import UTC, datetime
-
-    from tripguard.app import create_app
-    from tripguard.audit.actor import Actor
-    from tripguard.core.clock import utcnow
-    from tripguard.core.db import make_engine, make_sessionmaker
-    from tripguard.core.settings import get_settings
-    from tripguard.privacy import access, breaches
-    from tripguard.privacy import service as privacy
-    from tripguard.privacy.models import SubjectRequest
-    from tripguard.security import service
-    from tripguard.security.permissions import Permission, Role
-    from tripguard.vault.keys import build_vault
-
-    settings = get_settings()
-    create_app(settings)  # the keys
-    actor = Actor("cli", "gallery")
-    vault = build_vault(settings)
-    with make_sessionmaker(make_engine(settings.database_url))() as session:
-        for username, (role, name) in ACCOUNTS.items():
-            service.create_staff(session, actor=actor, username=username, display_name=name, password=PASSWORD,
-                                 roles={Role(role)})
-        _, api_key = service.create_api_key(session, settings, actor=actor, name="调度后台",
-                                            scopes={Permission.TELEMATICS_INGEST, Permission.SUBJECT_WRITE})
-        privacy.publish_notice(session, actor=actor, version="2026-11", purposes=["emergency", "support"],
-                               categories=["user.name", "user.phone"], retention_zh="行程结束后两年",
-                               retention_en="two years after the trip", text_zh="我们为行程安全处理您的姓名和电话。",
-                               text_en="We process your name and phone for trip safety.")
-        privacy.upsert_subject(session, vault, actor=actor, subject_id="P1", kind="passenger", notice_version="2026-11",
-                               values={"name": "韩梅梅", "phone": "13800005555"})
-        privacy.upsert_subject(session, vault, actor=actor, subject_id="D1", kind="driver", notice_version="2026-11",
-                               values={"name": "张师傅", "phone": "13800006666"})
-        now = utcnow()
-        request = SubjectRequest(id="req_GALLERY", idempotency_key="gallery", subject_id="P1", kind="correction",
-                                 status="verified", received_at=now, due_at=now + timedelta(days=15),
-                                 hard_due_at=now + timedelta(days=30), verified_at=now, code_attempts=0)
-        session.add(request)
-        session.flush()
-        access.write_field(vault, session, request, "correction", '{"name": "韩梅"}')
-        breaches.open_breach(session, actor=actor, title="客服工单导出外泄", serious=True,
-                             occurred_from=datetime(2026, 11, 20, 8, tzinfo=UTC),
-                             occurred_to=datetime(2026, 11, 21, 18, tzinfo=UTC), categories=["phone", "name"],
-                             cause="一名客服导出了工单列表", harm="可能收到骚扰电话", measures="已停用导出并更换密钥",
-                             advice="警惕自称平台客服的来电", contact="privacy@example.com")
-        session.commit()
-    return {"api_key": api_key}
+OSM_TILE = "https://tile.openstreetmap.org/0/0/0.png"
 
 
-def trip_events() -> bytes:
-    """A Beijing trip that leaves its planned route (a route-deviation alert and a case)."""
-    start = datetime_now() - 600
-    route = [[116.30 + i * 0.004, 39.90] for i in range(26)]
-    lines = [{"type": "trip_started", "trip_id": "T-GALLERY", "ts": iso(start), "vehicle_id": "V1", "driver_id": "D1",
-              "passenger_id": "P1", "pickup": route[0], "dropoff": route[-1], "route": route}]
-    for i in range(40):
-        lon, lat = (116.30 + i * 0.002, 39.90) if i < 20 else (116.34, 39.90 + (i - 19) * 0.002)
-        lines.append({"type": "ping", "trip_id": "T-GALLERY", "ts": iso(start + 15 * i), "lon": lon, "lat": lat,
-                      "speed_mps": 9.0})
-    return "\n".join(json.dumps(line) for line in lines).encode() + b"\n"
+def reaches_openstreetmap() -> bool:
+    try:
+        return httpx.get(OSM_TILE, headers={"User-Agent": "TripGuard console gallery"}, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
-def verify_contact(database_url: str, contact_id: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(database_url)
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE safety_contacts SET verified_at = created_at WHERE id = :id"), {"id": contact_id})
-    engine.dispose()
-
-
-def datetime_now() -> float:
-    return time.time()
-
-
-def iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+@contextmanager
+def base_map() -> Iterator[dict[str, str]]:
+    """The deployment's tile settings when set, or `make run`'s own (OpenStreetMap) when it answers; else the
+    trace tiles, served for the length of the run."""
+    if os.environ.get("TRIPGUARD_MAP_TILES_URL") or reaches_openstreetmap():
+        yield {}
+        return
+    with trace_tiles.serving() as url:
+        yield {"TRIPGUARD_MAP_TILES_URL": url, "TRIPGUARD_MAP_TILES_ATTRIBUTION": trace_tiles.ATTRIBUTION,
+               "TRIPGUARD_MAP_TILES_ATTRIBUTION_URL": trace_tiles.ATTRIBUTION_URL,
+               "TRIPGUARD_MAP_TILES_MAX_ZOOM": str(trace_tiles.MAX_ZOOM)}
 
 
-def subject_token(secret: str, subject: str) -> str:
-    now = int(time.time())
-    return jwt.encode({"sub": subject, "role": "passenger", "aud": "tripguard", "iat": now, "exp": now + 600},
-                      secret, algorithm="HS256")
+@contextmanager
+def demo(folder: Path, tiles: dict[str, str]) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """`make run`'s demo in `folder`; yields its URL, the bootstrap's printout and the environment."""
+    base = f"http://127.0.0.1:{PORT}"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TRIPGUARD_") or k.startswith("TRIPGUARD_MAP")},
+           **tiles, "TRIPGUARD_BASE_URL": base, "TRIPGUARD_DEMO_CITY": "true"}
+    subprocess.run([TRIPGUARD, "db", "upgrade"], cwd=folder, env=env, check=True, capture_output=True)
+    printed = subprocess.run([TRIPGUARD, "demo", "bootstrap"], cwd=folder, env=env, check=True, capture_output=True,
+                             text=True).stdout
+    with (folder / "serve.log").open("w") as log:
+        server = subprocess.Popen([TRIPGUARD, "serve", "--port", str(PORT)], cwd=folder, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT)
+    try:
+        until(lambda: ok(f"{base}/healthz") or server.poll() is not None, 300, "the server to start")
+        if server.poll() is not None:
+            raise SystemExit(f"the server stopped:\n{(folder / 'serve.log').read_text()[-3000:]}")
+        yield base, printed, env
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
-def sign_in(page: Any, username: str) -> None:
+def ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def until(check: Any, seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while not (found := check()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"gave up waiting for {what}")
+        time.sleep(1)
+    return found
+
+
+def accounts_of(printed: str) -> dict[str, tuple[str, bool]]:
+    """User name -> (password, asks for an authenticator code), from the bootstrap's accounts table."""
+    rows = re.findall(r"^  (\S+)\s+(\S+)\s+[a-z_]+\s+(authenticator app \(TOTP\)|password only)$", printed, re.MULTILINE)
+    return {name: (password, factor != "password only") for name, password, factor in rows}
+
+
+def seed(base: str, printed: str, env: dict[str, str], folder: Path) -> dict[str, str]:
+    """What the demo has none of yet: the first passenger's trip shared, a complaint about it, their access
+    request, and a breach for the privacy office. Returns the share page's path."""
+    api_key = re.search(r"Authorization: Bearer (tg_\S+)", printed)
+    token = re.search(r"passenger P-DEMO-001 \([^)]*\): (\S+)", printed)
+    assert api_key and token, printed
+    api = {"Authorization": f"Bearer {api_key[1]}"}
+    passenger = {"Authorization": f"Bearer {token[1]}"}
+
+    def first_passengers_trip() -> str | None:
+        listed = httpx.get(f"{base}/api/v1/telematics/trips", params={"status": "active", "limit": 1000},
+                           headers=api, timeout=30)
+        listed.raise_for_status()
+        return next((t["id"] for t in listed.json() if t["passenger_id"] == "P-DEMO-001"), None)
+
+    trip = until(first_passengers_trip, 120, "P-DEMO-001's trip")
+    share = httpx.post(f"{base}/api/v1/trips/{trip}/shares", json={}, headers=passenger, timeout=30)
+    share.raise_for_status()
+    httpx.post(f"{base}/api/v1/complaints", json={"trip_id": trip, "category": "conduct", "text": "司机一路打电话"},
+               headers={**passenger, "Idempotency-Key": "gallery-complaint"}, timeout=30).raise_for_status()
+    httpx.post(f"{base}/api/v1/me/requests", json={"kind": "access"},
+               headers={**passenger, "Idempotency-Key": "gallery-request"}, timeout=30).raise_for_status()
+    open_breach(env, folder)
+    return {"share": str(share.json()["url"]).replace(base, "")}
+
+
+def open_breach(env: dict[str, str], folder: Path) -> None:
+    """A breach, opened through the service in the demo's folder (the privacy office's form does the same)."""
+    code = """
+from datetime import UTC, datetime
+from tripguard.audit.actor import Actor
+from tripguard.core.db import make_engine, make_sessionmaker
+from tripguard.core.settings import get_settings
+from tripguard.privacy import breaches
+with make_sessionmaker(make_engine(get_settings().database_url))() as session:
+    breaches.open_breach(session, actor=Actor("cli", "gallery"), title="客服工单导出外泄", serious=True,
+                         occurred_from=datetime(2026, 11, 20, 8, tzinfo=UTC),
+                         occurred_to=datetime(2026, 11, 21, 18, tzinfo=UTC), categories=["phone", "name"],
+                         cause="一名客服导出了工单列表", harm="可能收到骚扰电话", measures="已停用导出并更换密钥",
+                         advice="警惕自称平台客服的来电", contact="privacy@example.com")
+    session.commit()
+"""
+    subprocess.run([sys.executable, "-c", code], cwd=folder, env=env, check=True)
+
+
+def sign_in(page: Any, username: str, accounts: dict[str, tuple[str, bool]]) -> None:
+    password, second_factor = accounts[username]
     page.goto("/console/sign-in")
     page.fill("#username", username)
-    page.fill("#password", PASSWORD)
+    page.fill("#password", password)
     page.click("main button[type=submit]")
-    secret = page.text_content("[data-testid=totp-secret]").strip()
-    page.fill("#code", pyotp.TOTP(secret).now())
-    page.click("main button[type=submit]")
+    if second_factor:
+        secret = page.text_content("[data-testid=totp-secret]").strip()
+        page.fill("#code", pyotp.TOTP(secret).now())
+        page.click("main button[type=submit]")
     page.wait_for_url("**/console")
+
+
+def sign_agreement(page: Any) -> None:
+    """The confidentiality agreement in force, before a page that opens personal data."""
+    page.goto("/console/agreement")
+    if page.locator("[data-testid=sign]").count():
+        page.click("[data-testid=sign]")
+        page.wait_for_load_state("load")
+
+
+def first_link(page: Any, path: str, selector: str) -> str:
+    """The first link on a list page; the list is reloaded until it has one (the demo city's first case)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    page.goto(path)
+    while not page.locator(selector).count():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"gave up waiting for {selector} on {path}")
+        page.wait_for_timeout(2000)
+        page.reload()
+    return str(page.locator(selector).first.get_attribute("href"))
 
 
 def shoot(page: Any, name: str, lang: str, path: str, shots: list[tuple[str, str]]) -> None:
     page.goto(f"/console/lang/{'zh_CN' if lang == 'zh' else 'en'}?next={path}" if path.startswith("/console")
               else path)
     page.wait_for_load_state("load")
-    page.wait_for_timeout(1200)  # live pages: the stream's first events, the map's layers
+    page.wait_for_timeout(2000)  # live pages: the stream's first events, the map's fit to them
+    try:
+        page.wait_for_function("() => !document.querySelector('.leaflet-tile:not(.leaflet-tile-loaded)')",
+                               timeout=30_000)
+    except PlaywrightTimeout:
+        print(f"{name}.{lang}: some map tiles had not loaded after 30 s", file=sys.stderr)
     file = OUT / f"{name}.{lang}.jpg"
     height = min(int(page.evaluate("document.documentElement.scrollHeight")), MAX_HEIGHT)
     page.screenshot(path=str(file), type="jpeg", quality=65, full_page=True,
@@ -153,75 +213,77 @@ def shoot(page: Any, name: str, lang: str, path: str, shots: list[tuple[str, str
         shots.append((name, path))
 
 
+# Each account's pages: (name, path); "first:<list>:<selector>" is the first link of that kind on the list. The
+# safety agent comes last: by then the demo city has raised its first cases and alerts.
+PAGES: dict[str, list[tuple[str, str]]] = {
+    "auditor": [("audit-log", "/console/audit")],
+    "admin": [("api-keys", "/console/api-keys"), ("messages", "/console/messages")],
+    "security": [("staff", "/console/staff")],
+    "dpo": [("privacy-home", "/console"), ("catalogue", "/console/privacy/catalogue"),
+            ("requests", "/console/privacy/requests"),
+            ("request", "first:/console/privacy/requests:a[href^='/console/privacy/requests/req_']"),
+            ("retention", "/console/privacy/retention"), ("breaches", "/console/privacy/breaches"),
+            ("notices", "/console/privacy/notices")],
+    "screener": [("screening-queue", "/console/screening/queue"), ("applicant", "/console/screening/D-DEMO-APPLICANT")],
+    "kitchen": [("orders", "/console/orders"), ("order", "/console/orders/O-DEMO-1")],
+    "trainer": [("training", "/console/training")],
+    "supervisor": [("reports", "/console/reports"), ("supervision", "/console/supervision"),
+                   ("complaints", "/console/complaints"), ("answer-templates", "/console/complaints/templates")],
+    "hr": [("discipline", "/console/discipline")],
+    "agent": [("home", "/console"), ("live-map", "/console/live"), ("sos-queue", "/console/incidents"),
+              ("case", "first:/console/incidents:a[href^='/console/incidents/inc_']"),
+              ("trips", "/console/trips"), ("trip", "first:/console/trips:a[href^='/console/trips/demo-']"),
+              ("check-ins", "/console/check-ins"), ("devices", "/console/devices"),
+              ("not-found", "/console/no-such-page")],
+}
+NEEDS_AGREEMENT = {"screener", "kitchen", "dpo", "agent"}
+
+
+def resolve(page: Any, path: str) -> str:
+    if not path.startswith("first:"):
+        return path
+    _, listing, selector = path.split(":", 2)
+    return first_link(page, listing, selector)
+
+
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        subject_secret = secrets.token_urlsafe(32)
-        port = 18765
-        env = {**os.environ, "TRIPGUARD_DATABASE_URL": f"sqlite:///{tmp}/gallery.db", "TRIPGUARD_KEY_DIR": f"{tmp}/keys",
-               "TRIPGUARD_ENV": "test", "TRIPGUARD_SECRET_KEY": secrets.token_urlsafe(32),
-               "TRIPGUARD_SUBJECT_TOKEN_SECRET": subject_secret, "TRIPGUARD_BASE_URL": f"http://127.0.0.1:{port}",
-               "TRIPGUARD_LOCALE": "zh_CN"}
-        tripguard = str(Path(sys.executable).with_name("tripguard"))
-        subprocess.run([tripguard, "db", "upgrade"], env=env, check=True, capture_output=True)
-        seeded = seed(env)
-        with served(env, port) as base:
-            api = {"Authorization": f"Bearer {seeded['api_key']}"}
-            httpx.put(f"{base}/api/v1/telematics/vehicles/V1", json={"plate": "京A·D1234", "colour": "白色",
-                                                                    "model": "比亚迪秦"}, headers=api, timeout=10)
-            httpx.post(f"{base}/api/v1/telematics/events", content=trip_events(),
-                       headers={**api, "content-type": "application/x-ndjson"}, timeout=30)
-            passenger = {"Authorization": f"Bearer {subject_token(subject_secret, 'P1')}"}
-            contact = httpx.post(f"{base}/api/v1/me/contacts", json={"name": "李雷", "phone": "13800007777"},
-                                 headers=passenger, timeout=10).json()
-            verify_contact(env["TRIPGUARD_DATABASE_URL"], contact["id"])  # as if they had typed the SMS code
-            share = httpx.post(f"{base}/api/v1/trips/T-GALLERY/shares", json={}, headers=passenger, timeout=10).json()
-            httpx.post(f"{base}/api/v1/complaints", json={"trip_id": "T-GALLERY", "category": "conduct",
-                                                          "text": "司机一路打电话"},
-                       headers={**passenger, "Idempotency-Key": "gallery-complaint"}, timeout=10)
-            case = httpx.post(f"{base}/api/v1/sos", json={"lon": 116.34, "lat": 39.93},
-                              headers={**passenger, "Idempotency-Key": "gallery"}, timeout=10).json()["incident_id"]
-            shots: list[tuple[str, str]] = []
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-                pages = {
-                    None: [("sign-in", "/console/sign-in"), ("share", share.get("url", "/s/").replace(base, ""))],
-                    "agent": [("home", "/console"), ("live-map", "/console/live"), ("sos-queue", "/console/incidents"),
-                              ("case", f"/console/incidents/{case}"), ("trips", "/console/trips"),
-                              ("trip", "/console/trips/T-GALLERY"), ("check-ins", "/console/check-ins"),
-                              ("devices", "/console/devices"), ("not-found", "/console/no-such-page")],
-                    "auditor": [("audit-log", "/console/audit")],
-                    "sysadmin": [("api-keys", "/console/api-keys")],
-                    "secadmin": [("staff", "/console/staff")],
-                    "dpo": [("privacy-home", "/console"), ("catalogue", "/console/privacy/catalogue"),
-                            ("requests", "/console/privacy/requests"), ("request", "/console/privacy/requests/req_GALLERY"),
-                            ("retention", "/console/privacy/retention"), ("breaches", "/console/privacy/breaches"),
-                            ("notices", "/console/privacy/notices")],
-                    "supervisor": [("complaints", "/console/complaints"), ("answer-templates", "/console/complaints/templates")],
-                }
-                for account, items in pages.items():
-                    context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 860},
-                                                  locale="zh-CN")
-                    page = context.new_page()
-                    if account:
-                        sign_in(page, account)
-                    for lang in LANGUAGES:
-                        if account is None:
-                            context.add_cookies([{"name": "tg_lang", "value": "zh_CN" if lang == "zh" else "en",
-                                                  "url": base}])
-                        for name, path in items:
-                            shoot(page, name, lang, path, shots)
-                    context.close()
-                browser.close()
+    shots: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp, base_map() as tiles, demo(Path(tmp), tiles) as (base, printed, env):
+        accounts = accounts_of(printed)
+        assert len(accounts) == 12, printed
+        seeded = seed(base, printed, env, Path(tmp))
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            visits: list[tuple[str | None, list[tuple[str, str]]]] = [
+                (None, [("sign-in", "/console/sign-in"), ("share", seeded["share"])]), *PAGES.items()]
+            for account, items in visits:
+                context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 860}, locale="zh-CN")
+                page = context.new_page()
+                if account:
+                    sign_in(page, account, accounts)
+                    if account in NEEDS_AGREEMENT:
+                        sign_agreement(page)
+                resolved = [(name, resolve(page, path)) for name, path in items]
+                for lang in LANGUAGES:
+                    if account is None:
+                        context.add_cookies([{"name": "tg_lang", "value": "zh_CN" if lang == "zh" else "en",
+                                              "url": base}])
+                    for name, path in resolved:
+                        shoot(page, name, lang, path, shots)
+                context.close()
+            browser.close()
     write_doc(shots)
-    print(f"{len(shots)} pages, {2 * len(shots)} screenshots in {OUT.relative_to(ROOT)}")
+    print(f"{len(shots)} pages, {2 * len(shots)} screenshots in {OUT.relative_to(ROOT)} "
+          f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
     return 0
 
 
 def write_doc(shots: list[tuple[str, str]]) -> None:
     rows = ["| Page | 中文 | English |", "| --- | --- | --- |"]
     for name, path in shots:
-        shown = path if not path.startswith("/s/") else "/s/{token}"
+        shown = "/s/{token}" if path.startswith("/s/") else re.sub(r"(inc|req)_[0-9A-Z]{26}", r"\1_…", path)
+        shown = re.sub(r"/trips/demo-[^/]+", "/trips/demo-…", shown)
         rows.append(f"| `{shown}` | ![{name} zh](console/{name}.zh.jpg) | ![{name} en](console/{name}.en.jpg) |")
     table = "\n".join(rows)
     text = DOC.read_text() if DOC.exists() else f"# The console\n\n{BEGIN}\n{END}\n"

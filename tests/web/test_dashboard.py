@@ -67,3 +67,13 @@ def test_the_page_and_its_live_partial(client: TestClient, db: Session, act_as) 
     assert "/static/vendor/uplot/uPlot.iife.min.js" in page
     partial = client.get("/console/figures", headers={"accept-language": "en"}).text
     assert 'data-figure="waiting"' in partial and "<html" not in partial
+
+
+def test_a_figure_without_data_speaks_the_readers_language(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]
+    act_as(Role.SAFETY_AGENT)  # no SOS acknowledged this quarter: its acknowledgement times have no data
+    for language, words, other in (("en", "no data", "无数据"), ("zh-CN", "无数据", "no data")):
+        for path in ("/console", "/console/figures"):
+            text = client.get(path, headers={"accept-language": language}).text
+            figure = text[text.index('data-figure="quarter.sos.ack_p50_s'):]
+            figure = figure[:figure.index("</a>")]
+            assert words in figure and other not in figure, (language, path, figure)

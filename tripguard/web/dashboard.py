@@ -26,9 +26,10 @@ REQUESTS_DUE_WITHIN = timedelta(days=3)
 class Figure:
     key: str
     label: str  # msgid
-    value: str
+    value: str  # a msgid when `translated` (the board is built before the page's language is known)
     href: str
     warn: bool = False
+    translated: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,5 +131,6 @@ def quarter_figures(session: Session, principal: Principal, now: datetime, *, ti
         _quarter_cache[key] = cached
     href = "/console/reports" if principal.can(Permission.REPORT_READ) else next(
         (OWNER_PAGES[r.value] for r in principal.roles if r.value in OWNER_PAGES), "/console")
-    return [Figure(f"quarter.{r.kpi.key}", r.kpi.title, render.shown(r), href, warn=r.status == "red")
+    return [Figure(f"quarter.{r.kpi.key}", r.kpi.title, render.NO_DATA if r.value.value is None else render.shown(r),
+                   href, warn=r.status == "red", translated=r.value.value is None)
             for r in cached[1] if r.target.at_least is not None or r.target.at_most is not None]
