@@ -36,9 +36,10 @@ chromium:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk fonts-wqy-microhei poppler-utils >/dev/null; \
 	fi
 
-# ruff and mypy over the package: any finding fails `make test`.
+# ruff over the package and its tests, mypy --strict over the package (pyproject.toml sets both): any
+# finding fails `make test`. `.pre-commit-config.yaml` runs the same two before each commit.
 lint: install
-	$(BIN)/ruff check tripguard
+	$(BIN)/ruff check tripguard tests
 	$(BIN)/mypy
 
 test: install lint chromium

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from tripguard.security.permissions import STAFF_ROLES, Role
 
 BAD_ALL = ["0001-01", "9999W52", "0000Q1", "2026-13", "2026W53", "1969-12-31", "1970-01-01T00:00:00Z",
-       "-1", "0", "99999999999999999999999", "1e309", "NaN", "%00", "\u0000", "x" * 5000, "２０２６Q1",
-       "2026Q１", "0001-01-01", "9999-12-31T23:59:59Z", "2026-02-30", "2026-W01", "../../etc/passwd", "①"]
+       "-1", "0", "99999999999999999999999", "1e309", "NaN", "%00", "\u0000", "x" * 5000, "２０２６Q1",  # noqa: RUF001 - full-width digits on purpose
+       "2026Q１", "0001-01-01", "9999-12-31T23:59:59Z", "2026-02-30", "2026-W01", "../../etc/passwd", "①"]  # noqa: RUF001 - full-width digit
 # `make test` sweeps with one value of each kind (a period, a date, a huge number, a control character, a long
 # string, a path); `make fuzz` (TRIPGUARD_FUZZ=1) with every one.
 BAD = BAD_ALL if os.environ.get("TRIPGUARD_FUZZ") else ["9999W52", "2026-02-30", "99999999999999999999999",
@@ -34,7 +34,7 @@ def _sweep(client: TestClient) -> list[str]:
                 url = path
                 for name in path_params:
                     url = url.replace("{" + name + "}", re.sub(r"[/]", "_", bad) or "x")
-                for target in ["path"] + query_params:
+                for target in ["path", *query_params]:
                     q = {} if target == "path" else {target: bad}
                     if target != "path" and path_params:
                         url2 = path

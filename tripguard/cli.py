@@ -71,8 +71,8 @@ def serve(
 
 
 @app.command()
-def scheduler(poll: Annotated[float, typer.Option(min=0.1, help="seconds between a standby's tries to take over")] = 1.0,
-              ) -> None:
+def scheduler(poll: Annotated[float, typer.Option(
+        min=0.1, help="seconds between a standby's tries to take over")] = 1.0) -> None:
     """Run the background jobs (audit sequencing and heads, retention, escalation, check-ins) for a
     scaled-out deployment: one scheduler leads at a time (a lease it renews every few seconds; see
     TRIPGUARD_LEADER_LEASE_SECONDS), the others stand by. Start the API processes with

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 
 import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -16,7 +17,6 @@ from tripguard.audit.models import AuditEntry, TreeNode
 from tripguard.audit.service import Actor
 from tripguard.audit.signing import head_message
 from tripguard.security.permissions import Role
-from datetime import datetime
 
 
 def add_entries(db: Session, count: int, action: str = "test.action") -> None:
@@ -65,7 +65,7 @@ def test_signed_head_and_proofs_check_out_for_a_client(client: TestClient, db: S
 
     key = load_pem_public_key(client.get("/api/v1/audit/signing-key").json()["public_key_pem"].encode())
     for head in (first, second):
-        signed_at = datetime.fromisoformat(head["signed_at"].replace("Z", "+00:00"))
+        signed_at = datetime.fromisoformat(head["signed_at"])
         key.verify(base64.b64decode(head["signature"]),  # type: ignore[union-attr]
                    head_message(head["tree_size"], bytes.fromhex(head["root_hash"]), signed_at))
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 import hashlib
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -84,7 +83,7 @@ def test_accumulator_gives_root_at_every_size() -> None:
 
 def test_a_frontier_kept_and_resumed_gives_the_same_roots() -> None:
     leaves = leaves_of(40)
-    for cut in range(0, 40):
+    for cut in range(40):
         kept = merkle.Accumulator()
         for leaf in leaves[:cut]:
             kept.append(leaf)

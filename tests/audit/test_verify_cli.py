@@ -105,7 +105,7 @@ def _rewrite_hashes(engine: Engine) -> None:
         for entry in session.query(AuditEntry).where(AuditEntry.seq.is_not(None)).order_by(AuditEntry.seq):
             updates.append((entry.seq, merkle.leaf_hash(leaf_data(entry)).hex()))
     statements = [
-        f"UPDATE audit_entries SET leaf_hash = {_hex_literal(h)} WHERE seq = {seq}" for seq, h in updates
+        f"UPDATE audit_entries SET leaf_hash = {_hex_literal(h)} WHERE seq = {seq}" for seq, h in updates  # noqa: S608
     ]
     tamper(engine, *statements)
 
@@ -115,7 +115,7 @@ def _hex_literal(value: str) -> str:
 
 
 def test_inserted_row_with_rewritten_hashes_is_caught_by_the_signed_head(log_db: Engine) -> None:
-    shift = [f"UPDATE audit_entries SET seq = seq + 1 WHERE seq = {seq}" for seq in range(ENTRIES - 1, 1, -1)]
+    shift = [f"UPDATE audit_entries SET seq = seq + 1 WHERE seq = {seq}" for seq in range(ENTRIES - 1, 1, -1)]  # noqa: S608
     insert = (
         "INSERT INTO audit_entries (id, seq, ts, actor_type, actor_id, action, outcome, details, leaf_hash) "
         "SELECT 1000, 2, ts, 'staff', 'stf_forged', 'test.forged', 'success', '{}', leaf_hash "
@@ -174,12 +174,10 @@ def test_concurrent_writers_get_contiguous_indices(log_db: Engine) -> None:
 def test_database_refuses_updates_and_deletes(log_db: Engine) -> None:
     from sqlalchemy.exc import DBAPIError
 
-    with pytest.raises(DBAPIError, match="append-only"):
-        with log_db.begin() as connection:
-            connection.execute(text("UPDATE audit_entries SET action = 'x' WHERE seq = 0"))
-    with pytest.raises(DBAPIError, match="append-only"):
-        with log_db.begin() as connection:
-            connection.execute(text("DELETE FROM audit_entries WHERE seq = 0"))
+    with pytest.raises(DBAPIError, match="append-only"), log_db.begin() as connection:
+        connection.execute(text("UPDATE audit_entries SET action = 'x' WHERE seq = 0"))
+    with pytest.raises(DBAPIError, match="append-only"), log_db.begin() as connection:
+        connection.execute(text("DELETE FROM audit_entries WHERE seq = 0"))
 
 
 def test_prove_prints_verifiable_proofs(log_db: Engine) -> None:

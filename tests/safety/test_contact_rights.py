@@ -175,7 +175,7 @@ def test_a_contacts_erasure_end_to_end(client: TestClient, db: Session, act_as, 
     assert subject_id in app.state.vault.journal.subject_ids()
     sent = _sent(app, session_factory)
     told = sorted(m.to for m in sent if "紧急联系人已" in m.body or "已从您的紧急联系人中移除" in m.body)
-    assert told == sorted(phone for _, phone in OWNERS.values()) + [OWNERS["P2"][1]]  # P2 named them twice
+    assert told == [*sorted(phone for _, phone in OWNERS.values()), OWNERS["P2"][1]]  # P2 named them twice
     assert not any(m.to == PHONE for m in sent)
     assert not any("王芳" in m.body or "芳姐" in m.body for m in sent)
     # Named again later, they are a new data subject (the erased id is never reused).

@@ -10,6 +10,7 @@ primary looks like, and only the emergency lane's own deadline can answer in tim
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -93,10 +94,8 @@ class SimulatedPartition:
             except OSError:
                 break
         for sock in (source, target):
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 @pytest.fixture

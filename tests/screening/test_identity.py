@@ -29,7 +29,7 @@ def with_check(seventeen: str) -> str:
     (with_check("44030619900101123"), None),
     ("110105194912310021", "check_digit"),
     ("11010519491231002", "format"), ("1101051949123100211", "format"), ("11010519491231002Y", "format"),
-    ("１１０１０５１９４９１２３１００２Ｘ", "format"),  # full-width digits
+    ("１１０１０５１９４９１２３１００２Ｘ", "format"),  # noqa: RUF001 - full-width digits on purpose
     ("", "format"), (None, "format"), (11010519491231002, "format"),
     (with_check("99010519900101123"), "region"),
     (with_check("11010519900231123"), "birth_date"),  # 31 February

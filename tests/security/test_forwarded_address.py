@@ -4,7 +4,6 @@ address (`unknown`) is never the proxy's own: /metrics and the sign-in limits co
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from starlette.requests import Request
 
 from tripguard.security.rate_limit import client_address

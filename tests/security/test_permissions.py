@@ -11,7 +11,12 @@ from fastapi.testclient import TestClient
 from tripguard.core.routes import api_routes
 from tripguard.security.auth import declared_permission
 from tripguard.security.permissions import (
-    ROLE_PERMISSIONS, SEPARATED_ADMIN_ROLES, STAFF_ROLES, SUBJECT_ROLES, Permission, Role,
+    ROLE_PERMISSIONS,
+    SEPARATED_ADMIN_ROLES,
+    STAFF_ROLES,
+    SUBJECT_ROLES,
+    Permission,
+    Role,
     role_conflicts,
 )
 

@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tripguard.telematics.events import (
-    BadEvent, LineError, Ping, TripStarted, format_ts, parse_event, parse_ndjson, parse_ts,
+    BadEvent,
+    LineError,
+    Ping,
+    TripStarted,
+    format_ts,
+    parse_event,
+    parse_ndjson,
+    parse_ts,
 )
 from tripguard.telematics.geo import gcj02_to_wgs84, haversine_m, wgs84_to_gcj02
 

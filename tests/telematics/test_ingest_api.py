@@ -177,7 +177,8 @@ def test_the_operator_sets_the_thresholds(settings, session_factory) -> None:  #
 def test_events_outside_a_plausible_window_are_refused_per_line(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
     """A trip_started dated 9999 once moved the watermark and raised 135 false gps_lost alerts."""
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
-    events = trip_with_deviation("T1")[:3] + [
+    events = [
+        *trip_with_deviation("T1")[:3],
         {"type": "trip_started", "trip_id": "T9999", "ts": "9999-12-31T23:59:59Z"},
         {"type": "trip_started", "trip_id": "T2199", "ts": "2199-01-01T00:00:00Z"},  # plausible year, a day off
         {"type": "ping", "trip_id": "T1", "ts": "2026-03-01T08:00:20+23:59", "lon": -8.61, "lat": 41.14},
@@ -202,7 +203,7 @@ def test_the_replay_refuses_the_same_lines(tmp_path) -> None:  # type: ignore[no
 
     from tripguard.cli import app as cli
 
-    events = trip_with_deviation("T1") + [{"type": "trip_started", "trip_id": "T9", "ts": "2031-01-01T00:00:00Z"}]
+    events = [*trip_with_deviation("T1"), {"type": "trip_started", "trip_id": "T9", "ts": "2031-01-01T00:00:00Z"}]
     file = tmp_path / "events.ndjson"
     file.write_bytes(ndjson(events))
     result = CliRunner().invoke(cli, ["monitor", "replay", str(file)])

@@ -127,7 +127,7 @@ def test_a_stream_that_ends_records_the_trips_it_brought(site: tuple[str, FastAP
                                  "position": None}, position("T_LATER")])
                 elif line.startswith("event:"):
                     events.append(line)
-                if line.startswith("data:") and json.loads(line[5:]).get("type") == "position" or len(events) > 3:
+                if (line.startswith("data:") and json.loads(line[5:]).get("type") == "position") or len(events) > 3:
                     break  # T_LATER's position reached the screen (or heartbeats came instead); the viewer goes away
     deadline = time.monotonic() + 20
     with factory() as session:

@@ -113,7 +113,7 @@ def test_free_text_with_nothing_to_hide_comes_back_unchanged(text: str) -> None:
     ("door code four three two one", "three two one"),  # spelled out: every word, not the first
     ("call me at one two three four", "two three four"),
     ("门牌 ①②③④", "①②③④"),  # circled digits
-    ("送到３号楼１２０１", "１２０１"),  # full-width digits, kept as one run
+    ("送到３号楼１２０１", "１２０１"),  # noqa: RUF001 - full-width digits, kept as one run
     ("微信号 zhangsan_88", "zhangsan"),  # a contact handle
     ("QQ 12345678", "12345678"),
 ])
@@ -132,8 +132,8 @@ def test_plain_words_are_not_taken_for_codes(note: str) -> None:
 @pytest.mark.parametrize("note,secret", [
     ("密码abcd，别按门铃", "abcd"),  # a Chinese secret word glued to its value
     ("门禁abcd", "abcd"), ("取件码ABCD", "ABCD"), ("口令xyz", "xyz"), ("加我微信zhang_san", "zhang_san"),
-    ("ＱＱ zhangsan", "zhangsan"), ("ｗｅｃｈａｔ zhangsan", "zhangsan"),  # full-width words
-    ("ｐａｓｓｗｏｒｄ abcd", "abcd"), ("微\u200b信 zhangsan", "zhangsan"),  # a zero-width space in the word
+    ("ＱＱ zhangsan", "zhangsan"), ("ｗｅｃｈａｔ zhangsan", "zhangsan"),  # noqa: RUF001 - full-width words
+    ("ｐａｓｓｗｏｒｄ abcd", "abcd"), ("微\u200b信 zhangsan", "zhangsan"),  # noqa: RUF001 - full-width, and a zero-width space in the word
     ("门牌 叁肆伍陆", "叁肆伍陆"), ("壹贰叁肆伍", "壹贰叁肆伍"),  # financial numerals
     ("门禁码 AB CD", "CD"),  # a code in parts
     ("VX：zhangsan", "zhangsan"), ("wx zhangsan", "zhangsan"),  # the usual short forms of 微信

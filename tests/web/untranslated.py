@@ -27,9 +27,9 @@ class _Reader(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
         classes = (values.get("class") or "").split()
-        if tag in SKIPPED_TAGS or "mono" in classes or values.get("translate") == "no" or "hidden" in values:
-            if tag not in ("br", "img", "input", "meta", "link"):
-                self.skipping.append(tag)
+        skipped = tag in SKIPPED_TAGS or "mono" in classes or values.get("translate") == "no" or "hidden" in values
+        if skipped and tag not in ("br", "img", "input", "meta", "link"):
+            self.skipping.append(tag)
         for name in READ_ATTRIBUTES:
             if values.get(name) and not self.skipping:
                 self._read(values[name] or "")

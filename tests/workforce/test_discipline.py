@@ -15,8 +15,8 @@ from tests.screening.conftest import apply, blockers, run_agency, webhooks
 from tests.workforce.conftest import as_worker, put_course
 from tests.workforce.test_supervision import _people
 from tripguard.audit import service as audit
-from tripguard.security.permissions import Role
 from tripguard.delivery.models import MerchantStaff
+from tripguard.security.permissions import Role
 from tripguard.workforce.models import Finding
 from tripguard.workforce.supervision import Thresholds, run_rules
 

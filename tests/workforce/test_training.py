@@ -5,6 +5,7 @@ number of workers."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pypdfium2 as pdfium
 from fastapi import FastAPI
@@ -117,7 +118,10 @@ def test_the_course_page_costs_the_same_for_one_worker_or_hundreds(client: TestC
 
     def statements_for_page() -> int:
         seen: list[str] = []
-        listener = lambda *args: seen.append(args[2])
+
+        def listener(*args: Any) -> None:
+            seen.append(args[2])
+
         event.listen(db.get_bind(), "before_cursor_execute", listener)
         try:
             page = client.get("/console/training/courses/privacy-basics")

@@ -115,6 +115,7 @@ def consistency_proof(
 def verify(_: AuditReader, request: Request, session: DbSession) -> VerifyRead:
     """Rebuild the tree from the stored rows and check every kept signed head."""
     report = verify_log(session, request.app.state.audit_key.public_key())
-    return VerifyRead(ok=report.ok, tree_size=report.tree_size, pending=report.pending, root_hash=report.root_hash.hex(),
+    return VerifyRead(ok=report.ok, tree_size=report.tree_size, pending=report.pending,
+                      root_hash=report.root_hash.hex(),
                       heads_checked=report.heads_checked, first_bad_seq=report.first_bad_seq,
                       problems=report.problems)

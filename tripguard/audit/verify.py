@@ -172,7 +172,8 @@ def check_latest_head(session: Session, head: TreeHead, public_key: Ed25519Publi
     first, last, count = sequenced_span(session)
     expected = max(head.tree_size, last + 1)
     whole = count == expected and (count == 0 or first == 0)
-    return HeadCheck(head.tree_size, signature_ok, expected, count, whole and _root(session, head.tree_size) == head.root_hash)
+    return HeadCheck(head.tree_size, signature_ok, expected, count,
+                     whole and _root(session, head.tree_size) == head.root_hash)
 
 
 def _root(session: Session, size: int) -> bytes | None:

@@ -75,7 +75,7 @@ def admitted_as(lane: Lane) -> DependsParam:
         return None
 
     lane_marker.admission_lane = lane  # type: ignore[attr-defined]
-    return Depends(lane_marker)
+    return DependsParam(lane_marker)
 
 
 Emergency = admitted_as(Lane.EMERGENCY)

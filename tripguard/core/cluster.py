@@ -75,4 +75,4 @@ def run(processes: dict[str, str], env: dict[str, str], run_dir: Path) -> NoRetu
     conf.write_text(supervisord_conf(processes, run_dir))
     print(f"logs in {run_dir}/<process>.log; status: supervisorctl -c {conf} status", flush=True)
     # exec: supervisord takes this process's place, so Ctrl-C and SIGTERM reach it and stop the whole set.
-    os.execve(SUPERVISORD, [SUPERVISORD, "-c", str(conf)], env)
+    os.execve(SUPERVISORD, [SUPERVISORD, "-c", str(conf)], env)  # noqa: S606 - our own supervisord, no shell wanted

@@ -218,7 +218,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # request was committed, and a retry (with the same Idempotency-Key) is the right move.
         logger.warning("database unavailable", extra={"path": getattr(request.scope.get("route"), "path", "unmatched"),
                                                       "error": type(exc).__name__})
-        return problem_response(request, status=503, title="Service unavailable", type_="/problems/database-unavailable",
+        return problem_response(request, status=503, title="Service unavailable",
+                                type_="/problems/database-unavailable",
                                 detail="the database did not answer; nothing was stored, retry (with the same "
                                        "Idempotency-Key)", headers={"Retry-After": "1"})
 

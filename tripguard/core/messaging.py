@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import nats
 import nats.errors
@@ -43,6 +44,7 @@ class NatsLink:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._subscriptions: list[tuple[str, Callable[[Msg], Awaitable[None]]]] = []
+        self._subscribing: set[asyncio.Future[Any]] = set()  # held until done: the loop keeps only weak references
         self.ready = asyncio.Event()
         self._last_error_logged = float("-inf")
 
@@ -60,7 +62,9 @@ class NatsLink:
         """Subscribe now if connected, and again on every (re)connection the link makes itself."""
         self._subscriptions.append((subject, handler))
         if self.client is not None:
-            asyncio.ensure_future(self.client.subscribe(subject, cb=handler))
+            subscribing = asyncio.ensure_future(self.client.subscribe(subject, cb=handler))
+            self._subscribing.add(subscribing)
+            subscribing.add_done_callback(self._subscribing.discard)
 
     def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -71,8 +75,9 @@ class NatsLink:
             try:
                 # Once connected, nats-py reconnects by itself for ever (queued publishes are refused
                 # while it does: pending_size 0), so this loop only covers the first connection.
-                client = await nats.connect(self.url, name=self.name, connect_timeout=2, reconnect_time_wait=RETRY_SECONDS,
-                                            max_reconnect_attempts=-1, pending_size=0,
+                client = await nats.connect(self.url, name=self.name, connect_timeout=2,
+                                            reconnect_time_wait=RETRY_SECONDS, max_reconnect_attempts=-1,
+                                            pending_size=0,
                                             disconnected_cb=self._disconnected, reconnected_cb=self._reconnected,
                                             error_cb=self._error)
             except (OSError, TimeoutError, nats.errors.Error) as exc:  # down or unreachable: keep trying

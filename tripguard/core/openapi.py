@@ -21,7 +21,8 @@ _ERROR_RESPONSES = {
 # What admission control (core.admission) may answer, by the route's lane: never anything for an SOS.
 _TOO_MANY = {"429": "Too many requests of this principal in flight: retry after `Retry-After` seconds"}
 _BUSY = {"503": "Busy: bulk work is refused first while the server is saturated; retry after `Retry-After` seconds"}
-_ADMISSION_RESPONSES = {Lane.NORMAL: _TOO_MANY, Lane.BULK: _TOO_MANY | _BUSY, Lane.BULK_WHEN_DOWNLOADED: _TOO_MANY | _BUSY}
+_ADMISSION_RESPONSES = {Lane.NORMAL: _TOO_MANY, Lane.BULK: _TOO_MANY | _BUSY,
+                        Lane.BULK_WHEN_DOWNLOADED: _TOO_MANY | _BUSY}
 RETRY_AFTER = {"description": "seconds to wait before retrying", "schema": {"type": "integer", "minimum": 1}}
 
 

@@ -20,8 +20,9 @@ def _this_host() -> list[IPv4Network | IPv6Network]:
     return [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
 
 
-DEV_SECRET = "tripguard-development-secret-do-not-use-in-production"
-DEV_KEYRING_PASSPHRASE = "tripguard-development-keyring"
+# The development defaults, named so that production refuses them (see the validators below).
+DEV_SECRET = "tripguard-development-secret-do-not-use-in-production"  # noqa: S105
+DEV_KEYRING_PASSPHRASE = "tripguard-development-keyring"  # noqa: S105
 CATEGORY_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"  # an item's category, as the operator's backend names it
 # What a bag should not tell whoever carries or sees it: health, sex and pregnancy (PIPL Art. 28's
 # sensitive personal information, read off a receipt).
@@ -145,7 +146,8 @@ class Settings(BaseSettings):
                                               "flight per process; the next is 503 with Retry-After")
     admission_busy_requests: int = Field(
         default=32, ge=1, le=10_000, description="requests in flight (SOS not counted) at which a process is "
-                                                 "saturated: bulk requests are then refused (503), before anything else")
+                                                 "saturated: bulk requests are then refused (503), before anything "
+                                                 "else")
     admission_running_requests: int = Field(
         default=24, ge=1, le=32, description="requests running at once per process (SOS not counted); more wait "
                                              "their turn without a thread. Kept below the thread pool's 40, so a "
@@ -168,7 +170,7 @@ class Settings(BaseSettings):
     subject_token_secret: SecretStr | None = None
     subject_token_public_key_file: Path | None = None
     subject_token_issuer: str | None = None
-    subject_token_audience: str = "tripguard"
+    subject_token_audience: str = "tripguard"  # noqa: S105 - an audience name, not a secret
     subject_token_max_ttl_seconds: int = Field(default=3600, ge=60)
 
     sms_signature: str = Field(
@@ -203,7 +205,8 @@ class Settings(BaseSettings):
     telephony: Literal["record-only"] = Field(
         default="record-only", description="the console's click-to-call adapter; record-only (built in) dials "
                                            "nobody: it records the request and the agent dials by hand")
-    incident_ack_seconds: int = Field(default=60, ge=5, le=3600, description="acknowledge an SOS within this, or escalate")
+    incident_ack_seconds: int = Field(default=60, ge=5, le=3600,
+                                      description="acknowledge an SOS within this, or escalate")
     incident_interval_seconds: float = Field(default=5, ge=0, description="0: not in this process")
     trip_start_gate: bool = Field(
         default=True, description="a trip that starts with a driver or vehicle the dispatch gate refuses raises an "
@@ -420,7 +423,8 @@ def with_generated_secrets(settings: Settings) -> Settings:
             updates["keyring_passphrase"] = SecretStr(_generated_secret(settings.key_dir, "keyring-passphrase"))
         if settings.subject_token_secret is None and settings.subject_token_public_key_file is None:
             updates["subject_token_secret"] = SecretStr(_generated_secret(settings.key_dir, "subject-token-secret"))
-        if settings.screening_callback_secret is None:  # continuous monitoring can be tried (`tripguard demo agency-push`)
+        # continuous monitoring can be tried (`tripguard demo agency-push`)
+        if settings.screening_callback_secret is None:
             updates["screening_callback_secret"] = SecretStr(_generated_secret(settings.key_dir,
                                                                                "screening-callback-secret"))
     return settings.model_copy(update=updates) if updates else settings

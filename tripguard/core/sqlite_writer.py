@@ -5,10 +5,11 @@ SQLite lets one transaction write at a time and makes the others poll, sleeping 
 36 ms were measured under an SOS burst). Writers of this process wait in a queue instead, and the
 writer is handed straight to the next one when the previous one commits (a plain lock is no queue:
 a thread that releases it and asks again at once, bulk work written in slices, usually gets it back
-before a waiting thread has woken, so a waiting SOS could sit behind every slice of a batch). Every engine on the same file shares the file's queue
-(the emergency engine and the bulk one), and an urgent writer (an SOS) goes ahead of every waiting
-bulk writer: it waits at most for the writer in place. Other processes (the CLI, a second server)
-still meet SQLite's own locking, and a writer that waited its busy timeout here goes on to that.
+before a waiting thread has woken, so a waiting SOS could sit behind every slice of a batch). Every
+engine on the same file shares the file's queue (the emergency engine and the bulk one), and an urgent
+writer (an SOS) goes ahead of every waiting bulk writer: it waits at most for the writer in place. Other
+processes (the CLI, a second server) still meet SQLite's own locking, and a writer that waited its busy
+timeout here goes on to that.
 """
 
 from __future__ import annotations

@@ -66,7 +66,8 @@ def take_order(body: OrderCreate, principal: OrderSubmitter, request: Request, r
     order, new = service.take_order(session, request.app.state.vault, actor=principal.actor, intake=service.Intake(
         order_id=body.id, customer_id=body.customer_id, merchant_id=body.merchant_id, city=body.city,
         notice_version=body.notice_version, name=body.customer.name, phone=body.customer.phone,
-        address=body.address, items=[i.model_dump(exclude_none=True) for i in body.items], notes=body.notes, locale=body.locale,
+        address=body.address, items=[i.model_dump(exclude_none=True) for i in body.items], notes=body.notes,
+        locale=body.locale,
         merchant_phone=body.merchant_phone))
     if not new:
         response.status_code = 200
@@ -139,7 +140,8 @@ def reveal(order_id: OrderId, body: Reveal, principal: OrderRevealer, request: R
     return FieldShownRead(value=shown.value, shown=shown.shown)
 
 
-@router.get("/orders/{order_id}/label", dependencies=[Bulk], responses={200: {"content": {"application/pdf": {}, "image/png": {}}}})
+@router.get("/orders/{order_id}/label", dependencies=[Bulk],
+            responses={200: {"content": {"application/pdf": {}, "image/png": {}}}})
 def label(order_id: OrderId, principal: LabelPrinter, request: Request, session: DbSession,
           format: Annotated[str, Query(pattern="^(pdf|png)$")] = "pdf") -> Response:
     """The privacy label for the bag: pickup code, masked name, the phone's last 4 digits, a QR code for

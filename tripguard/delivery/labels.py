@@ -5,7 +5,8 @@ floor or room, in any form). It carries the pickup code and a QR code the courie
 named unless the operator hides them (`TRIPGUARD_LABEL_HIDE_ITEM_NAMES`) or one of them is of a category
 it marks sensitive (`TRIPGUARD_LABEL_SENSITIVE_CATEGORIES`): then the label says only how many.
 
-A PDF (100 × 150 mm) with its Chinese in an embedded font subset (`core.pdf`), so any viewer shows it; the PNG is that PDF rasterised (PDFium), so both say the same thing."""
+A PDF (100 × 150 mm) with its Chinese in an embedded font subset (`core.pdf`), so any viewer shows it;
+the PNG is that PDF rasterised (PDFium), so both say the same thing."""
 
 from __future__ import annotations
 

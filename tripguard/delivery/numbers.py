@@ -139,8 +139,8 @@ def route(session: Session, vault: Vault, *, actor: Actor, number: str, caller: 
             party, result = "courier", Route("bridge", to=other)
         else:
             result = Route("refuse", reason="unknown_caller")
-        _record_use(session, actor, order if other is not None else None, column, binding if courier is not None else None,
-                    party if result.action == "bridge" else None)
+        _record_use(session, actor, order if other is not None else None, column,
+                    binding if courier is not None else None, party if result.action == "bridge" else None)
     session.add(Interaction(id=new_id("itr"), binding_id=binding.id if binding else None,
                             order_id=binding.order_id if binding else None, number=number, caller=party,
                             outcome="bridged" if result.action == "bridge" else "refused", reason=result.reason,

@@ -18,7 +18,8 @@ BATCH = 200
 ERASED_COLUMNS = ("customer_name", "customer_phone", "address", "notes", "proof_photo", "merchant_phone")
 
 
-def expired(keep: timedelta, held: Callable[[], Select[str] | CompoundSelect]):  # type: ignore[no-untyped-def]
+def expired(keep: timedelta, held: Callable[[], Select[str] | CompoundSelect[str]],
+            ) -> Callable[[Session, Vault, datetime, bool], tuple[int, int]]:
     def run(session: Session, vault: Vault, now: datetime, dry_run: bool) -> tuple[int, int]:
         due = (Order.completed_at.is_not(None), Order.completed_at < now - keep, Order.contact_erased_at.is_(None))
         on_hold = Order.customer_id.in_(held())

@@ -48,8 +48,9 @@ class OrderCreate(BaseModel):
     address: CleanStr = Field(min_length=2, max_length=200)
     items: list[Item] = Field(min_length=1, max_length=50)
     notes: CleanStr | None = Field(default=None, max_length=200, description="for all but the customer, phone, ID "
-                                 "and card numbers are masked, every other number (a door code, a room) and what follows "
-                                 "a word like 门禁码, 密码 or PIN hidden; a note with none of these is shown whole")
+                                 "and card numbers are masked, every other number (a door code, a room) and what "
+                                 "follows a word like 门禁码, 密码 or PIN hidden; a note with none of these is "
+                                 "shown whole")
     locale: Literal["zh_CN", "en"] = "zh_CN"
     merchant_phone: str | None = Field(default=None, pattern=PHONE_PATTERN,
                                        description="the shop's phone: the courier reaches it through a virtual number")

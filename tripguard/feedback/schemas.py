@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tripguard.core.types import ID_PATTERN, CleanStr
+from tripguard.core.identifiers import ID_PATTERN
+from tripguard.core.types import CleanStr
 
 Category = Literal["safety", "conduct", "privacy", "service", "low_rating", "other"]
 

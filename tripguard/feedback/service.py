@@ -93,7 +93,8 @@ def recent(session: Session, *, category: str | None, limit: int = 200) -> list[
     return list(session.scalars(statement))
 
 
-def expired(keep: timedelta, held: Callable[[], Select[str]]):  # type: ignore[no-untyped-def]
+def expired(keep: timedelta,
+            held: Callable[[], Select[str]]) -> Callable[[Session, Vault, datetime, bool], tuple[int, int]]:
     """Retention rule: complaints older than `keep`, unless their author is under a legal hold."""
     def run(session: Session, vault: Vault, now: datetime, dry_run: bool) -> tuple[int, int]:
         due = Complaint.created_at < now - keep

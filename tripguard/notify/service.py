@@ -58,7 +58,8 @@ class DispatchResult:
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: DispatchResult) -> None:
-        self.sent, self.retried, self.dead = self.sent + other.sent, self.retried + other.retried, self.dead + other.dead
+        self.sent, self.retried = self.sent + other.sent, self.retried + other.retried
+        self.dead += other.dead
         self.errors += other.errors
 
     @property

@@ -13,7 +13,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 DEFAULT_SIGNATURE = "行安卫士"
-_env = Environment(loader=FileSystemLoader(TEMPLATE_DIR), undefined=StrictUndefined, autoescape=False,
+# Plain text for SMS, push and e-mail text bodies, never HTML: escaping would put `&amp;` into a text message.
+_env = Environment(loader=FileSystemLoader(TEMPLATE_DIR), undefined=StrictUndefined, autoescape=False,  # noqa: S701
                    keep_trailing_newline=False)
 _env.globals["signature"] = DEFAULT_SIGNATURE
 

@@ -1,11 +1,11 @@
 """The one gate for personal data: seal on write; on read, plaintext only for a permitted purpose.
 
 A reader must be cleared first: staff and workers sign the confidentiality agreement and must not be
-suspended (`check_clearance`). A read names its purpose. A principal sees a field in plaintext only when one of its roles holds
-that purpose and the field's category allows it; otherwise it gets the mask. Every read, plain or
-masked, leaves one audit entry naming the record, the fields and the purpose. Plaintext the system
-opens for a machine that asked (the telephony provider routing a call) is audited as that machine's use,
-with its purpose (`record_use`).
+suspended (`check_clearance`). A read names its purpose. A principal sees a field in plaintext only when
+one of its roles holds that purpose and the field's category allows it; otherwise it gets the mask.
+Every read, plain or masked, leaves one audit entry naming the record, the fields and the purpose.
+Plaintext the system opens for a machine that asked (the telephony provider routing a call) is audited
+as that machine's use, with its purpose (`record_use`).
 """
 
 from __future__ import annotations

@@ -152,12 +152,14 @@ def _locale(request: Request) -> str:
 
 
 def _secret(request: Request) -> str:
-    return request.app.state.settings.secret_key.get_secret_value()
+    secret: str = request.app.state.settings.secret_key.get_secret_value()
+    return secret
 
 
 @router.post("/me/requests", status_code=status.HTTP_202_ACCEPTED)
 def file_request(body: RequestCreate, principal: DataSubjectSelf, request: Request, session: DbSession,
-                 idempotency_key: Annotated[str | None, Header(pattern=r"^[A-Za-z0-9_.:-]{8,100}$")] = None) -> RequestRead:
+                 idempotency_key: Annotated[str | None, Header(pattern=r"^[A-Za-z0-9_.:-]{8,100}$")] = None,
+                 ) -> RequestRead:
     """Ask for one's data, its correction or its erasure; a code goes to the contact on file.
 
     Send an `Idempotency-Key` header: a retried request is then filed (and the code sent) once.

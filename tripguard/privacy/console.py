@@ -90,7 +90,8 @@ def _days_left(due: datetime) -> int:
 
 REQUESTS = ListSpec(
     name="subject-requests", default_sort="due", default_descending=False, tiebreak=SubjectRequest.id,
-    columns=[Column("request", N_("Request"), SubjectRequest.id), Column("person", N_("Person"), SubjectRequest.subject_id),
+    columns=[Column("request", N_("Request"), SubjectRequest.id),
+             Column("person", N_("Person"), SubjectRequest.subject_id),
              Column("kind", N_("Kind"), SubjectRequest.kind), Column("state", N_("State"), SubjectRequest.status),
              Column("received", N_("Received"), SubjectRequest.received_at),
              Column("due", N_("Days left"), SubjectRequest.due_at)],
@@ -144,7 +145,8 @@ def _request_page(request: Request, principal: Principal, session: DbSession, re
 
 
 @router.get("/requests/{request_id}")
-def request_page(request: Request, request_id: Identifier, principal: RequestHandler, session: DbSession) -> HTMLResponse:
+def request_page(request: Request, request_id: Identifier, principal: RequestHandler,
+                 session: DbSession) -> HTMLResponse:
     """One request: what was asked, the deadline, what happened (from the audit log), and the actions left."""
     return _request_page(request, principal, session, request_id)
 
@@ -311,8 +313,8 @@ async def breach_open(request: Request, principal: BreachManager, session: DbSes
         for problem in exc.errors():
             field = str(problem["loc"][0]) if problem["loc"] else ("occurred_to" if problem["type"] == "range"
                                                                    else "form")
-            errors[field] = i18n_text(request, N_("A breach cannot end before it starts.")) if problem["type"] == "range" \
-                else i18n_text(request, "not valid")
+            errors[field] = i18n_text(request, N_("A breach cannot end before it starts.")) \
+                if problem["type"] == "range" else i18n_text(request, "not valid")
         return await run_in_threadpool(_breaches_page, request, principal, session, status_code=422, values=values,
                                        errors=errors)
 

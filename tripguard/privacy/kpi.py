@@ -41,7 +41,8 @@ def late_requests(session: Session, *, since: datetime, until: datetime, limit: 
     rows = session.execute(select(SubjectRequest.id, SubjectRequest.kind, SubjectRequest.due_at,
                                   SubjectRequest.completed_at).where(
         SubjectRequest.due_at >= since, SubjectRequest.due_at < until).order_by(SubjectRequest.due_at)).all()
-    records: list[dict[str, object]] = [{"id": i, "kind": kind, "due_at": due.isoformat(), "completed_at": done.isoformat() if done else None}
+    records: list[dict[str, object]] = [
+        {"id": i, "kind": kind, "due_at": due.isoformat(), "completed_at": done.isoformat() if done else None}
             for i, kind, due, done in rows if done is None or done > due]
     return records[:limit]
 

@@ -59,7 +59,7 @@ def _busy(active_since: datetime | None = None) -> list[Select[Any]]:
     return [*orders.people_with_orders(completed_since=active_since), *cases.people_with_live_cases()]
 
 
-def held_or_busy(active_since: datetime | None = None) -> CompoundSelect:
+def held_or_busy(active_since: datetime | None = None) -> CompoundSelect[str]:
     """Under a legal hold, or busy (`_busy`)."""
     return union(held_subjects(), *_busy(active_since))
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from tripguard.core.types import ID_PATTERN as ID
+from tripguard.core.identifiers import ID_PATTERN as ID
 from tripguard.core.types import CleanStr, Timestamp
 from tripguard.privacy.catalogue import Category
 from tripguard.security.permissions import Purpose

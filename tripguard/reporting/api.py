@@ -63,7 +63,8 @@ def _closed_read(session: DbSession, label: str, timezone: str, ack_seconds: int
     kept = closing.versions(session, label)
     results = kpis.compute(session, periods.parse(label, timezone), now=utcnow(), ack_seconds=ack_seconds,
                            timezone=timezone) if kept else []
-    return ClosedPeriodRead(period=label, closed=bool(kept), versions=[PeriodVersionRead.model_validate(v) for v in kept],
+    return ClosedPeriodRead(period=label, closed=bool(kept),
+                            versions=[PeriodVersionRead.model_validate(v) for v in kept],
                             kpis=[kpi_read(r) for r in results])
 
 

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 
 from matplotlib import font_manager
 from matplotlib import pyplot as plt
+from matplotlib.figure import Figure
 
 from tripguard.core import i18n
 from tripguard.core.pdf import FONT_FILES, RENDERING
@@ -30,7 +31,7 @@ def _font_family() -> str:
     return "DejaVu Sans"
 
 
-def _render(figure: plt.Figure, fmt: str) -> bytes:
+def _render(figure: Figure, fmt: str) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format=fmt, dpi=150, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
     plt.close(figure)
@@ -45,7 +46,8 @@ def plan_targets(report: QuarterlyReport, fmt: str) -> bytes:
         figure, axes = plt.subplots(figsize=(7, 3.2))
         quarters = [q for q, _ in report.trends[PLAN_TARGETS[0]]]
         empty = [all(report.trends[key][n][1] is None for key in PLAN_TARGETS) for n in range(len(quarters))]
-        ticks = [f"{q}\n{i18n.gettext('no data')}" if nothing else q for q, nothing in zip(quarters, empty, strict=True)]
+        ticks = [f"{q}\n{i18n.gettext('no data')}" if nothing else q
+                 for q, nothing in zip(quarters, empty, strict=True)]
         for colour, key in zip(COLOURS, PLAN_TARGETS, strict=False):
             values = [v * 100 if v is not None else float("nan") for _, v in report.trends[key]]
             axes.plot(range(len(values)), values, marker="o", color=colour, label=i18n.gettext(BY_KEY[key].title))

@@ -25,7 +25,8 @@ MEDIA = {"html": "text/html; charset=utf-8", "pdf": "application/pdf", "csv": "t
 
 
 @router.get("")
-def reports_page(request: Request, principal: ReportReader, session: DbSession, period: PeriodQuery = None) -> HTMLResponse:
+def reports_page(request: Request, principal: ReportReader, session: DbSession,
+                 period: PeriodQuery = None) -> HTMLResponse:
     settings = request.app.state.settings
     now = utcnow()
     label = period or periods.current_quarter(now, settings.timezone)

@@ -207,7 +207,8 @@ def _late_complaints(c: Context) -> list[dict[str, object]]:
 
 KPIS: list[Kpi] = [
     Kpi("screening.pass_rate", N_("Screening pass rate"),
-        N_("workers passed over workers with a final decision in the period"), "R 二.2 任務一; R 五.2 評估標準一", "screening_officer",
+        N_("workers passed over workers with a final decision in the period"), "R 二.2 任務一; R 五.2 評估標準一",
+        "screening_officer",
         "ratio", lambda c: _ratio(_screening(c).passed, _screening(c).decided), lambda _: Target(at_least=0.95)),
     Kpi("screening.coverage", N_("Active workers with a current clear screening"),
         N_("workers active in the period whose screening was clear and current, over workers active in the period"),
@@ -215,14 +216,16 @@ KPIS: list[Kpi] = [
         "screening_officer", "ratio", lambda c: _ratio(_screening(c).covered, _screening(c).active),
         lambda _: Target(at_least=1.0)),
     Kpi("devices.install_rate", N_("Vehicles with a monitoring device"),
-        N_("registered vehicles with an installed device, over registered vehicles"), "R 二.2 任務二; R 五.2 評估標準二",
+        N_("registered vehicles with an installed device, over registered vehicles"),
+        "R 二.2 任務二; R 五.2 評估標準二",
         "safety_agent", "ratio", lambda c: _device_rates(c)[0], lambda _: Target(at_least=1.0), point_in_time=True),
     Kpi("devices.operating_rate", N_("Devices operating"),
         N_("installed devices heard in the last 24 hours, over installed devices"), "R 五.2 評估標準二", "safety_agent",
         "ratio", lambda c: _device_rates(c)[1], lambda _: Target(at_least=1.0), point_in_time=True),
     Kpi("safety.use_rate", N_("Trips using a safety feature"),
         N_("trips shared, with a verified emergency contact, with an SOS or an answered check-in, over trips"),
-        "R 二.2 任務三; R 五.2 評估標準三", "safety_agent", "ratio", lambda c: _ratio(_safety_use(c).used, _safety_use(c).trips),
+        "R 二.2 任務三; R 五.2 評估標準三", "safety_agent", "ratio",
+        lambda c: _ratio(_safety_use(c).used, _safety_use(c).trips),
         lambda _: Target(at_least=0.8)),
     Kpi("safety.share_rate", N_("Trips shared with family"), N_("trips with a share link, over trips"),
         "R 二.2 任務三", "safety_agent", "ratio", lambda c: _ratio(_safety_use(c).shared, _safety_use(c).trips)),
@@ -259,7 +262,8 @@ KPIS: list[Kpi] = [
         "privacy_officer",
         "ratio", _deletions, lambda _: Target(at_least=1.0)),
     Kpi("privacy.breaches", N_("Personal-data breaches"),
-        N_("breaches discovered in the period; serious ones reported to the authority in time"), "D 五(一); PIPL Art. 57",
+        N_("breaches discovered in the period; serious ones reported to the authority in time"),
+        "D 五(一); PIPL Art. 57",
         "privacy_officer", "count", _breach_value, lambda _: Target(at_most=0)),
     Kpi("complaints.answered_in_time", N_("Complaints answered in time"),
         N_("complaints answered by their deadline, over complaints received in the period that were answered or "
@@ -305,7 +309,7 @@ def _thawed(kpi: Kpi, record: dict[str, object], version: int) -> Result:
     return Result(kpi, Value(number("value"), number("numerator"), number("denominator"),
                              dict(detail) if isinstance(detail, dict) else {}),
                   target, status if status in ("green", "amber", "red", "info") else target.status(number("value")),
-                  frozen=version)  # type: ignore[arg-type]
+                  frozen=version)
 
 
 def compute(session: Session, period: Period, *, now: datetime, ack_seconds: int, timezone: str = "Asia/Shanghai",

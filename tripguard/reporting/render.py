@@ -99,7 +99,8 @@ def to_html(report: QuarterlyReport, locale: str, timezone: str) -> bytes:
     from tripguard.web.rendering import env  # the console's templates and filters
 
     with language(locale):
-        svg = {"targets": charts.plan_targets(report, "svg").decode(), "alerts": charts.alerts_by_kind(report, "svg").decode()}
+        svg = {"targets": charts.plan_targets(report, "svg").decode(),
+               "alerts": charts.alerts_by_kind(report, "svg").decode()}
         html = env.get_template("reporting/quarterly.html").render(
             report=report, shown=shown, target_text=target_text, status_words=STATUS_WORDS, translate=i18n.gettext,
             status_colours=STATUS_COLOURS, charts=svg, html_lang="zh-CN" if locale.startswith("zh") else "en",
@@ -143,7 +144,8 @@ def to_pdf(report: QuarterlyReport, locale: str, timezone: str) -> bytes:
         story += [risk_table, Paragraph(i18n.gettext("Security self-assessment: %(score)s %% of controls met")
                                         % {"score": f"{report.assessment.score * 100:.0f}"}, heading)]
         controls = [[i18n.gettext("Control"), i18n.gettext("Status"), i18n.gettext("Evidence")]]
-        controls += [[Paragraph(i18n.gettext(c.title), body), i18n.gettext("met") if e.passed else i18n.gettext("not met"),
+        controls += [[Paragraph(i18n.gettext(c.title), body),
+                      i18n.gettext("met") if e.passed else i18n.gettext("not met"),
                       Paragraph(e.text(i18n.gettext), body)] for c, e in report.assessment.results]
         control_table = Table(controls, colWidths=[60 * mm, 20 * mm, 96 * mm])
         control_table.setStyle(TableStyle(style[:4]))
@@ -152,7 +154,7 @@ def to_pdf(report: QuarterlyReport, locale: str, timezone: str) -> bytes:
         with RENDERING:
             SimpleDocTemplate(buffer, pagesize=A4, title=f"TripGuard {report.period.label}",
                               leftMargin=17 * mm, rightMargin=17 * mm, topMargin=15 * mm,
-                              bottomMargin=15 * mm).build(story)  # type: ignore[arg-type]
+                              bottomMargin=15 * mm).build(story)
     return buffer.getvalue()
 
 

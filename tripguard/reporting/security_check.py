@@ -92,7 +92,8 @@ def separated_administrators(i: Inputs) -> Evidence:
                         {"names": ", ".join(conflicts)}, N_("give each administrator role to a different person"))
     vacant = [role for role, count in held.items() if count == 0]
     if vacant:
-        return Evidence(False, N_("no one holds %(roles)s (%(counts)s)"), {"roles": ", ".join(vacant), "counts": counts},
+        return Evidence(False, N_("no one holds %(roles)s (%(counts)s)"),
+                        {"roles": ", ".join(vacant), "counts": counts},
                         N_("create the missing administrator"))
     return Evidence(True, N_("system, security and audit administration held by different people (%(counts)s)"),
                     {"counts": counts})
@@ -372,17 +373,20 @@ def erasure_journal(i: Inputs) -> Evidence:
 
 
 CONTROLS = [
-    Control("admin.two_factor", N_("Two-factor sign-in for privileged users"), N_("identification and authentication"), two_factor),
+    Control("admin.two_factor", N_("Two-factor sign-in for privileged users"), N_("identification and authentication"),
+            two_factor),
     Control("admin.separated", N_("System, security and audit administrators separated"), N_("access control"),
             separated_administrators),
     Control("audit.coverage", N_("Security audit covers every user, kept six months, protected"), N_("security audit"),
             audit_log),
-    Control("crypto.storage", N_("Personal information encrypted in storage"), N_("data confidentiality"), stored_encrypted),
+    Control("crypto.storage", N_("Personal information encrypted in storage"), N_("data confidentiality"),
+            stored_encrypted),
     Control("crypto.transit", N_("Personal information encrypted in transit"), N_("data confidentiality"), in_transit),
     Control("backup.recent", N_("Data backed up at least daily"), N_("backup and recovery"), backups),
     Control("backup.restore_drill", N_("Backups restored in a drill"), N_("backup and recovery"), restore_drill),
     Control("keys.rotation", N_("Encryption keys rotated"), N_("data confidentiality: key management"), key_rotation),
-    Control("secrets.defaults", N_("No default passwords or secrets"), N_("access control: default passwords"), no_default_secrets),
+    Control("secrets.defaults", N_("No default passwords or secrets"), N_("access control: default passwords"),
+            no_default_secrets),
     Control("deps.scan", N_("Known vulnerabilities found and fixed"), N_("intrusion prevention"), dependency_scan),
     Control("keys.erasure_journal", N_("Erasures survive every restore"), N_("personal information protection"),
             erasure_journal),

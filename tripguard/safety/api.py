@@ -56,7 +56,8 @@ router = APIRouter(prefix="/api/v1", tags=["safety"])
 IncidentId = Annotated[Identifier, Path()]
 
 
-@router.post("/sos", dependencies=[Emergency], status_code=201, responses={200: {"model": SosReceipt, "description": "the same press again"}})
+@router.post("/sos", dependencies=[Emergency], status_code=201,
+             responses={200: {"model": SosReceipt, "description": "the same press again"}})
 async def press_sos(body: SosCreate, caller: SosCaller, request: Request, response: Response,
                     idempotency_key: Annotated[str | None, Header(
                         alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")] = None,
@@ -114,7 +115,8 @@ def _secret(request: Request) -> str:
 def my_contacts(owner: ContactsOwner, request: Request, session: DbSession) -> list[ContactRead]:
     """Your emergency contacts, masked."""
     return [ContactRead(id=c.id, name=v["name"], phone=v["phone"], verified=c.verified_at is not None,
-                        auto_share=c.auto_share) for c, v in contacts.listing(session, request.app.state.vault, owner=owner)]
+                        auto_share=c.auto_share)
+            for c, v in contacts.listing(session, request.app.state.vault, owner=owner)]
 
 
 @router.post("/me/contacts", status_code=201)
@@ -239,8 +241,9 @@ def recording_status(recording_id: Annotated[Identifier, Path()], _: TelematicsI
     return RecordingRead.model_validate(recordings.get(session, recording_id))
 
 
-@router.put("/recordings/{recording_id}/content", dependencies=[Bulk], openapi_extra={"requestBody": {"required": True, "content": {
-    "application/octet-stream": {"schema": {"type": "string", "format": "binary", "maxLength": recordings.MAX_CHUNK}}}}})
+@router.put("/recordings/{recording_id}/content", dependencies=[Bulk], openapi_extra={"requestBody": {
+    "required": True, "content": {"application/octet-stream": {
+        "schema": {"type": "string", "format": "binary", "maxLength": recordings.MAX_CHUNK}}}}})
 async def upload_recording(recording_id: Annotated[Identifier, Path()], _: TelematicsIngest, request: Request,
                            session: DbSession, content_range: Annotated[str, Header(
                                alias="Content-Range", pattern=r"^bytes \d{1,9}-\d{1,9}/\d{1,9}$",
@@ -259,7 +262,8 @@ async def upload_recording(recording_id: Annotated[Identifier, Path()], _: Telem
         recordings.append, session, request.app.state.vault, recording_id=recording_id, start=start, data=data))
 
 
-@router.get("/recordings/{recording_id}/content", dependencies=[Bulk], responses={200: {"content": {"application/octet-stream": {}}}})
+@router.get("/recordings/{recording_id}/content", dependencies=[Bulk],
+            responses={200: {"content": {"application/octet-stream": {}}}})
 def play_recording(recording_id: Annotated[Identifier, Path()], investigator: RecordingOpener, request: Request,
                    session: DbSession, incident_id: Annotated[Identifier, Query(description="the open case")],
                    reason: Annotated[Reason, Query()]) -> Response:

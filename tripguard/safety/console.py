@@ -85,7 +85,8 @@ def queue_page(request: Request, principal: IncidentHandler, session: DbSession)
                                     N_("Resolved"), N_("Outcome")],
                             row=lambda i, cells: [
                                 i.id, cells.word(i.source), cells.word(i.severity), cells.word(i.status, STATES),
-                                i.trip_id, i.order_id, i.claimed_trip_id, i.claimed_order_id, cells.staff(i.assigned_to),
+                                i.trip_id, i.order_id, i.claimed_trip_id, i.claimed_order_id,
+                                cells.staff(i.assigned_to),
                                 i.created_at, i.ack_due_at, i.acknowledged_at, i.escalated_at, i.resolved_at,
                                 cells.word(i.outcome)])
     listing = fetch(session, select(Incident), spec, query)

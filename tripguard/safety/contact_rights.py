@@ -27,6 +27,7 @@ is journaled and recorded like any other.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -154,11 +155,10 @@ def ask(session: Session, vault: Vault, secret_key: str, *, phone: str, kind: st
         return
     waiting = requests.awaiting(session, subject_id=subject_id, kind=kind)
     if waiting is not None:
-        try:
+        # too many wrong codes: no new one (refused before any write), same answer
+        with contextlib.suppress(requests.VerifyInPerson):
             requests.resend_code(session, vault, secret_key, subject_id=subject_id, request_id=waiting.id,
                                  locale=locale, send_to=send_to)
-        except requests.VerifyInPerson:  # too many wrong codes: no new one (refused before any write), same answer
-            pass
         return
     requests.file_request(session, vault, secret_key, subject_id=subject_id, kind=kind, correction=None,
                           locale=locale, idempotency_key=new_id("ctq"), send_to=send_to)

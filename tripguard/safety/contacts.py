@@ -112,7 +112,8 @@ def forget_person(session: Session, *, subject_id: str) -> int:
     return int(removed.rowcount)  # type: ignore[attr-defined]
 
 
-def listing(session: Session, vault: Vault, *, owner: Principal) -> list[tuple[EmergencyContact, dict[str, str | None]]]:
+def listing(session: Session, vault: Vault, *,
+            owner: Principal) -> list[tuple[EmergencyContact, dict[str, str | None]]]:
     """The owner's contacts, masked (the app shows 王* 138****1234); each read audited by the gate."""
     rows = session.scalars(select(EmergencyContact).where(EmergencyContact.subject_id == owner.id)
                            .order_by(EmergencyContact.created_at))

@@ -3,14 +3,14 @@ investigator working an open case about that trip, with a reason, audited.
 
 Retention (DESIGN.md §5): 7 days (`TRIPGUARD_RETENTION_RECORDING_DAYS`); 16 when the trip has a
 complaint or a low rating (`TRIPGUARD_RETENTION_RECORDING_COMPLAINT_DAYS`, counted from when the
-recording was made); and while any case about the trip is not closed. The sealed chunks sit in the database (a blob-store adapter is the next step for
-fleets that record video).
+recording was made); and while any case about the trip is not closed. The sealed chunks sit in the
+database (a blob-store adapter is the next step for fleets that record video).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
@@ -121,7 +121,7 @@ def open_for_case(session: Session, vault: Vault, *, actor: Actor, recording_id:
     return recording
 
 
-def expired():  # type: ignore[no-untyped-def]
+def expired() -> Callable[[Session, Vault, datetime, bool], tuple[int, int]]:
     """Retention rule: past `keep_until` and no case about the trip still open."""
     def run(session: Session, vault: Vault, now: datetime, dry_run: bool) -> tuple[int, int]:
         due = Recording.keep_until < now

@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from tripguard.core.types import ID_PATTERN, CleanStr, Timestamp
+from tripguard.core.identifiers import ID_PATTERN
+from tripguard.core.types import CleanStr, Timestamp
 from tripguard.privacy.schemas import RequestRead
 
 

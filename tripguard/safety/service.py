@@ -118,7 +118,8 @@ def escalate_overdue(factory: sessionmaker[Session], *, webhook_url: str | None)
     now = utcnow()
     with unit_of_work(factory) as session:
         # A case an agent is acknowledging right now is left to the next run (it may not be waiting any more).
-        overdue = list(session.scalars(select(Incident).where(Incident.status == "open", Incident.escalated_at.is_(None),
+        overdue = list(session.scalars(select(Incident).where(Incident.status == "open",
+                                                              Incident.escalated_at.is_(None),
                                                               Incident.ack_due_at <= now)
                                        .limit(100).with_for_update(skip_locked=True)))
         for incident in overdue:
@@ -238,10 +239,7 @@ def open_case_ids(session: Session, *, limit: int = 100) -> list[str]:
 
 def queue(session: Session, *, status: str | None, limit: int = 200) -> list[Incident]:
     statement = select(Incident).order_by(Incident.created_at.desc()).limit(limit)
-    if status:
-        statement = statement.where(Incident.status == status)
-    else:
-        statement = statement.where(Incident.status != "closed")
+    statement = statement.where(Incident.status == status) if status else statement.where(Incident.status != "closed")
     return list(session.scalars(statement))
 
 

@@ -171,9 +171,11 @@ def view(session: Session, vault: Vault, live: LiveMonitor, secret_key: str, *, 
         sharer_id = ref if how in ("subject", "auto") else None
     sharer = session.get(DataSubject, sharer_id) if sharer_id else None
     names = {key: value if isinstance(value, str) else None
-             for key, value in (("start_name", plan.get("pickup_name")), ("destination_name", plan.get("dropoff_name")))}
+             for key, value in (("start_name", plan.get("pickup_name")),
+                                ("destination_name", plan.get("dropoff_name")))}
     return ShareView(share_id=share.id, shared_by=_masked_name(session, vault, sharer), **names,
-                     how={"auto": "automatic", "sos": "sos"}.get(how, "shared"),trip_id=trip.id, arrived=trip.ended_at is not None, position=position, position_at=position_at,
+                     how={"auto": "automatic", "sos": "sos"}.get(how, "shared"), trip_id=trip.id,
+                     arrived=trip.ended_at is not None, position=position, position_at=position_at,
                      route=route, start=plan.get("pickup"), destination=destination,  # type: ignore[arg-type]
                      eta_minutes=eta, driver=driver_name,
                      vehicle={"plate": vehicle.plate, "colour": vehicle.colour, "model": vehicle.model}

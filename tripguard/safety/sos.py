@@ -29,6 +29,7 @@ from tripguard.core.clock import utcnow
 from tripguard.core.ids import new_id
 from tripguard.delivery import service as delivery
 from tripguard.notify import service as notify
+from tripguard.notify.models import Priority
 from tripguard.privacy import access
 from tripguard.privacy.models import DataSubject
 from tripguard.safety import shares
@@ -110,11 +111,13 @@ def raise_many(session: Session, desk: SosDesk, presses: list[Press]) -> list[Ra
             results.append(Raised(recent[tap], False))
             continue
         incident = Incident(id=new_id("inc"), source="sos", severity="critical", status="open", silent=press.silent,
-                            caller_id=press.caller.id, caller_role=min((r.value for r in press.caller.roles), default=None),
+                            caller_id=press.caller.id,
+                            caller_role=min((r.value for r in press.caller.roles), default=None),
                             trip_id=trip.id if trip else None, order_id=press.order_id if order_linked else None,
                             claimed_trip_id=claimed_trip, claimed_order_id=claimed_order,
                             vehicle_id=trip.vehicle_id if trip else None, driver_id=trip.driver_id if trip else None,
-                            idempotency_key=press.key, created_at=now, ack_due_at=now + timedelta(seconds=desk.ack_seconds))
+                            idempotency_key=press.key, created_at=now,
+                            ack_due_at=now + timedelta(seconds=desk.ack_seconds))
         if press.key is not None:
             by_key[press.key] = incident
         recent[tap] = incident
@@ -259,7 +262,7 @@ def _tell_contacts(session: Session, vault: Vault, incident: Incident, contacts:
                                          "colour": vehicle.colour if vehicle else None,
                                          "model": vehicle.model if vehicle else None, "link": link},
                                  idempotency_key=f"sos:{incident.id}:contact:{contact.id}", fresh_key=True,
-                                 priority=notify.Priority.EMERGENCY)
+                                 priority=Priority.EMERGENCY)
         told += 1
     return told
 

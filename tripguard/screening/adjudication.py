@@ -14,7 +14,7 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.audit import service as audit
@@ -39,7 +39,7 @@ MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 DOCUMENT_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png"})
 
 
-def waiting():  # type: ignore[no-untyped-def]
+def waiting() -> ColumnElement[bool]:
     """What the review queue shows: cases needing an officer, noticed cases waiting out their window."""
     return or_(Applicant.status.in_(("review", "disputed", "pre_adverse", "suspended")),
                and_(Applicant.status == "active", Applicant.outcome == "consider"))
@@ -110,7 +110,8 @@ def reject(session: Session, vault: Vault, applicant: Applicant, actor: Actor, r
     applicant.dispute_due_at = None
     service.move(session, applicant, "rejected", actor, rules)
     _unenroll(session, applicant)
-    service.tell(session, vault, applicant, "screening_final", {"reasons": service.reasons_of(session, vault, applicant)},
+    service.tell(session, vault, applicant, "screening_final",
+                 {"reasons": service.reasons_of(session, vault, applicant)},
                  key=f"final:{utcnow().isoformat()}")
 
 

@@ -16,7 +16,8 @@ from tripguard.core import pictures
 from tripguard.core.admission import Bulk
 from tripguard.core.db import DbSession
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
-from tripguard.core.types import ID_PATTERN, Identifier
+from tripguard.core.identifiers import ID_PATTERN
+from tripguard.core.types import Identifier
 from tripguard.screening import adjudication, agency, consents, gate, invitations, service, workers
 from tripguard.screening.models import Applicant
 from tripguard.screening.providers import SIGNATURE_HEADER, decode_picture
@@ -140,7 +141,8 @@ def identity_check(worker_id: WorkerId, body: IdentityCheckCreate, principal: Sc
     mismatch blocks dispatch and opens a case for the safety centre. The selfie is not kept."""
     check = workers.check_identity(session, request.app.state.vault, request.app.state.face_matcher, rules(request),
                                    actor=principal.actor, worker_id=worker_id,
-                                   selfie=pictures.decode(body.selfie, field="selfie").data, idempotency_key=idempotency_key,
+                                   selfie=pictures.decode(body.selfie, field="selfie").data,
+                                   idempotency_key=idempotency_key,
                                    ack_seconds=request.app.state.settings.incident_ack_seconds)
     return IdentityCheckRead.model_validate(check)
 

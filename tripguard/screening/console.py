@@ -72,7 +72,8 @@ EVENT_LABELS = {
     "officer.reject": N_("Officer rejected"), "notice.queued": N_("Notice sent to the applicant"),
     "notice.not_sent": N_("No phone: notice not sent"),
     "notice.undelivered": N_("The notice did not reach the applicant: the clock is stopped"),
-    "officer.notice_delivered": N_("Officer recorded the notice as given another way"), "record.found": N_("The agency reported a new record"),
+    "officer.notice_delivered": N_("Officer recorded the notice as given another way"),
+    "record.found": N_("The agency reported a new record"),
     "flagged_for_review": N_("Flagged for review"), "window_closed": N_("Dispute window closed"),
     "identity.mismatch": N_("Shift-start selfie did not match"), "identity.unblocked": N_("Shift-start selfie matched"),
     "rescreen.scheduled": N_("Re-screening scheduled"),
@@ -169,7 +170,8 @@ def _file(request: Request, principal: Principal, session: DbSession, applicant_
     return page(request, "screening/applicant.html", principal, "/console/screening/queue", status_code=status_code,
                 a=applicant, person=person, reasons=reasons, reason_labels=REASON_LABELS, checks=checks,
                 check_labels=CHECK_LABELS, disputes=disputes, events=service.timeline(session, applicant.id),
-                event_labels=EVENT_LABELS, status_labels=STATUS_LABELS, state_labels=STATE_LABELS, outcome_labels=OUTCOME_LABELS,
+                event_labels=EVENT_LABELS, status_labels=STATUS_LABELS, state_labels=STATE_LABELS,
+                outcome_labels=OUTCOME_LABELS,
                 error=error, now=utcnow(), window_open=applicant.dispute_due_at is not None
                 and applicant.dispute_due_at > utcnow())
 

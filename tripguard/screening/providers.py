@@ -2,7 +2,8 @@
 agencies' callbacks.
 
 A real agency answers asynchronously: TripGuard requests a report (`HttpScreeningAgency`), the agency
-calls back when each screening completes, and later whenever a monitored worker gets a new record. Callbacks are signed like Stripe's webhooks: the header
+calls back when each screening completes, and later whenever a monitored worker gets a new record.
+Callbacks are signed like Stripe's webhooks: the header
 `X-Screening-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`, checked on the
 raw body before it is parsed, within a tolerance, in constant time; several `v1` values may be sent
 while the agency rotates its secret.

@@ -191,7 +191,8 @@ def apply(session: Session, vault: Vault, *, actor: Actor, applicant_id: str, ap
         application.notice_version, now
     applicant.updated_at = now
     for column in ("outcome", "reasons", "policy_version", "decided_at", "decided_by", "assigned_to",
-                   "notice_sent_at", "notice_key", "notice_failed_at", "dispute_due_at", "cleared_at", "rescreen_due_at", "suspended_at",
+                   "notice_sent_at", "notice_key", "notice_failed_at", "dispute_due_at", "cleared_at",
+                   "rescreen_due_at", "suspended_at",
                    "identity_blocked_at", "offboarded_at"):
         setattr(applicant, column, None)
     session.flush()
@@ -239,7 +240,8 @@ def record_finding(session: Session, vault: Vault, report: Report, finding: Find
     return True
 
 
-def latest_findings(session: Session, vault: Vault, applicant: Applicant) -> tuple[dict[str, dict[str, Any]], list[str]]:
+def latest_findings(session: Session, vault: Vault,
+                    applicant: Applicant) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """The newest completed answer of each check over every report, and the checks an agency suspended."""
     checks = session.scalars(select(Check).where(Check.applicant_id == applicant.id,
                                                  Check.status.in_(("complete", "suspended")))

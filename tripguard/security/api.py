@@ -128,7 +128,8 @@ def create_staff(body: StaffCreate, principal: StaffManager, session: DbSession)
 
 @router.put("/staff/{staff_id}/roles")
 def set_roles(staff_id: Identifier, body: RolesUpdate, principal: RoleManager, session: DbSession) -> StaffRead:
-    staff = service.set_roles(session, actor=principal.actor, staff_id=staff_id, roles={Role(r.value) for r in body.roles})
+    staff = service.set_roles(session, actor=principal.actor, staff_id=staff_id,
+                              roles={Role(r.value) for r in body.roles})
     return staff_read(staff)
 
 

@@ -27,7 +27,8 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Dependencies are `async def` where they do no I/O: FastAPI runs a plain `def` dependency in the thread
 # pool, and a thread hop per dependency is most of what a cheap request costs.
 async def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
@@ -129,7 +130,7 @@ def requires(permission: Permission) -> DependsParam:
             return principal
 
     checker.required_permission = permission  # type: ignore[attr-defined]
-    return Depends(checker)
+    return DependsParam(checker)
 
 
 def requires_own_record(permission: Permission) -> DependsParam:
@@ -148,7 +149,7 @@ def requires_own_record(permission: Permission) -> DependsParam:
         return principal
 
     checker.required_permission = permission  # type: ignore[attr-defined]
-    return Depends(checker)
+    return DependsParam(checker)
 
 
 async def _api_key_principal(request: Request, token: str) -> Principal:
@@ -178,13 +179,13 @@ def requires_api_key(permission: Permission) -> DependsParam:
 
     checker.required_permission = permission  # type: ignore[attr-defined]
     checker.api_key_only = True  # type: ignore[attr-defined]
-    return Depends(checker)
+    return DependsParam(checker)
 
 
 def declared_permission(dependant: Any) -> Permission | None:
     """The permission a route declared through ``requires`` (searching its dependency tree)."""
     for dep in dependant.dependencies:
-        found = getattr(dep.call, "required_permission", None)
+        found: Permission | None = getattr(dep.call, "required_permission", None)
         if found is not None:
             return found
         nested = declared_permission(dep)

@@ -21,7 +21,8 @@ apikey_app = typer.Typer(help="Integration API keys for the operator's backend."
 def _read_password(password_stdin: bool) -> str:
     if password_stdin:
         return sys.stdin.readline().rstrip("\n")
-    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
 
 
 @staff_app.command("create")

@@ -35,7 +35,7 @@ def check_code(session: Session, *, model: type, row_id: str, attempts: Instrume
     else:
         counted = session.execute(
             update(model).where(model.id == row_id, attempts < limit)  # type: ignore[attr-defined]
-            .values({attempts.key: attempts + 1}).execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+            .values({attempts.key: attempts + 1}).execution_options(synchronize_session=False)).rowcount
         if counted != 1:
             outcome = CodeCheck.EXHAUSTED
         elif hmac.compare_digest(stored_hash, offered_hash):

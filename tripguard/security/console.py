@@ -240,7 +240,8 @@ def staff_roles(
         chosen = {Role(value) for value in roles or []}
         security_service.set_roles(session, actor=principal.actor, staff_id=staff_id, roles=chosen)
     except ValueError:
-        return _staff_page(request, principal, session, status_code=422, error=i18n_text(request, "There is no such role."))
+        return _staff_page(request, principal, session, status_code=422,
+                           error=i18n_text(request, "There is no such role."))
     except DomainError as exc:
         session.rollback()
         return _staff_page(request, principal, session, status_code=exc.status, error=error_text(request, exc))
@@ -272,7 +273,8 @@ def api_key_create(
         _, secret = security_service.create_api_key(session, settings, actor=principal.actor, name=name,
                                                     scopes=chosen)
     except ValueError:
-        return _keys_page(request, principal, session, status_code=422, error=i18n_text(request, "There is no such scope."))
+        return _keys_page(request, principal, session, status_code=422,
+                          error=i18n_text(request, "There is no such scope."))
     except DomainError as exc:
         session.rollback()
         return _keys_page(request, principal, session, status_code=exc.status, error=error_text(request, exc))

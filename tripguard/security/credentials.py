@@ -112,6 +112,7 @@ def read_ticket(secret_key: str, ticket: str, *, purpose: str) -> str | None:
         claims = jwt.decode(ticket, _derive(secret_key, "tripguard/ticket"), algorithms=["HS256"])
     except jwt.PyJWTError:
         return None
-    if claims.get("purpose") != purpose or not isinstance(claims.get("sub"), str):
+    subject = claims.get("sub")
+    if claims.get("purpose") != purpose or not isinstance(subject, str):
         return None
-    return claims["sub"]
+    return subject

@@ -85,12 +85,14 @@ def list_staff(session: Session) -> list[StaffAccount]:
 def _check_roles(roles: set[Role]) -> None:
     not_staff = roles - STAFF_ROLES
     if not_staff:
-        raise InvalidInput(errors=[FieldProblem(field="roles", message=f"not staff roles: {', '.join(sorted(r.value for r in not_staff))}")])
+        named = ", ".join(sorted(r.value for r in not_staff))
+        raise InvalidInput(errors=[FieldProblem(field="roles", message=f"not staff roles: {named}")])
     conflicts = role_conflicts(roles)
     if conflicts:
         raise InvalidInput(
             "system, security and audit administration must be held by different people",
-            errors=[FieldProblem(field="roles", message=f"separated roles together: {', '.join(sorted(r.value for r in conflicts))}")],
+            errors=[FieldProblem(field="roles",
+                                 message=f"separated roles together: {', '.join(sorted(r.value for r in conflicts))}")],
         )
 
 
@@ -391,8 +393,8 @@ def create_api_key(session: Session, settings: Settings, *, actor: Actor, name: 
                    scopes: set[Permission]) -> tuple[ApiKey, str]:
     unknown = scopes - API_KEY_SCOPES
     if unknown:
-        raise InvalidInput(errors=[FieldProblem(field="scopes",
-                                                message=f"not grantable to an API key: {', '.join(sorted(p.value for p in unknown))}")])
+        named = ", ".join(sorted(p.value for p in unknown))
+        raise InvalidInput(errors=[FieldProblem(field="scopes", message=f"not grantable to an API key: {named}")])
     prefix = secrets.token_hex(6)
     secret_part = secrets.token_urlsafe(32)
     full_key = f"{API_KEY_PREFIX}{prefix}_{secret_part}"
@@ -457,7 +459,7 @@ def principal_from_api_key(row: tuple[Any, ...] | None, settings: Settings, full
 def touch_api_key(session: Session, key_id: str) -> bool:
     """Write a key's last use: a bookkeeping write, as `touch_session`."""
     now = utcnow()
-    free = free_row(select(ApiKey.id).where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None),
-                                                                     ApiKey.last_used_at < now - SESSION_TOUCH_INTERVAL)))
+    free = free_row(select(ApiKey.id).where(
+        ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - SESSION_TOUCH_INTERVAL)))
     return _wrote(session.execute(update(ApiKey).where(ApiKey.id == free.scalar_subquery()).values(last_used_at=now)
                                   .execution_options(synchronize_session=False)))

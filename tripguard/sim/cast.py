@@ -57,7 +57,8 @@ NOTICE = {
     "purposes": ["emergency", "delivery", "support", "subject_request", "screening"],
     "categories": ["user.name", "user.contact.phone_number", "user.contact.email", "user.contact.address",
                    "user.government_id", "user.criminal_history", "user.financial.credit"],
-    "retention_zh": "行程数据保存两年；外卖联系方式在订单完成后 72 小时删除；背景审查记录在合作期间及结束后三年内保存。",
+    "retention_zh": "行程数据保存两年；外卖联系方式在订单完成后 72 小时删除；"
+                    "背景审查记录在合作期间及结束后三年内保存。",
     "retention_en": "Trip data is kept for two years; delivery contact details are deleted 72 hours after the order; "
                     "screening records are kept while you work with us and three years after.",
     "text_zh": "为保障出行与配送安全，我们收集您的姓名和联系方式，仅用于紧急救助、订单履约和答复您的请求；司机和骑手的"
@@ -152,10 +153,12 @@ COURSES: dict[str, dict[str, object]] = {
             {"title_zh": "当面核验", "title_en": "Check at the door",
              "body_zh": "送达时请顾客告诉您收货码，核对无误后交付。",
              "body_en": "At the door, ask the customer for the hand-over code and hand over once it matches."}],
-        "quiz": [{"text_zh": "送达后可以保存顾客电话吗？", "text_en": "May you keep the customer's phone after delivery?",
+        "quiz": [{"text_zh": "送达后可以保存顾客电话吗？",
+                  "text_en": "May you keep the customer's phone after delivery?",
                   "options_zh": ["可以", "不可以"], "options_en": ["Yes", "No"], "answer": 1},
                  {"text_zh": "交付前要核对什么？", "text_en": "What do you check before handing over?",
-                  "options_zh": ["收货码", "顾客的身份证"], "options_en": ["The hand-over code", "The customer's ID card"],
+                  "options_zh": ["收货码", "顾客的身份证"],
+                  "options_en": ["The hand-over code", "The customer's ID card"],
                   "answer": 0}],
         "pass_mark": 100, "required": True, "refresher_months": 12},
 }
@@ -272,7 +275,8 @@ def stock_delivery(session: Session, vault: Vault) -> None:
     delivery.take_order(session, vault, actor=ACTOR, intake=delivery.Intake(
         order_id=ORDER, customer_id=CUSTOMER.id, merchant_id=MERCHANT, city=CITY, notice_version=NOTICE_VERSION,
         name=CUSTOMER.name, phone=CUSTOMER.phone, address="深圳市南山区科技园南路 18 号 3 栋 1201 室",
-        items=[{"name": "牛肉面", "quantity": 1, "category": "food"}, {"name": "酸梅汤", "quantity": 2, "category": "drink"}],
+        items=[{"name": "牛肉面", "quantity": 1, "category": "food"},
+               {"name": "酸梅汤", "quantity": 2, "category": "drink"}],
         notes="到了请打电话", merchant_phone=phone_of(6, 1)))
     delivery.assign(session, vault, actor=ACTOR, order_id=ORDER, courier_id=COURIER.id, courier_phone=COURIER.phone,
                     on_exhausted=numbers.alert_exhausted)

@@ -14,7 +14,10 @@ from tripguard.sim.bootstrap import TOKEN_MINUTES, Demo
 
 def print_demo(out: Console, settings: Settings, demo: Demo, credentials_file: Path) -> None:
     base = settings.base_url
-    say = lambda text="": out.print(text, highlight=False, markup=False)
+
+    def say(text: str = "") -> None:
+        out.print(text, highlight=False, markup=False)
+
     say()
     say(f"TripGuard console: {base}/console   API docs: {base}/docs")
     say()

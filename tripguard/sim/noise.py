@@ -77,7 +77,8 @@ def apply(model: NoiseModel, points: list[tuple[float, float]], times: list[floa
         standing = true_speed[k] < model.standing_below_mps
         if standing:
             if clamps:
-                clamped = clamped or (lon + rng.normal(0, scatter) / kx, lat + rng.normal(0, scatter) / METRES_PER_DEGREE_LAT)
+                clamped = clamped or (lon + rng.normal(0, scatter) / kx,
+                                      lat + rng.normal(0, scatter) / METRES_PER_DEGREE_LAT)
                 east, north = (clamped[0] - lon) * kx, (clamped[1] - lat) * METRES_PER_DEGREE_LAT
             else:
                 east, north = rng.normal(0, scatter), rng.normal(0, scatter)

@@ -205,7 +205,7 @@ def build_stream(trips: Iterable[PortoTrip], *, start: datetime = datetime(2026,
 
     `inject` maps an anomaly kind to how many trips receive it (each trip at most one anomaly).
     """
-    rng = random.Random(seed)  # the anomalies' sizes
+    rng = random.Random(seed)  # noqa: S311 - the anomalies' sizes, repeatable from the seed
     wanted = dict(inject or {})
     injections: list[Injection] = []
     merged: list[tuple[float, int, dict[str, object]]] = []

@@ -152,11 +152,13 @@ async def _ingest(request: Request, session: Session, key: str | None) -> Ingest
     if not lines:
         raise InvalidInput(errors=[FieldProblem(field="body", message="no events")])
     if len(lines) > service.MAX_EVENTS_PER_BATCH:
-        raise InvalidInput(errors=[FieldProblem(field="body", message=f"at most {service.MAX_EVENTS_PER_BATCH} events a batch")])
+        raise InvalidInput(errors=[FieldProblem(field="body",
+                                                message=f"at most {service.MAX_EVENTS_PER_BATCH} events a batch")])
     result = await request.app.state.bus.ingest(session, lines, request.app.state.ingest_options())
     if result.accepted == 0:
         raise InvalidInput("no line was a valid event",
-                           errors=[FieldProblem(field=f"line {e.line}", message=e.reason) for e in result.rejected[:100]])
+                           errors=[FieldProblem(field=f"line {e.line}", message=e.reason)
+                                   for e in result.rejected[:100]])
     report = IngestReport(accepted=result.accepted, alerts=len(result.alerts),
                           rejected=[RejectedLine(line=e.line, reason=e.reason) for e in result.rejected])
     if key is not None:

@@ -147,7 +147,7 @@ class _Starts:
         if not self.route_null[k]:
             start, stop = self.route_bounds[k]
             route = Points(self.route_values[start:stop])
-        return TripStarted(trip_id, ts, self.ids["vehicle_id"][k], self.ids["driver_id"][k], pickup, dropoff,  # type: ignore[arg-type]
+        return TripStarted(trip_id, ts, self.ids["vehicle_id"][k], self.ids["driver_id"][k], pickup, dropoff,
                            route, passenger_id=self.ids["passenger_id"][k], crs="wgs84")
 
 
@@ -198,7 +198,8 @@ def _distinct(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]
 def _take(values: np.ndarray, codes: np.ndarray, missing: object = False) -> np.ndarray:
     """values[codes], with `missing` where a code is -1."""
     padded = np.append(values, np.array([missing], dtype=values.dtype))
-    return padded[codes]  # -1 picks the padding
+    picked: np.ndarray = padded[codes]  # -1 picks the padding
+    return picked
 
 
 def _times(column: pa.ChunkedArray) -> np.ndarray:
@@ -285,4 +286,5 @@ def _stationary(table: pa.Table) -> np.ndarray:
     column = table.column("stationary")
     if column.null_count == len(column):
         return np.full(len(column), np.nan)
-    return pc.fill_null(pc.cast(column, pa.float64()), np.nan).to_numpy()
+    filled: np.ndarray = pc.fill_null(pc.cast(column, pa.float64()), np.nan).to_numpy()
+    return filled

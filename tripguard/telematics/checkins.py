@@ -43,7 +43,8 @@ def open_for_alert(session: Session, vault: Vault, *, alert: TripAlert, minutes:
         subject_id = trip.passenger_id if role == "passenger" else trip.driver_id
         if subject_id is None:
             continue
-        exists = session.scalar(select(CheckIn.id).where(CheckIn.alert_id == alert.id, CheckIn.subject_id == subject_id))
+        exists = session.scalar(select(CheckIn.id).where(CheckIn.alert_id == alert.id,
+                                                         CheckIn.subject_id == subject_id))
         if exists:
             continue
         check_in = CheckIn(id=new_id("chk"), alert_id=alert.id, trip_id=trip.id, subject_id=subject_id, role=role,

@@ -70,7 +70,7 @@ def load(factory: sessionmaker[Session], vault: Vault, *, stream: str, shard: in
         seq = row.seq
     # Sealed by this deployment's own key (authenticated encryption), so it is ours to unpickle.
     try:
-        written_by, monitor, gcj_trips = pickle.loads(data)
+        written_by, monitor, gcj_trips = pickle.loads(data)  # noqa: S301 - see above
         if written_by != layout():
             raise ValueError(f"state layout {written_by}, this release {layout()}")
     except (ValueError, TypeError, AttributeError, pickle.UnpicklingError) as exc:

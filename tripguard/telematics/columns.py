@@ -169,7 +169,7 @@ class ColumnBuilder:
                                                   for name in PING_COLUMNS], self.others)
 
 
-_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[attr-defined, arg-type]
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 
 def _loads_line(line: str | bytes) -> object:

@@ -61,7 +61,8 @@ def trips_page(request: Request, principal: AlertsReader, session: DbSession) ->
     query = read_query(request, TRIPS)
     if query.export:
         return csv_response(request, session, principal, select(Trip), TRIPS, query,
-                            header=[N_("Trip"), N_("State"), N_("Vehicle"), N_("Started"), N_("Ended"), N_("Positions")],
+                            header=[N_("Trip"), N_("State"), N_("Vehicle"), N_("Started"), N_("Ended"),
+                                    N_("Positions")],
                             row=lambda t, cells: [t.id, trip_state(t.status), t.vehicle_id, t.started_at, t.ended_at,
                                                   t.points])
     return page(request, "telematics/trips.html", principal, "/console/trips",
@@ -104,7 +105,8 @@ CHECK_INS = ListSpec(
     name="check-ins", default_sort="sent", tiebreak=CheckIn.id,
     columns=[Column("sent", N_("Sent"), CheckIn.sent_at), Column("trip", N_("Trip"), CheckIn.trip_id),
              Column("role", N_("Role"), CheckIn.role), Column("state", N_("State"), CheckIn.status),
-             Column("due", N_("answer by"), CheckIn.answer_by), Column("answered", N_("answered"), CheckIn.answered_at)],
+             Column("due", N_("answer by"), CheckIn.answer_by),
+             Column("answered", N_("answered"), CheckIn.answered_at)],
     filters=[Filter("state", N_("State"), [("", N_("All")), ("pending", N_("pending")), ("ok", N_("ok")),
                                            ("help", N_("help")), ("unanswered", N_("unanswered"))],
                     lambda statement, value: statement.where(CheckIn.status == value))],

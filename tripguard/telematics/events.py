@@ -294,8 +294,8 @@ def _plain_route(value: list[object]) -> np.ndarray | None:
     except (OverflowError, TypeError):
         return None
     lonlat = np.array(flat, dtype=np.float64).reshape(-1, 2)
-    if not (-180 <= lonlat[:, 0].min() and lonlat[:, 0].max() <= 180
-            and -90 <= lonlat[:, 1].min() and lonlat[:, 1].max() <= 90):
+    if not (lonlat[:, 0].min() >= -180 and lonlat[:, 0].max() <= 180
+            and lonlat[:, 1].min() >= -90 and lonlat[:, 1].max() <= 90):
         return None
     return lonlat
 

@@ -35,9 +35,9 @@ from tripguard.telematics.rules.common import held_columns
 
 NAN = float("nan")
 _DEV, _SPEEDING = held_columns("dev"), held_columns("speeding")
-_FLOAT_COLUMNS = ("last_ts", "pos_ts", "lon", "lat", "speed", "prior_ts", "prior_speed", "silence_for", "pickup_lon", "pickup_lat",
-                  "dropoff_lon", "dropoff_lat", "lon0", "lat0", "kx", *stop_rule.STOP_FLOATS, *speed_rules.CRASH_FLOATS,
-                  *_DEV[0], *_SPEEDING[0])
+_FLOAT_COLUMNS = ("last_ts", "pos_ts", "lon", "lat", "speed", "prior_ts", "prior_speed", "silence_for",
+                  "pickup_lon", "pickup_lat", "dropoff_lon", "dropoff_lat", "lon0", "lat0", "kx",
+                  *stop_rule.STOP_FLOATS, *speed_rules.CRASH_FLOATS, *_DEV[0], *_SPEEDING[0])
 _BOOL_COLUMNS = ("started", "has_last", "has_pos", "has_route", *stop_rule.STOP_BOOLS, *speed_rules.CRASH_BOOLS,
                  *_DEV[1], *_SPEEDING[1])
 _INT_COLUMNS = ("seg", "route_at", "route_len", "recent_n", *stop_rule.STOP_INTS, *speed_rules.CRASH_INTS, *_DEV[2],
@@ -283,7 +283,8 @@ class BatchMonitor:
 
     def _gps_lost(self, slot: int, trip_id: str, last_ts: float) -> Alert:
         silent = self.config.gps_lost_seconds
-        return Alert(trip_id, "gps_lost", last_ts + silent, optional(self.f["lon"][slot]), optional(self.f["lat"][slot]),
+        return Alert(trip_id, "gps_lost", last_ts + silent,
+                     optional(self.f["lon"][slot]), optional(self.f["lat"][slot]),
                      {"silent_s": round(silent), "since": format_ts(last_ts)})
 
     def _check_silence(self, alerts: list[Alert], *, set_at: np.ndarray | None = None,
@@ -412,7 +413,7 @@ class BatchMonitor:
                & (before - cfg.lateness_seconds >= prev + cfg.gps_lost_seconds))
         for slot, last in zip(slots[due].tolist(), prev[due].tolist(), strict=True):
             f["silence_for"][slot] = last
-            alerts.append(self._gps_lost(slot, self.trip_of[slot], last))  # type: ignore[arg-type]
+            alerts.append(self._gps_lost(slot, self.trip_of[slot], last))
 
     def _round(self, batch: EventColumns, j: np.ndarray, s: np.ndarray, running: np.ndarray,
                alerts: list[Alert]) -> None:
@@ -508,14 +509,15 @@ class BatchMonitor:
         for k, slot in zip(due.tolist(), slots.tolist(), strict=True):
             at_lon, at_lat, since = float(f["stop_lon"][slot]), float(f["stop_lat"][slot]), float(f["stop_since"][slot])
             b["stop_alerted"][slot] = True
-            alerts.append(Alert(self.trip_of[slot], "long_stop", float(ts[k]), at_lon, at_lat,  # type: ignore[arg-type]
+            alerts.append(Alert(self.trip_of[slot], "long_stop", float(ts[k]), at_lon, at_lat,
                                 {"stopped_s": round(float(ts[k]) - since), "since": format_ts(since)}))
 
     def _near_endpoint(self, slots: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """Which positions lie within `endpoint_radius_m` of their trip's pickup or drop-off."""
         f, radius = self.f, self.config.endpoint_radius_m
         near = np.zeros(len(slots), dtype=bool)
-        for x, y in ((f["pickup_lon"][slots], f["pickup_lat"][slots]), (f["dropoff_lon"][slots], f["dropoff_lat"][slots])):
+        for x, y in ((f["pickup_lon"][slots], f["pickup_lat"][slots]),
+                     (f["dropoff_lon"][slots], f["dropoff_lat"][slots])):
             with np.errstate(invalid="ignore"):
                 near |= haversine_rows(lon, lat, x, y) <= radius  # NaN (no such point) is never near
         return near

@@ -15,7 +15,8 @@ def haversine_rows(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: n
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dp, dl = p2 - p1, np.radians(lon2 - lon1)
     a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+    distance: np.ndarray = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+    return distance
 
 
 def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:

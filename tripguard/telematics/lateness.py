@@ -95,7 +95,8 @@ def before_start(columns: EventColumns, starts: TripStarts | None) -> np.ndarray
         return np.zeros(len(columns), dtype=bool)
     start = np.array([began.get(name, np.nan) for name in names], dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        return own & (columns.ts < start[groups])
+        before: np.ndarray = own & (columns.ts < start[groups])
+    return before
 
 
 def refuse_late(columns: EventColumns, numbers: list[int], rejected: list[LineError], *, mark: float,

@@ -181,8 +181,10 @@ class Monitor:
                                 {"speed_kmh": round((speed or 0) * 3.6), "since": format_ts(trip.speeding.since or 0)}))
         crash = trip.crash
         speed_rules.track_still(crash, ping.lon, ping.lat, ping.ts, ping.speed_mps, cfg)
-        if speed_rules.crash_step(crash, ping.lon, ping.lat, ping.ts, ping.speed_mps, ping.accel_g, previous_speed, previous_ts, cfg):
-            evidence: dict[str, object] = {"still_s": round(ping.ts - (crash.at or 0)), "since": format_ts(crash.at or 0)}
+        if speed_rules.crash_step(crash, ping.lon, ping.lat, ping.ts, ping.speed_mps, ping.accel_g,
+                                  previous_speed, previous_ts, cfg):
+            evidence: dict[str, object] = {"still_s": round(ping.ts - (crash.at or 0)),
+                                           "since": format_ts(crash.at or 0)}
             if crash.speed_before is not None:
                 evidence["speed_before_kmh"] = round(crash.speed_before * 3.6)
             alerts.append(Alert(trip.trip_id, "possible_crash", ping.ts, crash.lon, crash.lat, evidence))

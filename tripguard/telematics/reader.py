@@ -149,7 +149,8 @@ def _badly_nested(opens: np.ndarray, line_of: np.ndarray) -> np.ndarray:
     last = np.r_[first[1:] - 1, len(opens) - 1]
     bad = ((np.maximum.reduceat(local, first) > MAX_DEPTH) | (np.minimum.reduceat(local, first) < 0)
            | (local[last] != 0))
-    return line_of[first][bad]
+    lines: np.ndarray = line_of[first][bad]
+    return lines
 
 
 @dataclass

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tripguard.core.types import ID_PATTERN, CleanStr, Timestamp
+from tripguard.core.identifiers import ID_PATTERN
+from tripguard.core.types import CleanStr, Timestamp
 
 
 class RejectedLine(BaseModel):

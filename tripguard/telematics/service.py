@@ -367,7 +367,7 @@ def _stored_events(session: Session, vault: Vault, trip: Trip, track: Track) -> 
             trip.id, trip.started_at.timestamp(), trip.vehicle_id, trip.driver_id,
             tuple(plan["pickup"]) if plan.get("pickup") else None,  # type: ignore[arg-type]
             tuple(plan["dropoff"]) if plan.get("dropoff") else None,  # type: ignore[arg-type]
-            tuple(tuple(p) for p in route) if route else None,  # type: ignore[attr-defined, misc]
+            tuple(tuple(p) for p in route) if route else None,  # type: ignore[attr-defined]
             passenger_id=trip.passenger_id, crs=trip.crs))
     events.extend(track.pings(trip.id))
     return events

@@ -106,7 +106,8 @@ class Track:
         deltas[:, starts] = table[:, starts]  # each track's first row against zero, as `pack` does
         deltas = deltas.astype("<i8")
         return [(int(groups[a]), int(b - a), int(table[0, a]), int(table[0, b - 1]),
-                 MAGIC + struct.pack("<I", int(b - a)) + zlib.compress(np.ascontiguousarray(deltas[:, a:b]).tobytes(), 6))
+                 MAGIC + struct.pack("<I", int(b - a))
+                 + zlib.compress(np.ascontiguousarray(deltas[:, a:b]).tobytes(), 6))
                 for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 
     @classmethod

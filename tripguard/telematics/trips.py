@@ -289,7 +289,8 @@ def record_positions(session: Session, vault: Vault, trip_ids: list[str], table:
     counters = []
     for group, points, first_ms, last_ms, data in packed:
         trip_id, chunk_id = names[group], new_id("trk")
-        rows.append({"id": chunk_id, "trip_id": trip_id, "first_ts": _at(first_ms / 1000), "last_ts": _at(last_ms / 1000),
+        rows.append({"id": chunk_id, "trip_id": trip_id, "first_ts": _at(first_ms / 1000),
+                     "last_ts": _at(last_ms / 1000),
                      "points": points, "created_at": now,
                      "packed": vault.seal_bytes(session, subject_id=trip_key(trip_id), table=TrackChunk.__tablename__,
                                                 column="packed", row_id=chunk_id, data=data)})
@@ -305,7 +306,7 @@ def _count_positions(session: Session, counters: list[dict[str, object]], now: d
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(text(
-            f"UPDATE {Trip.__tablename__} AS t SET points = t.points + v.n, updated_at = :now, "
+            f"UPDATE {Trip.__tablename__} AS t SET points = t.points + v.n, updated_at = :now, "  # noqa: S608 - the model's name
             "last_ping_at = CASE WHEN t.last_ping_at IS NULL OR t.last_ping_at < v.newest THEN v.newest "
             "ELSE t.last_ping_at END "
             "FROM (SELECT unnest(CAST(:trips AS text[])) AS id, unnest(CAST(:ns AS integer[])) AS n, "

@@ -151,8 +151,8 @@ class MonitorWorker:
             await _sleep(stop, self.poll)
 
     async def _serve(self, shard: int, lease: Lease, stop: asyncio.Event) -> None:
-        state = await asyncio.to_thread(checkpoints.load, self.writers[shard], self.vault, stream=self.stream, shard=shard,
-                                        config=self.config)
+        state = await asyncio.to_thread(checkpoints.load, self.writers[shard], self.vault, stream=self.stream,
+                                        shard=shard, config=self.config)
         durable = f"{self.settings.bus_name}_monitor_{shard}"
         await self._point_consumer(shard, durable, state.seq)
         subscription = await self.link.jetstream.pull_subscribe_bind(durable, stream=self.stream)
@@ -213,7 +213,7 @@ class MonitorWorker:
         await jetstream.add_consumer(self.stream, ConsumerConfig(
             durable_name=durable, filter_subject=events_subject(self.settings.bus_name, shard),
             ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_SECONDS, max_ack_pending=self.batch * 4,
-            **start))  # type: ignore[arg-type]
+            **start))
 
     def _apply(self, shard: int, live: LiveMonitor, held: service.PingBuffer, data: bytes) -> None:
         with unit_of_work(self.writers[shard]) as session:

@@ -555,7 +555,8 @@ def restore_backup(engine: Engine, vault: Vault, path: Path, *, keys_path: Path 
             revision = MigrationContext.configure(connection).get_current_revision()
             if revision != header["schema_revision"]:
                 raise BackupError(f"the database is at schema {revision}, the backup at "
-                                  f"{header['schema_revision']}: run `tripguard db upgrade {header['schema_revision']}`")
+                                  f"{header['schema_revision']}: run "
+                                  f"`tripguard db upgrade {header['schema_revision']}`")
             for table in metadata.sorted_tables:
                 if connection.execute(select(func.count()).select_from(table)).scalar():
                     raise BackupError(f"the target database is not empty (table {table.name}); restore "
@@ -593,7 +594,8 @@ def _changed_since_loaded(connection: Any, loaded: dict[str, int]) -> dict[str, 
     """Per table, rows now minus rows loaded from the backup, where they differ."""
     changed = {}
     for table in metadata.sorted_tables:
-        delta = int(connection.execute(select(func.count()).select_from(table)).scalar_one()) - loaded.get(table.name, 0)
+        counted = int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+        delta = counted - loaded.get(table.name, 0)
         if delta:
             changed[table.name] = delta
     return changed
@@ -620,7 +622,7 @@ def _reset_identity_sequences(connection: Any) -> None:
     for table in metadata.sorted_tables:
         for column in table.primary_key.columns:
             if column.autoincrement is True:
-                top = f"(SELECT max({column.name}) FROM {table.name})"
+                top = f"(SELECT max({column.name}) FROM {table.name})"  # noqa: S608 - names from our metadata
                 connection.execute(text(
                     f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
                     f"GREATEST(COALESCE({top}, 1), 1), COALESCE({top}, 0) >= 1)"))

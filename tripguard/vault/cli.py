@@ -87,7 +87,8 @@ def _restart_journal(vault: Vault, problem: str, reason: str | None) -> None:
         # The database remembers every key it shredded: the new journal starts with them, so that a restore
         # of a backup made from now on keeps those people erased (and the self-assessment can pass again).
         shredded = vault.shredded_not_journaled(session, set(), limit=10**9)
-        vault.journal.append_many([(subject_id, "journal restart: shredded in the database") for subject_id in shredded])
+        vault.journal.append_many([(subject_id, "journal restart: shredded in the database")
+                                   for subject_id in shredded])
     err.print(f"[yellow]warning:[/yellow] started a new, empty erasure journal ({problem}). Backups made before "
               f"it are refused on restore unless {ACCEPT_JOURNAL_LOSS} is given, and people erased before it may "
               "then come back: erase them again. " + (f"Kept: {', '.join(str(k) for k in kept)}" if kept else ""))
@@ -286,7 +287,8 @@ def backup_verify(
     out.print(table)
     opens = (f"opens until {report.key_backup_opens_until:%Y-%m-%d %H:%M} UTC" if report.key_backup_opens_until
              else "opens no longer")
-    counts = "match the counts taken in its snapshot" if report.counts_recorded else "(this older format records no counts)"
+    counts = "match the counts taken in its snapshot" if report.counts_recorded \
+        else "(this older format records no counts)"
     out.print(f"{path}: OK — made {report.created_at}, schema {report.schema_revision}, {len(report.rows)} tables, "
               f"{sum(report.rows.values())} rows {counts}; key backup {report.keys_path}: OK, {report.data_keys} data "
               f"keys, {opens}")

@@ -203,8 +203,9 @@ class ErasureJournal:
         out = []
         for number, line in enumerate((ln for ln in self.path.read_bytes().splitlines() if ln.strip()), start=1):
             old = json.loads(line)
-            entry: dict[str, object] = {"seq": number, "subject_id": str(old["subject_id"]), "at": str(old.get("at", "")),
-                                        "reason": str(old.get("reason", "")), "record_id": None}
+            entry: dict[str, object] = {"seq": number, "subject_id": str(old["subject_id"]),
+                                        "at": str(old.get("at", "")), "reason": str(old.get("reason", "")),
+                                        "record_id": None}
             last = self._mac(last, _canonical(entry))
             out.append(_canonical(entry | {"mac": last.hex()}) + b"\n")
         write_private(self.path, b"".join(out))

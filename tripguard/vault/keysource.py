@@ -11,10 +11,11 @@ import base64
 import fcntl
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -24,6 +25,7 @@ from tripguard.core.clock import utcnow
 
 KEYRING_FORMAT = "tripguard-keyring-v1"
 KEK_BYTES = 32
+_T = TypeVar("_T")
 
 
 class KeySourceError(RuntimeError):
@@ -75,7 +77,7 @@ class KeyringFile:
 
     def _load_or_create(self) -> dict:  # type: ignore[type-arg]
         if self.path.exists():
-            data = json.loads(self.path.read_text())
+            data: dict[str, Any] = json.loads(self.path.read_text())
             if data.get("format") != KEYRING_FORMAT:
                 raise KeySourceError(f"{self.path} is not a TripGuard keyring")
             return data
@@ -127,7 +129,7 @@ class KeyringFile:
         data["current"] = version
         return version
 
-    def _locked_update(self, change) -> object:  # type: ignore[no-untyped-def]
+    def _locked_update(self, change: Callable[[dict[str, Any]], _T]) -> _T:
         lock_path = self.path.with_suffix(".lock")
         with open(lock_path, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -165,7 +167,7 @@ class KeyringFile:
         return self._unwrap(self._data["index_key"], "index")
 
     def add_version(self) -> int:
-        return int(self._locked_update(self._add))  # type: ignore[call-overload]
+        return self._locked_update(self._add)
 
     def retire(self, version: int) -> None:
         def change(data: dict) -> None:  # type: ignore[type-arg]

@@ -18,7 +18,8 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 # Two-character surnames common enough that hiding the second character would reveal too much.
-_COMPOUND_SURNAMES = frozenset({"欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "夏侯", "轩辕", "令狐", "宇文", "司徒", "端木"})
+_COMPOUND_SURNAMES = frozenset({"欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙",
+                                "夏侯", "轩辕", "令狐", "宇文", "司徒", "端木"})
 
 
 def mask_name(name: str) -> str:
@@ -148,7 +149,7 @@ _PHRASE_WORDS = ("口令", "暗号")  # their value is words (a pass phrase): hi
 # one followed by one of these.
 _NOT_A_VALUE = frozenset({"needed", "required", "not", "none", "no", "unnecessary", "n/a"})
 # Digits written otherwise: spelled out in English, Chinese numerals (spoken forms 幺 洞 拐 两 and the financial
-# forms 壹 贰 叁 included), and circled or parenthesised digits (\d already takes full-width ones such as １２３).
+# forms 壹 贰 叁 included), and circled or parenthesised digits (\d already takes full-width ones such as １２３).  # noqa: RUF003
 _NUMBER_WORDS = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
 _SPELLED = rf"{_NUMBER_WORDS}(?:[\s,-]+{_NUMBER_WORDS})*"
 _CN_DIGITS = "零〇一二三四五六七八九十两幺洞拐壹贰貳叁參肆伍陆陸柒捌玖拾佰"

@@ -8,6 +8,7 @@ key-backup window (see keybackup.py), so once it has passed every copy of the pe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterator
@@ -115,7 +116,8 @@ class Vault:
         return crypto.derive(self.keys.kek(version), info="tripguard/wrap", suite=suite)
 
     def _cache(self, session: Session) -> dict[str, bytes | None]:
-        return session.info.setdefault(_CACHE, {})
+        cache: dict[str, bytes | None] = session.info.setdefault(_CACHE, {})
+        return cache
 
     def data_key(self, session: Session, subject_id: str, *, create: bool) -> bytes | None:
         """The subject's unwrapped data key; None when it has none (and create is False) or was shredded.
@@ -285,10 +287,9 @@ class Vault:
 
     def bind_key_backups(self) -> None:
         """Bind the key-backup keys to the journal as it stands, if it verifies (see keybackup.py)."""
-        try:
+        # logged when the vault was built; nothing is bound to a journal that does not verify
+        with contextlib.suppress(JournalError):
             self.journal.with_chain(self._advance_key_backups)
-        except JournalError:
-            pass  # logged when the vault was built; nothing is bound to a journal that does not verify
 
     @staticmethod
     def shredded_not_journaled(session: Session, journaled: set[str], *, limit: int = 5) -> list[str]:

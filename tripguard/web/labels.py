@@ -35,7 +35,8 @@ LABELS = [
     N_("idempotency keys of trip-event batches (a retry comes within minutes)"),
     # incidents
     N_("SOS queue"), N_("critical"), N_("high"), N_("medium"), N_("sos"), N_("alert"), N_("check_in"),
-    N_("created"), N_("notified"), N_("claim_verified"), N_("acknowledge"), N_("start"), N_("resolve"), N_("close"), N_("note"),
+    N_("created"), N_("notified"), N_("claim_verified"), N_("acknowledge"), N_("start"), N_("resolve"), N_("close"),
+    N_("note"),
     N_("escalated"), N_("genuine"), N_("false_alarm"), N_("mistaken"), N_("malicious"), N_("customer"), N_("courier"),
     N_("This link no longer works"), N_("Too many requests"),
     N_("in-car recordings past their period, unless a case about the trip is open"),
@@ -66,9 +67,11 @@ DETAILS = {
     "incident_id": N_("Case"), "started_at": N_("Started"), "ended_at": N_("Ended"), "detected_at": N_("Detected"),
     "description": N_("Description"), "subject_id": N_("Person"), "decision": N_("Decision"), "next": N_("Return to"),
     # audit details
-    "actions": N_("Actions"), "added": N_("Added"), "after": N_("After"), "alert": N_("Alert"), "applied": N_("Applied"),
+    "actions": N_("Actions"), "added": N_("Added"), "after": N_("After"), "alert": N_("Alert"),
+    "applied": N_("Applied"),
     "before": N_("Before"), "case": N_("Case"), "category": N_("Category"), "check_in": N_("Check-in"),
-    "consents": N_("Separate consents"), "contacts_told": N_("Contacts told"), "count": N_("Count"), "driver": N_("Driver"), "dry_run": N_("Dry run"),
+    "consents": N_("Separate consents"), "contacts_told": N_("Contacts told"), "count": N_("Count"),
+    "driver": N_("Driver"), "dry_run": N_("Dry run"),
     "entries": N_("Entries"), "hold": N_("Legal hold"), "kind": N_("Kind"), "notice": N_("Notice version"),
     "notified": N_("Notified"), "reader": N_("Reader"), "recording": N_("Recording"), "request": N_("Request"),
     "rewrapped": N_("Keys re-wrapped"), "serious": N_("Serious"), "session": N_("Session"),

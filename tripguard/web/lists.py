@@ -112,7 +112,8 @@ def read_query(request: Request, spec: ListSpec) -> ListQuery:
     size = params.get("size", "")
     return ListQuery(
         sort=sort if sort in sortable else spec.default_sort,
-        descending=(direction == "desc") if direction in ("asc", "desc") and sort in sortable else spec.default_descending,
+        descending=(direction == "desc") if direction in ("asc", "desc") and sort in sortable
+        else spec.default_descending,
         filters=filters, search=_text(params.get("q"), MAX_SEARCH),
         page=int(page) if page.isascii() and page.isdigit() and 0 < len(page) < 7 and int(page) > 0 else 1,
         size=int(size) if size.isascii() and size.isdigit() and len(size) < 4 and int(size) in PAGE_SIZES

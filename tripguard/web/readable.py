@@ -42,7 +42,8 @@ CATEGORIES = {key: key for key in (
 # Every action the audit log records (`audit.record(action=…)`), as a person reads it.
 ACTIONS = {key: key for key in (
     N_("agreement.publish"), N_("agreement.sign"), N_("answer_template.create"), N_("answer_template.update"),
-    N_("answer_template.retire"), N_("messages.recorded_read"), N_("trip.abandoned"), N_("apikey.create"), N_("apikey.revoke"), N_("audit.sign_head"),
+    N_("answer_template.retire"), N_("messages.recorded_read"), N_("trip.abandoned"), N_("apikey.create"),
+    N_("apikey.revoke"), N_("audit.sign_head"),
     N_("auth.sign_in"), N_("auth.sign_out"), N_("auth.totp_enrol"), N_("backup.create"), N_("backup.restore"),
     N_("backup.restore.journal_override"), N_("breach.add_subjects"), N_("breach.close"), N_("breach.contain"),
     N_("breach.investigate"), N_("breach.notify"), N_("breach.open"), N_("breach.report_authority"),
@@ -95,9 +96,11 @@ VOCABULARIES = (ROLES, PURPOSES, CATEGORIES, ACTIONS, RULES, SCOPES, FACTS, RECO
 # Personal fields by column (the data catalogue's), as the audit log's "fields" and "plaintext" name them.
 FIELDS = {
     "address": N_("Address"), "answer": N_("Answer"), "appeal": N_("Appeal"), "content": N_("Content"),
-    "correction": N_("Correction asked"), "courier_phone": N_("Courier's phone"), "customer_name": N_("Customer's name"),
+    "correction": N_("Correction asked"), "courier_phone": N_("Courier's phone"),
+    "customer_name": N_("Customer's name"),
     "customer_phone": N_("Customer's phone"), "email": N_("E-mail"), "facts": N_("What the checks found"),
-    "id_number": N_("ID number"), "merchant_phone": N_("Merchant's phone"), "name": N_("Full name"), "notes": N_("Notes"),
+    "id_number": N_("ID number"), "merchant_phone": N_("Merchant's phone"), "name": N_("Full name"),
+    "notes": N_("Notes"),
     "packed": N_("Trip positions"), "phone": N_("Phone"), "plan": N_("Planned route"), "position": N_("Position"),
     "proof_photo": N_("Proof photo"), "reasons": N_("Reasons"), "selfie": N_("Selfie"), "state": N_("Monitor state"),
     "summary": N_("Summary"), "text": N_("Text"),

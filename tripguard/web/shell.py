@@ -15,13 +15,14 @@ from tripguard.core import i18n
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError
+from tripguard.core.i18n import N_
 from tripguard.security import service as security_service
 from tripguard.security.auth import SESSION_COOKIE, ConsoleUser, Public
 from tripguard.security.permissions import Permission
 from tripguard.security.principal import Principal
 from tripguard.web import dashboard
 from tripguard.web.confirmations import Question
-from tripguard.web.labels import N_, detail_label
+from tripguard.web.labels import detail_label
 from tripguard.web.rendering import render, request_locale
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -129,8 +130,8 @@ def home(request: Request, principal: ConsoleUser, session: DbSession) -> HTMLRe
 def home_figures(request: Request, principal: ConsoleUser, session: DbSession) -> HTMLResponse:
     settings = request.app.state.settings
     return render(request, "home_figures.html", board=dashboard.build(
-        session, principal, utcnow(), charts=False, timezone=settings.timezone, ack_seconds=settings.incident_ack_seconds,
-        cache_seconds=settings.dashboard_quarter_cache_seconds))
+        session, principal, utcnow(), charts=False, timezone=settings.timezone,
+        ack_seconds=settings.incident_ack_seconds, cache_seconds=settings.dashboard_quarter_cache_seconds))
 
 
 @root_router.get("/", dependencies=[Public])
@@ -153,7 +154,8 @@ PROBLEM_TEXT = {
     "/problems/not-found": N_("The page or record you asked for does not exist, or is no longer kept."),
     "/problems/permission-denied": N_("Your roles do not allow this. Ask an administrator if your work needs it."),
     "/problems/invalid-input": N_("Some of what was entered is not valid."),
-    "/problems/conflict": N_("This is not possible in its current state, or it changed meanwhile. Reload and try again."),
+    "/problems/conflict": N_(
+        "This is not possible in its current state, or it changed meanwhile. Reload and try again."),
     "/problems/too-many-requests": N_("Too many attempts. Wait a minute and try again."),
     "/problems/method-not-allowed": N_("This page cannot be used that way."),
     "/problems/agreement-unsigned": N_("Sign the confidentiality agreement in force before opening personal data: "

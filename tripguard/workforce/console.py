@@ -152,7 +152,8 @@ def training_page(request: Request, principal: TrainingManager, session: DbSessi
 
 
 @router.get("/training/courses/{course_id}")
-def course_page(request: Request, course_id: Identifier, principal: TrainingManager, session: DbSession) -> HTMLResponse:
+def course_page(request: Request, course_id: Identifier, principal: TrainingManager,
+                session: DbSession) -> HTMLResponse:
     """One course as the worker reads it (with the quiz's answers), and how it is taken: one aggregate
     query whatever the number of workers."""
     course = session.get(Course, course_id)
@@ -291,7 +292,8 @@ def _violation_page(request: Request, principal: Principal, session: DbSession, 
                for s in sanctions if s.appeal is not None}
     return page(request, "workforce/violation.html", principal, "/console/discipline", status_code=status_code,
                 v=violation, summary=summary["summary"], sanctions=sanctions, appeals=appeals, error=error,
-                courses=list(session.scalars(select(Course.id).order_by(Course.id))), appeal_labels=APPEAL_LABELS, evidence_labels=EVIDENCE_LABELS,
+                courses=list(session.scalars(select(Course.id).order_by(Course.id))), appeal_labels=APPEAL_LABELS,
+                evidence_labels=EVIDENCE_LABELS,
                 can_incidents=principal.can(Permission.INCIDENT_HANDLE),
                 can_complaints=principal.can(Permission.COMPLAINT_READ))
 

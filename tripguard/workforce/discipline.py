@@ -79,7 +79,8 @@ def violations(session: Session, *, status: str | None = None, limit: int = 200)
     return list(session.scalars(statement))
 
 
-def sanctions_of(session: Session, *, violation_id: str | None = None, offender_id: str | None = None) -> list[Sanction]:
+def sanctions_of(session: Session, *, violation_id: str | None = None,
+                 offender_id: str | None = None) -> list[Sanction]:
     statement = select(Sanction).order_by(Sanction.decided_at)
     if violation_id is not None:
         statement = statement.where(Sanction.violation_id == violation_id)
@@ -92,8 +93,9 @@ def decide(session: Session, *, actor: Actor, violation_id: str, kind: str, amou
            days: int | None = None, course_id: str | None = None, webhook_url: str | None = None) -> Sanction:
     """A sanction on a violation. A suspension lasts `days` (none: until lifted); retraining sends a
     worker back to `course_id`; dismissing a staff member also disables their account and ends their
-    sessions (re-enabling it, after an appeal, is the system administrator's). A worker's suspension or dismissal is sent to the operator's backend
-    (`worker.sanctioned`); the gates see it at once either way."""
+    sessions (re-enabling it, after an appeal, is the system administrator's). A worker's suspension or
+    dismissal is sent to the operator's backend (`worker.sanctioned`); the gates see it at once either
+    way."""
     violation = get(session, violation_id)
     refuse_own(actor, Decision.SANCTION, violation.offender_id)
     if kind == "fine" and not amount_fen:
@@ -112,7 +114,8 @@ def decide(session: Session, *, actor: Actor, violation_id: str, kind: str, amou
     session.add(sanction)
     violation.status = "decided"
     clearance.forget(session)
-    if kind == "dismissal" and violation.offender_type == "staff" and security.find_staff(session, violation.offender_id):
+    if kind == "dismissal" and violation.offender_type == "staff" \
+            and security.find_staff(session, violation.offender_id):
         security.disable_staff(session, actor=actor, staff_id=violation.offender_id)  # and signs them out
     audit.record(session, actor=actor, action="sanction.decide", target_type="workforce_violations",
                  target_id=violation.id, details={"sanction": sanction.id, "kind": kind,

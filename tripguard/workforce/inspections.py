@@ -65,7 +65,8 @@ def record(session: Session, vault: Vault, *, actor: Actor, inspector: str, chec
     if problems:
         raise InvalidInput("the results do not match the checklist", errors=problems)
     inspection = Inspection(id=new_id("ins"), checklist_id=checklist.id, checklist_version=checklist.version,
-                            inspector=inspector, period=period, results=[{"key": k, "result": results[k]} for k in keys],
+                            inspector=inspector, period=period,
+                            results=[{"key": k, "result": results[k]} for k in keys],
                             failed=sum(1 for k in keys if results[k] == "fail"), at=utcnow(), idempotency_key=key)
     try:
         with session.begin_nested():

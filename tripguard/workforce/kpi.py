@@ -59,7 +59,8 @@ def _covered(session: Session, members: list[screening_roster.Member]) -> int:
     return covered
 
 
-def figures(session: Session, *, at: datetime, since: datetime, roster_since: datetime | None = None) -> TrainingFigures:
+def figures(session: Session, *, at: datetime, since: datetime,
+            roster_since: datetime | None = None) -> TrainingFigures:
     """Coverage over the workers active at some moment of [roster_since, at) (just before `at` when not
     given), satisfaction from the ratings given in [since, at)."""
     members = screening_roster.roster(session, since=roster_since if roster_since is not None else at - INSTANT,

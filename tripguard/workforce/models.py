@@ -27,8 +27,10 @@ class Finding(Base):
     __tablename__ = "workforce_findings"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    rule: Mapped[str] = mapped_column(String(24), index=True)  # many_people | after_hours | bulk_export | unassigned | gate_override
-    record: Mapped[str | None] = mapped_column(String(64))  # unassigned: the order or trip read; gate_override: the order given
+    # many_people | after_hours | bulk_export | unassigned | gate_override
+    rule: Mapped[str] = mapped_column(String(24), index=True)
+    # unassigned: the order or trip read; gate_override: the order given
+    record: Mapped[str | None] = mapped_column(String(64))
     actor_type: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[str] = mapped_column(String(64), index=True)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime)

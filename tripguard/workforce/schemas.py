@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
+from tripguard.core.identifiers import ID_PATTERN
 from tripguard.core.periods import PeriodLabel
-from tripguard.core.types import ID_PATTERN, CleanStr
+from tripguard.core.types import CleanStr
 
 Title = Annotated[CleanStr, StringConstraints(min_length=1, max_length=200)]
 Body = Annotated[CleanStr, StringConstraints(min_length=1, max_length=20000)]

@@ -26,7 +26,8 @@ def low_median(values: Sequence[float]) -> float:
 def low_median_rows(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """`low_median` of each row's first `counts` entries (the rest NaN, which sorts last)."""
     ordered = np.sort(values, axis=1)
-    return ordered[np.arange(len(values)), np.maximum(counts - 1, 0) // 2]
+    low: np.ndarray = ordered[np.arange(len(values)), np.maximum(counts - 1, 0) // 2]
+    return low
 
 
 def confirmed(fixes: int, first_ts: float, ts: float, config: MonitorConfig) -> bool:
@@ -34,7 +35,8 @@ def confirmed(fixes: int, first_ts: float, ts: float, config: MonitorConfig) -> 
 
 
 def confirmed_rows(fixes: np.ndarray, first_ts: np.ndarray, ts: np.ndarray, config: MonitorConfig) -> np.ndarray:
-    return (fixes >= config.confirm_fixes) | ((fixes >= 2) & (ts - first_ts >= config.confirm_seconds))
+    confirmed: np.ndarray = (fixes >= config.confirm_fixes) | ((fixes >= 2) & (ts - first_ts >= config.confirm_seconds))
+    return confirmed
 
 
 @dataclass

@@ -29,7 +29,8 @@ def step(held: Held, distance: float, ts: float, config: MonitorConfig) -> bool:
     return held.fires(off, ts, config.deviation_seconds)
 
 
-def step_rows(monitor: BatchMonitor, s: np.ndarray, ts: np.ndarray, distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def step_rows(monitor: BatchMonitor, s: np.ndarray, ts: np.ndarray,
+              distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`step` for many trips; where it alerts, and since when."""
     config = monitor.config
     return held_rows(monitor, "dev", s, ts, distance > config.deviation_m, config.deviation_seconds)
@@ -54,7 +55,7 @@ def distance_rows(monitor: BatchMonitor, s: np.ndarray, lon: np.ndarray, lat: np
     squared = ex * ex + ey * ey
     best = np.argmin(squared, axis=1)
     rows = np.arange(len(s))
-    distance = np.sqrt(squared[rows, best])
+    distance: np.ndarray = np.sqrt(squared[rows, best])
     i["seg"][s] = window[rows, best]
     for k in np.flatnonzero(distance > monitor.config.deviation_m).tolist():
         slot = int(s[k])

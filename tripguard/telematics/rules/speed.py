@@ -105,7 +105,8 @@ def late_crash_step(state: CrashState, lon: float, lat: float, ts: float, report
         crash_step(state, lon, lat, ts, reported, accel, prior_speed, prior_ts, config)
     if state.at is None and reported is not None and reported >= config.crash_from_mps \
             and ts < state.still_since <= ts + config.crash_within_s:
-        state.at, state.lon, state.lat, state.speed_before = state.still_since, state.still_lon, state.still_lat, reported
+        state.at, state.lon, state.lat = state.still_since, state.still_lon, state.still_lat
+        state.speed_before = reported
         state.moves = 0
 
 
@@ -163,7 +164,7 @@ def crash_rows(monitor: BatchMonitor, s: np.ndarray, ts: np.ndarray, lon: np.nda
     f["crash_at"][hit], f["crash_lon"][hit], f["crash_lat"][hit] = ts[trigger], lon[trigger], lat[trigger]
     f["crash_from"][hit], i["crash_moves"][hit] = previous_speed[trigger], 0
     watching = ~idle
-    fire = np.zeros(len(s), dtype=bool)
+    fire: np.ndarray = np.zeros(len(s), dtype=bool)
     if not watching.any():
         return fire
     with np.errstate(invalid="ignore"):

@@ -212,7 +212,8 @@ def _away_rows(monitor: BatchMonitor, s: np.ndarray, ts: np.ndarray, lon: np.nda
     leaving = ~scattered
     if not leaving.any():
         return
-    s, n, ax, ay, at, lon, lat = s[leaving], n[leaving], ax[leaving], ay[leaving], at[leaving], lon[leaving], lat[leaving]
+    s, n, ax, ay = s[leaving], n[leaving], ax[leaving], ay[leaving]
+    at, lon, lat = at[leaving], lon[leaving], lat[leaving]
     # The group: the last away fix and the ones just before it within the radius, unbroken.
     rows = np.arange(len(s))
     first = n - 1
