@@ -2,13 +2,15 @@
 
 `make gallery` (or `.venv/bin/python scripts/console_gallery.py`) runs `make run`'s own demo in a temporary
 folder (`tripguard db upgrade`, `tripguard demo bootstrap`, `tripguard serve` with the demo city, in real time:
-a faster clock would date the fleet's heartbeats in the past), on a configured base map, then signs in with the printed accounts in Debian's Chromium
-and writes docs/console/<page>.<lang>.jpg and the gallery table in docs/console.md. Beside the demo city's own
-cases it adds what the demo has none of yet: a trip share, a complaint, a subject request and a breach.
+a faster clock would date the fleet's heartbeats in the past), on a configured base map, then signs in with the
+printed accounts in Debian's Chromium and writes docs/console/<page>.<lang>.jpg and the gallery table in
+docs/console.md. Beside the demo city's own cases it adds what the demo has none of yet: a trip share, a
+complaint, a subject request and a breach.
 
 The base map is `TRIPGUARD_MAP_TILES_URL` and its companions when they are set (the deployment's provider), or
-`make run`'s default, OpenStreetMap, when this machine reaches it; otherwise `scripts/trace_tiles.py`, the demo trips' own traces drawn as tiles (a stand-in on machines
-that reach no provider, and named so in the maps' credit). Re-run it after a change to the console.
+`make run`'s default, OpenStreetMap, when this machine reaches it; otherwise `tripguard.sim.trace_tiles`, the
+demo trips' own traces drawn as tiles (a stand-in on machines that reach no provider, and named so in the maps'
+credit). Re-run it after a change to the console.
 """
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ def until(check: Any, seconds: float, what: str) -> Any:
 
 def accounts_of(printed: str) -> dict[str, tuple[str, bool]]:
     """User name -> (password, asks for an authenticator code), from the bootstrap's accounts table."""
-    rows = re.findall(r"^  (\S+)\s+(\S+)\s+[a-z_]+\s+(authenticator app \(TOTP\)|password only)$", printed, re.MULTILINE)
+    table = r"^  (\S+)\s+(\S+)\s+[a-z_]+\s+(authenticator app \(TOTP\)|password only)$"
+    rows = re.findall(table, printed, re.MULTILINE)
     return {name: (password, factor != "password only") for name, password, factor in rows}
 
 

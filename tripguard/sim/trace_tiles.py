@@ -19,7 +19,7 @@ import re
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -62,8 +62,9 @@ def tile(z: int, x: int, y: int) -> bytes:
     width = max(1, min(8, z - 10))
     scaled = segments() * (2**z) - np.array([x * SIZE, y * SIZE, x * SIZE, y * SIZE])
     pad = width + 2
-    inside = ((np.maximum(scaled[:, 0], scaled[:, 2]) >= -pad) & (np.minimum(scaled[:, 0], scaled[:, 2]) <= SIZE + pad)
-              & (np.maximum(scaled[:, 1], scaled[:, 3]) >= -pad) & (np.minimum(scaled[:, 1], scaled[:, 3]) <= SIZE + pad))
+    xs, ys = scaled[:, [0, 2]], scaled[:, [1, 3]]
+    inside = ((xs.max(axis=1) >= -pad) & (xs.min(axis=1) <= SIZE + pad)
+              & (ys.max(axis=1) >= -pad) & (ys.min(axis=1) <= SIZE + pad))
     draw = ImageDraw.Draw(image)
     lines = [tuple(row) for row in scaled[inside].tolist()]
     for colour, extra in ((CASING, 2), (STREET, 0)):
@@ -126,10 +127,8 @@ def main() -> int:
     server = TileServer((args.host, args.port), TileHandler)
     print(f"TRIPGUARD_MAP_TILES_URL='http://{args.host}:{args.port}/{{z}}/{{x}}/{{y}}.png'")
     print(f"TRIPGUARD_MAP_TILES_ATTRIBUTION='{ATTRIBUTION}'")
-    try:
+    with suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
