@@ -82,15 +82,15 @@ from tripguard.security.principal import Principal
 from tripguard.security.rate_limit import SlidingWindowLimiter
 from tripguard.security.service import SESSION_TOUCH_INTERVAL
 from tripguard.sim.demo import DemoCity, close_interrupted
-from tripguard.telematics import checkins
 from tripguard.telematics import console as telematics_console
 from tripguard.telematics.api import router as telematics_router
-from tripguard.telematics.bus import InProcessBus, NatsBus
-from tripguard.telematics.events import format_ts
-from tripguard.telematics.fast_monitor import BatchMonitor
-from tripguard.telematics.feed import connect_feed
+from tripguard.telematics.detection import checkins
+from tripguard.telematics.detection.fast_monitor import BatchMonitor
+from tripguard.telematics.detection.feed import connect_feed
+from tripguard.telematics.detection.monitor import Alert, config_with
+from tripguard.telematics.ingest.bus import InProcessBus, NatsBus
+from tripguard.telematics.ingest.events import format_ts
 from tripguard.telematics.models import CheckIn, Trip, TripAlert
-from tripguard.telematics.monitor import Alert, config_with
 from tripguard.telematics.service import IngestOptions, LiveMonitor
 from tripguard.telematics.service import restore as restore_monitor
 from tripguard.vault.keys import build_vault

@@ -85,7 +85,7 @@ def scheduler(poll: Annotated[float, typer.Option(min=0.1, help="seconds between
     from tripguard.core.messaging import start_in_thread
     from tripguard.core.scheduler import run_jobs
     from tripguard.core.settings import get_settings
-    from tripguard.telematics.feed import connect_feed
+    from tripguard.telematics.detection.feed import connect_feed
 
     with clean_errors():
         settings = get_settings()

@@ -27,7 +27,7 @@ from tripguard.privacy.service import reach
 from tripguard.safety.service import open_for_complaint
 from tripguard.security.permissions import Purpose
 from tripguard.security.service import get_staff
-from tripguard.telematics import trips
+from tripguard.telematics.store import trips
 from tripguard.vault.service import Vault
 from tripguard.workforce import discipline
 

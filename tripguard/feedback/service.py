@@ -24,7 +24,7 @@ from tripguard.privacy import access
 from tripguard.privacy.service import register
 from tripguard.safety import recordings
 from tripguard.security.principal import Principal
-from tripguard.telematics import trips
+from tripguard.telematics.store import trips
 from tripguard.vault.service import Vault
 
 

@@ -70,9 +70,9 @@ def monitor(
     from tripguard.app import create_app, ingest_options
     from tripguard.core.cli_support import clean_errors
     from tripguard.core.settings import get_settings
-    from tripguard.telematics.feed import connect_feed
-    from tripguard.telematics.monitor import config_with
-    from tripguard.telematics.worker import MonitorWorker, parse_shards
+    from tripguard.telematics.detection.feed import connect_feed
+    from tripguard.telematics.detection.monitor import config_with
+    from tripguard.telematics.detection.worker import MonitorWorker, parse_shards
 
     with clean_errors():
         settings = get_settings()

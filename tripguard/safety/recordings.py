@@ -24,7 +24,7 @@ from tripguard.core.ids import new_id
 from tripguard.feedback.models import Complaint
 from tripguard.privacy import freetext
 from tripguard.safety.models import Incident, IncidentEvent, Recording, RecordingChunk
-from tripguard.telematics.trips import trip_key
+from tripguard.telematics.store.trips import trip_key
 from tripguard.vault.service import Vault
 
 MAX_CHUNK = 4 * 1024 * 1024

@@ -22,8 +22,8 @@ from tripguard.safety.telephony import CallResult, Telephony
 from tripguard.security import service as security
 from tripguard.security.permissions import Permission, Purpose, purposes_for
 from tripguard.security.principal import Principal
-from tripguard.telematics import trips
 from tripguard.telematics.models import CheckIn, Trip, TripAlert, Vehicle
+from tripguard.telematics.store import trips
 from tripguard.vault.service import Vault
 
 RECENT_TRACK = timedelta(minutes=10)

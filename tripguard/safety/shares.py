@@ -24,10 +24,10 @@ from tripguard.privacy import access
 from tripguard.privacy.models import DataSubject
 from tripguard.safety.models import Incident, TripShare
 from tripguard.security import credentials
-from tripguard.telematics import trips
-from tripguard.telematics.geo import haversine_m
+from tripguard.telematics.ingest.geo import haversine_m
 from tripguard.telematics.models import Trip, Vehicle
 from tripguard.telematics.service import LiveMonitor
+from tripguard.telematics.store import trips
 from tripguard.vault.service import SubjectErased, Vault
 
 LIVES_AFTER_ARRIVAL = timedelta(hours=24)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from tripguard.core.blockers import Blocker, WorkerRef
 from tripguard.core.clock import utcnow
 from tripguard.core.fastread import BoundReader, FastReader, Row, as_utc, run_now
-from tripguard.telematics import registry
+from tripguard.telematics.fleet import registry
 from tripguard.workforce import eligibility as workforce_eligibility
 
 RESCREEN_GRACE = timedelta(days=30)  # a re-screening still under way does not block at once

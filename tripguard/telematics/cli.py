@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from tripguard.telematics.contract import MonitorConfig, config_with
+from tripguard.telematics.detection.contract import MonitorConfig, config_with
 
 monitor_app = typer.Typer(help="Trip monitoring.", no_args_is_help=True)
 sim_app = typer.Typer(help="Simulated and replayed cities.", no_args_is_help=True)
@@ -44,10 +44,10 @@ def replay(file: Annotated[str, typer.Argument(help="NDJSON events, or - for sta
     """Run events through the monitor; print alerts as NDJSON on stdout (bad lines go to stderr).
 
     Lines end with "\\n" ("\\r\\n" too). A child process reads and parses the next batch while this
-    one runs the monitor (see telematics/replay.py).
+    one runs the monitor (see telematics/detection/replay.py).
     """
-    from tripguard.telematics.fast_monitor import BatchMonitor
-    from tripguard.telematics.replay import parsed_ahead
+    from tripguard.telematics.detection.fast_monitor import BatchMonitor
+    from tripguard.telematics.detection.replay import parsed_ahead
 
     monitor = BatchMonitor(_config(threshold or []))
     bad = 0

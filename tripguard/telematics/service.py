@@ -23,9 +23,14 @@ from tripguard.core.clock import utcnow
 from tripguard.core.db import as_hour, hour_of, unit_of_work
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
-from tripguard.telematics import checkins, lateness, registry, trips
-from tripguard.telematics.columns import EventColumns, reject_rows
-from tripguard.telematics.events import (
+from tripguard.telematics.detection import checkins
+from tripguard.telematics.detection.fast_monitor import BatchMonitor
+from tripguard.telematics.detection.feed import LiveFeed, column_items
+from tripguard.telematics.detection.monitor import Alert
+from tripguard.telematics.fleet import registry
+from tripguard.telematics.ingest import lateness
+from tripguard.telematics.ingest.columns import EventColumns, reject_rows
+from tripguard.telematics.ingest.events import (
     DeviceHeartbeat,
     Event,
     LineError,
@@ -33,12 +38,10 @@ from tripguard.telematics.events import (
     TripEnded,
     TripStarted,
 )
-from tripguard.telematics.fast_monitor import BatchMonitor
-from tripguard.telematics.feed import LiveFeed, column_items
+from tripguard.telematics.ingest.reader import read_ndjson_numbered
 from tripguard.telematics.models import Device, Trip, TripAlert
-from tripguard.telematics.monitor import Alert
-from tripguard.telematics.reader import read_ndjson_numbered
-from tripguard.telematics.track import Track
+from tripguard.telematics.store import trips
+from tripguard.telematics.store.track import Track
 from tripguard.vault.service import Vault
 
 MAX_EVENTS_PER_BATCH = 10_000
@@ -95,7 +98,7 @@ class IngestOptions:
     # whole batch is one transaction.
     write_slice: int = 50
     between_slices: Callable[[Session], None] | None = None
-    # An event further than this behind the stream is refused per line (telematics.lateness).
+    # An event further than this behind the stream is refused per line (telematics.ingest.lateness).
     max_lateness_seconds: float = 3600.0
 
 
