@@ -44,6 +44,7 @@ from tripguard.delivery import console as delivery_console
 from tripguard.delivery import numbers as delivery_numbers
 from tripguard.delivery.api import router as delivery_router
 from tripguard.feedback import console as feedback_console
+from tripguard.feedback import service as feedback
 from tripguard.feedback.api import router as feedback_router
 from tripguard.notify import console as notify_console
 from tripguard.notify.senders import OutboxSenders, OutboxWake
@@ -56,7 +57,7 @@ from tripguard.reporting import digests as reporting_digests
 from tripguard.reporting import snapshots as reporting_snapshots
 from tripguard.reporting.api import router as reporting_router
 from tripguard.safety import console as safety_console
-from tripguard.safety import contact_rights, sos
+from tripguard.safety import contact_rights, recordings, sos
 from tripguard.safety.api import router as safety_router
 from tripguard.safety.contacts import share_automatically
 from tripguard.safety.intake import SosIntake
@@ -416,6 +417,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     )
     app.state.contact_request_limiter = SlidingWindowLimiter(limit=settings.contact_request_rate_per_hour,
                                                              window_seconds=3600)
+    recordings.LONGER_HOLDS["complaint"] = feedback.complained_about
 
     install_error_handlers(app)
     app.state.html_error_renderer = render_console_error
