@@ -22,7 +22,7 @@ from tripguard.delivery import service as orders
 from tripguard.feedback.models import Complaint
 from tripguard.privacy import access
 from tripguard.privacy.service import register
-from tripguard.safety import recordings
+from tripguard.safety import service as safety
 from tripguard.security.principal import Principal
 from tripguard.telematics import service as telematics
 from tripguard.vault.service import Vault
@@ -68,7 +68,7 @@ def file(session: Session, vault: Vault, *, filer: Principal, request: Complaint
     audit.record(session, actor=filer.actor, action="complaint.file", target_type="complaint",
                  target_id=complaint.id, details={"category": request.category})
     if request.trip_id is not None:
-        recordings.hold_for_complaint(session, trip_id=request.trip_id, days=recording_hold_days)
+        safety.hold_recordings_for_complaint(session, trip_id=request.trip_id, days=recording_hold_days)
     return complaint, True
 
 

@@ -22,6 +22,7 @@ from tripguard.core.errors import Conflict, InvalidInput, NotFound
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.privacy import access, freetext
+from tripguard.safety import recordings
 from tripguard.safety.models import Incident, IncidentEvent
 from tripguard.security.models import StaffAccount
 from tripguard.security.permissions import Purpose, Role
@@ -280,6 +281,12 @@ def open_for_identity_mismatch(session: Session, *, worker_id: str, check_id: st
     incident = _new_case(session, source="identity", severity="high", ack_seconds=ack_seconds, driver_id=worker_id)
     add_event(session, incident, "identity_mismatch", SYSTEM, check=check_id, score=round(score, 2))
     return incident
+
+
+def hold_recordings_for_complaint(session: Session, *, trip_id: str, days: int) -> int:
+    """A complaint about the trip: its in-car recordings are kept `days` from when they were made; how many
+    were extended (those uploaded later are held by `recordings.LONGER_HOLDS`)."""
+    return recordings.hold_for_complaint(session, trip_id=trip_id, days=days)
 
 
 def open_for_complaint(session: Session, *, complaint_id: str, subject_id: str, trip_id: str | None,
