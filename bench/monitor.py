@@ -27,11 +27,11 @@ import numpy as np
 
 from bench.report import best_of, machine_line, write_section
 from tripguard.sim.porto import PortoTrip, build_stream, copies, load_trips
-from tripguard.telematics.columns import EventColumns, parse_ndjson_columns
-from tripguard.telematics.events import Ping, TripStarted, parse_event
-from tripguard.telematics.fast_monitor import BatchMonitor
-from tripguard.telematics.monitor import Monitor
-from tripguard.telematics.reader import read_ndjson
+from tripguard.telematics.detection.fast_monitor import BatchMonitor
+from tripguard.telematics.detection.monitor import Monitor
+from tripguard.telematics.ingest.columns import EventColumns, parse_ndjson_columns
+from tripguard.telematics.ingest.events import Ping, TripStarted, parse_event
+from tripguard.telematics.ingest.reader import read_ndjson
 
 T0 = 1_772_352_000.0
 

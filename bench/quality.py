@@ -21,10 +21,10 @@ import numpy as np
 from bench.report import machine_line, write_section
 from tripguard.sim.noise import MODELS
 from tripguard.sim.porto import KINDS, PortoTrip, build_stream, load_trips
-from tripguard.telematics.events import parse_event
-from tripguard.telematics.fast_monitor import BatchMonitor
-from tripguard.telematics.geo import haversine_m
-from tripguard.telematics.monitor import Alert
+from tripguard.telematics.detection.fast_monitor import BatchMonitor
+from tripguard.telematics.detection.monitor import Alert
+from tripguard.telematics.ingest.events import parse_event
+from tripguard.telematics.ingest.geo import haversine_m
 
 GENUINE_STOP_S = 480.0
 STOP_RADIUS_M = 50.0

@@ -23,11 +23,11 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 
 from bench.report import best_of, machine_line, write_section
-from tripguard.telematics.arrow_rows import SCHEMA
-from tripguard.telematics.columns import parse_ndjson_columns
-from tripguard.telematics.fast_monitor import BatchMonitor
-from tripguard.telematics.reader import read_ndjson
-from tripguard.telematics.replay import cut_batches
+from tripguard.telematics.detection.fast_monitor import BatchMonitor
+from tripguard.telematics.detection.replay import cut_batches
+from tripguard.telematics.ingest.arrow_rows import SCHEMA
+from tripguard.telematics.ingest.columns import parse_ndjson_columns
+from tripguard.telematics.ingest.reader import read_ndjson
 
 TRIPGUARD = str(Path(sys.executable).with_name("tripguard"))
 BATCH = 50_000  # the replay command's default

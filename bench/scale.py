@@ -43,7 +43,7 @@ from bench.report import machine_line, write_section
 from bench.sos import SECRET, token
 from tripguard.core.cluster import procfile
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
-from tripguard.telematics.events import parse_ts
+from tripguard.telematics.ingest.events import parse_ts
 from tripguard.telematics.models import Trip, TripAlert
 
 TRIPGUARD = str(Path(sys.executable).with_name("tripguard"))

@@ -13,9 +13,9 @@ from collections import defaultdict
 
 from bench.report import machine_line, write_section
 from tripguard.sim.porto import KINDS, build_stream, load_trips
-from tripguard.telematics.events import parse_event
-from tripguard.telematics.fast_monitor import BatchMonitor
-from tripguard.telematics.monitor import Alert, config_with
+from tripguard.telematics.detection.fast_monitor import BatchMonitor
+from tripguard.telematics.detection.monitor import Alert, config_with
+from tripguard.telematics.ingest.events import parse_event
 
 STOP_MINUTES = (10, 11, 12, 15)
 

@@ -8,7 +8,7 @@ from tripguard.core.db import make_engine
 from tripguard.core.db_timeouts import MAINTENANCE
 from tripguard.core.settings import get_settings
 from tripguard.models import metadata
-from tripguard.telematics.partitions import compared_by_migrations
+from tripguard.telematics.store.partitions import compared_by_migrations
 
 config = context.config
 url = config.attributes.get("database_url") or get_settings().database_url

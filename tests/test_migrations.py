@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from tripguard.core.migrations import head_revision
 from tripguard.models import metadata
-from tripguard.telematics.partitions import compared_by_migrations
+from tripguard.telematics.store.partitions import compared_by_migrations
 
 
 def test_migrations_match_models(engine: Engine) -> None:

@@ -44,6 +44,7 @@ from tripguard.delivery import console as delivery_console
 from tripguard.delivery import numbers as delivery_numbers
 from tripguard.delivery.api import router as delivery_router
 from tripguard.feedback import console as feedback_console
+from tripguard.feedback import service as feedback
 from tripguard.feedback.api import router as feedback_router
 from tripguard.notify import console as notify_console
 from tripguard.notify.senders import OutboxSenders, OutboxWake
@@ -56,7 +57,7 @@ from tripguard.reporting import digests as reporting_digests
 from tripguard.reporting import snapshots as reporting_snapshots
 from tripguard.reporting.api import router as reporting_router
 from tripguard.safety import console as safety_console
-from tripguard.safety import contact_rights, sos
+from tripguard.safety import contact_rights, recordings, sos
 from tripguard.safety.api import router as safety_router
 from tripguard.safety.contacts import share_automatically
 from tripguard.safety.intake import SosIntake
@@ -82,15 +83,15 @@ from tripguard.security.principal import Principal
 from tripguard.security.rate_limit import SlidingWindowLimiter
 from tripguard.security.service import SESSION_TOUCH_INTERVAL
 from tripguard.sim.demo import DemoCity, close_interrupted
-from tripguard.telematics import checkins
 from tripguard.telematics import console as telematics_console
 from tripguard.telematics.api import router as telematics_router
-from tripguard.telematics.bus import InProcessBus, NatsBus
-from tripguard.telematics.events import format_ts
-from tripguard.telematics.fast_monitor import BatchMonitor
-from tripguard.telematics.feed import connect_feed
+from tripguard.telematics.detection import checkins
+from tripguard.telematics.detection.fast_monitor import BatchMonitor
+from tripguard.telematics.detection.feed import connect_feed
+from tripguard.telematics.detection.monitor import Alert, config_with
+from tripguard.telematics.ingest.bus import InProcessBus, NatsBus
+from tripguard.telematics.ingest.events import format_ts
 from tripguard.telematics.models import CheckIn, Trip, TripAlert
-from tripguard.telematics.monitor import Alert, config_with
 from tripguard.telematics.service import IngestOptions, LiveMonitor
 from tripguard.telematics.service import restore as restore_monitor
 from tripguard.vault.keys import build_vault
@@ -416,6 +417,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     )
     app.state.contact_request_limiter = SlidingWindowLimiter(limit=settings.contact_request_rate_per_hour,
                                                              window_seconds=3600)
+    recordings.LONGER_HOLDS["complaint"] = feedback.complained_about
 
     install_error_handlers(app)
     app.state.html_error_renderer = render_console_error

@@ -16,16 +16,24 @@ from rich.console import Console
 from tripguard.audit.cli import audit_app
 from tripguard.core.cli_support import clean_errors, err
 from tripguard.delivery.cli import carrier_app
-from tripguard.notify.cli import worker_app
+from tripguard.notify.cli import outbox
 from tripguard.privacy.cli import retention_app
-from tripguard.reporting.cli import report_app, security_app
-from tripguard.security.cli import apikey_app, staff_app
-from tripguard.telematics.cli import monitor_app, sim_app
+from tripguard.reporting.cli import report_app, security_check
+from tripguard.security.cli import apikey_app, dependency_scan, staff_app
+from tripguard.sim.cli import sim_app
+from tripguard.telematics.cli import monitor_app, worker_monitor
 from tripguard.vault.cli import backup_app, keys_app
 
 app = typer.Typer(help="TripGuard: safety and privacy platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo set-up of `make run`.", no_args_is_help=True)
+# Groups whose commands come from several packages, each command from the package whose work it does.
+worker_app = typer.Typer(help="Background workers for scale-out.", no_args_is_help=True)
+worker_app.command("outbox")(outbox)
+worker_app.command("monitor")(worker_monitor)
+security_app = typer.Typer(help="The security self-assessment and dependency scan.", no_args_is_help=True)
+security_app.command("check")(security_check)
+security_app.command("scan")(dependency_scan)
 app.add_typer(db_app, name="db")
 app.add_typer(staff_app, name="staff")
 app.add_typer(apikey_app, name="apikey")
@@ -85,7 +93,7 @@ def scheduler(poll: Annotated[float, typer.Option(
     from tripguard.core.messaging import start_in_thread
     from tripguard.core.scheduler import run_jobs
     from tripguard.core.settings import get_settings
-    from tripguard.telematics.feed import connect_feed
+    from tripguard.telematics.detection.feed import connect_feed
 
     with clean_errors():
         settings = get_settings()

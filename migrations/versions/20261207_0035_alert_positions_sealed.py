@@ -42,7 +42,7 @@ def _vault() -> Any:
 
 
 def _seal_positions(session: Session) -> None:
-    from tripguard.telematics.trips import trip_key
+    from tripguard.telematics.store.trips import trip_key
     from tripguard.vault.service import SubjectErased
 
     placed = ALERTS.c.lon.is_not(None) & ALERTS.c.lat.is_not(None)
@@ -93,7 +93,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    from tripguard.telematics.trips import trip_key
+    from tripguard.telematics.store.trips import trip_key
     from tripguard.vault.service import SubjectErased
 
     with op.batch_alter_table('telematics_alerts', schema=None) as batch_op:

@@ -21,7 +21,7 @@ from tripguard.privacy.models import RetentionRun, SubjectRequest
 from tripguard.reporting import periods
 from tripguard.safety.models import EmergencyContact, Incident
 from tripguard.security.permissions import Role
-from tripguard.telematics.events import format_ts
+from tripguard.telematics.ingest.events import format_ts
 
 
 def deviating_trip(trip_id: str, start: float) -> list[dict[str, object]]:

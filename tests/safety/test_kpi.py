@@ -11,7 +11,7 @@ from tests.telematics.test_ingest_api import ndjson, post
 from tripguard.core.clock import utcnow
 from tripguard.safety.models import EmergencyContact
 from tripguard.security.permissions import Role
-from tripguard.telematics.events import format_ts
+from tripguard.telematics.ingest.events import format_ts
 
 
 def test_use_rate_counts_trips_shared_with_contacts_or_sos(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]

@@ -33,8 +33,9 @@ from tripguard.sim.demo import (
     lap_events,
     new_run,
 )
-from tripguard.telematics import registry, service
-from tripguard.telematics.events import parse_ts
+from tripguard.telematics import service
+from tripguard.telematics.fleet import registry
+from tripguard.telematics.ingest.events import parse_ts
 from tripguard.telematics.models import Trip, TripAlert, Vehicle
 from tripguard.telematics.service import IngestOptions, LiveMonitor
 

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from tripguard.cli import app as cli
 from tripguard.sim.noise import MODELS
 from tripguard.sim.porto import KINDS, build_stream, load_trips
-from tripguard.telematics.events import parse_event
-from tripguard.telematics.geo import haversine_m
-from tripguard.telematics.monitor import Alert, Monitor, MonitorConfig
+from tripguard.telematics.detection.monitor import Alert, Monitor, MonitorConfig
+from tripguard.telematics.ingest.events import parse_event
+from tripguard.telematics.ingest.geo import haversine_m
 
 pytestmark = pytest.mark.no_database
 
@@ -141,7 +141,7 @@ def test_a_crash_on_a_real_trace_is_caught() -> None:
     events = _with_reported_speeds(2)
     pings = [e for e in events if e["type"] == "ping"]
     k = next(i for i, p in enumerate(pings) if i > 5 and float(p.get("speed_mps", 0)) >= 14)  # type: ignore[arg-type]
-    from tripguard.telematics.events import format_ts, parse_ts
+    from tripguard.telematics.ingest.events import format_ts, parse_ts
 
     at = parse_ts(pings[k]["ts"])
     crash = [{**pings[k], "ts": format_ts(at + 3), "speed_mps": 0.0}]

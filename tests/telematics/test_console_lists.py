@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from tripguard.core.clock import utcnow
 from tripguard.security.permissions import Role
-from tripguard.telematics import registry
+from tripguard.telematics.fleet import registry
 from tripguard.telematics.models import Device
 
 

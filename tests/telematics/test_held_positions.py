@@ -11,10 +11,11 @@ from tripguard.app import create_app
 from tripguard.core.db import unit_of_work
 from tripguard.core.settings import Settings
 from tripguard.sim.porto import build_stream, load_trips
-from tripguard.telematics import service, trips
+from tripguard.telematics import service
+from tripguard.telematics.ingest.reader import read_ndjson_numbered
 from tripguard.telematics.models import Trip
-from tripguard.telematics.reader import read_ndjson_numbered
 from tripguard.telematics.service import IngestOptions, LiveMonitor, PingBuffer
+from tripguard.telematics.store import trips
 
 
 def _store(settings: Settings, factory: sessionmaker[Session], batches: list[bytes], *, hold: bool, flush_every: int,

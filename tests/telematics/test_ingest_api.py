@@ -109,7 +109,7 @@ def test_an_alert_whose_batch_failed_is_stored_with_the_next(client: TestClient,
                                                               monkeypatch) -> None:
     import pytest
 
-    from tripguard.telematics import trips
+    from tripguard.telematics.store import trips
 
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     real_record = trips.record
@@ -223,8 +223,8 @@ def test_nested_json_and_extreme_offsets_are_4xx_not_5xx(client: TestClient, act
 
 def test_ingest_reads_lines_as_the_line_parser_does(client: TestClient, act_as, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The server reads a batch with the replay reader (Arrow), and answers as the line parser would."""
-    from tripguard.telematics import reader
-    from tripguard.telematics.columns import parse_ndjson_columns
+    from tripguard.telematics.ingest import reader
+    from tripguard.telematics.ingest.columns import parse_ndjson_columns
 
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     used = []
@@ -241,7 +241,7 @@ def test_ingest_reads_lines_as_the_line_parser_does(client: TestClient, act_as, 
     assert [r["line"] for r in report["rejected"]] == [5, 6, 7]
 
 
-from tripguard.telematics.arrow_rows import take_rows as _take_rows  # noqa: E402  the original, for the spy above
+from tripguard.telematics.ingest.arrow_rows import take_rows as _take_rows  # noqa: E402  the original, for the spy above
 
 
 def test_events_too_old_to_take_are_refused_per_line(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
@@ -278,7 +278,8 @@ def test_events_too_old_to_take_are_refused_per_line(client: TestClient, db: Ses
 def test_scale_out_refuses_the_same_lines_by_the_replicas_own_stream(db: Session) -> None:
     """Scaled out, the API replica checks the batch before publishing it (`service.accept`): the same three rules,
     against the newest event time this replica took (`NatsBus.mark`) and the stored trips."""
-    from tripguard.telematics import lateness, service
+    from tripguard.telematics import service
+    from tripguard.telematics.ingest import lateness
 
     stored = [json.dumps(e) for e in trip_with_deviation("T1")[:2]]
     first = service.accept(stored, 4)

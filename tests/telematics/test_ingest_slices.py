@@ -18,10 +18,10 @@ from tripguard.core.sqlite_writer import WriterQueue
 from tripguard.security.auth import resolve_principal
 from tripguard.security.permissions import Role
 from tripguard.security.principal import Principal
-from tripguard.telematics import trips
-from tripguard.telematics.events import DeviceHeartbeat, Event, Ping, TripEnded, TripStarted
+from tripguard.telematics.ingest.events import DeviceHeartbeat, Event, Ping, TripEnded, TripStarted
 from tripguard.telematics.models import Trip
 from tripguard.telematics.service import trip_slices
+from tripguard.telematics.store import trips
 
 TRIPS = 600
 SLICE = 50

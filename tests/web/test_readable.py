@@ -15,7 +15,7 @@ from tripguard.core import i18n
 from tripguard.privacy.access import ERASED, UNREADABLE
 from tripguard.privacy.catalogue import Category
 from tripguard.security.permissions import API_KEY_SCOPES, Purpose, Role
-from tripguard.telematics.contract import SEVERITY
+from tripguard.telematics.detection.contract import SEVERITY
 from tripguard.web import readable
 
 pytestmark = pytest.mark.no_database

@@ -29,7 +29,7 @@ from tripguard.app import create_app
 from tripguard.core.db import make_engine, make_sessionmaker
 from tripguard.security import service
 from tripguard.security.permissions import Role
-from tripguard.telematics.feed import RESYNC, LiveFeed
+from tripguard.telematics.detection.feed import RESYNC, LiveFeed
 from tripguard.web import streams
 
 Event = dict[str, str]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from tripguard.audit import merkle
@@ -273,3 +274,67 @@ class StoredRanges:
 def leaf_range(session: Session, first: int, stop: int) -> list[bytes]:
     return [leaf for leaf in session.scalars(select(AuditEntry.leaf_hash).where(
         AuditEntry.seq >= first, AuditEntry.seq < stop).order_by(AuditEntry.seq)) if leaf is not None]
+
+
+# What the domains that watch the log (workforce's supervision) read of it: entries as read-only views,
+# through these functions only.
+
+class EntryView(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def seq(self) -> int | None: ...
+    @property
+    def ts(self) -> datetime: ...
+    @property
+    def actor_type(self) -> str: ...
+    @property
+    def actor_id(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def target_type(self) -> str | None: ...
+    @property
+    def target_id(self) -> str | None: ...
+    @property
+    def purpose(self) -> str | None: ...
+    @property
+    def details(self) -> str: ...
+
+
+def last_seq(session: Session) -> int | None:
+    """The highest leaf index sequenced so far (None before the first)."""
+    return session.scalar(select(func.max(AuditEntry.seq)))
+
+
+def sequenced_between(session: Session, *, after: int, upto: int, actor_type: str, or_actions: Iterable[str],
+                      limit: int) -> list[EntryView]:
+    """Entries with leaf index in (after, upto], by this kind of actor or of these actions, in log order."""
+    return list(session.scalars(select(AuditEntry).where(
+        AuditEntry.seq > after, AuditEntry.seq <= upto,
+        or_(AuditEntry.actor_type == actor_type, AuditEntry.action.in_(list(or_actions))))
+        .order_by(AuditEntry.seq).limit(limit)))
+
+
+def _window(actor_type: str, actor_id: str, action: str, since: datetime, until: datetime) -> tuple[Any, ...]:
+    return (AuditEntry.actor_type == actor_type, AuditEntry.actor_id == actor_id, AuditEntry.action == action,
+            AuditEntry.ts >= since, AuditEntry.ts <= until)
+
+
+def targets_in_window(session: Session, *, actor_type: str, actor_id: str, action: str, since: datetime,
+                      until: datetime) -> int:
+    """How many distinct targets the actor's `action` entries in [since, until] name."""
+    window = _window(actor_type, actor_id, action, since, until)
+    return session.scalar(select(func.count(func.distinct(AuditEntry.target_id))).where(*window)) or 0
+
+
+def ids_in_window(session: Session, *, actor_type: str, actor_id: str, action: str, since: datetime,
+                  until: datetime, limit: int) -> list[int]:
+    """The ids of the actor's first `limit` `action` entries in [since, until], in id order."""
+    window = _window(actor_type, actor_id, action, since, until)
+    return list(session.scalars(select(AuditEntry.id).where(*window).order_by(AuditEntry.id).limit(limit)))
+
+
+def entries_by_id(session: Session, entry_ids: Iterable[int]) -> list[EntryView]:
+    """These entries, in id order."""
+    return list(session.scalars(select(AuditEntry).where(AuditEntry.id.in_(list(entry_ids))).order_by(AuditEntry.id)))

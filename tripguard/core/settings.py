@@ -200,7 +200,7 @@ class Settings(BaseSettings):
     audit_head_interval_seconds: int = Field(default=60, ge=0, description="0: not in this process")
     monitor_thresholds: dict[str, float] = Field(
         default_factory=dict, description='the trip monitor\'s thresholds to change, as JSON: {"stop_seconds": 900}; '
-                                          "names and defaults in tripguard.telematics.monitor.MonitorConfig")
+                                          "names and defaults in tripguard.telematics.detection.monitor.MonitorConfig")
     timezone: str = Field(default="Asia/Shanghai", description="the operator's local time (night trips, reports)")
     telephony: Literal["record-only"] = Field(
         default="record-only", description="the console's click-to-call adapter; record-only (built in) dials "
@@ -283,7 +283,9 @@ class Settings(BaseSettings):
     @field_validator("monitor_thresholds")
     @classmethod
     def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
-        from tripguard.telematics.monitor import MonitorConfig  # settings load before the domains
+        from tripguard.telematics.detection.monitor import (
+            MonitorConfig,  # settings load before the domains
+        )
 
         known = set(MonitorConfig.__dataclass_fields__)
         unknown = sorted(set(value) - known)

@@ -27,7 +27,7 @@ from tripguard.privacy.service import reach
 from tripguard.safety.service import open_for_complaint
 from tripguard.security.permissions import Purpose
 from tripguard.security.service import get_staff
-from tripguard.telematics import trips
+from tripguard.telematics import service as telematics
 from tripguard.vault.service import Vault
 from tripguard.workforce import discipline
 
@@ -101,7 +101,7 @@ def worked_on(session: Session, complaint: Complaint, worker_id: str) -> bool:
             return False
     if complaint.trip_id is not None:
         try:
-            if trips.get_trip(session, complaint.trip_id).driver_id != worker_id:
+            if telematics.get_trip(session, complaint.trip_id).driver_id != worker_id:
                 return False
         except NotFound:
             return False

@@ -22,9 +22,9 @@ from tripguard.delivery import service as orders
 from tripguard.feedback.models import Complaint
 from tripguard.privacy import access
 from tripguard.privacy.service import register
-from tripguard.safety import recordings
+from tripguard.safety import service as safety
 from tripguard.security.principal import Principal
-from tripguard.telematics import trips
+from tripguard.telematics import service as telematics
 from tripguard.vault.service import Vault
 
 
@@ -68,7 +68,7 @@ def file(session: Session, vault: Vault, *, filer: Principal, request: Complaint
     audit.record(session, actor=filer.actor, action="complaint.file", target_type="complaint",
                  target_id=complaint.id, details={"category": request.category})
     if request.trip_id is not None:
-        recordings.hold_for_complaint(session, trip_id=request.trip_id, days=recording_hold_days)
+        safety.hold_recordings_for_complaint(session, trip_id=request.trip_id, days=recording_hold_days)
     return complaint, True
 
 
@@ -76,9 +76,14 @@ def _own_subjects(session: Session, filer: Principal, request: ComplaintRequest)
     """A complaint or a rating names a trip or an order the person took part in: each domain answers for its
     own (404 for anyone else's, or one that does not exist), so no one files against other people's."""
     if request.trip_id is not None:
-        trips.own_trip(session, subject_id=filer.id, trip_id=request.trip_id)
+        telematics.own_trip(session, subject_id=filer.id, trip_id=request.trip_id)
     if request.order_id is not None:
         orders.own_order(session, filer, request.order_id)
+
+
+def complained_about(session: Session, trip_id: str) -> bool:
+    """Someone complained about this trip (its recordings are kept longer: `safety.recordings.LONGER_HOLDS`)."""
+    return session.scalar(select(Complaint.id).where(Complaint.trip_id == trip_id).limit(1)) is not None
 
 
 def of_person(session: Session, subject_id: str) -> list[Complaint]:

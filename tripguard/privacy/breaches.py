@@ -31,14 +31,15 @@ from tripguard.privacy.catalogue import catalogue
 from tripguard.privacy.models import Breach, BreachSubject, DataSubject
 from tripguard.security import service as security
 from tripguard.security.permissions import Purpose
-from tripguard.telematics import onscreen, trips
+from tripguard.telematics.detection import onscreen
+from tripguard.telematics.store import trips
 from tripguard.vault.service import SubjectErased, Vault
 
 AUTHORITY_DEADLINE = timedelta(hours=4)
 # Every audited read of personal data: a person's record or any sealed field of theirs (case pages, contacts),
 # an export, a trip's positions (with where its alerts happened), a recording, a share-link view; every
 # machine use of a plaintext the system resolved (a telephony route's real number); the live map, whose
-# openings and streams name the trips on screen (`telematics.onscreen`).
+# openings and streams name the trips on screen (`telematics.detection.onscreen`).
 READ_ACTIONS = ("personal.read", "personal.use", "subject.export", "trip.trajectory_read", "recording.open",
                 "share.view", "live_map.open", "live_map.shown")
 LIVE_MAP_ACTIONS = frozenset({"live_map.open", "live_map.shown"})

@@ -32,7 +32,7 @@ from tripguard.privacy.models import DataSubject, LegalHold, RetentionRun
 from tripguard.safety import recordings
 from tripguard.safety import service as cases
 from tripguard.safety.retention import expired_cases
-from tripguard.telematics.retention import expired_trips, old_ingest_keys
+from tripguard.telematics.store.retention import expired_trips, old_ingest_keys
 from tripguard.vault.service import Vault
 
 BATCH = 200

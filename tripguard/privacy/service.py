@@ -23,7 +23,7 @@ from tripguard.privacy.subjects import Seen, register, register_many
 from tripguard.security.permissions import Decision, Purpose
 from tripguard.security.principal import refuse_own
 from tripguard.telematics.models import Trip
-from tripguard.telematics.trips import BLOCKED_DATA_PURPOSES
+from tripguard.telematics.store.trips import BLOCKED_DATA_PURPOSES
 from tripguard.vault.crypto import DecryptionFailed
 from tripguard.vault.journal import Erasure
 from tripguard.vault.service import SubjectErased, Vault
@@ -146,7 +146,7 @@ def _held_elsewhere(session: Session, vault: Vault, subject_id: str) -> dict[str
     and address, emergency contacts, where they pressed SOS, complaints, correction requests. Driven by the
     data catalogue (`PersonalField.exported`), so a new kind of record is exported as soon as it declares
     its personal fields. Fields under a trip's own key (positions, the planned route) belong to the trip:
-    the export lists the person's trips; the positions are evidence, opened on a purpose (telematics.trips)."""
+    the export lists the person's trips; the positions are evidence, opened on a purpose (telematics.store.trips)."""
     by_table: dict[str, list[PersonalField]] = defaultdict(list)
     for spec in catalogue(Base.metadata):
         if spec.table != DataSubject.__tablename__ and spec.exported:

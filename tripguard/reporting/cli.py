@@ -1,11 +1,8 @@
-"""`tripguard security check` (the self-assessment), `tripguard security scan` (known vulnerabilities in
-the installed dependencies, recorded as evidence) and `tripguard report …`."""
+"""`tripguard report …` and `tripguard security check` (the 等保 self-assessment: reporting's
+`security_check`, in the shell's `security` group beside security's `scan`, tripguard/cli.py)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -13,17 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tripguard.audit import service as audit
 from tripguard.audit.actor import CLI_ACTOR
 from tripguard.core.cli_support import clean_errors, cli_session, err
 from tripguard.core.clock import utcnow
 
 out = Console(soft_wrap=True)
-security_app = typer.Typer(help="The security self-assessment and dependency scan.", no_args_is_help=True)
 
 
-@security_app.command("check")
-def check() -> None:
+def security_check() -> None:
     """The 等保 2.0 level-3 controls an application answers for, against evidence from this system.
     Exits 1 when a control fails."""
     from tripguard.core.settings import get_settings
@@ -41,39 +35,6 @@ def check() -> None:
                       evidence.found % evidence.values, evidence.gap or "")
     out.print(table)
     if not assessment.passed:
-        raise typer.Exit(1)
-
-
-@security_app.command("scan")
-def scan() -> None:
-    """Audit the installed dependencies with pip-audit (PyPI's vulnerability data: needs the network) and
-    record the result as evidence. A dependency that could not be audited is reported as such, not as safe."""
-    pip_audit = Path(sys.executable).with_name("pip-audit")
-    run = subprocess.run([str(pip_audit), "--local", "-f", "json", "--progress-spinner", "off"],  # noqa: S603 - ours
-                         capture_output=True, text=True, timeout=600, check=False)
-    try:
-        report = json.loads(run.stdout)
-    except json.JSONDecodeError:
-        err.print(f"[red]error:[/red] pip-audit gave no report: {run.stderr.strip()[-500:]}")
-        raise typer.Exit(2) from None
-    dependencies = report.get("dependencies", [])
-    skipped = [d["name"] for d in dependencies if d.get("skip_reason")]
-    vulnerable = {d["name"]: [v["id"] for v in d.get("vulns", [])] for d in dependencies if d.get("vulns")}
-    audited = len(dependencies) - len(skipped)
-    with clean_errors(), cli_session() as session:
-        audit.record(session, actor=CLI_ACTOR, action="security.scan", target_type="dependencies",
-                     target_id="pip-audit",
-                     outcome="success" if not vulnerable and not skipped else "denied",
-                     details={"audited": audited, "vulnerable": len(vulnerable), "skipped": len(skipped),
-                              "findings": ",".join(f"{n}:{'/'.join(ids)}"
-                                                   for n, ids in sorted(vulnerable.items()))[:900]})
-    out.print(f"{audited} dependencies audited, {len(vulnerable)} vulnerable, {len(skipped)} not audited")
-    for name, ids in sorted(vulnerable.items()):
-        out.print(f"  [red]{name}[/red]: {', '.join(ids)}")
-    if skipped:
-        out.print(f"  not audited (the vulnerability service did not know them, or was unreachable): "
-                  f"{', '.join(skipped[:20])}{' …' if len(skipped) > 20 else ''}")
-    if vulnerable or skipped:
         raise typer.Exit(1)
 
 

@@ -27,8 +27,8 @@ from tripguard.reporting.models import PeriodFigures
 from tripguard.reporting.periods import Period
 from tripguard.safety import kpi as safety_kpi
 from tripguard.screening import kpi as screening_kpi
-from tripguard.telematics import kpi as telematics_kpi
-from tripguard.telematics import registry
+from tripguard.telematics.fleet import registry
+from tripguard.telematics.store import kpi as telematics_kpi
 from tripguard.workforce import discipline
 from tripguard.workforce import kpi as workforce_kpi
 

@@ -25,7 +25,7 @@ from tripguard.core.i18n import N_
 from tripguard.core.settings import DEV_SECRET, Settings, SettingsError
 from tripguard.privacy.catalogue import PersonalField, catalogue
 from tripguard.security import service as security
-from tripguard.telematics.trips import trip_key
+from tripguard.telematics.store.trips import trip_key
 from tripguard.vault import crypto
 from tripguard.vault.journal import JournalError
 from tripguard.vault.keys import journal_in

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
 from tripguard.reporting.models import DeviceDay
-from tripguard.telematics import registry
+from tripguard.telematics.fleet import registry
 
 
 def take(factory: sessionmaker[Session], *, timezone: str, now: datetime | None = None) -> DeviceDay:

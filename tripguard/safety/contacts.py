@@ -24,7 +24,7 @@ from tripguard.security import credentials
 from tripguard.security.codes import CodeCheck, check_code
 from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal
-from tripguard.telematics.models import Trip
+from tripguard.telematics.service import TripView
 from tripguard.vault.service import Vault
 
 MAX_CONTACTS = 5
@@ -131,7 +131,7 @@ def night(local: datetime) -> bool:
     return local.hour >= 22 or local.hour < 6
 
 
-def share_automatically(session: Session, vault: Vault, secret_key: str, *, trip: Trip, base_url: str,
+def share_automatically(session: Session, vault: Vault, secret_key: str, *, trip: TripView, base_url: str,
                         zone: ZoneInfo) -> int:
     """A trip starts: its passenger's verified contacts who asked for it get a live link by SMS
     (every trip, or trips starting between 22:00 and 06:00 local time)."""

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from tripguard.core.stats import quantile
 from tripguard.safety.models import EmergencyContact, Incident, TripShare
-from tripguard.telematics.models import CheckIn, Trip
+from tripguard.telematics import service as telematics
 
 
 @dataclass(frozen=True)
@@ -35,22 +35,20 @@ class SafetyUse:
 def safety_use(session: Session, *, since: datetime, until: datetime | None = None) -> SafetyUse:
     """One pass over the period's trips joined to each feature's trips (hash joins on PostgreSQL: a
     quarter of 2.5 million trips in about a second), each feature a filtered count."""
-    in_period = and_(Trip.started_at >= since, Trip.started_at < until) if until is not None \
-        else Trip.started_at >= since
+    trips = telematics.trips_started(since=since, until=until)
     shared = select(TripShare.trip_id.label("trip_id")).distinct().subquery()
     sos = select(Incident.trip_id.label("trip_id")).where(Incident.source == "sos",
                                                           Incident.trip_id.is_not(None)).distinct().subquery()
-    answered = select(CheckIn.trip_id.label("trip_id")).where(CheckIn.status.in_(("ok", "help"))).distinct().subquery()
+    answered = telematics.trips_checked_in()
     contacts = (select(EmergencyContact.subject_id.label("subject_id"),
                        func.min(EmergencyContact.verified_at).label("first"))
                 .where(EmergencyContact.verified_at.is_not(None)).group_by(EmergencyContact.subject_id).subquery())
-    flags = (shared.c.trip_id.is_not(None), contacts.c.first <= Trip.started_at, sos.c.trip_id.is_not(None),
+    flags = (shared.c.trip_id.is_not(None), contacts.c.first <= trips.c.started_at, sos.c.trip_id.is_not(None),
              answered.c.trip_id.is_not(None))
     statement = (select(func.count(), *(func.count().filter(flag) for flag in flags), func.count().filter(or_(*flags)))
-                 .select_from(Trip).outerjoin(shared, shared.c.trip_id == Trip.id)
-                 .outerjoin(contacts, contacts.c.subject_id == Trip.passenger_id)
-                 .outerjoin(sos, sos.c.trip_id == Trip.id).outerjoin(answered, answered.c.trip_id == Trip.id)
-                 .where(in_period))
+                 .select_from(trips).outerjoin(shared, shared.c.trip_id == trips.c.id)
+                 .outerjoin(contacts, contacts.c.subject_id == trips.c.passenger_id)
+                 .outerjoin(sos, sos.c.trip_id == trips.c.id).outerjoin(answered, answered.c.trip_id == trips.c.id))
     row = tuple(session.execute(statement).one())
     return SafetyUse(since=since, trips=row[0], shared=row[1], with_contacts=row[2], sos=row[3], checked_in=row[4],
                      used=row[5])

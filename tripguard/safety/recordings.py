@@ -21,13 +21,15 @@ from tripguard.audit.actor import Actor
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tripguard.core.ids import new_id
-from tripguard.feedback.models import Complaint
 from tripguard.privacy import freetext
 from tripguard.safety.models import Incident, IncidentEvent, Recording, RecordingChunk
-from tripguard.telematics.trips import trip_key
+from tripguard.telematics.service import trip_key
 from tripguard.vault.service import Vault
 
 MAX_CHUNK = 4 * 1024 * 1024
+# What makes another domain keep a trip's recordings longer (feedback: a complaint about the trip), by name:
+# registered at start-up (`app.create_app`), so safety never reads that domain's tables.
+LONGER_HOLDS: dict[str, Callable[[Session, str], bool]] = {}
 
 
 def register(session: Session, *, actor: Actor, trip_id: str, device_id: str, kind: str, content_type: str,
@@ -39,7 +41,7 @@ def register(session: Session, *, actor: Actor, trip_id: str, device_id: str, ki
     if known is not None:
         return known
     now = utcnow()
-    if session.scalar(select(Complaint.id).where(Complaint.trip_id == trip_id).limit(1)) is not None:
+    if any(held(session, trip_id) for held in LONGER_HOLDS.values()):
         keep_days = max(keep_days, complaint_keep_days)  # uploaded after the complaint: held too
     recording = Recording(id=new_id("rec"), trip_id=trip_id, device_id=device_id, kind=kind,
                           content_type=content_type, started_at=started_at, duration_s=duration_s, size=size,

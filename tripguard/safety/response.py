@@ -22,8 +22,8 @@ from tripguard.safety.telephony import CallResult, Telephony
 from tripguard.security import service as security
 from tripguard.security.permissions import Permission, Purpose, purposes_for
 from tripguard.security.principal import Principal
-from tripguard.telematics import trips
-from tripguard.telematics.models import CheckIn, Trip, TripAlert, Vehicle
+from tripguard.telematics import service as telematics
+from tripguard.telematics.service import AlertView, CheckInView, TripView, VehicleView
 from tripguard.vault.service import Vault
 
 RECENT_TRACK = timedelta(minutes=10)
@@ -46,8 +46,8 @@ class ContactState:
 
 @dataclass(frozen=True)
 class TripContext:
-    trip: Trip
-    vehicle: Vehicle | None
+    trip: TripView
+    vehicle: VehicleView | None
     driver_name: str | None
     route: list[list[float]] = field(default_factory=list)
     recent: list[list[float]] = field(default_factory=list)  # [lon, lat] of the last minutes, oldest first
@@ -91,10 +91,10 @@ def police_dispatch(session: Session, incident: Incident) -> notify.Delivery | N
 def trip_context(session: Session, vault: Vault, principal: Principal, incident: Incident) -> TripContext | None:
     """The trip, vehicle and driver; the planned route and the last minutes of the track while the case
     is live (opened as evidence for the emergency purpose: audited with the case as the reason)."""
-    trip = session.get(Trip, incident.trip_id) if incident.trip_id else None
+    trip = telematics.trip(session, incident.trip_id) if incident.trip_id else None
     if trip is None:
         return None
-    vehicle = session.get(Vehicle, trip.vehicle_id) if trip.vehicle_id else None
+    vehicle = telematics.vehicle(session, trip.vehicle_id)
     driver = on_record(session, trip.driver_id)
     driver_name = access.read_fields(vault, session, principal, driver, ["name"], purpose=Purpose.EMERGENCY)[
         "name"].value if driver is not None else None
@@ -104,7 +104,7 @@ def trip_context(session: Session, vault: Vault, principal: Principal, incident:
         return TripContext(trip, vehicle, driver_name, track_note="not_permitted")
     try:
         access.check_clearance(session, principal)
-        evidence = trips.open_evidence(session, vault, actor=principal.actor, trip_id=trip.id,
+        evidence = telematics.open_evidence(session, vault, actor=principal.actor, trip_id=trip.id,
                                        purpose=Purpose.EMERGENCY, reason=f"case {incident.id}",
                                        case_id=incident.id if handles(principal, incident) else None)
     except PermissionDenied:
@@ -128,15 +128,11 @@ def trip_context(session: Session, vault: Vault, principal: Principal, incident:
                        recent=recent, pickup=point("pickup"), dropoff=point("dropoff"))
 
 
-def triggers(session: Session, timeline: list[TimelineItem]) -> tuple[list[TripAlert], list[CheckIn]]:
+def triggers(session: Session, timeline: list[TimelineItem]) -> tuple[list[AlertView], list[CheckInView]]:
     """The monitor alerts and check-ins that opened the case or were added to it, with their evidence."""
     alert_ids = [str(e.details["alert"]) for e in timeline if "alert" in e.details]
     check_in_ids = [str(e.details["check_in"]) for e in timeline if "check_in" in e.details]
-    alerts = list(session.scalars(select(TripAlert).where(TripAlert.id.in_(alert_ids)).order_by(TripAlert.ts))) \
-        if alert_ids else []
-    check_ins = list(session.scalars(select(CheckIn).where(CheckIn.id.in_(check_in_ids)).order_by(CheckIn.sent_at))) \
-        if check_in_ids else []
-    return alerts, check_ins
+    return telematics.alerts_by_id(session, alert_ids), telematics.check_ins_by_id(session, check_in_ids)
 
 
 def handlers(session: Session) -> list[tuple[str, str]]:

@@ -22,12 +22,13 @@ from tripguard.core.errors import Conflict, InvalidInput, NotFound
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.privacy import access, freetext
+from tripguard.safety import recordings
 from tripguard.safety.models import Incident, IncidentEvent
 from tripguard.security.models import StaffAccount
 from tripguard.security.permissions import Purpose, Role
 from tripguard.security.principal import Principal
 from tripguard.security.service import staff_roles
-from tripguard.telematics.models import CheckIn, Trip, TripAlert
+from tripguard.telematics import service as telematics
 from tripguard.vault.service import Vault
 
 ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {  # action: (from states, to state)
@@ -243,7 +244,7 @@ def queue(session: Session, *, status: str | None, limit: int = 200) -> list[Inc
     return list(session.scalars(statement))
 
 
-def open_for_alert(session: Session, *, alert: TripAlert, ack_seconds: int) -> Incident | None:
+def open_for_alert(session: Session, *, alert: telematics.AlertView, ack_seconds: int) -> Incident | None:
     """A high-severity alert (route deviation, possible crash) becomes a case; later ones of the same trip
     go on that case's timeline while it is not closed."""
     if alert.severity != "high":
@@ -252,7 +253,7 @@ def open_for_alert(session: Session, *, alert: TripAlert, ack_seconds: int) -> I
                           kind="alert", details={"alert": alert.id, "alert_kind": alert.kind})
 
 
-def open_for_check_in(session: Session, *, check_in: CheckIn, ack_seconds: int) -> Incident | None:
+def open_for_check_in(session: Session, *, check_in: telematics.CheckInView, ack_seconds: int) -> Incident | None:
     """"Help" asked in a check-in is critical; no answer in time is high."""
     if check_in.status not in ("help", "unanswered"):
         return None
@@ -280,10 +281,16 @@ def open_for_identity_mismatch(session: Session, *, worker_id: str, check_id: st
     return incident
 
 
+def hold_recordings_for_complaint(session: Session, *, trip_id: str, days: int) -> int:
+    """A complaint about the trip: its in-car recordings are kept `days` from when they were made; how many
+    were extended (those uploaded later are held by `recordings.LONGER_HOLDS`)."""
+    return recordings.hold_for_complaint(session, trip_id=trip_id, days=days)
+
+
 def open_for_complaint(session: Session, *, complaint_id: str, subject_id: str, trip_id: str | None,
                        order_id: str | None, ack_seconds: int) -> Incident:
     """A complaint the feedback desk judged a safety matter: a case for the safety centre."""
-    trip = session.get(Trip, trip_id) if trip_id else None
+    trip = telematics.trip(session, trip_id) if trip_id else None
     incident = _new_case(session, source="complaint", severity="high", ack_seconds=ack_seconds, caller_id=subject_id,
                          trip_id=trip_id, order_id=order_id, vehicle_id=trip.vehicle_id if trip else None,
                          driver_id=trip.driver_id if trip else None)
@@ -296,7 +303,7 @@ def _case_for_trip(session: Session, *, source: str, severity: str, trip_id: str
     incident = session.scalar(select(Incident).where(Incident.trip_id == trip_id, Incident.status != "closed")
                               .order_by(Incident.created_at.desc()).limit(1))
     if incident is None:
-        trip = session.get(Trip, trip_id)
+        trip = telematics.trip(session, trip_id)
         incident = _new_case(session, source=source, severity=severity, ack_seconds=ack_seconds,
                              caller_id=trip.passenger_id if trip else None,
                              caller_role="passenger" if trip else None, trip_id=trip_id,

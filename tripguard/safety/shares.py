@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
@@ -24,10 +24,8 @@ from tripguard.privacy import access
 from tripguard.privacy.models import DataSubject
 from tripguard.safety.models import Incident, TripShare
 from tripguard.security import credentials
-from tripguard.telematics import trips
-from tripguard.telematics.geo import haversine_m
-from tripguard.telematics.models import Trip, Vehicle
-from tripguard.telematics.service import LiveMonitor
+from tripguard.telematics import service as telematics
+from tripguard.telematics.service import LiveMonitor, TripView
 from tripguard.vault.service import SubjectErased, Vault
 
 LIVES_AFTER_ARRIVAL = timedelta(hours=24)
@@ -42,14 +40,14 @@ def _hash(secret_key: str, token: str) -> str:
     return credentials.keyed_hash(secret_key, token, purpose="trip-share")
 
 
-def _someone_on_it_erased(session: Session, trip: Trip) -> bool:
+def _someone_on_it_erased(session: Session, trip: TripView) -> bool:
     """A person on the trip was erased: what the law keeps of it is blocked, never shown to family."""
     people = [person for person in (trip.passenger_id, trip.driver_id) if person is not None]
     return bool(people) and session.scalar(select(DataSubject.id).where(
         DataSubject.id.in_(people), DataSubject.erased_at.is_not(None)).limit(1)) is not None
 
 
-def create(session: Session, secret_key: str, *, trip: Trip, created_by: str) -> tuple[TripShare, str]:
+def create(session: Session, secret_key: str, *, trip: TripView, created_by: str) -> tuple[TripShare, str]:
     """A new link (the token is returned once; only its keyed hash is kept). None for the trip of an erased
     person, whatever token they still hold, but an SOS's: the police follow it (vital interest)."""
     if not created_by.startswith("sos:") and _someone_on_it_erased(session, trip):
@@ -62,8 +60,8 @@ def create(session: Session, secret_key: str, *, trip: Trip, created_by: str) ->
     return share, token
 
 
-def own_trip(session: Session, *, subject_id: str, trip_id: str) -> Trip:
-    return trips.own_trip(session, subject_id=subject_id, trip_id=trip_id)  # telematics owns the check
+def own_trip(session: Session, *, subject_id: str, trip_id: str) -> TripView:
+    return telematics.own_trip(session, subject_id=subject_id, trip_id=trip_id)  # telematics owns the check
 
 
 def revoke(session: Session, *, actor: Actor, subject_id: str, trip_id: str, share_id: str) -> TripShare:
@@ -78,7 +76,7 @@ def revoke(session: Session, *, actor: Actor, subject_id: str, trip_id: str, sha
 
 def revoke_for_person(session: Session, *, actor: Actor, subject_id: str) -> int:
     """On erasure: every live link to a trip of theirs dies (its page would show where they were)."""
-    trip_ids = select(Trip.id).where(or_(Trip.passenger_id == subject_id, Trip.driver_id == subject_id))
+    trip_ids = telematics.trip_ids_with(subject_id)
     shares = list(session.scalars(select(TripShare).where(TripShare.trip_id.in_(trip_ids),
                                                           TripShare.revoked_at.is_(None))))
     now = utcnow()
@@ -99,7 +97,7 @@ def count_views(session: Session, *, share_id: str, views: int) -> bool:
     return bool(written.rowcount)  # type: ignore[attr-defined]
 
 
-def live_until(trip: Trip) -> datetime | None:
+def live_until(trip: TripView) -> datetime | None:
     return trip.ended_at + LIVES_AFTER_ARRIVAL if trip.ended_at else None
 
 
@@ -138,13 +136,13 @@ def view(session: Session, vault: Vault, live: LiveMonitor, secret_key: str, *, 
     share = session.scalar(select(TripShare).where(TripShare.token_hash == _hash(secret_key, token)))
     if share is None:
         raise NotFound("no such link")
-    trip = session.get(Trip, share.trip_id)
+    trip = telematics.trip(session, share.trip_id)
     until = live_until(trip) if trip else None
     if trip is None or share.revoked_at is not None or (until is not None and utcnow() >= until) or (
             not share.created_by.startswith("sos:") and _someone_on_it_erased(session, trip)):
         raise ShareGone("the trip has ended or the link was withdrawn")
     audit.record(session, actor=Actor("share", share.id), action="share.view", target_type="trip", target_id=trip.id)
-    plan = trips.open_plan(session, vault, trip)
+    plan = telematics.trip_plan(session, vault, trip_id=trip.id)
     position = None
     position_at = None
     if trip.ended_at is None:
@@ -158,9 +156,9 @@ def view(session: Session, vault: Vault, live: LiveMonitor, secret_key: str, *, 
     destination = plan.get("dropoff")
     eta = None
     if position is not None and destination and trip.ended_at is None:
-        metres = haversine_m(position[0], position[1], destination[0], destination[1])  # type: ignore[index]
+        metres = telematics.haversine_m(position[0], position[1], destination[0], destination[1])  # type: ignore[index]
         eta = max(1, round(metres * 1.3 / ETA_SPEED_MPS / 60))  # 1.3: streets are longer than the crow flies
-    vehicle = session.get(Vehicle, trip.vehicle_id) if trip.vehicle_id else None
+    vehicle = telematics.vehicle(session, trip.vehicle_id)
     driver = session.get(DataSubject, trip.driver_id) if trip.driver_id else None
     driver_name = _masked_name(session, vault, driver)
     how, _, ref = share.created_by.partition(":")

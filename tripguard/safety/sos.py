@@ -37,8 +37,8 @@ from tripguard.safety.models import EmergencyContact, Incident
 from tripguard.safety.service import LIVE_STATES, add_event, case_key
 from tripguard.screening import service as screening
 from tripguard.security.principal import Principal
-from tripguard.telematics.models import Trip, Vehicle
-from tripguard.telematics.service import LiveMonitor
+from tripguard.telematics import service as telematics
+from tripguard.telematics.service import LiveMonitor, TripView, VehicleView
 from tripguard.vault.service import SubjectErased, Vault
 
 DOUBLE_TAP = timedelta(seconds=60)  # a second press within this is the same emergency
@@ -82,7 +82,7 @@ class SosDesk:
 @dataclass
 class _Created:
     press: Press
-    trip: Trip | None
+    trip: TripView | None
     incident: Incident
 
 
@@ -151,15 +151,12 @@ def _earlier_presses(session: Session, keys: list[str], callers: list[str],
     return by_key, recent
 
 
-def _trips_of(session: Session, presses: list[Press], callers: list[str]) -> dict[str, Trip]:
+def _trips_of(session: Session, presses: list[Press], callers: list[str]) -> dict[str, TripView]:
     """Trips named by id, and each caller's latest trip under way as `active:<caller>` (for a press that
     names none, or names one that is not the caller's)."""
-    named = sorted({p.trip_id for p in presses if p.trip_id})
-    trips: dict[str, Trip] = {t.id: t for t in session.scalars(select(Trip).where(Trip.id.in_(named)))} if named else {}
+    trips = telematics.trips_by_id(session, {p.trip_id for p in presses if p.trip_id})
     if any(p.trip_id is None or p.caller.id not in _people_of(trips.get(p.trip_id)) for p in presses):
-        under_way = session.scalars(select(Trip).where(
-            Trip.status == "active", or_(Trip.passenger_id.in_(callers), Trip.driver_id.in_(callers)))
-            .order_by(Trip.updated_at))
+        under_way = telematics.trips_under_way(session, people=callers)
         wanted = set(callers)
         for trip in under_way:  # oldest first: the latest under way wins
             for person in (trip.passenger_id, trip.driver_id):
@@ -168,7 +165,7 @@ def _trips_of(session: Session, presses: list[Press], callers: list[str]) -> dic
     return trips
 
 
-def _people_of(trip: Trip | None) -> tuple[str | None, ...]:
+def _people_of(trip: TripView | None) -> tuple[str | None, ...]:
     return (trip.passenger_id, trip.driver_id) if trip is not None else ()
 
 
@@ -188,8 +185,7 @@ def _store_and_tell(session: Session, desk: SosDesk, created: list[_Created]) ->
                                    .order_by(EmergencyContact.created_at)):
         contacts[contact.subject_id].append(contact)
     vehicle_ids = sorted({c.trip.vehicle_id for c in created if c.trip and c.trip.vehicle_id})
-    vehicles = {v.id: v for v in session.scalars(select(Vehicle).where(Vehicle.id.in_(vehicle_ids)))} \
-        if vehicle_ids else {}
+    vehicles = telematics.vehicles_by_id(session, vehicle_ids)
     # Where the caller was is the case's evidence, kept by law with the case: sealed under the case's own key
     # (made for the whole group in one go), so erasing the caller never takes it from an open case. The
     # case's retention rule (`safety.retention`) removes it and shreds that key.
@@ -229,7 +225,7 @@ def _store_and_tell(session: Session, desk: SosDesk, created: list[_Created]) ->
                      details={"driver": incident.driver_id or "", "contacts_told": told, "gateway": True})
 
 
-def _position(live: LiveMonitor, trip: Trip | None, press: Press) -> tuple[float, float, datetime] | None:
+def _position(live: LiveMonitor, trip: TripView | None, press: Press) -> tuple[float, float, datetime] | None:
     if press.lon is not None and press.lat is not None:  # the phone's own fix, sent with the press
         return press.lon, press.lat, utcnow()
     if trip is None:
@@ -250,7 +246,7 @@ def _opened(session: Session, vault: Vault, person: DataSubject | None, column: 
 
 
 def _tell_contacts(session: Session, vault: Vault, incident: Incident, contacts: list[EmergencyContact],
-                   caller_name: str | None, vehicle: Vehicle | None, link: str | None) -> int:
+                   caller_name: str | None, vehicle: VehicleView | None, link: str | None) -> int:
     told = 0
     for contact in contacts:
         phone = access.open_field(vault, session, contact, "phone")
@@ -267,7 +263,7 @@ def _tell_contacts(session: Session, vault: Vault, incident: Incident, contacts:
     return told
 
 
-def _dispatch(session: Session, vault: Vault, incident: Incident, vehicle: Vehicle | None,
+def _dispatch(session: Session, vault: Vault, incident: Incident, vehicle: VehicleView | None,
               position: tuple[float, float, datetime] | None, link: str | None, *,
               caller: DataSubject | None, caller_name: str | None, driver: DataSubject | None,
               driver_screened_name: str | None, sealed_for: str) -> None:
@@ -303,7 +299,7 @@ def keep_positions_of(session: Session, vault: Vault, *, caller_id: str) -> int:
     return len(cases)
 
 
-def link_claims(session: Session, *, trip: Trip) -> list[Incident]:
+def link_claims(session: Session, *, trip: TripView) -> list[Incident]:
     """A trip just received: live SOS cases whose caller named it before it arrived, and who is its
     passenger or driver, now have it (vehicle, driver; on the timeline). A claim on someone else's trip
     stays a claim. One indexed query per trip started."""

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from tripguard.core.blockers import Blocker, WorkerRef
 from tripguard.core.clock import utcnow
 from tripguard.core.fastread import BoundReader, FastReader, Row, as_utc, run_now
-from tripguard.telematics import registry
+from tripguard.telematics import service as telematics
 from tripguard.workforce import eligibility as workforce_eligibility
 
 RESCREEN_GRACE = timedelta(days=30)  # a re-screening still under way does not block at once
@@ -66,7 +66,12 @@ BLOCKERS: list[Source] = [
     workforce_eligibility.workforce_blockers,  # training, the agreement, discipline
 ]
 # and what a driver is dispatched in (not asked when a worker only reads their orders and trips):
-VEHICLE_BLOCKERS: list[Source] = [registry.vehicle_blockers]
+async def _vehicle_blockers(reader: FastReader, worker: WorkerRef, now: datetime) -> list[Blocker]:
+    # Looked up when asked, not at import: telematics.service imports privacy, whose access gate imports this.
+    return await telematics.vehicle_blockers(reader, worker, now)
+
+
+VEHICLE_BLOCKERS: list[Source] = [_vehicle_blockers]
 
 
 async def eligibility(reader: FastReader, worker_id: str, vehicle_id: str | None = None, *,

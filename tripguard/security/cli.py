@@ -1,14 +1,19 @@
-"""`tripguard staff …` and `tripguard apikey …`."""
+"""`tripguard staff …`, `tripguard apikey …` and `tripguard security scan` (known vulnerabilities in the
+installed dependencies, recorded as evidence; in the shell's `security` group, tripguard/cli.py)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from tripguard.audit import service as audit
 from tripguard.audit.actor import CLI_ACTOR
 from tripguard.core.cli_support import clean_errors, cli_session, err
 from tripguard.security.permissions import API_KEY_SCOPES, Permission, Role
@@ -79,3 +84,33 @@ def apikey_revoke(key_id: str) -> None:
     with clean_errors(), cli_session() as session:
         key = service.revoke_api_key(session, actor=CLI_ACTOR, key_id=key_id)
         out.print(f"revoked {key.id}")
+
+
+def dependency_scan() -> None:
+    """Audit the installed dependencies with pip-audit (PyPI's vulnerability data: needs the network) and
+    record the result as evidence. A dependency that could not be audited is reported as such, not as safe."""
+    pip_audit = Path(sys.executable).with_name("pip-audit")
+    run = subprocess.run([str(pip_audit), "--local", "-f", "json", "--progress-spinner", "off"],
+                         capture_output=True, text=True, timeout=600, check=False)
+    try:
+        report = json.loads(run.stdout)
+    except json.JSONDecodeError:
+        err.print(f"[red]error:[/red] pip-audit gave no report: {run.stderr.strip()[-500:]}")
+        raise typer.Exit(2) from None
+    dependencies = report.get("dependencies", [])
+    skipped = [d["name"] for d in dependencies if d.get("skip_reason")]
+    vulnerable = {d["name"]: [v["id"] for v in d.get("vulns", [])] for d in dependencies if d.get("vulns")}
+    audited = len(dependencies) - len(skipped)
+    with clean_errors(), cli_session() as session:
+        audit.record(session, actor=CLI_ACTOR, action="security.scan", target_type="dependencies", target_id="pip-audit",
+                     outcome="success" if not vulnerable and not skipped else "denied",
+                     details={"audited": audited, "vulnerable": len(vulnerable), "skipped": len(skipped),
+                              "findings": ",".join(f"{n}:{'/'.join(ids)}" for n, ids in sorted(vulnerable.items()))[:900]})
+    out.print(f"{audited} dependencies audited, {len(vulnerable)} vulnerable, {len(skipped)} not audited")
+    for name, ids in sorted(vulnerable.items()):
+        out.print(f"  [red]{name}[/red]: {', '.join(ids)}")
+    if skipped:
+        out.print(f"  not audited (the vulnerability service did not know them, or was unreachable): "
+                  f"{', '.join(skipped[:20])}{' …' if len(skipped) > 20 else ''}")
+    if vulnerable or skipped:
+        raise typer.Exit(1)

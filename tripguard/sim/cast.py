@@ -44,7 +44,7 @@ from tripguard.security.permissions import Role
 from tripguard.security.principal import Principal
 from tripguard.sim.people import Person, id_number, name_of, phone_of
 from tripguard.sim.porto import load_trips
-from tripguard.telematics import registry
+from tripguard.telematics.fleet import registry
 from tripguard.telematics.models import Device, Vehicle
 from tripguard.vault.service import Vault
 from tripguard.workforce import agreements, training

@@ -31,9 +31,10 @@ from tripguard.audit.actor import Actor
 from tripguard.core.db import unit_of_work
 from tripguard.sim import cast
 from tripguard.sim.porto import build_stream, load_trips
-from tripguard.telematics import service, trips
-from tripguard.telematics.events import format_ts, parse_ts
+from tripguard.telematics import service
+from tripguard.telematics.ingest.events import format_ts, parse_ts
 from tripguard.telematics.models import Trip
+from tripguard.telematics.store import trips
 from tripguard.vault.service import Vault
 
 logger = logging.getLogger("tripguard.demo")

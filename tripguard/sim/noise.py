@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tripguard.telematics.geo import haversine_m
+from tripguard.telematics.ingest.geo import haversine_m
 
 METRES_PER_DEGREE_LAT = 111_320.0
 

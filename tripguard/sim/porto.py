@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from tripguard.sim.noise import Fix, NoiseModel, apply
-from tripguard.telematics.contract import MonitorConfig
-from tripguard.telematics.events import format_ts
-from tripguard.telematics.geo import Route, haversine_m
+from tripguard.telematics.detection.contract import MonitorConfig
+from tripguard.telematics.ingest.events import format_ts
+from tripguard.telematics.ingest.geo import Route, haversine_m
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "porto_trips.csv"
 KINDS = ("route_deviation", "long_stop", "early_end", "gps_lost", "possible_crash")

@@ -21,7 +21,9 @@ from tripguard.privacy import access
 from tripguard.safety import service as safety
 from tripguard.security.auth import AlertsReader, CheckInReplier, TelematicsIngest, TrajectoryReader
 from tripguard.security.permissions import Purpose, purposes_for
-from tripguard.telematics import checkins, registry, service, trips
+from tripguard.telematics import service
+from tripguard.telematics.detection import checkins
+from tripguard.telematics.fleet import registry
 from tripguard.telematics.models import Device, IngestBatch, Trip, Vehicle
 from tripguard.telematics.schemas import (
     AlertRead,
@@ -37,6 +39,7 @@ from tripguard.telematics.schemas import (
     VehicleRead,
     VehicleUpsert,
 )
+from tripguard.telematics.store import trips
 
 router = APIRouter(prefix="/api/v1/telematics", tags=["telematics"])
 MAX_BODY_BYTES = 16 * 1024 * 1024

@@ -1,7 +1,7 @@
-"""`tripguard monitor replay FILE` and `tripguard sim porto`.
+"""`tripguard monitor replay FILE` and `tripguard worker monitor` (in the shell's `worker` group, tripguard/cli.py).
 
-Each command imports what it runs on (numpy, Arrow, the monitor, the simulator) when it runs: every
-`tripguard` command starts faster, and replay's time is the monitor's.
+Each command imports what it runs on (numpy, Arrow, the monitor, NATS) when it runs: every `tripguard`
+command starts faster, and replay's time is the monitor's.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from typing import Annotated
 
 import typer
 
-from tripguard.telematics.contract import MonitorConfig, config_with
+from tripguard.telematics.detection.contract import MonitorConfig, config_with
 
 monitor_app = typer.Typer(help="Trip monitoring.", no_args_is_help=True)
-sim_app = typer.Typer(help="Simulated and replayed cities.", no_args_is_help=True)
 
 
 def _config(pairs: list[str]) -> MonitorConfig:
@@ -44,10 +43,10 @@ def replay(file: Annotated[str, typer.Argument(help="NDJSON events, or - for sta
     """Run events through the monitor; print alerts as NDJSON on stdout (bad lines go to stderr).
 
     Lines end with "\\n" ("\\r\\n" too). A child process reads and parses the next batch while this
-    one runs the monitor (see telematics/replay.py).
+    one runs the monitor (see telematics/detection/replay.py).
     """
-    from tripguard.telematics.fast_monitor import BatchMonitor
-    from tripguard.telematics.replay import parsed_ahead
+    from tripguard.telematics.detection.fast_monitor import BatchMonitor
+    from tripguard.telematics.detection.replay import parsed_ahead
 
     monitor = BatchMonitor(_config(threshold or []))
     bad = 0
@@ -63,35 +62,55 @@ def replay(file: Annotated[str, typer.Argument(help="NDJSON events, or - for sta
         raise typer.Exit(1)
 
 
-@sim_app.command("porto")
-def porto(
-    out: Annotated[Path | None, typer.Option(help="Write events here instead of stdout")] = None,
-    inject: Annotated[int, typer.Option(help="Trips to give each anomaly kind (0: all normal)")] = 0,
-    truth: Annotated[Path | None, typer.Option(help="Write the injected anomalies (JSON lines) here")] = None,
-    data: Annotated[Path | None, typer.Option(help="Another copy of porto_trips.csv")] = None,
-    stagger: Annotated[float | None, typer.Option(help="Seconds between trip starts [default: 8 / copies]")] = None,
-    copies: Annotated[int, typer.Option(min=1, help="Each trip this many times, as its own trip (a denser city)")] = 1,
-    noise: Annotated[str, typer.Option(
-        help="GPS noise laid over the fixes: none or urban (see sim/noise.py)")] = "none",
-    seed: Annotated[int, typer.Option(help="Seed for the anomalies' sizes and the noise")] = 7,
+def worker_monitor(
+    shards: Annotated[str, typer.Option(help='the shards this worker runs: "0-3,6", or "all"')] = "all",
+    standby: Annotated[str, typer.Option(help="shards it takes over while no other worker runs them")] = "",
+    batch: Annotated[int, typer.Option(min=1, max=1000, help="messages per transaction")] = 32,
+    poll: Annotated[float, typer.Option(min=0.05, help="seconds: a fetch's longest wait, and between tries "
+                                                         "to take a shard")] = 1.0,
+    grace: Annotated[float, typer.Option(min=0, help="seconds before taking standby shards")] = 3.0,
+    metrics_port: Annotated[int, typer.Option(min=0, max=65535, help="serve Prometheus /metrics on this port "
+                                                                      "(0: none)")] = 0,
 ) -> None:
-    """The 318 real Porto taxi trips as trip-monitoring events (CC BY 4.0; see the package's ATTRIBUTION.md)."""
-    from tripguard.sim.noise import MODELS
-    from tripguard.sim.porto import KINDS, build_stream, load_trips
-    from tripguard.sim.porto import copies as porto_copies
+    """Run the trip monitor over the events of NATS JetStream (TRIPGUARD_BUS_URL=nats://…), shard by shard,
+    one worker per shard at a time (a lease per shard); its state checkpointed, so a worker that
+    takes a shard over resumes where it was, without losing or repeating an alert."""
+    import asyncio
+    import signal
 
-    if noise not in MODELS:
-        raise typer.BadParameter(f"{noise!r}: expected one of {', '.join(MODELS)}", param_hint="--noise")
-    trips = porto_copies(load_trips(data) if data else load_trips(), copies)
-    events, injections = build_stream(trips, stagger_s=8.0 / copies if stagger is None else stagger,
-                                      inject={kind: inject for kind in KINDS},
-                                      seed=seed, noise=MODELS[noise])
-    target = out.open("w") if out else sys.stdout
-    try:
-        for event in events:
-            target.write(json.dumps(event, separators=(",", ":")) + "\n")
-    finally:
-        if out:
-            target.close()
-    if truth:
-        truth.write_text("".join(json.dumps(i.__dict__) + "\n" for i in injections))
+    from tripguard.app import create_app, ingest_options
+    from tripguard.core.cli_support import clean_errors
+    from tripguard.core.settings import get_settings
+    from tripguard.telematics.detection.feed import connect_feed
+    from tripguard.telematics.detection.monitor import config_with
+    from tripguard.telematics.detection.worker import MonitorWorker, parse_shards
+
+    with clean_errors():
+        settings = get_settings()
+        settings.check_safe_to_start()
+        if settings.bus_url == "memory://":
+            raise typer.BadParameter("set TRIPGUARD_BUS_URL=nats://…: with memory:// the API runs the monitor itself")
+        try:
+            own, spare = parse_shards(shards, settings.bus_shards), parse_shards(standby, settings.bus_shards)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    site = create_app(settings)
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
+    feed = site.state.live_monitor.feed
+    link = connect_feed(feed, settings, name="tripguard-monitor", viewers=False)
+    worker = MonitorWorker(settings, link=link, engine=site.state.engine,
+                           vault=site.state.vault, options=ingest_options(site), feed=feed,
+                           config=config_with(settings.monitor_thresholds), shards=own, standby=spare,
+                           batch=batch, poll=poll, takeover_grace=grace)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await worker.run(stop)
+
+    asyncio.run(main())

@@ -24,9 +24,12 @@ from tripguard.privacy.service import on_record
 from tripguard.security.auth import AlertsReader, LiveMapReader
 from tripguard.security.permissions import Permission, Purpose, purposes_for
 from tripguard.security.principal import Principal
-from tripguard.telematics import checkins, onscreen, registry, service, trips
-from tripguard.telematics.feed import LiveFeed
+from tripguard.telematics import service
+from tripguard.telematics.detection import checkins, onscreen
+from tripguard.telematics.detection.feed import LiveFeed
+from tripguard.telematics.fleet import registry
 from tripguard.telematics.models import CheckIn, Device, Trip, Vehicle
+from tripguard.telematics.store import trips
 from tripguard.web.labels import trip_state
 from tripguard.web.lists import (
     Column,
@@ -186,7 +189,7 @@ async def stream(request: Request, principal: LiveMapReader, session: DbSession)
     """Server-sent events: one JSON object per message (trip_started, position, trip_ended, alert,
     incident, check_in), in the protocol of `web.streams`. After a reconnection or a `resync` the
     page reloads the snapshot (positions are not replayed). The trips the stream brings later are
-    recorded as it goes (`telematics.onscreen`)."""
+    recorded as it goes (`telematics.detection.onscreen`)."""
     feed = request.app.state.live_monitor.feed
     on_map = await run_in_threadpool(_open_stream, session, principal, feed)
     shown = onscreen.ShownTrips(request.app.state.sessionmaker, principal.actor, recorded=on_map)

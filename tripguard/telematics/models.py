@@ -83,7 +83,7 @@ class Trip(Base):
 class TrackChunk(Base):
     """Pings of one trip as one ingest batch brought them; merged into one chunk when the trip ends.
 
-    On PostgreSQL the table is partitioned by month of `created_at` (`telematics.partitions`), hence
+    On PostgreSQL the table is partitioned by month of `created_at` (`telematics.store.partitions`), hence
     the key (id, created_at)."""
 
     __tablename__ = "telematics_track_chunks"

@@ -10,22 +10,32 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import numpy as np
+from sqlalchemy import Select, Subquery, and_, func, or_, select
 from sqlalchemy import event as orm_event
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tripguard.audit.actor import Actor
+from tripguard.core.blockers import Blocker, WorkerRef
 from tripguard.core.clock import utcnow
 from tripguard.core.db import as_hour, hour_of, unit_of_work
+from tripguard.core.fastread import FastReader
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
-from tripguard.telematics import checkins, lateness, registry, trips
-from tripguard.telematics.columns import EventColumns, reject_rows
-from tripguard.telematics.events import (
+from tripguard.security.permissions import Purpose
+from tripguard.telematics.detection import checkins
+from tripguard.telematics.detection.fast_monitor import BatchMonitor
+from tripguard.telematics.detection.feed import LiveFeed, column_items
+from tripguard.telematics.detection.monitor import Alert
+from tripguard.telematics.fleet import registry
+from tripguard.telematics.ingest import geo, lateness
+from tripguard.telematics.ingest.columns import EventColumns, reject_rows
+from tripguard.telematics.ingest.events import (
     DeviceHeartbeat,
     Event,
     LineError,
@@ -33,12 +43,10 @@ from tripguard.telematics.events import (
     TripEnded,
     TripStarted,
 )
-from tripguard.telematics.fast_monitor import BatchMonitor
-from tripguard.telematics.feed import LiveFeed, column_items
-from tripguard.telematics.models import Device, Trip, TripAlert
-from tripguard.telematics.monitor import Alert
-from tripguard.telematics.reader import read_ndjson_numbered
-from tripguard.telematics.track import Track
+from tripguard.telematics.ingest.reader import read_ndjson_numbered
+from tripguard.telematics.models import CheckIn, Device, Trip, TripAlert, Vehicle
+from tripguard.telematics.store import trips
+from tripguard.telematics.store.track import Track
 from tripguard.vault.service import Vault
 
 MAX_EVENTS_PER_BATCH = 10_000
@@ -95,7 +103,7 @@ class IngestOptions:
     # whole batch is one transaction.
     write_slice: int = 50
     between_slices: Callable[[Session], None] | None = None
-    # An event further than this behind the stream is refused per line (telematics.lateness).
+    # An event further than this behind the stream is refused per line (telematics.ingest.lateness).
     max_lateness_seconds: float = 3600.0
 
 
@@ -382,3 +390,157 @@ def alerts_by_hour(session: Session, *, since: datetime) -> dict[datetime, dict[
     for at, kind, count in rows:
         counts.setdefault(as_hour(at), {})[kind] = int(count)
     return counts
+
+
+# What other domains read of telematics: read-only views of its rows, through these functions only (they
+# never query its tables). The views are what the rows are; a view's caller gets no way to change them.
+
+class TripView(Protocol):
+    """A trip: who and what was on it, and when. Its positions and plan are evidence (`open_evidence`)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def vehicle_id(self) -> str | None: ...
+    @property
+    def driver_id(self) -> str | None: ...
+    @property
+    def passenger_id(self) -> str | None: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def ended_at(self) -> datetime | None: ...
+
+
+class VehicleView(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def plate(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def colour(self) -> str: ...
+
+
+class AlertView(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def trip_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+
+
+class CheckInView(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def trip_id(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+
+
+def trip(session: Session, trip_id: str) -> TripView | None:
+    return session.get(Trip, trip_id)
+
+
+def trips_by_id(session: Session, trip_ids: Iterable[str]) -> dict[str, TripView]:
+    wanted = sorted(set(trip_ids))
+    return {t.id: t for t in session.scalars(select(Trip).where(Trip.id.in_(wanted)))} if wanted else {}
+
+
+def trips_under_way(session: Session, *, people: Iterable[str]) -> list[TripView]:
+    """Trips under way with any of these people on them (passenger or driver), least recently active first."""
+    wanted = sorted(set(people))
+    return list(session.scalars(select(Trip).where(
+        Trip.status == "active", or_(Trip.passenger_id.in_(wanted), Trip.driver_id.in_(wanted)))
+        .order_by(Trip.updated_at))) if wanted else []
+
+
+def trip_ids_with(subject_id: str) -> Select[str]:
+    """The ids of the trips this person took part in, as a statement to filter by."""
+    return select(Trip.id).where(or_(Trip.passenger_id == subject_id, Trip.driver_id == subject_id))
+
+
+def get_trip(session: Session, trip_id: str) -> TripView:
+    """The trip; 404 when there is none."""
+    return trips.get_trip(session, trip_id)
+
+
+def own_trip(session: Session, *, subject_id: str, trip_id: str) -> TripView:
+    """A trip the person took part in; anyone else's, or none, is 404 (the one ownership check of trips)."""
+    return trips.own_trip(session, subject_id=subject_id, trip_id=trip_id)
+
+
+def trip_plan(session: Session, vault: Vault, *, trip_id: str) -> dict[str, object]:
+    """The trip's planned route, pickup and drop-off, opened (empty for a trip without a plan, or none)."""
+    row = session.get(Trip, trip_id)
+    return trips.open_plan(session, vault, row) if row is not None else {}
+
+
+def open_evidence(session: Session, vault: Vault, *, actor: Actor, trip_id: str, purpose: Purpose, reason: str,
+                  case_id: str | None = None) -> trips.Evidence:
+    """The trip's positions and plan for a person who must see them; audited with purpose and reason."""
+    return trips.open_evidence(session, vault, actor=actor, trip_id=trip_id, purpose=purpose, reason=reason,
+                               case_id=case_id)
+
+
+def trip_key(trip_id: str) -> str:
+    """The vault subject holding the trip's data key: what else is kept of the trip is sealed under it too."""
+    return trips.trip_key(trip_id)
+
+
+def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Metres between two WGS-84 positions."""
+    return geo.haversine_m(lon1, lat1, lon2, lat2)
+
+
+async def vehicle_blockers(reader: FastReader, worker: WorkerRef, now: datetime) -> list[Blocker]:
+    """What keeps a driver from being dispatched in their vehicle (the dispatch gate's vehicle source)."""
+    return await registry.vehicle_blockers(reader, worker, now)
+
+
+def vehicles_by_id(session: Session, vehicle_ids: Iterable[str]) -> dict[str, VehicleView]:
+    wanted = sorted(set(vehicle_ids))
+    return {v.id: v for v in session.scalars(select(Vehicle).where(Vehicle.id.in_(wanted)))} if wanted else {}
+
+
+def vehicle(session: Session, vehicle_id: str | None) -> VehicleView | None:
+    return session.get(Vehicle, vehicle_id) if vehicle_id else None
+
+
+def alerts_by_id(session: Session, alert_ids: Iterable[str]) -> list[AlertView]:
+    """These alerts, oldest first by event time."""
+    wanted = sorted(set(alert_ids))
+    return list(session.scalars(select(TripAlert).where(TripAlert.id.in_(wanted)).order_by(TripAlert.ts))) \
+        if wanted else []
+
+
+def check_ins_by_id(session: Session, check_in_ids: Iterable[str]) -> list[CheckInView]:
+    """These check-ins, oldest first by when they were asked."""
+    wanted = sorted(set(check_in_ids))
+    return list(session.scalars(select(CheckIn).where(CheckIn.id.in_(wanted)).order_by(CheckIn.sent_at))) \
+        if wanted else []
+
+
+def check_in(session: Session, check_in_id: str) -> CheckInView | None:
+    return session.get(CheckIn, check_in_id)
+
+
+def trips_started(*, since: datetime, until: datetime | None = None) -> Subquery:
+    """The trips started in the period (`id`, `passenger_id`, `started_at`), for a report to join its own rows to."""
+    in_period = and_(Trip.started_at >= since, Trip.started_at < until) if until is not None else Trip.started_at >= since
+    return select(Trip.id.label("id"), Trip.passenger_id.label("passenger_id"),
+                  Trip.started_at.label("started_at")).where(in_period).subquery()
+
+
+def trips_checked_in() -> Subquery:
+    """The trips whose check-in someone answered (`trip_id`): "ok" or "help"."""
+    return select(CheckIn.trip_id.label("trip_id")).where(CheckIn.status.in_(("ok", "help"))).distinct().subquery()

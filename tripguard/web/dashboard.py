@@ -15,8 +15,8 @@ from tripguard.reporting import kpis, periods, quarterly, render
 from tripguard.safety import service as safety
 from tripguard.security.permissions import Permission
 from tripguard.security.principal import Principal
-from tripguard.telematics import registry
 from tripguard.telematics import service as telematics
+from tripguard.telematics.fleet import registry
 
 HOURS = 24
 REQUESTS_DUE_WITHIN = timedelta(days=3)

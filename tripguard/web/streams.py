@@ -25,7 +25,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.core.clock import utcnow
-from tripguard.telematics.feed import CLOSING, RESYNC, Item, LiveFeed
+from tripguard.telematics.detection.feed import CLOSING, RESYNC, Item, LiveFeed
 
 HEARTBEAT_SECONDS = 15.0
 RETRY_MILLISECONDS = 2000  # the browser's own reconnection delay (the page's client backs off further)

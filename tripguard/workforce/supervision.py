@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.audit import service as audit
 from tripguard.audit.actor import Actor
-from tripguard.audit.models import AuditEntry
+from tripguard.audit.service import EntryView
 from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
 from tripguard.core.errors import Conflict, NotFound
@@ -55,7 +55,7 @@ def _open_finding(session: Session, rule: str, actor_id: str, since: datetime) -
                                                 Finding.status == "open", Finding.window_end >= since).limit(1))
 
 
-def _add(session: Session, rule: str, entry: AuditEntry, start: datetime, end: datetime, count: int,
+def _add(session: Session, rule: str, entry: EntryView, start: datetime, end: datetime, count: int,
          evidence: list[int]) -> Finding:
     finding = Finding(id=new_id("fnd"), rule=rule, actor_type=entry.actor_type, actor_id=entry.actor_id,
                       window_start=start, window_end=end, count=count, evidence=evidence[:EVIDENCE], status="open",
@@ -65,19 +65,19 @@ def _add(session: Session, rule: str, entry: AuditEntry, start: datetime, end: d
     return finding
 
 
-def _many_people(session: Session, entry: AuditEntry, limits: Thresholds) -> None:
+def _many_people(session: Session, entry: EntryView, limits: Thresholds) -> None:
     start = entry.ts - timedelta(hours=1)
     if _open_finding(session, "many_people", entry.actor_id, start) is not None:
         return
-    window = (AuditEntry.actor_type == "staff", AuditEntry.actor_id == entry.actor_id,
-              AuditEntry.action == "personal.read", AuditEntry.ts >= start, AuditEntry.ts <= entry.ts)
-    people = session.scalar(select(func.count(func.distinct(AuditEntry.target_id))).where(*window)) or 0
+    people = audit.targets_in_window(session, actor_type="staff", actor_id=entry.actor_id, action="personal.read",
+                                     since=start, until=entry.ts)
     if people >= limits.people_per_hour:
-        ids = list(session.scalars(select(AuditEntry.id).where(*window).order_by(AuditEntry.id).limit(EVIDENCE)))
+        ids = audit.ids_in_window(session, actor_type="staff", actor_id=entry.actor_id, action="personal.read",
+                                  since=start, until=entry.ts, limit=EVIDENCE)
         _add(session, "many_people", entry, start, entry.ts, people, ids)
 
 
-def _after_hours(session: Session, entry: AuditEntry, limits: Thresholds) -> None:
+def _after_hours(session: Session, entry: EntryView, limits: Thresholds) -> None:
     local = entry.ts.astimezone(ZoneInfo(limits.timezone))
     if limits.working_from <= local.time() < limits.working_until:
         return
@@ -92,7 +92,7 @@ def _after_hours(session: Session, entry: AuditEntry, limits: Thresholds) -> Non
     _add(session, "after_hours", entry, entry.ts, entry.ts, 1, [entry.id])
 
 
-def _bulk_export(session: Session, entry: AuditEntry, limits: Thresholds) -> None:
+def _bulk_export(session: Session, entry: EntryView, limits: Thresholds) -> None:
     try:
         rows = int(json.loads(entry.details or "{}").get("rows", 0))
     except (ValueError, TypeError, AttributeError):
@@ -105,7 +105,7 @@ def _bulk_export(session: Session, entry: AuditEntry, limits: Thresholds) -> Non
 UNASSIGNED_READS = {("personal.read", "delivery_orders"): "order_id", ("trip.trajectory_read", "trip"): "trip_id"}
 
 
-def _unassigned(session: Session, entry: AuditEntry) -> None:
+def _unassigned(session: Session, entry: EntryView) -> None:
     if entry.purpose == "delivery":  # a kitchen printing its own order's label: its link to the merchant is the reason
         return
     about = {UNASSIGNED_READS[(entry.action, entry.target_type or "")]: entry.target_id}
@@ -127,7 +127,7 @@ def _unassigned(session: Session, entry: AuditEntry) -> None:
 GATE_OVERRIDES = ("order.assign_override",)
 
 
-def _gate_override(session: Session, entry: AuditEntry) -> None:
+def _gate_override(session: Session, entry: EntryView) -> None:
     _add(session, "gate_override", entry, entry.ts, entry.ts, 1, [entry.id]).record = entry.target_id
 
 
@@ -138,13 +138,11 @@ def run_rules(factory: sessionmaker[Session], limits: Thresholds) -> int:
         if cursor is None:
             cursor = SupervisionCursor(name=CURSOR, last_seq=-1)
             session.add(cursor)
-        top = session.scalar(select(func.max(AuditEntry.seq)))
+        top = audit.last_seq(session)
         if top is None or top <= cursor.last_seq:
             return 0
-        entries = session.scalars(select(AuditEntry).where(
-            AuditEntry.seq > cursor.last_seq, AuditEntry.seq <= top,
-            or_(AuditEntry.actor_type == "staff", AuditEntry.action.in_(GATE_OVERRIDES)))
-            .order_by(AuditEntry.seq).limit(BATCH)).all()
+        entries = audit.sequenced_between(session, after=cursor.last_seq, upto=top, actor_type="staff",
+                                          or_actions=GATE_OVERRIDES, limit=BATCH)
         for entry in entries:
             if entry.action in GATE_OVERRIDES:
                 _gate_override(session, entry)
@@ -183,7 +181,6 @@ def review(session: Session, *, actor: Actor, finding_id: str, outcome: str) -> 
     return finding
 
 
-def evidence_entries(session: Session, finding: Finding, *, limit: int = 100) -> list[AuditEntry]:
+def evidence_entries(session: Session, finding: Finding, *, limit: int = 100) -> list[EntryView]:
     """The audit entries a finding names, oldest first (its evidence)."""
-    return list(session.scalars(select(AuditEntry).where(AuditEntry.id.in_(finding.evidence[:limit]))
-                                .order_by(AuditEntry.id)))
+    return audit.entries_by_id(session, finding.evidence[:limit])

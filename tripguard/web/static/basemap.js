@@ -5,12 +5,12 @@
 // in GCJ-02, offset from WGS-84 by hundreds of metres; with data-crs="gcj02" the map's projection shifts every
 // position to GCJ-02 before placing it (markers, lines, clusters, bounds alike), so what is drawn sits on the
 // right street while the layers, the API and the evidence keep WGS-84. The transform is the public one, the
-// same as telematics/geo.py (tests hold the two to each other).
+// same as telematics/ingest/geo.py (tests hold the two to each other).
 (function () {
   "use strict";
   const A = 6378245.0;
   const EE = 0.00669342162296594323;
-  // Mainland China, Hong Kong and Macau, not Taiwan: [west, south, east, north] (telematics/geo.py GCJ02_AREA).
+  // Mainland China, Hong Kong and Macau, not Taiwan: [west, south, east, north] (telematics/ingest/geo.py GCJ02_AREA).
   const AREA = [
     [79.446200, 42.889900, 96.330000, 49.220400],
     [109.687200, 39.374200, 135.000200, 54.141500],
