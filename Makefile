@@ -36,10 +36,12 @@ chromium:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk fonts-wqy-microhei poppler-utils >/dev/null; \
 	fi
 
-# ruff and mypy over the package: any finding fails `make test`.
+# ruff, mypy and the layers (import-linter's contracts in .importlinter) over the package: any finding
+# or broken contract fails `make test`.
 lint: install
 	$(BIN)/ruff check tripguard
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: install lint chromium
 	TRIPGUARD_TEST_BACKEND=sqlite $(BIN)/pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS)
