@@ -36,11 +36,13 @@ chromium:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk fonts-wqy-microhei poppler-utils >/dev/null; \
 	fi
 
-# ruff over the package and its tests, mypy --strict over the package (pyproject.toml sets both): any
-# finding fails `make test`. `.pre-commit-config.yaml` runs the same two before each commit.
+# ruff over the package and its tests, mypy --strict over the package (pyproject.toml sets both) and
+# the layers (import-linter's contracts in .importlinter): any finding or broken contract fails `make test`.
+# `.pre-commit-config.yaml` runs the same checks before each commit.
 lint: install
 	$(BIN)/ruff check tripguard tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: install lint chromium
 	TRIPGUARD_TEST_BACKEND=sqlite $(BIN)/pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS)

@@ -23,6 +23,7 @@ from tripguard.vault.crypto import DecryptionFailed, Suite
 from tripguard.vault.journal import ErasureJournal
 from tripguard.vault.keysource import KeyringFile
 from tripguard.vault.service import SubjectErased, Vault
+from tripguard.wiring import wire
 
 ACTOR = Actor("cli", "bench")
 # Stand-in for the rows other domains will hold about a person (trips, orders): sealed the real way.
@@ -75,6 +76,7 @@ def main() -> None:
     parser.add_argument("--fields", type=int, default=20_000)
     parser.add_argument("--volumes", default="10,1000,10000")
     args = parser.parse_args()
+    wire()  # an erasure and an export ask the domains through what they registered
     volumes = [int(v) for v in args.volumes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"

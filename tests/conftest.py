@@ -24,8 +24,10 @@ from tripguard.core.settings import Settings
 from tripguard.security.auth import resolve_principal
 from tripguard.security.permissions import Role
 from tripguard.security.principal import Principal
+from tripguard.wiring import wire
 
 BACKEND = os.environ.get("TRIPGUARD_TEST_BACKEND", "sqlite")
+wire()  # as TripGuard does where it starts (the app, every command): tests that call services directly need it
 
 # Property tests and the API fuzz (tests/test_openapi_fuzz.py) are derandomized in `make test`: each test
 # draws the same examples every run, so CI fails only on a change, never by chance (issue #27: a fresh clone

@@ -8,9 +8,8 @@ import dataclasses
 import functools
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -33,18 +32,17 @@ from tripguard.core.db import engine_for, make_sessionmaker, unit_of_work
 from tripguard.core.db_timeouts import interrupt_busy_connections
 from tripguard.core.errors import install_error_handlers
 from tripguard.core.fastread import make_fast_reader
-from tripguard.core.health import router as health_router
 from tripguard.core.logging import configure_logging
 from tripguard.core.messaging import NatsLink
 from tripguard.core.middleware import BodyFirstMiddleware, RequestContextMiddleware
 from tripguard.core.migrations import head_revision
 from tripguard.core.openapi import install_openapi
+from tripguard.core.scheduler import Job
 from tripguard.core.settings import Settings, get_settings
 from tripguard.delivery import console as delivery_console
 from tripguard.delivery import numbers as delivery_numbers
 from tripguard.delivery.api import router as delivery_router
 from tripguard.feedback import console as feedback_console
-from tripguard.feedback import service as feedback
 from tripguard.feedback.api import router as feedback_router
 from tripguard.notify import console as notify_console
 from tripguard.notify.senders import OutboxSenders, OutboxWake
@@ -57,7 +55,7 @@ from tripguard.reporting import digests as reporting_digests
 from tripguard.reporting import snapshots as reporting_snapshots
 from tripguard.reporting.api import router as reporting_router
 from tripguard.safety import console as safety_console
-from tripguard.safety import contact_rights, recordings, sos
+from tripguard.safety import contact_rights, sos
 from tripguard.safety.api import router as safety_router
 from tripguard.safety.contacts import share_automatically
 from tripguard.safety.intake import SosIntake
@@ -95,9 +93,11 @@ from tripguard.telematics.models import CheckIn, Trip, TripAlert
 from tripguard.telematics.service import IngestOptions, LiveMonitor
 from tripguard.telematics.service import restore as restore_monitor
 from tripguard.vault.keys import build_vault
+from tripguard.web.health import router as health_router
 from tripguard.web.share import router as share_router
 from tripguard.web.shell import STATIC_DIR, render_console_error, root_router
 from tripguard.web.shell import router as shell_router
+from tripguard.wiring import wire
 from tripguard.workforce import console as workforce_console
 from tripguard.workforce import pages as workforce_pages
 from tripguard.workforce import supervision as workforce_supervision
@@ -118,15 +118,6 @@ Authenticate with `Authorization: Bearer tg_...` (an integration API key), a sub
 minted by the operator for its app users), or the console's session cookie. Every operation names
 the permission it needs in `x-permission`. Errors are RFC 9457 `application/problem+json`.
 """
-
-
-@dataclass(frozen=True)
-class Job:
-    every: float  # seconds between runs
-    run: Callable[[], object]  # blocking: runs on a thread of its own
-    name: str
-    wake: asyncio.Event | None = None  # set it to run sooner than `every`,
-    soonest: float = 0.0  # but not sooner than this many seconds after the last run started
 
 
 async def _every(job: Job, thread: Executor) -> None:
@@ -365,6 +356,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings | None = None, *, session_factory: sessionmaker[Session] | None = None) -> FastAPI:
+    wire()  # every package's registrations, before the settings are checked
     settings = settings or get_settings()
     settings.check_safe_to_start()
     configure_logging(settings.log_level, settings.log_json)
@@ -417,7 +409,6 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     )
     app.state.contact_request_limiter = SlidingWindowLimiter(limit=settings.contact_request_rate_per_hour,
                                                              window_seconds=3600)
-    recordings.LONGER_HOLDS["complaint"] = feedback.complained_about
 
     install_error_handlers(app)
     app.state.html_error_renderer = render_console_error

@@ -52,6 +52,18 @@ cluster_app = typer.Typer(help="The scaled-out set on one machine.", no_args_is_
 app.add_typer(cluster_app, name="cluster")
 out = Console(soft_wrap=True)
 
+# Commands that read files only (no database, no settings): they start without loading every package.
+WITHOUT_WIRING = frozenset({"monitor", "sim"})
+
+
+@app.callback()
+def start(ctx: typer.Context) -> None:
+    """TripGuard: safety and privacy platform."""
+    if ctx.invoked_subcommand not in WITHOUT_WIRING:
+        from tripguard.wiring import wire
+
+        wire()  # every command (the workers and the scheduler among them) runs with every registration
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",

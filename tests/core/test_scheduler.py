@@ -25,11 +25,11 @@ from starlette.concurrency import run_in_threadpool
 
 from tests.conftest import BACKEND, SUBJECT_SECRET
 from tests.processes import process_env
-from tripguard.app import Job, create_app
+from tripguard.app import create_app
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
 from tripguard.core.leader import Fenced
 from tripguard.core.models import Lease
-from tripguard.core.scheduler import run_jobs
+from tripguard.core.scheduler import Job, run_jobs
 from tripguard.core.settings import Settings
 from tripguard.safety.models import Incident, IncidentEvent
 

@@ -29,7 +29,7 @@ def test_metrics_are_not_served_to_a_forwarded_internet_client(app: FastAPI) -> 
     from ipaddress import ip_network
     app.state.settings = app.state.settings.model_copy(update={"trusted_proxies": [ip_network("127.0.0.1/32")]})
     # TestClient's peer is "testclient"; emulate the proxy by asking the dependency directly
-    from tripguard.core.health import MetricsRefused, metrics_reader
+    from tripguard.web.health import MetricsRefused, metrics_reader
     req = _request("127.0.0.1", "203.0.113.7:51234")
     req.scope["app"] = app
     try:

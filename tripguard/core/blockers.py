@@ -18,3 +18,9 @@ class WorkerRef:
     id: str
     role: str  # driver | courier
     vehicle_id: str | None  # the vehicle a driver is about to drive, as dispatch names it
+
+
+def blockers_json(blockers: tuple[Blocker, ...] | list[Blocker]) -> list[dict[str, str | None]]:
+    """The blockers as the gate's answer lists them (code, since, ref)."""
+    return [{"code": b.code, "since": b.since.isoformat().replace("+00:00", "Z") if b.since else None,
+             "ref": b.ref} for b in blockers]

@@ -7,7 +7,7 @@ Heavy libraries are imported inside the functions, so that `tripguard --help` an
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import typer
@@ -20,16 +20,25 @@ if TYPE_CHECKING:
 
 err = Console(stderr=True, soft_wrap=True)
 
+SESSION_SETUP: list[Callable[[Settings], None]] = []
+# What a command's settings set up before its session opens, registered by the packages that need it
+# (notify: the deployment's SMS signature) at start-up (`tripguard.wiring`).
+
+
+def on_cli_session(setup: Callable[[Settings], None]) -> None:
+    if setup not in SESSION_SETUP:
+        SESSION_SETUP.append(setup)
+
 
 @contextlib.contextmanager
 def cli_session(settings: Settings | None = None) -> Iterator[Session]:
     """A unit of work on the configured database, for one CLI command."""
     from tripguard.core.db import engine_for, make_sessionmaker, unit_of_work
     from tripguard.core.settings import get_settings
-    from tripguard.notify.templates import use_signature
 
     settings = settings or get_settings()
-    use_signature(settings.sms_signature)  # what this command queues signs with the deployment's signature
+    for setup in SESSION_SETUP:  # what this command queues signs with the deployment's signature
+        setup(settings)
     engine = engine_for(settings)
     try:
         with unit_of_work(make_sessionmaker(engine)) as session:

@@ -10,18 +10,29 @@ while this process was stopped) makes the process stand by at once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 from tripguard.core.leader import Fenced
 
-if TYPE_CHECKING:
-    from tripguard.app import Job
-
 logger = logging.getLogger("tripguard.scheduler")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A background job: the app runs it on the event loop's timer (embedded), `run_jobs` on a thread
+    of its own while this process leads (scale-out)."""
+
+    every: float  # seconds between runs
+    run: Callable[[], object]  # blocking: runs on a thread of its own
+    name: str
+    wake: asyncio.Event | None = None  # set it to run sooner than `every`,
+    soonest: float = 0.0  # but not sooner than this many seconds after the last run started
 
 
 class Leader(Protocol):

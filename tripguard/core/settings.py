@@ -29,6 +29,14 @@ CATEGORY_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"  # an item's category, as the oper
 SENSITIVE_ITEM_CATEGORIES = ("medicine", "pharmacy", "medical_device", "health", "adult", "sexual_health",
                              "contraception", "pregnancy")
 
+MONITOR_THRESHOLDS: set[str] = set()
+# The trip monitor's threshold names (`TRIPGUARD_MONITOR_THRESHOLDS`), registered by telematics at start-up
+# (`tripguard.wiring`): the settings hold no domain types, yet a misspelt name fails as the settings load.
+
+
+def register_monitor_thresholds(names: set[str] | frozenset[str]) -> None:
+    MONITOR_THRESHOLDS.update(names)
+
 
 class SettingsError(RuntimeError):
     """Raised when the settings are not safe to start with."""
@@ -283,13 +291,9 @@ class Settings(BaseSettings):
     @field_validator("monitor_thresholds")
     @classmethod
     def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
-        from tripguard.telematics.detection.monitor import (
-            MonitorConfig,  # settings load before the domains
-        )
-
-        known = set(MonitorConfig.__dataclass_fields__)
+        known = MONITOR_THRESHOLDS  # the names the trip monitor registers (`tripguard.wiring`)
         unknown = sorted(set(value) - known)
-        if unknown:
+        if unknown and known:
             raise ValueError(f"unknown monitor thresholds {unknown}; known: {sorted(known)}")
         if any(v <= 0 for v in value.values()):
             raise ValueError("monitor thresholds must be positive")

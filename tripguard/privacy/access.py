@@ -11,6 +11,7 @@ as that machine's use, with its purpose (`record_use`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -18,18 +19,17 @@ from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
 from tripguard.audit.actor import Actor
+from tripguard.core.blockers import Blocker, blockers_json
 from tripguard.core.db import Base
 from tripguard.core.errors import AccessSuspended, AgreementUnsigned, NotClearedToWork
 from tripguard.core.i18n import N_
 from tripguard.privacy import subjects
 from tripguard.privacy.catalogue import Key, PersonalField, catalogue
 from tripguard.privacy.models import DataSubject
-from tripguard.screening import gate
-from tripguard.security.permissions import Purpose, purposes_for
+from tripguard.security.permissions import WORKER_ROLES, Purpose, purposes_for
 from tripguard.security.principal import Principal
 from tripguard.vault.crypto import DecryptionFailed
 from tripguard.vault.service import SubjectErased, Vault
-from tripguard.workforce import clearance
 
 ERASED = "[erased]"
 UNREADABLE = "[unreadable]"
@@ -103,19 +103,63 @@ def may_read_plain(principal: Principal, spec: PersonalField, purpose: Purpose) 
     return purpose in purposes_for(principal.roles) and purpose in spec.rule.purposes
 
 
+PersonCheck = Callable[[Session, str, str], str | None]
+# (session, person id, audience) -> None when cleared, else `access.suspended` or `agreement.unsigned`
+WorkerCheck = Callable[[Session, str], tuple[Blocker, ...]]
+# (session, worker id) -> what the dispatch gate refuses this worker as a person (none: cleared)
+
+
+@dataclass
+class _Checks:
+    person: PersonCheck | None = None
+    worker: WorkerCheck | None = None
+
+
+_checks = _Checks()
+# The clearance checks, registered at start-up by the domains that own them (`tripguard.wiring`: workforce's
+# agreement and sanctions, screening's dispatch gate): the gate, below them, never imports them.
+
+
+def register_person_check(check: PersonCheck) -> None:
+    _checks.person = check
+
+
+def register_worker_check(check: WorkerCheck) -> None:
+    _checks.worker = check
+
+
+def _person_problem(session: Session, person_id: str, audience: str) -> str | None:
+    if _checks.person is None:  # refuse every read rather than open one unchecked
+        raise RuntimeError("the access gate has no clearance check registered (tripguard.wiring.wire)")
+    return _checks.person(session, person_id, audience)
+
+
+def _worker_blockers(session: Session, worker_id: str) -> tuple[Blocker, ...]:
+    if _checks.worker is None:
+        raise RuntimeError("the access gate has no dispatch-gate check registered (tripguard.wiring.wire)")
+    return _checks.worker(session, worker_id)
+
+
+def audience_of(principal: Principal) -> str | None:
+    """Who signs a confidentiality agreement: staff, and drivers and couriers (`worker`)."""
+    if principal.kind == "staff":
+        return "staff"
+    if principal.kind == "subject" and principal.roles & WORKER_ROLES:
+        return "worker"
+    return None  # the operator's backend, passengers and customers sign nothing
+
+
 def check_clearance(session: Session, principal: Principal) -> None:
     """Staff and workers open nothing personal, not even masked, before signing the confidentiality
     agreement in force, nor while suspended (`workforce.clearance`). A driver or courier is asked what
     the dispatch gate asks (`screening.gate`: screening, training, the agreement, discipline): someone
     who may not work opens no one's order or trip."""
-    if clearance.audience_of(principal) == "worker":
+    audience = audience_of(principal)
+    if audience == "worker":
         _check_worker(session, principal.id)
         return
-    _check_signed_and_not_suspended(session, principal)
-
-
-def _check_signed_and_not_suspended(session: Session, principal: Principal) -> None:
-    _raise_for_clearance(clearance.problem(session, principal))
+    if audience is not None:
+        _raise_for_clearance(_person_problem(session, principal.id, audience))
 
 
 def _raise_for_clearance(refused: str | None) -> None:
@@ -142,7 +186,7 @@ def check_worker(session: Session, worker_id: str, *, overridden: frozenset[str]
     and a suspension, refuses as without an override. Raises `NotClearedToWork`, `AgreementUnsigned` or
     `AccessSuspended` (with the blockers still in force)."""
     if overridden is not None:  # what an override never lifts, asked as the staff's clearance asks it
-        _raise_for_clearance(clearance.problem_of(session, worker_id, "worker"))
+        _raise_for_clearance(_person_problem(session, worker_id, "worker"))
     _check_worker(session, worker_id, overridden or frozenset())
 
 
@@ -150,17 +194,14 @@ def _check_worker(session: Session, worker_id: str, overridden: frozenset[str] =
     cache: dict[str, object] = session.info.setdefault("tripguard.clearance", {})  # forgotten with `clearance`'s
     key = f"gate:{worker_id}"
     if key not in cache:
-        cache[key] = gate.refusal(session, worker_id, with_vehicle=False)
-    result = cache[key]
-    assert isinstance(result, gate.Eligibility)
-    if result.eligible:
-        return
-    in_force = tuple(b for b in result.blockers if b.code not in overridden or b.code.startswith(ALWAYS_ASKED))
+        cache[key] = _worker_blockers(session, worker_id)
+    blockers = cache[key]
+    assert isinstance(blockers, tuple)
+    in_force = tuple(b for b in blockers if b.code not in overridden or b.code.startswith(ALWAYS_ASKED))
     if not in_force:
         return
-    result = gate.Eligibility(result.worker_id, False, in_force)
-    codes = result.codes
-    extensions = {"blockers": gate.blockers_json(result)}
+    codes = [b.code for b in in_force]
+    extensions = {"blockers": blockers_json(in_force)}
     if any(code.startswith("discipline.") for code in codes):
         raise AccessSuspended(N_("Your access to personal data is suspended by a disciplinary decision."),
                               extensions=extensions)
@@ -180,7 +221,7 @@ def read_fields(vault: Vault, session: Session, principal: Principal, row: Base,
     specs = fields_of(type(row))
     own = principal.kind == "subject" and all(
         str(getattr(row, specs[column].subject_column)) == principal.id for column in columns)
-    gate_overridden = overridden is not None and clearance.audience_of(principal) == "worker"
+    gate_overridden = overridden is not None and audience_of(principal) == "worker"
     if gate_overridden:
         check_worker(session, principal.id, overridden=overridden)  # lifts the codes overridden, no others
     elif not own:  # a driver reading their own emergency contacts owes no one confidentiality

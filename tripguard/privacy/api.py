@@ -8,12 +8,11 @@ from fastapi import APIRouter, Header, Path, Query, Request, status
 from sqlalchemy import select
 
 from tripguard.core.admission import Bulk
-from tripguard.core.db import DbSession
+from tripguard.core.db import Base, DbSession
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound
 from tripguard.core.i18n import negotiate_locale
 from tripguard.core.ids import new_id
 from tripguard.core.types import Identifier
-from tripguard.models import metadata
 from tripguard.privacy import access, breaches, requests, retention, service
 from tripguard.privacy.catalogue import catalogue
 from tripguard.privacy.models import Breach, DataSubject, LegalHold, PrivacyNotice, RetentionRun
@@ -119,7 +118,7 @@ def read_catalogue(_: CatalogueReader) -> list[CatalogueEntry]:
     return [CatalogueEntry(table=f.table, column=f.column, category=f.category.value,
                            description=f.rule.description, purposes=sorted(p.value for p in f.rule.purposes),
                            mask_example=f.rule.mask(f.rule.example))
-            for f in catalogue(metadata)]
+            for f in catalogue(Base.metadata)]
 
 
 @router.post("/privacy/notices", status_code=status.HTTP_201_CREATED)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,11 +32,31 @@ from tripguard.privacy.catalogue import catalogue
 from tripguard.privacy.models import Breach, BreachSubject, DataSubject
 from tripguard.security import service as security
 from tripguard.security.permissions import Purpose
-from tripguard.telematics.detection import onscreen
-from tripguard.telematics.store import trips
 from tripguard.vault.service import SubjectErased, Vault
 
 AUTHORITY_DEADLINE = timedelta(hours=4)
+
+PeopleOf = Callable[[Session, str], list[str | None]]  # (session, target id) -> the people a read exposed
+OnScreen = Callable[[Session, list[dict[str, object]]], set[str]]  # live-map entries' details -> people shown
+_people_of: dict[str, PeopleOf] = {}
+_on_screen: list[OnScreen] = []
+# Registered at start-up by the domains whose reads are audited under their own target types (a trip, a
+# recording, a case's caller and driver) and by the live map (`tripguard.wiring`).
+
+
+def register_people_of(target_type: str, people: PeopleOf) -> None:
+    _people_of[target_type] = people
+
+
+def people_of(session: Session, target_type: str, target_id: str) -> list[str | None]:
+    """The people a read of this target exposed, as its domain registered them (a recording's are its trip's)."""
+    registered = _people_of.get(target_type)
+    return registered(session, target_id) if registered is not None else []
+
+
+def register_on_screen(people: OnScreen) -> None:
+    _on_screen[:] = [people]
+
 # Every audited read of personal data: a person's record or any sealed field of theirs (case pages, contacts),
 # an export, a trip's positions (with where its alerts happened), a recording, a share-link view; every
 # machine use of a plaintext the system resolved (a telephony route's real number); the live map, whose
@@ -120,8 +141,9 @@ def investigate(session: Session, *, actor: Actor, breach_id: str, reader_id: st
     readers = Counter(f"{e.actor_type}:{e.actor_id}" for e in entries)
     resolve = _PeopleRead(session)
     people = {person for e in entries if e.action not in LIVE_MAP_ACTIONS for person in resolve(e)}
-    people |= trips.people_on(session, {t for e in entries if e.action in LIVE_MAP_ACTIONS
-                                        for t in onscreen.trips_of(json.loads(e.details or "{}"))})
+    shown = [json.loads(e.details or "{}") for e in entries if e.action in LIVE_MAP_ACTIONS]
+    for on_screen in _on_screen:
+        people |= on_screen(session, shown)
     subjects = sorted(people)
     known = set(session.scalars(select(BreachSubject.subject_id).where(BreachSubject.breach_id == breach.id)))
     for subject_id in subjects:
@@ -151,35 +173,19 @@ class _PeopleRead:
         return self.cache[key]
 
     def _resolve(self, target_type: str, target_id: str, named: frozenset[str]) -> list[str | None]:
-        from tripguard.safety.models import Recording
-
         if target_type == DataSubject.__tablename__:
             return [target_id]
-        if target_type == "trip":
-            return self._trip_people(target_id)
-        if target_type == "recording":
-            recording = self.session.get(Recording, target_id)
-            return self._trip_people(recording.trip_id) if recording is not None else []
-        # Any other table with sealed fields (an incident's position, a contact): the subject column of the
-        # fields the entry names (an order's customer phone is the customer's, not the merchant's), else all.
+        people = people_of(self.session, target_type, target_id)
+        # Any table with sealed fields (an incident's position, a contact): the subject column of the fields
+        # the entry names (an order's customer phone is the customer's, not the merchant's), else all.
         fields = [f for f in catalogue(Base.metadata) if f.table == target_type]
         fields = [f for f in fields if f.column in named] or fields
         if not fields:
-            return []
+            return people
         table = Base.metadata.tables[target_type]
         columns = {f.subject_column for f in fields}
         row = self.session.execute(select(*(table.c[c] for c in columns)).where(table.c.id == target_id)).first()
-        people: list[str | None] = list(row) if row is not None else []
-        if target_type == "safety_incidents":  # about the caller (whatever key seals it); the page names the driver
-            found = self.session.execute(select(table.c.caller_id, table.c.driver_id).where(table.c.id == target_id))
-            people.extend(found.first() or ())
-        return people
-
-    def _trip_people(self, trip_id: str) -> list[str | None]:
-        from tripguard.telematics.models import Trip
-
-        trip = self.session.get(Trip, trip_id)
-        return [trip.passenger_id, trip.driver_id] if trip is not None else []
+        return [*(row if row is not None else ()), *people]
 
 
 def add_subjects(session: Session, *, actor: Actor, breach_id: str, subject_ids: list[str]) -> int:

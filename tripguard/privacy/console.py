@@ -18,12 +18,11 @@ from starlette.concurrency import run_in_threadpool
 from tripguard.audit import repository as audit_repository
 from tripguard.core.admission import Bulk, BulkWhenDownloaded
 from tripguard.core.clock import utcnow
-from tripguard.core.db import DbSession
+from tripguard.core.db import Base, DbSession
 from tripguard.core.errors import DomainError, InvalidInput, NotFound
 from tripguard.core.i18n import N_
 from tripguard.core.identifiers import is_identifier
 from tripguard.core.types import CleanStr, Identifier
-from tripguard.models import metadata
 from tripguard.privacy import access, breaches, requests, retention
 from tripguard.privacy import service as privacy_service
 from tripguard.privacy.catalogue import Category, catalogue
@@ -79,7 +78,7 @@ LIFT_HOLD = ask("privacy.hold_lift", N_("Lift this legal hold?"),
 def catalogue_page(request: Request, principal: CatalogueReader) -> HTMLResponse:
     fields = [{"table": f.table, "column": f.column, "category": f.category.value, "description": f.rule.description,
                "purposes": sorted(p.value for p in f.rule.purposes), "example": f.rule.example,
-               "masked": f.rule.mask(f.rule.example)} for f in catalogue(metadata)]
+               "masked": f.rule.mask(f.rule.example)} for f in catalogue(Base.metadata)]
     return page(request, "privacy/catalogue.html", principal, "/console/privacy/catalogue", fields=fields)
 
 

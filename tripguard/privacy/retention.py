@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, CompoundSelect, Select, delete, func, or_, select, union
+from sqlalchemy import ColumnElement, CompoundSelect, Select, func, or_, select, union
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.audit import service as audit
@@ -20,22 +20,16 @@ from tripguard.audit.service import Actor
 from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
 from tripguard.core.errors import NotFound
-from tripguard.core.i18n import N_
 from tripguard.core.ids import new_id
 from tripguard.core.settings import Settings
-from tripguard.delivery import retention as delivery_retention
-from tripguard.delivery import service as orders
-from tripguard.feedback import service as complaints
-from tripguard.notify.models import OutboxMessage
 from tripguard.privacy import service
 from tripguard.privacy.models import DataSubject, LegalHold, RetentionRun
-from tripguard.safety import recordings
-from tripguard.safety import service as cases
-from tripguard.safety.retention import expired_cases
-from tripguard.telematics.store.retention import expired_trips, old_ingest_keys
 from tripguard.vault.service import Vault
 
 BATCH = 200
+
+
+Run = Callable[[Session, Vault, datetime, bool], tuple[int, int]]  # (now, dry run) -> (erased, held back)
 
 
 @dataclass(frozen=True)
@@ -43,7 +37,25 @@ class Rule:
     name: str
     description: str
     keep: timedelta
-    run: Callable[[Session, Vault, datetime, bool], tuple[int, int]]  # -> (erased, held back)
+    run: Run
+
+
+RuleFor = Callable[[Settings], Rule]  # a rule, its period taken from the deployment's settings
+Busy = Callable[[datetime | None], list[Select[Any]]]  # (active since) -> people busy with the domain
+
+_rules: dict[str, tuple[int, RuleFor]] = {}
+_busy_sources: dict[str, Busy] = {}
+# Each domain registers the rules that erase its own data, and who it is busy with, at start-up
+# (`tripguard.wiring`): retention runs them in `order` and never imports the domains.
+
+
+def register_rule(name: str, *, order: int, rule: RuleFor) -> None:
+    """`order`: where the rule runs among the others (an erased person's order contacts before the orders)."""
+    _rules[name] = (order, rule)
+
+
+def register_busy(name: str, source: Busy) -> None:
+    _busy_sources[name] = source
 
 
 def held_subjects() -> Select[str]:
@@ -56,7 +68,9 @@ def _busy(active_since: datetime | None = None) -> list[Select[Any]]:
     """People with an order in flight (or, given `active_since`, one completed since then) or a safety case
     not yet resolved: no rule erases them, or empties their orders' contacts, meanwhile. Filtered in SQL
     like legal holds (one flat UNION: SQLite takes no nested one), and counted as held."""
-    return [*orders.people_with_orders(completed_since=active_since), *cases.people_with_live_cases()]
+    if not _busy_sources:  # erasing people with an order in flight is worse than not running
+        raise RuntimeError("retention has no domain registered (tripguard.wiring.wire)")
+    return [query for source in _busy_sources.values() for query in source(active_since)]
 
 
 def held_or_busy(active_since: datetime | None = None) -> CompoundSelect[str]:
@@ -90,44 +104,27 @@ def _erase_inactive_subjects(keep: timedelta, kinds: tuple[str, ...], reason: st
     return run
 
 
-def _delete_finished_messages(keep: timedelta):  # type: ignore[no-untyped-def]
-    def run(session: Session, vault: Vault, now: datetime, dry_run: bool) -> tuple[int, int]:
-        where = (OutboxMessage.status.in_(("sent", "dead")), OutboxMessage.created_at < now - keep)
-        if dry_run:
-            return session.scalar(select(func.count()).select_from(OutboxMessage).where(*where)) or 0, 0
-        ids = list(session.scalars(select(OutboxMessage.id).where(*where).limit(BATCH)))
-        if ids:
-            session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
-        return len(ids), 0
-    return run
-
-
 def rules(settings: Settings) -> list[Rule]:
-    delivery = timedelta(hours=settings.retention_delivery_contact_hours)
-    trips = timedelta(days=settings.retention_trip_data_days)
-    messages = timedelta(days=settings.retention_messages_days)
-    return [
-        # the confidential-delivery rules, 二(四)1: delete after the order
-        Rule("delivery_contacts", "food-delivery customers' contact data after the order window",
-             delivery, _erase_inactive_subjects(delivery, ("customer",), "retention")),
-        Rule("delivery_orders", "orders' contact, address and notes after the order (an anonymous record stays)",
-             delivery, delivery_retention.expired(delivery, held_or_busy)),
-        Rule("ride_subjects", "passengers, drivers, couriers and contacts inactive past the trip-data period",
-             trips, _erase_inactive_subjects(trips, ("passenger", "driver", "courier", "emergency_contact"),
-                                             "retention")),
-        Rule("trips", "trips, their positions, alerts and check-ins past the trip-data period (key shredded)",
-             trips, expired_trips(trips, held_subjects)),
-        Rule("case_positions", N_("where SOS callers were, and cases' own keys, past the trip-data period after the "
-                                  "case ended"), trips, expired_cases(trips, held_subjects)),
-        Rule("recordings", "in-car recordings past their period, unless a case about the trip is open",
-             timedelta(days=settings.retention_recording_days), recordings.expired()),
-        Rule("ingest_keys", "idempotency keys of trip-event batches (a retry comes within minutes)",
-             timedelta(days=1), old_ingest_keys(timedelta(days=1))),
-        Rule("complaints", "complaints and ratings past the trip-data period, unless their author is on hold",
-             trips, complaints.expired(trips, held_subjects)),
-        Rule("sent_messages", "sent or abandoned outbox messages (they carry contact details)",
-             messages, _delete_finished_messages(messages)),
-    ]
+    """Every registered rule, in order, its period from the settings."""
+    return [rule(settings) for _, rule in sorted(_rules.values(), key=lambda entry: entry[0])]
+
+
+def _subjects_rule(name: str, description: str, kinds: tuple[str, ...], days: Callable[[Settings], float],
+                   unit: str) -> RuleFor:
+    def rule(settings: Settings) -> Rule:
+        keep = timedelta(**{unit: days(settings)})
+        return Rule(name, description, keep, _erase_inactive_subjects(keep, kinds, "retention"))
+    return rule
+
+
+# privacy's own rules: the people it records (the domains' rules are registered by them)
+register_rule("delivery_contacts", order=10, rule=_subjects_rule(
+    "delivery_contacts", "food-delivery customers' contact data after the order window", ("customer",),
+    lambda settings: settings.retention_delivery_contact_hours, "hours"))  # the confidential-delivery rules, 二(四)1
+register_rule("ride_subjects", order=30, rule=_subjects_rule(
+    "ride_subjects", "passengers, drivers, couriers and contacts inactive past the trip-data period",
+    ("passenger", "driver", "courier", "emergency_contact"), lambda settings: settings.retention_trip_data_days,
+    "days"))
 
 
 def run_retention(factory: sessionmaker[Session], vault: Vault, settings: Settings, *, dry_run: bool,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -22,14 +24,65 @@ from tripguard.privacy.models import DataSubject, DeletionRecord, PrivacyNotice
 from tripguard.privacy.subjects import Seen, register, register_many
 from tripguard.security.permissions import Decision, Purpose
 from tripguard.security.principal import refuse_own
-from tripguard.telematics.models import Trip
-from tripguard.telematics.store.trips import BLOCKED_DATA_PURPOSES
 from tripguard.vault.crypto import DecryptionFailed
 from tripguard.vault.journal import Erasure
 from tripguard.vault.service import SubjectErased, Vault
 
 SUBJECT_FIELDS = ("name", "phone", "email")
 __all__ = ["Seen", "register", "register_many"]  # domains register the people they store through this service
+
+
+@dataclass(frozen=True)
+class Erasing:
+    """An erasure under way, as each domain's step sees it."""
+
+    actor: Actor
+    subject_id: str
+    at: datetime
+    vault: Vault | None  # given by a live erasure, not by a restore's re-application
+
+
+T = TypeVar("T")
+ErasureStep = Callable[[Session, Erasing], dict[str, int]]  # what it did, by kind
+BeforeShred = Callable[[Session, Vault, str], object]  # (session, vault, subject id): while their key opens
+ExportPart = Callable[[Session, Vault, Actor, DataSubject], tuple[dict[str, Any], set[str]]]  # (part, fields opened)
+KeptByLaw = Callable[[Session, str, int], list[dict[str, object]]]  # (subject id, trip-data days)
+
+
+@dataclass
+class _Domains:
+    """What the domains holding something about a person registered at start-up (`tripguard.wiring`):
+    privacy asks them through these, never importing them."""
+
+    before_shred: dict[str, BeforeShred]
+    erasure: dict[str, tuple[int, ErasureStep]]
+    export: dict[str, tuple[int, ExportPart]]
+    kept_by_law: dict[str, KeptByLaw]
+
+
+_domains = _Domains({}, {}, {}, {})
+
+
+def register_erasure(name: str, *, order: int, step: ErasureStep, before_shred: BeforeShred | None = None) -> None:
+    """`step` runs in every erasure, live or re-applied by a restore, in `order`; `before_shred` only in a
+    live one, before the person's key goes."""
+    _domains.erasure[name] = (order, step)
+    if before_shred is not None:
+        _domains.before_shred[name] = before_shred
+
+
+def register_export(name: str, *, order: int, part: ExportPart) -> None:
+    _domains.export[name] = (order, part)
+
+
+def register_kept_by_law(name: str, kept: KeptByLaw) -> None:
+    _domains.kept_by_law[name] = kept
+
+
+def _in_order(registered: dict[str, tuple[int, T]]) -> list[T]:
+    if not registered:  # an erasure that skipped the domains would leave the person behind
+        raise RuntimeError("no domain is registered with privacy (tripguard.wiring.wire)")
+    return [entry for _, entry in sorted(registered.values(), key=lambda item: item[0])]
 
 
 def normalise_phone(phone: str) -> str:
@@ -117,26 +170,25 @@ def find_by_phone(session: Session, vault: Vault, phone: str) -> list[DataSubjec
 
 def export_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: str,
                    request_id: str | None = None) -> dict[str, Any]:
-    """Everything held about the person, decrypted: the answer to an access request (PIPL Art. 45). Someone
-    named as an emergency contact also gets their name and phone as each owner holds them
-    (`safety.contact_rights.held_for`; imported here, as safety builds on privacy)."""
-    from tripguard.safety import contact_rights
-
+    """Everything held about the person, decrypted: the answer to an access request (PIPL Art. 45). The
+    domains add their parts (`register_export`): the person's trips; someone named as an emergency contact
+    gets their name and phone as each owner holds them (`safety.contact_rights.held_for`)."""
     subject = get_subject(session, subject_id)
     personal = {column: access.open_field(vault, session, subject, column) for column in SUBJECT_FIELDS}
     held = _held_elsewhere(session, vault, subject_id)
-    named = contact_rights.held_for(session, vault, subject_id=subject_id, actor=actor)
-    opened = sorted({f"{table}.{column}" for table, rows in held.items() for row in rows for column in row
-                     if column != "id"} | ({"safety_contacts.name", "safety_contacts.phone"} if named else set()))
+    parts: dict[str, Any] = {}
+    opened = {f"{table}.{column}" for table, rows in held.items() for row in rows for column in row if column != "id"}
+    for part in _in_order(_domains.export):
+        more, fields = part(session, vault, actor, subject)
+        parts.update(more)
+        opened |= fields
     audit.record(session, actor=actor, action="subject.export", target_type="privacy_subjects",
                  target_id=subject_id, purpose=Purpose.SUBJECT_REQUEST.value,
-                 details={"request": request_id, "fields": ",".join(opened)[:2000]})
+                 details={"request": request_id, "fields": ",".join(sorted(opened))[:2000]})
     return {
         "subject_id": subject.id, "kind": subject.kind, "notice_version": subject.notice_version,
         "collected_at": subject.created_at.isoformat(), "updated_at": subject.updated_at.isoformat(),
-        "personal_data": personal, "held_with_other_records": held,
-        "trips": _trips_of(session, subject_id),
-        **({"named_as_emergency_contact": named} if named or subject.kind == contact_rights.KIND else {}),
+        "personal_data": personal, "held_with_other_records": held, **parts,
     }
 
 
@@ -169,23 +221,8 @@ def _held_elsewhere(session: Session, vault: Vault, subject_id: str) -> dict[str
 
 
 
-def _trips_of(session: Session, subject_id: str) -> list[dict[str, str | None]]:
-    trips = session.scalars(select(Trip).where(or_(Trip.passenger_id == subject_id, Trip.driver_id == subject_id))
-                            .order_by(Trip.started_at))
-    return [{"id": t.id, "role": "driver" if t.driver_id == subject_id else "passenger",
-             "started_at": t.started_at.isoformat() if t.started_at else None,
-             "ended_at": t.ended_at.isoformat() if t.ended_at else None} for t in trips]
-
-
 def _kept_by_law(session: Session, subject_id: str, trip_data_days: int) -> list[dict[str, object]]:
-    trips = list(session.execute(select(Trip.id, Trip.ended_at, Trip.updated_at).where(
-        or_(Trip.passenger_id == subject_id, Trip.driver_id == subject_id))))
-    if not trips:
-        return []
-    until = max((ended or updated) for _, ended, updated in trips) + timedelta(days=trip_data_days)
-    return [{"what": "trips", "ids": [trip_id for trip_id, _, _ in trips][:100], "kept_until": until.isoformat(),
-             "basis": "trip and business data are kept at least 2 years (网约车暂行办法, 监管信息交互平台)",
-             "open_only_for": sorted(p.value for p in BLOCKED_DATA_PURPOSES)}]
+    return [kept for rule in _domains.kept_by_law.values() for kept in rule(session, subject_id, trip_data_days)]
 
 
 def erase_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: str, reason: str,
@@ -193,13 +230,12 @@ def erase_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: s
     """Crypto-shred the subject: every copy of their data, backups included once the key-backup window
     has passed, stops opening. The vault shreds the key; `erase_footprint` does the rest, the same way a
     restore re-applies it. Trip data kept by law stays, blocked (the deletion record says so)."""
-    # safety builds on privacy: imported here to keep the import graph one-way
-    from tripguard.safety import sos
-
     refuse_own(actor, Decision.SUBJECT_REQUEST, subject_id)  # a staff member never erases themselves
     get_subject(session, subject_id)
     record_id = new_id("del")
-    sos.keep_positions_of(session, vault, caller_id=subject_id)  # while their key still opens them
+    _in_order(_domains.erasure)  # no domain registered: refuse before anything is shredded
+    for keep in _domains.before_shred.values():  # while their key still opens what the domain must keep
+        keep(session, vault, subject_id)
     vault.shred(session, subject_id=subject_id, reason=reason, record_id=record_id)
     record, done = erase_footprint(session, actor=actor, subject_id=subject_id, at=utcnow(), record_id=record_id,
                                    reason=reason, request_id=request_id, trip_data_days=trip_data_days, vault=vault)
@@ -223,12 +259,10 @@ def erase_footprint(session: Session, *, actor: Actor, subject_id: str, at: date
     deletion record is kept (recreated when a restored backup predates it). What the law keeps (trips, SOS
     cases) stays, blocked.
 
-    Each domain that holds something about a person is asked through its own service, imported here (not at
-    the top) because those domains build on privacy. Returns the record and what was done, by kind."""
+    Each domain that holds something about a person does its part through the step it registered
+    (`register_erasure`). Returns the record and what was done, by kind."""
     from tripguard.notify import service as notify
     from tripguard.privacy import requests
-    from tripguard.safety import contact_rights, contacts, shares
-    from tripguard.screening import invitations
 
     subject = session.get(DataSubject, subject_id)
     categories = _categories(subject) if subject is not None else []
@@ -242,14 +276,10 @@ def erase_footprint(session: Session, *, actor: Actor, subject_id: str, at: date
                                 retained=_kept_by_law(session, subject_id, trip_data_days))
         session.add(record)
     done = {"requests": requests.close_for_erasure(session, subject_id=subject_id, record_id=record_id),
-            "shares": shares.revoke_for_person(session, actor=actor, subject_id=subject_id),
-            "invitations": invitations.void_for_person(session, worker_id=subject_id, at=at),
-            "contacts": contacts.forget_person(session, subject_id=subject_id),
             "messages": notify.cancel_for_person(session, subject_id=subject_id)}
-    named = contact_rights.forget_contact(session, subject_id=subject_id)
-    done["named_as_contact"] = len(named)
-    if vault is not None and named:
-        done["owners_told"] = contact_rights.tell_owners(session, vault, named, actor=actor)
+    erasing = Erasing(actor=actor, subject_id=subject_id, at=at, vault=vault)
+    for step in _in_order(_domains.erasure):
+        done.update(step(session, erasing))
     session.flush()
     return record, done
 

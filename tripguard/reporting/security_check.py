@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import ColumnElement, LargeBinary, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from tripguard import models as _every_model  # noqa: F401 (the catalogue is read off the models)
 from tripguard.audit import service as audit
 from tripguard.audit.signing import key_id, load_signing_key
 from tripguard.audit.verify import check_latest_head

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from tripguard.core import blockers as core_blockers
 from tripguard.core.blockers import Blocker, WorkerRef
 from tripguard.core.clock import utcnow
 from tripguard.core.fastread import BoundReader, FastReader, Row, as_utc, run_now
@@ -104,8 +105,7 @@ def refusal(session: Session, worker_id: str, vehicle_id: str | None = None, *,
 
 def blockers_json(result: Eligibility) -> list[dict[str, str | None]]:
     """The blockers as the gate's answer lists them (code, since, ref)."""
-    return [{"code": b.code, "since": b.since.isoformat().replace("+00:00", "Z") if b.since else None,
-             "ref": b.ref} for b in result.blockers]
+    return core_blockers.blockers_json(result.blockers)
 
 
 def at_trip_start(session: Session, *, driver_id: str | None, vehicle_id: str | None) -> list[Blocker]:
@@ -122,3 +122,8 @@ def at_trip_start(session: Session, *, driver_id: str | None, vehicle_id: str | 
         for source in VEHICLE_BLOCKERS:
             blockers.extend(run_now(source(reader, worker, now)))
     return blockers
+
+
+def person_blockers(session: Session, worker_id: str) -> tuple[Blocker, ...]:
+    """What the gate refuses this worker as a person (no vehicle): the access gate's worker clearance."""
+    return refusal(session, worker_id, with_vehicle=False).blockers

@@ -133,6 +133,22 @@ def requires(permission: Permission) -> DependsParam:
     return DependsParam(checker)
 
 
+RecordedKind = Callable[[Session, str], str | None]
+_recorded_kind: list[RecordedKind] = []
+# The kind of person the operator recorded under an id (passenger, driver, …), or None if unknown: privacy
+# keeps the records and registers how to ask (`tripguard.wiring`); security, below it, never imports it.
+
+
+def register_recorded_kind(lookup: RecordedKind) -> None:
+    _recorded_kind[:] = [lookup]
+
+
+def recorded_kind(session: Session, subject_id: str) -> str | None:
+    if not _recorded_kind:  # refuse rather than let any subject token past the check
+        raise RuntimeError("no lookup of recorded people is registered (tripguard.wiring.wire)")
+    return _recorded_kind[0](session, subject_id)
+
+
 def requires_own_record(permission: Permission) -> DependsParam:
     """`requires`, and for a subject token: its role must be the kind of person the operator recorded under
     that id (a courier token carrying a passenger's id reads nothing of theirs). Not on SOS: help first."""
@@ -141,8 +157,6 @@ def requires_own_record(permission: Permission) -> DependsParam:
         if not principal.can(permission):
             raise PermissionDenied(f"needs permission {permission.value}")
         if principal.kind == "subject":
-            from tripguard.privacy.service import recorded_kind  # privacy builds on security
-
             kind = await run_in_threadpool(recorded_kind, session, principal.id)
             if kind is not None and kind not in {role.value for role in principal.roles}:
                 raise PermissionDenied("this token's role is not the kind of person recorded under its id")

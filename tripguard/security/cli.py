@@ -90,7 +90,7 @@ def dependency_scan() -> None:
     """Audit the installed dependencies with pip-audit (PyPI's vulnerability data: needs the network) and
     record the result as evidence. A dependency that could not be audited is reported as such, not as safe."""
     pip_audit = Path(sys.executable).with_name("pip-audit")
-    run = subprocess.run([str(pip_audit), "--local", "-f", "json", "--progress-spinner", "off"],
+    run = subprocess.run([str(pip_audit), "--local", "-f", "json", "--progress-spinner", "off"],  # noqa: S603 - ours
                          capture_output=True, text=True, timeout=600, check=False)
     try:
         report = json.loads(run.stdout)
@@ -102,10 +102,12 @@ def dependency_scan() -> None:
     vulnerable = {d["name"]: [v["id"] for v in d.get("vulns", [])] for d in dependencies if d.get("vulns")}
     audited = len(dependencies) - len(skipped)
     with clean_errors(), cli_session() as session:
-        audit.record(session, actor=CLI_ACTOR, action="security.scan", target_type="dependencies", target_id="pip-audit",
+        audit.record(session, actor=CLI_ACTOR, action="security.scan", target_type="dependencies",
+                     target_id="pip-audit",
                      outcome="success" if not vulnerable and not skipped else "denied",
                      details={"audited": audited, "vulnerable": len(vulnerable), "skipped": len(skipped),
-                              "findings": ",".join(f"{n}:{'/'.join(ids)}" for n, ids in sorted(vulnerable.items()))[:900]})
+                              "findings": ",".join(f"{n}:{'/'.join(ids)}"
+                                                   for n, ids in sorted(vulnerable.items()))[:900]})
     out.print(f"{audited} dependencies audited, {len(vulnerable)} vulnerable, {len(skipped)} not audited")
     for name, ids in sorted(vulnerable.items()):
         out.print(f"  [red]{name}[/red]: {', '.join(ids)}")

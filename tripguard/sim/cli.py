@@ -23,7 +23,8 @@ def porto(
     data: Annotated[Path | None, typer.Option(help="Another copy of porto_trips.csv")] = None,
     stagger: Annotated[float | None, typer.Option(help="Seconds between trip starts [default: 8 / copies]")] = None,
     copies: Annotated[int, typer.Option(min=1, help="Each trip this many times, as its own trip (a denser city)")] = 1,
-    noise: Annotated[str, typer.Option(help="GPS noise laid over the fixes: none or urban (see sim/noise.py)")] = "none",
+    noise: Annotated[str, typer.Option(
+        help="GPS noise laid over the fixes: none or urban (see sim/noise.py)")] = "none",
     seed: Annotated[int, typer.Option(help="Seed for the anomalies' sizes and the noise")] = 7,
 ) -> None:
     """The 318 real Porto taxi trips as trip-monitoring events (CC BY 4.0; see the package's ATTRIBUTION.md)."""

@@ -536,7 +536,8 @@ def check_in(session: Session, check_in_id: str) -> CheckInView | None:
 
 def trips_started(*, since: datetime, until: datetime | None = None) -> Subquery:
     """The trips started in the period (`id`, `passenger_id`, `started_at`), for a report to join its own rows to."""
-    in_period = and_(Trip.started_at >= since, Trip.started_at < until) if until is not None else Trip.started_at >= since
+    in_period = and_(Trip.started_at >= since, Trip.started_at < until) if until is not None \
+        else Trip.started_at >= since
     return select(Trip.id.label("id"), Trip.passenger_id.label("passenger_id"),
                   Trip.started_at.label("started_at")).where(in_period).subquery()
 

@@ -44,14 +44,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, Table, func, insert, select, text
+from sqlalchemy import Engine, Table, func, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
 from tripguard.core.clock import utcnow
-from tripguard.core.db import NOT_BACKED_UP, READ_ONLY
+from tripguard.core.db import NOT_BACKED_UP, READ_ONLY, Base
 from tripguard.core.ids import new_id
 from tripguard.core.types import visible_reason
-from tripguard.models import metadata
 from tripguard.vault import crypto
 from tripguard.vault.codec import FORMAT, LEGACY_FORMAT, CodecError, RowCodec
 from tripguard.vault.crypto import Suite
@@ -99,12 +98,57 @@ def keys_file_for(path: Path) -> Path:
     return path.with_name(path.name + ".keys")
 
 
+# Every table the process's models declare on `core.db.Base`: each package's models are imported at start-up
+# (`tripguard.wiring`), so a new domain's tables are backed up without this module naming them.
+metadata = Base.metadata
+
+
 def _data_tables() -> list[Table]:
     """Every table a data backup holds: all but the data keys and the tables marked `NOT_BACKED_UP`."""
     return [t for t in metadata.sorted_tables if t.name != KEY_TABLE and NOT_BACKED_UP not in t.info]
 
 
-_LEFT_OUT = frozenset(t.name for t in metadata.sorted_tables if NOT_BACKED_UP in t.info)
+def _left_out() -> frozenset[str]:
+    return frozenset(t.name for t in metadata.sorted_tables if NOT_BACKED_UP in t.info)
+
+
+@dataclass(frozen=True)
+class RestoreSteps:
+    """What a restore does beyond loading rows, given by the packages that own the data (privacy: the erasures
+    re-applied to its records, the blind indexes rebuilt), registered at start-up (`tripguard.wiring`)."""
+
+    after_erasures: Callable[[Session, list[Erasure]], None]
+    rebuild_blind_indexes: Callable[[Session, Vault], object]
+
+
+_restore_steps: list[RestoreSteps] = []
+
+
+def register_restore_steps(steps: RestoreSteps) -> None:
+    _restore_steps[:] = [steps]
+
+
+def restore_steps() -> RestoreSteps:
+    """The registered steps; a restore without them would bring back people erased since the backup."""
+    if not _restore_steps:
+        raise BackupError("no restore steps are registered (tripguard.wiring.wire): a restore would not "
+                          "re-apply the erasures to the privacy records")
+    return _restore_steps[0]
+
+
+def check_metadata_complete(connection: Any) -> None:
+    """Every table of the database is known to this process's metadata: a table whose models were not
+    loaded would otherwise be left out of a backup (or of a restore's emptiness check) without a word."""
+    if connection.dialect.name == "postgresql":  # a partition is its parent table's (telematics.partitions)
+        names = set(connection.execute(text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition")).scalars())
+    else:
+        names = set(inspect(connection).get_table_names())
+    unknown = sorted(names - set(metadata.tables) - {"alembic_version"})
+    if unknown:
+        raise BackupError(f"the database holds tables this process has no models for ({', '.join(unknown)}): "
+                          "their package's models are not loaded (tripguard.wiring.wire)")
 
 
 def _key_table() -> Table:
@@ -294,6 +338,7 @@ def create_backup(engine: Engine, vault: Vault, path: Path, *, retention_days: i
         revision = MigrationContext.configure(connection).get_current_revision()
         now = utcnow()
         journal = _journal_head(vault)
+        check_metadata_complete(connection)
         tables = _data_tables()
         _row_codecs([*tables, _key_table()])  # an unknown column type stops it before any file exists
         header = {"format": FORMAT, "kind": "data", "created_at": now.isoformat(), "schema_revision": revision,
@@ -438,7 +483,7 @@ def _records(lines: Iterator[bytes], codecs: dict[str, RowCodec], header: dict[s
             raise BackupError("the backup's content is damaged: a line is not a row")
         if set(record) == {"table"}:
             name = record["table"]
-            if name in rows or (name not in codecs and name not in _LEFT_OUT):
+            if name in rows or (name not in codecs and name not in _left_out()):
                 raise BackupError(f"the backup holds table {name!r}, which does not belong there")
             current = codecs.get(name)
             rows[name] = 0
@@ -557,6 +602,7 @@ def restore_backup(engine: Engine, vault: Vault, path: Path, *, keys_path: Path 
                 raise BackupError(f"the database is at schema {revision}, the backup at "
                                   f"{header['schema_revision']}: run "
                                   f"`tripguard db upgrade {header['schema_revision']}`")
+            check_metadata_complete(connection)
             for table in metadata.sorted_tables:
                 if connection.execute(select(func.count()).select_from(table)).scalar():
                     raise BackupError(f"the target database is not empty (table {table.name}); restore "
@@ -564,7 +610,7 @@ def restore_backup(engine: Engine, vault: Vault, path: Path, *, keys_path: Path 
             _load(connection, _records(_plaintext_lines(handle, key, hashlib.sha256(header_bytes).digest()),
                                        _row_codecs(_data_tables()), header, rows))
             check_counts(header, rows)
-            for name in _LEFT_OUT:  # counted, not restored (a backup made before they were left out)
+            for name in _left_out():  # counted, not restored (a backup made before they were left out)
                 rows.pop(name, None)
             _load(connection, _records(_plaintext_lines(keys_handle, keys_key,
                                                         hashlib.sha256(keys_header_bytes).digest()),

@@ -188,8 +188,6 @@ def _run_backup(action: str, path: Path, keys: Path | None = None,
     from tripguard.core.db import engine_for, make_sessionmaker, unit_of_work
     from tripguard.core.errors import InvalidInput
     from tripguard.core.settings import get_settings
-    from tripguard.privacy.indexes import rebuild as rebuild_blind_indexes
-    from tripguard.privacy.service import reapply_erasures
     from tripguard.vault import backup
     from tripguard.vault.journal import JournalError
     from tripguard.vault.keys import build_vault
@@ -202,8 +200,9 @@ def _run_backup(action: str, path: Path, keys: Path | None = None,
         if action == "create":
             summary = backup.create_backup(engine, vault, path, retention_days=settings.backup_retention_days)
         else:
-            summary = backup.restore_backup(engine, vault, path, keys_path=keys, after_erasures=reapply_erasures,
-                                            rebuild_blind_indexes=rebuild_blind_indexes,
+            steps = backup.restore_steps()
+            summary = backup.restore_backup(engine, vault, path, keys_path=keys, after_erasures=steps.after_erasures,
+                                            rebuild_blind_indexes=steps.rebuild_blind_indexes,
                                             accept_journal_loss=accept_journal_loss)
         with unit_of_work(make_sessionmaker(engine)) as session:
             audit.record(session, actor=CLI_ACTOR, action=f"backup.{action}", target_type="backup",
@@ -307,9 +306,7 @@ def backup_drill(
     from tripguard.core.db import engine_for, make_sessionmaker, unit_of_work
     from tripguard.core.errors import InvalidInput
     from tripguard.core.settings import get_settings
-    from tripguard.privacy.indexes import rebuild as rebuild_blind_indexes
-    from tripguard.privacy.service import reapply_erasures
-    from tripguard.vault.backup import BackupError
+    from tripguard.vault.backup import BackupError, restore_steps
     from tripguard.vault.drill import run_drill
     from tripguard.vault.journal import JournalError
     from tripguard.vault.keys import build_vault
@@ -324,8 +321,9 @@ def backup_drill(
                              details=details)
 
         try:
-            report = run_drill(settings, build_vault(settings), path, keys_path=keys, after_erasures=reapply_erasures,
-                               rebuild_blind_indexes=rebuild_blind_indexes)
+            steps = restore_steps()
+            report = run_drill(settings, build_vault(settings), path, keys_path=keys,
+                               after_erasures=steps.after_erasures, rebuild_blind_indexes=steps.rebuild_blind_indexes)
         except (BackupError, JournalError, InvalidInput, KeySourceError, BackupKeysDamaged, OSError) as exc:
             record("backup.drill_failed", {"error": str(exc)[:300]})
             raise _fail(f"restore drill failed: {exc}") from exc

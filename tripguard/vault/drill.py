@@ -30,7 +30,6 @@ from tripguard.core.db import make_engine
 from tripguard.core.db_timeouts import maintenance_timeouts
 from tripguard.core.migrations import upgrade
 from tripguard.core.settings import Settings
-from tripguard.models import metadata
 from tripguard.vault import backup
 from tripguard.vault.backup import BackupError, BackupSummary
 from tripguard.vault.journal import Erasure
@@ -112,7 +111,7 @@ def run_drill(settings: Settings, vault: Vault, path: Path, *, keys_path: Path |
                                             rebuild_blind_indexes=rebuild_blind_indexes)
             with engine.connect() as connection:
                 counted = {t.name: int(connection.execute(select(func.count()).select_from(t)).scalar_one())
-                           for t in metadata.sorted_tables}
+                           for t in backup.metadata.sorted_tables}
         finally:
             engine.dispose()
     expected = {name: summary.rows.get(name, 0) + summary.changed_by_restore.get(name, 0) for name in counted}

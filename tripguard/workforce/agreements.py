@@ -12,6 +12,7 @@ from tripguard.audit.actor import Actor
 from tripguard.core.clock import utcnow
 from tripguard.core.errors import Conflict, InvalidInput
 from tripguard.core.ids import new_id
+from tripguard.privacy import access
 from tripguard.security.principal import Principal
 from tripguard.workforce import clearance
 from tripguard.workforce.clearance import AgreementText
@@ -44,7 +45,7 @@ def versions(session: Session) -> list[Agreement]:
 
 
 def in_force_for(session: Session, principal: Principal) -> tuple[AgreementText, Signature | None]:
-    audience = clearance.audience_of(principal)
+    audience = access.audience_of(principal)
     if audience is None:
         raise Conflict("only staff, drivers and couriers sign a confidentiality agreement")
     text = clearance.in_force(session, audience)

@@ -17,7 +17,7 @@ from sqlalchemy import event, or_, select
 from sqlalchemy.orm import Session
 
 from tripguard.core.clock import utcnow
-from tripguard.security.permissions import WORKER_ROLES
+from tripguard.privacy.access import audience_of
 from tripguard.security.principal import Principal
 from tripguard.workforce.models import Agreement, Sanction, Signature
 
@@ -63,14 +63,6 @@ def in_force(session: Session, audience: str) -> AgreementText:
         return built_in(audience)
     return AgreementText(row.audience, row.version, row.title_zh, row.title_en, row.body_zh, row.body_en,
                          row.sha256, row.published_at)
-
-
-def audience_of(principal: Principal) -> str | None:
-    if principal.kind == "staff":
-        return "staff"
-    if principal.kind == "subject" and principal.roles & WORKER_ROLES:
-        return "worker"
-    return None  # the operator's backend, passengers and customers sign nothing
 
 
 def has_signed(session: Session, signer_id: str, agreement: AgreementText) -> bool:

@@ -157,7 +157,7 @@ def test_a_trip_that_starts_in_gcj02_mid_batch_is_converted_from_there_on() -> N
     before = json.dumps({"type": "ping", "trip_id": "G9", "ts": "2026-03-01T08:00:00Z", "lon": 116.4, "lat": 39.9})
     after = json.dumps({"type": "ping", "trip_id": "G9", "ts": "2026-03-01T08:00:02Z", "lon": 116.4, "lat": 39.9})
     gcj: dict[str, None] = {}
-    columns, errors = read_ndjson("\n".join([before, start, after]).encode(), gcj)
+    columns, errors = read_ndjson(f"{before}\n{start}\n{after}".encode(), gcj)
     assert not errors and "G9" in gcj
     events = columns.events()
     assert isinstance(events[1], TripStarted)
