@@ -35,7 +35,8 @@ from tripguard.telematics.events import (
 )
 from tripguard.telematics.fast_monitor import BatchMonitor
 from tripguard.telematics.feed import LiveFeed, column_items
-from tripguard.telematics.models import Device, Trip, TripAlert
+from tripguard.telematics.geo import haversine_m, wgs84_to_gcj02
+from tripguard.telematics.models import Device, Trip, TripAlert, Vehicle
 from tripguard.telematics.monitor import Alert
 from tripguard.telematics.reader import read_ndjson_numbered
 from tripguard.telematics.track import Track
@@ -382,3 +383,51 @@ def alerts_by_hour(session: Session, *, since: datetime) -> dict[datetime, dict[
     for at, kind, count in rows:
         counts.setdefault(as_hour(at), {})[kind] = int(count)
     return counts
+
+
+# -- what the regulator's exporters read (tripguard.regulator.exporters): rows and positions, no audit here;
+# the exporter audits each export as machine use for the legal obligation.
+def vehicles_changed(session: Session, *, start: datetime, end: datetime) -> list[Vehicle]:
+    """Vehicles registered or changed in [start, end), oldest change first."""
+    return list(session.scalars(select(Vehicle).where(Vehicle.updated_at >= start, Vehicle.updated_at < end)
+                                .order_by(Vehicle.updated_at, Vehicle.id)))
+
+
+def vehicle(session: Session, vehicle_id: str | None) -> Vehicle | None:
+    return None if vehicle_id is None else session.get(Vehicle, vehicle_id)
+
+
+def device_of(session: Session, vehicle_id: str) -> Device | None:
+    """The vehicle's installed device (the earliest installed, when it has several)."""
+    return session.scalars(select(Device).where(Device.vehicle_id == vehicle_id, Device.installed_at.is_not(None))
+                           .order_by(Device.installed_at, Device.id).limit(1)).first()
+
+
+def trips_started(session: Session, *, start: datetime, end: datetime) -> list[Trip]:
+    return list(session.scalars(select(Trip).where(Trip.started_at >= start, Trip.started_at < end)
+                                .order_by(Trip.started_at, Trip.id)))
+
+
+def trips_ended(session: Session, *, start: datetime, end: datetime) -> list[Trip]:
+    return list(session.scalars(select(Trip).where(Trip.ended_at >= start, Trip.ended_at < end)
+                                .order_by(Trip.ended_at, Trip.id)))
+
+
+def trips_moving(session: Session, *, start: datetime, end: datetime) -> list[Trip]:
+    """Trips that may have positions in [start, end): started before its end, not ended before its start."""
+    return list(session.scalars(select(Trip).where(Trip.started_at < end)
+                                .where((Trip.ended_at.is_(None)) | (Trip.ended_at >= start))
+                                .order_by(Trip.started_at, Trip.id)))
+
+
+def positions_of(session: Session, vault: Vault, trip_id: str) -> list[Ping]:
+    """The trip's kept positions (WGS-84), in time order, each timestamp once."""
+    return trips.load_track(session, vault, trip_id).pings(trip_id)
+
+
+def to_gcj02(lon: float, lat: float) -> tuple[float, float]:
+    return wgs84_to_gcj02(lon, lat)
+
+
+def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    return haversine_m(lon1, lat1, lon2, lat2)
