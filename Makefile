@@ -7,7 +7,7 @@ UV := $(PYTHON) -m uv
 PYTEST_ARGS ?=
 export TRIPGUARD_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test test-sqlite test-postgres fuzz lint chromium catalogs gallery bench clean
+.PHONY: install run test test-sqlite test-postgres fuzz lint chromium catalogs gallery bench clean proto
 
 # The virtualenv is rebuilt from the lock whenever the lock changes.
 $(BIN)/.installed: pyproject.toml uv.lock
@@ -65,6 +65,10 @@ fuzz: install
 # Extract messages and refresh the zh_CN / en catalogs (fails on an untranslated Chinese string).
 catalogs: install
 	$(BIN)/python scripts/update_catalogs.py
+
+# The regulator schema's generated Python (otipc_pb2.py and its .pyi stub), from tripguard/regulator/proto/otipc.proto.
+proto: install
+	$(BIN)/python scripts/gen_proto.py
 
 # Screenshots of every console page in zh and en, and the gallery table in docs/console.md.
 gallery: install chromium

@@ -112,3 +112,10 @@ def expired(keep: timedelta,
             session.execute(delete(Complaint).where(Complaint.id.in_(erasable)))
         return len(erasable), held_count
     return run
+
+
+def about_trips(session: Session, *, start: datetime, end: datetime) -> list[Complaint]:
+    """Complaints about a trip filed in [start, end), oldest first (the regulator's complaint records)."""
+    return list(session.scalars(select(Complaint).where(Complaint.trip_id.is_not(None), Complaint.created_at >= start,
+                                                        Complaint.created_at < end)
+                                .order_by(Complaint.created_at, Complaint.id)))

@@ -60,9 +60,10 @@ def register_on_screen(people: OnScreen) -> None:
 # Every audited read of personal data: a person's record or any sealed field of theirs (case pages, contacts),
 # an export, a trip's positions (with where its alerts happened), a recording, a share-link view; every
 # machine use of a plaintext the system resolved (a telephony route's real number); the live map, whose
-# openings and streams name the trips on screen (`telematics.detection.onscreen`).
+# openings and streams name the trips on screen (`telematics.detection.onscreen`); every record the regulator's feed
+# exported (`regulator.gate`: the driver, the trip, the complaint, read for the legal obligation).
 READ_ACTIONS = ("personal.read", "personal.use", "subject.export", "trip.trajectory_read", "recording.open",
-                "share.view", "live_map.open", "live_map.shown")
+                "share.view", "live_map.open", "live_map.shown", "regulator.export")
 LIVE_MAP_ACTIONS = frozenset({"live_map.open", "live_map.shown"})
 
 

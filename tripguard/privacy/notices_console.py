@@ -37,7 +37,7 @@ PURPOSE_LABELS = {
     Purpose.INVESTIGATION: N_("Investigating an incident"), Purpose.SCREENING: N_("Background screening"),
     Purpose.SUPPORT: N_("Answering the person"), Purpose.SUBJECT_REQUEST: N_("The person's own requests"),
     Purpose.BREACH_RESPONSE: N_("Telling people of a breach"), Purpose.LEGAL_CLAIMS: N_("Legal claims"),
-    Purpose.DISCIPLINE: N_("Discipline"),
+    Purpose.DISCIPLINE: N_("Discipline"), Purpose.LEGAL_OBLIGATION: N_("A legal obligation (the regulator's feed)"),
 }
 VERSION_FIELD = r"[A-Za-z0-9._\-]{1,32}"  # schemas.VERSION_PATTERN as the browser reads it (a `v`-flag RegExp)
 ALREADY_PUBLISHED = N_("This version is published already and never changes: give the new text a new version.")

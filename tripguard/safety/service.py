@@ -23,7 +23,7 @@ from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.privacy import access, freetext
 from tripguard.safety import recordings
-from tripguard.safety.models import Incident, IncidentEvent
+from tripguard.safety.models import EmergencyContact, Incident, IncidentEvent
 from tripguard.security.models import StaffAccount
 from tripguard.security.permissions import Purpose, Role
 from tripguard.security.principal import Principal
@@ -330,3 +330,10 @@ def live_case_count(session: Session) -> dict[str, int]:
     rows = session.execute(select(Incident.status, func.count()).where(Incident.status.in_(
         ("open", "acknowledged", "in_progress"))).group_by(Incident.status))
     return {status: int(count) for status, count in rows}
+
+
+def first_contact(session: Session, subject_id: str) -> EmergencyContact | None:
+    """The person's verified emergency contact in the lowest slot (what an opted-in regulator export names)."""
+    return session.scalars(select(EmergencyContact).where(EmergencyContact.subject_id == subject_id,
+                                                          EmergencyContact.verified_at.is_not(None))
+                           .order_by(EmergencyContact.slot).limit(1)).first()

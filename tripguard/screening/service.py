@@ -412,3 +412,15 @@ def checks_of(session: Session, applicant_id: str) -> list[Check]:
 def reports_of(session: Session, applicant_id: str) -> list[Report]:
     return list(session.scalars(select(Report).where(Report.applicant_id == applicant_id)
                                 .order_by(Report.created_at.desc())))
+
+
+def drivers_changed(session: Session, *, start: datetime, end: datetime) -> list[Applicant]:
+    """Drivers who have worked (active, suspended or offboarded) whose record changed in [start, end), oldest
+    change first: what the regulator's base data on drivers follows."""
+    return list(session.scalars(select(Applicant).where(
+        Applicant.role == "driver", Applicant.status.in_(("active", "suspended", "offboarded")),
+        Applicant.updated_at >= start, Applicant.updated_at < end).order_by(Applicant.updated_at, Applicant.id)))
+
+
+def find(session: Session, applicant_id: str | None) -> Applicant | None:
+    return None if applicant_id is None else session.get(Applicant, applicant_id)

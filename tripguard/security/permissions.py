@@ -105,6 +105,9 @@ class Purpose(StrEnum):
     BREACH_RESPONSE = "breach_response"  # tell people a breach affected them
     LEGAL_CLAIMS = "legal_claims"  # establish, exercise or defend legal claims (data kept by law after erasure)
     DISCIPLINE = "discipline"  # decide on a violation by a worker or a staff member
+    # Send the regulator what the law requires (网约车 运行管理办法): held by no role, only the regulator feed's
+    # machine reads name it (`regulator.gate`).
+    LEGAL_OBLIGATION = "legal_obligation"
 
 
 class Decision(StrEnum):

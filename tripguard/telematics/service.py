@@ -545,3 +545,46 @@ def trips_started(*, since: datetime, until: datetime | None = None) -> Subquery
 def trips_checked_in() -> Subquery:
     """The trips whose check-in someone answered (`trip_id`): "ok" or "help"."""
     return select(CheckIn.trip_id.label("trip_id")).where(CheckIn.status.in_(("ok", "help"))).distinct().subquery()
+
+# -- what the regulator's exporters read (tripguard.regulator.exporters): rows and positions, no audit here;
+# the exporter audits each export as machine use for the legal obligation.
+def vehicles_changed(session: Session, *, start: datetime, end: datetime) -> list[Vehicle]:
+    """Vehicles registered or changed in [start, end), oldest change first."""
+    return list(session.scalars(select(Vehicle).where(Vehicle.updated_at >= start, Vehicle.updated_at < end)
+                                .order_by(Vehicle.updated_at, Vehicle.id)))
+
+
+def device_of(session: Session, vehicle_id: str) -> Device | None:
+    """The vehicle's installed device (the earliest installed, when it has several)."""
+    return session.scalars(select(Device).where(Device.vehicle_id == vehicle_id, Device.installed_at.is_not(None))
+                           .order_by(Device.installed_at, Device.id).limit(1)).first()
+
+
+def trips_started_in(session: Session, *, start: datetime, end: datetime) -> list[Trip]:
+    return list(session.scalars(select(Trip).where(Trip.started_at >= start, Trip.started_at < end)
+                                .order_by(Trip.started_at, Trip.id)))
+
+
+def trips_ended_in(session: Session, *, start: datetime, end: datetime) -> list[Trip]:
+    return list(session.scalars(select(Trip).where(Trip.ended_at >= start, Trip.ended_at < end)
+                                .order_by(Trip.ended_at, Trip.id)))
+
+
+def trips_moving(session: Session, *, start: datetime, end: datetime) -> list[Trip]:
+    """Trips that may have positions in [start, end): started before its end, not ended before its start."""
+    return list(session.scalars(select(Trip).where(Trip.started_at < end)
+                                .where((Trip.ended_at.is_(None)) | (Trip.ended_at >= start))
+                                .order_by(Trip.started_at, Trip.id)))
+
+
+def positions_of(session: Session, vault: Vault, trip_id: str) -> list[Ping]:
+    """The trip's kept positions (WGS-84), in time order, each timestamp once."""
+    return trips.load_track(session, vault, trip_id).pings(trip_id)
+
+
+def to_gcj02(lon: float, lat: float) -> tuple[float, float]:
+    return geo.wgs84_to_gcj02(lon, lat)
+
+
+def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    return geo.haversine_m(lon1, lat1, lon2, lat2)

@@ -34,7 +34,7 @@ ROLES = {key: key for key in (
     N_("courier"))}
 PURPOSES = {key: key for key in (
     N_("delivery"), N_("emergency"), N_("investigation"), N_("screening"), N_("support"), N_("subject_request"),
-    N_("breach_response"), N_("legal_claims"), N_("discipline"))}
+    N_("breach_response"), N_("legal_claims"), N_("discipline"), N_("legal_obligation"))}
 CATEGORIES = {key: key for key in (
     N_("user.name"), N_("user.contact.phone_number"), N_("user.contact.email"), N_("user.contact.address"),
     N_("user.government_id"), N_("user.financial.bank_account"), N_("user.content.free_text"), N_("user.location"),
@@ -58,6 +58,7 @@ ACTIONS = {key: key for key in (
     N_("order.prepared"), N_("order.picked_up"), N_("order.delivered"), N_("order.cancelled"),
     N_("order.exception"), N_("order.pickup_code"), N_("order.handover_code"), N_("personal.read"),
     N_("personal.use"), N_("privacy.blind_index_rebuild"), N_("recording.open"), N_("recording.register"),
+    N_("regulator.export"),
     N_("report.close"), N_("report.restate"), N_("request.decide"), N_("request.file"), N_("request.verify"),
     N_("retention.run"), N_("sanction.appeal"), N_("sanction.appeal_decide"), N_("sanction.decide"),
     N_("sanction.lift"), N_("screening.apply"), N_("screening.face_match"), N_("screening.invite"),

@@ -185,3 +185,13 @@ def sanction_counts(session: Session, *, since: datetime, until: datetime) -> di
     return {key: count for key, count in session.execute(select(Sanction.kind, func.count()).where(
         Sanction.decided_at >= since, Sanction.decided_at < until, Sanction.status != "overturned")
         .group_by(Sanction.kind))}
+
+
+def sanctions_decided(session: Session, *, start: datetime, end: datetime,
+                      offender_type: str = "worker") -> list[tuple[Sanction, Violation]]:
+    """Sanctions decided in [start, end) on `offender_type`s, with their violation, oldest first."""
+    rows = session.execute(select(Sanction, Violation).join(Violation, Violation.id == Sanction.violation_id)
+                           .where(Violation.offender_type == offender_type,
+                                  Sanction.decided_at >= start, Sanction.decided_at < end)
+                           .order_by(Sanction.decided_at, Sanction.id))
+    return [(s, v) for s, v in rows]

@@ -189,3 +189,13 @@ def assign_retraining(session: Session, *, worker_id: str, course_id: str, viola
                      assigned_at=utcnow())
     session.add(row)
     return row
+
+
+def passed_in(session: Session, *, start: datetime, end: datetime, worker_ids: list[str] | None = None
+              ) -> list[tuple[Attempt, Course]]:
+    """Passed attempts in [start, end) with their course, oldest first (the regulator's training records)."""
+    statement = (select(Attempt, Course).join(Course, Course.id == Attempt.course_id)
+                 .where(Attempt.passed.is_(True), Attempt.at >= start, Attempt.at < end))
+    if worker_ids is not None:
+        statement = statement.where(Attempt.worker_id.in_(worker_ids))
+    return [(a, c) for a, c in session.execute(statement.order_by(Attempt.at, Attempt.id))]
