@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, status
 from sqlalchemy import select
 
 from tripguard.audit import repository, service
+from tripguard.audit.deps import AuditKey
 from tripguard.audit.models import AuditEntry
 from tripguard.audit.schemas import (
     AuditEntryRead,
@@ -80,16 +81,16 @@ def latest_head(_: AuditReader, session: DbSession) -> TreeHeadRead:
 
 
 @router.post("/heads", status_code=status.HTTP_201_CREATED)
-def sign_head(principal: AuditSigner, request: Request, session: DbSession) -> TreeHeadRead:
-    head = service.sign_new_head(session, request.app.state.audit_key)
+def sign_head(principal: AuditSigner, session: DbSession, audit_key: AuditKey) -> TreeHeadRead:
+    head = service.sign_new_head(session, audit_key)
     service.record(session, actor=principal.actor, action="audit.sign_head", target_type="tree_head",
                    target_id=str(head.tree_size))
     return TreeHeadRead.of(head)
 
 
 @router.get("/signing-key")
-def signing_key(_: AuditReader, request: Request) -> SigningKeyRead:
-    public = request.app.state.audit_key.public_key()
+def signing_key(_: AuditReader, audit_key: AuditKey) -> SigningKeyRead:
+    public = audit_key.public_key()
     return SigningKeyRead(key_id=key_id(public), public_key_pem=public_key_pem(public))
 
 
@@ -112,9 +113,9 @@ def consistency_proof(
 
 
 @router.get("/verify", dependencies=[Bulk])
-def verify(_: AuditReader, request: Request, session: DbSession) -> VerifyRead:
+def verify(_: AuditReader, session: DbSession, audit_key: AuditKey) -> VerifyRead:
     """Rebuild the tree from the stored rows and check every kept signed head."""
-    report = verify_log(session, request.app.state.audit_key.public_key())
+    report = verify_log(session, audit_key.public_key())
     return VerifyRead(ok=report.ok, tree_size=report.tree_size, pending=report.pending, root_hash=report.root_hash.hex(),
                       heads_checked=report.heads_checked, first_bad_seq=report.first_bad_seq,
                       problems=report.problems)

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from tripguard.audit import repository as audit_repository
 from tripguard.audit import service as audit_service
+from tripguard.audit.deps import AuditKey
 from tripguard.audit.models import AuditEntry
 from tripguard.audit.verify import verify_log
 from tripguard.core import i18n
@@ -93,8 +94,9 @@ def audit_rows(request: Request, _: AuditReader, session: DbSession) -> HTMLResp
 
 
 @router.get("/audit/verify", dependencies=[Bulk])
-def audit_verify(request: Request, _: AuditReader, session: DbSession) -> HTMLResponse:
-    report = verify_log(session, request.app.state.audit_key.public_key())
+def audit_verify(request: Request, _: AuditReader, session: DbSession, audit_key: AuditKey
+                 ) -> HTMLResponse:
+    report = verify_log(session, audit_key.public_key())
     return render(request, "audit/verify.html", report=report)
 
 

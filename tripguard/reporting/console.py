@@ -13,6 +13,7 @@ from tripguard.core import periods as grammar
 from tripguard.core.admission import Bulk
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
+from tripguard.core.deps import AppSettings
 from tripguard.reporting import digests, kpis, periods, quarterly, render
 from tripguard.security.auth import ReportReader
 from tripguard.vault.keys import key_source
@@ -25,8 +26,8 @@ MEDIA = {"html": "text/html; charset=utf-8", "pdf": "application/pdf", "csv": "t
 
 
 @router.get("")
-def reports_page(request: Request, principal: ReportReader, session: DbSession, period: PeriodQuery = None) -> HTMLResponse:
-    settings = request.app.state.settings
+def reports_page(request: Request, principal: ReportReader, session: DbSession,
+                 settings: AppSettings, period: PeriodQuery = None) -> HTMLResponse:
     now = utcnow()
     label = period or periods.current_quarter(now, settings.timezone)
     span = periods.parse(label, settings.timezone)
@@ -43,9 +44,10 @@ def reports_page(request: Request, principal: ReportReader, session: DbSession, 
 @router.get("/quarterly", dependencies=[Bulk])
 async def quarterly_download(request: Request, principal: ReportReader, session: DbSession,
                              quarter: Annotated[str, Query(pattern=grammar.QUARTER)],
-                             format: Annotated[str, Query(pattern="^(html|pdf|csv)$")] = "pdf") -> Response:
+                             settings: AppSettings,
+                             format: Annotated[str, Query(pattern="^(html|pdf|csv)$")] = "pdf"
+                             ) -> Response:
     """The quarterly report, as `tripguard report quarterly` writes it, in the page's language."""
-    settings = request.app.state.settings
     locale = request_locale(request)
 
     def build() -> bytes:

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from tripguard.core import i18n
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
+from tripguard.core.deps import AppSettings, sessions_of, settings_of
 from tripguard.core.errors import DomainError
 from tripguard.security import service as security_service
 from tripguard.security.auth import SESSION_COOKIE, ConsoleUser, Public
@@ -68,7 +69,7 @@ def nav_for(principal: Principal, *, development: bool = False) -> list[dict[str
 
 def page(request: Request, template: str, principal: Principal, current: str, *, status_code: int = 200,
          **context: object) -> HTMLResponse:
-    development = request.app.state.settings.env == "development"
+    development = settings_of(request.app).env == "development"
     return render(request, template, status_code=status_code, principal=principal,
                   nav=nav_for(principal, development=development), current=current,
                   watch_cases=principal.can(Permission.INCIDENT_HANDLE), **context)
@@ -116,9 +117,9 @@ def i18n_text(request: Request, message: str) -> str:
 
 
 @router.get("")
-def home(request: Request, principal: ConsoleUser, session: DbSession) -> HTMLResponse:
+def home(request: Request, principal: ConsoleUser, session: DbSession, settings: AppSettings
+         ) -> HTMLResponse:
     """Each role's live figures (refreshed every 30 s) and charts of the last 24 hours."""
-    settings = request.app.state.settings
     board = dashboard.build(session, principal, utcnow(), timezone=settings.timezone,
                             ack_seconds=settings.incident_ack_seconds,
                             cache_seconds=settings.dashboard_quarter_cache_seconds)
@@ -126,8 +127,8 @@ def home(request: Request, principal: ConsoleUser, session: DbSession) -> HTMLRe
 
 
 @router.get("/figures")
-def home_figures(request: Request, principal: ConsoleUser, session: DbSession) -> HTMLResponse:
-    settings = request.app.state.settings
+def home_figures(request: Request, principal: ConsoleUser, session: DbSession,
+                 settings: AppSettings) -> HTMLResponse:
     return render(request, "home_figures.html", board=dashboard.build(
         session, principal, utcnow(), charts=False, timezone=settings.timezone, ack_seconds=settings.incident_ack_seconds,
         cache_seconds=settings.dashboard_quarter_cache_seconds))
@@ -191,8 +192,8 @@ def _signed_in(request: Request) -> Principal | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie or not request.url.path.startswith("/console"):
         return None
-    with request.app.state.sessionmaker() as session:
-        principal = security_service.principal_from_session(session, request.app.state.settings, cookie)
+    with sessions_of(request.app)() as session:
+        principal = security_service.principal_from_session(session, settings_of(request.app), cookie)
         session.commit()
     return principal
 

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
+from tripguard.core.deps import AppSettings
 from tripguard.core.errors import DomainError, FieldProblem, InvalidInput, NotFound
 from tripguard.core.i18n import N_
 from tripguard.core.periods import is_period
@@ -27,6 +28,8 @@ from tripguard.security.auth import (
 )
 from tripguard.security.permissions import Permission, Purpose
 from tripguard.security.principal import Principal
+from tripguard.vault.deps import AppVault
+from tripguard.vault.service import Vault
 from tripguard.web.confirmations import ask
 from tripguard.web.lists import Column, Filter, ListSpec, fetch, read_query
 from tripguard.web.rendering import request_locale
@@ -209,7 +212,8 @@ def _findings_page(request: Request, principal: Principal, session: DbSession, *
 
 
 @router.post("/supervision/inspections")
-async def record_inspection(request: Request, principal: SupervisionReader, session: DbSession) -> Response:
+async def record_inspection(request: Request, principal: SupervisionReader, session: DbSession,
+                            vault: AppVault) -> Response:
     """An inspection from the checklist's form: `result.<item>` for each item, the period, notes."""
     form = await request.form()
     checklist_id, period = str(form.get("checklist_id", "")), str(form.get("period", ""))
@@ -219,7 +223,7 @@ async def record_inspection(request: Request, principal: SupervisionReader, sess
     try:
         if not is_period(period):
             raise InvalidInput(errors=[FieldProblem(field="period", message="e.g. 2026-11")])
-        await run_in_threadpool(inspections.record, session, request.app.state.vault, actor=principal.actor,
+        await run_in_threadpool(inspections.record, session, vault, actor=principal.actor,
                                 inspector=principal.id, checklist_id=checklist_id, period=period, results=results,
                                 notes=notes, idempotency_key=None)
     except DomainError as exc:
@@ -246,8 +250,9 @@ def finding_page(request: Request, finding_id: Identifier, principal: Supervisio
 
 
 @router.post("/supervision/{finding_id}")
-def review_finding(request: Request, finding_id: Identifier, principal: SupervisionReader, session: DbSession,
-                   action: Annotated[str, Form(pattern="^(justified|violation)$")],
+def review_finding(request: Request, finding_id: Identifier, principal: SupervisionReader,
+                   session: DbSession,
+                   action: Annotated[str, Form(pattern="^(justified|violation)$")], vault: AppVault,
                    kind: Annotated[str, Form(pattern="^(privacy|safety|service|conduct)$")] = "privacy",
                    summary: Annotated[CleanStr, Form(max_length=4000)] = "") -> Response:
     """Close the finding as justified, or raise a violation against the staff member with it as evidence."""
@@ -262,7 +267,7 @@ def review_finding(request: Request, finding_id: Identifier, principal: Supervis
                 raise NotFound("no such action")
             if len(summary.strip()) < 2:
                 raise InvalidInput(errors=[FieldProblem(field="summary", message="say what was done")])
-            discipline.raise_violation(session, request.app.state.vault, actor=principal.actor, offender_type="staff",
+            discipline.raise_violation(session, vault, actor=principal.actor, offender_type="staff",
                                        offender_id=finding.actor_id, kind=kind, summary=summary.strip(),
                                        evidence={"findings": [finding.id],
                                                  "audit": [str(i) for i in finding.evidence[:50]]})
@@ -282,9 +287,9 @@ def violations_page(request: Request, principal: DisciplineDecider, session: DbS
                 list=fetch(session, select(Violation), VIOLATIONS, read_query(request, VIOLATIONS)))
 
 
-def _violation_page(request: Request, principal: Principal, session: DbSession, violation: Violation, *,
-                    error: str | None = None, status_code: int = 200) -> HTMLResponse:
-    vault = request.app.state.vault
+def _violation_page(request: Request, principal: Principal, session: DbSession, vault: Vault,
+                    violation: Violation, *, error: str | None = None, status_code: int = 200
+                    ) -> HTMLResponse:
     summary = access.read_fields(vault, session, principal, violation, ["summary"], purpose=Purpose.DISCIPLINE)
     sanctions = discipline.sanctions_of(session, violation_id=violation.id)
     appeals = {s.id: access.read_fields(vault, session, principal, s, ["appeal"], purpose=Purpose.DISCIPLINE)["appeal"]
@@ -298,19 +303,22 @@ def _violation_page(request: Request, principal: Principal, session: DbSession, 
 
 @router.get("/discipline/{violation_id}")
 def violation_page(request: Request, violation_id: Identifier, principal: DisciplineDecider,
-                   session: DbSession) -> HTMLResponse:
+                   session: DbSession, vault: AppVault) -> HTMLResponse:
     """A violation: what was done (read for the discipline purpose, audited), its evidence, its sanctions."""
-    return _violation_page(request, principal, session, discipline.get(session, violation_id))
+    return _violation_page(request, principal, session, vault, discipline.get(session, violation_id))
 
 
 @router.post("/discipline/{violation_id}")
-def decide(request: Request, violation_id: Identifier, principal: DisciplineDecider, session: DbSession,
+def decide(request: Request, violation_id: Identifier, principal: DisciplineDecider,
+           session: DbSession,
            action: Annotated[str, Form(pattern="^(sanction|lift|upheld|overturned)$")],
+           settings: AppSettings, vault: AppVault,
            kind: Annotated[str, Form(pattern="^(warning|fine|suspension|dismissal|referral|retraining)$")] = "warning",
            amount_yuan: Annotated[int | None, Form(ge=1, le=1_000_000)] = None,
            days: Annotated[int | None, Form(ge=1, le=3650)] = None,
            course_id: Annotated[str, Form(max_length=64)] = "",
-           sanction_id: Annotated[str, Form(max_length=40)] = "", confirm: Confirmation = "") -> Response:
+           sanction_id: Annotated[str, Form(max_length=40)] = "", confirm: Confirmation = ""
+           ) -> Response:
     """A sanction, lifting one, or an appeal's decision. A sanction and an appeal's decision ask first."""
     violation = discipline.get(session, violation_id)
     question = SANCTION_QUESTIONS[kind] if action == "sanction" else APPEAL_QUESTIONS.get(action)
@@ -325,13 +333,13 @@ def decide(request: Request, violation_id: Identifier, principal: DisciplineDeci
         if action == "sanction":
             discipline.decide(session, actor=principal.actor, violation_id=violation.id, kind=kind,
                               amount_fen=amount_yuan * 100 if amount_yuan else None, days=days,
-                              course_id=course_id or None, webhook_url=request.app.state.settings.webhook_url)
+                              course_id=course_id or None, webhook_url=settings.webhook_url)
         elif action == "lift":
             discipline.lift(session, actor=principal.actor, sanction_id=sanction_id)
         else:
             discipline.decide_appeal(session, actor=principal.actor, sanction_id=sanction_id, outcome=action)
     except DomainError as exc:
         session.rollback()
-        return _violation_page(request, principal, session, violation, error=error_text(request, exc),
+        return _violation_page(request, principal, session, vault, violation, error=error_text(request, exc),
                                status_code=exc.status)
     return RedirectResponse(f"/console/discipline/{violation.id}", status_code=303)
