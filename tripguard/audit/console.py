@@ -78,7 +78,6 @@ def audit_page(request: Request, principal: AuditReader, session: DbSession) -> 
         entries = audit_repository.search_entries(session, filters)
         audit_service.record(session, actor=principal.actor, action="console.export", target_type="list",
                              target_id="audit", details={"rows": len(entries)})
-        session.commit()
         with reader_cells(request, session) as cells:
             header = [i18n.gettext(column) for column in EXPORT_COLUMNS]
             body: list[list[object]] = [[cells.text(v) for v in _export_row(e, cells)] for e in entries]

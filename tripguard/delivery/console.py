@@ -131,7 +131,6 @@ def reveal(request: Request, order_id: Identifier, principal: OrderRevealer, ses
         session.rollback()
         return _order_page(request, principal, session, vault, order_id, error=error_text(request, exc),
                            status_code=exc.status)
-    session.commit()
     return _order_page(request, principal, session, vault, order_id, revealed=shown, revealed_field=field)
 
 
@@ -145,6 +144,5 @@ def label(order_id: Identifier, principal: LabelPrinter, session: DbSession, vau
         raise NotFound("no such order")
     content = labels.label_for(session, vault, principal, order, fmt=format,
                                policy=labels.ItemPolicy.of(settings))
-    session.commit()
     return Response(content, media_type="application/pdf" if format == "pdf" else "image/png",
                     headers={"Cache-Control": "no-store"})

@@ -179,7 +179,7 @@ def incident_action(incident_id: Annotated[Identifier, Path()], request: Request
         session.rollback()
         return _incident_page(request, principal, session, vault, telephony, incident_id, status_code=exc.status,
                               error=error_text(request, exc))
-    session.commit()
+    session.commit()  # before the live feed shows the change on every agent's screen: never a state undone
     feed.publish(service.feed_item(incident))
     return RedirectResponse(f"/console/incidents/{incident_id}", status_code=303)
 
@@ -200,5 +200,4 @@ def incident_call(incident_id: Annotated[Identifier, Path()], request: Request,
         session.rollback()
         return _incident_page(request, principal, session, vault, telephony, incident_id, status_code=exc.status,
                               error=error_text(request, exc))
-    session.commit()
     return RedirectResponse(f"/console/incidents/{incident_id}?call={result.status}", status_code=303)

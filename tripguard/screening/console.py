@@ -248,6 +248,5 @@ def document(applicant_id: Identifier, document_id: Identifier, principal: Scree
     if row is None or row.applicant_id != applicant_id:
         raise NotFound("no such document")
     data = adjudication.open_document(session, vault, principal, row)
-    session.commit()
     return Response(data, media_type=row.content_type, headers={
         "Content-Disposition": f'attachment; filename="{row.id}"', "Cache-Control": "no-store"})

@@ -96,7 +96,7 @@ def sign_in_totp(body: TotpRequest, request: Request, response: Response, sessio
     try:
         outcome = service.complete_totp(session, settings, ticket=body.ticket, code=body.code)
     except service.SignInFailed:
-        session.commit()
+        session.commit()  # the failure count (lock-out) and its audit entry outlive the error's rollback
         raise
     return _result(outcome, response, settings)
 

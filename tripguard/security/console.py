@@ -86,7 +86,7 @@ def sign_in(request: Request, session: DbSession, settings: AppSettings, limiter
         outcome = security_service.sign_in(session, settings, username=username, password=password,
                                            totp_code=None)
     except security_service.SignInFailed:
-        session.commit()
+        session.commit()  # the failure count (lock-out) is durable before anything else can fail
         return render(request, "security/sign_in.html", status_code=401, principal=None, username=username,
                       next=next if safe_next(next) else None,
                       error=i18n_text(request, "Wrong user name or password, or the account is locked."))
@@ -105,7 +105,7 @@ def totp(
     try:
         outcome = security_service.complete_totp(session, settings, ticket=ticket, code=code)
     except security_service.SignInFailed:
-        session.commit()
+        session.commit()  # the failure count (lock-out) is durable before anything else can fail
         next = next if safe_next(next) else None
         if enrol:  # the enrolment secret stays pending: show the same QR code again
             return render(request, "security/sign_in.html", status_code=401, principal=None, next=next,

@@ -133,7 +133,7 @@ def _claim(session: Session, key: str) -> IngestReport | None:
         else:
             session.add(IngestBatch(key=key, report={}, created_at=utcnow()))
         try:
-            session.commit()
+            session.commit()  # the claim is seen by a concurrent retry while this request still works
             return None
         except IntegrityError:
             session.rollback()  # another request claimed it between our read and our insert: look again
@@ -146,7 +146,7 @@ def _release(session: Session, key: str) -> None:
     claim = session.get(IngestBatch, key)
     if claim is not None and not claim.report:
         session.delete(claim)
-        session.commit()
+        session.commit()  # the request then fails and rolls back: the freed key must outlive that
 
 
 async def _ingest(request: Request, session: Session, bus: EventBus, options: IngestOptions,

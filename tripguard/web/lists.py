@@ -214,7 +214,6 @@ def csv_response(request: Request, session: Session, principal: Principal, state
     audit.record(session, actor=principal.actor, action="console.export", target_type="list", target_id=spec.name,
                  details={"rows": len(rows), "filters": ",".join(f"{k}={v}" for k, v in query.filters.items() if v),
                           "search": bool(query.search)})
-    session.commit()
     return csv_stream(spec.name, head, body)
 
 

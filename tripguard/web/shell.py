@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tripguard.core import i18n
 from tripguard.core.clock import utcnow
-from tripguard.core.db import DbSession
+from tripguard.core.db import DbSession, unit_of_work
 from tripguard.core.deps import AppSettings, sessions_of, settings_of
 from tripguard.core.errors import DomainError
 from tripguard.security import service as security_service
@@ -192,10 +192,8 @@ def _signed_in(request: Request) -> Principal | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie or not request.url.path.startswith("/console"):
         return None
-    with sessions_of(request.app)() as session:
-        principal = security_service.principal_from_session(session, settings_of(request.app), cookie)
-        session.commit()
-    return principal
+    with unit_of_work(sessions_of(request.app)) as session:  # an error page: outside the request's transaction
+        return security_service.principal_from_session(session, settings_of(request.app), cookie)
 
 
 def sign_in_url(request: Request) -> str:
