@@ -37,7 +37,7 @@ def file_complaint(body: ComplaintCreate, filer: ComplaintFiler, request: Reques
     """A complaint, or a rating of one or two stars (`low_rating`), about a trip or an order of yours.
     About a trip, it keeps the trip's in-car recordings 16 days instead of 7."""
     complaint, new = service.file(
-        session, vault, filer=filer,
+        session, vault=vault, filer=filer,
         request=service.ComplaintRequest(category=body.category, trip_id=body.trip_id, order_id=body.order_id,
                                          rating=body.rating, text=body.text, idempotency_key=idempotency_key),
         recording_hold_days=settings.retention_recording_complaint_days)
@@ -51,7 +51,7 @@ def my_complaints(filer: ComplaintFiler, session: DbSession, vault: AppVault) ->
     """What you filed, newest first, with the desk's answer."""
     return [MyComplaint(**ComplaintRead.model_validate(c).model_dump(),
                         answer=access.open_field(vault, session, c, "answer") if c.answer is not None else None)
-            for c in service.of_person(session, filer.id)]
+            for c in service.of_person(session, subject_id=filer.id)]
 
 
 @router.post("/complaints/{complaint_id}/assign")
@@ -65,7 +65,7 @@ def assign(complaint_id: Identifier, body: Assign, handler: ComplaintHandler, se
 def answer(complaint_id: Identifier, body: Answer, handler: ComplaintHandler, session: DbSession,
            vault: AppVault, settings: AppSettings, outbox_wake: Wake) -> ComplaintRead:
     """The answer to the person, sealed under their key; they are told by SMS and read it in their app."""
-    complaint = desk.answer(session, vault, actor=handler.actor, complaint_id=complaint_id,
+    complaint = desk.answer(session, vault=vault, actor=handler.actor, complaint_id=complaint_id,
                             text=body.text, locale=settings.locale)
     outbox_wake.set()
     return ComplaintRead.model_validate(complaint)

@@ -124,7 +124,7 @@ def desk_action(request: Request, complaint_id: Identifier, principal: Complaint
         elif action == "answer":
             if len(text.strip()) < 2:
                 raise InvalidInput(errors=[FieldProblem(field="text", message="write the answer")])
-            desk.answer(session, vault, actor=principal.actor, complaint_id=complaint_id,
+            desk.answer(session, vault=vault, actor=principal.actor, complaint_id=complaint_id,
                         text=text.strip(), locale=settings.locale,
                         template_id=template_id or None)
             outbox_wake.set()
@@ -133,7 +133,8 @@ def desk_action(request: Request, complaint_id: Identifier, principal: Complaint
                           ack_seconds=settings.incident_ack_seconds)
     except DomainError as exc:
         session.rollback()
-        return _complaint_page(request, principal, session, vault, settings, desk.get(session, complaint_id),
+        return _complaint_page(request, principal, session, vault, settings,
+                               desk.get(session, complaint_id=complaint_id),
                                error=error_text(request, exc), status_code=exc.status, draft=text,
                                template_id=template_id if action == "answer" else "")
     return RedirectResponse(f"/console/complaints/{complaint_id}", status_code=303)
