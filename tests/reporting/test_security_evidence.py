@@ -86,7 +86,7 @@ def signed_log(db: Session, app: FastAPI, entries: int = 3, *, first_days_ago: i
         db.execute(update(AuditEntry).where(AuditEntry.id == made[0].id)
                    .values(ts=utcnow() - timedelta(days=first_days_ago)))
     audit.sequence_all(db)
-    audit.sign_new_head(db, app.state.audit_key)
+    audit.sign_new_head(db, key=app.state.audit_key)
     db.commit()
     return made
 

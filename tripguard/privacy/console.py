@@ -141,7 +141,7 @@ def _request_page(request: Request, principal: Principal, session: DbSession, va
             correction = json.loads(opened) if opened else None
         except ValueError:
             correction = None
-    history = audit_repository.search_entries(session, audit_repository.AuditFilter(
+    history = audit_repository.search_entries(session, query=audit_repository.AuditFilter(
         target_type="privacy_requests", target_id=subject_request.id, limit=100))
     return page(request, "privacy/request.html", principal, "/console/privacy/requests", status_code=status_code,
                 r=subject_request, correction=correction, history=history, error=error,
