@@ -206,7 +206,8 @@ def _send_handover_code(session: Session, vault: Vault, secret_key: str, order: 
     order.handover_attempts = 0
     phone = access.open_field(vault, session, order, "customer_phone")
     if phone:
-        notify.enqueue_to_person(session, vault, subject_id=order.customer_id, channel="sms", to=phone,
+        notify.enqueue_to_person(session, vault=vault, subject_id=order.customer_id, channel="sms",
+                                 to=phone,
                                  template="handover_code", locale=order.locale, params={"code": code},
                                  idempotency_key=f"handover:{order.id}:{order.handover_expires_at.isoformat()}")
 

@@ -68,7 +68,8 @@ def answer(session: Session, *, vault: Vault, actor: Actor, complaint_id: str, t
     phone = reach(session, vault, subject_id=complaint.subject_id, actor=actor, purpose=Purpose.SUPPORT,
                   use="complaint answered")
     if phone:
-        notify.enqueue_to_person(session, vault, subject_id=complaint.subject_id, channel="sms", to=phone,
+        notify.enqueue_to_person(session, vault=vault, subject_id=complaint.subject_id,
+                                 channel="sms", to=phone,
                                  template="complaint_answered", locale=locale, params={"complaint": complaint.id},
                                  idempotency_key=f"complaint:{complaint.id}:answered")
     audit.record(session, actor=actor, action="complaint.answer", target_type="complaint", target_id=complaint.id,

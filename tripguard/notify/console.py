@@ -82,7 +82,7 @@ def _statement(notifier: Notifier) -> Select[Any]:
 
 def _opened(session: DbSession, vault: Vault, messages: list[OutboxMessage]
             ) -> list[Rendered | None]:
-    return [service.opened(session, vault, message) for message in messages]
+    return [service.opened(session, vault=vault, message=message) for message in messages]
 
 
 def _audit_read(session: DbSession, principal: Principal, messages: list[OutboxMessage]) -> None:
@@ -100,7 +100,7 @@ def messages_page(request: Request, principal: RecordedMessagesReader, session: 
     if query.export:
 
         def row(message: OutboxMessage, cells: Cells) -> list[object]:
-            shown = service.opened(session, vault, message)
+            shown = service.opened(session, vault=vault, message=message)
             return [message.created_at, cells.word(message.channel, CHANNEL_LABELS), shown.to if shown else "",
                     shown.body if shown else "", cells.word(message.template, TEMPLATE_LABELS),
                     cells.word(message.status, STATUS_LABELS)]

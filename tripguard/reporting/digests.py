@@ -97,7 +97,7 @@ def run(factory: sessionmaker[Session], vault: Vault, settings: Settings, *, now
                 email = access.open_field(vault, session, reader, "email")
                 if email:
                     notify.enqueue_to_person(
-                        session, vault, subject_id=reader.staff_id, channel="email", to=email, template="digest",
+                        session, vault=vault, subject_id=reader.staff_id, channel="email", to=email, template="digest",
                         locale=reader.locale, params={"kind": kind, "period": label, "figures": figures},
                         idempotency_key=f"digest:{digest.id}:{reader.staff_id}", fresh_key=True)
             made += 1

@@ -253,7 +253,8 @@ def _tell_contacts(session: Session, vault: Vault, incident: Incident, contacts:
         phone = access.open_field(vault, session, contact, "phone")
         if not phone:
             continue
-        notify.enqueue_to_person(session, vault, subject_id=contact.subject_id, channel="sms", to=phone,
+        notify.enqueue_to_person(session, vault=vault, subject_id=contact.subject_id, channel="sms",
+                                 to=phone,
                                  template="sos_contact", locale="zh_CN",
                                  params={"name": caller_name or "—", "plate": vehicle.plate if vehicle else None,
                                          "colour": vehicle.colour if vehicle else None,
@@ -281,7 +282,7 @@ def _dispatch(session: Session, vault: Vault, incident: Incident, vehicle: Vehic
                                                            "name": _opened(session, vault, driver, "name")
                                                            or driver_screened_name},
     }
-    notify.enqueue_emergency(session, vault, subject_id=sealed_for, payload=payload,
+    notify.enqueue_emergency(session, vault=vault, subject_id=sealed_for, payload=payload,
                              idempotency_key=f"sos:{incident.id}:gateway", fresh_key=True)
 
 

@@ -256,7 +256,7 @@ def name_passengers(session: Session, vault: Vault, secret_key: str) -> None:
 
 def _texted_code(session: Session, vault: Vault, idempotency_key: str) -> str:
     message = session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key))
-    shown = notify.opened(session, vault, message) if message is not None else None
+    shown = notify.opened(session, vault=vault, message=message) if message is not None else None
     found = re.search(r"\d{6}", shown.body) if shown is not None else None
     if found is None:
         raise RuntimeError(f"no code was texted ({idempotency_key})")
