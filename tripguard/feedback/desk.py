@@ -135,7 +135,8 @@ def escalate(session: Session, *, actor: Actor, complaint_id: str, to: str, ack_
         if violation.offender_type == "worker" and not worked_on(session, complaint=complaint,
                                                                   worker_id=violation.offender_id):
             raise Conflict(N_("This complaint is about an order or a trip that this worker did not carry."))
-        raised = discipline.raise_violation(session, vault, actor=actor, offender_type=violation.offender_type,
+        raised = discipline.raise_violation(session, vault=vault, actor=actor,
+                                            offender_type=violation.offender_type,
                                             offender_id=violation.offender_id, kind=violation.kind,
                                             summary=violation.summary, evidence={"complaints": [complaint.id]})
         complaint.became, complaint.became_id = "violation", raised.id

@@ -115,7 +115,7 @@ def check_clearance(session: Session, principal: Principal) -> None:
 
 
 def _check_signed_and_not_suspended(session: Session, principal: Principal) -> None:
-    _raise_for_clearance(clearance.problem(session, principal))
+    _raise_for_clearance(clearance.problem(session, principal=principal))
 
 
 def _raise_for_clearance(refused: str | None) -> None:
@@ -142,7 +142,7 @@ def check_worker(session: Session, worker_id: str, *, overridden: frozenset[str]
     and a suspension, refuses as without an override. Raises `NotClearedToWork`, `AgreementUnsigned` or
     `AccessSuspended` (with the blockers still in force)."""
     if overridden is not None:  # what an override never lifts, asked as the staff's clearance asks it
-        _raise_for_clearance(clearance.problem_of(session, worker_id, "worker"))
+        _raise_for_clearance(clearance.problem_of(session, person_id=worker_id, audience="worker"))
     _check_worker(session, worker_id, overridden or frozenset())
 
 

@@ -198,13 +198,14 @@ def screen_queued(factory: sessionmaker[Session], vault: Vault, rules: screening
 def train_and_sign(session: Session, person: Person, role: Role, *, course_id: str | None) -> None:
     """The worker signs the agreement in force and passes their required course, as in their app."""
     worker = Principal.for_roles("subject", person.id, frozenset({role}))
-    text, signature = agreements.in_force_for(session, worker)
+    text, signature = agreements.in_force_for(session, principal=worker)
     if signature is None:
-        agreements.sign(session, worker, sha256=text.sha256, ip=None, user_agent="demo bootstrap")
+        agreements.sign(session, principal=worker, sha256=text.sha256, ip=None,
+                        user_agent="demo bootstrap")
     if course_id is None or session.scalar(select(Attempt.id).where(
             Attempt.worker_id == person.id, Attempt.course_id == course_id, Attempt.passed.is_(True)).limit(1)):
         return
-    course = training.get_course(session, course_id)
+    course = training.get_course(session, course_id=course_id)
     training.submit(session, actor=worker.actor, worker_id=person.id, role=role.value, course_id=course_id,
                     answers=[int(q["answer"]) for q in course.quiz], idempotency_key=f"demo:{course_id}")
 

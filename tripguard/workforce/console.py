@@ -122,7 +122,7 @@ def agreement_page(request: Request, principal: AgreementSigner, session: DbSess
 
 def _agreement_page(request: Request, principal: Principal, session: DbSession, *, error: str | None = None,
                     status_code: int = 200) -> HTMLResponse:
-    text, signature = agreements.in_force_for(session, principal)
+    text, signature = agreements.in_force_for(session, principal=principal)
     zh = request_locale(request).startswith("zh")
     return page(request, "workforce/agreement.html", principal, "/console/agreement", status_code=status_code,
                 text=text, title=text.title_zh if zh else text.title_en, body=text.body_zh if zh else text.body_en,
@@ -133,7 +133,8 @@ def _agreement_page(request: Request, principal: Principal, session: DbSession, 
 def sign_agreement(request: Request, principal: AgreementSigner, session: DbSession,
                    sha256: Annotated[str, Form(pattern=r"^[0-9a-f]{64}$")]) -> Response:
     try:
-        agreements.sign(session, principal, sha256=sha256, ip=request.client.host if request.client else None,
+        agreements.sign(session, principal=principal, sha256=sha256,
+                        ip=request.client.host if request.client else None,
                         user_agent=request.headers.get("user-agent"))
     except DomainError as exc:
         session.rollback()
@@ -223,7 +224,7 @@ async def record_inspection(request: Request, principal: SupervisionReader, sess
     try:
         if not is_period(period):
             raise InvalidInput(errors=[FieldProblem(field="period", message="e.g. 2026-11")])
-        await run_in_threadpool(inspections.record, session, vault, actor=principal.actor,
+        await run_in_threadpool(inspections.record, session, vault=vault, actor=principal.actor,
                                 inspector=principal.id, checklist_id=checklist_id, period=period, results=results,
                                 notes=notes, idempotency_key=None)
     except DomainError as exc:
@@ -236,7 +237,8 @@ async def record_inspection(request: Request, principal: SupervisionReader, sess
 def _finding_page(request: Request, principal: Principal, session: DbSession, finding: Finding, *,
                   error: str | None = None, status_code: int = 200) -> HTMLResponse:
     return page(request, "workforce/finding.html", principal, "/console/supervision", status_code=status_code,
-                f=finding, entries=supervision.evidence_entries(session, finding, limit=100), error=error,
+                f=finding, entries=supervision.evidence_entries(session, finding=finding,
+                                                                limit=100), error=error,
                 can_raise=principal.can(Permission.VIOLATION_RAISE))
 
 
@@ -267,7 +269,8 @@ def review_finding(request: Request, finding_id: Identifier, principal: Supervis
                 raise NotFound("no such action")
             if len(summary.strip()) < 2:
                 raise InvalidInput(errors=[FieldProblem(field="summary", message="say what was done")])
-            discipline.raise_violation(session, vault, actor=principal.actor, offender_type="staff",
+            discipline.raise_violation(session, vault=vault, actor=principal.actor,
+                                       offender_type="staff",
                                        offender_id=finding.actor_id, kind=kind, summary=summary.strip(),
                                        evidence={"findings": [finding.id],
                                                  "audit": [str(i) for i in finding.evidence[:50]]})
@@ -305,7 +308,8 @@ def _violation_page(request: Request, principal: Principal, session: DbSession, 
 def violation_page(request: Request, violation_id: Identifier, principal: DisciplineDecider,
                    session: DbSession, vault: AppVault) -> HTMLResponse:
     """A violation: what was done (read for the discipline purpose, audited), its evidence, its sanctions."""
-    return _violation_page(request, principal, session, vault, discipline.get(session, violation_id))
+    return _violation_page(request, principal, session, vault,
+                           discipline.get(session, violation_id=violation_id))
 
 
 @router.post("/discipline/{violation_id}")
@@ -320,7 +324,7 @@ def decide(request: Request, violation_id: Identifier, principal: DisciplineDeci
            sanction_id: Annotated[str, Form(max_length=40)] = "", confirm: Confirmation = ""
            ) -> Response:
     """A sanction, lifting one, or an appeal's decision. A sanction and an appeal's decision ask first."""
-    violation = discipline.get(session, violation_id)
+    violation = discipline.get(session, violation_id=violation_id)
     question = SANCTION_QUESTIONS[kind] if action == "sanction" else APPEAL_QUESTIONS.get(action)
     fields = {"action": action, "kind": kind, "course_id": course_id, "sanction_id": sanction_id,
               **({"amount_yuan": str(amount_yuan)} if amount_yuan is not None else {}),

@@ -183,7 +183,7 @@ def review(session: Session, *, actor: Actor, finding_id: str, outcome: str) -> 
     return finding
 
 
-def evidence_entries(session: Session, finding: Finding, *, limit: int = 100) -> list[AuditEntry]:
+def evidence_entries(session: Session, *, finding: Finding, limit: int = 100) -> list[AuditEntry]:
     """The audit entries a finding names, oldest first (its evidence)."""
     return list(session.scalars(select(AuditEntry).where(AuditEntry.id.in_(finding.evidence[:limit]))
                                 .order_by(AuditEntry.id)))
