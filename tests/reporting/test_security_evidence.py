@@ -28,7 +28,7 @@ from tripguard.vault.keysource import KekInfo, KeySource
 
 def evidence(db: Session, app: FastAPI, key: str, keys: KeySource | None = None) -> Evidence:
     settings = app.state.settings
-    found = assess(db, settings, keys or key_source(settings), utcnow()).results
+    found = assess(db, settings=settings, keys=keys or key_source(settings), now=utcnow()).results
     return next(e for c, e in found if c.key == key)
 
 

@@ -51,7 +51,7 @@ def kpi_report(_: ReportReader, session: DbSession, period: PeriodLabel, setting
     closed quarter shows its frozen figures (`closed_version`)."""
     span = periods.parse(period, settings.timezone)
     now = utcnow()
-    results = kpis.compute(session, span, now=now, ack_seconds=settings.incident_ack_seconds,
+    results = kpis.compute(session, period=span, now=now, ack_seconds=settings.incident_ack_seconds,
                            timezone=settings.timezone)
     return KpiReport(period=span.label, start=span.start, end=span.end, computed_at=now,
                      closed_version=next((r.frozen for r in results if r.frozen is not None), None),
@@ -62,8 +62,9 @@ QuarterLabel = Annotated[str, Path(pattern=closing.QUARTER, description="a quart
 
 
 def _closed_read(session: DbSession, label: str, timezone: str, ack_seconds: int) -> ClosedPeriodRead:
-    kept = closing.versions(session, label)
-    results = kpis.compute(session, periods.parse(label, timezone), now=utcnow(), ack_seconds=ack_seconds,
+    kept = closing.versions(session, label=label)
+    results = kpis.compute(session, period=periods.parse(label, timezone), now=utcnow(),
+                           ack_seconds=ack_seconds,
                            timezone=timezone) if kept else []
     return ClosedPeriodRead(period=label, closed=bool(kept), versions=[PeriodVersionRead.model_validate(v) for v in kept],
                             kpis=[kpi_read(r) for r in results])
@@ -83,7 +84,8 @@ def close_period(quarter: QuarterLabel, closer: ReportCloser, response: Response
                  session: DbSession, settings: AppSettings) -> ClosedPeriodRead:
     """Close a finished quarter: its figures are computed from its records and frozen (201); later reports
     show them. Closing a closed quarter changes nothing (200). 409 while the quarter runs."""
-    _, made = closing.close(session, quarter, actor=closer.actor, now=utcnow(), timezone=settings.timezone,
+    _, made = closing.close(session, label=quarter, actor=closer.actor, now=utcnow(),
+                            timezone=settings.timezone,
                             ack_seconds=settings.incident_ack_seconds)
     response.status_code = 201 if made else 200
     return _closed_read(session, quarter, settings.timezone, settings.incident_ack_seconds)
@@ -94,7 +96,8 @@ def restate_period(quarter: QuarterLabel, body: RestatementWrite, closer: Report
                    session: DbSession, settings: AppSettings) -> ClosedPeriodRead:
     """Restate a closed quarter: recompute its figures, as the next version, for a reason (audited). Names
     the version it replaces: 409 if that is no longer the latest; 404 if the quarter is not closed."""
-    closing.restate(session, quarter, version=body.version, reason=body.reason, actor=closer.actor, now=utcnow(),
+    closing.restate(session, label=quarter, version=body.version, reason=body.reason,
+                    actor=closer.actor, now=utcnow(),
                     timezone=settings.timezone, ack_seconds=settings.incident_ack_seconds)
     return _closed_read(session, quarter, settings.timezone, settings.incident_ack_seconds)
 
@@ -109,7 +112,7 @@ def kpi_records(key: Annotated[str, Path(pattern=r"^[a-z0-9_.]{1,64}$")], _: Rep
         raise NotFound("no such figure, or none with records behind it")
     span = periods.parse(period, settings.timezone)
     return KpiRecords(key=key, period=span.label, records=kpis.records(
-        session, span, key, now=utcnow(), ack_seconds=settings.incident_ack_seconds, timezone=settings.timezone))
+        session, period=span, key=key, now=utcnow(), ack_seconds=settings.incident_ack_seconds, timezone=settings.timezone))
 
 
 Kind = Annotated[str, Path(pattern="^(weekly|monthly)$")]
@@ -119,13 +122,14 @@ Kind = Annotated[str, Path(pattern="^(weekly|monthly)$")]
 def subscribe(kind: Kind, body: DigestSubscriptionWrite, reader: ReportReader, session: DbSession,
               vault: AppVault) -> DigestSubscriptionRead:
     """Receive the weekly or monthly digest by e-mail (the address is sealed under your key)."""
-    row = digests.subscribe(session, vault, reader, kind=kind, email=body.email, locale=body.locale)
+    row = digests.subscribe(session, vault=vault, principal=reader, kind=kind, email=body.email,
+                            locale=body.locale)
     return DigestSubscriptionRead(kind=row.kind, locale=row.locale, created_at=row.created_at)
 
 
 @router.delete("/me/digests/{kind}", status_code=204)
 def unsubscribe(kind: Kind, reader: ReportReader, session: DbSession) -> Response:
-    digests.unsubscribe(session, reader, kind=kind)
+    digests.unsubscribe(session, principal=reader, kind=kind)
     return Response(status_code=204)
 
 

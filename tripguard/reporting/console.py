@@ -31,7 +31,7 @@ def reports_page(request: Request, principal: ReportReader, session: DbSession,
     now = utcnow()
     label = period or periods.current_quarter(now, settings.timezone)
     span = periods.parse(label, settings.timezone)
-    results = kpis.compute(session, span, now=now, ack_seconds=settings.incident_ack_seconds,
+    results = kpis.compute(session, period=span, now=now, ack_seconds=settings.incident_ack_seconds,
                            timezone=settings.timezone)
     quarters = [p.label for p in periods.trailing(periods.parse(periods.current_quarter(now, settings.timezone),
                                                                 settings.timezone), 4, settings.timezone)]
@@ -51,7 +51,8 @@ async def quarterly_download(request: Request, principal: ReportReader, session:
     locale = request_locale(request)
 
     def build() -> bytes:
-        report = quarterly.build(session, settings, key_source(settings), quarter, now=utcnow())
+        report = quarterly.build(session, settings=settings, keys=key_source(settings),
+                                 quarter=quarter, now=utcnow())
         return render.render(report, format, locale, settings.timezone)
 
     data = await run_in_threadpool(build)

@@ -404,6 +404,6 @@ class Assessment:
         return all(e.passed for _, e in self.results)
 
 
-def assess(session: Session, settings: Settings, keys: KeySource, now: datetime) -> Assessment:
+def assess(session: Session, *, settings: Settings, keys: KeySource, now: datetime) -> Assessment:
     inputs = Inputs(session, settings, keys, now)
     return Assessment([(control, control.check(inputs)) for control in CONTROLS], now)
