@@ -66,7 +66,8 @@ def _receipt(order: object) -> OrderReceipt:
 def take_order(body: OrderCreate, principal: OrderSubmitter, response: Response,
                session: DbSession, vault: AppVault) -> OrderReceipt:
     """A new order with only what delivering it needs. The same id again is the same order."""
-    order, new = service.take_order(session, vault, actor=principal.actor, intake=service.Intake(
+    order, new = service.take_order(session, vault=vault, actor=principal.actor,
+                                    intake=service.Intake(
         order_id=body.id, customer_id=body.customer_id, merchant_id=body.merchant_id, city=body.city,
         notice_version=body.notice_version, name=body.customer.name, phone=body.customer.phone,
         address=body.address, items=[i.model_dump(exclude_none=True) for i in body.items], notes=body.notes, locale=body.locale,
@@ -81,7 +82,7 @@ def read_order(order_id: OrderId, principal: OrderReader, session: DbSession, va
                ) -> OrderRead:
     """The order as your part in it lets you see it (the customer all of theirs; the courier the address and
     masks until hand-over, then nothing; the kitchen items and pickup code; support masks). Audited."""
-    return _read(views.view(session, vault, principal, service.get(session, order_id)))
+    return _read(views.view(session, vault=vault, principal=principal, order=service.get(session, order_id=order_id)))
 
 
 @router.post("/orders/{order_id}/assign", responses={409: {
@@ -93,7 +94,7 @@ def assign(order_id: OrderId, body: Assign, principal: OrderSubmitter, session: 
     """The courier who carries the order: bound to the customer through a virtual number of the city. The
     dispatch gate is asked: a courier it refuses (not screened, not trained, unsigned, suspended) is a 409
     naming the blockers, unless `override_reason` is given (audited, reported to supervision)."""
-    order = service.assign(session, vault, actor=principal.actor, order_id=order_id,
+    order = service.assign(session, vault=vault, actor=principal.actor, order_id=order_id,
                            courier_id=body.courier_id, courier_phone=body.courier_phone,
                            on_exhausted=numbers.alert_exhausted, override_reason=body.override_reason)
     return _receipt(order)
@@ -112,7 +113,7 @@ def pick_up(order_id: OrderId, body: Code, courier: OrderHandler, session: DbSes
             vault: AppVault, outbox_wake: Wake, secret: SecretKey) -> OrderReceipt:
     """The code on the bag's label, typed or scanned by its courier: 5 tries. The customer is then sent
     the hand-over code."""
-    order = service.pick_up(session, vault, secret, courier=courier.actor,
+    order = service.pick_up(session, vault=vault, secret_key=secret, courier=courier.actor,
                             order_id=order_id, code=body.code)
     outbox_wake.set()
     return _receipt(order)
@@ -122,7 +123,7 @@ def pick_up(order_id: OrderId, body: Code, courier: OrderHandler, session: DbSes
 def hand_over(order_id: OrderId, body: Code, courier: OrderHandler, request: Request,
               session: DbSession, secret: SecretKey, grace: Grace) -> OrderReceipt:
     """The 4-digit code the customer was sent: 5 tries (parallel guesses count too), then locked (423)."""
-    return _receipt(service.hand_over(session, secret, courier=courier.actor, order_id=order_id,
+    return _receipt(service.hand_over(session, secret_key=secret, courier=courier.actor, order_id=order_id,
                                       code=body.code, grace=grace))
 
 
@@ -130,7 +131,7 @@ def hand_over(order_id: OrderId, body: Code, courier: OrderHandler, request: Req
 def hand_over_with_photo(order_id: OrderId, body: Photo, courier: OrderHandler, request: Request,
                          session: DbSession, vault: AppVault, grace: Grace) -> OrderReceipt:
     """Photo proof, only once the code is locked or expired. Sealed under the customer's key."""
-    return _receipt(service.hand_over_with_photo(session, vault, courier=courier.actor,
+    return _receipt(service.hand_over_with_photo(session, vault=vault, courier=courier.actor,
                                                  order_id=order_id, photo=body.photo, grace=grace))
 
 
@@ -138,7 +139,8 @@ def hand_over_with_photo(order_id: OrderId, body: Photo, courier: OrderHandler, 
 def reveal(order_id: OrderId, body: Reveal, principal: OrderRevealer, session: DbSession,
            vault: AppVault) -> FieldShownRead:
     """Support opens one field for a stated reason (name, phone or notes; never the address). Audited."""
-    shown = views.reveal(session, vault, principal, service.get(session, order_id),
+    shown = views.reveal(session, vault=vault, principal=principal,
+                         order=service.get(session, order_id=order_id),
                          column=body.field, reason=body.reason)
     return FieldShownRead(value=shown.value, shown=shown.shown)
 
@@ -150,9 +152,9 @@ def label(order_id: OrderId, principal: LabelPrinter, session: DbSession, vault:
     """The privacy label for the bag: pickup code, masked name, the phone's last 4 digits, a QR code for
     the courier's app, the address down to its street and building (never a unit, floor or room), the
     items or, when the operator hides their names, only how many. Chinese in an embedded font."""
-    order = service.get(session, order_id)
-    views.party_of(session, principal, order)
-    content = labels.label_for(session, vault, principal, order, fmt=format,
+    order = service.get(session, order_id=order_id)
+    views.party_of(session, principal=principal, order=order)
+    content = labels.label_for(session, vault=vault, principal=principal, order=order, fmt=format,
                                policy=labels.ItemPolicy.of(settings))
     return Response(content, media_type="application/pdf" if format == "pdf" else "image/png",
                     headers={"Cache-Control": "no-store"})
@@ -171,7 +173,7 @@ def link_merchant_staff(merchant_id: Identifier, staff_id: Identifier, principal
 def add_numbers(body: NumbersAdd, _: OrderSubmitter, session: DbSession) -> dict[str, int]:
     """Numbers for a city's pool (the X of AXB), as the carrier allocated them."""
     added = numbers.add_numbers(session, city=body.city, numbers=[numbers.digits(n) for n in body.numbers])
-    return {"added": added, **numbers.pool_status(session, body.city)}
+    return {"added": added, **numbers.pool_status(session, city=body.city)}
 
 
 @router.post("/telephony/route")
@@ -180,7 +182,7 @@ def route(body: RouteAsk, principal: TelephonyRouter, session: DbSession, vault:
     """Asked by the telephony provider when a virtual number rings: the real number to bridge to, or a
     refusal (no binding, expired, a caller who is neither party). Every call is recorded, without numbers;
     every real number opened to answer is audited as the provider's use, for delivery."""
-    answer = numbers.route(session, vault, actor=principal.actor,
+    answer = numbers.route(session, vault=vault, actor=principal.actor,
                            number=numbers.digits(body.number), caller=body.caller)
     return RouteAnswer(action=answer.action, to=answer.to, reason=answer.reason)  # type: ignore[arg-type]
 

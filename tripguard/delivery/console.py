@@ -84,9 +84,9 @@ def _order_page(request: Request, principal: Principal, session: DbSession, vaul
                 order_id: str, *, revealed: views.FieldShown | None = None,
                 revealed_field: str | None = None, error: str | None = None, status_code: int = 200
                 ) -> HTMLResponse:
-    order = service.get(session, order_id)
-    seen = views.view(session, vault, principal, order)
-    bindings = [b for party in ("customer", "merchant") if (b := numbers.binding_of(session, order.id, party))]
+    order = service.get(session, order_id=order_id)
+    seen = views.view(session, vault=vault, principal=principal, order=order)
+    bindings = [b for party in ("customer", "merchant") if (b := numbers.binding_of(session, order_id=order.id, party=party))]
     calls = session.execute(select(Interaction.binding_id, Interaction.outcome, func.count())
                             .where(Interaction.order_id == order.id)
                             .group_by(Interaction.binding_id, Interaction.outcome)).all()
@@ -125,7 +125,8 @@ def reveal(request: Request, order_id: Identifier, principal: OrderRevealer, ses
            reason: Annotated[Reason, Form()], vault: AppVault) -> HTMLResponse:
     """Support opens one field for a stated reason (the address never opens for support)."""
     try:
-        shown = views.reveal(session, vault, principal, service.get(session, order_id),
+        shown = views.reveal(session, vault=vault, principal=principal,
+                             order=service.get(session, order_id=order_id),
                              column=field, reason=reason)
     except DomainError as exc:
         session.rollback()
@@ -139,10 +140,10 @@ def label(order_id: Identifier, principal: LabelPrinter, session: DbSession, vau
           settings: AppSettings, format: Annotated[str, Query(pattern="^(pdf|png)$")] = "png"
           ) -> Response:
     """The label to preview (PNG) or print (PDF), for the kitchen of the order's merchant."""
-    order = service.get(session, order_id)
-    if views.party_of(session, principal, order) != "merchant":
+    order = service.get(session, order_id=order_id)
+    if views.party_of(session, principal=principal, order=order) != "merchant":
         raise NotFound("no such order")
-    content = labels.label_for(session, vault, principal, order, fmt=format,
+    content = labels.label_for(session, vault=vault, principal=principal, order=order, fmt=format,
                                policy=labels.ItemPolicy.of(settings))
     return Response(content, media_type="application/pdf" if format == "pdf" else "image/png",
                     headers={"Cache-Control": "no-store"})

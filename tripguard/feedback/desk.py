@@ -98,7 +98,8 @@ def worked_on(session: Session, *, complaint: Complaint, worker_id: str) -> bool
     """Whether the worker carried what the complaint names (the order's courier, the trip's driver), asked of
     the delivery and telematics domains: a complaint is evidence against them only then."""
     if complaint.order_id is not None:
-        customer_and_courier = orders.parties(session, [complaint.order_id]).get(complaint.order_id)
+        customer_and_courier = orders.parties(session,
+                                              order_ids=[complaint.order_id]).get(complaint.order_id)
         if customer_and_courier is None or customer_and_courier[1] != worker_id:
             return False
     if complaint.trip_id is not None:

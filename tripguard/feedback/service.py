@@ -78,7 +78,7 @@ def _own_subjects(session: Session, filer: Principal, request: ComplaintRequest)
     if request.trip_id is not None:
         trips.own_trip(session, subject_id=filer.id, trip_id=request.trip_id)
     if request.order_id is not None:
-        orders.own_order(session, filer, request.order_id)
+        orders.own_order(session, principal=filer, order_id=request.order_id)
 
 
 def of_person(session: Session, *, subject_id: str) -> list[Complaint]:

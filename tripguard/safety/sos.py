@@ -91,7 +91,8 @@ def raise_many(session: Session, desk: SosDesk, presses: list[Press]) -> list[Ra
     callers = sorted({p.caller.id for p in presses})
     by_key, recent = _earlier_presses(session, [k for p in presses if (k := p.key)], callers, now)
     trips = _trips_of(session, presses, callers)
-    orders = delivery.parties(session, sorted({p.order_id for p in presses if p.order_id}))
+    orders = delivery.parties(session,
+                              order_ids=sorted({p.order_id for p in presses if p.order_id}))
     results: list[Raised] = []
     created: list[_Created] = []
     for press in presses:

@@ -270,12 +270,13 @@ def stock_delivery(session: Session, vault: Vault) -> None:
     if session.get(Order, ORDER) is not None:
         return
     record(session, vault, CUSTOMER, "customer")
-    delivery.take_order(session, vault, actor=ACTOR, intake=delivery.Intake(
+    delivery.take_order(session, vault=vault, actor=ACTOR, intake=delivery.Intake(
         order_id=ORDER, customer_id=CUSTOMER.id, merchant_id=MERCHANT, city=CITY, notice_version=NOTICE_VERSION,
         name=CUSTOMER.name, phone=CUSTOMER.phone, address="深圳市南山区科技园南路 18 号 3 栋 1201 室",
         items=[{"name": "牛肉面", "quantity": 1, "category": "food"}, {"name": "酸梅汤", "quantity": 2, "category": "drink"}],
         notes="到了请打电话", merchant_phone=phone_of(6, 1)))
-    delivery.assign(session, vault, actor=ACTOR, order_id=ORDER, courier_id=COURIER.id, courier_phone=COURIER.phone,
+    delivery.assign(session, vault=vault, actor=ACTOR, order_id=ORDER, courier_id=COURIER.id,
+                    courier_phone=COURIER.phone,
                     on_exhausted=numbers.alert_exhausted)
 
 
