@@ -89,11 +89,11 @@ def run_backend(backend: str, entries: int) -> dict[str, float]:
             results["sequence_per_s"] = sequenced / (time.perf_counter() - started)
             size = audit.tree_size(session)
             started = time.perf_counter()
-            audit.sign_new_head(session, key)
+            audit.sign_new_head(session, key=key)
             session.commit()
             results["sign_head_s"] = time.perf_counter() - started
             started = time.perf_counter()
-            report = verify_log(session, key.public_key())
+            report = verify_log(session, public_key=key.public_key())
             results["verify_per_s"] = size / (time.perf_counter() - started)
             assert report.ok, report.problems
             seqs_ok = session.scalar(text("SELECT count(DISTINCT seq) FROM audit_entries")) == size
@@ -127,7 +127,7 @@ def run_proofs(entries: int, samples: int = 200) -> dict[str, float]:
         with factory() as session:
             audit.sequence_all(session)
             started = time.perf_counter()
-            audit.sign_new_head(session, key)
+            audit.sign_new_head(session, key=key)
             session.commit()
             results["sign_head_s"] = time.perf_counter() - started
             size = audit.tree_size(session)

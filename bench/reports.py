@@ -121,7 +121,7 @@ def main() -> None:
         marks: list[tuple[str, float]] = []
         with make_sessionmaker(engine)() as session:
             started = time.perf_counter()
-            report = quarterly.build(session, settings, key_source(settings), label, now=now,
+            report = quarterly.build(session, settings=settings, keys=key_source(settings), quarter=label, now=now,
                                      progress=lambda what: marks.append((what, time.perf_counter())))
             built = time.perf_counter()
             pdf = render.to_pdf(report, "zh_CN", settings.timezone)

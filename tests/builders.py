@@ -37,8 +37,8 @@ def sign_as_staff(db: Session, account: StaffAccount) -> StaffAccount:
     from tripguard.workforce import agreements
 
     principal = Principal.for_roles("staff", account.id, frozenset())
-    text, _ = agreements.in_force_for(db, principal)
-    agreements.sign(db, principal, sha256=text.sha256, ip="127.0.0.1", user_agent="tests")
+    text, _ = agreements.in_force_for(db, principal=principal)
+    agreements.sign(db, principal=principal, sha256=text.sha256, ip="127.0.0.1", user_agent="tests")
     return account
 
 

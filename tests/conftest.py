@@ -182,9 +182,9 @@ def sign_agreement(factory: sessionmaker[Session], principal: Principal) -> None
     if clearance.audience_of(principal) is None:
         return
     with unit_of_work(factory) as session:
-        text, signature = agreements.in_force_for(session, principal)
+        text, signature = agreements.in_force_for(session, principal=principal)
         if signature is None:
-            agreements.sign(session, principal, sha256=text.sha256, ip="127.0.0.1", user_agent="tests")
+            agreements.sign(session, principal=principal, sha256=text.sha256, ip="127.0.0.1", user_agent="tests")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

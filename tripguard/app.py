@@ -410,8 +410,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.state.contact_request_limiter = SlidingWindowLimiter(limit=settings.contact_request_rate_per_hour,
                                                              window_seconds=3600)
 
-    install_error_handlers(app)
-    app.state.html_error_renderer = render_console_error
+    install_error_handlers(app, html_renderer=render_console_error)
     # Added first, so it runs inside the request context: bodies are read whole before any route or session.
     app.add_middleware(BodyFirstMiddleware, max_bytes=settings.max_body_bytes,
                        timeout_seconds=settings.body_timeout_seconds)

@@ -82,17 +82,17 @@ def test_signed_head_and_proofs_check_out_for_a_client(client: TestClient, db: S
 def test_signing_twice_without_new_entries_returns_the_same_head(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
     act_as(Role.AUDIT_ADMIN)
     add_entries(db, 3)
-    head = audit.sign_new_head(db, client.app.state.audit_key)  # type: ignore[attr-defined]
-    again = audit.sign_new_head(db, client.app.state.audit_key)  # type: ignore[attr-defined]
+    head = audit.sign_new_head(db, key=client.app.state.audit_key)  # type: ignore[attr-defined]
+    again = audit.sign_new_head(db, key=client.app.state.audit_key)  # type: ignore[attr-defined]
     assert head is again
 
 
 def test_a_new_head_extends_the_last_ones_frontier(client: TestClient, db: Session) -> None:
     key = client.app.state.audit_key  # type: ignore[attr-defined]
     add_entries(db, 5)
-    first = audit.sign_new_head(db, key)
+    first = audit.sign_new_head(db, key=key)
     add_entries(db, 6)
-    second = audit.sign_new_head(db, key)
+    second = audit.sign_new_head(db, key=key)
     assert (first.tree_size, second.tree_size) == (5, 11) and second.frontier is not None
     assert second.root_hash == merkle.root(audit.leaf_hashes(db))  # the same root as hashing every leaf
 
@@ -110,7 +110,7 @@ def test_after_a_head_without_a_frontier_the_next_starts_over(client: TestClient
     db.add(TreeHead(tree_size=5, root_hash=root, signed_at=at, key_id=key_id(key.public_key()),
                     signature=sign_head(key, 5, root, at), frontier=None))  # signed before frontiers were kept
     add_entries(db, 2)
-    head = audit.sign_new_head(db, key)
+    head = audit.sign_new_head(db, key=key)
     assert head.tree_size == 7 and head.root_hash == merkle.root(audit.leaf_hashes(db))
 
 
@@ -175,7 +175,7 @@ def test_proofs_from_stored_nodes_equal_the_full_computation_and_read_log_n(clie
     key = client.app.state.audit_key  # type: ignore[attr-defined]
     for batch in (5, 1, 17, 64, 3, 101):
         add_entries(db, batch)
-        audit.sign_new_head(db, key)
+        audit.sign_new_head(db, key=key)
     add_entries(db, 7)  # sequenced, not yet under a head
     audit.sequence_all(db)
     leaves = audit.leaf_hashes(db)

@@ -33,7 +33,7 @@ def log_db(cli_site: Settings) -> Iterator[Engine]:
             audit.record(session, actor=Actor("staff", f"stf_{i}"), action="test.action",
                          target_type="thing", target_id=str(i), details={"n": i})
             if i == 4:
-                audit.sign_new_head(session, key)  # sequences entries 0-4 and signs them
+                audit.sign_new_head(session, key=key)  # sequences entries 0-4 and signs them
         audit.sequence_all(session)
         session.commit()
     yield engine

@@ -35,7 +35,7 @@ def test_parallel_assignments_bind_one_number_and_kill_the_replaced_couriers_lin
                                categories=["user.name"], retention_zh="72小时", retention_en="72 hours",
                                text_zh="告知", text_en="notice")
         numbers.add_numbers(session, city="beijing", numbers=[f"170000000{n:02d}" for n in range(40)])
-        service.take_order(session, vault, actor=SYSTEM, intake=service.Intake(
+        service.take_order(session, vault=vault, actor=SYSTEM, intake=service.Intake(
             order_id="O9", customer_id="C9", merchant_id="M1", city="beijing", notice_version="ord-1", name="李四",
             phone=CUSTOMER_PHONE, address="上海市徐汇区漕溪北路1号", items=[{"name": "面", "quantity": 1}]))
     for courier in ["R1", *(f"R{round_}{k}" for round_ in range(3) for k in range(2, 4))]:
@@ -44,7 +44,7 @@ def test_parallel_assignments_bind_one_number_and_kill_the_replaced_couriers_lin
     def assign(courier: str, phone: str) -> Callable[[], None]:
         def job() -> None:
             with unit_of_work(factory) as session:
-                service.assign(session, vault, actor=SYSTEM, order_id="O9", courier_id=courier, courier_phone=phone,
+                service.assign(session, vault=vault, actor=SYSTEM, order_id="O9", courier_id=courier, courier_phone=phone,
                                on_exhausted=numbers.alert_exhausted)
         return job
 
@@ -70,7 +70,7 @@ def test_parallel_assignments_bind_one_number_and_kill_the_replaced_couriers_lin
                 caller = {"R1": "13700000001", **couriers}.get(binding.courier_id)
                 if caller is None:
                     continue
-                answer = numbers.route(session, vault, actor=SYSTEM, number=binding.number, caller=caller)
+                answer = numbers.route(session, vault=vault, actor=SYSTEM, number=binding.number, caller=caller)
                 assert (answer.action == "bridge") == (binding.courier_id == holder), (binding.courier_id, answer)
     engine.dispose()
     site.state.engine.dispose()
@@ -89,13 +89,13 @@ def test_an_order_cancelled_while_it_is_reassigned_keeps_no_live_line(tmp_path: 
                                categories=["user.name"], retention_zh="72小时", retention_en="72 hours",
                                text_zh="告知", text_en="notice")
         numbers.add_numbers(session, city="beijing", numbers=["17000000001", "17000000002"])
-        service.take_order(session, vault, actor=SYSTEM, intake=service.Intake(
+        service.take_order(session, vault=vault, actor=SYSTEM, intake=service.Intake(
             order_id="O9", customer_id="C9", merchant_id="M1", city="beijing", notice_version="ord-1", name="李四",
             phone=CUSTOMER_PHONE, address="上海市徐汇区漕溪北路1号", items=[{"name": "面", "quantity": 1}]))
     cleared_worker(factory, "R1")
     cleared_worker(factory, "R2")
     with unit_of_work(factory) as session:
-        service.assign(session, vault, actor=SYSTEM, order_id="O9", courier_id="R1", courier_phone="13700000001",
+        service.assign(session, vault=vault, actor=SYSTEM, order_id="O9", courier_id="R1", courier_phone="13700000001",
                        on_exhausted=numbers.alert_exhausted)
     failures: list[BaseException] = []
 
@@ -107,7 +107,7 @@ def test_an_order_cancelled_while_it_is_reassigned_keeps_no_live_line(tmp_path: 
             failures.append(exc)
 
     with unit_of_work(factory) as session:
-        service.assign(session, vault, actor=SYSTEM, order_id="O9", courier_id="R2", courier_phone="13700000002",
+        service.assign(session, vault=vault, actor=SYSTEM, order_id="O9", courier_id="R2", courier_phone="13700000002",
                        on_exhausted=numbers.alert_exhausted)
         canceller = threading.Thread(target=cancel)
         canceller.start()

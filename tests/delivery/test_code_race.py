@@ -29,17 +29,17 @@ def test_parallel_wrong_codes_each_count_and_lock_at_five(tmp_path: Path) -> Non
         privacy.publish_notice(session, actor=TEST_ACTOR, version="ord-1", purposes=["delivery"],
                                categories=["user.name"], retention_zh="72小时", retention_en="72 hours",
                                text_zh="告知", text_en="notice")
-        service.take_order(session, vault, actor=SYSTEM, intake=service.Intake(
+        service.take_order(session, vault=vault, actor=SYSTEM, intake=service.Intake(
             order_id="O9", customer_id="C9", merchant_id="M1", city="beijing", notice_version="ord-1", name="李四",
             phone="13800009999", address="上海市徐汇区漕溪北路1号", items=[{"name": "面", "quantity": 1}]))
     cleared_worker(factory, "R9")
     with unit_of_work(factory) as session:
-        service.assign(session, vault, actor=SYSTEM, order_id="O9", courier_id="R9", courier_phone="13700000000",
+        service.assign(session, vault=vault, actor=SYSTEM, order_id="O9", courier_id="R9", courier_phone="13700000000",
                        on_exhausted=numbers.alert_exhausted)
     with unit_of_work(factory) as session:
         pickup = session.get(Order, "O9").pickup_code  # type: ignore[union-attr]
     with unit_of_work(factory) as session:
-        service.pick_up(session, vault, secret, courier=Actor("subject", "R9"), order_id="O9", code=pickup)
+        service.pick_up(session, vault=vault, secret_key=secret, courier=Actor("subject", "R9"), order_id="O9", code=pickup)
     answers: list[int] = []
     with serve_in_thread(site) as base:
         barrier = threading.Barrier(20)

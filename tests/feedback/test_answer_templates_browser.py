@@ -47,10 +47,10 @@ def templates_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveS
                                text_zh="说明", text_en="notice")
         privacy.upsert_subject(session, vault, actor=TEST_ACTOR, subject_id="cus_1", kind="customer",
                                notice_version="n1", values={"name": "赵六", "phone": "13800006666"})
-        orders.take_order(session, vault, actor=TEST_ACTOR, intake=orders.Intake(
+        orders.take_order(session, vault=vault, actor=TEST_ACTOR, intake=orders.Intake(
             order_id="ord_9", customer_id="cus_1", merchant_id="M1", city="beijing", notice_version="n1",
             name="赵六", phone="13800006666", address="北京市朝阳区建国路88号", items=[{"name": "面", "quantity": 1}]))
-        feedback.file(session, vault, filer=Principal.for_roles("subject", "cus_1", frozenset({Role.CUSTOMER})),
+        feedback.file(session, vault=vault, filer=Principal.for_roles("subject", "cus_1", frozenset({Role.CUSTOMER})),
                       request=feedback.ComplaintRequest(category="service", order_id="ord_9", text="送餐迟到一小时"),
                       recording_hold_days=16)
     engine.dispose()

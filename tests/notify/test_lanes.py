@@ -19,7 +19,7 @@ from tripguard.notify.service import Claimed, Notifier, claim_due, send_all
 
 def claim(factory: sessionmaker[Session], vault, **options) -> list[Claimed]:  # type: ignore[no-untyped-def]
     with unit_of_work(factory) as session:
-        return claim_due(session, vault, **options)
+        return claim_due(session, vault=vault, **options)
 
 
 def queue_mix(db: Session, app) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -28,16 +28,16 @@ def queue_mix(db: Session, app) -> dict[str, str]:  # type: ignore[no-untyped-de
     ids = {
         "webhook": service.enqueue_webhook(db, url="http://hooks.example.com/tg", event="alert", payload={"n": 1},
                                            idempotency_key="lane-webhook").id,
-        "code": service.enqueue_to_person(db, vault, subject_id="psg_1", channel="sms", to="13800000001",
+        "code": service.enqueue_to_person(db, vault=vault, subject_id="psg_1", channel="sms", to="13800000001",
                                           template="verification_code", locale="en",
                                           params={"code": "111111", "minutes": 10}, idempotency_key="lane-code").id,
     }
     for message in db.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids.values()))):
         message.next_attempt_at = utcnow() - timedelta(minutes=5)  # queued earlier: FIFO would send them first
-    ids["gateway"] = service.enqueue_emergency(db, vault, subject_id="psg_2", payload={"incident_id": "inc_1"},
+    ids["gateway"] = service.enqueue_emergency(db, vault=vault, subject_id="psg_2", payload={"incident_id": "inc_1"},
                                                idempotency_key="lane-gateway").id
     ids["contact"] = service.enqueue_to_person(
-        db, vault, subject_id="psg_3", channel="sms", to="13800000003", template="sos_contact", locale="zh_CN",
+        db, vault=vault, subject_id="psg_3", channel="sms", to="13800000003", template="sos_contact", locale="zh_CN",
         params={"name": "张*", "plate": None, "colour": None, "model": None, "link": None},
         idempotency_key="lane-contact", priority=Priority.EMERGENCY).id
     db.commit()

@@ -56,7 +56,7 @@ def queue_emergency(cli_site: Settings, key: str, *, commit: bool) -> None:
     try:
         with factory() as session:
             for n in range(3):  # one notification per transaction, however many messages
-                enqueue_emergency(session, vault, subject_id="psg_1", payload={"incident_id": key},
+                enqueue_emergency(session, vault=vault, subject_id="psg_1", payload={"incident_id": key},
                                   idempotency_key=f"{key}:{n}")
             session.flush()
             time.sleep(0.3)  # the transaction is open: nothing is delivered yet

@@ -23,7 +23,7 @@ def texted(app: FastAPI, db: Session) -> str:
     """A verification code texted to a person, sent by the outbox through the recording SMS channel."""
     privacy.upsert_subject(db, app.state.vault, actor=TEST_ACTOR, subject_id="P-MSG", kind="passenger",
                            notice_version=None, values={"name": "韩梅梅", "phone": "13800005555"})
-    notify.enqueue_to_person(db, app.state.vault, subject_id="P-MSG", channel="sms", to="13800005555",
+    notify.enqueue_to_person(db, vault=app.state.vault, subject_id="P-MSG", channel="sms", to="13800005555",
                              template="verification_code", locale="zh_CN", params={"code": "482913", "minutes": 10},
                              idempotency_key="test:code")
     db.commit()

@@ -35,7 +35,7 @@ class FlakyChannel(RecordingChannel):
 
 
 def queue_code(db: Session, app, key: str = "code-1", locale: str = "zh_CN") -> OutboxMessage:  # type: ignore[no-untyped-def]
-    return service.enqueue_to_person(db, app.state.vault, subject_id="psg_42", channel="sms", to="13800004242",
+    return service.enqueue_to_person(db, vault=app.state.vault, subject_id="psg_42", channel="sms", to="13800004242",
                                      template="verification_code", locale=locale,
                                      params={"code": "493817", "minutes": 10}, idempotency_key=key)
 

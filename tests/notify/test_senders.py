@@ -108,7 +108,7 @@ def test_the_emergency_sender_sends_while_every_webhook_bulkhead_is_busy(db: Ses
             deadline = time.monotonic() + 10
             while slow.at_once < 4 and time.monotonic() < deadline:  # the general sender is deep in the webhooks
                 time.sleep(0.02)
-            gateway = service.enqueue_emergency(db, app.state.vault, subject_id="psg_9",
+            gateway = service.enqueue_emergency(db, vault=app.state.vault, subject_id="psg_9",
                                                 payload={"incident_id": "inc_9"}, idempotency_key="sos:inc_9:gateway")
             db.commit()
             pressed = time.monotonic()
@@ -135,7 +135,7 @@ def test_a_send_that_raises_is_retried_and_frees_its_place(db: Session, app,  # 
             self.attempted += 1
             raise RuntimeError("a bug in an adapter")
 
-    ids = [service.enqueue_to_person(db, app.state.vault, subject_id="psg_1", channel="sms", to="13800000001",
+    ids = [service.enqueue_to_person(db, vault=app.state.vault, subject_id="psg_1", channel="sms", to="13800000001",
                                      template="verification_code", locale="en", params={"code": "1", "minutes": 1},
                                      idempotency_key=f"broken:{n}").id for n in range(3)]
     db.commit()
@@ -154,7 +154,7 @@ def test_a_send_that_raises_is_retried_and_frees_its_place(db: Session, app,  # 
 
 def test_outcomes_of_a_round_that_failed_are_recorded_by_the_next(db: Session, app,  # type: ignore[no-untyped-def]
                                                                    session_factory: sessionmaker[Session]) -> None:
-    message = service.enqueue_emergency(db, app.state.vault, subject_id="psg_1", payload={"incident_id": "inc_1"},
+    message = service.enqueue_emergency(db, vault=app.state.vault, subject_id="psg_1", payload={"incident_id": "inc_1"},
                                         idempotency_key="sos:inc_1:gateway")
     db.commit()
     gateway = RecordingChannel(name="emergency")

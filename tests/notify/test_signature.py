@@ -42,12 +42,12 @@ def test_the_signature_set_in_the_settings_signs_every_text(db: Session, app: Fa
     try:
         build_notifier(settings.model_copy(update={"sms_signature": "安心出行"}))
         for locale in ("zh_CN", "en"):
-            message = notify.enqueue_to_person(db, vault, subject_id="P-SIG", channel="sms", to="13800005555",
+            message = notify.enqueue_to_person(db, vault=vault, subject_id="P-SIG", channel="sms", to="13800005555",
                                                template="verification_code", locale=locale,
                                                params={"code": "123456", "minutes": 10},
                                                idempotency_key=f"sig:{locale}")
             db.flush()
-            shown = notify.opened(db, vault, db.get(OutboxMessage, message.id))  # type: ignore[arg-type]
+            shown = notify.opened(db, vault=vault, message=db.get(OutboxMessage, message.id))  # type: ignore[arg-type]
             assert shown is not None and shown.body.startswith("【安心出行】"), shown
     finally:
         templates.use_signature(templates.DEFAULT_SIGNATURE)

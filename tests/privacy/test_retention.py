@@ -37,7 +37,7 @@ def people(db: Session, app) -> None:  # type: ignore[no-untyped-def]
         subject = service.upsert_subject(db, app.state.vault, actor=TEST_ACTOR, subject_id=subject_id, kind=kind,
                                          notice_version="n1", values={"name": "测试", "phone": "13800003333"})
         subject.updated_at = utcnow() - age
-    old_message = notify.enqueue_to_person(db, app.state.vault, subject_id="psg_recent", channel="sms",
+    old_message = notify.enqueue_to_person(db, vault=app.state.vault, subject_id="psg_recent", channel="sms",
                                            to="13800003333", template="verification_code", locale="en",
                                            params={"code": "123456", "minutes": 10}, idempotency_key="old-msg")
     old_message.status, old_message.created_at = "sent", utcnow() - timedelta(days=40)

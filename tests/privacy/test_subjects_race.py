@@ -36,7 +36,7 @@ def test_parallel_first_orders_register_their_customer_once(tmp_path: Path) -> N
         try:
             barrier.wait(timeout=60)  # (not inside the transaction: SQLite gives one writer the lock at its start)
             with unit_of_work(factory) as session:
-                service.take_order(session, vault, actor=SYSTEM, intake=service.Intake(
+                service.take_order(session, vault=vault, actor=SYSTEM, intake=service.Intake(
                     order_id=f"O-race-{n}", customer_id="C-race", merchant_id="M1", city="beijing",
                     notice_version="ord-1", name="李四", phone="13800009999", address="上海市徐汇区漕溪北路1号",
                     items=[{"name": "面", "quantity": 1}]))

@@ -57,10 +57,10 @@ def test_a_closed_quarter_keeps_its_figures_until_restated(client: TestClient, d
     assert figure(report, "complaints.answered_in_time")["value"] == 1 / 3  # type: ignore[index]
     assert figure(report, "complaints.answered_in_time")["frozen_version"] == 1  # type: ignore[index]
     settings = app.state.settings
-    built = quarterly.build(db, settings, key_source(settings), period.label, now=utcnow())
+    built = quarterly.build(db, settings=settings, keys=key_source(settings), quarter=period.label, now=utcnow())
     assert built.version == 1 and dict(built.trends["complaints.answered_in_time"])[period.label] == 1 / 3
     later = periods.parse(periods.current_quarter(utcnow(), ZONE), ZONE)
-    trend = quarterly.build(db, settings, key_source(settings), later.label, now=utcnow())
+    trend = quarterly.build(db, settings=settings, keys=key_source(settings), quarter=later.label, now=utcnow())
     assert dict(trend.trends["complaints.answered_in_time"])[period.label] == 1 / 3  # the trend draws the frozen one
     assert trend.closed == {period.label: 1}
     page = client.get("/console/reports", params={"period": period.label}, headers={"accept-language": "en"})
@@ -120,14 +120,14 @@ def test_parallel_closings_freeze_once(tmp_path: Path) -> None:
     def close(n: int) -> bool:
         barrier.wait()
         with unit_of_work(factory) as session:
-            return closing.close(session, label, actor=Actor("staff", f"s{n}"), now=utcnow(), timezone=ZONE,
+            return closing.close(session, label=label, actor=Actor("staff", f"s{n}"), now=utcnow(), timezone=ZONE,
                                  ack_seconds=60)[1]
 
     def restate(n: int) -> str:
         barrier.wait()
         try:
             with unit_of_work(factory) as session:
-                closing.restate(session, label, version=1, reason=f"reason {n}", actor=Actor("staff", f"s{n}"),
+                closing.restate(session, label=label, version=1, reason=f"reason {n}", actor=Actor("staff", f"s{n}"),
                                 now=utcnow(), timezone=ZONE, ack_seconds=60)
         except Conflict:
             return "conflict"
@@ -139,7 +139,7 @@ def test_parallel_closings_freeze_once(tmp_path: Path) -> None:
     assert made.count(True) == 1
     assert restated.count("made") == 1 and restated.count("conflict") == 7, restated
     with unit_of_work(factory) as session:
-        assert [v.version for v in closing.versions(session, label)] == [1, 2]
+        assert [v.version for v in closing.versions(session, label=label)] == [1, 2]
         assert session.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action.in_(("report.close", "report.restate")))) == 2
     engine.dispose()
@@ -161,7 +161,7 @@ def test_from_the_command_line(cli_site: Settings, tmp_path: Path) -> None:
 
 def test_the_frozen_rows_are_numbers_only(db: Session, app: FastAPI) -> None:
     seed(db, last_quarter())
-    closing.close(db, last_quarter().label, actor=Actor("staff", "s"), now=utcnow(), timezone=ZONE, ack_seconds=60)
+    closing.close(db, label=last_quarter().label, actor=Actor("staff", "s"), now=utcnow(), timezone=ZONE, ack_seconds=60)
     row = db.scalars(select(PeriodFigures)).one()
     assert {k for r in row.figures for k in r} == {"key", "value", "numerator", "denominator", "detail", "at_least",
                                                   "at_most", "status"}

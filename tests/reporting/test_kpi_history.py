@@ -194,7 +194,7 @@ def test_every_kpi_of_a_finished_quarter_is_measured_from_its_own_records(db: Se
     period = last_quarter()
     seed(db, period)
     days = (period.end - period.start) // timedelta(days=1) - INSTALL_DAY
-    got = values(kpis.compute(db, period, now=utcnow(), ack_seconds=60, timezone=ZONE))
+    got = values(kpis.compute(db, period=period, now=utcnow(), ack_seconds=60, timezone=ZONE))
     expected: dict[str, tuple[float | None, float | None, float | None]] = {
         "screening.pass_rate": (0.5, 1, 2),  # W2 passed, W6 rejected
         "screening.coverage": (2 / 3, 2, 3),  # W1, W2 (judged before it left), not W3 (overdue); not W4, W5
@@ -224,7 +224,7 @@ def test_every_kpi_of_a_finished_quarter_is_measured_from_its_own_records(db: Se
 def test_the_quarter_under_way_reads_todays_roster_and_registry(db: Session, app: FastAPI) -> None:
     seed(db, last_quarter())
     period = periods.parse(periods.current_quarter(utcnow(), ZONE), ZONE)
-    got = values(kpis.compute(db, period, now=utcnow(), ack_seconds=60, timezone=ZONE,
+    got = values(kpis.compute(db, period=period, now=utcnow(), ack_seconds=60, timezone=ZONE,
                               keys=["screening.coverage", "devices.install_rate", "training.coverage"]))
     assert got == pytest.approx({
         "screening.coverage": (2 / 3, 2, 3),  # W1, W4; W3 overdue (W2 suspended, W5 gone)
@@ -241,7 +241,7 @@ def test_snapshots_of_the_quarter_win_over_the_registry(db: Session, app: FastAP
                 DeviceDay(day=day + timedelta(days=1), vehicles=2, with_device=2, installed=2, heard=1,
                           taken_at=period.start)])
     db.commit()
-    got = values(kpis.compute(db, period, now=utcnow(), ack_seconds=60, timezone=ZONE,
+    got = values(kpis.compute(db, period=period, now=utcnow(), ack_seconds=60, timezone=ZONE,
                               keys=["devices.install_rate", "devices.operating_rate"]))
     assert got == pytest.approx({"devices.install_rate": (0.75, 3, 4), "devices.operating_rate": (2 / 3, 2, 3)})
 
@@ -273,13 +273,13 @@ def test_a_quarter_before_anything_existed_is_no_data(client: TestClient, db: Se
     assert "no data" in row
     # the quarterly report of that quarter, and the trend drawn in a later one
     settings = app.state.settings
-    old = quarterly.build(db, settings, key_source(settings), before.label, now=utcnow())
+    old = quarterly.build(db, settings=settings, keys=key_source(settings), quarter=before.label, now=utcnow())
     pdf = tmp_path / "old.pdf"
     pdf.write_bytes(render.to_pdf(old, "en", ZONE))
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     coverage = next(line for line in text.splitlines() if "Active workers with a current clear screening" in line)
     assert "no data" in coverage, coverage
-    later = quarterly.build(db, settings, key_source(settings), periods.current_quarter(now, ZONE), now=utcnow())
+    later = quarterly.build(db, settings=settings, keys=key_source(settings), quarter=periods.current_quarter(now, ZONE), now=utcnow())
     trend = dict(later.trends["screening.coverage"])
     assert trend[before.label] is None and trend[periods.current_quarter(now, ZONE)] == 1.0
     assert "no data" in render.to_html(later, "en", ZONE).decode().split('data-testid="chart-targets"')[1]
@@ -295,7 +295,7 @@ def test_training_coverage_needs_a_course_for_the_workers_audience(db: Session, 
     h.passed("C1", "couriers", now - timedelta(hours=1))
     db.commit()
     period = periods.parse(periods.current_quarter(now, ZONE), ZONE)
-    got = values(kpis.compute(db, period, now=now, ack_seconds=60, timezone=ZONE, keys=["training.coverage"]))
+    got = values(kpis.compute(db, period=period, now=now, ack_seconds=60, timezone=ZONE, keys=["training.coverage"]))
     assert got["training.coverage"] == (0.5, 1, 2)  # the courier; the driver has no course to have passed
 
 
@@ -308,10 +308,10 @@ def test_a_complaint_not_yet_due_is_not_late(db: Session, app: FastAPI) -> None:
     h.complaint(now - timedelta(hours=50), now - timedelta(hours=2), None)  # past due, unanswered: late
     db.commit()
     period = periods.parse(periods.current_quarter(now, ZONE), ZONE)
-    results = kpis.compute(db, period, now=now, ack_seconds=60, timezone=ZONE, keys=["complaints.answered_in_time"])
+    results = kpis.compute(db, period=period, now=now, ack_seconds=60, timezone=ZONE, keys=["complaints.answered_in_time"])
     assert values(results)["complaints.answered_in_time"] == (0.5, 1, 2)
     assert results[0].value.detail["pending"] == 1 and results[0].value.detail["received"] == 3
-    late = kpis.records(db, period, "complaints.answered_in_time", now=now, ack_seconds=60, timezone=ZONE)
+    late = kpis.records(db, period=period, key="complaints.answered_in_time", now=now, ack_seconds=60, timezone=ZONE)
     assert len(late) == 1 and late[0]["answered_at"] is None
 
 
@@ -323,7 +323,7 @@ def test_deletions_count_no_day_before_the_install(db: Session, app: FastAPI) ->
                         report={}))
     db.commit()
     period = periods.parse(periods.current_quarter(now, ZONE), ZONE)
-    got = values(kpis.compute(db, period, now=utcnow(), ack_seconds=60, timezone=ZONE,
+    got = values(kpis.compute(db, period=period, now=utcnow(), ack_seconds=60, timezone=ZONE,
                               keys=["privacy.deletions_on_schedule"]))
     assert got["privacy.deletions_on_schedule"] == (1.0, 1, 1)  # today, the install's only day, had its run
 

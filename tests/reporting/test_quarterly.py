@@ -31,7 +31,7 @@ def report(client: TestClient, db: Session, screening_app: FastAPI, session_fact
     seed_quarter(client, db, screening_app, session_factory, act_as)
     settings = screening_app.state.settings
     steps: list[str] = []
-    built = quarterly.build(db, settings, key_source(settings), periods.current_quarter(utcnow(), settings.timezone),
+    built = quarterly.build(db, settings=settings, keys=key_source(settings), quarter=periods.current_quarter(utcnow(), settings.timezone),
                             now=utcnow(), progress=steps.append)
     assert len(steps) == quarterly.TREND_QUARTERS + 1  # one step per quarter of trend, then the assessment
     return built

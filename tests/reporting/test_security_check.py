@@ -24,7 +24,7 @@ from tripguard.vault.keys import key_source
 
 
 def results(db: Session, settings: Settings) -> dict[str, bool]:
-    return {c.key: e.passed for c, e in assess(db, settings, key_source(settings), utcnow()).results}
+    return {c.key: e.passed for c, e in assess(db, settings=settings, keys=key_source(settings), now=utcnow()).results}
 
 
 def test_each_control_follows_its_evidence(client: TestClient, db: Session, app: FastAPI) -> None:

@@ -158,7 +158,7 @@ def test_default_secrets_fail_on_each_development_value(db: Session, app: FastAP
     keys = key_source(production)
 
     def found(settings: object) -> tuple[bool, str]:
-        result = {c.key: e for c, e in assess(db, settings, keys, utcnow()).results}  # type: ignore[arg-type]
+        result = {c.key: e for c, e in assess(db, settings=settings, keys=keys, now=utcnow()).results}  # type: ignore[arg-type]
         return result["secrets.defaults"].passed, result["secrets.defaults"].text()
 
     assert found(production)[0], found(production)[1]

@@ -28,7 +28,7 @@ from tripguard.vault.keysource import KekInfo, KeySource
 
 def evidence(db: Session, app: FastAPI, key: str, keys: KeySource | None = None) -> Evidence:
     settings = app.state.settings
-    found = assess(db, settings, keys or key_source(settings), utcnow()).results
+    found = assess(db, settings=settings, keys=keys or key_source(settings), now=utcnow()).results
     return next(e for c, e in found if c.key == key)
 
 
@@ -86,7 +86,7 @@ def signed_log(db: Session, app: FastAPI, entries: int = 3, *, first_days_ago: i
         db.execute(update(AuditEntry).where(AuditEntry.id == made[0].id)
                    .values(ts=utcnow() - timedelta(days=first_days_ago)))
     audit.sequence_all(db)
-    audit.sign_new_head(db, app.state.audit_key)
+    audit.sign_new_head(db, key=app.state.audit_key)
     db.commit()
     return made
 

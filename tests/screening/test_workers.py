@@ -143,7 +143,7 @@ def ready_to_drive(session: Session, worker_id: str) -> None:
     from tripguard.workforce import agreements, training
 
     driver = Principal.for_roles("subject", worker_id, frozenset({Role.DRIVER}))
-    agreements.sign(session, driver, sha256=agreements.in_force_for(session, driver)[0].sha256, ip=None,
+    agreements.sign(session, principal=driver, sha256=agreements.in_force_for(session, principal=driver)[0].sha256, ip=None,
                     user_agent=None)
     for course_id, months in (("basics", None), ("refresher", 12)):
         content = course(refresher_months=months)

@@ -141,7 +141,7 @@ def test_a_lap_heartbeats_presses_sos_and_names_its_callers(app: FastAPI, db: Se
         caller = db.get(DataSubject, case.caller_id)
         assert caller is not None and access.open_field(app.state.vault, db, caller, "name")
         assert case.driver_id and case.vehicle_id
-    gateway = [opened(db, app.state.vault, m) for m in db.scalars(select(OutboxMessage).where(
+    gateway = [opened(db, vault=app.state.vault, message=m) for m in db.scalars(select(OutboxMessage).where(
         OutboxMessage.channel == "emergency"))]
     payloads = [json.loads(m.body) for m in gateway if m is not None]
     assert len(payloads) == 2

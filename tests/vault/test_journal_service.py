@@ -47,5 +47,5 @@ def test_a_lost_journal_stops_erasures_not_the_service(settings: Settings, app: 
     act_as(Role.PRIVACY_OFFICER, id="stf_DPO")
     erased = client.post("/api/v1/subjects/P1/erase", json={"reason": "subject_request"})
     assert erased.status_code == 503 and "erasure journal" in erased.json()["detail"], erased.text
-    found = {c.key: e for c, e in assess(db, settings, app.state.vault.keys, utcnow()).results}
+    found = {c.key: e for c, e in assess(db, settings=settings, keys=app.state.vault.keys, now=utcnow()).results}
     assert not found["keys.erasure_journal"].passed and "is missing" in found["keys.erasure_journal"].text()

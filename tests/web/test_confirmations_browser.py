@@ -107,13 +107,13 @@ def _seed(session: Session, settings: Any) -> dict[str, str]:
     ids["breach"] = breach.id
 
     for name in ("sanction", "upheld", "overturned"):
-        violation = discipline.raise_violation(session, vault, actor=TEST_ACTOR, offender_type="staff",
+        violation = discipline.raise_violation(session, vault=vault, actor=TEST_ACTOR, offender_type="staff",
                                                offender_id=f"stf_{name.upper()}", kind="privacy",
                                                summary="查看了无关顾客资料", evidence={"audit": ["1"]})
         ids[f"violation.{name}"] = violation.id
         if name != "sanction":
             sanction = discipline.decide(session, actor=TEST_ACTOR, violation_id=violation.id, kind="suspension")
-            discipline.appeal(session, vault, Principal.for_roles("staff", f"stf_{name.upper()}", frozenset()),
+            discipline.appeal(session, vault=vault, principal=Principal.for_roles("staff", f"stf_{name.upper()}", frozenset()),
                               sanction_id=sanction.id, text="我在处理工单")
             ids[f"sanction.{name}"] = sanction.id
     return ids

@@ -31,7 +31,7 @@ def test_parallel_appeals_file_one_and_parallel_decisions_decide_once(tmp_path: 
     factory = make_sessionmaker(engine)
     hr = Actor("staff", "stf_HR")
     with unit_of_work(factory) as session:
-        violation = discipline.raise_violation(session, vault, actor=Actor("staff", "stf_SUP"), offender_type="worker",
+        violation = discipline.raise_violation(session, vault=vault, actor=Actor("staff", "stf_SUP"), offender_type="worker",
                                                offender_id="rdr_1", kind="conduct", summary="辱骂顾客",
                                                evidence={"complaints": ["cmp_1"]})
         sanction_id = discipline.decide(session, actor=hr, violation_id=violation.id, kind="fine",
@@ -41,7 +41,7 @@ def test_parallel_appeals_file_one_and_parallel_decisions_decide_once(tmp_path: 
     def appeal(n: int) -> Callable[[], None]:
         def job() -> None:
             with unit_of_work(factory) as session:
-                discipline.appeal(session, vault, worker, sanction_id=sanction_id, text=f"申诉 {n}")
+                discipline.appeal(session, vault=vault, principal=worker, sanction_id=sanction_id, text=f"申诉 {n}")
         return job
 
     assert all_at_once([appeal(n) for n in range(20)]) == []

@@ -20,7 +20,7 @@ from tripguard.workforce.models import Agreement, Sanction, Violation
 
 
 def _violation(db: Session, app, offender_id: str) -> Violation:  # type: ignore[no-untyped-def]
-    violation = discipline.raise_violation(db, app.state.vault, actor=TEST_ACTOR, offender_type="staff",
+    violation = discipline.raise_violation(db, vault=app.state.vault, actor=TEST_ACTOR, offender_type="staff",
                                            offender_id=offender_id, kind="privacy", summary="查看了无关顾客资料",
                                            evidence={"audit": ["1"]})
     db.commit()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, status
 from sqlalchemy import select
 
 from tripguard.audit import repository, service
+from tripguard.audit.deps import AuditKey
 from tripguard.audit.models import AuditEntry
 from tripguard.audit.schemas import (
     AuditEntryRead,
@@ -45,7 +46,7 @@ def search_entries(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> AuditPage:
     """Newest first. Page with ``before_id`` = the ``next_before_id`` of the previous page."""
-    entries = repository.search_entries(session, repository.AuditFilter(
+    entries = repository.search_entries(session, query=repository.AuditFilter(
         actor_id=actor_id, action=action, target_type=target_type, target_id=target_id,
         outcome=outcome, since=since, until=until, before_id=before_id, limit=limit,
     ))
@@ -68,7 +69,7 @@ def get_entry(
 def list_heads(_: AuditReader, session: DbSession,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[TreeHeadRead]:
     """Signed tree heads, newest first: keep them outside TripGuard to detect a rewritten log."""
-    return [TreeHeadRead.of(head) for head in repository.list_heads(session, limit)]
+    return [TreeHeadRead.of(head) for head in repository.list_heads(session, limit=limit)]
 
 
 @router.get("/heads/latest")
@@ -80,16 +81,16 @@ def latest_head(_: AuditReader, session: DbSession) -> TreeHeadRead:
 
 
 @router.post("/heads", status_code=status.HTTP_201_CREATED)
-def sign_head(principal: AuditSigner, request: Request, session: DbSession) -> TreeHeadRead:
-    head = service.sign_new_head(session, request.app.state.audit_key)
+def sign_head(principal: AuditSigner, session: DbSession, audit_key: AuditKey) -> TreeHeadRead:
+    head = service.sign_new_head(session, key=audit_key)
     service.record(session, actor=principal.actor, action="audit.sign_head", target_type="tree_head",
                    target_id=str(head.tree_size))
     return TreeHeadRead.of(head)
 
 
 @router.get("/signing-key")
-def signing_key(_: AuditReader, request: Request) -> SigningKeyRead:
-    public = request.app.state.audit_key.public_key()
+def signing_key(_: AuditReader, audit_key: AuditKey) -> SigningKeyRead:
+    public = audit_key.public_key()
     return SigningKeyRead(key_id=key_id(public), public_key_pem=public_key_pem(public))
 
 
@@ -112,9 +113,9 @@ def consistency_proof(
 
 
 @router.get("/verify", dependencies=[Bulk])
-def verify(_: AuditReader, request: Request, session: DbSession) -> VerifyRead:
+def verify(_: AuditReader, session: DbSession, audit_key: AuditKey) -> VerifyRead:
     """Rebuild the tree from the stored rows and check every kept signed head."""
-    report = verify_log(session, request.app.state.audit_key.public_key())
+    report = verify_log(session, public_key=audit_key.public_key())
     return VerifyRead(ok=report.ok, tree_size=report.tree_size, pending=report.pending,
                       root_hash=report.root_hash.hex(),
                       heads_checked=report.heads_checked, first_bad_seq=report.first_bad_seq,

@@ -30,7 +30,8 @@ def verify(
     settings = get_settings()
     with clean_errors(), cli_session(settings) as session:
         kept = load_heads_file(heads) if heads else []
-        report = verify_log(session, load_signing_key(settings).public_key(), kept)
+        report = verify_log(session, public_key=load_signing_key(settings).public_key(),
+                            extra_heads=kept)
     if report.ok:
         pending = f"; {report.pending} entries await sequencing" if report.pending else ""
         out.print(f"OK: {report.tree_size} entries, root {report.root_hash.hex()}, "
@@ -53,7 +54,8 @@ def head(sign: Annotated[bool, typer.Option("--sign", help="Sign a new head firs
 
     settings = get_settings()
     with clean_errors(), cli_session(settings) as session:
-        latest = service.sign_new_head(session, load_signing_key(settings)) if sign else service.latest_head(session)
+        latest = service.sign_new_head(session, key=load_signing_key(settings)) if sign \
+            else service.latest_head(session)
         if latest is None:
             err.print("no tree head signed yet; use --sign")
             raise typer.Exit(1)

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from tripguard.audit import repository as audit_repository
 from tripguard.audit import service as audit_service
+from tripguard.audit.deps import AuditKey
 from tripguard.audit.models import AuditEntry
 from tripguard.audit.verify import verify_log
 from tripguard.core import i18n
@@ -48,7 +49,7 @@ def _audit_filter(request: Request) -> audit_repository.AuditFilter:
 
 def _rows_context(request: Request, session: DbSession) -> dict[str, Any]:
     filters = _audit_filter(request)
-    entries = audit_repository.search_entries(session, filters)
+    entries = audit_repository.search_entries(session, query=filters)
     next_before = entries[-1].id if len(entries) == filters.limit else None
     query = {k: v for k, v in request.query_params.items() if k != "before_id" and v}
     if next_before is not None:
@@ -74,10 +75,9 @@ def _export_row(entry: AuditEntry, cells: Cells) -> list[object]:
 def audit_page(request: Request, principal: AuditReader, session: DbSession) -> Response:
     if request.query_params.get("format") == "csv":  # the filtered entries, newest first (an audited export)
         filters = dataclasses.replace(_audit_filter(request), before_id=None, limit=EXPORT_LIMIT)
-        entries = audit_repository.search_entries(session, filters)
+        entries = audit_repository.search_entries(session, query=filters)
         audit_service.record(session, actor=principal.actor, action="console.export", target_type="list",
                              target_id="audit", details={"rows": len(entries)})
-        session.commit()
         with reader_cells(request, session) as cells:
             header = [i18n.gettext(column) for column in EXPORT_COLUMNS]
             body: list[list[object]] = [[cells.text(v) for v in _export_row(e, cells)] for e in entries]
@@ -93,8 +93,9 @@ def audit_rows(request: Request, _: AuditReader, session: DbSession) -> HTMLResp
 
 
 @router.get("/audit/verify", dependencies=[Bulk])
-def audit_verify(request: Request, _: AuditReader, session: DbSession) -> HTMLResponse:
-    report = verify_log(session, request.app.state.audit_key.public_key())
+def audit_verify(request: Request, _: AuditReader, session: DbSession, audit_key: AuditKey
+                 ) -> HTMLResponse:
+    report = verify_log(session, public_key=audit_key.public_key())
     return render(request, "audit/verify.html", report=report)
 
 

@@ -24,7 +24,7 @@ class AuditFilter:
     limit: int = 50
 
 
-def search_entries(session: Session, query: AuditFilter) -> list[AuditEntry]:
+def search_entries(session: Session, *, query: AuditFilter) -> list[AuditEntry]:
     statement = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(query.limit)
     if query.actor_id:
         statement = statement.where(AuditEntry.actor_id == query.actor_id)
@@ -45,5 +45,5 @@ def search_entries(session: Session, query: AuditFilter) -> list[AuditEntry]:
     return list(session.scalars(statement))
 
 
-def list_heads(session: Session, limit: int = 100) -> list[TreeHead]:
+def list_heads(session: Session, *, limit: int = 100) -> list[TreeHead]:
     return list(session.scalars(select(TreeHead).order_by(TreeHead.tree_size.desc()).limit(limit)))

@@ -123,14 +123,14 @@ def pending_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.seq.is_(None))) or 0
 
 
-def leaf_hashes(session: Session, size: int | None = None) -> list[bytes]:
+def leaf_hashes(session: Session, *, size: int | None = None) -> list[bytes]:
     query = select(AuditEntry.leaf_hash).where(AuditEntry.seq.is_not(None)).order_by(AuditEntry.seq)
     if size is not None:
         query = query.where(AuditEntry.seq < size)
     return [leaf for leaf in session.scalars(query) if leaf is not None]
 
 
-def last_of(session: Session, action: str) -> AuditEntry | None:
+def last_of(session: Session, *, action: str) -> AuditEntry | None:
     """The newest entry of an action (the evidence of the last backup, restore drill or scan)."""
     return session.scalar(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.ts.desc()).limit(1))
 
@@ -150,7 +150,7 @@ def latest_head(session: Session) -> TreeHead | None:
     return session.scalar(select(TreeHead).order_by(TreeHead.tree_size.desc()).limit(1))
 
 
-def sign_new_head(session: Session, key: Ed25519PrivateKey) -> TreeHead:
+def sign_new_head(session: Session, *, key: Ed25519PrivateKey) -> TreeHead:
     """Sequence what is pending, then sign the tree; with nothing new, return the last head."""
     sequence_all(session)  # takes the log lock for the rest of the transaction
     size = tree_size(session)
@@ -264,14 +264,14 @@ class StoredRanges:
     def _block(self, level: int, index: int) -> bytes:
         if (level, index) not in self.cache:
             first = index << level
-            leaves = leaf_range(self.session, first, first + (1 << level))
+            leaves = leaf_range(self.session, first=first, stop=first + (1 << level))
             if len(leaves) != 1 << level:
                 raise RuntimeError("the audit log is missing leaves: run `tripguard audit verify`")
             self.cache[(level, index)] = merkle.root(leaves)
         return self.cache[(level, index)]
 
 
-def leaf_range(session: Session, first: int, stop: int) -> list[bytes]:
+def leaf_range(session: Session, *, first: int, stop: int) -> list[bytes]:
     return [leaf for leaf in session.scalars(select(AuditEntry.leaf_hash).where(
         AuditEntry.seq >= first, AuditEntry.seq < stop).order_by(AuditEntry.seq)) if leaf is not None]
 

@@ -33,4 +33,4 @@ def sign_head_if_grown(factory: sessionmaker[Session], key: Ed25519PrivateKey) -
     with unit_of_work(factory) as session:
         latest = service.latest_head(session)
         if latest is None or service.tree_size(session) + service.pending_count(session) > latest.tree_size:
-            service.sign_new_head(session, key)
+            service.sign_new_head(session, key=key)

@@ -89,7 +89,7 @@ def load_heads_file(path: Path) -> list[KeptHead]:
 
 
 def verify_log(
-    session: Session, public_key: Ed25519PublicKey, extra_heads: Iterable[KeptHead] = ()
+    session: Session, *, public_key: Ed25519PublicKey, extra_heads: Iterable[KeptHead] = ()
 ) -> Report:
     report = Report()
     heads = [KeptHead.from_row(row) for row in session.scalars(select(TreeHead))]
@@ -166,7 +166,8 @@ class HeadCheck:
         return self.expected - self.stored
 
 
-def check_latest_head(session: Session, head: TreeHead, public_key: Ed25519PublicKey) -> HeadCheck:
+def check_latest_head(session: Session, *, head: TreeHead,
+                      public_key: Ed25519PublicKey) -> HeadCheck:
     signature_ok = head.key_id == key_id(public_key) and head_signature_valid(
         public_key, head.tree_size, head.root_hash, head.signed_at, head.signature)
     first, last, count = sequenced_span(session)

@@ -38,6 +38,7 @@ import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
 
+from tripguard.core.deps import admission_of
 from tripguard.core.errors import DomainError
 from tripguard.core.middleware import SHED
 
@@ -235,7 +236,7 @@ def _threads_waiting() -> bool:
 
 async def admit(request: Request) -> AsyncIterator[None]:
     """The app-level dependency: every route's first; holds the request's place until its function returns."""
-    admission: Admission = request.app.state.admission
+    admission = admission_of(request.app)
     ticket = await admission.enter(request)
     if ticket is None:
         yield

@@ -28,6 +28,7 @@ from tripguard.core.db_timeouts import (
     postgres_connect_args,
     track_connections,
 )
+from tripguard.core.deps import sessions_of
 from tripguard.core.settings import Settings
 from tripguard.core.sqlite_writer import queued_writer_connection, writer_queue_for
 
@@ -190,7 +191,7 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
 async def _request_session(request: Request) -> AsyncIterator[Session]:
     # The session connects on first use (a route that reads nothing never touches the database), and
     # its commit or rollback runs in the thread pool, off the event loop.
-    session: Session = request.app.state.sessionmaker()
+    session: Session = sessions_of(request.app)()
     request.state.db_session = session  # the page's renderer names staff through it (web.readable.People)
     try:
         yield session

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -158,10 +159,14 @@ def _html_page(request: Request) -> bool:
     return path.startswith("/console") or (path.startswith("/s/") and not path.endswith("/position"))
 
 
-def install_error_handlers(app: FastAPI) -> None:
+HtmlRenderer = Callable[[Request, DomainError], Response]
+
+
+def install_error_handlers(app: FastAPI, *, html_renderer: HtmlRenderer | None = None) -> None:
+    """`html_renderer` draws a console or share page's error as a page (web's shell; core knows no pages)."""
+
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
-        html_renderer = getattr(request.app.state, "html_error_renderer", None)
         if html_renderer is not None and exc.shown_as_page and _html_page(request):
             return await run_in_threadpool(html_renderer, request, exc)  # it may read the signed-in principal
         return problem_response(
@@ -175,7 +180,6 @@ def install_error_handlers(app: FastAPI) -> None:
             FieldProblem(field=_field_name(tuple(e.get("loc", ()))), message=str(e.get("msg")))
             for e in exc.errors()
         ]
-        html_renderer = getattr(request.app.state, "html_error_renderer", None)
         if html_renderer is not None and _html_page(request):
             return await run_in_threadpool(html_renderer, request, InvalidInput(
                 "; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors))
@@ -189,7 +193,6 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
-        html_renderer = getattr(request.app.state, "html_error_renderer", None)
         page_error = {404: NotFound, 405: MethodNotAllowed}.get(exc.status_code)
         if html_renderer is not None and page_error is not None and _html_page(request):
             response: Response = await run_in_threadpool(html_renderer, request, page_error())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -25,12 +27,17 @@ def api_routes(app: FastAPI) -> Iterator[RouteInfo]:
                             methods=frozenset(context.methods or original.methods or ()), route=original)
 
 
+# Each app's routes, compiled once (an app's routes do not change once it serves).
+_Patterns = list[tuple[re.Pattern[str], frozenset[str]]]
+_PATTERNS: WeakKeyDictionary[FastAPI, _Patterns] = WeakKeyDictionary()
+
+
 def allowed_methods(app: FastAPI, path: str) -> list[str]:
     """Every method some route serves at `path` (Starlette's 405 names only the first route's)."""
-    compiled = getattr(app.state, "_route_patterns", None)
+    compiled = _PATTERNS.get(app)
     if compiled is None:
         compiled = [(compile_path(info.path)[0], info.methods) for info in api_routes(app)]
-        app.state._route_patterns = compiled
+        _PATTERNS[app] = compiled
     methods: set[str] = set()
     for pattern, route_methods in compiled:
         if pattern.match(path):

@@ -12,6 +12,7 @@ from sqlalchemy import Select, func, select
 
 from tripguard.core.admission import Bulk, BulkWhenDownloaded
 from tripguard.core.db import DbSession
+from tripguard.core.deps import AppSettings
 from tripguard.core.errors import DomainError, NotFound, PermissionDenied
 from tripguard.core.i18n import N_
 from tripguard.core.types import Identifier, Reason
@@ -21,6 +22,8 @@ from tripguard.privacy import access
 from tripguard.security.auth import LabelPrinter, OrderReader, OrderRevealer
 from tripguard.security.permissions import Role
 from tripguard.security.principal import Principal
+from tripguard.vault.deps import AppVault
+from tripguard.vault.service import Vault
 from tripguard.web.lists import (
     Column,
     Filter,
@@ -77,12 +80,14 @@ def orders_page(request: Request, principal: OrderReader, session: DbSession) ->
                 exception_labels=EXCEPTION_LABELS)
 
 
-def _order_page(request: Request, principal: Principal, session: DbSession, order_id: str, *,
-                revealed: views.FieldShown | None = None, revealed_field: str | None = None,
-                error: str | None = None, status_code: int = 200) -> HTMLResponse:
-    order = service.get(session, order_id)
-    seen = views.view(session, request.app.state.vault, principal, order)
-    bindings = [b for party in ("customer", "merchant") if (b := numbers.binding_of(session, order.id, party))]
+def _order_page(request: Request, principal: Principal, session: DbSession, vault: Vault,
+                order_id: str, *, revealed: views.FieldShown | None = None,
+                revealed_field: str | None = None, error: str | None = None, status_code: int = 200
+                ) -> HTMLResponse:
+    order = service.get(session, order_id=order_id)
+    seen = views.view(session, vault=vault, principal=principal, order=order)
+    bindings = [b for party in ("customer", "merchant")
+                if (b := numbers.binding_of(session, order_id=order.id, party=party))]
     calls = session.execute(select(Interaction.binding_id, Interaction.outcome, func.count())
                             .where(Interaction.order_id == order.id)
                             .group_by(Interaction.binding_id, Interaction.outcome)).all()
@@ -109,36 +114,37 @@ def _print_refused(request: Request, session: DbSession, principal: Principal) -
 
 
 @router.get("/{order_id}")
-def order_page(request: Request, order_id: Identifier, principal: OrderReader, session: DbSession) -> HTMLResponse:
+def order_page(request: Request, order_id: Identifier, principal: OrderReader, session: DbSession,
+               vault: AppVault) -> HTMLResponse:
     """One order as your part in it lets you see it (audited), its binding and calls."""
-    return _order_page(request, principal, session, order_id)
+    return _order_page(request, principal, session, vault, order_id)
 
 
 @router.post("/{order_id}/reveal")
 def reveal(request: Request, order_id: Identifier, principal: OrderRevealer, session: DbSession,
            field: Annotated[str, Form(pattern="^(customer_name|customer_phone|address|notes)$")],
-           reason: Annotated[Reason, Form()]) -> HTMLResponse:
+           reason: Annotated[Reason, Form()], vault: AppVault) -> HTMLResponse:
     """Support opens one field for a stated reason (the address never opens for support)."""
     try:
-        shown = views.reveal(session, request.app.state.vault, principal, service.get(session, order_id),
+        shown = views.reveal(session, vault=vault, principal=principal,
+                             order=service.get(session, order_id=order_id),
                              column=field, reason=reason)
     except DomainError as exc:
         session.rollback()
-        return _order_page(request, principal, session, order_id, error=error_text(request, exc),
+        return _order_page(request, principal, session, vault, order_id, error=error_text(request, exc),
                            status_code=exc.status)
-    session.commit()
-    return _order_page(request, principal, session, order_id, revealed=shown, revealed_field=field)
+    return _order_page(request, principal, session, vault, order_id, revealed=shown, revealed_field=field)
 
 
 @router.get("/{order_id}/label", dependencies=[Bulk])
-def label(request: Request, order_id: Identifier, principal: LabelPrinter, session: DbSession,
-          format: Annotated[str, Query(pattern="^(pdf|png)$")] = "png") -> Response:
+def label(order_id: Identifier, principal: LabelPrinter, session: DbSession, vault: AppVault,
+          settings: AppSettings, format: Annotated[str, Query(pattern="^(pdf|png)$")] = "png"
+          ) -> Response:
     """The label to preview (PNG) or print (PDF), for the kitchen of the order's merchant."""
-    order = service.get(session, order_id)
-    if views.party_of(session, principal, order) != "merchant":
+    order = service.get(session, order_id=order_id)
+    if views.party_of(session, principal=principal, order=order) != "merchant":
         raise NotFound("no such order")
-    content = labels.label_for(session, request.app.state.vault, principal, order, fmt=format,
-                               policy=labels.ItemPolicy.of(request.app.state.settings))
-    session.commit()
+    content = labels.label_for(session, vault=vault, principal=principal, order=order, fmt=format,
+                               policy=labels.ItemPolicy.of(settings))
     return Response(content, media_type="application/pdf" if format == "pdf" else "image/png",
                     headers={"Cache-Control": "no-store"})

@@ -181,7 +181,7 @@ def render(order: Order, name: str, phone_tail: str, address: str, *, items: lis
         return pdf if fmt == "pdf" else pdf_to_png(pdf)
 
 
-def label_for(session: Session, vault: Vault, principal: Principal, order: Order, *, policy: ItemPolicy,
+def label_for(session: Session, *, vault: Vault, principal: Principal, order: Order, policy: ItemPolicy,
               fmt: str) -> bytes:
     name, phone_tail, address = _fields(session, vault, principal, order)
     return render(order, name, phone_tail, address, items=item_lines(order.items, policy), fmt=fmt)

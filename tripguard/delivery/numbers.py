@@ -65,7 +65,7 @@ def _available(city: str, now: datetime):  # type: ignore[no-untyped-def]
         or_(VirtualNumber.status == "free", and_(VirtualNumber.status == "quiet", VirtualNumber.quiet_until <= now)))
 
 
-def bind(session: Session, vault: Vault, *, order: Order, courier_phone: str, party: str,
+def bind(session: Session, *, vault: Vault, order: Order, courier_phone: str, party: str,
          on_exhausted: OnExhausted) -> Binding | None:
     """Bind the order's courier and `party` (customer or merchant) through a free number of the city."""
     now = utcnow()
@@ -85,7 +85,7 @@ def bind(session: Session, vault: Vault, *, order: Order, courier_phone: str, pa
     return binding
 
 
-def release_for(session: Session, order_id: str, *, completed_at: datetime, grace: timedelta) -> None:
+def release_for(session: Session, *, order_id: str, completed_at: datetime, grace: timedelta) -> None:
     """The order completed (or its courier changed): its bindings end after the grace."""
     for binding in session.scalars(select(Binding).where(Binding.order_id == order_id, Binding.status == "active")):
         binding.expires_at = completed_at + grace
@@ -108,13 +108,13 @@ def expire_due(factory: sessionmaker[Session], *, quiet: timedelta) -> int:
         return expire(session, quiet=quiet)
 
 
-def binding_of(session: Session, order_id: str, party: str = "customer") -> Binding | None:
+def binding_of(session: Session, *, order_id: str, party: str = "customer") -> Binding | None:
     """The order's latest binding between its courier and `party`."""
     return session.scalar(select(Binding).where(Binding.order_id == order_id, Binding.party == party)
                           .order_by(Binding.created_at.desc()).limit(1))
 
 
-def route(session: Session, vault: Vault, *, actor: Actor, number: str, caller: str) -> Route:
+def route(session: Session, *, vault: Vault, actor: Actor, number: str, caller: str) -> Route:
     """Whom a call to `number` from `caller` is bridged to, if anyone. Recorded, without real numbers;
     the real numbers opened to decide are audited as `actor`'s use (the telephony provider's key)."""
     now = utcnow()
@@ -180,7 +180,7 @@ def _record_use(session: Session, actor: Actor, order: Order | None, column: str
                           disclosed=["courier_phone"] if bridged not in (None, "courier") else [])
 
 
-def pool_status(session: Session, city: str) -> dict[str, int]:
+def pool_status(session: Session, *, city: str) -> dict[str, int]:
     now = utcnow()
     free = len(session.scalars(_available(city, now)).all())
     bound = len(session.scalars(select(VirtualNumber.number).where(VirtualNumber.city == city,
@@ -188,7 +188,7 @@ def pool_status(session: Session, city: str) -> dict[str, int]:
     return {"available": free, "bound": bound}
 
 
-def alert_exhausted(session: Session, city: str) -> None:
+def alert_exhausted(session: Session, city: str) -> None:  # the on_exhausted callback: called positionally
     """The default alert: a metric to page on and a log line (the order goes on without a binding)."""
     POOL_EXHAUSTED.labels(city).inc()
     logger.warning("virtual-number pool exhausted", extra={"event": city})

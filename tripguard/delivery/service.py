@@ -66,7 +66,7 @@ class Intake:
     merchant_phone: str | None = None
 
 
-def get(session: Session, order_id: str, *, for_update: bool = False) -> Order:
+def get(session: Session, *, order_id: str, for_update: bool = False) -> Order:
     """`for_update`: the order's row locked until the transaction ends (PostgreSQL), so changes to its courier
     and its number bindings are made one at a time."""
     order = session.get(Order, order_id, with_for_update=for_update or None, populate_existing=for_update)
@@ -79,7 +79,7 @@ def _code_hash(secret_key: str, order_id: str, purpose: str, code: str) -> str:
     return hmac.new(secret_key.encode(), f"{purpose}:{order_id}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def take_order(session: Session, vault: Vault, *, actor: Actor, intake: Intake) -> tuple[Order, bool]:
+def take_order(session: Session, *, vault: Vault, actor: Actor, intake: Intake) -> tuple[Order, bool]:
     """Store a new order (the same id again is the same order: nothing changes)."""
     existing = session.get(Order, intake.order_id)
     if existing is not None:
@@ -114,7 +114,8 @@ def _move(session: Session, order: Order, status: str, actor: Actor, *, grace: t
     order.status, order.updated_at = status, utcnow()
     if status in ("delivered", "cancelled"):
         order.completed_at = order.updated_at
-        numbers.release_for(session, order.id, completed_at=order.completed_at, grace=grace)
+        numbers.release_for(session, order_id=order.id, completed_at=order.completed_at,
+                            grace=grace)
     audit.record(session, actor=actor, action=f"order.{status}", target_type="delivery_orders", target_id=order.id,
                  details={"previous": previous, **details})
 
@@ -122,7 +123,7 @@ def _move(session: Session, order: Order, status: str, actor: Actor, *, grace: t
 def mark(session: Session, *, actor: Actor, order_id: str, status: str, grace: timedelta,
          exception: str | None = None) -> Order:
     """The operator or the merchant moves an order on: prepared, cancelled, or an exception."""
-    order = get(session, order_id)
+    order = get(session, order_id=order_id)
     allowed = {"prepared": ("accepted",), "cancelled": OPEN, "exception": OPEN}
     if status not in allowed or order.status not in allowed[status]:
         raise Conflict(N_("The order cannot move to that state from where it is."))
@@ -133,34 +134,36 @@ def mark(session: Session, *, actor: Actor, order_id: str, status: str, grace: t
     return order
 
 
-def assign(session: Session, vault: Vault, *, actor: Actor, order_id: str, courier_id: str, courier_phone: str,
+def assign(session: Session, *, vault: Vault, actor: Actor, order_id: str, courier_id: str, courier_phone: str,
            on_exhausted: numbers.OnExhausted, override_reason: str | None = None) -> Order:
     """The courier who takes the order; customer and courier are bound through a virtual number. Only a
     courier the dispatch gate allows, unless the operator overrides with a reason (`ask_gate`). The order
     is locked first: parallel assignments run one after another, so an order has one live binding per party
     and a replaced courier's binding is always ended (its line dead), whichever assignment wins."""
-    order = get(session, order_id, for_update=True)
+    order = get(session, order_id=order_id, for_update=True)
     if order.status not in ("accepted", "prepared"):
         raise Conflict(N_("The order cannot move to that state from where it is."))
     if order.courier_id == courier_id:
         return order
-    overridden = ask_gate(session, vault, actor=actor, order=order, courier_id=courier_id, reason=override_reason)
-    numbers.release_for(session, order.id, completed_at=utcnow(), grace=timedelta(0))  # a courier replaced
+    overridden = ask_gate(session, vault=vault, actor=actor, order=order, courier_id=courier_id,
+                          reason=override_reason)
+    numbers.release_for(session, order_id=order.id, completed_at=utcnow(), grace=timedelta(0))  # a courier replaced
     order.courier_id, order.updated_at = courier_id, utcnow()
     order.courier_override_at = None if overridden is None else utcnow()
     order.courier_override_blockers = overridden
     register(session, subject_id=courier_id, kind="courier", source="order")
-    numbers.bind(session, vault, order=order, courier_phone=courier_phone, party="customer",
+    numbers.bind(session, vault=vault, order=order, courier_phone=courier_phone, party="customer",
                  on_exhausted=on_exhausted)
     if order.merchant_phone is not None:
-        numbers.bind(session, vault, order=order, courier_phone=courier_phone, party="merchant",
+        numbers.bind(session, vault=vault, order=order, courier_phone=courier_phone,
+                     party="merchant",
                      on_exhausted=on_exhausted)
     audit.record(session, actor=actor, action="order.assign", target_type="delivery_orders", target_id=order.id,
                  details={"courier": courier_id, **({"override": "gate"} if overridden else {})})
     return order
 
 
-def ask_gate(session: Session, vault: Vault, *, actor: Actor, order: Order, courier_id: str,
+def ask_gate(session: Session, *, vault: Vault, actor: Actor, order: Order, courier_id: str,
              reason: str | None) -> list[str] | None:
     """The dispatch gate's answer for this courier (`screening.gate`, the one definition of "may work"):
     a refusal is a 409 naming the blockers. With a reason, the operator overrides it: the reason is
@@ -181,7 +184,7 @@ def ask_gate(session: Session, vault: Vault, *, actor: Actor, order: Order, cour
     return result.codes
 
 
-def pick_up(session: Session, vault: Vault, secret_key: str, *, courier: Actor, order_id: str, code: str) -> Order:
+def pick_up(session: Session, *, vault: Vault, secret_key: str, courier: Actor, order_id: str, code: str) -> Order:
     """The courier proves they hold the right bag (the code on its label); the customer is then sent the
     hand-over code."""
     order = _couriers(session, courier, order_id)
@@ -206,12 +209,13 @@ def _send_handover_code(session: Session, vault: Vault, secret_key: str, order: 
     order.handover_attempts = 0
     phone = access.open_field(vault, session, order, "customer_phone")
     if phone:
-        notify.enqueue_to_person(session, vault, subject_id=order.customer_id, channel="sms", to=phone,
+        notify.enqueue_to_person(session, vault=vault, subject_id=order.customer_id, channel="sms",
+                                 to=phone,
                                  template="handover_code", locale=order.locale, params={"code": code},
                                  idempotency_key=f"handover:{order.id}:{order.handover_expires_at.isoformat()}")
 
 
-def hand_over(session: Session, secret_key: str, *, courier: Actor, order_id: str, code: str,
+def hand_over(session: Session, *, secret_key: str, courier: Actor, order_id: str, code: str,
               grace: timedelta) -> Order:
     """The code the customer was sent, typed into the courier's app: 5 tries, then photo proof."""
     order = _couriers(session, courier, order_id)
@@ -227,7 +231,7 @@ def hand_over(session: Session, secret_key: str, *, courier: Actor, order_id: st
     return order
 
 
-def hand_over_with_photo(session: Session, vault: Vault, *, courier: Actor, order_id: str, photo: str,
+def hand_over_with_photo(session: Session, *, vault: Vault, courier: Actor, order_id: str, photo: str,
                          grace: timedelta) -> Order:
     """Only once the code is locked (5 wrong tries) or expired: a photo of the hand-over, sealed. The photo
     is decoded and checked first: anything but a whole JPEG or PNG is refused and the order stays as it was."""
@@ -249,7 +253,7 @@ def _couriers(session: Session, courier: Actor, order_id: str) -> Order:
     gate as a read of it is (`access.check_worker`), so a courier the gate now refuses neither reads the
     order nor moves it on (nor has the customer sent the hand-over code); an order given to them over the
     gate with a reason (`ask_gate`) lets them past only the blockers overridden. 403 with the blockers."""
-    order = get(session, order_id)
+    order = get(session, order_id=order_id)
     if order.courier_id != courier.id:
         raise NotFound("no such order")  # another courier's order does not exist for them
     access.check_worker(session, courier.id, overridden=numbers.overridden_codes(order))
@@ -270,17 +274,18 @@ def _raise_for(outcome: CodeCheck) -> None:
         raise CodeLocked(N_("The code has expired. Use photo proof."))
 
 
-def own_order(session: Session, principal: Principal, order_id: str) -> Order:
+def own_order(session: Session, *, principal: Principal, order_id: str) -> Order:
     """An order the person took part in (its customer, or its courier): asked by other domains (a complaint,
     a rating). Whose part it is, is `views.party_of`'s one answer; anyone else's order, or none, is 404."""
     order = session.get(Order, order_id)
     if order is None or principal.kind != "subject" or \
-            views.party_of(session, principal, order) not in ("customer", "courier"):
+            views.party_of(session, principal=principal, order=order) not in ("customer",
+                                                                              "courier"):
         raise NotFound("no such order of yours")
     return order
 
 
-def parties(session: Session, order_ids: list[str]) -> dict[str, tuple[str, str | None]]:
+def parties(session: Session, *, order_ids: list[str]) -> dict[str, tuple[str, str | None]]:
     """Each named order's customer and courier: an SOS naming an order must come from one of them."""
     if not order_ids:
         return {}

@@ -63,7 +63,7 @@ class OrderView:
     merchant_number: str | None  # merchant <-> courier
 
 
-def party_of(session: Session, principal: Principal, order: Order) -> Party:
+def party_of(session: Session, *, principal: Principal, order: Order) -> Party:
     """The part the principal plays in this order; anyone else does not see it exist."""
     if principal.kind == "subject":
         if Role.CUSTOMER in principal.roles and order.customer_id == principal.id:
@@ -86,8 +86,8 @@ def shown_to(party: str, order: Order) -> dict[str, Shown]:
     return after if order.status in DONE else before
 
 
-def view(session: Session, vault: Vault, principal: Principal, order: Order) -> OrderView:
-    party = party_of(session, principal, order)
+def view(session: Session, *, vault: Vault, principal: Principal, order: Order) -> OrderView:
+    party = party_of(session, principal=principal, order=order)
     shown = shown_to(party, order)
     columns = [c for c in FIELDS if c in shown]
     fields: dict[str, FieldShown] = {}
@@ -112,15 +112,15 @@ def view(session: Session, vault: Vault, principal: Principal, order: Order) -> 
 
 
 def _number(session: Session, order: Order, party: str) -> str | None:
-    binding = numbers.binding_of(session, order.id, party)
+    binding = numbers.binding_of(session, order_id=order.id, party=party)
     return binding.number if binding is not None and binding.status == "active" else None
 
 
-def reveal(session: Session, vault: Vault, principal: Principal, order: Order, *, column: str,
+def reveal(session: Session, *, vault: Vault, principal: Principal, order: Order, column: str,
            reason: str) -> FieldShown:
     """Support opens one field for a stated reason: plaintext where the catalogue allows the support
     purpose (name, phone, notes), never the address. The reason is sealed; the read is audited."""
-    if party_of(session, principal, order) != "support" or column not in FIELDS:
+    if party_of(session, principal=principal, order=order) != "support" or column not in FIELDS:
         raise PermissionDenied("only support reveals a field of an order")
     refs = freetext.keep(session, vault, subject_id=order.customer_id, text=reason)
     read = access.read_fields(vault, session, principal, order, [column], purpose=Purpose.SUPPORT)[column]

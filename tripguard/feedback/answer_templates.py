@@ -33,7 +33,7 @@ class TemplateText:
                 if getattr(self, name) != getattr(row, name)]
 
 
-def get(session: Session, template_id: str) -> AnswerTemplate:
+def get(session: Session, *, template_id: str) -> AnswerTemplate:
     row = session.get(AnswerTemplate, template_id)
     if row is None:
         raise NotFound("no such answer template")
@@ -90,7 +90,7 @@ def create(session: Session, *, actor: Actor, text: TemplateText) -> AnswerTempl
 
 
 def update(session: Session, *, actor: Actor, template_id: str, text: TemplateText) -> AnswerTemplate:
-    row = get(session, template_id)
+    row = get(session, template_id=template_id)
     changed = text.differs_from(row)
     if not changed:
         return row
@@ -106,7 +106,7 @@ def update(session: Session, *, actor: Actor, template_id: str, text: TemplateTe
 
 def retire(session: Session, *, actor: Actor, template_id: str, retired: bool) -> AnswerTemplate:
     """Take a template out of the picker (`retired`), or offer it again."""
-    row = get(session, template_id)
+    row = get(session, template_id=template_id)
     if (row.retired_at is not None) != retired:
         row.retired_at = utcnow() if retired else None
         row.updated_at, row.updated_by = utcnow(), f"{actor.type}:{actor.id}"

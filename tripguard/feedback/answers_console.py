@@ -99,13 +99,13 @@ def template_create(request: Request, principal: AnswerTemplateManager, session:
 @router.get("/templates/{template_id}")
 def template_page(request: Request, template_id: Identifier, principal: AnswerTemplateManager,
                   session: DbSession) -> HTMLResponse:
-    return _edit_page(request, principal, answer_templates.get(session, template_id))
+    return _edit_page(request, principal, answer_templates.get(session, template_id=template_id))
 
 
 @router.post("/templates/{template_id}")
 def template_update(request: Request, template_id: Identifier, principal: AnswerTemplateManager, session: DbSession,
                     title_zh: Text = "", title_en: Text = "", body_zh: Text = "", body_en: Text = "") -> Response:
-    row = answer_templates.get(session, template_id)
+    row = answer_templates.get(session, template_id=template_id)
     values = {"title_zh": title_zh, "title_en": title_en, "body_zh": body_zh, "body_en": body_en}
     checked = _checked(request, values)
     if isinstance(checked, dict):
@@ -114,7 +114,8 @@ def template_update(request: Request, template_id: Identifier, principal: Answer
         answer_templates.update(session, actor=principal.actor, template_id=row.id, text=checked)
     except DomainError as exc:
         session.rollback()
-        return _edit_page(request, principal, answer_templates.get(session, template_id), status_code=exc.status,
+        return _edit_page(request, principal, answer_templates.get(session, template_id=template_id),
+                          status_code=exc.status,
                           values=values, errors=_problems(request, exc))
     return RedirectResponse(f"{PAGE}#t-{row.id}", status_code=303)
 

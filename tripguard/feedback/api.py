@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from tripguard.core.db import DbSession
+from tripguard.core.deps import AppSettings
 from tripguard.core.types import Identifier
 from tripguard.feedback import desk, service
 from tripguard.feedback.schemas import (
@@ -18,38 +19,39 @@ from tripguard.feedback.schemas import (
     Escalate,
     MyComplaint,
 )
+from tripguard.notify.deps import Wake
 from tripguard.privacy import access
 from tripguard.security.auth import ComplaintFiler, ComplaintHandler, ComplaintReader
+from tripguard.vault.deps import AppVault
 
 router = APIRouter(prefix="/api/v1", tags=["feedback"])
 
 
 @router.post("/complaints", status_code=201,
              responses={200: {"model": ComplaintRead, "description": "the same complaint again (a retry)"}})
-def file_complaint(body: ComplaintCreate, filer: ComplaintFiler, request: Request, response: Response,
-                   session: DbSession,
+def file_complaint(body: ComplaintCreate, filer: ComplaintFiler, request: Request,
+                   response: Response, session: DbSession, vault: AppVault, settings: AppSettings,
                    idempotency_key: Annotated[str | None, Header(
-                       alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")] = None,
+                       alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")] = None
                    ) -> ComplaintRead:
     """A complaint, or a rating of one or two stars (`low_rating`), about a trip or an order of yours.
     About a trip, it keeps the trip's in-car recordings 16 days instead of 7."""
     complaint, new = service.file(
-        session, request.app.state.vault, filer=filer,
+        session, vault=vault, filer=filer,
         request=service.ComplaintRequest(category=body.category, trip_id=body.trip_id, order_id=body.order_id,
                                          rating=body.rating, text=body.text, idempotency_key=idempotency_key),
-        recording_hold_days=request.app.state.settings.retention_recording_complaint_days)
+        recording_hold_days=settings.retention_recording_complaint_days)
     if not new:
         response.status_code = 200
     return ComplaintRead.model_validate(complaint)
 
 
 @router.get("/me/complaints")
-def my_complaints(filer: ComplaintFiler, request: Request, session: DbSession) -> list[MyComplaint]:
+def my_complaints(filer: ComplaintFiler, session: DbSession, vault: AppVault) -> list[MyComplaint]:
     """What you filed, newest first, with the desk's answer."""
-    vault = request.app.state.vault
     return [MyComplaint(**ComplaintRead.model_validate(c).model_dump(),
                         answer=access.open_field(vault, session, c, "answer") if c.answer is not None else None)
-            for c in service.of_person(session, filer.id)]
+            for c in service.of_person(session, subject_id=filer.id)]
 
 
 @router.post("/complaints/{complaint_id}/assign")
@@ -60,18 +62,18 @@ def assign(complaint_id: Identifier, body: Assign, handler: ComplaintHandler, se
 
 
 @router.post("/complaints/{complaint_id}/answer")
-def answer(complaint_id: Identifier, body: Answer, handler: ComplaintHandler, request: Request,
-           session: DbSession) -> ComplaintRead:
+def answer(complaint_id: Identifier, body: Answer, handler: ComplaintHandler, session: DbSession,
+           vault: AppVault, settings: AppSettings, outbox_wake: Wake) -> ComplaintRead:
     """The answer to the person, sealed under their key; they are told by SMS and read it in their app."""
-    complaint = desk.answer(session, request.app.state.vault, actor=handler.actor, complaint_id=complaint_id,
-                            text=body.text, locale=request.app.state.settings.locale)
-    request.app.state.outbox_wake.set()
+    complaint = desk.answer(session, vault=vault, actor=handler.actor, complaint_id=complaint_id,
+                            text=body.text, locale=settings.locale)
+    outbox_wake.set()
     return ComplaintRead.model_validate(complaint)
 
 
 @router.post("/complaints/{complaint_id}/escalate")
-def escalate(complaint_id: Identifier, body: Escalate, handler: ComplaintHandler, request: Request,
-             session: DbSession) -> DeskComplaint:
+def escalate(complaint_id: Identifier, body: Escalate, handler: ComplaintHandler,
+             session: DbSession, settings: AppSettings, vault: AppVault) -> DeskComplaint:
     """Turn it into a case for the safety centre (`incident`), a breach for the privacy officer (`breach`),
     or a violation by a worker or a staff member for HR (`violation`, naming whom and what)."""
     violation = None
@@ -80,7 +82,7 @@ def escalate(complaint_id: Identifier, body: Escalate, handler: ComplaintHandler
         violation = desk.ViolationSpec(body.offender_type, body.offender_id, body.kind, body.summary)
     return DeskComplaint.model_validate(desk.escalate(
         session, actor=handler.actor, complaint_id=complaint_id, to=body.to,
-        ack_seconds=request.app.state.settings.incident_ack_seconds, vault=request.app.state.vault,
+        ack_seconds=settings.incident_ack_seconds, vault=vault,
         violation=violation))
 
 

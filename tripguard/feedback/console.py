@@ -12,16 +12,21 @@ from sqlalchemy import select
 from tripguard.core.admission import BulkWhenDownloaded
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
+from tripguard.core.deps import AppSettings
 from tripguard.core.errors import DomainError, FieldProblem, InvalidInput, NotFound
 from tripguard.core.i18n import N_
+from tripguard.core.settings import Settings
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.feedback import answer_templates, desk
 from tripguard.feedback.answers_console import router as answers_router
 from tripguard.feedback.models import AnswerTemplate, Complaint
+from tripguard.notify.deps import Wake
 from tripguard.privacy import access
 from tripguard.security.auth import ComplaintHandler, ComplaintReader
 from tripguard.security.permissions import Permission, Purpose
 from tripguard.security.principal import Principal
+from tripguard.vault.deps import AppVault
+from tripguard.vault.service import Vault
 from tripguard.web.lists import (
     Column,
     Filter,
@@ -68,9 +73,11 @@ def complaints_page(request: Request, principal: ComplaintReader, session: DbSes
 
 
 @router.get("/{complaint_id}")
-def complaint_page(request: Request, complaint_id: Identifier, principal: ComplaintReader, session: DbSession,
+def complaint_page(request: Request, complaint_id: Identifier, principal: ComplaintReader,
+                   session: DbSession, settings: AppSettings, vault: AppVault,
                    template: Annotated[str | None, Query(max_length=40)] = None,
-                   lang: Annotated[str | None, Query(pattern="^(zh_CN|en)$")] = None) -> HTMLResponse:
+                   lang: Annotated[str | None, Query(pattern="^(zh_CN|en)$")] = None
+                   ) -> HTMLResponse:
     """One complaint; its text is opened through the gate for the support purpose (audited; masked for a
     role that does not hold that purpose). `template` (and `lang`): the answer starts from that template."""
     complaint = session.get(Complaint, complaint_id)
@@ -79,30 +86,34 @@ def complaint_page(request: Request, complaint_id: Identifier, principal: Compla
     chosen = session.get(AnswerTemplate, template) if template and principal.can(Permission.COMPLAINT_HANDLE) \
         else None
     if chosen is None or chosen.retired_at is not None:
-        return _complaint_page(request, principal, session, complaint)
-    language = lang or request.app.state.settings.locale
-    return _complaint_page(request, principal, session, complaint, template_id=chosen.id, language=language,
+        return _complaint_page(request, principal, session, vault, settings, complaint)
+    language = lang or settings.locale
+    return _complaint_page(request, principal, session, vault, settings, complaint, template_id=chosen.id,
+                           language=language,
                            draft=chosen.body_zh if language.startswith("zh") else chosen.body_en)
 
 
-def _complaint_page(request: Request, principal: Principal, session: DbSession, complaint: Complaint, *,
-                    error: str | None = None, status_code: int = 200, draft: str = "", template_id: str = "",
+def _complaint_page(request: Request, principal: Principal, session: DbSession, vault: Vault,
+                    settings: Settings, complaint: Complaint, *, error: str | None = None,
+                    status_code: int = 200, draft: str = "", template_id: str = "",
                     language: str | None = None) -> HTMLResponse:
     columns = [c for c in ("text", "answer") if getattr(complaint, c) is not None]
-    read = access.read_fields(request.app.state.vault, session, principal, complaint, columns,
+    read = access.read_fields(vault, session, principal, complaint, columns,
                               purpose=Purpose.SUPPORT) if columns else {}
     return page(request, "feedback/complaint.html", principal, "/console/complaints", status_code=status_code,
                 c=complaint, text=read.get("text"), answer=read.get("answer"), error=error,
                 can_handle=principal.can(Permission.COMPLAINT_HANDLE), can_trips=principal.can(Permission.ALERTS_READ),
                 now=utcnow(), draft=draft,
-                template_id=template_id, language=language or request.app.state.settings.locale,
+                template_id=template_id, language=language or settings.locale,
                 templates=answer_templates.offered(session) if principal.can(Permission.COMPLAINT_HANDLE) else [],
                 zh=request_locale(request).startswith("zh"))
 
 
 @router.post("/{complaint_id}/desk")
-def desk_action(request: Request, complaint_id: Identifier, principal: ComplaintHandler, session: DbSession,
+def desk_action(request: Request, complaint_id: Identifier, principal: ComplaintHandler,
+                session: DbSession,
                 action: Annotated[str, Form(pattern="^(take|answer|incident|breach)$")],
+                vault: AppVault, settings: AppSettings, outbox_wake: Wake,
                 text: Annotated[CleanStr, Form(max_length=2000)] = "",
                 template_id: Annotated[str, Form(max_length=40)] = "") -> Response:
     """The feedback desk: take the complaint, answer it (the person is told; `template_id`: the answer template
@@ -113,16 +124,17 @@ def desk_action(request: Request, complaint_id: Identifier, principal: Complaint
         elif action == "answer":
             if len(text.strip()) < 2:
                 raise InvalidInput(errors=[FieldProblem(field="text", message="write the answer")])
-            desk.answer(session, request.app.state.vault, actor=principal.actor, complaint_id=complaint_id,
-                        text=text.strip(), locale=request.app.state.settings.locale,
+            desk.answer(session, vault=vault, actor=principal.actor, complaint_id=complaint_id,
+                        text=text.strip(), locale=settings.locale,
                         template_id=template_id or None)
-            request.app.state.outbox_wake.set()
+            outbox_wake.set()
         else:
             desk.escalate(session, actor=principal.actor, complaint_id=complaint_id, to=action,
-                          ack_seconds=request.app.state.settings.incident_ack_seconds)
+                          ack_seconds=settings.incident_ack_seconds)
     except DomainError as exc:
         session.rollback()
-        return _complaint_page(request, principal, session, desk.get(session, complaint_id),
+        return _complaint_page(request, principal, session, vault, settings,
+                               desk.get(session, complaint_id=complaint_id),
                                error=error_text(request, exc), status_code=exc.status, draft=text,
                                template_id=template_id if action == "answer" else "")
     return RedirectResponse(f"/console/complaints/{complaint_id}", status_code=303)

@@ -34,7 +34,7 @@ from tripguard.workforce import discipline
 OPEN = ("received", "assigned")
 
 
-def get(session: Session, complaint_id: str) -> Complaint:
+def get(session: Session, *, complaint_id: str) -> Complaint:
     complaint = session.get(Complaint, complaint_id)
     if complaint is None:
         raise NotFound("no such complaint")
@@ -42,7 +42,7 @@ def get(session: Session, complaint_id: str) -> Complaint:
 
 
 def assign(session: Session, *, actor: Actor, complaint_id: str, assignee: str) -> Complaint:
-    complaint = get(session, complaint_id)
+    complaint = get(session, complaint_id=complaint_id)
     if complaint.status not in OPEN:
         raise Conflict(N_("This complaint has been answered already."))
     get_staff(session, assignee)  # a staff account that exists (404 otherwise)
@@ -52,13 +52,13 @@ def assign(session: Session, *, actor: Actor, complaint_id: str, assignee: str) 
     return complaint
 
 
-def answer(session: Session, vault: Vault, *, actor: Actor, complaint_id: str, text: str, locale: str,
+def answer(session: Session, *, vault: Vault, actor: Actor, complaint_id: str, text: str, locale: str,
            template_id: str | None = None) -> Complaint:
     """The answer, sealed under the person's key; they are told by SMS and read it in their app.
     `template_id`: the answer template it was started from (named in the audit entry)."""
-    complaint = get(session, complaint_id)
+    complaint = get(session, complaint_id=complaint_id)
     if template_id is not None:
-        answer_templates.get(session, template_id)
+        answer_templates.get(session, template_id=template_id)
     if complaint.status not in OPEN:
         raise Conflict(N_("This complaint has been answered already."))
     access.write_field(vault, session, complaint, "answer", text)
@@ -68,7 +68,8 @@ def answer(session: Session, vault: Vault, *, actor: Actor, complaint_id: str, t
     phone = reach(session, vault, subject_id=complaint.subject_id, actor=actor, purpose=Purpose.SUPPORT,
                   use="complaint answered")
     if phone:
-        notify.enqueue_to_person(session, vault, subject_id=complaint.subject_id, channel="sms", to=phone,
+        notify.enqueue_to_person(session, vault=vault, subject_id=complaint.subject_id,
+                                 channel="sms", to=phone,
                                  template="complaint_answered", locale=locale, params={"complaint": complaint.id},
                                  idempotency_key=f"complaint:{complaint.id}:answered")
     audit.record(session, actor=actor, action="complaint.answer", target_type="complaint", target_id=complaint.id,
@@ -78,7 +79,8 @@ def answer(session: Session, vault: Vault, *, actor: Actor, complaint_id: str, t
     return complaint
 
 
-def is_assigned(session: Session, staff_id: str, *, trip_id: str | None = None, order_id: str | None = None) -> bool:
+def is_assigned(session: Session, *, staff_id: str, trip_id: str | None = None,
+                order_id: str | None = None) -> bool:
     """Does this support agent hold a complaint about the trip or the order (supervision asks)?"""
     about = Complaint.trip_id == trip_id if trip_id is not None else Complaint.order_id == order_id
     return session.scalar(select(Complaint.id).where(Complaint.assigned_to == staff_id, about).limit(1)) is not None
@@ -92,11 +94,12 @@ class ViolationSpec:
     summary: str
 
 
-def worked_on(session: Session, complaint: Complaint, worker_id: str) -> bool:
+def worked_on(session: Session, *, complaint: Complaint, worker_id: str) -> bool:
     """Whether the worker carried what the complaint names (the order's courier, the trip's driver), asked of
     the delivery and telematics domains: a complaint is evidence against them only then."""
     if complaint.order_id is not None:
-        customer_and_courier = orders.parties(session, [complaint.order_id]).get(complaint.order_id)
+        customer_and_courier = orders.parties(session,
+                                              order_ids=[complaint.order_id]).get(complaint.order_id)
         if customer_and_courier is None or customer_and_courier[1] != worker_id:
             return False
     if complaint.trip_id is not None:
@@ -113,7 +116,7 @@ def escalate(session: Session, *, actor: Actor, complaint_id: str, to: str, ack_
     """Turn the complaint into a case for the safety centre, a breach for the privacy officer to
     investigate (its details to be completed there), or a violation by a worker or a staff member for HR
     to decide on, with the complaint as its evidence. It stays open at the desk until answered."""
-    complaint = get(session, complaint_id)
+    complaint = get(session, complaint_id=complaint_id)
     if complaint.became is not None:
         raise Conflict(N_("This complaint has already been turned into a case, a breach or a violation."))
     if to == "incident":
@@ -130,9 +133,11 @@ def escalate(session: Session, *, actor: Actor, complaint_id: str, to: str, ack_
             advice="to decide", contact="the privacy officer")
         complaint.became, complaint.became_id = "breach", breach.id
     elif to == "violation" and violation is not None and vault is not None:
-        if violation.offender_type == "worker" and not worked_on(session, complaint, violation.offender_id):
+        if violation.offender_type == "worker" and not worked_on(session, complaint=complaint,
+                                                                  worker_id=violation.offender_id):
             raise Conflict(N_("This complaint is about an order or a trip that this worker did not carry."))
-        raised = discipline.raise_violation(session, vault, actor=actor, offender_type=violation.offender_type,
+        raised = discipline.raise_violation(session, vault=vault, actor=actor,
+                                            offender_type=violation.offender_type,
                                             offender_id=violation.offender_id, kind=violation.kind,
                                             summary=violation.summary, evidence={"complaints": [complaint.id]})
         complaint.became, complaint.became_id = "violation", raised.id

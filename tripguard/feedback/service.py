@@ -48,7 +48,7 @@ def due_for(category: str, received: datetime) -> datetime:
     return received + ANSWER_WITHIN.get(category, DEFAULT_ANSWER_WITHIN)
 
 
-def file(session: Session, vault: Vault, *, filer: Principal, request: ComplaintRequest,
+def file(session: Session, *, vault: Vault, filer: Principal, request: ComplaintRequest,
          recording_hold_days: int) -> tuple[Complaint, bool]:
     """The complaint, and whether it is new (a retry with the same Idempotency-Key finds the first)."""
     key = f"{filer.id}:{request.idempotency_key}" if request.idempotency_key else None
@@ -78,7 +78,7 @@ def _own_subjects(session: Session, filer: Principal, request: ComplaintRequest)
     if request.trip_id is not None:
         telematics.own_trip(session, subject_id=filer.id, trip_id=request.trip_id)
     if request.order_id is not None:
-        orders.own_order(session, filer, request.order_id)
+        orders.own_order(session, principal=filer, order_id=request.order_id)
 
 
 def complained_about(session: Session, trip_id: str) -> bool:
@@ -86,7 +86,7 @@ def complained_about(session: Session, trip_id: str) -> bool:
     return session.scalar(select(Complaint.id).where(Complaint.trip_id == trip_id).limit(1)) is not None
 
 
-def of_person(session: Session, subject_id: str) -> list[Complaint]:
+def of_person(session: Session, *, subject_id: str) -> list[Complaint]:
     return list(session.scalars(select(Complaint).where(Complaint.subject_id == subject_id)
                                 .order_by(Complaint.created_at.desc()).limit(200)))
 

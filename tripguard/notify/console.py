@@ -13,13 +13,18 @@ from sqlalchemy import Select, select
 
 from tripguard.audit import service as audit
 from tripguard.core.db import DbSession
+from tripguard.core.deps import AppSettings
 from tripguard.core.errors import NotFound
 from tripguard.core.i18n import N_
 from tripguard.notify import service
 from tripguard.notify.channels import RecordingChannel, Rendered
+from tripguard.notify.deps import AppNotifier
 from tripguard.notify.models import OutboxMessage
+from tripguard.notify.service import Notifier
 from tripguard.security.auth import RecordedMessagesReader
 from tripguard.security.principal import Principal
+from tripguard.vault.deps import AppVault
+from tripguard.vault.service import Vault
 from tripguard.web.lists import (
     Cells,
     Column,
@@ -56,27 +61,28 @@ MESSAGES = ListSpec(
     search=[OutboxMessage.template, OutboxMessage.subject_id])
 
 
-def development_only(request: Request) -> None:
+def development_only(settings: AppSettings) -> None:
     """The page exists in development only: anywhere else it is not found, whoever asks."""
-    if request.app.state.settings.env != "development":
+    if settings.env != "development":
         raise NotFound("no such page")
 
 
 router = APIRouter(prefix=PATH, include_in_schema=False, dependencies=[Depends(development_only)])
 
 
-def recording_channels(request: Request) -> list[str]:
+def recording_channels(notifier: Notifier) -> list[str]:
     """The channels that only record (SMS, e-mail, push, the emergency gateway until adapters exist)."""
-    return sorted(name for name, channel in request.app.state.notifier.channels.items()
+    return sorted(name for name, channel in notifier.channels.items()
                   if isinstance(channel, RecordingChannel))
 
 
-def _statement(request: Request) -> Select[Any]:
-    return select(OutboxMessage).where(OutboxMessage.channel.in_(recording_channels(request)))
+def _statement(notifier: Notifier) -> Select[Any]:
+    return select(OutboxMessage).where(OutboxMessage.channel.in_(recording_channels(notifier)))
 
 
-def _opened(request: Request, session: DbSession, messages: list[OutboxMessage]) -> list[Rendered | None]:
-    return [service.opened(session, request.app.state.vault, message) for message in messages]
+def _opened(session: DbSession, vault: Vault, messages: list[OutboxMessage]
+            ) -> list[Rendered | None]:
+    return [service.opened(session, vault=vault, message=message) for message in messages]
 
 
 def _audit_read(session: DbSession, principal: Principal, messages: list[OutboxMessage]) -> None:
@@ -87,14 +93,14 @@ def _audit_read(session: DbSession, principal: Principal, messages: list[OutboxM
 
 
 @router.get("")
-def messages_page(request: Request, principal: RecordedMessagesReader, session: DbSession) -> Response:
+def messages_page(request: Request, principal: RecordedMessagesReader, session: DbSession,
+                  vault: AppVault, notifier: AppNotifier) -> Response:
     query = read_query(request, MESSAGES)
-    statement = _statement(request)
+    statement = _statement(notifier)
     if query.export:
-        vault = request.app.state.vault
 
         def row(message: OutboxMessage, cells: Cells) -> list[object]:
-            shown = service.opened(session, vault, message)
+            shown = service.opened(session, vault=vault, message=message)
             return [message.created_at, cells.word(message.channel, CHANNEL_LABELS), shown.to if shown else "",
                     shown.body if shown else "", cells.word(message.template, TEMPLATE_LABELS),
                     cells.word(message.status, STATUS_LABELS)]
@@ -104,5 +110,5 @@ def messages_page(request: Request, principal: RecordedMessagesReader, session: 
     listing = fetch(session, statement, MESSAGES, query)
     _audit_read(session, principal, listing.rows)
     return page(request, "notify/messages.html", principal, PATH, list=listing,
-                shown=list(zip(listing.rows, _opened(request, session, listing.rows), strict=True)),
+                shown=list(zip(listing.rows, _opened(session, vault, listing.rows), strict=True)),
                 channel_labels=CHANNEL_LABELS, status_labels=STATUS_LABELS, template_labels=TEMPLATE_LABELS)

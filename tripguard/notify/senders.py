@@ -111,8 +111,9 @@ class Sender:
 
         try:
             with self.database_lock, unit_of_work(self.factory) as session:
-                record_outcomes(session, self.notifier, finished)
-                claimed = claim_due(session, self.vault, limit=self.notifier.batch, claim_for=self.claim_for,
+                record_outcomes(session, notifier=self.notifier, outcomes=finished)
+                claimed = claim_due(session, vault=self.vault, limit=self.notifier.batch,
+                                    claim_for=self.claim_for,
                                     priorities=self.priorities, skip_destinations=full, take=take)
         except BaseException:  # nothing was claimed or recorded: the places go back, the outcomes wait
             with self._lock:
@@ -161,7 +162,7 @@ class Sender:
             return
         try:
             with self.database_lock, unit_of_work(self.factory) as session:
-                record_outcomes(session, self.notifier, finished)
+                record_outcomes(session, notifier=self.notifier, outcomes=finished)
         except Exception:  # not recorded: their claims lapse after `claim_for` and they go again (at least once)
             logger.exception("recording outbox outcomes failed", extra={"event": f"notify.{self.name}"})
 

@@ -89,7 +89,7 @@ def _announce_emergency(session: Session) -> None:
     session.info["outbox_announced"] = transaction
 
 
-def enqueue_to_person(session: Session, vault: Vault, *, subject_id: str, channel: str, to: str, template: str,
+def enqueue_to_person(session: Session, *, vault: Vault, subject_id: str, channel: str, to: str, template: str,
                       locale: str, params: dict[str, object], idempotency_key: str,
                       fresh_key: bool = False, priority: Priority = Priority.PEOPLE) -> OutboxMessage:
     """Queue a message to a person; the same idempotency key queues it once, however often asked.
@@ -116,7 +116,7 @@ def enqueue_to_person(session: Session, vault: Vault, *, subject_id: str, channe
     return message
 
 
-def enqueue_emergency(session: Session, vault: Vault, *, subject_id: str, payload: dict[str, object],
+def enqueue_emergency(session: Session, *, vault: Vault, subject_id: str, payload: dict[str, object],
                       idempotency_key: str, fresh_key: bool = False) -> OutboxMessage:
     """A police-dispatch payload for the emergency gateway (channel `emergency`, the emergency lane): it
     names the caller, so it is sealed under the caller's key like any message to a person. `fresh_key`
@@ -195,7 +195,7 @@ def _render(session: Session, vault: Vault, message: OutboxMessage) -> Rendered:
                     message_id=message.id)
 
 
-def opened(session: Session, vault: Vault, message: OutboxMessage) -> Rendered | None:
+def opened(session: Session, *, vault: Vault, message: OutboxMessage) -> Rendered | None:
     """What a message says (to, subject, text) as its channel is given it; None once its recipient was erased."""
     try:
         return _render(session, vault, message)
@@ -229,7 +229,7 @@ class Claimed:
 Outcome = tuple[str, Exception | None]  # a message id, and why its send failed (None: sent)
 
 
-def claim_due(session: Session, vault: Vault, *, limit: int, claim_for: timedelta = CLAIM_FOR,
+def claim_due(session: Session, *, vault: Vault, limit: int, claim_for: timedelta = CLAIM_FOR,
               priorities: Collection[int] | None = None, skip_destinations: Collection[str] = (),
               take: Callable[[str], bool] = lambda _destination: True) -> list[Claimed]:
     """Claim due messages, emergency lane first (`ORDER BY priority, next_attempt_at`; `FOR UPDATE SKIP
@@ -271,7 +271,7 @@ def send_one(notifier: Notifier, claimed: Claimed) -> Outcome:
     return claimed.message_id, None
 
 
-def record_outcomes(session: Session, notifier: Notifier, outcomes: list[Outcome]) -> DispatchResult:
+def record_outcomes(session: Session, *, notifier: Notifier, outcomes: list[Outcome]) -> DispatchResult:
     """Mark each message sent, to retry later, or dead."""
     result = DispatchResult()
     if not outcomes:
@@ -324,12 +324,12 @@ def dispatch_due(factory: sessionmaker[Session], vault: Vault, notifier: Notifie
     the database. A claim lapses after `claim_for`: a worker that dies mid-send leaves its messages to the
     others. (`senders.OutboxSenders` does this continuously, without waiting for a batch's slowest send.)"""
     with unit_of_work(factory) as session:
-        claimed = claim_due(session, vault, limit=notifier.batch, claim_for=claim_for)
+        claimed = claim_due(session, vault=vault, limit=notifier.batch, claim_for=claim_for)
     outcomes = send_all(notifier, claimed)
     if not outcomes:
         return DispatchResult()
     with unit_of_work(factory) as session:
-        return record_outcomes(session, notifier, outcomes)
+        return record_outcomes(session, notifier=notifier, outcomes=outcomes)
 
 
 def dispatch_backlog(factory: sessionmaker[Session], vault: Vault, notifier: Notifier, *,
@@ -353,7 +353,7 @@ class Delivery:
     sent_at: datetime | None
 
 
-def deliveries(session: Session, idempotency_keys: list[str]) -> dict[str, Delivery]:
+def deliveries(session: Session, *, idempotency_keys: list[str]) -> dict[str, Delivery]:
     """The messages queued under these keys (a case page shows who was told, and the police dispatch)."""
     if not idempotency_keys:
         return {}

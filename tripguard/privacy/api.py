@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
 from sqlalchemy import select
 
 from tripguard.core.admission import Bulk
 from tripguard.core.db import Base, DbSession
+from tripguard.core.deps import AppSettings, SecretKey, Sessions
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound
 from tripguard.core.i18n import negotiate_locale
 from tripguard.core.ids import new_id
@@ -58,6 +59,8 @@ from tripguard.security.auth import (
 )
 from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal
+from tripguard.vault.deps import AppVault
+from tripguard.vault.service import Vault
 
 router = APIRouter(prefix="/api/v1", tags=["privacy"])
 SubjectId = Annotated[Identifier, Path(description="the operator's id for the person")]
@@ -68,9 +71,9 @@ def _receipt(subject: DataSubject) -> SubjectReceipt:
                           fields_held=[c for c in service.SUBJECT_FIELDS if getattr(subject, c) is not None])
 
 
-def _view(request: Request, session: DbSession, principal: Principal, subject: DataSubject,
+def _view(vault: Vault, session: DbSession, principal: Principal, subject: DataSubject,
           purpose: Purpose) -> SubjectView:
-    views = access.read_fields(request.app.state.vault, session, principal, subject,
+    views = access.read_fields(vault, session, principal, subject,
                                list(service.SUBJECT_FIELDS), purpose=purpose)
     return SubjectView(id=subject.id, kind=subject.kind, notice_version=subject.notice_version,
                        erased=subject.erased_at is not None, purpose=purpose.value,
@@ -78,37 +81,38 @@ def _view(request: Request, session: DbSession, principal: Principal, subject: D
 
 
 @router.put("/subjects/{subject_id}")
-def upsert_subject(subject_id: SubjectId, body: SubjectUpsert, principal: SubjectWriter, request: Request,
-                   session: DbSession) -> SubjectReceipt:
+def upsert_subject(subject_id: SubjectId, body: SubjectUpsert, principal: SubjectWriter,
+                   session: DbSession, vault: AppVault) -> SubjectReceipt:
     """Record a person's details as the operator collected them (idempotent: PUT the same again)."""
     values = {c: getattr(body, c) for c in service.SUBJECT_FIELDS if c in body.model_fields_set}
-    subject = service.upsert_subject(session, request.app.state.vault, actor=principal.actor,
+    subject = service.upsert_subject(session, vault, actor=principal.actor,
                                      subject_id=subject_id, kind=body.kind,
                                      notice_version=body.notice_version, values=values)
     return _receipt(subject)
 
 
 @router.get("/subjects/{subject_id}")
-def read_subject(subject_id: SubjectId, purpose: Purpose, principal: PersonalReader, request: Request,
-                 session: DbSession) -> SubjectView:
+def read_subject(subject_id: SubjectId, purpose: Purpose, principal: PersonalReader,
+                 request: Request, session: DbSession, vault: AppVault) -> SubjectView:
     """Plaintext for fields the caller's roles may read for `purpose`; the mask otherwise. Audited."""
-    return _view(request, session, principal, service.get_subject(session, subject_id), purpose)
+    return _view(vault, session, principal, service.get_subject(session, subject_id), purpose)
 
 
 @router.get("/subjects")
 def find_subjects(phone: Annotated[str, Query(pattern=PHONE_PATTERN)], purpose: Purpose,
-                  principal: PersonalReader, request: Request, session: DbSession) -> list[SubjectView]:
+                  principal: PersonalReader, request: Request, session: DbSession, vault: AppVault
+                  ) -> list[SubjectView]:
     """Find people by phone number through its blind index (the number itself is never stored)."""
-    found = service.find_by_phone(session, request.app.state.vault, phone)
-    return [_view(request, session, principal, subject, purpose) for subject in found]
+    found = service.find_by_phone(session, vault, phone)
+    return [_view(vault, session, principal, subject, purpose) for subject in found]
 
 
 @router.post("/subjects/{subject_id}/erase")
-def erase_subject(subject_id: SubjectId, body: EraseRequest, principal: SubjectEraser, request: Request,
-                  session: DbSession) -> DeletionRecordRead:
-    record = service.erase_subject(session, request.app.state.vault, actor=principal.actor,
+def erase_subject(subject_id: SubjectId, body: EraseRequest, principal: SubjectEraser,
+                  session: DbSession, vault: AppVault, settings: AppSettings) -> DeletionRecordRead:
+    record = service.erase_subject(session, vault, actor=principal.actor,
                                    subject_id=subject_id, reason=body.reason,
-                                   trip_data_days=request.app.state.settings.retention_trip_data_days)
+                                   trip_data_days=settings.retention_trip_data_days)
     return DeletionRecordRead.model_validate(record)
 
 
@@ -145,27 +149,26 @@ def read_notice(version: Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,32}$")]
 RequestId = Annotated[Identifier, Path()]
 
 
-def _locale(request: Request) -> str:
+async def _locale(request: Request, settings: AppSettings) -> str:
     return negotiate_locale(cookie=None, accept_language=request.headers.get("accept-language"),
-                            default=request.app.state.settings.locale)
+                            default=settings.locale)
 
 
-def _secret(request: Request) -> str:
-    secret: str = request.app.state.settings.secret_key.get_secret_value()
-    return secret
+Locale = Annotated[str, Depends(_locale)]  # the person's language, for what they are sent
 
 
 @router.post("/me/requests", status_code=status.HTTP_202_ACCEPTED)
-def file_request(body: RequestCreate, principal: DataSubjectSelf, request: Request, session: DbSession,
-                 idempotency_key: Annotated[str | None, Header(pattern=r"^[A-Za-z0-9_.:-]{8,100}$")] = None,
+def file_request(body: RequestCreate, principal: DataSubjectSelf, request: Request,
+                 session: DbSession, vault: AppVault, secret: SecretKey, locale: Locale,
+                 idempotency_key: Annotated[str | None, Header(pattern=r"^[A-Za-z0-9_.:-]{8,100}$")] = None
                  ) -> RequestRead:
     """Ask for one's data, its correction or its erasure; a code goes to the contact on file.
 
     Send an `Idempotency-Key` header: a retried request is then filed (and the code sent) once.
     """
     correction = body.correction.model_dump(exclude_none=True) if body.correction else None
-    filed = requests.file_request(session, request.app.state.vault, _secret(request), subject_id=principal.id,
-                                  kind=body.kind, correction=correction, locale=_locale(request),
+    filed = requests.file_request(session, vault, secret, subject_id=principal.id,
+                                  kind=body.kind, correction=correction, locale=locale,
                                   idempotency_key=idempotency_key or new_id("idem"))
     return RequestRead.model_validate(filed)
 
@@ -176,26 +179,28 @@ def read_own_request(request_id: RequestId, principal: DataSubjectSelf, session:
 
 
 @router.post("/me/requests/{request_id}/verify")
-def verify_request(request_id: RequestId, body: VerifyCode, principal: DataSubjectSelf, request: Request,
-                   session: DbSession) -> RequestRead:
+def verify_request(request_id: RequestId, body: VerifyCode, principal: DataSubjectSelf,
+                   session: DbSession, vault: AppVault, secret: SecretKey) -> RequestRead:
     """Prove it is you with the code; an erasure is then carried out at once."""
-    verified = requests.verify(session, request.app.state.vault, _secret(request), subject_id=principal.id,
+    verified = requests.verify(session, vault, secret, subject_id=principal.id,
                                request_id=request_id, code=body.code)  # a failed try is committed by the check
     return RequestRead.model_validate(verified)
 
 
 @router.post("/me/requests/{request_id}/code")
-def resend_code(request_id: RequestId, principal: DataSubjectSelf, request: Request, session: DbSession) -> RequestRead:
+def resend_code(request_id: RequestId, principal: DataSubjectSelf, request: Request,
+                session: DbSession, vault: AppVault, secret: SecretKey, locale: Locale
+                ) -> RequestRead:
     return RequestRead.model_validate(requests.resend_code(
-        session, request.app.state.vault, _secret(request), subject_id=principal.id, request_id=request_id,
-        locale=_locale(request)))
+        session, vault, secret, subject_id=principal.id, request_id=request_id,
+        locale=locale))
 
 
 @router.get("/me/requests/{request_id}/export", dependencies=[Bulk])
 def export_own_data(request_id: RequestId, principal: DataSubjectSelf, request: Request,
-                    session: DbSession) -> dict[str, object]:
+                    session: DbSession, vault: AppVault) -> dict[str, object]:
     """Everything TripGuard holds about you, decrypted (a verified access request)."""
-    return requests.export_for(session, request.app.state.vault, subject_id=principal.id, request_id=request_id)
+    return requests.export_for(session, vault, subject_id=principal.id, request_id=request_id)
 
 
 @router.get("/privacy/requests")
@@ -207,11 +212,11 @@ def request_queue(_: RequestHandler, session: DbSession,
 
 
 @router.post("/privacy/requests/{request_id}/decision")
-def decide_correction(request_id: RequestId, body: CorrectionDecision, principal: RequestHandler, request: Request,
-                      session: DbSession) -> RequestRead:
+def decide_correction(request_id: RequestId, body: CorrectionDecision, principal: RequestHandler,
+                      request: Request, session: DbSession, vault: AppVault) -> RequestRead:
     """Apply or refuse a verified correction request."""
     return RequestRead.model_validate(requests.decide_correction(
-        session, request.app.state.vault, actor=principal.actor, request_id=request_id, apply=body.apply,
+        session, vault, actor=principal.actor, request_id=request_id, apply=body.apply,
         note=body.note))
 
 
@@ -226,10 +231,11 @@ def retention_runs(_: RetentionManager, session: DbSession) -> list[RetentionRun
 
 @router.post("/privacy/retention/runs", dependencies=[Bulk], status_code=status.HTTP_201_CREATED)
 def start_retention_run(body: RetentionRunCreate, principal: RetentionManager, request: Request,
-                        session: DbSession) -> RetentionRunRead:
+                        session: DbSession, sessions: Sessions, vault: AppVault,
+                        settings: AppSettings) -> RetentionRunRead:
     """Run the retention rules now (a dry run by default: it only counts)."""
     session.commit()  # the run commits its own batches; this request must not hold the writer lock meanwhile
-    run = run_retention(request.app.state.sessionmaker, request.app.state.vault, request.app.state.settings,
+    run = run_retention(sessions, vault, settings,
                         dry_run=body.dry_run, actor=principal.actor)
     return RetentionRunRead.model_validate(run)
 
@@ -279,12 +285,12 @@ def read_breach(breach_id: BreachId, _: BreachManager, session: DbSession) -> Br
 
 
 @router.post("/privacy/breaches/{breach_id}/contain")
-def contain_breach(breach_id: BreachId, body: Containment, principal: BreachManager, request: Request,
-                   session: DbSession) -> BreachRead:
+def contain_breach(breach_id: BreachId, body: Containment, principal: BreachManager,
+                   session: DbSession, vault: AppVault) -> BreachRead:
     """End staff sessions, revoke API keys, start a key rotation: now."""
     return BreachRead.model_validate(breaches.contain(
         session, actor=principal.actor, breach_id=breach_id, staff_ids=body.staff_ids, api_key_ids=body.api_key_ids,
-        vault=request.app.state.vault if body.rotate_keys else None))
+        vault=vault if body.rotate_keys else None))
 
 
 @router.post("/privacy/breaches/{breach_id}/investigate")
@@ -304,11 +310,11 @@ def add_affected(breach_id: BreachId, body: AffectedSubjects, principal: BreachM
 
 
 @router.post("/privacy/breaches/{breach_id}/notify")
-def notify_affected(breach_id: BreachId, principal: BreachManager, request: Request,
-                    session: DbSession) -> dict[str, int]:
+def notify_affected(breach_id: BreachId, principal: BreachManager, session: DbSession,
+                    vault: AppVault, settings: AppSettings) -> dict[str, int]:
     """Tell every affected person not yet told, with the PIPL Art. 57 fields (idempotent)."""
-    told = breaches.notify_affected(session, request.app.state.vault, actor=principal.actor, breach_id=breach_id,
-                                    locale=request.app.state.settings.locale, operator="TripGuard")
+    told = breaches.notify_affected(session, vault, actor=principal.actor, breach_id=breach_id,
+                                    locale=settings.locale, operator="TripGuard")
     return {"notified": told}
 
 

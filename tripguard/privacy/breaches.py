@@ -229,7 +229,8 @@ def notify_affected(session: Session, vault: Vault, *, actor: Actor, breach_id: 
         if not phone and not email:
             continue
         channel, to = ("sms", phone) if phone else ("email", email)
-        notify.enqueue_to_person(session, vault, subject_id=subject.id, channel=channel, to=str(to),
+        notify.enqueue_to_person(session, vault=vault, subject_id=subject.id, channel=channel,
+                                 to=str(to),
                                  template="breach_notice", locale=locale, params=params,
                                  idempotency_key=f"breach:{breach.id}:{subject.id}")
         affected.notified_at = utcnow()

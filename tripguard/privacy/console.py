@@ -19,9 +19,11 @@ from tripguard.audit import repository as audit_repository
 from tripguard.core.admission import Bulk, BulkWhenDownloaded
 from tripguard.core.clock import utcnow
 from tripguard.core.db import Base, DbSession
+from tripguard.core.deps import AppSettings, Sessions
 from tripguard.core.errors import DomainError, InvalidInput, NotFound
 from tripguard.core.i18n import N_
 from tripguard.core.identifiers import is_identifier
+from tripguard.core.settings import Settings
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.privacy import access, breaches, requests, retention
 from tripguard.privacy import service as privacy_service
@@ -31,6 +33,8 @@ from tripguard.privacy.notices_console import router as notices_router
 from tripguard.security.auth import BreachManager, CatalogueReader, RequestHandler, RetentionManager
 from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal
+from tripguard.vault.deps import AppVault
+from tripguard.vault.service import Vault
 from tripguard.web.confirmations import ask
 from tripguard.web.lists import (
     Column,
@@ -123,20 +127,21 @@ def requests_page(request: Request, principal: RequestHandler, session: DbSessio
 
 
 
-def _request_page(request: Request, principal: Principal, session: DbSession, request_id: str, *,
-                  status_code: int = 200, error: str | None = None) -> HTMLResponse:
+def _request_page(request: Request, principal: Principal, session: DbSession, vault: Vault,
+                  request_id: str, *, status_code: int = 200, error: str | None = None
+                  ) -> HTMLResponse:
     subject_request = session.get(SubjectRequest, request_id)
     if subject_request is None:
         raise NotFound("no such request")
     correction = None
     if subject_request.kind == "correction" and subject_request.correction is not None:
-        opened = access.read_fields(request.app.state.vault, session, principal, subject_request, ["correction"],
+        opened = access.read_fields(vault, session, principal, subject_request, ["correction"],
                                     purpose=Purpose.SUBJECT_REQUEST)["correction"].value
         try:
             correction = json.loads(opened) if opened else None
         except ValueError:
             correction = None
-    history = audit_repository.search_entries(session, audit_repository.AuditFilter(
+    history = audit_repository.search_entries(session, query=audit_repository.AuditFilter(
         target_type="privacy_requests", target_id=subject_request.id, limit=100))
     return page(request, "privacy/request.html", principal, "/console/privacy/requests", status_code=status_code,
                 r=subject_request, correction=correction, history=history, error=error,
@@ -145,15 +150,15 @@ def _request_page(request: Request, principal: Principal, session: DbSession, re
 
 @router.get("/requests/{request_id}")
 def request_page(request: Request, request_id: Identifier, principal: RequestHandler,
-                 session: DbSession) -> HTMLResponse:
+                 session: DbSession, vault: AppVault) -> HTMLResponse:
     """One request: what was asked, the deadline, what happened (from the audit log), and the actions left."""
-    return _request_page(request, principal, session, request_id)
+    return _request_page(request, principal, session, vault, request_id)
 
 
 @router.post("/requests/{request_id}/verify")
-def request_verify(request: Request, request_id: Identifier, principal: RequestHandler, session: DbSession,
-                   how: Annotated[CleanStr, Form(min_length=3, max_length=100)],
-                   confirm: Confirmation = "") -> Response:
+def request_verify(request: Request, request_id: Identifier, principal: RequestHandler,
+                   session: DbSession, how: Annotated[CleanStr, Form(min_length=3, max_length=100)],
+                   vault: AppVault, confirm: Confirmation = "") -> Response:
     """Identity confirmed another way (in person, a call back): an erasure then runs at once, so it asks first."""
     subject_request = session.get(SubjectRequest, request_id)
     if (subject_request is not None and subject_request.kind == "erasure"
@@ -162,19 +167,19 @@ def request_verify(request: Request, request_id: Identifier, principal: RequestH
             action=f"/console/privacy/requests/{request_id}/verify", fields={"how": how}, confirm=confirm))):
         return asked
     try:
-        requests.verify_in_person(session, request.app.state.vault, actor=principal.actor, request_id=request_id,
+        requests.verify_in_person(session, vault, actor=principal.actor, request_id=request_id,
                                   how=how)
     except DomainError as exc:
         session.rollback()
-        return _request_page(request, principal, session, request_id, status_code=exc.status,
+        return _request_page(request, principal, session, vault, request_id, status_code=exc.status,
                              error=error_text(request, exc))
     return RedirectResponse(f"/console/privacy/requests/{request_id}", status_code=303)
 
 
 @router.post("/requests/{request_id}/decision")
-def request_decision(request: Request, request_id: Identifier, principal: RequestHandler, session: DbSession,
-                     apply: Annotated[str, Form(pattern="^(yes|no)$")],
-                     note: Annotated[CleanStr, Form(min_length=1, max_length=500)],
+def request_decision(request: Request, request_id: Identifier, principal: RequestHandler,
+                     session: DbSession, apply: Annotated[str, Form(pattern="^(yes|no)$")],
+                     note: Annotated[CleanStr, Form(min_length=1, max_length=500)], vault: AppVault,
                      confirm: Confirmation = "") -> Response:
     """Apply the correction (it overwrites the record, so it asks first) or refuse it, saying why."""
     if apply == "yes" and (asked := ask_first(
@@ -183,34 +188,37 @@ def request_decision(request: Request, request_id: Identifier, principal: Reques
             confirm=confirm)):
         return asked
     try:
-        requests.decide_correction(session, request.app.state.vault, actor=principal.actor, request_id=request_id,
+        requests.decide_correction(session, vault, actor=principal.actor, request_id=request_id,
                                    apply=apply == "yes", note=note)
     except DomainError as exc:
         session.rollback()
-        return _request_page(request, principal, session, request_id, status_code=exc.status,
+        return _request_page(request, principal, session, vault, request_id, status_code=exc.status,
                              error=error_text(request, exc))
     return RedirectResponse(f"/console/privacy/requests/{request_id}", status_code=303)
 
 
-def _retention_page(request: Request, principal: Principal, session: DbSession, *, status_code: int = 200,
-                    error: str | None = None, values: dict[str, str] | None = None) -> HTMLResponse:
+def _retention_page(request: Request, principal: Principal, session: DbSession, settings: Settings,
+                    *, status_code: int = 200, error: str | None = None,
+                    values: dict[str, str] | None = None) -> HTMLResponse:
     runs = session.scalars(select(RetentionRun).order_by(RetentionRun.started_at.desc()).limit(20)).all()
     holds = session.scalars(select(LegalHold).where(LegalHold.released_at.is_(None))
                             .order_by(LegalHold.created_at.desc())).all()
     return page(request, "privacy/retention.html", principal, "/console/privacy/retention", status_code=status_code,
-                runs=runs, holds=holds, rules=retention.rules(request.app.state.settings), error=error,
+                runs=runs, holds=holds, rules=retention.rules(settings), error=error,
                 values=values or {})
 
 
 @router.get("/retention")
-def retention_page(request: Request, principal: RetentionManager, session: DbSession) -> HTMLResponse:
-    return _retention_page(request, principal, session)
+def retention_page(request: Request, principal: RetentionManager, session: DbSession,
+                   settings: AppSettings) -> HTMLResponse:
+    return _retention_page(request, principal, session, settings)
 
 
 @router.post("/holds")
 def hold_place(request: Request, principal: RetentionManager, session: DbSession,
-               subject_id: Annotated[str, Form(max_length=200)], case_ref: Annotated[str, Form(max_length=200)],
-               reason: Annotated[str, Form(max_length=1000)]) -> Response:
+               subject_id: Annotated[str, Form(max_length=200)],
+               case_ref: Annotated[str, Form(max_length=200)],
+               reason: Annotated[str, Form(max_length=1000)], settings: AppSettings) -> Response:
     """Keep a person's data past retention while a case needs it (the retention run skips them)."""
     values = {"subject_id": subject_id, "case_ref": case_ref, "reason": reason}
     try:
@@ -222,14 +230,15 @@ def hold_place(request: Request, principal: RetentionManager, session: DbSession
                              case_ref=case_ref.strip(), reason=reason.strip())
     except DomainError as exc:
         session.rollback()
-        return _retention_page(request, principal, session, status_code=exc.status, error=error_text(request, exc),
+        return _retention_page(request, principal, session, settings, status_code=exc.status,
+                               error=error_text(request, exc),
                                values=values)
     return RedirectResponse("/console/privacy/retention#holds", status_code=303)
 
 
 @router.post("/holds/{hold_id}/release")
-def hold_release(request: Request, hold_id: Identifier, principal: RetentionManager, session: DbSession,
-                 confirm: Confirmation = "") -> Response:
+def hold_release(request: Request, hold_id: Identifier, principal: RetentionManager,
+                 session: DbSession, settings: AppSettings, confirm: Confirmation = "") -> Response:
     """Lift a hold: the next retention run may erase the person's data, so it asks first."""
     if asked := ask_first(request, principal, "/console/privacy/retention", question=LIFT_HOLD,
                           action=f"/console/privacy/holds/{hold_id}/release", fields={}, confirm=confirm):
@@ -238,19 +247,21 @@ def hold_release(request: Request, hold_id: Identifier, principal: RetentionMana
         retention.release_hold(session, actor=principal.actor, hold_id=hold_id)
     except DomainError as exc:
         session.rollback()
-        return _retention_page(request, principal, session, status_code=exc.status, error=error_text(request, exc))
+        return _retention_page(request, principal, session, settings, status_code=exc.status,
+                               error=error_text(request, exc))
     return RedirectResponse("/console/privacy/retention#holds", status_code=303)
 
 
 @router.post("/retention/run", dependencies=[Bulk])
 def retention_run(request: Request, principal: RetentionManager, session: DbSession,
-                  mode: Annotated[str, Form(pattern="^(dry|real)$")], confirm: Confirmation = "") -> Response:
+                  mode: Annotated[str, Form(pattern="^(dry|real)$")], sessions: Sessions,
+                  vault: AppVault, settings: AppSettings, confirm: Confirmation = "") -> Response:
     if mode == "real" and (asked := ask_first(request, principal, "/console/privacy/retention",
                                               question=RETENTION_RUN, action="/console/privacy/retention/run",
                                               fields={"mode": "real"}, confirm=confirm)):
         return asked
     session.commit()  # the run commits its own batches; this request must not hold the writer lock meanwhile
-    retention.run_retention(request.app.state.sessionmaker, request.app.state.vault, request.app.state.settings,
+    retention.run_retention(sessions, vault, settings,
                             dry_run=mode == "dry", actor=principal.actor)
     return RedirectResponse("/console/privacy/retention", status_code=303)
 
@@ -299,12 +310,13 @@ def _breaches_page(request: Request, principal: Principal, session: DbSession, *
 
 
 @router.post("/breaches")
-async def breach_open(request: Request, principal: BreachManager, session: DbSession) -> Response:
+async def breach_open(request: Request, principal: BreachManager, session: DbSession,
+                      settings: AppSettings) -> Response:
     form = await request.form()
     values: dict[str, Any] = {k: str(v)[:2000] for k, v in form.items() if k != "categories"}
     values["categories"] = [str(v) for v in form.getlist("categories")][:20]
     values["serious"] = values.get("serious") == "yes"
-    zone = ZoneInfo(request.app.state.settings.timezone)
+    zone = ZoneInfo(settings.timezone)
     try:
         checked = BreachForm.model_validate(values)
     except ValidationError as exc:
@@ -348,13 +360,14 @@ def breach_page(request: Request, breach_id: Identifier, principal: BreachManage
 
 
 @router.post("/breaches/{breach_id}/action")
-def breach_action(
-    request: Request, breach_id: Identifier, principal: BreachManager, session: DbSession,
-    action: Annotated[str, Form(pattern="^(investigate|notify|report|close|add)$")],
-    subject_ids: Annotated[str, Form(max_length=20_000)] = "",
-    reader_id: Annotated[str, Form(max_length=64)] = "", reference: Annotated[CleanStr, Form(max_length=100)] = "",
-    confirm: Confirmation = "",
-) -> Response:
+def breach_action(request: Request, breach_id: Identifier, principal: BreachManager,
+                  session: DbSession,
+                  action: Annotated[str, Form(pattern="^(investigate|notify|report|close|add)$")],
+                  vault: AppVault, settings: AppSettings,
+                  subject_ids: Annotated[str, Form(max_length=20_000)] = "",
+                  reader_id: Annotated[str, Form(max_length=64)] = "",
+                  reference: Annotated[CleanStr, Form(max_length=100)] = "",
+                  confirm: Confirmation = "") -> Response:
     if action in BREACH_QUESTIONS and (asked := ask_first(
             request, principal, f"/console/privacy/breaches/{breach_id}", question=BREACH_QUESTIONS[action],
             action=f"/console/privacy/breaches/{breach_id}/action", fields={"action": action}, confirm=confirm)):
@@ -371,8 +384,8 @@ def breach_action(
                 raise InvalidInput("list the affected people's ids, separated by spaces, commas or lines")
             breaches.add_subjects(session, actor=actor, breach_id=breach_id, subject_ids=ids)
         elif action == "notify":
-            breaches.notify_affected(session, request.app.state.vault, actor=actor, breach_id=breach_id,
-                                     locale=request.app.state.settings.locale, operator="TripGuard")
+            breaches.notify_affected(session, vault, actor=actor, breach_id=breach_id,
+                                     locale=settings.locale, operator="TripGuard")
         elif action == "report":
             breaches.report_to_authority(session, actor=actor, breach_id=breach_id, reference=reference or "-")
         else:

@@ -56,7 +56,8 @@ def _send_code(session: Session, vault: Vault, secret_key: str, request: Subject
     request.code_hash = _code_hash(secret_key, request.id, code)
     request.code_expires_at = utcnow() + CODE_LIFETIME  # the tries already made still count (never reset)
     channel, to = ("sms", phone) if phone else ("email", email)
-    notify.enqueue_to_person(session, vault, subject_id=subject.id, channel=channel, to=str(to),
+    notify.enqueue_to_person(session, vault=vault, subject_id=subject.id, channel=channel,
+                             to=str(to),
                              template="verification_code", locale=locale,
                              params={"code": code, "minutes": int(CODE_LIFETIME.total_seconds() // 60)},
                              idempotency_key=f"request-code:{request.id}:{request.code_expires_at.isoformat()}")

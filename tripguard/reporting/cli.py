@@ -26,7 +26,7 @@ def security_check() -> None:
 
     settings = get_settings()
     with clean_errors(), cli_session(settings) as session:
-        assessment = assess(session, settings, key_source(settings), utcnow())
+        assessment = assess(session, settings=settings, keys=key_source(settings), now=utcnow())
     table = Table(title=f"Security self-assessment: {assessment.score * 100:.0f} % of controls met")
     for column in ("control", "area", "", "evidence", "to do"):
         table.add_column(column)
@@ -79,7 +79,8 @@ def quarterly(
         def step(what: str) -> None:
             bar.update(task, advance=1, description=f"{label}: {what}")
 
-        report = quarterly_report.build(session, settings, key_source(settings), label, now=now, progress=step)
+        report = quarterly_report.build(session, settings=settings, keys=key_source(settings),
+                                        quarter=label, now=now, progress=step)
         data = render.render(report, fmt, lang, settings.timezone)
         bar.update(task, advance=1, description=f"{label}: written")
     out_path.write_bytes(data)
@@ -95,7 +96,8 @@ def close(quarter: Annotated[str, typer.Option(help="the finished quarter to clo
 
     settings = get_settings()
     with clean_errors(), cli_session(settings) as session:
-        row, made = closing.close(session, quarter, actor=CLI_ACTOR, now=utcnow(), timezone=settings.timezone,
+        row, made = closing.close(session, label=quarter, actor=CLI_ACTOR, now=utcnow(),
+                                  timezone=settings.timezone,
                                   ack_seconds=settings.incident_ack_seconds)
         version, count = row.version, len(row.figures)
     out.print(f"{quarter}: {'closed' if made else 'already closed'}, version {version} ({count} figures frozen)")
@@ -113,7 +115,8 @@ def restate(
 
     settings = get_settings()
     with clean_errors(), cli_session(settings) as session:
-        row = closing.restate(session, quarter, version=version, reason=reason, actor=CLI_ACTOR, now=utcnow(),
+        row = closing.restate(session, label=quarter, version=version, reason=reason,
+                              actor=CLI_ACTOR, now=utcnow(),
                               timezone=settings.timezone, ack_seconds=settings.incident_ack_seconds)
         made = row.version
     out.print(f"{quarter}: restated as version {made}")

@@ -34,7 +34,7 @@ def _by(actor: Actor) -> str:
     return f"{actor.type}:{actor.id}"[:80]
 
 
-def versions(session: Session, label: str) -> list[PeriodFigures]:
+def versions(session: Session, *, label: str) -> list[PeriodFigures]:
     """Every version of a closed quarter's figures, the first (the closing) first."""
     return list(session.scalars(select(PeriodFigures).where(PeriodFigures.period == label)
                                 .order_by(PeriodFigures.version)))
@@ -50,19 +50,20 @@ def _store(session: Session, row: PeriodFigures) -> bool:
     return True
 
 
-def close(session: Session, label: str, *, actor: Actor, now: datetime, timezone: str,
+def close(session: Session, *, label: str, actor: Actor, now: datetime, timezone: str,
           ack_seconds: int) -> tuple[PeriodFigures, bool]:
     """Freeze a finished quarter's figures; (its figures, whether this call closed it). Closing a closed
     quarter changes nothing (a retried request gets the same answer)."""
     period = _quarter(label, timezone, now)
-    existing = kpis.frozen(session, label)
+    existing = kpis.frozen(session, label=label)
     if existing is not None:
         return existing, False
-    results = kpis.compute(session, period, now=now, ack_seconds=ack_seconds, timezone=timezone, live=True)
+    results = kpis.compute(session, period=period, now=now, ack_seconds=ack_seconds,
+                           timezone=timezone, live=True)
     row = PeriodFigures(period=label, version=1, figures=[kpis.to_record(r) for r in results], reason=None,
                         made_by=_by(actor), made_at=now)
     if not _store(session, row):
-        kept = kpis.frozen(session, label)
+        kept = kpis.frozen(session, label=label)
         assert kept is not None
         return kept, False
     audit.record(session, actor=actor, action="report.close", target_type="reporting_period", target_id=label,
@@ -81,7 +82,7 @@ def _changes(before: list[dict[str, object]], after: list[dict[str, object]]) ->
     return "; ".join(changed)[:900] or "none"
 
 
-def restate(session: Session, label: str, *, version: int, reason: str, actor: Actor, now: datetime,
+def restate(session: Session, *, label: str, version: int, reason: str, actor: Actor, now: datetime,
             timezone: str, ack_seconds: int) -> PeriodFigures:
     """Replace version `version` of a closed quarter's figures with a recomputation, for `reason`. A retry
     of the same restatement returns it; restating a version that is no longer the latest is a conflict."""
@@ -89,14 +90,15 @@ def restate(session: Session, label: str, *, version: int, reason: str, actor: A
     if not reason or len(reason) > REASON_MAX:
         raise InvalidInput(f"a restatement needs a reason (1-{REASON_MAX} characters)")
     period = _quarter(label, timezone, now)
-    latest = kpis.frozen(session, label)
+    latest = kpis.frozen(session, label=label)
     if latest is None:
         raise NotFound(f"{label} is not closed: its figures are computed when asked; close it first")
     if latest.version == version + 1 and latest.reason == reason and latest.made_by == _by(actor):
         return latest  # the same restatement, retried
     if latest.version != version:
         raise Conflict(f"{label} is at version {latest.version}: restate that version")
-    results = kpis.compute(session, period, now=now, ack_seconds=ack_seconds, timezone=timezone, live=True)
+    results = kpis.compute(session, period=period, now=now, ack_seconds=ack_seconds,
+                           timezone=timezone, live=True)
     row = PeriodFigures(period=label, version=version + 1, figures=[kpis.to_record(r) for r in results],
                         reason=reason, made_by=_by(actor), made_at=now)
     if not _store(session, row):

@@ -13,6 +13,7 @@ from tripguard.core import periods as grammar
 from tripguard.core.admission import Bulk
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
+from tripguard.core.deps import AppSettings
 from tripguard.reporting import digests, kpis, periods, quarterly, render
 from tripguard.security.auth import ReportReader
 from tripguard.vault.keys import key_source
@@ -26,12 +27,11 @@ MEDIA = {"html": "text/html; charset=utf-8", "pdf": "application/pdf", "csv": "t
 
 @router.get("")
 def reports_page(request: Request, principal: ReportReader, session: DbSession,
-                 period: PeriodQuery = None) -> HTMLResponse:
-    settings = request.app.state.settings
+                 settings: AppSettings, period: PeriodQuery = None) -> HTMLResponse:
     now = utcnow()
     label = period or periods.current_quarter(now, settings.timezone)
     span = periods.parse(label, settings.timezone)
-    results = kpis.compute(session, span, now=now, ack_seconds=settings.incident_ack_seconds,
+    results = kpis.compute(session, period=span, now=now, ack_seconds=settings.incident_ack_seconds,
                            timezone=settings.timezone)
     quarters = [p.label for p in periods.trailing(periods.parse(periods.current_quarter(now, settings.timezone),
                                                                 settings.timezone), 4, settings.timezone)]
@@ -44,13 +44,15 @@ def reports_page(request: Request, principal: ReportReader, session: DbSession,
 @router.get("/quarterly", dependencies=[Bulk])
 async def quarterly_download(request: Request, principal: ReportReader, session: DbSession,
                              quarter: Annotated[str, Query(pattern=grammar.QUARTER)],
-                             format: Annotated[str, Query(pattern="^(html|pdf|csv)$")] = "pdf") -> Response:
+                             settings: AppSettings,
+                             format: Annotated[str, Query(pattern="^(html|pdf|csv)$")] = "pdf"
+                             ) -> Response:
     """The quarterly report, as `tripguard report quarterly` writes it, in the page's language."""
-    settings = request.app.state.settings
     locale = request_locale(request)
 
     def build() -> bytes:
-        report = quarterly.build(session, settings, key_source(settings), quarter, now=utcnow())
+        report = quarterly.build(session, settings=settings, keys=key_source(settings),
+                                 quarter=quarter, now=utcnow())
         return render.render(report, format, locale, settings.timezone)
 
     data = await run_in_threadpool(build)

@@ -31,7 +31,7 @@ def _subscription(session: Session, staff_id: str, kind: str) -> DigestSubscript
                                                            DigestSubscription.kind == kind))
 
 
-def subscribe(session: Session, vault: Vault, principal: Principal, *, kind: str, email: str,
+def subscribe(session: Session, *, vault: Vault, principal: Principal, kind: str, email: str,
               locale: str) -> DigestSubscription:
     row = _subscription(session, principal.id, kind)
     if row is None:
@@ -45,7 +45,7 @@ def subscribe(session: Session, vault: Vault, principal: Principal, *, kind: str
     return row
 
 
-def unsubscribe(session: Session, principal: Principal, *, kind: str) -> None:
+def unsubscribe(session: Session, *, principal: Principal, kind: str) -> None:
     row = _subscription(session, principal.id, kind)
     if row is not None:
         session.delete(row)
@@ -53,7 +53,7 @@ def unsubscribe(session: Session, principal: Principal, *, kind: str) -> None:
                      target_type="reporting_subscriptions", target_id=kind)
 
 
-def subscriptions(session: Session, staff_id: str) -> list[DigestSubscription]:
+def subscriptions(session: Session, *, staff_id: str) -> list[DigestSubscription]:
     return list(session.scalars(select(DigestSubscription).where(DigestSubscription.staff_id == staff_id)))
 
 
@@ -81,7 +81,8 @@ def run(factory: sessionmaker[Session], vault: Vault, settings: Settings, *, now
             if session.scalar(select(Digest.id).where(Digest.kind == kind, Digest.period == label)) is not None:
                 continue
             period = periods.parse(label, settings.timezone)
-            results = kpis.compute(session, period, now=now, ack_seconds=settings.incident_ack_seconds,
+            results = kpis.compute(session, period=period, now=now,
+                                   ack_seconds=settings.incident_ack_seconds,
                                    timezone=settings.timezone)
             figures = [{"key": r.kpi.key, "title": r.kpi.title, "value": r.value.value, "unit": r.kpi.unit,
                         "status": r.status} for r in results]
@@ -97,7 +98,7 @@ def run(factory: sessionmaker[Session], vault: Vault, settings: Settings, *, now
                 email = access.open_field(vault, session, reader, "email")
                 if email:
                     notify.enqueue_to_person(
-                        session, vault, subject_id=reader.staff_id, channel="email", to=email, template="digest",
+                        session, vault=vault, subject_id=reader.staff_id, channel="email", to=email, template="digest",
                         locale=reader.locale, params={"kind": kind, "period": label, "figures": figures},
                         idempotency_key=f"digest:{digest.id}:{reader.staff_id}", fresh_key=True)
             made += 1

@@ -284,7 +284,7 @@ class Result:
     frozen: int | None = None  # the version of the closed quarter's figures it comes from
 
 
-def frozen(session: Session, label: str) -> PeriodFigures | None:
+def frozen(session: Session, *, label: str) -> PeriodFigures | None:
     """The latest version of a closed period's figures, or None while it is open."""
     return session.scalar(select(PeriodFigures).where(PeriodFigures.period == label)
                           .order_by(PeriodFigures.version.desc()).limit(1))
@@ -312,12 +312,13 @@ def _thawed(kpi: Kpi, record: dict[str, object], version: int) -> Result:
                   frozen=version)
 
 
-def compute(session: Session, period: Period, *, now: datetime, ack_seconds: int, timezone: str = "Asia/Shanghai",
+def compute(session: Session, *, period: Period, now: datetime, ack_seconds: int,
+            timezone: str = "Asia/Shanghai",
             keys: list[str] | None = None, live: bool = False) -> list[Result]:
     """The period's figures: a closed quarter's frozen ones (unless `live`, which closing and restating use),
     else computed; a figure defined after the quarter closed is computed from the quarter's records."""
     context = Context(session, period, now, ack_seconds, timezone)
-    kept = None if live else frozen(session, period.label)
+    kept = None if live else frozen(session, label=period.label)
     records = {str(r.get("key")): r for r in kept.figures} if kept is not None else {}
     results = []
     for kpi in KPIS if keys is None else [BY_KEY[k] for k in keys]:
@@ -330,7 +331,7 @@ def compute(session: Session, period: Period, *, now: datetime, ack_seconds: int
     return results
 
 
-def records(session: Session, period: Period, key: str, *, now: datetime, ack_seconds: int,
+def records(session: Session, *, period: Period, key: str, now: datetime, ack_seconds: int,
             timezone: str = "Asia/Shanghai") -> list[dict[str, object]]:
     kpi = BY_KEY[key]
     assert kpi.drill is not None

@@ -71,7 +71,7 @@ def _risk_status(risk: Risk, results: dict[str, kpis.Result], assessment: Assess
     return "green" if worst == "info" else worst
 
 
-def build(session: Session, settings: Settings, keys: KeySource, quarter: str, *, now: datetime,
+def build(session: Session, *, settings: Settings, keys: KeySource, quarter: str, now: datetime,
           progress: Callable[[str], None] = lambda _: None) -> QuarterlyReport:
     period = periods.parse(quarter, settings.timezone)
     history = periods.trailing(period, TREND_QUARTERS, settings.timezone)
@@ -80,14 +80,15 @@ def build(session: Session, settings: Settings, keys: KeySource, quarter: str, *
     closed: dict[str, int] = {}
     for past in history:  # each quarter as it was (or as it was closed), never today's figures
         progress(past.label)
-        results = kpis.compute(session, past, now=now, ack_seconds=settings.incident_ack_seconds,
+        results = kpis.compute(session, period=past, now=now,
+                               ack_seconds=settings.incident_ack_seconds,
                                timezone=settings.timezone)
         for result in results:
             trends[result.kpi.key].append((past.label, result.value.value))
         if (version := next((r.frozen for r in results if r.frozen is not None), None)) is not None:
             closed[past.label] = version
     progress("security")
-    assessment = assess(session, settings, keys, now)
+    assessment = assess(session, settings=settings, keys=keys, now=now)
     by_key = {r.kpi.key: r for r in results}
     return QuarterlyReport(period=period, generated_at=now, results=results, trends=trends,
                            risks=[RiskStatus(risk, _risk_status(risk, by_key, assessment)) for risk in RISKS],

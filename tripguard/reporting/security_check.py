@@ -128,7 +128,7 @@ def audit_log(i: Inputs) -> Evidence:
         return Evidence(False, N_("the audit signing key cannot be read (%(problem)s): no tree head can be verified"),
                         {"problem": public}, N_("put audit-signing.key back in the key folder, or set "
                                                  "TRIPGUARD_AUDIT_SIGNING_KEY"))
-    checked = check_latest_head(i.session, head, public)
+    checked = check_latest_head(i.session, head=head, public_key=public)
     oldest = audit.oldest_entry_at(i.session)
     values = {"days": _days(head.signed_at, i.now), "size": head.tree_size, "oldest": _days(oldest, i.now),
               "kept": AUDIT_KEPT.days, "key": key_id(public), "expected": checked.expected,
@@ -276,7 +276,8 @@ def in_transit(i: Inputs) -> Evidence:
 def _done_lately(i: Inputs, actions: tuple[str, ...], within: timedelta, *, done: str, missing: str,
                  gap: str) -> Evidence:
     """Evidence that the audit log records one of `actions` within `within` (a backup, a restore drill)."""
-    found = [entry for entry in (audit.last_of(i.session, action) for action in actions) if entry is not None]
+    found = [entry for entry in (audit.last_of(i.session, action=action) for action in actions)
+             if entry is not None]
     last = max(found, key=lambda entry: entry.ts, default=None)
     values = {"days": _days(last.ts if last else None, i.now)}
     if last is None or i.now - last.ts > within:
@@ -326,7 +327,7 @@ def no_default_secrets(i: Inputs) -> Evidence:
 
 
 def dependency_scan(i: Inputs) -> Evidence:
-    scan = audit.last_of(i.session, "security.scan")
+    scan = audit.last_of(i.session, action="security.scan")
     if scan is None or i.now - scan.ts > SCAN_WITHIN:
         return Evidence(False, N_("no dependency scan in the last 30 days (last: %(days)s days ago)"),
                         {"days": _days(scan.ts if scan else None, i.now)},
@@ -357,7 +358,7 @@ def erasure_journal(i: Inputs) -> Evidence:
                                   "%(subject)s): the journal was reset"), {"subject": missing[0]},
                         N_("put erasure-journal.jsonl and erasure-journal.head back from a copy of the key folder; "
                            "only if they are lost for good, `tripguard keys init --accept-journal-loss REASON`"))
-    overrides = [entry for action in JOURNAL_OVERRIDES if (entry := audit.last_of(i.session, action)) is not None
+    overrides = [entry for action in JOURNAL_OVERRIDES if (entry := audit.last_of(i.session, action=action)) is not None
                  and i.now - entry.ts <= JOURNAL_OVERRIDE_FLAGGED]
     if overrides:
         last = max(overrides, key=lambda entry: entry.ts)
@@ -406,6 +407,6 @@ class Assessment:
         return all(e.passed for _, e in self.results)
 
 
-def assess(session: Session, settings: Settings, keys: KeySource, now: datetime) -> Assessment:
+def assess(session: Session, *, settings: Settings, keys: KeySource, now: datetime) -> Assessment:
     inputs = Inputs(session, settings, keys, now)
     return Assessment([(control, control.check(inputs)) for control in CONTROLS], now)

@@ -6,19 +6,22 @@ import re
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.audit import service as audit
 from tripguard.core.admission import Bulk, Emergency
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
+from tripguard.core.deps import AppSettings, SecretKey
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound, TooManyRequests
 from tripguard.core.i18n import N_, negotiate_locale, translations_for
+from tripguard.core.settings import Settings
 from tripguard.core.types import Identifier, Reason
 from tripguard.privacy import access
 from tripguard.privacy.schemas import RequestRead
 from tripguard.safety import contact_rights, contacts, kpi, recordings, service, shares, sos
+from tripguard.safety.deps import AppSosIntake, ContactRequestLimiter
 from tripguard.safety.models import Incident
 from tripguard.safety.schemas import (
     ContactCreate,
@@ -50,7 +53,10 @@ from tripguard.security.auth import (
     TripSharer,
 )
 from tripguard.security.permissions import Purpose
-from tripguard.security.rate_limit import client_address
+from tripguard.security.rate_limit import SlidingWindowLimiter, client_address
+from tripguard.telematics.deps import Feed
+from tripguard.vault.deps import AppVault
+from tripguard.vault.service import Vault
 
 router = APIRouter(prefix="/api/v1", tags=["safety"])
 IncidentId = Annotated[Identifier, Path()]
@@ -58,13 +64,14 @@ IncidentId = Annotated[Identifier, Path()]
 
 @router.post("/sos", dependencies=[Emergency], status_code=201,
              responses={200: {"model": SosReceipt, "description": "the same press again"}})
-async def press_sos(body: SosCreate, caller: SosCaller, request: Request, response: Response,
+async def press_sos(body: SosCreate, caller: SosCaller, response: Response,
+                    sos_intake: AppSosIntake,
                     idempotency_key: Annotated[str | None, Header(
-                        alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")] = None,
+                        alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")] = None
                     ) -> SosReceipt:
     """One-tap emergency help. A retry (same Idempotency-Key) or a second press within a minute is the
     same incident (200); a new one is 201. Contacts, the emergency gateway and the agents are told at once."""
-    raised = await request.app.state.sos_intake.submit(sos.Press(
+    raised = await sos_intake.submit(sos.Press(
         caller=caller, trip_id=body.trip_id, order_id=body.order_id, silent=body.silent, lon=body.lon, lat=body.lat,
         idempotency_key=idempotency_key))
     if not raised.new:
@@ -82,47 +89,44 @@ def list_incidents(_: IncidentHandler, session: DbSession,
 
 
 @router.get("/incidents/{incident_id}")
-def incident_detail(incident_id: IncidentId, principal: IncidentHandler, request: Request,
-                    session: DbSession) -> IncidentDetail:
+def incident_detail(incident_id: IncidentId, principal: IncidentHandler, session: DbSession,
+                    vault: AppVault) -> IncidentDetail:
     """A case with its timeline; where the caller was is read for the emergency purpose (audited)."""
     incident = session.get(Incident, incident_id)
     if incident is None:
         raise NotFound("no such incident")
-    position = access.read_fields(request.app.state.vault, session, principal, incident, ["position"],
+    position = access.read_fields(vault, session, principal, incident, ["position"],
                                   purpose=Purpose.EMERGENCY)["position"].value if incident.position else None
     return IncidentDetail(incident=IncidentRead.model_validate(incident), position=position,
                           position_at=incident.position_at,
                           timeline=[IncidentEventRead.model_validate(e) for e in service.timeline(
-                              session, request.app.state.vault, principal, incident_id)])
+                              session, vault, principal, incident_id)])
 
 
 @router.post("/incidents/{incident_id}/actions")
-def incident_action(incident_id: IncidentId, body: IncidentAction, principal: IncidentHandler, request: Request,
-                    session: DbSession) -> IncidentRead:
+def incident_action(incident_id: IncidentId, body: IncidentAction, principal: IncidentHandler,
+                    session: DbSession, vault: AppVault, feed: Feed) -> IncidentRead:
     """Acknowledge, start, resolve (with an outcome: genuine, false alarm, mistaken, malicious), close, or note."""
-    incident = service.act(session, request.app.state.vault, actor=principal, incident_id=incident_id,
+    incident = service.act(session, vault, actor=principal, incident_id=incident_id,
                            action=body.action,
                            outcome=body.outcome, note=body.note, assignee=body.assignee)
-    request.app.state.live_monitor.feed.publish(service.feed_item(incident))
+    feed.publish(service.feed_item(incident))
     return IncidentRead.model_validate(incident)
 
 
-def _secret(request: Request) -> str:
-    return str(request.app.state.settings.secret_key.get_secret_value())
-
-
 @router.get("/me/contacts")
-def my_contacts(owner: ContactsOwner, request: Request, session: DbSession) -> list[ContactRead]:
+def my_contacts(owner: ContactsOwner, session: DbSession, vault: AppVault) -> list[ContactRead]:
     """Your emergency contacts, masked."""
     return [ContactRead(id=c.id, name=v["name"], phone=v["phone"], verified=c.verified_at is not None,
                         auto_share=c.auto_share)
-            for c, v in contacts.listing(session, request.app.state.vault, owner=owner)]
+            for c, v in contacts.listing(session, vault, owner=owner)]
 
 
 @router.post("/me/contacts", status_code=201)
-def add_contact(body: ContactCreate, owner: ContactsOwner, request: Request, session: DbSession) -> ContactRead:
+def add_contact(body: ContactCreate, owner: ContactsOwner, session: DbSession, vault: AppVault,
+                secret: SecretKey) -> ContactRead:
     """Name an emergency contact (at most five); a code goes to their phone to confirm."""
-    contact = contacts.add(session, request.app.state.vault, _secret(request), owner=owner, name=body.name,
+    contact = contacts.add(session, vault, secret, owner=owner, name=body.name,
                            phone=body.phone, auto_share=body.auto_share)
     return ContactRead(id=contact.id, name=None, phone=None, verified=False, auto_share=contact.auto_share)
 
@@ -137,9 +141,9 @@ def update_contact(contact_id: Annotated[Identifier, Path()], body: ContactUpdat
 
 
 @router.post("/me/contacts/{contact_id}/verify")
-def verify_contact(contact_id: Annotated[Identifier, Path()], body: ContactVerify, owner: ContactsOwner,
-                   request: Request, session: DbSession) -> ContactRead:
-    contact = contacts.verify(session, _secret(request), owner=owner, contact_id=contact_id, code=body.code)
+def verify_contact(contact_id: Annotated[Identifier, Path()], body: ContactVerify,
+                   owner: ContactsOwner, session: DbSession, secret: SecretKey) -> ContactRead:
+    contact = contacts.verify(session, secret, owner=owner, contact_id=contact_id, code=body.code)
     return ContactRead(id=contact.id, name=None, phone=None, verified=True, auto_share=contact.auto_share)
 
 
@@ -155,51 +159,58 @@ CONTACT_CODE_SENT = N_("If this number is someone's emergency contact, a code ha
                        "Give it with the same number to get your data or have it erased.")
 
 
-def _limit_contact_requests(request: Request, phone: str) -> None:
+def _limit_contact_requests(request: Request, limiter: SlidingWindowLimiter, vault: Vault,
+                            settings: Settings, phone: str) -> None:
     """At most `contact_request_rate_per_hour` asks and tries an hour from one address, and for one number
     (counted by its blind index, never the number), whether or not the number is anyone's contact."""
-    limiter = request.app.state.contact_request_limiter
-    number = contact_rights.phone_index(request.app.state.vault, phone)
-    address = client_address(request, request.app.state.settings.trusted_proxies)
+    number = contact_rights.phone_index(vault, phone)
+    address = client_address(request, settings.trusted_proxies)
     waits = [wait for wait in (limiter.hit(f"address:{address}"), limiter.hit(f"number:{number}")) if wait]
     if waits:
         raise TooManyRequests("too many requests; try again later", retry_after=max(waits))
 
 
-def _contact_locale(request: Request) -> str:
+async def _contact_locale(request: Request, settings: AppSettings) -> str:
     return negotiate_locale(cookie=None, accept_language=request.headers.get("accept-language"),
-                            default=request.app.state.settings.locale)
+                            default=settings.locale)
+
+
+ContactLocale = Annotated[str, Depends(_contact_locale)]
 
 
 @router.post("/contact-requests", dependencies=[Public], status_code=202)
-def ask_as_contact(body: ContactRequestCreate, request: Request, session: DbSession) -> ContactRequestAccepted:
+def ask_as_contact(body: ContactRequestCreate, request: Request, session: DbSession,
+                   vault: AppVault, secret: SecretKey, locale: ContactLocale,
+                   contact_limiter: ContactRequestLimiter, settings: AppSettings
+                   ) -> ContactRequestAccepted:
     """Someone named as an emergency contact asks for their data or its erasure, with the phone they were
     named with. If the number is a contact's, a code goes to it by SMS; the answer is the same either way."""
-    _limit_contact_requests(request, body.phone)
-    locale = _contact_locale(request)
-    contact_rights.ask(session, request.app.state.vault, _secret(request), phone=body.phone, kind=body.kind,
+    _limit_contact_requests(request, contact_limiter, vault, settings, body.phone)
+    contact_rights.ask(session, vault, secret, phone=body.phone, kind=body.kind,
                        locale=locale)
     return ContactRequestAccepted(detail=translations_for(locale).gettext(CONTACT_CODE_SENT))
 
 
 @router.post("/contact-requests/verify", dependencies=[Public])
-def verify_as_contact(body: ContactRequestVerify, request: Request, session: DbSession) -> ContactRequestDone:
+def verify_as_contact(body: ContactRequestVerify, request: Request, session: DbSession,
+                      vault: AppVault, secret: SecretKey, contact_limiter: ContactRequestLimiter,
+                      settings: AppSettings) -> ContactRequestDone:
     """The code the phone received: an access request is answered with your data at once, an erasure is
     carried out at once. A wrong code, an unknown number or no request waiting is the same 422."""
-    _limit_contact_requests(request, body.phone)
-    verified, export = contact_rights.confirm(session, request.app.state.vault, _secret(request), phone=body.phone,
+    _limit_contact_requests(request, contact_limiter, vault, settings, body.phone)
+    verified, export = contact_rights.confirm(session, vault, secret, phone=body.phone,
                                               kind=body.kind, code=body.code)  # a failed try is committed by the check
     return ContactRequestDone(request=RequestRead.model_validate(verified), export=export)
 
 
 @router.post("/trips/{trip_id}/shares", status_code=201)
-def share_trip(trip_id: Annotated[Identifier, Path()], sharer: TripSharer, request: Request,
-               session: DbSession) -> ShareCreated:
+def share_trip(trip_id: Annotated[Identifier, Path()], sharer: TripSharer, session: DbSession,
+               settings: AppSettings, secret: SecretKey) -> ShareCreated:
     """A link for family to follow your trip live (shown once; dead 24 h after arrival or when revoked)."""
     trip = shares.own_trip(session, subject_id=sharer.id, trip_id=trip_id)
-    share, token = shares.create(session, _secret(request), trip=trip, created_by=f"subject:{sharer.id}")
+    share, token = shares.create(session, secret, trip=trip, created_by=f"subject:{sharer.id}")
     audit.record(session, actor=sharer.actor, action="share.create", target_type="share", target_id=share.id)
-    return ShareCreated(id=share.id, url=f"{request.app.state.settings.base_url}/s/{token}",
+    return ShareCreated(id=share.id, url=f"{settings.base_url}/s/{token}",
                         expires_at=shares.live_until(trip))
 
 
@@ -224,14 +235,14 @@ _RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 
 
 @router.post("/recordings", status_code=201)
-def register_recording(body: RecordingCreate, device: TelematicsIngest, request: Request,
-                       session: DbSession) -> RecordingRead:
+def register_recording(body: RecordingCreate, device: TelematicsIngest, session: DbSession,
+                       settings: AppSettings) -> RecordingRead:
     """Announce an in-car segment before uploading it (the same segment again finds the first)."""
     return RecordingRead.model_validate(recordings.register(
         session, actor=device.actor, trip_id=body.trip_id, device_id=body.device_id, kind=body.kind,
         content_type=body.content_type, started_at=body.started_at, duration_s=body.duration_s, size=body.size,
-        sha256=body.sha256, keep_days=request.app.state.settings.retention_recording_days,
-        complaint_keep_days=request.app.state.settings.retention_recording_complaint_days))
+        sha256=body.sha256, keep_days=settings.retention_recording_days,
+        complaint_keep_days=settings.retention_recording_complaint_days))
 
 
 @router.get("/recordings/{recording_id}")
@@ -244,10 +255,12 @@ def recording_status(recording_id: Annotated[Identifier, Path()], _: TelematicsI
 @router.put("/recordings/{recording_id}/content", dependencies=[Bulk], openapi_extra={"requestBody": {
     "required": True, "content": {"application/octet-stream": {
         "schema": {"type": "string", "format": "binary", "maxLength": recordings.MAX_CHUNK}}}}})
-async def upload_recording(recording_id: Annotated[Identifier, Path()], _: TelematicsIngest, request: Request,
-                           session: DbSession, content_range: Annotated[str, Header(
+async def upload_recording(recording_id: Annotated[Identifier, Path()], _: TelematicsIngest,
+                           request: Request, session: DbSession,
+                           content_range: Annotated[str, Header(
                                alias="Content-Range", pattern=r"^bytes \d{1,9}-\d{1,9}/\d{1,9}$",
-                               description="bytes START-END/TOTAL, END inclusive")]) -> RecordingRead:
+                               description="bytes START-END/TOTAL, END inclusive")],
+                           vault: AppVault) -> RecordingRead:
     """One piece of the segment (at most 4 MiB). Sending a piece again is harmless; a gap is 409."""
     match = _RANGE.match(content_range)
     assert match is not None  # the header pattern checked it
@@ -259,18 +272,19 @@ async def upload_recording(recording_id: Annotated[Identifier, Path()], _: Telem
     if total != recording.size:
         raise InvalidInput(errors=[FieldProblem(field="Content-Range", message="total is not the declared size")])
     return RecordingRead.model_validate(await run_in_threadpool(
-        recordings.append, session, request.app.state.vault, recording_id=recording_id, start=start, data=data))
+        recordings.append, session, vault, recording_id=recording_id, start=start, data=data))
 
 
 @router.get("/recordings/{recording_id}/content", dependencies=[Bulk],
             responses={200: {"content": {"application/octet-stream": {}}}})
-def play_recording(recording_id: Annotated[Identifier, Path()], investigator: RecordingOpener, request: Request,
-                   session: DbSession, incident_id: Annotated[Identifier, Query(description="the open case")],
-                   reason: Annotated[Reason, Query()]) -> Response:
+def play_recording(recording_id: Annotated[Identifier, Path()], investigator: RecordingOpener,
+                   session: DbSession,
+                   incident_id: Annotated[Identifier, Query(description="the open case")],
+                   reason: Annotated[Reason, Query()], vault: AppVault) -> Response:
     """The recording, decrypted, for an investigator working an open case about its trip; audited."""
     access.check_clearance(session, investigator)
-    recording = recordings.open_for_case(session, request.app.state.vault, actor=investigator.actor,
+    recording = recordings.open_for_case(session, vault, actor=investigator.actor,
                                          recording_id=recording_id,
                                          incident_id=incident_id, reason=reason)
-    body = b"".join(recordings.content(session, request.app.state.vault, recording))
+    body = b"".join(recordings.content(session, vault, recording))
     return Response(body, media_type=recording.content_type, headers={"Cache-Control": "no-store"})

@@ -12,15 +12,21 @@ from sqlalchemy import Select, case, select
 from tripguard.core.admission import BulkWhenDownloaded
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
+from tripguard.core.deps import Sessions
 from tripguard.core.errors import DomainError, NotFound
 from tripguard.core.i18n import N_
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.privacy import access
 from tripguard.safety import response, service
+from tripguard.safety.deps import AppTelephony
 from tripguard.safety.models import Incident, Recording
+from tripguard.safety.telephony import Telephony
 from tripguard.security.auth import IncidentHandler
 from tripguard.security.permissions import Permission, Purpose, purposes_for
 from tripguard.security.principal import Principal
+from tripguard.telematics.deps import Feed
+from tripguard.vault.deps import AppVault
+from tripguard.vault.service import Vault
 from tripguard.web.lists import (
     Column,
     Filter,
@@ -97,12 +103,12 @@ def queue_page(request: Request, principal: IncidentHandler, session: DbSession)
 
 
 
-def _incident_page(request: Request, principal: Principal, session: DbSession, incident_id: str,
-                   status_code: int = 200, error: str | None = None, called: str | None = None) -> HTMLResponse:
+def _incident_page(request: Request, principal: Principal, session: DbSession, vault: Vault,
+                   telephony: Telephony, incident_id: str, status_code: int = 200,
+                   error: str | None = None, called: str | None = None) -> HTMLResponse:
     incident = session.get(Incident, incident_id)
     if incident is None:
         raise NotFound("no such incident")
-    vault = request.app.state.vault
     position = access.read_fields(vault, session, principal, incident, ["position"],
                                   purpose=Purpose.EMERGENCY)["position"].value if incident.position else None
     clips = list(session.scalars(select(Recording).where(Recording.trip_id == incident.trip_id)
@@ -117,7 +123,7 @@ def _incident_page(request: Request, principal: Principal, session: DbSession, i
                 dispatch=response.police_dispatch(session, incident),
                 context=response.trip_context(session, vault, principal, incident),
                 alerts=alerts, check_ins=check_ins, live=live,
-                telephony=request.app.state.telephony, handlers=response.handlers(session),
+                telephony=telephony, handlers=response.handlers(session),
                 names=response.actor_names(session, incident, [
                     *(e.actor for e in timeline), *(f"staff:{e.details['to']}" for e in timeline if e.kind == "assign"),
                     *([f"staff:{incident.assigned_to}"] if incident.assigned_to else [])]),
@@ -130,11 +136,11 @@ def _incident_page(request: Request, principal: Principal, session: DbSession, i
 
 
 @router.get("/stream")
-async def stream(request: Request, _: IncidentHandler) -> StreamingResponse:
+async def stream(request: Request, _: IncidentHandler, sessions: Sessions, feed: Feed
+                 ) -> StreamingResponse:
     """Cases as they are opened and moved on, for the shell of every console page (the badge, the
     announcement, the queue). The first event names the cases still waiting for an agent; a page
     that reconnects is sent the cases changed since its cursor. Case items carry no personal data."""
-    sessions = request.app.state.sessionmaker
 
     def waiting() -> dict[str, object]:
         with sessions() as session:  # the cases under way now: the badge counts them, the map marks their trips
@@ -145,51 +151,54 @@ async def stream(request: Request, _: IncidentHandler) -> StreamingResponse:
         with sessions() as session:
             return [service.feed_item(incident) for incident in service.changed_since(session, since)]
 
-    return stream_response(request, request.app.state.live_monitor.feed, kinds=CASE_ITEMS, catch_up=changed,
+    return stream_response(request, feed, kinds=CASE_ITEMS, catch_up=changed,
                            hello=waiting)
 
 
 @router.get("/{incident_id}")
-def incident_page(incident_id: Annotated[Identifier, Path()], request: Request, principal: IncidentHandler,
-                  session: DbSession) -> HTMLResponse:
+def incident_page(incident_id: Annotated[Identifier, Path()], request: Request,
+                  principal: IncidentHandler, session: DbSession, telephony: AppTelephony,
+                  vault: AppVault) -> HTMLResponse:
     called = request.query_params.get("call")
-    return _incident_page(request, principal, session, incident_id, called=called if called in CALL_RESULTS else None)
+    return _incident_page(request, principal, session, vault, telephony, incident_id,
+                          called=called if called in CALL_RESULTS else None)
 
 
 @router.post("/{incident_id}/action")
-def incident_action(incident_id: Annotated[Identifier, Path()], request: Request, principal: IncidentHandler,
-                    session: DbSession,
+def incident_action(incident_id: Annotated[Identifier, Path()], request: Request,
+                    principal: IncidentHandler, session: DbSession,
                     action: Annotated[str, Form(pattern=r"^(acknowledge|start|resolve|close|note|assign)$")],
+                    vault: AppVault, feed: Feed, telephony: AppTelephony,
                     outcome: Annotated[str | None, Form(max_length=16)] = None,
                     note: Annotated[CleanStr | None, Form(max_length=500)] = None,
                     assignee: Annotated[Identifier | None, Form()] = None) -> Response:
     try:
-        incident = service.act(session, request.app.state.vault, actor=principal, incident_id=incident_id,
+        incident = service.act(session, vault, actor=principal, incident_id=incident_id,
                                action=action, outcome=outcome or None, note=note,
                                assignee=principal.id if assignee == "me" else assignee)
     except DomainError as exc:
         session.rollback()
-        return _incident_page(request, principal, session, incident_id, status_code=exc.status,
+        return _incident_page(request, principal, session, vault, telephony, incident_id, status_code=exc.status,
                               error=error_text(request, exc))
-    session.commit()
-    request.app.state.live_monitor.feed.publish(service.feed_item(incident))
+    session.commit()  # before the live feed shows the change on every agent's screen: never a state undone
+    feed.publish(service.feed_item(incident))
     return RedirectResponse(f"/console/incidents/{incident_id}", status_code=303)
 
 
 @router.post("/{incident_id}/call")
-def incident_call(incident_id: Annotated[Identifier, Path()], request: Request, principal: IncidentHandler,
-                  session: DbSession, to: Annotated[str, Form(pattern=r"^(caller|contact:[A-Za-z0-9_-]{1,40})$")]
-                  ) -> Response:
+def incident_call(incident_id: Annotated[Identifier, Path()], request: Request,
+                  principal: IncidentHandler, session: DbSession,
+                  to: Annotated[str, Form(pattern=r"^(caller|contact:[A-Za-z0-9_-]{1,40})$")],
+                  vault: AppVault, telephony: AppTelephony) -> Response:
     """Call the caller or a contact through the telephony adapter; the number is opened through the gate."""
     incident = session.get(Incident, incident_id)
     if incident is None:
         raise NotFound("no such incident")
     try:
-        result = response.place_call(session, request.app.state.vault, request.app.state.telephony,
+        result = response.place_call(session, vault, telephony,
                                      principal=principal, incident=incident, to=to)
     except DomainError as exc:
         session.rollback()
-        return _incident_page(request, principal, session, incident_id, status_code=exc.status,
+        return _incident_page(request, principal, session, vault, telephony, incident_id, status_code=exc.status,
                               error=error_text(request, exc))
-    session.commit()
     return RedirectResponse(f"/console/incidents/{incident_id}?call={result.status}", status_code=303)

@@ -237,7 +237,8 @@ def tell_owners(session: Session, vault: Vault, removed: list[Removed], *, actor
                               use="emergency contact removed")
         if not phone:
             continue
-        notify.enqueue_to_person(session, vault, subject_id=item.owner_id, channel="sms", to=phone,
+        notify.enqueue_to_person(session, vault=vault, subject_id=item.owner_id, channel="sms",
+                                 to=phone,
                                  template="contact_removed", locale="zh_CN",
                                  params={"added": item.added.date().isoformat()},
                                  idempotency_key=f"contact-removed:{item.contact_id}:owner")

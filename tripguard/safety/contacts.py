@@ -50,7 +50,8 @@ def add(session: Session, vault: Vault, secret_key: str, *, owner: Principal, na
     contact.code_expires_at = utcnow() + CODE_LIFETIME
     if not _take_slot(session, contact):
         raise Conflict(f"at most {MAX_CONTACTS} emergency contacts; remove one first")
-    notify.enqueue_to_person(session, vault, subject_id=owner.id, channel="sms", to=phone, template="contact_code",
+    notify.enqueue_to_person(session, vault=vault, subject_id=owner.id, channel="sms", to=phone,
+                             template="contact_code",
                              locale="zh_CN", params={"code": code, "minutes": int(CODE_LIFETIME.total_seconds() // 60)},
                              idempotency_key=f"contact-code:{contact.id}")
     audit.record(session, actor=owner.actor, action="contact.add", target_type="contact", target_id=contact.id)
@@ -147,7 +148,8 @@ def share_automatically(session: Session, vault: Vault, secret_key: str, *, trip
     for contact in chosen:
         phone = access.open_field(vault, session, contact, "phone")
         if phone:
-            notify.enqueue_to_person(session, vault, subject_id=trip.passenger_id, channel="sms", to=phone,
+            notify.enqueue_to_person(session, vault=vault, subject_id=trip.passenger_id,
+                                     channel="sms", to=phone,
                                      template="trip_share", locale="zh_CN", params={"link": f"{base_url}/s/{token}"},
                                      idempotency_key=f"auto-share:{trip.id}:{contact.id}")
     return len(chosen)

@@ -74,7 +74,8 @@ def contacts(session: Session, vault: Vault, principal: Principal, incident: Inc
     rows = list(session.scalars(select(EmergencyContact).where(EmergencyContact.subject_id == incident.caller_id,
                                                                 EmergencyContact.verified_at.is_not(None))
                                 .order_by(EmergencyContact.created_at)))
-    told = notify.deliveries(session, [f"sos:{incident.id}:contact:{c.id}" for c in rows])
+    told = notify.deliveries(session,
+                             idempotency_keys=[f"sos:{incident.id}:contact:{c.id}" for c in rows])
     states = []
     for contact in rows:
         person = _person(vault, session, principal, contact)
@@ -85,7 +86,8 @@ def contacts(session: Session, vault: Vault, principal: Principal, incident: Inc
 
 def police_dispatch(session: Session, incident: Incident) -> notify.Delivery | None:
     """The payload for the emergency gateway (police dispatch), if the case sent one."""
-    return notify.deliveries(session, [f"sos:{incident.id}:gateway"]).get(f"sos:{incident.id}:gateway")
+    return notify.deliveries(session,
+                             idempotency_keys=[f"sos:{incident.id}:gateway"]).get(f"sos:{incident.id}:gateway")
 
 
 def trip_context(session: Session, vault: Vault, principal: Principal, incident: Incident) -> TripContext | None:

@@ -92,7 +92,8 @@ def raise_many(session: Session, desk: SosDesk, presses: list[Press]) -> list[Ra
     callers = sorted({p.caller.id for p in presses})
     by_key, recent = _earlier_presses(session, [k for p in presses if (k := p.key)], callers, now)
     trips = _trips_of(session, presses, callers)
-    orders = delivery.parties(session, sorted({p.order_id for p in presses if p.order_id}))
+    orders = delivery.parties(session,
+                              order_ids=sorted({p.order_id for p in presses if p.order_id}))
     results: list[Raised] = []
     created: list[_Created] = []
     for press in presses:
@@ -252,7 +253,8 @@ def _tell_contacts(session: Session, vault: Vault, incident: Incident, contacts:
         phone = access.open_field(vault, session, contact, "phone")
         if not phone:
             continue
-        notify.enqueue_to_person(session, vault, subject_id=contact.subject_id, channel="sms", to=phone,
+        notify.enqueue_to_person(session, vault=vault, subject_id=contact.subject_id, channel="sms",
+                                 to=phone,
                                  template="sos_contact", locale="zh_CN",
                                  params={"name": caller_name or "—", "plate": vehicle.plate if vehicle else None,
                                          "colour": vehicle.colour if vehicle else None,
@@ -280,7 +282,7 @@ def _dispatch(session: Session, vault: Vault, incident: Incident, vehicle: Vehic
                                                            "name": _opened(session, vault, driver, "name")
                                                            or driver_screened_name},
     }
-    notify.enqueue_emergency(session, vault, subject_id=sealed_for, payload=payload,
+    notify.enqueue_emergency(session, vault=vault, subject_id=sealed_for, payload=payload,
                              idempotency_key=f"sos:{incident.id}:gateway", fresh_key=True)
 
 

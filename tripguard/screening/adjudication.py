@@ -199,7 +199,8 @@ def watch_notices(factory: sessionmaker[Session], rules: Rules, *, batch: int = 
                                                           Applicant.dispute_due_at.is_not(None),
                                                           Applicant.notice_key.is_not(None))
                                   .order_by(Applicant.notice_sent_at).limit(batch)).all()
-        sent = notify.deliveries(session, [a.notice_key for a in running if a.notice_key])
+        sent = notify.deliveries(session,
+                                 idempotency_keys=[a.notice_key for a in running if a.notice_key])
         failed = [a for a in running if a.notice_key in sent and sent[a.notice_key].status == "dead"]
         for applicant in failed:
             service.notice_undelivered(session, applicant, rules, why="send_failed")
@@ -214,7 +215,8 @@ def expire_notices(factory: sessionmaker[Session], vault: Vault, rules: Rules, *
         expired = session.scalars(select(Applicant).where(Applicant.status.in_(service.NOTICED),
                                                           Applicant.dispute_due_at <= (now or utcnow()))
                                   .limit(batch)).all()
-        sent = notify.deliveries(session, [a.notice_key for a in expired if a.notice_key])
+        sent = notify.deliveries(session,
+                                 idempotency_keys=[a.notice_key for a in expired if a.notice_key])
         for applicant in expired:
             delivery = sent.get(applicant.notice_key or "")
             if applicant.notice_key is not None and (delivery is None or delivery.status != "sent"):

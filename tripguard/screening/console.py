@@ -20,11 +20,13 @@ from tripguard.core.i18n import N_
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.privacy import access
 from tripguard.screening import adjudication, kpi, service
-from tripguard.screening.api import rules
+from tripguard.screening.deps import ScreeningRules
 from tripguard.screening.models import Applicant, DisputeDocument
 from tripguard.security.auth import ScreeningOfficer
 from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal
+from tripguard.vault.deps import AppVault
+from tripguard.vault.service import Vault
 from tripguard.web.confirmations import ask
 from tripguard.web.lists import (
     Column,
@@ -146,10 +148,9 @@ def applicants_page(request: Request, principal: ScreeningOfficer, session: DbSe
     return _listing(request, principal, session, queue=False)
 
 
-def _file(request: Request, principal: Principal, session: DbSession, applicant_id: str, *,
-          status_code: int = 200, error: str | None = None) -> HTMLResponse:
+def _file(request: Request, principal: Principal, session: DbSession, vault: Vault,
+          applicant_id: str, *, status_code: int = 200, error: str | None = None) -> HTMLResponse:
     applicant = service.get(session, applicant_id)
-    vault = request.app.state.vault
     person = access.read_fields(vault, session, principal, applicant, ["name", "id_number", "phone", "reasons"],
                                 purpose=Purpose.SCREENING)
     reasons_view = person.pop("reasons")
@@ -197,10 +198,10 @@ def _facts(raw: str | None) -> dict[str, object]:
 
 @router.get("/{applicant_id}")
 def applicant_page(request: Request, applicant_id: Identifier, principal: ScreeningOfficer,
-                   session: DbSession) -> HTMLResponse:
+                   session: DbSession, vault: AppVault) -> HTMLResponse:
     """One applicant's file: identity, what each check found, the reasons, disputes, the timeline, and the
     decision. Everything personal opens for the screening purpose and is audited."""
-    return _file(request, principal, session, applicant_id)
+    return _file(request, principal, session, vault, applicant_id)
 
 
 @router.post("/{applicant_id}/take")
@@ -220,31 +221,34 @@ QUESTIONS = {
 
 
 @router.post("/{applicant_id}/decision")
-def decide(request: Request, applicant_id: Identifier, principal: ScreeningOfficer, session: DbSession,
+def decide(request: Request, applicant_id: Identifier, principal: ScreeningOfficer,
+           session: DbSession,
            action: Annotated[str, Form(pattern="^(clear|pre_adverse|reject|notice_delivered)$")],
-           note: Annotated[CleanStr, Form(max_length=2000)] = "", confirm: Confirmation = "") -> Response:
+           vault: AppVault, rules: ScreeningRules,
+           note: Annotated[CleanStr, Form(max_length=2000)] = "", confirm: Confirmation = ""
+           ) -> Response:
     if action in QUESTIONS and (asked := ask_first(
             request, principal, f"/console/screening/{applicant_id}", question=QUESTIONS[action],
             action=f"/console/screening/{applicant_id}/decision", fields={"action": action, "note": note},
             confirm=confirm)):
         return asked
     try:
-        adjudication.decide(session, request.app.state.vault, rules(request), officer=principal,
+        adjudication.decide(session, vault, rules, officer=principal,
                             applicant_id=applicant_id, action=action, note=note.strip() or None)
     except DomainError as exc:
         session.rollback()
-        return _file(request, principal, session, applicant_id, status_code=exc.status, error=error_text(request, exc))
+        return _file(request, principal, session, vault, applicant_id, status_code=exc.status,
+                     error=error_text(request, exc))
     return RedirectResponse(f"/console/screening/{applicant_id}", status_code=303)
 
 
 @router.get("/{applicant_id}/documents/{document_id}", dependencies=[Bulk])
-def document(request: Request, applicant_id: Identifier, document_id: Identifier, principal: ScreeningOfficer,
-             session: DbSession) -> Response:
+def document(applicant_id: Identifier, document_id: Identifier, principal: ScreeningOfficer,
+             session: DbSession, vault: AppVault) -> Response:
     """A paper sent with a dispute, opened for the screening purpose (audited)."""
     row = session.get(DisputeDocument, document_id)
     if row is None or row.applicant_id != applicant_id:
         raise NotFound("no such document")
-    data = adjudication.open_document(session, request.app.state.vault, principal, row)
-    session.commit()
+    data = adjudication.open_document(session, vault, principal, row)
     return Response(data, media_type=row.content_type, headers={
         "Content-Disposition": f'attachment; filename="{row.id}"', "Cache-Control": "no-store"})

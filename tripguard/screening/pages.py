@@ -11,13 +11,16 @@ from fastapi.responses import HTMLResponse
 from pydantic import Field
 
 from tripguard.core.db import DbSession
+from tripguard.core.deps import AppSettings, SecretKey
 from tripguard.core.errors import DomainError
 from tripguard.core.i18n import N_
 from tripguard.core.types import CleanStr
 from tripguard.privacy.catalogue import RULES, Category
 from tripguard.privacy.service import get_notice
 from tripguard.screening import invitations
+from tripguard.screening.deps import Agency, ScreeningWake
 from tripguard.security.auth import Public
+from tripguard.vault.deps import AppVault
 from tripguard.web.rendering import render, request_locale
 from tripguard.web.shell import problem_text
 
@@ -26,9 +29,8 @@ Token = Annotated[str, Path(min_length=1, max_length=100)]
 CONSENT_NEEDED = N_("Tick the box to consent to the screening: without it nothing is sent.")
 
 
-def _form(request: Request, session: DbSession, token: str, *, status_code: int = 200, error: str | None = None,
-          values: dict[str, str] | None = None) -> HTMLResponse:
-    secret = request.app.state.settings.secret_key.get_secret_value()
+def _form(request: Request, session: DbSession, secret: str, token: str, *, status_code: int = 200,
+          error: str | None = None, values: dict[str, str] | None = None) -> HTMLResponse:
     try:
         invitation = invitations.open_invitation(session, secret, token)
     except DomainError as exc:
@@ -43,12 +45,14 @@ def _form(request: Request, session: DbSession, token: str, *, status_code: int 
 
 
 @router.get("/{token}", dependencies=[Public])
-def apply_page(token: Token, request: Request, session: DbSession) -> HTMLResponse:
-    return _form(request, session, token)
+def apply_page(token: Token, request: Request, session: DbSession, secret: SecretKey
+               ) -> HTMLResponse:
+    return _form(request, session, secret, token)
 
 
 @router.post("/{token}", dependencies=[Public])
-def apply_submit(token: Token, request: Request, session: DbSession,
+def apply_submit(token: Token, request: Request, session: DbSession, vault: AppVault, secret: SecretKey,
+                 screening_agency: Agency, settings: AppSettings, screening_wake: ScreeningWake,
                  name: Annotated[CleanStr, Form(min_length=1, max_length=64)],
                  id_number: Annotated[CleanStr, Form(min_length=1, max_length=32)],
                  phone: Annotated[str, Form(max_length=24, pattern=r"^(\+?[0-9][0-9 -]{4,19})?$")] = "",
@@ -57,17 +61,17 @@ def apply_submit(token: Token, request: Request, session: DbSession,
                  ) -> HTMLResponse:
     values = {"name": name, "id_number": id_number, "phone": phone, "sensitive": ",".join(sensitive)}
     if consent != "yes":
-        return _form(request, session, token, status_code=422, values=values,
+        return _form(request, session, secret, token, status_code=422, values=values,
                      error=problem_text(request, invitations.ConsentMissing(CONSENT_NEEDED))[1])
     try:
-        invitations.accept(session, request.app.state.vault, request.app.state.settings.secret_key.get_secret_value(),
+        invitations.accept(session, vault, secret,
                            token=token, name=name, id_number=id_number, phone=phone or None, sensitive=tuple(sensitive),
-                           agency=request.app.state.screening_agency.name,
-                           policy_dir=request.app.state.settings.screening_policy_dir)
+                           agency=screening_agency.name,
+                           policy_dir=settings.screening_policy_dir)
     except DomainError as exc:
         session.rollback()
         _, message, fields = problem_text(request, exc)
-        return _form(request, session, token, status_code=exc.status, values=values,
+        return _form(request, session, secret, token, status_code=exc.status, values=values,
                      error="; ".join([message, *(f"{field}: {problem}" for field, problem in fields)]))
-    request.app.state.screening_wake.set()
+    screening_wake.set()
     return render(request, "screening/applied.html")

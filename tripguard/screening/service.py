@@ -394,7 +394,8 @@ def tell(session: Session, vault: Vault, applicant: Applicant, template: str, pa
     if not phone:
         add_event(session, applicant, "notice.not_sent", SYSTEM, template=template, why="no_phone")
         return
-    notify.enqueue_to_person(session, vault, subject_id=applicant.id, channel="sms", to=phone, template=template,
+    notify.enqueue_to_person(session, vault=vault, subject_id=applicant.id, channel="sms", to=phone,
+                             template=template,
                              locale=applicant.locale, params=params,
                              idempotency_key=f"screening:{applicant.id}:{template}:{key}")
     add_event(session, applicant, "notice.queued", SYSTEM, template=template)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
+from tripguard.core.deps import AppSettings
 from tripguard.core.errors import TooManyRequests
 from tripguard.core.settings import Settings
 from tripguard.core.types import Identifier
@@ -14,16 +15,16 @@ from tripguard.security.auth import (
     SESSION_COOKIE,
     Anyone,
     ApiKeyManager,
-    AppSettings,
     Public,
     RoleManager,
     SessionRevoker,
     StaffManager,
     StaffReader,
 )
+from tripguard.security.deps import SignInLimiter
 from tripguard.security.models import ApiKey, StaffAccount
 from tripguard.security.permissions import Permission, Role
-from tripguard.security.rate_limit import client_address
+from tripguard.security.rate_limit import SlidingWindowLimiter, client_address
 from tripguard.security.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -56,9 +57,9 @@ def set_session_cookie(response: Response, settings: Settings, token: str) -> No
     )
 
 
-def rate_limit_sign_in(request: Request) -> None:
-    client = client_address(request, request.app.state.settings.trusted_proxies)
-    wait = request.app.state.sign_in_limiter.hit(client)
+def rate_limit_sign_in(request: Request, settings: Settings, limiter: SlidingWindowLimiter) -> None:
+    client = client_address(request, settings.trusted_proxies)
+    wait = limiter.hit(client)
     if wait is not None:
         raise TooManyRequests("too many sign-in attempts from this address", retry_after=wait)
 
@@ -75,9 +76,9 @@ def _result(outcome: service.SignInOutcome, response: Response, settings: Settin
 
 @router.post("/auth/sign-in", dependencies=[Public])
 def sign_in(body: SignInRequest, request: Request, response: Response, session: DbSession,
-            settings: AppSettings) -> SignInResult:
+            settings: AppSettings, limiter: SignInLimiter) -> SignInResult:
     """Password first; privileged roles then give (or enrol) a TOTP code with the ticket returned."""
-    rate_limit_sign_in(request)
+    rate_limit_sign_in(request, settings, limiter)
     try:
         outcome = service.sign_in(session, settings, username=body.username, password=body.password,
                                   totp_code=body.totp_code)
@@ -89,13 +90,13 @@ def sign_in(body: SignInRequest, request: Request, response: Response, session: 
 
 @router.post("/auth/totp", dependencies=[Public])
 def sign_in_totp(body: TotpRequest, request: Request, response: Response, session: DbSession,
-                 settings: AppSettings) -> SignInResult:
+                 settings: AppSettings, limiter: SignInLimiter) -> SignInResult:
     """Second step: the ticket from sign-in and a TOTP code (enrols the authenticator if pending)."""
-    rate_limit_sign_in(request)
+    rate_limit_sign_in(request, settings, limiter)
     try:
         outcome = service.complete_totp(session, settings, ticket=body.ticket, code=body.code)
     except service.SignInFailed:
-        session.commit()
+        session.commit()  # the failure count (lock-out) and its audit entry outlive the error's rollback
         raise
     return _result(outcome, response, settings)
 

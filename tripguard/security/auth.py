@@ -11,8 +11,15 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.core.admission import Credential
-from tripguard.core.bookkeeping import OncePer, write_bookkeeping
+from tripguard.core.bookkeeping import write_bookkeeping
 from tripguard.core.db import DbSession
+from tripguard.core.deps import (
+    AppSettings,
+    fast_reader_of,
+    last_seen_due_of,
+    sessions_of,
+    settings_of,
+)
 from tripguard.core.errors import NotAuthenticated, PermissionDenied
 from tripguard.core.settings import Settings
 from tripguard.security import service
@@ -22,16 +29,6 @@ from tripguard.security.subject_tokens import verify_subject_token
 
 SESSION_COOKIE = "tg_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-# Dependencies are `async def` where they do no I/O: FastAPI runs a plain `def` dependency in the thread
-# pool, and a thread hop per dependency is most of what a cheap request costs.
-async def get_settings_dep(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-AppSettings = Annotated[Settings, Depends(get_settings_dep)]
 
 
 def request_credential(request: Request) -> Credential | None:
@@ -85,8 +82,10 @@ async def resolve_principal(request: Request, settings: AppSettings) -> Principa
 async def _session_principal(request: Request, settings: Settings, cookie: str) -> Principal | None:
     # Read on the event loop, outside the request's transaction; the last-seen write is bookkeeping in a
     # transaction of its own (core.bookkeeping): parallel requests of one session never queue on its row.
-    row = await request.app.state.fast_reader.first(service.SESSION_LOOKUP,
-                                                    token_hash=service.session_token_hash(settings, cookie))
+    # Every authenticated request passes here: the process's objects are read from the app directly
+    # (core.deps' accessors) rather than as dependencies of their own, each one solved per request.
+    row = await fast_reader_of(request.app).first(service.SESSION_LOOKUP,
+                                                  token_hash=service.session_token_hash(settings, cookie))
     checked = service.principal_from_session_row(row, settings)
     if checked.principal is not None and checked.stale:
         session_id = checked.principal.session_id
@@ -98,10 +97,10 @@ async def _session_principal(request: Request, settings: Settings, cookie: str) 
 async def _bookkeeping(request: Request, key: str, write: Callable[[Session, str], bool], row_id: str) -> None:
     """Write `row_id`'s bookkeeping if this process has not within the interval (in a thread, never waiting
     on a lock)."""
-    due: OncePer = request.app.state.last_seen_due
+    due = last_seen_due_of(request.app)
     if not due.claim(key):
         return
-    done = await run_in_threadpool(write_bookkeeping, request.app.state.sessionmaker,
+    done = await run_in_threadpool(write_bookkeeping, sessions_of(request.app),
                                    lambda session: write(session, row_id))
     if not done:
         due.retry_soon(key)
@@ -167,9 +166,9 @@ def requires_own_record(permission: Permission) -> DependsParam:
 
 
 async def _api_key_principal(request: Request, token: str) -> Principal:
-    settings: Settings = request.app.state.settings
+    settings = settings_of(request.app)
     # Read on the event loop (core.fastread): an API key is on every call of the operator's backend.
-    row = await request.app.state.fast_reader.first(service.API_KEY_LOOKUP, prefix=service.api_key_prefix(token))
+    row = await fast_reader_of(request.app).first(service.API_KEY_LOOKUP, prefix=service.api_key_prefix(token))
     checked = service.principal_from_api_key(row, settings, token)
     if checked.principal is None:
         raise NotAuthenticated("unknown or revoked API key")

@@ -11,8 +11,10 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tripguard.core.db import DbSession
+from tripguard.core.deps import AppSettings
 from tripguard.core.errors import DomainError
 from tripguard.core.i18n import N_
+from tripguard.core.settings import Settings
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.security import credentials
 from tripguard.security import service as security_service
@@ -20,7 +22,6 @@ from tripguard.security.api import rate_limit_sign_in, set_session_cookie, staff
 from tripguard.security.auth import (
     SESSION_COOKIE,
     ApiKeyManager,
-    AppSettings,
     ConsoleUser,
     Public,
     RoleManager,
@@ -28,6 +29,7 @@ from tripguard.security.auth import (
     StaffManager,
     StaffReader,
 )
+from tripguard.security.deps import SignInLimiter
 from tripguard.security.permissions import API_KEY_SCOPES, STAFF_ROLES, Permission, Role
 from tripguard.security.principal import Principal
 from tripguard.security.schemas import TICKET, USERNAME_PATTERN
@@ -60,11 +62,12 @@ def sign_in_page(request: Request, next: Annotated[str | None, Query(max_length=
     return render(request, "security/sign_in.html", principal=None, next=next if safe_next(next) else None)
 
 
-def _after_sign_in(request: Request, outcome: security_service.SignInOutcome, next: str | None) -> Response:
+def _after_sign_in(request: Request, settings: Settings, outcome: security_service.SignInOutcome,
+                   next: str | None) -> Response:
     next = next if safe_next(next) else None
     if outcome.status == "signed_in":
         response = RedirectResponse(next or "/console", status_code=303)
-        set_session_cookie(response, request.app.state.settings, outcome.session_token or "")
+        set_session_cookie(response, settings, outcome.session_token or "")
         return response
     enrol = outcome.status == "totp_enrolment_required"
     context: dict[str, Any] = {"ticket": outcome.ticket, "enrol": enrol, "next": next}
@@ -75,43 +78,41 @@ def _after_sign_in(request: Request, outcome: security_service.SignInOutcome, ne
 
 
 @router.post("/sign-in", dependencies=[Public])
-def sign_in(
-    request: Request, session: DbSession, settings: AppSettings,
-    username: Annotated[CleanStr, Form(max_length=64)], password: Annotated[str, Form(max_length=1024)],
-    next: Next = None,
-) -> Response:
-    rate_limit_sign_in(request)
+def sign_in(request: Request, session: DbSession, settings: AppSettings, limiter: SignInLimiter,
+            username: Annotated[CleanStr, Form(max_length=64)],
+            password: Annotated[str, Form(max_length=1024)], next: Next = None) -> Response:
+    rate_limit_sign_in(request, settings, limiter)
     try:
         outcome = security_service.sign_in(session, settings, username=username, password=password,
                                            totp_code=None)
     except security_service.SignInFailed:
-        session.commit()
+        session.commit()  # the failure count (lock-out) is durable before anything else can fail
         return render(request, "security/sign_in.html", status_code=401, principal=None, username=username,
                       next=next if safe_next(next) else None,
                       error=i18n_text(request, "Wrong user name or password, or the account is locked."))
-    return _after_sign_in(request, outcome, next)
+    return _after_sign_in(request, settings, outcome, next)
 
 
 @router.post("/totp", dependencies=[Public])
 def totp(
-    request: Request, session: DbSession, settings: AppSettings,
+    request: Request, session: DbSession, settings: AppSettings, limiter: SignInLimiter,
     ticket: Annotated[str, Form(max_length=2048, pattern=TICKET)],
     code: Annotated[str, Form(max_length=16)],
     enrol: Annotated[str, Form(max_length=1)] = "",
     next: Next = None,
 ) -> Response:
-    rate_limit_sign_in(request)
+    rate_limit_sign_in(request, settings, limiter)
     try:
         outcome = security_service.complete_totp(session, settings, ticket=ticket, code=code)
     except security_service.SignInFailed:
-        session.commit()
+        session.commit()  # the failure count (lock-out) is durable before anything else can fail
         next = next if safe_next(next) else None
         if enrol:  # the enrolment secret stays pending: show the same QR code again
             return render(request, "security/sign_in.html", status_code=401, principal=None, next=next,
                           error=i18n_text(request, "That code did not match. Sign in again."))
         return render(request, "security/totp.html", status_code=401, principal=None, ticket=ticket, enrol=False,
                       next=next, error=i18n_text(request, "That code did not match. Try the next one."))
-    return _after_sign_in(request, outcome, next)
+    return _after_sign_in(request, settings, outcome, next)
 
 
 @router.post("/sign-out")

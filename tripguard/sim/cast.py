@@ -201,13 +201,14 @@ def screen_queued(factory: sessionmaker[Session], vault: Vault, rules: screening
 def train_and_sign(session: Session, person: Person, role: Role, *, course_id: str | None) -> None:
     """The worker signs the agreement in force and passes their required course, as in their app."""
     worker = Principal.for_roles("subject", person.id, frozenset({role}))
-    text, signature = agreements.in_force_for(session, worker)
+    text, signature = agreements.in_force_for(session, principal=worker)
     if signature is None:
-        agreements.sign(session, worker, sha256=text.sha256, ip=None, user_agent="demo bootstrap")
+        agreements.sign(session, principal=worker, sha256=text.sha256, ip=None,
+                        user_agent="demo bootstrap")
     if course_id is None or session.scalar(select(Attempt.id).where(
             Attempt.worker_id == person.id, Attempt.course_id == course_id, Attempt.passed.is_(True)).limit(1)):
         return
-    course = training.get_course(session, course_id)
+    course = training.get_course(session, course_id=course_id)
     training.submit(session, actor=worker.actor, worker_id=person.id, role=role.value, course_id=course_id,
                     answers=[int(q["answer"]) for q in course.quiz], idempotency_key=f"demo:{course_id}")
 
@@ -259,7 +260,7 @@ def name_passengers(session: Session, vault: Vault, secret_key: str) -> None:
 
 def _texted_code(session: Session, vault: Vault, idempotency_key: str) -> str:
     message = session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key))
-    shown = notify.opened(session, vault, message) if message is not None else None
+    shown = notify.opened(session, vault=vault, message=message) if message is not None else None
     found = re.search(r"\d{6}", shown.body) if shown is not None else None
     if found is None:
         raise RuntimeError(f"no code was texted ({idempotency_key})")
@@ -272,13 +273,14 @@ def stock_delivery(session: Session, vault: Vault) -> None:
     if session.get(Order, ORDER) is not None:
         return
     record(session, vault, CUSTOMER, "customer")
-    delivery.take_order(session, vault, actor=ACTOR, intake=delivery.Intake(
+    delivery.take_order(session, vault=vault, actor=ACTOR, intake=delivery.Intake(
         order_id=ORDER, customer_id=CUSTOMER.id, merchant_id=MERCHANT, city=CITY, notice_version=NOTICE_VERSION,
         name=CUSTOMER.name, phone=CUSTOMER.phone, address="深圳市南山区科技园南路 18 号 3 栋 1201 室",
         items=[{"name": "牛肉面", "quantity": 1, "category": "food"},
                {"name": "酸梅汤", "quantity": 2, "category": "drink"}],
         notes="到了请打电话", merchant_phone=phone_of(6, 1)))
-    delivery.assign(session, vault, actor=ACTOR, order_id=ORDER, courier_id=COURIER.id, courier_phone=COURIER.phone,
+    delivery.assign(session, vault=vault, actor=ACTOR, order_id=ORDER, courier_id=COURIER.id,
+                    courier_phone=COURIER.phone,
                     on_exhausted=numbers.alert_exhausted)
 
 

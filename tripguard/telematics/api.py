@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from tripguard.core.admission import Bulk
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
+from tripguard.core.deps import AppSettings
 from tripguard.core.errors import DomainError, FieldProblem, InvalidInput, PermissionDenied
 from tripguard.core.types import TIME_WINDOW, Identifier, Reason
 from tripguard.privacy import access
@@ -22,8 +23,10 @@ from tripguard.safety import service as safety
 from tripguard.security.auth import AlertsReader, CheckInReplier, TelematicsIngest, TrajectoryReader
 from tripguard.security.permissions import Purpose, purposes_for
 from tripguard.telematics import service
+from tripguard.telematics.deps import Bus, Feed, Ingest
 from tripguard.telematics.detection import checkins
 from tripguard.telematics.fleet import registry
+from tripguard.telematics.ingest.bus import EventBus
 from tripguard.telematics.models import Device, IngestBatch, Trip, Vehicle
 from tripguard.telematics.schemas import (
     AlertRead,
@@ -39,7 +42,9 @@ from tripguard.telematics.schemas import (
     VehicleRead,
     VehicleUpsert,
 )
+from tripguard.telematics.service import IngestOptions
 from tripguard.telematics.store import trips
+from tripguard.vault.deps import AppVault
 
 router = APIRouter(prefix="/api/v1/telematics", tags=["telematics"])
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -85,10 +90,11 @@ def _event_lines(body: bytes, content_type: str) -> list[str]:
     "application/x-ndjson": {"schema": {"type": "string", "maxLength": MAX_BODY_BYTES}},
     "application/json": {"schema": {"type": "array", "items": _EVENT_SCHEMA, "maxItems": service.MAX_EVENTS_PER_BATCH}},
 }}})
-async def ingest_events(request: Request, principal: TelematicsIngest, session: DbSession,
+async def ingest_events(request: Request, principal: TelematicsIngest, session: DbSession, bus: Bus,
+                        ingest_options: Ingest,
                         idempotency_key: Annotated[str | None, Header(
                             alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$",
-                            description="a retry with the same key gets the first answer back")] = None,
+                            description="a retry with the same key gets the first answer back")] = None
                         ) -> IngestReport:
     """Trip events (DESIGN.md §4) as NDJSON or a JSON array, up to 10,000 a batch.
 
@@ -105,11 +111,11 @@ async def ingest_events(request: Request, principal: TelematicsIngest, session: 
         if done is not None:
             return done
         try:
-            return await _ingest(request, session, key)
+            return await _ingest(request, session, bus, ingest_options, key)
         except BaseException:
             await run_in_threadpool(_release, session, key)
             raise
-    return await _ingest(request, session, None)
+    return await _ingest(request, session, bus, ingest_options, None)
 
 
 CLAIM_STALE = timedelta(minutes=5)
@@ -130,7 +136,7 @@ def _claim(session: Session, key: str) -> IngestReport | None:
         else:
             session.add(IngestBatch(key=key, report={}, created_at=utcnow()))
         try:
-            session.commit()
+            session.commit()  # the claim is seen by a concurrent retry while this request still works
             return None
         except IntegrityError:
             session.rollback()  # another request claimed it between our read and our insert: look again
@@ -143,10 +149,11 @@ def _release(session: Session, key: str) -> None:
     claim = session.get(IngestBatch, key)
     if claim is not None and not claim.report:
         session.delete(claim)
-        session.commit()
+        session.commit()  # the request then fails and rolls back: the freed key must outlive that
 
 
-async def _ingest(request: Request, session: Session, key: str | None) -> IngestReport:
+async def _ingest(request: Request, session: Session, bus: EventBus, options: IngestOptions,
+                  key: str | None) -> IngestReport:
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"at most {MAX_BODY_BYTES // (1024 * 1024)} MiB a batch")
@@ -157,7 +164,7 @@ async def _ingest(request: Request, session: Session, key: str | None) -> Ingest
     if len(lines) > service.MAX_EVENTS_PER_BATCH:
         raise InvalidInput(errors=[FieldProblem(field="body",
                                                 message=f"at most {service.MAX_EVENTS_PER_BATCH} events a batch")])
-    result = await request.app.state.bus.ingest(session, lines, request.app.state.ingest_options())
+    result = await bus.ingest(session, lines, options)
     if result.accepted == 0:
         raise InvalidInput("no line was a valid event",
                            errors=[FieldProblem(field=f"line {e.line}", message=e.reason)
@@ -248,12 +255,13 @@ def trip_detail(trip_id: Annotated[Identifier, Path()], _: AlertsReader, session
 
 @router.get("/trips/{trip_id}/trajectory", responses={200: {"content": {
     "application/geo+json": {}, "text/csv": {}}, "description": "GeoJSON FeatureCollection or CSV"}})
-def trip_trajectory(trip_id: Annotated[Identifier, Path()], principal: TrajectoryReader, request: Request,
+def trip_trajectory(trip_id: Annotated[Identifier, Path()], principal: TrajectoryReader,
                     session: DbSession, purpose: Annotated[Purpose, Query()],
                     reason: Annotated[Reason, Query(description="why you open it; kept in the audit log")],
+                    vault: AppVault,
                     format: Annotated[Literal["geojson", "csv"], Query()] = "geojson",
                     incident_id: Annotated[Identifier | None, Query(
-                        description="the open case this is for: the request goes on its timeline")] = None,
+                        description="the open case this is for: the request goes on its timeline")] = None
                     ) -> Response:
     """Every kept position of the trip, as evidence. Names a purpose your role holds and a reason; audited.
     The handler of a live case about the trip (`incident_id`) opens it on the emergency purpose even when a
@@ -267,7 +275,7 @@ def trip_trajectory(trip_id: Annotated[Identifier, Path()], principal: Trajector
                                         trajectory=trip_id, format=format, purpose=purpose.value)
         case_id = incident.id if safety.handles(principal, incident) else None
     access.check_clearance(session, principal)
-    evidence = trips.open_evidence(session, request.app.state.vault, actor=principal.actor, trip_id=trip_id,
+    evidence = trips.open_evidence(session, vault, actor=principal.actor, trip_id=trip_id,
                                    purpose=purpose, reason=reason, case_id=case_id)
     disposition = {"Content-Disposition": f'attachment; filename="trip-{trip_id}.{format}"'}
     if format == "csv":
@@ -276,14 +284,13 @@ def trip_trajectory(trip_id: Annotated[Identifier, Path()], principal: Trajector
 
 
 @router.post("/check-ins/{check_in_id}/answer")
-def answer_check_in(check_in_id: Annotated[Identifier, Path()], body: CheckInAnswer, principal: CheckInReplier,
-                    request: Request, session: DbSession) -> CheckInRead:
+def answer_check_in(check_in_id: Annotated[Identifier, Path()], body: CheckInAnswer,
+                    principal: CheckInReplier, session: DbSession, settings: AppSettings, feed: Feed
+                    ) -> CheckInRead:
     """The passenger's or driver's own answer to "are you OK?" (the same answer twice is harmless)."""
-    settings = request.app.state.settings
     check_in = checkins.answer(session, actor=principal.actor, subject_id=principal.id, check_in_id=check_in_id,
                                reply=body.answer, webhook_url=settings.webhook_url)
     if check_in.status == "help":
-        feed = request.app.state.live_monitor.feed
         feed.publish({"type": "check_in", **checkins.as_payload(check_in)})
         incident = safety.open_for_check_in(session, check_in=check_in, ack_seconds=settings.incident_ack_seconds)
         if incident is not None:

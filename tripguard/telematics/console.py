@@ -4,7 +4,7 @@ and the trip pages (a trip's vehicle, driver, alerts and check-ins; its trajecto
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
@@ -16,6 +16,7 @@ from tripguard.audit import service as audit
 from tripguard.core.admission import BulkWhenDownloaded
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
+from tripguard.core.deps import Sessions
 from tripguard.core.errors import PermissionDenied
 from tripguard.core.i18n import N_
 from tripguard.core.types import Identifier
@@ -25,11 +26,13 @@ from tripguard.security.auth import AlertsReader, LiveMapReader
 from tripguard.security.permissions import Permission, Purpose, purposes_for
 from tripguard.security.principal import Principal
 from tripguard.telematics import service
+from tripguard.telematics.deps import Feed
 from tripguard.telematics.detection import checkins, onscreen
-from tripguard.telematics.detection.feed import LiveFeed
+from tripguard.telematics.detection.feed import Item, LiveFeed
 from tripguard.telematics.fleet import registry
 from tripguard.telematics.models import CheckIn, Device, Trip, Vehicle
 from tripguard.telematics.store import trips
+from tripguard.vault.deps import AppVault
 from tripguard.web.labels import trip_state
 from tripguard.web.lists import (
     Column,
@@ -132,7 +135,7 @@ def check_ins_page(request: Request, principal: AlertsReader, session: DbSession
 
 @trips_router.get("/{trip_id}")
 def trip_page(request: Request, trip_id: Annotated[Identifier, Path()], principal: AlertsReader,
-              session: DbSession) -> HTMLResponse:
+              session: DbSession, vault: AppVault) -> HTMLResponse:
     """What an agent needs to act on a trip; the driver's name is read through the vault (audited)."""
     trip = trips.get_trip(session, trip_id)
     vehicle = session.get(Vehicle, trip.vehicle_id) if trip.vehicle_id else None
@@ -140,7 +143,7 @@ def trip_page(request: Request, trip_id: Annotated[Identifier, Path()], principa
     driver_name = None
     driver = on_record(session, trip.driver_id)
     if driver is not None and principal.can(Permission.PERSONAL_READ):
-        driver_name = access.read_fields(request.app.state.vault, session, principal, driver, ["name"],
+        driver_name = access.read_fields(vault, session, principal, driver, ["name"],
                                          purpose=Purpose.EMERGENCY)["name"].value
     evidence_purposes = [p.value for p in (Purpose.EMERGENCY, Purpose.INVESTIGATION)
                          if p in purposes_for(principal.roles)] if principal.can(Permission.TRAJECTORY_READ) else []
@@ -170,10 +173,11 @@ def live_page(request: Request, principal: LiveMapReader) -> HTMLResponse:
 
 
 @router.get("/snapshot")
-def snapshot(request: Request, principal: LiveMapReader, session: DbSession) -> JSONResponse:
+def snapshot(principal: LiveMapReader, session: DbSession, feed: Feed) -> JSONResponse:
     _may_open_live_view(session, principal)
-    state = request.app.state.live_monitor.feed.snapshot()
-    _opened_live_view(session, principal, "snapshot", [str(t["trip_id"]) for t in state["trips"]])
+    state = feed.snapshot()
+    trips = cast("list[Item]", state["trips"])  # the feed's snapshot: its trips' items
+    _opened_live_view(session, principal, "snapshot", [str(t["trip_id"]) for t in trips])
     return JSONResponse(state)
 
 
@@ -185,12 +189,12 @@ def _open_stream(session: Session, principal: Principal, feed: LiveFeed) -> list
 
 
 @router.get("/stream")
-async def stream(request: Request, principal: LiveMapReader, session: DbSession) -> StreamingResponse:
+async def stream(request: Request, principal: LiveMapReader, session: DbSession, feed: Feed,
+                 sessions: Sessions) -> StreamingResponse:
     """Server-sent events: one JSON object per message (trip_started, position, trip_ended, alert,
     incident, check_in), in the protocol of `web.streams`. After a reconnection or a `resync` the
     page reloads the snapshot (positions are not replayed). The trips the stream brings later are
     recorded as it goes (`telematics.detection.onscreen`)."""
-    feed = request.app.state.live_monitor.feed
     on_map = await run_in_threadpool(_open_stream, session, principal, feed)
-    shown = onscreen.ShownTrips(request.app.state.sessionmaker, principal.actor, recorded=on_map)
+    shown = onscreen.ShownTrips(sessions, principal.actor, recorded=on_map)
     return stream_response(request, feed, watcher=shown)

@@ -126,7 +126,8 @@ def quarter_figures(session: Session, principal: Principal, now: datetime, *, ti
     key = (period.label, tuple(k.key for k in owned))
     cached = _quarter_cache.get(key)
     if cached is None or time.monotonic() - cached[0] >= cache_seconds:
-        cached = (time.monotonic(), kpis.compute(session, period, now=now, ack_seconds=ack_seconds,
+        cached = (time.monotonic(),
+                  kpis.compute(session, period=period, now=now, ack_seconds=ack_seconds,
                                                  timezone=timezone, keys=list(key[1])))
         _quarter_cache[key] = cached
     href = "/console/reports" if principal.can(Permission.REPORT_READ) else next(

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from tripguard.core.db import READ_ONLY
+from tripguard.core.deps import AppEngine, SchemaHead, settings_of
 from tripguard.core.errors import PROBLEM_MEDIA_TYPE, DomainError
 from tripguard.security.auth import Public
 from tripguard.security.rate_limit import client_address
@@ -34,15 +35,15 @@ def healthz() -> Health:
 
 
 @router.get("/readyz", dependencies=[Public])
-def readyz(request: Request) -> Health:
+def readyz(engine: AppEngine, schema_head: SchemaHead) -> Health:
     """The database answers and its schema is at the version this code expects."""
     try:
-        with request.app.state.engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+        with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except Exception as exc:  # any database failure means not ready
         raise NotReady(f"database unavailable: {type(exc).__name__}") from exc
-    if version != request.app.state.schema_head:
-        raise NotReady(f"database schema is at {version}, expected {request.app.state.schema_head}")
+    if version != schema_head:
+        raise NotReady(f"database schema is at {version}, expected {schema_head}")
     return Health(status="ready")
 
 
@@ -55,7 +56,7 @@ def metrics_reader(request: Request, authorization: Annotated[str | None, Header
     """/metrics counts SOS presses, breaches and alerts: it is served to the networks of
     TRIPGUARD_METRICS_ALLOW (default: this host) and to whoever holds TRIPGUARD_METRICS_TOKEN, no one else.
     The address is the peer's, or behind a trusted proxy (TRIPGUARD_TRUSTED_PROXIES) the client's."""
-    settings = request.app.state.settings
+    settings = settings_of(request.app)
     token = settings.metrics_token
     if token is not None and authorization is not None and authorization.startswith("Bearer ") and \
             hmac.compare_digest(authorization[7:].strip().encode(), token.get_secret_value().encode()):

@@ -25,6 +25,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from tripguard.audit import service as audit
 from tripguard.core import i18n
+from tripguard.core.deps import settings_of
 from tripguard.security.principal import Principal
 from tripguard.web import readable
 from tripguard.web.rendering import request_locale
@@ -195,7 +196,7 @@ def reader_cells(request: Request, session: Session) -> Iterator[Cells]:
     """Cells for the request's reader, with their language in force while the rows are written."""
     token = i18n.current_locale.set(request_locale(request))
     try:
-        yield Cells(zone=ZoneInfo(request.app.state.settings.timezone), people=readable.People(session=session))
+        yield Cells(zone=ZoneInfo(settings_of(request.app).timezone), people=readable.People(session=session))
     finally:
         i18n.current_locale.reset(token)
 
@@ -214,7 +215,6 @@ def csv_response(request: Request, session: Session, principal: Principal, state
     audit.record(session, actor=principal.actor, action="console.export", target_type="list", target_id=spec.name,
                  details={"rows": len(rows), "filters": ",".join(f"{k}={v}" for k, v in query.filters.items() if v),
                           "search": bool(query.search)})
-    session.commit()
     return csv_stream(spec.name, head, body)
 
 

@@ -23,6 +23,7 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from tripguard.core import i18n
+from tripguard.core.deps import sessions_of, settings_of
 from tripguard.web import readable
 from tripguard.web.confirmations import dialog_attributes
 from tripguard.web.labels import detail_label, kind_label, trip_state
@@ -108,22 +109,23 @@ def request_locale(request: Request) -> str:
     return i18n.negotiate_locale(
         cookie=request.cookies.get(i18n.LANG_COOKIE),
         accept_language=request.headers.get("accept-language"),
-        default=request.app.state.settings.locale,
+        default=settings_of(request.app).locale,
     )
 
 
 def render(request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
     locale = request_locale(request)
-    zone = _zone(request.app.state.settings.timezone)
+    settings = settings_of(request.app)
+    zone = _zone(settings.timezone)
     token = i18n.current_locale.set(locale)
     try:
         html = env.get_template(template).render(
             request=request, locale=locale, html_lang="zh-CN" if locale == "zh_CN" else "en",
             stream_cursor=cursor_now(),  # a live stream opened by this page catches up from here
             zone=zone, zone_label=zone_label(zone),
-            basemap=request.app.state.settings.base_map,  # for any page with a map (basemap.html)
+            basemap=settings.base_map,  # for any page with a map (basemap.html)
             people=readable.People(session=getattr(request.state, "db_session", None),
-                                   factory=request.app.state.sessionmaker),
+                                   factory=sessions_of(request.app)),
             **context,
         )
     finally:

@@ -13,7 +13,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tripguard.core import i18n
 from tripguard.core.clock import utcnow
-from tripguard.core.db import DbSession
+from tripguard.core.db import DbSession, unit_of_work
+from tripguard.core.deps import AppSettings, sessions_of, settings_of
 from tripguard.core.errors import DomainError
 from tripguard.core.i18n import N_
 from tripguard.security import service as security_service
@@ -69,7 +70,7 @@ def nav_for(principal: Principal, *, development: bool = False) -> list[dict[str
 
 def page(request: Request, template: str, principal: Principal, current: str, *, status_code: int = 200,
          **context: object) -> HTMLResponse:
-    development = request.app.state.settings.env == "development"
+    development = settings_of(request.app).env == "development"
     return render(request, template, status_code=status_code, principal=principal,
                   nav=nav_for(principal, development=development), current=current,
                   watch_cases=principal.can(Permission.INCIDENT_HANDLE), **context)
@@ -117,9 +118,9 @@ def i18n_text(request: Request, message: str) -> str:
 
 
 @router.get("")
-def home(request: Request, principal: ConsoleUser, session: DbSession) -> HTMLResponse:
+def home(request: Request, principal: ConsoleUser, session: DbSession, settings: AppSettings
+         ) -> HTMLResponse:
     """Each role's live figures (refreshed every 30 s) and charts of the last 24 hours."""
-    settings = request.app.state.settings
     board = dashboard.build(session, principal, utcnow(), timezone=settings.timezone,
                             ack_seconds=settings.incident_ack_seconds,
                             cache_seconds=settings.dashboard_quarter_cache_seconds)
@@ -127,8 +128,8 @@ def home(request: Request, principal: ConsoleUser, session: DbSession) -> HTMLRe
 
 
 @router.get("/figures")
-def home_figures(request: Request, principal: ConsoleUser, session: DbSession) -> HTMLResponse:
-    settings = request.app.state.settings
+def home_figures(request: Request, principal: ConsoleUser, session: DbSession,
+                 settings: AppSettings) -> HTMLResponse:
     return render(request, "home_figures.html", board=dashboard.build(
         session, principal, utcnow(), charts=False, timezone=settings.timezone,
         ack_seconds=settings.incident_ack_seconds, cache_seconds=settings.dashboard_quarter_cache_seconds))
@@ -193,10 +194,8 @@ def _signed_in(request: Request) -> Principal | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie or not request.url.path.startswith("/console"):
         return None
-    with request.app.state.sessionmaker() as session:
-        principal = security_service.principal_from_session(session, request.app.state.settings, cookie)
-        session.commit()
-    return principal
+    with unit_of_work(sessions_of(request.app)) as session:  # an error page: outside the request's transaction
+        return security_service.principal_from_session(session, settings_of(request.app), cookie)
 
 
 def sign_in_url(request: Request) -> str:

@@ -44,21 +44,21 @@ def versions(session: Session) -> list[Agreement]:
     return list(session.scalars(select(Agreement).order_by(Agreement.published_at.desc())))
 
 
-def in_force_for(session: Session, principal: Principal) -> tuple[AgreementText, Signature | None]:
+def in_force_for(session: Session, *, principal: Principal) -> tuple[AgreementText, Signature | None]:
     audience = access.audience_of(principal)
     if audience is None:
         raise Conflict("only staff, drivers and couriers sign a confidentiality agreement")
-    text = clearance.in_force(session, audience)
+    text = clearance.in_force(session, audience=audience)
     signature = session.scalar(select(Signature).where(Signature.signer_id == principal.id,
                                                        Signature.sha256 == text.sha256))
     return text, signature
 
 
-def sign(session: Session, principal: Principal, *, sha256: str, ip: str | None,
+def sign(session: Session, *, principal: Principal, sha256: str, ip: str | None,
          user_agent: str | None) -> Signature:
     """Sign the version in force, named by the hash of its text (what the person read): a hash of an
     older version is refused, and signing twice is the same signature."""
-    text, signature = in_force_for(session, principal)
+    text, signature = in_force_for(session, principal=principal)
     if sha256 != text.sha256:
         raise Conflict("the agreement in force has changed: read it again and sign the version shown")
     if signature is not None:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from tripguard.core.admission import Bulk
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
+from tripguard.core.deps import AppSettings
 from tripguard.core.errors import Conflict, InvalidInput, NotFound
 from tripguard.core.types import Identifier, Timestamp
 from tripguard.privacy import access
@@ -26,6 +27,7 @@ from tripguard.security.auth import (
 )
 from tripguard.security.permissions import Purpose, Role
 from tripguard.security.principal import Principal
+from tripguard.vault.deps import AppVault
 from tripguard.web.rendering import request_locale
 from tripguard.workforce import (
     agreements,
@@ -133,13 +135,13 @@ def my_training(worker: TrainingSelf, request: Request, session: DbSession) -> l
     locale = request_locale(request)
     return [PlanEntry(course_id=d.course.id, kind=d.course.kind, title=_pick(d.course, "title", locale),
                       required=d.course.required, reason=d.reason, passed_at=d.passed_at, expires_at=d.expires_at)
-            for d in training.plan(session, worker.id, role_of(worker))]
+            for d in training.plan(session, worker_id=worker.id, role=role_of(worker))]
 
 
 @router.get("/me/training/{course_id}")
 def course_content(course_id: CourseId, worker: TrainingSelf, request: Request, session: DbSession) -> CourseContent:
     """A course to read, in your language, and its quiz (without the answers)."""
-    course = training.get_course(session, course_id)
+    course = training.get_course(session, course_id=course_id)
     if course.audience not in training.for_audience(role_of(worker)):
         raise NotFound("no such course for you")
     locale = request_locale(request)
@@ -169,12 +171,14 @@ def rate_course(attempt_id: Identifier, body: Rating, worker: TrainingSelf, sess
 
 @router.get("/me/training/attempts/{attempt_id}/certificate", dependencies=[Bulk],
             responses={200: {"content": {"application/pdf": {}}, "description": "the certificate"}})
-def certificate(attempt_id: Identifier, worker: TrainingSelf, request: Request, session: DbSession) -> Response:
-    attempt = training.own_attempt(session, worker.id, attempt_id)
+def certificate(attempt_id: Identifier, worker: TrainingSelf, session: DbSession,
+                settings: AppSettings) -> Response:
+    attempt = training.own_attempt(session, worker_id=worker.id, attempt_id=attempt_id)
     if not attempt.passed:
         raise Conflict("a certificate is given for a passed course")
-    pdf = certificates.render_pdf(attempt, training.get_course(session, attempt.course_id),
-                                  timezone=request.app.state.settings.timezone)
+    pdf = certificates.render_pdf(attempt,
+                                  training.get_course(session, course_id=attempt.course_id),
+                                  timezone=settings.timezone)
     return Response(pdf, media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="certificate-{attempt.certificate_no}.pdf"'})
 
@@ -205,7 +209,7 @@ def list_agreements(_: AgreementPublisher, session: DbSession) -> list[Agreement
 @router.get("/me/agreement")
 def my_agreement(signer: AgreementSigner, request: Request, session: DbSession) -> AgreementRead:
     """The confidentiality agreement in force for you, in your language, and whether you signed it."""
-    text, signature = agreements.in_force_for(session, signer)
+    text, signature = agreements.in_force_for(session, principal=signer)
     locale = request_locale(request)
     return AgreementRead(audience=text.audience, version=text.version, title=_pick(text, "title", locale),
                          body=_pick(text, "body", locale), sha256=text.sha256, published_at=text.published_at,
@@ -217,7 +221,7 @@ def sign_agreement(body: SignatureCreate, signer: AgreementSigner, request: Requ
                    user_agent: Annotated[str | None, Header(max_length=1000)] = None) -> SignatureRead:
     """Sign the version you read, named by its `sha256` (a stale one is a 409: read it again)."""
     client = request.client.host if request.client else None
-    return SignatureRead.model_validate(agreements.sign(session, signer, sha256=body.sha256, ip=client,
+    return SignatureRead.model_validate(agreements.sign(session, principal=signer, sha256=body.sha256, ip=client,
                                                         user_agent=user_agent))
 
 
@@ -225,11 +229,11 @@ def sign_agreement(body: SignatureCreate, signer: AgreementSigner, request: Requ
 
 
 @router.post("/violations", status_code=201)
-def raise_violation(body: ViolationCreate, raiser: ViolationRaiser, request: Request, session: DbSession,
-                    idempotency_key: IdempotencyKey = None) -> ViolationRead:
+def raise_violation(body: ViolationCreate, raiser: ViolationRaiser, session: DbSession,
+                    vault: AppVault, idempotency_key: IdempotencyKey = None) -> ViolationRead:
     """Record a violation by a worker or a staff member with its evidence; HR decides the sanction."""
     violation = discipline.raise_violation(
-        session, request.app.state.vault, actor=raiser.actor, offender_type=body.offender_type,
+        session, vault=vault, actor=raiser.actor, offender_type=body.offender_type,
         offender_id=body.offender_id, kind=body.kind, summary=body.summary, evidence=body.evidence.model_dump(),
         idempotency_key=idempotency_key)
     return ViolationRead.model_validate(violation)
@@ -243,11 +247,11 @@ def list_violations(_: DisciplineDecider, session: DbSession,
 
 
 @router.get("/violations/{violation_id}")
-def read_violation(violation_id: Identifier, hr: DisciplineDecider, request: Request,
-                   session: DbSession) -> ViolationDetail:
+def read_violation(violation_id: Identifier, hr: DisciplineDecider, session: DbSession,
+                   vault: AppVault) -> ViolationDetail:
     """A violation with its summary (read for the discipline purpose, audited) and its sanctions."""
-    violation = discipline.get(session, violation_id)
-    summary = access.read_fields(request.app.state.vault, session, hr, violation, ["summary"],
+    violation = discipline.get(session, violation_id=violation_id)
+    summary = access.read_fields(vault, session, hr, violation, ["summary"],
                                  purpose=Purpose.DISCIPLINE)["summary"].value
     return ViolationDetail(**ViolationRead.model_validate(violation).model_dump(), summary=summary,
                            sanctions=[SanctionRead.model_validate(s)
@@ -255,12 +259,12 @@ def read_violation(violation_id: Identifier, hr: DisciplineDecider, request: Req
 
 
 @router.post("/violations/{violation_id}/sanctions", status_code=201)
-def decide_sanction(violation_id: Identifier, body: SanctionCreate, hr: DisciplineDecider, request: Request,
-                    session: DbSession) -> SanctionRead:
+def decide_sanction(violation_id: Identifier, body: SanctionCreate, hr: DisciplineDecider,
+                    session: DbSession, settings: AppSettings) -> SanctionRead:
     """A sanction. A suspension or dismissal closes the dispatch gate and the access gate at once."""
     sanction = discipline.decide(session, actor=hr.actor, violation_id=violation_id, kind=body.kind,
                                  amount_fen=body.amount_fen, days=body.days, course_id=body.course_id,
-                                 webhook_url=request.app.state.settings.webhook_url)
+                                 webhook_url=settings.webhook_url)
     return SanctionRead.model_validate(sanction)
 
 
@@ -283,10 +287,10 @@ def my_sanctions(person: SanctionAppellant, session: DbSession) -> list[Sanction
 
 
 @router.post("/me/sanctions/{sanction_id}/appeal")
-def appeal_sanction(sanction_id: Identifier, body: AppealCreate, person: SanctionAppellant, request: Request,
-                    session: DbSession) -> SanctionRead:
+def appeal_sanction(sanction_id: Identifier, body: AppealCreate, person: SanctionAppellant,
+                    session: DbSession, vault: AppVault) -> SanctionRead:
     """Appeal a sanction on you, once; it stays in force until HR decides."""
-    return SanctionRead.model_validate(discipline.appeal(session, request.app.state.vault, person,
+    return SanctionRead.model_validate(discipline.appeal(session, vault=vault, principal=person,
                                                          sanction_id=sanction_id, text=body.text))
 
 
@@ -328,11 +332,11 @@ def list_checklists(_: SupervisionReader, session: DbSession) -> list[ChecklistR
 
 
 @router.post("/inspections", status_code=201)
-def record_inspection(body: InspectionCreate, supervisor: SupervisionReader, request: Request, session: DbSession,
-                      idempotency_key: IdempotencyKey = None) -> InspectionRead:
+def record_inspection(body: InspectionCreate, supervisor: SupervisionReader, session: DbSession,
+                      vault: AppVault, idempotency_key: IdempotencyKey = None) -> InspectionRead:
     """An inspection: a result (pass, fail, n/a) for every item of the checklist, for a period."""
     return InspectionRead.model_validate(inspections.record(
-        session, request.app.state.vault, actor=supervisor.actor, inspector=supervisor.id,
+        session, vault=vault, actor=supervisor.actor, inspector=supervisor.id,
         checklist_id=body.checklist_id, period=body.period, results=dict(body.results), notes=body.notes,
         idempotency_key=idempotency_key))
 

@@ -55,7 +55,7 @@ def built_in(audience: str) -> AgreementText:
                          text_hash(title_zh, title_en, body_zh, body_en), None)
 
 
-def in_force(session: Session, audience: str) -> AgreementText:
+def in_force(session: Session, *, audience: str) -> AgreementText:
     """The newest version the operator published, or the text TripGuard ships until they do."""
     row = session.scalar(select(Agreement).where(Agreement.audience == audience)
                          .order_by(Agreement.published_at.desc()).limit(1))
@@ -65,12 +65,12 @@ def in_force(session: Session, audience: str) -> AgreementText:
                          row.sha256, row.published_at)
 
 
-def has_signed(session: Session, signer_id: str, agreement: AgreementText) -> bool:
+def has_signed(session: Session, *, signer_id: str, agreement: AgreementText) -> bool:
     return session.scalar(select(Signature.id).where(Signature.signer_id == signer_id,
                                                      Signature.sha256 == agreement.sha256).limit(1)) is not None
 
 
-def shut_out_since(session: Session, person_id: str, now: datetime) -> datetime | None:
+def shut_out_since(session: Session, *, person_id: str, now: datetime) -> datetime | None:
     """When the suspension or dismissal in force against this person began, if one is."""
     return session.scalar(select(Sanction.starts_at).where(
         Sanction.offender_id == person_id, Sanction.status == "active", Sanction.kind.in_(IN_FORCE_KINDS),
@@ -78,20 +78,22 @@ def shut_out_since(session: Session, person_id: str, now: datetime) -> datetime 
         .order_by(Sanction.starts_at).limit(1))
 
 
-def problem(session: Session, principal: Principal) -> str | None:
+def problem(session: Session, *, principal: Principal) -> str | None:
     """None when the person may read; else `access.suspended` or `agreement.unsigned`."""
     audience = audience_of(principal)
-    return None if audience is None else problem_of(session, principal.id, audience)
+    return None if audience is None else problem_of(session, person_id=principal.id,
+                                                    audience=audience)
 
 
-def problem_of(session: Session, person_id: str, audience: str) -> str | None:
+def problem_of(session: Session, *, person_id: str, audience: str) -> str | None:
     """`problem` for a person named by id, of a known audience (a courier whose call the telephony
     provider asks about is no principal of the request)."""
     cache: dict[str, str | None] = session.info.setdefault("tripguard.clearance", {})
     if person_id not in cache:
-        if shut_out_since(session, person_id, utcnow()) is not None:
+        if shut_out_since(session, person_id=person_id, now=utcnow()) is not None:
             cache[person_id] = "access.suspended"
-        elif not has_signed(session, person_id, in_force(session, audience)):
+        elif not has_signed(session, signer_id=person_id,
+                            agreement=in_force(session, audience=audience)):
             cache[person_id] = "agreement.unsigned"
         else:
             cache[person_id] = None

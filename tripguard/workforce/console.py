@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
+from tripguard.core.deps import AppSettings
 from tripguard.core.errors import DomainError, FieldProblem, InvalidInput, NotFound
 from tripguard.core.i18n import N_
 from tripguard.core.periods import is_period
@@ -27,6 +28,8 @@ from tripguard.security.auth import (
 )
 from tripguard.security.permissions import Permission, Purpose
 from tripguard.security.principal import Principal
+from tripguard.vault.deps import AppVault
+from tripguard.vault.service import Vault
 from tripguard.web.confirmations import ask
 from tripguard.web.lists import Column, Filter, ListSpec, fetch, read_query
 from tripguard.web.rendering import request_locale
@@ -119,7 +122,7 @@ def agreement_page(request: Request, principal: AgreementSigner, session: DbSess
 
 def _agreement_page(request: Request, principal: Principal, session: DbSession, *, error: str | None = None,
                     status_code: int = 200) -> HTMLResponse:
-    text, signature = agreements.in_force_for(session, principal)
+    text, signature = agreements.in_force_for(session, principal=principal)
     zh = request_locale(request).startswith("zh")
     return page(request, "workforce/agreement.html", principal, "/console/agreement", status_code=status_code,
                 text=text, title=text.title_zh if zh else text.title_en, body=text.body_zh if zh else text.body_en,
@@ -130,7 +133,8 @@ def _agreement_page(request: Request, principal: Principal, session: DbSession, 
 def sign_agreement(request: Request, principal: AgreementSigner, session: DbSession,
                    sha256: Annotated[str, Form(pattern=r"^[0-9a-f]{64}$")]) -> Response:
     try:
-        agreements.sign(session, principal, sha256=sha256, ip=request.client.host if request.client else None,
+        agreements.sign(session, principal=principal, sha256=sha256,
+                        ip=request.client.host if request.client else None,
                         user_agent=request.headers.get("user-agent"))
     except DomainError as exc:
         session.rollback()
@@ -210,7 +214,8 @@ def _findings_page(request: Request, principal: Principal, session: DbSession, *
 
 
 @router.post("/supervision/inspections")
-async def record_inspection(request: Request, principal: SupervisionReader, session: DbSession) -> Response:
+async def record_inspection(request: Request, principal: SupervisionReader, session: DbSession,
+                            vault: AppVault) -> Response:
     """An inspection from the checklist's form: `result.<item>` for each item, the period, notes."""
     form = await request.form()
     checklist_id, period = str(form.get("checklist_id", "")), str(form.get("period", ""))
@@ -220,7 +225,7 @@ async def record_inspection(request: Request, principal: SupervisionReader, sess
     try:
         if not is_period(period):
             raise InvalidInput(errors=[FieldProblem(field="period", message="e.g. 2026-11")])
-        await run_in_threadpool(inspections.record, session, request.app.state.vault, actor=principal.actor,
+        await run_in_threadpool(inspections.record, session, vault=vault, actor=principal.actor,
                                 inspector=principal.id, checklist_id=checklist_id, period=period, results=results,
                                 notes=notes, idempotency_key=None)
     except DomainError as exc:
@@ -233,7 +238,8 @@ async def record_inspection(request: Request, principal: SupervisionReader, sess
 def _finding_page(request: Request, principal: Principal, session: DbSession, finding: Finding, *,
                   error: str | None = None, status_code: int = 200) -> HTMLResponse:
     return page(request, "workforce/finding.html", principal, "/console/supervision", status_code=status_code,
-                f=finding, entries=supervision.evidence_entries(session, finding, limit=100), error=error,
+                f=finding, entries=supervision.evidence_entries(session, finding=finding,
+                                                                limit=100), error=error,
                 can_raise=principal.can(Permission.VIOLATION_RAISE))
 
 
@@ -247,8 +253,9 @@ def finding_page(request: Request, finding_id: Identifier, principal: Supervisio
 
 
 @router.post("/supervision/{finding_id}")
-def review_finding(request: Request, finding_id: Identifier, principal: SupervisionReader, session: DbSession,
-                   action: Annotated[str, Form(pattern="^(justified|violation)$")],
+def review_finding(request: Request, finding_id: Identifier, principal: SupervisionReader,
+                   session: DbSession,
+                   action: Annotated[str, Form(pattern="^(justified|violation)$")], vault: AppVault,
                    kind: Annotated[str, Form(pattern="^(privacy|safety|service|conduct)$")] = "privacy",
                    summary: Annotated[CleanStr, Form(max_length=4000)] = "") -> Response:
     """Close the finding as justified, or raise a violation against the staff member with it as evidence."""
@@ -263,7 +270,8 @@ def review_finding(request: Request, finding_id: Identifier, principal: Supervis
                 raise NotFound("no such action")
             if len(summary.strip()) < 2:
                 raise InvalidInput(errors=[FieldProblem(field="summary", message="say what was done")])
-            discipline.raise_violation(session, request.app.state.vault, actor=principal.actor, offender_type="staff",
+            discipline.raise_violation(session, vault=vault, actor=principal.actor,
+                                       offender_type="staff",
                                        offender_id=finding.actor_id, kind=kind, summary=summary.strip(),
                                        evidence={"findings": [finding.id],
                                                  "audit": [str(i) for i in finding.evidence[:50]]})
@@ -283,9 +291,9 @@ def violations_page(request: Request, principal: DisciplineDecider, session: DbS
                 list=fetch(session, select(Violation), VIOLATIONS, read_query(request, VIOLATIONS)))
 
 
-def _violation_page(request: Request, principal: Principal, session: DbSession, violation: Violation, *,
-                    error: str | None = None, status_code: int = 200) -> HTMLResponse:
-    vault = request.app.state.vault
+def _violation_page(request: Request, principal: Principal, session: DbSession, vault: Vault,
+                    violation: Violation, *, error: str | None = None, status_code: int = 200
+                    ) -> HTMLResponse:
     summary = access.read_fields(vault, session, principal, violation, ["summary"], purpose=Purpose.DISCIPLINE)
     sanctions = discipline.sanctions_of(session, violation_id=violation.id)
     appeals = {s.id: access.read_fields(vault, session, principal, s, ["appeal"], purpose=Purpose.DISCIPLINE)["appeal"]
@@ -300,21 +308,25 @@ def _violation_page(request: Request, principal: Principal, session: DbSession, 
 
 @router.get("/discipline/{violation_id}")
 def violation_page(request: Request, violation_id: Identifier, principal: DisciplineDecider,
-                   session: DbSession) -> HTMLResponse:
+                   session: DbSession, vault: AppVault) -> HTMLResponse:
     """A violation: what was done (read for the discipline purpose, audited), its evidence, its sanctions."""
-    return _violation_page(request, principal, session, discipline.get(session, violation_id))
+    return _violation_page(request, principal, session, vault,
+                           discipline.get(session, violation_id=violation_id))
 
 
 @router.post("/discipline/{violation_id}")
-def decide(request: Request, violation_id: Identifier, principal: DisciplineDecider, session: DbSession,
+def decide(request: Request, violation_id: Identifier, principal: DisciplineDecider,
+           session: DbSession,
            action: Annotated[str, Form(pattern="^(sanction|lift|upheld|overturned)$")],
+           settings: AppSettings, vault: AppVault,
            kind: Annotated[str, Form(pattern="^(warning|fine|suspension|dismissal|referral|retraining)$")] = "warning",
            amount_yuan: Annotated[int | None, Form(ge=1, le=1_000_000)] = None,
            days: Annotated[int | None, Form(ge=1, le=3650)] = None,
            course_id: Annotated[str, Form(max_length=64)] = "",
-           sanction_id: Annotated[str, Form(max_length=40)] = "", confirm: Confirmation = "") -> Response:
+           sanction_id: Annotated[str, Form(max_length=40)] = "", confirm: Confirmation = ""
+           ) -> Response:
     """A sanction, lifting one, or an appeal's decision. A sanction and an appeal's decision ask first."""
-    violation = discipline.get(session, violation_id)
+    violation = discipline.get(session, violation_id=violation_id)
     question = SANCTION_QUESTIONS[kind] if action == "sanction" else APPEAL_QUESTIONS.get(action)
     fields = {"action": action, "kind": kind, "course_id": course_id, "sanction_id": sanction_id,
               **({"amount_yuan": str(amount_yuan)} if amount_yuan is not None else {}),
@@ -327,13 +339,13 @@ def decide(request: Request, violation_id: Identifier, principal: DisciplineDeci
         if action == "sanction":
             discipline.decide(session, actor=principal.actor, violation_id=violation.id, kind=kind,
                               amount_fen=amount_yuan * 100 if amount_yuan else None, days=days,
-                              course_id=course_id or None, webhook_url=request.app.state.settings.webhook_url)
+                              course_id=course_id or None, webhook_url=settings.webhook_url)
         elif action == "lift":
             discipline.lift(session, actor=principal.actor, sanction_id=sanction_id)
         else:
             discipline.decide_appeal(session, actor=principal.actor, sanction_id=sanction_id, outcome=action)
     except DomainError as exc:
         session.rollback()
-        return _violation_page(request, principal, session, violation, error=error_text(request, exc),
+        return _violation_page(request, principal, session, vault, violation, error=error_text(request, exc),
                                status_code=exc.status)
     return RedirectResponse(f"/console/discipline/{violation.id}", status_code=303)

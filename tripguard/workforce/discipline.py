@@ -28,7 +28,7 @@ from tripguard.workforce.models import Finding, Sanction, Violation
 EVIDENCE = ("audit", "incidents", "complaints", "findings")
 
 
-def raise_violation(session: Session, vault: Vault, *, actor: Actor, offender_type: str, offender_id: str, kind: str,
+def raise_violation(session: Session, *, vault: Vault, actor: Actor, offender_type: str, offender_id: str, kind: str,
                     summary: str, evidence: dict[str, list[str]], idempotency_key: str | None = None) -> Violation:
     """Record a violation. Findings named as evidence are marked reviewed, as leading to it."""
     key = f"{actor.id}:{idempotency_key}" if idempotency_key else None
@@ -65,7 +65,7 @@ def raise_violation(session: Session, vault: Vault, *, actor: Actor, offender_ty
     return violation
 
 
-def get(session: Session, violation_id: str) -> Violation:
+def get(session: Session, *, violation_id: str) -> Violation:
     violation = session.get(Violation, violation_id)
     if violation is None:
         raise NotFound("no such violation")
@@ -96,7 +96,7 @@ def decide(session: Session, *, actor: Actor, violation_id: str, kind: str, amou
     sessions (re-enabling it, after an appeal, is the system administrator's). A worker's suspension or
     dismissal is sent to the operator's backend (`worker.sanctioned`); the gates see it at once either
     way."""
-    violation = get(session, violation_id)
+    violation = get(session, violation_id=violation_id)
     refuse_own(actor, Decision.SANCTION, violation.offender_id)
     if kind == "fine" and not amount_fen:
         raise InvalidInput("a fine names its amount", errors=[FieldProblem(field="amount_fen", message="required")])
@@ -149,7 +149,7 @@ def lift(session: Session, *, actor: Actor, sanction_id: str) -> Sanction:
     return sanction
 
 
-def appeal(session: Session, vault: Vault, principal: Principal, *, sanction_id: str, text: str) -> Sanction:
+def appeal(session: Session, *, vault: Vault, principal: Principal, sanction_id: str, text: str) -> Sanction:
     """The person sanctioned appeals, once; the sanction stays in force until the appeal is decided."""
     sanction = _sanction(session, sanction_id)
     if sanction.offender_id != principal.id:

@@ -47,7 +47,7 @@ def checklists(session: Session) -> list[Checklist]:
     return list(session.scalars(select(Checklist).order_by(Checklist.id)))
 
 
-def record(session: Session, vault: Vault, *, actor: Actor, inspector: str, checklist_id: str, period: str,
+def record(session: Session, *, vault: Vault, actor: Actor, inspector: str, checklist_id: str, period: str,
            results: dict[str, str], notes: str | None, idempotency_key: str | None) -> Inspection:
     """Every item of the checklist gets a result: pass, fail or n/a (none left out, none unknown)."""
     key = f"{inspector}:{idempotency_key}" if idempotency_key else None

@@ -109,8 +109,8 @@ def _unassigned(session: Session, entry: EntryView) -> None:
     if entry.purpose == "delivery":  # a kitchen printing its own order's label: its link to the merchant is the reason
         return
     about = {UNASSIGNED_READS[(entry.action, entry.target_type or "")]: entry.target_id}
-    if safety.had_a_case(session, entry.actor_id, entry.ts, **about) or desk.is_assigned(session, entry.actor_id,
-                                                                                          **about):
+    if safety.had_a_case(session, entry.actor_id, entry.ts, **about) or desk.is_assigned(
+            session, staff_id=entry.actor_id, **about):
         return
     existing = session.scalar(select(Finding).where(Finding.rule == "unassigned", Finding.actor_id == entry.actor_id,
                                                     Finding.status == "open", Finding.record == entry.target_id))
@@ -181,6 +181,6 @@ def review(session: Session, *, actor: Actor, finding_id: str, outcome: str) -> 
     return finding
 
 
-def evidence_entries(session: Session, finding: Finding, *, limit: int = 100) -> list[EntryView]:
+def evidence_entries(session: Session, *, finding: Finding, limit: int = 100) -> list[EntryView]:
     """The audit entries a finding names, oldest first (its evidence)."""
     return audit.entries_by_id(session, finding.evidence[:limit])

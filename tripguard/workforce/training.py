@@ -73,7 +73,7 @@ def put_course(session: Session, *, actor: Actor, course_id: str, content: dict[
     return course, created
 
 
-def get_course(session: Session, course_id: str) -> Course:
+def get_course(session: Session, *, course_id: str) -> Course:
     course = session.get(Course, course_id)
     if course is None:
         raise NotFound("no such course")
@@ -96,7 +96,7 @@ class Due:
     expires_at: datetime | None
 
 
-def plan(session: Session, worker_id: str, role: str) -> list[Due]:
+def plan(session: Session, *, worker_id: str, role: str) -> list[Due]:
     """Every course for this worker's audience, with why it is due (or `done`)."""
     now = utcnow()
     retraining = set(session.scalars(select(Retraining.course_id).where(Retraining.worker_id == worker_id,
@@ -130,7 +130,7 @@ def submit(session: Session, *, actor: Actor, worker_id: str, role: str, course_
         existing = session.scalar(select(Attempt).where(Attempt.idempotency_key == key))
         if existing is not None:
             return existing
-    course = get_course(session, course_id)
+    course = get_course(session, course_id=course_id)
     if course.audience not in for_audience(role):
         raise NotFound("no such course for you")
     if len(answers) != len(course.quiz):
@@ -163,7 +163,7 @@ def submit(session: Session, *, actor: Actor, worker_id: str, role: str, course_
     return attempt
 
 
-def own_attempt(session: Session, worker_id: str, attempt_id: str) -> Attempt:
+def own_attempt(session: Session, *, worker_id: str, attempt_id: str) -> Attempt:
     attempt = session.get(Attempt, attempt_id)
     if attempt is None or attempt.worker_id != worker_id:
         raise NotFound("no such attempt")
@@ -172,7 +172,7 @@ def own_attempt(session: Session, worker_id: str, attempt_id: str) -> Attempt:
 
 def rate(session: Session, *, worker_id: str, attempt_id: str, rating: int) -> Attempt:
     """The satisfaction survey after a passed course, once (the same rating again is a retry)."""
-    attempt = own_attempt(session, worker_id, attempt_id)
+    attempt = own_attempt(session, worker_id=worker_id, attempt_id=attempt_id)
     if not attempt.passed:
         raise Conflict("a course is rated once it is passed")
     if attempt.rating is not None:
@@ -184,7 +184,7 @@ def rate(session: Session, *, worker_id: str, attempt_id: str, rating: int) -> A
 
 
 def assign_retraining(session: Session, *, worker_id: str, course_id: str, violation_id: str) -> Retraining:
-    get_course(session, course_id)
+    get_course(session, course_id=course_id)
     row = Retraining(id=new_id("rtr"), worker_id=worker_id, course_id=course_id, violation_id=violation_id,
                      assigned_at=utcnow())
     session.add(row)

@@ -50,7 +50,8 @@ def open_for_alert(session: Session, vault: Vault, *, alert: TripAlert, minutes:
         check_in = CheckIn(id=new_id("chk"), alert_id=alert.id, trip_id=trip.id, subject_id=subject_id, role=role,
                            status="pending", sent_at=now, answer_by=now + timedelta(minutes=minutes))
         session.add(check_in)
-        notify.enqueue_to_person(session, vault, subject_id=subject_id, channel="push", to=subject_id,
+        notify.enqueue_to_person(session, vault=vault, subject_id=subject_id, channel="push",
+                                 to=subject_id,
                                  template="check_in", locale="zh_CN",
                                  params={"kind": alert.kind, "minutes": minutes},
                                  idempotency_key=f"check_in:{check_in.id}")
