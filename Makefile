@@ -7,7 +7,7 @@ UV := $(PYTHON) -m uv
 PYTEST_ARGS ?=
 export TRIPGUARD_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test test-sqlite test-postgres fuzz lint chromium catalogs gallery bench clean proto
+.PHONY: install run test test-sqlite test-postgres fuzz lint chromium catalogs gallery bench clean proto mutation
 
 # The virtualenv is rebuilt from the lock whenever the lock changes.
 $(BIN)/.installed: pyproject.toml uv.lock
@@ -75,7 +75,16 @@ gallery: install chromium
 	$(BIN)/python scripts/console_gallery.py
 
 clean:
-	rm -rf $(VENV) var .hypothesis
+	rm -rf $(VENV) var .hypothesis mutants
+
+# Mutation testing of the security-critical modules ([tool.mutmut] in pyproject.toml lists them and their
+# tests; docs/benchmarks.md, "Mutation testing"). SQLite only; each mutant runs the tests that execute its
+# function. MUTANTS narrows it to names or globs (`make mutation MUTANTS='tripguard.vault.keybackup*'`);
+# results stay in mutants/ and a rerun goes on where the last stopped. Hours on 2 cores: run it niced.
+MUTANTS ?=
+mutation: install
+	TRIPGUARD_TEST_BACKEND=sqlite nice $(BIN)/mutmut run --max-children 1 $(MUTANTS)
+	$(BIN)/mutmut results
 
 # movingpandas and trackintel (the side-by-side stop detection) live in the `bench` group only.
 bench: install

@@ -72,6 +72,16 @@ def test_changed_row_is_named(log_db: Engine) -> None:
     assert "entry 3 was changed" in output and "first bad entry: 3" in output
 
 
+@pytest.mark.parametrize("change", ["purpose = 'marketing'", "outcome = 'denied'", "target_id = '99'",
+                                    "details = '{}'"])
+def test_a_changed_purpose_outcome_or_detail_is_named(log_db: Engine, change: str) -> None:
+    """Every column is in the leaf: a changed purpose or outcome is as visible as a changed action."""
+    tamper(log_db, f"UPDATE audit_entries SET {change} WHERE seq = 6")  # noqa: S608 - the test's own literals
+    code, output = run_verify()
+    assert code == 1, output
+    assert "entry 6 was changed" in output
+
+
 def test_deleted_row_is_named(log_db: Engine) -> None:
     tamper(log_db, "DELETE FROM audit_entries WHERE seq = 6")
     code, output = run_verify()

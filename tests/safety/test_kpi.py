@@ -32,3 +32,21 @@ def test_use_rate_counts_trips_shared_with_contacts_or_sos(client: TestClient, d
     kpi = client.get("/api/v1/kpi/safety-use", params={"days": 1}).json()
     assert (kpi["trips"], kpi["with_contacts"], kpi["shared"], kpi["sos"], kpi["used"]) == (4, 1, 2, 1, 3)
     assert kpi["use_rate"] == 0.75
+
+
+def test_the_use_rates_denominator_is_the_trips_started_in_the_period(db: Session) -> None:
+    """From `since` up to, not including, `until`: a trip on either side of the period is not counted."""
+    from tripguard.safety.kpi import safety_use
+    from tripguard.telematics.models import Trip
+
+    since = utcnow().replace(microsecond=0) - timedelta(days=7)
+    until = since + timedelta(days=1)
+    starts = {"before": since - timedelta(seconds=1), "first": since, "inside": since + timedelta(hours=5),
+              "last": until - timedelta(seconds=1), "at_until": until, "after": until + timedelta(hours=1)}
+    for trip_id, started in starts.items():
+        db.add(Trip(id=trip_id, status="ended", passenger_id=f"P_{trip_id}", started_at=started, ended_at=started,
+                    updated_at=started))
+    db.flush()
+    period = safety_use(db, since=since, until=until)
+    assert (period.trips, period.used, period.use_rate) == (3, 0, 0.0)  # first, inside, last
+    assert safety_use(db, since=since).trips == 5  # open-ended: everything from `since` on

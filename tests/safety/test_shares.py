@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from tests.safety.test_sos_api import on_a_trip
 from tests.telematics.test_ingest_api import ndjson, post
 from tripguard.audit.models import AuditEntry
+from tripguard.core.clock import utcnow
 from tripguard.safety import shares
 from tripguard.safety.models import TripShare
 from tripguard.security.permissions import Role
@@ -201,3 +202,17 @@ def test_an_erased_persons_still_valid_token_shares_nothing_and_no_link_shows_th
     act_as()
     assert client.get(f"/s/{token}").status_code == 410
     assert client.get(f"/s/{token}/position").status_code == 410
+
+
+def test_the_link_lives_24_hours_after_arrival_and_not_a_minute_more(client: TestClient, db: Session,  # type: ignore[no-untyped-def]
+                                                                     act_as) -> None:
+    _, path = share(client, act_as, db)
+    trip = db.get(Trip, "T1")
+    assert trip is not None
+    trip.status = "ended"
+    for ago, status in ((timedelta(hours=23, minutes=59), 200), (timedelta(hours=24, minutes=1), 410),
+                        (timedelta(hours=1), 200), (timedelta(hours=25), 410)):
+        trip.ended_at = utcnow() - ago
+        db.commit()
+        assert client.get(path).status_code == status, ago
+    assert timedelta(hours=24) == shares.LIVES_AFTER_ARRIVAL

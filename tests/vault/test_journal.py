@@ -376,3 +376,25 @@ def test_keys_from_before_the_binding_are_bound_once_to_the_journal_as_it_is(sit
     unbind_key_backup_key(site, key_id)
     assert build_vault(site, journal_may_start=False).key_backup_journal_head(key_id) is None  # not by a restore
     assert build_vault(site).key_backup_journal_head(key_id).count == 1  # type: ignore[union-attr]
+
+
+def test_a_journal_cut_short_with_a_head_rewritten_to_match_is_refused(tmp_path: Path) -> None:
+    """Lines carry their own MACs, so anyone who can read the folder can name the last MAC of a shorter
+    journal: only the head's own MAC keeps the journal from being cut back to before an erasure."""
+    journal = ErasureJournal(tmp_path, key=lambda: b"k" * 32)
+    journal.prepare(may_start=True)
+    for number in range(3):
+        journal.append(f"psg_{number}", "subject_request")
+    shorter = journal.chain().macs[1]
+    lines = (tmp_path / JOURNAL_FILE).read_bytes().splitlines(keepends=True)
+    (tmp_path / JOURNAL_FILE).write_bytes(b"".join(lines[:2]))  # psg_2's erasure taken out
+    head = json.loads((tmp_path / HEAD_FILE).read_bytes())
+    (tmp_path / HEAD_FILE).write_text(json.dumps(head | {"count": 2, "last": shorter.hex()}))
+    with pytest.raises(JournalError, match="was changed or made with other keys"):
+        journal.entries()
+    (tmp_path / HEAD_FILE).write_text(json.dumps(head | {"mac": "00" * 32}))  # the whole journal, a forged MAC
+    (tmp_path / JOURNAL_FILE).write_bytes(b"".join(lines))
+    with pytest.raises(JournalError, match="was changed or made with other keys"):
+        journal.entries()
+    (tmp_path / HEAD_FILE).write_text(json.dumps(head))
+    assert journal.subject_ids() == ["psg_0", "psg_1", "psg_2"]

@@ -39,7 +39,11 @@ from tripguard.telematics.models import MonitorCheckpoint, TripAlert
 from tripguard.telematics.store import trips
 
 SHARDS = 4
-BATCH = 400
+# Lines per API post: each post is one stream message per shard, so about 40 per shard, more than the
+# consumer lets stand unacknowledged (a worker's --batch 4 in tests.processes, times 4 in
+# MonitorWorker._point_consumer): a message never acknowledged stalls its shard, and the test sees it.
+BATCH = 100
+MAX_ACK_PENDING = 4 * 4
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="monitor workers share shards through PostgreSQL")
 
 
@@ -80,6 +84,8 @@ def test_a_killed_monitor_worker_loses_and_repeats_nothing(cli_site: Settings, t
     batches = [lines[k:k + BATCH] for k in range(0, len(lines), BATCH)]
     expected_alerts, expected_pings = _expected(batches)
     assert len(expected_alerts) >= 12 and len(injected) >= 12
+    per_shard = Counter(shard for lines in batches for shard in service.accept(lines, SHARDS).lines)
+    assert min(per_shard[shard] for shard in range(SHARDS)) > 2 * MAX_ACK_PENDING, per_shard
 
     app = create_app(settings)  # also makes the keys the workers read
     app.dependency_overrides[resolve_principal] = lambda: Principal.for_roles(
