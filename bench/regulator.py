@@ -118,8 +118,8 @@ def main() -> None:
         f"| sender: acknowledged per second | {send_rate:,.0f} ({sent:,} in {drain_seconds:.1f} s) |",
         f"| backlog after a 2-hour outage | {outage_backlog:,.0f} |",
         f"| catching up after it, while positions keep coming | {catch_up / 3600:.1f} h |",
-        f"| back-filling one whole day again ({day:,.0f} positions) at the queueing rate "
-        f"| {day / queue_rate / 3600:.1f} h |",
+        (f"| back-filling one whole day again ({day:,.0f} positions) at the queueing rate "
+        f"| {day / queue_rate / 3600:.1f} h |"),
     ]
     write_section(f"regulator-{args.backend}", "\n".join(lines))
     print("\n".join(lines))
