@@ -118,7 +118,7 @@ class Sender:
         with unit_of_work(self.factory) as session:
             if service.in_planned_outage(session, utcnow()) is not None:
                 return result
-            kinds = service.kinds_with_backlog(session)
+            kinds = service.kinds(session)
         for kind in kinds:
             with unit_of_work(self.factory) as session:
                 claim = service.claim_batch(session, self.vault, kind=kind, limit=self.batch,
