@@ -99,3 +99,5 @@ bench: install
 	$(BIN)/python -m bench.quality
 	$(BIN)/python -m bench.replay
 	$(BIN)/python -m bench.scale --trips 10000 --seconds 20
+	$(BIN)/python -m bench.regulator --backend postgres
+	$(BIN)/python -m bench.regulator --backend sqlite

@@ -4,6 +4,8 @@ refuses instead of running without the domains."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -128,3 +130,14 @@ def test_a_backup_refuses_a_table_it_has_no_model_for() -> None:
         connection.execute(text("CREATE TABLE forgotten_domain_rows (id INTEGER)"))
         with pytest.raises(backup.BackupError, match="forgotten_domain_rows"):
             backup.check_metadata_complete(connection)
+
+
+def test_every_start_registers_the_regulators_exporters() -> None:
+    """In a fresh interpreter (no test has imported an exporter): what `wire()` registers, nothing else."""
+    program = ("from tripguard.wiring import wire; wire(); "
+               "from tripguard.regulator.contract import EXPORTERS; print(' '.join(sorted(EXPORTERS)))")
+    listed = subprocess.run([sys.executable, "-c", program],
+                            capture_output=True, text=True, check=True, timeout=120).stdout.split()
+    assert {"baseInfoDriver", "baseInfoDriverEducate", "baseInfoVehicle", "positionVehicle", "positionDriver",
+            "ratedPassengerComplaint", "ratedDriverPunish", "operateDepart", "operateArrive",
+            "orderMatch"} <= set(listed)

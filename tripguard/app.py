@@ -50,6 +50,9 @@ from tripguard.notify.setup import build_notifier
 from tripguard.privacy import console as privacy_console
 from tripguard.privacy.api import router as privacy_router
 from tripguard.privacy.retention import run_retention
+from tripguard.regulator import setup as regulator_setup
+from tripguard.regulator.api import router as regulator_router
+from tripguard.regulator.feed import SenderThread
 from tripguard.reporting import console as reporting_console
 from tripguard.reporting import digests as reporting_digests
 from tripguard.reporting import snapshots as reporting_snapshots
@@ -285,6 +288,9 @@ def background_jobs(app: FastAPI) -> list[Job]:
         quiet = timedelta(hours=settings.delivery_number_quiet_hours)
         jobs.append(Job(settings.delivery_interval_seconds, lambda: delivery_numbers.expire_due(factory, quiet=quiet),
                         "delivery.numbers"))
+    if settings.regulator_start is not None and settings.regulator_interval_seconds > 0:
+        jobs.append(Job(settings.regulator_interval_seconds,
+                        lambda: regulator_setup.produce_job(settings, factory, app.state.vault), "regulator.produce"))
     # The outbox is not a job: its senders run on threads of their own (`outbox_senders`, `tripguard worker outbox`).
     return jobs
 
@@ -334,6 +340,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if app.state.settings.run_jobs and app.state.settings.outbox_interval_seconds > 0:
         senders = outbox_senders(app)
         senders.start()
+    regulator = None  # the regulator feed's sender, like the outbox's (else `tripguard worker regulator`)
+    if app.state.settings.run_jobs:
+        built = regulator_setup.build_sender(app.state.settings, app.state.sessionmaker, app.state.vault)
+        regulator = SenderThread(built) if built is not None else None
+        if regulator is not None:
+            regulator.start()
     demo = _start_demo_city(app) if app.state.settings.demo_city and link is None else None
     try:
         yield
@@ -342,6 +354,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             demo.stop()
         if senders is not None:
             await run_in_threadpool(senders.stop)
+        if regulator is not None:
+            await run_in_threadpool(regulator.stop)
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -430,6 +444,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.include_router(delivery_router)
     app.include_router(workforce_router)
     app.include_router(reporting_router)
+    app.include_router(regulator_router)
     app.include_router(shell_router)
     app.include_router(root_router)
     for console_router in CONSOLE_ROUTERS:

@@ -18,6 +18,7 @@ from tripguard.core.cli_support import clean_errors, err
 from tripguard.delivery.cli import carrier_app
 from tripguard.notify.cli import outbox
 from tripguard.privacy.cli import retention_app
+from tripguard.regulator.cli import regulator_app
 from tripguard.reporting.cli import report_app, security_check
 from tripguard.security.cli import apikey_app, dependency_scan, staff_app
 from tripguard.sim.cli import sim_app
@@ -48,6 +49,7 @@ app.add_typer(carrier_app, name="carrier")
 app.add_typer(demo_app, name="demo")
 app.add_typer(security_app, name="security")
 app.add_typer(report_app, name="report")
+app.add_typer(regulator_app, name="regulator")
 cluster_app = typer.Typer(help="The scaled-out set on one machine.", no_args_is_help=True)
 app.add_typer(cluster_app, name="cluster")
 out = Console(soft_wrap=True)

@@ -7,6 +7,7 @@ from tripguard.delivery import models as delivery_models  # noqa: F401
 from tripguard.feedback import models as feedback_models  # noqa: F401
 from tripguard.notify import models as notify_models  # noqa: F401
 from tripguard.privacy import models as privacy_models  # noqa: F401
+from tripguard.regulator import models as regulator_models  # noqa: F401
 from tripguard.reporting import models as reporting_models  # noqa: F401
 from tripguard.safety import models as safety_models  # noqa: F401
 from tripguard.screening import models as screening_models  # noqa: F401

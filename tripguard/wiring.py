@@ -15,13 +15,14 @@ from tripguard.feedback import service as complaints
 from tripguard.feedback import wiring as feedback
 from tripguard.notify import wiring as notify
 from tripguard.privacy import wiring as privacy
+from tripguard.regulator import wiring as regulator
 from tripguard.safety import recordings
 from tripguard.safety import wiring as safety
 from tripguard.screening import wiring as screening
 from tripguard.telematics import wiring as telematics
 from tripguard.workforce import wiring as workforce
 
-PACKAGES = (notify, privacy, telematics, safety, screening, delivery, workforce, feedback)
+PACKAGES = (notify, privacy, telematics, safety, screening, delivery, workforce, feedback, regulator)
 
 
 def wire() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from datetime import datetime
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
@@ -274,8 +275,53 @@ class Settings(BaseSettings):
     freeze_gc_at_startup: bool = Field(
         default=True, description="keep what startup built out of the garbage collector's full passes "
                                   "(each would stop the server ~100 ms); tests that start many apps turn it off")
+    # The regulator's feed (网约车监管信息交互平台, issue #31; docs/operations.md "Connecting to the regulator's
+    # platform"). Off until `regulator_start`: nothing is produced or sent before it.
+    regulator_start: datetime | None = Field(
+        default=None, description="when the feed starts (00:00 on the day after licensing, with its offset: "
+                                  "2026-03-02T00:00+08:00); unset: no feed")
+    regulator_transport: Literal["recording", "http", "file"] = Field(
+        default="recording", description="how batches reach the platform: http (POST, gzipped, signed), file (a "
+                                         "folder another program carries over, one file and manifest a batch) or "
+                                         "recording (keeps them in memory and sends nothing; refused in production "
+                                         "unless TRIPGUARD_REGULATOR_ALLOW_RECORDING)")
+    regulator_allow_recording: bool = Field(default=False, description="production only: run the feed on the "
+                                            "recording transport (the platform receives nothing)")
+    regulator_company_id: str = Field(default="", max_length=64,
+                                      description="CompanyId, assigned by the platform (部平台统一分配)")
+    regulator_source: str = Field(default="", max_length=64, description="the envelope's Source field")
+    regulator_url: str | None = Field(default=None, description="http transport: the platform's endpoint")
+    regulator_signing_key: SecretStr | None = Field(default=None, description="http transport: the HMAC-SHA256 "
+                                                    "key of the signature header")
+    regulator_company_header: str = Field(default="X-Company-Id", description="http: the company id's header")
+    regulator_signature_header: str = Field(default="X-Signature", description="http: the signature's header "
+                                            "(hex HMAC-SHA256 of the body as sent)")
+    regulator_ack_field: str | None = Field(default=None, description="http: a 2xx counts only if its JSON body "
+                                            "has this field equal to regulator_ack_value (else any 2xx)")
+    regulator_ack_value: str = Field(default="0", description="http: the acknowledging value of regulator_ack_field")
+    regulator_timeout_seconds: float = Field(default=10, gt=0, le=300, description="http: one batch's answer")
+    regulator_directory: Path = Field(default=Path("./var/regulator-outbox"),
+                                      description="file transport: where batches and manifests are written")
+    regulator_batch: int = Field(default=500, ge=1, le=10_000, description="uploads of one type in a batch")
+    regulator_interval_seconds: float = Field(default=10, ge=0, description="the exporters run over what happened "
+                                              "since their watermark this often; 0: not in this process")
+    regulator_lateness_seconds: float = Field(default=60, ge=0, le=3600, description="the exporters stop this far "
+                                              "behind the clock: what happened later may not be stored yet")
+    regulator_send_interval_seconds: float = Field(default=1.0, ge=0, description="the sender's poll when idle; 0: "
+                                                   "not in this process")
+    regulator_claim_seconds: float = Field(default=120, ge=1, le=3600, description="a batch sent and not answered "
+                                           "in this long (its sender died) is sent again")
+    regulator_max_backoff_seconds: float = Field(default=600, ge=1, le=86_400,
+                                                 description="the longest wait between tries of a failed batch")
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("regulator_start")
+    @classmethod
+    def _zoned_start(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("regulator_start needs its offset (2026-03-02T00:00+08:00)")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -362,6 +408,22 @@ class Settings(BaseSettings):
     def uses_tls(self) -> bool:
         return self.base_url.startswith("https://")
 
+    def regulator_problems(self) -> list[str]:
+        """What keeps the regulator's feed from running in production (nothing while it is off)."""
+        if self.regulator_start is None:
+            return []
+        problems = []
+        if not self.regulator_company_id:
+            problems.append("the regulator's feed needs TRIPGUARD_REGULATOR_COMPANY_ID (assigned by the platform)")
+        if self.regulator_transport == "recording" and not self.regulator_allow_recording:
+            problems.append("the regulator's feed would only be recorded (TRIPGUARD_REGULATOR_TRANSPORT=recording): "
+                            "set http or file, or TRIPGUARD_REGULATOR_ALLOW_RECORDING=true knowing that the platform "
+                            "receives nothing")
+        if self.regulator_transport == "http" and not (self.regulator_url and self.regulator_signing_key):
+            problems.append("the http regulator transport needs TRIPGUARD_REGULATOR_URL and "
+                            "TRIPGUARD_REGULATOR_SIGNING_KEY")
+        return problems
+
     def check_safe_to_start(self) -> None:
         """Outside development, refuse default secrets and missing keys."""
         if self.env == "development" or self.env == "test":
@@ -393,6 +455,7 @@ class Settings(BaseSettings):
                                                     and self.screening_callback_secret):
             problems.append("the http screening agency needs TRIPGUARD_SCREENING_AGENCY_URL, "
                             "TRIPGUARD_SCREENING_AGENCY_API_KEY and TRIPGUARD_SCREENING_CALLBACK_SECRET")
+        problems += self.regulator_problems()
         if problems:
             raise SettingsError("refusing to start in production: " + "; ".join(problems))
 

@@ -88,6 +88,12 @@ class Permission(StrEnum):
     SANCTION_APPEAL = "sanction.appeal"  # the person sanctioned appeals
     REPORT_READ = "report.read"  # the KPIs against their targets, the quarterly report, their records
     REPORT_CLOSE = "report.close"  # close a finished quarter (freeze its figures) and restate it, with a reason
+    # The regulator's feed (网约车监管信息交互平台): the operator's backend passes through the upload types
+    # TripGuard does not hold; the compliance officer reads the feed's state and reconciliation, back-fills a
+    # range and records planned outages.
+    REGULATOR_SUBMIT = "regulator.submit"
+    REGULATOR_READ = "regulator.read"
+    REGULATOR_OPERATE = "regulator.operate"
     # Development only: what the recording channels (SMS, e-mail, push, the emergency gateway) would have sent,
     # so that whoever tries the demo reads the codes texted to its fictional people (404 in any other setting).
     MESSAGES_RECORDED = "messages.recorded"
@@ -152,7 +158,8 @@ _SUBJECT_BASE = frozenset({Permission.SELF_READ, Permission.SELF_PRIVACY, Permis
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SYSTEM_ADMIN: _STAFF_BASE
-    | {Permission.STAFF_READ, Permission.STAFF_MANAGE, Permission.APIKEY_MANAGE, Permission.MESSAGES_RECORDED},
+    | {Permission.STAFF_READ, Permission.STAFF_MANAGE, Permission.APIKEY_MANAGE, Permission.MESSAGES_RECORDED,
+       Permission.REGULATOR_READ, Permission.REGULATOR_OPERATE},
     Role.SECURITY_ADMIN: _STAFF_BASE
     | {Permission.STAFF_READ, Permission.STAFF_ROLES, Permission.SESSION_REVOKE},
     Role.AUDIT_ADMIN: _STAFF_BASE | {Permission.AUDIT_READ, Permission.AUDIT_SIGN},
@@ -168,7 +175,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.TRAINER: _STAFF_BASE | {Permission.TRAINING_MANAGE, Permission.AGREEMENT_PUBLISH},
     Role.SUPERVISOR: _STAFF_BASE | {Permission.AUDIT_READ, Permission.CATALOGUE_READ, Permission.COMPLAINT_READ,
                                     Permission.SUPERVISION_READ, Permission.VIOLATION_RAISE, Permission.REPORT_READ,
-                                    Permission.REPORT_CLOSE, Permission.COMPLAINT_TEMPLATES},
+                                    Permission.REPORT_CLOSE, Permission.COMPLAINT_TEMPLATES, Permission.REGULATOR_READ,
+                                    Permission.REGULATOR_OPERATE},
     Role.SUPPORT_AGENT: _STAFF_BASE | {Permission.PERSONAL_READ, Permission.ORDER_READ, Permission.ORDER_REVEAL,
                                        Permission.COMPLAINT_READ, Permission.COMPLAINT_HANDLE,
                                        Permission.VIOLATION_RAISE},
@@ -178,7 +186,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.INTEGRATION: frozenset({Permission.SELF_READ, Permission.SUBJECT_WRITE, Permission.TELEMATICS_INGEST,
                                  Permission.ALERTS_READ, Permission.SCREENING_SUBMIT, Permission.ELIGIBILITY_READ,
                                  Permission.ORDER_SUBMIT, Permission.ORDER_READ, Permission.LABEL_PRINT,
-                                 Permission.TELEPHONY_ROUTE}),
+                                 Permission.TELEPHONY_ROUTE, Permission.REGULATOR_SUBMIT}),
     Role.PASSENGER: _SUBJECT_BASE | {Permission.CHECKIN_REPLY},
     Role.CUSTOMER: _SUBJECT_BASE | {Permission.ORDER_READ},
     Role.DRIVER: _SUBJECT_BASE | _WORKER_BASE | {Permission.CHECKIN_REPLY},

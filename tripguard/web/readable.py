@@ -58,8 +58,8 @@ ACTIONS = {key: key for key in (
     N_("order.prepared"), N_("order.picked_up"), N_("order.delivered"), N_("order.cancelled"),
     N_("order.exception"), N_("order.pickup_code"), N_("order.handover_code"), N_("personal.read"),
     N_("personal.use"), N_("privacy.blind_index_rebuild"), N_("recording.open"), N_("recording.register"),
-    N_("regulator.export"),
-    N_("report.close"), N_("report.restate"), N_("request.decide"), N_("request.file"), N_("request.verify"),
+    N_("regulator.backfill"), N_("regulator.export"), N_("regulator.outage_announce"), N_("report.close"),
+    N_("report.restate"), N_("request.decide"), N_("request.file"), N_("request.verify"),
     N_("retention.run"), N_("sanction.appeal"), N_("sanction.appeal_decide"), N_("sanction.decide"),
     N_("sanction.lift"), N_("screening.apply"), N_("screening.face_match"), N_("screening.invite"),
     N_("screening.notice_undelivered"), N_("screening.take"), N_("screening.decide.clear"),
@@ -81,7 +81,8 @@ RULES = {key: key for key in (
 # The API scopes an operator's key may hold (security.permissions.API_KEY_SCOPES).
 SCOPES = {key: key for key in (
     N_("self.read"), N_("subject.write"), N_("telematics.ingest"), N_("alerts.read"), N_("screening.submit"),
-    N_("eligibility.read"), N_("order.submit"), N_("order.read"), N_("label.print"), N_("telephony.route"))}
+    N_("eligibility.read"), N_("order.submit"), N_("order.read"), N_("label.print"), N_("telephony.route"),
+    N_("regulator.submit"))}
 # What a screening agency found, by key, and the records it names.
 FACTS = {key: key for key in (
     N_("name_match"), N_("liveness"), N_("licence_years"), N_("valid"), N_("records"), N_("points_by_cycle"),
