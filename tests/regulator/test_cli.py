@@ -12,7 +12,7 @@ from tripguard.cli import app
 from tripguard.core.settings import Settings
 from tripguard.regulator import contract
 
-runner = CliRunner(env={"COLUMNS": "200"})  # rich wraps a table to the terminal
+runner = CliRunner(env={"COLUMNS": "80"})  # a plain terminal: a type's name must stay whole in the table
 
 
 @pytest.fixture

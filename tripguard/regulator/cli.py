@@ -25,7 +25,7 @@ def status() -> None:
         states = feed_state(session)
     table = Table(title="Regulator feed")
     for column in ("type", "backlog", "failing", "lag (s)", "watermark", "last acknowledged", "last error"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "type")  # a type's name is what a reader looks for
     for s in states:
         table.add_row(s.kind, str(s.backlog), str(s.failing), f"{s.lag_seconds:.0f}",
                       s.watermark.isoformat() if s.watermark else "-",
@@ -86,7 +86,7 @@ def reconcile(
         rows = run(session, first=days[0], last=days[1], zone=ZoneInfo(settings.timezone))
     table = Table(title=f"Reconciliation ({settings.timezone})")
     for column in ("day", "type", "produced", "sent", "acknowledged", "due", "balanced"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("day", "type"))
     for r in rows:
         table.add_row(r.day.isoformat(), r.kind, str(r.produced), str(r.sent), str(r.acknowledged), str(r.due),
                       "yes" if r.balanced else "[red]NO[/red]")
