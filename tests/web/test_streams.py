@@ -27,9 +27,10 @@ from tests.conftest import fresh_database, make_settings
 from tests.web.conftest import serve_in_thread
 from tripguard.app import create_app
 from tripguard.core.db import make_engine, make_sessionmaker
+from tripguard.core.fanout import RESYNC
 from tripguard.security import service
 from tripguard.security.permissions import Role
-from tripguard.telematics.detection.feed import RESYNC, LiveFeed
+from tripguard.telematics.detection.feed import LiveFeed
 from tripguard.web import streams
 
 Event = dict[str, str]

@@ -18,6 +18,7 @@ from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.deps import Sessions
 from tripguard.core.errors import PermissionDenied
+from tripguard.core.fanout import Item
 from tripguard.core.i18n import N_
 from tripguard.core.types import Identifier
 from tripguard.privacy import access
@@ -28,7 +29,7 @@ from tripguard.security.principal import Principal
 from tripguard.telematics import service
 from tripguard.telematics.deps import Feed
 from tripguard.telematics.detection import checkins, onscreen
-from tripguard.telematics.detection.feed import Item, LiveFeed
+from tripguard.telematics.detection.feed import LiveFeed
 from tripguard.telematics.fleet import registry
 from tripguard.telematics.models import CheckIn, Device, Trip, Vehicle
 from tripguard.telematics.store import trips

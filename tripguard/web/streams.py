@@ -25,7 +25,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.core.clock import utcnow
-from tripguard.telematics.detection.feed import CLOSING, RESYNC, Item, LiveFeed
+from tripguard.core.fanout import CLOSING, RESYNC, Fanout, Item
 
 HEARTBEAT_SECONDS = 15.0
 RETRY_MILLISECONDS = 2000  # the browser's own reconnection delay (the page's client backs off further)
@@ -66,7 +66,7 @@ def _event(data: object, *, kind: str | None = None) -> str:
     return f"{head}id: {cursor_now()}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
 
 
-def stream_response(request: Request, feed: LiveFeed, *, kinds: frozenset[str] | None = None,
+def stream_response(request: Request, feed: Fanout, *, kinds: frozenset[str] | None = None,
                     catch_up: CatchUp | None = None, hello: Callable[[], dict[str, object]] | None = None,
                     watcher: Watcher | None = None) -> StreamingResponse:
     """An event stream of the feed's items (of `kinds`), caught up through `catch_up` from the cursor

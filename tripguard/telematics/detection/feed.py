@@ -1,7 +1,7 @@
 """The live feed behind the console's map: trips, positions and alerts, pushed to viewers (SSE).
 
-In-process fan-out for the embedded default: ingest (in a worker thread) publishes, each viewer's
-queue receives on its event loop. A viewer too slow to keep up never blocks ingest: its queue is
+In-process fan-out for the embedded default (`core.fanout`): ingest (in a worker thread) publishes, each
+viewer's queue receives on its event loop. A viewer too slow to keep up never blocks ingest: its queue is
 emptied and it is told to resync (reload the map, catch up on cases) instead.
 Scale-out carries the same items over NATS (core subjects, no JetStream: a lost position is
 superseded by the next), so any replica can serve any viewer.
@@ -9,9 +9,7 @@ superseded by the next), so any replica can serve any viewer.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from nats.aio.msg import Msg
 
+from tripguard.core.fanout import Fanout, Item
 from tripguard.core.messaging import NatsLink, feed_subject
 from tripguard.core.settings import Settings
 from tripguard.telematics.detection.monitor import Alert
@@ -32,33 +31,7 @@ from tripguard.telematics.ingest.events import (
     parse_ts,
 )
 
-QUEUE_SIZE = 1000
 ALERTS_KEPT = 100
-
-
-Item = dict[str, object]
-CLOSING: Item = {"type": "server_closing"}  # the last item a viewer gets from a process shutting down
-RESYNC: Item = {"type": "resync"}  # the viewer fell behind: what it missed must be read afresh
-
-
-@dataclass
-class _Viewer:
-    loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[Item]
-    kinds: frozenset[str] | None  # the item types this viewer takes (None: all)
-
-    def takes(self, item: Item) -> bool:
-        return self.kinds is None or item.get("type") in self.kinds
-
-
-def _offer(queue: asyncio.Queue[Item], item: Item) -> None:
-    """Queue an item on the viewer's loop. A full queue is emptied and restarted with RESYNC: dropping
-    single updates could silently drop a case, so the viewer reloads what it missed instead."""
-    if queue.full():
-        while not queue.empty():
-            queue.get_nowait()
-        queue.put_nowait(RESYNC)
-    queue.put_nowait(item)
 
 
 def batch_items(events: list[Event], alerts: list[Alert]) -> list[Item]:
@@ -106,9 +79,10 @@ def column_items(columns: EventColumns, alerts: list[Alert]) -> list[Item]:
 
 
 @dataclass
-class LiveFeed:
-    """The map's state and its viewers. With a `relay` (scale-out) updates go to NATS instead, and
-    every API replica `apply`s what NATS brings back, its own included."""
+class LiveFeed(Fanout):
+    """The map's state and its viewers (a fan-out whose lock guards the state too). With a `relay`
+    (scale-out) updates go to NATS instead, and every API replica `apply`s what NATS brings back, its own
+    included."""
 
     trips: dict[str, Item] = field(default_factory=dict)
     alerts: list[Item] = field(default_factory=list)
@@ -120,9 +94,6 @@ class LiveFeed:
     position_interval: float = 0.0
     _pending: dict[str, Item] = field(default_factory=dict)
     _positions_sent_at: float = float("-inf")
-    _viewers: list[_Viewer] = field(default_factory=list)
-    _closing: bool = False
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def snapshot(self) -> Item:
         with self._lock:
@@ -205,34 +176,7 @@ class LiveFeed:
                     self.alerts = [item, *self.alerts][:ALERTS_KEPT]
                 shown.append(item)
             viewers = list(self._viewers)
-        for viewer in viewers:
-            for item in shown:
-                if viewer.takes(item):
-                    viewer.loop.call_soon_threadsafe(_offer, viewer.queue, item)
-
-    def open_viewer(self, kinds: frozenset[str] | None = None) -> asyncio.Queue[Item]:
-        """A queue the caller awaits on its own event loop, of the item types in `kinds` (all when
-        None); close it with `close_viewer`. After `close_viewers` it holds only `CLOSING`."""
-        viewer = _Viewer(asyncio.get_running_loop(), asyncio.Queue(QUEUE_SIZE), kinds)
-        with self._lock:
-            if self._closing:
-                viewer.queue.put_nowait(CLOSING)
-            else:
-                self._viewers.append(viewer)
-        return viewer.queue
-
-    def close_viewers(self) -> None:
-        """The process is shutting down: every viewer's stream ends now (its browser reconnects, to
-        another replica or to this one restarted), instead of holding the old process open."""
-        with self._lock:
-            self._closing = True
-            viewers, self._viewers = self._viewers, []
-        for viewer in viewers:
-            viewer.loop.call_soon_threadsafe(_offer, viewer.queue, CLOSING)
-
-    def close_viewer(self, queue: asyncio.Queue[Item]) -> None:
-        with self._lock:
-            self._viewers = [v for v in self._viewers if v.queue is not queue]
+        self._pass(viewers, shown)
 
 
 def connect_feed(feed: LiveFeed, settings: Settings, *, name: str = "tripguard-api", viewers: bool = True) -> NatsLink:

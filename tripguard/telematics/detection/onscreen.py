@@ -26,8 +26,8 @@ from tripguard.audit import service as audit
 from tripguard.audit.actor import Actor
 from tripguard.core.bookkeeping import write_bookkeeping
 from tripguard.core.db import unit_of_work
+from tripguard.core.fanout import Item
 from tripguard.security.permissions import Purpose
-from tripguard.telematics.detection.feed import Item
 
 logger = logging.getLogger("tripguard.telematics")
 RECORD_EVERY = 15.0  # seconds: the same as the stream's heartbeat, so a quiet stream still records
