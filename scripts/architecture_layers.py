@@ -18,8 +18,8 @@ BEGIN = "<!-- layers: generated from .importlinter by scripts/architecture_layer
 END = "<!-- end of the generated layers -->"
 MAIN = "importlinter:contract:layers"
 # What each of the main contract's layers is called, by the first package it lists.
-NAMES = {"core": "core", "audit": "platform", "telematics": "business domains", "reporting": "read side",
-         "sim": "demo and simulation", "app": "shell"}
+NAMES = {"core": "core", "audit": "platform", "console": "console kit", "telematics": "business domains",
+         "reporting": "read side", "sim": "demo and simulation", "app": "shell"}
 
 
 def _contracts(path: Path = CONTRACTS) -> list[configparser.SectionProxy]:

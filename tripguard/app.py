@@ -25,6 +25,8 @@ from tripguard.audit import tasks as audit_tasks
 from tripguard.audit.api import router as audit_router
 from tripguard.audit.service import Actor
 from tripguard.audit.signing import load_signing_key
+from tripguard.console.shell import STATIC_DIR, render_console_error, root_router
+from tripguard.console.shell import router as shell_router
 from tripguard.core.admission import Admission, AdmitFirst, Limits
 from tripguard.core.basemap import tile_origins
 from tripguard.core.bookkeeping import OncePer, Tally
@@ -97,9 +99,8 @@ from tripguard.telematics.service import IngestOptions, LiveMonitor
 from tripguard.telematics.service import restore as restore_monitor
 from tripguard.vault.keys import build_vault
 from tripguard.web.health import router as health_router
+from tripguard.web.home import router as home_router
 from tripguard.web.share import router as share_router
-from tripguard.web.shell import STATIC_DIR, render_console_error, root_router
-from tripguard.web.shell import router as shell_router
 from tripguard.wiring import wire
 from tripguard.workforce import console as workforce_console
 from tripguard.workforce import pages as workforce_pages
@@ -445,6 +446,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.include_router(workforce_router)
     app.include_router(reporting_router)
     app.include_router(regulator_router)
+    app.include_router(home_router)
     app.include_router(shell_router)
     app.include_router(root_router)
     for console_router in CONSOLE_ROUTERS:

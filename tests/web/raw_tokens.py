@@ -7,7 +7,7 @@ What a person reads: text nodes (inside <code> and <pre> too), <option> labels, 
 to them (alt, title, placeholder, aria-label, and the confirmation dialog's data-confirm and
 data-consequence). Scripts, styles and templates are not read.
 
-The allowlist is one marker, `class="ref"` (the `ref` filter, `tripguard.web.readable.ref`): a record's id
+The allowlist is one marker, `class="ref"` (the `ref` filter, `tripguard.console.readable.ref`): a record's id
 shown as an id on purpose (a case, a trip, an order, a request) or a person's id where their name is
 personal data opened only through the access gate. Inside it, keys and ids pass; a staff id or an API key
 id never does (their names are not personal data and are always shown instead)."""

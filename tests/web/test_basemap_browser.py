@@ -212,7 +212,7 @@ def test_without_a_tile_source_the_map_says_so_and_how_to_set_it(browser: Any, l
 
 
 def test_the_browsers_transform_is_the_servers(browser: Any, gcj_site: LiveServer) -> None:
-    """web/static/basemap.js against telematics/ingest/geo.py: a grid over China and its borders, each rectangle's edges."""
+    """console/static/basemap.js against telematics/ingest/geo.py: a grid over China and its borders, each rectangle's edges."""
     points = [(73 + i * 0.61, 17 + j * 0.37) for i in range(107) for j in range(105)]
     for west, south, east, north in GCJ02_AREA:
         points += [(west, south), (east, north), (west - 1e-7, south), (east + 1e-7, north), (east, south - 1e-7)]

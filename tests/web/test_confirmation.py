@@ -16,6 +16,7 @@ from tests.privacy.test_breach_form import GOOD
 from tests.privacy.test_requests import person  # noqa: F401  (the fixture)
 from tests.web.confirming import asks_first, confirmed
 from tripguard.audit.models import AuditEntry
+from tripguard.console.confirmations import QUESTIONS
 from tripguard.core.clock import utcnow
 from tripguard.privacy.console import BREACH_QUESTIONS
 from tripguard.privacy.models import Breach, BreachSubject, RetentionRun
@@ -23,7 +24,6 @@ from tripguard.security import service
 from tripguard.security.console import ACCOUNT_ACTIONS
 from tripguard.security.models import ApiKey, StaffSession
 from tripguard.security.permissions import Permission, Role
-from tripguard.web.confirmations import QUESTIONS
 
 
 def test_revoking_an_api_key_asks_first(client: TestClient, db: Session, act_as, settings) -> None:  # type: ignore[no-untyped-def]

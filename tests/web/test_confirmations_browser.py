@@ -23,6 +23,7 @@ from tests.web.conftest import LiveServer, serve_in_thread
 from tests.web.test_console_browser import new_page, sign_in_and_enrol
 from tripguard.app import create_app
 from tripguard.audit.models import AuditEntry
+from tripguard.console.confirmations import Question
 from tripguard.core import i18n
 from tripguard.core.clock import utcnow
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
@@ -50,7 +51,6 @@ from tripguard.security.models import ApiKey, StaffAccount, StaffSession
 from tripguard.security.permissions import Permission, Role
 from tripguard.security.principal import Principal
 from tripguard.vault.keys import build_vault
-from tripguard.web.confirmations import Question
 from tripguard.workforce import discipline
 from tripguard.workforce.console import APPEAL_QUESTIONS, PUBLISH_AGREEMENT, SANCTION_QUESTIONS
 from tripguard.workforce.models import Agreement, Sanction

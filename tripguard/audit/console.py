@@ -14,16 +14,16 @@ from tripguard.audit import service as audit_service
 from tripguard.audit.deps import AuditKey
 from tripguard.audit.models import AuditEntry
 from tripguard.audit.verify import verify_log
+from tripguard.console import readable
+from tripguard.console.labels import kind_label
+from tripguard.console.lists import EXPORT_LIMIT, Cells, csv_stream, reader_cells
+from tripguard.console.rendering import render
+from tripguard.console.shell import page
 from tripguard.core import i18n
 from tripguard.core.admission import Bulk, BulkWhenDownloaded
 from tripguard.core.db import DbSession
 from tripguard.core.i18n import N_
 from tripguard.security.auth import AuditReader
-from tripguard.web import readable
-from tripguard.web.labels import kind_label
-from tripguard.web.lists import EXPORT_LIMIT, Cells, csv_stream, reader_cells
-from tripguard.web.rendering import render
-from tripguard.web.shell import page
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

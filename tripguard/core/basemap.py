@@ -6,7 +6,7 @@ the tile, `{s}` one of the subdomains, `{r}` "@2x" on high-density screens. Anyt
 policy page writes `{zoom}`) would leave every tile broken, so it is refused at start-up, like a template
 that is not an http(s) URL. The coordinate system is the tiles': Chinese providers (AutoNavi/Amap, Tencent)
 draw their maps in GCJ-02, and the pages then shift TripGuard's WGS-84 positions to it for display
-(`web/static/basemap.js`; the positions stored and served by the API stay WGS-84).
+(`console/static/basemap.js`; the positions stored and served by the API stay WGS-84).
 """
 
 from __future__ import annotations

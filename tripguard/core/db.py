@@ -192,7 +192,7 @@ async def _request_session(request: Request) -> AsyncIterator[Session]:
     # The session connects on first use (a route that reads nothing never touches the database), and
     # its commit or rollback runs in the thread pool, off the event loop.
     session: Session = sessions_of(request.app)()
-    request.state.db_session = session  # the page's renderer names staff through it (web.readable.People)
+    request.state.db_session = session  # the page's renderer names staff through it (console.readable.People)
     try:
         yield session
         if session.in_transaction():

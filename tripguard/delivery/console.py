@@ -10,6 +10,15 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Select, func, select
 
+from tripguard.console.lists import (
+    Column,
+    Filter,
+    ListSpec,
+    csv_response,
+    fetch,
+    read_query,
+)
+from tripguard.console.shell import error_text, page
 from tripguard.core.admission import Bulk, BulkWhenDownloaded
 from tripguard.core.db import DbSession
 from tripguard.core.deps import AppSettings
@@ -24,15 +33,6 @@ from tripguard.security.permissions import Role
 from tripguard.security.principal import Principal
 from tripguard.vault.deps import AppVault
 from tripguard.vault.service import Vault
-from tripguard.web.lists import (
-    Column,
-    Filter,
-    ListSpec,
-    csv_response,
-    fetch,
-    read_query,
-)
-from tripguard.web.shell import error_text, page
 
 router = APIRouter(prefix="/console/orders", include_in_schema=False)
 STATUS_LABELS = {"accepted": N_("accepted"), "prepared": N_("prepared"), "picked_up": N_("picked up"),

@@ -10,6 +10,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tripguard.console.forms import field_problems
+from tripguard.console.rendering import request_locale
+from tripguard.console.shell import i18n_text, page, problem_text
 from tripguard.core.db import DbSession
 from tripguard.core.errors import DomainError
 from tripguard.core.types import CleanStr, Identifier
@@ -18,9 +21,6 @@ from tripguard.feedback.answer_templates import TemplateText
 from tripguard.feedback.models import AnswerTemplate
 from tripguard.security.auth import AnswerTemplateManager
 from tripguard.security.principal import Principal
-from tripguard.web.forms import field_problems
-from tripguard.web.rendering import request_locale
-from tripguard.web.shell import i18n_text, page, problem_text
 
 router = APIRouter(include_in_schema=False)
 PAGE = "/console/complaints/templates"

@@ -9,6 +9,16 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from tripguard.console.lists import (
+    Column,
+    Filter,
+    ListSpec,
+    csv_response,
+    fetch,
+    read_query,
+)
+from tripguard.console.rendering import request_locale
+from tripguard.console.shell import error_text, page
 from tripguard.core.admission import BulkWhenDownloaded
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
@@ -27,16 +37,6 @@ from tripguard.security.permissions import Permission, Purpose
 from tripguard.security.principal import Principal
 from tripguard.vault.deps import AppVault
 from tripguard.vault.service import Vault
-from tripguard.web.lists import (
-    Column,
-    Filter,
-    ListSpec,
-    csv_response,
-    fetch,
-    read_query,
-)
-from tripguard.web.rendering import request_locale
-from tripguard.web.shell import error_text, page
 
 router = APIRouter(prefix="/console/complaints", include_in_schema=False)
 router.include_router(answers_router)  # the answer templates' pages (feedback/answers_console.py), before /{id}

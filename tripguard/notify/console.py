@@ -12,6 +12,16 @@ from fastapi.responses import Response
 from sqlalchemy import Select, select
 
 from tripguard.audit import service as audit
+from tripguard.console.lists import (
+    Cells,
+    Column,
+    Filter,
+    ListSpec,
+    csv_response,
+    fetch,
+    read_query,
+)
+from tripguard.console.shell import page
 from tripguard.core.db import DbSession
 from tripguard.core.deps import AppSettings
 from tripguard.core.errors import NotFound
@@ -25,16 +35,6 @@ from tripguard.security.auth import RecordedMessagesReader
 from tripguard.security.principal import Principal
 from tripguard.vault.deps import AppVault
 from tripguard.vault.service import Vault
-from tripguard.web.lists import (
-    Cells,
-    Column,
-    Filter,
-    ListSpec,
-    csv_response,
-    fetch,
-    read_query,
-)
-from tripguard.web.shell import page
 
 PATH = "/console/messages"
 CHANNEL_LABELS = {"sms": N_("SMS"), "push": N_("Push"), "email": N_("E-mail"), "emergency": N_("Emergency gateway")}

@@ -16,6 +16,22 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.audit import repository as audit_repository
+from tripguard.console.confirmations import ask
+from tripguard.console.lists import (
+    Column,
+    Filter,
+    ListSpec,
+    csv_response,
+    fetch,
+    read_query,
+)
+from tripguard.console.shell import (
+    Confirmation,
+    ask_first,
+    error_text,
+    i18n_text,
+    page,
+)
 from tripguard.core.admission import Bulk, BulkWhenDownloaded
 from tripguard.core.clock import utcnow
 from tripguard.core.db import Base, DbSession
@@ -35,26 +51,10 @@ from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal
 from tripguard.vault.deps import AppVault
 from tripguard.vault.service import Vault
-from tripguard.web.confirmations import ask
-from tripguard.web.lists import (
-    Column,
-    Filter,
-    ListSpec,
-    csv_response,
-    fetch,
-    read_query,
-)
-from tripguard.web.shell import (
-    Confirmation,
-    ask_first,
-    error_text,
-    i18n_text,
-    page,
-)
 
 router = APIRouter(prefix="/console/privacy", include_in_schema=False)
 router.include_router(notices_router)  # the notices page: privacy/notices_console.py
-# Irreversible actions: what each asks first (web/confirmations.py), what it says will happen, its button.
+# Irreversible actions: what each asks first (console/confirmations.py), what it says will happen, its button.
 RETENTION_RUN = ask("privacy.retention_run", N_("Run retention now?"),
                     N_("Everything past its retention period is erased for good: its keys are shredded. "
                        "A dry run counts it first without erasing anything."), N_("Run now (erases)"))

@@ -12,6 +12,10 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from tripguard.console.confirmations import ask
+from tripguard.console.forms import field_problems, form_values
+from tripguard.console.rendering import request_locale
+from tripguard.console.shell import ask_first, i18n_text, page
 from tripguard.core.db import DbSession
 from tripguard.core.i18n import N_
 from tripguard.privacy import service as privacy_service
@@ -21,10 +25,6 @@ from tripguard.privacy.schemas import NoticeCreate
 from tripguard.security.auth import NoticePublisher
 from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal
-from tripguard.web.confirmations import ask
-from tripguard.web.forms import field_problems, form_values
-from tripguard.web.rendering import request_locale
-from tripguard.web.shell import ask_first, i18n_text, page
 
 router = APIRouter(include_in_schema=False)
 PAGE = "/console/privacy/notices"

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from tripguard.console.rendering import request_locale
+from tripguard.console.shell import page
 from tripguard.core import periods as grammar
 from tripguard.core.admission import Bulk
 from tripguard.core.clock import utcnow
@@ -17,8 +19,6 @@ from tripguard.core.deps import AppSettings
 from tripguard.reporting import digests, kpis, periods, quarterly, render
 from tripguard.security.auth import ReportReader
 from tripguard.vault.keys import key_source
-from tripguard.web.rendering import request_locale
-from tripguard.web.shell import page
 
 router = APIRouter(prefix="/console/reports", include_in_schema=False)
 PeriodQuery = Annotated[str | None, Query(pattern=periods.PATTERN)]

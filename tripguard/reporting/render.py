@@ -96,7 +96,7 @@ def to_csv(report: QuarterlyReport, locale: str) -> bytes:
 
 
 def to_html(report: QuarterlyReport, locale: str, timezone: str) -> bytes:
-    from tripguard.web.rendering import env  # the console's templates and filters
+    from tripguard.console.rendering import env  # the console's templates and filters
 
     with language(locale):
         svg = {"targets": charts.plan_targets(report, "svg").decode(),

@@ -9,6 +9,16 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import Select, case, select
 
+from tripguard.console.lists import (
+    Column,
+    Filter,
+    ListSpec,
+    csv_response,
+    fetch,
+    read_query,
+)
+from tripguard.console.shell import error_text, page
+from tripguard.console.streams import stream_response
 from tripguard.core.admission import BulkWhenDownloaded
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
@@ -27,16 +37,6 @@ from tripguard.security.principal import Principal
 from tripguard.telematics.deps import Feed
 from tripguard.vault.deps import AppVault
 from tripguard.vault.service import Vault
-from tripguard.web.lists import (
-    Column,
-    Filter,
-    ListSpec,
-    csv_response,
-    fetch,
-    read_query,
-)
-from tripguard.web.shell import error_text, page
-from tripguard.web.streams import stream_response
 
 router = APIRouter(prefix="/console/incidents", include_in_schema=False)
 CASE_ITEMS = frozenset({"incident"})

@@ -12,6 +12,16 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Select, select
 
+from tripguard.console.confirmations import ask
+from tripguard.console.lists import (
+    Column,
+    Filter,
+    ListSpec,
+    csv_response,
+    fetch,
+    read_query,
+)
+from tripguard.console.shell import Confirmation, ask_first, error_text, page
 from tripguard.core.admission import Bulk, BulkWhenDownloaded
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
@@ -27,16 +37,6 @@ from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal
 from tripguard.vault.deps import AppVault
 from tripguard.vault.service import Vault
-from tripguard.web.confirmations import ask
-from tripguard.web.lists import (
-    Column,
-    Filter,
-    ListSpec,
-    csv_response,
-    fetch,
-    read_query,
-)
-from tripguard.web.shell import Confirmation, ask_first, error_text, page
 
 router = APIRouter(prefix="/console/screening", include_in_schema=False)
 
@@ -186,7 +186,7 @@ def _codes(raw: str | None) -> list[str]:
 
 
 def _facts(raw: str | None) -> dict[str, object]:
-    """What the agency found, as it sent it (the page names each key and value: `web.readable.facts`)."""
+    """What the agency found, as it sent it (the page names each key and value: `console.readable.facts`)."""
     try:
         value = json.loads(raw or "{}")
     except ValueError:

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse
 from pydantic import Field
 
+from tripguard.console.rendering import render, request_locale
+from tripguard.console.shell import problem_text
 from tripguard.core.db import DbSession
 from tripguard.core.deps import AppSettings, SecretKey
 from tripguard.core.errors import DomainError
@@ -21,8 +23,6 @@ from tripguard.screening import invitations
 from tripguard.screening.deps import Agency, ScreeningWake
 from tripguard.security.auth import Public
 from tripguard.vault.deps import AppVault
-from tripguard.web.rendering import render, request_locale
-from tripguard.web.shell import problem_text
 
 router = APIRouter(prefix="/apply", include_in_schema=False)
 Token = Annotated[str, Path(min_length=1, max_length=100)]

@@ -10,6 +10,17 @@ import segno
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from tripguard.console.confirmations import Question, ask
+from tripguard.console.rendering import render
+from tripguard.console.shell import (
+    CONFIRMED,
+    Confirmation,
+    ask_first,
+    error_text,
+    i18n_text,
+    page,
+    safe_next,
+)
 from tripguard.core.db import DbSession
 from tripguard.core.deps import AppSettings
 from tripguard.core.errors import DomainError
@@ -33,17 +44,6 @@ from tripguard.security.deps import SignInLimiter
 from tripguard.security.permissions import API_KEY_SCOPES, STAFF_ROLES, Permission, Role
 from tripguard.security.principal import Principal
 from tripguard.security.schemas import TICKET, USERNAME_PATTERN
-from tripguard.web.confirmations import Question, ask
-from tripguard.web.rendering import render
-from tripguard.web.shell import (
-    CONFIRMED,
-    Confirmation,
-    ask_first,
-    error_text,
-    i18n_text,
-    page,
-    safe_next,
-)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 REVOKE_KEY = ask("security.api_key_revoke", N_("Revoke this API key?"),

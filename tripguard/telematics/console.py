@@ -13,6 +13,17 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.audit import service as audit
+from tripguard.console.labels import trip_state
+from tripguard.console.lists import (
+    Column,
+    Filter,
+    ListSpec,
+    csv_response,
+    fetch,
+    read_query,
+)
+from tripguard.console.shell import page
+from tripguard.console.streams import stream_response
 from tripguard.core.admission import BulkWhenDownloaded
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
@@ -34,17 +45,6 @@ from tripguard.telematics.fleet import registry
 from tripguard.telematics.models import CheckIn, Device, Trip, Vehicle
 from tripguard.telematics.store import trips
 from tripguard.vault.deps import AppVault
-from tripguard.web.labels import trip_state
-from tripguard.web.lists import (
-    Column,
-    Filter,
-    ListSpec,
-    csv_response,
-    fetch,
-    read_query,
-)
-from tripguard.web.shell import page
-from tripguard.web.streams import stream_response
 
 router = APIRouter(prefix="/console/live", include_in_schema=False)
 trips_router = APIRouter(prefix="/console/trips", include_in_schema=False)
@@ -193,7 +193,7 @@ def _open_stream(session: Session, principal: Principal, feed: LiveFeed) -> list
 async def stream(request: Request, principal: LiveMapReader, session: DbSession, feed: Feed,
                  sessions: Sessions) -> StreamingResponse:
     """Server-sent events: one JSON object per message (trip_started, position, trip_ended, alert,
-    incident, check_in), in the protocol of `web.streams`. After a reconnection or a `resync` the
+    incident, check_in), in the protocol of `console.streams`. After a reconnection or a `resync` the
     page reloads the snapshot (positions are not replayed). The trips the stream brings later are
     recorded as it goes (`telematics.detection.onscreen`)."""
     on_map = await run_in_threadpool(_open_stream, session, principal, feed)

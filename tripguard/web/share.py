@@ -9,6 +9,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
+from tripguard.console.rendering import render
 from tripguard.core.bookkeeping import OncePer, Tally, write_bookkeeping
 from tripguard.core.db import DbSession
 from tripguard.core.deps import SecretKey, Sessions
@@ -22,7 +23,6 @@ from tripguard.telematics.deps import Live
 from tripguard.telematics.service import LiveMonitor
 from tripguard.vault.deps import AppVault
 from tripguard.vault.service import Vault
-from tripguard.web.rendering import render
 
 router = APIRouter(prefix="/s", include_in_schema=False)
 Token = Annotated[str, Path(min_length=20, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -76,7 +76,7 @@ def _count_view(link: _Link, share_id: str) -> None:
 def share_page(token: Token, request: Request, link: Link, session: DbSession,
                background: BackgroundTasks) -> HTMLResponse:
     view = _view(link, session, token, background)
-    response = render(request, "share.html", view=view, token=token)
+    response = render(request, "web/share.html", view=view, token=token)
     response.headers.update(NOINDEX)
     return response
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
+from tripguard.console.rendering import request_locale
 from tripguard.core.admission import Bulk
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
@@ -28,7 +29,6 @@ from tripguard.security.auth import (
 from tripguard.security.permissions import Purpose, Role
 from tripguard.security.principal import Principal
 from tripguard.vault.deps import AppVault
-from tripguard.web.rendering import request_locale
 from tripguard.workforce import (
     agreements,
     certificates,

@@ -11,6 +11,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, or_, select
 from starlette.concurrency import run_in_threadpool
 
+from tripguard.console.confirmations import ask
+from tripguard.console.lists import Column, Filter, ListSpec, fetch, read_query
+from tripguard.console.rendering import request_locale
+from tripguard.console.shell import Confirmation, ask_first, error_text, page
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.deps import AppSettings
@@ -30,10 +34,6 @@ from tripguard.security.permissions import Permission, Purpose
 from tripguard.security.principal import Principal
 from tripguard.vault.deps import AppVault
 from tripguard.vault.service import Vault
-from tripguard.web.confirmations import ask
-from tripguard.web.lists import Column, Filter, ListSpec, fetch, read_query
-from tripguard.web.rendering import request_locale
-from tripguard.web.shell import Confirmation, ask_first, error_text, page
 from tripguard.workforce import agreements, discipline, inspections, kpi, supervision
 from tripguard.workforce.models import Attempt, Course, Finding, Violation
 
@@ -74,7 +74,7 @@ EVIDENCE_LABELS = {"audit": N_("Audit entries"), "incidents": N_("Cases"), "comp
 APPEAL_LABELS = {"pending": N_("appeal pending"), "upheld": N_("sanction upheld"),
                  "overturned": N_("sanction overturned")}
 
-# Punitive or final decisions ask first (web/confirmations.py): each sanction by its kind, an appeal's decision,
+# Punitive or final decisions ask first (console/confirmations.py): each sanction by its kind, an appeal's decision,
 # and a new agreement version (everyone of its audience is shut out of personal data until they sign it).
 SANCTION_QUESTIONS = {
     "warning": ask("discipline.warning", N_("Give this person a warning?"),

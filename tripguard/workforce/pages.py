@@ -7,8 +7,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from tripguard.console.rendering import render
 from tripguard.security.auth import Public
-from tripguard.web.rendering import render
 
 router = APIRouter(prefix="/training", include_in_schema=False)
 

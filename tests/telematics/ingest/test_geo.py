@@ -1,5 +1,5 @@
 """WGS-84 ↔ GCJ-02 against published reference points, and only where Chinese providers shift their maps
-(mainland China, Hong Kong, Macau). The browser's copy (web/static/basemap.js) is held to this one in
+(mainland China, Hong Kong, Macau). The browser's copy (console/static/basemap.js) is held to this one in
 tests/web/test_basemap_browser.py."""
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def trips_of(details: dict[str, object]) -> list[str]:
 
 
 class ShownTrips:
-    """A live-map stream's record of the trips it sent (`web.streams.Watcher`)."""
+    """A live-map stream's record of the trips it sent (`console.streams.Watcher`)."""
 
     def __init__(self, factory: sessionmaker[Session], actor: Actor, *, recorded: list[str],
                  every: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:

@@ -105,7 +105,7 @@ def route_segments(routes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np
 
 # GCJ-02 ("Mars coordinates", the obfuscated datum of Chinese map data) and WGS-84: the public formula
 # (Krasovsky ellipsoid constants), as in eviltransform and coordtransform. The same transform, area and
-# constants are in web/static/basemap.js, which shifts the maps' positions onto GCJ-02 tiles; tests hold
+# constants are in console/static/basemap.js, which shifts the maps' positions onto GCJ-02 tiles; tests hold
 # the two to each other (tests/web/test_basemap_browser.py) and to published reference points.
 _A = 6378245.0
 _EE = 0.00669342162296594323

@@ -8,7 +8,7 @@
 // leader can tell which tabs are still there (navigator.locks.query) without timers, which browsers
 // slow down in hidden tabs.
 //
-// The protocol of each stream is kept (tripguard/web/streams.py): a `hello` first, `heartbeat`s, a
+// The protocol of each stream is kept (tripguard/console/streams.py): a `hello` first, `heartbeat`s, a
 // reconnection that names the last event id seen (Last-Event-ID catch-up), `resync`, `closing`. A
 // stream the server refuses says why: when the EventSource gives up (an HTTP error), the leader asks
 // the same address once for its problem+json and tells the tabs (refused: with the problem; signed

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from tripguard.console import readable
 from tripguard.core import i18n
 from tripguard.core.i18n import N_
-from tripguard.web import readable
 
 LABELS = [
     N_("manual"), N_("investigation"),

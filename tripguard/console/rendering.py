@@ -22,24 +22,25 @@ from jinja2 import (
 from jinja2.runtime import Context
 from markupsafe import Markup
 
+from tripguard.console import readable
+from tripguard.console.confirmations import dialog_attributes
+from tripguard.console.labels import detail_label, kind_label, trip_state
+from tripguard.console.streams import cursor_now
 from tripguard.core import i18n
 from tripguard.core.deps import sessions_of, settings_of
-from tripguard.web import readable
-from tripguard.web.confirmations import dialog_attributes
-from tripguard.web.labels import detail_label, kind_label, trip_state
-from tripguard.web.streams import cursor_now
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-TEMPLATE_DIR = PACKAGE_DIR / "web" / "templates"
-# The shell's templates by their name ("base.html"); a domain's by "<domain>/<name>", read from
-# tripguard/<domain>/templates beside its console.py.
-CONSOLE_DOMAINS = ("audit", "delivery", "feedback", "notify", "privacy", "safety", "reporting", "screening",
-                   "security", "telematics", "workforce")
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+# The kit's templates by their name ("base.html"); a package's pages by "<package>/<name>", read from
+# tripguard/<package>/templates beside its console.py (the web shell's: home and share pages). Names, not
+# imports: the kit sits below the packages whose pages it renders.
+PAGE_PACKAGES = ("audit", "delivery", "feedback", "notify", "privacy", "safety", "reporting", "screening",
+                 "security", "telematics", "web", "workforce")
 
 env = Environment(
     loader=ChoiceLoader([
         FileSystemLoader(TEMPLATE_DIR),
-        PrefixLoader({domain: FileSystemLoader(PACKAGE_DIR / domain / "templates") for domain in CONSOLE_DOMAINS}),
+        PrefixLoader({name: FileSystemLoader(PACKAGE_DIR / name / "templates") for name in PAGE_PACKAGES}),
     ]),
     autoescape=select_autoescape(["html"]),
     extensions=["jinja2.ext.i18n"],
@@ -88,7 +89,7 @@ env.globals["action_choices"] = readable.action_choices
 for _name in ("role_name", "purpose_name", "category_name", "action_name", "rule_name", "scope_name"):
     env.globals[_name] = getattr(readable, _name)
 env.globals["detail_label"] = detail_label
-env.globals["asks"] = dialog_attributes  # a destructive button asks first: web/confirmations.py
+env.globals["asks"] = dialog_attributes  # a destructive button asks first: console/confirmations.py
 env.globals["kind_label"] = kind_label
 env.globals["trip_state"] = trip_state
 env.globals["label_map"] = lambda keys: {key: i18n.gettext(key) for key in keys}

@@ -2,7 +2,7 @@
 SQLAlchemy query. A page declares a `ListSpec`; `read_query` takes the request's parameters (anything
 unknown or malformed falls back to the default, never an error); `fetch` runs the page's rows and the
 total; `csv_response` streams the whole filtered list (audited: an export is a bulk read). The
-template side is `web/templates/list.html` (controls, sortable headers, pager). An export reads as the page
+template side is `console/templates/list.html` (controls, sortable headers, pager). An export reads as the page
 does: headers and states in the reader's language, times in the operator's zone with their offset (`Cells`)."""
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from tripguard.audit import service as audit
+from tripguard.console import readable
+from tripguard.console.rendering import request_locale
 from tripguard.core import i18n
 from tripguard.core.deps import settings_of
 from tripguard.security.principal import Principal
-from tripguard.web import readable
-from tripguard.web.rendering import request_locale
 
 PAGE_SIZES = (25, 50, 100)
 MAX_SEARCH = 64

@@ -11,12 +11,12 @@ import pytest
 from babel.messages.pofile import read_po
 from markupsafe import Markup
 
+from tripguard.console import readable
 from tripguard.core import i18n
 from tripguard.privacy.access import ERASED, UNREADABLE
 from tripguard.privacy.catalogue import Category
 from tripguard.security.permissions import API_KEY_SCOPES, Purpose, Role
 from tripguard.telematics.detection.contract import SEVERITY
-from tripguard.web import readable
 
 pytestmark = pytest.mark.no_database
 SOURCE = Path(readable.__file__).resolve().parents[1]

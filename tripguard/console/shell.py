@@ -1,5 +1,6 @@
-"""The console's shell: navigation by role, page rendering inside the layout, the home page, the
-language switch and the error page. Each domain's pages live in its own `console.py`."""
+"""The console's shell: navigation by role, page rendering inside the layout, the language switch, the
+confirmation and error pages. Each domain's pages live in its own `console.py`; the home page is the
+web shell's (`web.home`), since its figures come from every domain."""
 
 from __future__ import annotations
 
@@ -11,20 +12,18 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from tripguard.console.confirmations import Question
+from tripguard.console.labels import detail_label
+from tripguard.console.rendering import render, request_locale
 from tripguard.core import i18n
-from tripguard.core.clock import utcnow
-from tripguard.core.db import DbSession, unit_of_work
-from tripguard.core.deps import AppSettings, sessions_of, settings_of
+from tripguard.core.db import unit_of_work
+from tripguard.core.deps import sessions_of, settings_of
 from tripguard.core.errors import DomainError
 from tripguard.core.i18n import N_
 from tripguard.security import service as security_service
-from tripguard.security.auth import SESSION_COOKIE, ConsoleUser, Public
+from tripguard.security.auth import SESSION_COOKIE, Public
 from tripguard.security.permissions import Permission
 from tripguard.security.principal import Principal
-from tripguard.web import dashboard
-from tripguard.web.confirmations import Question
-from tripguard.web.labels import detail_label
-from tripguard.web.rendering import render, request_locale
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -115,24 +114,6 @@ def i18n_text(request: Request, message: str) -> str:
         return i18n.gettext(message)
     finally:
         i18n.current_locale.reset(token)
-
-
-@router.get("")
-def home(request: Request, principal: ConsoleUser, session: DbSession, settings: AppSettings
-         ) -> HTMLResponse:
-    """Each role's live figures (refreshed every 30 s) and charts of the last 24 hours."""
-    board = dashboard.build(session, principal, utcnow(), timezone=settings.timezone,
-                            ack_seconds=settings.incident_ack_seconds,
-                            cache_seconds=settings.dashboard_quarter_cache_seconds)
-    return page(request, "home.html", principal, "/console", roles=sorted(principal.roles), board=board)
-
-
-@router.get("/figures")
-def home_figures(request: Request, principal: ConsoleUser, session: DbSession,
-                 settings: AppSettings) -> HTMLResponse:
-    return render(request, "home_figures.html", board=dashboard.build(
-        session, principal, utcnow(), charts=False, timezone=settings.timezone,
-        ack_seconds=settings.incident_ack_seconds, cache_seconds=settings.dashboard_quarter_cache_seconds))
 
 
 @root_router.get("/", dependencies=[Public])

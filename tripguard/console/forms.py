@@ -1,6 +1,6 @@
 """The console's forms: a form is checked by a Pydantic model, and what is wrong comes back by field, in
 the page's language, with what was typed kept. The fields are drawn by the macros of
-web/templates/form.html. Bad input is a page with its problems, never a 500."""
+console/templates/form.html. Bad input is a page with its problems, never a 500."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from fastapi import Request
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from tripguard.console.rendering import request_locale
 from tripguard.core import i18n
 from tripguard.core.i18n import N_
-from tripguard.web.rendering import request_locale
 
 MAX_TEXT = 20_000  # what is kept of one field as typed (the models say what is allowed)
 MAX_CHOICES = 50  # values kept of one multiple choice

@@ -3,7 +3,7 @@ globals, installed by `rendering`) for roles, purposes, data categories, audit a
 findings, yes and no, personal values that no longer open, and people named by their name.
 
 Each vocabulary lists its keys as msgids (the project's convention: the zh catalog gives the Chinese, the
-en catalog the English); `tests/web/test_readable.py` checks that every key the code can produce is listed
+en catalog the English); `tests/console/test_readable.py` checks that every key the code can produce is listed
 and translated both ways. A key not listed is shown as it is, which the zh crawl
 (`tests/web/test_readable_pages.py`) reports.
 
@@ -275,7 +275,7 @@ def detail_value(value: object, people: People | None = None, key: str | None = 
 
 
 def detail_key(key: object) -> str:
-    from tripguard.web.labels import (
+    from tripguard.console.labels import (
         detail_label,  # the labels of detail keys live with the shell's labels
     )
 

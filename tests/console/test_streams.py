@@ -1,4 +1,4 @@
-"""The live streams' protocol (web.streams): ids on every event, heartbeats, catch-up from the last
+"""The live streams' protocol (console.streams): ids on every event, heartbeats, catch-up from the last
 event id, resync when a viewer falls behind, and a cursor from a stranger never breaks anything."""
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from tests.builders import (
 from tests.conftest import fresh_database, make_settings
 from tests.web.conftest import serve_in_thread
 from tripguard.app import create_app
+from tripguard.console import streams
 from tripguard.core.db import make_engine, make_sessionmaker
 from tripguard.core.fanout import RESYNC
 from tripguard.security import service
 from tripguard.security.permissions import Role
 from tripguard.telematics.detection.feed import LiveFeed
-from tripguard.web import streams
 
 Event = dict[str, str]
 
