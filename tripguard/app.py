@@ -20,11 +20,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from tripguard.audit import console as audit_console
 from tripguard.audit import tasks as audit_tasks
 from tripguard.audit.api import router as audit_router
 from tripguard.audit.service import Actor
 from tripguard.audit.signing import load_signing_key
+from tripguard.console import audit_pages, notify_pages, privacy_pages, security_pages
 from tripguard.console.shell import STATIC_DIR, render_console_error, root_router
 from tripguard.console.shell import router as shell_router
 from tripguard.core.admission import Admission, AdmitFirst, Limits
@@ -46,10 +46,8 @@ from tripguard.delivery import numbers as delivery_numbers
 from tripguard.delivery.api import router as delivery_router
 from tripguard.feedback import console as feedback_console
 from tripguard.feedback.api import router as feedback_router
-from tripguard.notify import console as notify_console
 from tripguard.notify.senders import OutboxSenders, OutboxWake
 from tripguard.notify.setup import build_notifier
-from tripguard.privacy import console as privacy_console
 from tripguard.privacy.api import router as privacy_router
 from tripguard.privacy.retention import run_retention
 from tripguard.regulator import setup as regulator_setup
@@ -78,7 +76,6 @@ from tripguard.screening.api import eligibility_router
 from tripguard.screening.api import router as screening_router
 from tripguard.screening.providers import SimulatedFaceMatcher, build_agency
 from tripguard.screening.service import rules_from as screening_rules_from
-from tripguard.security import console as security_console
 from tripguard.security.api import router as security_router
 from tripguard.security.auth import declared_permission, request_credential
 from tripguard.security.permissions import Role
@@ -108,11 +105,11 @@ from tripguard.workforce import supervision as workforce_supervision
 from tripguard.workforce.api import router as workforce_router
 
 # Each domain's console pages, rendered in the web shell.
-CONSOLE_ROUTERS = [security_console.router, audit_console.router, privacy_console.router,
+CONSOLE_ROUTERS = [security_pages.router, audit_pages.router, privacy_pages.router,
                    telematics_console.router, telematics_console.trips_router,
                    telematics_console.devices_router, telematics_console.check_ins_router, safety_console.router,
                    feedback_console.router, screening_console.router, delivery_console.router,
-                   workforce_console.router, reporting_console.router, notify_console.router]
+                   workforce_console.router, reporting_console.router, notify_pages.router]
 
 logger = logging.getLogger("tripguard.app")
 

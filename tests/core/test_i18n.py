@@ -50,5 +50,5 @@ def test_a_target_is_a_goal_and_what_an_audit_entry_acted_on_is_its_object() -> 
         assert (i18n.gettext("Target"), i18n.gettext("Object")) == ("目标", "对象")
     finally:
         i18n.current_locale.reset(token)
-    log = (i18n.CATALOG_DIR.parent / "audit" / "templates" / "log.html").read_text()
+    log = (i18n.CATALOG_DIR.parent / "console" / "templates" / "audit" / "log.html").read_text()
     assert '_("Object")' in log and '_("Target")' not in log

@@ -78,7 +78,7 @@ def test_outside_development_the_page_does_not_exist(client: TestClient, db: Ses
 
 @pytest.mark.no_database
 def test_every_message_kind_is_named_in_words() -> None:
-    from tripguard.notify.console import TEMPLATE_LABELS
+    from tripguard.console.notify_pages import TEMPLATE_LABELS
     from tripguard.notify.templates import available
 
     assert set(TEMPLATE_LABELS) == available() | {"emergency_dispatch"}

@@ -11,7 +11,7 @@ from tests.privacy.test_breach_form import GOOD
 from tests.privacy.test_requests import person  # noqa: F401  (the fixture)
 from tests.web.confirming import asks_first, confirmed
 from tripguard.audit.models import AuditEntry
-from tripguard.privacy.console import LIFT_HOLD
+from tripguard.console.privacy_pages import LIFT_HOLD
 from tripguard.privacy.models import BreachSubject, LegalHold
 from tripguard.security.permissions import Role
 

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from tests.web.confirming import asks_first, confirmed
 from tripguard.audit.models import AuditEntry
+from tripguard.console.privacy_notices_pages import PUBLISH_NOTICE
 from tripguard.privacy.models import PrivacyNotice
-from tripguard.privacy.notices_console import PUBLISH_NOTICE
 from tripguard.security.permissions import Role
 
 URL = "/console/privacy/notices"

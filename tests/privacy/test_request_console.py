@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from tests.privacy.test_requests import as_person, file, person  # noqa: F401  (the fixture)
 from tests.web.confirming import asks_first, confirmed
 from tripguard.audit.models import AuditEntry
-from tripguard.privacy.console import APPLY_CORRECTION, ERASE_ON_VERIFY
+from tripguard.console.privacy_pages import APPLY_CORRECTION, ERASE_ON_VERIFY
 from tripguard.privacy.models import DataSubject, SubjectRequest
 from tripguard.security.auth import resolve_principal
 from tripguard.security.permissions import Role

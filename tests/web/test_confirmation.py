@@ -17,11 +17,11 @@ from tests.privacy.test_requests import person  # noqa: F401  (the fixture)
 from tests.web.confirming import asks_first, confirmed
 from tripguard.audit.models import AuditEntry
 from tripguard.console.confirmations import QUESTIONS
+from tripguard.console.privacy_pages import BREACH_QUESTIONS
+from tripguard.console.security_pages import ACCOUNT_ACTIONS
 from tripguard.core.clock import utcnow
-from tripguard.privacy.console import BREACH_QUESTIONS
 from tripguard.privacy.models import Breach, BreachSubject, RetentionRun
 from tripguard.security import service
-from tripguard.security.console import ACCOUNT_ACTIONS
 from tripguard.security.models import ApiKey, StaffSession
 from tripguard.security.permissions import Permission, Role
 

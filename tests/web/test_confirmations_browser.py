@@ -24,18 +24,20 @@ from tests.web.test_console_browser import new_page, sign_in_and_enrol
 from tripguard.app import create_app
 from tripguard.audit.models import AuditEntry
 from tripguard.console.confirmations import Question
-from tripguard.core import i18n
-from tripguard.core.clock import utcnow
-from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
-from tripguard.privacy import access, breaches, retention
-from tripguard.privacy import service as privacy
-from tripguard.privacy.console import (
+from tripguard.console.privacy_notices_pages import PUBLISH_NOTICE
+from tripguard.console.privacy_pages import (
     APPLY_CORRECTION,
     BREACH_QUESTIONS,
     ERASE_ON_VERIFY,
     LIFT_HOLD,
     RETENTION_RUN,
 )
+from tripguard.console.security_pages import ACCOUNT_ACTIONS, REVOKE_KEY
+from tripguard.core import i18n
+from tripguard.core.clock import utcnow
+from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
+from tripguard.privacy import access, breaches, retention
+from tripguard.privacy import service as privacy
 from tripguard.privacy.models import (
     BreachSubject,
     DataSubject,
@@ -44,9 +46,7 @@ from tripguard.privacy.models import (
     RetentionRun,
     SubjectRequest,
 )
-from tripguard.privacy.notices_console import PUBLISH_NOTICE
 from tripguard.security import service as security
-from tripguard.security.console import ACCOUNT_ACTIONS, REVOKE_KEY
 from tripguard.security.models import ApiKey, StaffAccount, StaffSession
 from tripguard.security.permissions import Permission, Role
 from tripguard.security.principal import Principal

@@ -31,11 +31,12 @@ from tripguard.core.deps import sessions_of, settings_of
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
-# The kit's templates by their name ("base.html"); a package's pages by "<package>/<name>", read from
-# tripguard/<package>/templates beside its console.py (the web shell's: home and share pages). Names, not
-# imports: the kit sits below the packages whose pages it renders.
-PAGE_PACKAGES = ("audit", "delivery", "feedback", "notify", "privacy", "safety", "reporting", "screening",
-                 "security", "telematics", "web", "workforce")
+# The kit's templates by their name ("base.html"), and the platform's pages (console/*_pages.py) by
+# "<package>/<name>" from the folders beside them ("audit/log.html"); a business domain's pages by
+# "<domain>/<name>", read from tripguard/<domain>/templates beside its console.py, and the web shell's
+# (home and share pages) by "web/<name>". Names, not imports: the kit sits below the packages whose pages
+# it renders.
+PAGE_PACKAGES = ("delivery", "feedback", "safety", "reporting", "screening", "telematics", "web", "workforce")
 
 env = Environment(
     loader=ChoiceLoader([

@@ -1,4 +1,5 @@
-"""The audit domain's console pages: the audit explorer (filters, paging) and log verification."""
+"""The audit log's console pages: the audit explorer (filters, paging) and log verification (here, in the
+console kit's package, since the kit sits above the platform)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Console pages of the privacy officer: catalogue, subject-request queue, retention, breaches."""
+"""Console pages of the privacy officer: catalogue, subject-request queue, retention, breaches (here, in
+the console kit's package, since the kit sits above the platform; the notices page:
+privacy_notices_pages.py)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from tripguard.console.lists import (
     fetch,
     read_query,
 )
+from tripguard.console.privacy_notices_pages import router as notices_router
 from tripguard.console.shell import (
     Confirmation,
     ask_first,
@@ -45,7 +48,6 @@ from tripguard.privacy import access, breaches, requests, retention
 from tripguard.privacy import service as privacy_service
 from tripguard.privacy.catalogue import Category, catalogue
 from tripguard.privacy.models import Breach, BreachSubject, LegalHold, RetentionRun, SubjectRequest
-from tripguard.privacy.notices_console import router as notices_router
 from tripguard.security.auth import BreachManager, CatalogueReader, RequestHandler, RetentionManager
 from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal
@@ -53,7 +55,7 @@ from tripguard.vault.deps import AppVault
 from tripguard.vault.service import Vault
 
 router = APIRouter(prefix="/console/privacy", include_in_schema=False)
-router.include_router(notices_router)  # the notices page: privacy/notices_console.py
+router.include_router(notices_router)  # the notices page: console/privacy_notices_pages.py
 # Irreversible actions: what each asks first (console/confirmations.py), what it says will happen, its button.
 RETENTION_RUN = ask("privacy.retention_run", N_("Run retention now?"),
                     N_("Everything past its retention period is erased for good: its keys are shredded. "

@@ -1,5 +1,5 @@
-"""The security domain's console pages: sign-in with a second factor, sign-out, staff accounts and
-roles, API keys."""
+"""Security's console pages: sign-in with a second factor, sign-out, staff accounts and roles, API keys
+(here, in the console kit's package, since the kit sits above the platform)."""
 
 from __future__ import annotations
 
