@@ -20,9 +20,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from tripguard.audit import api as audit_api
 from tripguard.audit import console as audit_console
 from tripguard.audit import tasks as audit_tasks
-from tripguard.audit.api import router as audit_router
 from tripguard.audit.service import Actor
 from tripguard.audit.signing import load_signing_key
 from tripguard.core.admission import Admission, AdmitFirst, Limits
@@ -78,7 +78,7 @@ from tripguard.screening.providers import SimulatedFaceMatcher, build_agency
 from tripguard.screening.service import rules_from as screening_rules_from
 from tripguard.security import console as security_console
 from tripguard.security.api import router as security_router
-from tripguard.security.auth import declared_permission, request_credential
+from tripguard.security.auth import AUDIT_GATE, declared_permission, request_credential
 from tripguard.security.permissions import Role
 from tripguard.security.principal import Principal
 from tripguard.security.rate_limit import SlidingWindowLimiter
@@ -107,7 +107,7 @@ from tripguard.workforce import supervision as workforce_supervision
 from tripguard.workforce.api import router as workforce_router
 
 # Each domain's console pages, rendered in the web shell.
-CONSOLE_ROUTERS = [security_console.router, audit_console.router, privacy_console.router,
+CONSOLE_ROUTERS = [security_console.router, audit_console.router(AUDIT_GATE), privacy_console.router,
                    telematics_console.router, telematics_console.trips_router,
                    telematics_console.devices_router, telematics_console.check_ins_router, safety_console.router,
                    feedback_console.router, screening_console.router, delivery_console.router,
@@ -437,7 +437,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.include_router(telematics_router)
     app.include_router(health_router)
     app.include_router(security_router)
-    app.include_router(audit_router)
+    app.include_router(audit_api.router(AUDIT_GATE))
     app.include_router(privacy_router)
     app.include_router(feedback_router)
     app.include_router(screening_router)
