@@ -17,8 +17,9 @@ PAGE = ROOT / "docs" / "architecture.md"
 BEGIN = "<!-- layers: generated from .importlinter by scripts/architecture_layers.py; do not edit by hand -->"
 END = "<!-- end of the generated layers -->"
 MAIN = "importlinter:contract:layers"
-# What each of the main contract's layers is called, by the first package it lists.
-NAMES = {"core": "core", "audit": "platform", "console": "console kit", "telematics": "business domains",
+# What each of the main contract's layers is called, by the first package it lists (the business domains,
+# a layer each, are named once, on the highest).
+NAMES = {"core": "core", "audit": "platform", "console": "console kit", "feedback": "business domains",
          "reporting": "read side", "sim": "demo and simulation", "app": "shell"}
 
 
@@ -47,11 +48,12 @@ def _layer(line: str) -> tuple[list[str], str]:
 def _layers_table(contract: configparser.SectionProxy, names: dict[str, str]) -> list[str]:
     rows = [_layer(line) for line in _lines(contract["layers"])]
     width = max(len(names.get(packages[0], "")) for packages, _ in rows)
+    digits = len(str(len(rows)))
     table = []
     for number, (packages, joined) in zip(range(len(rows), 0, -1), rows, strict=True):
         name = names.get(packages[0], "")
         label = f"{name:<{width}}  " if width else ""
-        table.append(f"  {number}  {label}{(joined or ' ').join(packages)}".rstrip())
+        table.append(f"  {number:>{digits}}  {label}{(joined or ' ').join(packages)}".rstrip())
     return table
 
 

@@ -25,7 +25,7 @@ from tripguard.core.settings import Settings
 from tripguard.privacy import access, retention, service
 from tripguard.security.permissions import Role
 from tripguard.security.principal import Principal
-from tripguard.telematics.models import Trip
+from tripguard.telematics.models import CheckIn, Trip
 from tripguard.vault import backup
 
 STAFF = Principal.for_roles("staff", "stf_WIRING", frozenset({Role.SAFETY_AGENT}), name="Test")
@@ -118,6 +118,44 @@ def test_an_erasure_refuses_without_the_domains(monkeypatch: pytest.MonkeyPatch,
     with pytest.raises(RuntimeError, match="no domain is registered"):
         service.erase_footprint(db, actor=SYSTEM, subject_id="psg_WIRING", at=utcnow(), record_id=None,
                                 reason="test")
+
+
+def test_a_lower_domain_refuses_without_what_the_higher_one_registers(monkeypatch: pytest.MonkeyPatch,
+                                                                       db: Session) -> None:
+    """What telematics, screening and workforce ask of the domains above them (`tripguard.wiring`):
+    nothing registered, they refuse rather than go on without it."""
+    from tripguard.screening import gate, workers
+    from tripguard.telematics import cases
+    from tripguard.workforce import supervision
+
+    monkeypatch.setattr(cases, "_safety", cases._Safety())
+    with pytest.raises(RuntimeError, match="call for help"):  # a "help" answered with no case opened
+        cases.open_for_help(db, check_in=CheckIn(id="chk_WIRING", trip_id="T_WIRING", role="passenger",
+                                                  status="help"), ack_seconds=60)
+    with pytest.raises(RuntimeError, match="evidence"):
+        cases.note_evidence(db, principal=STAFF, incident_id="inc_WIRING", trip_id="T_WIRING")
+    monkeypatch.setattr(workers, "_safety", workers._Safety())
+    with pytest.raises(RuntimeError, match="identity mismatch"):  # a worker blocked with no case to work
+        workers._open_mismatch_case(db, worker_id="drv_WIRING", check_id="idc_WIRING", score=0.1, ack_seconds=60)
+    monkeypatch.setattr(gate, "BLOCKERS", [])
+    with pytest.raises(RuntimeError, match="dispatch gate"):  # cleared without training, agreement, discipline
+        gate.refusal(db, "drv_WIRING")
+    monkeypatch.setattr(supervision, "_feedback", supervision._Feedback())
+    with pytest.raises(RuntimeError, match="complaints"):  # every support agent's read flagged
+        supervision._holds_complaint(db, staff_id="stf_WIRING", order_id="O_WIRING")
+
+
+def test_every_start_registers_what_the_domains_ask_of_each_other() -> None:
+    """In a fresh interpreter: `wire()` fills every registry between two business domains."""
+    program = ("from tripguard.wiring import wire; wire(); wire(); "  # twice: nothing registered twice
+               "from tripguard.screening import gate, workers; from tripguard.telematics import cases; "
+               "from tripguard.workforce import supervision; from tripguard.safety import recordings; "
+               "print(len(gate.BLOCKERS), workers._safety.open_case is not None, "
+               "None not in (cases._safety.open_for_help, cases._safety.note_evidence), "
+               "supervision._feedback.holds_complaint is not None, 'complaint' in recordings.LONGER_HOLDS)")
+    printed = subprocess.run([sys.executable, "-c", program],
+                             capture_output=True, text=True, check=True, timeout=120).stdout.split()
+    assert printed == ["1", "True", "True", "True", "True"]
 
 
 @pytest.mark.no_database

@@ -20,8 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from tripguard.audit import api as audit_api
 from tripguard.audit import tasks as audit_tasks
-from tripguard.audit.api import router as audit_router
 from tripguard.audit.service import Actor
 from tripguard.audit.signing import load_signing_key
 from tripguard.console import audit_pages, notify_pages, privacy_pages, security_pages
@@ -77,7 +77,7 @@ from tripguard.screening.api import router as screening_router
 from tripguard.screening.providers import SimulatedFaceMatcher, build_agency
 from tripguard.screening.service import rules_from as screening_rules_from
 from tripguard.security.api import router as security_router
-from tripguard.security.auth import declared_permission, request_credential
+from tripguard.security.auth import AUDIT_GATE, declared_permission, request_credential
 from tripguard.security.permissions import Role
 from tripguard.security.principal import Principal
 from tripguard.security.rate_limit import SlidingWindowLimiter
@@ -89,6 +89,7 @@ from tripguard.telematics.detection import checkins
 from tripguard.telematics.detection.fast_monitor import BatchMonitor
 from tripguard.telematics.detection.feed import connect_feed
 from tripguard.telematics.detection.monitor import Alert, config_with
+from tripguard.telematics.detection.worker import MonitorSite
 from tripguard.telematics.ingest.bus import InProcessBus, NatsBus
 from tripguard.telematics.ingest.events import format_ts
 from tripguard.telematics.models import CheckIn, Trip, TripAlert
@@ -105,7 +106,7 @@ from tripguard.workforce import supervision as workforce_supervision
 from tripguard.workforce.api import router as workforce_router
 
 # Each domain's console pages, rendered in the web shell.
-CONSOLE_ROUTERS = [security_pages.router, audit_pages.router, privacy_pages.router,
+CONSOLE_ROUTERS = [security_pages.router, audit_pages.router(AUDIT_GATE), privacy_pages.router,
                    telematics_console.router, telematics_console.trips_router,
                    telematics_console.devices_router, telematics_console.check_ins_router, safety_console.router,
                    feedback_console.router, screening_console.router, delivery_console.router,
@@ -172,6 +173,13 @@ def _sos_stored(app: FastAPI, incidents: list[Incident]) -> None:
     """New SOS cases: on the agents' queue now; their SMS and police payload leave now, not next tick."""
     app.state.live_monitor.feed.publish_many([feed_item(i) for i in incidents])
     app.state.outbox_wake.set()
+
+
+def monitor_site(settings: Settings) -> MonitorSite:
+    """What `tripguard worker monitor` runs on: this process's app, composed as the API's is."""
+    app = create_app(settings)
+    return MonitorSite(engine=app.state.engine, vault=app.state.vault, feed=app.state.live_monitor.feed,
+                       options=ingest_options(app))
 
 
 def ingest_options(app: FastAPI) -> IngestOptions:
@@ -435,7 +443,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.include_router(telematics_router)
     app.include_router(health_router)
     app.include_router(security_router)
-    app.include_router(audit_router)
+    app.include_router(audit_api.router(AUDIT_GATE))
     app.include_router(privacy_router)
     app.include_router(feedback_router)
     app.include_router(screening_router)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -22,8 +22,13 @@ from tripguard.regulator.cli import regulator_app
 from tripguard.reporting.cli import report_app, security_check
 from tripguard.security.cli import apikey_app, dependency_scan, staff_app
 from tripguard.sim.cli import sim_app
+from tripguard.telematics import cli as telematics_cli
 from tripguard.telematics.cli import monitor_app, worker_monitor
 from tripguard.vault.cli import backup_app, keys_app
+
+if TYPE_CHECKING:
+    from tripguard.core.settings import Settings
+    from tripguard.telematics.detection.worker import MonitorSite
 
 app = typer.Typer(help="TripGuard: safety and privacy platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -32,6 +37,15 @@ demo_app = typer.Typer(help="The demo set-up of `make run`.", no_args_is_help=Tr
 worker_app = typer.Typer(help="Background workers for scale-out.", no_args_is_help=True)
 worker_app.command("outbox")(outbox)
 worker_app.command("monitor")(worker_monitor)
+
+
+def _monitor_site(settings: Settings) -> MonitorSite:
+    from tripguard.app import monitor_site  # imported by the one command that runs it: every command starts fast
+
+    return monitor_site(settings)
+
+
+telematics_cli.register_site(_monitor_site)
 security_app = typer.Typer(help="The security self-assessment and dependency scan.", no_args_is_help=True)
 security_app.command("check")(security_check)
 security_app.command("scan")(dependency_scan)

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 from tripguard import models  # noqa: F401  # every table on the metadata (backups, the privacy catalogue)
 from tripguard.delivery import wiring as delivery
+from tripguard.feedback import desk
 from tripguard.feedback import service as complaints
 from tripguard.feedback import wiring as feedback
 from tripguard.notify import wiring as notify
 from tripguard.privacy import wiring as privacy
 from tripguard.regulator import wiring as regulator
 from tripguard.safety import recordings
+from tripguard.safety import service as cases
 from tripguard.safety import wiring as safety
+from tripguard.screening import gate, workers
 from tripguard.screening import wiring as screening
+from tripguard.telematics import cases as trip_cases
 from tripguard.telematics import wiring as telematics
+from tripguard.workforce import eligibility, supervision
 from tripguard.workforce import wiring as workforce
 
 PACKAGES = (notify, privacy, telematics, safety, screening, delivery, workforce, feedback, regulator)
@@ -28,6 +33,15 @@ PACKAGES = (notify, privacy, telematics, safety, screening, delivery, workforce,
 def wire() -> None:
     for package in PACKAGES:
         package.register()
-    # Between two business domains (neither imports the other's modules): a trip complained about keeps its
-    # cabin recordings longer.
+    # Between two business domains: the lower never imports the higher (.importlinter's layers), which
+    # registers here what the lower asks of it.
+    # - safety: a trip complained about keeps its cabin recordings longer;
     recordings.LONGER_HOLDS["complaint"] = complaints.complained_about
+    # - workforce's supervision: a support agent holding a complaint about a record has a reason to read it;
+    supervision.register_complaint_holder(desk.is_assigned)
+    # - telematics' routes: a check-in answered "help" opens a case; evidence opened from a case is on its timeline;
+    trip_cases.register(open_for_help=cases.case_for_help, note_evidence=cases.evidence_for_case)
+    # - screening: a shift-start face that does not match opens a case; the dispatch gate asks workforce's
+    #   blockers (training, the agreement, discipline).
+    workers.register_mismatch_case(cases.open_for_identity_mismatch)
+    gate.register_blockers(eligibility.workforce_blockers)

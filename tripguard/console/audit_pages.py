@@ -1,10 +1,14 @@
 """The audit log's console pages: the audit explorer (filters, paging) and log verification (here, in the
-console kit's package, since the kit sits above the platform)."""
+console kit's package, since the kit sits above the platform).
 
-from __future__ import annotations
+Built by `router(gate)` with security's checks (`audit.deps.Gate`), as the audit log's API is (audit sits
+below security and never imports it). Each page names the check it needs (`Reader`). No `from __future__
+import annotations` here: the pages' annotations name that check, local to `router`, so they are read where
+they are written.
+"""
 
 import dataclasses
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -12,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from tripguard.audit import repository as audit_repository
 from tripguard.audit import service as audit_service
-from tripguard.audit.deps import AuditKey
+from tripguard.audit.deps import AuditKey, Gate
 from tripguard.audit.models import AuditEntry
 from tripguard.audit.verify import verify_log
 from tripguard.console import readable
@@ -24,10 +28,6 @@ from tripguard.core import i18n
 from tripguard.core.admission import Bulk, BulkWhenDownloaded
 from tripguard.core.db import DbSession
 from tripguard.core.i18n import N_
-from tripguard.security.auth import AuditReader
-
-router = APIRouter(prefix="/console", include_in_schema=False)
-
 
 # ---- audit explorer --------------------------------------------------------------------------
 
@@ -72,31 +72,35 @@ def _export_row(entry: AuditEntry, cells: Cells) -> list[object]:
             i18n.gettext(entry.outcome), entry.details]
 
 
-@router.get("/audit", dependencies=[BulkWhenDownloaded])
-def audit_page(request: Request, principal: AuditReader, session: DbSession) -> Response:
-    if request.query_params.get("format") == "csv":  # the filtered entries, newest first (an audited export)
-        filters = dataclasses.replace(_audit_filter(request), before_id=None, limit=EXPORT_LIMIT)
-        entries = audit_repository.search_entries(session, query=filters)
-        audit_service.record(session, actor=principal.actor, action="console.export", target_type="list",
-                             target_id="audit", details={"rows": len(entries)})
-        with reader_cells(request, session) as cells:
-            header = [i18n.gettext(column) for column in EXPORT_COLUMNS]
-            body: list[list[object]] = [[cells.text(v) for v in _export_row(e, cells)] for e in entries]
-        return csv_stream("audit", header, body)
-    return page(request, "audit/log.html", principal, "/console/audit",
-                tree_size=audit_service.tree_size(session), head=audit_service.latest_head(session),
-                **_rows_context(request, session))
+def router(gate: Gate) -> APIRouter:
+    """The audit log's pages, each behind the check of `gate` it names."""
+    routes = APIRouter(prefix="/console", include_in_schema=False)
+    # The principal security let in (its `Principal`: the shell's page takes it whole).
+    Reader = Annotated[Any, gate.read]
 
+    @routes.get("/audit", dependencies=[BulkWhenDownloaded])
+    def audit_page(request: Request, principal: Reader, session: DbSession) -> Response:
+        if request.query_params.get("format") == "csv":  # the filtered entries, newest first (an audited export)
+            filters = dataclasses.replace(_audit_filter(request), before_id=None, limit=EXPORT_LIMIT)
+            entries = audit_repository.search_entries(session, query=filters)
+            audit_service.record(session, actor=principal.actor, action="console.export", target_type="list",
+                                 target_id="audit", details={"rows": len(entries)})
+            with reader_cells(request, session) as cells:
+                header = [i18n.gettext(column) for column in EXPORT_COLUMNS]
+                body: list[list[object]] = [[cells.text(v) for v in _export_row(e, cells)] for e in entries]
+            return csv_stream("audit", header, body)
+        return page(request, "audit/log.html", principal, "/console/audit",
+                    tree_size=audit_service.tree_size(session), head=audit_service.latest_head(session),
+                    **_rows_context(request, session))
 
-@router.get("/audit/rows")
-def audit_rows(request: Request, _: AuditReader, session: DbSession) -> HTMLResponse:
-    return render(request, "audit/rows.html", **_rows_context(request, session))
+    @routes.get("/audit/rows")
+    def audit_rows(request: Request, _: Reader, session: DbSession) -> HTMLResponse:
+        return render(request, "audit/rows.html", **_rows_context(request, session))
 
+    @routes.get("/audit/verify", dependencies=[Bulk])
+    def audit_verify(request: Request, _: Reader, session: DbSession, audit_key: AuditKey
+                     ) -> HTMLResponse:
+        report = verify_log(session, public_key=audit_key.public_key())
+        return render(request, "audit/verify.html", report=report)
 
-@router.get("/audit/verify", dependencies=[Bulk])
-def audit_verify(request: Request, _: AuditReader, session: DbSession, audit_key: AuditKey
-                 ) -> HTMLResponse:
-    report = verify_log(session, public_key=audit_key.public_key())
-    return render(request, "audit/verify.html", report=report)
-
-
+    return routes

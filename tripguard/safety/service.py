@@ -216,6 +216,14 @@ def had_a_case(session: Session, staff_id: str, at: datetime, *, trip_id: str | 
                for e in events)
 
 
+def evidence_for_case(session: Session, *, principal: Principal, incident_id: str, trip_id: str,
+                      **what: object) -> str | None:
+    """Evidence about the trip opened from a case (telematics asks, `telematics.cases`): on the case's
+    timeline (`note_evidence`); the case's id if the reader handles it now (`handles`), else None."""
+    incident = note_evidence(session, incident_id=incident_id, trip_id=trip_id, actor=principal.actor, **what)
+    return incident.id if handles(principal, incident) else None
+
+
 def _waiting_at(incident: Incident, at: datetime) -> bool:
     ended = [t for t in (incident.acknowledged_at, incident.resolved_at, incident.closed_at) if t is not None]
     return incident.created_at <= at and (not ended or at <= min(ended))
@@ -260,6 +268,13 @@ def open_for_check_in(session: Session, *, check_in: telematics.CheckInView, ack
     return _case_for_trip(session, source="check_in", severity="critical" if check_in.status == "help" else "high",
                           trip_id=check_in.trip_id, ack_seconds=ack_seconds, kind="check_in",
                           details={"check_in": check_in.id, "answer": check_in.status, "role": check_in.role})
+
+
+def case_for_help(session: Session, *, check_in: telematics.CheckInView, ack_seconds: int
+                  ) -> dict[str, object] | None:
+    """A check-in answered "help" (telematics asks, `telematics.cases`): its case, as the live queue shows it."""
+    incident = open_for_check_in(session, check_in=check_in, ack_seconds=ack_seconds)
+    return feed_item(incident) if incident is not None else None
 
 
 def _new_case(session: Session, *, source: str, severity: str, ack_seconds: int, **fields: object) -> Incident:

@@ -3,7 +3,8 @@ dispatch (`GET /workers/{id}/eligibility`), by assignment (an order given to a c
 gate (a worker opening an order's or a trip's data) and by the safety net (a trip that starts).
 
 Every blocker is listed, not the first: screening (one row by primary key), and the other domains'
-through `BLOCKERS` (training, the confidentiality agreement, discipline; the vehicle's monitoring
+through `BLOCKERS` (training, the confidentiality agreement, discipline: workforce, above screening,
+registers them at start-up from `tripguard.wiring`) and `VEHICLE_BLOCKERS` (the vehicle's monitoring
 device). On the event loop it reads through `core.fastread`; a caller inside a transaction asks
 `refusal`, the same reads through its session. Kept free of the services that open data, so that
 the platform's access gate can ask it.
@@ -22,7 +23,6 @@ from tripguard.core.blockers import Blocker, WorkerRef
 from tripguard.core.clock import utcnow
 from tripguard.core.fastread import BoundReader, FastReader, Row, as_utc, run_now
 from tripguard.telematics import service as telematics
-from tripguard.workforce import eligibility as workforce_eligibility
 
 RESCREEN_GRACE = timedelta(days=30)  # a re-screening still under way does not block at once
 
@@ -62,11 +62,18 @@ def screening_blockers(row: Row, now: datetime) -> list[Blocker]:
 
 Source = Callable[[FastReader, WorkerRef, datetime], Awaitable[list[Blocker]]]
 # Every other source of blockers, each owned by its domain; all are asked, so the worker is told
-# everything to fix at once. The person's own, asked of every worker at work and of every worker read:
-BLOCKERS: list[Source] = [
-    workforce_eligibility.workforce_blockers,  # training, the agreement, discipline
-]
-# and what a driver is dispatched in (not asked when a worker only reads their orders and trips):
+# everything to fix at once. The person's own, asked of every worker at work and of every worker read
+# (registered: workforce's training, agreement and discipline):
+BLOCKERS: list[Source] = []
+
+
+def register_blockers(source: Source) -> None:
+    """A domain's blockers of the person (`tripguard.wiring`); registering one again changes nothing."""
+    if source not in BLOCKERS:
+        BLOCKERS.append(source)
+
+
+# What a driver is dispatched in (not asked when a worker only reads their orders and trips):
 async def _vehicle_blockers(reader: FastReader, worker: WorkerRef, now: datetime) -> list[Blocker]:
     # Looked up when asked, not at import: telematics.service imports privacy, whose access gate imports this.
     return await telematics.vehicle_blockers(reader, worker, now)
@@ -81,6 +88,8 @@ async def eligibility(reader: FastReader, worker_id: str, vehicle_id: str | None
     screened is told only that. `role`: the work asked of them (a courier's order, a driver's trip):
     a worker screened for the other is refused (`screening.role`). `with_vehicle=False`: the person only
     (the access gate: a driver reading a trip is not being dispatched in a vehicle)."""
+    if not BLOCKERS:  # refuse rather than clear a worker no other domain was asked about
+        raise RuntimeError("no domain registered its blockers with the dispatch gate (tripguard.wiring.wire)")
     now = utcnow()
     row = await reader.first(GATE_ROW, worker_id=worker_id)
     if row is None:

@@ -1,10 +1,15 @@
 """Workers once screened: the identity check at shift start, yearly re-screening. The dispatch gate
-itself ("may this worker work?") is `screening.gate`, re-exported here."""
+itself ("may this worker work?") is `screening.gate`, re-exported here.
+
+A face that does not match opens a case for the safety centre: safety sits above screening and registers
+how at start-up (`register_mismatch_case`, from `tripguard.wiring`); screening never imports it."""
 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,7 +23,6 @@ from tripguard.core.errors import Conflict
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
 from tripguard.privacy import access
-from tripguard.safety.service import open_for_identity_mismatch
 from tripguard.screening import service
 from tripguard.screening.gate import (  # noqa: F401 (the dispatch gate, re-exported)
     BLOCKERS,
@@ -31,6 +35,36 @@ from tripguard.screening.gate import (  # noqa: F401 (the dispatch gate, re-expo
 from tripguard.screening.models import Applicant, IdentityCheck, Report
 from tripguard.screening.providers import FaceMatcher
 from tripguard.vault.service import Vault
+
+
+class _Case(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+class OpensMismatchCase(Protocol):
+    def __call__(self, session: Session, *, worker_id: str, check_id: str, score: float,
+                 ack_seconds: int) -> _Case: ...
+
+
+@dataclass
+class _Safety:
+    open_case: OpensMismatchCase | None = None
+
+
+_safety = _Safety()
+
+
+def register_mismatch_case(open_case: OpensMismatchCase) -> None:
+    """What a mismatch opens: the safety centre's case (`safety.service.open_for_identity_mismatch`)."""
+    _safety.open_case = open_case
+
+
+def _open_mismatch_case(session: Session, *, worker_id: str, check_id: str, score: float, ack_seconds: int) -> str:
+    if _safety.open_case is None:  # refuse rather than block a worker with no case for the centre to work
+        raise RuntimeError("no case for an identity mismatch is registered (tripguard.wiring.wire)")
+    return _safety.open_case(session, worker_id=worker_id, check_id=check_id, score=score,
+                             ack_seconds=ack_seconds).id
 
 
 def check_identity(session: Session, vault: Vault, matcher: FaceMatcher, rules: service.Rules, *, actor: Actor,
@@ -59,13 +93,13 @@ def check_identity(session: Session, vault: Vault, matcher: FaceMatcher, rules: 
             service.add_event(session, applicant, "identity.unblocked", actor, check=check.id)
     else:
         applicant.identity_blocked_at = now
-        incident = open_for_identity_mismatch(session, worker_id=worker_id, check_id=check.id,
-                                              score=result.score, ack_seconds=ack_seconds)
-        check.incident_id = incident.id
-        service.add_event(session, applicant, "identity.mismatch", actor, check=check.id, incident=incident.id)
+        incident_id = _open_mismatch_case(session, worker_id=worker_id, check_id=check.id, score=result.score,
+                                          ack_seconds=ack_seconds)
+        check.incident_id = incident_id
+        service.add_event(session, applicant, "identity.mismatch", actor, check=check.id, incident=incident_id)
         if rules.webhook_url:
             notify.enqueue_webhook(session, url=rules.webhook_url, event="worker.identity_mismatch",
-                                   payload={"worker_id": worker_id, "check_id": check.id, "incident_id": incident.id},
+                                   payload={"worker_id": worker_id, "check_id": check.id, "incident_id": incident_id},
                                    idempotency_key=f"identity:{check.id}")
     audit.record(session, actor=actor, action="screening.face_match", target_type="screening_applicants",
                  target_id=worker_id, outcome="success" if result.matched else "denied",

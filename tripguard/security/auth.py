@@ -10,6 +10,7 @@ from fastapi.params import Depends as DependsParam
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from tripguard.audit.deps import Gate
 from tripguard.core.admission import Credential
 from tripguard.core.bookkeeping import write_bookkeeping
 from tripguard.core.db import DbSession
@@ -215,8 +216,6 @@ StaffManager = Annotated[Principal, requires(Permission.STAFF_MANAGE)]
 RoleManager = Annotated[Principal, requires(Permission.STAFF_ROLES)]
 SessionRevoker = Annotated[Principal, requires(Permission.SESSION_REVOKE)]
 ApiKeyManager = Annotated[Principal, requires(Permission.APIKEY_MANAGE)]
-AuditReader = Annotated[Principal, requires(Permission.AUDIT_READ)]
-AuditSigner = Annotated[Principal, requires(Permission.AUDIT_SIGN)]
 ConsoleUser = Annotated[Principal, requires(Permission.CONSOLE_USE)]
 SubjectWriter = Annotated[Principal, requires(Permission.SUBJECT_WRITE)]
 PersonalReader = Annotated[Principal, requires(Permission.PERSONAL_READ)]
@@ -265,3 +264,6 @@ SanctionAppellant = Annotated[Principal, requires(Permission.SANCTION_APPEAL)]
 RecordedMessagesReader = Annotated[Principal, requires(Permission.MESSAGES_RECORDED)]
 ReportReader = Annotated[Principal, requires(Permission.REPORT_READ)]
 ReportCloser = Annotated[Principal, requires(Permission.REPORT_CLOSE)]
+# The audit log's routes and pages stand behind these (audit sits below security: the app factory hands
+# them over, `audit.deps.Gate`).
+AUDIT_GATE = Gate(read=requires(Permission.AUDIT_READ), sign=requires(Permission.AUDIT_SIGN))

@@ -19,10 +19,9 @@ from tripguard.core.deps import AppSettings
 from tripguard.core.errors import DomainError, FieldProblem, InvalidInput, PermissionDenied
 from tripguard.core.types import TIME_WINDOW, Identifier, Reason
 from tripguard.privacy import access
-from tripguard.safety import service as safety
 from tripguard.security.auth import AlertsReader, CheckInReplier, TelematicsIngest, TrajectoryReader
 from tripguard.security.permissions import Purpose, purposes_for
-from tripguard.telematics import service
+from tripguard.telematics import cases, service
 from tripguard.telematics.deps import Bus, Feed, Ingest
 from tripguard.telematics.detection import checkins
 from tripguard.telematics.fleet import registry
@@ -271,9 +270,8 @@ def trip_trajectory(trip_id: Annotated[Identifier, Path()], principal: Trajector
         raise PermissionDenied(f"your role may not open trajectories for {purpose.value}")
     case_id = None
     if incident_id is not None:
-        incident = safety.note_evidence(session, incident_id=incident_id, trip_id=trip_id, actor=principal.actor,
-                                        trajectory=trip_id, format=format, purpose=purpose.value)
-        case_id = incident.id if safety.handles(principal, incident) else None
+        case_id = cases.note_evidence(session, principal=principal, incident_id=incident_id, trip_id=trip_id,
+                                      trajectory=trip_id, format=format, purpose=purpose.value)
     access.check_clearance(session, principal)
     evidence = trips.open_evidence(session, vault, actor=principal.actor, trip_id=trip_id,
                                    purpose=purpose, reason=reason, case_id=case_id)
@@ -292,9 +290,9 @@ def answer_check_in(check_in_id: Annotated[Identifier, Path()], body: CheckInAns
                                reply=body.answer, webhook_url=settings.webhook_url)
     if check_in.status == "help":
         feed.publish({"type": "check_in", **checkins.as_payload(check_in)})
-        incident = safety.open_for_check_in(session, check_in=check_in, ack_seconds=settings.incident_ack_seconds)
-        if incident is not None:
-            feed.publish(safety.feed_item(incident))
+        case = cases.open_for_help(session, check_in=check_in, ack_seconds=settings.incident_ack_seconds)
+        if case is not None:
+            feed.publish(case)
     return CheckInRead.model_validate(check_in)
 
 

@@ -8,14 +8,34 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tripguard.telematics.detection.contract import MonitorConfig, config_with
 
+if TYPE_CHECKING:
+    from tripguard.core.settings import Settings
+    from tripguard.telematics.detection.worker import MonitorSite
+
 monitor_app = typer.Typer(help="Trip monitoring.", no_args_is_help=True)
+
+# The process a monitor worker runs in is composed by the shell (the app factory): `tripguard.cli` registers
+# how, so telematics never imports the shell.
+_site_builders: list[Callable[[Settings], MonitorSite]] = []
+
+
+def register_site(build: Callable[[Settings], MonitorSite]) -> None:
+    if build not in _site_builders:
+        _site_builders.append(build)
+
+
+def _site(settings: Settings) -> MonitorSite:
+    if len(_site_builders) != 1:
+        raise RuntimeError(f"a monitor worker needs one registered site builder, not {len(_site_builders)}")
+    return _site_builders[0](settings)
 
 
 def _config(pairs: list[str]) -> MonitorConfig:
@@ -78,7 +98,6 @@ def worker_monitor(
     import asyncio
     import signal
 
-    from tripguard.app import create_app, ingest_options
     from tripguard.core.cli_support import clean_errors
     from tripguard.core.settings import get_settings
     from tripguard.telematics.detection.feed import connect_feed
@@ -94,15 +113,14 @@ def worker_monitor(
             own, spare = parse_shards(shards, settings.bus_shards), parse_shards(standby, settings.bus_shards)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
-    site = create_app(settings)
+    site = _site(settings)
     if metrics_port:
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port, addr="127.0.0.1")
-    feed = site.state.live_monitor.feed
-    link = connect_feed(feed, settings, name="tripguard-monitor", viewers=False)
-    worker = MonitorWorker(settings, link=link, engine=site.state.engine,
-                           vault=site.state.vault, options=ingest_options(site), feed=feed,
+    link = connect_feed(site.feed, settings, name="tripguard-monitor", viewers=False)
+    worker = MonitorWorker(settings, link=link, engine=site.engine, vault=site.vault, options=site.options,
+                           feed=site.feed,
                            config=config_with(settings.monitor_thresholds), shards=own, standby=spare,
                            batch=batch, poll=poll, takeover_grace=grace)
 

@@ -6,7 +6,9 @@ since the last (by their leaf index), and flags staff who
 - read an order's personal data, or a trip's positions, without a case or a complaint about it to read
   it for (`unassigned`: one finding per person and record, each further read added to its evidence). A
   case is a reason for whoever handles it, and, while it waits in the queue unacknowledged, for any
-  safety agent on duty who opens it to triage (`safety.service.had_a_case`);
+  safety agent on duty who opens it to triage (`safety.service.had_a_case`); a complaint, for the
+  support agent who holds it (the feedback desk's, registered at start-up by `tripguard.wiring`:
+  feedback sits above workforce, which never imports it);
 - give work to a worker the dispatch gate refuses, overriding it with a reason (`gate_override`: one
   finding per override, staff or the operator's backend alike, the order as its record).
 A finding names the staff member, the window and how many, with the audit entries as evidence, and
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -30,7 +33,6 @@ from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
 from tripguard.core.errors import Conflict, NotFound
 from tripguard.core.ids import new_id
-from tripguard.feedback import desk
 from tripguard.safety import service as safety
 from tripguard.security.permissions import Decision
 from tripguard.security.principal import refuse_own
@@ -105,11 +107,38 @@ def _bulk_export(session: Session, entry: EntryView, limits: Thresholds) -> None
 UNASSIGNED_READS = {("personal.read", "delivery_orders"): "order_id", ("trip.trajectory_read", "trip"): "trip_id"}
 
 
+class HoldsComplaint(Protocol):
+    def __call__(self, session: Session, *, staff_id: str, trip_id: str | None = None,
+                 order_id: str | None = None) -> bool:
+        """Does this support agent hold a complaint about the trip or the order?"""
+        ...
+
+
+@dataclass
+class _Feedback:
+    holds_complaint: HoldsComplaint | None = None
+
+
+_feedback = _Feedback()
+
+
+def register_complaint_holder(holds_complaint: HoldsComplaint) -> None:
+    """The feedback desk's answer (`feedback.desk.is_assigned`)."""
+    _feedback.holds_complaint = holds_complaint
+
+
+def _holds_complaint(session: Session, *, staff_id: str, trip_id: str | None = None,
+                     order_id: str | None = None) -> bool:
+    if _feedback.holds_complaint is None:  # refuse rather than flag every support agent's read
+        raise RuntimeError("no holder of complaints is registered (tripguard.wiring.wire)")
+    return _feedback.holds_complaint(session, staff_id=staff_id, trip_id=trip_id, order_id=order_id)
+
+
 def _unassigned(session: Session, entry: EntryView) -> None:
     if entry.purpose == "delivery":  # a kitchen printing its own order's label: its link to the merchant is the reason
         return
     about = {UNASSIGNED_READS[(entry.action, entry.target_type or "")]: entry.target_id}
-    if safety.had_a_case(session, entry.actor_id, entry.ts, **about) or desk.is_assigned(
+    if safety.had_a_case(session, entry.actor_id, entry.ts, **about) or _holds_complaint(
             session, staff_id=entry.actor_id, **about):
         return
     existing = session.scalar(select(Finding).where(Finding.rule == "unassigned", Finding.actor_id == entry.actor_id,

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 
 import nats.errors
 import nats.js.errors
@@ -83,6 +84,16 @@ APPLY_SECONDS = Histogram("tripguard_monitor_apply_seconds", "one fetched batch:
 OWNED = Gauge("tripguard_monitor_shard_owned", "1 while this worker runs the shard", ["shard"])
 CHECKPOINT_SEQ = Gauge("tripguard_monitor_checkpoint_seq", "stream message the last checkpoint holds", ["shard"])
 APPLIED_SEQ = Gauge("tripguard_monitor_applied_seq", "stream message last applied", ["shard"])
+
+
+@dataclass(frozen=True)
+class MonitorSite:
+    """What a monitor worker runs on, built by the process's composition (the shell's app factory)."""
+
+    engine: Engine
+    vault: Vault
+    feed: LiveFeed
+    options: IngestOptions
 
 
 class MonitorWorker:
