@@ -48,7 +48,7 @@ def prepare(directory: Path, workers: int, database_url: str | None) -> tuple[di
     with unit_of_work(make_sessionmaker(engine)) as session:
         for model in (Applicant, Course, Attempt, Signature, Device, Vehicle):
             session.query(model).delete()  # a PostgreSQL database is reused between runs
-        _, secret = security.create_api_key(session, settings, actor=CLI_ACTOR, name="dispatch",
+        _, secret = security.create_api_key(session, settings=settings, actor=CLI_ACTOR, name="dispatch",
                                             scopes={Permission.ELIGIBILITY_READ})
         rows = [{"id": f"wrk_{n}", "role": "driver" if n % 2 else "courier", "status": STATUSES[n % len(STATUSES)],
                  "locale": "zh_CN", "notice_version": "bench", "consented_at": now, "created_at": now,

@@ -64,7 +64,7 @@ def prepare(directory: Path, database_url: str | None = None) -> tuple[dict[str,
     with unit_of_work(make_sessionmaker(make_engine(settings.database_url))) as session:
         security.create_staff(session, actor=CLI_ACTOR, username="agent", display_name="Agent", password=PASSWORD,
                               roles={Role.SAFETY_AGENT})
-        _, secret = security.create_api_key(session, settings, actor=CLI_ACTOR, name="bench",
+        _, secret = security.create_api_key(session, settings=settings, actor=CLI_ACTOR, name="bench",
                                             scopes={Permission.TELEMATICS_INGEST})
     return env, secret
 

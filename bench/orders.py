@@ -37,7 +37,7 @@ def prepare(directory: Path, database_url: str | None) -> tuple[dict[str, str], 
         privacy.publish_notice(session, actor=CLI_ACTOR, version="ord-1", purposes=["delivery"],
                                categories=["user.name"], retention_zh="72小时", retention_en="72 hours",
                                text_zh="告知", text_en="notice")
-        _, secret = security.create_api_key(session, settings, actor=CLI_ACTOR, name="orders",
+        _, secret = security.create_api_key(session, settings=settings, actor=CLI_ACTOR, name="orders",
                                             scopes={Permission.ORDER_SUBMIT, Permission.LABEL_PRINT})
     engine.dispose()
     return env, secret

@@ -75,7 +75,7 @@ def main() -> None:
             wall, cpu = time.perf_counter(), time.process_time()
             for start in range(0, len(uploads), CHUNK):
                 with unit_of_work(factory) as session:
-                    service.enqueue(session, vault, uploads[start:start + CHUNK])
+                    service.enqueue(session, vault=vault, uploads=uploads[start:start + CHUNK])
             rounds.append((time.perf_counter() - wall, time.process_time() - cpu))
         sender = Sender(factory, vault, RecordingTransport(), concatenated, batch=500)
         wall = time.perf_counter()

@@ -49,7 +49,7 @@ def seal_open_rate(vault: Vault, factory, n: int, *, warm: bool) -> float:  # ty
 def erasure_time(vault: Vault, factory, volume: int) -> float:  # type: ignore[no-untyped-def]
     subject_id = f"psg_vol_{volume}"
     with unit_of_work(factory) as session:
-        service.upsert_subject(session, vault, actor=ACTOR, subject_id=subject_id, kind="passenger",
+        service.upsert_subject(session, vault=vault, actor=ACTOR, subject_id=subject_id, kind="passenger",
                                notice_version="bench", values={"name": "王小明", "phone": "13800001234"})
         rows = [{"id": f"{subject_id}_{i}", "subject_id": subject_id,
                  "payload": vault.seal(session, subject_id=subject_id, table="bench_subject_rows", column="payload",
@@ -57,7 +57,7 @@ def erasure_time(vault: Vault, factory, volume: int) -> float:  # type: ignore[n
         session.execute(insert(subject_rows), rows)
     started = time.perf_counter()
     with unit_of_work(factory) as session:
-        service.erase_subject(session, vault, actor=ACTOR, subject_id=subject_id, reason="subject_request")
+        service.erase_subject(session, vault=vault, actor=ACTOR, subject_id=subject_id, reason="subject_request")
     erase_s = time.perf_counter() - started
     with factory() as session:  # every one of the subject's rows is now noise
         unreadable = 0
@@ -95,14 +95,14 @@ def main() -> None:
             service.publish_notice(session, actor=ACTOR, version="bench", purposes=["emergency"],
                                    categories=["user.name"], retention_zh="-", retention_en="-", text_zh="-",
                                    text_en="-")
-            service.upsert_subject(session, vault, actor=ACTOR, subject_id="psg_export", kind="passenger",
+            service.upsert_subject(session, vault=vault, actor=ACTOR, subject_id="psg_export", kind="passenger",
                                    notice_version="bench", values={"name": "李雷", "phone": "13800002222",
                                                                    "email": "lilei@example.com"})
         started = time.perf_counter()
         exports = 500
         for _ in range(exports):
             with unit_of_work(factory) as session:
-                service.export_subject(session, vault, actor=ACTOR, subject_id="psg_export")
+                service.export_subject(session, vault=vault, actor=ACTOR, subject_id="psg_export")
         export_ms = (time.perf_counter() - started) / exports * 1000
         erasures = {volume: erasure_time(vault, factory, volume) for volume in volumes}
         engine.dispose()

@@ -90,17 +90,17 @@ def test_the_access_gate_refuses_when_a_registered_clearance_says_no(monkeypatch
 
     monkeypatch.setattr(access._checks, "person", unsigned)
     with pytest.raises(AgreementUnsigned):
-        access.check_clearance(db, STAFF)
+        access.check_clearance(db, principal=STAFF)
     assert asked == [("stf_WIRING", "staff")]
     monkeypatch.setattr(access._checks, "person", lambda session, person_id, audience: "access.suspended")
     with pytest.raises(AccessSuspended):
-        access.check_clearance(db, STAFF)
+        access.check_clearance(db, principal=STAFF)
     monkeypatch.setattr(access._checks, "person", lambda session, person_id, audience: None)
-    access.check_clearance(db, STAFF)  # cleared
+    access.check_clearance(db, principal=STAFF)  # cleared
 
     monkeypatch.setattr(access._checks, "worker", lambda session, worker_id: (Blocker("training.missing"),))
     with pytest.raises(NotClearedToWork) as refused:
-        access.check_clearance(db, DRIVER)
+        access.check_clearance(db, principal=DRIVER)
     assert refused.value.extensions["blockers"][0]["code"] == "training.missing"
 
 
@@ -108,9 +108,9 @@ def test_the_access_gate_refuses_with_no_check_registered(monkeypatch: pytest.Mo
     monkeypatch.setattr(access._checks, "person", None)
     monkeypatch.setattr(access._checks, "worker", None)
     with pytest.raises(RuntimeError, match="no clearance check"):
-        access.check_clearance(db, STAFF)
+        access.check_clearance(db, principal=STAFF)
     with pytest.raises(RuntimeError, match="no dispatch-gate check"):
-        access.check_clearance(db, DRIVER)
+        access.check_clearance(db, principal=DRIVER)
 
 
 def test_an_erasure_refuses_without_the_domains(monkeypatch: pytest.MonkeyPatch, db: Session) -> None:
@@ -139,7 +139,7 @@ def test_a_lower_domain_refuses_without_what_the_higher_one_registers(monkeypatc
         workers._open_mismatch_case(db, worker_id="drv_WIRING", check_id="idc_WIRING", score=0.1, ack_seconds=60)
     monkeypatch.setattr(gate, "BLOCKERS", [])
     with pytest.raises(RuntimeError, match="dispatch gate"):  # cleared without training, agreement, discipline
-        gate.refusal(db, "drv_WIRING")
+        gate.refusal(db, worker_id="drv_WIRING")
     monkeypatch.setattr(supervision, "_feedback", supervision._Feedback())
     with pytest.raises(RuntimeError, match="complaints"):  # every support agent's read flagged
         supervision._holds_complaint(db, staff_id="stf_WIRING", order_id="O_WIRING")

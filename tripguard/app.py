@@ -192,8 +192,8 @@ def ingest_options(app: FastAPI) -> IngestOptions:
             feed.publish(feed_item(incident))
 
     def on_trip_started(session: Session, trip: Trip) -> None:
-        share_automatically(session, app.state.vault, settings.secret_key.get_secret_value(), trip=trip,
-                            base_url=settings.base_url, zone=ZoneInfo(settings.timezone))
+        share_automatically(session, vault=app.state.vault, secret_key=settings.secret_key.get_secret_value(),
+                            trip=trip, base_url=settings.base_url, zone=ZoneInfo(settings.timezone))
         for incident in link_claims(session, trip=trip):  # an SOS that named this trip before it arrived
             feed.publish(feed_item(incident))
 
@@ -222,8 +222,8 @@ def _demo_press(app: FastAPI, passenger_id: str, trip_id: str) -> None:
     """A demo passenger presses SOS on their trip, through the SOS service as the app's press would."""
     caller = Principal.for_roles("subject", passenger_id, frozenset({Role.PASSENGER}))
     with unit_of_work(app.state.emergency_sessionmaker) as session:
-        raised = sos.raise_many(session, sos_desk(app), [sos.Press(caller, trip_id=trip_id,
-                                                                    idempotency_key=f"demo:{trip_id}")])
+        raised = sos.raise_many(session, desk=sos_desk(app), presses=[sos.Press(caller, trip_id=trip_id,
+                                                                                 idempotency_key=f"demo:{trip_id}")])
     _sos_stored(app, [r.incident for r in raised if r.new])
 
 
@@ -254,9 +254,10 @@ def _screening_round(app: FastAPI) -> None:
     factory, vault, agency = app.state.sessionmaker, app.state.vault, app.state.screening_agency
     rules = screening_rules_from(settings)
     screening_workers.schedule_rescreens(factory, agency=agency.name)
-    screening_adjudication.watch_notices(factory, rules)
-    screening_adjudication.expire_notices(factory, vault, rules)
-    screening_agency.dispatch_reports(factory, vault, agency, rules, max_attempts=settings.screening_max_attempts,
+    screening_adjudication.watch_notices(factory, rules=rules)
+    screening_adjudication.expire_notices(factory, vault=vault, rules=rules)
+    screening_agency.dispatch_reports(factory, vault=vault, agency=agency, rules=rules,
+                                      max_attempts=settings.screening_max_attempts,
                                       timeout_seconds=settings.screening_timeout_seconds)
 
 
@@ -269,10 +270,10 @@ def background_jobs(app: FastAPI) -> list[Job]:
                         lambda: audit_tasks.sequence_entries(factory), "audit.sequence"))
     if settings.audit_head_interval_seconds > 0:
         jobs.append(Job(settings.audit_head_interval_seconds,
-                        lambda: audit_tasks.sign_head_if_grown(factory, app.state.audit_key), "audit.sign_head"))
+                        lambda: audit_tasks.sign_head_if_grown(factory, key=app.state.audit_key), "audit.sign_head"))
     if settings.retention_interval_seconds > 0:
         jobs.append(Job(settings.retention_interval_seconds,
-                        lambda: run_retention(factory, app.state.vault, settings, dry_run=False,
+                        lambda: run_retention(factory, vault=app.state.vault, settings=settings, dry_run=False,
                                               actor=Actor("system", "scheduler")), "privacy.retention"))
     if settings.incident_interval_seconds > 0:
         jobs.append(Job(settings.incident_interval_seconds, lambda: _escalate_incidents(app), "safety.escalate"))
@@ -284,12 +285,13 @@ def background_jobs(app: FastAPI) -> list[Job]:
     if settings.supervision_interval_seconds > 0:
         limits = workforce_supervision.Thresholds(timezone=settings.timezone)
         jobs.append(Job(settings.supervision_interval_seconds,
-                        lambda: workforce_supervision.run_rules(factory, limits), "workforce.supervision"))
+                        lambda: workforce_supervision.run_rules(factory, limits=limits), "workforce.supervision"))
     if settings.digest_interval_seconds > 0:  # hourly by default: the day's device snapshot, then any digest due
         jobs.append(Job(settings.digest_interval_seconds,
                         lambda: reporting_snapshots.take(factory, timezone=settings.timezone), "reporting.snapshots"))
         jobs.append(Job(settings.digest_interval_seconds,
-                        lambda: reporting_digests.run(factory, app.state.vault, settings), "reporting.digests"))
+                        lambda: reporting_digests.run(factory, vault=app.state.vault,
+                                                      settings=settings), "reporting.digests"))
     if settings.delivery_interval_seconds > 0:
         quiet = timedelta(hours=settings.delivery_number_quiet_hours)
         jobs.append(Job(settings.delivery_interval_seconds, lambda: delivery_numbers.expire_due(factory, quiet=quiet),
@@ -315,12 +317,12 @@ def outbox_senders(app: FastAPI) -> OutboxSenders:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     link: NatsLink | None = app.state.nats
     if link is None and app.state.settings.demo_city:  # a stopped demo's trips will never be finished
-        closed = await run_in_threadpool(close_interrupted, app.state.sessionmaker, app.state.vault)
+        closed = await run_in_threadpool(close_interrupted, app.state.sessionmaker, vault=app.state.vault)
         if closed:
             logger.info("demo trips closed", extra={"event": f"{closed} trips the last run left under way"})
     if link is None:  # the monitor runs here (else in `tripguard worker monitor`, from its checkpoints)
-        restored = await run_in_threadpool(restore_monitor, app.state.sessionmaker, app.state.live_monitor,
-                                           app.state.vault)
+        restored = await run_in_threadpool(restore_monitor, app.state.sessionmaker, live=app.state.live_monitor,
+                                           vault=app.state.vault)
         if restored:
             logger.info("monitor restored", extra={"event": f"{restored} trips under way"})
     else:
@@ -328,7 +330,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Emergency contacts stored before contacts were data subjects get theirs (nothing to do after the first
     # run). A failure is logged and tried again at the next start: it never keeps the server (and SOS) down.
     try:
-        linked = await run_in_threadpool(contact_rights.link_existing, app.state.sessionmaker, app.state.vault)
+        linked = await run_in_threadpool(contact_rights.link_existing, app.state.sessionmaker, vault=app.state.vault)
     except SQLAlchemyError:
         logger.exception("emergency contacts not registered; tried again at the next start")
     else:

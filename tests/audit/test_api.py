@@ -157,13 +157,13 @@ def test_periodic_signer_signs_only_when_the_log_grew(db: Session, session_facto
     from tripguard.audit.tasks import sign_head_if_grown
 
     add_entries(db, 2)
-    sign_head_if_grown(session_factory, app.state.audit_key)
+    sign_head_if_grown(session_factory, key=app.state.audit_key)
     first = audit.latest_head(db)
     assert first is not None and first.tree_size == count_entries(db)
-    sign_head_if_grown(session_factory, app.state.audit_key)
+    sign_head_if_grown(session_factory, key=app.state.audit_key)
     assert audit.latest_head(db).tree_size == first.tree_size  # type: ignore[union-attr]
     add_entries(db, 1)
-    sign_head_if_grown(session_factory, app.state.audit_key)
+    sign_head_if_grown(session_factory, key=app.state.audit_key)
     assert audit.latest_head(db).tree_size == first.tree_size + 1  # type: ignore[union-attr]
 
 

@@ -79,7 +79,7 @@ def _held(app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch, tar
 
 
 def _ingest_key(db: Session, app: FastAPI) -> str:
-    _, key = security.create_api_key(db, app.state.settings, actor=TEST_ACTOR, name="operator",
+    _, key = security.create_api_key(db, settings=app.state.settings, actor=TEST_ACTOR, name="operator",
                                      scopes={Permission.TELEMATICS_INGEST, Permission.ALERTS_READ})
     db.flush()
     return key

@@ -53,7 +53,7 @@ def test_sos_gets_through_a_stalled_upload_and_a_slow_batch(tmp_path: Path) -> N
     settings = make_settings(url, tmp_path / "keys", body_timeout_seconds=STALL_SECONDS)
     engine = make_engine(url)
     with unit_of_work(make_sessionmaker(engine)) as session:
-        _, api_key = service.create_api_key(session, settings, actor=TEST_ACTOR, name="dispatch",
+        _, api_key = service.create_api_key(session, settings=settings, actor=TEST_ACTOR, name="dispatch",
                                             scopes={Permission.TELEMATICS_INGEST})
     engine.dispose()
     with serve_in_thread(create_app(settings)) as base:

@@ -32,7 +32,7 @@ def test_cluster_up_runs_the_set_restarts_a_killed_worker_while_the_api_answers_
     create_app(cli_site)  # the keys
     engine = make_engine(cli_site.database_url)
     with unit_of_work(make_sessionmaker(engine)) as session:
-        _, api_key = security.create_api_key(session, cli_site, actor=CLI_ACTOR, name="cluster test",
+        _, api_key = security.create_api_key(session, settings=cli_site, actor=CLI_ACTOR, name="cluster test",
                                              scopes={Permission.TELEMATICS_INGEST})
     bus_name = f"c{uuid.uuid4().hex[:8]}"
     ports = (free_port(), free_port())

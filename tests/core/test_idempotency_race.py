@@ -29,7 +29,7 @@ def test_thirty_parallel_retries_of_one_ingest_batch(tmp_path: Path) -> None:
                              admission_running_requests=32)
     engine = make_engine(url)
     with unit_of_work(make_sessionmaker(engine)) as session:
-        _, api_key = service.create_api_key(session, settings, actor=TEST_ACTOR, name="dispatch",
+        _, api_key = service.create_api_key(session, settings=settings, actor=TEST_ACTOR, name="dispatch",
                                             scopes={Permission.TELEMATICS_INGEST})
     engine.dispose()
     answers: list[tuple[int, str]] = []

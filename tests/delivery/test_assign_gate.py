@@ -124,7 +124,7 @@ def test_an_override_with_a_reason_is_audited_reported_and_opens_that_order(  # 
     # supervision is told
     audit.sequence_all(db)
     db.commit()
-    run_rules(session_factory, ALL_DAY)
+    run_rules(session_factory, limits=ALL_DAY)
     found = db.scalars(select(Finding).where(Finding.rule == "gate_override")).all()
     assert [(f.actor_id, f.record, f.evidence) for f in found] == [("key_TEST", "O1", [entry.id])]
     act_as(Role.SUPERVISOR)

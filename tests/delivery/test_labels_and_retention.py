@@ -63,13 +63,14 @@ def test_after_the_window_the_order_holds_no_personal_data(client: TestClient, d
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     client.post("/api/v1/orders/O1/status", json={"status": "cancelled"})
     settings = app.state.settings
-    run_retention(session_factory, app.state.vault, settings, dry_run=False, actor=SYSTEM)
+    run_retention(session_factory, vault=app.state.vault, settings=settings, dry_run=False, actor=SYSTEM)
     db.expire_all()
     assert db.get(Order, "O1").customer_name is not None  # type: ignore[union-attr]  # inside the window
     db.execute(update(Order).where(Order.id == "O1").values(
         completed_at=utcnow() - timedelta(hours=settings.retention_delivery_contact_hours, minutes=1)))
     db.commit()
-    report = run_retention(session_factory, app.state.vault, settings, dry_run=False, actor=SYSTEM).report
+    report = run_retention(session_factory, vault=app.state.vault, settings=settings, dry_run=False,
+                           actor=SYSTEM).report
     assert report["delivery_orders"]["erased"] == 1  # type: ignore[index]
     db.expire_all()
     order = db.get(Order, "O1")
@@ -136,7 +137,8 @@ def test_an_orders_personal_data_never_reaches_the_logs(client: TestClient, db: 
             client.post("/api/v1/orders/O1/status", json={"status": "cancelled"})
             db.execute(update(Order).values(completed_at=utcnow() - timedelta(days=4)))
             db.commit()
-            run_retention(session_factory, app.state.vault, app.state.settings, dry_run=False, actor=SYSTEM)
+            run_retention(session_factory, vault=app.state.vault, settings=app.state.settings, dry_run=False,
+                          actor=SYSTEM)
     finally:
         logger.removeHandler(caplog.handler)
     formatter = JsonFormatter()

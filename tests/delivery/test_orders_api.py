@@ -90,7 +90,7 @@ def _as(client: TestClient, act_as, db: Session, party: str) -> None:  # type: i
 
 def _code(app: FastAPI, session_factory: sessionmaker[Session]) -> str:
     sms = RecordingChannel(name="sms")
-    dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": sms}))
+    dispatch_due(session_factory, vault=app.state.vault, notifier=Notifier(channels={"sms": sms}))
     assert sms.sent and sms.sent[-1].to == "13800001234"
     return re.search(r"\b\d{4}\b", sms.sent[-1].body).group()  # type: ignore[union-attr]
 

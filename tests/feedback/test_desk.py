@@ -46,7 +46,7 @@ def test_a_customers_complaint_is_answered_and_they_are_told(client: TestClient,
     stored = db.get(Complaint, filed["id"])
     assert stored is not None and stored.answer is not None and "退款".encode() not in stored.answer
     sms = RecordingChannel(name="sms")
-    dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": sms}))
+    dispatch_due(session_factory, vault=app.state.vault, notifier=Notifier(channels={"sms": sms}))
     assert [m.to for m in sms.sent] == ["13800001234"] and filed["id"] in sms.sent[0].body  # the customer told
     used = db.scalars(select(AuditEntry).where(AuditEntry.action == "personal.use", AuditEntry.target_id == "O1")).one()
     assert (used.purpose, used.actor_id) == ("support", agent.id)  # the order's phone, opened for the purpose

@@ -40,7 +40,7 @@ def desk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         privacy.publish_notice(session, actor=TEST_ACTOR, version="n1", purposes=["support"],
                                categories=["user.name"], retention_zh="两年", retention_en="two years",
                                text_zh="说明", text_en="notice")
-        privacy.upsert_subject(session, vault, actor=TEST_ACTOR, subject_id="cus_1", kind="customer",
+        privacy.upsert_subject(session, vault=vault, actor=TEST_ACTOR, subject_id="cus_1", kind="customer",
                                notice_version="n1", values={"name": "赵六", "phone": "13800006666"})
         orders.take_order(session, vault=vault, actor=TEST_ACTOR, intake=orders.Intake(  # the order complained about
             order_id="ord_9", customer_id="cus_1", merchant_id="M1", city="beijing", notice_version="n1",

@@ -68,7 +68,7 @@ def test_a_batch_too_small_for_everything_takes_the_emergency_lane(db: Session, 
     sms, gateway = RecordingChannel(name="sms"), RecordingChannel(name="emergency")
     notifier = Notifier(channels={"sms": sms, "emergency": gateway, "webhook": RecordingChannel(name="webhook")},
                         batch=2)
-    assert service.dispatch_due(session_factory, app.state.vault, notifier).sent == 2
+    assert service.dispatch_due(session_factory, vault=app.state.vault, notifier=notifier).sent == 2
     assert [m.message_id for m in gateway.sent] == [ids["gateway"]]
     assert [m.message_id for m in sms.sent] == [ids["contact"]]
 

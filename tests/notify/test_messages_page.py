@@ -21,13 +21,14 @@ from tripguard.security.permissions import ROLE_PERMISSIONS, Permission, Role
 
 def texted(app: FastAPI, db: Session) -> str:
     """A verification code texted to a person, sent by the outbox through the recording SMS channel."""
-    privacy.upsert_subject(db, app.state.vault, actor=TEST_ACTOR, subject_id="P-MSG", kind="passenger",
+    privacy.upsert_subject(db, vault=app.state.vault, actor=TEST_ACTOR, subject_id="P-MSG", kind="passenger",
                            notice_version=None, values={"name": "韩梅梅", "phone": "13800005555"})
     notify.enqueue_to_person(db, vault=app.state.vault, subject_id="P-MSG", channel="sms", to="13800005555",
                              template="verification_code", locale="zh_CN", params={"code": "482913", "minutes": 10},
                              idempotency_key="test:code")
     db.commit()
-    notify.dispatch_due(lambda: db, app.state.vault, app.state.notifier)  # type: ignore[arg-type, return-value]
+    notify.dispatch_due(lambda: db, vault=app.state.vault,
+                        notifier=app.state.notifier)  # type: ignore[arg-type, return-value]
     return "482913"
 
 

@@ -52,9 +52,9 @@ def test_dispatch_sends_once(db: Session, app, session_factory: sessionmaker[Ses
     queue_code(db, app, key="code-2", locale="en")
     db.commit()
     sms = RecordingChannel(name="sms")
-    result = dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": sms}))
+    result = dispatch_due(session_factory, vault=app.state.vault, notifier=Notifier(channels={"sms": sms}))
     assert result.sent == 2
-    assert dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": sms})).sent == 0
+    assert dispatch_due(session_factory, vault=app.state.vault, notifier=Notifier(channels={"sms": sms})).sent == 0
     bodies = sorted(m.body for m in sms.sent)
     assert any("验证码是 493817" in b for b in bodies) and any("Your code is 493817" in b for b in bodies)
     assert {m.to for m in sms.sent} == {"13800004242"}
@@ -67,8 +67,8 @@ def test_a_backlog_is_sent_in_batches_until_none_is_full(db: Session, app,  # ty
     db.commit()
     sms = RecordingChannel(name="sms")
     notifier = Notifier(channels={"sms": sms}, batch=3)
-    assert service.dispatch_backlog(session_factory, app.state.vault, notifier, rounds=2).sent == 6
-    assert service.dispatch_backlog(session_factory, app.state.vault, notifier).sent == 1
+    assert service.dispatch_backlog(session_factory, vault=app.state.vault, notifier=notifier, rounds=2).sent == 6
+    assert service.dispatch_backlog(session_factory, vault=app.state.vault, notifier=notifier).sent == 1
     assert len(sms.sent) == 7
 
 
@@ -77,7 +77,7 @@ def test_transient_failures_back_off_then_die(db: Session, app, session_factory:
     db.commit()
     notifier = Notifier(channels={"sms": FlakyChannel(failures=100)}, max_attempts=3)
     for attempt in range(1, 4):
-        result = dispatch_due(session_factory, app.state.vault, notifier)
+        result = dispatch_due(session_factory, vault=app.state.vault, notifier=notifier)
         db.refresh(message)
         assert message.attempts == attempt
         if attempt < 3:
@@ -91,11 +91,11 @@ def test_a_retry_succeeds(db: Session, app, session_factory: sessionmaker[Sessio
     message = queue_code(db, app)
     db.commit()
     channel = FlakyChannel(failures=1)
-    dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": channel}))
+    dispatch_due(session_factory, vault=app.state.vault, notifier=Notifier(channels={"sms": channel}))
     db.refresh(message)
     message.next_attempt_at = utcnow() - timedelta(seconds=1)
     db.commit()
-    assert dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": channel})).sent == 1
+    assert dispatch_due(session_factory, vault=app.state.vault, notifier=Notifier(channels={"sms": channel})).sent == 1
     assert len(channel.sent) == 1
 
 
@@ -104,7 +104,7 @@ def test_message_to_an_erased_person_is_not_sent(db: Session, app, session_facto
     app.state.vault.shred(db, subject_id="psg_42", reason="subject_request")
     db.commit()
     sms = RecordingChannel(name="sms")
-    assert dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": sms})).dead == 1
+    assert dispatch_due(session_factory, vault=app.state.vault, notifier=Notifier(channels={"sms": sms})).dead == 1
     db.refresh(message)
     assert message.status == "dead" and not sms.sent
 
@@ -136,7 +136,8 @@ def test_webhook_is_signed(db: Session, app, session_factory, webhook_receiver) 
                             idempotency_key="evt-1")
     db.commit()
     secret = "webhook-secret-for-tests"
-    result = dispatch_due(session_factory, app.state.vault, Notifier(channels={"webhook": WebhookChannel(secret=secret)}))
+    result = dispatch_due(session_factory, vault=app.state.vault,
+                          notifier=Notifier(channels={"webhook": WebhookChannel(secret=secret)}))
     assert result.sent == 1
     headers, body = received[0]
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -149,9 +150,9 @@ def test_every_attempt_carries_the_same_message_id(db: Session, app, session_fac
     message = queue_code(db, app)
     db.commit()
     flaky = FlakyChannel(failures=1)
-    dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": flaky}))
+    dispatch_due(session_factory, vault=app.state.vault, notifier=Notifier(channels={"sms": flaky}))
     db.refresh(message)
     message.next_attempt_at = utcnow() - timedelta(seconds=1)
     db.commit()
-    dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": flaky}))
+    dispatch_due(session_factory, vault=app.state.vault, notifier=Notifier(channels={"sms": flaky}))
     assert [m.message_id for m in flaky.attempted] == [message.id, message.id]

@@ -37,7 +37,7 @@ def test_every_template_begins_its_text_with_the_deployments_signature_and_no_ot
 
 def test_the_signature_set_in_the_settings_signs_every_text(db: Session, app: FastAPI, settings: Settings) -> None:
     vault = app.state.vault
-    privacy.upsert_subject(db, vault, actor=TEST_ACTOR, subject_id="P-SIG", kind="passenger", notice_version=None,
+    privacy.upsert_subject(db, vault=vault, actor=TEST_ACTOR, subject_id="P-SIG", kind="passenger", notice_version=None,
                            values={"phone": "13800005555"})
     try:
         build_notifier(settings.model_copy(update={"sms_signature": "安心出行"}))

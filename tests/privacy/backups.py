@@ -52,7 +52,7 @@ def add_people(settings: Settings) -> None:
                                categories=["user.name"], retention_zh="两年", retention_en="two years",
                                text_zh="说明", text_en="notice")
         for subject_id, (name, phone) in PEOPLE.items():
-            service.upsert_subject(session, vault, actor=TEST_ACTOR, subject_id=subject_id, kind="passenger",
+            service.upsert_subject(session, vault=vault, actor=TEST_ACTOR, subject_id=subject_id, kind="passenger",
                                    notice_version="n1", values={"name": name, "phone": phone})
 
 
@@ -61,7 +61,7 @@ def erase(settings: Settings, subject_id: str) -> bytes:
     with site_session(settings) as (session, vault):
         key = vault.data_key(session, subject_id, create=False)
         assert key is not None
-        service.erase_subject(session, vault, actor=TEST_ACTOR, subject_id=subject_id, reason="subject_request")
+        service.erase_subject(session, vault=vault, actor=TEST_ACTOR, subject_id=subject_id, reason="subject_request")
     return key
 
 

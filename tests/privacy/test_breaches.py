@@ -21,7 +21,7 @@ def test_breach_lifecycle(client: TestClient, db: Session, app, session_factory,
     service.publish_notice(db, actor=TEST_ACTOR, version="n1", purposes=["emergency"], categories=["user.name"],
                            retention_zh="两年", retention_en="two years", text_zh="说明", text_en="notice")
     for subject_id, phone in (("psg_a", "13800000001"), ("psg_b", "13800000002"), ("psg_c", "13800000003")):
-        service.upsert_subject(db, app.state.vault, actor=TEST_ACTOR, subject_id=subject_id, kind="passenger",
+        service.upsert_subject(db, vault=app.state.vault, actor=TEST_ACTOR, subject_id=subject_id, kind="passenger",
                                notice_version="n1", values={"name": "测试", "phone": phone})
     rogue = builders.staff(db, "rogue.agent", Role.SAFETY_AGENT)
     db.add(StaffSession(id="ses_ROGUE", staff_id=rogue.id, token_hash="x" * 64, created_at=utcnow(),
@@ -58,7 +58,7 @@ def test_breach_lifecycle(client: TestClient, db: Session, app, session_factory,
     assert client.post(f"/api/v1/privacy/breaches/{opened['id']}/notify").json() == {"notified": 2}
     assert client.post(f"/api/v1/privacy/breaches/{opened['id']}/notify").json() == {"notified": 0}
     sms = RecordingChannel(name="sms")
-    dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": sms}))
+    dispatch_due(session_factory, vault=app.state.vault, notifier=Notifier(channels={"sms": sms}))
     assert sorted(m.to for m in sms.sent) == ["13800000001", "13800000002"]
     body = sms.sent[0].body
     assert "user.contact.phone_number" not in body  # the kinds of data named, in the person's language

@@ -101,7 +101,7 @@ def test_every_personal_column_reaches_the_export_of_its_subject(db: Session, ap
         exported = [s for s in specs if s.key not in (Key.TRIP, Key.SYSTEM)]
         assert all(s.person_column for s in exported if s.key is Key.CASE), f"{table}: a case's field names no one"
         if table == DataSubject.__tablename__:
-            service.upsert_subject(db, vault, actor=TEST_ACTOR, subject_id=person, kind=None, notice_version=None,
+            service.upsert_subject(db, vault=vault, actor=TEST_ACTOR, subject_id=person, kind=None, notice_version=None,
                                    values={s.column: f"{table}.{s.column}" for s in exported})
             expected[person] = {f"{table}.{s.column}": f"{table}.{s.column}" for s in exported}
             continue
@@ -125,14 +125,14 @@ def test_every_personal_column_reaches_the_export_of_its_subject(db: Session, ap
 
     missing = []
     for person, values in expected.items():
-        bundle = service.export_subject(db, vault, actor=TEST_ACTOR, subject_id=person)
+        bundle = service.export_subject(db, vault=vault, actor=TEST_ACTOR, subject_id=person)
         found = {f"{DataSubject.__tablename__}.{c}": v for c, v in bundle["personal_data"].items()}
         for table, rows in bundle["held_with_other_records"].items():
             for row in rows:
                 found.update({f"{table}.{c}": v for c, v in row.items() if c != "id"})
         missing += [name for name, value in values.items() if found.get(name) != value]
     for person, trip_id in trips.items():
-        bundle = service.export_subject(db, vault, actor=TEST_ACTOR, subject_id=person)
+        bundle = service.export_subject(db, vault=vault, actor=TEST_ACTOR, subject_id=person)
         if trip_id not in [t["id"] for t in bundle["trips"]]:
             missing.append(f"trip {trip_id}")
     assert not missing, f"personal columns missing from their subject's export: {missing}"

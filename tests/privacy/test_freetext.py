@@ -47,7 +47,7 @@ NOTES = {"psg_erase": "乘客说司机绕路，电话13800001111", "psg_keep": "
 
 def test_a_text_mac_is_keyed_by_the_subjects_data_key_and_dies_with_it(db: Session, settings: Settings) -> None:
     vault = build_vault(settings)
-    refs = freetext.keep(db, vault, subject_id="psg_mac", text="不要打电话", label="note")
+    refs = freetext.keep(db, vault=vault, subject_id="psg_mac", text="不要打电话", label="note")
     mac = refs["note_mac"]
     assert mac.startswith(SUBJECT_MAC_PREFIX) and len(mac) == len(SUBJECT_MAC_PREFIX) + 32
     assert vault.verify_subject_mac(db, "psg_mac", "不要打电话", mac)
@@ -68,7 +68,7 @@ def keep_notes(settings: Settings) -> dict[str, str]:
     macs = {}
     with site_session(settings) as (session, vault):
         for subject_id, note in NOTES.items():
-            refs = freetext.keep(session, vault, subject_id=subject_id, text=note, label="note")
+            refs = freetext.keep(session, vault=vault, subject_id=subject_id, text=note, label="note")
             audit.record(session, actor=TEST_ACTOR, action="test.note", target_type="privacy_subjects",
                          target_id=subject_id, details={**refs})
             macs[subject_id] = refs["note_mac"]
@@ -118,11 +118,11 @@ def test_an_old_backup_and_the_keyring_confirm_no_guess_about_an_erased_person(
     cli_ok("keys", "backup", str(tmp_path / "today.keys"))
     restored = restore_into_fresh(cli_site, tmp_path / "r", file, monkeypatch, "--keys", str(tmp_path / "today.keys"))
     with site_session(restored) as (session, vault):
-        assert service.find_by_phone(session, vault, PEOPLE["psg_erase"][1]) == []
+        assert service.find_by_phone(session, vault=vault, phone=PEOPLE["psg_erase"][1]) == []
         with pytest.raises(SubjectErased):
             vault.verify_subject_mac(session, "psg_erase", NOTES["psg_erase"], macs["psg_erase"])
         # A person still on file: found by phone, their note opened through the gate (audited), its MAC checked.
-        assert [s.id for s in service.find_by_phone(session, vault, PEOPLE["psg_keep"][1])] == ["psg_keep"]
+        assert [s.id for s in service.find_by_phone(session, vault=vault, phone=PEOPLE["psg_keep"][1])] == ["psg_keep"]
         assert vault.verify_subject_mac(session, "psg_keep", NOTES["psg_keep"], macs["psg_keep"])
     agent = Principal.for_roles("staff", "stf_T", frozenset({Role.SAFETY_AGENT}))
     engine = make_engine(restored.database_url)
@@ -134,7 +134,8 @@ def test_an_old_backup_and_the_keyring_confirm_no_guess_about_an_erased_person(
         entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "test.note",
                                                          AuditEntry.target_id == "psg_keep")).one()
         ref = json.loads(entry.details)["note_ref"]
-        assert freetext.read(session, vault, agent, [ref], purpose=Purpose.EMERGENCY) == {ref: NOTES["psg_keep"]}
+        assert freetext.read(session, vault=vault, principal=agent, refs=[ref],
+                             purpose=Purpose.EMERGENCY) == {ref: NOTES["psg_keep"]}
         assert session.scalars(select(AuditEntry).where(AuditEntry.action == "personal.read",
                                                         AuditEntry.target_id == ref)).one().purpose == "emergency"
 

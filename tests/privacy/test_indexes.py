@@ -59,8 +59,8 @@ def test_a_data_backup_holds_no_blind_index_and_a_restore_rebuilds_them(
 
     restored = restore_into_fresh(cli_site, tmp_path / "r", file, monkeypatch)
     with site_session(restored) as (session, vault):
-        assert [s.id for s in service.find_by_phone(session, vault, "+86 138-0000-2222")] == ["psg_keep"]
-        assert service.find_by_phone(session, vault, PEOPLE["psg_erase"][1]) == []
+        assert [s.id for s in service.find_by_phone(session, vault=vault, phone="+86 138-0000-2222")] == ["psg_keep"]
+        assert service.find_by_phone(session, vault=vault, phone=PEOPLE["psg_erase"][1]) == []
         erased = session.get(DataSubject, "psg_erase")
         assert erased is not None and erased.phone_index is None and erased.erased_at is not None
         rebuilt = session.scalars(select(AuditEntry).where(AuditEntry.action == "privacy.blind_index_rebuild",
@@ -83,9 +83,9 @@ def test_rebuild_computes_each_index_from_the_sealed_value_and_none_where_it_no_
     service.publish_notice(db, actor=TEST_ACTOR, version="n1", purposes=["emergency"], categories=["user.name"],
                            retention_zh="两年", retention_en="two years", text_zh="说明", text_en="notice")
     for subject_id, (name, phone) in PEOPLE.items():
-        service.upsert_subject(db, vault, actor=TEST_ACTOR, subject_id=subject_id, kind="passenger",
+        service.upsert_subject(db, vault=vault, actor=TEST_ACTOR, subject_id=subject_id, kind="passenger",
                                notice_version="n1", values={"name": name, "phone": phone})
-    service.upsert_subject(db, vault, actor=TEST_ACTOR, subject_id="psg_nophone", kind="passenger",
+    service.upsert_subject(db, vault=vault, actor=TEST_ACTOR, subject_id="psg_nophone", kind="passenger",
                            notice_version="n1", values={"name": "韩梅梅"})
     expected = {s.id: s.phone_index for s in db.scalars(select(DataSubject))}
     # As a backup leaves them; and a key gone without its row cleared (the journal's shred alone).

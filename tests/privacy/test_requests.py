@@ -31,7 +31,7 @@ PARALLEL = 8
 def person(db: Session, app) -> str:  # type: ignore[no-untyped-def]
     service.publish_notice(db, actor=TEST_ACTOR, version="n1", purposes=["emergency"], categories=["user.name"],
                            retention_zh="两年", retention_en="two years", text_zh="说明", text_en="notice")
-    service.upsert_subject(db, app.state.vault, actor=TEST_ACTOR, subject_id="psg_77", kind="passenger",
+    service.upsert_subject(db, vault=app.state.vault, actor=TEST_ACTOR, subject_id="psg_77", kind="passenger",
                            notice_version="n1", values={"name": "韩梅梅", "phone": "13800007777"})
     db.commit()
     return "psg_77"
@@ -43,7 +43,7 @@ def as_person(subject_id: str = "psg_77") -> dict[str, str]:
 
 def delivered_code(app, session_factory: sessionmaker[Session]) -> str:  # type: ignore[no-untyped-def]
     sms = RecordingChannel(name="sms")
-    dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": sms}))
+    dispatch_due(session_factory, vault=app.state.vault, notifier=Notifier(channels={"sms": sms}))
     assert sms.sent and sms.sent[-1].to == "13800007777"
     return re.search(r"\d{6}", sms.sent[-1].body).group()  # type: ignore[union-attr]
 
@@ -83,7 +83,7 @@ def test_the_export_holds_what_other_records_keep_about_the_person(client: TestC
     assert client.post("/api/v1/sos", json={"lon": 116.4, "lat": 39.9}, headers=as_person()).status_code == 201
     assert client.post("/api/v1/complaints", json={"category": "safety", "text": "车里有烟味"},
                        headers=as_person()).status_code == 201
-    bundle = service.export_subject(db, app.state.vault, actor=TEST_ACTOR, subject_id=person)
+    bundle = service.export_subject(db, vault=app.state.vault, actor=TEST_ACTOR, subject_id=person)
     held = bundle["held_with_other_records"]
     assert [(c["name"], c["phone"]) for c in held["safety_contacts"]] == [("李雷", "13800008888")]
     assert [i["position"] for i in held["safety_incidents"]] == ["116.400000,39.900000"]
@@ -190,7 +190,7 @@ def test_one_open_request_per_kind_so_the_queue_cannot_be_flooded(  # type: igno
     a 15-day deadline. Filing a kind already open answers with the open one and sends nothing."""
     service.publish_notice(db, actor=TEST_ACTOR, version="n1", purposes=["emergency"], categories=["user.name"],
                            retention_zh="两年", retention_en="两年", text_zh="说明", text_en="notice")
-    service.upsert_subject(db, app.state.vault, actor=TEST_ACTOR, subject_id="psg_spam", kind="passenger",
+    service.upsert_subject(db, vault=app.state.vault, actor=TEST_ACTOR, subject_id="psg_spam", kind="passenger",
                            notice_version="n1", values={"name": "张三"})  # nothing to send a code to
     db.commit()
     act_as(Role.PASSENGER, kind="subject", id="psg_spam")
@@ -226,7 +226,7 @@ def test_parallel_filings_of_one_kind_make_one_request(tmp_path: Path) -> None:
         service.publish_notice(session, actor=TEST_ACTOR, version="n1", purposes=["emergency"],
                                categories=["user.name"], retention_zh="两年", retention_en="two years",
                                text_zh="说明", text_en="notice")
-        service.upsert_subject(session, vault, actor=TEST_ACTOR, subject_id="psg_race", kind="passenger",
+        service.upsert_subject(session, vault=vault, actor=TEST_ACTOR, subject_id="psg_race", kind="passenger",
                                notice_version="n1", values={"name": "张三", "phone": "13800007777"})
     barrier = threading.Barrier(PARALLEL)
     filed: list[str] = []
@@ -236,8 +236,9 @@ def test_parallel_filings_of_one_kind_make_one_request(tmp_path: Path) -> None:
         try:
             barrier.wait(timeout=60)
             with unit_of_work(factory) as session:
-                filed.append(requests.file_request(session, vault, secret, subject_id="psg_race", kind="erasure",
-                                                   correction=None, locale="zh_CN", idempotency_key=f"race-{n}").id)
+                filed.append(requests.file_request(session, vault=vault, secret_key=secret, subject_id="psg_race",
+                                                   kind="erasure", correction=None, locale="zh_CN",
+                                                   idempotency_key=f"race-{n}").id)
         except Exception as exc:  # noqa: BLE001  any failure is what this test exists to catch
             failures.append(repr(exc))
 
@@ -260,7 +261,7 @@ def test_a_new_code_at_most_once_a_minute(client: TestClient, app, session_facto
     for _ in range(5):
         assert client.post(f"/api/v1/me/requests/{filed['id']}/code", headers=as_person()).status_code == 200
     sms = RecordingChannel(name="sms")
-    dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": sms}))
+    dispatch_due(session_factory, vault=app.state.vault, notifier=Notifier(channels={"sms": sms}))
     assert not sms.sent  # no new text: the code of a moment ago stands
     assert client.post(f"/api/v1/me/requests/{filed['id']}/verify", json={"code": first},
                        headers=as_person()).json()["status"] == "verified"

@@ -34,7 +34,7 @@ def people(db: Session, app) -> None:  # type: ignore[no-untyped-def]
                            retention_zh="订单完成后72小时", retention_en="72 hours after the order", text_zh="说明",
                            text_en="notice")
     for subject_id, (kind, age) in AGES.items():
-        subject = service.upsert_subject(db, app.state.vault, actor=TEST_ACTOR, subject_id=subject_id, kind=kind,
+        subject = service.upsert_subject(db, vault=app.state.vault, actor=TEST_ACTOR, subject_id=subject_id, kind=kind,
                                          notice_version="n1", values={"name": "测试", "phone": "13800003333"})
         subject.updated_at = utcnow() - age
     old_message = notify.enqueue_to_person(db, vault=app.state.vault, subject_id="psg_recent", channel="sms",
@@ -135,7 +135,7 @@ def test_a_returning_customer_is_not_erased_while_their_new_order_is_in_flight( 
     from tests.delivery.conftest import ADDRESS, place_order
 
     place_order(client, db, act_as, "O_OLD", "C1")
-    service.upsert_subject(db, app.state.vault, actor=TEST_ACTOR, subject_id="C1", kind="customer",
+    service.upsert_subject(db, vault=app.state.vault, actor=TEST_ACTOR, subject_id="C1", kind="customer",
                            notice_version="ord-1", values={"name": "王小明", "phone": "13800001234"})
     _complete(db, "O_OLD", ago=timedelta(hours=80))
     _back_in_time(db, "C1", recorded=timedelta(hours=80))
@@ -164,7 +164,7 @@ def test_a_person_with_a_safety_case_open_is_not_erased(client: TestClient, db: 
     from tests.delivery.conftest import publish_notice
 
     publish_notice(db)
-    service.upsert_subject(db, app.state.vault, actor=TEST_ACTOR, subject_id="C2", kind="customer",
+    service.upsert_subject(db, vault=app.state.vault, actor=TEST_ACTOR, subject_id="C2", kind="customer",
                            notice_version="ord-1", values={"name": "韩梅梅", "phone": "13800007777"})
     _back_in_time(db, "C2", recorded=timedelta(hours=80))
     act_as(Role.CUSTOMER, kind="subject", id="C2")

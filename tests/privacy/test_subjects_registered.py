@@ -38,7 +38,7 @@ def _token(client: TestClient, subject_id: str, role: str = "passenger") -> dict
 
 def _code_sent_to(app: FastAPI, session_factory: sessionmaker[Session], phone: str) -> str:
     sms = RecordingChannel(name="sms")
-    dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": sms}))
+    dispatch_due(session_factory, vault=app.state.vault, notifier=Notifier(channels={"sms": sms}))
     sent = [m for m in sms.sent if m.to == phone]
     assert sent, [m.to for m in sms.sent]
     return re.search(r"\d{6}", sent[-1].body).group()  # type: ignore[union-attr]
@@ -165,7 +165,7 @@ def test_a_breach_notice_reaches_a_customer_known_only_through_their_order(  # t
     client.post(f"/api/v1/privacy/breaches/{opened['id']}/subjects", json={"subject_ids": ["cus_breached"]})
     assert client.post(f"/api/v1/privacy/breaches/{opened['id']}/notify").json() == {"notified": 1}  # was 0
     sms = RecordingChannel(name="sms")
-    dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": sms}))
+    dispatch_due(session_factory, vault=app.state.vault, notifier=Notifier(channels={"sms": sms}))
     assert [m.to for m in sms.sent] == ["13800001234"]  # the notice went to the order's phone
     used = db.scalars(select(AuditEntry).where(AuditEntry.action == "personal.use")).all()
     assert [(u.purpose, u.target_id, u.actor_id) for u in used] == [("breach_response", "O1", "stf_DPO")]
@@ -192,7 +192,7 @@ def test_a_passenger_with_nothing_to_send_a_code_to_is_verified_in_person(  # ty
     request_id = filed.json()["id"]
     assert client.get(f"/api/v1/me/requests/{request_id}/export", headers=headers).status_code == 403
     with unit_of_work(session_factory) as session:
-        requests.verify_in_person(session, app.state.vault, actor=Actor("staff", "stf_DPO"), request_id=request_id,
-                                  how="ID card shown at the service desk")
+        requests.verify_in_person(session, vault=app.state.vault, actor=Actor("staff", "stf_DPO"),
+                                  request_id=request_id, how="ID card shown at the service desk")
     export = client.get(f"/api/v1/me/requests/{request_id}/export", headers=headers)
     assert export.status_code == 200 and "司机态度很差" in export.text, export.text

@@ -46,7 +46,7 @@ def test_pass_through_is_queued_unchanged_once_per_key(client: TestClient, act_a
     assert second.json()["sequence"] == 2
     row = db.scalars(select(Row).where(Row.key == "pay:ORDER-1:1")).one()
     assert row.origin == "operator" and b"3301TESTCO" not in row.body
-    assert service.open_body(db, vault, kind="operatePay", key=row.key, blob=row.body) == PAY
+    assert service.open_body(db, vault=vault, kind="operatePay", key=row.key, blob=row.body) == PAY
 
 
 @pytest.mark.parametrize(("payload", "status", "field"), [

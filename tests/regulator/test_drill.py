@@ -41,7 +41,8 @@ def test_outage_drill_every_upload_once_in_sequence(committed: sessionmaker[Sess
     thread.start()
     try:
         def produce_until(minutes: int) -> None:
-            feed.produce(committed, committed_vault, since=T0, exporters=EXPORTERS, now=T0 + timedelta(minutes=minutes))
+            feed.produce(committed, vault=committed_vault, since=T0, exporters=EXPORTERS,
+                         now=T0 + timedelta(minutes=minutes))
             sender.wake.set()
 
         produce_until(5)

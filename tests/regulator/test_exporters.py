@@ -64,7 +64,7 @@ def seeded(db: Session, vault: Vault) -> Iterator[Session]:
               *(Ping("T1", start + s, 116.3 + s * 1e-4, 39.9 + s * 1e-4, speed_mps=10.0, heading=45.0)
                 for s in range(0, 60, 4)),
               TripEnded("T1", start + 60, 116.3 + 56e-4, 39.9 + 56e-4)]
-    trips.record(db, vault, events)
+    trips.record(db, vault=vault, events=events)
     complaint = Complaint(id="cmp1", subject_id="P1", subject_role="passenger", trip_id="T1", order_id=None,
                           category="safety", rating=1, status="answered", created_at=T0 + timedelta(minutes=20))
     db.add(complaint)

@@ -31,8 +31,8 @@ def test_finished_periods_are_summarised_once_and_sent_to_subscribers(
     now = datetime(2026, 12, 2, 1, tzinfo=UTC)  # a Wednesday in December (Asia/Shanghai)
     assert digests.last_finished("weekly", now, "Asia/Shanghai") == "2026W48"
     assert digests.last_finished("monthly", now, "Asia/Shanghai") == "2026-11"
-    assert digests.run(session_factory, app.state.vault, app.state.settings, now=now) == 2
-    assert digests.run(session_factory, app.state.vault, app.state.settings, now=now) == 0  # made once
+    assert digests.run(session_factory, vault=app.state.vault, settings=app.state.settings, now=now) == 2
+    assert digests.run(session_factory, vault=app.state.vault, settings=app.state.settings, now=now) == 0  # made once
     made = {d.kind: d for d in db.scalars(select(Digest))}
     assert (made["weekly"].period, made["weekly"].recipients) == ("2026W48", 1)
     assert (made["monthly"].period, made["monthly"].recipients) == ("2026-11", 1)

@@ -57,14 +57,14 @@ def _owners(db: Session, app: FastAPI) -> None:
     service.publish_notice(db, actor=TEST_ACTOR, version="n1", purposes=["emergency"], categories=["user.name"],
                            retention_zh="两年", retention_en="two years", text_zh="说明", text_en="notice")
     for owner, (name, phone) in OWNERS.items():
-        service.upsert_subject(db, app.state.vault, actor=TEST_ACTOR, subject_id=owner, kind="passenger",
+        service.upsert_subject(db, vault=app.state.vault, actor=TEST_ACTOR, subject_id=owner, kind="passenger",
                                notice_version="n1", values={"name": name, "phone": phone})
     db.commit()
 
 
 def _sent(app: FastAPI, factory: sessionmaker[Session]) -> list[Any]:
     sms = RecordingChannel(name="sms")
-    dispatch_due(factory, app.state.vault, Notifier(channels={"sms": sms}))
+    dispatch_due(factory, vault=app.state.vault, notifier=Notifier(channels={"sms": sms}))
     return list(sms.sent)
 
 
@@ -102,11 +102,11 @@ def test_contacts_stored_before_are_registered_at_start_up(client: TestClient, d
         assert contact is not None
         contact.contact_subject_id = contact.phone_index = None
     db.commit()
-    assert contact_rights.link_existing(session_factory, app.state.vault) == 2
+    assert contact_rights.link_existing(session_factory, vault=app.state.vault) == 2
     assert _subject_of(db, ids[0]) == _subject_of(db, ids[1])
     entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "contact.register_existing")).one()
     assert json.loads(entry.details)["linked"] == 2
-    assert contact_rights.link_existing(session_factory, app.state.vault) == 0
+    assert contact_rights.link_existing(session_factory, vault=app.state.vault) == 0
 
 
 def test_a_contacts_access_request_end_to_end(client: TestClient, db: Session, act_as, app: FastAPI,  # type: ignore[no-untyped-def]
@@ -260,15 +260,16 @@ def test_a_backup_holds_no_contact_index_and_a_restore_erases_the_contact_again(
     secret = cli_site.secret_key.get_secret_value()
     with site_session(cli_site) as (session, vault):
         owner = Principal.for_roles("subject", "P1", frozenset({Role.PASSENGER}))
-        erased_row = contacts.add(session, vault, secret, owner=owner, name="王芳", phone=PHONE).id
-        kept_row = contacts.add(session, vault, secret, owner=owner, name="张伟", phone="13800009999").id
+        erased_row = contacts.add(session, vault=vault, secret_key=secret, owner=owner, name="王芳", phone=PHONE).id
+        kept_row = contacts.add(session, vault=vault, secret_key=secret, owner=owner, name="张伟", phone="13800009999").id
     file = tmp_path / "site.tgbk"
     cli_ok("backup", "create", str(file))
     with site_session(cli_site) as (session, vault):
         contact = session.get(EmergencyContact, erased_row)
         assert contact is not None and contact.contact_subject_id
         erased_subject = contact.contact_subject_id
-        service.erase_subject(session, vault, actor=TEST_ACTOR, subject_id=erased_subject, reason="subject_request")
+        service.erase_subject(session, vault=vault, actor=TEST_ACTOR, subject_id=erased_subject,
+                              reason="subject_request")
     rows = [r for r in backup_plaintext(cli_site, file) if r["table"] == "safety_contacts"]
     assert {r["id"] for r in rows} == {erased_row, kept_row} and all(r["phone_index"] is None for r in rows)
 
@@ -277,7 +278,7 @@ def test_a_backup_holds_no_contact_index_and_a_restore_erases_the_contact_again(
         assert [c.id for c in session.scalars(select(EmergencyContact))] == [kept_row]
         kept = session.get(EmergencyContact, kept_row)
         assert kept is not None and kept.phone_index == contact_rights.phone_index(vault, "13800009999")
-        assert contact_rights.subject_for_phone(session, vault, PHONE) is None
+        assert contact_rights.subject_for_phone(session, vault=vault, phone=PHONE) is None
         subject = session.get(DataSubject, erased_subject)
         assert subject is not None and subject.erased_at is not None
 
@@ -291,16 +292,18 @@ def test_a_contacts_request_spent_by_wrong_codes_gets_no_new_code_and_the_same_a
     _add(client, act_as, "P1", "王芳", PHONE)
     secret = app.state.settings.secret_key.get_secret_value()
     with unit_of_work(session_factory) as session:
-        contact_rights.ask(session, app.state.vault, secret, phone=PHONE, kind="access", locale="zh_CN")
+        contact_rights.ask(session, vault=app.state.vault, secret_key=secret, phone=PHONE, kind="access",
+                           locale="zh_CN")
     code = _code(_sent(app, session_factory), PHONE, "验证码")
     wrong = "000000" if code != "000000" else "111111"
     for _ in range(10):
         with pytest.raises(contact_rights.requests.VerificationFailed) as refused, unit_of_work(session_factory) as s:
-            contact_rights.confirm(s, app.state.vault, secret, phone=PHONE, kind="access", code=wrong)
+            contact_rights.confirm(s, vault=app.state.vault, secret_key=secret, phone=PHONE, kind="access", code=wrong)
         assert refused.value.status == 422 and str(refused.value) == contact_rights.CONFIRM_FAILED
     with unit_of_work(session_factory) as session:  # no error, nothing sent
-        contact_rights.ask(session, app.state.vault, secret, phone=PHONE, kind="access", locale="zh_CN")
+        contact_rights.ask(session, vault=app.state.vault, secret_key=secret, phone=PHONE, kind="access",
+                           locale="zh_CN")
     assert not [m for m in _sent(app, session_factory) if m.to == PHONE]
     with pytest.raises(contact_rights.requests.VerificationFailed) as refused, unit_of_work(session_factory) as s:
-        contact_rights.confirm(s, app.state.vault, secret, phone=PHONE, kind="access", code=code)
+        contact_rights.confirm(s, vault=app.state.vault, secret_key=secret, phone=PHONE, kind="access", code=code)
     assert refused.value.status == 422 and str(refused.value) == contact_rights.CONFIRM_FAILED

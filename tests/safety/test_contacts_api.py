@@ -25,7 +25,7 @@ def test_a_contact_is_confirmed_by_the_code_sent_to_them(client: TestClient, db:
                                                          app: FastAPI) -> None:
     act_as(Role.PASSENGER, kind="subject", id="P1")
     added = client.post("/api/v1/me/contacts", json={"name": "王芳", "phone": "13800005678"}).json()
-    dispatch_due(lambda: db, app.state.vault, app.state.notifier)  # type: ignore[arg-type]
+    dispatch_due(lambda: db, vault=app.state.vault, notifier=app.state.notifier)  # type: ignore[arg-type]
     sms = app.state.notifier.channels["sms"].sent[-1]
     assert sms.to == "13800005678"
     code = next(word for word in sms.body.replace("，", " ").split() if word.isdigit() and len(word) == 6)
@@ -50,7 +50,7 @@ def test_five_at_most_and_removal(client: TestClient, act_as) -> None:  # type: 
 
 
 def _code_sent(db: Session, app: FastAPI) -> str:
-    dispatch_due(lambda: db, app.state.vault, app.state.notifier)  # type: ignore[arg-type]
+    dispatch_due(lambda: db, vault=app.state.vault, notifier=app.state.notifier)  # type: ignore[arg-type]
     sms = app.state.notifier.channels["sms"].sent[-1]
     return next(word for word in sms.body.replace("，", " ").split() if word.isdigit() and len(word) == 6)
 

@@ -93,7 +93,7 @@ def test_a_group_that_breaks_is_stored_press_by_press(app: FastAPI, session_fact
     def breaks_on_p2(session: Session, desk: object, presses: list[Press]) -> list[object]:
         if any(p.caller.id == "P2" for p in presses):
             raise RuntimeError("disk full, say")
-        return real(session, desk, presses)
+        return real(session, desk=desk, presses=presses)
 
     monkeypatch.setattr(intake_module, "raise_many", breaks_on_p2)
     intake = make_intake(app, session_factory)

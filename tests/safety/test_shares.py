@@ -90,7 +90,7 @@ def test_sos_sends_the_contacts_a_live_link(client: TestClient, db: Session, act
     contact.verified_at = contact.created_at - timedelta(seconds=1)  # type: ignore[union-attr]
     db.commit()
     client.post("/api/v1/sos", json={})
-    dispatch_due(lambda: db, app.state.vault, app.state.notifier)  # type: ignore[arg-type]
+    dispatch_due(lambda: db, vault=app.state.vault, notifier=app.state.notifier)  # type: ignore[arg-type]
     sms = [m for m in app.state.notifier.channels["sms"].sent if "一键求助" in m.body]
     assert len(sms) == 1 and "/s/" in sms[0].body
     link = sms[0].body.split("实时行程：")[1].split(" ")[0]
@@ -194,7 +194,8 @@ def test_an_erased_persons_still_valid_token_shares_nothing_and_no_link_shows_th
     assert refused.status_code == 410 and refused.json()["type"].endswith("/problems/share-gone"), refused.text
     trip = db.get(Trip, "T1")
     assert trip is not None
-    _, token = shares.create(db, "test-secret-key-0123456789abcdef0123456789", trip=trip, created_by="sos:inc_1")
+    _, token = shares.create(db, secret_key="test-secret-key-0123456789abcdef0123456789", trip=trip,
+                             created_by="sos:inc_1")
     db.flush()
     for share_row in db.scalars(select(TripShare).where(TripShare.trip_id == "T1")):
         share_row.created_by, share_row.revoked_at = "subject:P1", None  # as if an older copy of the data

@@ -66,7 +66,7 @@ def test_the_gateway_payload_names_caller_place_vehicle_and_driver(client: TestC
     on_a_trip(client, act_as, db)
     act_as(Role.PASSENGER, kind="subject", id="P1")
     client.post("/api/v1/sos", json={"silent": True, "lon": 116.4, "lat": 39.9})
-    dispatch_due(lambda: db, app.state.vault, app.state.notifier)  # type: ignore[arg-type]
+    dispatch_due(lambda: db, vault=app.state.vault, notifier=app.state.notifier)  # type: ignore[arg-type]
     sent = app.state.notifier.channels["emergency"].sent
     payload = json.loads(sent[-1].body)
     assert payload["caller"]["name"] == "王小明" and payload["caller"]["phone"] == "13800001234"
@@ -85,7 +85,7 @@ def test_the_gateway_payload_names_the_driver_the_screening_holds(client: TestCl
     assert apply_as_applicant(client, act_as, "D1").status_code == 201  # 李师傅, screened by TripGuard
     act_as(Role.PASSENGER, kind="subject", id="P1")
     client.post("/api/v1/sos", json={})
-    dispatch_due(lambda: db, app.state.vault, app.state.notifier)  # type: ignore[arg-type]
+    dispatch_due(lambda: db, vault=app.state.vault, notifier=app.state.notifier)  # type: ignore[arg-type]
     payload = json.loads(app.state.notifier.channels["emergency"].sent[-1].body)
     assert payload["driver"] == {"id": "D1", "name": "李师傅"}
     opened = [e for e in db.scalars(select(AuditEntry).where(AuditEntry.action == "sos.raise"))]
@@ -163,7 +163,7 @@ def test_a_delivery_order_is_named_in_the_case_and_the_police_payload(client: Te
     incident = db.get(Incident, pressed.json()["incident_id"])
     assert incident is not None and (incident.order_id, incident.trip_id, incident.caller_role) == ("O42", None, "customer")
     assert client.post("/api/v1/sos", json={"order_id": "O43"}).status_code == 201  # another order: another case
-    dispatch_due(lambda: db, app.state.vault, app.state.notifier)  # type: ignore[arg-type]
+    dispatch_due(lambda: db, vault=app.state.vault, notifier=app.state.notifier)  # type: ignore[arg-type]
     payloads = [json.loads(m.body) for m in app.state.notifier.channels["emergency"].sent]
     assert {p["order_id"] for p in payloads} == {"O42", "O43"}
     act_as(Role.COURIER, kind="subject", id="R1")  # the courier carrying it may press too

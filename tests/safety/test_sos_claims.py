@@ -67,7 +67,7 @@ def test_a_press_naming_someone_elses_trip_opens_a_case_without_their_data(
     assert (incident.trip_id, incident.vehicle_id, incident.driver_id, incident.claimed_trip_id) == (
         None, None, None, "T1")
     assert db.scalar(select(func.count()).select_from(TripShare)) == 0  # no live link to T1 for anyone
-    dispatch_due(lambda: db, app.state.vault, app.state.notifier)  # type: ignore[arg-type]
+    dispatch_due(lambda: db, vault=app.state.vault, notifier=app.state.notifier)  # type: ignore[arg-type]
     payload = json.loads(app.state.notifier.channels["emergency"].sent[-1].body)
     assert (payload["trip_id"], payload["vehicle"], payload["driver"], payload["share_link"]) == (None, None, None, None)
     act_as(Role.SAFETY_AGENT)

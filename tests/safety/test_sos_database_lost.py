@@ -27,13 +27,13 @@ def test_a_press_whose_connection_is_cut_is_retried_into_one_incident(cli_site: 
 
     def cut_once(session, desk, presses):  # type: ignore[no-untyped-def]
         if not cuts:  # the first press: its connection dies under it, after the incident was written
-            raised = list(real_raise_many(session, desk, presses))
+            raised = list(real_raise_many(session, desk=desk, presses=presses))
             pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
             with admin.connect() as other:
                 other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
             cuts.append(pid)
             return raised
-        return real_raise_many(session, desk, presses)
+        return real_raise_many(session, desk=desk, presses=presses)
 
     monkeypatch.setattr(intake, "raise_many", cut_once)
     app = create_app(cli_site.model_copy(update={"outbox_interval_seconds": 0, "incident_interval_seconds": 0}))

@@ -75,7 +75,7 @@ GATE_VEHICLE = "veh_gate"  # a vehicle whose monitoring device works, for driver
 @pytest.fixture
 def gate(client: TestClient, db: Session, screening_app: FastAPI):  # type: ignore[no-untyped-def]
     """Ask the dispatch gate as the operator's dispatch does: with a real API key (it takes nothing else)."""
-    _, secret = security.create_api_key(db, screening_app.state.settings, actor=TEST_ACTOR, name="dispatch",
+    _, secret = security.create_api_key(db, settings=screening_app.state.settings, actor=TEST_ACTOR, name="dispatch",
                                         scopes={Permission.ELIGIBILITY_READ})
     now = utcnow()
     db.add(Vehicle(id=GATE_VEHICLE, plate="粤B00001", colour="white", model="BYD Qin", created_at=now, updated_at=now))
@@ -99,8 +99,8 @@ def blockers(answer: dict[str, object]) -> list[str]:
 
 def run_agency(app: FastAPI, session_factory: sessionmaker[Session]) -> agency.DispatchResult:
     settings = app.state.settings
-    return agency.dispatch_reports(session_factory, app.state.vault, app.state.screening_agency,
-                                   screening_rules(settings), max_attempts=settings.screening_max_attempts)
+    return agency.dispatch_reports(session_factory, vault=app.state.vault, agency=app.state.screening_agency,
+                                   rules=screening_rules(settings), max_attempts=settings.screening_max_attempts)
 
 
 def callback(client: TestClient, event: dict[str, object], *, secret: str = CALLBACK_SECRET,
@@ -135,5 +135,5 @@ def deliver_messages(app: FastAPI, session_factory: sessionmaker[Session], *, fa
             raise PermanentError("the number does not exist")
 
     sms = Refused(name="sms") if failing else RecordingChannel(name="sms")
-    dispatch_backlog(session_factory, app.state.vault,
-                     Notifier(channels={"sms": sms, "webhook": RecordingChannel(name="webhook")}))
+    dispatch_backlog(session_factory, vault=app.state.vault,
+                     notifier=Notifier(channels={"sms": sms, "webhook": RecordingChannel(name="webhook")}))

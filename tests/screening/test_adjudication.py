@@ -28,7 +28,8 @@ def _applicant(db: Session, worker_id: str) -> Applicant:
 
 
 def _expire(app: FastAPI, factory: sessionmaker[Session], *, after: timedelta = LATER) -> None:
-    adjudication.expire_notices(factory, app.state.vault, rules_from(app.state.settings), now=utcnow() + after)
+    adjudication.expire_notices(factory, vault=app.state.vault, rules=rules_from(app.state.settings),
+                                now=utcnow() + after)
 
 
 def test_an_applicant_with_no_phone_is_not_put_on_the_clock(  # type: ignore[no-untyped-def]
@@ -63,13 +64,13 @@ def test_a_notice_whose_sms_failed_stops_the_clock_until_it_is_sent_again(  # ty
     run_agency(screening_app, session_factory)
     assert _applicant(db, "drv_badsms").dispute_due_at is not None  # the notice is on its way
     deliver_messages(screening_app, session_factory, failing=True)
-    assert adjudication.watch_notices(session_factory, rules_from(screening_app.state.settings)) == 1
+    assert adjudication.watch_notices(session_factory, rules=rules_from(screening_app.state.settings)) == 1
     applicant = _applicant(db, "drv_badsms")
     assert applicant.status == "pre_adverse" and applicant.dispute_due_at is None
     assert applicant.notice_failed_at is not None
     assert [e.details.get("why") for e in db.query(Event).filter(Event.applicant_id == "drv_badsms",
                                                                  Event.kind == "notice.undelivered")] == ["send_failed"]
-    assert adjudication.watch_notices(session_factory, Rules(webhook_url=None)) == 0  # once
+    assert adjudication.watch_notices(session_factory, rules=Rules(webhook_url=None)) == 0  # once
     _expire(screening_app, session_factory)
     assert _applicant(db, "drv_badsms").status == "pre_adverse"
 
@@ -77,7 +78,7 @@ def test_a_notice_whose_sms_failed_stops_the_clock_until_it_is_sent_again(  # ty
     again = client.post("/api/v1/applicants/drv_badsms/decision", json={"action": "pre_adverse"})
     assert again.status_code == 200 and again.json()["dispute_due_at"] is not None
     deliver_messages(screening_app, session_factory)  # this time it reaches them
-    assert adjudication.watch_notices(session_factory, Rules(webhook_url=None)) == 0
+    assert adjudication.watch_notices(session_factory, rules=Rules(webhook_url=None)) == 0
     _expire(screening_app, session_factory)
     assert _applicant(db, "drv_badsms").status == "rejected"
 

@@ -286,7 +286,7 @@ def test_no_callback_is_ever_an_error_of_ours(db: Session, screening_app: FastAP
     signed = json.dumps(event).encode()
     for body, signature in ((signed, sign(CALLBACK_SECRET.encode(), signed, int(time.time()))), (raw, header)):
         try:
-            take_callback(db, vault, rules, secret=CALLBACK_SECRET, agency="simulated", raw=body,
+            take_callback(db, vault=vault, rules=rules, secret=CALLBACK_SECRET, agency="simulated", raw=body,
                           signature=signature, now=int(time.time()))
         except DomainError:
             pass

@@ -25,7 +25,7 @@ def test_the_figures_of_a_known_period(client: TestClient, screening_app: FastAP
     act_as(Role.SCREENING_OFFICER, id="stf_K")
     assert client.post("/api/v1/applicants/k_judged/decision", json={"action": "clear"}).status_code == 200
     deliver_messages(screening_app, session_factory)  # k_drug's notice reached them
-    adjudication.expire_notices(session_factory, screening_app.state.vault, Rules(webhook_url=None),
+    adjudication.expire_notices(session_factory, vault=screening_app.state.vault, rules=Rules(webhook_url=None),
                                 now=utcnow() + timedelta(days=8))  # k_drug: no dispute, rejected
     # a record pushed later flags k_later for review: still active, no longer a current clear screening
     assert callback(client, {"id": "k1", "type": "record.found", "worker": "k_later", "records": ["fraud"]}).json() \

@@ -227,9 +227,9 @@ def test_the_gate_takes_the_operators_api_key_and_nothing_else(client: TestClien
 
     assert gate("nobody") == {"worker_id": "nobody", "eligible": False,
                               "blockers": [{"code": "screening.none", "since": None, "ref": None}]}
-    _, ingest_only = security.create_api_key(db, screening_app.state.settings, actor=TEST_ACTOR, name="ingest",
+    _, ingest_only = security.create_api_key(db, settings=screening_app.state.settings, actor=TEST_ACTOR, name="ingest",
                                              scopes={Permission.TELEMATICS_INGEST})
-    revoked_key, revoked = security.create_api_key(db, screening_app.state.settings, actor=TEST_ACTOR,
+    revoked_key, revoked = security.create_api_key(db, settings=screening_app.state.settings, actor=TEST_ACTOR,
                                                    name="old", scopes={Permission.ELIGIBILITY_READ})
     security.revoke_api_key(db, actor=TEST_ACTOR, key_id=revoked_key.id)
     db.commit()

@@ -49,12 +49,13 @@ def screening_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveS
                                categories=["user.name", *SENSITIVE], retention_zh="三年", retention_en="3 years", text_zh="告知",
                                text_en="notice")
         for worker_id, locale in (("drv_zh", "zh_CN"), ("drv_en", "en")):
-            service.apply(session, vault, actor=TEST_ACTOR, applicant_id=worker_id, application=service.Application(
+            service.apply(session, vault=vault, actor=TEST_ACTOR, applicant_id=worker_id,
+                          application=service.Application(
                 role="driver", name="王建国", id_number=id_number("006"), notice_version="scr-1",
                 phone="13800002222", locale=locale, consents=tuple(SENSITIVE[:2])), agency="simulated")
     from tripguard.screening.providers import SimulatedScreeningAgency
 
-    agency.dispatch_reports(factory, vault, SimulatedScreeningAgency(), screening_rules(settings))
+    agency.dispatch_reports(factory, vault=vault, agency=SimulatedScreeningAgency(), rules=screening_rules(settings))
     engine.dispose()
     with serve_in_thread(create_app(settings)) as url:
         yield LiveServer(url=url, database_url=database_url, api_key="")

@@ -96,9 +96,10 @@ def test_a_notice_whose_window_passed_becomes_final(
     run_agency(screening_app, session_factory)
     deliver_messages(screening_app, session_factory)  # the notice reached them
     rules = Rules(webhook_url="http://127.0.0.1:9/hooks")
-    assert adjudication.expire_notices(session_factory, screening_app.state.vault, rules) == 0  # window open
+    assert adjudication.expire_notices(session_factory, vault=screening_app.state.vault,
+                                       rules=rules) == 0  # window open
     later = utcnow() + timedelta(days=7, minutes=1)
-    assert adjudication.expire_notices(session_factory, screening_app.state.vault, rules, now=later) == 1
+    assert adjudication.expire_notices(session_factory, vault=screening_app.state.vault, rules=rules, now=later) == 1
     db.expire_all()
     assert db.get(Applicant, "drv_w").status == "rejected"  # type: ignore[union-attr]
     assert webhooks(db, "drv_w") == ["worker.pre_adverse", "worker.rejected"]
@@ -169,14 +170,15 @@ def test_the_same_callback_ten_times_at_once_is_taken_once(tmp_path: Path) -> No
         privacy.publish_notice(session, actor=TEST_ACTOR, version="scr-1", purposes=["screening"],
                                categories=["user.name", *SENSITIVE], retention_zh="三年", retention_en="3 years",
                                text_zh="告知", text_en="notice")
-        service.apply(session, site.state.vault, actor=TEST_ACTOR, applicant_id="drv_d",
+        service.apply(session, vault=site.state.vault, actor=TEST_ACTOR, applicant_id="drv_d",
                       application=service.Application(role="driver", name="李", id_number=id_number("001"),
                                                       notice_version="scr-1", consents=tuple(SENSITIVE[:2])),
                       agency="simulated")
-        _, api_key = security.create_api_key(session, settings, actor=TEST_ACTOR, name="dispatch",
+        _, api_key = security.create_api_key(session, settings=settings, actor=TEST_ACTOR, name="dispatch",
                                              scopes={Permission.ELIGIBILITY_READ})
         ready_to_drive(session, "drv_d")  # every other blocker's query runs through the real reader too
-    agency.dispatch_reports(factory, site.state.vault, site.state.screening_agency, Rules(webhook_url=None))
+    agency.dispatch_reports(factory, vault=site.state.vault, agency=site.state.screening_agency,
+                            rules=Rules(webhook_url=None))
     raw = json.dumps({"id": "dup-1", "type": "record.found", "worker": "drv_d", "records": ["fraud"]}).encode()
     answers: list[tuple[int, str]] = []
     with serve_in_thread(site) as base:

@@ -99,7 +99,7 @@ def test_nobody_handles_their_own_data_request_or_erasure(client: TestClient, db
     privacy.publish_notice(db, actor=TEST_ACTOR, version="n1", purposes=["emergency"], categories=["user.name"],
                            retention_zh="两年", retention_en="two years", text_zh="说明", text_en="notice")
     for person in ("stf_DPO", "stf_DPO_B"):  # privacy officers who are also passengers, under the same ids
-        privacy.upsert_subject(db, app.state.vault, actor=TEST_ACTOR, subject_id=person, kind="passenger",
+        privacy.upsert_subject(db, vault=app.state.vault, actor=TEST_ACTOR, subject_id=person, kind="passenger",
                                notice_version="n1", values={"name": "韩梅梅", "phone": "13800007777"})
     db.commit()
     mine = {"Authorization": f"Bearer {subject_token('stf_DPO')}"}
@@ -108,7 +108,7 @@ def test_nobody_handles_their_own_data_request_or_erasure(client: TestClient, db
     assert filed.status_code == 202, filed.text
     filed = filed.json()
     sms = RecordingChannel(name="sms")
-    dispatch_due(session_factory, app.state.vault, Notifier(channels={"sms": sms}))
+    dispatch_due(session_factory, vault=app.state.vault, notifier=Notifier(channels={"sms": sms}))
     code = re.search(r"\d{6}", sms.sent[-1].body).group()  # type: ignore[union-attr]
     assert client.post(f"/api/v1/me/requests/{filed['id']}/verify", json={"code": code},
                        headers=mine).json()["status"] == "verified"
@@ -122,7 +122,7 @@ def test_nobody_handles_their_own_data_request_or_erasure(client: TestClient, db
     erased = client.post("/api/v1/subjects/stf_DPO/erase", json={"reason": "subject_request"})
     assert erased.status_code == 403 and erased.json()["type"] == OWN
     with pytest.raises(OwnDecision):  # confirming who asked, in person: carries the erasure out
-        requests.verify_in_person(db, app.state.vault, actor=Actor("staff", "stf_DPO_B"),
+        requests.verify_in_person(db, vault=app.state.vault, actor=Actor("staff", "stf_DPO_B"),
                                   request_id=erasure.json()["id"], how="ID card shown")
     db.rollback()
 

@@ -183,7 +183,8 @@ def test_parallel_wrong_passwords_all_count_and_lock(cli_site) -> None:  # type:
         for _ in range(n):
             with factory() as session:  # as the sign-in route does: the failure is committed, then answered
                 try:
-                    service.sign_in(session, settings, username="trainer.race", password="wrong", totp_code=None)
+                    service.sign_in(session, settings=settings, username="trainer.race", password="wrong",
+                                    totp_code=None)
                 except service.SignInFailed:
                     session.commit()
 

@@ -98,7 +98,7 @@ def test_a_token_role_must_match_the_recorded_kind(client: TestClient, db: Sessi
 
     service.publish_notice(db, actor=TEST_ACTOR, version="n1", purposes=["emergency"], categories=["user.name"],
                            retention_zh="两年", retention_en="two years", text_zh="说明", text_en="notice")
-    service.upsert_subject(db, app.state.vault, actor=TEST_ACTOR, subject_id="psg_0001", kind="passenger",
+    service.upsert_subject(db, vault=app.state.vault, actor=TEST_ACTOR, subject_id="psg_0001", kind="passenger",
                            notice_version="n1", values={"name": "王小明"})
     db.commit()
     as_courier = {"Authorization": f"Bearer {token(role='courier')}"}

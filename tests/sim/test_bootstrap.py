@@ -78,9 +78,9 @@ def test_make_run_prints_an_account_for_every_role_a_key_and_tokens_that_work(de
         assert client.get("/api/v1/me/training", headers={"Authorization": f"Bearer {training[1]}"}).status_code == 200
     with app.state.sessionmaker() as session:
         for taxi in cast.fleet(3):  # screened, trained and signed: the gate asks only about the vehicle
-            assert gate.refusal(session, taxi.driver.id, role="driver", with_vehicle=False).eligible
+            assert gate.refusal(session, worker_id=taxi.driver.id, role="driver", with_vehicle=False).eligible
         assert session.get(Applicant, cast.APPLICANT.id).status == "review"  # type: ignore[union-attr]
-        assert gate.refusal(session, cast.NEW_COURIER.id, role="courier").codes == ["training.missing"]
+        assert gate.refusal(session, worker_id=cast.NEW_COURIER.id, role="courier").codes == ["training.missing"]
         order = session.get(Order, cast.ORDER)
         assert order is not None and order.courier_id == cast.COURIER.id
         kitchen = session.scalar(select(StaffAccount.id).where(StaffAccount.username == "kitchen"))
@@ -143,7 +143,7 @@ def test_continuous_monitoring_can_be_tried_a_pushed_record_suspends_a_demo_driv
         assert '"received":"taken"' in pushed.output.replace(" ", "")
     with app.state.sessionmaker() as session:
         assert session.get(Applicant, driver).status == "suspended"  # type: ignore[union-attr]
-        assert "worker.suspended" in gate.refusal(session, driver, role="driver", with_vehicle=False).codes
+        assert "worker.suspended" in gate.refusal(session, worker_id=driver, role="driver", with_vehicle=False).codes
 
 
 def test_passwords_kept_by_an_earlier_release_are_still_printed(development: Settings, tmp_path: Path) -> None:

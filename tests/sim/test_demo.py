@@ -86,7 +86,7 @@ def cast_of(app: FastAPI, session_factory: sessionmaker[Session]):  # type: igno
 
     def make(trips: int) -> list[cast.Taxi]:
         taxis = cast.fleet(trips)
-        cast.cast(session_factory, app.state.vault, secret_key="demo-test-secret-0123456789abcdef",
+        cast.cast(session_factory, vault=app.state.vault, secret_key="demo-test-secret-0123456789abcdef",
                   rules=rules_from(app.state.settings), taxis=taxis)
         return taxis
 
@@ -117,7 +117,8 @@ def test_the_safety_net_stays_on_and_lets_the_demo_drivers_through(app: FastAPI,
     due = [e for e in demo.events(1, now - 20) if parse_ts(str(e["ts"])) <= now and e["type"] != SOS]
     assert {e["type"] for e in due} >= {"device_heartbeat", "trip_started"}
     with unit_of_work(session_factory) as session:
-        service.ingest(session, app.state.live_monitor, app.state.vault, [json.dumps(e) for e in due], options=gated)
+        service.ingest(session, live=app.state.live_monitor, vault=app.state.vault, lines=[json.dumps(e) for e in due],
+                       options=gated)
     assert db.scalar(select(func.count()).select_from(Trip)) >= 1
     assert list(db.scalars(select(TripAlert.kind))) == []
     kpi = registry.device_kpi(db, since=utcnow() - timedelta(hours=24))
@@ -159,17 +160,18 @@ def test_a_restart_ends_the_last_runs_trips_and_raises_no_false_gps_lost(app: Fa
     events = [e for e in first.events(1, now - 600) if e["type"] != SOS]
     half = [e for e in events if parse_ts(str(e["ts"])) <= now - 300]
     with unit_of_work(session_factory) as session:
-        service.ingest(session, app.state.live_monitor, app.state.vault, [json.dumps(e) for e in half],
+        service.ingest(session, live=app.state.live_monitor, vault=app.state.vault, lines=[json.dumps(e) for e in half],
                        options=IngestOptions())
     left = set(db.scalars(select(Trip.id).where(Trip.status == "active")))
     assert left
-    assert close_interrupted(session_factory, app.state.vault) == len(left)  # at the next start
+    assert close_interrupted(session_factory, vault=app.state.vault) == len(left)  # at the next start
     live = LiveMonitor()
-    assert service.restore(session_factory, live, app.state.vault) == 0
+    assert service.restore(session_factory, live=live, vault=app.state.vault) == 0
     second = DemoCity(session_factory, live, app.state.vault, IngestOptions(), trips=12)
     again = [e for e in second.events(1, now - 300) if e["type"] != SOS and parse_ts(str(e["ts"])) <= now]
     with unit_of_work(session_factory) as session:
-        service.ingest(session, live, app.state.vault, [json.dumps(e) for e in again], options=IngestOptions())
+        service.ingest(session, live=live, vault=app.state.vault, lines=[json.dumps(e) for e in again],
+                       options=IngestOptions())
     db.expire_all()
     lost = set(db.scalars(select(TripAlert.trip_id).where(TripAlert.kind == "gps_lost")))
     assert not lost & left

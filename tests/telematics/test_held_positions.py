@@ -26,7 +26,8 @@ def _store(settings: Settings, factory: sessionmaker[Session], batches: list[byt
         with unit_of_work(factory) as session:
             columns, _, rejected = read_ndjson_numbered(data, live.gcj_trips)
             assert not rejected
-            service.apply(session, live, vault, columns, [], options=IngestOptions(), held=held if hold else None)
+            service.apply(session, live=live, vault=vault, columns=columns, rejected=[], options=IngestOptions(),
+                          held=held if hold else None)
         if hold and n % flush_every == 0:
             with unit_of_work(factory) as session:
                 trips.record_positions(session, vault, *held.drain())
@@ -36,7 +37,7 @@ def _store(settings: Settings, factory: sessionmaker[Session], batches: list[byt
     with unit_of_work(factory) as session:
         found = {}
         for trip in session.query(Trip).filter(Trip.id.like(f"{'H' if hold else 'D'}%")):
-            track = trips.load_track(session, vault, trip.id)
+            track = trips.load_track(session, vault=vault, trip_id=trip.id)
             found[trip.id[1:]] = (len(track), trip.points, trip.status,
                                   trip.last_ping_at.isoformat() if trip.last_ping_at else None)
         return found

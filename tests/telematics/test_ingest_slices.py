@@ -161,7 +161,7 @@ def test_trips_that_ping_together_are_merged_in_different_batches(client: TestCl
 
     def counting(session, vault, trip_ids):  # type: ignore[no-untyped-def]
         merged.append(len(trip_ids))
-        return compact_many(session, vault, trip_ids)
+        return compact_many(session, vault=vault, trip_ids=trip_ids)
 
     monkeypatch.setattr(trips, "compact_many", counting)
     for r in range(1, trips.COMPACT_EVERY + 1):  # every trip passes its 16th ping once

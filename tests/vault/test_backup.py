@@ -39,7 +39,7 @@ def site(cli_site: Settings) -> Settings:
                                categories=["user.name"], retention_zh="两年", retention_en="two years",
                                text_zh="说明", text_en="notice")
         for subject_id, name, phone in (("psg_erase", "王小明", "13800001111"), ("psg_keep", "李雷", "13800002222")):
-            service.upsert_subject(session, vault, actor=TEST_ACTOR, subject_id=subject_id, kind="passenger",
+            service.upsert_subject(session, vault=vault, actor=TEST_ACTOR, subject_id=subject_id, kind="passenger",
                                    notice_version="n1", values={"name": name, "phone": phone})
     engine.dispose()
     return settings
@@ -97,7 +97,7 @@ def test_restore_drill(site: Settings, tmp_path: Path, monkeypatch: pytest.Monke
 
     engine = make_engine(site.database_url)
     with unit_of_work(make_sessionmaker(engine)) as session:
-        service.erase_subject(session, build_vault(site), actor=TEST_ACTOR, subject_id="psg_erase",
+        service.erase_subject(session, vault=build_vault(site), actor=TEST_ACTOR, subject_id="psg_erase",
                               reason="subject_request")
     engine.dispose()
 
@@ -155,7 +155,7 @@ def erase(settings: Settings, subject_id: str) -> bytes:
     with unit_of_work(make_sessionmaker(engine)) as session:
         key = vault.data_key(session, subject_id, create=False)
         assert key is not None
-        service.erase_subject(session, vault, actor=TEST_ACTOR, subject_id=subject_id, reason="subject_request")
+        service.erase_subject(session, vault=vault, actor=TEST_ACTOR, subject_id=subject_id, reason="subject_request")
     engine.dispose()
     return key
 

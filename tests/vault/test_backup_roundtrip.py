@@ -116,7 +116,7 @@ def test_a_backup_made_before_the_codecs_still_restores(cli_site: Settings, tmp_
         service.publish_notice(session, actor=TEST_ACTOR, version="n1", purposes=["emergency"],
                                categories=["user.name"], retention_zh="两年", retention_en="two years",
                                text_zh="说明", text_en="notice")
-        service.upsert_subject(session, vault, actor=TEST_ACTOR, subject_id="psg_old", kind="passenger",
+        service.upsert_subject(session, vault=vault, actor=TEST_ACTOR, subject_id="psg_old", kind="passenger",
                                notice_version="n1", values={"name": "韩梅梅", "phone": "13800003333"})
     new = tmp_path / "new.tgbk"
     backup.create_backup(source, vault, new)

@@ -87,7 +87,7 @@ def audit_details(settings: Settings, action: str) -> list[dict[str, object]]:
 def add_subject(settings: Settings, subject_id: str, name: str) -> None:
     engine = make_engine(settings.database_url)
     with unit_of_work(make_sessionmaker(engine)) as session:
-        service.upsert_subject(session, build_vault(settings), actor=TEST_ACTOR, subject_id=subject_id,
+        service.upsert_subject(session, vault=build_vault(settings), actor=TEST_ACTOR, subject_id=subject_id,
                                kind="passenger", notice_version="n1", values={"name": name})
     engine.dispose()
 

@@ -26,7 +26,7 @@ def test_rotate_status_retire_and_retention(cli_site: Settings) -> None:
                                categories=["user.name"], retention_zh="两年", retention_en="two years",
                                text_zh="说明", text_en="notice")
         for i in range(3):
-            service.upsert_subject(session, build_vault(cli_site), actor=TEST_ACTOR, subject_id=f"psg_{i}",
+            service.upsert_subject(session, vault=build_vault(cli_site), actor=TEST_ACTOR, subject_id=f"psg_{i}",
                                    kind="passenger", notice_version="n1", values={"name": f"乘客{i}"})
 
     code, output = run("keys", "rotate")

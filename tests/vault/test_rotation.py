@@ -44,7 +44,7 @@ def test_rotation_under_load(tmp_path: Path) -> None:
                                categories=["user.contact.phone_number"], retention_zh="两年",
                                retention_en="two years", text_zh="说明", text_en="notice")
         for i in range(SUBJECTS):
-            service.upsert_subject(session, server_vault, actor=TEST_ACTOR, subject_id=f"psg_{i}",
+            service.upsert_subject(session, vault=server_vault, actor=TEST_ACTOR, subject_id=f"psg_{i}",
                                    kind="passenger", notice_version="n1", values={"phone": phone_of(i)})
     old_version = server_vault.keys.current_version()
 
@@ -70,7 +70,7 @@ def test_rotation_under_load(tmp_path: Path) -> None:
         while not stop.is_set() and i < SUBJECTS + 200:
             try:
                 with unit_of_work(factory) as session:
-                    service.upsert_subject(session, server_vault, actor=TEST_ACTOR, subject_id=f"psg_{i}",
+                    service.upsert_subject(session, vault=server_vault, actor=TEST_ACTOR, subject_id=f"psg_{i}",
                                            kind="passenger", notice_version="n1", values={"phone": phone_of(i)})
                 written.append(i)
             except Exception as exc:  # noqa: BLE001 - as the reader's
@@ -86,7 +86,7 @@ def test_rotation_under_load(tmp_path: Path) -> None:
                                                                 settings.keyring_passphrase.get_secret_value()),
                                   server_vault.suite)
         new_version = operator_vault.keys.add_version()
-        rewrapped = rotation.rewrap_all(factory, operator_vault, batch=7)
+        rewrapped = rotation.rewrap_all(factory, vault=operator_vault, batch=7)
     finally:
         stop.set()
         for thread in threads:
@@ -95,9 +95,9 @@ def test_rotation_under_load(tmp_path: Path) -> None:
     assert errors == []
     assert reads[0] > 0 and rewrapped >= SUBJECTS
     # Keys a request created under the old version just before it saw the new one: a resumed run.
-    rotation.rewrap_all(factory, operator_vault)
-    assert rotation.remaining(factory, operator_vault) == 0
-    rotation.retire(factory, operator_vault, old_version)
+    rotation.rewrap_all(factory, vault=operator_vault)
+    assert rotation.remaining(factory, vault=operator_vault) == 0
+    rotation.retire(factory, vault=operator_vault, version=old_version)
     with pytest.raises(KeySourceError):
         operator_vault.keys.kek(old_version)
     with pytest.raises(KeySourceError):  # the running server's handle sees the retirement too

@@ -56,7 +56,7 @@ def seed_privacy(session: object, settings: object) -> None:
     privacy.publish_notice(session, actor=TEST_ACTOR, version="n1", purposes=["emergency"],  # type: ignore[arg-type]
                            categories=["user.name"], retention_zh="两年", retention_en="two years", text_zh="说明",
                            text_en="notice")
-    privacy.upsert_subject(session, vault, actor=TEST_ACTOR, subject_id="psg_live", kind="passenger",  # type: ignore[arg-type]
+    privacy.upsert_subject(session, vault=vault, actor=TEST_ACTOR, subject_id="psg_live", kind="passenger",  # type: ignore[arg-type]
                            notice_version="n1", values={"name": "韩梅梅", "phone": "13800005555"})
     now = utcnow()
     request = SubjectRequest(id="req_LIVE", idempotency_key="live", subject_id="psg_live", kind="correction",
@@ -100,7 +100,7 @@ def running_site(tmp: Path, label: str = "live", **overrides: object) -> Iterato
                 session, actor=TEST_ACTOR, username=username, display_name=f"{username} 测试", password=PASSWORD,
                 roles={role}))
         seed_privacy(session, settings)
-        _, api_key = service.create_api_key(session, settings, actor=TEST_ACTOR, name="dispatch",
+        _, api_key = service.create_api_key(session, settings=settings, actor=TEST_ACTOR, name="dispatch",
                                             scopes={Permission.TELEMATICS_INGEST, Permission.SELF_READ})
         session.commit()
     engine.dispose()

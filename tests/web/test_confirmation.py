@@ -27,7 +27,8 @@ from tripguard.security.permissions import Permission, Role
 
 
 def test_revoking_an_api_key_asks_first(client: TestClient, db: Session, act_as, settings) -> None:  # type: ignore[no-untyped-def]
-    key, _ = service.create_api_key(db, settings, actor=TEST_ACTOR, name="dispatch", scopes={Permission.SELF_READ})
+    key, _ = service.create_api_key(db, settings=settings, actor=TEST_ACTOR, name="dispatch",
+                                    scopes={Permission.SELF_READ})
     db.flush()
     act_as(Role.SYSTEM_ADMIN)
     asked = client.post(f"/console/api-keys/{key.id}/revoke", headers={"accept-language": "zh-CN"})

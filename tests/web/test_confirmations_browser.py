@@ -76,7 +76,7 @@ def _seed(session: Session, settings: Any) -> dict[str, str]:
                                  created_at=utcnow(), last_seen_at=utcnow(), expires_at=utcnow() + timedelta(hours=8)))
         ids[action] = target.id
     ids["sysadmin"] = accounts["sysadmin"].id
-    key, _ = security.create_api_key(session, settings, actor=TEST_ACTOR, name="old-dispatch",
+    key, _ = security.create_api_key(session, settings=settings, actor=TEST_ACTOR, name="old-dispatch",
                                      scopes={Permission.SELF_READ})
     ids["key"] = key.id
 
@@ -84,7 +84,7 @@ def _seed(session: Session, settings: Any) -> dict[str, str]:
                            categories=["user.name"], retention_zh="两年", retention_en="two years", text_zh="说明",
                            text_en="notice")
     for subject_id in ("psg_erase", "psg_fix", "psg_held", "psg_breach"):
-        privacy.upsert_subject(session, vault, actor=TEST_ACTOR, subject_id=subject_id, kind="passenger",
+        privacy.upsert_subject(session, vault=vault, actor=TEST_ACTOR, subject_id=subject_id, kind="passenger",
                                notice_version="n1", values={"name": "韩梅梅", "phone": "13800005555"})
     now = utcnow()
     for request_id, subject_id, kind, status in (("req_ERASE", "psg_erase", "erasure", "awaiting_verification"),

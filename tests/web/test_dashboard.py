@@ -30,7 +30,7 @@ def seed(db: Session) -> None:
 
 
 def board_of(db: Session, role: Role) -> dashboard.Dashboard:
-    return dashboard.build(db, Principal.for_roles("staff", "stf_X", frozenset({role})), NOW)
+    return dashboard.build(db, principal=Principal.for_roles("staff", "stf_X", frozenset({role})), now=NOW)
 
 
 def test_an_agents_figures_and_charts(db: Session) -> None:

@@ -94,9 +94,9 @@ def seed(client: TestClient, db: Session, act_as) -> dict[str, str]:  # type: ig
     # An applicant with findings, taken by a named officer; another who sent no selfie (liveness not checked).
     seed_screening(client, db, act_as)
     assert apply(client, act_as, "drv_noselfie", "005", selfie=None).status_code == 201
-    agency.dispatch_reports(client.app.state.sessionmaker, client.app.state.vault,  # type: ignore[attr-defined]
-                            client.app.state.screening_agency,  # type: ignore[attr-defined]
-                            screening_rules(client.app.state.settings))  # type: ignore[attr-defined]
+    agency.dispatch_reports(client.app.state.sessionmaker, vault=client.app.state.vault,  # type: ignore[attr-defined]
+                            agency=client.app.state.screening_agency,  # type: ignore[attr-defined]
+                            rules=screening_rules(client.app.state.settings))  # type: ignore[attr-defined]
     act_as(Role.SCREENING_OFFICER, id=officer.id)
     assert client.post("/console/screening/drv_zh/take", follow_redirects=False).status_code == 303
 
@@ -170,7 +170,7 @@ def seed(client: TestClient, db: Session, act_as) -> dict[str, str]:  # type: ig
                        data={"action": "note", "note": "乘客说有人跟踪"}, follow_redirects=False).status_code == 303
     act_as(Role.PASSENGER, kind="subject", id="P1")  # a request still to verify
     assert client.post("/api/v1/me/requests", json={"kind": "access"}).status_code == 202
-    privacy.erase_subject(db, client.app.state.vault, actor=TEST_ACTOR, subject_id="P9",  # type: ignore[attr-defined]
+    privacy.erase_subject(db, vault=client.app.state.vault, actor=TEST_ACTOR, subject_id="P9",  # type: ignore[attr-defined]
                           reason="operator", trip_data_days=730)
     db.commit()
     return {"incident": incident, "breach": breach.json()["id"]}

@@ -76,8 +76,8 @@ def seed_screening(client: TestClient, db: Session, act_as) -> None:  # type: ig
     db.commit()
     assert apply(client, act_as, "drv_zh", "006").status_code == 201
     app = client.app
-    agency.dispatch_reports(app.state.sessionmaker, app.state.vault, app.state.screening_agency,  # type: ignore[attr-defined]
-                            screening_rules(app.state.settings))  # type: ignore[attr-defined]
+    agency.dispatch_reports(app.state.sessionmaker, vault=app.state.vault, agency=app.state.screening_agency,  # type: ignore[attr-defined]
+                            rules=screening_rules(app.state.settings))  # type: ignore[attr-defined]
 
 
 def crawl(client: TestClient, limit: int = 40) -> dict[str, str]:

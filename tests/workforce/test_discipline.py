@@ -29,7 +29,7 @@ def test_a_finding_becomes_a_violation_whose_suspension_shuts_the_reader_out_at_
         assert client.get(f"/api/v1/subjects/cus_{n}?purpose=subject_request").status_code == 200
     audit.sequence_all(db)
     db.commit()
-    run_rules(session_factory, Thresholds(working_from=time(0), working_until=time(23, 59, 59, 999999)))
+    run_rules(session_factory, limits=Thresholds(working_from=time(0), working_until=time(23, 59, 59, 999999)))
     finding = db.scalars(select(Finding)).one()
 
     act_as(Role.SUPERVISOR)

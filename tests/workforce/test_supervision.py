@@ -42,13 +42,13 @@ def test_reading_200_customers_in_an_hour_is_a_finding_with_its_evidence(
     audit.sequence_all(db)
     db.commit()
     limits = Thresholds(working_from=time(0), working_until=time(23, 59, 59, 999999))  # all day is working hours
-    assert run_rules(session_factory, limits) > 0
+    assert run_rules(session_factory, limits=limits) > 0
     found = db.scalars(select(Finding)).all()
     assert [(f.rule, f.actor_id, f.count) for f in found] == [("many_people", "stf_CURIOUS", 100)]
     evidence = db.scalars(select(AuditEntry).where(AuditEntry.id.in_(found[0].evidence))).all()
     assert len(evidence) == 100 and {e.actor_id for e in evidence} == {"stf_CURIOUS"}
     assert {e.action for e in evidence} == {"personal.read"}
-    assert run_rules(session_factory, limits) == 0  # incremental: nothing read twice, nothing repeated
+    assert run_rules(session_factory, limits=limits) == 0  # incremental: nothing read twice, nothing repeated
     assert len(db.scalars(select(Finding)).all()) == 1
     act_as(Role.SUPERVISOR)
     listed = client.get("/api/v1/supervision/findings").json()
@@ -71,7 +71,7 @@ def test_after_hours_reads_and_bulk_exports_are_flagged(client: TestClient, db: 
     audit.sequence_all(db)
     db.commit()
     never_working = Thresholds(working_from=time(0), working_until=time(0))  # every hour is after hours
-    run_rules(session_factory, never_working)
+    run_rules(session_factory, limits=never_working)
     found = {(f.rule, f.actor_id): f for f in db.scalars(select(Finding))}
     assert set(found) == {("after_hours", "stf_NIGHT"), ("bulk_export", "stf_EXPORTER")}
     assert found[("after_hours", "stf_NIGHT")].count == 3  # one finding for the night, three reads in it
@@ -98,7 +98,7 @@ def test_reading_an_order_without_a_complaint_about_it_is_a_finding(
     assert client.get("/api/v1/orders/O7/label").status_code == 200  # the kitchen's own order: not a finding
     audit.sequence_all(db)
     db.commit()
-    run_rules(session_factory, Thresholds(working_from=time(0), working_until=time(23, 59, 59, 999999)))
+    run_rules(session_factory, limits=Thresholds(working_from=time(0), working_until=time(23, 59, 59, 999999)))
     found = db.scalars(select(Finding).where(Finding.rule == "unassigned")).all()
     assert [(f.actor_id, f.record, f.count, len(f.evidence)) for f in found] == [("stf_BROWSING", "O7", 3, 3)]
 
@@ -106,7 +106,7 @@ def test_reading_an_order_without_a_complaint_about_it_is_a_finding(
 def _unassigned(db: Session, session_factory: sessionmaker[Session]) -> list[tuple[str, str | None, int]]:
     audit.sequence_all(db)
     db.commit()
-    run_rules(session_factory, Thresholds(working_from=time(0), working_until=time(23, 59, 59, 999999)))
+    run_rules(session_factory, limits=Thresholds(working_from=time(0), working_until=time(23, 59, 59, 999999)))
     return sorted((f.actor_id, f.record, f.count) for f in db.scalars(select(Finding).where(Finding.rule == "unassigned")))
 
 

@@ -335,6 +335,6 @@ def ids_in_window(session: Session, *, actor_type: str, actor_id: str, action: s
     return list(session.scalars(select(AuditEntry.id).where(*window).order_by(AuditEntry.id).limit(limit)))
 
 
-def entries_by_id(session: Session, entry_ids: Iterable[int]) -> list[EntryView]:
+def entries_by_id(session: Session, *, entry_ids: Iterable[int]) -> list[EntryView]:
     """These entries, in id order."""
     return list(session.scalars(select(AuditEntry).where(AuditEntry.id.in_(list(entry_ids))).order_by(AuditEntry.id)))

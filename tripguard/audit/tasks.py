@@ -29,7 +29,7 @@ def sequence_entries(factory: sessionmaker[Session], *, chunk: int = SEQUENCE_CH
         time.sleep(pause)
 
 
-def sign_head_if_grown(factory: sessionmaker[Session], key: Ed25519PrivateKey) -> None:
+def sign_head_if_grown(factory: sessionmaker[Session], *, key: Ed25519PrivateKey) -> None:
     with unit_of_work(factory) as session:
         latest = service.latest_head(session)
         if latest is None or service.tree_size(session) + service.pending_count(session) > latest.tree_size:

@@ -145,7 +145,7 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def fetch(session: Session, statement: Select[Any], spec: ListSpec, query: ListQuery, *,
+def fetch(session: Session, *, statement: Select[Any], spec: ListSpec, query: ListQuery,
           scalars: bool = True) -> ListPage:
     where = filtered(statement, spec, query)
     total = session.scalar(select(func.count()).select_from(where.order_by(None).subquery())) or 0

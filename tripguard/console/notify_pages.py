@@ -107,7 +107,7 @@ def messages_page(request: Request, principal: RecordedMessagesReader, session: 
 
         return csv_response(request, session, principal, statement, MESSAGES, query, row=row,
                             header=[N_("Queued"), N_("Channel"), N_("To"), N_("Text"), N_("Message"), N_("State")])
-    listing = fetch(session, statement, MESSAGES, query)
+    listing = fetch(session, statement=statement, spec=MESSAGES, query=query)
     _audit_read(session, principal, listing.rows)
     return page(request, "notify/messages.html", principal, PATH, list=listing,
                 shown=list(zip(listing.rows, _opened(session, vault, listing.rows), strict=True)),

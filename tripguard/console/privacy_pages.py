@@ -123,7 +123,7 @@ def requests_page(request: Request, principal: RequestHandler, session: DbSessio
                             row=lambda r, cells: [r.id, r.subject_id, cells.word(r.kind), cells.word(r.status),
                                                   r.received_at, r.due_at, r.hard_due_at, r.verified_at,
                                                   r.completed_at])
-    listing = fetch(session, select(SubjectRequest), REQUESTS, query)
+    listing = fetch(session, statement=select(SubjectRequest), spec=REQUESTS, query=query)
     return page(request, "privacy/requests.html", principal, "/console/privacy/requests", list=listing,
                 days_left={r.id: _days_left(r.due_at) for r in listing.rows})
 
@@ -169,7 +169,7 @@ def request_verify(request: Request, request_id: Identifier, principal: RequestH
             action=f"/console/privacy/requests/{request_id}/verify", fields={"how": how}, confirm=confirm))):
         return asked
     try:
-        requests.verify_in_person(session, vault, actor=principal.actor, request_id=request_id,
+        requests.verify_in_person(session, vault=vault, actor=principal.actor, request_id=request_id,
                                   how=how)
     except DomainError as exc:
         session.rollback()
@@ -190,7 +190,7 @@ def request_decision(request: Request, request_id: Identifier, principal: Reques
             confirm=confirm)):
         return asked
     try:
-        requests.decide_correction(session, vault, actor=principal.actor, request_id=request_id,
+        requests.decide_correction(session, vault=vault, actor=principal.actor, request_id=request_id,
                                    apply=apply == "yes", note=note)
     except DomainError as exc:
         session.rollback()
@@ -227,7 +227,7 @@ def hold_place(request: Request, principal: RetentionManager, session: DbSession
         if not (is_identifier(subject_id.strip()) and 0 < len(case_ref.strip()) <= 64 and case_ref.isprintable()
                 and 3 <= len(reason.strip()) <= 200 and reason.isprintable()):
             raise InvalidInput("a hold names a known person, its case (up to 64 characters) and a reason")
-        privacy_service.get_subject(session, subject_id.strip())
+        privacy_service.get_subject(session, subject_id=subject_id.strip())
         retention.place_hold(session, actor=principal.actor, subject_id=subject_id.strip(),
                              case_ref=case_ref.strip(), reason=reason.strip())
     except DomainError as exc:
@@ -263,7 +263,7 @@ def retention_run(request: Request, principal: RetentionManager, session: DbSess
                                               fields={"mode": "real"}, confirm=confirm)):
         return asked
     session.commit()  # the run commits its own batches; this request must not hold the writer lock meanwhile
-    retention.run_retention(sessions, vault, settings,
+    retention.run_retention(sessions, vault=vault, settings=settings,
                             dry_run=mode == "dry", actor=principal.actor)
     return RedirectResponse("/console/privacy/retention", status_code=303)
 
@@ -350,7 +350,7 @@ def _local(moment: datetime, zone: ZoneInfo) -> datetime:
 
 def _breach_page(request: Request, principal: Principal, session: DbSession, breach_id: str, **context: Any
                  ) -> HTMLResponse:
-    breach = breaches.get_breach(session, breach_id)
+    breach = breaches.get_breach(session, breach_id=breach_id)
     affected = session.scalars(select(BreachSubject).where(BreachSubject.breach_id == breach.id)).all()
     return page(request, "privacy/breach.html", principal, "/console/privacy/breaches", breach=breach,
                 affected=affected, now=utcnow(), **context)
@@ -386,7 +386,7 @@ def breach_action(request: Request, breach_id: Identifier, principal: BreachMana
                 raise InvalidInput("list the affected people's ids, separated by spaces, commas or lines")
             breaches.add_subjects(session, actor=actor, breach_id=breach_id, subject_ids=ids)
         elif action == "notify":
-            breaches.notify_affected(session, vault, actor=actor, breach_id=breach_id,
+            breaches.notify_affected(session, vault=vault, actor=actor, breach_id=breach_id,
                                      locale=settings.locale, operator="TripGuard")
         elif action == "report":
             breaches.report_to_authority(session, actor=actor, breach_id=breach_id, reference=reference or "-")

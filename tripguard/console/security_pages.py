@@ -83,7 +83,7 @@ def sign_in(request: Request, session: DbSession, settings: AppSettings, limiter
             password: Annotated[str, Form(max_length=1024)], next: Next = None) -> Response:
     rate_limit_sign_in(request, settings, limiter)
     try:
-        outcome = security_service.sign_in(session, settings, username=username, password=password,
+        outcome = security_service.sign_in(session, settings=settings, username=username, password=password,
                                            totp_code=None)
     except security_service.SignInFailed:
         session.commit()  # the failure count (lock-out) is durable before anything else can fail
@@ -103,7 +103,7 @@ def totp(
 ) -> Response:
     rate_limit_sign_in(request, settings, limiter)
     try:
-        outcome = security_service.complete_totp(session, settings, ticket=ticket, code=code)
+        outcome = security_service.complete_totp(session, settings=settings, ticket=ticket, code=code)
     except security_service.SignInFailed:
         session.commit()  # the failure count (lock-out) is durable before anything else can fail
         next = next if safe_next(next) else None
@@ -182,7 +182,7 @@ def _account_action(request: Request, principal: Principal, session: DbSession, 
         elif action == "totp-reset":
             security_service.reset_totp(session, actor=principal.actor, staff_id=staff_id)
         else:
-            security_service.get_staff(session, staff_id)
+            security_service.get_staff(session, staff_id=staff_id)
             security_service.revoke_sessions(session, actor=principal.actor, staff_id=staff_id, reason="revoked")
     except DomainError as exc:
         session.rollback()
@@ -271,7 +271,7 @@ def api_key_create(
 ) -> HTMLResponse:
     try:
         chosen = {Permission(value) for value in scopes or []}
-        _, secret = security_service.create_api_key(session, settings, actor=principal.actor, name=name,
+        _, secret = security_service.create_api_key(session, settings=settings, actor=principal.actor, name=name,
                                                     scopes=chosen)
     except ValueError:
         return _keys_page(request, principal, session, status_code=422,

@@ -176,7 +176,7 @@ def _signed_in(request: Request) -> Principal | None:
     if not cookie or not request.url.path.startswith("/console"):
         return None
     with unit_of_work(sessions_of(request.app)) as session:  # an error page: outside the request's transaction
-        return security_service.principal_from_session(session, settings_of(request.app), cookie)
+        return security_service.principal_from_session(session, settings=settings_of(request.app), token=cookie)
 
 
 def sign_in_url(request: Request) -> str:

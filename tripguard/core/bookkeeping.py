@@ -59,7 +59,7 @@ def free_row(statement: Select[Any]) -> Select[Any]:
     return statement.with_for_update(skip_locked=True)
 
 
-def write_bookkeeping(factory: sessionmaker[Session], write: Callable[[Session], bool]) -> bool:
+def write_bookkeeping(factory: sessionmaker[Session], *, write: Callable[[Session], bool]) -> bool:
     """Run `write` in its own short transaction that never waits on a lock. False when nothing was written:
     the writer or the row was taken (`write` returns whether it wrote), or it failed (logged, never the
     request's failure)."""

@@ -76,7 +76,7 @@ def orders_page(request: Request, principal: OrderReader, session: DbSession) ->
                                 cells.word(o.exception, EXCEPTION_LABELS), o.created_at, o.picked_up_at,
                                 o.completed_at])
     return page(request, "delivery/orders.html", principal, "/console/orders",
-                list=fetch(session, statement, ORDERS, query), status_labels=STATUS_LABELS,
+                list=fetch(session, statement=statement, spec=ORDERS, query=query), status_labels=STATUS_LABELS,
                 exception_labels=EXCEPTION_LABELS)
 
 
@@ -107,7 +107,7 @@ def _print_refused(request: Request, session: DbSession, principal: Principal) -
     the confidentiality agreement, nor while suspended), and whether signing is the way: said on the order
     instead of a broken preview and a print button that fails."""
     try:
-        access.check_clearance(session, principal)
+        access.check_clearance(session, principal=principal)
     except PermissionDenied as exc:
         return error_text(request, exc), exc.type == "/problems/agreement-unsigned"
     return None

@@ -91,7 +91,7 @@ def qr_payload(order: Order) -> str:
 def _fields(session: Session, vault: Vault, principal: Principal, order: Order) -> tuple[str, str, str]:
     """The masked recipient lines. The system opens the plaintext only to mask it here, and says so in the
     audit log: machine use, for the label, with its purpose, on behalf of whoever prints it."""
-    access.check_clearance(session, principal)
+    access.check_clearance(session, principal=principal)
     if order.contact_erased_at is not None:
         return "—", "—", "—"
     try:

@@ -161,7 +161,7 @@ def _courier_cleared(session: Session, binding: Binding) -> bool:
     order = session.get(Order, binding.order_id)  # (a replaced courier's line is dead)
     overridden = None if order is None else overridden_codes(order)
     try:
-        access.check_worker(session, binding.courier_id, overridden=overridden)
+        access.check_worker(session, worker_id=binding.courier_id, overridden=overridden)
     except PermissionDenied:
         return False
     return True

@@ -86,7 +86,7 @@ def take_order(session: Session, *, vault: Vault, actor: Actor, intake: Intake) 
         if existing.customer_id != intake.customer_id or existing.merchant_id != intake.merchant_id:
             raise Conflict(N_("An order with this id exists for another customer or merchant."))
         return existing, False
-    get_notice(session, intake.notice_version)
+    get_notice(session, version=intake.notice_version)
     now = utcnow()
     order = Order(id=intake.order_id, customer_id=intake.customer_id, merchant_id=intake.merchant_id,
                   city=intake.city, status="accepted", items=intake.items, notice_version=intake.notice_version,
@@ -169,7 +169,7 @@ def ask_gate(session: Session, *, vault: Vault, actor: Actor, order: Order, cour
     a refusal is a 409 naming the blockers. With a reason, the operator overrides it: the reason is
     sealed, the override audited (`order.assign_override`, which supervision reports) and the codes it
     overrode returned (the order's `courier_override_blockers`: the only ones it lets the courier past)."""
-    result = gate.refusal(session, courier_id, role="courier")
+    result = gate.refusal(session, worker_id=courier_id, role="courier")
     if result.eligible:
         return None
     blockers = gate.blockers_json(result)
@@ -177,7 +177,7 @@ def ask_gate(session: Session, *, vault: Vault, actor: Actor, order: Order, cour
         raise WorkerIneligible(N_("The dispatch gate refuses this courier; give the order to another, or "
                                   "override with a reason."),
                                extensions={"worker_id": courier_id, "blockers": blockers})
-    refs = freetext.keep(session, vault, subject_id=courier_id, text=reason)
+    refs = freetext.keep(session, vault=vault, subject_id=courier_id, text=reason)
     audit.record(session, actor=actor, action="order.assign_override", target_type="delivery_orders",
                  target_id=order.id, outcome="success",
                  details={"courier": courier_id, "blockers": ",".join(result.codes), **refs})
@@ -256,7 +256,7 @@ def _couriers(session: Session, courier: Actor, order_id: str) -> Order:
     order = get(session, order_id=order_id)
     if order.courier_id != courier.id:
         raise NotFound("no such order")  # another courier's order does not exist for them
-    access.check_worker(session, courier.id, overridden=numbers.overridden_codes(order))
+    access.check_worker(session, worker_id=courier.id, overridden=numbers.overridden_codes(order))
     return order
 
 
@@ -303,7 +303,7 @@ def people_with_orders(*, completed_since: datetime | None = None) -> list[Selec
 
 
 def link_merchant_staff(session: Session, *, actor: Actor, merchant_id: str, staff_id: str) -> MerchantStaff:
-    get_staff(session, staff_id)  # an account that exists (404 otherwise)
+    get_staff(session, staff_id=staff_id)  # an account that exists (404 otherwise)
     link = session.get(MerchantStaff, staff_id)
     if link is None:
         link = MerchantStaff(staff_id=staff_id, merchant_id=merchant_id)

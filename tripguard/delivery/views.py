@@ -122,7 +122,7 @@ def reveal(session: Session, *, vault: Vault, principal: Principal, order: Order
     purpose (name, phone, notes), never the address. The reason is sealed; the read is audited."""
     if party_of(session, principal=principal, order=order) != "support" or column not in FIELDS:
         raise PermissionDenied("only support reveals a field of an order")
-    refs = freetext.keep(session, vault, subject_id=order.customer_id, text=reason)
+    refs = freetext.keep(session, vault=vault, subject_id=order.customer_id, text=reason)
     read = access.read_fields(vault, session, principal, order, [column], purpose=Purpose.SUPPORT)[column]
     audit.record(session, actor=principal.actor, action="order.reveal", target_type="delivery_orders",
                  target_id=order.id, purpose=Purpose.SUPPORT.value,

@@ -69,7 +69,7 @@ def complaints_page(request: Request, principal: ComplaintReader, session: DbSes
                                 c.id, cells.word(c.category), c.rating, cells.word(c.subject_role), c.trip_id,
                                 c.order_id, cells.word(c.status), c.created_at, c.due_at])
     return page(request, "feedback/complaints.html", principal, "/console/complaints",
-                list=fetch(session, select(Complaint), COMPLAINTS, query))
+                list=fetch(session, statement=select(Complaint), spec=COMPLAINTS, query=query))
 
 
 @router.get("/{complaint_id}")

@@ -45,7 +45,7 @@ def assign(session: Session, *, actor: Actor, complaint_id: str, assignee: str) 
     complaint = get(session, complaint_id=complaint_id)
     if complaint.status not in OPEN:
         raise Conflict(N_("This complaint has been answered already."))
-    get_staff(session, assignee)  # a staff account that exists (404 otherwise)
+    get_staff(session, staff_id=assignee)  # a staff account that exists (404 otherwise)
     complaint.assigned_to, complaint.status = assignee, "assigned"
     audit.record(session, actor=actor, action="complaint.assign", target_type="complaint", target_id=complaint.id,
                  details={"to": assignee})
@@ -65,7 +65,7 @@ def answer(session: Session, *, vault: Vault, actor: Actor, complaint_id: str, t
     complaint.status, complaint.answered_at = "answered", utcnow()
     complaint.answered_by = f"{actor.type}:{actor.id}"
     complaint.assigned_to = complaint.assigned_to or actor.id
-    phone = reach(session, vault, subject_id=complaint.subject_id, actor=actor, purpose=Purpose.SUPPORT,
+    phone = reach(session, vault=vault, subject_id=complaint.subject_id, actor=actor, purpose=Purpose.SUPPORT,
                   use="complaint answered")
     if phone:
         notify.enqueue_to_person(session, vault=vault, subject_id=complaint.subject_id,
@@ -104,7 +104,7 @@ def worked_on(session: Session, *, complaint: Complaint, worker_id: str) -> bool
             return False
     if complaint.trip_id is not None:
         try:
-            if telematics.get_trip(session, complaint.trip_id).driver_id != worker_id:
+            if telematics.get_trip(session, trip_id=complaint.trip_id).driver_id != worker_id:
                 return False
         except NotFound:
             return False

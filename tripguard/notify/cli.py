@@ -34,7 +34,7 @@ def outbox(
     vault, notifier = build_vault(settings), build_notifier(settings)
     claim_for = timedelta(seconds=settings.outbox_claim_seconds)
     if once:
-        result = dispatch_due(factory, vault, notifier, claim_for=claim_for)
+        result = dispatch_due(factory, vault=vault, notifier=notifier, claim_for=claim_for)
         out.print(f"sent {result.sent}, retrying {result.retried}, dead {result.dead}")
         return
     senders = OutboxSenders(factory, vault, notifier, database_url=settings.database_url, poll=interval,

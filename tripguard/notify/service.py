@@ -317,7 +317,7 @@ def send_all(notifier: Notifier, claimed: list[Claimed]) -> list[Outcome]:
         return [outcome for future in futures for outcome in future.result()]
 
 
-def dispatch_due(factory: sessionmaker[Session], vault: Vault, notifier: Notifier, *,
+def dispatch_due(factory: sessionmaker[Session], *, vault: Vault, notifier: Notifier,
                  claim_for: timedelta = CLAIM_FOR) -> DispatchResult:
     """Send one batch of what is due, at least once, emergency lane first. Claim (short transaction), send
     with no transaction open, then record the outcome (short transaction): a slow SMS provider never holds
@@ -332,12 +332,12 @@ def dispatch_due(factory: sessionmaker[Session], vault: Vault, notifier: Notifie
         return record_outcomes(session, notifier=notifier, outcomes=outcomes)
 
 
-def dispatch_backlog(factory: sessionmaker[Session], vault: Vault, notifier: Notifier, *,
+def dispatch_backlog(factory: sessionmaker[Session], *, vault: Vault, notifier: Notifier,
                      rounds: int = 20, claim_for: timedelta = CLAIM_FOR) -> DispatchResult:
     """`dispatch_due` again while it finds a full batch (a burst of SOS messages), at most `rounds` times."""
     total = DispatchResult()
     for _ in range(rounds):
-        result = dispatch_due(factory, vault, notifier, claim_for=claim_for)
+        result = dispatch_due(factory, vault=vault, notifier=notifier, claim_for=claim_for)
         total.add(result)
         if result.handled < notifier.batch:
             break

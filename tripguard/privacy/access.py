@@ -149,7 +149,7 @@ def audience_of(principal: Principal) -> str | None:
     return None  # the operator's backend, passengers and customers sign nothing
 
 
-def check_clearance(session: Session, principal: Principal) -> None:
+def check_clearance(session: Session, *, principal: Principal) -> None:
     """Staff and workers open nothing personal, not even masked, before signing the confidentiality
     agreement in force, nor while suspended (`workforce.clearance`). A driver or courier is asked what
     the dispatch gate asks (`screening.gate`: screening, training, the agreement, discipline): someone
@@ -178,7 +178,7 @@ def overridden_codes(override_at: object, blockers: list[str] | None) -> frozens
     return None if override_at is None else frozenset(blockers or ())
 
 
-def check_worker(session: Session, worker_id: str, *, overridden: frozenset[str] | None = None) -> None:
+def check_worker(session: Session, *, worker_id: str, overridden: frozenset[str] | None = None) -> None:
     """What the access gate asks of a driver or courier, named by id: the same answer for their reads, for
     what they do on an order (pickup, hand-over) and for the calls the telephony provider would bridge
     for them. `overridden`: the blocker codes the operator overrode to give the record to this worker
@@ -223,9 +223,9 @@ def read_fields(vault: Vault, session: Session, principal: Principal, row: Base,
         str(getattr(row, specs[column].subject_column)) == principal.id for column in columns)
     gate_overridden = overridden is not None and audience_of(principal) == "worker"
     if gate_overridden:
-        check_worker(session, principal.id, overridden=overridden)  # lifts the codes overridden, no others
+        check_worker(session, worker_id=principal.id, overridden=overridden)  # lifts the codes overridden, no others
     elif not own:  # a driver reading their own emergency contacts owes no one confidentiality
-        check_clearance(session, principal)
+        check_clearance(session, principal=principal)
     views: dict[str, FieldView] = {}
     for column in columns:
         spec = specs[column]

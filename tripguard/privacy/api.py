@@ -85,7 +85,7 @@ def upsert_subject(subject_id: SubjectId, body: SubjectUpsert, principal: Subjec
                    session: DbSession, vault: AppVault) -> SubjectReceipt:
     """Record a person's details as the operator collected them (idempotent: PUT the same again)."""
     values = {c: getattr(body, c) for c in service.SUBJECT_FIELDS if c in body.model_fields_set}
-    subject = service.upsert_subject(session, vault, actor=principal.actor,
+    subject = service.upsert_subject(session, vault=vault, actor=principal.actor,
                                      subject_id=subject_id, kind=body.kind,
                                      notice_version=body.notice_version, values=values)
     return _receipt(subject)
@@ -95,7 +95,7 @@ def upsert_subject(subject_id: SubjectId, body: SubjectUpsert, principal: Subjec
 def read_subject(subject_id: SubjectId, purpose: Purpose, principal: PersonalReader,
                  request: Request, session: DbSession, vault: AppVault) -> SubjectView:
     """Plaintext for fields the caller's roles may read for `purpose`; the mask otherwise. Audited."""
-    return _view(vault, session, principal, service.get_subject(session, subject_id), purpose)
+    return _view(vault, session, principal, service.get_subject(session, subject_id=subject_id), purpose)
 
 
 @router.get("/subjects")
@@ -103,14 +103,14 @@ def find_subjects(phone: Annotated[str, Query(pattern=PHONE_PATTERN)], purpose: 
                   principal: PersonalReader, request: Request, session: DbSession, vault: AppVault
                   ) -> list[SubjectView]:
     """Find people by phone number through its blind index (the number itself is never stored)."""
-    found = service.find_by_phone(session, vault, phone)
+    found = service.find_by_phone(session, vault=vault, phone=phone)
     return [_view(vault, session, principal, subject, purpose) for subject in found]
 
 
 @router.post("/subjects/{subject_id}/erase")
 def erase_subject(subject_id: SubjectId, body: EraseRequest, principal: SubjectEraser,
                   session: DbSession, vault: AppVault, settings: AppSettings) -> DeletionRecordRead:
-    record = service.erase_subject(session, vault, actor=principal.actor,
+    record = service.erase_subject(session, vault=vault, actor=principal.actor,
                                    subject_id=subject_id, reason=body.reason,
                                    trip_data_days=settings.retention_trip_data_days)
     return DeletionRecordRead.model_validate(record)
@@ -167,7 +167,7 @@ def file_request(body: RequestCreate, principal: DataSubjectSelf, request: Reque
     Send an `Idempotency-Key` header: a retried request is then filed (and the code sent) once.
     """
     correction = body.correction.model_dump(exclude_none=True) if body.correction else None
-    filed = requests.file_request(session, vault, secret, subject_id=principal.id,
+    filed = requests.file_request(session, vault=vault, secret_key=secret, subject_id=principal.id,
                                   kind=body.kind, correction=correction, locale=locale,
                                   idempotency_key=idempotency_key or new_id("idem"))
     return RequestRead.model_validate(filed)
@@ -182,7 +182,7 @@ def read_own_request(request_id: RequestId, principal: DataSubjectSelf, session:
 def verify_request(request_id: RequestId, body: VerifyCode, principal: DataSubjectSelf,
                    session: DbSession, vault: AppVault, secret: SecretKey) -> RequestRead:
     """Prove it is you with the code; an erasure is then carried out at once."""
-    verified = requests.verify(session, vault, secret, subject_id=principal.id,
+    verified = requests.verify(session, vault=vault, secret_key=secret, subject_id=principal.id,
                                request_id=request_id, code=body.code)  # a failed try is committed by the check
     return RequestRead.model_validate(verified)
 
@@ -192,7 +192,7 @@ def resend_code(request_id: RequestId, principal: DataSubjectSelf, request: Requ
                 session: DbSession, vault: AppVault, secret: SecretKey, locale: Locale
                 ) -> RequestRead:
     return RequestRead.model_validate(requests.resend_code(
-        session, vault, secret, subject_id=principal.id, request_id=request_id,
+        session, vault=vault, secret_key=secret, subject_id=principal.id, request_id=request_id,
         locale=locale))
 
 
@@ -200,7 +200,7 @@ def resend_code(request_id: RequestId, principal: DataSubjectSelf, request: Requ
 def export_own_data(request_id: RequestId, principal: DataSubjectSelf, request: Request,
                     session: DbSession, vault: AppVault) -> dict[str, object]:
     """Everything TripGuard holds about you, decrypted (a verified access request)."""
-    return requests.export_for(session, vault, subject_id=principal.id, request_id=request_id)
+    return requests.export_for(session, vault=vault, subject_id=principal.id, request_id=request_id)
 
 
 @router.get("/privacy/requests")
@@ -216,7 +216,7 @@ def decide_correction(request_id: RequestId, body: CorrectionDecision, principal
                       request: Request, session: DbSession, vault: AppVault) -> RequestRead:
     """Apply or refuse a verified correction request."""
     return RequestRead.model_validate(requests.decide_correction(
-        session, vault, actor=principal.actor, request_id=request_id, apply=body.apply,
+        session, vault=vault, actor=principal.actor, request_id=request_id, apply=body.apply,
         note=body.note))
 
 
@@ -235,7 +235,7 @@ def start_retention_run(body: RetentionRunCreate, principal: RetentionManager, r
                         settings: AppSettings) -> RetentionRunRead:
     """Run the retention rules now (a dry run by default: it only counts)."""
     session.commit()  # the run commits its own batches; this request must not hold the writer lock meanwhile
-    run = run_retention(sessions, vault, settings,
+    run = run_retention(sessions, vault=vault, settings=settings,
                         dry_run=body.dry_run, actor=principal.actor)
     return RetentionRunRead.model_validate(run)
 
@@ -249,7 +249,7 @@ def list_holds(_: RetentionManager, session: DbSession) -> list[HoldRead]:
 @router.post("/privacy/holds", status_code=status.HTTP_201_CREATED)
 def place_hold(body: HoldCreate, principal: RetentionManager, session: DbSession) -> HoldRead:
     """Keep a person's data past retention while a case needs it."""
-    service.get_subject(session, body.subject_id)
+    service.get_subject(session, subject_id=body.subject_id)
     return HoldRead.model_validate(retention.place_hold(session, actor=principal.actor, subject_id=body.subject_id,
                                                         case_ref=body.case_ref, reason=body.reason))
 
@@ -281,7 +281,7 @@ def open_breach(body: BreachCreate, principal: BreachManager, session: DbSession
 
 @router.get("/privacy/breaches/{breach_id}")
 def read_breach(breach_id: BreachId, _: BreachManager, session: DbSession) -> BreachRead:
-    return BreachRead.model_validate(breaches.get_breach(session, breach_id))
+    return BreachRead.model_validate(breaches.get_breach(session, breach_id=breach_id))
 
 
 @router.post("/privacy/breaches/{breach_id}/contain")
@@ -313,7 +313,7 @@ def add_affected(breach_id: BreachId, body: AffectedSubjects, principal: BreachM
 def notify_affected(breach_id: BreachId, principal: BreachManager, session: DbSession,
                     vault: AppVault, settings: AppSettings) -> dict[str, int]:
     """Tell every affected person not yet told, with the PIPL Art. 57 fields (idempotent)."""
-    told = breaches.notify_affected(session, vault, actor=principal.actor, breach_id=breach_id,
+    told = breaches.notify_affected(session, vault=vault, actor=principal.actor, breach_id=breach_id,
                                     locale=settings.locale, operator="TripGuard")
     return {"notified": told}
 

@@ -48,7 +48,7 @@ def register_people_of(target_type: str, people: PeopleOf) -> None:
     _people_of[target_type] = people
 
 
-def people_of(session: Session, target_type: str, target_id: str) -> list[str | None]:
+def people_of(session: Session, *, target_type: str, target_id: str) -> list[str | None]:
     """The people a read of this target exposed, as its domain registered them (a recording's are its trip's)."""
     registered = _people_of.get(target_type)
     return registered(session, target_id) if registered is not None else []
@@ -67,7 +67,7 @@ READ_ACTIONS = ("personal.read", "personal.use", "subject.export", "trip.traject
 LIVE_MAP_ACTIONS = frozenset({"live_map.open", "live_map.shown"})
 
 
-def get_breach(session: Session, breach_id: str) -> Breach:
+def get_breach(session: Session, *, breach_id: str) -> Breach:
     breach = session.get(Breach, breach_id)
     if breach is None:
         raise NotFound("no such breach")
@@ -99,11 +99,11 @@ def contain(session: Session, *, actor: Actor, breach_id: str, staff_ids: list[s
     """Cut off access at once: end the named staff members' sessions, revoke the named API keys, and
     (given the vault) start a key rotation: a new KEK version seals everything from now on; the
     rewrap of existing data keys is `tripguard keys rotate --resume`."""
-    breach = get_breach(session, breach_id)
+    breach = get_breach(session, breach_id=breach_id)
     _open_only(breach)
     actions: list[dict[str, object]] = []
     for staff_id in staff_ids:
-        security.get_staff(session, staff_id)
+        security.get_staff(session, staff_id=staff_id)
         count = security.revoke_sessions(session, actor=actor, staff_id=staff_id, reason=f"breach {breach.id}")
         actions.append({"at": utcnow().isoformat(), "action": "revoke_sessions", "staff_id": staff_id, "count": count})
     for key_id in api_key_ids:
@@ -131,7 +131,7 @@ class Findings:
 def investigate(session: Session, *, actor: Actor, breach_id: str, reader_id: str | None,
                 since: datetime | None, until: datetime | None) -> Findings:
     """Who opened which people's records in the window (default: the breach's); they become affected."""
-    breach = get_breach(session, breach_id)
+    breach = get_breach(session, breach_id=breach_id)
     _open_only(breach)
     statement = select(AuditEntry).where(
         AuditEntry.action.in_(READ_ACTIONS),
@@ -176,7 +176,7 @@ class _PeopleRead:
     def _resolve(self, target_type: str, target_id: str, named: frozenset[str]) -> list[str | None]:
         if target_type == DataSubject.__tablename__:
             return [target_id]
-        people = people_of(self.session, target_type, target_id)
+        people = people_of(self.session, target_type=target_type, target_id=target_id)
         # Any table with sealed fields (an incident's position, a contact): the subject column of the fields
         # the entry names (an order's customer phone is the customer's, not the merchant's), else all.
         fields = [f for f in catalogue(Base.metadata) if f.table == target_type]
@@ -190,7 +190,7 @@ class _PeopleRead:
 
 
 def add_subjects(session: Session, *, actor: Actor, breach_id: str, subject_ids: list[str]) -> int:
-    breach = get_breach(session, breach_id)
+    breach = get_breach(session, breach_id=breach_id)
     _open_only(breach)
     known = set(session.scalars(select(BreachSubject.subject_id).where(BreachSubject.breach_id == breach.id)))
     added = [s for s in dict.fromkeys(subject_ids) if s not in known]
@@ -201,10 +201,10 @@ def add_subjects(session: Session, *, actor: Actor, breach_id: str, subject_ids:
     return len(added)
 
 
-def notify_affected(session: Session, vault: Vault, *, actor: Actor, breach_id: str, locale: str,
+def notify_affected(session: Session, *, vault: Vault, actor: Actor, breach_id: str, locale: str,
                     operator: str) -> int:
     """Queue the Art. 57 notice to every affected person not yet told (once each, however often called)."""
-    breach = get_breach(session, breach_id)
+    breach = get_breach(session, breach_id=breach_id)
     _open_only(breach)
     pending = session.scalars(select(BreachSubject).where(BreachSubject.breach_id == breach.id,
                                                           BreachSubject.notified_at.is_(None))).all()
@@ -224,8 +224,8 @@ def notify_affected(session: Session, vault: Vault, *, actor: Actor, breach_id: 
         except SubjectErased:
             continue  # nothing of theirs is left to expose or to write to
         if not phone and not email:  # someone known through a domain: the phone their own records hold
-            phone = service.reach(session, vault, subject_id=subject.id, actor=actor, purpose=Purpose.BREACH_RESPONSE,
-                                  use="breach notice")
+            phone = service.reach(session, vault=vault, subject_id=subject.id, actor=actor,
+                                  purpose=Purpose.BREACH_RESPONSE, use="breach notice")
         if not phone and not email:
             continue
         channel, to = ("sms", phone) if phone else ("email", email)
@@ -242,7 +242,7 @@ def notify_affected(session: Session, vault: Vault, *, actor: Actor, breach_id: 
 
 
 def report_to_authority(session: Session, *, actor: Actor, breach_id: str, reference: str) -> Breach:
-    breach = get_breach(session, breach_id)
+    breach = get_breach(session, breach_id=breach_id)
     _open_only(breach)
     breach.authority_reported_at, breach.authority_reference = utcnow(), reference
     audit.record(session, actor=actor, action="breach.report_authority", target_type="breach", target_id=breach.id)
@@ -250,7 +250,7 @@ def report_to_authority(session: Session, *, actor: Actor, breach_id: str, refer
 
 
 def close(session: Session, *, actor: Actor, breach_id: str) -> Breach:
-    breach = get_breach(session, breach_id)
+    breach = get_breach(session, breach_id=breach_id)
     _open_only(breach)
     affected = session.scalars(select(BreachSubject).where(BreachSubject.breach_id == breach.id)).all()
     on_time = None

@@ -26,8 +26,8 @@ def run(dry_run: Annotated[bool, typer.Option("--dry-run", help="Count only; era
     engine = engine_for(settings, "maintenance")
     try:
         with out.status("applying retention rules…"):
-            result = run_retention(make_sessionmaker(engine), build_vault(settings), settings, dry_run=dry_run,
-                                   actor=CLI_ACTOR)
+            result = run_retention(make_sessionmaker(engine), vault=build_vault(settings), settings=settings,
+                                   dry_run=dry_run, actor=CLI_ACTOR)
     finally:
         engine.dispose()
     descriptions = {rule.name: rule.description for rule in rules(settings)}

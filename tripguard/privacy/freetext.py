@@ -23,7 +23,7 @@ from tripguard.security.principal import Principal
 from tripguard.vault.service import Vault
 
 
-def keep(session: Session, vault: Vault, *, subject_id: str, text: str, label: str = "reason") -> dict[str, str]:
+def keep(session: Session, *, vault: Vault, subject_id: str, text: str, label: str = "reason") -> dict[str, str]:
     """Seal `text` under `subject_id`'s key; returns what may go into a log: {label_ref, label_mac}."""
     row = FreeText(id=new_id("txt"), subject_id=subject_id, created_at=utcnow())
     access.write_field(vault, session, row, "text", text)
@@ -31,7 +31,7 @@ def keep(session: Session, vault: Vault, *, subject_id: str, text: str, label: s
     return {f"{label}_ref": row.id, f"{label}_mac": vault.subject_mac(session, subject_id, text)}
 
 
-def read(session: Session, vault: Vault, principal: Principal, refs: list[str], *,
+def read(session: Session, *, vault: Vault, principal: Principal, refs: list[str],
          purpose: Purpose) -> dict[str, str | None]:
     """The texts behind these references, through the gate (masked without the purpose; each read audited)."""
     if not refs:

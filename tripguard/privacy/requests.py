@@ -47,7 +47,7 @@ def _send_code(session: Session, vault: Vault, secret_key: str, request: Subject
     phone = send_to or access.open_field(vault, session, subject, "phone")
     email = None if send_to else access.open_field(vault, session, subject, "email")
     if not phone and not email:  # someone known through a domain: the phone their own records hold
-        phone = service.reach(session, vault, subject_id=subject.id, actor=Actor("subject", subject.id),
+        phone = service.reach(session, vault=vault, subject_id=subject.id, actor=Actor("subject", subject.id),
                               purpose=Purpose.SUBJECT_REQUEST, use="verification code")
     if not phone and not email:  # nothing to send a code to: the privacy officer confirms who asked
         request.code_hash = request.code_expires_at = None
@@ -64,7 +64,7 @@ def _send_code(session: Session, vault: Vault, secret_key: str, request: Subject
     return channel
 
 
-def file_request(session: Session, vault: Vault, secret_key: str, *, subject_id: str, kind: str,
+def file_request(session: Session, *, vault: Vault, secret_key: str, subject_id: str, kind: str,
                  correction: dict[str, str] | None, locale: str, idempotency_key: str,
                  send_to: str | None = None) -> SubjectRequest:
     key = f"{subject_id}:{idempotency_key}"
@@ -123,7 +123,7 @@ class VerifyInPerson(VerificationFailed):
 IN_PERSON_ONLY = "too many wrong codes: this request can only be verified in person by the privacy officer"
 
 
-def verify(session: Session, vault: Vault, secret_key: str, *, subject_id: str, request_id: str,
+def verify(session: Session, *, vault: Vault, secret_key: str, subject_id: str, request_id: str,
            code: str) -> SubjectRequest:
     """Check the code; then carry out an erasure at once, or make an access request answerable."""
     request = own_request(session, subject_id=subject_id, request_id=request_id)
@@ -166,12 +166,12 @@ def _verified(session: Session, vault: Vault, request: SubjectRequest, actor: Ac
     audit.record(session, actor=actor, action="request.verify", target_type="privacy_requests",
                  target_id=request.id, details=details)
     if request.kind == "erasure":
-        record = service.erase_subject(session, vault, actor=actor, subject_id=request.subject_id,
+        record = service.erase_subject(session, vault=vault, actor=actor, subject_id=request.subject_id,
                                        reason="subject_request", request_id=request.id)
         _complete(request, handled_by="automatic", note=f"deletion record {record.id}")
 
 
-def verify_in_person(session: Session, vault: Vault, *, actor: Actor, request_id: str, how: str) -> SubjectRequest:
+def verify_in_person(session: Session, *, vault: Vault, actor: Actor, request_id: str, how: str) -> SubjectRequest:
     """The privacy officer confirmed who asked some other way (in person, with an ID document, or a call
     back to the number on record): `how` says which, and goes in the audit log."""
     request = session.get(SubjectRequest, request_id)
@@ -184,7 +184,7 @@ def verify_in_person(session: Session, vault: Vault, *, actor: Actor, request_id
     return request
 
 
-def resend_code(session: Session, vault: Vault, secret_key: str, *, subject_id: str, request_id: str,
+def resend_code(session: Session, *, vault: Vault, secret_key: str, subject_id: str, request_id: str,
                 locale: str, send_to: str | None = None) -> SubjectRequest:
     request = own_request(session, subject_id=subject_id, request_id=request_id)
     if request.status != "awaiting_verification":
@@ -193,7 +193,8 @@ def resend_code(session: Session, vault: Vault, secret_key: str, *, subject_id: 
         raise VerifyInPerson(IN_PERSON_ONLY)
     if request.code_expires_at is not None and request.code_expires_at - CODE_LIFETIME > utcnow() - RESEND_AFTER:
         return request  # the code sent a moment ago still stands: the person's phone is not flooded with texts
-    _send_code(session, vault, secret_key, request, service.get_subject(session, subject_id), locale, send_to)
+    _send_code(session, vault, secret_key, request, service.get_subject(session, subject_id=subject_id), locale,
+               send_to)
     return request
 
 
@@ -205,11 +206,11 @@ def awaiting(session: Session, *, subject_id: str, kind: str) -> SubjectRequest 
         SubjectRequest.status == "awaiting_verification").order_by(SubjectRequest.received_at.desc()).limit(1))
 
 
-def export_for(session: Session, vault: Vault, *, subject_id: str, request_id: str) -> dict[str, Any]:
+def export_for(session: Session, *, vault: Vault, subject_id: str, request_id: str) -> dict[str, Any]:
     request = own_request(session, subject_id=subject_id, request_id=request_id)
     if request.kind != "access" or request.status not in ("verified", "completed"):
         raise PermissionDenied("the export is available once an access request is verified")
-    bundle = service.export_subject(session, vault, actor=Actor("subject", subject_id), subject_id=subject_id,
+    bundle = service.export_subject(session, vault=vault, actor=Actor("subject", subject_id), subject_id=subject_id,
                                     request_id=request.id)
     if request.status == "verified":
         _complete(request, handled_by="automatic", note="export delivered")
@@ -241,7 +242,7 @@ def queue(session: Session, *, status: str | None) -> list[SubjectRequest]:
     return list(session.scalars(statement.limit(500)))
 
 
-def decide_correction(session: Session, vault: Vault, *, actor: Actor, request_id: str, apply: bool,
+def decide_correction(session: Session, *, vault: Vault, actor: Actor, request_id: str, apply: bool,
                       note: str) -> SubjectRequest:
     request = session.get(SubjectRequest, request_id)
     if request is None:
@@ -251,8 +252,8 @@ def decide_correction(session: Session, vault: Vault, *, actor: Actor, request_i
         raise Conflict("only a verified correction request waits for a decision")
     if apply:
         changes = json.loads(access.open_field(vault, session, request, "correction") or "{}")
-        subject = service.get_subject(session, request.subject_id)
-        service.upsert_subject(session, vault, actor=actor, subject_id=subject.id, kind=subject.kind,
+        subject = service.get_subject(session, subject_id=request.subject_id)
+        service.upsert_subject(session, vault=vault, actor=actor, subject_id=subject.id, kind=subject.kind,
                                notice_version=subject.notice_version, values=changes)
     _complete(request, handled_by=f"{actor.type}:{actor.id}", note=note,
               status="completed" if apply else "rejected")

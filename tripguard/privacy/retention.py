@@ -98,7 +98,7 @@ def _erase_inactive_subjects(keep: timedelta, kinds: tuple[str, ...], reason: st
         erasable = list(session.scalars(select(DataSubject.id).where(*expired, ~on_hold)
                                         .order_by(DataSubject.updated_at).limit(BATCH)))
         for subject_id in erasable:
-            service.erase_subject(session, vault, actor=Actor("system", "retention"), subject_id=subject_id,
+            service.erase_subject(session, vault=vault, actor=Actor("system", "retention"), subject_id=subject_id,
                                   reason=reason)
         return len(erasable), held
     return run
@@ -127,7 +127,7 @@ register_rule("ride_subjects", order=30, rule=_subjects_rule(
     "days"))
 
 
-def run_retention(factory: sessionmaker[Session], vault: Vault, settings: Settings, *, dry_run: bool,
+def run_retention(factory: sessionmaker[Session], *, vault: Vault, settings: Settings, dry_run: bool,
                   actor: Actor, progress: Callable[[str, int], None] | None = None) -> RetentionRun:
     """Run every rule to completion in committed batches; record the run and its report.
 

@@ -92,7 +92,7 @@ def normalise_phone(phone: str) -> str:
     return digits
 
 
-def get_notice(session: Session, version: str) -> PrivacyNotice:
+def get_notice(session: Session, *, version: str) -> PrivacyNotice:
     notice = session.get(PrivacyNotice, version)
     if notice is None:
         raise InvalidInput(errors=[FieldProblem(field="notice_version", message=f"no published notice {version!r}")])
@@ -112,13 +112,13 @@ def publish_notice(session: Session, *, actor: Actor, version: str, purposes: li
     return notice
 
 
-def upsert_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: str, kind: str | None,
+def upsert_subject(session: Session, *, vault: Vault, actor: Actor, subject_id: str, kind: str | None,
                    notice_version: str | None, values: dict[str, str | None]) -> DataSubject:
     """Record what the operator collected, with the notice the person was shown. Fields not given
     are left as they are; a field given as null is removed. (A correction applied to someone registered
     by a domain may carry no notice: the operator's API always names one.)"""
     if notice_version is not None:
-        get_notice(session, notice_version)
+        get_notice(session, version=notice_version)
     subject = session.get(DataSubject, subject_id)
     now = utcnow()
     if subject is not None and subject.erased_at is not None:
@@ -143,7 +143,7 @@ def recorded_kind(session: Session, subject_id: str) -> str | None:
     return session.scalar(select(DataSubject.kind).where(DataSubject.id == subject_id))
 
 
-def on_record(session: Session, subject_id: str | None) -> DataSubject | None:
+def on_record(session: Session, *, subject_id: str | None) -> DataSubject | None:
     """The person with the details the operator recorded for them (name, phone or e-mail), or None: someone
     registered only by a domain's write (their first trip) has none here, and nothing to show or read."""
     subject = session.get(DataSubject, subject_id) if subject_id else None
@@ -152,28 +152,28 @@ def on_record(session: Session, subject_id: str | None) -> DataSubject | None:
     return subject
 
 
-def get_subject(session: Session, subject_id: str) -> DataSubject:
+def get_subject(session: Session, *, subject_id: str) -> DataSubject:
     subject = session.get(DataSubject, subject_id)
     if subject is None:
         raise NotFound("no such data subject")
     return subject
 
 
-def is_erased(session: Session, subject_id: str) -> bool:
+def is_erased(session: Session, *, subject_id: str) -> bool:
     return session.scalar(select(DataSubject.erased_at).where(DataSubject.id == subject_id)) is not None
 
 
-def find_by_phone(session: Session, vault: Vault, phone: str) -> list[DataSubject]:
+def find_by_phone(session: Session, *, vault: Vault, phone: str) -> list[DataSubject]:
     index = vault.blind_index("phone", normalise_phone(phone))
     return list(session.scalars(select(DataSubject).where(DataSubject.phone_index == index)))
 
 
-def export_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: str,
+def export_subject(session: Session, *, vault: Vault, actor: Actor, subject_id: str,
                    request_id: str | None = None) -> dict[str, Any]:
     """Everything held about the person, decrypted: the answer to an access request (PIPL Art. 45). The
     domains add their parts (`register_export`): the person's trips; someone named as an emergency contact
     gets their name and phone as each owner holds them (`safety.contact_rights.held_for`)."""
-    subject = get_subject(session, subject_id)
+    subject = get_subject(session, subject_id=subject_id)
     personal = {column: access.open_field(vault, session, subject, column) for column in SUBJECT_FIELDS}
     held = _held_elsewhere(session, vault, subject_id)
     parts: dict[str, Any] = {}
@@ -225,13 +225,13 @@ def _kept_by_law(session: Session, subject_id: str, trip_data_days: int) -> list
     return [kept for rule in _domains.kept_by_law.values() for kept in rule(session, subject_id, trip_data_days)]
 
 
-def erase_subject(session: Session, vault: Vault, *, actor: Actor, subject_id: str, reason: str,
+def erase_subject(session: Session, *, vault: Vault, actor: Actor, subject_id: str, reason: str,
                   request_id: str | None = None, trip_data_days: int = 730) -> DeletionRecord:
     """Crypto-shred the subject: every copy of their data, backups included once the key-backup window
     has passed, stops opening. The vault shreds the key; `erase_footprint` does the rest, the same way a
     restore re-applies it. Trip data kept by law stays, blocked (the deletion record says so)."""
     refuse_own(actor, Decision.SUBJECT_REQUEST, subject_id)  # a staff member never erases themselves
-    get_subject(session, subject_id)
+    get_subject(session, subject_id=subject_id)
     record_id = new_id("del")
     _in_order(_domains.erasure)  # no domain registered: refuse before anything is shredded
     for keep in _domains.before_shred.values():  # while their key still opens what the domain must keep
@@ -324,7 +324,7 @@ def reapply_erasures(session: Session, erasures: list[Erasure]) -> None:
                            "another database or older than the data backup; nothing was restored")
 
 
-def phone_on_file(session: Session, vault: Vault, subject_id: str) -> str | None:
+def phone_on_file(session: Session, *, vault: Vault, subject_id: str) -> str | None:
     """The person's phone as the operator recorded it, to send them a message (internal use, not a person
     looking); None when there is none, or the person was erased."""
     subject = session.get(DataSubject, subject_id)
@@ -336,14 +336,14 @@ def phone_on_file(session: Session, vault: Vault, subject_id: str) -> str | None
         return None
 
 
-def reach(session: Session, vault: Vault, *, subject_id: str, actor: Actor, purpose: Purpose,
+def reach(session: Session, *, vault: Vault, subject_id: str, actor: Actor, purpose: Purpose,
           use: str) -> str | None:
     """A phone to send the person a message: the one the operator recorded for them, else the newest their
     own records hold (their order's contact phone, their application's), found through the data catalogue.
     A phone from another record is opened for `purpose` and its use audited (`access.record_use`); someone
     else's phone the person gave (an emergency contact's) is never used. None when there is none, or the
     person was erased."""
-    own = phone_on_file(session, vault, subject_id)
+    own = phone_on_file(session, vault=vault, subject_id=subject_id)
     if own:
         return own
     subject = session.get(DataSubject, subject_id)

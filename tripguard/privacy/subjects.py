@@ -44,7 +44,7 @@ def register(session: Session, *, subject_id: str, kind: str | None, source: str
     if subject is not None:
         _fill(subject, Seen(subject_id, kind, notice_version))
         return
-    register_many(session, [Seen(subject_id, kind, notice_version)], source=source)
+    register_many(session, people=[Seen(subject_id, kind, notice_version)], source=source)
 
 
 def _fill(subject: DataSubject, seen: Seen) -> None:
@@ -54,7 +54,7 @@ def _fill(subject: DataSubject, seen: Seen) -> None:
         subject.notice_version = seen.notice_version
 
 
-def register_many(session: Session, people: Iterable[Seen], *, source: str) -> None:
+def register_many(session: Session, *, people: Iterable[Seen], source: str) -> None:
     """`register` for many at once (a batch of trip events): one read and one insert per chunk. Race-safe:
     two transactions registering the same new person both succeed (insert, or nothing on conflict)."""
     wanted: dict[str, Seen] = {}

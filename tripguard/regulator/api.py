@@ -40,7 +40,7 @@ def pass_through(body: PassThrough, submitter: RegulatorSubmitter, response: Res
                  session: DbSession, vault: AppVault) -> PassThroughRead:
     """A message of a type TripGuard does not hold (operatePay, orderCreate, baseInfoCompany, …), queued
     unchanged and sent in its type's sequence; the same `kind` and `key` again is the same upload."""
-    row, new = operations.submit(session, vault, kind=body.kind, key=body.key,
+    row, new = operations.submit(session, vault=vault, kind=body.kind, key=body.key,
                                  occurred_at=body.occurred_at, body=body.data())
     if not new:
         response.status_code = 200
@@ -75,7 +75,7 @@ def backfill(body: BackfillCreate, operator: RegulatorOperator, session: DbSessi
              vault: AppVault) -> BackfillRead:
     """Run the exporters (one type, or all) over a past range again, at most 7 days: what the queue misses is
     queued and sent in sequence; what it holds already is left."""
-    queued = operations.backfill(session, sessions, vault,
+    queued = operations.backfill(session, factory=sessions, vault=vault,
                                  actor=operator.actor, kinds=[body.kind] if body.kind else None,
                                  start=body.start, end=body.end)
     return BackfillRead(queued=queued)

@@ -58,7 +58,7 @@ def backfill(
     settings = get_settings()
     with clean_errors(), cli_session(settings) as session:
         factory = make_sessionmaker(engine_for(settings))
-        queued = operations.backfill(session, factory, build_vault(settings), actor=CLI_ACTOR,
+        queued = operations.backfill(session, factory=factory, vault=build_vault(settings), actor=CLI_ACTOR,
                                      kinds=None if kind == "all" else [kind], start=_aware(start, "--start"),
                                      end=_aware(end, "--end"), longest=None)
     for name, count in sorted(queued.items()):

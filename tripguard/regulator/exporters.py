@@ -83,7 +83,7 @@ def _emergency_contact(reads: ExportReads, config: settings.ExportSettings, driv
     name_in, phone_in = (config.opted("baseInfoDriver", f) for f in ("EmergencyContact", "EmergencyContactPhone"))
     if not (name_in or phone_in):
         return
-    contact = safety.first_contact(reads.session, driver_id)
+    contact = safety.first_contact(reads.session, subject_id=driver_id)
     if contact is None:
         return
     if name_in and (name := reads.open(contact, "name")):
@@ -94,7 +94,7 @@ def _emergency_contact(reads: ExportReads, config: settings.ExportSettings, driv
 
 def license_id_of(reads: ExportReads, driver_id: str | None) -> str | None:
     """The driver's LicenseId (their resident ID number, which is their driving licence's number)."""
-    driver = screening.find(reads.session, driver_id)
+    driver = screening.find(reads.session, applicant_id=driver_id)
     return None if driver is None else reads.open(driver, "id_number")
 
 
@@ -105,7 +105,7 @@ def base_info_driver_educate(session: Session, vault: Vault, start: datetime, en
     company_id, region = settings.current().required()
     reads = ExportReads(session, vault, "baseInfoDriverEducate")
     for attempt, course in training.passed_in(session, start=start, end=end):
-        if screening.role_of(session, attempt.worker_id) != "driver":
+        if screening.role_of(session, worker_id=attempt.worker_id) != "driver":
             continue
         try:
             license_id = license_id_of(reads, attempt.worker_id)
@@ -130,7 +130,7 @@ def rated_driver_punish(session: Session, vault: Vault, start: datetime, end: da
     company_id, _ = config.required()
     reads = ExportReads(session, vault, "ratedDriverPunish")
     for sanction, violation in discipline.sanctions_decided(session, start=start, end=end):
-        if screening.role_of(session, violation.offender_id) != "driver":
+        if screening.role_of(session, worker_id=violation.offender_id) != "driver":
             continue
         try:
             license_id = license_id_of(reads, violation.offender_id)
@@ -165,7 +165,7 @@ def base_info_vehicle(session: Session, vault: Vault, start: datetime, end: date
             UpdateTime=codes.timestamp(vehicle.updated_at))
         if config.fare_type:
             message.FareType = config.fare_type
-        device = telematics.device_of(session, vehicle.id)
+        device = telematics.device_of(session, vehicle_id=vehicle.id)
         if device is not None and device.installed_at is not None:
             message.GPSInstallDate = codes.date(device.installed_at)
         reads.touch("telematics_vehicles", vehicle.id)

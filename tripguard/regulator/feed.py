@@ -43,9 +43,9 @@ def _run_window(factory: sessionmaker[Session], vault: Vault, kind: str, run: co
     """One transaction: the exporter over [start, end), its uploads queued; the watermark moved to `end` if
     `advance` (and only forward)."""
     with unit_of_work(factory) as session:
-        queued = service.enqueue(session, vault, run(session, vault, start, end))
+        queued = service.enqueue(session, vault=vault, uploads=run(session, vault, start, end))
         if advance:
-            feed = service.lock_feed(session, kind)
+            feed = service.lock_feed(session, kind=kind)
             if feed.watermark is None or feed.watermark < end:
                 feed.watermark = end
     return queued
@@ -59,7 +59,7 @@ def _windows(start: datetime, end: datetime, step: timedelta) -> list[tuple[date
     return windows
 
 
-def produce(factory: sessionmaker[Session], vault: Vault, *, since: datetime, lateness: timedelta = timedelta(0),
+def produce(factory: sessionmaker[Session], *, vault: Vault, since: datetime, lateness: timedelta = timedelta(0),
             step: timedelta = DEFAULT_STEP, exporters: Mapping[str, contract.Exporter] | None = None,
             now: datetime | None = None) -> dict[str, int]:
     """Run every exporter from its watermark (`since` the first time: the feed's start) to `now - lateness`;
@@ -69,13 +69,13 @@ def produce(factory: sessionmaker[Session], vault: Vault, *, since: datetime, la
     queued: dict[str, int] = {}
     for kind, run in sorted(exporters.items()):
         with unit_of_work(factory) as session:
-            mark = service.lock_feed(session, kind).watermark or since
+            mark = service.lock_feed(session, kind=kind).watermark or since
         queued[kind] = sum(_run_window(factory, vault, kind, run, start, end, advance=True)
                            for start, end in _windows(mark, until, step))
     return queued
 
 
-def backfill(factory: sessionmaker[Session], vault: Vault, *, kinds: Collection[str] | None, start: datetime,
+def backfill(factory: sessionmaker[Session], *, vault: Vault, kinds: Collection[str] | None, start: datetime,
              end: datetime, step: timedelta = DEFAULT_STEP,
              exporters: Mapping[str, contract.Exporter] | None = None) -> dict[str, int]:
     """Run the exporters of `kinds` (None: all) over [start, end) again: the uploads missing from the queue are
@@ -116,18 +116,18 @@ class Sender:
         """One batch of every type that has one due, sent and its answer recorded."""
         result = SendResult()
         with unit_of_work(self.factory) as session:
-            if service.in_planned_outage(session, utcnow()) is not None:
+            if service.in_planned_outage(session, at=utcnow()) is not None:
                 return result
             kinds = service.kinds(session)
         for kind in kinds:
             with unit_of_work(self.factory) as session:
-                claim = service.claim_batch(session, self.vault, kind=kind, limit=self.batch,
+                claim = service.claim_batch(session, vault=self.vault, kind=kind, limit=self.batch,
                                             claim_for=self.claim_for)
             if claim is None:
                 continue
             error = self._send(claim)
             with unit_of_work(self.factory) as session:
-                service.record_outcome(session, claim, error=error, max_backoff=self.max_backoff)
+                service.record_outcome(session, claim=claim, error=error, max_backoff=self.max_backoff)
             if error is None:
                 result.acknowledged += len(claim.items)
             else:

@@ -74,7 +74,7 @@ def well_formed(data: bytes) -> bool:
     return True
 
 
-def submit(session: Session, vault: Vault, *, kind: str, key: str, occurred_at: datetime,
+def submit(session: Session, *, vault: Vault, kind: str, key: str, occurred_at: datetime,
            body: bytes) -> tuple[QueuedUpload, bool]:
     """Queue the operator's message unchanged; the same key again is the same upload (and must say the same)."""
     if kind in contract.EXPORTERS:
@@ -83,15 +83,16 @@ def submit(session: Session, vault: Vault, *, kind: str, key: str, occurred_at: 
     if not well_formed(body):
         raise NotProtobuf("the body is not a serialized protobuf message",
                           errors=[FieldProblem(field="body", message="not protobuf wire format")])
-    queued = service.enqueue(session, vault, [contract.Upload(kind, key, occurred_at, body)], origin="operator")
+    queued = service.enqueue(session, vault=vault, uploads=[contract.Upload(kind, key, occurred_at, body)],
+                             origin="operator")
     row = session.scalars(select(QueuedUpload).where(QueuedUpload.kind == kind, QueuedUpload.key == key)).one()
-    if not queued and service.open_body(session, vault, kind=kind, key=key, blob=row.body) != body:
+    if not queued and service.open_body(session, vault=vault, kind=kind, key=key, blob=row.body) != body:
         raise KeyReused(f"{kind} {key} was queued with another body",
                         errors=[FieldProblem(field="key", message="already used for another message")])
     return row, bool(queued)
 
 
-def backfill(session: Session, factory: sessionmaker[Session], vault: Vault, *, actor: Actor,
+def backfill(session: Session, *, factory: sessionmaker[Session], vault: Vault, actor: Actor,
              kinds: Collection[str] | None, start: datetime, end: datetime,
              longest: timedelta | None = LONGEST_BACKFILL) -> dict[str, int]:
     """`feed.backfill`, audited in `session` (the request's), each window committed by itself."""
@@ -101,7 +102,7 @@ def backfill(session: Session, factory: sessionmaker[Session], vault: Vault, *, 
         raise BadRange("at most 7 days at once here; `tripguard regulator backfill` takes longer ranges",
                        errors=[FieldProblem(field="end", message="more than 7 days after start")])
     try:
-        queued = feed.backfill(factory, vault, kinds=kinds, start=start, end=end)
+        queued = feed.backfill(factory, vault=vault, kinds=kinds, start=start, end=end)
     except feed.UnknownType as exc:
         raise BadRange(str(exc), errors=[FieldProblem(field="kind", message="no exporter")]) from exc
     record(session, actor=actor, action="regulator.backfill", target_type="regulator_feed",

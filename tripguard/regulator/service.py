@@ -38,12 +38,12 @@ def _row_id(kind: str, key: str) -> str:
     return f"{kind}:{key}"
 
 
-def seal_body(session: Session, vault: Vault, upload: contract.Upload) -> bytes:
+def seal_body(session: Session, *, vault: Vault, upload: contract.Upload) -> bytes:
     return vault.seal_bytes(session, subject_id=SUBJECT, table=QueuedUpload.__tablename__, column=BODY_COLUMN,
                             row_id=_row_id(upload.kind, upload.key), data=upload.body)
 
 
-def open_body(session: Session, vault: Vault, *, kind: str, key: str, blob: bytes) -> bytes:
+def open_body(session: Session, *, vault: Vault, kind: str, key: str, blob: bytes) -> bytes:
     return vault.open_bytes(session, subject_id=SUBJECT, table=QueuedUpload.__tablename__, column=BODY_COLUMN,
                             row_id=_row_id(kind, key), blob=blob)
 
@@ -55,16 +55,16 @@ def _insert_ignoring(session: Session, model: type[Feed | Lane], values: dict[st
     session.execute(maker(model).values(**values).on_conflict_do_nothing())
 
 
-def ensure_type(session: Session, kind: str) -> None:
+def ensure_type(session: Session, *, kind: str) -> None:
     """The type's feed and lane rows, made once."""
     now = utcnow()
     _insert_ignoring(session, Feed, {"kind": kind, "next_sequence": 1, "watermark": None, "updated_at": now})
     _insert_ignoring(session, Lane, {"kind": kind})
 
 
-def lock_feed(session: Session, kind: str) -> Feed:
+def lock_feed(session: Session, *, kind: str) -> Feed:
     """The type's feed row, locked until the transaction ends (producers of the type queue one at a time)."""
-    ensure_type(session, kind)
+    ensure_type(session, kind=kind)
     feed = session.scalars(select(Feed).where(Feed.kind == kind).with_for_update()
                            .execution_options(populate_existing=True)).one()
     return feed
@@ -78,7 +78,7 @@ def _already_queued(session: Session, kind: str, keys: list[str]) -> set[str]:
     return found
 
 
-def enqueue(session: Session, vault: Vault, uploads: Iterable[contract.Upload], *, origin: str = "tripguard") -> int:
+def enqueue(session: Session, *, vault: Vault, uploads: Iterable[contract.Upload], origin: str = "tripguard") -> int:
     """Queue uploads in the caller's transaction, each type's in the order of their time; the number queued
     (an upload whose key is queued already, or repeated in `uploads`, is left out)."""
     by_kind: dict[str, dict[str, contract.Upload]] = defaultdict(dict)
@@ -89,7 +89,7 @@ def enqueue(session: Session, vault: Vault, uploads: Iterable[contract.Upload], 
     queued = 0
     now = utcnow()
     for kind in sorted(by_kind):
-        feed = lock_feed(session, kind)
+        feed = lock_feed(session, kind=kind)
         fresh = by_kind[kind]
         for key in _already_queued(session, kind, list(fresh)):
             del fresh[key]
@@ -98,7 +98,8 @@ def enqueue(session: Session, vault: Vault, uploads: Iterable[contract.Upload], 
             continue
         rows = [{"kind": kind, "key": upload.key, "sequence": feed.next_sequence + offset,
                  "occurred_at": upload.occurred_at, "queued_at": now, "origin": origin,
-                 "body": seal_body(session, vault, upload), "state": QUEUED, "attempts": 0, "next_attempt_at": now}
+                 "body": seal_body(session, vault=vault,
+                                   upload=upload), "state": QUEUED, "attempts": 0, "next_attempt_at": now}
                 for offset, upload in enumerate(ordered)]
         session.execute(insert(QueuedUpload), rows)
         feed.next_sequence += len(rows)
@@ -131,7 +132,7 @@ class Claim:
         return self.items[-1].sequence
 
 
-def in_planned_outage(session: Session, at: datetime) -> PlannedOutage | None:
+def in_planned_outage(session: Session, *, at: datetime) -> PlannedOutage | None:
     return session.scalars(select(PlannedOutage).where(PlannedOutage.starts_at <= at, PlannedOutage.ends_at > at)
                            .limit(1)).first()
 
@@ -141,7 +142,7 @@ def kinds(session: Session) -> list[str]:
     return list(session.scalars(select(Lane.kind).order_by(Lane.kind)))
 
 
-def claim_batch(session: Session, vault: Vault, *, kind: str, limit: int, claim_for: timedelta) -> Claim | None:
+def claim_batch(session: Session, *, vault: Vault, kind: str, limit: int, claim_for: timedelta) -> Claim | None:
     """The type's next batch, from its oldest unacknowledged upload on, if that one is due and no other sender
     holds the type; marked sent until `claim_for` from now (then due again: its sender died). The caller
     commits at once, before sending."""
@@ -155,7 +156,7 @@ def claim_batch(session: Session, vault: Vault, *, kind: str, limit: int, claim_
         return None  # nothing queued, or the oldest waits for its retry: nothing after it may overtake it
     items = [Numbered(row.id, row.sequence, contract.Upload(
         kind=kind, key=row.key, occurred_at=row.occurred_at,
-        body=open_body(session, vault, kind=kind, key=row.key, blob=row.body))) for row in rows]
+        body=open_body(session, vault=vault, kind=kind, key=row.key, blob=row.body))) for row in rows]
     ids = [row.id for row in rows]
     for start in range(0, len(ids), _IN_CHUNK):
         session.execute(update(QueuedUpload).where(QueuedUpload.id.in_(ids[start:start + _IN_CHUNK]))
@@ -171,7 +172,7 @@ def backoff(attempts: int, most: timedelta) -> timedelta:
     return min(most, timedelta(seconds=2 ** min(max(attempts, 1), 30)))
 
 
-def record_outcome(session: Session, claim: Claim, *, error: str | None, max_backoff: timedelta) -> None:
+def record_outcome(session: Session, *, claim: Claim, error: str | None, max_backoff: timedelta) -> None:
     """The platform's answer to a batch: acknowledged, or failed (retried after a backoff, never dropped)."""
     now = utcnow()
     ids = [item.id for item in claim.items]
@@ -191,7 +192,7 @@ def record_outcome(session: Session, claim: Claim, *, error: str | None, max_bac
                         .values(**values).execution_options(synchronize_session=False))
 
 
-def sequences(session: Session, kind: str, *, states: Sequence[str] | None = None) -> list[int]:
+def sequences(session: Session, *, kind: str, states: Sequence[str] | None = None) -> list[int]:
     """A type's sequence numbers in order (tests and the console's checks)."""
     query = select(QueuedUpload.sequence).where(QueuedUpload.kind == kind)
     if states is not None:

@@ -57,5 +57,5 @@ def build_sender(settings: Settings, factory: sessionmaker[Session], vault: Vaul
 def produce_job(settings: Settings, factory: sessionmaker[Session], vault: Vault) -> dict[str, int]:
     """The scheduler's job: every exporter from its watermark to TRIPGUARD_REGULATOR_LATENESS_SECONDS ago."""
     assert settings.regulator_start is not None
-    return feed.produce(factory, vault, since=settings.regulator_start,
+    return feed.produce(factory, vault=vault, since=settings.regulator_start,
                         lateness=timedelta(seconds=settings.regulator_lateness_seconds))

@@ -67,7 +67,7 @@ def _positions(session: Session, vault: Vault, start: datetime, end: datetime, *
     kind = "positionDriver" if driver else "positionVehicle"
     reads = ExportReads(session, vault, kind)
     for trip in telematics.trips_moving(session, start=start, end=end):
-        vehicle = telematics.vehicle(session, trip.vehicle_id)
+        vehicle = telematics.vehicle(session, vehicle_id=trip.vehicle_id)
         if vehicle is None:
             continue
         try:
@@ -78,7 +78,8 @@ def _positions(session: Session, vault: Vault, start: datetime, end: datetime, *
         if driver and not license_id:
             reads.close()
             continue
-        points = sampled(telematics.positions_of(session, vault, trip.id), start, end, config.position_seconds)
+        points = sampled(telematics.positions_of(session, vault=vault, trip_id=trip.id), start, end,
+                         config.position_seconds)
         if points:
             reads.touch(TRIPS, trip.id, "packed")
         reads.close()
@@ -99,7 +100,7 @@ def _positions(session: Session, vault: Vault, start: datetime, end: datetime, *
 
 
 def _ends(session: Session, vault: Vault, trip_id: str) -> tuple[Ping, Ping] | None:
-    pings = telematics.positions_of(session, vault, trip_id)
+    pings = telematics.positions_of(session, vault=vault, trip_id=trip_id)
     return (pings[0], pings[-1]) if pings else None
 
 
@@ -116,7 +117,7 @@ def operate_depart(session: Session, vault: Vault, start: datetime, end: datetim
     fare_type = config.fare()
     reads = ExportReads(session, vault, "operateDepart")
     for trip in telematics.trips_started_in(session, start=start, end=end):
-        vehicle = telematics.vehicle(session, trip.vehicle_id)
+        vehicle = telematics.vehicle(session, vehicle_id=trip.vehicle_id)
         ends = _ends(session, vault, trip.id)
         try:
             license_id = license_id_of(reads, trip.driver_id)
@@ -141,7 +142,7 @@ def operate_arrive(session: Session, vault: Vault, start: datetime, end: datetim
     company_id, _ = config.required()
     reads = ExportReads(session, vault, "operateArrive")
     for trip in telematics.trips_ended_in(session, start=start, end=end):
-        pings = telematics.positions_of(session, vault, trip.id)
+        pings = telematics.positions_of(session, vault=vault, trip_id=trip.id)
         if not pings or trip.started_at is None or trip.ended_at is None:
             continue
         reads.touch(TRIPS, trip.id, "packed")
@@ -161,8 +162,8 @@ def order_match(session: Session, vault: Vault, start: datetime, end: datetime) 
     company_id, region = config.required()
     reads = ExportReads(session, vault, "orderMatch")
     for trip in telematics.trips_started_in(session, start=start, end=end):
-        vehicle = telematics.vehicle(session, trip.vehicle_id)
-        driver = screening.find(session, trip.driver_id)
+        vehicle = telematics.vehicle(session, vehicle_id=trip.vehicle_id)
+        driver = screening.find(session, applicant_id=trip.driver_id)
         if vehicle is None or driver is None or trip.started_at is None:
             continue
         try:

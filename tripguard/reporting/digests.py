@@ -71,7 +71,7 @@ def recent(session: Session, *, limit: int = 12) -> list[Digest]:
     return list(session.scalars(select(Digest).order_by(Digest.created_at.desc()).limit(limit)))
 
 
-def run(factory: sessionmaker[Session], vault: Vault, settings: Settings, *, now: datetime | None = None) -> int:
+def run(factory: sessionmaker[Session], *, vault: Vault, settings: Settings, now: datetime | None = None) -> int:
     """Make each digest whose period has ended and is not made yet; returns how many were made."""
     now = now or utcnow()
     made = 0

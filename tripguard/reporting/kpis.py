@@ -145,7 +145,7 @@ def _device_rates(c: Context) -> tuple[Value, Value]:
             days: dict[str, float | int | None] = {"snapshot_days": history.days}
             return (Value(*_ratio_parts(history.with_device, history.vehicles), days),
                     Value(*_ratio_parts(history.heard, history.installed), days))
-        installs = telematics_kpi.installs_as_of(c.session, c.period.end)
+        installs = telematics_kpi.installs_as_of(c.session, at=c.period.end)
         return (Value(*_ratio_parts(installs.with_device, installs.vehicles), {"snapshot_days": 0}),
                 Value(None, detail={"snapshot_days": 0}))
     return c.once("devices", compute)

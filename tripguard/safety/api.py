@@ -100,14 +100,14 @@ def incident_detail(incident_id: IncidentId, principal: IncidentHandler, session
     return IncidentDetail(incident=IncidentRead.model_validate(incident), position=position,
                           position_at=incident.position_at,
                           timeline=[IncidentEventRead.model_validate(e) for e in service.timeline(
-                              session, vault, principal, incident_id)])
+                              session, vault=vault, principal=principal, incident_id=incident_id)])
 
 
 @router.post("/incidents/{incident_id}/actions")
 def incident_action(incident_id: IncidentId, body: IncidentAction, principal: IncidentHandler,
                     session: DbSession, vault: AppVault, feed: Feed) -> IncidentRead:
     """Acknowledge, start, resolve (with an outcome: genuine, false alarm, mistaken, malicious), close, or note."""
-    incident = service.act(session, vault, actor=principal, incident_id=incident_id,
+    incident = service.act(session, vault=vault, actor=principal, incident_id=incident_id,
                            action=body.action,
                            outcome=body.outcome, note=body.note, assignee=body.assignee)
     feed.publish(service.feed_item(incident))
@@ -119,14 +119,14 @@ def my_contacts(owner: ContactsOwner, session: DbSession, vault: AppVault) -> li
     """Your emergency contacts, masked."""
     return [ContactRead(id=c.id, name=v["name"], phone=v["phone"], verified=c.verified_at is not None,
                         auto_share=c.auto_share)
-            for c, v in contacts.listing(session, vault, owner=owner)]
+            for c, v in contacts.listing(session, vault=vault, owner=owner)]
 
 
 @router.post("/me/contacts", status_code=201)
 def add_contact(body: ContactCreate, owner: ContactsOwner, session: DbSession, vault: AppVault,
                 secret: SecretKey) -> ContactRead:
     """Name an emergency contact (at most five); a code goes to their phone to confirm."""
-    contact = contacts.add(session, vault, secret, owner=owner, name=body.name,
+    contact = contacts.add(session, vault=vault, secret_key=secret, owner=owner, name=body.name,
                            phone=body.phone, auto_share=body.auto_share)
     return ContactRead(id=contact.id, name=None, phone=None, verified=False, auto_share=contact.auto_share)
 
@@ -143,7 +143,7 @@ def update_contact(contact_id: Annotated[Identifier, Path()], body: ContactUpdat
 @router.post("/me/contacts/{contact_id}/verify")
 def verify_contact(contact_id: Annotated[Identifier, Path()], body: ContactVerify,
                    owner: ContactsOwner, session: DbSession, secret: SecretKey) -> ContactRead:
-    contact = contacts.verify(session, secret, owner=owner, contact_id=contact_id, code=body.code)
+    contact = contacts.verify(session, secret_key=secret, owner=owner, contact_id=contact_id, code=body.code)
     return ContactRead(id=contact.id, name=None, phone=None, verified=True, auto_share=contact.auto_share)
 
 
@@ -186,7 +186,7 @@ def ask_as_contact(body: ContactRequestCreate, request: Request, session: DbSess
     """Someone named as an emergency contact asks for their data or its erasure, with the phone they were
     named with. If the number is a contact's, a code goes to it by SMS; the answer is the same either way."""
     _limit_contact_requests(request, contact_limiter, vault, settings, body.phone)
-    contact_rights.ask(session, vault, secret, phone=body.phone, kind=body.kind,
+    contact_rights.ask(session, vault=vault, secret_key=secret, phone=body.phone, kind=body.kind,
                        locale=locale)
     return ContactRequestAccepted(detail=translations_for(locale).gettext(CONTACT_CODE_SENT))
 
@@ -198,7 +198,7 @@ def verify_as_contact(body: ContactRequestVerify, request: Request, session: DbS
     """The code the phone received: an access request is answered with your data at once, an erasure is
     carried out at once. A wrong code, an unknown number or no request waiting is the same 422."""
     _limit_contact_requests(request, contact_limiter, vault, settings, body.phone)
-    verified, export = contact_rights.confirm(session, vault, secret, phone=body.phone,
+    verified, export = contact_rights.confirm(session, vault=vault, secret_key=secret, phone=body.phone,
                                               kind=body.kind, code=body.code)  # a failed try is committed by the check
     return ContactRequestDone(request=RequestRead.model_validate(verified), export=export)
 
@@ -208,7 +208,7 @@ def share_trip(trip_id: Annotated[Identifier, Path()], sharer: TripSharer, sessi
                settings: AppSettings, secret: SecretKey) -> ShareCreated:
     """A link for family to follow your trip live (shown once; dead 24 h after arrival or when revoked)."""
     trip = shares.own_trip(session, subject_id=sharer.id, trip_id=trip_id)
-    share, token = shares.create(session, secret, trip=trip, created_by=f"subject:{sharer.id}")
+    share, token = shares.create(session, secret_key=secret, trip=trip, created_by=f"subject:{sharer.id}")
     audit.record(session, actor=sharer.actor, action="share.create", target_type="share", target_id=share.id)
     return ShareCreated(id=share.id, url=f"{settings.base_url}/s/{token}",
                         expires_at=shares.live_until(trip))
@@ -249,7 +249,7 @@ def register_recording(body: RecordingCreate, device: TelematicsIngest, session:
 def recording_status(recording_id: Annotated[Identifier, Path()], _: TelematicsIngest,
                      session: DbSession) -> RecordingRead:
     """How much has arrived: resume the upload from `received`."""
-    return RecordingRead.model_validate(recordings.get(session, recording_id))
+    return RecordingRead.model_validate(recordings.get(session, recording_id=recording_id))
 
 
 @router.put("/recordings/{recording_id}/content", dependencies=[Bulk], openapi_extra={"requestBody": {
@@ -268,11 +268,11 @@ async def upload_recording(recording_id: Annotated[Identifier, Path()], _: Telem
     data = await request.body()
     if end < start or end - start + 1 != len(data):
         raise InvalidInput(errors=[FieldProblem(field="Content-Range", message="does not match the body's length")])
-    recording = recordings.get(session, recording_id)
+    recording = recordings.get(session, recording_id=recording_id)
     if total != recording.size:
         raise InvalidInput(errors=[FieldProblem(field="Content-Range", message="total is not the declared size")])
     return RecordingRead.model_validate(await run_in_threadpool(
-        recordings.append, session, vault, recording_id=recording_id, start=start, data=data))
+        recordings.append, session, vault=vault, recording_id=recording_id, start=start, data=data))
 
 
 @router.get("/recordings/{recording_id}/content", dependencies=[Bulk],
@@ -282,9 +282,9 @@ def play_recording(recording_id: Annotated[Identifier, Path()], investigator: Re
                    incident_id: Annotated[Identifier, Query(description="the open case")],
                    reason: Annotated[Reason, Query()], vault: AppVault) -> Response:
     """The recording, decrypted, for an investigator working an open case about its trip; audited."""
-    access.check_clearance(session, investigator)
-    recording = recordings.open_for_case(session, vault, actor=investigator.actor,
+    access.check_clearance(session, principal=investigator)
+    recording = recordings.open_for_case(session, vault=vault, actor=investigator.actor,
                                          recording_id=recording_id,
                                          incident_id=incident_id, reason=reason)
-    body = b"".join(recordings.content(session, vault, recording))
+    body = b"".join(recordings.content(session, vault=vault, recording=recording))
     return Response(body, media_type=recording.content_type, headers={"Cache-Control": "no-store"})

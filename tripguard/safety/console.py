@@ -95,7 +95,7 @@ def queue_page(request: Request, principal: IncidentHandler, session: DbSession)
                                 cells.staff(i.assigned_to),
                                 i.created_at, i.ack_due_at, i.acknowledged_at, i.escalated_at, i.resolved_at,
                                 cells.word(i.outcome)])
-    listing = fetch(session, select(Incident), spec, query)
+    listing = fetch(session, statement=select(Incident), spec=spec, query=query)
     return page(request, "safety/incidents.html", principal, "/console/incidents", list=listing,
                 names=dict(handlers), now=utcnow(), live_view=query.page == 1 and not query.search
                 and query.filters.get("state") in ("live", "open", "all"),
@@ -113,18 +113,18 @@ def _incident_page(request: Request, principal: Principal, session: DbSession, v
                                   purpose=Purpose.EMERGENCY)["position"].value if incident.position else None
     clips = list(session.scalars(select(Recording).where(Recording.trip_id == incident.trip_id)
                                  .order_by(Recording.started_at))) if incident.trip_id else []
-    timeline = service.timeline(session, vault, principal, incident.id)
-    alerts, check_ins = response.triggers(session, timeline)
+    timeline = service.timeline(session, vault=vault, principal=principal, incident_id=incident.id)
+    alerts, check_ins = response.triggers(session, timeline=timeline)
     live = incident.status in service.LIVE_STATES
     return page(request, "safety/incident.html", principal, "/console/incidents", status_code=status_code,
                 incident=incident, position=position, error=error, called=called, recordings=clips,
-                caller=response.caller(session, vault, principal, incident),
-                contacts=response.contacts(session, vault, principal, incident),
-                dispatch=response.police_dispatch(session, incident),
-                context=response.trip_context(session, vault, principal, incident),
+                caller=response.caller(session, vault=vault, principal=principal, incident=incident),
+                contacts=response.contacts(session, vault=vault, principal=principal, incident=incident),
+                dispatch=response.police_dispatch(session, incident=incident),
+                context=response.trip_context(session, vault=vault, principal=principal, incident=incident),
                 alerts=alerts, check_ins=check_ins, live=live,
                 telephony=telephony, handlers=response.handlers(session),
-                names=response.actor_names(session, incident, [
+                names=response.actor_names(session, incident=incident, actors=[
                     *(e.actor for e in timeline), *(f"staff:{e.details['to']}" for e in timeline if e.kind == "assign"),
                     *([f"staff:{incident.assigned_to}"] if incident.assigned_to else [])]),
                 may_play=principal.can(Permission.RECORDING_OPEN) and incident.status != "closed",
@@ -149,7 +149,7 @@ async def stream(request: Request, _: IncidentHandler, sessions: Sessions, feed:
 
     def changed(since: datetime) -> list[dict[str, object]]:
         with sessions() as session:
-            return [service.feed_item(incident) for incident in service.changed_since(session, since)]
+            return [service.feed_item(incident) for incident in service.changed_since(session, since=since)]
 
     return stream_response(request, feed, kinds=CASE_ITEMS, catch_up=changed,
                            hello=waiting)
@@ -173,7 +173,7 @@ def incident_action(incident_id: Annotated[Identifier, Path()], request: Request
                     note: Annotated[CleanStr | None, Form(max_length=500)] = None,
                     assignee: Annotated[Identifier | None, Form()] = None) -> Response:
     try:
-        incident = service.act(session, vault, actor=principal, incident_id=incident_id,
+        incident = service.act(session, vault=vault, actor=principal, incident_id=incident_id,
                                action=action, outcome=outcome or None, note=note,
                                assignee=principal.id if assignee == "me" else assignee)
     except DomainError as exc:
@@ -195,7 +195,7 @@ def incident_call(incident_id: Annotated[Identifier, Path()], request: Request,
     if incident is None:
         raise NotFound("no such incident")
     try:
-        result = response.place_call(session, vault, telephony,
+        result = response.place_call(session, vault=vault, telephony=telephony,
                                      principal=principal, incident=incident, to=to)
     except DomainError as exc:
         session.rollback()

@@ -74,12 +74,12 @@ def _subject_of(session: Session, index: str) -> str | None:
     for subject_id in session.scalars(select(EmergencyContact.contact_subject_id).where(
             EmergencyContact.phone_index == index, EmergencyContact.contact_subject_id.is_not(None))
             .order_by(EmergencyContact.created_at)):
-        if subject_id and not privacy.is_erased(session, subject_id):
+        if subject_id and not privacy.is_erased(session, subject_id=subject_id):
             return subject_id
     return None
 
 
-def name_as_subject(session: Session, vault: Vault, contact: EmergencyContact, phone: str) -> None:
+def name_as_subject(session: Session, *, vault: Vault, contact: EmergencyContact, phone: str) -> None:
     """In the transaction that stores `contact`: index its phone, and link it to the contact's data subject,
     the one this number already has or a new one (registered now: a data subject from the first write)."""
     index = phone_index(vault, phone)
@@ -92,7 +92,7 @@ def name_as_subject(session: Session, vault: Vault, contact: EmergencyContact, p
     contact.contact_subject_id = existing
 
 
-def link_existing(factory: sessionmaker[Session], vault: Vault, *, batch: int = 200) -> int:
+def link_existing(factory: sessionmaker[Session], *, vault: Vault, batch: int = 200) -> int:
     """Contacts stored before contacts were data subjects (migration 0042) get theirs, a batch a transaction.
     Run when the server starts; a second run, or one on another replica at once, finds nothing more to do.
     Returns how many rows were linked."""
@@ -112,7 +112,7 @@ def link_existing(factory: sessionmaker[Session], vault: Vault, *, batch: int = 
                 except (SubjectErased, DecryptionFailed):
                     continue  # its owner was erased: the row goes with their erasure
                 if phone:
-                    name_as_subject(session, vault, row, phone)
+                    name_as_subject(session, vault=vault, contact=row, phone=phone)
                     done += 1
             if done:  # the phones were opened to index them: one entry a batch, as a restore's rebuild does
                 audit.record(session, actor=SYSTEM, action="contact.register_existing", target_type="safety_contacts",
@@ -120,7 +120,7 @@ def link_existing(factory: sessionmaker[Session], vault: Vault, *, batch: int = 
             linked += done
 
 
-def subject_for_phone(session: Session, vault: Vault, phone: str) -> str | None:
+def subject_for_phone(session: Session, *, vault: Vault, phone: str) -> str | None:
     return _subject_of(session, phone_index(vault, phone))
 
 
@@ -143,11 +143,11 @@ def _named_with(session: Session, vault: Vault, subject_id: str) -> str | None:
     return None
 
 
-def ask(session: Session, vault: Vault, secret_key: str, *, phone: str, kind: str, locale: str) -> None:
+def ask(session: Session, *, vault: Vault, secret_key: str, phone: str, kind: str, locale: str) -> None:
     """Someone gives a phone and asks for their data or its erasure. If the number is a contact's, a code
     goes to it (a request filed, or the waiting one's code sent again); if not, nothing happens. The caller
     answers the same either way."""
-    subject_id = subject_for_phone(session, vault, phone)
+    subject_id = subject_for_phone(session, vault=vault, phone=phone)
     if subject_id is None:
         return
     send_to = _named_with(session, vault, subject_id)
@@ -157,32 +157,32 @@ def ask(session: Session, vault: Vault, secret_key: str, *, phone: str, kind: st
     if waiting is not None:
         # too many wrong codes: no new one (refused before any write), same answer
         with contextlib.suppress(requests.VerifyInPerson):
-            requests.resend_code(session, vault, secret_key, subject_id=subject_id, request_id=waiting.id,
-                                 locale=locale, send_to=send_to)
+            requests.resend_code(session, vault=vault, secret_key=secret_key, subject_id=subject_id,
+                                 request_id=waiting.id, locale=locale, send_to=send_to)
         return
-    requests.file_request(session, vault, secret_key, subject_id=subject_id, kind=kind, correction=None,
-                          locale=locale, idempotency_key=new_id("ctq"), send_to=send_to)
+    requests.file_request(session, vault=vault, secret_key=secret_key, subject_id=subject_id, kind=kind,
+                          correction=None, locale=locale, idempotency_key=new_id("ctq"), send_to=send_to)
 
 
-def confirm(session: Session, vault: Vault, secret_key: str, *, phone: str, kind: str,
+def confirm(session: Session, *, vault: Vault, secret_key: str, phone: str, kind: str,
             code: str) -> tuple[SubjectRequest, dict[str, Any] | None]:
     """The code the phone got: an access request is answered with the export, an erasure carried out. Any
     failure (no such contact, no request waiting, a wrong, old or overused code) is the same error."""
-    subject_id = subject_for_phone(session, vault, phone)
+    subject_id = subject_for_phone(session, vault=vault, phone=phone)
     waiting = requests.awaiting(session, subject_id=subject_id, kind=kind) if subject_id else None
     if subject_id is None or waiting is None:
         raise requests.VerificationFailed(CONFIRM_FAILED)
     try:
-        verified = requests.verify(session, vault, secret_key, subject_id=subject_id, request_id=waiting.id,
-                                   code=code)
+        verified = requests.verify(session, vault=vault, secret_key=secret_key, subject_id=subject_id,
+                                   request_id=waiting.id, code=code)
     except requests.VerificationFailed:
         raise requests.VerificationFailed(CONFIRM_FAILED) from None
     if kind != "access":
         return verified, None
-    return verified, requests.export_for(session, vault, subject_id=subject_id, request_id=verified.id)
+    return verified, requests.export_for(session, vault=vault, subject_id=subject_id, request_id=verified.id)
 
 
-def held_for(session: Session, vault: Vault, *, subject_id: str, actor: Actor) -> dict[str, Any] | None:
+def held_for(session: Session, *, vault: Vault, subject_id: str, actor: Actor) -> dict[str, Any] | None:
     """For the contact's export: their name and phone as each owner holds them (opened for the
     subject-request purpose, each row's opening audited), when each named and confirmed them, and by how
     many people. Never who: the owners' ids and data are theirs."""
@@ -226,14 +226,14 @@ def forget_contact(session: Session, *, subject_id: str) -> list[Removed]:
     return removed
 
 
-def tell_owners(session: Session, vault: Vault, removed: list[Removed], *, actor: Actor) -> int:
+def tell_owners(session: Session, *, vault: Vault, removed: list[Removed], actor: Actor) -> int:
     """Each owner is told by SMS that a contact of theirs (added on that day) asked to be erased and was
     removed, so they can name someone else; not who. The removal is in the audit log either way."""
     told = 0
     for item in removed:
         audit.record(session, actor=actor, action="contact.remove", target_type="contact", target_id=item.contact_id,
                      details={"owner": item.owner_id, "why": "the contact's erasure"})
-        phone = privacy.reach(session, vault, subject_id=item.owner_id, actor=SYSTEM, purpose=Purpose.SUPPORT,
+        phone = privacy.reach(session, vault=vault, subject_id=item.owner_id, actor=SYSTEM, purpose=Purpose.SUPPORT,
                               use="emergency contact removed")
         if not phone:
             continue

@@ -36,7 +36,7 @@ def _hash(secret_key: str, contact_id: str, code: str) -> str:
     return credentials.keyed_hash(secret_key, f"{contact_id}:{code}", purpose="emergency-contact-code")
 
 
-def add(session: Session, vault: Vault, secret_key: str, *, owner: Principal, name: str, phone: str,
+def add(session: Session, *, vault: Vault, secret_key: str, owner: Principal, name: str, phone: str,
         auto_share: str = "never") -> EmergencyContact:
     """A new contact in a free slot of the owner's five. The slot is unique per person in the database, so
     parallel additions cannot pass the limit: one that loses a slot to another tries the next free one."""
@@ -44,7 +44,8 @@ def add(session: Session, vault: Vault, secret_key: str, *, owner: Principal, na
                                created_at=utcnow())
     access.write_field(vault, session, contact, "name", name)
     access.write_field(vault, session, contact, "phone", phone)
-    contact_rights.name_as_subject(session, vault, contact, phone)  # the contact is a data subject from now on
+    contact_rights.name_as_subject(session, vault=vault, contact=contact,
+                                   phone=phone)  # the contact is a data subject from now on
     code = f"{secrets.randbelow(10**6):06d}"
     contact.code_hash = _hash(secret_key, contact.id, code)
     contact.code_expires_at = utcnow() + CODE_LIFETIME
@@ -82,7 +83,7 @@ def _own(session: Session, owner: Principal, contact_id: str) -> EmergencyContac
     return contact
 
 
-def verify(session: Session, secret_key: str, *, owner: Principal, contact_id: str, code: str) -> EmergencyContact:
+def verify(session: Session, *, secret_key: str, owner: Principal, contact_id: str, code: str) -> EmergencyContact:
     contact = _own(session, owner, contact_id)
     if contact.verified_at is not None:
         return contact
@@ -113,7 +114,7 @@ def forget_person(session: Session, *, subject_id: str) -> int:
     return int(removed.rowcount)  # type: ignore[attr-defined]
 
 
-def listing(session: Session, vault: Vault, *,
+def listing(session: Session, *, vault: Vault,
             owner: Principal) -> list[tuple[EmergencyContact, dict[str, str | None]]]:
     """The owner's contacts, masked (the app shows 王* 138****1234); each read audited by the gate."""
     rows = session.scalars(select(EmergencyContact).where(EmergencyContact.subject_id == owner.id)
@@ -132,7 +133,7 @@ def night(local: datetime) -> bool:
     return local.hour >= 22 or local.hour < 6
 
 
-def share_automatically(session: Session, vault: Vault, secret_key: str, *, trip: TripView, base_url: str,
+def share_automatically(session: Session, *, vault: Vault, secret_key: str, trip: TripView, base_url: str,
                         zone: ZoneInfo) -> int:
     """A trip starts: its passenger's verified contacts who asked for it get a live link by SMS
     (every trip, or trips starting between 22:00 and 06:00 local time)."""
@@ -144,7 +145,7 @@ def share_automatically(session: Session, vault: Vault, secret_key: str, *, trip
         EmergencyContact.auto_share.in_(wanted))))
     if not chosen:
         return 0
-    _, token = shares.create(session, secret_key, trip=trip, created_by=f"auto:{trip.passenger_id}")
+    _, token = shares.create(session, secret_key=secret_key, trip=trip, created_by=f"auto:{trip.passenger_id}")
     for contact in chosen:
         phone = access.open_field(vault, session, contact, "phone")
         if phone:

@@ -147,7 +147,7 @@ class SosIntake:
         desk = self._desk()
         try:
             with unit_of_work(self._factory) as session:
-                outcomes: list[Raised | Exception] = list(raise_many(session, desk, presses))
+                outcomes: list[Raised | Exception] = list(raise_many(session, desk=desk, presses=presses))
             self.groups += 1
             GROUP_SIZE.observe(len(presses))
             return outcomes

@@ -65,17 +65,17 @@ def hold_for_complaint(session: Session, *, trip_id: str, days: int) -> int:
     return extended
 
 
-def get(session: Session, recording_id: str) -> Recording:
+def get(session: Session, *, recording_id: str) -> Recording:
     recording = session.get(Recording, recording_id)
     if recording is None:
         raise NotFound("no such recording")
     return recording
 
 
-def append(session: Session, vault: Vault, *, recording_id: str, start: int, data: bytes) -> Recording:
+def append(session: Session, *, vault: Vault, recording_id: str, start: int, data: bytes) -> Recording:
     """Take the bytes at `start`. A piece already taken is acknowledged again; a gap is 409 (resume
     from `received`). The last piece checks the whole against the declared SHA-256."""
-    recording = get(session, recording_id)
+    recording = get(session, recording_id=recording_id)
     if recording.status != "uploading":
         if start + len(data) <= recording.received:
             return recording
@@ -92,24 +92,24 @@ def append(session: Session, vault: Vault, *, recording_id: str, start: int, dat
     recording.received = start + len(data)
     if recording.received == recording.size:
         digest = hashlib.sha256()
-        for piece in content(session, vault, recording):
+        for piece in content(session, vault=vault, recording=recording):
             digest.update(piece)
         recording.status = "complete" if digest.hexdigest() == recording.sha256 else "corrupt"
     session.flush()
     return recording
 
 
-def content(session: Session, vault: Vault, recording: Recording) -> Iterator[bytes]:
+def content(session: Session, *, vault: Vault, recording: Recording) -> Iterator[bytes]:
     for chunk in session.scalars(select(RecordingChunk).where(RecordingChunk.recording_id == recording.id)
                                  .order_by(RecordingChunk.offset)):
         yield vault.open_bytes(session, subject_id=trip_key(recording.trip_id), table=RecordingChunk.__tablename__,
                                column="sealed", row_id=f"{recording.id}:{chunk.offset}", blob=chunk.sealed)
 
 
-def open_for_case(session: Session, vault: Vault, *, actor: Actor, recording_id: str, incident_id: str,
+def open_for_case(session: Session, *, vault: Vault, actor: Actor, recording_id: str, incident_id: str,
                   reason: str) -> Recording:
     """An investigator opens a recording: only inside an open case about the same trip; audited."""
-    recording = get(session, recording_id)
+    recording = get(session, recording_id=recording_id)
     incident = session.get(Incident, incident_id)
     if incident is None or incident.status == "closed" or incident.trip_id != recording.trip_id:
         raise PermissionDenied("a recording opens only inside an open case about its trip")
@@ -117,7 +117,7 @@ def open_for_case(session: Session, vault: Vault, *, actor: Actor, recording_id:
         raise Conflict(f"this recording is {recording.status}")
     audit.record(session, actor=actor, action="recording.open", target_type="recording", target_id=recording.id,
                  purpose="investigation", details={"incident": incident_id, **freetext.keep(
-                     session, vault, subject_id=trip_key(recording.trip_id), text=reason[:200])})
+                     session, vault=vault, subject_id=trip_key(recording.trip_id), text=reason[:200])})
     session.add(IncidentEvent(id=new_id("iev"), incident_id=incident.id, at=utcnow(), kind="evidence",
                               actor=f"{actor.type}:{actor.id}", details={"recording": recording.id}))
     return recording

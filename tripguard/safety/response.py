@@ -61,13 +61,13 @@ def _person(vault: Vault, session: Session, principal: Principal, row: DataSubje
     return Person(views["name"].value, views["phone"].value, views["name"].plaintext or views["phone"].plaintext)
 
 
-def caller(session: Session, vault: Vault, principal: Principal, incident: Incident) -> Person | None:
+def caller(session: Session, *, vault: Vault, principal: Principal, incident: Incident) -> Person | None:
     """The caller's name and phone (audited). None when the case has no caller on record."""
-    subject = on_record(session, incident.caller_id)
+    subject = on_record(session, subject_id=incident.caller_id)
     return _person(vault, session, principal, subject) if subject is not None else None
 
 
-def contacts(session: Session, vault: Vault, principal: Principal, incident: Incident) -> list[ContactState]:
+def contacts(session: Session, *, vault: Vault, principal: Principal, incident: Incident) -> list[ContactState]:
     """The caller's emergency contacts and whether each was told of this case (its SMS's delivery)."""
     if not incident.caller_id:
         return []
@@ -84,20 +84,20 @@ def contacts(session: Session, vault: Vault, principal: Principal, incident: Inc
     return states
 
 
-def police_dispatch(session: Session, incident: Incident) -> notify.Delivery | None:
+def police_dispatch(session: Session, *, incident: Incident) -> notify.Delivery | None:
     """The payload for the emergency gateway (police dispatch), if the case sent one."""
     return notify.deliveries(session,
                              idempotency_keys=[f"sos:{incident.id}:gateway"]).get(f"sos:{incident.id}:gateway")
 
 
-def trip_context(session: Session, vault: Vault, principal: Principal, incident: Incident) -> TripContext | None:
+def trip_context(session: Session, *, vault: Vault, principal: Principal, incident: Incident) -> TripContext | None:
     """The trip, vehicle and driver; the planned route and the last minutes of the track while the case
     is live (opened as evidence for the emergency purpose: audited with the case as the reason)."""
-    trip = telematics.trip(session, incident.trip_id) if incident.trip_id else None
+    trip = telematics.trip(session, trip_id=incident.trip_id) if incident.trip_id else None
     if trip is None:
         return None
-    vehicle = telematics.vehicle(session, trip.vehicle_id)
-    driver = on_record(session, trip.driver_id)
+    vehicle = telematics.vehicle(session, vehicle_id=trip.vehicle_id)
+    driver = on_record(session, subject_id=trip.driver_id)
     driver_name = access.read_fields(vault, session, principal, driver, ["name"], purpose=Purpose.EMERGENCY)[
         "name"].value if driver is not None else None
     if incident.status not in LIVE_STATES:
@@ -105,8 +105,8 @@ def trip_context(session: Session, vault: Vault, principal: Principal, incident:
     if not (principal.can(Permission.TRAJECTORY_READ) and Purpose.EMERGENCY in purposes_for(principal.roles)):
         return TripContext(trip, vehicle, driver_name, track_note="not_permitted")
     try:
-        access.check_clearance(session, principal)
-        evidence = telematics.open_evidence(session, vault, actor=principal.actor, trip_id=trip.id,
+        access.check_clearance(session, principal=principal)
+        evidence = telematics.open_evidence(session, vault=vault, actor=principal.actor, trip_id=trip.id,
                                        purpose=Purpose.EMERGENCY, reason=f"case {incident.id}",
                                        case_id=incident.id if handles(principal, incident) else None)
     except PermissionDenied:
@@ -130,11 +130,12 @@ def trip_context(session: Session, vault: Vault, principal: Principal, incident:
                        recent=recent, pickup=point("pickup"), dropoff=point("dropoff"))
 
 
-def triggers(session: Session, timeline: list[TimelineItem]) -> tuple[list[AlertView], list[CheckInView]]:
+def triggers(session: Session, *, timeline: list[TimelineItem]) -> tuple[list[AlertView], list[CheckInView]]:
     """The monitor alerts and check-ins that opened the case or were added to it, with their evidence."""
     alert_ids = [str(e.details["alert"]) for e in timeline if "alert" in e.details]
     check_in_ids = [str(e.details["check_in"]) for e in timeline if "check_in" in e.details]
-    return telematics.alerts_by_id(session, alert_ids), telematics.check_ins_by_id(session, check_in_ids)
+    return telematics.alerts_by_id(session,
+                                   alert_ids=alert_ids), telematics.check_ins_by_id(session, check_in_ids=check_in_ids)
 
 
 def handlers(session: Session) -> list[tuple[str, str]]:
@@ -143,7 +144,7 @@ def handlers(session: Session) -> list[tuple[str, str]]:
             if s.disabled_at is None and security.staff_roles(s) & HANDLERS]
 
 
-def actor_names(session: Session, incident: Incident, actors: list[str]) -> dict[str, str]:
+def actor_names(session: Session, *, incident: Incident, actors: list[str]) -> dict[str, str]:
     """Timeline actors ("staff:stf_…", "subject:psg_…", "system:…") as people read them: staff by
     their display name; the caller as "caller"; the system as "system". No internal ids."""
     staff_ids = {a.partition(":")[2] for a in actors if a.startswith("staff:")}
@@ -161,7 +162,7 @@ def actor_names(session: Session, incident: Incident, actors: list[str]) -> dict
     return names
 
 
-def place_call(session: Session, vault: Vault, telephony: Telephony, *, principal: Principal, incident: Incident,
+def place_call(session: Session, *, vault: Vault, telephony: Telephony, principal: Principal, incident: Incident,
                to: str) -> CallResult:
     """Call the caller ("caller") or one of their contacts ("contact:<id>") through the telephony
     adapter. The number is opened through the gate (audited) and never put on the timeline."""
@@ -169,7 +170,7 @@ def place_call(session: Session, vault: Vault, telephony: Telephony, *, principa
         raise InvalidInput("this case is no longer live")
     row: DataSubject | EmergencyContact | None
     if to == "caller":
-        row = on_record(session, incident.caller_id)
+        row = on_record(session, subject_id=incident.caller_id)
     elif to.startswith("contact:"):
         row = session.get(EmergencyContact, to.partition(":")[2])
         if row is not None and row.subject_id != incident.caller_id:
@@ -182,6 +183,7 @@ def place_call(session: Session, vault: Vault, telephony: Telephony, *, principa
     if not phone.plain or not phone.phone:
         raise PermissionDenied("this number is not open to you for the emergency purpose")
     result = telephony.call(incident_id=incident.id, agent=principal.actor.id, to=phone.phone)
-    add_event(session, incident, "call", principal.actor, to="caller" if to == "caller" else "contact",
-              via=telephony.name, result=result.status, reference=result.reference)
+    add_event(session, incident=incident, kind="call", actor=principal.actor,
+              to="caller" if to == "caller" else "contact", via=telephony.name, result=result.status,
+              reference=result.reference)
     return result

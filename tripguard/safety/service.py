@@ -48,7 +48,7 @@ def case_key(incident_id: str) -> str:
     return f"incident:{incident_id}"
 
 
-def add_event(session: Session, incident: Incident, kind: str, actor: Actor, **details: object) -> None:
+def add_event(session: Session, *, incident: Incident, kind: str, actor: Actor, **details: object) -> None:
     session.add(IncidentEvent(id=new_id("iev"), incident_id=incident.id, at=utcnow(), kind=kind,
                               actor=f"{actor.type}:{actor.id}", details=details))
 
@@ -69,7 +69,7 @@ def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at is not None else None
 
 
-def act(session: Session, vault: Vault, *, actor: Principal, incident_id: str, action: str, outcome: str | None,
+def act(session: Session, *, vault: Vault, actor: Principal, incident_id: str, action: str, outcome: str | None,
         note: str | None, assignee: str | None = None) -> Incident:
     """An agent moves the case on, assigns it, or adds a note. Resolving names what it turned out to be."""
     # Locked (PostgreSQL): a change made meanwhile (the escalation) is waited for and read, not overwritten.
@@ -82,7 +82,7 @@ def act(session: Session, vault: Vault, *, actor: Principal, incident_id: str, a
         if staff is None or staff.disabled_at is not None or not (staff_roles(staff) & HANDLERS):
             raise InvalidInput("assign to an active safety agent or investigator (their staff id)")
         incident.assigned_to = staff.id
-        add_event(session, incident, "assign", actor.actor, to=staff.id)
+        add_event(session, incident=incident, kind="assign", actor=actor.actor, to=staff.id)
         return incident
     if action == "note":
         if not note:
@@ -92,8 +92,8 @@ def act(session: Session, vault: Vault, *, actor: Principal, incident_id: str, a
         caller_alive = incident.caller_id is not None and vault.data_key(
             session, incident.caller_id, create=False) is not None
         sealed_for = str(incident.caller_id) if caller_alive else case_key(incident.id)
-        add_event(session, incident, "note", actor.actor,
-                  **freetext.keep(session, vault, subject_id=sealed_for, text=note[:500], label="note"))
+        add_event(session, incident=incident, kind="note", actor=actor.actor,
+                  **freetext.keep(session, vault=vault, subject_id=sealed_for, text=note[:500], label="note"))
         return incident
     allowed, target = ACTIONS[action]
     if incident.status not in allowed:
@@ -108,7 +108,7 @@ def act(session: Session, vault: Vault, *, actor: Principal, incident_id: str, a
     if action == "close":
         incident.closed_at = now
     incident.status = target
-    add_event(session, incident, action, actor.actor, outcome=outcome)
+    add_event(session, incident=incident, kind=action, actor=actor.actor, outcome=outcome)
     audit.record(session, actor=actor.actor, action=f"incident.{action}", target_type="incident", target_id=incident.id,
                  details={"outcome": outcome or ""})
     return incident
@@ -125,7 +125,8 @@ def escalate_overdue(factory: sessionmaker[Session], *, webhook_url: str | None)
                                        .limit(100).with_for_update(skip_locked=True)))
         for incident in overdue:
             incident.escalated_at = now
-            add_event(session, incident, "escalated", SYSTEM, late_s=round((now - incident.ack_due_at).total_seconds()))
+            add_event(session, incident=incident, kind="escalated", actor=SYSTEM,
+                      late_s=round((now - incident.ack_due_at).total_seconds()))
             if webhook_url:
                 notify.enqueue_webhook(session, url=webhook_url, event="incident_escalated",
                                        payload={"incident_id": incident.id, "trip_id": incident.trip_id},
@@ -140,7 +141,7 @@ def note_evidence(session: Session, *, incident_id: str, trip_id: str, actor: Ac
     incident = session.get(Incident, incident_id)
     if incident is None or incident.trip_id != trip_id or incident.status == "closed":
         raise NotFound("no open case about this trip")
-    add_event(session, incident, "evidence", actor, **what)
+    add_event(session, incident=incident, kind="evidence", actor=actor, **what)
     return incident
 
 
@@ -152,12 +153,12 @@ class TimelineItem:
     details: dict[str, object]
 
 
-def timeline(session: Session, vault: Vault, principal: Principal, incident_id: str) -> list[TimelineItem]:
+def timeline(session: Session, *, vault: Vault, principal: Principal, incident_id: str) -> list[TimelineItem]:
     """The case's timeline; notes are opened through the gate for the emergency purpose (each read audited)."""
     events = list(session.scalars(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
                                   .order_by(IncidentEvent.at, IncidentEvent.id)))
     refs = [str(e.details["note_ref"]) for e in events if e.kind == "note" and "note_ref" in e.details]
-    notes = freetext.read(session, vault, principal, refs, purpose=Purpose.EMERGENCY)
+    notes = freetext.read(session, vault=vault, principal=principal, refs=refs, purpose=Purpose.EMERGENCY)
     items = []
     for event in events:
         details = {k: v for k, v in event.details.items() if k not in ("note_ref", "note_mac")}
@@ -167,7 +168,7 @@ def timeline(session: Session, vault: Vault, principal: Principal, incident_id: 
     return items
 
 
-def changed_since(session: Session, since: datetime, *, limit: int = 500) -> list[Incident]:
+def changed_since(session: Session, *, since: datetime, limit: int = 500) -> list[Incident]:
     """Cases with a timeline entry at or after `since`, oldest change first: what a live view that was
     away since then must be shown (a case opened or moved on during its gap)."""
     last_change = (select(IncidentEvent.incident_id, func.max(IncidentEvent.at).label("at"))
@@ -196,7 +197,7 @@ def handles(principal: Principal, incident: Incident) -> bool:
     return incident.status == "open" or incident.assigned_to == principal.id
 
 
-def had_a_case(session: Session, staff_id: str, at: datetime, *, trip_id: str | None = None,
+def had_a_case(session: Session, *, staff_id: str, at: datetime, trip_id: str | None = None,
                order_id: str | None = None) -> bool:
     """Did this staff member have a case about the trip or the order to read it for, at `at` (supervision
     asks)? They hold or held it (assigned to them, or they acknowledged, started, resolved or closed it,
@@ -284,7 +285,7 @@ def _new_case(session: Session, *, source: str, severity: str, ack_seconds: int,
                         created_at=now, ack_due_at=now + timedelta(seconds=ack_seconds), **fields)
     session.add(incident)
     session.flush()
-    add_event(session, incident, "created", SYSTEM, source=source)
+    add_event(session, incident=incident, kind="created", actor=SYSTEM, source=source)
     return incident
 
 
@@ -292,7 +293,7 @@ def open_for_identity_mismatch(session: Session, *, worker_id: str, check_id: st
                                ack_seconds: int) -> Incident:
     """A shift-start selfie that is not the screened driver: someone else may be driving under their name."""
     incident = _new_case(session, source="identity", severity="high", ack_seconds=ack_seconds, driver_id=worker_id)
-    add_event(session, incident, "identity_mismatch", SYSTEM, check=check_id, score=round(score, 2))
+    add_event(session, incident=incident, kind="identity_mismatch", actor=SYSTEM, check=check_id, score=round(score, 2))
     return incident
 
 
@@ -305,11 +306,11 @@ def hold_recordings_for_complaint(session: Session, *, trip_id: str, days: int) 
 def open_for_complaint(session: Session, *, complaint_id: str, subject_id: str, trip_id: str | None,
                        order_id: str | None, ack_seconds: int) -> Incident:
     """A complaint the feedback desk judged a safety matter: a case for the safety centre."""
-    trip = telematics.trip(session, trip_id) if trip_id else None
+    trip = telematics.trip(session, trip_id=trip_id) if trip_id else None
     incident = _new_case(session, source="complaint", severity="high", ack_seconds=ack_seconds, caller_id=subject_id,
                          trip_id=trip_id, order_id=order_id, vehicle_id=trip.vehicle_id if trip else None,
                          driver_id=trip.driver_id if trip else None)
-    add_event(session, incident, "complaint", SYSTEM, complaint=complaint_id)
+    add_event(session, incident=incident, kind="complaint", actor=SYSTEM, complaint=complaint_id)
     return incident
 
 
@@ -318,14 +319,14 @@ def _case_for_trip(session: Session, *, source: str, severity: str, trip_id: str
     incident = session.scalar(select(Incident).where(Incident.trip_id == trip_id, Incident.status != "closed")
                               .order_by(Incident.created_at.desc()).limit(1))
     if incident is None:
-        trip = telematics.trip(session, trip_id)
+        trip = telematics.trip(session, trip_id=trip_id)
         incident = _new_case(session, source=source, severity=severity, ack_seconds=ack_seconds,
                              caller_id=trip.passenger_id if trip else None,
                              caller_role="passenger" if trip else None, trip_id=trip_id,
                              vehicle_id=trip.vehicle_id if trip else None, driver_id=trip.driver_id if trip else None)
     elif severity == "critical" and incident.severity != "critical":
         incident.severity = "critical"
-    add_event(session, incident, kind, SYSTEM, **details)
+    add_event(session, incident=incident, kind=kind, actor=SYSTEM, **details)
     return incident
 
 
@@ -347,7 +348,7 @@ def live_case_count(session: Session) -> dict[str, int]:
     return {status: int(count) for status, count in rows}
 
 
-def first_contact(session: Session, subject_id: str) -> EmergencyContact | None:
+def first_contact(session: Session, *, subject_id: str) -> EmergencyContact | None:
     """The person's verified emergency contact in the lowest slot (what an opted-in regulator export names)."""
     return session.scalars(select(EmergencyContact).where(EmergencyContact.subject_id == subject_id,
                                                           EmergencyContact.verified_at.is_not(None))

@@ -47,7 +47,7 @@ def _someone_on_it_erased(session: Session, trip: TripView) -> bool:
         DataSubject.id.in_(people), DataSubject.erased_at.is_not(None)).limit(1)) is not None
 
 
-def create(session: Session, secret_key: str, *, trip: TripView, created_by: str) -> tuple[TripShare, str]:
+def create(session: Session, *, secret_key: str, trip: TripView, created_by: str) -> tuple[TripShare, str]:
     """A new link (the token is returned once; only its keyed hash is kept). None for the trip of an erased
     person, whatever token they still hold, but an SOS's: the police follow it (vital interest)."""
     if not created_by.startswith("sos:") and _someone_on_it_erased(session, trip):
@@ -131,18 +131,18 @@ def _masked_name(session: Session, vault: Vault, person: DataSubject | None) -> 
     return access.fields_of(DataSubject)["name"].rule.mask(name) if name else None
 
 
-def view(session: Session, vault: Vault, live: LiveMonitor, secret_key: str, *, token: str) -> ShareView:
+def view(session: Session, *, vault: Vault, live: LiveMonitor, secret_key: str, token: str) -> ShareView:
     """What the link shows now; audited. A revoked link, or one 24 h past arrival, is gone (410)."""
     share = session.scalar(select(TripShare).where(TripShare.token_hash == _hash(secret_key, token)))
     if share is None:
         raise NotFound("no such link")
-    trip = telematics.trip(session, share.trip_id)
+    trip = telematics.trip(session, trip_id=share.trip_id)
     until = live_until(trip) if trip else None
     if trip is None or share.revoked_at is not None or (until is not None and utcnow() >= until) or (
             not share.created_by.startswith("sos:") and _someone_on_it_erased(session, trip)):
         raise ShareGone("the trip has ended or the link was withdrawn")
     audit.record(session, actor=Actor("share", share.id), action="share.view", target_type="trip", target_id=trip.id)
-    plan = telematics.trip_plan(session, vault, trip_id=trip.id)
+    plan = telematics.trip_plan(session, vault=vault, trip_id=trip.id)
     position = None
     position_at = None
     if trip.ended_at is None:
@@ -158,7 +158,7 @@ def view(session: Session, vault: Vault, live: LiveMonitor, secret_key: str, *, 
     if position is not None and destination and trip.ended_at is None:
         metres = telematics.haversine_m(position[0], position[1], destination[0], destination[1])  # type: ignore[index]
         eta = max(1, round(metres * 1.3 / ETA_SPEED_MPS / 60))  # 1.3: streets are longer than the crow flies
-    vehicle = telematics.vehicle(session, trip.vehicle_id)
+    vehicle = telematics.vehicle(session, vehicle_id=trip.vehicle_id)
     driver = session.get(DataSubject, trip.driver_id) if trip.driver_id else None
     driver_name = _masked_name(session, vault, driver)
     how, _, ref = share.created_by.partition(":")

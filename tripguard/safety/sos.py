@@ -86,7 +86,7 @@ class _Created:
     incident: Incident
 
 
-def raise_many(session: Session, desk: SosDesk, presses: list[Press]) -> list[Raised]:
+def raise_many(session: Session, *, desk: SosDesk, presses: list[Press]) -> list[Raised]:
     """Each press's incident, in the order given: never a refusal."""
     now = utcnow()
     callers = sorted({p.caller.id for p in presses})
@@ -155,7 +155,7 @@ def _earlier_presses(session: Session, keys: list[str], callers: list[str],
 def _trips_of(session: Session, presses: list[Press], callers: list[str]) -> dict[str, TripView]:
     """Trips named by id, and each caller's latest trip under way as `active:<caller>` (for a press that
     names none, or names one that is not the caller's)."""
-    trips = telematics.trips_by_id(session, {p.trip_id for p in presses if p.trip_id})
+    trips = telematics.trips_by_id(session, trip_ids={p.trip_id for p in presses if p.trip_id})
     if any(p.trip_id is None or p.caller.id not in _people_of(trips.get(p.trip_id)) for p in presses):
         under_way = telematics.trips_under_way(session, people=callers)
         wanted = set(callers)
@@ -178,7 +178,7 @@ def _store_and_tell(session: Session, desk: SosDesk, created: list[_Created]) ->
     people = {s.id: s for s in session.scalars(select(DataSubject).where(DataSubject.id.in_(callers + drivers)))}
     # A driver the operator recorded without a name (or not at all) whom TripGuard screened: the police are
     # told the name the screening holds.
-    screened = screening.names_of(session, desk.vault, [d for d in drivers if people.get(d) is None
+    screened = screening.names_of(session, vault=desk.vault, worker_ids=[d for d in drivers if people.get(d) is None
                                                         or people[d].name is None]) if drivers else {}
     contacts: dict[str, list[EmergencyContact]] = defaultdict(list)
     for contact in session.scalars(select(EmergencyContact).where(EmergencyContact.subject_id.in_(callers),
@@ -186,7 +186,7 @@ def _store_and_tell(session: Session, desk: SosDesk, created: list[_Created]) ->
                                    .order_by(EmergencyContact.created_at)):
         contacts[contact.subject_id].append(contact)
     vehicle_ids = sorted({c.trip.vehicle_id for c in created if c.trip and c.trip.vehicle_id})
-    vehicles = telematics.vehicles_by_id(session, vehicle_ids)
+    vehicles = telematics.vehicles_by_id(session, vehicle_ids=vehicle_ids)
     # Where the caller was is the case's evidence, kept by law with the case: sealed under the case's own key
     # (made for the whole group in one go), so erasing the caller never takes it from an open case. The
     # case's retention rule (`safety.retention`) removes it and shreds that key.
@@ -202,12 +202,12 @@ def _store_and_tell(session: Session, desk: SosDesk, created: list[_Created]) ->
             access.write_field(desk.vault, session, incident, "position", f"{position[0]:.6f},{position[1]:.6f}")
             incident.position_at = position[2]
         session.add(incident)
-        add_event(session, incident, "created", press.caller.actor, silent=press.silent, trip=incident.trip_id,
-                  order=incident.order_id, claimed_trip=incident.claimed_trip_id,
+        add_event(session, incident=incident, kind="created", actor=press.caller.actor, silent=press.silent,
+                  trip=incident.trip_id, order=incident.order_id, claimed_trip=incident.claimed_trip_id,
                   claimed_order=incident.claimed_order_id)
         link = None
         if trip is not None:  # contacts and the police follow the trip live
-            _, token = shares.create(session, desk.secret_key, trip=trip, created_by=f"sos:{incident.id}")
+            _, token = shares.create(session, secret_key=desk.secret_key, trip=trip, created_by=f"sos:{incident.id}")
             link = f"{desk.base_url}/s/{token}"
         vehicle = vehicles.get(incident.vehicle_id) if incident.vehicle_id else None
         caller = None if erased else people.get(press.caller.id)
@@ -218,7 +218,8 @@ def _store_and_tell(session: Session, desk: SosDesk, created: list[_Created]) ->
                   driver=people.get(incident.driver_id) if incident.driver_id else None,
                   driver_screened_name=screened.get(incident.driver_id) if incident.driver_id else None,
                   sealed_for=case_key(incident.id) if erased else str(incident.caller_id))
-        add_event(session, incident, "notified", SYSTEM, contacts=told, gateway=True, caller_erased=erased)
+        add_event(session, incident=incident, kind="notified", actor=SYSTEM, contacts=told, gateway=True,
+                  caller_erased=erased)
         # One entry per press: the press, and what telling people opened for the emergency purpose (the
         # caller's name and phone, the driver's name, the contacts' phones).
         audit.record(session, actor=press.caller.actor, action="sos.raise", target_type="incident",
@@ -286,7 +287,7 @@ def _dispatch(session: Session, vault: Vault, incident: Incident, vehicle: Vehic
                              idempotency_key=f"sos:{incident.id}:gateway", fresh_key=True)
 
 
-def keep_positions_of(session: Session, vault: Vault, *, caller_id: str) -> int:
+def keep_positions_of(session: Session, *, vault: Vault, caller_id: str) -> int:
     """Before the caller's key is shredded: a case raised before positions were sealed under the case's key
     moves its position there, so the erasure does not take it from the case. Cases raised since hold it
     there already, which is why a restore (run after the key is gone) needs nothing of this."""
@@ -314,6 +315,6 @@ def link_claims(session: Session, *, trip: TripView) -> list[Incident]:
     for incident in cases:
         incident.trip_id, incident.vehicle_id, incident.driver_id = trip.id, trip.vehicle_id, trip.driver_id
         incident.claimed_trip_id = None
-        add_event(session, incident, "claim_verified", SYSTEM, trip=trip.id)
+        add_event(session, incident=incident, kind="claim_verified", actor=SYSTEM, trip=trip.id)
     session.flush()  # the versions their feed items carry are those written
     return cases

@@ -45,24 +45,25 @@ def _erase(session: Session, erasing: service.Erasing) -> dict[str, int]:
     named = contact_rights.forget_contact(session, subject_id=erasing.subject_id)
     done["named_as_contact"] = len(named)
     if erasing.vault is not None and named:
-        done["owners_told"] = contact_rights.tell_owners(session, erasing.vault, named, actor=erasing.actor)
+        done["owners_told"] = contact_rights.tell_owners(session, vault=erasing.vault, removed=named,
+                                                         actor=erasing.actor)
     return done
 
 
 def _keep_case_positions(session: Session, vault: Vault, subject_id: str) -> None:
-    sos.keep_positions_of(session, vault, caller_id=subject_id)
+    sos.keep_positions_of(session, vault=vault, caller_id=subject_id)
 
 
 def _named_as_contact(session: Session, vault: Vault, actor: Actor, subject: DataSubject,
                       ) -> tuple[dict[str, Any], set[str]]:
-    named = contact_rights.held_for(session, vault, subject_id=subject.id, actor=actor)
+    named = contact_rights.held_for(session, vault=vault, subject_id=subject.id, actor=actor)
     part = {"named_as_emergency_contact": named} if named or subject.kind == contact_rights.KIND else {}
     return part, {"safety_contacts.name", "safety_contacts.phone"} if named else set()
 
 
 def _people_of_recording(session: Session, recording_id: str) -> list[str | None]:
     recording = session.get(Recording, recording_id)
-    return breaches.people_of(session, "trip", recording.trip_id) if recording is not None else []
+    return breaches.people_of(session, target_type="trip", target_id=recording.trip_id) if recording is not None else []
 
 
 def _people_of_case(session: Session, incident_id: str) -> list[str | None]:

@@ -46,47 +46,47 @@ def waiting() -> ColumnElement[bool]:
 
 
 def take(session: Session, *, officer: Principal, applicant_id: str) -> Applicant:
-    applicant = service.get(session, applicant_id)
+    applicant = service.get(session, applicant_id=applicant_id)
     refuse_own(officer.actor, Decision.SCREENING, applicant.id)
     applicant.assigned_to = officer.id
-    service.add_event(session, applicant, "taken", officer.actor)
+    service.add_event(session, applicant=applicant, kind="taken", actor=officer.actor)
     audit.record(session, actor=officer.actor, action="screening.take", target_type="screening_applicants",
                  target_id=applicant.id)
     return applicant
 
 
-def decide(session: Session, vault: Vault, rules: Rules, *, officer: Principal, applicant_id: str, action: str,
+def decide(session: Session, *, vault: Vault, rules: Rules, officer: Principal, applicant_id: str, action: str,
            note: str | None) -> Applicant:
     """clear: the worker is (again) active. pre_adverse: the notice goes out. reject: the final adverse
     decision, after a dispute or once the window has passed."""
-    applicant = service.get(session, applicant_id)
+    applicant = service.get(session, applicant_id=applicant_id)
     refuse_own(officer.actor, Decision.SCREENING, applicant.id)
     status, now = applicant.status, utcnow()
     noted: dict[str, str | int | float | bool | None] = {}
     if note:
-        noted.update(freetext.keep(session, vault, subject_id=applicant.id, text=note, label="note"))
+        noted.update(freetext.keep(session, vault=vault, subject_id=applicant.id, text=note, label="note"))
     if action == "clear":
         if status not in ("review", "disputed", "pre_adverse", "suspended", "active") or \
                 (status == "active" and applicant.outcome != "consider"):
             raise Conflict(N_("There is nothing to clear in this state."))
         _close_disputes(session, applicant, "upheld", officer.actor)
         applicant.outcome, applicant.decided_at, applicant.decided_by = "clear", now, f"staff:{officer.id}"
-        service.add_event(session, applicant, "officer.clear", officer.actor, **noted)
-        service.activate(session, vault, applicant, officer.actor, rules)
+        service.add_event(session, applicant=applicant, kind="officer.clear", actor=officer.actor, **noted)
+        service.activate(session, vault=vault, applicant=applicant, actor=officer.actor, rules=rules)
     elif action == "pre_adverse":
         undelivered = status in service.NOTICED and applicant.notice_failed_at is not None
         if status not in ("review", "active") and not undelivered:
             raise Conflict(N_("A pre-adverse notice goes out only for a case under review."))
-        service.add_event(session, applicant, "officer.pre_adverse", officer.actor, **noted)
+        service.add_event(session, applicant=applicant, kind="officer.pre_adverse", actor=officer.actor, **noted)
         # Sent again after it did not reach the applicant: a suspended worker stays suspended.
-        service.send_notice(session, vault, applicant, officer.actor, rules,
+        service.send_notice(session, vault=vault, applicant=applicant, actor=officer.actor, rules=rules,
                             status="suspended" if status == "suspended" else "pre_adverse")
     elif action == "notice_delivered":
         if status not in service.NOTICED or applicant.notice_failed_at is None:
             raise Conflict(N_("Only a notice that did not reach the applicant is recorded as given another way."))
         if not note:
             raise Conflict(N_("Say how the notice was given (a letter, in person): the note is required."))
-        service.add_event(session, applicant, "officer.notice_delivered", officer.actor, **noted)
+        service.add_event(session, applicant=applicant, kind="officer.notice_delivered", actor=officer.actor, **noted)
         applicant.notice_sent_at, applicant.notice_failed_at = now, None
         applicant.dispute_due_at = now + timedelta(days=rules.dispute_days)  # the window runs from now
     elif action == "reject":
@@ -96,8 +96,8 @@ def decide(session: Session, vault: Vault, rules: Rules, *, officer: Principal, 
             raise Conflict(N_("The notice did not reach the applicant: send it again or record how it was given."))
         if status != "disputed" and applicant.dispute_due_at is not None and applicant.dispute_due_at > now:
             raise Conflict(N_("The dispute window is still open: the applicant may yet dispute."))
-        service.add_event(session, applicant, "officer.reject", officer.actor, **noted)
-        reject(session, vault, applicant, officer.actor, rules)
+        service.add_event(session, applicant=applicant, kind="officer.reject", actor=officer.actor, **noted)
+        reject(session, vault=vault, applicant=applicant, actor=officer.actor, rules=rules)
     else:
         raise Conflict(N_("Unknown action."))
     audit.record(session, actor=officer.actor, action=f"screening.decide.{action}",
@@ -105,13 +105,13 @@ def decide(session: Session, vault: Vault, rules: Rules, *, officer: Principal, 
     return applicant
 
 
-def reject(session: Session, vault: Vault, applicant: Applicant, actor: Actor, rules: Rules) -> None:
+def reject(session: Session, *, vault: Vault, applicant: Applicant, actor: Actor, rules: Rules) -> None:
     _close_disputes(session, applicant, "dismissed", actor)
     applicant.dispute_due_at = None
-    service.move(session, applicant, "rejected", actor, rules)
+    service.move(session, applicant=applicant, status="rejected", actor=actor, rules=rules)
     _unenroll(session, applicant)
-    service.tell(session, vault, applicant, "screening_final",
-                 {"reasons": service.reasons_of(session, vault, applicant)},
+    service.tell(session, vault=vault, applicant=applicant, template="screening_final",
+                 params={"reasons": service.reasons_of(session, vault=vault, applicant=applicant)},
                  key=f"final:{utcnow().isoformat()}")
 
 
@@ -128,12 +128,12 @@ def _unenroll(session: Session, applicant: Applicant) -> None:
 
 def offboard(session: Session, *, actor: Actor, applicant_id: str, rules: Rules) -> Applicant:
     """A worker who leaves: un-enrolled from monitoring, out of dispatch, their pending checks cancelled."""
-    applicant = service.get(session, applicant_id)
+    applicant = service.get(session, applicant_id=applicant_id)
     if applicant.status == "offboarded":
         return applicant
     applicant.offboarded_at = utcnow()
     _close_disputes(session, applicant, "dismissed", actor)
-    service.move(session, applicant, "offboarded", actor, rules)
+    service.move(session, applicant=applicant, status="offboarded", actor=actor, rules=rules)
     _unenroll(session, applicant)
     for check in session.scalars(select(Check).where(Check.applicant_id == applicant.id, Check.status == "pending")):
         check.status = "cancelled"
@@ -146,7 +146,7 @@ class Document:
     data: bytes
 
 
-def dispute(session: Session, vault: Vault, rules: Rules, *, applicant_id: str, text: str,
+def dispute(session: Session, *, vault: Vault, rules: Rules, applicant_id: str, text: str,
             documents: list[Document], idempotency_key: str | None) -> tuple[Dispute, bool]:
     """The applicant disputes the notice within its window, with documents. A retry is the same dispute."""
     key = f"{applicant_id}:{idempotency_key}" if idempotency_key else None
@@ -154,7 +154,7 @@ def dispute(session: Session, vault: Vault, rules: Rules, *, applicant_id: str, 
         existing = session.scalar(select(Dispute).where(Dispute.idempotency_key == key))
         if existing is not None:
             return existing, False
-    applicant = service.get(session, applicant_id)
+    applicant = service.get(session, applicant_id=applicant_id)
     now = utcnow()
     if applicant.status not in service.NOTICED:
         raise Conflict(N_("There is no notice to dispute."))
@@ -170,8 +170,8 @@ def dispute(session: Session, vault: Vault, rules: Rules, *, applicant_id: str, 
         # Sealed as base64 text, like every personal field: an access request exports it as it stands.
         access.write_field(vault, session, row, "content", base64.b64encode(document.data).decode())
         session.add(row)
-    service.move(session, applicant, "disputed", Actor("subject", applicant.id), rules, dispute=record.id,
-                 documents=len(documents))
+    service.move(session, applicant=applicant, status="disputed", actor=Actor("subject", applicant.id), rules=rules,
+                 dispute=record.id, documents=len(documents))
     return record, True
 
 
@@ -181,18 +181,18 @@ def _close_disputes(session: Session, applicant: Applicant, outcome: str, actor:
         record.status, record.decided_at, record.decided_by = outcome, utcnow(), f"{actor.type}:{actor.id}"
 
 
-def disputes_of(session: Session, applicant_id: str) -> list[Dispute]:
+def disputes_of(session: Session, *, applicant_id: str) -> list[Dispute]:
     return list(session.scalars(select(Dispute).where(Dispute.applicant_id == applicant_id)
                                 .order_by(Dispute.filed_at.desc())))
 
 
-def documents_of(session: Session, dispute_ids: list[str]) -> list[DisputeDocument]:
+def documents_of(session: Session, *, dispute_ids: list[str]) -> list[DisputeDocument]:
     if not dispute_ids:
         return []
     return list(session.scalars(select(DisputeDocument).where(DisputeDocument.dispute_id.in_(dispute_ids))))
 
 
-def watch_notices(factory: sessionmaker[Session], rules: Rules, *, batch: int = 500) -> int:
+def watch_notices(factory: sessionmaker[Session], *, rules: Rules, batch: int = 500) -> int:
     """Notices whose SMS failed for good (the outbox gave up): the clock stops and an officer takes over."""
     with unit_of_work(factory) as session:
         running = session.scalars(select(Applicant).where(Applicant.status.in_(service.NOTICED),
@@ -203,11 +203,11 @@ def watch_notices(factory: sessionmaker[Session], rules: Rules, *, batch: int = 
                                  idempotency_keys=[a.notice_key for a in running if a.notice_key])
         failed = [a for a in running if a.notice_key in sent and sent[a.notice_key].status == "dead"]
         for applicant in failed:
-            service.notice_undelivered(session, applicant, rules, why="send_failed")
+            service.notice_undelivered(session, applicant=applicant, rules=rules, why="send_failed")
         return len(failed)
 
 
-def expire_notices(factory: sessionmaker[Session], vault: Vault, rules: Rules, *, now: datetime | None = None,
+def expire_notices(factory: sessionmaker[Session], *, vault: Vault, rules: Rules, now: datetime | None = None,
                    batch: int = 100) -> int:
     """Notices whose window passed without a dispute become final rejections: only notices that were
     delivered. One never delivered (its SMS failed, or is still not sent) goes to an officer instead."""
@@ -220,17 +220,17 @@ def expire_notices(factory: sessionmaker[Session], vault: Vault, rules: Rules, *
         for applicant in expired:
             delivery = sent.get(applicant.notice_key or "")
             if applicant.notice_key is not None and (delivery is None or delivery.status != "sent"):
-                service.notice_undelivered(session, applicant, rules,
+                service.notice_undelivered(session, applicant=applicant, rules=rules,
                                            why="send_failed" if delivery and delivery.status == "dead" else "not_sent")
                 continue
-            service.add_event(session, applicant, "window_closed", SYSTEM)
-            reject(session, vault, applicant, SYSTEM, rules)
+            service.add_event(session, applicant=applicant, kind="window_closed", actor=SYSTEM)
+            reject(session, vault=vault, applicant=applicant, actor=SYSTEM, rules=rules)
         return len(expired)
 
 
-def open_document(session: Session, vault: Vault, principal: Principal, row: DisputeDocument) -> bytes:
+def open_document(session: Session, *, vault: Vault, principal: Principal, row: DisputeDocument) -> bytes:
     """A dispute's document, for a role that may read it for the screening purpose; audited either way."""
-    access.check_clearance(session, principal)
+    access.check_clearance(session, principal=principal)
     spec = access.fields_of(DisputeDocument)["content"]
     allowed = access.may_read_plain(principal, spec, Purpose.SCREENING) and row.content is not None
     audit.record(session, actor=principal.actor, action="personal.read", target_type=DisputeDocument.__tablename__,

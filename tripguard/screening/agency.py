@@ -100,7 +100,7 @@ def _claim(factory: sessionmaker[Session], vault: Vault, *, hold: timedelta, bat
     return claimed
 
 
-def dispatch_reports(factory: sessionmaker[Session], vault: Vault, agency: ScreeningAgency, rules: service.Rules, *,
+def dispatch_reports(factory: sessionmaker[Session], *, vault: Vault, agency: ScreeningAgency, rules: service.Rules,
                      max_attempts: int = 8, timeout_seconds: float = 10, batch: int = 20) -> DispatchResult:
     """Send every queued report that is due; store what comes back at once."""
     result = DispatchResult()
@@ -133,7 +133,7 @@ def dispatch_reports(factory: sessionmaker[Session], vault: Vault, agency: Scree
             if claim.kind == "unenroll":
                 report.status, report.completed_at = "complete", utcnow()
             else:
-                take_findings(session, vault, report, findings, rules)
+                take_findings(session, vault=vault, report=report, findings=findings, rules=rules)
         result.sent += 1
     return result
 
@@ -152,18 +152,19 @@ def _note_failure(factory: sessionmaker[Session], vault: Vault, claim: _Claimed,
         applicant = session.get(Applicant, claim.applicant_id)
         if applicant is None:
             return
-        service.add_event(session, applicant, "report.failed", SYSTEM, report=report.id, attempts=claim.attempts)
+        service.add_event(session, applicant=applicant, kind="report.failed", actor=SYSTEM, report=report.id,
+                          attempts=claim.attempts)
         if applicant.status == "screening":
-            service.move(session, applicant, "review", SYSTEM, rules, why="agency_failed")
+            service.move(session, applicant=applicant, status="review", actor=SYSTEM, rules=rules, why="agency_failed")
         logger.warning("screening report failed", extra={"event": f"{report.id} after {claim.attempts} attempts"})
 
 
-def take_findings(session: Session, vault: Vault, report: Report, findings: list[Finding],
+def take_findings(session: Session, *, vault: Vault, report: Report, findings: list[Finding],
                   rules: service.Rules) -> bool:
     """Store answers and settle the applicant once nothing is pending. False when nothing changed."""
     changed = False
     for finding in findings:
-        changed |= service.record_finding(session, vault, report, finding)
+        changed |= service.record_finding(session, vault=vault, report=report, finding=finding)
     if not changed:
         return False
     pending = session.scalar(select(Check.id).where(Check.report_id == report.id, Check.status == "pending")
@@ -175,7 +176,7 @@ def take_findings(session: Session, vault: Vault, report: Report, findings: list
     applicant = session.get(Applicant, report.applicant_id)
     if applicant is not None:
         session.flush()
-        service.settle(session, vault, applicant, rules)
+        service.settle(session, vault=vault, applicant=applicant, rules=rules)
     return True
 
 
@@ -190,7 +191,7 @@ def _finding(body: dict[str, Any]) -> Finding:
     return Finding(str(check), str(status), str(result) if status == "complete" else None, facts)
 
 
-def take_callback(session: Session, vault: Vault, rules: service.Rules, *, secret: str | None, agency: str,
+def take_callback(session: Session, *, vault: Vault, rules: service.Rules, secret: str | None, agency: str,
                   raw: bytes, signature: str | None, now: int) -> str:
     """One signed event from the agency: `check.completed` for a report, `record.found` for a worker it
     monitors. Returns what happened: taken | duplicate."""
@@ -215,7 +216,7 @@ def take_callback(session: Session, vault: Vault, rules: service.Rules, *, secre
         applicant_id = report.applicant_id
         session.add(AgencyEvent(id=event_id, applicant_id=applicant_id, kind=kind, received_at=utcnow()))
         session.flush()  # a concurrent delivery of the same event fails here, before anything else is written
-        take_findings(session, vault, report, [_finding(body)], rules)
+        take_findings(session, vault=vault, report=report, findings=[_finding(body)], rules=rules)
     elif kind == "record.found":
         applicant = session.get(Applicant, str(body.get("worker", "")))
         if applicant is None:
@@ -226,16 +227,16 @@ def take_callback(session: Session, vault: Vault, rules: service.Rules, *, secre
             raise InvalidInput("a record.found event lists the record categories found")
         session.add(AgencyEvent(id=event_id, applicant_id=applicant.id, kind=kind, received_at=utcnow()))
         session.flush()
-        record_pushed(session, vault, applicant, records, agency, rules)
+        record_pushed(session, vault=vault, applicant=applicant, records=records, agency=agency, rules=rules)
     else:
         raise InvalidInput("unknown event type")
     return "taken"
 
 
-def record_pushed(session: Session, vault: Vault, applicant: Applicant, records: list[str], agency: str,
+def record_pushed(session: Session, *, vault: Vault, applicant: Applicant, records: list[str], agency: str,
                   rules: service.Rules, actor: Actor = SYSTEM) -> None:
     """A new record found by the agency's continuous monitoring, added to what was known."""
-    found, _ = service.latest_findings(session, vault, applicant)
+    found, _ = service.latest_findings(session, vault=vault, applicant=applicant)
     known = set(found.get("criminal_record", {}).get("records") or [])
     now = utcnow()
     report = Report(id=new_id("rep"), applicant_id=applicant.id, kind="monitor", agency=agency,
@@ -248,6 +249,6 @@ def record_pushed(session: Session, vault: Vault, applicant: Applicant, records:
     session.flush()
     access.write_field(vault, session, check, "facts",
                        json.dumps({"records": sorted(known | set(records))}, ensure_ascii=False))
-    service.add_event(session, applicant, "record.found", actor, report=report.id)
+    service.add_event(session, applicant=applicant, kind="record.found", actor=actor, report=report.id)
     session.flush()
-    service.settle(session, vault, applicant, rules)
+    service.settle(session, vault=vault, applicant=applicant, rules=rules)

@@ -73,7 +73,7 @@ def apply(worker_id: WorkerId, body: ApplicantCreate, principal: ScreeningSubmit
     if body.selfie is not None:
         pictures.decode(body.selfie, field="selfie")
     applicant, new = service.apply(
-        session, vault, actor=principal.actor, applicant_id=worker_id,
+        session, vault=vault, actor=principal.actor, applicant_id=worker_id,
         application=service.Application(role=body.role, name=body.name, id_number=body.id_number.strip().upper(),
                                         notice_version=body.notice_version, phone=body.phone, city=body.city,
                                         locale=body.locale, selfie=body.selfie,
@@ -92,7 +92,7 @@ def invite(body: InvitationCreate, principal: ScreeningSubmitter, session: DbSes
     makes a new link; a link works once, for 72 hours."""
     if body.city is not None:
         service.check_city(body.city, settings.screening_policy_dir)
-    issued = invitations.invite(session, settings.secret_key.get_secret_value(), actor=principal.actor,
+    issued = invitations.invite(session, secret_key=settings.secret_key.get_secret_value(), actor=principal.actor,
                                 worker_id=body.worker_id, role=body.role, city=body.city, locale=body.locale,
                                 notice_version=body.notice_version)
     return InvitationRead(worker_id=body.worker_id, url=f"{settings.base_url.rstrip('/')}/apply/{issued.token}",
@@ -102,10 +102,11 @@ def invite(body: InvitationCreate, principal: ScreeningSubmitter, session: DbSes
 @router.get("/applicants/{worker_id}")
 def read_applicant(worker_id: WorkerId, _: ScreeningSubmitter, session: DbSession) -> ApplicantDetail:
     """Where the screening stands, check by check (what they found is not shown here)."""
-    applicant = service.get(session, worker_id)
-    checks = [CheckRead.model_validate(c) for c in service.checks_of(session, worker_id)]
+    applicant = service.get(session, applicant_id=worker_id)
+    checks = [CheckRead.model_validate(c) for c in service.checks_of(session, applicant_id=worker_id)]
     return ApplicantDetail(**ApplicantRead.model_validate(applicant).model_dump(), checks=checks,
-                           consents=consents.given(session, worker_id, applicant.notice_version))
+                           consents=consents.given(session, applicant_id=worker_id,
+                                                   notice_version=applicant.notice_version))
 
 
 @router.post("/applicants/{worker_id}/offboard")
@@ -130,7 +131,7 @@ async def eligibility(worker_id: WorkerId, _: EligibilityReader, request: Reques
     training, the confidentiality agreement, discipline, the vehicle. Read on the event loop
     (`core.fastread`): it is asked before every dispatch."""
     # The reader is taken from the app, not as a dependency: this route solves one dependency only (the key).
-    result = await gate.eligibility(fast_reader_of(request.app), worker_id, vehicle_id)
+    result = await gate.eligibility(fast_reader_of(request.app), worker_id=worker_id, vehicle_id=vehicle_id)
     body = {"worker_id": result.worker_id, "eligible": result.eligible, "blockers": gate.blockers_json(result)}
     return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
@@ -142,7 +143,7 @@ def identity_check(worker_id: WorkerId, body: IdentityCheckCreate, principal: Sc
                    idempotency_key: IdempotencyKey = None) -> IdentityCheckRead:
     """The selfie a driver takes before going online, matched to the photo taken at screening. A
     mismatch blocks dispatch and opens a case for the safety centre. The selfie is not kept."""
-    check = workers.check_identity(session, vault, face_matcher, rules,
+    check = workers.check_identity(session, vault=vault, matcher=face_matcher, rules=rules,
                                    actor=principal.actor, worker_id=worker_id,
                                    selfie=pictures.decode(body.selfie, field="selfie").data,
                                    idempotency_key=idempotency_key,
@@ -163,7 +164,7 @@ async def agency_callback(request: Request, session: DbSession, settings: AppSet
     raw = await request.body()
     secret = settings.screening_callback_secret
     received = await run_in_threadpool(
-        agency.take_callback, session, vault, rules,
+        agency.take_callback, session, vault=vault, rules=rules,
         secret=secret.get_secret_value() if secret else None, agency=screening_agency.name,
         raw=raw, signature=signature, now=int(time.time()))
     return CallbackReceipt(received=received)  # type: ignore[arg-type]
@@ -184,7 +185,7 @@ def _own(session: DbSession, principal: Principal) -> Applicant:
 def my_screening(principal: ApplicantSelf, session: DbSession, vault: AppVault) -> MyScreening:
     """Your screening: its status, and the reasons of a decision against you with the dispute deadline."""
     applicant = _own(session, principal)
-    reasons = service.reasons_of(session, vault, applicant) \
+    reasons = service.reasons_of(session, vault=vault, applicant=applicant) \
         if applicant.status in ("pre_adverse", "suspended", "disputed", "rejected") else []
     audit.record(session, actor=principal.actor, action="personal.read", target_type="screening_applicants",
                  target_id=applicant.id, purpose="subject_request", details={"fields": "reasons"})
@@ -205,7 +206,7 @@ def file_dispute(body: DisputeCreate, principal: ApplicantSelf, response: Respon
         if len(data) > adjudication.MAX_DOCUMENT_BYTES:
             raise InvalidInput(errors=[FieldProblem(field=f"documents.{index}.data", message="larger than 2 MiB")])
         documents.append(adjudication.Document(upload.content_type, data))
-    record, new = adjudication.dispute(session, vault, rules, applicant_id=applicant.id,
+    record, new = adjudication.dispute(session, vault=vault, rules=rules, applicant_id=applicant.id,
                                        text=body.text, documents=documents, idempotency_key=idempotency_key)
     if not new:
         response.status_code = 200
@@ -235,6 +236,6 @@ def decide(worker_id: WorkerId, body: Decide, officer: ScreeningOfficer, session
            vault: AppVault, rules: ScreeningRules) -> ApplicantRead:
     """clear (the worker is active), pre_adverse (the notice goes out with its dispute window), or reject
     (the final decision: after a dispute, or once the window has passed)."""
-    applicant = adjudication.decide(session, vault, rules, officer=officer,
+    applicant = adjudication.decide(session, vault=vault, rules=rules, officer=officer,
                                     applicant_id=worker_id, action=body.action, note=body.note)
     return ApplicantRead.model_validate(applicant)

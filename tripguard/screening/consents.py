@@ -79,7 +79,7 @@ def record(session: Session, *, applicant_id: str, notice_version: str, kinds: f
                             notice_version=notice_version, given_at=at, given_by=f"{actor.type}:{actor.id}"))
 
 
-def given(session: Session, applicant_id: str, notice_version: str) -> list[str]:
+def given(session: Session, *, applicant_id: str, notice_version: str) -> list[str]:
     """The kinds this applicant separately consented to under this notice."""
     return sorted(set(session.scalars(select(Consent.category).where(Consent.applicant_id == applicant_id,
                                                                        Consent.notice_version == notice_version))))

@@ -132,7 +132,7 @@ def _listing(request: Request, principal: Principal, session: DbSession, *, queu
     figures = kpi.figures(session, since=now - timedelta(days=90), until=now) if not queue else None
     return page(request, "screening/applicants.html", principal,
                 "/console/screening/queue" if queue else "/console/screening",
-                list=fetch(session, statement, spec, query), queue=queue, figures=figures, now=now,
+                list=fetch(session, statement=statement, spec=spec, query=query), queue=queue, figures=figures, now=now,
                 status_labels=STATUS_LABELS, outcome_labels=OUTCOME_LABELS)
 
 
@@ -150,27 +150,28 @@ def applicants_page(request: Request, principal: ScreeningOfficer, session: DbSe
 
 def _file(request: Request, principal: Principal, session: DbSession, vault: Vault,
           applicant_id: str, *, status_code: int = 200, error: str | None = None) -> HTMLResponse:
-    applicant = service.get(session, applicant_id)
+    applicant = service.get(session, applicant_id=applicant_id)
     person = access.read_fields(vault, session, principal, applicant, ["name", "id_number", "phone", "reasons"],
                                 purpose=Purpose.SCREENING)
     reasons_view = person.pop("reasons")
     reasons = _codes(reasons_view.value) if reasons_view.plaintext else None
     checks = []
-    for check in service.checks_of(session, applicant.id):
+    for check in service.checks_of(session, applicant_id=applicant.id):
         found = access.read_fields(vault, session, principal, check, ["facts"], purpose=Purpose.SCREENING)["facts"] \
             if check.facts is not None else None
         checks.append({"check": check, "facts": _facts(found.value) if found and found.plaintext else None,
                        "withheld": found is not None and not found.plaintext})
     disputes = []
-    records = adjudication.disputes_of(session, applicant.id)
-    documents = adjudication.documents_of(session, [d.id for d in records])
+    records = adjudication.disputes_of(session, applicant_id=applicant.id)
+    documents = adjudication.documents_of(session, dispute_ids=[d.id for d in records])
     for record in records:
         text = access.read_fields(vault, session, principal, record, ["text"], purpose=Purpose.SCREENING)["text"]
         disputes.append({"dispute": record, "text": text,
                          "documents": [d for d in documents if d.dispute_id == record.id]})
     return page(request, "screening/applicant.html", principal, "/console/screening/queue", status_code=status_code,
                 a=applicant, person=person, reasons=reasons, reason_labels=REASON_LABELS, checks=checks,
-                check_labels=CHECK_LABELS, disputes=disputes, events=service.timeline(session, applicant.id),
+                check_labels=CHECK_LABELS, disputes=disputes, events=service.timeline(session,
+                                                                                      applicant_id=applicant.id),
                 event_labels=EVENT_LABELS, status_labels=STATUS_LABELS, state_labels=STATE_LABELS,
                 outcome_labels=OUTCOME_LABELS,
                 error=error, now=utcnow(), window_open=applicant.dispute_due_at is not None
@@ -233,7 +234,7 @@ def decide(request: Request, applicant_id: Identifier, principal: ScreeningOffic
             confirm=confirm)):
         return asked
     try:
-        adjudication.decide(session, vault, rules, officer=principal,
+        adjudication.decide(session, vault=vault, rules=rules, officer=principal,
                             applicant_id=applicant_id, action=action, note=note.strip() or None)
     except DomainError as exc:
         session.rollback()
@@ -249,6 +250,6 @@ def document(applicant_id: Identifier, document_id: Identifier, principal: Scree
     row = session.get(DisputeDocument, document_id)
     if row is None or row.applicant_id != applicant_id:
         raise NotFound("no such document")
-    data = adjudication.open_document(session, vault, principal, row)
+    data = adjudication.open_document(session, vault=vault, principal=principal, row=row)
     return Response(data, media_type=row.content_type, headers={
         "Content-Disposition": f'attachment; filename="{row.id}"', "Cache-Control": "no-store"})

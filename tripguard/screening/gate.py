@@ -76,13 +76,13 @@ def register_blockers(source: Source) -> None:
 # What a driver is dispatched in (not asked when a worker only reads their orders and trips):
 async def _vehicle_blockers(reader: FastReader, worker: WorkerRef, now: datetime) -> list[Blocker]:
     # Looked up when asked, not at import: telematics.service imports privacy, whose access gate imports this.
-    return await telematics.vehicle_blockers(reader, worker, now)
+    return await telematics.vehicle_blockers(reader, worker=worker, now=now)
 
 
 VEHICLE_BLOCKERS: list[Source] = [_vehicle_blockers]
 
 
-async def eligibility(reader: FastReader, worker_id: str, vehicle_id: str | None = None, *,
+async def eligibility(reader: FastReader, *, worker_id: str, vehicle_id: str | None = None,
                       role: str | None = None, with_vehicle: bool = True) -> Eligibility:
     """May this worker be dispatched now (a driver: in this vehicle)? Screening first: someone never
     screened is told only that. `role`: the work asked of them (a courier's order, a driver's trip):
@@ -103,12 +103,12 @@ async def eligibility(reader: FastReader, worker_id: str, vehicle_id: str | None
     return Eligibility(worker_id, not blockers, tuple(blockers))
 
 
-def refusal(session: Session, worker_id: str, vehicle_id: str | None = None, *,
+def refusal(session: Session, *, worker_id: str, vehicle_id: str | None = None,
             role: str | None = None, with_vehicle: bool = True) -> Eligibility:
     """The gate asked inside the session's transaction (it sees what the transaction wrote): the same
     queries, through the session's connection."""
     session.flush()
-    return run_now(eligibility(BoundReader(session), worker_id, vehicle_id, role=role,
+    return run_now(eligibility(BoundReader(session), worker_id=worker_id, vehicle_id=vehicle_id, role=role,
                                with_vehicle=with_vehicle))
 
 
@@ -125,7 +125,7 @@ def at_trip_start(session: Session, *, driver_id: str | None, vehicle_id: str | 
     reader = BoundReader(session)
     blockers: list[Blocker] = []
     if driver_id is not None:
-        blockers.extend(run_now(eligibility(reader, driver_id, role="driver", with_vehicle=False)).blockers)
+        blockers.extend(run_now(eligibility(reader, worker_id=driver_id, role="driver", with_vehicle=False)).blockers)
     if vehicle_id is not None:
         worker, now = WorkerRef(driver_id or "", "driver", vehicle_id), utcnow()
         for source in VEHICLE_BLOCKERS:
@@ -135,4 +135,4 @@ def at_trip_start(session: Session, *, driver_id: str | None, vehicle_id: str | 
 
 def person_blockers(session: Session, worker_id: str) -> tuple[Blocker, ...]:
     """What the gate refuses this worker as a person (no vehicle): the access gate's worker clearance."""
-    return refusal(session, worker_id, with_vehicle=False).blockers
+    return refusal(session, worker_id=worker_id, with_vehicle=False).blockers

@@ -42,11 +42,12 @@ def _hash(secret_key: str, token: str) -> str:
     return credentials.keyed_hash(secret_key, token, purpose="screening-invitation")
 
 
-def invite(session: Session, secret_key: str, *, actor: Actor, worker_id: str, role: str, city: str | None,
+def invite(session: Session, *, secret_key: str, actor: Actor, worker_id: str, role: str, city: str | None,
            locale: str, notice_version: str) -> Issued:
     if role not in service.ROLES:
         raise ValueError("role")
-    consents.check_notice(get_notice(session, notice_version), consents.needed(service.CHECKS[role], selfie=False))
+    consents.check_notice(get_notice(session, version=notice_version),
+                          consents.needed(service.CHECKS[role], selfie=False))
     token = secrets.token_urlsafe(24)
     now = utcnow()
     invitation = Invitation(id=new_id("inv"), token_hash=_hash(secret_key, token), worker_id=worker_id, role=role,
@@ -58,7 +59,7 @@ def invite(session: Session, secret_key: str, *, actor: Actor, worker_id: str, r
     return Issued(invitation, token)
 
 
-def open_invitation(session: Session, secret_key: str, token: str, *, now: datetime | None = None) -> Invitation:
+def open_invitation(session: Session, *, secret_key: str, token: str, now: datetime | None = None) -> Invitation:
     """The invitation a link names, if it still works."""
     if not 16 <= len(token) <= 64 or not token.isascii():
         raise NotFound(N_("There is no such link."))
@@ -83,14 +84,14 @@ def needed_kinds(role: str) -> list[str]:
     return sorted(kind.value for kind in consents.needed(service.CHECKS[role], selfie=False))
 
 
-def accept(session: Session, vault: Vault, secret_key: str, *, token: str, name: str, id_number: str,
+def accept(session: Session, *, vault: Vault, secret_key: str, token: str, name: str, id_number: str,
            phone: str | None, agency: str, policy_dir: Path | None = None,
            sensitive: tuple[str, ...] = ()) -> Applicant:
     """The person applies through the link, consents to the notice they were shown, and separately to each
     kind of sensitive data the screening processes (`sensitive`)."""
-    invitation = open_invitation(session, secret_key, token)
+    invitation = open_invitation(session, secret_key=secret_key, token=token)
     applicant, _ = service.apply(
-        session, vault, actor=Actor("subject", invitation.worker_id), applicant_id=invitation.worker_id,
+        session, vault=vault, actor=Actor("subject", invitation.worker_id), applicant_id=invitation.worker_id,
         application=service.Application(role=invitation.role, name=name, id_number=id_number.strip().upper(),
                                         notice_version=invitation.notice_version, phone=phone, city=invitation.city,
                                         locale=invitation.locale, consents=sensitive), agency=agency,

@@ -32,11 +32,11 @@ CONSENT_NEEDED = N_("Tick the box to consent to the screening: without it nothin
 def _form(request: Request, session: DbSession, secret: str, token: str, *, status_code: int = 200,
           error: str | None = None, values: dict[str, str] | None = None) -> HTMLResponse:
     try:
-        invitation = invitations.open_invitation(session, secret, token)
+        invitation = invitations.open_invitation(session, secret_key=secret, token=token)
     except DomainError as exc:
         title, message, _ = problem_text(request, exc)
         return render(request, "screening/apply_gone.html", status_code=exc.status, title=title, message=message)
-    notice = get_notice(session, invitation.notice_version)
+    notice = get_notice(session, version=invitation.notice_version)
     english = request_locale(request) == "en"
     sensitive = [(kind, RULES[Category(kind)].description) for kind in invitations.needed_kinds(invitation.role)]
     return render(request, "screening/apply.html", status_code=status_code, invitation=invitation, token=token,
@@ -64,7 +64,7 @@ def apply_submit(token: Token, request: Request, session: DbSession, vault: AppV
         return _form(request, session, secret, token, status_code=422, values=values,
                      error=problem_text(request, invitations.ConsentMissing(CONSENT_NEEDED))[1])
     try:
-        invitations.accept(session, vault, secret,
+        invitations.accept(session, vault=vault, secret_key=secret,
                            token=token, name=name, id_number=id_number, phone=phone or None, sensitive=tuple(sensitive),
                            agency=screening_agency.name,
                            policy_dir=settings.screening_policy_dir)

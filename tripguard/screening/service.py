@@ -80,16 +80,16 @@ class Application:
     consents: tuple[str, ...] = ()  # the sensitive kinds of data separately consented to (Category values)
 
 
-def add_event(session: Session, applicant: Applicant, kind: str, actor: Actor, **details: object) -> None:
+def add_event(session: Session, *, applicant: Applicant, kind: str, actor: Actor, **details: object) -> None:
     session.add(Event(id=new_id("sev"), applicant_id=applicant.id, at=utcnow(), kind=kind,
                       actor=f"{actor.type}:{actor.id}", details=details))
 
 
-def move(session: Session, applicant: Applicant, status: str, actor: Actor, rules: Rules, **details: object) -> None:
+def move(session: Session, *, applicant: Applicant, status: str, actor: Actor, rules: Rules, **details: object) -> None:
     """Change the applicant's status: timeline, audit entry and webhook, all in this transaction."""
     previous = applicant.status
     applicant.status, applicant.updated_at = status, utcnow()
-    add_event(session, applicant, f"status.{status}", actor, previous=previous, **details)
+    add_event(session, applicant=applicant, kind=f"status.{status}", actor=actor, previous=previous, **details)
     audit.record(session, actor=actor, action=f"screening.{status}", target_type="screening_applicants",
                  target_id=applicant.id, details={"previous": previous, **{k: str(v) for k, v in details.items()}})
     if rules.webhook_url:
@@ -104,11 +104,11 @@ def active_workers() -> Select[tuple[str, str]]:
     return select(Applicant.id, Applicant.role).where(Applicant.status == "active")  # type: ignore[return-value]
 
 
-def role_of(session: Session, worker_id: str) -> str | None:
+def role_of(session: Session, *, worker_id: str) -> str | None:
     return session.scalar(select(Applicant.role).where(Applicant.id == worker_id))
 
 
-def names_of(session: Session, vault: Vault, worker_ids: list[str]) -> dict[str, str]:
+def names_of(session: Session, *, vault: Vault, worker_ids: list[str]) -> dict[str, str]:
     """The names TripGuard holds from screening, for the workers that have one (opened through the gate's
     `open_field`: the caller records why, as the SOS does for the police payload). A worker erased since
     has none."""
@@ -126,7 +126,7 @@ def names_of(session: Session, vault: Vault, worker_ids: list[str]) -> dict[str,
     return names
 
 
-def get(session: Session, applicant_id: str) -> Applicant:
+def get(session: Session, *, applicant_id: str) -> Applicant:
     applicant = session.get(Applicant, applicant_id)
     if applicant is None:
         raise NotFound("no such applicant")
@@ -142,7 +142,7 @@ def _new_report(session: Session, applicant: Applicant, kind: str, agency: str) 
         for check in CHECKS[applicant.role]:
             session.add(Check(id=new_id("chk"), report_id=report.id, applicant_id=applicant.id, kind=check,
                               status="pending", updated_at=now))
-    add_event(session, applicant, f"report.{kind}", SYSTEM, report=report.id, agency=agency)
+    add_event(session, applicant=applicant, kind=f"report.{kind}", actor=SYSTEM, report=report.id, agency=agency)
     return report
 
 
@@ -160,7 +160,7 @@ def check_city(city: str, policy_dir: Path | None) -> None:
         raise InvalidInput(errors=[FieldProblem(field="city", message="not a city name")]) from exc
 
 
-def apply(session: Session, vault: Vault, *, actor: Actor, applicant_id: str, application: Application,
+def apply(session: Session, *, vault: Vault, actor: Actor, applicant_id: str, application: Application,
           agency: str, policy_dir: Path | None = None) -> tuple[Applicant, bool]:
     """Record an applicant with their consent, and queue their screening. The same PUT again is the same
     applicant (nothing changes); someone who left may apply again and is screened afresh."""
@@ -174,7 +174,7 @@ def apply(session: Session, vault: Vault, *, actor: Actor, applicant_id: str, ap
         pictures.decode(application.selfie, field="selfie")  # a photo, whole, before anything is kept
     if application.city is not None:
         check_city(application.city, policy_dir)
-    notice = get_notice(session, application.notice_version)
+    notice = get_notice(session, version=application.notice_version)
     granted = consents.check(notice, consents.needed(CHECKS[application.role], selfie=application.selfie is not None),
                              application.consents)
     applicant = session.get(Applicant, applicant_id)
@@ -205,8 +205,8 @@ def apply(session: Session, vault: Vault, *, actor: Actor, applicant_id: str, ap
     consents.record(session, applicant_id=applicant_id, notice_version=application.notice_version, kinds=granted,
                     actor=actor, at=now)
     consented = ",".join(sorted(kind.value for kind in granted))
-    add_event(session, applicant, "applied", actor, role=application.role, notice=application.notice_version,
-              consents=consented)
+    add_event(session, applicant=applicant, kind="applied", actor=actor, role=application.role,
+              notice=application.notice_version, consents=consented)
     audit.record(session, actor=actor, action="screening.apply", target_type="screening_applicants",
                  target_id=applicant_id, details={"role": application.role, "notice": application.notice_version,
                                                   "consents": consented})
@@ -214,7 +214,7 @@ def apply(session: Session, vault: Vault, *, actor: Actor, applicant_id: str, ap
     return applicant, True
 
 
-def request_rescreen(session: Session, applicant: Applicant, agency: str) -> Report:
+def request_rescreen(session: Session, *, applicant: Applicant, agency: str) -> Report:
     return _new_report(session, applicant, "rescreen", agency)
 
 
@@ -225,7 +225,7 @@ def _open_facts(session: Session, vault: Vault, check: Check) -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 
 
-def record_finding(session: Session, vault: Vault, report: Report, finding: Finding) -> bool:
+def record_finding(session: Session, *, vault: Vault, report: Report, finding: Finding) -> bool:
     """Store one check's answer. False when it changes nothing (the same answer again)."""
     check = session.scalar(select(Check).where(Check.report_id == report.id, Check.kind == finding.check))
     if check is None:
@@ -240,7 +240,7 @@ def record_finding(session: Session, vault: Vault, report: Report, finding: Find
     return True
 
 
-def latest_findings(session: Session, vault: Vault,
+def latest_findings(session: Session, *, vault: Vault,
                     applicant: Applicant) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """The newest completed answer of each check over every report, and the checks an agency suspended."""
     checks = session.scalars(select(Check).where(Check.applicant_id == applicant.id,
@@ -266,12 +266,12 @@ def _policy_for(applicant: Applicant, policy_dir: Path | None) -> tuple[Policy, 
         return load_policy(None), True
 
 
-def assess(session: Session, vault: Vault, applicant: Applicant, policy_dir: Path | None = None) -> Decision:
+def assess(session: Session, *, vault: Vault, applicant: Applicant, policy_dir: Path | None = None) -> Decision:
     """The policy's decision over everything found so far. A check the agency could not finish makes the
     decision a person's (`consider`) rather than leaving it pending for ever. Should the city's overlay have
     become unusable since the application, Art. 14 still rejects on its own, but nobody is cleared without
     a person (`policy.overlay_invalid`): the city's own conditions could not be asked."""
-    found, suspended = latest_findings(session, vault, applicant)
+    found, suspended = latest_findings(session, vault=vault, applicant=applicant)
     id_number = access.open_field(vault, session, applicant, "id_number") or ""
     facts = facts_from(applicant.role, read_id_number(id_number, today=utcnow().date()), found)
     policy, unusable = _policy_for(applicant, policy_dir)
@@ -289,57 +289,58 @@ def _store_decision(session: Session, vault: Vault, applicant: Applicant, decisi
     applicant.outcome, applicant.policy_version = decision.outcome, decision.policy_version
     applicant.decided_at, applicant.decided_by = utcnow(), f"{by.type}:{by.id}"
     access.write_field(vault, session, applicant, "reasons", json.dumps(list(decision.reasons)))
-    add_event(session, applicant, "decision", by, outcome=decision.outcome, policy=decision.policy_version,
-              reasons=len(decision.reasons))
+    add_event(session, applicant=applicant, kind="decision", actor=by, outcome=decision.outcome,
+              policy=decision.policy_version, reasons=len(decision.reasons))
 
 
-def reasons_of(session: Session, vault: Vault, applicant: Applicant) -> list[str]:
+def reasons_of(session: Session, *, vault: Vault, applicant: Applicant) -> list[str]:
     """The stored decision's reason codes, for a notice (internal: the officer reads them through the gate)."""
     raw = access.open_field(vault, session, applicant, "reasons")
     return list(json.loads(raw)) if raw else []
 
 
-def settle(session: Session, vault: Vault, applicant: Applicant, rules: Rules) -> Decision | None:
+def settle(session: Session, *, vault: Vault, applicant: Applicant, rules: Rules) -> Decision | None:
     """Decide once nothing is pending, and act on it. Before a first decision: clear makes the worker
     active, consider goes to a screening officer, reject sends the pre-adverse notice. After it (a
     re-screening, a record pushed by the agency): a disqualifying finding suspends an active worker at
     once, with the same notice and dispute window; anything else needing judgement is flagged for review
     while the worker stays active."""
-    decision = assess(session, vault, applicant, rules.policy_dir)
+    decision = assess(session, vault=vault, applicant=applicant, policy_dir=rules.policy_dir)
     if decision.outcome == "pending" or applicant.status in ("offboarded", "rejected"):
         return None
     if applicant.status == "screening":
         _store_decision(session, vault, applicant, decision, SYSTEM)
         if decision.outcome == "clear":
-            activate(session, vault, applicant, SYSTEM, rules)
+            activate(session, vault=vault, applicant=applicant, actor=SYSTEM, rules=rules)
         elif decision.outcome == "consider":
-            move(session, applicant, "review", SYSTEM, rules)
+            move(session, applicant=applicant, status="review", actor=SYSTEM, rules=rules)
         else:
-            send_notice(session, vault, applicant, SYSTEM, rules, status="pre_adverse")
+            send_notice(session, vault=vault, applicant=applicant, actor=SYSTEM, rules=rules, status="pre_adverse")
         return decision
     if applicant.status == "active":
         changed = decision.outcome != applicant.outcome
         _store_decision(session, vault, applicant, decision, SYSTEM)
         if decision.outcome == "reject":
             applicant.suspended_at = utcnow()
-            send_notice(session, vault, applicant, SYSTEM, rules, status="suspended")
+            send_notice(session, vault=vault, applicant=applicant, actor=SYSTEM, rules=rules, status="suspended")
         elif decision.outcome == "clear":
             applicant.cleared_at = utcnow()
             applicant.rescreen_due_at = utcnow() + timedelta(days=rules.rescreen_days)
         elif changed:
-            add_event(session, applicant, "flagged_for_review", SYSTEM)
+            add_event(session, applicant=applicant, kind="flagged_for_review", actor=SYSTEM)
         return decision
     # Under review, noticed or disputed: the new finding is on the record for the officer's decision.
     _store_decision(session, vault, applicant, decision, SYSTEM)
     return decision
 
 
-def activate(session: Session, vault: Vault, applicant: Applicant, actor: Actor, rules: Rules) -> None:
+def activate(session: Session, *, vault: Vault, applicant: Applicant, actor: Actor, rules: Rules) -> None:
     now = utcnow()
     applicant.cleared_at, applicant.rescreen_due_at = now, now + timedelta(days=rules.rescreen_days)
     applicant.suspended_at = applicant.dispute_due_at = applicant.notice_failed_at = None
-    move(session, applicant, "active", actor, rules)
-    tell(session, vault, applicant, "screening_cleared", {}, key=f"cleared:{now.isoformat()}")
+    move(session, applicant=applicant, status="active", actor=actor, rules=rules)
+    tell(session, vault=vault, applicant=applicant, template="screening_cleared", params={},
+         key=f"cleared:{now.isoformat()}")
 
 
 NOTICE_TEMPLATE = "screening_pre_adverse"
@@ -349,7 +350,7 @@ def _notice_key(applicant: Applicant, key: str) -> str:
     return f"screening:{applicant.id}:{NOTICE_TEMPLATE}:{key}"
 
 
-def send_notice(session: Session, vault: Vault, applicant: Applicant, actor: Actor, rules: Rules, *,
+def send_notice(session: Session, *, vault: Vault, applicant: Applicant, actor: Actor, rules: Rules,
                 status: str) -> None:
     """The pre-adverse notice: the reasons, and how long the applicant has to dispute them. The window
     runs only for a notice that goes out: with no phone to send it to, no clock starts and the case waits
@@ -357,24 +358,26 @@ def send_notice(session: Session, vault: Vault, applicant: Applicant, actor: Act
     now = utcnow()
     if not access.open_field(vault, session, applicant, "phone"):
         applicant.notice_sent_at = applicant.dispute_due_at = applicant.notice_key = None
-        move(session, applicant, status, actor, rules, notice="undelivered")
-        notice_undelivered(session, applicant, rules, why="no_phone")
+        move(session, applicant=applicant, status=status, actor=actor, rules=rules, notice="undelivered")
+        notice_undelivered(session, applicant=applicant, rules=rules, why="no_phone")
         return
     key = f"notice:{now.isoformat()}"
     applicant.notice_sent_at, applicant.dispute_due_at = now, now + timedelta(days=rules.dispute_days)
     applicant.notice_key, applicant.notice_failed_at = _notice_key(applicant, key), None
-    move(session, applicant, status, actor, rules, dispute_due_at=applicant.dispute_due_at.isoformat())
-    tell(session, vault, applicant, NOTICE_TEMPLATE,
-         {"reasons": reasons_of(session, vault, applicant), "due": _local_day(applicant.dispute_due_at),
+    move(session, applicant=applicant, status=status, actor=actor, rules=rules,
+         dispute_due_at=applicant.dispute_due_at.isoformat())
+    tell(session, vault=vault, applicant=applicant, template=NOTICE_TEMPLATE,
+         params={"reasons": reasons_of(session, vault=vault,
+                                       applicant=applicant), "due": _local_day(applicant.dispute_due_at),
           "suspended": status == "suspended"}, key=key)
 
 
-def notice_undelivered(session: Session, applicant: Applicant, rules: Rules, *, why: str) -> None:
+def notice_undelivered(session: Session, *, applicant: Applicant, rules: Rules, why: str) -> None:
     """The notice did not reach the applicant (no phone, or its send failed): the clock stops, and the case
     is in the officer's queue until the notice is sent again or recorded as given another way. The operator
     is told (`worker.notice_undelivered`): it may hold a number to reach the person."""
     applicant.dispute_due_at, applicant.notice_failed_at = None, utcnow()
-    add_event(session, applicant, "notice.undelivered", SYSTEM, why=why)
+    add_event(session, applicant=applicant, kind="notice.undelivered", actor=SYSTEM, why=why)
     audit.record(session, actor=SYSTEM, action="screening.notice_undelivered", target_type="screening_applicants",
                  target_id=applicant.id, outcome="failure", details={"why": why})
     if rules.webhook_url:
@@ -388,29 +391,29 @@ def _local_day(at: datetime) -> str:
     return at.date().isoformat()
 
 
-def tell(session: Session, vault: Vault, applicant: Applicant, template: str, params: dict[str, object], *,
+def tell(session: Session, *, vault: Vault, applicant: Applicant, template: str, params: dict[str, object],
          key: str) -> None:
     phone = access.open_field(vault, session, applicant, "phone")
     if not phone:
-        add_event(session, applicant, "notice.not_sent", SYSTEM, template=template, why="no_phone")
+        add_event(session, applicant=applicant, kind="notice.not_sent", actor=SYSTEM, template=template, why="no_phone")
         return
     notify.enqueue_to_person(session, vault=vault, subject_id=applicant.id, channel="sms", to=phone,
                              template=template,
                              locale=applicant.locale, params=params,
                              idempotency_key=f"screening:{applicant.id}:{template}:{key}")
-    add_event(session, applicant, "notice.queued", SYSTEM, template=template)
+    add_event(session, applicant=applicant, kind="notice.queued", actor=SYSTEM, template=template)
 
 
-def timeline(session: Session, applicant_id: str) -> list[Event]:
+def timeline(session: Session, *, applicant_id: str) -> list[Event]:
     return list(session.scalars(select(Event).where(Event.applicant_id == applicant_id).order_by(Event.at, Event.id)))
 
 
-def checks_of(session: Session, applicant_id: str) -> list[Check]:
+def checks_of(session: Session, *, applicant_id: str) -> list[Check]:
     return list(session.scalars(select(Check).where(Check.applicant_id == applicant_id)
                                 .order_by(Check.updated_at.desc())))
 
 
-def reports_of(session: Session, applicant_id: str) -> list[Report]:
+def reports_of(session: Session, *, applicant_id: str) -> list[Report]:
     return list(session.scalars(select(Report).where(Report.applicant_id == applicant_id)
                                 .order_by(Report.created_at.desc())))
 
@@ -423,5 +426,5 @@ def drivers_changed(session: Session, *, start: datetime, end: datetime) -> list
         Applicant.updated_at >= start, Applicant.updated_at < end).order_by(Applicant.updated_at, Applicant.id)))
 
 
-def find(session: Session, applicant_id: str | None) -> Applicant | None:
+def find(session: Session, *, applicant_id: str | None) -> Applicant | None:
     return None if applicant_id is None else session.get(Applicant, applicant_id)

@@ -67,7 +67,7 @@ def _open_mismatch_case(session: Session, *, worker_id: str, check_id: str, scor
                              ack_seconds=ack_seconds).id
 
 
-def check_identity(session: Session, vault: Vault, matcher: FaceMatcher, rules: service.Rules, *, actor: Actor,
+def check_identity(session: Session, *, vault: Vault, matcher: FaceMatcher, rules: service.Rules, actor: Actor,
                    worker_id: str, selfie: bytes, idempotency_key: str | None, ack_seconds: int) -> IdentityCheck:
     """Match a shift-start selfie to the screened identity. A mismatch blocks dispatch and opens a case for
     the safety centre; a later match lifts the block (the case stays for the centre to close). Only a
@@ -78,7 +78,7 @@ def check_identity(session: Session, vault: Vault, matcher: FaceMatcher, rules: 
         existing = session.scalar(select(IdentityCheck).where(IdentityCheck.idempotency_key == key))
         if existing is not None:
             return existing
-    applicant = service.get(session, worker_id)
+    applicant = service.get(session, applicant_id=worker_id)
     reference = access.open_field(vault, session, applicant, "selfie")
     if reference is None:
         raise Conflict("no photo was taken at screening to match against")
@@ -90,13 +90,14 @@ def check_identity(session: Session, vault: Vault, matcher: FaceMatcher, rules: 
     if result.matched:
         if applicant.identity_blocked_at is not None:
             applicant.identity_blocked_at = None
-            service.add_event(session, applicant, "identity.unblocked", actor, check=check.id)
+            service.add_event(session, applicant=applicant, kind="identity.unblocked", actor=actor, check=check.id)
     else:
         applicant.identity_blocked_at = now
         incident_id = _open_mismatch_case(session, worker_id=worker_id, check_id=check.id, score=result.score,
                                           ack_seconds=ack_seconds)
         check.incident_id = incident_id
-        service.add_event(session, applicant, "identity.mismatch", actor, check=check.id, incident=incident_id)
+        service.add_event(session, applicant=applicant, kind="identity.mismatch", actor=actor, check=check.id,
+                          incident=incident_id)
         if rules.webhook_url:
             notify.enqueue_webhook(session, url=rules.webhook_url, event="worker.identity_mismatch",
                                    payload={"worker_id": worker_id, "check_id": check.id, "incident_id": incident_id},
@@ -118,6 +119,6 @@ def schedule_rescreens(factory: sessionmaker[Session], *, agency: str, batch: in
         due = session.scalars(select(Applicant).where(Applicant.status == "active", Applicant.rescreen_due_at <= now,
                                                       ~recent.exists()).limit(batch)).all()
         for applicant in due:
-            service.request_rescreen(session, applicant, agency)
-            service.add_event(session, applicant, "rescreen.scheduled", SYSTEM)
+            service.request_rescreen(session, applicant=applicant, agency=agency)
+            service.add_event(session, applicant=applicant, kind="rescreen.scheduled", actor=SYSTEM)
         return len(due)

@@ -80,7 +80,7 @@ def sign_in(body: SignInRequest, request: Request, response: Response, session: 
     """Password first; privileged roles then give (or enrol) a TOTP code with the ticket returned."""
     rate_limit_sign_in(request, settings, limiter)
     try:
-        outcome = service.sign_in(session, settings, username=body.username, password=body.password,
+        outcome = service.sign_in(session, settings=settings, username=body.username, password=body.password,
                                   totp_code=body.totp_code)
     except service.SignInFailed:
         session.commit()  # keep the failure count and its audit entry
@@ -94,7 +94,7 @@ def sign_in_totp(body: TotpRequest, request: Request, response: Response, sessio
     """Second step: the ticket from sign-in and a TOTP code (enrols the authenticator if pending)."""
     rate_limit_sign_in(request, settings, limiter)
     try:
-        outcome = service.complete_totp(session, settings, ticket=body.ticket, code=body.code)
+        outcome = service.complete_totp(session, settings=settings, ticket=body.ticket, code=body.code)
     except service.SignInFailed:
         session.commit()  # the failure count (lock-out) and its audit entry outlive the error's rollback
         raise
@@ -151,7 +151,7 @@ def reset_totp(staff_id: Identifier, principal: RoleManager, session: DbSession)
 
 @router.post("/staff/{staff_id}/sessions/revoke")
 def revoke_sessions(staff_id: Identifier, principal: SessionRevoker, session: DbSession) -> dict[str, int]:
-    service.get_staff(session, staff_id)
+    service.get_staff(session, staff_id=staff_id)
     count = service.revoke_sessions(session, actor=principal.actor, staff_id=staff_id, reason="revoked")
     return {"revoked": count}
 
@@ -169,7 +169,7 @@ def list_api_keys(_: ApiKeyManager, session: DbSession) -> list[ApiKeyRead]:
 def create_api_key(body: ApiKeyCreate, principal: ApiKeyManager, session: DbSession,
                    settings: AppSettings) -> ApiKeyCreated:
     """The full key is in this response only; TripGuard keeps a keyed hash of it."""
-    key, secret = service.create_api_key(session, settings, actor=principal.actor, name=body.name,
+    key, secret = service.create_api_key(session, settings=settings, actor=principal.actor, name=body.name,
                                          scopes={Permission(s.value) for s in body.scopes})
     return ApiKeyCreated(**api_key_read(key).model_dump(), secret=secret)
 

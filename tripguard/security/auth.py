@@ -102,7 +102,7 @@ async def _bookkeeping(request: Request, key: str, write: Callable[[Session, str
     if not due.claim(key):
         return
     done = await run_in_threadpool(write_bookkeeping, sessions_of(request.app),
-                                   lambda session: write(session, row_id))
+                                   write=lambda session: write(session, row_id))
     if not done:
         due.retry_soon(key)
 
@@ -143,7 +143,7 @@ def register_recorded_kind(lookup: RecordedKind) -> None:
     _recorded_kind[:] = [lookup]
 
 
-def recorded_kind(session: Session, subject_id: str) -> str | None:
+def recorded_kind(session: Session, *, subject_id: str) -> str | None:
     if not _recorded_kind:  # refuse rather than let any subject token past the check
         raise RuntimeError("no lookup of recorded people is registered (tripguard.wiring.wire)")
     return _recorded_kind[0](session, subject_id)
@@ -157,7 +157,7 @@ def requires_own_record(permission: Permission) -> DependsParam:
         if not principal.can(permission):
             raise PermissionDenied(f"needs permission {permission.value}")
         if principal.kind == "subject":
-            kind = await run_in_threadpool(recorded_kind, session, principal.id)
+            kind = await run_in_threadpool(recorded_kind, session, subject_id=principal.id)
             if kind is not None and kind not in {role.value for role in principal.roles}:
                 raise PermissionDenied("this token's role is not the kind of person recorded under its id")
         return principal

@@ -71,7 +71,7 @@ def apikey_create(
 
     settings = get_settings()
     with clean_errors(), cli_session(settings) as session:
-        key, secret = service.create_api_key(session, settings, actor=CLI_ACTOR, name=name,
+        key, secret = service.create_api_key(session, settings=settings, actor=CLI_ACTOR, name=name,
                                              scopes=set(scope) or set(API_KEY_SCOPES))
     err.print(f"API key {key.id} ({', '.join(key.scopes)}); shown once:")
     print(secret)

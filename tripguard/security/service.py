@@ -52,7 +52,7 @@ def needs_totp(staff: StaffAccount) -> bool:
     return bool(staff_roles(staff) & TOTP_REQUIRED_ROLES) or staff.totp_secret is not None
 
 
-def get_staff(session: Session, staff_id: str) -> StaffAccount:
+def get_staff(session: Session, *, staff_id: str) -> StaffAccount:
     staff = session.get(StaffAccount, staff_id)
     if staff is None:
         raise NotFound("no such staff account")
@@ -124,7 +124,7 @@ def set_roles(session: Session, *, actor: Actor, staff_id: str, roles: set[Role]
     if actor.type == "staff" and actor.id == staff_id:
         raise Conflict("nobody may change their own roles")
     _check_roles(roles)
-    staff = get_staff(session, staff_id)
+    staff = get_staff(session, staff_id=staff_id)
     before = ",".join(staff.roles)
     staff.roles = sorted(roles)
     audit.record(session, actor=actor, action="staff.roles", target_type="staff", target_id=staff.id,
@@ -133,14 +133,14 @@ def set_roles(session: Session, *, actor: Actor, staff_id: str, roles: set[Role]
     return staff
 
 
-def find_staff(session: Session, staff_id: str) -> StaffAccount | None:
+def find_staff(session: Session, *, staff_id: str) -> StaffAccount | None:
     return session.get(StaffAccount, staff_id)
 
 
 def disable_staff(session: Session, *, actor: Actor, staff_id: str) -> StaffAccount:
     if actor.type == "staff" and actor.id == staff_id:
         raise Conflict("nobody may disable their own account")
-    staff = get_staff(session, staff_id)
+    staff = get_staff(session, staff_id=staff_id)
     if staff.disabled_at is None:
         staff.disabled_at = utcnow()
         audit.record(session, actor=actor, action="staff.disable", target_type="staff", target_id=staff.id)
@@ -149,7 +149,7 @@ def disable_staff(session: Session, *, actor: Actor, staff_id: str) -> StaffAcco
 
 
 def unlock_staff(session: Session, *, actor: Actor, staff_id: str) -> StaffAccount:
-    staff = get_staff(session, staff_id)
+    staff = get_staff(session, staff_id=staff_id)
     staff.failed_sign_ins = 0
     staff.locked_until = None
     audit.record(session, actor=actor, action="staff.unlock", target_type="staff", target_id=staff.id)
@@ -157,7 +157,7 @@ def unlock_staff(session: Session, *, actor: Actor, staff_id: str) -> StaffAccou
 
 
 def reset_totp(session: Session, *, actor: Actor, staff_id: str) -> StaffAccount:
-    staff = get_staff(session, staff_id)
+    staff = get_staff(session, staff_id=staff_id)
     staff.totp_secret = None
     staff.totp_pending_secret = None
     audit.record(session, actor=actor, action="staff.totp_reset", target_type="staff", target_id=staff.id)
@@ -222,7 +222,7 @@ def _usable_staff(session: Session, settings: Settings, staff: StaffAccount | No
     return staff
 
 
-def sign_in(session: Session, settings: Settings, *, username: str, password: str,
+def sign_in(session: Session, *, settings: Settings, username: str, password: str,
             totp_code: str | None) -> SignInOutcome:
     """Check the password; then the second factor, or hand out a ticket to give or enrol one.
 
@@ -256,7 +256,7 @@ def sign_in(session: Session, settings: Settings, *, username: str, password: st
     )
 
 
-def complete_totp(session: Session, settings: Settings, *, ticket: str, code: str) -> SignInOutcome:
+def complete_totp(session: Session, *, settings: Settings, ticket: str, code: str) -> SignInOutcome:
     secret = settings.secret_key.get_secret_value()
     staff_id = credentials.read_ticket(secret, ticket, purpose=TICKET_TOTP)
     enrolling = staff_id is None
@@ -347,7 +347,7 @@ def principal_from_session_row(row: tuple[Any, ...] | None, settings: Settings) 
     return SessionCheck(principal, now - last_seen >= SESSION_TOUCH_INTERVAL)
 
 
-def principal_from_session(session: Session, settings: Settings, token: str) -> Principal | None:
+def principal_from_session(session: Session, *, settings: Settings, token: str) -> Principal | None:
     """`principal_from_session_row` through an ORM session (pages that resolve the principal themselves)."""
     row = session.execute(text(SESSION_LOOKUP), {"token_hash": session_token_hash(settings, token)}).first()
     return principal_from_session_row(tuple(row) if row is not None else None, settings).principal
@@ -389,7 +389,7 @@ def revoke_sessions(session: Session, *, actor: Actor, staff_id: str, reason: st
 # ---- API keys -------------------------------------------------------------------------------
 
 
-def create_api_key(session: Session, settings: Settings, *, actor: Actor, name: str,
+def create_api_key(session: Session, *, settings: Settings, actor: Actor, name: str,
                    scopes: set[Permission]) -> tuple[ApiKey, str]:
     unknown = scopes - API_KEY_SCOPES
     if unknown:

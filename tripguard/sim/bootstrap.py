@@ -100,7 +100,7 @@ class Demo:
     courier_token: str
 
 
-def ensure_accounts(session: Session, known: Credentials) -> list[Account]:
+def ensure_accounts(session: Session, *, known: Credentials) -> list[Account]:
     """The demo accounts, each created once with a random password (kept in `known`)."""
     accounts = []
     for username, display_name, role in ACCOUNTS:
@@ -116,12 +116,12 @@ def ensure_accounts(session: Session, known: Credentials) -> list[Account]:
     return accounts
 
 
-def ensure_api_key(session: Session, settings: Settings, known: Credentials) -> str:
+def ensure_api_key(session: Session, *, settings: Settings, known: Credentials) -> str:
     """The operator backend's key (every integration scope), made once; a new one if the file lost it."""
     if known.api_key and session.scalar(select(ApiKey.id).where(
             ApiKey.prefix == security.api_key_prefix(known.api_key), ApiKey.revoked_at.is_(None))):
         return known.api_key
-    _, known.api_key = security.create_api_key(session, settings, actor=cast.ACTOR, name=API_KEY_NAME,
+    _, known.api_key = security.create_api_key(session, settings=settings, actor=cast.ACTOR, name=API_KEY_NAME,
                                                scopes=set(API_KEY_SCOPES))
     return known.api_key
 
@@ -146,10 +146,10 @@ def bootstrap(settings: Settings, *, credentials_file: Path, trips: int | None =
         factory = make_sessionmaker(engine)
         known = Credentials.read(credentials_file)
         with unit_of_work(factory) as session:
-            accounts = ensure_accounts(session, known)
-            api_key = ensure_api_key(session, settings, known)
+            accounts = ensure_accounts(session, known=known)
+            api_key = ensure_api_key(session, settings=settings, known=known)
         known.write(credentials_file, accounts)
-        cast.cast(factory, build_vault(settings), secret_key=settings.secret_key.get_secret_value(),
+        cast.cast(factory, vault=build_vault(settings), secret_key=settings.secret_key.get_secret_value(),
                   rules=screening.rules_from(settings), taxis=cast.fleet(trips))
     finally:
         engine.dispose()

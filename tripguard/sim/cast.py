@@ -171,34 +171,35 @@ def publish(session: Session) -> None:
         training.put_course(session, actor=ACTOR, course_id=course_id, content=content)
 
 
-def record(session: Session, vault: Vault, person: Person, kind: str) -> None:
+def record(session: Session, *, vault: Vault, person: Person, kind: str) -> None:
     """The operator records the person (as `PUT /api/v1/subjects/{id}`), once."""
     if session.get(DataSubject, person.id) is None:
-        privacy.upsert_subject(session, vault, actor=ACTOR, subject_id=person.id, kind=kind,
+        privacy.upsert_subject(session, vault=vault, actor=ACTOR, subject_id=person.id, kind=kind,
                                notice_version=NOTICE_VERSION, values={"name": person.name, "phone": person.phone})
 
 
-def apply(session: Session, vault: Vault, person: Person, role: str, *, n: int, scenario: str = "001") -> None:
+def apply(session: Session, *, vault: Vault, person: Person, role: str, n: int, scenario: str = "001") -> None:
     """The operator's backend posts the applicant (as `PUT /api/v1/applicants/{id}`), once."""
     if session.get(Applicant, person.id) is not None:
         return
-    screening.apply(session, vault, actor=ACTOR, applicant_id=person.id, agency=SimulatedScreeningAgency.name,
+    screening.apply(session, vault=vault, actor=ACTOR, applicant_id=person.id, agency=SimulatedScreeningAgency.name,
                     application=screening.Application(role=role, name=person.name, id_number=id_number(n, scenario),
                                                       notice_version=NOTICE_VERSION, phone=person.phone, city=CITY,
                                                       consents=SCREENING_CONSENTS))
 
 
-def screen_queued(factory: sessionmaker[Session], vault: Vault, rules: screening.Rules) -> int:
+def screen_queued(factory: sessionmaker[Session], *, vault: Vault, rules: screening.Rules) -> int:
     """The agency's round, until nothing is queued (the simulated agency answers at once)."""
     sent = 0
     while True:
-        result = agency.dispatch_reports(factory, vault, SimulatedScreeningAgency(), rules, batch=200)
+        result = agency.dispatch_reports(factory, vault=vault, agency=SimulatedScreeningAgency(), rules=rules,
+                                         batch=200)
         sent += result.sent
         if not result.sent:
             return sent
 
 
-def train_and_sign(session: Session, person: Person, role: Role, *, course_id: str | None) -> None:
+def train_and_sign(session: Session, *, person: Person, role: Role, course_id: str | None) -> None:
     """The worker signs the agreement in force and passes their required course, as in their app."""
     worker = Principal.for_roles("subject", person.id, frozenset({role}))
     text, signature = agreements.in_force_for(session, principal=worker)
@@ -213,7 +214,7 @@ def train_and_sign(session: Session, person: Person, role: Role, *, course_id: s
                     answers=[int(q["answer"]) for q in course.quiz], idempotency_key=f"demo:{course_id}")
 
 
-def install_fleet(session: Session, taxis: list[Taxi]) -> None:
+def install_fleet(session: Session, *, taxis: list[Taxi]) -> None:
     """Each taxi's vehicle with its monitoring device, and the three parked vehicles, once."""
     installed = utcnow() - timedelta(days=90)
     for taxi in taxis:
@@ -240,22 +241,22 @@ def heartbeating_devices(taxis: list[Taxi]) -> list[tuple[str, str, bool]]:
         [(f"DEV-{v}", v, False) for v, state in PARKED if state == "faulty"]
 
 
-def name_passengers(session: Session, vault: Vault, secret_key: str) -> None:
+def name_passengers(session: Session, *, vault: Vault, secret_key: str) -> None:
     """The named passengers; every fourth names an emergency contact and verifies them with the code
     texted to the contact (read from the message, as the contact would)."""
     for n in range(PASSENGERS):
         person = passenger(n)
-        record(session, vault, person, "passenger")
+        record(session, vault=vault, person=person, kind="passenger")
         if not has_contact(n) or session.scalar(select(EmergencyContact.id)
                                                 .where(EmergencyContact.subject_id == person.id)):
             continue
         owner = Principal.for_roles("subject", person.id, frozenset({Role.PASSENGER}))
         friend = contact_of(n)
-        added = contacts.add(session, vault, secret_key, owner=owner, name=friend.name, phone=friend.phone,
-                             auto_share="night")
+        added = contacts.add(session, vault=vault, secret_key=secret_key, owner=owner, name=friend.name,
+                             phone=friend.phone, auto_share="night")
         session.flush()
         code = _texted_code(session, vault, f"contact-code:{added.id}")
-        contacts.verify(session, secret_key, owner=owner, contact_id=added.id, code=code)
+        contacts.verify(session, secret_key=secret_key, owner=owner, contact_id=added.id, code=code)
 
 
 def _texted_code(session: Session, vault: Vault, idempotency_key: str) -> str:
@@ -267,12 +268,12 @@ def _texted_code(session: Session, vault: Vault, idempotency_key: str) -> str:
     return found.group(0)
 
 
-def stock_delivery(session: Session, vault: Vault) -> None:
+def stock_delivery(session: Session, *, vault: Vault) -> None:
     """The kitchen's order for the cleared courier (its label to print, its codes to give), once."""
     numbers.add_numbers(session, city=CITY, numbers=VIRTUAL_NUMBERS)
     if session.get(Order, ORDER) is not None:
         return
-    record(session, vault, CUSTOMER, "customer")
+    record(session, vault=vault, person=CUSTOMER, kind="customer")
     delivery.take_order(session, vault=vault, actor=ACTOR, intake=delivery.Intake(
         order_id=ORDER, customer_id=CUSTOMER.id, merchant_id=MERCHANT, city=CITY, notice_version=NOTICE_VERSION,
         name=CUSTOMER.name, phone=CUSTOMER.phone, address="深圳市南山区科技园南路 18 号 3 栋 1201 室",
@@ -284,24 +285,25 @@ def stock_delivery(session: Session, vault: Vault) -> None:
                     on_exhausted=numbers.alert_exhausted)
 
 
-def cast(factory: sessionmaker[Session], vault: Vault, *, secret_key: str, rules: screening.Rules,
+def cast(factory: sessionmaker[Session], *, vault: Vault, secret_key: str, rules: screening.Rules,
          taxis: list[Taxi]) -> None:
     """Everyone, in the order an operator's backend would bring them."""
     with unit_of_work(factory) as session:
         publish(session)
-        install_fleet(session, taxis)
+        install_fleet(session, taxis=taxis)
         for taxi in taxis:
-            record(session, vault, taxi.driver, "driver")
-            apply(session, vault, taxi.driver, "driver", n=taxi.number)
+            record(session, vault=vault, person=taxi.driver, kind="driver")
+            apply(session, vault=vault, person=taxi.driver, role="driver", n=taxi.number)
         for n, (person, scenario) in enumerate(((COURIER, "001"), (NEW_COURIER, "001"), (APPLICANT, "006"))):
-            record(session, vault, person, "courier" if person is not APPLICANT else "driver")
-            apply(session, vault, person, "courier" if person is not APPLICANT else "driver", n=900 + n,
-                  scenario=scenario)
-        name_passengers(session, vault, secret_key)
-    screen_queued(factory, vault, rules)
+            record(session, vault=vault, person=person, kind="courier" if person is not APPLICANT else "driver")
+            apply(session, vault=vault, person=person, role="courier" if person is not APPLICANT else "driver",
+                  n=900 + n, scenario=scenario)
+        name_passengers(session, vault=vault, secret_key=secret_key)
+    screen_queued(factory, vault=vault, rules=rules)
     with unit_of_work(factory) as session:
         for taxi in taxis:
-            train_and_sign(session, taxi.driver, Role.DRIVER, course_id="driver-safety")
-        train_and_sign(session, COURIER, Role.COURIER, course_id="courier-confidentiality")
-        train_and_sign(session, NEW_COURIER, Role.COURIER, course_id=None)  # their course is for the walk-through
-        stock_delivery(session, vault)
+            train_and_sign(session, person=taxi.driver, role=Role.DRIVER, course_id="driver-safety")
+        train_and_sign(session, person=COURIER, role=Role.COURIER, course_id="courier-confidentiality")
+        train_and_sign(session, person=NEW_COURIER, role=Role.COURIER,
+                       course_id=None)  # their course is for the walk-through
+        stock_delivery(session, vault=vault)

@@ -108,13 +108,13 @@ def _heartbeats(events: list[dict[str, object]], devices: Sequence[Device]) -> l
     return beats
 
 
-def close_interrupted(factory: sessionmaker[Session], vault: Vault) -> int:
+def close_interrupted(factory: sessionmaker[Session], *, vault: Vault) -> int:
     """The demo's trips a stopped server left under way (this release's ids, and the `L<lap>-` ids of
     earlier ones), ended before the monitor is rebuilt: they will never be finished."""
     with unit_of_work(factory) as session:
         under_way = list(session.scalars(select(Trip.id).where(
             Trip.status == "active", or_(Trip.id.like(f"{DEMO_PREFIX}%"), Trip.passenger_id.like("P-L%")))))
-        return trips.abandon(session, vault, trip_ids=under_way, actor=DEMO_ACTOR,
+        return trips.abandon(session, vault=vault, trip_ids=under_way, actor=DEMO_ACTOR,
                              reason="the demo city stopped while the trip was under way")
 
 
@@ -153,7 +153,7 @@ class DemoCity(threading.Thread):
         lap_start = wall_start - length * (1 - 1 / self.speed)
         events = self.events(lap, lap_start)
         with unit_of_work(self.factory) as session:
-            cast.install_fleet(session, self.taxis)
+            cast.install_fleet(session, taxis=self.taxis)
         index = 0
         while index < len(events) and not self.stopping.is_set():
             now = lap_start + (time.time() - wall_start) * self.speed
@@ -165,7 +165,7 @@ class DemoCity(threading.Thread):
                 index += 1
             if batch:
                 with unit_of_work(self.factory) as session:
-                    service.ingest(session, self.live, self.vault, [json.dumps(e) for e in batch],
+                    service.ingest(session, live=self.live, vault=self.vault, lines=[json.dumps(e) for e in batch],
                                    options=self.options)
             for press in presses:
                 if self.press is not None:

@@ -243,13 +243,13 @@ def list_trips(_: AlertsReader, session: DbSession,
 @router.get("/trips/{trip_id}")
 def trip_detail(trip_id: Annotated[Identifier, Path()], _: AlertsReader, session: DbSession) -> TripDetail:
     """A trip with its vehicle, alerts and check-ins."""
-    trip = trips.get_trip(session, trip_id)
+    trip = trips.get_trip(session, trip_id=trip_id)
     vehicle = session.get(Vehicle, trip.vehicle_id) if trip.vehicle_id else None
     return TripDetail(trip=TripRead.model_validate(trip),
                       vehicle=VehicleRead.model_validate(vehicle) if vehicle else None,
                       alerts=[AlertRead.model_validate(a) for a in service.recent_alerts(session, trip_id=trip_id,
                                                                                         limit=500)],
-                      check_ins=[CheckInRead.model_validate(c) for c in checkins.for_trip(session, trip_id)])
+                      check_ins=[CheckInRead.model_validate(c) for c in checkins.for_trip(session, trip_id=trip_id)])
 
 
 @router.get("/trips/{trip_id}/trajectory", responses={200: {"content": {
@@ -272,8 +272,8 @@ def trip_trajectory(trip_id: Annotated[Identifier, Path()], principal: Trajector
     if incident_id is not None:
         case_id = cases.note_evidence(session, principal=principal, incident_id=incident_id, trip_id=trip_id,
                                       trajectory=trip_id, format=format, purpose=purpose.value)
-    access.check_clearance(session, principal)
-    evidence = trips.open_evidence(session, vault, actor=principal.actor, trip_id=trip_id,
+    access.check_clearance(session, principal=principal)
+    evidence = trips.open_evidence(session, vault=vault, actor=principal.actor, trip_id=trip_id,
                                    purpose=purpose, reason=reason, case_id=case_id)
     disposition = {"Content-Disposition": f'attachment; filename="trip-{trip_id}.{format}"'}
     if format == "csv":

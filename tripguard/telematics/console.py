@@ -73,7 +73,7 @@ def trips_page(request: Request, principal: AlertsReader, session: DbSession) ->
                             row=lambda t, cells: [t.id, trip_state(t.status), t.vehicle_id, t.started_at, t.ended_at,
                                                   t.points])
     return page(request, "telematics/trips.html", principal, "/console/trips",
-                list=fetch(session, select(Trip), TRIPS, query))
+                list=fetch(session, statement=select(Trip), spec=TRIPS, query=query))
 
 
 
@@ -102,7 +102,7 @@ def devices_page(request: Request, principal: AlertsReader, session: DbSession) 
                             row=lambda d, cells: [d.id, d.vehicle_id, cells.word(registry.status(d, now)),
                                                   d.installed_at, d.last_heartbeat_at, d.camera_ok, d.storage_ok,
                                                   d.tamper_reason])
-    listing = fetch(session, select(Device), spec, query)
+    listing = fetch(session, statement=select(Device), spec=spec, query=query)
     return page(request, "telematics/devices.html", principal, "/console/devices", list=listing,
                 states={d.id: registry.status(d, now) for d in listing.rows},
                 kpi=registry.device_kpi(session, since=now - timedelta(days=1)))
@@ -131,18 +131,18 @@ def check_ins_page(request: Request, principal: AlertsReader, session: DbSession
                             row=lambda c, cells: [c.id, c.trip_id, cells.word(c.role), cells.word(c.status), c.sent_at,
                                                   c.answer_by, c.answered_at])
     return page(request, "telematics/check_ins.html", principal, "/console/check-ins",
-                list=fetch(session, select(CheckIn), CHECK_INS, query))
+                list=fetch(session, statement=select(CheckIn), spec=CHECK_INS, query=query))
 
 
 @trips_router.get("/{trip_id}")
 def trip_page(request: Request, trip_id: Annotated[Identifier, Path()], principal: AlertsReader,
               session: DbSession, vault: AppVault) -> HTMLResponse:
     """What an agent needs to act on a trip; the driver's name is read through the vault (audited)."""
-    trip = trips.get_trip(session, trip_id)
+    trip = trips.get_trip(session, trip_id=trip_id)
     vehicle = session.get(Vehicle, trip.vehicle_id) if trip.vehicle_id else None
     devices = list(session.scalars(select(Device).where(Device.vehicle_id == trip.vehicle_id))) if vehicle else []
     driver_name = None
-    driver = on_record(session, trip.driver_id)
+    driver = on_record(session, subject_id=trip.driver_id)
     if driver is not None and principal.can(Permission.PERSONAL_READ):
         driver_name = access.read_fields(vault, session, principal, driver, ["name"],
                                          purpose=Purpose.EMERGENCY)["name"].value
@@ -152,14 +152,14 @@ def trip_page(request: Request, trip_id: Annotated[Identifier, Path()], principa
     return page(request, "telematics/trip.html", principal, "/console/trips", trip=trip, vehicle=vehicle,
                 devices=[(d, registry.status(d, now)) for d in devices], driver_name=driver_name,
                 alerts=service.recent_alerts(session, trip_id=trip_id, limit=500),
-                check_ins=checkins.for_trip(session, trip_id), evidence_purposes=evidence_purposes)
+                check_ins=checkins.for_trip(session, trip_id=trip_id), evidence_purposes=evidence_purposes)
 
 
 def _may_open_live_view(session: Session, principal: Principal) -> None:
     """Every position of every active trip is personal data: only for the emergency purpose."""
     if Purpose.EMERGENCY not in purposes_for(principal.roles):
         raise PermissionDenied("the live map is for roles that answer emergencies")
-    access.check_clearance(session, principal)
+    access.check_clearance(session, principal=principal)
 
 
 def _opened_live_view(session: Session, principal: Principal, view: str, trip_ids: list[str]) -> None:

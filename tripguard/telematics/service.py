@@ -154,16 +154,17 @@ def accept(lines: list[str], shards: int, *, mark: float = float("-inf"), max_la
     return Accepted(lines=by_shard, accepted=len(columns), rejected=rejected, mark=lateness.newest(columns, mark))
 
 
-def ingest(session: Session, live: LiveMonitor, vault: Vault, lines: list[str], *,
+def ingest(session: Session, *, live: LiveMonitor, vault: Vault, lines: list[str],
            options: IngestOptions) -> IngestResult:
     """Validate, keep trips and positions, run the monitor, store alerts and open check-ins."""
     with live.lock:  # the GCJ-02 trips are shared state
         columns, numbers, rejected = read_batch(lines, live.gcj_trips)
         mark = live.monitor.max_ts  # the stream as the monitor has seen it
-    columns, _, rejected = lateness.refuse_late(columns, numbers, rejected, mark=lateness.stored_mark(session, mark),
+    columns, _, rejected = lateness.refuse_late(columns, numbers, rejected,
+                                                mark=lateness.stored_mark(session, mark=mark),
                                                 lateness=options.max_lateness_seconds,
                                                 starts=lateness.stored_starts(session))
-    return apply(session, live, vault, columns, rejected, options=options)
+    return apply(session, live=live, vault=vault, columns=columns, rejected=rejected, options=options)
 
 
 @dataclass
@@ -204,7 +205,7 @@ class PingBuffer:
         return [t for t, m in zip(trip_ids, mine.tolist(), strict=True) if m], table[:, mine]
 
 
-def apply(session: Session, live: LiveMonitor, vault: Vault, columns: EventColumns, rejected: list[LineError], *,
+def apply(session: Session, *, live: LiveMonitor, vault: Vault, columns: EventColumns, rejected: list[LineError],
           options: IngestOptions, held: PingBuffer | None = None) -> IngestResult:
     """Run the monitor over read events and keep what they say, in the session's transaction: trips and
     positions, heartbeats, alerts (each once), check-ins; the caller commits. With `held`, positions go
@@ -222,7 +223,7 @@ def apply(session: Session, live: LiveMonitor, vault: Vault, columns: EventColum
     if alerts:
         session.connection()  # begin now: a rollback of a transaction never begun is not an event
         orm_event.listen(session, "after_soft_rollback", lambda *_: live.put_back(alerts), once=True)
-    tampered = registry.record_heartbeats(session, [e for e in events if isinstance(e, DeviceHeartbeat)])
+    tampered = registry.record_heartbeats(session, beats=[e for e in events if isinstance(e, DeviceHeartbeat)])
     for device in tampered:
         if options.webhook_url:
             notify.enqueue_webhook(session, url=options.webhook_url, event="device_tampered",
@@ -230,7 +231,7 @@ def apply(session: Session, live: LiveMonitor, vault: Vault, columns: EventColum
                                             "reason": device.tamper_reason},
                                    idempotency_key=f"device_tampered:{device.id}:{device.tampered_at}")
     if held is None:
-        started = record_in_slices(session, vault, events, options=options)
+        started = record_in_slices(session, vault=vault, events=events, options=options)
     else:
         # Held back, but for the trips ending here: their positions go in first, then the end merges them.
         ending = {e.trip_id for e in columns.others.values() if isinstance(e, TripEnded)}
@@ -242,7 +243,7 @@ def apply(session: Session, live: LiveMonitor, vault: Vault, columns: EventColum
         if ending:
             held.add(columns, np.flatnonzero(is_ping & ending_rows))
             trips.record_positions(session, vault, *held.take(ending))
-        started = trips.record(session, vault, events, compact_every=None)
+        started = trips.record(session, vault=vault, events=events, compact_every=None)
     if options.on_trip_started is not None:
         for trip in started:
             options.on_trip_started(session, trip)
@@ -251,16 +252,16 @@ def apply(session: Session, live: LiveMonitor, vault: Vault, columns: EventColum
     checked = [a for trip in started for a in options.check_trip(session, trip)] if options.check_trip else []
     if checked:
         live.feed.publish_many([{"type": "alert", **alert.without_position()} for alert in checked])
-    stored = store_alerts(session, vault, alerts + checked, webhook_url=options.webhook_url)
+    stored = store_alerts(session, vault=vault, alerts=alerts + checked, webhook_url=options.webhook_url)
     for row in stored:
-        checkins.open_for_alert(session, vault, alert=row, minutes=options.check_in_minutes,
+        checkins.open_for_alert(session, vault=vault, alert=row, minutes=options.check_in_minutes,
                                 webhook_url=options.webhook_url)
         if options.on_alert is not None:
             options.on_alert(session, row)
     return IngestResult(accepted=len(columns), rejected=rejected, alerts=stored)
 
 
-def record_in_slices(session: Session, vault: Vault, events: list[Event], *, options: IngestOptions) -> list[Trip]:
+def record_in_slices(session: Session, *, vault: Vault, events: list[Event], options: IngestOptions) -> list[Trip]:
     """`trips.record` for the batch, `options.write_slice` trips at a time (each trip's events together, in
     their order), `options.between_slices` after each slice but the last. A batch cut off between slices is
     safe to send again, as a batch whose transaction failed always was: positions are kept once."""
@@ -269,7 +270,7 @@ def record_in_slices(session: Session, vault: Vault, events: list[Event], *, opt
     for number, part in enumerate(slices):
         if number and options.between_slices is not None:
             options.between_slices(session)
-        started.extend(trips.record(session, vault, part))
+        started.extend(trips.record(session, vault=vault, events=part))
     return started
 
 
@@ -292,7 +293,7 @@ def trip_slices(events: list[Event], size: int) -> list[list[Event]]:
     return slices
 
 
-def store_alerts(session: Session, vault: Vault, alerts: list[Alert], *, webhook_url: str | None) -> list[TripAlert]:
+def store_alerts(session: Session, *, vault: Vault, alerts: list[Alert], webhook_url: str | None) -> list[TripAlert]:
     """Keep each alert once (a replayed batch raises it again: same trip, kind and time), its position
     sealed under the trip's key, and tell the operator (without the position); one query for those
     already kept, one flush for the rest."""
@@ -313,7 +314,7 @@ def store_alerts(session: Session, vault: Vault, alerts: list[Alert], *, webhook
         kept.add(key)
         rows.append((alert, TripAlert(id=new_id("alt"), trip_id=alert.trip_id, kind=alert.kind, severity=alert.severity,
                                       ts=when[id(alert)], evidence=alert.evidence, received_at=utcnow())))
-    trips.seal_alert_positions(session, vault, [(row, alert.lon, alert.lat) for alert, row in rows
+    trips.seal_alert_positions(session, vault=vault, placed=[(row, alert.lon, alert.lat) for alert, row in rows
                                                 if alert.lon is not None and alert.lat is not None])
     session.add_all([row for _, row in rows])
     session.flush()
@@ -334,7 +335,7 @@ def recent_alerts(session: Session, *, trip_id: str | None, limit: int) -> list[
 RESTORE_ACTIVE_WITHIN = timedelta(hours=6)  # an "active" trip silent for longer was abandoned by its sender
 
 
-def restore(factory: sessionmaker[Session], live: LiveMonitor, vault: Vault) -> int:
+def restore(factory: sessionmaker[Session], *, live: LiveMonitor, vault: Vault) -> int:
     """Rebuild the monitor after a restart: the trips under way, their stored events run through it again.
 
     Alerts this raises were raised (and stored) before the restart, so they are dropped here. Trips
@@ -345,7 +346,7 @@ def restore(factory: sessionmaker[Session], live: LiveMonitor, vault: Vault) -> 
         active = list(session.scalars(select(Trip).where(Trip.status == "active",
                                                          Trip.updated_at >= now - RESTORE_ACTIVE_WITHIN)))
         events: list[Event] = []
-        tracks = trips.load_tracks(session, vault, [t.id for t in active])
+        tracks = trips.load_tracks(session, vault=vault, trip_ids=[t.id for t in active])
         for trip in active:
             events.extend(_stored_events(session, vault, trip, tracks[trip.id]))
         beats = session.execute(select(Device.id, Device.vehicle_id, Device.last_heartbeat_at, Device.camera_ok,
@@ -367,7 +368,7 @@ def restore(factory: sessionmaker[Session], live: LiveMonitor, vault: Vault) -> 
 
 
 def _stored_events(session: Session, vault: Vault, trip: Trip, track: Track) -> list[Event]:
-    plan = trips.open_plan(session, vault, trip)
+    plan = trips.open_plan(session, vault=vault, trip=trip)
     events: list[Event] = []
     if trip.started_at is not None:
         route = plan.get("route")
@@ -447,11 +448,11 @@ class CheckInView(Protocol):
     def status(self) -> str: ...
 
 
-def trip(session: Session, trip_id: str) -> TripView | None:
+def trip(session: Session, *, trip_id: str) -> TripView | None:
     return session.get(Trip, trip_id)
 
 
-def trips_by_id(session: Session, trip_ids: Iterable[str]) -> dict[str, TripView]:
+def trips_by_id(session: Session, *, trip_ids: Iterable[str]) -> dict[str, TripView]:
     wanted = sorted(set(trip_ids))
     return {t.id: t for t in session.scalars(select(Trip).where(Trip.id.in_(wanted)))} if wanted else {}
 
@@ -469,9 +470,9 @@ def trip_ids_with(subject_id: str) -> Select[str]:
     return select(Trip.id).where(or_(Trip.passenger_id == subject_id, Trip.driver_id == subject_id))
 
 
-def get_trip(session: Session, trip_id: str) -> TripView:
+def get_trip(session: Session, *, trip_id: str) -> TripView:
     """The trip; 404 when there is none."""
-    return trips.get_trip(session, trip_id)
+    return trips.get_trip(session, trip_id=trip_id)
 
 
 def own_trip(session: Session, *, subject_id: str, trip_id: str) -> TripView:
@@ -479,16 +480,16 @@ def own_trip(session: Session, *, subject_id: str, trip_id: str) -> TripView:
     return trips.own_trip(session, subject_id=subject_id, trip_id=trip_id)
 
 
-def trip_plan(session: Session, vault: Vault, *, trip_id: str) -> dict[str, object]:
+def trip_plan(session: Session, *, vault: Vault, trip_id: str) -> dict[str, object]:
     """The trip's planned route, pickup and drop-off, opened (empty for a trip without a plan, or none)."""
     row = session.get(Trip, trip_id)
-    return trips.open_plan(session, vault, row) if row is not None else {}
+    return trips.open_plan(session, vault=vault, trip=row) if row is not None else {}
 
 
-def open_evidence(session: Session, vault: Vault, *, actor: Actor, trip_id: str, purpose: Purpose, reason: str,
+def open_evidence(session: Session, *, vault: Vault, actor: Actor, trip_id: str, purpose: Purpose, reason: str,
                   case_id: str | None = None) -> trips.Evidence:
     """The trip's positions and plan for a person who must see them; audited with purpose and reason."""
-    return trips.open_evidence(session, vault, actor=actor, trip_id=trip_id, purpose=purpose, reason=reason,
+    return trips.open_evidence(session, vault=vault, actor=actor, trip_id=trip_id, purpose=purpose, reason=reason,
                                case_id=case_id)
 
 
@@ -502,35 +503,35 @@ def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     return geo.haversine_m(lon1, lat1, lon2, lat2)
 
 
-async def vehicle_blockers(reader: FastReader, worker: WorkerRef, now: datetime) -> list[Blocker]:
+async def vehicle_blockers(reader: FastReader, *, worker: WorkerRef, now: datetime) -> list[Blocker]:
     """What keeps a driver from being dispatched in their vehicle (the dispatch gate's vehicle source)."""
-    return await registry.vehicle_blockers(reader, worker, now)
+    return await registry.vehicle_blockers(reader, worker=worker, now=now)
 
 
-def vehicles_by_id(session: Session, vehicle_ids: Iterable[str]) -> dict[str, VehicleView]:
+def vehicles_by_id(session: Session, *, vehicle_ids: Iterable[str]) -> dict[str, VehicleView]:
     wanted = sorted(set(vehicle_ids))
     return {v.id: v for v in session.scalars(select(Vehicle).where(Vehicle.id.in_(wanted)))} if wanted else {}
 
 
-def vehicle(session: Session, vehicle_id: str | None) -> VehicleView | None:
+def vehicle(session: Session, *, vehicle_id: str | None) -> VehicleView | None:
     return session.get(Vehicle, vehicle_id) if vehicle_id else None
 
 
-def alerts_by_id(session: Session, alert_ids: Iterable[str]) -> list[AlertView]:
+def alerts_by_id(session: Session, *, alert_ids: Iterable[str]) -> list[AlertView]:
     """These alerts, oldest first by event time."""
     wanted = sorted(set(alert_ids))
     return list(session.scalars(select(TripAlert).where(TripAlert.id.in_(wanted)).order_by(TripAlert.ts))) \
         if wanted else []
 
 
-def check_ins_by_id(session: Session, check_in_ids: Iterable[str]) -> list[CheckInView]:
+def check_ins_by_id(session: Session, *, check_in_ids: Iterable[str]) -> list[CheckInView]:
     """These check-ins, oldest first by when they were asked."""
     wanted = sorted(set(check_in_ids))
     return list(session.scalars(select(CheckIn).where(CheckIn.id.in_(wanted)).order_by(CheckIn.sent_at))) \
         if wanted else []
 
 
-def check_in(session: Session, check_in_id: str) -> CheckInView | None:
+def check_in(session: Session, *, check_in_id: str) -> CheckInView | None:
     return session.get(CheckIn, check_in_id)
 
 
@@ -554,7 +555,7 @@ def vehicles_changed(session: Session, *, start: datetime, end: datetime) -> lis
                                 .order_by(Vehicle.updated_at, Vehicle.id)))
 
 
-def device_of(session: Session, vehicle_id: str) -> Device | None:
+def device_of(session: Session, *, vehicle_id: str) -> Device | None:
     """The vehicle's installed device (the earliest installed, when it has several)."""
     return session.scalars(select(Device).where(Device.vehicle_id == vehicle_id, Device.installed_at.is_not(None))
                            .order_by(Device.installed_at, Device.id).limit(1)).first()
@@ -577,9 +578,9 @@ def trips_moving(session: Session, *, start: datetime, end: datetime) -> list[Tr
                                 .order_by(Trip.started_at, Trip.id)))
 
 
-def positions_of(session: Session, vault: Vault, trip_id: str) -> list[Ping]:
+def positions_of(session: Session, *, vault: Vault, trip_id: str) -> list[Ping]:
     """The trip's kept positions (WGS-84), in time order, each timestamp once."""
-    return trips.load_track(session, vault, trip_id).pings(trip_id)
+    return trips.load_track(session, vault=vault, trip_id=trip_id).pings(trip_id)
 
 
 def to_gcj02(lon: float, lat: float) -> tuple[float, float]:

@@ -64,7 +64,7 @@ def _people_of_trip(session: Session, trip_id: str) -> list[str | None]:
 
 def _on_the_map(session: Session, shown: list[dict[str, object]]) -> set[str]:
     """The passengers and drivers of the trips the live map showed (`telematics.onscreen`)."""
-    return trips.people_on(session, {trip_id for details in shown for trip_id in onscreen.trips_of(details)})
+    return trips.people_on(session, trip_ids={trip_id for details in shown for trip_id in onscreen.trips_of(details)})
 
 
 def register() -> None:

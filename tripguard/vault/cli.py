@@ -145,11 +145,11 @@ def keys_rotate(
         if not resume:
             version = vault.keys.add_version()
             out.print(f"added key-encryption key version {version}")
-        todo = rotation.remaining(factory, vault)
+        todo = rotation.remaining(factory, vault=vault)
         with Progress(TextColumn("rewrapping data keys"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=err) as progress:
             task = progress.add_task("rewrap", total=todo)
-            done = rotation.rewrap_all(factory, vault, batch=batch,
+            done = rotation.rewrap_all(factory, vault=vault, batch=batch,
                                        progress=lambda n: progress.advance(task, n))
         with unit_of_work(factory) as session:
             audit.record(session, actor=CLI_ACTOR, action="keys.rotate", target_type="kek",
@@ -173,7 +173,7 @@ def keys_retire(
             names = "\n  ".join(f"{r.name} ({r.kind}, kept until {r.keep_until:%Y-%m-%d})" for r in needing)
             raise _fail(f"version {version} is needed by {len(needing)} backups still kept; retiring it kills "
                         f"them:\n  {names}\nrun again with --force to retire it anyway")
-        rotation.retire(factory, vault, version)
+        rotation.retire(factory, vault=vault, version=version)
         for record in needing:
             err.print(f"[yellow]no longer opens:[/yellow] {record.name}")
         with unit_of_work(factory) as session:

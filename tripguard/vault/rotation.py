@@ -16,7 +16,7 @@ from tripguard.vault.keysource import KeySourceError
 from tripguard.vault.service import Vault
 
 
-def rewrap_all(factory: sessionmaker[Session], vault: Vault, *, batch: int = 500,
+def rewrap_all(factory: sessionmaker[Session], *, vault: Vault, batch: int = 500,
                progress: Callable[[int], None] | None = None) -> int:
     target = vault.keys.current_version()
     total = 0
@@ -30,7 +30,7 @@ def rewrap_all(factory: sessionmaker[Session], vault: Vault, *, batch: int = 500
             return total
 
 
-def remaining(factory: sessionmaker[Session], vault: Vault) -> int:
+def remaining(factory: sessionmaker[Session], *, vault: Vault) -> int:
     from sqlalchemy import func, select
 
     from tripguard.vault.models import DataKey
@@ -40,7 +40,7 @@ def remaining(factory: sessionmaker[Session], vault: Vault) -> int:
             DataKey.kek_version != vault.keys.current_version(), DataKey.wrapped_key.is_not(None))) or 0
 
 
-def retire(factory: sessionmaker[Session], vault: Vault, version: int) -> None:
+def retire(factory: sessionmaker[Session], *, vault: Vault, version: int) -> None:
     if version == vault.keys.current_version():
         raise KeySourceError("the current version cannot be retired: rotate to a new one first")
     with factory() as session:

@@ -61,7 +61,7 @@ def _percent(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.1f} %"
 
 
-def build(session: Session, principal: Principal, now: datetime, *, charts: bool = True,
+def build(session: Session, *, principal: Principal, now: datetime, charts: bool = True,
           timezone: str = "Asia/Shanghai", ack_seconds: int = 60, cache_seconds: float = 0) -> Dashboard:
     board = Dashboard()
     hours = _hours(now)
@@ -94,8 +94,8 @@ def build(session: Session, principal: Principal, now: datetime, *, charts: bool
         open_breaches = breaches.open_count(session)
         board.figures.append(Figure("breaches", N_("Breaches not closed"), str(open_breaches),
                                     "/console/privacy/breaches", warn=open_breaches > 0))
-    board.figures.extend(quarter_figures(session, principal, now, timezone=timezone, ack_seconds=ack_seconds,
-                                         cache_seconds=cache_seconds))
+    board.figures.extend(quarter_figures(session, principal=principal, now=now, timezone=timezone,
+                                         ack_seconds=ack_seconds, cache_seconds=cache_seconds))
     return board
 
 
@@ -115,7 +115,7 @@ def _owned(principal: Principal) -> list[kpis.Kpi]:
     return [k for k in kpis.KPIS if k.owner in roles and not k.point_in_time]
 
 
-def quarter_figures(session: Session, principal: Principal, now: datetime, *, timezone: str, ack_seconds: int,
+def quarter_figures(session: Session, *, principal: Principal, now: datetime, timezone: str, ack_seconds: int,
                     cache_seconds: float) -> list[Figure]:
     """This quarter's figures against their targets, as the KPI engine computes them (kept for
     `cache_seconds` in this process: the board refreshes every few seconds, a quarter is a lot of trips)."""

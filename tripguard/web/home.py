@@ -22,7 +22,7 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 def home(request: Request, principal: ConsoleUser, session: DbSession, settings: AppSettings
          ) -> HTMLResponse:
     """Each role's live figures (refreshed every 30 s) and charts of the last 24 hours."""
-    board = dashboard.build(session, principal, utcnow(), timezone=settings.timezone,
+    board = dashboard.build(session, principal=principal, now=utcnow(), timezone=settings.timezone,
                             ack_seconds=settings.incident_ack_seconds,
                             cache_seconds=settings.dashboard_quarter_cache_seconds)
     return page(request, "web/home.html", principal, "/console", roles=sorted(principal.roles), board=board)
@@ -32,5 +32,5 @@ def home(request: Request, principal: ConsoleUser, session: DbSession, settings:
 def home_figures(request: Request, principal: ConsoleUser, session: DbSession,
                  settings: AppSettings) -> HTMLResponse:
     return render(request, "web/home_figures.html", board=dashboard.build(
-        session, principal, utcnow(), charts=False, timezone=settings.timezone,
+        session, principal=principal, now=utcnow(), charts=False, timezone=settings.timezone,
         ack_seconds=settings.incident_ack_seconds, cache_seconds=settings.dashboard_quarter_cache_seconds))

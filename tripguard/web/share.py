@@ -54,7 +54,7 @@ def _view(link: _Link, session: DbSession, token: str, background: BackgroundTas
           ) -> shares.ShareView:
     if link.limiter.hit(token) is not None:
         raise TooManyRequests("too many views of this link; try again in a minute")
-    view = shares.view(session, link.vault, link.live, link.secret, token=token)
+    view = shares.view(session, vault=link.vault, live=link.live, secret_key=link.secret, token=token)
     background.add_task(_count_view, link, view.share_id)  # after the request's transaction
     return view
 
@@ -67,7 +67,7 @@ def _count_view(link: _Link, share_id: str) -> None:
         return
     views = link.views.take(share_id)
     if not write_bookkeeping(link.sessions,
-                             lambda session: shares.count_views(session, share_id=share_id, views=views)):
+                             write=lambda session: shares.count_views(session, share_id=share_id, views=views)):
         link.views.add(share_id, views)
         link.due.retry_soon(key)
 

@@ -150,7 +150,7 @@ def training_page(request: Request, principal: TrainingManager, session: DbSessi
     """Courses, the coverage and satisfaction figures, and the agreements' versions."""
     now = utcnow()
     return page(request, "workforce/training.html", principal, "/console/training",
-                list=fetch(session, select(Course), COURSES, read_query(request, COURSES)),
+                list=fetch(session, statement=select(Course), spec=COURSES, query=read_query(request, COURSES)),
                 figures=kpi.figures(session, at=now, since=now - timedelta(days=90)),
                 versions=agreements.versions(session), zh=request_locale(request).startswith("zh"))
 
@@ -208,7 +208,7 @@ def findings_page(request: Request, principal: SupervisionReader, session: DbSes
 def _findings_page(request: Request, principal: Principal, session: DbSession, *, error: str | None = None,
                    status_code: int = 200) -> HTMLResponse:
     return page(request, "workforce/findings.html", principal, "/console/supervision", status_code=status_code,
-                list=fetch(session, select(Finding), FINDINGS, read_query(request, FINDINGS)),
+                list=fetch(session, statement=select(Finding), spec=FINDINGS, query=read_query(request, FINDINGS)),
                 checklists=inspections.checklists(session), inspections=inspections.recent(session, limit=20),
                 zh=request_locale(request).startswith("zh"), error=error)
 
@@ -288,7 +288,8 @@ def review_finding(request: Request, finding_id: Identifier, principal: Supervis
 @router.get("/discipline")
 def violations_page(request: Request, principal: DisciplineDecider, session: DbSession) -> HTMLResponse:
     return page(request, "workforce/violations.html", principal, "/console/discipline",
-                list=fetch(session, select(Violation), VIOLATIONS, read_query(request, VIOLATIONS)))
+                list=fetch(session, statement=select(Violation), spec=VIOLATIONS,
+                           query=read_query(request, VIOLATIONS)))
 
 
 def _violation_page(request: Request, principal: Principal, session: DbSession, vault: Vault,

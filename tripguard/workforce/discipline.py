@@ -115,7 +115,7 @@ def decide(session: Session, *, actor: Actor, violation_id: str, kind: str, amou
     violation.status = "decided"
     clearance.forget(session)
     if kind == "dismissal" and violation.offender_type == "staff" \
-            and security.find_staff(session, violation.offender_id):
+            and security.find_staff(session, staff_id=violation.offender_id):
         security.disable_staff(session, actor=actor, staff_id=violation.offender_id)  # and signs them out
     audit.record(session, actor=actor, action="sanction.decide", target_type="workforce_violations",
                  target_id=violation.id, details={"sanction": sanction.id, "kind": kind,

@@ -138,7 +138,7 @@ def _unassigned(session: Session, entry: EntryView) -> None:
     if entry.purpose == "delivery":  # a kitchen printing its own order's label: its link to the merchant is the reason
         return
     about = {UNASSIGNED_READS[(entry.action, entry.target_type or "")]: entry.target_id}
-    if safety.had_a_case(session, entry.actor_id, entry.ts, **about) or _holds_complaint(
+    if safety.had_a_case(session, staff_id=entry.actor_id, at=entry.ts, **about) or _holds_complaint(
             session, staff_id=entry.actor_id, **about):
         return
     existing = session.scalar(select(Finding).where(Finding.rule == "unassigned", Finding.actor_id == entry.actor_id,
@@ -160,7 +160,7 @@ def _gate_override(session: Session, entry: EntryView) -> None:
     _add(session, "gate_override", entry, entry.ts, entry.ts, 1, [entry.id]).record = entry.target_id
 
 
-def run_rules(factory: sessionmaker[Session], limits: Thresholds) -> int:
+def run_rules(factory: sessionmaker[Session], *, limits: Thresholds) -> int:
     """Read the entries sequenced since the last run; returns how many were read."""
     with unit_of_work(factory) as session:
         cursor = session.get(SupervisionCursor, CURSOR)
@@ -212,4 +212,4 @@ def review(session: Session, *, actor: Actor, finding_id: str, outcome: str) -> 
 
 def evidence_entries(session: Session, *, finding: Finding, limit: int = 100) -> list[EntryView]:
     """The audit entries a finding names, oldest first (its evidence)."""
-    return audit.entries_by_id(session, finding.evidence[:limit])
+    return audit.entries_by_id(session, entry_ids=finding.evidence[:limit])

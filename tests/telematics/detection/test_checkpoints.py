@@ -38,8 +38,8 @@ def test_a_monitor_loaded_from_its_checkpoint_goes_on_as_if_never_stopped(
     first = checkpoints.ShardState(BatchMonitor(), {"G1": None}, 0)
     first.monitor.process_columns(head)
     first.seq = 41
-    checkpoints.save(session_factory, vault, stream="TEST_EVENTS", shard=3, state=first)
-    loaded = checkpoints.load(session_factory, vault, stream="TEST_EVENTS", shard=3, config=MonitorConfig())
+    checkpoints.save(session_factory, vault=vault, stream="TEST_EVENTS", shard=3, state=first)
+    loaded = checkpoints.load(session_factory, vault=vault, stream="TEST_EVENTS", shard=3, config=MonitorConfig())
     assert loaded.seq == 41 and loaded.gcj_trips == {"G1": None}
     assert loaded.monitor.process_columns(tail) == tail_expected
     with session_factory() as session:
@@ -53,7 +53,7 @@ def test_a_monitor_loaded_from_its_checkpoint_goes_on_as_if_never_stopped(
 def test_a_shard_without_a_checkpoint_starts_from_the_stream_s_first_message(
         settings: Settings, session_factory: sessionmaker[Session]) -> None:
     vault = create_app(settings, session_factory=session_factory).state.vault
-    state = checkpoints.load(session_factory, vault, stream="NONE_EVENTS", shard=0, config=MonitorConfig())
+    state = checkpoints.load(session_factory, vault=vault, stream="NONE_EVENTS", shard=0, config=MonitorConfig())
     assert state.seq == 0 and state.monitor.slot_of == {} and state.gcj_trips == {}
 
 
@@ -61,9 +61,9 @@ def test_a_checkpoint_of_another_state_layout_starts_the_shard_afresh(
         settings: Settings, session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
     vault = create_app(settings, session_factory=session_factory).state.vault
     state = checkpoints.ShardState(BatchMonitor(), {"G1": None}, 17)
-    checkpoints.save(session_factory, vault, stream="OLD_EVENTS", shard=1, state=state)
+    checkpoints.save(session_factory, vault=vault, stream="OLD_EVENTS", shard=1, state=state)
     monkeypatch.setattr(checkpoints, "layout", lambda: "a-newer-release")
-    loaded = checkpoints.load(session_factory, vault, stream="OLD_EVENTS", shard=1, config=MonitorConfig())
+    loaded = checkpoints.load(session_factory, vault=vault, stream="OLD_EVENTS", shard=1, config=MonitorConfig())
     assert loaded.seq == 0 and loaded.gcj_trips == {}  # replay from the stream's start
 
 
@@ -76,6 +76,6 @@ def test_a_checkpoint_of_a_release_whose_monitor_lived_elsewhere_starts_the_shar
         before_the_move.setitem(sys.modules, "tripguard.telematics.fast_monitor", fast_monitor)
         before_the_move.setattr(BatchMonitor, "__module__", "tripguard.telematics.fast_monitor")
         state = checkpoints.ShardState(BatchMonitor(), {"G1": None}, 17)
-        checkpoints.save(session_factory, vault, stream="MOVED_EVENTS", shard=2, state=state)
-    loaded = checkpoints.load(session_factory, vault, stream="MOVED_EVENTS", shard=2, config=MonitorConfig())
+        checkpoints.save(session_factory, vault=vault, stream="MOVED_EVENTS", shard=2, state=state)
+    loaded = checkpoints.load(session_factory, vault=vault, stream="MOVED_EVENTS", shard=2, config=MonitorConfig())
     assert loaded.seq == 0 and loaded.gcj_trips == {}  # replay from the stream's start

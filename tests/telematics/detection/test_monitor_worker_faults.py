@@ -151,7 +151,8 @@ def test_a_killed_monitor_worker_loses_and_repeats_nothing(cli_site: Settings, t
             stored = [(a.trip_id, a.kind, round(a.ts.timestamp(), 3)) for a in session.scalars(select(TripAlert))]
             sent = Counter(session.scalars(select(OutboxMessage.idempotency_key).where(
                 OutboxMessage.idempotency_key.like("alert:%"))))
-            kept = {trip_id: len(trips.load_track(session, app.state.vault, trip_id)) for trip_id in expected_pings}
+            kept = {trip_id: len(trips.load_track(session, vault=app.state.vault,
+                                                  trip_id=trip_id)) for trip_id in expected_pings}
         assert len(stored) == len(set(stored))
         assert set(stored) == expected_alerts
         assert len(sent) == len(stored) and set(sent.values()) == {1}  # one webhook per alert

@@ -111,7 +111,8 @@ def test_ingest_refuses_while_nats_is_down_and_loses_nothing(cli_site: Settings,
         ended = trips_ended(factory, len(pings), 60)
         assert ended == len(pings), (tmp_path / "worker.log").read_text()[-3000:]
         with unit_of_work(factory) as session:  # every ping kept: the ones sent before, during and after
-            kept = {trip_id: len(trips.load_track(session, app.state.vault, trip_id)) for trip_id in pings}
+            kept = {trip_id: len(trips.load_track(session, vault=app.state.vault,
+                                                  trip_id=trip_id)) for trip_id in pings}
         assert kept == {trip_id: len(times) for trip_id, times in pings.items()}
     finally:
         worker.send_signal(signal.SIGKILL)

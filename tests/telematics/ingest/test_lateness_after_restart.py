@@ -35,7 +35,7 @@ def test_the_first_batch_after_a_restart_is_judged_by_the_store(client: TestClie
 
 
 def test_the_stored_mark_is_asked_only_while_nothing_was_taken(db: Session) -> None:
-    assert lateness.stored_mark(db, float("-inf")) == float("-inf")  # an empty store: nothing to judge by
+    assert lateness.stored_mark(db, mark=float("-inf")) == float("-inf")  # an empty store: nothing to judge by
     _stored_trip(db)
-    assert lateness.stored_mark(db, float("-inf")) == STORED_START.timestamp()
-    assert lateness.stored_mark(db, 5.0) == 5.0  # a process that has taken events keeps its own mark
+    assert lateness.stored_mark(db, mark=float("-inf")) == STORED_START.timestamp()
+    assert lateness.stored_mark(db, mark=5.0) == 5.0  # a process that has taken events keeps its own mark

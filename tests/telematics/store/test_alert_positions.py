@@ -38,7 +38,7 @@ def test_an_alert_position_is_sealed_under_the_trip_key(client: TestClient, db: 
     columns = set(db.execute(text("SELECT * FROM telematics_alerts")).keys())
     assert not {"lon", "lat"} & columns  # no plain column is left to land in a backup
     assert alert.position is not None and b"41.1" not in alert.position and b"-8.6" not in alert.position
-    where = trips.open_alert_position(db, app.state.vault, alert)
+    where = trips.open_alert_position(db, vault=app.state.vault, alert=alert)
     assert where is not None and [round(where[0], 6), round(where[1], 6)] == DEVIATED
 
 

@@ -62,7 +62,8 @@ def test_stored_alert_positions_are_sealed_and_the_plain_columns_go(tmp_path: Pa
         with Session(engine) as session:
             alerts = {alert_id: TripAlert(id=alert_id, trip_id=trip_id, position=position) for alert_id, trip_id, position
                       in session.execute(text("SELECT id, trip_id, position FROM telematics_alerts"))}
-            opened = {alert_id: trips.open_alert_position(session, vault, alert) for alert_id, alert in alerts.items()}
+            opened = {alert_id: trips.open_alert_position(session, vault=vault,
+                                                          alert=alert) for alert_id, alert in alerts.items()}
             content = session.execute(text("SELECT content FROM notify_outbox WHERE id = 'm1'")).scalar_one()
     finally:
         engine.dispose()

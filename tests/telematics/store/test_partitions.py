@@ -63,7 +63,7 @@ def test_retention_drops_a_month_whole_and_keeps_what_a_hold_keeps(cli_site: Set
         chunks = {c.trip_id: c for c in session.scalars(select(TrackChunk))}
         assert set(chunks) == {"THELD", "TNEW"}
         assert _where(session, chunks["THELD"].id) == partitions.partition_name(partitions.month_start(NOW))
-        assert len(trips.load_track(session, vault, "THELD")) == 1  # still opens: held, not erased
+        assert len(trips.load_track(session, vault=vault, trip_id="THELD")) == 1  # still opens: held, not erased
         assert session.get(Trip, "TFREE") is None and vault.is_erased(session, "trip:TFREE")
         assert _where(session, recent) == partitions.partition_name(partitions.month_start(NOW - timedelta(days=3)))
 
@@ -79,4 +79,4 @@ def test_a_row_no_month_covered_moves_into_its_month_when_it_is_made(cli_site: S
         made = partitions.ensure(session.connection(), later)
         assert partitions.partition_name(partitions.month_start(later)) in made
         assert _where(session, stray) == partitions.partition_name(partitions.month_start(later))
-        assert len(trips.load_track(session, vault, "TLATE")) == 1
+        assert len(trips.load_track(session, vault=vault, trip_id="TLATE")) == 1

@@ -31,7 +31,7 @@ ASK: dict[str, tuple[str, ...]] = {
 ANSWERS = ("ok", "help")
 
 
-def open_for_alert(session: Session, vault: Vault, *, alert: TripAlert, minutes: int,
+def open_for_alert(session: Session, *, vault: Vault, alert: TripAlert, minutes: int,
                    webhook_url: str | None) -> list[CheckIn]:
     roles = ASK.get(alert.kind, ())
     trip = session.get(Trip, alert.trip_id) if roles else None
@@ -104,7 +104,7 @@ def expire_due(factory: sessionmaker[Session], *, webhook_url: str | None, now: 
         return [as_payload(c) for c in due]
 
 
-def for_trip(session: Session, trip_id: str) -> list[CheckIn]:
+def for_trip(session: Session, *, trip_id: str) -> list[CheckIn]:
     return list(session.scalars(select(CheckIn).where(CheckIn.trip_id == trip_id).order_by(CheckIn.sent_at)))
 
 

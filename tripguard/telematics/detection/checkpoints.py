@@ -45,7 +45,7 @@ def _row_id(stream: str, shard: int) -> str:
     return f"{stream}:{shard}"
 
 
-def save(factory: sessionmaker[Session], vault: Vault, *, stream: str, shard: int, state: ShardState) -> None:
+def save(factory: sessionmaker[Session], *, vault: Vault, stream: str, shard: int, state: ShardState) -> None:
     """Keep the shard's state as of `state.seq` (its own transaction: the batches are committed already)."""
     data = pickle.dumps((layout(), state.monitor, state.gcj_trips), protocol=pickle.HIGHEST_PROTOCOL)
     with unit_of_work(factory) as session:
@@ -59,7 +59,7 @@ def save(factory: sessionmaker[Session], vault: Vault, *, stream: str, shard: in
         row.trips, row.saved_at = len(state.monitor.slot_of), utcnow()
 
 
-def load(factory: sessionmaker[Session], vault: Vault, *, stream: str, shard: int, config: MonitorConfig) -> ShardState:
+def load(factory: sessionmaker[Session], *, vault: Vault, stream: str, shard: int, config: MonitorConfig) -> ShardState:
     """The shard's last saved state; a new monitor (from the stream's first message) if it has none."""
     with unit_of_work(factory) as session:
         row = session.get(MonitorCheckpoint, (stream, shard))

@@ -101,7 +101,7 @@ class ShownTrips:
         if wait:
             with unit_of_work(self.factory) as session:
                 write(session)
-        elif not write_bookkeeping(self.factory, write):
+        elif not write_bookkeeping(self.factory, write=write):
             return False
         if len(self.recorded) > MAX_REMEMBERED:
             self.recorded.clear()

@@ -164,7 +164,7 @@ class MonitorWorker:
             await _sleep(stop, self.poll)
 
     async def _serve(self, shard: int, lease: Lease, stop: asyncio.Event) -> None:
-        state = await asyncio.to_thread(checkpoints.load, self.writers[shard], self.vault, stream=self.stream,
+        state = await asyncio.to_thread(checkpoints.load, self.writers[shard], vault=self.vault, stream=self.stream,
                                         shard=shard, config=self.config)
         durable = f"{self.settings.bus_name}_monitor_{shard}"
         await self._point_consumer(shard, durable, state.seq)
@@ -206,7 +206,7 @@ class MonitorWorker:
         if len(held):
             with unit_of_work(self.writers[shard]) as session:
                 trips.record_positions(session, self.vault, *held.drain())
-        checkpoints.save(self.writers[shard], self.vault, stream=self.stream, shard=shard, state=state)
+        checkpoints.save(self.writers[shard], vault=self.vault, stream=self.stream, shard=shard, state=state)
         self.feed.flush_positions()
         CHECKPOINT_SEQ.labels(str(shard)).set(state.seq)
         logger.info("checkpoint saved", extra={"event": f"shard {shard} seq {state.seq} trips "
@@ -233,7 +233,8 @@ class MonitorWorker:
             columns, _, rejected = read_ndjson_numbered(data, live.gcj_trips)
             if rejected:  # the API checked every line; only a change of rules between versions gets here
                 logger.warning("lines refused by the worker", extra={"event": f"{len(rejected)} lines"})
-            result = service.apply(session, live, self.vault, columns, [], options=self.options, held=held)
+            result = service.apply(session, live=live, vault=self.vault, columns=columns, rejected=[],
+                                   options=self.options, held=held)
         self.events += result.accepted
         self.alerts += len(result.alerts)
         EVENTS.labels(str(shard)).inc(result.accepted)

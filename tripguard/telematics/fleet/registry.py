@@ -49,7 +49,7 @@ def install_device(session: Session, *, actor: Actor, device_id: str, vehicle_id
     return device
 
 
-def record_heartbeats(session: Session, beats: list[DeviceHeartbeat]) -> list[Device]:
+def record_heartbeats(session: Session, *, beats: list[DeviceHeartbeat]) -> list[Device]:
     """Keep each device's newest heartbeat; a device heard of for the first time is registered by it.
 
     Returns the devices found tampered with by this batch: the device said so, or it spoke from a
@@ -116,7 +116,7 @@ VEHICLE_SQL = ("SELECT d.id, d.tampered_at, d.installed_at, d.vehicle_id, d.came
                "WHERE v.id = :vehicle_id ORDER BY d.id")
 
 
-async def vehicle_blockers(reader: FastReader, worker: WorkerRef, now: datetime) -> list[Blocker]:
+async def vehicle_blockers(reader: FastReader, *, worker: WorkerRef, now: datetime) -> list[Blocker]:
     """A driver is dispatched only in a registered vehicle with a monitoring device that works now."""
     if worker.role != "driver":
         return []

@@ -61,7 +61,8 @@ class InProcessBus:
     vault: Vault
 
     async def ingest(self, session: Session, lines: list[str], options: IngestOptions) -> IngestResult:
-        return await run_in_threadpool(service.ingest, session, self.live, self.vault, lines, options=options)
+        return await run_in_threadpool(service.ingest, session, live=self.live, vault=self.vault, lines=lines,
+                                       options=options)
 
 
 def parts(lines: list[bytes], limit: int = MAX_MESSAGE_BYTES) -> list[bytes]:
@@ -107,7 +108,7 @@ class NatsBus:
             REFUSED.inc()
             raise BusUnavailable("the event bus (NATS) is unreachable; nothing was taken, retry")
         if self.mark == float("-inf"):  # nothing taken yet here: the stream as the store knows it
-            self.mark = await run_in_threadpool(lateness.stored_mark, session, self.mark)
+            self.mark = await run_in_threadpool(lateness.stored_mark, session, mark=self.mark)
         accepted = await run_in_threadpool(functools.partial(
             service.accept, lines, self.settings.bus_shards, mark=self.mark,
             max_lateness=options.max_lateness_seconds, starts=lateness.stored_starts(session)))

@@ -49,7 +49,7 @@ def behind_stream(ts: np.ndarray, mark: float, lateness: float) -> np.ndarray:
     return ts < running - lateness
 
 
-def stored_mark(session: Session, mark: float) -> float:
+def stored_mark(session: Session, *, mark: float) -> float:
     """`mark`, or for a process that has taken nothing yet, the newest trip start the store holds (one
     lookup on the index of trip starts)."""
     if mark != float("-inf"):

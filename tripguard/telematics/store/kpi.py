@@ -37,7 +37,7 @@ class Installs:
     with_device: int  # of them, with a device installed in them before it
 
 
-def installs_as_of(session: Session, at: datetime) -> Installs:
+def installs_as_of(session: Session, *, at: datetime) -> Installs:
     """The install rate as the registry dates it, for a finished period without daily snapshots: vehicles
     registered before `at`, and those with a device whose installation in them dates from before `at`.
     (A device moved to another vehicle since keeps only its new installation: the snapshots are exact.)"""

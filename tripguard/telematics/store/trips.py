@@ -60,7 +60,7 @@ def _load(session: Session, trip_ids: Iterable[str]) -> dict[str, Trip]:
     return found
 
 
-def people_on(session: Session, trip_ids: Iterable[str]) -> set[str]:
+def people_on(session: Session, *, trip_ids: Iterable[str]) -> set[str]:
     """The passengers and drivers of these trips (a breach investigation: whose positions were shown)."""
     return {person for trip in _load(session, trip_ids).values() for person in (trip.passenger_id, trip.driver_id)
             if person}
@@ -78,7 +78,7 @@ def _seal_plan(session: Session, vault: Vault, trip: Trip, plan: dict[str, objec
                            row_id=trip.id, value=json.dumps(plan, separators=(",", ":")))
 
 
-def open_plan(session: Session, vault: Vault, trip: Trip) -> dict[str, object]:
+def open_plan(session: Session, *, vault: Vault, trip: Trip) -> dict[str, object]:
     if trip.plan is None:
         return {}
     return dict(json.loads(vault.open(session, subject_id=trip_key(trip.id), table=Trip.__tablename__,
@@ -123,7 +123,7 @@ def _chunks(session: Session, trip_id: str) -> list[TrackChunk]:
                                 .order_by(TrackChunk.first_ts, TrackChunk.id)))
 
 
-def load_tracks(session: Session, vault: Vault, trip_ids: list[str]) -> dict[str, Track]:
+def load_tracks(session: Session, *, vault: Vault, trip_ids: list[str]) -> dict[str, Track]:
     """Many trips' positions at once (a restart): one query per 500 trips, keys opened in bulk."""
     vault.prefetch(session, [trip_key(t) for t in trip_ids])
     parts: dict[str, list[Track]] = defaultdict(list)
@@ -138,17 +138,17 @@ def load_tracks(session: Session, vault: Vault, trip_ids: list[str]) -> dict[str
     return {t: Track.concat(parts.get(t, [])) for t in trip_ids}
 
 
-def load_track(session: Session, vault: Vault, trip_id: str) -> Track:
+def load_track(session: Session, *, vault: Vault, trip_id: str) -> Track:
     """Every kept position of the trip, in time order, each timestamp once (internal use: no audit)."""
     return Track.concat(_open_chunk(session, vault, c) for c in _chunks(session, trip_id))
 
 
-def compact(session: Session, vault: Vault, trip_id: str) -> None:
+def compact(session: Session, *, vault: Vault, trip_id: str) -> None:
     """Merge a trip's chunks into one (duplicates dropped) once the trip has ended."""
-    compact_many(session, vault, [trip_id])
+    compact_many(session, vault=vault, trip_ids=[trip_id])
 
 
-def compact_many(session: Session, vault: Vault, trip_ids: list[str]) -> None:
+def compact_many(session: Session, *, vault: Vault, trip_ids: list[str]) -> None:
     """Merge each trip's chunks into one (duplicates dropped): one query for the chunks of 500 trips, one
     DELETE and one INSERT for all, instead of a round of statements per trip."""
     ids = sorted(set(trip_ids))
@@ -192,7 +192,7 @@ def compaction_offset(trip_id: str, every: int) -> int:
 
 
 # -- where alerts happened ------------------------------------------------------------------------
-def seal_alert_positions(session: Session, vault: Vault, placed: list[tuple[TripAlert, float, float]]) -> None:
+def seal_alert_positions(session: Session, *, vault: Vault, placed: list[tuple[TripAlert, float, float]]) -> None:
     """Each alert's position ("lon,lat"), sealed under its trip's key (the keys opened in one query)."""
     if not placed:
         return
@@ -205,7 +205,7 @@ def seal_alert_positions(session: Session, vault: Vault, placed: list[tuple[Trip
             alert.position = None
 
 
-def open_alert_position(session: Session, vault: Vault, alert: TripAlert) -> tuple[float, float] | None:
+def open_alert_position(session: Session, *, vault: Vault, alert: TripAlert) -> tuple[float, float] | None:
     """Internal use (no audit): the caller is the gate (`open_evidence`), or a migration."""
     if alert.position is None:
         return None
@@ -216,7 +216,7 @@ def open_alert_position(session: Session, vault: Vault, alert: TripAlert) -> tup
 
 
 # -- ingest ---------------------------------------------------------------------------------------
-def record(session: Session, vault: Vault, events: Sequence[Event], *,
+def record(session: Session, *, vault: Vault, events: Sequence[Event],
            compact_every: int | None = COMPACT_EVERY) -> list[Trip]:
     """Keep what the batch says about trips: starts, one chunk of pings per trip, ends. Returns the
     trips that started in this batch (a re-sent start is not a start). A trip under way has its chunks
@@ -238,7 +238,7 @@ def record(session: Session, vault: Vault, events: Sequence[Event], *,
         elif isinstance(event, Ping):
             pings[event.trip_id].append(event)
     # Its driver and passenger are data subjects from their first trip (one read and one insert per batch).
-    subjects.register_many(session, [subjects.Seen(person, kind) for trip in started for person, kind in
+    subjects.register_many(session, people=[subjects.Seen(person, kind) for trip in started for person, kind in
                                      ((trip.driver_id, "driver"), (trip.passenger_id, "passenger")) if person],
                            source="trip")
     rows = []
@@ -258,7 +258,7 @@ def record(session: Session, vault: Vault, events: Sequence[Event], *,
     session.flush()
     _insert_chunks(session, rows)
     # A long trip's chunks merged as it goes: fewer rows, a quicker restart.
-    compact_many(session, vault, [t for t in long_running if trips[t].ended_at is None])
+    compact_many(session, vault=vault, trip_ids=[t for t in long_running if trips[t].ended_at is None])
     for event in trip_events:
         if isinstance(event, TripEnded):
             _end(session, vault, trips[event.trip_id], event)
@@ -329,7 +329,7 @@ def _start(session: Session, vault: Vault, trip: Trip, event: TripStarted) -> bo
     trip.started_at = _at(event.ts)
     trip.vehicle_id, trip.driver_id, trip.passenger_id = event.vehicle_id, event.driver_id, event.passenger_id
     trip.crs = event.crs
-    plan = open_plan(session, vault, trip)
+    plan = open_plan(session, vault=vault, trip=trip)
     plan.update({"pickup": list(event.pickup) if event.pickup else None,
                  "dropoff": list(event.dropoff) if event.dropoff else None,
                  "route": [list(p) for p in event.route] if event.route else None,
@@ -344,13 +344,13 @@ def _end(session: Session, vault: Vault, trip: Trip, event: TripEnded) -> None:
         return  # re-sent
     trip.status, trip.ended_at, trip.updated_at = "ended", _at(event.ts), utcnow()
     if event.lon is not None and event.lat is not None:
-        plan = open_plan(session, vault, trip)
+        plan = open_plan(session, vault=vault, trip=trip)
         plan["end"] = [event.lon, event.lat]
         _seal_plan(session, vault, trip, plan)
-    compact(session, vault, trip.id)
+    compact(session, vault=vault, trip_id=trip.id)
 
 
-def abandon(session: Session, vault: Vault, *, trip_ids: list[str], actor: Actor, reason: str) -> int:
+def abandon(session: Session, *, vault: Vault, trip_ids: list[str], actor: Actor, reason: str) -> int:
     """Trips their sender will never finish (it stopped while they were under way, as the demo city does
     when the server stops): ended at their last position's time, without the end-of-trip rules (nothing
     is known of how they ended), each audited. A restart then finds them ended, so the monitor does not
@@ -364,7 +364,7 @@ def abandon(session: Session, vault: Vault, *, trip_ids: list[str], actor: Actor
         audit.record(session, actor=actor, action="trip.abandoned", target_type="telematics_trips",
                      target_id=trip.id, details={"reason": reason})
         ended.append(trip.id)
-    compact_many(session, vault, ended)
+    compact_many(session, vault=vault, trip_ids=ended)
     return len(ended)
 
 
@@ -396,7 +396,7 @@ class Evidence:
         return {"type": "FeatureCollection", "features": features}
 
 
-def get_trip(session: Session, trip_id: str) -> Trip:
+def get_trip(session: Session, *, trip_id: str) -> Trip:
     trip = session.get(Trip, trip_id)
     if trip is None:
         raise NotFound("no such trip")
@@ -412,26 +412,27 @@ def own_trip(session: Session, *, subject_id: str, trip_id: str) -> Trip:
     return trip
 
 
-def open_evidence(session: Session, vault: Vault, *, actor: Actor, trip_id: str, purpose: Purpose,
+def open_evidence(session: Session, *, vault: Vault, actor: Actor, trip_id: str, purpose: Purpose,
                   reason: str, case_id: str | None = None) -> Evidence:
     """The trip's positions and plan for a person who must see them; audited with purpose and reason.
 
     `case_id`: the live case about this trip that the reader handles (the safety domain checked it). On
     the emergency purpose it opens the trip even after a person on it was erased: someone may be in
     danger now (vital interest, PIPL Art. 13(4)). The audit entry names the case."""
-    trip = get_trip(session, trip_id)
+    trip = get_trip(session, trip_id=trip_id)
     vital = case_id is not None and purpose is Purpose.EMERGENCY
     if purpose not in BLOCKED_DATA_PURPOSES and not vital and any(
             person is not None and vault.is_erased(session, person) for person in (trip.passenger_id, trip.driver_id)):
         raise PermissionDenied("a person on this trip was erased: its data is kept only as the law requires and opens "
                                "only for legal claims or an investigation (PIPL Art. 47), or for the emergency "
                                "purpose by the handler of a live case about it")
-    evidence = Evidence(trip=trip, plan=open_plan(session, vault, trip), track=load_track(session, vault, trip_id),
+    evidence = Evidence(trip=trip, plan=open_plan(session, vault=vault, trip=trip),
+                        track=load_track(session, vault=vault, trip_id=trip_id),
                         alerts=_placed_alerts(session, vault, trip_id))
     audit.record(session, actor=actor, action="trip.trajectory_read", target_type="trip", target_id=trip_id,
                  purpose=purpose.value, details={"points": len(evidence.track), "alerts": len(evidence.alerts),
                                                  **({"case": case_id} if case_id else {}),
-                                                 **freetext.keep(session, vault, subject_id=trip_key(trip_id),
+                                                 **freetext.keep(session, vault=vault, subject_id=trip_key(trip_id),
                                                                  text=reason[:200])})
     return evidence
 
@@ -439,7 +440,7 @@ def open_evidence(session: Session, vault: Vault, *, actor: Actor, trip_id: str,
 def _placed_alerts(session: Session, vault: Vault, trip_id: str) -> list[tuple[TripAlert, tuple[float, float]]]:
     placed = []
     for alert in session.scalars(select(TripAlert).where(TripAlert.trip_id == trip_id).order_by(TripAlert.ts)):
-        where = open_alert_position(session, vault, alert)
+        where = open_alert_position(session, vault=vault, alert=alert)
         if where is not None:
             placed.append((alert, where))
     return placed
