@@ -24,6 +24,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import httpx2 as httpx
 import numpy as np
 
 from bench.latency import bench_site, served
@@ -156,17 +157,16 @@ def main() -> None:
 def _check_the_path(base: str, key: str) -> None:
     """An active driver in their vehicle is eligible, and one who never signed is not: the load below
     runs every blocker source to its end, not an early refusal."""
-    import json
-    import urllib.request
-
     def ask(path: str) -> dict[str, object]:
-        request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {key}"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())  # type: ignore[no-any-return]
+        answer = httpx.get(base + path, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        answer.raise_for_status()
+        return answer.json()  # type: ignore[no-any-return]
 
-    assert ask("/api/v1/workers/wrk_1/eligibility?vehicle_id=veh_wrk_1")["eligible"] is True
-    assert ask("/api/v1/workers/wrk_1/eligibility")["blockers"] == [{"code": "vehicle.unknown", "since": None,
-                                                                    "ref": None}]
+    if ask("/api/v1/workers/wrk_1/eligibility?vehicle_id=veh_wrk_1")["eligible"] is not True:
+        raise SystemExit("the active driver in their vehicle is not eligible")
+    blockers = ask("/api/v1/workers/wrk_1/eligibility")["blockers"]
+    if blockers != [{"code": "vehicle.unknown", "since": None, "ref": None}]:
+        raise SystemExit(f"the driver with no vehicle is refused for {blockers}, not only vehicle.unknown")
 
 
 def _row(label: str, latencies: list[float], errors: list[int], seconds: float) -> str:

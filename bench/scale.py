@@ -94,8 +94,15 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def pids_named(name: str) -> list[int]:
-    found = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True, check=False).stdout
-    return [int(p) for p in found.split()]
+    """The processes whose name is `name` (as `pgrep -x` matches it: /proc/<pid>/comm)."""
+    found = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().rstrip("\n") == name:
+                found.append(int(comm.parent.name))
+        except OSError:  # the process ended meanwhile
+            continue
+    return sorted(found)
 
 
 def roles(started: list[subprocess.Popen[bytes]], commands: list[tuple[list[str], dict[str, str]]],
@@ -367,7 +374,7 @@ def projection(cluster: dict[str, object], trips: int = 1_000_000, period: float
 
 
 def _p(values: np.ndarray, q: float) -> str:
-    return f"{np.percentile(values, q):,.0f} ms" if len(values) else "–"
+    return f"{np.percentile(values, q):,.0f} ms" if len(values) else "—"
 
 
 def main() -> None:
@@ -403,8 +410,8 @@ def main() -> None:
     for r in results:
         cpu: dict[str, float] = r["cpu"]  # type: ignore[assignment]
         pings: int = r["pings"]  # type: ignore[assignment]
-        body += "\n\n" + f"CPU in the capacity phase, {r['mode']} ({pings:,} pings stored in {r['elapsed']:.1f} s): " + \
-            "; ".join(f"{role} {seconds:.1f} s ({pings / seconds:,.0f} pings per CPU-second)" if seconds > 0
+        body += "\n\n" + f"CPU in the capacity phase, {r['mode']} ({pings:,} pings stored in {r['elapsed']:.1f} s): " \
+            + "; ".join(f"{role} {seconds:.1f} s ({pings / seconds:,.0f} pings per CPU-second)" if seconds > 0
                       else f"{role} 0 s" for role, seconds in cpu.items()) + "."
     body += "\n\n" + projection(results[0]) if results and results[0]["mode"] == "cluster" else ""
     write_section("scale", body)
