@@ -55,23 +55,23 @@ def prepare(directory: Path, workers: int, database_url: str | None) -> tuple[di
                  "locale": "zh_CN", "notice_version": "bench", "consented_at": now, "created_at": now,
                  "updated_at": now, "cleared_at": now, "rescreen_due_at": now + timedelta(days=300),
                  "identity_blocked_at": now if n % 97 == 0 else None} for n in range(workers)]
-        session.bulk_insert_mappings(Applicant, rows)  # type: ignore[arg-type]
+        session.bulk_insert_mappings(Applicant, rows)
         session.add(Course(id="safety-basics", kind="safety", audience="worker", title_zh="安全", title_en="Safety",
                            modules=[], quiz=[], pass_mark=80, required=True, refresher_months=12, version=1,
                            created_at=now, updated_at=now))
         active = [row["id"] for row in rows if row["status"] == "active"]
-        session.bulk_insert_mappings(Attempt, [  # type: ignore[arg-type]
+        session.bulk_insert_mappings(Attempt, [
             {"id": f"att_{w}", "worker_id": w, "course_id": "safety-basics", "course_version": 1, "score": 100,
              "passed": True, "at": now, "expires_at": now + timedelta(days=365)} for w in active])
         sha256 = clearance.built_in("worker").sha256
-        session.bulk_insert_mappings(Signature, [  # type: ignore[arg-type]
+        session.bulk_insert_mappings(Signature, [
             {"id": f"sig_{w}", "signer_type": "subject", "signer_id": w, "audience": "worker",
              "version": clearance.BUILT_IN_VERSION, "sha256": sha256, "signed_at": now} for w in active])
         drivers = [row["id"] for row in rows if row["role"] == "driver"]
-        session.bulk_insert_mappings(Vehicle, [  # type: ignore[arg-type]
+        session.bulk_insert_mappings(Vehicle, [
             {"id": f"veh_{w}", "plate": "B1", "colour": "white", "model": "Qin", "created_at": now,
              "updated_at": now} for w in drivers])
-        session.bulk_insert_mappings(Device, [  # type: ignore[arg-type]
+        session.bulk_insert_mappings(Device, [
             {"id": f"dev_{w}", "vehicle_id": f"veh_{w}", "installed_at": now, "camera_ok": True, "storage_ok": True,
              "last_heartbeat_at": now + timedelta(hours=2)} for w in drivers])
     engine.dispose()

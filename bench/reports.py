@@ -101,7 +101,7 @@ def prepare(base_url: str, trips: int, orders: int, reuse: bool) -> tuple[str, f
     started = time.perf_counter()
     with psycopg.connect(_admin_url(bench_url), autocommit=True) as connection:
         for statement in SEED:
-            connection.execute(statement.format(trips=trips, orders=orders, days=DAYS))  # type: ignore[arg-type]
+            connection.execute(statement.format(trips=trips, orders=orders, days=DAYS))
     return bench_url, time.perf_counter() - started
 
 

@@ -275,6 +275,7 @@ def rows(result: dict[str, object]) -> list[str]:
     sent: dict[str, datetime] = result["sent"]  # type: ignore[assignment]
     late: dict[str, float] = result["late"]  # type: ignore[assignment]
     waiting: set[str] = result["waiting"]  # type: ignore[assignment]
+    period: float = result["period"]  # type: ignore[assignment]
     lines = []
     for phase in result["phases"]:  # type: ignore[attr-defined]
         presses: list[Press] = phase.presses
@@ -294,7 +295,7 @@ def rows(result: dict[str, object]) -> list[str]:
             f"{phase.shed} / {phase.failed} | {len(presses)} | {_ms(on_stream, 50)} | {_ms(on_stream, 99)} | "
             f"{f'{max(on_stream):,.0f} ms' if on_stream else '—'} | {_ms(http, 50)} | {_ms(http, 99)} | "
             f"{f'{max(http):,.0f} ms' if http else '—'} | {lost} | {len(answered) - len(on_stream)} ({resyncs}) | "
-            f"{_ms(gateway, 99)} ({unsent}) | {_escalation(lateness, float(result['period']))} ({not_escalated}) |")
+            f"{_ms(gateway, 99)} ({unsent}) | {_escalation(lateness, period)} ({not_escalated}) |")
     return lines
 
 
