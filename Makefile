@@ -36,11 +36,11 @@ chromium:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk fonts-wqy-microhei poppler-utils >/dev/null; \
 	fi
 
-# ruff over the package and its tests, mypy --strict over the package (pyproject.toml sets both) and
-# the layers (import-linter's contracts in .importlinter): any finding or broken contract fails `make test`.
-# `.pre-commit-config.yaml` runs the same checks before each commit.
+# ruff over the package, its tests, the benchmarks and the scripts, mypy --strict over the same but the
+# tests (pyproject.toml sets both) and the layers (import-linter's contracts in .importlinter): any finding
+# or broken contract fails `make test`. `.pre-commit-config.yaml` runs the same checks before each commit.
 lint: install
-	$(BIN)/ruff check tripguard tests
+	$(BIN)/ruff check tripguard tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 

@@ -24,6 +24,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import httpx2 as httpx
 import numpy as np
 
 from bench.latency import bench_site, served
@@ -54,23 +55,23 @@ def prepare(directory: Path, workers: int, database_url: str | None) -> tuple[di
                  "locale": "zh_CN", "notice_version": "bench", "consented_at": now, "created_at": now,
                  "updated_at": now, "cleared_at": now, "rescreen_due_at": now + timedelta(days=300),
                  "identity_blocked_at": now if n % 97 == 0 else None} for n in range(workers)]
-        session.bulk_insert_mappings(Applicant, rows)  # type: ignore[arg-type]
+        session.bulk_insert_mappings(Applicant, rows)
         session.add(Course(id="safety-basics", kind="safety", audience="worker", title_zh="安全", title_en="Safety",
                            modules=[], quiz=[], pass_mark=80, required=True, refresher_months=12, version=1,
                            created_at=now, updated_at=now))
         active = [row["id"] for row in rows if row["status"] == "active"]
-        session.bulk_insert_mappings(Attempt, [  # type: ignore[arg-type]
+        session.bulk_insert_mappings(Attempt, [
             {"id": f"att_{w}", "worker_id": w, "course_id": "safety-basics", "course_version": 1, "score": 100,
              "passed": True, "at": now, "expires_at": now + timedelta(days=365)} for w in active])
         sha256 = clearance.built_in("worker").sha256
-        session.bulk_insert_mappings(Signature, [  # type: ignore[arg-type]
+        session.bulk_insert_mappings(Signature, [
             {"id": f"sig_{w}", "signer_type": "subject", "signer_id": w, "audience": "worker",
              "version": clearance.BUILT_IN_VERSION, "sha256": sha256, "signed_at": now} for w in active])
         drivers = [row["id"] for row in rows if row["role"] == "driver"]
-        session.bulk_insert_mappings(Vehicle, [  # type: ignore[arg-type]
+        session.bulk_insert_mappings(Vehicle, [
             {"id": f"veh_{w}", "plate": "B1", "colour": "white", "model": "Qin", "created_at": now,
              "updated_at": now} for w in drivers])
-        session.bulk_insert_mappings(Device, [  # type: ignore[arg-type]
+        session.bulk_insert_mappings(Device, [
             {"id": f"dev_{w}", "vehicle_id": f"veh_{w}", "installed_at": now, "camera_ok": True, "storage_ok": True,
              "last_heartbeat_at": now + timedelta(hours=2)} for w in drivers])
     engine.dispose()
@@ -156,17 +157,16 @@ def main() -> None:
 def _check_the_path(base: str, key: str) -> None:
     """An active driver in their vehicle is eligible, and one who never signed is not: the load below
     runs every blocker source to its end, not an early refusal."""
-    import json
-    import urllib.request
-
     def ask(path: str) -> dict[str, object]:
-        request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {key}"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())  # type: ignore[no-any-return]
+        answer = httpx.get(base + path, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        answer.raise_for_status()
+        return answer.json()  # type: ignore[no-any-return]
 
-    assert ask("/api/v1/workers/wrk_1/eligibility?vehicle_id=veh_wrk_1")["eligible"] is True
-    assert ask("/api/v1/workers/wrk_1/eligibility")["blockers"] == [{"code": "vehicle.unknown", "since": None,
-                                                                    "ref": None}]
+    if ask("/api/v1/workers/wrk_1/eligibility?vehicle_id=veh_wrk_1")["eligible"] is not True:
+        raise SystemExit("the active driver in their vehicle is not eligible")
+    blockers = ask("/api/v1/workers/wrk_1/eligibility")["blockers"]
+    if blockers != [{"code": "vehicle.unknown", "since": None, "ref": None}]:
+        raise SystemExit(f"the driver with no vehicle is refused for {blockers}, not only vehicle.unknown")
 
 
 def _row(label: str, latencies: list[float], errors: list[int], seconds: float) -> str:

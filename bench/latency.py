@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,7 @@ from tripguard.security import credentials
 from tripguard.security import service as security
 from tripguard.security.permissions import Permission, Role
 
-PASSWORD = "bench-password-0123456789"
+PASSWORD = secrets.token_urlsafe(24)  # the bench agent's, on the run's own fresh database
 ROUTE = [[-8.61 + i * 0.0008, 41.14] for i in range(200)]
 
 
@@ -153,7 +154,8 @@ def refusal(response: httpx.Response) -> str:
     """What a refused stream says: the problem's detail, or the console error page's message."""
     if response.headers.get("content-type", "").startswith(("application/problem+json", "application/json")):
         return str(response.json().get("detail") or response.json().get("title"))
-    found = re.search(r"<main.*?</main>", response.text, re.DOTALL) or re.search(r"<title>(.*?)</title>", response.text, re.DOTALL)
+    found = (re.search(r"<main.*?</main>", response.text, re.DOTALL)
+             or re.search(r"<title>(.*?)</title>", response.text, re.DOTALL))
     text = re.sub(r"<[^>]+>", " ", found.group(0) if found else response.text)
     return " ".join(text.split())[:300]
 

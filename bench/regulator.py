@@ -67,7 +67,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         url = database(args.backend, Path(folder))
         upgrade(url)
-        settings = Settings(env="test", database_url=url, key_dir=Path(folder) / "keys")  # type: ignore[call-arg]
+        settings = Settings(env="test", database_url=url, key_dir=Path(folder) / "keys")
         vault, factory = build_vault(settings), make_sessionmaker(make_engine(url))
         rounds = []
         for r in range(args.rounds):

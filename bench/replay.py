@@ -73,7 +73,8 @@ def main() -> None:
 
         def parse() -> list[object]:
             gcj: dict[str, None] = {}
-            parsed, line = [], 1
+            parsed: list[object] = []
+            line = 1
             for chunk, count in batches:
                 parsed.append(read_ndjson(chunk, gcj, first_line=line)[0])
                 line += count

@@ -57,7 +57,8 @@ SEED = [
     """INSERT INTO safety_incidents (id, source, severity, status, silent, trip_id, created_at, ack_due_at,
                                      acknowledged_at)
        SELECT 'inc_' || n, 'sos', 'critical', 'closed', false, 'trp_' || n, t.started_at + interval '3 minutes',
-              t.started_at + interval '4 minutes', t.started_at + interval '3 minutes' + make_interval(secs => 10 + n % 60)
+              t.started_at + interval '4 minutes',
+              t.started_at + interval '3 minutes' + make_interval(secs => 10 + n % 60)
        FROM generate_series(1000, {trips}, 1000) AS n JOIN telematics_trips t ON t.id = 'trp_' || n""",
     # orders over the same year; one in 500 brought a complaint, most answered within a day
     """INSERT INTO delivery_orders (id, customer_id, merchant_id, city, status, items, notice_version, locale,
@@ -100,7 +101,7 @@ def prepare(base_url: str, trips: int, orders: int, reuse: bool) -> tuple[str, f
     started = time.perf_counter()
     with psycopg.connect(_admin_url(bench_url), autocommit=True) as connection:
         for statement in SEED:
-            connection.execute(statement.format(trips=trips, orders=orders, days=DAYS))  # type: ignore[arg-type]
+            connection.execute(statement.format(trips=trips, orders=orders, days=DAYS))
     return bench_url, time.perf_counter() - started
 
 

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import httpx2 as httpx
 import numpy as np
@@ -94,8 +95,15 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def pids_named(name: str) -> list[int]:
-    found = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True, check=False).stdout
-    return [int(p) for p in found.split()]
+    """The processes whose name is `name` (as `pgrep -x` matches it: /proc/<pid>/comm)."""
+    found = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().rstrip("\n") == name:
+                found.append(int(comm.parent.name))
+        except OSError:  # the process ended meanwhile
+            continue
+    return sorted(found)
 
 
 def roles(started: list[subprocess.Popen[bytes]], commands: list[tuple[list[str], dict[str, str]]],
@@ -106,7 +114,7 @@ def roles(started: list[subprocess.Popen[bytes]], commands: list[tuple[list[str]
         role = "API" if command[1] == "serve" else "monitor workers" if command[2:3] == ["monitor"] else \
             "outbox + scheduler"
         by_role[role].append(process.pid)
-    listed: dict[str, Callable[[], list[int]]] = {role: (lambda pids=pids: pids) for role, pids in by_role.items()}
+    listed: dict[str, Callable[[], list[int]]] = {role: pids.copy for role, pids in by_role.items()}
     listed["PostgreSQL"] = lambda: pids_named("postgres")
     listed["NATS"] = lambda: pids_named("nats-server")
     listed["load generator"] = lambda: [os.getpid()]
@@ -254,9 +262,9 @@ def latency(stream: Stream, bases: list[str], api_key: str, rate: float, seconds
     stored_ms = []
     wanted = {f"S{k}" for k in chosen}
     with unit_of_work(make_sessionmaker(make_engine(database_url))) as session:
-        for trip_id, ts, received in session.execute(select(TripAlert.trip_id, TripAlert.ts, TripAlert.received_at)
+        for trip_id, at, received in session.execute(select(TripAlert.trip_id, TripAlert.ts, TripAlert.received_at)
                                                      .where(TripAlert.kind == "route_deviation")):
-            sent = stream.sent_wall.get((round((ts.timestamp() - stream.t0) / PERIOD), int(trip_id[1:]) // BATCH))
+            sent = stream.sent_wall.get((round((at.timestamp() - stream.t0) / PERIOD), int(trip_id[1:]) // BATCH))
             if trip_id in wanted and sent is not None:
                 stored_ms.append((received.timestamp() - sent) * 1000)
     return (np.array(alert_ms), max(0, expected - len(alert_ms)), sos_ms, len(presses) - len(sos_ms),
@@ -367,7 +375,7 @@ def projection(cluster: dict[str, object], trips: int = 1_000_000, period: float
 
 
 def _p(values: np.ndarray, q: float) -> str:
-    return f"{np.percentile(values, q):,.0f} ms" if len(values) else "–"
+    return f"{np.percentile(values, q):,.0f} ms" if len(values) else "—"
 
 
 def main() -> None:
@@ -385,7 +393,8 @@ def main() -> None:
     rows = [f"| {r['mode']} | {r['accepted']:,.0f} | **{r['sustained']:,.0f}** | {x['load']:.0%} | "
             f"{_p(x['stored_ms'], 50)} | {_p(x['stored_ms'], 99)} | "
             f"{_p(x['alert_ms'], 50)} | {_p(x['alert_ms'], 99)} | {x['alerts_missed']} | {_p(x['sos_ms'], 50)} | "
-            f"{_p(x['sos_ms'], 99)} | {x['sos_missed']} |" for r in results for x in r["loads"]]
+            f"{_p(x['sos_ms'], 99)} | {x['sos_missed']} |"
+            for r in results for x in cast(list[dict[str, Any]], r["loads"])]
     body = "\n".join([
         "## Scale-out under load (`bench/scale.py`)", "",
         (f"Command: `.venv/bin/python -m bench.scale --trips {args.trips} --seconds {args.seconds:g} "
@@ -403,8 +412,8 @@ def main() -> None:
     for r in results:
         cpu: dict[str, float] = r["cpu"]  # type: ignore[assignment]
         pings: int = r["pings"]  # type: ignore[assignment]
-        body += "\n\n" + f"CPU in the capacity phase, {r['mode']} ({pings:,} pings stored in {r['elapsed']:.1f} s): " + \
-            "; ".join(f"{role} {seconds:.1f} s ({pings / seconds:,.0f} pings per CPU-second)" if seconds > 0
+        body += "\n\n" + f"CPU in the capacity phase, {r['mode']} ({pings:,} pings stored in {r['elapsed']:.1f} s): " \
+            + "; ".join(f"{role} {seconds:.1f} s ({pings / seconds:,.0f} pings per CPU-second)" if seconds > 0
                       else f"{role} 0 s" for role, seconds in cpu.items()) + "."
     body += "\n\n" + projection(results[0]) if results and results[0]["mode"] == "cluster" else ""
     write_section("scale", body)

@@ -17,6 +17,7 @@ about two minutes; the defaults are the full run.
 from __future__ import annotations
 
 import argparse
+import secrets
 import tempfile
 import threading
 import time
@@ -31,7 +32,7 @@ import numpy as np
 from bench.latency import listen_ready, prepare, served, sign_in
 from bench.report import machine_line, write_section
 
-SECRET = "bench-subject-secret-0123456789abcdef"
+SECRET = secrets.token_hex(32)  # signs the bench's app tokens; the servers it starts are given it
 
 
 def token(subject: str) -> str:
@@ -76,7 +77,8 @@ def group_totals(base: str) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="50,200")
-    parser.add_argument("--seconds", type=float, default=None, help="alone: per rate (10); beside ingest: per load (20)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="alone: per rate (10); beside ingest: per load (20)")
     parser.add_argument("--port", type=int, default=None)
     beside = parser.add_argument_group("beside ingest")
     beside.add_argument("--beside-ingest", action="store_true")
@@ -111,7 +113,8 @@ def main() -> None:
             for rate in rates:
                 groups_before, presses_before = group_totals(base)
                 latencies, missed = run_rate(base, rate, args.seconds, arrivals)
-                groups, presses = (a - b for a, b in zip(group_totals(base), (groups_before, presses_before)))
+                groups, presses = (a - b for a, b in zip(group_totals(base), (groups_before, presses_before),
+                                                         strict=True))
                 rows.append(f"| {rate}/s | {len(latencies):,} | {np.percentile(latencies, 50):,.0f} ms | "
                             f"{np.percentile(latencies, 99):,.0f} ms | {latencies.max():,.0f} ms | {missed} | "
                             f"{presses / max(groups, 1):.1f} |")

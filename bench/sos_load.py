@@ -259,13 +259,13 @@ def run_setup(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, objec
 
 
 def _ms(values: list[float], q: float) -> str:
-    return f"{np.percentile(values, q):,.0f} ms" if values else "–"
+    return f"{np.percentile(values, q):,.0f} ms" if values else "—"
 
 
 def _escalation(lateness: list[float], period: float) -> str:
     """The longest wait from due to escalated, and what of it the job's period does not explain."""
     if not lateness:
-        return "–"
+        return "—"
     return f"{max(lateness):,.1f} s / {max(0.0, max(lateness) - period):,.1f} s"
 
 
@@ -275,6 +275,7 @@ def rows(result: dict[str, object]) -> list[str]:
     sent: dict[str, datetime] = result["sent"]  # type: ignore[assignment]
     late: dict[str, float] = result["late"]  # type: ignore[assignment]
     waiting: set[str] = result["waiting"]  # type: ignore[assignment]
+    period: float = result["period"]  # type: ignore[assignment]
     lines = []
     for phase in result["phases"]:  # type: ignore[attr-defined]
         presses: list[Press] = phase.presses
@@ -292,17 +293,17 @@ def rows(result: dict[str, object]) -> list[str]:
         lines.append(
             f"| {result['mode']} | {phase.load:.0%} | {phase.target:,.0f} | {phase.accepted / phase.seconds:,.0f} | "
             f"{phase.shed} / {phase.failed} | {len(presses)} | {_ms(on_stream, 50)} | {_ms(on_stream, 99)} | "
-            f"{f'{max(on_stream):,.0f} ms' if on_stream else '–'} | {_ms(http, 50)} | {_ms(http, 99)} | "
-            f"{f'{max(http):,.0f} ms' if http else '–'} | {lost} | {len(answered) - len(on_stream)} ({resyncs}) | "
-            f"{_ms(gateway, 99)} ({unsent}) | {_escalation(lateness, float(result['period']))} ({not_escalated}) |")
+            f"{f'{max(on_stream):,.0f} ms' if on_stream else '—'} | {_ms(http, 50)} | {_ms(http, 99)} | "
+            f"{f'{max(http):,.0f} ms' if http else '—'} | {lost} | {len(answered) - len(on_stream)} ({resyncs}) | "
+            f"{_ms(gateway, 99)} ({unsent}) | {_escalation(lateness, period)} ({not_escalated}) |")
     return lines
 
 
 HEADER = [("| set-up | load | ingest asked (pings/s) | reached (pings/s) | shed (503) / failed batches | presses | "
            "SOS → agent's stream p50 | p99 | max | SOS HTTP p50 | p99 | max | presses lost | not on the stream "
-           "(resyncs) | gateway message sent p99 (not sent) | escalation: due → escalated, max / beyond the job's period "
-           "(not escalated) |"),
-          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+           "(resyncs) | gateway message sent p99 (not sent) | escalation: due → escalated, max / beyond the job's "
+           "period (not escalated) |"),
+          "| --- |" + " ---: |" * 15]
 
 
 def main_beside_ingest(args: argparse.Namespace) -> None:
@@ -329,7 +330,8 @@ def main_beside_ingest(args: argparse.Namespace) -> None:
          f"agent on the live map; {args.webhooks:,} webhooks queued before the start to a receiver on 127.0.0.1 "
          f"that takes {args.webhook_seconds:g} s each. SOS timed from just before the request to the case on the "
          "agent's cases stream (the one that sounds the console's alarm; the same agent also holds the live "
-         "map's stream, whose resyncs are counted), and to the HTTP answer. Lost: no 2xx answer, or no case stored. Gateway: the "
+         "map's stream, whose resyncs are counted), and to the HTTP answer. Lost: no 2xx answer, or no case "
+         "stored. Gateway: the "
          "emergency-gateway message marked sent (the recording channel), after the press. Escalation: "
          f"escalated_at − ack_due_at of the same cases, left unacknowledged ({ACK_SECONDS} s window; a case not "
          "escalated when the run ends counts as late by the time since it was due), and that less the escalation "

@@ -125,7 +125,8 @@ def seed(base: str, printed: str, env: dict[str, str], folder: Path) -> dict[str
     request, and a breach for the privacy office. Returns the share page's path."""
     api_key = re.search(r"Authorization: Bearer (tg_\S+)", printed)
     token = re.search(r"passenger P-DEMO-001 \([^)]*\): (\S+)", printed)
-    assert api_key and token, printed
+    if not (api_key and token):
+        raise SystemExit(f"the demo's bootstrap printed no API key or no passenger token:\n{printed}")
     api = {"Authorization": f"Bearer {api_key[1]}"}
     passenger = {"Authorization": f"Bearer {token[1]}"}
 
@@ -254,7 +255,8 @@ def main() -> int:
     shots: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp, base_map() as tiles, demo(Path(tmp), tiles) as (base, printed, env):
         accounts = accounts_of(printed)
-        assert len(accounts) == 12, printed
+        if len(accounts) != 12:
+            raise SystemExit(f"the demo's bootstrap printed {len(accounts)} accounts, not 12:\n{printed}")
         seeded = seed(base, printed, env, Path(tmp))
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)

@@ -17,7 +17,7 @@ GENERATED = ("otipc_pb2.py", "otipc_pb2.pyi")
 def generate(out_dir: Path) -> list[Path]:
     """Write the generated files for otipc.proto into `out_dir`; return their paths."""
     plugin = Path(sys.executable).parent / "protoc-gen-mypy"
-    subprocess.run(  # noqa: S603 (our own interpreter, fixed arguments)
+    subprocess.run(
         [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO_DIR}", f"--plugin=protoc-gen-mypy={plugin}",
          f"--python_out={out_dir}", f"--mypy_out=quiet:{out_dir}", str(PROTO_DIR / PROTO)],
         check=True)

@@ -118,7 +118,10 @@ def make_settings(database_url: str, key_dir: Path, **overrides: object) -> Sett
     values: dict[str, object] = {
         "env": "test", "database_url": database_url, "key_dir": key_dir,
         "secret_key": "test-secret-key-0123456789abcdef0123456789",
-        "subject_token_secret": SUBJECT_SECRET, "audit_head_interval_seconds": 0, "audit_sequence_interval_seconds": 0, "outbox_interval_seconds": 0, "retention_interval_seconds": 0, "check_in_interval_seconds": 0, "incident_interval_seconds": 0, "screening_interval_seconds": 0, "delivery_interval_seconds": 0, "supervision_interval_seconds": 0, "digest_interval_seconds": 0, "dashboard_quarter_cache_seconds": 0,
+        "subject_token_secret": SUBJECT_SECRET, "audit_head_interval_seconds": 0, "audit_sequence_interval_seconds": 0,
+        "outbox_interval_seconds": 0, "retention_interval_seconds": 0, "check_in_interval_seconds": 0,
+        "incident_interval_seconds": 0, "screening_interval_seconds": 0, "delivery_interval_seconds": 0,
+        "supervision_interval_seconds": 0, "digest_interval_seconds": 0, "dashboard_quarter_cache_seconds": 0,
         "sign_in_rate_per_minute": 1000, "log_level": "INFO", "freeze_gc_at_startup": False,
         # The fixtures' drivers are not screened: the safety net's own tests turn it on
         # (tests/telematics/test_trip_start_gate.py).

@@ -53,7 +53,8 @@ def start_monitor_worker(env: dict[str, str], shards: str, standby: str, log: Pa
                          grace: float = 1.0) -> subprocess.Popen[bytes]:
     """A monitor worker; `grace` is how long it leaves its standby shards to their own worker at start."""
     return subprocess.Popen([TRIPGUARD, "worker", "monitor", "--shards", shards, "--standby", standby,
-                             "--batch", "4", "--poll", "0.2", "--grace", str(grace), "--metrics-port", str(metrics_port)],
+                             "--batch", "4", "--poll", "0.2", "--grace", str(grace),
+                             "--metrics-port", str(metrics_port)],
                             env=env, stderr=log.open("w"), stdout=subprocess.DEVNULL)
 
 

@@ -76,7 +76,8 @@ def test_signed_head_and_proofs_check_out_for_a_client(client: TestClient, db: S
     consistency = client.get("/api/v1/audit/proofs/consistency",
                              params={"first": first["tree_size"], "second": second["tree_size"]}).json()
     assert merkle.verify_consistency(first["tree_size"], second["tree_size"], bytes.fromhex(first["root_hash"]),
-                                     bytes.fromhex(second["root_hash"]), [bytes.fromhex(p) for p in consistency["path"]])
+                                     bytes.fromhex(second["root_hash"]),
+                                     [bytes.fromhex(p) for p in consistency["path"]])
 
 
 def test_signing_twice_without_new_entries_returns_the_same_head(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]

@@ -94,7 +94,8 @@ def test_values_read_as_a_person_reads_them() -> None:
         rows = dict(readable.facts({"name_match": True, "liveness": None, "credit_score": 480,
                                     "records": ["fraud", "drug_use"], "points_by_cycle": [0, 12, 3], "x_new": 1}))
         assert rows["姓名与身份证号一致"] == "是" and "未检查" in rows["活体检测通过"]
-        assert rows["信用分"] == "480" and rows["记录"] == "诈骗、吸毒记录" and rows["近几个记分周期的扣分"] == "0 / 12 / 3"
+        assert rows["信用分"] == "480" and rows["记录"] == "诈骗、吸毒记录" \
+            and rows["近几个记分周期的扣分"] == "0 / 12 / 3"
         assert '<code class="ref" translate="no">x_new</code>' in rows  # a key TripGuard cannot name: a ref
         assert readable.detail_value("True") == "是" and readable.detail_value(None) == "—"
         assert readable.detail_value("safety_agent,investigator") == "安全专员、调查员"

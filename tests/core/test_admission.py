@@ -126,7 +126,8 @@ def test_a_saturated_process_refuses_bulk_first(database_url: str, tmp_path: Pat
             ingest = client.post("/api/v1/telematics/events", content=b"",
                                  headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"})
             assert ingest.status_code == 503
-            assert client.get("/api/v1/telematics/alerts", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+            assert client.get("/api/v1/telematics/alerts",
+                              headers={"Authorization": f"Bearer {key}"}).status_code == 200
             assert _press(client, subject_token("PSG-ADM-3")) == 201
         assert _shed("bulk", "saturated") == before + 2
 

@@ -44,8 +44,8 @@ def test_parallel_assignments_bind_one_number_and_kill_the_replaced_couriers_lin
     def assign(courier: str, phone: str) -> Callable[[], None]:
         def job() -> None:
             with unit_of_work(factory) as session:
-                service.assign(session, vault=vault, actor=SYSTEM, order_id="O9", courier_id=courier, courier_phone=phone,
-                               on_exhausted=numbers.alert_exhausted)
+                service.assign(session, vault=vault, actor=SYSTEM, order_id="O9", courier_id=courier,
+                               courier_phone=phone, on_exhausted=numbers.alert_exhausted)
         return job
 
     def live() -> list[Binding]:

@@ -39,7 +39,8 @@ def test_parallel_wrong_codes_each_count_and_lock_at_five(tmp_path: Path) -> Non
     with unit_of_work(factory) as session:
         pickup = session.get(Order, "O9").pickup_code  # type: ignore[union-attr]
     with unit_of_work(factory) as session:
-        service.pick_up(session, vault=vault, secret_key=secret, courier=Actor("subject", "R9"), order_id="O9", code=pickup)
+        service.pick_up(session, vault=vault, secret_key=secret, courier=Actor("subject", "R9"), order_id="O9",
+                        code=pickup)
     answers: list[int] = []
     with serve_in_thread(site) as base:
         barrier = threading.Barrier(20)

@@ -1,5 +1,6 @@
-"""Found by the outside review of #26: address forms outside tests/delivery/data/label_addresses.json that still print a unit,
-a floor, or the person's full name on the label (through `GET /api/v1/orders/{id}/label` too: the PDF's text).
+"""Found by the outside review of #26: address forms outside tests/delivery/data/label_addresses.json that still
+print a unit, a floor, or the person's full name on the label (through `GET /api/v1/orders/{id}/label` too: the
+PDF's text).
 
 docs/operations.md "Delivery": no unit, floor or room is printed in any form; the name is printed with all but the
 surname hidden."""

@@ -99,7 +99,8 @@ def test_two_templates_never_share_a_title(client: TestClient, db: Session, act_
 def test_an_agent_fills_the_answer_from_a_template(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
     act_as(Role.SUPERVISOR)
     _write(client)
-    retired = _write(client, {"title_zh": "旧模板", "title_en": "Old one", "body_zh": "旧的答复", "body_en": "old text"})
+    retired = _write(client, {"title_zh": "旧模板", "title_en": "Old one", "body_zh": "旧的答复",
+                              "body_en": "old text"})
     assert retired.status_code == 303
     old, late = (sorted(_templates(db), key=lambda t: t.title_en != "Old one"))
     client.post(f"{PAGE}/{old.id}/offer", data={"offered": "no"})
@@ -112,7 +113,8 @@ def test_an_agent_fills_the_answer_from_a_template(client: TestClient, db: Sessi
     act_as(Role.SUPPORT_AGENT)
     plain = client.get(url, headers={"accept-language": "zh-CN"}).text
     assert f'<option value="{late.id}"' in plain and old.id not in plain  # a retired one is not offered
-    assert LATE["title_zh"] in plain and '<textarea id="answer-text" name="text" rows="4" maxlength="2000" required></textarea>' in plain
+    assert LATE["title_zh"] in plain \
+        and '<textarea id="answer-text" name="text" rows="4" maxlength="2000" required></textarea>' in plain
     filled = client.get(url, params={"template": late.id, "lang": "en"}).text
     assert f'required>{LATE["body_en"]}</textarea>' in filled and f'name="template_id" value="{late.id}"' in filled
     in_chinese = client.get(url, params={"template": late.id, "lang": "zh_CN"}).text

@@ -82,7 +82,8 @@ def test_a_template_is_written_and_fills_an_answer(browser: Any, templates_serve
     page.fill("#answer-text", "您好，很抱歉订单 ord_9 送餐迟到一小时，已为您补偿优惠券。")
     page.click("[data-testid=answer] button")
     expect(page.locator("[data-testid=complaint-status]")).to_have_text("已回复")
-    expect(page.locator("[data-testid=complaint-answer]")).to_have_text("您好，很抱歉订单 ord_9 送餐迟到一小时，已为您补偿优惠券。")
+    expect(page.locator("[data-testid=complaint-answer]")).to_have_text(
+        "您好，很抱歉订单 ord_9 送餐迟到一小时，已为您补偿优惠券。")
     engine = make_engine(templates_server.database_url)
     with make_sessionmaker(engine)() as session:
         template = session.scalars(select(AnswerTemplate)).one()

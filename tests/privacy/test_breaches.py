@@ -123,5 +123,6 @@ def test_investigating_someone_who_only_watched_the_live_map_finds_the_people_on
         "occurred_from": (now - timedelta(hours=1)).isoformat(), "occurred_to": (now + timedelta(hours=1)).isoformat(),
         "categories": ["user.location"], "cause": "curiosity", "harm": "location exposed", "measures": "access removed",
         "advice": "none", "contact": "privacy@example.com"}).json()
-    found = client.post(f"/api/v1/privacy/breaches/{opened['id']}/investigate", json={"reader_id": "stf_WATCHER"}).json()
+    found = client.post(f"/api/v1/privacy/breaches/{opened['id']}/investigate",
+                        json={"reader_id": "stf_WATCHER"}).json()
     assert found["subjects"] == ["D1", "P1"] and found["readers"] == {"staff:stf_WATCHER": 1}

@@ -1,5 +1,5 @@
-"""Found by the outside review of #26: an erased person's app token, still inside its TTL (nothing server-side is revoked),
-mints a NEW share link to their blocked trip, and the public page of that link serves the trip's position.
+"""Found by the outside review of #26: an erased person's app token, still inside its TTL (nothing server-side is
+revoked), mints a NEW share link to their blocked trip, and the public page of that link serves the trip's position.
 
 docs/operations.md "Personal data": every share link to a trip of theirs is revoked; trips are kept blocked
 (open only for legal claims and investigations, or the handler of a live case). A new public link after the

@@ -155,7 +155,8 @@ def footprint(database_url: str, person: str) -> dict[str, list[str]]:
     finally:
         engine.dispose()
     keys = {table.name: [c.name for c in table.primary_key.columns] for table in Base.metadata.sorted_tables}
-    direct = {name: [r for r in found if any(_mentions(v, {person}) for v in r.values())] for name, found in rows.items()}
+    direct = {name: [r for r in found if any(_mentions(v, {person}) for v in r.values())]
+              for name, found in rows.items()}
     ids = {person} | {str(r[k]) for name, found in direct.items() for r in found for k in keys[name]}
     return {name: sorted(json.dumps({k: _shown(v) for k, v in r.items() if k not in WHO_ERASED.get(name, ())},
                                     sort_keys=True, default=str, ensure_ascii=False)

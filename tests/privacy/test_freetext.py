@@ -152,9 +152,11 @@ def _migration() -> ModuleType:
 def test_the_migration_drops_keyring_keyed_macs_from_the_timelines(db: Session) -> None:
     """Timelines are ordinary tables: the MACs a keyring could confirm are removed from them; the note's
     reference and a MAC of the new scheme stay. (The audit log's stay too: it is never rewritten.)"""
-    old, new = {"note_ref": "txt_old", "note_mac": "0123456789abcdef" * 2}, {"note_ref": "txt_new", "note_mac": "dk1:" + "ab" * 16}
+    old, new = ({"note_ref": "txt_old", "note_mac": "0123456789abcdef" * 2},
+                {"note_ref": "txt_new", "note_mac": "dk1:" + "ab" * 16})
     now = utcnow()
-    rows: list[IncidentEvent | ScreeningEvent] = [IncidentEvent(id=new_id("iev"), incident_id="inc_m", at=now, kind="note", actor="staff:x", details=old),
+    rows: list[IncidentEvent | ScreeningEvent] = [
+            IncidentEvent(id=new_id("iev"), incident_id="inc_m", at=now, kind="note", actor="staff:x", details=old),
             IncidentEvent(id=new_id("iev"), incident_id="inc_m", at=now, kind="note", actor="staff:x", details=new),
             IncidentEvent(id=new_id("iev"), incident_id="inc_m", at=now, kind="assign", actor="staff:x",
                           details={"to": "stf_1"}),

@@ -15,9 +15,11 @@ from tripguard.privacy.models import PrivacyNotice
 from tripguard.security.permissions import Role
 
 URL = "/console/privacy/notices"
-FORM = {"version": "2026-12", "purposes": ["emergency", "support"], "categories": ["user.name", "user.contact.phone_number"],
+FORM = {"version": "2026-12", "purposes": ["emergency", "support"],
+        "categories": ["user.name", "user.contact.phone_number"],
         "retention_zh": "行程结束后两年", "retention_en": "two years after the trip",
-        "text_zh": "我们为紧急救助和客户服务收集您的姓名和电话。", "text_en": "We collect your name and phone for help and support."}
+        "text_zh": "我们为紧急救助和客户服务收集您的姓名和电话。",
+        "text_en": "We collect your name and phone for help and support."}
 
 
 def _published(db: Session) -> list[PrivacyNotice]:

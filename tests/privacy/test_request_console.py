@@ -20,7 +20,8 @@ from tripguard.security.permissions import Role
 
 def test_an_officer_verifies_in_person_and_the_erasure_runs(client: TestClient, db: Session, act_as,  # type: ignore[no-untyped-def]
                                                              person: str) -> None:  # noqa: F811
-    filed = client.post("/api/v1/me/requests", json={"kind": "erasure"}, headers={**as_person(), "Idempotency-Key": "erase-0001"})
+    filed = client.post("/api/v1/me/requests", json={"kind": "erasure"},
+                        headers={**as_person(), "Idempotency-Key": "erase-0001"})
     assert filed.status_code == 202, filed.text
     request_id = next(value for key, value in filed.json().items() if key in ("id", "request_id"))
     act_as(Role.PRIVACY_OFFICER)

@@ -66,8 +66,8 @@ def test_access_request(client: TestClient, db: Session, app, session_factory, p
 
     blocked = client.get(f"/api/v1/me/requests/{filed['id']}/export", headers=as_person())
     assert blocked.status_code == 403  # not before verification
-    wrong = client.post(f"/api/v1/me/requests/{filed['id']}/verify", json={"code": "000000" if code != "000000" else "111111"},
-                        headers=as_person())
+    wrong = client.post(f"/api/v1/me/requests/{filed['id']}/verify",
+                        json={"code": "000000" if code != "000000" else "111111"}, headers=as_person())
     assert wrong.status_code == 422 and wrong.json()["type"] == "/problems/verification-failed"
     ok = client.post(f"/api/v1/me/requests/{filed['id']}/verify", json={"code": code}, headers=as_person())
     assert ok.json()["status"] == "verified"

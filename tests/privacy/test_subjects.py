@@ -22,7 +22,8 @@ PERSON = {"kind": "passenger", "notice_version": NOTICE, "name": "王小明", "p
 def notice(db: Session) -> str:
     service.publish_notice(db, actor=TEST_ACTOR, version=NOTICE, purposes=["emergency"], categories=["user.name"],
                            retention_zh="行程结束后保存两年", retention_en="two years after the trip",
-                           text_zh="我们为安全目的收集您的姓名和手机号。", text_en="We collect your name and phone for safety.")
+                           text_zh="我们为安全目的收集您的姓名和手机号。",
+                           text_en="We collect your name and phone for safety.")
     db.commit()
     return NOTICE
 

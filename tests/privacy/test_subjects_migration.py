@@ -14,11 +14,12 @@ EVERYONE = "0041"
 ROWS = (
     ("INSERT INTO privacy_subjects (id, kind, notice_version, name, created_at, updated_at) "
      "VALUES ('psg_recorded', 'passenger', 'n1', :blob, :now, :now)"),
-    ("INSERT INTO screening_applicants (id, role, status, locale, notice_version, consented_at, created_at, updated_at) "
-     "VALUES ('drv_1', 'driver', 'active', 'zh_CN', 'scr-1', :now, :now, :now)"),
-    ("INSERT INTO delivery_orders (id, customer_id, merchant_id, courier_id, city, status, items, notice_version, locale, "
-     "merchant_phone, pickup_code, pickup_attempts, handover_attempts, created_at, updated_at) VALUES "
-     "('O1', 'cus_1', 'mer_1', 'cou_1', 'beijing', 'accepted', '[]', 'ord-1', 'zh_CN', :blob, '1234', 0, 0, :now, :now)"),
+    ("INSERT INTO screening_applicants (id, role, status, locale, notice_version, consented_at, created_at, "
+     "updated_at) VALUES ('drv_1', 'driver', 'active', 'zh_CN', 'scr-1', :now, :now, :now)"),
+    ("INSERT INTO delivery_orders (id, customer_id, merchant_id, courier_id, city, status, items, notice_version, "
+     "locale, merchant_phone, pickup_code, pickup_attempts, handover_attempts, created_at, updated_at) VALUES "
+     "('O1', 'cus_1', 'mer_1', 'cou_1', 'beijing', 'accepted', '[]', 'ord-1', 'zh_CN', :blob, '1234', 0, 0, "
+     ":now, :now)"),
     ("INSERT INTO delivery_orders (id, customer_id, merchant_id, city, status, items, notice_version, locale, "
      "pickup_code, pickup_attempts, handover_attempts, created_at, updated_at) VALUES "
      "('O2', 'cus_1', 'mer_nophone', 'beijing', 'accepted', '[]', 'ord-2', 'zh_CN', '1234', 0, 0, :now, :now)"),

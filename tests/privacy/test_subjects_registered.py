@@ -48,7 +48,8 @@ def _ask(client: TestClient, app: FastAPI, session_factory: sessionmaker[Session
          kind: str, phone: str) -> dict[str, Any]:
     """File a request as the person's app does, verify it with the code their phone got; the request."""
     headers = _token(client, subject_id, role)
-    filed = client.post("/api/v1/me/requests", json={"kind": kind}, headers=headers | {"Idempotency-Key": f"k-{kind}-1"})
+    filed = client.post("/api/v1/me/requests", json={"kind": kind},
+                        headers=headers | {"Idempotency-Key": f"k-{kind}-1"})
     assert filed.status_code == 202, filed.text  # was 404 "no such data subject"
     code = _code_sent_to(app, session_factory, phone)
     verified = client.post(f"/api/v1/me/requests/{filed.json()['id']}/verify", json={"code": code}, headers=headers)

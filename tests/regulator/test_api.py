@@ -101,7 +101,8 @@ def test_officer_reads_state_and_reconciliation_backfills_and_plans(client: Test
     assert too_long.status_code == 422 and "tripguard regulator backfill" in too_long.json()["detail"]
     soon = utcnow() + timedelta(hours=10)
     refused = client.post("/api/v1/regulator/outages", json={
-        "starts_at": soon.isoformat(), "ends_at": (soon + timedelta(hours=2)).isoformat(), "reason": "database upgrade"})
+        "starts_at": soon.isoformat(), "ends_at": (soon + timedelta(hours=2)).isoformat(),
+        "reason": "database upgrade"})
     assert refused.status_code == 422 and "72 hours" in refused.json()["detail"]
     later = utcnow() + timedelta(days=4)
     planned = client.post("/api/v1/regulator/outages", json={

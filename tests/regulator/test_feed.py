@@ -25,7 +25,8 @@ EXPORTERS = {"positionVehicle": ticking_exporter("positionVehicle", timedelta(se
 OFFICER = Actor("staff", "stf_OFFICER")
 
 
-def test_produce_moves_each_watermark_with_what_it_queued(committed: sessionmaker[Session], committed_vault: Vault) -> None:
+def test_produce_moves_each_watermark_with_what_it_queued(committed: sessionmaker[Session],
+                                                          committed_vault: Vault) -> None:
     queued = feed.produce(committed, vault=committed_vault, since=T0, exporters=EXPORTERS,
                           now=T0 + timedelta(minutes=25), lateness=timedelta(minutes=1), step=timedelta(minutes=10))
     assert queued == {"positionVehicle": 144, "ratedDriverPunish": 4}  # [00:00, 00:24): 0, 7, 14, 21 minutes
@@ -53,7 +54,8 @@ def test_backfill_queues_only_what_is_missing_and_sends_it_in_sequence(committed
     sent = [(b.kind, b.first_sequence, b.last_sequence) for b in transport.batches]
     assert [s for s in sent if s[0] == "positionVehicle"] == [  # the numbers lost stay unused: never sent
         ("positionVehicle", 1, 45), ("positionVehicle", 46, 70), ("positionVehicle", 71, 80)]
-    keys = [item["key"] for b in transport.batches if b.kind == "positionVehicle" for item in unpack_for_test(b.payload)]
+    keys = [item["key"] for b in transport.batches if b.kind == "positionVehicle"
+            for item in unpack_for_test(b.payload)]
     assert len(keys) == len(set(keys)) == 60
 
 

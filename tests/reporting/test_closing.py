@@ -161,7 +161,8 @@ def test_from_the_command_line(cli_site: Settings, tmp_path: Path) -> None:
 
 def test_the_frozen_rows_are_numbers_only(db: Session, app: FastAPI) -> None:
     seed(db, last_quarter())
-    closing.close(db, label=last_quarter().label, actor=Actor("staff", "s"), now=utcnow(), timezone=ZONE, ack_seconds=60)
+    closing.close(db, label=last_quarter().label, actor=Actor("staff", "s"), now=utcnow(), timezone=ZONE,
+                  ack_seconds=60)
     row = db.scalars(select(PeriodFigures)).one()
     assert {k for r in row.figures for k in r} == {"key", "value", "numerator", "denominator", "detail", "at_least",
                                                   "at_most", "status"}

@@ -64,13 +64,15 @@ def test_a_finished_periods_device_rates_come_from_its_daily_snapshots(
     client.put("/api/v1/telematics/devices/D1", json={"vehicle_id": "V1", "installed_at": utcnow().isoformat()})
     snapshots.take(session_factory, timezone="Asia/Shanghai", now=week.start + timedelta(days=1, hours=12))
     snapshots.take(session_factory, timezone="Asia/Shanghai", now=week.start + timedelta(days=1, hours=13))  # same day
-    results = {r.kpi.key: r for r in kpis.compute(db, period=week, now=utcnow(), ack_seconds=60, timezone="Asia/Shanghai",
+    results = {r.kpi.key: r for r in kpis.compute(db, period=week, now=utcnow(), ack_seconds=60,
+                                                  timezone="Asia/Shanghai",
                                                   keys=["devices.install_rate", "devices.operating_rate"])}
     install = results["devices.install_rate"].value
     assert (install.value, install.numerator, install.denominator) == (0.25, 1, 4)  # 2 days × 2 vehicles, 1 fitted
     assert install.detail == {"snapshot_days": 2}
     assert results["devices.operating_rate"].value.value == 0.0  # the device was never heard
-    now = {r.kpi.key: r for r in kpis.compute(db, period=periods.parse(periods.current_quarter(utcnow(), "Asia/Shanghai"),
-                                                                 "Asia/Shanghai"), now=utcnow(), ack_seconds=60,
+    now = {r.kpi.key: r for r in kpis.compute(db,
+                                              period=periods.parse(periods.current_quarter(utcnow(), "Asia/Shanghai"),
+                                                                   "Asia/Shanghai"), now=utcnow(), ack_seconds=60,
                                               keys=["devices.install_rate"])}
     assert now["devices.install_rate"].value.value == 0.5  # the quarter under way: the registry as it stands

@@ -17,7 +17,8 @@ from tripguard.vault.keys import build_vault, key_source
 
 def journal_control(settings: Settings, days_later: int = 0) -> tuple[bool, str]:
     with cli_session(settings) as session:
-        [evidence] = [e for c, e in assess(session, settings=settings, keys=key_source(settings), now=utcnow() + timedelta(days=days_later))
+        [evidence] = [e for c, e in assess(session, settings=settings, keys=key_source(settings),
+                                           now=utcnow() + timedelta(days=days_later))
                       .results if c.key == "keys.erasure_journal"]
     return evidence.passed, evidence.text()
 

@@ -279,7 +279,8 @@ def test_a_quarter_before_anything_existed_is_no_data(client: TestClient, db: Se
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     coverage = next(line for line in text.splitlines() if "Active workers with a current clear screening" in line)
     assert "no data" in coverage, coverage
-    later = quarterly.build(db, settings=settings, keys=key_source(settings), quarter=periods.current_quarter(now, ZONE), now=utcnow())
+    later = quarterly.build(db, settings=settings, keys=key_source(settings),
+                            quarter=periods.current_quarter(now, ZONE), now=utcnow())
     trend = dict(later.trends["screening.coverage"])
     assert trend[before.label] is None and trend[periods.current_quarter(now, ZONE)] == 1.0
     assert "no data" in render.to_html(later, "en", ZONE).decode().split('data-testid="chart-targets"')[1]
@@ -308,7 +309,8 @@ def test_a_complaint_not_yet_due_is_not_late(db: Session, app: FastAPI) -> None:
     h.complaint(now - timedelta(hours=50), now - timedelta(hours=2), None)  # past due, unanswered: late
     db.commit()
     period = periods.parse(periods.current_quarter(now, ZONE), ZONE)
-    results = kpis.compute(db, period=period, now=now, ack_seconds=60, timezone=ZONE, keys=["complaints.answered_in_time"])
+    results = kpis.compute(db, period=period, now=now, ack_seconds=60, timezone=ZONE,
+                           keys=["complaints.answered_in_time"])
     assert values(results)["complaints.answered_in_time"] == (0.5, 1, 2)
     assert results[0].value.detail["pending"] == 1 and results[0].value.detail["received"] == 3
     late = kpis.records(db, period=period, key="complaints.answered_in_time", now=now, ack_seconds=60, timezone=ZONE)

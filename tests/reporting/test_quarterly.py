@@ -31,8 +31,9 @@ def report(client: TestClient, db: Session, screening_app: FastAPI, session_fact
     seed_quarter(client, db, screening_app, session_factory, act_as)
     settings = screening_app.state.settings
     steps: list[str] = []
-    built = quarterly.build(db, settings=settings, keys=key_source(settings), quarter=periods.current_quarter(utcnow(), settings.timezone),
-                            now=utcnow(), progress=steps.append)
+    built = quarterly.build(db, settings=settings, keys=key_source(settings),
+                            quarter=periods.current_quarter(utcnow(), settings.timezone), now=utcnow(),
+                            progress=steps.append)
     assert len(steps) == quarterly.TREND_QUARTERS + 1  # one step per quarter of trend, then the assessment
     return built
 
@@ -97,8 +98,8 @@ def test_from_the_console_and_the_command_line(client: TestClient, act_as, cli_s
     assert download.status_code == 200 and download.content.startswith(b"%PDF")
     assert client.get("/console/reports/quarterly", params={"quarter": "2026Q9"}).status_code == 422
     out = tmp_path / "q.csv"
-    answer = CliRunner().invoke(cli, ["report", "quarterly", "--quarter", "2026Q3", "--format", "csv", "--out", str(out),
-                                      "--lang", "en"])
+    answer = CliRunner().invoke(cli, ["report", "quarterly", "--quarter", "2026Q3", "--format", "csv",
+                                      "--out", str(out), "--lang", "en"])
     assert answer.exit_code == 0, answer.output
     assert "Screening pass rate" in out.read_bytes().decode("utf-8-sig")
     assert CliRunner().invoke(cli, ["report", "quarterly", "--format", "doc"]).exit_code == 2

@@ -94,8 +94,8 @@ def test_two_owners_naming_one_phone_make_one_subject(client: TestClient, db: Se
     assert set(db.scalars(select(DataSubject.id).where(DataSubject.kind == "contact"))) == {first, other}
 
 
-def test_contacts_stored_before_are_registered_at_start_up(client: TestClient, db: Session, act_as,  # type: ignore[no-untyped-def]
-                                                           app: FastAPI, session_factory: sessionmaker[Session]) -> None:
+def test_contacts_stored_before_are_registered_at_start_up(  # type: ignore[no-untyped-def]
+        client: TestClient, db: Session, act_as, app: FastAPI, session_factory: sessionmaker[Session]) -> None:
     ids = [_add(client, act_as, "P1", "王芳", PHONE), _add(client, act_as, "P2", "芳姐", PHONE)]
     for contact_id in ids:  # as migration 0042 leaves the contacts it finds
         contact = db.get(EmergencyContact, contact_id)
@@ -261,7 +261,8 @@ def test_a_backup_holds_no_contact_index_and_a_restore_erases_the_contact_again(
     with site_session(cli_site) as (session, vault):
         owner = Principal.for_roles("subject", "P1", frozenset({Role.PASSENGER}))
         erased_row = contacts.add(session, vault=vault, secret_key=secret, owner=owner, name="王芳", phone=PHONE).id
-        kept_row = contacts.add(session, vault=vault, secret_key=secret, owner=owner, name="张伟", phone="13800009999").id
+        kept_row = contacts.add(session, vault=vault, secret_key=secret, owner=owner, name="张伟",
+                                phone="13800009999").id
     file = tmp_path / "site.tgbk"
     cli_ok("backup", "create", str(file))
     with site_session(cli_site) as (session, vault):

@@ -33,7 +33,8 @@ def test_a_contact_is_confirmed_by_the_code_sent_to_them(client: TestClient, db:
     assert client.post(url, json={"code": "000000" if code != "000000" else "111111"}).status_code == 422
     assert client.post(url, json={"code": code}).json()["verified"] is True
     listed = client.get("/api/v1/me/contacts").json()
-    assert listed == [{"id": added["id"], "name": "王*", "phone": "*******5678", "verified": True, "auto_share": "never"}]
+    assert listed == [{"id": added["id"], "name": "王*", "phone": "*******5678", "verified": True,
+                       "auto_share": "never"}]
     act_as(Role.PASSENGER, kind="subject", id="P2")
     assert client.post(url, json={"code": code}).status_code == 404
     assert client.get("/api/v1/me/contacts").json() == []
@@ -96,7 +97,8 @@ def test_parallel_additions_keep_the_limit_of_five(tmp_path: Path) -> None:
         listed = httpx.get(f"{base}/api/v1/me/contacts", headers=headers, timeout=30).json()
         assert len(listed) == 5 and answers.count(201) == 5, sorted(answers)
         assert set(answers) <= {201, 409}, sorted(answers)
-        assert httpx.delete(f"{base}/api/v1/me/contacts/{listed[2]['id']}", headers=headers, timeout=30).status_code == 204
+        assert httpx.delete(f"{base}/api/v1/me/contacts/{listed[2]['id']}", headers=headers,
+                            timeout=30).status_code == 204
         again = httpx.post(f"{base}/api/v1/me/contacts", json={"name": "新", "phone": "13800009999"}, headers=headers,
                            timeout=30)
         assert again.status_code == 201, again.text

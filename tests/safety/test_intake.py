@@ -82,7 +82,8 @@ def test_a_press_naming_someone_elses_trip_is_a_case_in_the_same_group(
     assert all(isinstance(o, Raised) and o.new for o in outcomes) and intake.groups == 1
     claimed = outcomes[1]
     assert isinstance(claimed, Raised)
-    assert (claimed.incident.trip_id, claimed.incident.driver_id, claimed.incident.claimed_trip_id) == (None, None, "T9")
+    assert (claimed.incident.trip_id, claimed.incident.driver_id,
+            claimed.incident.claimed_trip_id) == (None, None, "T9")
     assert db.scalar(select(func.count()).select_from(Incident)) == 3
 
 

@@ -113,7 +113,8 @@ def test_contacts_who_asked_get_a_link_when_a_trip_starts(client: TestClient, db
     db.commit()
     assert client.patch(f"/api/v1/me/contacts/{ids['never']}", json={"auto_share": "bogus"}).status_code == 422
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
-    day = {"type": "trip_started", "trip_id": "DAY", "ts": "2026-03-01T04:00:00Z", "passenger_id": "P1"}  # 12:00 in Beijing
+    # 12:00 in Beijing
+    day = {"type": "trip_started", "trip_id": "DAY", "ts": "2026-03-01T04:00:00Z", "passenger_id": "P1"}
     night = {"type": "trip_started", "trip_id": "NIGHT", "ts": "2026-03-01T15:30:00Z", "passenger_id": "P1"}  # 23:30
     post(client, ndjson([day, night]))
     post(client, ndjson([day]))  # re-sent: no second message

@@ -161,7 +161,8 @@ def test_a_delivery_order_is_named_in_the_case_and_the_police_payload(client: Te
     pressed = client.post("/api/v1/sos", json={"order_id": "O42", "lon": 121.47, "lat": 31.23})
     assert pressed.status_code == 201, pressed.text
     incident = db.get(Incident, pressed.json()["incident_id"])
-    assert incident is not None and (incident.order_id, incident.trip_id, incident.caller_role) == ("O42", None, "customer")
+    assert incident is not None \
+        and (incident.order_id, incident.trip_id, incident.caller_role) == ("O42", None, "customer")
     assert client.post("/api/v1/sos", json={"order_id": "O43"}).status_code == 201  # another order: another case
     dispatch_due(lambda: db, vault=app.state.vault, notifier=app.state.notifier)  # type: ignore[arg-type]
     payloads = [json.loads(m.body) for m in app.state.notifier.channels["emergency"].sent]
@@ -236,7 +237,8 @@ def test_case_notes_are_sealed_under_the_caller_and_die_with_them(client: TestCl
     incident_id = client.post("/api/v1/sos", json={}).json()["incident_id"]
     act_as(Role.SAFETY_AGENT, id="stf_AGENT")
     note = "乘客说司机绕路，手机号13800001234"
-    assert client.post(f"/api/v1/incidents/{incident_id}/actions", json={"action": "note", "note": note}).status_code == 200
+    assert client.post(f"/api/v1/incidents/{incident_id}/actions",
+                       json={"action": "note", "note": note}).status_code == 200
     bad = client.post(f"/api/v1/incidents/{incident_id}/actions", content=b'{"action": "note", "note": "\\ud800"}',
                       headers={"content-type": "application/json"})
     assert bad.status_code == 400

@@ -69,7 +69,8 @@ def test_a_press_naming_someone_elses_trip_opens_a_case_without_their_data(
     assert db.scalar(select(func.count()).select_from(TripShare)) == 0  # no live link to T1 for anyone
     dispatch_due(lambda: db, vault=app.state.vault, notifier=app.state.notifier)  # type: ignore[arg-type]
     payload = json.loads(app.state.notifier.channels["emergency"].sent[-1].body)
-    assert (payload["trip_id"], payload["vehicle"], payload["driver"], payload["share_link"]) == (None, None, None, None)
+    assert (payload["trip_id"], payload["vehicle"], payload["driver"],
+            payload["share_link"]) == (None, None, None, None)
     act_as(Role.SAFETY_AGENT)
     page = client.get(f"/console/incidents/{incident.id}", headers={"accept-language": "en"}).text
     assert 'data-testid="claimed-trip">T1<' in page
@@ -90,7 +91,8 @@ def test_a_caller_naming_another_trip_still_gets_their_own_trip_under_way(
     post(client, ndjson(events))
     act_as(Role.PASSENGER, kind="subject", id="P9")
     incident = db.get(Incident, client.post("/api/v1/sos", json={"trip_id": "T1"}).json()["incident_id"])
-    assert incident is not None and (incident.trip_id, incident.driver_id, incident.claimed_trip_id) == ("T2", "D9", "T1")
+    assert incident is not None \
+        and (incident.trip_id, incident.driver_id, incident.claimed_trip_id) == ("T2", "D9", "T1")
     assert client.post("/api/v1/sos", json={"trip_id": "T1"}).status_code == 200  # a double tap: the same case
 
 

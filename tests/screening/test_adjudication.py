@@ -33,7 +33,8 @@ def _expire(app: FastAPI, factory: sessionmaker[Session], *, after: timedelta = 
 
 
 def test_an_applicant_with_no_phone_is_not_put_on_the_clock(  # type: ignore[no-untyped-def]
-        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as) -> None:
+        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session],
+        act_as) -> None:
     assert apply(client, act_as, "drv_nophone", "002", phone=None).status_code == 201  # a drug record
     run_agency(screening_app, session_factory)
     applicant = _applicant(db, "drv_nophone")
@@ -59,7 +60,8 @@ def test_an_applicant_with_no_phone_is_not_put_on_the_clock(  # type: ignore[no-
 
 
 def test_a_notice_whose_sms_failed_stops_the_clock_until_it_is_sent_again(  # type: ignore[no-untyped-def]
-        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as) -> None:
+        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session],
+        act_as) -> None:
     assert apply(client, act_as, "drv_badsms", "002").status_code == 201
     run_agency(screening_app, session_factory)
     assert _applicant(db, "drv_badsms").dispute_due_at is not None  # the notice is on its way
@@ -84,7 +86,8 @@ def test_a_notice_whose_sms_failed_stops_the_clock_until_it_is_sent_again(  # ty
 
 
 def test_a_window_that_closes_on_a_notice_never_sent_rejects_nobody(  # type: ignore[no-untyped-def]
-        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as) -> None:
+        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session],
+        act_as) -> None:
     assert apply(client, act_as, "drv_stuck", "002").status_code == 201
     run_agency(screening_app, session_factory)  # the SMS is queued, and the outbox never sends it
     _expire(screening_app, session_factory)

@@ -61,8 +61,9 @@ def test_an_agency_that_does_not_answer_is_retried_then_a_person_looks(
     assert run_agency(screening_app, session_factory).sent == 0  # a failed report is not sent again
 
 
-def test_a_dispatcher_that_died_mid_request_is_replaced_once_its_claim_runs_out(
-        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as) -> None:  # type: ignore[no-untyped-def]
+def test_a_dispatcher_that_died_mid_request_is_replaced_once_its_claim_runs_out(  # type: ignore[no-untyped-def]
+        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session],
+        act_as) -> None:
     assert apply(client, act_as, "drv_c", "001").status_code == 201
     # Claimed (attempts 1, held) but never answered: the process died while asking.
     db.execute(update(Report).values(attempts=1, next_attempt_at=utcnow() + timedelta(minutes=1)))
@@ -91,7 +92,8 @@ def test_results_that_come_back_as_callbacks_are_taken_once_and_only_when_signed
     report_id = sent["body"]["reference"]
     assert _report(db, "drv_h").status == "requested"
 
-    def done(check: str, event: str, result: str = "clear", facts: dict[str, object] | None = None) -> dict[str, object]:
+    def done(check: str, event: str, result: str = "clear",
+             facts: dict[str, object] | None = None) -> dict[str, object]:
         return {"id": event, "type": "check.completed", "report": report_id, "check": check, "status": "complete",
                 "result": result, "facts": facts if facts is not None else {}}
 
@@ -267,10 +269,12 @@ def test_refusal_is_not_retried() -> None:
 
 
 _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+                     lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=10), inner, max_size=4),
                      max_leaves=12)
 _EVENTS = st.fixed_dictionaries({}, optional={
-    "id": st.text(max_size=120) | st.integers(), "type": st.sampled_from(["check.completed", "record.found", "x"]) | _JSON,
+    "id": st.text(max_size=120) | st.integers(),
+    "type": st.sampled_from(["check.completed", "record.found", "x"]) | _JSON,
     "report": st.text(max_size=50) | _JSON, "worker": st.sampled_from(["drv_p", "nobody"]) | _JSON,
     "check": st.sampled_from(["identity", "credit", "astrology"]) | _JSON,
     "status": st.sampled_from(["complete", "suspended", "pending"]) | _JSON,

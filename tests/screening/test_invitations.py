@@ -28,7 +28,8 @@ def _link(client: TestClient, act_as, **body: object) -> str:  # type: ignore[no
     return "/apply/" + url.rsplit("/", 1)[1]
 
 
-def test_a_person_applies_through_the_link_once(client: TestClient, screening_app: FastAPI, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+def test_a_person_applies_through_the_link_once(client: TestClient, screening_app: FastAPI, db: Session,  # type: ignore[no-untyped-def]
+                                                act_as) -> None:
     path = _link(client, act_as)
     assert db.scalars(select(Invitation)).one().token_hash not in path  # only a keyed hash is kept
     page = client.get(path, headers={"accept-language": "zh-CN"})

@@ -123,7 +123,8 @@ def test_a_city_s_conditions_apply_to_its_applicants(client: TestClient, screeni
 
 
 def test_a_city_without_its_own_conditions_is_screened_under_article_14(  # type: ignore[no-untyped-def]
-        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as) -> None:
+        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session],
+        act_as) -> None:
     assert apply(client, act_as, "bj1", "001", city="beijing").status_code == 201
     assert apply(client, act_as, "bj2", "005", city="beijing").status_code == 201  # credit 480: no threshold here
     run_agency(screening_app, session_factory)

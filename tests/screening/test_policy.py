@@ -75,7 +75,8 @@ def test_a_rejection_names_every_reason_and_what_is_still_pending() -> None:
 def test_couriers_need_no_licence_but_the_same_clean_record() -> None:
     courier = Facts(role="courier", identity=ADULT, records=frozenset(), name_match=True)
     assert evaluate(load_policy(), courier, today=TODAY).outcome == "clear"
-    assert evaluate(load_policy(), replace(courier, records=frozenset({"violent_crime"})), today=TODAY).outcome == "reject"
+    assert evaluate(load_policy(), replace(courier, records=frozenset({"violent_crime"})),
+                    today=TODAY).outcome == "reject"
 
 
 def test_a_citys_conditions_are_laid_over_article_14() -> None:

@@ -46,8 +46,8 @@ def screening_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveS
                                                          display_name="审查员", password=PASSWORD,
                                                          roles={Role.SCREENING_OFFICER}))
         privacy.publish_notice(session, actor=TEST_ACTOR, version="scr-1", purposes=["screening"],
-                               categories=["user.name", *SENSITIVE], retention_zh="三年", retention_en="3 years", text_zh="告知",
-                               text_en="notice")
+                               categories=["user.name", *SENSITIVE], retention_zh="三年", retention_en="3 years",
+                               text_zh="告知", text_en="notice")
         for worker_id, locale in (("drv_zh", "zh_CN"), ("drv_en", "en")):
             service.apply(session, vault=vault, actor=TEST_ACTOR, applicant_id=worker_id,
                           application=service.Application(

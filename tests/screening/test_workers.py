@@ -50,8 +50,9 @@ def _active(client: TestClient, app: FastAPI, factory: sessionmaker[Session], ac
     run_agency(app, factory)
 
 
-def test_a_stranger_at_shift_start_blocks_dispatch_and_opens_a_case(
-        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as, gate) -> None:  # type: ignore[no-untyped-def]
+def test_a_stranger_at_shift_start_blocks_dispatch_and_opens_a_case(  # type: ignore[no-untyped-def]
+        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session],
+        act_as, gate) -> None:
     _active(client, screening_app, session_factory, act_as, "drv_f")
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     same = client.post("/api/v1/workers/drv_f/identity-checks", json={"selfie": SELFIE})
@@ -90,8 +91,9 @@ def test_no_reference_photo_means_no_match_is_possible(
     assert client.post("/api/v1/workers/drv_n/identity-checks", json={"selfie": SELFIE}).status_code == 409
 
 
-def test_a_notice_whose_window_passed_becomes_final(
-        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as) -> None:  # type: ignore[no-untyped-def]
+def test_a_notice_whose_window_passed_becomes_final(  # type: ignore[no-untyped-def]
+        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session],
+        act_as) -> None:
     assert apply(client, act_as, "drv_w", "002").status_code == 201  # a drug record: pre-adverse at once
     run_agency(screening_app, session_factory)
     deliver_messages(screening_app, session_factory)  # the notice reached them
@@ -115,8 +117,9 @@ def test_a_notice_whose_window_passed_becomes_final(
     assert client.post("/api/v1/applicants/drv_w/decision", json={"action": "reject"}).status_code == 200
 
 
-def test_yearly_rescreening_keeps_a_clear_worker_active_and_suspends_on_a_new_finding(
-        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as, gate) -> None:  # type: ignore[no-untyped-def]
+def test_yearly_rescreening_keeps_a_clear_worker_active_and_suspends_on_a_new_finding(  # type: ignore[no-untyped-def]
+        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session],
+        act_as, gate) -> None:
     _active(client, screening_app, session_factory, act_as, "drv_y")
     assert workers.schedule_rescreens(session_factory, agency="simulated") == 0  # not due for a year
     db.execute(update(Applicant).values(rescreen_due_at=utcnow() - timedelta(days=31)))
@@ -144,8 +147,8 @@ def ready_to_drive(session: Session, worker_id: str) -> None:
     from tripguard.workforce import agreements, training
 
     driver = Principal.for_roles("subject", worker_id, frozenset({Role.DRIVER}))
-    agreements.sign(session, principal=driver, sha256=agreements.in_force_for(session, principal=driver)[0].sha256, ip=None,
-                    user_agent=None)
+    agreements.sign(session, principal=driver, sha256=agreements.in_force_for(session, principal=driver)[0].sha256,
+                    ip=None, user_agent=None)
     for course_id, months in (("basics", None), ("refresher", 12)):
         content = course(refresher_months=months)
         content["modules"] = [dict(m) for m in content["modules"]]
@@ -226,15 +229,17 @@ def test_the_same_callback_ten_times_at_once_is_taken_once(tmp_path: Path) -> No
     site.state.engine.dispose()
 
 
-def test_a_selfie_that_is_not_a_picture_opens_no_case_and_is_not_kept(
-        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as) -> None:  # type: ignore[no-untyped-def]
+def test_a_selfie_that_is_not_a_picture_opens_no_case_and_is_not_kept(  # type: ignore[no-untyped-def]
+        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session],
+        act_as) -> None:
     refused = apply(client, act_as, "drv_p", "001", selfie=NOT_A_PICTURE)
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "selfie"
     assert db.get(Applicant, "drv_p") is None  # nothing stored
     _active(client, screening_app, session_factory, act_as, "drv_q")
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     for not_a_picture in (NOT_A_PICTURE, base64.b64encode(b"GIF89a" + b"\x00" * 40).decode(),
-                          picture_b64(9, size=(3000, 3)), base64.b64encode(picture(9, size=(256, 256), kind="JPEG")[:300]).decode()):
+                          picture_b64(9, size=(3000, 3)),
+                          base64.b64encode(picture(9, size=(256, 256), kind="JPEG")[:300]).decode()):
         answer = client.post("/api/v1/workers/drv_q/identity-checks", json={"selfie": not_a_picture})
         assert answer.status_code == 422, answer.text
         assert answer.json()["errors"][0]["field"] == "selfie"

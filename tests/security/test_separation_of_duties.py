@@ -113,7 +113,8 @@ def test_nobody_handles_their_own_data_request_or_erasure(client: TestClient, db
     assert client.post(f"/api/v1/me/requests/{filed['id']}/verify", json={"code": code},
                        headers=mine).json()["status"] == "verified"
     erasure = client.post("/api/v1/me/requests", json={"kind": "erasure"},
-                          headers={"Authorization": f"Bearer {subject_token('stf_DPO_B')}", "Idempotency-Key": "idem-0002"})
+                          headers={"Authorization": f"Bearer {subject_token('stf_DPO_B')}",
+                                   "Idempotency-Key": "idem-0002"})
     assert erasure.status_code == 202, erasure.text
 
     act_as(Role.PRIVACY_OFFICER, id="stf_DPO")

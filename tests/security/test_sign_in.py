@@ -56,7 +56,8 @@ def test_privileged_role_must_enrol_then_use_totp(client: TestClient, db: Sessio
     totp = pyotp.TOTP(secret)
     used_step = db.scalars(select(StaffAccount.totp_last_step).where(StaffAccount.username == "auditor.one")).one()
     next_code = totp.generate_otp(used_step + 1)
-    replay = client.post("/api/v1/auth/totp", json={"ticket": first.json()["ticket"], "code": totp.generate_otp(used_step)})
+    replay = client.post("/api/v1/auth/totp",
+                         json={"ticket": first.json()["ticket"], "code": totp.generate_otp(used_step)})
     assert replay.status_code == 401
     ok = client.post("/api/v1/auth/totp", json={"ticket": first.json()["ticket"], "code": next_code})
     assert ok.status_code == 200 and ok.json()["status"] == "signed_in"

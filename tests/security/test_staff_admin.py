@@ -19,7 +19,8 @@ def test_system_admin_creates_security_admin_grants(client: TestClient, db: Sess
                                                   "password": "another long passphrase"})
     assert created.status_code == 201 and created.json()["roles"] == []
     # The system administrator cannot grant roles.
-    assert client.put(f"/api/v1/staff/{created.json()['id']}/roles", json={"roles": ["investigator"]}).status_code == 403
+    assert client.put(f"/api/v1/staff/{created.json()['id']}/roles",
+                      json={"roles": ["investigator"]}).status_code == 403
     act_as(Role.SECURITY_ADMIN, id="stf_SECURITY")
     granted = client.put(f"/api/v1/staff/{created.json()['id']}/roles", json={"roles": ["investigator"]})
     assert granted.status_code == 200 and granted.json()["roles"] == ["investigator"]
@@ -38,7 +39,8 @@ def test_separated_admin_roles_cannot_be_combined(client: TestClient, db: Sessio
 def test_nobody_changes_their_own_roles(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
     me = builders.staff(db, "zhou.min", Role.SECURITY_ADMIN)
     act_as(Role.SECURITY_ADMIN, id=me.id)
-    assert client.put(f"/api/v1/staff/{me.id}/roles", json={"roles": ["security_admin", "investigator"]}).status_code == 409
+    assert client.put(f"/api/v1/staff/{me.id}/roles",
+                      json={"roles": ["security_admin", "investigator"]}).status_code == 409
 
 
 def test_disabling_revokes_sessions(client: TestClient, db: Session, act_as, app) -> None:  # type: ignore[no-untyped-def]
@@ -59,7 +61,8 @@ def test_unknown_staff_is_404_problem(client: TestClient, act_as) -> None:  # ty
 
 def test_weak_password_is_refused_with_the_field(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]
     act_as(Role.SYSTEM_ADMIN)
-    response = client.post("/api/v1/staff", json={"username": "he.yan", "display_name": "何燕", "password": "aaaaaaaaaaaaaa"})
+    response = client.post("/api/v1/staff",
+                           json={"username": "he.yan", "display_name": "何燕", "password": "aaaaaaaaaaaaaa"})
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "password"
 
 

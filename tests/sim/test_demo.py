@@ -52,8 +52,8 @@ def test_laps_and_runs_get_their_own_trip_ids_and_named_passengers() -> None:
     assert [e["passenger_id"] for e in started] == [cast.passenger(n).id for n in range(5)]
 
 
-def test_two_cities_started_one_after_the_other_send_different_trip_ids(app: FastAPI,
-                                                                         session_factory: sessionmaker[Session]) -> None:
+def test_two_cities_started_one_after_the_other_send_different_trip_ids(
+        app: FastAPI, session_factory: sessionmaker[Session]) -> None:
     def city() -> DemoCity:
         return DemoCity(session_factory, app.state.live_monitor, app.state.vault, IngestOptions(), trips=3)
 
@@ -151,8 +151,8 @@ def test_a_lap_heartbeats_presses_sos_and_names_its_callers(app: FastAPI, db: Se
     assert told == 2  # each caller's verified emergency contact
 
 
-def test_a_restart_ends_the_last_runs_trips_and_raises_no_false_gps_lost(app: FastAPI, db: Session,
-                                                                         session_factory: sessionmaker[Session]) -> None:
+def test_a_restart_ends_the_last_runs_trips_and_raises_no_false_gps_lost(
+        app: FastAPI, db: Session, session_factory: sessionmaker[Session]) -> None:
     """The server stops mid-lap; the next run closes what the last one left under way before the monitor is
     rebuilt, and sends trips of its own: no trip is taken for one whose GPS was lost."""
     first = DemoCity(session_factory, app.state.live_monitor, app.state.vault, IngestOptions(), trips=12)

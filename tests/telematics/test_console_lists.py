@@ -20,7 +20,8 @@ from tripguard.telematics.models import Device
 @pytest.fixture
 def devices(db: Session) -> None:
     now = utcnow()
-    rows = [Device(id="DEV_ON", vehicle_id="V1", installed_at=now, last_heartbeat_at=now, camera_ok=True, storage_ok=True),
+    rows = [Device(id="DEV_ON", vehicle_id="V1", installed_at=now, last_heartbeat_at=now, camera_ok=True,
+                   storage_ok=True),
             Device(id="DEV_OFF", vehicle_id="V2", installed_at=now, last_heartbeat_at=now - timedelta(hours=1)),
             Device(id="DEV_CAM", vehicle_id="V3", installed_at=now, last_heartbeat_at=now, camera_ok=False),
             Device(id="DEV_TAMPER", vehicle_id="V4", installed_at=now, last_heartbeat_at=now, tampered_at=now,

@@ -41,8 +41,9 @@ def test_an_sos_is_committed_while_a_large_batch_is_still_being_stored(tmp_path:
     app = create_app(make_settings(url, tmp_path / "keys", ingest_write_slice=SLICE))
     app.dependency_overrides[resolve_principal] = _as_caller
     t0 = time.time() - 3600
-    starts: list[dict[str, object]] = [{"type": "trip_started", "trip_id": f"SL{k}", "ts": _iso(t0), "vehicle_id": f"V{k}",
-                                        "pickup": [116.30, 39.90], "dropoff": [116.40, 39.90]} for k in range(TRIPS)]
+    starts: list[dict[str, object]] = [{"type": "trip_started", "trip_id": f"SL{k}", "ts": _iso(t0),
+                                        "vehicle_id": f"V{k}", "pickup": [116.30, 39.90], "dropoff": [116.40, 39.90]}
+                                       for k in range(TRIPS)]
     pings = [{"type": "ping", "trip_id": f"SL{k}", "ts": _iso(t0 + 15), "lon": 116.301, "lat": 39.90}
              for k in range(TRIPS)]
     storing = threading.Event()
@@ -153,8 +154,8 @@ def test_trips_that_ping_together_are_merged_in_different_batches(client: TestCl
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     t0 = time.time() - 3600
     count = 64
-    starts: list[dict[str, object]] = [{"type": "trip_started", "trip_id": f"CM{k}", "ts": _iso(t0), "pickup": [116.3, 39.9],
-               "dropoff": [116.4, 39.9]} for k in range(count)]
+    starts: list[dict[str, object]] = [{"type": "trip_started", "trip_id": f"CM{k}", "ts": _iso(t0),
+                                        "pickup": [116.3, 39.9], "dropoff": [116.4, 39.9]} for k in range(count)]
     assert client.post("/api/v1/telematics/events", content=ndjson(starts)).status_code == 200
     merged: list[int] = []
     compact_many = trips.compact_many

@@ -28,7 +28,8 @@ def gated(app: FastAPI, db: Session) -> FastAPI:
                                                                "webhook_url": "http://127.0.0.1:9/hooks"})
     now = utcnow()
     for vehicle_id, heard in (("veh_ok", now), ("veh_silent", now - timedelta(hours=2))):
-        db.add(Vehicle(id=vehicle_id, plate="粤B00001", colour="white", model="BYD Qin", created_at=now, updated_at=now))
+        db.add(Vehicle(id=vehicle_id, plate="粤B00001", colour="white", model="BYD Qin", created_at=now,
+                       updated_at=now))
         db.add(Device(id=f"dev_{vehicle_id}", vehicle_id=vehicle_id, installed_at=now - timedelta(days=30),
                       last_heartbeat_at=heard, camera_ok=True, storage_ok=True))
     db.commit()

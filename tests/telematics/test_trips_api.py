@@ -31,7 +31,8 @@ def test_a_trip_and_its_pings_are_kept_sealed(client: TestClient, db: Session, a
     post(client, ndjson(events[:6]))
     post(client, ndjson(events[6:]))
     trip = db.get(Trip, "T1")
-    assert trip is not None and (trip.status, trip.driver_id, trip.passenger_id, trip.points) == ("active", "D1", "P1", 12)
+    assert trip is not None \
+        and (trip.status, trip.driver_id, trip.passenger_id, trip.points) == ("active", "D1", "P1", 12)
     chunks = db.scalars(select(TrackChunk).where(TrackChunk.trip_id == "T1")).all()
     assert len(chunks) in (1, 2)  # one a batch, or one once merged (each trip at its own point of a 16-ping cycle)
     assert all(b"41.14" not in (c.packed or b"") and b"TGT1" not in (c.packed or b"") for c in chunks)

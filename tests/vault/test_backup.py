@@ -320,7 +320,8 @@ def test_backup_files_and_key_files_are_private(site: Settings, tmp_path: Path) 
             assert path.stat().st_mode & 0o077 == 0, path
 
 
-def test_a_key_backup_of_another_site_is_refused(site: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_key_backup_of_another_site_is_refused(site: Settings, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     file = tmp_path / "site.tgbk"
     cli_ok("backup", "create", str(file))
     empty = fresh_database(f"tg_other_{WORKER}", tmp_path / "other")

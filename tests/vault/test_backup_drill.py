@@ -60,7 +60,8 @@ def make_run(settings: Settings, tmp_path: Path) -> None:
 def controls(settings: Settings) -> dict[str, bool]:
     engine = make_engine(settings.database_url)
     with make_sessionmaker(engine)() as session:
-        results = {c.key: e.passed for c, e in assess(session, settings=settings, keys=key_source(settings), now=utcnow()).results}
+        results = {c.key: e.passed
+                   for c, e in assess(session, settings=settings, keys=key_source(settings), now=utcnow()).results}
     engine.dispose()
     return {key: results[key] for key in BACKUP_CONTROLS}
 

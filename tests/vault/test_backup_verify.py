@@ -53,7 +53,8 @@ def test_a_damaged_backup_fails_with_a_clear_message(site: Settings, tmp_path: P
     cli_ok("backup", "create", str(file))
     target = backup.keys_file_for(file) if "key backup" in damage else file
     data = bytearray(target.read_bytes())
-    expected = {"flip": "chunk 0 of the backup was altered", "flip in the key backup": "chunk 0 of the backup was altered",
+    expected = {"flip": "chunk 0 of the backup was altered",
+                "flip in the key backup": "chunk 0 of the backup was altered",
                 "cut": "cut off inside chunk 0", "cut at a chunk": "cut off: its final chunk is missing",
                 "header": "or the header it is bound to was changed"}[damage]
     if damage.startswith("flip"):

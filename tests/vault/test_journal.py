@@ -40,7 +40,8 @@ OVERRIDE = "--accept-journal-loss"
 
 
 def journal_files(folder: Path) -> dict[str, bytes | None]:
-    return {name: (folder / name).read_bytes() if (folder / name).exists() else None for name in (JOURNAL_FILE, HEAD_FILE)}
+    return {name: (folder / name).read_bytes() if (folder / name).exists() else None
+            for name in (JOURNAL_FILE, HEAD_FILE)}
 
 
 def put_journal(folder: Path, files: dict[str, bytes | None]) -> None:
@@ -220,7 +221,8 @@ def test_erase_then_delete_the_journal_then_restore_an_older_backup_is_refused(
     assert journal_files(site.key_dir) == {JOURNAL_FILE: None, HEAD_FILE: None}
 
     # No backup is made that could not say which erasures a restore must re-apply.
-    for command in (["backup", "create", str(tmp_path / "later.tgbk")], ["keys", "backup", str(tmp_path / "later.keys")]):
+    for command in (["backup", "create", str(tmp_path / "later.tgbk")],
+                    ["keys", "backup", str(tmp_path / "later.keys")]):
         result = CliRunner().invoke(cli, command)
         assert result.exit_code == 2 and "could not say which erasures" in result.output, result.output
     # `keys init` will not start a new one quietly either ...

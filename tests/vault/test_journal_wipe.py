@@ -1,6 +1,6 @@
-"""Found by the outside review of #26: someone who can write to the key folder but holds no keyring deletes the journal, its
-head, backup-keys.json and backups.jsonl. The folder then looks "never used", TripGuard silently starts a new,
-empty journal, and the documented way to restore an older backup (`keys backup NOW.keys`, then
+"""Found by the outside review of #26: someone who can write to the key folder but holds no keyring deletes the
+journal, its head, backup-keys.json and backups.jsonl. The folder then looks "never used", TripGuard silently starts
+a new, empty journal, and the documented way to restore an older backup (`keys backup NOW.keys`, then
 `backup restore OLD --keys NOW.keys`) brings an erased person back un-erased: exit 0, no override, no audit.
 
 docs/operations.md, "Threat model": a journal lost, deleted, emptied ... by someone who can write to the key

@@ -108,7 +108,8 @@ def tones(page: Any, hz: int | None = None) -> int:
 
 
 def wait_for_tones(page: Any, more_than: int, hz: int | None = None, timeout: int = 5_000) -> None:
-    page.wait_for_function("([n, hz]) => window.__tones.filter(t => t.running && (hz === null || t.hz === hz)).length > n",
+    page.wait_for_function("([n, hz]) => "
+                           "window.__tones.filter(t => t.running && (hz === null || t.hz === hz)).length > n",
                            arg=[more_than, hz], timeout=timeout)
 
 

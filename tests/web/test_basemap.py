@@ -80,7 +80,8 @@ def test_each_map_page_draws_the_configured_base_map_or_says_there_is_none(
         assert ("本页没有街道地图" if name == "share" else "未配置底图") in notice.group(1)  # in the reader's language
         assert "data-testid=\"map-tiles-failed\"" not in page
         return
-    assert "map-notice\" role=\"note\"" not in page and "TRIPGUARD_MAP_TILES_URL" not in page.split('data-testid="map-tiles-failed"')[0]
+    assert "map-notice\" role=\"note\"" not in page \
+        and "TRIPGUARD_MAP_TILES_URL" not in page.split('data-testid="map-tiles-failed"')[0]
     assert 'data-testid="map-tiles-failed" hidden' in page  # shown by the page only when tiles fail
     assert data["tiles"] == AMAP["map_tiles_url"] and data["attribution"] == AMAP["map_tiles_attribution"]
     assert data["attribution-url"] == "https://www.amap.com/" and data["subdomains"] == "1234"
@@ -105,7 +106,8 @@ def test_the_positions_in_the_page_stay_wgs84_whatever_the_tiles(
     act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
     events = [{"type": "trip_started", "trip_id": "TB", "ts": "2026-03-01T08:00:00Z", "passenger_id": "P1",
                "pickup": BEIJING[0], "dropoff": BEIJING[-1], "route": BEIJING},
-              {"type": "ping", "trip_id": "TB", "ts": "2026-03-01T08:00:15Z", "lon": BEIJING[2][0], "lat": BEIJING[2][1]}]
+              {"type": "ping", "trip_id": "TB", "ts": "2026-03-01T08:00:15Z", "lon": BEIJING[2][0],
+               "lat": BEIJING[2][1]}]
     assert post(client, ndjson(events)).status_code == 200
     act_as(Role.PASSENGER, kind="subject", id="P1")
     created = client.post("/api/v1/trips/TB/shares")

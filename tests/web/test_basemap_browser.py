@@ -204,7 +204,8 @@ def test_without_a_tile_source_the_map_says_so_and_how_to_set_it(browser: Any, l
         notice = page.get_by_test_id("map-notice")
         notice.wait_for(state="visible")
         assert "本页没有街道地图" in notice.inner_text() and "TRIPGUARD_MAP_TILES_URL" in notice.inner_text()
-        page.locator("#map.leaflet-container path.leaflet-interactive").first.wait_for(state="attached")  # drawn under it
+        # a path is drawn under the notice
+        page.locator("#map.leaflet-container path.leaflet-interactive").first.wait_for(state="attached")
         assert on_top(page, notice)
         assert page.locator("img.leaflet-tile").count() == 0
     finally:
@@ -212,7 +213,8 @@ def test_without_a_tile_source_the_map_says_so_and_how_to_set_it(browser: Any, l
 
 
 def test_the_browsers_transform_is_the_servers(browser: Any, gcj_site: LiveServer) -> None:
-    """console/static/basemap.js against telematics/ingest/geo.py: a grid over China and its borders, each rectangle's edges."""
+    """console/static/basemap.js against telematics/ingest/geo.py: a grid over China and its borders, each
+    rectangle's edges."""
     points = [(73 + i * 0.61, 17 + j * 0.37) for i in range(107) for j in range(105)]
     for west, south, east, north in GCJ02_AREA:
         points += [(west, south), (east, north), (west - 1e-7, south), (east + 1e-7, north), (east, south - 1e-7)]

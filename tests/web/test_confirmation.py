@@ -56,7 +56,8 @@ def test_a_real_retention_run_asks_first_and_a_dry_run_does_not(client: TestClie
     real = client.post("/console/privacy/retention/run", data={"mode": "real", "confirm": "yes"},
                        follow_redirects=False)
     assert real.status_code == 303
-    runs = db.scalars(select(RetentionRun).order_by(RetentionRun.started_at)).all()  # PostgreSQL returns rows in no set order
+    # PostgreSQL returns rows in no set order
+    runs = db.scalars(select(RetentionRun).order_by(RetentionRun.started_at)).all()
     assert [r.dry_run for r in runs[before:]] == [True, False]
     assert db.scalar(select(AuditEntry).where(AuditEntry.action == "retention.run",
                                               AuditEntry.target_id == runs[-1].id)) is not None

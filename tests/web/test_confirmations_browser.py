@@ -113,7 +113,8 @@ def _seed(session: Session, settings: Any) -> dict[str, str]:
         ids[f"violation.{name}"] = violation.id
         if name != "sanction":
             sanction = discipline.decide(session, actor=TEST_ACTOR, violation_id=violation.id, kind="suspension")
-            discipline.appeal(session, vault=vault, principal=Principal.for_roles("staff", f"stf_{name.upper()}", frozenset()),
+            discipline.appeal(session, vault=vault,
+                              principal=Principal.for_roles("staff", f"stf_{name.upper()}", frozenset()),
                               sanction_id=sanction.id, text="我在处理工单")
             ids[f"sanction.{name}"] = sanction.id
     return ids

@@ -24,8 +24,8 @@ def seed(db: Session) -> None:
         db.add(Incident(id=f"inc_D{n}", source=source, severity="high", status=status, silent=False,
                         created_at=raised, ack_due_at=raised + timedelta(minutes=1)))
     for n, (minutes, kind) in enumerate([(5, "long_stop"), (20, "route_deviation"), (90, "long_stop")]):
-        db.add(TripAlert(id=f"alr_D{n}", trip_id="T1", kind=kind, severity="medium", ts=NOW - timedelta(minutes=minutes),
-                         evidence={}, received_at=NOW))
+        db.add(TripAlert(id=f"alr_D{n}", trip_id="T1", kind=kind, severity="medium",
+                         ts=NOW - timedelta(minutes=minutes), evidence={}, received_at=NOW))
     db.flush()
 
 

@@ -175,7 +175,8 @@ README_STEPS = ("`screener` → Screening queue → D-DEMO-APPLICANT", "send the
                 "`kitchen` → Orders → O-DEMO-1 → Print (PDF)", "`tripguard demo token --role courier --sub K-DEMO-1`",
                 "`POST /api/v1/orders/O-DEMO-1/pickup` with the label's pickup code",
                 "then `…/handover` with the code texted to the customer (`admin` → Messages sent)",
-                "the printed courier's `/training#token=…` link", "`supervisor` → Reports (download the quarter's report)",
+                "the printed courier's `/training#token=…` link",
+                "`supervisor` → Reports (download the quarter's report)",
                 "before signing the confidentiality agreement in force: a page that needs it says so and links to it")
 
 

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.browser
 def serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
     server = subprocess.Popen([TRIPGUARD, "serve", "--port", str(port)], env=process_env(settings),
                               stdout=subprocess.DEVNULL, stderr=log.open("a"))
-    wait_healthy(f"http://127.0.0.1:{port}", server, log, 90)  # a bound, not a target: imports are slow on a busy machine
+    # 90 s: a bound, not a target: imports are slow on a busy machine
+    wait_healthy(f"http://127.0.0.1:{port}", server, log, 90)
     return server
 
 

@@ -89,7 +89,8 @@ def seed(client: TestClient, db: Session, act_as) -> dict[str, str]:  # type: ig
     act_as(Role.SAFETY_AGENT, id=agent.id)
     for form in ({"action": "acknowledge"}, {"action": "assign", "assignee": "me"},
                  {"action": "note", "note": "已联系乘客，情况稳定"}):
-        assert client.post(f"/console/incidents/{incident}/action", data=form, follow_redirects=False).status_code == 303
+        assert client.post(f"/console/incidents/{incident}/action", data=form,
+                           follow_redirects=False).status_code == 303
 
     # An applicant with findings, taken by a named officer; another who sent no selfie (liveness not checked).
     seed_screening(client, db, act_as)
@@ -126,8 +127,8 @@ def seed(client: TestClient, db: Session, act_as) -> dict[str, str]:  # type: ig
     act_as(Role.HR_OFFICER, id=hr.id)
     sanction = client.post(f"/api/v1/violations/{violation['id']}/sanctions", json={"kind": "suspension", "days": 3})
     act_as(Role.COURIER, kind="subject", id="R_ZH")
-    assert client.post(f"/api/v1/me/sanctions/{sanction.json()['id']}/appeal", json={"text": "我没有联系"}).status_code \
-        == 200
+    assert client.post(f"/api/v1/me/sanctions/{sanction.json()['id']}/appeal",
+                       json={"text": "我没有联系"}).status_code == 200
 
     # A breach with categories, investigated; a retention dry run; a legal hold; roles changed by a named
     # administrator.
@@ -142,11 +143,14 @@ def seed(client: TestClient, db: Session, act_as) -> dict[str, str]:  # type: ig
                        json={"reader_id": agent.id}).status_code == 200
     closed = client.post("/api/v1/privacy/breaches", json={
         "title": "误发短信", "serious": False, "occurred_from": (now - timedelta(days=2)).isoformat(),
-        "occurred_to": (now - timedelta(days=1)).isoformat(), "categories": ["user.contact.address"], "cause": "模板错误",
-        "harm": "地址外泄", "measures": "已更正模板", "advice": "无需操作", "contact": "privacy@example.com"}).json()
+        "occurred_to": (now - timedelta(days=1)).isoformat(), "categories": ["user.contact.address"],
+        "cause": "模板错误", "harm": "地址外泄", "measures": "已更正模板", "advice": "无需操作",
+        "contact": "privacy@example.com"}).json()
     assert client.post(f"/api/v1/privacy/breaches/{closed['id']}/close").status_code == 200
-    assert client.post("/console/privacy/retention/run", data={"mode": "dry"}, follow_redirects=False).status_code == 303
-    assert client.post("/console/privacy/holds", data={"subject_id": "P1", "case_ref": incident, "reason": "案件调查中"},
+    assert client.post("/console/privacy/retention/run", data={"mode": "dry"},
+                       follow_redirects=False).status_code == 303
+    assert client.post("/console/privacy/holds",
+                       data={"subject_id": "P1", "case_ref": incident, "reason": "案件调查中"},
                        follow_redirects=False).status_code == 303
     act_as(Role.SECURITY_ADMIN, id=admin.id)
     assert client.put(f"/api/v1/staff/{support.id}/roles", json={"roles": ["support_agent", "investigator"]}

@@ -112,7 +112,8 @@ def test_a_trip_link_in_the_redrawn_live_list_can_be_clicked(browser: Any, live_
     page.locator("tr[data-trip='STEADY'] a").wait_for()
 
     press_on(page, "tr[data-trip='STEADY'] a")
-    post_events(live_server, [ping(2, ROUTE[1][0])])  # the trip moves: the list is redrawn (new rows, new links) every 250 ms
+    # The trip moves: the list is redrawn (new rows, new links) every 250 ms.
+    post_events(live_server, [ping(2, ROUTE[1][0])])
     page.wait_for_timeout(PRESS_MS)
     page.mouse.up()
     page.wait_for_url("**/console/trips/STEADY")

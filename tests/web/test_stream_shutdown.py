@@ -24,8 +24,8 @@ def test_stopping_the_server_ends_open_streams_and_the_process(cli_site: Setting
         staff(session, "agent.li", Role.SAFETY_AGENT)
     port = free_port()
     log = tmp_path / "serve.log"
-    server = subprocess.Popen([TRIPGUARD, "serve", "--port", str(port)], env=process_env(cli_site), stdout=subprocess.DEVNULL,
-                              stderr=log.open("w"))
+    server = subprocess.Popen([TRIPGUARD, "serve", "--port", str(port)], env=process_env(cli_site),
+                              stdout=subprocess.DEVNULL, stderr=log.open("w"))
     try:
         base = f"http://127.0.0.1:{port}"
         wait_healthy(base, server, log, 90)  # a bound, not a target: imports are slow on a busy machine

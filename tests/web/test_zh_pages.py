@@ -17,7 +17,8 @@ from tests.web.untranslated import english_words
 from tripguard.security.permissions import STAFF_ROLES, TOTP_REQUIRED_ROLES, Role
 
 LINK = re.compile(r'href="(/console[^"#]*)"')
-NOT_PAGES = ("/console/sign-out", "/console/reports/quarterly", "/console/lang/", "/stream", "/snapshot", ".csv", "format=csv", "/rows", "/verify")
+NOT_PAGES = ("/console/sign-out", "/console/reports/quarterly", "/console/lang/", "/stream", "/snapshot", ".csv",
+             "format=csv", "/rows", "/verify")
 
 
 def seed(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
@@ -58,8 +59,8 @@ def seed_workforce(client: TestClient, db: Session, act_as) -> None:  # type: ig
     act_as(Role.HR_OFFICER, id="stf_HR_ZH")
     sanction = client.post(f"/api/v1/violations/{violation['id']}/sanctions", json={"kind": "suspension", "days": 3})
     act_as(Role.COURIER, kind="subject", id="R_ZH")
-    assert client.post(f"/api/v1/me/sanctions/{sanction.json()['id']}/appeal", json={"text": "我没有联系"}).status_code \
-        == 200
+    assert client.post(f"/api/v1/me/sanctions/{sanction.json()['id']}/appeal",
+                       json={"text": "我没有联系"}).status_code == 200
 
 
 def seed_screening(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]

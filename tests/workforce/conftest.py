@@ -12,9 +12,11 @@ from tripguard.security.permissions import Role
 
 def course(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "kind": "confidentiality", "audience": "worker", "title_zh": "顾客信息保密", "title_en": "Keeping customers' data",
+        "kind": "confidentiality", "audience": "worker", "title_zh": "顾客信息保密",
+        "title_en": "Keeping customers' data",
         "modules": [{"title_zh": "只为送达而用", "title_en": "Only to deliver",
-                     "body_zh": "顾客的电话和地址只用于本单送达。", "body_en": "Use the phone and address only to deliver."}],
+                     "body_zh": "顾客的电话和地址只用于本单送达。",
+                     "body_en": "Use the phone and address only to deliver."}],
         "quiz": [{"text_zh": "送达后可以保存顾客电话吗？", "text_en": "May you keep the phone after delivery?",
                   "options_zh": ["可以", "不可以"], "options_en": ["Yes", "No"], "answer": 1},
                  {"text_zh": "联系顾客用什么号码？", "text_en": "Which number do you call the customer on?",

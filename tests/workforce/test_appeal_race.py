@@ -31,8 +31,9 @@ def test_parallel_appeals_file_one_and_parallel_decisions_decide_once(tmp_path: 
     factory = make_sessionmaker(engine)
     hr = Actor("staff", "stf_HR")
     with unit_of_work(factory) as session:
-        violation = discipline.raise_violation(session, vault=vault, actor=Actor("staff", "stf_SUP"), offender_type="worker",
-                                               offender_id="rdr_1", kind="conduct", summary="辱骂顾客",
+        violation = discipline.raise_violation(session, vault=vault, actor=Actor("staff", "stf_SUP"),
+                                               offender_type="worker", offender_id="rdr_1", kind="conduct",
+                                               summary="辱骂顾客",
                                                evidence={"complaints": ["cmp_1"]})
         sanction_id = discipline.decide(session, actor=hr, violation_id=violation.id, kind="fine",
                                         amount_fen=5000).id

@@ -95,7 +95,8 @@ def test_publishing_an_agreement_version_asks_first(client: TestClient, db: Sess
     assert f'data-confirm="{PUBLISH_AGREEMENT.question}"' in page
     url = "/console/training/agreements"
     form = {"audience": "staff", "version": "2026-12", "title_zh": "员工保密承诺书（第二版）",
-            "title_en": "Staff commitment, v2", "body_zh": "第二版：不得拍摄屏幕。", "body_en": "v2: no photos of screens."}
+            "title_en": "Staff commitment, v2", "body_zh": "第二版：不得拍摄屏幕。",
+            "body_en": "v2: no photos of screens."}
     asks_first(client, url, form, question=PUBLISH_AGREEMENT.question, consequence=PUBLISH_AGREEMENT.consequence)
     assert db.scalars(select(Agreement)).all() == [] and _audited(db, "agreement.publish", "staff/2026-12") == []
     assert confirmed(client, url, form).status_code == 303

@@ -84,7 +84,8 @@ def test_staff_open_no_personal_data_before_signing_the_agreement_in_force(
     assert client.get("/api/v1/subjects/cus_0?purpose=subject_request").status_code == 200
 
     act_as(Role.TRAINER)
-    body = {"title_zh": "员工保密承诺书（第二版）", "title_en": "Staff commitment, v2", "body_zh": "第二版", "body_en": "v2"}
+    body = {"title_zh": "员工保密承诺书（第二版）", "title_en": "Staff commitment, v2", "body_zh": "第二版",
+            "body_en": "v2"}
     assert client.put("/api/v1/agreements/staff/v2", json=body).status_code == 201
     assert client.put("/api/v1/agreements/staff/v2", json=body).status_code == 200  # a retry
     assert client.put("/api/v1/agreements/staff/v2", json=body | {"body_en": "changed"}).status_code == 409
@@ -101,7 +102,8 @@ def test_a_courier_opens_no_order_before_signing(client: TestClient, db: Session
     act_as(Role.TRAINER)  # a new version of the workers' agreement: cou_5 has not signed it
     assert client.put("/api/v1/agreements/worker/2026-12", json={
         "title_zh": "骑手保密协议（2026年12月）", "title_en": "Couriers' confidentiality agreement (Dec 2026)",
-        "body_zh": "新增：不得拍摄顾客门牌。", "body_en": "New: no photos of the customer's door number."}).status_code == 201
+        "body_zh": "新增：不得拍摄顾客门牌。",
+        "body_en": "New: no photos of the customer's door number."}).status_code == 201
     act_as(Role.COURIER, kind="subject", id="cou_5", signed=False)
     refused = client.get("/api/v1/orders/O5")
     assert refused.status_code == 403 and refused.json()["type"] == "/problems/agreement-unsigned"
@@ -181,7 +183,8 @@ def test_every_way_to_personal_data_asks_for_the_signature(client: TestClient, d
                               params={"purpose": "emergency", "reason": "alert on the trip"}))
     assert refused(client.get("/console/live/snapshot"))
     act_as(Role.MERCHANT, id="stf_KITCHEN_UNSIGNED", signed=False)
-    db.execute(update(MerchantStaff).where(MerchantStaff.staff_id == kitchen_id).values(staff_id="stf_KITCHEN_UNSIGNED"))
+    db.execute(update(MerchantStaff).where(MerchantStaff.staff_id == kitchen_id)
+               .values(staff_id="stf_KITCHEN_UNSIGNED"))
     db.commit()
     assert refused(client.get("/api/v1/orders/O6/label"))
     act_as(Role.SAFETY_AGENT, id="stf_SIGNED")

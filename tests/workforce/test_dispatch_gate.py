@@ -95,7 +95,7 @@ def test_a_driver_needs_a_vehicle_whose_monitoring_device_works(
 
     assert client.post("/api/v1/telematics/events", json=[beat(now)]).status_code in (200, 202)
     assert gate("drv_car", vehicle_id="veh_1")["eligible"] is True
-    assert client.post("/api/v1/telematics/events", json=[beat(now + timedelta(seconds=1), camera_ok=False)]).status_code \
-        in (200, 202)
+    assert client.post("/api/v1/telematics/events",
+                       json=[beat(now + timedelta(seconds=1), camera_ok=False)]).status_code in (200, 202)
     assert blockers(gate("drv_car", vehicle_id="veh_1")) == ["device.faulty"]
     assert gate("drv_car", vehicle_id="veh_1")["blockers"][0]["ref"] == "dev_1"

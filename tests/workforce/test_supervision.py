@@ -107,7 +107,8 @@ def _unassigned(db: Session, session_factory: sessionmaker[Session]) -> list[tup
     audit.sequence_all(db)
     db.commit()
     run_rules(session_factory, limits=Thresholds(working_from=time(0), working_until=time(23, 59, 59, 999999)))
-    return sorted((f.actor_id, f.record, f.count) for f in db.scalars(select(Finding).where(Finding.rule == "unassigned")))
+    return sorted((f.actor_id, f.record, f.count)
+                  for f in db.scalars(select(Finding).where(Finding.rule == "unassigned")))
 
 
 def test_an_agent_opening_a_waiting_case_from_the_queue_is_no_finding(

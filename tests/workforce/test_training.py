@@ -41,8 +41,9 @@ def test_a_course_holds_together_and_changes_raise_its_version(client: TestClien
     assert client.get("/api/v1/courses").status_code == 403
 
 
-def test_coverage_and_satisfaction_of_a_known_set_of_workers(
-        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session], act_as) -> None:  # type: ignore[no-untyped-def]
+def test_coverage_and_satisfaction_of_a_known_set_of_workers(  # type: ignore[no-untyped-def]
+        client: TestClient, screening_app: FastAPI, db: Session, session_factory: sessionmaker[Session],
+        act_as) -> None:
     put_course(client, act_as, "for-all")  # required for drivers and couriers
     put_course(client, act_as, "for-drivers", audience="driver")
     put_course(client, act_as, "optional", required=False)

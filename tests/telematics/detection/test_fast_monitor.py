@@ -31,7 +31,8 @@ CONFIG = MonitorConfig(deviation_seconds=20, stop_seconds=60, gps_lost_seconds=4
 
 
 def key(alert: Alert) -> tuple[object, ...]:
-    return (alert.trip_id, alert.kind, alert.ts, repr(alert.lon), repr(alert.lat), json.dumps(alert.evidence, sort_keys=True))
+    return (alert.trip_id, alert.kind, alert.ts, repr(alert.lon), repr(alert.lat),
+            json.dumps(alert.evidence, sort_keys=True))
 
 
 def reference(events: list[Event], config: MonitorConfig = CONFIG) -> list[tuple[object, ...]]:

@@ -22,7 +22,8 @@ async def _until(check, seconds: float = 10.0) -> None:  # type: ignore[no-untyp
 
 
 def test_an_update_published_by_one_process_reaches_the_viewers_of_every_replica(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    settings = make_settings("sqlite://", tmp_path, bus_url="nats://127.0.0.1:4222", bus_name=f"f{uuid.uuid4().hex[:8]}")
+    settings = make_settings("sqlite://", tmp_path, bus_url="nats://127.0.0.1:4222",
+                             bus_name=f"f{uuid.uuid4().hex[:8]}")
 
     async def scenario() -> None:
         worker_feed, replica_a, replica_b = LiveFeed(), LiveFeed(), LiveFeed()

@@ -47,7 +47,8 @@ def shown(session: Session) -> list[tuple[str, str, list[str]]]:
 
 def found_by_breach(session: Session, reader_id: str) -> list[str]:
     breach = breaches.open_breach(session, actor=TEST_ACTOR, title="agent account misused", serious=False,
-                                  occurred_from=utcnow() - timedelta(hours=1), occurred_to=utcnow() + timedelta(hours=1),
+                                  occurred_from=utcnow() - timedelta(hours=1),
+                                  occurred_to=utcnow() + timedelta(hours=1),
                                   categories=["user.location"], cause="c", harm="h", measures="m", advice="a",
                                   contact="privacy@example.com")
     return breaches.investigate(session, actor=TEST_ACTOR, breach_id=breach.id, reader_id=reader_id, since=None,

@@ -223,7 +223,8 @@ def test_route_deviation_neither_starts_nor_resets_on_a_jump() -> None:
 
 
 def test_speeding_needs_consecutive_plausible_speeds() -> None:
-    fast = [Ping("T1", T0 + t, ROUTE[t // 15][0], 41.14, speed_mps=45 if t // 15 % 3 else 20) for t in range(0, 300, 15)]
+    fast = [Ping("T1", T0 + t, ROUTE[t // 15][0], 41.14, speed_mps=45 if t // 15 % 3 else 20)
+            for t in range(0, 300, 15)]
     assert both([start(), *fast]) == []  # over the limit two fixes in three, never confirmed as ended or begun
     steady = [Ping("T1", T0 + t, ROUTE[t // 15][0], 41.14, speed_mps=45) for t in range(0, 120, 15)]
     assert kinds(both([start(), *steady])) == ["speeding"]

@@ -104,7 +104,8 @@ def test_a_killed_monitor_worker_loses_and_repeats_nothing(cli_site: Settings, t
             while not app.state.nats.connected and time.monotonic() < deadline:
                 time.sleep(0.05)
             deadline = time.monotonic() + 120  # each worker runs its own shards (imports are slow on a busy machine)
-            while not (all(f'tripguard_monitor_shard_owned{{shard="{n}"}} 1.0' in _metrics(metrics_port) for n in (2, 3))
+            while not (all(f'tripguard_monitor_shard_owned{{shard="{n}"}} 1.0' in _metrics(metrics_port)
+                           for n in (2, 3))
                        and all(f'tripguard_monitor_shard_owned{{shard="{n}"}} 1.0' in _metrics(first_port)
                                for n in (0, 1))):
                 assert time.monotonic() < deadline and second.poll() is None and first.poll() is None, (

@@ -40,7 +40,8 @@ def test_registry_status_and_rates(client: TestClient, act_as) -> None:  # type:
     devices = {d["id"]: d for d in client.get("/api/v1/telematics/devices").json()}
     assert devices["DEV1"]["status"] == "online" and devices["DEV2"]["status"] == "offline"
     kpi = client.get("/api/v1/telematics/kpi/devices", params={"hours": 24}).json()
-    assert (kpi["vehicles"], kpi["vehicles_with_device"], kpi["devices_installed"], kpi["devices_heard"]) == (3, 2, 2, 1)
+    assert (kpi["vehicles"], kpi["vehicles_with_device"], kpi["devices_installed"],
+            kpi["devices_heard"]) == (3, 2, 2, 1)
     assert abs(kpi["install_rate"] - 2 / 3) < 1e-9 and kpi["operating_rate"] == 0.5
 
 

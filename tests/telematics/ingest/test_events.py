@@ -104,7 +104,8 @@ lines = st.one_of(
               st.sampled_from(["wgs84", "gcj02"])),
     st.just('{"type": "trip_ended", "trip_id": "T1", "ts": "2026-03-01T08:05:00Z"}'),
     st.just('{"type": "device_heartbeat", "device_id": "D", "vehicle_id": "V", "ts": "2026-03-01T08:05:00Z"}'),
-    st.sampled_from(["not json", "[1]", "", '{"type": "ping"} trailing', ' {"type": "x", "ts": "2026-03-01T08:00:00Z"}']),
+    st.sampled_from(["not json", "[1]", "", '{"type": "ping"} trailing',
+                     ' {"type": "x", "ts": "2026-03-01T08:00:00Z"}']),
 )
 
 

@@ -60,7 +60,8 @@ def test_stored_alert_positions_are_sealed_and_the_plain_columns_go(tmp_path: Pa
         assert "position" in columns and not {"lon", "lat"} & columns
         vault = build_vault(get_settings())
         with Session(engine) as session:
-            alerts = {alert_id: TripAlert(id=alert_id, trip_id=trip_id, position=position) for alert_id, trip_id, position
+            alerts = {alert_id: TripAlert(id=alert_id, trip_id=trip_id, position=position)
+                      for alert_id, trip_id, position
                       in session.execute(text("SELECT id, trip_id, position FROM telematics_alerts"))}
             opened = {alert_id: trips.open_alert_position(session, vault=vault,
                                                           alert=alert) for alert_id, alert in alerts.items()}
