@@ -14,11 +14,12 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import xstatic.pkg.leaflet
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute
 
 from tripguard.audit import api as audit_api
 from tripguard.audit import tasks as audit_tasks
@@ -39,6 +40,7 @@ from tripguard.core.messaging import NatsLink
 from tripguard.core.middleware import BodyFirstMiddleware, RequestContextMiddleware
 from tripguard.core.migrations import head_revision
 from tripguard.core.openapi import install_openapi
+from tripguard.core.routes import ServingAppMiddleware, ServingAppOverrides
 from tripguard.core.scheduler import Job
 from tripguard.core.settings import Settings, get_settings
 from tripguard.delivery import console as delivery_console
@@ -377,6 +379,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.fast_reader.close()
 
 
+@functools.cache
+def api_routes() -> tuple[BaseRoute, ...]:
+    """Every router of the app, included once per process: FastAPI builds an included router's routes on
+    the first request that needs them, and keeps them in the inclusion (`core.routes`, "Routes built once
+    per process"). Every app made in this process serves these same inclusions."""
+    router = APIRouter(dependencies=[AdmitFirst], dependency_overrides_provider=ServingAppOverrides())
+    # Routes are matched in order (twice per request); the busiest machine paths go first: the dispatch
+    # gate (asked before every dispatch), SOS and ingest.
+    for included in (eligibility_router, safety_router, telematics_router, health_router, security_router,
+                     audit_api.router(AUDIT_GATE), privacy_router, feedback_router, screening_router,
+                     delivery_router, workforce_router, reporting_router, regulator_router, home_router,
+                     shell_router, root_router,
+                     *CONSOLE_ROUTERS, share_router, screening_pages.router, workforce_pages.router):
+        router.include_router(included)
+    return tuple(router.routes)
+
+
 def create_app(settings: Settings | None = None, *, session_factory: sessionmaker[Session] | None = None) -> FastAPI:
     wire()  # every package's registrations, before the settings are checked
     settings = settings or get_settings()
@@ -438,29 +457,8 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
                        timeout_seconds=settings.body_timeout_seconds)
     app.add_middleware(RequestContextMiddleware, hsts=settings.uses_tls,
                        image_origins=tile_origins(settings.map_tiles_url, settings.map_tiles_subdomains))
-    # Routes are matched in order (twice per request); the busiest machine paths go first: the dispatch
-    # gate (asked before every dispatch), SOS and ingest.
-    app.include_router(eligibility_router)
-    app.include_router(safety_router)
-    app.include_router(telematics_router)
-    app.include_router(health_router)
-    app.include_router(security_router)
-    app.include_router(audit_api.router(AUDIT_GATE))
-    app.include_router(privacy_router)
-    app.include_router(feedback_router)
-    app.include_router(screening_router)
-    app.include_router(delivery_router)
-    app.include_router(workforce_router)
-    app.include_router(reporting_router)
-    app.include_router(regulator_router)
-    app.include_router(home_router)
-    app.include_router(shell_router)
-    app.include_router(root_router)
-    for console_router in CONSOLE_ROUTERS:
-        app.include_router(console_router)
-    app.include_router(share_router)
-    app.include_router(screening_pages.router)
-    app.include_router(workforce_pages.router)
+    app.add_middleware(ServingAppMiddleware)  # the shared routes read this app's dependency overrides
+    app.router.routes.extend(api_routes())
     app.mount("/static/leaflet", StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR), name="leaflet")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_openapi(app, declared_permission)
