@@ -19,7 +19,6 @@ from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Tabl
 from tripguard.core import i18n
 from tripguard.core.i18n import N_
 from tripguard.core.pdf import RENDERING, font
-from tripguard.reporting import charts
 from tripguard.reporting.kpis import Result
 from tripguard.reporting.quarterly import QuarterlyReport
 
@@ -97,6 +96,7 @@ def to_csv(report: QuarterlyReport, locale: str) -> bytes:
 
 def to_html(report: QuarterlyReport, locale: str, timezone: str) -> bytes:
     from tripguard.console.rendering import env  # the console's templates and filters
+    from tripguard.reporting import charts  # matplotlib: imported by the processes that draw a report only
 
     with language(locale):
         svg = {"targets": charts.plan_targets(report, "svg").decode(),
@@ -110,6 +110,8 @@ def to_html(report: QuarterlyReport, locale: str, timezone: str) -> bytes:
 
 
 def to_pdf(report: QuarterlyReport, locale: str, timezone: str) -> bytes:
+    from tripguard.reporting import charts  # matplotlib: imported by the processes that draw a report only
+
     face = font()
     with language(locale):
         targets_png = charts.plan_targets(report, "png")
