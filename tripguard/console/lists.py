@@ -55,6 +55,7 @@ class Filter:
 @dataclass(frozen=True)
 class ListSpec:
     name: str
+    model: type[Any]  # the table listed: a page lists its rows unless its domain's service gives a narrower query
     columns: Sequence[Column]
     default_sort: str
     default_descending: bool = True
@@ -141,13 +142,19 @@ def _ordered(statement: Select[Any], spec: ListSpec, query: ListQuery) -> Select
     return statement.order_by(*order)
 
 
+def _source(spec: ListSpec, statement: Select[Any] | None) -> Select[Any]:
+    return select(spec.model) if statement is None else statement
+
+
 def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def fetch(session: Session, *, statement: Select[Any], spec: ListSpec, query: ListQuery,
+def fetch(session: Session, *, spec: ListSpec, query: ListQuery, statement: Select[Any] | None = None,
           scalars: bool = True) -> ListPage:
-    where = filtered(statement, spec, query)
+    """A page of the list (`statement`: a narrower query than all of `spec.model`'s rows, from the domain's
+    service), with the total."""
+    where = filtered(_source(spec, statement), spec, query)
     total = session.scalar(select(func.count()).select_from(where.order_by(None).subquery())) or 0
     last_page = max(1, -(-total // query.size))
     shown = ListQuery(query.sort, query.descending, query.filters, query.search, min(query.page, last_page), query.size)
@@ -201,13 +208,13 @@ def reader_cells(request: Request, session: Session) -> Iterator[Cells]:
         i18n.current_locale.reset(token)
 
 
-def csv_response(request: Request, session: Session, principal: Principal, statement: Select[Any], spec: ListSpec,
-                 query: ListQuery, *, header: list[str], row: Callable[[Any, Cells], list[object]],
+def csv_response(request: Request, session: Session, principal: Principal, spec: ListSpec, query: ListQuery, *,
+                 header: list[str], row: Callable[[Any, Cells], list[object]], statement: Select[Any] | None = None,
                  scalars: bool = True) -> StreamingResponse:
     """The whole filtered list (up to EXPORT_LIMIT rows) as CSV, in its sort order, in the reader's language
     (`header`: msgids; `row` makes a row's cells through `Cells`) and the operator's zone. Audited: a bulk
     export."""
-    where = _ordered(filtered(statement, spec, query), spec, query).limit(EXPORT_LIMIT)
+    where = _ordered(filtered(_source(spec, statement), spec, query), spec, query).limit(EXPORT_LIMIT)
     rows = _rows(session, where, scalars)
     with reader_cells(request, session) as cells:
         head = [i18n.gettext(h) for h in header]

@@ -49,7 +49,7 @@ TEMPLATE_LABELS = {
     "screening_pre_adverse": N_("screening: pre-adverse notice"), "screening_final": N_("screening: final decision"),
 }
 MESSAGES = ListSpec(
-    name="messages", default_sort="created", tiebreak=OutboxMessage.id,
+    name="messages", model=OutboxMessage, default_sort="created", tiebreak=OutboxMessage.id,
     columns=[Column("created", N_("Queued"), OutboxMessage.created_at),
              Column("channel", N_("Channel"), OutboxMessage.channel), Column("to", N_("Recipient")),
              Column("text", N_("Text")), Column("template", N_("Message"), OutboxMessage.template),
@@ -105,7 +105,7 @@ def messages_page(request: Request, principal: RecordedMessagesReader, session: 
                     shown.body if shown else "", cells.word(message.template, TEMPLATE_LABELS),
                     cells.word(message.status, STATUS_LABELS)]
 
-        return csv_response(request, session, principal, statement, MESSAGES, query, row=row,
+        return csv_response(request, session, principal, MESSAGES, query, statement=statement, row=row,
                             header=[N_("Queued"), N_("Channel"), N_("To"), N_("Text"), N_("Message"), N_("State")])
     listing = fetch(session, statement=statement, spec=MESSAGES, query=query)
     _audit_read(session, principal, listing.rows)

@@ -94,7 +94,8 @@ def _days_left(due: datetime) -> int:
 
 
 REQUESTS = ListSpec(
-    name="subject-requests", default_sort="due", default_descending=False, tiebreak=SubjectRequest.id,
+    name="subject-requests", model=SubjectRequest, default_sort="due", default_descending=False,
+    tiebreak=SubjectRequest.id,
     columns=[Column("request", N_("Request"), SubjectRequest.id),
              Column("person", N_("Person"), SubjectRequest.subject_id),
              Column("kind", N_("Kind"), SubjectRequest.kind), Column("state", N_("State"), SubjectRequest.status),
@@ -117,13 +118,13 @@ REQUESTS = ListSpec(
 def requests_page(request: Request, principal: RequestHandler, session: DbSession) -> Response:
     query = read_query(request, REQUESTS)
     if query.export:
-        return csv_response(request, session, principal, select(SubjectRequest), REQUESTS, query,
+        return csv_response(request, session, principal, REQUESTS, query,
                             header=[N_("Request"), N_("Person"), N_("Kind"), N_("State"), N_("Received"),
                                     N_("Answer by"), N_("At the latest"), N_("verified"), N_("completed")],
                             row=lambda r, cells: [r.id, r.subject_id, cells.word(r.kind), cells.word(r.status),
                                                   r.received_at, r.due_at, r.hard_due_at, r.verified_at,
                                                   r.completed_at])
-    listing = fetch(session, statement=select(SubjectRequest), spec=REQUESTS, query=query)
+    listing = fetch(session, spec=REQUESTS, query=query)
     return page(request, "privacy/requests.html", principal, "/console/privacy/requests", list=listing,
                 days_left={r.id: _days_left(r.due_at) for r in listing.rows})
 

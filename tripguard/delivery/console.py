@@ -42,7 +42,7 @@ FIELD_LABELS = {"customer_name": N_("Name"), "customer_phone": N_("Phone"), "add
 EXCEPTION_LABELS = {"wrong_address": N_("wrong address"), "lost_meal": N_("lost meal"),
                     "unreachable": N_("customer unreachable"), "damaged": N_("damaged"), "other": N_("other")}
 ORDERS = ListSpec(
-    name="orders", default_sort="created", tiebreak=Order.id,
+    name="orders", model=Order, default_sort="created", tiebreak=Order.id,
     columns=[Column("created", N_("Placed"), Order.created_at), Column("order", N_("Order")),
              Column("status", N_("State"), Order.status), Column("city", N_("City"), Order.city),
              Column("merchant", N_("Merchant")), Column("courier", N_("Courier")),
@@ -68,7 +68,7 @@ def orders_page(request: Request, principal: OrderReader, session: DbSession) ->
     query = read_query(request, ORDERS)
     statement = _scope(session, principal)
     if query.export:
-        return csv_response(request, session, principal, statement, ORDERS, query,
+        return csv_response(request, session, principal, ORDERS, query, statement=statement,
                             header=[N_("Order"), N_("State"), N_("City"), N_("Merchant"), N_("Courier"),
                                     N_("Exception"), N_("Placed"), N_("Picked up"), N_("Completed")],
                             row=lambda o, cells: [

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
 from tripguard.console.lists import (
     Column,
@@ -42,7 +41,7 @@ router = APIRouter(prefix="/console/complaints", include_in_schema=False)
 router.include_router(answers_router)  # the answer templates' pages (feedback/answers_console.py), before /{id}
 CATEGORIES = ("safety", "conduct", "privacy", "service", "low_rating", "other")
 COMPLAINTS = ListSpec(
-    name="complaints", default_sort="received", tiebreak=Complaint.id,
+    name="complaints", model=Complaint, default_sort="received", tiebreak=Complaint.id,
     columns=[Column("received", N_("Received"), Complaint.created_at), Column("complaint", N_("Complaint")),
              Column("category", N_("Category"), Complaint.category), Column("rating", N_("Rating"), Complaint.rating),
              Column("role", N_("Role"), Complaint.subject_role), Column("subject", N_("Trip or order")),
@@ -62,14 +61,14 @@ def complaints_page(request: Request, principal: ComplaintReader, session: DbSes
     """What people complained about; the list carries no complaint text (it opens one at a time)."""
     query = read_query(request, COMPLAINTS)
     if query.export:
-        return csv_response(request, session, principal, select(Complaint), COMPLAINTS, query,
+        return csv_response(request, session, principal, COMPLAINTS, query,
                             header=[N_("Complaint"), N_("Category"), N_("Rating"), N_("Role"), N_("Trip"), N_("Order"),
                                     N_("State"), N_("Received"), N_("Answer by")],
                             row=lambda c, cells: [
                                 c.id, cells.word(c.category), c.rating, cells.word(c.subject_role), c.trip_id,
                                 c.order_id, cells.word(c.status), c.created_at, c.due_at])
     return page(request, "feedback/complaints.html", principal, "/console/complaints",
-                list=fetch(session, statement=select(Complaint), spec=COMPLAINTS, query=query))
+                list=fetch(session, spec=COMPLAINTS, query=query))
 
 
 @router.get("/{complaint_id}")

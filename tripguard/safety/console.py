@@ -59,7 +59,7 @@ def _case_list(principal: Principal, handlers: list[tuple[str, str]]) -> ListSpe
 
     severity_rank = case({"critical": 3, "high": 2, "medium": 1}, value=Incident.severity, else_=0)
     return ListSpec(
-        name="cases", default_sort="raised", tiebreak=Incident.id,
+        name="cases", model=Incident, default_sort="raised", tiebreak=Incident.id,
         columns=[Column("raised", N_("Raised"), Incident.created_at), Column("case", N_("Case")),
                  Column("source", N_("Source"), Incident.source), Column("severity", N_("Severity"), severity_rank),
                  Column("state", N_("State"), Incident.status), Column("subject", N_("Trip or order")),
@@ -84,7 +84,7 @@ def queue_page(request: Request, principal: IncidentHandler, session: DbSession)
     spec = _case_list(principal, handlers)
     query = read_query(request, spec)
     if query.export:
-        return csv_response(request, session, principal, select(Incident), spec, query,
+        return csv_response(request, session, principal, spec, query,
                             header=[N_("Case"), N_("Source"), N_("Severity"), N_("State"), N_("Trip"), N_("Order"),
                                     N_("Trip named, unverified"), N_("Order named, unverified"), N_("Assigned to"),
                                     N_("Raised"), N_("Acknowledge by"), N_("Acknowledged"), N_("Escalated"),
@@ -95,7 +95,7 @@ def queue_page(request: Request, principal: IncidentHandler, session: DbSession)
                                 cells.staff(i.assigned_to),
                                 i.created_at, i.ack_due_at, i.acknowledged_at, i.escalated_at, i.resolved_at,
                                 cells.word(i.outcome)])
-    listing = fetch(session, statement=select(Incident), spec=spec, query=query)
+    listing = fetch(session, spec=spec, query=query)
     return page(request, "safety/incidents.html", principal, "/console/incidents", list=listing,
                 names=dict(handlers), now=utcnow(), live_view=query.page == 1 and not query.search
                 and query.filters.get("state") in ("live", "open", "all"),

@@ -99,8 +99,8 @@ def _by_assignee(principal: Principal) -> Any:
 def _spec(principal: Principal, *, queue: bool) -> ListSpec:
     statuses = WAITING if queue else tuple(STATUS_LABELS)
     return ListSpec(
-        name="screening_queue" if queue else "applicants", default_sort="updated", default_descending=not queue,
-        tiebreak=Applicant.id,
+        name="screening_queue" if queue else "applicants", model=Applicant, default_sort="updated",
+        default_descending=not queue, tiebreak=Applicant.id,
         columns=[Column("updated", N_("Since"), Applicant.updated_at), Column("applicant", N_("Applicant")),
                  Column("role", N_("Role"), Applicant.role), Column("status", N_("State"), Applicant.status),
                  Column("outcome", N_("Policy"), Applicant.outcome),
@@ -120,7 +120,7 @@ def _listing(request: Request, principal: Principal, session: DbSession, *, queu
     statement = select(Applicant).where(adjudication.waiting()) if queue else select(Applicant)
     query = read_query(request, spec)
     if query.export:
-        return csv_response(request, session, principal, statement, spec, query,
+        return csv_response(request, session, principal, spec, query, statement=statement,
                             header=[N_("Applicant"), N_("Role"), N_("City"), N_("State"), N_("Policy"),
                                     N_("Policy version"), N_("Decided"), N_("Dispute by"), N_("Last clear"),
                                     N_("Assigned to"), N_("Updated")],

@@ -53,7 +53,7 @@ check_ins_router = APIRouter(prefix="/console/check-ins", include_in_schema=Fals
 
 
 TRIPS = ListSpec(
-    name="trips", default_sort="updated", tiebreak=Trip.id,
+    name="trips", model=Trip, default_sort="updated", tiebreak=Trip.id,
     columns=[Column("trip", N_("Trip"), Trip.id), Column("state", N_("State"), Trip.status),
              Column("vehicle", N_("Vehicle"), Trip.vehicle_id), Column("started", N_("Started"), Trip.started_at),
              Column("ended", N_("Ended"), Trip.ended_at), Column("points", N_("Positions"), Trip.points),
@@ -67,20 +67,20 @@ TRIPS = ListSpec(
 def trips_page(request: Request, principal: AlertsReader, session: DbSession) -> Response:
     query = read_query(request, TRIPS)
     if query.export:
-        return csv_response(request, session, principal, select(Trip), TRIPS, query,
+        return csv_response(request, session, principal, TRIPS, query,
                             header=[N_("Trip"), N_("State"), N_("Vehicle"), N_("Started"), N_("Ended"),
                                     N_("Positions")],
                             row=lambda t, cells: [t.id, trip_state(t.status), t.vehicle_id, t.started_at, t.ended_at,
                                                   t.points])
     return page(request, "telematics/trips.html", principal, "/console/trips",
-                list=fetch(session, statement=select(Trip), spec=TRIPS, query=query))
+                list=fetch(session, spec=TRIPS, query=query))
 
 
 
 def _device_list(now: datetime) -> ListSpec:
     state = registry.status_sql(now)
     return ListSpec(
-        name="devices", default_sort="heartbeat", tiebreak=Device.id,
+        name="devices", model=Device, default_sort="heartbeat", tiebreak=Device.id,
         columns=[Column("device", N_("Device"), Device.id), Column("vehicle", N_("Vehicle"), Device.vehicle_id),
                  Column("state", N_("State"), state), Column("installed", N_("Installed"), Device.installed_at),
                  Column("heartbeat", N_("Last heartbeat"), Device.last_heartbeat_at)],
@@ -96,20 +96,20 @@ def devices_page(request: Request, principal: AlertsReader, session: DbSession) 
     spec = _device_list(now)
     query = read_query(request, spec)
     if query.export:
-        return csv_response(request, session, principal, select(Device), spec, query,
+        return csv_response(request, session, principal, spec, query,
                             header=[N_("Device"), N_("Vehicle"), N_("State"), N_("Installed"), N_("Last heartbeat"),
                                     N_("Camera works"), N_("Storage works"), N_("Tampering")],
                             row=lambda d, cells: [d.id, d.vehicle_id, cells.word(registry.status(d, now)),
                                                   d.installed_at, d.last_heartbeat_at, d.camera_ok, d.storage_ok,
                                                   d.tamper_reason])
-    listing = fetch(session, statement=select(Device), spec=spec, query=query)
+    listing = fetch(session, spec=spec, query=query)
     return page(request, "telematics/devices.html", principal, "/console/devices", list=listing,
                 states={d.id: registry.status(d, now) for d in listing.rows},
                 kpi=registry.device_kpi(session, since=now - timedelta(days=1)))
 
 
 CHECK_INS = ListSpec(
-    name="check-ins", default_sort="sent", tiebreak=CheckIn.id,
+    name="check-ins", model=CheckIn, default_sort="sent", tiebreak=CheckIn.id,
     columns=[Column("sent", N_("Sent"), CheckIn.sent_at), Column("trip", N_("Trip"), CheckIn.trip_id),
              Column("role", N_("Role"), CheckIn.role), Column("state", N_("State"), CheckIn.status),
              Column("due", N_("answer by"), CheckIn.answer_by),
@@ -125,13 +125,13 @@ def check_ins_page(request: Request, principal: AlertsReader, session: DbSession
     """"Are you OK?" after an alert: who was asked, what they answered, who did not."""
     query = read_query(request, CHECK_INS)
     if query.export:
-        return csv_response(request, session, principal, select(CheckIn), CHECK_INS, query,
+        return csv_response(request, session, principal, CHECK_INS, query,
                             header=[N_("Check-in"), N_("Trip"), N_("Role"), N_("State"), N_("Sent"), N_("answer by"),
                                     N_("answered")],
                             row=lambda c, cells: [c.id, c.trip_id, cells.word(c.role), cells.word(c.status), c.sent_at,
                                                   c.answer_by, c.answered_at])
     return page(request, "telematics/check_ins.html", principal, "/console/check-ins",
-                list=fetch(session, statement=select(CheckIn), spec=CHECK_INS, query=query))
+                list=fetch(session, spec=CHECK_INS, query=query))
 
 
 @trips_router.get("/{trip_id}")

@@ -40,14 +40,14 @@ from tripguard.workforce.models import Attempt, Course, Finding, Violation
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 COURSES = ListSpec(
-    name="courses", default_sort="course", default_descending=False, tiebreak=Course.id,
+    name="courses", model=Course, default_sort="course", default_descending=False, tiebreak=Course.id,
     columns=[Column("course", N_("Course"), Course.id), Column("kind", N_("Kind"), Course.kind),
              Column("audience", N_("Audience"), Course.audience), Column("required", N_("Required"), Course.required),
              Column("refresher", N_("Refresher (months)"), Course.refresher_months),
              Column("version", N_("Version"), Course.version), Column("updated", N_("Changed"), Course.updated_at)],
     search=[Course.id, Course.title_zh, Course.title_en])
 FINDINGS = ListSpec(
-    name="findings", default_sort="found", tiebreak=Finding.id,
+    name="findings", model=Finding, default_sort="found", tiebreak=Finding.id,
     columns=[Column("found", N_("Found"), Finding.created_at), Column("finding", N_("Finding")),
              Column("rule", N_("Rule"), Finding.rule), Column("who", N_("Staff member"), Finding.actor_id),
              Column("count", N_("Count"), Finding.count), Column("window", N_("Window"), Finding.window_start),
@@ -60,7 +60,7 @@ FINDINGS = ListSpec(
                     lambda statement, value: statement.where(Finding.rule == value))],
     search=[Finding.actor_id, Finding.id])
 VIOLATIONS = ListSpec(
-    name="violations", default_sort="raised", tiebreak=Violation.id,
+    name="violations", model=Violation, default_sort="raised", tiebreak=Violation.id,
     columns=[Column("raised", N_("Raised"), Violation.created_at), Column("violation", N_("Violation")),
              Column("who", N_("Person"), Violation.offender_id), Column("as", N_("Role"), Violation.offender_type),
              Column("kind", N_("Kind"), Violation.kind), Column("state", N_("State"), Violation.status)],
@@ -150,7 +150,7 @@ def training_page(request: Request, principal: TrainingManager, session: DbSessi
     """Courses, the coverage and satisfaction figures, and the agreements' versions."""
     now = utcnow()
     return page(request, "workforce/training.html", principal, "/console/training",
-                list=fetch(session, statement=select(Course), spec=COURSES, query=read_query(request, COURSES)),
+                list=fetch(session, spec=COURSES, query=read_query(request, COURSES)),
                 figures=kpi.figures(session, at=now, since=now - timedelta(days=90)),
                 versions=agreements.versions(session), zh=request_locale(request).startswith("zh"))
 
@@ -208,7 +208,7 @@ def findings_page(request: Request, principal: SupervisionReader, session: DbSes
 def _findings_page(request: Request, principal: Principal, session: DbSession, *, error: str | None = None,
                    status_code: int = 200) -> HTMLResponse:
     return page(request, "workforce/findings.html", principal, "/console/supervision", status_code=status_code,
-                list=fetch(session, statement=select(Finding), spec=FINDINGS, query=read_query(request, FINDINGS)),
+                list=fetch(session, spec=FINDINGS, query=read_query(request, FINDINGS)),
                 checklists=inspections.checklists(session), inspections=inspections.recent(session, limit=20),
                 zh=request_locale(request).startswith("zh"), error=error)
 
@@ -288,7 +288,7 @@ def review_finding(request: Request, finding_id: Identifier, principal: Supervis
 @router.get("/discipline")
 def violations_page(request: Request, principal: DisciplineDecider, session: DbSession) -> HTMLResponse:
     return page(request, "workforce/violations.html", principal, "/console/discipline",
-                list=fetch(session, statement=select(Violation), spec=VIOLATIONS,
+                list=fetch(session, spec=VIOLATIONS,
                            query=read_query(request, VIOLATIONS)))
 
 
