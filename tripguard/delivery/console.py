@@ -4,11 +4,10 @@ code, the label to print). Each order shows its virtual-number binding and its c
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import Select, func, select
 
 from tripguard.console.lists import (
     Column,
@@ -26,10 +25,9 @@ from tripguard.core.errors import DomainError, NotFound, PermissionDenied
 from tripguard.core.i18n import N_
 from tripguard.core.types import Identifier, Reason
 from tripguard.delivery import labels, numbers, service, views
-from tripguard.delivery.models import Interaction, MerchantStaff, Order
+from tripguard.delivery.models import Order
 from tripguard.privacy import access
 from tripguard.security.auth import LabelPrinter, OrderReader, OrderRevealer
-from tripguard.security.permissions import Role
 from tripguard.security.principal import Principal
 from tripguard.vault.deps import AppVault
 from tripguard.vault.service import Vault
@@ -52,21 +50,10 @@ ORDERS = ListSpec(
     search=[Order.id, Order.merchant_id, Order.courier_id])
 
 
-def _scope(session: DbSession, principal: Principal) -> Select[Any]:
-    """Support sees every order; a kitchen account its merchant's; anyone else none."""
-    statement = select(Order)
-    if Role.SUPPORT_AGENT in principal.roles:
-        return statement
-    link = session.get(MerchantStaff, principal.id)
-    if Role.MERCHANT in principal.roles and link is not None:
-        return statement.where(Order.merchant_id == link.merchant_id)
-    return statement.where(Order.id.is_(None))
-
-
 @router.get("", dependencies=[BulkWhenDownloaded])
 def orders_page(request: Request, principal: OrderReader, session: DbSession) -> Response:
     query = read_query(request, ORDERS)
-    statement = _scope(session, principal)
+    statement = service.visible_orders(session, principal=principal)
     if query.export:
         return csv_response(request, session, principal, ORDERS, query, statement=statement,
                             header=[N_("Order"), N_("State"), N_("City"), N_("Merchant"), N_("Courier"),
@@ -88,12 +75,7 @@ def _order_page(request: Request, principal: Principal, session: DbSession, vaul
     seen = views.view(session, vault=vault, principal=principal, order=order)
     bindings = [b for party in ("customer", "merchant")
                 if (b := numbers.binding_of(session, order_id=order.id, party=party))]
-    calls = session.execute(select(Interaction.binding_id, Interaction.outcome, func.count())
-                            .where(Interaction.order_id == order.id)
-                            .group_by(Interaction.binding_id, Interaction.outcome)).all()
-    counts: dict[str, dict[str, int]] = {}
-    for binding_id, outcome, count in calls:
-        counts.setdefault(str(binding_id), {})[outcome] = int(count)
+    counts = numbers.call_counts(session, order_id=order.id)
     can_print = seen.party == "merchant"
     return page(request, "delivery/order.html", principal, "/console/orders", status_code=status_code, o=order,
                 seen=seen, bindings=bindings, calls=counts, revealed=revealed, revealed_field=revealed_field,

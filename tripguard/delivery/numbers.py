@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from prometheus_client import Counter
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.audit.actor import Actor
@@ -112,6 +112,17 @@ def binding_of(session: Session, *, order_id: str, party: str = "customer") -> B
     """The order's latest binding between its courier and `party`."""
     return session.scalar(select(Binding).where(Binding.order_id == order_id, Binding.party == party)
                           .order_by(Binding.created_at.desc()).limit(1))
+
+
+def call_counts(session: Session, *, order_id: str) -> dict[str, dict[str, int]]:
+    """The order's calls, counted per binding and outcome."""
+    rows = session.execute(select(Interaction.binding_id, Interaction.outcome, func.count())
+                           .where(Interaction.order_id == order_id)
+                           .group_by(Interaction.binding_id, Interaction.outcome)).all()
+    counts: dict[str, dict[str, int]] = {}
+    for binding_id, outcome, count in rows:
+        counts.setdefault(str(binding_id), {})[outcome] = int(count)
+    return counts
 
 
 def route(session: Session, *, vault: Vault, actor: Actor, number: str, caller: str) -> Route:

@@ -31,6 +31,7 @@ from tripguard.privacy import access, freetext
 from tripguard.privacy.service import get_notice, register
 from tripguard.screening import gate
 from tripguard.security.codes import CodeCheck, check_code
+from tripguard.security.permissions import Role
 from tripguard.security.principal import Principal
 from tripguard.security.service import get_staff
 from tripguard.vault.service import Vault
@@ -283,6 +284,18 @@ def own_order(session: Session, *, principal: Principal, order_id: str) -> Order
                                                                               "courier"):
         raise NotFound("no such order of yours")
     return order
+
+
+def visible_orders(session: Session, *, principal: Principal) -> Select[Any]:
+    """The orders the console lists to this principal: support every order, a kitchen account its merchant's,
+    anyone else none."""
+    statement = select(Order)
+    if Role.SUPPORT_AGENT in principal.roles:
+        return statement
+    link = session.get(MerchantStaff, principal.id)
+    if Role.MERCHANT in principal.roles and link is not None:
+        return statement.where(Order.merchant_id == link.merchant_id)
+    return statement.where(Order.id.is_(None))
 
 
 def parties(session: Session, *, order_ids: list[str]) -> dict[str, tuple[str, str | None]]:

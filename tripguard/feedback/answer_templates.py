@@ -40,6 +40,12 @@ def get(session: Session, *, template_id: str) -> AnswerTemplate:
     return row
 
 
+def in_use(session: Session, *, template_id: str) -> AnswerTemplate | None:
+    """The template an answer may start from: none when there is no such template or it is retired."""
+    row = session.get(AnswerTemplate, template_id)
+    return None if row is None or row.retired_at is not None else row
+
+
 def listed(session: Session) -> list[AnswerTemplate]:
     """Every template, those in use first, each group by its English title."""
     return list(session.scalars(select(AnswerTemplate).order_by(AnswerTemplate.retired_at.is_not(None),

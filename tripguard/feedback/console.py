@@ -22,13 +22,13 @@ from tripguard.core.admission import BulkWhenDownloaded
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.deps import AppSettings
-from tripguard.core.errors import DomainError, FieldProblem, InvalidInput, NotFound
+from tripguard.core.errors import DomainError, FieldProblem, InvalidInput
 from tripguard.core.i18n import N_
 from tripguard.core.settings import Settings
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.feedback import answer_templates, desk
 from tripguard.feedback.answers_console import router as answers_router
-from tripguard.feedback.models import AnswerTemplate, Complaint
+from tripguard.feedback.models import Complaint
 from tripguard.notify.deps import Wake
 from tripguard.privacy import access
 from tripguard.security.auth import ComplaintHandler, ComplaintReader
@@ -79,12 +79,10 @@ def complaint_page(request: Request, complaint_id: Identifier, principal: Compla
                    ) -> HTMLResponse:
     """One complaint; its text is opened through the gate for the support purpose (audited; masked for a
     role that does not hold that purpose). `template` (and `lang`): the answer starts from that template."""
-    complaint = session.get(Complaint, complaint_id)
-    if complaint is None:
-        raise NotFound("no such complaint")
-    chosen = session.get(AnswerTemplate, template) if template and principal.can(Permission.COMPLAINT_HANDLE) \
-        else None
-    if chosen is None or chosen.retired_at is not None:
+    complaint = desk.get(session, complaint_id=complaint_id)
+    chosen = answer_templates.in_use(session, template_id=template) \
+        if template and principal.can(Permission.COMPLAINT_HANDLE) else None
+    if chosen is None:
         return _complaint_page(request, principal, session, vault, settings, complaint)
     language = lang or settings.locale
     return _complaint_page(request, principal, session, vault, settings, complaint, template_id=chosen.id,

@@ -14,14 +14,14 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.audit import service as audit
 from tripguard.audit.actor import SYSTEM, Actor
 from tripguard.core.clock import utcnow
 from tripguard.core.db import unit_of_work
-from tripguard.core.errors import Conflict, PermissionDenied
+from tripguard.core.errors import Conflict, NotFound, PermissionDenied
 from tripguard.core.i18n import N_
 from tripguard.core.ids import new_id
 from tripguard.notify import service as notify
@@ -39,10 +39,16 @@ MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 DOCUMENT_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png"})
 
 
-def waiting() -> ColumnElement[bool]:
+def waiting() -> Select[Applicant]:
     """What the review queue shows: cases needing an officer, noticed cases waiting out their window."""
-    return or_(Applicant.status.in_(("review", "disputed", "pre_adverse", "suspended")),
-               and_(Applicant.status == "active", Applicant.outcome == "consider"))
+    return select(Applicant).where(or_(Applicant.status.in_(("review", "disputed", "pre_adverse", "suspended")),
+                                       and_(Applicant.status == "active", Applicant.outcome == "consider")))
+
+
+def queue(session: Session, *, status: str | None = None, limit: int = 500) -> list[Applicant]:
+    """The review queue's cases (those in `status`, when given), oldest first."""
+    statement = waiting() if status is None else waiting().where(Applicant.status == status)
+    return list(session.scalars(statement.order_by(Applicant.updated_at).limit(limit)))
 
 
 def take(session: Session, *, officer: Principal, applicant_id: str) -> Applicant:
@@ -190,6 +196,14 @@ def documents_of(session: Session, *, dispute_ids: list[str]) -> list[DisputeDoc
     if not dispute_ids:
         return []
     return list(session.scalars(select(DisputeDocument).where(DisputeDocument.dispute_id.in_(dispute_ids))))
+
+
+def document(session: Session, *, applicant_id: str, document_id: str) -> DisputeDocument:
+    """One of the applicant's dispute documents; another applicant's, or none, is 404."""
+    row = session.get(DisputeDocument, document_id)
+    if row is None or row.applicant_id != applicant_id:
+        raise NotFound("no such document")
+    return row
 
 
 def watch_notices(factory: sessionmaker[Session], *, rules: Rules, batch: int = 500) -> int:

@@ -8,7 +8,6 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.audit import service as audit
@@ -173,7 +172,7 @@ async def agency_callback(request: Request, session: DbSession, settings: AppSet
 # --- the applicant's own ----------------------------------------------------------------------------
 
 def _own(session: DbSession, principal: Principal) -> Applicant:
-    applicant = session.get(Applicant, principal.id)
+    applicant = service.find(session, applicant_id=principal.id)
     if applicant is None:
         raise NotFound("you have not applied")
     if applicant.role not in {role.value for role in principal.roles}:
@@ -220,10 +219,7 @@ def review_queue(_: ScreeningOfficer, session: DbSession,
                  status: Annotated[str | None, Query(pattern=r"^(review|disputed|pre_adverse|suspended|active)$")]
                  = None) -> list[ApplicantRead]:
     """Cases for a screening officer, oldest first (no personal data)."""
-    query = select(Applicant).where(adjudication.waiting())
-    if status is not None:
-        query = query.where(Applicant.status == status)
-    return [ApplicantRead.model_validate(a) for a in session.scalars(query.order_by(Applicant.updated_at).limit(500))]
+    return [ApplicantRead.model_validate(a) for a in adjudication.queue(session, status=status)]
 
 
 @router.post("/applicants/{worker_id}/take")

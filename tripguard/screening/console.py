@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 
 from tripguard.console.confirmations import ask
 from tripguard.console.lists import (
@@ -25,13 +25,13 @@ from tripguard.console.shell import Confirmation, ask_first, error_text, page
 from tripguard.core.admission import Bulk, BulkWhenDownloaded
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
-from tripguard.core.errors import DomainError, NotFound
+from tripguard.core.errors import DomainError
 from tripguard.core.i18n import N_
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.privacy import access
 from tripguard.screening import adjudication, kpi, service
 from tripguard.screening.deps import ScreeningRules
-from tripguard.screening.models import Applicant, DisputeDocument
+from tripguard.screening.models import Applicant
 from tripguard.security.auth import ScreeningOfficer
 from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal
@@ -117,7 +117,7 @@ def _spec(principal: Principal, *, queue: bool) -> ListSpec:
 
 def _listing(request: Request, principal: Principal, session: DbSession, *, queue: bool) -> Response:
     spec = _spec(principal, queue=queue)
-    statement = select(Applicant).where(adjudication.waiting()) if queue else select(Applicant)
+    statement = adjudication.waiting() if queue else None
     query = read_query(request, spec)
     if query.export:
         return csv_response(request, session, principal, spec, query, statement=statement,
@@ -247,9 +247,7 @@ def decide(request: Request, applicant_id: Identifier, principal: ScreeningOffic
 def document(applicant_id: Identifier, document_id: Identifier, principal: ScreeningOfficer,
              session: DbSession, vault: AppVault) -> Response:
     """A paper sent with a dispute, opened for the screening purpose (audited)."""
-    row = session.get(DisputeDocument, document_id)
-    if row is None or row.applicant_id != applicant_id:
-        raise NotFound("no such document")
+    row = adjudication.document(session, applicant_id=applicant_id, document_id=document_id)
     data = adjudication.open_document(session, vault=vault, principal=principal, row=row)
     return Response(data, media_type=row.content_type, headers={
         "Content-Disposition": f'attachment; filename="{row.id}"', "Cache-Control": "no-store"})

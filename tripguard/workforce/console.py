@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import func, or_, select
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.console.confirmations import ask
@@ -34,8 +33,8 @@ from tripguard.security.permissions import Permission, Purpose
 from tripguard.security.principal import Principal
 from tripguard.vault.deps import AppVault
 from tripguard.vault.service import Vault
-from tripguard.workforce import agreements, discipline, inspections, kpi, supervision
-from tripguard.workforce.models import Attempt, Course, Finding, Violation
+from tripguard.workforce import agreements, discipline, inspections, kpi, supervision, training
+from tripguard.workforce.models import Course, Finding, Violation
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -160,19 +159,10 @@ def course_page(request: Request, course_id: Identifier, principal: TrainingMana
                 session: DbSession) -> HTMLResponse:
     """One course as the worker reads it (with the quiz's answers), and how it is taken: one aggregate
     query whatever the number of workers."""
-    course = session.get(Course, course_id)
-    if course is None:
-        raise NotFound("no such course")
-    now = utcnow()
-    in_force = or_(Attempt.expires_at.is_(None), Attempt.expires_at > now)
-    attempts, passes, current, rated, mean = session.execute(select(
-        func.count(Attempt.id), func.count(func.distinct(Attempt.worker_id)).filter(Attempt.passed.is_(True)),
-        func.count(func.distinct(Attempt.worker_id)).filter(Attempt.passed.is_(True), in_force),
-        func.count(Attempt.rating), func.avg(Attempt.rating)).where(Attempt.course_id == course.id)).one()
+    course = training.get_course(session, course_id=course_id)
     return page(request, "workforce/course.html", principal, "/console/training", course=course,
                 zh=request_locale(request).startswith("zh"),
-                stats={"attempts": attempts, "passed": passes, "current": current, "rated": rated,
-                       "mean": round(float(mean), 2) if mean is not None else None})
+                stats=training.course_figures(session, course_id=course.id))
 
 
 @router.post("/training/agreements")
@@ -246,9 +236,7 @@ def _finding_page(request: Request, principal: Principal, session: DbSession, fi
 @router.get("/supervision/{finding_id}")
 def finding_page(request: Request, finding_id: Identifier, principal: SupervisionReader,
                  session: DbSession) -> HTMLResponse:
-    finding = session.get(Finding, finding_id)
-    if finding is None:
-        raise NotFound("no such finding")
+    finding = supervision.get(session, finding_id=finding_id)
     return _finding_page(request, principal, session, finding)
 
 
@@ -259,9 +247,7 @@ def review_finding(request: Request, finding_id: Identifier, principal: Supervis
                    kind: Annotated[str, Form(pattern="^(privacy|safety|service|conduct)$")] = "privacy",
                    summary: Annotated[CleanStr, Form(max_length=4000)] = "") -> Response:
     """Close the finding as justified, or raise a violation against the staff member with it as evidence."""
-    finding = session.get(Finding, finding_id)
-    if finding is None:
-        raise NotFound("no such finding")
+    finding = supervision.get(session, finding_id=finding_id)
     try:
         if action == "justified":
             supervision.review(session, actor=principal.actor, finding_id=finding.id, outcome="justified")
@@ -301,7 +287,7 @@ def _violation_page(request: Request, principal: Principal, session: DbSession, 
                for s in sanctions if s.appeal is not None}
     return page(request, "workforce/violation.html", principal, "/console/discipline", status_code=status_code,
                 v=violation, summary=summary["summary"], sanctions=sanctions, appeals=appeals, error=error,
-                courses=list(session.scalars(select(Course.id).order_by(Course.id))), appeal_labels=APPEAL_LABELS,
+                courses=training.course_ids(session), appeal_labels=APPEAL_LABELS,
                 evidence_labels=EVIDENCE_LABELS,
                 can_incidents=principal.can(Permission.INCIDENT_HANDLE),
                 can_complaints=principal.can(Permission.COMPLAINT_READ))

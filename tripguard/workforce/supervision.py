@@ -195,10 +195,15 @@ def findings(session: Session, *, status: str | None = "open", limit: int = 200)
     return list(session.scalars(statement))
 
 
-def review(session: Session, *, actor: Actor, finding_id: str, outcome: str) -> Finding:
+def get(session: Session, *, finding_id: str) -> Finding:
     finding = session.get(Finding, finding_id)
     if finding is None:
         raise NotFound("no such finding")
+    return finding
+
+
+def review(session: Session, *, actor: Actor, finding_id: str, outcome: str) -> Finding:
+    finding = get(session, finding_id=finding_id)
     if finding.status != "open":
         raise Conflict("this finding was reviewed")
     if finding.actor_type == actor.type:  # a finding about a staff member's reads, or an API key's

@@ -14,7 +14,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -82,6 +82,30 @@ def get_course(session: Session, *, course_id: str) -> Course:
 
 def courses(session: Session) -> list[Course]:
     return list(session.scalars(select(Course).order_by(Course.kind, Course.id)))
+
+
+def course_ids(session: Session) -> list[str]:
+    return list(session.scalars(select(Course.id).order_by(Course.id)))
+
+
+@dataclass(frozen=True)
+class CourseFigures:
+    attempts: int  # quizzes submitted
+    passed: int  # workers who ever passed
+    current: int  # workers whose pass is in force
+    rated: int
+    mean: float | None  # the mean rating, to 2 places
+
+
+def course_figures(session: Session, *, course_id: str) -> CourseFigures:
+    """How a course is taken: one aggregate query whatever the number of workers."""
+    in_force = or_(Attempt.expires_at.is_(None), Attempt.expires_at > utcnow())
+    attempts, passes, current, rated, mean = session.execute(select(
+        func.count(Attempt.id), func.count(func.distinct(Attempt.worker_id)).filter(Attempt.passed.is_(True)),
+        func.count(func.distinct(Attempt.worker_id)).filter(Attempt.passed.is_(True), in_force),
+        func.count(Attempt.rating), func.avg(Attempt.rating)).where(Attempt.course_id == course_id)).one()
+    return CourseFigures(attempts=attempts, passed=passes, current=current, rated=rated,
+                         mean=round(float(mean), 2) if mean is not None else None)
 
 
 def for_audience(role: str) -> tuple[str, str]:
