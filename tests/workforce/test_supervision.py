@@ -151,3 +151,11 @@ def test_reading_the_trip_of_a_case_someone_else_handles_is_still_a_finding(
     act_as(Role.SAFETY_AGENT, id=curious.id)  # the case is taken: no business of theirs any more
     assert client.get(f"/console/incidents/{incident_id}").status_code == 200
     assert _unassigned(db, session_factory) == [(curious.id, "T1", 1)]
+
+
+def test_an_unknown_finding_or_course_is_not_found(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]
+    act_as(Role.SUPERVISOR)
+    assert client.get("/console/supervision/fnd_nope").status_code == 404
+    assert client.post("/console/supervision/fnd_nope", data={"action": "justified"}).status_code == 404
+    act_as(Role.TRAINER)
+    assert client.get("/console/training/courses/no-such-course").status_code == 404
