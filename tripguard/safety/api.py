@@ -14,7 +14,7 @@ from tripguard.core.admission import Bulk, Emergency
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.deps import AppSettings, SecretKey
-from tripguard.core.errors import FieldProblem, InvalidInput, NotFound, TooManyRequests
+from tripguard.core.errors import FieldProblem, InvalidInput, TooManyRequests
 from tripguard.core.i18n import N_, negotiate_locale, translations_for
 from tripguard.core.settings import Settings
 from tripguard.core.types import Identifier, Reason
@@ -22,7 +22,6 @@ from tripguard.privacy import access
 from tripguard.privacy.schemas import RequestRead
 from tripguard.safety import contact_rights, contacts, kpi, recordings, service, shares, sos
 from tripguard.safety.deps import AppSosIntake, ContactRequestLimiter
-from tripguard.safety.models import Incident
 from tripguard.safety.schemas import (
     ContactCreate,
     ContactRead,
@@ -92,9 +91,7 @@ def list_incidents(_: IncidentHandler, session: DbSession,
 def incident_detail(incident_id: IncidentId, principal: IncidentHandler, session: DbSession,
                     vault: AppVault) -> IncidentDetail:
     """A case with its timeline; where the caller was is read for the emergency purpose (audited)."""
-    incident = session.get(Incident, incident_id)
-    if incident is None:
-        raise NotFound("no such incident")
+    incident = service.get(session, incident_id=incident_id)
     position = access.read_fields(vault, session, principal, incident, ["position"],
                                   purpose=Purpose.EMERGENCY)["position"].value if incident.position else None
     return IncidentDetail(incident=IncidentRead.model_validate(incident), position=position,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
-from sqlalchemy import Select, case, select
+from sqlalchemy import Select, case
 
 from tripguard.console.lists import (
     Column,
@@ -23,13 +23,13 @@ from tripguard.core.admission import BulkWhenDownloaded
 from tripguard.core.clock import utcnow
 from tripguard.core.db import DbSession
 from tripguard.core.deps import Sessions
-from tripguard.core.errors import DomainError, NotFound
+from tripguard.core.errors import DomainError
 from tripguard.core.i18n import N_
 from tripguard.core.types import CleanStr, Identifier
 from tripguard.privacy import access
-from tripguard.safety import response, service
+from tripguard.safety import recordings, response, service
 from tripguard.safety.deps import AppTelephony
-from tripguard.safety.models import Incident, Recording
+from tripguard.safety.models import Incident
 from tripguard.safety.telephony import Telephony
 from tripguard.security.auth import IncidentHandler
 from tripguard.security.permissions import Permission, Purpose, purposes_for
@@ -106,13 +106,10 @@ def queue_page(request: Request, principal: IncidentHandler, session: DbSession)
 def _incident_page(request: Request, principal: Principal, session: DbSession, vault: Vault,
                    telephony: Telephony, incident_id: str, status_code: int = 200,
                    error: str | None = None, called: str | None = None) -> HTMLResponse:
-    incident = session.get(Incident, incident_id)
-    if incident is None:
-        raise NotFound("no such incident")
+    incident = service.get(session, incident_id=incident_id)
     position = access.read_fields(vault, session, principal, incident, ["position"],
                                   purpose=Purpose.EMERGENCY)["position"].value if incident.position else None
-    clips = list(session.scalars(select(Recording).where(Recording.trip_id == incident.trip_id)
-                                 .order_by(Recording.started_at))) if incident.trip_id else []
+    clips = recordings.of_trip(session, trip_id=incident.trip_id) if incident.trip_id else []
     timeline = service.timeline(session, vault=vault, principal=principal, incident_id=incident.id)
     alerts, check_ins = response.triggers(session, timeline=timeline)
     live = incident.status in service.LIVE_STATES
@@ -191,9 +188,7 @@ def incident_call(incident_id: Annotated[Identifier, Path()], request: Request,
                   to: Annotated[str, Form(pattern=r"^(caller|contact:[A-Za-z0-9_-]{1,40})$")],
                   vault: AppVault, telephony: AppTelephony) -> Response:
     """Call the caller or a contact through the telephony adapter; the number is opened through the gate."""
-    incident = session.get(Incident, incident_id)
-    if incident is None:
-        raise NotFound("no such incident")
+    incident = service.get(session, incident_id=incident_id)
     try:
         result = response.place_call(session, vault=vault, telephony=telephony,
                                      principal=principal, incident=incident, to=to)

@@ -65,6 +65,11 @@ def hold_for_complaint(session: Session, *, trip_id: str, days: int) -> int:
     return extended
 
 
+def of_trip(session: Session, *, trip_id: str) -> list[Recording]:
+    """The trip's recordings, in the order they were made."""
+    return list(session.scalars(select(Recording).where(Recording.trip_id == trip_id).order_by(Recording.started_at)))
+
+
 def get(session: Session, *, recording_id: str) -> Recording:
     recording = session.get(Recording, recording_id)
     if recording is None:

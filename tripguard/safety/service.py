@@ -69,6 +69,13 @@ def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at is not None else None
 
 
+def get(session: Session, *, incident_id: str) -> Incident:
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound("no such incident")
+    return incident
+
+
 def act(session: Session, *, vault: Vault, actor: Principal, incident_id: str, action: str, outcome: str | None,
         note: str | None, assignee: str | None = None) -> Incident:
     """An agent moves the case on, assigns it, or adds a note. Resolving names what it turned out to be."""

@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -25,8 +24,10 @@ from tripguard.telematics import cases, service
 from tripguard.telematics.deps import Bus, Feed, Ingest
 from tripguard.telematics.detection import checkins
 from tripguard.telematics.fleet import registry
+from tripguard.telematics.ingest import batches
+from tripguard.telematics.ingest.batches import IdempotencyInProgress
 from tripguard.telematics.ingest.bus import EventBus
-from tripguard.telematics.models import Device, IngestBatch, Trip, Vehicle
+from tripguard.telematics.models import Device
 from tripguard.telematics.schemas import (
     AlertRead,
     CheckInAnswer,
@@ -51,13 +52,6 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 _EVENT_SCHEMA = {"type": "object", "required": ["type", "ts"], "properties": {
     "type": {"type": "string", "enum": ["trip_started", "ping", "trip_ended", "device_heartbeat"]},
     "ts": {"type": "string", "format": "date-time", **TIME_WINDOW}}, "additionalProperties": True}
-
-
-class IdempotencyInProgress(DomainError):
-    status, type, title = 409, "/problems/idempotency-in-progress", "In progress"
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": "1"}
 
 
 class PayloadTooLarge(DomainError):
@@ -117,23 +111,17 @@ async def ingest_events(request: Request, principal: TelematicsIngest, session: 
     return await _ingest(request, session, bus, ingest_options, None)
 
 
-CLAIM_STALE = timedelta(minutes=5)
-
-
 def _claim(session: Session, key: str) -> IngestReport | None:
     """Take the key for this request, committed at once: a concurrent retry then sees it (409 while this
     one works, the first report after), instead of both processing and one failing at commit."""
     for _ in range(2):
-        found = session.get(IngestBatch, key)
-        if found is not None and found.report:
-            return IngestReport.model_validate(found.report)
-        if found is not None and found.created_at > utcnow() - CLAIM_STALE:
+        try:
+            done = batches.claim_batch(session, key=key)
+        except IdempotencyInProgress:
             session.rollback()
-            raise IdempotencyInProgress("a request with this Idempotency-Key is being processed; retry shortly")
-        if found is not None:  # a claim left by a process that died: take it over
-            found.created_at = utcnow()
-        else:
-            session.add(IngestBatch(key=key, report={}, created_at=utcnow()))
+            raise
+        if done is not None:
+            return done
         try:
             session.commit()  # the claim is seen by a concurrent retry while this request still works
             return None
@@ -145,9 +133,7 @@ def _claim(session: Session, key: str) -> IngestReport | None:
 def _release(session: Session, key: str) -> None:
     """The request failed: free the key, so that a retry is processed (not answered 409 until stale)."""
     session.rollback()
-    claim = session.get(IngestBatch, key)
-    if claim is not None and not claim.report:
-        session.delete(claim)
+    if batches.release_batch(session, key=key):
         session.commit()  # the request then fails and rolls back: the freed key must outlive that
 
 
@@ -171,9 +157,7 @@ async def _ingest(request: Request, session: Session, bus: EventBus, options: In
     report = IngestReport(accepted=result.accepted, alerts=len(result.alerts),
                           rejected=[RejectedLine(line=e.line, reason=e.reason) for e in result.rejected])
     if key is not None:
-        claimed = session.get(IngestBatch, key)
-        assert claimed is not None
-        claimed.report = report.model_dump()
+        batches.finish_batch(session, key=key, report=report)
     return report
 
 
@@ -204,7 +188,7 @@ def upsert_vehicle(vehicle_id: Annotated[Identifier, Path()], body: VehicleUpser
 def install_device(device_id: Annotated[Identifier, Path()], body: DeviceInstall, principal: TelematicsIngest,
                    session: DbSession) -> DeviceRead:
     """Record that a monitoring device is installed in a vehicle (idempotent)."""
-    if session.get(Vehicle, body.vehicle_id) is None:
+    if service.vehicle(session, vehicle_id=body.vehicle_id) is None:
         raise InvalidInput(errors=[FieldProblem(field="vehicle_id", message="no such vehicle; register it first")])
     return _device_read(registry.install_device(session, actor=principal.actor, device_id=device_id,
                                                 vehicle_id=body.vehicle_id, installed_at=body.installed_at))
@@ -213,7 +197,7 @@ def install_device(device_id: Annotated[Identifier, Path()], body: DeviceInstall
 @router.get("/devices")
 def list_devices(_: AlertsReader, session: DbSession) -> list[DeviceRead]:
     """Every device with its status: online, offline, faulty (camera or storage), tampered, not installed."""
-    return [_device_read(d) for d in session.scalars(select(Device).order_by(Device.id).limit(10_000))]
+    return [_device_read(d) for d in registry.devices(session, limit=10_000)]
 
 
 @router.get("/kpi/devices")
@@ -234,17 +218,14 @@ def list_trips(_: AlertsReader, session: DbSession,
                status: Annotated[Literal["active", "ended"] | None, Query()] = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[TripRead]:
     """Trips, most recently active first (no positions here)."""
-    statement = select(Trip).order_by(Trip.updated_at.desc(), Trip.id).limit(limit)
-    if status:
-        statement = statement.where(Trip.status == status)
-    return [TripRead.model_validate(t) for t in session.scalars(statement)]
+    return [TripRead.model_validate(t) for t in trips.latest(session, status=status, limit=limit)]
 
 
 @router.get("/trips/{trip_id}")
 def trip_detail(trip_id: Annotated[Identifier, Path()], _: AlertsReader, session: DbSession) -> TripDetail:
     """A trip with its vehicle, alerts and check-ins."""
     trip = trips.get_trip(session, trip_id=trip_id)
-    vehicle = session.get(Vehicle, trip.vehicle_id) if trip.vehicle_id else None
+    vehicle = service.vehicle(session, vehicle_id=trip.vehicle_id)
     return TripDetail(trip=TripRead.model_validate(trip),
                       vehicle=VehicleRead.model_validate(vehicle) if vehicle else None,
                       alerts=[AlertRead.model_validate(a) for a in service.recent_alerts(session, trip_id=trip_id,

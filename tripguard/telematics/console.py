@@ -8,7 +8,6 @@ from typing import Annotated, cast
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -42,7 +41,7 @@ from tripguard.telematics.deps import Feed
 from tripguard.telematics.detection import checkins, onscreen
 from tripguard.telematics.detection.feed import LiveFeed
 from tripguard.telematics.fleet import registry
-from tripguard.telematics.models import CheckIn, Device, Trip, Vehicle
+from tripguard.telematics.models import CheckIn, Device, Trip
 from tripguard.telematics.store import trips
 from tripguard.vault.deps import AppVault
 
@@ -139,8 +138,8 @@ def trip_page(request: Request, trip_id: Annotated[Identifier, Path()], principa
               session: DbSession, vault: AppVault) -> HTMLResponse:
     """What an agent needs to act on a trip; the driver's name is read through the vault (audited)."""
     trip = trips.get_trip(session, trip_id=trip_id)
-    vehicle = session.get(Vehicle, trip.vehicle_id) if trip.vehicle_id else None
-    devices = list(session.scalars(select(Device).where(Device.vehicle_id == trip.vehicle_id))) if vehicle else []
+    vehicle = service.vehicle(session, vehicle_id=trip.vehicle_id)
+    devices = registry.devices_in(session, vehicle_id=vehicle.id) if vehicle else []
     driver_name = None
     driver = on_record(session, subject_id=trip.driver_id)
     if driver is not None and principal.can(Permission.PERSONAL_READ):

@@ -78,6 +78,16 @@ def record_heartbeats(session: Session, *, beats: list[DeviceHeartbeat]) -> list
     return tampered
 
 
+def devices(session: Session, *, limit: int) -> list[Device]:
+    """Every device (up to `limit`), by id."""
+    return list(session.scalars(select(Device).order_by(Device.id).limit(limit)))
+
+
+def devices_in(session: Session, *, vehicle_id: str) -> list[Device]:
+    """The devices installed in the vehicle."""
+    return list(session.scalars(select(Device).where(Device.vehicle_id == vehicle_id)))
+
+
 DEVICE_STATES = ("online", "offline", "faulty", "tampered", "not_installed")
 
 

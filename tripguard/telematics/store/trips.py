@@ -403,6 +403,14 @@ def get_trip(session: Session, *, trip_id: str) -> Trip:
     return trip
 
 
+def latest(session: Session, *, status: str | None, limit: int) -> list[Trip]:
+    """Trips, most recently active first; only those in `status` when it is given."""
+    statement = select(Trip).order_by(Trip.updated_at.desc(), Trip.id).limit(limit)
+    if status:
+        statement = statement.where(Trip.status == status)
+    return list(session.scalars(statement))
+
+
 def own_trip(session: Session, *, subject_id: str, trip_id: str) -> Trip:
     """A trip the person took part in (its passenger or its driver): the one ownership check of trips. Anyone
     else's trip, or none, is 404 to them."""
