@@ -87,6 +87,7 @@ from tripguard.security.rate_limit import SlidingWindowLimiter
 from tripguard.security.service import SESSION_TOUCH_INTERVAL
 from tripguard.sim.demo import DemoCity, close_interrupted
 from tripguard.telematics import console as telematics_console
+from tripguard.telematics import service as telematics_service
 from tripguard.telematics.api import router as telematics_router
 from tripguard.telematics.detection import checkins
 from tripguard.telematics.detection.fast_monitor import BatchMonitor
@@ -95,7 +96,7 @@ from tripguard.telematics.detection.monitor import Alert, config_with
 from tripguard.telematics.detection.worker import MonitorSite
 from tripguard.telematics.ingest.bus import InProcessBus, NatsBus
 from tripguard.telematics.ingest.events import format_ts
-from tripguard.telematics.models import CheckIn, Trip, TripAlert
+from tripguard.telematics.models import Trip, TripAlert
 from tripguard.telematics.service import IngestOptions, LiveMonitor
 from tripguard.telematics.service import restore as restore_monitor
 from tripguard.vault.keys import build_vault
@@ -157,7 +158,7 @@ def _expire_check_ins(app: FastAPI) -> None:
     opened = []
     with unit_of_work(app.state.sessionmaker) as session:  # no answer in time: a case for the safety centre
         for payload in expired:
-            check_in = session.get(CheckIn, str(payload["check_in_id"]))
+            check_in = telematics_service.check_in(session, check_in_id=str(payload["check_in_id"]))
             incident = check_in and open_for_check_in(session, check_in=check_in,
                                                       ack_seconds=app.state.settings.incident_ack_seconds)
             if incident:

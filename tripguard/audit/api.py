@@ -8,11 +8,9 @@ here: the routes' annotations name those checks, local to `router`, so they are 
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, status
-from sqlalchemy import select
 
 from tripguard.audit import repository, service
 from tripguard.audit.deps import AuditKey, Caller, Gate
-from tripguard.audit.models import AuditEntry
 from tripguard.audit.schemas import (
     AuditEntryRead,
     AuditPage,
@@ -65,10 +63,7 @@ def router(gate: Gate) -> APIRouter:
         seq: Annotated[int, Path(ge=0, le=MAX_SEQ, description="leaf index")], _: Reader,
         session: DbSession,
     ) -> AuditEntryRead:
-        entry = session.scalar(select(AuditEntry).where(AuditEntry.seq == seq))
-        if entry is None:
-            raise NotFound(f"no audit entry {seq}")
-        return AuditEntryRead.of(entry)
+        return AuditEntryRead.of(repository.entry(session, seq=seq))
 
     @routes.get("/heads")
     def list_heads(_: Reader, session: DbSession,

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tripguard.audit.models import AuditEntry, TreeHead
+from tripguard.core.errors import NotFound
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,14 @@ def search_entries(session: Session, *, query: AuditFilter) -> list[AuditEntry]:
     if query.before_id is not None:
         statement = statement.where(AuditEntry.id < query.before_id)
     return list(session.scalars(statement))
+
+
+def entry(session: Session, *, seq: int) -> AuditEntry:
+    """The entry at leaf index `seq`; NotFound while no entry has that place in the log."""
+    found = session.scalar(select(AuditEntry).where(AuditEntry.seq == seq))
+    if found is None:
+        raise NotFound(f"no audit entry {seq}")
+    return found
 
 
 def list_heads(session: Session, *, limit: int = 100) -> list[TreeHead]:

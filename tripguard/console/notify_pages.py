@@ -5,11 +5,8 @@ recordings are nobody's business and the outbox is the provider's."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy import Select, select
 
 from tripguard.audit import service as audit
 from tripguard.console.lists import (
@@ -27,10 +24,9 @@ from tripguard.core.deps import AppSettings
 from tripguard.core.errors import NotFound
 from tripguard.core.i18n import N_
 from tripguard.notify import service
-from tripguard.notify.channels import RecordingChannel, Rendered
+from tripguard.notify.channels import Rendered
 from tripguard.notify.deps import AppNotifier
 from tripguard.notify.models import OutboxMessage
-from tripguard.notify.service import Notifier
 from tripguard.security.auth import RecordedMessagesReader
 from tripguard.security.principal import Principal
 from tripguard.vault.deps import AppVault
@@ -70,16 +66,6 @@ def development_only(settings: AppSettings) -> None:
 router = APIRouter(prefix=PATH, include_in_schema=False, dependencies=[Depends(development_only)])
 
 
-def recording_channels(notifier: Notifier) -> list[str]:
-    """The channels that only record (SMS, e-mail, push, the emergency gateway until adapters exist)."""
-    return sorted(name for name, channel in notifier.channels.items()
-                  if isinstance(channel, RecordingChannel))
-
-
-def _statement(notifier: Notifier) -> Select[Any]:
-    return select(OutboxMessage).where(OutboxMessage.channel.in_(recording_channels(notifier)))
-
-
 def _opened(session: DbSession, vault: Vault, messages: list[OutboxMessage]
             ) -> list[Rendered | None]:
     return [service.opened(session, vault=vault, message=message) for message in messages]
@@ -96,7 +82,7 @@ def _audit_read(session: DbSession, principal: Principal, messages: list[OutboxM
 def messages_page(request: Request, principal: RecordedMessagesReader, session: DbSession,
                   vault: AppVault, notifier: AppNotifier) -> Response:
     query = read_query(request, MESSAGES)
-    statement = _statement(notifier)
+    statement = service.recorded_messages(notifier)
     if query.export:
 
         def row(message: OutboxMessage, cells: Cells) -> list[object]:

@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.console.confirmations import ask
@@ -45,7 +44,7 @@ ALREADY_PUBLISHED = N_("This version is published already and never changes: giv
 
 def _page(request: Request, principal: Principal, session: DbSession, *, status_code: int = 200,
           values: dict[str, Any] | None = None, errors: dict[str, str] | None = None) -> HTMLResponse:
-    notices = session.scalars(select(PrivacyNotice).order_by(PrivacyNotice.published_at.desc())).all()
+    notices = privacy_service.notices(session)
     return page(request, "privacy/notices.html", principal, PAGE, status_code=status_code, notices=notices,
                 purposes=[(p.value, PURPOSE_LABELS[p]) for p in Purpose],
                 categories=[(c.value, RULES[c].description) for c in Category],
@@ -71,7 +70,7 @@ async def notice_publish(request: Request, principal: NoticePublisher, session: 
     except ValidationError as exc:
         return await run_in_threadpool(_page, request, principal, session, status_code=422, values=values,
                                        errors=field_problems(request, exc))
-    existing = await run_in_threadpool(session.get, PrivacyNotice, checked.version)
+    existing = await run_in_threadpool(lambda: privacy_service.published_notice(session, version=checked.version))
     if existing is not None:
         if _same(existing, checked):  # the same form sent again: it is published, nothing to do
             return RedirectResponse(f"{PAGE}#v-{checked.version}", status_code=303)

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.audit import repository as audit_repository
@@ -39,7 +38,7 @@ from tripguard.core.admission import Bulk, BulkWhenDownloaded
 from tripguard.core.clock import utcnow
 from tripguard.core.db import Base, DbSession
 from tripguard.core.deps import AppSettings, Sessions
-from tripguard.core.errors import DomainError, InvalidInput, NotFound
+from tripguard.core.errors import DomainError, InvalidInput
 from tripguard.core.i18n import N_
 from tripguard.core.identifiers import is_identifier
 from tripguard.core.settings import Settings
@@ -47,7 +46,7 @@ from tripguard.core.types import CleanStr, Identifier
 from tripguard.privacy import access, breaches, requests, retention
 from tripguard.privacy import service as privacy_service
 from tripguard.privacy.catalogue import Category, catalogue
-from tripguard.privacy.models import Breach, BreachSubject, LegalHold, RetentionRun, SubjectRequest
+from tripguard.privacy.models import SubjectRequest
 from tripguard.security.auth import BreachManager, CatalogueReader, RequestHandler, RetentionManager
 from tripguard.security.permissions import Purpose
 from tripguard.security.principal import Principal
@@ -133,9 +132,7 @@ def requests_page(request: Request, principal: RequestHandler, session: DbSessio
 def _request_page(request: Request, principal: Principal, session: DbSession, vault: Vault,
                   request_id: str, *, status_code: int = 200, error: str | None = None
                   ) -> HTMLResponse:
-    subject_request = session.get(SubjectRequest, request_id)
-    if subject_request is None:
-        raise NotFound("no such request")
+    subject_request = requests.get_request(session, request_id=request_id)
     correction = None
     if subject_request.kind == "correction" and subject_request.correction is not None:
         opened = access.read_fields(vault, session, principal, subject_request, ["correction"],
@@ -163,8 +160,8 @@ def request_verify(request: Request, request_id: Identifier, principal: RequestH
                    session: DbSession, how: Annotated[CleanStr, Form(min_length=3, max_length=100)],
                    vault: AppVault, confirm: Confirmation = "") -> Response:
     """Identity confirmed another way (in person, a call back): an erasure then runs at once, so it asks first."""
-    subject_request = session.get(SubjectRequest, request_id)
-    if (subject_request is not None and subject_request.kind == "erasure"
+    subject_request = requests.get_request(session, request_id=request_id)
+    if (subject_request.kind == "erasure"
             and subject_request.status == "awaiting_verification" and (asked := ask_first(
             request, principal, f"/console/privacy/requests/{request_id}", question=ERASE_ON_VERIFY,
             action=f"/console/privacy/requests/{request_id}/verify", fields={"how": how}, confirm=confirm))):
@@ -203,9 +200,8 @@ def request_decision(request: Request, request_id: Identifier, principal: Reques
 def _retention_page(request: Request, principal: Principal, session: DbSession, settings: Settings,
                     *, status_code: int = 200, error: str | None = None,
                     values: dict[str, str] | None = None) -> HTMLResponse:
-    runs = session.scalars(select(RetentionRun).order_by(RetentionRun.started_at.desc()).limit(20)).all()
-    holds = session.scalars(select(LegalHold).where(LegalHold.released_at.is_(None))
-                            .order_by(LegalHold.created_at.desc())).all()
+    runs = retention.recent_runs(session, limit=20)
+    holds = retention.open_holds(session, newest_first=True)
     return page(request, "privacy/retention.html", principal, "/console/privacy/retention", status_code=status_code,
                 runs=runs, holds=holds, rules=retention.rules(settings), error=error,
                 values=values or {})
@@ -307,7 +303,7 @@ class BreachForm(BaseModel):
 
 def _breaches_page(request: Request, principal: Principal, session: DbSession, *, status_code: int = 200,
                    values: dict[str, Any] | None = None, errors: dict[str, str] | None = None) -> HTMLResponse:
-    items = session.scalars(select(Breach).order_by(Breach.discovered_at.desc())).all()
+    items = breaches.all_breaches(session)
     return page(request, "privacy/breaches.html", principal, "/console/privacy/breaches", status_code=status_code,
                 breaches=items, categories=[c.value for c in Category], values=values or {}, errors=errors or {})
 
@@ -352,9 +348,8 @@ def _local(moment: datetime, zone: ZoneInfo) -> datetime:
 def _breach_page(request: Request, principal: Principal, session: DbSession, breach_id: str, **context: Any
                  ) -> HTMLResponse:
     breach = breaches.get_breach(session, breach_id=breach_id)
-    affected = session.scalars(select(BreachSubject).where(BreachSubject.breach_id == breach.id)).all()
     return page(request, "privacy/breach.html", principal, "/console/privacy/breaches", breach=breach,
-                affected=affected, now=utcnow(), **context)
+                affected=breaches.affected(session, breach_id=breach.id), now=utcnow(), **context)
 
 
 @router.get("/breaches/{breach_id}")

@@ -16,9 +16,10 @@ from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import Select, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.core.clock import utcnow
@@ -28,6 +29,7 @@ from tripguard.notify import templates
 from tripguard.notify.channels import (
     Channel,
     PermanentError,
+    RecordingChannel,
     Rendered,
     TransientError,
     webhook_body,
@@ -360,3 +362,14 @@ def deliveries(session: Session, *, idempotency_keys: list[str]) -> dict[str, De
     rows = session.execute(select(OutboxMessage.idempotency_key, OutboxMessage.status, OutboxMessage.attempts,
                                   OutboxMessage.sent_at).where(OutboxMessage.idempotency_key.in_(idempotency_keys)))
     return {key: Delivery(status, attempts, sent_at) for key, status, attempts, sent_at in rows}
+
+
+def recording_channels(notifier: Notifier) -> list[str]:
+    """The channels that only record (SMS, e-mail, push, the emergency gateway until adapters exist)."""
+    return sorted(name for name, channel in notifier.channels.items()
+                  if isinstance(channel, RecordingChannel))
+
+
+def recorded_messages(notifier: Notifier) -> Select[Any]:
+    """The outbox's messages on the recording channels (a narrower query for the console's list)."""
+    return select(OutboxMessage).where(OutboxMessage.channel.in_(recording_channels(notifier)))

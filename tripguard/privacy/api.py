@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
-from sqlalchemy import select
 
 from tripguard.core.admission import Bulk
 from tripguard.core.db import Base, DbSession
@@ -16,7 +15,7 @@ from tripguard.core.ids import new_id
 from tripguard.core.types import Identifier
 from tripguard.privacy import access, breaches, requests, retention, service
 from tripguard.privacy.catalogue import catalogue
-from tripguard.privacy.models import Breach, DataSubject, LegalHold, PrivacyNotice, RetentionRun
+from tripguard.privacy.models import DataSubject
 from tripguard.privacy.retention import run_retention
 from tripguard.privacy.schemas import (
     PHONE_PATTERN,
@@ -138,7 +137,7 @@ def publish_notice(body: NoticeCreate, principal: NoticePublisher, session: DbSe
 @router.get("/privacy/notices/{version}", dependencies=[Public])
 def read_notice(version: Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,32}$")], session: DbSession) -> NoticeRead:
     """The text apps show people before collecting their data."""
-    notice = session.get(PrivacyNotice, version)
+    notice = service.published_notice(session, version=version)
     if notice is None:
         raise NotFound(f"no notice {version}")
     return NoticeRead.model_validate(notice)
@@ -225,8 +224,7 @@ def decide_correction(request_id: RequestId, body: CorrectionDecision, principal
 
 @router.get("/privacy/retention/runs")
 def retention_runs(_: RetentionManager, session: DbSession) -> list[RetentionRunRead]:
-    runs = session.scalars(select(RetentionRun).order_by(RetentionRun.started_at.desc()).limit(50))
-    return [RetentionRunRead.model_validate(run) for run in runs]
+    return [RetentionRunRead.model_validate(run) for run in retention.recent_runs(session, limit=50)]
 
 
 @router.post("/privacy/retention/runs", dependencies=[Bulk], status_code=status.HTTP_201_CREATED)
@@ -242,8 +240,7 @@ def start_retention_run(body: RetentionRunCreate, principal: RetentionManager, r
 
 @router.get("/privacy/holds")
 def list_holds(_: RetentionManager, session: DbSession) -> list[HoldRead]:
-    holds = session.scalars(select(LegalHold).where(LegalHold.released_at.is_(None)).order_by(LegalHold.created_at))
-    return [HoldRead.model_validate(hold) for hold in holds]
+    return [HoldRead.model_validate(hold) for hold in retention.open_holds(session)]
 
 
 @router.post("/privacy/holds", status_code=status.HTTP_201_CREATED)
@@ -266,7 +263,7 @@ BreachId = Annotated[Identifier, Path()]
 
 @router.get("/privacy/breaches")
 def list_breaches(_: BreachManager, session: DbSession) -> list[BreachRead]:
-    return [BreachRead.model_validate(b) for b in session.scalars(select(Breach).order_by(Breach.discovered_at.desc()))]
+    return [BreachRead.model_validate(b) for b in breaches.all_breaches(session)]
 
 
 @router.post("/privacy/breaches", status_code=status.HTTP_201_CREATED)

@@ -74,6 +74,16 @@ def get_breach(session: Session, *, breach_id: str) -> Breach:
     return breach
 
 
+def all_breaches(session: Session) -> list[Breach]:
+    """Every breach, the latest discovered first."""
+    return list(session.scalars(select(Breach).order_by(Breach.discovered_at.desc())))
+
+
+def affected(session: Session, *, breach_id: str) -> list[BreachSubject]:
+    """The people a breach is known to have touched."""
+    return list(session.scalars(select(BreachSubject).where(BreachSubject.breach_id == breach_id)))
+
+
 def _open_only(breach: Breach) -> None:
     if breach.status == "closed":
         raise Conflict("this breach is closed")
@@ -252,13 +262,13 @@ def report_to_authority(session: Session, *, actor: Actor, breach_id: str, refer
 def close(session: Session, *, actor: Actor, breach_id: str) -> Breach:
     breach = get_breach(session, breach_id=breach_id)
     _open_only(breach)
-    affected = session.scalars(select(BreachSubject).where(BreachSubject.breach_id == breach.id)).all()
+    touched = affected(session, breach_id=breach.id)
     on_time = None
     if breach.serious:
         on_time = bool(breach.authority_reported_at and breach.authority_due_at
                        and breach.authority_reported_at <= breach.authority_due_at)
     breach.report = {
-        "affected": len(affected), "notified": sum(1 for a in affected if a.notified_at),
+        "affected": len(touched), "notified": sum(1 for a in touched if a.notified_at),
         "containment_actions": len(breach.containment), "serious": breach.serious,
         "authority_reported_at": breach.authority_reported_at.isoformat() if breach.authority_reported_at else None,
         "authority_report_on_time": on_time,

@@ -171,12 +171,17 @@ def _verified(session: Session, vault: Vault, request: SubjectRequest, actor: Ac
         _complete(request, handled_by="automatic", note=f"deletion record {record.id}")
 
 
-def verify_in_person(session: Session, *, vault: Vault, actor: Actor, request_id: str, how: str) -> SubjectRequest:
-    """The privacy officer confirmed who asked some other way (in person, with an ID document, or a call
-    back to the number on record): `how` says which, and goes in the audit log."""
+def get_request(session: Session, *, request_id: str) -> SubjectRequest:
     request = session.get(SubjectRequest, request_id)
     if request is None:
         raise NotFound("no such request")
+    return request
+
+
+def verify_in_person(session: Session, *, vault: Vault, actor: Actor, request_id: str, how: str) -> SubjectRequest:
+    """The privacy officer confirmed who asked some other way (in person, with an ID document, or a call
+    back to the number on record): `how` says which, and goes in the audit log."""
+    request = get_request(session, request_id=request_id)
     refuse_own(actor, Decision.SUBJECT_REQUEST, request.subject_id)
     if request.status != "awaiting_verification":
         raise Conflict("this request is not waiting for verification")
@@ -244,9 +249,7 @@ def queue(session: Session, *, status: str | None) -> list[SubjectRequest]:
 
 def decide_correction(session: Session, *, vault: Vault, actor: Actor, request_id: str, apply: bool,
                       note: str) -> SubjectRequest:
-    request = session.get(SubjectRequest, request_id)
-    if request is None:
-        raise NotFound("no such request")
+    request = get_request(session, request_id=request_id)
     refuse_own(actor, Decision.SUBJECT_REQUEST, request.subject_id)
     if request.kind != "correction" or request.status != "verified":
         raise Conflict("only a verified correction request waits for a decision")

@@ -166,6 +166,17 @@ def run_retention(factory: sessionmaker[Session], *, vault: Vault, settings: Set
         return stored
 
 
+def recent_runs(session: Session, *, limit: int) -> list[RetentionRun]:
+    """The latest retention runs, newest first."""
+    return list(session.scalars(select(RetentionRun).order_by(RetentionRun.started_at.desc()).limit(limit)))
+
+
+def open_holds(session: Session, *, newest_first: bool = False) -> list[LegalHold]:
+    """The legal holds not released, in the order they were placed (or the newest first)."""
+    placed = LegalHold.created_at.desc() if newest_first else LegalHold.created_at
+    return list(session.scalars(select(LegalHold).where(LegalHold.released_at.is_(None)).order_by(placed)))
+
+
 def place_hold(session: Session, *, actor: Actor, subject_id: str, case_ref: str, reason: str) -> LegalHold:
     hold = LegalHold(id=new_id("hold"), subject_id=subject_id, case_ref=case_ref, reason=reason,
                      created_by=f"{actor.type}:{actor.id}", created_at=utcnow())

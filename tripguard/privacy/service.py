@@ -92,8 +92,17 @@ def normalise_phone(phone: str) -> str:
     return digits
 
 
+def published_notice(session: Session, *, version: str) -> PrivacyNotice | None:
+    return session.get(PrivacyNotice, version)
+
+
+def notices(session: Session) -> list[PrivacyNotice]:
+    """Every version published, newest first."""
+    return list(session.scalars(select(PrivacyNotice).order_by(PrivacyNotice.published_at.desc())))
+
+
 def get_notice(session: Session, *, version: str) -> PrivacyNotice:
-    notice = session.get(PrivacyNotice, version)
+    notice = published_notice(session, version=version)
     if notice is None:
         raise InvalidInput(errors=[FieldProblem(field="notice_version", message=f"no published notice {version!r}")])
     return notice

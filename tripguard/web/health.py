@@ -9,11 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
-from sqlalchemy import text
 
-from tripguard.core.db import READ_ONLY
 from tripguard.core.deps import AppEngine, SchemaHead, settings_of
 from tripguard.core.errors import PROBLEM_MEDIA_TYPE, DomainError
+from tripguard.core.migrations import current_revision
 from tripguard.security.auth import Public
 from tripguard.security.rate_limit import client_address
 
@@ -38,8 +37,7 @@ def healthz() -> Health:
 def readyz(engine: AppEngine, schema_head: SchemaHead) -> Health:
     """The database answers and its schema is at the version this code expects."""
     try:
-        with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
-            version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        version = current_revision(engine)
     except Exception as exc:  # any database failure means not ready
         raise NotReady(f"database unavailable: {type(exc).__name__}") from exc
     if version != schema_head:
