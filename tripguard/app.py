@@ -205,7 +205,8 @@ def ingest_options(app: FastAPI) -> IngestOptions:
                          max_lateness_seconds=settings.ingest_max_lateness_seconds,
                          on_alert=on_alert, on_trip_started=on_trip_started,
                          check_trip=ineligible_on_trip if settings.trip_start_gate else None,
-                         write_slice=settings.ingest_write_slice, between_slices=Session.commit)
+                         write_slice=settings.ingest_write_slice,
+                         between_slices=Session.commit)  # between slices a waiting SOS gets the SQLite writer
 
 
 def ineligible_on_trip(session: Session, trip: Trip, *, with_vehicle: bool = True) -> list[Alert]:

@@ -90,6 +90,7 @@ def serve(
 
     from tripguard.app import create_app
     from tripguard.core.settings import get_settings
+    from tripguard.telematics.deps import live_monitor_of
 
     with clean_errors():
         get_settings().check_safe_to_start()
@@ -98,7 +99,7 @@ def serve(
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: object) -> None:
             # Open live streams would otherwise hold the process until every viewer leaves.
-            site.state.live_monitor.feed.close_viewers()
+            live_monitor_of(site).feed.close_viewers()
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
 
     err.print(f"TripGuard listening on http://{host}:{port} (console: /console, API docs: /docs)")
@@ -117,10 +118,12 @@ def scheduler(poll: Annotated[float, typer.Option(
     import threading
 
     from tripguard.app import background_jobs, create_app
+    from tripguard.core.deps import engine_of, use_sessions
     from tripguard.core.leader import Lease, fenced_sessionmaker
     from tripguard.core.messaging import start_in_thread
     from tripguard.core.scheduler import run_jobs
     from tripguard.core.settings import get_settings
+    from tripguard.telematics.deps import live_monitor_of
     from tripguard.telematics.detection.feed import connect_feed
 
     with clean_errors():
@@ -128,13 +131,13 @@ def scheduler(poll: Annotated[float, typer.Option(
         settings.check_safe_to_start()
     site = create_app(settings)
     if settings.bus_url != "memory://":  # escalations and expired check-ins reach every console replica
-        start_in_thread(connect_feed(site.state.live_monitor.feed, settings, name="tripguard-scheduler",
+        start_in_thread(connect_feed(live_monitor_of(site).feed, settings, name="tripguard-scheduler",
                                      viewers=False))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    lease = Lease(site.state.engine, seconds=settings.leader_lease_seconds)
-    site.state.sessionmaker = fenced_sessionmaker(site.state.engine, lease)  # every job's transactions
+    lease = Lease(engine_of(site), seconds=settings.leader_lease_seconds)
+    use_sessions(site, fenced_sessionmaker(engine_of(site), lease))  # every job's transactions
     run_jobs(background_jobs(site), lease, poll=poll, renew_every=settings.leader_lease_seconds / 3, stop=stop)
 
 

@@ -50,16 +50,18 @@ def test_a_text_mac_is_keyed_by_the_subjects_data_key_and_dies_with_it(db: Sessi
     refs = freetext.keep(db, vault=vault, subject_id="psg_mac", text="不要打电话", label="note")
     mac = refs["note_mac"]
     assert mac.startswith(SUBJECT_MAC_PREFIX) and len(mac) == len(SUBJECT_MAC_PREFIX) + 32
-    assert vault.verify_subject_mac(db, "psg_mac", "不要打电话", mac)
-    assert not vault.verify_subject_mac(db, "psg_mac", "不要打电话!", mac)
-    assert not vault.verify_subject_mac(db, "psg_other", "不要打电话", mac)  # another person's key: another MAC
+    assert vault.verify_subject_mac(db, "psg_mac", text="不要打电话", mac=mac)
+    assert not vault.verify_subject_mac(db, "psg_mac", text="不要打电话!", mac=mac)
+    # another person's key: another MAC
+    assert not vault.verify_subject_mac(db, "psg_other", text="不要打电话", mac=mac)
     # The keyring alone (what every old backup's reader holds) does not make it.
     assert vault.blind_index("free-text", "不要打电话")[:32] not in mac
     # The older scheme is never confirmed, whatever it holds.
-    assert not vault.verify_subject_mac(db, "psg_mac", "不要打电话", vault.blind_index("free-text", "不要打电话")[:32])
+    older = vault.blind_index("free-text", "不要打电话")[:32]
+    assert not vault.verify_subject_mac(db, "psg_mac", text="不要打电话", mac=older)
     vault.shred(db, subject_id="psg_mac", reason="test")
     with pytest.raises(SubjectErased):
-        vault.verify_subject_mac(db, "psg_mac", "不要打电话", mac)
+        vault.verify_subject_mac(db, "psg_mac", text="不要打电话", mac=mac)
 
 
 def keep_notes(settings: Settings) -> dict[str, str]:
@@ -120,10 +122,10 @@ def test_an_old_backup_and_the_keyring_confirm_no_guess_about_an_erased_person(
     with site_session(restored) as (session, vault):
         assert service.find_by_phone(session, vault=vault, phone=PEOPLE["psg_erase"][1]) == []
         with pytest.raises(SubjectErased):
-            vault.verify_subject_mac(session, "psg_erase", NOTES["psg_erase"], macs["psg_erase"])
+            vault.verify_subject_mac(session, "psg_erase", text=NOTES["psg_erase"], mac=macs["psg_erase"])
         # A person still on file: found by phone, their note opened through the gate (audited), its MAC checked.
         assert [s.id for s in service.find_by_phone(session, vault=vault, phone=PEOPLE["psg_keep"][1])] == ["psg_keep"]
-        assert vault.verify_subject_mac(session, "psg_keep", NOTES["psg_keep"], macs["psg_keep"])
+        assert vault.verify_subject_mac(session, "psg_keep", text=NOTES["psg_keep"], mac=macs["psg_keep"])
     agent = Principal.for_roles("staff", "stf_T", frozenset({Role.SAFETY_AGENT}))
     engine = make_engine(restored.database_url)
     try:

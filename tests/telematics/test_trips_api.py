@@ -77,7 +77,8 @@ def test_geojson_evidence_names_purpose_and_reason_in_the_audit_log(client: Test
     kept = db.get(FreeText, details["reason_ref"])
     assert kept is not None and kept.subject_id == "trip:T1"
     # Its MAC is keyed by the trip's data key (it dies with it), not by the keyring.
-    assert client.app.state.vault.verify_subject_mac(db, "trip:T1", "alert on the live map", details["reason_mac"])  # type: ignore[attr-defined]
+    vault = client.app.state.vault  # type: ignore[attr-defined]
+    assert vault.verify_subject_mac(db, "trip:T1", text="alert on the live map", mac=details["reason_mac"])
 
 
 def test_positions_need_a_purpose_the_role_holds_and_a_reason(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]

@@ -33,6 +33,16 @@ def sessions_of(app: Any) -> sessionmaker[Session]:
     return factory
 
 
+def engine_of(app: Any) -> Engine:
+    engine: Engine = app.state.engine
+    return engine
+
+
+def use_sessions(app: Any, factory: sessionmaker[Session]) -> None:
+    """Every transaction the app opens from now on comes from `factory` (the scheduler's fenced one)."""
+    app.state.sessionmaker = factory
+
+
 def fast_reader_of(app: Any) -> FastReader:
     reader: FastReader = app.state.fast_reader
     return reader
@@ -63,8 +73,7 @@ async def _fast_reader(request: Request) -> FastReader:
 
 
 async def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
+    return engine_of(request.app)
 
 
 async def _schema_head(request: Request) -> str | None:

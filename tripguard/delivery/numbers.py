@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from prometheus_client import Counter
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.audit.actor import Actor
@@ -59,7 +59,7 @@ def add_numbers(session: Session, *, city: str, numbers: list[str]) -> int:
     return added
 
 
-def _available(city: str, now: datetime):  # type: ignore[no-untyped-def]
+def _available(city: str, now: datetime) -> Select[VirtualNumber]:
     return select(VirtualNumber).where(
         VirtualNumber.city == city,
         or_(VirtualNumber.status == "free", and_(VirtualNumber.status == "quiet", VirtualNumber.quiet_until <= now)))

@@ -28,7 +28,7 @@ def keep(session: Session, *, vault: Vault, subject_id: str, text: str, label: s
     row = FreeText(id=new_id("txt"), subject_id=subject_id, created_at=utcnow())
     access.write_field(vault, session, row, "text", text)
     session.add(row)
-    return {f"{label}_ref": row.id, f"{label}_mac": vault.subject_mac(session, subject_id, text)}
+    return {f"{label}_ref": row.id, f"{label}_mac": vault.subject_mac(session, subject_id, text=text)}
 
 
 def read(session: Session, *, vault: Vault, principal: Principal, refs: list[str],

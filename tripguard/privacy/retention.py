@@ -78,11 +78,12 @@ def held_or_busy(active_since: datetime | None = None) -> CompoundSelect[str]:
     return union(held_subjects(), *_busy(active_since))
 
 
-def count(session: Session, model: type, *where: ColumnElement[bool]) -> int:
+def _count(session: Session, model: type, *where: ColumnElement[bool]) -> int:
     return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
-def _erase_inactive_subjects(keep: timedelta, kinds: tuple[str, ...], reason: str):  # type: ignore[no-untyped-def]
+def _erase_inactive_subjects(keep: timedelta, kinds: tuple[str, ...], reason: str
+                             ) -> Run:
     def run(session: Session, vault: Vault, now: datetime, dry_run: bool) -> tuple[int, int]:
         # Only people the operator recorded details for: someone registered by a domain's first write (an
         # order, an application, a trip) holds nothing here; their data goes with that domain's own rule
@@ -92,9 +93,9 @@ def _erase_inactive_subjects(keep: timedelta, kinds: tuple[str, ...], reason: st
                    recorded)
         # A returning customer's new order still in flight (or delivered within the window) needs their key.
         on_hold = DataSubject.id.in_(held_or_busy(active_since=now - keep))
-        held = count(session, DataSubject, *expired, on_hold)
+        held = _count(session, DataSubject, *expired, on_hold)
         if dry_run:
-            return count(session, DataSubject, *expired, ~on_hold), held
+            return _count(session, DataSubject, *expired, ~on_hold), held
         erasable = list(session.scalars(select(DataSubject.id).where(*expired, ~on_hold)
                                         .order_by(DataSubject.updated_at).limit(BATCH)))
         for subject_id in erasable:

@@ -44,5 +44,5 @@ def check_code(session: Session, *, model: type, row_id: str, attempts: Instrume
             outcome = CodeCheck.MISMATCH
     if on_failure is not None:
         on_failure(outcome)
-    session.commit()
+    session.commit()  # a failed try counts even when the request then fails: the limit holds against guessing
     return outcome

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -11,14 +11,17 @@ from tripguard.telematics.ingest.bus import EventBus
 from tripguard.telematics.service import IngestOptions, LiveMonitor
 
 
-async def _live(request: Request) -> LiveMonitor:
-    live: LiveMonitor = request.app.state.live_monitor
+def live_monitor_of(app: Any) -> LiveMonitor:
+    live: LiveMonitor = app.state.live_monitor
     return live
 
 
+async def _live(request: Request) -> LiveMonitor:
+    return live_monitor_of(request.app)
+
+
 async def _feed(request: Request) -> LiveFeed:
-    live: LiveMonitor = request.app.state.live_monitor
-    return live.feed
+    return live_monitor_of(request.app).feed
 
 
 async def _bus(request: Request) -> EventBus:

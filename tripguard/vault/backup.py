@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, Table, func, insert, inspect, select, text
+from sqlalchemy import Connection, Engine, Table, func, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
 from tripguard.core.clock import utcnow
@@ -188,7 +188,7 @@ class _ChunkWriter:
         self.index += 1
 
 
-def _snapshot_connection(engine: Engine):  # type: ignore[no-untyped-def]
+def _snapshot_connection(engine: Engine) -> Connection:
     connection = engine.connect()
     if engine.dialect.name == "postgresql":
         return connection.execution_options(isolation_level="SERIALIZABLE", postgresql_readonly=True,

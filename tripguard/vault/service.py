@@ -222,7 +222,7 @@ class Vault:
                             length=32)
         return crypto.blind_index(self.suite, key, normalised)
 
-    def subject_mac(self, session: Session, subject_id: str, text: str, *, kind: str = "free-text") -> str:
+    def subject_mac(self, session: Session, subject_id: str, *, text: str, kind: str = "free-text") -> str:
         """A keyed MAC of `text` that dies with the subject: its key derives from the subject's data key,
         so once that key is shredded (and the key-backup window has passed) nobody, keyring or not, can
         recompute it to confirm a guess. Raises SubjectErased for a subject already erased."""
@@ -233,13 +233,13 @@ class Vault:
         mac_key = crypto.derive(key, info=f"tripguard/subject-mac/{kind}|{subject_id}", suite=suite, length=32)
         return SUBJECT_MAC_PREFIX + crypto.blind_index(suite, mac_key, text)[:32]
 
-    def verify_subject_mac(self, session: Session, subject_id: str, text: str, mac: str, *,
+    def verify_subject_mac(self, session: Session, subject_id: str, *, text: str, mac: str,
                            kind: str = "free-text") -> bool:
         """Whether `mac` (from `subject_mac`) is the MAC of `text`: possible only while the subject's key
         lives (SubjectErased after). A MAC of the older, keyring-keyed scheme is never confirmed."""
         if not mac.startswith(SUBJECT_MAC_PREFIX):
             return False
-        return crypto.constant_time_equal(self.subject_mac(session, subject_id, text, kind=kind), mac)
+        return crypto.constant_time_equal(self.subject_mac(session, subject_id, text=text, kind=kind), mac)
 
     def forget(self, session: Session, subject_ids: list[str]) -> None:
         """Drop these subjects' opened keys from the session's cache (a pass over every person keeps
