@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -108,3 +109,23 @@ def test_the_incident_page_offers_the_trips_recordings_to_investigators_only(cli
     act_as(Role.SAFETY_AGENT)
     page = client.get(f"/console/incidents/{incident_id}", headers={"accept-language": "en"})
     assert page.status_code == 200 and "data-recording=" not in page.text and "Complete" in page.text
+
+
+def test_the_case_page_shows_only_its_trips_clips_in_the_order_they_were_made(  # type: ignore[no-untyped-def]
+        client: TestClient, db: Session, act_as) -> None:
+    on_a_trip(client, act_as, db)
+    act_as(Role.PASSENGER, kind="subject", id="P1")
+    incident_id = client.post("/api/v1/sos", json={}).json()["incident_id"]
+    now, start = utcnow(), datetime(2026, 3, 1, 8, tzinfo=UTC)
+    # Stored (and named) in neither the order they were made nor by trip: the page must sort them itself.
+    for recording_id, trip_id, minutes in (("rec_c_late", "T1", 10), ("rec_b_other", "T2", 5),
+                                           ("rec_a_early", "T1", 0)):
+        db.add(Recording(id=recording_id, trip_id=trip_id, device_id="DEV1", kind="audio", content_type="audio/ogg",
+                         started_at=start + timedelta(minutes=minutes), duration_s=60, size=len(CLIP),
+                         sha256=hashlib.sha256(CLIP).hexdigest(), received=len(CLIP), status="complete",
+                         created_at=now, keep_until=now + timedelta(days=7)))
+    db.commit()
+    act_as(Role.INVESTIGATOR)
+    page = client.get(f"/console/incidents/{incident_id}", headers={"accept-language": "en"})
+    assert page.status_code == 200, page.text
+    assert re.findall(r'data-recording="([^"]+)"', page.text) == ["rec_a_early", "rec_c_late"]

@@ -155,3 +155,17 @@ def test_an_answer_names_an_option_of_its_question(client: TestClient, act_as, d
     assert client.post(url, json={"answers": [1, 0]}).json()["passed"]
     schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["AttemptCreate"]
     assert schema["properties"]["answers"]["items"] == {"type": "integer", "minimum": 0, "maximum": 7}
+
+
+def test_a_pass_that_ran_out_is_passed_but_not_in_force(client: TestClient, db: Session, act_as) -> None:  # type: ignore[no-untyped-def]
+    """The course page counts every worker who ever passed, and apart those whose pass still holds."""
+    put_course(client, act_as)
+    now = utcnow()
+    for worker_id, expires_at in (("w_lapsed", now - timedelta(days=1)), ("w_current", now + timedelta(days=30))):
+        db.add(Attempt(id=new_id("att"), worker_id=worker_id, course_id="privacy-basics", course_version=1,
+                       score=100, passed=True, at=now - timedelta(days=400), expires_at=expires_at))
+    db.commit()
+    page = client.get("/console/training/courses/privacy-basics")
+    assert page.status_code == 200, page.text
+    assert 'data-figure="passed"><span class="value">2<' in page.text
+    assert 'data-figure="current"><span class="value">1<' in page.text

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
+from tests.telematics.test_ingest_api import ndjson, post, trip_with_deviation
 from tripguard.core.clock import utcnow
 from tripguard.security.permissions import Role
 
@@ -74,3 +76,19 @@ def test_a_device_that_reports_tampering_or_moves_vehicle_is_tampered(client: Te
                 headers={"content-type": "application/x-ndjson"})
     act_as(Role.SAFETY_AGENT)
     assert {d["id"]: d["status"] for d in client.get("/api/v1/telematics/devices").json()}["DEV1"] == "online"
+
+
+def test_the_trip_page_lists_only_the_devices_in_the_trips_vehicle(client: TestClient, act_as) -> None:  # type: ignore[no-untyped-def]
+    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    installed = (utcnow() - timedelta(days=30)).isoformat()
+    for vehicle, plate, device in (("V1", "粤B·12345", "DEV1"), ("V2", "粤B·23456", "DEV2")):
+        assert client.put(f"/api/v1/telematics/vehicles/{vehicle}",
+                          json={"plate": plate, "colour": "white", "model": "BYD Qin"}).status_code == 200
+        assert client.put(f"/api/v1/telematics/devices/{device}",
+                          json={"vehicle_id": vehicle, "installed_at": installed}).status_code == 200
+    assert post(client, ndjson(trip_with_deviation("T-V1")[:2])).json()["rejected"] == []  # a trip in V1
+    act_as(Role.SAFETY_AGENT)
+    page = client.get("/console/trips/T-V1", headers={"accept-language": "en"})
+    assert page.status_code == 200, page.text
+    devices = page.text.split("<dt>Device</dt><dd>")[1].split("</dd>")[0]
+    assert re.findall(r'<code class="ref" translate="no">([^<]+)</code>', devices) == ["DEV1"]
