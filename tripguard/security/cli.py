@@ -13,7 +13,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tripguard.audit import service as audit
 from tripguard.audit.actor import CLI_ACTOR
 from tripguard.core.cli_support import clean_errors, cli_session, err
 from tripguard.security.permissions import API_KEY_SCOPES, Permission, Role
@@ -101,6 +100,8 @@ def dependency_scan() -> None:
     skipped = [d["name"] for d in dependencies if d.get("skip_reason")]
     vulnerable = {d["name"]: [v["id"] for v in d.get("vulns", [])] for d in dependencies if d.get("vulns")}
     audited = len(dependencies) - len(skipped)
+    from tripguard.audit import service as audit  # here: every other command starts without the ORM
+
     with clean_errors(), cli_session() as session:
         audit.record(session, actor=CLI_ACTOR, action="security.scan", target_type="dependencies",
                      target_id="pip-audit",

@@ -34,7 +34,6 @@ from tripguard.telematics.ingest.events import (
     DeviceHeartbeat,
     Event,
     TripEnded,
-    TripStarted,
     format_ts,
 )
 from tripguard.telematics.ingest.geo import haversine_rows
@@ -360,7 +359,7 @@ class BatchMonitor:
         """One run: starts, pings and ends of many trips, each trip's own events in order."""
         m = len(columns)
         trip_ids, others = columns.trip_ids, columns.others
-        if not others:  # the live case: pings of known trips, one each, is a single round
+        if not others and columns.starts is None:  # the live case: pings of known trips, one each, is a single round
             slots = np.fromiter(map(self.slot_of.get, trip_ids, repeat(-1)), dtype=np.int64, count=m)
             if slots.min() >= 0 and np.bincount(slots).max() == 1:
                 running = self._running(columns.ts)
@@ -371,19 +370,22 @@ class BatchMonitor:
         is_ping = np.ones(m, dtype=bool)
         if others:
             is_ping[np.fromiter(others, dtype=np.int64, count=len(others))] = False
+        if columns.starts is not None:
+            is_ping[columns.starts.at] = False
         running = self._running(columns.ts)
         one_each = np.bincount(group, minlength=len(names)).max() <= 1
         rounds = [np.arange(m)] if one_each else self._rounds(group)
         slot_of = self.slot_of
         # Each trip's slot, looked up once per run; -1 until known (a start or an end changes it).
         code_slot = np.fromiter((slot_of.get(t, -1) for t in names), dtype=np.int64, count=len(names))
+        all_pings = is_ping.all()
         for positions in rounds:
-            pings = positions[is_ping[positions]] if others else positions
+            pings = positions if all_pings else positions[is_ping[positions]]
             if len(pings) < len(positions):
                 starts_ends = positions[~is_ping[positions]]
-                self._starts_and_ends(starts_ends, others, running, alerts)
+                self._starts_and_ends(starts_ends, columns, running, alerts)
                 for k in starts_ends.tolist():
-                    code_slot[group[k]] = slot_of.get(others[k].trip_id, -1)  # type: ignore[union-attr]
+                    code_slot[group[k]] = slot_of.get(trip_ids[k], -1)  # a start's or an end's trip
             if len(pings):
                 slots = code_slot[group[pings]]
                 missing = slots < 0
@@ -395,19 +397,18 @@ class BatchMonitor:
                 self._round(columns, pings, slots, running, alerts)
         self._finish_run(running, alerts)
 
-    def _starts_and_ends(self, positions: np.ndarray, others: dict[int, Event], running: np.ndarray,
+    def _starts_and_ends(self, positions: np.ndarray, columns: EventColumns, running: np.ndarray,
                          alerts: list[Alert]) -> None:
         """A round's trip starts and ends (each of another trip): the silence check the reference makes
         before taking each, then the starts together, then the ends together."""
-        events = [others[k] for k in positions.tolist()]
-        slots = np.fromiter((self.slot_of.get(e.trip_id, -1) for e in events),  # type: ignore[union-attr]
-                            dtype=np.int64, count=len(events))
+        trip_ids, others = columns.trip_ids, columns.others
+        slots = np.fromiter((self.slot_of.get(trip_ids[k], -1) for k in positions.tolist()),
+                            dtype=np.int64, count=len(positions))
         known = slots >= 0
         if known.any():
             self._silence_before(slots[known], positions[known], running, alerts)
-        plan.start_rows(self, [(k, e) for k, e in zip(positions.tolist(), events, strict=True)
-                               if isinstance(e, TripStarted)])
-        ending.end_rows(self, [e for e in events if isinstance(e, TripEnded)], alerts)
+        plan.start_rows(self, plan.round_plans(positions, columns), columns.ts)
+        ending.end_rows(self, [e for k in positions.tolist() if isinstance(e := others.get(k), TripEnded)], alerts)
 
     def _silence_before(self, slots: np.ndarray, positions: np.ndarray, running: np.ndarray,
                         alerts: list[Alert]) -> None:

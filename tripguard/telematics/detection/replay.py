@@ -2,14 +2,16 @@
 
 Parsing (Arrow's reader, then the checks on whole columns) and detection (the batched monitor) each
 take about one core; threads would share one interpreter lock, so the parser is a forked process
-that sends each batch's columns through a pipe, in order. The pipe's buffer holds it to about one
-batch ahead, and it stops when this process goes away.
+that sends each batch's columns through a pipe, in order, as raw buffers (`handover`: no event is
+pickled). The pipe's buffer holds it to about one batch ahead, and it stops when this process goes away.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
@@ -17,12 +19,11 @@ from typing import BinaryIO
 
 import numpy as np
 
-from tripguard.telematics.ingest.columns import EventColumns
-from tripguard.telematics.ingest.events import LineError
+from tripguard.telematics.detection.handover import Parsed, receive_batch, send_batch, send_end, send_error
 from tripguard.telematics.ingest.reader import read_ndjson
 
 READ_SIZE = 8 << 20
-Parsed = tuple[EventColumns, list[LineError]]
+_PR_SET_PDEATHSIG = 1
 
 
 def cut_batches(handle: BinaryIO, lines_per_batch: int) -> Iterator[tuple[bytes, int]]:
@@ -48,7 +49,7 @@ def parsed_batches(handle: BinaryIO, lines_per_batch: int) -> Iterator[Parsed]:
     gcj: dict[str, None] = {}
     line = 1
     for data, lines in cut_batches(handle, lines_per_batch):
-        yield read_ndjson(data, gcj, first_line=line)
+        yield read_ndjson(data, gcj, first_line=line, starts_as_columns=True)
         line += lines
 
 
@@ -64,7 +65,8 @@ def parsed_ahead(source: str, lines_per_batch: int) -> Iterator[Parsed]:
         return
     receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
     child = multiprocessing.get_context("fork").Process(
-        target=_parse_into, args=(source, stdin, lines_per_batch, sender), name="replay-parser", daemon=True)
+        target=_parse_into, args=(source, stdin, lines_per_batch, sender, receiver, os.getpid()), name="replay-parser",
+        daemon=True)
     child.start()
     sender.close()
     if stdin is not None:
@@ -72,19 +74,30 @@ def parsed_ahead(source: str, lines_per_batch: int) -> Iterator[Parsed]:
     try:
         while True:
             try:
-                item = receiver.recv()
+                item = receive_batch(receiver)
             except EOFError:
+                child.join(timeout=1)
                 raise RuntimeError(f"the parser process stopped (exit code {child.exitcode})") from None
             if item is None:
                 break
-            if isinstance(item, BaseException):
-                raise item
             yield item
     finally:
         receiver.close()
         if child.is_alive():
             child.terminate()
         child.join()
+
+
+def _stop_with(parent: int) -> None:
+    """On Linux, a signal to this process when its parent goes away, even killed, even while it waits for
+    standard input; elsewhere the next batch it sends finds the pipe broken."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # gone already, before the signal was asked for
+        os._exit(0)
 
 
 def _stdin_descriptor() -> int | None:
@@ -100,15 +113,18 @@ def _open(source: str, stdin: int | None) -> BinaryIO:
     return os.fdopen(stdin, "rb") if stdin is not None else open(source, "rb")
 
 
-def _parse_into(source: str, stdin: int | None, lines_per_batch: int, sender: Connection) -> None:
+def _parse_into(source: str, stdin: int | None, lines_per_batch: int, sender: Connection, receiver: Connection,
+                parent: int) -> None:
+    receiver.close()  # the reader's end: once the reader is gone, a send fails
+    _stop_with(parent)
     try:
         with _open(source, stdin) as handle:
             for parsed in parsed_batches(handle, lines_per_batch):
-                sender.send(parsed)
-        sender.send(None)
+                send_batch(sender, parsed)
+        send_end(sender)
     except (BrokenPipeError, KeyboardInterrupt):
         return  # the reader went away
     except Exception as exc:  # noqa: BLE001 - handed to the reader, raised there
-        sender.send(exc)
+        send_error(sender, exc)
     finally:
         sender.close()

@@ -1,8 +1,8 @@
 """Which rows Arrow read are taken as they are, checked on whole columns, and those rows as events.
 
 A row is taken only when every rule `events.parse_event` applies to its kind holds; any other row goes
-to the line parser, which names the error. Pings become columns; trip starts and ends become
-objects (a route as `Points`, straight from Arrow's values). A start is taken only in WGS-84
+to the line parser, which names the error. Pings become columns, and so do trip starts (`StartColumns`:
+the routes as Arrow's values, all in one array); trip ends become objects. A start is taken only in WGS-84
 (`"crs": "wgs84"`), a ping or an end only without `crs` and of a trip not in GCJ-02.
 """
 
@@ -14,17 +14,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tripguard.core.identifiers import is_identifier
+from tripguard.core.identifiers import ID_PATTERN
 from tripguard.telematics.ingest.events import (
     EARLIEST_TS,
     LATEST_TS,
     BadEvent,
     Event,
-    Points,
     TripEnded,
-    TripStarted,
     parse_ts,
 )
+from tripguard.telematics.ingest.starts import StartColumns
 
 _POINT = pa.list_(pa.float64())
 SCHEMA = pa.schema([
@@ -44,7 +43,7 @@ MAX_ROUTE_POINTS = 20_000
 
 @dataclass
 class Taken:
-    """The rows taken: pings as columns, starts and ends as objects (by row); and the rows refused."""
+    """The rows taken: pings and starts as columns, ends as objects (by row); and the rows refused."""
 
     lines: np.ndarray  # each taken row's line
     trip_ids: list[str]
@@ -53,6 +52,7 @@ class Taken:
     rejected: np.ndarray  # lines
     groups: np.ndarray  # each taken row's trip as an index into group_names
     group_names: list[str]
+    starts: StartColumns | None = None  # by taken row
 
     def after_gcj_start(self, started: dict[str, int], first_line: int) -> np.ndarray:
         """Rows of trips that started in GCJ-02 at an earlier line of this batch."""
@@ -64,9 +64,12 @@ class Taken:
         keep[rows] = False
         index = np.flatnonzero(keep)
         renumber = {int(k): n for n, k in enumerate(index.tolist())}
+        positions = np.full(len(self.lines), -1, dtype=np.int64)
+        positions[index] = np.arange(len(index))
         return Taken(self.lines[index], [self.trip_ids[k] for k in index.tolist()], [c[index] for c in self.columns],
                      {renumber[k]: e for k, e in self.others.items() if k in renumber}, self.rejected,
-                     self.groups[index], self.group_names)
+                     self.groups[index], self.group_names,
+                     None if self.starts is None else self.starts.moved(positions))
 
 
 def take_rows(table: pa.Table, lines: np.ndarray, gcj: dict[str, None]) -> Taken:
@@ -77,8 +80,9 @@ def take_rows(table: pa.Table, lines: np.ndarray, gcj: dict[str, None]) -> Taken
     crs = table.column("crs")
     no_crs = _true(pc.is_null(crs))
 
-    trip_codes, trip_names = _encoded(table.column("trip_id"))
-    good_trip = np.array([is_identifier(t) and t not in gcj for t in trip_names], dtype=bool)
+    trip_codes, trip_names, good_trip = _encoded(table.column("trip_id"))
+    if gcj:
+        good_trip &= np.array([t not in gcj for t in trip_names], dtype=bool)
     common = (trip_codes >= 0) & _take(good_trip, trip_codes)
     ts = _times(table.column("ts"))
     common &= ~np.isnan(ts)
@@ -107,16 +111,17 @@ def take_rows(table: pa.Table, lines: np.ndarray, gcj: dict[str, None]) -> Taken
         k = int(taken[n])
         others[n] = TripEnded(trip_ids[n], float(ts[k]), None if lon_null[k] else float(lon[k]),
                               None if lat_null[k] else float(lat[k]))
+    plans = None
     if starts is not None:
-        for n in np.flatnonzero(start_ok[taken]).tolist():
-            others[n] = starts.event(int(taken[n]), trip_ids[n], float(ts[taken[n]]))
+        at = np.flatnonzero(start_ok[taken])
+        plans = starts.columns(taken[at], at) if at.size else None
     pings_only = np.where(ping_ok[taken], 1.0, np.nan)  # another event's slots are NaN, as ColumnBuilder.other
     columns = [ts[taken], lon[taken] * pings_only, lat[taken] * pings_only,
                optional["speed_mps"][taken] * pings_only, optional["accel_g"][taken] * pings_only,
                optional["accuracy_m"][taken] * pings_only, _stationary(table)[taken] * pings_only,
                optional["heading"][taken] * pings_only]
     return Taken(lines[taken], trip_ids, columns, others, lines[~(ping_ok | end_ok | start_ok)], trip_codes[taken],
-                 trip_names)
+                 trip_names, plans)
 
 
 class _Starts:
@@ -126,8 +131,7 @@ class _Starts:
         self.ok = rows.copy()
         self.ids: dict[str, np.ndarray] = {}
         for name in ("vehicle_id", "driver_id", "passenger_id"):
-            codes, values = _encoded(table.column(name))
-            good = np.array([is_identifier(v) for v in values], dtype=bool)
+            codes, values, good = _encoded(table.column(name))
             self.ok &= (codes < 0) | _take(good, codes)
             self.ids[name] = np.array([*values, None], dtype=object)[codes]  # -1 (null) picks None
         self.points: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -140,15 +144,17 @@ class _Starts:
         for name in ("pickup_name", "dropoff_name"):  # rare: a start naming its places goes to the line parser
             self.ok &= _true(pc.is_null(table.column(name)))
 
-    def event(self, k: int, trip_id: str, ts: float) -> TripStarted:
-        pickup, dropoff = ((None if null[k] else tuple(lonlat[k].tolist()))
-                           for null, lonlat in (self.points["pickup"], self.points["dropoff"]))
-        route = None
-        if not self.route_null[k]:
-            start, stop = self.route_bounds[k]
-            route = Points(self.route_values[start:stop])
-        return TripStarted(trip_id, ts, self.ids["vehicle_id"][k], self.ids["driver_id"][k], pickup, dropoff,
-                           route, passenger_id=self.ids["passenger_id"][k], crs="wgs84")
+    def columns(self, rows: np.ndarray, at: np.ndarray) -> StartColumns:
+        """These start rows (ascending), at positions `at` of the batch."""
+        pickup, dropoff = (lonlat[rows] for _, lonlat in (self.points["pickup"], self.points["dropoff"]))
+        places = np.column_stack([pickup, dropoff])
+        places[self.points["pickup"][0][rows], :2] = np.nan  # not given
+        places[self.points["dropoff"][0][rows], 2:] = np.nan
+        bounds = self.route_bounds[rows]
+        routed = ~self.route_null[rows]
+        return StartColumns(at, self.ids["vehicle_id"][rows].tolist(), self.ids["driver_id"][rows].tolist(),
+                            self.ids["passenger_id"][rows].tolist(), places, np.where(routed, bounds[:, 0], -1),
+                            np.where(routed, bounds[:, 1], -1), self.route_values)
 
 
 def _point_column(column: pa.ListArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -183,10 +189,12 @@ def _true(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _encoded(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
-    """Each row's index into the column's distinct values (-1 for null), and those values."""
+def _encoded(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Each row's index into the column's distinct values (-1 for null), those values, and which of them
+    are identifiers (`is_identifier`, in Arrow's RE2: an ASCII class, "$" at the very end as in fullmatch)."""
     codes, values = _distinct(column)
-    return codes, values.to_pylist()
+    good = pc.match_substring_regex(values, ID_PATTERN).to_numpy(zero_copy_only=False).astype(bool)
+    return codes, values.to_pylist(), good
 
 
 def _distinct(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:

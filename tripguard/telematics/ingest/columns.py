@@ -30,6 +30,7 @@ from tripguard.telematics.ingest.events import (
     parse_event,
     parse_ts,
 )
+from tripguard.telematics.ingest.starts import StartColumns, plain, start_columns
 
 PING_COLUMNS = ("ts", "lon", "lat", "speed", "accel", "accuracy", "stationary", "heading")
 
@@ -37,7 +38,7 @@ PING_COLUMNS = ("ts", "lon", "lat", "speed", "accel", "accuracy", "stationary", 
 @dataclass
 class EventColumns:
     """Events as columns: pings as numbers (NaN where absent; `stationary` 1.0 or 0.0), every other
-    event as an object by position.
+    event as an object by position, or (the replay's batches) a plain trip start in `starts`.
 
     The batched monitor's input (it does not read `heading`, which is kept for the stored track);
     `parse_ndjson_columns` and `reader.read_ndjson` build it without making a Ping per line.
@@ -56,6 +57,7 @@ class EventColumns:
     # Each event's trip as a number (an index into group_names); the reader fills them, else on first use.
     groups: np.ndarray | None = None
     group_names: list[str] | None = None
+    starts: StartColumns | None = None  # trip starts as columns, at positions none of `others` holds
 
     def __len__(self) -> int:
         return len(self.trip_ids)
@@ -84,8 +86,8 @@ class EventColumns:
 
     @classmethod
     def _make(cls, trip_ids: list[str], c: list[np.ndarray], others: dict[int, Event], groups: np.ndarray | None = None,
-              group_names: list[str] | None = None) -> EventColumns:
-        return cls(trip_ids, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], others, groups, group_names)
+              group_names: list[str] | None = None, starts: StartColumns | None = None) -> EventColumns:
+        return cls(trip_ids, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], others, groups, group_names, starts)
 
     def _columns(self) -> list[np.ndarray]:
         return [getattr(self, name) for name in PING_COLUMNS]
@@ -95,16 +97,44 @@ class EventColumns:
         where = {int(k): n for n, k in enumerate(index.tolist())} if self.others else {}
         return EventColumns._make([self.trip_ids[k] for k in index.tolist()], [c[index] for c in self._columns()],
                                   {where[k]: e for k, e in self.others.items() if k in where},
-                                  None if self.groups is None else self.groups[index], self.group_names)
+                                  None if self.groups is None else self.groups[index], self.group_names,
+                                  self._starts_at(index))
 
     def slice(self, start: int, stop: int) -> EventColumns:
         return EventColumns._make(self.trip_ids[start:stop], [c[start:stop] for c in self._columns()],
                                   {k - start: e for k, e in self.others.items() if start <= k < stop},
-                                  None if self.groups is None else self.groups[start:stop], self.group_names)
+                                  None if self.groups is None else self.groups[start:stop], self.group_names,
+                                  self._starts_at(np.arange(start, min(stop, len(self)))))
+
+    def _starts_at(self, index: np.ndarray) -> StartColumns | None:
+        """The starts among the events at these positions (ascending), renumbered as they are."""
+        if self.starts is None:
+            return None
+        positions = np.full(len(self), -1, dtype=np.int64)
+        positions[index] = np.arange(len(index))
+        return self.starts.moved(positions)
+
+    def with_start_columns(self) -> EventColumns:
+        """The same batch with its trip starts in WGS-84 without place names as `starts` (none may be there)."""
+        if self.starts is not None:
+            raise ValueError("the batch holds start columns already")
+        moved = {k: e for k, e in self.others.items() if plain(e)}
+        if not moved:
+            return self
+        others = {k: e for k, e in self.others.items() if k not in moved}
+        return EventColumns._make(self.trip_ids, self._columns(), others, self.groups, self.group_names,
+                                  start_columns(moved))  # type: ignore[arg-type]
+
+    def with_start_objects(self) -> EventColumns:
+        """The same batch with its trip starts among `others`, as objects."""
+        if self.starts is None:
+            return self
+        others = {**self.others, **self.starts.events(self.trip_ids, self.ts)}
+        return EventColumns._make(self.trip_ids, self._columns(), others, self.groups, self.group_names)
 
     def events(self) -> list[Event]:
         """Every event as an object, in order (what the trip store and the live feed take)."""
-        others = self.others
+        others = self.with_start_objects().others
         rows = zip(self.trip_ids, *(c.tolist() for c in self._columns()), strict=True)
         return [others[k] if k in others else
                 Ping(trip_id, ts, lon, lat, optional(speed), optional(heading), optional(accuracy), optional(accel),

@@ -36,16 +36,18 @@ SMALLEST_HALF = 16  # lines Arrow refuses are looked for down to pieces of this 
 _OPEN, _CLOSE, _NEWLINE = (ord(c) for c in "{}\n")
 
 
-def read_ndjson(data: bytes, gcj_trips: dict[str, None] | None = None, first_line: int = 1,
-                ) -> tuple[EventColumns, list[LineError]]:
-    """Every line of `data` (numbered from `first_line`) as `parse_ndjson_columns` would read it."""
-    columns, _, errors = read_ndjson_numbered(data, gcj_trips, first_line)
+def read_ndjson(data: bytes, gcj_trips: dict[str, None] | None = None, first_line: int = 1, *,
+                starts_as_columns: bool = False) -> tuple[EventColumns, list[LineError]]:
+    """Every line of `data` (numbered from `first_line`) as `parse_ndjson_columns` would read it (see
+    `read_ndjson_numbered` for `starts_as_columns`)."""
+    columns, _, errors = read_ndjson_numbered(data, gcj_trips, first_line, starts_as_columns=starts_as_columns)
     return columns, errors
 
 
-def read_ndjson_numbered(data: bytes, gcj_trips: dict[str, None] | None = None, first_line: int = 1,
-                         ) -> tuple[EventColumns, list[int], list[LineError]]:
-    """`read_ndjson`, with the line of each event."""
+def read_ndjson_numbered(data: bytes, gcj_trips: dict[str, None] | None = None, first_line: int = 1, *,
+                         starts_as_columns: bool = False) -> tuple[EventColumns, list[int], list[LineError]]:
+    """`read_ndjson`, with the line of each event; the trip starts Arrow read left in columns
+    (`EventColumns.starts`) when asked, the monitor's input (replay)."""
     gcj = gcj_trips if gcj_trips is not None else {}
     scanned = scan_lines(data)
     starts, stops, ends, flat = scanned.starts, scanned.stops, scanned.ends, scanned.flat
@@ -70,7 +72,8 @@ def read_ndjson_numbered(data: bytes, gcj_trips: dict[str, None] | None = None, 
                         gcj, builder, errors)
             fast = fast.without(late)
     columns, lines = _merge(fast, builder, first_line)
-    return drop_far(columns, lines, sorted(errors, key=lambda e: e.line))
+    columns, lines, errors = drop_far(columns, lines, sorted(errors, key=lambda e: e.line))
+    return (columns if starts_as_columns else columns.with_start_objects()), lines, errors
 
 
 @dataclass
@@ -85,15 +88,17 @@ class Lines:
 
 # Byte classes: 1 "{", 2 "}", 3 a byte that sends its line to the line parser (a control byte, anything
 # beyond ASCII), 4 the first letter of a number word Arrow reads otherwise than Python ("Inf", "NaN":
-# Arrow also takes "Inf" and "-NaN", which Python's json refuses), 5 "\\r", 6 "[", 7 "]", 8 "\\n".
-_OPENS, _CLOSES, _ODD, _LETTER, _RETURNS, _LIST_OPENS, _LIST_CLOSES, _NEWLINES = range(1, 9)
+# Arrow also takes "Inf" and "-NaN", which Python's json refuses), 5 "\\r", 8 "\\n". Brackets are
+# checked apart (`_badly_nested`): a route has hundreds.
+_OPENS, _CLOSES, _ODD, _LETTER, _RETURNS, _NEWLINES = 1, 2, 3, 4, 5, 8
 _CLASS = bytearray(256)
 for _byte in [*range(0x20), *range(0x80, 0x100)]:
     _CLASS[_byte] = _ODD
 for _char, _class in (("{", _OPENS), ("}", _CLOSES), ("I", _LETTER), ("N", _LETTER), ("\r", _RETURNS),
-                      ("[", _LIST_OPENS), ("]", _LIST_CLOSES), ("\n", _NEWLINES)):
+                      ("\n", _NEWLINES)):
     _CLASS[ord(_char)] = _class
 _TABLE = bytes(_CLASS)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]\n")
 _WORDS = (b"Inf", b"NaN")
 MAX_DEPTH = 2  # of lists in a line Arrow reads: a route is a list of [lon, lat] lists
 
@@ -102,8 +107,8 @@ def scan_lines(data: bytes) -> Lines:
     """The lines of `data` (split on "\\n"), and which Arrow may read: one JSON object (`{` first, `}`
     last, no other brace) whose lists nest at most two deep, printable ASCII, no number word.
 
-    One pass classifies every byte; the rest looks only at the few that matter (braces, brackets,
-    newlines), each knowing its line by the newlines before it."""
+    One pass classifies every byte; the rest looks only at the few that matter (braces, newlines), each
+    knowing its line by the newlines before it; the brackets are looked at as text (`_badly_nested`)."""
     raw = np.frombuffer(data, dtype=np.uint8)
     kind = np.frombuffer(data.translate(_TABLE), dtype=np.uint8)
     special = np.flatnonzero(kind != 0)  # on booleans: several times faster than on bytes
@@ -133,23 +138,23 @@ def scan_lines(data: bytes) -> Lines:
     if letters.any():
         words = np.array([data[k:k + 3] in _WORDS for k in special[letters].tolist()], dtype=bool)
         flat[line_of[letters][words]] = False
-    brackets = (what == _LIST_OPENS) | (what == _LIST_CLOSES)
-    if brackets.any():
-        flat[_badly_nested(what[brackets] == _LIST_OPENS, line_of[brackets])] = False
+    flat[_badly_nested(data)] = False
     return Lines(starts, stops, ends, flat)
 
 
-def _badly_nested(opens: np.ndarray, line_of: np.ndarray) -> np.ndarray:
-    """The lines whose brackets go deeper than MAX_DEPTH, or close one never opened, or leave one open."""
-    step = np.where(opens, 1, -1)
-    depth = np.cumsum(step)
-    first = np.flatnonzero(np.r_[True, line_of[1:] != line_of[:-1]])  # each line's first bracket
-    group = np.repeat(np.arange(len(first)), np.diff(np.r_[first, len(opens)]))
-    local = depth - (depth - step)[first][group]  # depth within its line
-    last = np.r_[first[1:] - 1, len(opens) - 1]
-    bad = ((np.maximum.reduceat(local, first) > MAX_DEPTH) | (np.minimum.reduceat(local, first) < 0)
-           | (local[last] != 0))
-    lines: np.ndarray = line_of[first][bad]
+def _badly_nested(data: bytes) -> np.ndarray:
+    """The lines whose brackets go deeper than MAX_DEPTH, or close one never opened, or leave one open.
+
+    Of each line's brackets alone, a pass that takes out every "[]" takes out its innermost lists; lists
+    at most two deep, and only those, are gone after two passes."""
+    brackets = data.translate(None, _NOT_BRACKETS)  # the brackets, each line's on its own line
+    for _ in range(MAX_DEPTH):
+        brackets = brackets.replace(b"[]", b"")
+    left = np.frombuffer(brackets, dtype=np.uint8)
+    newline = left == _NEWLINE
+    if newline.all():
+        return np.zeros(0, dtype=np.int64)
+    lines: np.ndarray = np.unique((np.cumsum(newline) - newline)[~newline])
     return lines
 
 
@@ -228,8 +233,8 @@ def _merge(fast: Taken | None, builder: ColumnBuilder, first_line: int) -> tuple
         return slow, builder.line_numbers
     fast_numbers = fast.lines + first_line
     if not len(slow):
-        return (EventColumns._make(fast.trip_ids, fast.columns, dict(fast.others), fast.groups, fast.group_names),
-                fast_numbers.tolist())
+        return (EventColumns._make(fast.trip_ids, fast.columns, dict(fast.others), fast.groups, fast.group_names,
+                                   fast.starts), fast_numbers.tolist())
     names = list(fast.group_names)
     number_of = {name: n for n, name in enumerate(names)}
     for trip_id in slow.trip_ids:
@@ -247,5 +252,6 @@ def _merge(fast: Taken | None, builder: ColumnBuilder, first_line: int) -> tuple
     others: dict[int, Event] = {int(where[k]): e for k, e in fast.others.items()}
     others.update({int(where[n_fast + k]): e for k, e in slow.others.items()})
     groups = np.concatenate([fast.groups, slow_groups])[order]
-    return EventColumns._make(trip_ids, columns, others, groups, names), numbers[order].tolist()
+    starts = None if fast.starts is None else fast.starts.moved(where[:n_fast])
+    return EventColumns._make(trip_ids, columns, others, groups, names, starts), numbers[order].tolist()
 
