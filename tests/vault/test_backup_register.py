@@ -32,6 +32,7 @@ def test_the_register_reads_back_each_backup_as_it_was_added(tmp_path: Path) -> 
     register.add(made[1])
     records = register.records()
     assert records == made
+    assert register.path.stat().st_mode & 0o777 == 0o600
     assert [(r.name, r.kind, r.created_at, r.keep_until, r.kek_versions) for r in records] == [
         ("site.tgbk", "data", NOW - timedelta(days=3), NOW + timedelta(days=30), (1, 2)),
         ("site.tgbk.keys", "keys", NOW - timedelta(days=3), NOW + timedelta(days=7), (2,))]
