@@ -189,8 +189,9 @@ def test_keys_move_to_a_later_head_of_their_own_journal_only(tmp_path: Path,
     del entries[legacy_id]["journal"]
     entries[legacy_id]["wrapped"] = base64.b64encode(crypto.encrypt(
         Suite.AES, WRAP, legacy_key, f"tripguard/key-backup/{legacy_id}".encode())).decode()
-    entries["kbk_damaged"] = {"expires_at": (MADE + WINDOW).isoformat(), "kek_version": 1, "wrapped": "AAAA"}
-    entries["kbk_expired"] = {"expires_at": MADE.isoformat(), "kek_version": 1, "wrapped": "AAAA"}
+    # First in the file, so that a key that opens nothing is seen to be passed over, not to stop the others.
+    entries = {"kbk_damaged": {"expires_at": (MADE + WINDOW).isoformat(), "kek_version": 1, "wrapped": "AAAA"},
+               **entries, "kbk_expired": {"expires_at": MADE.isoformat(), "kek_version": 1, "wrapped": "AAAA"}}
     store.path.write_text(json.dumps(entries))
     wraps: list[tuple[int, Suite]] = []
 
