@@ -23,6 +23,8 @@ MISSING = ("the erasure journal in %s is missing or was emptied: erasures and re
            "back from a copy of the key folder, or an operator accepts its loss "
            "(`tripguard keys init --accept-journal-loss REASON`)")
 
+NO_HEAD = "is missing: the erasure journal cannot be trusted; restore it (and the journal) from the key folder's copy"
+
 
 def three(folder: Path) -> ErasureJournal:
     journal = a_journal(folder)
@@ -87,7 +89,7 @@ def test_each_kind_of_damage_is_refused_with_its_reason(tmp_path: Path) -> None:
             (tmp_path / name).write_bytes(content)
 
     cases = [
-        (HEAD_FILE, b"", "is missing: the erasure journal cannot be trusted"),
+        (HEAD_FILE, b"", f"{tmp_path / HEAD_FILE} {NO_HEAD}"),
         (HEAD_FILE, b"not json", "is damaged"),
         (HEAD_FILE, b'{"count": 3, "last": "%s"}' % macs[2].hex().encode(), "is damaged"),
         (HEAD_FILE, b'{"count": 3, "last": "zz", "mac": "00"}', "is damaged"),
