@@ -23,6 +23,8 @@ import argparse
 import contextlib
 import os
 import shlex
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +39,8 @@ from typing import Any, cast
 
 import httpx2 as httpx
 import numpy as np
+import pyarrow as pa
+import pyarrow.json as pa_json
 from sqlalchemy import create_engine, func, select, text
 
 from bench.latency import StreamRefused, follow, iso, opened, prepare, sign_in
@@ -44,6 +48,7 @@ from bench.report import machine_line, write_section
 from bench.sos import SECRET, token
 from tripguard.core.cluster import procfile
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
+from tripguard.telematics.ingest.arrow_rows import SCHEMA
 from tripguard.telematics.ingest.events import parse_ts
 from tripguard.telematics.models import Trip, TripAlert
 
@@ -94,29 +99,47 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def pids_named(name: str) -> list[int]:
-    """The processes whose name is `name` (as `pgrep -x` matches it: /proc/<pid>/comm)."""
-    found = []
-    for comm in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if comm.read_text().rstrip("\n") == name:
-                found.append(int(comm.parent.name))
-        except OSError:  # the process ended meanwhile
-            continue
-    return sorted(found)
+def backends_of(database_url: str) -> list[int]:
+    """The PostgreSQL backends serving this run's database (not the server's other clients, nor its own
+    background processes, which every database on the machine shares)."""
+    name = database_url.rsplit("/", 1)[1]
+    admin = create_engine(POSTGRES_ADMIN)
+    try:
+        with admin.connect() as connection:
+            return sorted(connection.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :name"),
+                                             {"name": name}).scalars())
+    finally:
+        admin.dispose()
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds of each part, counted per process from a start: a process that began after it counts
+    whole, one that ended before the reading is lost (the cluster's pooled connections live for the run)."""
+
+    parts: dict[str, Callable[[], list[int]]]
+    start: dict[str, dict[int, float]] = field(default_factory=dict)
+
+    def begin(self) -> None:
+        self.start = {part: {pid: cpu_seconds([pid]) for pid in pids()} for part, pids in self.parts.items()}
+
+    def spent(self) -> dict[str, float]:
+        return {part: sum(cpu_seconds([pid]) - self.start[part].get(pid, 0.0) for pid in pids())
+                for part, pids in self.parts.items()}
 
 
 def roles(started: list[subprocess.Popen[bytes]], commands: list[tuple[list[str], dict[str, str]]],
-          ) -> dict[str, Callable[[], list[int]]]:
-    """Each part's processes, listed when asked (PostgreSQL starts a backend per new connection)."""
+          database_url: str, nats: subprocess.Popen[bytes] | None) -> dict[str, Callable[[], list[int]]]:
+    """Each part's processes, listed when asked (PostgreSQL starts a backend per new connection). Only this
+    run's: its own NATS server, the backends of its own database, never another user's."""
     by_role: dict[str, list[int]] = {"API": [], "monitor workers": [], "outbox + scheduler": []}
     for process, (command, _) in zip(started, commands, strict=True):
-        role = "API" if command[1] == "serve" else "monitor workers" if command[2:3] == ["monitor"] else \
-            "outbox + scheduler"
+        role = "API" if "serve" in command else "monitor workers" if "monitor" in command else "outbox + scheduler"
         by_role[role].append(process.pid)
     listed: dict[str, Callable[[], list[int]]] = {role: pids.copy for role, pids in by_role.items()}
-    listed["PostgreSQL"] = lambda: pids_named("postgres")
-    listed["NATS"] = lambda: pids_named("nats-server")
+    if nats is not None:
+        listed["PostgreSQL"] = lambda: backends_of(database_url)
+        listed["NATS"] = lambda: [nats.pid]
     listed["load generator"] = lambda: [os.getpid()]
     return listed
 
@@ -292,13 +315,45 @@ def fresh_postgres(name: str) -> str:
     return POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
 
 
-def set_up(mode: str, env: dict[str, str], port: int) -> tuple[list[tuple[list[str], dict[str, str]]], list[str]]:
+@contextlib.contextmanager
+def own_nats(directory: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """A NATS server with JetStream for this run alone, so its CPU is this run's (the machine's shared
+    server also carries other users' streams)."""
+    binary = shutil.which("nats-server")
+    if binary is None:
+        raise SystemExit("the cluster set-up needs nats-server on PATH")
+    server = subprocess.Popen([binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(directory / "nats")],
+                              stdout=subprocess.DEVNULL, stderr=(directory / "nats.log").open("w"))
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            if server.poll() is not None:
+                raise SystemExit(f"nats-server did not start: {(directory / 'nats.log').read_text()[-500:]}")
+            time.sleep(0.1)
+        else:
+            raise SystemExit("nats-server did not listen within 10 s")
+        yield server
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def drop_postgres(database_url: str) -> None:
+    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{database_url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def set_up(mode: str, env: dict[str, str], port: int, bus_url: str = "",
+           ) -> tuple[list[tuple[list[str], dict[str, str]]], list[str]]:
     """The processes of a set-up and its API base URLs. cluster: what `tripguard cluster up` starts (2 API
     replicas on NATS, 2 monitor workers of 4 shards each, the outbox worker, the scheduler); embedded: one
     `tripguard serve`. `env` is updated for the cluster."""
     ports = [port, port + 1] if mode == "cluster" else [port]
     if mode == "cluster":
-        env.update({"TRIPGUARD_BUS_URL": "nats://127.0.0.1:4222", "TRIPGUARD_BUS_NAME": f"bench{uuid.uuid4().hex[:6]}",
+        env.update({"TRIPGUARD_BUS_URL": bus_url, "TRIPGUARD_BUS_NAME": f"bench{uuid.uuid4().hex[:6]}",
                     "TRIPGUARD_RUN_JOBS": "false"})
         # The commands `tripguard cluster up` runs (its supervisor aside: a process that dies here fails the run).
         commands = [(shlex.split(line), env) for line in procfile(shards=8, ports=(ports[0], ports[1])).values()]
@@ -318,22 +373,27 @@ def start_trips(stream: Stream, base: str, api_key: str) -> None:
 def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, object]:
     directory = tmp / mode
     directory.mkdir()
-    env, api_key = prepare(directory, fresh_postgres("tg_bench_scale") if mode == "cluster" else None)
-    env.update({"TRIPGUARD_SUBJECT_TOKEN_SECRET": SECRET, "TRIPGUARD_LOG_LEVEL": "WARNING"})
-    database_url = env["TRIPGUARD_DATABASE_URL"]
-    commands, bases = set_up(mode, env, args.port)
-    stream = Stream(args.trips, time.time() - 6 * 3600)
-    with processes(commands, directory) as started:
-        by_role = roles(started, commands)
-        if mode == "embedded":
-            by_role.pop("PostgreSQL"), by_role.pop("NATS")
+    with contextlib.ExitStack() as stack:
+        nats = None
+        postgres = None
+        if mode == "cluster":
+            nats = stack.enter_context(own_nats(directory, args.port + 100))
+            postgres = fresh_postgres(f"tg_bench_scale_{uuid.uuid4().hex[:8]}")
+            stack.callback(drop_postgres, postgres)
+        env, api_key = prepare(directory, postgres)
+        env.update({"TRIPGUARD_SUBJECT_TOKEN_SECRET": SECRET, "TRIPGUARD_LOG_LEVEL": "WARNING"})
+        database_url = env["TRIPGUARD_DATABASE_URL"]
+        commands, bases = set_up(mode, env, args.port, f"nats://127.0.0.1:{args.port + 100}")
+        stream = Stream(args.trips, time.time() - 6 * 3600)
+        started = stack.enter_context(processes(commands, directory))
+        meter = CpuMeter(roles(started, commands, database_url, nats))
         for base in bases:
             wait_healthy(base)
         start_trips(stream, bases[0], api_key)
-        cpu_before = {role: cpu_seconds(pids()) for role, pids in by_role.items()}
+        meter.begin()
         accepted, sustained, last_round, pings, elapsed = capacity(stream, bases, api_key, args.seconds, args.senders,
                                                                    database_url)
-        cpu = {role: cpu_seconds(pids()) - cpu_before[role] for role, pids in by_role.items()}
+        cpu = meter.spent()
         print(f"{mode}: accepted {accepted:,.0f} pings/s, stored {sustained:,.0f} pings/s", flush=True)
         loads = []
         agent = sign_in(bases[-1])
@@ -342,11 +402,26 @@ def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, object
                 stream, bases, api_key, load * sustained, args.seconds, last_round + 1, agent, database_url)
             last_round += max(20, int(load * sustained * args.seconds / stream.trips)) + 1
             loads.append({"load": load, "alert_ms": alert_ms, "stored_ms": stored_ms, "alerts_missed": alerts_missed,
-                          "sos_ms": sos_ms,
-                          "sos_missed": sos_missed})
+                          "sos_ms": sos_ms, "sos_missed": sos_missed})
             time.sleep(5)  # the backlog drains before the next load
     return {"mode": mode, "accepted": accepted, "sustained": sustained, "pings": pings, "elapsed": elapsed, "cpu": cpu,
-            "loads": loads}
+            "loads": loads, "arrow_us": arrow_read_us(stream)}
+
+
+def arrow_read_us(stream: Stream, rounds: int = 20) -> float:
+    """CPU microseconds Arrow's JSON reader alone takes per ping line of this run's stream, on one thread, read in
+    one buffer (its floor: no per-call cost), measured in the same run as the servers (the machine's speed varies
+    from day to day)."""
+    options = pa_json.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="ignore")
+    read = pa_json.ReadOptions(use_threads=False, block_size=1 << 20)
+    batches = [b"\n".join(stream.batch(r, b).encode() for r in range(rounds) for b in range(stream.batches_per_round))]
+    best = float("inf")
+    for _ in range(3):
+        begin = time.process_time()
+        for batch in batches:
+            pa_json.read_json(pa.BufferReader(batch), parse_options=options, read_options=read)
+        best = min(best, time.process_time() - begin)
+    return best / sum(batch.count(b"\n") + 1 for batch in batches) * 1e6
 
 
 def each_set_up(modes: list[str], run: Callable[[str, Path], dict[str, object]]) -> list[dict[str, object]]:
@@ -374,8 +449,28 @@ def projection(cluster: dict[str, object], trips: int = 1_000_000, period: float
     return "\n".join(lines)
 
 
+def cpu_table(result: dict[str, object]) -> str:
+    """CPU per ping stored, per part of the set-up and in all, in microseconds and as a multiple of Arrow's
+    read of the same line measured in the same run."""
+    cpu: dict[str, float] = result["cpu"]  # type: ignore[assignment]
+    pings: int = result["pings"]  # type: ignore[assignment]
+    arrow: float = result["arrow_us"]  # type: ignore[assignment]
+    served = {role: seconds for role, seconds in cpu.items() if role != "load generator"}
+    rows = [f"| {role} | {seconds:.1f} s | {seconds / pings * 1e6:.1f} µs | {seconds / pings * 1e6 / arrow:.1f}x |"
+            for role, seconds in served.items()]
+    total = sum(served.values())
+    return "\n".join([
+        (f"CPU in the capacity phase, {result['mode']} ({pings:,} pings stored in {result['elapsed']:.1f} s; "
+         f"this run's own processes only; Arrow's JSON reader alone, one thread, on the same lines: "
+         f"{arrow:.2f} µs a line; the load generator spent {cpu.get('load generator', 0.0):.1f} s):"), "",
+        "| part | CPU | per ping stored | × Arrow's read |", "| --- | ---: | ---: | ---: |", *rows,
+        f"| **all** | **{total:.1f} s** | **{total / pings * 1e6:.1f} µs** | **{total / pings * 1e6 / arrow:.1f}x** |"])
+
+
 def _p(values: np.ndarray, q: float) -> str:
-    return f"{np.percentile(values, q):,.0f} ms" if len(values) else "—"
+    if not len(values):  # a part refused or nothing arrived: a figure without data is no figure
+        raise SystemExit("no timings for a latency column: the run measured nothing there (see the logs)")
+    return f"{np.percentile(values, q):,.0f} ms"
 
 
 def main() -> None:
@@ -410,11 +505,7 @@ def main() -> None:
         "SOS p99 < 100 ms."),
     ])
     for r in results:
-        cpu: dict[str, float] = r["cpu"]  # type: ignore[assignment]
-        pings: int = r["pings"]  # type: ignore[assignment]
-        body += "\n\n" + f"CPU in the capacity phase, {r['mode']} ({pings:,} pings stored in {r['elapsed']:.1f} s): " \
-            + "; ".join(f"{role} {seconds:.1f} s ({pings / seconds:,.0f} pings per CPU-second)" if seconds > 0
-                      else f"{role} 0 s" for role, seconds in cpu.items()) + "."
+        body += "\n\n" + cpu_table(r)
     body += "\n\n" + projection(results[0]) if results and results[0]["mode"] == "cluster" else ""
     write_section("scale", body)
     print(body)
