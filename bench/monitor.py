@@ -75,7 +75,7 @@ def memory_per_trip(trips: list[PortoTrip], n: int) -> tuple[float, float]:
     monitor.process_columns(live_batches(trips, ids, 1)[0])
     total = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    routes = monitor.segments.nbytes  # every live route's segments (five numbers each), with room to grow
+    routes = monitor.points.nbytes  # every live route's points (two numbers each), with room to grow
     return (total - routes) / n, routes / n
 
 

@@ -41,7 +41,7 @@ def reference(events: list[Event], config: MonitorConfig = CONFIG) -> list[tuple
 
 
 def batched(events: list[Event], cuts: list[int], config: MonitorConfig = CONFIG) -> list[tuple[object, ...]]:
-    monitor = BatchMonitor(config, capacity=2, segments=16)  # tiny: slots grow and are reused, routes compacted
+    monitor = BatchMonitor(config, capacity=2, points=16)  # tiny: slots grow and are reused, routes compacted
     alerts: list[Alert] = []
     start = 0
     for size in [*cuts, len(events)]:

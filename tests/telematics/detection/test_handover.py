@@ -113,7 +113,7 @@ def test_a_name_with_a_newline_goes_pickled_and_arrives_whole() -> None:
 def test_the_monitor_takes_starts_as_columns_as_it_takes_them_as_objects(
         stream: tuple[list[Event], list[int]]) -> None:
     events, cuts = stream
-    monitor = BatchMonitor(CONFIG, capacity=2, segments=16)
+    monitor = BatchMonitor(CONFIG, capacity=2, points=16)
     alerts = []
     start = 0
     for size in [*cuts, len(events)]:

@@ -50,7 +50,7 @@ _INT_COLUMNS = ("seg", "route_at", "route_len", "recent_n", *stop_rule.STOP_INTS
 
 
 class BatchMonitor:
-    def __init__(self, config: MonitorConfig | None = None, capacity: int = 1024, segments: int = 4096) -> None:
+    def __init__(self, config: MonitorConfig | None = None, capacity: int = 1024, points: int = 4096) -> None:
         self.config = config or MonitorConfig()
         self.max_ts = float("-inf")
         self.slot_of: dict[str, int] = {}
@@ -71,11 +71,12 @@ class BatchMonitor:
         self._wide = np.full((capacity, sum(wide.values())), NAN)  # w["x"] is a view of its columns
         self.w: dict[str, np.ndarray] = {}
         self._name_wide()
-        # Every live route's segments, back to back; a trip's are at route_at, route_len long.
         self._set_at = np.zeros(capacity, dtype=np.int64)  # per run: k + 1 of the event that last set last_ts
-        self._segment_floor = segments
-        self.segments = np.zeros((5, segments))  # rows ax, ay, dx, dy, length2; a column per segment
-        self.segments_used = 0
+        # Every live route's points, back to back (rows x, y in metres in the trip's frame): a trip's route_len
+        # segments are its route_len + 1 points from route_at.
+        self._point_floor = points
+        self.points = np.zeros((2, points))
+        self.points_used = 0
         # The earliest silence deadline of any trip not yet reported (a lower bound): the watermark
         # check scans the trips only once the watermark reaches it.
         self._next_deadline = float("inf")
@@ -174,29 +175,31 @@ class BatchMonitor:
         self._clear(np.array(slots, dtype=np.int64))
         self._free.extend(slots)
 
-    def store_routes(self, slots: np.ndarray, segments: np.ndarray, lengths: np.ndarray) -> None:
-        """Routes' segments (as `geo.route_segments` gives them) into the shared array. Call it before the
-        slots are marked `has_route`: a compaction on the way must not copy them twice."""
-        count = segments.shape[1]
-        if self.segments_used + count > self.segments.shape[1]:
-            self._compact_segments(extra=count)
-        at = self.segments_used
-        self.segments[:, at:at + count] = segments
-        self.segments_used += count
-        self.i["route_at"][slots] = at + np.r_[0, np.cumsum(lengths)[:-1]]
+    def store_routes(self, slots: np.ndarray, points: np.ndarray, lengths: np.ndarray) -> None:
+        """Routes' points (as `geo.route_points` gives them, with each route's count of segments) into the
+        shared array. Call it before the slots are marked `has_route`: a compaction on the way must not copy
+        them twice."""
+        count = points.shape[1]
+        if self.points_used + count > self.points.shape[1]:
+            self._compact_points(extra=count)
+        at = self.points_used
+        self.points[:, at:at + count] = points
+        self.points_used += count
+        self.i["route_at"][slots] = at + np.r_[0, np.cumsum(lengths + 1)[:-1]]
         self.i["route_len"][slots] = lengths
 
-    def _compact_segments(self, extra: int) -> None:
-        """The live routes' segments into a new array, back to back, with room for `extra` more."""
+    def _compact_points(self, extra: int) -> None:
+        """The live routes' points into a new array, back to back, with a quarter more room than they and `extra`
+        need (ended trips' routes are left behind until the next compaction)."""
         live = np.flatnonzero(self.b["has_route"])  # a slot is cleared when its trip ends
-        at, lengths = self.i["route_at"][live], self.i["route_len"][live]
-        total = int(lengths.sum())
-        offsets = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
-        old = self.segments
-        self.segments = np.zeros((5, max(self._segment_floor, 2 * (total + extra))))
-        self.segments[:, :total] = np.take(old, np.repeat(at - offsets, lengths) + np.arange(total), axis=1)
+        at, sizes = self.i["route_at"][live], self.i["route_len"][live] + 1
+        total = int(sizes.sum())
+        offsets = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
+        old = self.points
+        self.points = np.zeros((2, max(self._point_floor, (total + extra) * 5 // 4)))
+        self.points[:, :total] = np.take(old, np.repeat(at - offsets, sizes) + np.arange(total), axis=1)
         self.i["route_at"][live] = offsets
-        self.segments_used = total
+        self.points_used = total
 
     # -- events -----------------------------------------------------------------------------------
     def process(self, events: Sequence[Event]) -> list[Alert]:

@@ -85,10 +85,12 @@ def nearest_segment(px: float, py: float, ax: np.ndarray, ay: np.ndarray, dx: np
     return float(np.sqrt(squared[index])), index
 
 
-def route_segments(routes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What `Route.from_lonlat` builds, for many routes ((n, 2) arrays of lon, lat) at once and with the
-    same numbers: all their segments back to back (rows ax, ay, dx, dy, length2; a column per segment);
-    each route's count of segments; and each route's frame (lon0, lat0, kx) as a row."""
+def route_points(routes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The planar points `Route.from_lonlat` builds its segments from, for many routes ((n, 2) arrays of lon,
+    lat) at once and with the same numbers: all their points back to back (rows x, y; a route of one point is
+    that point twice, a segment of length zero); each route's count of segments (its points less one); and
+    each route's frame (lon0, lat0, kx) as a row. A segment is two neighbouring points, so a route costs two
+    numbers a point instead of five a segment."""
     counts = np.fromiter(map(len, routes), dtype=np.int64, count=len(routes))
     lonlat = np.concatenate(routes) if routes else np.zeros((0, 2))
     first = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
@@ -96,11 +98,10 @@ def route_segments(routes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np
     kx = np.array([LocalFrame(lon, lat).kx for lon, lat in origins.tolist()])
     xs = (lonlat[:, 0] - np.repeat(origins[:, 0], counts)) * np.repeat(kx, counts)
     ys = (lonlat[:, 1] - np.repeat(origins[:, 1], counts)) * LocalFrame(0.0, 0.0).ky
-    per_route = np.maximum(counts - 1, 1)  # a single point: one segment of length zero
-    a = np.arange(int(per_route.sum())) - np.repeat(np.r_[0, np.cumsum(per_route)[:-1]] - first, per_route)
-    b = a + np.repeat(counts > 1, per_route)
-    dx, dy = xs[b] - xs[a], ys[b] - ys[a]
-    return np.stack([xs[a], ys[a], dx, dy, dx * dx + dy * dy]), per_route, np.column_stack([origins, kx])
+    kept = np.maximum(counts, 2)  # a single point is kept twice
+    index = np.arange(int(kept.sum())) - np.repeat(np.r_[0, np.cumsum(kept)[:-1]] - first, kept)
+    index = np.minimum(index, np.repeat(first + counts - 1, kept))
+    return np.stack([xs[index], ys[index]]), kept - 1, np.column_stack([origins, kx])
 
 
 # GCJ-02 ("Mars coordinates", the obfuscated datum of Chinese map data) and WGS-84: the public formula

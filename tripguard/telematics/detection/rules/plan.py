@@ -16,7 +16,7 @@ import numpy as np
 
 from tripguard.telematics.ingest.columns import EventColumns
 from tripguard.telematics.ingest.events import Point, Points, TripStarted
-from tripguard.telematics.ingest.geo import route_segments
+from tripguard.telematics.ingest.geo import route_points
 
 if TYPE_CHECKING:
     from tripguard.telematics.detection.fast_monitor import BatchMonitor
@@ -100,9 +100,9 @@ def start_rows(monitor: BatchMonitor, plans: Plans, times: np.ndarray) -> None:
     f["dropoff_lon"][slots], f["dropoff_lat"][slots] = places[:, 2], places[:, 3]
     routed = [n for n, route in enumerate(routes) if route is not None]
     if routed:
-        segments, lengths, frames = route_segments([routes[n] for n in routed])  # type: ignore[misc]
+        points, lengths, frames = route_points([routes[n] for n in routed])  # type: ignore[misc]
         where = slots[routed]
-        monitor.store_routes(where, segments, lengths)
+        monitor.store_routes(where, points, lengths)
         b["has_route"][where] = True
         f["lon0"][where], f["lat0"][where], f["kx"][where] = frames.T
     positions = np.array([plans.at[n] for n in fresh], dtype=np.int64)

@@ -46,7 +46,10 @@ def distance_rows(monitor: BatchMonitor, s: np.ndarray, lon: np.ndarray, lat: np
     length = i["route_len"][s]
     window = np.clip(i["seg"][s][:, None] + _WINDOW, 0, (length - 1)[:, None])
     index = i["route_at"][s][:, None] + window
-    ax, ay, dx, dy, length2 = np.take(monitor.segments, index, axis=1)  # one gather, five contiguous (trips, window)
+    ax, ay = np.take(monitor.points, index, axis=1)  # a segment is two neighbouring points: (trips, window) each
+    bx, by = np.take(monitor.points, index + 1, axis=1)
+    dx, dy = bx - ax, by - ay
+    length2 = dx * dx + dy * dy
     rx, ry = px[:, None] - ax, py[:, None] - ay
     with np.errstate(invalid="ignore", divide="ignore"):
         t = np.where(length2 > 0, (rx * dx + ry * dy) / length2, 0.0)
@@ -60,9 +63,11 @@ def distance_rows(monitor: BatchMonitor, s: np.ndarray, lon: np.ndarray, lat: np
     for k in np.flatnonzero(distance > monitor.config.deviation_m).tolist():
         slot = int(s[k])
         at, count = int(i["route_at"][slot]), int(i["route_len"][slot])
-        ax, ay, dx, dy, length2 = monitor.segments[:, at:at + count]
+        xs, ys = monitor.points[:, at:at + count + 1]
+        dx, dy = xs[1:] - xs[:-1], ys[1:] - ys[:-1]
         exact, segment = nearest_segment((float(lon[k]) - float(f["lon0"][slot])) * float(f["kx"][slot]),
-                                         (float(lat[k]) - float(f["lat0"][slot])) * _KY, ax, ay, dx, dy, length2)
+                                         (float(lat[k]) - float(f["lat0"][slot])) * _KY, xs[:-1], ys[:-1], dx, dy,
+                                         dx * dx + dy * dy)
         distance[k] = exact
         i["seg"][slot] = segment
     return distance
