@@ -180,8 +180,8 @@ def main() -> None:
         (f"| reading and checking NDJSON alone into columns: Arrow reader / line parser | {read_rate:,.0f} / "
         f"{parse_rate:,.0f} lines/s | |"),
         (f"| memory per trip under way, 100,000 trips: state / its route (Porto routes ≈ 45 points; the shared "
-        f"segment array, up to twice what the live routes fill) | "
-        f"{state:,.0f} B / {route / 1024:,.1f} KB | ≤ 2 KB in all (issue 30) |"),
+        f"point array, up to a quarter more than the live routes fill) | "
+        f"{state:,.0f} B / {route:,.0f} B | ≤ 2 KB in all (issue 30) |"),
         "", ("Stop detection side by side on the same 14,436 Porto points (per point; TripGuard's figure is "
         "all seven detectors at once, from the thin-stream run above):"), "",
         "| implementation | per point | found |", "| --- | ---: | ---: |",
