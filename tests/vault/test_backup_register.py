@@ -60,3 +60,23 @@ def test_a_version_is_needed_by_the_backups_kept_past_now_that_it_opens(tmp_path
     assert register.needing(1) == [kept]
     assert register.needing(2) == [kept, other]
     assert register.needing(3) == []
+
+
+@pytest.mark.parametrize("line", [
+    "{not json",
+    '{"name": "x", "kind": "data"}',
+    ('{"name": "x", "kind": "data", "created_at": "yesterday", "keep_until": "2027-01-01T00:00:00+00:00",'
+    ' "kek_versions": [1]}'),
+    ('{"name": "x", "kind": "data", "created_at": "2026-10-01T00:00:00+00:00", "keep_until": "2027-01-01T00:00:00",'
+    ' "kek_versions": [1]}'),
+    ('{"name": "x", "kind": "data", "created_at": "2026-10-01T00:00:00+00:00",'
+    ' "keep_until": "2027-01-01T00:00:00+00:00", "kek_versions": ["one"]}'),
+    '["a list"]',
+])
+def test_a_damaged_line_is_named_and_stops_the_reader(tmp_path: Path, line: str) -> None:
+    register = BackupRegister(tmp_path)
+    register.add(record("good.tgbk", "data", NOW + timedelta(days=30), (1,)))
+    with register.path.open("a") as handle:
+        handle.write(line + "\n")
+    with pytest.raises(keybackup.BackupKeysDamaged, match="line 2"):
+        register.needing(1)

@@ -45,3 +45,16 @@ def test_rotate_status_retire_and_retention(cli_site: Settings) -> None:
     code, output = run("retention", "run", "--dry-run")
     assert code == 0 and "ride_subjects" in output and "(dry run)" in output
     engine.dispose()
+
+
+def test_retire_refuses_cleanly_while_the_backup_register_is_damaged(cli_site: Settings) -> None:
+    code, output = run("keys", "rotate")
+    assert code == 0
+    register = cli_site.key_dir / "backups.jsonl"
+    register.write_text('{"name": "site.tgbk", "kind": "data", "created_at": "2026-12-01T00:00:00+00:00",\n')
+    code, output = run("keys", "retire", "1")
+    assert code == 2 and "backups.jsonl" in output and "line 1" in output and "Traceback" not in output
+    assert [k.retired_at for k in build_vault(cli_site).keys.versions() if k.version == 1] == [None]  # not retired
+    register.write_text("")
+    code, output = run("keys", "retire", "1")
+    assert code == 0 and "retired version 1" in output

@@ -168,7 +168,10 @@ def keys_retire(
     from tripguard.vault import rotation
 
     with _vault_and_database() as (vault, factory):
-        needing = vault.register.needing(version)
+        try:
+            needing = vault.register.needing(version)
+        except BackupKeysDamaged as exc:
+            raise _fail(str(exc)) from exc
         if needing and not force:
             names = "\n  ".join(f"{r.name} ({r.kind}, kept until {r.keep_until:%Y-%m-%d})" for r in needing)
             raise _fail(f"version {version} is needed by {len(needing)} backups still kept; retiring it kills "

@@ -252,16 +252,29 @@ class BackupRegister:
         if not self.path.exists():
             return []
         out = []
-        for line in self.path.read_text().splitlines():
+        for number, line in enumerate(self.path.read_text().splitlines(), start=1):
             if line.strip():
-                item = json.loads(line)
-                out.append(BackupRecord(name=item["name"], kind=item["kind"],
-                                        created_at=datetime.fromisoformat(item["created_at"]),
-                                        keep_until=datetime.fromisoformat(item["keep_until"]),
-                                        kek_versions=tuple(item["kek_versions"])))
+                out.append(_register_line(line, number))
         return out
 
     def needing(self, version: int) -> list[BackupRecord]:
         """Backups still inside their retention that cannot be opened without KEK `version`."""
         now = utcnow()
         return [r for r in self.records() if r.keep_until > now and version in r.kek_versions]
+
+
+def _register_line(line: str, number: int) -> BackupRecord:
+    """One line of the register; a damaged one stops the caller: without it, no one can say which key
+    versions the backups still kept need."""
+    try:
+        item = json.loads(line)
+        created_at, keep_until = datetime.fromisoformat(item["created_at"]), datetime.fromisoformat(item["keep_until"])
+        versions = tuple(int(v) for v in item["kek_versions"])
+        if not isinstance(item["name"], str) or not isinstance(item["kind"], str) or keep_until.tzinfo is None:
+            raise ValueError("a field of the wrong kind")
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise BackupKeysDamaged(f"{REGISTER_FILE} in the key folder is damaged at line {number} "
+                                f"({type(exc).__name__}): put it back from a copy of the key folder, or mend the "
+                                "line by hand; until then no key version can be retired") from exc
+    return BackupRecord(name=item["name"], kind=item["kind"], created_at=created_at, keep_until=keep_until,
+                        kek_versions=versions)
