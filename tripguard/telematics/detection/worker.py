@@ -202,11 +202,12 @@ class MonitorWorker:
                 await asyncio.to_thread(self._save, shard, state, held)
 
     def _save(self, shard: int, state: checkpoints.ShardState, held: service.PingBuffer) -> None:
-        """The positions held back go to the trip store first: the checkpoint then covers them."""
-        if len(held):
-            with unit_of_work(self.writers[shard]) as session:
+        """The positions held back and the checkpoint that covers them, in one transaction: a replay from an
+        older checkpoint never finds them stored already."""
+        with unit_of_work(self.writers[shard]) as session:
+            if len(held):
                 trips.record_positions(session, self.vault, *held.drain())
-        checkpoints.save(self.writers[shard], vault=self.vault, stream=self.stream, shard=shard, state=state)
+            checkpoints.save_in(session, vault=self.vault, stream=self.stream, shard=shard, state=state)
         self.feed.flush_positions()
         CHECKPOINT_SEQ.labels(str(shard)).set(state.seq)
         logger.info("checkpoint saved", extra={"event": f"shard {shard} seq {state.seq} trips "
