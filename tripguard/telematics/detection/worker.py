@@ -4,7 +4,10 @@ Each shard (an events subject, `<bus>.events.<n>`) is run by one worker at a tim
 lease for it (`core.leader`: renewed from the shard's loop; a worker that stops renewing, killed or
 stopped, loses it within `TRIPGUARD_LEADER_LEASE_SECONDS`, and its writes are fenced once another
 has it). A worker runs its own shards (`--shards`) and takes over the `--standby` ones when no other
-worker holds them (after a grace, so each starts on its own first).
+worker holds them (after a grace, so each starts on its own first). The workers share the shards
+fairly: each announces its presence, holds at most ceil(shards / live workers), and gives up its
+surplus (checkpoint saved, lease released) to a worker with room, within
+`TRIPGUARD_MONITOR_REBALANCE_SECONDS` of that worker's start.
 
 For a shard it holds, the worker
 1. loads the shard's checkpoint (the monitor's state as of stream message `seq`, `checkpoints`);
