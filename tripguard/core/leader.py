@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, event, text
@@ -51,6 +52,20 @@ _RELEASE = text("UPDATE core_leases SET expires_at = clock_timestamp() "
 # The token is current; and (one round trip) the transaction gets an idle-in-transaction timeout.
 _CURRENT = ("SELECT set_config('idle_in_transaction_session_timeout', :idle_ms, true) FROM core_leases "
             "WHERE name = :name AND token = :token AND expires_at > clock_timestamp()")
+
+
+# A member of a group (the monitor workers of a bus): a row of its own, renewed as a lease is, so the live
+# members are the rows not yet expired; rows expired long ago are pruned by the live ones.
+_JOIN = text("""
+INSERT INTO core_leases (name, holder, token, taken_at, expires_at)
+VALUES (:name, :holder, 1, clock_timestamp(), clock_timestamp() + make_interval(secs => :seconds))
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at""")
+_PRUNE = text("DELETE FROM core_leases WHERE starts_with(name, :prefix) "
+              "AND expires_at < clock_timestamp() - make_interval(secs => :seconds)")
+_LIVE_HOLDERS = text("SELECT holder, starts_with(name, :members) FROM core_leases "
+                     "WHERE (starts_with(name, :members) OR starts_with(name, :leases)) "
+                     "AND expires_at > clock_timestamp()")
+_LEAVE = text("UPDATE core_leases SET expires_at = clock_timestamp() WHERE name = :name")
 
 
 class Fenced(Exception):
@@ -207,3 +222,36 @@ def fenced_sessionmaker(engine: Engine, lease: Lease) -> sessionmaker[Session]:
             session.info.pop(_BEGUN, None)
 
     return factory
+
+
+@dataclass(frozen=True)
+class Roll:
+    """A group's live members, and how many of the group's leases each live holder has."""
+
+    members: frozenset[str]
+    held: dict[str, int]
+
+
+class Membership:
+    """This process's presence in a group (`members` prefix) whose members share leases (`leases` prefix):
+    `beat()` renews it and reads who else is there and what they hold; PostgreSQL only."""
+
+    def __init__(self, engine: Engine, *, members: str, leases: str, holder: str, seconds: float) -> None:
+        self.engine, self.members, self.leases = engine, members, leases
+        self.holder, self.seconds = holder, seconds
+        self.name = members + secrets.token_hex(6)
+
+    def beat(self) -> Roll:
+        with self.engine.connect() as connection, connection.begin():
+            connection.execute(_JOIN, {"name": self.name, "holder": self.holder, "seconds": self.seconds})
+            connection.execute(_PRUNE, {"prefix": self.members, "seconds": 60 * self.seconds})
+            rows = connection.execute(_LIVE_HOLDERS, {"members": self.members, "leases": self.leases}).all()
+        held: dict[str, int] = {}
+        for holder, is_member in rows:
+            if not is_member:
+                held[holder] = held.get(holder, 0) + 1
+        return Roll(frozenset(holder for holder, is_member in rows if is_member), held)
+
+    def leave(self) -> None:
+        with contextlib.suppress(SQLAlchemyError), self.engine.connect() as connection, connection.begin():
+            connection.execute(_LEAVE, {"name": self.name})

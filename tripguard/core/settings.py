@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     monitor_checkpoint_seconds: float = Field(default=5.0, gt=0, le=3600, description="a monitor worker saves "
                                               "each shard's state this often; a worker taking over replays "
                                               "the events since")
+    monitor_rebalance_seconds: float = Field(default=20.0, ge=1, le=3600, description="a monitor worker that "
+                                             "joins (or comes back) is given its share of the shards within "
+                                             "this; a shard no worker with room takes is run past the share "
+                                             "after this")
     key_dir: Path = Path("./var/keys")
     secret_key: SecretStr = SecretStr(DEV_SECRET)
     audit_signing_key: SecretStr | None = Field(

@@ -47,16 +47,21 @@ def _row_id(stream: str, shard: int) -> str:
 
 def save(factory: sessionmaker[Session], *, vault: Vault, stream: str, shard: int, state: ShardState) -> None:
     """Keep the shard's state as of `state.seq` (its own transaction: the batches are committed already)."""
-    data = pickle.dumps((layout(), state.monitor, state.gcj_trips), protocol=pickle.HIGHEST_PROTOCOL)
     with unit_of_work(factory) as session:
-        sealed = vault.seal_bytes(session, subject_id=SUBJECT, table=MonitorCheckpoint.__tablename__, column="state",
-                                  row_id=_row_id(stream, shard), data=data)
-        row = session.get(MonitorCheckpoint, (stream, shard))
-        if row is None:
-            row = MonitorCheckpoint(stream=stream, shard=shard)
-            session.add(row)
-        row.seq, row.subject_id, row.state = state.seq, SUBJECT, sealed
-        row.trips, row.saved_at = len(state.monitor.slot_of), utcnow()
+        save_in(session, vault=vault, stream=stream, shard=shard, state=state)
+
+
+def save_in(session: Session, *, vault: Vault, stream: str, shard: int, state: ShardState) -> None:
+    """`save` in the caller's transaction (with the positions it covers: both kept, or neither)."""
+    data = pickle.dumps((layout(), state.monitor, state.gcj_trips), protocol=pickle.HIGHEST_PROTOCOL)
+    sealed = vault.seal_bytes(session, subject_id=SUBJECT, table=MonitorCheckpoint.__tablename__, column="state",
+                              row_id=_row_id(stream, shard), data=data)
+    row = session.get(MonitorCheckpoint, (stream, shard))
+    if row is None:
+        row = MonitorCheckpoint(stream=stream, shard=shard)
+        session.add(row)
+    row.seq, row.subject_id, row.state = state.seq, SUBJECT, sealed
+    row.trips, row.saved_at = len(state.monitor.slot_of), utcnow()
 
 
 def load(factory: sessionmaker[Session], *, vault: Vault, stream: str, shard: int, config: MonitorConfig) -> ShardState:

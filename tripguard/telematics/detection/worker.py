@@ -4,7 +4,10 @@ Each shard (an events subject, `<bus>.events.<n>`) is run by one worker at a tim
 lease for it (`core.leader`: renewed from the shard's loop; a worker that stops renewing, killed or
 stopped, loses it within `TRIPGUARD_LEADER_LEASE_SECONDS`, and its writes are fenced once another
 has it). A worker runs its own shards (`--shards`) and takes over the `--standby` ones when no other
-worker holds them (after a grace, so each starts on its own first).
+worker holds them (after a grace, so each starts on its own first). The workers share the shards
+fairly: each announces its presence, holds at most ceil(shards / live workers), and gives up its
+surplus (checkpoint saved, lease released) to a worker with room, within
+`TRIPGUARD_MONITOR_REBALANCE_SECONDS` of that worker's start.
 
 For a shard it holds, the worker
 1. loads the shard's checkpoint (the monitor's state as of stream message `seq`, `checkpoints`);
@@ -35,9 +38,10 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from tripguard.core.db import unit_of_work
-from tripguard.core.leader import Fenced, Lease, fenced_sessionmaker
+from tripguard.core.leader import Fenced, Lease, Membership, fenced_sessionmaker, holder_name
 from tripguard.core.messaging import NatsLink, events_subject, stream_name
 from tripguard.core.settings import Settings
 from tripguard.telematics import service
@@ -76,6 +80,11 @@ def lease_name(bus_name: str, shard: int) -> str:
     return f"monitor.{bus_name}.{shard}"
 
 
+def fair_share(shards: int, workers: int) -> int:
+    """The most shards a worker holds while `workers` share them: ceil(shards / workers)."""
+    return -(-shards // max(1, workers))
+
+
 EVENTS = Counter("tripguard_monitor_events_total", "events applied (monitor run, stored)", ["shard"])
 ALERTS = Counter("tripguard_monitor_alerts_total", "alerts newly stored", ["shard"])
 REDELIVERED = Counter("tripguard_monitor_redelivered_total", "messages skipped as already applied", ["shard"])
@@ -107,9 +116,17 @@ class MonitorWorker:
         self.shards, self.standby = shards, [s for s in standby if s not in shards]
         self.batch, self.poll, self.takeover_grace = batch, poll, takeover_grace
         # One lease per shard, with the writes that its holder's token fences (from the pool: a worker may
-        # hold many).
+        # hold many); all under one holder name, the worker's, as its presence among the workers says it.
+        self.holder = holder_name()
         self.leases = {shard: Lease(engine, lease_name(settings.bus_name, shard), own_connection=False,
-                                    seconds=settings.leader_lease_seconds) for shard in [*self.shards, *self.standby]}
+                                    seconds=settings.leader_lease_seconds, holder=self.holder)
+                       for shard in [*self.shards, *self.standby]}
+        self.membership = Membership(engine, members=f"members.{settings.bus_name}.",
+                                     leases=lease_name(settings.bus_name, 0)[:-1], holder=self.holder,
+                                     seconds=settings.leader_lease_seconds)
+        self.share = settings.bus_shards  # what it may hold: all until it knows of other workers
+        self.unheld_since: float | None = None  # since when some shard has had no live holder
+        self.leaving = {shard: asyncio.Event() for shard in self.leases}  # to give up (rebalance)
         self.writers = {shard: fenced_sessionmaker(engine, lease) for shard, lease in self.leases.items()}
         feed.position_interval = FEED_POSITION_SECONDS
         self.stream = stream_name(settings.bus_name)
@@ -128,9 +145,62 @@ class MonitorWorker:
                 logger.warning("events stream not ready", extra={"event": self.stream, "error": type(exc).__name__})
                 await _sleep(stop, self.poll)
         logger.info("monitor worker started", extra={"event": f"shards {self.shards} standby {self.standby}"})
+        if self.membership_on:
+            await self._rebalance()  # known to the others, and knowing them, before it takes a shard
         await asyncio.gather(*(self._hold(shard, grace=0.0, stop=stop) for shard in self.shards),
-                             *(self._hold(shard, grace=self.takeover_grace, stop=stop) for shard in self.standby))
+                             *(self._hold(shard, grace=self.takeover_grace, stop=stop) for shard in self.standby),
+                             self._balance(stop))
+        if self.membership_on:
+            await asyncio.to_thread(self.membership.leave)
         await self.link.close()
+
+    @property
+    def membership_on(self) -> bool:
+        """Shards are shared among workers on PostgreSQL; on SQLite the one process runs them all."""
+        return next(iter(self.leases.values())).exclusive if self.leases else False
+
+    async def _balance(self, stop: asyncio.Event) -> None:
+        """Every third of the lease (at most a quarter of the rebalance bound): this worker's presence renewed,
+        its fair share computed, its surplus given up while another worker has room for it."""
+        every = min(self.settings.leader_lease_seconds / 3, self.settings.monitor_rebalance_seconds / 4)
+        while self.membership_on and not stop.is_set():
+            await _sleep(stop, every)
+            if stop.is_set():
+                return
+            await self._rebalance()
+
+    async def _rebalance(self) -> None:
+        try:
+            roll = await asyncio.to_thread(self.membership.beat)
+        except SQLAlchemyError as exc:  # the database away: the shards' own loops see it too, and stop
+            logger.warning("worker presence not renewed", extra={"error": type(exc).__name__})
+            return
+        self.share = fair_share(self.settings.bus_shards, len(roll.members | {self.holder}))
+        if sum(roll.held.values()) < self.settings.bus_shards:
+            self.unheld_since = self.unheld_since or time.monotonic()
+        else:
+            self.unheld_since = None
+        mine = [shard for shard, lease in self.leases.items() if lease.holds() and not self.leaving[shard].is_set()]
+        room = sum(max(0, self.share - roll.held.get(other, 0)) for other in roll.members if other != self.holder)
+        surplus = min(len(mine) - self.share, room)
+        if surplus <= 0:
+            return
+        # Standby shards first, then the highest numbered of its own.
+        for shard in sorted(mine, key=lambda s: (s in self.shards, -s))[:surplus]:
+            logger.info("shard given up to rebalance", extra={"event": f"shard {shard} share {self.share} of "
+                                                              f"{len(roll.members)} workers"})
+            self.leaving[shard].set()
+
+    def _may_take(self) -> bool:
+        """Below its share; or a shard has had no live holder for the rebalance bound (no worker with room
+        can run it: it is run past the share rather than not at all)."""
+        if not self.membership_on:
+            return True
+        held = sum(1 for lease in self.leases.values() if lease.holds())
+        if held < self.share:
+            return True
+        return self.unheld_since is not None and (
+            time.monotonic() - self.unheld_since >= self.settings.monitor_rebalance_seconds)
 
     async def _hold(self, shard: int, *, grace: float, stop: asyncio.Event) -> None:
         """Run the shard whenever this worker can take it; until `stop`."""
@@ -138,6 +208,9 @@ class MonitorWorker:
         await _sleep(stop, grace)
         while not stop.is_set():
             if not self.link.connected:  # NATS is away: nothing to do until nats-py has reconnected
+                await _sleep(stop, self.poll)
+                continue
+            if not self._may_take():
                 await _sleep(stop, self.poll)
                 continue
             if await asyncio.to_thread(lease.lead):
@@ -161,6 +234,7 @@ class MonitorWorker:
                 finally:
                     OWNED.labels(str(shard)).set(0)
                     await asyncio.to_thread(lease.release)
+                    self.leaving[shard].clear()
             await _sleep(stop, self.poll)
 
     async def _serve(self, shard: int, lease: Lease, stop: asyncio.Event) -> None:
@@ -173,8 +247,9 @@ class MonitorWorker:
         held = service.PingBuffer()
         saved_seq, saved_at = state.seq, time.monotonic()
         clean = False
+        leaving = self.leaving[shard]
         try:
-            while not stop.is_set():
+            while not stop.is_set() and not leaving.is_set():  # given up: a clean stop, checkpoint saved
                 try:
                     messages = await subscription.fetch(self.batch, timeout=self.poll)
                 except (TimeoutError, nats.errors.TimeoutError):  # nothing came (nats-py raises either)
@@ -202,11 +277,12 @@ class MonitorWorker:
                 await asyncio.to_thread(self._save, shard, state, held)
 
     def _save(self, shard: int, state: checkpoints.ShardState, held: service.PingBuffer) -> None:
-        """The positions held back go to the trip store first: the checkpoint then covers them."""
-        if len(held):
-            with unit_of_work(self.writers[shard]) as session:
+        """The positions held back and the checkpoint that covers them, in one transaction: a replay from an
+        older checkpoint never finds them stored already."""
+        with unit_of_work(self.writers[shard]) as session:
+            if len(held):
                 trips.record_positions(session, self.vault, *held.drain())
-        checkpoints.save(self.writers[shard], vault=self.vault, stream=self.stream, shard=shard, state=state)
+            checkpoints.save_in(session, vault=self.vault, stream=self.stream, shard=shard, state=state)
         self.feed.flush_positions()
         CHECKPOINT_SEQ.labels(str(shard)).set(state.seq)
         logger.info("checkpoint saved", extra={"event": f"shard {shard} seq {state.seq} trips "

@@ -257,8 +257,10 @@ def record(session: Session, *, vault: Vault, events: Sequence[Event],
         trip.updated_at = now
     session.flush()
     _insert_chunks(session, rows)
-    # A long trip's chunks merged as it goes: fewer rows, a quicker restart.
-    compact_many(session, vault=vault, trip_ids=[t for t in long_running if trips[t].ended_at is None])
+    # A long trip's chunks merged as it goes: fewer rows, a quicker restart. An ended trip's at once: its
+    # count stays exact when positions come after its end (late, or sent again).
+    compact_many(session, vault=vault, trip_ids=[t for t in long_running if trips[t].ended_at is None]
+                 + [t for t in pings if trips[t].ended_at is not None])
     for event in trip_events:
         if isinstance(event, TripEnded):
             _end(session, vault, trips[event.trip_id], event)
@@ -278,8 +280,13 @@ def record_positions(session: Session, vault: Vault, trip_ids: list[str], table:
     packed = Track.pack_groups(groups, table)
     now = utcnow()
     known: set[str] = set()
+    ended: list[str] = []
     for start in range(0, len(names), _IN_CHUNK):
-        known.update(session.scalars(select(Trip.id).where(Trip.id.in_(names[start:start + _IN_CHUNK]))))
+        for trip_id, ended_at in session.execute(select(Trip.id, Trip.ended_at)
+                                                 .where(Trip.id.in_(names[start:start + _IN_CHUNK]))):
+            known.add(trip_id)
+            if ended_at is not None:
+                ended.append(trip_id)
     missing = [{"id": t, "status": "active", "crs": "wgs84", "points": 0, "updated_at": now}
                for t in names if t not in known]
     if missing:
@@ -297,6 +304,9 @@ def record_positions(session: Session, vault: Vault, trip_ids: list[str], table:
         counters.append({"trip": trip_id, "n": points, "newest": _at(last_ms / 1000), "now": now})
     _insert_chunks(session, rows)
     _count_positions(session, counters, now)
+    # An ended trip's positions are its one compacted chunk: what comes after its end (late, or replayed from
+    # a checkpoint older than the end) is merged in at once, each timestamp kept and counted once.
+    compact_many(session, vault=vault, trip_ids=ended)
     return len(rows)
 
 
