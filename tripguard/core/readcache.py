@@ -178,7 +178,7 @@ def _changed_keys(session: Session) -> set[Key]:
     return keys
 
 
-def publish(session: Session, keys: set[Key]) -> None:
+def publish(session: Session, *, keys: set[Key]) -> None:
     """Tell every process, inside the session's transaction (heard only if it commits), and drop here now."""
     if not keys:
         return
@@ -208,7 +208,7 @@ def drop_here(keys: Iterable[Key]) -> None:
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _: UOWTransaction) -> None:
     if WATCHES:
-        publish(session, _changed_keys(session))
+        publish(session, keys=_changed_keys(session))
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -219,7 +219,7 @@ def _bulk_statement(state: ORMExecuteState) -> None:
     table = getattr(getattr(state.statement, "table", None), "name", None)
     watches = WATCHES.get(table or "")
     if watches:
-        publish(state.session, {(entry.scope, "*") for entry in watches})
+        publish(state.session, keys={(entry.scope, "*") for entry in watches})
 
 
 @event.listens_for(Session, "after_commit")

@@ -47,7 +47,6 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, Engine, Table, func, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
-from tripguard.core import readcache
 from tripguard.core.clock import utcnow
 from tripguard.core.db import NOT_BACKED_UP, READ_ONLY, Base
 from tripguard.core.ids import new_id
@@ -611,7 +610,6 @@ def restore_backup(engine: Engine, vault: Vault, path: Path, *, keys_path: Path 
             _load(connection, _records(_plaintext_lines(handle, key, hashlib.sha256(header_bytes).digest()),
                                        _row_codecs(_data_tables()), header, rows))
             check_counts(header, rows)
-            readcache.publish(session, {readcache.EVERYTHING})  # the rows loaded bypass the ORM's events
             for name in _left_out():  # counted, not restored (a backup made before they were left out)
                 rows.pop(name, None)
             _load(connection, _records(_plaintext_lines(keys_handle, keys_key,
