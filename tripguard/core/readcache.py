@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, inspect, text
-from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 
 from tripguard.core.fastread import FastReader, Row
 
@@ -40,6 +40,8 @@ EVERYTHING: Key = ("*", "*")
 CHANNEL = "tripguard_reads"
 CHANGES_TABLE = "core_read_changes"
 _PENDING = "tripguard_read_changes"
+NOTIFY_BYTES = 7000  # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more
+KEPT_CHANGES = 10_000  # SQLite's change log: a process further behind than this empties its cache
 ReadKey = tuple[str, str, tuple[tuple[str, Any], ...]]
 
 
@@ -186,15 +188,17 @@ def publish(session: Session, *, keys: set[Key]) -> None:
     dialect = connection.dialect.name
     if dialect == "postgresql":
         payload = "\n".join(f"{scope}\t{name}" for scope, name in sorted(keys))
-        if len(payload) > 7000:  # NOTIFY's payload limit is 8000 bytes
-            payload = "*\t*"
+        if len(payload.encode()) > NOTIFY_BYTES:  # bytes, not characters: a longer payload fails the write
+            payload = "\n".join(f"{scope}\t*" for scope in sorted({scope for scope, _ in keys}))
         connection.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload})
     elif dialect == "sqlite":
         connection.execute(text(f"INSERT INTO {CHANGES_TABLE} (scope, key) VALUES (:scope, :key)"),  # noqa: S608
                            [{"scope": scope, "key": name} for scope, name in sorted(keys)])
-        # Keep the last 10,000 changes: a process that missed more sees the gap and drops everything.
-        connection.execute(text(f"DELETE FROM {CHANGES_TABLE} WHERE id <= (SELECT MAX(id) - 10000 "  # noqa: S608
-                                f"FROM {CHANGES_TABLE}) AND random() % 100 = 0"))
+        # Keep the last KEPT_CHANGES changes, the oldest first out and none in between (a `random()` here
+        # would be drawn per row and leave holes a reader far behind cannot tell from nothing): a process
+        # that missed more sees the gap and drops everything. A range of the rowid: cheap at every write.
+        connection.execute(text(f"DELETE FROM {CHANGES_TABLE} WHERE id <= (SELECT MAX(id) - :kept "  # noqa: S608
+                                f"FROM {CHANGES_TABLE})"), {"kept": KEPT_CHANGES})
     session.info.setdefault(_PENDING, set()).update(keys)
     drop_here(keys)
 
@@ -230,5 +234,6 @@ def _after_commit(session: Session) -> None:
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _after_rollback(session: Session, _: object) -> None:
-    session.info.pop(_PENDING, None)
+def _after_rollback(session: Session, previous: SessionTransaction) -> None:
+    if previous.parent is None:  # a savepoint's rollback leaves what the transaction published before it
+        session.info.pop(_PENDING, None)

@@ -14,8 +14,10 @@ read) or any error empties the cache and, for that look-up, reads the database.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
+import time
 
 import psycopg
 
@@ -37,8 +39,13 @@ def parse_payload(payload: str) -> list[Key]:
 class PgListener:
     """LISTEN on `CHANNEL` in a daemon thread; `probe_seconds`: how often a quiet connection is checked."""
 
-    def __init__(self, cache: ReadCache, url: str, *, probe_seconds: float = 1.0, connect_seconds: float = 5.0) -> None:
+    def __init__(self, cache: ReadCache, url: str, *, probe_seconds: float = 0.25, connect_seconds: float = 5.0,
+                 trusted_seconds: float = 1.0) -> None:
         self.cache = cache
+        # The feed is trusted only this long after its last round trip: a connection gone quiet (a peer lost
+        # without a reset, the thread stalled) reports no error, and its notifications stop all the same.
+        self.trusted_seconds = trusted_seconds
+        self.confirmed_at = -math.inf
         self.conninfo = re.sub(r"^postgresql(\+psycopg)?://", "postgresql://", url)
         self.probe_seconds = probe_seconds
         self.connect_seconds = connect_seconds
@@ -60,9 +67,11 @@ class PgListener:
             except psycopg.Error as error:
                 log.warning("read cache: the change listener lost its connection (%s); reading the database",
                             type(error).__name__)
+            except Exception:  # anything else: a notification may be lost; start again, emptied
+                log.exception("read cache: the change listener failed; reading the database")
             finally:
                 self.cache.connected(False)
-                self.backend_pid = None
+                self.backend_pid, self.confirmed_at = None, -math.inf
             self.stopping.wait(0.2)
 
     def _listen(self) -> None:
@@ -70,11 +79,17 @@ class PgListener:
                 as connection:
             connection.execute(f"LISTEN {CHANNEL}")
             self.backend_pid = connection.info.backend_pid
+            self.confirmed_at = time.monotonic()
             self.cache.connected(True)  # empties the cache: what it held may predate the LISTEN
             while not self.stopping.is_set():
                 for notice in connection.notifies(timeout=self.probe_seconds):
                     self.cache.invalidate(parse_payload(notice.payload))
                 connection.execute("SELECT 1")  # a connection ended quietly raises here
+                self.confirmed_at = time.monotonic()
+
+    def trusted(self) -> bool:
+        """Connected, and heard from the server lately (else the cache is bypassed until it is)."""
+        return self.backend_pid is not None and time.monotonic() - self.confirmed_at < self.trusted_seconds
 
 
 class SqliteChanges:
@@ -100,8 +115,10 @@ class SqliteChanges:
             rows = await reader.all(f"SELECT id, scope, key FROM {CHANGES_TABLE} WHERE id > :seen "  # noqa: S608
                                     "ORDER BY id", seen=self.seen)
             self.version = version
-            if rows and rows[0][0] != self.seen + 1:
-                self.cache.connected(True)  # some were pruned before this process read them
+            # Ids are contiguous as committed (AUTOINCREMENT, one writer at a time, a rollback takes its ids
+            # back): any hole, first or in the middle, is a change pruned before this process read it.
+            if rows and (rows[0][0] != self.seen + 1 or rows[-1][0] - self.seen != len(rows)):
+                self.cache.connected(True)
             elif rows:
                 self.cache.invalidate((str(scope), str(key)) for _, scope, key in rows)
             if rows:
@@ -124,6 +141,8 @@ class ReadCacheFeed:
     async def ready(self, reader: FastReader) -> ReadCache | None:
         """The cache, if it may be used for this look-up (its feed connected, the others' changes applied)."""
         if self.changes is not None and not await self.changes.check(reader):
+            return None
+        if self.listener is not None and not self.listener.trusted():
             return None
         return self.cache if self.cache.live else None
 
