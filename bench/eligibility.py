@@ -1,7 +1,8 @@
 """The dispatch gate under load: `GET /api/v1/workers/{id}/eligibility` as the operator's dispatch asks it.
 
     .venv/bin/python -m bench.eligibility [--workers 20000] [--seconds 10] [--connections 32]
-                                          [--database-url postgresql+psycopg://…]
+                                          [--database-url postgresql+psycopg://…] [--read-cache on|off|both]
+                                          [--ceiling]
 
 Starts `tripguard serve` (one process; SQLite unless `--database-url`) on a fresh database holding
 `--workers` screened workers in every status, a required course the active ones passed, their
@@ -128,14 +129,20 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8771)
     parser.add_argument("--ceiling", action="store_true",
                         help="also measure an empty FastAPI app (bench/ceiling_app.py) the same way")
+    parser.add_argument("--read-cache", choices=("on", "off", "both"), default="on",
+                        help="the server's read cache (TRIPGUARD_READ_CACHE); both: off, then on, in this run")
     args = parser.parse_args()
     backend = "postgres" if args.database_url else "sqlite"
+    section_rows = []
     with tempfile.TemporaryDirectory() as tmp:
         env, key = prepare(Path(tmp), args.workers, args.database_url)
-        with served(env, args.port) as base:
-            _check_the_path(base, key)
-            latencies, errors, seconds = asyncio.run(_load(base, key, args.workers, args.seconds, args.connections))
-    section_rows = [_row(backend, latencies, errors, seconds)]
+        for cache in ("off", "on") if args.read_cache == "both" else (args.read_cache,):
+            with served({**env, "TRIPGUARD_READ_CACHE": str(cache == "on").lower()}, args.port) as base:
+                _check_the_path(base, key)
+                latencies, errors, seconds = asyncio.run(_load(base, key, args.workers, args.seconds,
+                                                               args.connections))
+            label = backend if args.read_cache == "on" else f"{backend}, read cache {cache}"
+            section_rows.append(_row(label, latencies, errors, seconds))
     if args.ceiling:
         uvicorn = [str(Path(sys.executable).with_name("uvicorn")), "bench.ceiling_app:app", "--log-level", "warning"]
         with served(os.environ.copy(), args.port + 1, uvicorn, "/api/v1/workers/x/eligibility") as base:
@@ -145,7 +152,8 @@ def main() -> None:
     body = "\n".join([
         "## Dispatch gate (`bench/eligibility.py`)", "",
         (f"Command: `.venv/bin/python -m bench.eligibility --workers {args.workers} --seconds {args.seconds:g} "
-        f"--connections {args.connections} --ceiling` (and `--database-url` for PostgreSQL). {machine_line()} "
+        f"--connections {args.connections} --read-cache {args.read_cache} --ceiling` (and `--database-url` for "
+        f"PostgreSQL). {machine_line()} "
         "One `tripguard serve` process; the load generator (asyncio, keep-alive) runs beside it on the same two "
         "cores. Every request carries the API key and asks every blocker source (screening, training, the "
         "agreement, discipline, and for a driver the vehicle's device)."), "",
@@ -187,7 +195,7 @@ def _previous_rows(backend: str) -> list[str]:
         return []
     section = text.split(start, 1)[1].split(end, 1)[0]
     return [line for line in section.splitlines()
-            if line.startswith("| ") and not line.startswith(f"| {backend} ") and "requests/s" not in line
+            if line.startswith("| ") and not line.startswith(f"| {backend}") and "requests/s" not in line
             and not line.startswith("| ---")]
 
 

@@ -41,6 +41,7 @@ from tripguard.core.messaging import NatsLink
 from tripguard.core.middleware import BodyFirstMiddleware, RequestContextMiddleware
 from tripguard.core.migrations import head_revision
 from tripguard.core.openapi import install_openapi
+from tripguard.core.readfeed import make_read_cache
 from tripguard.core.routes import ServingAppMiddleware, ServingAppOverrides
 from tripguard.core.scheduler import Job
 from tripguard.core.settings import Settings, get_settings
@@ -341,6 +342,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     else:
         if linked:
             logger.info("emergency contacts registered", extra={"event": f"{linked} contacts linked to their subjects"})
+    if app.state.read_cache is not None:
+        app.state.read_cache.start()
     if app.state.settings.freeze_gc_at_startup:
         # What startup built lives as long as the process: keep it out of the cyclic garbage collector's
         # full passes, which otherwise walk it every time (~100 ms, the whole process stopped).
@@ -380,6 +383,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await link.close()
         await app.state.sos_intake.close()
         await app.state.fast_reader.close()
+        if app.state.read_cache is not None:
+            await run_in_threadpool(app.state.read_cache.stop)
 
 
 @functools.cache
@@ -431,6 +436,7 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     emergency_sessionmaker = session_factory or make_sessionmaker(app.state.emergency_engine)
     app.state.emergency_sessionmaker = emergency_sessionmaker
     app.state.fast_reader = make_fast_reader(settings, session_factory)
+    app.state.read_cache = make_read_cache(settings, bound_to_session=session_factory is not None)
     app.state.audit_key = load_signing_key(settings)
     app.state.vault = build_vault(settings)
     app.state.notifier = build_notifier(settings)

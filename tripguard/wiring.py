@@ -44,4 +44,4 @@ def wire() -> None:
     # - screening: a shift-start face that does not match opens a case; the dispatch gate asks workforce's
     #   blockers (training, the agreement, discipline).
     workers.register_mismatch_case(cases.open_for_identity_mismatch)
-    gate.register_blockers(eligibility.workforce_blockers)
+    gate.register_blockers(eligibility.workforce_blockers, reads=eligibility.READS)

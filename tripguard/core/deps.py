@@ -20,6 +20,7 @@ from tripguard.core.settings import Settings
 if TYPE_CHECKING:  # both import core.db, which reads its session factory here
     from tripguard.core.admission import Admission
     from tripguard.core.bookkeeping import OncePer
+    from tripguard.core.readfeed import ReadCacheFeed
 
 
 def settings_of(app: Any) -> Settings:
@@ -46,6 +47,11 @@ def use_sessions(app: Any, factory: sessionmaker[Session]) -> None:
 def fast_reader_of(app: Any) -> FastReader:
     reader: FastReader = app.state.fast_reader
     return reader
+
+
+def read_cache_of(app: Any) -> ReadCacheFeed | None:
+    cache: ReadCacheFeed | None = app.state.read_cache
+    return cache
 
 
 def last_seen_due_of(app: Any) -> OncePer:

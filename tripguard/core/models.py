@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, String
+from sqlalchemy import BigInteger, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tripguard.core.db import Base, UTCDateTime
+from tripguard.core.db import NOT_BACKED_UP, Base, UTCDateTime
 
 
 class Lease(Base):
@@ -21,3 +21,18 @@ class Lease(Base):
     token: Mapped[int] = mapped_column(BigInteger)
     taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReadChange(Base):
+    """A change to what a process's read cache may keep (`core.readcache`), written in the changing
+    transaction: how the other processes on one SQLite file hear of it. PostgreSQL uses NOTIFY instead."""
+
+    __tablename__ = "core_read_changes"
+    __table_args__ = ({"sqlite_autoincrement": True,
+                       "info": {NOT_BACKED_UP: "change signals between running processes; meaningless after a "
+                                               "restore"}},)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(200))

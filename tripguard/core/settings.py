@@ -225,6 +225,11 @@ class Settings(BaseSettings):
         default=True, description="a trip that starts with a driver or vehicle the dispatch gate refuses raises an "
                                   "`ineligible_driver` alert and a case; off only where TripGuard does not screen "
                                   "the drivers")
+    read_cache: bool = Field(default=True, description="keep the dispatch gate's reads per process, dropped at once "
+                                                       "on any change (docs/architecture.md, \"The read cache\")")
+    read_cache_entries: int = Field(default=50_000, ge=1, le=10_000_000,
+                                    description="the read cache's size: at most this many workers (and as many "
+                                                "vehicles) kept, the least recently asked dropped first")
     check_in_answer_minutes: int = Field(default=3, ge=1, le=60, description="unanswered after this: agents step in")
     check_in_interval_seconds: float = Field(default=15, ge=0, description="0: not in this process")
     screening_agency: Literal["simulated", "http"] = Field(

@@ -14,7 +14,7 @@ from tripguard.audit import service as audit
 from tripguard.core import pictures
 from tripguard.core.admission import Bulk
 from tripguard.core.db import DbSession
-from tripguard.core.deps import AppSettings, fast_reader_of
+from tripguard.core.deps import AppSettings, fast_reader_of, read_cache_of
 from tripguard.core.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
 from tripguard.core.identifiers import ID_PATTERN
 from tripguard.core.types import Identifier
@@ -130,7 +130,8 @@ async def eligibility(worker_id: WorkerId, _: EligibilityReader, request: Reques
     training, the confidentiality agreement, discipline, the vehicle. Read on the event loop
     (`core.fastread`): it is asked before every dispatch."""
     # The reader is taken from the app, not as a dependency: this route solves one dependency only (the key).
-    result = await gate.eligibility(fast_reader_of(request.app), worker_id=worker_id, vehicle_id=vehicle_id)
+    result = await gate.cached_eligibility(fast_reader_of(request.app), cache=read_cache_of(request.app),
+                                           worker_id=worker_id, vehicle_id=vehicle_id)
     body = {"worker_id": result.worker_id, "eligible": result.eligible, "blockers": gate.blockers_json(result)}
     return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 

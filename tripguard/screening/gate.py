@@ -19,9 +19,12 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from tripguard.core import blockers as core_blockers
+from tripguard.core import readcache
 from tripguard.core.blockers import Blocker, WorkerRef
 from tripguard.core.clock import utcnow
 from tripguard.core.fastread import BoundReader, FastReader, Row, as_utc, run_now
+from tripguard.core.readcache import CachedReader
+from tripguard.core.readfeed import ReadCacheFeed
 from tripguard.telematics import service as telematics
 
 RESCREEN_GRACE = timedelta(days=30)  # a re-screening still under way does not block at once
@@ -67,8 +70,16 @@ Source = Callable[[FastReader, WorkerRef, datetime], Awaitable[list[Blocker]]]
 BLOCKERS: list[Source] = []
 
 
-def register_blockers(source: Source) -> None:
-    """A domain's blockers of the person (`tripguard.wiring`); registering one again changes nothing."""
+# What a source reads, as (table, column naming the worker) pairs; column None: any change concerns every
+# worker. The read cache (`core.readcache`) drops a worker's kept reads on any change to these rows.
+Reads = tuple[tuple[str, str | None], ...]
+
+
+def register_blockers(source: Source, *, reads: Reads) -> None:
+    """A domain's blockers of the person (`tripguard.wiring`), with the tables it reads; registering one
+    again changes nothing."""
+    for table, column in reads:
+        readcache.watch(table, scope=WORKER, column=column)
     if source not in BLOCKERS:
         BLOCKERS.append(source)
 
@@ -80,6 +91,11 @@ async def _vehicle_blockers(reader: FastReader, worker: WorkerRef, now: datetime
 
 
 VEHICLE_BLOCKERS: list[Source] = [_vehicle_blockers]
+# The read cache keeps a vehicle source's reads per vehicle: a vehicle source reads by the vehicle only.
+WORKER, VEHICLE = "worker", "vehicle"
+readcache.watch("screening_applicants", scope=WORKER, column="id")
+for _table, _column in telematics.VEHICLE_READS:
+    readcache.watch(_table, scope=VEHICLE, column=_column)
 
 
 async def eligibility(reader: FastReader, *, worker_id: str, vehicle_id: str | None = None,
@@ -90,6 +106,30 @@ async def eligibility(reader: FastReader, *, worker_id: str, vehicle_id: str | N
     (the access gate: a driver reading a trip is not being dispatched in a vehicle)."""
     if not BLOCKERS:  # refuse rather than clear a worker no other domain was asked about
         raise RuntimeError("no domain registered its blockers with the dispatch gate (tripguard.wiring.wire)")
+    return await _eligibility(reader, reader, worker_id=worker_id, vehicle_id=vehicle_id, role=role,
+                              with_vehicle=with_vehicle)
+
+
+async def cached_eligibility(reader: FastReader, *, cache: ReadCacheFeed | None, worker_id: str,
+                             vehicle_id: str | None = None) -> Eligibility:
+    """`eligibility` on the event loop, its reads kept per worker and per vehicle (`core.readcache`): the
+    answer is made again from the kept rows at every call, at that call's time. Without a cache, or while
+    its feed of changes is down, the database is read."""
+    live = await cache.ready(reader) if cache is not None else None
+    if live is None:
+        return await eligibility(reader, worker_id=worker_id, vehicle_id=vehicle_id)
+    if not BLOCKERS:
+        raise RuntimeError("no domain registered its blockers with the dispatch gate (tripguard.wiring.wire)")
+    person = CachedReader(live, reader, (WORKER, worker_id))
+    vehicle = CachedReader(live, reader, (VEHICLE, vehicle_id or ""))
+    result = await _eligibility(person, vehicle, worker_id=worker_id, vehicle_id=vehicle_id)
+    person.keep()
+    vehicle.keep()
+    return result
+
+
+async def _eligibility(reader: FastReader, vehicle_reader: FastReader, *, worker_id: str, vehicle_id: str | None,
+                       role: str | None = None, with_vehicle: bool = True) -> Eligibility:
     now = utcnow()
     row = await reader.first(GATE_ROW, worker_id=worker_id)
     if row is None:
@@ -98,8 +138,10 @@ async def eligibility(reader: FastReader, *, worker_id: str, vehicle_id: str | N
     if role is not None and row[0] != role:
         blockers.append(Blocker("screening.role", ref=row[0]))
     worker = WorkerRef(worker_id, row[0], vehicle_id)
-    for source in [*BLOCKERS, *(VEHICLE_BLOCKERS if with_vehicle else [])]:
+    for source in BLOCKERS:
         blockers.extend(await source(reader, worker, now))
+    for source in VEHICLE_BLOCKERS if with_vehicle else []:
+        blockers.extend(await source(vehicle_reader, worker, now))
     return Eligibility(worker_id, not blockers, tuple(blockers))
 
 

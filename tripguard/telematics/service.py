@@ -503,6 +503,9 @@ def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     return geo.haversine_m(lon1, lat1, lon2, lat2)
 
 
+VEHICLE_READS = registry.VEHICLE_READS
+
+
 async def vehicle_blockers(reader: FastReader, *, worker: WorkerRef, now: datetime) -> list[Blocker]:
     """What keeps a driver from being dispatched in their vehicle (the dispatch gate's vehicle source)."""
     return await registry.vehicle_blockers(reader, worker=worker, now=now)

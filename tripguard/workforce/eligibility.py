@@ -33,6 +33,12 @@ BLOCKERS_SQL = (
     "ORDER BY 1, 2")
 
 
+# The rows BLOCKERS_SQL reads, with the column naming the worker (None: every worker's answer).
+READS: tuple[tuple[str, str | None], ...] = (
+    ("workforce_attempts", "worker_id"), ("workforce_retraining", "worker_id"), ("workforce_signatures", "signer_id"),
+    ("workforce_sanctions", "offender_id"), ("workforce_courses", None), ("workforce_agreements", None))
+
+
 async def workforce_blockers(reader: FastReader, worker: WorkerRef, now: datetime) -> list[Blocker]:
     training: list[Blocker] = []
     signed = False

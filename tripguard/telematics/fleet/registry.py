@@ -125,6 +125,9 @@ VEHICLE_SQL = ("SELECT d.id, d.tampered_at, d.installed_at, d.vehicle_id, d.came
                "d.last_heartbeat_at FROM telematics_vehicles v LEFT JOIN telematics_devices d ON d.vehicle_id = v.id "
                "WHERE v.id = :vehicle_id ORDER BY d.id")
 
+# The rows VEHICLE_SQL reads, with the column naming the vehicle (the read cache's invalidation).
+VEHICLE_READS: tuple[tuple[str, str], ...] = (("telematics_vehicles", "id"), ("telematics_devices", "vehicle_id"))
+
 
 async def vehicle_blockers(reader: FastReader, *, worker: WorkerRef, now: datetime) -> list[Blocker]:
     """A driver is dispatched only in a registered vehicle with a monitoring device that works now."""
