@@ -16,9 +16,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
-from bench.latency import bench_site, served
+from bench.latency import bench_site
 from tests.builders import TEST_ACTOR
 from tests.conftest import BACKEND, fresh_database, make_settings, sign_agreement
+from tests.processes import TRIPGUARD, free_port, wait_healthy
 from tests.screening.conftest import GATE_VEHICLE, blockers
 from tests.workforce.conftest import course
 from tripguard.core.clock import utcnow
@@ -215,7 +216,13 @@ def test_a_worker_suspended_by_another_process_is_refused_within_a_second(tmp_pa
                                          scopes={Permission.ELIGIBILITY_READ})
     sign_agreement(make_sessionmaker(engine), Principal.for_roles("subject", "drv_x", frozenset({Role.DRIVER})))
     engine.dispose()
-    with served(env, 8793) as base:
+    port, log = free_port(), tmp_path / "serve.log"
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([TRIPGUARD, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=log.open("w"))
+    try:
+        wait_healthy(base, server, log, 90)  # a bound, not a target: imports are slow on a busy machine
+
         def codes() -> list[str]:
             answer = httpx.get(f"{base}/api/v1/workers/drv_x/eligibility", timeout=5,
                                headers={"Authorization": f"Bearer {key}"})
@@ -229,6 +236,9 @@ def test_a_worker_suspended_by_another_process_is_refused_within_a_second(tmp_pa
         while (answer := codes()) != ["worker.suspended", "vehicle.unknown"] and time.monotonic() < deadline:
             time.sleep(0.02)
         assert answer == ["worker.suspended", "vehicle.unknown"]
+    finally:
+        server.terminate()
+        server.wait(30)
 
 
 @pytest.mark.skipif(BACKEND != "postgres", reason="the LISTEN connection is PostgreSQL's")
