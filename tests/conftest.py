@@ -130,6 +130,10 @@ def make_settings(database_url: str, key_dir: Path, **overrides: object) -> Sett
         # The fixtures' drivers are not screened: the safety net's own tests turn it on
         # (tests/telematics/test_trip_start_gate.py).
         "trip_start_gate": False,
+        # The app's sessions share the test's one connection: no monitor thread beside the test, which applies
+        # what it ingested with `EmbeddedMonitor.drain` (tests/telematics/detection/test_embedded.py runs the
+        # thread on a database of its own).
+        "monitor_thread": False,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
