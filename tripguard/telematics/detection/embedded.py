@@ -132,6 +132,8 @@ class EmbeddedMonitor:
         while not self._stop.is_set():
             try:
                 applied = self.step()
+                if applied == 0 and time.monotonic() - self.saved_at >= self.checkpoint_seconds:
+                    self.checkpoint()  # nothing waits: what is held goes to the store once the interval passed
             except Exception:
                 logger.exception("monitor slice failed; starting again from the checkpoint")
                 self.recover()
@@ -207,6 +209,8 @@ class EmbeddedMonitor:
         with self._step_lock:
             if self.seq > self.saved_seq or len(self.held):
                 self._checkpoint()
+            else:
+                self.saved_at = time.monotonic()
 
     def _checkpoint(self) -> None:
         """The held positions to the trip store (a slice of trips per transaction), then the state as of
