@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,6 +17,8 @@ from tripguard.security.permissions import Role
 from tripguard.telematics.models import TripAlert
 
 ROUTE = [[-8.61 + i * 0.001, 41.14] for i in range(30)]
+
+pytestmark = pytest.mark.drain_by_hand
 
 
 def trip_with_deviation(trip_id: str = "T1") -> list[dict[str, object]]:

@@ -26,6 +26,8 @@ from tripguard.telematics.detection import embedded
 from tripguard.telematics.models import InboxBatch, MonitorCheckpoint, Trip, TripAlert
 from tripguard.telematics.store import trips
 
+pytestmark = pytest.mark.drain_by_hand
+
 
 def _as_caller(request: Request) -> Principal:
     if request.url.path.endswith("/sos"):
