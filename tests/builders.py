@@ -120,3 +120,9 @@ def all_at_once(jobs: list[Callable[[], None]]) -> list[BaseException]:
     for thread in threads:
         thread.join()
     return failures
+
+
+def drain(app: object) -> list[object]:
+    """What ingest took, applied now by the embedded monitor (the tests run it without its thread): the
+    alerts newly stored. Ingest answers before the monitor runs, as a monitor worker's would."""
+    return app.state.embedded_monitor.drain()  # type: ignore[attr-defined,no-any-return]

@@ -130,6 +130,10 @@ def make_settings(database_url: str, key_dir: Path, **overrides: object) -> Sett
         # The fixtures' drivers are not screened: the safety net's own tests turn it on
         # (tests/telematics/test_trip_start_gate.py).
         "trip_start_gate": False,
+        # The app's sessions share the test's one connection: no monitor thread beside the test, which applies
+        # what it ingested with `EmbeddedMonitor.drain` (tests/telematics/detection/test_embedded.py runs the
+        # thread on a database of its own).
+        "monitor_thread": False,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -149,6 +153,27 @@ def app(settings: Settings, session_factory: sessionmaker[Session]) -> FastAPI:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://testserver") as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+def _monitor_applies_what_is_ingested(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ingest answers before the embedded monitor applies the batch (its thread, off in tests: the app shares
+    the test's connection). A test that ingests through a TestClient and then reads what the monitor stores
+    gets the inbox applied (`EmbeddedMonitor.drain`) once each ingest request has been answered; the tests of
+    the inbox itself (marked `drain_by_hand`) apply it where they choose."""
+    if request.node.get_closest_marker("drain_by_hand"):
+        return
+    send = TestClient.request
+
+    def send_then_drain(self: TestClient, method: str, url: object, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        response = send(self, method, url, *args, **kwargs)  # type: ignore[arg-type]
+        state = getattr(self.app, "state", None)
+        monitor = getattr(state, "embedded_monitor", None)
+        if monitor is not None and str(url).endswith("/telematics/events") and not state.settings.monitor_thread:  # type: ignore[union-attr]
+            monitor.drain()
+        return response
+
+    monkeypatch.setattr(TestClient, "request", send_then_drain)
 
 
 @pytest.fixture

@@ -91,15 +91,16 @@ from tripguard.telematics import console as telematics_console
 from tripguard.telematics import service as telematics_service
 from tripguard.telematics.api import router as telematics_router
 from tripguard.telematics.detection import checkins
+from tripguard.telematics.detection.embedded import EmbeddedMonitor
 from tripguard.telematics.detection.fast_monitor import BatchMonitor
 from tripguard.telematics.detection.feed import connect_feed
 from tripguard.telematics.detection.monitor import Alert, config_with
 from tripguard.telematics.detection.worker import MonitorSite
-from tripguard.telematics.ingest.bus import InProcessBus, NatsBus
+from tripguard.telematics.ingest.bus import NatsBus
 from tripguard.telematics.ingest.events import format_ts
+from tripguard.telematics.ingest.inbox import InboxBus
 from tripguard.telematics.models import Trip, TripAlert
 from tripguard.telematics.service import IngestOptions, LiveMonitor
-from tripguard.telematics.service import restore as restore_monitor
 from tripguard.vault.keys import build_vault
 from tripguard.web.health import router as health_router
 from tripguard.web.home import router as home_router
@@ -326,12 +327,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         closed = await run_in_threadpool(close_interrupted, app.state.sessionmaker, vault=app.state.vault)
         if closed:
             logger.info("demo trips closed", extra={"event": f"{closed} trips the last run left under way"})
-    if link is None:  # the monitor runs here (else in `tripguard worker monitor`, from its checkpoints)
-        restored = await run_in_threadpool(restore_monitor, app.state.sessionmaker, live=app.state.live_monitor,
-                                           vault=app.state.vault)
-        if restored:
-            logger.info("monitor restored", extra={"event": f"{restored} trips under way"})
-    else:
+    embedded: EmbeddedMonitor | None = app.state.embedded_monitor
+    if embedded is not None:  # the monitor runs here (else in `tripguard worker monitor`, from its checkpoints)
+        await run_in_threadpool(embedded.start if app.state.settings.monitor_thread else embedded.start_state)
+    if link is not None:
         link.start()
     # Emergency contacts stored before contacts were data subjects get theirs (nothing to do after the first
     # run). A failure is logged and tried again at the next start: it never keeps the server (and SOS) down.
@@ -368,6 +367,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if demo is not None:
             demo.stop()
+        if embedded is not None:  # a clean stop: the next start resumes from this checkpoint
+            await run_in_threadpool(embedded.stop)
         if senders is not None:
             await run_in_threadpool(senders.stop)
         if regulator is not None:
@@ -442,8 +443,12 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
     app.state.notifier = build_notifier(settings)
     app.state.live_monitor = LiveMonitor(monitor=BatchMonitor(config_with(settings.monitor_thresholds)))
     app.state.nats = None if settings.bus_url == "memory://" else connect_feed(app.state.live_monitor.feed, settings)
-    app.state.bus = (InProcessBus(app.state.live_monitor, app.state.vault) if app.state.nats is None
-                     else NatsBus(app.state.nats, settings))
+    app.state.embedded_monitor = None if app.state.nats is not None else EmbeddedMonitor(
+        app.state.sessionmaker, live=app.state.live_monitor, vault=app.state.vault,
+        options=lambda: ingest_options(app), config=config_with(settings.monitor_thresholds),
+        slice_lines=settings.monitor_slice_lines, checkpoint_seconds=settings.monitor_checkpoint_seconds)
+    app.state.bus = (NatsBus(app.state.nats, settings) if app.state.embedded_monitor is None else
+                     InboxBus(app.state.embedded_monitor, max_lines=lambda: app.state.settings.ingest_inbox_max_lines))
     app.state.schema_head = head_revision()
     app.state.ingest_options = lambda: ingest_options(app)  # read per batch: settings may change in tests
     app.state.outbox_wake = OutboxWake()  # set when something urgent was queued (an SOS): wakes the senders

@@ -1,83 +1,22 @@
-"""Embedded ingest writes the trip store in slices, and an SOS takes the SQLite writer between two of them."""
+"""The synchronous ingest (the demo city's) writes the trip store in slices; SQLite's writer queue puts an SOS first.
+
+(An SOS while the embedded monitor works a large backlog: tests/telematics/detection/test_embedded.py.)"""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from pathlib import Path
 
-import pytest
-from fastapi import Request
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
-from tests.conftest import BACKEND, fresh_database, make_settings
-from tests.telematics.test_ingest_api import ndjson
-from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
+from tripguard.core.db import unit_of_work
 from tripguard.core.sqlite_writer import WriterQueue
-from tripguard.security.auth import resolve_principal
-from tripguard.security.permissions import Role
-from tripguard.security.principal import Principal
+from tripguard.telematics import service
 from tripguard.telematics.ingest.events import DeviceHeartbeat, Event, Ping, TripEnded, TripStarted
 from tripguard.telematics.models import Trip
 from tripguard.telematics.service import trip_slices
 from tripguard.telematics.store import trips
-
-TRIPS = 600
-SLICE = 50
-
-
-def _as_caller(request: Request) -> Principal:
-    if request.url.path.endswith("/sos"):
-        return Principal.for_roles("subject", "P_SLICE", frozenset({Role.PASSENGER}))
-    return Principal.for_roles("api_key", "key_SLICE", frozenset({Role.INTEGRATION}))
-
-
-@pytest.mark.skipif(BACKEND != "sqlite", reason="the SQLite writer of the embedded default")
-def test_an_sos_is_committed_while_a_large_batch_is_still_being_stored(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from tripguard.app import create_app
-
-    url = fresh_database("tg_slices", tmp_path)
-    app = create_app(make_settings(url, tmp_path / "keys", ingest_write_slice=SLICE))
-    app.dependency_overrides[resolve_principal] = _as_caller
-    t0 = time.time() - 3600
-    starts: list[dict[str, object]] = [{"type": "trip_started", "trip_id": f"SL{k}", "ts": _iso(t0),
-                                        "vehicle_id": f"V{k}", "pickup": [116.30, 39.90], "dropoff": [116.40, 39.90]}
-                                       for k in range(TRIPS)]
-    pings = [{"type": "ping", "trip_id": f"SL{k}", "ts": _iso(t0 + 15), "lon": 116.301, "lat": 39.90}
-             for k in range(TRIPS)]
-    storing = threading.Event()
-    record = trips.record
-
-    def slow_record(*args, **kwargs):  # type: ignore[no-untyped-def]
-        stored = record(*args, **kwargs)
-        time.sleep(0.03)  # a slow disk: each slice holds the writer a while
-        storing.set()  # the batch holds the writer now
-        return stored
-
-    finished: dict[str, float] = {}
-    with TestClient(app) as client:
-        assert client.post("/api/v1/telematics/events", content=ndjson(starts),
-                           headers={"Content-Type": "application/x-ndjson"}).status_code == 200
-        monkeypatch.setattr(trips, "record", slow_record)
-
-        def ingest() -> None:
-            answer = client.post("/api/v1/telematics/events", content=ndjson(pings),
-                                 headers={"Content-Type": "application/x-ndjson"})
-            finished["ingest"] = time.perf_counter()
-            assert answer.status_code == 200, answer.text
-
-        batch = threading.Thread(target=ingest)
-        batch.start()
-        assert storing.wait(20)
-        sos = client.post("/api/v1/sos", json={"lon": 116.4, "lat": 39.9})
-        finished["sos"] = time.perf_counter()
-        batch.join(60)
-    assert sos.status_code == 201, sos.text
-    # It waited for one slice, not for the whole batch: the batch's other slices (30 ms each at least) came after.
-    assert finished["sos"] < finished["ingest"] - 0.1
-    with unit_of_work(make_sessionmaker(make_engine(url))) as session:  # and every slice was kept
-        assert session.scalar(select(func.sum(Trip.points))) == TRIPS
 
 
 def test_a_batch_is_cut_by_trips_each_trip_whole_and_in_order() -> None:
@@ -149,14 +88,20 @@ def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
-def test_trips_that_ping_together_are_merged_in_different_batches(client: TestClient, act_as, db,  # type: ignore[no-untyped-def]
+def test_trips_that_ping_together_are_merged_in_different_batches(client: TestClient, app, db,  # type: ignore[no-untyped-def]
                                                                   monkeypatch) -> None:
-    act_as(Role.INTEGRATION, kind="api_key", id="key_TEST")
+    """The synchronous path (the demo city's ingest) merges a trip's chunks every COMPACT_EVERY pings; the
+    monitor's held positions go in as one chunk per checkpoint and are merged when the trip ends."""
+    def ingest(events: list[dict[str, object]]) -> None:
+        with unit_of_work(app.state.sessionmaker) as session:
+            service.ingest(session, live=app.state.live_monitor, vault=app.state.vault,
+                           lines=[json.dumps(e) for e in events], options=app.state.ingest_options())
+
     t0 = time.time() - 3600
     count = 64
     starts: list[dict[str, object]] = [{"type": "trip_started", "trip_id": f"CM{k}", "ts": _iso(t0),
                                         "pickup": [116.3, 39.9], "dropoff": [116.4, 39.9]} for k in range(count)]
-    assert client.post("/api/v1/telematics/events", content=ndjson(starts)).status_code == 200
+    ingest(starts)
     merged: list[int] = []
     compact_many = trips.compact_many
 
@@ -168,7 +113,7 @@ def test_trips_that_ping_together_are_merged_in_different_batches(client: TestCl
     for r in range(1, trips.COMPACT_EVERY + 1):  # every trip passes its 16th ping once
         pings = [{"type": "ping", "trip_id": f"CM{k}", "ts": _iso(t0 + 15 * r), "lon": 116.3 + r * 1e-4, "lat": 39.9}
                  for k in range(count)]
-        assert client.post("/api/v1/telematics/events", content=ndjson(pings)).status_code == 200
+        ingest(pings)
     assert sum(merged) == count  # each merged once in the cycle...
     assert max(merged) <= count // 4  # ...spread over the batches, not all in the same one
     trip = db.get(Trip, "CM0")

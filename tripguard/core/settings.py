@@ -101,6 +101,14 @@ class Settings(BaseSettings):
                                              "joins (or comes back) is given its share of the shards within "
                                              "this; a shard no worker with room takes is run past the share "
                                              "after this")
+    monitor_slice_lines: int = Field(default=1000, ge=1, le=10_000, description="embedded (memory://): the "
+                                     "monitor thread applies the inbox at most this many lines per transaction, "
+                                     "so an SOS waits for the SQLite writer at most one slice")
+    ingest_inbox_max_lines: int = Field(default=300_000, ge=1, description="embedded (memory://): ingest answers "
+                                        "503 with Retry-After while the inbox holds more lines than this not yet "
+                                        "applied by the monitor")
+    monitor_thread: bool = Field(default=True, description="embedded (memory://): run the monitor thread that "
+                                 "applies the inbox (off: tests apply it with `EmbeddedMonitor.drain`)")
     key_dir: Path = Path("./var/keys")
     secret_key: SecretStr = SecretStr(DEV_SECRET)
     audit_signing_key: SecretStr | None = Field(

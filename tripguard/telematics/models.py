@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tripguard.core.db import NOT_BACKED_UP, Base, UTCDateTime
@@ -141,3 +141,24 @@ class MonitorCheckpoint(Base):
     state: Mapped[bytes | None] = personal_column(Category.LOCATION, subject_column="subject_id", key=Key.SYSTEM)
     trips: Mapped[int] = mapped_column(Integer)
     saved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InboxBatch(Base):
+    """An ingest batch's good lines as one NDJSON blob, waiting for the embedded monitor (memory:// bus).
+
+    The id is the sequence the monitor consumes in order and its checkpoint names (`seq`). Rows a checkpoint
+    covers are deleted at once, so a row lives seconds: like the events stream of scale-out, it holds raw
+    lines (positions included) only until they are applied, and means nothing without its checkpoint.
+    """
+
+    __tablename__ = "telematics_inbox"
+    # AUTOINCREMENT on SQLite: an id is never used again after the rows before it were deleted (a plain rowid
+    # would restart at 1 in an emptied table, behind the checkpoint).
+    __table_args__ = ({"info": {NOT_BACKED_UP: "transient: lines waiting for the monitor, tied to its checkpoint"},
+                       "sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    lines: Mapped[int] = mapped_column(Integer)  # how many lines `data` holds (the backlog's bound counts them)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -50,6 +50,7 @@ from tripguard.telematics.store.track import Track
 from tripguard.vault.service import Vault
 
 MAX_EVENTS_PER_BATCH = 10_000
+POSITION_WAIT_SECONDS = 0.05
 
 
 def shard_of(trip_id: str, shards: int) -> int:
@@ -79,9 +80,14 @@ class LiveMonitor:
 
     def position(self, trip_id: str) -> tuple[float, float, float] | None:
         """The trip's last trusted position and its time: from the monitor when it runs here, else
-        (scale-out: the monitor runs in the workers) the newest the live feed brought."""
-        with self.lock:
-            known = self.monitor.position(trip_id)
+        (scale-out: the monitor runs in the workers) the newest the live feed brought. An SOS asks: it never
+        waits long for a monitor at work (its lock is held for a slice's detection), the feed answers instead."""
+        known = None
+        if self.lock.acquire(timeout=POSITION_WAIT_SECONDS):
+            try:
+                known = self.monitor.position(trip_id)
+            finally:
+                self.lock.release()
         return known if known is not None else self.feed.position(trip_id)
 
 

@@ -53,15 +53,31 @@ def save(factory: sessionmaker[Session], *, vault: Vault, stream: str, shard: in
 
 def save_in(session: Session, *, vault: Vault, stream: str, shard: int, state: ShardState) -> None:
     """`save` in the caller's transaction (with the positions it covers: both kept, or neither)."""
-    data = pickle.dumps((layout(), state.monitor, state.gcj_trips), protocol=pickle.HIGHEST_PROTOCOL)
+    _write(session, vault=vault, stream=stream, shard=shard, seq=state.seq, trips=len(state.monitor.slot_of),
+           data=dump(state))
+
+
+def dump(state: ShardState) -> bytes:
+    """The state as `save_dumped` keeps it (taken while nothing changes the monitor)."""
+    return pickle.dumps((layout(), state.monitor, state.gcj_trips), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def save_dumped(factory: sessionmaker[Session], *, vault: Vault, stream: str, shard: int, seq: int, trips: int,
+                data: bytes) -> None:
+    """`save`, the state already dumped."""
+    with unit_of_work(factory) as session:
+        _write(session, vault=vault, stream=stream, shard=shard, seq=seq, trips=trips, data=data)
+
+
+def _write(session: Session, *, vault: Vault, stream: str, shard: int, seq: int, trips: int, data: bytes) -> None:
     sealed = vault.seal_bytes(session, subject_id=SUBJECT, table=MonitorCheckpoint.__tablename__, column="state",
                               row_id=_row_id(stream, shard), data=data)
     row = session.get(MonitorCheckpoint, (stream, shard))
     if row is None:
         row = MonitorCheckpoint(stream=stream, shard=shard)
         session.add(row)
-    row.seq, row.subject_id, row.state = state.seq, SUBJECT, sealed
-    row.trips, row.saved_at = len(state.monitor.slot_of), utcnow()
+    row.seq, row.subject_id, row.state = seq, SUBJECT, sealed
+    row.trips, row.saved_at = trips, utcnow()
 
 
 def load(factory: sessionmaker[Session], *, vault: Vault, stream: str, shard: int, config: MonitorConfig) -> ShardState:

@@ -1,7 +1,8 @@
 """The event bus between ingest and the trip monitor: one interface, two engines (TRIPGUARD_BUS_URL).
 
-- `InProcessBus` (memory://, the embedded default): ingest runs the monitor and stores what it
-  finds in the request's own transaction, as one process always has.
+- `inbox.InboxBus` (memory://, the embedded default): ingest checks the batch and appends its good
+  lines to a durable inbox in the database; a thread of the server (`detection.embedded`) runs the
+  monitor over it, in order, as a monitor worker runs a shard.
 - `NatsBus` (nats://…, scale-out): ingest checks the batch and publishes its good lines to NATS
   JetStream, on one subject per shard (`<bus>.events.<n>`, n from the trip id), and answers once the
   stream has confirmed them. `tripguard worker monitor` processes run the monitor per shard
@@ -19,7 +20,6 @@ import asyncio
 import functools
 import hashlib
 import logging
-from dataclasses import dataclass
 from typing import Protocol
 
 import nats.errors
@@ -34,8 +34,7 @@ from tripguard.core.messaging import NatsLink, events_subject, stream_name
 from tripguard.core.settings import Settings
 from tripguard.telematics import service
 from tripguard.telematics.ingest import lateness
-from tripguard.telematics.service import IngestOptions, IngestResult, LiveMonitor
-from tripguard.vault.service import Vault
+from tripguard.telematics.service import IngestOptions, IngestResult
 
 logger = logging.getLogger("tripguard.bus")
 DUPLICATE_WINDOW_SECONDS = 120
@@ -53,16 +52,6 @@ class BusUnavailable(DomainError):
 
 class EventBus(Protocol):
     async def ingest(self, session: Session, lines: list[str], options: IngestOptions) -> IngestResult: ...
-
-
-@dataclass
-class InProcessBus:
-    live: LiveMonitor
-    vault: Vault
-
-    async def ingest(self, session: Session, lines: list[str], options: IngestOptions) -> IngestResult:
-        return await run_in_threadpool(service.ingest, session, live=self.live, vault=self.vault, lines=lines,
-                                       options=options)
 
 
 def parts(lines: list[bytes], limit: int = MAX_MESSAGE_BYTES) -> list[bytes]:
