@@ -118,8 +118,8 @@ def take_orders(session: Session, *, vault: Vault, takings: list[Taking]) -> lis
         if intake.order_id in known or intake.order_id in creating:
             continue  # the same id again: answered once the first is settled
         if notices[intake.notice_version] is None:
-            outcomes[index] = InvalidInput(errors=[FieldProblem(field="notice_version",
-                                                                message=f"no published notice {intake.notice_version!r}")])
+            outcomes[index] = InvalidInput(errors=[FieldProblem(
+                field="notice_version", message=f"no published notice {intake.notice_version!r}")])
             continue
         order, values = _new_order(intake)
         creating[intake.order_id] = (index, order, values)

@@ -63,9 +63,10 @@ def write_field(vault: Vault, session: Session, row: Base, column: str, value: s
 
 
 def subjects_of(row: Base, values: dict[str, str | None]) -> dict[str, str]:
-    """Whom each of the values would be sealed under (`write_fields`): column → subject id."""
+    """Whom each of the values would be sealed under (`write_fields`): column → subject id (none for no value)."""
     fields = fields_of(type(row))
-    return {column: str(getattr(row, fields[column].subject_column)) for column in values}
+    return {column: str(getattr(row, fields[column].subject_column)) for column, value in values.items()
+            if value is not None}
 
 
 def write_fields(vault: Vault, session: Session, writes: list[tuple[Base, dict[str, str | None]]]) -> None:
@@ -81,8 +82,8 @@ def write_fields(vault: Vault, session: Session, writes: list[tuple[Base, dict[s
                     subjects.Seen(str(getattr(row, spec.subject_column)), spec.person))
     for (_, table), seen in people.items():
         subjects.register_many(session, people=seen, source=table)
-    vault.prefetch(session, sorted({subject for row, values in writes for subject in subjects_of(row, values).values()}),
-                   create_missing=True)
+    keyed = {subject for row, values in writes for subject in subjects_of(row, values).values()}
+    vault.prefetch(session, sorted(keyed), create_missing=True)
     for row, values in writes:
         fields = fields_of(type(row))
         for column, value in values.items():
