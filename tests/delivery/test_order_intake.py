@@ -22,7 +22,7 @@ from tripguard.app import create_app
 from tripguard.audit.actor import SYSTEM
 from tripguard.audit.models import AuditEntry
 from tripguard.core.db import make_engine, make_sessionmaker, unit_of_work
-from tripguard.core.errors import Conflict, DatabaseUnavailable, InvalidInput
+from tripguard.core.errors import Conflict, DatabaseUnavailable, DomainError, InvalidInput
 from tripguard.core.logging import request_id_var
 from tripguard.delivery import intake as intake_module
 from tripguard.delivery import service
@@ -58,7 +58,7 @@ async def _submit(intake: OrderIntake, order: service.Intake, request_id: str) -
     request_id_var.set(request_id)  # each request's own (this task's copy of the context)
     try:
         return await intake.submit(SYSTEM, order)
-    except Exception as exc:
+    except DomainError as exc:
         return exc
 
 
