@@ -156,9 +156,13 @@ async def label(order_id: OrderId, principal: LabelPrinter, session: DbSession, 
     """The privacy label for the bag: pickup code, masked name, the phone's last 4 digits, a QR code for
     the courier's app, the address down to its street and building (never a unit, floor or room), the
     items or, when the operator hides their names, only how many. Chinese in an embedded font."""
-    text = await run_in_threadpool(lambda: labels.label_text(session, vault=vault, principal=principal,
-                                                             order_id=order_id, policy=labels.ItemPolicy.of(settings)))
-    await run_in_threadpool(session.commit)  # the read audited, and SQLite's writer free, before the render
+    def masked() -> label_render.LabelText:
+        text = labels.label_text(session, vault=vault, principal=principal, order_id=order_id,
+                                 policy=labels.ItemPolicy.of(settings))
+        session.commit()  # the read audited, and SQLite's writer free, before the render
+        return text
+
+    text = await run_in_threadpool(masked)
     content = await label_pool.run(label_render.render, text, format)
     return Response(content, media_type="application/pdf" if format == "pdf" else "image/png",
                     headers={"Cache-Control": "no-store"})

@@ -125,10 +125,13 @@ async def label(order_id: Identifier, principal: LabelPrinter, session: DbSessio
                 settings: AppSettings, label_pool: LabelPool,
                 format: Annotated[str, Query(pattern="^(pdf|png)$")] = "png") -> Response:
     """The label to preview (PNG) or print (PDF), for the kitchen of the order's merchant."""
-    text = await run_in_threadpool(lambda: labels.label_text(session, vault=vault, principal=principal,
-                                                             order_id=order_id, party="merchant",
-                                                             policy=labels.ItemPolicy.of(settings)))
-    await run_in_threadpool(session.commit)  # the read audited, and SQLite's writer free, before the render
+    def masked() -> label_render.LabelText:
+        text = labels.label_text(session, vault=vault, principal=principal, order_id=order_id, party="merchant",
+                                 policy=labels.ItemPolicy.of(settings))
+        session.commit()  # the read audited, and SQLite's writer free, before the render
+        return text
+
+    text = await run_in_threadpool(masked)
     content = await label_pool.run(label_render.render, text, format)
     return Response(content, media_type="application/pdf" if format == "pdf" else "image/png",
                     headers={"Cache-Control": "no-store"})
