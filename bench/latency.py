@@ -79,12 +79,15 @@ def served(env: dict[str, str], port: int, command: list[str] | None = None, rea
                               stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
+        ready_by = time.monotonic() + 180  # a loaded machine: a minute to start is seen
+        while True:
             try:
                 if httpx.get(f"{base}{ready_path}", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
+            if server.poll() is not None or time.monotonic() > ready_by:
+                raise RuntimeError(f"the server did not start (exit code {server.poll()})")
         yield base
     finally:
         server.terminate()  # an open event stream keeps uvicorn waiting: do not wait long

@@ -41,13 +41,16 @@ from tripguard.core.messaging import NatsLink
 from tripguard.core.middleware import BodyFirstMiddleware, RequestContextMiddleware
 from tripguard.core.migrations import head_revision
 from tripguard.core.openapi import install_openapi
+from tripguard.core.processes import ProcessPool
 from tripguard.core.readfeed import make_read_cache
 from tripguard.core.routes import ServingAppMiddleware, ServingAppOverrides
 from tripguard.core.scheduler import Job
 from tripguard.core.settings import Settings, get_settings
 from tripguard.delivery import console as delivery_console
+from tripguard.delivery import label_render
 from tripguard.delivery import numbers as delivery_numbers
 from tripguard.delivery.api import router as delivery_router
+from tripguard.delivery.intake import OrderIntake
 from tripguard.feedback import console as feedback_console
 from tripguard.feedback.api import router as feedback_router
 from tripguard.notify.senders import OutboxSenders, OutboxWake
@@ -383,6 +386,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if link is not None:
             await link.close()
         await app.state.sos_intake.close()
+        await app.state.order_intake.close()
+        app.state.label_pool.close()
         await app.state.fast_reader.close()
         if app.state.read_cache is not None:
             await run_in_threadpool(app.state.read_cache.stop)
@@ -456,6 +461,8 @@ def create_app(settings: Settings | None = None, *, session_factory: sessionmake
                                      on_stored=lambda incidents: _sos_stored(app, incidents),
                                      deadline=settings.sos_deadline_seconds, threads=settings.sos_threads,
                                      interrupt=lambda: interrupt_busy_connections(app.state.emergency_engine))
+    app.state.order_intake = OrderIntake(app.state.sessionmaker, app.state.vault, max_group=settings.order_group_max)
+    app.state.label_pool = ProcessPool(settings.label_processes, initializer=label_render.warm, name="labels")
     app.state.screening_agency = build_agency(settings)
     app.state.face_matcher = SimulatedFaceMatcher()
     app.state.screening_wake = asyncio.Event()  # set when an applicant was queued for screening

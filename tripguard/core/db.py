@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.functions import FunctionElement
@@ -186,6 +187,14 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def unreachable(exc: Exception) -> bool:
+    """The database, not what was being stored, failed: a lost or timed-out connection, no connection free."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    return isinstance(exc, (OperationalError, InterfaceError)) or (isinstance(exc, DBAPIError)
+                                                                  and exc.connection_invalidated)
 
 
 async def _request_session(request: Request) -> AsyncIterator[Session]:

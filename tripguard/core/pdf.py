@@ -2,7 +2,7 @@
 
 WenQuanYi Micro Hei is a TrueType font from Debian's `fonts-wqy-microhei`; Noto Sans CJK is CFF, which
 ReportLab cannot embed. ReportLab's font subsetting and PDFium are not thread-safe: render under
-`RENDERING`."""
+`RENDERING`, or in a process of its own (privacy labels: `core.processes`, one label at a time per worker)."""
 
 from __future__ import annotations
 

@@ -268,6 +268,11 @@ class Settings(BaseSettings):
                                              "this long before it is bound again")
     label_hide_item_names: bool = Field(default=False, description="the privacy label never names the items, only "
                                         "how many (\"3 items\"); for a shop whose every item says too much")
+    label_processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64,
+                                 description="worker processes that render privacy labels (PDF, PNG), started at "
+                                             "the first label; default: one per core")
+    order_group_max: int = Field(default=256, ge=1, le=4096, description="order intake: most orders stored in "
+                                 "one transaction (a burst is stored in groups)")
     label_sensitive_categories: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(SENSITIVE_ITEM_CATEGORIES),
         description="item categories (an order's items[].category) the label never names: an order holding one "

@@ -8,13 +8,15 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from tripguard.core.admission import Bulk
 from tripguard.core.db import DbSession
 from tripguard.core.deps import AppSettings, SecretKey
 from tripguard.core.errors import PROBLEM_MEDIA_TYPE
 from tripguard.core.types import Identifier
-from tripguard.delivery import labels, numbers, service, views
+from tripguard.delivery import label_render, labels, numbers, service, views
+from tripguard.delivery.deps import AppOrderIntake, LabelPool
 from tripguard.delivery.schemas import (
     Assign,
     Code,
@@ -63,11 +65,11 @@ def _receipt(order: object) -> OrderReceipt:
 
 @router.post("/orders", status_code=201,
              responses={200: {"model": OrderReceipt, "description": "the same order again: nothing changed"}})
-def take_order(body: OrderCreate, principal: OrderSubmitter, response: Response,
-               session: DbSession, vault: AppVault) -> OrderReceipt:
-    """A new order with only what delivering it needs. The same id again is the same order."""
-    order, new = service.take_order(session, vault=vault, actor=principal.actor,
-                                    intake=service.Intake(
+async def take_order(body: OrderCreate, principal: OrderSubmitter, response: Response,
+                     order_intake: AppOrderIntake) -> OrderReceipt:
+    """A new order with only what delivering it needs. The same id again is the same order. Orders that
+    arrive together are stored together; each is answered once its own is committed."""
+    order, new = await order_intake.submit(principal.actor, service.Intake(
         order_id=body.id, customer_id=body.customer_id, merchant_id=body.merchant_id, city=body.city,
         notice_version=body.notice_version, name=body.customer.name, phone=body.customer.phone,
         address=body.address, items=[i.model_dump(exclude_none=True) for i in body.items], notes=body.notes,
@@ -148,16 +150,20 @@ def reveal(order_id: OrderId, body: Reveal, principal: OrderRevealer, session: D
 
 @router.get("/orders/{order_id}/label", dependencies=[Bulk],
             responses={200: {"content": {"application/pdf": {}, "image/png": {}}}})
-def label(order_id: OrderId, principal: LabelPrinter, session: DbSession, vault: AppVault,
-          settings: AppSettings, format: Annotated[str, Query(pattern="^(pdf|png)$")] = "pdf"
-          ) -> Response:
+async def label(order_id: OrderId, principal: LabelPrinter, session: DbSession, vault: AppVault,
+                settings: AppSettings, label_pool: LabelPool,
+                format: Annotated[str, Query(pattern="^(pdf|png)$")] = "pdf") -> Response:
     """The privacy label for the bag: pickup code, masked name, the phone's last 4 digits, a QR code for
     the courier's app, the address down to its street and building (never a unit, floor or room), the
     items or, when the operator hides their names, only how many. Chinese in an embedded font."""
-    order = service.get(session, order_id=order_id)
-    views.party_of(session, principal=principal, order=order)
-    content = labels.label_for(session, vault=vault, principal=principal, order=order, fmt=format,
-                               policy=labels.ItemPolicy.of(settings))
+    def masked() -> label_render.LabelText:
+        text = labels.label_text(session, vault=vault, principal=principal, order_id=order_id,
+                                 policy=labels.ItemPolicy.of(settings))
+        session.commit()  # the read audited, and SQLite's writer free, before the render
+        return text
+
+    text = await run_in_threadpool(masked)
+    content = await label_pool.run(label_render.render, text, format)
     return Response(content, media_type="application/pdf" if format == "pdf" else "image/png",
                     headers={"Cache-Control": "no-store"})
 

@@ -10,20 +10,18 @@ the PNG is that PDF rasterised (PDFium), so both say the same thing."""
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
 
-import pypdfium2 as pdfium
-import segno
-from reportlab.lib.units import mm
-from reportlab.pdfgen import canvas
 from sqlalchemy.orm import Session
 
 from tripguard.audit import service as audit
+from tripguard.core.errors import NotFound
 from tripguard.core.i18n import translations_for
-from tripguard.core.pdf import RENDERING, font
+from tripguard.core.pdf import RENDERING
 from tripguard.core.settings import Settings
+from tripguard.delivery import label_render, service, views
+from tripguard.delivery.label_render import SIZE, LabelText, pdf_to_png
 from tripguard.delivery.models import Order
 from tripguard.privacy import access
 from tripguard.security.permissions import Purpose
@@ -31,7 +29,7 @@ from tripguard.security.principal import Principal
 from tripguard.vault import addresses, masking
 from tripguard.vault.service import SubjectErased, Vault
 
-SIZE = (100 * mm, 150 * mm)
+__all__ = ["SIZE", "LabelText", "pdf_to_png"]  # the rendering itself is in `label_render`
 SHOWN_ITEMS = 6
 
 
@@ -107,78 +105,32 @@ def _fields(session: Session, vault: Vault, principal: Principal, order: Order) 
     return masking.mask_name(name) if name else "—", last_four(phone), label_address(address) if address else "—"
 
 
+def text_of(order: Order, name: str, phone_tail: str, address: str, items: list[str]) -> LabelText:
+    return LabelText(order_id=order.id, pickup_code=order.pickup_code, qr=qr_payload(order), name=name,
+                     phone_tail=phone_tail, address=address, items=tuple(items))
+
+
 def render_pdf(order: Order, name: str, phone_tail: str, address: str, items: list[str]) -> bytes:
-    face = font()
-    buffer = io.BytesIO()
-    page = canvas.Canvas(buffer, pagesize=SIZE, pageCompression=1)
-    page.setTitle(f"TripGuard {order.id}")
-    width, height = SIZE
-    left, top = 7 * mm, height - 10 * mm
-    page.setFont(face, 9)
-    page.drawString(left, top, f"TripGuard · {order.id}")
-    page.setFont(face, 11)
-    page.drawString(left, top - 9 * mm, "取餐码 Pickup code")
-    page.setFont(face, 34)
-    page.drawString(left, top - 22 * mm, order.pickup_code)
-    _draw_qr(page, qr_payload(order), x=width - 41 * mm, y=top - 30 * mm, size=34 * mm)
-    y = top - 44 * mm
-    page.line(left, y + 4 * mm, width - left, y + 4 * mm)
-    for caption, value in (("收件人 Recipient", name), ("电话尾号 Phone ends", phone_tail or "—"),
-                           ("地址 Address", address)):
-        page.setFont(face, 8)
-        page.drawString(left, y, caption)
-        page.setFont(face, 13)
-        for line in _wrap(value, 22):
-            y -= 6 * mm
-            page.drawString(left, y, line)
-        y -= 7 * mm
-    page.line(left, y + 4 * mm, width - left, y + 4 * mm)
-    page.setFont(face, 8)
-    page.drawString(left, y, "内件 Items")
-    page.setFont(face, 11)
-    for line in items:
-        y -= 5.5 * mm
-        page.drawString(left, y, line)
-    page.showPage()
-    page.save()
-    return buffer.getvalue()
-
-
-def _draw_qr(page: canvas.Canvas, payload: str, *, x: float, y: float, size: float) -> None:
-    """The QR code as one filled path of its dark modules (a shape per module is ten times slower)."""
-    modules = segno.make(payload, error="m").matrix
-    cell = size / len(modules)
-    path = page.beginPath()
-    for row, line in enumerate(modules):
-        for column, dark in enumerate(line):
-            if dark:
-                path.rect(x + column * cell, y + (len(modules) - 1 - row) * cell, cell, cell)
-    page.drawPath(path, stroke=0, fill=1)
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    return [text[i:i + width] for i in range(0, len(text), width)] or [""]
-
-
-def pdf_to_png(pdf: bytes, *, scale: float = 2.0) -> bytes:
-    document = pdfium.PdfDocument(pdf)
-    try:
-        image = document[0].render(scale=scale).to_pil()
-    finally:
-        document.close()
-    out = io.BytesIO()
-    image.save(out, format="PNG", compress_level=3)
-    return out.getvalue()
-
-
-# PDFium is not thread-safe, nor is ReportLab's per-document font subsetting documented to be: one label
-# renders at a time (the work holds the GIL anyway). Seen without it: a 500 with eight requests at once.
+    with RENDERING:
+        return label_render.render_pdf(text_of(order, name, phone_tail, address, items))
 
 
 def render(order: Order, name: str, phone_tail: str, address: str, *, items: list[str], fmt: str) -> bytes:
+    """In this process (one label at a time): the API's labels render in the pool (`label_text`, `RenderPool`)."""
     with RENDERING:
-        pdf = render_pdf(order, name, phone_tail, address, items)
-        return pdf if fmt == "pdf" else pdf_to_png(pdf)
+        return label_render.render(text_of(order, name, phone_tail, address, items), fmt)
+
+
+def label_text(session: Session, *, principal: Principal, order_id: str, vault: Vault, policy: ItemPolicy,
+               party: str | None = None) -> LabelText:
+    """What the label of the order says, masked (the plaintext opened only to mask it, audited), for a renderer
+    in another process. `party`: the principal must take this part in the order (else 404)."""
+    order = service.get(session, order_id=order_id)
+    found = views.party_of(session, principal=principal, order=order)  # nobody's part in it: 404
+    if party is not None and found != party:
+        raise NotFound("no such order")
+    name, phone_tail, address = _fields(session, vault, principal, order)
+    return text_of(order, name, phone_tail, address, item_lines(order.items, policy))
 
 
 def label_for(session: Session, *, vault: Vault, principal: Principal, order: Order, policy: ItemPolicy,

@@ -22,19 +22,19 @@ from tripguard.audit import service as audit
 from tripguard.audit.actor import Actor
 from tripguard.core import pictures
 from tripguard.core.clock import utcnow
-from tripguard.core.errors import Conflict, DomainError, NotFound, WorkerIneligible
+from tripguard.core.errors import Conflict, DomainError, FieldProblem, InvalidInput, NotFound, WorkerIneligible
 from tripguard.core.i18n import N_
 from tripguard.delivery import numbers, views
 from tripguard.delivery.models import MerchantStaff, Order
 from tripguard.notify import service as notify
 from tripguard.privacy import access, freetext
-from tripguard.privacy.service import get_notice, register
+from tripguard.privacy.service import Seen, published_notice, register, register_many
 from tripguard.screening import gate
 from tripguard.security.codes import CodeCheck, check_code
 from tripguard.security.permissions import Role
 from tripguard.security.principal import Principal
 from tripguard.security.service import get_staff
-from tripguard.vault.service import Vault
+from tripguard.vault.service import SubjectErased, Vault
 
 CODE_TRIES = 5
 HANDOVER_CODE_LIFETIME = timedelta(hours=6)
@@ -80,32 +80,95 @@ def _code_hash(secret_key: str, order_id: str, purpose: str, code: str) -> str:
     return hmac.new(secret_key.encode(), f"{purpose}:{order_id}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def take_order(session: Session, *, vault: Vault, actor: Actor, intake: Intake) -> tuple[Order, bool]:
+@dataclass(frozen=True)
+class Taking:
+    """One order request of a group (`take_orders`): who sent it, what, and its request's id (for its audit)."""
+
+    actor: Actor
+    intake: Intake
+    request_id: str | None = None
+
+
+Taken = tuple[Order, bool]  # the order, and whether this request stored it
+SEALED = ("customer_name", "customer_phone", "address", "notes", "merchant_phone")
+
+
+def take_order(session: Session, *, vault: Vault, actor: Actor, intake: Intake) -> Taken:
     """Store a new order (the same id again is the same order: nothing changes)."""
-    existing = session.get(Order, intake.order_id)
-    if existing is not None:
-        if existing.customer_id != intake.customer_id or existing.merchant_id != intake.merchant_id:
-            raise Conflict(N_("An order with this id exists for another customer or merchant."))
-        return existing, False
-    get_notice(session, version=intake.notice_version)
+    outcome = take_orders(session, vault=vault, takings=[Taking(actor, intake)])[0]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def take_orders(session: Session, *, vault: Vault, takings: list[Taking]) -> list[Taken | Exception]:
+    """Many orders in one transaction, each with its own outcome: its order (new or the same id again), or its
+    own error (another customer's id, no such notice, an erased customer), which leaves the others be. A
+    few queries for the whole group: the orders and notices known, the people registered, their data keys
+    (each customer keeps their own: erasing one erases only them). An error of another kind (the database)
+    raises: nothing of the group is stored."""
+    ids = sorted({t.intake.order_id for t in takings})
+    known = {o.id: o for start in range(0, len(ids), 500)
+             for o in session.scalars(select(Order).where(Order.id.in_(ids[start:start + 500])))}
+    notices = {v: published_notice(session, version=v) for v in sorted({t.intake.notice_version for t in takings})}
+    outcomes: list[Taken | Exception | None] = [None] * len(takings)
+    creating: dict[str, tuple[int, Order, dict[str, str | None]]] = {}
+    for index, taking in enumerate(takings):
+        intake = taking.intake
+        if intake.order_id in known or intake.order_id in creating:
+            continue  # the same id again: answered once the first is settled
+        if notices[intake.notice_version] is None:
+            outcomes[index] = InvalidInput(errors=[FieldProblem(
+                field="notice_version", message=f"no published notice {intake.notice_version!r}")])
+            continue
+        order, values = _new_order(intake)
+        creating[intake.order_id] = (index, order, values)
+    subjects = {index: set(access.subjects_of(order, values).values()) for index, order, values in creating.values()}
+    erased = vault.erased_among(session, sorted(set().union(*subjects.values())))
+    for order_id, (index, _, _) in list(creating.items()):
+        if subjects[index] & erased:
+            outcomes[index] = SubjectErased("this subject was erased; nothing more is stored about them")
+            del creating[order_id]
+    # The customer is a data subject from their first order (the merchant, by its phone's write).
+    register_many(session, source="order", people=[
+        Seen(takings[index].intake.customer_id, "customer", takings[index].intake.notice_version)
+        for index, _, _ in creating.values()])
+    access.write_fields(vault, session, [(order, values) for _, order, values in creating.values()])
+    session.add_all([order for _, order, _ in creating.values()])
+    for index, order, _ in creating.values():
+        taking = takings[index]
+        entry = audit.record(session, actor=taking.actor, action="order.take", target_type="delivery_orders",
+                             target_id=order.id, details={"notice": taking.intake.notice_version,
+                                                          "items": len(taking.intake.items)})
+        entry.request_id = taking.request_id if taking.request_id is not None else entry.request_id
+        outcomes[index] = (order, True)
+    session.flush()
+    firsts = {order_id: outcomes[index] for order_id, (index, _, _) in creating.items()}
+    return [outcome if outcome is not None else _again(takings[index].intake, known, firsts)
+            for index, outcome in enumerate(outcomes)]
+
+
+def _new_order(intake: Intake) -> tuple[Order, dict[str, str | None]]:
     now = utcnow()
     order = Order(id=intake.order_id, customer_id=intake.customer_id, merchant_id=intake.merchant_id,
                   city=intake.city, status="accepted", items=intake.items, notice_version=intake.notice_version,
                   locale=intake.locale,
                   pickup_code=f"{secrets.randbelow(10_000):04d}", pickup_attempts=0, handover_attempts=0,
                   created_at=now, updated_at=now)
-    session.add(order)
-    session.flush()
-    # The customer is a data subject from their first order (the merchant, by its phone's write).
-    register(session, subject_id=intake.customer_id, kind="customer", notice_version=intake.notice_version,
-             source="order")
-    for column, value in (("customer_name", intake.name), ("customer_phone", intake.phone),
-                          ("address", intake.address), ("notes", intake.notes),
-                          ("merchant_phone", intake.merchant_phone)):
-        access.write_field(vault, session, order, column, value)
-    audit.record(session, actor=actor, action="order.take", target_type="delivery_orders", target_id=order.id,
-                 details={"notice": intake.notice_version, "items": len(intake.items)})
-    return order, True
+    values = dict(zip(SEALED, (intake.name, intake.phone, intake.address, intake.notes, intake.merchant_phone),
+                      strict=True))
+    return order, values
+
+
+def _again(intake: Intake, known: dict[str, Order], firsts: dict[str, Taken | Exception | None]) -> Taken | Exception:
+    """A request for an order id already stored, or stored by an earlier request of the group."""
+    first = firsts.get(intake.order_id)
+    existing = known.get(intake.order_id) or (first[0] if isinstance(first, tuple) else None)
+    if existing is None:  # the group's first request for this id failed: so does its retry
+        return first if isinstance(first, Exception) else NotFound("no such order")
+    if existing.customer_id != intake.customer_id or existing.merchant_id != intake.merchant_id:
+        return Conflict(N_("An order with this id exists for another customer or merchant."))
+    return existing, False
 
 
 def _move(session: Session, order: Order, status: str, actor: Actor, *, grace: timedelta = timedelta(0),

@@ -26,11 +26,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from prometheus_client import Histogram
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from tripguard.core.db import unit_of_work
+from tripguard.core.db import unit_of_work, unreachable
 from tripguard.core.errors import DatabaseUnavailable, DomainError
 from tripguard.safety.models import Incident
 from tripguard.safety.sos import Press, Raised, SosDesk, raise_many
@@ -152,7 +150,7 @@ class SosIntake:
             GROUP_SIZE.observe(len(presses))
             return outcomes
         except Exception as exc:
-            if _unreachable(exc):  # one by one would wait on the database once per press
+            if unreachable(exc):  # one by one would wait on the database once per press
                 logger.warning("SOS presses not stored: database unavailable", extra={"event": "sos.unavailable"})
                 return [exc for _ in presses]
             if len(presses) == 1:
@@ -162,11 +160,3 @@ class SosIntake:
         logger.warning("a group of SOS presses failed; storing them one by one",
                        extra={"event": "sos.group_failed"})
         return [outcome for press in presses for outcome in self._store([press])]
-
-
-def _unreachable(exc: Exception) -> bool:
-    """The database, not the press, failed: a lost or timed-out connection, no connection free."""
-    if isinstance(exc, PoolTimeout):
-        return True
-    return isinstance(exc, (OperationalError, InterfaceError)) or (isinstance(exc, DBAPIError)
-                                                                  and exc.connection_invalidated)

@@ -137,17 +137,23 @@ class Vault:
         self._remember(subject_id, cache[subject_id])
         return cache[subject_id]
 
-    def _create_key(self, session: Session, subject_id: str) -> bytes:
+    def _create_key(self, session: Session, subject_id: str, *, wrap: tuple[int, bytes] | None = None) -> bytes:
+        """`wrap`: the current key-encryption version and its wrap key, derived once for a batch of new keys
+        (each key is still the subject's own, and wrapped under a context naming them)."""
         key = crypto.new_key(self.suite)
-        version = self.keys.current_version()
+        version, wrap_key = wrap or self.current_wrap()
         session.add(DataKey(
             subject_id=subject_id, suite=self.suite.value, kek_version=version,
-            wrapped_key=crypto.encrypt(self.suite, self._wrap_key(version, self.suite), key,
+            wrapped_key=crypto.encrypt(self.suite, wrap_key, key,
                                        _wrap_context(subject_id, version, self.suite.value)),
             created_at=utcnow(),
         ))
         self._cache(session)[subject_id] = key  # not remembered for the process: its transaction may roll back
         return key
+
+    def current_wrap(self) -> tuple[int, bytes]:
+        version = self.keys.current_version()
+        return version, self._wrap_key(version, self.suite)
 
     def prefetch(self, session: Session, subject_ids: list[str], *, create_missing: bool = False) -> None:
         """Open many subjects' data keys with one query (a batch of trips, say) into the session's cache;
@@ -170,10 +176,16 @@ class Vault:
                     wrap_keys[version], record.wrapped_key,
                     _wrap_context(record.subject_id, record.kek_version, record.suite))
                 self._remember(record.subject_id, cache[record.subject_id])
-        if create_missing:
-            for subject_id in wanted:
-                if subject_id not in cache:
-                    self._create_key(session, subject_id)
+        missing = [subject_id for subject_id in wanted if subject_id not in cache] if create_missing else []
+        wrap = self.current_wrap() if missing else None
+        for subject_id in missing:
+            self._create_key(session, subject_id, wrap=wrap)
+
+    def erased_among(self, session: Session, subject_ids: list[str]) -> set[str]:
+        """Those of the subjects whose key is shredded (their keys opened into the session's cache meanwhile)."""
+        self.prefetch(session, subject_ids)
+        cache = self._cache(session)
+        return {subject_id for subject_id in subject_ids if subject_id in cache and cache[subject_id] is None}
 
     def _unwrap(self, record: DataKey) -> bytes | None:
         if record.wrapped_key is None:
