@@ -101,3 +101,68 @@ def test_a_clean_stop_in_the_middle_of_a_row_loses_nothing_and_counts_nothing_tw
         with unit_of_work(after.state.sessionmaker) as session:
             assert session.scalar(select(func.count()).select_from(InboxBatch)) == 0
     assert _outcome(after) == _outcome(whole)
+
+
+@pytest.mark.parametrize("where", ["between_position_parts", "before_checkpoint", "before_delete"])
+@pytest.mark.parametrize("restart", [True, False])
+def test_a_crash_inside_the_checkpoint_loses_nothing_and_stores_nothing_twice(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, restart: bool) -> None:
+    """Killed (a new process) or failed (the thread recovers in place) between the held positions' parts, after
+    them and before the checkpoint, or after it and before the covered rows are deleted."""
+    from tripguard.app import create_app
+    from tripguard.telematics.detection import checkpoints
+    from tripguard.telematics.store import trips
+
+    whole = _app(tmp_path, "tg_emb_cr_whole")
+    with TestClient(whole) as client:
+        for batch in _stream():
+            _post(client, batch)
+        drain(whole)
+    crashed = _app(tmp_path, "tg_emb_cr", monitor_slice_lines=2, monitor_checkpoint_seconds=3600)
+    with TestClient(crashed) as client:
+        batches = _stream()
+        _post(client, batches[0])
+        drain(crashed)
+        for batch in batches[1:]:
+            _post(client, batch)
+        monitor = crashed.state.embedded_monitor
+        while monitor.step():  # everything applied, positions held, no checkpoint since
+            pass
+        assert len(monitor.held)
+
+        class Killed(Exception):
+            pass
+
+        written: list[int] = []
+        record = trips.record_positions
+
+        def record_then_die(*args, **kwargs):  # type: ignore[no-untyped-def]
+            if where == "between_position_parts" and written:
+                raise Killed
+            written.append(1)
+            return record(*args, **kwargs)
+
+        def die(*args, **kwargs):  # type: ignore[no-untyped-def]
+            raise Killed
+
+        monkeypatch.setattr(trips, "record_positions", record_then_die)
+        if where == "before_checkpoint":
+            monkeypatch.setattr(checkpoints, "save_dumped", die)
+        if where == "before_delete":
+            monkeypatch.setattr(inbox, "delete_through", die)
+        with pytest.raises(Killed):
+            monitor.checkpoint()
+        monkeypatch.undo()
+        if not restart:
+            monitor.recover()
+            drain(crashed)
+            assert _outcome(crashed) == _outcome(whole)
+            return
+        monitor.stop = lambda: None  # killed: no clean stop
+    after = create_app(crashed.state.settings)
+    after.dependency_overrides[resolve_principal] = whole.dependency_overrides[resolve_principal]
+    with TestClient(after):
+        drain(after)
+        with unit_of_work(after.state.sessionmaker) as session:
+            assert session.scalar(select(func.count()).select_from(InboxBatch)) == 0
+    assert _outcome(after) == _outcome(whole)

@@ -74,6 +74,9 @@ class EmbeddedMonitor:
         self._pending: dict[int, int] = {}
         self._pending_ids: list[int] = []  # a heap of the same ids
         self._counted_seq = 0  # rows up to here are applied: told of later, they are not counted
+        # Rows up to here may be applied a second time (after a kill or a failure): their positions may be in the
+        # store already, so the trips they touch are compacted as they are written (each timestamp counted once).
+        self._replay_through = 0
         self._count_lock = threading.Lock()
         self._step_lock = threading.Lock()  # one consumer at a time: the thread, or a test's drain()
         self._wake = threading.Event()
@@ -109,6 +112,7 @@ class EmbeddedMonitor:
         with self._count_lock:
             self._waiting, self._pending, self._pending_ids = 0, {}, []
             self._counted_seq = self.seq
+            self._replay_through = max(waiting, default=self.seq)
             for row_id, lines in waiting.items():
                 self._count(row_id, lines)
 
@@ -130,6 +134,8 @@ class EmbeddedMonitor:
             self._save_checkpoint()
         else:
             self._install(state)
+            with unit_of_work(self.factory) as session:  # killed after its checkpoint, before this delete
+                inbox.delete_through(session, seq=self.seq)
         self._recount()
 
     def start(self) -> None:
@@ -254,9 +260,12 @@ class EmbeddedMonitor:
         if any(row.at for row in self._rows):
             return
         trip_ids, table = self.held.drain()
+        replayed = self.saved_seq < self._replay_through
         for part_ids, part in _trip_slices(trip_ids, table, self.slice_lines * HELD_PER_SLICE):
             with unit_of_work(self.factory) as session:
                 trips.record_positions(session, self.vault, part_ids, part)
+                if replayed:  # written before the kill too, perhaps: kept and counted once
+                    trips.compact_many(session, vault=self.vault, trip_ids=list(dict.fromkeys(part_ids)))
         self._save_checkpoint()
 
     def _save_checkpoint(self) -> None:
