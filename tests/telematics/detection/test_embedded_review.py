@@ -18,7 +18,7 @@ from tests.telematics.detection.test_embedded import _app, _outcome, _post, _str
 from tripguard.core.db import unit_of_work
 from tripguard.security.auth import resolve_principal
 from tripguard.telematics.ingest import inbox
-from tripguard.telematics.models import InboxBatch
+from tripguard.telematics.models import InboxBatch, Trip
 
 pytestmark = pytest.mark.drain_by_hand
 
@@ -166,3 +166,24 @@ def test_a_crash_inside_the_checkpoint_loses_nothing_and_stores_nothing_twice(
         with unit_of_work(after.state.sessionmaker) as session:
             assert session.scalar(select(func.count()).select_from(InboxBatch)) == 0
     assert _outcome(after) == _outcome(whole)
+
+
+def test_a_trip_erased_while_its_lines_wait_in_the_inbox_is_dropped_and_the_monitor_goes_on(tmp_path: Path) -> None:
+    """Its key shredded, its waiting positions can't be sealed: they are dropped, and the other trips' stored
+    (it used to fail the slice again and again: the monitor stuck for every trip, ingest soon answering 503)."""
+    from tripguard.telematics.store.trips import trip_key
+
+    app = _app(tmp_path, "tg_emb_erase")
+    with TestClient(app) as client:
+        batches = _stream()
+        _post(client, batches[0])
+        drain(app)
+        for batch in batches[1:]:
+            _post(client, batch)
+        with unit_of_work(app.state.sessionmaker) as session:
+            assert app.state.vault.shred(session, subject_id=trip_key("E2"), reason="erased")
+        drain(app)
+        assert app.state.embedded_monitor.backlog() == 0
+        with unit_of_work(app.state.sessionmaker) as session:
+            assert session.scalar(select(func.count()).select_from(InboxBatch)) == 0
+            assert session.get(Trip, "E3").points == 14

@@ -265,7 +265,8 @@ class EmbeddedMonitor:
             with unit_of_work(self.factory) as session:
                 trips.record_positions(session, self.vault, part_ids, part)
                 if replayed:  # written before the kill too, perhaps: kept and counted once
-                    trips.compact_many(session, vault=self.vault, trip_ids=list(dict.fromkeys(part_ids)))
+                    trips.compact_many(session, vault=self.vault, trip_ids=[
+                        t for t in dict.fromkeys(part_ids) if not self.vault.is_erased(session, trips.trip_key(t))])
         self._save_checkpoint()
 
     def _save_checkpoint(self) -> None:
