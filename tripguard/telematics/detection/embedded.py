@@ -22,6 +22,7 @@ backlog itself is bounded (ingest answers 503 past it).
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
@@ -67,7 +68,15 @@ class EmbeddedMonitor:
         self.saved_at = time.monotonic()
         self.held = PingBuffer()
         self._rows: deque[_Row] = deque()
-        self._waiting = 0  # lines committed to the inbox and not yet applied
+        # Rows committed to the inbox and not yet applied, by id (ingest tells of a row after its commit, perhaps
+        # after the monitor applied it: counted by id, a row is never counted twice nor left counted for good).
+        self._waiting = 0  # their lines
+        self._pending: dict[int, int] = {}
+        self._pending_ids: list[int] = []  # a heap of the same ids
+        self._counted_seq = 0  # rows up to here are applied: told of later, they are not counted
+        # Rows up to here may be applied a second time (after a kill or a failure): their positions may be in the
+        # store already, so the trips they touch are compacted as they are written (each timestamp counted once).
+        self._replay_through = 0
         self._count_lock = threading.Lock()
         self._step_lock = threading.Lock()  # one consumer at a time: the thread, or a test's drain()
         self._wake = threading.Event()
@@ -79,14 +88,33 @@ class EmbeddedMonitor:
     def backlog(self) -> int:
         return self._waiting
 
-    def appended(self, lines: int) -> None:
+    def appended(self, row_id: int, lines: int) -> None:
         with self._count_lock:
-            self._waiting += lines
+            self._count(row_id, lines)
         self._wake.set()
 
-    def _applied(self, lines: int) -> None:
+    def _count(self, row_id: int, lines: int) -> None:
+        if row_id > self._counted_seq and row_id not in self._pending:
+            self._pending[row_id] = lines
+            heapq.heappush(self._pending_ids, row_id)
+            self._waiting += lines
+
+    def _applied_through(self, seq: int) -> None:
         with self._count_lock:
-            self._waiting = max(0, self._waiting - lines)
+            self._counted_seq = max(self._counted_seq, seq)
+            while self._pending_ids and self._pending_ids[0] <= seq:
+                self._waiting -= self._pending.pop(heapq.heappop(self._pending_ids))
+
+    def _recount(self) -> None:
+        """The backlog read again from the inbox (at start, and after a failure sent `seq` back)."""
+        with unit_of_work(self.factory) as session:
+            waiting = inbox.waiting_after(session, seq=self.seq)
+        with self._count_lock:
+            self._waiting, self._pending, self._pending_ids = 0, {}, []
+            self._counted_seq = self.seq
+            self._replay_through = max(waiting, default=self.seq)
+            for row_id, lines in waiting.items():
+                self._count(row_id, lines)
 
     # -- start, run, stop ---------------------------------------------------------------------------------
 
@@ -106,10 +134,9 @@ class EmbeddedMonitor:
             self._save_checkpoint()
         else:
             self._install(state)
-        with unit_of_work(self.factory) as session:
-            waiting = inbox.lines_after(session, seq=self.seq)
-        with self._count_lock:
-            self._waiting = waiting
+            with unit_of_work(self.factory) as session:  # killed after its checkpoint, before this delete
+                inbox.delete_through(session, seq=self.seq)
+        self._recount()
 
     def start(self) -> None:
         self.start_state()
@@ -117,16 +144,31 @@ class EmbeddedMonitor:
         self._thread.start()
 
     def stop(self) -> None:
-        """A clean stop: what is applied is checkpointed (the rows after it are applied at the next start)."""
+        """A clean stop: what is applied is checkpointed (the rows after it are applied at the next start).
+        A row applied in part is finished first (at most a batch, `MAX_EVENTS_PER_BATCH` lines): the state
+        saved must be that of whole rows, else the part would be applied twice after the restart."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        try:
+            self._finish_row()
+        except Exception:
+            logger.exception("monitor stop: the row under way failed; the next start replays it from the checkpoint")
+            return  # the state may be ahead of the store: no checkpoint of it
         with self._step_lock:
-            self._rows.clear()  # a row applied in part is applied again, whole, from the checkpoint
+            self._rows.clear()  # rows not begun are applied at the next start
             if self.seq > self.saved_seq or len(self.held):
                 self._checkpoint()
+
+    def _finish_row(self) -> None:
+        with self._step_lock:
+            if not self._rows or not self._rows[0].at:
+                return
+            self._rows = deque([self._rows[0]])
+        while self._rows:
+            self.step()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -173,7 +215,7 @@ class EmbeddedMonitor:
                                        options=self.options(), held=self.held)
             for _ in range(done):
                 self.seq = self._rows.popleft().id
-            self._applied(count)
+            self._applied_through(self.seq)
             if stored is not None:
                 stored.extend(result.alerts)
             if done and self.seq > self.saved_seq and time.monotonic() - self.saved_at >= self.checkpoint_seconds:
@@ -218,9 +260,13 @@ class EmbeddedMonitor:
         if any(row.at for row in self._rows):
             return
         trip_ids, table = self.held.drain()
+        replayed = self.saved_seq < self._replay_through
         for part_ids, part in _trip_slices(trip_ids, table, self.slice_lines * HELD_PER_SLICE):
             with unit_of_work(self.factory) as session:
                 trips.record_positions(session, self.vault, part_ids, part)
+                if replayed:  # written before the kill too, perhaps: kept and counted once
+                    trips.compact_many(session, vault=self.vault, trip_ids=[
+                        t for t in dict.fromkeys(part_ids) if not self.vault.is_erased(session, trips.trip_key(t))])
         self._save_checkpoint()
 
     def _save_checkpoint(self) -> None:
@@ -248,10 +294,7 @@ class EmbeddedMonitor:
             self.held = PingBuffer()
             self._install(checkpoints.load(self.factory, vault=self.vault, stream=STREAM, shard=SHARD,
                                            config=self.config))
-            with unit_of_work(self.factory) as session:
-                waiting = inbox.lines_after(session, seq=self.seq)
-            with self._count_lock:
-                self._waiting = waiting
+            self._recount()
 
 
 def _trip_slices(trip_ids: list[str], table: np.ndarray, size: int) -> list[tuple[list[str], np.ndarray]]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from prometheus_client import Counter
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy import event as orm_event
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -72,9 +72,10 @@ def rows_after(session: Session, *, seq: int, limit: int) -> list[InboxRow]:
         .order_by(InboxBatch.id).limit(limit))]
 
 
-def lines_after(session: Session, *, seq: int) -> int:
-    """How many lines wait after `seq` (the backlog at start-up)."""
-    return int(session.scalar(select(func.coalesce(func.sum(InboxBatch.lines), 0)).where(InboxBatch.id > seq)) or 0)
+def waiting_after(session: Session, *, seq: int) -> dict[int, int]:
+    """The rows after `seq` and their line counts (the backlog at start-up)."""
+    rows = session.execute(select(InboxBatch.id, InboxBatch.lines).where(InboxBatch.id > seq))
+    return {row_id: lines for row_id, lines in rows}
 
 
 def delete_through(session: Session, *, seq: int) -> None:
@@ -86,7 +87,7 @@ class Consumer(Protocol):
     """What the inbox's consumer (the embedded monitor) tells ingest, and is told by it."""
 
     def backlog(self) -> int: ...
-    def appended(self, lines: int) -> None: ...
+    def appended(self, row_id: int, lines: int) -> None: ...
 
 
 class InboxBus:
@@ -114,9 +115,9 @@ class InboxBus:
                                                           starts=self._starts(session))
         taken = len(columns)
         if taken:
-            append(session, data=b"\n".join(lines[n - 1].encode("utf-8", "surrogatepass") for n in numbers),
-                   lines=taken)
-            orm_event.listen(session, "after_commit", lambda _: self.consumer.appended(taken), once=True)
+            row_id = append(session, data=b"\n".join(lines[n - 1].encode("utf-8", "surrogatepass") for n in numbers),
+                            lines=taken)
+            orm_event.listen(session, "after_commit", lambda _: self.consumer.appended(row_id, taken), once=True)
             self._remember([e for e in columns.others.values() if isinstance(e, TripStarted)])
         self.mark = lateness.newest(columns, self.mark)
         return IngestResult(accepted=taken, rejected=rejected, alerts=[])

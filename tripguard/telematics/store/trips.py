@@ -294,19 +294,24 @@ def record_positions(session: Session, vault: Vault, trip_ids: list[str], table:
     vault.prefetch(session, [trip_key(t) for t in names], create_missing=True)
     rows = []
     counters = []
+    erased: set[str] = set()
     for group, points, first_ms, last_ms, data in packed:
         trip_id, chunk_id = names[group], new_id("trk")
+        try:
+            sealed = vault.seal_bytes(session, subject_id=trip_key(trip_id), table=TrackChunk.__tablename__,
+                                      column="packed", row_id=chunk_id, data=data)
+        except SubjectErased:  # erased while its pings were held or waited (a monitor's buffer, the inbox): dropped
+            erased.add(trip_id)
+            continue
         rows.append({"id": chunk_id, "trip_id": trip_id, "first_ts": _at(first_ms / 1000),
-                     "last_ts": _at(last_ms / 1000),
-                     "points": points, "created_at": now,
-                     "packed": vault.seal_bytes(session, subject_id=trip_key(trip_id), table=TrackChunk.__tablename__,
-                                                column="packed", row_id=chunk_id, data=data)})
+                     "last_ts": _at(last_ms / 1000), "points": points, "created_at": now, "packed": sealed})
         counters.append({"trip": trip_id, "n": points, "newest": _at(last_ms / 1000), "now": now})
-    _insert_chunks(session, rows)
-    _count_positions(session, counters, now)
+    if rows:
+        _insert_chunks(session, rows)
+        _count_positions(session, counters, now)
     # An ended trip's positions are its one compacted chunk: what comes after its end (late, or replayed from
     # a checkpoint older than the end) is merged in at once, each timestamp kept and counted once.
-    compact_many(session, vault=vault, trip_ids=ended)
+    compact_many(session, vault=vault, trip_ids=[t for t in ended if t not in erased])
     return len(rows)
 
 
