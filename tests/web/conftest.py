@@ -24,6 +24,7 @@ from tripguard.app import create_app
 from tripguard.core.db import make_engine, make_sessionmaker
 from tripguard.security import service
 from tripguard.security.permissions import Permission, Role
+from tripguard.telematics.detection.embedded import EmbeddedMonitor
 
 CHROMIUM = "/usr/bin/chromium"
 # How long a browser step may take before the test fails. Functional, not a speed target (those are the
@@ -72,6 +73,17 @@ class LiveServer:
     url: str
     database_url: str
     api_key: str  # the operator backend's key, for posting events
+    monitor: EmbeddedMonitor | None = None  # the server's monitor thread, which applies what it ingests
+
+    def applied(self, seconds: float = 30.0) -> None:
+        """Wait until the monitor thread has applied every batch ingest took (ingest answers before: the
+        inbox) and stored the positions it holds until its checkpoint, as an operator's next read would."""
+        deadline = time.monotonic() + seconds
+        monitor = self.monitor
+        while monitor is not None and (monitor.backlog() > 0 or monitor.seq > monitor.saved_seq or len(monitor.held)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the monitor left {self.monitor.backlog()} lines unapplied for {seconds} s")
+            time.sleep(0.02)
 
 
 def _free_port() -> int:
@@ -92,7 +104,9 @@ def running_site(tmp: Path, label: str = "live", **overrides: object) -> Iterato
     operator's API key; `overrides` are settings (tests/conftest.py make_settings)."""
     name = f"tg_{label}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     database_url = fresh_database(name, tmp)
-    settings = make_settings(database_url, tmp / "keys", **overrides)
+    # Its own database and connections: the monitor thread runs, as in `tripguard serve`.
+    settings = make_settings(database_url, tmp / "keys",
+                             **{"monitor_thread": True, "monitor_checkpoint_seconds": 0.2, **overrides})
     engine = make_engine(database_url)
     with make_sessionmaker(engine)() as session:
         for username, role in ACCOUNTS.items():
@@ -104,8 +118,9 @@ def running_site(tmp: Path, label: str = "live", **overrides: object) -> Iterato
                                             scopes={Permission.TELEMATICS_INGEST, Permission.SELF_READ})
         session.commit()
     engine.dispose()
-    with serve_in_thread(create_app(settings)) as url:
-        yield LiveServer(url=url, database_url=database_url, api_key=api_key)
+    app = create_app(settings)
+    with serve_in_thread(app) as url:
+        yield LiveServer(url=url, database_url=database_url, api_key=api_key, monitor=app.state.embedded_monitor)
 
 
 @contextlib.contextmanager

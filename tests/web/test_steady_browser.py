@@ -56,6 +56,7 @@ def post_events(server: LiveServer, batch: list[dict[str, object]]) -> None:
     httpx.post(f"{server.url}/api/v1/telematics/events", content="".join(json.dumps(e) + "\n" for e in batch),
                headers={"Authorization": f"Bearer {server.api_key}", "Content-Type": "application/x-ndjson"},
                timeout=10).raise_for_status()
+    server.applied()
 
 
 def press_on(page: Any, selector: str) -> None:

@@ -22,7 +22,7 @@ from tripguard.audit.verify import check_latest_head
 from tripguard.core.db import Base
 from tripguard.core.i18n import N_
 from tripguard.core.settings import DEV_SECRET, Settings, SettingsError
-from tripguard.privacy.catalogue import PersonalField, catalogue
+from tripguard.privacy.catalogue import Key, PersonalField, catalogue
 from tripguard.security import service as security
 from tripguard.telematics.store.trips import trip_key
 from tripguard.vault import crypto
@@ -187,8 +187,9 @@ def _sealed(blob: bytes) -> bool:
 
 def _key_name(spec: PersonalField, subject: str) -> str:
     """The vault subject whose key seals the value: a trip's data (its plan, positions, alerts) is sealed under
-    the trip's own key, named from the trip's id; everything else under the id its subject column names."""
-    return trip_key(subject) if spec.table.startswith("telematics_") else subject
+    the trip's own key, named from the trip's id; everything else (a monitor's checkpoint under its system key
+    among them) under the id its subject column names."""
+    return trip_key(subject) if spec.key is Key.TRIP else subject
 
 
 def _sample(session: Session, field: PersonalField) -> list[tuple[str, bytes]]:
