@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.conftest import fresh_database, make_settings
 from tripguard.app import create_app
+from tripguard.core.db import make_engine, make_sessionmaker
 from tripguard.core.settings import Settings
 from tripguard.sim.porto import build_stream, load_trips
 from tripguard.telematics.detection import checkpoints, fast_monitor
@@ -17,6 +24,7 @@ from tripguard.telematics.detection.fast_monitor import BatchMonitor
 from tripguard.telematics.detection.monitor import MonitorConfig
 from tripguard.telematics.ingest.reader import read_ndjson
 from tripguard.telematics.models import MonitorCheckpoint
+from tripguard.vault.models import DataKey
 
 
 def test_a_monitor_loaded_from_its_checkpoint_goes_on_as_if_never_stopped(
@@ -79,3 +87,38 @@ def test_a_checkpoint_of_a_release_whose_monitor_lived_elsewhere_starts_the_shar
         checkpoints.save(session_factory, vault=vault, stream="MOVED_EVENTS", shard=2, state=state)
     loaded = checkpoints.load(session_factory, vault=vault, stream="MOVED_EVENTS", shard=2, config=MonitorConfig())
     assert loaded.seq == 0 and loaded.gcj_trips == {}  # replay from the stream's start
+
+
+def test_shards_making_the_checkpoint_key_at_once_all_go_on(tmp_path: Path) -> None:
+    """A new deployment's shards save their first checkpoints at once: the one system key is made once, and the
+    shard that finds another's key being made goes on (on PostgreSQL its insert waits, then meets the key)."""
+    url = fresh_database("tg_ckpt_key", tmp_path)
+    settings = make_settings(url, tmp_path / "keys")
+    vault = create_app(settings).state.vault
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    first = factory()
+    try:
+        vault.data_key(first, checkpoints.SUBJECT, create=True)
+        first.flush()  # the key's row written, not committed: another shard's insert of it waits on this one
+        outcome: list[object] = []
+
+        def second_shard() -> None:
+            try:
+                checkpoints.ensure_key(factory, vault=vault)
+                outcome.append("went on")
+            except SQLAlchemyError as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=second_shard)
+        thread.start()
+        time.sleep(0.5)
+        first.commit()  # a test's transaction, standing for the first shard's
+    finally:
+        first.close()
+    thread.join(30)
+    assert outcome == ["went on"]
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(DataKey).where(
+            DataKey.subject_id == checkpoints.SUBJECT)) == 1
+    engine.dispose()

@@ -72,6 +72,7 @@ def test_a_redelivered_message_is_acknowledged_and_not_applied_again(monkeypatch
         monkeypatch.setattr(worker, "_apply", lambda shard, live, held, data: applied.append(data))
         monkeypatch.setattr(worker, "_save", lambda *args: None)
         monkeypatch.setattr(worker_module.checkpoints, "load", lambda *a, **k: ShardState(monitor=None))  # type: ignore[arg-type]
+        monkeypatch.setattr(worker_module.checkpoints, "ensure_key", lambda *a, **k: None)
         monkeypatch.setattr(worker_module, "LiveMonitor", lambda **kwargs: None)
         await worker._serve(0, SimpleNamespace(keep=lambda: True), stop)  # type: ignore[arg-type]
         return subscription.acked

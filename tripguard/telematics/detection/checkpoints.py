@@ -13,6 +13,7 @@ import logging
 import pickle
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tripguard.core.clock import utcnow
@@ -43,6 +44,17 @@ class ShardState:
 
 def _row_id(stream: str, shard: int) -> str:
     return f"{stream}:{shard}"
+
+
+def ensure_key(factory: sessionmaker[Session], *, vault: Vault) -> None:
+    """The checkpoints' system key, made in a transaction of its own before a shard's first save: the shards of
+    a new deployment saving their first checkpoints at once would each make it, and all but one would fail
+    (and start again from their checkpoints)."""
+    try:
+        with unit_of_work(factory) as session:
+            vault.data_key(session, SUBJECT, create=True)
+    except IntegrityError:
+        logger.info("checkpoint key made by another shard first", extra={"event": SUBJECT})
 
 
 def save(factory: sessionmaker[Session], *, vault: Vault, stream: str, shard: int, state: ShardState) -> None:

@@ -238,6 +238,7 @@ class MonitorWorker:
             await _sleep(stop, self.poll)
 
     async def _serve(self, shard: int, lease: Lease, stop: asyncio.Event) -> None:
+        await asyncio.to_thread(checkpoints.ensure_key, self.writers[shard], vault=self.vault)
         state = await asyncio.to_thread(checkpoints.load, self.writers[shard], vault=self.vault, stream=self.stream,
                                         shard=shard, config=self.config)
         durable = f"{self.settings.bus_name}_monitor_{shard}"
