@@ -85,7 +85,7 @@ def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
-    """Run the API and console (embedded default: SQLite, in-process bus)."""
+    """Run the API and console (embedded default: SQLite, the monitor in-process behind a durable inbox)."""
     import uvicorn
 
     from tripguard.app import create_app
